@@ -1,0 +1,68 @@
+/* host/runtime/internal.h: the context's private layout and runtime-internal helpers. */
+#ifndef FACECL_RUNTIME_INTERNAL_H
+#define FACECL_RUNTIME_INTERNAL_H
+
+#include <stdint.h>
+#include "facecl/context.h"
+#include "facecl/tensor.h"
+
+/* One built program and the kernels made from it. */
+typedef struct fcl_prog_entry {
+    char *source_name;
+    char *options;
+    cl_program program;
+    size_t n_kernels;
+    struct { char *name; cl_kernel kernel; } *kernels;
+} fcl_prog_entry;
+
+/* A cached free device buffer. */
+typedef struct fcl_pool_block {
+    cl_mem buf;
+    size_t capacity;
+} fcl_pool_block;
+
+struct fcl_ctx {
+    fcl_device_info dev;
+    cl_context context;
+    cl_command_queue queue;
+    fcl_error err;
+    fcl_rng rng;
+    char cache_dir[1024];          /* "" when disk caching is off */
+    int last_origin;
+
+    fcl_prog_entry *progs;
+    size_t n_progs, cap_progs;
+
+    fcl_pool_block *free_blocks;   /* blocks returned to the pool, reused by capacity */
+    size_t n_free, cap_free;
+    fcl_pool_stats pool;
+
+    char tuning_buf[16][512];      /* fcl_ctx_tuning results, one slot per family seen */
+    char tuning_family[16][32];
+    size_t wg1d;
+};
+
+/* Records "<what>: CL_ERROR_NAME" on ctx->err (with file:line) and returns FCL_ERR_OPENCL. */
+fcl_status fcl_cl_fail(fcl_ctx *ctx, cl_int rc, const char *file, int line, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 5, 6)))
+#endif
+    ;
+#define FCL_CL(ctx, rc, ...) \
+    ((rc) == CL_SUCCESS ? FCL_OK : fcl_cl_fail((ctx), (rc), __FILE__, __LINE__, __VA_ARGS__))
+
+/* Disk cache of program binaries (disk_cache.c). The key is a text that fully identifies the
+ * binary; the file name is its hash, and the key is stored inside and compared on load. */
+int fcl_disk_cache_load(const char *dir, const char *key, unsigned char **bin, size_t *len);
+int fcl_disk_cache_store(const char *dir, const char *key, const unsigned char *bin, size_t len);
+uint64_t fcl_hash64(const void *data, size_t len, uint64_t seed);
+/* Creates dir and its parents (mkdir -p); 0 on success. */
+int fcl_mkdirs(const char *dir);
+
+/* Default cache folder: $FACECL_CACHE_DIR, else $XDG_CACHE_HOME/facecl, else ~/.cache/facecl. */
+void fcl_default_cache_dir(char *buf, size_t size);
+
+/* A file-name-safe key for this device: "<hash of platform+device+driver>". */
+void fcl_device_key(const fcl_device_info *d, char *buf, size_t size);
+
+#endif

@@ -1,0 +1,246 @@
+/* host/runtime/program.c: building OpenCL programs once per (context, source, options), with a disk cache. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/embedded.h"
+#include "runtime/internal.h"
+
+/* Returns the source text: from $FACECL_CL_DIR/<name> when set (editing kernels without a
+ * rebuild), else the copy embedded at build time. *owned tells the caller to free it. */
+static fcl_status load_source(fcl_ctx *ctx, const char *name, const char **text, size_t *len, char **owned)
+{
+    *owned = NULL;
+    const char *dir = getenv("FACECL_CL_DIR");
+    if (dir && *dir) {
+        char path[1200];
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        FILE *f = fopen(path, "rb");
+        if (!f) return FCL_ERR(&ctx->err, FCL_ERR_IO, "FACECL_CL_DIR is set but %s cannot be opened", path);
+        fseek(f, 0, SEEK_END);
+        long n = ftell(f);
+        fseek(f, 0, SEEK_SET);
+        char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
+        if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n) {
+            fclose(f);
+            free(buf);
+            return FCL_ERR(&ctx->err, FCL_ERR_IO, "cannot read %s", path);
+        }
+        fclose(f);
+        buf[n] = '\0';
+        *owned = buf;
+        *text = buf;
+        *len = (size_t)n;
+        return FCL_OK;
+    }
+    for (const fcl_embedded_source *s = fcl_embedded_sources; s->name; s++) {
+        if (!strcmp(s->name, name)) {
+            *text = s->data;
+            *len = s->len;
+            return FCL_OK;
+        }
+    }
+    return FCL_ERR(&ctx->err, FCL_ERR_INVALID_ARG, "no embedded OpenCL source named '%s' (files in cl/ are embedded at build time)", name);
+}
+
+/* Build log of a failed build, appended to the error so the user sees the compiler's words. */
+static fcl_status build_failure(fcl_ctx *ctx, cl_program prog, cl_int rc, const char *name, const char *opts)
+{
+    char log[6000] = "";
+    size_t n = 0;
+    clGetProgramBuildInfo(prog, ctx->dev.device_id, CL_PROGRAM_BUILD_LOG, sizeof log - 1, log, &n);
+    log[sizeof log - 1] = '\0';
+    return FCL_ERR(&ctx->err, FCL_ERR_BUILD, "clBuildProgram(%s, \"%s\") on %s: %s\nbuild log:\n%s", name, opts,
+                   ctx->dev.name, fcl_cl_error_name(rc), log);
+}
+
+static char *xstrdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+/* Tries to make a program from a cached binary; returns NULL (and no error) if anything fails. */
+static cl_program from_cache(fcl_ctx *ctx, const char *key, const char *opts)
+{
+    unsigned char *bin = NULL;
+    size_t len = 0;
+    if (!ctx->cache_dir[0] || fcl_disk_cache_load(ctx->cache_dir, key, &bin, &len)) return NULL;
+    cl_int rc = CL_SUCCESS, bin_rc = CL_SUCCESS;
+    const unsigned char *bins[1] = {bin};
+    cl_program p = clCreateProgramWithBinary(ctx->context, 1, &ctx->dev.device_id, &len, bins, &bin_rc, &rc);
+    free(bin);
+    if (rc != CL_SUCCESS || bin_rc != CL_SUCCESS) {
+        if (p) clReleaseProgram(p);
+        return NULL;
+    }
+    if (clBuildProgram(p, 1, &ctx->dev.device_id, opts, NULL, NULL) != CL_SUCCESS) {
+        clReleaseProgram(p);
+        return NULL;
+    }
+    return p;
+}
+
+static void to_cache(fcl_ctx *ctx, cl_program p, const char *key)
+{
+    size_t len = 0;
+    if (!ctx->cache_dir[0]) return;
+    if (clGetProgramInfo(p, CL_PROGRAM_BINARY_SIZES, sizeof len, &len, NULL) != CL_SUCCESS || len == 0) return;
+    unsigned char *bin = malloc(len);
+    if (!bin) return;
+    unsigned char *bins[1] = {bin};
+    if (clGetProgramInfo(p, CL_PROGRAM_BINARIES, sizeof bins, bins, NULL) == CL_SUCCESS)
+        fcl_disk_cache_store(ctx->cache_dir, key, bin, len);
+    free(bin);
+}
+
+fcl_status fcl_program_get(fcl_ctx *ctx, const char *source_name, const char *options, cl_program *out)
+{
+    fcl_status st = FCL_OK;
+    char *owned = NULL, *key = NULL, *full_opts = NULL;
+    cl_program prog = NULL;
+    if (!options) options = "";
+    *out = NULL;
+
+    for (size_t i = 0; i < ctx->n_progs; i++) {
+        if (!strcmp(ctx->progs[i].source_name, source_name) && !strcmp(ctx->progs[i].options, options)) {
+            *out = ctx->progs[i].program;
+            ctx->last_origin = 2;
+            return FCL_OK;
+        }
+    }
+
+    const char *text = NULL;
+    size_t len = 0;
+    st = load_source(ctx, source_name, &text, &len, &owned);
+    if (st) goto fail;
+
+    /* OpenCL C 1.2 is the baseline; a caller who queried the device may ask for more itself. */
+    size_t olen = strlen(options) + 64;
+    full_opts = malloc(olen);
+    if (!full_opts) { st = FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory"); goto fail; }
+    snprintf(full_opts, olen, "%s%s", strstr(options, "-cl-std=") ? "" : "-cl-std=CL1.2 ", options);
+
+    size_t klen = strlen(full_opts) + strlen(source_name) + 3000;
+    key = malloc(klen);
+    if (!key) { st = FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory"); goto fail; }
+    snprintf(key, klen, "facecl-program-v1\nplatform=%s %s\ndevice=%s\ndriver=%s\nversion=%s\nsource=%s %zu %016llx\noptions=%s\n",
+             ctx->dev.platform, ctx->dev.platform_version, ctx->dev.name, ctx->dev.driver, ctx->dev.device_version,
+             source_name, len, (unsigned long long)fcl_hash64(text, len, 0), full_opts);
+
+    prog = from_cache(ctx, key, full_opts);
+    if (prog) {
+        ctx->last_origin = 1;
+    } else {
+        cl_int rc = CL_SUCCESS;
+        prog = clCreateProgramWithSource(ctx->context, 1, &text, &len, &rc);
+        if (rc != CL_SUCCESS) {
+            st = fcl_cl_fail(ctx, rc, __FILE__, __LINE__, "clCreateProgramWithSource(%s)", source_name);
+            goto fail;
+        }
+        rc = clBuildProgram(prog, 1, &ctx->dev.device_id, full_opts, NULL, NULL);
+        if (rc != CL_SUCCESS) {
+            st = build_failure(ctx, prog, rc, source_name, full_opts);
+            goto fail;
+        }
+        to_cache(ctx, prog, key);
+        ctx->last_origin = 0;
+    }
+
+    if (ctx->n_progs == ctx->cap_progs) {
+        size_t cap = ctx->cap_progs ? ctx->cap_progs * 2 : 16;
+        fcl_prog_entry *np = realloc(ctx->progs, cap * sizeof *np);
+        if (!np) { st = FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory"); goto fail; }
+        ctx->progs = np;
+        ctx->cap_progs = cap;
+    }
+    fcl_prog_entry *e = &ctx->progs[ctx->n_progs];
+    memset(e, 0, sizeof *e);
+    e->source_name = xstrdup(source_name);
+    e->options = xstrdup(options);
+    if (!e->source_name || !e->options) {
+        free(e->source_name);
+        free(e->options);
+        st = FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory");
+        goto fail;
+    }
+    e->program = prog;
+    ctx->n_progs++;
+    *out = prog;
+    prog = NULL;
+fail:
+    if (prog) clReleaseProgram(prog);
+    free(owned);
+    free(key);
+    free(full_opts);
+    return st;
+}
+
+fcl_status fcl_kernel_get(fcl_ctx *ctx, const char *source_name, const char *kernel_name, const char *options,
+                          cl_kernel *out)
+{
+    cl_program prog = NULL;
+    *out = NULL;
+    fcl_status st = fcl_program_get(ctx, source_name, options, &prog);
+    if (st) return st;
+    fcl_prog_entry *e = NULL;
+    for (size_t i = 0; i < ctx->n_progs; i++)
+        if (ctx->progs[i].program == prog) e = &ctx->progs[i];
+    if (!e) return FCL_ERR(&ctx->err, FCL_ERR_INTERNAL, "program of %s vanished from the cache", source_name);
+    for (size_t k = 0; k < e->n_kernels; k++) {
+        if (!strcmp(e->kernels[k].name, kernel_name)) {
+            *out = e->kernels[k].kernel;
+            return FCL_OK;
+        }
+    }
+    cl_int rc = CL_SUCCESS;
+    cl_kernel k = clCreateKernel(prog, kernel_name, &rc);
+    if (rc != CL_SUCCESS) return fcl_cl_fail(ctx, rc, __FILE__, __LINE__, "clCreateKernel(%s in %s)", kernel_name, source_name);
+    void *nk = realloc(e->kernels, (e->n_kernels + 1) * sizeof *e->kernels);
+    char *name = xstrdup(kernel_name);
+    if (!nk || !name) {
+        if (nk) e->kernels = nk;
+        free(name);
+        clReleaseKernel(k);
+        return FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory");
+    }
+    e->kernels = nk;
+    e->kernels[e->n_kernels].name = name;
+    e->kernels[e->n_kernels].kernel = k;
+    e->n_kernels++;
+    *out = k;
+    return FCL_OK;
+}
+
+static const char *kernel_name_of(cl_kernel k, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    if (clGetKernelInfo(k, CL_KERNEL_FUNCTION_NAME, size - 1, buf, NULL) != CL_SUCCESS) snprintf(buf, size, "?");
+    buf[size - 1] = '\0';
+    return buf;
+}
+
+fcl_status fcl_kernel_arg(fcl_ctx *ctx, cl_kernel k, unsigned index, size_t size, const void *value)
+{
+    cl_int rc = clSetKernelArg(k, index, size, value);
+    if (rc == CL_SUCCESS) return FCL_OK;
+    char name[128];
+    return fcl_cl_fail(ctx, rc, __FILE__, __LINE__, "clSetKernelArg(%s, arg %u)", kernel_name_of(k, name, sizeof name), index);
+}
+
+fcl_status fcl_kernel_run(fcl_ctx *ctx, cl_kernel k, unsigned dims, const size_t *global, const size_t *local)
+{
+    size_t g[3];
+    if (dims < 1 || dims > 3) return FCL_ERR(&ctx->err, FCL_ERR_INVALID_ARG, "fcl_kernel_run: dims must be 1..3, got %u", dims);
+    for (unsigned i = 0; i < dims; i++) {
+        if (global[i] == 0) return FCL_OK; /* nothing to do (an empty tensor) */
+        size_t l = local ? local[i] : 1;
+        g[i] = (global[i] + l - 1) / l * l;
+    }
+    cl_int rc = clEnqueueNDRangeKernel(ctx->queue, k, dims, NULL, g, local, 0, NULL, NULL);
+    if (rc == CL_SUCCESS) return FCL_OK;
+    char name[128];
+    return fcl_cl_fail(ctx, rc, __FILE__, __LINE__, "clEnqueueNDRangeKernel(%s)", kernel_name_of(k, name, sizeof name));
+}

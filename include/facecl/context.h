@@ -1,0 +1,90 @@
+/* facecl/context.h: the context that owns device, queue, program cache, allocator, RNG and last error. */
+#ifndef FACECL_CONTEXT_H
+#define FACECL_CONTEXT_H
+
+#include "device.h"
+#include "status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct fcl_ctx fcl_ctx;
+
+typedef struct fcl_ctx_opts {
+    const char *device;      /* selection as for --device; NULL: $FACECL_DEVICE, else default */
+    int profiling;           /* create the queue with CL_QUEUE_PROFILING_ENABLE */
+    int no_disk_cache;       /* do not read or write compiled binaries on disk */
+    const char *cache_dir;   /* override the cache folder (default $FACECL_CACHE_DIR, XDG) */
+    uint64_t seed;           /* seed of the context RNG (0 is a valid seed) */
+} fcl_ctx_opts;
+
+/* Creates a context on the selected device. On failure *out is NULL and `err` says why
+ * (err may be NULL). opts may be NULL (defaults). */
+fcl_status fcl_ctx_create(fcl_ctx **out, const fcl_ctx_opts *opts, fcl_error *err);
+void fcl_ctx_destroy(fcl_ctx *ctx);
+
+/* The context's last error (status and message). */
+fcl_error *fcl_ctx_error(fcl_ctx *ctx);
+const char *fcl_ctx_errmsg(const fcl_ctx *ctx);
+
+const fcl_device_info *fcl_ctx_device(const fcl_ctx *ctx);
+cl_context fcl_ctx_cl_context(const fcl_ctx *ctx);
+cl_command_queue fcl_ctx_queue(const fcl_ctx *ctx);
+/* The folder used for kernel binaries and tuning files ("" when disk caching is off). */
+const char *fcl_ctx_cache_dir(const fcl_ctx *ctx);
+
+/* Waits for all queued work (clFinish), checked. */
+fcl_status fcl_ctx_finish(fcl_ctx *ctx);
+
+/* ---- programs and kernels ---------------------------------------------------------------- */
+
+/* Returns a built program for an embedded source ("conv.cl") and build options. Built once per
+ * (context, source, options); binaries are cached on disk keyed by device, driver, options and
+ * source hash. The program stays owned by the context. */
+fcl_status fcl_program_get(fcl_ctx *ctx, const char *source_name, const char *options,
+                           cl_program *out);
+/* Same, for a kernel of that program (created once, owned by the context). */
+fcl_status fcl_kernel_get(fcl_ctx *ctx, const char *source_name, const char *kernel_name,
+                          const char *options, cl_kernel *out);
+
+/* Where the last fcl_program_get came from: 0 built from source, 1 disk cache, 2 memory. */
+int fcl_ctx_last_program_origin(const fcl_ctx *ctx);
+
+/* Launch helpers: set argument i (checked, message names the kernel) and enqueue. */
+fcl_status fcl_kernel_arg(fcl_ctx *ctx, cl_kernel k, unsigned index, size_t size, const void *value);
+/* Enqueues over `dims` dimensions; global sizes are rounded up to a multiple of `local`
+ * (kernels bound-check). local may be NULL (driver's choice). */
+fcl_status fcl_kernel_run(fcl_ctx *ctx, cl_kernel k, unsigned dims, const size_t *global,
+                          const size_t *local);
+
+/* Tuning defines for an op family ("conv", "eltwise", ...) on this context's device: a
+ * "-D NAME=VALUE ..." string chosen from the per-device table (first matching row, else the
+ * family's default row). Never NULL. */
+const char *fcl_ctx_tuning(const fcl_ctx *ctx, const char *family);
+
+/* A good 1-D work-group size for simple elementwise kernels on this device. */
+size_t fcl_ctx_wg1d(const fcl_ctx *ctx);
+
+/* ---- RNG (per context; xoshiro256** seeded with splitmix64) -------------------------------- */
+typedef struct fcl_rng { uint64_t s[4]; } fcl_rng;
+void fcl_rng_seed(fcl_rng *r, uint64_t seed);
+uint64_t fcl_rng_next(fcl_rng *r);
+float fcl_rng_uniform(fcl_rng *r);             /* [0, 1) */
+float fcl_rng_normal(fcl_rng *r);              /* N(0, 1) */
+fcl_rng *fcl_ctx_rng(fcl_ctx *ctx);
+
+/* ---- memory pool ----------------------------------------------------------------------- */
+typedef struct fcl_pool_stats {
+    uint64_t in_use, peak, reserved;   /* bytes */
+    uint64_t device_allocs;            /* clCreateBuffer calls so far */
+    uint64_t requests;                 /* allocation requests so far */
+} fcl_pool_stats;
+void fcl_ctx_pool_stats(const fcl_ctx *ctx, fcl_pool_stats *out);
+/* Releases cached free blocks back to the driver. */
+void fcl_ctx_pool_trim(fcl_ctx *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,38 @@
+/* facecl/gemm.h: row-major single-precision GEMM through CLBlast, with a plain-C reference. */
+#ifndef FACECL_GEMM_H
+#define FACECL_GEMM_H
+
+#include "context.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* C[m x n] = alpha * op(A)[m x k] * op(B)[k x n] + beta * C, all row-major.
+ * op(A) is A (stored m x k, lda >= k) or A^T (stored k x m, lda >= m); likewise B.
+ * Offsets are in elements. batch > 1 repeats it with the given element strides. */
+typedef struct fcl_gemm_params {
+    int trans_a, trans_b;
+    size_t m, n, k;
+    float alpha, beta;
+    size_t lda, ldb, ldc;            /* 0 means "tight" (the stored row length) */
+    size_t a_off, b_off, c_off;
+    size_t batch;                    /* 0 or 1: single */
+    size_t stride_a, stride_b, stride_c;
+} fcl_gemm_params;
+
+fcl_status fcl_gemm(fcl_ctx *ctx, cl_mem c, cl_mem a, cl_mem b, const fcl_gemm_params *p);
+/* Reference with identical semantics over host arrays (accumulates in double). */
+void fcl_ref_gemm(float *c, const float *a, const float *b, const fcl_gemm_params *p);
+
+/* Applies tuned CLBlast parameters for this device from "<cache>/clblast-<device-key>.txt"
+ * (lines: "Xgemm KWG=32 KWI=2 ..."), if that file exists. Called by fcl_ctx_create; a malformed
+ * file is an error naming the line. *applied counts kernels overridden. */
+fcl_status fcl_gemm_load_tuning(fcl_ctx *ctx, const char *path, int *applied);
+/* The path of this device's tuning file (in the cache folder). */
+void fcl_gemm_tuning_path(const fcl_ctx *ctx, char *buf, size_t size);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,78 @@
+/* tools/common.c: option parsing, error printing and context creation shared by the subcommands. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+
+int tool_fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "facecl: error: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    return 1;
+}
+
+int tool_fail_err(const fcl_error *e)
+{
+    fprintf(stderr, "facecl: error: %s\n", e->msg[0] ? e->msg : fcl_status_name(e->status));
+    return 1;
+}
+
+int tool_opt(int argc, char **argv, int *i, const char *name, const char **value, int *bad)
+{
+    const char *a = argv[*i];
+    size_t n = strlen(name);
+    if (strncmp(a, name, n)) return 0;
+    if (a[n] == '=') {
+        *value = a + n + 1;
+        return 1;
+    }
+    if (a[n] != '\0') return 0;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "facecl: error: option %s needs a value\n", name);
+        *bad = 1;
+        return 1;
+    }
+    *value = argv[++*i];
+    return 1;
+}
+
+int tool_parse_int(const char *s, long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || errno) return -1;
+    *out = v;
+    return 0;
+}
+
+int tool_parse_float(const char *s, double *out)
+{
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (!*s || *end || errno) return -1;
+    *out = v;
+    return 0;
+}
+
+fcl_ctx *tool_ctx(const char *device, int profiling)
+{
+    fcl_error err = {0};
+    fcl_ctx *ctx = NULL;
+    fcl_ctx_opts opts = {0};
+    opts.device = device;
+    opts.profiling = profiling;
+    if (fcl_ctx_create(&ctx, &opts, &err)) {
+        tool_fail_err(&err);
+        return NULL;
+    }
+    return ctx;
+}
