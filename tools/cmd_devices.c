@@ -1,6 +1,8 @@
 /* tools/cmd_devices.c: `facecl devices`: every OpenCL platform and device, and which --device picks. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "commands.h"
 
@@ -11,23 +13,80 @@ static void print_mem(const char *label, uint64_t bytes)
     else printf("    %-18s %.1f KiB\n", label, (double)bytes / 1024.0);
 }
 
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* --check: build the runtime's kernel on the selected device and run it once, timing the build
+ * (from source, or from the disk cache on later runs) and checking the result. */
+static int check_device(const char *sel)
+{
+    int rc = 1;
+    fcl_tensor x = {0};
+    double t0 = now_s();
+    fcl_ctx *ctx = tool_ctx(sel, 0);
+    if (!ctx) return 1;
+    double t1 = now_s();
+    cl_kernel k;
+    if (fcl_kernel_get(ctx, "runtime.cl", "axpy", fcl_ctx_tuning(ctx, "eltwise"), &k)) goto fail;
+    int origin = fcl_ctx_last_program_origin(ctx);
+    enum { N = 1031 };
+    float h[N];
+    for (int i = 0; i < N; i++) h[i] = (float)i;
+    if (fcl_tensor_alloc4(ctx, &x, 1, 1, 1, N) || fcl_tensor_upload(ctx, &x, h, N)) goto fail;
+    int n = N, off = (int)x.offset;
+    float a = 1.0f;
+    size_t g = N, l = fcl_ctx_wg1d(ctx);
+    if (fcl_kernel_arg(ctx, k, 0, sizeof n, &n) || fcl_kernel_arg(ctx, k, 1, sizeof a, &a) ||
+        fcl_kernel_arg(ctx, k, 2, sizeof x.buf, &x.buf) || fcl_kernel_arg(ctx, k, 3, sizeof off, &off) ||
+        fcl_kernel_arg(ctx, k, 4, sizeof x.buf, &x.buf) || fcl_kernel_arg(ctx, k, 5, sizeof off, &off) ||
+        fcl_kernel_run(ctx, k, 1, &g, &l) || fcl_tensor_download(ctx, &x, h, N))
+        goto fail;
+    double t2 = now_s();
+    for (int i = 0; i < N; i++)
+        if (h[i] != 2.0f * (float)i) {
+            tool_fail("check: wrong result at %d: %g (expected %g)", i, h[i], 2.0 * i);
+            goto done;
+        }
+    printf("check: %s OK: context %.1f ms, first kernel build+run %.1f ms (program %s; cache %s)\n",
+           fcl_ctx_device(ctx)->name, 1e3 * (t1 - t0), 1e3 * (t2 - t1),
+           origin == 1 ? "from the disk cache" : "built from source",
+           fcl_ctx_cache_dir(ctx)[0] ? fcl_ctx_cache_dir(ctx) : "off");
+    rc = 0;
+    goto done;
+fail:
+    tool_fail_err(fcl_ctx_error(ctx));
+done:
+    fcl_tensor_release(ctx, &x);
+    fcl_ctx_destroy(ctx);
+    return rc;
+}
+
 static void usage(void)
 {
-    printf("usage: facecl devices [--device SEL]\n\n"
+    printf("usage: facecl devices [--device SEL] [--check]\n\n"
            "Lists every OpenCL platform and device. With --device (or $FACECL_DEVICE) it also shows\n"
            "which device the selection picks, and fails when it matches nothing.\n"
            "SEL: P:D (platform:device indices), cpu | gpu | accelerator (the first of that type), or a\n"
-           "case-insensitive part of the device or platform name (e.g. pocl, \"rx 7900\").\n");
+           "case-insensitive part of the device or platform name (e.g. pocl, \"rx 7900\").\n"
+           "--check builds and runs a kernel on the selected device and reports the build time.\n");
 }
 
 int fcl_cmd_devices(int argc, char **argv)
 {
     const char *sel = NULL;
-    int bad = 0;
+    int bad = 0, check = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage();
             return 0;
+        }
+        if (!strcmp(argv[i], "--check")) {
+            check = 1;
+            continue;
         }
         if (tool_opt(argc, argv, &i, "--device", &sel, &bad)) {
             if (bad) return 2;
@@ -66,5 +125,5 @@ int fcl_cmd_devices(int argc, char **argv)
     printf("\nselected (%s): %d:%d %s | %s\n", effective && *effective ? effective : "default: first GPU, else first device",
            devs[chosen].platform_index, devs[chosen].device_index, devs[chosen].platform, devs[chosen].name);
     fcl_devices_free(devs);
-    return 0;
+    return check ? check_device(effective) : 0;
 }

@@ -9,6 +9,7 @@
 #include "context.h"
 #include "tensor.h"
 #include "gemm.h"
+#include "ops.h"
 #include "image.h"
 #include "dataset.h"
 
