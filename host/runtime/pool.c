@@ -26,12 +26,15 @@ fcl_status fcl_pool_alloc(fcl_ctx *ctx, size_t bytes, cl_mem *out, size_t *capac
                        "allocation of %zu bytes exceeds the device's CL_DEVICE_MAX_MEM_ALLOC_SIZE (%llu) on %s", bytes,
                        (unsigned long long)ctx->dev.max_alloc, ctx->dev.name);
 
-    /* Best fit among cached blocks, but never more than twice the need (a huge block would be
-     * pinned by a tiny tensor). */
+    /* Only a block of exactly this size class is reused. Lending a bigger block to a smaller
+     * request would let the next step's mix of requests miss and allocate again; with exact
+     * classes, once every class has had its peak count of live blocks, nothing new is made. */
     size_t best = (size_t)-1;
     for (size_t i = 0; i < ctx->n_free; i++) {
-        size_t c = ctx->free_blocks[i].capacity;
-        if (c >= need && c <= 2 * need && (best == (size_t)-1 || c < ctx->free_blocks[best].capacity)) best = i;
+        if (ctx->free_blocks[i].capacity == need) {
+            best = i;
+            break;
+        }
     }
     if (best != (size_t)-1) {
         *out = ctx->free_blocks[best].buf;
