@@ -17,6 +17,13 @@ typedef struct fcl_cmd {
 int fcl_cmd_devices(int argc, char **argv);
 int fcl_cmd_synth(int argc, char **argv);
 int fcl_cmd_data(int argc, char **argv);
+int fcl_cmd_model(int argc, char **argv);
+int fcl_cmd_bench(int argc, char **argv);
+int fcl_cmd_eval(int argc, char **argv);
+int fcl_cmd_embed(int argc, char **argv);
+int fcl_cmd_verify(int argc, char **argv);
+int fcl_cmd_train(int argc, char **argv);
+int fcl_cmd_demo(int argc, char **argv);
 
 /* --- shared helpers (tools/common.c) --- */
 
@@ -35,6 +42,9 @@ int tool_opt(int argc, char **argv, int *i, const char *name, const char **value
 /* Strict numeric parsing: 0 on success. */
 int tool_parse_int(const char *s, long *out);
 int tool_parse_float(const char *s, double *out);
+
+/* Folder of the shipped model files: the install folder, else the source tree's models/. */
+const char *tool_models_dir(void);
 
 /* Creates a context from --device (NULL: $FACECL_DEVICE / default); prints the error on failure. */
 fcl_ctx *tool_ctx(const char *device, int profiling);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "commands.h"
 
@@ -75,4 +76,12 @@ fcl_ctx *tool_ctx(const char *device, int profiling)
         return NULL;
     }
     return ctx;
+}
+
+const char *tool_models_dir(void)
+{
+    /* The installed models, else (running from a build tree) the source tree's. */
+    struct stat sb;
+    if (stat(FACECL_MODELS_DIR, &sb) == 0 && S_ISDIR(sb.st_mode)) return FACECL_MODELS_DIR;
+    return FACECL_SOURCE_MODELS_DIR;
 }

@@ -21,6 +21,9 @@
 typedef struct fcl_decode_limits {
     long max_side;
     long max_pixels;
+    /* Fuzz targets only: accept PNG chunks with a wrong CRC (as libpng's own fuzzer does), so
+     * mutated inputs reach the chunk and pixel code instead of stopping at the checksum. */
+    int ignore_png_crc;
 } fcl_decode_limits;
 
 typedef enum fcl_image_kind {

@@ -64,6 +64,12 @@ static int decode(png_state *s)
     png_set_read_fn(s->png, s, on_read);
     /* Our own limit is checked below with a clear message; libpng's is only a backstop. */
     png_set_user_limits(s->png, 0x7fffffffL, 0x7fffffffL);
+    if (s->lim->ignore_png_crc) {
+        png_set_crc_action(s->png, PNG_CRC_QUIET_USE, PNG_CRC_QUIET_USE);
+#ifdef PNG_IGNORE_ADLER32
+        png_set_option(s->png, PNG_IGNORE_ADLER32, PNG_OPTION_ON);
+#endif
+    }
     png_read_info(s->png, s->info);
 
     png_uint_32 w = 0, h = 0;

@@ -77,30 +77,37 @@ int fcl_image_out_channels(int file_colour, int channels)
     return file_colour ? 3 : 1;
 }
 
+/* Sample k of pixel x in an interleaved row, scaled to [0, 1]. */
+static inline float sample(const unsigned char *row, int x, int src_ch, int k, int sixteen)
+{
+    const size_t i = (size_t)x * (size_t)src_ch + (size_t)k;
+    if (sixteen) return (float)((row[2 * i] << 8) | row[2 * i + 1]) * (1.0f / 65535.0f);
+    return (float)row[i] * (1.0f / 255.0f);
+}
+
 void fcl_image_put_row(fcl_image *out, int y, const unsigned char *row, int src_ch, int sixteen)
 {
     const int w = out->w;
     const size_t plane = (size_t)out->h * (size_t)w;
-    float *d0 = out->data + (size_t)y * (size_t)w;
+    float *d0 = out->data + (size_t)y * (size_t)w, *d1 = d0 + plane, *d2 = d1 + plane;
     const int colour = src_ch >= 3;
-    const float s8 = 1.0f / 255.0f, s16 = 1.0f / 65535.0f;
-    for (int x = 0; x < w; x++) {
-        float v[3];
-        const int nv = colour ? 3 : 1;
-        for (int k = 0; k < nv; k++) {
-            if (sixteen) {
-                const unsigned char *p = row + ((size_t)x * (size_t)src_ch + (size_t)k) * 2;
-                v[k] = (float)((p[0] << 8) | p[1]) * s16;
-            } else {
-                v[k] = (float)row[(size_t)x * (size_t)src_ch + (size_t)k] * s8;
-            }
+    /* One loop per case so that the per-pixel work is a load, a multiply and a store (this
+     * runs for every pixel of every training image). */
+    if (!colour && out->c == 1) {
+        for (int x = 0; x < w; x++) d0[x] = sample(row, x, src_ch, 0, sixteen);
+    } else if (!colour) {
+        for (int x = 0; x < w; x++) d0[x] = d1[x] = d2[x] = sample(row, x, src_ch, 0, sixteen);
+    } else if (out->c == 3) {
+        for (int x = 0; x < w; x++) {
+            d0[x] = sample(row, x, src_ch, 0, sixteen);
+            d1[x] = sample(row, x, src_ch, 1, sixteen);
+            d2[x] = sample(row, x, src_ch, 2, sixteen);
         }
-        if (out->c == 1) {
-            /* ITU-R 601 luma, the weights PIL uses for mode "L". */
-            d0[x] = colour ? 0.299f * v[0] + 0.587f * v[1] + 0.114f * v[2] : v[0];
-        } else {
-            for (int k = 0; k < 3; k++) d0[(size_t)k * plane + (size_t)x] = colour ? v[k] : v[0];
-        }
+    } else {
+        /* ITU-R 601 luma, the weights PIL uses for mode "L". */
+        for (int x = 0; x < w; x++)
+            d0[x] = 0.299f * sample(row, x, src_ch, 0, sixteen) + 0.587f * sample(row, x, src_ch, 1, sixteen) +
+                    0.114f * sample(row, x, src_ch, 2, sixteen);
     }
 }
 
@@ -134,7 +141,7 @@ fcl_status fcl_image_decode_mem_limited(const void *buf, size_t len, const char 
 fcl_status fcl_image_decode_mem(const void *buf, size_t len, const char *name, int channels,
                                 fcl_image *out, fcl_error *err)
 {
-    const fcl_decode_limits lim = {FCL_IMAGE_MAX_SIDE, FCL_IMAGE_MAX_PIXELS};
+    const fcl_decode_limits lim = {FCL_IMAGE_MAX_SIDE, FCL_IMAGE_MAX_PIXELS, 0};
     return fcl_image_decode_mem_limited(buf, len, name, channels, &lim, out, err);
 }
 

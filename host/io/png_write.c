@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "facecl/image.h"
+#include "io/png_write.h"
 
 /* libpng reports errors through longjmp; the message is kept here so the caller can name it. */
 typedef struct png_write_state {
@@ -83,7 +84,7 @@ static int encode_png(FILE *f, const fcl_image *img, unsigned char *row, char *m
     return 0;
 }
 
-fcl_status fcl_image_write_png(const char *path, const fcl_image *img, fcl_error *err)
+fcl_status fcl_png_write(const char *path, const fcl_image *img, int durable, fcl_error *err)
 {
     fcl_status st = FCL_OK;
     char *tmp = NULL;
@@ -92,11 +93,11 @@ fcl_status fcl_image_write_png(const char *path, const fcl_image *img, fcl_error
     int fd = -1, created = 0;
     char msg[300];
 
-    if (!path || !*path) return FCL_ERR(err, FCL_ERR_INVALID_ARG, "fcl_image_write_png: empty path");
+    if (!path || !*path) return FCL_ERR(err, FCL_ERR_INVALID_ARG, "write PNG: empty path");
     if (!img || !img->data || (img->c != 1 && img->c != 3) || img->h <= 0 || img->w <= 0 ||
         img->h > 65535 || img->w > 65535)
         return FCL_ERR(err, FCL_ERR_INVALID_ARG,
-                       "fcl_image_write_png(%s): need a 1- or 3-channel image of 1..65535 pixels a side, got %dx%dx%d",
+                       "write PNG %s: need a 1- or 3-channel image of 1..65535 pixels a side, got %dx%dx%d",
                        path, img ? img->c : 0, img ? img->h : 0, img ? img->w : 0);
 
     /* The temp file sits in the target's folder so that rename() is atomic (same file system). */
@@ -104,7 +105,7 @@ fcl_status fcl_image_write_png(const char *path, const fcl_image *img, fcl_error
     tmp = malloc(n);
     row = malloc((size_t)img->w * (size_t)img->c);
     if (!tmp || !row) {
-        st = FCL_ERR(err, FCL_ERR_NOMEM, "fcl_image_write_png(%s): out of memory", path);
+        st = FCL_ERR(err, FCL_ERR_NOMEM, "write PNG %s: out of memory", path);
         goto fail;
     }
     snprintf(tmp, n, "%s.tmpXXXXXX", path);
@@ -135,7 +136,7 @@ fcl_status fcl_image_write_png(const char *path, const fcl_image *img, fcl_error
         st = FCL_ERR(err, FCL_ERR_IO, "writing %s: %s", path, strerror(errno));
         goto fail;
     }
-    if (fsync(fileno(f)) != 0) {
+    if (durable && fsync(fileno(f)) != 0) {
         st = FCL_ERR(err, FCL_ERR_IO, "fsync %s: %s", tmp, strerror(errno));
         goto fail;
     }
@@ -161,4 +162,9 @@ fail:
     free(tmp);
     free(row);
     return st;
+}
+
+fcl_status fcl_image_write_png(const char *path, const fcl_image *img, fcl_error *err)
+{
+    return fcl_png_write(path, img, 1, err);
 }

@@ -51,7 +51,7 @@ static fcl_status add_state_dict(fcl_ctx *ctx, fcl_net *net, fcl_checkpoint *c)
     return st;
 }
 
-static fcl_status add_optim(fcl_ctx *ctx, fcl_optim *opt, fcl_checkpoint *c)
+static fcl_status add_optim(fcl_ctx *ctx, fcl_optim *opt, fcl_checkpoint *c, const char *prefix)
 {
     fcl_error e = {0};
     fcl_status st = FCL_OK;
@@ -65,8 +65,8 @@ static fcl_status add_optim(fcl_ctx *ctx, fcl_optim *opt, fcl_checkpoint *c)
     for (size_t i = 0; i < fcl_optim_state_count(opt) && !st; i++) {
         const char *name = NULL;
         fcl_tensor *t = fcl_optim_state(opt, i, &name);
-        char key[160];
-        snprintf(key, sizeof key, "optim.%s", name);
+        char key[300];
+        snprintf(key, sizeof key, "%soptim.%s", prefix, name);
         st = fcl_tensor_download(ctx, t, buf, n);
         size_t shape[1] = {n};
         if (!st) st = take(ctx, fcl_ckpt_add_f32(c, key, 1, shape, buf, &e), &e);
@@ -74,16 +74,42 @@ static fcl_status add_optim(fcl_ctx *ctx, fcl_optim *opt, fcl_checkpoint *c)
     if (st) goto fail;
     fcl_optim_get_scalars(opt, sc);
     uint64_t ns[1] = {fcl_optim_scalar_count(opt)};
-    st = take(ctx, fcl_ckpt_add(c, "optim.scalars", FCL_ST_I64, 1, ns, sc, &e), &e);
+    char skey[300];
+    snprintf(skey, sizeof skey, "%soptim.scalars", prefix);
+    st = take(ctx, fcl_ckpt_add(c, skey, FCL_ST_I64, 1, ns, sc, &e), &e);
 fail:
     free(buf);
     free(sc);
     return st;
 }
 
+static fcl_status add_aux(fcl_ctx *ctx, const fcl_ckpt_aux *a, fcl_checkpoint *c)
+{
+    fcl_error e = {0};
+    size_t n = fcl_tensor_numel(a->tensor);
+    float *buf = malloc((n ? n : 1) * sizeof *buf);
+    if (!buf) return FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory saving %s", a->name);
+    fcl_status st = fcl_tensor_download(ctx, a->tensor, buf, n);
+    if (!st) st = take(ctx, fcl_ckpt_add_f32(c, a->name, a->tensor->ndim, a->tensor->shape, buf, &e), &e);
+    free(buf);
+    if (!st && a->opt) {
+        char prefix[300];
+        snprintf(prefix, sizeof prefix, "%s.", a->name);
+        st = add_optim(ctx, a->opt, c, prefix);
+    }
+    return st;
+}
+
 fcl_status fcl_checkpoint_save(fcl_ctx *ctx, fcl_net *net, fcl_optim *opt, const fcl_sched *sched,
                                const fcl_train_progress *prog, const fcl_kv *extra, size_t n_extra,
                                const char *path)
+{
+    return fcl_checkpoint_save_ex(ctx, net, opt, sched, prog, extra, n_extra, NULL, 0, path);
+}
+
+fcl_status fcl_checkpoint_save_ex(fcl_ctx *ctx, fcl_net *net, fcl_optim *opt, const fcl_sched *sched,
+                                  const fcl_train_progress *prog, const fcl_kv *extra, size_t n_extra,
+                                  const fcl_ckpt_aux *aux, size_t n_aux, const char *path)
 {
     fcl_status st = FCL_OK;
     fcl_error e = {0};
@@ -93,7 +119,8 @@ fcl_status fcl_checkpoint_save(fcl_ctx *ctx, fcl_net *net, fcl_optim *opt, const
     const fcl_model *m = fcl_net_model(net);
 
     st = add_state_dict(ctx, net, &c);
-    if (!st && opt) st = add_optim(ctx, opt, &c);
+    if (!st && opt) st = add_optim(ctx, opt, &c, "");
+    for (size_t i = 0; i < n_aux && !st; i++) st = add_aux(ctx, &aux[i], &c);
     if (!st && sched) {
         size_t n = fcl_sched_state_size(sched);
         ss = malloc((n + 1) * sizeof *ss);
@@ -139,12 +166,12 @@ static int is_classifier_entry(const fcl_net *net, const fcl_net_entry *en)
 }
 
 static fcl_status check_names(fcl_ctx *ctx, fcl_net *net, const fcl_checkpoint *c, const fcl_load_opts *lo,
-                              const char *path)
+                              const fcl_ckpt_aux *aux, size_t n_aux, const char *path)
 {
     fcl_error e = {0};
     int n = fcl_net_entry_count(net), k = 0;
     fcl_st_expect *want = calloc((size_t)n + 1, sizeof *want);
-    const char **ignore = calloc((size_t)n + 8, sizeof *ignore);
+    const char **ignore = calloc((size_t)n + n_aux + 8, sizeof *ignore);
     if (!want || !ignore) {
         free(want);
         free(ignore);
@@ -154,6 +181,7 @@ static fcl_status check_names(fcl_ctx *ctx, fcl_net *net, const fcl_checkpoint *
     ignore[ni++] = "optim.";
     ignore[ni++] = "sched.";
     ignore[ni++] = "rng.";
+    for (size_t a = 0; a < n_aux; a++) ignore[ni++] = aux[a].name; /* and its ".optim." entries */
     for (int i = 0; i < n; i++) {
         const fcl_net_entry *en = fcl_net_entry_at(net, i);
         if (lo->skip_classifier && is_classifier_entry(net, en)) {
@@ -172,12 +200,13 @@ static fcl_status check_names(fcl_ctx *ctx, fcl_net *net, const fcl_checkpoint *
     return take(ctx, st, &e);
 }
 
-static fcl_status load_optim(fcl_ctx *ctx, fcl_optim *opt, const fcl_checkpoint *c, const char *path)
+static fcl_status load_optim(fcl_ctx *ctx, fcl_optim *opt, const fcl_checkpoint *c, const char *path,
+                             const char *prefix)
 {
     fcl_error e = {0};
     fcl_status st = FCL_OK;
     const char *kind = fcl_ckpt_get_meta(c, "optim");
-    if (!kind || strcmp(kind, optim_name(opt)))
+    if (!prefix[0] && (!kind || strcmp(kind, optim_name(opt))))
         return FCL_ERR(&ctx->err, FCL_ERR_FORMAT, "%s: was saved with optimizer '%s', resuming needs '%s'", path,
                        kind ? kind : "(none)", optim_name(opt));
     size_t n = fcl_optim_numel(opt);
@@ -187,8 +216,8 @@ static fcl_status load_optim(fcl_ctx *ctx, fcl_optim *opt, const fcl_checkpoint 
     for (size_t i = 0; i < fcl_optim_state_count(opt) && !st; i++) {
         const char *name = NULL;
         fcl_tensor *t = fcl_optim_state(opt, i, &name);
-        char key[160];
-        snprintf(key, sizeof key, "optim.%s", name);
+        char key[300];
+        snprintf(key, sizeof key, "%soptim.%s", prefix, name);
         const fcl_st_tensor *s = fcl_ckpt_find(c, key);
         if (!s || s->numel != n) {
             st = FCL_ERR(&ctx->err, FCL_ERR_SHAPE, "%s: optimizer state %s is %s (expected %zu values)", path, key,
@@ -198,10 +227,12 @@ static fcl_status load_optim(fcl_ctx *ctx, fcl_optim *opt, const fcl_checkpoint 
         st = take(ctx, fcl_st_tensor_to_f32(s, buf, n, &e), &e);
         if (!st) st = fcl_tensor_upload(ctx, t, buf, n);
     }
-    const fcl_st_tensor *s = fcl_ckpt_find(c, "optim.scalars");
+    char skey[300];
+    snprintf(skey, sizeof skey, "%soptim.scalars", prefix);
+    const fcl_st_tensor *s = fcl_ckpt_find(c, skey);
     size_t ns = fcl_optim_scalar_count(opt);
     if (!st && (!s || s->numel != ns))
-        st = FCL_ERR(&ctx->err, FCL_ERR_SHAPE, "%s: optim.scalars is %s (expected %zu values)", path,
+        st = FCL_ERR(&ctx->err, FCL_ERR_SHAPE, "%s: %s is %s (expected %zu values)", path, skey,
                      s ? "of another size" : "missing", ns);
     if (!st) {
         sc = malloc((ns + 1) * sizeof *sc);
@@ -225,8 +256,36 @@ static fcl_status parse_i64(fcl_ctx *ctx, const fcl_checkpoint *c, const char *k
     return FCL_OK;
 }
 
+static fcl_status load_aux(fcl_ctx *ctx, const fcl_ckpt_aux *a, const fcl_checkpoint *c, const char *path)
+{
+    fcl_error e = {0};
+    const fcl_st_tensor *t = fcl_ckpt_find(c, a->name);
+    size_t n = fcl_tensor_numel(a->tensor);
+    if (!t || t->numel != n)
+        return FCL_ERR(&ctx->err, FCL_ERR_SHAPE, "%s: %s is %s (expected %zu values)", path, a->name,
+                       t ? "of another size" : "missing", n);
+    float *buf = malloc((n ? n : 1) * sizeof *buf);
+    if (!buf) return FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory");
+    fcl_status st = take(ctx, fcl_st_tensor_to_f32(t, buf, n, &e), &e);
+    if (!st) st = fcl_tensor_upload(ctx, a->tensor, buf, n);
+    free(buf);
+    if (!st && a->opt) {
+        char prefix[300];
+        snprintf(prefix, sizeof prefix, "%s.", a->name);
+        st = load_optim(ctx, a->opt, c, path, prefix);
+    }
+    return st;
+}
+
 fcl_status fcl_checkpoint_load(fcl_ctx *ctx, fcl_net *net, fcl_optim *opt, fcl_sched *sched,
                                fcl_train_progress *prog, const fcl_load_opts *opts, const char *path)
+{
+    return fcl_checkpoint_load_ex(ctx, net, opt, sched, prog, opts, NULL, 0, path);
+}
+
+fcl_status fcl_checkpoint_load_ex(fcl_ctx *ctx, fcl_net *net, fcl_optim *opt, fcl_sched *sched,
+                                  fcl_train_progress *prog, const fcl_load_opts *opts,
+                                  const fcl_ckpt_aux *aux, size_t n_aux, const char *path)
 {
     fcl_status st = FCL_OK;
     fcl_error e = {0};
@@ -242,13 +301,21 @@ fcl_status fcl_checkpoint_load(fcl_ctx *ctx, fcl_net *net, fcl_optim *opt, fcl_s
         st = FCL_ERR(&ctx->err, FCL_ERR_FORMAT, "%s: checkpoint format '%s' is not '%s'", path, fmt, FORMAT_TAG);
         goto fail;
     }
-    st = check_names(ctx, net, &c, &lo, path);
+    st = check_names(ctx, net, &c, &lo, aux, n_aux, path);
     if (st) goto fail;
     /* Everything that resuming needs must be there before anything is changed. */
     if (!lo.weights_only) {
         if (sched && !fcl_ckpt_find(&c, "sched.state")) {
             st = FCL_ERR(&ctx->err, FCL_ERR_FORMAT, "%s: has no schedule state to resume from", path);
             goto fail;
+        }
+        for (size_t i = 0; i < n_aux; i++) {
+            const fcl_st_tensor *t = fcl_ckpt_find(&c, aux[i].name);
+            if (!t || t->numel != fcl_tensor_numel(aux[i].tensor)) {
+                st = FCL_ERR(&ctx->err, FCL_ERR_SHAPE, "%s: %s is %s (expected %zu values)", path, aux[i].name,
+                             t ? "of another size" : "missing", fcl_tensor_numel(aux[i].tensor));
+                goto fail;
+            }
         }
         int64_t tmp;
         if (prog && ((st = parse_i64(ctx, &c, "epoch", path, &tmp)) || (st = parse_i64(ctx, &c, "step", path, &tmp))))
@@ -281,7 +348,8 @@ fcl_status fcl_checkpoint_load(fcl_ctx *ctx, fcl_net *net, fcl_optim *opt, fcl_s
     }
     if (st || lo.weights_only) goto fail;
 
-    if (opt) st = load_optim(ctx, opt, &c, path);
+    if (opt) st = load_optim(ctx, opt, &c, path, "");
+    for (size_t i = 0; i < n_aux && !st; i++) st = load_aux(ctx, &aux[i], &c, path);
     if (!st && sched) {
         const fcl_st_tensor *t = fcl_ckpt_find(&c, "sched.state");
         ss = malloc((t->numel + 1) * sizeof *ss);
@@ -334,5 +402,71 @@ fcl_status fcl_checkpoint_read_model(const char *path, char **model_name, char *
         if (options) *options = dup_or_null(o);
     }
     fcl_ckpt_free(&c);
+    return st;
+}
+
+fcl_status fcl_model_opts_parse(const char *text, fcl_model_opts *o, char *storage, size_t storage_size, fcl_error *err)
+{
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", text);
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
+        char *eq = strchr(tok, '=');
+        if (!eq) return FCL_ERR(err, FCL_ERR_FORMAT, "model options: '%s' is not key=value", tok);
+        *eq = '\0';
+        const char *v = eq + 1;
+        char *end = NULL;
+        if (!strcmp(tok, "stem")) {
+            snprintf(storage, storage_size, "%s", v);
+            o->stem = storage;
+            continue;
+        }
+        double d = strtod(v, &end);
+        if (!*v || *end) return FCL_ERR(err, FCL_ERR_FORMAT, "model options: %s=%s is not a number", tok, v);
+        if (!strcmp(tok, "channels")) o->channels = (int)d;
+        else if (!strcmp(tok, "size_h")) o->size_h = (int)d;
+        else if (!strcmp(tok, "size_w")) o->size_w = (int)d;
+        else if (!strcmp(tok, "size")) o->size = (int)d;
+        else if (!strcmp(tok, "classes")) o->classes = (int)d;
+        else if (!strcmp(tok, "embedding")) o->embedding = (int)d;
+        else if (!strcmp(tok, "width")) o->width = d;
+        else return FCL_ERR(err, FCL_ERR_FORMAT, "model options: unknown key '%s'", tok);
+    }
+    return FCL_OK;
+}
+
+fcl_status fcl_net_from_checkpoint(fcl_ctx *ctx, const char *path, int max_batch, fcl_model **model, fcl_net **net)
+{
+    fcl_status st = FCL_OK;
+    char *name = NULL, *text = NULL, *opts = NULL, stem[64], label[512];
+    fcl_model_opts mo;
+    fcl_model *m = NULL;
+    fcl_net *n = NULL;
+    *model = NULL;
+    *net = NULL;
+    st = fcl_checkpoint_read_model(path, &name, &text, &opts, &ctx->err);
+    if (st) goto fail;
+    fcl_model_opts_init(&mo);
+    st = fcl_model_opts_parse(opts, &mo, stem, sizeof stem, &ctx->err);
+    if (st) goto fail;
+    snprintf(label, sizeof label, "%s.model", name); /* errors read "resnet18.model:12" */
+    st = fcl_model_parse(text, label, &mo, &m, &ctx->err);
+    if (st) goto fail;
+    fcl_net_opts no = {max_batch, 0};
+    st = fcl_net_create(ctx, m, &no, &n);
+    if (st) goto fail;
+    fcl_load_opts lo = {0, 1};
+    st = fcl_checkpoint_load(ctx, n, NULL, NULL, NULL, &lo, path);
+    if (st) goto fail;
+    *model = m;
+    *net = n;
+    m = NULL;
+    n = NULL;
+fail:
+    fcl_net_destroy(n);
+    fcl_model_free(m);
+    free(name);
+    free(text);
+    free(opts);
     return st;
 }

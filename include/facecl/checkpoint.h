@@ -57,10 +57,39 @@ typedef struct fcl_load_opts {
 fcl_status fcl_checkpoint_load(fcl_ctx *ctx, fcl_net *net, fcl_optim *opt, fcl_sched *sched,
                                fcl_train_progress *prog, const fcl_load_opts *opts, const char *path);
 
+/* Tensors that live outside the network but belong to the training state: a margin head's class
+ * weights with their own optimizer, centre-loss centres. Saved as "<name>" (the tensor's shape),
+ * and when opt is given "<name>.optim.<state>" and "<name>.optim.scalars". */
+typedef struct fcl_ckpt_aux {
+    const char *name;
+    fcl_tensor *tensor;
+    fcl_optim *opt;        /* may be NULL */
+} fcl_ckpt_aux;
+
+/* fcl_checkpoint_save / _load with auxiliary tensors (n_aux may be 0). Loading restores them
+ * unless weights_only; a missing one is an error naming it. */
+fcl_status fcl_checkpoint_save_ex(fcl_ctx *ctx, fcl_net *net, fcl_optim *opt, const fcl_sched *sched,
+                                  const fcl_train_progress *prog, const fcl_kv *extra, size_t n_extra,
+                                  const fcl_ckpt_aux *aux, size_t n_aux, const char *path);
+fcl_status fcl_checkpoint_load_ex(fcl_ctx *ctx, fcl_net *net, fcl_optim *opt, fcl_sched *sched,
+                                  fcl_train_progress *prog, const fcl_load_opts *opts,
+                                  const fcl_ckpt_aux *aux, size_t n_aux, const char *path);
+
 /* Reads only the metadata and model text of a checkpoint (e.g. to rebuild the model it was
  * made with). *model_text / *options are malloc'd (free them); either may be NULL. */
 fcl_status fcl_checkpoint_read_model(const char *path, char **model_name, char **model_text,
                                      char **options, fcl_error *err);
+
+/* Parses a "model_options" string ("channels=3 size_h=112 ... stem=face") into opts (fields not
+ * named stay as they are; opts->stem points into `storage`, which must outlive opts). */
+fcl_status fcl_model_opts_parse(const char *text, fcl_model_opts *opts, char *storage, size_t storage_size,
+                                fcl_error *err);
+
+/* Rebuilds the model a checkpoint was saved with (its own model text and options) and a network
+ * for batches up to max_batch with the checkpoint's weights (weights only). *model and *net are
+ * the caller's (fcl_net_destroy, then fcl_model_free). */
+fcl_status fcl_net_from_checkpoint(fcl_ctx *ctx, const char *path, int max_batch, fcl_model **model,
+                                   fcl_net **net);
 
 #ifdef __cplusplus
 }

@@ -51,7 +51,7 @@ int fcl_act_saves_output(fcl_act_kind kind);
  * kind that saves y, or when x is not needed afterwards). */
 fcl_status fcl_act_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, const fcl_act_params *p);
 /* dx += act'(...) * dy, with `saved` = y or x as in the table above. dx, dy, saved have equal
- * numel; dx may be dy (each element is read before it is written). */
+ * numel; dx must not overlap dy or saved. */
 fcl_status fcl_act_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy, const fcl_tensor *saved,
                        const fcl_act_params *p);
 
@@ -60,7 +60,8 @@ fcl_status fcl_act_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy, const
  * single slope). y may be x. */
 fcl_status fcl_prelu_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, const fcl_tensor *a);
 /* Backward (saved: x). dx += x > 0 ? dy : a * dy; da[c] += sum over x <= 0 of x * dy (one
- * work-group per slope, fixed-order tree: deterministic). dx, da may be NULL; dx may be dy. */
+ * work-group per slope, fixed-order tree: deterministic). dx, da may be NULL and must not
+ * overlap the inputs. */
 fcl_status fcl_prelu_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *da, const fcl_tensor *dy,
                          const fcl_tensor *x, const fcl_tensor *a);
 

@@ -35,8 +35,10 @@ fcl_status fcl_pool2d_out_hw(const fcl_pool2d_params *p, size_t in_h, size_t in_
  * because H * W must be < 2^24). Ties go to the first maximum in row-major window order. */
 fcl_status fcl_maxpool2d_fwd(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *idx, const fcl_tensor *x,
                              const fcl_pool2d_params *p);
-/* dx [N, C, H, W] += the dy of every output whose idx points at that input (gathered per
- * input in a fixed window order: deterministic, no atomics). */
+/* dx [N, C, H, W] += the dy of every output whose idx points at that input (gathered per input
+ * in a fixed window order: deterministic, no atomics). idx must come from fcl_maxpool2d_fwd with
+ * the same p; entries outside their output's window are not honoured, but never cause an
+ * out-of-bounds access. */
 fcl_status fcl_maxpool2d_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy,
                              const fcl_tensor *idx, const fcl_pool2d_params *p);
 
@@ -45,7 +47,8 @@ fcl_status fcl_maxpool2d_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy,
  * input (not). A window with no input element gives 0 (PyTorch). */
 fcl_status fcl_avgpool2d_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x,
                              const fcl_pool2d_params *p);
-/* dx [N, C, H, W] += dy / divisor over each window containing the input (gathered). */
+/* dx [N, C, H, W] += dy / divisor over each window containing the input (gathered per input:
+ * deterministic). */
 fcl_status fcl_avgpool2d_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy,
                              const fcl_pool2d_params *p);
 

@@ -52,7 +52,7 @@ typedef struct fcl_synth_variation {
     float mouth_open;              /* 0 closed .. ~0.06 open */
     float eye_open;                /* eye openness factor (1 = the identity's usual) */
     float brow_raise;              /* moves both brows up (face units) */
-    float blur;                    /* Gaussian sigma in pixels (0: none) */
+    float blur;                    /* Gaussian sigma in pixels of a 64-pixel image (0: none) */
     float noise;                   /* Gaussian pixel noise sigma (0: none) */
     int wear_glasses;              /* 0: glasses of the identity are off for this image */
     int occluder;                  /* 0 none, 1 rectangle, 2 hand */
@@ -98,10 +98,11 @@ typedef struct fcl_synth_opts {
     float val_frac;     /* fraction of each training identity's images that go to val/ */
     int unseen_ids;     /* identities never used for training (unseen/), for verification */
     int pairs;          /* pairs over unseen identities (half same, half different) */
-    float difficulty;   /* see fcl_synth_variation_sample; 0 in opts means the default 1 */
+    float difficulty;   /* see fcl_synth_variation_sample, in [0, 2] */
 } fcl_synth_opts;
 
-/* ids 100, per_id 20, size 64, channels 3, seed 1, val_frac 0.2, unseen_ids 20, pairs 400. */
+/* ids 100, per_id 20, size 64, channels 3, seed 1, val_frac 0.2, unseen_ids 20, pairs 400,
+ * difficulty 1. */
 void fcl_synth_opts_default(fcl_synth_opts *o);
 
 /* Called after each image; return nonzero to cancel (the writer then fails with FCL_ERR_IO
@@ -114,7 +115,10 @@ typedef int (*fcl_synth_progress_fn)(void *user, size_t done, size_t total);
  *   pairs.txt                              "path1 path2 label" (1 same, 0 different), relative to out_dir
  *   pairs_unlabelled.txt                   the same pairs as "path1 path2"
  *   README.txt                             what was generated and how to regenerate it
- * Every file is determined by the options (same seed: byte-identical files). */
+ * Every file is determined by the options (same seed: byte-identical files). Images are synced
+ * to disk once at the end and README.txt is written last: a folder without it is incomplete
+ * (a failed or cancelled run). Options (including whether the pairs can be made) are checked
+ * before anything is written. */
 fcl_status fcl_synth_write_dataset(const char *out_dir, const fcl_synth_opts *o,
                                    fcl_synth_progress_fn progress, void *user, fcl_error *err);
 

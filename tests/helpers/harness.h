@@ -6,7 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <facecl/facecl.h>
+#include <facecl/context.h>
+#include <facecl/status.h>
+#include <facecl/tensor.h>
 
 /* ---- context -------------------------------------------------------------------------------
  * A context on $FACECL_TEST_DEVICE (same syntax as --device; default: the first device). Fails
@@ -27,6 +29,9 @@ void h_rand(double *x, size_t n, uint64_t seed, double lo, double hi);
  * used to move inputs away from ReLU-like kinks before finite differences. */
 void h_rand_avoid(double *x, size_t n, uint64_t seed, double lo, double hi,
                   const double *kinks, size_t nk, double gap);
+/* Rounds every value to the nearest float, so a reference fed these values sees exactly what
+ * the device sees after h_upload (then only the op's own error is measured). */
+void h_to_f32(double *x, size_t n);
 /* calloc'd / malloc'd double arrays that fail the test instead of returning NULL. */
 double *h_alloc(size_t n);
 double *h_dup(const double *x, size_t n);
@@ -63,8 +68,8 @@ h_buf *h_name(h_buf *b, const char *name);
  * floor) where floor is the mean |want| over the array (so tiny entries next to large ones are
  * judged on the array's scale; an all-zero `want` uses floor 1e-30, i.e. demands exact zeros).
  * Prints "  <what>: n=.. max abs err .. max rel err .. at [i]" and fails the test (non-fatally,
- * so later comparisons still print) when the max rel err exceeds rtol or any value is NaN/Inf
- * where want is finite. Returns the max rel error. */
+ * so later comparisons still print) when the max rel err exceeds rtol or a value is NaN/Inf
+ * where want is not the same (NaN matches NaN, +-Inf match themselves). Returns the max rel error. */
 double h_expect_close(const char *what, const double *got, const double *want, size_t n,
                       double rtol);
 
@@ -106,11 +111,13 @@ double h_fd_check(const h_fd *spec);
 
 /* ---- case counter --------------------------------------------------------------------------
  * Criterion runs every Test() in its own child process (fork + exec), so a counter in memory
- * dies with the child. Instead the runner creates a temporary file before the first test and
- * exports its path as $FACECL_H_CASES; h_case() appends one line per case to it (O_APPEND
- * writes of one short line are atomic, so parallel --jobs would also count right), and when all
- * tests are done the runner prints "ops harness: N cases ran (T tests: P passed, F failed)"
- * and removes the file. Binaries that never call h_case() print nothing.
+ * dies with the child. Instead the runner (a PRE_ALL report hook, before any test) creates a
+ * temporary file and exports its path as $FACECL_H_CASES; h_case() appends one line per case
+ * to it (O_APPEND writes of one short line are atomic, so parallel --jobs would count right
+ * too); after all tests (POST_ALL hook) the runner prints
+ *     ops harness: N cases ran (tests: P passed, F failed, C crashed)
+ * and removes the file. Binaries that never call h_case() print nothing; without
+ * $FACECL_H_CASES (not run by the Criterion runner) a case only prints its line.
  * A "case" is one configuration (shape/params) compared OpenCL-vs-reference or reference-vs-FD
  * inside a Test(). h_case() also prints "case <description>" so a failure is attributable. */
 void h_case(const char *fmt, ...)

@@ -1,0 +1,206 @@
+/* cl/act.cl: activation kernels (ReLU family, sigmoid, tanh, SiLU, hard-swish/-sigmoid) and PReLU.
+ * Semantics: include/facecl/ops_act.h; reference: host/ref/act.c. */
+
+/* Streaming kernels handle FCL_VEC consecutive elements per work-item with vloadN/vstoreN
+ * (element-aligned, so any offset works): PoCL does not vectorise across work-items once a
+ * kernel has a loop, so the SIMD is explicit and the body is straight-line code. The last,
+ * partial chunk falls back to scalars. FCL_VEC (2, 4, 8, 16) comes from the "act" tuning row.
+ * Every formula is written once as a macro over a type T (float or floatN) using select(), which
+ * works for both (scalar: c ? b : a; vector: per lane on the sign bit of the comparison mask).
+ * Comparisons are arranged so that NaN propagates as in PyTorch. */
+
+#ifndef FCL_VEC
+#define FCL_VEC 4
+#endif
+
+#define FCL_CAT_(a, b) a##b
+#define FCL_CAT(a, b) FCL_CAT_(a, b)
+#define VF FCL_CAT(float, FCL_VEC)
+#define VLOAD FCL_CAT(vload, FCL_VEC)
+#define VSTORE FCL_CAT(vstore, FCL_VEC)
+#define HSUM FCL_CAT(hsum, FCL_VEC)
+
+#define Z(T) ((T)(0.0f))
+#define K(T, c) ((T)(c))
+/* clamp that keeps NaN (OpenCL's clamp would turn it into lo) */
+#define CLAMPN(T, v, lo, hi) select(select((v), K(T, lo), (v) < K(T, lo)), K(T, hi), (v) > K(T, hi))
+
+/* forward: y from x (v); `slope` is the LeakyReLU slope */
+#define F_RELU(T, v) select((v), Z(T), (v) < Z(T))
+#define F_RELU6(T, v) CLAMPN(T, v, 0.0f, 6.0f)
+#define F_LEAKY_RELU(T, v) select((v) * slope, (v), (v) > Z(T))
+#define F_SIGMOID(T, v) (K(T, 1.0f) / (K(T, 1.0f) + exp(-(v))))
+#define F_TANH(T, v) tanh(v)
+#define F_SILU(T, v) ((v) / (K(T, 1.0f) + exp(-(v))))
+#define F_HARDSWISH(T, v) ((v) * CLAMPN(T, (v) + K(T, 3.0f), 0.0f, 6.0f) / K(T, 6.0f))
+#define F_HARDSIGMOID(T, v) (CLAMPN(T, (v) + K(T, 3.0f), 0.0f, 6.0f) / K(T, 6.0f))
+
+/* backward: the dx increment from dy (g) and the saved tensor (s: y or x, see ops_act.h) */
+#define B_RELU(T, g, s) select(Z(T), (g), (s) > Z(T))
+#define B_RELU6(T, g, s) select(Z(T), (g), ((s) > Z(T)) & ((s) < K(T, 6.0f)))
+#define B_LEAKY_RELU(T, g, s) select((g) * slope, (g), (s) > Z(T))
+#define B_SIGMOID(T, g, s) ((g) * (K(T, 1.0f) - (s)) * (s))
+#define B_TANH(T, g, s) ((g) * (K(T, 1.0f) - (s) * (s)))
+#define B_SILU(T, g, s) silu_grad_##T((g), (s))
+#define B_HARDSWISH(T, g, s)                                                                \
+    select(select((g), (g) * ((s) / K(T, 3.0f) + K(T, 0.5f)), (s) <= K(T, 3.0f)), Z(T), \
+           (s) < K(T, -3.0f))
+#define B_HARDSIGMOID(T, g, s) \
+    select(Z(T), (g) / K(T, 6.0f), ((s) > K(T, -3.0f)) & ((s) < K(T, 3.0f)))
+
+/* PyTorch's silu_backward: dy * sig(x) * (1 + x * (1 - sig(x))) */
+inline float silu_grad_float(float g, float s)
+{
+    float sg = 1.0f / (1.0f + exp(-s));
+    return g * sg * (1.0f + s * (1.0f - sg));
+}
+inline VF silu_grad_VF(VF g, VF s)
+{
+    VF sg = (VF)(1.0f) / ((VF)(1.0f) + exp(-s));
+    return g * sg * ((VF)(1.0f) + s * ((VF)(1.0f) - sg));
+}
+
+/* <name>_fwd: y = f(x) over n elements; y may be x. Global: ceil(n / FCL_VEC).
+ * <name>_bwd: dx += f'(dy, saved) over n elements. Global: ceil(n / FCL_VEC). */
+#define ACT_KERNELS(name, FWD, BWD)                                                             \
+    __kernel void name##_fwd(__global float *y, const int y_off, __global const float *x,      \
+                             const int x_off, const int n, const float slope)                   \
+    {                                                                                           \
+        int i0 = get_global_id(0) * FCL_VEC;                                                    \
+        if (i0 + FCL_VEC <= n) {                                                                \
+            VF v = VLOAD(0, x + x_off + i0);                                                    \
+            VSTORE(FWD(VF, v), 0, y + y_off + i0);                                              \
+        } else {                                                                                \
+            for (int i = i0; i < n; i++) {                                                      \
+                float v = x[x_off + i];                                                         \
+                y[y_off + i] = FWD(float, v);                                                   \
+            }                                                                                   \
+        }                                                                                       \
+    }                                                                                           \
+    __kernel void name##_bwd(__global float *dx, const int dx_off, __global const float *dy,   \
+                             const int dy_off, __global const float *sv, const int s_off,       \
+                             const int n, const float slope)                                    \
+    {                                                                                           \
+        int i0 = get_global_id(0) * FCL_VEC;                                                    \
+        if (i0 + FCL_VEC <= n) {                                                                \
+            VF g = VLOAD(0, dy + dy_off + i0), s = VLOAD(0, sv + s_off + i0);                   \
+            VSTORE(VLOAD(0, dx + dx_off + i0) + BWD(VF, g, s), 0, dx + dx_off + i0);            \
+        } else {                                                                                \
+            for (int i = i0; i < n; i++) {                                                      \
+                float g = dy[dy_off + i], s = sv[s_off + i];                                    \
+                dx[dx_off + i] += BWD(float, g, s);                                             \
+            }                                                                                   \
+        }                                                                                       \
+    }
+
+ACT_KERNELS(relu, F_RELU, B_RELU)
+ACT_KERNELS(relu6, F_RELU6, B_RELU6)
+ACT_KERNELS(leaky_relu, F_LEAKY_RELU, B_LEAKY_RELU)
+ACT_KERNELS(sigmoid, F_SIGMOID, B_SIGMOID)
+ACT_KERNELS(tanh, F_TANH, B_TANH)
+ACT_KERNELS(silu, F_SILU, B_SILU)
+ACT_KERNELS(hardswish, F_HARDSWISH, B_HARDSWISH)
+ACT_KERNELS(hardsigmoid, F_HARDSIGMOID, B_HARDSIGMOID)
+
+/* ---- PReLU -------------------------------------------------------------------------------------
+ * x [N, C, inner]; slopes a [na], na == C (per channel) or 1 (shared). Rows p = b * C + c. */
+
+/* y = x > 0 ? x : a[c] * x. Global: (ceil(inner / FCL_VEC), N * C). */
+__kernel void prelu_fwd(__global float *y, const int y_off, __global const float *x,
+                        const int x_off, __global const float *a, const int a_off, const int nc,
+                        const int C, const int inner, const int na)
+{
+    int j0 = get_global_id(0) * FCL_VEC, row = get_global_id(1);
+    if (row >= nc || j0 >= inner)
+        return;
+    float s = a[a_off + (na == 1 ? 0 : row % C)];
+    int base = row * inner;
+    if (j0 + FCL_VEC <= inner) {
+        VF v = VLOAD(0, x + x_off + base + j0);
+        VSTORE(select(v * s, v, v > (VF)(0.0f)), 0, y + y_off + base + j0);
+    } else {
+        for (int j = j0; j < inner; j++) {
+            float v = x[x_off + base + j];
+            y[y_off + base + j] = v > 0.0f ? v : v * s;
+        }
+    }
+}
+
+/* dx += x > 0 ? dy : a[c] * dy. Global: (ceil(inner / FCL_VEC), N * C). */
+__kernel void prelu_bwd_data(__global float *dx, const int dx_off, __global const float *dy,
+                             const int dy_off, __global const float *x, const int x_off,
+                             __global const float *a, const int a_off, const int nc, const int C,
+                             const int inner, const int na)
+{
+    int j0 = get_global_id(0) * FCL_VEC, row = get_global_id(1);
+    if (row >= nc || j0 >= inner)
+        return;
+    float s = a[a_off + (na == 1 ? 0 : row % C)];
+    int base = row * inner;
+    if (j0 + FCL_VEC <= inner) {
+        VF g = VLOAD(0, dy + dy_off + base + j0), v = VLOAD(0, x + x_off + base + j0);
+        VSTORE(VLOAD(0, dx + dx_off + base + j0) + select(g * s, g, v > (VF)(0.0f)), 0,
+               dx + dx_off + base + j0);
+    } else {
+        for (int j = j0; j < inner; j++) {
+            float g = dy[dy_off + base + j];
+            dx[dx_off + base + j] += x[x_off + base + j] > 0.0f ? g : g * s;
+        }
+    }
+}
+
+inline float hsum2(float2 v) { return v.s0 + v.s1; }
+inline float hsum4(float4 v) { return hsum2(v.s01 + v.s23); }
+inline float hsum8(float8 v) { return hsum4(v.s0123 + v.s4567); }
+inline float hsum16(float16 v) { return hsum8(v.lo + v.hi); }
+
+/* da[j] += sum over the rows of slope j of (x <= 0 ? x * dy : 0). One work-group per slope
+ * (global = na * L, local = L, L a power of two); every work-item sums a fixed subset (vector
+ * chunks of long rows, or a flat element sequence for short rows), then a fixed local tree:
+ * deterministic. Rows of slope j: channel j of every sample (na == C) or all rows (na == 1). */
+__kernel void prelu_bwd_weight(__global float *da, const int da_off, __global const float *dy,
+                               const int dy_off, __global const float *x, const int x_off,
+                               const int n, const int C, const int inner, const int na,
+                               __local float *scratch)
+{
+    int j = get_group_id(0);
+    if (j >= na)
+        return;
+    int l = get_local_id(0), L = get_local_size(0);
+    int c0 = na == 1 ? 0 : j, cc = na == 1 ? C : 1; /* channels c0 .. c0 + cc - 1 */
+    int rows = n * cc;
+    float acc_s = 0.0f;
+    if (inner >= FCL_VEC * L) {
+        VF acc = (VF)(0.0f);
+        int body = inner - inner % FCL_VEC;
+        for (int r = 0; r < rows; r++) {
+            int base = ((r / cc) * C + c0 + r % cc) * inner;
+            for (int i = l * FCL_VEC; i < body; i += L * FCL_VEC) {
+                VF v = VLOAD(0, x + x_off + base + i);
+                acc += select(v * VLOAD(0, dy + dy_off + base + i), (VF)(0.0f), v > (VF)(0.0f));
+            }
+            for (int i = body + l; i < inner; i += L) {
+                float v = x[x_off + base + i];
+                acc_s += v > 0.0f ? 0.0f : v * dy[dy_off + base + i];
+            }
+        }
+        acc_s += HSUM(acc);
+    } else {
+        int total = rows * inner;
+        for (int m = l; m < total; m += L) {
+            int r = m / inner, i = m - r * inner;
+            int k = ((r / cc) * C + c0 + r % cc) * inner + i;
+            float v = x[x_off + k];
+            acc_s += v > 0.0f ? 0.0f : v * dy[dy_off + k];
+        }
+    }
+    scratch[l] = acc_s;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int o = L / 2; o > 0; o >>= 1) {
+        if (l < o)
+            scratch[l] += scratch[l + o];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (l == 0)
+        da[da_off + j] += scratch[0];
+}

@@ -1,0 +1,308 @@
+/* cl/bn.cl: batch normalisation kernels (training forward with statistics, inference forward,
+ * backward, folding into a conv). Semantics: include/facecl/ops_bn.h; reference: host/ref/bn.c. */
+
+/* Layout: x [N, C, inner] (inner = H*W). Channel ch is the N rows x[b, ch, 0..inner).
+ * Per-channel reductions: ONE work-group per channel; every work-item sums a fixed subset of the
+ * channel's elements (FCL_VEC-wide vector accumulators along the rows), then a fixed-order tree
+ * in local memory combines the partial sums. The result depends only on the shape and the
+ * work-group size (fixed per device), never on scheduling: deterministic, no atomics.
+ * Work-group sizes must be powers of two (the host guarantees it). FCL_VEC (2, 4, 8 or 16) comes
+ * from the "bn" tuning row. */
+
+#ifndef FCL_VEC
+#define FCL_VEC 4
+#endif
+
+#define FCL_CAT_(a, b) a##b
+#define FCL_CAT(a, b) FCL_CAT_(a, b)
+#define VF FCL_CAT(float, FCL_VEC)
+#define VLOAD FCL_CAT(vload, FCL_VEC)
+#define VSTORE FCL_CAT(vstore, FCL_VEC)
+#define HSUM FCL_CAT(hsum, FCL_VEC)
+
+/* flags of the kernels below (the host passes a NULL tensor as "flag off, dummy buffer") */
+#define BN_HAS_GAMMA 1
+#define BN_HAS_BETA 2
+#define BN_HAS_SAVE 4
+#define BN_HAS_RUNNING 8
+#define BN_HAS_DX 16
+#define BN_HAS_DGAMMA 32
+#define BN_HAS_DBETA 64
+#define BN_TRAINING 128
+#define BN_HAS_BIAS 256
+
+/* Horizontal sums in a fixed pairwise order. */
+inline float hsum2(float2 v) { return v.s0 + v.s1; }
+inline float hsum4(float4 v) { return hsum2(v.s01 + v.s23); }
+inline float hsum8(float8 v) { return hsum4(v.s0123 + v.s4567); }
+inline float hsum16(float16 v) { return hsum8(v.lo + v.hi); }
+
+/* Sum of `v` over the work-group by a fixed binary tree; every work-item gets the total.
+ * s: local scratch of get_local_size(0) floats. */
+inline float wg_sum(float v, __local float *s)
+{
+    int l = get_local_id(0);
+    s[l] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int o = (int)get_local_size(0) / 2; o > 0; o >>= 1) {
+        if (l < o)
+            s[l] += s[l + o];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    float r = s[0];
+    barrier(CLK_LOCAL_MEM_FENCE); /* s is reused by the next call */
+    return r;
+}
+
+/* This work-item's share of sum over channel ch of (x - shift). Rows of at least
+ * FCL_VEC * L elements are split into FCL_VEC-wide chunks handed out round-robin (chunk q to
+ * work-item q mod L) plus a scalar tail; short rows (7x7 maps, [N, C] tensors) are walked as one
+ * flat sequence of N * inner elements, element m to work-item m mod L. */
+inline float chan_partial(__global const float *x, int n, int C, int inner, int ch, float shift,
+                          int squares)
+{
+    int l = get_local_id(0), L = get_local_size(0);
+    float acc_s = 0.0f;
+    if (inner >= FCL_VEC * L) {
+        VF acc = (VF)(0.0f);
+        int body = inner - inner % FCL_VEC;
+        for (int b = 0; b < n; b++) {
+            __global const float *row = x + (b * C + ch) * inner;
+            for (int i = l * FCL_VEC; i < body; i += L * FCL_VEC) {
+                VF d = VLOAD(0, row + i) - shift;
+                acc += squares ? d * d : d;
+            }
+            for (int i = body + l; i < inner; i += L) {
+                float d = row[i] - shift;
+                acc_s += squares ? d * d : d;
+            }
+        }
+        acc_s += HSUM(acc);
+    } else {
+        int b = 0, i = l; /* element m = b * inner + i, stepping by L */
+        while (i >= inner && b < n) {
+            i -= inner;
+            b++;
+        }
+        while (b < n) {
+            float d = x[(b * C + ch) * inner + i] - shift;
+            acc_s += squares ? d * d : d;
+            i += L;
+            while (i >= inner && b < n) {
+                i -= inner;
+                b++;
+            }
+        }
+    }
+    return acc_s;
+}
+
+/* Training forward. One work-group per channel (global = C * L, local = L).
+ * mean = sum(x) / M; var = sum((x - mean)^2) / M (two passes: no cancellation; on CPUs the
+ * channel is still in cache for the second pass); y = (x - mean) * (invstd * gamma) + beta. */
+__kernel void bn_fwd_train(__global float *y, const int y_off, __global const float *x,
+                           const int x_off, __global const float *gamma, const int g_off,
+                           __global const float *beta, const int b_off,
+                           __global float *save_mean, const int sm_off,
+                           __global float *save_invstd, const int si_off,
+                           __global float *run_mean, const int rm_off,
+                           __global float *run_var, const int rv_off, const int n, const int C,
+                           const int inner, const float eps, const float momentum,
+                           const int flags, __local float *scratch)
+{
+    int ch = get_group_id(0);
+    if (ch >= C)
+        return;
+    int l = get_local_id(0), L = get_local_size(0);
+    float m_count = (float)n * (float)inner;
+    __global const float *xs = x + x_off;
+
+    float mean = wg_sum(chan_partial(xs, n, C, inner, ch, 0.0f, 0), scratch) / m_count;
+    float sq = wg_sum(chan_partial(xs, n, C, inner, ch, mean, 1), scratch);
+    float var = sq / m_count;
+    float invstd = 1.0f / sqrt(var + eps);
+
+    if (l == 0) {
+        if (flags & BN_HAS_SAVE) {
+            save_mean[sm_off + ch] = mean;
+            save_invstd[si_off + ch] = invstd;
+        }
+        if (flags & BN_HAS_RUNNING) {
+            float unbiased = sq / (m_count - 1.0f);
+            run_mean[rm_off + ch] = (1.0f - momentum) * run_mean[rm_off + ch] + momentum * mean;
+            run_var[rv_off + ch] = (1.0f - momentum) * run_var[rv_off + ch] + momentum * unbiased;
+        }
+    }
+
+    float scale = invstd * ((flags & BN_HAS_GAMMA) ? gamma[g_off + ch] : 1.0f);
+    float shift = (flags & BN_HAS_BETA) ? beta[b_off + ch] : 0.0f;
+    /* y may be x: each element is read and written by the same work-item, after the reductions
+     * (which end in a barrier) have finished reading it. */
+    int body = inner - inner % FCL_VEC;
+    for (int b = 0; b < n; b++) {
+        int base = (b * C + ch) * inner;
+        for (int i = l * FCL_VEC; i < body; i += L * FCL_VEC)
+            VSTORE((VLOAD(0, xs + base + i) - mean) * scale + shift, 0, y + y_off + base + i);
+        for (int i = body + l; i < inner; i += L)
+            y[y_off + base + i] = (xs[base + i] - mean) * scale + shift;
+    }
+}
+
+/* Inference forward with the running statistics: y = (x - rm) * (gamma / sqrt(rv + eps)) + beta.
+ * Global: (ceil(inner / FCL_VEC), N * C) (measured faster on PoCL than a 1-D launch that splits
+ * the index). The work-items of row 0 also write save_mean / save_invstd (for a backward
+ * through a frozen BN). */
+__kernel void bn_fwd_infer(__global float *y, const int y_off, __global const float *x,
+                           const int x_off, __global const float *gamma, const int g_off,
+                           __global const float *beta, const int b_off,
+                           __global float *save_mean, const int sm_off,
+                           __global float *save_invstd, const int si_off,
+                           __global const float *run_mean, const int rm_off,
+                           __global const float *run_var, const int rv_off, const int n,
+                           const int C, const int inner, const float eps, const int flags)
+{
+    int j0 = get_global_id(0) * FCL_VEC, row = get_global_id(1);
+    if (row >= n * C || j0 >= inner)
+        return;
+    int ch = row % C;
+    float mean = run_mean[rm_off + ch];
+    float invstd = 1.0f / sqrt(run_var[rv_off + ch] + eps);
+    if (row == ch && j0 == 0 && (flags & BN_HAS_SAVE)) {
+        save_mean[sm_off + ch] = mean;
+        save_invstd[si_off + ch] = invstd;
+    }
+    float scale = invstd * ((flags & BN_HAS_GAMMA) ? gamma[g_off + ch] : 1.0f);
+    float shift = (flags & BN_HAS_BETA) ? beta[b_off + ch] : 0.0f;
+    int base = row * inner;
+    if (j0 + FCL_VEC <= inner) {
+        VSTORE((VLOAD(0, x + x_off + base + j0) - mean) * scale + shift, 0, y + y_off + base + j0);
+    } else {
+        for (int j = j0; j < inner; j++)
+            y[y_off + base + j] = (x[x_off + base + j] - mean) * scale + shift;
+    }
+}
+
+/* This work-item's share of (sum dy, sum dy * (x - mean)) over channel ch; same element
+ * assignment as chan_partial. */
+inline float2 chan_partial_bwd(__global const float *dy, __global const float *x, int n, int C,
+                               int inner, int ch, float mean)
+{
+    int l = get_local_id(0), L = get_local_size(0);
+    float s_dy = 0.0f, s_dyx = 0.0f;
+    if (inner >= FCL_VEC * L) {
+        VF a_dy = (VF)(0.0f), a_dyx = (VF)(0.0f);
+        int body = inner - inner % FCL_VEC;
+        for (int b = 0; b < n; b++) {
+            int base = (b * C + ch) * inner;
+            for (int i = l * FCL_VEC; i < body; i += L * FCL_VEC) {
+                VF g = VLOAD(0, dy + base + i);
+                a_dy += g;
+                a_dyx += g * (VLOAD(0, x + base + i) - mean);
+            }
+            for (int i = body + l; i < inner; i += L) {
+                float g = dy[base + i];
+                s_dy += g;
+                s_dyx += g * (x[base + i] - mean);
+            }
+        }
+        s_dy += HSUM(a_dy);
+        s_dyx += HSUM(a_dyx);
+    } else {
+        int b = 0, i = l;
+        while (i >= inner && b < n) {
+            i -= inner;
+            b++;
+        }
+        while (b < n) {
+            int k = (b * C + ch) * inner + i;
+            s_dy += dy[k];
+            s_dyx += dy[k] * (x[k] - mean);
+            i += L;
+            while (i >= inner && b < n) {
+                i -= inner;
+                b++;
+            }
+        }
+    }
+    return (float2)(s_dy, s_dyx);
+}
+
+/* Backward, accumulating. One work-group per channel (global = C * L, local = L).
+ *   dbeta += sum(dy); dgamma += sum(dy * xhat), xhat = (x - mean) * invstd
+ *   training:  dx += gamma * invstd * (dy - sum(dy) / M - xhat * sum(dy * xhat) / M)
+ *   inference: dx += gamma * invstd * dy */
+__kernel void bn_bwd(__global float *dx, const int dx_off, __global float *dgamma,
+                     const int dg_off, __global float *dbeta, const int db_off,
+                     __global const float *dy, const int dy_off, __global const float *x,
+                     const int x_off, __global const float *gamma, const int g_off,
+                     __global const float *save_mean, const int sm_off,
+                     __global const float *save_invstd, const int si_off, const int n,
+                     const int C, const int inner, const int flags, __local float *scratch)
+{
+    int ch = get_group_id(0);
+    if (ch >= C)
+        return;
+    int l = get_local_id(0), L = get_local_size(0);
+    float m_count = (float)n * (float)inner;
+    float mean = save_mean[sm_off + ch], invstd = save_invstd[si_off + ch];
+    __global const float *dys = dy + dy_off;
+    __global const float *xs = x + x_off;
+
+    int training = (flags & BN_TRAINING) != 0;
+    float sum_dy = 0.0f, sum_dyxhat = 0.0f;
+    if (training || (flags & (BN_HAS_DGAMMA | BN_HAS_DBETA))) {
+        float2 part = chan_partial_bwd(dys, xs, n, C, inner, ch, mean);
+        sum_dy = wg_sum(part.s0, scratch);
+        sum_dyxhat = wg_sum(part.s1, scratch) * invstd;
+    }
+    if (l == 0) {
+        if (flags & BN_HAS_DGAMMA)
+            dgamma[dg_off + ch] += sum_dyxhat;
+        if (flags & BN_HAS_DBETA)
+            dbeta[db_off + ch] += sum_dy;
+    }
+    if (!(flags & BN_HAS_DX))
+        return;
+
+    float k = invstd * ((flags & BN_HAS_GAMMA) ? gamma[g_off + ch] : 1.0f);
+    /* dx += k * dy - k * mdy - k * c * (x - mean), with mdy = sum(dy)/M, c = invstd * sum(dy*xhat)/M */
+    float mdy = training ? sum_dy / m_count : 0.0f;
+    float c = training ? invstd * sum_dyxhat / m_count : 0.0f;
+    int body = inner - inner % FCL_VEC;
+    for (int b = 0; b < n; b++) {
+        int base = (b * C + ch) * inner;
+        for (int i = l * FCL_VEC; i < body; i += L * FCL_VEC) {
+            VF g = VLOAD(0, dys + base + i) - mdy - c * (VLOAD(0, xs + base + i) - mean);
+            VSTORE(VLOAD(0, dx + dx_off + base + i) + k * g, 0, dx + dx_off + base + i);
+        }
+        for (int i = body + l; i < inner; i += L) {
+            float g = dys[base + i] - mdy - c * (xs[base + i] - mean);
+            dx[dx_off + base + i] += k * g;
+        }
+    }
+}
+
+/* Folds an inference BN into the preceding layer: w [cout, per_out], b [cout].
+ * s = gamma / sqrt(rv + eps); w_out = w * s; b_out = (b - rm) * s + beta.
+ * Global: cout * per_out (one weight each; the first of each row also does the bias).
+ * In place is safe: every element is read and written by one work-item. */
+__kernel void bn_fold(__global float *w_out, const int wo_off, __global float *b_out,
+                      const int bo_off, __global const float *w, const int w_off,
+                      __global const float *b, const int b_off, __global const float *gamma,
+                      const int g_off, __global const float *beta, const int be_off,
+                      __global const float *run_mean, const int rm_off,
+                      __global const float *run_var, const int rv_off, const int cout,
+                      const int per_out, const float eps, const int flags)
+{
+    int i = get_global_id(0);
+    if (i >= cout * per_out)
+        return;
+    int co = i / per_out;
+    float s = ((flags & BN_HAS_GAMMA) ? gamma[g_off + co] : 1.0f) / sqrt(run_var[rv_off + co] + eps);
+    w_out[wo_off + i] = w[w_off + i] * s;
+    if (i == co * per_out) {
+        float bias = (flags & BN_HAS_BIAS) ? b[b_off + co] : 0.0f;
+        b_out[bo_off + co] = (bias - run_mean[rm_off + co]) * s +
+                             ((flags & BN_HAS_BETA) ? beta[be_off + co] : 0.0f);
+    }
+}

@@ -1,0 +1,355 @@
+/* cl/conv.cl: dense and grouped 2-D convolution as register-blocked GEMMs (+ im2col/col2im). */
+
+/* How a convolution maps onto these kernels (host/ops/conv.c drives them):
+ *   forward      y[g] = Wt[g]^T * B[g] (+ bias)   B = x itself (1x1, stride 1, pad 0) or im2col(x)
+ *   bwd data     dx  += col2im(W[g]^T * dy[g])    (1x1, stride 1, pad 0: dx += W^T * dy directly)
+ *   bwd weight   dW[g] += dy[g] * B[g]^T          (reduction over images and pixels, in order)
+ * "Pixel columns" n run over (image, output pixel) of a chunk of images: n = img * P + p.
+ * An operand indexed by (row r, column n) lives at off + (n / P) * img_stride + r * row_stride
+ * + n % P: with img_stride == P it is one contiguous [rows][cols] matrix (the im2col buffer),
+ * otherwise an NCHW tensor seen as per-image [rows][P] matrices.
+ *
+ * PoCL on CPUs does not vectorise across work-items once a kernel has loops, so each work-item
+ * holds a register block of float8 accumulators (explicit SIMD) and all loops are inside it. */
+
+#ifndef CONV_MB
+#define CONV_MB 12         /* output rows (channels) per work-item of conv_gemm_nn */
+#endif
+#ifndef CONV_NV
+#define CONV_NV 2          /* float8 column vectors per work-item of conv_gemm_nn */
+#endif
+#ifndef CONV_TM
+#define CONV_TM 4          /* rows of dy per work-item of conv_gemm_nt */
+#endif
+#ifndef CONV_TN
+#define CONV_TN 4          /* rows of B per work-item of conv_gemm_nt */
+#endif
+
+#define CONV_NB (8 * CONV_NV)
+
+/* 8 values of an operand at columns n0..n0+7 (lane l: column n0 + l), where the columns may
+ * cross an image boundary or run past ncols (such lanes read 0). */
+inline float8 conv_load_lanes(__global const float *base, int n0, int ncols, int P, int img_stride,
+                              int row_off)
+{
+    float t[8];
+    for (int l = 0; l < 8; l++) {
+        int n = n0 + l;
+        int img = n / P;
+        t[l] = n < ncols ? base[img * img_stride + row_off + (n - img * P)] : 0.0f;
+    }
+    return vload8(0, t);
+}
+
+/* C[g](m, n) (+)= sum_k A[g](m, k) * B[g](k, n) (+ bias[g * M + m]).
+ * A is packed by conv_pack in zero-padded panels of CONV_MB rows ([G][nmb][K][CONV_MB]). B and C use the (row, column) addressing above with
+ * column count ncols = nimg * P. b_contig != 0 says B rows are contiguous over all columns
+ * and readable up to round_up(ncols, CONV_NB) (the padded im2col buffer); c_contig likewise
+ * says C may be written up to that column (the padded dcol buffer of the backward pass).
+ * Global size: (ceil(M / CONV_MB), ceil(ncols / CONV_NB), G). */
+__kernel void conv_gemm_nn(const int M, const int K, const int P, const int ncols,
+                           __global const float *a, const int a_g,
+                           __global const float *b, const int b_off, const int b_img, const int b_row,
+                           const int b_g, const int b_contig,
+                           __global float *c, const int c_off, const int c_img, const int c_row,
+                           const int c_g, const int c_contig,
+                           __global const float *bias, const int bias_off, const int has_bias,
+                           const int accumulate)
+{
+    const int m0 = get_global_id(0) * CONV_MB;
+    const int n0 = get_global_id(1) * CONV_NB;
+    const int g = get_global_id(2);
+    if (m0 >= M || n0 >= ncols) return;
+    const int img0 = n0 / P;
+    const int p0 = n0 - img0 * P;
+    const int inside = p0 + CONV_NB <= P;       /* the block stays inside one image */
+
+    __global const float *ap = a + g * a_g + m0 * K;
+    float8 acc[CONV_MB][CONV_NV];
+#pragma unroll
+    for (int i = 0; i < CONV_MB; i++)
+#pragma unroll
+        for (int v = 0; v < CONV_NV; v++) acc[i][v] = (float8)(0.0f);
+
+    if (b_contig || inside) {
+        __global const float *bp = b + b_off + g * b_g + img0 * b_img + p0;
+        for (int k = 0; k < K; k++) {
+            float8 bv[CONV_NV];
+#pragma unroll
+            for (int v = 0; v < CONV_NV; v++) bv[v] = vload8(v, bp);
+#pragma unroll
+            for (int i = 0; i < CONV_MB; i++) {
+                float av = ap[i];
+#pragma unroll
+                for (int v = 0; v < CONV_NV; v++) acc[i][v] = fma((float8)(av), bv[v], acc[i][v]);
+            }
+            ap += CONV_MB;
+            bp += b_row;
+        }
+    } else {
+        __global const float *bg = b + b_off + g * b_g;
+        for (int k = 0; k < K; k++) {
+            float8 bv[CONV_NV];
+#pragma unroll
+            for (int v = 0; v < CONV_NV; v++)
+                bv[v] = conv_load_lanes(bg, n0 + 8 * v, ncols, P, b_img, k * b_row);
+#pragma unroll
+            for (int i = 0; i < CONV_MB; i++) {
+                float av = ap[i];
+#pragma unroll
+                for (int v = 0; v < CONV_NV; v++) acc[i][v] = fma((float8)(av), bv[v], acc[i][v]);
+            }
+            ap += CONV_MB;
+        }
+    }
+
+    __global float *cg = c + c_off + g * c_g;
+#pragma unroll
+    for (int i = 0; i < CONV_MB; i++) {
+        const int m = m0 + i;
+        if (m >= M) break;
+        const float bs = has_bias ? bias[bias_off + g * M + m] : 0.0f;
+        if (inside || c_contig) {
+            __global float *cp = cg + img0 * c_img + m * c_row + p0;
+#pragma unroll
+            for (int v = 0; v < CONV_NV; v++) {
+                float8 r = acc[i][v] + (float8)(bs);
+                if (accumulate) r += vload8(v, cp);
+                vstore8(r, v, cp);
+            }
+        } else {
+#pragma unroll
+            for (int v = 0; v < CONV_NV; v++) {
+                float t[8];
+                vstore8(acc[i][v], 0, t);
+                for (int l = 0; l < 8; l++) {
+                    const int n = n0 + 8 * v + l;
+                    if (n >= ncols) break;
+                    const int img = n / P;
+                    __global float *cp = cg + img * c_img + m * c_row + (n - img * P);
+                    const float r = t[l] + bs;
+                    *cp = accumulate ? *cp + r : r;
+                }
+            }
+        }
+    }
+}
+
+/* Packs one operand of conv_gemm_nn in panels of CONV_MB rows: for m = mb * CONV_MB + i,
+ *   dst[((g * nmb + mb) * K + k) * CONV_MB + i] = src[s_off + g * s_g + m * s_m + k * s_k]
+ * (0 for m >= M), so a work-item of the GEMM reads its rows of A as one contiguous stream.
+ * Each work-item writes the CONV_MB values of one (k, panel). Global: (K, nmb, G). */
+__kernel void conv_pack(__global float *dst, const int M, const int K, const int nmb,
+                        __global const float *src, const int s_off, const int s_g, const int s_m,
+                        const int s_k)
+{
+    const int k = get_global_id(0), mb = get_global_id(1), g = get_global_id(2);
+    if (k >= K || mb >= nmb) return;
+    __global const float *sp = src + s_off + g * s_g + k * s_k;
+    __global float *dp = dst + ((g * nmb + mb) * K + k) * CONV_MB;
+    for (int i = 0; i < CONV_MB; i++) {
+        const int m = mb * CONV_MB + i;
+        dp[i] = m < M ? sp[m * s_m] : 0.0f;
+    }
+}
+
+/* The output columns ox in [*lo, *hi) whose input column ox * s + off lies inside [0, W). */
+inline void conv_valid_range(int off, int s, int W, int OW, int *lo, int *hi)
+{
+    int l = off >= 0 ? 0 : (-off + s - 1) / s;
+    int h = W - 1 - off >= 0 ? (W - 1 - off) / s + 1 : 0;
+    l = min(l, OW);
+    h = clamp(h, l, OW);
+    *lo = l;
+    *hi = h;
+}
+
+/* im2col of a chunk of nimg images starting at x_off (the chunk's first image):
+ *   col[g][(ci * KH + kh) * KW + kw][img * OH * OW + oy * OW + ox]
+ *       = x[img][g * Cin_g + ci][oy * sh - ph + kh * dh][ox * sw - pw + kw * dw]  (0 outside)
+ * col rows are col_ld long (>= nimg * OH * OW; the tail is not written), groups col_g apart.
+ * One work-item writes one input channel of one image for all KH * KW taps. Rows of 8 or more
+ * pixels are split into zero / copy / zero runs (the valid run of a tap is the same in every
+ * row); shorter rows, where that bookkeeping costs more than it saves, use one select per
+ * pixel. Global: (Cin_g, nimg, G). */
+__kernel void conv_im2col(__global float *restrict col, const int col_ld, const int col_g,
+                          __global const float *restrict x, const int x_off, const int Cin,
+                          const int H, const int W, const int Cin_g, const int KH, const int KW,
+                          const int sh, const int sw, const int ph, const int pw, const int dh,
+                          const int dw, const int OH, const int OW, const int nimg)
+{
+    const int ci = get_global_id(0), img = get_global_id(1), g = get_global_id(2);
+    if (ci >= Cin_g || img >= nimg) return;
+    __global const float *xc = x + x_off + ((img * Cin + g * Cin_g + ci) * H) * W;
+    __global float *cp = col + g * col_g + ci * KH * KW * col_ld + img * OH * OW;
+    for (int kh = 0; kh < KH; kh++) {
+        for (int kw = 0; kw < KW; kw++) {
+            __global float *dst = cp + (kh * KW + kw) * col_ld;
+            const int off = kw * dw - pw;
+            if (OW < 8) {
+                for (int oy = 0; oy < OH; oy++, dst += OW) {
+                    const int iy = oy * sh - ph + kh * dh;
+                    const int rv = (uint)iy < (uint)H;
+                    __global const float *xr = xc + (rv ? iy : 0) * W;
+                    for (int ox = 0; ox < OW; ox++) {
+                        const int ix = ox * sw + off;
+                        const int v = rv & ((uint)ix < (uint)W);
+                        const float t = xr[v ? ix : 0];
+                        dst[ox] = v ? t : 0.0f;
+                    }
+                }
+                continue;
+            }
+            int lo, hi;
+            conv_valid_range(off, sw, W, OW, &lo, &hi);
+            for (int oy = 0; oy < OH; oy++, dst += OW) {
+                const int iy = oy * sh - ph + kh * dh;
+                if (iy < 0 || iy >= H) {
+                    for (int ox = 0; ox < OW; ox++) dst[ox] = 0.0f;
+                    continue;
+                }
+                __global const float *xr = xc + iy * W + off;
+                for (int ox = 0; ox < lo; ox++) dst[ox] = 0.0f;
+                if (sw == 1)
+                    for (int ox = lo; ox < hi; ox++) dst[ox] = xr[ox];
+                else
+                    for (int ox = lo; ox < hi; ox++) dst[ox] = xr[ox * sw];
+                for (int ox = hi; ox < OW; ox++) dst[ox] = 0.0f;
+            }
+        }
+    }
+}
+
+/* The adjoint of conv_im2col, accumulated: for every input element of the chunk,
+ *   dx[img][g * Cin_g + ci][iy][ix] += sum over (kh, kw) of col[g][(ci * KH + kh) * KW + kw][n]
+ * where n is the column of the output pixel (oy, ox) with oy * sh - ph + kh * dh == iy and
+ * ox * sw - pw + kw * dw == ix. Gather form: each work-item owns one channel of one image of
+ * dx (no atomics) and adds the taps in a fixed order (kh, kw), so results are reproducible.
+ * Global: (Cin_g, nimg, G). */
+__kernel void conv_col2im(__global float *restrict dx, const int dx_off, const int Cin,
+                          const int H, const int W, const int Cin_g,
+                          __global const float *restrict col, const int col_ld, const int col_g,
+                          const int KH, const int KW, const int sh, const int sw, const int ph,
+                          const int pw, const int dh, const int dw, const int OH, const int OW,
+                          const int nimg)
+{
+    const int ci = get_global_id(0), img = get_global_id(1), g = get_global_id(2);
+    if (ci >= Cin_g || img >= nimg) return;
+    __global float *dc = dx + dx_off + ((img * Cin + g * Cin_g + ci) * H) * W;
+    __global const float *cp = col + g * col_g + ci * KH * KW * col_ld + img * OH * OW;
+    for (int kh = 0; kh < KH; kh++) {
+        for (int kw = 0; kw < KW; kw++) {
+            __global const float *src = cp + (kh * KW + kw) * col_ld;
+            const int off = kw * dw - pw;
+            int lo, hi;
+            conv_valid_range(off, sw, W, OW, &lo, &hi);
+            for (int oy = 0; oy < OH; oy++, src += OW) {
+                const int iy = oy * sh - ph + kh * dh;
+                if (iy < 0 || iy >= H) continue;
+                __global float *d = dc + iy * W + off;
+                if (sw == 1)
+                    for (int ox = lo; ox < hi; ox++) d[ox] += src[ox];
+                else
+                    for (int ox = lo; ox < hi; ox++) d[ox * sw] += src[ox];
+            }
+        }
+    }
+}
+
+/* 8 floats from p, of which the first rem (< 8) are real and the rest read as 0. */
+inline float8 conv_load_tail(__global const float *p, int rem)
+{
+    float t[8];
+    for (int l = 0; l < 8; l++) t[l] = l < rem ? p[l] : 0.0f;
+    return vload8(0, t);
+}
+
+/* Sum of the 8 lanes in a fixed order. */
+inline float conv_hsum8(float8 v)
+{
+    float4 a = v.lo + v.hi;
+    float2 b = a.lo + a.hi;
+    return b.x + b.y;
+}
+
+/* dw[g][m][j] += sum over columns n of A(g * M + m, n) * B[g](j, n): the weight gradient
+ * dy * B^T, reduced over the nimg images and P pixels of each in a fixed order (per-lane
+ * partial sums, then lanes in order). A is dy (image addressing: a_off + img * a_img +
+ * row * a_row + p, a_row == P); B is x (1x1) or the im2col buffer (b_img == P). Rows past M or
+ * N are computed from the last row and not stored. Global: (ceil(M / CONV_TM), ceil(N / CONV_TN), G). */
+__kernel void conv_gemm_nt(const int M, const int N, const int P, const int nimg,
+                           __global const float *a, const int a_off, const int a_img,
+                           const int a_row, const int a_g,
+                           __global const float *b, const int b_off, const int b_img,
+                           const int b_row, const int b_g,
+                           __global float *c, const int c_off, const int c_row, const int c_g)
+{
+    const int m0 = get_global_id(0) * CONV_TM;
+    const int j0 = get_global_id(1) * CONV_TN;
+    const int g = get_global_id(2);
+    if (m0 >= M || j0 >= N) return;
+    float8 acc[CONV_TM][CONV_TN];
+#pragma unroll
+    for (int i = 0; i < CONV_TM; i++)
+#pragma unroll
+        for (int j = 0; j < CONV_TN; j++) acc[i][j] = (float8)(0.0f);
+
+    for (int img = 0; img < nimg; img++) {
+        __global const float *ap[CONV_TM];
+        __global const float *bp[CONV_TN];
+#pragma unroll
+        for (int i = 0; i < CONV_TM; i++)
+            ap[i] = a + a_off + g * a_g + img * a_img + min(m0 + i, M - 1) * a_row;
+#pragma unroll
+        for (int j = 0; j < CONV_TN; j++)
+            bp[j] = b + b_off + g * b_g + img * b_img + min(j0 + j, N - 1) * b_row;
+        int p = 0;
+        for (; p + 8 <= P; p += 8) {
+            float8 av[CONV_TM], bv[CONV_TN];
+#pragma unroll
+            for (int i = 0; i < CONV_TM; i++) av[i] = vload8(0, ap[i] + p);
+#pragma unroll
+            for (int j = 0; j < CONV_TN; j++) bv[j] = vload8(0, bp[j] + p);
+#pragma unroll
+            for (int i = 0; i < CONV_TM; i++)
+#pragma unroll
+                for (int j = 0; j < CONV_TN; j++) acc[i][j] = fma(av[i], bv[j], acc[i][j]);
+        }
+        if (p < P) {
+            const int rem = P - p;
+            float8 av[CONV_TM], bv[CONV_TN];
+#pragma unroll
+            for (int i = 0; i < CONV_TM; i++) av[i] = conv_load_tail(ap[i] + p, rem);
+#pragma unroll
+            for (int j = 0; j < CONV_TN; j++) bv[j] = conv_load_tail(bp[j] + p, rem);
+#pragma unroll
+            for (int i = 0; i < CONV_TM; i++)
+#pragma unroll
+                for (int j = 0; j < CONV_TN; j++) acc[i][j] = fma(av[i], bv[j], acc[i][j]);
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < CONV_TM; i++) {
+        if (m0 + i >= M) break;
+        __global float *cr = c + c_off + g * c_g + (m0 + i) * c_row;
+#pragma unroll
+        for (int j = 0; j < CONV_TN; j++)
+            if (j0 + j < N) cr[j0 + j] += conv_hsum8(acc[i][j]);
+    }
+}
+
+/* db[ch] += sum over images and pixels of dy[img][ch][p] (fixed order). Global: (C). */
+__kernel void conv_bias_grad(__global float *db, const int db_off, __global const float *dy,
+                             const int dy_off, const int C, const int P, const int nimg)
+{
+    const int ch = get_global_id(0);
+    if (ch >= C) return;
+    float8 acc = (float8)(0.0f);
+    for (int img = 0; img < nimg; img++) {
+        __global const float *p = dy + dy_off + (img * C + ch) * P;
+        int i = 0;
+        for (; i + 8 <= P; i += 8) acc += vload8(0, p + i);
+        if (i < P) acc += conv_load_tail(p + i, P - i);
+    }
+    db[db_off + ch] += conv_hsum8(acc);
+}

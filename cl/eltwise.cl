@@ -1,0 +1,204 @@
+/* cl/eltwise.cl: elementwise kernels (add, axpby, channel multiply, concat copies, dropout, sum). */
+
+/* Tensors are (buffer, element offset) pairs. Streaming kernels handle FCL_VEC consecutive
+ * elements per work-item with vloadN/vstoreN (element-aligned, so any offset works): PoCL does
+ * not vectorise across work-items once a kernel has a loop, so the SIMD is explicit. The last,
+ * partial chunk of a row falls back to scalars. FCL_VEC comes from the "eltwise" tuning row. */
+
+#ifndef FCL_VEC
+#define FCL_VEC 4
+#endif
+
+#define FCL_CAT_(a, b) a##b
+#define FCL_CAT(a, b) FCL_CAT_(a, b)
+#define VF FCL_CAT(float, FCL_VEC)
+#define VLOAD FCL_CAT(vload, FCL_VEC)
+#define VSTORE FCL_CAT(vstore, FCL_VEC)
+
+/* Work-group size of sum_all: fixed, so the reduction tree (and its rounding) never changes. */
+#define SUM_WG 64
+
+/* y = a + b over n elements. y may be a or b. Global: ceil(n / FCL_VEC). */
+__kernel void add_fwd(__global float *y, const int y_off, __global const float *a, const int a_off,
+                      __global const float *b, const int b_off, const int n)
+{
+    int i0 = get_global_id(0) * FCL_VEC;
+    if (i0 + FCL_VEC <= n) {
+        VSTORE(VLOAD(0, a + a_off + i0) + VLOAD(0, b + b_off + i0), 0, y + y_off + i0);
+    } else {
+        for (int i = i0; i < n; i++)
+            y[y_off + i] = a[a_off + i] + b[b_off + i];
+    }
+}
+
+/* y = alpha * x + beta * y; y is not read when beta == 0. x may be y. Global: ceil(n / FCL_VEC). */
+__kernel void axpby(__global float *y, const int y_off, __global const float *x, const int x_off,
+                    const int n, const float alpha, const float beta)
+{
+    int i0 = get_global_id(0) * FCL_VEC;
+    if (i0 + FCL_VEC <= n) {
+        VF v = alpha * VLOAD(0, x + x_off + i0);
+        if (beta != 0.0f)
+            v += beta * VLOAD(0, y + y_off + i0);
+        VSTORE(v, 0, y + y_off + i0);
+    } else {
+        for (int i = i0; i < n; i++) {
+            float v = alpha * x[x_off + i];
+            if (beta != 0.0f)
+                v += beta * y[y_off + i];
+            y[y_off + i] = v;
+        }
+    }
+}
+
+/* SE scaling. Planes p = n * C + c of hw values: y[p, j] = x[p, j] * s[p].
+ * Global: (ceil(hw / FCL_VEC), nc). */
+__kernel void chmul_fwd(__global float *y, const int y_off, __global const float *x, const int x_off,
+                        __global const float *s, const int s_off, const int nc, const int hw)
+{
+    int j0 = get_global_id(0) * FCL_VEC, p = get_global_id(1);
+    if (p >= nc)
+        return;
+    float sv = s[s_off + p];
+    int base = p * hw;
+    if (j0 + FCL_VEC <= hw) {
+        VSTORE(VLOAD(0, x + x_off + base + j0) * sv, 0, y + y_off + base + j0);
+    } else {
+        for (int j = j0; j < hw; j++)
+            y[y_off + base + j] = x[x_off + base + j] * sv;
+    }
+}
+
+/* dx[p, j] += dy[p, j] * s[p]. Global: (ceil(hw / FCL_VEC), nc). */
+__kernel void chmul_bwd_data(__global float *dx, const int dx_off, __global const float *dy,
+                             const int dy_off, __global const float *s, const int s_off,
+                             const int nc, const int hw)
+{
+    int j0 = get_global_id(0) * FCL_VEC, p = get_global_id(1);
+    if (p >= nc)
+        return;
+    float sv = s[s_off + p];
+    int base = p * hw;
+    if (j0 + FCL_VEC <= hw) {
+        VF g = VLOAD(0, dx + dx_off + base + j0) + VLOAD(0, dy + dy_off + base + j0) * sv;
+        VSTORE(g, 0, dx + dx_off + base + j0);
+    } else {
+        for (int j = j0; j < hw; j++)
+            dx[dx_off + base + j] += dy[dy_off + base + j] * sv;
+    }
+}
+
+/* Sum of the FCL_VEC lanes in a fixed order. */
+inline float vsum(VF v)
+{
+    float t[FCL_VEC];
+    VSTORE(v, 0, t);
+    float s = 0.0f;
+    for (int l = 0; l < FCL_VEC; l++)
+        s += t[l];
+    return s;
+}
+
+/* ds[p] += sum_j dy[p, j] * x[p, j], one work-item per plane, lanes then tail in fixed order.
+ * Global: nc. */
+__kernel void chmul_bwd_scale(__global float *ds, const int ds_off, __global const float *dy,
+                              const int dy_off, __global const float *x, const int x_off,
+                              const int nc, const int hw)
+{
+    int p = get_global_id(0);
+    if (p >= nc)
+        return;
+    __global const float *g = dy + dy_off + p * hw, *v = x + x_off + p * hw;
+    VF acc = (VF)(0.0f);
+    int j = 0;
+    for (; j + FCL_VEC <= hw; j += FCL_VEC)
+        acc += VLOAD(0, g + j) * VLOAD(0, v + j);
+    float s = vsum(acc);
+    for (; j < hw; j++)
+        s += g[j] * v[j];
+    ds[ds_off + p] += s;
+}
+
+/* Strided block copy used by channel concat/split: for each of `rows` rows r,
+ * dst[dst_off + r * dst_stride + j] (+)= src[src_off + r * src_stride + j], j < row_len.
+ * accumulate != 0 adds instead of overwriting. Global: (ceil(row_len / FCL_VEC), rows). */
+__kernel void block_copy(__global float *dst, const int dst_off, const int dst_stride,
+                         __global const float *src, const int src_off, const int src_stride,
+                         const int row_len, const int rows, const int accumulate)
+{
+    int j0 = get_global_id(0) * FCL_VEC, r = get_global_id(1);
+    if (r >= rows)
+        return;
+    __global float *d = dst + dst_off + r * dst_stride;
+    __global const float *s = src + src_off + r * src_stride;
+    if (j0 + FCL_VEC <= row_len) {
+        VF v = VLOAD(0, s + j0);
+        if (accumulate)
+            v += VLOAD(0, d + j0);
+        VSTORE(v, 0, d + j0);
+    } else {
+        for (int j = j0; j < row_len; j++)
+            d[j] = accumulate ? d[j] + s[j] : s[j];
+    }
+}
+
+/* The dropout mask: the top 24 bits of splitmix64's output number idx + 1 from state `seed`,
+ * i.e. a stateless hash of (seed, idx). Element idx is kept iff the value >= thr. Must match
+ * fcl_dropout_keep in host/ops/eltwise.c bit for bit. */
+inline uint drop_bits(ulong seed, ulong idx)
+{
+    ulong z = seed + (idx + 1UL) * 0x9E3779B97F4A7C15UL;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+    z ^= z >> 31;
+    return (uint)(z >> 40);
+}
+
+/* y[i] = x[i] * (keep(i) ? scale : 0) (training forward; a dropped NaN stays NaN, as in torch's
+ * input * mask). y may be x. Global: ceil(n / FCL_VEC). */
+__kernel void dropout_fwd(__global float *y, const int y_off, __global const float *x,
+                          const int x_off, const int n, const ulong seed, const uint thr,
+                          const float scale)
+{
+    int i0 = get_global_id(0) * FCL_VEC;
+    for (int l = 0; l < FCL_VEC; l++) {
+        int i = i0 + l;
+        if (i < n)
+            y[y_off + i] = x[x_off + i] * (drop_bits(seed, (ulong)i) >= thr ? scale : 0.0f);
+    }
+}
+
+/* dx[i] += dy[i] * (keep(i) ? scale : 0). Global: ceil(n / FCL_VEC). */
+__kernel void dropout_bwd(__global float *dx, const int dx_off, __global const float *dy,
+                          const int dy_off, const int n, const ulong seed, const uint thr,
+                          const float scale)
+{
+    int i0 = get_global_id(0) * FCL_VEC;
+    for (int l = 0; l < FCL_VEC; l++) {
+        int i = i0 + l;
+        if (i < n)
+            dx[dx_off + i] += dy[dy_off + i] * (drop_bits(seed, (ulong)i) >= thr ? scale : 0.0f);
+    }
+}
+
+/* out[out_off] = scale * sum(x[0..n)). Exactly one work-group of SUM_WG: work-item l sums
+ * elements l, l + SUM_WG, ... in order, then a fixed binary tree: deterministic. */
+__kernel __attribute__((reqd_work_group_size(SUM_WG, 1, 1)))
+void sum_all(__global float *out, const int out_off, __global const float *x, const int x_off,
+             const int n, const float scale)
+{
+    __local float part[SUM_WG];
+    int l = get_local_id(0);
+    float acc = 0.0f;
+    for (int i = l; i < n; i += SUM_WG)
+        acc += x[x_off + i];
+    part[l] = acc;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s = SUM_WG / 2; s > 0; s >>= 1) {
+        if (l < s)
+            part[l] += part[l + s];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (l == 0)
+        out[out_off] = scale * part[0];
+}

@@ -1,0 +1,161 @@
+/* cl/loss.cl: row-wise kernels: softmax cross-entropy, log-softmax, L2 normalisation. */
+
+/* Every kernel here runs one work-item per row of a [n, k] matrix and loops over the row in a
+ * fixed order, so results are deterministic. Rows are batches (tens to thousands), row lengths
+ * are classes or embedding sizes. */
+
+/* Max of a row (NaNs propagate through the later exp/log). */
+inline float row_max(__global const float *r, int k)
+{
+    float m = r[0];
+    for (int j = 1; j < k; j++)
+        m = r[j] > m ? r[j] : m;
+    return m;
+}
+
+/* log sum_j exp(r_j - m) for the row max m (>= 0; no overflow). Callers form (r_j - m) - this
+ * rather than r_j - (m + this): with large logits, m + this would round to the float spacing of
+ * m (6e-5 at 1000) while r_j - m is exact for r_j near m. */
+inline float row_lse_m(__global const float *r, int k, float m)
+{
+    float s = 0.0f;
+    for (int j = 0; j < k; j++)
+        s += exp(r[j] - m);
+    return log(s);
+}
+
+/* The class index of a label stored as f32, or -1 when it is not an integer in [0, k). */
+inline int label_index(float l, int k)
+{
+    if (!(l >= 0.0f && l < (float)k))
+        return -1;
+    int c = (int)l;
+    return (float)c == l ? c : -1;
+}
+
+/* Per-row label-smoothed cross-entropy:
+ *   loss_i = (1 - eps) (lse - z_c) + eps * mean_j (lse - z_j)
+ * written as sums of non-negative terms (lse >= every z_j): no cancellation.
+ * Global: n. */
+__kernel void xent_fwd_rows(__global float *rl, const int rl_off, __global const float *z,
+                            const int z_off, __global const float *lab, const int lab_off,
+                            const int n, const int k, const float eps)
+{
+    int i = get_global_id(0);
+    if (i >= n)
+        return;
+    __global const float *r = z + z_off + i * k;
+    int c = label_index(lab[lab_off + i], k);
+    if (c < 0) {
+        rl[rl_off + i] = NAN;
+        return;
+    }
+    float m = row_max(r, k);
+    float s = 0.0f, below = 0.0f;   /* sum exp(z - m), sum (m - z) */
+    for (int j = 0; j < k; j++) {
+        s += exp(r[j] - m);
+        below += m - r[j];
+    }
+    float lse_m = log(s);            /* lse - m >= 0 */
+    rl[rl_off + i] = (1.0f - eps) * (lse_m + (m - r[c])) + eps * (lse_m + below / (float)k);
+}
+
+/* dz[i, j] += coef * (softmax(z_i)_j - q_ij), q = (1 - eps) onehot(c) + eps / k, coef = dloss / N.
+ * Global: n. */
+__kernel void xent_bwd(__global float *dz, const int dz_off, __global const float *z,
+                       const int z_off, __global const float *lab, const int lab_off,
+                       const int n, const int k, const float eps, const float coef)
+{
+    int i = get_global_id(0);
+    if (i >= n)
+        return;
+    __global const float *r = z + z_off + i * k;
+    __global float *g = dz + dz_off + i * k;
+    int c = label_index(lab[lab_off + i], k);
+    if (c < 0) {
+        for (int j = 0; j < k; j++)
+            g[j] = NAN;
+        return;
+    }
+    float m = row_max(r, k);
+    float lse_m = row_lse_m(r, k, m);
+    float off = eps / (float)k;
+    for (int j = 0; j < k; j++) {
+        float q = j == c ? 1.0f - eps + off : off;
+        g[j] += coef * (exp((r[j] - m) - lse_m) - q);
+    }
+}
+
+/* y = x - lse(x) per row. y may be x (each row is read fully before it is written).
+ * Global: n. */
+__kernel void log_softmax_fwd(__global float *y, const int y_off, __global const float *x,
+                              const int x_off, const int n, const int k)
+{
+    int i = get_global_id(0);
+    if (i >= n)
+        return;
+    __global const float *r = x + x_off + i * k;
+    float m = row_max(r, k);
+    float lse_m = row_lse_m(r, k, m);
+    for (int j = 0; j < k; j++)
+        y[y_off + i * k + j] = (r[j] - m) - lse_m;
+}
+
+/* dx += dy - exp(y) * sum_j dy_j per row (y: the forward output). Global: n. */
+__kernel void log_softmax_bwd(__global float *dx, const int dx_off, __global const float *dy,
+                              const int dy_off, __global const float *y, const int y_off,
+                              const int n, const int k)
+{
+    int i = get_global_id(0);
+    if (i >= n)
+        return;
+    __global const float *g = dy + dy_off + i * k, *yr = y + y_off + i * k;
+    float s = 0.0f;
+    for (int j = 0; j < k; j++)
+        s += g[j];
+    for (int j = 0; j < k; j++)
+        dx[dx_off + i * k + j] += g[j] - exp(yr[j]) * s;
+}
+
+/* y = x / max(||x||, eps) per row of d values. y may be x. Global: n. */
+__kernel void l2norm_fwd(__global float *y, const int y_off, __global const float *x,
+                         const int x_off, const int n, const int d, const float eps)
+{
+    int i = get_global_id(0);
+    if (i >= n)
+        return;
+    __global const float *r = x + x_off + i * d;
+    float ss = 0.0f;
+    for (int j = 0; j < d; j++)
+        ss += r[j] * r[j];
+    float den = fmax(sqrt(ss), eps);
+    for (int j = 0; j < d; j++)
+        y[y_off + i * d + j] = r[j] / den;
+}
+
+/* dx += (dy - y (y . dy)) / ||x|| with y = x / ||x||, or dy / eps where the norm is clamped.
+ * Global: n. */
+__kernel void l2norm_bwd(__global float *dx, const int dx_off, __global const float *dy,
+                         const int dy_off, __global const float *x, const int x_off,
+                         const int n, const int d, const float eps)
+{
+    int i = get_global_id(0);
+    if (i >= n)
+        return;
+    __global const float *r = x + x_off + i * d, *g = dy + dy_off + i * d;
+    __global float *o = dx + dx_off + i * d;
+    float ss = 0.0f, dot = 0.0f;
+    for (int j = 0; j < d; j++) {
+        ss += r[j] * r[j];
+        dot += r[j] * g[j];
+    }
+    float nrm = sqrt(ss);
+    if (nrm <= eps) {
+        for (int j = 0; j < d; j++)
+            o[j] += g[j] / eps;
+        return;
+    }
+    float ydot = dot / nrm;          /* y . dy */
+    for (int j = 0; j < d; j++)
+        o[j] += (g[j] - (r[j] / nrm) * ydot) / nrm;
+}

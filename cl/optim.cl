@@ -1,0 +1,203 @@
+/* cl/optim.cl: optimizer updates (SGD, AdamW) over chunk tables of flat buffers, and the two-stage gradient-norm reduction + scale. */
+
+/* Parameters, gradients and state are (buffer, element offset) pairs over the same flat
+ * indexing. An update kernel runs one work-group per chunk of a parameter group: the chunk table
+ * `tab` holds (start, count) int pairs, start relative to the flat buffers, count <= the chunk
+ * size the host chose. Work-item l of a group handles FCL_VEC consecutive elements at
+ * l * FCL_VEC, then every FCL_VEC * local_size further (vloadN: PoCL does not vectorise across
+ * work-items once a kernel loops, so the SIMD is explicit). The float operations per element
+ * follow torch's order, so results agree to rounding. FCL_VEC comes from the "eltwise" tuning
+ * row (the same streaming access pattern). */
+
+#ifndef FCL_VEC
+#define FCL_VEC 4
+#endif
+
+#define FCL_CAT_(a, b) a##b
+#define FCL_CAT(a, b) FCL_CAT_(a, b)
+#define VF FCL_CAT(float, FCL_VEC)
+#define VLOAD FCL_CAT(vload, FCL_VEC)
+#define VSTORE FCL_CAT(vstore, FCL_VEC)
+
+/* Work-group size of the norm reduction: fixed, so the tree (and its rounding) never changes. */
+#define RED_WG 64
+
+/* SGD on one group. Per element (torch.optim.SGD, single-tensor path):
+ *   d = g + wd * p
+ *   if use_mom: buf = first ? d : mu * buf + omd * d;  d = nesterov ? d + mu * buf : buf
+ *   p = p - lr * d
+ * omd = 1 - dampening. buf is not touched when use_mom == 0 (the host binds a dummy).
+ * Global: n_chunks * local. */
+__kernel void sgd_step(__global float *p, const int p_off, __global const float *g, const int g_off,
+                       __global float *buf, const int buf_off, __global const int *tab,
+                       const int tab_off, const int n_chunks, const float lr, const float wd,
+                       const float mu, const float omd, const int nesterov, const int first,
+                       const int use_mom)
+{
+    int c = get_group_id(0);
+    if (c >= n_chunks)
+        return;
+    int start = tab[tab_off + 2 * c], count = tab[tab_off + 2 * c + 1];
+    int step = (int)get_local_size(0) * FCL_VEC;
+    __global float *P = p + p_off + start;
+    __global const float *G = g + g_off + start;
+    __global float *B = buf + buf_off + start;
+    for (int i = (int)get_local_id(0) * FCL_VEC; i < count; i += step) {
+        if (i + FCL_VEC <= count) {
+            VF pv = VLOAD(0, P + i);
+            VF d = VLOAD(0, G + i);
+            if (wd != 0.0f)
+                d = d + wd * pv;
+            if (use_mom) {
+                VF b = first ? d : mu * VLOAD(0, B + i) + omd * d;
+                VSTORE(b, 0, B + i);
+                d = nesterov ? d + mu * b : b;
+            }
+            VSTORE(pv - lr * d, 0, P + i);
+        } else {
+            for (int j = i; j < count; j++) {
+                float pv = P[j], d = G[j];
+                if (wd != 0.0f)
+                    d = d + wd * pv;
+                if (use_mom) {
+                    float b = first ? d : mu * B[j] + omd * d;
+                    B[j] = b;
+                    d = nesterov ? d + mu * b : b;
+                }
+                P[j] = pv - lr * d;
+            }
+        }
+    }
+}
+
+/* AdamW on one group. Per element (torch.optim.AdamW, single-tensor path):
+ *   p = p * decay                       decay = 1 - lr * wd
+ *   m = b1 * m + omb1 * g               omb1 = 1 - b1
+ *   v = b2 * v + omb2 * g * g           omb2 = 1 - b2
+ *   p = p - step_size * m / (sqrt(v) / bc2_sqrt + eps)
+ * step_size = lr / (1 - b1^t), bc2_sqrt = sqrt(1 - b2^t), computed in double on the host.
+ * Global: n_chunks * local. */
+__kernel void adamw_step(__global float *p, const int p_off, __global const float *g, const int g_off,
+                         __global float *m, const int m_off, __global float *v, const int v_off,
+                         __global const int *tab, const int tab_off, const int n_chunks,
+                         const float decay, const float b1, const float omb1, const float b2,
+                         const float omb2, const float step_size, const float bc2_sqrt,
+                         const float eps)
+{
+    int c = get_group_id(0);
+    if (c >= n_chunks)
+        return;
+    int start = tab[tab_off + 2 * c], count = tab[tab_off + 2 * c + 1];
+    int step = (int)get_local_size(0) * FCL_VEC;
+    __global float *P = p + p_off + start;
+    __global const float *G = g + g_off + start;
+    __global float *M = m + m_off + start;
+    __global float *V = v + v_off + start;
+    for (int i = (int)get_local_id(0) * FCL_VEC; i < count; i += step) {
+        if (i + FCL_VEC <= count) {
+            VF gv = VLOAD(0, G + i);
+            VF pv = VLOAD(0, P + i) * decay;
+            VF mv = b1 * VLOAD(0, M + i) + omb1 * gv;
+            VF vv = b2 * VLOAD(0, V + i) + omb2 * (gv * gv);
+            VF den = sqrt(vv) / bc2_sqrt + eps;
+            VSTORE(mv, 0, M + i);
+            VSTORE(vv, 0, V + i);
+            VSTORE(pv - step_size * (mv / den), 0, P + i);
+        } else {
+            for (int j = i; j < count; j++) {
+                float gv = G[j];
+                float pv = P[j] * decay;
+                float mv = b1 * M[j] + omb1 * gv;
+                float vv = b2 * V[j] + omb2 * (gv * gv);
+                float den = sqrt(vv) / bc2_sqrt + eps;
+                M[j] = mv;
+                V[j] = vv;
+                P[j] = pv - step_size * (mv / den);
+            }
+        }
+    }
+}
+
+/* Stage 1 of the squared-norm reduction: work-group b sums x^2 over elements
+ * [b * per, min(n, (b + 1) * per)) into part[b] (a fixed tree: per-work-item strided vector
+ * sums, lanes added in order, then a halving tree over RED_WG). Global: nparts * RED_WG,
+ * local RED_WG. */
+__kernel __attribute__((reqd_work_group_size(RED_WG, 1, 1)))
+void sumsq_partial(__global float *part, __global const float *x, const int x_off, const int n,
+                   const int per, const int nparts)
+{
+    __local float red[RED_WG];
+    int b = get_group_id(0), l = get_local_id(0);
+    float acc = 0.0f;
+    if (b < nparts) {
+        int s = b * per;
+        int e = min(n, s + per);
+        int len = e > s ? e - s : 0;
+        __global const float *X = x + x_off + s;
+        VF va = (VF)(0.0f);
+        int nvec = len / FCL_VEC;
+        for (int j = l; j < nvec; j += RED_WG) {
+            VF t = VLOAD(j, X);
+            va += t * t;
+        }
+        float lanes[FCL_VEC];
+        VSTORE(va, 0, lanes);
+        for (int k = 0; k < FCL_VEC; k++)
+            acc += lanes[k];
+        if (l == 0)
+            for (int j = nvec * FCL_VEC; j < len; j++)
+                acc += X[j] * X[j];
+    }
+    red[l] = acc;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s2 = RED_WG / 2; s2 > 0; s2 >>= 1) {
+        if (l < s2)
+            red[l] += red[l + s2];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (l == 0 && b < nparts)
+        part[b] = red[0];
+}
+
+/* Stage 2: one work-group adds the nparts partials (strided, then a tree) and writes
+ * out[0] = sqrt(sum) (the total norm) and out[1] = max_norm / (norm + 1e-6) (the clip
+ * coefficient, as torch computes it in float). Global = local = RED_WG. */
+__kernel __attribute__((reqd_work_group_size(RED_WG, 1, 1)))
+void sumsq_final(__global float *out, __global const float *part, const int nparts,
+                 const float max_norm)
+{
+    __local float red[RED_WG];
+    int l = get_local_id(0);
+    float acc = 0.0f;
+    for (int j = l; j < nparts; j += RED_WG)
+        acc += part[j];
+    red[l] = acc;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s2 = RED_WG / 2; s2 > 0; s2 >>= 1) {
+        if (l < s2)
+            red[l] += red[l + s2];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (l == 0) {
+        float norm = sqrt(red[0]);
+        out[0] = norm;
+        out[1] = max_norm / (norm + 1e-6f);
+    }
+}
+
+/* Stage 3: x *= coef where coef = coef_buf[1] is < 1 or NaN (torch multiplies by
+ * clamp(coef, max=1), and a factor of exactly 1 changes nothing). Global: ceil(n / FCL_VEC). */
+__kernel void scale_by_coef(__global float *x, const int x_off, const int n,
+                            __global const float *coef_buf)
+{
+    float coef = coef_buf[1];
+    if (coef >= 1.0f)
+        return;
+    int i0 = get_global_id(0) * FCL_VEC;
+    if (i0 + FCL_VEC <= n) {
+        VSTORE(coef * VLOAD(0, x + x_off + i0), 0, x + x_off + i0);
+    } else {
+        for (int i = i0; i < n; i++)
+            x[x_off + i] = coef * x[x_off + i];
+    }
+}

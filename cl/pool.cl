@@ -1,0 +1,304 @@
+/* cl/pool.cl: max / average / adaptive-average pooling, forward and backward (no atomics).
+ * Semantics: include/facecl/ops_pool.h; reference: host/ref/pool.c. */
+
+/* Tensors [N, C, H, W] as planes p = n * C + c; output (i, j) of a window (kh, kw, stride sh,
+ * sw, padding ph, pw) covers rows i * sh - ph .. + kh - 1 and columns j * sw - pw .. + kw - 1.
+ *
+ * Launches are 1-D (global = the product of the three extents named below, groups of the
+ * device's 1-D size): 3-D launches with a narrow first extent made PoCL run thousands of tiny
+ * groups, whose overhead dominated. split3 recovers the three indices.
+ *
+ * Forward: each work-item makes 4 consecutive outputs of one row, extents (ceil(OW / 4), OH,
+ * N * C). When the 4 windows lie inside the columns and the stride is 1 or 2, the window is
+ * walked with float4 loads (stride 2 takes the even lanes of 7 loaded values): PoCL does not
+ * vectorise across work-items once a kernel has loops, so the SIMD is explicit. Other chunks
+ * (padding at the row ends, the row tail, other strides) use the scalar loop. Both walk each
+ * window in the same row-major order, so ties and NaN behave identically.
+ *
+ * Backward: gather. Each work-item owns 8 consecutive inputs of one row (extents
+ * (ceil(W / 8), H, N * C)), visits the few outputs whose windows can cover them (rows
+ * ceil((r + ph - kh + 1) / sh) .. floor((r + ph) / sh), likewise columns), adds their
+ * contributions lane-wise into a float8 in that fixed order, and updates its dx elements once:
+ * no two work-items write the same dx element, so no atomics, and the result is deterministic. */
+
+/* Work-item t of a 1-D launch over extents (n0, n1, n2) as indices (i0, i1, i2); 0 when t is in
+ * the rounded-up tail. */
+inline int split3(int n0, int n1, int n2, int *i0, int *i1, int *i2)
+{
+    int t = get_global_id(0);
+    int q = t / n0;
+    *i0 = t - q * n0;
+    *i2 = q / n1;
+    *i1 = q - *i2 * n1;
+    return *i2 < n2;
+}
+
+/* ---- max pooling ------------------------------------------------------------------------------ */
+
+/* One output, PyTorch's CPU loop: start at -inf with the index of the window's first in-bounds
+ * element; take a value when it is greater (ties keep the first) or NaN. */
+inline void max_one(__global const float *xp, int H, int W, int hs0, int ws0, int kh, int kw,
+                    float *val_out, int *best_out)
+{
+    int he = min(hs0 + kh, H), we = min(ws0 + kw, W);
+    int hs = max(hs0, 0), ws = max(ws0, 0);
+    int best = hs * W + ws;
+    float val = -INFINITY;
+    for (int r = hs; r < he; r++)
+        for (int q = ws; q < we; q++) {
+            float v = xp[r * W + q];
+            if (v > val || isnan(v)) {
+                val = v;
+                best = r * W + q;
+            }
+        }
+    *val_out = val;
+    *best_out = best;
+}
+
+/* Window column kq of 4 outputs whose windows start at p[0], p[s], p[2 s], p[3 s] (s = 1, 2). */
+inline float4 load_cols(__global const float *p, int s)
+{
+    if (s == 1)
+        return vload4(0, p);
+    float4 a = vload4(0, p);
+    float3 b = vload3(0, p + 4);
+    return (float4)(a.s0, a.s2, b.s0, b.s2);
+}
+
+/* idx (when has_idx) gets the flat h * W + w of each winner, stored as a float. */
+__kernel void maxpool_fwd(__global float *y, const int y_off, __global float *idx, const int i_off,
+                          __global const float *x, const int x_off, const int H, const int W,
+                          const int OH, const int OW, const int planes, const int kh, const int kw,
+                          const int sh, const int sw, const int ph, const int pw,
+                          const int has_idx)
+{
+    int j0, i, p;
+    if (!split3((OW + 3) / 4, OH, planes, &j0, &i, &p))
+        return;
+    j0 *= 4;
+    __global const float *xp = x + x_off + p * H * W;
+    int o = (p * OH + i) * OW + j0;
+    int hs0 = i * sh - ph, ws0 = j0 * sw - pw;
+    if (j0 + 4 <= OW && ws0 >= 0 && ws0 + 3 * sw + kw <= W && (sw == 1 || sw == 2)) {
+        int he = min(hs0 + kh, H), hs = max(hs0, 0);
+        int4 lane = (int4)(0, 1, 2, 3) * sw;
+        float4 val = (float4)(-INFINITY);
+        int4 best = (int4)(hs * W + ws0) + lane;
+        for (int r = hs; r < he; r++)
+            for (int kq = 0; kq < kw; kq++) {
+                float4 v = load_cols(xp + r * W + ws0 + kq, sw);
+                int4 take = isgreater(v, val) | isnan(v);
+                val = select(val, v, take);
+                best = select(best, (int4)(r * W + ws0 + kq) + lane, take);
+            }
+        vstore4(val, 0, y + y_off + o);
+        if (has_idx)
+            vstore4(convert_float4(best), 0, idx + i_off + o);
+        return;
+    }
+    for (int t = 0; t < 4 && j0 + t < OW; t++) {
+        float val;
+        int best;
+        max_one(xp, H, W, hs0, ws0 + t * sw, kh, kw, &val, &best);
+        y[y_off + o + t] = val;
+        if (has_idx)
+            idx[i_off + o + t] = (float)best;
+    }
+}
+
+/* dx[p, r, q0 .. q0 + 7] += acc (lanes past the row end dropped). */
+inline void add_segment(__global float *d, int n, float8 acc)
+{
+    if (n == 8) {
+        vstore8(vload8(0, d) + acc, 0, d);
+        return;
+    }
+    float t[8];
+    vstore8(acc, 0, t);
+    for (int k = 0; k < n; k++)
+        d[k] += t[k];
+}
+
+/* First output index whose window (size k, stride s, padding p) covers input position r. */
+inline int first_cover(int r, int k, int s, int p)
+{
+    int v = r + p - k + 1;
+    return v <= 0 ? 0 : (v + s - 1) / s;
+}
+
+/* dx[p, r, q] += the dy of every output whose idx is r * W + q. An idx that is not a valid
+ * position (a corrupt tensor) matches nothing. */
+__kernel void maxpool_bwd(__global float *dx, const int dx_off, __global const float *dy,
+                          const int dy_off, __global const float *idx, const int i_off,
+                          const int H, const int W, const int OH, const int OW, const int planes,
+                          const int kh, const int kw, const int sh, const int sw, const int ph,
+                          const int pw)
+{
+    int q0, r, p;
+    if (!split3((W + 7) / 8, H, planes, &q0, &r, &p))
+        return;
+    q0 *= 8;
+    int n = min(8, W - q0);
+    int i0 = first_cover(r, kh, sh, ph), i1 = min((r + ph) / sh, OH - 1);
+    int j0 = first_cover(q0, kw, sw, pw), j1 = min((q0 + n - 1 + pw) / sw, OW - 1);
+    int base = r * W + q0;
+    int8 lane = (int8)(0, 1, 2, 3, 4, 5, 6, 7);
+    float8 acc = (float8)(0.0f);
+    for (int i = i0; i <= i1; i++)
+        for (int j = j0; j <= j1; j++) {
+            int o = (p * OH + i) * OW + j;
+            float f = idx[i_off + o];
+            int k = (f >= 0.0f && f < (float)(H * W)) ? (int)f - base : -1;
+            acc += select((float8)(0.0f), (float8)(dy[dy_off + o]), lane == (int8)(k));
+        }
+    add_segment(dx + dx_off + p * H * W + base, n, acc);
+}
+
+/* ---- average pooling -------------------------------------------------------------------------- */
+
+/* The divisor of the window starting at (h0, w0), as PyTorch's avg_pool2d: the window clipped
+ * to the padded input (count_include_pad) or to the input; divisor_override when > 0. Writes the
+ * window clipped to the input into hs..he, ws..we (half-open). */
+inline float avg_window(int h0, int w0, int H, int W, int kh, int kw, int ph, int pw,
+                        int include_pad, int divisor_override, int *hs, int *he, int *ws, int *we)
+{
+    int h1 = min(h0 + kh, H + ph), w1 = min(w0 + kw, W + pw);
+    int pool_size = (h1 - h0) * (w1 - w0);
+    h0 = max(h0, 0);
+    w0 = max(w0, 0);
+    h1 = min(h1, H);
+    w1 = min(w1, W);
+    *hs = h0;
+    *he = h1;
+    *ws = w0;
+    *we = w1;
+    if (divisor_override > 0)
+        return (float)divisor_override;
+    return (float)(include_pad ? pool_size : (h1 - h0) * (w1 - w0));
+}
+
+/* A window holding no input element gives 0 (PyTorch). */
+__kernel void avgpool_fwd(__global float *y, const int y_off, __global const float *x,
+                          const int x_off, const int H, const int W, const int OH, const int OW,
+                          const int planes, const int kh, const int kw, const int sh, const int sw,
+                          const int ph, const int pw, const int include_pad,
+                          const int divisor_override)
+{
+    int j0, i, p;
+    if (!split3((OW + 3) / 4, OH, planes, &j0, &i, &p))
+        return;
+    j0 *= 4;
+    __global const float *xp = x + x_off + p * H * W;
+    int o = (p * OH + i) * OW + j0;
+    int h0 = i * sh - ph, w0 = j0 * sw - pw;
+    int hs, he, ws, we;
+    if (j0 + 4 <= OW && w0 >= 0 && w0 + 3 * sw + kw <= W && (sw == 1 || sw == 2)) {
+        /* all 4 windows have the same rows and kw in-bounds columns: one divisor */
+        float div = avg_window(h0, w0, H, W, kh, kw, ph, pw, include_pad, divisor_override, &hs,
+                               &he, &ws, &we);
+        float4 sum = (float4)(0.0f);
+        for (int r = hs; r < he; r++)
+            for (int kq = 0; kq < kw; kq++)
+                sum += load_cols(xp + r * W + w0 + kq, sw);
+        vstore4(hs < he ? sum / div : (float4)(0.0f), 0, y + y_off + o);
+        return;
+    }
+    for (int t = 0; t < 4 && j0 + t < OW; t++) {
+        float div = avg_window(h0, w0 + t * sw, H, W, kh, kw, ph, pw, include_pad,
+                               divisor_override, &hs, &he, &ws, &we);
+        float sum = 0.0f;
+        for (int r = hs; r < he; r++)
+            for (int q = ws; q < we; q++)
+                sum += xp[r * W + q];
+        y[y_off + o + t] = (hs < he && ws < we) ? sum / div : 0.0f;
+    }
+}
+
+/* dx[p, r, q] += dy[p, i, j] / divisor over the windows (i, j) covering (r, q). */
+__kernel void avgpool_bwd(__global float *dx, const int dx_off, __global const float *dy,
+                          const int dy_off, const int H, const int W, const int OH, const int OW,
+                          const int planes, const int kh, const int kw, const int sh, const int sw,
+                          const int ph, const int pw, const int include_pad,
+                          const int divisor_override)
+{
+    int q0, r, p;
+    if (!split3((W + 7) / 8, H, planes, &q0, &r, &p))
+        return;
+    q0 *= 8;
+    int n = min(8, W - q0);
+    int i0 = first_cover(r, kh, sh, ph), i1 = min((r + ph) / sh, OH - 1);
+    int j0 = first_cover(q0, kw, sw, pw), j1 = min((q0 + n - 1 + pw) / sw, OW - 1);
+    int8 col = (int8)(0, 1, 2, 3, 4, 5, 6, 7) + (int8)(q0);
+    float8 acc = (float8)(0.0f);
+    for (int i = i0; i <= i1; i++)
+        for (int j = j0; j <= j1; j++) {
+            int hs, he, ws, we;
+            float div = avg_window(i * sh - ph, j * sw - pw, H, W, kh, kw, ph, pw, include_pad,
+                                   divisor_override, &hs, &he, &ws, &we);
+            float g = dy[dy_off + (p * OH + i) * OW + j] / div;
+            acc += select((float8)(0.0f), (float8)(g), (col >= (int8)(ws)) & (col < (int8)(we)));
+        }
+    add_segment(dx + dx_off + (p * H + r) * W + q0, n, acc);
+}
+
+/* ---- adaptive average pooling ----------------------------------------------------------------
+ * Output o of n over an input of m covers [floor(o * m / n), ceil((o + 1) * m / n)). */
+inline int ad_start(int o, int m, int n) { return (o * m) / n; }
+inline int ad_end(int o, int m, int n) { return ((o + 1) * m + n - 1) / n; }
+
+/* One output per work-item, extents (OW, OH, planes). */
+__kernel void adaptive_avgpool_fwd(__global float *y, const int y_off, __global const float *x,
+                                   const int x_off, const int H, const int W, const int OH,
+                                   const int OW, const int planes)
+{
+    int j, i, p;
+    if (!split3(OW, OH, planes, &j, &i, &p))
+        return;
+    int hs = ad_start(i, H, OH), he = ad_end(i, H, OH);
+    int ws = ad_start(j, W, OW), we = ad_end(j, W, OW);
+    __global const float *xp = x + x_off + p * H * W;
+    float sum = 0.0f;
+    for (int r = hs; r < he; r++)
+        for (int q = ws; q < we; q++)
+            sum += xp[r * W + q];
+    y[y_off + (p * OH + i) * OW + j] = sum / (float)((he - hs) * (we - ws));
+}
+
+/* General sizes: one input per work-item gathers the adaptive windows covering it (candidates
+ * floor(r * OH / H) .. ceil((r + 1) * OH / H) - 1, each checked exactly). Extents (W, H, planes). */
+__kernel void adaptive_avgpool_bwd(__global float *dx, const int dx_off, __global const float *dy,
+                                   const int dy_off, const int H, const int W, const int OH,
+                                   const int OW, const int planes)
+{
+    int q, r, p;
+    if (!split3(W, H, planes, &q, &r, &p))
+        return;
+    int i0 = (r * OH) / H, i1 = min(((r + 1) * OH + H - 1) / H - 1, OH - 1);
+    int j0 = (q * OW) / W, j1 = min(((q + 1) * OW + W - 1) / W - 1, OW - 1);
+    int base = p * OH * OW;
+    float acc = 0.0f;
+    for (int i = i0; i <= i1; i++) {
+        int hs = ad_start(i, H, OH), he = ad_end(i, H, OH);
+        if (r < hs || r >= he)
+            continue;
+        for (int j = j0; j <= j1; j++) {
+            int ws = ad_start(j, W, OW), we = ad_end(j, W, OW);
+            if (q < ws || q >= we)
+                continue;
+            acc += dy[dy_off + base + i * OW + j] / (float)((he - hs) * (we - ws));
+        }
+    }
+    dx[dx_off + (p * H + r) * W + q] += acc;
+}
+
+/* The 1x1 case (global average pooling): dx[p, k] += dy[p] / HW, one element per work-item and
+ * no loop, so PoCL vectorises across work-items. Global (HW, planes). */
+__kernel void global_avgpool_bwd(__global float *dx, const int dx_off, __global const float *dy,
+                                 const int dy_off, const int HW, const int planes)
+{
+    int k = get_global_id(0), p = get_global_id(1);
+    if (k >= HW || p >= planes)
+        return;
+    dx[dx_off + p * HW + k] += dy[dy_off + p] / (float)HW;
+}

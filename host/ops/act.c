@@ -1,0 +1,264 @@
+/* host/ops/act.c: launchers of the activation and PReLU kernels in cl/act.cl, and activation names. */
+#include <math.h>
+#include <stdio.h>
+#include <strings.h>
+
+#include "facecl/ops_act.h"
+#include "ops/op_util.h"
+
+#define ERRP(ctx) fcl_ctx_error(ctx)
+
+/* Per kind: the name used in model files and messages, the kernel prefix in act.cl, and whether
+ * the backward reads y (1) or x (0), as PyTorch's autograd saves them. */
+static const struct {
+    const char *name;
+    const char *kernel;
+    int saves_output;
+} kinds[FCL_ACT_COUNT] = {
+    [FCL_ACT_RELU] = {"relu", "relu", 1},
+    [FCL_ACT_RELU6] = {"relu6", "relu6", 0},
+    [FCL_ACT_LEAKY_RELU] = {"leaky_relu", "leaky_relu", 0},
+    [FCL_ACT_SIGMOID] = {"sigmoid", "sigmoid", 1},
+    [FCL_ACT_TANH] = {"tanh", "tanh", 1},
+    [FCL_ACT_SILU] = {"silu", "silu", 0},
+    [FCL_ACT_HARDSWISH] = {"hardswish", "hardswish", 0},
+    [FCL_ACT_HARDSIGMOID] = {"hardsigmoid", "hardsigmoid", 0},
+};
+
+const char *fcl_act_name(fcl_act_kind kind)
+{
+    return ((int)kind >= 0 && kind < FCL_ACT_COUNT) ? kinds[kind].name : NULL;
+}
+
+int fcl_act_parse(const char *name, fcl_act_kind *out)
+{
+    if (!name) return -1;
+    if (!strcasecmp(name, "swish")) {
+        *out = FCL_ACT_SILU;
+        return 0;
+    }
+    for (int i = 0; i < FCL_ACT_COUNT; i++)
+        if (!strcasecmp(name, kinds[i].name)) {
+            *out = (fcl_act_kind)i;
+            return 0;
+        }
+    return -1;
+}
+
+int fcl_act_saves_output(fcl_act_kind kind)
+{
+    return ((int)kind >= 0 && kind < FCL_ACT_COUNT) ? kinds[kind].saves_output : 0;
+}
+
+static fcl_status check_params(fcl_ctx *ctx, const char *op, const fcl_act_params *p)
+{
+    if (!p) return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: params are NULL", op);
+    if ((int)p->kind < 0 || p->kind >= FCL_ACT_COUNT)
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: unknown activation kind %d", op, (int)p->kind);
+    if (p->kind == FCL_ACT_LEAKY_RELU && !isfinite(p->slope))
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: leaky_relu slope must be finite", op);
+    return FCL_OK;
+}
+
+/* Kernel `name` of act.cl with the "act" tuning defines; vec: its FCL_VEC. */
+static fcl_status get_kernel(fcl_ctx *ctx, const char *name, cl_kernel *k, int *vec)
+{
+    fcl_status st = fcl_op_tuning_vec(ctx, "act", vec);
+    if (st) return st;
+    return fcl_kernel_get(ctx, "act.cl", name, fcl_ctx_tuning(ctx, "act"), k);
+}
+
+static fcl_status check_numel(fcl_ctx *ctx, const char *op, const char *na, const fcl_tensor *a,
+                              const char *nb, const fcl_tensor *b)
+{
+    if (fcl_tensor_numel(a) == fcl_tensor_numel(b)) return FCL_OK;
+    char sa[96], sb[96];
+    fcl_tensor_shape_str(a, sa, sizeof sa);
+    fcl_tensor_shape_str(b, sb, sizeof sb);
+    return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: %s %s and %s %s differ in element count", op, na, sa,
+                   nb, sb);
+}
+
+fcl_status fcl_act_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, const fcl_act_params *p)
+{
+    const char *op = "fcl_act_fwd";
+    fcl_status st;
+    cl_kernel k;
+    int vec;
+    char kname[64];
+    if ((st = check_params(ctx, op, p)) || (st = fcl_op_check(ctx, op, "x", x, 1, FCL_MAX_DIMS)) ||
+        (st = fcl_op_check(ctx, op, "y", y, 1, FCL_MAX_DIMS)) || (st = check_numel(ctx, op, "y", y, "x", x)))
+        goto fail;
+    if (fcl_op_overlaps(y, x) && !fcl_op_same(y, x)) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s(%s): y partly overlaps x (only y == x is allowed)",
+                     op, kinds[p->kind].name);
+        goto fail;
+    }
+    snprintf(kname, sizeof kname, "%s_fwd", kinds[p->kind].kernel);
+    if ((st = get_kernel(ctx, kname, &k, &vec))) goto fail;
+    size_t n = fcl_tensor_numel(x);
+    fcl_op_args a;
+    fcl_op_args_init(&a, ctx, k, x->buf);
+    fcl_op_arg_t(&a, y);
+    fcl_op_arg_t(&a, x);
+    fcl_op_arg_i(&a, (int)n);
+    fcl_op_arg_f(&a, p->slope);
+    size_t g = fcl_op_div_up(n, (size_t)vec), l = fcl_ctx_wg1d(ctx);
+    if ((st = a.st) || (st = fcl_kernel_run(ctx, k, 1, &g, &l))) goto fail;
+    return FCL_OK;
+fail:
+    return st;
+}
+
+fcl_status fcl_act_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy, const fcl_tensor *saved,
+                       const fcl_act_params *p)
+{
+    const char *op = "fcl_act_bwd";
+    fcl_status st;
+    cl_kernel k;
+    int vec;
+    char kname[64];
+    if ((st = check_params(ctx, op, p)) || (st = fcl_op_check(ctx, op, "dx", dx, 1, FCL_MAX_DIMS)) ||
+        (st = fcl_op_check(ctx, op, "dy", dy, 1, FCL_MAX_DIMS)) ||
+        (st = fcl_op_check(ctx, op, "saved", saved, 1, FCL_MAX_DIMS)) ||
+        (st = check_numel(ctx, op, "dx", dx, "dy", dy)) ||
+        (st = check_numel(ctx, op, "dx", dx, "saved", saved)))
+        goto fail;
+    if (fcl_op_overlaps(dx, dy) || fcl_op_overlaps(dx, saved)) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s(%s): dx must not overlap dy or the saved tensor "
+                     "(dx accumulates)", op, kinds[p->kind].name);
+        goto fail;
+    }
+    snprintf(kname, sizeof kname, "%s_bwd", kinds[p->kind].kernel);
+    if ((st = get_kernel(ctx, kname, &k, &vec))) goto fail;
+    size_t n = fcl_tensor_numel(dx);
+    fcl_op_args a;
+    fcl_op_args_init(&a, ctx, k, dx->buf);
+    fcl_op_arg_t(&a, dx);
+    fcl_op_arg_t(&a, dy);
+    fcl_op_arg_t(&a, saved);
+    fcl_op_arg_i(&a, (int)n);
+    fcl_op_arg_f(&a, p->slope);
+    size_t g = fcl_op_div_up(n, (size_t)vec), l = fcl_ctx_wg1d(ctx);
+    if ((st = a.st) || (st = fcl_kernel_run(ctx, k, 1, &g, &l))) goto fail;
+    return FCL_OK;
+fail:
+    return st;
+}
+
+/* ---- PReLU ------------------------------------------------------------------------------------- */
+
+/* x [N, C, inner...] and slopes a (numel C or 1): the kernels' extents. ndim 1 is one row. */
+static fcl_status prelu_dims(fcl_ctx *ctx, const char *op, const fcl_tensor *x, const fcl_tensor *a,
+                             int *n, int *c, int *inner, int *na)
+{
+    size_t in = 1;
+    for (int i = 2; i < x->ndim; i++) in *= x->shape[i];
+    *n = x->ndim >= 2 ? (int)x->shape[0] : 1;
+    *c = x->ndim >= 2 ? (int)x->shape[1] : 1;
+    *inner = x->ndim >= 2 ? (int)in : (int)x->shape[0];
+    size_t ka = fcl_tensor_numel(a);
+    if (ka != 1 && (x->ndim < 2 || ka != (size_t)*c)) {
+        char sx[96], sa[96];
+        fcl_tensor_shape_str(x, sx, sizeof sx);
+        fcl_tensor_shape_str(a, sa, sizeof sa);
+        return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: the slopes a %s must have 1 element or one per "
+                       "channel (dim 1) of x %s", op, sa, sx);
+    }
+    *na = (int)ka;
+    return FCL_OK;
+}
+
+fcl_status fcl_prelu_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, const fcl_tensor *a)
+{
+    const char *op = "fcl_prelu_fwd";
+    fcl_status st;
+    cl_kernel k;
+    int vec, n, c, inner, na;
+    if ((st = fcl_op_check(ctx, op, "x", x, 1, FCL_MAX_DIMS)) ||
+        (st = fcl_op_check(ctx, op, "y", y, 1, FCL_MAX_DIMS)) ||
+        (st = fcl_op_check(ctx, op, "a", a, 1, FCL_MAX_DIMS)) ||
+        (st = fcl_op_check_same_shape(ctx, op, "y", y, "x", x)) ||
+        (st = prelu_dims(ctx, op, x, a, &n, &c, &inner, &na)))
+        goto fail;
+    if ((fcl_op_overlaps(y, x) && !fcl_op_same(y, x)) || fcl_op_overlaps(y, a)) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: y may be x but must not partly overlap x or a", op);
+        goto fail;
+    }
+    if ((st = get_kernel(ctx, "prelu_fwd", &k, &vec))) goto fail;
+    fcl_op_args g;
+    fcl_op_args_init(&g, ctx, k, x->buf);
+    fcl_op_arg_t(&g, y);
+    fcl_op_arg_t(&g, x);
+    fcl_op_arg_t(&g, a);
+    fcl_op_arg_i(&g, n * c);
+    fcl_op_arg_i(&g, c);
+    fcl_op_arg_i(&g, inner);
+    fcl_op_arg_i(&g, na);
+    size_t gs[2] = {fcl_op_div_up((size_t)inner, (size_t)vec), (size_t)n * (size_t)c};
+    if ((st = g.st) || (st = fcl_kernel_run(ctx, k, 2, gs, NULL))) goto fail;
+    return FCL_OK;
+fail:
+    return st;
+}
+
+fcl_status fcl_prelu_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *da, const fcl_tensor *dy,
+                         const fcl_tensor *x, const fcl_tensor *a)
+{
+    const char *op = "fcl_prelu_bwd";
+    fcl_status st;
+    cl_kernel k;
+    int vec, n, c, inner, na;
+    if ((st = fcl_op_check(ctx, op, "dy", dy, 1, FCL_MAX_DIMS)) ||
+        (st = fcl_op_check(ctx, op, "x", x, 1, FCL_MAX_DIMS)) ||
+        (st = fcl_op_check(ctx, op, "a", a, 1, FCL_MAX_DIMS)) ||
+        (st = fcl_op_check_opt(ctx, op, "dx", dx, 1, FCL_MAX_DIMS)) ||
+        (st = fcl_op_check_opt(ctx, op, "da", da, 1, FCL_MAX_DIMS)) ||
+        (st = fcl_op_check_same_shape(ctx, op, "dy", dy, "x", x)) ||
+        (dx && (st = fcl_op_check_same_shape(ctx, op, "dx", dx, "x", x))) ||
+        (st = fcl_op_check_numel(ctx, op, "da", da, fcl_tensor_numel(a), "as many as a")) ||
+        (st = prelu_dims(ctx, op, x, a, &n, &c, &inner, &na)))
+        goto fail;
+    if (fcl_op_overlaps(dx, dy) || fcl_op_overlaps(dx, x) || fcl_op_overlaps(dx, a) ||
+        fcl_op_overlaps(da, dy) || fcl_op_overlaps(da, x) || fcl_op_overlaps(da, a) ||
+        fcl_op_overlaps(dx, da)) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx and da must not overlap each other or the "
+                     "inputs (they accumulate)", op);
+        goto fail;
+    }
+    fcl_op_args g;
+    if (da) {
+        size_t wg;
+        if ((st = get_kernel(ctx, "prelu_bwd_weight", &k, &vec)) ||
+            (st = fcl_op_reduce_wg(ctx, k, fcl_ctx_wg1d(ctx), &wg)))
+            goto fail;
+        fcl_op_args_init(&g, ctx, k, x->buf);
+        fcl_op_arg_t(&g, da);
+        fcl_op_arg_t(&g, dy);
+        fcl_op_arg_t(&g, x);
+        fcl_op_arg_i(&g, n);
+        fcl_op_arg_i(&g, c);
+        fcl_op_arg_i(&g, inner);
+        fcl_op_arg_i(&g, na);
+        fcl_op_arg_local(&g, wg * sizeof(float));
+        size_t gs = (size_t)na * wg;
+        if ((st = g.st) || (st = fcl_kernel_run(ctx, k, 1, &gs, &wg))) goto fail;
+    }
+    if (dx) {
+        if ((st = get_kernel(ctx, "prelu_bwd_data", &k, &vec))) goto fail;
+        fcl_op_args_init(&g, ctx, k, x->buf);
+        fcl_op_arg_t(&g, dx);
+        fcl_op_arg_t(&g, dy);
+        fcl_op_arg_t(&g, x);
+        fcl_op_arg_t(&g, a);
+        fcl_op_arg_i(&g, n * c);
+        fcl_op_arg_i(&g, c);
+        fcl_op_arg_i(&g, inner);
+        fcl_op_arg_i(&g, na);
+        size_t gs[2] = {fcl_op_div_up((size_t)inner, (size_t)vec), (size_t)n * (size_t)c};
+        if ((st = g.st) || (st = fcl_kernel_run(ctx, k, 2, gs, NULL))) goto fail;
+    }
+    return FCL_OK;
+fail:
+    return st;
+}

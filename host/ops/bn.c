@@ -1,0 +1,301 @@
+/* host/ops/bn.c: launchers of the batch-normalisation kernels in cl/bn.cl (checks shapes, picks kernels). */
+#include <math.h>
+#include <stdio.h>
+
+#include "facecl/ops_bn.h"
+#include "ops/bn_internal.h"
+#include "ops/op_util.h"
+
+#define ERRP(ctx) fcl_ctx_error(ctx)
+
+/* Kernel flags: keep in sync with cl/bn.cl. */
+enum {
+    BN_HAS_GAMMA = 1,
+    BN_HAS_BETA = 2,
+    BN_HAS_SAVE = 4,
+    BN_HAS_RUNNING = 8,
+    BN_HAS_DX = 16,
+    BN_HAS_DGAMMA = 32,
+    BN_HAS_DBETA = 64,
+    BN_TRAINING = 128,
+    BN_HAS_BIAS = 256
+};
+
+/* x [N, C, inner...]: the three extents the kernels use. */
+static void bn_dims(const fcl_tensor *x, int *n, int *c, int *inner)
+{
+    size_t in = 1;
+    for (int i = 2; i < x->ndim; i++) in *= x->shape[i];
+    *n = (int)x->shape[0];
+    *c = (int)x->shape[1];
+    *inner = (int)in;
+}
+
+static fcl_status check_params(fcl_ctx *ctx, const char *op, const fcl_bn2d_params *p)
+{
+    if (!p) return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: params are NULL", op);
+    if (!(p->eps >= 0.0f) || !isfinite(p->eps))
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: eps must be finite and >= 0, got %g", op,
+                       (double)p->eps);
+    if (p->training && !isfinite(p->momentum))
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: momentum must be finite, got %g", op,
+                       (double)p->momentum);
+    return FCL_OK;
+}
+
+/* Kernel of bn.cl with the "bn" tuning defines; vec: its FCL_VEC. */
+static fcl_status get_kernel(fcl_ctx *ctx, const char *name, cl_kernel *k, int *vec)
+{
+    fcl_status st = fcl_op_tuning_vec(ctx, "bn", vec);
+    if (st) return st;
+    return fcl_kernel_get(ctx, "bn.cl", name, fcl_ctx_tuning(ctx, "bn"), k);
+}
+
+/* Group size of the per-channel reductions: `forced` (tests), else the tuning row's FCL_BN_WG,
+ * else the device's 1-D size; fixed per device, so the reduction order (and rounding) is too. */
+static fcl_status reduce_wg(fcl_ctx *ctx, cl_kernel k, int forced, size_t *wg)
+{
+    int want = forced > 0 ? forced : fcl_op_tuning_int(ctx, "bn", "FCL_BN_WG", (int)fcl_ctx_wg1d(ctx));
+    return fcl_op_reduce_wg(ctx, k, want > 0 ? (size_t)want : 1, wg);
+}
+
+fcl_status fcl_bn2d_fwd(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *save_mean, fcl_tensor *save_invstd,
+                        fcl_tensor *running_mean, fcl_tensor *running_var, const fcl_tensor *x,
+                        const fcl_tensor *gamma, const fcl_tensor *beta, const fcl_bn2d_params *p)
+{
+    return fcl_bn2d_fwd_wg(ctx, y, save_mean, save_invstd, running_mean, running_var, x, gamma, beta, p, 0);
+}
+
+fcl_status fcl_bn2d_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma, fcl_tensor *dbeta,
+                        const fcl_tensor *dy, const fcl_tensor *x, const fcl_tensor *gamma,
+                        const fcl_tensor *save_mean, const fcl_tensor *save_invstd,
+                        const fcl_bn2d_params *p)
+{
+    return fcl_bn2d_bwd_wg(ctx, dx, dgamma, dbeta, dy, x, gamma, save_mean, save_invstd, p, 0);
+}
+
+fcl_status fcl_bn2d_fwd_wg(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *save_mean, fcl_tensor *save_invstd,
+                           fcl_tensor *running_mean, fcl_tensor *running_var, const fcl_tensor *x,
+                           const fcl_tensor *gamma, const fcl_tensor *beta, const fcl_bn2d_params *p,
+                           int forced_wg)
+{
+    const char *op = "fcl_bn2d_fwd";
+    fcl_status st;
+    cl_kernel k;
+    int vec, n, c, inner;
+    if (forced_wg < 0) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: forced group size %d < 0", op, forced_wg);
+        goto fail;
+    }
+    if ((st = check_params(ctx, op, p)) || (st = fcl_op_check(ctx, op, "x", x, 2, 4)) ||
+        (st = fcl_op_check(ctx, op, "y", y, 2, 4)) ||
+        (st = fcl_op_check_same_shape(ctx, op, "y", y, "x", x)))
+        goto fail;
+    bn_dims(x, &n, &c, &inner);
+    const char *per_ch = "one per channel";
+    if ((st = fcl_op_check_opt(ctx, op, "gamma", gamma, 1, 4)) ||
+        (st = fcl_op_check_opt(ctx, op, "beta", beta, 1, 4)) ||
+        (st = fcl_op_check_opt(ctx, op, "save_mean", save_mean, 1, 4)) ||
+        (st = fcl_op_check_opt(ctx, op, "save_invstd", save_invstd, 1, 4)) ||
+        (st = fcl_op_check_opt(ctx, op, "running_mean", running_mean, 1, 4)) ||
+        (st = fcl_op_check_opt(ctx, op, "running_var", running_var, 1, 4)) ||
+        (st = fcl_op_check_numel(ctx, op, "gamma", gamma, (size_t)c, per_ch)) ||
+        (st = fcl_op_check_numel(ctx, op, "beta", beta, (size_t)c, per_ch)) ||
+        (st = fcl_op_check_numel(ctx, op, "save_mean", save_mean, (size_t)c, per_ch)) ||
+        (st = fcl_op_check_numel(ctx, op, "save_invstd", save_invstd, (size_t)c, per_ch)) ||
+        (st = fcl_op_check_numel(ctx, op, "running_mean", running_mean, (size_t)c, per_ch)) ||
+        (st = fcl_op_check_numel(ctx, op, "running_var", running_var, (size_t)c, per_ch)))
+        goto fail;
+    if (!save_mean != !save_invstd || !running_mean != !running_var) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: save_mean/save_invstd and running_mean/"
+                     "running_var come in pairs (both or neither)", op);
+        goto fail;
+    }
+    if (fcl_op_overlaps(y, x) && !fcl_op_same(y, x)) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: y partly overlaps x (only y == x is allowed)", op);
+        goto fail;
+    }
+    if (!p->training && !running_mean) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: inference mode needs running_mean and running_var", op);
+        goto fail;
+    }
+    if (p->training && (size_t)n * (size_t)inner < 2) {
+        char s[96];
+        fcl_tensor_shape_str(x, s, sizeof s);
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: training needs more than 1 value per channel, x is %s",
+                     op, s);
+        goto fail;
+    }
+
+    int flags = (gamma ? BN_HAS_GAMMA : 0) | (beta ? BN_HAS_BETA : 0) |
+                (save_mean ? BN_HAS_SAVE : 0) | (running_mean ? BN_HAS_RUNNING : 0);
+    fcl_op_args a;
+    if (p->training) {
+        size_t wg;
+        if ((st = get_kernel(ctx, "bn_fwd_train", &k, &vec)) || (st = reduce_wg(ctx, k, forced_wg, &wg)))
+            goto fail;
+        fcl_op_args_init(&a, ctx, k, x->buf);
+        fcl_op_arg_t(&a, y);
+        fcl_op_arg_t(&a, x);
+        fcl_op_arg_t(&a, gamma);
+        fcl_op_arg_t(&a, beta);
+        fcl_op_arg_t(&a, save_mean);
+        fcl_op_arg_t(&a, save_invstd);
+        fcl_op_arg_t(&a, running_mean);
+        fcl_op_arg_t(&a, running_var);
+        fcl_op_arg_i(&a, n);
+        fcl_op_arg_i(&a, c);
+        fcl_op_arg_i(&a, inner);
+        fcl_op_arg_f(&a, p->eps);
+        fcl_op_arg_f(&a, p->momentum);
+        fcl_op_arg_i(&a, flags);
+        fcl_op_arg_local(&a, wg * sizeof(float));
+        size_t g = (size_t)c * wg;
+        if ((st = a.st) || (st = fcl_kernel_run(ctx, k, 1, &g, &wg))) goto fail;
+    } else {
+        if ((st = get_kernel(ctx, "bn_fwd_infer", &k, &vec))) goto fail;
+        fcl_op_args_init(&a, ctx, k, x->buf);
+        fcl_op_arg_t(&a, y);
+        fcl_op_arg_t(&a, x);
+        fcl_op_arg_t(&a, gamma);
+        fcl_op_arg_t(&a, beta);
+        fcl_op_arg_t(&a, save_mean);
+        fcl_op_arg_t(&a, save_invstd);
+        fcl_op_arg_t(&a, running_mean);
+        fcl_op_arg_t(&a, running_var);
+        fcl_op_arg_i(&a, n);
+        fcl_op_arg_i(&a, c);
+        fcl_op_arg_i(&a, inner);
+        fcl_op_arg_f(&a, p->eps);
+        fcl_op_arg_i(&a, flags);
+        size_t g[2] = {fcl_op_div_up((size_t)inner, (size_t)vec), (size_t)n * (size_t)c};
+        if ((st = a.st) || (st = fcl_kernel_run(ctx, k, 2, g, NULL))) goto fail;
+    }
+    return FCL_OK;
+fail:
+    return st;
+}
+
+fcl_status fcl_bn2d_bwd_wg(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma, fcl_tensor *dbeta,
+                           const fcl_tensor *dy, const fcl_tensor *x, const fcl_tensor *gamma,
+                           const fcl_tensor *save_mean, const fcl_tensor *save_invstd,
+                           const fcl_bn2d_params *p, int forced_wg)
+{
+    const char *op = "fcl_bn2d_bwd";
+    fcl_status st;
+    cl_kernel k;
+    int vec, n, c, inner;
+    size_t wg;
+    if (forced_wg < 0) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: forced group size %d < 0", op, forced_wg);
+        goto fail;
+    }
+    if ((st = check_params(ctx, op, p)) || (st = fcl_op_check(ctx, op, "dy", dy, 2, 4)) ||
+        (st = fcl_op_check(ctx, op, "x", x, 2, 4)) ||
+        (st = fcl_op_check_same_shape(ctx, op, "dy", dy, "x", x)) ||
+        (st = fcl_op_check_opt(ctx, op, "dx", dx, 2, 4)) ||
+        (dx && (st = fcl_op_check_same_shape(ctx, op, "dx", dx, "x", x))))
+        goto fail;
+    bn_dims(x, &n, &c, &inner);
+    const char *per_ch = "one per channel";
+    if ((st = fcl_op_check(ctx, op, "save_mean", save_mean, 1, 4)) ||
+        (st = fcl_op_check(ctx, op, "save_invstd", save_invstd, 1, 4)) ||
+        (st = fcl_op_check_opt(ctx, op, "gamma", gamma, 1, 4)) ||
+        (st = fcl_op_check_opt(ctx, op, "dgamma", dgamma, 1, 4)) ||
+        (st = fcl_op_check_opt(ctx, op, "dbeta", dbeta, 1, 4)) ||
+        (st = fcl_op_check_numel(ctx, op, "save_mean", save_mean, (size_t)c, per_ch)) ||
+        (st = fcl_op_check_numel(ctx, op, "save_invstd", save_invstd, (size_t)c, per_ch)) ||
+        (st = fcl_op_check_numel(ctx, op, "gamma", gamma, (size_t)c, per_ch)) ||
+        (st = fcl_op_check_numel(ctx, op, "dgamma", dgamma, (size_t)c, per_ch)) ||
+        (st = fcl_op_check_numel(ctx, op, "dbeta", dbeta, (size_t)c, per_ch)))
+        goto fail;
+    if (fcl_op_overlaps(dx, dy) || fcl_op_overlaps(dx, x)) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx must not overlap dy or x (the reductions read "
+                     "them while dx is written)", op);
+        goto fail;
+    }
+    if (!dx && !dgamma && !dbeta) return FCL_OK;
+
+    int flags = (gamma ? BN_HAS_GAMMA : 0) | (dx ? BN_HAS_DX : 0) | (dgamma ? BN_HAS_DGAMMA : 0) |
+                (dbeta ? BN_HAS_DBETA : 0) | (p->training ? BN_TRAINING : 0);
+    if ((st = get_kernel(ctx, "bn_bwd", &k, &vec)) || (st = reduce_wg(ctx, k, forced_wg, &wg))) goto fail;
+    fcl_op_args a;
+    fcl_op_args_init(&a, ctx, k, x->buf);
+    fcl_op_arg_t(&a, dx);
+    fcl_op_arg_t(&a, dgamma);
+    fcl_op_arg_t(&a, dbeta);
+    fcl_op_arg_t(&a, dy);
+    fcl_op_arg_t(&a, x);
+    fcl_op_arg_t(&a, gamma);
+    fcl_op_arg_t(&a, save_mean);
+    fcl_op_arg_t(&a, save_invstd);
+    fcl_op_arg_i(&a, n);
+    fcl_op_arg_i(&a, c);
+    fcl_op_arg_i(&a, inner);
+    fcl_op_arg_i(&a, flags);
+    fcl_op_arg_local(&a, wg * sizeof(float));
+    size_t g = (size_t)c * wg;
+    if ((st = a.st) || (st = fcl_kernel_run(ctx, k, 1, &g, &wg))) goto fail;
+    return FCL_OK;
+fail:
+    return st;
+}
+
+fcl_status fcl_bn2d_fold(fcl_ctx *ctx, fcl_tensor *w_out, fcl_tensor *b_out, const fcl_tensor *w,
+                         const fcl_tensor *b, const fcl_tensor *gamma, const fcl_tensor *beta,
+                         const fcl_tensor *running_mean, const fcl_tensor *running_var, float eps)
+{
+    const char *op = "fcl_bn2d_fold";
+    fcl_status st;
+    cl_kernel k;
+    int vec;
+    if ((st = fcl_op_check(ctx, op, "w", w, 1, 4)) || (st = fcl_op_check(ctx, op, "w_out", w_out, 1, 4)) ||
+        (st = fcl_op_check_same_shape(ctx, op, "w_out", w_out, "w", w)))
+        goto fail;
+    size_t cout = w->shape[0], per_out = fcl_tensor_numel(w) / cout;
+    const char *per_ch = "one per output channel of w";
+    if ((st = fcl_op_check(ctx, op, "b_out", b_out, 1, 4)) ||
+        (st = fcl_op_check(ctx, op, "running_mean", running_mean, 1, 4)) ||
+        (st = fcl_op_check(ctx, op, "running_var", running_var, 1, 4)) ||
+        (st = fcl_op_check_opt(ctx, op, "b", b, 1, 4)) ||
+        (st = fcl_op_check_opt(ctx, op, "gamma", gamma, 1, 4)) ||
+        (st = fcl_op_check_opt(ctx, op, "beta", beta, 1, 4)) ||
+        (st = fcl_op_check_numel(ctx, op, "b_out", b_out, cout, per_ch)) ||
+        (st = fcl_op_check_numel(ctx, op, "b", b, cout, per_ch)) ||
+        (st = fcl_op_check_numel(ctx, op, "gamma", gamma, cout, per_ch)) ||
+        (st = fcl_op_check_numel(ctx, op, "beta", beta, cout, per_ch)) ||
+        (st = fcl_op_check_numel(ctx, op, "running_mean", running_mean, cout, per_ch)) ||
+        (st = fcl_op_check_numel(ctx, op, "running_var", running_var, cout, per_ch)))
+        goto fail;
+    if (!(eps >= 0.0f) || !isfinite(eps)) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: eps must be finite and >= 0, got %g", op, (double)eps);
+        goto fail;
+    }
+    if ((fcl_op_overlaps(w_out, w) && !fcl_op_same(w_out, w)) ||
+        (b && fcl_op_overlaps(b_out, b) && !fcl_op_same(b_out, b)) || fcl_op_overlaps(w_out, b_out)) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: outputs may only alias their own input "
+                     "(w_out == w, b_out == b)", op);
+        goto fail;
+    }
+    if ((st = get_kernel(ctx, "bn_fold", &k, &vec))) goto fail;
+    int flags = (gamma ? BN_HAS_GAMMA : 0) | (beta ? BN_HAS_BETA : 0) | (b ? BN_HAS_BIAS : 0);
+    fcl_op_args a;
+    fcl_op_args_init(&a, ctx, k, w->buf);
+    fcl_op_arg_t(&a, w_out);
+    fcl_op_arg_t(&a, b_out);
+    fcl_op_arg_t(&a, w);
+    fcl_op_arg_t(&a, b);
+    fcl_op_arg_t(&a, gamma);
+    fcl_op_arg_t(&a, beta);
+    fcl_op_arg_t(&a, running_mean);
+    fcl_op_arg_t(&a, running_var);
+    fcl_op_arg_i(&a, (int)cout);
+    fcl_op_arg_i(&a, (int)per_out);
+    fcl_op_arg_f(&a, eps);
+    fcl_op_arg_i(&a, flags);
+    size_t g = cout * per_out, l = fcl_ctx_wg1d(ctx);
+    if ((st = a.st) || (st = fcl_kernel_run(ctx, k, 1, &g, &l))) goto fail;
+    return FCL_OK;
+fail:
+    return st;
+}

@@ -1,0 +1,21 @@
+/* host/ops/bn_internal.h: batch-norm launchers with an explicit reduction group size (tests, internal). */
+#ifndef FACECL_OPS_BN_INTERNAL_H
+#define FACECL_OPS_BN_INTERNAL_H
+
+#include "facecl/ops_bn.h"
+
+/* fcl_bn2d_fwd / fcl_bn2d_bwd with the work-group size of the per-channel reductions forced to
+ * `forced_wg` (rounded down to a power of two and the device limit; 0: the device's tuned
+ * value, which is what the public functions use). The tuned value on PoCL CPUs is 1 (one
+ * work-item walks a channel), GPUs use a tree over 256: the tests force both, so each path is
+ * checked on any device. */
+fcl_status fcl_bn2d_fwd_wg(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *save_mean, fcl_tensor *save_invstd,
+                           fcl_tensor *running_mean, fcl_tensor *running_var, const fcl_tensor *x,
+                           const fcl_tensor *gamma, const fcl_tensor *beta, const fcl_bn2d_params *p,
+                           int forced_wg);
+fcl_status fcl_bn2d_bwd_wg(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma, fcl_tensor *dbeta,
+                           const fcl_tensor *dy, const fcl_tensor *x, const fcl_tensor *gamma,
+                           const fcl_tensor *save_mean, const fcl_tensor *save_invstd,
+                           const fcl_bn2d_params *p, int forced_wg);
+
+#endif

@@ -1,0 +1,537 @@
+/* host/ops/eltwise.c: launchers of the elementwise ops in cl/eltwise.cl (add, axpby, SE scale, concat, dropout, sum). */
+#include <math.h>
+
+#include "facecl/ops_eltwise.h"
+#include "ops/op_util.h"
+
+#define ERRP(ctx) fcl_ctx_error(ctx)
+
+/* ---- argument checks and launch plumbing (file-local) -------------------------------------- */
+
+/* t must be an f32 tensor of 1..4 dims with a buffer (see fcl_op_check). */
+static fcl_status check_t(fcl_ctx *ctx, const char *op, const char *name, const fcl_tensor *t)
+{
+    return fcl_op_check(ctx, op, name, t, 1, FCL_MAX_DIMS);
+}
+
+/* Two tensors must have the same number of elements. */
+static fcl_status check_same_numel(fcl_ctx *ctx, const char *op, const char *na, const fcl_tensor *a,
+                                   const char *nb, const fcl_tensor *b)
+{
+    if (fcl_tensor_numel(a) == fcl_tensor_numel(b))
+        return FCL_OK;
+    char sa[96], sb[96];
+    fcl_tensor_shape_str(a, sa, sizeof sa);
+    fcl_tensor_shape_str(b, sb, sizeof sb);
+    return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: %s %s and %s %s differ in element count", op, na, sa,
+                   nb, sb);
+}
+
+/* The kernel `name` of eltwise.cl built with the "eltwise" tuning defines, and the FCL_VEC
+ * (elements per work-item) those defines give it, for the host's global sizes. */
+static fcl_status get_kernel(fcl_ctx *ctx, const char *name, cl_kernel *k, int *vec)
+{
+    fcl_status st = fcl_op_tuning_vec(ctx, "eltwise", vec);
+    if (st)
+        return st;
+    return fcl_kernel_get(ctx, "eltwise.cl", name, fcl_ctx_tuning(ctx, "eltwise"), k);
+}
+
+/* A raw argument (the dropout seed and threshold) in the fcl_op_args sequence. */
+static void arg_raw(fcl_op_args *a, size_t size, const void *v)
+{
+    if (a->st == FCL_OK)
+        a->st = fcl_kernel_arg(a->ctx, a->k, a->i, size, v);
+    a->i++;
+}
+
+/* Runs a kernel over `items` work-items in 1-D groups of the device's preferred size. */
+static fcl_status run_1d(fcl_ctx *ctx, cl_kernel k, size_t items)
+{
+    size_t g = items, l = fcl_ctx_wg1d(ctx);
+    return fcl_kernel_run(ctx, k, 1, &g, &l);
+}
+
+/* 2-D launch (columns-of-vectors x rows); the driver picks the group shape, so a narrow first
+ * dimension is not padded to a wide group. */
+static fcl_status run_2d(fcl_ctx *ctx, cl_kernel k, size_t g0, size_t g1)
+{
+    size_t g[2] = {g0, g1};
+    return fcl_kernel_run(ctx, k, 2, g, NULL);
+}
+
+/* ---- add and BLAS-1 ----------------------------------------------------------------------------- */
+
+fcl_status fcl_add_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *a, const fcl_tensor *b)
+{
+    const char *op = "fcl_add_fwd";
+    cl_kernel k;
+    int vec;
+    fcl_status st;
+    if ((st = check_t(ctx, op, "y", y)) || (st = check_t(ctx, op, "a", a)) ||
+        (st = check_t(ctx, op, "b", b)) || (st = check_same_numel(ctx, op, "y", y, "a", a)) ||
+        (st = check_same_numel(ctx, op, "y", y, "b", b)))
+        goto fail;
+    if ((fcl_op_overlaps(y, a) && y->offset != a->offset) || (fcl_op_overlaps(y, b) && y->offset != b->offset)) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: y partly overlaps an input (only y == a or "
+                     "y == b is allowed)", op);
+        goto fail;
+    }
+    if ((st = get_kernel(ctx, "add_fwd", &k, &vec)))
+        goto fail;
+    int n = (int)fcl_tensor_numel(y);
+    fcl_op_args g;
+    fcl_op_args_init(&g, ctx, k, NULL);
+    fcl_op_arg_t(&g, y);
+    fcl_op_arg_t(&g, a);
+    fcl_op_arg_t(&g, b);
+    fcl_op_arg_i(&g, n);
+    if ((st = g.st) || (st = run_1d(ctx, k, fcl_op_div_up((size_t)n, (size_t)vec))))
+        goto fail;
+    return FCL_OK;
+fail:
+    return st;
+}
+
+fcl_status fcl_axpby(fcl_ctx *ctx, fcl_tensor *y, float alpha, const fcl_tensor *x, float beta)
+{
+    const char *op = "fcl_axpby";
+    cl_kernel k;
+    int vec;
+    fcl_status st;
+    if ((st = check_t(ctx, op, "y", y)) || (st = check_t(ctx, op, "x", x)) ||
+        (st = check_same_numel(ctx, op, "y", y, "x", x)))
+        goto fail;
+    if (fcl_op_overlaps(x, y) && x->offset != y->offset) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: x and y partly overlap (only x == y is allowed)",
+                     op);
+        goto fail;
+    }
+    if ((st = get_kernel(ctx, "axpby", &k, &vec)))
+        goto fail;
+    int n = (int)fcl_tensor_numel(y);
+    fcl_op_args g;
+    fcl_op_args_init(&g, ctx, k, NULL);
+    fcl_op_arg_t(&g, y);
+    fcl_op_arg_t(&g, x);
+    fcl_op_arg_i(&g, n);
+    fcl_op_arg_f(&g, alpha);
+    fcl_op_arg_f(&g, beta);
+    if ((st = g.st) || (st = run_1d(ctx, k, fcl_op_div_up((size_t)n, (size_t)vec))))
+        goto fail;
+    return FCL_OK;
+fail:
+    return st;
+}
+
+fcl_status fcl_axpy(fcl_ctx *ctx, fcl_tensor *y, float alpha, const fcl_tensor *x)
+{
+    return fcl_axpby(ctx, y, alpha, x, 1.0f);
+}
+
+fcl_status fcl_scale(fcl_ctx *ctx, fcl_tensor *y, float alpha)
+{
+    /* y = alpha * y + 0 * (not read) */
+    return fcl_axpby(ctx, y, alpha, y, 0.0f);
+}
+
+fcl_status fcl_add_acc(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x)
+{
+    return fcl_axpby(ctx, y, 1.0f, x, 1.0f);
+}
+
+fcl_status fcl_add_bwd(fcl_ctx *ctx, fcl_tensor *da, fcl_tensor *db, const fcl_tensor *dy)
+{
+    fcl_status st = FCL_OK;
+    if (da && (st = fcl_add_acc(ctx, da, dy)))
+        goto fail;
+    if (db && (st = fcl_add_acc(ctx, db, dy)))
+        goto fail;
+    return FCL_OK;
+fail:
+    return fcl_error_prefix(ERRP(ctx), "fcl_add_bwd: ");
+}
+
+fcl_status fcl_sum(fcl_ctx *ctx, fcl_tensor *out, const fcl_tensor *x, float scale)
+{
+    const char *op = "fcl_sum";
+    cl_kernel k;
+    int vec;
+    fcl_status st;
+    if ((st = check_t(ctx, op, "out", out)) || (st = check_t(ctx, op, "x", x)))
+        goto fail;
+    if ((st = get_kernel(ctx, "sum_all", &k, &vec)))
+        goto fail;
+    fcl_op_args g;
+    fcl_op_args_init(&g, ctx, k, NULL);
+    fcl_op_arg_t(&g, out);
+    fcl_op_arg_t(&g, x);
+    fcl_op_arg_i(&g, (int)fcl_tensor_numel(x));
+    fcl_op_arg_f(&g, scale);
+    size_t wg = 64;   /* SUM_WG in eltwise.cl: one group, fixed tree */
+    if ((st = g.st) || (st = fcl_kernel_run(ctx, k, 1, &wg, &wg)))
+        goto fail;
+    return FCL_OK;
+fail:
+    return st;
+}
+
+/* ---- channel-wise multiply ---------------------------------------------------------------------- */
+
+/* x [N, C, ...] and s (numel N*C, shape[0] == N): planes nc = N*C of hw values. */
+static fcl_status chmul_shapes(fcl_ctx *ctx, const char *op, const fcl_tensor *x, const fcl_tensor *s,
+                               size_t *nc, size_t *hw)
+{
+    char sx[96], ss[96];
+    fcl_tensor_shape_str(x, sx, sizeof sx);
+    fcl_tensor_shape_str(s, ss, sizeof ss);
+    if (x->ndim < 2)
+        return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: x %s needs at least 2 dims [N, C, ...]", op, sx);
+    *nc = x->shape[0] * x->shape[1];
+    *hw = fcl_tensor_numel(x) / *nc;
+    if (s->shape[0] != x->shape[0] || fcl_tensor_numel(s) != *nc)
+        return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: scale s %s must hold one value per (n, c) of x %s",
+                       op, ss, sx);
+    return FCL_OK;
+}
+
+fcl_status fcl_chmul_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, const fcl_tensor *s)
+{
+    const char *op = "fcl_chmul_fwd";
+    cl_kernel k;
+    int vec;
+    size_t nc, hw;
+    fcl_status st;
+    if ((st = check_t(ctx, op, "y", y)) || (st = check_t(ctx, op, "x", x)) ||
+        (st = check_t(ctx, op, "s", s)) || (st = chmul_shapes(ctx, op, x, s, &nc, &hw)) ||
+        (st = check_same_numel(ctx, op, "y", y, "x", x)))
+        goto fail;
+    if (fcl_op_overlaps(y, s)) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: y overlaps the scale s", op);
+        goto fail;
+    }
+    if ((st = get_kernel(ctx, "chmul_fwd", &k, &vec)))
+        goto fail;
+    fcl_op_args g;
+    fcl_op_args_init(&g, ctx, k, NULL);
+    fcl_op_arg_t(&g, y);
+    fcl_op_arg_t(&g, x);
+    fcl_op_arg_t(&g, s);
+    fcl_op_arg_i(&g, (int)nc);
+    fcl_op_arg_i(&g, (int)hw);
+    if ((st = g.st) || (st = run_2d(ctx, k, fcl_op_div_up(hw, (size_t)vec), nc)))
+        goto fail;
+    return FCL_OK;
+fail:
+    return st;
+}
+
+fcl_status fcl_chmul_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *ds, const fcl_tensor *dy,
+                         const fcl_tensor *x, const fcl_tensor *s)
+{
+    const char *op = "fcl_chmul_bwd";
+    cl_kernel k;
+    int vec;
+    size_t nc, hw;
+    fcl_status st;
+    /* the shapes are checked on dy (x's shape) and s, which are both needed */
+    if ((st = check_t(ctx, op, "dy", dy)) || (st = check_t(ctx, op, "s", s)) ||
+        (st = chmul_shapes(ctx, op, dy, s, &nc, &hw)))
+        goto fail;
+    if (dx) {
+        if ((st = check_t(ctx, op, "dx", dx)) || (st = check_same_numel(ctx, op, "dx", dx, "dy", dy)))
+            goto fail;
+        if (fcl_op_overlaps(dx, s) || (fcl_op_overlaps(dx, dy) && dx->offset != dy->offset)) {
+            st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx overlaps s or part of dy", op);
+            goto fail;
+        }
+        if ((st = get_kernel(ctx, "chmul_bwd_data", &k, &vec)))
+            goto fail;
+        fcl_op_args g;
+    fcl_op_args_init(&g, ctx, k, NULL);
+        fcl_op_arg_t(&g, dx);
+        fcl_op_arg_t(&g, dy);
+        fcl_op_arg_t(&g, s);
+        fcl_op_arg_i(&g, (int)nc);
+        fcl_op_arg_i(&g, (int)hw);
+        if ((st = g.st) || (st = run_2d(ctx, k, fcl_op_div_up(hw, (size_t)vec), nc)))
+            goto fail;
+    }
+    if (ds) {
+        if ((st = check_t(ctx, op, "ds", ds)) || (st = check_t(ctx, op, "x", x)) ||
+            (st = check_same_numel(ctx, op, "ds", ds, "s", s)) ||
+            (st = check_same_numel(ctx, op, "x", x, "dy", dy)))
+            goto fail;
+        if (fcl_op_overlaps(ds, dy) || fcl_op_overlaps(ds, x)) {
+            st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: ds overlaps dy or x", op);
+            goto fail;
+        }
+        if ((st = get_kernel(ctx, "chmul_bwd_scale", &k, &vec)))
+            goto fail;
+        fcl_op_args g;
+    fcl_op_args_init(&g, ctx, k, NULL);
+        fcl_op_arg_t(&g, ds);
+        fcl_op_arg_t(&g, dy);
+        fcl_op_arg_t(&g, x);
+        fcl_op_arg_i(&g, (int)nc);
+        fcl_op_arg_i(&g, (int)hw);
+        if ((st = g.st) || (st = run_1d(ctx, k, nc)))
+            goto fail;
+    }
+    return FCL_OK;
+fail:
+    return st;
+}
+
+/* ---- concat along channels ------------------------------------------------------------------------ */
+
+/* N, C and inner size (H*W) of a [N, C, ...] tensor. */
+static fcl_status nc_inner(fcl_ctx *ctx, const char *op, const char *name, const fcl_tensor *t,
+                           size_t *n, size_t *c, size_t *inner)
+{
+    if (t->ndim < 2) {
+        char s[96];
+        fcl_tensor_shape_str(t, s, sizeof s);
+        return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: %s %s needs at least 2 dims [N, C, ...]", op, name, s);
+    }
+    *n = t->shape[0];
+    *c = t->shape[1];
+    *inner = fcl_tensor_numel(t) / (*n * *c);
+    return FCL_OK;
+}
+
+/* Moves the channel block [c0, c0 + C_small) between `big` [N, C_big, ...] and `small`
+ * [N, C_small, ...]: big slice = small (to_big) or small += big slice. */
+static fcl_status channel_block(fcl_ctx *ctx, const char *op, fcl_tensor *big, fcl_tensor *small,
+                                size_t c0, int to_big)
+{
+    size_t nb, cb, ib, ns, cs, is;
+    cl_kernel k;
+    int vec;
+    fcl_status st;
+    if ((st = check_t(ctx, op, to_big ? "y" : "dy", big)) ||
+        (st = check_t(ctx, op, to_big ? "x" : "dx", small)) ||
+        (st = nc_inner(ctx, op, to_big ? "y" : "dy", big, &nb, &cb, &ib)) ||
+        (st = nc_inner(ctx, op, to_big ? "x" : "dx", small, &ns, &cs, &is)))
+        goto fail;
+    if (nb != ns || ib != is || c0 > cb || cs > cb - c0) {
+        char sb[96], ss[96];
+        fcl_tensor_shape_str(big, sb, sizeof sb);
+        fcl_tensor_shape_str(small, ss, sizeof ss);
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: %s does not fit into channels %zu.. of %s", op, ss, c0, sb);
+        goto fail;
+    }
+    if (fcl_op_overlaps(big, small)) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: source and destination overlap", op);
+        goto fail;
+    }
+    if ((st = get_kernel(ctx, "block_copy", &k, &vec)))
+        goto fail;
+    size_t row = cs * is;   /* one image's slice */
+    fcl_tensor slice = *big;
+    slice.offset += c0 * ib;
+    fcl_op_args g;
+    fcl_op_args_init(&g, ctx, k, NULL);
+    fcl_op_arg_t(&g, to_big ? &slice : small);
+    fcl_op_arg_i(&g, (int)(to_big ? cb * ib : row));
+    fcl_op_arg_t(&g, to_big ? small : &slice);
+    fcl_op_arg_i(&g, (int)(to_big ? row : cb * ib));
+    fcl_op_arg_i(&g, (int)row);
+    fcl_op_arg_i(&g, (int)nb);
+    fcl_op_arg_i(&g, to_big ? 0 : 1);
+    if ((st = g.st) || (st = run_2d(ctx, k, fcl_op_div_up(row, (size_t)vec), nb)))
+        goto fail;
+    return FCL_OK;
+fail:
+    return st;
+}
+
+fcl_status fcl_concat_put(fcl_ctx *ctx, fcl_tensor *y, size_t c0, const fcl_tensor *x)
+{
+    return channel_block(ctx, "fcl_concat_put", y, (fcl_tensor *)x, c0, 1);
+}
+
+fcl_status fcl_concat_take_acc(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy, size_t c0)
+{
+    return channel_block(ctx, "fcl_concat_take_acc", (fcl_tensor *)dy, dx, c0, 0);
+}
+
+fcl_status fcl_concat_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *const *xs, int count)
+{
+    const char *op = "fcl_concat_fwd";
+    size_t n, cy, inner, c0 = 0;
+    fcl_status st;
+    if (count < 1 || !xs) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: needs at least one input (count %d)", op, count);
+        goto fail;
+    }
+    if ((st = check_t(ctx, op, "y", y)) || (st = nc_inner(ctx, op, "y", y, &n, &cy, &inner)))
+        goto fail;
+    for (int i = 0; i < count; i++) {
+        if ((st = check_t(ctx, op, "an input", xs[i])))
+            goto fail;
+        c0 += xs[i]->ndim >= 2 ? xs[i]->shape[1] : 0;
+    }
+    if (c0 != cy) {
+        char s[96];
+        fcl_tensor_shape_str(y, s, sizeof s);
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: the %d inputs' channels add up to %zu, y %s has %zu",
+                     op, count, c0, s, cy);
+        goto fail;
+    }
+    c0 = 0;
+    for (int i = 0; i < count; i++) {
+        if ((st = fcl_concat_put(ctx, y, c0, xs[i])))
+            goto fail;
+        c0 += xs[i]->shape[1];
+    }
+    return FCL_OK;
+fail:
+    return st;
+}
+
+fcl_status fcl_concat_bwd(fcl_ctx *ctx, fcl_tensor *const *dxs, const size_t *channels, int count,
+                          const fcl_tensor *dy)
+{
+    const char *op = "fcl_concat_bwd";
+    size_t n, cy, inner, c0 = 0;
+    fcl_status st;
+    if (count < 1 || !dxs || !channels) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: needs at least one input (count %d)", op, count);
+        goto fail;
+    }
+    if ((st = check_t(ctx, op, "dy", dy)) || (st = nc_inner(ctx, op, "dy", dy, &n, &cy, &inner)))
+        goto fail;
+    for (int i = 0; i < count; i++) {
+        if (dxs[i] && (dxs[i]->ndim < 2 || dxs[i]->shape[1] != channels[i])) {
+            st = FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: gradient %d does not have its %zu channels", op, i,
+                         channels[i]);
+            goto fail;
+        }
+        c0 += channels[i];
+    }
+    if (c0 != cy) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: channels add up to %zu, dy has %zu", op, c0, cy);
+        goto fail;
+    }
+    c0 = 0;
+    for (int i = 0; i < count; i++) {
+        if (dxs[i] && (st = fcl_concat_take_acc(ctx, dxs[i], dy, c0)))
+            goto fail;
+        c0 += channels[i];
+    }
+    return FCL_OK;
+fail:
+    return st;
+}
+
+/* ---- dropout ------------------------------------------------------------------------------------------ */
+
+uint32_t fcl_dropout_threshold(float p)
+{
+    if (!(p > 0.0f))
+        return 0;
+    if (p >= 1.0f)
+        return 1u << 24;   /* above every 24-bit value: nothing kept */
+    return (uint32_t)ceil((double)p * 16777216.0);
+}
+
+int fcl_dropout_keep(uint64_t seed, uint64_t index, float p)
+{
+    /* splitmix64 output number index + 1 from state seed (same as drop_bits in eltwise.cl) */
+    uint64_t z = seed + (index + 1u) * 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return (uint32_t)(z >> 40) >= fcl_dropout_threshold(p);
+}
+
+static fcl_status dropout_check(fcl_ctx *ctx, const char *op, const fcl_dropout_params *p)
+{
+    if (!p)
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: params are NULL", op);
+    if (!(p->p >= 0.0f && p->p <= 1.0f))
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: p = %g is outside [0, 1]", op, (double)p->p);
+    return FCL_OK;
+}
+
+/* Shared body of the training forward/backward kernels. */
+static fcl_status dropout_run(fcl_ctx *ctx, const char *kname, fcl_tensor *out, const fcl_tensor *in,
+                              const fcl_dropout_params *p)
+{
+    cl_kernel k;
+    int vec;
+    fcl_status st;
+    if ((st = get_kernel(ctx, kname, &k, &vec)))
+        return st;
+    int n = (int)fcl_tensor_numel(in);
+    cl_ulong seed = p->seed;
+    cl_uint thr = fcl_dropout_threshold(p->p);
+    float scale = p->p < 1.0f ? (float)(1.0 / (1.0 - (double)p->p)) : 0.0f;
+    fcl_op_args g;
+    fcl_op_args_init(&g, ctx, k, NULL);
+    fcl_op_arg_t(&g, out);
+    fcl_op_arg_t(&g, in);
+    fcl_op_arg_i(&g, n);
+    arg_raw(&g, sizeof seed, &seed);
+    arg_raw(&g, sizeof thr, &thr);
+    fcl_op_arg_f(&g, scale);
+    if ((st = g.st))
+        return st;
+    return run_1d(ctx, k, fcl_op_div_up((size_t)n, (size_t)vec));
+}
+
+fcl_status fcl_dropout_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, const fcl_dropout_params *p)
+{
+    const char *op = "fcl_dropout_fwd";
+    fcl_status st;
+    if ((st = dropout_check(ctx, op, p)) || (st = check_t(ctx, op, "y", y)) ||
+        (st = check_t(ctx, op, "x", x)) || (st = check_same_numel(ctx, op, "y", y, "x", x)))
+        goto fail;
+    if (fcl_op_overlaps(x, y) && x->offset != y->offset) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: x and y partly overlap", op);
+        goto fail;
+    }
+    if (!p->training || p->p == 0.0f)
+        st = fcl_tensor_copy(ctx, y, x);   /* a no-op when y is x */
+    else
+        st = dropout_run(ctx, "dropout_fwd", y, x, p);
+    if (st)
+        goto fail;
+    return FCL_OK;
+fail:
+    return st;
+}
+
+fcl_status fcl_dropout_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy, const fcl_dropout_params *p)
+{
+    const char *op = "fcl_dropout_bwd";
+    fcl_status st;
+    if ((st = dropout_check(ctx, op, p)) || (st = check_t(ctx, op, "dx", dx)) ||
+        (st = check_t(ctx, op, "dy", dy)) || (st = check_same_numel(ctx, op, "dx", dx, "dy", dy)))
+        goto fail;
+    if (fcl_op_overlaps(dx, dy) && dx->offset != dy->offset) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx and dy partly overlap", op);
+        goto fail;
+    }
+    if (!p->training || p->p == 0.0f)
+        st = fcl_add_acc(ctx, dx, dy);
+    else
+        st = dropout_run(ctx, "dropout_bwd", dx, dy, p);
+    if (st)
+        goto fail;
+    return FCL_OK;
+fail:
+    return st;
+}
+
+/* ---- flatten -------------------------------------------------------------------------------------- */
+
+fcl_status fcl_flatten(fcl_ctx *ctx, const fcl_tensor *x, fcl_tensor *out)
+{
+    fcl_status st;
+    if ((st = check_t(ctx, "fcl_flatten", "x", x)))
+        return st;
+    size_t shape[2] = {x->shape[0], fcl_tensor_numel(x) / x->shape[0]};
+    return fcl_tensor_reshape(ctx, x, 2, shape, out);
+}

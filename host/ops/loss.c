@@ -1,0 +1,434 @@
+/* host/ops/loss.c: launchers of cl/loss.cl (cross-entropy, log-softmax, L2 norm) and the cosine-similarity matrix. */
+#include <stdlib.h>
+
+#include "facecl/gemm.h"
+#include "facecl/ops_eltwise.h"
+#include "facecl/ops_loss.h"
+#include "ops/op_util.h"
+
+#define ERRP(ctx) fcl_ctx_error(ctx)
+
+/* t must be an f32 tensor of 1..4 dims with a buffer (see fcl_op_check). */
+static fcl_status check_t(fcl_ctx *ctx, const char *op, const char *name, const fcl_tensor *t)
+{
+    return fcl_op_check(ctx, op, name, t, 1, FCL_MAX_DIMS);
+}
+
+/* The [n, k] matrix view of t: n = shape[0], k = numel / n. */
+static fcl_status rows_of(fcl_ctx *ctx, const char *op, const char *name, const fcl_tensor *t,
+                          size_t *n, size_t *k)
+{
+    fcl_status st = check_t(ctx, op, name, t);
+    if (st)
+        return st;
+    *n = t->shape[0];
+    *k = fcl_tensor_numel(t) / *n;
+    return FCL_OK;
+}
+
+/* `t` must have the element count of a [n, k] matrix and shape[0] == n. */
+static fcl_status check_like(fcl_ctx *ctx, const char *op, const char *name, const fcl_tensor *t,
+                             size_t n, size_t k)
+{
+    fcl_status st = check_t(ctx, op, name, t);
+    if (st)
+        return st;
+    if (t->shape[0] == n && fcl_tensor_numel(t) == n * k)
+        return FCL_OK;
+    char s[96];
+    fcl_tensor_shape_str(t, s, sizeof s);
+    return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: %s is %s, expected %zu rows of %zu", op, name, s, n, k);
+}
+
+static fcl_status get_kernel(fcl_ctx *ctx, const char *name, cl_kernel *k)
+{
+    return fcl_kernel_get(ctx, "loss.cl", name, fcl_ctx_tuning(ctx, "loss"), k);
+}
+
+/* One work-item per row. */
+static fcl_status run_rows(fcl_ctx *ctx, cl_kernel k, size_t rows)
+{
+    size_t l = fcl_ctx_wg1d(ctx);
+    return fcl_kernel_run(ctx, k, 1, &rows, &l);
+}
+
+/* ---- cross-entropy ------------------------------------------------------------------------------ */
+
+/* Sizes and labels of a cross-entropy call. */
+static fcl_status xent_check(fcl_ctx *ctx, const char *op, const fcl_tensor *logits,
+                             const fcl_tensor *labels, const fcl_xent_params *p, size_t *n, size_t *k)
+{
+    fcl_status st;
+    if (!p)
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: params are NULL", op);
+    if (!(p->label_smoothing >= 0.0f && p->label_smoothing <= 1.0f))
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: label_smoothing = %g is outside [0, 1]", op,
+                       (double)p->label_smoothing);
+    if ((st = rows_of(ctx, op, "logits", logits, n, k)) || (st = check_like(ctx, op, "labels", labels, *n, 1)))
+        return st;
+    return FCL_OK;
+}
+
+fcl_status fcl_softmax_xent_fwd(fcl_ctx *ctx, fcl_tensor *loss, fcl_tensor *row_loss,
+                                const fcl_tensor *logits, const fcl_tensor *labels,
+                                const fcl_xent_params *p)
+{
+    const char *op = "fcl_softmax_xent_fwd";
+    fcl_tensor tmp = {0};
+    size_t n, k;
+    cl_kernel kr;
+    fcl_status st;
+    if ((st = xent_check(ctx, op, logits, labels, p, &n, &k)) || (st = check_t(ctx, op, "loss", loss)))
+        goto fail;
+    if (row_loss) {
+        if ((st = check_like(ctx, op, "row_loss", row_loss, n, 1)))
+            goto fail;
+    } else {
+        size_t shape[1] = {n};
+        if ((st = fcl_tensor_alloc(ctx, &tmp, 1, shape, FCL_F32)))
+            goto fail;
+        row_loss = &tmp;
+    }
+    if (fcl_op_overlaps(row_loss, logits) || fcl_op_overlaps(row_loss, labels) || fcl_op_overlaps(loss, row_loss) ||
+        fcl_op_overlaps(loss, logits) || fcl_op_overlaps(loss, labels)) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: loss or row_loss overlaps logits, labels or each other",
+                     op);
+        goto fail;
+    }
+    if ((st = get_kernel(ctx, "xent_fwd_rows", &kr)))
+        goto fail;
+    fcl_op_args g;
+    fcl_op_args_init(&g, ctx, kr, NULL);
+    fcl_op_arg_t(&g, row_loss);
+    fcl_op_arg_t(&g, logits);
+    fcl_op_arg_t(&g, labels);
+    fcl_op_arg_i(&g, (int)n);
+    fcl_op_arg_i(&g, (int)k);
+    fcl_op_arg_f(&g, p->label_smoothing);
+    if ((st = g.st) || (st = run_rows(ctx, kr, n)))
+        goto fail;
+    /* the batch mean: one fixed-order reduction */
+    if ((st = fcl_sum(ctx, loss, row_loss, (float)(1.0 / (double)n))))
+        goto fail;
+fail:
+    fcl_tensor_release(ctx, &tmp);   /* in-order queue: later users of the block run after us */
+    return st;
+}
+
+fcl_status fcl_softmax_xent_bwd(fcl_ctx *ctx, fcl_tensor *dlogits, const fcl_tensor *logits,
+                                const fcl_tensor *labels, const fcl_xent_params *p, float dloss)
+{
+    const char *op = "fcl_softmax_xent_bwd";
+    size_t n, k;
+    cl_kernel kr;
+    fcl_status st;
+    if ((st = xent_check(ctx, op, logits, labels, p, &n, &k)) ||
+        (st = check_like(ctx, op, "dlogits", dlogits, n, k)))
+        goto fail;
+    if (fcl_op_overlaps(dlogits, logits) || fcl_op_overlaps(dlogits, labels)) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dlogits overlaps logits or labels", op);
+        goto fail;
+    }
+    if ((st = get_kernel(ctx, "xent_bwd", &kr)))
+        goto fail;
+    fcl_op_args g;
+    fcl_op_args_init(&g, ctx, kr, NULL);
+    fcl_op_arg_t(&g, dlogits);
+    fcl_op_arg_t(&g, logits);
+    fcl_op_arg_t(&g, labels);
+    fcl_op_arg_i(&g, (int)n);
+    fcl_op_arg_i(&g, (int)k);
+    fcl_op_arg_f(&g, p->label_smoothing);
+    fcl_op_arg_f(&g, (float)((double)dloss / (double)n));
+    if ((st = g.st) || (st = run_rows(ctx, kr, n)))
+        goto fail;
+    return FCL_OK;
+fail:
+    return st;
+}
+
+fcl_status fcl_labels_upload(fcl_ctx *ctx, fcl_tensor *labels, const int *host, size_t n,
+                             int num_classes)
+{
+    const char *op = "fcl_labels_upload";
+    float *f = NULL;
+    fcl_status st;
+    if ((st = check_like(ctx, op, "labels", labels, n, 1)))
+        goto fail;
+    if (!host || num_classes < 1 || num_classes > (1 << 24)) {
+        /* beyond 2^24 an f32 no longer holds every integer exactly */
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: need host labels and 1..2^24 classes (got %d)", op,
+                     num_classes);
+        goto fail;
+    }
+    f = malloc(n * sizeof *f);
+    if (!f) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_NOMEM, "%s: out of host memory for %zu labels", op, n);
+        goto fail;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (host[i] < 0 || host[i] >= num_classes) {
+            st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: label %d at index %zu is outside [0, %d)", op,
+                         host[i], i, num_classes);
+            goto fail;
+        }
+        f[i] = (float)host[i];
+    }
+    st = fcl_tensor_upload(ctx, labels, f, n);
+fail:
+    free(f);
+    return st;
+}
+
+/* ---- log-softmax ---------------------------------------------------------------------------------- */
+
+fcl_status fcl_log_softmax_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x)
+{
+    const char *op = "fcl_log_softmax_fwd";
+    size_t n, k;
+    cl_kernel kr;
+    fcl_status st;
+    if ((st = rows_of(ctx, op, "x", x, &n, &k)) || (st = check_like(ctx, op, "y", y, n, k)))
+        goto fail;
+    if (fcl_op_overlaps(x, y) && x->offset != y->offset) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: y partly overlaps x", op);
+        goto fail;
+    }
+    if ((st = get_kernel(ctx, "log_softmax_fwd", &kr)))
+        goto fail;
+    fcl_op_args g;
+    fcl_op_args_init(&g, ctx, kr, NULL);
+    fcl_op_arg_t(&g, y);
+    fcl_op_arg_t(&g, x);
+    fcl_op_arg_i(&g, (int)n);
+    fcl_op_arg_i(&g, (int)k);
+    if ((st = g.st) || (st = run_rows(ctx, kr, n)))
+        goto fail;
+    return FCL_OK;
+fail:
+    return st;
+}
+
+fcl_status fcl_log_softmax_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy, const fcl_tensor *y)
+{
+    const char *op = "fcl_log_softmax_bwd";
+    size_t n, k;
+    cl_kernel kr;
+    fcl_status st;
+    if ((st = rows_of(ctx, op, "y", y, &n, &k)) || (st = check_like(ctx, op, "dy", dy, n, k)) ||
+        (st = check_like(ctx, op, "dx", dx, n, k)))
+        goto fail;
+    if (fcl_op_overlaps(dx, y) || (fcl_op_overlaps(dx, dy) && dx->offset != dy->offset)) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx overlaps y or part of dy", op);
+        goto fail;
+    }
+    if ((st = get_kernel(ctx, "log_softmax_bwd", &kr)))
+        goto fail;
+    fcl_op_args g;
+    fcl_op_args_init(&g, ctx, kr, NULL);
+    fcl_op_arg_t(&g, dx);
+    fcl_op_arg_t(&g, dy);
+    fcl_op_arg_t(&g, y);
+    fcl_op_arg_i(&g, (int)n);
+    fcl_op_arg_i(&g, (int)k);
+    if ((st = g.st) || (st = run_rows(ctx, kr, n)))
+        goto fail;
+    return FCL_OK;
+fail:
+    return st;
+}
+
+/* ---- L2 normalisation -------------------------------------------------------------------------- */
+
+fcl_status fcl_l2norm_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x)
+{
+    const char *op = "fcl_l2norm_fwd";
+    size_t n, d;
+    cl_kernel kr;
+    fcl_status st;
+    if ((st = rows_of(ctx, op, "x", x, &n, &d)) || (st = check_like(ctx, op, "y", y, n, d)))
+        goto fail;
+    if (fcl_op_overlaps(x, y) && x->offset != y->offset) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: y partly overlaps x", op);
+        goto fail;
+    }
+    if ((st = get_kernel(ctx, "l2norm_fwd", &kr)))
+        goto fail;
+    fcl_op_args g;
+    fcl_op_args_init(&g, ctx, kr, NULL);
+    fcl_op_arg_t(&g, y);
+    fcl_op_arg_t(&g, x);
+    fcl_op_arg_i(&g, (int)n);
+    fcl_op_arg_i(&g, (int)d);
+    fcl_op_arg_f(&g, FCL_L2NORM_EPS);
+    if ((st = g.st) || (st = run_rows(ctx, kr, n)))
+        goto fail;
+    return FCL_OK;
+fail:
+    return st;
+}
+
+fcl_status fcl_l2norm_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy, const fcl_tensor *x)
+{
+    const char *op = "fcl_l2norm_bwd";
+    size_t n, d;
+    cl_kernel kr;
+    fcl_status st;
+    if ((st = rows_of(ctx, op, "x", x, &n, &d)) || (st = check_like(ctx, op, "dy", dy, n, d)) ||
+        (st = check_like(ctx, op, "dx", dx, n, d)))
+        goto fail;
+    if (fcl_op_overlaps(dx, x) || fcl_op_overlaps(dx, dy)) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx overlaps x or dy", op);
+        goto fail;
+    }
+    if ((st = get_kernel(ctx, "l2norm_bwd", &kr)))
+        goto fail;
+    fcl_op_args g;
+    fcl_op_args_init(&g, ctx, kr, NULL);
+    fcl_op_arg_t(&g, dx);
+    fcl_op_arg_t(&g, dy);
+    fcl_op_arg_t(&g, x);
+    fcl_op_arg_i(&g, (int)n);
+    fcl_op_arg_i(&g, (int)d);
+    fcl_op_arg_f(&g, FCL_L2NORM_EPS);
+    if ((st = g.st) || (st = run_rows(ctx, kr, n)))
+        goto fail;
+    return FCL_OK;
+fail:
+    return st;
+}
+
+/* ---- cosine-similarity matrix -------------------------------------------------------------------- */
+
+/* Sizes of S = normalize(A) normalize(B)^T. */
+static fcl_status cos_dims(fcl_ctx *ctx, const char *op, const fcl_tensor *a, const fcl_tensor *b,
+                           size_t *na, size_t *nb, size_t *d)
+{
+    size_t db;
+    fcl_status st;
+    if ((st = rows_of(ctx, op, "A", a, na, d)) || (st = rows_of(ctx, op, "B", b, nb, &db)))
+        return st;
+    if (db != *d) {
+        char sa[96], sb[96];
+        fcl_tensor_shape_str(a, sa, sizeof sa);
+        fcl_tensor_shape_str(b, sb, sizeof sb);
+        return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: rows of A %s and B %s differ in length", op, sa, sb);
+    }
+    return FCL_OK;
+}
+
+/* normalize(src) into a new pooled [n, d] tensor. */
+static fcl_status normalized_copy(fcl_ctx *ctx, const fcl_tensor *src, size_t n, size_t d, fcl_tensor *out)
+{
+    size_t shape[2] = {n, d};
+    fcl_status st = fcl_tensor_alloc(ctx, out, 2, shape, FCL_F32);
+    if (st)
+        return st;
+    return fcl_l2norm_fwd(ctx, out, src);
+}
+
+/* A pooled [n, d] GEMM target. Its recycled contents may be anything, even NaN: the GEMMs
+ * below use beta 0, which CLBlast (like BLAS) treats as "C is not read". */
+static fcl_status scratch(fcl_ctx *ctx, size_t n, size_t d, fcl_tensor *out)
+{
+    size_t shape[2] = {n, d};
+    return fcl_tensor_alloc(ctx, out, 2, shape, FCL_F32);
+}
+
+fcl_status fcl_cosine_sim_fwd(fcl_ctx *ctx, fcl_tensor *s, const fcl_tensor *a, const fcl_tensor *b)
+{
+    const char *op = "fcl_cosine_sim_fwd";
+    fcl_tensor an = {0}, bn = {0};
+    size_t na, nb, d;
+    fcl_status st;
+    int same = a == b || fcl_op_same(a, b);
+    if ((st = cos_dims(ctx, op, a, b, &na, &nb, &d)) || (st = check_like(ctx, op, "S", s, na, nb)))
+        goto fail;
+    if (fcl_op_overlaps(s, a) || fcl_op_overlaps(s, b)) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: S overlaps A or B", op);
+        goto fail;
+    }
+    if ((st = normalized_copy(ctx, a, na, d, &an)))
+        goto fail;
+    if (!same && (st = normalized_copy(ctx, b, nb, d, &bn)))
+        goto fail;
+    /* S [na, nb] = An [na, d] * Bn^T (Bn stored [nb, d]); beta 0: S is not read */
+    const fcl_tensor *bt = same ? &an : &bn;
+    fcl_gemm_params g = {0};
+    g.trans_b = 1;
+    g.m = na;
+    g.n = nb;
+    g.k = d;
+    g.alpha = 1.0f;
+    g.beta = 0.0f;
+    g.a_off = an.offset;
+    g.b_off = bt->offset;
+    g.c_off = s->offset;
+    st = fcl_gemm(ctx, s->buf, an.buf, bt->buf, &g);
+fail:
+    fcl_tensor_release(ctx, &an);
+    fcl_tensor_release(ctx, &bn);
+    return st;
+}
+
+fcl_status fcl_cosine_sim_bwd(fcl_ctx *ctx, fcl_tensor *da, fcl_tensor *db, const fcl_tensor *ds,
+                              const fcl_tensor *a, const fcl_tensor *b)
+{
+    const char *op = "fcl_cosine_sim_bwd";
+    fcl_tensor an = {0}, bn = {0}, g = {0};
+    size_t na, nb, d;
+    fcl_status st;
+    if ((st = cos_dims(ctx, op, a, b, &na, &nb, &d)) || (st = check_like(ctx, op, "dS", ds, na, nb)))
+        goto fail;
+    if ((da && (st = check_like(ctx, op, "dA", da, na, d))) ||
+        (db && (st = check_like(ctx, op, "dB", db, nb, d))))
+        goto fail;
+    /* dS, A and B are read again after dA is written (for dB): the gradients must not alias them */
+    const fcl_tensor *grads[2] = {da, db};
+    for (int i = 0; i < 2; i++)
+        if (grads[i] && (fcl_op_overlaps(grads[i], ds) || fcl_op_overlaps(grads[i], a) || fcl_op_overlaps(grads[i], b))) {
+            st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: %s overlaps dS, A or B", op, i ? "dB" : "dA");
+            goto fail;
+        }
+    if (da && (st = normalized_copy(ctx, b, nb, d, &bn)))
+        goto fail;
+    if (db && (st = normalized_copy(ctx, a, na, d, &an)))
+        goto fail;
+    if (da) {
+        /* G [na, d] = dS [na, nb] * Bn [nb, d]; dA += J_A^T G */
+        if ((st = scratch(ctx, na, d, &g)))
+            goto fail;
+        fcl_gemm_params p = {0};
+        p.m = na;
+        p.n = d;
+        p.k = nb;
+        p.alpha = 1.0f;
+        p.a_off = ds->offset;
+        p.b_off = bn.offset;
+        p.c_off = g.offset;
+        if ((st = fcl_gemm(ctx, g.buf, ds->buf, bn.buf, &p)) || (st = fcl_l2norm_bwd(ctx, da, &g, a)))
+            goto fail;
+        fcl_tensor_release(ctx, &g);
+    }
+    if (db) {
+        /* G [nb, d] = dS^T (dS stored [na, nb]) * An [na, d]; dB += J_B^T G */
+        if ((st = scratch(ctx, nb, d, &g)))
+            goto fail;
+        fcl_gemm_params p = {0};
+        p.trans_a = 1;
+        p.m = nb;
+        p.n = d;
+        p.k = na;
+        p.alpha = 1.0f;
+        p.a_off = ds->offset;
+        p.b_off = an.offset;
+        p.c_off = g.offset;
+        if ((st = fcl_gemm(ctx, g.buf, ds->buf, an.buf, &p)) || (st = fcl_l2norm_bwd(ctx, db, &g, b)))
+            goto fail;
+    }
+fail:
+    fcl_tensor_release(ctx, &an);
+    fcl_tensor_release(ctx, &bn);
+    fcl_tensor_release(ctx, &g);
+    return st;
+}

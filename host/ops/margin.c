@@ -1,0 +1,450 @@
+/* host/ops/margin.c: margin-softmax heads (CosFace, ArcFace, SphereFace): launchers of cl/margin.cl and the head composed with cosine similarity and cross-entropy. */
+#include <math.h>
+
+#include "facecl/ops_loss.h"
+#include "facecl/ops_metric_loss.h"
+#include "ops/op_util.h"
+
+#define ERRP(ctx) fcl_ctx_error(ctx)
+
+static fcl_status check_t(fcl_ctx *ctx, const char *op, const char *name, const fcl_tensor *t)
+{
+    return fcl_op_check(ctx, op, name, t, 1, FCL_MAX_DIMS);
+}
+
+/* The [n, k] matrix view of t: n = shape[0], k = numel / n. */
+static fcl_status rows_of(fcl_ctx *ctx, const char *op, const char *name, const fcl_tensor *t,
+                          size_t *n, size_t *k)
+{
+    fcl_status st = check_t(ctx, op, name, t);
+    if (st)
+        return st;
+    *n = t->shape[0];
+    *k = fcl_tensor_numel(t) / *n;
+    return FCL_OK;
+}
+
+/* `t` must be a [n, k] matrix (shape[0] == n, numel n * k). */
+static fcl_status check_like(fcl_ctx *ctx, const char *op, const char *name, const fcl_tensor *t,
+                             size_t n, size_t k)
+{
+    fcl_status st = check_t(ctx, op, name, t);
+    if (st)
+        return st;
+    if (t->shape[0] == n && fcl_tensor_numel(t) == n * k)
+        return FCL_OK;
+    char s[96];
+    fcl_tensor_shape_str(t, s, sizeof s);
+    return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: %s is %s, expected %zu rows of %zu", op, name, s, n, k);
+}
+
+static fcl_status get_kernel(fcl_ctx *ctx, const char *name, cl_kernel *k)
+{
+    return fcl_kernel_get(ctx, "margin.cl", name, fcl_ctx_tuning(ctx, "loss"), k);
+}
+
+static fcl_status run_1d(fcl_ctx *ctx, cl_kernel k, size_t n)
+{
+    size_t l = fcl_ctx_wg1d(ctx);
+    return fcl_kernel_run(ctx, k, 1, &n, &l);
+}
+
+/* ---- parameters ---------------------------------------------------------------------------------- */
+
+static const char *kind_name(fcl_margin_kind k)
+{
+    switch (k) {
+    case FCL_MARGIN_COSFACE: return "CosFace";
+    case FCL_MARGIN_ARCFACE: return "ArcFace";
+    case FCL_MARGIN_SPHEREFACE: return "SphereFace";
+    }
+    return "?";
+}
+
+/* The checks of fcl_margin_check; messages start with `op`. */
+static fcl_status check_params(const fcl_margin_params *p, fcl_error *err, const char *op)
+{
+    if (!p)
+        return FCL_ERR(err, FCL_ERR_INVALID_ARG, "%s: params are NULL", op);
+    if (p->kind != FCL_MARGIN_COSFACE && p->kind != FCL_MARGIN_ARCFACE && p->kind != FCL_MARGIN_SPHEREFACE)
+        return FCL_ERR(err, FCL_ERR_INVALID_ARG, "%s: unknown margin kind %d", op, (int)p->kind);
+    const char *kn = kind_name(p->kind);
+    if (!(p->label_smoothing >= 0.0f && p->label_smoothing <= 1.0f))
+        return FCL_ERR(err, FCL_ERR_INVALID_ARG, "%s: %s head: label_smoothing = %g is outside [0, 1]", op, kn,
+                       (double)p->label_smoothing);
+    if (p->kind == FCL_MARGIN_SPHEREFACE) {
+        if (!(p->m >= 1.0f && p->m <= 8.0f) || p->m != floorf(p->m))
+            return FCL_ERR(err, FCL_ERR_INVALID_ARG, "%s: SphereFace head: m = %g must be an integer in 1..8", op,
+                           (double)p->m);
+        if (!(p->lambda >= 0.0f) || !isfinite(p->lambda))
+            return FCL_ERR(err, FCL_ERR_INVALID_ARG, "%s: SphereFace head: lambda = %g must be finite and >= 0", op,
+                           (double)p->lambda);
+        return FCL_OK;
+    }
+    if (!(p->s > 0.0f) || !isfinite(p->s))
+        return FCL_ERR(err, FCL_ERR_INVALID_ARG, "%s: %s head: scale s = %g must be finite and > 0", op, kn, (double)p->s);
+    if (p->kind == FCL_MARGIN_ARCFACE && !(p->m >= 0.0f && (double)p->m < M_PI))
+        return FCL_ERR(err, FCL_ERR_INVALID_ARG, "%s: ArcFace head: angular margin m = %g must be in [0, pi)", op,
+                       (double)p->m);
+    if (p->kind == FCL_MARGIN_COSFACE && !(p->m >= 0.0f && p->m <= 2.0f))
+        return FCL_ERR(err, FCL_ERR_INVALID_ARG, "%s: CosFace head: cosine margin m = %g must be in [0, 2]", op,
+                       (double)p->m);
+    return FCL_OK;
+}
+
+fcl_status fcl_margin_check(const fcl_margin_params *p, fcl_error *err)
+{
+    return check_params(p, err, "fcl_margin_check");
+}
+
+/* The margin arguments of every margin.cl kernel (MARGIN_ARGS there), from p. */
+static void margin_args(fcl_op_args *g, const fcl_margin_params *p)
+{
+    double m = p->m;
+    fcl_op_arg_i(g, (int)p->kind);
+    fcl_op_arg_i(g, p->kind == FCL_MARGIN_SPHEREFACE ? (int)p->m : 0);
+    fcl_op_arg_i(g, p->easy_margin ? 1 : 0);
+    fcl_op_arg_f(g, p->m);
+    fcl_op_arg_f(g, (float)cos(m));
+    fcl_op_arg_f(g, (float)sin(m));
+    fcl_op_arg_f(g, (float)cos(M_PI - m));          /* th */
+    fcl_op_arg_f(g, (float)(sin(M_PI - m) * m));    /* mm */
+    fcl_op_arg_f(g, p->lambda);
+}
+
+/* Shapes of a margin step: cos [n, k], labels [n], xnorm [n] for SphereFace only. */
+static fcl_status margin_dims(fcl_ctx *ctx, const char *op, const fcl_tensor *cos,
+                              const fcl_tensor *labels, const fcl_tensor *xnorm,
+                              const fcl_margin_params *p, size_t *n, size_t *k)
+{
+    fcl_status st;
+    if ((st = check_params(p, ERRP(ctx), op)))
+        return st;
+    if ((st = rows_of(ctx, op, "cos", cos, n, k)) || (st = check_like(ctx, op, "labels", labels, *n, 1)))
+        return st;
+    if (p->kind == FCL_MARGIN_SPHEREFACE) {
+        if (!xnorm)
+            return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: SphereFace needs xnorm (the row norms of x)", op);
+        return check_like(ctx, op, "xnorm", xnorm, *n, 1);
+    }
+    if (xnorm)
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: xnorm is only used by SphereFace; pass NULL for %s",
+                       op, kind_name(p->kind));
+    return FCL_OK;
+}
+
+/* ---- the margin step ---------------------------------------------------------------------------- */
+
+fcl_status fcl_margin_logits_fwd(fcl_ctx *ctx, fcl_tensor *logits, const fcl_tensor *cos,
+                                 const fcl_tensor *labels, const fcl_tensor *xnorm,
+                                 const fcl_margin_params *p)
+{
+    const char *op = "fcl_margin_logits_fwd";
+    size_t n, k;
+    cl_kernel kr;
+    fcl_status st;
+    if ((st = margin_dims(ctx, op, cos, labels, xnorm, p, &n, &k)) ||
+        (st = check_like(ctx, op, "logits", logits, n, k)))
+        goto fail;
+    /* elementwise: logits may be cos itself, but no partial overlap, and not labels / xnorm */
+    if ((fcl_op_overlaps(logits, cos) && !fcl_op_same(logits, cos)) || fcl_op_overlaps(logits, labels) ||
+        fcl_op_overlaps(logits, xnorm)) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: logits overlap labels, xnorm or part of cos", op);
+        goto fail;
+    }
+    if ((st = get_kernel(ctx, "margin_fwd", &kr)))
+        goto fail;
+    fcl_op_args g;
+    fcl_op_args_init(&g, ctx, kr, cos->buf);
+    fcl_op_arg_t(&g, logits);
+    fcl_op_arg_t(&g, cos);
+    fcl_op_arg_t(&g, labels);
+    fcl_op_arg_t(&g, xnorm);
+    fcl_op_arg_i(&g, (int)n);
+    fcl_op_arg_i(&g, (int)k);
+    fcl_op_arg_f(&g, p->s);
+    margin_args(&g, p);
+    size_t gs[2] = {k, n};
+    if ((st = g.st) || (st = fcl_kernel_run(ctx, kr, 2, gs, NULL)))
+        goto fail;
+    return FCL_OK;
+fail:
+    return st;
+}
+
+fcl_status fcl_margin_logits_bwd(fcl_ctx *ctx, fcl_tensor *dcos, fcl_tensor *dxnorm,
+                                 const fcl_tensor *dlogits, const fcl_tensor *cos,
+                                 const fcl_tensor *labels, const fcl_tensor *xnorm,
+                                 const fcl_margin_params *p)
+{
+    const char *op = "fcl_margin_logits_bwd";
+    size_t n, k;
+    cl_kernel kr;
+    fcl_status st;
+    if ((st = margin_dims(ctx, op, cos, labels, xnorm, p, &n, &k)) ||
+        (st = check_like(ctx, op, "dlogits", dlogits, n, k)) ||
+        (dcos && (st = check_like(ctx, op, "dcos", dcos, n, k))))
+        goto fail;
+    if (dxnorm) {
+        if (p->kind != FCL_MARGIN_SPHEREFACE) {
+            st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dxnorm is only used by SphereFace; pass NULL for %s",
+                         op, kind_name(p->kind));
+            goto fail;
+        }
+        if ((st = check_like(ctx, op, "dxnorm", dxnorm, n, 1)))
+            goto fail;
+    }
+    const fcl_tensor *ins[4] = {dlogits, cos, labels, xnorm};
+    for (int i = 0; i < 4; i++)
+        if (fcl_op_overlaps(dcos, ins[i]) || fcl_op_overlaps(dxnorm, ins[i])) {
+            st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dcos or dxnorm overlaps an input", op);
+            goto fail;
+        }
+    if (fcl_op_overlaps(dcos, dxnorm)) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dcos overlaps dxnorm", op);
+        goto fail;
+    }
+    if (dcos) {
+        if ((st = get_kernel(ctx, "margin_bwd", &kr)))
+            goto fail;
+        fcl_op_args g;
+        fcl_op_args_init(&g, ctx, kr, cos->buf);
+        fcl_op_arg_t(&g, dcos);
+        fcl_op_arg_t(&g, dlogits);
+        fcl_op_arg_t(&g, cos);
+        fcl_op_arg_t(&g, labels);
+        fcl_op_arg_t(&g, xnorm);
+        fcl_op_arg_i(&g, (int)n);
+        fcl_op_arg_i(&g, (int)k);
+        fcl_op_arg_f(&g, p->s);
+        margin_args(&g, p);
+        size_t gs[2] = {k, n};
+        if ((st = g.st) || (st = fcl_kernel_run(ctx, kr, 2, gs, NULL)))
+            goto fail;
+    }
+    if (dxnorm) {
+        if ((st = get_kernel(ctx, "margin_bwd_norm", &kr)))
+            goto fail;
+        fcl_op_args g;
+        fcl_op_args_init(&g, ctx, kr, cos->buf);
+        fcl_op_arg_t(&g, dxnorm);
+        fcl_op_arg_t(&g, dlogits);
+        fcl_op_arg_t(&g, cos);
+        fcl_op_arg_t(&g, labels);
+        fcl_op_arg_i(&g, (int)n);
+        fcl_op_arg_i(&g, (int)k);
+        margin_args(&g, p);
+        if ((st = g.st) || (st = run_1d(ctx, kr, n)))
+            goto fail;
+    }
+    return FCL_OK;
+fail:
+    return st;
+}
+
+/* ---- row norms ------------------------------------------------------------------------------------ */
+
+fcl_status fcl_row_norm_fwd(fcl_ctx *ctx, fcl_tensor *norms, const fcl_tensor *x)
+{
+    const char *op = "fcl_row_norm_fwd";
+    size_t n, d;
+    cl_kernel kr;
+    fcl_status st;
+    if ((st = rows_of(ctx, op, "x", x, &n, &d)) || (st = check_like(ctx, op, "norms", norms, n, 1)))
+        goto fail;
+    if (fcl_op_overlaps(norms, x)) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: norms overlap x", op);
+        goto fail;
+    }
+    if ((st = get_kernel(ctx, "row_norm_fwd", &kr)))
+        goto fail;
+    fcl_op_args g;
+    fcl_op_args_init(&g, ctx, kr, NULL);
+    fcl_op_arg_t(&g, norms);
+    fcl_op_arg_t(&g, x);
+    fcl_op_arg_i(&g, (int)n);
+    fcl_op_arg_i(&g, (int)d);
+    if ((st = g.st) || (st = run_1d(ctx, kr, n)))
+        goto fail;
+    return FCL_OK;
+fail:
+    return st;
+}
+
+fcl_status fcl_row_norm_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dnorms, const fcl_tensor *x)
+{
+    const char *op = "fcl_row_norm_bwd";
+    size_t n, d;
+    cl_kernel kr;
+    fcl_status st;
+    if ((st = rows_of(ctx, op, "x", x, &n, &d)) || (st = check_like(ctx, op, "dnorms", dnorms, n, 1)) ||
+        (st = check_like(ctx, op, "dx", dx, n, d)))
+        goto fail;
+    if (fcl_op_overlaps(dx, x) || fcl_op_overlaps(dx, dnorms)) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx overlaps x or dnorms", op);
+        goto fail;
+    }
+    if ((st = get_kernel(ctx, "row_norm_bwd", &kr)))
+        goto fail;
+    fcl_op_args g;
+    fcl_op_args_init(&g, ctx, kr, NULL);
+    fcl_op_arg_t(&g, dx);
+    fcl_op_arg_t(&g, dnorms);
+    fcl_op_arg_t(&g, x);
+    fcl_op_arg_i(&g, (int)n);
+    fcl_op_arg_i(&g, (int)d);
+    fcl_op_arg_f(&g, FCL_L2NORM_EPS);
+    if ((st = g.st) || (st = run_1d(ctx, kr, n)))
+        goto fail;
+    return FCL_OK;
+fail:
+    return st;
+}
+
+/* ---- the head ------------------------------------------------------------------------------------- */
+
+/* Sizes of a head: x [n, d], w [k, d], labels [n]. */
+static fcl_status head_dims(fcl_ctx *ctx, const char *op, const fcl_tensor *x, const fcl_tensor *w,
+                            const fcl_tensor *labels, const fcl_margin_params *p, size_t *n, size_t *d,
+                            size_t *k)
+{
+    size_t dw;
+    fcl_status st;
+    if ((st = check_params(p, ERRP(ctx), op)))
+        return st;
+    if ((st = rows_of(ctx, op, "x", x, n, d)) || (st = rows_of(ctx, op, "W", w, k, &dw)) ||
+        (st = check_like(ctx, op, "labels", labels, *n, 1)))
+        return st;
+    if (dw != *d) {
+        char sx[96], sw[96];
+        fcl_tensor_shape_str(x, sx, sizeof sx);
+        fcl_tensor_shape_str(w, sw, sizeof sw);
+        return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: rows of x %s and W %s differ in length", op, sx, sw);
+    }
+    return FCL_OK;
+}
+
+/* A pooled f32 scratch [n, k] (1-D [n] when k == 1), zero-filled when asked. */
+static fcl_status temp(fcl_ctx *ctx, fcl_tensor *t, size_t n, size_t k, int zero)
+{
+    size_t shape[2] = {n, k};
+    fcl_status st = fcl_tensor_alloc(ctx, t, k > 1 ? 2 : 1, shape, FCL_F32);
+    if (!st && zero)
+        st = fcl_tensor_fill(ctx, t, 0.0f);
+    return st;
+}
+
+fcl_status fcl_margin_head_fwd(fcl_ctx *ctx, fcl_tensor *loss, fcl_tensor *logits,
+                               fcl_tensor *cos, const fcl_tensor *x, const fcl_tensor *w,
+                               const fcl_tensor *labels, const fcl_margin_params *p)
+{
+    const char *op = "fcl_margin_head_fwd";
+    fcl_tensor tcos = {0}, tz = {0}, xn = {0};
+    size_t n, d, k;
+    fcl_status st;
+    if ((st = head_dims(ctx, op, x, w, labels, p, &n, &d, &k)) || (st = check_t(ctx, op, "loss", loss)) ||
+        (logits && (st = check_like(ctx, op, "logits", logits, n, k))) ||
+        (cos && (st = check_like(ctx, op, "cos", cos, n, k))))
+        goto fail;
+    const fcl_tensor *outs[3] = {loss, logits, cos}, *ins[3] = {x, w, labels};
+    for (int i = 0; i < 3; i++) {
+        for (int j = 0; j < 3; j++)
+            if (fcl_op_overlaps(outs[i], ins[j]) || (j != i && fcl_op_overlaps(outs[i], outs[j]))) {
+                st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG,
+                             "%s: loss, logits and cos must not overlap x, W, labels or each other", op);
+                goto fail;
+            }
+    }
+    if (!cos) {
+        if ((st = temp(ctx, &tcos, n, k, 0)))
+            goto fail;
+        cos = &tcos;
+    }
+    if (!logits) {
+        if ((st = temp(ctx, &tz, n, k, 0)))
+            goto fail;
+        logits = &tz;
+    }
+    int sphere = p->kind == FCL_MARGIN_SPHEREFACE;
+    if (sphere && ((st = temp(ctx, &xn, n, 1, 0)) || (st = fcl_row_norm_fwd(ctx, &xn, x))))
+        goto fail;
+    fcl_xent_params xp = {p->label_smoothing};
+    if ((st = fcl_cosine_sim_fwd(ctx, cos, x, w)) ||
+        (st = fcl_margin_logits_fwd(ctx, logits, cos, labels, sphere ? &xn : NULL, p)) ||
+        (st = fcl_softmax_xent_fwd(ctx, loss, NULL, logits, labels, &xp)))
+        goto fail;
+fail:
+    /* in-order queue: a recycled block is only reused by work enqueued after ours */
+    fcl_tensor_release(ctx, &tcos);
+    fcl_tensor_release(ctx, &tz);
+    fcl_tensor_release(ctx, &xn);
+    return st;
+}
+
+fcl_status fcl_margin_head_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dw,
+                               const fcl_tensor *logits, const fcl_tensor *cos,
+                               const fcl_tensor *x, const fcl_tensor *w, const fcl_tensor *labels,
+                               const fcl_margin_params *p, float dloss)
+{
+    const char *op = "fcl_margin_head_bwd";
+    fcl_tensor dz = {0}, dc = {0}, xn = {0}, dxn = {0};
+    size_t n, d, k;
+    fcl_status st;
+    if ((st = head_dims(ctx, op, x, w, labels, p, &n, &d, &k)) ||
+        (st = check_like(ctx, op, "logits", logits, n, k)) || (st = check_like(ctx, op, "cos", cos, n, k)) ||
+        (dx && (st = check_like(ctx, op, "dx", dx, n, d))) || (dw && (st = check_like(ctx, op, "dW", dw, k, d))))
+        goto fail;
+    const fcl_tensor *ins[5] = {logits, cos, x, w, labels};
+    for (int i = 0; i < 5; i++)
+        if (fcl_op_overlaps(dx, ins[i]) || fcl_op_overlaps(dw, ins[i])) {
+            st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx or dW overlaps an input", op);
+            goto fail;
+        }
+    if (fcl_op_overlaps(dx, dw)) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx overlaps dW", op);
+        goto fail;
+    }
+    if (!dx && !dw)
+        return FCL_OK;
+    int sphere = p->kind == FCL_MARGIN_SPHEREFACE;
+    fcl_xent_params xp = {p->label_smoothing};
+    /* dlogits, then dcos (and SphereFace's d||x||), then through the cosine matrix */
+    if ((st = temp(ctx, &dz, n, k, 1)) || (st = temp(ctx, &dc, n, k, 1)) ||
+        (st = fcl_softmax_xent_bwd(ctx, &dz, logits, labels, &xp, dloss)))
+        goto fail;
+    if (sphere && ((st = temp(ctx, &xn, n, 1, 0)) || (st = temp(ctx, &dxn, n, 1, 1)) ||
+                   (st = fcl_row_norm_fwd(ctx, &xn, x))))
+        goto fail;
+    if ((st = fcl_margin_logits_bwd(ctx, &dc, sphere && dx ? &dxn : NULL, &dz, cos, labels,
+                                    sphere ? &xn : NULL, p)) ||
+        (st = fcl_cosine_sim_bwd(ctx, dx, dw, &dc, x, w)))
+        goto fail;
+    if (sphere && dx && (st = fcl_row_norm_bwd(ctx, dx, &dxn, x)))
+        goto fail;
+fail:
+    fcl_tensor_release(ctx, &dz);
+    fcl_tensor_release(ctx, &dc);
+    fcl_tensor_release(ctx, &xn);
+    fcl_tensor_release(ctx, &dxn);
+    return st;
+}
+
+/* ---- SphereFace's lambda schedule ---------------------------------------------------------------- */
+
+fcl_status fcl_sphereface_lambda(float *lambda, const fcl_sphereface_schedule *s, long iter,
+                                 fcl_error *err)
+{
+    if (!lambda || !s)
+        return FCL_ERR(err, FCL_ERR_INVALID_ARG, "fcl_sphereface_lambda: NULL argument");
+    if (!(s->base > 0.0 && isfinite(s->base)) || !(s->gamma >= 0.0 && isfinite(s->gamma)) ||
+        !(s->power >= 0.0 && isfinite(s->power)) || !(s->lambda_min >= 0.0 && isfinite(s->lambda_min)))
+        return FCL_ERR(err, FCL_ERR_INVALID_ARG,
+                       "fcl_sphereface_lambda: need base > 0 and gamma, power, lambda_min >= 0 (finite); got "
+                       "base %g gamma %g power %g lambda_min %g",
+                       s->base, s->gamma, s->power, s->lambda_min);
+    if (iter < 0)
+        return FCL_ERR(err, FCL_ERR_INVALID_ARG, "fcl_sphereface_lambda: iteration %ld is negative", iter);
+    double l = s->base * pow(1.0 + s->gamma * (double)iter, -s->power);
+    *lambda = (float)(l > s->lambda_min ? l : s->lambda_min);
+    return FCL_OK;
+}

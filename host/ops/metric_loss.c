@@ -1,0 +1,575 @@
+/* host/ops/metric_loss.c: launchers of cl/metric_loss.cl: center loss (+ Wen's centre update), triplet loss with online mining, contrastive loss, histogram loss. */
+#include <math.h>
+
+#include "facecl/ops_eltwise.h"
+#include "facecl/ops_loss.h"
+#include "facecl/ops_metric_loss.h"
+#include "ops/op_util.h"
+
+#define ERRP(ctx) fcl_ctx_error(ctx)
+
+static fcl_status check_t(fcl_ctx *ctx, const char *op, const char *name, const fcl_tensor *t)
+{
+    return fcl_op_check(ctx, op, name, t, 1, FCL_MAX_DIMS);
+}
+
+/* The [n, k] matrix view of t: n = shape[0], k = numel / n. */
+static fcl_status rows_of(fcl_ctx *ctx, const char *op, const char *name, const fcl_tensor *t,
+                          size_t *n, size_t *k)
+{
+    fcl_status st = check_t(ctx, op, name, t);
+    if (st)
+        return st;
+    *n = t->shape[0];
+    *k = fcl_tensor_numel(t) / *n;
+    return FCL_OK;
+}
+
+/* `t` must be a [n, k] matrix (shape[0] == n, numel n * k). */
+static fcl_status check_like(fcl_ctx *ctx, const char *op, const char *name, const fcl_tensor *t,
+                             size_t n, size_t k)
+{
+    fcl_status st = check_t(ctx, op, name, t);
+    if (st)
+        return st;
+    if (t->shape[0] == n && fcl_tensor_numel(t) == n * k)
+        return FCL_OK;
+    char s[96];
+    fcl_tensor_shape_str(t, s, sizeof s);
+    return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: %s is %s, expected %zu rows of %zu", op, name, s, n, k);
+}
+
+/* x [n, d] and labels [n]. */
+static fcl_status emb_dims(fcl_ctx *ctx, const char *op, const fcl_tensor *x, const fcl_tensor *labels,
+                           size_t *n, size_t *d)
+{
+    fcl_status st = rows_of(ctx, op, "x", x, n, d);
+    return st ? st : check_like(ctx, op, "labels", labels, *n, 1);
+}
+
+/* 1 when t (may be NULL) overlaps any of the `count` tensors in ts (NULL entries skipped). */
+static int overlaps_any(const fcl_tensor *t, const fcl_tensor *const *ts, int count)
+{
+    for (int i = 0; i < count; i++)
+        if (fcl_op_overlaps(t, ts[i]))
+            return 1;
+    return 0;
+}
+
+static fcl_status get_kernel(fcl_ctx *ctx, const char *name, cl_kernel *k)
+{
+    return fcl_kernel_get(ctx, "metric_loss.cl", name, fcl_ctx_tuning(ctx, "loss"), k);
+}
+
+static fcl_status run_1d(fcl_ctx *ctx, cl_kernel k, size_t n)
+{
+    size_t l = fcl_ctx_wg1d(ctx);
+    return fcl_kernel_run(ctx, k, 1, &n, &l);
+}
+
+/* Global (cols, rows), the driver's work-group. */
+static fcl_status run_2d(fcl_ctx *ctx, cl_kernel k, size_t cols, size_t rows)
+{
+    size_t g[2] = {cols, rows};
+    return fcl_kernel_run(ctx, k, 2, g, NULL);
+}
+
+/* A pooled f32 scratch of `rows` x `cols` (1-D when cols == 1), zero-filled when asked. */
+static fcl_status temp(fcl_ctx *ctx, fcl_tensor *t, size_t rows, size_t cols, int zero)
+{
+    size_t shape[2] = {rows, cols};
+    fcl_status st = fcl_tensor_alloc(ctx, t, cols > 1 ? 2 : 1, shape, FCL_F32);
+    if (!st && zero)
+        st = fcl_tensor_fill(ctx, t, 0.0f);
+    return st;
+}
+
+/* ==== center loss ============================================================================ */
+
+static fcl_status center_dims(fcl_ctx *ctx, const char *op, const fcl_tensor *x,
+                              const fcl_tensor *centers, const fcl_tensor *labels, size_t *n,
+                              size_t *d, size_t *k)
+{
+    size_t dc;
+    fcl_status st;
+    if ((st = emb_dims(ctx, op, x, labels, n, d)) || (st = rows_of(ctx, op, "centers", centers, k, &dc)))
+        return st;
+    if (dc != *d) {
+        char sx[96], sc[96];
+        fcl_tensor_shape_str(x, sx, sizeof sx);
+        fcl_tensor_shape_str(centers, sc, sizeof sc);
+        return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: rows of x %s and centers %s differ in length", op, sx, sc);
+    }
+    return FCL_OK;
+}
+
+/* The center_gather kernel: out[j] += scale * sum_{y_i = j}(x_i - c_j) / (use_count ? 1 + n_j : 1). */
+static fcl_status center_gather(fcl_ctx *ctx, fcl_tensor *out, const fcl_tensor *x,
+                                const fcl_tensor *centers, const fcl_tensor *labels, size_t n,
+                                size_t d, size_t k, float scale, int use_count)
+{
+    cl_kernel kr;
+    fcl_status st = get_kernel(ctx, "center_gather", &kr);
+    if (st)
+        return st;
+    fcl_op_args g;
+    fcl_op_args_init(&g, ctx, kr, NULL);
+    fcl_op_arg_t(&g, out);
+    fcl_op_arg_t(&g, x);
+    fcl_op_arg_t(&g, centers);
+    fcl_op_arg_t(&g, labels);
+    fcl_op_arg_i(&g, (int)n);
+    fcl_op_arg_i(&g, (int)d);
+    fcl_op_arg_i(&g, (int)k);
+    fcl_op_arg_f(&g, scale);
+    fcl_op_arg_i(&g, use_count);
+    if ((st = g.st))
+        return st;
+    return run_2d(ctx, kr, d, n);
+}
+
+fcl_status fcl_center_loss_fwd(fcl_ctx *ctx, fcl_tensor *loss, const fcl_tensor *x,
+                               const fcl_tensor *centers, const fcl_tensor *labels)
+{
+    const char *op = "fcl_center_loss_fwd";
+    fcl_tensor rl = {0};
+    size_t n, d, k;
+    cl_kernel kr;
+    fcl_status st;
+    if ((st = center_dims(ctx, op, x, centers, labels, &n, &d, &k)) || (st = check_t(ctx, op, "loss", loss)))
+        goto fail;
+    const fcl_tensor *ins[3] = {x, centers, labels};
+    if (overlaps_any(loss, ins, 3)) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: loss overlaps x, centers or labels", op);
+        goto fail;
+    }
+    if ((st = temp(ctx, &rl, n, 1, 0)) || (st = get_kernel(ctx, "center_rows", &kr)))
+        goto fail;
+    fcl_op_args g;
+    fcl_op_args_init(&g, ctx, kr, NULL);
+    fcl_op_arg_t(&g, &rl);
+    fcl_op_arg_t(&g, x);
+    fcl_op_arg_t(&g, centers);
+    fcl_op_arg_t(&g, labels);
+    fcl_op_arg_i(&g, (int)n);
+    fcl_op_arg_i(&g, (int)d);
+    fcl_op_arg_i(&g, (int)k);
+    if ((st = g.st) || (st = run_1d(ctx, kr, n)) || (st = fcl_sum(ctx, loss, &rl, (float)(1.0 / (double)n))))
+        goto fail;
+fail:
+    fcl_tensor_release(ctx, &rl);
+    return st;
+}
+
+fcl_status fcl_center_loss_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dcenters,
+                               const fcl_tensor *x, const fcl_tensor *centers,
+                               const fcl_tensor *labels, float dloss)
+{
+    const char *op = "fcl_center_loss_bwd";
+    size_t n, d, k;
+    cl_kernel kr;
+    fcl_status st;
+    if ((st = center_dims(ctx, op, x, centers, labels, &n, &d, &k)) ||
+        (dx && (st = check_like(ctx, op, "dx", dx, n, d))) ||
+        (dcenters && (st = check_like(ctx, op, "dcenters", dcenters, k, d))))
+        goto fail;
+    const fcl_tensor *ins[4] = {x, centers, labels, dcenters};
+    if (overlaps_any(dx, ins, 4) || overlaps_any(dcenters, ins, 3)) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx or dcenters overlaps an input or each other", op);
+        goto fail;
+    }
+    float coef = (float)((double)dloss / (double)n);
+    if (dx) {
+        if ((st = get_kernel(ctx, "center_bwd_x", &kr)))
+            goto fail;
+        fcl_op_args g;
+        fcl_op_args_init(&g, ctx, kr, NULL);
+        fcl_op_arg_t(&g, dx);
+        fcl_op_arg_t(&g, x);
+        fcl_op_arg_t(&g, centers);
+        fcl_op_arg_t(&g, labels);
+        fcl_op_arg_i(&g, (int)n);
+        fcl_op_arg_i(&g, (int)d);
+        fcl_op_arg_i(&g, (int)k);
+        fcl_op_arg_f(&g, coef);
+        if ((st = g.st) || (st = run_2d(ctx, kr, d, n)))
+            goto fail;
+    }
+    if (dcenters && (st = center_gather(ctx, dcenters, x, centers, labels, n, d, k, -coef, 0)))
+        goto fail;
+    return FCL_OK;
+fail:
+    return st;
+}
+
+fcl_status fcl_center_update(fcl_ctx *ctx, fcl_tensor *centers, const fcl_tensor *x,
+                             const fcl_tensor *labels, float alpha)
+{
+    const char *op = "fcl_center_update";
+    size_t n, d, k;
+    fcl_status st;
+    if ((st = center_dims(ctx, op, x, centers, labels, &n, &d, &k)))
+        return st;
+    if (!(alpha >= 0.0f) || !isfinite(alpha))
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: alpha = %g must be finite and >= 0", op, (double)alpha);
+    if (fcl_op_overlaps(centers, x) || fcl_op_overlaps(centers, labels))
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: centers overlap x or labels", op);
+    /* c_j -= alpha * sum (c_j - x_i) / (1 + n_j)  ==  c_j += alpha * sum (x_i - c_j) / (1 + n_j) */
+    return center_gather(ctx, centers, x, centers, labels, n, d, k, alpha, 1);
+}
+
+/* ==== triplet ================================================================================ */
+
+static fcl_status triplet_check(fcl_ctx *ctx, const char *op, const fcl_tensor *x,
+                                const fcl_tensor *labels, const fcl_triplet_params *p, size_t *n,
+                                size_t *d)
+{
+    if (!p)
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: params are NULL", op);
+    if (p->mining != FCL_TRIPLET_BATCH_HARD && p->mining != FCL_TRIPLET_SEMI_HARD)
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: unknown mining %d", op, (int)p->mining);
+    if (!(p->margin > 0.0f) || !isfinite(p->margin))
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: margin = %g must be finite and > 0", op,
+                       (double)p->margin);
+    return emb_dims(ctx, op, x, labels, n, d);
+}
+
+/* Distances [n, n], then per-anchor mining into rl / rc (and G when g is given). */
+static fcl_status triplet_mine(fcl_ctx *ctx, fcl_tensor *dist, fcl_tensor *rl, fcl_tensor *rc,
+                               fcl_tensor *gm, const fcl_tensor *x, const fcl_tensor *labels,
+                               const fcl_triplet_params *p, size_t n, size_t d)
+{
+    cl_kernel kr;
+    fcl_status st;
+    if ((st = get_kernel(ctx, "triplet_dist", &kr)))
+        return st;
+    fcl_op_args g;
+    fcl_op_args_init(&g, ctx, kr, NULL);
+    fcl_op_arg_t(&g, dist);
+    fcl_op_arg_t(&g, x);
+    fcl_op_arg_i(&g, (int)n);
+    fcl_op_arg_i(&g, (int)d);
+    fcl_op_arg_i(&g, p->squared ? 1 : 0);
+    if ((st = g.st) || (st = run_2d(ctx, kr, n, n)) || (st = get_kernel(ctx, "triplet_mine", &kr)))
+        return st;
+    fcl_op_args_init(&g, ctx, kr, rl->buf);
+    fcl_op_arg_t(&g, rl);
+    fcl_op_arg_t(&g, rc);
+    fcl_op_arg_t(&g, gm);
+    fcl_op_arg_t(&g, dist);
+    fcl_op_arg_t(&g, labels);
+    fcl_op_arg_i(&g, (int)n);
+    fcl_op_arg_f(&g, p->margin);
+    fcl_op_arg_i(&g, (int)p->mining);
+    fcl_op_arg_i(&g, gm ? 1 : 0);
+    if ((st = g.st))
+        return st;
+    return run_1d(ctx, kr, n);
+}
+
+static fcl_status triplet_reduce(fcl_ctx *ctx, fcl_tensor *out, const fcl_tensor *rl,
+                                 const fcl_tensor *rc, size_t n, int want_inv)
+{
+    cl_kernel kr;
+    fcl_status st = get_kernel(ctx, "triplet_reduce", &kr);
+    if (st)
+        return st;
+    fcl_op_args g;
+    fcl_op_args_init(&g, ctx, kr, NULL);
+    fcl_op_arg_t(&g, out);
+    fcl_op_arg_t(&g, rl);
+    fcl_op_arg_t(&g, rc);
+    fcl_op_arg_i(&g, (int)n);
+    fcl_op_arg_i(&g, want_inv);
+    if ((st = g.st))
+        return st;
+    size_t one = 1;
+    return fcl_kernel_run(ctx, kr, 1, &one, &one);
+}
+
+fcl_status fcl_triplet_loss_fwd(fcl_ctx *ctx, fcl_tensor *loss, const fcl_tensor *x,
+                                const fcl_tensor *labels, const fcl_triplet_params *p)
+{
+    const char *op = "fcl_triplet_loss_fwd";
+    fcl_tensor dist = {0}, rl = {0}, rc = {0};
+    size_t n, d;
+    fcl_status st;
+    if ((st = triplet_check(ctx, op, x, labels, p, &n, &d)) || (st = check_t(ctx, op, "loss", loss)))
+        goto fail;
+    const fcl_tensor *ins[2] = {x, labels};
+    if (overlaps_any(loss, ins, 2)) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: loss overlaps x or labels", op);
+        goto fail;
+    }
+    if ((st = temp(ctx, &dist, n, n, 0)) || (st = temp(ctx, &rl, n, 1, 0)) || (st = temp(ctx, &rc, n, 1, 0)) ||
+        (st = triplet_mine(ctx, &dist, &rl, &rc, NULL, x, labels, p, n, d)) ||
+        (st = triplet_reduce(ctx, loss, &rl, &rc, n, 0)))
+        goto fail;
+fail:
+    fcl_tensor_release(ctx, &dist);
+    fcl_tensor_release(ctx, &rl);
+    fcl_tensor_release(ctx, &rc);
+    return st;
+}
+
+fcl_status fcl_triplet_loss_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *x,
+                                const fcl_tensor *labels, const fcl_triplet_params *p, float dloss)
+{
+    const char *op = "fcl_triplet_loss_bwd";
+    fcl_tensor dist = {0}, rl = {0}, rc = {0}, gm = {0}, stats = {0};
+    size_t n, d;
+    cl_kernel kr;
+    fcl_status st;
+    if ((st = triplet_check(ctx, op, x, labels, p, &n, &d)) || (dx && (st = check_like(ctx, op, "dx", dx, n, d))))
+        goto fail;
+    const fcl_tensor *ins[2] = {x, labels};
+    if (overlaps_any(dx, ins, 2)) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx overlaps x or labels", op);
+        goto fail;
+    }
+    if (!dx)
+        return FCL_OK;
+    if ((st = temp(ctx, &dist, n, n, 0)) || (st = temp(ctx, &rl, n, 1, 0)) || (st = temp(ctx, &rc, n, 1, 0)) ||
+        (st = temp(ctx, &gm, n, n, 0)) || (st = temp(ctx, &stats, 2, 1, 0)) ||
+        (st = triplet_mine(ctx, &dist, &rl, &rc, &gm, x, labels, p, n, d)) ||
+        (st = triplet_reduce(ctx, &stats, &rl, &rc, n, 1)) || (st = get_kernel(ctx, "triplet_grad", &kr)))
+        goto fail;
+    fcl_op_args g;
+    fcl_op_args_init(&g, ctx, kr, NULL);
+    fcl_op_arg_t(&g, dx);
+    fcl_op_arg_t(&g, x);
+    fcl_op_arg_t(&g, &gm);
+    fcl_op_arg_t(&g, &dist);
+    fcl_op_arg_t(&g, &stats);
+    fcl_op_arg_i(&g, (int)n);
+    fcl_op_arg_i(&g, (int)d);
+    fcl_op_arg_i(&g, p->squared ? 1 : 0);
+    fcl_op_arg_f(&g, dloss);
+    if ((st = g.st) || (st = run_2d(ctx, kr, d, n)))
+        goto fail;
+fail:
+    fcl_tensor_release(ctx, &dist);
+    fcl_tensor_release(ctx, &rl);
+    fcl_tensor_release(ctx, &rc);
+    fcl_tensor_release(ctx, &gm);
+    fcl_tensor_release(ctx, &stats);
+    return st;
+}
+
+/* ==== contrastive ============================================================================ */
+
+static fcl_status contrastive_check(fcl_ctx *ctx, const char *op, const fcl_tensor *a,
+                                    const fcl_tensor *b, const fcl_tensor *y,
+                                    const fcl_contrastive_params *p, size_t *n, size_t *d)
+{
+    fcl_status st;
+    if (!p)
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: params are NULL", op);
+    if (!(p->margin > 0.0f) || !isfinite(p->margin))
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: margin = %g must be finite and > 0", op,
+                       (double)p->margin);
+    if ((st = rows_of(ctx, op, "a", a, n, d)) || (st = check_like(ctx, op, "b", b, *n, *d)) ||
+        (st = check_like(ctx, op, "y", y, *n, 1)))
+        return st;
+    return FCL_OK;
+}
+
+fcl_status fcl_contrastive_loss_fwd(fcl_ctx *ctx, fcl_tensor *loss, const fcl_tensor *a,
+                                    const fcl_tensor *b, const fcl_tensor *y,
+                                    const fcl_contrastive_params *p)
+{
+    const char *op = "fcl_contrastive_loss_fwd";
+    fcl_tensor rl = {0};
+    size_t n, d;
+    cl_kernel kr;
+    fcl_status st;
+    if ((st = contrastive_check(ctx, op, a, b, y, p, &n, &d)) || (st = check_t(ctx, op, "loss", loss)))
+        goto fail;
+    const fcl_tensor *ins[3] = {a, b, y};
+    if (overlaps_any(loss, ins, 3)) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: loss overlaps a, b or y", op);
+        goto fail;
+    }
+    if ((st = temp(ctx, &rl, n, 1, 0)) || (st = get_kernel(ctx, "contrastive_rows", &kr)))
+        goto fail;
+    fcl_op_args g;
+    fcl_op_args_init(&g, ctx, kr, NULL);
+    fcl_op_arg_t(&g, &rl);
+    fcl_op_arg_t(&g, a);
+    fcl_op_arg_t(&g, b);
+    fcl_op_arg_t(&g, y);
+    fcl_op_arg_i(&g, (int)n);
+    fcl_op_arg_i(&g, (int)d);
+    fcl_op_arg_f(&g, p->margin);
+    if ((st = g.st) || (st = run_1d(ctx, kr, n)) ||
+        (st = fcl_sum(ctx, loss, &rl, (float)(1.0 / (2.0 * (double)n)))))
+        goto fail;
+fail:
+    fcl_tensor_release(ctx, &rl);
+    return st;
+}
+
+fcl_status fcl_contrastive_loss_bwd(fcl_ctx *ctx, fcl_tensor *da, fcl_tensor *db,
+                                    const fcl_tensor *a, const fcl_tensor *b, const fcl_tensor *y,
+                                    const fcl_contrastive_params *p, float dloss)
+{
+    const char *op = "fcl_contrastive_loss_bwd";
+    size_t n, d;
+    cl_kernel kr;
+    fcl_status st;
+    if ((st = contrastive_check(ctx, op, a, b, y, p, &n, &d)) ||
+        (da && (st = check_like(ctx, op, "da", da, n, d))) || (db && (st = check_like(ctx, op, "db", db, n, d))))
+        goto fail;
+    const fcl_tensor *ins[4] = {a, b, y, db};
+    if (overlaps_any(da, ins, 4) || overlaps_any(db, ins, 3)) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: da or db overlaps an input or each other", op);
+        goto fail;
+    }
+    if (!da && !db)
+        return FCL_OK;
+    if ((st = get_kernel(ctx, "contrastive_bwd", &kr)))
+        goto fail;
+    fcl_op_args g;
+    fcl_op_args_init(&g, ctx, kr, a->buf);
+    fcl_op_arg_t(&g, da);
+    fcl_op_arg_t(&g, db);
+    fcl_op_arg_t(&g, a);
+    fcl_op_arg_t(&g, b);
+    fcl_op_arg_t(&g, y);
+    fcl_op_arg_i(&g, (int)n);
+    fcl_op_arg_i(&g, (int)d);
+    fcl_op_arg_f(&g, p->margin);
+    fcl_op_arg_f(&g, (float)((double)dloss / (double)n));
+    fcl_op_arg_i(&g, da ? 1 : 0);
+    fcl_op_arg_i(&g, db ? 1 : 0);
+    if ((st = g.st) || (st = run_1d(ctx, kr, n)))
+        goto fail;
+    return FCL_OK;
+fail:
+    return st;
+}
+
+/* ==== histogram ============================================================================== */
+
+#define HIST_MAX_BINS (1 << 16)
+
+static fcl_status hist_check(fcl_ctx *ctx, const char *op, const fcl_tensor *x,
+                             const fcl_tensor *labels, const fcl_histogram_params *p, size_t *n,
+                             size_t *d)
+{
+    if (!p)
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: params are NULL", op);
+    if (p->bins < 2 || p->bins > HIST_MAX_BINS)
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: bins = %d must be in 2..%d", op, p->bins,
+                       HIST_MAX_BINS);
+    return emb_dims(ctx, op, x, labels, n, d);
+}
+
+/* S = cos(x, x) [n, n] and the histograms h [2 bins + 2] (h+, h-, npos, nneg). */
+static fcl_status hist_build(fcl_ctx *ctx, fcl_tensor *sim, fcl_tensor *h, const fcl_tensor *x,
+                             const fcl_tensor *labels, int bins, size_t n)
+{
+    cl_kernel kr;
+    fcl_status st;
+    if ((st = fcl_cosine_sim_fwd(ctx, sim, x, x)) || (st = get_kernel(ctx, "hist_bins", &kr)))
+        return st;
+    fcl_op_args g;
+    fcl_op_args_init(&g, ctx, kr, NULL);
+    fcl_op_arg_t(&g, h);
+    fcl_op_arg_t(&g, sim);
+    fcl_op_arg_t(&g, labels);
+    fcl_op_arg_i(&g, (int)n);
+    fcl_op_arg_i(&g, bins);
+    if ((st = g.st))
+        return st;
+    return run_1d(ctx, kr, (size_t)bins);
+}
+
+/* out[0] = the loss; coef [2 bins] the per-bin gradient coefficients (NULL: not wanted). */
+static fcl_status hist_loss(fcl_ctx *ctx, fcl_tensor *out, fcl_tensor *coef, const fcl_tensor *h, int bins)
+{
+    cl_kernel kr;
+    fcl_status st = get_kernel(ctx, "hist_loss", &kr);
+    if (st)
+        return st;
+    fcl_op_args g;
+    fcl_op_args_init(&g, ctx, kr, h->buf);
+    fcl_op_arg_t(&g, out);
+    fcl_op_arg_t(&g, coef);
+    fcl_op_arg_t(&g, h);
+    fcl_op_arg_i(&g, bins);
+    fcl_op_arg_i(&g, coef ? 1 : 0);
+    if ((st = g.st))
+        return st;
+    size_t one = 1;
+    return fcl_kernel_run(ctx, kr, 1, &one, &one);
+}
+
+fcl_status fcl_histogram_loss_fwd(fcl_ctx *ctx, fcl_tensor *loss, const fcl_tensor *x,
+                                  const fcl_tensor *labels, const fcl_histogram_params *p)
+{
+    const char *op = "fcl_histogram_loss_fwd";
+    fcl_tensor sim = {0}, h = {0};
+    size_t n, d;
+    fcl_status st;
+    if ((st = hist_check(ctx, op, x, labels, p, &n, &d)) || (st = check_t(ctx, op, "loss", loss)))
+        goto fail;
+    const fcl_tensor *ins[2] = {x, labels};
+    if (overlaps_any(loss, ins, 2)) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: loss overlaps x or labels", op);
+        goto fail;
+    }
+    if ((st = temp(ctx, &sim, n, n, 0)) || (st = temp(ctx, &h, 2 * (size_t)p->bins + 2, 1, 0)) ||
+        (st = hist_build(ctx, &sim, &h, x, labels, p->bins, n)) || (st = hist_loss(ctx, loss, NULL, &h, p->bins)))
+        goto fail;
+fail:
+    fcl_tensor_release(ctx, &sim);
+    fcl_tensor_release(ctx, &h);
+    return st;
+}
+
+fcl_status fcl_histogram_loss_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *x,
+                                  const fcl_tensor *labels, const fcl_histogram_params *p,
+                                  float dloss)
+{
+    const char *op = "fcl_histogram_loss_bwd";
+    fcl_tensor sim = {0}, h = {0}, coef = {0}, scr = {0}, ds = {0};
+    size_t n, d;
+    cl_kernel kr;
+    fcl_status st;
+    if ((st = hist_check(ctx, op, x, labels, p, &n, &d)) || (dx && (st = check_like(ctx, op, "dx", dx, n, d))))
+        goto fail;
+    const fcl_tensor *ins[2] = {x, labels};
+    if (overlaps_any(dx, ins, 2)) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx overlaps x or labels", op);
+        goto fail;
+    }
+    if (!dx)
+        return FCL_OK;
+    size_t bins = (size_t)p->bins;
+    if ((st = temp(ctx, &sim, n, n, 0)) || (st = temp(ctx, &h, 2 * bins + 2, 1, 0)) ||
+        (st = temp(ctx, &coef, 2 * bins, 1, 0)) || (st = temp(ctx, &scr, 1, 1, 0)) ||
+        (st = temp(ctx, &ds, n, n, 0)) || (st = hist_build(ctx, &sim, &h, x, labels, p->bins, n)) ||
+        (st = hist_loss(ctx, &scr, &coef, &h, p->bins)) || (st = get_kernel(ctx, "hist_dsim", &kr)))
+        goto fail;
+    fcl_op_args g;
+    fcl_op_args_init(&g, ctx, kr, NULL);
+    fcl_op_arg_t(&g, &ds);
+    fcl_op_arg_t(&g, &sim);
+    fcl_op_arg_t(&g, labels);
+    fcl_op_arg_t(&g, &coef);
+    fcl_op_arg_i(&g, (int)n);
+    fcl_op_arg_i(&g, p->bins);
+    fcl_op_arg_f(&g, dloss);
+    /* dS is upper-triangular: S = Xn Xn^T gives dXn = dS Xn + dS^T Xn, i.e. both "sides" of
+     * fcl_cosine_sim_bwd, accumulated into the same dx */
+    if ((st = g.st) || (st = run_2d(ctx, kr, n, n)) || (st = fcl_cosine_sim_bwd(ctx, dx, dx, &ds, x, x)))
+        goto fail;
+fail:
+    fcl_tensor_release(ctx, &sim);
+    fcl_tensor_release(ctx, &h);
+    fcl_tensor_release(ctx, &coef);
+    fcl_tensor_release(ctx, &scr);
+    fcl_tensor_release(ctx, &ds);
+    return st;
+}

@@ -1,0 +1,139 @@
+/* host/ops/op_util.c: argument checks and kernel-launch plumbing shared by op launchers. */
+#include "ops/op_util.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+fcl_status fcl_op_check(fcl_ctx *ctx, const char *op, const char *name, const fcl_tensor *t,
+                        int min_ndim, int max_ndim)
+{
+    fcl_error *e = fcl_ctx_error(ctx);
+    if (!t || !t->buf)
+        return FCL_ERR(e, FCL_ERR_INVALID_ARG, "%s: %s is missing (NULL or without a buffer)", op, name);
+    if (t->dtype != FCL_F32)
+        return FCL_ERR(e, FCL_ERR_UNSUPPORTED, "%s: %s must be f32", op, name);
+    if (t->ndim < min_ndim || t->ndim > max_ndim) {
+        char s[96];
+        fcl_tensor_shape_str(t, s, sizeof s);
+        if (min_ndim == max_ndim)
+            return FCL_ERR(e, FCL_ERR_SHAPE, "%s: %s must have %d dims, got %s", op, name, min_ndim, s);
+        return FCL_ERR(e, FCL_ERR_SHAPE, "%s: %s must have %d..%d dims, got %s", op, name, min_ndim,
+                       max_ndim, s);
+    }
+    for (int i = 0; i < t->ndim; i++)
+        if (t->shape[i] == 0)
+            return FCL_ERR(e, FCL_ERR_SHAPE, "%s: %s has an empty dimension %d", op, name, i);
+    if (t->offset + fcl_tensor_numel(t) > (size_t)INT_MAX)
+        return FCL_ERR(e, FCL_ERR_SHAPE, "%s: %s (offset %zu + %zu elements) is too large for 32-bit "
+                       "element indexing", op, name, t->offset, fcl_tensor_numel(t));
+    return FCL_OK;
+}
+
+fcl_status fcl_op_check_opt(fcl_ctx *ctx, const char *op, const char *name, const fcl_tensor *t,
+                            int min_ndim, int max_ndim)
+{
+    return t ? fcl_op_check(ctx, op, name, t, min_ndim, max_ndim) : FCL_OK;
+}
+
+fcl_status fcl_op_check_numel(fcl_ctx *ctx, const char *op, const char *name, const fcl_tensor *t,
+                              size_t want, const char *what)
+{
+    if (!t || fcl_tensor_numel(t) == want) return FCL_OK;
+    char s[96];
+    fcl_tensor_shape_str(t, s, sizeof s);
+    return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_SHAPE, "%s: %s %s must have %zu elements (%s)", op,
+                   name, s, want, what);
+}
+
+fcl_status fcl_op_check_same_shape(fcl_ctx *ctx, const char *op, const char *na,
+                                   const fcl_tensor *a, const char *nb, const fcl_tensor *b)
+{
+    int same = a->ndim == b->ndim;
+    for (int i = 0; same && i < a->ndim; i++) same = a->shape[i] == b->shape[i];
+    if (same) return FCL_OK;
+    char sa[96], sb[96];
+    fcl_tensor_shape_str(a, sa, sizeof sa);
+    fcl_tensor_shape_str(b, sb, sizeof sb);
+    return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_SHAPE, "%s: %s %s and %s %s must have the same shape",
+                   op, na, sa, nb, sb);
+}
+
+int fcl_op_overlaps(const fcl_tensor *a, const fcl_tensor *b)
+{
+    if (!a || !b) return 0;
+    return a->buf == b->buf && a->offset < b->offset + fcl_tensor_numel(b) &&
+           b->offset < a->offset + fcl_tensor_numel(a);
+}
+
+int fcl_op_same(const fcl_tensor *a, const fcl_tensor *b)
+{
+    return a && b && a->buf == b->buf && a->offset == b->offset &&
+           fcl_tensor_numel(a) == fcl_tensor_numel(b);
+}
+
+int fcl_op_tuning_int(const fcl_ctx *ctx, const char *family, const char *name, int dflt)
+{
+    const char *defs = fcl_ctx_tuning(ctx, family);
+    char key[64];
+    snprintf(key, sizeof key, "-D%s=", name);
+    const char *v = strstr(defs, key);
+    return v ? atoi(v + strlen(key)) : dflt;
+}
+
+fcl_status fcl_op_tuning_vec(fcl_ctx *ctx, const char *family, int *vec)
+{
+    *vec = fcl_op_tuning_int(ctx, family, "FCL_VEC", 4);   /* 4: the kernel files' default */
+    if (*vec != 2 && *vec != 4 && *vec != 8 && *vec != 16)
+        return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_INTERNAL,
+                       "tuning row of \"%s\" (\"%s\"): FCL_VEC must be 2, 4, 8 or 16", family,
+                       fcl_ctx_tuning(ctx, family));
+    return FCL_OK;
+}
+
+fcl_status fcl_op_reduce_wg(fcl_ctx *ctx, cl_kernel k, size_t wanted, size_t *out)
+{
+    size_t kmax = 0;
+    cl_int rc = clGetKernelWorkGroupInfo(k, fcl_ctx_device(ctx)->device_id,
+                                         CL_KERNEL_WORK_GROUP_SIZE, sizeof kmax, &kmax, NULL);
+    if (rc != CL_SUCCESS)
+        return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_OPENCL,
+                       "clGetKernelWorkGroupInfo(CL_KERNEL_WORK_GROUP_SIZE): %s",
+                       fcl_cl_error_name(rc));
+    size_t lim = wanted;
+    size_t dmax = fcl_ctx_device(ctx)->max_work_group;
+    if (dmax && dmax < lim) lim = dmax;
+    if (kmax && kmax < lim) lim = kmax;
+    size_t wg = 1;
+    while (wg * 2 <= lim) wg *= 2;
+    *out = wg;
+    return FCL_OK;
+}
+
+void fcl_op_args_init(fcl_op_args *a, fcl_ctx *ctx, cl_kernel k, cl_mem dummy)
+{
+    a->ctx = ctx;
+    a->k = k;
+    a->i = 0;
+    a->st = FCL_OK;
+    a->dummy = dummy;
+}
+
+static void arg(fcl_op_args *a, size_t size, const void *v)
+{
+    if (a->st == FCL_OK) a->st = fcl_kernel_arg(a->ctx, a->k, a->i, size, v);
+    a->i++;
+}
+
+void fcl_op_arg_i(fcl_op_args *a, int v) { arg(a, sizeof v, &v); }
+void fcl_op_arg_f(fcl_op_args *a, float v) { arg(a, sizeof v, &v); }
+
+void fcl_op_arg_t(fcl_op_args *a, const fcl_tensor *t)
+{
+    cl_mem m = t ? t->buf : a->dummy;
+    arg(a, sizeof m, &m);
+    fcl_op_arg_i(a, t ? (int)t->offset : 0);
+}
+
+void fcl_op_arg_local(fcl_op_args *a, size_t bytes) { arg(a, bytes, NULL); }

@@ -1,0 +1,55 @@
+/* host/ops/op_util.h: argument checks and kernel-launch plumbing shared by op launchers (internal). */
+#ifndef FACECL_OPS_OP_UTIL_H
+#define FACECL_OPS_OP_UTIL_H
+
+#include <stddef.h>
+#include "facecl/context.h"
+#include "facecl/tensor.h"
+
+/* t must be a non-NULL f32 tensor with a buffer, min_ndim..max_ndim dims, addressable with the
+ * kernels' int element indices (offset + numel <= INT_MAX). Errors name op and `name`. */
+fcl_status fcl_op_check(fcl_ctx *ctx, const char *op, const char *name, const fcl_tensor *t,
+                        int min_ndim, int max_ndim);
+/* Same, for an optional tensor: NULL passes. */
+fcl_status fcl_op_check_opt(fcl_ctx *ctx, const char *op, const char *name, const fcl_tensor *t,
+                            int min_ndim, int max_ndim);
+/* numel(t) must be `want` (per-channel vectors): FCL_ERR_SHAPE naming both. NULL passes. */
+fcl_status fcl_op_check_numel(fcl_ctx *ctx, const char *op, const char *name, const fcl_tensor *t,
+                              size_t want, const char *what);
+/* a and b must have the same shape (ndim and extents). */
+fcl_status fcl_op_check_same_shape(fcl_ctx *ctx, const char *op, const char *na,
+                                   const fcl_tensor *a, const char *nb, const fcl_tensor *b);
+/* 1 when the element ranges of a and b share memory (either NULL: 0). */
+int fcl_op_overlaps(const fcl_tensor *a, const fcl_tensor *b);
+/* 1 when a and b are exactly the same elements (in-place use). */
+int fcl_op_same(const fcl_tensor *a, const fcl_tensor *b);
+
+/* The integer value of "-DNAME=V" in the tuning defines of `family`, or dflt when absent. */
+int fcl_op_tuning_int(const fcl_ctx *ctx, const char *family, const char *name, int dflt);
+/* FCL_VEC of `family`, checked to be 2, 4, 8 or 16 (the kernels' vloadN widths). */
+fcl_status fcl_op_tuning_vec(fcl_ctx *ctx, const char *family, int *vec);
+
+/* Work-group size for a one-group-per-row tree reduction with kernel k: the largest power of
+ * two <= min(wanted, device max, the kernel's limit). */
+fcl_status fcl_op_reduce_wg(fcl_ctx *ctx, cl_kernel k, size_t wanted, size_t *out);
+
+/* Sequential kernel arguments; the first failure sticks (its message is in the context). */
+typedef struct fcl_op_args {
+    fcl_ctx *ctx;
+    cl_kernel k;
+    unsigned i;
+    fcl_status st;
+    cl_mem dummy;     /* bound for NULL tensors (the kernel is told by a flag not to touch it) */
+} fcl_op_args;
+
+void fcl_op_args_init(fcl_op_args *a, fcl_ctx *ctx, cl_kernel k, cl_mem dummy);
+void fcl_op_arg_i(fcl_op_args *a, int v);
+void fcl_op_arg_f(fcl_op_args *a, float v);
+/* A tensor as (buffer, int element offset); NULL binds the dummy buffer and offset 0. */
+void fcl_op_arg_t(fcl_op_args *a, const fcl_tensor *t);
+/* Local memory of `bytes`. */
+void fcl_op_arg_local(fcl_op_args *a, size_t bytes);
+
+static inline size_t fcl_op_div_up(size_t a, size_t b) { return (a + b - 1) / b; }
+
+#endif

@@ -1,0 +1,327 @@
+/* host/ops/pool.c: launchers of the pooling kernels in cl/pool.cl and PyTorch's output-size rule. */
+#include <limits.h>
+#include <stdio.h>
+
+#include "facecl/ops_pool.h"
+#include "ops/op_util.h"
+
+#define ERRP(ctx) fcl_ctx_error(ctx)
+
+fcl_status fcl_pool_out_size(size_t in, int k, int s, int pad, int ceil_mode, size_t *out,
+                             const char *op, fcl_error *err)
+{
+    if (!op) op = "pool";
+    if (k < 1) return FCL_ERR(err, FCL_ERR_INVALID_ARG, "%s: window size must be >= 1, got %d", op, k);
+    if (s < 0) return FCL_ERR(err, FCL_ERR_INVALID_ARG, "%s: stride must be >= 0 (0: the window), got %d", op, s);
+    if (s == 0) s = k;
+    if (pad < 0 || pad > k / 2)
+        return FCL_ERR(err, FCL_ERR_INVALID_ARG, "%s: padding %d must be between 0 and half the window "
+                       "(%d)", op, pad, k / 2);
+    if (in > (size_t)1 << 30) return FCL_ERR(err, FCL_ERR_SHAPE, "%s: input size %zu is too large", op, in);
+    /* PyTorch pooling_output_shape: div_rtn(in + 2 pad - (k - 1) - 1 + (ceil ? s - 1 : 0), s) + 1,
+     * then in ceil mode drop a last window that would start past the input and left padding. */
+    long long num = (long long)in + 2LL * pad - (k - 1) - 1 + (ceil_mode ? s - 1 : 0);
+    long long q = num / s;
+    if (num % s != 0 && num < 0) q--;   /* round towards -inf */
+    long long o = q + 1;
+    if (ceil_mode && (o - 1) * s >= (long long)in + pad) o--;
+    if (o < 1)
+        return FCL_ERR(err, FCL_ERR_SHAPE, "%s: input size %zu is too small for window %d, stride %d, "
+                       "padding %d (output size %lld)", op, in, k, s, pad, o);
+    *out = (size_t)o;
+    return FCL_OK;
+}
+
+fcl_status fcl_pool2d_out_hw(const fcl_pool2d_params *p, size_t in_h, size_t in_w, size_t *out_h,
+                             size_t *out_w, const char *op, fcl_error *err)
+{
+    if (!p) return FCL_ERR(err, FCL_ERR_INVALID_ARG, "%s: params are NULL", op ? op : "pool");
+    fcl_status st = fcl_pool_out_size(in_h, p->kh, p->sh, p->ph, p->ceil_mode, out_h, op, err);
+    if (!st) st = fcl_pool_out_size(in_w, p->kw, p->sw, p->pw, p->ceil_mode, out_w, op, err);
+    return st;
+}
+
+/* Checks x (input side, [N, C, H, W]) against y (output side) for pooling params p and fills
+ * the kernels' extents. */
+typedef struct pool_dims {
+    int H, W, OH, OW, planes, kh, kw, sh, sw, ph, pw;
+} pool_dims;
+
+static fcl_status pool_check(fcl_ctx *ctx, const char *op, const char *nx, const fcl_tensor *x,
+                             const char *ny, const fcl_tensor *y, const fcl_pool2d_params *p,
+                             pool_dims *d)
+{
+    fcl_status st;
+    if ((st = fcl_op_check(ctx, op, nx, x, 4, 4)) || (st = fcl_op_check(ctx, op, ny, y, 4, 4))) return st;
+    size_t oh, ow;
+    if ((st = fcl_pool2d_out_hw(p, x->shape[2], x->shape[3], &oh, &ow, op, ERRP(ctx)))) return st;
+    if (p->count_include_pad < 0 || p->divisor_override < 0)
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: count_include_pad and divisor_override must "
+                       "be >= 0", op);
+    if (y->shape[0] != x->shape[0] || y->shape[1] != x->shape[1] || y->shape[2] != oh || y->shape[3] != ow) {
+        char sx[96], sy[96];
+        fcl_tensor_shape_str(x, sx, sizeof sx);
+        fcl_tensor_shape_str(y, sy, sizeof sy);
+        return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: %s %s needs %s [%zu, %zu, %zu, %zu] for window "
+                       "%dx%d stride %dx%d padding %dx%d%s, got %s", op, nx, sx, ny, x->shape[0],
+                       x->shape[1], oh, ow, p->kh, p->kw, p->sh ? p->sh : p->kh, p->sw ? p->sw : p->kw,
+                       p->ph, p->pw, p->ceil_mode ? " ceil_mode" : "", sy);
+    }
+    d->H = (int)x->shape[2];
+    d->W = (int)x->shape[3];
+    d->OH = (int)oh;
+    d->OW = (int)ow;
+    d->planes = (int)(x->shape[0] * x->shape[1]);
+    d->kh = p->kh;
+    d->kw = p->kw;
+    d->sh = p->sh ? p->sh : p->kh;
+    d->sw = p->sw ? p->sw : p->kw;
+    d->ph = p->ph;
+    d->pw = p->pw;
+    return FCL_OK;
+}
+
+static void arg_window(fcl_op_args *a, const pool_dims *d)
+{
+    fcl_op_arg_i(a, d->H);
+    fcl_op_arg_i(a, d->W);
+    fcl_op_arg_i(a, d->OH);
+    fcl_op_arg_i(a, d->OW);
+    fcl_op_arg_i(a, d->planes);
+    fcl_op_arg_i(a, d->kh);
+    fcl_op_arg_i(a, d->kw);
+    fcl_op_arg_i(a, d->sh);
+    fcl_op_arg_i(a, d->sw);
+    fcl_op_arg_i(a, d->ph);
+    fcl_op_arg_i(a, d->pw);
+}
+
+static fcl_status get_kernel(fcl_ctx *ctx, const char *name, cl_kernel *k)
+{
+    return fcl_kernel_get(ctx, "pool.cl", name, fcl_ctx_tuning(ctx, "pool"), k);
+}
+
+/* Extents (cols, rows, planes) as one 1-D launch in groups of the device's 1-D size (the kernels
+ * split the index; see cl/pool.cl for why not 3-D). */
+static fcl_status run3(fcl_ctx *ctx, cl_kernel k, int cols, int rows, int planes)
+{
+    size_t g = (size_t)cols * (size_t)rows * (size_t)planes, l = fcl_ctx_wg1d(ctx);
+    if (g > (size_t)INT_MAX)
+        return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "pooling launch of %zu work-items is too large", g);
+    return fcl_kernel_run(ctx, k, 1, &g, &l);
+}
+
+static fcl_status no_overlap(fcl_ctx *ctx, const char *op, const char *what, const fcl_tensor *a,
+                             const fcl_tensor *b, const fcl_tensor *c)
+{
+    if (fcl_op_overlaps(a, b) || fcl_op_overlaps(a, c))
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: %s must not overlap the other tensors", op, what);
+    return FCL_OK;
+}
+
+fcl_status fcl_maxpool2d_fwd(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *idx, const fcl_tensor *x,
+                             const fcl_pool2d_params *p)
+{
+    const char *op = "fcl_maxpool2d_fwd";
+    fcl_status st;
+    cl_kernel k;
+    pool_dims d;
+    if ((st = pool_check(ctx, op, "x", x, "y", y, p, &d)) ||
+        (st = fcl_op_check_opt(ctx, op, "idx", idx, 4, 4)) ||
+        (idx && (st = fcl_op_check_same_shape(ctx, op, "idx", idx, "y", y))) ||
+        (st = no_overlap(ctx, op, "y", y, x, idx)) || (st = no_overlap(ctx, op, "idx", idx, x, NULL)))
+        goto fail;
+    if ((size_t)d.H * (size_t)d.W >= ((size_t)1 << 24)) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: planes of %dx%d are too large for float indices "
+                     "(H*W must be < 2^24)", op, d.H, d.W);
+        goto fail;
+    }
+    if ((st = get_kernel(ctx, "maxpool_fwd", &k))) goto fail;
+    fcl_op_args a;
+    fcl_op_args_init(&a, ctx, k, x->buf);
+    fcl_op_arg_t(&a, y);
+    fcl_op_arg_t(&a, idx);
+    fcl_op_arg_t(&a, x);
+    arg_window(&a, &d);
+    fcl_op_arg_i(&a, idx != NULL);
+    if ((st = a.st) || (st = run3(ctx, k, (int)fcl_op_div_up((size_t)d.OW, 4), d.OH, d.planes))) goto fail;
+    return FCL_OK;
+fail:
+    return st;
+}
+
+fcl_status fcl_maxpool2d_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy,
+                             const fcl_tensor *idx, const fcl_pool2d_params *p)
+{
+    const char *op = "fcl_maxpool2d_bwd";
+    fcl_status st;
+    cl_kernel k;
+    pool_dims d;
+    if ((st = pool_check(ctx, op, "dx", dx, "dy", dy, p, &d)) ||
+        (st = fcl_op_check(ctx, op, "idx", idx, 4, 4)) ||
+        (st = fcl_op_check_same_shape(ctx, op, "idx", idx, "dy", dy)) ||
+        (st = no_overlap(ctx, op, "dx", dx, dy, idx)))
+        goto fail;
+    if ((st = get_kernel(ctx, "maxpool_bwd", &k))) goto fail;
+    fcl_op_args a;
+    fcl_op_args_init(&a, ctx, k, dx->buf);
+    fcl_op_arg_t(&a, dx);
+    fcl_op_arg_t(&a, dy);
+    fcl_op_arg_t(&a, idx);
+    arg_window(&a, &d);
+    if ((st = a.st) || (st = run3(ctx, k, (int)fcl_op_div_up((size_t)d.W, 8), d.H, d.planes))) goto fail;
+    return FCL_OK;
+fail:
+    return st;
+}
+
+fcl_status fcl_avgpool2d_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x,
+                             const fcl_pool2d_params *p)
+{
+    const char *op = "fcl_avgpool2d_fwd";
+    fcl_status st;
+    cl_kernel k;
+    pool_dims d;
+    if ((st = pool_check(ctx, op, "x", x, "y", y, p, &d)) || (st = no_overlap(ctx, op, "y", y, x, NULL)))
+        goto fail;
+    if ((st = get_kernel(ctx, "avgpool_fwd", &k))) goto fail;
+    fcl_op_args a;
+    fcl_op_args_init(&a, ctx, k, x->buf);
+    fcl_op_arg_t(&a, y);
+    fcl_op_arg_t(&a, x);
+    arg_window(&a, &d);
+    fcl_op_arg_i(&a, p->count_include_pad != 0);
+    fcl_op_arg_i(&a, p->divisor_override);
+    if ((st = a.st) || (st = run3(ctx, k, (int)fcl_op_div_up((size_t)d.OW, 4), d.OH, d.planes))) goto fail;
+    return FCL_OK;
+fail:
+    return st;
+}
+
+fcl_status fcl_avgpool2d_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy,
+                             const fcl_pool2d_params *p)
+{
+    const char *op = "fcl_avgpool2d_bwd";
+    fcl_status st;
+    cl_kernel k;
+    pool_dims d;
+    if ((st = pool_check(ctx, op, "dx", dx, "dy", dy, p, &d)) ||
+        (st = no_overlap(ctx, op, "dx", dx, dy, NULL)))
+        goto fail;
+    if ((st = get_kernel(ctx, "avgpool_bwd", &k))) goto fail;
+    fcl_op_args a;
+    fcl_op_args_init(&a, ctx, k, dx->buf);
+    fcl_op_arg_t(&a, dx);
+    fcl_op_arg_t(&a, dy);
+    arg_window(&a, &d);
+    fcl_op_arg_i(&a, p->count_include_pad != 0);
+    fcl_op_arg_i(&a, p->divisor_override);
+    if ((st = a.st) || (st = run3(ctx, k, (int)fcl_op_div_up((size_t)d.W, 8), d.H, d.planes))) goto fail;
+    return FCL_OK;
+fail:
+    return st;
+}
+
+/* x [N, C, H, W] (input side) and y [N, C, OH, OW] or [N, C] (1x1) (output side). */
+static fcl_status adaptive_check(fcl_ctx *ctx, const char *op, const char *nx, const fcl_tensor *x,
+                                 const char *ny, const fcl_tensor *y, int *oh, int *ow)
+{
+    fcl_status st;
+    if ((st = fcl_op_check(ctx, op, nx, x, 4, 4)) || (st = fcl_op_check(ctx, op, ny, y, 2, 4))) return st;
+    if (y->ndim == 3 || y->shape[0] != x->shape[0] || y->shape[1] != x->shape[1]) {
+        char sx[96], sy[96];
+        fcl_tensor_shape_str(x, sx, sizeof sx);
+        fcl_tensor_shape_str(y, sy, sizeof sy);
+        return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: %s %s and %s %s: the output must be [N, C, OH, OW] "
+                       "or [N, C] with the input's N and C", op, nx, sx, ny, sy);
+    }
+    *oh = y->ndim == 4 ? (int)y->shape[2] : 1;
+    *ow = y->ndim == 4 ? (int)y->shape[3] : 1;
+    return FCL_OK;
+}
+
+fcl_status fcl_adaptive_avgpool2d_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x)
+{
+    const char *op = "fcl_adaptive_avgpool2d_fwd";
+    fcl_status st;
+    cl_kernel k;
+    int oh, ow;
+    if ((st = adaptive_check(ctx, op, "x", x, "y", y, &oh, &ow)) ||
+        (st = no_overlap(ctx, op, "y", y, x, NULL)))
+        goto fail;
+    int H = (int)x->shape[2], W = (int)x->shape[3], planes = (int)(x->shape[0] * x->shape[1]);
+    if ((st = get_kernel(ctx, "adaptive_avgpool_fwd", &k))) goto fail;
+    fcl_op_args a;
+    fcl_op_args_init(&a, ctx, k, x->buf);
+    fcl_op_arg_t(&a, y);
+    fcl_op_arg_t(&a, x);
+    fcl_op_arg_i(&a, H);
+    fcl_op_arg_i(&a, W);
+    fcl_op_arg_i(&a, oh);
+    fcl_op_arg_i(&a, ow);
+    fcl_op_arg_i(&a, planes);
+    if ((st = a.st) || (st = run3(ctx, k, ow, oh, planes))) goto fail;
+    return FCL_OK;
+fail:
+    return st;
+}
+
+fcl_status fcl_adaptive_avgpool2d_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy)
+{
+    const char *op = "fcl_adaptive_avgpool2d_bwd";
+    fcl_status st;
+    cl_kernel k;
+    int oh, ow;
+    if ((st = adaptive_check(ctx, op, "dx", dx, "dy", dy, &oh, &ow)) ||
+        (st = no_overlap(ctx, op, "dx", dx, dy, NULL)))
+        goto fail;
+    int H = (int)dx->shape[2], W = (int)dx->shape[3], planes = (int)(dx->shape[0] * dx->shape[1]);
+    fcl_op_args a;
+    if (oh == 1 && ow == 1) {   /* global average pooling: a broadcast */
+        if ((st = get_kernel(ctx, "global_avgpool_bwd", &k))) goto fail;
+        fcl_op_args_init(&a, ctx, k, dx->buf);
+        fcl_op_arg_t(&a, dx);
+        fcl_op_arg_t(&a, dy);
+        fcl_op_arg_i(&a, H * W);
+        fcl_op_arg_i(&a, planes);
+        size_t g[2] = {(size_t)H * (size_t)W, (size_t)planes};
+        if ((st = a.st) || (st = fcl_kernel_run(ctx, k, 2, g, NULL))) goto fail;
+        return FCL_OK;
+    }
+    if ((st = get_kernel(ctx, "adaptive_avgpool_bwd", &k))) goto fail;
+    fcl_op_args_init(&a, ctx, k, dx->buf);
+    fcl_op_arg_t(&a, dx);
+    fcl_op_arg_t(&a, dy);
+    fcl_op_arg_i(&a, H);
+    fcl_op_arg_i(&a, W);
+    fcl_op_arg_i(&a, oh);
+    fcl_op_arg_i(&a, ow);
+    fcl_op_arg_i(&a, planes);
+    if ((st = a.st) || (st = run3(ctx, k, W, H, planes))) goto fail;
+    return FCL_OK;
+fail:
+    return st;
+}
+
+/* The global pool is the adaptive pool to 1x1; this only insists on the 1x1 output shape. */
+static fcl_status global_shape(fcl_ctx *ctx, const char *op, const char *ny, const fcl_tensor *y)
+{
+    fcl_status st = fcl_op_check(ctx, op, ny, y, 2, 4);
+    if (st) return st;
+    if (y->ndim == 2 || (y->ndim == 4 && y->shape[2] == 1 && y->shape[3] == 1)) return FCL_OK;
+    char s[96];
+    fcl_tensor_shape_str(y, s, sizeof s);
+    return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: %s must be [N, C] or [N, C, 1, 1], got %s", op, ny, s);
+}
+
+fcl_status fcl_global_avgpool_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x)
+{
+    fcl_status st = global_shape(ctx, "fcl_global_avgpool_fwd", "y", y);
+    return st ? st : fcl_adaptive_avgpool2d_fwd(ctx, y, x);
+}
+
+fcl_status fcl_global_avgpool_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy)
+{
+    fcl_status st = global_shape(ctx, "fcl_global_avgpool_bwd", "dy", dy);
+    return st ? st : fcl_adaptive_avgpool2d_bwd(ctx, dx, dy);
+}

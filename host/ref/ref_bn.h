@@ -1,0 +1,24 @@
+/* host/ref/ref_bn.h: plain-C double references of batch normalisation (tests, finite differences). */
+#ifndef FACECL_REF_BN_H
+#define FACECL_REF_BN_H
+
+#include <stddef.h>
+#include "facecl/ops_bn.h"
+
+/* Same semantics and argument order as fcl_bn2d_fwd / _bwd / _fold (include/facecl/ops_bn.h),
+ * over host arrays: x, y, dx, dy [n, c, inner]; per-channel arrays [c]. NULL where the
+ * launcher allows NULL. */
+void fcl_ref_bn2d_fwd(double *y, double *save_mean, double *save_invstd, double *running_mean,
+                      double *running_var, const double *x, const double *gamma,
+                      const double *beta, size_t n, size_t c, size_t inner,
+                      const fcl_bn2d_params *p);
+void fcl_ref_bn2d_bwd(double *dx, double *dgamma, double *dbeta, const double *dy,
+                      const double *x, const double *gamma, const double *save_mean,
+                      const double *save_invstd, size_t n, size_t c, size_t inner,
+                      const fcl_bn2d_params *p);
+/* w, w_out [cout, per_out]; b, b_out [cout]. */
+void fcl_ref_bn2d_fold(double *w_out, double *b_out, const double *w, const double *b,
+                       const double *gamma, const double *beta, const double *running_mean,
+                       const double *running_var, double eps, size_t cout, size_t per_out);
+
+#endif

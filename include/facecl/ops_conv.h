@@ -1,0 +1,83 @@
+/* facecl/ops_conv.h: 2-D convolution (dense, grouped, depthwise) forward and backward, NCHW. */
+#ifndef FACECL_OPS_CONV_H
+#define FACECL_OPS_CONV_H
+
+#include "context.h"
+#include "tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Semantics of torch.nn.Conv2d (padding_mode "zeros").
+ * Shapes: x, dx [n, cin, h, w]; w, dw [cout, cin / groups, kh, kw]; b, db [cout];
+ *         y, dy [n, cout, oh, ow] with oh = fcl_conv2d_out_size(h, kh, stride_h, pad_h, dil_h)
+ *         and ow likewise. Tensors are checked by element count (any ndim), so [cout] or
+ *         [cout, 1, 1, 1] both do for a bias.
+ * groups splits the channels into independent convolutions (ResNeXt): cin and cout must be
+ * multiples of it; groups == cin == cout is a depthwise convolution (MobileNet). */
+typedef struct fcl_conv2d_params {
+    int n, cin, h, w;
+    int cout, kh, kw;
+    int stride_h, stride_w;
+    int pad_h, pad_w;
+    int dil_h, dil_w;       /* dilation; 1 is an ordinary convolution */
+    int groups;             /* 1: dense */
+    int algo;               /* 0: automatic; else an fcl_conv2d_algo to force (tests, bench) */
+} fcl_conv2d_params;
+
+/* How a convolution is computed (all give the same result up to rounding):
+ *   GEMM       im2col (in chunks of images) + register-blocked GEMM; any shape
+ *   1X1        GEMM straight on the NCHW tensors; needs kh == kw == 1, stride 1, pad 0
+ *   DEPTHWISE  direct per-channel kernel; needs groups == cin == cout */
+typedef enum fcl_conv2d_algo {
+    FCL_CONV_AUTO = 0,
+    FCL_CONV_GEMM = 1,
+    FCL_CONV_1X1 = 2,
+    FCL_CONV_DEPTHWISE = 3
+} fcl_conv2d_algo;
+
+/* Output extent: floor((in + 2 * pad - dil * (k - 1) - 1) / stride) + 1 (may be <= 0 when the
+ * window does not fit; fcl_conv2d_check rejects that). */
+int fcl_conv2d_out_size(int in, int k, int stride, int pad, int dil);
+
+/* Validates p (every size >= 1, pad >= 0, channels divisible by groups, output >= 1x1, a forced
+ * algo that applies) and returns the output size in *oh / *ow (either may be NULL). Errors are
+ * FCL_ERR_SHAPE / FCL_ERR_INVALID_ARG with a message naming "conv2d" and the offending field. */
+fcl_status fcl_conv2d_check(const fcl_conv2d_params *p, int *oh, int *ow, fcl_error *err);
+
+/* The algorithm fcl_conv2d_* use for p (p->algo when set, else the fastest that applies). */
+fcl_conv2d_algo fcl_conv2d_algo_of(const fcl_conv2d_params *p);
+const char *fcl_conv2d_algo_name(fcl_conv2d_algo a);    /* "gemm", "1x1", "depthwise", "auto" */
+
+/* Floating-point operations (2 per multiply-add) of the forward pass; the backward to the data
+ * and the backward to the weights cost the same. */
+double fcl_conv2d_flops(const fcl_conv2d_params *p);
+
+/* y = conv(x, w) + b. b may be NULL (no bias). y must not overlap x, w or b.
+ * x [n, cin, h, w], w [cout, cin/groups, kh, kw], b [cout] -> y [n, cout, oh, ow]. */
+fcl_status fcl_conv2d_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, const fcl_tensor *w,
+                          const fcl_tensor *b, const fcl_conv2d_params *p);
+
+/* Backward, ACCUMULATING (+=) into each gradient given; any of dx, dw, db may be NULL:
+ *   dx += conv_transpose(dy, w)          dx [n, cin, h, w]     (needs w)
+ *   dw += sum_n dy * x (correlation)     dw [cout, cin/groups, kh, kw] (needs x)
+ *   db += sum over n, oh, ow of dy       db [cout]
+ * dy [n, cout, oh, ow]. x / w may be NULL when the gradient needing them is NULL. Gradients must
+ * not overlap the inputs. Reductions run in a fixed order (bit-reproducible on a device). */
+fcl_status fcl_conv2d_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dw, fcl_tensor *db,
+                          const fcl_tensor *dy, const fcl_tensor *x, const fcl_tensor *w,
+                          const fcl_conv2d_params *p);
+
+/* The three parts of fcl_conv2d_bwd separately (same shapes, same accumulation). */
+fcl_status fcl_conv2d_bwd_data(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy,
+                               const fcl_tensor *w, const fcl_conv2d_params *p);
+fcl_status fcl_conv2d_bwd_weight(fcl_ctx *ctx, fcl_tensor *dw, const fcl_tensor *dy,
+                                 const fcl_tensor *x, const fcl_conv2d_params *p);
+fcl_status fcl_conv2d_bwd_bias(fcl_ctx *ctx, fcl_tensor *db, const fcl_tensor *dy,
+                               const fcl_conv2d_params *p);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

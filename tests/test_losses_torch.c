@@ -1,0 +1,265 @@
+/* tests/test_losses_torch.c: facecl's face-verification losses against PyTorch values (tests/fixtures/losses_torch.bin, made by tools/make_loss_fixtures.py). */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <facecl/ops_metric_loss.h>
+
+#include "helpers/harness.h"
+
+#define FIXTURE FACECL_SOURCE_DIR "/tests/fixtures/losses_torch.bin"
+
+/* ---- the fixture file (format: see tools/make_loss_fixtures.py; the same as ops_torch.bin) ---- */
+
+typedef struct fx_rec {
+    char name[64];
+    int ndim;
+    size_t shape[4];
+    size_t numel;
+    double *data;
+} fx_rec;
+
+typedef struct fixture {
+    fx_rec *recs;
+    size_t n;
+    char generator[65];
+} fixture;
+
+static uint32_t le32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Takes `len` bytes at *pos of buf[size], failing the test on a truncated file. */
+static const unsigned char *take(const unsigned char *buf, size_t size, size_t *pos, size_t len,
+                                 const char *what)
+{
+    cr_assert(len <= size && *pos <= size - len, "%s: truncated at byte %zu reading %s", FIXTURE, *pos,
+              what);
+    const unsigned char *p = buf + *pos;
+    *pos += len;
+    return p;
+}
+
+static void fx_load(fixture *f)
+{
+    memset(f, 0, sizeof *f);
+    FILE *fp = fopen(FIXTURE, "rb");
+    cr_assert(fp != NULL, "cannot open %s (regenerate with tools/make_loss_fixtures.py)", FIXTURE);
+    fseek(fp, 0, SEEK_END);
+    long sz = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    cr_assert(sz > 0 && sz < (1L << 24), "%s: implausible size %ld", FIXTURE, sz);
+    unsigned char *buf = malloc((size_t)sz);
+    cr_assert(buf != NULL);
+    size_t got = fread(buf, 1, (size_t)sz, fp);
+    fclose(fp);
+    cr_assert(got == (size_t)sz, "%s: short read", FIXTURE);
+
+    size_t size = (size_t)sz, pos = 0;
+    cr_assert(memcmp(take(buf, size, &pos, 8, "magic"), "FCLFIX1\0", 8) == 0, "%s: bad magic", FIXTURE);
+    uint32_t version = le32(take(buf, size, &pos, 4, "version"));
+    uint32_t count = le32(take(buf, size, &pos, 4, "count"));
+    cr_assert(version == 1, "%s: format version %u, expected 1", FIXTURE, version);
+    cr_assert(count > 0 && count < 10000, "%s: %u records", FIXTURE, count);
+    memcpy(f->generator, take(buf, size, &pos, 64, "generator"), 64);
+    f->generator[64] = '\0';
+    f->recs = calloc(count, sizeof *f->recs);
+    cr_assert(f->recs != NULL);
+    for (uint32_t r = 0; r < count; r++) {
+        fx_rec *rec = &f->recs[r];
+        uint32_t len = le32(take(buf, size, &pos, 4, "name length"));
+        cr_assert(len > 0 && len < sizeof rec->name, "%s: record %u name length %u", FIXTURE, r, len);
+        memcpy(rec->name, take(buf, size, &pos, len, "name"), len);
+        uint32_t ndim = le32(take(buf, size, &pos, 4, "ndim"));
+        cr_assert(ndim <= 4, "%s: %s has %u dims", FIXTURE, rec->name, ndim);
+        rec->ndim = (int)ndim;
+        rec->numel = 1;
+        for (uint32_t d = 0; d < ndim; d++) {
+            rec->shape[d] = le32(take(buf, size, &pos, 4, "extent"));
+            cr_assert(rec->shape[d] > 0 && rec->shape[d] < (1u << 24), "%s: %s extent", FIXTURE, rec->name);
+            rec->numel *= rec->shape[d];
+        }
+        cr_assert(rec->numel < (1u << 24), "%s: %s too large", FIXTURE, rec->name);
+        const unsigned char *p = take(buf, size, &pos, rec->numel * 4, rec->name);
+        rec->data = h_alloc(rec->numel);
+        for (size_t i = 0; i < rec->numel; i++) {
+            uint32_t u = le32(p + 4 * i);
+            float v;
+            memcpy(&v, &u, 4);
+            rec->data[i] = v;
+        }
+        f->n++;
+    }
+    cr_assert(pos == size, "%s: %zu trailing bytes", FIXTURE, size - pos);
+    free(buf);
+}
+
+static void fx_free(fixture *f)
+{
+    for (size_t i = 0; i < f->n; i++)
+        free(f->recs[i].data);
+    free(f->recs);
+    memset(f, 0, sizeof *f);
+}
+
+/* The record "<c>.<field>", which must exist. */
+static const fx_rec *fx_get(const fixture *f, const char *c, const char *field)
+{
+    char name[64];
+    snprintf(name, sizeof name, "%s.%s", c, field);
+    for (size_t i = 0; i < f->n; i++)
+        if (!strcmp(f->recs[i].name, name))
+            return &f->recs[i];
+    cr_assert_fail("%s: no record %s", FIXTURE, name);
+    return NULL;
+}
+
+static h_buf fx_upload(fcl_ctx *ctx, const fx_rec *r)
+{
+    size_t one = 1;
+    h_buf b = r->ndim ? h_upload(ctx, r->data, r->ndim, r->shape) : h_upload(ctx, r->data, 1, &one);
+    return *h_name(&b, r->name);
+}
+
+static h_buf fx_zeros_like(fcl_ctx *ctx, const fx_rec *r)
+{
+    size_t one = 1;
+    return r->ndim ? h_zeros(ctx, r->ndim, r->shape) : h_zeros(ctx, 1, &one);
+}
+
+/* Downloads b and compares it with record r. */
+static void fx_expect(fcl_ctx *ctx, const char *what, const h_buf *b, const fx_rec *r, double tol)
+{
+    cr_assert_eq(b->numel, r->numel, "%s: %zu values vs the fixture's %zu", what, b->numel, r->numel);
+    double *got = h_alloc(b->numel);
+    h_download(ctx, b, got);
+    h_expect_close(what, got, r->data, r->numel, tol);
+    free(got);
+}
+
+/* Each Test loads the fixture and makes its context inside its body (PoCL fork trap). */
+#define WITH_FIXTURE(body)                                                                         \
+    do {                                                                                           \
+        fixture f;                                                                                 \
+        fx_load(&f);                                                                               \
+        printf("  fixture: %s\n", f.generator);                                                    \
+        fcl_ctx *ctx = h_ctx();                                                                    \
+        body;                                                                                      \
+        h_ctx_free(ctx);                                                                           \
+        fx_free(&f);                                                                               \
+    } while (0)
+
+/* ---- margin heads -------------------------------------------------------------------------------- */
+
+static void head_case(fcl_ctx *ctx, const fixture *f, const char *c)
+{
+    const double *q = fx_get(f, c, "params")->data;
+    fcl_margin_params p = {(fcl_margin_kind)(int)q[0], (float)q[1], (float)q[2], (int)q[3], (float)q[4], (float)q[5]};
+    const fx_rec *rx = fx_get(f, c, "x"), *rw = fx_get(f, c, "w");
+    h_case("torch %s: kind %d s %g m %g easy %d lambda %g smoothing %g, x [%zu, %zu], W [%zu, %zu]", c,
+           (int)p.kind, (double)p.s, (double)p.m, p.easy_margin, (double)p.lambda, (double)p.label_smoothing,
+           rx->shape[0], rx->shape[1], rw->shape[0], rw->shape[1]);
+    size_t n = rx->shape[0], k = rw->shape[0], sz[2] = {n, k}, one = 1;
+    h_buf x = fx_upload(ctx, rx), w = fx_upload(ctx, rw), lab = fx_upload(ctx, fx_get(f, c, "labels"));
+    h_buf loss = h_zeros(ctx, 1, &one), z = h_zeros(ctx, 2, sz), cs = h_zeros(ctx, 2, sz);
+    h_buf dx = fx_zeros_like(ctx, rx), dw = fx_zeros_like(ctx, rw);
+    H_OK(ctx, fcl_margin_head_fwd(ctx, &loss.t, &z.t, &cs.t, &x.t, &w.t, &lab.t, &p));
+    H_OK(ctx, fcl_margin_head_bwd(ctx, &dx.t, &dw.t, &z.t, &cs.t, &x.t, &w.t, &lab.t, &p, 1.0f));
+    fx_expect(ctx, "head loss", &loss, fx_get(f, c, "loss"), H_TOL_FWD);
+    fx_expect(ctx, "head dx", &dx, fx_get(f, c, "dx"), H_TOL_BWD);
+    fx_expect(ctx, "head dW", &dw, fx_get(f, c, "dw"), H_TOL_BWD);
+    h_buf *all[] = {&x, &w, &lab, &loss, &z, &cs, &dx, &dw};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        h_free(ctx, all[i]);
+}
+
+Test(torch_losses, arcface) { WITH_FIXTURE(head_case(ctx, &f, "arcface")); }
+Test(torch_losses, arcface_easy_margin) { WITH_FIXTURE(head_case(ctx, &f, "arcface_easy")); }
+Test(torch_losses, cosface_label_smoothing) { WITH_FIXTURE(head_case(ctx, &f, "cosface")); }
+Test(torch_losses, sphereface) { WITH_FIXTURE(head_case(ctx, &f, "sphereface")); }
+
+/* ---- center loss ------------------------------------------------------------------------------------ */
+
+static void center_case(fcl_ctx *ctx, const fixture *f, const char *c)
+{
+    float alpha = (float)fx_get(f, c, "params")->data[0];
+    const fx_rec *rx = fx_get(f, c, "x"), *rc = fx_get(f, c, "centers");
+    h_case("torch %s: x [%zu, %zu], %zu centres, alpha %g", c, rx->shape[0], rx->shape[1], rc->shape[0],
+           (double)alpha);
+    size_t one = 1;
+    h_buf x = fx_upload(ctx, rx), cen = fx_upload(ctx, rc), lab = fx_upload(ctx, fx_get(f, c, "labels"));
+    h_buf loss = h_zeros(ctx, 1, &one), dx = fx_zeros_like(ctx, rx), dc = fx_zeros_like(ctx, rc);
+    H_OK(ctx, fcl_center_loss_fwd(ctx, &loss.t, &x.t, &cen.t, &lab.t));
+    H_OK(ctx, fcl_center_loss_bwd(ctx, &dx.t, &dc.t, &x.t, &cen.t, &lab.t, 1.0f));
+    H_OK(ctx, fcl_center_update(ctx, &cen.t, &x.t, &lab.t, alpha));
+    fx_expect(ctx, "center loss", &loss, fx_get(f, c, "loss"), H_TOL_FWD);
+    fx_expect(ctx, "center dx", &dx, fx_get(f, c, "dx"), H_TOL_BWD);
+    fx_expect(ctx, "center dcenters", &dc, fx_get(f, c, "dcenters"), H_TOL_BWD);
+    fx_expect(ctx, "center update (Wen et al.)", &cen, fx_get(f, c, "centers_updated"), H_TOL_FWD);
+    h_buf *all[] = {&x, &cen, &lab, &loss, &dx, &dc};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        h_free(ctx, all[i]);
+}
+
+Test(torch_losses, center_loss_and_update) { WITH_FIXTURE(center_case(ctx, &f, "center")); }
+
+/* ---- triplet ----------------------------------------------------------------------------------------- */
+
+static void triplet_case(fcl_ctx *ctx, const fixture *f, const char *c)
+{
+    const double *q = fx_get(f, c, "params")->data;
+    fcl_triplet_params p = {(fcl_triplet_mining)(int)q[0], (float)q[1], (int)q[2]};
+    const fx_rec *rx = fx_get(f, c, "x");
+    h_case("torch %s: %s mining, margin %g, %s distances, x [%zu, %zu]", c, p.mining ? "semi-hard" : "batch-hard",
+           (double)p.margin, p.squared ? "squared" : "Euclidean", rx->shape[0], rx->shape[1]);
+    size_t one = 1;
+    h_buf x = fx_upload(ctx, rx), lab = fx_upload(ctx, fx_get(f, c, "labels"));
+    h_buf loss = h_zeros(ctx, 1, &one), dx = fx_zeros_like(ctx, rx);
+    H_OK(ctx, fcl_triplet_loss_fwd(ctx, &loss.t, &x.t, &lab.t, &p));
+    H_OK(ctx, fcl_triplet_loss_bwd(ctx, &dx.t, &x.t, &lab.t, &p, 1.0f));
+    fx_expect(ctx, "triplet loss", &loss, fx_get(f, c, "loss"), H_TOL_FWD);
+    fx_expect(ctx, "triplet dx", &dx, fx_get(f, c, "dx"), H_TOL_BWD);
+    h_free(ctx, &x), h_free(ctx, &lab), h_free(ctx, &loss), h_free(ctx, &dx);
+}
+
+Test(torch_losses, triplet_batch_hard) { WITH_FIXTURE(triplet_case(ctx, &f, "triplet_bh")); }
+Test(torch_losses, triplet_semi_hard) { WITH_FIXTURE(triplet_case(ctx, &f, "triplet_sh")); }
+
+/* ---- contrastive and histogram ---------------------------------------------------------------------- */
+
+static void contrastive_case(fcl_ctx *ctx, const fixture *f, const char *c)
+{
+    fcl_contrastive_params p = {(float)fx_get(f, c, "params")->data[0]};
+    const fx_rec *ra = fx_get(f, c, "x"), *rb = fx_get(f, c, "b");
+    h_case("torch %s: margin %g, pairs [%zu, %zu]", c, (double)p.margin, ra->shape[0], ra->shape[1]);
+    size_t one = 1;
+    h_buf a = fx_upload(ctx, ra), b = fx_upload(ctx, rb), y = fx_upload(ctx, fx_get(f, c, "y"));
+    h_buf loss = h_zeros(ctx, 1, &one), da = fx_zeros_like(ctx, ra), db = fx_zeros_like(ctx, rb);
+    H_OK(ctx, fcl_contrastive_loss_fwd(ctx, &loss.t, &a.t, &b.t, &y.t, &p));
+    H_OK(ctx, fcl_contrastive_loss_bwd(ctx, &da.t, &db.t, &a.t, &b.t, &y.t, &p, 1.0f));
+    fx_expect(ctx, "contrastive loss", &loss, fx_get(f, c, "loss"), H_TOL_FWD);
+    fx_expect(ctx, "contrastive da", &da, fx_get(f, c, "dx"), H_TOL_BWD);
+    fx_expect(ctx, "contrastive db", &db, fx_get(f, c, "db"), H_TOL_BWD);
+    h_free(ctx, &a), h_free(ctx, &b), h_free(ctx, &y), h_free(ctx, &loss), h_free(ctx, &da), h_free(ctx, &db);
+}
+
+static void histogram_case(fcl_ctx *ctx, const fixture *f, const char *c)
+{
+    fcl_histogram_params p = {(int)fx_get(f, c, "params")->data[0]};
+    const fx_rec *rx = fx_get(f, c, "x");
+    h_case("torch %s: %d bins, x [%zu, %zu]", c, p.bins, rx->shape[0], rx->shape[1]);
+    size_t one = 1;
+    h_buf x = fx_upload(ctx, rx), lab = fx_upload(ctx, fx_get(f, c, "labels"));
+    h_buf loss = h_zeros(ctx, 1, &one), dx = fx_zeros_like(ctx, rx);
+    H_OK(ctx, fcl_histogram_loss_fwd(ctx, &loss.t, &x.t, &lab.t, &p));
+    H_OK(ctx, fcl_histogram_loss_bwd(ctx, &dx.t, &x.t, &lab.t, &p, 1.0f));
+    fx_expect(ctx, "histogram loss", &loss, fx_get(f, c, "loss"), H_TOL_FWD);
+    fx_expect(ctx, "histogram dx", &dx, fx_get(f, c, "dx"), H_TOL_BWD);
+    h_free(ctx, &x), h_free(ctx, &lab), h_free(ctx, &loss), h_free(ctx, &dx);
+}
+
+Test(torch_losses, contrastive) { WITH_FIXTURE(contrastive_case(ctx, &f, "contrastive")); }
+Test(torch_losses, histogram) { WITH_FIXTURE(histogram_case(ctx, &f, "histogram")); }

@@ -1,0 +1,160 @@
+/* tests/test_npy.c: the .npy writer's exact bytes (numpy format 1.0) and the strict reader. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <facecl/npy.h>
+
+static char *slurp(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert(f, "cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    rewind(f);
+    char *b = malloc((size_t)len + 1);
+    cr_assert_eq(fread(b, 1, (size_t)len, f), (size_t)len);
+    fclose(f);
+    b[len] = '\0';
+    *n = (size_t)len;
+    return b;
+}
+
+static void spit(const char *path, const void *b, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    cr_assert(f);
+    cr_assert_eq(fwrite(b, 1, n, f), n);
+    fclose(f);
+}
+
+static char dir[] = "/tmp/fcl_npyXXXXXX";
+
+static void setup(void) { cr_assert(mkdtemp(dir)); }
+static void teardown(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_expect_eq(system(cmd), 0);
+}
+
+TestSuite(npy, .init = setup, .fini = teardown);
+
+Test(npy, header_bytes_and_round_trip)
+{
+    char p[256];
+    snprintf(p, sizeof p, "%s/a.npy", dir);
+    float data[12];
+    for (int i = 0; i < 12; i++) data[i] = (float)i * 0.5f - 2.0f;
+    size_t shape[2] = {3, 4};
+    fcl_error e = {0};
+    cr_assert_eq(fcl_npy_write_f32(p, data, 2, shape, &e), FCL_OK, "%s", e.msg);
+    size_t n;
+    char *b = slurp(p, &n);
+    /* What numpy.save writes for np.arange(12, dtype='<f4').reshape(3, 4) (header to 64 bytes). */
+    const char want[] = "\x93NUMPY\x01\x00\x76\x00{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }";
+    cr_assert_eq(memcmp(b, want, sizeof want - 1), 0, "header: %.*s", 70, b + 10);
+    cr_expect_eq(n, 128u + 48u);
+    for (size_t i = sizeof want - 1; i < 127; i++) cr_expect_eq(b[i], ' ', "pad byte %zu", i);
+    cr_expect_eq(b[127], '\n');
+    cr_expect_eq(memcmp(b + 128, data, 48), 0); /* little-endian host */
+    free(b);
+
+    fcl_npy a;
+    cr_assert_eq(fcl_npy_read_f32(p, &a, &e), FCL_OK, "%s", e.msg);
+    cr_expect_eq(a.ndim, 2);
+    cr_expect_eq(a.shape[0], 3u);
+    cr_expect_eq(a.shape[1], 4u);
+    cr_expect_eq(memcmp(a.data, data, sizeof data), 0);
+    fcl_npy_free(&a);
+
+    /* 1-d shapes are written as Python's one-element tuple "(5,)"; 0-d as "()". */
+    size_t s1[1] = {5};
+    cr_assert_eq(fcl_npy_write_f32(p, data, 1, s1, &e), FCL_OK, "%s", e.msg);
+    b = slurp(p, &n);
+    cr_expect(strstr(b + 10, "'shape': (5,), }"), "%s", b + 10);
+    cr_expect_eq((n - 20) % 64, 0u);
+    free(b);
+    cr_assert_eq(fcl_npy_read_f32(p, &a, &e), FCL_OK, "%s", e.msg);
+    cr_expect_eq(a.ndim, 1);
+    cr_expect_eq(a.shape[0], 5u);
+    fcl_npy_free(&a);
+    cr_assert_eq(fcl_npy_write_f32(p, data, 0, NULL, &e), FCL_OK, "%s", e.msg);
+    cr_assert_eq(fcl_npy_read_f32(p, &a, &e), FCL_OK, "%s", e.msg);
+    cr_expect_eq(a.ndim, 0);
+    cr_expect_eq(a.numel, 1u);
+    cr_expect_eq(a.data[0], data[0]);
+    fcl_npy_free(&a);
+    /* An empty [0, 8] array. */
+    size_t s0[2] = {0, 8};
+    cr_assert_eq(fcl_npy_write_f32(p, NULL, 2, s0, &e), FCL_OK, "%s", e.msg);
+    cr_assert_eq(fcl_npy_read_f32(p, &a, &e), FCL_OK, "%s", e.msg);
+    cr_expect_eq(a.numel, 0u);
+    cr_expect_eq(a.shape[1], 8u);
+    fcl_npy_free(&a);
+}
+
+Test(npy, reader_rejects_bad_files)
+{
+    char p[256];
+    snprintf(p, sizeof p, "%s/b.npy", dir);
+    float data[6] = {1, 2, 3, 4, 5, 6};
+    size_t shape[2] = {2, 3};
+    fcl_error e = {0};
+    fcl_npy a;
+    cr_assert_eq(fcl_npy_write_f32(p, data, 2, shape, &e), FCL_OK, "%s", e.msg);
+    size_t n;
+    char *good = slurp(p, &n);
+
+    /* Truncated data. */
+    spit(p, good, n - 4);
+    cr_assert_neq(fcl_npy_read_f32(p, &a, &e), FCL_OK);
+    cr_expect(strstr(e.msg, "b.npy") && strstr(e.msg, "data bytes"), "%s", e.msg);
+    cr_expect_null(a.data);
+    /* Bad magic. */
+    char *c = malloc(n);
+    memcpy(c, good, n);
+    c[1] = 'X';
+    spit(p, c, n);
+    cr_assert_neq(fcl_npy_read_f32(p, &a, &e), FCL_OK);
+    cr_expect(strstr(e.msg, "magic"), "%s", e.msg);
+    /* Another dtype. */
+    memcpy(c, good, n);
+    char *d = strstr(c + 10, "<f4");
+    d[2] = '8';
+    spit(p, c, n);
+    cr_assert_eq(fcl_npy_read_f32(p, &a, &e), FCL_ERR_UNSUPPORTED);
+    cr_expect(strstr(e.msg, "<f8"), "%s", e.msg);
+    /* Fortran order. */
+    memcpy(c, good, n);
+    d = strstr(c + 10, "False");
+    memcpy(d, "True ", 5);
+    spit(p, c, n);
+    cr_assert_eq(fcl_npy_read_f32(p, &a, &e), FCL_ERR_UNSUPPORTED);
+    /* Header length past the end. */
+    memcpy(c, good, n);
+    c[9] = 0x7f;
+    spit(p, c, n);
+    cr_assert_neq(fcl_npy_read_f32(p, &a, &e), FCL_OK);
+    cr_expect(strstr(e.msg, "header length"), "%s", e.msg);
+    /* Garbage in the dict. */
+    memcpy(c, good, n);
+    d = strstr(c + 10, "(2, 3)");
+    memcpy(d, "(2; 3)", 6);
+    spit(p, c, n);
+    cr_assert_eq(fcl_npy_read_f32(p, &a, &e), FCL_ERR_FORMAT);
+    cr_expect(strstr(e.msg, "shape"), "%s", e.msg);
+    /* Missing file. */
+    char q[300];
+    snprintf(q, sizeof q, "%s/none.npy", dir);
+    cr_assert_eq(fcl_npy_read_f32(q, &a, &e), FCL_ERR_IO);
+    cr_expect(strstr(e.msg, "none.npy"), "%s", e.msg);
+    /* A failed write leaves no file and no temporary behind. */
+    snprintf(q, sizeof q, "%s/no/such/dir/x.npy", dir);
+    cr_assert_eq(fcl_npy_write_f32(q, data, 2, shape, &e), FCL_ERR_IO);
+    cr_expect(strstr(e.msg, "x.npy"), "%s", e.msg);
+    free(c);
+    free(good);
+}

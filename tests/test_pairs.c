@@ -1,0 +1,257 @@
+/* tests/test_pairs.c: pair lists: plain labelled/unlabelled, LFW pairs.txt (both headers), malformed lines, missing files. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <facecl/dataset.h>
+
+static fcl_status parse(const char *text, fcl_pairs_format fmt, fcl_pair_list *pl, fcl_error *err)
+{
+    return fcl_pairs_parse(text, strlen(text), "pairs.txt", "/data", fmt, 0, pl, err);
+}
+
+/* Expects a parse failure whose message has every needle (the "file:line:" and the reason). */
+static void expect_bad(const char *text, fcl_pairs_format fmt, const char *const *needles)
+{
+    fcl_pair_list pl = {0};
+    fcl_error err = {0};
+    cr_assert_eq(parse(text, fmt, &pl, &err), FCL_ERR_FORMAT, "accepted: %s", text);
+    cr_assert_eq(pl.n, 0);
+    cr_assert_null(pl.pairs);
+    for (const char *const *n = needles; *n; n++)
+        cr_assert_not_null(strstr(err.msg, *n), "message '%s' lacks '%s'", err.msg, *n);
+}
+
+Test(pairs_plain, labelled)
+{
+    const char *t = "# comment\n"
+                    "a/1.png b/2.png 1\n"
+                    "\n"
+                    "  a/1.png\t/abs/c.jpg   0  \r\n"
+                    "x y 1";
+    fcl_pair_list pl = {0};
+    fcl_error err = {0};
+    cr_assert_eq(parse(t, FCL_PAIRS_PLAIN, &pl, &err), FCL_OK, "%s", err.msg);
+    cr_assert_eq(pl.n, 3);
+    cr_assert_eq(pl.labelled, 1);
+    cr_assert_eq(pl.n_folds, 0);
+    cr_assert_str_eq(pl.source, "pairs.txt");
+    cr_assert_str_eq(pl.pairs[0].path1, "/data/a/1.png");
+    cr_assert_str_eq(pl.pairs[0].path2, "/data/b/2.png");
+    cr_assert_eq(pl.pairs[0].label, 1);
+    cr_assert_eq(pl.pairs[0].line, 2);
+    cr_assert_eq(pl.pairs[0].fold, -1);
+    cr_assert_str_eq(pl.pairs[1].path2, "/abs/c.jpg");
+    cr_assert_eq(pl.pairs[1].label, 0);
+    cr_assert_eq(pl.pairs[1].line, 4);
+    cr_assert_str_eq(pl.pairs[2].path1, "/data/x");
+    cr_assert_eq(pl.pairs[2].line, 5);
+    fcl_pairs_free(&pl);
+    cr_assert_null(pl.pairs);
+}
+
+Test(pairs_plain, unlabelled_and_no_root)
+{
+    const char *t = "a.png b.png\nc.png d.png\n";
+    fcl_pair_list pl = {0};
+    fcl_error err = {0};
+    cr_assert_eq(fcl_pairs_parse(t, strlen(t), "u.txt", NULL, FCL_PAIRS_PLAIN, 0, &pl, &err), FCL_OK, "%s", err.msg);
+    cr_assert_eq(pl.n, 2);
+    cr_assert_eq(pl.labelled, 0);
+    cr_assert_eq(pl.pairs[1].label, -1);
+    cr_assert_str_eq(pl.pairs[1].path1, "c.png");
+    fcl_pairs_free(&pl);
+}
+
+Test(pairs_plain, malformed_lines)
+{
+    expect_bad("a b 1\nc d 2\n", FCL_PAIRS_PLAIN, (const char *const[]){"pairs.txt:2:", "label '2'", NULL});
+    expect_bad("a b 1\nc\n", FCL_PAIRS_PLAIN, (const char *const[]){"pairs.txt:2:", "got 1 field", NULL});
+    expect_bad("a b 1\nc d 1 e\n", FCL_PAIRS_PLAIN, (const char *const[]){"pairs.txt:2:", "got 4 fields", NULL});
+    expect_bad("a b 1\n\nc d\n", FCL_PAIRS_PLAIN, (const char *const[]){"pairs.txt:3:", "lacks a label", "line 1", NULL});
+    expect_bad("a b\nc d 0\n", FCL_PAIRS_PLAIN, (const char *const[]){"pairs.txt:2:", "has a label", NULL});
+    expect_bad("a b yes\n", FCL_PAIRS_PLAIN, (const char *const[]){"pairs.txt:1:", "not 0", NULL});
+    expect_bad("10\t300\n", FCL_PAIRS_PLAIN, (const char *const[]){"pairs.txt:1:", "LFW", NULL});
+    expect_bad("", FCL_PAIRS_PLAIN, (const char *const[]){"pairs.txt", "no pairs", NULL});
+    expect_bad("# only a comment\n", FCL_PAIRS_PLAIN, (const char *const[]){"no pairs", NULL});
+    const char nul[] = "a b 1\nc\0d 1\n";
+    fcl_pair_list pl = {0};
+    fcl_error err = {0};
+    cr_assert_eq(fcl_pairs_parse(nul, sizeof nul - 1, "bin", "/", FCL_PAIRS_PLAIN, 0, &pl, &err), FCL_ERR_FORMAT);
+    cr_assert_not_null(strstr(err.msg, "bin:2: NUL"), "%s", err.msg);
+}
+
+/* Two folds of two same + two different pairs, with the "folds n" header. */
+static const char *lfw2 = "2\t2\n"
+                          "Alice\t1\t2\n"
+                          "Bob\t3\t14\n"
+                          "Alice\t1\tBob\t2\n"
+                          "Carol_Z\t7\tBob\t1\n"
+                          "Dan\t1\t2\n"
+                          "Eve\t1\t10\n"
+                          "Dan\t1\tEve\t3\n"
+                          "Eve\t2\tAlice\t4\n";
+
+Test(pairs_lfw, folds_header)
+{
+    fcl_pair_list pl = {0};
+    fcl_error err = {0};
+    cr_assert_eq(parse(lfw2, FCL_PAIRS_LFW, &pl, &err), FCL_OK, "%s", err.msg);
+    cr_assert_eq(pl.n, 8);
+    cr_assert_eq(pl.n_folds, 2);
+    cr_assert_eq(pl.labelled, 1);
+    const int label[8] = {1, 1, 0, 0, 1, 1, 0, 0};
+    const int fold[8] = {0, 0, 0, 0, 1, 1, 1, 1};
+    for (int i = 0; i < 8; i++) {
+        cr_assert_eq(pl.pairs[i].label, label[i], "pair %d", i);
+        cr_assert_eq(pl.pairs[i].fold, fold[i], "pair %d", i);
+        cr_assert_eq(pl.pairs[i].line, i + 2);
+    }
+    cr_assert_str_eq(pl.pairs[0].path1, "/data/Alice/Alice_0001.jpg");
+    cr_assert_str_eq(pl.pairs[0].path2, "/data/Alice/Alice_0002.jpg");
+    cr_assert_str_eq(pl.pairs[1].path2, "/data/Bob/Bob_0014.jpg");
+    cr_assert_str_eq(pl.pairs[3].path1, "/data/Carol_Z/Carol_Z_0007.jpg");
+    cr_assert_str_eq(pl.pairs[3].path2, "/data/Bob/Bob_0001.jpg");
+    cr_assert_str_eq(pl.pairs[5].path2, "/data/Eve/Eve_0010.jpg");
+    fcl_pairs_free(&pl);
+}
+
+Test(pairs_lfw, single_count_header)
+{
+    /* pairsDevTrain.txt style: "n", then n same and n different; spaces instead of tabs, CRLF. */
+    const char *t = "2\r\nA 1 2\r\nB 1 3\r\nA 1 B 1\r\nB 2 A 2\r\n\r\n";
+    fcl_pair_list pl = {0};
+    fcl_error err = {0};
+    cr_assert_eq(parse(t, FCL_PAIRS_LFW, &pl, &err), FCL_OK, "%s", err.msg);
+    cr_assert_eq(pl.n, 4);
+    cr_assert_eq(pl.n_folds, 1);
+    for (int i = 0; i < 4; i++) cr_assert_eq(pl.pairs[i].fold, 0);
+    cr_assert_eq(pl.pairs[1].label, 1);
+    cr_assert_eq(pl.pairs[2].label, 0);
+    cr_assert_str_eq(pl.pairs[3].path2, "/data/A/A_0002.jpg");
+    fcl_pairs_free(&pl);
+}
+
+Test(pairs_lfw, malformed)
+{
+    expect_bad("", FCL_PAIRS_LFW, (const char *const[]){"pairs.txt", "no header", NULL});
+    expect_bad("ten 300\n", FCL_PAIRS_LFW, (const char *const[]){"pairs.txt:1:", "header", NULL});
+    expect_bad("1 2 3\n", FCL_PAIRS_LFW, (const char *const[]){"pairs.txt:1:", "header", NULL});
+    expect_bad("0 3\n", FCL_PAIRS_LFW, (const char *const[]){"pairs.txt:1:", NULL});
+    /* a different-person line where a same-person line belongs */
+    expect_bad("1 1\nA 1 B 2\nA 1 B 2\n", FCL_PAIRS_LFW,
+               (const char *const[]){"pairs.txt:2:", "same-person", "pair 1 of 1 in fold 1", "got 4 fields", NULL});
+    expect_bad("1 1\nA 1 2\nA 1 2\n", FCL_PAIRS_LFW,
+               (const char *const[]){"pairs.txt:3:", "different-person", "got 3 fields", NULL});
+    expect_bad("1 1\nA 0 2\nA 1 B 1\n", FCL_PAIRS_LFW, (const char *const[]){"pairs.txt:2:", "image number '0'", NULL});
+    expect_bad("1 1\nA 1 x\nA 1 B 1\n", FCL_PAIRS_LFW, (const char *const[]){"pairs.txt:2:", "'x'", NULL});
+    expect_bad("1 1\nA 1 2\n../A 1 B 1\n", FCL_PAIRS_LFW, (const char *const[]){"pairs.txt:3:", "'../A'", NULL});
+    expect_bad("2 1\nA 1 2\nA 1 B 1\nC 1 2\n", FCL_PAIRS_LFW,
+               (const char *const[]){"pairs.txt", "ends after 3 pairs", "2 folds x 2", NULL});
+    expect_bad("1 1\nA 1 2\nA 1 B 1\nC 1 2\n", FCL_PAIRS_LFW,
+               (const char *const[]){"pairs.txt:4:", "extra line", NULL});
+    expect_bad("1000000000 1000000000\n", FCL_PAIRS_LFW, (const char *const[]){"pairs.txt:1:", NULL});
+}
+
+/* --- files --------------------------------------------------------------------------------- */
+
+static char root[64];
+
+static void make_root(void)
+{
+    snprintf(root, sizeof root, "/tmp/facecl-pairs-XXXXXX");
+    cr_assert_not_null(mkdtemp(root));
+}
+
+static void rm_root(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+    if (system(cmd) != 0) cr_log_warn("could not remove %s", root);
+}
+
+static char *touch(const char *rel, const char *content)
+{
+    char *p = NULL;
+    cr_assert_geq(asprintf(&p, "%s/%s", root, rel), 0);
+    FILE *f = fopen(p, "w");
+    cr_assert_not_null(f, "%s: %s", p, strerror(errno));
+    fputs(content, f);
+    fclose(f);
+    return p;
+}
+
+Test(pairs_files, missing_file_is_named, .init = make_root, .fini = rm_root)
+{
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s/A' '%s/B'", root, root);
+    cr_assert_eq(system(cmd), 0);
+    free(touch("A/A_0001.jpg", "x"));
+    free(touch("A/A_0002.jpg", "x"));
+    free(touch("B/B_0001.jpg", "x"));
+    char *list = touch("pairs.txt", "1\nA 1 2\nA 2 B 1\n");
+    fcl_pair_list pl = {0};
+    fcl_error err = {0};
+    cr_assert_eq(fcl_pairs_load(list, root, FCL_PAIRS_LFW, FCL_PAIRS_CHECK_FILES, &pl, &err), FCL_OK, "%s", err.msg);
+    cr_assert_eq(pl.n, 2);
+    fcl_pairs_free(&pl);
+    free(list);
+
+    list = touch("pairs.txt", "1\nA 1 2\nA 2 B 3\n");
+    cr_assert_eq(fcl_pairs_load(list, root, FCL_PAIRS_LFW, FCL_PAIRS_CHECK_FILES, &pl, &err), FCL_ERR_IO);
+    cr_assert_not_null(strstr(err.msg, "pairs.txt:3:"), "%s", err.msg);
+    cr_assert_not_null(strstr(err.msg, "missing file"), "%s", err.msg);
+    cr_assert_not_null(strstr(err.msg, "B/B_0003.jpg"), "%s", err.msg);
+    /* without the check the list loads */
+    cr_assert_eq(fcl_pairs_load(list, root, FCL_PAIRS_LFW, 0, &pl, &err), FCL_OK, "%s", err.msg);
+    fcl_pairs_free(&pl);
+    free(list);
+
+    list = touch("plain.txt", "A/A_0001.jpg A/nope.jpg 1\n");
+    cr_assert_eq(fcl_pairs_load(list, root, FCL_PAIRS_PLAIN, FCL_PAIRS_CHECK_FILES, &pl, &err), FCL_ERR_IO);
+    cr_assert_not_null(strstr(err.msg, "plain.txt:1:"), "%s", err.msg);
+    cr_assert_not_null(strstr(err.msg, "A/nope.jpg"), "%s", err.msg);
+    /* a folder is not an image file */
+    free(list);
+    list = touch("plain.txt", "A/A_0001.jpg A 1\n");
+    cr_assert_eq(fcl_pairs_load(list, root, FCL_PAIRS_PLAIN, FCL_PAIRS_CHECK_FILES, &pl, &err), FCL_ERR_IO);
+    cr_assert_not_null(strstr(err.msg, "not a regular file"), "%s", err.msg);
+    free(list);
+}
+
+Test(pairs_files, malformed_file_names_file_and_line, .init = make_root, .fini = rm_root)
+{
+    char *list = touch("bad.txt", "a b 1\nc d 1\ne f maybe\n");
+    fcl_pair_list pl = {0};
+    fcl_error err = {0};
+    cr_assert_eq(fcl_pairs_load(list, root, FCL_PAIRS_PLAIN, 0, &pl, &err), FCL_ERR_FORMAT);
+    char want[128];
+    snprintf(want, sizeof want, "%s:3:", list);
+    cr_assert_not_null(strstr(err.msg, want), "%s", err.msg);
+    cr_assert_not_null(strstr(err.msg, "'maybe'"), "%s", err.msg);
+    free(list);
+    cr_assert_eq(fcl_pairs_load("/nonexistent/p.txt", root, FCL_PAIRS_PLAIN, 0, &pl, &err), FCL_ERR_IO);
+    cr_assert_not_null(strstr(err.msg, "/nonexistent/p.txt"), "%s", err.msg);
+}
+
+Test(pairs_real, orl_pairs_check_files)
+{
+    const char *orl = FACECL_SOURCE_DIR "/../shared/faces/orl_att_faces";
+    struct stat sb;
+    if (stat(orl, &sb) != 0) cr_skip_test("real faces not available (%s)", orl);
+    const char *t = "s1/1.png s1/2.png 1\ns1/1.png s2/1.png 0\ns40/10.png s40/11.png 1\n";
+    fcl_pair_list pl = {0};
+    fcl_error err = {0};
+    cr_assert_eq(fcl_pairs_parse(t, strlen(t), "orl.txt", orl, FCL_PAIRS_PLAIN, FCL_PAIRS_CHECK_FILES, &pl, &err),
+                 FCL_ERR_IO);
+    cr_assert_not_null(strstr(err.msg, "orl.txt:3:"), "%s", err.msg);
+    cr_assert_not_null(strstr(err.msg, "s40/11.png"), "%s", err.msg);
+    cr_assert_eq(fcl_pairs_parse(t, 40, "orl.txt", orl, FCL_PAIRS_PLAIN, FCL_PAIRS_CHECK_FILES, &pl, &err), FCL_OK,
+                 "%s", err.msg);
+    cr_assert_eq(pl.n, 2);
+    fcl_pairs_free(&pl);
+}

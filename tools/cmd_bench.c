@@ -1,0 +1,265 @@
+/* tools/cmd_bench.c: `facecl bench ops`: times ops on real layer shapes and prints one table row per case.
+ *
+ * How to add rows for an op family (bn, act, pool, eltwise, loss, ...):
+ *   1. write tools/bench_<family>.c with `int bench_<family>_cases(const bench_env *env,
+ *      bench_list *list)` that calls bench_add() once per row (see tools/bench.h; the conv
+ *      rows in tools/bench_conv.c are a complete example: setup allocates the tensors, run
+ *      enqueues one call, teardown frees);
+ *   2. declare it in tools/bench.h and add one line to `families` below.
+ * Timing: one warm-up run per case (kernel builds happen there), then --reps runs, each ended by
+ * clFinish and timed on the wall clock; the table shows the median. The FMA peak of the device is
+ * measured in the same run (cl/bench.cl) unless --peak gives it, and "%peak" is relative to it.
+ * Totals per network weigh each layer by its count in the network. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "bench.h"
+#include "commands.h"
+
+static const struct {
+    const char *name;
+    bench_family_fn fn;
+} families[] = {
+    {"conv", bench_conv_cases},
+    {"linear", bench_linear_cases},
+    {"eltwise", bench_eltwise_cases},
+    {"loss", bench_loss_cases},
+    {"metric loss", bench_metric_loss_cases},
+    {"bn/act/pool", bench_bn_act_pool_cases},
+};
+
+int bench_add(bench_list *list, const bench_case *c)
+{
+    if (list->n == list->cap) {
+        size_t cap = list->cap ? 2 * list->cap : 64;
+        bench_case *items = realloc(list->items, cap * sizeof *items);
+        if (!items) {
+            free(c->params);
+            return -1;
+        }
+        list->items = items;
+        list->cap = cap;
+    }
+    list->items[list->n++] = *c;
+    return 0;
+}
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* CPU seconds used by this process (all threads) so far. */
+static double cpu_s(void)
+{
+    struct rusage u;
+    if (getrusage(RUSAGE_SELF, &u)) return 0;
+    return (double)u.ru_utime.tv_sec + (double)u.ru_stime.tv_sec +
+           ((double)u.ru_utime.tv_usec + (double)u.ru_stime.tv_usec) * 1e-6;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* GFLOP/s of the bench_fma_peak kernel (best of 3 after a warm-up); 0 on failure (printed). */
+static double measure_peak(fcl_ctx *ctx)
+{
+    const fcl_device_info *d = fcl_ctx_device(ctx);
+    size_t wg = 8, global = (size_t)(d->compute_units ? d->compute_units : 1) * 64;
+    int iters = 20000;
+    cl_kernel k;
+    fcl_tensor out;
+    memset(&out, 0, sizeof out);
+    float m = 0.9999f, c = 1e-4f;
+    double best = 0;
+    fcl_status st = fcl_kernel_get(ctx, "bench.cl", "bench_fma_peak", "", &k);
+    if (!st) st = fcl_tensor_alloc4(ctx, &out, 1, 1, 1, global);
+    if (!st) st = fcl_kernel_arg(ctx, k, 0, sizeof(cl_mem), &out.buf);
+    if (!st) st = fcl_kernel_arg(ctx, k, 1, sizeof iters, &iters);
+    if (!st) st = fcl_kernel_arg(ctx, k, 2, sizeof m, &m);
+    if (!st) st = fcl_kernel_arg(ctx, k, 3, sizeof c, &c);
+    for (int rep = 0; rep < 4 && !st; rep++) {
+        double t0 = now_s();
+        st = fcl_kernel_run(ctx, k, 1, &global, &wg);
+        if (!st) st = fcl_ctx_finish(ctx);
+        double gf = (double)global * iters * 16 * 8 * 2 / (now_s() - t0) * 1e-9;
+        if (rep > 0 && gf > best) best = gf;
+    }
+    fcl_tensor_release(ctx, &out);
+    if (st) {
+        fprintf(stderr, "facecl: warning: FMA peak not measured: %s\n", fcl_ctx_errmsg(ctx));
+        return 0;
+    }
+    return best;
+}
+
+static int usage(FILE *f)
+{
+    fprintf(f, "usage: facecl bench ops [--device SEL] [--batch 32] [--size 112] [--reps 5]\n"
+               "                        [--filter TEXT] [--peak GFLOPS]\n\n"
+               "Times every op on real layer shapes (ResNet-18 and MobileNetV2 at --size x --size,\n"
+               "batch --batch) and prints: op, network, shape, direction, median ms, GFLOP/s and the\n"
+               "percentage of the device's FMA peak (measured here unless --peak gives it).\n"
+               "--filter keeps the rows whose op, network, shape or direction contains TEXT.\n");
+    return f == stdout ? 0 : 2;
+}
+
+/* Per (network, op family = first word of op) and direction: the layers' times their counts. */
+typedef struct net_total {
+    char key[48];               /* "resnet18 conv2d" */
+    int ndir;
+    char dir[6][16];
+    double ms[6], flops[6];
+} net_total;
+
+int fcl_cmd_bench(int argc, char **argv)
+{
+    const char *device = NULL, *filter = NULL, *v;
+    long batch = 32, size = 112, reps = 5;
+    double peak = 0;
+    int bad = 0;
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) return usage(argc < 2 ? stderr : stdout);
+    if (strcmp(argv[1], "ops")) {
+        fprintf(stderr, "facecl: error: unknown bench target '%s' (only 'ops')\n", argv[1]);
+        return usage(stderr);
+    }
+    for (int i = 2; i < argc && !bad; i++) {
+        if (tool_opt(argc, argv, &i, "--device", &v, &bad)) device = v;
+        else if (tool_opt(argc, argv, &i, "--filter", &v, &bad)) filter = v;
+        else if (tool_opt(argc, argv, &i, "--batch", &v, &bad)) {
+            if (!bad && (tool_parse_int(v, &batch) || batch < 1 || batch > 4096))
+                return tool_fail("--batch must be an integer in 1..4096, got '%s'", v);
+        } else if (tool_opt(argc, argv, &i, "--size", &v, &bad)) {
+            if (!bad && (tool_parse_int(v, &size) || size < 32 || size > 1024))
+                return tool_fail("--size must be an integer in 32..1024, got '%s'", v);
+        } else if (tool_opt(argc, argv, &i, "--reps", &v, &bad)) {
+            if (!bad && (tool_parse_int(v, &reps) || reps < 1 || reps > 1000))
+                return tool_fail("--reps must be an integer in 1..1000, got '%s'", v);
+        } else if (tool_opt(argc, argv, &i, "--peak", &v, &bad)) {
+            if (!bad && (tool_parse_float(v, &peak) || peak <= 0))
+                return tool_fail("--peak must be a positive number (GFLOP/s), got '%s'", v);
+        } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            return usage(stdout);
+        } else {
+            fprintf(stderr, "facecl: error: unknown option '%s'\n", argv[i]);
+            return usage(stderr);
+        }
+    }
+    if (bad) return 2;
+
+    fcl_ctx *ctx = tool_ctx(device, 0);
+    if (!ctx) return 1;
+    int rc = 0;
+    bench_list list = {NULL, 0, 0};
+    net_total totals[16];
+    size_t ntot = 0;
+    double *times = malloc((size_t)reps * sizeof *times);
+    if (!times) {
+        rc = tool_fail("out of memory");
+        goto done;
+    }
+    bench_env env = {ctx, (int)batch, (int)size};
+    for (size_t f = 0; f < sizeof families / sizeof families[0]; f++)
+        if (families[f].fn(&env, &list)) {
+            rc = tool_fail("bench: cannot list the %s cases (out of memory)", families[f].name);
+            goto done;
+        }
+
+    char dev[512];
+    fcl_device_summary(fcl_ctx_device(ctx), dev, sizeof dev);
+    int measured = peak <= 0;
+    if (measured) peak = measure_peak(ctx);
+    printf("device: %s\nbatch %ld, input %ldx%ld, %ld reps (median ms, wall clock with clFinish, warm-up "
+           "excluded)\nFMA peak: %.1f GFLOP/s (%s)\n\n",
+           dev, batch, size, size, reps, peak, measured ? "measured now with cl/bench.cl" : "--peak");
+    printf("%-18s %-9s %-36s %-10s %9s %9s %6s %9s\n", "op", "net", "shape", "dir", "ms", "GFLOP/s", "%peak",
+           "cpu ms");
+
+    for (size_t i = 0; i < list.n; i++) {
+        bench_case *c = &list.items[i];
+        if (filter && !strstr(c->op, filter) && !strstr(c->net, filter) && !strstr(c->shape, filter) &&
+            !strstr(c->dir, filter))
+            continue;
+        void *state = NULL;
+        fcl_status st = c->setup(ctx, c, &state);
+        if (!st) st = c->run(ctx, c, state);   /* warm-up: kernel builds, pool allocations */
+        if (!st) st = fcl_ctx_finish(ctx);
+        double cpu0 = cpu_s();
+        for (long r = 0; r < reps && !st; r++) {
+            double t0 = now_s();
+            st = c->run(ctx, c, state);
+            if (!st) st = fcl_ctx_finish(ctx);
+            times[r] = (now_s() - t0) * 1e3;
+        }
+        double cpu_ms = (cpu_s() - cpu0) * 1e3 / (double)reps;
+        if (state) c->teardown(ctx, state);
+        if (st) {
+            printf("%-18s %-9s %-36s %-10s   FAILED: %s\n", c->op, c->net, c->shape, c->dir, fcl_ctx_errmsg(ctx));
+            rc = 1;
+            continue;
+        }
+        qsort(times, (size_t)reps, sizeof *times, cmp_double);
+        double ms = reps % 2 ? times[reps / 2] : 0.5 * (times[reps / 2 - 1] + times[reps / 2]);
+        char gf[16] = "-", pc[16] = "-";
+        if (c->flops > 0) {
+            double g = c->flops / (ms * 1e-3) * 1e-9;
+            snprintf(gf, sizeof gf, "%.1f", g);
+            if (peak > 0) snprintf(pc, sizeof pc, "%.0f%%", 100.0 * g / peak);
+        } else if (c->bytes > 0) {
+            snprintf(gf, sizeof gf, "%.1fGB/s", c->bytes / (ms * 1e-3) * 1e-9);
+        }
+        printf("%-18s %-9s %-36s %-10s %9.3f %9s %6s %9.3f\n", c->op, c->net, c->shape, c->dir, ms, gf, pc, cpu_ms);
+        fflush(stdout);
+
+        if (!c->net[0] || c->count <= 0) continue;
+        char key[48];
+        snprintf(key, sizeof key, "%s %.*s", c->net, (int)strcspn(c->op, " "), c->op);
+        size_t t = 0;
+        while (t < ntot && strcmp(totals[t].key, key)) t++;
+        if (t == ntot) {
+            if (ntot == sizeof totals / sizeof totals[0]) continue;
+            memset(&totals[ntot], 0, sizeof totals[ntot]);
+            snprintf(totals[ntot].key, sizeof totals[ntot].key, "%s", key);
+            ntot++;
+        }
+        net_total *nt = &totals[t];
+        int d = 0;
+        while (d < nt->ndir && strcmp(nt->dir[d], c->dir)) d++;
+        if (d == nt->ndir) {
+            if (nt->ndir == 6) continue;
+            snprintf(nt->dir[nt->ndir++], sizeof nt->dir[0], "%s", c->dir);
+        }
+        nt->ms[d] += c->count * ms;
+        nt->flops[d] += c->count * c->flops;
+    }
+    if (ntot) printf("\nper network and op, each layer times its count in the network (ms for the batch, GFLOP/s):\n");
+    for (size_t t = 0; t < ntot; t++) {
+        net_total *nt = &totals[t];
+        double ms = 0, fl = 0;
+        printf("  %-20s", nt->key);
+        for (int d = 0; d < nt->ndir; d++) {
+            printf(" %s %.1f ms", nt->dir[d], nt->ms[d]);
+            if (nt->flops[d] > 0 && nt->ms[d] > 0) printf(" (%.1f)", nt->flops[d] / nt->ms[d] * 1e-6);
+            printf(" |");
+            ms += nt->ms[d];
+            fl += nt->flops[d];
+        }
+        printf(" all %.1f ms", ms);
+        if (fl > 0 && ms > 0) printf(" (%.1f GFLOP/s)", fl / ms * 1e-6);
+        printf("\n");
+    }
+done:
+    for (size_t i = 0; i < list.n; i++) free(list.items[i].params);
+    free(list.items);
+    free(times);
+    fcl_ctx_destroy(ctx);
+    return rc;
+}

@@ -1,0 +1,149 @@
+/* tools/cmd_embed.c: `facecl embed`: L2-normalised embeddings of every image of a folder as a .npy, with an index of the image paths. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "eval_common.h"
+#include "io/csv_internal.h"
+#include "progress.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: facecl embed --checkpoint CKPT DIR --out FILE.npy [options]\n\n"
+            "Embeds every image of DIR (an ImageFolder of class sub-folders, or a flat folder of\n"
+            "images) with the checkpoint's network: one L2-normalised row per image, written as a\n"
+            "float32 [n, D] .npy (numpy.load reads it), and an index file naming the image of each\n"
+            "row (one path per line, same order: class folders sorted, then file names).\n\n"
+            "options:\n"
+            "  --checkpoint CKPT  checkpoint written by `facecl train` (required)\n"
+            "  --out FILE.npy     the embeddings (required; written atomically)\n"
+            "  --index FILE.txt   the image paths (default: FILE.npy with .txt for .npy)\n"
+            "  --batch N          images per forward (default 32)\n"
+            "  --workers N        image decoding threads (default 2)\n"
+            "  --device SEL       OpenCL device (default $FACECL_DEVICE, else the first GPU)\n");
+}
+
+/* "x.npy" -> "x.txt", "x" -> "x.txt" (malloc'd). */
+static char *default_index(const char *out)
+{
+    size_t n = strlen(out);
+    if (n >= 4 && !strcmp(out + n - 4, ".npy")) n -= 4;
+    char *s = malloc(n + 5);
+    if (s) {
+        memcpy(s, out, n);
+        memcpy(s + n, ".txt", 5);
+    }
+    return s;
+}
+
+static int write_index(const char *path, const fcl_dataset *ds)
+{
+    fcl_error err = {0};
+    fcl_atomic_file af;
+    int bad = 0;
+    if (fcl_atomic_open(&af, path, &err)) return tool_fail_err(&err);
+    for (size_t i = 0; i < ds->n && !bad; i++) {
+        if (strchr(ds->paths[i], '\n')) {
+            fcl_atomic_abort(&af);
+            return tool_fail("%s: image path '%s' contains a newline; it cannot be listed one per line", path,
+                             ds->paths[i]);
+        }
+        bad = fputs(ds->paths[i], af.f) < 0 || fputc('\n', af.f) < 0;
+    }
+    if (bad) {
+        fcl_atomic_abort(&af);
+        return tool_fail("%s: write failed", path);
+    }
+    if (fcl_atomic_commit(&af, &err)) return tool_fail_err(&err);
+    return 0;
+}
+
+int fcl_cmd_embed(int argc, char **argv)
+{
+    const char *ckpt = NULL, *dir = NULL, *out = NULL, *index = NULL, *device = NULL, *v = NULL;
+    int batch = 32, workers = 2, bad = 0, rc = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        } else if (tool_opt(argc, argv, &i, "--checkpoint", &v, &bad)) {
+            if (bad) return 2;
+            ckpt = v;
+        } else if (tool_opt(argc, argv, &i, "--out", &v, &bad)) {
+            if (bad) return 2;
+            out = v;
+        } else if (tool_opt(argc, argv, &i, "--index", &v, &bad)) {
+            if (bad) return 2;
+            index = v;
+        } else if (tool_opt(argc, argv, &i, "--device", &v, &bad)) {
+            if (bad) return 2;
+            device = v;
+        } else if (tool_opt(argc, argv, &i, "--batch", &v, &bad)) {
+            if (bad || tool_eval_parse_count("--batch", v, 1, 4096, &batch)) return 2;
+        } else if (tool_opt(argc, argv, &i, "--workers", &v, &bad)) {
+            if (bad || tool_eval_parse_count("--workers", v, 1, 256, &workers)) return 2;
+        } else if (a[0] == '-' && a[1]) {
+            tool_fail("embed: unknown option '%s' (see facecl embed --help)", a);
+            return 2;
+        } else if (!dir) {
+            dir = a;
+        } else {
+            tool_fail("embed: more than one folder ('%s' and '%s')", dir, a);
+            return 2;
+        }
+    }
+    if (!ckpt || !dir || !out) {
+        usage(stderr);
+        tool_fail("embed: %s", !ckpt ? "--checkpoint is required" : !dir ? "the image folder DIR is required" : "--out FILE.npy is required");
+        return 2;
+    }
+
+    fcl_error err = {0};
+    fcl_dataset ds;
+    memset(&ds, 0, sizeof ds);
+    tool_eval_setup s;
+    memset(&s, 0, sizeof s);
+    fcl_progress prog;
+    float *emb = NULL;
+    size_t dim = 0;
+    char *index_path = index ? strdup(index) : default_index(out);
+    if (!index_path) {
+        tool_fail("out of memory");
+        goto done;
+    }
+    int flat = tool_folder_has_images(dir);
+    if (flat < 0) goto done;
+    if (flat ? fcl_dataset_open_flat(dir, &ds, &err) : fcl_dataset_open_folder(dir, 0, NULL, &ds, &err)) {
+        tool_fail_err(&err);
+        goto done;
+    }
+    if (tool_eval_open(ckpt, device, batch, workers, &s)) goto done;
+    fprintf(stderr, "embed: %s (%s, %dx%dx%d, embedding %d) on %zu images of %s, %s\n", ckpt, s.model->name,
+            s.in.channels, s.in.height, s.in.width, s.model->embedding_dim, ds.n, dir, fcl_ctx_device(s.ctx)->name);
+    fcl_loader_source src = fcl_loader_source_dataset(&ds);
+    fcl_progress_start(&prog, "embed", ds.n, "img");
+    if (fcl_embed_source(s.ctx, s.net, &src, &s.in, fcl_progress_cb, &prog, &emb, &dim)) {
+        fcl_progress_abort(&prog);
+        tool_fail_err(fcl_ctx_error(s.ctx));
+        goto done;
+    }
+    fcl_progress_end(&prog, NULL);
+    size_t shape[2] = {ds.n, dim};
+    if (fcl_npy_write_f32(out, emb, 2, shape, &err)) {
+        tool_fail_err(&err);
+        goto done;
+    }
+    if (write_index(index_path, &ds)) goto done;
+    printf("embed: wrote %s (float32 [%zu, %zu], L2-normalised rows) and %s (%zu paths)\n", out, ds.n, dim,
+           index_path, ds.n);
+    rc = 0;
+done:
+    free(index_path);
+    free(emb);
+    tool_eval_close(&s);
+    fcl_dataset_free(&ds);
+    return rc;
+}

@@ -1,0 +1,136 @@
+/* tools/eval_common.c: shared setup and file helpers of the evaluation commands (eval, embed, verify). */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "commands.h"
+#include "eval_common.h"
+#include "io/csv_internal.h"
+
+int tool_eval_parse_count(const char *opt, const char *v, int lo, int hi, int *out)
+{
+    long x;
+    if (tool_parse_int(v, &x) || x < lo || x > hi) {
+        tool_fail("%s: expected an integer in %d..%d, got '%s'", opt, lo, hi, v);
+        return 2;
+    }
+    *out = (int)x;
+    return 0;
+}
+
+void tool_eval_close(tool_eval_setup *s)
+{
+    fcl_net_destroy(s->net);
+    fcl_model_free(s->model);
+    fcl_ctx_destroy(s->ctx);
+    fcl_strlist_free(&s->class_names);
+    memset(s, 0, sizeof *s);
+}
+
+int tool_eval_open(const char *checkpoint, const char *device, int batch, int workers, tool_eval_setup *s)
+{
+    fcl_error err = {0};
+    memset(s, 0, sizeof *s);
+    if (fcl_eval_input_from_checkpoint(checkpoint, &s->in, &s->pipeline, &s->class_names, &err)) {
+        tool_eval_close(s);
+        return tool_fail_err(&err);
+    }
+    s->in.batch = batch;
+    s->in.workers = workers;
+    s->ctx = tool_ctx(device, 0);
+    if (!s->ctx) {
+        tool_eval_close(s);
+        return 1;
+    }
+    if (fcl_net_from_checkpoint(s->ctx, checkpoint, batch, &s->model, &s->net)) {
+        int rc = tool_fail_err(fcl_ctx_error(s->ctx));
+        tool_eval_close(s);
+        return rc;
+    }
+    return 0;
+}
+
+int tool_mkdirs(const char *dir)
+{
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf) return tool_fail("%s: path too long", dir);
+    for (char *p = buf + 1;; p++) {
+        if (*p == '/' || *p == '\0') {
+            char c = *p;
+            *p = '\0';
+            struct stat sb;
+            if (stat(buf, &sb)) {
+                if (mkdir(buf, 0777) && errno != EEXIST) return tool_fail("cannot create folder %s: %s", buf, strerror(errno));
+            } else if (!S_ISDIR(sb.st_mode)) {
+                return tool_fail("%s exists and is not a folder", buf);
+            }
+            *p = c;
+            if (!c) break;
+        }
+    }
+    return 0;
+}
+
+int tool_write_text(const char *path, const char *text)
+{
+    fcl_error err = {0};
+    fcl_atomic_file af;
+    if (fcl_atomic_open(&af, path, &err)) return tool_fail_err(&err);
+    if (fputs(text, af.f) < 0) {
+        fcl_atomic_abort(&af);
+        return tool_fail("%s: write failed", path);
+    }
+    if (fcl_atomic_commit(&af, &err)) return tool_fail_err(&err);
+    return 0;
+}
+
+char *tool_join(const char *dir, const char *name)
+{
+    size_t a = strlen(dir), b = strlen(name);
+    char *s = malloc(a + b + 2);
+    if (!s) return NULL;
+    memcpy(s, dir, a);
+    size_t k = a;
+    if (a && dir[a - 1] != '/') s[k++] = '/';
+    memcpy(s + k, name, b + 1);
+    return s;
+}
+
+static int is_image_name(const char *n)
+{
+    const char *dot = strrchr(n, '.');
+    return n[0] != '.' && dot && (!strcasecmp(dot, ".png") || !strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg"));
+}
+
+int tool_folder_has_images(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        tool_fail("cannot open folder %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    int found = 0;
+    struct dirent *e;
+    while (!found && (e = readdir(d))) {
+        if (!is_image_name(e->d_name)) continue;
+        char *p = tool_join(dir, e->d_name);
+        struct stat sb;
+        if (p && !stat(p, &sb) && S_ISREG(sb.st_mode)) found = 1;
+        free(p);
+    }
+    closedir(d);
+    return found;
+}
+
+const char *tool_strip_root(const char *path, const char *root)
+{
+    if (!root || !*root) return path;
+    size_t n = strlen(root);
+    while (n > 1 && root[n - 1] == '/') n--;
+    if (!strncmp(path, root, n) && path[n] == '/') return path + n + 1;
+    return path;
+}
