@@ -198,18 +198,19 @@ inline void dw3_row(__global const float *plane, int iy, int H, int W, int ox0, 
         *l = (float8)(left, v.s0, v.s1, v.s2, v.s3, v.s4, v.s5, v.s6);
         *r = (float8)(v.s1, v.s2, v.s3, v.s4, v.s5, v.s6, v.s7, right);
     } else {
-        float16 v;
+        float8 a, b;
         if (base + 16 <= W) {
-            v = vload16(0, xr + base);
+            a = vload8(0, xr + base);
+            b = vload8(0, xr + base + 8);
         } else if (base + 8 <= W) {
-            v.lo = vload8(0, xr + base);
-            v.hi = dw_load8_part(xr + base + 8, W - base - 8);
+            a = vload8(0, xr + base);
+            b = dw_load8_part(xr + base + 8, W - base - 8);
         } else {
-            v.lo = dw_load8_part(xr + base, W - base);
-            v.hi = (float8)(0.0f);
+            a = dw_load8_part(xr + base, W - base);
+            b = (float8)(0.0f);
         }
-        const float8 odd = v.odd;
-        *c = v.even;
+        const float8 odd = shuffle2(a, b, (uint8)(1, 3, 5, 7, 9, 11, 13, 15));
+        *c = shuffle2(a, b, (uint8)(0, 2, 4, 6, 8, 10, 12, 14));
         *r = odd;
         *l = (float8)(left, odd.s0, odd.s1, odd.s2, odd.s3, odd.s4, odd.s5, odd.s6);
     }

@@ -21,7 +21,7 @@ static void usage(void)
            "     verification (ROC AUC, EER, TAR@FAR) on the unseen identities, and writes loss,\n"
            "     accuracy, verification and ROC plots as PNG into DIR/run.\n"
            "Defaults: DIR ./facecl-demo, 60 identities x 40 images at 48 px gray, 15 epochs (a few\n"
-           "minutes on a 2-core CPU). --quick: 12 identities, 32 px, 4 epochs (seconds; for tests).\n");
+           "minutes on a 2-core CPU). --quick: 12 identities, 32 px, 8 epochs (seconds; for tests).\n");
 }
 
 static int show_synth(void *user, size_t done, size_t total)
@@ -100,7 +100,7 @@ int fcl_cmd_demo(int argc, char **argv)
     so.val_frac = 0.25f;
     so.unseen_ids = quick ? 10 : 30;
     so.pairs = quick ? 200 : 1000;
-    int n_epochs = (int)(epochs > 0 ? epochs : quick ? 4 : 15);
+    int n_epochs = (int)(epochs > 0 ? epochs : quick ? 8 : 15);
 
     char data[1024], run[1024], readme[1100], train_dir[1100], val_dir[1100], pairs[1100];
     snprintf(data, sizeof data, "%s/data", out);
@@ -117,6 +117,7 @@ int fcl_cmd_demo(int argc, char **argv)
         fcl_progress p = {0};
         printf("data: writing %d training identities x %d images (%d px, gray) + %d unseen identities, %d pairs to %s\n",
                so.ids, so.per_id, so.size, so.unseen_ids, so.pairs, data);
+        fflush(stdout); /* before the progress lines on stderr */
         if (fcl_synth_write_dataset(data, &so, show_synth, &p, &err)) {
             fcl_progress_abort(&p);
             return tool_fail_err(&err);

@@ -96,8 +96,7 @@ int fcl_cmd_embed(int argc, char **argv)
         }
     }
     if (!ckpt || !dir || !out) {
-        usage(stderr);
-        tool_fail("embed: %s", !ckpt ? "--checkpoint is required" : !dir ? "the image folder DIR is required" : "--out FILE.npy is required");
+        tool_fail("embed: %s (see facecl embed --help)", !ckpt ? "--checkpoint is required" : !dir ? "the image folder DIR is required" : "--out FILE.npy is required");
         return 2;
     }
 
@@ -114,6 +113,8 @@ int fcl_cmd_embed(int argc, char **argv)
         tool_fail("out of memory");
         goto done;
     }
+    /* Output folders first: a typo must not cost a whole embedding run. */
+    if (tool_mkdirs_parent(out) || tool_mkdirs_parent(index_path)) goto done;
     int flat = tool_folder_has_images(dir);
     if (flat < 0) goto done;
     if (flat ? fcl_dataset_open_flat(dir, &ds, &err) : fcl_dataset_open_folder(dir, 0, NULL, &ds, &err)) {

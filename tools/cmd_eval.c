@@ -161,8 +161,7 @@ int fcl_cmd_eval(int argc, char **argv)
         }
     }
     if (!ckpt || !dir) {
-        usage(stderr);
-        tool_fail("eval: %s", !ckpt ? "--checkpoint is required" : "the image folder DIR is required");
+        tool_fail("eval: %s (see facecl eval --help)", !ckpt ? "--checkpoint is required" : "the image folder DIR is required");
         return 2;
     }
 

@@ -91,13 +91,16 @@ static int read_index(const char *path, fcl_strlist *out)
     return rc;
 }
 
-/* Scores from precomputed embeddings: rows looked up by path. */
-static int scores_from_embeddings(const char *npy, const char *index, fcl_pair_list *pl, double *scores)
+/* Scores from precomputed embeddings: rows looked up by canonical path (pl itself is left as
+ * it is, so outputs keep the list's own paths). */
+static int scores_from_embeddings(const char *npy, const char *index, const fcl_pair_list *pl, double *scores)
 {
     fcl_error err = {0};
     fcl_npy a;
     fcl_strlist paths = {0};
     size_t *r1 = NULL, *r2 = NULL;
+    fcl_pair *cp = NULL;
+    size_t n_cp = 0;
     int rc = 1;
     memset(&a, 0, sizeof a);
     char *ipath = NULL;
@@ -112,10 +115,7 @@ static int scores_from_embeddings(const char *npy, const char *index, fcl_pair_l
             memcpy(ipath + n, ".txt", 5);
         }
     }
-    if (!ipath) {
-        tool_fail("out of memory");
-        goto done;
-    }
+    if (!ipath) goto oom;
     if (fcl_npy_read_f32(npy, &a, &err)) {
         tool_fail_err(&err);
         goto done;
@@ -131,12 +131,23 @@ static int scores_from_embeddings(const char *npy, const char *index, fcl_pair_l
     }
     for (size_t i = 0; i < paths.n; i++)
         if (canonicalise(&paths.items[i])) goto oom;
-    for (size_t i = 0; i < pl->n; i++)
-        if (canonicalise(&pl->pairs[i].path1) || canonicalise(&pl->pairs[i].path2)) goto oom;
+    cp = calloc(pl->n, sizeof *cp);
+    if (!cp) goto oom;
+    for (; n_cp < pl->n; n_cp++) {
+        cp[n_cp] = pl->pairs[n_cp];
+        cp[n_cp].path1 = strdup(cp[n_cp].path1);
+        cp[n_cp].path2 = strdup(cp[n_cp].path2);
+        if (!cp[n_cp].path1 || !cp[n_cp].path2 || canonicalise(&cp[n_cp].path1) || canonicalise(&cp[n_cp].path2)) {
+            n_cp++;
+            goto oom;
+        }
+    }
+    fcl_pair_list canon = *pl;
+    canon.pairs = cp;
     r1 = malloc(pl->n * sizeof *r1);
     r2 = malloc(pl->n * sizeof *r2);
     if (!r1 || !r2) goto oom;
-    if (fcl_pair_rows_lookup(pl, (const char *const *)paths.items, paths.n, r1, r2, &err) ||
+    if (fcl_pair_rows_lookup(&canon, (const char *const *)paths.items, paths.n, r1, r2, &err) ||
         fcl_verify_scores(a.data, a.shape[0], a.shape[1], r1, r2, pl->n, scores, &err)) {
         tool_fail_err(&err);
         goto done;
@@ -147,6 +158,11 @@ static int scores_from_embeddings(const char *npy, const char *index, fcl_pair_l
 oom:
     tool_fail("out of memory");
 done:
+    for (size_t i = 0; i < n_cp; i++) {
+        free(cp[i].path1);
+        free(cp[i].path2);
+    }
+    free(cp);
     free(ipath);
     free(r1);
     free(r2);
@@ -254,8 +270,7 @@ int fcl_cmd_verify(int argc, char **argv)
         }
     }
     if (!pairs || (!ckpt == !npy)) {
-        usage(stderr);
-        tool_fail("verify: %s", !pairs ? "--pairs is required" : "give exactly one of --checkpoint and --embeddings");
+        tool_fail("verify: %s (see facecl verify --help)", !pairs ? "--pairs is required" : "give exactly one of --checkpoint and --embeddings");
         return 2;
     }
     if (index && !npy) {
@@ -286,7 +301,8 @@ int fcl_cmd_verify(int argc, char **argv)
         }
         root = root_store;
     }
-    if (fcl_pairs_load(pairs, root, lfw ? FCL_PAIRS_LFW : FCL_PAIRS_PLAIN, 0, &pl, &err)) {
+    /* With a checkpoint every image is read: check they exist before starting a device. */
+    if (fcl_pairs_load(pairs, root, lfw ? FCL_PAIRS_LFW : FCL_PAIRS_PLAIN, ckpt ? FCL_PAIRS_CHECK_FILES : 0, &pl, &err)) {
         tool_fail_err(&err);
         goto done;
     }
@@ -322,7 +338,6 @@ int fcl_cmd_verify(int argc, char **argv)
             goto done;
         }
         if (scores_from_embeddings(npy, index, &pl, scores)) goto done;
-        root = NULL; /* paths were made absolute: print them as they are */
     }
 
     path = tool_join(out_dir, "scores.csv");

@@ -75,6 +75,17 @@ int tool_mkdirs(const char *dir)
     return 0;
 }
 
+int tool_mkdirs_parent(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash || slash == path) return 0;
+    char *d = strndup(path, (size_t)(slash - path));
+    if (!d) return tool_fail("out of memory");
+    int rc = tool_mkdirs(d);
+    free(d);
+    return rc;
+}
+
 int tool_write_text(const char *path, const char *text)
 {
     fcl_error err = {0};

@@ -25,6 +25,8 @@ int tool_eval_parse_count(const char *opt, const char *v, int lo, int hi, int *o
 
 /* mkdir -p; prints and returns 1 on failure. */
 int tool_mkdirs(const char *dir);
+/* mkdir -p of the folder a file path is in (nothing for a bare file name). */
+int tool_mkdirs_parent(const char *path);
 /* Writes text to path atomically; prints and returns 1 on failure. */
 int tool_write_text(const char *path, const char *text);
 /* "dir/name" into a malloc'd string (NULL on out of memory). */

@@ -131,7 +131,7 @@ static fcl_status run_source(fcl_ctx *ctx, fcl_net *net, const fcl_loader_source
     fcl_status st;
     fcl_loader *ld = NULL;
     fcl_tensor x = {0};
-    float *res = NULL, *host = NULL;
+    float *res = NULL, *host = NULL, *pad = NULL;
     size_t D = 0, done = 0;
     unsigned char *seen = NULL;
     if (out) *out = NULL;
@@ -157,8 +157,9 @@ static fcl_status run_source(fcl_ctx *ctx, fcl_net *net, const fcl_loader_source
     lo.aug = in->pipeline;
     if ((st = fcl_loader_create(&ld, src, &lo, e))) goto fail;
     if ((st = fcl_loader_start_epoch(ld, 0, e))) goto fail;
-    if ((st = fcl_tensor_alloc4(ctx, &x, (size_t)in->batch, (size_t)in->channels, (size_t)in->height,
-                                (size_t)in->width)))
+    const int B = in->batch;
+    const size_t per = (size_t)in->channels * (size_t)in->height * (size_t)in->width;
+    if ((st = fcl_tensor_alloc4(ctx, &x, (size_t)B, (size_t)in->channels, (size_t)in->height, (size_t)in->width)))
         goto fail;
     seen = calloc(src->count, 1);
     if (!seen) {
@@ -169,24 +170,37 @@ static fcl_status run_source(fcl_ctx *ctx, fcl_net *net, const fcl_loader_source
         const fcl_batch *b = NULL;
         if ((st = fcl_loader_next(ld, &b, e))) goto fail;
         if (!b) break;
-        fcl_tensor xb;
-        size_t shape[4] = {(size_t)b->n, (size_t)b->c, (size_t)b->h, (size_t)b->w};
-        size_t per = shape[1] * shape[2] * shape[3];
-        if ((st = fcl_tensor_view(ctx, &x, 0, 4, shape, &xb))) goto fail;
-        if ((st = fcl_tensor_upload(ctx, &xb, b->data, (size_t)b->n * per))) goto fail;
-        if ((st = fcl_net_forward(net, &xb, 0))) goto fail;
-        const fcl_tensor *y = want_logits ? fcl_net_output(net) : fcl_net_embedding(net);
-        size_t numel = fcl_tensor_numel(y);
-        if (y->ndim < 1 || y->shape[0] != (size_t)b->n || numel % (size_t)b->n) {
-            st = FCL_ERR(e, FCL_ERR_INTERNAL, "%s: network %s has %zu values for a batch of %d", fn,
-                         want_logits ? "output" : "embedding", numel, b->n);
+        if (b->n < 1 || b->n > in->batch || b->c != in->channels || b->h != in->height || b->w != in->width) {
+            st = FCL_ERR(e, FCL_ERR_INTERNAL, "%s: the loader gave a %dx%dx%dx%d batch", fn, b->n, b->c, b->h, b->w);
             goto fail;
         }
-        size_t d = numel / (size_t)b->n;
+        /* Every forward has exactly in->batch rows: a short last batch is padded with zero images
+         * (rows are independent at inference), so the device sees one shape and no kernel is
+         * built just for the tail. */
+        const float *xin = b->data;
+        if (b->n < B) {
+            if (!pad && !(pad = malloc((size_t)B * per * sizeof *pad))) {
+                st = FCL_ERR(e, FCL_ERR_NOMEM, "%s: out of memory", fn);
+                goto fail;
+            }
+            memcpy(pad, b->data, (size_t)b->n * per * sizeof *pad);
+            memset(pad + (size_t)b->n * per, 0, (size_t)(B - b->n) * per * sizeof *pad);
+            xin = pad;
+        }
+        if ((st = fcl_tensor_upload(ctx, &x, xin, (size_t)B * per))) goto fail;
+        if ((st = fcl_net_forward(net, &x, 0))) goto fail;
+        const fcl_tensor *y = want_logits ? fcl_net_output(net) : fcl_net_embedding(net);
+        size_t numel = fcl_tensor_numel(y);
+        if (y->ndim < 1 || y->shape[0] != (size_t)B || numel % (size_t)B) {
+            st = FCL_ERR(e, FCL_ERR_INTERNAL, "%s: network %s has %zu values for a batch of %d", fn,
+                         want_logits ? "output" : "embedding", numel, B);
+            goto fail;
+        }
+        size_t d = numel / (size_t)B;
         if (!res) {
             D = d;
             res = malloc(src->count * D * sizeof *res);
-            host = malloc((size_t)in->batch * D * sizeof *host);
+            host = malloc((size_t)B * D * sizeof *host);
             if (!res || !host) {
                 st = FCL_ERR(e, FCL_ERR_NOMEM, "%s: out of memory for %zu x %zu results", fn, src->count, D);
                 goto fail;
@@ -223,6 +237,7 @@ fail:
     fcl_tensor_release(ctx, &x);
     free(res);
     free(host);
+    free(pad);
     free(seen);
     return st;
 }

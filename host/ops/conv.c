@@ -598,9 +598,16 @@ fcl_status fcl_conv2d_bwd_weight(fcl_ctx *ctx, fcl_tensor *dw, const fcl_tensor 
         goto fail;
     }
     int G = p->groups, M = p->cout / G, Kg = p->cin / G * p->kh * p->kw, P = oh * ow;
-    if (algo == FCL_CONV_1X1) { /* dw[g] += dy[g] * x[g]^T straight from the tensors */
-        operand ady = out_operand(dy, 0, p, P), bx = in_operand(x, 0, p, P);
-        st = gemm_nt(ctx, &t, G, M, Kg, P, p->n, &ady, &bx, dw);
+    if (algo == FCL_CONV_1X1) {
+        /* dw[g] += dy[g] * x[g]^T straight from the tensors, in chunks of images whose dy and x
+         * fit the workspace budget: every work-item streams its rows over the chunk, so larger
+         * chunks would be re-read from memory instead of the caches */
+        int chunk = plan_chunk(&t, (size_t)p->cin + p->cout, P, p->n);
+        for (int i0 = 0; i0 < p->n; i0 += chunk) {
+            int cnt = p->n - i0 < chunk ? p->n - i0 : chunk;
+            operand ady = out_operand(dy, i0, p, P), bx = in_operand(x, i0, p, P);
+            if ((st = gemm_nt(ctx, &t, G, M, Kg, P, cnt, &ady, &bx, dw))) goto fail;
+        }
         goto fail;
     }
     int chunk = plan_chunk(&t, (size_t)p->cin * p->kh * p->kw, P, p->n);

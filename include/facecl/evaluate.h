@@ -18,8 +18,9 @@ extern "C" {
 
 /* How images become network inputs at evaluation: decoded with `channels`, the deterministic
  * `pipeline` applied (NULL: none), then resized to height x width when not already that size
- * (the loader's order), batched `batch` at a time (the last batch may be smaller) by `workers`
- * loader threads. Results never depend on batch or workers. */
+ * (the loader's order), batched `batch` at a time by `workers` loader threads. Every forward has
+ * exactly `batch` rows (a short last batch is padded with zero images), so the device sees one
+ * input shape. Results never depend on batch or workers (up to float rounding, ~1e-6). */
 typedef struct fcl_eval_input {
     int channels, height, width;          /* the model's input shape */
     const fcl_aug_pipeline *pipeline;     /* eval pipeline (e.g. "norm=0.5:0.5"); NULL: none */
