@@ -192,6 +192,30 @@ Test(conv2d, forced_algorithms)
     RUN(cases, 61);
 }
 
+/* Other register blocks, work-group sizes and chunk budgets than this device's tuning row (the
+ * GPU row's values among them), through $FACECL_CONV_TUNING: the kernels must be correct for
+ * any legal tuning, not just the one measured here. */
+Test(conv2d, other_tunings)
+{
+    static const char *const tunings[] = {
+        "-DCONV_MB=4 -DCONV_NV=1 -DCONV_TM=2 -DCONV_TN=2 -DCONV_LNN=16 -DCONV_LNT=16 -DCONV_COL_KB=64",
+        "-DCONV_MB=7 -DCONV_NV=3 -DCONV_TM=3 -DCONV_TN=5 -DCONV_LOCAL=8 -DCONV_COL_KB=200",
+    };
+    static const conv_case cases[] = {
+        {"3x3 stride 2, odd", CP(3, 10, 13, 11, 14, 3, 3, 2, 2, 1, 1, 1, 1, 1), 1, FCL_CONV_GEMM},
+        {"1x1, 7x7", CP(2, 19, 7, 7, 21, 1, 1, 1, 1, 0, 0, 1, 1, 1), 1, FCL_CONV_1X1},
+        {"1x1, 8x8", CP(2, 9, 8, 8, 13, 1, 1, 1, 1, 0, 0, 1, 1, 1), 0, FCL_CONV_1X1},
+        {"groups 2, 5x5", CP(2, 6, 9, 9, 4, 5, 5, 1, 1, 2, 2, 1, 1, 2), 1, FCL_CONV_GEMM},
+        {"dw 3x3 stride 2", CP(2, 5, 13, 13, 5, 3, 3, 2, 2, 1, 1, 1, 1, 5), 1, FCL_CONV_DEPTHWISE},
+    };
+    for (size_t i = 0; i < sizeof tunings / sizeof tunings[0]; i++) {
+        setenv("FACECL_CONV_TUNING", tunings[i], 1);
+        printf("tuning %s\n", tunings[i]);
+        RUN(cases, 71 + 10 * i);
+    }
+    unsetenv("FACECL_CONV_TUNING");
+}
+
 /* Each gradient alone (the others NULL), and bit-identical results on a rerun. */
 Test(conv2d, partial_and_deterministic)
 {

@@ -10,139 +10,10 @@
 #include <facecl/ops_loss.h>
 #include <facecl/ops_pool.h>
 
+#include "helpers/fixture.h"
 #include "helpers/harness.h"
 
 #define FIXTURE FACECL_SOURCE_DIR "/tests/fixtures/ops_torch.bin"
-
-/* ---- the fixture file (format: see tools/make_op_fixtures.py) -------------------------------- */
-
-typedef struct fx_rec {
-    char name[64];
-    int ndim;
-    size_t shape[4];
-    size_t numel;
-    double *data;
-} fx_rec;
-
-typedef struct fixture {
-    fx_rec *recs;
-    size_t n;
-    char generator[65];
-} fixture;
-
-/* Little-endian u32 at p (bounds checked by the caller). */
-static uint32_t le32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-/* Takes `len` bytes at *pos of buf[size], failing the test on a truncated file. */
-static const unsigned char *take(const unsigned char *buf, size_t size, size_t *pos, size_t len,
-                                 const char *what)
-{
-    cr_assert(len <= size && *pos <= size - len, "%s: truncated at byte %zu reading %s", FIXTURE, *pos,
-              what);
-    const unsigned char *p = buf + *pos;
-    *pos += len;
-    return p;
-}
-
-static void fx_load(fixture *f)
-{
-    memset(f, 0, sizeof *f);
-    FILE *fp = fopen(FIXTURE, "rb");
-    cr_assert(fp != NULL, "cannot open %s (regenerate with tools/make_op_fixtures.py)", FIXTURE);
-    fseek(fp, 0, SEEK_END);
-    long sz = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    cr_assert(sz > 0 && sz < (1L << 26), "%s: implausible size %ld", FIXTURE, sz);
-    unsigned char *buf = malloc((size_t)sz);
-    cr_assert(buf != NULL);
-    size_t got = fread(buf, 1, (size_t)sz, fp);
-    fclose(fp);
-    cr_assert(got == (size_t)sz, "%s: short read", FIXTURE);
-
-    size_t size = (size_t)sz, pos = 0;
-    cr_assert(memcmp(take(buf, size, &pos, 8, "magic"), "FCLFIX1\0", 8) == 0, "%s: bad magic", FIXTURE);
-    uint32_t version = le32(take(buf, size, &pos, 4, "version"));
-    uint32_t count = le32(take(buf, size, &pos, 4, "count"));
-    cr_assert(version == 1, "%s: format version %u, expected 1", FIXTURE, version);
-    cr_assert(count > 0 && count < 10000, "%s: %u records", FIXTURE, count);
-    memcpy(f->generator, take(buf, size, &pos, 64, "generator"), 64);
-    f->generator[64] = '\0';
-    f->recs = calloc(count, sizeof *f->recs);
-    cr_assert(f->recs != NULL);
-    for (uint32_t r = 0; r < count; r++) {
-        fx_rec *rec = &f->recs[r];
-        uint32_t len = le32(take(buf, size, &pos, 4, "name length"));
-        cr_assert(len > 0 && len < sizeof rec->name, "%s: record %u name length %u", FIXTURE, r, len);
-        memcpy(rec->name, take(buf, size, &pos, len, "name"), len);
-        uint32_t ndim = le32(take(buf, size, &pos, 4, "ndim"));
-        cr_assert(ndim <= 4, "%s: %s has %u dims", FIXTURE, rec->name, ndim);
-        rec->ndim = (int)ndim;
-        rec->numel = 1;
-        for (uint32_t d = 0; d < ndim; d++) {
-            rec->shape[d] = le32(take(buf, size, &pos, 4, "extent"));
-            cr_assert(rec->shape[d] > 0 && rec->shape[d] < (1u << 24), "%s: %s extent", FIXTURE, rec->name);
-            rec->numel *= rec->shape[d];
-        }
-        cr_assert(rec->numel < (1u << 24), "%s: %s too large", FIXTURE, rec->name);
-        const unsigned char *p = take(buf, size, &pos, rec->numel * 4, rec->name);
-        rec->data = h_alloc(rec->numel);
-        for (size_t i = 0; i < rec->numel; i++) {
-            uint32_t u = le32(p + 4 * i);
-            float v;
-            memcpy(&v, &u, 4);
-            rec->data[i] = v;
-        }
-        f->n++;
-    }
-    cr_assert(pos == size, "%s: %zu trailing bytes", FIXTURE, size - pos);
-    free(buf);
-}
-
-static void fx_free(fixture *f)
-{
-    for (size_t i = 0; i < f->n; i++)
-        free(f->recs[i].data);
-    free(f->recs);
-    memset(f, 0, sizeof *f);
-}
-
-/* The record "<c>.<field>", which must exist. */
-static const fx_rec *fx_get(const fixture *f, const char *c, const char *field)
-{
-    char name[64];
-    snprintf(name, sizeof name, "%s.%s", c, field);
-    for (size_t i = 0; i < f->n; i++)
-        if (!strcmp(f->recs[i].name, name))
-            return &f->recs[i];
-    cr_assert_fail("%s: no record %s", FIXTURE, name);
-    return NULL;
-}
-
-/* A guarded device buffer holding a record (scalars as [1]). */
-static h_buf fx_upload(fcl_ctx *ctx, const fx_rec *r)
-{
-    size_t one = 1;
-    return r->ndim ? h_upload(ctx, r->data, r->ndim, r->shape) : h_upload(ctx, r->data, 1, &one);
-}
-
-static h_buf fx_zeros_like(fcl_ctx *ctx, const fx_rec *r)
-{
-    size_t one = 1;
-    return r->ndim ? h_zeros(ctx, r->ndim, r->shape) : h_zeros(ctx, 1, &one);
-}
-
-/* Downloads b and compares it with record r. */
-static void fx_expect(fcl_ctx *ctx, const char *what, const h_buf *b, const fx_rec *r, double tol)
-{
-    cr_assert_eq(b->numel, r->numel, "%s: %zu values vs the fixture's %zu", what, b->numel, r->numel);
-    double *got = h_alloc(b->numel);
-    h_download(ctx, b, got);
-    h_expect_close(what, got, r->data, r->numel, tol);
-    free(got);
-}
 
 /* ---- convolution ------------------------------------------------------------------------------- */
 
@@ -188,7 +59,7 @@ static void conv_case(fcl_ctx *ctx, const fixture *f, const char *c, fcl_conv2d_
 Test(torch, conv2d_grouped_strided_dilated_padded)
 {
     fixture f;
-    fx_load(&f);
+    fx_load(&f, FIXTURE, "tools/make_op_fixtures.py");
     printf("  fixture: %s\n", f.generator);
     fcl_ctx *ctx = h_ctx();
     conv_case(ctx, &f, "conv_g", FCL_CONV_AUTO);
@@ -199,7 +70,7 @@ Test(torch, conv2d_grouped_strided_dilated_padded)
 Test(torch, conv2d_depthwise_stride2)
 {
     fixture f;
-    fx_load(&f);
+    fx_load(&f, FIXTURE, "tools/make_op_fixtures.py");
     fcl_ctx *ctx = h_ctx();
     conv_case(ctx, &f, "conv_dw", FCL_CONV_AUTO);
     conv_case(ctx, &f, "conv_dw", FCL_CONV_GEMM);   /* the general path on the same semantics */
@@ -212,7 +83,7 @@ Test(torch, conv2d_depthwise_stride2)
 Test(torch, batchnorm2d_training_forward_running_stats_backward)
 {
     fixture f;
-    fx_load(&f);
+    fx_load(&f, FIXTURE, "tools/make_op_fixtures.py");
     fcl_ctx *ctx = h_ctx();
     const double *q = fx_get(&f, "bn", "params")->data;
     fcl_bn2d_params p = {1, (float)q[4], (float)q[5]};
@@ -282,7 +153,7 @@ static void maxpool_case(fcl_ctx *ctx, const fixture *f, const char *c)
 Test(torch, maxpool2d_ceil_mode_padding)
 {
     fixture f;
-    fx_load(&f);
+    fx_load(&f, FIXTURE, "tools/make_op_fixtures.py");
     fcl_ctx *ctx = h_ctx();
     maxpool_case(ctx, &f, "maxpool_a");
     maxpool_case(ctx, &f, "maxpool_b");
@@ -310,7 +181,7 @@ static void avgpool_case(fcl_ctx *ctx, const fixture *f, const char *c)
 Test(torch, avgpool2d_ceil_mode_padding)
 {
     fixture f;
-    fx_load(&f);
+    fx_load(&f, FIXTURE, "tools/make_op_fixtures.py");
     fcl_ctx *ctx = h_ctx();
     avgpool_case(ctx, &f, "avgpool_a");
     avgpool_case(ctx, &f, "avgpool_b");
@@ -338,7 +209,7 @@ static void xent_case(fcl_ctx *ctx, const fixture *f, const char *c)
 Test(torch, cross_entropy_label_smoothing)
 {
     fixture f;
-    fx_load(&f);
+    fx_load(&f, FIXTURE, "tools/make_op_fixtures.py");
     fcl_ctx *ctx = h_ctx();
     xent_case(ctx, &f, "xent_a");
     xent_case(ctx, &f, "xent_b");

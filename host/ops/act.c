@@ -68,17 +68,6 @@ static fcl_status get_kernel(fcl_ctx *ctx, const char *name, cl_kernel *k, int *
     return fcl_kernel_get(ctx, "act.cl", name, fcl_ctx_tuning(ctx, "act"), k);
 }
 
-static fcl_status check_numel(fcl_ctx *ctx, const char *op, const char *na, const fcl_tensor *a,
-                              const char *nb, const fcl_tensor *b)
-{
-    if (fcl_tensor_numel(a) == fcl_tensor_numel(b)) return FCL_OK;
-    char sa[96], sb[96];
-    fcl_tensor_shape_str(a, sa, sizeof sa);
-    fcl_tensor_shape_str(b, sb, sizeof sb);
-    return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: %s %s and %s %s differ in element count", op, na, sa,
-                   nb, sb);
-}
-
 fcl_status fcl_act_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, const fcl_act_params *p)
 {
     const char *op = "fcl_act_fwd";
@@ -86,8 +75,8 @@ fcl_status fcl_act_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, const f
     cl_kernel k;
     int vec;
     char kname[64];
-    if ((st = check_params(ctx, op, p)) || (st = fcl_op_check(ctx, op, "x", x, 1, FCL_MAX_DIMS)) ||
-        (st = fcl_op_check(ctx, op, "y", y, 1, FCL_MAX_DIMS)) || (st = check_numel(ctx, op, "y", y, "x", x)))
+    if ((st = check_params(ctx, op, p)) || (st = fcl_op_check_t(ctx, op, "x", x)) ||
+        (st = fcl_op_check_t(ctx, op, "y", y)) || (st = fcl_op_check_same_numel(ctx, op, "y", y, "x", x)))
         goto fail;
     if (fcl_op_overlaps(y, x) && !fcl_op_same(y, x)) {
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s(%s): y partly overlaps x (only y == x is allowed)",
@@ -103,8 +92,7 @@ fcl_status fcl_act_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, const f
     fcl_op_arg_t(&a, x);
     fcl_op_arg_i(&a, (int)n);
     fcl_op_arg_f(&a, p->slope);
-    size_t g = fcl_op_div_up(n, (size_t)vec), l = fcl_ctx_wg1d(ctx);
-    if ((st = a.st) || (st = fcl_kernel_run(ctx, k, 1, &g, &l))) goto fail;
+    if ((st = a.st) || (st = fcl_op_run_1d(ctx, k, fcl_op_div_up(n, (size_t)vec)))) goto fail;
     return FCL_OK;
 fail:
     return st;
@@ -118,11 +106,11 @@ fcl_status fcl_act_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy, const
     cl_kernel k;
     int vec;
     char kname[64];
-    if ((st = check_params(ctx, op, p)) || (st = fcl_op_check(ctx, op, "dx", dx, 1, FCL_MAX_DIMS)) ||
-        (st = fcl_op_check(ctx, op, "dy", dy, 1, FCL_MAX_DIMS)) ||
-        (st = fcl_op_check(ctx, op, "saved", saved, 1, FCL_MAX_DIMS)) ||
-        (st = check_numel(ctx, op, "dx", dx, "dy", dy)) ||
-        (st = check_numel(ctx, op, "dx", dx, "saved", saved)))
+    if ((st = check_params(ctx, op, p)) || (st = fcl_op_check_t(ctx, op, "dx", dx)) ||
+        (st = fcl_op_check_t(ctx, op, "dy", dy)) ||
+        (st = fcl_op_check_t(ctx, op, "saved", saved)) ||
+        (st = fcl_op_check_same_numel(ctx, op, "dx", dx, "dy", dy)) ||
+        (st = fcl_op_check_same_numel(ctx, op, "dx", dx, "saved", saved)))
         goto fail;
     if (fcl_op_overlaps(dx, dy) || fcl_op_overlaps(dx, saved)) {
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s(%s): dx must not overlap dy or the saved tensor "
@@ -139,8 +127,7 @@ fcl_status fcl_act_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy, const
     fcl_op_arg_t(&a, saved);
     fcl_op_arg_i(&a, (int)n);
     fcl_op_arg_f(&a, p->slope);
-    size_t g = fcl_op_div_up(n, (size_t)vec), l = fcl_ctx_wg1d(ctx);
-    if ((st = a.st) || (st = fcl_kernel_run(ctx, k, 1, &g, &l))) goto fail;
+    if ((st = a.st) || (st = fcl_op_run_1d(ctx, k, fcl_op_div_up(n, (size_t)vec)))) goto fail;
     return FCL_OK;
 fail:
     return st;
@@ -175,9 +162,9 @@ fcl_status fcl_prelu_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, const
     fcl_status st;
     cl_kernel k;
     int vec, n, c, inner, na;
-    if ((st = fcl_op_check(ctx, op, "x", x, 1, FCL_MAX_DIMS)) ||
-        (st = fcl_op_check(ctx, op, "y", y, 1, FCL_MAX_DIMS)) ||
-        (st = fcl_op_check(ctx, op, "a", a, 1, FCL_MAX_DIMS)) ||
+    if ((st = fcl_op_check_t(ctx, op, "x", x)) ||
+        (st = fcl_op_check_t(ctx, op, "y", y)) ||
+        (st = fcl_op_check_t(ctx, op, "a", a)) ||
         (st = fcl_op_check_same_shape(ctx, op, "y", y, "x", x)) ||
         (st = prelu_dims(ctx, op, x, a, &n, &c, &inner, &na)))
         goto fail;
@@ -195,8 +182,8 @@ fcl_status fcl_prelu_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, const
     fcl_op_arg_i(&g, c);
     fcl_op_arg_i(&g, inner);
     fcl_op_arg_i(&g, na);
-    size_t gs[2] = {fcl_op_div_up((size_t)inner, (size_t)vec), (size_t)n * (size_t)c};
-    if ((st = g.st) || (st = fcl_kernel_run(ctx, k, 2, gs, NULL))) goto fail;
+    size_t g0 = fcl_op_div_up((size_t)inner, (size_t)vec);
+    if ((st = g.st) || (st = fcl_op_run_2d(ctx, k, g0, (size_t)n * (size_t)c))) goto fail;
     return FCL_OK;
 fail:
     return st;
@@ -209,9 +196,9 @@ fcl_status fcl_prelu_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *da, const fcl
     fcl_status st;
     cl_kernel k;
     int vec, n, c, inner, na;
-    if ((st = fcl_op_check(ctx, op, "dy", dy, 1, FCL_MAX_DIMS)) ||
-        (st = fcl_op_check(ctx, op, "x", x, 1, FCL_MAX_DIMS)) ||
-        (st = fcl_op_check(ctx, op, "a", a, 1, FCL_MAX_DIMS)) ||
+    if ((st = fcl_op_check_t(ctx, op, "dy", dy)) ||
+        (st = fcl_op_check_t(ctx, op, "x", x)) ||
+        (st = fcl_op_check_t(ctx, op, "a", a)) ||
         (st = fcl_op_check_opt(ctx, op, "dx", dx, 1, FCL_MAX_DIMS)) ||
         (st = fcl_op_check_opt(ctx, op, "da", da, 1, FCL_MAX_DIMS)) ||
         (st = fcl_op_check_same_shape(ctx, op, "dy", dy, "x", x)) ||
@@ -255,8 +242,8 @@ fcl_status fcl_prelu_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *da, const fcl
         fcl_op_arg_i(&g, c);
         fcl_op_arg_i(&g, inner);
         fcl_op_arg_i(&g, na);
-        size_t gs[2] = {fcl_op_div_up((size_t)inner, (size_t)vec), (size_t)n * (size_t)c};
-        if ((st = g.st) || (st = fcl_kernel_run(ctx, k, 2, gs, NULL))) goto fail;
+        size_t g0 = fcl_op_div_up((size_t)inner, (size_t)vec);
+        if ((st = g.st) || (st = fcl_op_run_2d(ctx, k, g0, (size_t)n * (size_t)c))) goto fail;
     }
     return FCL_OK;
 fail:

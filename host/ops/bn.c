@@ -168,8 +168,8 @@ fcl_status fcl_bn2d_fwd_wg(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *save_mean, f
         fcl_op_arg_i(&a, inner);
         fcl_op_arg_f(&a, p->eps);
         fcl_op_arg_i(&a, flags);
-        size_t g[2] = {fcl_op_div_up((size_t)inner, (size_t)vec), (size_t)n * (size_t)c};
-        if ((st = a.st) || (st = fcl_kernel_run(ctx, k, 2, g, NULL))) goto fail;
+        size_t g0 = fcl_op_div_up((size_t)inner, (size_t)vec);
+        if ((st = a.st) || (st = fcl_op_run_2d(ctx, k, g0, (size_t)n * (size_t)c))) goto fail;
     }
     return FCL_OK;
 fail:
@@ -293,8 +293,7 @@ fcl_status fcl_bn2d_fold(fcl_ctx *ctx, fcl_tensor *w_out, fcl_tensor *b_out, con
     fcl_op_arg_i(&a, (int)per_out);
     fcl_op_arg_f(&a, eps);
     fcl_op_arg_i(&a, flags);
-    size_t g = cout * per_out, l = fcl_ctx_wg1d(ctx);
-    if ((st = a.st) || (st = fcl_kernel_run(ctx, k, 1, &g, &l))) goto fail;
+    if ((st = a.st) || (st = fcl_op_run_1d(ctx, k, cout * per_out))) goto fail;
     return FCL_OK;
 fail:
     return st;

@@ -113,6 +113,7 @@ typedef struct conv_tune {
     int mb, nv, nb;        /* conv_gemm_nn: rows x (nv float8) columns per work-item, nb = 8 * nv */
     int tm, tn;            /* conv_gemm_nt: rows of dy x rows of B per work-item */
     int lnn, lnt;          /* work-group size along dim 0 of conv_gemm_nn / _nt; 0: driver's choice */
+    int lother;            /* the same for the other kernels (im2col, pack, depthwise, ...) */
     int col_kb;            /* im2col buffer budget (KiB): images are processed in chunks that fit */
 } conv_tune;
 
@@ -135,11 +136,12 @@ static fcl_status get_tune(fcl_ctx *ctx, conv_tune *t)
     t->tn = def_int(t->defs, "CONV_TN", 4);
     t->lnn = def_int(t->defs, "CONV_LNN", 0);
     t->lnt = def_int(t->defs, "CONV_LNT", 0);
+    t->lother = def_int(t->defs, "CONV_LOCAL", 0);
     t->col_kb = def_int(t->defs, "CONV_COL_KB", 4096);
     if (t->mb < 1 || t->mb > 32 || t->nv < 1 || t->nv > 4 || t->tm < 1 || t->tm > 8 || t->tn < 1 ||
-        t->tn > 8 || t->lnn < 0 || t->lnt < 0 || t->col_kb < 1)
+        t->tn > 8 || t->lnn < 0 || t->lnt < 0 || t->lother < 0 || t->col_kb < 1)
         return FCL_ERR(ERRP(ctx), FCL_ERR_INTERNAL, "conv2d: tuning row \"%s\" is out of range (CONV_MB 1..32, "
-                       "CONV_NV 1..4, CONV_TM/TN 1..8, CONV_LNN/LNT >= 0, CONV_COL_KB >= 1)", t->defs);
+                       "CONV_NV 1..4, CONV_TM/TN 1..8, CONV_LNN/LNT/LOCAL >= 0, CONV_COL_KB >= 1)", t->defs);
     return FCL_OK;
 }
 
@@ -180,6 +182,7 @@ typedef struct args {
     cl_kernel k;
     unsigned i;
     fcl_status st;
+    size_t local;          /* work-group size along dim 0 (other dims 1); 0: the driver's choice */
 } args;
 
 static void arg(args *a, size_t size, const void *v)
@@ -193,14 +196,19 @@ static void arg_m(args *a, cl_mem m) { arg(a, sizeof m, &m); }
 static fcl_status start(fcl_ctx *ctx, const conv_tune *t, const char *file, const char *name, args *a)
 {
     a->ctx = ctx;
+    a->local = (size_t)t->lother;
     a->i = 0;
     a->st = fcl_kernel_get(ctx, file, name, t->defs, &a->k);
     return a->st;
 }
 
+/* Enqueues over dims dimensions with a work-group of l0 (0: the tuning's CONV_LOCAL) x 1 x 1,
+ * or the driver's choice when that is 0 too. PoCL's own choice can put a whole NDRange in a
+ * few work-groups and so on one thread; the CPU row sets small groups. */
 static fcl_status launch(args *a, unsigned dims, size_t g0, size_t g1, size_t g2, size_t l0)
 {
     if (a->st) return a->st;
+    if (!l0) l0 = a->local;
     size_t g[3] = {g0, g1, g2}, l[3] = {l0, 1, 1};
     return fcl_kernel_run(a->ctx, a->k, dims, g, l0 ? l : NULL);
 }
@@ -263,7 +271,7 @@ static fcl_status pack(fcl_ctx *ctx, const conv_tune *t, cl_mem *dst, size_t *ca
     if (start(ctx, t, "conv.cl", "conv_pack", &x)) return x.st;
     arg_m(&x, *dst); arg_i(&x, M); arg_i(&x, K); arg_i(&x, (int)nmb);
     arg_m(&x, w->buf); arg_i(&x, (int)w->offset); arg_i(&x, s_g); arg_i(&x, s_m); arg_i(&x, s_k);
-    return launch(&x, 3, (size_t)K, nmb, (size_t)G, 0);
+    return launch(&x, 3, (size_t)K, nmb, (size_t)G, 16); /* tiny work-items: groups of 16 */
 }
 
 /* The geometry arguments shared by conv_im2col and conv_col2im, after the buffers. */

@@ -8,25 +8,6 @@
 
 /* ---- argument checks and launch plumbing (file-local) -------------------------------------- */
 
-/* t must be an f32 tensor of 1..4 dims with a buffer (see fcl_op_check). */
-static fcl_status check_t(fcl_ctx *ctx, const char *op, const char *name, const fcl_tensor *t)
-{
-    return fcl_op_check(ctx, op, name, t, 1, FCL_MAX_DIMS);
-}
-
-/* Two tensors must have the same number of elements. */
-static fcl_status check_same_numel(fcl_ctx *ctx, const char *op, const char *na, const fcl_tensor *a,
-                                   const char *nb, const fcl_tensor *b)
-{
-    if (fcl_tensor_numel(a) == fcl_tensor_numel(b))
-        return FCL_OK;
-    char sa[96], sb[96];
-    fcl_tensor_shape_str(a, sa, sizeof sa);
-    fcl_tensor_shape_str(b, sb, sizeof sb);
-    return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: %s %s and %s %s differ in element count", op, na, sa,
-                   nb, sb);
-}
-
 /* The kernel `name` of eltwise.cl built with the "eltwise" tuning defines, and the FCL_VEC
  * (elements per work-item) those defines give it, for the host's global sizes. */
 static fcl_status get_kernel(fcl_ctx *ctx, const char *name, cl_kernel *k, int *vec)
@@ -37,29 +18,6 @@ static fcl_status get_kernel(fcl_ctx *ctx, const char *name, cl_kernel *k, int *
     return fcl_kernel_get(ctx, "eltwise.cl", name, fcl_ctx_tuning(ctx, "eltwise"), k);
 }
 
-/* A raw argument (the dropout seed and threshold) in the fcl_op_args sequence. */
-static void arg_raw(fcl_op_args *a, size_t size, const void *v)
-{
-    if (a->st == FCL_OK)
-        a->st = fcl_kernel_arg(a->ctx, a->k, a->i, size, v);
-    a->i++;
-}
-
-/* Runs a kernel over `items` work-items in 1-D groups of the device's preferred size. */
-static fcl_status run_1d(fcl_ctx *ctx, cl_kernel k, size_t items)
-{
-    size_t g = items, l = fcl_ctx_wg1d(ctx);
-    return fcl_kernel_run(ctx, k, 1, &g, &l);
-}
-
-/* 2-D launch (columns-of-vectors x rows); the driver picks the group shape, so a narrow first
- * dimension is not padded to a wide group. */
-static fcl_status run_2d(fcl_ctx *ctx, cl_kernel k, size_t g0, size_t g1)
-{
-    size_t g[2] = {g0, g1};
-    return fcl_kernel_run(ctx, k, 2, g, NULL);
-}
-
 /* ---- add and BLAS-1 ----------------------------------------------------------------------------- */
 
 fcl_status fcl_add_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *a, const fcl_tensor *b)
@@ -68,9 +26,9 @@ fcl_status fcl_add_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *a, const f
     cl_kernel k;
     int vec;
     fcl_status st;
-    if ((st = check_t(ctx, op, "y", y)) || (st = check_t(ctx, op, "a", a)) ||
-        (st = check_t(ctx, op, "b", b)) || (st = check_same_numel(ctx, op, "y", y, "a", a)) ||
-        (st = check_same_numel(ctx, op, "y", y, "b", b)))
+    if ((st = fcl_op_check_t(ctx, op, "y", y)) || (st = fcl_op_check_t(ctx, op, "a", a)) ||
+        (st = fcl_op_check_t(ctx, op, "b", b)) || (st = fcl_op_check_same_numel(ctx, op, "y", y, "a", a)) ||
+        (st = fcl_op_check_same_numel(ctx, op, "y", y, "b", b)))
         goto fail;
     if ((fcl_op_overlaps(y, a) && y->offset != a->offset) || (fcl_op_overlaps(y, b) && y->offset != b->offset)) {
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: y partly overlaps an input (only y == a or "
@@ -86,7 +44,7 @@ fcl_status fcl_add_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *a, const f
     fcl_op_arg_t(&g, a);
     fcl_op_arg_t(&g, b);
     fcl_op_arg_i(&g, n);
-    if ((st = g.st) || (st = run_1d(ctx, k, fcl_op_div_up((size_t)n, (size_t)vec))))
+    if ((st = g.st) || (st = fcl_op_run_1d(ctx, k, fcl_op_div_up((size_t)n, (size_t)vec))))
         goto fail;
     return FCL_OK;
 fail:
@@ -99,8 +57,8 @@ fcl_status fcl_axpby(fcl_ctx *ctx, fcl_tensor *y, float alpha, const fcl_tensor 
     cl_kernel k;
     int vec;
     fcl_status st;
-    if ((st = check_t(ctx, op, "y", y)) || (st = check_t(ctx, op, "x", x)) ||
-        (st = check_same_numel(ctx, op, "y", y, "x", x)))
+    if ((st = fcl_op_check_t(ctx, op, "y", y)) || (st = fcl_op_check_t(ctx, op, "x", x)) ||
+        (st = fcl_op_check_same_numel(ctx, op, "y", y, "x", x)))
         goto fail;
     if (fcl_op_overlaps(x, y) && x->offset != y->offset) {
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: x and y partly overlap (only x == y is allowed)",
@@ -117,7 +75,7 @@ fcl_status fcl_axpby(fcl_ctx *ctx, fcl_tensor *y, float alpha, const fcl_tensor 
     fcl_op_arg_i(&g, n);
     fcl_op_arg_f(&g, alpha);
     fcl_op_arg_f(&g, beta);
-    if ((st = g.st) || (st = run_1d(ctx, k, fcl_op_div_up((size_t)n, (size_t)vec))))
+    if ((st = g.st) || (st = fcl_op_run_1d(ctx, k, fcl_op_div_up((size_t)n, (size_t)vec))))
         goto fail;
     return FCL_OK;
 fail:
@@ -158,7 +116,7 @@ fcl_status fcl_sum(fcl_ctx *ctx, fcl_tensor *out, const fcl_tensor *x, float sca
     cl_kernel k;
     int vec;
     fcl_status st;
-    if ((st = check_t(ctx, op, "out", out)) || (st = check_t(ctx, op, "x", x)))
+    if ((st = fcl_op_check_t(ctx, op, "out", out)) || (st = fcl_op_check_t(ctx, op, "x", x)))
         goto fail;
     if ((st = get_kernel(ctx, "sum_all", &k, &vec)))
         goto fail;
@@ -202,9 +160,9 @@ fcl_status fcl_chmul_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, const
     int vec;
     size_t nc, hw;
     fcl_status st;
-    if ((st = check_t(ctx, op, "y", y)) || (st = check_t(ctx, op, "x", x)) ||
-        (st = check_t(ctx, op, "s", s)) || (st = chmul_shapes(ctx, op, x, s, &nc, &hw)) ||
-        (st = check_same_numel(ctx, op, "y", y, "x", x)))
+    if ((st = fcl_op_check_t(ctx, op, "y", y)) || (st = fcl_op_check_t(ctx, op, "x", x)) ||
+        (st = fcl_op_check_t(ctx, op, "s", s)) || (st = chmul_shapes(ctx, op, x, s, &nc, &hw)) ||
+        (st = fcl_op_check_same_numel(ctx, op, "y", y, "x", x)))
         goto fail;
     if (fcl_op_overlaps(y, s)) {
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: y overlaps the scale s", op);
@@ -219,7 +177,7 @@ fcl_status fcl_chmul_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, const
     fcl_op_arg_t(&g, s);
     fcl_op_arg_i(&g, (int)nc);
     fcl_op_arg_i(&g, (int)hw);
-    if ((st = g.st) || (st = run_2d(ctx, k, fcl_op_div_up(hw, (size_t)vec), nc)))
+    if ((st = g.st) || (st = fcl_op_run_2d(ctx, k, fcl_op_div_up(hw, (size_t)vec), nc)))
         goto fail;
     return FCL_OK;
 fail:
@@ -235,11 +193,11 @@ fcl_status fcl_chmul_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *ds, const fcl
     size_t nc, hw;
     fcl_status st;
     /* the shapes are checked on dy (x's shape) and s, which are both needed */
-    if ((st = check_t(ctx, op, "dy", dy)) || (st = check_t(ctx, op, "s", s)) ||
+    if ((st = fcl_op_check_t(ctx, op, "dy", dy)) || (st = fcl_op_check_t(ctx, op, "s", s)) ||
         (st = chmul_shapes(ctx, op, dy, s, &nc, &hw)))
         goto fail;
     if (dx) {
-        if ((st = check_t(ctx, op, "dx", dx)) || (st = check_same_numel(ctx, op, "dx", dx, "dy", dy)))
+        if ((st = fcl_op_check_t(ctx, op, "dx", dx)) || (st = fcl_op_check_same_numel(ctx, op, "dx", dx, "dy", dy)))
             goto fail;
         if (fcl_op_overlaps(dx, s) || (fcl_op_overlaps(dx, dy) && dx->offset != dy->offset)) {
             st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx overlaps s or part of dy", op);
@@ -248,19 +206,19 @@ fcl_status fcl_chmul_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *ds, const fcl
         if ((st = get_kernel(ctx, "chmul_bwd_data", &k, &vec)))
             goto fail;
         fcl_op_args g;
-    fcl_op_args_init(&g, ctx, k, NULL);
+        fcl_op_args_init(&g, ctx, k, NULL);
         fcl_op_arg_t(&g, dx);
         fcl_op_arg_t(&g, dy);
         fcl_op_arg_t(&g, s);
         fcl_op_arg_i(&g, (int)nc);
         fcl_op_arg_i(&g, (int)hw);
-        if ((st = g.st) || (st = run_2d(ctx, k, fcl_op_div_up(hw, (size_t)vec), nc)))
+        if ((st = g.st) || (st = fcl_op_run_2d(ctx, k, fcl_op_div_up(hw, (size_t)vec), nc)))
             goto fail;
     }
     if (ds) {
-        if ((st = check_t(ctx, op, "ds", ds)) || (st = check_t(ctx, op, "x", x)) ||
-            (st = check_same_numel(ctx, op, "ds", ds, "s", s)) ||
-            (st = check_same_numel(ctx, op, "x", x, "dy", dy)))
+        if ((st = fcl_op_check_t(ctx, op, "ds", ds)) || (st = fcl_op_check_t(ctx, op, "x", x)) ||
+            (st = fcl_op_check_same_numel(ctx, op, "ds", ds, "s", s)) ||
+            (st = fcl_op_check_same_numel(ctx, op, "x", x, "dy", dy)))
             goto fail;
         if (fcl_op_overlaps(ds, dy) || fcl_op_overlaps(ds, x)) {
             st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: ds overlaps dy or x", op);
@@ -269,13 +227,13 @@ fcl_status fcl_chmul_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *ds, const fcl
         if ((st = get_kernel(ctx, "chmul_bwd_scale", &k, &vec)))
             goto fail;
         fcl_op_args g;
-    fcl_op_args_init(&g, ctx, k, NULL);
+        fcl_op_args_init(&g, ctx, k, NULL);
         fcl_op_arg_t(&g, ds);
         fcl_op_arg_t(&g, dy);
         fcl_op_arg_t(&g, x);
         fcl_op_arg_i(&g, (int)nc);
         fcl_op_arg_i(&g, (int)hw);
-        if ((st = g.st) || (st = run_1d(ctx, k, nc)))
+        if ((st = g.st) || (st = fcl_op_run_1d(ctx, k, nc)))
             goto fail;
     }
     return FCL_OK;
@@ -309,8 +267,8 @@ static fcl_status channel_block(fcl_ctx *ctx, const char *op, fcl_tensor *big, f
     cl_kernel k;
     int vec;
     fcl_status st;
-    if ((st = check_t(ctx, op, to_big ? "y" : "dy", big)) ||
-        (st = check_t(ctx, op, to_big ? "x" : "dx", small)) ||
+    if ((st = fcl_op_check_t(ctx, op, to_big ? "y" : "dy", big)) ||
+        (st = fcl_op_check_t(ctx, op, to_big ? "x" : "dx", small)) ||
         (st = nc_inner(ctx, op, to_big ? "y" : "dy", big, &nb, &cb, &ib)) ||
         (st = nc_inner(ctx, op, to_big ? "x" : "dx", small, &ns, &cs, &is)))
         goto fail;
@@ -339,7 +297,7 @@ static fcl_status channel_block(fcl_ctx *ctx, const char *op, fcl_tensor *big, f
     fcl_op_arg_i(&g, (int)row);
     fcl_op_arg_i(&g, (int)nb);
     fcl_op_arg_i(&g, to_big ? 0 : 1);
-    if ((st = g.st) || (st = run_2d(ctx, k, fcl_op_div_up(row, (size_t)vec), nb)))
+    if ((st = g.st) || (st = fcl_op_run_2d(ctx, k, fcl_op_div_up(row, (size_t)vec), nb)))
         goto fail;
     return FCL_OK;
 fail:
@@ -365,10 +323,10 @@ fcl_status fcl_concat_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *const *
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: needs at least one input (count %d)", op, count);
         goto fail;
     }
-    if ((st = check_t(ctx, op, "y", y)) || (st = nc_inner(ctx, op, "y", y, &n, &cy, &inner)))
+    if ((st = fcl_op_check_t(ctx, op, "y", y)) || (st = nc_inner(ctx, op, "y", y, &n, &cy, &inner)))
         goto fail;
     for (int i = 0; i < count; i++) {
-        if ((st = check_t(ctx, op, "an input", xs[i])))
+        if ((st = fcl_op_check_t(ctx, op, "an input", xs[i])))
             goto fail;
         c0 += xs[i]->ndim >= 2 ? xs[i]->shape[1] : 0;
     }
@@ -400,7 +358,7 @@ fcl_status fcl_concat_bwd(fcl_ctx *ctx, fcl_tensor *const *dxs, const size_t *ch
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: needs at least one input (count %d)", op, count);
         goto fail;
     }
-    if ((st = check_t(ctx, op, "dy", dy)) || (st = nc_inner(ctx, op, "dy", dy, &n, &cy, &inner)))
+    if ((st = fcl_op_check_t(ctx, op, "dy", dy)) || (st = nc_inner(ctx, op, "dy", dy, &n, &cy, &inner)))
         goto fail;
     for (int i = 0; i < count; i++) {
         if (dxs[i] && (dxs[i]->ndim < 2 || dxs[i]->shape[1] != channels[i])) {
@@ -473,20 +431,20 @@ static fcl_status dropout_run(fcl_ctx *ctx, const char *kname, fcl_tensor *out, 
     fcl_op_arg_t(&g, out);
     fcl_op_arg_t(&g, in);
     fcl_op_arg_i(&g, n);
-    arg_raw(&g, sizeof seed, &seed);
-    arg_raw(&g, sizeof thr, &thr);
+    fcl_op_arg_raw(&g, sizeof seed, &seed);
+    fcl_op_arg_raw(&g, sizeof thr, &thr);
     fcl_op_arg_f(&g, scale);
     if ((st = g.st))
         return st;
-    return run_1d(ctx, k, fcl_op_div_up((size_t)n, (size_t)vec));
+    return fcl_op_run_1d(ctx, k, fcl_op_div_up((size_t)n, (size_t)vec));
 }
 
 fcl_status fcl_dropout_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, const fcl_dropout_params *p)
 {
     const char *op = "fcl_dropout_fwd";
     fcl_status st;
-    if ((st = dropout_check(ctx, op, p)) || (st = check_t(ctx, op, "y", y)) ||
-        (st = check_t(ctx, op, "x", x)) || (st = check_same_numel(ctx, op, "y", y, "x", x)))
+    if ((st = dropout_check(ctx, op, p)) || (st = fcl_op_check_t(ctx, op, "y", y)) ||
+        (st = fcl_op_check_t(ctx, op, "x", x)) || (st = fcl_op_check_same_numel(ctx, op, "y", y, "x", x)))
         goto fail;
     if (fcl_op_overlaps(x, y) && x->offset != y->offset) {
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: x and y partly overlap", op);
@@ -507,8 +465,8 @@ fcl_status fcl_dropout_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy, c
 {
     const char *op = "fcl_dropout_bwd";
     fcl_status st;
-    if ((st = dropout_check(ctx, op, p)) || (st = check_t(ctx, op, "dx", dx)) ||
-        (st = check_t(ctx, op, "dy", dy)) || (st = check_same_numel(ctx, op, "dx", dx, "dy", dy)))
+    if ((st = dropout_check(ctx, op, p)) || (st = fcl_op_check_t(ctx, op, "dx", dx)) ||
+        (st = fcl_op_check_t(ctx, op, "dy", dy)) || (st = fcl_op_check_same_numel(ctx, op, "dx", dx, "dy", dy)))
         goto fail;
     if (fcl_op_overlaps(dx, dy) && dx->offset != dy->offset) {
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx and dy partly overlap", op);
@@ -530,7 +488,7 @@ fail:
 fcl_status fcl_flatten(fcl_ctx *ctx, const fcl_tensor *x, fcl_tensor *out)
 {
     fcl_status st;
-    if ((st = check_t(ctx, "fcl_flatten", "x", x)))
+    if ((st = fcl_op_check_t(ctx, "fcl_flatten", "x", x)))
         return st;
     size_t shape[2] = {x->shape[0], fcl_tensor_numel(x) / x->shape[0]};
     return fcl_tensor_reshape(ctx, x, 2, shape, out);

@@ -5,12 +5,6 @@
 
 #define ERRP(ctx) fcl_ctx_error(ctx)
 
-/* t must be an f32 tensor of 1..4 dims with a buffer (see fcl_op_check). */
-static fcl_status check_t(fcl_ctx *ctx, const char *op, const char *name, const fcl_tensor *t)
-{
-    return fcl_op_check(ctx, op, name, t, 1, FCL_MAX_DIMS);
-}
-
 /* The layer's sizes, from w [out, in]. */
 typedef struct dims {
     size_t n, in, out;
@@ -20,7 +14,7 @@ typedef struct dims {
 static fcl_status check_rows(fcl_ctx *ctx, const char *op, const char *name, const fcl_tensor *t,
                              size_t n, size_t cols)
 {
-    fcl_status st = check_t(ctx, op, name, t);
+    fcl_status st = fcl_op_check_t(ctx, op, name, t);
     if (st)
         return st;
     if (t->shape[0] == n && fcl_tensor_numel(t) == n * cols)
@@ -37,7 +31,7 @@ static fcl_status check_rows(fcl_ctx *ctx, const char *op, const char *name, con
 static fcl_status weight_dims(fcl_ctx *ctx, const char *op, const char *wname, const fcl_tensor *w,
                               size_t n, dims *d)
 {
-    fcl_status st = check_t(ctx, op, wname, w);
+    fcl_status st = fcl_op_check_t(ctx, op, wname, w);
     if (st)
         return st;
     if (w->ndim != 2) {
@@ -81,7 +75,7 @@ fcl_status fcl_linear_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, cons
     cl_kernel k;
     int vec;
     fcl_status st;
-    if ((st = check_t(ctx, op, "x", x)) || (st = weight_dims(ctx, op, "w", w, x->shape[0], &d)) ||
+    if ((st = fcl_op_check_t(ctx, op, "x", x)) || (st = weight_dims(ctx, op, "w", w, x->shape[0], &d)) ||
         (st = check_rows(ctx, op, "x", x, d.n, d.in)) || (st = check_rows(ctx, op, "y", y, d.n, d.out)))
         goto fail;
     if (b && (st = check_rows(ctx, op, "bias b", b, d.out, 1)))
@@ -108,8 +102,7 @@ fcl_status fcl_linear_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, cons
         if ((st = get_kernel(ctx, "linear_bias_fwd", &k, &vec)) ||
             (st = bias_args(ctx, k, y, b, d.n, d.out)))
             goto fail;
-        size_t gs[2] = {(d.out + (size_t)vec - 1) / (size_t)vec, d.n};
-        if ((st = fcl_kernel_run(ctx, k, 2, gs, NULL)))
+        if ((st = fcl_op_run_2d(ctx, k, fcl_op_div_up(d.out, (size_t)vec), d.n)))
             goto fail;
     }
     return FCL_OK;
@@ -125,7 +118,7 @@ fcl_status fcl_linear_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dw, fcl_tens
     cl_kernel k;
     int vec;
     fcl_status st;
-    if ((st = check_t(ctx, op, "dy", dy)))
+    if ((st = fcl_op_check_t(ctx, op, "dy", dy)))
         goto fail;
     d.n = dy->shape[0];
     /* the sizes come from w when present, else from dw (shape of w) */
@@ -134,7 +127,7 @@ fcl_status fcl_linear_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dw, fcl_tens
         if ((st = weight_dims(ctx, op, w ? "w" : "dw", wshape, d.n, &d)))
             goto fail;
     } else if (x) {
-        if ((st = check_t(ctx, op, "x", x)))
+        if ((st = fcl_op_check_t(ctx, op, "x", x)))
             goto fail;
         d.in = fcl_tensor_numel(x) / x->shape[0];
         d.out = fcl_tensor_numel(dy) / d.n;
@@ -204,8 +197,7 @@ fcl_status fcl_linear_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dw, fcl_tens
         if ((st = get_kernel(ctx, "linear_bias_bwd", &k, &vec)) ||
             (st = bias_args(ctx, k, db, dy, d.n, d.out)))
             goto fail;
-        size_t gs = (d.out + (size_t)vec - 1) / (size_t)vec, ls = fcl_ctx_wg1d(ctx);
-        if ((st = fcl_kernel_run(ctx, k, 1, &gs, &ls)))
+        if ((st = fcl_op_run_1d(ctx, k, fcl_op_div_up(d.out, (size_t)vec))))
             goto fail;
     }
     return FCL_OK;

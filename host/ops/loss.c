@@ -8,48 +8,9 @@
 
 #define ERRP(ctx) fcl_ctx_error(ctx)
 
-/* t must be an f32 tensor of 1..4 dims with a buffer (see fcl_op_check). */
-static fcl_status check_t(fcl_ctx *ctx, const char *op, const char *name, const fcl_tensor *t)
-{
-    return fcl_op_check(ctx, op, name, t, 1, FCL_MAX_DIMS);
-}
-
-/* The [n, k] matrix view of t: n = shape[0], k = numel / n. */
-static fcl_status rows_of(fcl_ctx *ctx, const char *op, const char *name, const fcl_tensor *t,
-                          size_t *n, size_t *k)
-{
-    fcl_status st = check_t(ctx, op, name, t);
-    if (st)
-        return st;
-    *n = t->shape[0];
-    *k = fcl_tensor_numel(t) / *n;
-    return FCL_OK;
-}
-
-/* `t` must have the element count of a [n, k] matrix and shape[0] == n. */
-static fcl_status check_like(fcl_ctx *ctx, const char *op, const char *name, const fcl_tensor *t,
-                             size_t n, size_t k)
-{
-    fcl_status st = check_t(ctx, op, name, t);
-    if (st)
-        return st;
-    if (t->shape[0] == n && fcl_tensor_numel(t) == n * k)
-        return FCL_OK;
-    char s[96];
-    fcl_tensor_shape_str(t, s, sizeof s);
-    return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: %s is %s, expected %zu rows of %zu", op, name, s, n, k);
-}
-
 static fcl_status get_kernel(fcl_ctx *ctx, const char *name, cl_kernel *k)
 {
     return fcl_kernel_get(ctx, "loss.cl", name, fcl_ctx_tuning(ctx, "loss"), k);
-}
-
-/* One work-item per row. */
-static fcl_status run_rows(fcl_ctx *ctx, cl_kernel k, size_t rows)
-{
-    size_t l = fcl_ctx_wg1d(ctx);
-    return fcl_kernel_run(ctx, k, 1, &rows, &l);
 }
 
 /* ---- cross-entropy ------------------------------------------------------------------------------ */
@@ -64,7 +25,8 @@ static fcl_status xent_check(fcl_ctx *ctx, const char *op, const fcl_tensor *log
     if (!(p->label_smoothing >= 0.0f && p->label_smoothing <= 1.0f))
         return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: label_smoothing = %g is outside [0, 1]", op,
                        (double)p->label_smoothing);
-    if ((st = rows_of(ctx, op, "logits", logits, n, k)) || (st = check_like(ctx, op, "labels", labels, *n, 1)))
+    if ((st = fcl_op_rows_of(ctx, op, "logits", logits, n, k)) ||
+        (st = fcl_op_check_rows(ctx, op, "labels", labels, *n, 1)))
         return st;
     return FCL_OK;
 }
@@ -78,10 +40,10 @@ fcl_status fcl_softmax_xent_fwd(fcl_ctx *ctx, fcl_tensor *loss, fcl_tensor *row_
     size_t n, k;
     cl_kernel kr;
     fcl_status st;
-    if ((st = xent_check(ctx, op, logits, labels, p, &n, &k)) || (st = check_t(ctx, op, "loss", loss)))
+    if ((st = xent_check(ctx, op, logits, labels, p, &n, &k)) || (st = fcl_op_check_t(ctx, op, "loss", loss)))
         goto fail;
     if (row_loss) {
-        if ((st = check_like(ctx, op, "row_loss", row_loss, n, 1)))
+        if ((st = fcl_op_check_rows(ctx, op, "row_loss", row_loss, n, 1)))
             goto fail;
     } else {
         size_t shape[1] = {n};
@@ -105,7 +67,7 @@ fcl_status fcl_softmax_xent_fwd(fcl_ctx *ctx, fcl_tensor *loss, fcl_tensor *row_
     fcl_op_arg_i(&g, (int)n);
     fcl_op_arg_i(&g, (int)k);
     fcl_op_arg_f(&g, p->label_smoothing);
-    if ((st = g.st) || (st = run_rows(ctx, kr, n)))
+    if ((st = g.st) || (st = fcl_op_run_1d(ctx, kr, n)))
         goto fail;
     /* the batch mean: one fixed-order reduction */
     if ((st = fcl_sum(ctx, loss, row_loss, (float)(1.0 / (double)n))))
@@ -123,7 +85,7 @@ fcl_status fcl_softmax_xent_bwd(fcl_ctx *ctx, fcl_tensor *dlogits, const fcl_ten
     cl_kernel kr;
     fcl_status st;
     if ((st = xent_check(ctx, op, logits, labels, p, &n, &k)) ||
-        (st = check_like(ctx, op, "dlogits", dlogits, n, k)))
+        (st = fcl_op_check_rows(ctx, op, "dlogits", dlogits, n, k)))
         goto fail;
     if (fcl_op_overlaps(dlogits, logits) || fcl_op_overlaps(dlogits, labels)) {
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dlogits overlaps logits or labels", op);
@@ -140,7 +102,7 @@ fcl_status fcl_softmax_xent_bwd(fcl_ctx *ctx, fcl_tensor *dlogits, const fcl_ten
     fcl_op_arg_i(&g, (int)k);
     fcl_op_arg_f(&g, p->label_smoothing);
     fcl_op_arg_f(&g, (float)((double)dloss / (double)n));
-    if ((st = g.st) || (st = run_rows(ctx, kr, n)))
+    if ((st = g.st) || (st = fcl_op_run_1d(ctx, kr, n)))
         goto fail;
     return FCL_OK;
 fail:
@@ -153,7 +115,7 @@ fcl_status fcl_labels_upload(fcl_ctx *ctx, fcl_tensor *labels, const int *host, 
     const char *op = "fcl_labels_upload";
     float *f = NULL;
     fcl_status st;
-    if ((st = check_like(ctx, op, "labels", labels, n, 1)))
+    if ((st = fcl_op_check_rows(ctx, op, "labels", labels, n, 1)))
         goto fail;
     if (!host || num_classes < 1 || num_classes > (1 << 24)) {
         /* beyond 2^24 an f32 no longer holds every integer exactly */
@@ -188,7 +150,7 @@ fcl_status fcl_log_softmax_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x)
     size_t n, k;
     cl_kernel kr;
     fcl_status st;
-    if ((st = rows_of(ctx, op, "x", x, &n, &k)) || (st = check_like(ctx, op, "y", y, n, k)))
+    if ((st = fcl_op_rows_of(ctx, op, "x", x, &n, &k)) || (st = fcl_op_check_rows(ctx, op, "y", y, n, k)))
         goto fail;
     if (fcl_op_overlaps(x, y) && x->offset != y->offset) {
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: y partly overlaps x", op);
@@ -202,7 +164,7 @@ fcl_status fcl_log_softmax_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x)
     fcl_op_arg_t(&g, x);
     fcl_op_arg_i(&g, (int)n);
     fcl_op_arg_i(&g, (int)k);
-    if ((st = g.st) || (st = run_rows(ctx, kr, n)))
+    if ((st = g.st) || (st = fcl_op_run_1d(ctx, kr, n)))
         goto fail;
     return FCL_OK;
 fail:
@@ -215,8 +177,8 @@ fcl_status fcl_log_softmax_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *d
     size_t n, k;
     cl_kernel kr;
     fcl_status st;
-    if ((st = rows_of(ctx, op, "y", y, &n, &k)) || (st = check_like(ctx, op, "dy", dy, n, k)) ||
-        (st = check_like(ctx, op, "dx", dx, n, k)))
+    if ((st = fcl_op_rows_of(ctx, op, "y", y, &n, &k)) || (st = fcl_op_check_rows(ctx, op, "dy", dy, n, k)) ||
+        (st = fcl_op_check_rows(ctx, op, "dx", dx, n, k)))
         goto fail;
     if (fcl_op_overlaps(dx, y) || (fcl_op_overlaps(dx, dy) && dx->offset != dy->offset)) {
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx overlaps y or part of dy", op);
@@ -231,7 +193,7 @@ fcl_status fcl_log_softmax_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *d
     fcl_op_arg_t(&g, y);
     fcl_op_arg_i(&g, (int)n);
     fcl_op_arg_i(&g, (int)k);
-    if ((st = g.st) || (st = run_rows(ctx, kr, n)))
+    if ((st = g.st) || (st = fcl_op_run_1d(ctx, kr, n)))
         goto fail;
     return FCL_OK;
 fail:
@@ -246,7 +208,7 @@ fcl_status fcl_l2norm_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x)
     size_t n, d;
     cl_kernel kr;
     fcl_status st;
-    if ((st = rows_of(ctx, op, "x", x, &n, &d)) || (st = check_like(ctx, op, "y", y, n, d)))
+    if ((st = fcl_op_rows_of(ctx, op, "x", x, &n, &d)) || (st = fcl_op_check_rows(ctx, op, "y", y, n, d)))
         goto fail;
     if (fcl_op_overlaps(x, y) && x->offset != y->offset) {
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: y partly overlaps x", op);
@@ -261,7 +223,7 @@ fcl_status fcl_l2norm_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x)
     fcl_op_arg_i(&g, (int)n);
     fcl_op_arg_i(&g, (int)d);
     fcl_op_arg_f(&g, FCL_L2NORM_EPS);
-    if ((st = g.st) || (st = run_rows(ctx, kr, n)))
+    if ((st = g.st) || (st = fcl_op_run_1d(ctx, kr, n)))
         goto fail;
     return FCL_OK;
 fail:
@@ -274,8 +236,8 @@ fcl_status fcl_l2norm_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy, co
     size_t n, d;
     cl_kernel kr;
     fcl_status st;
-    if ((st = rows_of(ctx, op, "x", x, &n, &d)) || (st = check_like(ctx, op, "dy", dy, n, d)) ||
-        (st = check_like(ctx, op, "dx", dx, n, d)))
+    if ((st = fcl_op_rows_of(ctx, op, "x", x, &n, &d)) || (st = fcl_op_check_rows(ctx, op, "dy", dy, n, d)) ||
+        (st = fcl_op_check_rows(ctx, op, "dx", dx, n, d)))
         goto fail;
     if (fcl_op_overlaps(dx, x) || fcl_op_overlaps(dx, dy)) {
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx overlaps x or dy", op);
@@ -291,7 +253,7 @@ fcl_status fcl_l2norm_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy, co
     fcl_op_arg_i(&g, (int)n);
     fcl_op_arg_i(&g, (int)d);
     fcl_op_arg_f(&g, FCL_L2NORM_EPS);
-    if ((st = g.st) || (st = run_rows(ctx, kr, n)))
+    if ((st = g.st) || (st = fcl_op_run_1d(ctx, kr, n)))
         goto fail;
     return FCL_OK;
 fail:
@@ -306,7 +268,7 @@ static fcl_status cos_dims(fcl_ctx *ctx, const char *op, const fcl_tensor *a, co
 {
     size_t db;
     fcl_status st;
-    if ((st = rows_of(ctx, op, "A", a, na, d)) || (st = rows_of(ctx, op, "B", b, nb, &db)))
+    if ((st = fcl_op_rows_of(ctx, op, "A", a, na, d)) || (st = fcl_op_rows_of(ctx, op, "B", b, nb, &db)))
         return st;
     if (db != *d) {
         char sa[96], sb[96];
@@ -342,7 +304,7 @@ fcl_status fcl_cosine_sim_fwd(fcl_ctx *ctx, fcl_tensor *s, const fcl_tensor *a, 
     size_t na, nb, d;
     fcl_status st;
     int same = a == b || fcl_op_same(a, b);
-    if ((st = cos_dims(ctx, op, a, b, &na, &nb, &d)) || (st = check_like(ctx, op, "S", s, na, nb)))
+    if ((st = cos_dims(ctx, op, a, b, &na, &nb, &d)) || (st = fcl_op_check_rows(ctx, op, "S", s, na, nb)))
         goto fail;
     if (fcl_op_overlaps(s, a) || fcl_op_overlaps(s, b)) {
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: S overlaps A or B", op);
@@ -378,10 +340,10 @@ fcl_status fcl_cosine_sim_bwd(fcl_ctx *ctx, fcl_tensor *da, fcl_tensor *db, cons
     fcl_tensor an = {0}, bn = {0}, g = {0};
     size_t na, nb, d;
     fcl_status st;
-    if ((st = cos_dims(ctx, op, a, b, &na, &nb, &d)) || (st = check_like(ctx, op, "dS", ds, na, nb)))
+    if ((st = cos_dims(ctx, op, a, b, &na, &nb, &d)) || (st = fcl_op_check_rows(ctx, op, "dS", ds, na, nb)))
         goto fail;
-    if ((da && (st = check_like(ctx, op, "dA", da, na, d))) ||
-        (db && (st = check_like(ctx, op, "dB", db, nb, d))))
+    if ((da && (st = fcl_op_check_rows(ctx, op, "dA", da, na, d))) ||
+        (db && (st = fcl_op_check_rows(ctx, op, "dB", db, nb, d))))
         goto fail;
     /* dS, A and B are read again after dA is written (for dB): the gradients must not alias them */
     const fcl_tensor *grads[2] = {da, db};

@@ -7,46 +7,9 @@
 
 #define ERRP(ctx) fcl_ctx_error(ctx)
 
-static fcl_status check_t(fcl_ctx *ctx, const char *op, const char *name, const fcl_tensor *t)
-{
-    return fcl_op_check(ctx, op, name, t, 1, FCL_MAX_DIMS);
-}
-
-/* The [n, k] matrix view of t: n = shape[0], k = numel / n. */
-static fcl_status rows_of(fcl_ctx *ctx, const char *op, const char *name, const fcl_tensor *t,
-                          size_t *n, size_t *k)
-{
-    fcl_status st = check_t(ctx, op, name, t);
-    if (st)
-        return st;
-    *n = t->shape[0];
-    *k = fcl_tensor_numel(t) / *n;
-    return FCL_OK;
-}
-
-/* `t` must be a [n, k] matrix (shape[0] == n, numel n * k). */
-static fcl_status check_like(fcl_ctx *ctx, const char *op, const char *name, const fcl_tensor *t,
-                             size_t n, size_t k)
-{
-    fcl_status st = check_t(ctx, op, name, t);
-    if (st)
-        return st;
-    if (t->shape[0] == n && fcl_tensor_numel(t) == n * k)
-        return FCL_OK;
-    char s[96];
-    fcl_tensor_shape_str(t, s, sizeof s);
-    return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: %s is %s, expected %zu rows of %zu", op, name, s, n, k);
-}
-
 static fcl_status get_kernel(fcl_ctx *ctx, const char *name, cl_kernel *k)
 {
     return fcl_kernel_get(ctx, "margin.cl", name, fcl_ctx_tuning(ctx, "loss"), k);
-}
-
-static fcl_status run_1d(fcl_ctx *ctx, cl_kernel k, size_t n)
-{
-    size_t l = fcl_ctx_wg1d(ctx);
-    return fcl_kernel_run(ctx, k, 1, &n, &l);
 }
 
 /* ---- parameters ---------------------------------------------------------------------------------- */
@@ -120,12 +83,12 @@ static fcl_status margin_dims(fcl_ctx *ctx, const char *op, const fcl_tensor *co
     fcl_status st;
     if ((st = check_params(p, ERRP(ctx), op)))
         return st;
-    if ((st = rows_of(ctx, op, "cos", cos, n, k)) || (st = check_like(ctx, op, "labels", labels, *n, 1)))
+    if ((st = fcl_op_rows_of(ctx, op, "cos", cos, n, k)) || (st = fcl_op_check_rows(ctx, op, "labels", labels, *n, 1)))
         return st;
     if (p->kind == FCL_MARGIN_SPHEREFACE) {
         if (!xnorm)
             return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: SphereFace needs xnorm (the row norms of x)", op);
-        return check_like(ctx, op, "xnorm", xnorm, *n, 1);
+        return fcl_op_check_rows(ctx, op, "xnorm", xnorm, *n, 1);
     }
     if (xnorm)
         return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: xnorm is only used by SphereFace; pass NULL for %s",
@@ -144,7 +107,7 @@ fcl_status fcl_margin_logits_fwd(fcl_ctx *ctx, fcl_tensor *logits, const fcl_ten
     cl_kernel kr;
     fcl_status st;
     if ((st = margin_dims(ctx, op, cos, labels, xnorm, p, &n, &k)) ||
-        (st = check_like(ctx, op, "logits", logits, n, k)))
+        (st = fcl_op_check_rows(ctx, op, "logits", logits, n, k)))
         goto fail;
     /* elementwise: logits may be cos itself, but no partial overlap, and not labels / xnorm */
     if ((fcl_op_overlaps(logits, cos) && !fcl_op_same(logits, cos)) || fcl_op_overlaps(logits, labels) ||
@@ -164,8 +127,7 @@ fcl_status fcl_margin_logits_fwd(fcl_ctx *ctx, fcl_tensor *logits, const fcl_ten
     fcl_op_arg_i(&g, (int)k);
     fcl_op_arg_f(&g, p->s);
     margin_args(&g, p);
-    size_t gs[2] = {k, n};
-    if ((st = g.st) || (st = fcl_kernel_run(ctx, kr, 2, gs, NULL)))
+    if ((st = g.st) || (st = fcl_op_run_2d(ctx, kr, k, n)))
         goto fail;
     return FCL_OK;
 fail:
@@ -182,8 +144,8 @@ fcl_status fcl_margin_logits_bwd(fcl_ctx *ctx, fcl_tensor *dcos, fcl_tensor *dxn
     cl_kernel kr;
     fcl_status st;
     if ((st = margin_dims(ctx, op, cos, labels, xnorm, p, &n, &k)) ||
-        (st = check_like(ctx, op, "dlogits", dlogits, n, k)) ||
-        (dcos && (st = check_like(ctx, op, "dcos", dcos, n, k))))
+        (st = fcl_op_check_rows(ctx, op, "dlogits", dlogits, n, k)) ||
+        (dcos && (st = fcl_op_check_rows(ctx, op, "dcos", dcos, n, k))))
         goto fail;
     if (dxnorm) {
         if (p->kind != FCL_MARGIN_SPHEREFACE) {
@@ -191,15 +153,14 @@ fcl_status fcl_margin_logits_bwd(fcl_ctx *ctx, fcl_tensor *dcos, fcl_tensor *dxn
                          op, kind_name(p->kind));
             goto fail;
         }
-        if ((st = check_like(ctx, op, "dxnorm", dxnorm, n, 1)))
+        if ((st = fcl_op_check_rows(ctx, op, "dxnorm", dxnorm, n, 1)))
             goto fail;
     }
     const fcl_tensor *ins[4] = {dlogits, cos, labels, xnorm};
-    for (int i = 0; i < 4; i++)
-        if (fcl_op_overlaps(dcos, ins[i]) || fcl_op_overlaps(dxnorm, ins[i])) {
-            st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dcos or dxnorm overlaps an input", op);
-            goto fail;
-        }
+    if (fcl_op_overlaps_any(dcos, ins, 4) || fcl_op_overlaps_any(dxnorm, ins, 4)) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dcos or dxnorm overlaps an input", op);
+        goto fail;
+    }
     if (fcl_op_overlaps(dcos, dxnorm)) {
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dcos overlaps dxnorm", op);
         goto fail;
@@ -218,8 +179,7 @@ fcl_status fcl_margin_logits_bwd(fcl_ctx *ctx, fcl_tensor *dcos, fcl_tensor *dxn
         fcl_op_arg_i(&g, (int)k);
         fcl_op_arg_f(&g, p->s);
         margin_args(&g, p);
-        size_t gs[2] = {k, n};
-        if ((st = g.st) || (st = fcl_kernel_run(ctx, kr, 2, gs, NULL)))
+        if ((st = g.st) || (st = fcl_op_run_2d(ctx, kr, k, n)))
             goto fail;
     }
     if (dxnorm) {
@@ -234,7 +194,7 @@ fcl_status fcl_margin_logits_bwd(fcl_ctx *ctx, fcl_tensor *dcos, fcl_tensor *dxn
         fcl_op_arg_i(&g, (int)n);
         fcl_op_arg_i(&g, (int)k);
         margin_args(&g, p);
-        if ((st = g.st) || (st = run_1d(ctx, kr, n)))
+        if ((st = g.st) || (st = fcl_op_run_1d(ctx, kr, n)))
             goto fail;
     }
     return FCL_OK;
@@ -250,7 +210,7 @@ fcl_status fcl_row_norm_fwd(fcl_ctx *ctx, fcl_tensor *norms, const fcl_tensor *x
     size_t n, d;
     cl_kernel kr;
     fcl_status st;
-    if ((st = rows_of(ctx, op, "x", x, &n, &d)) || (st = check_like(ctx, op, "norms", norms, n, 1)))
+    if ((st = fcl_op_rows_of(ctx, op, "x", x, &n, &d)) || (st = fcl_op_check_rows(ctx, op, "norms", norms, n, 1)))
         goto fail;
     if (fcl_op_overlaps(norms, x)) {
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: norms overlap x", op);
@@ -264,7 +224,7 @@ fcl_status fcl_row_norm_fwd(fcl_ctx *ctx, fcl_tensor *norms, const fcl_tensor *x
     fcl_op_arg_t(&g, x);
     fcl_op_arg_i(&g, (int)n);
     fcl_op_arg_i(&g, (int)d);
-    if ((st = g.st) || (st = run_1d(ctx, kr, n)))
+    if ((st = g.st) || (st = fcl_op_run_1d(ctx, kr, n)))
         goto fail;
     return FCL_OK;
 fail:
@@ -277,8 +237,8 @@ fcl_status fcl_row_norm_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dnor
     size_t n, d;
     cl_kernel kr;
     fcl_status st;
-    if ((st = rows_of(ctx, op, "x", x, &n, &d)) || (st = check_like(ctx, op, "dnorms", dnorms, n, 1)) ||
-        (st = check_like(ctx, op, "dx", dx, n, d)))
+    if ((st = fcl_op_rows_of(ctx, op, "x", x, &n, &d)) || (st = fcl_op_check_rows(ctx, op, "dnorms", dnorms, n, 1)) ||
+        (st = fcl_op_check_rows(ctx, op, "dx", dx, n, d)))
         goto fail;
     if (fcl_op_overlaps(dx, x) || fcl_op_overlaps(dx, dnorms)) {
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx overlaps x or dnorms", op);
@@ -294,7 +254,7 @@ fcl_status fcl_row_norm_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dnor
     fcl_op_arg_i(&g, (int)n);
     fcl_op_arg_i(&g, (int)d);
     fcl_op_arg_f(&g, FCL_L2NORM_EPS);
-    if ((st = g.st) || (st = run_1d(ctx, kr, n)))
+    if ((st = g.st) || (st = fcl_op_run_1d(ctx, kr, n)))
         goto fail;
     return FCL_OK;
 fail:
@@ -312,8 +272,8 @@ static fcl_status head_dims(fcl_ctx *ctx, const char *op, const fcl_tensor *x, c
     fcl_status st;
     if ((st = check_params(p, ERRP(ctx), op)))
         return st;
-    if ((st = rows_of(ctx, op, "x", x, n, d)) || (st = rows_of(ctx, op, "W", w, k, &dw)) ||
-        (st = check_like(ctx, op, "labels", labels, *n, 1)))
+    if ((st = fcl_op_rows_of(ctx, op, "x", x, n, d)) || (st = fcl_op_rows_of(ctx, op, "W", w, k, &dw)) ||
+        (st = fcl_op_check_rows(ctx, op, "labels", labels, *n, 1)))
         return st;
     if (dw != *d) {
         char sx[96], sw[96];
@@ -324,16 +284,6 @@ static fcl_status head_dims(fcl_ctx *ctx, const char *op, const fcl_tensor *x, c
     return FCL_OK;
 }
 
-/* A pooled f32 scratch [n, k] (1-D [n] when k == 1), zero-filled when asked. */
-static fcl_status temp(fcl_ctx *ctx, fcl_tensor *t, size_t n, size_t k, int zero)
-{
-    size_t shape[2] = {n, k};
-    fcl_status st = fcl_tensor_alloc(ctx, t, k > 1 ? 2 : 1, shape, FCL_F32);
-    if (!st && zero)
-        st = fcl_tensor_fill(ctx, t, 0.0f);
-    return st;
-}
-
 fcl_status fcl_margin_head_fwd(fcl_ctx *ctx, fcl_tensor *loss, fcl_tensor *logits,
                                fcl_tensor *cos, const fcl_tensor *x, const fcl_tensor *w,
                                const fcl_tensor *labels, const fcl_margin_params *p)
@@ -342,9 +292,9 @@ fcl_status fcl_margin_head_fwd(fcl_ctx *ctx, fcl_tensor *loss, fcl_tensor *logit
     fcl_tensor tcos = {0}, tz = {0}, xn = {0};
     size_t n, d, k;
     fcl_status st;
-    if ((st = head_dims(ctx, op, x, w, labels, p, &n, &d, &k)) || (st = check_t(ctx, op, "loss", loss)) ||
-        (logits && (st = check_like(ctx, op, "logits", logits, n, k))) ||
-        (cos && (st = check_like(ctx, op, "cos", cos, n, k))))
+    if ((st = head_dims(ctx, op, x, w, labels, p, &n, &d, &k)) || (st = fcl_op_check_t(ctx, op, "loss", loss)) ||
+        (logits && (st = fcl_op_check_rows(ctx, op, "logits", logits, n, k))) ||
+        (cos && (st = fcl_op_check_rows(ctx, op, "cos", cos, n, k))))
         goto fail;
     const fcl_tensor *outs[3] = {loss, logits, cos}, *ins[3] = {x, w, labels};
     for (int i = 0; i < 3; i++) {
@@ -356,17 +306,17 @@ fcl_status fcl_margin_head_fwd(fcl_ctx *ctx, fcl_tensor *loss, fcl_tensor *logit
             }
     }
     if (!cos) {
-        if ((st = temp(ctx, &tcos, n, k, 0)))
+        if ((st = fcl_op_temp(ctx, &tcos, n, k, 0)))
             goto fail;
         cos = &tcos;
     }
     if (!logits) {
-        if ((st = temp(ctx, &tz, n, k, 0)))
+        if ((st = fcl_op_temp(ctx, &tz, n, k, 0)))
             goto fail;
         logits = &tz;
     }
     int sphere = p->kind == FCL_MARGIN_SPHEREFACE;
-    if (sphere && ((st = temp(ctx, &xn, n, 1, 0)) || (st = fcl_row_norm_fwd(ctx, &xn, x))))
+    if (sphere && ((st = fcl_op_temp(ctx, &xn, n, 1, 0)) || (st = fcl_row_norm_fwd(ctx, &xn, x))))
         goto fail;
     fcl_xent_params xp = {p->label_smoothing};
     if ((st = fcl_cosine_sim_fwd(ctx, cos, x, w)) ||
@@ -391,15 +341,16 @@ fcl_status fcl_margin_head_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dw,
     size_t n, d, k;
     fcl_status st;
     if ((st = head_dims(ctx, op, x, w, labels, p, &n, &d, &k)) ||
-        (st = check_like(ctx, op, "logits", logits, n, k)) || (st = check_like(ctx, op, "cos", cos, n, k)) ||
-        (dx && (st = check_like(ctx, op, "dx", dx, n, d))) || (dw && (st = check_like(ctx, op, "dW", dw, k, d))))
+        (st = fcl_op_check_rows(ctx, op, "logits", logits, n, k)) ||
+        (st = fcl_op_check_rows(ctx, op, "cos", cos, n, k)) ||
+        (dx && (st = fcl_op_check_rows(ctx, op, "dx", dx, n, d))) ||
+        (dw && (st = fcl_op_check_rows(ctx, op, "dW", dw, k, d))))
         goto fail;
     const fcl_tensor *ins[5] = {logits, cos, x, w, labels};
-    for (int i = 0; i < 5; i++)
-        if (fcl_op_overlaps(dx, ins[i]) || fcl_op_overlaps(dw, ins[i])) {
-            st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx or dW overlaps an input", op);
-            goto fail;
-        }
+    if (fcl_op_overlaps_any(dx, ins, 5) || fcl_op_overlaps_any(dw, ins, 5)) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx or dW overlaps an input", op);
+        goto fail;
+    }
     if (fcl_op_overlaps(dx, dw)) {
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx overlaps dW", op);
         goto fail;
@@ -409,10 +360,10 @@ fcl_status fcl_margin_head_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dw,
     int sphere = p->kind == FCL_MARGIN_SPHEREFACE;
     fcl_xent_params xp = {p->label_smoothing};
     /* dlogits, then dcos (and SphereFace's d||x||), then through the cosine matrix */
-    if ((st = temp(ctx, &dz, n, k, 1)) || (st = temp(ctx, &dc, n, k, 1)) ||
+    if ((st = fcl_op_temp(ctx, &dz, n, k, 1)) || (st = fcl_op_temp(ctx, &dc, n, k, 1)) ||
         (st = fcl_softmax_xent_bwd(ctx, &dz, logits, labels, &xp, dloss)))
         goto fail;
-    if (sphere && ((st = temp(ctx, &xn, n, 1, 0)) || (st = temp(ctx, &dxn, n, 1, 1)) ||
+    if (sphere && ((st = fcl_op_temp(ctx, &xn, n, 1, 0)) || (st = fcl_op_temp(ctx, &dxn, n, 1, 1)) ||
                    (st = fcl_row_norm_fwd(ctx, &xn, x))))
         goto fail;
     if ((st = fcl_margin_logits_bwd(ctx, &dc, sphere && dx ? &dxn : NULL, &dz, cos, labels,

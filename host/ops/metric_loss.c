@@ -8,80 +8,17 @@
 
 #define ERRP(ctx) fcl_ctx_error(ctx)
 
-static fcl_status check_t(fcl_ctx *ctx, const char *op, const char *name, const fcl_tensor *t)
-{
-    return fcl_op_check(ctx, op, name, t, 1, FCL_MAX_DIMS);
-}
-
-/* The [n, k] matrix view of t: n = shape[0], k = numel / n. */
-static fcl_status rows_of(fcl_ctx *ctx, const char *op, const char *name, const fcl_tensor *t,
-                          size_t *n, size_t *k)
-{
-    fcl_status st = check_t(ctx, op, name, t);
-    if (st)
-        return st;
-    *n = t->shape[0];
-    *k = fcl_tensor_numel(t) / *n;
-    return FCL_OK;
-}
-
-/* `t` must be a [n, k] matrix (shape[0] == n, numel n * k). */
-static fcl_status check_like(fcl_ctx *ctx, const char *op, const char *name, const fcl_tensor *t,
-                             size_t n, size_t k)
-{
-    fcl_status st = check_t(ctx, op, name, t);
-    if (st)
-        return st;
-    if (t->shape[0] == n && fcl_tensor_numel(t) == n * k)
-        return FCL_OK;
-    char s[96];
-    fcl_tensor_shape_str(t, s, sizeof s);
-    return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: %s is %s, expected %zu rows of %zu", op, name, s, n, k);
-}
-
 /* x [n, d] and labels [n]. */
 static fcl_status emb_dims(fcl_ctx *ctx, const char *op, const fcl_tensor *x, const fcl_tensor *labels,
                            size_t *n, size_t *d)
 {
-    fcl_status st = rows_of(ctx, op, "x", x, n, d);
-    return st ? st : check_like(ctx, op, "labels", labels, *n, 1);
-}
-
-/* 1 when t (may be NULL) overlaps any of the `count` tensors in ts (NULL entries skipped). */
-static int overlaps_any(const fcl_tensor *t, const fcl_tensor *const *ts, int count)
-{
-    for (int i = 0; i < count; i++)
-        if (fcl_op_overlaps(t, ts[i]))
-            return 1;
-    return 0;
+    fcl_status st = fcl_op_rows_of(ctx, op, "x", x, n, d);
+    return st ? st : fcl_op_check_rows(ctx, op, "labels", labels, *n, 1);
 }
 
 static fcl_status get_kernel(fcl_ctx *ctx, const char *name, cl_kernel *k)
 {
     return fcl_kernel_get(ctx, "metric_loss.cl", name, fcl_ctx_tuning(ctx, "loss"), k);
-}
-
-static fcl_status run_1d(fcl_ctx *ctx, cl_kernel k, size_t n)
-{
-    size_t l = fcl_ctx_wg1d(ctx);
-    return fcl_kernel_run(ctx, k, 1, &n, &l);
-}
-
-/* Global (cols, rows), the driver's work-group. */
-static fcl_status run_2d(fcl_ctx *ctx, cl_kernel k, size_t cols, size_t rows)
-{
-    size_t g[2] = {cols, rows};
-    return fcl_kernel_run(ctx, k, 2, g, NULL);
-}
-
-/* A pooled f32 scratch of `rows` x `cols` (1-D when cols == 1), zero-filled when asked. */
-static fcl_status temp(fcl_ctx *ctx, fcl_tensor *t, size_t rows, size_t cols, int zero)
-{
-    size_t shape[2] = {rows, cols};
-    fcl_status st = fcl_tensor_alloc(ctx, t, cols > 1 ? 2 : 1, shape, FCL_F32);
-    if (!st && zero)
-        st = fcl_tensor_fill(ctx, t, 0.0f);
-    return st;
 }
 
 /* ==== center loss ============================================================================ */
@@ -92,7 +29,7 @@ static fcl_status center_dims(fcl_ctx *ctx, const char *op, const fcl_tensor *x,
 {
     size_t dc;
     fcl_status st;
-    if ((st = emb_dims(ctx, op, x, labels, n, d)) || (st = rows_of(ctx, op, "centers", centers, k, &dc)))
+    if ((st = emb_dims(ctx, op, x, labels, n, d)) || (st = fcl_op_rows_of(ctx, op, "centers", centers, k, &dc)))
         return st;
     if (dc != *d) {
         char sx[96], sc[96];
@@ -125,7 +62,7 @@ static fcl_status center_gather(fcl_ctx *ctx, fcl_tensor *out, const fcl_tensor 
     fcl_op_arg_i(&g, use_count);
     if ((st = g.st))
         return st;
-    return run_2d(ctx, kr, d, n);
+    return fcl_op_run_2d(ctx, kr, d, n);
 }
 
 fcl_status fcl_center_loss_fwd(fcl_ctx *ctx, fcl_tensor *loss, const fcl_tensor *x,
@@ -136,14 +73,14 @@ fcl_status fcl_center_loss_fwd(fcl_ctx *ctx, fcl_tensor *loss, const fcl_tensor 
     size_t n, d, k;
     cl_kernel kr;
     fcl_status st;
-    if ((st = center_dims(ctx, op, x, centers, labels, &n, &d, &k)) || (st = check_t(ctx, op, "loss", loss)))
+    if ((st = center_dims(ctx, op, x, centers, labels, &n, &d, &k)) || (st = fcl_op_check_t(ctx, op, "loss", loss)))
         goto fail;
     const fcl_tensor *ins[3] = {x, centers, labels};
-    if (overlaps_any(loss, ins, 3)) {
+    if (fcl_op_overlaps_any(loss, ins, 3)) {
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: loss overlaps x, centers or labels", op);
         goto fail;
     }
-    if ((st = temp(ctx, &rl, n, 1, 0)) || (st = get_kernel(ctx, "center_rows", &kr)))
+    if ((st = fcl_op_temp(ctx, &rl, n, 1, 0)) || (st = get_kernel(ctx, "center_rows", &kr)))
         goto fail;
     fcl_op_args g;
     fcl_op_args_init(&g, ctx, kr, NULL);
@@ -154,7 +91,7 @@ fcl_status fcl_center_loss_fwd(fcl_ctx *ctx, fcl_tensor *loss, const fcl_tensor 
     fcl_op_arg_i(&g, (int)n);
     fcl_op_arg_i(&g, (int)d);
     fcl_op_arg_i(&g, (int)k);
-    if ((st = g.st) || (st = run_1d(ctx, kr, n)) || (st = fcl_sum(ctx, loss, &rl, (float)(1.0 / (double)n))))
+    if ((st = g.st) || (st = fcl_op_run_1d(ctx, kr, n)) || (st = fcl_sum(ctx, loss, &rl, (float)(1.0 / (double)n))))
         goto fail;
 fail:
     fcl_tensor_release(ctx, &rl);
@@ -170,11 +107,11 @@ fcl_status fcl_center_loss_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dcenter
     cl_kernel kr;
     fcl_status st;
     if ((st = center_dims(ctx, op, x, centers, labels, &n, &d, &k)) ||
-        (dx && (st = check_like(ctx, op, "dx", dx, n, d))) ||
-        (dcenters && (st = check_like(ctx, op, "dcenters", dcenters, k, d))))
+        (dx && (st = fcl_op_check_rows(ctx, op, "dx", dx, n, d))) ||
+        (dcenters && (st = fcl_op_check_rows(ctx, op, "dcenters", dcenters, k, d))))
         goto fail;
     const fcl_tensor *ins[4] = {x, centers, labels, dcenters};
-    if (overlaps_any(dx, ins, 4) || overlaps_any(dcenters, ins, 3)) {
+    if (fcl_op_overlaps_any(dx, ins, 4) || fcl_op_overlaps_any(dcenters, ins, 3)) {
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx or dcenters overlaps an input or each other", op);
         goto fail;
     }
@@ -192,7 +129,7 @@ fcl_status fcl_center_loss_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dcenter
         fcl_op_arg_i(&g, (int)d);
         fcl_op_arg_i(&g, (int)k);
         fcl_op_arg_f(&g, coef);
-        if ((st = g.st) || (st = run_2d(ctx, kr, d, n)))
+        if ((st = g.st) || (st = fcl_op_run_2d(ctx, kr, d, n)))
             goto fail;
     }
     if (dcenters && (st = center_gather(ctx, dcenters, x, centers, labels, n, d, k, -coef, 0)))
@@ -250,7 +187,7 @@ static fcl_status triplet_mine(fcl_ctx *ctx, fcl_tensor *dist, fcl_tensor *rl, f
     fcl_op_arg_i(&g, (int)n);
     fcl_op_arg_i(&g, (int)d);
     fcl_op_arg_i(&g, p->squared ? 1 : 0);
-    if ((st = g.st) || (st = run_2d(ctx, kr, n, n)) || (st = get_kernel(ctx, "triplet_mine", &kr)))
+    if ((st = g.st) || (st = fcl_op_run_2d(ctx, kr, n, n)) || (st = get_kernel(ctx, "triplet_mine", &kr)))
         return st;
     fcl_op_args_init(&g, ctx, kr, rl->buf);
     fcl_op_arg_t(&g, rl);
@@ -264,7 +201,7 @@ static fcl_status triplet_mine(fcl_ctx *ctx, fcl_tensor *dist, fcl_tensor *rl, f
     fcl_op_arg_i(&g, gm ? 1 : 0);
     if ((st = g.st))
         return st;
-    return run_1d(ctx, kr, n);
+    return fcl_op_run_1d(ctx, kr, n);
 }
 
 static fcl_status triplet_reduce(fcl_ctx *ctx, fcl_tensor *out, const fcl_tensor *rl,
@@ -294,14 +231,15 @@ fcl_status fcl_triplet_loss_fwd(fcl_ctx *ctx, fcl_tensor *loss, const fcl_tensor
     fcl_tensor dist = {0}, rl = {0}, rc = {0};
     size_t n, d;
     fcl_status st;
-    if ((st = triplet_check(ctx, op, x, labels, p, &n, &d)) || (st = check_t(ctx, op, "loss", loss)))
+    if ((st = triplet_check(ctx, op, x, labels, p, &n, &d)) || (st = fcl_op_check_t(ctx, op, "loss", loss)))
         goto fail;
     const fcl_tensor *ins[2] = {x, labels};
-    if (overlaps_any(loss, ins, 2)) {
+    if (fcl_op_overlaps_any(loss, ins, 2)) {
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: loss overlaps x or labels", op);
         goto fail;
     }
-    if ((st = temp(ctx, &dist, n, n, 0)) || (st = temp(ctx, &rl, n, 1, 0)) || (st = temp(ctx, &rc, n, 1, 0)) ||
+    if ((st = fcl_op_temp(ctx, &dist, n, n, 0)) || (st = fcl_op_temp(ctx, &rl, n, 1, 0)) ||
+        (st = fcl_op_temp(ctx, &rc, n, 1, 0)) ||
         (st = triplet_mine(ctx, &dist, &rl, &rc, NULL, x, labels, p, n, d)) ||
         (st = triplet_reduce(ctx, loss, &rl, &rc, n, 0)))
         goto fail;
@@ -320,17 +258,19 @@ fcl_status fcl_triplet_loss_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *
     size_t n, d;
     cl_kernel kr;
     fcl_status st;
-    if ((st = triplet_check(ctx, op, x, labels, p, &n, &d)) || (dx && (st = check_like(ctx, op, "dx", dx, n, d))))
+    if ((st = triplet_check(ctx, op, x, labels, p, &n, &d)) ||
+        (dx && (st = fcl_op_check_rows(ctx, op, "dx", dx, n, d))))
         goto fail;
     const fcl_tensor *ins[2] = {x, labels};
-    if (overlaps_any(dx, ins, 2)) {
+    if (fcl_op_overlaps_any(dx, ins, 2)) {
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx overlaps x or labels", op);
         goto fail;
     }
     if (!dx)
         return FCL_OK;
-    if ((st = temp(ctx, &dist, n, n, 0)) || (st = temp(ctx, &rl, n, 1, 0)) || (st = temp(ctx, &rc, n, 1, 0)) ||
-        (st = temp(ctx, &gm, n, n, 0)) || (st = temp(ctx, &stats, 2, 1, 0)) ||
+    if ((st = fcl_op_temp(ctx, &dist, n, n, 0)) || (st = fcl_op_temp(ctx, &rl, n, 1, 0)) ||
+        (st = fcl_op_temp(ctx, &rc, n, 1, 0)) || (st = fcl_op_temp(ctx, &gm, n, n, 0)) ||
+        (st = fcl_op_temp(ctx, &stats, 2, 1, 0)) ||
         (st = triplet_mine(ctx, &dist, &rl, &rc, &gm, x, labels, p, n, d)) ||
         (st = triplet_reduce(ctx, &stats, &rl, &rc, n, 1)) || (st = get_kernel(ctx, "triplet_grad", &kr)))
         goto fail;
@@ -345,7 +285,7 @@ fcl_status fcl_triplet_loss_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *
     fcl_op_arg_i(&g, (int)d);
     fcl_op_arg_i(&g, p->squared ? 1 : 0);
     fcl_op_arg_f(&g, dloss);
-    if ((st = g.st) || (st = run_2d(ctx, kr, d, n)))
+    if ((st = g.st) || (st = fcl_op_run_2d(ctx, kr, d, n)))
         goto fail;
 fail:
     fcl_tensor_release(ctx, &dist);
@@ -368,8 +308,8 @@ static fcl_status contrastive_check(fcl_ctx *ctx, const char *op, const fcl_tens
     if (!(p->margin > 0.0f) || !isfinite(p->margin))
         return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: margin = %g must be finite and > 0", op,
                        (double)p->margin);
-    if ((st = rows_of(ctx, op, "a", a, n, d)) || (st = check_like(ctx, op, "b", b, *n, *d)) ||
-        (st = check_like(ctx, op, "y", y, *n, 1)))
+    if ((st = fcl_op_rows_of(ctx, op, "a", a, n, d)) || (st = fcl_op_check_rows(ctx, op, "b", b, *n, *d)) ||
+        (st = fcl_op_check_rows(ctx, op, "y", y, *n, 1)))
         return st;
     return FCL_OK;
 }
@@ -383,14 +323,14 @@ fcl_status fcl_contrastive_loss_fwd(fcl_ctx *ctx, fcl_tensor *loss, const fcl_te
     size_t n, d;
     cl_kernel kr;
     fcl_status st;
-    if ((st = contrastive_check(ctx, op, a, b, y, p, &n, &d)) || (st = check_t(ctx, op, "loss", loss)))
+    if ((st = contrastive_check(ctx, op, a, b, y, p, &n, &d)) || (st = fcl_op_check_t(ctx, op, "loss", loss)))
         goto fail;
     const fcl_tensor *ins[3] = {a, b, y};
-    if (overlaps_any(loss, ins, 3)) {
+    if (fcl_op_overlaps_any(loss, ins, 3)) {
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: loss overlaps a, b or y", op);
         goto fail;
     }
-    if ((st = temp(ctx, &rl, n, 1, 0)) || (st = get_kernel(ctx, "contrastive_rows", &kr)))
+    if ((st = fcl_op_temp(ctx, &rl, n, 1, 0)) || (st = get_kernel(ctx, "contrastive_rows", &kr)))
         goto fail;
     fcl_op_args g;
     fcl_op_args_init(&g, ctx, kr, NULL);
@@ -401,7 +341,7 @@ fcl_status fcl_contrastive_loss_fwd(fcl_ctx *ctx, fcl_tensor *loss, const fcl_te
     fcl_op_arg_i(&g, (int)n);
     fcl_op_arg_i(&g, (int)d);
     fcl_op_arg_f(&g, p->margin);
-    if ((st = g.st) || (st = run_1d(ctx, kr, n)) ||
+    if ((st = g.st) || (st = fcl_op_run_1d(ctx, kr, n)) ||
         (st = fcl_sum(ctx, loss, &rl, (float)(1.0 / (2.0 * (double)n)))))
         goto fail;
 fail:
@@ -418,10 +358,11 @@ fcl_status fcl_contrastive_loss_bwd(fcl_ctx *ctx, fcl_tensor *da, fcl_tensor *db
     cl_kernel kr;
     fcl_status st;
     if ((st = contrastive_check(ctx, op, a, b, y, p, &n, &d)) ||
-        (da && (st = check_like(ctx, op, "da", da, n, d))) || (db && (st = check_like(ctx, op, "db", db, n, d))))
+        (da && (st = fcl_op_check_rows(ctx, op, "da", da, n, d))) ||
+        (db && (st = fcl_op_check_rows(ctx, op, "db", db, n, d))))
         goto fail;
     const fcl_tensor *ins[4] = {a, b, y, db};
-    if (overlaps_any(da, ins, 4) || overlaps_any(db, ins, 3)) {
+    if (fcl_op_overlaps_any(da, ins, 4) || fcl_op_overlaps_any(db, ins, 3)) {
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: da or db overlaps an input or each other", op);
         goto fail;
     }
@@ -442,7 +383,7 @@ fcl_status fcl_contrastive_loss_bwd(fcl_ctx *ctx, fcl_tensor *da, fcl_tensor *db
     fcl_op_arg_f(&g, (float)((double)dloss / (double)n));
     fcl_op_arg_i(&g, da ? 1 : 0);
     fcl_op_arg_i(&g, db ? 1 : 0);
-    if ((st = g.st) || (st = run_1d(ctx, kr, n)))
+    if ((st = g.st) || (st = fcl_op_run_1d(ctx, kr, n)))
         goto fail;
     return FCL_OK;
 fail:
@@ -482,7 +423,7 @@ static fcl_status hist_build(fcl_ctx *ctx, fcl_tensor *sim, fcl_tensor *h, const
     fcl_op_arg_i(&g, bins);
     if ((st = g.st))
         return st;
-    return run_1d(ctx, kr, (size_t)bins);
+    return fcl_op_run_1d(ctx, kr, (size_t)bins);
 }
 
 /* out[0] = the loss; coef [2 bins] the per-bin gradient coefficients (NULL: not wanted). */
@@ -512,14 +453,14 @@ fcl_status fcl_histogram_loss_fwd(fcl_ctx *ctx, fcl_tensor *loss, const fcl_tens
     fcl_tensor sim = {0}, h = {0};
     size_t n, d;
     fcl_status st;
-    if ((st = hist_check(ctx, op, x, labels, p, &n, &d)) || (st = check_t(ctx, op, "loss", loss)))
+    if ((st = hist_check(ctx, op, x, labels, p, &n, &d)) || (st = fcl_op_check_t(ctx, op, "loss", loss)))
         goto fail;
     const fcl_tensor *ins[2] = {x, labels};
-    if (overlaps_any(loss, ins, 2)) {
+    if (fcl_op_overlaps_any(loss, ins, 2)) {
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: loss overlaps x or labels", op);
         goto fail;
     }
-    if ((st = temp(ctx, &sim, n, n, 0)) || (st = temp(ctx, &h, 2 * (size_t)p->bins + 2, 1, 0)) ||
+    if ((st = fcl_op_temp(ctx, &sim, n, n, 0)) || (st = fcl_op_temp(ctx, &h, 2 * (size_t)p->bins + 2, 1, 0)) ||
         (st = hist_build(ctx, &sim, &h, x, labels, p->bins, n)) || (st = hist_loss(ctx, loss, NULL, &h, p->bins)))
         goto fail;
 fail:
@@ -537,19 +478,20 @@ fcl_status fcl_histogram_loss_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor
     size_t n, d;
     cl_kernel kr;
     fcl_status st;
-    if ((st = hist_check(ctx, op, x, labels, p, &n, &d)) || (dx && (st = check_like(ctx, op, "dx", dx, n, d))))
+    if ((st = hist_check(ctx, op, x, labels, p, &n, &d)) ||
+        (dx && (st = fcl_op_check_rows(ctx, op, "dx", dx, n, d))))
         goto fail;
     const fcl_tensor *ins[2] = {x, labels};
-    if (overlaps_any(dx, ins, 2)) {
+    if (fcl_op_overlaps_any(dx, ins, 2)) {
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx overlaps x or labels", op);
         goto fail;
     }
     if (!dx)
         return FCL_OK;
     size_t bins = (size_t)p->bins;
-    if ((st = temp(ctx, &sim, n, n, 0)) || (st = temp(ctx, &h, 2 * bins + 2, 1, 0)) ||
-        (st = temp(ctx, &coef, 2 * bins, 1, 0)) || (st = temp(ctx, &scr, 1, 1, 0)) ||
-        (st = temp(ctx, &ds, n, n, 0)) || (st = hist_build(ctx, &sim, &h, x, labels, p->bins, n)) ||
+    if ((st = fcl_op_temp(ctx, &sim, n, n, 0)) || (st = fcl_op_temp(ctx, &h, 2 * bins + 2, 1, 0)) ||
+        (st = fcl_op_temp(ctx, &coef, 2 * bins, 1, 0)) || (st = fcl_op_temp(ctx, &scr, 1, 1, 0)) ||
+        (st = fcl_op_temp(ctx, &ds, n, n, 0)) || (st = hist_build(ctx, &sim, &h, x, labels, p->bins, n)) ||
         (st = hist_loss(ctx, &scr, &coef, &h, p->bins)) || (st = get_kernel(ctx, "hist_dsim", &kr)))
         goto fail;
     fcl_op_args g;
@@ -563,7 +505,7 @@ fcl_status fcl_histogram_loss_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor
     fcl_op_arg_f(&g, dloss);
     /* dS is upper-triangular: S = Xn Xn^T gives dXn = dS Xn + dS^T Xn, i.e. both "sides" of
      * fcl_cosine_sim_bwd, accumulated into the same dx */
-    if ((st = g.st) || (st = run_2d(ctx, kr, n, n)) || (st = fcl_cosine_sim_bwd(ctx, dx, dx, &ds, x, x)))
+    if ((st = g.st) || (st = fcl_op_run_2d(ctx, kr, n, n)) || (st = fcl_cosine_sim_bwd(ctx, dx, dx, &ds, x, x)))
         goto fail;
 fail:
     fcl_tensor_release(ctx, &sim);

@@ -31,6 +31,11 @@ fcl_status fcl_op_check(fcl_ctx *ctx, const char *op, const char *name, const fc
     return FCL_OK;
 }
 
+fcl_status fcl_op_check_t(fcl_ctx *ctx, const char *op, const char *name, const fcl_tensor *t)
+{
+    return fcl_op_check(ctx, op, name, t, 1, FCL_MAX_DIMS);
+}
+
 fcl_status fcl_op_check_opt(fcl_ctx *ctx, const char *op, const char *name, const fcl_tensor *t,
                             int min_ndim, int max_ndim)
 {
@@ -60,11 +65,56 @@ fcl_status fcl_op_check_same_shape(fcl_ctx *ctx, const char *op, const char *na,
                    op, na, sa, nb, sb);
 }
 
+fcl_status fcl_op_check_same_numel(fcl_ctx *ctx, const char *op, const char *na,
+                                   const fcl_tensor *a, const char *nb, const fcl_tensor *b)
+{
+    if (fcl_tensor_numel(a) == fcl_tensor_numel(b))
+        return FCL_OK;
+    char sa[96], sb[96];
+    fcl_tensor_shape_str(a, sa, sizeof sa);
+    fcl_tensor_shape_str(b, sb, sizeof sb);
+    return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_SHAPE, "%s: %s %s and %s %s differ in element count",
+                   op, na, sa, nb, sb);
+}
+
+fcl_status fcl_op_rows_of(fcl_ctx *ctx, const char *op, const char *name, const fcl_tensor *t,
+                          size_t *n, size_t *k)
+{
+    fcl_status st = fcl_op_check_t(ctx, op, name, t);
+    if (st)
+        return st;
+    *n = t->shape[0];
+    *k = fcl_tensor_numel(t) / *n;
+    return FCL_OK;
+}
+
+fcl_status fcl_op_check_rows(fcl_ctx *ctx, const char *op, const char *name, const fcl_tensor *t,
+                             size_t n, size_t k)
+{
+    fcl_status st = fcl_op_check_t(ctx, op, name, t);
+    if (st)
+        return st;
+    if (t->shape[0] == n && fcl_tensor_numel(t) == n * k)
+        return FCL_OK;
+    char s[96];
+    fcl_tensor_shape_str(t, s, sizeof s);
+    return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_SHAPE, "%s: %s is %s, expected %zu rows of %zu", op,
+                   name, s, n, k);
+}
+
 int fcl_op_overlaps(const fcl_tensor *a, const fcl_tensor *b)
 {
     if (!a || !b) return 0;
     return a->buf == b->buf && a->offset < b->offset + fcl_tensor_numel(b) &&
            b->offset < a->offset + fcl_tensor_numel(a);
+}
+
+int fcl_op_overlaps_any(const fcl_tensor *t, const fcl_tensor *const *ts, int count)
+{
+    for (int i = 0; i < count; i++)
+        if (fcl_op_overlaps(t, ts[i]))
+            return 1;
+    return 0;
 }
 
 int fcl_op_same(const fcl_tensor *a, const fcl_tensor *b)
@@ -120,20 +170,41 @@ void fcl_op_args_init(fcl_op_args *a, fcl_ctx *ctx, cl_kernel k, cl_mem dummy)
     a->dummy = dummy;
 }
 
-static void arg(fcl_op_args *a, size_t size, const void *v)
+void fcl_op_arg_raw(fcl_op_args *a, size_t size, const void *v)
 {
     if (a->st == FCL_OK) a->st = fcl_kernel_arg(a->ctx, a->k, a->i, size, v);
     a->i++;
 }
 
-void fcl_op_arg_i(fcl_op_args *a, int v) { arg(a, sizeof v, &v); }
-void fcl_op_arg_f(fcl_op_args *a, float v) { arg(a, sizeof v, &v); }
+void fcl_op_arg_i(fcl_op_args *a, int v) { fcl_op_arg_raw(a, sizeof v, &v); }
+void fcl_op_arg_f(fcl_op_args *a, float v) { fcl_op_arg_raw(a, sizeof v, &v); }
 
 void fcl_op_arg_t(fcl_op_args *a, const fcl_tensor *t)
 {
     cl_mem m = t ? t->buf : a->dummy;
-    arg(a, sizeof m, &m);
+    fcl_op_arg_raw(a, sizeof m, &m);
     fcl_op_arg_i(a, t ? (int)t->offset : 0);
 }
 
-void fcl_op_arg_local(fcl_op_args *a, size_t bytes) { arg(a, bytes, NULL); }
+void fcl_op_arg_local(fcl_op_args *a, size_t bytes) { fcl_op_arg_raw(a, bytes, NULL); }
+
+fcl_status fcl_op_temp(fcl_ctx *ctx, fcl_tensor *t, size_t rows, size_t cols, int zero)
+{
+    size_t shape[2] = {rows, cols};
+    fcl_status st = fcl_tensor_alloc(ctx, t, cols > 1 ? 2 : 1, shape, FCL_F32);
+    if (!st && zero)
+        st = fcl_tensor_fill(ctx, t, 0.0f);
+    return st;
+}
+
+fcl_status fcl_op_run_1d(fcl_ctx *ctx, cl_kernel k, size_t items)
+{
+    size_t g = items, l = fcl_ctx_wg1d(ctx);
+    return fcl_kernel_run(ctx, k, 1, &g, &l);
+}
+
+fcl_status fcl_op_run_2d(fcl_ctx *ctx, cl_kernel k, size_t g0, size_t g1)
+{
+    size_t g[2] = {g0, g1};
+    return fcl_kernel_run(ctx, k, 2, g, NULL);
+}

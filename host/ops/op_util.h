@@ -10,6 +10,8 @@
  * kernels' int element indices (offset + numel <= INT_MAX). Errors name op and `name`. */
 fcl_status fcl_op_check(fcl_ctx *ctx, const char *op, const char *name, const fcl_tensor *t,
                         int min_ndim, int max_ndim);
+/* fcl_op_check with any rank 1..FCL_MAX_DIMS (ops that only need a buffer of f32 values). */
+fcl_status fcl_op_check_t(fcl_ctx *ctx, const char *op, const char *name, const fcl_tensor *t);
 /* Same, for an optional tensor: NULL passes. */
 fcl_status fcl_op_check_opt(fcl_ctx *ctx, const char *op, const char *name, const fcl_tensor *t,
                             int min_ndim, int max_ndim);
@@ -19,8 +21,19 @@ fcl_status fcl_op_check_numel(fcl_ctx *ctx, const char *op, const char *name, co
 /* a and b must have the same shape (ndim and extents). */
 fcl_status fcl_op_check_same_shape(fcl_ctx *ctx, const char *op, const char *na,
                                    const fcl_tensor *a, const char *nb, const fcl_tensor *b);
+/* a and b must have the same number of elements (shapes may differ). */
+fcl_status fcl_op_check_same_numel(fcl_ctx *ctx, const char *op, const char *na,
+                                   const fcl_tensor *a, const char *nb, const fcl_tensor *b);
+/* The [n, k] matrix view of t (checked with fcl_op_check_t): n = shape[0], k = numel / n. */
+fcl_status fcl_op_rows_of(fcl_ctx *ctx, const char *op, const char *name, const fcl_tensor *t,
+                          size_t *n, size_t *k);
+/* t must be a [n, k] matrix: checked with fcl_op_check_t, shape[0] == n and numel n * k. */
+fcl_status fcl_op_check_rows(fcl_ctx *ctx, const char *op, const char *name, const fcl_tensor *t,
+                             size_t n, size_t k);
 /* 1 when the element ranges of a and b share memory (either NULL: 0). */
 int fcl_op_overlaps(const fcl_tensor *a, const fcl_tensor *b);
+/* 1 when t (may be NULL) overlaps any of the `count` tensors in ts (NULL entries skipped). */
+int fcl_op_overlaps_any(const fcl_tensor *t, const fcl_tensor *const *ts, int count);
 /* 1 when a and b are exactly the same elements (in-place use). */
 int fcl_op_same(const fcl_tensor *a, const fcl_tensor *b);
 
@@ -49,6 +62,17 @@ void fcl_op_arg_f(fcl_op_args *a, float v);
 void fcl_op_arg_t(fcl_op_args *a, const fcl_tensor *t);
 /* Local memory of `bytes`. */
 void fcl_op_arg_local(fcl_op_args *a, size_t bytes);
+/* A raw argument of `size` bytes at v (cl_ulong seeds, cl_uint thresholds). */
+void fcl_op_arg_raw(fcl_op_args *a, size_t size, const void *v);
+
+/* A pooled f32 scratch of `rows` x `cols` (1-D [rows] when cols == 1), zero-filled when asked. */
+fcl_status fcl_op_temp(fcl_ctx *ctx, fcl_tensor *t, size_t rows, size_t cols, int zero);
+
+/* Runs k over `items` work-items in 1-D groups of the device's preferred size (fcl_ctx_wg1d). */
+fcl_status fcl_op_run_1d(fcl_ctx *ctx, cl_kernel k, size_t items);
+/* 2-D launch over (g0 columns, g1 rows); the driver picks the group shape, so a narrow first
+ * dimension is not padded to a wide group. */
+fcl_status fcl_op_run_2d(fcl_ctx *ctx, cl_kernel k, size_t g0, size_t g1);
 
 static inline size_t fcl_op_div_up(size_t a, size_t b) { return (a + b - 1) / b; }
 

@@ -284,8 +284,7 @@ fcl_status fcl_adaptive_avgpool2d_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_te
         fcl_op_arg_t(&a, dy);
         fcl_op_arg_i(&a, H * W);
         fcl_op_arg_i(&a, planes);
-        size_t g[2] = {(size_t)H * (size_t)W, (size_t)planes};
-        if ((st = a.st) || (st = fcl_kernel_run(ctx, k, 2, g, NULL))) goto fail;
+        if ((st = a.st) || (st = fcl_op_run_2d(ctx, k, (size_t)H * (size_t)W, (size_t)planes))) goto fail;
         return FCL_OK;
     }
     if ((st = get_kernel(ctx, "adaptive_avgpool_bwd", &k))) goto fail;

@@ -31,14 +31,15 @@ static const fcl_tune_row rows[] = {
     {"act", NULL, 0, "-DFCL_VEC=4"},
     /* conv2d (cl/conv.cl, cl/conv_dw.cl): register blocks of the GEMM kernels (CONV_MB rows x
      * CONV_NV float8 of conv_gemm_nn; CONV_TM x CONV_TN float8 accumulators of conv_gemm_nt),
-     * host-side work-group sizes (CONV_LNN / CONV_LNT, 0: driver's choice) and the im2col chunk
-     * budget in KiB. CPU row: `facecl bench ops` on PoCL 3.1, Zen 4, 2 threads (a shared machine,
-     * so configurations were compared on CPU time per call): NN 12x2 = 8x3 = 6x4 within noise,
-     * 14x2 10-20% slower; NT 4x4 best (4x6, 8x3, 3x8 15-40% slower); work-group sizes 4/8/16 no
-     * effect; chunk budget 1-8 MiB equal, 32 MiB 30% slower. Can be overridden at run time with
-     * $FACECL_CONV_TUNING. The default row (GPUs) is unmeasured: smaller blocks for smaller
-     * register files. */
-    {"conv", NULL, CL_DEVICE_TYPE_CPU, "-DCONV_MB=12 -DCONV_NV=2 -DCONV_TM=4 -DCONV_TN=4 -DCONV_COL_KB=4096"},
+     * work-group sizes along dim 0 (CONV_LNN / CONV_LNT for the GEMMs, CONV_LOCAL for the other
+     * kernels; 0: the driver's choice) and the im2col chunk budget in KiB.
+     * CPU row: `facecl bench ops` on PoCL 3.1, Zen 4, 2 threads. The machine was shared, so
+     * blocks were compared on CPU time per call: NN 12x2 = 8x3 = 6x4 within noise, 14x2 10-20%
+     * slower; NT 4x4 best (4x6, 8x3, 3x8 15-40% slower); chunk budget 1-8 MiB equal, 32 MiB 30%
+     * slower. Work-groups of 1: PoCL's own choice is the largest group dividing the range, which
+     * can leave one or two groups (one thread) per launch. Overridable at run time with
+     * $FACECL_CONV_TUNING. The default row (GPUs) is unmeasured: smaller register blocks. */
+    {"conv", NULL, CL_DEVICE_TYPE_CPU, "-DCONV_MB=12 -DCONV_NV=2 -DCONV_TM=4 -DCONV_TN=4 -DCONV_LNN=1 -DCONV_LNT=1 -DCONV_LOCAL=1 -DCONV_COL_KB=4096"},
     {"conv", NULL, 0, "-DCONV_MB=4 -DCONV_NV=1 -DCONV_TM=2 -DCONV_TN=2 -DCONV_LNN=16 -DCONV_LNT=16 -DCONV_COL_KB=65536"},
     {NULL, NULL, 0, NULL},
 };

@@ -28,8 +28,12 @@ typedef struct fcl_conv2d_params {
 
 /* How a convolution is computed (all give the same result up to rounding):
  *   GEMM       im2col (in chunks of images) + register-blocked GEMM; any shape
- *   1X1        GEMM straight on the NCHW tensors; needs kh == kw == 1, stride 1, pad 0
- *   DEPTHWISE  direct per-channel kernel; needs groups == cin == cout */
+ *   1X1        the GEMM straight on the NCHW tensors (images whose pixel count is not a
+ *              multiple of the GEMM's column block are gathered first); needs kh == kw == 1,
+ *              stride 1, pad 0
+ *   DEPTHWISE  direct per-channel kernels (dedicated ones for 3x3, pad 1, stride 1 or 2);
+ *              needs groups == cin == cout
+ * All are deterministic: no atomics, reductions in a fixed order. */
 typedef enum fcl_conv2d_algo {
     FCL_CONV_AUTO = 0,
     FCL_CONV_GEMM = 1,
