@@ -103,7 +103,8 @@ static double measure_peak(fcl_ctx *ctx)
 
 static int usage(FILE *f)
 {
-    fprintf(f, "usage: facecl bench ops [--device SEL] [--batch 32] [--size 112] [--reps 5]\n"
+    fprintf(f, "usage: facecl bench net --help   (whole networks: images/s, against PyTorch)\n"
+               "       facecl bench ops [--device SEL] [--batch 32] [--size 112] [--reps 5]\n"
                "                        [--filter TEXT] [--peak GFLOPS]\n\n"
                "Times every op on real layer shapes (ResNet-18 and MobileNetV2 at --size x --size,\n"
                "batch --batch) and prints: op, network, shape, direction, median ms, GFLOP/s and the\n"
@@ -127,8 +128,9 @@ int fcl_cmd_bench(int argc, char **argv)
     double peak = 0;
     int bad = 0;
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) return usage(argc < 2 ? stderr : stdout);
+    if (!strcmp(argv[1], "net")) return fcl_cmd_bench_net(argc, argv);
     if (strcmp(argv[1], "ops")) {
-        fprintf(stderr, "facecl: error: unknown bench target '%s' (only 'ops')\n", argv[1]);
+        fprintf(stderr, "facecl: error: unknown bench target '%s' (ops or net)\n", argv[1]);
         return usage(stderr);
     }
     for (int i = 2; i < argc && !bad; i++) {

@@ -19,6 +19,7 @@ int fcl_cmd_synth(int argc, char **argv);
 int fcl_cmd_data(int argc, char **argv);
 int fcl_cmd_model(int argc, char **argv);
 int fcl_cmd_bench(int argc, char **argv);
+int fcl_cmd_bench_net(int argc, char **argv);
 int fcl_cmd_eval(int argc, char **argv);
 int fcl_cmd_embed(int argc, char **argv);
 int fcl_cmd_verify(int argc, char **argv);

@@ -1,0 +1,228 @@
+/* tools/bench_net.c: `facecl bench net`: whole-network training and inference speed, against the peak and PyTorch. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "commands.h"
+#include <facecl/facecl.h>
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: facecl bench net [--model resnet18] [--size 112] [--channels 3] [--classes 1000]\n"
+               "                        [--batch 32] [--stem imagenet|face] [--reps 5] [--peak GFLOPS]\n"
+               "                        [--torch] [--device SEL]\n\n"
+               "Times a training step (forward, cross-entropy, backward, SGD momentum update) and an\n"
+               "inference forward of a whole network on random inputs; prints images/s and GFLOP/s\n"
+               "(a training step counts 3x the forward FLOPs), the percentage of --peak when given, and\n"
+               "with --torch the same measurement by PyTorch (tools/torch_bench.py, Debian's python3-torch)\n"
+               "in the same run, as a ratio (on a CPU device PyTorch gets the device's compute units as threads).\n");
+}
+
+/* Median seconds of reps calls of step() after one warm-up call. */
+typedef fcl_status (*step_fn)(void *u);
+static fcl_status time_it(step_fn fn, void *u, fcl_ctx *ctx, int reps, double *median)
+{
+    double *t = malloc((size_t)reps * sizeof *t);
+    if (!t) return FCL_ERR_NOMEM;
+    fcl_status st = fn(u);
+    if (!st) st = fcl_ctx_finish(ctx);
+    for (int r = 0; r < reps && !st; r++) {
+        double t0 = now_s();
+        st = fn(u);
+        if (!st) st = fcl_ctx_finish(ctx);
+        t[r] = now_s() - t0;
+    }
+    if (!st) {
+        qsort(t, (size_t)reps, sizeof *t, cmp_d);
+        *median = t[reps / 2];
+    }
+    free(t);
+    return st;
+}
+
+typedef struct bn_state {
+    fcl_ctx *ctx;
+    fcl_net *net;
+    fcl_optim *opt;
+    fcl_tensor x, y, loss, dlogits;
+} bn_state;
+
+static fcl_status train_step(void *u)
+{
+    bn_state *s = u;
+    fcl_xent_params xp = {0};
+    fcl_status st = fcl_net_forward(s->net, &s->x, 1);
+    if (!st) st = fcl_softmax_xent_fwd(s->ctx, &s->loss, NULL, fcl_net_output(s->net), &s->y, &xp);
+    if (!st) st = fcl_tensor_fill(s->ctx, &s->dlogits, 0.0f);
+    if (!st) st = fcl_softmax_xent_bwd(s->ctx, &s->dlogits, fcl_net_output(s->net), &s->y, &xp, 1.0f);
+    if (!st) st = fcl_optim_zero_grad(s->ctx, fcl_net_grads(s->net));
+    if (!st) st = fcl_net_backward(s->net, &s->dlogits, NULL);
+    if (!st) st = fcl_optim_step(s->ctx, s->opt, fcl_net_params(s->net), fcl_net_grads(s->net));
+    return st;
+}
+
+static fcl_status infer_step(void *u)
+{
+    bn_state *s = u;
+    return fcl_net_forward(s->net, &s->x, 0);
+}
+
+int fcl_cmd_bench_net(int argc, char **argv)
+{
+    const char *model = "resnet18", *stem = NULL, *device = NULL, *v;
+    long size = 112, channels = 3, classes = 1000, batch = 32, reps = 5;
+    double peak = 0;
+    int bad = 0, torch = 0, rc = 1;
+    for (int i = 2; i < argc; i++) {
+        long *dst = NULL;
+        const char *name = argv[i];
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            return 0;
+        }
+        if (!strcmp(argv[i], "--torch")) { torch = 1; continue; }
+        if (tool_opt(argc, argv, &i, "--model", &v, &bad)) { if (bad) return 2; model = v; continue; }
+        if (tool_opt(argc, argv, &i, "--stem", &v, &bad)) { if (bad) return 2; stem = v; continue; }
+        if (tool_opt(argc, argv, &i, "--device", &v, &bad)) { if (bad) return 2; device = v; continue; }
+        if (tool_opt(argc, argv, &i, "--peak", &v, &bad)) {
+            if (bad || tool_parse_float(v, &peak) || peak <= 0) return tool_fail("--peak needs GFLOP/s");
+            continue;
+        }
+        if (tool_opt(argc, argv, &i, "--size", &v, &bad)) dst = &size;
+        else if (tool_opt(argc, argv, &i, "--channels", &v, &bad)) dst = &channels;
+        else if (tool_opt(argc, argv, &i, "--classes", &v, &bad)) dst = &classes;
+        else if (tool_opt(argc, argv, &i, "--batch", &v, &bad)) dst = &batch;
+        else if (tool_opt(argc, argv, &i, "--reps", &v, &bad)) dst = &reps;
+        else {
+            usage(stderr);
+            return tool_fail("bench net: unknown option '%s'", argv[i]);
+        }
+        if (bad || tool_parse_int(v, dst) || *dst < 1) return tool_fail("bench net: %s needs a positive whole number", name);
+    }
+    if (batch < 2) return tool_fail("bench net: --batch must be >= 2 (batch norm in training)");
+
+    fcl_error err = {0};
+    char path[1024];
+    fcl_model_opts mo;
+    fcl_model_opts_init(&mo);
+    mo.size = (int)size;
+    mo.channels = (int)channels;
+    mo.classes = (int)classes;
+    mo.embedding = 0;
+    mo.stem = stem;
+    fcl_model *m = NULL;
+    if (fcl_model_find(model, tool_models_dir(), path, sizeof path, &err) || fcl_model_load_file(path, &mo, &m, &err))
+        return tool_fail_err(&err);
+    bn_state s;
+    memset(&s, 0, sizeof s);
+    s.ctx = tool_ctx(device, 0);
+    if (!s.ctx) {
+        fcl_model_free(m);
+        return 1;
+    }
+    fcl_ctx *ctx = s.ctx;
+    fcl_net_opts no = {(int)batch, 0};
+    fcl_param_range *rd = NULL, *rn = NULL;
+    size_t nd = 0, nn = 0;
+    double t_train = 0, t_infer = 0;
+    fcl_status st = fcl_net_create(ctx, m, &no, &s.net);
+    if (!st) st = fcl_net_param_ranges(s.net, &rd, &nd, &rn, &nn);
+    if (!st) {
+        fcl_param_group g[2] = {{fcl_sgd_defaults(0.01), rd, nd}, {fcl_sgd_defaults(0.01), rn, nn}};
+        g[0].hp.momentum = g[1].hp.momentum = 0.9;
+        g[0].hp.weight_decay = 5e-4;
+        st = fcl_optim_create(ctx, &s.opt, FCL_OPTIM_SGD, fcl_tensor_numel(fcl_net_params(s.net)), g, 2);
+    }
+    size_t nb = (size_t)batch, one = 1, nx = (size_t)batch * m->channels * m->in_h * m->in_w;
+    if (!st) st = fcl_tensor_alloc4(ctx, &s.x, nb, (size_t)m->channels, (size_t)m->in_h, (size_t)m->in_w);
+    if (!st) st = fcl_tensor_alloc(ctx, &s.y, 1, &nb, FCL_F32);
+    if (!st) st = fcl_tensor_alloc(ctx, &s.loss, 1, &one, FCL_F32);
+    if (!st) st = fcl_tensor_alloc4(ctx, &s.dlogits, nb, (size_t)classes, 1, 1);
+    if (!st) {
+        float *hx = malloc(nx * sizeof *hx);
+        int *hy = malloc(nb * sizeof *hy);
+        fcl_rng r;
+        fcl_rng_seed(&r, 1);
+        for (size_t i = 0; hx && i < nx; i++) hx[i] = fcl_rng_normal(&r);
+        for (size_t i = 0; hy && i < nb; i++) hy[i] = (int)(fcl_rng_next(&r) % (uint64_t)classes);
+        st = hx && hy ? fcl_tensor_upload(ctx, &s.x, hx, nx) : FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM, "out of memory");
+        if (!st) st = fcl_labels_upload(ctx, &s.y, hy, nb, (int)classes);
+        free(hx);
+        free(hy);
+    }
+    printf("bench net: %s, %ld x %ld x %ld input, %s stem, %ld classes, batch %ld, on %s\n", m->name, channels, size, size,
+           m->stem, classes, batch, fcl_ctx_device(ctx)->name);
+    printf("  %lld parameters, %.3f GFLOP per image forward (2 per multiply-add)\n", (long long)m->n_trainable, m->flops / 1e9);
+    fflush(stdout);
+    if (!st) st = time_it(train_step, &s, ctx, (int)reps, &t_train);
+    if (!st) st = time_it(infer_step, &s, ctx, (int)reps, &t_infer);
+    if (st) {
+        tool_fail_err(fcl_ctx_error(ctx));
+        goto done;
+    }
+    double train_ips = (double)batch / t_train, infer_ips = (double)batch / t_infer;
+    double train_gf = 3.0 * m->flops * train_ips / 1e9, infer_gf = m->flops * infer_ips / 1e9;
+    fcl_pool_stats ps;
+    fcl_ctx_pool_stats(ctx, &ps);
+    printf("  facecl  train %8.1f img/s  %6.1f GFLOP/s%s", train_ips, train_gf, peak > 0 ? "" : "\n");
+    if (peak > 0) printf("  (%4.1f%% of %.0f)\n", 100 * train_gf / peak, peak);
+    printf("  facecl  infer %8.1f img/s  %6.1f GFLOP/s%s", infer_ips, infer_gf, peak > 0 ? "" : "\n");
+    if (peak > 0) printf("  (%4.1f%% of %.0f)\n", 100 * infer_gf / peak, peak);
+    printf("  peak device memory %.1f MB\n", ps.peak / 1e6);
+    fflush(stdout);
+    if (torch) {
+        char cmd[2048], line[512];
+        snprintf(cmd, sizeof cmd,
+                 "/usr/bin/python3 '%s/../tools/torch_bench.py' --model %s --size %ld --channels %ld --classes %ld "
+                 "--batch %ld --stem %s --reps %ld --threads %u 2>&1",
+                 tool_models_dir(), m->name, size, channels, classes, batch, m->stem, reps,
+                 /* on a CPU device, PyTorch gets as many threads as the OpenCL device has cores */
+                 (fcl_ctx_device(ctx)->type & CL_DEVICE_TYPE_CPU) ? fcl_ctx_device(ctx)->compute_units : 0u);
+        FILE *p = popen(cmd, "r");
+        double tt = 0, ti = 0;
+        int found = 0;
+        while (p && fgets(line, sizeof line, p)) {
+            if (sscanf(line, "torch train_img_s=%lf infer_img_s=%lf", &tt, &ti) == 2) {
+                found = 1;
+                printf("  pytorch train %8.1f img/s  (%s", tt, strstr(line, "threads=") ? strstr(line, "threads=") : ")\n");
+            } else {
+                printf("  pytorch: %s", line);
+            }
+        }
+        if (p) pclose(p);
+        if (found) {
+            printf("  pytorch infer %8.1f img/s\n", ti);
+            printf("  ratio facecl / pytorch: train %.2f, infer %.2f\n", train_ips / tt, infer_ips / ti);
+        } else {
+            printf("  pytorch: no result (is python3-torch installed?)\n");
+        }
+    }
+    rc = 0;
+done:
+    fcl_tensor_release(ctx, &s.x);
+    fcl_tensor_release(ctx, &s.y);
+    fcl_tensor_release(ctx, &s.loss);
+    fcl_tensor_release(ctx, &s.dlogits);
+    if (s.opt) fcl_optim_destroy(ctx, s.opt);
+    fcl_net_destroy(s.net);
+    free(rd);
+    free(rn);
+    fcl_ctx_destroy(ctx);
+    fcl_model_free(m);
+    return rc;
+}
