@@ -137,6 +137,17 @@ static float step(trainer *t)
     return l;
 }
 
+/* Removes a file made by tmpfile_path and its folder. */
+static void remove_tmp(const char *path)
+{
+    char dir[256];
+    unlink(path);
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = '\0';
+    rmdir(dir);
+}
+
 static void tmpfile_path(char *buf, size_t size, const char *name)
 {
     char dir[] = "/tmp/facecl-net-XXXXXX";
@@ -202,7 +213,7 @@ Test(net, resume_is_exact, .timeout = 300)
         cr_assert_eq(straight[i], resumed[i], "step %d: straight %.9g, resumed %.9g", i, straight[i], resumed[i]);
     printf("resume: losses %.6f %.6f %.6f identical after resuming\n", resumed[3], resumed[4], resumed[5]);
     teardown(&t);
-    unlink(path);
+    remove_tmp(path);
 }
 
 Test(net, checkpoint_mismatches_are_named_and_change_nothing, .timeout = 300)
@@ -256,7 +267,7 @@ Test(net, checkpoint_mismatches_are_named_and_change_nothing, .timeout = 300)
     fcl_net_destroy(net);
     fcl_model_free(m);
     fcl_ctx_destroy(ctx);
-    unlink(path);
+    remove_tmp(path);
 }
 
 /* Freeze the stem (conv1, bn1, relu): its weights and BN statistics must not move. */
