@@ -25,7 +25,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: facecl bench net [--model resnet18] [--size 112] [--channels 3] [--classes 1000]\n"
                "                        [--batch 32] [--stem imagenet|face] [--reps 5] [--peak GFLOPS]\n"
-               "                        [--torch] [--device SEL]\n\n"
+               "                        [--torch] [--torch-threads N] [--device SEL]\n\n"
                "Times a training step (forward, cross-entropy, backward, SGD momentum update) and an\n"
                "inference forward of a whole network on random inputs; prints images/s and GFLOP/s\n"
                "(a training step counts 3x the forward FLOPs), the percentage of --peak when given, and\n"
@@ -85,7 +85,7 @@ static fcl_status infer_step(void *u)
 int fcl_cmd_bench_net(int argc, char **argv)
 {
     const char *model = "resnet18", *stem = NULL, *device = NULL, *v;
-    long size = 112, channels = 3, classes = 1000, batch = 32, reps = 5;
+    long size = 112, channels = 3, classes = 1000, batch = 32, reps = 5, torch_threads = 0;
     double peak = 0;
     int bad = 0, torch = 0, rc = 1;
     for (int i = 2; i < argc; i++) {
@@ -108,6 +108,7 @@ int fcl_cmd_bench_net(int argc, char **argv)
         else if (tool_opt(argc, argv, &i, "--classes", &v, &bad)) dst = &classes;
         else if (tool_opt(argc, argv, &i, "--batch", &v, &bad)) dst = &batch;
         else if (tool_opt(argc, argv, &i, "--reps", &v, &bad)) dst = &reps;
+        else if (tool_opt(argc, argv, &i, "--torch-threads", &v, &bad)) dst = &torch_threads;
         else {
             usage(stderr);
             return tool_fail("bench net: unknown option '%s'", argv[i]);
@@ -189,10 +190,11 @@ int fcl_cmd_bench_net(int argc, char **argv)
         char cmd[2048], line[512];
         snprintf(cmd, sizeof cmd,
                  "/usr/bin/python3 '%s/../tools/torch_bench.py' --model %s --size %ld --channels %ld --classes %ld "
-                 "--batch %ld --stem %s --reps %ld --threads %u 2>&1",
+                 "--batch %ld --stem %s --reps %ld --threads %ld 2>&1",
                  tool_models_dir(), m->name, size, channels, classes, batch, m->stem, reps,
                  /* on a CPU device, PyTorch gets as many threads as the OpenCL device has cores */
-                 (fcl_ctx_device(ctx)->type & CL_DEVICE_TYPE_CPU) ? fcl_ctx_device(ctx)->compute_units : 0u);
+                 torch_threads > 0 ? torch_threads
+                 : (fcl_ctx_device(ctx)->type & CL_DEVICE_TYPE_CPU) ? (long)fcl_ctx_device(ctx)->compute_units : 0L);
         FILE *p = popen(cmd, "r");
         double tt = 0, ti = 0;
         int found = 0;
