@@ -115,6 +115,7 @@ static int parse_sched(const char *v, fcl_sched_config *sc)
     else if (!strcmp(v, "none")) k = FCL_SCHED_CONSTANT;
     else return -1;
     *sc = fcl_sched_defaults(k);
+    sc->warmup_start_factor = 0.01; /* the trainer's warmup start (fcl_train_config_defaults), not LinearLR's 1/3 */
     sc->unit = unit;
     return 0;
 }

@@ -24,7 +24,7 @@ two frameworks' accuracy / AUC / EER can be compared run against run:
             and biases), batch B with drop_last, shuffled each epoch.
   schedule  per iteration: linear warmup from 0.01 lr over --warmup epochs (of iterations), then
             cosine to 0 over the rest (SequentialLR(LinearLR, CosineAnnealingLR) closed forms);
-            step k uses lr(k), lr(0) = 0.01 lr.
+            step k uses lr(k), lr(0) = 0.01 lr (--warmup-start).
   losses    ce (label smoothing); arcface (s 30, m 0.5, insightface's form with th/mm, head W
             [K, E] ~ N(0, 0.01), its own SGD with the same lr schedule, momentum and weight decay);
             cosface (s 30, m 0.35); ce+L*center (centre loss 0.5 * mean_i ||x_i - c_yi||^2 on the
@@ -377,6 +377,8 @@ def main():
     ap.add_argument("--nesterov", action="store_true")
     ap.add_argument("--wd", type=float, default=5e-4)
     ap.add_argument("--warmup", type=float, default=1.0, help="warmup epochs (default 1)")
+    ap.add_argument("--warmup-start", type=float, default=0.01,
+                    help="lr factor at the first warmup step (facecl's trainer default 0.01)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", help="write the results here")
@@ -468,7 +470,7 @@ def main():
             else:
                 x = to_model_input(augment_batch(xb, aug, gen), a.size, mean, std)
             y = ty[idx]
-            lr = lr_at(step, a.lr, warmup, total)
+            lr = lr_at(step, a.lr, warmup, total, a.warmup_start)
             for g in opt.param_groups:
                 g["lr"] = lr
             if head_opt:
@@ -505,7 +507,7 @@ def main():
         tt = time.time() - t0
         train_time += tt
         r = {"epoch": ep + 1, "train_loss": loss_sum / seen, "train_acc": hits / seen,
-             "lr": lr_at(step, a.lr, warmup, total), "images_per_s": seen / tt}
+             "lr": lr_at(step, a.lr, warmup, total, a.warmup_start), "images_per_s": seen / tt}
         r.update(evaluate(model, head_w, val, pairs, B))
         r["seconds"] = time.time() - t0
         hist.append(r)

@@ -331,6 +331,7 @@ static fcl_status build_loss_state(trainer *t)
             hp.nesterov = c->nesterov;
         }
         hp.weight_decay = c->weight_decay;
+        hp.lr = fcl_sched_lr(t->sched, 0); /* the schedule's current lr (warmup), as the network's groups */
         fcl_param_range all = {0, K * D};
         fcl_param_group g = {hp, &all, 1};
         st = fcl_optim_create(ctx, &t->head_opt, c->optim, K * D, &g, 1);
