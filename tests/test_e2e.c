@@ -82,6 +82,34 @@ Test(e2e, train_eval_verify_beat_chance, .timeout = 600)
     cr_assert_eq(system(cmd), 0);
 }
 
+/* Margin-head and centre-loss runs: their extra tensors (head.weight, center.centers) survive a
+ * resume and do not stop eval/embed/verify from loading the network. */
+Test(e2e, arcface_and_center_runs_resume_and_verify, .timeout = 600)
+{
+    char dir[] = "/tmp/facecl-e2e-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    int rc = run(out, sizeof out, FACECL " synth --ids 8 --per-id 12 --size 32 --gray --seed 3 --unseen-ids 6 --pairs 60 %s/data", dir);
+    cr_assert_eq(rc, 0, "synth: %s", out);
+    const char *losses[2] = {"arcface", "ce+0.01*center"};
+    for (int i = 0; i < 2; i++) {
+        const char *common = "--model small --size 32 --channels 1 --batch 16 --augment none";
+        rc = run(out, sizeof out, FACECL " train --train %s/data/train --loss '%s' %s --epochs 1 --out %s/run%d", dir,
+                 losses[i], common, dir, i);
+        cr_assert_eq(rc, 0, "%s, 1 epoch: %s", losses[i], out);
+        rc = run(out, sizeof out, FACECL " train --train %s/data/train --loss '%s' %s --epochs 2 --out %s/run%d "
+                 "--resume %s/run%d/last.safetensors", dir, losses[i], common, dir, i, dir, i);
+        cr_assert_eq(rc, 0, "%s, resumed: %s", losses[i], out);
+        cr_assert(strstr(out, "at epoch 1"), "%s", out);
+        rc = run(out, sizeof out, FACECL " verify --checkpoint %s/run%d/last.safetensors --pairs %s/data/pairs.txt --out %s/v%d",
+                 dir, i, dir, dir, i);
+        cr_assert_eq(rc, 0, "verify after %s: %s", losses[i], out);
+        cr_assert(strstr(out, "ROC AUC"), "%s", out);
+    }
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
 Test(e2e, bad_input_gives_clear_errors, .timeout = 120)
 {
     int rc = run(out, sizeof out, FACECL " train --train /nonexistent/faces --out /tmp/facecl-e2e-never");

@@ -244,7 +244,7 @@ int fcl_cmd_verify(int argc, char **argv)
         } else if (tool_opt(argc, argv, &i, "--pairs", &v, &bad)) {
             if (bad) return 2;
             pairs = v;
-        } else if (tool_opt(argc, argv, &i, "--root", &v, &bad)) {
+        } else if (tool_opt(argc, argv, &i, "--root", &v, &bad) || tool_opt(argc, argv, &i, "--pairs-root", &v, &bad)) {
             if (bad) return 2;
             root = v;
         } else if (tool_opt(argc, argv, &i, "--out", &v, &bad)) {

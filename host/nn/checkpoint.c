@@ -151,6 +151,14 @@ fcl_status fcl_checkpoint_save_ex(fcl_ctx *ctx, fcl_net *net, fcl_optim *opt, co
         if (!st) st = take(ctx, fcl_ckpt_set_meta(&c, "step", num, &e), &e);
     }
     for (size_t i = 0; i < n_extra && !st; i++) st = take(ctx, fcl_ckpt_set_meta(&c, extra[i].key, extra[i].value, &e), &e);
+    if (!st && n_aux) { /* so that a weights-only load (eval, embed, verify) knows these are not the model's */
+        char names[1024] = "";
+        for (size_t i = 0; i < n_aux; i++) {
+            size_t l = strlen(names);
+            snprintf(names + l, sizeof names - l, "%s%s", i ? "," : "", aux[i].name);
+        }
+        st = take(ctx, fcl_ckpt_set_meta(&c, "aux", names, &e), &e);
+    }
     if (!st) st = take(ctx, fcl_st_save(&c, path, &e), &e);
 fail:
     free(ss);
@@ -171,7 +179,10 @@ static fcl_status check_names(fcl_ctx *ctx, fcl_net *net, const fcl_checkpoint *
     fcl_error e = {0};
     int n = fcl_net_entry_count(net), k = 0;
     fcl_st_expect *want = calloc((size_t)n + 1, sizeof *want);
-    const char **ignore = calloc((size_t)n + n_aux + 8, sizeof *ignore);
+    const char *meta_aux = fcl_ckpt_get_meta(c, "aux");
+    char aux_names[1024] = "";
+    if (meta_aux) snprintf(aux_names, sizeof aux_names, "%s", meta_aux);
+    const char **ignore = calloc((size_t)n + n_aux + 8 + 16, sizeof *ignore);
     if (!want || !ignore) {
         free(want);
         free(ignore);
@@ -182,6 +193,10 @@ static fcl_status check_names(fcl_ctx *ctx, fcl_net *net, const fcl_checkpoint *
     ignore[ni++] = "sched.";
     ignore[ni++] = "rng.";
     for (size_t a = 0; a < n_aux; a++) ignore[ni++] = aux[a].name; /* and its ".optim." entries */
+    /* Tensors the file itself lists as training-only (a margin head's weights, centres). */
+    char *save = NULL;
+    for (char *tok = strtok_r(aux_names, ",", &save); tok && ni < (int)(n + n_aux + 20); tok = strtok_r(NULL, ",", &save))
+        ignore[ni++] = tok;
     for (int i = 0; i < n; i++) {
         const fcl_net_entry *en = fcl_net_entry_at(net, i);
         if (lo->skip_classifier && is_classifier_entry(net, en)) {

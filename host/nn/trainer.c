@@ -828,8 +828,8 @@ static fcl_status make_loader(trainer *t)
     fcl_error e = {0};
     char spec[512];
     snprintf(t->eval_aug_text, sizeof t->eval_aug_text, "norm=%g:%g", c->norm_mean, c->norm_std);
-    snprintf(spec, sizeof spec, "%s%s%s", c->augment && *c->augment ? c->augment : "", c->augment && *c->augment ? "," : "",
-             t->eval_aug_text);
+    int none = !c->augment || !*c->augment || !strcmp(c->augment, "none");
+    snprintf(spec, sizeof spec, "%s%s%s", none ? "" : c->augment, none ? "" : ",", t->eval_aug_text);
     fcl_status st = take(t->ctx, fcl_aug_parse(spec, &t->train_aug, &e), &e);
     if (!st) st = take(t->ctx, fcl_aug_parse(t->eval_aug_text, &t->eval_aug, &e), &e);
     if (st) return st;
