@@ -394,11 +394,12 @@ static fcl_status rows(fcl_ctx *ctx, const fcl_tensor *t, size_t n, fcl_tensor *
     return fcl_tensor_view(ctx, t, 0, t->ndim, shape, out);
 }
 
+/* Rows off_rows .. off_rows + take_rows - 1 of a [B, ...] tensor as a [take_rows, D] matrix. */
 static fcl_status flat2(fcl_ctx *ctx, const fcl_tensor *t, size_t n, size_t off_rows, size_t take_rows, fcl_tensor *out)
 {
     size_t d = fcl_tensor_numel(t) / t->shape[0];
     size_t shape[2] = {take_rows, d};
-    (void)n;
+    (void)n; /* kept at call sites for reading: the batch the view belongs to */
     return fcl_tensor_view(ctx, t, off_rows * d, 2, shape, out);
 }
 
@@ -490,9 +491,13 @@ static fcl_status train_step(trainer *t, const fcl_batch *b, double *loss_out, s
             /* pairs of neighbouring rows (i, i + 1): with P x K batches mostly the same identity,
              * one different pair per identity boundary */
             if (n < 2) break;
-            float ypair[4096];
             size_t np = n - 1;
-            for (size_t k = 0; k < np && k < 4096; k++) ypair[k] = b->labels[k] == b->labels[k + 1] ? 1.0f : 0.0f;
+            float *ypair = malloc(np * sizeof *ypair);
+            if (!ypair) {
+                st = FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory");
+                break;
+            }
+            for (size_t k = 0; k < np; k++) ypair[k] = b->labels[k] == b->labels[k + 1] ? 1.0f : 0.0f;
             fcl_tensor a, bb, da, db, yy, d1, d0;
             fcl_contrastive_params p = {c->triplet_margin > 0 ? (float)c->triplet_margin : 1.0f};
             size_t ys[1] = {np};
@@ -502,6 +507,7 @@ static fcl_status train_step(trainer *t, const fcl_batch *b, double *loss_out, s
             if (!st) st = flat2(ctx, &t->scratch_b, n, 0, np, &db);
             if (!st) st = fcl_tensor_view(ctx, &t->pair_y, 0, 1, ys, &yy);
             if (!st) st = fcl_tensor_upload(ctx, &yy, ypair, np);
+            free(ypair);
             if (!st) st = fcl_contrastive_loss_fwd(ctx, &t->loss, &a, &bb, &yy, &p);
             if (!st) st = fcl_tensor_fill(ctx, &da, 0.0f);
             if (!st) st = fcl_tensor_fill(ctx, &db, 0.0f);
