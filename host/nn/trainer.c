@@ -815,9 +815,13 @@ static fcl_status write_config(trainer *t)
     fprintf(f, "epochs = %d\nbatch = %d\noptim = %s\nlr = %g\nmomentum = %g\nnesterov = %d\nweight_decay = %g\nclip = %g\n",
             c->epochs, c->batch, c->optim == FCL_OPTIM_SGD ? "sgd" : "adamw", c->lr, c->momentum, c->nesterov,
             c->weight_decay, c->clip_norm);
-    fprintf(f, "schedule = %d\nwarmup_steps = %lld\nseed = %llu\naugment = %s\nnorm = %g:%g\nworkers = %d\n", (int)c->sched.kind,
-            (long long)c->sched.warmup_steps, (unsigned long long)c->seed, c->augment ? c->augment : "", c->norm_mean,
-            c->norm_std, c->workers);
+    const fcl_sched_config *sc = fcl_sched_config_of(t->sched); /* the resolved schedule */
+    static const char *sched_names[] = {"none", "step", "multistep", "cosine", "onecycle", "plateau"};
+    fprintf(f, "schedule = %s\nschedule_unit = %s\nwarmup_epochs = %g\nwarmup_steps = %lld\nwarmup_start_factor = %g\n"
+               "total_steps = %lld\nseed = %llu\naugment = %s\nnorm = %g:%g\nworkers = %d\n",
+            (unsigned)sc->kind < 6 ? sched_names[sc->kind] : "?", sc->unit == FCL_SCHED_PER_ITER ? "iteration" : "epoch", c->warmup_epochs,
+            (long long)sc->warmup_steps, sc->warmup_start_factor, (long long)sc->total_steps, (unsigned long long)c->seed,
+            c->augment ? c->augment : "", c->norm_mean, c->norm_std, c->workers);
     fprintf(f, "init = %s\nresume = %s\nfreeze = %d\nbest_metric = %s\ndevice = %s\n", c->init ? c->init : "",
             c->resume ? c->resume : "", c->freeze, c->best_metric ? c->best_metric : "(auto)", fcl_ctx_device(t->ctx)->name);
     int ok = fflush(f) == 0;
