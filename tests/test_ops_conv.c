@@ -216,6 +216,41 @@ Test(conv2d, other_tunings)
     unsetenv("FACECL_CONV_TUNING");
 }
 
+/* The GPU-shaped kernels (cl/conv_gpu.cl, cl/conv_dw_gpu.cl) forced on this device: the GPU
+ * tuning row itself; an odd tile with small groups, im2col chunks of one image and the local-
+ * memory tree instead of subgroups; a tile too large for any device's work-group limit (the
+ * launcher must fall back to a smaller one). Every algorithm, odd shapes, both directions. */
+Test(conv2d, gpu_variants)
+{
+    static const char *const tunings[] = {
+        "-DCONV_GPU=1 -DCONV_GM=64 -DCONV_GN=64 -DCONV_GK=16 -DCONV_GWM=4 -DCONV_GWN=4 -DCONV_GWG=256 "
+        "-DCONV_COL_KB=65536",
+        "-DCONV_GPU=1 -DCONV_GM=12 -DCONV_GN=40 -DCONV_GK=5 -DCONV_GWM=3 -DCONV_GWN=5 -DCONV_GWG=64 "
+        "-DCONV_COL_KB=1 -DFCL_USE_SG=0",
+        "-DCONV_GPU=1 -DCONV_GM=128 -DCONV_GN=128 -DCONV_GK=4 -DCONV_GWM=1 -DCONV_GWN=1 -DCONV_GWG=100000",
+    };
+    static const conv_case cases[] = {
+        {"3x3 stride 2, odd", CP(3, 10, 13, 11, 14, 3, 3, 2, 2, 1, 1, 1, 1, 1), 1, FCL_CONV_GEMM},
+        {"7x7 stride 2 pad 3 (stem)", CP(2, 3, 31, 29, 8, 7, 7, 2, 2, 3, 3, 1, 1, 1), 0, FCL_CONV_GEMM},
+        {"dilation 2, 13x7", CP(2, 5, 13, 7, 6, 3, 3, 1, 1, 2, 2, 2, 2, 1), 1, FCL_CONV_GEMM},
+        {"1x1, 7x7", CP(2, 19, 7, 7, 21, 1, 1, 1, 1, 0, 0, 1, 1, 1), 1, FCL_CONV_1X1},
+        {"1x1, 8x8, 70 out", CP(2, 9, 8, 8, 70, 1, 1, 1, 1, 0, 0, 1, 1, 1), 0, FCL_CONV_1X1},
+        {"groups 3, 1x1", CP(2, 9, 7, 7, 6, 1, 1, 1, 1, 0, 0, 1, 1, 3), 1, FCL_CONV_1X1},
+        {"groups 2, 5x5", CP(2, 6, 9, 9, 4, 5, 5, 1, 1, 2, 2, 1, 1, 2), 1, FCL_CONV_GEMM},
+        {"dw 3x3 stride 1, 31x31", CP(1, 3, 31, 37, 3, 3, 3, 1, 1, 1, 1, 1, 1, 3), 1, FCL_CONV_DEPTHWISE},
+        {"dw 3x3 stride 2", CP(2, 5, 13, 13, 5, 3, 3, 2, 2, 1, 1, 1, 1, 5), 1, FCL_CONV_DEPTHWISE},
+        {"dw 5x5 stride 2 pad 2", CP(2, 6, 13, 31, 6, 5, 5, 2, 2, 2, 2, 1, 1, 6), 0, FCL_CONV_DEPTHWISE},
+        {"dw 7x7 pad 3", CP(1, 4, 11, 9, 4, 7, 7, 1, 1, 3, 3, 1, 1, 4), 1, FCL_CONV_DEPTHWISE},
+        {"dw 3x5 stride 1x3 dil 2x1", CP(2, 3, 13, 31, 3, 3, 5, 1, 3, 2, 1, 2, 1, 3), 1, FCL_CONV_DEPTHWISE},
+    };
+    for (size_t i = 0; i < sizeof tunings / sizeof tunings[0]; i++) {
+        setenv("FACECL_CONV_TUNING", tunings[i], 1);
+        printf("tuning %s\n", tunings[i]);
+        RUN(cases, 91 + 10 * i);
+    }
+    unsetenv("FACECL_CONV_TUNING");
+}
+
 /* Each gradient alone (the others NULL), and bit-identical results on a rerun. */
 Test(conv2d, partial_and_deterministic)
 {

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "facecl/ops_conv.h"
+#include "ops/conv_gpu.h"
 
 #define ERRP(ctx) fcl_ctx_error(ctx)
 
@@ -115,6 +116,8 @@ typedef struct conv_tune {
     int lnn, lnt;          /* work-group size along dim 0 of conv_gemm_nn / _nt; 0: driver's choice */
     int lother;            /* the same for the other kernels (im2col, pack, depthwise, ...) */
     int col_kb;            /* im2col buffer budget (KiB): images are processed in chunks that fit */
+    int gpu;               /* CONV_GPU 1: the GPU-shaped kernels of host/ops/conv_gpu.c instead */
+    fcl_conv_gpu_tune g;   /* their tile, group size and subgroup switch */
 } conv_tune;
 
 static int def_int(const char *defs, const char *name, int dflt)
@@ -138,6 +141,16 @@ static fcl_status get_tune(fcl_ctx *ctx, conv_tune *t)
     t->lnt = def_int(t->defs, "CONV_LNT", 0);
     t->lother = def_int(t->defs, "CONV_LOCAL", 0);
     t->col_kb = def_int(t->defs, "CONV_COL_KB", 4096);
+    t->gpu = def_int(t->defs, "CONV_GPU", 0);
+    fcl_conv_gpu_tune g = {def_int(t->defs, "CONV_GM", 64), def_int(t->defs, "CONV_GN", 64),
+                           def_int(t->defs, "CONV_GK", 16), def_int(t->defs, "CONV_GWM", 4),
+                           def_int(t->defs, "CONV_GWN", 4), def_int(t->defs, "CONV_GWG", 256),
+                           def_int(t->defs, "FCL_USE_SG", 1), t->col_kb};
+    t->g = g;
+    if (g.tm < 1 || g.tn < 1 || g.tk < 1 || g.wm < 1 || g.wn < 1 || g.tm % g.wm || g.tn % g.wn || g.wm > 8 ||
+        g.wn > 8 || g.tk > 64 || g.wg < 1)
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INTERNAL, "conv2d: tuning row \"%s\": the GPU tile is out of range "
+                       "(CONV_GM/GN multiples of CONV_GWM/GWN, these 1..8, CONV_GK 1..64, CONV_GWG >= 1)", t->defs);
     if (t->mb < 1 || t->mb > 32 || t->nv < 1 || t->nv > 4 || t->tm < 1 || t->tm > 8 || t->tn < 1 ||
         t->tn > 8 || t->lnn < 0 || t->lnt < 0 || t->lother < 0 || t->col_kb < 1)
         return FCL_ERR(ERRP(ctx), FCL_ERR_INTERNAL, "conv2d: tuning row \"%s\" is out of range (CONV_MB 1..32, "
@@ -501,6 +514,11 @@ fcl_status fcl_conv2d_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, cons
     if ((st = get_tune(ctx, &t))) goto fail;
 
     fcl_conv2d_algo algo = fcl_conv2d_algo_of(p);
+    if (t.gpu) {
+        st = algo == FCL_CONV_DEPTHWISE ? fcl_conv_dw_gpu_fwd(ctx, &t.g, y, x, w, b, p, oh, ow)
+                                        : fcl_conv_gpu_fwd(ctx, &t.g, y, x, w, b, p, oh, ow);
+        goto fail;
+    }
     if (algo == FCL_CONV_DEPTHWISE) {
         st = dw_fwd(ctx, &t, y, x, w, b, p, oh, ow);
         goto fail;
@@ -547,6 +565,11 @@ fcl_status fcl_conv2d_bwd_data(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *d
     if ((st = get_tune(ctx, &t))) goto fail;
 
     fcl_conv2d_algo algo = fcl_conv2d_algo_of(p);
+    if (t.gpu) {
+        st = algo == FCL_CONV_DEPTHWISE ? fcl_conv_dw_gpu_bwd_data(ctx, &t.g, dx, dy, w, p, oh, ow)
+                                        : fcl_conv_gpu_bwd_data(ctx, &t.g, dx, dy, w, p, oh, ow);
+        goto fail;
+    }
     if (algo == FCL_CONV_DEPTHWISE) {
         st = dw_bwd_data(ctx, &t, dx, dy, w, p, oh, ow);
         goto fail;
@@ -601,6 +624,11 @@ fcl_status fcl_conv2d_bwd_weight(fcl_ctx *ctx, fcl_tensor *dw, const fcl_tensor 
     if ((st = get_tune(ctx, &t))) goto fail;
 
     fcl_conv2d_algo algo = fcl_conv2d_algo_of(p);
+    if (t.gpu) {
+        st = algo == FCL_CONV_DEPTHWISE ? fcl_conv_dw_gpu_bwd_weight(ctx, &t.g, dw, dy, x, p, oh, ow)
+                                        : fcl_conv_gpu_bwd_weight(ctx, &t.g, dw, dy, x, p, oh, ow);
+        goto fail;
+    }
     if (algo == FCL_CONV_DEPTHWISE) {
         st = dw_bwd_weight(ctx, &t, dw, dy, x, p, oh, ow);
         goto fail;
@@ -643,6 +671,10 @@ fcl_status fcl_conv2d_bwd_bias(fcl_ctx *ctx, fcl_tensor *db, const fcl_tensor *d
     if ((st = check_t(ctx, op, "dy", dy, (double)p->n * p->cout * oh * ow))) goto fail;
     if ((st = check_apart(ctx, op, "db", db, "dy", dy))) goto fail;
     if ((st = get_tune(ctx, &t))) goto fail;
+    if (t.gpu) {
+        st = fcl_conv_gpu_bwd_bias(ctx, &t.g, db, dy, p, oh, ow);
+        goto fail;
+    }
     if ((st = start(ctx, &t, "conv.cl", "conv_bias_grad", &a))) goto fail;
     arg_m(&a, db->buf); arg_i(&a, (int)db->offset);
     arg_m(&a, dy->buf); arg_i(&a, (int)dy->offset);

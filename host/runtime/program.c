@@ -43,6 +43,49 @@ static fcl_status load_source(fcl_ctx *ctx, const char *name, const char **text,
     return FCL_ERR(&ctx->err, FCL_ERR_INVALID_ARG, "no embedded OpenCL source named '%s' (files in cl/ are embedded at build time)", name);
 }
 
+/* Like load_source, for a '+'-joined list of names ("reduce.cl+loss.cl"): the files are
+ * concatenated in order, so a shared preamble can come first. */
+static fcl_status load_sources(fcl_ctx *ctx, const char *names, const char **text, size_t *len, char **owned)
+{
+    if (!strchr(names, '+')) return load_source(ctx, names, text, len, owned);
+    fcl_status st = FCL_OK;
+    char *all = NULL, name[256];
+    size_t total = 0;
+    *owned = NULL;
+    for (const char *s = names; *s;) {
+        const char *e = strchr(s, '+');
+        size_t n = e ? (size_t)(e - s) : strlen(s);
+        if (n >= sizeof name) { st = FCL_ERR(&ctx->err, FCL_ERR_INVALID_ARG, "source name too long in '%s'", names); break; }
+        memcpy(name, s, n);
+        name[n] = '\0';
+        const char *t;
+        size_t tl;
+        char *own;
+        if ((st = load_source(ctx, name, &t, &tl, &own))) break;
+        char *grown = realloc(all, total + tl + 2);
+        if (!grown) {
+            free(own);
+            st = FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory");
+            break;
+        }
+        all = grown;
+        memcpy(all + total, t, tl);
+        total += tl;
+        all[total++] = '\n';
+        all[total] = '\0';
+        free(own);
+        s = e ? e + 1 : s + n;
+    }
+    if (st) {
+        free(all);
+        return st;
+    }
+    *owned = all;
+    *text = all;
+    *len = total;
+    return FCL_OK;
+}
+
 /* Build log of a failed build, appended to the error so the user sees the compiler's words. */
 static fcl_status build_failure(fcl_ctx *ctx, cl_program prog, cl_int rc, const char *name, const char *opts)
 {
@@ -114,7 +157,7 @@ fcl_status fcl_program_get(fcl_ctx *ctx, const char *source_name, const char *op
 
     const char *text = NULL;
     size_t len = 0;
-    st = load_source(ctx, source_name, &text, &len, &owned);
+    st = load_sources(ctx, source_name, &text, &len, &owned);
     if (st) goto fail;
 
     /* OpenCL C 1.2 is the baseline; a caller who queried the device may ask for more itself. */

@@ -39,16 +39,69 @@ static const fcl_tune_row rows[] = {
      * slower. Work-groups of 1: PoCL's own choice is the largest group dividing the range, which
      * can leave one or two groups (one thread) per launch. Overridable at run time with
      * $FACECL_CONV_TUNING. The default row (GPUs) is unmeasured: smaller register blocks. */
-    {"conv", NULL, CL_DEVICE_TYPE_CPU, "-DCONV_MB=12 -DCONV_NV=2 -DCONV_TM=4 -DCONV_TN=4 -DCONV_LNN=1 -DCONV_LNT=1 -DCONV_LOCAL=1 -DCONV_COL_KB=4096"},
-    {"conv", NULL, 0, "-DCONV_MB=4 -DCONV_NV=1 -DCONV_TM=2 -DCONV_TN=2 -DCONV_LNN=16 -DCONV_LNT=16 -DCONV_COL_KB=65536"},
+    {"conv", NULL, CL_DEVICE_TYPE_CPU, "-DCONV_MB=12 -DCONV_NV=2 -DCONV_TM=4 -DCONV_TN=4 -DCONV_LNN=1 -DCONV_LNT=1 -DCONV_LOCAL=1 -DCONV_COL_KB=4096 -DCONV_GPU=0"},
+    /* GPUs and accelerators: the GPU-shaped kernels (cl/conv_gpu.cl, cl/conv_dw_gpu.cl): a
+     * 64x64 output tile per work-group of 16x16, 16 deep in local memory, 4x4 outputs per
+     * work-item (CONV_GM/GN/GK/GWM/GWN; host/ops/conv_gpu.c falls back to smaller tiles where
+     * the device's limits say so), groups of 256 for the per-element and reduction kernels
+     * (CONV_GWG). A textbook starting point, unmeasured on a GPU so far: `facecl tune` (issue
+     * 9) is where measured values come from. Tests force this row on CPUs too. */
+    {"conv", NULL, 0, "-DCONV_MB=4 -DCONV_NV=1 -DCONV_TM=2 -DCONV_TN=2 -DCONV_LNN=16 -DCONV_LNT=16 -DCONV_COL_KB=65536 "
+                      "-DCONV_GPU=1 -DCONV_GM=64 -DCONV_GN=64 -DCONV_GK=16 -DCONV_GWM=4 -DCONV_GWN=4 -DCONV_GWG=256"},
     {NULL, NULL, 0, NULL},
 };
 
-const char *fcl_ctx_tuning(const fcl_ctx *ctx_const, const char *family)
+/* Defines naming what the device offers the kernels (appended to every family's row):
+ * subgroups through cl_khr_subgroups (FCL_SG_KHR), cl_intel_subgroups (FCL_SG_INTEL) or, on an
+ * OpenCL C 3.0 device without either extension, the optional core feature __opencl_c_subgroups
+ * (FCL_SG_CORE, which needs -cl-std=CL3.0). cl/reduce.cl uses subgroup reductions only then. */
+#define FCL_C_FEATURES 0x106F   /* CL_DEVICE_OPENCL_C_FEATURES (OpenCL 3.0 headers) */
+
+/* 1 when the space-separated list has `w` as a whole entry. */
+static int has_word(const char *list, const char *w)
 {
-    fcl_ctx *ctx = (fcl_ctx *)ctx_const; /* the result is memoised in the context */
+    size_t n = strlen(w);
+    for (const char *s = strstr(list, w); s; s = strstr(s + 1, w))
+        if ((s == list || s[-1] == ' ') && (s[n] == ' ' || s[n] == '\0')) return 1;
+    return 0;
+}
+static void device_caps(const fcl_ctx *ctx, char *buf, size_t size)
+{
+    char ext[8192] = "";
+    cl_device_id d = ctx->dev.device_id;
+    buf[0] = '\0';
+    if (clGetDeviceInfo(d, CL_DEVICE_EXTENSIONS, sizeof ext - 1, ext, NULL) != CL_SUCCESS) ext[0] = '\0';
+    ext[sizeof ext - 1] = '\0';
+    if (has_word(ext, "cl_khr_subgroups")) {
+        snprintf(buf, size, " -DFCL_SG_KHR=1");
+        return;
+    }
+    if (has_word(ext, "cl_intel_subgroups")) {
+        snprintf(buf, size, " -DFCL_SG_INTEL=1");
+        return;
+    }
+    if (ctx->dev.c_major < 3) return;
+    struct { cl_uint version; char name[64]; } feat[128];
+    size_t got = 0;
+    if (clGetDeviceInfo(d, FCL_C_FEATURES, sizeof feat, feat, &got) != CL_SUCCESS) return;
+    for (size_t i = 0; i < got / sizeof feat[0] && i < 128; i++)
+        if (!strncmp(feat[i].name, "__opencl_c_subgroups", sizeof feat[i].name)) {
+            snprintf(buf, size, " -cl-std=CL3.0 -DFCL_SG_CORE=1");
+            return;
+        }
+}
+
+void fcl_ctx_device_defines(const fcl_ctx *ctx, char *buf, size_t size)
+{
+    device_caps(ctx, buf, size);
+}
+
+/* The memo slot of `family` (created empty when absent); NULL when the table is full. */
+static char *slot_of(fcl_ctx *ctx, const char *family, int *fresh)
+{
     size_t slots = sizeof ctx->tuning_family / sizeof ctx->tuning_family[0];
     size_t free_slot = slots;
+    *fresh = 0;
     for (size_t i = 0; i < slots; i++) {
         if (!ctx->tuning_family[i][0]) {
             if (free_slot == slots) free_slot = i;
@@ -56,18 +109,54 @@ const char *fcl_ctx_tuning(const fcl_ctx *ctx_const, const char *family)
         }
         if (!strcmp(ctx->tuning_family[i], family)) return ctx->tuning_buf[i];
     }
+    if (free_slot == slots || strlen(family) >= sizeof ctx->tuning_family[0]) return NULL;
+    snprintf(ctx->tuning_family[free_slot], sizeof ctx->tuning_family[free_slot], "%s", family);
+    ctx->tuning_buf[free_slot][0] = '\0';
+    *fresh = 1;
+    return ctx->tuning_buf[free_slot];
+}
+
+static const char *table_row(const fcl_ctx *ctx, const char *family)
+{
     char who[600];
     snprintf(who, sizeof who, "%s %s", ctx->dev.vendor, ctx->dev.name);
-    const char *defines = "";
     for (const fcl_tune_row *r = rows; r->family; r++) {
         if (strcmp(r->family, family)) continue;
         if (r->match && !strstr(who, r->match)) continue;
         if (r->type && !(ctx->dev.type & r->type)) continue;
-        defines = r->defines;
-        break;
+        return r->defines;
     }
-    if (free_slot == slots) return defines; /* table full: still correct, just not memoised */
-    snprintf(ctx->tuning_family[free_slot], sizeof ctx->tuning_family[free_slot], "%s", family);
-    snprintf(ctx->tuning_buf[free_slot], sizeof ctx->tuning_buf[free_slot], "%s", defines);
-    return ctx->tuning_buf[free_slot];
+    return "";
+}
+
+const char *fcl_ctx_tuning(const fcl_ctx *ctx_const, const char *family)
+{
+    fcl_ctx *ctx = (fcl_ctx *)ctx_const; /* the result is memoised in the context */
+    int fresh;
+    char *slot = slot_of(ctx, family, &fresh);
+    if (slot && !fresh) return slot;
+    const char *defines = table_row(ctx, family);
+    if (!slot) return defines; /* table full: still correct, just not memoised (and no caps) */
+    char caps[128];
+    device_caps(ctx, caps, sizeof caps);
+    snprintf(slot, sizeof ctx->tuning_buf[0], "%s%s", defines, caps);
+    return slot;
+}
+
+fcl_status fcl_ctx_tuning_set(fcl_ctx *ctx, const char *family, const char *defines)
+{
+    int fresh;
+    char caps[128];
+    device_caps(ctx, caps, sizeof caps);
+    if (!family || !defines)
+        return FCL_ERR(&ctx->err, FCL_ERR_INVALID_ARG, "fcl_ctx_tuning_set: family or defines is NULL");
+    if (strlen(defines) + strlen(caps) >= sizeof ctx->tuning_buf[0])
+        return FCL_ERR(&ctx->err, FCL_ERR_INVALID_ARG, "fcl_ctx_tuning_set(%s): defines longer than %zu characters",
+                       family, sizeof ctx->tuning_buf[0] - strlen(caps) - 1);
+    char *slot = slot_of(ctx, family, &fresh);
+    if (!slot)
+        return FCL_ERR(&ctx->err, FCL_ERR_INVALID_ARG, "fcl_ctx_tuning_set(%s): family name too long or too many "
+                       "families", family);
+    snprintf(slot, sizeof ctx->tuning_buf[0], "%s%s", defines, caps);
+    return FCL_OK;
 }

@@ -62,6 +62,13 @@ fcl_status fcl_kernel_run(fcl_ctx *ctx, cl_kernel k, unsigned dims, const size_t
  * "-D NAME=VALUE ..." string chosen from the per-device table (first matching row, else the
  * family's default row). Never NULL. */
 const char *fcl_ctx_tuning(const fcl_ctx *ctx, const char *family);
+/* Replaces the table's row for `family` on this context (tests forcing a kernel variant, a
+ * tuner trying values): later fcl_ctx_tuning calls return `defines` (plus the device's
+ * capability defines). */
+fcl_status fcl_ctx_tuning_set(fcl_ctx *ctx, const char *family, const char *defines);
+/* The capability defines fcl_ctx_tuning appends (" -DFCL_SG_INTEL=1" where the device has
+ * subgroups, ...; "" where it has nothing optional), for kernels built with their own options. */
+void fcl_ctx_device_defines(const fcl_ctx *ctx, char *buf, size_t size);
 
 /* A good 1-D work-group size for simple elementwise kernels on this device. */
 size_t fcl_ctx_wg1d(const fcl_ctx *ctx);

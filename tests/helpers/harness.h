@@ -13,7 +13,10 @@
 /* ---- context -------------------------------------------------------------------------------
  * A context on $FACECL_TEST_DEVICE (same syntax as --device; default: the first device). Fails
  * (aborts) the current test with the context error message when no context can be made. Call it
- * inside a Test() body only: see the PoCL fork trap in shared/notes. */
+ * inside a Test() body only: see the PoCL fork trap in shared/notes. $FACECL_TEST_TUNING
+ * ("family:defines;family:defines") replaces those families' tuning rows on the new context
+ * (fcl_ctx_tuning_set): tests force kernel variants with it (h_force), and a whole suite can
+ * be run under one forced variant. */
 fcl_ctx *h_ctx(void);
 void h_ctx_free(fcl_ctx *ctx);
 

@@ -1,0 +1,100 @@
+/* host/ops/conv_dw_gpu.c: launchers of the GPU-shaped depthwise convolution (cl/conv_dw_gpu.cl): tile and group sizes within the device's limits. */
+#include <stdio.h>
+
+#include "ops/conv_gpu.h"
+#include "ops/op_util.h"
+
+#define ERRP(ctx) fcl_ctx_error(ctx)
+#define SRC "reduce.cl+conv_dw_gpu.cl"
+
+static fcl_status get(fcl_ctx *ctx, const fcl_conv_gpu_tune *t, const char *name, cl_kernel *k)
+{
+    char opts[256];
+    fcl_conv_gpu_options(ctx, t, "", opts, sizeof opts);
+    return fcl_kernel_get(ctx, SRC, name, opts, k);
+}
+
+static void geom(fcl_op_args *a, const fcl_conv2d_params *p)
+{
+    fcl_op_arg_i(a, p->kh); fcl_op_arg_i(a, p->kw); fcl_op_arg_i(a, p->stride_h); fcl_op_arg_i(a, p->stride_w);
+    fcl_op_arg_i(a, p->pad_h); fcl_op_arg_i(a, p->pad_w); fcl_op_arg_i(a, p->dil_h); fcl_op_arg_i(a, p->dil_w);
+}
+
+/* Input patch rows / columns of a toh x tow output tile. */
+static size_t patch_h(const fcl_conv2d_params *p, size_t toh) { return (toh - 1) * p->stride_h + (size_t)(p->kh - 1) * p->dil_h + 1; }
+static size_t patch_w(const fcl_conv2d_params *p, size_t tow) { return (tow - 1) * p->stride_w + (size_t)(p->kw - 1) * p->dil_w + 1; }
+
+fcl_status fcl_conv_dw_gpu_fwd(fcl_ctx *ctx, const fcl_conv_gpu_tune *t, fcl_tensor *y, const fcl_tensor *x,
+                               const fcl_tensor *w, const fcl_tensor *b, const fcl_conv2d_params *p, int oh,
+                               int ow)
+{
+    cl_kernel k;
+    size_t lim;
+    fcl_status st = get(ctx, t, "conv_dw_tile_fwd", &k);
+    if (st || (st = fcl_op_reduce_wg(ctx, k, (size_t)t->wg, &lim))) return st;
+    /* a tile of up to 32 columns (a warp-sized run of coalesced outputs) and lim / 32 rows,
+     * narrowed to the output; rows halved until the patch fits a quarter of the local memory */
+    size_t tow = 1, toh;
+    while (tow * 2 <= 32 && tow * 2 <= lim && (int)tow < ow) tow *= 2;
+    toh = lim / tow;
+    while (toh > 1 && (int)(toh / 2) >= oh) toh /= 2;
+    uint64_t lmem = fcl_ctx_device(ctx)->local_mem;
+    while (toh > 1 && lmem && patch_h(p, toh) * patch_w(p, tow) * sizeof(float) > lmem / 4) toh /= 2;
+    while (tow > 1 && lmem && patch_h(p, toh) * patch_w(p, tow) * sizeof(float) > lmem / 4) tow /= 2;
+    size_t ph = patch_h(p, toh), pw = patch_w(p, tow);
+    if (lmem && ph * pw * sizeof(float) > lmem)
+        return FCL_ERR(ERRP(ctx), FCL_ERR_UNSUPPORTED, "conv2d depthwise: a %dx%d kernel (dilation %dx%d) needs a "
+                       "%zux%zu input patch, over the device's %llu bytes of local memory", p->kh, p->kw, p->dil_h,
+                       p->dil_w, ph, pw, (unsigned long long)lmem);
+    fcl_op_args a;
+    fcl_op_args_init(&a, ctx, k, w->buf);
+    fcl_op_arg_t(&a, y); fcl_op_arg_t(&a, x); fcl_op_arg_t(&a, w); fcl_op_arg_t(&a, b);
+    fcl_op_arg_i(&a, b != NULL);
+    fcl_op_arg_i(&a, p->cin); fcl_op_arg_i(&a, p->h); fcl_op_arg_i(&a, p->w);
+    geom(&a, p);
+    fcl_op_arg_i(&a, oh); fcl_op_arg_i(&a, ow); fcl_op_arg_i(&a, (int)ph); fcl_op_arg_i(&a, (int)pw);
+    fcl_op_arg_local(&a, ph * pw * sizeof(float));
+    if (a.st) return a.st;
+    size_t g[3] = {fcl_op_div_up((size_t)ow, tow) * tow, fcl_op_div_up((size_t)oh, toh) * toh,
+                   (size_t)p->n * p->cin};
+    size_t l[3] = {tow, toh, 1};
+    return fcl_kernel_run(ctx, k, 3, g, l);
+}
+
+fcl_status fcl_conv_dw_gpu_bwd_data(fcl_ctx *ctx, const fcl_conv_gpu_tune *t, fcl_tensor *dx, const fcl_tensor *dy,
+                                    const fcl_tensor *w, const fcl_conv2d_params *p, int oh, int ow)
+{
+    cl_kernel k;
+    size_t wg;
+    fcl_status st = get(ctx, t, "conv_dw_px_bwd_data", &k);
+    if (st || (st = fcl_op_reduce_wg(ctx, k, (size_t)t->wg, &wg))) return st;
+    fcl_op_args a;
+    fcl_op_args_init(&a, ctx, k, w->buf);
+    fcl_op_arg_t(&a, dx); fcl_op_arg_t(&a, dy); fcl_op_arg_t(&a, w);
+    fcl_op_arg_i(&a, p->n * p->cin); fcl_op_arg_i(&a, p->cin); fcl_op_arg_i(&a, p->h); fcl_op_arg_i(&a, p->w);
+    geom(&a, p);
+    fcl_op_arg_i(&a, oh); fcl_op_arg_i(&a, ow);
+    if (a.st) return a.st;
+    size_t g = fcl_op_div_up((size_t)p->n * p->cin * p->h * p->w, wg) * wg;
+    return fcl_kernel_run(ctx, k, 1, &g, &wg);
+}
+
+fcl_status fcl_conv_dw_gpu_bwd_weight(fcl_ctx *ctx, const fcl_conv_gpu_tune *t, fcl_tensor *dw,
+                                      const fcl_tensor *dy, const fcl_tensor *x, const fcl_conv2d_params *p,
+                                      int oh, int ow)
+{
+    cl_kernel k;
+    size_t wg;
+    fcl_status st = get(ctx, t, "conv_dw_wg_bwd_weight", &k);
+    if (st || (st = fcl_op_reduce_wg(ctx, k, (size_t)t->wg, &wg))) return st;
+    fcl_op_args a;
+    fcl_op_args_init(&a, ctx, k, dw->buf);
+    fcl_op_arg_t(&a, dw); fcl_op_arg_t(&a, dy); fcl_op_arg_t(&a, x);
+    fcl_op_arg_i(&a, p->n); fcl_op_arg_i(&a, p->cin); fcl_op_arg_i(&a, p->h); fcl_op_arg_i(&a, p->w);
+    geom(&a, p);
+    fcl_op_arg_i(&a, oh); fcl_op_arg_i(&a, ow);
+    fcl_op_arg_local(&a, wg * sizeof(float));
+    if (a.st) return a.st;
+    size_t g = (size_t)p->cin * p->kh * p->kw * wg;
+    return fcl_kernel_run(ctx, k, 1, &g, &wg);
+}
