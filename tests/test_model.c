@@ -14,7 +14,8 @@
 static const char *const shipped[] = {"resnet18",     "resnet34",    "resnet50",    "resnet101",
                                       "resnext50_32x4d", "se_resnet18", "se_resnet50", "mobilenet_v2",
                                       "vgg11_bn",     "vgg16_bn",    "densenet121", "alexnet",
-                                      "small",        NULL};
+                                      "small",        "mobilenet_v1", "regnet_x_400mf", "regnet_y_400mf",
+                                      "iresnet50",    "iresnet100",  "mobilefacenet", NULL};
 
 static fcl_model *load(const char *name, const fcl_model_opts *o)
 {
@@ -171,7 +172,7 @@ Test(model, every_shipped_model_under_many_options)
                             built++;
                         }
     }
-    cr_assert_eq(built + refused, 13 * 96);
+    cr_assert_eq(built + refused, (int)(sizeof shipped / sizeof shipped[0] - 1) * 96);
     cr_assert_eq(refused, 2 * 3 * 2);   /* alexnet, imagenet stem, 32 px: channels x classes x embedding */
 }
 
@@ -197,6 +198,43 @@ Test(model, torchvision_parameter_counts)
                      m->n_tensors, tv[i].entries);
         fcl_model_free(m);
     }
+}
+
+/* The issue-12 networks at their reference settings (tools/check_model_names.py checks names,
+ * shapes and order against PyTorch): torchvision's RegNets, the paper's MobileNetV1 at 224 px and
+ * 1000 classes; insightface's IResNet / MobileFaceNet at 112 px without a classifier (their
+ * files' defaults). */
+Test(model, issue12_parameter_counts)
+{
+    static const struct {
+        const char *name;
+        int64_t params;
+        int entries;
+        int size, classes;
+    } ref[] = {{"mobilenet_v1", 4231976, 164, 224, 1000},   {"regnet_x_400mf", 5495976, 428, 224, 1000},
+               {"regnet_y_400mf", 4344144, 384, 224, 1000}, {"iresnet50", 43590848, 475, 112, 0},
+               {"iresnet100", 65156160, 925, 112, 0},       {"mobilefacenet", 2059520, 333, 112, 0}};
+    for (size_t i = 0; i < sizeof ref / sizeof ref[0]; i++) {
+        fcl_model_opts o;
+        fcl_model_opts_init(&o);
+        o.channels = 3;
+        o.size = ref[i].size;
+        o.classes = ref[i].classes;
+        fcl_model *m = load(ref[i].name, &o);
+        cr_assert_eq(m->n_trainable, ref[i].params, "%s: %lld parameters, reference %lld", ref[i].name,
+                     (long long)m->n_trainable, (long long)ref[i].params);
+        cr_assert_eq(m->n_tensors, ref[i].entries, "%s: %d state_dict entries, reference %d", ref[i].name,
+                     m->n_tensors, ref[i].entries);
+        fcl_model_free(m);
+    }
+    /* insightface freezes features.weight: a parameter (counted, saved) that is never updated */
+    fcl_model *m = load("iresnet50", NULL);
+    const fcl_param_info *fw = param(m, "features.weight");
+    cr_assert(fw->trainable && fw->fixed);
+    cr_assert(!param(m, "features.bias")->fixed);
+    cr_assert_eq(m->classifier_layer, -1);
+    cr_assert_eq(m->embedding_dim, 512);
+    fcl_model_free(m);
 }
 
 Test(model, mobilenet_width_multiplier)

@@ -1,4 +1,4 @@
-/* tests/test_parity.c: whole networks (narrow ResNet-18, MobileNetV2) against PyTorch fixtures. */
+/* tests/test_parity.c: whole networks (narrow ResNet-18, MobileNetV2 and the issue-12 families) against PyTorch fixtures. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -186,7 +186,7 @@ static void check_forward_backward(const char *name)
     int n_grads = 0;
     for (int i = 0; i < fcl_net_entry_count(p.net); i++) {
         const fcl_net_entry *en = fcl_net_entry_at(p.net, i);
-        if (en->where != 0) continue;
+        if (en->where != 0 || en->info->fixed) continue; /* fixed: torch has no gradient either */
         size_t n = (size_t)en->info->numel;
         float *g = malloc(n * sizeof *g), *w = malloc(n * sizeof *w);
         fcl_tensor v;
@@ -247,9 +247,13 @@ static void check_sgd_steps(const char *name)
     fcl_optim *opt;
     cr_assert_eq(fcl_optim_create(p.ctx, &opt, FCL_OPTIM_SGD, fcl_tensor_numel(fcl_net_params(p.net)), g, 2), FCL_OK,
                  "%s", fcl_ctx_errmsg(p.ctx));
-    float want[5], got[5], torch32[5];
+    float want[5], got[5], torch32[5], spread[5];
     tensor_f32(&p.out, "sgd_losses", want, 5);
     tensor_f32(&p.out, "sgd_losses_f32", torch32, 5);
+    /* newer fixtures also hold the spread of float64 runs from weights perturbed by float32
+     * rounding (how chaotic the trajectory is) */
+    int has_spread = fcl_ckpt_find(&p.out, "sgd_spread") != NULL;
+    if (has_spread) tensor_f32(&p.out, "sgd_spread", spread, 5);
     fcl_xent_params xp = {0};
     double worst = 0, max_drift = 0;
     for (int s = 0; s < 5; s++) {
@@ -261,13 +265,15 @@ static void check_sgd_steps(const char *name)
         cr_assert_eq(fcl_optim_step(p.ctx, opt, fcl_net_params(p.net), fcl_net_grads(p.net)), FCL_OK, "%s",
                      fcl_ctx_errmsg(p.ctx));
         /* 1e-3 of the float64 reference, or twice the largest drift of PyTorch's own float32 run
-         * from it so far, if larger (MobileNetV2: see SGD_LR in tools/torch_parity.py) */
+         * (or the spread of perturbed float64 runs) from it so far, if larger (MobileNetV2, RegNet: see
+         * SGD_LR in tools/torch_parity.py) */
         double e = fabs(got[s] - want[s]) / fabs(want[s]);
         double drift = fabs(torch32[s] - want[s]) / fabs(want[s]);
+        if (has_spread) drift = fmax(drift, spread[s]);
         if (drift > max_drift) max_drift = drift;
         double tol = fmax(1e-3, 2.0 * max_drift);
         if (e > worst) worst = e;
-        printf("parity %s: SGD step %d loss %.6f, PyTorch float64 %.6f (rel %.2e), PyTorch float32 drift %.2e\n", name, s,
+        printf("parity %s: SGD step %d loss %.6f, PyTorch float64 %.6f (rel %.2e), PyTorch float32 drift / spread %.2e\n", name, s,
                got[s], want[s], e, drift);
         cr_assert_leq(e, tol, "%s SGD step %d: loss %.6f vs PyTorch %.6f (rel %.3g > %.3g)", name, s, got[s], want[s], e, tol);
     }
@@ -283,3 +289,13 @@ Test(parity, resnet18_forward_backward, .timeout = 300) { check_forward_backward
 Test(parity, resnet18_sgd_steps, .timeout = 300) { check_sgd_steps("resnet18n"); }
 Test(parity, mobilenet_v2_forward_backward, .timeout = 300) { check_forward_backward("mobilenet_v2n"); }
 Test(parity, mobilenet_v2_sgd_steps, .timeout = 300) { check_sgd_steps("mobilenet_v2n"); }
+Test(parity, mobilenet_v1_forward_backward, .timeout = 300) { check_forward_backward("mobilenet_v1n"); }
+Test(parity, mobilenet_v1_sgd_steps, .timeout = 300) { check_sgd_steps("mobilenet_v1n"); }
+Test(parity, regnet_x_forward_backward, .timeout = 300) { check_forward_backward("regnet_x_400mfn"); }
+Test(parity, regnet_x_sgd_steps, .timeout = 300) { check_sgd_steps("regnet_x_400mfn"); }
+Test(parity, regnet_y_forward_backward, .timeout = 300) { check_forward_backward("regnet_y_400mfn"); }
+Test(parity, regnet_y_sgd_steps, .timeout = 300) { check_sgd_steps("regnet_y_400mfn"); }
+Test(parity, iresnet_forward_backward, .timeout = 300) { check_forward_backward("iresnet50n"); }
+Test(parity, iresnet_sgd_steps, .timeout = 300) { check_sgd_steps("iresnet50n"); }
+Test(parity, mobilefacenet_forward_backward, .timeout = 300) { check_forward_backward("mobilefacenetn"); }
+Test(parity, mobilefacenet_sgd_steps, .timeout = 300) { check_sgd_steps("mobilefacenetn"); }

@@ -5,7 +5,10 @@ The reference is torchvision's model (resnet*, resnext50_32x4d, mobilenet_v2, vg
 densenet121, alexnet) or, for SE-ResNet (no torchvision model), timm's seresnet layout rebuilt
 on torchvision's ResNet: an `se` module (fc1/fc2 1x1 convs with bias, reduced width
 make_divisible(C/16, 8, round_limit=0)) after bn2 (basic) / bn3 (bottleneck), so timm
-weights load by name.
+weights load by name. The networks of issue 12 come from tools/ref_models.py (torchvision's
+RegNet, EfficientNet and ConvNeXt, timm 0.9.16's resnest50d and nfnet_f0, and MobileNetV1,
+insightface's IResNet and MobileFaceNet written out there), each compared at its defaults
+(the face networks at 112 px with --classes 0 and the face stem).
 
 usage:
   tools/check_model_names.py --facecl build/facecl [ARCH ...]    run facecl for each ARCH
@@ -14,8 +17,8 @@ usage:
       facecl model show ARCH --names --classes 1000 --channels 3 --size 224 --stem imagenet
       (NAMES_FILE '-' reads stdin)
 
-Needs torch and torchvision (Debian: apt-get install python3-torchvision). Exit status 0 when
-every architecture matches.
+Needs torch and torchvision (Debian: apt-get install python3-torchvision); timm for resnest50d
+and nfnet_f0 (see tools/ref_models.py). Exit status 0 when every architecture matches.
 """
 import argparse
 import re
@@ -27,10 +30,21 @@ import torch
 import torch.nn as nn
 import torchvision
 
+import ref_models
+
 ARCHS = ["resnet18", "resnet34", "resnet50", "resnet101", "resnext50_32x4d", "se_resnet18",
-         "se_resnet50", "mobilenet_v2", "vgg11_bn", "vgg16_bn", "densenet121", "alexnet"]
-OPTIONS = ["--classes", "1000", "--channels", "3", "--size", "224", "--stem", "imagenet",
-           "--embedding", "0", "--width", "1"]
+         "se_resnet50", "mobilenet_v2", "vgg11_bn", "vgg16_bn", "densenet121", "alexnet"] + list(ref_models.DEFAULTS)
+
+
+def defaults(arch):
+    """The options an architecture is compared under (size, classes, stem)."""
+    return ref_models.DEFAULTS.get(arch, dict(size=224, classes=1000, stem="imagenet"))
+
+
+def options(arch):
+    d = defaults(arch)
+    return ["--classes", str(d["classes"]), "--channels", "3", "--size", str(d["size"]), "--stem", d["stem"],
+            "--embedding", "0", "--width", "1"]
 
 
 def make_divisible(v, divisor=8, min_value=None, round_limit=0.9):
@@ -94,6 +108,8 @@ def se_resnet(depth):
 
 
 def reference(arch):
+    if arch in ref_models.DEFAULTS:
+        return ref_models.build(arch, **defaults(arch))
     if arch == "se_resnet18":
         return se_resnet(18)
     if arch == "se_resnet50":
@@ -109,7 +125,7 @@ def reference_macs(model, size=224):
         total[0] += out.numel() * (mod.in_channels // mod.groups) * mod.kernel_size[0] * mod.kernel_size[1]
 
     def linear_hook(mod, inp, out):
-        total[0] += mod.in_features * mod.out_features
+        total[0] += out.numel() * mod.in_features
 
     hooks = []
     for mod in model.modules():
@@ -119,7 +135,8 @@ def reference_macs(model, size=224):
             hooks.append(mod.register_forward_hook(linear_hook))
     model.eval()
     with torch.no_grad():
-        model(torch.zeros(1, 3, size, size))
+        model(torch.zeros(2, 3, size, size))  # 2: BatchNorm1d refuses a batch of 1 only in training
+    total[0] //= 2
     for h in hooks:
         h.remove()
     return total[0]
@@ -162,16 +179,17 @@ def compare(arch, entries, model, facecl_params=None, facecl_macs=None):
     if facecl_params is not None and facecl_params != n_params:
         problems.append("parameter count: facecl %d, torch %d" % (facecl_params, n_params))
     if facecl_macs is not None:
-        ref_macs = reference_macs(model)
+        size = defaults(arch)["size"]
+        ref_macs = reference_macs(model, size)
         if facecl_macs != ref_macs:
-            problems.append("conv+linear multiply-adds at 224: facecl %d, torch %d" % (facecl_macs, ref_macs))
+            problems.append("conv+linear multiply-adds at %d: facecl %d, torch %d" % (size, facecl_macs, ref_macs))
     return problems, n_params, len(ref)
 
 
 def run_facecl(binary, arch):
-    names = subprocess.run([binary, "model", "show", arch, "--names"] + OPTIONS, check=True,
+    names = subprocess.run([binary, "model", "show", arch, "--names"] + options(arch), check=True,
                            capture_output=True, text=True).stdout
-    show = subprocess.run([binary, "model", "show", arch] + OPTIONS, check=True,
+    show = subprocess.run([binary, "model", "show", arch] + options(arch), check=True,
                           capture_output=True, text=True).stdout
     params = int(re.search(r"trainable parameters\s+([0-9,]+)", show).group(1).replace(",", ""))
     macs = int(re.search(r"conv\+linear ([0-9,]+)", show).group(1).replace(",", ""))

@@ -62,13 +62,17 @@ fcl_status mp_var_set(mp_exec *x, mp_scope *s, const char *name, const mp_value 
     return FCL_OK;
 }
 
-static int valid_ref_name(const char *s)
+/* Names: letters, digits, '_' and '.'; a layer or block-instance name may also hold '-'
+ * (torchvision's RegNet: "trunk_output.block1.block1-0"). */
+static int valid_name(const char *s, int dash)
 {
     if (!*s) return 0;
     for (; *s; s++)
-        if (!(isalnum((unsigned char)*s) || *s == '_' || *s == '.')) return 0;
+        if (!(isalnum((unsigned char)*s) || *s == '_' || *s == '.' || (dash && *s == '-'))) return 0;
     return 1;
 }
+
+static int valid_ref_name(const char *s) { return valid_name(s, 0); }
 
 fcl_status mp_ref_get(mp_exec *x, const char *ref, int line, int *layer)
 {
@@ -91,7 +95,7 @@ fcl_status mp_ref_get(mp_exec *x, const char *ref, int line, int *layer)
 
 static fcl_status bind_ref(mp_exec *x, const char *name, int layer, int line)
 {
-    if (!valid_ref_name(name))
+    if (!valid_name(name, 1))
         return mp_fail(x, line, FCL_ERR_FORMAT, "bad name '%s' (letters, digits, '_' and '.')", name);
     if (!strcmp(name, "in") || !strcmp(name, "prev"))
         return mp_fail(x, line, FCL_ERR_FORMAT, "'%s' is reserved (@in, @prev)", name);
@@ -444,8 +448,8 @@ static fcl_status exec_layer(mp_exec *x, const mp_stmt *st)
     char local[FCL_MODEL_NAME_MAX] = "", full[FCL_MODEL_NAME_MAX] = "";
     if (name) {
         if ((s = mp_interpolate(x, name, st->line, local, sizeof local))) return s;
-        if (!valid_ref_name(local) || local[0] == '.' || local[strlen(local) - 1] == '.' || strstr(local, ".."))
-            return mp_fail(x, st->line, FCL_ERR_FORMAT, "bad name '%s' (letters, digits, '_', and '.' between parts)",
+        if (!valid_name(local, 1) || local[0] == '.' || local[strlen(local) - 1] == '.' || strstr(local, ".."))
+            return mp_fail(x, st->line, FCL_ERR_FORMAT, "bad name '%s' (letters, digits, '_', '-', and '.' between parts)",
                            local);
     }
     const char *pre = x->cur->prefix;

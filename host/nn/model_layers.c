@@ -8,7 +8,7 @@
 
 static const mp_type_info types[] = {
     {"conv", 2, 1, 1, "out k s p d groups bias kh kw sh sw ph pw dh dw"},
-    {"bn", 2, 1, 1, "eps momentum affine"},
+    {"bn", 2, 1, 1, "eps momentum affine fixed_weight"},
     {"relu", 1, 1, 1, ""},
     {"relu6", 1, 1, 1, ""},
     {"leaky", 1, 1, 1, "slope"},
@@ -556,11 +556,13 @@ fcl_status mp_build_layer(mp_exec *x, int line, const mp_type_info *info, const 
         st = build_conv(&k, &L);
     } else if (!strcmp(type, "bn")) {
         double eps, mom;
-        long affine;
+        long affine, fixed;
         if (!(st = kv_num(&k, "eps", 1e-5, 0, 1, 0, &eps)) && !(st = kv_num(&k, "momentum", 0.1, 0, 1, 0, &mom)) &&
-            !(st = kv_int(&k, "affine", 1, 0, 0, 1, &affine))) {
+            !(st = kv_int(&k, "affine", 1, 0, 0, 1, &affine)) && !(st = kv_int(&k, "fixed_weight", 0, 0, 0, 1, &fixed))) {
             if (eps <= 0) st = mp_fail(x, line, FCL_ERR_FORMAT, "bad value for bn key 'eps': must be > 0");
+            else if (fixed && !affine) st = mp_fail(x, line, FCL_ERR_FORMAT, "bn: fixed_weight=1 needs affine=1");
             else st = make_bn(x, line, &L, eps, mom, (int)affine);
+            if (!st && fixed) L.params[0].fixed = 1;   /* gamma stays at its init (1) */
         }
     } else if (!strcmp(type, "prelu")) {
         long shared;

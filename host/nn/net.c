@@ -407,7 +407,7 @@ fcl_status fcl_net_param_ranges(const fcl_net *net, fcl_param_range **decay, siz
     *n_decay = *n_no_decay = 0;
     for (int e = 0; e < net->n_entries; e++) {
         const fcl_net_entry *en = &net->entries[e];
-        if (en->where != 0 || en->frozen) continue;
+        if (en->where != 0 || en->frozen || en->info->fixed) continue;
         fcl_status st = en->info->decay ? push_range(decay, n_decay, &cd, en->offset, (size_t)en->info->numel)
                                         : push_range(no_decay, n_no_decay, &cn, en->offset, (size_t)en->info->numel);
         if (st) {
@@ -579,7 +579,8 @@ static fcl_status backward_layer(fcl_net *net, int i)
         p.training = s->bn_training;
         p.eps = L->bn.eps;
         p.momentum = L->bn.momentum;
-        return fcl_bn2d_bwd(ctx, dx, s->weight >= 0 ? &dw : NULL, s->bias >= 0 ? &db : NULL, dy, x,
+        int dgamma = s->weight >= 0 && !net->entries[s->weight].info->fixed; /* fixed: stays 0 */
+        return fcl_bn2d_bwd(ctx, dx, dgamma ? &dw : NULL, s->bias >= 0 ? &db : NULL, dy, x,
                             s->weight >= 0 ? &w : NULL, &s->save_mean, &s->save_invstd, &p);
     }
     case FCL_LAYER_ACT: {

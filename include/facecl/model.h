@@ -84,6 +84,8 @@ typedef struct fcl_param_info {
     int decay;          /* 1: weight decay applies (conv and linear weights only; never BN,
                            biases, PReLU slopes or buffers) */
     int is_int64;       /* 1: torch stores it as int64 (num_batches_tracked) */
+    int fixed;          /* 1: an nn.Parameter with requires_grad=False (insightface's
+                           features.weight): counted and saved as a parameter, never updated */
 } fcl_param_info;
 
 typedef struct fcl_layer {
