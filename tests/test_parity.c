@@ -80,8 +80,10 @@ static void setup(parity *p, const char *name)
     p->batch = meta_int(&p->w, "batch");
     snprintf(path, sizeof path, "%s/models/%s.model", FACECL_SOURCE_DIR, fcl_ckpt_get_meta(&p->w, "model"));
     cr_assert_eq(fcl_model_load_file(path, &mo, &p->model, &e), FCL_OK, "%s", e.msg);
-    for (int i = 0; i < p->model->n_layers; i++) /* the fixture ran with dropout off */
+    for (int i = 0; i < p->model->n_layers; i++) { /* the fixture ran with dropout and drop path off */
         if (p->model->layers[i].kind == FCL_LAYER_DROPOUT) p->model->layers[i].dropout.p = 0.0f;
+        if (p->model->layers[i].kind == FCL_LAYER_DROP_PATH) p->model->layers[i].ext.p = 0.0f;
+    }
 
     p->ctx = make_ctx();
     fcl_net_opts no = {p->batch, 0};
@@ -299,3 +301,5 @@ Test(parity, iresnet_forward_backward, .timeout = 300) { check_forward_backward(
 Test(parity, iresnet_sgd_steps, .timeout = 300) { check_sgd_steps("iresnet50n"); }
 Test(parity, mobilefacenet_forward_backward, .timeout = 300) { check_forward_backward("mobilefacenetn"); }
 Test(parity, mobilefacenet_sgd_steps, .timeout = 300) { check_sgd_steps("mobilefacenetn"); }
+Test(parity, efficientnet_b0_forward_backward, .timeout = 300) { check_forward_backward("efficientnet_b0n"); }
+Test(parity, efficientnet_b0_sgd_steps, .timeout = 300) { check_sgd_steps("efficientnet_b0n"); }

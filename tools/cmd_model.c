@@ -98,6 +98,7 @@ static void layer_summary(const fcl_model *m, int i, char *b, size_t n)
     case FCL_LAYER_ADAPTIVE_AVGPOOL: PUT("to %dx%d", L->adaptive.out_h, L->adaptive.out_w); break;
     case FCL_LAYER_LINEAR: PUT("%d->%d%s", L->linear.in, L->linear.out, L->linear.bias ? " +bias" : ""); break;
     case FCL_LAYER_DROPOUT: PUT("p=%g", (double)L->dropout.p); break;
+    case FCL_LAYER_DROP_PATH: PUT("p=%g", (double)L->ext.p); break;
     default: break;
     }
     int chained = L->n_inputs == 1 && L->inputs[0] == i - 1;

@@ -11,6 +11,7 @@ whose state_dict matches the model file built with the same options:
   mobilefacenet    insightface arcface_torch backbones/mobilefacenet.py ("mbf"), written out here
   regnet_x_400mf,  torchvision.models.RegNet with the stage table of the model file
   regnet_y_400mf
+  efficientnet_b0  torchvision.models.EfficientNet (width_mult = width)
 
 Needs torch and torchvision (Debian: apt-get install python3-torch python3-torchvision).
 """
@@ -237,6 +238,18 @@ def regnet(name, width=1.0, stem="imagenet", channels=3, classes=1000):
     return m
 
 
+# ---- torchvision EfficientNet-B0 with a width multiplier and the face stem -----------------------
+
+def efficientnet_b0(width=1.0, stem="imagenet", channels=3, classes=1000, stochastic_depth=0.2):
+    check_stem(stem)
+    from torchvision.models import efficientnet as tv_eff
+    setting, last = tv_eff._efficientnet_conf("efficientnet_b0", width_mult=width, depth_mult=1.0)
+    m = tv_eff.EfficientNet(setting, 0.2, stochastic_depth, num_classes=classes, last_channel=last)
+    c0 = m.features[0][0]
+    m.features[0][0] = nn.Conv2d(channels, c0.out_channels, 3, 1 if stem == "face" else 2, 1, bias=False)
+    return m
+
+
 # ---- registry: name -> builder(width, stem, channels, size, classes) ----------------------------
 
 def build(name, width=1.0, stem=None, channels=3, size=224, classes=1000):
@@ -249,6 +262,8 @@ def build(name, width=1.0, stem=None, channels=3, size=224, classes=1000):
         return MobileFaceNet(width, stem or "face", channels, size, classes)
     if name in REGNET:
         return regnet(name, width, stem or "imagenet", channels, classes)
+    if name == "efficientnet_b0":
+        return efficientnet_b0(width, stem or "imagenet", channels, classes)
     raise KeyError(name)
 
 
@@ -260,4 +275,5 @@ DEFAULTS = {
     "mobilefacenet": dict(size=112, classes=0, stem="face"),
     "regnet_x_400mf": dict(size=224, classes=1000, stem="imagenet"),
     "regnet_y_400mf": dict(size=224, classes=1000, stem="imagenet"),
+    "efficientnet_b0": dict(size=224, classes=1000, stem="imagenet"),
 }

@@ -57,6 +57,7 @@ CONFIGS = {
     "regnet_y_400mfn": ("regnet_y_400mf", 0.125, "face", 3, 32, 10, 4),
     "iresnet50n": ("iresnet50", 0.0625, "face", 3, 32, 10, 4),
     "mobilefacenetn": ("mobilefacenet", 0.125, "face", 3, 32, 10, 4),
+    "efficientnet_b0n": ("efficientnet_b0", 0.125, "face", 3, 32, 10, 4),
 }
 
 # Learning rate of the 5 SGD steps per configuration. MobileNetV2's float32 trajectory (PyTorch's
@@ -67,7 +68,8 @@ CONFIGS = {
 # so their SGD checks only hold facecl to twice PyTorch's own float32 drift; RegNetY at 1e-4 drifts
 # 3e-4 and is held to 1e-3.
 SGD_LR = {"resnet18n": 0.02, "mobilenet_v2n": 0.001, "mobilenet_v1n": 0.002, "regnet_x_400mfn": 0.002,
-          "regnet_y_400mfn": 0.0001, "iresnet50n": 0.01, "mobilefacenetn": 0.01}
+          "regnet_y_400mfn": 0.0001, "iresnet50n": 0.01, "mobilefacenetn": 0.01,
+          "efficientnet_b0n": 0.002}
 
 # ---- safetensors, written and read by hand (the format is tiny; no extra package needed) ----
 
@@ -164,6 +166,11 @@ def build(name):
         m = ResNet18(width, stem, channels, classes)
     elif model_file in ref_models.DEFAULTS:
         m = ref_models.build(model_file, width, stem, channels, size, classes)
+        for mod in m.modules():  # the test sets facecl's dropout and drop path to 0 too
+            if isinstance(mod, nn.Dropout) or type(mod).__name__ in ("StochasticDepth", "DropPath"):
+                mod.p = 0.0
+                if hasattr(mod, "drop_prob"):
+                    mod.drop_prob = 0.0
     else:
         m = torchvision.models.mobilenet_v2(width_mult=width, num_classes=classes)
         m.classifier[0].p = 0.0  # the test sets facecl's dropout to 0 too: no random mask to match

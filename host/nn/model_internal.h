@@ -163,6 +163,31 @@ typedef struct mp_type_info {
 } mp_type_info;
 
 const mp_type_info *mp_type_find(const char *type);
+
+/* A layer line's key=value pairs, for the builders (model_layers.c, model_layers_ext.c). */
+typedef struct mp_kvs {
+    mp_exec *x;
+    int line;
+    const char *type;
+    int n;
+    const char *const *keys;
+    const char *const *vals;
+} mp_kvs;
+const char *mp_kv_find(const mp_kvs *k, const char *key);
+/* An integer key: *out = its value, else def; required keys report "missing required key". */
+fcl_status mp_kv_int(const mp_kvs *k, const char *key, long def, int required, long lo, long hi, long *out);
+/* A number in [lo, hi] ([lo, hi) with hi_open), else def. */
+fcl_status mp_kv_num(const mp_kvs *k, const char *key, double def, double lo, double hi, int hi_open,
+                     double *out);
+/* Appends the state_dict entry "<layer name>.<suffix>" (suffix NULL: the layer name itself, as
+ * ConvNeXt's "features.1.0.layer_scale") of shape d0..d{ndim-1}. */
+fcl_status mp_add_param(mp_exec *x, int line, fcl_layer *L, const char *suffix, fcl_param_kind kind,
+                        int ndim, int d0, int d1, int d2, int d3, int trainable, int decay);
+
+/* The layer types of model_layers_ext.c (issue 12's building blocks): 1 when `type` is one. */
+int mp_is_ext_type(const char *type);
+/* Fills L (inputs and input shape already set) for one of them. */
+fcl_status mp_build_ext(const mp_kvs *k, fcl_layer *L);
 /* Builds the layer(s) of one built-in layer line. keys/vals are its key=value pairs (already
  * checked against info->keys), inputs the resolved `from` (or @prev). *out receives the index
  * of the line's output (the last layer made; unchanged when nothing is made). */

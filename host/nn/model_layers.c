@@ -7,7 +7,7 @@
 #include "nn/model_internal.h"
 
 static const mp_type_info types[] = {
-    {"conv", 2, 1, 1, "out k s p d groups bias kh kw sh sw ph pw dh dw"},
+    {"conv", 2, 1, 1, "out k s p d groups bias kh kw sh sw ph pw dh dw linear_shape"},
     {"bn", 2, 1, 1, "eps momentum affine fixed_weight"},
     {"relu", 1, 1, 1, ""},
     {"relu6", 1, 1, 1, ""},
@@ -30,6 +30,7 @@ static const mp_type_info types[] = {
     {"concat", 1, 2, FCL_LAYER_MAX_INPUTS, ""},
     {"embedding", 1, 1, 1, "bias eps momentum"},
     {"classifier", 2, 1, 1, "bias"},
+    {"drop_path", 1, 1, 1, "p"},           /* model_layers_ext.c */
     {NULL, 0, 0, 0, NULL}};
 
 const mp_type_info *mp_type_find(const char *type)
@@ -41,16 +42,8 @@ const mp_type_info *mp_type_find(const char *type)
 
 /* ---- key=value access ----------------------------------------------------------------------- */
 
-typedef struct kvs {
-    mp_exec *x;
-    int line;
-    const char *type;
-    int n;
-    const char *const *keys;
-    const char *const *vals;
-} kvs;
 
-static const char *kv_find(const kvs *k, const char *key)
+const char *mp_kv_find(const mp_kvs *k, const char *key)
 {
     for (int i = 0; i < k->n; i++)
         if (!strcmp(k->keys[i], key)) return k->vals[i];
@@ -58,10 +51,10 @@ static const char *kv_find(const kvs *k, const char *key)
 }
 
 /* An integer key: *out = its value, else def; required keys report "missing required key". */
-static fcl_status kv_int(const kvs *k, const char *key, long def, int required, long lo, long hi,
+fcl_status mp_kv_int(const mp_kvs *k, const char *key, long def, int required, long lo, long hi,
                          long *out)
 {
-    const char *v = kv_find(k, key);
+    const char *v = mp_kv_find(k, key);
     if (!v) {
         if (required)
             return mp_fail(k->x, k->line, FCL_ERR_FORMAT, "%s: missing required key '%s'", k->type, key);
@@ -78,10 +71,10 @@ static fcl_status kv_int(const kvs *k, const char *key, long def, int required, 
     return FCL_OK;
 }
 
-static fcl_status kv_num(const kvs *k, const char *key, double def, double lo, double hi,
+fcl_status mp_kv_num(const mp_kvs *k, const char *key, double def, double lo, double hi,
                          int hi_open, double *out)
 {
-    const char *v = kv_find(k, key);
+    const char *v = mp_kv_find(k, key);
     if (!v) {
         *out = def;
         return FCL_OK;
@@ -101,10 +94,10 @@ static fcl_status kv_num(const kvs *k, const char *key, double def, double lo, d
 }
 
 /* A 2-D setting: `base` for both, or base+"h" / base+"w" (kh/kw, sh/sw, ...). */
-static fcl_status kv_pair(const kvs *k, const char *both, const char *kh, const char *kw, long def,
+static fcl_status kv_pair(const mp_kvs *k, const char *both, const char *kh, const char *kw, long def,
                           int required, long lo, long *h, long *w)
 {
-    int has_both = kv_find(k, both) != NULL, has_h = kv_find(k, kh) != NULL, has_w = kv_find(k, kw) != NULL;
+    int has_both = mp_kv_find(k, both) != NULL, has_h = mp_kv_find(k, kh) != NULL, has_w = mp_kv_find(k, kw) != NULL;
     if (has_both && (has_h || has_w))
         return mp_fail(k->x, k->line, FCL_ERR_FORMAT, "%s: give either '%s' or '%s'/'%s', not both",
                        k->type, both, kh, kw);
@@ -113,17 +106,17 @@ static fcl_status kv_pair(const kvs *k, const char *both, const char *kh, const 
                        has_h ? kw : kh);
     fcl_status st;
     if (has_h) {
-        if ((st = kv_int(k, kh, def, 1, lo, 1 << 20, h))) return st;
-        return kv_int(k, kw, def, 1, lo, 1 << 20, w);
+        if ((st = mp_kv_int(k, kh, def, 1, lo, 1 << 20, h))) return st;
+        return mp_kv_int(k, kw, def, 1, lo, 1 << 20, w);
     }
-    if ((st = kv_int(k, both, def, required, lo, 1 << 20, h))) return st;
+    if ((st = mp_kv_int(k, both, def, required, lo, 1 << 20, h))) return st;
     *w = *h;
     return FCL_OK;
 }
 
 /* ---- layers --------------------------------------------------------------------------------- */
 
-static fcl_status add_param(mp_exec *x, int line, fcl_layer *L, const char *suffix,
+fcl_status mp_add_param(mp_exec *x, int line, fcl_layer *L, const char *suffix,
                             fcl_param_kind kind, int ndim, int d0, int d1, int d2, int d3,
                             int trainable, int decay)
 {
@@ -132,10 +125,11 @@ static fcl_status add_param(mp_exec *x, int line, fcl_layer *L, const char *suff
     L->params = np;
     fcl_param_info *p = &np[L->n_params];
     memset(p, 0, sizeof *p);
-    int n = snprintf(p->name, sizeof p->name, "%s.%s", L->name, suffix);
+    int n = suffix ? snprintf(p->name, sizeof p->name, "%s.%s", L->name, suffix)
+                   : snprintf(p->name, sizeof p->name, "%s", L->name);   /* NULL: the layer's name */
     if (n < 0 || (size_t)n >= sizeof p->name)
         return mp_fail(x, line, FCL_ERR_FORMAT, "parameter name '%s.%s' longer than %d characters",
-                       L->name, suffix, FCL_MODEL_NAME_MAX - 1);
+                       L->name, suffix ? suffix : "", FCL_MODEL_NAME_MAX - 1);
     L->n_params++;
     p->ndim = ndim;
     int dims[4] = {d0, d1, d2, d3};
@@ -275,17 +269,17 @@ static fcl_status shrink_fail(mp_exec *x, int line, const char *type, int h, int
                    type, h, w, kh, kw, sh, sw, ph, pw);
 }
 
-static fcl_status build_conv(const kvs *k, fcl_layer *L)
+static fcl_status build_conv(const mp_kvs *k, fcl_layer *L)
 {
     long out, kh, kw, sh, sw, ph, pw, dh, dw, g, bias;
     fcl_status st;
-    if ((st = kv_int(k, "out", 0, 1, 1, 1 << 24, &out)) ||
+    if ((st = mp_kv_int(k, "out", 0, 1, 1, 1 << 24, &out)) ||
         (st = kv_pair(k, "k", "kh", "kw", 0, 1, 1, &kh, &kw)) ||
         (st = kv_pair(k, "s", "sh", "sw", 1, 0, 1, &sh, &sw)) ||
         (st = kv_pair(k, "p", "ph", "pw", 0, 0, 0, &ph, &pw)) ||
         (st = kv_pair(k, "d", "dh", "dw", 1, 0, 1, &dh, &dw)) ||
-        (st = kv_int(k, "groups", 1, 0, 1, 1 << 24, &g)) ||
-        (st = kv_int(k, "bias", 1, 0, 0, 1, &bias)))
+        (st = mp_kv_int(k, "groups", 1, 0, 1, 1 << 24, &g)) ||
+        (st = mp_kv_int(k, "bias", 1, 0, 0, 1, &bias)))
         return st;
     if (L->in_c % g || out % g)
         return mp_fail(k->x, k->line, FCL_ERR_SHAPE,
@@ -311,10 +305,16 @@ static fcl_status build_conv(const kvs *k, fcl_layer *L)
     L->out_w = (int)ow;
     L->macs = (double)out * oh * ow * (double)(L->in_c / g) * kh * kw;
     L->flops = 2 * L->macs;
-    if ((st = add_param(k->x, k->line, L, "weight", FCL_PARAM_WEIGHT, 4, (int)out, (int)(L->in_c / g),
-                        (int)kh, (int)kw, 1, 1)))
-        return st;
-    if (bias && (st = add_param(k->x, k->line, L, "bias", FCL_PARAM_BIAS, 1, (int)out, 0, 0, 0, 1, 0)))
+    long lin;   /* ConvNeXt's channels-last nn.Linear: the same weights, shaped [out, in] */
+    if ((st = mp_kv_int(k, "linear_shape", 0, 0, 0, 1, &lin))) return st;
+    if (lin && (kh != 1 || kw != 1 || g != 1 || sh != 1 || sw != 1 || ph || pw))
+        return mp_fail(k->x, k->line, FCL_ERR_FORMAT, "conv: linear_shape=1 needs a 1x1 conv (stride 1, no pad, groups 1)");
+    L->conv.linear_shape = (int)lin;
+    if (lin) st = mp_add_param(k->x, k->line, L, "weight", FCL_PARAM_WEIGHT, 2, (int)out, L->in_c, 0, 0, 1, 1);
+    else st = mp_add_param(k->x, k->line, L, "weight", FCL_PARAM_WEIGHT, 4, (int)out, (int)(L->in_c / g),
+                           (int)kh, (int)kw, 1, 1);
+    if (st) return st;
+    if (bias && (st = mp_add_param(k->x, k->line, L, "bias", FCL_PARAM_BIAS, 1, (int)out, 0, 0, 0, 1, 0)))
         return st;
     return FCL_OK;
 }
@@ -332,12 +332,12 @@ static fcl_status make_bn(mp_exec *x, int line, fcl_layer *L, double eps, double
     L->out_w = L->in_w;
     L->flops = 2.0 * L->in_c * L->in_h * L->in_w;
     int c = L->in_c;
-    if (affine && ((st = add_param(x, line, L, "weight", FCL_PARAM_WEIGHT, 1, c, 0, 0, 0, 1, 0)) ||
-                   (st = add_param(x, line, L, "bias", FCL_PARAM_BIAS, 1, c, 0, 0, 0, 1, 0))))
+    if (affine && ((st = mp_add_param(x, line, L, "weight", FCL_PARAM_WEIGHT, 1, c, 0, 0, 0, 1, 0)) ||
+                   (st = mp_add_param(x, line, L, "bias", FCL_PARAM_BIAS, 1, c, 0, 0, 0, 1, 0))))
         return st;
-    if ((st = add_param(x, line, L, "running_mean", FCL_PARAM_RUNNING_MEAN, 1, c, 0, 0, 0, 0, 0)) ||
-        (st = add_param(x, line, L, "running_var", FCL_PARAM_RUNNING_VAR, 1, c, 0, 0, 0, 0, 0)) ||
-        (st = add_param(x, line, L, "num_batches_tracked", FCL_PARAM_NUM_BATCHES, 0, 0, 0, 0, 0, 0, 0)))
+    if ((st = mp_add_param(x, line, L, "running_mean", FCL_PARAM_RUNNING_MEAN, 1, c, 0, 0, 0, 0, 0)) ||
+        (st = mp_add_param(x, line, L, "running_var", FCL_PARAM_RUNNING_VAR, 1, c, 0, 0, 0, 0, 0)) ||
+        (st = mp_add_param(x, line, L, "num_batches_tracked", FCL_PARAM_NUM_BATCHES, 0, 0, 0, 0, 0, 0, 0)))
         return st;
     return FCL_OK;
 }
@@ -355,24 +355,24 @@ static fcl_status make_linear(mp_exec *x, int line, fcl_layer *L, long out, int 
     L->out_h = L->out_w = 1;
     L->macs = in * (double)out;
     L->flops = 2 * L->macs;
-    if ((st = add_param(x, line, L, "weight", FCL_PARAM_WEIGHT, 2, (int)out, (int)in, 0, 0, 1, 1)))
+    if ((st = mp_add_param(x, line, L, "weight", FCL_PARAM_WEIGHT, 2, (int)out, (int)in, 0, 0, 1, 1)))
         return st;
-    if (bias && (st = add_param(x, line, L, "bias", FCL_PARAM_BIAS, 1, (int)out, 0, 0, 0, 1, 0)))
+    if (bias && (st = mp_add_param(x, line, L, "bias", FCL_PARAM_BIAS, 1, (int)out, 0, 0, 0, 1, 0)))
         return st;
     return FCL_OK;
 }
 
-static fcl_status build_pool(const kvs *k, fcl_layer *L, int avg)
+static fcl_status build_pool(const mp_kvs *k, fcl_layer *L, int avg)
 {
     long kh, kw, sh, sw, ph, pw, ceil_mode, cip = 1;
     fcl_status st;
     if ((st = kv_pair(k, "k", "kh", "kw", 0, 1, 1, &kh, &kw))) return st;
     if ((st = kv_pair(k, "s", "sh", "sw", 0, 0, 1, &sh, &sw)) ||
         (st = kv_pair(k, "p", "ph", "pw", 0, 0, 0, &ph, &pw)) ||
-        (st = kv_int(k, "ceil", 0, 0, 0, 1, &ceil_mode)))
+        (st = mp_kv_int(k, "ceil", 0, 0, 0, 1, &ceil_mode)))
         return st;
-    if (avg && (st = kv_int(k, "count_include_pad", 1, 0, 0, 1, &cip))) return st;
-    if (!kv_find(k, "s") && !kv_find(k, "sh")) {
+    if (avg && (st = mp_kv_int(k, "count_include_pad", 1, 0, 0, 1, &cip))) return st;
+    if (!mp_kv_find(k, "s") && !mp_kv_find(k, "sh")) {
         sh = kh;
         sw = kw;
     }
@@ -399,17 +399,17 @@ static fcl_status build_pool(const kvs *k, fcl_layer *L, int avg)
     return FCL_OK;
 }
 
-static fcl_status build_adaptive(const kvs *k, fcl_layer *L)
+static fcl_status build_adaptive(const mp_kvs *k, fcl_layer *L)
 {
     long oh, ow;
     fcl_status st;
-    int has_out = kv_find(k, "out") != NULL, has_h = kv_find(k, "oh") != NULL, has_w = kv_find(k, "ow") != NULL;
+    int has_out = mp_kv_find(k, "out") != NULL, has_h = mp_kv_find(k, "oh") != NULL, has_w = mp_kv_find(k, "ow") != NULL;
     if (has_out && (has_h || has_w))
         return mp_fail(k->x, k->line, FCL_ERR_FORMAT, "adaptive_avgpool: give either 'out' or 'oh'/'ow', not both");
     if (has_out || (!has_h && !has_w)) {
-        if ((st = kv_int(k, "out", 0, 1, 1, 1 << 20, &oh))) return st;
+        if ((st = mp_kv_int(k, "out", 0, 1, 1, 1 << 20, &oh))) return st;
         ow = oh;
-    } else if ((st = kv_int(k, "oh", 0, 1, 1, 1 << 20, &oh)) || (st = kv_int(k, "ow", 0, 1, 1, 1 << 20, &ow))) {
+    } else if ((st = mp_kv_int(k, "oh", 0, 1, 1, 1 << 20, &oh)) || (st = mp_kv_int(k, "ow", 0, 1, 1, 1 << 20, &ow))) {
         return st;
     }
     L->kind = FCL_LAYER_ADAPTIVE_AVGPOOL;
@@ -492,15 +492,15 @@ const char *fcl_model_act_name(fcl_act_kind k)
 
 /* The `embedding` line: with embedding=E > 0, linear NAME.0 (to E) + batchnorm NAME.1; marks
  * the embedding either way. */
-static fcl_status build_embedding(const kvs *k, const char *name, const int *inputs, int *out)
+static fcl_status build_embedding(const mp_kvs *k, const char *name, const int *inputs, int *out)
 {
     mp_exec *x = k->x;
     long bias;
     double eps, momentum;
     fcl_status st;
-    if ((st = kv_int(k, "bias", 0, 0, 0, 1, &bias)) ||
-        (st = kv_num(k, "eps", 1e-5, 0, 1, 0, &eps)) ||
-        (st = kv_num(k, "momentum", 0.1, 0, 1, 0, &momentum)))
+    if ((st = mp_kv_int(k, "bias", 0, 0, 0, 1, &bias)) ||
+        (st = mp_kv_num(k, "eps", 1e-5, 0, 1, 0, &eps)) ||
+        (st = mp_kv_num(k, "momentum", 0.1, 0, 1, 0, &momentum)))
         return st;
     if (eps <= 0) return mp_fail(x, k->line, FCL_ERR_FORMAT, "bad value for embedding key 'eps': must be > 0");
     int idx = inputs[0];
@@ -540,7 +540,7 @@ fcl_status mp_build_layer(mp_exec *x, int line, const mp_type_info *info, const 
                           const int *inputs, int n_inputs, int *out)
 {
     const char *type = info->type;
-    kvs k = {x, line, type, n_kv, keys, vals};
+    mp_kvs k = {x, line, type, n_kv, keys, vals};
     fcl_layer L;
     memset(&L, 0, sizeof L);
     fcl_status st = FCL_OK;
@@ -557,8 +557,8 @@ fcl_status mp_build_layer(mp_exec *x, int line, const mp_type_info *info, const 
     } else if (!strcmp(type, "bn")) {
         double eps, mom;
         long affine, fixed;
-        if (!(st = kv_num(&k, "eps", 1e-5, 0, 1, 0, &eps)) && !(st = kv_num(&k, "momentum", 0.1, 0, 1, 0, &mom)) &&
-            !(st = kv_int(&k, "affine", 1, 0, 0, 1, &affine)) && !(st = kv_int(&k, "fixed_weight", 0, 0, 0, 1, &fixed))) {
+        if (!(st = mp_kv_num(&k, "eps", 1e-5, 0, 1, 0, &eps)) && !(st = mp_kv_num(&k, "momentum", 0.1, 0, 1, 0, &mom)) &&
+            !(st = mp_kv_int(&k, "affine", 1, 0, 0, 1, &affine)) && !(st = mp_kv_int(&k, "fixed_weight", 0, 0, 0, 1, &fixed))) {
             if (eps <= 0) st = mp_fail(x, line, FCL_ERR_FORMAT, "bad value for bn key 'eps': must be > 0");
             else if (fixed && !affine) st = mp_fail(x, line, FCL_ERR_FORMAT, "bn: fixed_weight=1 needs affine=1");
             else st = make_bn(x, line, &L, eps, mom, (int)affine);
@@ -567,7 +567,7 @@ fcl_status mp_build_layer(mp_exec *x, int line, const mp_type_info *info, const 
     } else if (!strcmp(type, "prelu")) {
         long shared;
         double init;
-        if (!(st = kv_int(&k, "shared", 0, 0, 0, 1, &shared)) && !(st = kv_num(&k, "init", 0.25, -1e6, 1e6, 0, &init))) {
+        if (!(st = mp_kv_int(&k, "shared", 0, 0, 0, 1, &shared)) && !(st = mp_kv_num(&k, "init", 0.25, -1e6, 1e6, 0, &init))) {
             L.kind = FCL_LAYER_PRELU;
             L.prelu.shared = (int)shared;
             L.prelu.init = (float)init;
@@ -575,7 +575,7 @@ fcl_status mp_build_layer(mp_exec *x, int line, const mp_type_info *info, const 
             L.out_h = L.in_h;
             L.out_w = L.in_w;
             L.flops = elems;
-            st = add_param(x, line, &L, "weight", FCL_PARAM_WEIGHT, 1, shared ? 1 : L.in_c, 0, 0, 0, 1, 0);
+            st = mp_add_param(x, line, &L, "weight", FCL_PARAM_WEIGHT, 1, shared ? 1 : L.in_c, 0, 0, 0, 1, 0);
         }
     } else if (!strcmp(type, "maxpool") || !strcmp(type, "avgpool")) {
         st = build_pool(&k, &L, type[0] == 'a');
@@ -590,8 +590,8 @@ fcl_status mp_build_layer(mp_exec *x, int line, const mp_type_info *info, const 
         long o, bias;
         int cls = type[0] == 'c';
         if (cls) o = x->m->classes;
-        else st = kv_int(&k, "out", 0, 1, 1, 1 << 24, &o);
-        if (!st && !(st = kv_int(&k, "bias", 1, 0, 0, 1, &bias))) st = make_linear(x, line, &L, o, (int)bias);
+        else st = mp_kv_int(&k, "out", 0, 1, 1, 1 << 24, &o);
+        if (!st && !(st = mp_kv_int(&k, "bias", 1, 0, 0, 1, &bias))) st = make_linear(x, line, &L, o, (int)bias);
         L.is_classifier = cls;
     } else if (!strcmp(type, "flatten")) {
         L.kind = FCL_LAYER_FLATTEN;
@@ -600,13 +600,15 @@ fcl_status mp_build_layer(mp_exec *x, int line, const mp_type_info *info, const 
         L.out_h = L.out_w = 1;
     } else if (!strcmp(type, "dropout")) {
         double p;
-        if (!(st = kv_num(&k, "p", 0.5, 0, 1, 1, &p))) {
+        if (!(st = mp_kv_num(&k, "p", 0.5, 0, 1, 1, &p))) {
             L.kind = FCL_LAYER_DROPOUT;
             L.dropout.p = (float)p;
             L.out_c = L.in_c;
             L.out_h = L.in_h;
             L.out_w = L.in_w;
         }
+    } else if (mp_is_ext_type(type)) {
+        st = mp_build_ext(&k, &L);
     } else if (!strcmp(type, "add") || !strcmp(type, "channel_mul") || !strcmp(type, "concat")) {
         st = build_multi(x, line, type, &L, inputs, n_inputs);
     } else {
@@ -616,7 +618,7 @@ fcl_status mp_build_layer(mp_exec *x, int line, const mp_type_info *info, const 
         if (i == sizeof acts / sizeof acts[0])
             return mp_fail(x, line, FCL_ERR_INTERNAL, "layer type '%s' has no builder", type);
         double slope = 0.01;
-        if (acts[i].kind == FCL_ACT_LEAKY_RELU) st = kv_num(&k, "slope", 0.01, -1e6, 1e6, 0, &slope);
+        if (acts[i].kind == FCL_ACT_LEAKY_RELU) st = mp_kv_num(&k, "slope", 0.01, -1e6, 1e6, 0, &slope);
         L.kind = FCL_LAYER_ACT;
         L.act.kind = acts[i].kind;
         L.act.slope = (float)slope;

@@ -5,6 +5,7 @@
 
 #include "facecl/net.h"
 #include "facecl/ops.h"
+#include "nn/net_layers_ext.h"
 #include "runtime/internal.h"
 
 /* Per layer: its saved tensors and where its parameters live. */
@@ -14,6 +15,7 @@ typedef struct layer_state {
     fcl_tensor idx;                        /* MAXPOOL: argmax of the last forward */
     uint64_t dropout_seed;
     int bn_training;                       /* BN mode of the last forward */
+    netx_state ext;                        /* issue-12 kinds (net_layers_ext.c) */
 } layer_state;
 
 struct fcl_net {
@@ -82,6 +84,8 @@ static fcl_status view_entry(fcl_net *net, int e, fcl_tensor *out)
     size_t shape[4];
     int nd = en->info->ndim > 0 ? en->info->ndim : 1;
     for (int d = 0; d < nd; d++) shape[d] = en->info->ndim > 0 ? (size_t)en->info->shape[d] : 1;
+    if (net->model->layers[en->layer].conv.linear_shape && nd == 2) /* [out, in]: a 1x1 conv's */
+        shape[2] = shape[3] = 1, nd = 4;
     if (en->where == 2) return FCL_ERR(&net->ctx->err, FCL_ERR_INVALID_ARG, "%s lives on the host", en->info->name);
     return fcl_tensor_view(net->ctx, en->where == 0 ? &net->params : &net->buffers, en->offset, nd, shape, out);
 }
@@ -136,7 +140,9 @@ static void plan(fcl_net *net)
             if (fcl_act_saves_output(L->act.kind)) reads_output = 1;
             else reads_inputs = 1;
             break;
-        default: break;
+        default:
+            if (netx_handles(L->kind)) netx_reads(L, &reads_inputs, &reads_output);
+            break;
         }
         for (int k = 0; k < L->n_inputs; k++) {
             int j = L->inputs[k];
@@ -244,6 +250,7 @@ static void release_acts(fcl_net *net)
         fcl_tensor_release(net->ctx, &net->act[i]);
         fcl_tensor_release(net->ctx, &net->dact[i]);
         fcl_tensor_release(net->ctx, &net->ls[i].idx);
+        netx_release(net->ctx, &net->ls[i].ext);
     }
     fcl_tensor_release(net->ctx, &net->dinput);
 }
@@ -315,7 +322,8 @@ fcl_status fcl_net_init(fcl_net *net, uint64_t seed)
             for (size_t k = 0; k < n; k++) dst[k] = L->prelu.init;
             break;
         default:
-            for (size_t k = 0; k < n; k++) dst[k] = 0.0f;
+            if (!netx_init(L, pi, dst, n))
+                for (size_t k = 0; k < n; k++) dst[k] = 0.0f;
             break;
         }
     }
@@ -512,6 +520,9 @@ static fcl_status forward_layer(fcl_net *net, int i, int training)
     case FCL_LAYER_FLATTEN:
         return fcl_tensor_copy(ctx, y, x); /* NCHW [C,H,W] -> [C*H*W,1,1] is the same memory order */
     default:
+        if (netx_handles(L->kind))
+            return netx_forward(ctx, L, net->n, training && i >= net->freeze, y, x, s->weight >= 0 ? &w : NULL,
+                                s->bias >= 0 ? &b : NULL, &s->ext);
         return FCL_ERR(&ctx->err, FCL_ERR_INTERNAL, "layer %d (%s): unknown kind %d", i, L->name, (int)L->kind);
     }
 }
@@ -637,6 +648,9 @@ static fcl_status backward_layer(fcl_net *net, int i)
     case FCL_LAYER_FLATTEN:
         return dx ? fcl_add_acc(ctx, dx, dy) : FCL_OK;
     default:
+        if (netx_handles(L->kind))
+            return netx_backward(ctx, L, dy, x, dx, s->weight >= 0 ? &w : NULL, s->weight >= 0 ? &dw : NULL,
+                                 s->bias >= 0 ? &db : NULL, &s->ext);
         return FCL_ERR(&ctx->err, FCL_ERR_INTERNAL, "layer %d (%s): unknown kind %d", i, L->name, (int)L->kind);
     }
 }
@@ -673,6 +687,7 @@ fcl_status fcl_net_backward(fcl_net *net, const fcl_tensor *d_output, const fcl_
             fcl_tensor_release(ctx, &net->dact[i]);
         }
         fcl_tensor_release(ctx, &net->ls[i].idx);
+        netx_release(ctx, &net->ls[i].ext);
         /* Saved outputs whose last backward reader was this layer are done. */
         const fcl_layer *L = &m->layers[i];
         for (int k = 0; k < L->n_inputs; k++) {

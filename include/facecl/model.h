@@ -56,6 +56,10 @@ typedef enum fcl_layer_kind {
     FCL_LAYER_CONCAT,           /* channel concatenation of n_inputs tensors (equal H, W) */
     FCL_LAYER_DROPOUT,          /* nn.Dropout(p); identity at inference */
     FCL_LAYER_FLATTEN,          /* [C,H,W] -> [C*H*W,1,1] (no data movement in NCHW) */
+    /* issue 12's building blocks (host/nn/model_layers_ext.c, host/nn/net_layers_ext.c) */
+    FCL_LAYER_DROP_PATH,        /* stochastic depth, torchvision StochasticDepth(p, "row"): each
+                                   image kept with prob 1 - p and scaled by 1 / (1 - p), or zeroed;
+                                   identity at inference */
     FCL_LAYER_KIND_COUNT
 } fcl_layer_kind;
 
@@ -103,6 +107,7 @@ typedef struct fcl_layer {
     /* Kind-specific settings; only the member for `kind` is meaningful. */
     struct {
         int cin, cout, kh, kw, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups, bias;
+        int linear_shape;                /* 1x1 conv stored as a Linear: weight [cout, cin] */
     } conv;
     struct {
         float eps, momentum;             /* PyTorch defaults 1e-5, 0.1 */
@@ -126,6 +131,9 @@ typedef struct fcl_layer {
     struct {
         float p;
     } dropout;
+    struct {
+        float p;                         /* DROP_PATH drop probability */
+    } ext;
 
     int n_params;
     fcl_param_info *params;   /* its state_dict entries, in torch's order */

@@ -1,0 +1,34 @@
+/* host/nn/net_layers_ext.h: forward/backward of issue 12's layer kinds for the network engine (net.c calls these). */
+#ifndef FACECL_NN_NET_LAYERS_EXT_H
+#define FACECL_NN_NET_LAYERS_EXT_H
+
+#include <stddef.h>
+
+#include "facecl/context.h"
+#include "facecl/model.h"
+#include "facecl/tensor.h"
+
+/* What one such layer keeps between its forward and its backward. */
+typedef struct netx_state {
+    fcl_tensor t0, t1;     /* DROP_PATH: per-image scale [n, C, 1, 1] (t0);
+                              LAYERNORM: per-pixel mean and 1/std [n*H*W] (t0, t1) */
+    int active;            /* DROP_PATH: the last forward applied a mask */
+} netx_state;
+
+/* 1 when `k` is one of the kinds handled here (DROP_PATH). */
+int netx_handles(fcl_layer_kind k);
+/* Whether its backward reads its input(s) and/or its own output (the engine's memory plan). */
+void netx_reads(const fcl_layer *L, int *reads_inputs, int *reads_output);
+/* Initial values of its parameters (LayerNorm weight 1 / bias 0, layer scale its init); 1 when
+ * handled. */
+int netx_init(const fcl_layer *L, const fcl_param_info *pi, float *dst, size_t n);
+/* y = layer(x) for a batch of n; w/b: its weight / bias views (NULL when absent). */
+fcl_status netx_forward(fcl_ctx *ctx, const fcl_layer *L, int n, int training, fcl_tensor *y,
+                        const fcl_tensor *x, const fcl_tensor *w, const fcl_tensor *b, netx_state *s);
+/* Accumulates dx (may be NULL: nothing upstream is trained), dw, db (NULL when absent). */
+fcl_status netx_backward(fcl_ctx *ctx, const fcl_layer *L, const fcl_tensor *dy, const fcl_tensor *x,
+                         fcl_tensor *dx, const fcl_tensor *w, fcl_tensor *dw, fcl_tensor *db, netx_state *s);
+/* Frees what the forward kept. */
+void netx_release(fcl_ctx *ctx, netx_state *s);
+
+#endif
