@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "commands.h"
+#include "options.h"
 #include <facecl/facecl.h>
 
 static double now_s(void)
@@ -100,7 +101,7 @@ int fcl_cmd_bench_net(int argc, char **argv)
         if (tool_opt(argc, argv, &i, "--stem", &v, &bad)) { if (bad) return 2; stem = v; continue; }
         if (tool_opt(argc, argv, &i, "--device", &v, &bad)) { if (bad) return 2; device = v; continue; }
         if (tool_opt(argc, argv, &i, "--peak", &v, &bad)) {
-            if (bad || tool_parse_float(v, &peak) || peak <= 0) return tool_fail("--peak needs GFLOP/s");
+            if (bad || tool_parse_float(v, &peak) || !(peak > 0) || peak > 1e9) return tool_usage_error("bench net: --peak needs GFLOP/s");
             continue;
         }
         if (tool_opt(argc, argv, &i, "--size", &v, &bad)) dst = &size;
@@ -111,11 +112,12 @@ int fcl_cmd_bench_net(int argc, char **argv)
         else if (tool_opt(argc, argv, &i, "--torch-threads", &v, &bad)) dst = &torch_threads;
         else {
             usage(stderr);
-            return tool_fail("bench net: unknown option '%s'", argv[i]);
+            return tool_usage_error("bench net: unknown option '%s'", argv[i]);
         }
-        if (bad || tool_parse_int(v, dst) || *dst < 1) return tool_fail("bench net: %s needs a positive whole number", name);
+        if (bad || tool_parse_int(v, dst) || *dst < 1 || *dst > 65536)
+            return tool_usage_error("bench net: %s needs a whole number in 1..65536", name);
     }
-    if (batch < 2) return tool_fail("bench net: --batch must be >= 2 (batch norm in training)");
+    if (batch < 2) return tool_usage_error("bench net: --batch must be >= 2 (batch norm in training)");
 
     fcl_error err = {0};
     char path[1024];

@@ -10,16 +10,18 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: facecl data inspect DIR [--pairs FILE [--lfw]] [--classes FILE]\n"
+            "usage: facecl data inspect DIR [--pairs FILE [--pairs-root DIR] [--lfw]] [--classes FILE]\n"
             "                               [--write-classes FILE] [--flat] [--skip-bad]\n\n"
             "Decodes every image of the dataset in DIR and prints a summary: identities, images,\n"
             "images per identity, decoded sizes. Exits non-zero naming every file that does not\n"
             "decode, every empty class folder and every pair naming a missing or bad file.\n\n"
             "  DIR                  ImageFolder (DIR/<identity>/<image>.png|jpg|jpeg); a folder\n"
             "                       without sub-folders is read as unlabelled images (or --flat)\n"
-            "  --pairs FILE         a verification pair list, paths relative to DIR:\n"
-            "                       `path1 path2 label` or `path1 path2` lines\n"
-            "  --lfw                FILE is an LFW pairs.txt (images DIR/name/name_0001.jpg)\n"
+            "  --pairs FILE         a verification pair list, paths relative to the list's folder\n"
+            "                       (as verify and train read it): `path1 path2 label` or\n"
+            "                       `path1 path2` lines\n"
+            "  --pairs-root DIR     folder the pair paths are relative to instead\n"
+            "  --lfw                FILE is an LFW pairs.txt (images ROOT/name/name_0001.jpg)\n"
             "  --classes FILE       fix the class order with a class list (one name per line)\n"
             "  --write-classes FILE write the class list of DIR to FILE\n"
             "  --flat               read DIR as a flat folder of unlabelled images\n"
@@ -101,7 +103,7 @@ static size_t check_pairs(const fcl_pair_list *pl, const fcl_dataset *ds, int sk
     return problems;
 }
 
-static int inspect(const char *dir, const char *pairs, int lfw, const char *classes,
+static int inspect(const char *dir, const char *pairs, const char *pairs_root, int lfw, const char *classes,
                    const char *write_classes, int flat, int skip_bad)
 {
     int rc = 1;
@@ -146,7 +148,12 @@ static int inspect(const char *dir, const char *pairs, int lfw, const char *clas
         goto done;
     }
     if (pairs) {
-        if (fcl_pairs_load(pairs, dir, lfw ? FCL_PAIRS_LFW : FCL_PAIRS_PLAIN, 0, &pl, &err)) {
+        /* the same default as verify and train: paths relative to the list's own folder */
+        char *root = pairs_root ? strdup(pairs_root) : tool_dir_of(pairs);
+        st = root ? fcl_pairs_load(pairs, root, lfw ? FCL_PAIRS_LFW : FCL_PAIRS_PLAIN, 0, &pl, &err)
+                  : FCL_ERR(&err, FCL_ERR_NOMEM, "out of memory");
+        free(root);
+        if (st) {
             tool_fail_err(&err);
             goto done;
         }
@@ -184,7 +191,7 @@ done:
 
 int fcl_cmd_data(int argc, char **argv)
 {
-    const char *dir = NULL, *pairs = NULL, *classes = NULL, *write_classes = NULL, *device = NULL;
+    const char *dir = NULL, *pairs = NULL, *pairs_root = NULL, *classes = NULL, *write_classes = NULL, *device = NULL;
     int lfw = 0, skip_bad = 0, flat = 0, bad = 0;
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);
@@ -201,7 +208,7 @@ int fcl_cmd_data(int argc, char **argv)
             usage(stdout);
             return 0;
         }
-        if (tool_opt(argc, argv, &i, "--pairs", &pairs, &bad) ||
+        if (tool_opt(argc, argv, &i, "--pairs", &pairs, &bad) || tool_opt(argc, argv, &i, "--pairs-root", &pairs_root, &bad) ||
             tool_opt(argc, argv, &i, "--classes", &classes, &bad) ||
             tool_opt(argc, argv, &i, "--write-classes", &write_classes, &bad) ||
             tool_opt(argc, argv, &i, "--device", &device, &bad)) {
@@ -233,5 +240,9 @@ int fcl_cmd_data(int argc, char **argv)
         fprintf(stderr, "facecl: error: data inspect: --flat and --classes exclude each other\n");
         return 2;
     }
-    return inspect(dir, pairs, lfw, classes, write_classes, flat, skip_bad);
+    if (pairs_root && !pairs) {
+        fprintf(stderr, "facecl: error: data inspect: --pairs-root needs --pairs FILE\n");
+        return 2;
+    }
+    return inspect(dir, pairs, pairs_root, lfw, classes, write_classes, flat, skip_bad);
 }

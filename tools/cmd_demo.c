@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "commands.h"
+#include "options.h"
 #include "progress.h"
 #include <facecl/synth.h>
 #include <facecl/train.h>
@@ -16,7 +17,7 @@ static void usage(void)
            "The main job on built-in data, nothing to download:\n"
            "  1. writes a synthetic face set (DIR/data): training identities split into train/ and val/\n"
            "     images, plus identities never seen in training with same/different pairs over them;\n"
-           "  2. trains a small ResNet-style network (models/small.model) on train/ (DIR/run);\n"
+           "  2. trains a small ResNet-style network (models/small.model) on train/ (DIR/run, replaced on a rerun);\n"
            "  3. reports closed-set classification accuracy on the held-out val/ images and open-set\n"
            "     verification (ROC AUC, EER, TAR@FAR) on the unseen identities, and writes loss,\n"
            "     accuracy, verification and ROC plots as PNG into DIR/run.\n"
@@ -68,28 +69,24 @@ static int on_event(void *user, const fcl_train_event *ev)
 
 int fcl_cmd_demo(int argc, char **argv)
 {
-    const char *out = "facecl-demo", *device = NULL, *v = NULL;
+    const char *out = "facecl-demo", *device = NULL;
     long epochs = -1, ids = -1, per_id = -1, size = -1;
-    int quick = 0, bad = 0;
+    int quick = 0;
     for (int i = 1; i < argc; i++) {
-        long n;
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage();
             return 0;
         }
-        if (!strcmp(argv[i], "--quick")) { quick = 1; continue; }
-        if (tool_opt(argc, argv, &i, "--out", &v, &bad)) { if (bad) return 2; out = v; continue; }
-        if (tool_opt(argc, argv, &i, "--device", &v, &bad)) { if (bad) return 2; device = v; continue; }
-        long *dst = NULL;
-        const char *name = argv[i];
-        if (tool_opt(argc, argv, &i, "--epochs", &v, &bad)) dst = &epochs;
-        else if (tool_opt(argc, argv, &i, "--ids", &v, &bad)) dst = &ids;
-        else if (tool_opt(argc, argv, &i, "--per-id", &v, &bad)) dst = &per_id;
-        else if (tool_opt(argc, argv, &i, "--size", &v, &bad)) dst = &size;
-        else return tool_fail("demo: unknown option '%s' (see facecl demo --help)", argv[i]);
-        if (bad || tool_parse_int(v, &n) || n < 1) return tool_fail("demo: %s needs a positive whole number", name);
-        *dst = n;
     }
+    /* the ranges of synth and train for the same values */
+    const tool_option opts[] = {{"--quick", TOOL_OPT_FLAG, &quick, 0, 0, 0, 0},
+                                {"--out", TOOL_OPT_STR, &out, 0, 0, 0, 0},
+                                {"--device", TOOL_OPT_STR, &device, 0, 0, 0, 0},
+                                {"--epochs", TOOL_OPT_LONG, &epochs, 1, 1000000, 0, 0},
+                                {"--ids", TOOL_OPT_LONG, &ids, 2, 1000000, 0, 0},
+                                {"--per-id", TOOL_OPT_LONG, &per_id, 2, 100000, 0, 0},
+                                {"--size", TOOL_OPT_LONG, &size, 16, 1024, 0, 0}};
+    if (tool_options_parse("demo", opts, sizeof opts / sizeof opts[0], argc, argv, 1, NULL, 0, NULL)) return 2;
     fcl_synth_opts so;
     fcl_synth_opts_default(&so);
     so.ids = (int)(ids > 0 ? ids : quick ? 12 : 60);
@@ -143,12 +140,14 @@ int fcl_cmd_demo(int argc, char **argv)
     cfg.label_smoothing = 0.1;
     cfg.seed = 1;
     cfg.best_metric = "val_acc";
+    cfg.overwrite = 1; /* the demo's own folder: a rerun replaces its previous run */
 
     fcl_ctx_opts co = {0};
     co.device = device;
     co.seed = cfg.seed;
     fcl_ctx *ctx = NULL;
     if (fcl_ctx_create(&ctx, &co, &err)) return tool_fail_err(&err);
+    tool_ctx_warn(ctx);
     printf("train: models/small.model, %d epochs, SGD + cosine schedule, cross-entropy, on %s\n", n_epochs,
            fcl_ctx_device(ctx)->name);
     demo_ui u;

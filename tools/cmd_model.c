@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "options.h"
 
 #ifndef FACECL_MODELS_DIR
 #define FACECL_MODELS_DIR ""
@@ -233,7 +234,7 @@ int fcl_cmd_model(int argc, char **argv)
     if (!strcmp(argv[1], "list")) return list_models();
     if (strcmp(argv[1], "show")) {
         usage(stderr);
-        return tool_fail("unknown model subcommand '%s' (show, list)", argv[1]);
+        return tool_usage_error("unknown model subcommand '%s' (show, list)", argv[1]);
     }
     fcl_model_opts o;
     fcl_model_opts_init(&o);
@@ -248,42 +249,42 @@ int fcl_cmd_model(int argc, char **argv)
         } else if (!strcmp(argv[i], "--names")) {
             names = 1;
         } else if (tool_opt(argc, argv, &i, "--classes", &v, &bad)) {
-            if (!bad && (tool_parse_int(v, &n) || n < 0 || n > (1 << 24))) return tool_fail("--classes: bad value '%s'", v);
+            if (!bad && (tool_parse_int(v, &n) || n < 0 || n > (1 << 24))) return tool_usage_error("model show: --classes: bad value '%s'", v);
             o.classes = (int)n;
         } else if (tool_opt(argc, argv, &i, "--channels", &v, &bad)) {
-            if (!bad && (tool_parse_int(v, &n) || n < 1 || n > 65536)) return tool_fail("--channels: bad value '%s'", v);
+            if (!bad && (tool_parse_int(v, &n) || n < 1 || n > 65536)) return tool_usage_error("model show: --channels: bad value '%s'", v);
             o.channels = (int)n;
         } else if (tool_opt(argc, argv, &i, "--size", &v, &bad)) {
-            if (!bad && (tool_parse_int(v, &n) || n < 1 || n > 65536)) return tool_fail("--size: bad value '%s'", v);
+            if (!bad && (tool_parse_int(v, &n) || n < 1 || n > 65536)) return tool_usage_error("model show: --size: bad value '%s'", v);
             o.size = (int)n;
         } else if (tool_opt(argc, argv, &i, "--height", &v, &bad)) {
-            if (!bad && (tool_parse_int(v, &n) || n < 1 || n > 65536)) return tool_fail("--height: bad value '%s'", v);
+            if (!bad && (tool_parse_int(v, &n) || n < 1 || n > 65536)) return tool_usage_error("model show: --height: bad value '%s'", v);
             o.size_h = (int)n;
         } else if (tool_opt(argc, argv, &i, "--width-px", &v, &bad)) {
-            if (!bad && (tool_parse_int(v, &n) || n < 1 || n > 65536)) return tool_fail("--width-px: bad value '%s'", v);
+            if (!bad && (tool_parse_int(v, &n) || n < 1 || n > 65536)) return tool_usage_error("model show: --width-px: bad value '%s'", v);
             o.size_w = (int)n;
         } else if (tool_opt(argc, argv, &i, "--embedding", &v, &bad)) {
-            if (!bad && (tool_parse_int(v, &n) || n < 0 || n > (1 << 24))) return tool_fail("--embedding: bad value '%s'", v);
+            if (!bad && (tool_parse_int(v, &n) || n < 0 || n > (1 << 24))) return tool_usage_error("model show: --embedding: bad value '%s'", v);
             o.embedding = (int)n;
         } else if (tool_opt(argc, argv, &i, "--width", &v, &bad)) {
-            if (!bad && (tool_parse_float(v, &d) || !(d > 0) || d > 64)) return tool_fail("--width: bad value '%s'", v);
+            if (!bad && (tool_parse_float(v, &d) || !(d > 0) || d > 64)) return tool_usage_error("model show: --width: bad value '%s'", v);
             o.width = d;
         } else if (tool_opt(argc, argv, &i, "--stem", &v, &bad)) {
             o.stem = v;
         } else if (tool_opt(argc, argv, &i, "--device", &v, &bad)) {
             /* accepted for uniformity: showing a model needs no device */
         } else if (argv[i][0] == '-' && argv[i][1]) {
-            return tool_fail("unknown option '%s' (facecl model --help)", argv[i]);
+            return tool_usage_error("unknown option '%s' (facecl model --help)", argv[i]);
         } else if (!model) {
             model = argv[i];
         } else {
-            return tool_fail("one MODEL only (got '%s' and '%s')", model, argv[i]);
+            return tool_usage_error("one MODEL only (got '%s' and '%s')", model, argv[i]);
         }
     }
     if (bad) return 2;
     if (!model) {
         usage(stderr);
-        return tool_fail("model show: which MODEL?");
+        return tool_usage_error("model show: which MODEL?");
     }
     char path[4096];
     fcl_error err = {0};

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "options.h"
 #include "progress.h"
 #include <facecl/train.h>
 
@@ -39,7 +40,9 @@ static void usage(void)
            "  --patience N --best-metric val_acc|auc|train_loss|val_loss\n"
            "transfer learning:\n"
            "  --init CKPT            start from a checkpoint's weights (not its classifier if the classes differ)\n"
-           "  --resume CKPT          continue a run exactly (RUN must be that run's folder)\n"
+           "  --resume CKPT          continue a run exactly (RUN must be that run's folder; the model,\n"
+           "                         size, batch and loss must stay; other changes are listed)\n"
+           "  --overwrite            replace the run already in RUN (without it, such a RUN is refused)\n"
            "  --freeze N             freeze the first N layers (see facecl model show)\n"
            "  --device SEL           OpenCL device (default $FACECL_DEVICE, else first GPU, else first device)\n");
 }
@@ -127,114 +130,97 @@ int fcl_cmd_train(int argc, char **argv)
     cfg.model = "small";
     cfg.models_dir = tool_models_dir();
     cfg.augment = "flip";
-    const char *device = NULL, *loss = "ce", *sched = "cosine", *v = NULL, *milestones = NULL;
+    const char *device = NULL, *loss = "ce", *sched = "cosine", *milestones = NULL, *optim = NULL, *norm = NULL, *pk = NULL;
     double warmup = -1, step_size = 0, gamma = 0.1;
-    long patience = -1;
-    int bad = 0, quiet = 0;
+    long patience = -1, seed = 1;
+    int quiet = 0, help = 0;
     fcl_error err = {0};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        long n;
-        double d;
-#define NUM(name, dst)                                                                                          \
-    if (tool_opt(argc, argv, &i, name, &v, &bad)) {                                                              \
-        if (bad || tool_parse_float(v, &d)) return tool_fail("train: %s needs a number, got '%s'", name, v ? v : ""); \
-        dst = d;                                                                                                 \
-        continue;                                                                                                \
-    }
-#define INT(name, dst)                                                                                          \
-    if (tool_opt(argc, argv, &i, name, &v, &bad)) {                                                              \
-        if (bad || tool_parse_int(v, &n)) return tool_fail("train: %s needs a whole number, got '%s'", name, v ? v : ""); \
-        dst = (int)n;                                                                                            \
-        continue;                                                                                                \
-    }
-#define STR(name, dst)                                                                                          \
-    if (tool_opt(argc, argv, &i, name, &v, &bad)) {                                                              \
-        if (bad) return 2;                                                                                       \
-        dst = v;                                                                                                 \
-        continue;                                                                                                \
-    }
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+    /* Every option with its range: a value outside is a usage error (exit 2) before any work. */
+    const tool_option opts[] = {
+        {"--help", TOOL_OPT_FLAG, &help, 0, 0, 0, 0},
+        {"-h", TOOL_OPT_FLAG, &help, 0, 0, 0, 0},
+        {"--lfw", TOOL_OPT_FLAG, &cfg.pairs_lfw, 0, 0, 0, 0},
+        {"--skip-bad", TOOL_OPT_FLAG, &cfg.skip_bad, 0, 0, 0, 0},
+        {"--easy-margin", TOOL_OPT_FLAG, &cfg.easy_margin, 0, 0, 0, 0},
+        {"--semi-hard", TOOL_OPT_FLAG, &cfg.triplet_semi_hard, 0, 0, 0, 0},
+        {"--nesterov", TOOL_OPT_FLAG, &cfg.nesterov, 0, 0, 0, 0},
+        {"--overwrite", TOOL_OPT_FLAG, &cfg.overwrite, 0, 0, 0, 0},
+        {"--quiet", TOOL_OPT_FLAG, &quiet, 0, 0, 0, 0},
+        {"--train", TOOL_OPT_STR, &cfg.train_dir, 0, 0, 0, 0},
+        {"--val", TOOL_OPT_STR, &cfg.val_dir, 0, 0, 0, 0},
+        {"--pairs", TOOL_OPT_STR, &cfg.pairs, 0, 0, 0, 0},
+        {"--pairs-root", TOOL_OPT_STR, &cfg.pairs_root, 0, 0, 0, 0},
+        {"--augment", TOOL_OPT_STR, &cfg.augment, 0, 0, 0, 0},
+        {"--model", TOOL_OPT_STR, &cfg.model, 0, 0, 0, 0},
+        {"--stem", TOOL_OPT_STR, &cfg.model_opts.stem, 0, 0, 0, 0},
+        {"--loss", TOOL_OPT_STR, &loss, 0, 0, 0, 0},
+        {"--init", TOOL_OPT_STR, &cfg.init, 0, 0, 0, 0},
+        {"--resume", TOOL_OPT_STR, &cfg.resume, 0, 0, 0, 0},
+        {"--out", TOOL_OPT_STR, &cfg.run_dir, 0, 0, 0, 0},
+        {"--best-metric", TOOL_OPT_STR, &cfg.best_metric, 0, 0, 0, 0},
+        {"--device", TOOL_OPT_STR, &device, 0, 0, 0, 0},
+        {"--sched", TOOL_OPT_STR, &sched, 0, 0, 0, 0},
+        {"--milestones", TOOL_OPT_STR, &milestones, 0, 0, 0, 0},
+        {"--optim", TOOL_OPT_STR, &optim, 0, 0, 0, 0},
+        {"--norm", TOOL_OPT_STR, &norm, 0, 0, 0, 0},
+        {"--pk", TOOL_OPT_STR, &pk, 0, 0, 0, 0},
+        {"--workers", TOOL_OPT_INT, &cfg.workers, 1, 256, 0, 0},
+        {"--size", TOOL_OPT_INT, &cfg.model_opts.size, 1, 65536, 0, 0},
+        {"--channels", TOOL_OPT_INT, &cfg.model_opts.channels, 1, 3, 0, 0},
+        {"--embedding", TOOL_OPT_INT, &cfg.model_opts.embedding, 0, 1 << 24, 0, 0},
+        {"--width", TOOL_OPT_NUM, &cfg.model_opts.width, 0, 64, 1, 0},
+        {"--label-smoothing", TOOL_OPT_NUM, &cfg.label_smoothing, 0, 1, 0, 1},
+        {"--margin-s", TOOL_OPT_NUM, &cfg.margin_s, 0, 1e4, 1, 0},
+        {"--margin-m", TOOL_OPT_NUM, &cfg.margin_m, 0, 100, 1, 0},
+        {"--center-alpha", TOOL_OPT_NUM, &cfg.center_alpha, 0, 1, 0, 0},
+        {"--triplet-margin", TOOL_OPT_NUM, &cfg.triplet_margin, 0, 100, 1, 0},
+        {"--bins", TOOL_OPT_INT, &cfg.histogram_bins, 2, 100000, 0, 0},
+        {"--epochs", TOOL_OPT_INT, &cfg.epochs, 1, 1000000, 0, 0},
+        {"--batch", TOOL_OPT_INT, &cfg.batch, 2, 65536, 0, 0},
+        {"--lr", TOOL_OPT_NUM, &cfg.lr, 0, 1e9, 1, 0},
+        {"--momentum", TOOL_OPT_NUM, &cfg.momentum, 0, 1, 0, 1},
+        {"--wd", TOOL_OPT_NUM, &cfg.weight_decay, 0, 1, 0, 0},
+        {"--clip", TOOL_OPT_NUM, &cfg.clip_norm, 0, 1e12, 1, 0},
+        {"--warmup", TOOL_OPT_NUM, &warmup, 0, 1e6, 0, 0},
+        {"--step-size", TOOL_OPT_NUM, &step_size, 1, 1e6, 0, 0},
+        {"--gamma", TOOL_OPT_NUM, &gamma, 0, 10, 1, 0},
+        {"--freeze", TOOL_OPT_INT, &cfg.freeze, 0, 1000000, 0, 0},
+        {"--patience", TOOL_OPT_LONG, &patience, 0, 1000000, 0, 0},
+        {"--seed", TOOL_OPT_LONG, &seed, 0, 1e18, 0, 0},
+    };
+    for (int i = 1; i < argc; i++) { /* --help wins wherever it is, even after a bad value */
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage();
             return 0;
         }
-        if (!strcmp(a, "--lfw")) { cfg.pairs_lfw = 1; continue; }
-        if (!strcmp(a, "--skip-bad")) { cfg.skip_bad = 1; continue; }
-        if (!strcmp(a, "--easy-margin")) { cfg.easy_margin = 1; continue; }
-        if (!strcmp(a, "--semi-hard")) { cfg.triplet_semi_hard = 1; continue; }
-        if (!strcmp(a, "--nesterov")) { cfg.nesterov = 1; continue; }
-        if (!strcmp(a, "--quiet")) { quiet = 1; continue; }
-        STR("--train", cfg.train_dir)
-        STR("--val", cfg.val_dir)
-        STR("--pairs", cfg.pairs)
-        STR("--pairs-root", cfg.pairs_root)
-        STR("--augment", cfg.augment)
-        STR("--model", cfg.model)
-        STR("--stem", cfg.model_opts.stem)
-        STR("--loss", loss)
-        STR("--init", cfg.init)
-        STR("--resume", cfg.resume)
-        STR("--out", cfg.run_dir)
-        STR("--best-metric", cfg.best_metric)
-        STR("--device", device)
-        STR("--sched", sched)
-        STR("--milestones", milestones)
-        INT("--workers", cfg.workers)
-        INT("--size", cfg.model_opts.size)
-        INT("--channels", cfg.model_opts.channels)
-        INT("--embedding", cfg.model_opts.embedding)
-        NUM("--width", cfg.model_opts.width)
-        NUM("--label-smoothing", cfg.label_smoothing)
-        NUM("--margin-s", cfg.margin_s)
-        NUM("--margin-m", cfg.margin_m)
-        NUM("--center-alpha", cfg.center_alpha)
-        NUM("--triplet-margin", cfg.triplet_margin)
-        INT("--bins", cfg.histogram_bins)
-        INT("--epochs", cfg.epochs)
-        INT("--batch", cfg.batch)
-        NUM("--lr", cfg.lr)
-        NUM("--momentum", cfg.momentum)
-        NUM("--wd", cfg.weight_decay)
-        NUM("--clip", cfg.clip_norm)
-        NUM("--warmup", warmup)
-        NUM("--step-size", step_size)
-        NUM("--gamma", gamma)
-        INT("--freeze", cfg.freeze)
-        if (tool_opt(argc, argv, &i, "--patience", &v, &bad)) {
-            if (bad || tool_parse_int(v, &patience) || patience < 0) return tool_fail("train: --patience needs a count");
-            continue;
-        }
-        if (tool_opt(argc, argv, &i, "--seed", &v, &bad)) {
-            if (bad || tool_parse_int(v, &n) || n < 0) return tool_fail("train: --seed needs a non-negative number");
-            cfg.seed = (uint64_t)n;
-            continue;
-        }
-        if (tool_opt(argc, argv, &i, "--optim", &v, &bad)) {
-            if (bad) return 2;
-            if (!strcmp(v, "sgd")) cfg.optim = FCL_OPTIM_SGD;
-            else if (!strcmp(v, "adamw")) cfg.optim = FCL_OPTIM_ADAMW;
-            else return tool_fail("train: --optim must be sgd or adamw, not '%s'", v);
-            continue;
-        }
-        if (tool_opt(argc, argv, &i, "--norm", &v, &bad)) {
-            if (bad || sscanf(v, "%lf:%lf", &cfg.norm_mean, &cfg.norm_std) != 2 || !(cfg.norm_std > 0))
-                return tool_fail("train: --norm needs MEAN:STD with STD > 0, got '%s'", v ? v : "");
-            continue;
-        }
-        if (tool_opt(argc, argv, &i, "--pk", &v, &bad)) {
-            if (bad || sscanf(v, "%dx%d", &cfg.pk_p, &cfg.pk_k) != 2 || cfg.pk_p < 2 || cfg.pk_k < 1)
-                return tool_fail("train: --pk needs PxK (e.g. 8x4), got '%s'", v ? v : "");
-            continue;
-        }
-#undef NUM
-#undef INT
-#undef STR
-        return tool_fail("train: unknown option '%s' (see facecl train --help)", a);
     }
-    if (!cfg.train_dir) return tool_fail("train: --train DIR is required (see facecl train --help)");
-    if (!cfg.run_dir) return tool_fail("train: --out RUN is required (the run folder)");
-    if (fcl_loss_spec_parse(loss, &cfg.loss, &err)) return tool_fail_err(&err);
-    if (parse_sched(sched, &cfg.sched)) return tool_fail("train: unknown --sched '%s'", sched);
+    if (tool_options_parse("train", opts, sizeof opts / sizeof opts[0], argc, argv, 1, NULL, 0, NULL)) return 2;
+    cfg.seed = (uint64_t)seed;
+    if (cfg.model_opts.channels == 2) return tool_usage_error("train: --channels must be 1 (gray) or 3 (RGB), got 2");
+    if (optim) {
+        if (!strcmp(optim, "sgd")) cfg.optim = FCL_OPTIM_SGD;
+        else if (!strcmp(optim, "adamw")) cfg.optim = FCL_OPTIM_ADAMW;
+        else return tool_usage_error("train: --optim must be sgd or adamw, not '%s'", optim);
+    }
+    if (norm) {
+        char tail;
+        if (sscanf(norm, "%lf:%lf%c", &cfg.norm_mean, &cfg.norm_std, &tail) != 2 || !isfinite(cfg.norm_mean) ||
+            !(cfg.norm_std > 0) || !isfinite(cfg.norm_std))
+            return tool_usage_error("train: --norm needs MEAN:STD with finite MEAN and STD > 0, got '%s'", norm);
+    }
+    if (pk) {
+        char tail;
+        if (sscanf(pk, "%dx%d%c", &cfg.pk_p, &cfg.pk_k, &tail) != 2 || cfg.pk_p < 2 || cfg.pk_k < 1 || cfg.pk_p > 65536 ||
+            cfg.pk_k > 65536)
+            return tool_usage_error("train: --pk needs PxK with P in 2..65536 and K in 1..65536 (e.g. 8x4), got '%s'", pk);
+    }
+    if (cfg.best_metric && strcmp(cfg.best_metric, "val_acc") && strcmp(cfg.best_metric, "auc") &&
+        strcmp(cfg.best_metric, "train_loss") && strcmp(cfg.best_metric, "val_loss"))
+        return tool_usage_error("train: --best-metric must be val_acc, auc, train_loss or val_loss, not '%s'", cfg.best_metric);
+    if (!cfg.train_dir) return tool_usage_error("train: --train DIR is required (see facecl train --help)");
+    if (!cfg.run_dir) return tool_usage_error("train: --out RUN is required (the run folder)");
+    if (fcl_loss_spec_parse(loss, &cfg.loss, &err)) return tool_fail_err(&err) + 1;
+    if (parse_sched(sched, &cfg.sched)) return tool_usage_error("train: unknown --sched '%s'", sched);
     /* schedules count epochs unless they run per iteration (then the trainer converts) */
     if (warmup >= 0) cfg.warmup_epochs = warmup;
     if (cfg.sched.kind == FCL_SCHED_STEP) {
@@ -247,11 +233,12 @@ int fcl_cmd_train(int argc, char **argv)
         while (*p && cfg.sched.n_milestones < FCL_SCHED_MAX_MILESTONES) {
             char *end;
             long m = strtol(p, &end, 10);
-            if (end == p || m <= 0) return tool_fail("train: --milestones needs epochs like 10,20");
+            if (end == p || m <= 0 || m > 1000000 || (*end && *end != ','))
+                return tool_usage_error("train: --milestones needs epochs like 10,20, got '%s'", milestones);
             cfg.sched.milestones[cfg.sched.n_milestones++] = m;
             p = *end == ',' ? end + 1 : end;
         }
-        if (!cfg.sched.n_milestones) return tool_fail("train: --sched multistep needs --milestones E1,E2,...");
+        if (!cfg.sched.n_milestones) return tool_usage_error("train: --sched multistep needs --milestones E1,E2,...");
     }
     if (cfg.sched.kind == FCL_SCHED_PLATEAU) {
         cfg.sched.mode_max = !cfg.best_metric || strcmp(cfg.best_metric, "train_loss");
@@ -263,6 +250,7 @@ int fcl_cmd_train(int argc, char **argv)
     co.seed = cfg.seed;
     fcl_ctx *ctx = NULL;
     if (fcl_ctx_create(&ctx, &co, &err)) return tool_fail_err(&err);
+    tool_ctx_warn(ctx);
     fprintf(stderr, "device: %s (%s)\n", fcl_ctx_device(ctx)->name, fcl_ctx_device(ctx)->platform);
     ui u = {0};
     u.quiet = quiet;

@@ -41,15 +41,6 @@ static void usage(FILE *f)
             "  --device SEL          OpenCL device (default $FACECL_DEVICE, else the first GPU)\n");
 }
 
-/* The folder of a file path, malloc'd ("." when it has none). */
-static char *dir_of(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    if (!slash) return strdup(".");
-    if (slash == path) return strdup("/");
-    return strndup(path, (size_t)(slash - path));
-}
-
 /* Replaces *s by its canonical absolute path when the file exists (so that "a/./b" and "/x/a/b"
  * name the same row); keeps it otherwise. 0, or -1 on out of memory. */
 static int canonicalise(char **s)
@@ -294,7 +285,7 @@ int fcl_cmd_verify(int argc, char **argv)
     const char *model_name = npy;
 
     if (!root) {
-        root_store = dir_of(pairs);
+        root_store = tool_dir_of(pairs);
         if (!root_store) {
             tool_fail("out of memory");
             goto done;

@@ -34,6 +34,12 @@ int tool_fail(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)))
 #endif
     ;
+/* The same, returning 2: the exit code of every usage error (bad or missing option value, ...). */
+int tool_usage_error(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
 /* Prints the message of an error record and returns 1. */
 int tool_fail_err(const fcl_error *e);
 
@@ -44,10 +50,15 @@ int tool_opt(int argc, char **argv, int *i, const char *name, const char **value
 int tool_parse_int(const char *s, long *out);
 int tool_parse_float(const char *s, double *out);
 
+/* The folder of a file path, malloc'd ("." when it has none; NULL out of memory). */
+char *tool_dir_of(const char *path);
+
 /* Folder of the shipped model files: the install folder, else the source tree's models/. */
 const char *tool_models_dir(void);
 
 /* Creates a context from --device (NULL: $FACECL_DEVICE / default); prints the error on failure. */
 fcl_ctx *tool_ctx(const char *device, int profiling);
+/* Prints the context's creation warning (fcl_ctx_warning), if any. */
+void tool_ctx_warn(const fcl_ctx *ctx);
 
 #endif

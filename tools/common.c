@@ -8,15 +8,29 @@
 
 #include "commands.h"
 
+static void print_error(const char *fmt, va_list ap)
+{
+    fprintf(stderr, "facecl: error: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+}
+
 int tool_fail(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "facecl: error: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
+    print_error(fmt, ap);
     va_end(ap);
     return 1;
+}
+
+int tool_usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    print_error(fmt, ap);
+    va_end(ap);
+    return 2;
 }
 
 int tool_fail_err(const fcl_error *e)
@@ -64,6 +78,12 @@ int tool_parse_float(const char *s, double *out)
     return 0;
 }
 
+void tool_ctx_warn(const fcl_ctx *ctx)
+{
+    const char *w = fcl_ctx_warning(ctx);
+    if (w) fprintf(stderr, "facecl: warning: %s\n", w);
+}
+
 fcl_ctx *tool_ctx(const char *device, int profiling)
 {
     fcl_error err = {0};
@@ -75,7 +95,16 @@ fcl_ctx *tool_ctx(const char *device, int profiling)
         tool_fail_err(&err);
         return NULL;
     }
+    tool_ctx_warn(ctx);
     return ctx;
+}
+
+char *tool_dir_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash) return strdup(".");
+    if (slash == path) return strdup("/");
+    return strndup(path, (size_t)(slash - path));
 }
 
 const char *tool_models_dir(void)

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <facecl/dataset.h>
+#include "io/csv_internal.h"
 
 /* --- message lists -------------------------------------------------------------------------- */
 
@@ -398,7 +399,7 @@ fcl_status fcl_dataset_write_classes(const fcl_dataset *ds, const char *path, fc
         st = FCL_ERR(err, FCL_ERR_NOMEM, "%s: out of memory", path);
         goto fail;
     }
-    fd = mkstemp(tmp);
+    fd = fcl_mkstemp_public(tmp); /* the mode of a plain create, not mkstemp's 0600 */
     if (fd < 0) {
         st = FCL_ERR(err, FCL_ERR_IO, "%s: cannot create temporary file: %s", path, strerror(errno));
         goto fail;

@@ -21,5 +21,11 @@ typedef struct fcl_atomic_file {
 fcl_status fcl_atomic_open(fcl_atomic_file *af, const char *path, fcl_error *err);
 fcl_status fcl_atomic_commit(fcl_atomic_file *af, fcl_error *err);
 void fcl_atomic_abort(fcl_atomic_file *af);
+/* The whole of `text` as the file `path`, atomically (tmpfile.c). */
+fcl_status fcl_write_text_atomic(const char *path, const char *text, fcl_error *err);
+
+/* mkstemp, then the mode a plain create gives (0666 & ~umask) instead of mkstemp's 0600; -1 with
+ * errno set (and nothing left behind) on failure (tmpfile.c). */
+int fcl_mkstemp_public(char *tmpl);
 
 #endif

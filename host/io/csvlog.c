@@ -57,16 +57,9 @@ fcl_status fcl_atomic_open(fcl_atomic_file *af, const char *path, fcl_error *err
     }
     /* Beside the target so that rename() stays on one file system and is atomic. */
     snprintf(af->tmp, n, "%s.tmpXXXXXX", path);
-    fd = mkstemp(af->tmp);
+    fd = fcl_mkstemp_public(af->tmp);
     if (fd < 0) {
         st = FCL_ERR(err, FCL_ERR_IO, "cannot create %s: %s", af->tmp, strerror(errno));
-        goto fail;
-    }
-    /* mkstemp makes 0600 files; give the result the usual umask'd 0666. */
-    mode_t mask = umask(0);
-    umask(mask);
-    if (fchmod(fd, 0666 & ~mask) != 0) {
-        st = FCL_ERR(err, FCL_ERR_IO, "cannot chmod %s: %s", af->tmp, strerror(errno));
         goto fail;
     }
     af->f = fdopen(fd, "wb");

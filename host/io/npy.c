@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "facecl/npy.h"
+#include "io/csv_internal.h"
 
 static const char npy_magic[6] = {'\x93', 'N', 'U', 'M', 'P', 'Y'};
 
@@ -88,17 +89,12 @@ fcl_status fcl_npy_write_f32(const char *path, const float *data, int ndim, cons
 
     dir_of(path, dir, sizeof dir);
     snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path);
-    fd = mkstemp(tmp);
+    fd = fcl_mkstemp_public(tmp);
     if (fd < 0) {
         st = FCL_ERR(err, FCL_ERR_IO, "%s: cannot create a temporary file in %s: %s", path, dir, strerror(errno));
         goto fail;
     }
     tmp_made = 1;
-    /* mkstemp makes 0600 files; an output array is an ordinary file. */
-    if (fchmod(fd, 0644)) {
-        st = FCL_ERR(err, FCL_ERR_IO, "%s: fchmod: %s", tmp, strerror(errno));
-        goto fail;
-    }
     int e = write_all(fd, pre, sizeof pre);
     if (!e) e = write_all(fd, header, hlen);
     if (!e && numel) {

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "facecl/image.h"
+#include "io/csv_internal.h"
 #include "io/png_write.h"
 
 /* libpng reports errors through longjmp; the message is kept here so the caller can name it. */
@@ -109,19 +110,12 @@ fcl_status fcl_png_write(const char *path, const fcl_image *img, int durable, fc
         goto fail;
     }
     snprintf(tmp, n, "%s.tmpXXXXXX", path);
-    fd = mkstemp(tmp);
+    fd = fcl_mkstemp_public(tmp);
     if (fd < 0) {
         st = FCL_ERR(err, FCL_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
         goto fail;
     }
     created = 1;
-    /* mkstemp makes 0600 files; a written image should have the usual permissions (umask'd 0666). */
-    mode_t mask = umask(0);
-    umask(mask);
-    if (fchmod(fd, 0666 & ~mask) != 0) {
-        st = FCL_ERR(err, FCL_ERR_IO, "cannot chmod %s: %s", tmp, strerror(errno));
-        goto fail;
-    }
     f = fdopen(fd, "wb");
     if (!f) {
         st = FCL_ERR(err, FCL_ERR_IO, "cannot open %s: %s", tmp, strerror(errno));

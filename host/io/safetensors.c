@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "facecl/safetensors.h"
+#include "io/csv_internal.h"
 #include "io/json.h"
 #include "io/st_internal.h"
 
@@ -501,16 +502,12 @@ fcl_status fcl_st_save(const fcl_checkpoint *c, const char *path, fcl_error *err
         goto fail;
     }
     snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
-    fd = mkstemp(tmp);
+    fd = fcl_mkstemp_public(tmp);
     if (fd < 0) {
         st = FCL_ERR(err, FCL_ERR_IO, "%s: cannot create a temporary file in its folder: %s", path,
                      strerror(errno));
         free(tmp);
         tmp = NULL;   /* nothing to unlink */
-        goto fail;
-    }
-    if (fchmod(fd, 0644)) {
-        st = FCL_ERR(err, FCL_ERR_IO, "%s: fchmod: %s", tmp, strerror(errno));
         goto fail;
     }
     f = fdopen(fd, "wb");

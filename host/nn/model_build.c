@@ -181,12 +181,15 @@ static fcl_status init_options(mp_exec *x, const fcl_model_opts *o)
     struct {
         int idx, given;
         double v;
-    } g[] = {{OPT_CHANNELS, o->channels > 0, o->channels},
-             {OPT_SIZE_H, o->size_h > 0 || o->size > 0, o->size_h > 0 ? o->size_h : o->size},
-             {OPT_SIZE_W, o->size_w > 0 || o->size > 0, o->size_w > 0 ? o->size_w : o->size},
-             {OPT_CLASSES, o->classes >= 0, o->classes},
-             {OPT_EMBEDDING, o->embedding >= 0, o->embedding},
-             {OPT_WIDTH, o->width > 0, o->width}};
+    } g[] = {/* only FCL_MODEL_UNSET means "not set": 0 or -5 is a bad value, refused below, never a default */
+             {OPT_CHANNELS, o->channels != FCL_MODEL_UNSET, o->channels},
+             {OPT_SIZE_H, o->size_h != FCL_MODEL_UNSET || o->size != FCL_MODEL_UNSET,
+              o->size_h != FCL_MODEL_UNSET ? o->size_h : o->size},
+             {OPT_SIZE_W, o->size_w != FCL_MODEL_UNSET || o->size != FCL_MODEL_UNSET,
+              o->size_w != FCL_MODEL_UNSET ? o->size_w : o->size},
+             {OPT_CLASSES, o->classes != FCL_MODEL_UNSET, o->classes},
+             {OPT_EMBEDDING, o->embedding != FCL_MODEL_UNSET, o->embedding},
+             {OPT_WIDTH, o->width != FCL_MODEL_UNSET, o->width}};
     for (size_t i = 0; i < sizeof g / sizeof g[0]; i++) {
         if (!g[i].given) continue;
         const char *bad = option_problem(g[i].idx, g[i].v, NULL);

@@ -19,6 +19,8 @@
 #include "facecl/plot.h"
 #include "facecl/safetensors.h"
 #include "facecl/train.h"
+#include "io/csv_internal.h"
+#include "nn/run_dir.h"
 #include "runtime/internal.h"
 
 /* ---- loss specification --------------------------------------------------------------------- */
@@ -169,6 +171,12 @@ static fcl_status take(fcl_ctx *ctx, fcl_status st, const fcl_error *e)
 {
     if (st) ctx->err = *e;
     return st;
+}
+
+static void show_notes(trainer *t, fcl_train_event_kind kind, fcl_strlist *notes)
+{
+    for (size_t i = 0; i < notes->n; i++) info(t, kind, "%s", notes->items[i]);
+    fcl_strlist_free(notes);
 }
 
 static double now_s(void)
@@ -790,14 +798,14 @@ static fcl_status save(trainer *t, const char *name, int64_t epoch)
                                   n_aux, path);
 }
 
-static fcl_status write_config(trainer *t)
+/* The resolved configuration as config.txt's text (malloc'd), also compared on --resume. */
+static fcl_status config_text(trainer *t, char **out)
 {
     const fcl_train_config *c = t->cfg;
-    char path[1200], tmp[1300];
-    path_in(t, "config.txt", path, sizeof path);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) return FCL_ERR(&t->ctx->err, FCL_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
+    size_t text_len = 0;
+    *out = NULL;
+    FILE *f = open_memstream(out, &text_len);
+    if (!f) return FCL_ERR(&t->ctx->err, FCL_ERR_NOMEM, "out of host memory");
     char loss[128] = "";
     for (int i = 0; i < c->loss.n; i++) {
         size_t l = strlen(loss);
@@ -824,10 +832,22 @@ static fcl_status write_config(trainer *t)
             c->augment ? c->augment : "", c->norm_mean, c->norm_std, c->workers);
     fprintf(f, "init = %s\nresume = %s\nfreeze = %d\nbest_metric = %s\ndevice = %s\n", c->init ? c->init : "",
             c->resume ? c->resume : "", c->freeze, c->best_metric ? c->best_metric : "(auto)", fcl_ctx_device(t->ctx)->name);
-    int ok = fflush(f) == 0;
-    ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) return FCL_ERR(&t->ctx->err, FCL_ERR_IO, "cannot write %s", path);
+    if (fclose(f) != 0 || !*out) {
+        free(*out);
+        *out = NULL;
+        return FCL_ERR(&t->ctx->err, FCL_ERR_NOMEM, "out of host memory");
+    }
     return FCL_OK;
+}
+
+static fcl_status write_config(trainer *t)
+{
+    char path[1200], *text = NULL;
+    path_in(t, "config.txt", path, sizeof path);
+    fcl_status st = config_text(t, &text);
+    if (!st) st = fcl_write_text_atomic(path, text, &t->ctx->err);
+    free(text);
+    return st;
 }
 
 /* ---- the run ----------------------------------------------------------------------------------------- */
@@ -938,6 +958,7 @@ fcl_status fcl_train_run(fcl_ctx *ctx, const fcl_train_config *cfg, fcl_train_ca
     fcl_error e = {0};
     fcl_status st = FCL_OK;
     int64_t start_epoch = 0;
+    fcl_strlist notes = {0};
 
     if (!cfg->train_dir || !cfg->run_dir || !cfg->model)
         return FCL_ERR(&ctx->err, FCL_ERR_INVALID_ARG, "training needs a training folder, a model and a run folder");
@@ -949,7 +970,8 @@ fcl_status fcl_train_run(fcl_ctx *ctx, const fcl_train_config *cfg, fcl_train_ca
         if (is_head(cfg->loss.kind[i])) t->head_term = i;
         if (cfg->loss.kind[i] == FCL_TERM_CENTER) t->center_term = i;
     }
-    if (fcl_mkdirs(cfg->run_dir)) return FCL_ERR(&ctx->err, FCL_ERR_IO, "cannot create the run folder %s: %s", cfg->run_dir, strerror(errno));
+    if ((st = fcl_run_dir_prepare(ctx, cfg, &notes)) == FCL_OK) show_notes(t, FCL_EV_INFO, &notes);
+    if (st) return st;
     fcl_rng_seed(fcl_ctx_rng(ctx), cfg->seed);
 
     st = open_data(t);
@@ -977,7 +999,11 @@ fcl_status fcl_train_run(fcl_ctx *ctx, const fcl_train_config *cfg, fcl_train_ca
         size_t n_aux = 0;
         if (t->head_term >= 0) aux[n_aux++] = (fcl_ckpt_aux){"head.weight", &t->head_w, t->head_opt};
         if (t->center_term >= 0) aux[n_aux++] = (fcl_ckpt_aux){"center.centers", &t->centers, NULL};
-        st = fcl_checkpoint_load_ex(ctx, t->net, t->opt, t->sched, &prog, NULL, aux, n_aux, cfg->resume);
+        char *text = NULL;
+        st = config_text(t, &text);
+        if (!st && (st = fcl_run_config_check(ctx, cfg->run_dir, text, &notes)) == FCL_OK) show_notes(t, FCL_EV_WARNING, &notes);
+        free(text);
+        if (!st) st = fcl_checkpoint_load_ex(ctx, t->net, t->opt, t->sched, &prog, NULL, aux, n_aux, cfg->resume);
         if (!st) st = fcl_sched_apply(ctx, t->sched, t->opt);
         if (!st && t->head_opt) st = fcl_optim_set_lr(ctx, t->head_opt, 0, fcl_sched_lr(t->sched, 0));
         if (st) goto fail;
@@ -1086,6 +1112,7 @@ fcl_status fcl_train_run(fcl_ctx *ctx, const fcl_train_config *cfg, fcl_train_ca
     }
     if (final) *final = s;
 fail:
+    fcl_strlist_free(&notes);
     cleanup(t);
     return st;
 }

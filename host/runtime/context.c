@@ -64,6 +64,7 @@ fcl_status fcl_ctx_create(fcl_ctx **out, const fcl_ctx_opts *opts, fcl_error *er
     if (!opts->no_disk_cache && !(no_cache && *no_cache && strcmp(no_cache, "0"))) {
         if (opts->cache_dir) snprintf(ctx->cache_dir, sizeof ctx->cache_dir, "%s", opts->cache_dir);
         else fcl_default_cache_dir(ctx->cache_dir, sizeof ctx->cache_dir);
+        fcl_cache_dir_check(ctx);
     }
 
     /* Tuned CLBlast parameters for this device, if someone tuned it (file in the cache folder). */
@@ -114,6 +115,7 @@ const fcl_device_info *fcl_ctx_device(const fcl_ctx *ctx) { return &ctx->dev; }
 cl_context fcl_ctx_cl_context(const fcl_ctx *ctx) { return ctx->context; }
 cl_command_queue fcl_ctx_queue(const fcl_ctx *ctx) { return ctx->queue; }
 const char *fcl_ctx_cache_dir(const fcl_ctx *ctx) { return ctx->cache_dir; }
+const char *fcl_ctx_warning(const fcl_ctx *ctx) { return ctx->warning[0] ? ctx->warning : NULL; }
 int fcl_ctx_last_program_origin(const fcl_ctx *ctx) { return ctx->last_origin; }
 size_t fcl_ctx_wg1d(const fcl_ctx *ctx) { return ctx->wg1d; }
 fcl_rng *fcl_ctx_rng(fcl_ctx *ctx) { return &ctx->rng; }

@@ -55,6 +55,21 @@ void fcl_default_cache_dir(char *buf, size_t size)
     else snprintf(buf, size, "/tmp/facecl-cache");
 }
 
+void fcl_cache_dir_check(fcl_ctx *ctx)
+{
+    char sub[1100];
+    snprintf(sub, sizeof sub, "%s/kernels", ctx->cache_dir);
+    const char *why = NULL;
+    if (fcl_mkdirs(sub)) why = strerror(errno);
+    else if (access(sub, W_OK | X_OK)) why = strerror(errno);
+    if (!why) return;
+    snprintf(ctx->warning, sizeof ctx->warning,
+             "the kernel cache folder %s is not writable (%s): running without a disk cache (set FACECL_CACHE_DIR "
+             "to a writable folder, or FACECL_NO_CACHE=1 to silence this)",
+             ctx->cache_dir, why);
+    ctx->cache_dir[0] = '\0';
+}
+
 static void entry_path(const char *dir, const char *key, char *buf, size_t size)
 {
     snprintf(buf, size, "%s/kernels/%016llx.bin", dir, (unsigned long long)fcl_hash64(key, strlen(key), 0));

@@ -28,6 +28,7 @@ struct fcl_ctx {
     fcl_error err;
     fcl_rng rng;
     char cache_dir[1024];          /* "" when disk caching is off */
+    char warning[1200];            /* set at creation, e.g. an unusable cache folder; "" none */
     int last_origin;
 
     fcl_prog_entry *progs;
@@ -61,6 +62,9 @@ int fcl_mkdirs(const char *dir);
 
 /* Default cache folder: $FACECL_CACHE_DIR, else $XDG_CACHE_HOME/facecl, else ~/.cache/facecl. */
 void fcl_default_cache_dir(char *buf, size_t size);
+/* Turns disk caching off (cache_dir "") with ctx->warning set when the cache folder cannot be
+ * created or written, so a run goes on uncached and the tool can say why once. */
+void fcl_cache_dir_check(fcl_ctx *ctx);
 
 /* A file-name-safe key for this device: "<hash of platform+device+driver>". */
 void fcl_device_key(const fcl_device_info *d, char *buf, size_t size);

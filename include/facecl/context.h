@@ -33,6 +33,9 @@ cl_context fcl_ctx_cl_context(const fcl_ctx *ctx);
 cl_command_queue fcl_ctx_queue(const fcl_ctx *ctx);
 /* The folder used for kernel binaries and tuning files ("" when disk caching is off). */
 const char *fcl_ctx_cache_dir(const fcl_ctx *ctx);
+/* A warning from creation for the caller to show once (e.g. the cache folder is not writable,
+ * so compiled kernels are not cached), or NULL. */
+const char *fcl_ctx_warning(const fcl_ctx *ctx);
 
 /* Waits for all queued work (clFinish), checked. */
 fcl_status fcl_ctx_finish(fcl_ctx *ctx);

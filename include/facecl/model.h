@@ -23,15 +23,16 @@ extern "C" {
 #define FCL_MODEL_UNSET (-1)
 
 typedef struct fcl_model_opts {
-    int channels;       /* input channels (1 grey, 3 RGB); <= 0: unset */
-    int size;           /* input height = width in pixels; <= 0: unset */
-    int size_h, size_w; /* separate height / width; > 0 overrides `size` for that dimension */
+    int channels;       /* input channels (1 grey, 3 RGB); FCL_MODEL_UNSET: unset (any other
+                           value < 1, such as 0, is refused, never read as unset) */
+    int size;           /* input height = width in pixels; FCL_MODEL_UNSET: unset (0 refused) */
+    int size_h, size_w; /* separate height / width; set, they override `size` for that dimension */
     int classes;        /* classifier outputs; 0: no classifier (embedding-only network);
                            FCL_MODEL_UNSET (< 0): unset */
     int embedding;      /* > 0: insert an embedding head (linear to E + batchnorm1d) between
                            the pooled features and the classifier; 0: the pooled features are
                            the embedding; FCL_MODEL_UNSET (< 0): unset */
-    double width;       /* width multiplier (MobileNetV2); <= 0: unset */
+    double width;       /* width multiplier (MobileNetV2); FCL_MODEL_UNSET: unset (0 refused) */
     const char *stem;   /* "imagenet" or "face" (what a model accepts is up to its file); NULL:
                            unset. Copied by the parser. */
 } fcl_model_opts;

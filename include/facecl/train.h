@@ -97,6 +97,8 @@ typedef struct fcl_train_config {
                                       verification.png */
     const char *best_metric;       /* "val_acc", "auc", "train_loss" or "val_loss"; NULL: val_acc
                                       when there is a validation set, auc with pairs, else train_loss */
+    int overwrite;                 /* a run_dir that already holds a run (and no resume): 0 refuses,
+                                      1 removes the previous run's files first */
 } fcl_train_config;
 
 /* Defaults: SGD lr 0.1 momentum 0.9 wd 5e-4, batch 64, 10 epochs, warmup-cosine per iteration,
