@@ -138,16 +138,16 @@ int fcl_cmd_bench(int argc, char **argv)
         else if (tool_opt(argc, argv, &i, "--filter", &v, &bad)) filter = v;
         else if (tool_opt(argc, argv, &i, "--batch", &v, &bad)) {
             if (!bad && (tool_parse_int(v, &batch) || batch < 1 || batch > 4096))
-                return tool_fail("--batch must be an integer in 1..4096, got '%s'", v);
+                return tool_usage_error("bench ops: --batch must be an integer in 1..4096, got '%s'", v);
         } else if (tool_opt(argc, argv, &i, "--size", &v, &bad)) {
             if (!bad && (tool_parse_int(v, &size) || size < 32 || size > 1024))
-                return tool_fail("--size must be an integer in 32..1024, got '%s'", v);
+                return tool_usage_error("bench ops: --size must be an integer in 32..1024, got '%s'", v);
         } else if (tool_opt(argc, argv, &i, "--reps", &v, &bad)) {
             if (!bad && (tool_parse_int(v, &reps) || reps < 1 || reps > 1000))
-                return tool_fail("--reps must be an integer in 1..1000, got '%s'", v);
+                return tool_usage_error("bench ops: --reps must be an integer in 1..1000, got '%s'", v);
         } else if (tool_opt(argc, argv, &i, "--peak", &v, &bad)) {
-            if (!bad && (tool_parse_float(v, &peak) || peak <= 0))
-                return tool_fail("--peak must be a positive number (GFLOP/s), got '%s'", v);
+            if (!bad && (tool_parse_float(v, &peak) || !(peak > 0) || peak > 1e9))
+                return tool_usage_error("bench ops: --peak must be a positive number (GFLOP/s), got '%s'", v);
         } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             return usage(stdout);
         } else {

@@ -92,7 +92,7 @@ int fcl_cmd_devices(int argc, char **argv)
             if (bad) return 2;
             continue;
         }
-        return tool_fail("devices: unknown option '%s' (see facecl devices --help)", argv[i]);
+        return tool_usage_error("devices: unknown option '%s' (see facecl devices --help)", argv[i]);
     }
     fcl_error err = {0};
     fcl_device_info *devs = NULL;
