@@ -3,9 +3,11 @@
 
 /* Layout: x [N, C, inner] (inner = H*W). Channel ch is the N rows x[b, ch, 0..inner).
  * Per-channel reductions: ONE work-group per channel; every work-item sums a fixed subset of the
- * channel's elements (FCL_VEC-wide vector accumulators along the rows), then a fixed-order tree
- * in local memory combines the partial sums. The result depends only on the shape and the
- * work-group size (fixed per device), never on scheduling: deterministic, no atomics.
+ * channel's elements (FCL_VEC-wide vector accumulators along the rows), then a work-group
+ * reduction combines the partial sums (cl/reduce.cl, prepended: "reduce.cl+bn.cl"; subgroups
+ * where the device has them and FCL_USE_SG is not 0, else a fixed-order tree in local memory).
+ * The result depends only on the shape, the work-group size and the subgroup size (fixed per
+ * device), never on scheduling: deterministic, no atomics.
  * Work-group sizes must be powers of two (the host guarantees it). FCL_VEC (2, 4, 8 or 16) comes
  * from the "bn" tuning row. */
 
@@ -36,23 +38,6 @@ inline float hsum2(float2 v) { return v.s0 + v.s1; }
 inline float hsum4(float4 v) { return hsum2(v.s01 + v.s23); }
 inline float hsum8(float8 v) { return hsum4(v.s0123 + v.s4567); }
 inline float hsum16(float16 v) { return hsum8(v.lo + v.hi); }
-
-/* Sum of `v` over the work-group by a fixed binary tree; every work-item gets the total.
- * s: local scratch of get_local_size(0) floats. */
-inline float wg_sum(float v, __local float *s)
-{
-    int l = get_local_id(0);
-    s[l] = v;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int o = (int)get_local_size(0) / 2; o > 0; o >>= 1) {
-        if (l < o)
-            s[l] += s[l + o];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    float r = s[0];
-    barrier(CLK_LOCAL_MEM_FENCE); /* s is reused by the next call */
-    return r;
-}
 
 /* This work-item's share of sum over channel ch of (x - shift). Rows of at least
  * FCL_VEC * L elements are split into FCL_VEC-wide chunks handed out round-robin (chunk q to
@@ -117,8 +102,8 @@ __kernel void bn_fwd_train(__global float *y, const int y_off, __global const fl
     float m_count = (float)n * (float)inner;
     __global const float *xs = x + x_off;
 
-    float mean = wg_sum(chan_partial(xs, n, C, inner, ch, 0.0f, 0), scratch) / m_count;
-    float sq = wg_sum(chan_partial(xs, n, C, inner, ch, mean, 1), scratch);
+    float mean = fcl_wg_sum(chan_partial(xs, n, C, inner, ch, 0.0f, 0), scratch) / m_count;
+    float sq = fcl_wg_sum(chan_partial(xs, n, C, inner, ch, mean, 1), scratch);
     float var = sq / m_count;
     float invstd = 1.0f / sqrt(var + eps);
 
@@ -252,8 +237,8 @@ __kernel void bn_bwd(__global float *dx, const int dx_off, __global float *dgamm
     float sum_dy = 0.0f, sum_dyxhat = 0.0f;
     if (training || (flags & (BN_HAS_DGAMMA | BN_HAS_DBETA))) {
         float2 part = chan_partial_bwd(dys, xs, n, C, inner, ch, mean);
-        sum_dy = wg_sum(part.s0, scratch);
-        sum_dyxhat = wg_sum(part.s1, scratch) * invstd;
+        sum_dy = fcl_wg_sum(part.s0, scratch);
+        sum_dyxhat = fcl_wg_sum(part.s1, scratch) * invstd;
     }
     if (l == 0) {
         if (flags & BN_HAS_DGAMMA)

@@ -159,3 +159,140 @@ __kernel void l2norm_bwd(__global float *dx, const int dx_off, __global const fl
     for (int j = 0; j < d; j++)
         o[j] += (g[j] - (r[j] / nrm) * ydot) / nrm;
 }
+
+/* ---- GPU shape: one work-group per row ---------------------------------------------------------
+ * The same semantics as the kernels above with a row spread over a work-group: work-item l
+ * takes the columns l, l + L, ... (consecutive work-items read consecutive addresses), and the
+ * row's max and sums are work-group reductions (cl/reduce.cl: subgroups where the device has
+ * them). The file is built as "reduce.cl+loss.cl"; the host picks this shape where the "loss"
+ * tuning row sets FCL_ROW_WG (host/ops/op_util.c: fcl_op_rows_kernel). Global: n * L, local L.
+ * A bad label is the same for the whole group, so its early return skips every barrier. */
+
+/* Max and log-sum-exp (minus the max) of row r, over the group. */
+inline float wg_row_max(__global const float *r, int k, __local float *s)
+{
+    float m = -INFINITY;
+    for (int j = get_local_id(0); j < k; j += get_local_size(0))
+        m = FCL_OP_MAX(m, r[j]);
+    return fcl_wg_max(m, s);
+}
+
+inline float wg_row_lse_m(__global const float *r, int k, float m, __local float *s)
+{
+    float e = 0.0f;
+    for (int j = get_local_id(0); j < k; j += get_local_size(0))
+        e += exp(r[j] - m);
+    return log(fcl_wg_sum(e, s));
+}
+
+__kernel void xent_fwd_rows_wg(__global float *rl, const int rl_off, __global const float *z,
+                               const int z_off, __global const float *lab, const int lab_off,
+                               const int n, const int k, const float eps, __local float *s)
+{
+    int i = get_group_id(0), l = get_local_id(0), L = get_local_size(0);
+    __global const float *r = z + z_off + i * k;
+    int c = label_index(lab[lab_off + i], k);
+    if (c < 0) {
+        if (l == 0)
+            rl[rl_off + i] = NAN;
+        return;
+    }
+    float m = wg_row_max(r, k, s);
+    float e = 0.0f, below = 0.0f;
+    for (int j = l; j < k; j += L) {
+        e += exp(r[j] - m);
+        below += m - r[j];
+    }
+    float lse_m = log(fcl_wg_sum(e, s));
+    below = fcl_wg_sum(below, s);
+    if (l == 0)
+        rl[rl_off + i] = (1.0f - eps) * (lse_m + (m - r[c])) + eps * (lse_m + below / (float)k);
+}
+
+__kernel void xent_bwd_wg(__global float *dz, const int dz_off, __global const float *z,
+                          const int z_off, __global const float *lab, const int lab_off,
+                          const int n, const int k, const float eps, const float coef,
+                          __local float *s)
+{
+    int i = get_group_id(0), l = get_local_id(0), L = get_local_size(0);
+    __global const float *r = z + z_off + i * k;
+    __global float *g = dz + dz_off + i * k;
+    int c = label_index(lab[lab_off + i], k);
+    if (c < 0) {
+        for (int j = l; j < k; j += L)
+            g[j] = NAN;
+        return;
+    }
+    float m = wg_row_max(r, k, s);
+    float lse_m = wg_row_lse_m(r, k, m, s);
+    float off = eps / (float)k;
+    for (int j = l; j < k; j += L) {
+        float q = j == c ? 1.0f - eps + off : off;
+        g[j] += coef * (exp((r[j] - m) - lse_m) - q);
+    }
+}
+
+__kernel void log_softmax_fwd_wg(__global float *y, const int y_off, __global const float *x,
+                                 const int x_off, const int n, const int k, __local float *s)
+{
+    int i = get_group_id(0);
+    __global const float *r = x + x_off + i * k;
+    float m = wg_row_max(r, k, s);
+    float lse_m = wg_row_lse_m(r, k, m, s);
+    /* y may be x: every element is written by the work-item that reads it, after the
+     * reductions (which every work-item has finished reading for) */
+    for (int j = get_local_id(0); j < k; j += get_local_size(0))
+        y[y_off + i * k + j] = (r[j] - m) - lse_m;
+}
+
+__kernel void log_softmax_bwd_wg(__global float *dx, const int dx_off, __global const float *dy,
+                                 const int dy_off, __global const float *y, const int y_off,
+                                 const int n, const int k, __local float *s)
+{
+    int i = get_group_id(0), l = get_local_id(0), L = get_local_size(0);
+    __global const float *g = dy + dy_off + i * k, *yr = y + y_off + i * k;
+    float t = 0.0f;
+    for (int j = l; j < k; j += L)
+        t += g[j];
+    t = fcl_wg_sum(t, s);
+    for (int j = l; j < k; j += L)
+        dx[dx_off + i * k + j] += g[j] - exp(yr[j]) * t;
+}
+
+__kernel void l2norm_fwd_wg(__global float *y, const int y_off, __global const float *x,
+                            const int x_off, const int n, const int d, const float eps,
+                            __local float *s)
+{
+    int i = get_group_id(0), l = get_local_id(0), L = get_local_size(0);
+    __global const float *r = x + x_off + i * d;
+    float ss = 0.0f;
+    for (int j = l; j < d; j += L)
+        ss += r[j] * r[j];
+    float den = fmax(sqrt(fcl_wg_sum(ss, s)), eps);
+    for (int j = l; j < d; j += L)
+        y[y_off + i * d + j] = r[j] / den;
+}
+
+__kernel void l2norm_bwd_wg(__global float *dx, const int dx_off, __global const float *dy,
+                            const int dy_off, __global const float *x, const int x_off,
+                            const int n, const int d, const float eps, __local float *s)
+{
+    int i = get_group_id(0), l = get_local_id(0), L = get_local_size(0);
+    __global const float *r = x + x_off + i * d, *g = dy + dy_off + i * d;
+    __global float *o = dx + dx_off + i * d;
+    float ss = 0.0f, dot = 0.0f;
+    for (int j = l; j < d; j += L) {
+        ss += r[j] * r[j];
+        dot += r[j] * g[j];
+    }
+    float nrm = sqrt(fcl_wg_sum(ss, s));
+    dot = fcl_wg_sum(dot, s);
+    if (nrm <= eps) {
+        for (int j = l; j < d; j += L)
+            o[j] += g[j] / eps;
+        return;
+    }
+    float ydot = dot / nrm;
+    for (int j = l; j < d; j += L)
+        o[j] += (g[j] - (r[j] / nrm) * ydot) / nrm;
+}

@@ -162,3 +162,58 @@ __kernel void row_norm_bwd(__global float *dx, const int dx_off, __global const 
     for (int t = 0; t < d; t++)
         o[t] += c * r[t];
 }
+
+/* ---- GPU shape: one work-group per row (see the note in cl/loss.cl; built as
+ * "reduce.cl+margin.cl"). Global: n * L, local L. ---------------------------------------------- */
+
+__kernel void margin_bwd_norm_wg(__global float *dxn, const int dxn_off, __global const float *dz,
+                                 const int dz_off, __global const float *cs, const int cs_off,
+                                 __global const float *lab, const int lab_off, const int n,
+                                 const int k, MARGIN_ARGS, __local float *sc)
+{
+    int i = get_group_id(0), l = get_local_id(0), L = get_local_size(0);
+    MARGIN_INIT(p);
+    int y = label_index(lab[lab_off + i], k);
+    if (y < 0) {   /* the same for the whole group */
+        if (l == 0)
+            dxn[dxn_off + i] = NAN;
+        return;
+    }
+    __global const float *g = dz + dz_off + i * k, *c = cs + cs_off + i * k;
+    float acc = 0.0f, df;
+    for (int j = l; j < k; j += L)
+        acc += g[j] * (j == y ? target_f(c[j], &p, &df) : c[j]);
+    acc = fcl_wg_sum(acc, sc);
+    if (l == 0)
+        dxn[dxn_off + i] += acc;
+}
+
+/* Sum of squares of row r (d values) over the group. */
+inline float wg_row_ss(__global const float *r, int d, __local float *sc)
+{
+    float ss = 0.0f;
+    for (int t = get_local_id(0); t < d; t += get_local_size(0))
+        ss += r[t] * r[t];
+    return fcl_wg_sum(ss, sc);
+}
+
+__kernel void row_norm_fwd_wg(__global float *nr, const int nr_off, __global const float *x,
+                              const int x_off, const int n, const int d, __local float *sc)
+{
+    int i = get_group_id(0);
+    float ss = wg_row_ss(x + x_off + i * d, d, sc);
+    if (get_local_id(0) == 0)
+        nr[nr_off + i] = sqrt(ss);
+}
+
+__kernel void row_norm_bwd_wg(__global float *dx, const int dx_off, __global const float *dn,
+                              const int dn_off, __global const float *x, const int x_off,
+                              const int n, const int d, const float eps, __local float *sc)
+{
+    int i = get_group_id(0);
+    __global const float *r = x + x_off + i * d;
+    __global float *o = dx + dx_off + i * d;
+    float c = dn[dn_off + i] / fmax(sqrt(wg_row_ss(r, d, sc)), eps);
+    for (int t = get_local_id(0); t < d; t += get_local_size(0))
+        o[t] += c * r[t];
+}

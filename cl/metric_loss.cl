@@ -377,3 +377,49 @@ __kernel void hist_dsim(__global float *ds, const int ds_off, __global const flo
     }
     ds[ds_off + i * n + j] = v;
 }
+
+/* ==== GPU shape of the per-row kernels ============================================================
+ * One work-group per row: work-item l takes the dimensions l, l + L, ... (coalesced), the sum
+ * is a work-group reduction (cl/reduce.cl; the file is built as "reduce.cl+metric_loss.cl").
+ * Same semantics as center_rows / contrastive_rows. Global: n * L, local L. */
+
+__kernel void center_rows_wg(__global float *rl, const int rl_off, __global const float *x,
+                             const int x_off, __global const float *c, const int c_off,
+                             __global const float *lab, const int lab_off, const int n,
+                             const int d, const int k, __local float *sc)
+{
+    int i = get_group_id(0), l = get_local_id(0);
+    int y = label_index(lab[lab_off + i], k);
+    if (y < 0) {   /* the same for the whole group */
+        if (l == 0)
+            rl[rl_off + i] = NAN;
+        return;
+    }
+    __global const float *xr = x + x_off + i * d, *cr = c + c_off + y * d;
+    float s = 0.0f;
+    for (int t = l; t < d; t += get_local_size(0)) {
+        float v = xr[t] - cr[t];
+        s += v * v;
+    }
+    s = fcl_wg_sum(s, sc);
+    if (l == 0)
+        rl[rl_off + i] = 0.5f * s;
+}
+
+__kernel void contrastive_rows_wg(__global float *rl, const int rl_off, __global const float *a,
+                                  const int a_off, __global const float *b, const int b_off,
+                                  __global const float *y, const int y_off, const int n,
+                                  const int d, const float margin, __local float *sc)
+{
+    int i = get_group_id(0), l = get_local_id(0);
+    __global const float *ar = a + a_off + i * d, *br = b + b_off + i * d;
+    float s = 0.0f;
+    for (int t = l; t < d; t += get_local_size(0)) {
+        float v = ar[t] - br[t];
+        s += v * v;
+    }
+    s = fcl_wg_sum(s, sc);
+    float dd = sqrt(s), h = fmax(margin - dd, 0.0f), yi = y[y_off + i];
+    if (l == 0)
+        rl[rl_off + i] = yi * s + (1.0f - yi) * h * h;
+}

@@ -302,3 +302,114 @@ __kernel void global_avgpool_bwd(__global float *dx, const int dx_off, __global 
         return;
     dx[dx_off + p * HW + k] += dy[dy_off + p] / (float)HW;
 }
+
+/* ---- GPU shape ---------------------------------------------------------------------------------
+ * One output (forward) or one input (backward) per work-item, consecutive work-items on
+ * consecutive elements of a row (coalesced), no per-work-item vector blocks; global average
+ * pooling as one work-group per plane with a work-group reduction (cl/reduce.cl: the file is
+ * built as "reduce.cl+pool.cl"). Same semantics, window order and tie rules as the kernels
+ * above. The host picks them where the "pool" tuning row sets POOL_GPU=1 (groups of POOL_WG).
+ * 1-D launches over the extents named, split by split3. */
+
+/* Extents (OW, OH, planes). */
+__kernel void maxpool_fwd_px(__global float *y, const int y_off, __global float *idx, const int i_off,
+                             __global const float *x, const int x_off, const int H, const int W,
+                             const int OH, const int OW, const int planes, const int kh, const int kw,
+                             const int sh, const int sw, const int ph, const int pw,
+                             const int has_idx)
+{
+    int j, i, p;
+    if (!split3(OW, OH, planes, &j, &i, &p))
+        return;
+    float val;
+    int best;
+    max_one(x + x_off + p * H * W, H, W, i * sh - ph, j * sw - pw, kh, kw, &val, &best);
+    int o = (p * OH + i) * OW + j;
+    y[y_off + o] = val;
+    if (has_idx)
+        idx[i_off + o] = (float)best;
+}
+
+/* Extents (W, H, planes): dx[p, r, q] += dy of each covering output whose idx is r * W + q. */
+__kernel void maxpool_bwd_px(__global float *dx, const int dx_off, __global const float *dy,
+                             const int dy_off, __global const float *idx, const int i_off,
+                             const int H, const int W, const int OH, const int OW, const int planes,
+                             const int kh, const int kw, const int sh, const int sw, const int ph,
+                             const int pw)
+{
+    int q, r, p;
+    if (!split3(W, H, planes, &q, &r, &p))
+        return;
+    int i0 = first_cover(r, kh, sh, ph), i1 = min((r + ph) / sh, OH - 1);
+    int j0 = first_cover(q, kw, sw, pw), j1 = min((q + pw) / sw, OW - 1);
+    int want = r * W + q;
+    float acc = 0.0f;
+    for (int i = i0; i <= i1; i++)
+        for (int j = j0; j <= j1; j++) {
+            int o = (p * OH + i) * OW + j;
+            float f = idx[i_off + o];
+            if ((f >= 0.0f && f < (float)(H * W)) && (int)f == want)   /* as maxpool_bwd */
+                acc += dy[dy_off + o];
+        }
+    dx[dx_off + (p * H + r) * W + q] += acc;
+}
+
+/* Extents (OW, OH, planes). */
+__kernel void avgpool_fwd_px(__global float *y, const int y_off, __global const float *x,
+                             const int x_off, const int H, const int W, const int OH, const int OW,
+                             const int planes, const int kh, const int kw, const int sh, const int sw,
+                             const int ph, const int pw, const int include_pad,
+                             const int divisor_override)
+{
+    int j, i, p;
+    if (!split3(OW, OH, planes, &j, &i, &p))
+        return;
+    __global const float *xp = x + x_off + p * H * W;
+    int hs, he, ws, we;
+    float div = avg_window(i * sh - ph, j * sw - pw, H, W, kh, kw, ph, pw, include_pad,
+                           divisor_override, &hs, &he, &ws, &we);
+    float sum = 0.0f;
+    for (int r = hs; r < he; r++)
+        for (int c = ws; c < we; c++)
+            sum += xp[r * W + c];
+    y[y_off + (p * OH + i) * OW + j] = (hs < he && ws < we) ? sum / div : 0.0f;
+}
+
+/* Extents (W, H, planes). */
+__kernel void avgpool_bwd_px(__global float *dx, const int dx_off, __global const float *dy,
+                             const int dy_off, const int H, const int W, const int OH, const int OW,
+                             const int planes, const int kh, const int kw, const int sh, const int sw,
+                             const int ph, const int pw, const int include_pad,
+                             const int divisor_override)
+{
+    int q, r, p;
+    if (!split3(W, H, planes, &q, &r, &p))
+        return;
+    int i0 = first_cover(r, kh, sh, ph), i1 = min((r + ph) / sh, OH - 1);
+    int j0 = first_cover(q, kw, sw, pw), j1 = min((q + pw) / sw, OW - 1);
+    float acc = 0.0f;
+    for (int i = i0; i <= i1; i++)
+        for (int j = j0; j <= j1; j++) {
+            int hs, he, ws, we;
+            float div = avg_window(i * sh - ph, j * sw - pw, H, W, kh, kw, ph, pw, include_pad,
+                                   divisor_override, &hs, &he, &ws, &we);
+            if (r >= hs && r < he && q >= ws && q < we)
+                acc += dy[dy_off + (p * OH + i) * OW + j] / div;
+        }
+    dx[dx_off + (p * H + r) * W + q] += acc;
+}
+
+/* Global average pooling: y[p] = mean of plane p, one work-group per plane (work-items on
+ * consecutive elements), a work-group reduction. Global: planes * L, local L. */
+__kernel void global_avgpool_fwd_wg(__global float *y, const int y_off, __global const float *x,
+                                    const int x_off, const int HW, __local float *s)
+{
+    int p = get_group_id(0), l = get_local_id(0);
+    __global const float *xp = x + x_off + p * HW;
+    float acc = 0.0f;
+    for (int k = l; k < HW; k += get_local_size(0))
+        acc += xp[k];
+    acc = fcl_wg_sum(acc, s);
+    if (l == 0)
+        y[y_off + p] = acc / (float)HW;
+}

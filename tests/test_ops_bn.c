@@ -147,7 +147,7 @@ static void run_bn_case(fcl_ctx *ctx, const shape *s, int training, int affine, 
  * on any device. */
 static const int bn_wgs[] = {0, 64, 4};
 
-Test(bn, training)
+static void training_body(void)
 {
     fcl_ctx *ctx = h_ctx();
     for (size_t w = 0; w < 3; w++)
@@ -156,8 +156,11 @@ Test(bn, training)
     run_bn_case(ctx, &bn_shapes[1], 1, 0, 0, 7);
     h_ctx_free(ctx);
 }
+Test(bn, training) { training_body(); }
+Test(bn, training_gpu_row) { h_force("bn:-DFCL_VEC=4 -DFCL_BN_WG=256"); training_body(); }
+Test(bn, training_gpu_row_tree) { h_force("bn:-DFCL_VEC=4 -DFCL_BN_WG=256 -DFCL_USE_SG=0"); training_body(); }
 
-Test(bn, inference)
+static void inference_body(void)
 {
     fcl_ctx *ctx = h_ctx();
     for (size_t w = 0; w < 2; w++)
@@ -166,6 +169,9 @@ Test(bn, inference)
     run_bn_case(ctx, &bn_shapes[0], 0, 0, 0, 8);
     h_ctx_free(ctx);
 }
+Test(bn, inference) { inference_body(); }
+Test(bn, inference_gpu_row) { h_force("bn:-DFCL_VEC=4 -DFCL_BN_WG=256"); inference_body(); }
+Test(bn, inference_gpu_row_tree) { h_force("bn:-DFCL_VEC=4 -DFCL_BN_WG=256 -DFCL_USE_SG=0"); inference_body(); }
 
 /* Same inputs twice: bit-identical outputs (fixed reduction order); in place y == x. */
 static void run_determinism(fcl_ctx *ctx, int wg)
@@ -203,13 +209,16 @@ static void run_determinism(fcl_ctx *ctx, int wg)
     bn_free(&d);
 }
 
-Test(bn, deterministic_and_in_place)
+static void deterministic_and_in_place_body(void)
 {
     fcl_ctx *ctx = h_ctx();
     run_determinism(ctx, 0);
     run_determinism(ctx, 64);
     h_ctx_free(ctx);
 }
+Test(bn, deterministic_and_in_place) { deterministic_and_in_place_body(); }
+Test(bn, deterministic_and_in_place_gpu_row) { h_force("bn:-DFCL_VEC=4 -DFCL_BN_WG=256"); deterministic_and_in_place_body(); }
+Test(bn, deterministic_and_in_place_gpu_row_tree) { h_force("bn:-DFCL_VEC=4 -DFCL_BN_WG=256 -DFCL_USE_SG=0"); deterministic_and_in_place_body(); }
 
 /* ---- reference backward vs finite differences ---------------------------------------------- */
 

@@ -80,7 +80,7 @@ static void xent_case_run(fcl_ctx *ctx, const xent_case *c, uint64_t seed)
     free(z), free(lab), free(g0), free(g), free(gr), free(rl), free(rlr), free(labi), free(dg);
 }
 
-Test(loss, softmax_xent_matches_reference)
+static void softmax_xent_matches_reference_body(void)
 {
     fcl_ctx *ctx = h_ctx();
     static const xent_case cases[] = {
@@ -94,10 +94,13 @@ Test(loss, softmax_xent_matches_reference)
         xent_case_run(ctx, &cases[i], 300 + 10 * i);
     h_ctx_free(ctx);
 }
+Test(loss, softmax_xent_matches_reference) { softmax_xent_matches_reference_body(); }
+Test(loss, softmax_xent_matches_reference_gpu_rows) { h_force("loss:-DFCL_ROW_WG=64"); softmax_xent_matches_reference_body(); }
+Test(loss, softmax_xent_matches_reference_gpu_rows_tree) { h_force("loss:-DFCL_ROW_WG=256 -DFCL_USE_SG=0"); softmax_xent_matches_reference_body(); }
 
 /* Labels that are not class indices poison their row (NaN), never read out of bounds; host
  * labels are checked on upload. */
-Test(loss, softmax_xent_bad_labels)
+static void softmax_xent_bad_labels_body(void)
 {
     fcl_ctx *ctx = h_ctx();
     h_case("softmax xent bad labels");
@@ -136,6 +139,9 @@ Test(loss, softmax_xent_bad_labels)
     h_free(ctx, &bl3);
     h_ctx_free(ctx);
 }
+Test(loss, softmax_xent_bad_labels) { softmax_xent_bad_labels_body(); }
+Test(loss, softmax_xent_bad_labels_gpu_rows) { h_force("loss:-DFCL_ROW_WG=64"); softmax_xent_bad_labels_body(); }
+Test(loss, softmax_xent_bad_labels_gpu_rows_tree) { h_force("loss:-DFCL_ROW_WG=256 -DFCL_USE_SG=0"); softmax_xent_bad_labels_body(); }
 
 typedef struct xent_ud {
     const int *lab;
@@ -168,7 +174,7 @@ Test(loss, softmax_xent_reference_vs_finite_differences)
 
 /* ---- log-softmax ------------------------------------------------------------------------------------ */
 
-Test(loss, log_softmax_matches_reference)
+static void log_softmax_matches_reference_body(void)
 {
     fcl_ctx *ctx = h_ctx();
     static const size_t shapes[][2] = {{1, 1}, {1, 10}, {7, 13}, {32, 1000}, {5, 3}, {64, 257}};
@@ -201,6 +207,9 @@ Test(loss, log_softmax_matches_reference)
     }
     h_ctx_free(ctx);
 }
+Test(loss, log_softmax_matches_reference) { log_softmax_matches_reference_body(); }
+Test(loss, log_softmax_matches_reference_gpu_rows) { h_force("loss:-DFCL_ROW_WG=64"); log_softmax_matches_reference_body(); }
+Test(loss, log_softmax_matches_reference_gpu_rows_tree) { h_force("loss:-DFCL_ROW_WG=256 -DFCL_USE_SG=0"); log_softmax_matches_reference_body(); }
 
 typedef struct rows_ud {
     size_t n, k;
@@ -229,7 +238,7 @@ Test(loss, log_softmax_reference_vs_finite_differences)
 
 /* ---- L2 normalisation ---------------------------------------------------------------------------- */
 
-Test(loss, l2norm_matches_reference_incl_zero_rows)
+static void l2norm_matches_reference_incl_zero_rows_body(void)
 {
     fcl_ctx *ctx = h_ctx();
     static const size_t shapes[][2] = {{1, 1}, {1, 512}, {7, 13}, {32, 128}, {5, 3}, {33, 257}};
@@ -272,6 +281,9 @@ Test(loss, l2norm_matches_reference_incl_zero_rows)
     }
     h_ctx_free(ctx);
 }
+Test(loss, l2norm_matches_reference_incl_zero_rows) { l2norm_matches_reference_incl_zero_rows_body(); }
+Test(loss, l2norm_matches_reference_incl_zero_rows_gpu_rows) { h_force("loss:-DFCL_ROW_WG=64"); l2norm_matches_reference_incl_zero_rows_body(); }
+Test(loss, l2norm_matches_reference_incl_zero_rows_gpu_rows_tree) { h_force("loss:-DFCL_ROW_WG=256 -DFCL_USE_SG=0"); l2norm_matches_reference_incl_zero_rows_body(); }
 
 static void l2_f(double *y, const double *x, void *ud)
 {

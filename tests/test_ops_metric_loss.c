@@ -146,7 +146,7 @@ static void center_case_run(fcl_ctx *ctx, const center_case *c, uint64_t seed)
     free(lab);
 }
 
-Test(metric_loss, center_loss_matches_reference)
+static void center_loss_matches_reference_body(void)
 {
     fcl_ctx *ctx = h_ctx();
     static const center_case cases[] = {
@@ -157,6 +157,9 @@ Test(metric_loss, center_loss_matches_reference)
         center_case_run(ctx, &cases[i], 10 + 10 * i);
     h_ctx_free(ctx);
 }
+Test(metric_loss, center_loss_matches_reference) { center_loss_matches_reference_body(); }
+Test(metric_loss, center_loss_matches_reference_gpu_rows) { h_force("loss:-DFCL_ROW_WG=64"); center_loss_matches_reference_body(); }
+Test(metric_loss, center_loss_matches_reference_gpu_rows_tree) { h_force("loss:-DFCL_ROW_WG=256 -DFCL_USE_SG=0"); center_loss_matches_reference_body(); }
 
 /* Wen et al.'s update on a hand-made batch: class 0 has rows {1, 2, 3}, class 2 has row {0},
  * class 1 is absent. delta c_0 = ((c0 - x1) + (c0 - x2) + (c0 - x3)) / 4,
@@ -438,6 +441,9 @@ static void head_cases(size_t first, size_t last)
 Test(metric_loss, cosface_head_matches_reference) { head_cases(0, 1); }
 Test(metric_loss, arcface_head_matches_reference) { head_cases(2, 4); }
 Test(metric_loss, sphereface_head_matches_reference) { head_cases(5, 9); }
+/* The GPU shape of the heads' row kernels (row norms, SphereFace's norm gradient) forced. */
+Test(metric_loss, margin_heads_gpu_rows) { h_force("loss:-DFCL_ROW_WG=64"); head_cases(0, 9); }
+Test(metric_loss, margin_heads_gpu_rows_tree) { h_force("loss:-DFCL_ROW_WG=256 -DFCL_USE_SG=0"); head_cases(0, 9); }
 
 typedef struct head_ud {
     const double *x, *w;
@@ -847,7 +853,7 @@ static void contrastive_case(fcl_ctx *ctx, size_t n, size_t d, double margin, ui
         free(all[i]);
 }
 
-Test(metric_loss, contrastive_matches_reference)
+static void contrastive_matches_reference_body(void)
 {
     fcl_ctx *ctx = h_ctx();
     contrastive_case(ctx, 1, 7, 1.0, 1);
@@ -856,6 +862,9 @@ Test(metric_loss, contrastive_matches_reference)
     contrastive_case(ctx, 13, 7, 1.5, 4);
     h_ctx_free(ctx);
 }
+Test(metric_loss, contrastive_matches_reference) { contrastive_matches_reference_body(); }
+Test(metric_loss, contrastive_matches_reference_gpu_rows) { h_force("loss:-DFCL_ROW_WG=64"); contrastive_matches_reference_body(); }
+Test(metric_loss, contrastive_matches_reference_gpu_rows_tree) { h_force("loss:-DFCL_ROW_WG=256 -DFCL_USE_SG=0"); contrastive_matches_reference_body(); }
 
 typedef struct con_ud {
     const double *a, *b, *y;
@@ -1150,7 +1159,7 @@ Test(metric_loss, bad_input_is_rejected)
 }
 
 /* Labels that are not class indices: NaN rows, no out-of-bounds access (guards intact). */
-Test(metric_loss, bad_labels_give_nan_rows)
+static void bad_labels_give_nan_rows_body(void)
 {
     fcl_ctx *ctx = h_ctx();
     h_case("center loss and margin head with bad labels");
@@ -1178,3 +1187,6 @@ Test(metric_loss, bad_labels_give_nan_rows)
     h_free(ctx, &bz), h_free(ctx, &bc);
     h_ctx_free(ctx);
 }
+Test(metric_loss, bad_labels_give_nan_rows) { bad_labels_give_nan_rows_body(); }
+Test(metric_loss, bad_labels_give_nan_rows_gpu_rows) { h_force("loss:-DFCL_ROW_WG=64"); bad_labels_give_nan_rows_body(); }
+Test(metric_loss, bad_labels_give_nan_rows_gpu_rows_tree) { h_force("loss:-DFCL_ROW_WG=256 -DFCL_USE_SG=0"); bad_labels_give_nan_rows_body(); }

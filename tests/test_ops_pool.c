@@ -124,16 +124,19 @@ static void run_max_case(fcl_ctx *ctx, const pool_case *pc, int ties, uint64_t s
     free(x), free(y), free(y_ref), free(idx), free(idx_ref), free(dy), free(dx0), free(dx), free(dx_ref);
 }
 
-Test(pool, maxpool)
+static void maxpool_body(void)
 {
     fcl_ctx *ctx = h_ctx();
     for (size_t i = 0; i < N_POOL_CASES; i++) run_max_case(ctx, &pool_cases[i], 0, 10 + i);
     for (size_t i = 0; i < N_POOL_CASES; i += 2) run_max_case(ctx, &pool_cases[i], 1, 30 + i);
     h_ctx_free(ctx);
 }
+Test(pool, maxpool) { maxpool_body(); }
+Test(pool, maxpool_gpu_row) { h_force("pool:-DPOOL_GPU=1 -DPOOL_WG=256"); maxpool_body(); }
+Test(pool, maxpool_gpu_row_tree) { h_force("pool:-DPOOL_GPU=1 -DPOOL_WG=64 -DFCL_USE_SG=0"); maxpool_body(); }
 
 /* NaN wins a window (PyTorch); an all--inf window reports its first element. */
-Test(pool, maxpool_nan_and_inf)
+static void maxpool_nan_and_inf_body(void)
 {
     h_case("maxpool2d NaN and -inf");
     fcl_ctx *ctx = h_ctx();
@@ -160,6 +163,9 @@ Test(pool, maxpool_nan_and_inf)
     h_free(ctx, &bx), h_free(ctx, &by), h_free(ctx, &bi);
     h_ctx_free(ctx);
 }
+Test(pool, maxpool_nan_and_inf) { maxpool_nan_and_inf_body(); }
+Test(pool, maxpool_nan_and_inf_gpu_row) { h_force("pool:-DPOOL_GPU=1 -DPOOL_WG=256"); maxpool_nan_and_inf_body(); }
+Test(pool, maxpool_nan_and_inf_gpu_row_tree) { h_force("pool:-DPOOL_GPU=1 -DPOOL_WG=64 -DFCL_USE_SG=0"); maxpool_nan_and_inf_body(); }
 
 static void run_avg_case(fcl_ctx *ctx, const pool_case *pc0, int include_pad, int divisor,
                          uint64_t seed)
@@ -201,7 +207,7 @@ static void run_avg_case(fcl_ctx *ctx, const pool_case *pc0, int include_pad, in
     free(x), free(y), free(y_ref), free(dy), free(dx0), free(dx), free(dx_ref);
 }
 
-Test(pool, avgpool)
+static void avgpool_body(void)
 {
     fcl_ctx *ctx = h_ctx();
     for (size_t i = 0; i < N_POOL_CASES; i++) run_avg_case(ctx, &pool_cases[i], 1, 0, 50 + i);
@@ -209,6 +215,9 @@ Test(pool, avgpool)
     run_avg_case(ctx, &pool_cases[2], 1, 3, 90);
     h_ctx_free(ctx);
 }
+Test(pool, avgpool) { avgpool_body(); }
+Test(pool, avgpool_gpu_row) { h_force("pool:-DPOOL_GPU=1 -DPOOL_WG=256"); avgpool_body(); }
+Test(pool, avgpool_gpu_row_tree) { h_force("pool:-DPOOL_GPU=1 -DPOOL_WG=64 -DFCL_USE_SG=0"); avgpool_body(); }
 
 /* ---- adaptive and global average pooling ------------------------------------------------------- */
 
@@ -244,7 +253,7 @@ static void run_adaptive_case(fcl_ctx *ctx, size_t n, size_t c, size_t h, size_t
     free(x), free(y), free(y_ref), free(dy), free(dx0), free(dx), free(dx_ref);
 }
 
-Test(pool, adaptive_and_global)
+static void adaptive_and_global_body(void)
 {
     fcl_ctx *ctx = h_ctx();
     run_adaptive_case(ctx, 1, 3, 7, 7, 1, 1, 4, 0, 1);
@@ -257,6 +266,9 @@ Test(pool, adaptive_and_global)
     run_adaptive_case(ctx, 2, 3, 31, 31, 1, 1, 2, 0, 8);   /* adaptive with [N, C] */
     h_ctx_free(ctx);
 }
+Test(pool, adaptive_and_global) { adaptive_and_global_body(); }
+Test(pool, adaptive_and_global_gpu_row) { h_force("pool:-DPOOL_GPU=1 -DPOOL_WG=256"); adaptive_and_global_body(); }
+Test(pool, adaptive_and_global_gpu_row_tree) { h_force("pool:-DPOOL_GPU=1 -DPOOL_WG=64 -DFCL_USE_SG=0"); adaptive_and_global_body(); }
 
 /* ---- reference backward vs finite differences ------------------------------------------------ */
 

@@ -48,7 +48,7 @@ static fcl_status get_kernel(fcl_ctx *ctx, const char *name, cl_kernel *k, int *
 {
     fcl_status st = fcl_op_tuning_vec(ctx, "bn", vec);
     if (st) return st;
-    return fcl_kernel_get(ctx, "bn.cl", name, fcl_ctx_tuning(ctx, "bn"), k);
+    return fcl_kernel_get(ctx, "reduce.cl+bn.cl", name, fcl_ctx_tuning(ctx, "bn"), k);
 }
 
 /* Group size of the per-channel reductions: `forced` (tests), else the tuning row's FCL_BN_WG,

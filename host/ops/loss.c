@@ -8,11 +8,6 @@
 
 #define ERRP(ctx) fcl_ctx_error(ctx)
 
-static fcl_status get_kernel(fcl_ctx *ctx, const char *name, cl_kernel *k)
-{
-    return fcl_kernel_get(ctx, "loss.cl", name, fcl_ctx_tuning(ctx, "loss"), k);
-}
-
 /* ---- cross-entropy ------------------------------------------------------------------------------ */
 
 /* Sizes and labels of a cross-entropy call. */
@@ -38,6 +33,7 @@ fcl_status fcl_softmax_xent_fwd(fcl_ctx *ctx, fcl_tensor *loss, fcl_tensor *row_
     const char *op = "fcl_softmax_xent_fwd";
     fcl_tensor tmp = {0};
     size_t n, k;
+    size_t row_wg;
     cl_kernel kr;
     fcl_status st;
     if ((st = xent_check(ctx, op, logits, labels, p, &n, &k)) || (st = fcl_op_check_t(ctx, op, "loss", loss)))
@@ -57,7 +53,7 @@ fcl_status fcl_softmax_xent_fwd(fcl_ctx *ctx, fcl_tensor *loss, fcl_tensor *row_
                      op);
         goto fail;
     }
-    if ((st = get_kernel(ctx, "xent_fwd_rows", &kr)))
+    if ((st = fcl_op_rows_kernel(ctx, "loss", "loss.cl", "xent_fwd_rows", &kr, &row_wg)))
         goto fail;
     fcl_op_args g;
     fcl_op_args_init(&g, ctx, kr, NULL);
@@ -67,7 +63,7 @@ fcl_status fcl_softmax_xent_fwd(fcl_ctx *ctx, fcl_tensor *loss, fcl_tensor *row_
     fcl_op_arg_i(&g, (int)n);
     fcl_op_arg_i(&g, (int)k);
     fcl_op_arg_f(&g, p->label_smoothing);
-    if ((st = g.st) || (st = fcl_op_run_1d(ctx, kr, n)))
+    if ((st = fcl_op_rows_run(ctx, kr, row_wg, &g, n)))
         goto fail;
     /* the batch mean: one fixed-order reduction */
     if ((st = fcl_sum(ctx, loss, row_loss, (float)(1.0 / (double)n))))
@@ -82,6 +78,7 @@ fcl_status fcl_softmax_xent_bwd(fcl_ctx *ctx, fcl_tensor *dlogits, const fcl_ten
 {
     const char *op = "fcl_softmax_xent_bwd";
     size_t n, k;
+    size_t row_wg;
     cl_kernel kr;
     fcl_status st;
     if ((st = xent_check(ctx, op, logits, labels, p, &n, &k)) ||
@@ -91,7 +88,7 @@ fcl_status fcl_softmax_xent_bwd(fcl_ctx *ctx, fcl_tensor *dlogits, const fcl_ten
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dlogits overlaps logits or labels", op);
         goto fail;
     }
-    if ((st = get_kernel(ctx, "xent_bwd", &kr)))
+    if ((st = fcl_op_rows_kernel(ctx, "loss", "loss.cl", "xent_bwd", &kr, &row_wg)))
         goto fail;
     fcl_op_args g;
     fcl_op_args_init(&g, ctx, kr, NULL);
@@ -102,7 +99,7 @@ fcl_status fcl_softmax_xent_bwd(fcl_ctx *ctx, fcl_tensor *dlogits, const fcl_ten
     fcl_op_arg_i(&g, (int)k);
     fcl_op_arg_f(&g, p->label_smoothing);
     fcl_op_arg_f(&g, (float)((double)dloss / (double)n));
-    if ((st = g.st) || (st = fcl_op_run_1d(ctx, kr, n)))
+    if ((st = fcl_op_rows_run(ctx, kr, row_wg, &g, n)))
         goto fail;
     return FCL_OK;
 fail:
@@ -148,6 +145,7 @@ fcl_status fcl_log_softmax_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x)
 {
     const char *op = "fcl_log_softmax_fwd";
     size_t n, k;
+    size_t row_wg;
     cl_kernel kr;
     fcl_status st;
     if ((st = fcl_op_rows_of(ctx, op, "x", x, &n, &k)) || (st = fcl_op_check_rows(ctx, op, "y", y, n, k)))
@@ -156,7 +154,7 @@ fcl_status fcl_log_softmax_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x)
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: y partly overlaps x", op);
         goto fail;
     }
-    if ((st = get_kernel(ctx, "log_softmax_fwd", &kr)))
+    if ((st = fcl_op_rows_kernel(ctx, "loss", "loss.cl", "log_softmax_fwd", &kr, &row_wg)))
         goto fail;
     fcl_op_args g;
     fcl_op_args_init(&g, ctx, kr, NULL);
@@ -164,7 +162,7 @@ fcl_status fcl_log_softmax_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x)
     fcl_op_arg_t(&g, x);
     fcl_op_arg_i(&g, (int)n);
     fcl_op_arg_i(&g, (int)k);
-    if ((st = g.st) || (st = fcl_op_run_1d(ctx, kr, n)))
+    if ((st = fcl_op_rows_run(ctx, kr, row_wg, &g, n)))
         goto fail;
     return FCL_OK;
 fail:
@@ -175,6 +173,7 @@ fcl_status fcl_log_softmax_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *d
 {
     const char *op = "fcl_log_softmax_bwd";
     size_t n, k;
+    size_t row_wg;
     cl_kernel kr;
     fcl_status st;
     if ((st = fcl_op_rows_of(ctx, op, "y", y, &n, &k)) || (st = fcl_op_check_rows(ctx, op, "dy", dy, n, k)) ||
@@ -184,7 +183,7 @@ fcl_status fcl_log_softmax_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *d
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx overlaps y or part of dy", op);
         goto fail;
     }
-    if ((st = get_kernel(ctx, "log_softmax_bwd", &kr)))
+    if ((st = fcl_op_rows_kernel(ctx, "loss", "loss.cl", "log_softmax_bwd", &kr, &row_wg)))
         goto fail;
     fcl_op_args g;
     fcl_op_args_init(&g, ctx, kr, NULL);
@@ -193,7 +192,7 @@ fcl_status fcl_log_softmax_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *d
     fcl_op_arg_t(&g, y);
     fcl_op_arg_i(&g, (int)n);
     fcl_op_arg_i(&g, (int)k);
-    if ((st = g.st) || (st = fcl_op_run_1d(ctx, kr, n)))
+    if ((st = fcl_op_rows_run(ctx, kr, row_wg, &g, n)))
         goto fail;
     return FCL_OK;
 fail:
@@ -206,6 +205,7 @@ fcl_status fcl_l2norm_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x)
 {
     const char *op = "fcl_l2norm_fwd";
     size_t n, d;
+    size_t row_wg;
     cl_kernel kr;
     fcl_status st;
     if ((st = fcl_op_rows_of(ctx, op, "x", x, &n, &d)) || (st = fcl_op_check_rows(ctx, op, "y", y, n, d)))
@@ -214,7 +214,7 @@ fcl_status fcl_l2norm_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x)
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: y partly overlaps x", op);
         goto fail;
     }
-    if ((st = get_kernel(ctx, "l2norm_fwd", &kr)))
+    if ((st = fcl_op_rows_kernel(ctx, "loss", "loss.cl", "l2norm_fwd", &kr, &row_wg)))
         goto fail;
     fcl_op_args g;
     fcl_op_args_init(&g, ctx, kr, NULL);
@@ -223,7 +223,7 @@ fcl_status fcl_l2norm_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x)
     fcl_op_arg_i(&g, (int)n);
     fcl_op_arg_i(&g, (int)d);
     fcl_op_arg_f(&g, FCL_L2NORM_EPS);
-    if ((st = g.st) || (st = fcl_op_run_1d(ctx, kr, n)))
+    if ((st = fcl_op_rows_run(ctx, kr, row_wg, &g, n)))
         goto fail;
     return FCL_OK;
 fail:
@@ -234,6 +234,7 @@ fcl_status fcl_l2norm_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy, co
 {
     const char *op = "fcl_l2norm_bwd";
     size_t n, d;
+    size_t row_wg;
     cl_kernel kr;
     fcl_status st;
     if ((st = fcl_op_rows_of(ctx, op, "x", x, &n, &d)) || (st = fcl_op_check_rows(ctx, op, "dy", dy, n, d)) ||
@@ -243,7 +244,7 @@ fcl_status fcl_l2norm_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy, co
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx overlaps x or dy", op);
         goto fail;
     }
-    if ((st = get_kernel(ctx, "l2norm_bwd", &kr)))
+    if ((st = fcl_op_rows_kernel(ctx, "loss", "loss.cl", "l2norm_bwd", &kr, &row_wg)))
         goto fail;
     fcl_op_args g;
     fcl_op_args_init(&g, ctx, kr, NULL);
@@ -253,7 +254,7 @@ fcl_status fcl_l2norm_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy, co
     fcl_op_arg_i(&g, (int)n);
     fcl_op_arg_i(&g, (int)d);
     fcl_op_arg_f(&g, FCL_L2NORM_EPS);
-    if ((st = g.st) || (st = fcl_op_run_1d(ctx, kr, n)))
+    if ((st = fcl_op_rows_run(ctx, kr, row_wg, &g, n)))
         goto fail;
     return FCL_OK;
 fail:

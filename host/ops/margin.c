@@ -9,7 +9,7 @@
 
 static fcl_status get_kernel(fcl_ctx *ctx, const char *name, cl_kernel *k)
 {
-    return fcl_kernel_get(ctx, "margin.cl", name, fcl_ctx_tuning(ctx, "loss"), k);
+    return fcl_kernel_get(ctx, "reduce.cl+margin.cl", name, fcl_ctx_tuning(ctx, "loss"), k);
 }
 
 /* ---- parameters ---------------------------------------------------------------------------------- */
@@ -141,6 +141,7 @@ fcl_status fcl_margin_logits_bwd(fcl_ctx *ctx, fcl_tensor *dcos, fcl_tensor *dxn
 {
     const char *op = "fcl_margin_logits_bwd";
     size_t n, k;
+    size_t row_wg;
     cl_kernel kr;
     fcl_status st;
     if ((st = margin_dims(ctx, op, cos, labels, xnorm, p, &n, &k)) ||
@@ -183,7 +184,7 @@ fcl_status fcl_margin_logits_bwd(fcl_ctx *ctx, fcl_tensor *dcos, fcl_tensor *dxn
             goto fail;
     }
     if (dxnorm) {
-        if ((st = get_kernel(ctx, "margin_bwd_norm", &kr)))
+        if ((st = fcl_op_rows_kernel(ctx, "loss", "margin.cl", "margin_bwd_norm", &kr, &row_wg)))
             goto fail;
         fcl_op_args g;
         fcl_op_args_init(&g, ctx, kr, cos->buf);
@@ -194,7 +195,7 @@ fcl_status fcl_margin_logits_bwd(fcl_ctx *ctx, fcl_tensor *dcos, fcl_tensor *dxn
         fcl_op_arg_i(&g, (int)n);
         fcl_op_arg_i(&g, (int)k);
         margin_args(&g, p);
-        if ((st = g.st) || (st = fcl_op_run_1d(ctx, kr, n)))
+        if ((st = fcl_op_rows_run(ctx, kr, row_wg, &g, n)))
             goto fail;
     }
     return FCL_OK;
@@ -208,6 +209,7 @@ fcl_status fcl_row_norm_fwd(fcl_ctx *ctx, fcl_tensor *norms, const fcl_tensor *x
 {
     const char *op = "fcl_row_norm_fwd";
     size_t n, d;
+    size_t row_wg;
     cl_kernel kr;
     fcl_status st;
     if ((st = fcl_op_rows_of(ctx, op, "x", x, &n, &d)) || (st = fcl_op_check_rows(ctx, op, "norms", norms, n, 1)))
@@ -216,7 +218,7 @@ fcl_status fcl_row_norm_fwd(fcl_ctx *ctx, fcl_tensor *norms, const fcl_tensor *x
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: norms overlap x", op);
         goto fail;
     }
-    if ((st = get_kernel(ctx, "row_norm_fwd", &kr)))
+    if ((st = fcl_op_rows_kernel(ctx, "loss", "margin.cl", "row_norm_fwd", &kr, &row_wg)))
         goto fail;
     fcl_op_args g;
     fcl_op_args_init(&g, ctx, kr, NULL);
@@ -224,7 +226,7 @@ fcl_status fcl_row_norm_fwd(fcl_ctx *ctx, fcl_tensor *norms, const fcl_tensor *x
     fcl_op_arg_t(&g, x);
     fcl_op_arg_i(&g, (int)n);
     fcl_op_arg_i(&g, (int)d);
-    if ((st = g.st) || (st = fcl_op_run_1d(ctx, kr, n)))
+    if ((st = fcl_op_rows_run(ctx, kr, row_wg, &g, n)))
         goto fail;
     return FCL_OK;
 fail:
@@ -235,6 +237,7 @@ fcl_status fcl_row_norm_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dnor
 {
     const char *op = "fcl_row_norm_bwd";
     size_t n, d;
+    size_t row_wg;
     cl_kernel kr;
     fcl_status st;
     if ((st = fcl_op_rows_of(ctx, op, "x", x, &n, &d)) || (st = fcl_op_check_rows(ctx, op, "dnorms", dnorms, n, 1)) ||
@@ -244,7 +247,7 @@ fcl_status fcl_row_norm_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dnor
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx overlaps x or dnorms", op);
         goto fail;
     }
-    if ((st = get_kernel(ctx, "row_norm_bwd", &kr)))
+    if ((st = fcl_op_rows_kernel(ctx, "loss", "margin.cl", "row_norm_bwd", &kr, &row_wg)))
         goto fail;
     fcl_op_args g;
     fcl_op_args_init(&g, ctx, kr, NULL);
@@ -254,7 +257,7 @@ fcl_status fcl_row_norm_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dnor
     fcl_op_arg_i(&g, (int)n);
     fcl_op_arg_i(&g, (int)d);
     fcl_op_arg_f(&g, FCL_L2NORM_EPS);
-    if ((st = g.st) || (st = fcl_op_run_1d(ctx, kr, n)))
+    if ((st = fcl_op_rows_run(ctx, kr, row_wg, &g, n)))
         goto fail;
     return FCL_OK;
 fail:

@@ -18,7 +18,7 @@ static fcl_status emb_dims(fcl_ctx *ctx, const char *op, const fcl_tensor *x, co
 
 static fcl_status get_kernel(fcl_ctx *ctx, const char *name, cl_kernel *k)
 {
-    return fcl_kernel_get(ctx, "metric_loss.cl", name, fcl_ctx_tuning(ctx, "loss"), k);
+    return fcl_kernel_get(ctx, "reduce.cl+metric_loss.cl", name, fcl_ctx_tuning(ctx, "loss"), k);
 }
 
 /* ==== center loss ============================================================================ */
@@ -71,6 +71,7 @@ fcl_status fcl_center_loss_fwd(fcl_ctx *ctx, fcl_tensor *loss, const fcl_tensor 
     const char *op = "fcl_center_loss_fwd";
     fcl_tensor rl = {0};
     size_t n, d, k;
+    size_t row_wg;
     cl_kernel kr;
     fcl_status st;
     if ((st = center_dims(ctx, op, x, centers, labels, &n, &d, &k)) || (st = fcl_op_check_t(ctx, op, "loss", loss)))
@@ -80,7 +81,7 @@ fcl_status fcl_center_loss_fwd(fcl_ctx *ctx, fcl_tensor *loss, const fcl_tensor 
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: loss overlaps x, centers or labels", op);
         goto fail;
     }
-    if ((st = fcl_op_temp(ctx, &rl, n, 1, 0)) || (st = get_kernel(ctx, "center_rows", &kr)))
+    if ((st = fcl_op_temp(ctx, &rl, n, 1, 0)) || (st = fcl_op_rows_kernel(ctx, "loss", "metric_loss.cl", "center_rows", &kr, &row_wg)))
         goto fail;
     fcl_op_args g;
     fcl_op_args_init(&g, ctx, kr, NULL);
@@ -91,7 +92,7 @@ fcl_status fcl_center_loss_fwd(fcl_ctx *ctx, fcl_tensor *loss, const fcl_tensor 
     fcl_op_arg_i(&g, (int)n);
     fcl_op_arg_i(&g, (int)d);
     fcl_op_arg_i(&g, (int)k);
-    if ((st = g.st) || (st = fcl_op_run_1d(ctx, kr, n)) || (st = fcl_sum(ctx, loss, &rl, (float)(1.0 / (double)n))))
+    if ((st = fcl_op_rows_run(ctx, kr, row_wg, &g, n)) || (st = fcl_sum(ctx, loss, &rl, (float)(1.0 / (double)n))))
         goto fail;
 fail:
     fcl_tensor_release(ctx, &rl);
@@ -321,6 +322,7 @@ fcl_status fcl_contrastive_loss_fwd(fcl_ctx *ctx, fcl_tensor *loss, const fcl_te
     const char *op = "fcl_contrastive_loss_fwd";
     fcl_tensor rl = {0};
     size_t n, d;
+    size_t row_wg;
     cl_kernel kr;
     fcl_status st;
     if ((st = contrastive_check(ctx, op, a, b, y, p, &n, &d)) || (st = fcl_op_check_t(ctx, op, "loss", loss)))
@@ -330,7 +332,7 @@ fcl_status fcl_contrastive_loss_fwd(fcl_ctx *ctx, fcl_tensor *loss, const fcl_te
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: loss overlaps a, b or y", op);
         goto fail;
     }
-    if ((st = fcl_op_temp(ctx, &rl, n, 1, 0)) || (st = get_kernel(ctx, "contrastive_rows", &kr)))
+    if ((st = fcl_op_temp(ctx, &rl, n, 1, 0)) || (st = fcl_op_rows_kernel(ctx, "loss", "metric_loss.cl", "contrastive_rows", &kr, &row_wg)))
         goto fail;
     fcl_op_args g;
     fcl_op_args_init(&g, ctx, kr, NULL);
@@ -341,7 +343,7 @@ fcl_status fcl_contrastive_loss_fwd(fcl_ctx *ctx, fcl_tensor *loss, const fcl_te
     fcl_op_arg_i(&g, (int)n);
     fcl_op_arg_i(&g, (int)d);
     fcl_op_arg_f(&g, p->margin);
-    if ((st = g.st) || (st = fcl_op_run_1d(ctx, kr, n)) ||
+    if ((st = fcl_op_rows_run(ctx, kr, row_wg, &g, n)) ||
         (st = fcl_sum(ctx, loss, &rl, (float)(1.0 / (2.0 * (double)n)))))
         goto fail;
 fail:

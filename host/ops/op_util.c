@@ -208,3 +208,28 @@ fcl_status fcl_op_run_2d(fcl_ctx *ctx, cl_kernel k, size_t g0, size_t g1)
     size_t g[2] = {g0, g1};
     return fcl_kernel_run(ctx, k, 2, g, NULL);
 }
+
+fcl_status fcl_op_rows_kernel(fcl_ctx *ctx, const char *family, const char *file, const char *name,
+                              cl_kernel *k, size_t *wg)
+{
+    char src[96], kname[96];
+    int want = fcl_op_tuning_int(ctx, family, "FCL_ROW_WG", 0);
+    snprintf(src, sizeof src, "reduce.cl+%s", file);
+    snprintf(kname, sizeof kname, want > 0 ? "%s_wg" : "%s", name);
+    fcl_status st = fcl_kernel_get(ctx, src, kname, fcl_ctx_tuning(ctx, family), k);
+    *wg = 0;
+    if (!st && want > 0)
+        st = fcl_op_reduce_wg(ctx, *k, (size_t)want, wg);
+    return st;
+}
+
+fcl_status fcl_op_rows_run(fcl_ctx *ctx, cl_kernel k, size_t wg, fcl_op_args *a, size_t n)
+{
+    if (!wg)
+        return a->st ? a->st : fcl_op_run_1d(ctx, k, n);
+    fcl_op_arg_local(a, wg * sizeof(float));
+    if (a->st)
+        return a->st;
+    size_t g = n * wg;
+    return fcl_kernel_run(ctx, k, 1, &g, &wg);
+}

@@ -74,6 +74,17 @@ fcl_status fcl_op_run_1d(fcl_ctx *ctx, cl_kernel k, size_t items);
  * dimension is not padded to a wide group. */
 fcl_status fcl_op_run_2d(fcl_ctx *ctx, cl_kernel k, size_t g0, size_t g1);
 
+/* Row kernels (one result per row of an [n, k] matrix) come in two shapes: `name`, one
+ * work-item per row looping over it (CPUs), and `name`_wg, one work-group per row with a
+ * work-group reduction (GPUs), both in `file`, built as "reduce.cl+<file>" with the tuning of
+ * `family`. Its FCL_ROW_WG picks: 0 the first, > 0 the second with groups of that size (a power
+ * of two within the device's and the kernel's limits). *wg: 0 for the first shape. */
+fcl_status fcl_op_rows_kernel(fcl_ctx *ctx, const char *family, const char *file, const char *name,
+                              cl_kernel *k, size_t *wg);
+/* Launches a row kernel over n rows; its arguments are in a, after which the _wg shape gets its
+ * local scratch of wg floats. */
+fcl_status fcl_op_rows_run(fcl_ctx *ctx, cl_kernel k, size_t wg, fcl_op_args *a, size_t n);
+
 static inline size_t fcl_op_div_up(size_t a, size_t b) { return (a + b - 1) / b; }
 
 #endif

@@ -98,14 +98,39 @@ static void arg_window(fcl_op_args *a, const pool_dims *d)
 
 static fcl_status get_kernel(fcl_ctx *ctx, const char *name, cl_kernel *k)
 {
-    return fcl_kernel_get(ctx, "pool.cl", name, fcl_ctx_tuning(ctx, "pool"), k);
+    return fcl_kernel_get(ctx, "reduce.cl+pool.cl", name, fcl_ctx_tuning(ctx, "pool"), k);
 }
 
-/* Extents (cols, rows, planes) as one 1-D launch in groups of the device's 1-D size (the kernels
- * split the index; see cl/pool.cl for why not 3-D). */
-static fcl_status run3(fcl_ctx *ctx, cl_kernel k, int cols, int rows, int planes)
+/* The "pool" tuning row's POOL_GPU: 1 selects the GPU-shaped kernels (`name`_px, one element
+ * per work-item; the _wg global average) in groups of POOL_WG (within the kernel's limits). */
+static int gpu_shape(fcl_ctx *ctx) { return fcl_op_tuning_int(ctx, "pool", "POOL_GPU", 0) == 1; }
+
+/* The kernel `name` of the shape the tuning picks; *px: 1 for the GPU shape. */
+static fcl_status pick(fcl_ctx *ctx, const char *name, cl_kernel *k, int *px)
 {
-    size_t g = (size_t)cols * (size_t)rows * (size_t)planes, l = fcl_ctx_wg1d(ctx);
+    char n[64];
+    *px = gpu_shape(ctx);
+    snprintf(n, sizeof n, *px ? "%s_px" : "%s", name);
+    return get_kernel(ctx, n, k);
+}
+
+/* The group size of a GPU-shaped kernel (POOL_WG), or of the CPU ones (the device's 1-D size). */
+static fcl_status group_of(fcl_ctx *ctx, cl_kernel k, int px, size_t *l)
+{
+    if (!px) {
+        *l = fcl_ctx_wg1d(ctx);
+        return FCL_OK;
+    }
+    return fcl_op_reduce_wg(ctx, k, (size_t)fcl_op_tuning_int(ctx, "pool", "POOL_WG", 256), l);
+}
+
+/* Extents (cols, rows, planes) as one 1-D launch (the kernels split the index; see cl/pool.cl
+ * for why not 3-D); px: the GPU shape's group size. */
+static fcl_status run3(fcl_ctx *ctx, cl_kernel k, int px, int cols, int rows, int planes)
+{
+    size_t g = (size_t)cols * (size_t)rows * (size_t)planes, l;
+    fcl_status st = group_of(ctx, k, px, &l);
+    if (st) return st;
     if (g > (size_t)INT_MAX)
         return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "pooling launch of %zu work-items is too large", g);
     return fcl_kernel_run(ctx, k, 1, &g, &l);
@@ -136,7 +161,8 @@ fcl_status fcl_maxpool2d_fwd(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *idx, const
                      "(H*W must be < 2^24)", op, d.H, d.W);
         goto fail;
     }
-    if ((st = get_kernel(ctx, "maxpool_fwd", &k))) goto fail;
+    int px;
+    if ((st = pick(ctx, "maxpool_fwd", &k, &px))) goto fail;
     fcl_op_args a;
     fcl_op_args_init(&a, ctx, k, x->buf);
     fcl_op_arg_t(&a, y);
@@ -144,7 +170,8 @@ fcl_status fcl_maxpool2d_fwd(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *idx, const
     fcl_op_arg_t(&a, x);
     arg_window(&a, &d);
     fcl_op_arg_i(&a, idx != NULL);
-    if ((st = a.st) || (st = run3(ctx, k, (int)fcl_op_div_up((size_t)d.OW, 4), d.OH, d.planes))) goto fail;
+    if ((st = a.st) || (st = run3(ctx, k, px, px ? d.OW : (int)fcl_op_div_up((size_t)d.OW, 4), d.OH, d.planes)))
+        goto fail;
     return FCL_OK;
 fail:
     return st;
@@ -162,14 +189,16 @@ fcl_status fcl_maxpool2d_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy,
         (st = fcl_op_check_same_shape(ctx, op, "idx", idx, "dy", dy)) ||
         (st = no_overlap(ctx, op, "dx", dx, dy, idx)))
         goto fail;
-    if ((st = get_kernel(ctx, "maxpool_bwd", &k))) goto fail;
+    int px;
+    if ((st = pick(ctx, "maxpool_bwd", &k, &px))) goto fail;
     fcl_op_args a;
     fcl_op_args_init(&a, ctx, k, dx->buf);
     fcl_op_arg_t(&a, dx);
     fcl_op_arg_t(&a, dy);
     fcl_op_arg_t(&a, idx);
     arg_window(&a, &d);
-    if ((st = a.st) || (st = run3(ctx, k, (int)fcl_op_div_up((size_t)d.W, 8), d.H, d.planes))) goto fail;
+    if ((st = a.st) || (st = run3(ctx, k, px, px ? d.W : (int)fcl_op_div_up((size_t)d.W, 8), d.H, d.planes)))
+        goto fail;
     return FCL_OK;
 fail:
     return st;
@@ -184,7 +213,8 @@ fcl_status fcl_avgpool2d_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x,
     pool_dims d;
     if ((st = pool_check(ctx, op, "x", x, "y", y, p, &d)) || (st = no_overlap(ctx, op, "y", y, x, NULL)))
         goto fail;
-    if ((st = get_kernel(ctx, "avgpool_fwd", &k))) goto fail;
+    int px;
+    if ((st = pick(ctx, "avgpool_fwd", &k, &px))) goto fail;
     fcl_op_args a;
     fcl_op_args_init(&a, ctx, k, x->buf);
     fcl_op_arg_t(&a, y);
@@ -192,7 +222,8 @@ fcl_status fcl_avgpool2d_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x,
     arg_window(&a, &d);
     fcl_op_arg_i(&a, p->count_include_pad != 0);
     fcl_op_arg_i(&a, p->divisor_override);
-    if ((st = a.st) || (st = run3(ctx, k, (int)fcl_op_div_up((size_t)d.OW, 4), d.OH, d.planes))) goto fail;
+    if ((st = a.st) || (st = run3(ctx, k, px, px ? d.OW : (int)fcl_op_div_up((size_t)d.OW, 4), d.OH, d.planes)))
+        goto fail;
     return FCL_OK;
 fail:
     return st;
@@ -208,7 +239,8 @@ fcl_status fcl_avgpool2d_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy,
     if ((st = pool_check(ctx, op, "dx", dx, "dy", dy, p, &d)) ||
         (st = no_overlap(ctx, op, "dx", dx, dy, NULL)))
         goto fail;
-    if ((st = get_kernel(ctx, "avgpool_bwd", &k))) goto fail;
+    int px;
+    if ((st = pick(ctx, "avgpool_bwd", &k, &px))) goto fail;
     fcl_op_args a;
     fcl_op_args_init(&a, ctx, k, dx->buf);
     fcl_op_arg_t(&a, dx);
@@ -216,7 +248,8 @@ fcl_status fcl_avgpool2d_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy,
     arg_window(&a, &d);
     fcl_op_arg_i(&a, p->count_include_pad != 0);
     fcl_op_arg_i(&a, p->divisor_override);
-    if ((st = a.st) || (st = run3(ctx, k, (int)fcl_op_div_up((size_t)d.W, 8), d.H, d.planes))) goto fail;
+    if ((st = a.st) || (st = run3(ctx, k, px, px ? d.W : (int)fcl_op_div_up((size_t)d.W, 8), d.H, d.planes)))
+        goto fail;
     return FCL_OK;
 fail:
     return st;
@@ -250,8 +283,20 @@ fcl_status fcl_adaptive_avgpool2d_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_ten
         (st = no_overlap(ctx, op, "y", y, x, NULL)))
         goto fail;
     int H = (int)x->shape[2], W = (int)x->shape[3], planes = (int)(x->shape[0] * x->shape[1]);
-    if ((st = get_kernel(ctx, "adaptive_avgpool_fwd", &k))) goto fail;
     fcl_op_args a;
+    if (oh == 1 && ow == 1 && gpu_shape(ctx)) {   /* global average pooling: a reduction per plane */
+        size_t l, g;
+        if ((st = get_kernel(ctx, "global_avgpool_fwd_wg", &k)) || (st = group_of(ctx, k, 1, &l))) goto fail;
+        fcl_op_args_init(&a, ctx, k, x->buf);
+        fcl_op_arg_t(&a, y);
+        fcl_op_arg_t(&a, x);
+        fcl_op_arg_i(&a, H * W);
+        fcl_op_arg_local(&a, l * sizeof(float));
+        g = (size_t)planes * l;
+        if ((st = a.st) || (st = fcl_kernel_run(ctx, k, 1, &g, &l))) goto fail;
+        return FCL_OK;
+    }
+    if ((st = get_kernel(ctx, "adaptive_avgpool_fwd", &k))) goto fail;
     fcl_op_args_init(&a, ctx, k, x->buf);
     fcl_op_arg_t(&a, y);
     fcl_op_arg_t(&a, x);
@@ -260,7 +305,7 @@ fcl_status fcl_adaptive_avgpool2d_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_ten
     fcl_op_arg_i(&a, oh);
     fcl_op_arg_i(&a, ow);
     fcl_op_arg_i(&a, planes);
-    if ((st = a.st) || (st = run3(ctx, k, ow, oh, planes))) goto fail;
+    if ((st = a.st) || (st = run3(ctx, k, 0, ow, oh, planes))) goto fail;
     return FCL_OK;
 fail:
     return st;
@@ -296,7 +341,7 @@ fcl_status fcl_adaptive_avgpool2d_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_te
     fcl_op_arg_i(&a, oh);
     fcl_op_arg_i(&a, ow);
     fcl_op_arg_i(&a, planes);
-    if ((st = a.st) || (st = run3(ctx, k, W, H, planes))) goto fail;
+    if ((st = a.st) || (st = run3(ctx, k, 0, W, H, planes))) goto fail;
     return FCL_OK;
 fail:
     return st;

@@ -26,7 +26,16 @@ static const fcl_tune_row rows[] = {
      * GPUs keep the 256-wide tree (the tests force both paths). Activations: FCL_VEC 8 was at
      * least as fast as 4 and 16 on the same rows (noisy shared machine). */
     {"bn", NULL, CL_DEVICE_TYPE_CPU, "-DFCL_VEC=8 -DFCL_BN_WG=1"},
-    {"bn", NULL, 0, "-DFCL_VEC=4"},
+    {"bn", NULL, 0, "-DFCL_VEC=4 -DFCL_BN_WG=256"},
+    /* pooling: POOL_GPU 1 picks the one-element-per-work-item kernels and the work-group
+     * reduction of global average pooling (cl/pool.cl), in groups of POOL_WG; CPUs keep the
+     * float4/float8 blocks. Row kernels of the losses (cl/loss.cl, margin.cl, metric_loss.cl):
+     * FCL_ROW_WG > 0 puts a row on a work-group of that size (0: a work-item per row). The GPU
+     * rows are unmeasured starting points (issue 9's `facecl tune` measures). */
+    {"pool", NULL, CL_DEVICE_TYPE_CPU, "-DPOOL_GPU=0"},
+    {"pool", NULL, 0, "-DPOOL_GPU=1 -DPOOL_WG=256"},
+    {"loss", NULL, CL_DEVICE_TYPE_CPU, "-DFCL_ROW_WG=0"},
+    {"loss", NULL, 0, "-DFCL_ROW_WG=128"},
     {"act", NULL, CL_DEVICE_TYPE_CPU, "-DFCL_VEC=8"},
     {"act", NULL, 0, "-DFCL_VEC=4"},
     /* conv2d (cl/conv.cl, cl/conv_dw.cl): register blocks of the GEMM kernels (CONV_MB rows x

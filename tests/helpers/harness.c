@@ -45,6 +45,12 @@ fcl_ctx *h_ctx(void)
     return ctx;
 }
 
+void h_force(const char *tuning)
+{
+    setenv("FACECL_TEST_TUNING", tuning, 1);
+    printf("forced tuning: %s\n", tuning);
+}
+
 void h_ctx_free(fcl_ctx *ctx)
 {
     if (ctx) fcl_ctx_destroy(ctx);

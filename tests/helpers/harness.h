@@ -19,6 +19,9 @@
  * be run under one forced variant. */
 fcl_ctx *h_ctx(void);
 void h_ctx_free(fcl_ctx *ctx);
+/* Sets $FACECL_TEST_TUNING for the contexts this test makes next (Criterion runs each Test in
+ * its own process, so it does not leak into other tests) and prints it. */
+void h_force(const char *tuning);
 
 /* Fails the current test with the context's last error message when st != FCL_OK;
  * `what` names the call ("fcl_bn2d_fwd"). */
