@@ -22,6 +22,7 @@ static void usage(FILE *f)
             "  --index FILE.txt   the image paths (default: FILE.npy with .txt for .npy)\n"
             "  --batch N          images per forward (default 32)\n"
             "  --workers N        image decoding threads (default 2)\n"
+            "  --tta flip|none    embed each image and its mirror, sum, normalise (default none)\n"
             "  --device SEL       OpenCL device (default $FACECL_DEVICE, else the first GPU)\n");
 }
 
@@ -63,7 +64,7 @@ static int write_index(const char *path, const fcl_dataset *ds)
 int fcl_cmd_embed(int argc, char **argv)
 {
     const char *ckpt = NULL, *dir = NULL, *out = NULL, *index = NULL, *device = NULL, *v = NULL;
-    int batch = 32, workers = 2, bad = 0, rc = 1;
+    int batch = 32, workers = 2, tta = 0, bad = 0, rc = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -78,6 +79,8 @@ int fcl_cmd_embed(int argc, char **argv)
         } else if (tool_opt(argc, argv, &i, "--index", &v, &bad)) {
             if (bad) return 2;
             index = v;
+        } else if (tool_opt(argc, argv, &i, "--tta", &v, &bad)) {
+            if (bad || tool_parse_tta(v, &tta)) return 2;
         } else if (tool_opt(argc, argv, &i, "--device", &v, &bad)) {
             if (bad) return 2;
             device = v;
@@ -122,6 +125,7 @@ int fcl_cmd_embed(int argc, char **argv)
         goto done;
     }
     if (tool_eval_open(ckpt, device, batch, workers, &s)) goto done;
+    s.in.tta_flip = tta;
     fprintf(stderr, "embed: %s (%s, %dx%dx%d, embedding %d) on %zu images of %s, %s\n", ckpt, s.model->name,
             s.in.channels, s.in.height, s.in.width, s.model->embedding_dim, ds.n, dir, fcl_ctx_device(s.ctx)->name);
     fcl_loader_source src = fcl_loader_source_dataset(&ds);

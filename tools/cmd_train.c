@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "eval_common.h"
 #include "options.h"
 #include "progress.h"
 #include <facecl/train.h>
@@ -20,6 +21,7 @@ static void usage(void)
            "  --pairs FILE           labelled pair list (path1 path2 label) for AUC/EER each epoch\n"
            "  --pairs-root DIR       folder the pair paths are relative to (default: the list's folder)\n"
            "  --lfw                  the pair list is LFW's pairs.txt\n"
+           "  --tta flip|none        verification embeds each image and its mirror, summed (default none)\n"
            "  --augment SPEC         e.g. flip,crop=4,jitter=0.2:0.2:0.2,erase=0.25,rotate=10 (default flip)\n"
            "  --norm MEAN:STD        input normalisation (default 0.5:0.5)\n"
            "  --workers N            loader threads (default 2)\n"
@@ -130,7 +132,7 @@ int fcl_cmd_train(int argc, char **argv)
     cfg.model = "small";
     cfg.models_dir = tool_models_dir();
     cfg.augment = "flip";
-    const char *device = NULL, *loss = "ce", *sched = "cosine", *milestones = NULL, *optim = NULL, *norm = NULL, *pk = NULL;
+    const char *device = NULL, *loss = "ce", *sched = "cosine", *milestones = NULL, *optim = NULL, *norm = NULL, *pk = NULL, *tta = NULL;
     double warmup = -1, step_size = 0, gamma = 0.1;
     long patience = -1, seed = 1;
     int quiet = 0, help = 0;
@@ -164,6 +166,7 @@ int fcl_cmd_train(int argc, char **argv)
         {"--optim", TOOL_OPT_STR, &optim, 0, 0, 0, 0},
         {"--norm", TOOL_OPT_STR, &norm, 0, 0, 0, 0},
         {"--pk", TOOL_OPT_STR, &pk, 0, 0, 0, 0},
+        {"--tta", TOOL_OPT_STR, &tta, 0, 0, 0, 0},
         {"--workers", TOOL_OPT_INT, &cfg.workers, 1, 256, 0, 0},
         {"--size", TOOL_OPT_INT, &cfg.model_opts.size, 1, 65536, 0, 0},
         {"--channels", TOOL_OPT_INT, &cfg.model_opts.channels, 1, 3, 0, 0},
@@ -195,6 +198,7 @@ int fcl_cmd_train(int argc, char **argv)
         }
     }
     if (tool_options_parse("train", opts, sizeof opts / sizeof opts[0], argc, argv, 1, NULL, 0, NULL)) return 2;
+    if (tta && tool_parse_tta(tta, &cfg.tta_flip)) return 2;
     cfg.seed = (uint64_t)seed;
     if (cfg.model_opts.channels == 2) return tool_usage_error("train: --channels must be 1 (gray) or 3 (RGB), got 2");
     if (optim) {

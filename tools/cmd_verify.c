@@ -38,6 +38,7 @@ static void usage(FILE *f)
             "  --out DIR             output folder (default: the current folder; created if needed)\n"
             "  --batch N             images per forward (default 32)\n"
             "  --workers N           image decoding threads (default 2)\n"
+            "  --tta flip|none       embed each image and its mirror, sum, normalise (default none)\n"
             "  --device SEL          OpenCL device (default $FACECL_DEVICE, else the first GPU)\n");
 }
 
@@ -215,7 +216,7 @@ int fcl_cmd_verify(int argc, char **argv)
 {
     const char *ckpt = NULL, *npy = NULL, *index = NULL, *pairs = NULL, *root = NULL, *out_dir = ".",
                *device = NULL, *v = NULL;
-    int batch = 32, workers = 2, lfw = 0, folds = -1, bad = 0, rc = 1;
+    int batch = 32, workers = 2, tta = 0, lfw = 0, folds = -1, bad = 0, rc = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -241,6 +242,8 @@ int fcl_cmd_verify(int argc, char **argv)
         } else if (tool_opt(argc, argv, &i, "--out", &v, &bad)) {
             if (bad) return 2;
             out_dir = v;
+        } else if (tool_opt(argc, argv, &i, "--tta", &v, &bad)) {
+            if (bad || tool_parse_tta(v, &tta)) return 2;
         } else if (tool_opt(argc, argv, &i, "--device", &v, &bad)) {
             if (bad) return 2;
             device = v;
@@ -262,6 +265,10 @@ int fcl_cmd_verify(int argc, char **argv)
     }
     if (!pairs || (!ckpt == !npy)) {
         tool_fail("verify: %s (see facecl verify --help)", !pairs ? "--pairs is required" : "give exactly one of --checkpoint and --embeddings");
+        return 2;
+    }
+    if (tta && npy) {
+        tool_fail("verify: --tta applies when embedding with --checkpoint, not to --embeddings");
         return 2;
     }
     if (index && !npy) {
@@ -305,6 +312,7 @@ int fcl_cmd_verify(int argc, char **argv)
 
     if (ckpt) {
         if (tool_eval_open(ckpt, device, batch, workers, &s)) goto done;
+        s.in.tta_flip = tta;
         model_name = s.model->name;
         fcl_pair_index pi;
         size_t n_img = 0;

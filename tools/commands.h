@@ -23,6 +23,7 @@ int fcl_cmd_bench_net(int argc, char **argv);
 int fcl_cmd_eval(int argc, char **argv);
 int fcl_cmd_embed(int argc, char **argv);
 int fcl_cmd_verify(int argc, char **argv);
+int fcl_cmd_identify(int argc, char **argv);
 int fcl_cmd_train(int argc, char **argv);
 int fcl_cmd_demo(int argc, char **argv);
 

@@ -22,6 +22,16 @@ int tool_eval_parse_count(const char *opt, const char *v, int lo, int hi, int *o
     return 0;
 }
 
+int tool_parse_tta(const char *v, int *flip)
+{
+    if (!strcmp(v, "flip") || !strcmp(v, "none")) {
+        *flip = !strcmp(v, "flip");
+        return 0;
+    }
+    tool_fail("--tta: expected flip or none, got '%s'", v);
+    return 2;
+}
+
 void tool_eval_close(tool_eval_setup *s)
 {
     fcl_net_destroy(s->net);

@@ -23,6 +23,9 @@ void tool_eval_close(tool_eval_setup *s);
 /* Parses --batch / --workers values (1..4096 / 1..256); prints and returns 2 on a bad value. */
 int tool_eval_parse_count(const char *opt, const char *v, int lo, int hi, int *out);
 
+/* --tta VALUE: "flip" sets *flip to 1, "none" to 0; anything else prints and returns 2. */
+int tool_parse_tta(const char *v, int *flip);
+
 /* mkdir -p; prints and returns 1 on failure. */
 int tool_mkdirs(const char *dir);
 /* mkdir -p of the folder a file path is in (nothing for a bare file name). */

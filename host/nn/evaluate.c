@@ -1,4 +1,4 @@
-/* host/nn/evaluate.c: inference over image sources (embeddings, logits), pair indexing and cosine scores, eval settings from checkpoints. */
+/* host/nn/evaluate.c: inference over image sources (embeddings, logits; flip test-time augmentation), pair indexing and cosine scores, eval settings from checkpoints. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,6 +121,37 @@ static fcl_status check_input(fcl_ctx *ctx, const fcl_net *net, const fcl_loader
     return FCL_OK;
 }
 
+void fcl_mirror_batch(const float *x, float *y, size_t n, int c, int h, int w)
+{
+    const size_t rows = n * (size_t)c * (size_t)h, W = (size_t)w;
+    for (size_t r = 0; r < rows; r++)
+        for (size_t j = 0; j < W; j++) y[r * W + j] = x[r * W + W - 1 - j];
+}
+
+/* Flip TTA: forwards the mirror of the batch xin [B, c, h, w] (already in x's shape) and adds
+ * its raw embeddings to host [B, D] (numel values); the caller L2-normalises the sums. The
+ * buffers *mirror / *mirror_out are allocated on first use and kept for the next batch. */
+static fcl_status add_mirror_embedding(fcl_ctx *ctx, fcl_net *net, fcl_tensor *x, const float *xin, int B,
+                                       const fcl_eval_input *in, float *host, size_t numel, float **mirror,
+                                       float **mirror_out, const char *fn)
+{
+    fcl_status st;
+    const size_t per = (size_t)in->channels * (size_t)in->height * (size_t)in->width;
+    if (!*mirror) *mirror = malloc((size_t)B * per * sizeof **mirror);
+    if (!*mirror_out) *mirror_out = malloc(numel * sizeof **mirror_out);
+    if (!*mirror || !*mirror_out) return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM, "%s: out of memory (flip TTA)", fn);
+    fcl_mirror_batch(xin, *mirror, (size_t)B, in->channels, in->height, in->width);
+    if ((st = fcl_tensor_upload(ctx, x, *mirror, (size_t)B * per))) return st;
+    if ((st = fcl_net_forward(net, x, 0))) return st;
+    const fcl_tensor *y = fcl_net_embedding(net);
+    if (fcl_tensor_numel(y) != numel)
+        return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_INTERNAL, "%s: mirrored batch gave %zu values, not %zu", fn,
+                       fcl_tensor_numel(y), numel);
+    if ((st = fcl_tensor_download(ctx, y, *mirror_out, numel))) return st;
+    for (size_t i = 0; i < numel; i++) host[i] += (*mirror_out)[i];
+    return FCL_OK;
+}
+
 /* Forwards every item of src in order; copies the network output (want_logits) or embedding
  * of item i to row i of *out [count, *dim]. */
 static fcl_status run_source(fcl_ctx *ctx, fcl_net *net, const fcl_loader_source *src, const fcl_eval_input *in,
@@ -134,6 +165,7 @@ static fcl_status run_source(fcl_ctx *ctx, fcl_net *net, const fcl_loader_source
     float *res = NULL, *host = NULL, *pad = NULL;
     size_t D = 0, done = 0;
     unsigned char *seen = NULL;
+    float *mirror = NULL, *mirror_out = NULL; /* flip TTA: mirrored batch, its embeddings */
     if (out) *out = NULL;
     if (dim) *dim = 0;
     if (!out || !dim) return FCL_ERR(e, FCL_ERR_INVALID_ARG, "%s: NULL output", fn);
@@ -190,6 +222,7 @@ static fcl_status run_source(fcl_ctx *ctx, fcl_net *net, const fcl_loader_source
         if ((st = fcl_tensor_upload(ctx, &x, xin, (size_t)B * per))) goto fail;
         if ((st = fcl_net_forward(net, &x, 0))) goto fail;
         const fcl_tensor *y = want_logits ? fcl_net_output(net) : fcl_net_embedding(net);
+        const int tta = in->tta_flip && !want_logits;
         size_t numel = fcl_tensor_numel(y);
         if (y->ndim < 1 || y->shape[0] != (size_t)B || numel % (size_t)B) {
             st = FCL_ERR(e, FCL_ERR_INTERNAL, "%s: network %s has %zu values for a batch of %d", fn,
@@ -210,6 +243,7 @@ static fcl_status run_source(fcl_ctx *ctx, fcl_net *net, const fcl_loader_source
             goto fail;
         }
         if ((st = fcl_tensor_download(ctx, y, host, numel))) goto fail;
+        if (tta && (st = add_mirror_embedding(ctx, net, &x, xin, B, in, host, numel, &mirror, &mirror_out, fn))) goto fail;
         for (int i = 0; i < b->n; i++) {
             size_t idx = b->indices[i];
             if (idx >= src->count || seen[idx]) {
@@ -239,6 +273,8 @@ fail:
     free(host);
     free(pad);
     free(seen);
+    free(mirror);
+    free(mirror_out);
     return st;
 }
 

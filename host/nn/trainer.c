@@ -661,6 +661,7 @@ static fcl_status verify(trainer *t, fcl_epoch_stats *s)
     in.pipeline = &t->eval_aug;
     in.batch = t->cfg->batch;
     in.workers = t->cfg->workers > 0 ? t->cfg->workers : 1;
+    in.tta_flip = t->cfg->tta_flip;
     double *scores = NULL;
     int *labels = NULL, *folds = NULL;
     fcl_verify_result r;

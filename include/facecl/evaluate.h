@@ -26,13 +26,17 @@ typedef struct fcl_eval_input {
     const fcl_aug_pipeline *pipeline;     /* eval pipeline (e.g. "norm=0.5:0.5"); NULL: none */
     int batch;                            /* images per forward, 1 .. the net's max_batch */
     int workers;                          /* loader threads, >= 1 */
+    int tta_flip;                         /* embeddings only: embed each image and its horizontal
+                                             mirror, sum the two raw embeddings, then L2-normalise
+                                             (insightface's flip test-time augmentation); 0: off */
 } fcl_eval_input;
 
 /* Progress of a long run: called after every batch with the images done so far and the total.
  * Return nonzero to cancel (the call then fails with FCL_ERR_IO "cancelled"). */
 typedef int (*fcl_eval_progress_fn)(void *user, size_t done, size_t total);
 
-/* channels / height / width from the model's resolved input, batch 32, workers 2, no pipeline. */
+/* channels / height / width from the model's resolved input, batch 32, workers 2, no pipeline,
+ * no test-time augmentation. */
 void fcl_eval_input_init(fcl_eval_input *in, const fcl_model *m);
 
 /* What a checkpoint says about evaluating it, from its metadata:
@@ -61,6 +65,10 @@ fcl_status fcl_embed_source(fcl_ctx *ctx, fcl_net *net, const fcl_loader_source 
 fcl_status fcl_predict_source(fcl_ctx *ctx, fcl_net *net, const fcl_loader_source *src,
                               const fcl_eval_input *in, fcl_eval_progress_fn progress, void *user,
                               float **out_logits, size_t *classes);
+
+/* The horizontal mirror of a batch of images x [n, c, h, w] into y (same shape; y != x):
+ * y[i, ch, r, col] = x[i, ch, r, w - 1 - col]. This is what tta_flip feeds the network. */
+void fcl_mirror_batch(const float *x, float *y, size_t n, int c, int h, int w);
 
 /* ---- pairs -------------------------------------------------------------------------------- */
 

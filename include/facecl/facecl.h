@@ -27,5 +27,6 @@
 #include "csvlog.h"
 #include "npy.h"
 #include "evaluate.h"
+#include "identify.h"
 
 #endif

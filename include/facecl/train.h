@@ -53,6 +53,7 @@ typedef struct fcl_train_config {
     const char *pairs;             /* labelled pair list for verification each epoch (optional) */
     const char *pairs_root;        /* folder the pair paths are relative to (default: the list's folder) */
     int pairs_lfw;                 /* the list is LFW's pairs.txt */
+    int tta_flip;                  /* pair verification embeds image + mirror (fcl_eval_input.tta_flip) */
     int skip_bad;                  /* warn about bad images and go on */
     const char *augment;           /* training augmentation (fcl_aug_parse syntax), before normalisation */
     double norm_mean, norm_std;    /* input normalisation (x - mean) / std, applied in train and eval */

@@ -1,0 +1,328 @@
+/* tools/cmd_identify.c: `facecl identify`: 1:N open-set identification of probe images against a gallery of identities: top-K, decisions, CMC, DIR at FAR. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "eval_common.h"
+#include "identify_common.h"
+#include "io/csv_internal.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: facecl identify --checkpoint CKPT --gallery DIR --probes DIR [options]\n\n"
+            "1:N identification: every probe image is matched against every identity of the gallery\n"
+            "(an ImageFolder, one sub-folder of one or more images per identity) by the cosine of\n"
+            "embeddings (one GEMM on the device), and answered with the best identity, or with the\n"
+            "unknown label when the best score is below the threshold.\n"
+            "  Writes OUT (CSV: probe, [true identity,] decision, best score, then the top-K\n"
+            "  identities and scores).\n"
+            "  Labelled probes (an ImageFolder whose folder names are identities; identities the gallery\n"
+            "  does not have are impostors): rank-1 / rank-5 identification rate, the CMC curve, open-set\n"
+            "  DIR (detected and identified rate) at FAR 1e-1 / 1e-2 / 1e-3 with their thresholds (FAR\n"
+            "  from the impostors' best scores), and the decisions' accuracy; printed and written to\n"
+            "  OUT-metrics.txt and OUT-cmc.png (OUT without .csv).\n"
+            "  Unlabelled probes: a flat folder of images.\n\n"
+            "options:\n"
+            "  --checkpoint CKPT     checkpoint written by `facecl train` (required)\n"
+            "  --gallery DIR         the enrolled identities (required)\n"
+            "  --probes DIR          the images to identify (required)\n"
+            "  --threshold T         answer unknown when the best score < T\n"
+            "  --far X               the threshold that gives FAR X on the labelled probes' impostors\n"
+            "                        (without either: closed set, every probe gets its best identity)\n"
+            "  --top K               identities listed per probe (default 5, 1..1000)\n"
+            "  --match mean|max      score against the normalised mean of an identity's embeddings\n"
+            "                        (default), or the best of its images\n"
+            "  --unknown-label NAME  the decision for a rejected probe (default unknown)\n"
+            "  --out FILE.csv        per-probe results (default identify.csv; written atomically)\n"
+            "  --tta flip|none       embed each image and its mirror, sum, normalise (default none)\n"
+            "  --batch N             images per forward (default 32)\n"
+            "  --workers N           image decoding threads (default 2)\n"
+            "  --device SEL          OpenCL device (default $FACECL_DEVICE, else the first GPU)\n"
+            "  --bench-random GxPxD  no images: time matching P random probes against G random\n"
+            "                        identities of dimension D on the device (e.g. 10000x10000x128)\n");
+}
+
+/* "x.csv" -> "x<suffix>" (malloc'd). */
+static char *sibling(const char *out, const char *suffix)
+{
+    size_t n = strlen(out), m = strlen(suffix);
+    if (n >= 4 && !strcmp(out + n - 4, ".csv")) n -= 4;
+    char *s = malloc(n + m + 1);
+    if (s) {
+        memcpy(s, out, n);
+        memcpy(s + n, suffix, m + 1);
+    }
+    return s;
+}
+
+static int bench_random(const char *spec, const char *device, fcl_match_mode mode, int k)
+{
+    unsigned long G, P, D;
+    char tail;
+    if (sscanf(spec, "%lux%lux%lu%c", &G, &P, &D, &tail) != 3 || !G || !P || !D || G > 10000000ul ||
+        P > 10000000ul || D > 65536ul) {
+        tool_fail("--bench-random: expected GxPxD (e.g. 10000x10000x128), got '%s'", spec);
+        return 2;
+    }
+    fcl_ctx *ctx = tool_ctx(device, 0);
+    if (!ctx) return 1;
+    int rc = 1;
+    float *g = malloc((size_t)G * D * sizeof *g), *p = malloc((size_t)P * D * sizeof *p);
+    int *ids = malloc((size_t)G * sizeof *ids), *truth = malloc((size_t)P * sizeof *truth);
+    tool_ident t;
+    memset(&t, 0, sizeof t);
+    if (!g || !p || !ids || !truth) {
+        tool_fail("out of memory");
+        goto done;
+    }
+    fcl_rng r;
+    fcl_rng_seed(&r, 1);
+    for (size_t i = 0; i < (size_t)G * D; i++) g[i] = fcl_rng_normal(&r);
+    for (size_t i = 0; i < G; i++) ids[i] = (int)i;
+    /* Probes: half are noisy copies of a gallery identity, half impostors (fresh vectors). */
+    for (size_t i = 0; i < P; i++) {
+        int genuine = (i & 1) == 0;
+        truth[i] = genuine ? (int)(fcl_rng_next(&r) % G) : -1;
+        for (size_t j = 0; j < D; j++)
+            p[i * D + j] = (genuine ? g[(size_t)truth[i] * D + j] : 0.0f) + fcl_rng_normal(&r);
+    }
+    for (size_t i = 0; i < P; i++) { /* probes are unit rows, as fcl_embed_source gives */
+        double s = 0;
+        for (size_t j = 0; j < D; j++) s += (double)p[i * D + j] * p[i * D + j];
+        for (size_t j = 0; j < D; j++) p[i * D + j] = (float)(p[i * D + j] / sqrt(s));
+    }
+    fprintf(stderr, "identify: random %lu identities x %lu probes x %lu dims on %s\n", G, P, D, fcl_ctx_device(ctx)->name);
+    /* A first small run builds the GEMM kernels, so the timing below is the matching itself. */
+    if (tool_ident_match(ctx, g, ids, G < 64 ? G : 64, G < 64 ? G : 64, p, 1, D, NULL, mode, 1, &t)) goto done;
+    tool_ident_free(&t);
+    if (tool_ident_match(ctx, g, ids, G, G, p, P, D, truth, mode, k, &t)) goto done;
+    fcl_ident_metrics m;
+    if (tool_ident_metrics(&t, -INFINITY, &m)) goto done;
+    printf("identify: %lu probes x %lu identities x %lu dims: %.3f s (gallery build, GEMM on the device, top-%d and "
+           "ranks on the host; %.1f M scores/s); rank-1 %.2f%%\n",
+           P, G, D, t.seconds_match, t.res.k, (double)P * (double)G / t.seconds_match / 1e6, 100 * m.rank1);
+    fcl_ident_metrics_free(&m);
+    rc = 0;
+done:
+    tool_ident_free(&t);
+    free(g);
+    free(p);
+    free(ids);
+    free(truth);
+    fcl_ctx_destroy(ctx);
+    return rc;
+}
+
+static int write_csv(const char *path, const fcl_dataset *probes, int labelled, const fcl_dataset *gal,
+                     const tool_ident *t, double thr, const char *unknown)
+{
+    fcl_error err = {0};
+    fcl_atomic_file af;
+    if (fcl_atomic_open(&af, path, &err)) return tool_fail_err(&err);
+    const int k = t->res.k;
+    int bad = fputs(labelled ? "probe,identity,decision,score" : "probe,decision,score", af.f) < 0;
+    for (int j = 1; j <= k && !bad; j++) bad = fprintf(af.f, ",id%d,score%d", j, j) < 0;
+    bad = bad || fputc('\n', af.f) < 0;
+    for (size_t i = 0; i < probes->n && !bad; i++) {
+        const int *id = t->res.top_id + i * (size_t)k;
+        const float *sc = t->res.top_score + i * (size_t)k;
+        bad = fcl_csv_put_field(af.f, tool_strip_root(probes->paths[i], probes->root)) || fputc(',', af.f) < 0;
+        if (!bad && labelled)
+            bad = fcl_csv_put_field(af.f, probes->classes[probes->labels[i]]) || fputc(',', af.f) < 0;
+        if (!bad) bad = fcl_csv_put_field(af.f, (double)sc[0] >= thr ? gal->classes[id[0]] : unknown);
+        if (!bad) bad = fprintf(af.f, ",%.6f", sc[0]) < 0;
+        for (int j = 0; j < k && !bad; j++) {
+            bad = fputc(',', af.f) < 0 || fcl_csv_put_field(af.f, gal->classes[id[j]]) || fprintf(af.f, ",%.6f", sc[j]) < 0;
+        }
+        if (!bad) bad = fputc('\n', af.f) < 0;
+    }
+    if (bad) {
+        fcl_atomic_abort(&af);
+        return tool_fail("%s: write failed", path);
+    }
+    if (fcl_atomic_commit(&af, &err)) return tool_fail_err(&err);
+    return 0;
+}
+
+int fcl_cmd_identify(int argc, char **argv)
+{
+    const char *ckpt = NULL, *gdir = NULL, *pdir = NULL, *out = "identify.csv", *device = NULL, *unknown = "unknown",
+               *bench = NULL, *v = NULL;
+    int batch = 32, workers = 2, tta = 0, k = 5, bad = 0, rc = 1, have_thr = 0, have_far = 0;
+    double thr = -INFINITY, far = 0.0;
+    fcl_match_mode mode = FCL_MATCH_MEAN;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        } else if (tool_opt(argc, argv, &i, "--checkpoint", &v, &bad)) {
+            if (bad) return 2;
+            ckpt = v;
+        } else if (tool_opt(argc, argv, &i, "--gallery", &v, &bad)) {
+            if (bad) return 2;
+            gdir = v;
+        } else if (tool_opt(argc, argv, &i, "--probes", &v, &bad)) {
+            if (bad) return 2;
+            pdir = v;
+        } else if (tool_opt(argc, argv, &i, "--out", &v, &bad)) {
+            if (bad) return 2;
+            out = v;
+        } else if (tool_opt(argc, argv, &i, "--unknown-label", &v, &bad)) {
+            if (bad) return 2;
+            if (!*v) return tool_fail("--unknown-label: the label must not be empty"), 2;
+            unknown = v;
+        } else if (tool_opt(argc, argv, &i, "--device", &v, &bad)) {
+            if (bad) return 2;
+            device = v;
+        } else if (tool_opt(argc, argv, &i, "--bench-random", &v, &bad)) {
+            if (bad) return 2;
+            bench = v;
+        } else if (tool_opt(argc, argv, &i, "--tta", &v, &bad)) {
+            if (bad || tool_parse_tta(v, &tta)) return 2;
+        } else if (tool_opt(argc, argv, &i, "--match", &v, &bad)) {
+            if (bad) return 2;
+            if (!strcmp(v, "mean")) mode = FCL_MATCH_MEAN;
+            else if (!strcmp(v, "max")) mode = FCL_MATCH_MAX;
+            else return tool_fail("--match: expected mean or max, got '%s'", v), 2;
+        } else if (tool_opt(argc, argv, &i, "--threshold", &v, &bad)) {
+            if (bad) return 2;
+            if (tool_parse_float(v, &thr) || !isfinite(thr)) return tool_fail("--threshold: expected a number, got '%s'", v), 2;
+            have_thr = 1;
+        } else if (tool_opt(argc, argv, &i, "--far", &v, &bad)) {
+            if (bad) return 2;
+            if (tool_parse_float(v, &far) || !(far >= 0.0 && far <= 1.0))
+                return tool_fail("--far: expected a false alarm rate in [0, 1], got '%s'", v), 2;
+            have_far = 1;
+        } else if (tool_opt(argc, argv, &i, "--top", &v, &bad)) {
+            if (bad || tool_eval_parse_count("--top", v, 1, 1000, &k)) return 2;
+        } else if (tool_opt(argc, argv, &i, "--batch", &v, &bad)) {
+            if (bad || tool_eval_parse_count("--batch", v, 1, 4096, &batch)) return 2;
+        } else if (tool_opt(argc, argv, &i, "--workers", &v, &bad)) {
+            if (bad || tool_eval_parse_count("--workers", v, 1, 256, &workers)) return 2;
+        } else {
+            tool_fail(a[0] == '-' ? "identify: unknown option '%s' (see facecl identify --help)"
+                                  : "identify: unexpected argument '%s' (folders go after --gallery / --probes)", a);
+            return 2;
+        }
+    }
+    if (have_thr && have_far) return tool_fail("identify: give --threshold or --far, not both"), 2;
+    if (bench) return bench_random(bench, device, mode, k);
+    if (!ckpt || !gdir || !pdir) {
+        tool_fail("identify: %s is required (see facecl identify --help)", !ckpt ? "--checkpoint" : !gdir ? "--gallery DIR" : "--probes DIR");
+        return 2;
+    }
+
+    fcl_error err = {0};
+    fcl_dataset gal, probes;
+    memset(&gal, 0, sizeof gal);
+    memset(&probes, 0, sizeof probes);
+    tool_eval_setup s;
+    memset(&s, 0, sizeof s);
+    tool_ident t;
+    memset(&t, 0, sizeof t);
+    fcl_ident_metrics m;
+    int have_m = 0, labelled = 0;
+    int *true_id = NULL;
+    char *text = NULL, *mpath = NULL, *cpath = NULL;
+
+    /* Everything about the folders is checked before a device is touched. */
+    int gflat = tool_folder_has_images(gdir);
+    if (gflat < 0) goto done;
+    if (gflat > 0) {
+        tool_fail("%s: the gallery must be an ImageFolder (one sub-folder of images per identity), not a flat folder", gdir);
+        rc = 2;
+        goto done;
+    }
+    if (fcl_dataset_open_folder(gdir, 0, NULL, &gal, &err)) {
+        tool_fail_err(&err);
+        goto done;
+    }
+    if (fcl_dataset_class_index(&gal, unknown) >= 0) {
+        tool_fail("identify: the gallery has an identity called '%s', the unknown label; choose another with --unknown-label", unknown);
+        rc = 2;
+        goto done;
+    }
+    int flat = tool_folder_has_images(pdir);
+    if (flat < 0) goto done;
+    if (flat ? fcl_dataset_open_flat(pdir, &probes, &err) : fcl_dataset_open_folder(pdir, 0, NULL, &probes, &err)) {
+        tool_fail_err(&err);
+        goto done;
+    }
+    labelled = !flat;
+    true_id = malloc(probes.n * sizeof *true_id);
+    if (!true_id) {
+        tool_fail("out of memory");
+        goto done;
+    }
+    size_t n_imp = 0;
+    for (size_t i = 0; i < probes.n; i++) {
+        true_id[i] = labelled ? fcl_dataset_class_index(&gal, probes.classes[probes.labels[i]]) : -1;
+        n_imp += labelled && true_id[i] < 0;
+    }
+    if (have_far && (!labelled || !n_imp)) {
+        tool_fail("identify: --far needs labelled probes with impostors (identities absent from the gallery) to set "
+                  "the threshold; %s has %s (use --threshold)", pdir, !labelled ? "no identity folders" : "no impostors");
+        rc = 2;
+        goto done;
+    }
+    if (tool_mkdirs_parent(out)) goto done;
+
+    if (tool_eval_open(ckpt, device, batch, workers, &s)) goto done;
+    s.in.tta_flip = tta;
+    fprintf(stderr, "identify: %s (%s, %dx%dx%d%s) on %zu gallery images of %d identities, %zu probes%s, %s\n", ckpt,
+            s.model->name, s.in.channels, s.in.height, s.in.width, tta ? ", flip TTA" : "", gal.n, gal.n_classes,
+            probes.n, labelled ? "" : " (unlabelled)", fcl_ctx_device(s.ctx)->name);
+    fcl_loader_source gs = fcl_loader_source_dataset(&gal), ps = fcl_loader_source_dataset(&probes);
+    if (tool_ident_run(s.ctx, s.net, &s.in, &gs, gal.labels, (size_t)gal.n_classes, &ps, labelled ? true_id : NULL, mode,
+                       k, &t))
+        goto done;
+    fprintf(stderr, "identify: matched %zu probes x %d identities in %.3f s\n", probes.n, gal.n_classes, t.seconds_match);
+    if (have_far) {
+        double reached;
+        if (fcl_ident_threshold_at_far(t.rank, t.best, t.n_probes, far, &thr, &reached, &err)) {
+            tool_fail_err(&err);
+            goto done;
+        }
+        printf("threshold    %.6f gives FAR %.4g on these probes' %zu impostors (asked %g)\n", thr, reached, n_imp, far);
+    }
+    if (write_csv(out, &probes, labelled, &gal, &t, thr, unknown)) goto done;
+    printf("wrote %s (%zu probes, top %d)\n", out, probes.n, t.res.k);
+    if (!labelled) {
+        rc = 0;
+        goto done;
+    }
+    if (tool_ident_metrics(&t, thr, &m)) goto done;
+    have_m = 1;
+    if (fcl_ident_metrics_format(&m, &text, &err)) {
+        tool_fail_err(&err);
+        goto done;
+    }
+    printf("%s", text);
+    mpath = sibling(out, "-metrics.txt");
+    cpath = sibling(out, "-cmc.png");
+    if (!mpath || !cpath) {
+        tool_fail("out of memory");
+        goto done;
+    }
+    if (tool_write_text(mpath, text)) goto done;
+    char title[256];
+    snprintf(title, sizeof title, "CMC of %s: %zu probes, %d identities", s.model->name, m.n_genuine, gal.n_classes);
+    if (tool_ident_plot_cmc(cpath, &m, title)) goto done;
+    printf("wrote %s and %s\n", mpath, cpath);
+    rc = 0;
+done:
+    if (have_m) fcl_ident_metrics_free(&m);
+    free(text);
+    free(mpath);
+    free(cpath);
+    free(true_id);
+    tool_ident_free(&t);
+    tool_eval_close(&s);
+    fcl_dataset_free(&gal);
+    fcl_dataset_free(&probes);
+    return rc;
+}
