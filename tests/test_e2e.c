@@ -134,6 +134,7 @@ Test(e2e, demo_quick_runs, .timeout = 600)
     cr_assert_eq(rc, 0, "demo: %s", out);
     cr_assert(strstr(out, "classification (closed set): top-1"), "%s", out);
     cr_assert(strstr(out, "verification (open set"), "%s", out);
+    cr_assert(strstr(out, "identification (open set, 1:N") && number_after(out, "rank-1") > 20.0, "%s", out);
     double auc = number_after(out, "ROC AUC");
     cr_assert_gt(auc, 0.55, "%s", out);
     char cmd[256];

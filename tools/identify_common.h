@@ -32,4 +32,8 @@ int tool_ident_metrics(const tool_ident *t, double thr, fcl_ident_metrics *m);
 /* The CMC curve (identification rate against rank, log rank axis) as a PNG. 0 or 1. */
 int tool_ident_plot_cmc(const char *path, const fcl_ident_metrics *m, const char *title);
 
+/* `facecl demo`'s identification step (tools/demo_identify.c): gallery of the first 2/3 of
+ * data_dir/unseen's identities with `enrol` images each, probes the rest; prints one line. */
+int tool_demo_identify(const char *data_dir, const char *run_dir, const char *device, int enrol);
+
 #endif
