@@ -15,6 +15,11 @@ never inside the repository: the images are third-party data):
       (all distinct unordered image pairs; ORL has 40 * C(10, 2) = 1800) and --diff
       different-person pairs (distinct too), seeded, shuffled together.
   OUT/orl -> <faces>/orl_att_faces   (so `--pairs-root OUT/orl` works)
+  OUT/orl_ident/gallery/sN/K.png, OUT/orl_ident/probes/sN/K.png
+      ORL open-set identification (`facecl identify --gallery ... --probes ...`): the first
+      --ident-known subjects (default 30, in s1, s2, ... order) are enrolled with their first
+      --ident-enrol images (default 3) in gallery/, their other images are probes; every image of
+      the remaining subjects (default 10) is an impostor probe (a folder the gallery lacks).
   OUT/yale_all/<id>/<image>.png
       Extended Yale B, every image (training set for Yale B -> ORL verification).
   OUT/yale_light/train/<id>/..., OUT/yale_light/val/<id>/...
@@ -122,6 +127,23 @@ def orl_pairs(faces, out, n_same, n_diff, seed):
     return len(pairs)
 
 
+def orl_ident(faces, out, known, enrol):
+    root = os.path.join(faces, ORL)
+    ids = identities_of(root)
+    if not 1 <= known < len(ids):
+        sys.exit(f"make_face_splits: --ident-known {known} must leave impostors among ORL's {len(ids)} subjects")
+    counts = {"gallery": 0, "genuine": 0, "impostor": 0}
+    for k, ident in enumerate(ids):
+        names = images_of(os.path.join(root, ident))
+        if k < known and len(names) <= enrol:
+            sys.exit(f"make_face_splits: {root}/{ident} has {len(names)} images; --ident-enrol {enrol} leaves no probe")
+        for j, n in enumerate(names):
+            part = "gallery" if k < known and j < enrol else "probes"
+            link(os.path.join(root, ident, n), os.path.join(out, "orl_ident", part, ident, n))
+            counts["gallery" if part == "gallery" else "genuine" if k < known else "impostor"] += 1
+    return counts
+
+
 def light_angle(name):
     m = YALE_ANGLE.search(name)
     if not m:
@@ -157,6 +179,9 @@ def main():
     ap.add_argument("--diff", type=int, default=1500, help="different-person ORL pairs (default 1500)")
     ap.add_argument("--yale-extreme", type=float, default=77.0,
                     help="Yale B light angle (degrees) above which an image goes to val (default 77)")
+    ap.add_argument("--ident-known", type=int, default=30,
+                    help="ORL subjects enrolled in orl_ident/gallery (default 30; the rest are impostors)")
+    ap.add_argument("--ident-enrol", type=int, default=3, help="gallery images per enrolled subject (default 3)")
     ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args()
     faces = os.path.abspath(a.faces)
@@ -172,14 +197,18 @@ def main():
     os.makedirs(out, exist_ok=True)
     orl_counts = orl_split(faces, out, a.orl_split, a.seed)
     n_pairs = orl_pairs(faces, out, a.same, a.diff, a.seed)
+    ic = orl_ident(faces, out, a.ident_known, a.ident_enrol)
     yc = yale(faces, out, a.yale_extreme)
     with open(os.path.join(out, "README.txt"), "w") as f:
         f.write("Made by tools/make_face_splits.py (symlinks to " + faces + "):\n"
                 f"  python3 tools/make_face_splits.py --orl-split {a.orl_split} --same {a.same} "
-                f"--diff {a.diff} --yale-extreme {a.yale_extreme:g} --seed {a.seed} {out}\n"
+                f"--diff {a.diff} --yale-extreme {a.yale_extreme:g} --ident-known {a.ident_known} "
+                f"--ident-enrol {a.ident_enrol} --seed {a.seed} {out}\n"
                 f"orl73/: ORL 7/3 ({a.orl_split}): {orl_counts[0]} train, {orl_counts[1]} val images\n"
                 f"orl_pairs.txt: {n_pairs} pairs ({a.same} same, {a.diff} different) over 40 ORL "
                 "subjects, relative to orl/ (--pairs-root OUT/orl)\n"
+                f"orl_ident/: gallery {ic['gallery']} images of {a.ident_known} subjects; probes "
+                f"{ic['genuine']} of them + {ic['impostor']} impostor images\n"
                 f"yale_all/: {yc['all']} Yale B images; yale_light/: {yc['train']} train "
                 f"(light angle <= {a.yale_extreme:g} deg), {yc['val']} val\n")
     print(open(os.path.join(out, "README.txt")).read(), end="")
