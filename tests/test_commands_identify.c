@@ -1,15 +1,15 @@
 /* tests/test_commands_identify.c: `facecl identify` (and --tta on embed / verify / train) end to end on a tiny synthetic set: outputs, numbers recomputed from `facecl embed`, exit codes, messages. */
 #include <criterion/criterion.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <facecl/facecl.h>
+
+#include "helpers/cmdline.h"
 
 #define FACECL FACECL_BINARY_DIR "/facecl"
 
@@ -17,57 +17,10 @@ enum { UNSEEN = 8, PER = 6, SIZE = 32, GAL_IDS = 5, GAL_PER = 2 };
 
 static char dir[] = "/tmp/fcl_cmd_identXXXXXX";
 
-static int run(char **out, const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    char full[4200];
-    snprintf(full, sizeof full, "( %s ) 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    cr_assert(p, "popen %s", cmd);
-    size_t cap = 4096, n = 0, k;
-    char *buf = malloc(cap);
-    while ((k = fread(buf + n, 1, cap - n - 1, p)) > 0) {
-        n += k;
-        if (cap - n < 2) buf = realloc(buf, cap *= 2);
-    }
-    buf[n] = '\0';
-    int st = pclose(p);
-    if (out)
-        *out = buf;
-    else
-        free(buf);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert(f, "missing output %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    rewind(f);
-    char *b = malloc((size_t)n + 1);
-    cr_assert_eq(fread(b, 1, (size_t)n, f), (size_t)n);
-    b[n] = '\0';
-    fclose(f);
-    return b;
-}
-
 static int exists(const char *path)
 {
     struct stat sb;
     return stat(path, &sb) == 0;
-}
-
-static double number_after(const char *text, const char *key)
-{
-    const char *p = strstr(text, key);
-    cr_assert(p, "'%s' not in:\n%s", key, text);
-    return strtod(p + strlen(key), NULL);
 }
 
 /* A fresh small net (random weights: the numbers are poor, but every step is exercised). */
@@ -102,11 +55,11 @@ static void world(void)
 {
     cr_assert(mkdtemp(dir));
     char *out = NULL;
-    int rc = run(&out, "'%s' synth --ids 4 --per-id %d --size %d --gray --seed 2 --unseen-ids %d --pairs 40 '%s/ds'",
+    int rc = fcl_test_run(&out, "'%s' synth --ids 4 --per-id %d --size %d --gray --seed 2 --unseen-ids %d --pairs 40 '%s/ds'",
                  FACECL, PER, SIZE, UNSEEN, dir);
     cr_assert_eq(rc, 0, "synth failed: %s", out);
     free(out);
-    rc = run(&out,
+    rc = fcl_test_run(&out,
              "cd '%s' && i=0 && for d in ds/unseen/*/; do n=$(basename $d); i=$((i+1)); j=0; for f in $d*.png; do "
              "j=$((j+1)); if [ $i -le %d ] && [ $j -le %d ]; then t=gal; else t=probes; fi; mkdir -p $t/$n; "
              "ln -s \"$PWD/$f\" $t/$n/; done; done && mkdir flat && cp probes/u0000/*.png flat/",
@@ -154,7 +107,7 @@ static int cmp_dbl(const void *a, const void *b)
 static void recompute(const char *tta, double thr, double *rank1, double *acc, double *mid)
 {
     char *out = NULL, pg[512], pp[512];
-    int rc = run(&out, "cd '%s' && '%s' embed --checkpoint ck.safetensors gal --out eg.npy %s && '%s' embed --checkpoint "
+    int rc = fcl_test_run(&out, "cd '%s' && '%s' embed --checkpoint ck.safetensors gal --out eg.npy %s && '%s' embed --checkpoint "
                  "ck.safetensors probes --out ep.npy %s", dir, FACECL, tta, FACECL, tta);
     cr_assert_eq(rc, 0, "embed failed: %s", out);
     free(out);
@@ -215,10 +168,10 @@ Test(commands_identify, labelled_probes_numbers_and_files)
     double want_r1, want_acc, mid;
     recompute("", -INFINITY, &want_r1, &want_acc, &mid);
     snprintf(thr, sizeof thr, "%.9g", mid);
-    int rc = run(&out, "cd '%s' && '%s' identify --checkpoint ck.safetensors --gallery gal --probes probes --threshold %s "
+    int rc = fcl_test_run(&out, "cd '%s' && '%s' identify --checkpoint ck.safetensors --gallery gal --probes probes --threshold %s "
                  "--top 3 --out res/id.csv --unknown-label n000000", dir, FACECL, thr);
     cr_assert_eq(rc, 0, "identify failed: %s", out);
-    double r1 = number_after(out, "rank-1"), acc = number_after(out, "accuracy");
+    double r1 = fcl_test_number_after(out, "rank-1"), acc = fcl_test_number_after(out, "accuracy");
     cr_assert(strstr(out, "DIR@FAR=0.01") && strstr(out, "rank-5"), "%s", out);
     cr_assert(strstr(out, "probes       38 (20 of gallery identities, 18 impostors), gallery 5 identities"), "%s", out);
     free(out);
@@ -227,7 +180,7 @@ Test(commands_identify, labelled_probes_numbers_and_files)
     cr_assert(fabs(acc - 100 * want_acc) < 0.006, "accuracy %.4f vs recomputed %.4f", acc, 100 * want_acc);
 
     snprintf(path, sizeof path, "%s/res/id.csv", dir);
-    char *csv = slurp(path);
+    char *csv = fcl_test_slurp(path);
     cr_assert(!strncmp(csv, "probe,identity,decision,score,id1,score1,id2,score2,id3,score3\n", 62), "%.100s", csv);
     size_t lines = 0, unknown = 0;
     for (char *s = csv; *s; s++) lines += *s == '\n';
@@ -246,10 +199,10 @@ Test(commands_identify, tta_far_max_and_unlabelled)
 {
     char *out = NULL, path[512];
     /* --tta flip: the same numbers as recomputed from `embed --tta flip`; closed set. */
-    int rc = run(&out, "cd '%s' && '%s' identify --checkpoint ck.safetensors --gallery gal --probes probes --tta flip "
+    int rc = fcl_test_run(&out, "cd '%s' && '%s' identify --checkpoint ck.safetensors --gallery gal --probes probes --tta flip "
                  "--out t.csv", dir, FACECL);
     cr_assert_eq(rc, 0, "identify failed: %s", out);
-    double r1 = number_after(out, "rank-1"), acc = number_after(out, "accuracy");
+    double r1 = fcl_test_number_after(out, "rank-1"), acc = fcl_test_number_after(out, "accuracy");
     cr_assert(strstr(out, "closed set"), "%s", out);
     free(out);
     double want_r1, want_acc;
@@ -258,28 +211,28 @@ Test(commands_identify, tta_far_max_and_unlabelled)
     cr_assert(fabs(acc - 100 * want_acc) < 0.006, "accuracy %.4f vs %.4f", acc, 100 * want_acc);
 
     /* --far: the threshold is reported and the FAR reached is at most the target. */
-    rc = run(&out, "cd '%s' && '%s' identify --checkpoint ck.safetensors --gallery gal --probes probes --far 0.2 --match max "
+    rc = fcl_test_run(&out, "cd '%s' && '%s' identify --checkpoint ck.safetensors --gallery gal --probes probes --far 0.2 --match max "
              "--out f.csv", dir, FACECL);
     cr_assert_eq(rc, 0, "identify failed: %s", out);
     cr_assert(strstr(out, "threshold    "), "%s", out);
-    double reached = number_after(out, "gives FAR");
+    double reached = fcl_test_number_after(out, "gives FAR");
     cr_assert(reached <= 0.2 + 1e-12, "%s", out);
     free(out);
 
     /* Unlabelled probes: the CSV only. */
-    rc = run(&out, "cd '%s' && '%s' identify --checkpoint ck.safetensors --gallery gal --probes flat --out u.csv", dir, FACECL);
+    rc = fcl_test_run(&out, "cd '%s' && '%s' identify --checkpoint ck.safetensors --gallery gal --probes flat --out u.csv", dir, FACECL);
     cr_assert_eq(rc, 0, "identify failed: %s", out);
     cr_assert(!strstr(out, "rank-1"), "%s", out);
     free(out);
     snprintf(path, sizeof path, "%s/u.csv", dir);
-    char *csv = slurp(path);
+    char *csv = fcl_test_slurp(path);
     cr_assert(!strncmp(csv, "probe,decision,score,id1,", 25), "%.100s", csv);
     free(csv);
     snprintf(path, sizeof path, "%s/u-metrics.txt", dir);
     cr_assert(!exists(path));
 
     /* verify and embed take --tta; the pair scores change with it. */
-    rc = run(&out, "cd '%s' && '%s' verify --checkpoint ck.safetensors --pairs ds/pairs.txt --out v0 && '%s' verify "
+    rc = fcl_test_run(&out, "cd '%s' && '%s' verify --checkpoint ck.safetensors --pairs ds/pairs.txt --out v0 && '%s' verify "
              "--checkpoint ck.safetensors --pairs ds/pairs.txt --out v1 --tta flip && ! cmp -s v0/scores.csv v1/scores.csv",
              dir, FACECL, FACECL);
     cr_assert_eq(rc, 0, "verify --tta: %s", out);
@@ -311,14 +264,14 @@ Test(commands_identify, usage_errors_exit_2)
                                 "GxPxD", "--tta", "--tta", "--tta"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         char *out = NULL;
-        int rc = run(&out, "cd '%s' && '%s' %s", dir, FACECL, bad[i]);
+        int rc = fcl_test_run(&out, "cd '%s' && '%s' %s", dir, FACECL, bad[i]);
         cr_expect_eq(rc, 2, "'%s' exited %d: %s", bad[i], rc, out);
         cr_expect(strstr(out, why[i]), "'%s': message lacks '%s': %s", bad[i], why[i], out);
         free(out);
     }
     /* A missing checkpoint: a clear error (exit 1), no CSV. */
     char *out = NULL, path[512];
-    int rc = run(&out, "cd '%s' && '%s' identify --checkpoint none.safetensors --gallery gal --probes probes --out n.csv",
+    int rc = fcl_test_run(&out, "cd '%s' && '%s' identify --checkpoint none.safetensors --gallery gal --probes probes --out n.csv",
                  dir, FACECL);
     cr_expect_eq(rc, 1, "%s", out);
     cr_expect(strstr(out, "none.safetensors"), "%s", out);
@@ -330,11 +283,11 @@ Test(commands_identify, usage_errors_exit_2)
 Test(commands_identify, bench_random_small)
 {
     char *out = NULL;
-    int rc = run(&out, "'%s' identify --bench-random 300x200x16 --top 3", FACECL);
+    int rc = fcl_test_run(&out, "'%s' identify --bench-random 300x200x16 --top 3", FACECL);
     cr_assert_eq(rc, 0, "%s", out);
     cr_assert(strstr(out, "200 probes x 300 identities x 16 dims"), "%s", out);
     /* Genuine random probes are their identity plus noise of equal size (cos ~0.7 against ~0.25
      * for the best of 300 others in 16 dims): far above chance (0.3 %). */
-    cr_assert_gt(number_after(out, "rank-1"), 40.0, "%s", out);
+    cr_assert_gt(fcl_test_number_after(out, "rank-1"), 40.0, "%s", out);
     free(out);
 }

@@ -1,46 +1,13 @@
 /* tests/test_example_install.c: tools/examples/example_embed.c built against the INSTALLED library through pkg-config (cmake --install to a temporary prefix), run on a checkpoint trained here, checked against `facecl embed`. */
 #include <criterion/criterion.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include <facecl/facecl.h>
 
-static int run(char **out, const char *fmt, ...)
-{
-    char cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    char full[8300];
-    snprintf(full, sizeof full, "( %s ) 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    cr_assert(p, "popen %s", cmd);
-    size_t cap = 4096, n = 0, k;
-    char *buf = malloc(cap);
-    while ((k = fread(buf + n, 1, cap - n - 1, p)) > 0) {
-        n += k;
-        if (cap - n < 2) buf = realloc(buf, cap *= 2);
-    }
-    buf[n] = '\0';
-    int st = pclose(p);
-    if (out)
-        *out = buf;
-    else
-        free(buf);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static double number_after(const char *text, const char *key)
-{
-    const char *p = strstr(text, key);
-    cr_assert(p, "'%s' not in:\n%s", key, text);
-    return strtod(p + strlen(key), NULL);
-}
+#include "helpers/cmdline.h"
 
 /* Cosine of the two rows of an [2, D] .npy written by `facecl embed`. */
 static double npy_cosine(const char *path)
@@ -62,7 +29,7 @@ Test(example, builds_against_installed_library_and_agrees_with_embed, .timeout =
     cr_assert(mkdtemp(dir));
     char *out = NULL;
     /* Install this build, then find the .pc wherever the libdir put it. */
-    int rc = run(&out, "cmake --install '%s' --prefix '%s/prefix' >/dev/null && dirname \"$(find '%s/prefix' -name facecl.pc | head -n 1)\"",
+    int rc = fcl_test_run(&out, "cmake --install '%s' --prefix '%s/prefix' >/dev/null && dirname \"$(find '%s/prefix' -name facecl.pc | head -n 1)\"",
                  FACECL_BINARY_DIR, dir, dir);
     cr_assert_eq(rc, 0, "install failed: %s", out);
     char pc[1024];
@@ -72,36 +39,36 @@ Test(example, builds_against_installed_library_and_agrees_with_embed, .timeout =
     cr_assert(strstr(pc, "pkgconfig"), "no facecl.pc installed: '%s'", pc);
 
     /* The program, compiled only against what was installed (no source-tree include path). */
-    rc = run(&out, "cd '%s' && export PKG_CONFIG_PATH='%s' && cc -std=c11 -Wall -Wextra -Werror -o example_embed "
+    rc = fcl_test_run(&out, "cd '%s' && export PKG_CONFIG_PATH='%s' && cc -std=c11 -Wall -Wextra -Werror -o example_embed "
                    "'%s/tools/examples/example_embed.c' $(pkg-config --cflags --libs --static facecl)",
              dir, pc, FACECL_SOURCE_DIR);
     cr_assert_eq(rc, 0, "example does not build against the installed facecl: %s", out);
     free(out);
 
     /* A checkpoint trained here by the installed command (tiny set, 2 epochs). */
-    rc = run(&out, "cd '%s' && export FACECL_MODELS=prefix/share/facecl/models && ./prefix/bin/facecl synth --ids 4 "
+    rc = fcl_test_run(&out, "cd '%s' && export FACECL_MODELS=prefix/share/facecl/models && ./prefix/bin/facecl synth --ids 4 "
                    "--per-id 8 --size 32 --gray --seed 3 --unseen-ids 2 --pairs 0 ds >/dev/null && ./prefix/bin/facecl train "
                    "--train ds/train --model small --size 32 --channels 1 --epochs 2 --batch 8 --quiet --out run",
              dir);
     cr_assert_eq(rc, 0, "training failed: %s", out);
     free(out);
-    rc = run(&out, "cd '%s' && mkdir two && cp ds/unseen/u0000/000.png two/a.png && cp ds/unseen/u0001/001.png two/b.png", dir);
+    rc = fcl_test_run(&out, "cd '%s' && mkdir two && cp ds/unseen/u0000/000.png two/a.png && cp ds/unseen/u0001/001.png two/b.png", dir);
     cr_assert_eq(rc, 0, "%s", out);
     free(out);
 
     /* The same image twice: cosine 1. */
-    rc = run(&out, "cd '%s' && ./example_embed run/best.safetensors two/a.png two/a.png", dir);
+    rc = fcl_test_run(&out, "cd '%s' && ./example_embed run/best.safetensors two/a.png two/a.png", dir);
     cr_assert_eq(rc, 0, "example failed: %s", out);
-    cr_assert(fabs(number_after(out, "cosine similarity") - 1.0) < 2e-6, "%s", out);
+    cr_assert(fabs(fcl_test_number_after(out, "cosine similarity") - 1.0) < 2e-6, "%s", out);
     free(out);
 
     for (int tta = 0; tta < 2; tta++) {
         const char *flag = tta ? "--tta flip" : "";
-        rc = run(&out, "cd '%s' && ./example_embed run/best.safetensors two/a.png two/b.png %s", dir, flag);
+        rc = fcl_test_run(&out, "cd '%s' && ./example_embed run/best.safetensors two/a.png two/b.png %s", dir, flag);
         cr_assert_eq(rc, 0, "example failed: %s", out);
-        double c = number_after(out, "cosine similarity");
+        double c = fcl_test_number_after(out, "cosine similarity");
         free(out);
-        rc = run(&out, "cd '%s' && ./prefix/bin/facecl embed --checkpoint run/best.safetensors two --out e%d.npy %s", dir, tta,
+        rc = fcl_test_run(&out, "cd '%s' && ./prefix/bin/facecl embed --checkpoint run/best.safetensors two --out e%d.npy %s", dir, tta,
                  flag);
         cr_assert_eq(rc, 0, "embed failed: %s", out);
         free(out);
@@ -113,11 +80,11 @@ Test(example, builds_against_installed_library_and_agrees_with_embed, .timeout =
     }
 
     /* Usage and errors. */
-    rc = run(&out, "cd '%s' && ./example_embed run/best.safetensors two/a.png", dir);
+    rc = fcl_test_run(&out, "cd '%s' && ./example_embed run/best.safetensors two/a.png", dir);
     cr_assert_eq(rc, 2, "%s", out);
     cr_assert(strstr(out, "usage:"), "%s", out);
     free(out);
-    rc = run(&out, "cd '%s' && ./example_embed run/best.safetensors two/a.png two/missing.png", dir);
+    rc = fcl_test_run(&out, "cd '%s' && ./example_embed run/best.safetensors two/a.png two/missing.png", dir);
     cr_assert_eq(rc, 1, "%s", out);
     cr_assert(strstr(out, "missing.png"), "%s", out);
     free(out);

@@ -227,7 +227,7 @@ int fcl_cmd_identify(int argc, char **argv)
     fcl_ident_metrics m;
     int have_m = 0, labelled = 0;
     int *true_id = NULL;
-    char *text = NULL, *mpath = NULL, *cpath = NULL;
+    char *mpath = NULL, *cpath = NULL;
 
     /* Everything about the folders is checked before a device is touched. */
     int gflat = tool_folder_has_images(gdir);
@@ -295,28 +295,20 @@ int fcl_cmd_identify(int argc, char **argv)
         rc = 0;
         goto done;
     }
-    if (tool_ident_metrics(&t, thr, &m)) goto done;
-    have_m = 1;
-    if (fcl_ident_metrics_format(&m, &text, &err)) {
-        tool_fail_err(&err);
-        goto done;
-    }
-    printf("%s", text);
     mpath = sibling(out, "-metrics.txt");
     cpath = sibling(out, "-cmc.png");
     if (!mpath || !cpath) {
         tool_fail("out of memory");
         goto done;
     }
-    if (tool_write_text(mpath, text)) goto done;
     char title[256];
-    snprintf(title, sizeof title, "CMC of %s: %zu probes, %d identities", s.model->name, m.n_genuine, gal.n_classes);
-    if (tool_ident_plot_cmc(cpath, &m, title)) goto done;
+    snprintf(title, sizeof title, "CMC of %s: %zu probes, %d identities", s.model->name, probes.n - n_imp, gal.n_classes);
+    if (tool_ident_report(&t, thr, mpath, cpath, title, 1, &m)) goto done;
+    have_m = 1;
     printf("wrote %s and %s\n", mpath, cpath);
     rc = 0;
 done:
     if (have_m) fcl_ident_metrics_free(&m);
-    free(text);
     free(mpath);
     free(cpath);
     free(true_id);

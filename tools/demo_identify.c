@@ -31,7 +31,6 @@ int tool_demo_identify(const char *data_dir, const char *run_dir, const char *de
     int have_m = 0, rc = 1;
     size_t *gi = NULL, *pi = NULL, ng = 0, np = 0;
     int *true_id = NULL;
-    char *text = NULL;
     if (fcl_dataset_open_folder(unseen, 0, NULL, &all, &err)) {
         tool_fail_err(&err);
         goto done;
@@ -72,16 +71,12 @@ int tool_demo_identify(const char *data_dir, const char *run_dir, const char *de
         tool_fail_err(&err);
         goto done;
     }
-    if (tool_ident_metrics(&t, thr, &m)) goto done;
-    have_m = 1;
-    if (fcl_ident_metrics_format(&m, &text, &err)) {
-        tool_fail_err(&err);
-        goto done;
-    }
-    if (tool_write_text(mpath, text)) goto done;
     char title[160];
-    snprintf(title, sizeof title, "CMC: %d unseen identities, %zu probes", n_ids, m.n_genuine);
-    if (tool_ident_plot_cmc(cmc, &m, title)) goto done;
+    size_t n_gen = 0;
+    for (size_t i = 0; i < np; i++) n_gen += true_id[i] >= 0;
+    snprintf(title, sizeof title, "CMC: %d unseen identities, %zu probes", n_ids, n_gen);
+    if (tool_ident_report(&t, thr, mpath, cmc, title, 0, &m)) goto done;
+    have_m = 1;
     printf("  identification (open set, 1:N; gallery %d unseen identities x %d images, %zu probes of them + %zu of %d "
            "impostor identities): rank-1 %.1f%%, rank-5 %.1f%%, DIR@FAR=1e-1 %.1f%%, DIR@FAR=1e-2 %.1f%%; at the FAR 1e-2 "
            "threshold %.3f, decision accuracy %.1f%%\n",
@@ -90,7 +85,6 @@ int tool_demo_identify(const char *data_dir, const char *run_dir, const char *de
     rc = 0;
 done:
     if (have_m) fcl_ident_metrics_free(&m);
-    free(text);
     free(gi);
     free(pi);
     free(true_id);

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "commands.h"
+#include "eval_common.h"
 #include "identify_common.h"
 #include "progress.h"
 
@@ -96,7 +97,7 @@ int tool_ident_metrics(const tool_ident *t, double thr, fcl_ident_metrics *m)
     return 0;
 }
 
-int tool_ident_plot_cmc(const char *path, const fcl_ident_metrics *m, const char *title)
+static int plot_cmc(const char *path, const fcl_ident_metrics *m, const char *title)
 {
     fcl_error err = {0};
     size_t n = m->n_ids;
@@ -125,5 +126,25 @@ int tool_ident_plot_cmc(const char *path, const fcl_ident_metrics *m, const char
     int rc = 0;
     if (fcl_plot_lines(path, title, "rank", "identification rate", &s, 1, &o, &err)) rc = tool_fail_err(&err);
     free(x);
+    return rc;
+}
+
+int tool_ident_report(const tool_ident *t, double thr, const char *metrics_path, const char *cmc_path,
+                      const char *title, int print, fcl_ident_metrics *m)
+{
+    fcl_error err = {0};
+    char *text = NULL;
+    if (tool_ident_metrics(t, thr, m)) return 1;
+    int rc = 1;
+    if (fcl_ident_metrics_format(m, &text, &err)) {
+        tool_fail_err(&err);
+        goto done;
+    }
+    if (print) printf("%s", text);
+    if (tool_write_text(metrics_path, text) || plot_cmc(cmc_path, m, title)) goto done;
+    rc = 0;
+done:
+    free(text);
+    if (rc) fcl_ident_metrics_free(m);
     return rc;
 }

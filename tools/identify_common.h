@@ -29,8 +29,11 @@ void tool_ident_free(tool_ident *t);
 /* Metrics at FAR 1e-1/1e-2/1e-3 and decision threshold thr (-INFINITY: closed set). 0 or 1. */
 int tool_ident_metrics(const tool_ident *t, double thr, fcl_ident_metrics *m);
 
-/* The CMC curve (identification rate against rank, log rank axis) as a PNG. 0 or 1. */
-int tool_ident_plot_cmc(const char *path, const fcl_ident_metrics *m, const char *title);
+/* Metrics at decision threshold thr (tool_ident_metrics) into *m (freed by the caller on
+ * success), their summary printed when `print` and written to metrics_path, the CMC curve
+ * (identification rate against rank) to cmc_path as a PNG titled `title`. 0 or 1. */
+int tool_ident_report(const tool_ident *t, double thr, const char *metrics_path, const char *cmc_path,
+                      const char *title, int print, fcl_ident_metrics *m);
 
 /* `facecl demo`'s identification step (tools/demo_identify.c): gallery of the first 2/3 of
  * data_dir/unseen's identities with `enrol` images each, probes the rest; prints one line. */

@@ -1,0 +1,64 @@
+/* tests/helpers/cmdline.c: shell commands from tests with captured output, file reading, numbers in printed text. */
+#include <criterion/criterion.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "helpers/cmdline.h"
+
+int fcl_test_run(char **out, const char *fmt, ...)
+{
+    char cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    cr_assert(n >= 0 && (size_t)n < sizeof cmd, "command too long");
+    char *full = malloc(strlen(cmd) + 16);
+    cr_assert(full);
+    sprintf(full, "( %s ) 2>&1", cmd);
+    FILE *p = popen(full, "r");
+    cr_assert(p, "popen %s", cmd);
+    free(full);
+    size_t cap = 4096, len = 0, k;
+    char *buf = malloc(cap);
+    cr_assert(buf);
+    while ((k = fread(buf + len, 1, cap - len - 1, p)) > 0) {
+        len += k;
+        if (cap - len < 2) {
+            buf = realloc(buf, cap *= 2);
+            cr_assert(buf);
+        }
+    }
+    buf[len] = '\0';
+    int st = pclose(p);
+    if (out)
+        *out = buf;
+    else
+        free(buf);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+char *fcl_test_slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert(f, "missing output %s", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    rewind(f);
+    char *b = malloc((size_t)n + 1);
+    cr_assert(b);
+    cr_assert_eq(fread(b, 1, (size_t)n, f), (size_t)n);
+    b[n] = '\0';
+    fclose(f);
+    return b;
+}
+
+double fcl_test_number_after(const char *text, const char *key)
+{
+    const char *p = strstr(text, key);
+    cr_assert(p, "'%s' not in:\n%s", key, text);
+    return strtod(p + strlen(key), NULL);
+}
