@@ -53,7 +53,8 @@ fcl_status fcl_eval_input_from_checkpoint(const char *path, fcl_eval_input *in,
                                           fcl_error *err);
 
 /* Embeds items 0..src->count-1 of src in order: inference-mode forwards, the network's
- * embedding downloaded and L2-normalised per row on the host (a zero row stays zero).
+ * embedding downloaded and L2-normalised per row on the host (a zero row stays zero); with
+ * in->tta_flip, the sum of the image's and its mirror's embeddings, normalised.
  * *out_embeddings is malloc'd [count, dim] row-major (row i = item i); *dim the embedding size.
  * Errors (bad image, device) are in fcl_ctx_error(ctx), naming the item. progress may be NULL. */
 fcl_status fcl_embed_source(fcl_ctx *ctx, fcl_net *net, const fcl_loader_source *src,
