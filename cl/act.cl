@@ -1,4 +1,4 @@
-/* cl/act.cl: activation kernels (ReLU family, sigmoid, tanh, SiLU, hard-swish/-sigmoid) and PReLU.
+/* cl/act.cl: activation kernels (ReLU family, sigmoid, tanh, SiLU, hard-swish/-sigmoid, GELU) and PReLU.
  * Semantics: include/facecl/ops_act.h; reference: host/ref/act.c. */
 
 /* Streaming kernels handle FCL_VEC consecutive elements per work-item with vloadN/vstoreN
@@ -34,6 +34,12 @@
 #define F_SILU(T, v) ((v) / (K(T, 1.0f) + exp(-(v))))
 #define F_HARDSWISH(T, v) ((v) * CLAMPN(T, (v) + K(T, 3.0f), 0.0f, 6.0f) / K(T, 6.0f))
 #define F_HARDSIGMOID(T, v) (CLAMPN(T, (v) + K(T, 3.0f), 0.0f, 6.0f) / K(T, 6.0f))
+/* GELU: exact x Phi(x) with erf; the tanh form with u = sqrt(2/pi) (x + 0.044715 x^3) */
+#define GELU_K0 0.7978845608028654f
+#define GELU_K1 0.044715f
+#define GELU_U(T, v) (K(T, GELU_K0) * ((v) + K(T, GELU_K1) * (v) * (v) * (v)))
+#define F_GELU(T, v) (K(T, 0.5f) * (v) * (K(T, 1.0f) + erf((v) * K(T, 0.7071067811865476f))))
+#define F_GELU_TANH(T, v) (K(T, 0.5f) * (v) * (K(T, 1.0f) + tanh(GELU_U(T, v))))
 
 /* backward: the dx increment from dy (g) and the saved tensor (s: y or x, see ops_act.h) */
 #define B_RELU(T, g, s) select(Z(T), (g), (s) > Z(T))
@@ -47,6 +53,12 @@
            (s) < K(T, -3.0f))
 #define B_HARDSIGMOID(T, g, s) \
     select(Z(T), (g) / K(T, 6.0f), ((s) > K(T, -3.0f)) & ((s) < K(T, 3.0f)))
+/* Phi(x) + x phi(x), phi(x) = exp(-x^2/2) / sqrt(2 pi) (PyTorch's GeluBackward, 'none') */
+#define B_GELU(T, g, s)                                                                   \
+    ((g) * (K(T, 0.5f) * (K(T, 1.0f) + erf((s) * K(T, 0.7071067811865476f))) +           \
+            (s) * exp(K(T, -0.5f) * (s) * (s)) * K(T, 0.3989422804014327f)))
+/* 1/2 (1 + t) + x/2 (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2), t = tanh(u) ('tanh') */
+#define B_GELU_TANH(T, g, s) gelu_tanh_grad_##T((g), (s))
 
 /* PyTorch's silu_backward: dy * sig(x) * (1 + x * (1 - sig(x))) */
 inline float silu_grad_float(float g, float s)
@@ -59,6 +71,17 @@ inline VF silu_grad_VF(VF g, VF s)
     VF sg = (VF)(1.0f) / ((VF)(1.0f) + exp(-s));
     return g * sg * ((VF)(1.0f) + s * ((VF)(1.0f) - sg));
 }
+
+#define GELU_TANH_GRAD(T)                                                                      \
+    inline T gelu_tanh_grad_##T(T g, T s)                                                      \
+    {                                                                                          \
+        T t = tanh(GELU_U(T, s));                                                              \
+        return g * (K(T, 0.5f) * (K(T, 1.0f) + t) +                                            \
+                    K(T, 0.5f) * s * (K(T, 1.0f) - t * t) * K(T, GELU_K0) *                    \
+                        (K(T, 1.0f) + K(T, 3.0f * GELU_K1) * s * s));                          \
+    }
+GELU_TANH_GRAD(float)
+GELU_TANH_GRAD(VF)
 
 /* <name>_fwd: y = f(x) over n elements; y may be x. Global: ceil(n / FCL_VEC).
  * <name>_bwd: dx += f'(dy, saved) over n elements. Global: ceil(n / FCL_VEC). */
@@ -101,6 +124,8 @@ ACT_KERNELS(tanh, F_TANH, B_TANH)
 ACT_KERNELS(silu, F_SILU, B_SILU)
 ACT_KERNELS(hardswish, F_HARDSWISH, B_HARDSWISH)
 ACT_KERNELS(hardsigmoid, F_HARDSIGMOID, B_HARDSIGMOID)
+ACT_KERNELS(gelu, F_GELU, B_GELU)
+ACT_KERNELS(gelu_tanh, F_GELU_TANH, B_GELU_TANH)
 
 /* ---- PReLU -------------------------------------------------------------------------------------
  * x [N, C, inner]; slopes a [na], na == C (per channel) or 1 (shared). Rows p = b * C + c. */

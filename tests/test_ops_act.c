@@ -173,6 +173,8 @@ Test(act, tanh) { run_act(FCL_ACT_TANH, 0); }
 Test(act, silu) { run_act(FCL_ACT_SILU, 0); }
 Test(act, hardswish) { run_act(FCL_ACT_HARDSWISH, 0); }
 Test(act, hardsigmoid) { run_act(FCL_ACT_HARDSIGMOID, 0); }
+Test(act, gelu) { run_act(FCL_ACT_GELU, 0); }
+Test(act, gelu_tanh) { run_act(FCL_ACT_GELU_TANH, 0); }
 
 /* Exact values at and around the kinks, with PyTorch's conventions (relu'(0) = 0,
  * leaky'(0) = slope, relu6'(6) = 0, hardswish'(-3) = -1/2, hardswish'(3) = 3/3 + 1/2), and NaN
@@ -333,7 +335,8 @@ Test(act, names)
     }
     fcl_act_kind s;
     cr_expect(fcl_act_parse("SWISH", &s) == 0 && s == FCL_ACT_SILU);
-    cr_expect(fcl_act_parse("gelu", &s) == -1);
+    cr_expect(fcl_act_parse("gelu", &s) == 0 && s == FCL_ACT_GELU);
+    cr_expect(fcl_act_parse("gelu_erf", &s) == -1);
     cr_expect(fcl_act_name(FCL_ACT_COUNT) == NULL);
 }
 

@@ -23,6 +23,8 @@ static const struct {
     [FCL_ACT_SILU] = {"silu", "silu", 0},
     [FCL_ACT_HARDSWISH] = {"hardswish", "hardswish", 0},
     [FCL_ACT_HARDSIGMOID] = {"hardsigmoid", "hardsigmoid", 0},
+    [FCL_ACT_GELU] = {"gelu", "gelu", 0},
+    [FCL_ACT_GELU_TANH] = {"gelu_tanh", "gelu_tanh", 0},
 };
 
 const char *fcl_act_name(fcl_act_kind kind)

@@ -5,6 +5,11 @@
 
 static double sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
 
+/* GELU's tanh approximation: u = sqrt(2/pi) (x + 0.044715 x^3) (PyTorch's constants) */
+#define GELU_K0 0.7978845608028654   /* sqrt(2 / pi) */
+#define GELU_K1 0.044715
+static double gelu_u(double x) { return GELU_K0 * (x + GELU_K1 * x * x * x); }
+
 /* clamp that lets NaN through, as PyTorch's clamp/hardtanh do */
 static double clamp_nan(double x, double lo, double hi) { return x < lo ? lo : (x > hi ? hi : x); }
 
@@ -19,6 +24,8 @@ static double act_fwd1(double x, const fcl_act_params *p)
     case FCL_ACT_SILU: return x * sigmoid(x);
     case FCL_ACT_HARDSWISH: return x * clamp_nan(x + 3, 0, 6) / 6;
     case FCL_ACT_HARDSIGMOID: return clamp_nan(x + 3, 0, 6) / 6;
+    case FCL_ACT_GELU: return 0.5 * x * (1 + erf(x * M_SQRT1_2));
+    case FCL_ACT_GELU_TANH: return 0.5 * x * (1 + tanh(gelu_u(x)));
     default: return NAN;
     }
 }
@@ -38,6 +45,12 @@ static double act_grad1(double s, const fcl_act_params *p)
     }
     case FCL_ACT_HARDSWISH: return s < -3 ? 0 : (s <= 3 ? s / 3 + 0.5 : 1);
     case FCL_ACT_HARDSIGMOID: return (s > -3 && s < 3) ? 1.0 / 6 : 0;
+    case FCL_ACT_GELU:                                            /* Phi(x) + x phi(x) */
+        return 0.5 * (1 + erf(s * M_SQRT1_2)) + s * exp(-0.5 * s * s) * 0.3989422804014327;
+    case FCL_ACT_GELU_TANH: {
+        double t = tanh(gelu_u(s));
+        return 0.5 * (1 + t) + 0.5 * s * (1 - t * t) * GELU_K0 * (1 + 3 * GELU_K1 * s * s);
+    }
     default: return NAN;
     }
 }

@@ -11,5 +11,6 @@
 #include "ops_linear.h"
 #include "ops_loss.h"
 #include "ops_metric_loss.h"
+#include "ops_norm.h"
 
 #endif

@@ -1,4 +1,4 @@
-/* facecl/ops_act.h: activation functions (ReLU family, sigmoid, tanh, SiLU, hard-swish, PReLU). */
+/* facecl/ops_act.h: activation functions (ReLU family, sigmoid, tanh, SiLU, hard-swish, GELU, PReLU). */
 #ifndef FACECL_OPS_ACT_H
 #define FACECL_OPS_ACT_H
 
@@ -21,6 +21,11 @@ extern "C" {
  *   HARDSWISH    x * relu6(x + 3) / 6         x < -3: 0; x <= 3: dy*(x/3 + 1/2);    x
  *                                             else dy
  *   HARDSIGMOID  relu6(x + 3) / 6             dy / 6 where -3 < x < 3, else 0      x
+ *   GELU         x * Phi(x) = x/2 (1 + erf(x/sqrt2))   dy * (Phi(x) + x * phi(x))       x
+ *                (torch.nn.GELU(), approximate='none'; phi = exp(-x^2/2) / sqrt(2 pi))
+ *   GELU_TANH    x/2 (1 + tanh(u)),               dy * (1/2 (1 + t) + x/2 (1 - t^2) *     x
+ *                u = sqrt(2/pi) (x + 0.044715 x^3)   sqrt(2/pi) (1 + 3 * 0.044715 x^2)), t = tanh(u)
+ *                (torch.nn.GELU(approximate='tanh'))
  * fcl_act_saves_output() tells which. */
 typedef enum fcl_act_kind {
     FCL_ACT_RELU = 0,
@@ -31,6 +36,8 @@ typedef enum fcl_act_kind {
     FCL_ACT_SILU,
     FCL_ACT_HARDSWISH,
     FCL_ACT_HARDSIGMOID,
+    FCL_ACT_GELU,
+    FCL_ACT_GELU_TANH,
     FCL_ACT_COUNT
 } fcl_act_kind;
 
@@ -39,8 +46,8 @@ typedef struct fcl_act_params {
     float slope;        /* LEAKY_RELU negative slope (PyTorch default 0.01); ignored otherwise */
 } fcl_act_params;
 
-/* "relu", "relu6", "leaky_relu", "sigmoid", "tanh", "silu", "hardswish", "hardsigmoid"
- * (NULL for an unknown kind). */
+/* "relu", "relu6", "leaky_relu", "sigmoid", "tanh", "silu", "hardswish", "hardsigmoid", "gelu",
+ * "gelu_tanh" (NULL for an unknown kind). */
 const char *fcl_act_name(fcl_act_kind kind);
 /* Parses those names (case-insensitive; "swish" is SILU); 0 on success, -1 if unknown. */
 int fcl_act_parse(const char *name, fcl_act_kind *out);

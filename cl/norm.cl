@@ -1,0 +1,157 @@
+/* cl/norm.cl: LayerNorm over channels of NCHW tensors (ConvNeXt's LayerNorm2d) and layer scale.
+ * Semantics: include/facecl/ops_norm.h; reference: host/ref/norm.c. */
+
+/* Layout: x [N, C, HW]. A "pixel" p = b * HW + i (b < N, i < HW) is normalised over its C
+ * values x[b, 0..C, i] (stride HW). Per-pixel kernels: one work-item per pixel, global
+ * (HW, N); neighbouring work-items read neighbouring addresses (coalesced on GPUs).
+ * Per-channel parameter gradients (dweight, dbias, dgamma): ONE work-group per channel; work-item
+ * l sums the channel's elements m = l, l + L, ... of the flat sequence m = b * HW + i, then a
+ * fixed binary tree in local memory: deterministic for a given work-group size, no atomics.
+ * Work-group sizes are powers of two (the host guarantees it). */
+
+#define NORM_HAS_WEIGHT 1
+#define NORM_HAS_BIAS 2
+#define NORM_HAS_SAVE 4
+#define NORM_HAS_DW 8
+#define NORM_HAS_DB 16
+#define NORM_NORMALISE 32 /* per-channel reduction of dy * xhat (LayerNorm) instead of dy * x */
+
+/* y = (x - mean) * rstd * w[c] + b[c] over the C values of each pixel; mean and the biased
+ * variance in two passes (no cancellation); rstd = 1 / sqrt(var + eps). save_mean / save_rstd
+ * [N * HW] (flag NORM_HAS_SAVE). y may be x: a pixel is read and written by one work-item, every
+ * read of it before its first write. Global: (HW, N). */
+__kernel void ln2d_fwd(__global float *y, const int y_off, __global const float *x,
+                       const int x_off, __global const float *w, const int w_off,
+                       __global const float *bias, const int b_off, __global float *save_mean,
+                       const int sm_off, __global float *save_rstd, const int sr_off,
+                       const int n, const int C, const int hw, const float eps, const int flags)
+{
+    int i = get_global_id(0), b = get_global_id(1);
+    if (i >= hw || b >= n)
+        return;
+    int base = b * C * hw + i;
+    __global const float *xp = x + x_off + base;
+    float s = 0.0f;
+    for (int c = 0; c < C; c++)
+        s += xp[c * hw];
+    float mean = s / (float)C;
+    float q = 0.0f;
+    for (int c = 0; c < C; c++) {
+        float d = xp[c * hw] - mean;
+        q += d * d;
+    }
+    float rstd = 1.0f / sqrt(q / (float)C + eps);
+    if (flags & NORM_HAS_SAVE) {
+        save_mean[sm_off + b * hw + i] = mean;
+        save_rstd[sr_off + b * hw + i] = rstd;
+    }
+    __global float *yp = y + y_off + base;
+    for (int c = 0; c < C; c++) {
+        float v = (xp[c * hw] - mean) * rstd;
+        if (flags & NORM_HAS_WEIGHT)
+            v *= w[w_off + c];
+        if (flags & NORM_HAS_BIAS)
+            v += bias[b_off + c];
+        yp[c * hw] = v;
+    }
+}
+
+/* dx += rstd * (g - mean_c(g) - xhat * mean_c(g * xhat)), g = dy * w[c], xhat = (x - mean) *
+ * rstd, per pixel (the statistics saved by the forward). Global: (HW, N). */
+__kernel void ln2d_bwd_data(__global float *dx, const int dx_off, __global const float *dy,
+                            const int dy_off, __global const float *x, const int x_off,
+                            __global const float *w, const int w_off,
+                            __global const float *save_mean, const int sm_off,
+                            __global const float *save_rstd, const int sr_off, const int n,
+                            const int C, const int hw, const int flags)
+{
+    int i = get_global_id(0), b = get_global_id(1);
+    if (i >= hw || b >= n)
+        return;
+    int base = b * C * hw + i;
+    float mean = save_mean[sm_off + b * hw + i], rstd = save_rstd[sr_off + b * hw + i];
+    __global const float *xp = x + x_off + base;
+    __global const float *gp = dy + dy_off + base;
+    float sg = 0.0f, sgx = 0.0f;
+    for (int c = 0; c < C; c++) {
+        float g = gp[c * hw] * ((flags & NORM_HAS_WEIGHT) ? w[w_off + c] : 1.0f);
+        sg += g;
+        sgx += g * (xp[c * hw] - mean) * rstd;
+    }
+    float mg = sg / (float)C, mgx = sgx / (float)C;
+    __global float *dp = dx + dx_off + base;
+    for (int c = 0; c < C; c++) {
+        float g = gp[c * hw] * ((flags & NORM_HAS_WEIGHT) ? w[w_off + c] : 1.0f);
+        float xh = (xp[c * hw] - mean) * rstd;
+        dp[c * hw] += rstd * (g - mg - xh * mgx);
+    }
+}
+
+/* Sum of v over the work-group by a fixed binary tree; every work-item gets the total.
+ * s: local scratch of get_local_size(0) floats. */
+inline float wg_sum(float v, __local float *s)
+{
+    int l = get_local_id(0);
+    s[l] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int o = (int)get_local_size(0) / 2; o > 0; o >>= 1) {
+        if (l < o)
+            s[l] += s[l + o];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    float r = s[0];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    return r;
+}
+
+/* Per-channel parameter gradients. One work-group per channel c (global C * L, local L):
+ *   dw[c] += sum over (b, i) of dy * xhat   (NORM_NORMALISE: xhat from the saved statistics;
+ *                                            otherwise xhat = x: layer scale's dgamma)
+ *   db[c] += sum over (b, i) of dy           (NORM_HAS_DB) */
+__kernel void chan_param_grad(__global float *dw, const int dw_off, __global float *db,
+                              const int db_off, __global const float *dy, const int dy_off,
+                              __global const float *x, const int x_off,
+                              __global const float *save_mean, const int sm_off,
+                              __global const float *save_rstd, const int sr_off, const int n,
+                              const int C, const int hw, const int flags,
+                              __local float *scratch)
+{
+    int c = get_group_id(0);
+    if (c >= C)
+        return;
+    int l = get_local_id(0), L = get_local_size(0);
+    int total = n * hw;
+    float aw = 0.0f, ab = 0.0f;
+    for (int m = l; m < total; m += L) {
+        int b = m / hw, i = m - b * hw;
+        int k = (b * C + c) * hw + i;
+        float g = dy[dy_off + k], v = x[x_off + k];
+        if (flags & NORM_NORMALISE)
+            v = (v - save_mean[sm_off + m]) * save_rstd[sr_off + m];
+        aw += g * v;
+        ab += g;
+    }
+    /* both trees unconditionally: barriers under a flag test hang PoCL's work-group loops */
+    float tw = wg_sum(aw, scratch), tb = wg_sum(ab, scratch);
+    if (l == 0 && (flags & NORM_HAS_DW))
+        dw[dw_off + c] += tw;
+    if (l == 0 && (flags & NORM_HAS_DB))
+        db[db_off + c] += tb;
+}
+
+/* Layer scale: y = x * gamma[c] (mode 0) or dx += dy * gamma[c] (mode 1), over [N, C, HW];
+ * rows r = b * C + c. Global: (HW, N * C). y may be x. */
+__kernel void chan_scale(__global float *y, const int y_off, __global const float *x,
+                         const int x_off, __global const float *gamma, const int g_off,
+                         const int nc, const int C, const int hw, const int accumulate)
+{
+    int i = get_global_id(0), r = get_global_id(1);
+    if (i >= hw || r >= nc)
+        return;
+    int k = r * hw + i;
+    float v = x[x_off + k] * gamma[g_off + r % C];
+    if (accumulate)
+        y[y_off + k] += v;
+    else
+        y[y_off + k] = v;
+}

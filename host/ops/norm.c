@@ -1,0 +1,265 @@
+/* host/ops/norm.c: launchers of the LayerNorm2d and layer-scale kernels in cl/norm.cl. */
+#include <math.h>
+
+#include "facecl/ops_norm.h"
+#include "ops/norm_internal.h"
+#include "ops/op_util.h"
+
+#define ERRP(ctx) fcl_ctx_error(ctx)
+
+/* kernel flags: must match cl/norm.cl */
+#define NORM_HAS_WEIGHT 1
+#define NORM_HAS_BIAS 2
+#define NORM_HAS_SAVE 4
+#define NORM_HAS_DW 8
+#define NORM_HAS_DB 16
+#define NORM_NORMALISE 32
+
+static fcl_status get_kernel(fcl_ctx *ctx, const char *name, cl_kernel *k)
+{
+    return fcl_kernel_get(ctx, "norm.cl", name, fcl_ctx_tuning(ctx, "norm"), k);
+}
+
+/* x [N, C, inner...] (ndim 2..4): the kernels' extents. */
+static fcl_status nchw_dims(fcl_ctx *ctx, const char *op, const fcl_tensor *x, int *n, int *c, int *hw)
+{
+    fcl_status st = fcl_op_check(ctx, op, "x", x, 2, 4);
+    if (st) return st;
+    size_t in = 1;
+    for (int i = 2; i < x->ndim; i++) in *= x->shape[i];
+    *n = (int)x->shape[0];
+    *c = (int)x->shape[1];
+    *hw = (int)in;
+    return FCL_OK;
+}
+
+/* Every optional per-channel tensor has numel C, every per-pixel one numel N * HW. */
+static fcl_status check_vec(fcl_ctx *ctx, const char *op, const char *name, const fcl_tensor *t,
+                            size_t want, const char *what)
+{
+    fcl_status st = fcl_op_check_opt(ctx, op, name, t, 1, FCL_MAX_DIMS);
+    if (st) return st;
+    return fcl_op_check_numel(ctx, op, name, t, want, what);
+}
+
+/* Group size of the per-channel reductions: `forced` (tests), else the "norm" tuning row's
+ * FCL_NORM_WG, else the device's 1-D size; fixed per device, so the summation order is too. */
+static fcl_status reduce_wg(fcl_ctx *ctx, cl_kernel k, int forced, size_t *wg)
+{
+    int want = forced > 0 ? forced : fcl_op_tuning_int(ctx, "norm", "FCL_NORM_WG", (int)fcl_ctx_wg1d(ctx));
+    return fcl_op_reduce_wg(ctx, k, want > 0 ? (size_t)want : 1, wg);
+}
+
+/* The per-channel sums of chan_param_grad (dw: dy * xhat or dy * x; db: dy). */
+static fcl_status chan_grad(fcl_ctx *ctx, fcl_tensor *dw, fcl_tensor *db, const fcl_tensor *dy,
+                            const fcl_tensor *x, const fcl_tensor *mean, const fcl_tensor *rstd,
+                            int n, int c, int hw, int forced_wg)
+{
+    cl_kernel k;
+    size_t wg;
+    fcl_status st;
+    if ((st = get_kernel(ctx, "chan_param_grad", &k)) || (st = reduce_wg(ctx, k, forced_wg, &wg))) return st;
+    int flags = (dw ? NORM_HAS_DW : 0) | (db ? NORM_HAS_DB : 0) | (mean ? NORM_NORMALISE : 0);
+    fcl_op_args g;
+    fcl_op_args_init(&g, ctx, k, x->buf);
+    fcl_op_arg_t(&g, dw);
+    fcl_op_arg_t(&g, db);
+    fcl_op_arg_t(&g, dy);
+    fcl_op_arg_t(&g, x);
+    fcl_op_arg_t(&g, mean);
+    fcl_op_arg_t(&g, rstd);
+    fcl_op_arg_i(&g, n);
+    fcl_op_arg_i(&g, c);
+    fcl_op_arg_i(&g, hw);
+    fcl_op_arg_i(&g, flags);
+    fcl_op_arg_local(&g, wg * sizeof(float));
+    size_t gs = (size_t)c * wg;
+    if ((st = g.st)) return st;
+    return fcl_kernel_run(ctx, k, 1, &gs, &wg);
+}
+
+fcl_status fcl_ln2d_fwd(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *save_mean, fcl_tensor *save_rstd,
+                        const fcl_tensor *x, const fcl_tensor *weight, const fcl_tensor *bias,
+                        float eps)
+{
+    const char *op = "fcl_ln2d_fwd";
+    fcl_status st;
+    cl_kernel k;
+    int n, c, hw;
+    if ((st = nchw_dims(ctx, op, x, &n, &c, &hw)) || (st = fcl_op_check_t(ctx, op, "y", y)) ||
+        (st = fcl_op_check_same_shape(ctx, op, "y", y, "x", x)) ||
+        (st = check_vec(ctx, op, "weight", weight, (size_t)c, "one per channel")) ||
+        (st = check_vec(ctx, op, "bias", bias, (size_t)c, "one per channel")) ||
+        (st = check_vec(ctx, op, "save_mean", save_mean, (size_t)n * hw, "one per pixel: N * H * W")) ||
+        (st = check_vec(ctx, op, "save_rstd", save_rstd, (size_t)n * hw, "one per pixel: N * H * W")))
+        goto fail;
+    if (!(eps >= 0.0f) || !isfinite(eps)) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: eps must be finite and >= 0, got %g", op, (double)eps);
+        goto fail;
+    }
+    if (!save_mean != !save_rstd) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: save_mean and save_rstd go together", op);
+        goto fail;
+    }
+    const fcl_tensor *outs[] = {save_mean, save_rstd};
+    const fcl_tensor *ins[] = {x, weight, bias, save_mean, save_rstd};
+    if ((fcl_op_overlaps(y, x) && !fcl_op_same(y, x)) || fcl_op_overlaps_any(y, ins + 1, 4) ||
+        fcl_op_overlaps_any(save_mean, ins, 3) || fcl_op_overlaps_any(save_rstd, ins, 3) ||
+        fcl_op_overlaps_any(save_mean, outs + 1, 1)) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: the outputs must not overlap each other or the "
+                     "inputs (only y == x is allowed)", op);
+        goto fail;
+    }
+    if ((st = get_kernel(ctx, "ln2d_fwd", &k))) goto fail;
+    int flags = (weight ? NORM_HAS_WEIGHT : 0) | (bias ? NORM_HAS_BIAS : 0) | (save_mean ? NORM_HAS_SAVE : 0);
+    fcl_op_args g;
+    fcl_op_args_init(&g, ctx, k, x->buf);
+    fcl_op_arg_t(&g, y);
+    fcl_op_arg_t(&g, x);
+    fcl_op_arg_t(&g, weight);
+    fcl_op_arg_t(&g, bias);
+    fcl_op_arg_t(&g, save_mean);
+    fcl_op_arg_t(&g, save_rstd);
+    fcl_op_arg_i(&g, n);
+    fcl_op_arg_i(&g, c);
+    fcl_op_arg_i(&g, hw);
+    fcl_op_arg_f(&g, eps);
+    fcl_op_arg_i(&g, flags);
+    if ((st = g.st) || (st = fcl_op_run_2d(ctx, k, (size_t)hw, (size_t)n))) goto fail;
+    return FCL_OK;
+fail:
+    return st;
+}
+
+fcl_status fcl_ln2d_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dweight, fcl_tensor *dbias,
+                        const fcl_tensor *dy, const fcl_tensor *x, const fcl_tensor *weight,
+                        const fcl_tensor *save_mean, const fcl_tensor *save_rstd)
+{
+    return fcl_ln2d_bwd_wg(ctx, dx, dweight, dbias, dy, x, weight, save_mean, save_rstd, 0);
+}
+
+fcl_status fcl_ln2d_bwd_wg(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dweight, fcl_tensor *dbias,
+                           const fcl_tensor *dy, const fcl_tensor *x, const fcl_tensor *weight,
+                           const fcl_tensor *save_mean, const fcl_tensor *save_rstd, int forced_wg)
+{
+    const char *op = "fcl_ln2d_bwd";
+    fcl_status st;
+    cl_kernel k;
+    int n, c, hw;
+    if ((st = nchw_dims(ctx, op, x, &n, &c, &hw)) || (st = fcl_op_check_t(ctx, op, "dy", dy)) ||
+        (st = fcl_op_check_same_shape(ctx, op, "dy", dy, "x", x)) ||
+        (st = fcl_op_check_opt(ctx, op, "dx", dx, 1, FCL_MAX_DIMS)) ||
+        (dx && (st = fcl_op_check_same_shape(ctx, op, "dx", dx, "x", x))) ||
+        (st = check_vec(ctx, op, "weight", weight, (size_t)c, "one per channel")) ||
+        (st = check_vec(ctx, op, "dweight", dweight, (size_t)c, "one per channel")) ||
+        (st = check_vec(ctx, op, "dbias", dbias, (size_t)c, "one per channel")) ||
+        (st = fcl_op_check_t(ctx, op, "save_mean", save_mean)) ||
+        (st = fcl_op_check_t(ctx, op, "save_rstd", save_rstd)) ||
+        (st = check_vec(ctx, op, "save_mean", save_mean, (size_t)n * hw, "one per pixel: N * H * W")) ||
+        (st = check_vec(ctx, op, "save_rstd", save_rstd, (size_t)n * hw, "one per pixel: N * H * W")))
+        goto fail;
+    const fcl_tensor *ins[] = {dy, x, weight, save_mean, save_rstd};
+    if (fcl_op_overlaps_any(dx, ins, 5) || fcl_op_overlaps_any(dweight, ins, 5) ||
+        fcl_op_overlaps_any(dbias, ins, 5) || fcl_op_overlaps(dx, dweight) || fcl_op_overlaps(dx, dbias) ||
+        fcl_op_overlaps(dweight, dbias)) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx, dweight and dbias must not overlap each other "
+                     "or the inputs (they accumulate)", op);
+        goto fail;
+    }
+    if ((dweight || dbias) &&
+        (st = chan_grad(ctx, dweight, dbias, dy, x, save_mean, save_rstd, n, c, hw, forced_wg)))
+        goto fail;
+    if (dx) {
+        if ((st = get_kernel(ctx, "ln2d_bwd_data", &k))) goto fail;
+        fcl_op_args g;
+        fcl_op_args_init(&g, ctx, k, x->buf);
+        fcl_op_arg_t(&g, dx);
+        fcl_op_arg_t(&g, dy);
+        fcl_op_arg_t(&g, x);
+        fcl_op_arg_t(&g, weight);
+        fcl_op_arg_t(&g, save_mean);
+        fcl_op_arg_t(&g, save_rstd);
+        fcl_op_arg_i(&g, n);
+        fcl_op_arg_i(&g, c);
+        fcl_op_arg_i(&g, hw);
+        fcl_op_arg_i(&g, weight ? NORM_HAS_WEIGHT : 0);
+        if ((st = g.st) || (st = fcl_op_run_2d(ctx, k, (size_t)hw, (size_t)n))) goto fail;
+    }
+    return FCL_OK;
+fail:
+    return st;
+}
+
+/* ---- layer scale ------------------------------------------------------------------------------- */
+
+static fcl_status chan_scale(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, const fcl_tensor *gamma,
+                             int n, int c, int hw, int accumulate)
+{
+    cl_kernel k;
+    fcl_status st = get_kernel(ctx, "chan_scale", &k);
+    if (st) return st;
+    fcl_op_args g;
+    fcl_op_args_init(&g, ctx, k, x->buf);
+    fcl_op_arg_t(&g, y);
+    fcl_op_arg_t(&g, x);
+    fcl_op_arg_t(&g, gamma);
+    fcl_op_arg_i(&g, n * c);
+    fcl_op_arg_i(&g, c);
+    fcl_op_arg_i(&g, hw);
+    fcl_op_arg_i(&g, accumulate);
+    if ((st = g.st)) return st;
+    return fcl_op_run_2d(ctx, k, (size_t)hw, (size_t)n * (size_t)c);
+}
+
+fcl_status fcl_layer_scale_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, const fcl_tensor *gamma)
+{
+    const char *op = "fcl_layer_scale_fwd";
+    fcl_status st;
+    int n, c, hw;
+    if ((st = nchw_dims(ctx, op, x, &n, &c, &hw)) || (st = fcl_op_check_t(ctx, op, "y", y)) ||
+        (st = fcl_op_check_t(ctx, op, "gamma", gamma)) ||
+        (st = fcl_op_check_same_shape(ctx, op, "y", y, "x", x)) ||
+        (st = check_vec(ctx, op, "gamma", gamma, (size_t)c, "one per channel")))
+        goto fail;
+    if ((fcl_op_overlaps(y, x) && !fcl_op_same(y, x)) || fcl_op_overlaps(y, gamma)) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: y may be x but must not partly overlap x or gamma", op);
+        goto fail;
+    }
+    if ((st = chan_scale(ctx, y, x, gamma, n, c, hw, 0))) goto fail;
+    return FCL_OK;
+fail:
+    return st;
+}
+
+fcl_status fcl_layer_scale_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma, const fcl_tensor *dy,
+                               const fcl_tensor *x, const fcl_tensor *gamma)
+{
+    return fcl_layer_scale_bwd_wg(ctx, dx, dgamma, dy, x, gamma, 0);
+}
+
+fcl_status fcl_layer_scale_bwd_wg(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma, const fcl_tensor *dy,
+                                  const fcl_tensor *x, const fcl_tensor *gamma, int forced_wg)
+{
+    const char *op = "fcl_layer_scale_bwd";
+    fcl_status st;
+    int n, c, hw;
+    if ((st = nchw_dims(ctx, op, x, &n, &c, &hw)) || (st = fcl_op_check_t(ctx, op, "dy", dy)) ||
+        (st = fcl_op_check_t(ctx, op, "gamma", gamma)) ||
+        (st = fcl_op_check_same_shape(ctx, op, "dy", dy, "x", x)) ||
+        (st = fcl_op_check_opt(ctx, op, "dx", dx, 1, FCL_MAX_DIMS)) ||
+        (dx && (st = fcl_op_check_same_shape(ctx, op, "dx", dx, "x", x))) ||
+        (st = check_vec(ctx, op, "gamma", gamma, (size_t)c, "one per channel")) ||
+        (st = check_vec(ctx, op, "dgamma", dgamma, (size_t)c, "one per channel")))
+        goto fail;
+    const fcl_tensor *ins[] = {dy, x, gamma};
+    if (fcl_op_overlaps_any(dx, ins, 3) || fcl_op_overlaps_any(dgamma, ins, 3) || fcl_op_overlaps(dx, dgamma)) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx and dgamma must not overlap each other or the "
+                     "inputs (they accumulate)", op);
+        goto fail;
+    }
+    if (dgamma && (st = chan_grad(ctx, dgamma, NULL, dy, x, NULL, NULL, n, c, hw, forced_wg))) goto fail;
+    if (dx && (st = chan_scale(ctx, dx, dy, gamma, n, c, hw, 1))) goto fail;
+    return FCL_OK;
+fail:
+    return st;
+}
