@@ -1,4 +1,4 @@
-/* cl/eltwise.cl: elementwise kernels (add, axpby, channel multiply, concat copies, dropout, sum). */
+/* cl/eltwise.cl: elementwise kernels (add, axpby, channel multiply, concat copies, dropout, drop path, sum). */
 
 /* Tensors are (buffer, element offset) pairs. Streaming kernels handle FCL_VEC consecutive
  * elements per work-item with vloadN/vstoreN (element-aligned, so any offset works): PoCL does
@@ -178,6 +178,31 @@ __kernel void dropout_bwd(__global float *dx, const int dx_off, __global const f
         int i = i0 + l;
         if (i < n)
             dx[dx_off + i] += dy[dy_off + i] * (drop_bits(seed, (ulong)i) >= thr ? scale : 0.0f);
+    }
+}
+
+/* Drop path (stochastic depth, per sample): element i belongs to sample i / per_sample, which is
+ * kept iff drop_bits(seed, sample) >= thr (the dropout hash on the sample index).
+ * out[i] = (accumulate ? out[i] : 0) + in[i] * (kept ? scale : 0). out may be in (forward).
+ * Global: ceil(n / FCL_VEC). */
+__kernel void drop_path(__global float *out, const int out_off, __global const float *in,
+                        const int in_off, const int n, const int per_sample, const ulong seed,
+                        const uint thr, const float scale, const int accumulate)
+{
+    int i0 = get_global_id(0) * FCL_VEC;
+    int last = -1;
+    float f = 0.0f;
+    for (int l = 0; l < FCL_VEC; l++) {
+        int i = i0 + l;
+        if (i >= n)
+            break;
+        int b = i / per_sample;
+        if (b != last) {
+            f = drop_bits(seed, (ulong)b) >= thr ? scale : 0.0f;
+            last = b;
+        }
+        float v = in[in_off + i] * f;
+        out[out_off + i] = accumulate ? out[out_off + i] + v : v;
     }
 }
 

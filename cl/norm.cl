@@ -1,4 +1,4 @@
-/* cl/norm.cl: LayerNorm over channels of NCHW tensors (ConvNeXt's LayerNorm2d) and layer scale.
+/* cl/norm.cl: LayerNorm over channels of NCHW tensors (ConvNeXt), layer scale, scaled weight standardisation (NFNet).
  * Semantics: include/facecl/ops_norm.h; reference: host/ref/norm.c. */
 
 /* Layout: x [N, C, HW]. A "pixel" p = b * HW + i (b < N, i < HW) is normalised over its C
@@ -7,7 +7,8 @@
  * Per-channel parameter gradients (dweight, dbias, dgamma): ONE work-group per channel; work-item
  * l sums the channel's elements m = l, l + L, ... of the flat sequence m = b * HW + i, then a
  * fixed binary tree in local memory: deterministic for a given work-group size, no atomics.
- * Work-group sizes are powers of two (the host guarantees it). */
+ * Work-group sizes are powers of two (the host guarantees it). Built after cl/reduce.cl
+ * ("reduce.cl+norm.cl"): fcl_wg_sum, a fixed tree (or subgroups where the device has them). */
 
 #define NORM_HAS_WEIGHT 1
 #define NORM_HAS_BIAS 2
@@ -87,23 +88,6 @@ __kernel void ln2d_bwd_data(__global float *dx, const int dx_off, __global const
     }
 }
 
-/* Sum of v over the work-group by a fixed binary tree; every work-item gets the total.
- * s: local scratch of get_local_size(0) floats. */
-inline float wg_sum(float v, __local float *s)
-{
-    int l = get_local_id(0);
-    s[l] = v;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int o = (int)get_local_size(0) / 2; o > 0; o >>= 1) {
-        if (l < o)
-            s[l] += s[l + o];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    float r = s[0];
-    barrier(CLK_LOCAL_MEM_FENCE);
-    return r;
-}
-
 /* Per-channel parameter gradients. One work-group per channel c (global C * L, local L):
  *   dw[c] += sum over (b, i) of dy * xhat   (NORM_NORMALISE: xhat from the saved statistics;
  *                                            otherwise xhat = x: layer scale's dgamma)
@@ -131,8 +115,8 @@ __kernel void chan_param_grad(__global float *dw, const int dw_off, __global flo
         aw += g * v;
         ab += g;
     }
-    /* both trees unconditionally: barriers under a flag test hang PoCL's work-group loops */
-    float tw = wg_sum(aw, scratch), tb = wg_sum(ab, scratch);
+    /* both sums unconditionally: barriers under a flag test hang PoCL's work-group loops */
+    float tw = fcl_wg_sum(aw, scratch), tb = fcl_wg_sum(ab, scratch);
     if (l == 0 && (flags & NORM_HAS_DW))
         dw[dw_off + c] += tw;
     if (l == 0 && (flags & NORM_HAS_DB))
@@ -154,4 +138,79 @@ __kernel void chan_scale(__global float *y, const int y_off, __global const floa
         y[y_off + k] += v;
     else
         y[y_off + k] = v;
+}
+
+/* ---- scaled weight standardisation (NFNet, timm's ScaledStdConv2d) -----------------------------
+ * w [O, K] (K = fan-in = numel / O). One work-group per output channel o (global O * L, local
+ * L): work-item l owns elements l, l + L, ... of the row; sums by fcl_wg_sum.
+ * mean = sum w / K, var = sum (w - mean)^2 / K (biased, two passes), rstd = 1 / sqrt(var + eps),
+ * s = gain[o] * scale (gain optional: 1). */
+
+/* w_hat = s * (w - mean) * rstd. */
+__kernel void wstd_fwd(__global float *wh, const int wh_off, __global const float *w,
+                       const int w_off, __global const float *gain, const int g_off,
+                       const int O, const int K, const float scale, const float eps,
+                       const int has_gain, __local float *scratch)
+{
+    int o = get_group_id(0);
+    if (o >= O)
+        return;
+    int l = get_local_id(0), L = get_local_size(0);
+    __global const float *wr = w + w_off + o * K;
+    float a = 0.0f;
+    for (int i = l; i < K; i += L)
+        a += wr[i];
+    float mean = fcl_wg_sum(a, scratch) / (float)K;
+    float q = 0.0f;
+    for (int i = l; i < K; i += L) {
+        float d = wr[i] - mean;
+        q += d * d;
+    }
+    float rstd = 1.0f / sqrt(fcl_wg_sum(q, scratch) / (float)K + eps);
+    float s = (has_gain ? gain[g_off + o] : 1.0f) * scale * rstd;
+    for (int i = l; i < K; i += L)
+        wh[wh_off + o * K + i] = (wr[i] - mean) * s;
+}
+
+/* Backward from d w_hat (dwh), statistics recomputed, xhat = (w - mean) * rstd:
+ *   dgain[o] += scale * sum dwh * xhat
+ *   dw += s * rstd * (dwh - mean(dwh) - xhat * mean(dwh * xhat))   (s = gain[o] * scale) */
+__kernel void wstd_bwd(__global float *dw, const int dw_off, __global float *dgain,
+                       const int dg_off, __global const float *dwh, const int dwh_off,
+                       __global const float *w, const int w_off, __global const float *gain,
+                       const int g_off, const int O, const int K, const float scale,
+                       const float eps, const int flags, __local float *scratch)
+{
+    int o = get_group_id(0);
+    if (o >= O)
+        return;
+    int l = get_local_id(0), L = get_local_size(0);
+    __global const float *wr = w + w_off + o * K;
+    __global const float *gr = dwh + dwh_off + o * K;
+    float a = 0.0f;
+    for (int i = l; i < K; i += L)
+        a += wr[i];
+    float mean = fcl_wg_sum(a, scratch) / (float)K;
+    float q = 0.0f;
+    for (int i = l; i < K; i += L) {
+        float d = wr[i] - mean;
+        q += d * d;
+    }
+    float rstd = 1.0f / sqrt(fcl_wg_sum(q, scratch) / (float)K + eps);
+    float sg = 0.0f, sgx = 0.0f;
+    for (int i = l; i < K; i += L) {
+        float g = gr[i];
+        sg += g;
+        sgx += g * (wr[i] - mean) * rstd;
+    }
+    sg = fcl_wg_sum(sg, scratch);
+    sgx = fcl_wg_sum(sgx, scratch);
+    if (l == 0 && (flags & NORM_HAS_DB))
+        dgain[dg_off + o] += scale * sgx;
+    if (flags & NORM_HAS_DW) {
+        float s = ((flags & NORM_HAS_WEIGHT) ? gain[g_off + o] : 1.0f) * scale * rstd;
+        float mg = sg / (float)K, mgx = sgx / (float)K;
+        for (int i = l; i < K; i += L)
+            dw[dw_off + o * K + i] += s * (gr[i] - mg - (wr[i] - mean) * rstd * mgx);
+    }
 }

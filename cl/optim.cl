@@ -1,4 +1,4 @@
-/* cl/optim.cl: optimizer updates (SGD, AdamW) over chunk tables of flat buffers, and the two-stage gradient-norm reduction + scale. */
+/* cl/optim.cl: optimizer updates (SGD, AdamW) over chunk tables of flat buffers, the two-stage gradient-norm reduction + scale, and adaptive gradient clipping. */
 
 /* Parameters, gradients and state are (buffer, element offset) pairs over the same flat
  * indexing. An update kernel runs one work-group per chunk of a parameter group: the chunk table
@@ -199,5 +199,46 @@ __kernel void scale_by_coef(__global float *x, const int x_off, const int n,
     } else {
         for (int i = i0; i < n; i++)
             x[x_off + i] = coef * x[x_off + i];
+    }
+}
+
+/* Adaptive gradient clipping (NFNet; timm's adaptive_clip_grad), unit-wise. One work-group of
+ * RED_WG per unit (global n_units * RED_WG); units is a table of (start, count) int pairs into
+ * the flat buffers. Per unit: pn = ||p||, gn = ||g|| (work-item l sums elements l, l + RED_WG,
+ * ... in order, then a halving tree: deterministic); max_norm = max(pn, eps) * clip;
+ * g *= max_norm / max(gn, 1e-6) unless gn < max_norm (a NaN norm also scales, as torch.where). */
+__kernel __attribute__((reqd_work_group_size(RED_WG, 1, 1)))
+void agc_clip(__global const float *p, const int p_off, __global float *g, const int g_off,
+              __global const int *units, const int n_units, const float clip, const float eps)
+{
+    /* no return anywhere: PoCL's work-group loops crash on an early return around barriers */
+    __local float rp[RED_WG], rg[RED_WG];
+    int u = get_group_id(0), l = get_local_id(0);
+    int ok = u < n_units;
+    int start = ok ? units[2 * u] : 0, count = ok ? units[2 * u + 1] : 0;
+    __global const float *P = p + p_off + start;
+    __global float *G = g + g_off + start;
+    float sp = 0.0f, sg = 0.0f;
+    for (int i = l; i < count; i += RED_WG) {
+        sp += P[i] * P[i];
+        sg += G[i] * G[i];
+    }
+    rp[l] = sp;
+    rg[l] = sg;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s2 = RED_WG / 2; s2 > 0; s2 >>= 1) {
+        if (l < s2) {
+            rp[l] += rp[l + s2];
+            rg[l] += rg[l + s2];
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    /* clamps written as comparisons so a NaN norm stays NaN (torch's clamp; fmax would drop it) */
+    float pn = sqrt(rp[0]), gn = sqrt(rg[0]);
+    float max_norm = (pn < eps ? eps : pn) * clip;
+    if (!(gn < max_norm)) {
+        float f = max_norm / (gn < 1e-6f ? 1e-6f : gn);
+        for (int i = l; i < count; i += RED_WG)
+            G[i] = G[i] * f;
     }
 }

@@ -167,6 +167,25 @@ Test(conv2d, depthwise)
     RUN(cases, 41);
 }
 
+/* EfficientNet's 5x5 and ConvNeXt's 7x7 depthwise convs (padding k // 2), stride 1 and 2, odd
+ * and even sizes, maps narrower than one 8-lane chunk and smaller than the kernel (ConvNeXt's
+ * last stage is 7x7 under a 7x7 kernel), and MobileFaceNet's global depthwise 7x7 (no padding). */
+Test(conv2d, depthwise_large_kernels)
+{
+    static const conv_case cases[] = {
+        {"dw 5x5 stride 1 pad 2, 15x11", CP(2, 5, 15, 11, 5, 5, 5, 1, 1, 2, 2, 1, 1, 5), 1, FCL_CONV_DEPTHWISE},
+        {"dw 5x5 stride 2 pad 2, 17x9", CP(3, 7, 17, 9, 7, 5, 5, 2, 2, 2, 2, 1, 1, 7), 0, FCL_CONV_DEPTHWISE},
+        {"dw 5x5 stride 2 pad 2, even 14", CP(2, 3, 14, 14, 3, 5, 5, 2, 2, 2, 2, 1, 1, 3), 1, FCL_CONV_DEPTHWISE},
+        {"dw 7x7 stride 1 pad 3, 13x19", CP(2, 6, 13, 19, 6, 7, 7, 1, 1, 3, 3, 1, 1, 6), 1, FCL_CONV_DEPTHWISE},
+        {"dw 7x7 stride 2 pad 3, 21x17", CP(2, 5, 21, 17, 5, 7, 7, 2, 2, 3, 3, 1, 1, 5), 0, FCL_CONV_DEPTHWISE},
+        {"dw 7x7 stride 1 pad 3, 7x7 map", CP(3, 9, 7, 7, 9, 7, 7, 1, 1, 3, 3, 1, 1, 9), 1, FCL_CONV_DEPTHWISE},
+        {"dw 7x7 stride 1 pad 3, 5x3 map", CP(2, 4, 5, 3, 4, 7, 7, 1, 1, 3, 3, 1, 1, 4), 1, FCL_CONV_DEPTHWISE},
+        {"dw 7x7 stride 1 pad 3, wide 37", CP(1, 3, 9, 37, 3, 7, 7, 1, 1, 3, 3, 1, 1, 3), 1, FCL_CONV_DEPTHWISE},
+        {"dw 7x7 pad 0 on 7x7 (MobileFaceNet GDC)", CP(3, 10, 7, 7, 10, 7, 7, 1, 1, 0, 0, 1, 1, 10), 1, FCL_CONV_DEPTHWISE},
+    };
+    RUN(cases, 51);
+}
+
 Test(conv2d, pointwise)
 {
     static const conv_case cases[] = {
@@ -187,6 +206,8 @@ Test(conv2d, forced_algorithms)
         {"1x1 shape through gemm", CP(2, 19, 7, 7, 21, 1, 1, 1, 1, 0, 0, 1, 1, 1), 1, FCL_CONV_GEMM},
         {"depthwise shape through gemm", CP(2, 13, 13, 13, 13, 3, 3, 2, 2, 1, 1, 1, 1, 13), 1, FCL_CONV_GEMM},
         {"depthwise 1x1 forced 1x1", CP(2, 8, 7, 9, 8, 1, 1, 1, 1, 0, 0, 1, 1, 8), 1, FCL_CONV_1X1},
+        {"depthwise 5x5 through gemm", CP(2, 5, 11, 9, 5, 5, 5, 2, 2, 2, 2, 1, 1, 5), 1, FCL_CONV_GEMM},
+        {"depthwise 7x7 through gemm", CP(2, 4, 9, 9, 4, 7, 7, 1, 1, 3, 3, 1, 1, 4), 0, FCL_CONV_GEMM},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) cases[i].p.algo = cases[i].expect;
     RUN(cases, 61);
@@ -399,4 +420,8 @@ Test(conv2d_ref, finite_differences)
     fd_case("depthwise 3x3 s2", &dw, 91);
     fd_case("7x7 s2 p3", &big, 101);
     fd_case("1x1", &pw, 111);
+    const fcl_conv2d_params dw5 = CP(2, 3, 9, 7, 3, 5, 5, 2, 2, 2, 2, 1, 1, 3);
+    const fcl_conv2d_params dw7 = CP(1, 2, 9, 11, 2, 7, 7, 1, 1, 3, 3, 1, 1, 2);
+    fd_case("depthwise 5x5 s2 p2", &dw5, 121);
+    fd_case("depthwise 7x7 s1 p3", &dw7, 131);
 }

@@ -243,6 +243,90 @@ Test(norm, layer_scale_reference_fd)
     free(x), free(g), free(r), free(gx), free(gg), free(xv), free(gv);
 }
 
+/* ---- scaled weight standardisation -------------------------------------------------------------- */
+
+static const shape wstd_shapes[] = {
+    {4, {5, 3, 3, 3}}, {4, {7, 1, 3, 3}}, {2, {3, 17}}, {4, {9, 4, 1, 1}}, {4, {6, 13, 5, 5}}, {4, {2, 1, 1, 1}},
+};
+
+static void run_wstd(int with_gain)
+{
+    fcl_ctx *ctx = h_ctx();
+    const double eps = 1e-5;
+    for (size_t si = 0; si < sizeof wstd_shapes / sizeof wstd_shapes[0]; si++) {
+        const shape *sh = &wstd_shapes[si];
+        size_t o = sh->s[0], nt = h_numel(sh->ndim, sh->s), k = nt / o;
+        double scale = 1.7 / sqrt((double)k);
+        char ss[64], what[128];
+        size_t d0, d1, d2;
+        dims(sh, &d0, &d1, &d2, ss, sizeof ss);
+        double *w = rand_f32(nt, 210 + si, -1, 1.5), *gain = with_gain ? rand_f32(o, 220 + si, 0.5, 2) : NULL;
+        double *wh_ref = h_alloc(nt), *wh = h_alloc(nt);
+        fcl_ref_wstd_fwd(wh_ref, w, gain, o, k, scale, eps);
+        double *dwh = rand_f32(nt, 230 + si, -1, 1), *dw0 = rand_f32(nt, 240 + si, -1, 1);
+        double *dg0 = rand_f32(o, 250 + si, -1, 1), *dw_ref = h_dup(dw0, nt), *dg_ref = h_dup(dg0, o);
+        double *dw = h_alloc(nt), *dg = h_alloc(o);
+        fcl_ref_wstd_bwd(dw_ref, with_gain ? dg_ref : NULL, dwh, w, gain, o, k, scale, eps);
+        h_buf bw = h_upload(ctx, w, sh->ndim, sh->s), bdwh = h_upload(ctx, dwh, sh->ndim, sh->s);
+        h_buf bg = with_gain ? h_upload(ctx, gain, 1, &o) : (h_buf){0};
+        for (size_t wi = 0; wi < sizeof wgs / sizeof wgs[0]; wi++) {
+            h_case("wstd %s %s group %d", with_gain ? "gain" : "no gain", ss, wgs[wi]);
+            h_buf bwh = h_zeros(ctx, sh->ndim, sh->s), bdw = h_upload(ctx, dw0, sh->ndim, sh->s);
+            h_buf bdg = h_upload(ctx, dg0, 1, &o);
+            h_name(&bwh, "w_hat"), h_name(&bdw, "dw"), h_name(&bdg, "dgain");
+            H_OK(ctx, fcl_wstd_fwd_wg(ctx, &bwh.t, &bw.t, with_gain ? &bg.t : NULL, (float)scale, (float)eps,
+                                      wgs[wi]));
+            H_OK(ctx, fcl_wstd_bwd_wg(ctx, &bdw.t, with_gain ? &bdg.t : NULL, &bdwh.t, &bw.t,
+                                      with_gain ? &bg.t : NULL, (float)scale, (float)eps, wgs[wi]));
+            h_download(ctx, &bwh, wh), h_download(ctx, &bdw, dw), h_download(ctx, &bdg, dg);
+            h_check_guards(ctx, &bw), h_check_guards(ctx, &bdwh);
+            snprintf(what, sizeof what, "wstd fwd %s wg %d", ss, wgs[wi]);
+            h_expect_close(what, wh, wh_ref, nt, H_TOL_FWD);
+            snprintf(what, sizeof what, "wstd bwd dw %s wg %d", ss, wgs[wi]);
+            h_expect_close(what, dw, dw_ref, nt, H_TOL_BWD);
+            snprintf(what, sizeof what, "wstd bwd dgain %s wg %d", ss, wgs[wi]);
+            h_expect_close(what, dg, dg_ref, o, H_TOL_BWD);
+            h_free(ctx, &bwh), h_free(ctx, &bdw), h_free(ctx, &bdg);
+        }
+        h_free(ctx, &bw), h_free(ctx, &bdwh);
+        if (with_gain) h_free(ctx, &bg);
+        free(w), free(gain), free(wh_ref), free(wh), free(dwh), free(dw0), free(dg0), free(dw_ref), free(dg_ref);
+        free(dw), free(dg);
+    }
+    h_ctx_free(ctx);
+}
+
+Test(norm, wstd_gain) { run_wstd(1); }
+Test(norm, wstd_no_gain) { run_wstd(0); }
+
+typedef struct ws_fd_ud {
+    const double *w, *g;
+    size_t o, k;
+    int wrt_g;
+} ws_fd_ud;
+
+static void ws_fd_f(double *y, const double *v, void *ud)
+{
+    ws_fd_ud *u = ud;
+    fcl_ref_wstd_fwd(y, u->wrt_g ? u->w : v, u->wrt_g ? v : u->g, u->o, u->k, 0.37, 1e-5);
+}
+
+Test(norm, wstd_reference_fd)
+{
+    const size_t o = 4, k = 9, nt = o * k;
+    h_case("wstd reference backward vs finite differences [4, 1, 3, 3]");
+    double *w = rand_f32(nt, 1, -1, 1), *g = rand_f32(o, 2, 0.5, 2), *r = rand_f32(nt, 3, -1, 1);
+    double *gw = h_alloc(nt), *gg = h_alloc(o), *wv = h_dup(w, nt), *gv = h_dup(g, o);
+    fcl_ref_wstd_bwd(gw, gg, r, w, g, o, k, 0.37, 1e-5);
+    ws_fd_ud u = {w, g, o, k, 0};
+    h_fd_check(&(h_fd){.what = "wstd dw", .f = ws_fd_f, .ud = &u, .x = wv, .nx = nt, .ny = nt, .r = r,
+                       .grad = gw, .samples = 36, .seed = 4});
+    u.wrt_g = 1;
+    h_fd_check(&(h_fd){.what = "wstd dgain", .f = ws_fd_f, .ud = &u, .x = gv, .nx = o, .ny = nt, .r = r,
+                       .grad = gg, .seed = 5});
+    free(w), free(g), free(r), free(gw), free(gg), free(wv), free(gv);
+}
+
 /* ---- errors ------------------------------------------------------------------------------------- */
 
 Test(norm, errors)
@@ -267,6 +351,12 @@ Test(norm, errors)
     cr_expect(fcl_layer_scale_fwd(ctx, &y.t, &x.t, &w2.t) == FCL_ERR_SHAPE);
     cr_expect(fcl_layer_scale_bwd(ctx, NULL, &w3.t, &x.t, &x.t, &w3.t) == FCL_ERR_INVALID_ARG,
               "dgamma == gamma must be refused");
+    /* weight standardisation: gain of 2 for 2 output channels of [2, 3, 2, 2] is fine, 3 is not */
+    cr_expect(fcl_wstd_fwd(ctx, &y.t, &x.t, &w3.t, 1.0f, 1e-5f) == FCL_ERR_SHAPE, "%s", fcl_ctx_errmsg(ctx));
+    cr_expect(fcl_wstd_fwd(ctx, &y.t, &x.t, &w2.t, 1.0f, 1e-5f) == FCL_OK, "%s", fcl_ctx_errmsg(ctx));
+    cr_expect(fcl_wstd_fwd(ctx, &x.t, &x.t, NULL, 1.0f, 1e-5f) == FCL_ERR_INVALID_ARG, "in place");
+    cr_expect(fcl_wstd_fwd(ctx, &y.t, &x.t, NULL, NAN, 1e-5f) == FCL_ERR_INVALID_ARG, "NaN scale");
+    cr_expect(fcl_wstd_bwd(ctx, &y.t, NULL, &y.t, &x.t, NULL, 1.0f, 1e-5f) == FCL_ERR_INVALID_ARG, "dw == dw_hat");
     h_free(ctx, &x), h_free(ctx, &y), h_free(ctx, &w3), h_free(ctx, &w2), h_free(ctx, &m8), h_free(ctx, &r8);
     h_free(ctx, &m3);
     h_ctx_free(ctx);

@@ -46,5 +46,6 @@ int bench_eltwise_cases(const bench_env *env, bench_list *list);  /* tools/bench
 int bench_loss_cases(const bench_env *env, bench_list *list);     /* tools/bench_loss.c */
 int bench_metric_loss_cases(const bench_env *env, bench_list *list); /* tools/bench_metric_loss.c */
 int bench_bn_act_pool_cases(const bench_env *env, bench_list *list); /* tools/bench_bn_act_pool.c */
+int bench_blocks_cases(const bench_env *env, bench_list *list);   /* tools/bench_blocks.c */
 
 #endif

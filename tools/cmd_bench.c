@@ -29,6 +29,7 @@ static const struct {
     {"loss", bench_loss_cases},
     {"metric loss", bench_metric_loss_cases},
     {"bn/act/pool", bench_bn_act_pool_cases},
+    {"blocks", bench_blocks_cases},
 };
 
 int bench_add(bench_list *list, const bench_case *c)

@@ -146,8 +146,8 @@ def xent_case(gen, name, n, k, eps, lo, hi):
     put(name + ".dlogits", z.grad)
 
 
-def write(path):
-    gen_str = ("torch %s tools/make_op_fixtures.py" % torch.__version__).encode("ascii")[:63]
+def write(path, tool="tools/make_op_fixtures.py"):
+    gen_str = ("torch %s %s" % (torch.__version__, tool)).encode("ascii")[:63]
     with open(path + ".tmp", "wb") as f:
         f.write(b"FCLFIX1\0")
         f.write(struct.pack("<II", 1, len(records)))

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "facecl/optim.h"
+#include "nn/optim_internal.h"
 #include "ops/op_util.h"
 
 #define ERRP(ctx) fcl_ctx_error(ctx)
@@ -134,6 +135,12 @@ static fcl_status check_ranges(fcl_ctx *ctx, const char *op, size_t numel,
 fail:
     free(all);
     return st;
+}
+
+fcl_status fcl_optim_check_ranges(fcl_ctx *ctx, const char *op, size_t numel, const fcl_param_group *groups,
+                                  size_t n_groups)
+{
+    return check_ranges(ctx, op, numel, groups, n_groups);
 }
 
 /* The update kernel of the optimizer kind, built with the "eltwise" tuning defines. */

@@ -1,4 +1,4 @@
-/* host/ops/eltwise.c: launchers of the elementwise ops in cl/eltwise.cl (add, axpby, SE scale, concat, dropout, sum). */
+/* host/ops/eltwise.c: launchers of the elementwise ops in cl/eltwise.cl (add, axpby, SE scale, concat, dropout, drop path, sum). */
 #include <math.h>
 
 #include "facecl/ops_eltwise.h"
@@ -481,6 +481,58 @@ fcl_status fcl_dropout_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy, c
     return FCL_OK;
 fail:
     return st;
+}
+
+/* ---- drop path (stochastic depth) --------------------------------------------------------------------- */
+
+int fcl_drop_path_keep(uint64_t seed, uint64_t sample, float p) { return fcl_dropout_keep(seed, sample, p); }
+
+/* Shared body of fcl_drop_path_fwd / _bwd: checks, then the identity (inference, p == 0) or the
+ * drop_path kernel. accumulate: out += (backward) instead of out = (forward). */
+static fcl_status drop_path_run(fcl_ctx *ctx, const char *op, fcl_tensor *out, const fcl_tensor *in,
+                                const fcl_dropout_params *p, int accumulate)
+{
+    fcl_status st;
+    if ((st = dropout_check(ctx, op, p)) || (st = fcl_op_check_t(ctx, op, accumulate ? "dx" : "y", out)) ||
+        (st = fcl_op_check_t(ctx, op, accumulate ? "dy" : "x", in)) ||
+        (st = fcl_op_check_same_shape(ctx, op, accumulate ? "dx" : "y", out, accumulate ? "dy" : "x", in)))
+        return st;
+    if (fcl_op_overlaps(out, in) && (accumulate || !fcl_op_same(out, in)))
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: %s", op,
+                       accumulate ? "dx must not overlap dy (dx accumulates)" : "y may be x but must not partly overlap it");
+    if (!p->training || p->p == 0.0f)
+        return accumulate ? fcl_add_acc(ctx, out, in) : fcl_tensor_copy(ctx, out, in);
+    cl_kernel k;
+    int vec;
+    if ((st = get_kernel(ctx, "drop_path", &k, &vec)))
+        return st;
+    int n = (int)fcl_tensor_numel(in);
+    cl_ulong seed = p->seed;
+    cl_uint thr = fcl_dropout_threshold(p->p);
+    float scale = p->p < 1.0f ? (float)(1.0 / (1.0 - (double)p->p)) : 0.0f;
+    fcl_op_args g;
+    fcl_op_args_init(&g, ctx, k, NULL);
+    fcl_op_arg_t(&g, out);
+    fcl_op_arg_t(&g, in);
+    fcl_op_arg_i(&g, n);
+    fcl_op_arg_i(&g, n / (int)in->shape[0]);
+    fcl_op_arg_raw(&g, sizeof seed, &seed);
+    fcl_op_arg_raw(&g, sizeof thr, &thr);
+    fcl_op_arg_f(&g, scale);
+    fcl_op_arg_i(&g, accumulate);
+    if ((st = g.st))
+        return st;
+    return fcl_op_run_1d(ctx, k, fcl_op_div_up((size_t)n, (size_t)vec));
+}
+
+fcl_status fcl_drop_path_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, const fcl_dropout_params *p)
+{
+    return drop_path_run(ctx, "fcl_drop_path_fwd", y, x, p, 0);
+}
+
+fcl_status fcl_drop_path_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy, const fcl_dropout_params *p)
+{
+    return drop_path_run(ctx, "fcl_drop_path_bwd", dx, dy, p, 1);
 }
 
 /* ---- flatten -------------------------------------------------------------------------------------- */

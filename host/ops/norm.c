@@ -1,4 +1,4 @@
-/* host/ops/norm.c: launchers of the LayerNorm2d and layer-scale kernels in cl/norm.cl. */
+/* host/ops/norm.c: launchers of the LayerNorm2d, layer-scale and weight-standardisation kernels in cl/norm.cl. */
 #include <math.h>
 
 #include "facecl/ops_norm.h"
@@ -17,7 +17,7 @@
 
 static fcl_status get_kernel(fcl_ctx *ctx, const char *name, cl_kernel *k)
 {
-    return fcl_kernel_get(ctx, "norm.cl", name, fcl_ctx_tuning(ctx, "norm"), k);
+    return fcl_kernel_get(ctx, "reduce.cl+norm.cl", name, fcl_ctx_tuning(ctx, "norm"), k);
 }
 
 /* x [N, C, inner...] (ndim 2..4): the kernels' extents. */
@@ -259,6 +259,114 @@ fcl_status fcl_layer_scale_bwd_wg(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgam
     }
     if (dgamma && (st = chan_grad(ctx, dgamma, NULL, dy, x, NULL, NULL, n, c, hw, forced_wg))) goto fail;
     if (dx && (st = chan_scale(ctx, dx, dy, gamma, n, c, hw, 1))) goto fail;
+    return FCL_OK;
+fail:
+    return st;
+}
+
+/* ---- scaled weight standardisation -------------------------------------------------------------- */
+
+/* w [O, ...] (ndim >= 1): O and K; gain (optional) numel O; scale and eps finite, eps >= 0. */
+static fcl_status wstd_dims(fcl_ctx *ctx, const char *op, const fcl_tensor *w, const fcl_tensor *gain,
+                            float scale, float eps, int *o, int *k)
+{
+    fcl_status st;
+    if ((st = fcl_op_check_t(ctx, op, "w", w))) return st;
+    *o = (int)w->shape[0];
+    *k = (int)(fcl_tensor_numel(w) / w->shape[0]);
+    if ((st = check_vec(ctx, op, "gain", gain, (size_t)*o, "one per output channel (dim 0 of w)"))) return st;
+    if (!isfinite(scale) || !isfinite(eps) || !(eps >= 0.0f))
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: scale %g and eps %g must be finite, eps >= 0", op,
+                       (double)scale, (double)eps);
+    return FCL_OK;
+}
+
+fcl_status fcl_wstd_fwd(fcl_ctx *ctx, fcl_tensor *w_hat, const fcl_tensor *w, const fcl_tensor *gain,
+                        float scale, float eps)
+{
+    return fcl_wstd_fwd_wg(ctx, w_hat, w, gain, scale, eps, 0);
+}
+
+fcl_status fcl_wstd_fwd_wg(fcl_ctx *ctx, fcl_tensor *w_hat, const fcl_tensor *w, const fcl_tensor *gain,
+                           float scale, float eps, int forced_wg)
+{
+    const char *op = "fcl_wstd_fwd";
+    fcl_status st;
+    cl_kernel k;
+    size_t wg;
+    int o, kk;
+    if ((st = wstd_dims(ctx, op, w, gain, scale, eps, &o, &kk)) || (st = fcl_op_check_t(ctx, op, "w_hat", w_hat)) ||
+        (st = fcl_op_check_same_numel(ctx, op, "w_hat", w_hat, "w", w)))
+        goto fail;
+    if (fcl_op_overlaps(w_hat, w) || fcl_op_overlaps(w_hat, gain)) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: w_hat must not overlap w or gain", op);
+        goto fail;
+    }
+    if ((st = get_kernel(ctx, "wstd_fwd", &k)) || (st = reduce_wg(ctx, k, forced_wg, &wg))) goto fail;
+    fcl_op_args g;
+    fcl_op_args_init(&g, ctx, k, w->buf);
+    fcl_op_arg_t(&g, w_hat);
+    fcl_op_arg_t(&g, w);
+    fcl_op_arg_t(&g, gain);
+    fcl_op_arg_i(&g, o);
+    fcl_op_arg_i(&g, kk);
+    fcl_op_arg_f(&g, scale);
+    fcl_op_arg_f(&g, eps);
+    fcl_op_arg_i(&g, gain != NULL);
+    fcl_op_arg_local(&g, wg * sizeof(float));
+    size_t gs = (size_t)o * wg;
+    if ((st = g.st) || (st = fcl_kernel_run(ctx, k, 1, &gs, &wg))) goto fail;
+    return FCL_OK;
+fail:
+    return st;
+}
+
+fcl_status fcl_wstd_bwd(fcl_ctx *ctx, fcl_tensor *dw, fcl_tensor *dgain, const fcl_tensor *dw_hat,
+                        const fcl_tensor *w, const fcl_tensor *gain, float scale, float eps)
+{
+    return fcl_wstd_bwd_wg(ctx, dw, dgain, dw_hat, w, gain, scale, eps, 0);
+}
+
+fcl_status fcl_wstd_bwd_wg(fcl_ctx *ctx, fcl_tensor *dw, fcl_tensor *dgain, const fcl_tensor *dw_hat,
+                           const fcl_tensor *w, const fcl_tensor *gain, float scale, float eps,
+                           int forced_wg)
+{
+    const char *op = "fcl_wstd_bwd";
+    fcl_status st;
+    cl_kernel k;
+    size_t wg;
+    int o, kk;
+    if ((st = wstd_dims(ctx, op, w, gain, scale, eps, &o, &kk)) ||
+        (st = fcl_op_check_t(ctx, op, "dw_hat", dw_hat)) ||
+        (st = fcl_op_check_same_numel(ctx, op, "dw_hat", dw_hat, "w", w)) ||
+        (st = fcl_op_check_opt(ctx, op, "dw", dw, 1, FCL_MAX_DIMS)) ||
+        (dw && (st = fcl_op_check_same_numel(ctx, op, "dw", dw, "w", w))) ||
+        (st = check_vec(ctx, op, "dgain", dgain, (size_t)o, "one per output channel (dim 0 of w)")))
+        goto fail;
+    const fcl_tensor *ins[] = {dw_hat, w, gain};
+    if (fcl_op_overlaps_any(dw, ins, 3) || fcl_op_overlaps_any(dgain, ins, 3) || fcl_op_overlaps(dw, dgain)) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dw and dgain must not overlap each other or the "
+                     "inputs (they accumulate)", op);
+        goto fail;
+    }
+    if (!dw && !dgain) return FCL_OK;
+    if ((st = get_kernel(ctx, "wstd_bwd", &k)) || (st = reduce_wg(ctx, k, forced_wg, &wg))) goto fail;
+    int flags = (dw ? NORM_HAS_DW : 0) | (dgain ? NORM_HAS_DB : 0) | (gain ? NORM_HAS_WEIGHT : 0);
+    fcl_op_args g;
+    fcl_op_args_init(&g, ctx, k, w->buf);
+    fcl_op_arg_t(&g, dw);
+    fcl_op_arg_t(&g, dgain);
+    fcl_op_arg_t(&g, dw_hat);
+    fcl_op_arg_t(&g, w);
+    fcl_op_arg_t(&g, gain);
+    fcl_op_arg_i(&g, o);
+    fcl_op_arg_i(&g, kk);
+    fcl_op_arg_f(&g, scale);
+    fcl_op_arg_f(&g, eps);
+    fcl_op_arg_i(&g, flags);
+    fcl_op_arg_local(&g, wg * sizeof(float));
+    size_t gs = (size_t)o * wg;
+    if ((st = g.st) || (st = fcl_kernel_run(ctx, k, 1, &gs, &wg))) goto fail;
     return FCL_OK;
 fail:
     return st;

@@ -1,4 +1,4 @@
-/* host/ref/eltwise.c: reference elementwise ops (add, axpby, channel multiply, concat, dropout) in double. */
+/* host/ref/eltwise.c: reference elementwise ops (add, axpby, channel multiply, concat, dropout, drop path) in double. */
 #include "ref/ref_eltwise.h"
 
 void fcl_ref_add_fwd(double *y, const double *a, const double *b, size_t n)
@@ -102,4 +102,18 @@ void fcl_ref_dropout_bwd(double *dx, const double *dy, size_t n, const fcl_dropo
 {
     for (size_t i = 0; i < n; i++)
         dx[i] += dy[i] * dropout_factor(i, p);
+}
+
+void fcl_ref_drop_path_fwd(double *y, const double *x, size_t n, size_t per_sample,
+                           const fcl_dropout_params *p)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = x[i] * dropout_factor(i / per_sample, p);
+}
+
+void fcl_ref_drop_path_bwd(double *dx, const double *dy, size_t n, size_t per_sample,
+                           const fcl_dropout_params *p)
+{
+    for (size_t i = 0; i < n; i++)
+        dx[i] += dy[i] * dropout_factor(i / per_sample, p);
 }

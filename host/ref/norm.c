@@ -1,21 +1,19 @@
-/* host/ref/norm.c: reference LayerNorm2d and layer scale in double (PyTorch's layer_norm formulas). */
+/* host/ref/norm.c: reference LayerNorm2d, layer scale and scaled weight standardisation in double (PyTorch's formulas). */
 #include "ref/ref_norm.h"
 
 #include <math.h>
 
-/* mean and 1 / sqrt(biased var + eps) of pixel (b, i) over its c channel values */
-static void pixel_stats(const double *x, size_t b, size_t i, size_t c, size_t hw, double eps,
-                        double *mean, double *rstd)
+/* mean and 1 / sqrt(biased var + eps) of the `count` values x[base + j * stride] (a pixel's
+ * channels, a weight row) */
+static void stats(const double *x, size_t base, size_t stride, size_t count, double eps, double *mean,
+                  double *rstd)
 {
     double s = 0, q = 0;
-    for (size_t ch = 0; ch < c; ch++) s += x[(b * c + ch) * hw + i];
-    double m = s / (double)c;
-    for (size_t ch = 0; ch < c; ch++) {
-        double d = x[(b * c + ch) * hw + i] - m;
-        q += d * d;
-    }
+    for (size_t j = 0; j < count; j++) s += x[base + j * stride];
+    double m = s / (double)count;
+    for (size_t j = 0; j < count; j++) q += (x[base + j * stride] - m) * (x[base + j * stride] - m);
     *mean = m;
-    *rstd = 1.0 / sqrt(q / (double)c + eps);
+    *rstd = 1.0 / sqrt(q / (double)count + eps);
 }
 
 void fcl_ref_ln2d_fwd(double *y, double *mean, double *rstd, const double *x, const double *w,
@@ -24,7 +22,7 @@ void fcl_ref_ln2d_fwd(double *y, double *mean, double *rstd, const double *x, co
     for (size_t bi = 0; bi < n; bi++)
         for (size_t i = 0; i < hw; i++) {
             double m, r;
-            pixel_stats(x, bi, i, c, hw, eps, &m, &r);
+            stats(x, bi * c * hw + i, hw, c, eps, &m, &r);
             if (mean) mean[bi * hw + i] = m;
             if (rstd) rstd[bi * hw + i] = r;
             for (size_t ch = 0; ch < c; ch++) {
@@ -40,7 +38,7 @@ void fcl_ref_ln2d_bwd(double *dx, double *dw, double *db, const double *dy, cons
     for (size_t bi = 0; bi < n; bi++)
         for (size_t i = 0; i < hw; i++) {
             double m, r, sg = 0, sgx = 0;
-            pixel_stats(x, bi, i, c, hw, eps, &m, &r);
+            stats(x, bi * c * hw + i, hw, c, eps, &m, &r);
             for (size_t ch = 0; ch < c; ch++) {
                 size_t k = (bi * c + ch) * hw + i;
                 double xh = (x[k] - m) * r, g = dy[k] * (w ? w[ch] : 1.0);
@@ -71,5 +69,35 @@ void fcl_ref_layer_scale_bwd(double *dx, double *dgamma, const double *dy, const
         size_t ch = (k / hw) % c;
         if (dx) dx[k] += dy[k] * gamma[ch];
         if (dgamma) dgamma[ch] += dy[k] * x[k];
+    }
+}
+
+void fcl_ref_wstd_fwd(double *wh, const double *w, const double *gain, size_t o, size_t k, double scale,
+                      double eps)
+{
+    for (size_t r = 0; r < o; r++) {
+        double m, rs;
+        stats(w, r * k, 1, k, eps, &m, &rs);
+        for (size_t i = 0; i < k; i++) wh[r * k + i] = (gain ? gain[r] : 1.0) * scale * (w[r * k + i] - m) * rs;
+    }
+}
+
+void fcl_ref_wstd_bwd(double *dw, double *dgain, const double *dwh, const double *w, const double *gain,
+                      size_t o, size_t k, double scale, double eps)
+{
+    for (size_t r = 0; r < o; r++) {
+        double m, rs, sg = 0, sgx = 0;
+        stats(w, r * k, 1, k, eps, &m, &rs);
+        for (size_t i = 0; i < k; i++) {
+            sg += dwh[r * k + i];
+            sgx += dwh[r * k + i] * (w[r * k + i] - m) * rs;
+        }
+        if (dgain) dgain[r] += scale * sgx;
+        if (!dw) continue;
+        double s = (gain ? gain[r] : 1.0) * scale * rs;
+        for (size_t i = 0; i < k; i++) {
+            double xh = (w[r * k + i] - m) * rs;
+            dw[r * k + i] += s * (dwh[r * k + i] - sg / (double)k - xh * sgx / (double)k);
+        }
     }
 }

@@ -43,3 +43,20 @@ double fcl_ref_clip_grad_norm(double *g, size_t n, double max_norm)
         for (size_t i = 0; i < n; i++) g[i] *= coef;
     return norm;
 }
+
+void fcl_ref_agc(double *g, const double *p, const fcl_agc_tensor *tensors, size_t n_tensors,
+                 double clip_factor, double eps)
+{
+    for (size_t t = 0; t < n_tensors; t++) {
+        size_t len = tensors[t].numel / tensors[t].units;
+        for (size_t u = 0; u < tensors[t].units; u++) {
+            size_t o = tensors[t].offset + u * len;
+            double sp = 0, sg = 0;
+            for (size_t i = 0; i < len; i++) sp += p[o + i] * p[o + i], sg += g[o + i] * g[o + i];
+            /* torch's clamp keeps NaN (fmax would not) */
+            double pn = sqrt(sp), gn = sqrt(sg), max_norm = (pn < eps ? eps : pn) * clip_factor;
+            if (gn < max_norm) continue;
+            for (size_t i = 0; i < len; i++) g[o + i] *= max_norm / (gn < 1e-6 ? 1e-6 : gn);
+        }
+    }
+}

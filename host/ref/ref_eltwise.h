@@ -30,4 +30,11 @@ void fcl_ref_dropout_fwd(double *y, const double *x, size_t n, const fcl_dropout
 /* dx += dy * mask / (1 - p) (training) or dx += dy. */
 void fcl_ref_dropout_bwd(double *dx, const double *dy, size_t n, const fcl_dropout_params *p);
 
+/* Drop path over n elements, per_sample consecutive elements per sample: sample b = i / per_sample
+ * keeps with fcl_drop_path_keep(seed, b, p). The backward accumulates. */
+void fcl_ref_drop_path_fwd(double *y, const double *x, size_t n, size_t per_sample,
+                           const fcl_dropout_params *p);
+void fcl_ref_drop_path_bwd(double *dx, const double *dy, size_t n, size_t per_sample,
+                           const fcl_dropout_params *p);
+
 #endif

@@ -18,4 +18,11 @@ void fcl_ref_layer_scale_fwd(double *y, const double *x, const double *gamma, si
 void fcl_ref_layer_scale_bwd(double *dx, double *dgamma, const double *dy, const double *x,
                              const double *gamma, size_t n, size_t c, size_t hw);
 
+/* Scaled weight standardisation of w [o, k] with gain [o] (NULL: 1); the backward accumulates
+ * into dw, dgain (each may be NULL). */
+void fcl_ref_wstd_fwd(double *wh, const double *w, const double *gain, size_t o, size_t k, double scale,
+                      double eps);
+void fcl_ref_wstd_bwd(double *dw, double *dgain, const double *dwh, const double *w, const double *gain,
+                      size_t o, size_t k, double scale, double eps);
+
 #endif

@@ -1,4 +1,4 @@
-/* host/ref/ref_optim.h: plain-C double references of the optimizer updates and gradient clipping (tests). */
+/* host/ref/ref_optim.h: plain-C double references of the optimizer updates, gradient clipping and AGC (tests). */
 #ifndef FACECL_REF_OPTIM_H
 #define FACECL_REF_OPTIM_H
 
@@ -17,5 +17,9 @@ void fcl_ref_adamw_step(double *p, double *m, double *v, const double *g, size_t
 /* torch.nn.utils.clip_grad_norm_ over n gradient values: returns the total L2 norm and scales
  * g by max_norm / (norm + 1e-6) when that is < 1 (or NaN). */
 double fcl_ref_clip_grad_norm(double *g, size_t n, double max_norm);
+/* timm's adaptive_clip_grad over the listed tensors of the flat buffers p, g (fcl_agc_apply's
+ * semantics, include/facecl/optim.h): g clipped in place unit by unit. */
+void fcl_ref_agc(double *g, const double *p, const fcl_agc_tensor *tensors, size_t n_tensors,
+                 double clip_factor, double eps);
 
 #endif

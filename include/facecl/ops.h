@@ -12,5 +12,7 @@
 #include "ops_loss.h"
 #include "ops_metric_loss.h"
 #include "ops_norm.h"
+#include "ops_attn.h"
+#include "ops_pad.h"
 
 #endif

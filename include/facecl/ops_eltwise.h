@@ -1,4 +1,4 @@
-/* facecl/ops_eltwise.h: elementwise ops (add, channel scale, concat, dropout, axpby) and flatten. */
+/* facecl/ops_eltwise.h: elementwise ops (add, channel scale, concat, dropout, drop path, axpby) and flatten. */
 #ifndef FACECL_OPS_ELTWISE_H
 #define FACECL_OPS_ELTWISE_H
 
@@ -82,6 +82,24 @@ fcl_status fcl_dropout_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x,
 /* dx += dy * mask / (1 - p) (training) or dx += dy (inference). */
 fcl_status fcl_dropout_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy,
                            const fcl_dropout_params *p);
+
+/* ---- drop path (stochastic depth) -------------------------------------------------------------
+ * torchvision's StochasticDepth(p, mode="row") / timm's drop_path: each SAMPLE of the batch is
+ * kept with probability 1 - p (the whole residual branch of that sample is zeroed otherwise) and
+ * kept samples are scaled by 1 / (1 - p); p == 1 drops everything (zeros, as torch); at inference
+ * (training == 0) or p == 0 it is the identity. x, y, dx, dy [N, ...] (any ndim >= 1, dim 0 the
+ * sample). Sample b is kept iff fcl_drop_path_keep(seed, b, p), the dropout hash of (seed, b):
+ * the forward and backward (and the C reference) agree bit for bit, and a seed reproduces the
+ * same mask on any device. Draw a fresh seed per step and layer from the context RNG
+ * (fcl_rng_next(fcl_ctx_rng(ctx))) so runs are reproducible from the run's seed.
+ * Parameters: fcl_dropout_params (p, seed, training). */
+int fcl_drop_path_keep(uint64_t seed, uint64_t sample, float p);
+/* y = x * keep[b] / (1 - p). y may be x. */
+fcl_status fcl_drop_path_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x,
+                             const fcl_dropout_params *p);
+/* dx += dy * keep[b] / (1 - p) (dy at inference). dx must not overlap dy. Same p (and seed). */
+fcl_status fcl_drop_path_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy,
+                             const fcl_dropout_params *p);
 
 /* ---- flatten ----------------------------------------------------------------------------------- */
 

@@ -1,4 +1,4 @@
-/* facecl/ops_norm.h: LayerNorm over the channels of NCHW tensors (ConvNeXt) and layer scale. */
+/* facecl/ops_norm.h: LayerNorm over the channels of NCHW tensors (ConvNeXt), layer scale, scaled weight standardisation (NFNet). */
 #ifndef FACECL_OPS_NORM_H
 #define FACECL_OPS_NORM_H
 
@@ -43,6 +43,29 @@ fcl_status fcl_layer_scale_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x,
                                const fcl_tensor *gamma);
 fcl_status fcl_layer_scale_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma, const fcl_tensor *dy,
                                const fcl_tensor *x, const fcl_tensor *gamma);
+
+/* ---- scaled weight standardisation (NFNet) ------------------------------------------------------
+ * timm's ScaledStdConv2d / ScaledStdConv2dSame (0.9.16): the conv uses, instead of its weight w,
+ *   w_hat[o, :] = gain[o] * scale * (w[o, :] - mean_o) / sqrt(var_o + eps)
+ * where mean_o and var_o (biased) run over the K = fan-in = numel(w) / O values of output
+ * channel o (F.batch_norm of w.reshape(1, O, -1) in training mode), and
+ *   scale = gamma / sqrt(K)    (timm: self.scale = gamma * weight[0].numel() ** -0.5; gamma is 1
+ *                              for NFNet-F0 whose activations carry the gamma, gamma_in_act)
+ *   eps: timm's NFNet configs pass std_conv_eps 1e-5 (ScaledStdConv2d's own default is 1e-6).
+ * Shapes: w, w_hat, dw, dw_hat [O, ...] (any ndim >= 1: dim 0 is the output channel), gain and
+ * dgain numel O (timm's [O, 1, 1, 1]; gain NULL means 1). w_hat must not overlap w or gain.
+ * Apply it to the weight before each forward (fcl_wstd_fwd into a scratch w_hat, then the conv
+ * with w_hat); after the conv's backward has produced dw_hat, fcl_wstd_bwd turns it into the
+ * gradients of w and gain. The backward recomputes the statistics from w (no saved state):
+ *   xhat = (w - mean) * rstd, rstd = 1 / sqrt(var + eps):
+ *   dgain[o] += scale * sum_k dw_hat * xhat
+ *   dw       += gain[o] * scale * rstd * (dw_hat - mean_k(dw_hat) - xhat * mean_k(dw_hat * xhat))
+ * (accumulates; dw / dgain may be NULL). One work-group per output channel, fixed trees:
+ * bit-reproducible per device. */
+fcl_status fcl_wstd_fwd(fcl_ctx *ctx, fcl_tensor *w_hat, const fcl_tensor *w, const fcl_tensor *gain,
+                        float scale, float eps);
+fcl_status fcl_wstd_bwd(fcl_ctx *ctx, fcl_tensor *dw, fcl_tensor *dgain, const fcl_tensor *dw_hat,
+                        const fcl_tensor *w, const fcl_tensor *gain, float scale, float eps);
 
 #ifdef __cplusplus
 }

@@ -1,4 +1,4 @@
-/* facecl/optim.h: optimizers (SGD with momentum/Nesterov, AdamW) over flat parameter buffers, global-norm gradient clipping. */
+/* facecl/optim.h: optimizers (SGD with momentum/Nesterov, AdamW) over flat parameter buffers, global-norm and adaptive (AGC) gradient clipping. */
 #ifndef FACECL_OPTIM_H
 #define FACECL_OPTIM_H
 
@@ -120,6 +120,33 @@ int64_t fcl_optim_steps(const fcl_optim *o);
  * data and its length, never on timing. max_norm = INFINITY only measures. `total_norm` (may be
  * NULL) receives the norm, read back with a blocking transfer; with NULL nothing waits. */
 fcl_status fcl_clip_grad_norm(fcl_ctx *ctx, fcl_tensor *grads, double max_norm, double *total_norm);
+
+/* ---- adaptive gradient clipping (NFNet) ---------------------------------------------------------
+ * timm's adaptive_clip_grad(parameters, clip_factor, eps=1e-3, norm_type=2) (timm 0.9.16,
+ * timm/utils/agc.py), unit-wise over the flat parameter / gradient buffers. A parameter tensor
+ * of ndim >= 2 has one unit per output row (dim 0: a conv's output channel, a linear's output
+ * feature, of numel / shape[0] elements each); a tensor of ndim <= 1 (bias, BN weight, scalar
+ * gain) is ONE unit (the whole tensor). Per unit u, with ||.|| the L2 norm over the unit:
+ *     max_norm = max(||p_u||, eps) * clip_factor
+ *     g_u *= max_norm / max(||g_u||, 1e-6)    unless ||g_u|| < max_norm
+ * Call it after the backward and before fcl_optim_step (timm's train.py clips every parameter
+ * but the final classifier: leave the head out of the list). Deterministic: one fixed-size
+ * work-group per unit, fixed summation trees. */
+typedef struct fcl_agc_tensor {
+    size_t offset;     /* first element in the flat buffers */
+    size_t numel;      /* elements of the tensor */
+    size_t units;      /* shape[0] for ndim >= 2, 1 for ndim <= 1; must divide numel */
+} fcl_agc_tensor;
+typedef struct fcl_agc fcl_agc;
+/* Validates the tensors (non-empty, inside [0, numel), disjoint, units dividing numel, each unit
+ * under INT_MAX elements), clip_factor > 0, eps >= 0, and uploads the unit table. */
+fcl_status fcl_agc_create(fcl_ctx *ctx, fcl_agc **out, size_t numel, const fcl_agc_tensor *tensors,
+                          size_t n_tensors, double clip_factor, double eps);
+void fcl_agc_destroy(fcl_ctx *ctx, fcl_agc *a);
+/* Number of units (rows) in the table. */
+size_t fcl_agc_units(const fcl_agc *a);
+/* Clips grads in place from params (both numel elements as given to create). Enqueued, no wait. */
+fcl_status fcl_agc_apply(fcl_ctx *ctx, const fcl_agc *a, const fcl_tensor *params, fcl_tensor *grads);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,227 @@
+/* host/ops/attn.c: launchers of the split-attention kernels in cl/attn.cl (r-SoftMax, radix sums). */
+#include "facecl/ops_attn.h"
+#include "ops/attn_internal.h"
+#include "ops/op_util.h"
+
+#define ERRP(ctx) fcl_ctx_error(ctx)
+
+static fcl_status get_kernel(fcl_ctx *ctx, const char *name, cl_kernel *k)
+{
+    return fcl_kernel_get(ctx, "reduce.cl+attn.cl", name, fcl_ctx_tuning(ctx, "attn"), k);
+}
+
+static fcl_status run_3d(fcl_ctx *ctx, cl_kernel k, size_t g0, size_t g1, size_t g2)
+{
+    size_t g[3] = {g0, g1, g2};
+    return fcl_kernel_run(ctx, k, 3, g, NULL);
+}
+
+/* t [B, ...] with numel per sample divisible by radix * cardinality: B and rest. */
+static fcl_status rsoftmax_dims(fcl_ctx *ctx, const char *op, const char *name, const fcl_tensor *t,
+                                int radix, int card, int *b, int *rest)
+{
+    fcl_status st = fcl_op_check_t(ctx, op, name, t);
+    if (st) return st;
+    if (radix < 1 || card < 1)
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: radix %d and cardinality %d must be >= 1", op,
+                       radix, card);
+    size_t per = fcl_tensor_numel(t) / t->shape[0];
+    if (per % ((size_t)radix * (size_t)card)) {
+        char s[96];
+        fcl_tensor_shape_str(t, s, sizeof s);
+        return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: %s %s: %zu values per sample are not a multiple of "
+                       "radix %d x cardinality %d", op, name, s, per, radix, card);
+    }
+    *b = (int)t->shape[0];
+    *rest = (int)(per / ((size_t)radix * (size_t)card));
+    return FCL_OK;
+}
+
+fcl_status fcl_rsoftmax_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, int radix, int cardinality)
+{
+    const char *op = "fcl_rsoftmax_fwd";
+    fcl_status st;
+    cl_kernel k;
+    int b, rest;
+    if ((st = rsoftmax_dims(ctx, op, "x", x, radix, cardinality, &b, &rest)) ||
+        (st = fcl_op_check_t(ctx, op, "y", y)) || (st = fcl_op_check_same_numel(ctx, op, "y", y, "x", x)))
+        goto fail;
+    if (fcl_op_overlaps(y, x)) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: y must not overlap x (the layout changes)", op);
+        goto fail;
+    }
+    if ((st = get_kernel(ctx, "rsoftmax_fwd", &k))) goto fail;
+    fcl_op_args g;
+    fcl_op_args_init(&g, ctx, k, x->buf);
+    fcl_op_arg_t(&g, y);
+    fcl_op_arg_t(&g, x);
+    fcl_op_arg_i(&g, b);
+    fcl_op_arg_i(&g, cardinality);
+    fcl_op_arg_i(&g, radix);
+    fcl_op_arg_i(&g, rest);
+    if ((st = g.st) || (st = run_3d(ctx, k, (size_t)rest, (size_t)cardinality, (size_t)b))) goto fail;
+    return FCL_OK;
+fail:
+    return st;
+}
+
+fcl_status fcl_rsoftmax_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy, const fcl_tensor *y,
+                            int radix, int cardinality)
+{
+    const char *op = "fcl_rsoftmax_bwd";
+    fcl_status st;
+    cl_kernel k;
+    int b, rest;
+    if ((st = rsoftmax_dims(ctx, op, "y", y, radix, cardinality, &b, &rest)) ||
+        (st = fcl_op_check_t(ctx, op, "dy", dy)) || (st = fcl_op_check_t(ctx, op, "dx", dx)) ||
+        (st = fcl_op_check_same_numel(ctx, op, "dy", dy, "y", y)) ||
+        (st = fcl_op_check_same_numel(ctx, op, "dx", dx, "y", y)))
+        goto fail;
+    if (fcl_op_overlaps(dx, dy) || fcl_op_overlaps(dx, y)) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx must not overlap dy or y (dx accumulates)", op);
+        goto fail;
+    }
+    if ((st = get_kernel(ctx, "rsoftmax_bwd", &k))) goto fail;
+    fcl_op_args g;
+    fcl_op_args_init(&g, ctx, k, y->buf);
+    fcl_op_arg_t(&g, dx);
+    fcl_op_arg_t(&g, dy);
+    fcl_op_arg_t(&g, y);
+    fcl_op_arg_i(&g, b);
+    fcl_op_arg_i(&g, cardinality);
+    fcl_op_arg_i(&g, radix);
+    fcl_op_arg_i(&g, rest);
+    if ((st = g.st) || (st = run_3d(ctx, k, (size_t)rest, (size_t)cardinality, (size_t)b))) goto fail;
+    return FCL_OK;
+fail:
+    return st;
+}
+
+/* ---- radix sums --------------------------------------------------------------------------------- */
+
+/* x [B, R * C, inner...] (ndim 2..4), y [B, C, inner...], a numel B * R * C or NULL. */
+static fcl_status radix_dims(fcl_ctx *ctx, const char *op, const fcl_tensor *y, const fcl_tensor *x,
+                             const fcl_tensor *a, int radix, int *b, int *c, int *hw)
+{
+    fcl_status st;
+    if ((st = fcl_op_check(ctx, op, "x", x, 2, 4)) || (st = fcl_op_check(ctx, op, "y", y, 2, 4)) ||
+        (st = fcl_op_check_opt(ctx, op, "a", a, 1, FCL_MAX_DIMS)))
+        return st;
+    if (radix < 1) return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: radix %d must be >= 1", op, radix);
+    size_t inner = 1;
+    for (int i = 2; i < x->ndim; i++) inner *= x->shape[i];
+    int ok = x->shape[1] % (size_t)radix == 0 && y->ndim == x->ndim && y->shape[0] == x->shape[0] &&
+             y->shape[1] * (size_t)radix == x->shape[1];
+    for (int i = 2; ok && i < x->ndim; i++) ok = y->shape[i] == x->shape[i];
+    if (!ok) {
+        char sx[96], sy[96];
+        fcl_tensor_shape_str(x, sx, sizeof sx);
+        fcl_tensor_shape_str(y, sy, sizeof sy);
+        return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: x %s must be [B, radix %d x C, ...] and y %s [B, C, ...]",
+                       op, sx, radix, sy);
+    }
+    if ((st = fcl_op_check_numel(ctx, op, "a", a, x->shape[0] * x->shape[1], "one per sample and channel of x")))
+        return st;
+    *b = (int)x->shape[0];
+    *c = (int)y->shape[1];
+    *hw = (int)inner;
+    return FCL_OK;
+}
+
+/* Group size of the da sums: forced (tests), else the "attn" row's FCL_ATTN_WG, else the 1-D size. */
+static fcl_status reduce_wg(fcl_ctx *ctx, cl_kernel k, int forced, size_t *wg)
+{
+    int want = forced > 0 ? forced : fcl_op_tuning_int(ctx, "attn", "FCL_ATTN_WG", (int)fcl_ctx_wg1d(ctx));
+    return fcl_op_reduce_wg(ctx, k, want > 0 ? (size_t)want : 1, wg);
+}
+
+fcl_status fcl_radix_sum_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, const fcl_tensor *a, int radix)
+{
+    const char *op = "fcl_radix_sum_fwd";
+    fcl_status st;
+    cl_kernel k;
+    int b, c, hw;
+    if ((st = radix_dims(ctx, op, y, x, a, radix, &b, &c, &hw))) goto fail;
+    if (fcl_op_overlaps(y, x) || fcl_op_overlaps(y, a)) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: y must not overlap x or a", op);
+        goto fail;
+    }
+    if ((st = get_kernel(ctx, "radix_sum_fwd", &k))) goto fail;
+    fcl_op_args g;
+    fcl_op_args_init(&g, ctx, k, x->buf);
+    fcl_op_arg_t(&g, y);
+    fcl_op_arg_t(&g, x);
+    fcl_op_arg_t(&g, a);
+    fcl_op_arg_i(&g, b);
+    fcl_op_arg_i(&g, radix);
+    fcl_op_arg_i(&g, c);
+    fcl_op_arg_i(&g, hw);
+    fcl_op_arg_i(&g, a != NULL);
+    if ((st = g.st) || (st = run_3d(ctx, k, (size_t)hw, (size_t)c, (size_t)b))) goto fail;
+    return FCL_OK;
+fail:
+    return st;
+}
+
+fcl_status fcl_radix_sum_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *da, const fcl_tensor *dy,
+                             const fcl_tensor *x, const fcl_tensor *a, int radix)
+{
+    return fcl_radix_sum_bwd_wg(ctx, dx, da, dy, x, a, radix, 0);
+}
+
+fcl_status fcl_radix_sum_bwd_wg(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *da, const fcl_tensor *dy,
+                                const fcl_tensor *x, const fcl_tensor *a, int radix, int forced_wg)
+{
+    const char *op = "fcl_radix_sum_bwd";
+    fcl_status st;
+    cl_kernel k;
+    int b, c, hw;
+    if ((st = radix_dims(ctx, op, dy, x, a, radix, &b, &c, &hw)) ||
+        (st = fcl_op_check_opt(ctx, op, "dx", dx, 1, FCL_MAX_DIMS)) ||
+        (dx && (st = fcl_op_check_same_shape(ctx, op, "dx", dx, "x", x))) ||
+        (st = fcl_op_check_opt(ctx, op, "da", da, 1, FCL_MAX_DIMS)) ||
+        (st = fcl_op_check_numel(ctx, op, "da", da, x->shape[0] * x->shape[1], "one per sample and channel of x")))
+        goto fail;
+    if (da && !a) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: da asked for without the attention a", op);
+        goto fail;
+    }
+    const fcl_tensor *ins[] = {dy, x, a};
+    if (fcl_op_overlaps_any(dx, ins, 3) || fcl_op_overlaps_any(da, ins, 3) || fcl_op_overlaps(dx, da)) {
+        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx and da must not overlap each other or the "
+                     "inputs (they accumulate)", op);
+        goto fail;
+    }
+    fcl_op_args g;
+    if (da) {
+        size_t wg;
+        if ((st = get_kernel(ctx, "radix_sum_bwd_attn", &k)) || (st = reduce_wg(ctx, k, forced_wg, &wg))) goto fail;
+        fcl_op_args_init(&g, ctx, k, x->buf);
+        fcl_op_arg_t(&g, da);
+        fcl_op_arg_t(&g, dy);
+        fcl_op_arg_t(&g, x);
+        fcl_op_arg_i(&g, b);
+        fcl_op_arg_i(&g, radix);
+        fcl_op_arg_i(&g, c);
+        fcl_op_arg_i(&g, hw);
+        fcl_op_arg_local(&g, wg * sizeof(float));
+        size_t gs = (size_t)b * (size_t)radix * (size_t)c * wg;
+        if ((st = g.st) || (st = fcl_kernel_run(ctx, k, 1, &gs, &wg))) goto fail;
+    }
+    if (dx) {
+        if ((st = get_kernel(ctx, "radix_sum_bwd_data", &k))) goto fail;
+        fcl_op_args_init(&g, ctx, k, x->buf);
+        fcl_op_arg_t(&g, dx);
+        fcl_op_arg_t(&g, dy);
+        fcl_op_arg_t(&g, a);
+        fcl_op_arg_i(&g, b);
+        fcl_op_arg_i(&g, radix);
+        fcl_op_arg_i(&g, c);
+        fcl_op_arg_i(&g, hw);
+        fcl_op_arg_i(&g, a != NULL);
+        if ((st = g.st) || (st = run_3d(ctx, k, (size_t)hw, (size_t)radix * (size_t)c, (size_t)b))) goto fail;
+    }
+    return FCL_OK;
+fail:
+    return st;
+}
