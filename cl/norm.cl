@@ -146,6 +146,22 @@ __kernel void chan_scale(__global float *y, const int y_off, __global const floa
  * mean = sum w / K, var = sum (w - mean)^2 / K (biased, two passes), rstd = 1 / sqrt(var + eps),
  * s = gain[o] * scale (gain optional: 1). */
 
+/* (mean, rstd) of the K values of row wr, summed by the whole work-group (two passes). */
+inline float2 row_stats(__global const float *wr, int K, float eps, __local float *scratch)
+{
+    int l = get_local_id(0), L = get_local_size(0);
+    float a = 0.0f;
+    for (int i = l; i < K; i += L)
+        a += wr[i];
+    float mean = fcl_wg_sum(a, scratch) / (float)K;
+    float q = 0.0f;
+    for (int i = l; i < K; i += L) {
+        float d = wr[i] - mean;
+        q += d * d;
+    }
+    return (float2)(mean, 1.0f / sqrt(fcl_wg_sum(q, scratch) / (float)K + eps));
+}
+
 /* w_hat = s * (w - mean) * rstd. */
 __kernel void wstd_fwd(__global float *wh, const int wh_off, __global const float *w,
                        const int w_off, __global const float *gain, const int g_off,
@@ -157,16 +173,8 @@ __kernel void wstd_fwd(__global float *wh, const int wh_off, __global const floa
         return;
     int l = get_local_id(0), L = get_local_size(0);
     __global const float *wr = w + w_off + o * K;
-    float a = 0.0f;
-    for (int i = l; i < K; i += L)
-        a += wr[i];
-    float mean = fcl_wg_sum(a, scratch) / (float)K;
-    float q = 0.0f;
-    for (int i = l; i < K; i += L) {
-        float d = wr[i] - mean;
-        q += d * d;
-    }
-    float rstd = 1.0f / sqrt(fcl_wg_sum(q, scratch) / (float)K + eps);
+    float2 st = row_stats(wr, K, eps, scratch);
+    float mean = st.x, rstd = st.y;
     float s = (has_gain ? gain[g_off + o] : 1.0f) * scale * rstd;
     for (int i = l; i < K; i += L)
         wh[wh_off + o * K + i] = (wr[i] - mean) * s;
@@ -187,16 +195,8 @@ __kernel void wstd_bwd(__global float *dw, const int dw_off, __global float *dga
     int l = get_local_id(0), L = get_local_size(0);
     __global const float *wr = w + w_off + o * K;
     __global const float *gr = dwh + dwh_off + o * K;
-    float a = 0.0f;
-    for (int i = l; i < K; i += L)
-        a += wr[i];
-    float mean = fcl_wg_sum(a, scratch) / (float)K;
-    float q = 0.0f;
-    for (int i = l; i < K; i += L) {
-        float d = wr[i] - mean;
-        q += d * d;
-    }
-    float rstd = 1.0f / sqrt(fcl_wg_sum(q, scratch) / (float)K + eps);
+    float2 st = row_stats(wr, K, eps, scratch);
+    float mean = st.x, rstd = st.y;
     float sg = 0.0f, sgx = 0.0f;
     for (int i = l; i < K; i += L) {
         float g = gr[i];

@@ -37,11 +37,30 @@ static fcl_status rsoftmax_dims(fcl_ctx *ctx, const char *op, const char *name, 
     return FCL_OK;
 }
 
+/* rsoftmax_fwd (out y, in x) or rsoftmax_bwd (out dx, in dy, saved y) over (rest, card, B). */
+static fcl_status rsoftmax_run(fcl_ctx *ctx, const char *name, fcl_tensor *out, const fcl_tensor *in,
+                               const fcl_tensor *saved, int b, int card, int radix, int rest)
+{
+    cl_kernel k;
+    fcl_status st = get_kernel(ctx, name, &k);
+    if (st) return st;
+    fcl_op_args g;
+    fcl_op_args_init(&g, ctx, k, in->buf);
+    fcl_op_arg_t(&g, out);
+    fcl_op_arg_t(&g, in);
+    if (saved) fcl_op_arg_t(&g, saved);
+    fcl_op_arg_i(&g, b);
+    fcl_op_arg_i(&g, card);
+    fcl_op_arg_i(&g, radix);
+    fcl_op_arg_i(&g, rest);
+    if ((st = g.st)) return st;
+    return run_3d(ctx, k, (size_t)rest, (size_t)card, (size_t)b);
+}
+
 fcl_status fcl_rsoftmax_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, int radix, int cardinality)
 {
     const char *op = "fcl_rsoftmax_fwd";
     fcl_status st;
-    cl_kernel k;
     int b, rest;
     if ((st = rsoftmax_dims(ctx, op, "x", x, radix, cardinality, &b, &rest)) ||
         (st = fcl_op_check_t(ctx, op, "y", y)) || (st = fcl_op_check_same_numel(ctx, op, "y", y, "x", x)))
@@ -50,16 +69,7 @@ fcl_status fcl_rsoftmax_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, in
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: y must not overlap x (the layout changes)", op);
         goto fail;
     }
-    if ((st = get_kernel(ctx, "rsoftmax_fwd", &k))) goto fail;
-    fcl_op_args g;
-    fcl_op_args_init(&g, ctx, k, x->buf);
-    fcl_op_arg_t(&g, y);
-    fcl_op_arg_t(&g, x);
-    fcl_op_arg_i(&g, b);
-    fcl_op_arg_i(&g, cardinality);
-    fcl_op_arg_i(&g, radix);
-    fcl_op_arg_i(&g, rest);
-    if ((st = g.st) || (st = run_3d(ctx, k, (size_t)rest, (size_t)cardinality, (size_t)b))) goto fail;
+    if ((st = rsoftmax_run(ctx, "rsoftmax_fwd", y, x, NULL, b, cardinality, radix, rest))) goto fail;
     return FCL_OK;
 fail:
     return st;
@@ -70,7 +80,6 @@ fcl_status fcl_rsoftmax_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy, 
 {
     const char *op = "fcl_rsoftmax_bwd";
     fcl_status st;
-    cl_kernel k;
     int b, rest;
     if ((st = rsoftmax_dims(ctx, op, "y", y, radix, cardinality, &b, &rest)) ||
         (st = fcl_op_check_t(ctx, op, "dy", dy)) || (st = fcl_op_check_t(ctx, op, "dx", dx)) ||
@@ -81,17 +90,7 @@ fcl_status fcl_rsoftmax_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy, 
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx must not overlap dy or y (dx accumulates)", op);
         goto fail;
     }
-    if ((st = get_kernel(ctx, "rsoftmax_bwd", &k))) goto fail;
-    fcl_op_args g;
-    fcl_op_args_init(&g, ctx, k, y->buf);
-    fcl_op_arg_t(&g, dx);
-    fcl_op_arg_t(&g, dy);
-    fcl_op_arg_t(&g, y);
-    fcl_op_arg_i(&g, b);
-    fcl_op_arg_i(&g, cardinality);
-    fcl_op_arg_i(&g, radix);
-    fcl_op_arg_i(&g, rest);
-    if ((st = g.st) || (st = run_3d(ctx, k, (size_t)rest, (size_t)cardinality, (size_t)b))) goto fail;
+    if ((st = rsoftmax_run(ctx, "rsoftmax_bwd", dx, dy, y, b, cardinality, radix, rest))) goto fail;
     return FCL_OK;
 fail:
     return st;
