@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <facecl/model.h>
+#include <facecl/net.h>
 #include <facecl/optim.h>
 
 #include "helpers/harness.h"
@@ -123,5 +125,63 @@ Test(agc, errors)
     cr_expect(fcl_agc_apply(ctx, agc, &p.t, &p.t) == FCL_ERR_INVALID_ARG, "params == grads");
     fcl_agc_destroy(ctx, agc);
     h_free(ctx, &p), h_free(ctx, &g11);
+    h_ctx_free(ctx);
+}
+
+/* fcl_net_agc_create (what `facecl train --agc` uses): the units of every trainable tensor of
+ * small.model but the classifier's, and the clipping on the whole flat buffers equals the
+ * reference over that tensor list (the classifier's gradient and the buffers stay untouched). */
+Test(agc, network)
+{
+    h_case("agc over small.model's parameters, classifier excluded");
+    fcl_ctx *ctx = h_ctx();
+    fcl_model_opts mo;
+    fcl_model_opts_init(&mo);
+    mo.channels = 1, mo.size = 32, mo.classes = 5, mo.embedding = 16;
+    fcl_model *m = NULL;
+    fcl_error e = {0};
+    cr_assert_eq(fcl_model_load_file(FACECL_SOURCE_DIR "/models/small.model", &mo, &m, &e), FCL_OK, "%s", e.msg);
+    fcl_net *net;
+    fcl_net_opts no = {2, 0};
+    H_OK(ctx, fcl_net_create(ctx, m, &no, &net));
+    fcl_agc_tensor *ts = calloc((size_t)fcl_net_entry_count(net), sizeof *ts);
+    size_t nt = 0, units = 0, head_numel = 0;
+    for (int i = 0; i < fcl_net_entry_count(net); i++) {
+        const fcl_net_entry *en = fcl_net_entry_at(net, i);
+        if (en->where != 0 || !en->info->trainable) continue;
+        if (en->layer == m->classifier_layer) {
+            head_numel += (size_t)en->info->numel;
+            continue;
+        }
+        size_t u = en->info->ndim >= 2 ? (size_t)en->info->shape[0] : 1;
+        ts[nt++] = (fcl_agc_tensor){en->offset, (size_t)en->info->numel, u};
+        units += u;
+    }
+    cr_assert(head_numel > 0 && nt > 4, "small.model: a classifier and some layers");
+    fcl_agc *agc;
+    H_OK(ctx, fcl_net_agc_create(ctx, net, 0.01, 1e-3, 1, &agc));
+    cr_expect(fcl_agc_units(agc) == units, "units %zu, want %zu", fcl_agc_units(agc), units);
+    size_t total = fcl_tensor_numel(fcl_net_params(net));
+    double *p = h_alloc(total), *g = h_alloc(total), *want = h_alloc(total), *got = h_alloc(total);
+    float *f = malloc(total * sizeof *f);
+    cr_assert_not_null(f);
+    H_OK(ctx, fcl_tensor_download(ctx, fcl_net_params(net), f, total));
+    for (size_t k = 0; k < total; k++) p[k] = f[k];
+    h_rand(g, total, 9, -1, 1);
+    for (size_t k = 0; k < total; k++) g[k] *= (k / 7) % 3 ? 1e-4 : 1.0, f[k] = (float)g[k], g[k] = f[k];
+    memcpy(want, g, total * sizeof *g);
+    fcl_ref_agc(want, p, ts, nt, 0.01, 1e-3);
+    H_OK(ctx, fcl_tensor_upload(ctx, fcl_net_grads(net), f, total));
+    H_OK(ctx, fcl_agc_apply(ctx, agc, fcl_net_params(net), fcl_net_grads(net)));
+    H_OK(ctx, fcl_tensor_download(ctx, fcl_net_grads(net), f, total));
+    for (size_t k = 0; k < total; k++) got[k] = f[k];
+    h_expect_close("agc over the network's grads", got, want, total, H_TOL_FWD);
+    size_t changed = 0;
+    for (size_t k = 0; k < total; k++) changed += got[k] != g[k];
+    cr_expect(changed > 0, "nothing was clipped");
+    fcl_agc_destroy(ctx, agc);
+    fcl_net_destroy(net);
+    fcl_model_free(m);
+    free(ts), free(p), free(g), free(want), free(got), free(f);
     h_ctx_free(ctx);
 }

@@ -17,9 +17,9 @@ typedef struct blk_bench {
     int radix;
 } blk_bench;
 
-/* big[0..2]: [n, c, h, w]; small[0..3]: per-channel / per-pixel / per-sample vectors */
+/* big[0..2]: [n, c, h, w]; small[0..5]: per-channel / per-pixel / per-sample vectors */
 typedef struct blk_state {
-    fcl_tensor big[3], small[4];
+    fcl_tensor big[3], small[6];
     fcl_agc *agc;
 } blk_state;
 
@@ -28,16 +28,16 @@ static void blk_teardown(fcl_ctx *ctx, void *state)
     blk_state *s = state;
     if (!s) return;
     for (int i = 0; i < 3; i++) fcl_tensor_release(ctx, &s->big[i]);
-    for (int i = 0; i < 4; i++) fcl_tensor_release(ctx, &s->small[i]);
+    for (int i = 0; i < 6; i++) fcl_tensor_release(ctx, &s->small[i]);
     fcl_agc_destroy(ctx, s->agc);
     free(s);
 }
 
-/* the sizes of the small vectors of a row: [0], [1] per channel (or per output row), [2], [3]
- * per pixel (LayerNorm statistics) or the [n, radix * c] attention of the radix sums */
+/* the sizes of the small vectors of a row: [0], [1], [4], [5] per channel (or per output row),
+ * [2], [3] per pixel (LayerNorm statistics) or the [n, radix * c] attention of the radix sums */
 static void small_sizes(const blk_bench *b, size_t *sz)
 {
-    sz[0] = sz[1] = b->c;
+    sz[0] = sz[1] = sz[4] = sz[5] = b->c;
     sz[2] = sz[3] = b->n * b->h * b->w;
     if (b->kind == K_WSTD || b->kind == K_WSTD_BWD) sz[0] = sz[1] = b->n;
     if (b->kind == K_RSUM || b->kind == K_RSUM_BWD) sz[2] = sz[3] = b->n * b->c;
@@ -48,14 +48,14 @@ static fcl_status blk_setup(fcl_ctx *ctx, const bench_case *c, void **state)
     const blk_bench *b = c->params;
     blk_state *s = calloc(1, sizeof *s);
     if (!s) return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM, "bench %s: out of memory", c->op);
-    size_t sz[4];
+    size_t sz[6];
     small_sizes(b, sz);
     fcl_status st = FCL_OK;
     for (int i = 0; i < 3 && !st; i++) {
         st = fcl_tensor_alloc4(ctx, &s->big[i], b->n, b->c, b->h, b->w);
         if (!st) st = fcl_tensor_fill(ctx, &s->big[i], 0.25f * (float)(i + 1));
     }
-    for (int i = 0; i < 4 && !st; i++) {
+    for (int i = 0; i < 6 && !st; i++) {
         st = fcl_tensor_alloc(ctx, &s->small[i], 1, &sz[i], FCL_F32);
         if (!st) st = fcl_tensor_fill(ctx, &s->small[i], 0.5f);
     }
@@ -101,7 +101,7 @@ static fcl_status blk_run(fcl_ctx *ctx, const bench_case *c, void *state)
         return fcl_ln2d_fwd(ctx, &s->big[1], &s->small[2], &s->small[3], &s->big[0], &s->small[0], &s->small[1],
                             1e-6f);
     case K_LN_BWD:
-        return fcl_ln2d_bwd(ctx, &s->big[2], &s->small[0], &s->small[1], &s->big[1], &s->big[0], &s->small[0],
+        return fcl_ln2d_bwd(ctx, &s->big[2], &s->small[4], &s->small[5], &s->big[1], &s->big[0], &s->small[0],
                             &s->small[2], &s->small[3]);
     case K_LS: return fcl_layer_scale_fwd(ctx, &s->big[1], &s->big[0], &s->small[0]);
     case K_LS_BWD: return fcl_layer_scale_bwd(ctx, &s->big[2], &s->small[1], &s->big[1], &s->big[0], &s->small[0]);

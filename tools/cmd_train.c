@@ -37,6 +37,7 @@ static void usage(void)
            "optimisation:\n"
            "  --epochs N (10) --batch N (64) --optim sgd|adamw --lr X (0.1) --momentum X (0.9)\n"
            "  --nesterov --wd X (5e-4) --clip MAXNORM --seed N (1)\n"
+           "  --agc CLIP             adaptive gradient clipping (NFNet, unit-wise; timm 0.01..0.16)\n"
            "  --sched cosine|step|multistep|onecycle|plateau|none (cosine: per iteration, with warmup)\n"
            "  --warmup EPOCHS (1 for cosine) --step-size EPOCHS --gamma X --milestones E1,E2,...\n"
            "  --patience N --best-metric val_acc|auc|train_loss|val_loss\n"
@@ -184,6 +185,7 @@ int fcl_cmd_train(int argc, char **argv)
         {"--momentum", TOOL_OPT_NUM, &cfg.momentum, 0, 1, 0, 1},
         {"--wd", TOOL_OPT_NUM, &cfg.weight_decay, 0, 1, 0, 0},
         {"--clip", TOOL_OPT_NUM, &cfg.clip_norm, 0, 1e12, 1, 0},
+        {"--agc", TOOL_OPT_NUM, &cfg.agc_clip, 0, 1e12, 1, 0},
         {"--warmup", TOOL_OPT_NUM, &warmup, 0, 1e6, 0, 0},
         {"--step-size", TOOL_OPT_NUM, &step_size, 1, 1e6, 0, 0},
         {"--gamma", TOOL_OPT_NUM, &gamma, 0, 10, 1, 0},

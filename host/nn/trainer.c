@@ -125,6 +125,7 @@ typedef struct trainer {
     fcl_model *model;
     fcl_net *net;
     fcl_optim *opt;
+    fcl_agc *agc;                  /* NULL unless cfg->agc_clip > 0 */
     fcl_sched *sched;
     fcl_loader *loader;
     fcl_aug_pipeline train_aug, eval_aug;
@@ -287,6 +288,7 @@ static fcl_status build_optim(trainer *t)
     st = fcl_optim_create(ctx, &t->opt, c->optim, fcl_tensor_numel(fcl_net_params(t->net)), g, 2);
     free(rd);
     free(rn);
+    if (!st && c->agc_clip > 0) st = fcl_net_agc_create(ctx, t->net, c->agc_clip, 1e-3, 1, &t->agc);
     if (st) return st;
 
     fcl_sched_config sc = c->sched;
@@ -543,6 +545,7 @@ static fcl_status train_step(trainer *t, const fcl_batch *b, double *loss_out, s
         if (!st) st = fcl_net_backward(t->net, has_ce ? &dl_all : NULL, need_demb ? &demb : NULL);
     }
     if (!st && c->clip_norm > 0) st = fcl_clip_grad_norm(ctx, fcl_net_grads(t->net), c->clip_norm, NULL);
+    if (!st && t->agc) st = fcl_agc_apply(ctx, t->agc, fcl_net_params(t->net), fcl_net_grads(t->net));
     if (!st) st = fcl_optim_step(ctx, t->opt, fcl_net_params(t->net), fcl_net_grads(t->net));
     if (!st && t->head_opt) {
         if (c->clip_norm > 0) st = fcl_clip_grad_norm(ctx, &t->head_dw, c->clip_norm, NULL);
@@ -821,9 +824,9 @@ static fcl_status config_text(trainer *t, char **out)
             c->label_smoothing, c->margin_s, c->margin_m, c->easy_margin, c->center_alpha);
     fprintf(f, "triplet_margin = %g\ntriplet_semi_hard = %d\nhistogram_bins = %d\npk = %dx%d\n", c->triplet_margin,
             c->triplet_semi_hard, c->histogram_bins, c->pk_p, c->pk_k);
-    fprintf(f, "epochs = %d\nbatch = %d\noptim = %s\nlr = %g\nmomentum = %g\nnesterov = %d\nweight_decay = %g\nclip = %g\n",
+    fprintf(f, "epochs = %d\nbatch = %d\noptim = %s\nlr = %g\nmomentum = %g\nnesterov = %d\nweight_decay = %g\nclip = %g\nagc = %g\n",
             c->epochs, c->batch, c->optim == FCL_OPTIM_SGD ? "sgd" : "adamw", c->lr, c->momentum, c->nesterov,
-            c->weight_decay, c->clip_norm);
+            c->weight_decay, c->clip_norm, c->agc_clip);
     const fcl_sched_config *sc = fcl_sched_config_of(t->sched); /* the resolved schedule */
     static const char *sched_names[] = {"none", "step", "multistep", "cosine", "onecycle", "plateau"};
     fprintf(f, "schedule = %s\nschedule_unit = %s\nwarmup_epochs = %g\nwarmup_steps = %lld\nwarmup_start_factor = %g\n"
@@ -911,6 +914,7 @@ static void cleanup(trainer *t)
     for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) fcl_tensor_release(ctx, ts[i]);
     if (t->head_opt) fcl_optim_destroy(ctx, t->head_opt);
     if (t->opt) fcl_optim_destroy(ctx, t->opt);
+    fcl_agc_destroy(ctx, t->agc);
     fcl_sched_destroy(t->sched);
     fcl_net_destroy(t->net);
     fcl_model_free(t->model);

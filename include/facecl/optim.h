@@ -147,6 +147,13 @@ void fcl_agc_destroy(fcl_ctx *ctx, fcl_agc *a);
 size_t fcl_agc_units(const fcl_agc *a);
 /* Clips grads in place from params (both numel elements as given to create). Enqueued, no wait. */
 fcl_status fcl_agc_apply(fcl_ctx *ctx, const fcl_agc *a, const fcl_tensor *params, fcl_tensor *grads);
+/* The AGC of a network (include/facecl/net.h) over its params / grads buffers: every trainable,
+ * updated parameter tensor (not the buffers, frozen layers or fixed parameters); with
+ * exclude_classifier, not the classifier's weight and bias either (timm's train.py clips
+ * model_parameters(model, exclude_head=True)). */
+struct fcl_net;
+fcl_status fcl_net_agc_create(fcl_ctx *ctx, struct fcl_net *net, double clip_factor, double eps,
+                              int exclude_classifier, fcl_agc **out);
 
 #ifdef __cplusplus
 }

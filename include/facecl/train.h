@@ -81,6 +81,8 @@ typedef struct fcl_train_config {
     double lr, momentum, weight_decay;
     int nesterov;
     double clip_norm;              /* 0: none */
+    double agc_clip;               /* 0: none; > 0: adaptive gradient clipping factor (NFNet; timm's
+                                      --clip-mode agc), eps 1e-3, classifier excluded (optim.h) */
     fcl_sched_config sched;        /* kind CONSTANT for none; steps in epochs or iterations per unit;
                                       warmup-cosine / one-cycle total_steps <= 0: the whole run */
     double warmup_epochs;          /* warmup-cosine: linear warmup length in epochs (default 1) */
