@@ -260,3 +260,130 @@ Test(reliability, readme_command_sequence_on_synth_output, .timeout = 600)
     cr_assert_eq(rc, 0, "verify: %s", out);
     cr_assert(strstr(out, "ROC AUC"), "%s", out);
 }
+
+/* Item 2: a model whose plan exceeds the memory (1.85 G parameters: a linear layer of 100000
+ * outputs over 8 x 48 x 48 features) is refused with the numbers and a hint, at once, without
+ * allocating it (the old code allocated until the host ran out). */
+Test(reliability, memory_plan_checked_before_allocating)
+{
+    char p[512];
+    snprintf(p, sizeof p, "%s/big.model", dir);
+    FILE *f = fopen(p, "w");
+    cr_assert_not_null(f);
+    fputs("option size = 48\noption classes = 10\nconv conv1 out=8 k=3 p=1\nflatten\nlinear big out=100000\n"
+          "embedding\nclassifier fc\n", f);
+    fclose(f);
+    int rc = run("ulimit -v 4000000 && " FACECL " train --train faces/train --model ./big.model --size 48 --channels 1 "
+                 "--epochs 1 --batch 16 --out RB");
+    cr_assert_neq(rc, 0, "%s", out);
+    cr_assert(strstr(out, "training needs about") && strstr(out, "GiB") && strstr(out, "smaller --batch or --size"), "%s", out);
+    cr_assert(!strstr(out, "Assertion") && rc != 134, "%s", out);
+    rc = run(FACECL " train --train faces/train " SMALL " --epochs 1 --out RS");
+    cr_assert_eq(rc, 0, "%s", out);
+    cr_assert(strstr(out, "memory plan:"), "%s", out);
+}
+
+/* Item 4: a diverging run always ends with the divergence message, also with --val or --pairs
+ * (which used to fail on NaN logits / embeddings first). */
+Test(reliability, divergence_is_named_as_such)
+{
+    const char *extra[] = {"", "--val faces/val", "--pairs faces/pairs.txt"};
+    for (int i = 0; i < 3; i++) {
+        int rc = run(FACECL " train --train faces/train " SMALL " --epochs 3 --lr 1e4 %s --out D%d", extra[i], i);
+        cr_expect_neq(rc, 0, "%s", out);
+        cr_expect(strstr(out, "training diverged") && strstr(out, "lower --lr, or use --clip"), "with '%s':\n%s", extra[i], out);
+    }
+}
+
+/* Patches one float of a checkpoint's tensor to NaN (safetensors: u64 header length, JSON header, data). */
+static void poison(const char *rel, const char *tensor)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, rel);
+    FILE *f = fopen(path, "r+b");
+    cr_assert_not_null(f);
+    unsigned char len[8];
+    cr_assert_eq(fread(len, 1, 8, f), 8);
+    size_t hl = 0;
+    for (int i = 7; i >= 0; i--) hl = hl << 8 | len[i];
+    char *h = calloc(hl + 1, 1);
+    cr_assert_eq(fread(h, 1, hl, f), hl);
+    char key[128];
+    snprintf(key, sizeof key, "\"%s\"", tensor);
+    char *k = strstr(h, key);
+    cr_assert_not_null(k);
+    char *o = strstr(k, "\"data_offsets\"");
+    cr_assert_not_null(o);
+    long off = strtol(strchr(o, '[') + 1, NULL, 10);
+    cr_assert_eq(fseek(f, 8 + (long)hl + off, SEEK_SET), 0);
+    const unsigned char nan[4] = {0x00, 0x00, 0xc0, 0x7f};
+    cr_assert_eq(fwrite(nan, 1, 4, f), 4);
+    fclose(f);
+    free(h);
+}
+
+/* Item 4: embed refuses a checkpoint with NaN weights (it wrote all-NaN "normalised" rows), as
+ * eval and verify do, naming the tensor. */
+Test(reliability, embed_refuses_nan_weights)
+{
+    int rc = run(FACECL " train --train faces/train " SMALL " --epochs 1 --out R");
+    cr_assert_eq(rc, 0, "%s", out);
+    poison("R/last.safetensors", "conv1.weight");
+    rc = run(FACECL " embed --checkpoint R/last.safetensors faces/unseen --out e.npy");
+    cr_assert_neq(rc, 0, "%s", out);
+    cr_assert(strstr(out, "conv1.weight") && strstr(out, "NaN"), "%s", out);
+    cr_assert(!exists("e.npy"), "embed wrote e.npy");
+    rc = run(FACECL " eval --checkpoint R/last.safetensors faces/val");
+    cr_assert(rc != 0 && strstr(out, "conv1.weight"), "%s", out);
+}
+
+/* Item 6: a bad image is found before the first step (headers only), named with --skip-bad;
+ * a file whose header is fine but whose data is not fails in the loader, counted from 1. */
+Test(reliability, bad_files_found_before_the_first_step)
+{
+    int rc = run(": > faces/train/id0002/001.png && " FACECL " train --train faces/train " SMALL " --epochs 2 --out R");
+    cr_assert_neq(rc, 0, "%s", out);
+    cr_assert(strstr(out, "id0002/001.png: empty file") && strstr(out, "--skip-bad"), "%s", out);
+    cr_assert(!strstr(out, "epoch 1/2:"), "an epoch ran before the bad file was found:\n%s", out);
+    rc = run(FACECL " train --train faces/train " SMALL " --epochs 1 --skip-bad --out R");
+    cr_assert_eq(rc, 0, "%s", out);
+    cr_assert(strstr(out, "warning: left out a bad image: faces/train/id0002/001.png"), "%s", out);
+    /* the PNG header intact, the data cut off: only decoding finds it */
+    rc = run("rm faces/train/id0002/001.png && head -c 60 faces/train/id0003/002.png > t.png && mv t.png "
+             "faces/train/id0003/002.png && " FACECL " train --train faces/train " SMALL " --epochs 1 --out R2");
+    cr_assert_neq(rc, 0, "%s", out);
+    cr_assert(strstr(out, "(epoch 1, batch ") && strstr(out, "--skip-bad"), "%s", out);
+}
+
+/* Item 6: a pair list with one kind of label is refused before training; a UTF-8 BOM is not
+ * part of the first path. */
+Test(reliability, pair_lists_checked_up_front)
+{
+    int rc = run("awk '{print $1, $2, 1}' faces/pairs.txt > faces/same.txt && " FACECL " train --train faces/train " SMALL
+                 " --epochs 1 --pairs faces/same.txt --out R");
+    cr_assert_neq(rc, 0, "%s", out);
+    cr_assert(strstr(out, "both same (label 1) and different (label 0)") && !strstr(out, "epoch 1/1:"), "%s", out);
+    rc = run("printf '\\357\\273\\277' > faces/bom.txt && cat faces/pairs.txt >> faces/bom.txt && " FACECL
+             " data inspect faces/train --pairs faces/bom.txt");
+    cr_assert_eq(rc, 0, "%s", out);
+    cr_assert(!strstr(out, "missing file"), "%s", out);
+}
+
+/* Item 6: a class folder whose name holds a newline is refused by data inspect and train, named
+ * (escaped); data inspect names the folders, FIFOs and dangling links named like images it skips. */
+Test(reliability, odd_entries_are_named)
+{
+    int rc = run("mv faces/train/id0001 'faces/train/id\n0001' && " FACECL " data inspect faces/train");
+    cr_assert_neq(rc, 0, "%s", out);
+    cr_assert(strstr(out, "id\\n0001") && strstr(out, "control character"), "%s", out);
+    rc = run(FACECL " train --train faces/train " SMALL " --epochs 1 --out R");
+    cr_assert_neq(rc, 0, "%s", out);
+    cr_assert(strstr(out, "id\\n0001") && strstr(out, "control character"), "%s", out);
+    rc = run("mv 'faces/train/id\n0001' faces/train/id0001 && mkdir faces/train/id0001/dir.png && mkfifo "
+             "faces/train/id0001/fifo.png && ln -s /nonexistent faces/train/id0001/gone.jpg && " FACECL
+             " data inspect faces/train");
+    cr_assert_neq(rc, 0, "%s", out);
+    const char *needles[] = {"dir.png: skipped: a folder named like an image", "fifo.png: skipped: a FIFO",
+                             "gone.jpg: skipped: a dangling symbolic link"};
+    for (int i = 0; i < 3; i++) cr_expect(strstr(out, needles[i]), "no '%s':\n%s", needles[i], out);
+}

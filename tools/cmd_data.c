@@ -14,7 +14,8 @@ static void usage(FILE *f)
             "                               [--write-classes FILE] [--flat] [--skip-bad]\n\n"
             "Decodes every image of the dataset in DIR and prints a summary: identities, images,\n"
             "images per identity, decoded sizes. Exits non-zero naming every file that does not\n"
-            "decode, every empty class folder and every pair naming a missing or bad file.\n\n"
+            "decode, every empty or misnamed class folder, every entry named like an image that is\n"
+            "not a file (folder, FIFO, dangling link) and every pair naming a missing or bad file.\n\n"
             "  DIR                  ImageFolder (DIR/<identity>/<image>.png|jpg|jpeg); a folder\n"
             "                       without sub-folders is read as unlabelled images (or --flat)\n"
             "  --pairs FILE         a verification pair list, paths relative to the list's folder\n"
@@ -169,14 +170,14 @@ static int inspect(const char *dir, const char *pairs, const char *pairs_root, i
     for (size_t i = 0; i < bad.n; i++)
         fprintf(stderr, "facecl: %s: bad image: %s\n", skip_bad ? "warning" : "error", bad.items[i]);
     if (!skip_bad && (bad.n || warnings.n || pair_problems)) {
-        fprintf(stderr, "facecl: error: %zu bad image%s, %zu empty class folder%s, %zu pair problem%s "
+        fprintf(stderr, "facecl: error: %zu bad image%s, %zu skipped folder or entr%s, %zu pair problem%s "
                 "(--skip-bad to leave them out)\n", bad.n, bad.n == 1 ? "" : "s", warnings.n,
-                warnings.n == 1 ? "" : "s", pair_problems, pair_problems == 1 ? "" : "s");
+                warnings.n == 1 ? "y" : "ies", pair_problems, pair_problems == 1 ? "" : "s");
         goto done;
     }
     if (skip_bad && (bad.n || warnings.n || pair_problems))
-        fprintf(stderr, "facecl: left out %zu bad image%s, %zu empty class folder%s; %zu pair problem%s\n",
-                bad.n, bad.n == 1 ? "" : "s", warnings.n, warnings.n == 1 ? "" : "s", pair_problems,
+        fprintf(stderr, "facecl: left out %zu bad image%s, %zu skipped folder or entr%s; %zu pair problem%s\n",
+                bad.n, bad.n == 1 ? "" : "s", warnings.n, warnings.n == 1 ? "y" : "ies", pair_problems,
                 pair_problems == 1 ? "" : "s");
     rc = 0;
 done:

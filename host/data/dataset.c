@@ -71,9 +71,44 @@ static char *join_path(const char *a, const char *b)
 
 enum { LIST_DIRS, LIST_IMAGES };
 
+static int has_control(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) return 1;
+    return 0;
+}
+
+/* s with control characters written as \n, \t, \xNN, for a message. */
+static void escape_name(const char *s, char *out, size_t size)
+{
+    size_t n = 0;
+    for (; *s && n + 5 < size; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '\n') n += (size_t)snprintf(out + n, size - n, "\\n");
+        else if (c == '\t') n += (size_t)snprintf(out + n, size - n, "\\t");
+        else if (c < 0x20 || c == 0x7f) n += (size_t)snprintf(out + n, size - n, "\\x%02x", c);
+        else out[n++] = (char)c;
+    }
+    out[n] = '\0';
+}
+
+/* Why an entry named like an image is not read as one; NULL when it is a regular file. */
+static const char *not_an_image_file(const char *full)
+{
+    struct stat sb, lsb;
+    if (stat(full, &sb) != 0)
+        return lstat(full, &lsb) == 0 && S_ISLNK(lsb.st_mode) ? "a dangling symbolic link" : "unreadable";
+    if (S_ISREG(sb.st_mode)) return NULL;
+    if (S_ISDIR(sb.st_mode)) return "a folder named like an image";
+    if (S_ISFIFO(sb.st_mode)) return "a FIFO";
+    if (S_ISSOCK(sb.st_mode)) return "a socket";
+    return "not a regular file";
+}
+
 /* The entries of `dir` that are sub-folders (LIST_DIRS) or image files (LIST_IMAGES), names
- * only, '.'-prefixed entries skipped, sorted byte-wise. Symbolic links are followed. */
-static fcl_status list_dir(const char *dir, int what, fcl_strlist *names, fcl_error *err)
+ * only, '.'-prefixed entries skipped, sorted byte-wise. Symbolic links are followed. Entries
+ * named like images that are not regular files are named in `skipped` (may be NULL). */
+static fcl_status list_dir(const char *dir, int what, fcl_strlist *names, fcl_strlist *skipped, fcl_error *err)
 {
     fcl_status st = FCL_OK;
     char *full = NULL;
@@ -94,10 +129,12 @@ static fcl_status list_dir(const char *dir, int what, fcl_strlist *names, fcl_er
             break;
         }
         struct stat sb;
-        int ok = stat(full, &sb) == 0 && (what == LIST_DIRS ? S_ISDIR(sb.st_mode) : S_ISREG(sb.st_mode));
+        const char *why = what == LIST_IMAGES ? not_an_image_file(full) : NULL;
+        int ok = what == LIST_IMAGES ? !why : stat(full, &sb) == 0 && S_ISDIR(sb.st_mode);
+        if (why) st = fcl_strlist_add(skipped, err, "%s: skipped: %s", full, why);
         free(full);
         full = NULL;
-        if (ok && (st = fcl_strlist_add(names, err, "%s", e->d_name))) break;
+        if (st || (ok && (st = fcl_strlist_add(names, err, "%s", e->d_name)))) break;
     }
     closedir(d);
     if (st) goto fail;
@@ -125,12 +162,12 @@ static fcl_status ds_reserve(fcl_dataset *ds, size_t *cap, size_t need, fcl_erro
 
 /* Appends the images of folder `dir` with `label`; *n_added says how many. */
 static fcl_status add_images(fcl_dataset *ds, size_t *cap, const char *dir, int label, size_t *n_added,
-                             fcl_error *err)
+                             fcl_strlist *skipped, fcl_error *err)
 {
     fcl_status st = FCL_OK;
     fcl_strlist files = {0};
     *n_added = 0;
-    if ((st = list_dir(dir, LIST_IMAGES, &files, err))) goto fail;
+    if ((st = list_dir(dir, LIST_IMAGES, &files, skipped, err))) goto fail;
     if ((st = ds_reserve(ds, cap, ds->n + files.n, err))) goto fail;
     for (size_t i = 0; i < files.n; i++) {
         char *p = join_path(dir, files.items[i]);
@@ -198,7 +235,7 @@ fcl_status fcl_dataset_open_folder(const char *root, unsigned flags, fcl_strlist
     size_t cap = 0;
     if (!out) return FCL_ERR(err, FCL_ERR_INVALID_ARG, "fcl_dataset_open_folder: NULL output");
     if ((st = ds_init(out, root, err))) goto fail;
-    if ((st = list_dir(root, LIST_DIRS, &dirs, err))) goto fail;
+    if ((st = list_dir(root, LIST_DIRS, &dirs, NULL, err))) goto fail;
     if (dirs.n == 0) {
         st = FCL_ERR(err, FCL_ERR_FORMAT,
                      "%s: no class sub-folders (an ImageFolder dataset is ROOT/<identity>/<image>; "
@@ -215,7 +252,22 @@ fcl_status fcl_dataset_open_folder(const char *root, unsigned flags, fcl_strlist
             st = FCL_ERR(err, FCL_ERR_NOMEM, "%s: out of memory", root);
             goto fail;
         }
-        if ((st = add_images(out, &cap, dir, out->n_classes, &added, err))) goto fail;
+        if (has_control(dirs.items[i])) { /* it could not be one line of classes.txt, nor be read in a message */
+            char shown[1024];
+            escape_name(dir, shown, sizeof shown);
+            if (!(flags & FCL_DATA_SKIP_BAD)) {
+                st = FCL_ERR(err, FCL_ERR_FORMAT, "%s: the class folder's name holds a control character "
+                             "(newline, tab, ...): rename it", shown);
+                goto fail;
+            }
+            if ((st = fcl_strlist_add(warnings, err, "%s: the class folder's name holds a control character "
+                                      "(newline, tab, ...), class left out", shown)))
+                goto fail;
+            free(dir);
+            dir = NULL;
+            continue;
+        }
+        if ((st = add_images(out, &cap, dir, out->n_classes, &added, warnings, err))) goto fail;
         if (added == 0) {
             if (!(flags & FCL_DATA_SKIP_BAD)) {
                 st = FCL_ERR(err, FCL_ERR_FORMAT,
@@ -312,7 +364,7 @@ fcl_status fcl_dataset_open_folder_with_classes(const char *root, const char *cl
         goto fail;
     }
     if ((st = read_classes(classes_file, &names, &lines_of, err))) goto fail;
-    if ((st = list_dir(root, LIST_DIRS, &dirs, err))) goto fail;
+    if ((st = list_dir(root, LIST_DIRS, &dirs, NULL, err))) goto fail;
 
     /* A folder holding images that the list does not name would silently be dropped from
      * training: refuse it so the list and the data cannot drift apart unnoticed. */
@@ -324,7 +376,7 @@ fcl_status fcl_dataset_open_folder_with_classes(const char *root, const char *cl
             st = FCL_ERR(err, FCL_ERR_NOMEM, "%s: out of memory", root);
             goto fail;
         }
-        if ((st = list_dir(dir, LIST_IMAGES, &probe, err))) goto fail;
+        if ((st = list_dir(dir, LIST_IMAGES, &probe, NULL, err))) goto fail;
         if (probe.n > 0) {
             st = FCL_ERR(err, FCL_ERR_FORMAT,
                          "%s: folder with %zu image%s is not in the class list %s (add it to the "
@@ -350,7 +402,7 @@ fcl_status fcl_dataset_open_folder_with_classes(const char *root, const char *cl
             goto fail;
         }
         size_t added = 0;
-        if ((st = add_images(out, &cap, dir, (int)j, &added, err))) goto fail;
+        if ((st = add_images(out, &cap, dir, (int)j, &added, warnings, err))) goto fail;
         if (added == 0) {
             if (!(flags & FCL_DATA_SKIP_BAD)) {
                 st = FCL_ERR(err, FCL_ERR_FORMAT,
@@ -439,7 +491,7 @@ fcl_status fcl_dataset_open_flat(const char *root, fcl_dataset *out, fcl_error *
     size_t cap = 0, added = 0;
     if (!out) return FCL_ERR(err, FCL_ERR_INVALID_ARG, "fcl_dataset_open_flat: NULL output");
     if ((st = ds_init(out, root, err))) goto fail;
-    if ((st = add_images(out, &cap, root, -1, &added, err))) goto fail;
+    if ((st = add_images(out, &cap, root, -1, &added, NULL, err))) goto fail;
     if (added == 0) {
         st = FCL_ERR(err, FCL_ERR_FORMAT, "%s: no .png, .jpg or .jpeg images in the folder", root);
         goto fail;

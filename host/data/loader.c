@@ -232,8 +232,9 @@ static void *worker_main(void *arg)
             if (st && (s->st == FCL_OK || pos < s->err_pos)) {
                 s->st = st;
                 s->err_pos = pos;
-                snprintf(s->err->msg, sizeof s->err->msg, "loader: item %zu (epoch %d, batch %zu): %s", index, epoch, b,
-                         w->err.msg);
+                /* counted from 1, as progress shows them */
+                snprintf(s->err->msg, sizeof s->err->msg, "loader: item %zu (epoch %d, batch %zu): %s%s", index, epoch + 1,
+                         b + 1, w->err.msg, l->o.skip_bad ? "" : " (--skip-bad leaves bad images out with a warning)");
                 s->err->status = st;
                 if (b < l->fail_batch) l->fail_batch = b;
             }

@@ -175,6 +175,7 @@ fcl_status fcl_pairs_parse(const char *text, size_t len, const char *name, const
     out->labelled = 1;
 
     size_t pos = 0;
+    if (len >= 3 && !memcmp(text, "\xef\xbb\xbf", 3)) pos = 3; /* a UTF-8 byte-order mark (Windows editors) */
     while (pos < len) {
         const char *s = text + pos;
         const char *nl = memchr(s, '\n', len - pos);

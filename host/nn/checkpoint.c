@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "facecl/checkpoint.h"
+#include "nn/train_guard.h"
 #include "runtime/internal.h"
 
 #define FORMAT_TAG "facecl-checkpoint-1"
@@ -472,6 +473,7 @@ fcl_status fcl_net_from_checkpoint(fcl_ctx *ctx, const char *path, int max_batch
     if (st) goto fail;
     fcl_load_opts lo = {0, 1};
     st = fcl_checkpoint_load(ctx, n, NULL, NULL, NULL, &lo, path);
+    if (!st) st = fcl_net_check_weights_finite(ctx, n, path);
     if (st) goto fail;
     *model = m;
     *net = n;

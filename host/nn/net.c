@@ -6,6 +6,7 @@
 #include "facecl/net.h"
 #include "facecl/ops.h"
 #include "nn/net_layers_ext.h"
+#include "nn/net_plan.h"
 #include "runtime/internal.h"
 
 /* Per layer: its saved tensors and where its parameters live. */
@@ -119,45 +120,10 @@ static void find_entries(fcl_net *net)
     }
 }
 
-/* Liveness: which outputs a backward reads, and the last forward reader of each output. */
+/* Liveness (net_plan.c): which outputs a backward reads, and the last forward reader of each. */
 static void plan(fcl_net *net)
 {
-    const fcl_model *m = net->model;
-    for (int i = 0; i < m->n_layers; i++) {
-        net->last_fwd_use[i] = i;
-        net->keep_for_bwd[i] = 0;
-        net->last_bwd_use[i] = m->n_layers;
-    }
-    for (int i = 0; i < m->n_layers; i++) {
-        const fcl_layer *L = &m->layers[i];
-        int reads_inputs = 0, reads_output = 0;
-        switch (L->kind) {
-        case FCL_LAYER_CONV: case FCL_LAYER_BN: case FCL_LAYER_LINEAR: case FCL_LAYER_PRELU:
-        case FCL_LAYER_CHANNEL_MUL:
-            reads_inputs = 1;
-            break;
-        case FCL_LAYER_ACT:
-            if (fcl_act_saves_output(L->act.kind)) reads_output = 1;
-            else reads_inputs = 1;
-            break;
-        default:
-            if (netx_handles(L->kind)) netx_reads(L, &reads_inputs, &reads_output);
-            break;
-        }
-        for (int k = 0; k < L->n_inputs; k++) {
-            int j = L->inputs[k];
-            if (j < 0) continue;
-            if (i > net->last_fwd_use[j]) net->last_fwd_use[j] = i;
-            if (reads_inputs && i >= net->freeze) {
-                net->keep_for_bwd[j] = 1;
-                if (i < net->last_bwd_use[j]) net->last_bwd_use[j] = i;
-            }
-        }
-        if (reads_output && i >= net->freeze) {
-            net->keep_for_bwd[i] = 1;
-            if (i < net->last_bwd_use[i]) net->last_bwd_use[i] = i;
-        }
-    }
+    fcl_net_liveness(net->model, net->freeze, net->last_fwd_use, net->keep_for_bwd, net->last_bwd_use);
 }
 
 static fcl_status build_plan_arrays(fcl_net *net)

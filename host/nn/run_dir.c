@@ -104,8 +104,8 @@ static fcl_status check_new_run(fcl_ctx *ctx, const fcl_train_config *cfg, fcl_s
     const char *dir = cfg->run_dir;
     int holds = 0;
     char found[256] = "";
-    for (size_t i = 0; i < N_RUN_FILES && i < 5; i++) /* the files that make it a run: config, log, classes, checkpoints */
-        if (is_file(dir, run_files[i])) {
+    for (size_t i = 0; i < 5; i++) /* what makes it a run: config, log, checkpoints (a refused start leaves only classes.txt) */
+        if (i != 2 && is_file(dir, run_files[i])) {
             size_t l = strlen(found);
             snprintf(found + l, sizeof found - l, "%s%s", holds ? ", " : "", run_files[i]);
             holds++;

@@ -6,8 +6,8 @@
 #include "facecl/train.h"
 
 /* Before anything is written: with --resume, RUN must be the folder of the checkpoint (nothing
- * is created otherwise); without, a folder that holds a run (config.txt, log.csv, classes.txt or
- * a checkpoint) is refused unless cfg->overwrite, which removes the previous run's files. Then
+ * is created otherwise); without, a folder that holds a run (config.txt, log.csv or a
+ * checkpoint) is refused unless cfg->overwrite, which removes the previous run's files. Then
  * creates RUN and removes temp files of our own naming left by a killed run. What it did goes to
  * notes (for the caller to show); errors in ctx. */
 fcl_status fcl_run_dir_prepare(fcl_ctx *ctx, const fcl_train_config *cfg, fcl_strlist *notes);

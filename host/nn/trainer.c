@@ -21,6 +21,7 @@
 #include "facecl/train.h"
 #include "io/csv_internal.h"
 #include "nn/run_dir.h"
+#include "nn/train_guard.h"
 #include "runtime/internal.h"
 
 /* ---- loss specification --------------------------------------------------------------------- */
@@ -244,7 +245,11 @@ static fcl_status open_data(trainer *t)
         t->has_pairs = 1;
         info(t, FCL_EV_INFO, "pairs: %s: %zu pairs", c->pairs, t->pairs.n);
     }
-    return FCL_OK;
+    /* every image header now, not a bad file found in epoch 2 */
+    st = fcl_train_check_data(ctx, c, &t->train, t->has_val ? &t->val : NULL, t->has_pairs ? &t->pairs : NULL, &warn);
+    for (size_t i = 0; i < warn.n; i++) info(t, FCL_EV_WARNING, "%s", warn.items[i]);
+    fcl_strlist_free(&warn);
+    return st;
 }
 
 static fcl_status build_model(trainer *t)
@@ -259,6 +264,10 @@ static fcl_status build_model(trainer *t)
     if (!st) st = fcl_model_load_file(path, &mo, &t->model, &e);
     if (st) return take(ctx, st, &e);
     t->dim = t->model->embedding_dim;
+    char plan[512];
+    st = fcl_train_check_memory(ctx, t->model, c, t->classes, t->head_term >= 0, t->center_term >= 0, plan, sizeof plan);
+    if (st) return st;
+    info(t, FCL_EV_INFO, "%s", plan);
     fcl_net_opts no = {c->batch, c->freeze};
     st = fcl_net_create(ctx, t->model, &no, &t->net);
     if (st) return st;
@@ -536,7 +545,7 @@ static fcl_status train_step(trainer *t, const fcl_batch *b, double *loss_out, s
     }
     if (!st && !isfinite(total))
         st = FCL_ERR(&ctx->err, FCL_ERR_INVALID_ARG,
-                     "training diverged: loss is %g at step %lld (lower --lr, or use --clip)", total, (long long)t->step);
+                     "training diverged: loss is %g at step %lld (lower --lr, or use --clip)", total, (long long)t->step + 1);
     if (!st) st = fcl_optim_zero_grad(ctx, fcl_net_grads(t->net));
     if (!st) {
         fcl_tensor dl_all;
@@ -570,6 +579,41 @@ static fcl_status train_step(trainer *t, const fcl_batch *b, double *loss_out, s
     free(host_logits);
     *loss_out = total;
     t->step++;
+    return st;
+}
+
+/* Parameters (and margin-head weights, centres) that are no longer finite: a diverged run, said
+ * as such before validation or verification trips over NaN logits or embeddings. */
+static fcl_status check_diverged(trainer *t, int epoch)
+{
+    const fcl_tensor *ts[4] = {fcl_net_params(t->net), fcl_net_buffers(t->net), t->head_term >= 0 ? &t->head_w : NULL,
+                               t->center_term >= 0 ? &t->centers : NULL};
+    static const char *what[4] = {"network parameters", "batch-norm running statistics", "margin-head weights",
+                                  "class centres"};
+    for (int i = 0; i < 4; i++) {
+        size_t bad;
+        if (!ts[i] || !fcl_tensor_numel(ts[i])) continue;
+        fcl_status st = fcl_tensor_check_finite(t->ctx, ts[i], &bad);
+        if (st) return st;
+        if (bad != (size_t)-1)
+            return FCL_ERR(&t->ctx->err, FCL_ERR_INVALID_ARG,
+                           "training diverged: the %s are not finite (element %zu) after step %lld, epoch %d "
+                           "(lower --lr, or use --clip)",
+                           what[i], bad, (long long)t->step, epoch);
+    }
+    /* finite weights can still overflow in inference (huge running variances): the last training
+     * batch through the network as validation will run it */
+    size_t bad;
+    fcl_tensor x, emb;
+    fcl_status st = rows(t->ctx, &t->x, (size_t)t->cfg->batch, &x);
+    if (!st) st = fcl_net_forward(t->net, &x, 0);
+    if (!st) st = flat2(t->ctx, fcl_net_output(t->net), (size_t)t->cfg->batch, 0, (size_t)t->cfg->batch, &emb);
+    if (!st) st = fcl_tensor_check_finite(t->ctx, &emb, &bad);
+    if (!st && bad != (size_t)-1)
+        st = FCL_ERR(&t->ctx->err, FCL_ERR_INVALID_ARG,
+                     "training diverged: the network's outputs in inference are not finite after step %lld, epoch %d "
+                     "(lower --lr, or use --clip)",
+                     (long long)t->step, epoch);
     return st;
 }
 
@@ -1076,6 +1120,7 @@ fcl_status fcl_train_run(fcl_ctx *ctx, const fcl_train_config *cfg, fcl_train_ca
             fcl_strlist_free(&w);
         }
         if (t->stop) break;
+        if ((st = check_diverged(t, (int)ep + 1))) goto fail; /* before validation reads NaN logits */
         double train_s = now_s() - t0;
         memset(&s, 0, sizeof s);
         s.epoch = (int)ep + 1;

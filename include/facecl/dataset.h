@@ -145,6 +145,12 @@ typedef struct fcl_size_count {
     size_t count;
 } fcl_size_count;
 
+/* Checks every image's header (fcl_image_probe_file), in order; each bad file is listed in
+ * `bad` as "path: why". Without FCL_DATA_SKIP_BAD any bad file fails it once all are checked
+ * (FCL_ERR_FORMAT with the count, the first one and --skip-bad), the dataset unchanged; with it
+ * bad files are removed. */
+fcl_status fcl_dataset_probe(fcl_dataset *ds, unsigned flags, fcl_strlist *bad, fcl_error *err);
+
 /* What a dataset (and optionally a pair list) holds. Counts come from fcl_dataset_summarize;
  * decoded sizes and bad files from fcl_dataset_scan. */
 typedef struct fcl_dataset_summary {

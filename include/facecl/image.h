@@ -23,6 +23,10 @@ void fcl_image_free(fcl_image *img);
  * (gray 1, colour 3; alpha dropped), 1 converts colour to luminance, 3 replicates gray.
  * Errors name the file and say what is wrong (not an image, truncated, absurd size, ...). */
 fcl_status fcl_image_decode_file(const char *path, int channels, fcl_image *out, fcl_error *err);
+/* Reads only the header (PNG IHDR, JPEG frame header): channels (1 or 3), height and width, or
+ * an error naming the file (empty, not a PNG or JPEG, truncated header, zero size). Fast: a
+ * dataset's files are checked before training without decoding them (probe.c). */
+fcl_status fcl_image_probe_file(const char *path, int *c, int *h, int *w, fcl_error *err);
 fcl_status fcl_image_decode_mem(const void *buf, size_t len, const char *name, int channels,
                                 fcl_image *out, fcl_error *err);
 

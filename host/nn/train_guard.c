@@ -1,0 +1,158 @@
+/* host/nn/train_guard.c: the trainer's checks before and during a run: data headers and pair labels, the memory plan against the device, divergence. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/net_plan.h"
+#include "nn/train_guard.h"
+#include "runtime/internal.h"
+
+/* ---- data, before the first step ------------------------------------------------------------------- */
+
+static fcl_status probe_set(fcl_ctx *ctx, fcl_dataset *ds, unsigned flags, fcl_strlist *warnings)
+{
+    fcl_strlist bad = {0};
+    fcl_error e = {0};
+    fcl_status st = fcl_dataset_probe(ds, flags, &bad, &e);
+    if (st) ctx->err = e;
+    for (size_t i = 0; !st && i < bad.n; i++) st = fcl_strlist_add(warnings, &ctx->err, "left out a bad image: %s", bad.items[i]);
+    fcl_strlist_free(&bad);
+    return st;
+}
+
+fcl_status fcl_train_check_data(fcl_ctx *ctx, const fcl_train_config *cfg, fcl_dataset *train, fcl_dataset *val,
+                                const fcl_pair_list *pairs, fcl_strlist *warnings)
+{
+    unsigned flags = cfg->skip_bad ? FCL_DATA_SKIP_BAD : 0;
+    fcl_status st = probe_set(ctx, train, flags, warnings);
+    if (!st && val) st = probe_set(ctx, val, flags, warnings);
+    if (st || !pairs) return st;
+    size_t same = 0, diff = 0;
+    for (size_t i = 0; i < pairs->n; i++) {
+        same += pairs->pairs[i].label == 1;
+        diff += pairs->pairs[i].label == 0;
+        const char *p[2] = {pairs->pairs[i].path1, pairs->pairs[i].path2};
+        for (int k = 0; k < 2; k++) {
+            int c, h, w;
+            fcl_error e = {0};
+            if (fcl_image_probe_file(p[k], &c, &h, &w, &e)) {
+                const char *m = strchr(e.msg, ' ');
+                return FCL_ERR(&ctx->err, FCL_ERR_FORMAT, "%s:%d: %s", pairs->source, pairs->pairs[i].line, m ? m + 1 : e.msg);
+            }
+        }
+    }
+    if (!same || !diff)
+        return FCL_ERR(&ctx->err, FCL_ERR_FORMAT,
+                       "%s: verification needs both same (label 1) and different (label 0) pairs; it has %zu same and "
+                       "%zu different",
+                       pairs->source, same, diff);
+    return FCL_OK;
+}
+
+/* ---- memory, before allocating -------------------------------------------------------------------- */
+
+/* /proc/meminfo's MemAvailable in bytes, 0 when unknown. */
+static uint64_t host_available(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return 0;
+    char line[256];
+    unsigned long long kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) break;
+    fclose(f);
+    return (uint64_t)kb * 1024;
+}
+
+static double gib(uint64_t b) { return (double)b / (1024.0 * 1024.0 * 1024.0); }
+
+fcl_status fcl_train_check_memory(fcl_ctx *ctx, const fcl_model *m, const fcl_train_config *cfg, int classes,
+                                  int has_head, int has_center, char *summary, size_t summary_size)
+{
+    const fcl_device_info *d = fcl_ctx_device(ctx);
+    const uint64_t F = sizeof(float), B = (uint64_t)cfg->batch, K = (uint64_t)classes, D = (uint64_t)m->embedding_dim;
+    const uint64_t P = (uint64_t)m->n_trainable, states = cfg->optim == FCL_OPTIM_ADAMW ? 2 : 1;
+    uint64_t acts = 0;
+    if (fcl_net_activation_peak(m, cfg->batch, cfg->freeze, 1, &acts))
+        return FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory planning %s", m->name);
+    /* parameters, gradients and optimizer state; BN running statistics */
+    uint64_t weights = P * F * (2 + states) + (uint64_t)m->n_buffer * F;
+    /* the input batch, labels, the loss gradients of the classifier and the embedding */
+    uint64_t io = B * (uint64_t)m->channels * (uint64_t)m->in_h * (uint64_t)m->in_w * F + B * F + B * K * F + B * D * F;
+    /* a margin head: class weights, their gradient and optimizer state, logits and cosines; centres */
+    uint64_t head = (has_head ? K * D * F * (2 + states) + 2 * B * K * F : 0) + (has_center ? K * D * F : 0);
+    /* im2col workspace: the largest convolution's columns of one image, twice (backward) */
+    uint64_t ws = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        const fcl_layer *L = &m->layers[i];
+        if (L->kind != FCL_LAYER_CONV || L->n_inputs < 1) continue;
+        int j = L->inputs[0];
+        uint64_t cin = (j < 0 ? (uint64_t)m->channels : (uint64_t)m->layers[j].out_c) / (uint64_t)(L->conv.groups > 0 ? L->conv.groups : 1);
+        uint64_t col = 2 * cin * (uint64_t)L->conv.kh * (uint64_t)L->conv.kw * (uint64_t)L->out_h * (uint64_t)L->out_w * F;
+        if (col > ws) ws = col;
+    }
+    uint64_t total = weights + acts + io + head + ws;
+    total += total / 10; /* the pool's size classes round blocks up */
+    uint64_t limit = d->global_mem;
+    const char *what = "device memory";
+    uint64_t avail = d->type & CL_DEVICE_TYPE_CPU ? host_available() : 0;
+    if (avail && avail < limit) limit = avail, what = "available host memory (a CPU device uses it)";
+    snprintf(summary, summary_size,
+             "memory plan: %.2f GiB (weights, gradients and optimizer state %.2f, activations at batch %d %.2f, "
+             "other %.2f) of %.2f GiB %s",
+             gib(total), gib(weights), cfg->batch, gib(acts), gib(io + head + ws), gib(limit), what);
+    if (limit && total > limit)
+        return FCL_ERR(&ctx->err, FCL_ERR_NOMEM,
+                       "%s: training needs about %.2f GiB (weights, gradients and optimizer state %.2f GiB, "
+                       "activations at batch %d %.2f GiB, inputs, heads and workspace %.2f GiB), more than the %.2f "
+                       "GiB of %s on %s: use a smaller --batch or --size, or a smaller model",
+                       m->name, gib(total), gib(weights), cfg->batch, gib(acts), gib(io + head + ws), gib(limit), what,
+                       d->name);
+    return FCL_OK;
+}
+
+/* ---- divergence --------------------------------------------------------------------------------- */
+
+fcl_status fcl_tensor_check_finite(fcl_ctx *ctx, const fcl_tensor *t, size_t *first_bad)
+{
+    size_t n = fcl_tensor_numel(t), chunk = (size_t)1 << 20;
+    float *h = malloc((n < chunk ? n : chunk) * sizeof *h + 1);
+    if (!h) return FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory");
+    fcl_status st = FCL_OK;
+    *first_bad = (size_t)-1;
+    for (size_t off = 0; off < n && !st && *first_bad == (size_t)-1; off += chunk) {
+        size_t c = n - off < chunk ? n - off : chunk;
+        fcl_tensor v;
+        size_t shape[1] = {c};
+        st = fcl_tensor_view(ctx, t, off, 1, shape, &v);
+        if (!st) st = fcl_tensor_download(ctx, &v, h, c);
+        for (size_t i = 0; !st && i < c; i++)
+            if (!isfinite(h[i])) {
+                *first_bad = off + i;
+                break;
+            }
+    }
+    free(h);
+    return st;
+}
+
+fcl_status fcl_net_check_weights_finite(fcl_ctx *ctx, fcl_net *net, const char *source)
+{
+    const fcl_tensor *ts[2] = {fcl_net_params(net), fcl_net_buffers(net)};
+    for (int where = 0; where < 2; where++) {
+        size_t bad;
+        fcl_status st = fcl_tensor_numel(ts[where]) ? fcl_tensor_check_finite(ctx, ts[where], &bad) : FCL_OK;
+        if (st) return st;
+        if (!fcl_tensor_numel(ts[where]) || bad == (size_t)-1) continue;
+        const char *name = "?";
+        for (int i = 0; i < fcl_net_entry_count(net); i++) { /* the state_dict entry holding element `bad` */
+            const fcl_net_entry *e = fcl_net_entry_at(net, i);
+            if (e->where == where && bad >= e->offset && bad - e->offset < (size_t)e->info->numel) name = e->info->name;
+        }
+        return FCL_ERR(&ctx->err, FCL_ERR_FORMAT,
+                       "%s: '%s' holds NaN or infinite values (a diverged run?): its outputs would be meaningless",
+                       source, name);
+    }
+    return FCL_OK;
+}
