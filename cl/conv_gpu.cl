@@ -26,15 +26,18 @@
  * Each work-item accumulates CONV_TILE_WM x CONV_TILE_WN outputs strided by the group's
  * extent (rows ty + i * LY, columns tx + j * LX): stores are coalesced and local reads free of
  * bank conflicts. The sum over k runs in order for every output: deterministic.
- * Global: (ceil(N / TILE_N) * LX, ceil(M / TILE_M) * LY, G), local (LX, LY, 1). */
+ * Split K (few output tiles, a long reduction: the weight gradient): dimension 2 runs over
+ * S slices x G groups; slice s sums k in [s * kslice, (s + 1) * kslice) into its own copy of C
+ * at c_off + s * c_s (then conv_sum_slices adds the slices in order).
+ * Global: (ceil(N / TILE_N) * LX, ceil(M / TILE_M) * LY, S * G), local (LX, LY, 1). */
 __kernel __attribute__((reqd_work_group_size(CONV_LX, CONV_LY, 1)))
-void conv_gemm_tiled(const int M, const int N, const int K,
+void conv_gemm_tiled(const int M, const int N, const int K, const int G, const int kslice,
                      __global const float *a, const int a_off, const int a_g, const int a_r,
                      const int a_P, const int a_img, const int a_kfast,
                      __global const float *b, const int b_off, const int b_g, const int b_r,
                      const int b_P, const int b_img, const int b_trans,
                      __global float *c, const int c_off, const int c_g, const int c_r,
-                     const int c_P, const int c_img,
+                     const int c_P, const int c_img, const int c_s,
                      __global const float *bias, const int bias_off, const int has_bias,
                      const int accumulate)
 {
@@ -42,7 +45,8 @@ void conv_gemm_tiled(const int M, const int N, const int K,
     __local float Bs[CONV_TILE_K][CONV_TILE_N];
     const int tx = get_local_id(0), ty = get_local_id(1), lid = ty * CONV_LX + tx;
     const int n0 = get_group_id(0) * CONV_TILE_N, m0 = get_group_id(1) * CONV_TILE_M;
-    const int g = get_group_id(2);
+    const int g = get_group_id(2) % G, slice = get_group_id(2) / G;
+    const int kbeg = slice * kslice, kend = min(K, kbeg + kslice);
     __global const float *ag = a + a_off + g * a_g;
     __global const float *bg = b + b_off + g * b_g;
 
@@ -50,19 +54,19 @@ void conv_gemm_tiled(const int M, const int N, const int K,
     for (int i = 0; i < CONV_TILE_WM; i++)
         for (int j = 0; j < CONV_TILE_WN; j++) acc[i][j] = 0.0f;
 
-    for (int k0 = 0; k0 < K; k0 += CONV_TILE_K) {
+    for (int k0 = kbeg; k0 < kend; k0 += CONV_TILE_K) {
         for (int e = lid; e < CONV_TILE_M * CONV_TILE_K; e += CONV_WG) {
             const int kk = a_kfast ? e % CONV_TILE_K : e / CONV_TILE_M;
             const int mm = a_kfast ? e / CONV_TILE_K : e % CONV_TILE_M;
             const int m = m0 + mm, k = k0 + kk;
-            As[kk][mm] = m < M && k < K ? ag[m * a_r + (k / a_P) * a_img + k % a_P] : 0.0f;
+            As[kk][mm] = m < M && k < kend ? ag[m * a_r + (k / a_P) * a_img + k % a_P] : 0.0f;
         }
         for (int e = lid; e < CONV_TILE_N * CONV_TILE_K; e += CONV_WG) {
             const int kk = b_trans ? e % CONV_TILE_K : e / CONV_TILE_N;
             const int nn = b_trans ? e / CONV_TILE_K : e % CONV_TILE_N;
             const int n = n0 + nn, k = k0 + kk;
             float v = 0.0f;
-            if (n < N && k < K)
+            if (n < N && k < kend)
                 v = b_trans ? bg[n * b_r + (k / b_P) * b_img + k % b_P]
                             : bg[k * b_r + (n / b_P) * b_img + n % b_P];
             Bs[kk][nn] = v;
@@ -78,7 +82,7 @@ void conv_gemm_tiled(const int M, const int N, const int K,
         barrier(CLK_LOCAL_MEM_FENCE);
     }
 
-    __global float *cg = c + c_off + g * c_g;
+    __global float *cg = c + c_off + slice * c_s + g * c_g;
     for (int i = 0; i < CONV_TILE_WM; i++) {
         const int m = m0 + ty + i * CONV_LY;
         if (m >= M) break;
@@ -161,4 +165,19 @@ __kernel void conv_bias_grad_wg(__global float *db, const int db_off, __global c
     }
     const float total = fcl_wg_sum(acc, scratch);
     if (l == 0) db[db_off + ch] += total;
+}
+
+/* dst[g][m][n] (row stride d_r, groups d_g apart) += sum over s < S, in order, of
+ * part[(s * G + g) * M * N + m * N + n]: the slices of a split-K conv_gemm_tiled.
+ * Global: (N, M, G). */
+__kernel void conv_sum_slices(__global float *dst, const int d_off, const int d_g, const int d_r,
+                              __global const float *part, const int S, const int G, const int M,
+                              const int N)
+{
+    const int n = get_global_id(0), m = get_global_id(1), g = get_global_id(2);
+    if (n >= N || m >= M) return;
+    __global const float *p = part + (g * M + m) * N + n;
+    float s = 0.0f;
+    for (int i = 0; i < S; i++) s += p[i * G * M * N];
+    dst[d_off + g * d_g + m * d_r + n] += s;
 }

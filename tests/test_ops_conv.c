@@ -240,15 +240,17 @@ Test(conv2d, other_tunings)
 /* The GPU-shaped kernels (cl/conv_gpu.cl, cl/conv_dw_gpu.cl) forced on this device: the GPU
  * tuning row itself; an odd tile with small groups, im2col chunks of one image and the local-
  * memory tree instead of subgroups; a tile too large for any device's work-group limit (the
- * launcher must fall back to a smaller one). Every algorithm, odd shapes, both directions. */
+ * launcher must fall back to a smaller one) and no split of the weight gradient's reduction (the
+ * first two split it). Every algorithm, odd shapes, both directions. */
 Test(conv2d, gpu_variants)
 {
     static const char *const tunings[] = {
         "-DCONV_GPU=1 -DCONV_GM=64 -DCONV_GN=64 -DCONV_GK=16 -DCONV_GWM=4 -DCONV_GWN=4 -DCONV_GWG=256 "
         "-DCONV_COL_KB=65536",
         "-DCONV_GPU=1 -DCONV_GM=12 -DCONV_GN=40 -DCONV_GK=5 -DCONV_GWM=3 -DCONV_GWN=5 -DCONV_GWG=64 "
-        "-DCONV_COL_KB=1 -DFCL_USE_SG=0",
-        "-DCONV_GPU=1 -DCONV_GM=128 -DCONV_GN=128 -DCONV_GK=4 -DCONV_GWM=1 -DCONV_GWN=1 -DCONV_GWG=100000",
+        "-DCONV_COL_KB=1 -DFCL_USE_SG=0 -DCONV_GSPLIT=3",
+        "-DCONV_GPU=1 -DCONV_GM=128 -DCONV_GN=128 -DCONV_GK=4 -DCONV_GWM=1 -DCONV_GWN=1 -DCONV_GWG=100000 "
+        "-DCONV_GSPLIT=1",
     };
     static const conv_case cases[] = {
         {"3x3 stride 2, odd", CP(3, 10, 13, 11, 14, 3, 3, 2, 2, 1, 1, 1, 1, 1), 1, FCL_CONV_GEMM},

@@ -86,3 +86,22 @@ Test(reduce, sums_and_maxes_in_every_group_size)
     }
     h_ctx_free(ctx);
 }
+
+/* $FACECL_TUNING replaces rows at context creation; a malformed value fails with its name. */
+Test(reduce, tuning_environment_variable)
+{
+    setenv("FACECL_TUNING", "pool:-DPOOL_GPU=1;loss:-DFCL_ROW_WG=16", 1);
+    fcl_ctx *ctx = h_ctx();
+    cr_expect(strstr(fcl_ctx_tuning(ctx, "pool"), "-DPOOL_GPU=1") == fcl_ctx_tuning(ctx, "pool"));
+    cr_expect(strstr(fcl_ctx_tuning(ctx, "loss"), "-DFCL_ROW_WG=16") == fcl_ctx_tuning(ctx, "loss"));
+    h_ctx_free(ctx);
+    setenv("FACECL_TUNING", "pool -DPOOL_GPU=1", 1);
+    fcl_ctx_opts o = {0};
+    o.device = getenv("FACECL_TEST_DEVICE");
+    fcl_error e = {0};
+    ctx = NULL;
+    cr_expect_eq(fcl_ctx_create(&ctx, &o, &e), FCL_ERR_INVALID_ARG);
+    cr_expect(ctx == NULL);
+    cr_expect(strstr(e.msg, "FACECL_TUNING") != NULL, "message: %s", e.msg);
+    unsetenv("FACECL_TUNING");
+}

@@ -145,12 +145,12 @@ static fcl_status get_tune(fcl_ctx *ctx, conv_tune *t)
     fcl_conv_gpu_tune g = {def_int(t->defs, "CONV_GM", 64), def_int(t->defs, "CONV_GN", 64),
                            def_int(t->defs, "CONV_GK", 16), def_int(t->defs, "CONV_GWM", 4),
                            def_int(t->defs, "CONV_GWN", 4), def_int(t->defs, "CONV_GWG", 256),
-                           def_int(t->defs, "FCL_USE_SG", 1), t->col_kb};
+                           def_int(t->defs, "FCL_USE_SG", 1), t->col_kb, def_int(t->defs, "CONV_GSPLIT", 16)};
     t->g = g;
     if (g.tm < 1 || g.tn < 1 || g.tk < 1 || g.wm < 1 || g.wn < 1 || g.tm % g.wm || g.tn % g.wn || g.wm > 8 ||
-        g.wn > 8 || g.tk > 64 || g.wg < 1)
+        g.wn > 8 || g.tk > 64 || g.wg < 1 || g.split < 1)
         return FCL_ERR(ERRP(ctx), FCL_ERR_INTERNAL, "conv2d: tuning row \"%s\": the GPU tile is out of range "
-                       "(CONV_GM/GN multiples of CONV_GWM/GWN, these 1..8, CONV_GK 1..64, CONV_GWG >= 1)", t->defs);
+                       "(CONV_GM/GN multiples of CONV_GWM/GWN, these 1..8, CONV_GK 1..64, CONV_GWG, CONV_GSPLIT >= 1)", t->defs);
     if (t->mb < 1 || t->mb > 32 || t->nv < 1 || t->nv > 4 || t->tm < 1 || t->tm > 8 || t->tn < 1 ||
         t->tn > 8 || t->lnn < 0 || t->lnt < 0 || t->lother < 0 || t->col_kb < 1)
         return FCL_ERR(ERRP(ctx), FCL_ERR_INTERNAL, "conv2d: tuning row \"%s\" is out of range (CONV_MB 1..32, "

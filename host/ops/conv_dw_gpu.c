@@ -34,9 +34,13 @@ fcl_status fcl_conv_dw_gpu_fwd(fcl_ctx *ctx, const fcl_conv_gpu_tune *t, fcl_ten
     if (st || (st = fcl_op_reduce_wg(ctx, k, (size_t)t->wg, &lim))) return st;
     /* a tile of up to 32 columns (a warp-sized run of coalesced outputs) and lim / 32 rows,
      * narrowed to the output; rows halved until the patch fits a quarter of the local memory */
-    size_t tow = 1, toh;
-    while (tow * 2 <= 32 && tow * 2 <= lim && (int)tow < ow) tow *= 2;
+    size_t tow = 1, toh, dims[3] = {0, 0, 0};
+    if (clGetDeviceInfo(fcl_ctx_device(ctx)->device_id, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof dims, dims, NULL) !=
+        CL_SUCCESS)
+        dims[0] = dims[1] = 0;
+    while (tow * 2 <= 32 && tow * 2 <= lim && (int)tow < ow && (!dims[0] || tow * 2 <= dims[0])) tow *= 2;
     toh = lim / tow;
+    while (dims[1] && toh > dims[1]) toh /= 2;
     while (toh > 1 && (int)(toh / 2) >= oh) toh /= 2;
     uint64_t lmem = fcl_ctx_device(ctx)->local_mem;
     while (toh > 1 && lmem && patch_h(p, toh) * patch_w(p, tow) * sizeof(float) > lmem / 4) toh /= 2;

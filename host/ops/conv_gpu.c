@@ -91,26 +91,76 @@ static void arg_opnd(fcl_op_args *a, const opnd *o)
     fcl_op_arg_i(a, o->P); fcl_op_arg_i(a, o->img);
 }
 
-/* C (+)= A * B (+ bias) over G groups of M x N, depth K. */
-static fcl_status gemm(fcl_ctx *ctx, const gpu_prog *pg, cl_kernel k, int G, int M, int N, int K,
-                       const opnd *a, int a_kfast, const opnd *b, int b_trans, const opnd *c,
-                       const fcl_tensor *bias, int accumulate)
+/* C (+)= A * B (+ bias) over G groups of M x N, depth K, in S slices of kslice along K (the
+ * slices' copies of C c_s apart; S = 1: one). */
+static fcl_status gemm_s(fcl_ctx *ctx, const gpu_prog *pg, cl_kernel k, int G, int M, int N, int K, int S,
+                         int kslice, const opnd *a, int a_kfast, const opnd *b, int b_trans, const opnd *c, int c_s,
+                         const fcl_tensor *bias, int accumulate)
 {
     fcl_op_args x;
     fcl_op_args_init(&x, ctx, k, a->buf);
-    fcl_op_arg_i(&x, M); fcl_op_arg_i(&x, N); fcl_op_arg_i(&x, K);
+    fcl_op_arg_i(&x, M); fcl_op_arg_i(&x, N); fcl_op_arg_i(&x, K); fcl_op_arg_i(&x, G); fcl_op_arg_i(&x, kslice);
     arg_opnd(&x, a); fcl_op_arg_i(&x, a_kfast);
     arg_opnd(&x, b); fcl_op_arg_i(&x, b_trans);
-    arg_opnd(&x, c);
+    arg_opnd(&x, c); fcl_op_arg_i(&x, c_s);
     fcl_op_arg_t(&x, bias); fcl_op_arg_i(&x, bias != NULL);
     fcl_op_arg_i(&x, accumulate);
     if (x.st) return x.st;
     const tile *t = &pg->t;
     size_t lx = (size_t)(t->tn / t->wn), ly = (size_t)(t->tm / t->wm);
     size_t g[3] = {fcl_op_div_up((size_t)N, (size_t)t->tn) * lx, fcl_op_div_up((size_t)M, (size_t)t->tm) * ly,
-                   (size_t)G};
+                   (size_t)G * (size_t)S};
     size_t l[3] = {lx, ly, 1};
     return fcl_kernel_run(ctx, k, 3, g, l);
+}
+
+static fcl_status gemm(fcl_ctx *ctx, const gpu_prog *pg, cl_kernel k, int G, int M, int N, int K,
+                       const opnd *a, int a_kfast, const opnd *b, int b_trans, const opnd *c,
+                       const fcl_tensor *bias, int accumulate)
+{
+    return gemm_s(ctx, pg, k, G, M, N, K, 1, K, a, a_kfast, b, b_trans, c, 0, bias, accumulate);
+}
+
+/* dw (plain [G][M][N]) += A * B with the reduction over K split into slices when the output
+ * has too few tiles to fill the device (the weight gradient: K is every pixel of a chunk of
+ * images): enough slices for about 4 work-groups per compute unit, at most CONV_GSPLIT, each at
+ * least 4 tiles deep; the slices go to a scratch buffer and conv_sum_slices adds them in order,
+ * so the result stays deterministic. */
+static fcl_status gemm_dw(fcl_ctx *ctx, const fcl_conv_gpu_tune *t, const gpu_prog *pg, cl_kernel k, int G,
+                          int M, int N, int K, const opnd *a, int a_kfast, const opnd *b, int b_trans,
+                          const fcl_tensor *dw)
+{
+    opnd c = {dw->buf, (int)dw->offset, M * N, N, 1, 1};
+    size_t tiles = fcl_op_div_up((size_t)M, (size_t)pg->t.tm) * fcl_op_div_up((size_t)N, (size_t)pg->t.tn) * G;
+    size_t target = 4 * (size_t)(fcl_ctx_device(ctx)->compute_units ? fcl_ctx_device(ctx)->compute_units : 1);
+    size_t S = fcl_op_div_up(target, tiles), deep = fcl_op_div_up((size_t)K, 4 * (size_t)pg->t.tk);
+    if (S > (size_t)t->split) S = (size_t)t->split;
+    if (S > deep) S = deep;
+    size_t floats = S * (size_t)G * M * N;
+    if (S <= 1 || floats >= INT_MAX || floats * sizeof(float) > fcl_ctx_device(ctx)->max_alloc)
+        return gemm(ctx, pg, k, G, M, N, K, a, a_kfast, b, b_trans, &c, NULL, 1);
+    int kslice = (int)(fcl_op_div_up(fcl_op_div_up((size_t)K, S), (size_t)pg->t.tk) * pg->t.tk);
+    S = fcl_op_div_up((size_t)K, (size_t)kslice);
+    cl_mem part = NULL;
+    size_t cap = 0;
+    cl_kernel ks;
+    fcl_status st = fcl_pool_alloc(ctx, floats * sizeof(float), &part, &cap);
+    if (st) return st;
+    opnd pc = {part, 0, M * N, N, 1, 1};
+    if ((st = gemm_s(ctx, pg, k, G, M, N, K, (int)S, kslice, a, a_kfast, b, b_trans, &pc, G * M * N, NULL, 0)))
+        goto fail;
+    if ((st = fcl_kernel_get(ctx, SRC, "conv_sum_slices", pg->opts, &ks))) goto fail;
+    fcl_op_args x;
+    fcl_op_args_init(&x, ctx, ks, part);
+    fcl_op_arg_t(&x, dw); fcl_op_arg_i(&x, M * N); fcl_op_arg_i(&x, N);
+    fcl_op_arg_raw(&x, sizeof part, &part);
+    fcl_op_arg_i(&x, (int)S); fcl_op_arg_i(&x, G); fcl_op_arg_i(&x, M); fcl_op_arg_i(&x, N);
+    if ((st = x.st)) goto fail;
+    size_t gs[3] = {(size_t)N, (size_t)M, (size_t)G};
+    st = fcl_kernel_run(ctx, ks, 3, gs, NULL);
+fail:
+    fcl_pool_free(ctx, part, cap);
+    return st;
 }
 
 /* A plain row-major [rows][rs] matrix per group (column index not split). */
@@ -270,17 +320,16 @@ fcl_status fcl_conv_gpu_bwd_weight(fcl_ctx *ctx, const fcl_conv_gpu_tune *t, fcl
     if (st) return st;
     int G = p->groups, M = p->cout / G, cin_g = p->cin / G, Kg = cin_g * p->kh * p->kw, P = oh * ow;
     /* dW[g] (M x Kg) += dy[g] (M x pixels) * B[g]^T, B = x (1x1) or im2col(x) */
-    opnd c = plain(dw->buf, (int)dw->offset, M * Kg, Kg);
     if (is_1x1(p)) {
         opnd ady = nchw(dy, 0, p->cout, M, P), bx = nchw(x, 0, p->cin, cin_g, P);
-        return gemm(ctx, &pg, k, G, M, Kg, p->n * P, &ady, 1, &bx, 1, &c, NULL, 1);
+        return gemm_dw(ctx, t, &pg, k, G, M, Kg, p->n * P, &ady, 1, &bx, 1, dw);
     }
     if ((st = col_alloc(ctx, t, (size_t)p->cin * p->kh * p->kw, P, p->n, &col))) goto fail;
     for (int i0 = 0; i0 < p->n; i0 += col.chunk) {
         int cnt = p->n - i0 < col.chunk ? p->n - i0 : col.chunk, ld = cnt * P;
         if ((st = im2col(ctx, t, &pg, col.buf, x, i0, cnt, p, oh, ow))) goto fail;
         opnd ady = nchw(dy, i0, p->cout, M, P), bc = plain(col.buf, 0, Kg * ld, ld);
-        if ((st = gemm(ctx, &pg, k, G, M, Kg, ld, &ady, 1, &bc, 1, &c, NULL, 1))) goto fail;
+        if ((st = gemm_dw(ctx, t, &pg, k, G, M, Kg, ld, &ady, 1, &bc, 1, dw))) goto fail;
     }
 fail:
     col_free(ctx, &col);

@@ -11,6 +11,7 @@ typedef struct fcl_conv_gpu_tune {
     int wg;                /* group size of the per-element and reduction kernels (CONV_GWG) */
     int use_sg;            /* FCL_USE_SG: subgroup reductions where the device has them */
     int col_kb;            /* im2col workspace budget (KiB, CONV_COL_KB) */
+    int split;             /* most K slices of a weight-gradient GEMM (CONV_GSPLIT; 1: none) */
 } fcl_conv_gpu_tune;
 
 /* Same arguments and semantics as the public entry points, already checked by conv.c. */

@@ -60,6 +60,8 @@ fcl_status fcl_ctx_create(fcl_ctx **out, const fcl_ctx_opts *opts, fcl_error *er
         goto fail;
     }
 
+    if ((st = fcl_tuning_from_env(ctx, err))) goto fail;
+
     const char *no_cache = getenv("FACECL_NO_CACHE");
     if (!opts->no_disk_cache && !(no_cache && *no_cache && strcmp(no_cache, "0"))) {
         if (opts->cache_dir) snprintf(ctx->cache_dir, sizeof ctx->cache_dir, "%s", opts->cache_dir);

@@ -65,6 +65,9 @@ void fcl_default_cache_dir(char *buf, size_t size);
 /* Turns disk caching off (cache_dir "") with ctx->warning set when the cache folder cannot be
  * created or written, so a run goes on uncached and the tool can say why once. */
 void fcl_cache_dir_check(fcl_ctx *ctx);
+/* Applies $FACECL_TUNING ("family:defines;family:defines": rows that replace the table's for
+ * this context, as fcl_ctx_tuning_set) at context creation; a malformed value is an error. */
+fcl_status fcl_tuning_from_env(fcl_ctx *ctx, fcl_error *err);
 
 /* A file-name-safe key for this device: "<hash of platform+device+driver>". */
 void fcl_device_key(const fcl_device_info *d, char *buf, size_t size);

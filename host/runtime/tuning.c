@@ -1,5 +1,6 @@
 /* host/runtime/tuning.c: per-device kernel tuning values, passed to kernels as -D defines. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "runtime/internal.h"
@@ -167,5 +168,29 @@ fcl_status fcl_ctx_tuning_set(fcl_ctx *ctx, const char *family, const char *defi
         return FCL_ERR(&ctx->err, FCL_ERR_INVALID_ARG, "fcl_ctx_tuning_set(%s): family name too long or too many "
                        "families", family);
     snprintf(slot, sizeof ctx->tuning_buf[0], "%s%s", defines, caps);
+    return FCL_OK;
+}
+
+fcl_status fcl_tuning_from_env(fcl_ctx *ctx, fcl_error *err)
+{
+    const char *env = getenv("FACECL_TUNING");
+    for (const char *s = env ? env : ""; *s;) {
+        const char *e = strchr(s, ';'), *colon = strchr(s, ':');
+        size_t n = e ? (size_t)(e - s) : strlen(s);
+        char fam[32], defs[480];
+        if (n && (!colon || colon >= s + n || colon == s || (size_t)(colon - s) >= sizeof fam ||
+                  (size_t)(s + n - colon - 1) >= sizeof defs))
+            return FCL_ERR(err, FCL_ERR_INVALID_ARG, "FACECL_TUNING: entry \"%.*s\" is not family:defines "
+                           "(entries separated by ';', e.g. \"loss:-DFCL_ROW_WG=64;pool:-DPOOL_GPU=1\")", (int)n, s);
+        if (n) {
+            snprintf(fam, sizeof fam, "%.*s", (int)(colon - s), s);
+            snprintf(defs, sizeof defs, "%.*s", (int)(s + n - colon - 1), colon + 1);
+            if (fcl_ctx_tuning_set(ctx, fam, defs)) {
+                if (err) *err = ctx->err;
+                return ctx->err.status;
+            }
+        }
+        s = e ? e + 1 : s + n;
+    }
     return FCL_OK;
 }

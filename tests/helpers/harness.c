@@ -29,25 +29,12 @@ fcl_ctx *h_ctx(void)
     if (st != FCL_OK || !ctx)
         cr_assert_fail("h_ctx: no OpenCL context on device '%s' ($FACECL_TEST_DEVICE): %s [%s]",
                        opts.device ? opts.device : "(default)", err.msg, fcl_status_name(st));
-    /* $FACECL_TEST_TUNING = "family:defines;family:defines": forced kernel variants */
-    const char *tune = getenv("FACECL_TEST_TUNING");
-    for (const char *s = tune ? tune : ""; *s;) {
-        const char *e = strchr(s, ';'), *colon = strchr(s, ':');
-        size_t n = e ? (size_t)(e - s) : strlen(s);
-        char fam[64], defs[480];
-        if (!colon || colon >= s + n || (size_t)(colon - s) >= sizeof fam || n >= sizeof defs)
-            cr_assert_fail("h_ctx: bad $FACECL_TEST_TUNING entry in \"%s\" (want family:defines;...)", tune);
-        snprintf(fam, sizeof fam, "%.*s", (int)(colon - s), s);
-        snprintf(defs, sizeof defs, "%.*s", (int)(s + n - colon - 1), colon + 1);
-        H_OK(ctx, fcl_ctx_tuning_set(ctx, fam, defs));
-        s = e ? e + 1 : s + n;
-    }
     return ctx;
 }
 
 void h_force(const char *tuning)
 {
-    setenv("FACECL_TEST_TUNING", tuning, 1);
+    setenv("FACECL_TUNING", tuning, 1);
     printf("forced tuning: %s\n", tuning);
 }
 

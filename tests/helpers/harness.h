@@ -13,14 +13,12 @@
 /* ---- context -------------------------------------------------------------------------------
  * A context on $FACECL_TEST_DEVICE (same syntax as --device; default: the first device). Fails
  * (aborts) the current test with the context error message when no context can be made. Call it
- * inside a Test() body only: see the PoCL fork trap in shared/notes. $FACECL_TEST_TUNING
- * ("family:defines;family:defines") replaces those families' tuning rows on the new context
- * (fcl_ctx_tuning_set): tests force kernel variants with it (h_force), and a whole suite can
- * be run under one forced variant. */
+ * inside a Test() body only: see the PoCL fork trap in shared/notes. */
 fcl_ctx *h_ctx(void);
 void h_ctx_free(fcl_ctx *ctx);
-/* Sets $FACECL_TEST_TUNING for the contexts this test makes next (Criterion runs each Test in
- * its own process, so it does not leak into other tests) and prints it. */
+/* Sets $FACECL_TUNING ("family:defines;...", rows replacing the tuning table's: forced kernel
+ * variants) for the contexts this test makes next (Criterion runs each Test in its own process,
+ * so it does not leak into other tests) and prints it. */
 void h_force(const char *tuning);
 
 /* Fails the current test with the context's last error message when st != FCL_OK;
