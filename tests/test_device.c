@@ -96,6 +96,52 @@ Test(device_select, substrings)
     cr_assert_eq(pick("avx512"), 0);
 }
 
+/* PoCL and Intel's CPU runtime side by side, with the strings both report on an Intel Xeon:
+ * PoCL's device name contains "Intel(R) Xeon(R)" and its vendor is the CPU's "GenuineIntel". */
+static size_t pick_cpu_pair(const char *sel, int intel_first)
+{
+    fcl_device_info d[2];
+    fcl_device_info pocl = mk(0, 0, "Portable Computing Language",
+                              "pthread-skylake-avx512-Intel(R) Xeon(R) Processor", CL_DEVICE_TYPE_CPU);
+    snprintf(pocl.platform_version, sizeof pocl.platform_version, "OpenCL 3.0 PoCL 3.1+debian  Linux, LLVM 15.0.6");
+    snprintf(pocl.vendor, sizeof pocl.vendor, "GenuineIntel");
+    fcl_device_info intel = mk(1, 0, "Intel(R) OpenCL", "Intel(R) Xeon(R) Processor", CL_DEVICE_TYPE_CPU);
+    snprintf(intel.platform_version, sizeof intel.platform_version, "OpenCL 3.1 LINUX");
+    snprintf(intel.vendor, sizeof intel.vendor, "Intel(R) Corporation");
+    d[intel_first ? 1 : 0] = pocl;
+    d[intel_first ? 0 : 1] = intel;
+    fcl_error e = {0};
+    size_t i = 99;
+    cr_assert_eq(fcl_device_select(sel, d, 2, &i, &e), FCL_OK, "'%s': %s", sel, e.msg);
+    return strstr(d[i].platform, "Intel") ? 1 : 0;   /* 1: Intel's runtime, 0: PoCL */
+}
+
+Test(device_select, intel_runtime_vs_pocl_on_an_intel_cpu)
+{
+    for (int order = 0; order < 2; order++) {
+        cr_expect_eq(pick_cpu_pair("intel", order), 1, "'intel' must pick Intel's runtime (order %d)", order);
+        cr_expect_eq(pick_cpu_pair("Intel(R) OpenCL", order), 1, "order %d", order);
+        cr_expect_eq(pick_cpu_pair("pocl", order), 0, "order %d", order);
+        cr_expect_eq(pick_cpu_pair("portable", order), 0, "order %d", order);
+        /* In both device names: the first listed. */
+        cr_expect_eq(pick_cpu_pair("xeon", order), order ? 1 : 0, "order %d", order);
+    }
+}
+
+/* A GPU is preferred among matches, as by the default: "amd" on an AMD CPU (PoCL names it
+ * "...AMD EPYC..." and its vendor "AuthenticAMD") next to an AMD GPU means the GPU. */
+Test(device_select, text_prefers_a_matching_gpu)
+{
+    fcl_device_info d[2] = {mk(0, 0, "Portable Computing Language", "pthread-znver4-AMD EPYC 9654", CL_DEVICE_TYPE_CPU),
+                            mk(1, 0, "AMD Accelerated Parallel Processing", "gfx1100", CL_DEVICE_TYPE_GPU)};
+    snprintf(d[0].vendor, sizeof d[0].vendor, "AuthenticAMD");
+    size_t i = 99;
+    cr_assert_eq(fcl_device_select("amd", d, 2, &i, NULL), FCL_OK);
+    cr_expect_eq(i, 1);
+    cr_assert_eq(fcl_device_select("epyc", d, 2, &i, NULL), FCL_OK);
+    cr_expect_eq(i, 0);
+}
+
 Test(device_select, nonsense_lists_devices_and_install_hint)
 {
     fcl_error e = pick_fail("nvidia");

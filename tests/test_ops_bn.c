@@ -371,12 +371,20 @@ Test(bn, errors)
     st = fcl_bn2d_fwd_wg(ctx, &y4.t, NULL, NULL, NULL, NULL, &x4.t, NULL, NULL, &train, -2);
     cr_expect(st == FCL_ERR_INVALID_ARG, "negative group size: %s", fcl_ctx_errmsg(ctx));
     /* w [2, 3, 2, 2] has 2 output channels: stats of 2 fit, stats of 3 do not */
-    st = fcl_bn2d_fold(ctx, &y4.t, &c2.t, &x4.t, NULL, NULL, NULL, &c2.t, &c2.t, 1e-5f);
+    h_buf c2b = h_upload(ctx, v, 1, s2), c2c = h_upload(ctx, v, 1, s2);
+    st = fcl_bn2d_fold(ctx, &y4.t, &c2.t, &x4.t, NULL, NULL, NULL, &c2b.t, &c2c.t, 1e-5f);
     cr_expect(st == FCL_OK, "fold with matching shapes: %s", fcl_ctx_errmsg(ctx));
+    /* b_out over the running statistics races (oclgrind: bn_fold reads running_var[co] in every
+     * work-item of row co while the row's first writes b_out[co]): refused. */
+    st = fcl_bn2d_fold(ctx, &y4.t, &c2.t, &x4.t, NULL, NULL, NULL, &c2.t, &c2.t, 1e-5f);
+    cr_expect(st == FCL_ERR_INVALID_ARG && strstr(fcl_ctx_errmsg(ctx), "running statistics"),
+              "b_out aliasing running_mean/running_var must be refused: %s", fcl_ctx_errmsg(ctx));
+    st = fcl_bn2d_fold(ctx, &y4.t, &c2b.t, &x4.t, NULL, &c2b.t, NULL, &c2.t, &c2c.t, 1e-5f);
+    cr_expect(st == FCL_ERR_INVALID_ARG, "b_out aliasing gamma must be refused: %s", fcl_ctx_errmsg(ctx));
     st = fcl_bn2d_fold(ctx, &y4.t, &c2.t, &x4.t, NULL, NULL, NULL, &c3.t, &c3b.t, 1e-5f);
     cr_expect(st == FCL_ERR_SHAPE && strstr(fcl_ctx_errmsg(ctx), "running_mean"),
               "fold with 3 statistics for 2 output channels: %s", fcl_ctx_errmsg(ctx));
-    h_buf *bufs[] = {&x1, &y1, &c3, &c3b, &c2, &x4, &y4};
-    for (int i = 0; i < 7; i++) h_free(ctx, bufs[i]);
+    h_buf *bufs[] = {&x1, &y1, &c3, &c3b, &c2, &x4, &y4, &c2b, &c2c};
+    for (int i = 0; i < 9; i++) h_free(ctx, bufs[i]);
     h_ctx_free(ctx);
 }

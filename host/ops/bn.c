@@ -271,10 +271,16 @@ fcl_status fcl_bn2d_fold(fcl_ctx *ctx, fcl_tensor *w_out, fcl_tensor *b_out, con
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: eps must be finite and >= 0, got %g", op, (double)eps);
         goto fail;
     }
+    /* In place is safe only for w_out == w and b_out == b (one work-item reads and writes each
+     * element). Any other overlap races: b_out[co] is written by the first work-item of row co
+     * while the others of that row still read gamma/running_var[co] (oclgrind --data-races). */
+    const fcl_tensor *stats[4] = {gamma, beta, running_mean, running_var};
     if ((fcl_op_overlaps(w_out, w) && !fcl_op_same(w_out, w)) ||
-        (b && fcl_op_overlaps(b_out, b) && !fcl_op_same(b_out, b)) || fcl_op_overlaps(w_out, b_out)) {
+        (b && fcl_op_overlaps(b_out, b) && !fcl_op_same(b_out, b)) || fcl_op_overlaps(w_out, b_out) ||
+        fcl_op_overlaps(w_out, b) || fcl_op_overlaps(b_out, w) || fcl_op_overlaps_any(w_out, stats, 4) ||
+        fcl_op_overlaps_any(b_out, stats, 4)) {
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: outputs may only alias their own input "
-                     "(w_out == w, b_out == b)", op);
+                     "(w_out == w, b_out == b), not gamma, beta or the running statistics", op);
         goto fail;
     }
     if ((st = get_kernel(ctx, "bn_fold", &k, &vec))) goto fail;

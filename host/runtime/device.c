@@ -208,14 +208,23 @@ fcl_status fcl_device_select(const char *sel, const fcl_device_info *devs, size_
         return no_match(err, buf, why, devs, count);
     }
 
-    /* Device name first (more specific), then platform name. */
-    for (size_t i = 0; i < count; i++)
-        if (icontains(devs[i].name, buf)) { *chosen = i; return FCL_OK; }
-    for (size_t i = 0; i < count; i++)
-        if (icontains(devs[i].platform, buf)) { *chosen = i; return FCL_OK; }
-    /* PoCL's platform is "Portable Computing Language": its short name appears only in the
-     * version strings, and vendors are what users often type ("intel", "amd"). */
-    for (size_t i = 0; i < count; i++)
-        if (icontains(devs[i].platform_version, buf) || icontains(devs[i].vendor, buf)) { *chosen = i; return FCL_OK; }
+    /* Text: among the devices that contain it in their name, platform name, platform version or
+     * vendor, a GPU first (as the default does), then the one that contains it in the most of
+     * these fields, then the first listed. Counting fields lets "intel" mean Intel's runtime
+     * (name, platform and vendor say Intel) rather than PoCL on an Intel CPU (only its device
+     * name and the CPU vendor "GenuineIntel" do), while "pocl" (only in PoCL's platform version)
+     * still finds PoCL, and "amd" on an AMD CPU + AMD GPU machine means the GPU. */
+    int best_score = 0;
+    size_t best = 0;
+    for (size_t i = 0; i < count; i++) {
+        int score = icontains(devs[i].name, buf) + icontains(devs[i].platform, buf) +
+                    icontains(devs[i].platform_version, buf) + icontains(devs[i].vendor, buf);
+        if (score > 0 && (devs[i].type & CL_DEVICE_TYPE_GPU)) score += 4;   /* above any non-GPU */
+        if (score > best_score) {
+            best_score = score;
+            best = i;
+        }
+    }
+    if (best_score > 0) { *chosen = best; return FCL_OK; }
     return no_match(err, buf, "no device name, platform name, platform version or vendor contains it", devs, count);
 }

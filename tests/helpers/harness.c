@@ -354,6 +354,10 @@ void h_case(const char *fmt, ...)
 ReportHook(PRE_ALL)(struct criterion_test_set *set)
 {
     (void)set;
+    /* The facecl commands tests start (popen) select their device by $FACECL_DEVICE: make it the
+     * test device, so a run on one vendor (FACECL_TEST_DEVICE=pocl) never drifts to another. */
+    const char *dev = getenv("FACECL_TEST_DEVICE");
+    if (dev && *dev) setenv("FACECL_DEVICE", dev, 1);
     const char *dir = getenv("TMPDIR");
     char path[4096];
     snprintf(path, sizeof path, "%s/facecl-cases-XXXXXX", (dir && *dir) ? dir : "/tmp");

@@ -11,7 +11,8 @@
 #include <facecl/tensor.h>
 
 /* ---- context -------------------------------------------------------------------------------
- * A context on $FACECL_TEST_DEVICE (same syntax as --device; default: the first device). Fails
+ * A context on $FACECL_TEST_DEVICE (same syntax as --device; default: the first device; the
+ * runner also exports it as $FACECL_DEVICE for the facecl commands tests start). Fails
  * (aborts) the current test with the context error message when no context can be made. Call it
  * inside a Test() body only: see the PoCL fork trap in shared/notes. */
 fcl_ctx *h_ctx(void);
