@@ -19,8 +19,12 @@ static const char *NAMES = "id0000\nid0001\nid0002\nid0003\nid0004\nid0005";
 /* The per-test world: a synth dataset in dir/ds and a checkpoint dir/ck.safetensors. */
 static char dir[] = "/tmp/fcl_cmd_evalXXXXXX";
 
-/* Runs a shell command (stdout and stderr captured together into *out, malloc'd); returns the
- * exit status (or -1 when it did not exit normally). */
+/* The output of the last run(): owned here and replaced by the next call (not by the caller), so
+ * an assertion that ends a test between run() and the use of its output leaks nothing. */
+static char *run_out;
+
+/* Runs a shell command (stdout and stderr captured together into *out, valid until the next
+ * run()); returns the exit status (or -1 when it did not exit normally). */
 static int run(char **out, const char *fmt, ...)
 {
     char cmd[4096];
@@ -41,10 +45,9 @@ static int run(char **out, const char *fmt, ...)
     }
     buf[n] = '\0';
     int st = pclose(p);
-    if (out)
-        *out = buf;
-    else
-        free(buf);
+    free(run_out);
+    run_out = buf;
+    if (out) *out = buf;
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
@@ -109,7 +112,6 @@ static void world(void)
     int rc = run(&out, "'%s' synth --ids %d --per-id %d --size %d --gray --seed 1 --unseen-ids 8 --pairs 60 '%s/ds'",
                  FACECL, IDS, PER, SIZE, dir);
     cr_assert_eq(rc, 0, "synth failed: %s", out);
-    free(out);
     char ck[256];
     snprintf(ck, sizeof ck, "%s/ck.safetensors", dir);
     make_checkpoint(ck, IDS, NAMES);
@@ -120,6 +122,8 @@ static void cleanup(void)
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd)) cr_log_warn("could not remove %s", dir);
+    free(run_out);
+    run_out = NULL;
 }
 
 TestSuite(commands_eval, .init = world, .fini = cleanup, .timeout = 300);
@@ -140,7 +144,6 @@ Test(commands_eval, eval_labelled)
     cr_assert_eq(rc, 0, "eval failed: %s", out);
     double top1 = number_after(out, "top-1 accuracy"), top5 = number_after(out, "top-5 accuracy");
     cr_expect(top1 >= 0 && top1 <= 100 && top5 >= top1 && top5 <= 100, "top-1 %g top-5 %g", top1, top5);
-    free(out);
 
     snprintf(path, sizeof path, "%s/ev/report.txt", dir);
     char *rep = slurp(path);
@@ -201,7 +204,6 @@ Test(commands_eval, eval_unlabelled_and_unknown_class)
     cr_assert_eq(rc, 0);
     rc = run(&out, "'%s' eval --checkpoint '%s/ck.safetensors' '%s/flat' --out '%s/ef'", FACECL, dir, dir, dir);
     cr_assert_eq(rc, 0, "eval failed: %s", out);
-    free(out);
     snprintf(path, sizeof path, "%s/ef/predictions.csv", dir);
     char *pred = slurp(path);
     cr_expect_eq(count_lines(pred), 4u, "%s", pred);
@@ -220,14 +222,12 @@ Test(commands_eval, eval_unlabelled_and_unknown_class)
     rc = run(&out, "'%s' eval --checkpoint '%s/ck.safetensors' '%s/lab' --out '%s/el'", FACECL, dir, dir, dir);
     cr_expect_neq(rc, 0);
     cr_expect(strstr(out, "error") && strstr(out, "'stranger'"), "%s", out);
-    free(out);
 
     /* Without the unknown folder the subset of classes evaluates fine. */
     rc = run(&out, "rm -r '%s/lab/stranger' && '%s' eval --checkpoint '%s/ck.safetensors' '%s/lab' --out '%s/el'", dir,
              FACECL, dir, dir, dir);
     cr_expect_eq(rc, 0, "%s", out);
     cr_expect(strstr(out, "images          1 in 1 class folders"), "%s", out);
-    free(out);
 }
 
 Test(commands_eval, embed_npy_and_index)
@@ -236,7 +236,6 @@ Test(commands_eval, embed_npy_and_index)
     int rc = run(&out, "'%s' embed --checkpoint '%s/ck.safetensors' '%s/ds/unseen' --out '%s/emb/u.npy' --batch 7", FACECL,
                  dir, dir, dir);
     cr_assert_eq(rc, 0, "embed failed: %s", out);
-    free(out);
     snprintf(path, sizeof path, "%s/emb/u.npy", dir);
     fcl_npy a;
     fcl_error e = {0};
@@ -261,7 +260,6 @@ Test(commands_eval, embed_npy_and_index)
     rc = run(&out, "'%s' embed --checkpoint '%s/ck.safetensors' '%s/ds/unseen' --out '%s/emb/v.npy' --index '%s/v.idx' --batch 1 --workers 1",
              FACECL, dir, dir, dir, dir);
     cr_assert_eq(rc, 0, "embed failed: %s", out);
-    free(out);
     snprintf(path, sizeof path, "%s/v.idx", dir);
     cr_expect(exists(path));
     fcl_npy b;
@@ -278,7 +276,6 @@ Test(commands_eval, embed_npy_and_index)
     rc = run(&out, "'%s' embed --checkpoint '%s/none.safetensors' '%s/ds/unseen' --out '%s/emb/w.npy'", FACECL, dir, dir, dir);
     cr_expect_neq(rc, 0);
     cr_expect(strstr(out, "none.safetensors"), "%s", out);
-    free(out);
     snprintf(path, sizeof path, "%s/emb/w.npy", dir);
     cr_expect(!exists(path));
 }
@@ -316,7 +313,6 @@ Test(commands_eval, verify_labelled_unlabelled_and_from_embeddings)
     cr_expect(acc >= 50 && acc <= 100, "best accuracy %g (never below the all-same / all-different 50%%)", acc);
     cr_expect(kacc >= 0 && kacc <= 100, "k-fold %g", kacc);
     cr_expect(strstr(out, "TAR@FAR=0.1") && strstr(out, "TAR@FAR=0.01") && strstr(out, "TAR@FAR=0.001"), "%s", out);
-    free(out);
     snprintf(path, sizeof path, "%s/ver/metrics.txt", dir);
     char *met = slurp(path);
     cr_expect(fabs(number_after(met, "ROC AUC") - auc) < 1e-9);
@@ -337,7 +333,6 @@ Test(commands_eval, verify_labelled_unlabelled_and_from_embeddings)
              dir, dir, dir);
     cr_assert_eq(rc, 0, "verify failed: %s", out);
     cr_expect(!strstr(out, "ROC AUC"), "%s", out);
-    free(out);
     snprintf(path, sizeof path, "%s/veru/scores.csv", dir);
     cr_assert_eq(read_scores(path, 0, s2, 100), n1);
     snprintf(path, sizeof path, "%s/veru/metrics.txt", dir);
@@ -348,7 +343,6 @@ Test(commands_eval, verify_labelled_unlabelled_and_from_embeddings)
                    "'%s' verify --embeddings '%s/u.npy' --pairs '%s/ds/pairs.txt' --out '%s/vere'",
              FACECL, dir, dir, dir, FACECL, dir, dir, dir);
     cr_assert_eq(rc, 0, "embed + verify failed: %s", out);
-    free(out);
     snprintf(path, sizeof path, "%s/vere/scores.csv", dir);
     cr_assert_eq(read_scores(path, 1, s3, 100), n1);
     for (size_t i = 0; i < n1; i++) {
@@ -389,46 +383,38 @@ Test(commands_eval, verify_lfw_folds_and_errors)
     cr_expect(strstr(out, "pairs            8 (4 same, 4 different)"), "%s", out);
     double k = number_after(out, "2-fold accuracy");
     cr_expect(k >= 0 && k <= 100, "%s", out);
-    free(out);
 
     /* A pair list with a bad line: the message names file and line. */
     put("bad_pairs.txt", "ds/unseen/u0000/000.png ds/unseen/u0000/001.png 1\nds/unseen/u0000/000.png ds/unseen/u0001/001.png 7\n");
     rc = run(&out, "'%s' verify --checkpoint '%s/ck.safetensors' --pairs '%s/bad_pairs.txt' --out '%s/vb'", FACECL, dir, dir, dir);
     cr_expect_neq(rc, 0);
     cr_expect(strstr(out, "bad_pairs.txt:2"), "%s", out);
-    free(out);
 
     /* A pair naming a missing image: file, line and image named. */
     put("miss_pairs.txt", "ds/unseen/u0000/000.png ds/unseen/u0000/001.png 1\n\nds/unseen/u0000/000.png ds/unseen/zz.png 0\n");
     rc = run(&out, "'%s' verify --checkpoint '%s/ck.safetensors' --pairs '%s/miss_pairs.txt' --out '%s/vm'", FACECL, dir, dir, dir);
     cr_expect_neq(rc, 0);
     cr_expect(strstr(out, "miss_pairs.txt:3") && strstr(out, "zz.png"), "%s", out);
-    free(out);
 
     /* Missing checkpoint; missing pair list; neither --checkpoint nor --embeddings; unknown option. */
     rc = run(&out, "'%s' verify --checkpoint '%s/gone.safetensors' --pairs '%s/ds/pairs.txt' --out '%s/vg'", FACECL, dir, dir, dir);
     cr_expect_neq(rc, 0);
     cr_expect(strstr(out, "gone.safetensors"), "%s", out);
-    free(out);
     rc = run(&out, "'%s' verify --checkpoint '%s/ck.safetensors' --pairs '%s/nolist.txt'", FACECL, dir, dir);
     cr_expect_neq(rc, 0);
     cr_expect(strstr(out, "nolist.txt"), "%s", out);
-    free(out);
     rc = run(&out, "'%s' verify --pairs '%s/ds/pairs.txt'", FACECL, dir);
     cr_expect_eq(rc, 2);
     cr_expect(strstr(out, "--checkpoint"), "%s", out);
-    free(out);
     rc = run(&out, "'%s' eval --checkpoint '%s/ck.safetensors' --bogus '%s/ds/val'", FACECL, dir, dir);
     cr_expect_eq(rc, 2);
     cr_expect(strstr(out, "--bogus"), "%s", out);
-    free(out);
     /* An embedding index that does not hold a pair's image. */
     rc = run(&out, "'%s' embed --checkpoint '%s/ck.safetensors' '%s/ds/train' --out '%s/t.npy' && "
                    "'%s' verify --embeddings '%s/t.npy' --pairs '%s/ds/pairs.txt' --out '%s/vt'",
              FACECL, dir, dir, dir, FACECL, dir, dir, dir);
     cr_expect_neq(rc, 0);
     cr_expect(strstr(out, "pairs.txt:1:") && strstr(out, "has no embedding"), "%s", out);
-    free(out);
 }
 
 Test(commands_eval, help_and_checkpoint_without_classifier)
@@ -439,7 +425,6 @@ Test(commands_eval, help_and_checkpoint_without_classifier)
         int rc = run(&out, "'%s' %s --help", FACECL, cmds[i]);
         cr_expect_eq(rc, 0);
         cr_expect(strstr(out, "--checkpoint") && strstr(out, "--device"), "%s", out);
-        free(out);
     }
     /* eval needs a classifier; embed does not. */
     char ck[512];
@@ -448,8 +433,6 @@ Test(commands_eval, help_and_checkpoint_without_classifier)
     int rc = run(&out, "'%s' eval --checkpoint '%s' '%s/ds/val' --out '%s/x'", FACECL, ck, dir, dir);
     cr_expect_neq(rc, 0);
     cr_expect(strstr(out, "no classifier"), "%s", out);
-    free(out);
     rc = run(&out, "'%s' embed --checkpoint '%s' '%s/ds/val' --out '%s/x/v.npy'", FACECL, ck, dir, dir);
     cr_expect_eq(rc, 0, "%s", out);
-    free(out);
 }

@@ -10,7 +10,12 @@ and prints one line facecl parses:
 
     torch train_img_s=51.5 infer_img_s=187.0 threads=2 version=1.13.1
 
-Needs Debian's python3-torch and python3-torchvision (never needed by tests or CI).
+--device cuda times it on the GPU instead (ci/gpu-check.sh), synchronising before each clock read,
+with cuDNN's autotuner on and TF32 off (true fp32, as facecl computes) unless --tf32; the line then
+also says device=cuda:0 (name).
+
+Needs Debian's python3-torch and python3-torchvision (never needed by tests or CI), or any PyTorch
+with CUDA for --device cuda.
 """
 import argparse
 import statistics
@@ -42,12 +47,15 @@ def build(name, channels, classes, stem):
     return m
 
 
-def median_time(fn, reps):
-    fn()  # warm-up (allocations, oneDNN primitive creation)
+def median_time(fn, reps, sync):
+    fn()  # warm-up (allocations, oneDNN primitive creation, cuDNN autotuning)
+    fn()
+    sync()
     times = []
     for _ in range(reps):
         t0 = time.perf_counter()
         fn()
+        sync()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
 
@@ -62,13 +70,27 @@ def main():
     ap.add_argument("--stem", default="imagenet")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    ap.add_argument("--tf32", action="store_true", help="allow TF32 on the GPU (default: true fp32)")
     a = ap.parse_args()
     if a.threads > 0:
         torch.set_num_threads(a.threads)
+    dev = torch.device(a.device)
+    where = ""
+    sync = lambda: None  # noqa: E731
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            print("torch_bench.py: --device cuda but torch.cuda.is_available() is False", file=sys.stderr)
+            sys.exit(4)
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = a.tf32
+        torch.backends.cudnn.allow_tf32 = a.tf32
+        sync = lambda: torch.cuda.synchronize(dev)  # noqa: E731
+        where = f" device={dev} ({torch.cuda.get_device_name(dev)}) tf32={int(a.tf32)}"
     torch.manual_seed(0)
-    m = build(a.model, a.channels, a.classes, a.stem)
-    x = torch.randn(a.batch, a.channels, a.size, a.size)
-    y = torch.randint(0, a.classes, (a.batch,))
+    m = build(a.model, a.channels, a.classes, a.stem).to(dev)
+    x = torch.randn(a.batch, a.channels, a.size, a.size, device=dev)
+    y = torch.randint(0, a.classes, (a.batch,), device=dev)
     opt = torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
 
     def train_step():
@@ -81,11 +103,11 @@ def main():
             m(x)
 
     m.train()
-    t_train = median_time(train_step, a.reps)
+    t_train = median_time(train_step, a.reps, sync)
     m.eval()
-    t_infer = median_time(infer, a.reps)
+    t_infer = median_time(infer, a.reps, sync)
     print(f"torch train_img_s={a.batch / t_train:.2f} infer_img_s={a.batch / t_infer:.2f} "
-          f"threads={torch.get_num_threads()} version={torch.__version__}")
+          f"threads={torch.get_num_threads()} version={torch.__version__}{where}")
 
 
 if __name__ == "__main__":

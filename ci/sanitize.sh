@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# ci/sanitize.sh: builds the whole suite with ASan+UBSan in build-asan/ and runs it on PoCL; fails on any report.
+#
+# Usage: bash ci/sanitize.sh [CTEST-ARGS...]     (e.g. -R test_ops_bn; .ci/run calls it without arguments)
+#
+# Any UBSan finding aborts its test (-fno-sanitize-recover), any ASan error or leak fails it. The
+# only suppressions (ci/lsan.supp) are leaks made inside PoCL and LLVM/Clang while they compile
+# kernels: memory those libraries keep for the life of the process. facecl's own code, its tests,
+# CLBlast, Criterion and the ICD loader are not suppressed. The run is on PoCL only
+# (FACECL_TEST_DEVICE, default "pocl"): Intel's runtime is a closed binary whose own allocations
+# ASan cannot tell from facecl's.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+B=${FACECL_ASAN_BUILD:-build-asan}
+FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g -O1"
+
+echo "ci/sanitize.sh: building $B (ASan+UBSan)"
+mkdir -p "$B"
+if ! { cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFACECL_WERROR=ON \
+         -DCMAKE_C_FLAGS="$FLAGS" -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" \
+         -DCMAKE_SHARED_LINKER_FLAGS="-fsanitize=address,undefined" > "$B/configure.log" 2>&1 &&
+       cmake --build "$B" -j"$(nproc)" > "$B/build.log" 2>&1; }; then
+  tail -30 "$B/configure.log" "$B/build.log" 2>/dev/null
+  echo "ci/sanitize.sh: FAILED: the sanitizer build did not build"
+  exit 1
+fi
+
+# detect_leaks at exit of every process (Criterion runs each Test() in its own); abort on the first
+# error so a report always fails its test; fork-heavy tests need no allocation-context recording.
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1:detect_stack_use_after_return=0:strict_string_checks=1:check_initialization_order=1:allocator_may_return_null=1:malloc_context_size=12"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+export LSAN_OPTIONS="suppressions=$ROOT/ci/lsan.supp:print_suppressions=0"
+export FACECL_TEST_DEVICE=${FACECL_TEST_DEVICE:-pocl}
+
+LOG="$B/ctest.log"
+# The ASan build is 2-4x slower than the normal one: the per-test limits of CMakeLists.txt apply.
+ctest --test-dir "$B" --output-on-failure -j"$(nproc)" "$@" > "$LOG" 2>&1
+rc=$?
+# A sanitizer report inside a test that still passed (e.g. in a child process whose exit status
+# was not checked) must fail the job too.
+reports=$(grep -cE "==[0-9]+==ERROR: |SUMMARY: (Address|Leak|UndefinedBehavior)Sanitizer|runtime error: " "$LOG")
+if [ "$rc" -ne 0 ] || [ "$reports" -ne 0 ]; then
+  grep -E -B2 -A25 "==ERROR: |runtime error: " "$LOG" | head -150
+  tail -25 "$LOG"
+  echo "ci/sanitize.sh: FAILED: ctest exit $rc, $reports sanitizer report line(s); full log: $LOG"
+  exit 1
+fi
+tail -4 "$LOG"
+echo "ci/sanitize.sh: clean: ASan+UBSan, no report (log: $LOG)"
