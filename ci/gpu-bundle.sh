@@ -26,20 +26,25 @@ case $OUT in /*) ;; *) OUT=$ROOT/$OUT ;; esac
 STAGE=/tmp/facecl-gpu-stage
 LIMIT=$((64 * 1024 * 1024))
 
-if [ -e "$STAGE" ] && [ ! -L "$STAGE/src" ] && [ ! -d "$STAGE/src" ]; then rm -rf "$STAGE"; fi
-rm -rf "$STAGE" "$OUT"
-mkdir -p "$STAGE/src" "$OUT"
-
+rm -rf "$OUT"
+mkdir -p "$OUT"
+COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+DIRTY=$(git status --porcelain 2>/dev/null | grep -qv '^??' && echo " + uncommitted edits" || true)
+# FACECL_BUNDLE_REUSE=1: bundle the stage's earlier build again (while working on this script).
+if [ "${FACECL_BUNDLE_REUSE:-0}" = 1 ] && [ -x "$STAGE/build/facecl" ] && [ ! -L "$STAGE/build" ]; then
+  echo "ci/gpu-bundle.sh: reusing the build in $STAGE/build"
+  COMMIT="$COMMIT (reused stage build)"
+else
+rm -rf "$STAGE"
+mkdir -p "$STAGE/src"
 echo "ci/gpu-bundle.sh: copying the source tree to $STAGE/src"
 # Tracked and untracked-but-not-ignored files: what the working tree holds, uncommitted edits too.
 git ls-files -z --cached --others --exclude-standard | grep -zv '^gpu-bundle/' |
   tar --null -T - -cf - 2>/dev/null | tar -xf - -C "$STAGE/src"
-COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-DIRTY=$(git status --porcelain 2>/dev/null | grep -qv '^??' && echo " + uncommitted edits" || true)
-
 echo "ci/gpu-bundle.sh: building in $STAGE/build"
 cmake -S "$STAGE/src" -B "$STAGE/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFACECL_WERROR=ON > "$STAGE/configure.log"
 cmake --build "$STAGE/build" -j"$(nproc)" > "$STAGE/build.log" 2>&1 || { tail -30 "$STAGE/build.log"; exit 1; }
+fi
 
 mkdir -p "$OUT/build" "$OUT/src/tools" "$OUT/src/ci" "$OUT/lib"
 for f in "$STAGE/build/facecl" "$STAGE"/build/test_*; do
@@ -50,15 +55,15 @@ done
 cp -a "$STAGE/src/models" "$STAGE/src/tests" "$OUT/src/"
 find "$OUT/src/tests" -name '*.[ch]' -delete
 cp "$STAGE"/src/tools/*.py "$OUT/src/tools/"
-cp "$STAGE/src/ci/gpu-check.sh" "$OUT/src/ci/"
-cp "$STAGE/src/ci/gpu-check.sh" "$OUT/gpu-check.sh"
+cp "$ROOT/ci/gpu-check.sh" "$OUT/src/ci/"
+cp "$ROOT/ci/gpu-check.sh" "$OUT/gpu-check.sh"
 # ctest's list of the tests (absolute stage paths, per-test limits and environment): it works
 # there once the stage path is linked; gpu-check.sh runs the binaries itself where ctest is missing.
 cp "$STAGE/build/CTestTestfile.cmake" "$OUT/build/"
 
 # Shared libraries: what the loader resolves for the programs, minus the runtime every system has.
 SKIP='^(linux-vdso|ld-linux|libc|libm|libdl|libpthread|librt|libresolv|libutil|libgcc_s|libstdc\+\+|libz)\.so'
-ldd "$OUT"/build/* 2>/dev/null | awk '/=> \// {print $1, $3}' | sort -u | while read -r name path; do
+{ for f in "$OUT"/build/facecl "$OUT"/build/test_*; do ldd "$f"; done; } | awk '/=> \// {print $1, $3}' | sort -u | while read -r name path; do
   echo "$name" | grep -qE "$SKIP" && continue
   cp -L "$path" "$OUT/lib/$name"
 done

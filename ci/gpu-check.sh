@@ -9,6 +9,7 @@
 #            ICD files in /etc/OpenCL/vendors)
 # Environment: FACECL_GPU_DEVICE (default gpu: the --device selection), FACECL_GPU_OUT (default
 # /tmp/facecl-gpu: logs and report.txt), FACECL_GPU_BUDGET (default 470 s for everything, under 8 minutes),
+# FACECL_GPU_SCALE (default 1: multiplies each step's limit, for a dry run on a CPU device),
 # FACECL_PYTHON (default: the first of python3, /usr/bin/python3 that imports torch).
 #
 # No apt-get, no network, no build: LD_LIBRARY_PATH is the bundle's lib/ only; the vendor library is
@@ -26,6 +27,7 @@ VENDOR=${2:-}
 SEL=${FACECL_GPU_DEVICE:-gpu}
 OUTDIR=${FACECL_GPU_OUT:-/tmp/facecl-gpu}
 BUDGET=${FACECL_GPU_BUDGET:-470}
+SCALE=${FACECL_GPU_SCALE:-1}      # multiplies every step's limit (a dry run on a slow CPU device)
 STAGE=$(awk '$1 == "stage" {print $2}' "$BUNDLE/MANIFEST")
 T0=$(date +%s)
 mkdir -p "$OUTDIR"
@@ -84,7 +86,7 @@ fi
 # and what is left of the budget; records "NAME: ok|FAILED (exit N)|TIMEOUT after S s".
 declare -A RESULT
 step() {
-  local name=$1 limit=$2; shift 2
+  local name=$1 limit=$(($2 * SCALE)); shift 2
   local left=$((BUDGET - ($(date +%s) - T0)))
   [ "$left" -lt "$limit" ] && limit=$left
   if [ "$limit" -lt 5 ]; then RESULT[$name]="skipped (budget spent)"; note "step $name: skipped, budget spent"; return 1; fi
