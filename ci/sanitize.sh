@@ -33,6 +33,13 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 export LSAN_OPTIONS="suppressions=$ROOT/ci/lsan.supp:print_suppressions=0"
 export FACECL_TEST_DEVICE=${FACECL_TEST_DEVICE:-pocl}
 
+# Kernels compiled by the normal build's test runs (PoCL's and facecl's disk caches) are reused:
+# under ASan every allocation of LLVM compiling a kernel is intercepted, which makes a cold
+# compile many times slower, and the compiler is not what this job checks.
+for c in pocl-cache test-cache; do
+  if [ -d "build/$c" ] && [ ! -e "$B/$c" ]; then ln -s "$ROOT/build/$c" "$B/$c"; fi
+done
+
 LOG="$B/ctest.log"
 # The ASan build is 2-4x slower than the normal one: the per-test limits of CMakeLists.txt apply.
 ctest --test-dir "$B" --output-on-failure -j"$(nproc)" "$@" > "$LOG" 2>&1
