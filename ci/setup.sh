@@ -7,6 +7,8 @@ PKGS=(build-essential cmake pkg-config ocl-icd-opencl-dev opencl-headers ocl-icd
       pocl-opencl-icd libclblast-dev libpng-dev libjpeg62-turbo-dev libcriterion-dev clinfo)
 # CI checks: oclgrind (ci/oclgrind.sh); pip downloads Intel's CPU OpenCL runtime (ci/intel-ocl.sh).
 PKGS+=(oclgrind python3-pip)
+# Data-parallel training and its tests (mpirun; facecl builds without them, single-process).
+PKGS+=(openmpi-bin libopenmpi-dev)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -7,6 +7,7 @@
 
 #include "commands.h"
 #include "options.h"
+#include "dist_cli.h"
 #include <facecl/facecl.h>
 
 static double now_s(void)
@@ -31,7 +32,12 @@ static void usage(FILE *f)
                "inference forward of a whole network on random inputs; prints images/s and GFLOP/s\n"
                "(a training step counts 3x the forward FLOPs), the percentage of --peak when given, and\n"
                "with --torch the same measurement by PyTorch (tools/torch_bench.py, Debian's python3-torch)\n"
-               "in the same run, as a ratio (on a CPU device PyTorch gets the device's compute units as threads).\n");
+               "in the same run, as a ratio (on a CPU device PyTorch gets the device's compute units as threads).\n\n"
+               "Under mpirun (mpirun -np N facecl bench net ..., one rank per device, --batch per rank) it\n"
+               "times data-parallel training steps instead: without gradient exchange (compute only), with\n"
+               "the bucketed allreduce after the backward (serial) and overlapped with it (as facecl train),\n"
+               "plus the allreduce of the gradient bytes alone; [--sync-bn] [--bucket-mb X].\n"
+               "tools/bench_ranks.sh runs it for 1 and N ranks.\n");
 }
 
 /* Median seconds of reps calls of step() after one warm-up call. */
@@ -61,6 +67,7 @@ typedef struct bn_state {
     fcl_net *net;
     fcl_optim *opt;
     fcl_tensor x, y, loss, dlogits;
+    fcl_ddp *ddp;                  /* data-parallel runs: averaged gradients */
 } bn_state;
 
 static fcl_status train_step(void *u)
@@ -73,6 +80,7 @@ static fcl_status train_step(void *u)
     if (!st) st = fcl_softmax_xent_bwd(s->ctx, &s->dlogits, fcl_net_output(s->net), &s->y, &xp, 1.0f);
     if (!st) st = fcl_optim_zero_grad(s->ctx, fcl_net_grads(s->net));
     if (!st) st = fcl_net_backward(s->net, &s->dlogits, NULL);
+    if (!st && s->ddp) st = fcl_ddp_finish(s->ddp);
     if (!st) st = fcl_optim_step(s->ctx, s->opt, fcl_net_params(s->net), fcl_net_grads(s->net));
     return st;
 }
@@ -83,12 +91,72 @@ static fcl_status infer_step(void *u)
     return fcl_net_forward(s->net, &s->x, 0);
 }
 
+/* Data-parallel steps on every rank: compute only, serial allreduce, overlapped allreduce, and
+ * the allreduce alone; the slowest rank's medians, printed by rank 0. */
+static fcl_status bench_ranks(bn_state *s, fcl_dist *d, const fcl_model *m, long batch, long reps, int sync_bn,
+                              size_t bucket)
+{
+    fcl_ctx *ctx = s->ctx;
+    int R = fcl_dist_size(d);
+    double t[4] = {0, 0, 0, 0}; /* compute, serial, overlap, allreduce alone */
+    fcl_ddp_stats ds;
+    memset(&ds, 0, sizeof ds);
+    fcl_status st = time_it(train_step, s, ctx, (int)reps, &t[0]);
+    for (int mode = 0; mode < 2 && !st && R > 1; mode++) {
+        fcl_ddp_opts o = {bucket, mode, sync_bn};
+        st = fcl_ddp_create(ctx, d, s->net, &o, &s->ddp);
+        if (!st) st = time_it(train_step, s, ctx, (int)reps, &t[1 + mode]);
+        if (!st) fcl_ddp_get_stats(s->ddp, &ds);
+        fcl_ddp_destroy(s->ddp);
+        s->ddp = NULL;
+    }
+    if (!st && R > 1) { /* the gradient bytes through MPI_Allreduce alone (host buffers) */
+        size_t n = fcl_tensor_numel(fcl_net_params(s->net));
+        float *h = calloc(n, sizeof *h);
+        double *ts = malloc((size_t)reps * sizeof *ts);
+        if (!h || !ts) st = FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM, "out of host memory");
+        for (long r = 0; r <= reps && !st; r++) {
+            double t0 = now_s();
+            st = fcl_dist_sum_f(d, h, n, fcl_ctx_error(ctx));
+            if (r) ts[r - 1] = now_s() - t0;
+        }
+        if (!st) {
+            qsort(ts, (size_t)reps, sizeof *ts, cmp_d);
+            t[3] = ts[reps / 2];
+        }
+        free(h);
+        free(ts);
+    }
+    double all[4 * 64];
+    if (!st && R <= 64) st = fcl_dist_allgather_d(d, t, 4, all, 4 * (size_t)R, fcl_ctx_error(ctx));
+    if (st) return st;
+    for (int r = 1; r < R && R <= 64; r++)
+        for (int k = 0; k < 4; k++)
+            if (all[4 * r + k] > t[k]) t[k] = all[4 * r + k];
+    if (fcl_dist_rank(d) != 0) return FCL_OK;
+    double ips = (double)(R * batch) / (R > 1 ? t[2] : t[0]);
+    printf("  ranks %d x batch %ld (global %ld): %.1f img/s, %.1f ms per step\n", R, batch, R * batch, ips,
+           1e3 * (R > 1 ? t[2] : t[0]));
+    printf("  %.1f MB of gradients per step (%lld parameters)%s\n", 4.0 * (double)m->n_trainable / 1e6,
+           (long long)m->n_trainable, sync_bn ? ", synchronised batch norm" : "");
+    if (R > 1) {
+        double cost = t[1] - t[0], exposed = t[2] - t[0];
+        printf("  step: compute only %.1f ms, + serial allreduce %.1f ms, + overlapped allreduce %.1f ms\n", 1e3 * t[0],
+               1e3 * t[1], 1e3 * t[2]);
+        printf("  allreduce cost per step %.1f ms (alone: %.1f ms in %d buckets), exposed %.1f ms: %.0f%% hidden behind the backward\n",
+               1e3 * cost, 1e3 * t[3], ds.buckets, 1e3 * exposed, cost > 0 ? 100.0 * (cost - exposed) / cost : 0.0);
+    }
+    fflush(stdout);
+    return FCL_OK;
+}
+
 int fcl_cmd_bench_net(int argc, char **argv)
 {
     const char *model = "resnet18", *stem = NULL, *device = NULL, *v;
     long size = 112, channels = 3, classes = 1000, batch = 32, reps = 5, torch_threads = 0;
     double peak = 0;
-    int bad = 0, torch = 0, rc = 1;
+    int bad = 0, torch = 0, rc = 1, sync_bn = 0;
+    double bucket_mb = 4;
     for (int i = 2; i < argc; i++) {
         long *dst = NULL;
         const char *name = argv[i];
@@ -97,6 +165,11 @@ int fcl_cmd_bench_net(int argc, char **argv)
             return 0;
         }
         if (!strcmp(argv[i], "--torch")) { torch = 1; continue; }
+        if (!strcmp(argv[i], "--sync-bn")) { sync_bn = 1; continue; }
+        if (tool_opt(argc, argv, &i, "--bucket-mb", &v, &bad)) {
+            if (bad || tool_parse_float(v, &bucket_mb) || !(bucket_mb > 0)) return tool_usage_error("bench net: --bucket-mb needs a size in MB");
+            continue;
+        }
         if (tool_opt(argc, argv, &i, "--model", &v, &bad)) { if (bad) return 2; model = v; continue; }
         if (tool_opt(argc, argv, &i, "--stem", &v, &bad)) { if (bad) return 2; stem = v; continue; }
         if (tool_opt(argc, argv, &i, "--device", &v, &bad)) { if (bad) return 2; device = v; continue; }
@@ -133,10 +206,17 @@ int fcl_cmd_bench_net(int argc, char **argv)
         return tool_fail_err(&err);
     bn_state s;
     memset(&s, 0, sizeof s);
-    s.ctx = tool_ctx(device, 0);
-    if (!s.ctx) {
+    fcl_dist *dist = NULL; /* under mpirun: data-parallel steps */
+    if (tool_dist_begin(&dist)) {
         fcl_model_free(m);
         return 1;
+    }
+    fcl_ctx_opts co = {0};
+    co.device = device;
+    co.device_rank = fcl_dist_local_rank(dist);
+    if (fcl_ctx_create(&s.ctx, &co, &err)) {
+        fcl_model_free(m);
+        return tool_dist_fail(dist, &err);
     }
     fcl_ctx *ctx = s.ctx;
     fcl_net_opts no = {(int)batch, 0};
@@ -168,10 +248,22 @@ int fcl_cmd_bench_net(int argc, char **argv)
         free(hx);
         free(hy);
     }
-    printf("bench net: %s, %ld x %ld x %ld input, %s stem, %ld classes, batch %ld, on %s\n", m->name, channels, size, size,
-           m->stem, classes, batch, fcl_ctx_device(ctx)->name);
-    printf("  %lld parameters, %.3f GFLOP per image forward (2 per multiply-add)\n", (long long)m->n_trainable, m->flops / 1e9);
-    fflush(stdout);
+    if (fcl_dist_rank(dist) == 0) {
+        printf("bench net: %s, %ld x %ld x %ld input, %s stem, %ld classes, batch %ld, on %s\n", m->name, channels, size,
+               size, m->stem, classes, batch, fcl_ctx_device(ctx)->name);
+        printf("  %lld parameters, %.3f GFLOP per image forward (2 per multiply-add)\n", (long long)m->n_trainable,
+               m->flops / 1e9);
+        fflush(stdout);
+    }
+    if (dist) {
+        if (!st) st = bench_ranks(&s, dist, m, batch, reps, sync_bn, (size_t)(bucket_mb * 1048576.0));
+        if (st) {
+            rc = tool_dist_fail(dist, fcl_ctx_error(ctx));
+            goto done;
+        }
+        rc = 0;
+        goto done;
+    }
     if (!st) st = time_it(train_step, &s, ctx, (int)reps, &t_train);
     if (!st) st = time_it(infer_step, &s, ctx, (int)reps, &t_infer);
     if (st) {
@@ -228,5 +320,6 @@ done:
     free(rn);
     fcl_ctx_destroy(ctx);
     fcl_model_free(m);
+    tool_dist_end(dist);
     return rc;
 }

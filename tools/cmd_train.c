@@ -7,6 +7,7 @@
 #include "commands.h"
 #include "eval_common.h"
 #include "options.h"
+#include "dist_cli.h"
 #include "progress.h"
 #include <facecl/train.h>
 
@@ -47,13 +48,17 @@ static void usage(void)
            "                         size, batch and loss must stay; other changes are listed)\n"
            "  --overwrite            replace the run already in RUN (without it, such a RUN is refused)\n"
            "  --freeze N             freeze the first N layers (see facecl model show)\n"
-           "  --device SEL           OpenCL device (default $FACECL_DEVICE, else first GPU, else first device)\n");
+           "  --device SEL           OpenCL device (default $FACECL_DEVICE, else first GPU, else first device)\n"
+           "data-parallel (mpirun -np N facecl train ...: rank r takes the r-th device of --device on its node):\n"
+           "  --sync-bn              batch norm statistics over the global batch (default: per rank)\n"
+           "  --bucket-mb X          gradient allreduce bucket size (default 4)\n");
 }
 
 typedef struct ui {
     fcl_progress bar;
     int epoch_open;
     int quiet;
+    int rank;                      /* data-parallel: only rank 0 shows progress */
 } ui;
 
 static void fmt_opt(char *buf, size_t size, const char *label, double v, double scale, const char *unit)
@@ -66,6 +71,10 @@ static int on_event(void *user, const fcl_train_event *ev)
 {
     ui *u = user;
     char extra[160], a[64], b[64], c[64], d[64], e[64];
+    if (u->rank > 0) {
+        if (ev->kind == FCL_EV_WARNING) fprintf(stderr, "rank %d: warning: %s\n", u->rank, ev->text);
+        return 0;
+    }
     switch (ev->kind) {
     case FCL_EV_INFO:
         if (u->epoch_open) fcl_progress_abort(&u->bar), u->epoch_open = 0;
@@ -100,8 +109,10 @@ static int on_event(void *user, const fcl_train_event *ev)
         fmt_opt(c, sizeof c, "val loss", s->val_loss, 1, "");
         fmt_opt(d, sizeof d, "AUC", s->auc, 1, "");
         fmt_opt(e, sizeof e, "EER", s->eer, 100, "%");
-        printf("epoch %d/%d: train loss %.4f%s%s%s%s%s  lr %.3g  %.1f img/s  %.1f s%s\n", s->epoch, ev->epochs,
-               s->train_loss, a, c, b, d, e, s->lr, s->images_per_s, s->seconds, s->best ? "  (best)" : "");
+        if (s->allreduce_s > 0) snprintf(extra, sizeof extra, "  allreduce wait %.1f ms/step", 1e3 * s->allreduce_s);
+        else extra[0] = '\0';
+        printf("epoch %d/%d: train loss %.4f%s%s%s%s%s  lr %.3g  %.1f img/s%s  %.1f s%s\n", s->epoch, ev->epochs,
+               s->train_loss, a, c, b, d, e, s->lr, s->images_per_s, extra, s->seconds, s->best ? "  (best)" : "");
         fflush(stdout);
         break;
     }
@@ -134,7 +145,7 @@ int fcl_cmd_train(int argc, char **argv)
     cfg.models_dir = tool_models_dir();
     cfg.augment = "flip";
     const char *device = NULL, *loss = "ce", *sched = "cosine", *milestones = NULL, *optim = NULL, *norm = NULL, *pk = NULL, *tta = NULL;
-    double warmup = -1, step_size = 0, gamma = 0.1;
+    double warmup = -1, step_size = 0, gamma = 0.1, bucket_mb = 0;
     long patience = -1, seed = 1;
     int quiet = 0, help = 0;
     fcl_error err = {0};
@@ -149,6 +160,8 @@ int fcl_cmd_train(int argc, char **argv)
         {"--nesterov", TOOL_OPT_FLAG, &cfg.nesterov, 0, 0, 0, 0},
         {"--overwrite", TOOL_OPT_FLAG, &cfg.overwrite, 0, 0, 0, 0},
         {"--quiet", TOOL_OPT_FLAG, &quiet, 0, 0, 0, 0},
+        {"--sync-bn", TOOL_OPT_FLAG, &cfg.sync_bn, 0, 0, 0, 0},
+        {"--bucket-mb", TOOL_OPT_NUM, &bucket_mb, 0, 1e6, 1, 0},
         {"--train", TOOL_OPT_STR, &cfg.train_dir, 0, 0, 0, 0},
         {"--val", TOOL_OPT_STR, &cfg.val_dir, 0, 0, 0, 0},
         {"--pairs", TOOL_OPT_STR, &cfg.pairs, 0, 0, 0, 0},
@@ -202,6 +215,7 @@ int fcl_cmd_train(int argc, char **argv)
     if (tool_options_parse("train", opts, sizeof opts / sizeof opts[0], argc, argv, 1, NULL, 0, NULL)) return 2;
     if (tta && tool_parse_tta(tta, &cfg.tta_flip)) return 2;
     cfg.seed = (uint64_t)seed;
+    cfg.bucket_bytes = (size_t)(bucket_mb * 1048576.0);
     if (cfg.model_opts.channels == 2) return tool_usage_error("train: --channels must be 1 (gray) or 3 (RGB), got 2");
     if (optim) {
         if (!strcmp(optim, "sgd")) cfg.optim = FCL_OPTIM_SGD;
@@ -251,21 +265,29 @@ int fcl_cmd_train(int argc, char **argv)
         if (patience >= 0) cfg.sched.patience = patience;
     }
 
+    fcl_dist *dist = NULL; /* under mpirun: one rank of a data-parallel job */
+    if (tool_dist_begin(&dist)) return 1;
+    cfg.dist = dist;
     fcl_ctx_opts co = {0};
     co.device = device;
     co.seed = cfg.seed;
+    co.device_rank = fcl_dist_local_rank(dist);
     fcl_ctx *ctx = NULL;
-    if (fcl_ctx_create(&ctx, &co, &err)) return tool_fail_err(&err);
+    if (fcl_ctx_create(&ctx, &co, &err)) return tool_dist_fail(dist, &err);
     tool_ctx_warn(ctx);
+    if (dist) fprintf(stderr, "rank %d of %d (%s, local %d): ", fcl_dist_rank(dist), fcl_dist_size(dist), fcl_dist_host(dist),
+                      fcl_dist_local_rank(dist));
     fprintf(stderr, "device: %s (%s)\n", fcl_ctx_device(ctx)->name, fcl_ctx_device(ctx)->platform);
     ui u = {0};
     u.quiet = quiet;
+    u.rank = fcl_dist_rank(dist);
     fcl_epoch_stats fin;
     fcl_status st = fcl_train_run(ctx, &cfg, on_event, &u, &fin);
     if (u.epoch_open) fcl_progress_abort(&u.bar);
     int rc = 0;
-    if (st) rc = tool_fail_err(fcl_ctx_error(ctx));
-    else printf("done: run folder %s (best checkpoint best.safetensors, last last.safetensors)\n", cfg.run_dir);
+    if (st) rc = tool_dist_fail(dist, fcl_ctx_error(ctx));
+    else if (u.rank == 0) printf("done: run folder %s (best checkpoint best.safetensors, last last.safetensors)\n", cfg.run_dir);
     fcl_ctx_destroy(ctx);
+    tool_dist_end(dist);
     return rc;
 }

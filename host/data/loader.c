@@ -33,7 +33,9 @@ struct fcl_loader {
     fcl_loader_opts o;
     fcl_aug_pipeline aug;
     int has_aug;
-    int B, Q;                   /* batch capacity, ring slots (prefetch + 1) */
+    int B, Q;                   /* batch capacity (this shard's part), ring slots (prefetch + 1) */
+    int Bg;                     /* the global batch (B * shard count) */
+    size_t *gpos;               /* sharded: global epoch position of each local position */
     slot *slots;
     worker *workers;
     int n_workers;
@@ -193,7 +195,7 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&l->mu);
 
         /* Everything below depends only on (seed, epoch, pos): not on which thread runs it. */
-        uint64_t item_seed = derive(l->o.seed, TAG_ITEM, (uint64_t)epoch, pos);
+        uint64_t item_seed = derive(l->o.seed, TAG_ITEM, (uint64_t)epoch, l->gpos ? l->gpos[pos] : pos);
         float *dst = s->b.data + k * item_floats;
         int label = -1;
         size_t used = index;
@@ -259,7 +261,7 @@ static fcl_status plan_epoch(fcl_loader *l, int epoch, fcl_error *err)
         l->n_batches = (size_t)l->n_eligible / P;
         need = l->n_batches * P * K;
     } else {
-        size_t B = (size_t)l->B, n = l->src.count;
+        size_t B = (size_t)l->Bg, n = l->src.count;
         l->n_batches = l->o.drop_last ? n / B : (n + B - 1) / B;
         need = l->o.drop_last ? l->n_batches * B : n;
     }
@@ -324,6 +326,18 @@ static fcl_status plan_epoch(fcl_loader *l, int epoch, fcl_error *err)
         }
         free(ids);
         free(pool);
+    }
+    if (l->o.shard_count > 1) { /* keep this shard's part of every global batch, in place */
+        size_t Bg = (size_t)l->Bg, S = (size_t)l->B, sh = (size_t)l->o.shard_index, cnt = l->n_batches * S;
+        size_t *g = realloc(l->gpos, (cnt ? cnt : 1) * sizeof *g);
+        if (!g) return FCL_ERR(err, FCL_ERR_NOMEM, "loader: out of memory for an epoch of %zu items", need);
+        l->gpos = g;
+        for (size_t b = 0; b < l->n_batches; b++)
+            for (size_t k = 0; k < S; k++) {
+                g[b * S + k] = b * Bg + sh * S + k;
+                l->order[b * S + k] = l->order[g[b * S + k]]; /* reads ahead of (or at) the write */
+            }
+        l->total = l->n_batches * S;
     }
     return FCL_OK;
 }
@@ -419,7 +433,7 @@ size_t fcl_loader_batches_per_epoch(const fcl_loader *l)
 {
     if (!l) return 0;
     if (l->o.sampler == FCL_SAMPLER_PK) return (size_t)l->n_eligible / (size_t)l->o.pk_p;
-    size_t B = (size_t)l->B, n = l->src.count;
+    size_t B = (size_t)l->Bg, n = l->src.count;
     return l->o.drop_last ? n / B : (n + B - 1) / B;
 }
 
@@ -528,7 +542,19 @@ fcl_status fcl_loader_create(fcl_loader **out, const fcl_loader_source *src, con
     }
     l->o.aug = NULL; /* the copy above is what is used */
     l->B = B;
+    l->Bg = B;
     l->Q = Q;
+    if (o->shard_count > 1) {
+        if (o->shard_index < 0 || o->shard_index >= o->shard_count || B % o->shard_count ||
+            (o->sampler != FCL_SAMPLER_PK && !o->drop_last)) {
+            st = FCL_ERR(err, FCL_ERR_INVALID_ARG,
+                         "fcl_loader_create: shard %d of %d needs full batches (drop_last or P x K) of a multiple of %d items, not %d",
+                         o->shard_index, o->shard_count, o->shard_count, B);
+            free(l);
+            return st;
+        }
+        l->B = B / o->shard_count;
+    }
     if (o->sampler == FCL_SAMPLER_PK && (st = build_identities(l, err))) goto fail;
 
     l->slots = calloc((size_t)Q, sizeof *l->slots);
@@ -630,6 +656,7 @@ void fcl_loader_destroy(fcl_loader *l)
     free(l->slots);
     free(l->workers);
     free(l->order);
+    free(l->gpos);
     free(l->id_items);
     free(l->id_start);
     free(l->id_count);

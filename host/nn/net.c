@@ -39,7 +39,14 @@ struct fcl_net {
     int *last_fwd_use;                     /* last layer reading each output in the forward */
     int *keep_for_bwd;                     /* a backward (its own or a consumer's) reads it */
     int *last_bwd_use;                     /* smallest layer index whose backward reads it */
+    fcl_net_hooks hooks;                   /* data-parallel training (facecl/dist.h) */
 };
+
+void fcl_net_set_hooks(fcl_net *net, const fcl_net_hooks *hooks)
+{
+    if (hooks) net->hooks = *hooks;
+    else memset(&net->hooks, 0, sizeof net->hooks);
+}
 
 /* ---- small helpers ---------------------------------------------------------------------------- */
 
@@ -442,6 +449,9 @@ static fcl_status forward_layer(fcl_net *net, int i, int training)
         p.momentum = L->bn.momentum;
         s->bn_training = p.training;
         if (p.training && s->nbt >= 0) net->nbt[s->nbt]++;
+        if (p.training && net->hooks.bn_forward)
+            return net->hooks.bn_forward(net->hooks.user, i, y, &s->save_mean, &s->save_invstd, &rm, &rv, x,
+                                         s->weight >= 0 ? &w : NULL, s->bias >= 0 ? &b : NULL, &p);
         return fcl_bn2d_fwd(ctx, y, &s->save_mean, &s->save_invstd, &rm, &rv, x, s->weight >= 0 ? &w : NULL,
                             s->bias >= 0 ? &b : NULL, &p);
     }
@@ -557,6 +567,9 @@ static fcl_status backward_layer(fcl_net *net, int i)
         p.eps = L->bn.eps;
         p.momentum = L->bn.momentum;
         int dgamma = s->weight >= 0 && !net->entries[s->weight].info->fixed; /* fixed: stays 0 */
+        if (p.training && net->hooks.bn_backward)
+            return net->hooks.bn_backward(net->hooks.user, i, dx, dgamma ? &dw : NULL, s->bias >= 0 ? &db : NULL, dy, x,
+                                          s->weight >= 0 ? &w : NULL, &s->save_mean, &s->save_invstd, &p);
         return fcl_bn2d_bwd(ctx, dx, dgamma ? &dw : NULL, s->bias >= 0 ? &db : NULL, dy, x,
                             s->weight >= 0 ? &w : NULL, &s->save_mean, &s->save_invstd, &p);
     }
@@ -654,6 +667,7 @@ fcl_status fcl_net_backward(fcl_net *net, const fcl_tensor *d_output, const fcl_
         }
         fcl_tensor_release(ctx, &net->ls[i].idx);
         netx_release(ctx, &net->ls[i].ext);
+        if (net->hooks.after_backward && (st = net->hooks.after_backward(net->hooks.user, i))) return st;
         /* Saved outputs whose last backward reader was this layer are done. */
         const fcl_layer *L = &m->layers[i];
         for (int k = 0; k < L->n_inputs; k++) {

@@ -10,6 +10,7 @@
 
 #include "facecl/checkpoint.h"
 #include "facecl/csvlog.h"
+#include "facecl/dist.h"
 #include "facecl/evaluate.h"
 #include "facecl/loader.h"
 #include "facecl/metrics.h"
@@ -22,6 +23,7 @@
 #include "io/csv_internal.h"
 #include "nn/run_dir.h"
 #include "nn/train_guard.h"
+#include "nn/train_dist.h"
 #include "runtime/internal.h"
 
 /* ---- loss specification --------------------------------------------------------------------- */
@@ -37,6 +39,13 @@ const char *fcl_loss_term_name(fcl_loss_term_kind k)
 static int is_head(fcl_loss_term_kind k)
 {
     return k == FCL_TERM_ARCFACE || k == FCL_TERM_COSFACE || k == FCL_TERM_SPHEREFACE;
+}
+
+/* Terms over the whole batch at once (pairs, mining): data-parallel ranks compute them on the
+ * gathered global batch. */
+static int is_batchwise(fcl_loss_term_kind k)
+{
+    return k == FCL_TERM_TRIPLET || k == FCL_TERM_HISTOGRAM || k == FCL_TERM_CONTRASTIVE;
 }
 
 fcl_status fcl_loss_spec_parse(const char *text, fcl_loss_spec *out, fcl_error *err)
@@ -139,6 +148,9 @@ typedef struct trainer {
     fcl_tensor x, labels, loss, dlogits, demb, scratch_a, scratch_b, pair_y;
     fcl_tensor head_w, head_dw, head_logits, head_cos, centers;
     fcl_optim *head_opt;
+    fcl_ddp *ddp;                  /* data-parallel ranks (cfg->dist): gradient averaging */
+    fcl_tensor emb_all, demb_all, y_all; /* ... and the global batch for batch-wise terms and centres */
+    int *labels_all;
     size_t steps_per_epoch;
     int64_t step;
 
@@ -188,6 +200,9 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* Rank 0 alone writes the run folder. */
+static int writer(const trainer *t) { return fcl_dist_rank(t->cfg->dist) == 0; }
+
 static void path_in(const trainer *t, const char *name, char *buf, size_t size)
 {
     snprintf(buf, size, "%s/%s", t->cfg->run_dir, name);
@@ -216,8 +231,9 @@ static fcl_status open_data(trainer *t)
     if (t->train.n_classes < 2)
         return FCL_ERR(&ctx->err, FCL_ERR_FORMAT, "%s: training needs at least 2 identity folders, found %d", c->train_dir,
                        t->train.n_classes);
-    st = fcl_dataset_write_classes(&t->train, classes_path, &e);
+    st = writer(t) ? fcl_dataset_write_classes(&t->train, classes_path, &e) : FCL_OK;
     if (st) return take(ctx, st, &e);
+    if ((st = fcl_dist_barrier(c->dist, &ctx->err))) return st; /* the other ranks read classes.txt below */
     t->classes = t->train.n_classes;
     info(t, FCL_EV_INFO, "train: %s: %zu images of %d identities", c->train_dir, t->train.n, t->classes);
     if (c->val_dir) {
@@ -362,6 +378,16 @@ static fcl_status build_loss_state(trainer *t)
         if (!st) st = fcl_tensor_fill(ctx, &t->centers, 0.0f);
         if (st) return st;
     }
+    int gather = 0; /* ranks need the global batch's embeddings: batch-wise terms, centre updates */
+    for (int i = 0; i < c->loss.n; i++) gather |= is_batchwise(c->loss.kind[i]) || c->loss.kind[i] == FCL_TERM_CENTER;
+    if (fcl_dist_size(c->dist) > 1 && gather) {
+        size_t s2[2] = {B, D};
+        st = fcl_tensor_alloc(ctx, &t->emb_all, 2, s2, FCL_F32);
+        if (!st) st = fcl_tensor_alloc(ctx, &t->demb_all, 2, s2, FCL_F32);
+        if (!st) st = fcl_tensor_alloc(ctx, &t->y_all, 1, &B, FCL_F32);
+        if (st) return st;
+        if (!(t->labels_all = malloc(B * sizeof *t->labels_all))) return FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory");
+    }
     for (int i = 0; i < c->loss.n; i++) {
         if (c->loss.kind[i] == FCL_TERM_CONTRASTIVE) {
             size_t s2[2] = {B, D};
@@ -448,6 +474,23 @@ static fcl_status train_step(trainer *t, const fcl_batch *b, double *loss_out, s
     if (!st) st = flat2(ctx, &t->demb, n, 0, n, &demb);
     if (!st) st = fcl_tensor_fill(ctx, &demb, 0.0f);
     if (st) return st;
+    /* Batch-wise terms see the global batch: on data-parallel ranks the gathered one (pe, py,
+     * plab, pn); their gradient pd is then the same on every rank and each takes its rows. */
+    fcl_tensor pe = emb, py = y, pd = demb;
+    const int *plab = b->labels;
+    size_t pn = n;
+    const int ranks = fcl_dist_size(c->dist);
+    if (t->emb_all.buf) {
+        pn = n * (size_t)ranks;
+        st = flat2(ctx, &t->emb_all, pn, 0, pn, &pe);
+        if (!st) st = flat2(ctx, &t->demb_all, pn, 0, pn, &pd);
+        if (!st) st = fcl_dist_gather_rows(ctx, c->dist, &emb, n, (size_t)t->dim, &pe, b->labels, t->labels_all, pn);
+        if (!st) st = rows(ctx, &t->y_all, pn, &py);
+        if (!st) st = fcl_labels_upload(ctx, &py, t->labels_all, pn, t->classes);
+        if (!st) st = fcl_tensor_fill(ctx, &pd, 0.0f);
+        if (st) return st;
+        plab = t->labels_all;
+    }
     int need_demb = 0;
     double total = 0;
     float *host_logits = NULL;
@@ -492,16 +535,16 @@ static fcl_status train_step(trainer *t, const fcl_batch *b, double *loss_out, s
         case FCL_TERM_TRIPLET: {
             fcl_triplet_params p = {c->triplet_semi_hard ? FCL_TRIPLET_SEMI_HARD : FCL_TRIPLET_BATCH_HARD,
                                     c->triplet_margin > 0 ? (float)c->triplet_margin : 0.3f, 0};
-            st = fcl_triplet_loss_fwd(ctx, &t->loss, &emb, &y, &p);
-            if (!st) st = fcl_triplet_loss_bwd(ctx, &demb, &emb, &y, &p, w);
+            st = fcl_triplet_loss_fwd(ctx, &t->loss, &pe, &py, &p);
+            if (!st) st = fcl_triplet_loss_bwd(ctx, &pd, &pe, &py, &p, w);
             if (!st) total += w * download_loss(t);
             need_demb = 1;
             break;
         }
         case FCL_TERM_HISTOGRAM: {
             fcl_histogram_params p = {c->histogram_bins};
-            st = fcl_histogram_loss_fwd(ctx, &t->loss, &emb, &y, &p);
-            if (!st) st = fcl_histogram_loss_bwd(ctx, &demb, &emb, &y, &p, w);
+            st = fcl_histogram_loss_fwd(ctx, &t->loss, &pe, &py, &p);
+            if (!st) st = fcl_histogram_loss_bwd(ctx, &pd, &pe, &py, &p, w);
             if (!st) total += w * download_loss(t);
             need_demb = 1;
             break;
@@ -509,21 +552,21 @@ static fcl_status train_step(trainer *t, const fcl_batch *b, double *loss_out, s
         case FCL_TERM_CONTRASTIVE: {
             /* pairs of neighbouring rows (i, i + 1): with P x K batches mostly the same identity,
              * one different pair per identity boundary */
-            if (n < 2) break;
-            size_t np = n - 1;
+            if (pn < 2) break;
+            size_t np = pn - 1;
             float *ypair = malloc(np * sizeof *ypair);
             if (!ypair) {
                 st = FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory");
                 break;
             }
-            for (size_t k = 0; k < np; k++) ypair[k] = b->labels[k] == b->labels[k + 1] ? 1.0f : 0.0f;
+            for (size_t k = 0; k < np; k++) ypair[k] = plab[k] == plab[k + 1] ? 1.0f : 0.0f;
             fcl_tensor a, bb, da, db, yy, d1, d0;
             fcl_contrastive_params p = {c->triplet_margin > 0 ? (float)c->triplet_margin : 1.0f};
             size_t ys[1] = {np};
-            st = flat2(ctx, &emb, n, 0, np, &a);
-            if (!st) st = flat2(ctx, &emb, n, 1, np, &bb);
-            if (!st) st = flat2(ctx, &t->scratch_a, n, 0, np, &da);
-            if (!st) st = flat2(ctx, &t->scratch_b, n, 0, np, &db);
+            st = flat2(ctx, &pe, pn, 0, np, &a);
+            if (!st) st = flat2(ctx, &pe, pn, 1, np, &bb);
+            if (!st) st = flat2(ctx, &t->scratch_a, pn, 0, np, &da);
+            if (!st) st = flat2(ctx, &t->scratch_b, pn, 0, np, &db);
             if (!st) st = fcl_tensor_view(ctx, &t->pair_y, 0, 1, ys, &yy);
             if (!st) st = fcl_tensor_upload(ctx, &yy, ypair, np);
             free(ypair);
@@ -531,9 +574,9 @@ static fcl_status train_step(trainer *t, const fcl_batch *b, double *loss_out, s
             if (!st) st = fcl_tensor_fill(ctx, &da, 0.0f);
             if (!st) st = fcl_tensor_fill(ctx, &db, 0.0f);
             if (!st) st = fcl_contrastive_loss_bwd(ctx, &da, &db, &a, &bb, &yy, &p, w);
-            if (!st) st = flat2(ctx, &demb, n, 0, np, &d0);
+            if (!st) st = flat2(ctx, &pd, pn, 0, np, &d0);
             if (!st) st = fcl_add_acc(ctx, &d0, &da);
-            if (!st) st = flat2(ctx, &demb, n, 1, np, &d1);
+            if (!st) st = flat2(ctx, &pd, pn, 1, np, &d1);
             if (!st) st = fcl_add_acc(ctx, &d1, &db);
             if (!st) total += w * download_loss(t);
             need_demb = 1;
@@ -542,6 +585,12 @@ static fcl_status train_step(trainer *t, const fcl_batch *b, double *loss_out, s
         default:
             break;
         }
+    }
+    if (!st && t->emb_all.buf && need_demb) { /* this rank's rows of the global gradient, times the
+                                                  rank count (the averaging divides it again) */
+        fcl_tensor mine;
+        st = flat2(ctx, &pd, pn, n * (size_t)fcl_dist_rank(c->dist), n, &mine);
+        if (!st) st = fcl_axpy(ctx, &demb, (float)ranks, &mine);
     }
     if (!st && !isfinite(total))
         st = FCL_ERR(&ctx->err, FCL_ERR_INVALID_ARG,
@@ -553,6 +602,8 @@ static fcl_status train_step(trainer *t, const fcl_batch *b, double *loss_out, s
         if (has_ce) st = flat2(ctx, &t->dlogits, n, 0, n, &dl_all);
         if (!st) st = fcl_net_backward(t->net, has_ce ? &dl_all : NULL, need_demb ? &demb : NULL);
     }
+    if (!st && t->ddp) st = fcl_ddp_finish(t->ddp);
+    if (!st && t->head_opt && ranks > 1) st = fcl_dist_average_tensor(ctx, c->dist, &t->head_dw);
     if (!st && c->clip_norm > 0) st = fcl_clip_grad_norm(ctx, fcl_net_grads(t->net), c->clip_norm, NULL);
     if (!st && t->agc) st = fcl_agc_apply(ctx, t->agc, fcl_net_params(t->net), fcl_net_grads(t->net));
     if (!st) st = fcl_optim_step(ctx, t->opt, fcl_net_params(t->net), fcl_net_grads(t->net));
@@ -560,7 +611,7 @@ static fcl_status train_step(trainer *t, const fcl_batch *b, double *loss_out, s
         if (c->clip_norm > 0) st = fcl_clip_grad_norm(ctx, &t->head_dw, c->clip_norm, NULL);
         if (!st) st = fcl_optim_step(ctx, t->head_opt, &t->head_w, &t->head_dw);
     }
-    if (!st && t->center_term >= 0) st = fcl_center_update(ctx, &t->centers, &emb, &y, (float)c->center_alpha);
+    if (!st && t->center_term >= 0) st = fcl_center_update(ctx, &t->centers, &pe, &py, (float)c->center_alpha);
     if (!st && fcl_sched_config_of(t->sched)->unit == FCL_SCHED_PER_ITER &&
         fcl_sched_config_of(t->sched)->kind != FCL_SCHED_PLATEAU) {
         st = take(ctx, fcl_sched_on_iter(t->sched, &e), &e);
@@ -637,7 +688,11 @@ static fcl_status validate(trainer *t, fcl_epoch_stats *s)
     const fcl_train_config *c = t->cfg;
     fcl_error e = {0};
     fcl_loader *l = NULL;
-    fcl_loader_source src = fcl_loader_source_dataset(&t->val);
+    fcl_loader_source all = fcl_loader_source_dataset(&t->val), src;
+    fcl_source_slice slice;
+    size_t lo_i, hi_i;
+    fcl_dist_shard(all.count, fcl_dist_rank(c->dist), fcl_dist_size(c->dist), &lo_i, &hi_i);
+    src = fcl_source_slice_make(&slice, &all, lo_i, hi_i); /* ranks split the set; sums are reduced */
     fcl_loader_opts lo = {0};
     lo.batch_size = c->batch;
     lo.channels = t->model->channels;
@@ -648,13 +703,13 @@ static fcl_status validate(trainer *t, fcl_epoch_stats *s)
     lo.sampler = FCL_SAMPLER_SEQUENTIAL;
     lo.skip_bad = c->skip_bad;
     lo.aug = &t->eval_aug;
-    fcl_status st = take(ctx, fcl_loader_create(&l, &src, &lo, &e), &e);
-    if (!st) st = take(ctx, fcl_loader_start_epoch(l, 0, &e), &e);
+    fcl_status st = src.count ? take(ctx, fcl_loader_create(&l, &src, &lo, &e), &e) : FCL_OK;
+    if (!st && l) st = take(ctx, fcl_loader_start_epoch(l, 0, &e), &e);
     double loss_sum = 0;
     size_t seen = 0, hits[2] = {0, 0};
     float *host = malloc((size_t)c->batch * (size_t)t->classes * sizeof *host);
     if (!host && !st) st = FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory");
-    while (!st) {
+    while (!st && l) {
         const fcl_batch *b = NULL;
         st = take(ctx, fcl_loader_next(l, &b, &e), &e);
         if (st || !b) break;
@@ -689,6 +744,12 @@ static fcl_status validate(trainer *t, fcl_epoch_stats *s)
         hits[1] += cnt[1];
         seen += n;
     }
+    double sums[4] = {loss_sum, (double)seen, (double)hits[0], (double)hits[1]};
+    if (!st) st = fcl_dist_sum_d(c->dist, sums, 4, &ctx->err);
+    loss_sum = sums[0];
+    seen = (size_t)sums[1];
+    hits[0] = (size_t)sums[2];
+    hits[1] = (size_t)sums[3];
     if (!st && seen) {
         s->val_loss = loss_sum / (double)seen;
         s->val_acc = (double)hits[0] / (double)seen;
@@ -713,7 +774,7 @@ static fcl_status verify(trainer *t, fcl_epoch_stats *s)
     int *labels = NULL, *folds = NULL;
     fcl_verify_result r;
     memset(&r, 0, sizeof r);
-    fcl_status st = fcl_embed_pairs(ctx, t->net, &in, &t->pairs, eval_progress, t, &scores);
+    fcl_status st = fcl_dist_embed_pairs(ctx, t->cfg->dist, t->net, &in, &t->pairs, eval_progress, t, &scores);
     if (st) return st;
     labels = malloc(t->pairs.n * sizeof *labels);
     folds = malloc(t->pairs.n * sizeof *folds);
@@ -737,7 +798,7 @@ static fcl_status verify(trainer *t, fcl_epoch_stats *s)
     for (int k = 0; k < r.n_fars; k++)
         if (fabs(r.far[k] - 1e-2) < 1e-12) s->tar_1e2 = r.tar[k];
     s->best_acc = r.best_accuracy;
-    { /* the ROC of the latest epoch, log-FAR axis */
+    if (writer(t)) { /* the ROC of the latest epoch, log-FAR axis */
         char path[1200];
         path_in(t, "roc.png", path, sizeof path);
         fcl_plot_series ser = {"model", r.roc.fpr, r.roc.tpr, r.roc.n_points, 0, 0, 0, 0};
@@ -926,6 +987,8 @@ static fcl_status make_loader(trainer *t)
     lo.drop_last = 1; /* batch norm needs more than one value; equal batches keep steps comparable */
     lo.skip_bad = c->skip_bad;
     lo.aug = &t->train_aug;
+    lo.shard_index = fcl_dist_rank(c->dist);
+    lo.shard_count = fcl_dist_size(c->dist);
     if (c->pk_p > 0 || pair_loss) {
         lo.sampler = FCL_SAMPLER_PK;
         lo.pk_k = c->pk_k > 0 ? c->pk_k : 4;
@@ -939,6 +1002,10 @@ static fcl_status make_loader(trainer *t)
     } else {
         lo.sampler = FCL_SAMPLER_SHUFFLE;
     }
+    int gb = lo.sampler == FCL_SAMPLER_PK ? lo.pk_p * lo.pk_k : c->batch;
+    if (gb % lo.shard_count)
+        return FCL_ERR(&t->ctx->err, FCL_ERR_INVALID_ARG, "the global batch %d must be a multiple of the %d ranks", gb,
+                       lo.shard_count);
     st = take(t->ctx, fcl_loader_create(&t->loader, &src, &lo, &e), &e);
     if (st) return st;
     t->steps_per_epoch = fcl_loader_batches_per_epoch(t->loader);
@@ -954,11 +1021,14 @@ static void cleanup(trainer *t)
     fcl_error e = {0};
     fcl_loader_destroy(t->loader);
     fcl_tensor *ts[] = {&t->x, &t->labels, &t->loss, &t->dlogits, &t->demb, &t->scratch_a, &t->scratch_b, &t->pair_y,
-                        &t->head_w, &t->head_dw, &t->head_logits, &t->head_cos, &t->centers};
+                        &t->head_w, &t->head_dw, &t->head_logits, &t->head_cos, &t->centers,
+                        &t->emb_all, &t->demb_all, &t->y_all};
     for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) fcl_tensor_release(ctx, ts[i]);
     if (t->head_opt) fcl_optim_destroy(ctx, t->head_opt);
     if (t->opt) fcl_optim_destroy(ctx, t->opt);
     fcl_agc_destroy(ctx, t->agc);
+    fcl_ddp_destroy(t->ddp);
+    free(t->labels_all);
     fcl_sched_destroy(t->sched);
     fcl_net_destroy(t->net);
     fcl_model_free(t->model);
@@ -1060,12 +1130,25 @@ fcl_status fcl_train_run(fcl_ctx *ctx, const fcl_train_config *cfg, fcl_train_ca
         t->step = prog.step;
         char path[1200];
         path_in(t, "log.csv", path, sizeof path);
-        st = take(ctx, fcl_csvlog_truncate(path, "epoch", (double)start_epoch, NULL, &e), &e);
+        st = writer(t) ? take(ctx, fcl_csvlog_truncate(path, "epoch", (double)start_epoch, NULL, &e), &e) : FCL_OK;
         if (st) goto fail;
         reload_history(t);
         info(t, FCL_EV_INFO, "resume: %s at epoch %lld, step %lld", cfg->resume, (long long)start_epoch, (long long)t->step);
     }
-    {
+    if (fcl_dist_size(cfg->dist) > 1 || cfg->sync_bn) { /* one model on every rank, gradients averaged
+                                                         (one process with --sync-bn: the same BN code) */
+        fcl_ddp_opts o = {cfg->bucket_bytes, 1, cfg->sync_bn};
+        st = fcl_ddp_create(ctx, cfg->dist, t->net, &o, &t->ddp);
+        if (!st) st = fcl_ddp_broadcast_state(t->ddp);
+        if (st) goto fail;
+        fcl_ddp_stats ds;
+        fcl_ddp_get_stats(t->ddp, &ds);
+        if (fcl_dist_size(cfg->dist) > 1)
+            info(t, FCL_EV_INFO, "data-parallel: %d ranks, %d per global batch of %d; %d gradient buckets, %.2f MB per step%s",
+             fcl_dist_size(cfg->dist), cfg->batch / fcl_dist_size(cfg->dist), cfg->batch, ds.buckets,
+             (double)ds.bytes_per_step / 1e6, cfg->sync_bn ? ", synchronised batch norm" : ", batch norm per rank");
+    }
+    if (writer(t)) {
         char path[1200];
         path_in(t, "log.csv", path, sizeof path);
         st = take(ctx, fcl_csvlog_open(&t->log, path, csv_cols, N_COLS, cfg->resume ? FCL_CSVLOG_APPEND : 0, &e), &e);
@@ -1121,6 +1204,15 @@ fcl_status fcl_train_run(fcl_ctx *ctx, const fcl_train_config *cfg, fcl_train_ca
         }
         if (t->stop) break;
         if ((st = check_diverged(t, (int)ep + 1))) goto fail; /* before validation reads NaN logits */
+        { /* the global batch's loss and accuracy: sums over ranks */
+            double sums[3] = {loss_sum, (double)seen, (double)correct};
+            st = fcl_dist_sum_d(cfg->dist, sums, 3, &ctx->err);
+            if (!st && t->ddp) st = fcl_ddp_average_buffers(t->ddp); /* per-rank BN running stats */
+            if (st) goto fail;
+            loss_sum = sums[0];
+            seen = (size_t)sums[1];
+            correct = (size_t)sums[2];
+        }
         double train_s = now_s() - t0;
         memset(&s, 0, sizeof s);
         s.epoch = (int)ep + 1;
@@ -1128,6 +1220,12 @@ fcl_status fcl_train_run(fcl_ctx *ctx, const fcl_train_config *cfg, fcl_train_ca
         s.train_acc = (t->ce_term >= 0 || t->head_term >= 0) && seen ? (double)correct / (double)seen : NAN;
         s.val_loss = s.val_acc = s.val_top5 = s.auc = s.eer = s.tar_1e2 = s.best_acc = NAN;
         s.images_per_s = (double)seen / train_s;
+        if (t->ddp) {
+            fcl_ddp_stats ds;
+            fcl_ddp_get_stats(t->ddp, &ds);
+            s.allreduce_s = ds.steps ? ds.wait_s / (double)ds.steps : 0;
+            fcl_ddp_reset_stats(t->ddp);
+        }
         if (t->has_val && (t->ce_term >= 0 || t->head_term >= 0) && (st = validate(t, &s))) goto fail;
         if (t->has_pairs && (st = verify(t, &s))) goto fail;
         if (fcl_sched_config_of(t->sched)->unit == FCL_SCHED_PER_EPOCH || fcl_sched_config_of(t->sched)->kind == FCL_SCHED_PLATEAU) {
@@ -1147,11 +1245,11 @@ fcl_status fcl_train_run(fcl_ctx *ctx, const fcl_train_config *cfg, fcl_train_ca
 
         double row[N_COLS] = {s.epoch, s.train_loss, s.train_acc, s.val_loss, s.val_acc, s.val_top5, s.auc,
                               s.eer, s.tar_1e2, s.best_acc, s.lr, s.images_per_s, s.seconds};
-        st = take(ctx, fcl_csvlog_write_numbers(&t->log, row, &e), &e);
+        st = writer(t) ? take(ctx, fcl_csvlog_write_numbers(&t->log, row, &e), &e) : FCL_OK;
         if (!st && history_push(t, &s)) st = FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory");
-        if (!st) st = plots(t);
-        if (!st) st = save(t, "last.safetensors", ep + 1);
-        if (!st && s.best) st = save(t, "best.safetensors", ep + 1);
+        if (!st && writer(t)) st = plots(t);
+        if (!st && writer(t)) st = save(t, "last.safetensors", ep + 1);
+        if (!st && writer(t) && s.best) st = save(t, "best.safetensors", ep + 1);
         if (st) goto fail;
         fcl_train_event ev = {0};
         ev.kind = FCL_EV_EPOCH;

@@ -37,7 +37,8 @@ fcl_status fcl_ctx_create(fcl_ctx **out, const fcl_ctx_opts *opts, fcl_error *er
     st = fcl_devices_list(&devs, &ndev, err);
     if (st) goto fail;
     const char *sel = opts->device ? opts->device : getenv("FACECL_DEVICE");
-    st = fcl_device_select(sel, devs, ndev, &chosen, err);
+    st = opts->device_rank > 0 ? fcl_device_select_rank(sel, devs, ndev, opts->device_rank, &chosen, err)
+                               : fcl_device_select(sel, devs, ndev, &chosen, err);
     if (st) goto fail;
 
     ctx = calloc(1, sizeof *ctx);

@@ -17,6 +17,8 @@ typedef struct fcl_ctx_opts {
     int no_disk_cache;       /* do not read or write compiled binaries on disk */
     const char *cache_dir;   /* override the cache folder (default $FACECL_CACHE_DIR, XDG) */
     uint64_t seed;           /* seed of the context RNG (0 is a valid seed) */
+    int device_rank;         /* data-parallel ranks: take the device_rank-th device the selection
+                                matches (fcl_device_select_rank); 0: the usual single device */
 } fcl_ctx_opts;
 
 /* Creates a context on the selected device. On failure *out is NULL and `err` says why

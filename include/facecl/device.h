@@ -50,6 +50,14 @@ const char *fcl_device_type_name(cl_device_type t);
 fcl_status fcl_device_select(const char *sel, const fcl_device_info *devs, size_t count,
                              size_t *chosen, fcl_error *err);
 
+/* The `rank`-th device of a selection, for one process per device (data-parallel ranks pass
+ * their local rank): a comma-separated list ("0:0,0:1") gives item rank; otherwise every device
+ * the selection matches counts ("gpu": all GPUs; "" all GPUs, else all devices), in list order.
+ * More ranks than devices wrap around (ranks then share a device). rank 0 of a single selection
+ * is exactly fcl_device_select. */
+fcl_status fcl_device_select_rank(const char *sel, const fcl_device_info *devs, size_t count, int rank,
+                                  size_t *chosen, fcl_error *err);
+
 /* One line per device, as used in error messages and `facecl devices`: "0:0  Portable ... | pthread-..." */
 void fcl_device_summary(const fcl_device_info *d, char *buf, size_t size);
 

@@ -56,6 +56,12 @@ typedef struct fcl_loader_opts {
      * never appear. At least P eligible identities are required. */
     int pk_p, pk_k;
     int pk_replace;
+    /* Data-parallel shards (shard_count > 1): the epoch's global batches (batch_size or P x K
+     * items, same order as without sharding) are cut into shard_count equal contiguous parts and
+     * this loader produces part shard_index of each; augmentation stays keyed by the global
+     * position, so the union over shards is exactly the unsharded batch. Needs full batches
+     * (drop_last, or P x K) divisible by shard_count. */
+    int shard_index, shard_count;
 } fcl_loader_opts;
 
 /* One batch, NCHW floats ready for upload. Owned by the loader: valid until the next
@@ -89,7 +95,7 @@ fcl_status fcl_loader_start_epoch(fcl_loader *l, int epoch, fcl_error *err);
  * a warning is recorded. */
 fcl_status fcl_loader_next(fcl_loader *l, const fcl_batch **batch, fcl_error *err);
 
-/* Batches in an epoch of the current options. */
+/* Batches in an epoch of the current options (global batches when sharded). */
 size_t fcl_loader_batches_per_epoch(const fcl_loader *l);
 
 /* Warnings recorded so far (skip_bad), in the order the batches were consumed. The list is

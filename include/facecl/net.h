@@ -91,6 +91,28 @@ fcl_status fcl_net_backward(fcl_net *net, const fcl_tensor *d_output, const fcl_
 void fcl_net_want_input_grad(fcl_net *net, int on);
 const fcl_tensor *fcl_net_input_grad(const fcl_net *net);
 
+/* ---- hooks (data-parallel training, facecl/dist.h) ----------------------------------------------
+ * after_backward(layer): called after layer `layer`'s backward has been ENQUEUED, in backward
+ *   order, for every layer from the last down to the first unfrozen one (also for layers the
+ *   gradient never reached: their parameter gradients stay zero); once the queue reaches that
+ *   point the layer's parameter gradients are final.
+ * bn_forward / bn_backward: replace fcl_bn2d_fwd / fcl_bn2d_bwd for batch norm layers in
+ *   training mode (same arguments); NULL: the plain ops. */
+struct fcl_bn2d_params; /* facecl/ops_bn.h */
+typedef struct fcl_net_hooks {
+    void *user;
+    fcl_status (*after_backward)(void *user, int layer);
+    fcl_status (*bn_forward)(void *user, int layer, fcl_tensor *y, fcl_tensor *save_mean, fcl_tensor *save_invstd,
+                             fcl_tensor *running_mean, fcl_tensor *running_var, const fcl_tensor *x,
+                             const fcl_tensor *gamma, const fcl_tensor *beta, const struct fcl_bn2d_params *p);
+    fcl_status (*bn_backward)(void *user, int layer, fcl_tensor *dx, fcl_tensor *dgamma, fcl_tensor *dbeta,
+                              const fcl_tensor *dy, const fcl_tensor *x, const fcl_tensor *gamma,
+                              const fcl_tensor *save_mean, const fcl_tensor *save_invstd,
+                              const struct fcl_bn2d_params *p);
+} fcl_net_hooks;
+/* Installs hooks (copied; NULL removes them). */
+void fcl_net_set_hooks(fcl_net *net, const fcl_net_hooks *hooks);
+
 #ifdef __cplusplus
 }
 #endif

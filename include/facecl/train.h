@@ -102,6 +102,14 @@ typedef struct fcl_train_config {
                                       when there is a validation set, auc with pairs, else train_loss */
     int overwrite;                 /* a run_dir that already holds a run (and no resume): 0 refuses,
                                       1 removes the previous run's files first */
+
+    /* data-parallel training (facecl/dist.h): NULL for one process. Every rank calls
+     * fcl_train_run with the same configuration; --batch is the global batch (a multiple of the
+     * rank count), rank r trains on its part of each; rank 0 alone writes the run folder. */
+    struct fcl_dist *dist;
+    int sync_bn;                   /* batch statistics over the global batch (one process: the same
+                                      BN arithmetic as N ranks, for comparing runs) */
+    size_t bucket_bytes;           /* gradient allreduce buckets (0: 4 MiB) */
 } fcl_train_config;
 
 /* Defaults: SGD lr 0.1 momentum 0.9 wd 5e-4, batch 64, 10 epochs, warmup-cosine per iteration,
@@ -116,6 +124,7 @@ typedef struct fcl_epoch_stats {
     double auc, eer, tar_1e2, best_acc;  /* NaN without pairs */
     double lr;                     /* at the end of the epoch (group 0) */
     double images_per_s, seconds;
+    double allreduce_s;            /* data-parallel: host time per step waiting for gradients after the backward */
     int best;                      /* this epoch is the best so far by the chosen metric */
 } fcl_epoch_stats;
 
