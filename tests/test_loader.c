@@ -512,3 +512,91 @@ Test(loader, throughput_112_png, .timeout = 120)
     fcl_dataset_free(&ds);
     nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
+
+/* Data-parallel shards: shard r of N produces rows [r B/N, (r+1) B/N) of every unsharded batch,
+ * with the same augmentation (keyed by the global position); shuffle and P x K. */
+static void check_shards(fcl_loader_opts o, pattern_src *p, int N)
+{
+    fcl_error e = {0};
+    fcl_aug_pipeline aug;
+    cr_assert_eq(fcl_aug_parse("flip,crop=2,jitter=0.3:0.3:0", &aug, &e), FCL_OK, "%s", e.msg);
+    o.aug = &aug;
+    fcl_loader_source src = src_of(p);
+    fcl_loader *full = NULL;
+    cr_assert_eq(fcl_loader_create(&full, &src, &o, &e), FCL_OK, "%s", e.msg);
+    size_t nb = fcl_loader_batches_per_epoch(full), item = (size_t)o.height * (size_t)o.width;
+    for (int epoch = 0; epoch < 2; epoch++) {
+        cr_assert_eq(fcl_loader_start_epoch(full, epoch, &e), FCL_OK, "%s", e.msg);
+        float *want = malloc(nb * 64 * item * sizeof *want);
+        int *wl = malloc(nb * 64 * sizeof *wl), B = 0;
+        const fcl_batch *b;
+        for (size_t k = 0; k < nb; k++) {
+            cr_assert_eq(fcl_loader_next(full, &b, &e), FCL_OK, "%s", e.msg);
+            cr_assert_not_null(b);
+            B = b->n;
+            memcpy(want + k * (size_t)B * item, b->data, (size_t)B * item * sizeof(float));
+            memcpy(wl + k * (size_t)B, b->labels, (size_t)B * sizeof(int));
+        }
+        for (int r = 0; r < N; r++) {
+            fcl_loader_opts so = o;
+            so.shard_index = r;
+            so.shard_count = N;
+            so.workers = 1 + r % 3; /* thread count must not matter */
+            fcl_loader *l = NULL;
+            cr_assert_eq(fcl_loader_create(&l, &src, &so, &e), FCL_OK, "%s", e.msg);
+            cr_expect_eq(fcl_loader_batches_per_epoch(l), nb);
+            cr_assert_eq(fcl_loader_start_epoch(l, epoch, &e), FCL_OK, "%s", e.msg);
+            int S = B / N;
+            for (size_t k = 0; k < nb; k++) {
+                cr_assert_eq(fcl_loader_next(l, &b, &e), FCL_OK, "%s", e.msg);
+                cr_assert_not_null(b, "shard %d ended after %zu batches", r, k);
+                cr_assert_eq(b->n, S);
+                size_t row0 = k * (size_t)B + (size_t)r * (size_t)S;
+                cr_expect_eq(memcmp(b->data, want + row0 * item, (size_t)S * item * sizeof(float)), 0,
+                             "epoch %d batch %zu shard %d: images differ from the unsharded batch's rows", epoch, k, r);
+                cr_expect_eq(memcmp(b->labels, wl + row0, (size_t)S * sizeof(int)), 0);
+            }
+            cr_assert_eq(fcl_loader_next(l, &b, &e), FCL_OK);
+            cr_expect_null(b);
+            fcl_loader_destroy(l);
+        }
+        free(want);
+        free(wl);
+    }
+    fcl_loader_destroy(full);
+}
+
+Test(loader, shards_are_rows_of_the_global_batch)
+{
+    pattern_src p = {50, 6, NULL, -1, -1, 0};
+    fcl_loader_opts o = base_opts(12, 6, 2);
+    o.sampler = FCL_SAMPLER_SHUFFLE;
+    o.drop_last = 1;
+    check_shards(o, &p, 3);
+    check_shards(o, &p, 2);
+    int labels[60];
+    for (int i = 0; i < 60; i++) labels[i] = i % 10;
+    pattern_src q = {60, 6, labels, -1, -1, 0};
+    fcl_loader_opts pk = base_opts(0, 6, 2);
+    pk.sampler = FCL_SAMPLER_PK;
+    pk.pk_p = 4;
+    pk.pk_k = 3;
+    check_shards(pk, &q, 2);
+}
+
+Test(loader, shards_need_full_divisible_batches)
+{
+    pattern_src p = {50, 6, NULL, -1, -1, 0};
+    fcl_loader_source src = src_of(&p);
+    fcl_error e = {0};
+    fcl_loader *l = NULL;
+    fcl_loader_opts o = base_opts(10, 6, 1);
+    o.sampler = FCL_SAMPLER_SHUFFLE;
+    o.drop_last = 1;
+    o.shard_count = 3;
+    cr_expect_eq(fcl_loader_create(&l, &src, &o, &e), FCL_ERR_INVALID_ARG, "batch 10 over 3 shards");
+    cr_expect(strstr(e.msg, "multiple of 3") != NULL, "%s", e.msg);
+    o.batch_size = 12;
+    o.drop_last = 0;
+    cr_expect_eq(fcl_loader_create(&l, &src, &o, &e), FCL_ERR_INVALID_ARG, "a last partial batch cannot be sharded");
+}

@@ -6,6 +6,7 @@
 
 #include "status.h"
 #include "device.h"
+#include "dist.h"
 #include "context.h"
 #include "tensor.h"
 #include "gemm.h"
