@@ -192,3 +192,45 @@ Test(status, names)
     cr_assert(strncmp(e.msg, "while loading: test_device.c:", 29) == 0, "%s", e.msg);
     cr_assert_eq(e.status, FCL_ERR_IO);
 }
+
+/* ---- the r-th device of a selection (data-parallel ranks pass their local rank) ---------------- */
+
+static size_t pick_rank(const char *sel, int rank)
+{
+    fcl_device_info d[3];
+    machine(d);
+    fcl_error e = {0};
+    size_t i = 99;
+    cr_assert_eq(fcl_device_select_rank(sel, d, 3, rank, &i, &e), FCL_OK, "'%s' rank %d: %s", sel, rank, e.msg);
+    return i;
+}
+
+Test(device_select_rank, rank0_is_the_single_selection)
+{
+    const char *sels[] = {"", "gpu", "cpu", "1:1", "radeon", "pocl"};
+    for (size_t k = 0; k < sizeof sels / sizeof sels[0]; k++)
+        cr_expect_eq(pick_rank(sels[k], 0), pick(sels[k]), "'%s'", sels[k]);
+}
+
+Test(device_select_rank, matching_devices_by_rank_wrap)
+{
+    cr_expect_eq(pick_rank("gpu", 1), 2);
+    cr_expect_eq(pick_rank("gpu", 2), 1); /* 3 ranks, 2 GPUs: rank 2 shares the first */
+    cr_expect_eq(pick_rank("", 1), 2);    /* default: the GPUs */
+    cr_expect_eq(pick_rank("radeon", 1), 2);
+    cr_expect_eq(pick_rank("cpu", 1), 0); /* one CPU: every rank shares it */
+    cr_expect_eq(pick_rank("1:0", 1), 1); /* P:D is one device */
+}
+
+Test(device_select_rank, explicit_lists)
+{
+    cr_expect_eq(pick_rank("1:1,0:0", 0), 2);
+    cr_expect_eq(pick_rank("1:1,0:0", 1), 0);
+    cr_expect_eq(pick_rank("1:1,0:0", 2), 2);
+    fcl_device_info d[3];
+    machine(d);
+    fcl_error e = {0};
+    size_t i;
+    cr_expect_neq(fcl_device_select_rank("0:0,5:5", d, 3, 1, &i, &e), FCL_OK);
+    cr_expect(strstr(e.msg, "5:5") != NULL, "%s", e.msg);
+}
