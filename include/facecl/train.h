@@ -105,7 +105,9 @@ typedef struct fcl_train_config {
 
     /* data-parallel training (facecl/dist.h): NULL for one process. Every rank calls
      * fcl_train_run with the same configuration; --batch is the global batch (a multiple of the
-     * rank count), rank r trains on its part of each; rank 0 alone writes the run folder. */
+     * rank count), rank r trains on its part of each; rank 0 alone writes the run folder. A rank
+     * whose fcl_train_run fails leaves the others waiting in a collective: the caller ends the
+     * job (the facecl tool prints the message and calls MPI_Abort). */
     struct fcl_dist *dist;
     int sync_bn;                   /* batch statistics over the global batch (one process: the same
                                       BN arithmetic as N ranks, for comparing runs) */
