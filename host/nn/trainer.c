@@ -1089,7 +1089,8 @@ fcl_status fcl_train_run(fcl_ctx *ctx, const fcl_train_config *cfg, fcl_train_ca
         if (is_head(cfg->loss.kind[i])) t->head_term = i;
         if (cfg->loss.kind[i] == FCL_TERM_CENTER) t->center_term = i;
     }
-    if ((st = fcl_run_dir_prepare(ctx, cfg, &notes)) == FCL_OK) show_notes(t, FCL_EV_INFO, &notes);
+    if (writer(t) && (st = fcl_run_dir_prepare(ctx, cfg, &notes)) == FCL_OK) show_notes(t, FCL_EV_INFO, &notes);
+    if (!st) st = fcl_dist_barrier(cfg->dist, &ctx->err); /* data-parallel: rank 0 prepared the folder */
     if (st) return st;
     fcl_rng_seed(fcl_ctx_rng(ctx), cfg->seed);
 
@@ -1120,7 +1121,8 @@ fcl_status fcl_train_run(fcl_ctx *ctx, const fcl_train_config *cfg, fcl_train_ca
         if (t->center_term >= 0) aux[n_aux++] = (fcl_ckpt_aux){"center.centers", &t->centers, NULL};
         char *text = NULL;
         st = config_text(t, &text);
-        if (!st && (st = fcl_run_config_check(ctx, cfg->run_dir, text, &notes)) == FCL_OK) show_notes(t, FCL_EV_WARNING, &notes);
+        if (!st && writer(t) && (st = fcl_run_config_check(ctx, cfg->run_dir, text, &notes)) == FCL_OK)
+            show_notes(t, FCL_EV_WARNING, &notes);
         free(text);
         if (!st) st = fcl_checkpoint_load_ex(ctx, t->net, t->opt, t->sched, &prog, NULL, aux, n_aux, cfg->resume);
         if (!st) st = fcl_sched_apply(ctx, t->sched, t->opt);
