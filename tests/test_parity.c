@@ -303,3 +303,5 @@ Test(parity, mobilefacenet_forward_backward, .timeout = 300) { check_forward_bac
 Test(parity, mobilefacenet_sgd_steps, .timeout = 300) { check_sgd_steps("mobilefacenetn"); }
 Test(parity, efficientnet_b0_forward_backward, .timeout = 300) { check_forward_backward("efficientnet_b0n"); }
 Test(parity, efficientnet_b0_sgd_steps, .timeout = 300) { check_sgd_steps("efficientnet_b0n"); }
+Test(parity, convnext_tiny_forward_backward, .timeout = 300) { check_forward_backward("convnext_tinyn"); }
+Test(parity, convnext_tiny_sgd_steps, .timeout = 300) { check_sgd_steps("convnext_tinyn"); }

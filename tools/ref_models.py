@@ -12,6 +12,7 @@ whose state_dict matches the model file built with the same options:
   regnet_x_400mf,  torchvision.models.RegNet with the stage table of the model file
   regnet_y_400mf
   efficientnet_b0  torchvision.models.EfficientNet (width_mult = width)
+  convnext_tiny    torchvision.models.ConvNeXt (every dim round(d * width))
 
 Needs torch and torchvision (Debian: apt-get install python3-torch python3-torchvision).
 """
@@ -250,6 +251,20 @@ def efficientnet_b0(width=1.0, stem="imagenet", channels=3, classes=1000, stocha
     return m
 
 
+# ---- torchvision ConvNeXt-Tiny with a width multiplier and the face stem ------------------------
+
+def convnext_tiny(width=1.0, stem="imagenet", channels=3, classes=1000, stochastic_depth=0.1):
+    check_stem(stem)
+    from torchvision.models import convnext as tv_cnx
+    d = [round(c * width) for c in (96, 192, 384, 768)]
+    setting = [tv_cnx.CNBlockConfig(d[0], d[1], 3), tv_cnx.CNBlockConfig(d[1], d[2], 3),
+               tv_cnx.CNBlockConfig(d[2], d[3], 9), tv_cnx.CNBlockConfig(d[3], None, 3)]
+    m = tv_cnx.ConvNeXt(setting, stochastic_depth_prob=stochastic_depth, num_classes=classes)
+    c0 = m.features[0][0]
+    m.features[0][0] = nn.Conv2d(channels, c0.out_channels, 4, 2 if stem == "face" else 4, 1 if stem == "face" else 0)
+    return m
+
+
 # ---- registry: name -> builder(width, stem, channels, size, classes) ----------------------------
 
 def build(name, width=1.0, stem=None, channels=3, size=224, classes=1000):
@@ -264,6 +279,8 @@ def build(name, width=1.0, stem=None, channels=3, size=224, classes=1000):
         return regnet(name, width, stem or "imagenet", channels, classes)
     if name == "efficientnet_b0":
         return efficientnet_b0(width, stem or "imagenet", channels, classes)
+    if name == "convnext_tiny":
+        return convnext_tiny(width, stem or "imagenet", channels, classes)
     raise KeyError(name)
 
 
@@ -276,4 +293,5 @@ DEFAULTS = {
     "regnet_x_400mf": dict(size=224, classes=1000, stem="imagenet"),
     "regnet_y_400mf": dict(size=224, classes=1000, stem="imagenet"),
     "efficientnet_b0": dict(size=224, classes=1000, stem="imagenet"),
+    "convnext_tiny": dict(size=224, classes=1000, stem="imagenet"),
 }

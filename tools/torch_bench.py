@@ -2,7 +2,8 @@
 """tools/torch_bench.py: PyTorch's speed on the same network, input and batch, for `facecl bench net --torch`.
 
 Builds the torchvision model (resnet18/34/50/101, mobilenet_v2, vgg11_bn, vgg16_bn, densenet121,
-resnext50_32x4d) with the given input channels, classes and size; with --stem face the first conv
+resnext50_32x4d; and through tools/ref_models.py regnet_x/y_400mf, efficientnet_b0, mobilenet_v1,
+iresnet50/100, mobilefacenet) with the given input channels, classes and size; with --stem face the first conv
 becomes 3x3 stride 1 and the max pool is dropped (ResNets) or the first conv gets stride 1
 (MobileNetV2), as facecl's face stem. Times a training step (forward, cross-entropy, backward, SGD
 momentum step) and an inference forward on synthetic tensors, median of --reps after a warm-up,
@@ -26,12 +27,17 @@ try:
     import torch
     import torch.nn as nn
     import torchvision
+
+    sys.path.insert(0, __import__("os").path.dirname(__import__("os").path.abspath(__file__)))
+    import ref_models
 except ImportError as e:  # pragma: no cover
     print(f"torch unavailable: {e}", file=sys.stderr)
     sys.exit(3)
 
 
-def build(name, channels, classes, stem):
+def build(name, channels, classes, stem, size):
+    if name in ref_models.DEFAULTS:  # the issue-12 networks: the references of tools/ref_models.py
+        return ref_models.build(name, 1.0, stem, channels, size, classes)
     m = getattr(torchvision.models, name)(num_classes=classes)
     if name.startswith(("resnet", "resnext")):
         if stem == "face":
@@ -88,7 +94,7 @@ def main():
         sync = lambda: torch.cuda.synchronize(dev)  # noqa: E731
         where = f" device={dev} ({torch.cuda.get_device_name(dev)}) tf32={int(a.tf32)}"
     torch.manual_seed(0)
-    m = build(a.model, a.channels, a.classes, a.stem).to(dev)
+    m = build(a.model, a.channels, a.classes, a.stem, a.size).to(dev)
     x = torch.randn(a.batch, a.channels, a.size, a.size, device=dev)
     y = torch.randint(0, a.classes, (a.batch,), device=dev)
     opt = torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)

@@ -58,6 +58,7 @@ CONFIGS = {
     "iresnet50n": ("iresnet50", 0.0625, "face", 3, 32, 10, 4),
     "mobilefacenetn": ("mobilefacenet", 0.125, "face", 3, 32, 10, 4),
     "efficientnet_b0n": ("efficientnet_b0", 0.125, "face", 3, 32, 10, 4),
+    "convnext_tinyn": ("convnext_tiny", 0.0625, "face", 3, 32, 10, 4),
 }
 
 # Learning rate of the 5 SGD steps per configuration. MobileNetV2's float32 trajectory (PyTorch's
@@ -69,7 +70,7 @@ CONFIGS = {
 # 3e-4 and is held to 1e-3.
 SGD_LR = {"resnet18n": 0.02, "mobilenet_v2n": 0.001, "mobilenet_v1n": 0.002, "regnet_x_400mfn": 0.002,
           "regnet_y_400mfn": 0.0001, "iresnet50n": 0.01, "mobilefacenetn": 0.01,
-          "efficientnet_b0n": 0.002}
+          "efficientnet_b0n": 0.002, "convnext_tinyn": 0.002}
 
 # ---- safetensors, written and read by hand (the format is tiny; no extra package needed) ----
 
@@ -196,6 +197,11 @@ def randomise(m, gen):
                     mod.bias.uniform_(-0.1, 0.1, generator=gen)
             elif isinstance(mod, nn.PReLU):
                 mod.weight.uniform_(0.1, 0.4, generator=gen)
+            elif isinstance(mod, nn.LayerNorm):  # torchvision's LayerNorm2d too
+                mod.weight.uniform_(0.5, 1.5, generator=gen)
+                mod.bias.uniform_(-0.2, 0.2, generator=gen)
+            if isinstance(getattr(mod, "layer_scale", None), nn.Parameter):  # ConvNeXt: 1e-6 would mute the blocks
+                mod.layer_scale.uniform_(0.2, 1.0, generator=gen)
 
 
 def state_tensors(m):

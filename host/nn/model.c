@@ -168,7 +168,7 @@ const fcl_param_info *fcl_model_find_param(const fcl_model *m, const char *name,
     for (int i = 0; i < m->n_layers; i++) {
         const fcl_layer *L = &m->layers[i];
         size_t ln = strlen(L->name);
-        if (!L->n_params || strncmp(L->name, name, ln) || name[ln] != '.') continue;
+        if (!L->n_params || strncmp(L->name, name, ln) || (name[ln] != '.' && name[ln])) continue; /* '\0': a param named as its layer */
         for (int j = 0; j < L->n_params; j++)
             if (!strcmp(L->params[j].name, name)) {
                 if (layer) *layer = i;
@@ -183,7 +183,7 @@ const char *fcl_layer_kind_name(fcl_layer_kind k)
     static const char *const names[] = {"conv",   "bn",      "act",         "prelu",
                                         "maxpool", "avgpool", "gap",         "adaptive_avgpool",
                                         "linear", "add",     "channel_mul", "concat",
-                                        "dropout", "flatten", "drop_path"};
+                                        "dropout", "flatten", "drop_path", "layernorm", "param"};
     return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "?";
 }
 

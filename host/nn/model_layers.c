@@ -31,6 +31,9 @@ static const mp_type_info types[] = {
     {"embedding", 1, 1, 1, "bias eps momentum"},
     {"classifier", 2, 1, 1, "bias"},
     {"drop_path", 1, 1, 1, "p"},           /* model_layers_ext.c */
+    {"layernorm2d", 2, 1, 1, "eps"},
+    {"param", 2, 1, 1, "shape init"},
+    {"gelu", 1, 1, 1, "approximate"},
     {NULL, 0, 0, 0, NULL}};
 
 const mp_type_info *mp_type_find(const char *type)
@@ -481,7 +484,8 @@ static const struct {
     fcl_act_kind kind;
 } acts[] = {{"relu", FCL_ACT_RELU},       {"relu6", FCL_ACT_RELU6},   {"leaky", FCL_ACT_LEAKY_RELU},
             {"sigmoid", FCL_ACT_SIGMOID}, {"tanh", FCL_ACT_TANH},     {"silu", FCL_ACT_SILU},
-            {"hardswish", FCL_ACT_HARDSWISH}, {"hardsigmoid", FCL_ACT_HARDSIGMOID}};
+            {"hardswish", FCL_ACT_HARDSWISH}, {"hardsigmoid", FCL_ACT_HARDSIGMOID}, {"gelu", FCL_ACT_GELU},
+            {"gelu_tanh", FCL_ACT_GELU_TANH}};
 
 const char *fcl_model_act_name(fcl_act_kind k)
 {
@@ -619,8 +623,10 @@ fcl_status mp_build_layer(mp_exec *x, int line, const mp_type_info *info, const 
             return mp_fail(x, line, FCL_ERR_INTERNAL, "layer type '%s' has no builder", type);
         double slope = 0.01;
         if (acts[i].kind == FCL_ACT_LEAKY_RELU) st = mp_kv_num(&k, "slope", 0.01, -1e6, 1e6, 0, &slope);
+        long tanh_form = 0;   /* gelu approximate=1: torch's approximate='tanh' */
+        if (!st && acts[i].kind == FCL_ACT_GELU) st = mp_kv_int(&k, "approximate", 0, 0, 0, 1, &tanh_form);
         L.kind = FCL_LAYER_ACT;
-        L.act.kind = acts[i].kind;
+        L.act.kind = tanh_form ? FCL_ACT_GELU_TANH : acts[i].kind;
         L.act.slope = (float)slope;
         L.out_c = L.in_c;
         L.out_h = L.in_h;

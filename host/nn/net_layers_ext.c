@@ -1,30 +1,31 @@
-/* host/nn/net_layers_ext.c: forward/backward of issue 12's layer kinds (drop path) in the network engine. */
+/* host/nn/net_layers_ext.c: forward/backward of issue 12's layer kinds (drop path, LayerNorm2d, layer scale) in the network engine. */
 #include <stdlib.h>
 
+#include "facecl/gemm.h"
 #include "facecl/ops.h"
 #include "nn/net_layers_ext.h"
 #include "runtime/internal.h"
 
 int netx_handles(fcl_layer_kind k)
 {
-    return k == FCL_LAYER_DROP_PATH;
+    return k == FCL_LAYER_DROP_PATH || k == FCL_LAYER_LAYERNORM || k == FCL_LAYER_PARAM;
 }
 
 void netx_reads(const fcl_layer *L, int *reads_inputs, int *reads_output)
 {
     *reads_output = 0;
-    /* drop path's backward needs only its scale */
-    *reads_inputs = 0;
-    (void)L;
+    /* drop path's backward needs only its scale, a parameter's its ones; LayerNorm's reads x */
+    *reads_inputs = L->kind == FCL_LAYER_LAYERNORM;
 }
 
 int netx_init(const fcl_layer *L, const fcl_param_info *pi, float *dst, size_t n)
 {
-    (void)L; /* drop path has no parameters */
-    (void)pi;
-    (void)dst;
-    (void)n;
-    return 0;
+    float v;
+    if (L->kind == FCL_LAYER_LAYERNORM) v = pi->kind == FCL_PARAM_WEIGHT ? 1.0f : 0.0f;
+    else if (L->kind == FCL_LAYER_PARAM) v = L->ext.init;
+    else return 0;
+    for (size_t k = 0; k < n; k++) dst[k] = v;
+    return 1;
 }
 
 /* Drop path in training: image i is kept iff fcl_dropout_keep(seed, i, p) (the dropout hash,
@@ -50,15 +51,58 @@ static fcl_status drop_path_fwd(fcl_ctx *ctx, const fcl_layer *L, int n, int tra
     return st ? st : fcl_chmul_fwd(ctx, y, x, &s->t0);
 }
 
+/* A learned tensor g [C] broadcast over the batch: y [n x C] = ones [n x 1] * g [1 x C]; the
+ * backward sums over the batch: dg [1 x C] += ones^T [1 x n] * dy [n x C] (GEMMs: deterministic). */
+static fcl_status param_fwd(fcl_ctx *ctx, const fcl_layer *L, int n, fcl_tensor *y, const fcl_tensor *w,
+                            netx_state *s)
+{
+    size_t nn = (size_t)n;
+    fcl_status st = fcl_tensor_alloc(ctx, &s->t0, 1, &nn, FCL_F32);
+    if (!st) st = fcl_tensor_fill(ctx, &s->t0, 1.0f);
+    if (st) return st;
+    fcl_gemm_params g = {0};
+    g.m = nn;
+    g.n = (size_t)L->out_c;
+    g.k = 1;
+    g.alpha = 1.0f;
+    g.b_off = w->offset;
+    g.c_off = y->offset;
+    return fcl_gemm(ctx, y->buf, s->t0.buf, w->buf, &g);
+}
+
+static fcl_status param_bwd(fcl_ctx *ctx, const fcl_layer *L, const fcl_tensor *dy, fcl_tensor *dw, netx_state *s)
+{
+    if (!dw) return FCL_OK;
+    fcl_gemm_params g = {0};
+    g.trans_a = 1;             /* ones stored [n x 1] */
+    g.m = 1;
+    g.n = (size_t)L->out_c;
+    g.k = s->t0.shape[0];
+    g.alpha = 1.0f;
+    g.beta = 1.0f;             /* gradients accumulate */
+    g.b_off = dy->offset;
+    g.c_off = dw->offset;
+    return fcl_gemm(ctx, dw->buf, s->t0.buf, dy->buf, &g);
+}
+
 fcl_status netx_forward(fcl_ctx *ctx, const fcl_layer *L, int n, int training, fcl_tensor *y,
                         const fcl_tensor *x, const fcl_tensor *w, const fcl_tensor *b, netx_state *s)
 {
-    (void)w;
-    (void)b;
     netx_release(ctx, s);
     switch (L->kind) {
     case FCL_LAYER_DROP_PATH:
         return drop_path_fwd(ctx, L, n, training, y, x, s);
+    case FCL_LAYER_LAYERNORM: {
+        size_t pixels = (size_t)n * L->in_h * L->in_w;
+        fcl_status st = FCL_OK;
+        if (training) {
+            st = fcl_tensor_alloc(ctx, &s->t0, 1, &pixels, FCL_F32);
+            if (!st) st = fcl_tensor_alloc(ctx, &s->t1, 1, &pixels, FCL_F32);
+        }
+        return st ? st : fcl_ln2d_fwd(ctx, y, training ? &s->t0 : NULL, training ? &s->t1 : NULL, x, w, b, L->ext.eps);
+    }
+    case FCL_LAYER_PARAM:
+        return param_fwd(ctx, L, n, y, w, s);
     default:
         return FCL_ERR(&ctx->err, FCL_ERR_INTERNAL, "netx_forward: kind %d is not an extension kind", (int)L->kind);
     }
@@ -67,13 +111,14 @@ fcl_status netx_forward(fcl_ctx *ctx, const fcl_layer *L, int n, int training, f
 fcl_status netx_backward(fcl_ctx *ctx, const fcl_layer *L, const fcl_tensor *dy, const fcl_tensor *x,
                          fcl_tensor *dx, const fcl_tensor *w, fcl_tensor *dw, fcl_tensor *db, netx_state *s)
 {
-    (void)w;
-    (void)dw;
-    (void)db;
     switch (L->kind) {
     case FCL_LAYER_DROP_PATH:
         if (!dx) return FCL_OK;
         return s->active ? fcl_chmul_bwd(ctx, dx, NULL, dy, x, &s->t0) : fcl_add_acc(ctx, dx, dy);
+    case FCL_LAYER_LAYERNORM:
+        return fcl_ln2d_bwd(ctx, dx, dw, db, dy, x, w, &s->t0, &s->t1);
+    case FCL_LAYER_PARAM:
+        return param_bwd(ctx, L, dy, dw, s);
     default:
         return FCL_ERR(&ctx->err, FCL_ERR_INTERNAL, "netx_backward: kind %d is not an extension kind", (int)L->kind);
     }

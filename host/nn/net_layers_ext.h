@@ -11,15 +11,16 @@
 /* What one such layer keeps between its forward and its backward. */
 typedef struct netx_state {
     fcl_tensor t0, t1;     /* DROP_PATH: per-image scale [n, C, 1, 1] (t0);
-                              LAYERNORM: per-pixel mean and 1/std [n*H*W] (t0, t1) */
+                              LAYERNORM: per-pixel mean and 1/std [n*H*W] (t0, t1);
+                              PARAM: ones [n] (t0) */
     int active;            /* DROP_PATH: the last forward applied a mask */
 } netx_state;
 
-/* 1 when `k` is one of the kinds handled here (DROP_PATH). */
+/* 1 when `k` is one of the kinds handled here (DROP_PATH, LAYERNORM, PARAM). */
 int netx_handles(fcl_layer_kind k);
 /* Whether its backward reads its input(s) and/or its own output (the engine's memory plan). */
 void netx_reads(const fcl_layer *L, int *reads_inputs, int *reads_output);
-/* Initial values of its parameters (LayerNorm weight 1 / bias 0, layer scale its init); 1 when
+/* Initial values of its parameters (LayerNorm weight 1 / bias 0, a param its init); 1 when
  * handled. */
 int netx_init(const fcl_layer *L, const fcl_param_info *pi, float *dst, size_t n);
 /* y = layer(x) for a batch of n; w/b: its weight / bias views (NULL when absent). */

@@ -61,6 +61,12 @@ typedef enum fcl_layer_kind {
     FCL_LAYER_DROP_PATH,        /* stochastic depth, torchvision StochasticDepth(p, "row"): each
                                    image kept with prob 1 - p and scaled by 1 / (1 - p), or zeroed;
                                    identity at inference */
+    FCL_LAYER_LAYERNORM,        /* LayerNorm over the channels of each pixel (LayerNorm2d, or
+                                   ConvNeXt's channels-last nn.LayerNorm): weight, bias [C] */
+    FCL_LAYER_PARAM,            /* a learned tensor gamma [C,1,1] named as the layer (ConvNeXt's
+                                   "features.1.0.layer_scale"), output per image broadcast over
+                                   the batch; its input only places it (a parameter registered on
+                                   a block itself comes first in torch's state_dict) */
     FCL_LAYER_KIND_COUNT
 } fcl_layer_kind;
 
@@ -134,6 +140,8 @@ typedef struct fcl_layer {
     } dropout;
     struct {
         float p;                         /* DROP_PATH drop probability */
+        float eps;                       /* LAYERNORM */
+        float init;                      /* PARAM initial value */
     } ext;
 
     int n_params;
