@@ -1,0 +1,32 @@
+#!/bin/sh
+# tools/train_check_models.sh: trains each of issue 12's networks for a few epochs on the built-in
+# synthetic face set and prints its per-epoch training loss (a benchmark / example, not a test:
+# minutes per network on a CPU). The loss should fall for every network.
+#
+#   tools/train_check_models.sh [BUILD_DIR] [OUT_DIR] [MODEL ...]
+#
+# Defaults: build, /tmp/facecl-train-check, every issue-12 model. Small settings so a 2-core CPU
+# manages: 32 px inputs, 10 identities x 16 images, 4 epochs, batch 16, face stem, width 0.5 for
+# the two big IResNets (the full networks take the same path, only slower). Each run ends with
+# `facecl eval` of its best checkpoint (the checkpoint reloads by name).
+set -eu
+BUILD=${1:-build}
+OUT=${2:-/tmp/facecl-train-check}
+[ $# -gt 2 ] && shift 2 || set --
+MODELS=${*:-"mobilenet_v1 regnet_x_400mf regnet_y_400mf efficientnet_b0 convnext_tiny mobilefacenet iresnet50 iresnet100"}
+FACECL="$BUILD/facecl"
+mkdir -p "$OUT"
+[ -d "$OUT/faces" ] || "$FACECL" synth --ids 10 --per-id 16 --size 32 --seed 1 "$OUT/faces" >/dev/null 2>&1
+for m in $MODELS; do
+    extra=""
+    case $m in
+        iresnet50|iresnet100) extra="--width 0.5" ;;
+        convnext_tiny) extra="--lr 0.002 --optim adamw --wd 0.05" ;;
+    esac
+    "$FACECL" train --train "$OUT/faces/train" --val "$OUT/faces/val" --model "$m" --size 32 --stem face \
+        --epochs 4 --batch 16 --lr 0.05 --augment none --workers 1 $extra --out "$OUT/$m" \
+        > "$OUT/$m.log" 2>&1 || { echo "$m: training FAILED (see $OUT/$m.log)"; continue; }
+    losses=$(grep -o "train loss [0-9.]*" "$OUT/$m.log" | awk '{printf "%s ", $3}')
+    acc=$("$FACECL" eval --checkpoint "$OUT/$m/best.safetensors" "$OUT/faces/val" 2>&1 | grep -io "top-1[^,]*" | head -1)
+    echo "$m: train loss per epoch: $losses| eval of best.safetensors: $acc"
+done
