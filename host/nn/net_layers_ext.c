@@ -14,7 +14,7 @@ int netx_handles(fcl_layer_kind k)
 void netx_reads(const fcl_layer *L, int *reads_inputs, int *reads_output)
 {
     *reads_output = 0;
-    /* drop path's backward needs only its scale, a parameter's its ones; LayerNorm's reads x */
+    /* drop path's backward needs only its seed, a parameter's its ones; LayerNorm's reads x */
     *reads_inputs = L->kind == FCL_LAYER_LAYERNORM;
 }
 
@@ -26,29 +26,6 @@ int netx_init(const fcl_layer *L, const fcl_param_info *pi, float *dst, size_t n
     else return 0;
     for (size_t k = 0; k < n; k++) dst[k] = v;
     return 1;
-}
-
-/* Drop path in training: image i is kept iff fcl_dropout_keep(seed, i, p) (the dropout hash,
- * one draw per image, as torchvision's StochasticDepth "row" mode), then scaled by 1/(1-p).
- * The scale goes through the SE channel multiply as an [n, C, 1, 1] tensor. */
-static fcl_status drop_path_fwd(fcl_ctx *ctx, const fcl_layer *L, int n, int training, fcl_tensor *y,
-                                const fcl_tensor *x, netx_state *s)
-{
-    s->active = training && L->ext.p > 0;
-    if (!s->active) return fcl_tensor_copy(ctx, y, x);
-    uint64_t seed = fcl_rng_next(fcl_ctx_rng(ctx));
-    size_t c = (size_t)L->in_c, count = (size_t)n * c;
-    float *h = malloc(count * sizeof *h);
-    if (!h) return FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "drop path: out of host memory");
-    float keep_scale = 1.0f / (1.0f - L->ext.p);
-    for (int i = 0; i < n; i++) {
-        float v = fcl_dropout_keep(seed, (uint64_t)i, L->ext.p) ? keep_scale : 0.0f;
-        for (size_t k = 0; k < c; k++) h[(size_t)i * c + k] = v;
-    }
-    fcl_status st = fcl_tensor_alloc4(ctx, &s->t0, (size_t)n, c, 1, 1);
-    if (!st) st = fcl_tensor_upload(ctx, &s->t0, h, count);
-    free(h);
-    return st ? st : fcl_chmul_fwd(ctx, y, x, &s->t0);
 }
 
 /* A learned tensor g [C] broadcast over the batch: y [n x C] = ones [n x 1] * g [1 x C]; the
@@ -90,8 +67,13 @@ fcl_status netx_forward(fcl_ctx *ctx, const fcl_layer *L, int n, int training, f
 {
     netx_release(ctx, s);
     switch (L->kind) {
-    case FCL_LAYER_DROP_PATH:
-        return drop_path_fwd(ctx, L, n, training, y, x, s);
+    case FCL_LAYER_DROP_PATH: {
+        /* one keep/drop per image (fcl_drop_path_fwd); a fresh seed per step and layer */
+        s->drop.p = L->ext.p;
+        s->drop.training = training && L->ext.p > 0;
+        s->drop.seed = s->drop.training ? fcl_rng_next(fcl_ctx_rng(ctx)) : 0;
+        return fcl_drop_path_fwd(ctx, y, x, &s->drop);
+    }
     case FCL_LAYER_LAYERNORM: {
         size_t pixels = (size_t)n * L->in_h * L->in_w;
         fcl_status st = FCL_OK;
@@ -113,8 +95,7 @@ fcl_status netx_backward(fcl_ctx *ctx, const fcl_layer *L, const fcl_tensor *dy,
 {
     switch (L->kind) {
     case FCL_LAYER_DROP_PATH:
-        if (!dx) return FCL_OK;
-        return s->active ? fcl_chmul_bwd(ctx, dx, NULL, dy, x, &s->t0) : fcl_add_acc(ctx, dx, dy);
+        return dx ? fcl_drop_path_bwd(ctx, dx, dy, &s->drop) : FCL_OK;
     case FCL_LAYER_LAYERNORM:
         return fcl_ln2d_bwd(ctx, dx, dw, db, dy, x, w, &s->t0, &s->t1);
     case FCL_LAYER_PARAM:

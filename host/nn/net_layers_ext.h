@@ -6,14 +6,14 @@
 
 #include "facecl/context.h"
 #include "facecl/model.h"
+#include "facecl/ops_eltwise.h"
 #include "facecl/tensor.h"
 
 /* What one such layer keeps between its forward and its backward. */
 typedef struct netx_state {
-    fcl_tensor t0, t1;     /* DROP_PATH: per-image scale [n, C, 1, 1] (t0);
-                              LAYERNORM: per-pixel mean and 1/std [n*H*W] (t0, t1);
+    fcl_tensor t0, t1;     /* LAYERNORM: per-pixel mean and 1/std [n*H*W] (t0, t1);
                               PARAM: ones [n] (t0) */
-    int active;            /* DROP_PATH: the last forward applied a mask */
+    fcl_dropout_params drop; /* DROP_PATH: p, seed and mode of the last forward */
 } netx_state;
 
 /* 1 when `k` is one of the kinds handled here (DROP_PATH, LAYERNORM, PARAM). */
