@@ -16,7 +16,7 @@ static const char *const shipped[] = {"resnet18",     "resnet34",    "resnet50",
                                       "vgg11_bn",     "vgg16_bn",    "densenet121", "alexnet",
                                       "small",        "mobilenet_v1", "regnet_x_400mf", "regnet_y_400mf",
                                       "iresnet50",    "iresnet100",  "mobilefacenet", "efficientnet_b0",
-                                      "convnext_tiny", NULL};
+                                      "convnext_tiny", "resnest50d", NULL};
 
 static fcl_model *load(const char *name, const fcl_model_opts *o)
 {
@@ -215,7 +215,8 @@ Test(model, issue12_parameter_counts)
     } ref[] = {{"mobilenet_v1", 4231976, 164, 224, 1000},   {"regnet_x_400mf", 5495976, 428, 224, 1000},
                {"regnet_y_400mf", 4344144, 384, 224, 1000}, {"iresnet50", 43590848, 475, 112, 0},
                {"iresnet100", 65156160, 925, 112, 0},       {"mobilefacenet", 2059520, 333, 112, 0},
-               {"efficientnet_b0", 5288548, 360, 224, 1000}, {"convnext_tiny", 28589128, 182, 224, 1000}};
+               {"efficientnet_b0", 5288548, 360, 224, 1000}, {"convnext_tiny", 28589128, 182, 224, 1000},
+               {"resnest50d", 27483240, 476, 224, 1000}};
     for (size_t i = 0; i < sizeof ref / sizeof ref[0]; i++) {
         fcl_model_opts o;
         fcl_model_opts_init(&o);

@@ -102,6 +102,8 @@ static void layer_summary(const fcl_model *m, int i, char *b, size_t n)
     case FCL_LAYER_DROP_PATH: PUT("p=%g", (double)L->ext.p); break;
     case FCL_LAYER_LAYERNORM: PUT("%d eps=%g", L->in_c, (double)L->ext.eps); break;
     case FCL_LAYER_PARAM: PUT("%d init=%g", L->out_c, (double)L->ext.init); break;
+    case FCL_LAYER_RADIX_SUM: PUT("radix %d", L->ext.radix); break;
+    case FCL_LAYER_RSOFTMAX: PUT("radix %d cardinality %d", L->ext.radix, L->ext.cardinality); break;
     default: break;
     }
     int chained = L->n_inputs == 1 && L->inputs[0] == i - 1;

@@ -13,6 +13,7 @@ whose state_dict matches the model file built with the same options:
   regnet_y_400mf
   efficientnet_b0  torchvision.models.EfficientNet (width_mult = width)
   convnext_tiny    torchvision.models.ConvNeXt (every dim round(d * width))
+  resnest50d       timm 0.9.16's ResNet with ResNestBottleneck (stage widths scaled by width)
 
 Needs torch and torchvision (Debian: apt-get install python3-torch python3-torchvision).
 """
@@ -265,6 +266,38 @@ def convnext_tiny(width=1.0, stem="imagenet", channels=3, classes=1000, stochast
     return m
 
 
+# ---- timm 0.9.16 resnest50d with a width multiplier and the face stem --------------------------
+# timm: pip install --no-deps --target /opt/timm timm==0.9.16, then PYTHONPATH=/opt/timm (works
+# with Debian's torch 1.13).
+
+def resnest50d(width=1.0, stem="imagenet", channels=3, classes=1000):
+    check_stem(stem)
+    try:
+        import timm.models.resnet as tr
+        import timm.models.resnest as rs
+    except ImportError as e:
+        raise SystemExit("resnest50d needs timm 0.9.16: pip install --no-deps --target /opt/timm timm==0.9.16 "
+                         "and PYTHONPATH=/opt/timm (%s)" % e)
+    orig = tr.make_blocks
+
+    def scaled(block_fn, chans, *a, **k):  # timm hard-codes the stage widths 64..512
+        return orig(block_fn, [round(c * width) for c in chans], *a, **k)
+
+    tr.make_blocks = scaled
+    try:
+        m = tr.ResNet(block=rs.ResNestBottleneck, layers=[3, 4, 6, 3], stem_type="deep", stem_width=round(32 * width),
+                      avg_down=True, base_width=64, cardinality=1, block_args=dict(radix=2, avd=True, avd_first=False),
+                      num_classes=classes, in_chans=channels)
+    finally:
+        tr.make_blocks = orig
+    m.num_features = round(512 * width) * 4
+    m.fc = nn.Linear(m.num_features, classes)  # timm sizes it for width 1
+    if stem == "face":
+        m.conv1[0].stride = (1, 1)
+        m.maxpool = nn.Identity()
+    return m
+
+
 # ---- registry: name -> builder(width, stem, channels, size, classes) ----------------------------
 
 def build(name, width=1.0, stem=None, channels=3, size=224, classes=1000):
@@ -281,6 +314,8 @@ def build(name, width=1.0, stem=None, channels=3, size=224, classes=1000):
         return efficientnet_b0(width, stem or "imagenet", channels, classes)
     if name == "convnext_tiny":
         return convnext_tiny(width, stem or "imagenet", channels, classes)
+    if name == "resnest50d":
+        return resnest50d(width, stem or "imagenet", channels, classes)
     raise KeyError(name)
 
 
@@ -294,4 +329,5 @@ DEFAULTS = {
     "regnet_y_400mf": dict(size=224, classes=1000, stem="imagenet"),
     "efficientnet_b0": dict(size=224, classes=1000, stem="imagenet"),
     "convnext_tiny": dict(size=224, classes=1000, stem="imagenet"),
+    "resnest50d": dict(size=224, classes=1000, stem="imagenet"),
 }

@@ -183,7 +183,7 @@ const char *fcl_layer_kind_name(fcl_layer_kind k)
     static const char *const names[] = {"conv",   "bn",      "act",         "prelu",
                                         "maxpool", "avgpool", "gap",         "adaptive_avgpool",
                                         "linear", "add",     "channel_mul", "concat",
-                                        "dropout", "flatten", "drop_path", "layernorm", "param"};
+                                        "dropout", "flatten", "drop_path", "layernorm", "param", "radix_sum", "rsoftmax"};
     return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "?";
 }
 

@@ -33,6 +33,8 @@ static const mp_type_info types[] = {
     {"drop_path", 1, 1, 1, "p"},           /* model_layers_ext.c */
     {"layernorm2d", 2, 1, 1, "eps"},
     {"param", 2, 1, 1, "shape init"},
+    {"radix_sum", 1, 1, 2, "radix"},
+    {"rsoftmax", 1, 1, 1, "radix cardinality"},
     {"gelu", 1, 1, 1, "approximate"},
     {NULL, 0, 0, 0, NULL}};
 

@@ -1,11 +1,12 @@
-/* host/nn/model_layers_ext.c: model-file layer types for issue 12's building blocks (drop path, LayerNorm2d, learned tensors such as ConvNeXt's layer scale): keys, shapes, state_dict entries, FLOPs. */
+/* host/nn/model_layers_ext.c: model-file layer types for issue 12's building blocks (drop path, LayerNorm2d, learned tensors such as ConvNeXt's layer scale, ResNeSt's radix sum and r-SoftMax): keys, shapes, state_dict entries, FLOPs. */
 #include <string.h>
 
 #include "nn/model_internal.h"
 
 int mp_is_ext_type(const char *type)
 {
-    return !strcmp(type, "drop_path") || !strcmp(type, "layernorm2d") || !strcmp(type, "param");
+    return !strcmp(type, "drop_path") || !strcmp(type, "layernorm2d") || !strcmp(type, "param") ||
+           !strcmp(type, "radix_sum") || !strcmp(type, "rsoftmax");
 }
 
 fcl_status mp_build_ext(const mp_kvs *k, fcl_layer *L)
@@ -22,6 +23,39 @@ fcl_status mp_build_ext(const mp_kvs *k, fcl_layer *L)
         L->kind = FCL_LAYER_DROP_PATH;
         L->ext.p = (float)v;
         L->flops = elems;   /* one scale per element when training */
+        return FCL_OK;
+    }
+    if (!strcmp(k->type, "radix_sum") || !strcmp(k->type, "rsoftmax")) {
+        /* ResNeSt's SplitAttn: radix_sum from=@x sums the R splits of x [R*C,H,W] (x_gap);
+         * rsoftmax turns fc2's [R*C,1,1] into the split attention; radix_sum from=@x,@attn is
+         * the attention-weighted sum (the block's output) */
+        long r, card = 1;
+        if ((st = mp_kv_int(k, "radix", 0, 1, 1, 64, &r)) ||
+            (k->type[0] == 'r' && k->type[1] == 's' && (st = mp_kv_int(k, "cardinality", 1, 0, 1, 1 << 20, &card))))
+            return st;
+        L->ext.radix = (int)r;
+        L->ext.cardinality = (int)card;
+        if (!strcmp(k->type, "rsoftmax")) {
+            if (L->in_h != 1 || L->in_w != 1 || L->in_c % (r * card))
+                return mp_fail(k->x, k->line, FCL_ERR_SHAPE,
+                               "rsoftmax: the input must be [R*cardinality*k,1,1], got [%d,%d,%d] for radix %ld cardinality %ld",
+                               L->in_c, L->in_h, L->in_w, r, card);
+            L->kind = FCL_LAYER_RSOFTMAX;
+            L->flops = 3 * elems;   /* exp, sum, divide */
+            return FCL_OK;
+        }
+        if (L->in_c % r)
+            return mp_fail(k->x, k->line, FCL_ERR_SHAPE, "radix_sum: %d channels do not split into radix %ld", L->in_c, r);
+        if (L->n_inputs == 2) {
+            int ac, ah, aw;
+            mp_layer_shape(k->x, L->inputs[1], &ac, &ah, &aw);
+            if (ac != L->in_c || ah != 1 || aw != 1)
+                return mp_fail(k->x, k->line, FCL_ERR_SHAPE, "radix_sum: the attention must be [%d,1,1], got [%d,%d,%d]",
+                               L->in_c, ac, ah, aw);
+        }
+        L->kind = FCL_LAYER_RADIX_SUM;
+        L->out_c = L->in_c / (int)r;
+        L->flops = elems * (L->n_inputs == 2 ? 2 : 1);
         return FCL_OK;
     }
     if (!strcmp(k->type, "layernorm2d")) {

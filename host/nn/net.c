@@ -496,9 +496,11 @@ static fcl_status forward_layer(fcl_net *net, int i, int training)
     case FCL_LAYER_FLATTEN:
         return fcl_tensor_copy(ctx, y, x); /* NCHW [C,H,W] -> [C*H*W,1,1] is the same memory order */
     default:
-        if (netx_handles(L->kind))
-            return netx_forward(ctx, L, net->n, training && i >= net->freeze, y, x, s->weight >= 0 ? &w : NULL,
+        if (netx_handles(L->kind)) {
+            const fcl_tensor *xs[2] = {x, L->n_inputs > 1 ? in_t(net, L->inputs[1]) : NULL};
+            return netx_forward(ctx, L, net->n, training && i >= net->freeze, y, xs, s->weight >= 0 ? &w : NULL,
                                 s->bias >= 0 ? &b : NULL, &s->ext);
+        }
         return FCL_ERR(&ctx->err, FCL_ERR_INTERNAL, "layer %d (%s): unknown kind %d", i, L->name, (int)L->kind);
     }
 }
@@ -627,9 +629,13 @@ static fcl_status backward_layer(fcl_net *net, int i)
     case FCL_LAYER_FLATTEN:
         return dx ? fcl_add_acc(ctx, dx, dy) : FCL_OK;
     default:
-        if (netx_handles(L->kind))
-            return netx_backward(ctx, L, dy, x, dx, s->weight >= 0 ? &w : NULL, s->weight >= 0 ? &dw : NULL,
-                                 s->bias >= 0 ? &db : NULL, &s->ext);
+        if (netx_handles(L->kind)) {
+            const fcl_tensor *xs[2] = {x, L->n_inputs > 1 ? in_t(net, L->inputs[1]) : NULL};
+            fcl_tensor *dxs[2] = {dx, NULL};
+            if (L->n_inputs > 1 && (st = din(net, L->inputs[1], &dxs[1]))) return st;
+            return netx_backward(ctx, L, dy, &net->act[i], xs, dxs, s->weight >= 0 ? &w : NULL,
+                                 s->weight >= 0 ? &dw : NULL, s->bias >= 0 ? &db : NULL, &s->ext);
+        }
         return FCL_ERR(&ctx->err, FCL_ERR_INTERNAL, "layer %d (%s): unknown kind %d", i, L->name, (int)L->kind);
     }
 }

@@ -8,14 +8,16 @@
 
 int netx_handles(fcl_layer_kind k)
 {
-    return k == FCL_LAYER_DROP_PATH || k == FCL_LAYER_LAYERNORM || k == FCL_LAYER_PARAM;
+    return k == FCL_LAYER_DROP_PATH || k == FCL_LAYER_LAYERNORM || k == FCL_LAYER_PARAM ||
+           k == FCL_LAYER_RADIX_SUM || k == FCL_LAYER_RSOFTMAX;
 }
 
 void netx_reads(const fcl_layer *L, int *reads_inputs, int *reads_output)
 {
-    *reads_output = 0;
-    /* drop path's backward needs only its seed, a parameter's its ones; LayerNorm's reads x */
-    *reads_inputs = L->kind == FCL_LAYER_LAYERNORM;
+    /* drop path's backward needs only its seed, a parameter's its ones; LayerNorm's and the
+     * radix sum's read their inputs, r-SoftMax's its output */
+    *reads_output = L->kind == FCL_LAYER_RSOFTMAX;
+    *reads_inputs = L->kind == FCL_LAYER_LAYERNORM || L->kind == FCL_LAYER_RADIX_SUM;
 }
 
 int netx_init(const fcl_layer *L, const fcl_param_info *pi, float *dst, size_t n)
@@ -63,8 +65,9 @@ static fcl_status param_bwd(fcl_ctx *ctx, const fcl_layer *L, const fcl_tensor *
 }
 
 fcl_status netx_forward(fcl_ctx *ctx, const fcl_layer *L, int n, int training, fcl_tensor *y,
-                        const fcl_tensor *x, const fcl_tensor *w, const fcl_tensor *b, netx_state *s)
+                        const fcl_tensor *const xs[2], const fcl_tensor *w, const fcl_tensor *b, netx_state *s)
 {
+    const fcl_tensor *x = xs[0];
     netx_release(ctx, s);
     switch (L->kind) {
     case FCL_LAYER_DROP_PATH: {
@@ -85,14 +88,21 @@ fcl_status netx_forward(fcl_ctx *ctx, const fcl_layer *L, int n, int training, f
     }
     case FCL_LAYER_PARAM:
         return param_fwd(ctx, L, n, y, w, s);
+    case FCL_LAYER_RADIX_SUM:
+        return fcl_radix_sum_fwd(ctx, y, x, xs[1], L->ext.radix);
+    case FCL_LAYER_RSOFTMAX:
+        return fcl_rsoftmax_fwd(ctx, y, x, L->ext.radix, L->ext.cardinality);
     default:
         return FCL_ERR(&ctx->err, FCL_ERR_INTERNAL, "netx_forward: kind %d is not an extension kind", (int)L->kind);
     }
 }
 
-fcl_status netx_backward(fcl_ctx *ctx, const fcl_layer *L, const fcl_tensor *dy, const fcl_tensor *x,
-                         fcl_tensor *dx, const fcl_tensor *w, fcl_tensor *dw, fcl_tensor *db, netx_state *s)
+fcl_status netx_backward(fcl_ctx *ctx, const fcl_layer *L, const fcl_tensor *dy, const fcl_tensor *y,
+                         const fcl_tensor *const xs[2], fcl_tensor *const dxs[2], const fcl_tensor *w, fcl_tensor *dw,
+                         fcl_tensor *db, netx_state *s)
 {
+    const fcl_tensor *x = xs[0];
+    fcl_tensor *dx = dxs[0];
     switch (L->kind) {
     case FCL_LAYER_DROP_PATH:
         return dx ? fcl_drop_path_bwd(ctx, dx, dy, &s->drop) : FCL_OK;
@@ -100,6 +110,11 @@ fcl_status netx_backward(fcl_ctx *ctx, const fcl_layer *L, const fcl_tensor *dy,
         return fcl_ln2d_bwd(ctx, dx, dw, db, dy, x, w, &s->t0, &s->t1);
     case FCL_LAYER_PARAM:
         return param_bwd(ctx, L, dy, dw, s);
+    case FCL_LAYER_RADIX_SUM:
+        if (!dx && !dxs[1]) return FCL_OK;
+        return fcl_radix_sum_bwd(ctx, dx, dxs[1], dy, x, xs[1], L->ext.radix);
+    case FCL_LAYER_RSOFTMAX:
+        return dx ? fcl_rsoftmax_bwd(ctx, dx, dy, y, L->ext.radix, L->ext.cardinality) : FCL_OK;
     default:
         return FCL_ERR(&ctx->err, FCL_ERR_INTERNAL, "netx_backward: kind %d is not an extension kind", (int)L->kind);
     }

@@ -16,19 +16,21 @@ typedef struct netx_state {
     fcl_dropout_params drop; /* DROP_PATH: p, seed and mode of the last forward */
 } netx_state;
 
-/* 1 when `k` is one of the kinds handled here (DROP_PATH, LAYERNORM, PARAM). */
+/* 1 when `k` is one of the kinds handled here (DROP_PATH, LAYERNORM, PARAM, RADIX_SUM, RSOFTMAX). */
 int netx_handles(fcl_layer_kind k);
 /* Whether its backward reads its input(s) and/or its own output (the engine's memory plan). */
 void netx_reads(const fcl_layer *L, int *reads_inputs, int *reads_output);
 /* Initial values of its parameters (LayerNorm weight 1 / bias 0, a param its init); 1 when
  * handled. */
 int netx_init(const fcl_layer *L, const fcl_param_info *pi, float *dst, size_t n);
-/* y = layer(x) for a batch of n; w/b: its weight / bias views (NULL when absent). */
+/* y = layer(x[0], x[1]) for a batch of n (x[1]: the second input, NULL when the layer has one);
+ * w/b: its weight / bias views (NULL when absent). */
 fcl_status netx_forward(fcl_ctx *ctx, const fcl_layer *L, int n, int training, fcl_tensor *y,
-                        const fcl_tensor *x, const fcl_tensor *w, const fcl_tensor *b, netx_state *s);
-/* Accumulates dx (may be NULL: nothing upstream is trained), dw, db (NULL when absent). */
-fcl_status netx_backward(fcl_ctx *ctx, const fcl_layer *L, const fcl_tensor *dy, const fcl_tensor *x,
-                         fcl_tensor *dx, const fcl_tensor *w, fcl_tensor *dw, fcl_tensor *db, netx_state *s);
+                        const fcl_tensor *const x[2], const fcl_tensor *w, const fcl_tensor *b, netx_state *s);
+/* Accumulates dx[0], dx[1] (NULL: not needed), dw, db (NULL when absent); y is its output. */
+fcl_status netx_backward(fcl_ctx *ctx, const fcl_layer *L, const fcl_tensor *dy, const fcl_tensor *y,
+                         const fcl_tensor *const x[2], fcl_tensor *const dx[2], const fcl_tensor *w, fcl_tensor *dw,
+                         fcl_tensor *db, netx_state *s);
 /* Frees what the forward kept. */
 void netx_release(fcl_ctx *ctx, netx_state *s);
 

@@ -67,6 +67,10 @@ typedef enum fcl_layer_kind {
                                    "features.1.0.layer_scale"), output per image broadcast over
                                    the batch; its input only places it (a parameter registered on
                                    a block itself comes first in torch's state_dict) */
+    FCL_LAYER_RADIX_SUM,        /* ResNeSt: [R*C,H,W] -> [C,H,W], the R splits summed, each
+                                   weighted by inputs[1] [R*C,1,1] when given (split attention) */
+    FCL_LAYER_RSOFTMAX,         /* ResNeSt's r-SoftMax over the radix of [R*C,1,1] (timm's
+                                   RadixSoftmax; sigmoid when R is 1) */
     FCL_LAYER_KIND_COUNT
 } fcl_layer_kind;
 
@@ -142,6 +146,7 @@ typedef struct fcl_layer {
         float p;                         /* DROP_PATH drop probability */
         float eps;                       /* LAYERNORM */
         float init;                      /* PARAM initial value */
+        int radix, cardinality;          /* RADIX_SUM, RSOFTMAX */
     } ext;
 
     int n_params;
