@@ -10,6 +10,7 @@
 # Environment: FACECL_GPU_DEVICE (default gpu: the --device selection), FACECL_GPU_OUT (default
 # /tmp/facecl-gpu: logs and report.txt), FACECL_GPU_BUDGET (default 470 s for everything, under 8 minutes),
 # FACECL_GPU_SCALE (default 1: multiplies each step's limit, for a dry run on a CPU device),
+# FACECL_GPU_SIZE / FACECL_GPU_BATCH (default 112 / 64: the network benchmarks' input and batch),
 # FACECL_PYTHON (default: the first of python3, /usr/bin/python3 that imports torch).
 #
 # No apt-get, no network, no build: LD_LIBRARY_PATH is the bundle's lib/ only; the vendor library is
@@ -28,6 +29,8 @@ SEL=${FACECL_GPU_DEVICE:-gpu}
 OUTDIR=${FACECL_GPU_OUT:-/tmp/facecl-gpu}
 BUDGET=${FACECL_GPU_BUDGET:-470}
 SCALE=${FACECL_GPU_SCALE:-1}      # multiplies every step's limit (a dry run on a slow CPU device)
+NSIZE=${FACECL_GPU_SIZE:-112}     # network benchmarks' input size and batch (smaller for a CPU dry run)
+NBATCH=${FACECL_GPU_BATCH:-64}
 STAGE=$(awk '$1 == "stage" {print $2}' "$BUNDLE/MANIFEST")
 T0=$(date +%s)
 mkdir -p "$OUTDIR"
@@ -148,15 +151,15 @@ if [ -n "$PY" ] && ! "$PY" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_av
   TDEV=cpu
 fi
 for net in resnet18 mobilenet_v2; do
-  step "net-$net" 55 "$FACECL" bench net --model "$net" --size 112 --batch 64 --reps 3 --device "$SEL"
+  step "net-$net" 55 "$FACECL" bench net --model "$net" --size "$NSIZE" --batch "$NBATCH" --reps 3 --device "$SEL"
   if [ -n "$PY" ]; then
-    step "torch-$net" 40 "$PY" "$BUNDLE/src/tools/torch_bench.py" --model "$net" --size 112 --batch 64 --reps 3 \
+    step "torch-$net" 40 "$PY" "$BUNDLE/src/tools/torch_bench.py" --model "$net" --size "$NSIZE" --batch "$NBATCH" --reps 3 \
          --device "$TDEV"
   fi
 done
 
 note ""
-note "speed at 112x112, batch 64 (images/s; median of 3 after warm-up)"
+note "speed at ${NSIZE}x${NSIZE}, batch $NBATCH (images/s; median of 3 after warm-up)"
 note "$(printf '%-14s %10s %10s %10s %10s %8s %8s' network facecl-tr torch-tr facecl-inf torch-inf ratio-tr ratio-inf)"
 for net in resnet18 mobilenet_v2; do
   ft=$(awk '/facecl  train/ {print $3}' "$OUTDIR/net-$net.log" 2>/dev/null)
