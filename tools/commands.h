@@ -26,6 +26,7 @@ int fcl_cmd_verify(int argc, char **argv);
 int fcl_cmd_identify(int argc, char **argv);
 int fcl_cmd_train(int argc, char **argv);
 int fcl_cmd_demo(int argc, char **argv);
+int fcl_cmd_export(int argc, char **argv);
 
 /* --- shared helpers (tools/common.c) --- */
 

@@ -16,6 +16,7 @@ static const fcl_cmd commands[] = {
     {"embed", "L2-normalised embeddings of a folder's images as .npy (+ index of paths)", fcl_cmd_embed},
     {"verify", "score a pair list by cosine similarity: ROC AUC, EER, TAR@FAR, k-fold accuracy", fcl_cmd_verify},
     {"identify", "1:N identification of probes against a gallery: top-K, decisions, CMC, DIR@FAR", fcl_cmd_identify},
+    {"export", "write a checkpoint's network as an ONNX model (embedding or logits) for other runtimes", fcl_cmd_export},
     {NULL, NULL, NULL}};
 
 static void usage(FILE *f)

@@ -29,5 +29,6 @@
 #include "npy.h"
 #include "evaluate.h"
 #include "identify.h"
+#include "export.h"
 
 #endif
