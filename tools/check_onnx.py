@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""tools/check_onnx.py: checks `facecl export` against onnxruntime for every shipped architecture.
+
+For each architecture (models/*.model, plus tests/fixtures/onnx_all_layers.model, a small network
+holding every layer kind and pooling/conv setting the exporter maps) this script
+  1. trains it for one epoch (a few SGD steps, no schedule, non-default --norm) on a tiny synthetic
+     set, at a small input size, so the checkpoint has moved weights and non-trivial BN running
+     statistics, and the eval normalisation is not the default;
+  2. exports it twice (--embedding and --logits) with `facecl export`, which also runs facecl's own
+     network on a fixed random batch of [0, 1] images (--ref-input / --ref-output: the same
+     loader, eval pipeline and forward as `facecl embed` / `facecl eval`, on PoCL by default);
+  3. checks each model with onnx.checker (full_check: shape inference over the whole graph), runs
+     it in onnxruntime on the CPU and compares: max |onnx - facecl| must be <= --tol (1e-4).
+It prints one row per architecture and output (max abs diff, max abs diff / max |facecl|) and
+exits non-zero when any comparison fails or any architecture does not export.
+
+Not run by the tests or CI (they check the writer without Python: tests/test_onnx.c). It needs
+numpy, onnx and onnxruntime from PyPI, e.g. in a virtual environment:
+
+    python3 -m venv /tmp/onnxenv && /tmp/onnxenv/bin/pip install onnx onnxruntime numpy
+    /tmp/onnxenv/bin/python tools/check_onnx.py --facecl build/facecl [--device pocl] [--only resnet18,small]
+"""
+import argparse
+import glob
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+try:
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+except ImportError as e:  # pragma: no cover
+    sys.exit("check_onnx.py needs numpy, onnx and onnxruntime: pip install onnx onnxruntime numpy (%s)" % e)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Input size per architecture: as small as the architecture allows (AlexNet's features need 64 px).
+SIZES = {"alexnet": 64}
+DEFAULT_SIZE = 32
+
+
+def run(cmd, log):
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    with open(log, "a") as f:
+        f.write("$ " + " ".join(cmd) + "\n" + r.stdout + "\n")
+    if r.returncode:
+        raise RuntimeError("%s failed (exit %d):\n%s" % (" ".join(cmd[:2]), r.returncode, r.stdout[-2000:]))
+    return r.stdout
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--facecl", default=os.path.join(ROOT, "build", "facecl"))
+    ap.add_argument("--device", default=None, help="facecl --device for training and the reference run")
+    ap.add_argument("--only", default="", help="comma-separated architecture names (default: all)")
+    ap.add_argument("--tol", type=float, default=1e-4)
+    ap.add_argument("--work", default=None, help="working folder (default: a temporary one, removed)")
+    ap.add_argument("--batch", type=int, default=6, help="images in the compared batch")
+    args = ap.parse_args()
+
+    models = sorted(glob.glob(os.path.join(ROOT, "models", "*.model")))
+    models.append(os.path.join(ROOT, "tests", "fixtures", "onnx_all_layers.model"))
+    only = [s for s in args.only.split(",") if s]
+    if only:
+        models = [m for m in models if os.path.basename(m)[:-6] in only]
+    tmp = None
+    work = args.work
+    if not work:
+        tmp = tempfile.TemporaryDirectory(prefix="facecl-onnx-")
+        work = tmp.name
+    os.makedirs(work, exist_ok=True)
+    log = os.path.join(work, "log.txt")
+    dev = ["--device", args.device] if args.device else []
+    fc = args.facecl
+
+    data = os.path.join(work, "data")
+    if not os.path.isdir(os.path.join(data, "train")):
+        run([fc, "synth", "--ids", "4", "--per-id", "5", "--size", "64", "--unseen-ids", "2", "--pairs", "4",
+             "--seed", "3", data], log)
+
+    print("%-20s %-9s %6s  %12s  %12s  %s" % ("architecture", "output", "size", "max abs diff", "relative", "result"))
+    failures = 0
+    rng = np.random.default_rng(12345)
+    for path in models:
+        name = os.path.basename(path)[:-6]
+        size = SIZES.get(name, DEFAULT_SIZE)
+        own_size = name == "onnx_all_layers"  # its own option lines (23 px, 3 channels)
+        run_dir = os.path.join(work, "run-" + name)
+        t0 = time.time()
+        try:
+            cmd = [fc, "train", "--train", os.path.join(data, "train"), "--model", path, "--channels", "3",
+                   "--epochs", "1", "--batch", "8", "--sched", "none", "--lr", "0.02", "--norm", "0.45:0.22",
+                   "--augment", "none", "--workers", "1", "--out", run_dir] + dev
+            if not own_size:
+                cmd += ["--size", str(size), "--embedding", "16"]
+            run(cmd, log)
+            if own_size:
+                size = 23
+            x = rng.random((args.batch, 3, size, size), dtype=np.float32)
+            xin = os.path.join(work, name + "-x.npy")
+            np.save(xin, x)
+        except RuntimeError as e:
+            print("%-20s %-9s %6d  %12s  %12s  FAIL (training: %s)" % (name, "-", size, "-", "-", str(e).splitlines()[0]))
+            failures += 1
+            continue
+        for out in ("embedding", "logits"):
+            onnx_path = os.path.join(work, "%s-%s.onnx" % (name, out))
+            ref = os.path.join(work, "%s-%s-facecl.npy" % (name, out))
+            try:
+                run([fc, "export", "--checkpoint", os.path.join(run_dir, "last.safetensors"), "--onnx", onnx_path,
+                     "--" + out, "--ref-input", xin, "--ref-output", ref] + dev, log)
+                onnx.checker.check_model(onnx_path, full_check=True)
+                sess = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+                got = sess.run([out], {"input": x})[0]
+                want = np.load(ref)
+                if got.shape != want.shape:
+                    raise RuntimeError("shape %s vs facecl's %s" % (got.shape, want.shape))
+                diff = float(np.abs(got.astype(np.float64) - want).max())
+                rel = diff / max(float(np.abs(want).max()), 1e-30)
+                ok = diff <= args.tol and np.isfinite(got).all()
+                failures += not ok
+                print("%-20s %-9s %6d  %12.3g  %12.3g  %s" % (name, out, size, diff, rel, "ok" if ok else "FAIL"))
+            except Exception as e:  # report and go on with the next architecture
+                failures += 1
+                print("%-20s %-9s %6d  %12s  %12s  FAIL (%s)" % (name, out, size, "-", "-", str(e).splitlines()[0]))
+            sys.stdout.flush()
+        if tmp:  # checkpoints of the big networks take hundreds of MB
+            for f in glob.glob(os.path.join(run_dir, "*.safetensors")) + glob.glob(os.path.join(work, name + "-*.onnx")):
+                os.remove(f)
+        print("%-20s (%.0f s)" % ("", time.time() - t0), file=sys.stderr)
+    print("log of every command: %s" % (log if not tmp else "(temporary; pass --work DIR to keep it)"))
+    if failures:
+        print("%d comparison(s) failed" % failures)
+        return 1
+    print("all agree within %g" % args.tol)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
