@@ -209,7 +209,8 @@ fcl_status fcl_onnx_export(const fcl_model *m, const fcl_checkpoint *weights, co
         if (L->name[0])
             snprintf(x.value[i], EX_NAME_MAX, "%s", L->name);
         else
-            snprintf(x.value[i], EX_NAME_MAX, "%s%s%s_%d", L->scope, L->scope[0] ? "/" : "", fcl_layer_kind_name(L->kind), i);
+            snprintf(x.value[i], EX_NAME_MAX, "%s%s%s_%d", L->scope, L->scope[0] ? "/" : "",
+                     L->kind == FCL_LAYER_ACT ? fcl_model_act_name(L->act.kind) : fcl_layer_kind_name(L->kind), i);
     }
     const int64_t in_dims[4] = {-1, m->channels, m->in_h, m->in_w};
     const char *batch[4] = {"N", NULL, NULL, NULL};

@@ -1,0 +1,366 @@
+/* tests/helpers/onnx_reader.c: a minimal strict protobuf / ONNX reader and a device-free checkpoint maker for the export tests. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "helpers/onnx_reader.h"
+
+/* ---- a minimal protobuf / ONNX reader (strict: any field the writer does not use fails) ---- */
+
+typedef struct pbr {
+    const uint8_t *p, *end;
+} pbr;
+
+static uint64_t rd_varint(pbr *r)
+{
+    uint64_t v = 0;
+    for (int shift = 0; shift < 70; shift += 7) {
+        cr_assert(r->p < r->end, "varint runs past the end of its message");
+        uint8_t b = *r->p++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) return v;
+    }
+    cr_assert_fail("varint longer than 10 bytes");
+    return 0;
+}
+
+/* Next field of r: 0 at the end. A length-delimited value is returned as a sub-reader. */
+static int rd_field(pbr *r, int *field, int *wire, uint64_t *v, pbr *sub)
+{
+    if (r->p == r->end) return 0;
+    uint64_t tag = rd_varint(r);
+    *field = (int)(tag >> 3);
+    *wire = (int)(tag & 7);
+    cr_assert(*field > 0, "field number 0");
+    if (*wire == 0) {
+        *v = rd_varint(r);
+    } else if (*wire == 2) {
+        uint64_t n = rd_varint(r);
+        cr_assert(n <= (uint64_t)(r->end - r->p), "length %llu past the end", (unsigned long long)n);
+        sub->p = r->p;
+        sub->end = r->p + n;
+        r->p += n;
+    } else if (*wire == 5) {
+        cr_assert(r->end - r->p >= 4);
+        uint32_t u = (uint32_t)r->p[0] | (uint32_t)r->p[1] << 8 | (uint32_t)r->p[2] << 16 | (uint32_t)r->p[3] << 24;
+        *v = u;
+        r->p += 4;
+    } else {
+        cr_assert_fail("unexpected wire type %d (field %d)", *wire, *field);
+    }
+    return 1;
+}
+
+static void rd_str(const pbr *s, char *out, size_t n)
+{
+    size_t len = (size_t)(s->end - s->p);
+    cr_assert(len < n, "string of %zu bytes too long", len);
+    memcpy(out, s->p, len);
+    out[len] = '\0';
+    cr_assert_eq(strlen(out), len, "string holds a NUL");
+}
+
+static void rd_attr(pbr r, dattr *a)
+{
+    int f, w;
+    uint64_t v;
+    pbr s;
+    memset(a, 0, sizeof *a);
+    while (rd_field(&r, &f, &w, &v, &s)) {
+        if (f == 1 && w == 2) rd_str(&s, a->name, sizeof a->name);
+        else if (f == 2 && w == 5) {
+            uint32_t u = (uint32_t)v;
+            memcpy(&a->f, &u, 4);
+        } else if (f == 3 && w == 0) a->i = (int64_t)v;
+        else if (f == 8 && w == 0) {
+            cr_assert(a->n_ints < 8);
+            a->ints[a->n_ints++] = (int64_t)v;
+        } else if (f == 20 && w == 0) a->type = (int)v;
+        else cr_assert_fail("AttributeProto: unexpected field %d", f);
+    }
+    cr_assert(a->name[0] && a->type, "attribute without name or type");
+}
+
+static void rd_node(pbr r, dnode *n)
+{
+    int f, w;
+    uint64_t v;
+    pbr s;
+    memset(n, 0, sizeof *n);
+    while (rd_field(&r, &f, &w, &v, &s)) {
+        cr_assert_eq(w, 2, "NodeProto field %d not length-delimited", f);
+        if (f == 1) {
+            cr_assert(n->n_in < 9);
+            rd_str(&s, n->in[n->n_in++], NAME_MAX_);
+        } else if (f == 2) {
+            cr_assert(n->n_out < 2);
+            rd_str(&s, n->out[n->n_out++], NAME_MAX_);
+        } else if (f == 3) rd_str(&s, n->name, NAME_MAX_);
+        else if (f == 4) rd_str(&s, n->op, sizeof n->op);
+        else if (f == 5) {
+            cr_assert(n->n_attr < 6);
+            rd_attr(s, &n->attr[n->n_attr++]);
+        } else cr_assert_fail("NodeProto: unexpected field %d", f);
+    }
+}
+
+static void rd_tensor(pbr r, dtensor *t)
+{
+    int f, w;
+    uint64_t v;
+    pbr s;
+    memset(t, 0, sizeof *t);
+    while (rd_field(&r, &f, &w, &v, &s)) {
+        if (f == 1 && w == 0) {
+            cr_assert(t->ndim < 8);
+            t->dims[t->ndim++] = (int64_t)v;
+        } else if (f == 2 && w == 0) t->dtype = (int)v;
+        else if (f == 8 && w == 2) rd_str(&s, t->name, NAME_MAX_);
+        else if (f == 9 && w == 2) {
+            t->raw = s.p;
+            t->raw_len = (size_t)(s.end - s.p);
+        } else cr_assert_fail("TensorProto: unexpected field %d", f);
+    }
+}
+
+static void rd_value_info(pbr r, dvi *vi)
+{
+    int f, w;
+    uint64_t v;
+    pbr s, s2, s3, s4, s5;
+    memset(vi, 0, sizeof *vi);
+    while (rd_field(&r, &f, &w, &v, &s)) {
+        if (f == 1) {
+            rd_str(&s, vi->name, sizeof vi->name);
+            continue;
+        }
+        cr_assert_eq(f, 2, "ValueInfoProto: unexpected field %d", f);
+        cr_assert(rd_field(&s, &f, &w, &v, &s2) && f == 1 && w == 2, "TypeProto without tensor_type");
+        while (rd_field(&s2, &f, &w, &v, &s3)) {
+            if (f == 1) {
+                vi->elem = (int)v;
+                continue;
+            }
+            cr_assert_eq(f, 2, "TypeProto.Tensor: unexpected field %d", f);
+            while (rd_field(&s3, &f, &w, &v, &s4)) {
+                cr_assert_eq(f, 1, "TensorShapeProto: unexpected field %d", f);
+                cr_assert(vi->ndim < 8);
+                int k = vi->ndim++;
+                cr_assert(rd_field(&s4, &f, &w, &v, &s5), "empty Dimension");
+                if (f == 1) vi->dims[k] = (int64_t)v;
+                else if (f == 2) {
+                    vi->dims[k] = -1;
+                    rd_str(&s5, vi->param[k], sizeof vi->param[k]);
+                } else cr_assert_fail("Dimension: unexpected field %d", f);
+            }
+        }
+    }
+}
+
+static void rd_graph(pbr r, dmodel *m)
+{
+    int f, w;
+    uint64_t v;
+    pbr s;
+    pbr count = r;
+    int nn = 0, ni = 0;
+    while (rd_field(&count, &f, &w, &v, &s)) {
+        nn += f == 1;
+        ni += f == 5;
+    }
+    m->nodes = calloc((size_t)nn + 1, sizeof *m->nodes);
+    m->inits = calloc((size_t)ni + 1, sizeof *m->inits);
+    while (rd_field(&r, &f, &w, &v, &s)) {
+        cr_assert_eq(w, 2);
+        if (f == 1) rd_node(s, &m->nodes[m->n_nodes++]);
+        else if (f == 2) rd_str(&s, m->graph_name, sizeof m->graph_name);
+        else if (f == 5) rd_tensor(s, &m->inits[m->n_inits++]);
+        else if (f == 11) {
+            cr_assert(m->n_in < 2);
+            rd_value_info(s, &m->in[m->n_in++]);
+        } else if (f == 12) {
+            cr_assert(m->n_out < 2);
+            rd_value_info(s, &m->out[m->n_out++]);
+        } else cr_assert_fail("GraphProto: unexpected field %d", f);
+    }
+}
+
+void load_onnx(const char *path, dmodel *m)
+{
+    memset(m, 0, sizeof *m);
+    FILE *fp = fopen(path, "rb");
+    cr_assert(fp, "cannot open %s", path);
+    fseek(fp, 0, SEEK_END);
+    long len = ftell(fp);
+    rewind(fp);
+    m->file = malloc((size_t)len + 1);
+    cr_assert_eq(fread(m->file, 1, (size_t)len, fp), (size_t)len);
+    fclose(fp);
+    pbr r = {m->file, m->file + len}, s;
+    int f, w, graphs = 0;
+    uint64_t v;
+    while (rd_field(&r, &f, &w, &v, &s)) {
+        if (f == 1 && w == 0) m->ir = (int64_t)v;
+        else if (f == 2 && w == 2) rd_str(&s, m->producer, sizeof m->producer);
+        else if (f == 3 && w == 2) rd_str(&s, m->producer_version, sizeof m->producer_version);
+        else if (f == 6 && w == 2) m->has_doc = 1;
+        else if (f == 7 && w == 2) {
+            rd_graph(s, m);
+            graphs++;
+        } else if (f == 8 && w == 2) {
+            pbr o;
+            m->n_opset++;
+            while (rd_field(&s, &f, &w, &v, &o)) {
+                if (f == 1) rd_str(&o, m->domain, sizeof m->domain);
+                else if (f == 2) m->opset = (int64_t)v;
+                else cr_assert_fail("OperatorSetIdProto: unexpected field %d", f);
+            }
+        } else cr_assert_fail("ModelProto: unexpected field %d (wire %d)", f, w);
+    }
+    cr_assert_eq(graphs, 1);
+}
+
+void free_onnx(dmodel *m)
+{
+    free(m->file);
+    free(m->nodes);
+    free(m->inits);
+}
+
+const dtensor *find_init(const dmodel *m, const char *name)
+{
+    for (int i = 0; i < m->n_inits; i++)
+        if (!strcmp(m->inits[i].name, name)) return &m->inits[i];
+    return NULL;
+}
+
+const dnode *find_node(const dmodel *m, const char *out)
+{
+    for (int i = 0; i < m->n_nodes; i++)
+        if (!strcmp(m->nodes[i].out[0], out)) return &m->nodes[i];
+    return NULL;
+}
+
+const dattr *find_attr(const dnode *n, const char *name)
+{
+    for (int i = 0; i < n->n_attr; i++)
+        if (!strcmp(n->attr[i].name, name)) return &n->attr[i];
+    return NULL;
+}
+
+int count_op(const dmodel *m, const char *op)
+{
+    int c = 0;
+    for (int i = 0; i < m->n_nodes; i++) c += !strcmp(m->nodes[i].op, op);
+    return c;
+}
+
+float raw_f32(const dtensor *t, size_t i)
+{
+    const uint8_t *b = t->raw + 4 * i;
+    uint32_t u = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* Every node input is the graph input, an initialiser or an earlier node's output; every value
+ * is produced once; the graph output is produced. */
+void check_topology(const dmodel *m)
+{
+    int cap = m->n_nodes * 2 + m->n_inits + 1, n = 0;
+    const char **known = calloc((size_t)cap, sizeof *known);
+    known[n++] = m->in[0].name;
+    for (int i = 0; i < m->n_inits; i++) known[n++] = m->inits[i].name;
+    for (int i = 0; i < m->n_nodes; i++) {
+        const dnode *d = &m->nodes[i];
+        for (int k = 0; k < d->n_in; k++) {
+            int found = 0;
+            for (int j = 0; j < n && !found; j++) found = !strcmp(known[j], d->in[k]);
+            cr_assert(found, "node %d (%s -> %s): input '%s' is not defined before it", i, d->op, d->out[0], d->in[k]);
+        }
+        for (int k = 0; k < d->n_out; k++) {
+            for (int j = 0; j < n; j++) cr_assert_str_neq(known[j], d->out[k], "value '%s' produced twice", d->out[k]);
+            known[n++] = d->out[k];
+        }
+    }
+    cr_assert(find_node(m, m->out[0].name), "nothing produces the output '%s'", m->out[0].name);
+    free(known);
+}
+
+/* ---- checkpoints made here (no device): deterministic non-trivial values per tensor -------- */
+
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert(f, "cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    rewind(f);
+    char *s = malloc((size_t)n + 1);
+    cr_assert_eq(fread(s, 1, (size_t)n, f), (size_t)n);
+    s[n] = '\0';
+    fclose(f);
+    return s;
+}
+
+float value_of(int tensor, size_t j, fcl_param_kind kind)
+{
+    float v = 0.5f * sinf(0.37f * (float)j + 1.3f * (float)tensor);
+    return kind == FCL_PARAM_RUNNING_VAR ? 0.5f + fabsf(v) : v;
+}
+
+/* Writes a checkpoint of model file `model_path` with `options` (model_options syntax) and
+ * eval pipeline `aug` (NULL: none). skip: a tensor to leave out; bad_shape: one written with
+ * a wrong shape. *model receives the parsed model. */
+void make_checkpoint(const char *path, const char *model_path, const char *name, const char *options,
+                            const char *aug, const char *skip, const char *bad_shape, fcl_model **model)
+{
+    fcl_error err = {0};
+    char *text = read_text(model_path);
+    fcl_model_opts mo;
+    char stem[64];
+    fcl_model_opts_init(&mo);
+    cr_assert_eq(fcl_model_opts_parse(options, &mo, stem, sizeof stem, &err), FCL_OK, "%s", err.msg);
+    fcl_model *m = NULL;
+    cr_assert_eq(fcl_model_parse(text, name, &mo, &m, &err), FCL_OK, "%s", err.msg);
+    fcl_checkpoint c;
+    fcl_ckpt_init(&c);
+    int t = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        const fcl_layer *L = &m->layers[i];
+        for (int k = 0; k < L->n_params; k++, t++) {
+            const fcl_param_info *p = &L->params[k];
+            if (skip && !strcmp(p->name, skip)) continue;
+            if (p->is_int64) {
+                int64_t nb = 3;
+                cr_assert_eq(fcl_ckpt_add(&c, p->name, FCL_ST_I64, 0, NULL, &nb, &err), FCL_OK, "%s", err.msg);
+                continue;
+            }
+            float *v = malloc((size_t)p->numel * sizeof *v);
+            for (int64_t j = 0; j < p->numel; j++) v[j] = value_of(t, (size_t)j, p->kind);
+            size_t shape[4];
+            for (int d = 0; d < p->ndim; d++) shape[d] = (size_t)p->shape[d];
+            int ndim = p->ndim;
+            if (bad_shape && !strcmp(p->name, bad_shape)) {
+                shape[0] = (size_t)p->numel;
+                ndim = 1;
+            }
+            cr_assert_eq(fcl_ckpt_add_f32(&c, p->name, ndim, shape, v, &err), FCL_OK, "%s", err.msg);
+            free(v);
+        }
+    }
+    char base[64];
+    snprintf(base, sizeof base, "%.*s", (int)(strlen(name) - 6), name); /* "small.model" -> "small" */
+    cr_assert_eq(fcl_ckpt_set_meta(&c, "model", base, &err), FCL_OK);
+    cr_assert_eq(fcl_ckpt_set_meta(&c, "model_text", text, &err), FCL_OK);
+    cr_assert_eq(fcl_ckpt_set_meta(&c, "model_options", options, &err), FCL_OK);
+    if (aug) cr_assert_eq(fcl_ckpt_set_meta(&c, "eval_aug", aug, &err), FCL_OK);
+    cr_assert_eq(fcl_st_save(&c, path, &err), FCL_OK, "%s", err.msg);
+    fcl_ckpt_free(&c);
+    free(text);
+    *model = m;
+}
+
