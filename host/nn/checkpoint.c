@@ -451,6 +451,27 @@ fcl_status fcl_model_opts_parse(const char *text, fcl_model_opts *o, char *stora
     return FCL_OK;
 }
 
+fcl_status fcl_model_from_checkpoint(const fcl_checkpoint *c, const char *path, fcl_model **out, fcl_error *err)
+{
+    fcl_status st;
+    fcl_model_opts mo;
+    char stem[64], label[512];
+    *out = NULL;
+    const char *name = fcl_ckpt_get_meta(c, "model"), *text = fcl_ckpt_get_meta(c, "model_text"),
+               *opts = fcl_ckpt_get_meta(c, "model_options");
+    if (!name || !text || !opts)
+        return FCL_ERR(err, FCL_ERR_FORMAT, "%s: not a facecl checkpoint (metadata \"%s\" missing)", path,
+                       !name ? "model" : !text ? "model_text" : "model_options");
+    fcl_model_opts_init(&mo);
+    if ((st = fcl_model_opts_parse(opts, &mo, stem, sizeof stem, err))) {
+        fcl_error_prefix(err, "%s: metadata \"model_options\": ", path);
+        return st;
+    }
+    snprintf(label, sizeof label, "%s.model", name); /* errors read "resnet18.model:12" */
+    if ((st = fcl_model_parse(text, label, &mo, out, err))) fcl_error_prefix(err, "%s: ", path);
+    return st;
+}
+
 fcl_status fcl_net_from_checkpoint(fcl_ctx *ctx, const char *path, int max_batch, fcl_model **model, fcl_net **net)
 {
     fcl_status st = FCL_OK;

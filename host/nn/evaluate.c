@@ -53,31 +53,13 @@ fcl_status fcl_eval_input_from_checkpoint(const char *path, fcl_eval_input *in, 
     fcl_status st = FCL_OK;
     fcl_checkpoint c;
     fcl_model *m = NULL;
-    fcl_model_opts mo;
-    char stem[64], label[512];
     int loaded = 0;
     if (!path || !in) return FCL_ERR(err, FCL_ERR_INVALID_ARG, "fcl_eval_input_from_checkpoint: NULL argument");
     if ((st = fcl_st_load(&c, path, err))) goto fail;
     loaded = 1;
-    const char *name = fcl_ckpt_get_meta(&c, "model"), *text = fcl_ckpt_get_meta(&c, "model_text"),
-               *opts = fcl_ckpt_get_meta(&c, "model_options");
-    if (!name || !text || !opts) {
-        st = FCL_ERR(err, FCL_ERR_FORMAT, "%s: not a facecl checkpoint (metadata \"%s\" missing)", path,
-                     !name ? "model" : !text ? "model_text" : "model_options");
-        goto fail;
-    }
     /* The input size is what the model was built for: its options over its file's defaults, so
      * parse the model exactly as fcl_net_from_checkpoint does (host only, no device). */
-    fcl_model_opts_init(&mo);
-    if ((st = fcl_model_opts_parse(opts, &mo, stem, sizeof stem, err))) {
-        fcl_error_prefix(err, "%s: metadata \"model_options\": ", path);
-        goto fail;
-    }
-    snprintf(label, sizeof label, "%s.model", name);
-    if ((st = fcl_model_parse(text, label, &mo, &m, err))) {
-        fcl_error_prefix(err, "%s: ", path);
-        goto fail;
-    }
+    if ((st = fcl_model_from_checkpoint(&c, path, &m, err))) goto fail;
     in->channels = m->channels;
     in->height = m->in_h;
     in->width = m->in_w;

@@ -13,7 +13,9 @@ static fcl_status map_conv(fcl_exporter *x, int i)
     const fcl_layer *L = &x->m->layers[i];
     char in[EX_NAME_MAX];
     ex_as4d(x, ex_in(x, L, 0), ex_in_rank(x, L, 0), L->in_c, L->in_h, L->in_w, x->value[i], in);
-    const char *wt = ex_weight(x, L, FCL_PARAM_WEIGHT, 0, NULL);
+    /* ONNX's weight layout whatever shape the checkpoint stores it in (same element order) */
+    const int64_t wd[4] = {L->conv.cout, L->conv.cin / L->conv.groups, L->conv.kh, L->conv.kw};
+    const char *wt = ex_weight(x, L, FCL_PARAM_WEIGHT, 4, wd);
     if (!wt) return x->err->status;
     char wname[EX_NAME_MAX];
     snprintf(wname, sizeof wname, "%s", wt);
@@ -242,7 +244,8 @@ static fcl_status map_linear(fcl_exporter *x, int i)
     const fcl_layer *L = &x->m->layers[i];
     char in[EX_NAME_MAX], wname[EX_NAME_MAX];
     ex_as2d(x, ex_in(x, L, 0), ex_in_rank(x, L, 0), x->value[i], in);
-    const char *wt = ex_weight(x, L, FCL_PARAM_WEIGHT, 0, NULL);
+    const int64_t wd[2] = {L->linear.out, L->linear.in};
+    const char *wt = ex_weight(x, L, FCL_PARAM_WEIGHT, 2, wd);
     if (!wt) return x->err->status;
     snprintf(wname, sizeof wname, "%s", wt);
     const char *b = ex_weight(x, L, FCL_PARAM_BIAS, 0, NULL);

@@ -91,7 +91,13 @@ const char *ex_weight(fcl_exporter *x, const fcl_layer *L, fcl_param_kind kind, 
         free(v);
         return NULL;
     }
-    int64_t own[4];
+    int64_t own[4], n = 1;
+    for (int k = 0; dims && k < ndim; k++) n *= dims[k];
+    if (dims && n != (int64_t)t->numel) {
+        free(v);
+        FCL_ERR(x->err, FCL_ERR_INTERNAL, "export: '%s' has %zu values, its ONNX shape %lld", p->name, t->numel, (long long)n);
+        return NULL;
+    }
     if (!dims) {
         ndim = p->ndim;
         for (int k = 0; k < ndim; k++) own[k] = p->shape[k];
@@ -251,28 +257,11 @@ fcl_status fcl_onnx_export_checkpoint(const char *checkpoint, fcl_export_output 
 {
     fcl_checkpoint c;
     fcl_model *m = NULL;
-    fcl_model_opts mo;
     fcl_aug_pipeline pipe;
-    char stem[64], label[512];
     fcl_status st = fcl_st_load(&c, checkpoint, err);
     if (st) return st;
-    const char *name = fcl_ckpt_get_meta(&c, "model"), *text = fcl_ckpt_get_meta(&c, "model_text"),
-               *opts = fcl_ckpt_get_meta(&c, "model_options"), *aug = fcl_ckpt_get_meta(&c, "eval_aug");
-    if (!name || !text || !opts) {
-        st = FCL_ERR(err, FCL_ERR_FORMAT, "%s: not a facecl checkpoint (metadata \"%s\" missing)", checkpoint,
-                     !name ? "model" : !text ? "model_text" : "model_options");
-        goto done;
-    }
-    fcl_model_opts_init(&mo);
-    if ((st = fcl_model_opts_parse(opts, &mo, stem, sizeof stem, err))) {
-        fcl_error_prefix(err, "%s: metadata \"model_options\": ", checkpoint);
-        goto done;
-    }
-    snprintf(label, sizeof label, "%s.model", name);
-    if ((st = fcl_model_parse(text, label, &mo, &m, err))) {
-        fcl_error_prefix(err, "%s: ", checkpoint);
-        goto done;
-    }
+    const char *aug = fcl_ckpt_get_meta(&c, "eval_aug");
+    if ((st = fcl_model_from_checkpoint(&c, checkpoint, &m, err))) goto done;
     pipe.n = 0;
     if (aug && *aug && (st = fcl_aug_parse(aug, &pipe, err))) {
         fcl_error_prefix(err, "%s: metadata \"eval_aug\": ", checkpoint);

@@ -85,6 +85,11 @@ fcl_status fcl_checkpoint_read_model(const char *path, char **model_name, char *
 fcl_status fcl_model_opts_parse(const char *text, fcl_model_opts *opts, char *storage, size_t storage_size,
                                 fcl_error *err);
 
+/* The model a loaded checkpoint was saved with: its "model", "model_text" and "model_options"
+ * metadata parsed (host only). `path` names the file in messages (FCL_ERR_FORMAT when the
+ * metadata is missing: not a facecl checkpoint). *out is the caller's (fcl_model_free). */
+fcl_status fcl_model_from_checkpoint(const fcl_checkpoint *c, const char *path, fcl_model **out, fcl_error *err);
+
 /* Rebuilds the model a checkpoint was saved with (its own model text and options) and a network
  * for batches up to max_batch with the checkpoint's weights (weights only). *model and *net are
  * the caller's (fcl_net_destroy, then fcl_model_free). */
