@@ -11,7 +11,11 @@ holding every layer kind and pooling/conv setting the exporter maps) this script
      network on a fixed random batch of [0, 1] images (--ref-input / --ref-output: the same
      loader, eval pipeline and forward as `facecl embed` / `facecl eval`, on PoCL by default);
   3. checks each model with onnx.checker (full_check: shape inference over the whole graph), runs
-     it in onnxruntime on the CPU and compares: max |onnx - facecl| must be <= --tol (1e-4).
+     it in onnxruntime on the CPU and compares: max |onnx - facecl| must be <= --tol (1e-4) times
+     max(1, max |facecl|). That is an absolute 1e-4 for outputs up to 1 (every embedding: its rows
+     are unit vectors) and a relative one beyond: a float32 logit of 16000 (what the deepest nets
+     give in eval mode after 24 steps) has a spacing of 0.002 between representable values, so no
+     float32 implementation can meet an absolute 1e-4 there.
 It prints one row per architecture and output (max abs diff, max abs diff / max |facecl|) and
 exits non-zero when any comparison fails or any architecture does not export.
 
@@ -85,7 +89,8 @@ def main():
         run([fc, "synth", "--ids", "4", "--per-id", "60", "--size", "64", "--unseen-ids", "2", "--pairs", "4",
              "--seed", "3", data], log)
 
-    print("%-20s %-9s %6s  %12s  %12s  %s" % ("architecture", "output", "size", "max abs diff", "relative", "result"))
+    print("%-20s %-9s %6s  %12s  %12s  %12s  %s" % ("architecture", "output", "size", "max |facecl|", "max abs diff",
+                                                   "relative", "result"))
     failures = 0
     rng = np.random.default_rng(12345)
     for path in models:
@@ -107,7 +112,8 @@ def main():
             xin = os.path.join(work, name + "-x.npy")
             np.save(xin, x)
         except RuntimeError as e:
-            print("%-20s %-9s %6d  %12s  %12s  FAIL (training: %s)" % (name, "-", size, "-", "-", str(e).splitlines()[0]))
+            print("%-20s %-9s %6d  %12s  %12s  %12s  FAIL (training: %s)" % (name, "-", size, "-", "-", "-",
+                                                                           str(e).splitlines()[0]))
             failures += 1
             continue
         for out in ("embedding", "logits"):
@@ -124,12 +130,13 @@ def main():
                     raise RuntimeError("shape %s vs facecl's %s" % (got.shape, want.shape))
                 diff = float(np.abs(got.astype(np.float64) - want).max())
                 rel = diff / max(float(np.abs(want).max()), 1e-30)
-                ok = diff <= args.tol and np.isfinite(got).all()
+                ok = diff <= args.tol * max(1.0, float(np.abs(want).max())) and np.isfinite(got).all()
                 failures += not ok
-                print("%-20s %-9s %6d  %12.3g  %12.3g  %s" % (name, out, size, diff, rel, "ok" if ok else "FAIL"))
+                print("%-20s %-9s %6d  %12.3g  %12.3g  %12.3g  %s" % (name, out, size, float(np.abs(want).max()), diff, rel,
+                                                                     "ok" if ok else "FAIL"))
             except Exception as e:  # report and go on with the next architecture
                 failures += 1
-                print("%-20s %-9s %6d  %12s  %12s  FAIL (%s)" % (name, out, size, "-", "-", str(e).splitlines()[0]))
+                print("%-20s %-9s %6d  %12s  %12s  %12s  FAIL (%s)" % (name, out, size, "-", "-", "-", str(e).splitlines()[0]))
             sys.stdout.flush()
         if tmp:  # checkpoints of the big networks take hundreds of MB
             for f in glob.glob(os.path.join(run_dir, "*.safetensors")) + glob.glob(os.path.join(work, name + "-*.onnx")):
@@ -139,7 +146,7 @@ def main():
     if failures:
         print("%d comparison(s) failed" % failures)
         return 1
-    print("all agree within %g" % args.tol)
+    print("all agree within %g x max(1, max |facecl|)" % args.tol)
     return 0
 
 
