@@ -103,6 +103,8 @@ def main():
             cmd = [fc, "train", "--train", os.path.join(data, "train"), "--model", path, "--channels", "3",
                    "--epochs", "1", "--batch", "8", "--sched", "none", "--lr", "0.01", "--norm", "0.45:0.22",
                    "--augment", "none", "--workers", "1", "--out", run_dir] + dev
+            if os.path.exists(run_dir):  # a kept --work folder: train refuses to overwrite unasked
+                cmd.append("--overwrite")
             if not own_size:
                 cmd += ["--size", str(size), "--embedding", "16"]
             run(cmd, log)

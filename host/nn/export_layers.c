@@ -267,7 +267,8 @@ static fcl_status map_flatten(fcl_exporter *x, int i)
     return FCL_OK;
 }
 
-/* Dropout is the identity at inference: the layer's value is its input's (no node). */
+/* Dropout and drop path (stochastic depth) are the identity at inference: the layer's value is
+ * its input's (no node). */
 static fcl_status map_dropout(fcl_exporter *x, int i)
 {
     const fcl_layer *L = &x->m->layers[i];
@@ -325,6 +326,7 @@ static const struct {
     {FCL_LAYER_CONCAT, map_multi},
     {FCL_LAYER_DROPOUT, map_dropout},
     {FCL_LAYER_FLATTEN, map_flatten},
+    {FCL_LAYER_DROP_PATH, map_dropout},
 };
 
 fcl_status ex_layer(fcl_exporter *x, int i)
