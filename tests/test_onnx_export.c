@@ -352,8 +352,8 @@ Test(onnx_export, every_layer_kind)
     cr_assert_eq(cat->n_in, 3);
     cr_assert_eq(find_attr(cat, "axis")->i, 1);
     cr_assert_str_eq(find_node(&d, "channel_mul_22")->op, "Mul");
-    /* dropout is no node: flatten reads the adaptive pool directly */
-    cr_assert_str_eq(find_node(&d, "flatten_30")->in[0], "adaptive_avgpool_28");
+    /* dropout and drop path are no nodes: flatten reads the adaptive pool directly */
+    cr_assert_str_eq(find_node(&d, "flatten_31")->in[0], "adaptive_avgpool_28");
     free_onnx(&d);
     fcl_model_free(m);
 }
