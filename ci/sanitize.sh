@@ -42,8 +42,24 @@ done
 
 LOG="$B/ctest.log"
 # The ASan build is 2-4x slower than the normal one: the per-test limits of CMakeLists.txt apply.
-ctest --test-dir "$B" --output-on-failure -j"$(nproc)" "$@" > "$LOG" 2>&1
+# test_mpi runs separately, with leak detection off for it alone: Open MPI leaks in libmpi and in
+# MCA components it dlcloses at MPI_Finalize (their stacks show as "<unknown module>", so no
+# suppression by library name can catch them). Address and UB errors still fail it.
+ctest --test-dir "$B" --output-on-failure -j"$(nproc)" -E '^test_mpi$' "$@" > "$LOG" 2>&1
 rc=$?
+# LeakSanitizer's stop-the-world tracer can itself crash at a process's exit ("Tracer caught signal
+# 11 ... LeakSanitizer has encountered a fatal error"), seen once here in test_e2e after facecl had
+# finished. Such a test is run once more; a failure that repeats, or any real report, fails the job.
+if [ "$rc" -ne 0 ] && grep -q "LeakSanitizer has encountered a fatal error" "$LOG" &&
+   ! grep -qE "==[0-9]+==ERROR: |runtime error: " "$LOG"; then
+  echo "ci/sanitize.sh: LeakSanitizer's tracer crashed; re-running the failed tests once" | tee -a "$LOG.rerun"
+  mv "$LOG" "$LOG.first"
+  ctest --test-dir "$B" --output-on-failure --rerun-failed > "$LOG" 2>&1
+  rc=$?
+fi
+if [ $# -eq 0 ]; then
+  ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0" ctest --test-dir "$B" --output-on-failure -R '^test_mpi$' >> "$LOG" 2>&1 || rc=1
+fi
 # A sanitizer report inside a test that still passed (e.g. in a child process whose exit status
 # was not checked) must fail the job too.
 reports=$(grep -cE "==[0-9]+==ERROR: |SUMMARY: (Address|Leak|UndefinedBehavior)Sanitizer|runtime error: " "$LOG")
