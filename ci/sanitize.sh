@@ -40,6 +40,17 @@ for c in pocl-cache test-cache; do
   if [ -d "build/$c" ] && [ ! -e "$B/$c" ]; then ln -s "$ROOT/build/$c" "$B/$c"; fi
 done
 
+# PoCL alone, through a private vendors folder holding its ICD file: with Intel's runtime also
+# registered, LeakSanitizer's exit-time tracer crashed ("Tracer caught signal 11") in test_e2e's and
+# test_reliability's facecl processes, which load libintelocl when the ICD loader lists platforms;
+# with PoCL alone the same tests passed.
+mkdir -p "$B/vendors"
+rm -f "$B"/vendors/*.icd
+for d in "${OCL_ICD_VENDORS:-}" /etc/OpenCL/vendors; do
+  if [ -n "$d" ] && [ -f "$d/pocl.icd" ]; then cp "$d/pocl.icd" "$B/vendors/"; break; fi
+done
+[ -f "$B/vendors/pocl.icd" ] && export OCL_ICD_VENDORS="$ROOT/$B/vendors"
+
 LOG="$B/ctest.log"
 # The ASan build is 2-4x slower than the normal one: the per-test limits of CMakeLists.txt apply.
 # test_mpi runs separately, with leak detection off for it alone: Open MPI leaks in libmpi and in
