@@ -121,8 +121,11 @@ __kernel void bn_fwd_train(__global float *y, const int y_off, __global const fl
 
     float scale = invstd * ((flags & BN_HAS_GAMMA) ? gamma[g_off + ch] : 1.0f);
     float shift = (flags & BN_HAS_BETA) ? beta[b_off + ch] : 0.0f;
-    /* y may be x: each element is read and written by the same work-item, after the reductions
-     * (which end in a barrier) have finished reading it. */
+    /* y may be x. The reductions read every element of the channel (not always with the same
+     * work-item as the write loop below) and end in barriers with only a local-memory fence,
+     * which do not order global memory: without this global fence a work-item could overwrite
+     * an element another is still reading (oclgrind --data-races reported it). */
+    barrier(CLK_GLOBAL_MEM_FENCE);
     int body = inner - inner % FCL_VEC;
     for (int b = 0; b < n; b++) {
         int base = (b * C + ch) * inner;
