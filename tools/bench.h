@@ -48,4 +48,15 @@ int bench_metric_loss_cases(const bench_env *env, bench_list *list); /* tools/be
 int bench_bn_act_pool_cases(const bench_env *env, bench_list *list); /* tools/bench_bn_act_pool.c */
 int bench_blocks_cases(const bench_env *env, bench_list *list);   /* tools/bench_blocks.c */
 
+/* The device's honest float32 limit (tools/bench_peak.c): an FMA loop built at vector widths 4, 8
+ * and 16, the best kept, so "%peak" is against the full FMA width (AVX-512 on these CPUs). */
+typedef struct bench_peak {
+    int widths[3];
+    double gflops[3];       /* per width; 0 where it failed */
+    int width;              /* the best width */
+    double best;            /* GFLOP/s */
+} bench_peak;
+int bench_peak_measure(fcl_ctx *ctx, bench_peak *p);   /* 0 ok; -1 none measured (warnings printed) */
+void bench_peak_describe(const bench_peak *p, char *buf, size_t size);
+
 #endif

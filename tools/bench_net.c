@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench.h"
 #include "commands.h"
 #include "options.h"
 #include "dist_cli.h"
@@ -30,7 +31,8 @@ static void usage(FILE *f)
                "                        [--torch] [--torch-threads N] [--device SEL]\n\n"
                "Times a training step (forward, cross-entropy, backward, SGD momentum update) and an\n"
                "inference forward of a whole network on random inputs; prints images/s and GFLOP/s\n"
-               "(a training step counts 3x the forward FLOPs), the percentage of --peak when given, and\n"
+               "(a training step counts 3x the forward FLOPs), the percentage of the device's FMA peak\n"
+               "(measured in the same run at float4/8/16, the best; --peak gives it instead), and\n"
                "with --torch the same measurement by PyTorch (tools/torch_bench.py, Debian's python3-torch)\n"
                "in the same run, as a ratio (on a CPU device PyTorch gets the device's compute units as threads).\n\n"
                "Under mpirun (mpirun -np N facecl bench net ..., one rank per device, --batch per rank) it\n"
@@ -269,6 +271,15 @@ int fcl_cmd_bench_net(int argc, char **argv)
     if (st) {
         tool_fail_err(fcl_ctx_error(ctx));
         goto done;
+    }
+    if (peak <= 0) { /* the device's honest limit, in the same run */
+        bench_peak bp;
+        if (!bench_peak_measure(ctx, &bp)) {
+            char d[200];
+            bench_peak_describe(&bp, d, sizeof d);
+            printf("  FMA peak: %s\n", d);
+            peak = bp.best;
+        }
     }
     double train_ips = (double)batch / t_train, infer_ips = (double)batch / t_infer;
     double train_gf = 3.0 * m->flops * train_ips / 1e9, infer_gf = m->flops * infer_ips / 1e9;

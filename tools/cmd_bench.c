@@ -8,7 +8,8 @@
  *   2. declare it in tools/bench.h and add one line to `families` below.
  * Timing: one warm-up run per case (kernel builds happen there), then --reps runs, each ended by
  * clFinish and timed on the wall clock; the table shows the median. The FMA peak of the device is
- * measured in the same run (cl/bench.cl) unless --peak gives it, and "%peak" is relative to it.
+ * measured in the same run (cl/bench.cl at float4/8/16, the best: tools/bench_peak.c) unless --peak
+ * gives it, and "%peak" is relative to it.
  * Totals per network weigh each layer by its count in the network. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,38 +69,6 @@ static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
-}
-
-/* GFLOP/s of the bench_fma_peak kernel (best of 3 after a warm-up); 0 on failure (printed). */
-static double measure_peak(fcl_ctx *ctx)
-{
-    const fcl_device_info *d = fcl_ctx_device(ctx);
-    size_t wg = 8, global = (size_t)(d->compute_units ? d->compute_units : 1) * 64;
-    int iters = 20000;
-    cl_kernel k;
-    fcl_tensor out;
-    memset(&out, 0, sizeof out);
-    float m = 0.9999f, c = 1e-4f;
-    double best = 0;
-    fcl_status st = fcl_kernel_get(ctx, "bench.cl", "bench_fma_peak", "", &k);
-    if (!st) st = fcl_tensor_alloc4(ctx, &out, 1, 1, 1, global);
-    if (!st) st = fcl_kernel_arg(ctx, k, 0, sizeof(cl_mem), &out.buf);
-    if (!st) st = fcl_kernel_arg(ctx, k, 1, sizeof iters, &iters);
-    if (!st) st = fcl_kernel_arg(ctx, k, 2, sizeof m, &m);
-    if (!st) st = fcl_kernel_arg(ctx, k, 3, sizeof c, &c);
-    for (int rep = 0; rep < 4 && !st; rep++) {
-        double t0 = now_s();
-        st = fcl_kernel_run(ctx, k, 1, &global, &wg);
-        if (!st) st = fcl_ctx_finish(ctx);
-        double gf = (double)global * iters * 16 * 8 * 2 / (now_s() - t0) * 1e-9;
-        if (rep > 0 && gf > best) best = gf;
-    }
-    fcl_tensor_release(ctx, &out);
-    if (st) {
-        fprintf(stderr, "facecl: warning: FMA peak not measured: %s\n", fcl_ctx_errmsg(ctx));
-        return 0;
-    }
-    return best;
 }
 
 static int usage(FILE *f)
@@ -178,11 +147,19 @@ int fcl_cmd_bench(int argc, char **argv)
 
     char dev[512];
     fcl_device_summary(fcl_ctx_device(ctx), dev, sizeof dev);
-    int measured = peak <= 0;
-    if (measured) peak = measure_peak(ctx);
+    char how[256] = "--peak";
+    if (peak <= 0) {
+        bench_peak bp;
+        if (!bench_peak_measure(ctx, &bp)) {
+            peak = bp.best;
+            char d[200];
+            bench_peak_describe(&bp, d, sizeof d);
+            snprintf(how, sizeof how, "measured now with cl/bench.cl: %s", d);
+        }
+    }
     printf("device: %s\nbatch %ld, input %ldx%ld, %ld reps (median ms, wall clock with clFinish, warm-up "
            "excluded)\nFMA peak: %.1f GFLOP/s (%s)\n\n",
-           dev, batch, size, size, reps, peak, measured ? "measured now with cl/bench.cl" : "--peak");
+           dev, batch, size, size, reps, peak, how);
     printf("%-18s %-9s %-36s %-10s %9s %9s %6s %9s\n", "op", "net", "shape", "dir", "ms", "GFLOP/s", "%peak",
            "cpu ms");
 

@@ -1,0 +1,31 @@
+/* tests/test_bench_peak.c: `facecl bench`'s FMA peak probe at float4/8/16: every width builds, runs and reports, the best is kept. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "helpers/cmdline.h"
+
+#define FACECL FACECL_BINARY_DIR "/facecl"
+
+/* `bench ops` with a filter that matches no row prints only the header: the device and its peak. */
+Test(bench_peak, every_width_measured_best_kept, .timeout = 120)
+{
+    const char *dev = getenv("FACECL_TEST_DEVICE");
+    char *out = NULL;
+    int rc = fcl_test_run(&out, "'%s' bench ops --reps 1 --filter no-such-op %s%s%s", FACECL, dev ? "--device '" : "",
+                          dev ? dev : "", dev ? "'" : "");
+    cr_assert_eq(rc, 0, "%s", out);
+    cr_assert(!strstr(out, "warning"), "%s", out);
+    double best = fcl_test_number_after(out, "FMA peak:");
+    double w[3];
+    static const char *keys[3] = {"float4 ", "float8 ", "float16 "};
+    double top = 0;
+    for (int i = 0; i < 3; i++) {
+        w[i] = fcl_test_number_after(out, keys[i]);
+        cr_assert_gt(w[i], 0.0, "%s", out);
+        if (w[i] > top) top = w[i];
+    }
+    cr_assert_eq(best, top, "the peak is the best width: %s", out);
+    free(out);
+}

@@ -1,0 +1,81 @@
+/* tools/bench_peak.c: the device's honest float32 limit: an FMA loop at vector widths 4, 8 and 16, the best kept. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "bench.h"
+
+static double peak_now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* One width: a warm-up run sizes iters so that one run takes about 0.2 s (a GPU finishes the CPU's
+ * count in microseconds, where launch overhead would dominate), then the best of 3 runs. */
+static fcl_status peak_width(fcl_ctx *ctx, int vw, double *gflops)
+{
+    const fcl_device_info *d = fcl_ctx_device(ctx);
+    const size_t cus = d->compute_units ? d->compute_units : 1;
+    /* CPUs: a few work-groups of 8 per core; other devices: full work-groups, 16 per compute unit
+     * (enough resident work to hide latency without assuming any particular GPU's limits). */
+    size_t wg = 8, global = cus * 64;
+    if (!(d->type & CL_DEVICE_TYPE_CPU)) {
+        wg = d->max_work_group >= 256 ? 256 : (d->max_work_group ? d->max_work_group : 1);
+        global = cus * wg * 16;
+    }
+    char opts[32];
+    snprintf(opts, sizeof opts, "-DFCL_VW=%d", vw);
+    int iters = 256;
+    float m = 0.9999f, c = 1e-4f;
+    cl_kernel k;
+    fcl_tensor out;
+    memset(&out, 0, sizeof out);
+    *gflops = 0;
+    fcl_status st = fcl_kernel_get(ctx, "bench.cl", "bench_fma_peak", opts, &k);
+    if (!st) st = fcl_tensor_alloc4(ctx, &out, 1, 1, 1, global);
+    if (!st) st = fcl_kernel_arg(ctx, k, 0, sizeof(cl_mem), &out.buf);
+    if (!st) st = fcl_kernel_arg(ctx, k, 2, sizeof m, &m);
+    if (!st) st = fcl_kernel_arg(ctx, k, 3, sizeof c, &c);
+    for (int rep = 0; rep < 5 && !st; rep++) {
+        st = fcl_kernel_arg(ctx, k, 1, sizeof iters, &iters);
+        double t0 = peak_now_s();
+        if (!st) st = fcl_kernel_run(ctx, k, 1, &global, &wg);
+        if (!st) st = fcl_ctx_finish(ctx);
+        double dt = peak_now_s() - t0;
+        if (st) break;
+        if (rep == 0) continue; /* the first run may include the kernel's compilation */
+        double gf = (double)global * iters * 16 * vw * 2 / dt * 1e-9;
+        if (rep >= 2 && gf > *gflops) *gflops = gf;
+        if (rep == 1) { /* size the timed runs */
+            double want = (double)iters * 0.2 / (dt > 1e-6 ? dt : 1e-6);
+            iters = want > (1 << 24) ? (1 << 24) : want < 256 ? 256 : (int)want;
+        }
+    }
+    fcl_tensor_release(ctx, &out);
+    return st;
+}
+
+int bench_peak_measure(fcl_ctx *ctx, bench_peak *p)
+{
+    static const int widths[3] = {4, 8, 16};
+    memset(p, 0, sizeof *p);
+    for (int i = 0; i < 3; i++) {
+        p->widths[i] = widths[i];
+        fcl_status st = peak_width(ctx, widths[i], &p->gflops[i]);
+        if (st) {
+            fprintf(stderr, "facecl: warning: FMA peak at float%d not measured: %s\n", widths[i], fcl_ctx_errmsg(ctx));
+            continue;
+        }
+        if (p->gflops[i] > p->best) p->best = p->gflops[i], p->width = widths[i];
+    }
+    return p->best > 0 ? 0 : -1;
+}
+
+void bench_peak_describe(const bench_peak *p, char *buf, size_t size)
+{
+    int n = snprintf(buf, size, "%.1f GFLOP/s, the best of", p->best);
+    for (int i = 0; i < 3 && n > 0 && (size_t)n < size; i++)
+        n += snprintf(buf + n, size - (size_t)n, "%s float%d %.1f", i ? "," : "", p->widths[i], p->gflops[i]);
+}
