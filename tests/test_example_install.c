@@ -38,6 +38,16 @@ Test(example, builds_against_installed_library_and_agrees_with_embed, .timeout =
     free(out);
     cr_assert(strstr(pc, "pkgconfig"), "no facecl.pc installed: '%s'", pc);
 
+    /* The installed library ships what users call, not the tests' references (host/ref/): its
+     * defined symbols (nm -D for a shared library) hold fcl_gemm but no fcl_ref_ name. */
+    rc = fcl_test_run(&out, "for f in $(find '%s/prefix' -name 'libfacecl.*' -type f); do case \"$f\" in *.a) nm --defined-only \"$f\";; "
+                   "*) nm -D --defined-only \"$f\";; esac || exit 1; done | awk '$2 ~ /^[TDBR]$/ {print $3}' | sort -u",
+                   dir);
+    cr_assert_eq(rc, 0, "nm of the installed library failed: %s", out);
+    cr_assert(strstr(out, "\nfcl_gemm\n") || strncmp(out, "fcl_gemm\n", 9) == 0, "no fcl_gemm among the installed library's symbols");
+    cr_assert(!strstr(out, "fcl_ref_"), "the installed library exports a reference: %.200s", strstr(out, "fcl_ref_"));
+    free(out);
+
     /* The program, compiled only against what was installed (no source-tree include path). */
     rc = fcl_test_run(&out, "cd '%s' && export PKG_CONFIG_PATH='%s' && cc -std=c11 -Wall -Wextra -Werror -o example_embed "
                    "'%s/tools/examples/example_embed.c' $(pkg-config --cflags --libs --static facecl)",

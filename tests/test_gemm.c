@@ -8,6 +8,8 @@
 
 #include <facecl/facecl.h>
 
+#include "ref/ref_gemm.h"
+
 static fcl_ctx *make_ctx(void)
 {
     fcl_ctx_opts o = {0};

@@ -1,4 +1,4 @@
-/* host/runtime/gemm.c: row-major SGEMM through CLBlast (checked), tuned-parameter loading, and the C reference. */
+/* host/runtime/gemm.c: row-major SGEMM through CLBlast (checked), and tuned-parameter loading (the C reference is test-only: host/ref/gemm.c). */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,30 +41,6 @@ fcl_status fcl_gemm(fcl_ctx *ctx, cl_mem c, cl_mem a, cl_mem b, const fcl_gemm_p
     return FCL_ERR(&ctx->err, FCL_ERR_CLBLAST, "CLBlastSgemm%s(m=%zu n=%zu k=%zu ta=%d tb=%d lda=%zu ldb=%zu ldc=%zu batch=%zu): %s",
                    batch > 1 ? "StridedBatched" : "", p->m, p->n, p->k, p->trans_a, p->trans_b, lda, ldb, ldc, batch,
                    fcl_clblast_status_name(rc));
-}
-
-void fcl_ref_gemm(float *c, const float *a, const float *b, const fcl_gemm_params *p)
-{
-    size_t lda, ldb, ldc;
-    resolve(p, &lda, &ldb, &ldc);
-    size_t batch = p->batch ? p->batch : 1;
-    for (size_t bi = 0; bi < batch; bi++) {
-        const float *A = a + p->a_off + bi * p->stride_a;
-        const float *B = b + p->b_off + bi * p->stride_b;
-        float *C = c + p->c_off + bi * p->stride_c;
-        for (size_t i = 0; i < p->m; i++) {
-            for (size_t j = 0; j < p->n; j++) {
-                double acc = 0.0;
-                for (size_t l = 0; l < p->k; l++) {
-                    double av = p->trans_a ? A[l * lda + i] : A[i * lda + l];
-                    double bv = p->trans_b ? B[j * ldb + l] : B[l * ldb + j];
-                    acc += av * bv;
-                }
-                double prev = p->beta != 0.0f ? (double)p->beta * C[i * ldc + j] : 0.0; /* beta 0 ignores NaN in C, as BLAS */
-                C[i * ldc + j] = (float)((double)p->alpha * acc + prev);
-            }
-        }
-    }
 }
 
 void fcl_gemm_tuning_path(const fcl_ctx *ctx, char *buf, size_t size)

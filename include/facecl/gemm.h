@@ -1,4 +1,4 @@
-/* facecl/gemm.h: row-major single-precision GEMM through CLBlast, with a plain-C reference. */
+/* facecl/gemm.h: row-major single-precision GEMM through CLBlast (its plain-C reference is test-only: host/ref/ref_gemm.h). */
 #ifndef FACECL_GEMM_H
 #define FACECL_GEMM_H
 
@@ -22,8 +22,6 @@ typedef struct fcl_gemm_params {
 } fcl_gemm_params;
 
 fcl_status fcl_gemm(fcl_ctx *ctx, cl_mem c, cl_mem a, cl_mem b, const fcl_gemm_params *p);
-/* Reference with identical semantics over host arrays (accumulates in double). */
-void fcl_ref_gemm(float *c, const float *a, const float *b, const fcl_gemm_params *p);
 
 /* Applies tuned CLBlast parameters for this device from "<cache>/clblast-<device-key>.txt"
  * (lines: "Xgemm KWG=32 KWI=2 ..."), if that file exists. Called by fcl_ctx_create; a malformed
