@@ -24,6 +24,16 @@ inline float row_lse_m(__global const float *r, int k, float m)
     return log(s);
 }
 
+/* A gradient below the smallest normal float (1.2e-38) is stored as zero. With logit scales of 64
+ * (ArcFace, CosFace) most softmax probabilities of a 10,000-class row underflow into the subnormal
+ * range, and the GEMMs that consume these gradients (the cosine matrix's backward) then ran 20x
+ * slower on x86 CPUs (every subnormal operand takes a microcode assist): 22 s instead of 1.3 s for
+ * a 128 x 512 -> 10,575 ArcFace head. The values dropped are below any gradient's resolution. */
+inline float flush_subnormal(float v)
+{
+    return fabs(v) < FLT_MIN ? 0.0f : v;
+}
+
 /* The class index of a label stored as f32, or -1 when it is not an integer in [0, k). */
 inline int label_index(float l, int k)
 {
@@ -82,7 +92,7 @@ __kernel void xent_bwd(__global float *dz, const int dz_off, __global const floa
     float off = eps / (float)k;
     for (int j = 0; j < k; j++) {
         float q = j == c ? 1.0f - eps + off : off;
-        g[j] += coef * (exp((r[j] - m) - lse_m) - q);
+        g[j] = flush_subnormal(g[j] + coef * (exp((r[j] - m) - lse_m) - q));
     }
 }
 
@@ -228,7 +238,7 @@ __kernel void xent_bwd_wg(__global float *dz, const int dz_off, __global const f
     float off = eps / (float)k;
     for (int j = l; j < k; j += L) {
         float q = j == c ? 1.0f - eps + off : off;
-        g[j] += coef * (exp((r[j] - m) - lse_m) - q);
+        g[j] = flush_subnormal(g[j] + coef * (exp((r[j] - m) - lse_m) - q));
     }
 }
 

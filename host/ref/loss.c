@@ -1,4 +1,5 @@
 /* host/ref/loss.c: reference softmax cross-entropy, log-softmax, L2 normalisation and cosine similarity in double. */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include "ref/ref_loss.h"
@@ -44,7 +45,9 @@ void fcl_ref_softmax_xent_bwd(double *dlogits, const double *logits, const int *
         double lse = row_lse(z, k);
         for (size_t j = 0; j < k; j++) {
             double q = eps / (double)k + ((int)j == labels[i] ? 1.0 - eps : 0.0);
-            dlogits[i * k + j] += dloss * (exp(z[j] - lse) - q) / (double)n;
+            double v = dlogits[i * k + j] + dloss * (exp(z[j] - lse) - q) / (double)n;
+            /* as the kernel: a result below the smallest normal float is zero (cl/loss.cl) */
+            dlogits[i * k + j] = fabs(v) < (double)FLT_MIN ? 0.0 : v;
         }
     }
 }
