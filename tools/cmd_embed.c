@@ -1,4 +1,5 @@
 /* tools/cmd_embed.c: `facecl embed`: L2-normalised embeddings of every image of a folder as a .npy, with an index of the image paths. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,8 +55,8 @@ static int write_index(const char *path, const fcl_dataset *ds)
         bad = fputs(ds->paths[i], af.f) < 0 || fputc('\n', af.f) < 0;
     }
     if (bad) {
-        fcl_atomic_abort(&af);
-        return tool_fail("%s: write failed", path);
+        fcl_atomic_fail(&af, "writing", errno, &err);
+        return tool_fail_err(&err);
     }
     if (fcl_atomic_commit(&af, &err)) return tool_fail_err(&err);
     return 0;

@@ -1,4 +1,5 @@
 /* tools/cmd_eval.c: `facecl eval`: classification accuracy and per-class report of a checkpoint on a labelled folder, or predictions for an unlabelled one. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,8 +120,8 @@ static int write_confusion(const char *path, const int *pred, const int *labels,
     }
     free(m);
     if (bad) {
-        fcl_atomic_abort(&af);
-        return tool_fail("%s: write failed", path);
+        fcl_atomic_fail(&af, "writing", errno, &err);
+        return tool_fail_err(&err);
     }
     if (fcl_atomic_commit(&af, &err)) rc = tool_fail_err(&err);
     return rc;

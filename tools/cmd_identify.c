@@ -1,4 +1,5 @@
 /* tools/cmd_identify.c: `facecl identify`: 1:N open-set identification of probe images against a gallery of identities: top-K, decisions, CMC, DIR at FAR. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,8 +141,8 @@ static int write_csv(const char *path, const fcl_dataset *probes, int labelled, 
         if (!bad) bad = fputc('\n', af.f) < 0;
     }
     if (bad) {
-        fcl_atomic_abort(&af);
-        return tool_fail("%s: write failed", path);
+        fcl_atomic_fail(&af, "writing", errno, &err);
+        return tool_fail_err(&err);
     }
     if (fcl_atomic_commit(&af, &err)) return tool_fail_err(&err);
     return 0;

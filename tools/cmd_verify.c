@@ -177,8 +177,8 @@ static int write_scores(const char *path, const fcl_pair_list *pl, const char *r
         if (!bad) bad = fprintf(af.f, "%.9f\n", scores[i]) < 0;
     }
     if (bad) {
-        fcl_atomic_abort(&af);
-        return tool_fail("%s: write failed", path);
+        fcl_atomic_fail(&af, "writing", errno, &err);
+        return tool_fail_err(&err);
     }
     if (fcl_atomic_commit(&af, &err)) return tool_fail_err(&err);
     return 0;

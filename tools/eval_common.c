@@ -99,14 +99,7 @@ int tool_mkdirs_parent(const char *path)
 int tool_write_text(const char *path, const char *text)
 {
     fcl_error err = {0};
-    fcl_atomic_file af;
-    if (fcl_atomic_open(&af, path, &err)) return tool_fail_err(&err);
-    if (fputs(text, af.f) < 0) {
-        fcl_atomic_abort(&af);
-        return tool_fail("%s: write failed", path);
-    }
-    if (fcl_atomic_commit(&af, &err)) return tool_fail_err(&err);
-    return 0;
+    return fcl_write_text_atomic(path, text, &err) ? tool_fail_err(&err) : 0;
 }
 
 char *tool_join(const char *dir, const char *name)

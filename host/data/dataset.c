@@ -434,10 +434,7 @@ fail:
 
 fcl_status fcl_dataset_write_classes(const fcl_dataset *ds, const char *path, fcl_error *err)
 {
-    fcl_status st = FCL_OK;
-    char *tmp = NULL;
-    FILE *f = NULL;
-    int fd = -1;
+    fcl_atomic_file af;
     if (!ds || !path) return FCL_ERR(err, FCL_ERR_INVALID_ARG, "fcl_dataset_write_classes: NULL argument");
     if (ds->n_classes == 0)
         return FCL_ERR(err, FCL_ERR_INVALID_ARG, "%s: dataset %s has no classes to write", path,
@@ -446,43 +443,11 @@ fcl_status fcl_dataset_write_classes(const fcl_dataset *ds, const char *path, fc
         if (strpbrk(ds->classes[i], "\n\r") || !ds->classes[i][0])
             return FCL_ERR(err, FCL_ERR_INVALID_ARG, "%s: class %d has a name that cannot be one line",
                            path, i);
-    if (asprintf(&tmp, "%s.tmpXXXXXX", path) < 0) {
-        tmp = NULL;
-        st = FCL_ERR(err, FCL_ERR_NOMEM, "%s: out of memory", path);
-        goto fail;
-    }
-    fd = fcl_mkstemp_public(tmp); /* the mode of a plain create, not mkstemp's 0600 */
-    if (fd < 0) {
-        st = FCL_ERR(err, FCL_ERR_IO, "%s: cannot create temporary file: %s", path, strerror(errno));
-        goto fail;
-    }
-    f = fdopen(fd, "w");
-    if (!f) {
-        st = FCL_ERR(err, FCL_ERR_IO, "%s: fdopen: %s", tmp, strerror(errno));
-        goto fail;
-    }
-    fd = -1;
-    for (int i = 0; i < ds->n_classes; i++) fprintf(f, "%s\n", ds->classes[i]);
-    if (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0) {
-        st = FCL_ERR(err, FCL_ERR_IO, "%s: write error: %s", tmp, strerror(errno));
-        goto fail;
-    }
-    int rc = fclose(f);
-    f = NULL;
-    if (rc != 0) {
-        st = FCL_ERR(err, FCL_ERR_IO, "%s: close error: %s", tmp, strerror(errno));
-        goto fail;
-    }
-    if (rename(tmp, path) != 0) {
-        st = FCL_ERR(err, FCL_ERR_IO, "%s: cannot rename %s into place: %s", path, tmp, strerror(errno));
-        goto fail;
-    }
-fail:
-    if (f) fclose(f);
-    if (fd >= 0) close(fd);
-    if (st && tmp) unlink(tmp);
-    free(tmp);
-    return st;
+    fcl_status st = fcl_atomic_open(&af, path, err);
+    if (st) return st;
+    for (int i = 0; i < ds->n_classes; i++)
+        if (fprintf(af.f, "%s\n", ds->classes[i]) < 0) return fcl_atomic_fail(&af, "writing", errno, err);
+    return fcl_atomic_commit(&af, err);
 }
 
 fcl_status fcl_dataset_open_flat(const char *root, fcl_dataset *out, fcl_error *err)

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "facecl/synth.h"
+#include "io/atomic.h"
 #include "io/png_write.h"
 
 #define SET_TRAIN 0
@@ -157,39 +158,6 @@ static fcl_status check_empty(const char *dir, fcl_error *err)
     if (used)
         return FCL_ERR(err, FCL_ERR_IO, "%s is not empty: refusing to write a dataset over it (remove it or pick a new folder)", dir);
     return FCL_OK;
-}
-
-static fcl_status write_text(const char *path, const char *text, fcl_error *err)
-{
-    fcl_status st = FCL_OK;
-    size_t n = strlen(path) + 16;
-    char *tmp = malloc(n);
-    FILE *f = NULL;
-    if (!tmp) return FCL_ERR(err, FCL_ERR_NOMEM, "out of memory");
-    snprintf(tmp, n, "%s.tmp", path);
-    f = fopen(tmp, "wb");
-    if (!f) {
-        st = FCL_ERR(err, FCL_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
-        goto fail;
-    }
-    size_t len = strlen(text);
-    if (fwrite(text, 1, len, f) != len || fflush(f) != 0 || fsync(fileno(f)) != 0) {
-        st = FCL_ERR(err, FCL_ERR_IO, "writing %s: %s", tmp, strerror(errno));
-        goto fail;
-    }
-    int rc = fclose(f);
-    f = NULL;
-    if (rc != 0 || rename(tmp, path) != 0) {
-        st = FCL_ERR(err, FCL_ERR_IO, "writing %s: %s", path, strerror(errno));
-        goto fail;
-    }
-    free(tmp);
-    return FCL_OK;
-fail:
-    if (f) fclose(f);
-    unlink(tmp);
-    free(tmp);
-    return st;
 }
 
 static fcl_status sync_dir(const char *dir, fcl_error *err)
@@ -472,9 +440,9 @@ fcl_status fcl_synth_write_dataset(const char *out_dir, const fcl_synth_opts *o,
             goto fail;
         }
         snprintf(path, plen, "%s/pairs.txt", out_dir);
-        if ((st = write_text(path, lab.s, err))) goto fail;
+        if ((st = fcl_write_text_atomic(path, lab.s, err))) goto fail;
         snprintf(path, plen, "%s/pairs_unlabelled.txt", out_dir);
-        if ((st = write_text(path, unl.s, err))) goto fail;
+        if ((st = fcl_write_text_atomic(path, unl.s, err))) goto fail;
     }
 
     const char *kind = o->channels == 1 ? "gray" : "RGB";
@@ -509,7 +477,7 @@ fcl_status fcl_synth_write_dataset(const char *out_dir, const fcl_synth_opts *o,
         goto fail;
     }
     snprintf(path, plen, "%s/README.txt", out_dir);
-    if ((st = write_text(path, readme.s, err))) goto fail;
+    if ((st = fcl_write_text_atomic(path, readme.s, err))) goto fail;
     st = FCL_OK;
 
 fail:

@@ -1,4 +1,4 @@
-/* host/io/csvlog.c: CSV logs written one flushed row at a time, the CSV reader, resume truncation and atomic file replacement. */
+/* host/io/csvlog.c: CSV logs written one flushed row at a time, the CSV reader and resume truncation (whole files through io/atomic.h). */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -40,84 +40,6 @@ static int put_row(FILE *f, const char *const *fields, int n)
         if (fcl_csv_put_field(f, fields[i]) != 0) return -1;
     }
     return fputc('\n', f) == EOF ? -1 : 0;
-}
-
-fcl_status fcl_atomic_open(fcl_atomic_file *af, const char *path, fcl_error *err)
-{
-    fcl_status st = FCL_OK;
-    int fd = -1;
-
-    memset(af, 0, sizeof *af);
-    af->path = path;
-    size_t n = strlen(path) + 16;
-    af->tmp = malloc(n);
-    if (!af->tmp) {
-        st = FCL_ERR(err, FCL_ERR_NOMEM, "writing %s: out of memory", path);
-        goto fail;
-    }
-    /* Beside the target so that rename() stays on one file system and is atomic. */
-    snprintf(af->tmp, n, "%s.tmpXXXXXX", path);
-    fd = fcl_mkstemp_public(af->tmp);
-    if (fd < 0) {
-        st = FCL_ERR(err, FCL_ERR_IO, "cannot create %s: %s", af->tmp, strerror(errno));
-        goto fail;
-    }
-    af->f = fdopen(fd, "wb");
-    if (!af->f) {
-        st = FCL_ERR(err, FCL_ERR_IO, "cannot open %s: %s", af->tmp, strerror(errno));
-        goto fail;
-    }
-    return FCL_OK;
-
-fail:
-    if (fd >= 0) {
-        close(fd);
-        unlink(af->tmp);
-    }
-    free(af->tmp);
-    memset(af, 0, sizeof *af);
-    return st;
-}
-
-void fcl_atomic_abort(fcl_atomic_file *af)
-{
-    if (af->f) fclose(af->f);
-    if (af->tmp) {
-        unlink(af->tmp);
-        free(af->tmp);
-    }
-    memset(af, 0, sizeof *af);
-}
-
-fcl_status fcl_atomic_commit(fcl_atomic_file *af, fcl_error *err)
-{
-    fcl_status st = FCL_OK;
-    if (fflush(af->f) != 0 || ferror(af->f)) {
-        st = FCL_ERR(err, FCL_ERR_IO, "writing %s: %s", af->tmp, strerror(errno));
-        goto fail;
-    }
-    if (fsync(fileno(af->f)) != 0) {
-        st = FCL_ERR(err, FCL_ERR_IO, "fsync %s: %s", af->tmp, strerror(errno));
-        goto fail;
-    }
-    int rc = fclose(af->f);
-    af->f = NULL;
-    if (rc != 0) {
-        st = FCL_ERR(err, FCL_ERR_IO, "closing %s: %s", af->tmp, strerror(errno));
-        goto fail;
-    }
-    if (rename(af->tmp, af->path) != 0) {
-        st = FCL_ERR(err, FCL_ERR_IO, "cannot rename %s to %s: %s", af->tmp, af->path,
-                     strerror(errno));
-        goto fail;
-    }
-    free(af->tmp);
-    memset(af, 0, sizeof *af);
-    return FCL_OK;
-
-fail:
-    fcl_atomic_abort(af);
-    return st;
 }
 
 /* ---- reading ------------------------------------------------------------------------------ */
@@ -602,7 +524,7 @@ fcl_status fcl_csvlog_truncate(const char *path, const char *column, double last
     for (size_t r = 0; r < t.n_rows && !bad; r++)
         if (keep[r]) bad = put_row(af.f, (const char *const *)t.cells + r * (size_t)t.n_cols, t.n_cols);
     if (bad) {
-        st = FCL_ERR(err, FCL_ERR_IO, "writing %s: %s", af.tmp, strerror(errno));
+        st = fcl_atomic_fail(&af, "writing", errno, err);
         goto fail;
     }
     st = fcl_atomic_commit(&af, err);
@@ -613,7 +535,7 @@ fcl_status fcl_csvlog_truncate(const char *path, const char *column, double last
     return FCL_OK;
 
 fail:
-    if (af.f) fcl_atomic_abort(&af);
+    fcl_atomic_abort(&af);
     fcl_csv_free(&t);
     free(keep);
     return st;

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "facecl/npy.h"
-#include "io/csv_internal.h"
+#include "io/atomic.h"
 
 static const char npy_magic[6] = {'\x93', 'N', 'U', 'M', 'P', 'Y'};
 
@@ -22,39 +22,11 @@ static int host_is_little_endian(void)
     return b == 1;
 }
 
-/* Writes all of buf to fd (retrying short writes and EINTR); 0 or errno. */
-static int write_all(int fd, const void *buf, size_t n)
-{
-    const char *p = buf;
-    while (n) {
-        ssize_t w = write(fd, p, n > (size_t)1 << 30 ? (size_t)1 << 30 : n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return errno;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* The folder of path ("." when none), for fsync after the rename. */
-static void dir_of(const char *path, char *out, size_t n)
-{
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        snprintf(out, n, ".");
-    else if (slash == path)
-        snprintf(out, n, "/");
-    else
-        snprintf(out, n, "%.*s", (int)(slash - path), path);
-}
-
 fcl_status fcl_npy_write_f32(const char *path, const float *data, int ndim, const size_t *shape, fcl_error *err)
 {
     fcl_status st = FCL_OK;
-    char header[1024], tmp[PATH_MAX + 32], dir[PATH_MAX];
-    int fd = -1, tmp_made = 0;
+    char header[1024];
+    fcl_atomic_file af = {0};
     float *chunk = NULL;
     if (!path || (ndim > 0 && !shape)) return FCL_ERR(err, FCL_ERR_INVALID_ARG, "fcl_npy_write_f32: NULL argument");
     if (ndim < 0 || ndim > FCL_NPY_MAX_DIMS)
@@ -87,63 +59,33 @@ fcl_status fcl_npy_write_f32(const char *path, const float *data, int ndim, cons
     pre[8] = (unsigned char)(hlen & 0xff);
     pre[9] = (unsigned char)(hlen >> 8);
 
-    dir_of(path, dir, sizeof dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path);
-    fd = fcl_mkstemp_public(tmp);
-    if (fd < 0) {
-        st = FCL_ERR(err, FCL_ERR_IO, "%s: cannot create a temporary file in %s: %s", path, dir, strerror(errno));
-        goto fail;
-    }
-    tmp_made = 1;
-    int e = write_all(fd, pre, sizeof pre);
-    if (!e) e = write_all(fd, header, hlen);
-    if (!e && numel) {
-        if (host_is_little_endian()) {
-            e = write_all(fd, data, numel * sizeof(float));
-        } else {
-            /* Byte-swap through a bounded buffer. */
-            const size_t CH = 65536;
-            chunk = malloc(CH * sizeof *chunk);
-            if (!chunk) {
-                st = FCL_ERR(err, FCL_ERR_NOMEM, "%s: out of memory", path);
-                goto fail;
+    if ((st = fcl_atomic_open(&af, path, err))) goto fail;
+    if ((st = fcl_atomic_write(&af, pre, sizeof pre, err))) goto fail;
+    if ((st = fcl_atomic_write(&af, header, hlen, err))) goto fail;
+    if (numel && host_is_little_endian()) {
+        if ((st = fcl_atomic_write(&af, data, numel * sizeof(float), err))) goto fail;
+    } else if (numel) {
+        /* Byte-swap through a bounded buffer. */
+        const size_t CH = 65536;
+        chunk = malloc(CH * sizeof *chunk);
+        if (!chunk) {
+            st = FCL_ERR(err, FCL_ERR_NOMEM, "%s: out of memory", path);
+            goto fail;
+        }
+        for (size_t i = 0; i < numel; i += CH) {
+            size_t c = numel - i < CH ? numel - i : CH;
+            for (size_t j = 0; j < c; j++) {
+                uint32_t u;
+                memcpy(&u, data + i + j, 4);
+                u = (u >> 24) | ((u >> 8) & 0xff00u) | ((u << 8) & 0xff0000u) | (u << 24);
+                memcpy(chunk + j, &u, 4);
             }
-            for (size_t i = 0; i < numel && !e; i += CH) {
-                size_t c = numel - i < CH ? numel - i : CH;
-                for (size_t j = 0; j < c; j++) {
-                    uint32_t u;
-                    memcpy(&u, data + i + j, 4);
-                    u = (u >> 24) | ((u >> 8) & 0xff00u) | ((u << 8) & 0xff0000u) | (u << 24);
-                    memcpy(chunk + j, &u, 4);
-                }
-                e = write_all(fd, chunk, c * sizeof(float));
-            }
+            if ((st = fcl_atomic_write(&af, chunk, c * sizeof(float), err))) goto fail;
         }
     }
-    if (!e && fsync(fd)) e = errno;
-    if (e) {
-        st = FCL_ERR(err, FCL_ERR_IO, "%s: write failed: %s", path, strerror(e));
-        goto fail;
-    }
-    if (close(fd)) {
-        fd = -1;
-        st = FCL_ERR(err, FCL_ERR_IO, "%s: close failed: %s", path, strerror(errno));
-        goto fail;
-    }
-    fd = -1;
-    if (rename(tmp, path)) {
-        st = FCL_ERR(err, FCL_ERR_IO, "%s: cannot rename the temporary file into place: %s", path, strerror(errno));
-        goto fail;
-    }
-    tmp_made = 0;
-    int dfd = open(dir, O_RDONLY);
-    if (dfd >= 0) {
-        (void)fsync(dfd); /* best effort: some file systems refuse fsync on folders */
-        close(dfd);
-    }
+    st = fcl_atomic_commit(&af, err);
 fail:
-    if (fd >= 0) close(fd);
-    if (tmp_made) unlink(tmp);
+    fcl_atomic_abort(&af);
     free(chunk);
     return st;
 }

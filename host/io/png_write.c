@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "facecl/image.h"
-#include "io/csv_internal.h"
+#include "io/atomic.h"
 #include "io/png_write.h"
 
 /* libpng reports errors through longjmp; the message is kept here so the caller can name it. */
@@ -88,10 +88,8 @@ static int encode_png(FILE *f, const fcl_image *img, unsigned char *row, char *m
 fcl_status fcl_png_write(const char *path, const fcl_image *img, int durable, fcl_error *err)
 {
     fcl_status st = FCL_OK;
-    char *tmp = NULL;
+    fcl_atomic_file af = {0};
     unsigned char *row = NULL;
-    FILE *f = NULL;
-    int fd = -1, created = 0;
     char msg[300];
 
     if (!path || !*path) return FCL_ERR(err, FCL_ERR_INVALID_ARG, "write PNG: empty path");
@@ -101,59 +99,25 @@ fcl_status fcl_png_write(const char *path, const fcl_image *img, int durable, fc
                        "write PNG %s: need a 1- or 3-channel image of 1..65535 pixels a side, got %dx%dx%d",
                        path, img ? img->c : 0, img ? img->h : 0, img ? img->w : 0);
 
-    /* The temp file sits in the target's folder so that rename() is atomic (same file system). */
-    size_t n = strlen(path) + 16;
-    tmp = malloc(n);
     row = malloc((size_t)img->w * (size_t)img->c);
-    if (!tmp || !row) {
+    if (!row) {
         st = FCL_ERR(err, FCL_ERR_NOMEM, "write PNG %s: out of memory", path);
         goto fail;
     }
-    snprintf(tmp, n, "%s.tmpXXXXXX", path);
-    fd = fcl_mkstemp_public(tmp);
-    if (fd < 0) {
-        st = FCL_ERR(err, FCL_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
+    if ((st = fcl_atomic_open(&af, path, err))) goto fail;
+    af.no_sync = !durable; /* plots: atomic, without the fsyncs */
+    errno = 0;
+    if (encode_png(af.f, img, row, msg, sizeof msg) != 0) {
+        char what[340];
+        snprintf(what, sizeof what, "writing (%s)", msg);
+        int e = errno; /* set when the stream's write failed (a full disk), 0 for libpng's own errors */
+        st = e ? fcl_atomic_fail(&af, what, e, err) : FCL_ERR(err, FCL_ERR_IO, "writing %s: %s", path, msg);
         goto fail;
     }
-    created = 1;
-    f = fdopen(fd, "wb");
-    if (!f) {
-        st = FCL_ERR(err, FCL_ERR_IO, "cannot open %s: %s", tmp, strerror(errno));
-        goto fail;
-    }
-    fd = -1; /* owned by f now */
-    if (encode_png(f, img, row, msg, sizeof msg) != 0) {
-        st = FCL_ERR(err, FCL_ERR_IO, "writing %s: %s", path, msg);
-        goto fail;
-    }
-    if (fflush(f) != 0 || ferror(f)) {
-        st = FCL_ERR(err, FCL_ERR_IO, "writing %s: %s", path, strerror(errno));
-        goto fail;
-    }
-    if (durable && fsync(fileno(f)) != 0) {
-        st = FCL_ERR(err, FCL_ERR_IO, "fsync %s: %s", tmp, strerror(errno));
-        goto fail;
-    }
-    int rc = fclose(f);
-    f = NULL;
-    if (rc != 0) {
-        st = FCL_ERR(err, FCL_ERR_IO, "closing %s: %s", tmp, strerror(errno));
-        goto fail;
-    }
-    if (rename(tmp, path) != 0) {
-        st = FCL_ERR(err, FCL_ERR_IO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-        goto fail;
-    }
-    created = 0;
-    free(tmp);
-    free(row);
-    return FCL_OK;
+    st = fcl_atomic_commit(&af, err);
 
 fail:
-    if (f) fclose(f);
-    if (fd >= 0) close(fd);
-    if (created) unlink(tmp);
-    free(tmp);
+    fcl_atomic_abort(&af);
     free(row);
     return st;
 }

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "facecl/safetensors.h"
-#include "io/csv_internal.h"
+#include "io/atomic.h"
 #include "io/json.h"
 #include "io/st_internal.h"
 
@@ -476,90 +476,22 @@ fail:
     return st;
 }
 
-/* The folder of path ("." when it has none), for the directory fsync. */
-static void dir_of(const char *path, char *out, size_t size)
-{
-    const char *slash = strrchr(path, '/');
-    if (!slash) snprintf(out, size, ".");
-    else if (slash == path) snprintf(out, size, "/");
-    else snprintf(out, size, "%.*s", (int)(slash - path), path);
-}
-
 fcl_status fcl_st_save(const fcl_checkpoint *c, const char *path, fcl_error *err)
 {
     fcl_status st;
     sbuf hdr = {0};
-    char *tmp = NULL, *dir = NULL;
-    int fd = -1, renamed = 0;
-    FILE *f = NULL;
+    fcl_atomic_file af = {0};
     if ((st = build_header(c, path, &hdr, err)))
         goto fail;
-    size_t plen = strlen(path);
-    tmp = malloc(plen + 16);
-    dir = malloc(plen + 2);
-    if (!tmp || !dir) {
-        st = FCL_ERR(err, FCL_ERR_NOMEM, "%s: out of memory", path);
-        goto fail;
-    }
-    snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
-    fd = fcl_mkstemp_public(tmp);
-    if (fd < 0) {
-        st = FCL_ERR(err, FCL_ERR_IO, "%s: cannot create a temporary file in its folder: %s", path,
-                     strerror(errno));
-        free(tmp);
-        tmp = NULL;   /* nothing to unlink */
-        goto fail;
-    }
-    f = fdopen(fd, "wb");
-    if (!f) {
-        st = FCL_ERR(err, FCL_ERR_IO, "%s: fdopen: %s", tmp, strerror(errno));
-        goto fail;
-    }
-    fd = -1;   /* owned by f now */
+    if ((st = fcl_atomic_open(&af, path, err))) goto fail;
     unsigned char len[8];
     for (int i = 0; i < 8; i++) len[i] = (unsigned char)((uint64_t)hdr.n >> (8 * i));
-    int ok = fwrite(len, 1, 8, f) == 8 && fwrite(hdr.s, 1, hdr.n, f) == hdr.n;
-    for (size_t i = 0; ok && i < c->count; i++)
-        ok = c->tensors[i].nbytes == 0 ||
-             fwrite(c->tensors[i].data, 1, c->tensors[i].nbytes, f) == c->tensors[i].nbytes;
-    if (!ok || fflush(f) || fsync(fileno(f))) {
-        st = FCL_ERR(err, FCL_ERR_IO, "%s: writing %s failed: %s", path, tmp, strerror(errno));
-        goto fail;
-    }
-    int rc = fclose(f);
-    f = NULL;
-    if (rc) {
-        st = FCL_ERR(err, FCL_ERR_IO, "%s: closing %s failed: %s", path, tmp, strerror(errno));
-        goto fail;
-    }
-    if (rename(tmp, path)) {
-        st = FCL_ERR(err, FCL_ERR_IO, "%s: renaming %s over it failed: %s", path, tmp, strerror(errno));
-        goto fail;
-    }
-    renamed = 1;
-    /* make the rename itself durable */
-    dir_of(path, dir, plen + 2);
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (dfd < 0) {
-        st = FCL_ERR(err, FCL_ERR_IO, "%s: opening its folder %s to sync it: %s", path, dir,
-                     strerror(errno));
-        goto fail;
-    }
-    rc = fsync(dfd);
-    int fsync_errno = errno;
-    close(dfd);
-    if (rc && fsync_errno != EINVAL) {   /* EINVAL: the file system cannot sync folders */
-        st = FCL_ERR(err, FCL_ERR_IO, "%s: fsync of its folder %s: %s", path, dir,
-                     strerror(fsync_errno));
-        goto fail;
-    }
-    st = FCL_OK;
+    if ((st = fcl_atomic_write(&af, len, 8, err)) || (st = fcl_atomic_write(&af, hdr.s, hdr.n, err))) goto fail;
+    for (size_t i = 0; i < c->count; i++)
+        if ((st = fcl_atomic_write(&af, c->tensors[i].data, c->tensors[i].nbytes, err))) goto fail;
+    st = fcl_atomic_commit(&af, err); /* the rename is made durable too (folder fsync) */
 fail:
-    if (f) fclose(f);
-    if (fd >= 0) close(fd);
-    if (tmp && !renamed) unlink(tmp);
-    free(tmp);
-    free(dir);
+    fcl_atomic_abort(&af);
     free(hdr.s);
     return st;
 }

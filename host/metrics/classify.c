@@ -1,4 +1,5 @@
 /* host/metrics/classify.c: classification metrics: top-k accuracy, argmax, confusion counts, per-class report and predictions CSV. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -290,13 +291,6 @@ fcl_status fcl_predictions_write_csv(const char *path, const char *const *ids, c
         bad = fcl_csv_put_field(af.f, ids[i]) != 0 || fputc(',', af.f) == EOF ||
               fcl_csv_put_field(af.f, label) != 0 || fputc('\n', af.f) == EOF;
     }
-    if (bad) {
-        st = FCL_ERR(err, FCL_ERR_IO, "writing %s", af.tmp);
-        goto fail;
-    }
+    if (bad) return fcl_atomic_fail(&af, "writing", errno, err);
     return fcl_atomic_commit(&af, err);
-
-fail:
-    fcl_atomic_abort(&af);
-    return st;
 }

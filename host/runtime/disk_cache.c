@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "io/atomic.h"
 #include "runtime/internal.h"
 
 /* File layout (little-endian host order; a foreign-endian file fails the magic/key check):
@@ -111,27 +112,23 @@ fail:
     return rc;
 }
 
-/* Atomic: write a temp file in the same folder, fsync, rename over the entry. A failure leaves
- * no partial entry and is not an error for the caller (the cache is an optimisation). */
+/* Atomic (io/atomic.h: temp file in the same folder, fsync, rename). A failure leaves no partial
+ * entry and is not an error for the caller (the cache is an optimisation). */
 int fcl_disk_cache_store(const char *dir, const char *key, const unsigned char *bin, size_t len)
 {
-    char sub[1100], path[1200], tmp[1300];
+    char sub[1100], path[1200];
     snprintf(sub, sizeof sub, "%s/kernels", dir);
     if (fcl_mkdirs(sub)) return -1;
     entry_path(dir, key, path, sizeof path);
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return -1;
+    fcl_error ignored = {0};
+    fcl_atomic_file af;
+    if (fcl_atomic_open(&af, path, &ignored)) return -1;
     uint64_t klen = strlen(key), blen = len, h = fcl_hash64(bin, len, 0);
-    int ok = fwrite(MAGIC, 1, 8, f) == 8 && fwrite(&klen, 8, 1, f) == 1 && fwrite(key, 1, klen, f) == klen &&
-             fwrite(&blen, 8, 1, f) == 1 && fwrite(bin, 1, len, f) == len && fwrite(&h, 8, 1, f) == 1;
-    ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    if (fclose(f) != 0) ok = 0;
-    if (!ok || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
+    int bad = fcl_atomic_write(&af, MAGIC, 8, &ignored) || fcl_atomic_write(&af, &klen, 8, &ignored) ||
+              fcl_atomic_write(&af, key, klen, &ignored) || fcl_atomic_write(&af, &blen, 8, &ignored) ||
+              fcl_atomic_write(&af, bin, len, &ignored) || fcl_atomic_write(&af, &h, 8, &ignored) ||
+              fcl_atomic_commit(&af, &ignored);
+    return bad ? -1 : 0;
 }
 
 void fcl_device_key(const fcl_device_info *d, char *buf, size_t size)
