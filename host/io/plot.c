@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "facecl/plot.h"
+#include "io/plot_canvas.h"
 #include "io/plot_font.h"
 
 #define DEFAULT_W 900
@@ -26,144 +27,6 @@
 /* Tableau 10, the palette most plotting tools default to. */
 static const uint32_t palette[10] = {0x1f77b4, 0xff7f0e, 0x2ca02c, 0xd62728, 0x9467bd,
                                      0x8c564b, 0xe377c2, 0x7f7f7f, 0xbcbd22, 0x17becf};
-
-/* ---- canvas and text ---------------------------------------------------------------------- */
-
-/* h x w RGB bytes, row-major. */
-typedef struct canvas {
-    int w, h;
-    unsigned char *px;
-} canvas;
-
-/* Blends colour rgb over pixel (x, y) with opacity a in [0, 1]; outside the canvas: nothing. */
-static void blend(canvas *c, int x, int y, uint32_t rgb, double a)
-{
-    if (x < 0 || y < 0 || x >= c->w || y >= c->h || !(a > 0)) return;
-    if (a > 1) a = 1;
-    unsigned char *p = c->px + ((size_t)y * (size_t)c->w + (size_t)x) * 3;
-    const int comp[3] = {(int)((rgb >> 16) & 0xff), (int)((rgb >> 8) & 0xff), (int)(rgb & 0xff)};
-    for (int k = 0; k < 3; k++) p[k] = (unsigned char)lround(p[k] + (comp[k] - p[k]) * a);
-}
-
-/* [x0, x1) x [y0, y1) */
-static void fill_rect(canvas *c, int x0, int y0, int x1, int y1, uint32_t rgb, double a)
-{
-    for (int y = y0 < 0 ? 0 : y0; y < y1 && y < c->h; y++)
-        for (int x = x0 < 0 ? 0 : x0; x < x1 && x < c->w; x++) blend(c, x, y, rgb, a);
-}
-
-static int text_width(const char *s, int sc)
-{
-    int w = 0, n = 0;
-    for (; s && *s; s++, n++) {
-        int first, width;
-        fcl_font_columns(*s, &first, &width);
-        w += (width + 1) * sc;
-    }
-    return n ? w - sc : 0;
-}
-
-/* Text with its cell's top-left at (x, y); `up` draws it rotated a quarter turn
- * counter-clockwise, reading bottom to top, with (x, y) the cell's bottom-left. */
-static void draw_text(canvas *c, int x, int y, const char *s, int sc, uint32_t rgb, int up)
-{
-    int pen = 0;
-    for (; s && *s; s++) {
-        int first, width;
-        fcl_font_columns(*s, &first, &width);
-        const unsigned char *g = fcl_font_glyph(*s);
-        for (int r = 0; r < FCL_FONT_ROWS; r++)
-            for (int col = 0; col < width; col++) {
-                if (!(g[r] & (1u << (FCL_FONT_COLS - 1 - (first + col))))) continue;
-                int u = pen + col * sc, v = r * sc; /* along / across the text */
-                if (up) fill_rect(c, x + v, y - u - sc, x + v + sc, y - u, rgb, 1);
-                else fill_rect(c, x + u, y + v, x + u + sc, y + v + sc, rgb, 1);
-            }
-        pen += (width + 1) * sc;
-    }
-}
-
-/* ---- anti-aliased strokes into a coverage buffer ------------------------------------------ */
-
-/* Coverage in [0, 1] of the pixels [x0, x0 + w) x [y0, y0 + h); strokes keep the maximum, so
- * overlapping segments of one line do not darken their joints. */
-typedef struct covbuf {
-    int x0, y0, w, h;
-    float *c;
-} covbuf;
-
-typedef struct stroke {
-    double half;           /* half the line width, pixels */
-    double dash_on, dash_period; /* dash_period 0: solid */
-} stroke;
-
-/* Segment a -> b (pixel coordinates, pixel (i, j) centred at (i + 0.5, j + 0.5)); s0 is the arc
- * length at a, for the dash pattern. */
-static void stroke_segment(covbuf *cb, const stroke *st, double ax, double ay, double bx,
-                           double by, double s0)
-{
-    double ext = st->half + 1.0;
-    double fx0 = fmin(ax, bx) - ext, fx1 = fmax(ax, bx) + ext;
-    double fy0 = fmin(ay, by) - ext, fy1 = fmax(ay, by) + ext;
-    /* Clamp in double first: points far outside the range map to huge coordinates. */
-    int x0 = fx0 < cb->x0 ? cb->x0 : (int)floor(fx0);
-    int x1 = fx1 > cb->x0 + cb->w ? cb->x0 + cb->w : (int)ceil(fx1);
-    int y0 = fy0 < cb->y0 ? cb->y0 : (int)floor(fy0);
-    int y1 = fy1 > cb->y0 + cb->h ? cb->y0 + cb->h : (int)ceil(fy1);
-    double dx = bx - ax, dy = by - ay, len2 = dx * dx + dy * dy, len = sqrt(len2);
-    for (int y = y0; y < y1; y++)
-        for (int x = x0; x < x1; x++) {
-            double cx = x + 0.5, cy = y + 0.5;
-            double t = len2 > 0 ? ((cx - ax) * dx + (cy - ay) * dy) / len2 : 0;
-            if (t < 0) t = 0;
-            if (t > 1) t = 1;
-            double d = hypot(cx - (ax + t * dx), cy - (ay + t * dy));
-            double a = st->half + 0.5 - d;
-            if (a <= 0) continue;
-            if (a > 1) a = 1;
-            if (st->dash_period > 0) {
-                double ph = fmod(s0 + t * len, st->dash_period);
-                if (ph > st->dash_on) continue;
-            }
-            float *p = &cb->c[(size_t)(y - cb->y0) * (size_t)cb->w + (size_t)(x - cb->x0)];
-            if (a > *p) *p = (float)a;
-        }
-}
-
-static void stroke_dot(covbuf *cb, double cx0, double cy0, double r)
-{
-    int x0 = (int)floor(cx0 - r - 1), x1 = (int)ceil(cx0 + r + 1);
-    int y0 = (int)floor(cy0 - r - 1), y1 = (int)ceil(cy0 + r + 1);
-    if (x0 < cb->x0) x0 = cb->x0;
-    if (y0 < cb->y0) y0 = cb->y0;
-    if (x1 > cb->x0 + cb->w) x1 = cb->x0 + cb->w;
-    if (y1 > cb->y0 + cb->h) y1 = cb->y0 + cb->h;
-    for (int y = y0; y < y1; y++)
-        for (int x = x0; x < x1; x++) {
-            double a = r + 0.5 - hypot(x + 0.5 - cx0, y + 0.5 - cy0);
-            if (a <= 0) continue;
-            if (a > 1) a = 1;
-            float *p = &cb->c[(size_t)(y - cb->y0) * (size_t)cb->w + (size_t)(x - cb->x0)];
-            if (a > *p) *p = (float)a;
-        }
-}
-
-/* Paints the buffer's coverage in one colour, and records it in `ink` (may be NULL) for the
- * legend placement. Clears the buffer for the next stroke. */
-static void composite(canvas *c, covbuf *cb, uint32_t rgb, covbuf *ink)
-{
-    for (int y = 0; y < cb->h; y++)
-        for (int x = 0; x < cb->w; x++) {
-            float *p = &cb->c[(size_t)y * (size_t)cb->w + (size_t)x];
-            if (*p <= 0) continue;
-            blend(c, cb->x0 + x, cb->y0 + y, rgb, *p);
-            if (ink) {
-                float *q = &ink->c[(size_t)y * (size_t)ink->w + (size_t)x];
-                if (*p > *q) *q = *p;
-            }
-            *p = 0;
-        }
-}
 
 /* ---- axes --------------------------------------------------------------------------------- */
 
@@ -256,7 +119,7 @@ static int max_label_width(const axis *ax, int sc)
 {
     int w = 0;
     for (int i = 0; i < ax->n_ticks; i++) {
-        int t = text_width(ax->labels[i], sc);
+        int t = fcl_canvas_text_width(ax->labels[i], sc);
         if (t > w) w = t;
     }
     return w;
@@ -402,12 +265,12 @@ static void stroke_series(covbuf *cb, const frame *f, const fcl_plot_series *s, 
         }
         double x = to_px_x(f, s->x[i]), y = to_px_y(f, s->y[i]);
         if (have) {
-            stroke_segment(cb, st, px, py, x, y, arc);
+            fcl_stroke_segment(cb, st, px, py, x, y, arc);
             arc += hypot(x - px, y - py);
         } else if (!markers) {
-            stroke_segment(cb, st, x, y, x, y, 0); /* an isolated point stays visible */
+            fcl_stroke_segment(cb, st, x, y, x, y, 0); /* an isolated point stays visible */
         }
-        if (markers) stroke_dot(cb, x, y, dot_radius(st));
+        if (markers) fcl_stroke_dot(cb, x, y, dot_radius(st));
         px = x;
         py = y;
         have = 1;
@@ -435,7 +298,7 @@ static fcl_status draw_legend(canvas *c, const frame *f, const fcl_plot_series *
     for (int k = 0; k < ns; k++)
         if (s[k].label && s[k].label[0]) {
             n++;
-            int w = text_width(s[k].label, sc);
+            int w = fcl_canvas_text_width(s[k].label, sc);
             if (w > tw) tw = w;
         }
     if (n == 0) return FCL_OK;
@@ -462,11 +325,11 @@ static fcl_status draw_legend(canvas *c, const frame *f, const fcl_plot_series *
     /* The line samples are stroked into a coverage buffer over the legend box. */
     covbuf cb = {x0, y0, bw, bh, calloc((size_t)bw * (size_t)bh, sizeof(float))};
     if (!cb.c) return FCL_ERR(err, FCL_ERR_NOMEM, "fcl_plot: out of memory for the legend");
-    fill_rect(c, x0, y0, x0 + bw, y0 + bh, COL_BG, 0.9);
-    fill_rect(c, x0, y0, x0 + bw, y0 + 1, COL_LEGEND_EDGE, 1);
-    fill_rect(c, x0, y0 + bh - 1, x0 + bw, y0 + bh, COL_LEGEND_EDGE, 1);
-    fill_rect(c, x0, y0, x0 + 1, y0 + bh, COL_LEGEND_EDGE, 1);
-    fill_rect(c, x0 + bw - 1, y0, x0 + bw, y0 + bh, COL_LEGEND_EDGE, 1);
+    fcl_canvas_fill_rect(c, x0, y0, x0 + bw, y0 + bh, COL_BG, 0.9);
+    fcl_canvas_fill_rect(c, x0, y0, x0 + bw, y0 + 1, COL_LEGEND_EDGE, 1);
+    fcl_canvas_fill_rect(c, x0, y0 + bh - 1, x0 + bw, y0 + bh, COL_LEGEND_EDGE, 1);
+    fcl_canvas_fill_rect(c, x0, y0, x0 + 1, y0 + bh, COL_LEGEND_EDGE, 1);
+    fcl_canvas_fill_rect(c, x0 + bw - 1, y0, x0 + bw, y0 + bh, COL_LEGEND_EDGE, 1);
     int j = 0;
     for (int k = 0; k < ns; k++) {
         if (!s[k].label || !s[k].label[0]) continue;
@@ -476,14 +339,14 @@ static fcl_status draw_legend(canvas *c, const frame *f, const fcl_plot_series *
         stroke st = make_stroke(fmin(widths[k], 3.0 * sc), 0);
         if (s[k].dashed) { /* two dashes and a gap, whatever the pattern's phase */
             double seg = (lx1 - lx0 - 2 * st.half) / 3.0;
-            stroke_segment(&cb, &st, lx0 + st.half, ly, lx0 + st.half + seg, ly, 0);
-            stroke_segment(&cb, &st, lx1 - st.half - seg, ly, lx1 - st.half, ly, 0);
+            fcl_stroke_segment(&cb, &st, lx0 + st.half, ly, lx0 + st.half + seg, ly, 0);
+            fcl_stroke_segment(&cb, &st, lx1 - st.half - seg, ly, lx1 - st.half, ly, 0);
         } else {
-            stroke_segment(&cb, &st, lx0 + st.half, ly, lx1 - st.half, ly, 0);
+            fcl_stroke_segment(&cb, &st, lx0 + st.half, ly, lx1 - st.half, ly, 0);
         }
-        if (s[k].markers) stroke_dot(&cb, (lx0 + lx1) / 2, ly, dot_radius(&st));
-        composite(c, &cb, colors[k], NULL);
-        draw_text(c, x0 + pad + sample + pad, ty, s[k].label, sc, COL_TEXT, 0);
+        if (s[k].markers) fcl_stroke_dot(&cb, (lx0 + lx1) / 2, ly, dot_radius(&st));
+        fcl_canvas_composite(c, &cb, colors[k], NULL);
+        fcl_canvas_text(c, x0 + pad + sample + pad, ty, s[k].label, sc, COL_TEXT, 0);
         j++;
     }
     free(cb.c);
@@ -553,7 +416,7 @@ fcl_status fcl_plot_render(const char *title, const char *xlabel, const char *yl
         /* The last x label is centred on its tick: keep it inside the image. */
         if (f.xa.n_ticks == 0) break;
         int last = f.xa.n_ticks - 1;
-        double lx = to_px_x(&f, f.xa.ticks[last]) + text_width(f.xa.labels[last], sc) / 2.0;
+        double lx = to_px_x(&f, f.xa.ticks[last]) + fcl_canvas_text_width(f.xa.labels[last], sc) / 2.0;
         if (lx <= o.width - pad) break;
         right += (int)ceil(lx - (o.width - pad));
     }
@@ -584,26 +447,26 @@ fcl_status fcl_plot_render(const char *title, const char *xlabel, const char *yl
     if (!o.no_grid) {
         for (int i = 0; i < f.xa.n_minor; i++) {
             int x = (int)floor(to_px_x(&f, f.xa.minor[i]));
-            fill_rect(&c, x, f.y0, x + 1, f.y0 + f.h, COL_GRID_MINOR, 1);
+            fcl_canvas_fill_rect(&c, x, f.y0, x + 1, f.y0 + f.h, COL_GRID_MINOR, 1);
         }
         for (int i = 0; i < f.ya.n_minor; i++) {
             int y = (int)floor(to_px_y(&f, f.ya.minor[i]));
-            fill_rect(&c, f.x0, y, f.x0 + f.w, y + 1, COL_GRID_MINOR, 1);
+            fcl_canvas_fill_rect(&c, f.x0, y, f.x0 + f.w, y + 1, COL_GRID_MINOR, 1);
         }
         for (int i = 0; i < f.xa.n_ticks; i++) {
             int x = (int)floor(to_px_x(&f, f.xa.ticks[i]));
-            fill_rect(&c, x, f.y0, x + 1, f.y0 + f.h, COL_GRID, 1);
+            fcl_canvas_fill_rect(&c, x, f.y0, x + 1, f.y0 + f.h, COL_GRID, 1);
         }
         for (int i = 0; i < f.ya.n_ticks; i++) {
             int y = (int)floor(to_px_y(&f, f.ya.ticks[i]));
-            fill_rect(&c, f.x0, y, f.x0 + f.w, y + 1, COL_GRID, 1);
+            fcl_canvas_fill_rect(&c, f.x0, y, f.x0 + f.w, y + 1, COL_GRID, 1);
         }
     }
     /* Frame, under the data. */
-    fill_rect(&c, f.x0 - 1, f.y0 - 1, f.x0 + f.w + 1, f.y0, COL_FRAME, 1);
-    fill_rect(&c, f.x0 - 1, f.y0 + f.h, f.x0 + f.w + 1, f.y0 + f.h + 1, COL_FRAME, 1);
-    fill_rect(&c, f.x0 - 1, f.y0, f.x0, f.y0 + f.h, COL_FRAME, 1);
-    fill_rect(&c, f.x0 + f.w, f.y0, f.x0 + f.w + 1, f.y0 + f.h, COL_FRAME, 1);
+    fcl_canvas_fill_rect(&c, f.x0 - 1, f.y0 - 1, f.x0 + f.w + 1, f.y0, COL_FRAME, 1);
+    fcl_canvas_fill_rect(&c, f.x0 - 1, f.y0 + f.h, f.x0 + f.w + 1, f.y0 + f.h + 1, COL_FRAME, 1);
+    fcl_canvas_fill_rect(&c, f.x0 - 1, f.y0, f.x0, f.y0 + f.h, COL_FRAME, 1);
+    fcl_canvas_fill_rect(&c, f.x0 + f.w, f.y0, f.x0 + f.w + 1, f.y0 + f.h, COL_FRAME, 1);
 
     /* The y = x chance line, sampled so that it is right on log axes too, clipped to the frame. */
     if (o.diagonal) {
@@ -639,7 +502,7 @@ fcl_status fcl_plot_render(const char *title, const char *xlabel, const char *yl
                 float *q = &ink.c[(size_t)(y + spill) * (size_t)ink.w + (size_t)(x + spill)];
                 if (v > *q) *q = v;
             }
-        composite(&c, &inner, COL_DIAGONAL, NULL);
+        fcl_canvas_composite(&c, &inner, COL_DIAGONAL, NULL);
         free(tmp);
     }
 
@@ -649,37 +512,37 @@ fcl_status fcl_plot_render(const char *title, const char *xlabel, const char *yl
         widths[k] = series[k].line_width > 0 ? series[k].line_width : 2.0;
         stroke sk = make_stroke(widths[k], series[k].dashed);
         stroke_series(&cb, &f, &series[k], &sk, series[k].markers);
-        composite(&c, &cb, colors[k], &ink);
+        fcl_canvas_composite(&c, &cb, colors[k], &ink);
     }
 
     /* Ticks and their labels. */
     for (int i = 0; i < f.xa.n_ticks; i++) {
         int x = (int)floor(to_px_x(&f, f.xa.ticks[i]));
-        fill_rect(&c, x, f.y0 + f.h + 1, x + 1, f.y0 + f.h + 1 + tick, COL_FRAME, 1);
-        int w = text_width(f.xa.labels[i], sc);
-        draw_text(&c, x - w / 2, f.y0 + f.h + 1 + tick + pad / 2, f.xa.labels[i], sc, COL_TEXT, 0);
+        fcl_canvas_fill_rect(&c, x, f.y0 + f.h + 1, x + 1, f.y0 + f.h + 1 + tick, COL_FRAME, 1);
+        int w = fcl_canvas_text_width(f.xa.labels[i], sc);
+        fcl_canvas_text(&c, x - w / 2, f.y0 + f.h + 1 + tick + pad / 2, f.xa.labels[i], sc, COL_TEXT, 0);
     }
     for (int i = 0; i < f.ya.n_ticks; i++) {
         int y = (int)floor(to_px_y(&f, f.ya.ticks[i]));
-        fill_rect(&c, f.x0 - 1 - tick, y, f.x0 - 1, y + 1, COL_FRAME, 1);
-        int w = text_width(f.ya.labels[i], sc);
-        draw_text(&c, f.x0 - 1 - tick - pad / 2 - w, y - FCL_FONT_ASCENT * sc / 2, f.ya.labels[i], sc,
+        fcl_canvas_fill_rect(&c, f.x0 - 1 - tick, y, f.x0 - 1, y + 1, COL_FRAME, 1);
+        int w = fcl_canvas_text_width(f.ya.labels[i], sc);
+        fcl_canvas_text(&c, f.x0 - 1 - tick - pad / 2 - w, y - FCL_FONT_ASCENT * sc / 2, f.ya.labels[i], sc,
                   COL_TEXT, 0);
     }
     if (has_xl) {
-        int w = text_width(xlabel, sc);
-        draw_text(&c, f.x0 + f.w / 2 - w / 2, o.height - pad - text_h, xlabel, sc, COL_TEXT, 0);
+        int w = fcl_canvas_text_width(xlabel, sc);
+        fcl_canvas_text(&c, f.x0 + f.w / 2 - w / 2, o.height - pad - text_h, xlabel, sc, COL_TEXT, 0);
     }
     if (has_yl) {
-        int w = text_width(ylabel, sc);
-        draw_text(&c, pad, f.y0 + f.h / 2 + w / 2, ylabel, sc, COL_TEXT, 1);
+        int w = fcl_canvas_text_width(ylabel, sc);
+        fcl_canvas_text(&c, pad, f.y0 + f.h / 2 + w / 2, ylabel, sc, COL_TEXT, 1);
     }
     if (has_title) {
-        int w = text_width(title, ts);
+        int w = fcl_canvas_text_width(title, ts);
         int x = f.x0 + f.w / 2 - w / 2;
         if (x + w > o.width - pad) x = o.width - pad - w;
         if (x < pad) x = pad;
-        draw_text(&c, x, pad, title, ts, COL_TEXT, 0);
+        fcl_canvas_text(&c, x, pad, title, ts, COL_TEXT, 0);
     }
     if (!o.no_legend) {
         st = draw_legend(&c, &f, series, n_series, colors, widths, &ink, sc, err);
