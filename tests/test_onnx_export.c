@@ -37,34 +37,6 @@ TestSuite(onnx_export, .init = setup, .fini = teardown);
 
 #define SMALL_OPTS "channels=3 size_h=32 size_w=32 classes=5 embedding=16 width=1 stem=face"
 
-/* Initialisers named as the checkpoint, same shape, the same float bits. */
-static void check_weights(const dmodel *d, const fcl_model *m, int with_classifier)
-{
-    int t = 0, n_ckpt = 0;
-    for (int i = 0; i < m->n_layers; i++) {
-        const fcl_layer *L = &m->layers[i];
-        for (int k = 0; k < L->n_params; k++, t++) {
-            const fcl_param_info *p = &L->params[k];
-            const dtensor *x = find_init(d, p->name);
-            if (p->is_int64 || (L->is_classifier && !with_classifier)) {
-                cr_assert_null(x, "'%s' should not be exported", p->name);
-                continue;
-            }
-            cr_assert_not_null(x, "initialiser '%s' missing", p->name);
-            n_ckpt++;
-            cr_assert_eq(x->dtype, 1, "%s: not FLOAT", p->name);
-            if (L->kind != FCL_LAYER_PRELU) { /* PReLU slopes get broadcastable dims (checked apart) */
-                cr_assert_eq(x->ndim, p->ndim, "%s: %d dims", p->name, x->ndim);
-                for (int k2 = 0; k2 < p->ndim; k2++) cr_assert_eq(x->dims[k2], p->shape[k2], "%s dim %d", p->name, k2);
-            }
-            cr_assert_eq(x->raw_len, (size_t)p->numel * 4, "%s: %zu raw bytes", p->name, x->raw_len);
-            for (int64_t j = 0; j < p->numel; j++)
-                cr_assert_eq(raw_f32(x, (size_t)j), value_of(t, (size_t)j, p->kind), "%s[%lld]", p->name, (long long)j);
-        }
-    }
-    cr_assert(n_ckpt > 0);
-}
-
 static void check_header(const dmodel *d, const char *graph, int c, int h, int w, const char *out, int out_dim)
 {
     cr_assert_eq(d->ir, 7);

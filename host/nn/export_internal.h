@@ -1,4 +1,4 @@
-/* host/nn/export_internal.h: what the ONNX exporter's driver (export_onnx.c) and its per-layer mappings (export_layers.c) share. */
+/* host/nn/export_internal.h: what the ONNX exporter's driver (export_onnx.c) and its per-layer mappings (export_layers*.c) share. */
 #ifndef FACECL_NN_EXPORT_INTERNAL_H
 #define FACECL_NN_EXPORT_INTERNAL_H
 
@@ -6,6 +6,11 @@
 #include "io/onnx.h"
 
 #define EX_NAME_MAX 192
+
+/* Scalar float constants shared by all nodes that need them (ex_scalar). */
+typedef enum ex_scalar_id {
+    EX_RELU6_MIN, EX_RELU6_MAX, EX_HALF, EX_ONE, EX_RSQRT2, EX_GELU_K0, EX_GELU_K1, EX_SCALAR_COUNT
+} ex_scalar_id;
 
 /* The export in progress. Every layer output is one graph value; `rank` says whether it is a
  * 4-D [N, C, H, W] value or a 2-D [N, C*H*W] one (what Flatten and Gemm produce); the two hold
@@ -19,7 +24,7 @@ typedef struct fcl_exporter {
     int *rank;                    /* [n_layers] 4 or 2 */
     char input[EX_NAME_MAX];      /* the network input after normalisation */
     int unique;                   /* counter for helper value names */
-    int have_clip;                /* the relu6 bounds are in the graph */
+    unsigned have_scalar;         /* bit k: scalar constant k (ex_scalar_id) is in the graph */
     int64_t parameters;
 } fcl_exporter;
 
@@ -40,6 +45,13 @@ void ex_const(fcl_exporter *x, const char *name, int ndim, const int64_t *dims, 
 /* One node whose single output is `out`. */
 void ex_node(fcl_exporter *x, const char *op, const char *out, const char *const *in, int n_in,
              const fcl_onnx_attr *attrs, int n_attrs);
+
+/* The name of scalar constant `id`, added to the graph on first use. */
+const char *ex_scalar(fcl_exporter *x, ex_scalar_id id);
+/* GELU of value `in` into x->value[i] (tanh_form: torch's approximate='tanh'). */
+fcl_status ex_map_gelu(fcl_exporter *x, int i, const char *in, int tanh_form);
+/* LayerNorm2d, learned tensors, radix sum, r-SoftMax (export_layers_ext.c). */
+fcl_status ex_map_ext(fcl_exporter *x, int i);
 
 /* Emits the nodes of layer i (its output value is x->value[i], rank x->rank[i]). */
 fcl_status ex_layer(fcl_exporter *x, int i);

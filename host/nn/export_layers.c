@@ -62,7 +62,7 @@ static fcl_status map_bn(fcl_exporter *x, int i)
 }
 
 /* Activations: ONNX ops where opset 13 has them, else exact compositions:
- * relu6 = Clip(0, 6); silu = x * Sigmoid(x); hardswish = x * HardSigmoid(x) with torch's
+ * relu6 = Clip(0, 6); gelu: export_layers_ext.c; silu = x * Sigmoid(x); hardswish = x * HardSigmoid(x) with torch's
  * hardsigmoid relu6(x + 3) / 6 = clamp(x / 6 + 0.5, 0, 1) (HardSwish itself is opset 14). */
 static fcl_status map_act(fcl_exporter *x, int i)
 {
@@ -83,16 +83,12 @@ static fcl_status map_act(fcl_exporter *x, int i)
         return FCL_OK;
     }
     case FCL_ACT_RELU6: {
-        if (!x->have_clip) {
-            float lo = 0.0f, hi = 6.0f;
-            ex_const(x, "const/relu6_min", 0, NULL, &lo);
-            ex_const(x, "const/relu6_max", 0, NULL, &hi);
-            x->have_clip = 1;
-        }
-        const char *ins[3] = {in, "const/relu6_min", "const/relu6_max"};
+        const char *ins[3] = {in, ex_scalar(x, EX_RELU6_MIN), ex_scalar(x, EX_RELU6_MAX)};
         ex_node(x, "Clip", out, ins, 3, NULL, 0);
         return FCL_OK;
     }
+    case FCL_ACT_GELU:
+    case FCL_ACT_GELU_TANH: return ex_map_gelu(x, i, in, L->act.kind == FCL_ACT_GELU_TANH);
     case FCL_ACT_HARDSIGMOID: ex_node(x, "HardSigmoid", out, &in, 1, hs, 2); return FCL_OK;
     case FCL_ACT_SILU:
     case FCL_ACT_HARDSWISH: {
@@ -327,6 +323,10 @@ static const struct {
     {FCL_LAYER_DROPOUT, map_dropout},
     {FCL_LAYER_FLATTEN, map_flatten},
     {FCL_LAYER_DROP_PATH, map_dropout},
+    {FCL_LAYER_LAYERNORM, ex_map_ext},
+    {FCL_LAYER_PARAM, ex_map_ext},
+    {FCL_LAYER_RADIX_SUM, ex_map_ext},
+    {FCL_LAYER_RSOFTMAX, ex_map_ext},
 };
 
 fcl_status ex_layer(fcl_exporter *x, int i)

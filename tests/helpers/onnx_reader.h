@@ -74,5 +74,9 @@ float value_of(int tensor, size_t j, fcl_param_kind kind);
  * out, bad_shape: one written flattened (NULL: none). *model receives the parsed model. */
 void make_checkpoint(const char *path, const char *model_path, const char *name, const char *options,
                      const char *aug, const char *skip, const char *bad_shape, fcl_model **model);
+/* Every checkpoint tensor of m (but num_batches_tracked, and the classifier's unless
+ * with_classifier) is an initialiser under its state_dict name, with its shape and the values
+ * make_checkpoint gave it (same float bits); nothing of the classifier otherwise. */
+void check_weights(const dmodel *d, const fcl_model *m, int with_classifier);
 
 #endif
