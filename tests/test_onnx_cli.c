@@ -20,19 +20,8 @@
 static char dir[] = "/tmp/fcl_onnx_cXXXXXX";
 static char ckpt[256], onnx[256];
 
-static void setup(void)
-{
-    cr_assert(mkdtemp(dir));
-    snprintf(ckpt, sizeof ckpt, "%s/c.safetensors", dir);
-    snprintf(onnx, sizeof onnx, "%s/m.onnx", dir);
-}
-
-static void teardown(void)
-{
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    cr_expect_eq(system(cmd), 0);
-}
+static void setup(void) { onnx_tmp_setup(dir, ckpt, onnx); }
+static void teardown(void) { onnx_tmp_teardown(dir); }
 
 TestSuite(onnx_refuse, .init = setup, .fini = teardown);
 TestSuite(onnx_cli, .init = setup, .fini = teardown);

@@ -19,19 +19,8 @@
 static char dir[] = "/tmp/fcl_onnx_xXXXXXX";
 static char path_ckpt[256], path_onnx[256];
 
-static void setup(void)
-{
-    cr_assert(mkdtemp(dir));
-    snprintf(path_ckpt, sizeof path_ckpt, "%s/c.safetensors", dir);
-    snprintf(path_onnx, sizeof path_onnx, "%s/m.onnx", dir);
-}
-
-static void teardown(void)
-{
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    cr_expect_eq(system(cmd), 0);
-}
+static void setup(void) { onnx_tmp_setup(dir, path_ckpt, path_onnx); }
+static void teardown(void) { onnx_tmp_teardown(dir); }
 
 TestSuite(onnx_export, .init = setup, .fini = teardown);
 
@@ -165,12 +154,8 @@ Test(onnx_export, small_embedding)
 
 Test(onnx_export, small_logits)
 {
-    fcl_model *m;
-    make_checkpoint(path_ckpt, SMALL, "small.model", SMALL_OPTS, "norm=0.5:0.5", NULL, NULL, &m);
-    fcl_error err = {0};
-    cr_assert_eq(fcl_onnx_export_checkpoint(path_ckpt, FCL_EXPORT_LOGITS, path_onnx, NULL, &err), FCL_OK, "%s", err.msg);
     dmodel d;
-    load_onnx(path_onnx, &d);
+    fcl_model *m = export_and_load(path_ckpt, SMALL, "small.model", SMALL_OPTS, "norm=0.5:0.5", FCL_EXPORT_LOGITS, path_onnx, &d);
     check_header(&d, "small", 3, 32, 32, "logits", 5);
     check_weights(&d, m, 1);
     check_topology(&d);
@@ -205,46 +190,22 @@ Test(onnx_export, no_pipeline_no_normalisation)
 
 #define ALL_OPTS "channels=3 size_h=23 size_w=23 classes=7 embedding=12 width=1 stem=face"
 
-static void expect_ints(const dnode *n, const char *attr, int count, const int64_t *want)
-{
-    const dattr *a = find_attr(n, attr);
-    cr_assert_not_null(a, "%s: no attribute %s", n->out[0], attr);
-    cr_assert_eq(a->n_ints, count, "%s.%s: %d values", n->out[0], attr, a->n_ints);
-    for (int k = 0; k < count; k++)
-        cr_assert_eq(a->ints[k], want[k], "%s.%s[%d] = %lld, expected %lld", n->out[0], attr, k, (long long)a->ints[k],
-                     (long long)want[k]);
-}
-
 /* Every layer kind and setting (tests/fixtures/onnx_all_layers.model; layer numbers as
  * `facecl model show` lists them): the op each becomes and the attributes that carry torch's
  * semantics (ceil mode as explicit padding, count_include_pad, adaptive windows). */
 Test(onnx_export, every_layer_kind)
 {
-    fcl_model *m;
-    make_checkpoint(path_ckpt, ALL_LAYERS, "onnx_all_layers.model", ALL_OPTS, "norm=0.4:0.5:0.6:0.2:0.25:0.5", NULL,
-                    NULL, &m);
-    fcl_error err = {0};
-    cr_assert_eq(fcl_onnx_export_checkpoint(path_ckpt, FCL_EXPORT_EMBEDDING, path_onnx, NULL, &err), FCL_OK, "%s", err.msg);
     dmodel d;
-    load_onnx(path_onnx, &d);
+    fcl_model *m = export_and_load(path_ckpt, ALL_LAYERS, "onnx_all_layers.model", ALL_OPTS, "norm=0.4:0.5:0.6:0.2:0.25:0.5", FCL_EXPORT_EMBEDDING, path_onnx, &d);
     check_header(&d, "onnx_all_layers", 3, 23, 23, "embedding", 12);
     check_weights(&d, m, 0);
     check_topology(&d);
-    static const struct {
-        const char *op;
-        int n;
-    } counts[] = {{"Conv", 6},     {"BatchNormalization", 3}, {"PRelu", 2},   {"LeakyRelu", 1},   {"Clip", 1},
+    static const op_count counts[] = {{"Conv", 6},     {"BatchNormalization", 3}, {"PRelu", 2},   {"LeakyRelu", 1},   {"Clip", 1},
                   {"Sigmoid", 2},  {"HardSigmoid", 2},        {"Mul", 3},     {"Tanh", 1},        {"Relu", 1},
                   {"MaxPool", 2},  {"AveragePool", 5},        {"Pad", 1},     {"Sum", 1},         {"Concat", 1},
                   {"MatMul", 4},   {"GlobalAveragePool", 1},  {"Flatten", 1}, {"Gemm", 2},        {"Sub", 1},
                   {"Div", 2},      {"ReduceL2", 1},           {"Max", 1},     {"Dropout", 0},     {"Reshape", 0}};
-    int total = 0;
-    for (size_t k = 0; k < sizeof counts / sizeof counts[0]; k++) {
-        cr_assert_eq(count_op(&d, counts[k].op), counts[k].n, "%s: %d nodes, expected %d", counts[k].op,
-                     count_op(&d, counts[k].op), counts[k].n);
-        total += counts[k].n;
-    }
-    cr_assert_eq(d.n_nodes, total, "%d nodes of other kinds", d.n_nodes - total);
+    expect_op_counts(&d, counts, (int)(sizeof counts / sizeof counts[0]));
 
     /* per-channel normalisation constants */
     const dtensor *mean = find_init(&d, d.nodes[0].in[1]), *std = find_init(&d, d.nodes[1].in[1]);

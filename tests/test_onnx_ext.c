@@ -15,19 +15,8 @@
 static char dir[] = "/tmp/fcl_onnx_eXXXXXX";
 static char ckpt[256], onnx[256];
 
-static void setup(void)
-{
-    cr_assert(mkdtemp(dir));
-    snprintf(ckpt, sizeof ckpt, "%s/c.safetensors", dir);
-    snprintf(onnx, sizeof onnx, "%s/m.onnx", dir);
-}
-
-static void teardown(void)
-{
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    cr_expect_eq(system(cmd), 0);
-}
+static void setup(void) { onnx_tmp_setup(dir, ckpt, onnx); }
+static void teardown(void) { onnx_tmp_teardown(dir); }
 
 TestSuite(onnx_ext, .init = setup, .fini = teardown);
 
@@ -64,14 +53,6 @@ static void expect_i64(const dmodel *d, const char *name, int n, const int64_t *
     }
 }
 
-static void expect_axes(const dnode *n, const char *attr, int count, const int64_t *want)
-{
-    const dattr *a = find_attr(n, attr);
-    cr_assert_not_null(a, "%s: no attribute %s", n->out[0], attr);
-    cr_assert_eq(a->n_ints, count);
-    for (int k = 0; k < count; k++) cr_assert_eq(a->ints[k], want[k], "%s.%s[%d]", n->out[0], attr, k);
-}
-
 /* LayerNorm2d `name` of value `in` over C channels with eps: the two-pass chain of cl/norm.cl. */
 static void expect_layernorm(const dmodel *d, const char *name, const char *in, int c, float eps)
 {
@@ -102,7 +83,7 @@ static void expect_layernorm(const dmodel *d, const char *name, const char *in, 
     cr_assert_str_eq(sq->in[1], norm->in[0]);
     const dnode *means[2] = {mean, var};
     for (int k = 0; k < 2; k++) { /* over the channels, kept for broadcasting (opset 13: attributes) */
-        expect_axes(means[k], "axes", 1, (const int64_t[]){1});
+        expect_ints(means[k], "axes", 1, (const int64_t[]){1});
         cr_assert_eq(find_attr(means[k], "keepdims")->i, 1);
     }
 }
@@ -121,31 +102,18 @@ static const char *expect_radix_sum(const dmodel *d, const char *out, int r, int
 /* tests/fixtures/onnx_ext_layers.model (layer numbers as `facecl model show` lists them). */
 Test(onnx_ext, every_ext_kind)
 {
-    fcl_model *m;
-    make_checkpoint(ckpt, EXT_LAYERS, "onnx_ext_layers.model", EXT_OPTS, "norm=0.5:0.5", NULL, NULL, &m);
-    fcl_error err = {0};
-    cr_assert_eq(fcl_onnx_export_checkpoint(ckpt, FCL_EXPORT_EMBEDDING, onnx, NULL, &err), FCL_OK, "%s", err.msg);
     dmodel d;
-    load_onnx(onnx, &d);
+    fcl_model *m = export_and_load(ckpt, EXT_LAYERS, "onnx_ext_layers.model", EXT_OPTS, "norm=0.5:0.5", FCL_EXPORT_EMBEDDING, onnx, &d);
     check_weights(&d, m, 0);
     check_topology(&d);
     /* every node of the graph, by op (see the fixture: 3 LayerNorms, 2 GELUs, 4 radix sums, 3 r-SoftMaxes) */
-    static const struct {
-        const char *op;
-        int n;
-    } counts[] = {{"Conv", 9},        {"ReduceMean", 6},         {"Sqrt", 3},        {"Reciprocal", 3},
+    static const op_count counts[] = {{"Conv", 9},        {"ReduceMean", 6},         {"Sqrt", 3},        {"Reciprocal", 3},
                   {"Sub", 4},         {"Div", 2},                {"Mul", 22},        {"Add", 9},
                   {"Erf", 1},         {"Tanh", 1},               {"Relu", 3},        {"Reshape", 9},
                   {"ReduceSum", 4},   {"Softmax", 2},            {"Transpose", 1},   {"Sigmoid", 1},
                   {"GlobalAveragePool", 4}, {"Flatten", 2},      {"Gemm", 1},        {"BatchNormalization", 1},
                   {"ReduceL2", 1},    {"Max", 1}};
-    int total = 0;
-    for (size_t k = 0; k < sizeof counts / sizeof counts[0]; k++) {
-        cr_assert_eq(count_op(&d, counts[k].op), counts[k].n, "%s: %d nodes, expected %d", counts[k].op,
-                     count_op(&d, counts[k].op), counts[k].n);
-        total += counts[k].n;
-    }
-    cr_assert_eq(d.n_nodes, total, "%d nodes of other kinds", d.n_nodes - total);
+    expect_op_counts(&d, counts, (int)(sizeof counts / sizeof counts[0]));
 
     /* LayerNorm2d on a 4-D value, after global pooling, and on a flattened one (made 4-D first) */
     expect_layernorm(&d, "n0", "c0", 12, 1e-6f);
@@ -206,7 +174,7 @@ Test(onnx_ext, every_ext_kind)
     const dnode *s22 = node(&d, o22->in[0], "Softmax", 1);
     cr_assert_eq(find_attr(s22, "axis")->i, 1);
     const dnode *t22 = node(&d, s22->in[0], "Transpose", 1);
-    expect_axes(t22, "perm", 4, (const int64_t[]){0, 2, 1, 3});
+    expect_ints(t22, "perm", 4, (const int64_t[]){0, 2, 1, 3});
     const dnode *r22 = node(&d, t22->in[0], "Reshape", 2);
     cr_assert_str_eq(r22->in[0], "sb.fc2");
     expect_i64(&d, r22->in[1], 4, (const int64_t[]){0, 2, 2, 8});
@@ -226,10 +194,10 @@ Test(onnx_ext, convnext_and_resnest_export)
     } nets[] = {{FACECL_SOURCE_DIR "/models/convnext_tiny.model", "convnext_tiny.model", 23, 18, 0},
                 {FACECL_SOURCE_DIR "/models/resnest50d.model", "resnest50d.model", 0, 0, 16}};
     for (size_t k = 0; k < sizeof nets / sizeof nets[0]; k++) {
-        fcl_model *m;
-        make_checkpoint(ckpt, nets[k].file, nets[k].name,
-                        "channels=3 size_h=32 size_w=32 classes=5 embedding=16 width=0.25 stem=face", "norm=0.5:0.5",
-                        NULL, NULL, &m);
+        dmodel d;
+        fcl_model *m = export_and_load(ckpt, nets[k].file, nets[k].name,
+                                       "channels=3 size_h=32 size_w=32 classes=5 embedding=16 width=0.25 stem=face",
+                                       "norm=0.5:0.5", FCL_EXPORT_LOGITS, onnx, &d);
         int ln = 0, gelu = 0, rs = 0;
         for (int i = 0; i < m->n_layers; i++) {
             ln += m->layers[i].kind == FCL_LAYER_LAYERNORM;
@@ -238,10 +206,6 @@ Test(onnx_ext, convnext_and_resnest_export)
         }
         cr_assert(ln == nets[k].ln && gelu == nets[k].gelu && rs == nets[k].rsoftmax, "%s: %d / %d / %d", nets[k].name,
                   ln, gelu, rs);
-        fcl_error err = {0};
-        cr_assert_eq(fcl_onnx_export_checkpoint(ckpt, FCL_EXPORT_LOGITS, onnx, NULL, &err), FCL_OK, "%s", err.msg);
-        dmodel d;
-        load_onnx(onnx, &d);
         check_weights(&d, m, 1);
         check_topology(&d);
         cr_assert_eq(count_op(&d, "Reciprocal"), ln);

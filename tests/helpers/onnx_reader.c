@@ -394,3 +394,49 @@ void check_weights(const dmodel *d, const fcl_model *m, int with_classifier)
     }
     cr_assert(n_ckpt > 0);
 }
+
+void expect_ints(const dnode *n, const char *attr, int count, const int64_t *want)
+{
+    const dattr *a = find_attr(n, attr);
+    cr_assert_not_null(a, "%s: no attribute %s", n->out[0], attr);
+    cr_assert_eq(a->n_ints, count, "%s.%s: %d values", n->out[0], attr, a->n_ints);
+    for (int k = 0; k < count; k++)
+        cr_assert_eq(a->ints[k], want[k], "%s.%s[%d] = %lld, expected %lld", n->out[0], attr, k, (long long)a->ints[k],
+                     (long long)want[k]);
+}
+
+void onnx_tmp_setup(char *dir, char *ckpt, char *onnx)
+{
+    cr_assert(mkdtemp(dir));
+    snprintf(ckpt, 256, "%s/c.safetensors", dir);
+    snprintf(onnx, 256, "%s/m.onnx", dir);
+}
+
+void onnx_tmp_teardown(const char *dir)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_expect_eq(system(cmd), 0);
+}
+
+fcl_model *export_and_load(const char *ckpt_path, const char *model_path, const char *name, const char *options,
+                           const char *aug, fcl_export_output output, const char *onnx_path, dmodel *d)
+{
+    fcl_model *m;
+    make_checkpoint(ckpt_path, model_path, name, options, aug, NULL, NULL, &m);
+    fcl_error err = {0};
+    cr_assert_eq(fcl_onnx_export_checkpoint(ckpt_path, output, onnx_path, NULL, &err), FCL_OK, "%s", err.msg);
+    load_onnx(onnx_path, d);
+    return m;
+}
+
+void expect_op_counts(const dmodel *d, const op_count *counts, int n_counts)
+{
+    int total = 0;
+    for (int k = 0; k < n_counts; k++) {
+        cr_assert_eq(count_op(d, counts[k].op), counts[k].n, "%s: %d nodes, expected %d", counts[k].op,
+                     count_op(d, counts[k].op), counts[k].n);
+        total += counts[k].n;
+    }
+    cr_assert_eq(d->n_nodes, total, "%d nodes of other kinds", d->n_nodes - total);
+}

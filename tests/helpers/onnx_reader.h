@@ -78,5 +78,24 @@ void make_checkpoint(const char *path, const char *model_path, const char *name,
  * with_classifier) is an initialiser under its state_dict name, with its shape and the values
  * make_checkpoint gave it (same float bits); nothing of the classifier otherwise. */
 void check_weights(const dmodel *d, const fcl_model *m, int with_classifier);
+/* make_checkpoint (no eval pipeline step but `aug`), exports `output` to onnx_path and decodes
+ * it into d, asserting each step; returns the parsed model. */
+fcl_model *export_and_load(const char *ckpt_path, const char *model_path, const char *name, const char *options,
+                           const char *aug, fcl_export_output output, const char *onnx_path, dmodel *d);
+
+/* The graph holds exactly these nodes: counts[k].n of op counts[k].op, and no other op. */
+typedef struct op_count {
+    const char *op;
+    int n;
+} op_count;
+void expect_op_counts(const dmodel *d, const op_count *counts, int n_counts);
+
+/* Attribute `attr` of n is an INTS of exactly these values. */
+void expect_ints(const dnode *n, const char *attr, int count, const int64_t *want);
+
+/* A test's temporary folder (dir: a mkdtemp template) with "<dir>/c.safetensors" and
+ * "<dir>/m.onnx" paths in ckpt / onnx (256 bytes each); removed with everything in it. */
+void onnx_tmp_setup(char *dir, char *ckpt, char *onnx);
+void onnx_tmp_teardown(const char *dir);
 
 #endif
