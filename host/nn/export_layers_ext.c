@@ -68,15 +68,35 @@ fcl_status ex_map_gelu(fcl_exporter *x, int i, const char *in, int tanh_form)
     return FCL_OK;
 }
 
+/* The centred value d = v - ReduceMean(v) and r = Reciprocal(Sqrt(ReduceMean(d * d) + eps)) over
+ * `axes` (kept for broadcasting), in the order of facecl's kernels: the two-pass biased
+ * variance, then 1 / std (cl/norm.cl). */
+static void standardise(fcl_exporter *x, const char *v, const int64_t *axes, int n_axes, float eps, const char *base,
+                        char d[EX_NAME_MAX], char rs[EX_NAME_MAX])
+{
+    fcl_onnx_attr red[] = {{"axes", FCL_ONNX_ATTR_INTS, 0, 0, axes, n_axes}, {"keepdims", FCL_ONNX_ATTR_INT, 1, 0, NULL, 0}};
+    char e[EX_NAME_MAX], mean[EX_NAME_MAX], sq[EX_NAME_MAX], var[EX_NAME_MAX], ve[EX_NAME_MAX], sd[EX_NAME_MAX];
+    ex_tmp(x, base, "eps", e);
+    ex_const(x, e, 0, NULL, &eps);
+    ex_tmp(x, base, "mean", mean);
+    ex_node(x, "ReduceMean", mean, &v, 1, red, 2);
+    bin(x, "Sub", v, mean, base, "centred", NULL, d);
+    const char *sqp = bin(x, "Mul", d, d, base, "sq", NULL, sq);
+    ex_tmp(x, base, "var", var);
+    ex_node(x, "ReduceMean", var, &sqp, 1, red, 2);
+    bin(x, "Add", var, e, base, "var_eps", NULL, ve);
+    bin(x, "Sqrt", ve, NULL, base, "std", NULL, sd);
+    bin(x, "Reciprocal", sd, NULL, base, "rstd", NULL, rs);
+}
+
 /* LayerNorm2d (LayerNorm over each pixel's channels, NCHW) without opset 17's
- * LayerNormalization, in facecl's order (cl/norm.cl ln2d_fwd: two-pass biased variance):
- *   m = ReduceMean_c(x); d = x - m; v = ReduceMean_c(d * d); r = Reciprocal(Sqrt(v + eps));
- *   y = (d * r) * weight + bias      weight, bias: [C] in the checkpoint, [C, 1, 1] here. */
+ * LayerNormalization, as cl/norm.cl's ln2d_fwd: y = (d * r) * weight + bias over axis 1
+ * (standardise); weight, bias: [C] in the checkpoint, [C, 1, 1] here. */
 static fcl_status map_layernorm(fcl_exporter *x, int i)
 {
     const fcl_layer *L = &x->m->layers[i];
     const char *out = x->value[i];
-    char in[EX_NAME_MAX], wn[EX_NAME_MAX], bn[EX_NAME_MAX], eps[EX_NAME_MAX];
+    char in[EX_NAME_MAX], wn[EX_NAME_MAX], bn[EX_NAME_MAX];
     ex_as4d(x, ex_in(x, L, 0), ex_in_rank(x, L, 0), L->in_c, L->in_h, L->in_w, out, in);
     const int64_t cd[3] = {L->in_c, 1, 1};
     const char *w = ex_weight(x, L, FCL_PARAM_WEIGHT, 3, cd);
@@ -85,23 +105,8 @@ static fcl_status map_layernorm(fcl_exporter *x, int i)
     const char *b = ex_weight(x, L, FCL_PARAM_BIAS, 3, cd);
     if (!b) return x->err->status;
     snprintf(bn, sizeof bn, "%s", b);
-    ex_tmp(x, out, "eps", eps);
-    ex_const(x, eps, 0, NULL, &L->ext.eps);
-    fcl_onnx_attr red[] = {{"axes", FCL_ONNX_ATTR_INTS, 0, 0, (const int64_t[]){1}, 1},
-                           {"keepdims", FCL_ONNX_ATTR_INT, 1, 0, NULL, 0}};
-    char mean[EX_NAME_MAX], d[EX_NAME_MAX], sq[EX_NAME_MAX], var[EX_NAME_MAX], ve[EX_NAME_MAX], sd[EX_NAME_MAX],
-        rs[EX_NAME_MAX], xh[EX_NAME_MAX], wx[EX_NAME_MAX];
-    const char *src = in;
-    ex_tmp(x, out, "mean", mean);
-    ex_node(x, "ReduceMean", mean, &src, 1, red, 2);
-    bin(x, "Sub", in, mean, out, "centred", NULL, d);
-    bin(x, "Mul", d, d, out, "sq", NULL, sq);
-    const char *sqp = sq;
-    ex_tmp(x, out, "var", var);
-    ex_node(x, "ReduceMean", var, &sqp, 1, red, 2);
-    bin(x, "Add", var, eps, out, "var_eps", NULL, ve);
-    bin(x, "Sqrt", ve, NULL, out, "std", NULL, sd);
-    bin(x, "Reciprocal", sd, NULL, out, "rstd", NULL, rs);
+    char d[EX_NAME_MAX], rs[EX_NAME_MAX], xh[EX_NAME_MAX], wx[EX_NAME_MAX];
+    standardise(x, in, (const int64_t[]){1}, 1, L->ext.eps, out, d, rs);
     const int affine_w = *wn != 0, affine_b = *bn != 0;
     bin(x, "Mul", d, rs, out, "normalised", affine_w || affine_b ? NULL : out, xh);
     const char *v = xh;
