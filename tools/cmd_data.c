@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "commands.h"
+#include "options.h"
 
 static void usage(FILE *f)
 {
@@ -193,7 +194,7 @@ done:
 int fcl_cmd_data(int argc, char **argv)
 {
     const char *dir = NULL, *pairs = NULL, *pairs_root = NULL, *classes = NULL, *write_classes = NULL, *device = NULL;
-    int lfw = 0, skip_bad = 0, flat = 0, bad = 0;
+    int lfw = 0, skip_bad = 0, flat = 0;
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
@@ -203,31 +204,22 @@ int fcl_cmd_data(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        }
-        if (tool_opt(argc, argv, &i, "--pairs", &pairs, &bad) || tool_opt(argc, argv, &i, "--pairs-root", &pairs_root, &bad) ||
-            tool_opt(argc, argv, &i, "--classes", &classes, &bad) ||
-            tool_opt(argc, argv, &i, "--write-classes", &write_classes, &bad) ||
-            tool_opt(argc, argv, &i, "--device", &device, &bad)) {
-            if (bad) return 2;
-            continue;
-        }
-        if (!strcmp(a, "--lfw")) lfw = 1;
-        else if (!strcmp(a, "--skip-bad")) skip_bad = 1;
-        else if (!strcmp(a, "--flat")) flat = 1;
-        else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "facecl: error: data inspect: unknown option '%s'\n", a);
-            return 2;
-        } else if (!dir) dir = a;
-        else {
-            fprintf(stderr, "facecl: error: data inspect: more than one folder ('%s', '%s')\n", dir, a);
-            return 2;
-        }
+    const tool_option opts[] = {
+        {"--pairs", TOOL_OPT_STR, &pairs, 0, 0, 0, 0},
+        {"--pairs-root", TOOL_OPT_STR, &pairs_root, 0, 0, 0, 0},
+        {"--classes", TOOL_OPT_STR, &classes, 0, 0, 0, 0},
+        {"--write-classes", TOOL_OPT_STR, &write_classes, 0, 0, 0, 0},
+        {"--device", TOOL_OPT_STR, &device, 0, 0, 0, 0},
+        {"--lfw", TOOL_OPT_FLAG, &lfw, 0, 0, 0, 0},
+        {"--skip-bad", TOOL_OPT_FLAG, &skip_bad, 0, 0, 0, 0},
+        {"--flat", TOOL_OPT_FLAG, &flat, 0, 0, 0, 0},
+    };
+    if (tool_wants_help(argc, argv, 2)) {
+        usage(stdout);
+        return 0;
     }
+    int np = 0;
+    if (tool_options_parse("data inspect", opts, sizeof opts / sizeof opts[0], argc, argv, 2, &dir, 1, &np)) return 2;
     (void)device; /* decoding is host-only */
     if (!dir) {
         fprintf(stderr, "facecl: error: data inspect: which folder? (facecl data inspect DIR)\n");

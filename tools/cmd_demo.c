@@ -75,11 +75,9 @@ int fcl_cmd_demo(int argc, char **argv)
     const char *out = "facecl-demo", *device = NULL;
     long epochs = -1, ids = -1, per_id = -1, size = -1;
     int quick = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage();
-            return 0;
-        }
+    if (tool_wants_help(argc, argv, 1)) {
+        usage();
+        return 0;
     }
     /* the ranges of synth and train for the same values */
     const tool_option opts[] = {{"--quick", TOOL_OPT_FLAG, &quick, 0, 0, 0, 0},

@@ -6,6 +6,7 @@
 
 #include "commands.h"
 #include "eval_common.h"
+#include "options.h"
 #include "io/csv_internal.h"
 #include "progress.h"
 
@@ -64,41 +65,21 @@ static int write_index(const char *path, const fcl_dataset *ds)
 
 int fcl_cmd_embed(int argc, char **argv)
 {
-    const char *ckpt = NULL, *dir = NULL, *out = NULL, *index = NULL, *device = NULL, *v = NULL;
-    int batch = 32, workers = 2, tta = 0, bad = 0, rc = 1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        } else if (tool_opt(argc, argv, &i, "--checkpoint", &v, &bad)) {
-            if (bad) return 2;
-            ckpt = v;
-        } else if (tool_opt(argc, argv, &i, "--out", &v, &bad)) {
-            if (bad) return 2;
-            out = v;
-        } else if (tool_opt(argc, argv, &i, "--index", &v, &bad)) {
-            if (bad) return 2;
-            index = v;
-        } else if (tool_opt(argc, argv, &i, "--tta", &v, &bad)) {
-            if (bad || tool_parse_tta(v, &tta)) return 2;
-        } else if (tool_opt(argc, argv, &i, "--device", &v, &bad)) {
-            if (bad) return 2;
-            device = v;
-        } else if (tool_opt(argc, argv, &i, "--batch", &v, &bad)) {
-            if (bad || tool_eval_parse_count("--batch", v, 1, 4096, &batch)) return 2;
-        } else if (tool_opt(argc, argv, &i, "--workers", &v, &bad)) {
-            if (bad || tool_eval_parse_count("--workers", v, 1, 256, &workers)) return 2;
-        } else if (a[0] == '-' && a[1]) {
-            tool_fail("embed: unknown option '%s' (see facecl embed --help)", a);
-            return 2;
-        } else if (!dir) {
-            dir = a;
-        } else {
-            tool_fail("embed: more than one folder ('%s' and '%s')", dir, a);
-            return 2;
-        }
+    const char *dir = NULL, *out = NULL, *index = NULL;
+    int tta = 0, rc = 1, np = 0;
+    tool_embed_args ea;
+    tool_embed_args_init(&ea);
+    const tool_option opts[] = {TOOL_EMBED_OPTIONS(&ea), TOOL_TTA_OPTION(&ea),
+                                {"--out", TOOL_OPT_STR, &out, 0, 0, 0, 0},
+                                {"--index", TOOL_OPT_STR, &index, 0, 0, 0, 0}};
+    if (tool_wants_help(argc, argv, 1)) {
+        usage(stdout);
+        return 0;
     }
+    if (tool_options_parse("embed", opts, sizeof opts / sizeof opts[0], argc, argv, 1, &dir, 1, &np) ||
+        tool_embed_args_tta(&ea, &tta))
+        return 2;
+    const char *ckpt = ea.checkpoint;
     if (!ckpt || !dir || !out) {
         tool_fail("embed: %s (see facecl embed --help)", !ckpt ? "--checkpoint is required" : !dir ? "the image folder DIR is required" : "--out FILE.npy is required");
         return 2;
@@ -125,7 +106,7 @@ int fcl_cmd_embed(int argc, char **argv)
         tool_fail_err(&err);
         goto done;
     }
-    if (tool_eval_open(ckpt, device, batch, workers, &s)) goto done;
+    if (tool_eval_open(ckpt, ea.device, ea.batch, ea.workers, &s)) goto done;
     s.in.tta_flip = tta;
     fprintf(stderr, "embed: %s (%s, %dx%dx%d, embedding %d) on %zu images of %s, %s\n", ckpt, s.model->name,
             s.in.channels, s.in.height, s.in.width, s.model->embedding_dim, ds.n, dir, fcl_ctx_device(s.ctx)->name);

@@ -6,6 +6,7 @@
 
 #include "commands.h"
 #include "eval_common.h"
+#include "options.h"
 #include "io/csv_internal.h"
 #include "progress.h"
 
@@ -129,38 +130,21 @@ static int write_confusion(const char *path, const int *pred, const int *labels,
 
 int fcl_cmd_eval(int argc, char **argv)
 {
-    const char *ckpt = NULL, *dir = NULL, *out_dir = ".", *device = NULL, *v = NULL;
-    int batch = 32, workers = 2, unlabelled = 0, bad = 0, rc = 1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "--unlabelled") || !strcmp(a, "--unlabeled")) {
-            unlabelled = 1;
-        } else if (tool_opt(argc, argv, &i, "--checkpoint", &v, &bad)) {
-            if (bad) return 2;
-            ckpt = v;
-        } else if (tool_opt(argc, argv, &i, "--out", &v, &bad)) {
-            if (bad) return 2;
-            out_dir = v;
-        } else if (tool_opt(argc, argv, &i, "--device", &v, &bad)) {
-            if (bad) return 2;
-            device = v;
-        } else if (tool_opt(argc, argv, &i, "--batch", &v, &bad)) {
-            if (bad || tool_eval_parse_count("--batch", v, 1, 4096, &batch)) return 2;
-        } else if (tool_opt(argc, argv, &i, "--workers", &v, &bad)) {
-            if (bad || tool_eval_parse_count("--workers", v, 1, 256, &workers)) return 2;
-        } else if (a[0] == '-' && a[1]) {
-            tool_fail("eval: unknown option '%s' (see facecl eval --help)", a);
-            return 2;
-        } else if (!dir) {
-            dir = a;
-        } else {
-            tool_fail("eval: more than one folder ('%s' and '%s')", dir, a);
-            return 2;
-        }
+    const char *dir = NULL, *out_dir = ".";
+    int unlabelled = 0, rc = 1, np = 0;
+    tool_embed_args ea;
+    tool_embed_args_init(&ea);
+    const tool_option opts[] = {TOOL_EMBED_OPTIONS(&ea),
+                                {"--out", TOOL_OPT_STR, &out_dir, 0, 0, 0, 0},
+                                {"--unlabelled", TOOL_OPT_FLAG, &unlabelled, 0, 0, 0, 0},
+                                {"--unlabeled", TOOL_OPT_FLAG, &unlabelled, 0, 0, 0, 0}};
+    if (tool_wants_help(argc, argv, 1)) {
+        usage(stdout);
+        return 0;
     }
+    if (tool_options_parse("eval", opts, sizeof opts / sizeof opts[0], argc, argv, 1, &dir, 1, &np)) return 2;
+    const char *ckpt = ea.checkpoint, *device = ea.device;
+    const int batch = ea.batch, workers = ea.workers;
     if (!ckpt || !dir) {
         tool_fail("eval: %s (see facecl eval --help)", !ckpt ? "--checkpoint is required" : "the image folder DIR is required");
         return 2;

@@ -1,5 +1,6 @@
 /* tools/cmd_identify.c: `facecl identify`: 1:N open-set identification of probe images against a gallery of identities: top-K, decisions, CMC, DIR at FAR. */
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +8,7 @@
 
 #include "commands.h"
 #include "eval_common.h"
+#include "options.h"
 #include "identify_common.h"
 #include "io/csv_internal.h"
 
@@ -150,66 +152,35 @@ static int write_csv(const char *path, const fcl_dataset *probes, int labelled, 
 
 int fcl_cmd_identify(int argc, char **argv)
 {
-    const char *ckpt = NULL, *gdir = NULL, *pdir = NULL, *out = "identify.csv", *device = NULL, *unknown = "unknown",
-               *bench = NULL, *v = NULL;
-    int batch = 32, workers = 2, tta = 0, k = 5, bad = 0, rc = 1, have_thr = 0, have_far = 0;
-    double thr = -INFINITY, far = 0.0;
-    fcl_match_mode mode = FCL_MATCH_MEAN;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        } else if (tool_opt(argc, argv, &i, "--checkpoint", &v, &bad)) {
-            if (bad) return 2;
-            ckpt = v;
-        } else if (tool_opt(argc, argv, &i, "--gallery", &v, &bad)) {
-            if (bad) return 2;
-            gdir = v;
-        } else if (tool_opt(argc, argv, &i, "--probes", &v, &bad)) {
-            if (bad) return 2;
-            pdir = v;
-        } else if (tool_opt(argc, argv, &i, "--out", &v, &bad)) {
-            if (bad) return 2;
-            out = v;
-        } else if (tool_opt(argc, argv, &i, "--unknown-label", &v, &bad)) {
-            if (bad) return 2;
-            if (!*v) return tool_fail("--unknown-label: the label must not be empty"), 2;
-            unknown = v;
-        } else if (tool_opt(argc, argv, &i, "--device", &v, &bad)) {
-            if (bad) return 2;
-            device = v;
-        } else if (tool_opt(argc, argv, &i, "--bench-random", &v, &bad)) {
-            if (bad) return 2;
-            bench = v;
-        } else if (tool_opt(argc, argv, &i, "--tta", &v, &bad)) {
-            if (bad || tool_parse_tta(v, &tta)) return 2;
-        } else if (tool_opt(argc, argv, &i, "--match", &v, &bad)) {
-            if (bad) return 2;
-            if (!strcmp(v, "mean")) mode = FCL_MATCH_MEAN;
-            else if (!strcmp(v, "max")) mode = FCL_MATCH_MAX;
-            else return tool_fail("--match: expected mean or max, got '%s'", v), 2;
-        } else if (tool_opt(argc, argv, &i, "--threshold", &v, &bad)) {
-            if (bad) return 2;
-            if (tool_parse_float(v, &thr) || !isfinite(thr)) return tool_fail("--threshold: expected a number, got '%s'", v), 2;
-            have_thr = 1;
-        } else if (tool_opt(argc, argv, &i, "--far", &v, &bad)) {
-            if (bad) return 2;
-            if (tool_parse_float(v, &far) || !(far >= 0.0 && far <= 1.0))
-                return tool_fail("--far: expected a false alarm rate in [0, 1], got '%s'", v), 2;
-            have_far = 1;
-        } else if (tool_opt(argc, argv, &i, "--top", &v, &bad)) {
-            if (bad || tool_eval_parse_count("--top", v, 1, 1000, &k)) return 2;
-        } else if (tool_opt(argc, argv, &i, "--batch", &v, &bad)) {
-            if (bad || tool_eval_parse_count("--batch", v, 1, 4096, &batch)) return 2;
-        } else if (tool_opt(argc, argv, &i, "--workers", &v, &bad)) {
-            if (bad || tool_eval_parse_count("--workers", v, 1, 256, &workers)) return 2;
-        } else {
-            tool_fail(a[0] == '-' ? "identify: unknown option '%s' (see facecl identify --help)"
-                                  : "identify: unexpected argument '%s' (folders go after --gallery / --probes)", a);
-            return 2;
-        }
+    const char *gdir = NULL, *pdir = NULL, *out = "identify.csv", *unknown = "unknown", *bench = NULL, *match = "mean";
+    int k = 5, tta = 0, rc = 1;
+    double thr = NAN, far = NAN; /* NAN: not given */
+    tool_embed_args ea;
+    tool_embed_args_init(&ea);
+    const tool_option opts[] = {TOOL_EMBED_OPTIONS(&ea), TOOL_TTA_OPTION(&ea),
+                                {"--gallery", TOOL_OPT_STR, &gdir, 0, 0, 0, 0},
+                                {"--probes", TOOL_OPT_STR, &pdir, 0, 0, 0, 0},
+                                {"--out", TOOL_OPT_STR, &out, 0, 0, 0, 0},
+                                {"--unknown-label", TOOL_OPT_STR, &unknown, 0, 0, 0, 0},
+                                {"--bench-random", TOOL_OPT_STR, &bench, 0, 0, 0, 0},
+                                {"--match", TOOL_OPT_STR, &match, 0, 0, 0, 0},
+                                {"--threshold", TOOL_OPT_NUM, &thr, -DBL_MAX, DBL_MAX, 0, 0},
+                                {"--far", TOOL_OPT_NUM, &far, 0, 1, 0, 0},
+                                {"--top", TOOL_OPT_INT, &k, 1, 1000, 0, 0}};
+    if (tool_wants_help(argc, argv, 1)) {
+        usage(stdout);
+        return 0;
     }
+    if (tool_options_parse("identify", opts, sizeof opts / sizeof opts[0], argc, argv, 1, NULL, 0, NULL) ||
+        tool_embed_args_tta(&ea, &tta))
+        return 2;
+    fcl_match_mode mode = FCL_MATCH_MEAN;
+    if (!strcmp(match, "max")) mode = FCL_MATCH_MAX;
+    else if (strcmp(match, "mean")) return tool_fail("--match: expected mean or max, got '%s'", match), 2;
+    const char *ckpt = ea.checkpoint, *device = ea.device;
+    const int batch = ea.batch, workers = ea.workers, have_thr = !isnan(thr), have_far = !isnan(far);
+    if (!have_thr) thr = -INFINITY;
+    if (!have_far) far = 0.0;
     if (have_thr && have_far) return tool_fail("identify: give --threshold or --far, not both"), 2;
     if (bench) return bench_random(bench, device, mode, k);
     if (!ckpt || !gdir || !pdir) {

@@ -9,6 +9,7 @@
 #include <facecl/synth.h>
 
 #include "commands.h"
+#include "options.h"
 
 static void usage(FILE *f)
 {
@@ -74,80 +75,47 @@ static int on_progress(void *user, size_t done, size_t total)
     return 0;
 }
 
-static int parse_int_opt(const char *name, const char *v, long lo, long hi, int *out)
-{
-    long x;
-    if (tool_parse_int(v, &x) || x < lo || x > hi)
-        return tool_fail("%s: expected an integer in %ld..%ld, got '%s'", name, lo, hi, v);
-    *out = (int)x;
-    return 0;
-}
-
-static int parse_float_opt(const char *name, const char *v, double lo, double hi, float *out)
-{
-    double x;
-    if (tool_parse_float(v, &x) || !(x >= lo && x <= hi))
-        return tool_fail("%s: expected a number in [%g, %g], got '%s'", name, lo, hi, v);
-    *out = (float)x;
-    return 0;
-}
-
 int fcl_cmd_synth(int argc, char **argv)
 {
     fcl_synth_opts o;
     fcl_synth_opts_default(&o);
-    const char *out_dir = NULL, *preview = NULL, *v = NULL;
-    int rows = 8, cols = 8, bad = 0;
-
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "--gray")) {
-            o.channels = 1;
-        } else if (tool_opt(argc, argv, &i, "--ids", &v, &bad)) {
-            if (bad || parse_int_opt("--ids", v, 1, 1000000, &o.ids)) return 2;
-        } else if (tool_opt(argc, argv, &i, "--per-id", &v, &bad)) {
-            if (bad || parse_int_opt("--per-id", v, 1, 100000, &o.per_id)) return 2;
-        } else if (tool_opt(argc, argv, &i, "--size", &v, &bad)) {
-            if (bad || parse_int_opt("--size", v, 16, 1024, &o.size)) return 2;
-        } else if (tool_opt(argc, argv, &i, "--unseen-ids", &v, &bad)) {
-            if (bad || parse_int_opt("--unseen-ids", v, 0, 1000000, &o.unseen_ids)) return 2;
-        } else if (tool_opt(argc, argv, &i, "--pairs", &v, &bad)) {
-            if (bad || parse_int_opt("--pairs", v, 0, 10000000, &o.pairs)) return 2;
-        } else if (tool_opt(argc, argv, &i, "--val-frac", &v, &bad)) {
-            if (bad || parse_float_opt("--val-frac", v, 0.0, 0.99, &o.val_frac)) return 2;
-        } else if (tool_opt(argc, argv, &i, "--difficulty", &v, &bad)) {
-            if (bad || parse_float_opt("--difficulty", v, 0.0, 2.0, &o.difficulty)) return 2;
-        } else if (tool_opt(argc, argv, &i, "--seed", &v, &bad)) {
-            if (bad) return 2;
-            char *end = NULL;
-            errno = 0;
-            unsigned long long s = strtoull(v, &end, 0);
-            if (!*v || *end || errno || v[0] == '-') {
-                tool_fail("--seed: expected a non-negative integer, got '%s'", v);
-                return 2;
-            }
-            o.seed = (uint64_t)s;
-        } else if (tool_opt(argc, argv, &i, "--preview", &v, &bad)) {
-            if (bad) return 2;
-            preview = v;
-        } else if (tool_opt(argc, argv, &i, "--preview-grid", &v, &bad)) {
-            if (bad) return 2;
-            if (sscanf(v, "%dx%d", &rows, &cols) != 2 || rows < 1 || cols < 1 || rows > 64 || cols > 64) {
-                tool_fail("--preview-grid: expected RxC with 1..64 each, got '%s'", v);
-                return 2;
-            }
-        } else if (a[0] == '-' && a[1]) {
-            tool_fail("synth: unknown option '%s' (see facecl synth --help)", a);
-            return 2;
-        } else if (!out_dir) {
-            out_dir = a;
-        } else {
-            tool_fail("synth: more than one output folder ('%s' and '%s')", out_dir, a);
+    const char *out_dir = NULL, *preview = NULL, *seed = NULL, *grid_text = NULL;
+    int rows = 8, cols = 8, gray = 0, np = 0;
+    double val_frac = o.val_frac, difficulty = o.difficulty;
+    const tool_option opts[] = {
+        {"--gray", TOOL_OPT_FLAG, &gray, 0, 0, 0, 0},
+        {"--ids", TOOL_OPT_INT, &o.ids, 1, 1000000, 0, 0},
+        {"--per-id", TOOL_OPT_INT, &o.per_id, 1, 100000, 0, 0},
+        {"--size", TOOL_OPT_INT, &o.size, 16, 1024, 0, 0},
+        {"--unseen-ids", TOOL_OPT_INT, &o.unseen_ids, 0, 1000000, 0, 0},
+        {"--pairs", TOOL_OPT_INT, &o.pairs, 0, 10000000, 0, 0},
+        {"--val-frac", TOOL_OPT_NUM, &val_frac, 0.0, 0.99, 0, 0},
+        {"--difficulty", TOOL_OPT_NUM, &difficulty, 0.0, 2.0, 0, 0},
+        {"--seed", TOOL_OPT_STR, &seed, 0, 0, 0, 0},
+        {"--preview", TOOL_OPT_STR, &preview, 0, 0, 0, 0},
+        {"--preview-grid", TOOL_OPT_STR, &grid_text, 0, 0, 0, 0},
+    };
+    if (tool_wants_help(argc, argv, 1)) {
+        usage(stdout);
+        return 0;
+    }
+    if (tool_options_parse("synth", opts, sizeof opts / sizeof opts[0], argc, argv, 1, &out_dir, 1, &np)) return 2;
+    if (gray) o.channels = 1;
+    o.val_frac = (float)val_frac;
+    o.difficulty = (float)difficulty;
+    if (seed) { /* any unsigned 64-bit value, decimal or 0x hex */
+        char *end = NULL;
+        errno = 0;
+        unsigned long long sv = strtoull(seed, &end, 0);
+        if (*end || errno || seed[0] == '-') {
+            tool_fail("--seed: expected a non-negative integer, got '%s'", seed);
             return 2;
         }
+        o.seed = (uint64_t)sv;
+    }
+    if (grid_text && (sscanf(grid_text, "%dx%d", &rows, &cols) != 2 || rows < 1 || cols < 1 || rows > 64 || cols > 64)) {
+        tool_fail("--preview-grid: expected RxC with 1..64 each, got '%s'", grid_text);
+        return 2;
     }
     if (!out_dir && !preview) {
         usage(stderr);

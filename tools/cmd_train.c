@@ -206,11 +206,9 @@ int fcl_cmd_train(int argc, char **argv)
         {"--patience", TOOL_OPT_LONG, &patience, 0, 1000000, 0, 0},
         {"--seed", TOOL_OPT_LONG, &seed, 0, 1e18, 0, 0},
     };
-    for (int i = 1; i < argc; i++) { /* --help wins wherever it is, even after a bad value */
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage();
-            return 0;
-        }
+    if (tool_wants_help(argc, argv, 1)) {
+        usage();
+        return 0;
     }
     if (tool_options_parse("train", opts, sizeof opts / sizeof opts[0], argc, argv, 1, NULL, 0, NULL)) return 2;
     if (tta && tool_parse_tta(tta, &cfg.tta_flip)) return 2;

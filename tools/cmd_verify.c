@@ -8,6 +8,7 @@
 
 #include "commands.h"
 #include "eval_common.h"
+#include "options.h"
 #include "io/csv_internal.h"
 #include "progress.h"
 
@@ -214,55 +215,32 @@ static int plot_roc(const char *path, const fcl_verify_result *r, const char *na
 
 int fcl_cmd_verify(int argc, char **argv)
 {
-    const char *ckpt = NULL, *npy = NULL, *index = NULL, *pairs = NULL, *root = NULL, *out_dir = ".",
-               *device = NULL, *v = NULL;
-    int batch = 32, workers = 2, tta = 0, lfw = 0, folds = -1, bad = 0, rc = 1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "--lfw")) {
-            lfw = 1;
-        } else if (tool_opt(argc, argv, &i, "--checkpoint", &v, &bad)) {
-            if (bad) return 2;
-            ckpt = v;
-        } else if (tool_opt(argc, argv, &i, "--embeddings", &v, &bad)) {
-            if (bad) return 2;
-            npy = v;
-        } else if (tool_opt(argc, argv, &i, "--index", &v, &bad)) {
-            if (bad) return 2;
-            index = v;
-        } else if (tool_opt(argc, argv, &i, "--pairs", &v, &bad)) {
-            if (bad) return 2;
-            pairs = v;
-        } else if (tool_opt(argc, argv, &i, "--root", &v, &bad) || tool_opt(argc, argv, &i, "--pairs-root", &v, &bad)) {
-            if (bad) return 2;
-            root = v;
-        } else if (tool_opt(argc, argv, &i, "--out", &v, &bad)) {
-            if (bad) return 2;
-            out_dir = v;
-        } else if (tool_opt(argc, argv, &i, "--tta", &v, &bad)) {
-            if (bad || tool_parse_tta(v, &tta)) return 2;
-        } else if (tool_opt(argc, argv, &i, "--device", &v, &bad)) {
-            if (bad) return 2;
-            device = v;
-        } else if (tool_opt(argc, argv, &i, "--folds", &v, &bad)) {
-            if (bad || tool_eval_parse_count("--folds", v, 0, 1000, &folds)) return 2;
-            if (folds == 1) {
-                tool_fail("--folds: k-fold needs at least 2 folds (0 turns it off)");
-                return 2;
-            }
-        } else if (tool_opt(argc, argv, &i, "--batch", &v, &bad)) {
-            if (bad || tool_eval_parse_count("--batch", v, 1, 4096, &batch)) return 2;
-        } else if (tool_opt(argc, argv, &i, "--workers", &v, &bad)) {
-            if (bad || tool_eval_parse_count("--workers", v, 1, 256, &workers)) return 2;
-        } else {
-            tool_fail(a[0] == '-' ? "verify: unknown option '%s' (see facecl verify --help)"
-                                  : "verify: unexpected argument '%s' (the pair list goes after --pairs)", a);
-            return 2;
-        }
+    const char *npy = NULL, *index = NULL, *pairs = NULL, *root = NULL, *out_dir = ".";
+    int tta = 0, lfw = 0, folds = -1, rc = 1;
+    tool_embed_args ea;
+    tool_embed_args_init(&ea);
+    const tool_option opts[] = {TOOL_EMBED_OPTIONS(&ea), TOOL_TTA_OPTION(&ea),
+                                {"--lfw", TOOL_OPT_FLAG, &lfw, 0, 0, 0, 0},
+                                {"--embeddings", TOOL_OPT_STR, &npy, 0, 0, 0, 0},
+                                {"--index", TOOL_OPT_STR, &index, 0, 0, 0, 0},
+                                {"--pairs", TOOL_OPT_STR, &pairs, 0, 0, 0, 0},
+                                {"--root", TOOL_OPT_STR, &root, 0, 0, 0, 0},
+                                {"--pairs-root", TOOL_OPT_STR, &root, 0, 0, 0, 0},
+                                {"--out", TOOL_OPT_STR, &out_dir, 0, 0, 0, 0},
+                                {"--folds", TOOL_OPT_INT, &folds, 0, 1000, 0, 0}};
+    if (tool_wants_help(argc, argv, 1)) {
+        usage(stdout);
+        return 0;
     }
+    if (tool_options_parse("verify", opts, sizeof opts / sizeof opts[0], argc, argv, 1, NULL, 0, NULL) ||
+        tool_embed_args_tta(&ea, &tta))
+        return 2;
+    if (folds == 1) {
+        tool_fail("--folds: k-fold needs at least 2 folds (0 turns it off)");
+        return 2;
+    }
+    const char *ckpt = ea.checkpoint, *device = ea.device;
+    const int batch = ea.batch, workers = ea.workers;
     if (!pairs || (!ckpt == !npy)) {
         tool_fail("verify: %s (see facecl verify --help)", !pairs ? "--pairs is required" : "give exactly one of --checkpoint and --embeddings");
         return 2;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "eval_common.h"
 #include "options.h"
 
 /* "1..100", "(0, 1e+09]", "[0, 1)": the range as a user reads it. */
@@ -96,4 +97,24 @@ int tool_options_parse(const char *cmd, const tool_option *opts, size_t n, int a
     }
     if (n_positional) *n_positional = np;
     return 0;
+}
+
+int tool_wants_help(int argc, char **argv, int first)
+{
+    for (int i = first; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return 1;
+    return 0;
+}
+
+void tool_embed_args_init(tool_embed_args *a)
+{
+    memset(a, 0, sizeof *a);
+    a->batch = 32;
+    a->workers = 2;
+}
+
+int tool_embed_args_tta(const tool_embed_args *a, int *flip)
+{
+    *flip = 0;
+    return a->tta ? tool_parse_tta(a->tta, flip) : 0;
 }

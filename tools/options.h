@@ -31,4 +31,27 @@ int tool_options_match(const char *cmd, const tool_option *opts, size_t n, int a
 int tool_options_parse(const char *cmd, const tool_option *opts, size_t n, int argc, char **argv, int first,
                        const char **positional, int max_positional, int *n_positional);
 
+/* 1 when --help or -h stands anywhere in argv[first..argc): help wins wherever it is, even after a
+ * bad value. */
+int tool_wants_help(int argc, char **argv, int first);
+
+/* The options of the commands that embed images with a checkpoint (eval, embed, verify,
+ * identify): one meaning and one range everywhere. tool_embed_args_init sets the defaults (batch
+ * 32, workers 2); TOOL_EMBED_OPTIONS(&a) are its rows of a command's table; the commands that
+ * embed for verification add TOOL_TTA_OPTION(&a) and read it with tool_embed_args_tta. */
+typedef struct tool_embed_args {
+    const char *checkpoint, *device, *tta;
+    int batch, workers;
+} tool_embed_args;
+
+void tool_embed_args_init(tool_embed_args *a);
+#define TOOL_EMBED_OPTIONS(a)                                                                     \
+    {"--checkpoint", TOOL_OPT_STR, &(a)->checkpoint, 0, 0, 0, 0},                                 \
+    {"--device", TOOL_OPT_STR, &(a)->device, 0, 0, 0, 0},                                         \
+    {"--batch", TOOL_OPT_INT, &(a)->batch, 1, 4096, 0, 0},                                        \
+    {"--workers", TOOL_OPT_INT, &(a)->workers, 1, 256, 0, 0}
+#define TOOL_TTA_OPTION(a) {"--tta", TOOL_OPT_STR, &(a)->tta, 0, 0, 0, 0}
+/* --tta (flip or none; absent: none) into *flip; 2 (printed) for anything else. */
+int tool_embed_args_tta(const tool_embed_args *a, int *flip);
+
 #endif
