@@ -11,6 +11,9 @@
 
 #include <facecl/facecl.h>
 
+#include "helpers/cmdline.h"
+#include "helpers/small_net.h"
+
 #define FACECL FACECL_BINARY_DIR "/facecl"
 
 enum { IDS = 6, PER = 6, SIZE = 32 };
@@ -51,58 +54,11 @@ static int run(char **out, const char *fmt, ...)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert(f, "missing output %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    rewind(f);
-    char *b = malloc((size_t)n + 1);
-    cr_assert_eq(fread(b, 1, (size_t)n, f), (size_t)n);
-    b[n] = '\0';
-    fclose(f);
-    return b;
-}
-
 static size_t count_lines(const char *s)
 {
     size_t n = 0;
     for (; *s; s++) n += *s == '\n';
     return n;
-}
-
-static int exists(const char *path)
-{
-    struct stat sb;
-    return stat(path, &sb) == 0;
-}
-
-/* A checkpoint of a fresh small net (1 x 32 x 32 input, `classes` outputs), saved with the
- * metadata `facecl train` writes. OpenCL here runs inside the Test() body's process only. */
-static void make_checkpoint(const char *path, int classes, const char *names)
-{
-    fcl_ctx_opts o = {0};
-    o.device = getenv("FACECL_TEST_DEVICE");
-    fcl_ctx *ctx = NULL;
-    fcl_error e = {0};
-    cr_assert_eq(fcl_ctx_create(&ctx, &o, &e), FCL_OK, "context: %s", e.msg);
-    fcl_model_opts mo;
-    fcl_model_opts_init(&mo);
-    mo.channels = 1;
-    mo.size = SIZE;
-    mo.classes = classes;
-    fcl_model *m = NULL;
-    cr_assert_eq(fcl_model_load_file(FACECL_SOURCE_DIR "/models/small.model", &mo, &m, &e), FCL_OK, "%s", e.msg);
-    fcl_net_opts no = {8, 0};
-    fcl_net *net = NULL;
-    cr_assert_eq(fcl_net_create(ctx, m, &no, &net), FCL_OK, "%s", fcl_ctx_errmsg(ctx));
-    fcl_kv kv[2] = {{"eval_aug", "norm=0.5:0.5"}, {"class_names", names}};
-    cr_assert_eq(fcl_checkpoint_save(ctx, net, NULL, NULL, NULL, kv, names ? 2 : 1, path), FCL_OK, "%s",
-                 fcl_ctx_errmsg(ctx));
-    fcl_net_destroy(net);
-    fcl_model_free(m);
-    fcl_ctx_destroy(ctx);
 }
 
 static void world(void)
@@ -114,7 +70,7 @@ static void world(void)
     cr_assert_eq(rc, 0, "synth failed: %s", out);
     char ck[256];
     snprintf(ck, sizeof ck, "%s/ck.safetensors", dir);
-    make_checkpoint(ck, IDS, NAMES);
+    fcl_test_small_checkpoint(ck, SIZE, IDS, -1, NAMES);
 }
 
 static void cleanup(void)
@@ -146,7 +102,7 @@ Test(commands_eval, eval_labelled)
     cr_expect(top1 >= 0 && top1 <= 100 && top5 >= top1 && top5 <= 100, "top-1 %g top-5 %g", top1, top5);
 
     snprintf(path, sizeof path, "%s/ev/report.txt", dir);
-    char *rep = slurp(path);
+    char *rep = fcl_test_slurp(path);
     cr_expect(strstr(rep, "precision") && strstr(rep, "id0005") && strstr(rep, "macro avg"), "%s", rep);
     free(rep);
 
@@ -154,7 +110,7 @@ Test(commands_eval, eval_labelled)
      * agreement with the folders must be the printed top-1. */
     size_t n_train = 0;
     snprintf(path, sizeof path, "%s/ev/predictions.csv", dir);
-    char *pred = slurp(path);
+    char *pred = fcl_test_slurp(path);
     cr_assert(!strncmp(pred, "id,label\n", 9), "%s", pred);
     size_t correct = 0;
     for (char *line = strtok(pred + 9, "\n"); line; line = strtok(NULL, "\n")) {
@@ -174,7 +130,7 @@ Test(commands_eval, eval_labelled)
     /* confusion.csv: a 6 x 6 matrix of counts summing to the image count; the diagonal is the
      * number correct. */
     snprintf(path, sizeof path, "%s/ev/confusion.csv", dir);
-    char *conf = slurp(path);
+    char *conf = fcl_test_slurp(path);
     cr_expect_eq(count_lines(conf), (size_t)IDS + 1);
     cr_assert(!strncmp(conf, "true\\predicted,id0000,id0001", 28), "%s", conf);
     size_t total = 0, diag = 0;
@@ -205,14 +161,14 @@ Test(commands_eval, eval_unlabelled_and_unknown_class)
     rc = run(&out, "'%s' eval --checkpoint '%s/ck.safetensors' '%s/flat' --out '%s/ef'", FACECL, dir, dir, dir);
     cr_assert_eq(rc, 0, "eval failed: %s", out);
     snprintf(path, sizeof path, "%s/ef/predictions.csv", dir);
-    char *pred = slurp(path);
+    char *pred = fcl_test_slurp(path);
     cr_expect_eq(count_lines(pred), 4u, "%s", pred);
     cr_expect(!strncmp(pred, "id,label\na.png,id000", 20), "%s", pred);
     char *b = strstr(pred, "\nb.png,id000"), *c = strstr(pred, "\nc.png,id000");
     cr_expect(b && c && b < c, "%s", pred);
     free(pred);
     snprintf(path, sizeof path, "%s/ef/report.txt", dir);
-    cr_expect(!exists(path), "no report for unlabelled images");
+    cr_expect(!fcl_test_exists(path), "no report for unlabelled images");
 
     /* A class folder the model does not know is an error naming it. */
     rc = run(NULL, "mkdir -p '%s/lab/id0001' '%s/lab/stranger' && cp '%s/ds/unseen/u0000/003.png' '%s/lab/id0001/' && "
@@ -249,7 +205,7 @@ Test(commands_eval, embed_npy_and_index)
         cr_expect(fabs(s - 1.0) < 1e-5, "row %zu norm^2 %g", i, s);
     }
     snprintf(path, sizeof path, "%s/emb/u.txt", dir); /* default index name */
-    char *idx = slurp(path);
+    char *idx = fcl_test_slurp(path);
     cr_expect_eq(count_lines(idx), a.shape[0]);
     char want[512];
     snprintf(want, sizeof want, "%s/ds/unseen/u0000/000.png\n%s/ds/unseen/u0000/001.png\n", dir, dir);
@@ -261,7 +217,7 @@ Test(commands_eval, embed_npy_and_index)
              FACECL, dir, dir, dir, dir);
     cr_assert_eq(rc, 0, "embed failed: %s", out);
     snprintf(path, sizeof path, "%s/v.idx", dir);
-    cr_expect(exists(path));
+    cr_expect(fcl_test_exists(path));
     fcl_npy b;
     snprintf(path, sizeof path, "%s/emb/v.npy", dir);
     cr_assert_eq(fcl_npy_read_f32(path, &b, &e), FCL_OK, "%s", e.msg);
@@ -277,13 +233,13 @@ Test(commands_eval, embed_npy_and_index)
     cr_expect_neq(rc, 0);
     cr_expect(strstr(out, "none.safetensors"), "%s", out);
     snprintf(path, sizeof path, "%s/emb/w.npy", dir);
-    cr_expect(!exists(path));
+    cr_expect(!fcl_test_exists(path));
 }
 
 /* Parses scores.csv rows "p1,p2[,label],score" into scores[] (returns the count). */
 static size_t read_scores(const char *path, int labelled, double *scores, size_t max)
 {
-    char *s = slurp(path);
+    char *s = fcl_test_slurp(path);
     const char *hdr = labelled ? "path1,path2,label,score\n" : "path1,path2,score\n";
     cr_assert(!strncmp(s, hdr, strlen(hdr)), "%s header: %.60s", path, s);
     size_t n = 0;
@@ -314,7 +270,7 @@ Test(commands_eval, verify_labelled_unlabelled_and_from_embeddings)
     cr_expect(kacc >= 0 && kacc <= 100, "k-fold %g", kacc);
     cr_expect(strstr(out, "TAR@FAR=0.1") && strstr(out, "TAR@FAR=0.01") && strstr(out, "TAR@FAR=0.001"), "%s", out);
     snprintf(path, sizeof path, "%s/ver/metrics.txt", dir);
-    char *met = slurp(path);
+    char *met = fcl_test_slurp(path);
     cr_expect(fabs(number_after(met, "ROC AUC") - auc) < 1e-9);
     free(met);
     snprintf(path, sizeof path, "%s/ver/roc.png", dir);
@@ -336,7 +292,7 @@ Test(commands_eval, verify_labelled_unlabelled_and_from_embeddings)
     snprintf(path, sizeof path, "%s/veru/scores.csv", dir);
     cr_assert_eq(read_scores(path, 0, s2, 100), n1);
     snprintf(path, sizeof path, "%s/veru/metrics.txt", dir);
-    cr_expect(!exists(path));
+    cr_expect(!fcl_test_exists(path));
 
     /* From `facecl embed` output: the same scores. */
     rc = run(&out, "'%s' embed --checkpoint '%s/ck.safetensors' '%s/ds/unseen' --out '%s/u.npy' && "
@@ -429,7 +385,7 @@ Test(commands_eval, help_and_checkpoint_without_classifier)
     /* eval needs a classifier; embed does not. */
     char ck[512];
     snprintf(ck, sizeof ck, "%s/emb_only.safetensors", dir);
-    make_checkpoint(ck, 0, NULL);
+    fcl_test_small_checkpoint(ck, SIZE, 0, -1, NULL);
     int rc = run(&out, "'%s' eval --checkpoint '%s' '%s/ds/val' --out '%s/x'", FACECL, ck, dir, dir);
     cr_expect_neq(rc, 0);
     cr_expect(strstr(out, "no classifier"), "%s", out);

@@ -10,44 +10,13 @@
 #include <facecl/facecl.h>
 
 #include "helpers/cmdline.h"
+#include "helpers/small_net.h"
 
 #define FACECL FACECL_BINARY_DIR "/facecl"
 
 enum { UNSEEN = 8, PER = 6, SIZE = 32, GAL_IDS = 5, GAL_PER = 2 };
 
 static char dir[] = "/tmp/fcl_cmd_identXXXXXX";
-
-static int exists(const char *path)
-{
-    struct stat sb;
-    return stat(path, &sb) == 0;
-}
-
-/* A fresh small net (random weights: the numbers are poor, but every step is exercised). */
-static void make_checkpoint(const char *path)
-{
-    fcl_ctx_opts o = {0};
-    o.device = getenv("FACECL_TEST_DEVICE");
-    fcl_ctx *ctx = NULL;
-    fcl_error e = {0};
-    cr_assert_eq(fcl_ctx_create(&ctx, &o, &e), FCL_OK, "context: %s", e.msg);
-    fcl_model_opts mo;
-    fcl_model_opts_init(&mo);
-    mo.channels = 1;
-    mo.size = SIZE;
-    mo.classes = 4;
-    fcl_model *m = NULL;
-    cr_assert_eq(fcl_model_load_file(FACECL_SOURCE_DIR "/models/small.model", &mo, &m, &e), FCL_OK, "%s", e.msg);
-    fcl_net_opts no = {8, 0};
-    fcl_net *net = NULL;
-    cr_assert_eq(fcl_net_create(ctx, m, &no, &net), FCL_OK, "%s", fcl_ctx_errmsg(ctx));
-    cr_assert_eq(fcl_net_init(net, 3), FCL_OK, "%s", fcl_ctx_errmsg(ctx));
-    fcl_kv kv[1] = {{"eval_aug", "norm=0.5:0.5"}};
-    cr_assert_eq(fcl_checkpoint_save(ctx, net, NULL, NULL, NULL, kv, 1, path), FCL_OK, "%s", fcl_ctx_errmsg(ctx));
-    fcl_net_destroy(net);
-    fcl_model_free(m);
-    fcl_ctx_destroy(ctx);
-}
 
 /* ds/unseen: 8 identities x 6 images. gal/: the first 5 identities, 2 images each; probes/: their
  * other 4 images plus all images of the last 3 (impostors); flat/: a few probes, no folders. */
@@ -68,7 +37,7 @@ static void world(void)
     free(out);
     char ck[256];
     snprintf(ck, sizeof ck, "%s/ck.safetensors", dir);
-    make_checkpoint(ck);
+    fcl_test_small_checkpoint(ck, SIZE, 4, 3, NULL);
 }
 
 static void cleanup(void)
@@ -190,9 +159,9 @@ Test(commands_identify, labelled_probes_numbers_and_files)
     cr_assert(strstr(csv, "\nu0005/000.png,u0005,"), "impostor rows name their folder: %.300s", csv);
     free(csv);
     snprintf(path, sizeof path, "%s/res/id-metrics.txt", dir);
-    cr_assert(exists(path));
+    cr_assert(fcl_test_exists(path));
     snprintf(path, sizeof path, "%s/res/id-cmc.png", dir);
-    cr_assert(exists(path));
+    cr_assert(fcl_test_exists(path));
 }
 
 Test(commands_identify, tta_far_max_and_unlabelled)
@@ -229,7 +198,7 @@ Test(commands_identify, tta_far_max_and_unlabelled)
     cr_assert(!strncmp(csv, "probe,decision,score,id1,", 25), "%.100s", csv);
     free(csv);
     snprintf(path, sizeof path, "%s/u-metrics.txt", dir);
-    cr_assert(!exists(path));
+    cr_assert(!fcl_test_exists(path));
 
     /* verify and embed take --tta; the pair scores change with it. */
     rc = fcl_test_run(&out, "cd '%s' && '%s' verify --checkpoint ck.safetensors --pairs ds/pairs.txt --out v0 && '%s' verify "
@@ -277,7 +246,7 @@ Test(commands_identify, usage_errors_exit_2)
     cr_expect(strstr(out, "none.safetensors"), "%s", out);
     free(out);
     snprintf(path, sizeof path, "%s/n.csv", dir);
-    cr_expect(!exists(path));
+    cr_expect(!fcl_test_exists(path));
 }
 
 Test(commands_identify, bench_random_small)

@@ -8,40 +8,9 @@
 
 #include <facecl/facecl.h>
 
+#include "helpers/small_net.h"
+
 enum { S = 32, IDS = 2, PER = 5, N = IDS * PER, CLASSES = 3 };
-
-static fcl_ctx *make_ctx(void)
-{
-    fcl_ctx_opts o = {0};
-    o.device = getenv("FACECL_TEST_DEVICE");
-    o.seed = 11;
-    fcl_ctx *ctx = NULL;
-    fcl_error e = {0};
-    cr_assert_eq(fcl_ctx_create(&ctx, &o, &e), FCL_OK, "context: %s", e.msg);
-    return ctx;
-}
-
-static fcl_model *small_model(int classes)
-{
-    fcl_model_opts mo;
-    fcl_model_opts_init(&mo);
-    mo.channels = 1;
-    mo.size = S;
-    mo.classes = classes;
-    fcl_model *m = NULL;
-    fcl_error e = {0};
-    cr_assert_eq(fcl_model_load_file(FACECL_SOURCE_DIR "/models/small.model", &mo, &m, &e), FCL_OK, "%s", e.msg);
-    return m;
-}
-
-static fcl_net *make_net(fcl_ctx *ctx, const fcl_model *m, int max_batch)
-{
-    fcl_net_opts no = {max_batch, 0};
-    fcl_net *net = NULL;
-    cr_assert_eq(fcl_net_create(ctx, m, &no, &net), FCL_OK, "%s", fcl_ctx_errmsg(ctx));
-    cr_assert_eq(fcl_net_init(net, 5), FCL_OK, "%s", fcl_ctx_errmsg(ctx));
-    return net;
-}
 
 static fcl_synth_source synth_src(void)
 {
@@ -91,9 +60,9 @@ static void normalise(float *r, size_t d)
 
 Test(evaluate, embeddings_unit_norm_ordered_batch_independent, .timeout = 300)
 {
-    fcl_ctx *ctx = make_ctx();
-    fcl_model *m = small_model(CLASSES);
-    fcl_net *net = make_net(ctx, m, N);
+    fcl_ctx *ctx = fcl_test_ctx(11);
+    fcl_model *m = fcl_test_small_model(S, CLASSES, 0);
+    fcl_net *net = fcl_test_small_net(ctx, m, N, 5);
     fcl_synth_source ss = synth_src();
     fcl_loader_source src = {N, fcl_synth_source_get, &ss, NULL};
     fcl_eval_input in;
@@ -173,9 +142,9 @@ static int on_progress(void *user, size_t done, size_t total)
 
 Test(evaluate, predictions_match_direct_forward_and_progress, .timeout = 300)
 {
-    fcl_ctx *ctx = make_ctx();
-    fcl_model *m = small_model(CLASSES);
-    fcl_net *net = make_net(ctx, m, N);
+    fcl_ctx *ctx = fcl_test_ctx(11);
+    fcl_model *m = fcl_test_small_model(S, CLASSES, 0);
+    fcl_net *net = fcl_test_small_net(ctx, m, N, 5);
     fcl_synth_source ss = synth_src();
     fcl_loader_source src = {N, fcl_synth_source_get, &ss, NULL};
     fcl_eval_input in;
@@ -218,9 +187,9 @@ Test(evaluate, predictions_match_direct_forward_and_progress, .timeout = 300)
 
 Test(evaluate, bad_inputs_are_errors, .timeout = 300)
 {
-    fcl_ctx *ctx = make_ctx();
-    fcl_model *m = small_model(0); /* embedding-only */
-    fcl_net *net = make_net(ctx, m, 4);
+    fcl_ctx *ctx = fcl_test_ctx(11);
+    fcl_model *m = fcl_test_small_model(S, 0, 0); /* embedding-only */
+    fcl_net *net = fcl_test_small_net(ctx, m, 4, 5);
     fcl_synth_source ss = synth_src();
     fcl_loader_source src = {N, fcl_synth_source_get, &ss, NULL};
     fcl_eval_input in;
@@ -286,9 +255,9 @@ Test(evaluate, pair_scores, .timeout = 300)
     char dir[] = "/tmp/fcl_eval_pairsXXXXXX";
     cr_assert(mkdtemp(dir));
     write_pngs(dir, 4);
-    fcl_ctx *ctx = make_ctx();
-    fcl_model *m = small_model(CLASSES);
-    fcl_net *net = make_net(ctx, m, 8);
+    fcl_ctx *ctx = fcl_test_ctx(11);
+    fcl_model *m = fcl_test_small_model(S, CLASSES, 0);
+    fcl_net *net = fcl_test_small_net(ctx, m, 8, 5);
     fcl_eval_input in;
     fcl_eval_input_init(&in, m);
     in.batch = 2;
@@ -410,9 +379,9 @@ Test(evaluate, input_from_checkpoint_and_pipeline, .timeout = 300)
     char path[600], path2[600];
     snprintf(path, sizeof path, "%s/m.safetensors", dir);
     snprintf(path2, sizeof path2, "%s/plain.safetensors", dir);
-    fcl_ctx *ctx = make_ctx();
-    fcl_model *m = small_model(CLASSES);
-    fcl_net *net = make_net(ctx, m, N);
+    fcl_ctx *ctx = fcl_test_ctx(11);
+    fcl_model *m = fcl_test_small_model(S, CLASSES, 0);
+    fcl_net *net = fcl_test_small_net(ctx, m, N, 5);
     fcl_kv kv[2] = {{"eval_aug", "norm=0.5:0.25"}, {"class_names", "alice\nbob\ncarol"}};
     cr_assert_eq(fcl_checkpoint_save(ctx, net, NULL, NULL, NULL, kv, 2, path), FCL_OK, "%s", fcl_ctx_errmsg(ctx));
     cr_assert_eq(fcl_checkpoint_save(ctx, net, NULL, NULL, NULL, NULL, 0, path2), FCL_OK, "%s", fcl_ctx_errmsg(ctx));

@@ -8,17 +8,9 @@
 
 #include <facecl/facecl.h>
 
-#include "ref/ref_gemm.h"
+#include "helpers/small_net.h"
 
-static fcl_ctx *make_ctx(void)
-{
-    fcl_ctx_opts o = {0};
-    o.device = getenv("FACECL_TEST_DEVICE");
-    fcl_ctx *ctx = NULL;
-    fcl_error e = {0};
-    cr_assert_eq(fcl_ctx_create(&ctx, &o, &e), FCL_OK, "context: %s", e.msg);
-    return ctx;
-}
+#include "ref/ref_gemm.h"
 
 static void fill(float *x, size_t n, fcl_rng *r)
 {
@@ -86,7 +78,7 @@ static fcl_gemm_params mk(size_t m, size_t n, size_t k, int ta, int tb, float be
 
 Test(gemm, tiny_1x1x1)
 {
-    fcl_ctx *ctx = make_ctx();
+    fcl_ctx *ctx = fcl_test_ctx(0);
     check(ctx, mk(1, 1, 1, 0, 0, 0.0f));
     check(ctx, mk(1, 1, 1, 1, 1, 0.5f));
     fcl_ctx_destroy(ctx);
@@ -94,7 +86,7 @@ Test(gemm, tiny_1x1x1)
 
 Test(gemm, primes_all_transposes)
 {
-    fcl_ctx *ctx = make_ctx();
+    fcl_ctx *ctx = fcl_test_ctx(0);
     for (int ta = 0; ta < 2; ta++)
         for (int tb = 0; tb < 2; tb++) {
             check(ctx, mk(7, 13, 31, ta, tb, 0.0f));
@@ -105,7 +97,7 @@ Test(gemm, primes_all_transposes)
 
 Test(gemm, beta_alpha_and_leading_dims_offsets)
 {
-    fcl_ctx *ctx = make_ctx();
+    fcl_ctx *ctx = fcl_test_ctx(0);
     fcl_gemm_params p = mk(13, 7, 31, 0, 1, 0.75f);
     p.alpha = -1.5f;
     p.lda = 40; p.ldb = 33; p.ldc = 9;
@@ -118,7 +110,7 @@ Test(gemm, beta_alpha_and_leading_dims_offsets)
 
 Test(gemm, larger_shapes)
 {
-    fcl_ctx *ctx = make_ctx();
+    fcl_ctx *ctx = fcl_test_ctx(0);
     check(ctx, mk(64, 3136, 576, 0, 0, 0.0f));  /* a 3x3 conv 64->64 at 56x56 as im2col GEMM */
     check(ctx, mk(129, 65, 257, 1, 1, 0.0f));
     fcl_ctx_destroy(ctx);
@@ -126,7 +118,7 @@ Test(gemm, larger_shapes)
 
 Test(gemm, strided_batches)
 {
-    fcl_ctx *ctx = make_ctx();
+    fcl_ctx *ctx = fcl_test_ctx(0);
     fcl_gemm_params p = mk(7, 13, 31, 0, 0, 0.0f);
     p.batch = 3;
     p.stride_a = 7 * 31 + 4;
@@ -144,7 +136,7 @@ Test(gemm, strided_batches)
 
 Test(gemm, bad_arguments_are_named)
 {
-    fcl_ctx *ctx = make_ctx();
+    fcl_ctx *ctx = fcl_test_ctx(0);
     fcl_tensor t;
     cr_assert_eq(fcl_tensor_alloc4(ctx, &t, 1, 1, 1, 16), FCL_OK);
     fcl_gemm_params p = mk(32, 32, 32, 0, 0, 0.0f); /* needs 1024 floats per operand; the block holds 64 */
@@ -157,7 +149,7 @@ Test(gemm, bad_arguments_are_named)
 
 Test(gemm, tuning_file_errors_name_the_line)
 {
-    fcl_ctx *ctx = make_ctx();
+    fcl_ctx *ctx = fcl_test_ctx(0);
     char path[] = "/tmp/facecl-tune-XXXXXX";
     int fd = mkstemp(path);
     cr_assert_geq(fd, 0);

@@ -7,6 +7,8 @@
 
 #include <facecl/facecl.h>
 
+#include "helpers/small_net.h"
+
 #define FIXTURE FACECL_SOURCE_DIR "/tests/fixtures/ident_sklearn.txt"
 
 /* ---- the fixture --------------------------------------------------------------------------- */
@@ -298,17 +300,6 @@ Test(gallery, mean_and_max_rows)
 
 /* ---- device scoring against a double reference ------------------------------------------------ */
 
-static fcl_ctx *make_ctx(void)
-{
-    fcl_ctx_opts o = {0};
-    o.device = getenv("FACECL_TEST_DEVICE");
-    o.seed = 3;
-    fcl_ctx *ctx = NULL;
-    fcl_error e = {0};
-    cr_assert_eq(fcl_ctx_create(&ctx, &o, &e), FCL_OK, "context: %s", e.msg);
-    return ctx;
-}
-
 static void unit_rows(fcl_rng *r, float *a, size_t n, size_t d)
 {
     for (size_t i = 0; i < n; i++) {
@@ -326,7 +317,7 @@ static void unit_rows(fcl_rng *r, float *a, size_t n, size_t d)
  * within float rounding of each other, scores within 1e-5. */
 static void device_vs_reference(fcl_match_mode mode, size_t n_ids, size_t per_id, size_t P, size_t D, int k)
 {
-    fcl_ctx *ctx = make_ctx();
+    fcl_ctx *ctx = fcl_test_ctx(3);
     fcl_rng r;
     fcl_rng_seed(&r, 42 + mode);
     size_t n = n_ids * per_id;
@@ -387,7 +378,7 @@ Test(identify_device, max_matches_reference, .timeout = 300) { device_vs_referen
  * probes take two (the second short); results do not depend on the blocks. */
 Test(identify_device, blocks_and_errors, .timeout = 300)
 {
-    fcl_ctx *ctx = make_ctx();
+    fcl_ctx *ctx = fcl_test_ctx(3);
     fcl_rng r;
     fcl_rng_seed(&r, 9);
     const size_t G = 6000, P = 3000, D = 8;

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <facecl/facecl.h>
+
+#include "helpers/small_net.h"
 #include <facecl/model.h>
 #include <facecl/optim.h>
 #include <facecl/schedule.h>
@@ -22,31 +24,6 @@ typedef struct trainer {
     fcl_sched *sched;
     fcl_tensor x, y, loss, dlogits;
 } trainer;
-
-static fcl_ctx *make_ctx(uint64_t seed)
-{
-    fcl_ctx_opts o = {0};
-    o.device = getenv("FACECL_TEST_DEVICE");
-    o.seed = seed;
-    fcl_ctx *ctx = NULL;
-    fcl_error e = {0};
-    cr_assert_eq(fcl_ctx_create(&ctx, &o, &e), FCL_OK, "context: %s", e.msg);
-    return ctx;
-}
-
-static fcl_model *small_model(int classes)
-{
-    fcl_model_opts mo;
-    fcl_model_opts_init(&mo);
-    mo.channels = 1;
-    mo.size = S;
-    mo.classes = classes;
-    mo.embedding = 16;
-    fcl_model *m = NULL;
-    fcl_error e = {0};
-    cr_assert_eq(fcl_model_load_file(FACECL_SOURCE_DIR "/models/small.model", &mo, &m, &e), FCL_OK, "%s", e.msg);
-    return m;
-}
 
 static void data(trainer *t)
 {
@@ -74,8 +51,8 @@ static void data(trainer *t)
 static void setup(trainer *t, uint64_t seed, int freeze, fcl_optim_kind kind)
 {
     memset(t, 0, sizeof *t);
-    t->ctx = make_ctx(seed);
-    t->model = small_model(K);
+    t->ctx = fcl_test_ctx(seed);
+    t->model = fcl_test_small_model(S, K, 16);
     fcl_net_opts no = {N, freeze};
     cr_assert_eq(fcl_net_create(t->ctx, t->model, &no, &t->net), FCL_OK, "%s", fcl_ctx_errmsg(t->ctx));
     fcl_param_range *rd, *rn;
@@ -226,8 +203,8 @@ Test(net, checkpoint_mismatches_are_named_and_change_nothing, .timeout = 300)
     teardown(&t);
 
     /* Another class count: a strict load names the classifier; skip_classifier loads the rest. */
-    fcl_ctx *ctx = make_ctx(4);
-    fcl_model *m = small_model(7);
+    fcl_ctx *ctx = fcl_test_ctx(4);
+    fcl_model *m = fcl_test_small_model(S, 7, 16);
     fcl_net *net;
     fcl_net_opts no = {4, 0};
     cr_assert_eq(fcl_net_create(ctx, m, &no, &net), FCL_OK, "%s", fcl_ctx_errmsg(ctx));
@@ -259,8 +236,8 @@ Test(net, checkpoint_mismatches_are_named_and_change_nothing, .timeout = 300)
 
     /* A truncated file is a clear error too. */
     cr_assert_eq(truncate(path, 100), 0);
-    ctx = make_ctx(4);
-    m = small_model(K);
+    ctx = fcl_test_ctx(4);
+    m = fcl_test_small_model(S, K, 16);
     cr_assert_eq(fcl_net_create(ctx, m, &no, &net), FCL_OK);
     cr_assert_neq(fcl_checkpoint_load(ctx, net, NULL, NULL, NULL, NULL, path), FCL_OK);
     cr_assert(strstr(fcl_ctx_errmsg(ctx), path), "%s", fcl_ctx_errmsg(ctx));

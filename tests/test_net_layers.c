@@ -5,18 +5,9 @@
 #include <string.h>
 
 #include <facecl/facecl.h>
-#include <facecl/model.h>
 
-static fcl_ctx *make_ctx(uint64_t seed)
-{
-    fcl_ctx_opts o = {0};
-    o.device = getenv("FACECL_TEST_DEVICE");
-    o.seed = seed;
-    fcl_ctx *ctx = NULL;
-    fcl_error e = {0};
-    cr_assert_eq(fcl_ctx_create(&ctx, &o, &e), FCL_OK, "context: %s", e.msg);
-    return ctx;
-}
+#include "helpers/small_net.h"
+#include <facecl/model.h>
 
 static fcl_model *parse(const char *text, int channels, int size)
 {
@@ -36,7 +27,7 @@ static fcl_model *parse(const char *text, int channels, int size)
 Test(net_layers, drop_path_drops_whole_images, .timeout = 120)
 {
     enum { N = 64, C = 3, S = 5 };
-    fcl_ctx *ctx = make_ctx(7);
+    fcl_ctx *ctx = fcl_test_ctx(7);
     fcl_model *m = parse("drop_path p=0.25\nflatten\nembedding\nclassifier fc\n", C, S);
     cr_assert_eq(m->layers[0].kind, FCL_LAYER_DROP_PATH);
     cr_assert_float_eq(m->layers[0].ext.p, 0.25f, 1e-7);
@@ -94,7 +85,7 @@ Test(net_layers, drop_path_drops_whole_images, .timeout = 120)
 Test(net_layers, conv_with_linear_shape_is_a_1x1_conv, .timeout = 120)
 {
     enum { N = 2, C = 5, S = 3, O = 7 };
-    fcl_ctx *ctx = make_ctx(3);
+    fcl_ctx *ctx = fcl_test_ctx(3);
     fcl_model *a = parse("conv pw out=7 k=1 linear_shape=1\nflatten\nembedding\nclassifier fc\n", C, S);
     fcl_model *b = parse("conv pw out=7 k=1\nflatten\nembedding\nclassifier fc\n", C, S);
     const fcl_param_info *wa = fcl_model_find_param(a, "pw.weight", NULL), *wb = fcl_model_find_param(b, "pw.weight", NULL);

@@ -7,40 +7,9 @@
 
 #include <facecl/facecl.h>
 
+#include "helpers/small_net.h"
+
 enum { S = 32, IDS = 2, PER = 5, N = IDS * PER };
-
-static fcl_ctx *make_ctx(void)
-{
-    fcl_ctx_opts o = {0};
-    o.device = getenv("FACECL_TEST_DEVICE");
-    o.seed = 11;
-    fcl_ctx *ctx = NULL;
-    fcl_error e = {0};
-    cr_assert_eq(fcl_ctx_create(&ctx, &o, &e), FCL_OK, "context: %s", e.msg);
-    return ctx;
-}
-
-static fcl_model *small_model(void)
-{
-    fcl_model_opts mo;
-    fcl_model_opts_init(&mo);
-    mo.channels = 1;
-    mo.size = S;
-    mo.classes = 3;
-    fcl_model *m = NULL;
-    fcl_error e = {0};
-    cr_assert_eq(fcl_model_load_file(FACECL_SOURCE_DIR "/models/small.model", &mo, &m, &e), FCL_OK, "%s", e.msg);
-    return m;
-}
-
-static fcl_net *make_net(fcl_ctx *ctx, const fcl_model *m, int max_batch)
-{
-    fcl_net_opts no = {max_batch, 0};
-    fcl_net *net = NULL;
-    cr_assert_eq(fcl_net_create(ctx, m, &no, &net), FCL_OK, "%s", fcl_ctx_errmsg(ctx));
-    cr_assert_eq(fcl_net_init(net, 5), FCL_OK, "%s", fcl_ctx_errmsg(ctx));
-    return net;
-}
 
 /* The synthetic images, mirrored when user->mirror (a source of mirror images). */
 typedef struct src_user {
@@ -117,9 +86,9 @@ Test(tta, mirror_batch_by_hand)
 
 Test(tta, flip_equals_host_sum_and_is_mirror_invariant, .timeout = 300)
 {
-    fcl_ctx *ctx = make_ctx();
-    fcl_model *m = small_model();
-    fcl_net *net = make_net(ctx, m, N);
+    fcl_ctx *ctx = fcl_test_ctx(11);
+    fcl_model *m = fcl_test_small_model(S, 3, 0);
+    fcl_net *net = fcl_test_small_net(ctx, m, N, 5);
     size_t d1 = 0, d2 = 0, d3 = 0, d4 = 0, d5 = 0, d6 = 0;
     float *raw = direct(ctx, net, 0, &d1), *raw_m = direct(ctx, net, 1, &d2);
     float *tta = embed(ctx, net, m, 0, 1, 4, &d3);       /* batches 4 + 4 + 2 (padded) */
@@ -158,9 +127,9 @@ Test(tta, flip_equals_host_sum_and_is_mirror_invariant, .timeout = 300)
 
 Test(tta, logits_are_not_augmented, .timeout = 300)
 {
-    fcl_ctx *ctx = make_ctx();
-    fcl_model *m = small_model();
-    fcl_net *net = make_net(ctx, m, N);
+    fcl_ctx *ctx = fcl_test_ctx(11);
+    fcl_model *m = fcl_test_small_model(S, 3, 0);
+    fcl_net *net = fcl_test_small_net(ctx, m, N, 5);
     src_user u = {{IDS, PER, S, 1, 3, 1.0f}, 0};
     fcl_loader_source src = {N, get, &u, NULL};
     fcl_eval_input in;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "helpers/cmdline.h"
@@ -54,6 +55,12 @@ char *fcl_test_slurp(const char *path)
     b[n] = '\0';
     fclose(f);
     return b;
+}
+
+int fcl_test_exists(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0;
 }
 
 double fcl_test_number_after(const char *text, const char *key)

@@ -11,6 +11,8 @@ int fcl_test_run(char **out, const char *fmt, ...)
     ;
 /* The whole file, malloc'd and NUL-terminated (fails the test when it cannot be read). */
 char *fcl_test_slurp(const char *path);
+/* Whether path exists (stat). */
+int fcl_test_exists(const char *path);
 /* The number after the first `key` in text (fails the test when key is absent). */
 double fcl_test_number_after(const char *text, const char *key);
 

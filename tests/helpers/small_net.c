@@ -1,0 +1,52 @@
+/* tests/helpers/small_net.c: the tests' usual context, small model, network and checkpoint. */
+#include "helpers/small_net.h"
+
+#include <criterion/criterion.h>
+#include <stdlib.h>
+
+fcl_ctx *fcl_test_ctx(uint64_t seed)
+{
+    fcl_ctx_opts o = {0};
+    o.device = getenv("FACECL_TEST_DEVICE");
+    o.seed = seed;
+    fcl_ctx *ctx = NULL;
+    fcl_error e = {0};
+    cr_assert_eq(fcl_ctx_create(&ctx, &o, &e), FCL_OK, "context: %s", e.msg);
+    return ctx;
+}
+
+fcl_model *fcl_test_small_model(int size, int classes, int embedding)
+{
+    fcl_model_opts mo;
+    fcl_model_opts_init(&mo);
+    mo.channels = 1;
+    mo.size = size;
+    mo.classes = classes;
+    if (embedding > 0) mo.embedding = embedding;
+    fcl_model *m = NULL;
+    fcl_error e = {0};
+    cr_assert_eq(fcl_model_load_file(FACECL_SOURCE_DIR "/models/small.model", &mo, &m, &e), FCL_OK, "%s", e.msg);
+    return m;
+}
+
+fcl_net *fcl_test_small_net(fcl_ctx *ctx, const fcl_model *m, int max_batch, int init_seed)
+{
+    fcl_net_opts no = {max_batch, 0};
+    fcl_net *net = NULL;
+    cr_assert_eq(fcl_net_create(ctx, m, &no, &net), FCL_OK, "%s", fcl_ctx_errmsg(ctx));
+    if (init_seed >= 0) cr_assert_eq(fcl_net_init(net, (uint64_t)init_seed), FCL_OK, "%s", fcl_ctx_errmsg(ctx));
+    return net;
+}
+
+void fcl_test_small_checkpoint(const char *path, int size, int classes, int init_seed, const char *class_names)
+{
+    fcl_ctx *ctx = fcl_test_ctx(0);
+    fcl_model *m = fcl_test_small_model(size, classes, 0);
+    fcl_net *net = fcl_test_small_net(ctx, m, 8, init_seed);
+    fcl_kv kv[2] = {{"eval_aug", "norm=0.5:0.5"}, {"class_names", class_names}};
+    cr_assert_eq(fcl_checkpoint_save(ctx, net, NULL, NULL, NULL, kv, class_names ? 2 : 1, path), FCL_OK, "%s",
+                 fcl_ctx_errmsg(ctx));
+    fcl_net_destroy(net);
+    fcl_model_free(m);
+    fcl_ctx_destroy(ctx);
+}

@@ -1,0 +1,21 @@
+/* tests/helpers/small_net.h: the tests' usual context, small model, network and checkpoint (models/small.model, one channel), each failing the test on error. */
+#ifndef FACECL_TESTS_SMALL_NET_H
+#define FACECL_TESTS_SMALL_NET_H
+
+#include <stdint.h>
+
+#include <facecl/facecl.h>
+
+/* A context on $FACECL_TEST_DEVICE with RNG seed `seed` (0: the context's default). */
+fcl_ctx *fcl_test_ctx(uint64_t seed);
+/* models/small.model for 1 x size x size images with `classes` outputs (0: none) and an
+ * embedding of `embedding` (0: the model's default). */
+fcl_model *fcl_test_small_model(int size, int classes, int embedding);
+/* A network of m for batches of up to max_batch, initialised with init_seed (< 0: as created). */
+fcl_net *fcl_test_small_net(fcl_ctx *ctx, const fcl_model *m, int max_batch, int init_seed);
+/* A checkpoint of a fresh small network (batch 8, init_seed as above) with the metadata `facecl
+ * train` writes: eval_aug norm=0.5:0.5, and class_names ("a\nb\n...") when not NULL. Its own
+ * context, destroyed before returning. */
+void fcl_test_small_checkpoint(const char *path, int size, int classes, int init_seed, const char *class_names);
+
+#endif
