@@ -16,7 +16,7 @@ static const char *const shipped[] = {"resnet18",     "resnet34",    "resnet50",
                                       "vgg11_bn",     "vgg16_bn",    "densenet121", "alexnet",
                                       "small",        "mobilenet_v1", "regnet_x_400mf", "regnet_y_400mf",
                                       "iresnet50",    "iresnet100",  "mobilefacenet", "efficientnet_b0",
-                                      "convnext_tiny", "resnest50d", NULL};
+                                      "convnext_tiny", "resnest50d", "nfnet_f0", NULL};
 
 static fcl_model *load(const char *name, const fcl_model_opts *o)
 {
@@ -216,7 +216,7 @@ Test(model, issue12_parameter_counts)
                {"regnet_y_400mf", 4344144, 384, 224, 1000}, {"iresnet50", 43590848, 475, 112, 0},
                {"iresnet100", 65156160, 925, 112, 0},       {"mobilefacenet", 2059520, 333, 112, 0},
                {"efficientnet_b0", 5288548, 360, 224, 1000}, {"convnext_tiny", 28589128, 182, 224, 1000},
-               {"resnest50d", 27483240, 476, 224, 1000}};
+               {"resnest50d", 27483240, 476, 224, 1000}, {"nfnet_f0", 71489272, 221, 224, 1000}};
     for (size_t i = 0; i < sizeof ref / sizeof ref[0]; i++) {
         fcl_model_opts o;
         fcl_model_opts_init(&o);
@@ -237,6 +237,23 @@ Test(model, issue12_parameter_counts)
     cr_assert(!param(m, "features.bias")->fixed);
     cr_assert_eq(m->classifier_layer, -1);
     cr_assert_eq(m->embedding_dim, 512);
+    fcl_model_free(m);
+    /* NFNet's weight-standardised convs: weight, bias, then the gain [out, 1, 1, 1] (timm's order);
+     * conv3's gain starts at 0; gamma / sqrt(fan-in) is the standardisation's scale */
+    m = load("nfnet_f0", NULL);
+    int li = -1;
+    const fcl_param_info *g = fcl_model_find_param(m, "stages.1.0.conv2.gain", &li);
+    cr_assert_not_null(g);
+    cr_assert_eq(g->kind, FCL_PARAM_GAIN);
+    cr_assert(g->ndim == 4 && g->shape[0] == 256 && g->shape[1] == 1 && g->trainable && !g->decay);
+    const fcl_layer *L = &m->layers[li];
+    cr_assert(L->conv.ws && L->conv.groups == 2 && L->n_params == 3 && L->params[2].kind == FCL_PARAM_GAIN);
+    cr_assert_float_eq(L->conv.ws_scale, 1.7015043497085571 / sqrt(128.0 * 9), 1e-7);
+    cr_assert_float_eq(L->conv.ws_eps, 1e-5, 1e-12);
+    cr_assert_float_eq(L->conv.gain_init, 1.0, 0);
+    fcl_model_find_param(m, "stages.1.0.conv3.gain", &li);
+    cr_assert_float_eq(m->layers[li].conv.gain_init, 0.0, 0);
+    cr_assert_not_null(fcl_model_find_param(m, "head.fc.weight", NULL));
     fcl_model_free(m);
 }
 
@@ -716,6 +733,9 @@ Test(model_errors, unknown_type_key_and_bad_values)
     expect_error("conv c out=8 k=0\n" TAIL, FCL_ERR_FORMAT, 1, "bad value for conv key 'k': 0");
     expect_error("conv c out=\"x\" k=3\n" TAIL, FCL_ERR_FORMAT, 1, "bad value for conv key 'out'");
     expect_error("conv c out=8 k=3 bias=2\n" TAIL, FCL_ERR_FORMAT, 1, "bad value for conv key 'bias'");
+    expect_error("conv c out=8 k=3 gamma=2\n" TAIL, FCL_ERR_FORMAT, 1, "gamma, ws_eps and gain_init need ws=1");
+    expect_error("conv c out=8 k=3 ws=1 ws_eps=0\n" TAIL, FCL_ERR_FORMAT, 1, "gamma and ws_eps must be > 0");
+    expect_error("conv c out=8 k=3\nscale\n" TAIL, FCL_ERR_FORMAT, 2, "scale: missing required key 'by'");
     expect_error("conv c out=8 k=3\ndropout p=1\n" TAIL, FCL_ERR_FORMAT, 2, "bad value for dropout key 'p'");
     expect_error("conv c out=8 k=3\nmaxpool k=2 p=2\n" TAIL, FCL_ERR_FORMAT, 2, "more than half the window");
     expect_error("option channels = \"x\"\n" TAIL, FCL_ERR_FORMAT, 1, "bad value for option 'channels'");

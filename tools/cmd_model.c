@@ -81,6 +81,7 @@ static void layer_summary(const fcl_model *m, int i, char *b, size_t n)
         if (L->conv.dil_h != 1 || L->conv.dil_w != 1) PUT(" d%dx%d", L->conv.dil_h, L->conv.dil_w);
         if (L->conv.groups != 1) PUT(" g%d", L->conv.groups);
         if (L->conv.bias) PUT(" +bias");
+        if (L->conv.ws) PUT(" ws scale=%g eps=%g", (double)L->conv.ws_scale, (double)L->conv.ws_eps);
         break;
     case FCL_LAYER_BN:
         PUT("%d eps=%g%s", L->in_c, (double)L->bn.eps, L->bn.affine ? "" : " no-affine");
@@ -104,6 +105,7 @@ static void layer_summary(const fcl_model *m, int i, char *b, size_t n)
     case FCL_LAYER_PARAM: PUT("%d init=%g", L->out_c, (double)L->ext.init); break;
     case FCL_LAYER_RADIX_SUM: PUT("radix %d", L->ext.radix); break;
     case FCL_LAYER_RSOFTMAX: PUT("radix %d cardinality %d", L->ext.radix, L->ext.cardinality); break;
+    case FCL_LAYER_SCALE: PUT("x %g", (double)L->ext.scale); break;
     default: break;
     }
     int chained = L->n_inputs == 1 && L->inputs[0] == i - 1;

@@ -14,6 +14,8 @@ whose state_dict matches the model file built with the same options:
   efficientnet_b0  torchvision.models.EfficientNet (width_mult = width)
   convnext_tiny    torchvision.models.ConvNeXt (every dim round(d * width))
   resnest50d       timm 0.9.16's ResNet with ResNestBottleneck (stage widths scaled by width)
+  nfnet_f0         timm 0.9.16's NormFreeNet with the nfnet_f0 config (width_factor = width, group
+                   size round(128 * width))
 
 Needs torch and torchvision (Debian: apt-get install python3-torch python3-torchvision).
 """
@@ -270,14 +272,19 @@ def convnext_tiny(width=1.0, stem="imagenet", channels=3, classes=1000, stochast
 # timm: pip install --no-deps --target /opt/timm timm==0.9.16, then PYTHONPATH=/opt/timm (works
 # with Debian's torch 1.13).
 
+def timm_module(name, arch):
+    """timm.models.<name>, or exit saying how to get timm 0.9.16."""
+    import importlib
+    try:
+        return importlib.import_module("timm.models." + name)
+    except ImportError as e:
+        raise SystemExit("%s needs timm 0.9.16: pip install --no-deps --target /opt/timm timm==0.9.16 "
+                         "and PYTHONPATH=/opt/timm (%s)" % (arch, e))
+
+
 def resnest50d(width=1.0, stem="imagenet", channels=3, classes=1000):
     check_stem(stem)
-    try:
-        import timm.models.resnet as tr
-        import timm.models.resnest as rs
-    except ImportError as e:
-        raise SystemExit("resnest50d needs timm 0.9.16: pip install --no-deps --target /opt/timm timm==0.9.16 "
-                         "and PYTHONPATH=/opt/timm (%s)" % e)
+    tr, rs = timm_module("resnet", "resnest50d"), timm_module("resnest", "resnest50d")
     orig = tr.make_blocks
 
     def scaled(block_fn, chans, *a, **k):  # timm hard-codes the stage widths 64..512
@@ -295,6 +302,21 @@ def resnest50d(width=1.0, stem="imagenet", channels=3, classes=1000):
     if stem == "face":
         m.conv1[0].stride = (1, 1)
         m.maxpool = nn.Identity()
+    return m
+
+
+# ---- timm 0.9.16 nfnet_f0 with a width multiplier and the face stem ------------------------------
+
+def nfnet_f0(width=1.0, stem="imagenet", channels=3, classes=1000):
+    check_stem(stem)
+    import dataclasses
+    nf = timm_module("nfnet", "nfnet_f0")
+    # timm's width_factor scales every channel count; the group width is scaled with it so a
+    # narrow network keeps the number of groups (at width 1 this is timm's nfnet_f0 exactly)
+    cfg = dataclasses.replace(nf.model_cfgs["nfnet_f0"], width_factor=width, group_size=round(128 * width))
+    m = nf.NormFreeNet(cfg, num_classes=classes, in_chans=channels)
+    if stem == "face":
+        m.stem.conv1.stride = (1, 1)  # padding 1 either way (timm's get_padding(3, 2) is 1 too)
     return m
 
 
@@ -316,6 +338,8 @@ def build(name, width=1.0, stem=None, channels=3, size=224, classes=1000):
         return convnext_tiny(width, stem or "imagenet", channels, classes)
     if name == "resnest50d":
         return resnest50d(width, stem or "imagenet", channels, classes)
+    if name == "nfnet_f0":
+        return nfnet_f0(width, stem or "imagenet", channels, classes)
     raise KeyError(name)
 
 
@@ -330,4 +354,5 @@ DEFAULTS = {
     "efficientnet_b0": dict(size=224, classes=1000, stem="imagenet"),
     "convnext_tiny": dict(size=224, classes=1000, stem="imagenet"),
     "resnest50d": dict(size=224, classes=1000, stem="imagenet"),
+    "nfnet_f0": dict(size=224, classes=1000, stem="imagenet"),
 }

@@ -7,13 +7,13 @@
 #
 # Defaults: build, /tmp/facecl-train-check, every issue-12 model. Small settings so a 2-core CPU
 # manages: 32 px inputs, 10 identities x 16 images, 4 epochs, batch 16, face stem, width 0.5 for
-# the two big IResNets (the full networks take the same path, only slower). Each run ends with
+# the two big IResNets and NFNet-F0 (the full networks take the same path, only slower). Each run ends with
 # `facecl eval` of its best checkpoint (the checkpoint reloads by name).
 set -eu
 BUILD=${1:-build}
 OUT=${2:-/tmp/facecl-train-check}
 [ $# -gt 2 ] && shift 2 || set --
-MODELS=${*:-"mobilenet_v1 regnet_x_400mf regnet_y_400mf efficientnet_b0 convnext_tiny mobilefacenet iresnet50 iresnet100"}
+MODELS=${*:-"mobilenet_v1 regnet_x_400mf regnet_y_400mf efficientnet_b0 convnext_tiny resnest50d nfnet_f0 mobilefacenet iresnet50 iresnet100"}
 FACECL="$BUILD/facecl"
 mkdir -p "$OUT"
 [ -d "$OUT/faces" ] || "$FACECL" synth --ids 10 --per-id 16 --size 32 --seed 1 "$OUT/faces" >/dev/null 2>&1
@@ -23,6 +23,7 @@ for m in $MODELS; do
         iresnet50|iresnet100) extra="--width 0.5" ;;
         regnet_x_400mf|regnet_y_400mf) extra="--lr 0.01" ;;   # 0.05 diverges at batch 16
         convnext_tiny) extra="--lr 0.002 --optim adamw --wd 0.05" ;;
+        nfnet_f0) extra="--width 0.25 --lr 0.1 --agc 0.16" ;;   # no batch norm: AGC as timm trains it
     esac
     "$FACECL" train --train "$OUT/faces/train" --val "$OUT/faces/val" --model "$m" --size 32 --stem face \
         --epochs 4 --batch 16 --lr 0.05 --augment none --workers 1 $extra --out "$OUT/$m" \

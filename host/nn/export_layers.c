@@ -11,6 +11,9 @@
 static fcl_status map_conv(fcl_exporter *x, int i)
 {
     const fcl_layer *L = &x->m->layers[i];
+    if (L->conv.ws) /* the exported weight would have to be the standardised one */
+        return FCL_ERR(x->err, FCL_ERR_UNSUPPORTED, "export: layer %d '%s' (%s line %d): a weight-standardised conv (ws=1) "
+                       "has no ONNX mapping yet", i, x->value[i], x->m->name, L->line);
     char in[EX_NAME_MAX];
     ex_as4d(x, ex_in(x, L, 0), ex_in_rank(x, L, 0), L->in_c, L->in_h, L->in_w, x->value[i], in);
     /* ONNX's weight layout whatever shape the checkpoint stores it in (same element order) */

@@ -183,13 +183,13 @@ const char *fcl_layer_kind_name(fcl_layer_kind k)
     static const char *const names[] = {"conv",   "bn",      "act",         "prelu",
                                         "maxpool", "avgpool", "gap",         "adaptive_avgpool",
                                         "linear", "add",     "channel_mul", "concat",
-                                        "dropout", "flatten", "drop_path", "layernorm", "param", "radix_sum", "rsoftmax"};
+                                        "dropout", "flatten", "drop_path", "layernorm", "param", "radix_sum", "rsoftmax", "scale"};
     return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "?";
 }
 
 const char *fcl_param_kind_name(fcl_param_kind k)
 {
     static const char *const names[] = {"weight", "bias", "running_mean", "running_var",
-                                        "num_batches_tracked"};
+                                        "num_batches_tracked", "gain"};
     return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "?";
 }

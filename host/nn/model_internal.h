@@ -186,6 +186,8 @@ fcl_status mp_add_param(mp_exec *x, int line, fcl_layer *L, const char *suffix, 
 
 /* The layer types of model_layers_ext.c (issue 12's building blocks): 1 when `type` is one. */
 int mp_is_ext_type(const char *type);
+/* A conv's ws / gamma / ws_eps / gain_init keys (after its weight and bias): ws=1 adds the gain. */
+fcl_status mp_conv_ws(const mp_kvs *k, fcl_layer *L);
 /* Fills L (inputs and input shape already set) for one of them. */
 fcl_status mp_build_ext(const mp_kvs *k, fcl_layer *L);
 /* Builds the layer(s) of one built-in layer line. keys/vals are its key=value pairs (already

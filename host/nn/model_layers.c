@@ -7,7 +7,7 @@
 #include "nn/model_internal.h"
 
 static const mp_type_info types[] = {
-    {"conv", 2, 1, 1, "out k s p d groups bias kh kw sh sw ph pw dh dw linear_shape"},
+    {"conv", 2, 1, 1, "out k s p d groups bias kh kw sh sw ph pw dh dw linear_shape ws gamma ws_eps gain_init"},
     {"bn", 2, 1, 1, "eps momentum affine fixed_weight"},
     {"relu", 1, 1, 1, ""},
     {"relu6", 1, 1, 1, ""},
@@ -35,6 +35,7 @@ static const mp_type_info types[] = {
     {"param", 2, 1, 1, "shape init"},
     {"radix_sum", 1, 1, 2, "radix"},
     {"rsoftmax", 1, 1, 1, "radix cardinality"},
+    {"scale", 1, 1, 1, "by"},
     {"gelu", 1, 1, 1, "approximate"},
     {NULL, 0, 0, 0, NULL}};
 
@@ -321,7 +322,7 @@ static fcl_status build_conv(const mp_kvs *k, fcl_layer *L)
     if (st) return st;
     if (bias && (st = mp_add_param(k->x, k->line, L, "bias", FCL_PARAM_BIAS, 1, (int)out, 0, 0, 0, 1, 0)))
         return st;
-    return FCL_OK;
+    return mp_conv_ws(k, L);   /* ws=1: NFNet's scaled weight standardisation (model_layers_ext.c) */
 }
 
 /* BatchNorm2d (BatchNorm1d on a [C,1,1] input): torch's state_dict order. */

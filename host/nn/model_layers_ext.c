@@ -1,4 +1,5 @@
-/* host/nn/model_layers_ext.c: model-file layer types for issue 12's building blocks (drop path, LayerNorm2d, learned tensors such as ConvNeXt's layer scale, ResNeSt's radix sum and r-SoftMax): keys, shapes, state_dict entries, FLOPs. */
+/* host/nn/model_layers_ext.c: model-file layer types for issue 12's building blocks (drop path, LayerNorm2d, learned tensors such as ConvNeXt's layer scale, ResNeSt's radix sum and r-SoftMax, NFNet's constant scale and weight-standardised conv): keys, shapes, state_dict entries, FLOPs. */
+#include <math.h>
 #include <string.h>
 
 #include "nn/model_internal.h"
@@ -6,7 +7,35 @@
 int mp_is_ext_type(const char *type)
 {
     return !strcmp(type, "drop_path") || !strcmp(type, "layernorm2d") || !strcmp(type, "param") ||
-           !strcmp(type, "radix_sum") || !strcmp(type, "rsoftmax");
+           !strcmp(type, "radix_sum") || !strcmp(type, "rsoftmax") || !strcmp(type, "scale");
+}
+
+/* conv ... ws=1 [gamma=1 ws_eps=1e-5 gain_init=1]: timm's ScaledStdConv2d. The state_dict gets
+ * "<name>.gain" [out, 1, 1, 1] after weight and bias (nn.Conv2d registers those first); the conv
+ * runs with gain * gamma / sqrt(fan-in) * (w - mean) / sqrt(var + ws_eps) per output channel
+ * (fcl_wstd_fwd). timm's NFNet configs pass eps 1e-5 and gamma = the activation's
+ * variance-preserving constant (GELU 1.7015043497085571). */
+fcl_status mp_conv_ws(const mp_kvs *k, fcl_layer *L)
+{
+    long ws;
+    double gamma, eps, gain;
+    fcl_status st;
+    if ((st = mp_kv_int(k, "ws", 0, 0, 0, 1, &ws)) || (st = mp_kv_num(k, "gamma", 1.0, 0, 1e6, 0, &gamma)) ||
+        (st = mp_kv_num(k, "ws_eps", 1e-5, 0, 1, 0, &eps)) || (st = mp_kv_num(k, "gain_init", 1.0, -1e6, 1e6, 0, &gain)))
+        return st;
+    if (!ws) {
+        if (mp_kv_find(k, "gamma") || mp_kv_find(k, "ws_eps") || mp_kv_find(k, "gain_init"))
+            return mp_fail(k->x, k->line, FCL_ERR_FORMAT, "conv: gamma, ws_eps and gain_init need ws=1");
+        return FCL_OK;
+    }
+    if (L->conv.linear_shape) return mp_fail(k->x, k->line, FCL_ERR_FORMAT, "conv: ws=1 and linear_shape=1 do not mix");
+    if (eps <= 0 || gamma <= 0) return mp_fail(k->x, k->line, FCL_ERR_FORMAT, "conv: gamma and ws_eps must be > 0");
+    double fan_in = (double)(L->conv.cin / L->conv.groups) * L->conv.kh * L->conv.kw;
+    L->conv.ws = 1;
+    L->conv.ws_scale = (float)(gamma / sqrt(fan_in));
+    L->conv.ws_eps = (float)eps;
+    L->conv.gain_init = (float)gain;
+    return mp_add_param(k->x, k->line, L, "gain", FCL_PARAM_GAIN, 4, L->conv.cout, 1, 1, 1, 1, 0);
 }
 
 fcl_status mp_build_ext(const mp_kvs *k, fcl_layer *L)
@@ -56,6 +85,15 @@ fcl_status mp_build_ext(const mp_kvs *k, fcl_layer *L)
         L->kind = FCL_LAYER_RADIX_SUM;
         L->out_c = L->in_c / (int)r;
         L->flops = elems * (L->n_inputs == 2 ? 2 : 1);
+        return FCL_OK;
+    }
+    if (!strcmp(k->type, "scale")) {
+        /* y = x * by (NFNet's block: act(x) * beta, attn_gain * se(out), out * alpha) */
+        if ((st = mp_kv_num(k, "by", 0, -1e30, 1e30, 0, &v))) return st;
+        if (!mp_kv_find(k, "by")) return mp_fail(k->x, k->line, FCL_ERR_FORMAT, "scale: missing required key 'by'");
+        L->kind = FCL_LAYER_SCALE;
+        L->ext.scale = (float)v;
+        L->flops = elems;
         return FCL_OK;
     }
     if (!strcmp(k->type, "layernorm2d")) {

@@ -11,7 +11,7 @@
 
 /* Per layer: its saved tensors and where its parameters live. */
 typedef struct layer_state {
-    int weight, bias, rmean, rvar, nbt;    /* entry indices, -1 when absent */
+    int weight, bias, rmean, rvar, nbt, gain; /* entry indices, -1 when absent */
     fcl_tensor save_mean, save_invstd;     /* BN: batch statistics of the last forward [C] */
     fcl_tensor idx;                        /* MAXPOOL: argmax of the last forward */
     uint64_t dropout_seed;
@@ -113,7 +113,7 @@ static void find_entries(fcl_net *net)
     for (int i = 0; i < net->model->n_layers; i++) {
         const fcl_layer *L = &net->model->layers[i];
         layer_state *s = &net->ls[i];
-        s->weight = s->bias = s->rmean = s->rvar = s->nbt = -1;
+        s->weight = s->bias = s->rmean = s->rvar = s->nbt = s->gain = -1;
         for (int k = 0; k < L->n_params; k++, e++) {
             switch (L->params[k].kind) {
             case FCL_PARAM_WEIGHT: s->weight = e; break;
@@ -121,6 +121,7 @@ static void find_entries(fcl_net *net)
             case FCL_PARAM_RUNNING_MEAN: s->rmean = e; break;
             case FCL_PARAM_RUNNING_VAR: s->rvar = e; break;
             case FCL_PARAM_NUM_BATCHES: s->nbt = e; break;
+            case FCL_PARAM_GAIN: s->gain = e; break;
             default: break;
             }
         }
@@ -278,8 +279,8 @@ fcl_status fcl_net_init(fcl_net *net, uint64_t seed)
                 double fan_out = (double)L->conv.cout * L->conv.kh * L->conv.kw / 1.0;
                 double std = sqrt(2.0 / fan_out);
                 for (size_t k = 0; k < n; k++) dst[k] = (float)(std * fcl_rng_normal(&rng));
-            } else {
-                for (size_t k = 0; k < n; k++) dst[k] = 0.0f;
+            } else { /* bias 0; a standardised conv's gain its gain_init */
+                for (size_t k = 0; k < n; k++) dst[k] = pi->kind == FCL_PARAM_GAIN ? L->conv.gain_init : 0.0f;
             }
             break;
         case FCL_LAYER_LINEAR: {
@@ -429,16 +430,18 @@ static fcl_status forward_layer(fcl_net *net, int i, int training)
     layer_state *s = &net->ls[i];
     fcl_tensor *y = &net->act[i];
     const fcl_tensor *x = in_t(net, L->inputs[0]);
-    fcl_tensor w = {0}, b = {0}, rm = {0}, rv = {0};
+    fcl_tensor w = {0}, b = {0}, rm = {0}, rv = {0}, g = {0};
     fcl_status st = alloc_act(net, y, L->out_c, L->out_h, L->out_w);
     if (st) return st;
     if (s->weight >= 0 && (st = view_entry(net, s->weight, &w))) return st;
     if (s->bias >= 0 && (st = view_entry(net, s->bias, &b))) return st;
+    if (s->gain >= 0 && (st = view_entry(net, s->gain, &g))) return st;
 
     switch (L->kind) {
     case FCL_LAYER_CONV: {
         fcl_conv2d_params p;
         conv_params(L, net->n, &p);
+        if (L->conv.ws) return netx_wsconv_fwd(ctx, L, &p, y, x, &w, s->bias >= 0 ? &b : NULL, &g);
         return fcl_conv2d_fwd(ctx, y, x, &w, s->bias >= 0 ? &b : NULL, &p);
     }
     case FCL_LAYER_BN: {
@@ -551,16 +554,18 @@ static fcl_status backward_layer(fcl_net *net, int i)
     layer_state *s = &net->ls[i];
     const fcl_tensor *dy = &net->dact[i];
     const fcl_tensor *x = in_t(net, L->inputs[0]);
-    fcl_tensor *dx = NULL, w = {0}, b = {0}, dw = {0}, db = {0};
+    fcl_tensor *dx = NULL, w = {0}, b = {0}, dw = {0}, db = {0}, g = {0}, dg = {0};
     fcl_status st = din(net, L->inputs[0], &dx);
     if (st) return st;
     if (s->weight >= 0 && ((st = view_entry(net, s->weight, &w)) || (st = grad_entry(net, s->weight, &dw)))) return st;
     if (s->bias >= 0 && ((st = view_entry(net, s->bias, &b)) || (st = grad_entry(net, s->bias, &db)))) return st;
+    if (s->gain >= 0 && ((st = view_entry(net, s->gain, &g)) || (st = grad_entry(net, s->gain, &dg)))) return st;
 
     switch (L->kind) {
     case FCL_LAYER_CONV: {
         fcl_conv2d_params p;
         conv_params(L, net->n, &p);
+        if (L->conv.ws) return netx_wsconv_bwd(ctx, L, &p, dx, &dw, s->bias >= 0 ? &db : NULL, &dg, dy, x, &w, &g);
         return fcl_conv2d_bwd(ctx, dx, &dw, s->bias >= 0 ? &db : NULL, dy, x, &w, &p);
     }
     case FCL_LAYER_BN: {

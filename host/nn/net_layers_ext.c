@@ -1,4 +1,4 @@
-/* host/nn/net_layers_ext.c: forward/backward of issue 12's layer kinds (drop path, LayerNorm2d, layer scale) in the network engine. */
+/* host/nn/net_layers_ext.c: forward/backward of issue 12's layer kinds (drop path, LayerNorm2d, layer scale, radix sum, r-SoftMax, constant scale, weight-standardised conv) in the network engine. */
 #include <stdlib.h>
 
 #include "facecl/gemm.h"
@@ -9,13 +9,13 @@
 int netx_handles(fcl_layer_kind k)
 {
     return k == FCL_LAYER_DROP_PATH || k == FCL_LAYER_LAYERNORM || k == FCL_LAYER_PARAM ||
-           k == FCL_LAYER_RADIX_SUM || k == FCL_LAYER_RSOFTMAX;
+           k == FCL_LAYER_RADIX_SUM || k == FCL_LAYER_RSOFTMAX || k == FCL_LAYER_SCALE;
 }
 
 void netx_reads(const fcl_layer *L, int *reads_inputs, int *reads_output)
 {
-    /* drop path's backward needs only its seed, a parameter's its ones; LayerNorm's and the
-     * radix sum's read their inputs, r-SoftMax's its output */
+    /* drop path's backward needs only its seed, a parameter's its ones, a constant scale
+     * nothing; LayerNorm's and the radix sum's read their inputs, r-SoftMax's its output */
     *reads_output = L->kind == FCL_LAYER_RSOFTMAX;
     *reads_inputs = L->kind == FCL_LAYER_LAYERNORM || L->kind == FCL_LAYER_RADIX_SUM;
 }
@@ -92,6 +92,10 @@ fcl_status netx_forward(fcl_ctx *ctx, const fcl_layer *L, int n, int training, f
         return fcl_radix_sum_fwd(ctx, y, x, xs[1], L->ext.radix);
     case FCL_LAYER_RSOFTMAX:
         return fcl_rsoftmax_fwd(ctx, y, x, L->ext.radix, L->ext.cardinality);
+    case FCL_LAYER_SCALE: {
+        fcl_status st = fcl_tensor_copy(ctx, y, x);
+        return st ? st : fcl_scale(ctx, y, L->ext.scale);
+    }
     default:
         return FCL_ERR(&ctx->err, FCL_ERR_INTERNAL, "netx_forward: kind %d is not an extension kind", (int)L->kind);
     }
@@ -115,6 +119,8 @@ fcl_status netx_backward(fcl_ctx *ctx, const fcl_layer *L, const fcl_tensor *dy,
         return fcl_radix_sum_bwd(ctx, dx, dxs[1], dy, x, xs[1], L->ext.radix);
     case FCL_LAYER_RSOFTMAX:
         return dx ? fcl_rsoftmax_bwd(ctx, dx, dy, y, L->ext.radix, L->ext.cardinality) : FCL_OK;
+    case FCL_LAYER_SCALE:
+        return dx ? fcl_axpy(ctx, dx, L->ext.scale, dy) : FCL_OK;
     default:
         return FCL_ERR(&ctx->err, FCL_ERR_INTERNAL, "netx_backward: kind %d is not an extension kind", (int)L->kind);
     }
@@ -124,4 +130,38 @@ void netx_release(fcl_ctx *ctx, netx_state *s)
 {
     fcl_tensor_release(ctx, &s->t0);
     fcl_tensor_release(ctx, &s->t1);
+}
+
+/* The standardised weight w_hat [cout, cin/groups, kh, kw] of a ws conv, in a fresh tensor. */
+static fcl_status wsconv_weight(fcl_ctx *ctx, const fcl_layer *L, const fcl_tensor *w, const fcl_tensor *gain,
+                                fcl_tensor *w_hat)
+{
+    fcl_status st = fcl_tensor_alloc(ctx, w_hat, w->ndim, w->shape, FCL_F32);
+    return st ? st : fcl_wstd_fwd(ctx, w_hat, w, gain, L->conv.ws_scale, L->conv.ws_eps);
+}
+
+fcl_status netx_wsconv_fwd(fcl_ctx *ctx, const fcl_layer *L, const fcl_conv2d_params *p, fcl_tensor *y,
+                           const fcl_tensor *x, const fcl_tensor *w, const fcl_tensor *b, const fcl_tensor *gain)
+{
+    fcl_tensor w_hat = {0};
+    fcl_status st = wsconv_weight(ctx, L, w, gain, &w_hat);
+    if (!st) st = fcl_conv2d_fwd(ctx, y, x, &w_hat, b, p);
+    fcl_tensor_release(ctx, &w_hat);
+    return st;
+}
+
+fcl_status netx_wsconv_bwd(fcl_ctx *ctx, const fcl_layer *L, const fcl_conv2d_params *p, fcl_tensor *dx,
+                           fcl_tensor *dw, fcl_tensor *db, fcl_tensor *dgain, const fcl_tensor *dy, const fcl_tensor *x,
+                           const fcl_tensor *w, const fcl_tensor *gain)
+{
+    fcl_tensor w_hat = {0}, dw_hat = {0};
+    fcl_status st = wsconv_weight(ctx, L, w, gain, &w_hat);
+    if (!st) st = fcl_tensor_alloc(ctx, &dw_hat, w->ndim, w->shape, FCL_F32);
+    if (!st) st = fcl_tensor_fill(ctx, &dw_hat, 0.0f);
+    /* the conv's gradients with respect to w_hat, then through the standardisation to w, gain */
+    if (!st) st = fcl_conv2d_bwd(ctx, dx, &dw_hat, db, dy, x, &w_hat, p);
+    if (!st) st = fcl_wstd_bwd(ctx, dw, dgain, &dw_hat, w, gain, L->conv.ws_scale, L->conv.ws_eps);
+    fcl_tensor_release(ctx, &w_hat);
+    fcl_tensor_release(ctx, &dw_hat);
+    return st;
 }

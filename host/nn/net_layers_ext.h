@@ -6,6 +6,7 @@
 
 #include "facecl/context.h"
 #include "facecl/model.h"
+#include "facecl/ops_conv.h"
 #include "facecl/ops_eltwise.h"
 #include "facecl/tensor.h"
 
@@ -16,7 +17,8 @@ typedef struct netx_state {
     fcl_dropout_params drop; /* DROP_PATH: p, seed and mode of the last forward */
 } netx_state;
 
-/* 1 when `k` is one of the kinds handled here (DROP_PATH, LAYERNORM, PARAM, RADIX_SUM, RSOFTMAX). */
+/* 1 when `k` is one of the kinds handled here (DROP_PATH, LAYERNORM, PARAM, RADIX_SUM, RSOFTMAX,
+ * SCALE). */
 int netx_handles(fcl_layer_kind k);
 /* Whether its backward reads its input(s) and/or its own output (the engine's memory plan). */
 void netx_reads(const fcl_layer *L, int *reads_inputs, int *reads_output);
@@ -31,6 +33,14 @@ fcl_status netx_forward(fcl_ctx *ctx, const fcl_layer *L, int n, int training, f
 fcl_status netx_backward(fcl_ctx *ctx, const fcl_layer *L, const fcl_tensor *dy, const fcl_tensor *y,
                          const fcl_tensor *const x[2], fcl_tensor *const dx[2], const fcl_tensor *w, fcl_tensor *dw,
                          fcl_tensor *db, netx_state *s);
+/* A conv with ws=1 (NFNet's ScaledStdConv2d): y = conv(x, fcl_wstd(w, gain)) + b; the
+ * standardised weight lives in a scratch tensor for the call (the backward makes it again:
+ * nothing is kept per layer). The backward accumulates dx, db, dw and dgain (dx / db may be NULL). */
+fcl_status netx_wsconv_fwd(fcl_ctx *ctx, const fcl_layer *L, const fcl_conv2d_params *p, fcl_tensor *y,
+                           const fcl_tensor *x, const fcl_tensor *w, const fcl_tensor *b, const fcl_tensor *gain);
+fcl_status netx_wsconv_bwd(fcl_ctx *ctx, const fcl_layer *L, const fcl_conv2d_params *p, fcl_tensor *dx,
+                           fcl_tensor *dw, fcl_tensor *db, fcl_tensor *dgain, const fcl_tensor *dy, const fcl_tensor *x,
+                           const fcl_tensor *w, const fcl_tensor *gain);
 /* Frees what the forward kept. */
 void netx_release(fcl_ctx *ctx, netx_state *s);
 

@@ -71,6 +71,7 @@ typedef enum fcl_layer_kind {
                                    weighted by inputs[1] [R*C,1,1] when given (split attention) */
     FCL_LAYER_RSOFTMAX,         /* ResNeSt's r-SoftMax over the radix of [R*C,1,1] (timm's
                                    RadixSoftmax; sigmoid when R is 1) */
+    FCL_LAYER_SCALE,            /* y = x * ext.scale, a constant (NFNet's alpha / beta / attn_gain) */
     FCL_LAYER_KIND_COUNT
 } fcl_layer_kind;
 
@@ -81,6 +82,8 @@ typedef enum fcl_param_kind {
     FCL_PARAM_RUNNING_MEAN,     /* BN buffer */
     FCL_PARAM_RUNNING_VAR,      /* BN buffer */
     FCL_PARAM_NUM_BATCHES,      /* BN buffer num_batches_tracked: a 0-dim int64 in torch */
+    FCL_PARAM_GAIN,             /* a weight-standardised conv's gain [cout, 1, 1, 1] (timm's
+                                   ScaledStdConv2d.gain) */
     FCL_PARAM_KIND_COUNT
 } fcl_param_kind;
 
@@ -119,6 +122,9 @@ typedef struct fcl_layer {
     struct {
         int cin, cout, kh, kw, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups, bias;
         int linear_shape;                /* 1x1 conv stored as a Linear: weight [cout, cin] */
+        int ws;                          /* 1: scaled weight standardisation (timm ScaledStdConv2d):
+                                            the conv uses gain * ws_scale * (w - mean) / std */
+        float ws_scale, ws_eps, gain_init; /* ws_scale = gamma / sqrt(fan-in) */
     } conv;
     struct {
         float eps, momentum;             /* PyTorch defaults 1e-5, 0.1 */
@@ -147,6 +153,7 @@ typedef struct fcl_layer {
         float eps;                       /* LAYERNORM */
         float init;                      /* PARAM initial value */
         int radix, cardinality;          /* RADIX_SUM, RSOFTMAX */
+        float scale;                     /* SCALE */
     } ext;
 
     int n_params;

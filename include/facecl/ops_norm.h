@@ -49,8 +49,9 @@ fcl_status fcl_layer_scale_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma,
  *   w_hat[o, :] = gain[o] * scale * (w[o, :] - mean_o) / sqrt(var_o + eps)
  * where mean_o and var_o (biased) run over the K = fan-in = numel(w) / O values of output
  * channel o (F.batch_norm of w.reshape(1, O, -1) in training mode), and
- *   scale = gamma / sqrt(K)    (timm: self.scale = gamma * weight[0].numel() ** -0.5; gamma is 1
- *                              for NFNet-F0 whose activations carry the gamma, gamma_in_act)
+ *   scale = gamma / sqrt(K)    (timm: self.scale = gamma * weight[0].numel() ** -0.5; timm
+ *                              0.9.16's nfnet_f0 has gamma_in_act False, so gamma is GELU's
+ *                              1.7015043497085571 here and the activations are plain GELU)
  *   eps: timm's NFNet configs pass std_conv_eps 1e-5 (ScaledStdConv2d's own default is 1e-6).
  * Shapes: w, w_hat, dw, dw_hat [O, ...] (any ndim >= 1: dim 0 is the output channel), gain and
  * dgain numel O (timm's [O, 1, 1, 1]; gain NULL means 1). w_hat must not overlap w or gain.
