@@ -7,7 +7,6 @@
 #include "nn/optim_internal.h"
 #include "ops/op_util.h"
 
-#define ERRP(ctx) fcl_ctx_error(ctx)
 /* Must match RED_WG in cl/optim.cl (agc_clip requires exactly this local size). */
 #define RED_WG 64
 
@@ -37,25 +36,25 @@ fcl_status fcl_agc_create(fcl_ctx *ctx, fcl_agc **out, size_t numel, const fcl_a
     fcl_param_range *ranges = NULL;
     int *tab = NULL;
     if (!out || (n_tensors && !tensors))
-        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: out or the tensor list is NULL", op);
+        return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_INVALID_ARG, "%s: out or the tensor list is NULL", op);
     *out = NULL;
     if (!(clip_factor > 0) || !isfinite(clip_factor) || !(eps >= 0) || !isfinite(eps))
-        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: clip_factor %g must be > 0 and eps %g >= 0 "
+        return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_INVALID_ARG, "%s: clip_factor %g must be > 0 and eps %g >= 0 "
                        "(both finite)", op, clip_factor, eps);
     if (numel > (size_t)INT_MAX)
-        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: %zu elements exceed the kernels' int indexing", op,
+        return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_INVALID_ARG, "%s: %zu elements exceed the kernels' int indexing", op,
                        numel);
     ranges = calloc(n_tensors ? n_tensors : 1, sizeof *ranges);
     a = calloc(1, sizeof *a);
     if (!ranges || !a) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_NOMEM, "%s: out of memory", op);
+        st = FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM, "%s: out of memory", op);
         goto fail;
     }
     size_t units = 0;
     for (size_t i = 0; i < n_tensors; i++) {
         const fcl_agc_tensor *t = &tensors[i];
         if (t->units == 0 || t->numel % t->units) {
-            st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: tensor %zu: %zu units do not divide its %zu "
+            st = FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_INVALID_ARG, "%s: tensor %zu: %zu units do not divide its %zu "
                          "elements", op, i, t->units, t->numel);
             goto fail;
         }
@@ -71,7 +70,7 @@ fcl_status fcl_agc_create(fcl_ctx *ctx, fcl_agc **out, size_t numel, const fcl_a
     if (units) {
         tab = malloc(2 * units * sizeof *tab);
         if (!tab) {
-            st = FCL_ERR(ERRP(ctx), FCL_ERR_NOMEM, "%s: out of memory (%zu units)", op, units);
+            st = FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM, "%s: out of memory (%zu units)", op, units);
             goto fail;
         }
         size_t k = 0;
@@ -86,7 +85,7 @@ fcl_status fcl_agc_create(fcl_ctx *ctx, fcl_agc **out, size_t numel, const fcl_a
         if ((st = fcl_pool_alloc(ctx, bytes, &a->tab, &a->tab_capacity))) goto fail;
         cl_int rc = clEnqueueWriteBuffer(fcl_ctx_queue(ctx), a->tab, CL_TRUE, 0, bytes, tab, 0, NULL, NULL);
         if (rc != CL_SUCCESS) {
-            st = FCL_ERR(ERRP(ctx), FCL_ERR_OPENCL, "%s: clEnqueueWriteBuffer(unit table, %zu bytes): %s", op,
+            st = FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_OPENCL, "%s: clEnqueueWriteBuffer(unit table, %zu bytes): %s", op,
                          bytes, fcl_cl_error_name(rc));
             goto fail;
         }
@@ -105,13 +104,13 @@ fcl_status fcl_agc_apply(fcl_ctx *ctx, const fcl_agc *a, const fcl_tensor *param
     const char *op = "fcl_agc_apply";
     fcl_status st;
     cl_kernel k;
-    if (!a) return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: no AGC state", op);
+    if (!a) return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_INVALID_ARG, "%s: no AGC state", op);
     if ((st = fcl_op_check_t(ctx, op, "params", params)) || (st = fcl_op_check_t(ctx, op, "grads", grads)) ||
         (st = fcl_op_check_numel(ctx, op, "params", params, a->numel, "the size given to fcl_agc_create")) ||
         (st = fcl_op_check_numel(ctx, op, "grads", grads, a->numel, "the size given to fcl_agc_create")))
         return st;
     if (fcl_op_overlaps(params, grads))
-        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: params and grads overlap", op);
+        return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_INVALID_ARG, "%s: params and grads overlap", op);
     if (!a->n_units) return FCL_OK;
     if ((st = fcl_kernel_get(ctx, "optim.cl", "agc_clip", fcl_ctx_tuning(ctx, "eltwise"), &k))) return st;
     fcl_op_args g;

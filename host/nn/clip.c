@@ -4,8 +4,6 @@
 #include "facecl/optim.h"
 #include "ops/op_util.h"
 
-#define ERRP(ctx) fcl_ctx_error(ctx)
-
 /* Must match RED_WG in cl/optim.cl (the kernels require exactly this local size). */
 #define RED_WG 64
 /* Stage 1 uses at most MAX_PARTS work-groups of about ELEMS_PER_PART elements or more each.
@@ -32,7 +30,7 @@ fcl_status fcl_clip_grad_norm(fcl_ctx *ctx, fcl_tensor *grads, double max_norm, 
     if ((st = fcl_op_check(ctx, op, "grads", grads, 1, FCL_MAX_DIMS)))
         goto fail;
     if (isnan(max_norm) || max_norm < 0.0) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: max_norm must be >= 0 (or INFINITY to only "
+        st = FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_INVALID_ARG, "%s: max_norm must be >= 0 (or INFINITY to only "
                      "measure), got %g", op, max_norm);
         goto fail;
     }
@@ -89,7 +87,7 @@ fcl_status fcl_clip_grad_norm(fcl_ctx *ctx, fcl_tensor *grads, double max_norm, 
         cl_int rc = clEnqueueReadBuffer(fcl_ctx_queue(ctx), out, CL_TRUE, 0, sizeof norm, &norm, 0,
                                         NULL, NULL);
         if (rc != CL_SUCCESS) {
-            st = FCL_ERR(ERRP(ctx), FCL_ERR_OPENCL, "%s: clEnqueueReadBuffer(norm): %s", op,
+            st = FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_OPENCL, "%s: clEnqueueReadBuffer(norm): %s", op,
                          fcl_cl_error_name(rc));
             goto fail;
         }

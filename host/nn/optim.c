@@ -8,8 +8,6 @@
 #include "nn/optim_internal.h"
 #include "ops/op_util.h"
 
-#define ERRP(ctx) fcl_ctx_error(ctx)
-
 /* Chunks of a group are `chunk` elements long (the last one of a range shorter): one
  * work-group each, of `wg` work-items doing FCL_VEC elements per pass, CHUNK_PASSES passes. */
 #define CHUNK_PASSES 16
@@ -56,7 +54,7 @@ static int finite_nonneg(double x) { return isfinite(x) && x >= 0.0; }
 static fcl_status check_hp(fcl_ctx *ctx, const char *op, fcl_optim_kind kind, size_t g,
                            const fcl_optim_hparams *h)
 {
-    fcl_error *e = ERRP(ctx);
+    fcl_error *e = fcl_ctx_error(ctx);
     if (!finite_nonneg(h->lr))
         return FCL_ERR(e, FCL_ERR_INVALID_ARG, "%s: group %zu: invalid learning rate %g", op, g, h->lr);
     if (!finite_nonneg(h->weight_decay))
@@ -102,19 +100,19 @@ static fcl_status check_ranges(fcl_ctx *ctx, const char *op, size_t numel,
     size_t total = 0;
     for (size_t g = 0; g < n_groups; g++) {
         if (groups[g].n_ranges && !groups[g].ranges)
-            return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: group %zu has %zu ranges but no "
+            return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_INVALID_ARG, "%s: group %zu has %zu ranges but no "
                            "range array", op, g, groups[g].n_ranges);
         total += groups[g].n_ranges;
     }
     tagged_range *all = total ? malloc(total * sizeof *all) : NULL;
     if (total && !all)
-        return FCL_ERR(ERRP(ctx), FCL_ERR_NOMEM, "%s: out of memory (%zu ranges)", op, total);
+        return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM, "%s: out of memory (%zu ranges)", op, total);
     size_t k = 0;
     for (size_t g = 0; g < n_groups; g++) {
         for (size_t r = 0; r < groups[g].n_ranges; r++) {
             const fcl_param_range *pr = &groups[g].ranges[r];
             if (pr->count == 0 || pr->offset >= numel || pr->count > numel - pr->offset) {
-                st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: group %zu range %zu (offset %zu, "
+                st = FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_INVALID_ARG, "%s: group %zu range %zu (offset %zu, "
                              "count %zu) is empty or outside the %zu-element buffer", op, g, r,
                              pr->offset, pr->count, numel);
                 goto fail;
@@ -126,7 +124,7 @@ static fcl_status check_ranges(fcl_ctx *ctx, const char *op, size_t numel,
     for (size_t i = 1; i < total; i++) {
         const tagged_range *a = &all[i - 1], *b = &all[i];
         if (b->offset < a->offset + a->count) {
-            st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: group %zu range %zu [%zu, %zu) overlaps "
+            st = FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_INVALID_ARG, "%s: group %zu range %zu [%zu, %zu) overlaps "
                          "group %zu range %zu [%zu, %zu)", op, a->group, a->index, a->offset,
                          a->offset + a->count, b->group, b->index, b->offset, b->offset + b->count);
             goto fail;
@@ -167,12 +165,12 @@ static fcl_status build_table(fcl_ctx *ctx, fcl_optim *o, const fcl_param_group 
     o->total_chunks = total;
     if (total == 0) return FCL_OK;
     if (2 * total > (size_t)INT_MAX) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: too many chunks (%zu)", op, total);
+        st = FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_INVALID_ARG, "%s: too many chunks (%zu)", op, total);
         goto fail;
     }
     tab = malloc(2 * total * sizeof *tab);
     if (!tab) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_NOMEM, "%s: out of memory (chunk table of %zu)", op, total);
+        st = FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM, "%s: out of memory (chunk table of %zu)", op, total);
         goto fail;
     }
     size_t k = 0;
@@ -190,7 +188,7 @@ static fcl_status build_table(fcl_ctx *ctx, fcl_optim *o, const fcl_param_group 
         goto fail;
     cl_int rc = clEnqueueWriteBuffer(fcl_ctx_queue(ctx), o->tab, CL_TRUE, 0, bytes, tab, 0, NULL, NULL);
     if (rc != CL_SUCCESS) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_OPENCL, "%s: clEnqueueWriteBuffer(chunk table, %zu bytes): %s",
+        st = FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_OPENCL, "%s: clEnqueueWriteBuffer(chunk table, %zu bytes): %s",
                      op, bytes, fcl_cl_error_name(rc));
         goto fail;
     }
@@ -219,11 +217,11 @@ fcl_status fcl_optim_create(fcl_ctx *ctx, fcl_optim **out, fcl_optim_kind kind, 
     cl_kernel k;
     *out = NULL;
     if (kind != FCL_OPTIM_SGD && kind != FCL_OPTIM_ADAMW) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: unknown optimizer kind %d", op, (int)kind);
+        st = FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_INVALID_ARG, "%s: unknown optimizer kind %d", op, (int)kind);
         goto fail;
     }
     if (numel == 0 || numel > (size_t)INT_MAX || n_groups == 0 || !groups) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: need 1..INT_MAX elements and at least one "
+        st = FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_INVALID_ARG, "%s: need 1..INT_MAX elements and at least one "
                      "group (numel %zu, %zu groups)", op, numel, n_groups);
         goto fail;
     }
@@ -238,7 +236,7 @@ fcl_status fcl_optim_create(fcl_ctx *ctx, fcl_optim **out, fcl_optim_kind kind, 
         !(o->mom_started = calloc(n_groups, sizeof *o->mom_started)) ||
         !(o->tab_first = calloc(n_groups, sizeof *o->tab_first)) ||
         !(o->n_chunks = calloc(n_groups, sizeof *o->n_chunks))) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_NOMEM, "%s: out of memory", op);
+        st = FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM, "%s: out of memory", op);
         goto fail;
     }
     o->kind = kind;
@@ -296,7 +294,7 @@ double fcl_optim_lr(const fcl_optim *o, size_t g) { return g < o->n_groups ? o->
 fcl_status fcl_optim_set_lr(fcl_ctx *ctx, fcl_optim *o, size_t g, double lr)
 {
     if (g >= o->n_groups || !finite_nonneg(lr))
-        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "fcl_optim_set_lr: bad group %zu (of %zu) or "
+        return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_INVALID_ARG, "fcl_optim_set_lr: bad group %zu (of %zu) or "
                        "learning rate %g", g, o->n_groups, lr);
     o->hp[g].lr = lr;
     return FCL_OK;
@@ -364,14 +362,14 @@ fcl_status fcl_optim_step(fcl_ctx *ctx, fcl_optim *o, fcl_tensor *params, const 
         (st = fcl_op_check_numel(ctx, op, "grads", grads, o->numel, "the optimizer's numel")))
         goto fail;
     if (fcl_op_overlaps(params, grads)) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: params and grads overlap", op);
+        st = FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_INVALID_ARG, "%s: params and grads overlap", op);
         goto fail;
     }
     for (size_t g = 0; g < o->n_groups; g++) {
         if ((st = check_hp(ctx, op, o->kind, g, &o->hp[g])))
             goto fail;
         if (o->kind == FCL_OPTIM_SGD && o->hp[g].momentum != 0.0 && o->n_state == 0) {
-            st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: group %zu now has momentum %g, but the "
+            st = FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_INVALID_ARG, "%s: group %zu now has momentum %g, but the "
                          "optimizer was created without momentum (no momentum buffer)", op, g,
                          o->hp[g].momentum);
             goto fail;
@@ -420,14 +418,14 @@ fcl_status fcl_optim_set_scalars(fcl_ctx *ctx, fcl_optim *o, const int64_t *in, 
 {
     const char *op = "fcl_optim_set_scalars";
     if (n != 1 + o->n_groups)
-        return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: got %zu values, the optimizer has %zu (step "
+        return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_SHAPE, "%s: got %zu values, the optimizer has %zu (step "
                        "count + one per group)", op, n, 1 + o->n_groups);
     if (in[0] < 0)
-        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: negative step count %lld", op,
+        return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_INVALID_ARG, "%s: negative step count %lld", op,
                        (long long)in[0]);
     for (size_t g = 0; g < o->n_groups; g++)
         if (in[1 + g] != 0 && in[1 + g] != 1)
-            return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: group %zu: momentum flag %lld is "
+            return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_INVALID_ARG, "%s: group %zu: momentum flag %lld is "
                            "not 0 or 1", op, g, (long long)in[1 + g]);
     o->step = in[0];
     for (size_t g = 0; g < o->n_groups; g++) o->mom_started[g] = in[1 + g];

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "nn/run_dir.h"
-#include "runtime/internal.h"
+#include "runtime/internal.h" /* fcl_mkdirs */
 
 /* Every file a run writes into its folder (their temp files are "<name>.tmp..."). */
 static const char *const run_files[] = {"config.txt", "log.csv",     "classes.txt",      "last.safetensors",
@@ -56,7 +56,7 @@ static int is_stale_temp(const char *name)
 static fcl_status remove_stale_temps(fcl_ctx *ctx, const char *dir, fcl_strlist *notes)
 {
     DIR *d = opendir(dir);
-    if (!d) return FCL_ERR(&ctx->err, FCL_ERR_IO, "cannot read the run folder %s: %s", dir, strerror(errno));
+    if (!d) return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_IO, "cannot read the run folder %s: %s", dir, strerror(errno));
     fcl_status st = FCL_OK;
     struct dirent *e;
     while (!st && (e = readdir(d))) {
@@ -65,8 +65,8 @@ static fcl_status remove_stale_temps(fcl_ctx *ctx, const char *dir, fcl_strlist 
         snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
         struct stat sb;
         if (lstat(p, &sb) != 0 || !S_ISREG(sb.st_mode)) continue;
-        if (unlink(p) != 0) st = FCL_ERR(&ctx->err, FCL_ERR_IO, "cannot remove the stale temp file %s: %s", p, strerror(errno));
-        else st = fcl_strlist_add(notes, &ctx->err, "removed %s, a temp file left by an interrupted run", p);
+        if (unlink(p) != 0) st = FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_IO, "cannot remove the stale temp file %s: %s", p, strerror(errno));
+        else st = fcl_strlist_add(notes, fcl_ctx_error(ctx), "removed %s, a temp file left by an interrupted run", p);
     }
     closedir(d);
     return st;
@@ -87,11 +87,11 @@ static fcl_status check_resume_dir(fcl_ctx *ctx, const fcl_train_config *cfg)
     char ck_dir[PATH_MAX], a[PATH_MAX], b[PATH_MAX];
     struct stat sb;
     if (stat(cfg->resume, &sb) != 0)
-        return FCL_ERR(&ctx->err, FCL_ERR_IO, "--resume %s: cannot read the checkpoint: %s", cfg->resume, strerror(errno));
-    if (!S_ISREG(sb.st_mode)) return FCL_ERR(&ctx->err, FCL_ERR_IO, "--resume %s: not a file", cfg->resume);
+        return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_IO, "--resume %s: cannot read the checkpoint: %s", cfg->resume, strerror(errno));
+    if (!S_ISREG(sb.st_mode)) return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_IO, "--resume %s: not a file", cfg->resume);
     dir_of(cfg->resume, ck_dir, sizeof ck_dir);
     if (!realpath(ck_dir, a) || !realpath(cfg->run_dir, b) || strcmp(a, b))
-        return FCL_ERR(&ctx->err, FCL_ERR_INVALID_ARG,
+        return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_INVALID_ARG,
                        "--resume %s continues the run in %s, but --out is %s: RUN must be the run's own folder "
                        "(--out %s), or start a new run from its weights with --init %s --out %s",
                        cfg->resume, ck_dir, cfg->run_dir, ck_dir, cfg->resume, cfg->run_dir);
@@ -115,7 +115,7 @@ static fcl_status check_new_run(fcl_ctx *ctx, const fcl_train_config *cfg, fcl_s
         long rows = log_rows(dir);
         char epochs[64] = "";
         if (rows >= 0) snprintf(epochs, sizeof epochs, ", %ld epoch%s logged", rows, rows == 1 ? "" : "s");
-        return FCL_ERR(&ctx->err, FCL_ERR_INVALID_ARG,
+        return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_INVALID_ARG,
                        "the run folder %s already holds a run (%s%s): continue it with --resume %s/last.safetensors, "
                        "replace it with --overwrite, or choose another --out",
                        dir, found, epochs, dir);
@@ -124,9 +124,9 @@ static fcl_status check_new_run(fcl_ctx *ctx, const fcl_train_config *cfg, fcl_s
         char p[PATH_MAX + 64];
         snprintf(p, sizeof p, "%s/%s", dir, run_files[i]);
         if (unlink(p) != 0 && errno != ENOENT)
-            return FCL_ERR(&ctx->err, FCL_ERR_IO, "--overwrite: cannot remove %s: %s", p, strerror(errno));
+            return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_IO, "--overwrite: cannot remove %s: %s", p, strerror(errno));
     }
-    return fcl_strlist_add(notes, &ctx->err, "--overwrite: removed the previous run's files from %s", dir);
+    return fcl_strlist_add(notes, fcl_ctx_error(ctx), "--overwrite: removed the previous run's files from %s", dir);
 }
 
 fcl_status fcl_run_dir_prepare(fcl_ctx *ctx, const fcl_train_config *cfg, fcl_strlist *notes)
@@ -134,11 +134,11 @@ fcl_status fcl_run_dir_prepare(fcl_ctx *ctx, const fcl_train_config *cfg, fcl_st
     struct stat sb;
     int exists = stat(cfg->run_dir, &sb) == 0;
     if (exists && !S_ISDIR(sb.st_mode))
-        return FCL_ERR(&ctx->err, FCL_ERR_INVALID_ARG, "--out %s exists and is not a folder", cfg->run_dir);
+        return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_INVALID_ARG, "--out %s exists and is not a folder", cfg->run_dir);
     fcl_status st = cfg->resume ? check_resume_dir(ctx, cfg) : exists ? check_new_run(ctx, cfg, notes) : FCL_OK;
     if (st) return st;
     if (fcl_mkdirs(cfg->run_dir))
-        return FCL_ERR(&ctx->err, FCL_ERR_IO, "cannot create the run folder %s: %s", cfg->run_dir, strerror(errno));
+        return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_IO, "cannot create the run folder %s: %s", cfg->run_dir, strerror(errno));
     return remove_stale_temps(ctx, cfg->run_dir, notes);
 }
 
@@ -201,12 +201,12 @@ fcl_status fcl_run_config_check(fcl_ctx *ctx, const char *run_dir, const char *n
     char path[PATH_MAX + 64], a[1024], b[1024], changed[2048] = "";
     snprintf(path, sizeof path, "%s/config.txt", run_dir);
     char *old = read_text(path);
-    if (!old) return fcl_strlist_add(notes, &ctx->err, "resume: %s is missing, the settings cannot be compared", path);
+    if (!old) return fcl_strlist_add(notes, fcl_ctx_error(ctx), "resume: %s is missing, the settings cannot be compared", path);
     fcl_status st = FCL_OK;
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0] && !st; i++) {
         if (!config_value(old, fixed[i], a, sizeof a) || !config_value(new_text, fixed[i], b, sizeof b)) continue;
         if (strcmp(a, b))
-            st = FCL_ERR(&ctx->err, FCL_ERR_INVALID_ARG,
+            st = FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_INVALID_ARG,
                          "--resume: %s was %s in the run (%s) and is %s now; a run continues only with the same "
                          "model, input size, channels, classes, embedding, width, stem, batch and loss "
                          "(start a new run with --init to change it)",
@@ -219,7 +219,7 @@ fcl_status fcl_run_config_check(fcl_ctx *ctx, const char *run_dir, const char *n
         snprintf(changed + l, sizeof changed - l, "%s%s %s -> %s", l ? ", " : "", keys[i], a, b);
     }
     if (!st && changed[0])
-        st = fcl_strlist_add(notes, &ctx->err,
+        st = fcl_strlist_add(notes, fcl_ctx_error(ctx),
                              "resume: settings changed since the run started: %s (the new values are recorded in "
                              "config.txt; the optimizer and learning-rate schedule continue from the checkpoint's "
                              "state, base lr included)",

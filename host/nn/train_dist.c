@@ -3,7 +3,6 @@
 #include <string.h>
 
 #include "nn/train_dist.h"
-#include "runtime/internal.h"
 
 static fcl_status slice_get(void *user, size_t index, int channels, fcl_image *out, int *label, fcl_error *err)
 {
@@ -23,12 +22,12 @@ fcl_status fcl_dist_gather_rows(fcl_ctx *ctx, fcl_dist *d, const fcl_tensor *min
                                 fcl_tensor *all, const int *labels, int *labels_all, size_t total)
 {
     float *h = malloc((total * D + n * D + 1) * sizeof *h);
-    if (!h) return FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory");
+    if (!h) return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM, "out of host memory");
     float *m = h + total * D;
     fcl_status st = fcl_tensor_download(ctx, mine, m, n * D);
-    if (!st) st = fcl_dist_allgather_f(d, m, n * D, h, total * D, &ctx->err);
+    if (!st) st = fcl_dist_allgather_f(d, m, n * D, h, total * D, fcl_ctx_error(ctx));
     if (!st) st = fcl_tensor_upload(ctx, all, h, total * D);
-    if (!st && labels_all) st = fcl_dist_allgather_i(d, labels, n, labels_all, total, &ctx->err);
+    if (!st && labels_all) st = fcl_dist_allgather_i(d, labels, n, labels_all, total, fcl_ctx_error(ctx));
     free(h);
     return st;
 }
@@ -44,10 +43,10 @@ fcl_status fcl_dist_embed_pairs(fcl_ctx *ctx, fcl_dist *d, fcl_net *net, const f
     part.pairs = pl->pairs + lo;
     part.n = hi - lo;
     double *mine = NULL, *all = malloc((pl->n ? pl->n : 1) * sizeof *all);
-    if (!all) return FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory");
+    if (!all) return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM, "out of host memory");
     /* An empty slice (more ranks than pairs) embeds nothing but still joins the gather. */
     fcl_status st = part.n ? fcl_embed_pairs(ctx, net, in, &part, progress, user, &mine) : FCL_OK;
-    if (!st) st = fcl_dist_allgather_d(d, mine, part.n, all, pl->n, &ctx->err);
+    if (!st) st = fcl_dist_allgather_d(d, mine, part.n, all, pl->n, fcl_ctx_error(ctx));
     free(mine);
     if (st) {
         free(all);

@@ -39,7 +39,7 @@ fcl_status fcl_tr_validate(trainer *t, fcl_epoch_stats *s)
     double loss_sum = 0;
     size_t seen = 0, hits[2] = {0, 0};
     float *host = malloc((size_t)c->batch * (size_t)t->classes * sizeof *host);
-    if (!host && !st) st = FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory");
+    if (!host && !st) st = FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM, "out of host memory");
     while (!st && l) {
         const fcl_batch *b = NULL;
         st = take(ctx, fcl_loader_next(l, &b, &e), &e);
@@ -59,7 +59,7 @@ fcl_status fcl_tr_validate(trainer *t, fcl_epoch_stats *s)
         seen += n;
     }
     double sums[4] = {loss_sum, (double)seen, (double)hits[0], (double)hits[1]};
-    if (!st) st = fcl_dist_sum_d(c->dist, sums, 4, &ctx->err);
+    if (!st) st = fcl_dist_sum_d(c->dist, sums, 4, fcl_ctx_error(ctx));
     loss_sum = sums[0];
     seen = (size_t)sums[1];
     hits[0] = (size_t)sums[2];
@@ -93,7 +93,7 @@ fcl_status fcl_tr_verify(trainer *t, fcl_epoch_stats *s)
     labels = malloc(t->pairs.n * sizeof *labels);
     folds = malloc(t->pairs.n * sizeof *folds);
     if (!labels || !folds) {
-        st = FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory");
+        st = FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM, "out of host memory");
         goto fail;
     }
     for (size_t i = 0; i < t->pairs.n; i++) {

@@ -7,7 +7,6 @@
 
 #include "nn/net_plan.h"
 #include "nn/train_guard.h"
-#include "runtime/internal.h"
 
 /* ---- data, before the first step ------------------------------------------------------------------- */
 
@@ -16,8 +15,8 @@ static fcl_status probe_set(fcl_ctx *ctx, fcl_dataset *ds, unsigned flags, fcl_s
     fcl_strlist bad = {0};
     fcl_error e = {0};
     fcl_status st = fcl_dataset_probe(ds, flags, &bad, &e);
-    if (st) ctx->err = e;
-    for (size_t i = 0; !st && i < bad.n; i++) st = fcl_strlist_add(warnings, &ctx->err, "left out a bad image: %s", bad.items[i]);
+    if (st) *fcl_ctx_error(ctx) = e;
+    for (size_t i = 0; !st && i < bad.n; i++) st = fcl_strlist_add(warnings, fcl_ctx_error(ctx), "left out a bad image: %s", bad.items[i]);
     fcl_strlist_free(&bad);
     return st;
 }
@@ -39,12 +38,12 @@ fcl_status fcl_train_check_data(fcl_ctx *ctx, const fcl_train_config *cfg, fcl_d
             fcl_error e = {0};
             if (fcl_image_probe_file(p[k], &c, &h, &w, &e)) {
                 const char *m = strchr(e.msg, ' ');
-                return FCL_ERR(&ctx->err, FCL_ERR_FORMAT, "%s:%d: %s", pairs->source, pairs->pairs[i].line, m ? m + 1 : e.msg);
+                return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_FORMAT, "%s:%d: %s", pairs->source, pairs->pairs[i].line, m ? m + 1 : e.msg);
             }
         }
     }
     if (!same || !diff)
-        return FCL_ERR(&ctx->err, FCL_ERR_FORMAT,
+        return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_FORMAT,
                        "%s: verification needs both same (label 1) and different (label 0) pairs; it has %zu same and "
                        "%zu different",
                        pairs->source, same, diff);
@@ -93,7 +92,7 @@ fcl_status fcl_train_check_memory(fcl_ctx *ctx, const fcl_model *m, const fcl_tr
     const uint64_t P = (uint64_t)m->n_trainable, states = cfg->optim == FCL_OPTIM_ADAMW ? 2 : 1;
     uint64_t acts = 0;
     if (fcl_net_activation_peak(m, cfg->batch, cfg->freeze, 1, &acts))
-        return FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory planning %s", m->name);
+        return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM, "out of host memory planning %s", m->name);
     /* parameters, gradients and optimizer state; BN running statistics */
     uint64_t weights = P * F * (2 + states) + (uint64_t)m->n_buffer * F;
     /* the input batch, labels, the loss gradients of the classifier and the embedding */
@@ -126,7 +125,7 @@ fcl_status fcl_train_check_memory(fcl_ctx *ctx, const fcl_model *m, const fcl_tr
              "other %.2f) of %.2f GiB %s",
              gib(total), gib(weights), cfg->batch, gib(acts), gib(io + head + ws), gib(limit), what);
     if (limit && total > limit)
-        return FCL_ERR(&ctx->err, FCL_ERR_NOMEM,
+        return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM,
                        "%s: training needs about %.2f GiB (weights, gradients and optimizer state %.2f GiB, "
                        "activations at batch %d %.2f GiB, inputs, heads and workspace %.2f GiB), more than the %.2f "
                        "GiB of %s on %s: use a smaller --batch or --size, or a smaller model",
@@ -134,7 +133,7 @@ fcl_status fcl_train_check_memory(fcl_ctx *ctx, const fcl_model *m, const fcl_tr
                        d->name);
     /* parameters and their gradients are one buffer each: the device must allow one that large */
     if (d->max_alloc && P * F > d->max_alloc)
-        return FCL_ERR(&ctx->err, FCL_ERR_NOMEM,
+        return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM,
                        "%s: training needs about %.2f GiB; its %llu parameters are one buffer of %.2f GiB, more than "
                        "the largest allocation %s allows (%.2f GiB): use a smaller model",
                        m->name, gib(total), (unsigned long long)P, gib(P * F), d->name, gib(d->max_alloc));
@@ -147,7 +146,7 @@ fcl_status fcl_tensor_check_finite(fcl_ctx *ctx, const fcl_tensor *t, size_t *fi
 {
     size_t n = fcl_tensor_numel(t), chunk = (size_t)1 << 20;
     float *h = malloc((n < chunk ? n : chunk) * sizeof *h + 1);
-    if (!h) return FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory");
+    if (!h) return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM, "out of host memory");
     fcl_status st = FCL_OK;
     *first_bad = (size_t)-1;
     for (size_t off = 0; off < n && !st && *first_bad == (size_t)-1; off += chunk) {
@@ -179,7 +178,7 @@ fcl_status fcl_net_check_weights_finite(fcl_ctx *ctx, fcl_net *net, const char *
             const fcl_net_entry *e = fcl_net_entry_at(net, i);
             if (e->where == where && bad >= e->offset && bad - e->offset < (size_t)e->info->numel) name = e->info->name;
         }
-        return FCL_ERR(&ctx->err, FCL_ERR_FORMAT,
+        return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_FORMAT,
                        "%s: '%s' holds NaN or infinite values (a diverged run?): its outputs would be meaningless",
                        source, name);
     }

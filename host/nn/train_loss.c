@@ -89,7 +89,7 @@ fcl_status fcl_tr_build_loss_state(trainer *t)
         if (!st) st = fcl_tensor_alloc(ctx, &t->head_cos, 2, lshape, FCL_F32);
         if (st) return st;
         float *w = malloc(K * D * sizeof *w);
-        if (!w) return FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory");
+        if (!w) return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM, "out of host memory");
         for (size_t i = 0; i < K * D; i++) w[i] = 0.01f * fcl_rng_normal(&r); /* insightface: normal(0, 0.01) */
         st = fcl_tensor_upload(ctx, &t->head_w, w, K * D);
         free(w);
@@ -120,7 +120,7 @@ fcl_status fcl_tr_build_loss_state(trainer *t)
         if (!st) st = fcl_tensor_alloc(ctx, &t->demb_all, 2, s2, FCL_F32);
         if (!st) st = fcl_tensor_alloc(ctx, &t->y_all, 1, &B, FCL_F32);
         if (st) return st;
-        if (!(t->labels_all = malloc(B * sizeof *t->labels_all))) return FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory");
+        if (!(t->labels_all = malloc(B * sizeof *t->labels_all))) return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM, "out of host memory");
     }
     for (int i = 0; i < c->loss.n; i++) {
         if (c->loss.kind[i] == FCL_TERM_CONTRASTIVE) {
@@ -288,7 +288,7 @@ fcl_status fcl_tr_loss_terms(trainer *t, const fcl_batch *b, const fcl_tensor *y
             size_t np = pn - 1;
             float *ypair = malloc(np * sizeof *ypair);
             if (!ypair) {
-                st = FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory");
+                st = FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM, "out of host memory");
                 break;
             }
             for (size_t k = 0; k < np; k++) ypair[k] = plab[k] == plab[k + 1] ? 1.0f : 0.0f;

@@ -94,7 +94,7 @@ fcl_status fcl_tr_config_text(trainer *t, char **out)
     size_t text_len = 0;
     *out = NULL;
     FILE *f = open_memstream(out, &text_len);
-    if (!f) return FCL_ERR(&t->ctx->err, FCL_ERR_NOMEM, "out of host memory");
+    if (!f) return FCL_ERR(fcl_ctx_error(t->ctx), FCL_ERR_NOMEM, "out of host memory");
     char loss[128] = "";
     for (int i = 0; i < c->loss.n; i++) {
         size_t l = strlen(loss);
@@ -124,7 +124,7 @@ fcl_status fcl_tr_config_text(trainer *t, char **out)
     if (fclose(f) != 0 || !*out) {
         free(*out);
         *out = NULL;
-        return FCL_ERR(&t->ctx->err, FCL_ERR_NOMEM, "out of host memory");
+        return FCL_ERR(fcl_ctx_error(t->ctx), FCL_ERR_NOMEM, "out of host memory");
     }
     return FCL_OK;
 }
@@ -134,7 +134,7 @@ static fcl_status write_config(trainer *t)
     char path[1200], *text = NULL;
     path_in(t, "config.txt", path, sizeof path);
     fcl_status st = fcl_tr_config_text(t, &text);
-    if (!st) st = fcl_write_text_atomic(path, text, &t->ctx->err);
+    if (!st) st = fcl_write_text_atomic(path, text, fcl_ctx_error(t->ctx));
     free(text);
     return st;
 }
@@ -196,7 +196,7 @@ fcl_status fcl_tr_record_epoch(trainer *t, const fcl_epoch_stats *s, int64_t epo
     double row[N_COLS] = {s->epoch, s->train_loss, s->train_acc, s->val_loss, s->val_acc, s->val_top5, s->auc,
                           s->eer, s->tar_1e2, s->best_acc, s->lr, s->images_per_s, s->seconds};
     fcl_status st = writer(t) ? take(ctx, fcl_csvlog_write_numbers(&t->log, row, &e), &e) : FCL_OK;
-    if (!st && history_push(t, s)) st = FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory");
+    if (!st && history_push(t, s)) st = FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM, "out of host memory");
     if (!st && writer(t)) st = plots(t);
     if (!st && writer(t)) st = save(t, "last.safetensors", epoch_done);
     if (!st && writer(t) && s->best) st = save(t, "best.safetensors", epoch_done);

@@ -24,7 +24,7 @@ static fcl_status train_step(trainer *t, const fcl_batch *b, double *loss_out, s
     int need_demb = o.need_demb;
     fcl_tensor *pe = &o.pe, *py = &o.py, *demb = &o.demb;
     if (!st && !isfinite(total))
-        st = FCL_ERR(&ctx->err, FCL_ERR_INVALID_ARG,
+        st = FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_INVALID_ARG,
                      "training diverged: loss is %g at step %lld (lower --lr, or use --clip)", total, (long long)t->step + 1);
     if (!st) st = fcl_optim_zero_grad(ctx, fcl_net_grads(t->net));
     if (!st) {
@@ -74,7 +74,7 @@ static fcl_status check_diverged(trainer *t, int epoch)
         fcl_status st = fcl_tensor_check_finite(t->ctx, ts[i], &bad);
         if (st) return st;
         if (bad != (size_t)-1)
-            return FCL_ERR(&t->ctx->err, FCL_ERR_INVALID_ARG,
+            return FCL_ERR(fcl_ctx_error(t->ctx), FCL_ERR_INVALID_ARG,
                            "training diverged: the %s are not finite (element %zu) after step %lld, epoch %d "
                            "(lower --lr, or use --clip)",
                            what[i], bad, (long long)t->step, epoch);
@@ -88,7 +88,7 @@ static fcl_status check_diverged(trainer *t, int epoch)
     if (!st) st = flat2(t->ctx, fcl_net_output(t->net), (size_t)t->cfg->batch, 0, (size_t)t->cfg->batch, &emb);
     if (!st) st = fcl_tensor_check_finite(t->ctx, &emb, &bad);
     if (!st && bad != (size_t)-1)
-        st = FCL_ERR(&t->ctx->err, FCL_ERR_INVALID_ARG,
+        st = FCL_ERR(fcl_ctx_error(t->ctx), FCL_ERR_INVALID_ARG,
                      "training diverged: the network's outputs in inference are not finite after step %lld, epoch %d "
                      "(lower --lr, or use --clip)",
                      (long long)t->step, epoch);
@@ -134,7 +134,7 @@ fcl_status fcl_tr_train_epoch(trainer *t, int64_t ep, double t0, double *loss_su
     if ((st = check_diverged(t, (int)ep + 1))) return st; /* before validation reads NaN logits */
     /* the global batch's loss and accuracy: sums over ranks */
     double sums[3] = {*loss_sum, (double)*seen, (double)*correct};
-    st = fcl_dist_sum_d(cfg->dist, sums, 3, &ctx->err);
+    st = fcl_dist_sum_d(cfg->dist, sums, 3, fcl_ctx_error(ctx));
     if (!st && t->ddp) st = fcl_ddp_average_buffers(t->ddp); /* per-rank BN running stats */
     if (st) return st;
     *loss_sum = sums[0];

@@ -50,11 +50,11 @@ static fcl_status open_data(trainer *t)
     for (size_t i = 0; i < warn.n; i++) info(t, FCL_EV_WARNING, "%s", warn.items[i]);
     fcl_strlist_free(&warn);
     if (t->train.n_classes < 2)
-        return FCL_ERR(&ctx->err, FCL_ERR_FORMAT, "%s: training needs at least 2 identity folders, found %d", c->train_dir,
+        return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_FORMAT, "%s: training needs at least 2 identity folders, found %d", c->train_dir,
                        t->train.n_classes);
     st = writer(t) ? fcl_dataset_write_classes(&t->train, classes_path, &e) : FCL_OK;
     if (st) return take(ctx, st, &e);
-    if ((st = fcl_dist_barrier(c->dist, &ctx->err))) return st; /* the other ranks read classes.txt below */
+    if ((st = fcl_dist_barrier(c->dist, fcl_ctx_error(ctx)))) return st; /* the other ranks read classes.txt below */
     t->classes = t->train.n_classes;
     info(t, FCL_EV_INFO, "train: %s: %zu images of %d identities", c->train_dir, t->train.n, t->classes);
     if (c->val_dir) {
@@ -78,7 +78,7 @@ static fcl_status open_data(trainer *t)
                             &t->pairs, &e);
         if (st) return take(ctx, st, &e);
         if (!t->pairs.labelled)
-            return FCL_ERR(&ctx->err, FCL_ERR_FORMAT, "%s: verification during training needs labelled pairs", c->pairs);
+            return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_FORMAT, "%s: verification during training needs labelled pairs", c->pairs);
         t->has_pairs = 1;
         info(t, FCL_EV_INFO, "pairs: %s: %zu pairs", c->pairs, t->pairs.n);
     }
@@ -177,22 +177,22 @@ static fcl_status make_loader(trainer *t)
         lo.pk_p = c->pk_p > 0 ? c->pk_p : c->batch / lo.pk_k;
         lo.pk_replace = 1;
         if (lo.pk_p * lo.pk_k > c->batch)
-            return FCL_ERR(&t->ctx->err, FCL_ERR_INVALID_ARG, "P x K = %d x %d exceeds --batch %d", lo.pk_p, lo.pk_k, c->batch);
+            return FCL_ERR(fcl_ctx_error(t->ctx), FCL_ERR_INVALID_ARG, "P x K = %d x %d exceeds --batch %d", lo.pk_p, lo.pk_k, c->batch);
         if (lo.pk_p < 2)
-            return FCL_ERR(&t->ctx->err, FCL_ERR_INVALID_ARG, "P x K sampling needs P >= 2 identities per batch (batch %d, K %d)",
+            return FCL_ERR(fcl_ctx_error(t->ctx), FCL_ERR_INVALID_ARG, "P x K sampling needs P >= 2 identities per batch (batch %d, K %d)",
                            c->batch, lo.pk_k);
     } else {
         lo.sampler = FCL_SAMPLER_SHUFFLE;
     }
     int gb = lo.sampler == FCL_SAMPLER_PK ? lo.pk_p * lo.pk_k : c->batch;
     if (gb % lo.shard_count)
-        return FCL_ERR(&t->ctx->err, FCL_ERR_INVALID_ARG, "the global batch %d must be a multiple of the %d ranks", gb,
+        return FCL_ERR(fcl_ctx_error(t->ctx), FCL_ERR_INVALID_ARG, "the global batch %d must be a multiple of the %d ranks", gb,
                        lo.shard_count);
     st = take(t->ctx, fcl_loader_create(&t->loader, &src, &lo, &e), &e);
     if (st) return st;
     t->steps_per_epoch = fcl_loader_batches_per_epoch(t->loader);
     if (t->steps_per_epoch == 0)
-        return FCL_ERR(&t->ctx->err, FCL_ERR_INVALID_ARG, "%s: %zu images make no full batch of %d (lower --batch)",
+        return FCL_ERR(fcl_ctx_error(t->ctx), FCL_ERR_INVALID_ARG, "%s: %zu images make no full batch of %d (lower --batch)",
                        c->train_dir, t->train.n, c->batch);
     return FCL_OK;
 }
@@ -235,17 +235,17 @@ fcl_status fcl_train_run(fcl_ctx *ctx, const fcl_train_config *cfg, fcl_train_ca
     fcl_strlist notes = {0};
 
     if (!cfg->train_dir || !cfg->run_dir || !cfg->model)
-        return FCL_ERR(&ctx->err, FCL_ERR_INVALID_ARG, "training needs a training folder, a model and a run folder");
+        return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_INVALID_ARG, "training needs a training folder, a model and a run folder");
     if (cfg->epochs < 1 || cfg->batch < 2)
-        return FCL_ERR(&ctx->err, FCL_ERR_INVALID_ARG, "--epochs must be >= 1 and --batch >= 2 (batch norm needs 2)");
-    if (cfg->init && cfg->resume) return FCL_ERR(&ctx->err, FCL_ERR_INVALID_ARG, "use --init or --resume, not both");
+        return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_INVALID_ARG, "--epochs must be >= 1 and --batch >= 2 (batch norm needs 2)");
+    if (cfg->init && cfg->resume) return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_INVALID_ARG, "use --init or --resume, not both");
     for (int i = 0; i < cfg->loss.n; i++) {
         if (cfg->loss.kind[i] == FCL_TERM_CE) t->ce_term = i;
         if (fcl_tr_is_head(cfg->loss.kind[i])) t->head_term = i;
         if (cfg->loss.kind[i] == FCL_TERM_CENTER) t->center_term = i;
     }
     if (writer(t) && (st = fcl_run_dir_prepare(ctx, cfg, &notes)) == FCL_OK) show_notes(t, FCL_EV_INFO, &notes);
-    if (!st) st = fcl_dist_barrier(cfg->dist, &ctx->err); /* data-parallel: rank 0 prepared the folder */
+    if (!st) st = fcl_dist_barrier(cfg->dist, fcl_ctx_error(ctx)); /* data-parallel: rank 0 prepared the folder */
     if (st) return st;
     fcl_rng_seed(fcl_ctx_rng(ctx), cfg->seed);
 

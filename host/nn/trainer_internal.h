@@ -21,7 +21,6 @@
 #include "facecl/plot.h"
 #include "facecl/safetensors.h"
 #include "facecl/train.h"
-#include "runtime/internal.h"
 
 typedef struct trainer {
     fcl_ctx *ctx;
@@ -85,7 +84,7 @@ static inline void info(trainer *t, fcl_train_event_kind kind, const char *fmt, 
 
 static inline fcl_status take(fcl_ctx *ctx, fcl_status st, const fcl_error *e)
 {
-    if (st) ctx->err = *e;
+    if (st) *fcl_ctx_error(ctx) = *e;
     return st;
 }
 
