@@ -51,9 +51,16 @@ Test(accessors, net_freeze_is_the_frozen_prefix)
 
 Test(accessors, param_kind_names_are_torch_state_dict_suffixes)
 {
-    static const char *want[FCL_PARAM_KIND_COUNT] = {"weight", "bias", "running_mean", "running_var",
-                                                     "num_batches_tracked"};
-    for (int k = 0; k < FCL_PARAM_KIND_COUNT; k++) cr_assert_str_eq(fcl_param_kind_name((fcl_param_kind)k), want[k]);
+    /* torch's names for the kinds every model has; any further kind has a name of its own */
+    static const struct { fcl_param_kind k; const char *name; } want[] = {
+        {FCL_PARAM_WEIGHT, "weight"}, {FCL_PARAM_BIAS, "bias"}, {FCL_PARAM_RUNNING_MEAN, "running_mean"},
+        {FCL_PARAM_RUNNING_VAR, "running_var"}, {FCL_PARAM_NUM_BATCHES, "num_batches_tracked"}};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) cr_assert_str_eq(fcl_param_kind_name(want[i].k), want[i].name);
+    for (int k = 0; k < FCL_PARAM_KIND_COUNT; k++) {
+        const char *n = fcl_param_kind_name((fcl_param_kind)k);
+        cr_assert(n && n[0] && strcmp(n, "?"), "kind %d has no name", k);
+        for (int j = 0; j < k; j++) cr_assert_str_neq(n, fcl_param_kind_name((fcl_param_kind)j), "kinds %d and %d share a name", j, k);
+    }
     cr_assert_str_eq(fcl_param_kind_name(FCL_PARAM_KIND_COUNT), "?");
     cr_assert_str_eq(fcl_param_kind_name((fcl_param_kind)-1), "?");
 }
