@@ -1,5 +1,6 @@
-/* tests/test_onnx_ext.c: `facecl export` of issue 12's layer kinds (LayerNorm2d, GELU, layer scale, radix sum, r-SoftMax): the nodes, their wiring, attributes and constants, decoded by the strict reader; ConvNeXt and ResNeSt export; refusals. */
+/* tests/test_onnx_ext.c: `facecl export` of issue 12's layer kinds (LayerNorm2d, GELU, layer scale, radix sum, r-SoftMax, weight-standardised conv, constant scale): the nodes, their wiring, attributes and constants, decoded by the strict reader; ConvNeXt and ResNeSt export; refusals. */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,9 +107,9 @@ Test(onnx_ext, every_ext_kind)
     fcl_model *m = export_and_load(ckpt, EXT_LAYERS, "onnx_ext_layers.model", EXT_OPTS, "norm=0.5:0.5", FCL_EXPORT_EMBEDDING, onnx, &d);
     check_weights(&d, m, 0);
     check_topology(&d);
-    /* every node of the graph, by op (see the fixture: 3 LayerNorms, 2 GELUs, 4 radix sums, 3 r-SoftMaxes) */
-    static const op_count counts[] = {{"Conv", 9},        {"ReduceMean", 6},         {"Sqrt", 3},        {"Reciprocal", 3},
-                  {"Sub", 4},         {"Div", 2},                {"Mul", 22},        {"Add", 9},
+    /* every node of the graph, by op (see the fixture: 3 LayerNorms, 2 GELUs, 4 radix sums, 3 r-SoftMaxes, a ws conv, a scale) */
+    static const op_count counts[] = {{"Conv", 10},       {"ReduceMean", 8},         {"Sqrt", 4},        {"Reciprocal", 4},
+                  {"Sub", 5},         {"Div", 2},                {"Mul", 27},        {"Add", 10},
                   {"Erf", 1},         {"Tanh", 1},               {"Relu", 3},        {"Reshape", 9},
                   {"ReduceSum", 4},   {"Softmax", 2},            {"Transpose", 1},   {"Sigmoid", 1},
                   {"GlobalAveragePool", 4}, {"Flatten", 2},      {"Gemm", 1},        {"BatchNormalization", 1},
@@ -117,11 +118,11 @@ Test(onnx_ext, every_ext_kind)
 
     /* LayerNorm2d on a 4-D value, after global pooling, and on a flattened one (made 4-D first) */
     expect_layernorm(&d, "n0", "c0", 12, 1e-6f);
-    expect_layernorm(&d, "n1", "gap_28", 16, 1e-5f);
+    expect_layernorm(&d, "n1", "gap_30", 16, 1e-5f);
     const dnode *n2mul = find_node(&d, find_node(&d, "n2")->in[0]);  /* the weight's Mul */
     const dnode *n2sub = find_node(&d, find_node(&d, n2mul->in[0])->in[0]); /* (x - m) */
     const dnode *as4d = node(&d, n2sub->in[0], "Reshape", 2);
-    cr_assert_str_eq(as4d->in[0], "flatten_30");
+    cr_assert_str_eq(as4d->in[0], "flatten_32");
     expect_i64(&d, as4d->in[1], 4, (const int64_t[]){0, 16, 1, 1});
     expect_layernorm(&d, "n2", n2sub->in[0], 16, 1e-6f);
 
@@ -180,35 +181,62 @@ Test(onnx_ext, every_ext_kind)
     expect_i64(&d, r22->in[1], 4, (const int64_t[]){0, 2, 2, 8});
     /* radix 1: a sigmoid */
     cr_assert_str_eq(node(&d, "rsoftmax_26", "Sigmoid", 1)->in[0], "sc.fc");
+
+    /* weight-standardised conv: Conv with w_hat = (w - mean) * ((gain * gamma / sqrt(fan-in)) * r),
+     * mean and r per output channel (axes 1, 2, 3), from the checkpoint's weight and gain */
+    const dnode *ws = node(&d, "ws0", "Conv", 3);
+    cr_assert_str_eq(ws->in[0], "channel_mul_27");
+    cr_assert_str_eq(ws->in[2], "ws0.bias");
+    const dnode *wh = node(&d, ws->in[1], "Mul", 2), *wf = node(&d, wh->in[1], "Mul", 2);
+    const dnode *wc = node(&d, wh->in[0], "Sub", 2), *wm = node(&d, wc->in[1], "ReduceMean", 1);
+    cr_assert(!strcmp(wc->in[0], "ws0.weight") && !strcmp(wm->in[0], "ws0.weight"));
+    expect_ints(wm, "axes", 3, (const int64_t[]){1, 2, 3});
+    const dnode *gsc = node(&d, wf->in[0], "Mul", 2);
+    cr_assert_str_eq(gsc->in[0], "ws0.gain");
+    expect_scalar(&d, gsc->in[1], (float)(1.7 / sqrt(8.0 * 9.0))); /* gamma / sqrt(cin / groups * kh * kw) */
+    const dnode *wr = node(&d, wf->in[1], "Reciprocal", 1), *wsd = node(&d, wr->in[0], "Sqrt", 1);
+    const dnode *wve = node(&d, wsd->in[0], "Add", 2), *wv = node(&d, wve->in[0], "ReduceMean", 1);
+    expect_scalar(&d, wve->in[1], 1e-5f);
+    expect_ints(wv, "axes", 3, (const int64_t[]){1, 2, 3});
+    const dtensor *gain = find_init(&d, "ws0.gain");
+    cr_assert(gain && gain->ndim == 4 && gain->dims[0] == 16 && gain->dims[3] == 1);
+    /* constant scale: one Mul */
+    const dnode *sc = node(&d, "scale_29", "Mul", 2);
+    cr_assert_str_eq(sc->in[0], "ws0");
+    expect_scalar(&d, sc->in[1], 2.5f);
     free_onnx(&d);
     fcl_model_free(m);
 }
 
-/* The shipped ConvNeXt and ResNeSt (narrowed: width 0.25) export, every weight included, with
- * one LayerNorm chain per layernorm2d layer and one Softmax per r-SoftMax. */
-Test(onnx_ext, convnext_and_resnest_export)
+/* The shipped ConvNeXt, ResNeSt and NFNet (narrowed: width 0.25) export, every weight included,
+ * with one standardisation chain (Reciprocal) per layernorm2d layer and weight-standardised conv,
+ * one Erf per GELU and one Softmax per r-SoftMax. */
+Test(onnx_ext, convnext_resnest_nfnet_export)
 {
     static const struct {
         const char *file, *name;
-        int ln, gelu, rsoftmax;
-    } nets[] = {{FACECL_SOURCE_DIR "/models/convnext_tiny.model", "convnext_tiny.model", 23, 18, 0},
-                {FACECL_SOURCE_DIR "/models/resnest50d.model", "resnest50d.model", 0, 0, 16}};
+        int std, gelu, rsoftmax, scale;
+    } nets[] = {{FACECL_SOURCE_DIR "/models/convnext_tiny.model", "convnext_tiny.model", 23, 18, 0, 0},
+                {FACECL_SOURCE_DIR "/models/resnest50d.model", "resnest50d.model", 0, 0, 16, 0},
+                {FACECL_SOURCE_DIR "/models/nfnet_f0.model", "nfnet_f0.model", 57, 52, 0, 23}};
     for (size_t k = 0; k < sizeof nets / sizeof nets[0]; k++) {
         dmodel d;
         fcl_model *m = export_and_load(ckpt, nets[k].file, nets[k].name,
                                        "channels=3 size_h=32 size_w=32 classes=5 embedding=16 width=0.25 stem=face",
                                        "norm=0.5:0.5", FCL_EXPORT_LOGITS, onnx, &d);
-        int ln = 0, gelu = 0, rs = 0;
+        int std = 0, gelu = 0, rs = 0, sc = 0;
         for (int i = 0; i < m->n_layers; i++) {
-            ln += m->layers[i].kind == FCL_LAYER_LAYERNORM;
-            gelu += m->layers[i].kind == FCL_LAYER_ACT && m->layers[i].act.kind == FCL_ACT_GELU;
-            rs += m->layers[i].kind == FCL_LAYER_RSOFTMAX;
+            const fcl_layer *L = &m->layers[i];
+            std += L->kind == FCL_LAYER_LAYERNORM || (L->kind == FCL_LAYER_CONV && L->conv.ws);
+            gelu += L->kind == FCL_LAYER_ACT && L->act.kind == FCL_ACT_GELU;
+            rs += L->kind == FCL_LAYER_RSOFTMAX;
+            sc += L->kind == FCL_LAYER_SCALE;
         }
-        cr_assert(ln == nets[k].ln && gelu == nets[k].gelu && rs == nets[k].rsoftmax, "%s: %d / %d / %d", nets[k].name,
-                  ln, gelu, rs);
+        cr_assert(std == nets[k].std && gelu == nets[k].gelu && rs == nets[k].rsoftmax && sc == nets[k].scale,
+                  "%s: %d / %d / %d / %d", nets[k].name, std, gelu, rs, sc);
         check_weights(&d, m, 1);
         check_topology(&d);
-        cr_assert_eq(count_op(&d, "Reciprocal"), ln);
+        cr_assert_eq(count_op(&d, "Reciprocal"), std);
         cr_assert_eq(count_op(&d, "Erf"), gelu);
         cr_assert_eq(count_op(&d, "Softmax"), rs);
         free_onnx(&d);

@@ -50,8 +50,10 @@ void ex_node(fcl_exporter *x, const char *op, const char *out, const char *const
 const char *ex_scalar(fcl_exporter *x, ex_scalar_id id);
 /* GELU of value `in` into x->value[i] (tanh_form: torch's approximate='tanh'). */
 fcl_status ex_map_gelu(fcl_exporter *x, int i, const char *in, int tanh_form);
-/* LayerNorm2d, learned tensors, radix sum, r-SoftMax (export_layers_ext.c). */
+/* LayerNorm2d, learned tensors, radix sum, r-SoftMax, constant scale (export_layers_ext.c). */
 fcl_status ex_map_ext(fcl_exporter *x, int i);
+/* Conv layer i's standardised weight (ws=1) computed in the graph from its weight value w. */
+fcl_status ex_ws_weight(fcl_exporter *x, int i, const char *w, char out[EX_NAME_MAX]);
 
 /* Emits the nodes of layer i (its output value is x->value[i], rank x->rank[i]). */
 fcl_status ex_layer(fcl_exporter *x, int i);

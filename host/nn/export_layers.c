@@ -11,9 +11,6 @@
 static fcl_status map_conv(fcl_exporter *x, int i)
 {
     const fcl_layer *L = &x->m->layers[i];
-    if (L->conv.ws) /* the exported weight would have to be the standardised one */
-        return FCL_ERR(x->err, FCL_ERR_UNSUPPORTED, "export: layer %d '%s' (%s line %d): a weight-standardised conv (ws=1) "
-                       "has no ONNX mapping yet", i, x->value[i], x->m->name, L->line);
     char in[EX_NAME_MAX];
     ex_as4d(x, ex_in(x, L, 0), ex_in_rank(x, L, 0), L->in_c, L->in_h, L->in_w, x->value[i], in);
     /* ONNX's weight layout whatever shape the checkpoint stores it in (same element order) */
@@ -22,6 +19,11 @@ static fcl_status map_conv(fcl_exporter *x, int i)
     if (!wt) return x->err->status;
     char wname[EX_NAME_MAX];
     snprintf(wname, sizeof wname, "%s", wt);
+    if (L->conv.ws) { /* NFNet: the conv runs with the standardised weight, made in the graph */
+        char raw[EX_NAME_MAX];
+        snprintf(raw, sizeof raw, "%s", wname);
+        if (ex_ws_weight(x, i, raw, wname)) return x->err->status;
+    }
     const char *b = ex_weight(x, L, FCL_PARAM_BIAS, 0, NULL);
     if (!b) return x->err->status;
     const char *ins[3] = {in, wname, b};
@@ -330,6 +332,7 @@ static const struct {
     {FCL_LAYER_PARAM, ex_map_ext},
     {FCL_LAYER_RADIX_SUM, ex_map_ext},
     {FCL_LAYER_RSOFTMAX, ex_map_ext},
+    {FCL_LAYER_SCALE, ex_map_ext},
 };
 
 fcl_status ex_layer(fcl_exporter *x, int i)

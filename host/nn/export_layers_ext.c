@@ -1,4 +1,4 @@
-/* host/nn/export_layers_ext.c: ONNX mappings (opset 13) of issue 12's layer kinds: LayerNorm2d, GELU (exact and tanh), learned tensors (layer scale), ResNeSt's radix sum and r-SoftMax. */
+/* host/nn/export_layers_ext.c: ONNX mappings (opset 13) of issue 12's layer kinds: LayerNorm2d, GELU (exact and tanh), learned tensors (layer scale), ResNeSt's radix sum and r-SoftMax, NFNet's weight-standardised conv and constant scale. */
 #include <stdio.h>
 
 #include "nn/export_internal.h"
@@ -116,6 +116,38 @@ static fcl_status map_layernorm(fcl_exporter *x, int i)
     return FCL_OK;
 }
 
+/* The standardised weight of a ws conv (timm's ScaledStdConv2d, cl/norm.cl wstd_fwd) from the
+ * checkpoint's weight w [O, I, kh, kw] and gain [O, 1, 1, 1], per output channel:
+ *   w_hat = (w - mean) * ((gain * gamma / sqrt(fan-in)) * r), mean and r over axes 1, 2, 3. */
+fcl_status ex_ws_weight(fcl_exporter *x, int i, const char *w, char out[EX_NAME_MAX])
+{
+    const fcl_layer *L = &x->m->layers[i];
+    const char *g = ex_weight(x, L, FCL_PARAM_GAIN, 0, NULL);
+    if (!g) return x->err->status;
+    char gn[EX_NAME_MAX], d[EX_NAME_MAX], rs[EX_NAME_MAX], sc[EX_NAME_MAX], gs[EX_NAME_MAX], s[EX_NAME_MAX];
+    snprintf(gn, sizeof gn, "%s", g);
+    standardise(x, w, (const int64_t[]){1, 2, 3}, 3, L->conv.ws_eps, x->value[i], d, rs);
+    ex_tmp(x, x->value[i], "ws_scale", sc);
+    ex_const(x, sc, 0, NULL, &L->conv.ws_scale);
+    const char *f = *gn ? bin(x, "Mul", gn, sc, x->value[i], "gain_scale", NULL, gs) : sc;
+    bin(x, "Mul", f, rs, x->value[i], "w_factor", NULL, s);
+    bin(x, "Mul", d, s, x->value[i], "w_hat", NULL, out);
+    return FCL_OK;
+}
+
+/* A constant scale (NFNet's beta, attn_gain * alpha): Mul by a scalar, fcl_scale's one multiply. */
+static fcl_status map_scale(fcl_exporter *x, int i)
+{
+    const fcl_layer *L = &x->m->layers[i];
+    char c[EX_NAME_MAX];
+    ex_tmp(x, x->value[i], "by", c);
+    ex_const(x, c, 0, NULL, &L->ext.scale);
+    const char *ins[2] = {ex_in(x, L, 0), c};
+    ex_node(x, "Mul", x->value[i], ins, 2, NULL, 0);
+    x->rank[i] = ex_in_rank(x, L, 0);
+    return FCL_OK;
+}
+
 /* A learned tensor (ConvNeXt's layer scale gamma, [C, 1, 1]): the initialiser itself under its
  * state_dict name, no node; numpy broadcasting applies it to [N, C, H, W] in channel_mul (Mul),
  * which is facecl's "per image, broadcast over the batch". */
@@ -227,6 +259,7 @@ fcl_status ex_map_ext(fcl_exporter *x, int i)
     case FCL_LAYER_PARAM: return map_param(x, i);
     case FCL_LAYER_RADIX_SUM: return map_radix_sum(x, i);
     case FCL_LAYER_RSOFTMAX: return map_rsoftmax(x, i);
+    case FCL_LAYER_SCALE: return map_scale(x, i);
     default: break;
     }
     return FCL_ERR(x->err, FCL_ERR_INTERNAL, "export: layer %d: kind %d is not an extension kind", i,
