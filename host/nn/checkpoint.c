@@ -6,7 +6,6 @@
 
 #include "facecl/checkpoint.h"
 #include "nn/train_guard.h"
-#include "runtime/internal.h"
 
 #define FORMAT_TAG "facecl-checkpoint-1"
 
@@ -19,7 +18,7 @@ static const char *optim_name(const fcl_optim *o)
 /* Copies the error of a non-context call (safetensors) into the context. */
 static fcl_status take(fcl_ctx *ctx, fcl_status st, const fcl_error *e)
 {
-    if (st) ctx->err = *e;
+    if (st) *fcl_ctx_error(ctx) = *e;
     return st;
 }
 
@@ -43,7 +42,7 @@ static fcl_status add_state_dict(fcl_ctx *ctx, fcl_net *net, fcl_checkpoint *c)
             free(buf);
             cap = (size_t)pi->numel;
             buf = malloc(cap * sizeof *buf);
-            if (!buf) return FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory saving %s", pi->name);
+            if (!buf) return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM, "out of host memory saving %s", pi->name);
         }
         st = fcl_net_entry_get(net, i, buf);
         if (!st) st = take(ctx, fcl_ckpt_add(c, pi->name, FCL_ST_F32, pi->ndim, shape, buf, &e), &e);
@@ -60,7 +59,7 @@ static fcl_status add_optim(fcl_ctx *ctx, fcl_optim *opt, fcl_checkpoint *c, con
     float *buf = malloc((n ? n : 1) * sizeof *buf);
     int64_t *sc = malloc((fcl_optim_scalar_count(opt) + 1) * sizeof *sc);
     if (!buf || !sc) {
-        st = FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory saving the optimizer");
+        st = FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM, "out of host memory saving the optimizer");
         goto fail;
     }
     for (size_t i = 0; i < fcl_optim_state_count(opt) && !st; i++) {
@@ -89,7 +88,7 @@ static fcl_status add_aux(fcl_ctx *ctx, const fcl_ckpt_aux *a, fcl_checkpoint *c
     fcl_error e = {0};
     size_t n = fcl_tensor_numel(a->tensor);
     float *buf = malloc((n ? n : 1) * sizeof *buf);
-    if (!buf) return FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory saving %s", a->name);
+    if (!buf) return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM, "out of host memory saving %s", a->name);
     fcl_status st = fcl_tensor_download(ctx, a->tensor, buf, n);
     if (!st) st = take(ctx, fcl_ckpt_add_f32(c, a->name, a->tensor->ndim, a->tensor->shape, buf, &e), &e);
     free(buf);
@@ -126,7 +125,7 @@ fcl_status fcl_checkpoint_save_ex(fcl_ctx *ctx, fcl_net *net, fcl_optim *opt, co
         size_t n = fcl_sched_state_size(sched);
         ss = malloc((n + 1) * sizeof *ss);
         if (!ss) {
-            st = FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory");
+            st = FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM, "out of host memory");
             goto fail;
         }
         fcl_sched_get_state(sched, ss);
@@ -187,7 +186,7 @@ static fcl_status check_names(fcl_ctx *ctx, fcl_net *net, const fcl_checkpoint *
     if (!want || !ignore) {
         free(want);
         free(ignore);
-        return FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory");
+        return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM, "out of host memory");
     }
     int ni = 0;
     ignore[ni++] = "optim.";
@@ -223,12 +222,12 @@ static fcl_status load_optim(fcl_ctx *ctx, fcl_optim *opt, const fcl_checkpoint 
     fcl_status st = FCL_OK;
     const char *kind = fcl_ckpt_get_meta(c, "optim");
     if (!prefix[0] && (!kind || strcmp(kind, optim_name(opt))))
-        return FCL_ERR(&ctx->err, FCL_ERR_FORMAT, "%s: was saved with optimizer '%s', resuming needs '%s'", path,
+        return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_FORMAT, "%s: was saved with optimizer '%s', resuming needs '%s'", path,
                        kind ? kind : "(none)", optim_name(opt));
     size_t n = fcl_optim_numel(opt);
     float *buf = malloc((n ? n : 1) * sizeof *buf);
     int64_t *sc = NULL;
-    if (!buf) return FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory");
+    if (!buf) return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM, "out of host memory");
     for (size_t i = 0; i < fcl_optim_state_count(opt) && !st; i++) {
         const char *name = NULL;
         fcl_tensor *t = fcl_optim_state(opt, i, &name);
@@ -236,7 +235,7 @@ static fcl_status load_optim(fcl_ctx *ctx, fcl_optim *opt, const fcl_checkpoint 
         snprintf(key, sizeof key, "%soptim.%s", prefix, name);
         const fcl_st_tensor *s = fcl_ckpt_find(c, key);
         if (!s || s->numel != n) {
-            st = FCL_ERR(&ctx->err, FCL_ERR_SHAPE, "%s: optimizer state %s is %s (expected %zu values)", path, key,
+            st = FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_SHAPE, "%s: optimizer state %s is %s (expected %zu values)", path, key,
                          s ? "of another size" : "missing", n);
             break;
         }
@@ -248,11 +247,11 @@ static fcl_status load_optim(fcl_ctx *ctx, fcl_optim *opt, const fcl_checkpoint 
     const fcl_st_tensor *s = fcl_ckpt_find(c, skey);
     size_t ns = fcl_optim_scalar_count(opt);
     if (!st && (!s || s->numel != ns))
-        st = FCL_ERR(&ctx->err, FCL_ERR_SHAPE, "%s: %s is %s (expected %zu values)", path, skey,
+        st = FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_SHAPE, "%s: %s is %s (expected %zu values)", path, skey,
                      s ? "of another size" : "missing", ns);
     if (!st) {
         sc = malloc((ns + 1) * sizeof *sc);
-        if (!sc) st = FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory");
+        if (!sc) st = FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM, "out of host memory");
     }
     if (!st) st = take(ctx, fcl_st_tensor_to_i64(s, sc, ns, &e), &e);
     if (!st) st = fcl_optim_set_scalars(ctx, opt, sc, ns);
@@ -265,9 +264,9 @@ static fcl_status parse_i64(fcl_ctx *ctx, const fcl_checkpoint *c, const char *k
 {
     const char *v = fcl_ckpt_get_meta(c, key);
     char *end = NULL;
-    if (!v) return FCL_ERR(&ctx->err, FCL_ERR_FORMAT, "%s: metadata '%s' is missing (not a training checkpoint)", path, key);
+    if (!v) return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_FORMAT, "%s: metadata '%s' is missing (not a training checkpoint)", path, key);
     long long x = strtoll(v, &end, 10);
-    if (!*v || *end || x < 0) return FCL_ERR(&ctx->err, FCL_ERR_FORMAT, "%s: metadata '%s' is not a count: '%s'", path, key, v);
+    if (!*v || *end || x < 0) return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_FORMAT, "%s: metadata '%s' is not a count: '%s'", path, key, v);
     *out = (int64_t)x;
     return FCL_OK;
 }
@@ -278,10 +277,10 @@ static fcl_status load_aux(fcl_ctx *ctx, const fcl_ckpt_aux *a, const fcl_checkp
     const fcl_st_tensor *t = fcl_ckpt_find(c, a->name);
     size_t n = fcl_tensor_numel(a->tensor);
     if (!t || t->numel != n)
-        return FCL_ERR(&ctx->err, FCL_ERR_SHAPE, "%s: %s is %s (expected %zu values)", path, a->name,
+        return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_SHAPE, "%s: %s is %s (expected %zu values)", path, a->name,
                        t ? "of another size" : "missing", n);
     float *buf = malloc((n ? n : 1) * sizeof *buf);
-    if (!buf) return FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory");
+    if (!buf) return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM, "out of host memory");
     fcl_status st = take(ctx, fcl_st_tensor_to_f32(t, buf, n, &e), &e);
     if (!st) st = fcl_tensor_upload(ctx, a->tensor, buf, n);
     free(buf);
@@ -314,7 +313,7 @@ fcl_status fcl_checkpoint_load_ex(fcl_ctx *ctx, fcl_net *net, fcl_optim *opt, fc
     if (st) return st;
     const char *fmt = fcl_ckpt_get_meta(&c, "format");
     if (fmt && strcmp(fmt, FORMAT_TAG)) {
-        st = FCL_ERR(&ctx->err, FCL_ERR_FORMAT, "%s: checkpoint format '%s' is not '%s'", path, fmt, FORMAT_TAG);
+        st = FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_FORMAT, "%s: checkpoint format '%s' is not '%s'", path, fmt, FORMAT_TAG);
         goto fail;
     }
     st = check_names(ctx, net, &c, &lo, aux, n_aux, path);
@@ -322,13 +321,13 @@ fcl_status fcl_checkpoint_load_ex(fcl_ctx *ctx, fcl_net *net, fcl_optim *opt, fc
     /* Everything that resuming needs must be there before anything is changed. */
     if (!lo.weights_only) {
         if (sched && !fcl_ckpt_find(&c, "sched.state")) {
-            st = FCL_ERR(&ctx->err, FCL_ERR_FORMAT, "%s: has no schedule state to resume from", path);
+            st = FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_FORMAT, "%s: has no schedule state to resume from", path);
             goto fail;
         }
         for (size_t i = 0; i < n_aux; i++) {
             const fcl_st_tensor *t = fcl_ckpt_find(&c, aux[i].name);
             if (!t || t->numel != fcl_tensor_numel(aux[i].tensor)) {
-                st = FCL_ERR(&ctx->err, FCL_ERR_SHAPE, "%s: %s is %s (expected %zu values)", path, aux[i].name,
+                st = FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_SHAPE, "%s: %s is %s (expected %zu values)", path, aux[i].name,
                              t ? "of another size" : "missing", fcl_tensor_numel(aux[i].tensor));
                 goto fail;
             }
@@ -356,7 +355,7 @@ fcl_status fcl_checkpoint_load_ex(fcl_ctx *ctx, fcl_net *net, fcl_optim *opt, fc
         free(buf);
         buf = malloc((size_t)en->info->numel * sizeof *buf);
         if (!buf) {
-            st = FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory");
+            st = FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM, "out of host memory");
             break;
         }
         st = take(ctx, fcl_st_tensor_to_f32(t, buf, (size_t)en->info->numel, &e), &e);
@@ -370,7 +369,7 @@ fcl_status fcl_checkpoint_load_ex(fcl_ctx *ctx, fcl_net *net, fcl_optim *opt, fc
         const fcl_st_tensor *t = fcl_ckpt_find(&c, "sched.state");
         ss = malloc((t->numel + 1) * sizeof *ss);
         if (!ss || t->dtype != FCL_ST_F64) {
-            st = FCL_ERR(&ctx->err, ss ? FCL_ERR_FORMAT : FCL_ERR_NOMEM, "%s: sched.state must be F64", path);
+            st = FCL_ERR(fcl_ctx_error(ctx), ss ? FCL_ERR_FORMAT : FCL_ERR_NOMEM, "%s: sched.state must be F64", path);
             goto fail;
         }
         memcpy(ss, t->data, t->numel * sizeof *ss);
@@ -382,14 +381,14 @@ fcl_status fcl_checkpoint_load_ex(fcl_ctx *ctx, fcl_net *net, fcl_optim *opt, fc
     }
     const fcl_st_tensor *r = fcl_ckpt_find(&c, "rng.state");
     if (!st && r) {
-        if (r->nbytes != 32) st = FCL_ERR(&ctx->err, FCL_ERR_FORMAT, "%s: rng.state must be 32 bytes", path);
+        if (r->nbytes != 32) st = FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_FORMAT, "%s: rng.state must be 32 bytes", path);
         else memcpy(fcl_ctx_rng(ctx)->s, r->data, 32);
     }
 fail:
     free(buf);
     free(ss);
     fcl_ckpt_free(&c);
-    if (st) fcl_error_prefix(&ctx->err, "loading checkpoint: ");
+    if (st) fcl_error_prefix(fcl_ctx_error(ctx), "loading checkpoint: ");
     return st;
 }
 
@@ -481,13 +480,13 @@ fcl_status fcl_net_from_checkpoint(fcl_ctx *ctx, const char *path, int max_batch
     fcl_net *n = NULL;
     *model = NULL;
     *net = NULL;
-    st = fcl_checkpoint_read_model(path, &name, &text, &opts, &ctx->err);
+    st = fcl_checkpoint_read_model(path, &name, &text, &opts, fcl_ctx_error(ctx));
     if (st) goto fail;
     fcl_model_opts_init(&mo);
-    st = fcl_model_opts_parse(opts, &mo, stem, sizeof stem, &ctx->err);
+    st = fcl_model_opts_parse(opts, &mo, stem, sizeof stem, fcl_ctx_error(ctx));
     if (st) goto fail;
     snprintf(label, sizeof label, "%s.model", name); /* errors read "resnet18.model:12" */
-    st = fcl_model_parse(text, label, &mo, &m, &ctx->err);
+    st = fcl_model_parse(text, label, &mo, &m, fcl_ctx_error(ctx));
     if (st) goto fail;
     fcl_net_opts no = {max_batch, 0};
     st = fcl_net_create(ctx, m, &no, &n);
