@@ -1,23 +1,58 @@
-/* host/nn/train_loss.c: the loss terms: the --loss parser, each term's state, the forward/backward of every term in a step, and the classification forward that validation shares. */
+/* host/nn/train_loss.c: the loss terms: their table (name, kind, step), the --loss parser, each term's state, the forward/backward of every term in a step, and the classification forward that validation shares. */
 #include "nn/train_dist.h"
 #include "nn/trainer_internal.h"
 
-static const char *term_names[FCL_TERM_KIND_COUNT] = {"ce", "arcface", "cosface", "sphereface",
-                                                      "center", "triplet", "contrastive", "histogram"};
+/* The inputs of one step's terms: the labels of this rank's rows (y) and of the (gathered)
+ * global batch (plab: host, o->py: device). */
+typedef struct term_in {
+    const fcl_batch *b;
+    const fcl_tensor *y;
+    const int *plab;
+} term_in;
+
+/* One loss term's forward and backward at weight w: its loss in t->loss, its gradients added
+ * (into t->dlogits, o->demb or o->pd, its own parameters' gradient); *used 0 when the batch gives
+ * it nothing to do (its loss then counts 0). */
+typedef fcl_status (*term_step_fn)(trainer *t, const term_in *in, float w, fcl_tr_terms *o, int *used);
+
+static fcl_status step_ce(trainer *t, const term_in *in, float w, fcl_tr_terms *o, int *used);
+static fcl_status step_head(trainer *t, const term_in *in, float w, fcl_tr_terms *o, int *used);
+static fcl_status step_center(trainer *t, const term_in *in, float w, fcl_tr_terms *o, int *used);
+static fcl_status step_triplet(trainer *t, const term_in *in, float w, fcl_tr_terms *o, int *used);
+static fcl_status step_contrastive(trainer *t, const term_in *in, float w, fcl_tr_terms *o, int *used);
+static fcl_status step_histogram(trainer *t, const term_in *in, float w, fcl_tr_terms *o, int *used);
+
+/* Every loss term, in fcl_loss_term_kind order: a new term is a row here and its step function. */
+static const struct term_def {
+    const char *name;
+    int head;            /* a margin head: a classifier of its own (weights, optimizer) */
+    int batchwise;       /* over the whole (gathered) batch at once: pairs, mining */
+    int writes_demb;     /* its backward writes the embedding gradient */
+    term_step_fn step;
+} terms[FCL_TERM_KIND_COUNT] = {
+    [FCL_TERM_CE] = {"ce", 0, 0, 0, step_ce},
+    [FCL_TERM_ARCFACE] = {"arcface", 1, 0, 1, step_head},
+    [FCL_TERM_COSFACE] = {"cosface", 1, 0, 1, step_head},
+    [FCL_TERM_SPHEREFACE] = {"sphereface", 1, 0, 1, step_head},
+    [FCL_TERM_CENTER] = {"center", 0, 0, 1, step_center},
+    [FCL_TERM_TRIPLET] = {"triplet", 0, 1, 1, step_triplet},
+    [FCL_TERM_CONTRASTIVE] = {"contrastive", 0, 1, 1, step_contrastive},
+    [FCL_TERM_HISTOGRAM] = {"histogram", 0, 1, 1, step_histogram},
+};
 
 const char *fcl_loss_term_name(fcl_loss_term_kind k)
 {
-    return k >= 0 && k < FCL_TERM_KIND_COUNT ? term_names[k] : "?";
+    return k >= 0 && k < FCL_TERM_KIND_COUNT ? terms[k].name : "?";
 }
 
 int fcl_tr_is_head(fcl_loss_term_kind k)
 {
-    return k == FCL_TERM_ARCFACE || k == FCL_TERM_COSFACE || k == FCL_TERM_SPHEREFACE;
+    return k >= 0 && k < FCL_TERM_KIND_COUNT && terms[k].head;
 }
 
 int fcl_tr_is_batchwise(fcl_loss_term_kind k)
 {
-    return k == FCL_TERM_TRIPLET || k == FCL_TERM_HISTOGRAM || k == FCL_TERM_CONTRASTIVE;
+    return k >= 0 && k < FCL_TERM_KIND_COUNT && terms[k].batchwise;
 }
 
 fcl_status fcl_loss_spec_parse(const char *text, fcl_loss_spec *out, fcl_error *err)
@@ -43,7 +78,7 @@ fcl_status fcl_loss_spec_parse(const char *text, fcl_loss_spec *out, fcl_error *
         for (char *e = tok + strlen(tok); e > tok && e[-1] == ' '; e--) e[-1] = '\0';
         int k = -1;
         for (int i = 0; i < FCL_TERM_KIND_COUNT; i++)
-            if (!strcmp(tok, term_names[i])) k = i;
+            if (!strcmp(tok, terms[i].name)) k = i;
         if (k < 0)
             return FCL_ERR(err, FCL_ERR_INVALID_ARG,
                            "--loss '%s': unknown term '%s' (ce, arcface, cosface, sphereface, center, triplet, contrastive, histogram)",
@@ -230,99 +265,111 @@ fcl_status fcl_tr_loss_terms(trainer *t, const fcl_batch *b, const fcl_tensor *y
         if (st) return st;
         plab = t->labels_all;
     }
-    const size_t pn = o->pn;
-    fcl_tensor *pe = &o->pe, *py = &o->py, *pd = &o->pd;
-
+    term_in in = {b, y, plab};
     for (int i = 0; i < c->loss.n && !st; i++) {
+        if ((unsigned)c->loss.kind[i] >= FCL_TERM_KIND_COUNT) continue; /* not a term: nothing to do */
+        const struct term_def *d = &terms[c->loss.kind[i]];
         float w = (float)c->loss.weight[i];
-        switch (c->loss.kind[i]) {
-        case FCL_TERM_CE: {
-            fcl_xent_params xp = {(float)c->label_smoothing};
-            fcl_tensor logits, dlog;
-            st = fcl_tr_class_forward(t, n, y, &logits, NULL);
-            if (!st) st = flat2(ctx, &t->dlogits, n, 0, n, &dlog);
-            if (!st) st = fcl_tensor_fill(ctx, &dlog, 0.0f);
-            if (!st) st = fcl_softmax_xent_bwd(ctx, &dlog, &logits, y, &xp, w);
-            if (!st) o->total += w * download_loss(t);
-            if (!st) st = download_scores(t, &logits, n, &o->host_scores);
-            break;
-        }
-        case FCL_TERM_ARCFACE: case FCL_TERM_COSFACE: case FCL_TERM_SPHEREFACE: {
-            fcl_margin_params p = fcl_tr_margin_params(t, (int)t->step);
-            fcl_tensor hl, hc;
-            st = fcl_tr_class_forward(t, n, y, &hc, &hl);
-            if (!st) st = fcl_tensor_fill(ctx, &t->head_dw, 0.0f);
-            if (!st) st = fcl_margin_head_bwd(ctx, &o->demb, &t->head_dw, &hl, &hc, &o->emb, &t->head_w, y, &p, w);
-            if (!st) o->total += w * download_loss(t);
-            if (!st) st = download_scores(t, &hc, n, &o->host_scores);
-            o->need_demb = 1;
-            break;
-        }
-        case FCL_TERM_CENTER:
-            st = fcl_center_loss_fwd(ctx, &t->loss, &o->emb, &t->centers, y);
-            if (!st) st = fcl_center_loss_bwd(ctx, &o->demb, NULL, &o->emb, &t->centers, y, w);
-            if (!st) o->total += w * download_loss(t);
-            o->need_demb = 1;
-            break;
-        case FCL_TERM_TRIPLET: {
-            fcl_triplet_params p = {c->triplet_semi_hard ? FCL_TRIPLET_SEMI_HARD : FCL_TRIPLET_BATCH_HARD,
-                                    c->triplet_margin > 0 ? (float)c->triplet_margin : 0.3f, 0};
-            st = fcl_triplet_loss_fwd(ctx, &t->loss, pe, py, &p);
-            if (!st) st = fcl_triplet_loss_bwd(ctx, pd, pe, py, &p, w);
-            if (!st) o->total += w * download_loss(t);
-            o->need_demb = 1;
-            break;
-        }
-        case FCL_TERM_HISTOGRAM: {
-            fcl_histogram_params p = {c->histogram_bins};
-            st = fcl_histogram_loss_fwd(ctx, &t->loss, pe, py, &p);
-            if (!st) st = fcl_histogram_loss_bwd(ctx, pd, pe, py, &p, w);
-            if (!st) o->total += w * download_loss(t);
-            o->need_demb = 1;
-            break;
-        }
-        case FCL_TERM_CONTRASTIVE: {
-            /* pairs of neighbouring rows (i, i + 1): with P x K batches mostly the same identity,
-             * one different pair per identity boundary */
-            if (pn < 2) break;
-            size_t np = pn - 1;
-            float *ypair = malloc(np * sizeof *ypair);
-            if (!ypair) {
-                st = FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM, "out of host memory");
-                break;
-            }
-            for (size_t k = 0; k < np; k++) ypair[k] = plab[k] == plab[k + 1] ? 1.0f : 0.0f;
-            fcl_tensor a, bb, da, db, yy, d1, d0;
-            fcl_contrastive_params p = {c->triplet_margin > 0 ? (float)c->triplet_margin : 1.0f};
-            size_t ys[1] = {np};
-            st = flat2(ctx, pe, pn, 0, np, &a);
-            if (!st) st = flat2(ctx, pe, pn, 1, np, &bb);
-            if (!st) st = flat2(ctx, &t->scratch_a, pn, 0, np, &da);
-            if (!st) st = flat2(ctx, &t->scratch_b, pn, 0, np, &db);
-            if (!st) st = fcl_tensor_view(ctx, &t->pair_y, 0, 1, ys, &yy);
-            if (!st) st = fcl_tensor_upload(ctx, &yy, ypair, np);
-            free(ypair);
-            if (!st) st = fcl_contrastive_loss_fwd(ctx, &t->loss, &a, &bb, &yy, &p);
-            if (!st) st = fcl_tensor_fill(ctx, &da, 0.0f);
-            if (!st) st = fcl_tensor_fill(ctx, &db, 0.0f);
-            if (!st) st = fcl_contrastive_loss_bwd(ctx, &da, &db, &a, &bb, &yy, &p, w);
-            if (!st) st = flat2(ctx, pd, pn, 0, np, &d0);
-            if (!st) st = fcl_add_acc(ctx, &d0, &da);
-            if (!st) st = flat2(ctx, pd, pn, 1, np, &d1);
-            if (!st) st = fcl_add_acc(ctx, &d1, &db);
-            if (!st) o->total += w * download_loss(t);
-            o->need_demb = 1;
-            break;
-        }
-        default:
-            break;
-        }
+        int used = 1;
+        st = d->step(t, &in, w, o, &used);
+        if (!st && used) o->total += w * download_loss(t);
+        if (used && d->writes_demb) o->need_demb = 1;
     }
     if (!st && t->emb_all.buf && o->need_demb) { /* this rank's rows of the global gradient, times the
                                                     rank count (the averaging divides it again) */
         fcl_tensor mine;
-        st = flat2(ctx, pd, pn, n * (size_t)fcl_dist_rank(c->dist), n, &mine);
+        st = flat2(ctx, &o->pd, o->pn, n * (size_t)fcl_dist_rank(c->dist), n, &mine);
         if (!st) st = fcl_axpy(ctx, &o->demb, (float)ranks, &mine);
     }
+    return st;
+}
+
+/* ---- the terms' steps ------------------------------------------------------------------------ */
+
+static fcl_status step_ce(trainer *t, const term_in *in, float w, fcl_tr_terms *o, int *used)
+{
+    fcl_ctx *ctx = t->ctx;
+    size_t n = o->n;
+    fcl_xent_params xp = {(float)t->cfg->label_smoothing};
+    fcl_tensor logits, dlog;
+    fcl_status st = fcl_tr_class_forward(t, n, in->y, &logits, NULL);
+    if (!st) st = flat2(ctx, &t->dlogits, n, 0, n, &dlog);
+    if (!st) st = fcl_tensor_fill(ctx, &dlog, 0.0f);
+    if (!st) st = fcl_softmax_xent_bwd(ctx, &dlog, &logits, in->y, &xp, w);
+    if (!st) st = download_scores(t, &logits, n, &o->host_scores);
+    return st;
+}
+
+static fcl_status step_head(trainer *t, const term_in *in, float w, fcl_tr_terms *o, int *used)
+{
+    fcl_ctx *ctx = t->ctx;
+    size_t n = o->n;
+    fcl_margin_params p = fcl_tr_margin_params(t, (int)t->step);
+    fcl_tensor hl, hc;
+    fcl_status st = fcl_tr_class_forward(t, n, in->y, &hc, &hl);
+    if (!st) st = fcl_tensor_fill(ctx, &t->head_dw, 0.0f);
+    if (!st) st = fcl_margin_head_bwd(ctx, &o->demb, &t->head_dw, &hl, &hc, &o->emb, &t->head_w, in->y, &p, w);
+    /* accuracy from the plain cosines (the margin only shapes training) */
+    if (!st) st = download_scores(t, &hc, n, &o->host_scores);
+    return st;
+}
+
+static fcl_status step_center(trainer *t, const term_in *in, float w, fcl_tr_terms *o, int *used)
+{
+    fcl_status st = fcl_center_loss_fwd(t->ctx, &t->loss, &o->emb, &t->centers, in->y);
+    if (!st) st = fcl_center_loss_bwd(t->ctx, &o->demb, NULL, &o->emb, &t->centers, in->y, w);
+    return st;
+}
+
+static fcl_status step_triplet(trainer *t, const term_in *in, float w, fcl_tr_terms *o, int *used)
+{
+    const fcl_train_config *c = t->cfg;
+    fcl_triplet_params p = {c->triplet_semi_hard ? FCL_TRIPLET_SEMI_HARD : FCL_TRIPLET_BATCH_HARD,
+                            c->triplet_margin > 0 ? (float)c->triplet_margin : 0.3f, 0};
+    fcl_status st = fcl_triplet_loss_fwd(t->ctx, &t->loss, &o->pe, &o->py, &p);
+    if (!st) st = fcl_triplet_loss_bwd(t->ctx, &o->pd, &o->pe, &o->py, &p, w);
+    return st;
+}
+
+static fcl_status step_histogram(trainer *t, const term_in *in, float w, fcl_tr_terms *o, int *used)
+{
+    fcl_histogram_params p = {t->cfg->histogram_bins};
+    fcl_status st = fcl_histogram_loss_fwd(t->ctx, &t->loss, &o->pe, &o->py, &p);
+    if (!st) st = fcl_histogram_loss_bwd(t->ctx, &o->pd, &o->pe, &o->py, &p, w);
+    return st;
+}
+
+/* Pairs of neighbouring rows (i, i + 1) of the global batch: with P x K batches mostly the same
+ * identity, one different pair per identity boundary. */
+static fcl_status step_contrastive(trainer *t, const term_in *in, float w, fcl_tr_terms *o, int *used)
+{
+    fcl_ctx *ctx = t->ctx;
+    const size_t pn = o->pn;
+    if (pn < 2) {
+        *used = 0;
+        return FCL_OK;
+    }
+    size_t np = pn - 1;
+    float *ypair = malloc(np * sizeof *ypair);
+    if (!ypair) return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM, "out of host memory");
+    for (size_t k = 0; k < np; k++) ypair[k] = in->plab[k] == in->plab[k + 1] ? 1.0f : 0.0f;
+    fcl_tensor a, bb, da, db, yy, d1, d0;
+    fcl_contrastive_params p = {t->cfg->triplet_margin > 0 ? (float)t->cfg->triplet_margin : 1.0f};
+    size_t ys[1] = {np};
+    fcl_status st = flat2(ctx, &o->pe, pn, 0, np, &a);
+    if (!st) st = flat2(ctx, &o->pe, pn, 1, np, &bb);
+    if (!st) st = flat2(ctx, &t->scratch_a, pn, 0, np, &da);
+    if (!st) st = flat2(ctx, &t->scratch_b, pn, 0, np, &db);
+    if (!st) st = fcl_tensor_view(ctx, &t->pair_y, 0, 1, ys, &yy);
+    if (!st) st = fcl_tensor_upload(ctx, &yy, ypair, np);
+    free(ypair);
+    if (!st) st = fcl_contrastive_loss_fwd(ctx, &t->loss, &a, &bb, &yy, &p);
+    if (!st) st = fcl_tensor_fill(ctx, &da, 0.0f);
+    if (!st) st = fcl_tensor_fill(ctx, &db, 0.0f);
+    if (!st) st = fcl_contrastive_loss_bwd(ctx, &da, &db, &a, &bb, &yy, &p, w);
+    if (!st) st = flat2(ctx, &o->pd, pn, 0, np, &d0);
+    if (!st) st = fcl_add_acc(ctx, &d0, &da);
+    if (!st) st = flat2(ctx, &o->pd, pn, 1, np, &d1);
+    if (!st) st = fcl_add_acc(ctx, &d1, &db);
     return st;
 }
