@@ -14,7 +14,13 @@ typedef struct term_in {
  * (into t->dlogits, o->demb or o->pd, its own parameters' gradient); *used 0 when the batch gives
  * it nothing to do (its loss then counts 0). */
 typedef fcl_status (*term_step_fn)(trainer *t, const term_in *in, float w, fcl_tr_terms *o, int *used);
+/* A term's own state (buffers, parameters and their optimizer) for batches of up to B rows. */
+typedef fcl_status (*term_init_fn)(trainer *t, size_t B);
 
+static fcl_status init_ce(trainer *t, size_t B);
+static fcl_status init_head(trainer *t, size_t B);
+static fcl_status init_center(trainer *t, size_t B);
+static fcl_status init_contrastive(trainer *t, size_t B);
 static fcl_status step_ce(trainer *t, const term_in *in, float w, fcl_tr_terms *o, int *used);
 static fcl_status step_head(trainer *t, const term_in *in, float w, fcl_tr_terms *o, int *used);
 static fcl_status step_center(trainer *t, const term_in *in, float w, fcl_tr_terms *o, int *used);
@@ -22,22 +28,25 @@ static fcl_status step_triplet(trainer *t, const term_in *in, float w, fcl_tr_te
 static fcl_status step_contrastive(trainer *t, const term_in *in, float w, fcl_tr_terms *o, int *used);
 static fcl_status step_histogram(trainer *t, const term_in *in, float w, fcl_tr_terms *o, int *used);
 
-/* Every loss term, in fcl_loss_term_kind order: a new term is a row here and its step function. */
+/* Every loss term, in fcl_loss_term_kind order: a new term is a row here with its functions. */
 static const struct term_def {
     const char *name;
     int head;            /* a margin head: a classifier of its own (weights, optimizer) */
     int batchwise;       /* over the whole (gathered) batch at once: pairs, mining */
+    int gathers;         /* data-parallel ranks need the global batch's embeddings (batch-wise
+                            terms, centre updates) */
     int writes_demb;     /* its backward writes the embedding gradient */
+    term_init_fn init;   /* its own state, or NULL */
     term_step_fn step;
 } terms[FCL_TERM_KIND_COUNT] = {
-    [FCL_TERM_CE] = {"ce", 0, 0, 0, step_ce},
-    [FCL_TERM_ARCFACE] = {"arcface", 1, 0, 1, step_head},
-    [FCL_TERM_COSFACE] = {"cosface", 1, 0, 1, step_head},
-    [FCL_TERM_SPHEREFACE] = {"sphereface", 1, 0, 1, step_head},
-    [FCL_TERM_CENTER] = {"center", 0, 0, 1, step_center},
-    [FCL_TERM_TRIPLET] = {"triplet", 0, 1, 1, step_triplet},
-    [FCL_TERM_CONTRASTIVE] = {"contrastive", 0, 1, 1, step_contrastive},
-    [FCL_TERM_HISTOGRAM] = {"histogram", 0, 1, 1, step_histogram},
+    [FCL_TERM_CE] = {"ce", 0, 0, 0, 0, init_ce, step_ce},
+    [FCL_TERM_ARCFACE] = {"arcface", 1, 0, 0, 1, init_head, step_head},
+    [FCL_TERM_COSFACE] = {"cosface", 1, 0, 0, 1, init_head, step_head},
+    [FCL_TERM_SPHEREFACE] = {"sphereface", 1, 0, 0, 1, init_head, step_head},
+    [FCL_TERM_CENTER] = {"center", 0, 0, 1, 1, init_center, step_center},
+    [FCL_TERM_TRIPLET] = {"triplet", 0, 1, 1, 1, NULL, step_triplet},
+    [FCL_TERM_CONTRASTIVE] = {"contrastive", 0, 1, 1, 1, init_contrastive, step_contrastive},
+    [FCL_TERM_HISTOGRAM] = {"histogram", 0, 1, 1, 1, NULL, step_histogram},
 };
 
 const char *fcl_loss_term_name(fcl_loss_term_kind k)
@@ -106,49 +115,19 @@ fcl_status fcl_tr_build_loss_state(trainer *t)
     fcl_ctx *ctx = t->ctx;
     const fcl_train_config *c = t->cfg;
     fcl_status st = FCL_OK;
-    size_t B = (size_t)c->batch, D = (size_t)t->dim, K = (size_t)t->classes, one = 1;
+    size_t B = (size_t)c->batch, D = (size_t)t->dim, one = 1;
     st = fcl_tensor_alloc4(ctx, &t->x, B, (size_t)t->model->channels, (size_t)t->model->in_h, (size_t)t->model->in_w);
     if (!st) st = fcl_tensor_alloc(ctx, &t->labels, 1, &B, FCL_F32);
     if (!st) st = fcl_tensor_alloc(ctx, &t->loss, 1, &one, FCL_F32);
     if (!st) st = fcl_tensor_alloc4(ctx, &t->demb, B, D, 1, 1);
-    if (!st && t->ce_term >= 0) st = fcl_tensor_alloc4(ctx, &t->dlogits, B, K, 1, 1);
+    int gather = 0;
+    for (int i = 0; i < c->loss.n && !st; i++) {
+        if ((unsigned)c->loss.kind[i] >= FCL_TERM_KIND_COUNT) continue;
+        const struct term_def *d = &terms[c->loss.kind[i]];
+        if (d->init) st = d->init(t, B);
+        gather |= d->gathers;
+    }
     if (st) return st;
-    fcl_rng r;
-    fcl_rng_seed(&r, c->seed ^ 0x5eedull);
-    if (t->head_term >= 0) {
-        size_t shape[2] = {K, D};
-        st = fcl_tensor_alloc(ctx, &t->head_w, 2, shape, FCL_F32);
-        if (!st) st = fcl_tensor_alloc(ctx, &t->head_dw, 2, shape, FCL_F32);
-        size_t lshape[2] = {B, K};
-        if (!st) st = fcl_tensor_alloc(ctx, &t->head_logits, 2, lshape, FCL_F32);
-        if (!st) st = fcl_tensor_alloc(ctx, &t->head_cos, 2, lshape, FCL_F32);
-        if (st) return st;
-        float *w = malloc(K * D * sizeof *w);
-        if (!w) return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM, "out of host memory");
-        for (size_t i = 0; i < K * D; i++) w[i] = 0.01f * fcl_rng_normal(&r); /* insightface: normal(0, 0.01) */
-        st = fcl_tensor_upload(ctx, &t->head_w, w, K * D);
-        free(w);
-        if (st) return st;
-        fcl_optim_hparams hp = c->optim == FCL_OPTIM_SGD ? fcl_sgd_defaults(c->lr) : fcl_adamw_defaults(c->lr);
-        if (c->optim == FCL_OPTIM_SGD) {
-            hp.momentum = c->momentum;
-            hp.nesterov = c->nesterov;
-        }
-        hp.weight_decay = c->weight_decay;
-        hp.lr = fcl_sched_lr(t->sched, 0); /* the schedule's current lr (warmup), as the network's groups */
-        fcl_param_range all = {0, K * D};
-        fcl_param_group g = {hp, &all, 1};
-        st = fcl_optim_create(ctx, &t->head_opt, c->optim, K * D, &g, 1);
-        if (st) return st;
-    }
-    if (t->center_term >= 0) {
-        size_t shape[2] = {K, D};
-        st = fcl_tensor_alloc(ctx, &t->centers, 2, shape, FCL_F32);
-        if (!st) st = fcl_tensor_fill(ctx, &t->centers, 0.0f);
-        if (st) return st;
-    }
-    int gather = 0; /* ranks need the global batch's embeddings: batch-wise terms, centre updates */
-    for (int i = 0; i < c->loss.n; i++) gather |= fcl_tr_is_batchwise(c->loss.kind[i]) || c->loss.kind[i] == FCL_TERM_CENTER;
     if (fcl_dist_size(c->dist) > 1 && gather) {
         size_t s2[2] = {B, D};
         st = fcl_tensor_alloc(ctx, &t->emb_all, 2, s2, FCL_F32);
@@ -156,15 +135,6 @@ fcl_status fcl_tr_build_loss_state(trainer *t)
         if (!st) st = fcl_tensor_alloc(ctx, &t->y_all, 1, &B, FCL_F32);
         if (st) return st;
         if (!(t->labels_all = malloc(B * sizeof *t->labels_all))) return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM, "out of host memory");
-    }
-    for (int i = 0; i < c->loss.n; i++) {
-        if (c->loss.kind[i] == FCL_TERM_CONTRASTIVE) {
-            size_t s2[2] = {B, D};
-            st = fcl_tensor_alloc(ctx, &t->scratch_a, 2, s2, FCL_F32);
-            if (!st) st = fcl_tensor_alloc(ctx, &t->scratch_b, 2, s2, FCL_F32);
-            if (!st) st = fcl_tensor_alloc(ctx, &t->pair_y, 1, &B, FCL_F32);
-            if (st) return st;
-        }
     }
     return FCL_OK;
 }
@@ -281,6 +251,64 @@ fcl_status fcl_tr_loss_terms(trainer *t, const fcl_batch *b, const fcl_tensor *y
         st = flat2(ctx, &o->pd, o->pn, n * (size_t)fcl_dist_rank(c->dist), n, &mine);
         if (!st) st = fcl_axpy(ctx, &o->demb, (float)ranks, &mine);
     }
+    return st;
+}
+
+/* ---- the terms' own state ---------------------------------------------------------------------- */
+
+static fcl_status init_ce(trainer *t, size_t B)
+{
+    return fcl_tensor_alloc4(t->ctx, &t->dlogits, B, (size_t)t->classes, 1, 1);
+}
+
+/* The head's weights [K, D] (insightface: normal(0, 0.01)), their gradient, the margin logits and
+ * cosines [B, K], and an optimizer of the network's kind at the schedule's current lr. */
+static fcl_status init_head(trainer *t, size_t B)
+{
+    fcl_ctx *ctx = t->ctx;
+    const fcl_train_config *c = t->cfg;
+    size_t D = (size_t)t->dim, K = (size_t)t->classes;
+    fcl_rng r;
+    fcl_rng_seed(&r, c->seed ^ 0x5eedull);
+    size_t shape[2] = {K, D};
+    fcl_status st = fcl_tensor_alloc(ctx, &t->head_w, 2, shape, FCL_F32);
+    if (!st) st = fcl_tensor_alloc(ctx, &t->head_dw, 2, shape, FCL_F32);
+    size_t lshape[2] = {B, K};
+    if (!st) st = fcl_tensor_alloc(ctx, &t->head_logits, 2, lshape, FCL_F32);
+    if (!st) st = fcl_tensor_alloc(ctx, &t->head_cos, 2, lshape, FCL_F32);
+    if (st) return st;
+    float *w = malloc(K * D * sizeof *w);
+    if (!w) return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM, "out of host memory");
+    for (size_t i = 0; i < K * D; i++) w[i] = 0.01f * fcl_rng_normal(&r);
+    st = fcl_tensor_upload(ctx, &t->head_w, w, K * D);
+    free(w);
+    if (st) return st;
+    fcl_optim_hparams hp = c->optim == FCL_OPTIM_SGD ? fcl_sgd_defaults(c->lr) : fcl_adamw_defaults(c->lr);
+    if (c->optim == FCL_OPTIM_SGD) {
+        hp.momentum = c->momentum;
+        hp.nesterov = c->nesterov;
+    }
+    hp.weight_decay = c->weight_decay;
+    hp.lr = fcl_sched_lr(t->sched, 0); /* the schedule's current lr (warmup), as the network's groups */
+    fcl_param_range all = {0, K * D};
+    fcl_param_group g = {hp, &all, 1};
+    return fcl_optim_create(ctx, &t->head_opt, c->optim, K * D, &g, 1);
+}
+
+static fcl_status init_center(trainer *t, size_t B)
+{
+    size_t shape[2] = {(size_t)t->classes, (size_t)t->dim};
+    fcl_status st = fcl_tensor_alloc(t->ctx, &t->centers, 2, shape, FCL_F32);
+    return st ? st : fcl_tensor_fill(t->ctx, &t->centers, 0.0f);
+}
+
+/* The pair halves' gradients [B, D] and the pair labels [B]. */
+static fcl_status init_contrastive(trainer *t, size_t B)
+{
+    size_t s2[2] = {B, (size_t)t->dim};
+    fcl_status st = fcl_tensor_alloc(t->ctx, &t->scratch_a, 2, s2, FCL_F32);
+    if (!st) st = fcl_tensor_alloc(t->ctx, &t->scratch_b, 2, s2, FCL_F32);
+    if (!st) st = fcl_tensor_alloc(t->ctx, &t->pair_y, 1, &B, FCL_F32);
     return st;
 }
 
