@@ -6,9 +6,9 @@ every layer kind and pooling/conv setting the exporter maps) this script
   1. trains it the way a user's checkpoint is made, scaled down: the trainer's usual schedule
      (cosine per iteration after a one-epoch linear warmup, SGD momentum 0.9) for 3 epochs of 24
      steps of 8 images at lr 0.01 on a tiny synthetic set, at a small input size, with a non-default
-     --norm. The weights move, and as the rate decays to 0 the BN running statistics catch up with
-     the final weights (momentum 0.1 over the last ~20 nearly frozen steps), so eval-mode outputs
-     have the magnitudes of a trained network's. (A constant rate stopped after 24 steps leaves the
+     --norm. The weights move, and as the rate decays to 0 they settle while the BN running
+     statistics (momentum 0.1) catch up with them, so eval-mode outputs have the magnitudes of a
+     trained network's. (A constant rate stopped after 24 steps leaves the
      running statistics describing older weights; the mismatch compounds through deep networks:
      ResNet-101's eval-mode logits then reached 16,000, which no float32 computation can give to an
      absolute 1e-4.)
@@ -21,8 +21,8 @@ every layer kind and pooling/conv setting the exporter maps) this script
 It prints one row per architecture and output (max |facecl|, max abs diff, and that divided by
 max |facecl|) and exits non-zero when any comparison fails or any architecture does not export.
 
-Not run by the tests or CI (they check the writer and every mapping without Python: tests/test_onnx_*.c). It needs
-numpy, onnx and onnxruntime from PyPI, e.g. in a virtual environment:
+Not run by the tests or CI (they check the writer and every mapping without Python:
+tests/test_onnx_*.c). It needs numpy, onnx and onnxruntime from PyPI, e.g. in a virtual environment:
 
     python3 -m venv /tmp/onnxenv && /tmp/onnxenv/bin/pip install onnx onnxruntime numpy
     /tmp/onnxenv/bin/python tools/check_onnx.py --facecl build/facecl [--device pocl] [--only resnet18,small]
