@@ -222,6 +222,26 @@ Test(device_select_rank, matching_devices_by_rank_wrap)
     cr_expect_eq(pick_rank("1:0", 1), 1); /* P:D is one device */
 }
 
+/* PoCL and Intel's runtime both list the same Xeon: ranks stay on the first rank's platform
+ * (they share the CPU), unless an explicit list says otherwise. */
+Test(device_select_rank, one_cpu_through_two_runtimes_is_one_device)
+{
+    fcl_device_info d[2];
+    d[0] = mk(0, 0, "Portable Computing Language", "pthread-skylake-avx512", CL_DEVICE_TYPE_CPU);
+    d[1] = mk(1, 0, "Intel(R) OpenCL", "Intel(R) Xeon(R) Processor", CL_DEVICE_TYPE_CPU);
+    fcl_error e = {0};
+    const char *sels[] = {"", "cpu", "xeon"};
+    for (size_t k = 0; k < sizeof sels / sizeof sels[0]; k++) {
+        size_t r0 = 99, r1 = 99;
+        cr_assert_eq(fcl_device_select_rank(sels[k], d, 2, 0, &r0, &e), FCL_OK, "%s", e.msg);
+        cr_assert_eq(fcl_device_select_rank(sels[k], d, 2, 1, &r1, &e), FCL_OK, "%s", e.msg);
+        cr_expect_eq(r1, r0, "'%s': rank 1 on device %zu, rank 0 on %zu", sels[k], r1, r0);
+    }
+    size_t r1 = 99;
+    cr_assert_eq(fcl_device_select_rank("0:0,1:0", d, 2, 1, &r1, &e), FCL_OK, "%s", e.msg);
+    cr_expect_eq(r1, 1u, "an explicit list is followed");
+}
+
 Test(device_select_rank, explicit_lists)
 {
     cr_expect_eq(pick_rank("1:1,0:0", 0), 2);

@@ -35,6 +35,11 @@ fcl_status fcl_device_select_rank(const char *sel, const fcl_device_info *devs, 
         size_t one = 0;
         int ok = *sel ? fcl_device_select(sel, devs + i, 1, &one, NULL) == FCL_OK
                       : !any_gpu || (devs[i].type & CL_DEVICE_TYPE_GPU);
+        /* A CPU device of another platform is the same processor through a second vendor's
+         * runtime (PoCL and Intel's on one Xeon), not a device of its own: ranks given both
+         * oversubscribed the cores (Intel's thread pool takes every core) and ran 2 ranks at
+         * half the speed of one. CPUs are shared within the first rank's platform. */
+        if (ok && (devs[i].type & CL_DEVICE_TYPE_CPU) && devs[i].platform_index != devs[first].platform_index) ok = 0;
         if (ok) match[m++] = i;
     }
     *chosen = m ? match[(size_t)rank % m] : first;
