@@ -14,6 +14,7 @@ static fcl_status train_step(trainer *t, const fcl_batch *b, double *loss_out, s
     fcl_tensor x, y;
     fcl_tr_terms o = {0};
     fcl_status st = fcl_tr_load_batch(t, b, &x, &y);
+    if (!st) t->last_n = n;
     if (!st) st = fcl_net_forward(t->net, &x, 1);
     if (!st) st = fcl_tr_loss_terms(t, b, &y, &o);
     if (st) {
@@ -81,11 +82,14 @@ static fcl_status check_diverged(trainer *t, int epoch)
     }
     /* finite weights can still overflow in inference (huge running variances): the last training
      * batch through the network as validation will run it */
-    size_t bad;
+    /* only the rows the last step filled: the rest of t->x is stale or was never written (a P x K
+     * batch of 32 under --batch 64 read 32 uninitialised rows and failed now and then) */
+    size_t bad, n = t->last_n;
+    if (!n) return FCL_OK;
     fcl_tensor x, emb;
-    fcl_status st = rows(t->ctx, &t->x, (size_t)t->cfg->batch, &x);
+    fcl_status st = rows(t->ctx, &t->x, n, &x);
     if (!st) st = fcl_net_forward(t->net, &x, 0);
-    if (!st) st = flat2(t->ctx, fcl_net_output(t->net), (size_t)t->cfg->batch, 0, (size_t)t->cfg->batch, &emb);
+    if (!st) st = flat2(t->ctx, fcl_net_output(t->net), n, 0, n, &emb);
     if (!st) st = fcl_tensor_check_finite(t->ctx, &emb, &bad);
     if (!st && bad != (size_t)-1)
         st = FCL_ERR(fcl_ctx_error(t->ctx), FCL_ERR_INVALID_ARG,

@@ -53,6 +53,8 @@ typedef struct trainer {
     fcl_tensor emb_all, demb_all, y_all; /* ... and the global batch for batch-wise terms and centres */
     int *labels_all;
     size_t steps_per_epoch;
+    size_t last_n;                 /* rows of t->x the last training step filled (a P x K or last
+                                      batch may be smaller than --batch; the rest is stale or unset) */
     int64_t step;
 
     double best;
