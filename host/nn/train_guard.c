@@ -52,18 +52,21 @@ fcl_status fcl_train_check_data(fcl_ctx *ctx, const fcl_train_config *cfg, fcl_d
 
 /* ---- memory, before allocating -------------------------------------------------------------------- */
 
-/* /proc/meminfo's MemAvailable in bytes, 0 when unknown. */
-static uint64_t host_available(void)
+/* The "Key: N kB" line of a /proc file in bytes, 0 when unknown. */
+static uint64_t proc_kb(const char *path, const char *format)
 {
-    FILE *f = fopen("/proc/meminfo", "r");
+    FILE *f = fopen(path, "r");
     if (!f) return 0;
     char line[256];
     unsigned long long kb = 0;
     while (fgets(line, sizeof line, f))
-        if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) break;
+        if (sscanf(line, format, &kb) == 1) break;
     fclose(f);
     return (uint64_t)kb * 1024;
 }
+
+/* /proc/meminfo's MemAvailable in bytes, 0 when unknown. */
+static uint64_t host_available(void) { return proc_kb("/proc/meminfo", "MemAvailable: %llu kB"); }
 
 /* What this process may still map under `ulimit -v` (RLIMIT_AS less its current size), 0 when
  * unlimited or unknown: a CPU device allocates in the process, so the limit binds it too. */
@@ -71,14 +74,7 @@ static uint64_t address_space_left(void)
 {
     struct rlimit rl;
     if (getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return 0;
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f) return 0;
-    char line[256];
-    unsigned long long kb = 0;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmSize: %llu kB", &kb) == 1) break;
-    fclose(f);
-    uint64_t used = (uint64_t)kb * 1024, lim = (uint64_t)rl.rlim_cur;
+    uint64_t used = proc_kb("/proc/self/status", "VmSize: %llu kB"), lim = (uint64_t)rl.rlim_cur;
     return lim > used ? lim - used : 1;
 }
 
