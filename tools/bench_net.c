@@ -11,13 +11,6 @@
 #include "dist_cli.h"
 #include <facecl/facecl.h>
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static int cmp_d(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -51,10 +44,10 @@ static fcl_status time_it(step_fn fn, void *u, fcl_ctx *ctx, int reps, double *m
     fcl_status st = fn(u);
     if (!st) st = fcl_ctx_finish(ctx);
     for (int r = 0; r < reps && !st; r++) {
-        double t0 = now_s();
+        double t0 = bench_now_s();
         st = fn(u);
         if (!st) st = fcl_ctx_finish(ctx);
-        t[r] = now_s() - t0;
+        t[r] = bench_now_s() - t0;
     }
     if (!st) {
         qsort(t, (size_t)reps, sizeof *t, cmp_d);
@@ -123,9 +116,9 @@ static fcl_status bench_ranks(bn_state *s, fcl_dist *d, const fcl_model *m, long
         double *ts = malloc((size_t)reps * sizeof *ts);
         if (!h || !ts) st = FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM, "out of host memory");
         for (long r = 0; r <= reps && !st; r++) {
-            double t0 = now_s();
+            double t0 = bench_now_s();
             st = fcl_dist_sum_f(d, h, n, fcl_ctx_error(ctx));
-            if (r) ts[r - 1] = now_s() - t0;
+            if (r) ts[r - 1] = bench_now_s() - t0;
         }
         if (!st) {
             qsort(ts, (size_t)reps, sizeof *ts, cmp_d);

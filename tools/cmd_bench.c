@@ -49,13 +49,6 @@ int bench_add(bench_list *list, const bench_case *c)
     return 0;
 }
 
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
 /* CPU seconds used by this process (all threads) so far. */
 static double cpu_s(void)
 {
@@ -174,10 +167,10 @@ int fcl_cmd_bench(int argc, char **argv)
         if (!st) st = fcl_ctx_finish(ctx);
         double cpu0 = cpu_s();
         for (long r = 0; r < reps && !st; r++) {
-            double t0 = now_s();
+            double t0 = bench_now_s();
             st = c->run(ctx, c, state);
             if (!st) st = fcl_ctx_finish(ctx);
-            times[r] = (now_s() - t0) * 1e3;
+            times[r] = (bench_now_s() - t0) * 1e3;
         }
         double cpu_ms = (cpu_s() - cpu0) * 1e3 / (double)reps;
         if (state) c->teardown(ctx, state);
