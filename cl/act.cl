@@ -10,7 +10,7 @@
  * Comparisons are arranged so that NaN propagates as in PyTorch. */
 
 #ifndef FCL_VEC
-#define FCL_VEC 4
+#error "FCL_VEC comes from the \"act\" tuning family (host/runtime/tuning_table.c)"
 #endif
 
 #define FCL_CAT_(a, b) a##b

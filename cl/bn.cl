@@ -12,7 +12,7 @@
  * from the "bn" tuning row. */
 
 #ifndef FCL_VEC
-#define FCL_VEC 4
+#error "FCL_VEC comes from the \"bn\" tuning family (host/runtime/tuning_table.c)"
 #endif
 
 #define FCL_CAT_(a, b) a##b

@@ -12,17 +12,11 @@
  * PoCL on CPUs does not vectorise across work-items once a kernel has loops, so each work-item
  * holds a register block of float8 accumulators (explicit SIMD) and all loops are inside it. */
 
-#ifndef CONV_MB
-#define CONV_MB 12         /* output rows (channels) per work-item of conv_gemm_nn */
-#endif
-#ifndef CONV_NV
-#define CONV_NV 2          /* float8 column vectors per work-item of conv_gemm_nn */
-#endif
-#ifndef CONV_TM
-#define CONV_TM 4          /* rows of dy per work-item of conv_gemm_nt */
-#endif
-#ifndef CONV_TN
-#define CONV_TN 4          /* rows of B per work-item of conv_gemm_nt */
+/* CONV_MB: output rows (channels) per work-item of conv_gemm_nn; CONV_NV: float8 column vectors
+ * per work-item of conv_gemm_nn; CONV_TM x CONV_TN: rows of dy x rows of B per work-item of
+ * conv_gemm_nt. All from the "conv" tuning family (host/runtime/tuning_table.c). */
+#if !defined(CONV_MB) || !defined(CONV_NV) || !defined(CONV_TM) || !defined(CONV_TN)
+#error "CONV_MB / CONV_NV / CONV_TM / CONV_TN come from the \"conv\" tuning family"
 #endif
 
 #define CONV_NB (8 * CONV_NV)

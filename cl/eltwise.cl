@@ -6,7 +6,7 @@
  * partial chunk of a row falls back to scalars. FCL_VEC comes from the "eltwise" tuning row. */
 
 #ifndef FCL_VEC
-#define FCL_VEC 4
+#error "FCL_VEC comes from the \"eltwise\" tuning family (host/runtime/tuning_table.c)"
 #endif
 
 #define FCL_CAT_(a, b) a##b

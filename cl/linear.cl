@@ -2,7 +2,7 @@
 
 /* FCL_VEC columns per work-item as vloadN/vstoreN (explicit SIMD: see cl/eltwise.cl). */
 #ifndef FCL_VEC
-#define FCL_VEC 4
+#error "FCL_VEC comes from the \"eltwise\" tuning family (host/runtime/tuning_table.c)"
 #endif
 
 #define FCL_CAT_(a, b) a##b

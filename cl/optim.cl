@@ -10,7 +10,7 @@
  * row (the same streaming access pattern). */
 
 #ifndef FCL_VEC
-#define FCL_VEC 4
+#error "FCL_VEC comes from the \"eltwise\" tuning family (host/runtime/tuning_table.c)"
 #endif
 
 #define FCL_CAT_(a, b) a##b

@@ -17,7 +17,7 @@
 #define FCL_SG_AVAILABLE 1
 #endif
 #ifndef FCL_USE_SG
-#define FCL_USE_SG 1
+#error "FCL_USE_SG comes from the tuning family (host/runtime/tuning_table.c) or the caller"
 #endif
 
 #define FCL_OP_ADD(a, b) ((a) + (b))

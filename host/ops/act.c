@@ -65,8 +65,7 @@ static fcl_status check_params(fcl_ctx *ctx, const char *op, const fcl_act_param
 /* Kernel `name` of act.cl with the "act" tuning defines; vec: its FCL_VEC. */
 static fcl_status get_kernel(fcl_ctx *ctx, const char *name, cl_kernel *k, int *vec)
 {
-    fcl_status st = fcl_op_tuning_vec(ctx, "act", vec);
-    if (st) return st;
+    *vec = fcl_tuning_int(ctx, FCL_T_ACT_VEC);
     return fcl_kernel_get(ctx, "act.cl", name, fcl_ctx_tuning(ctx, "act"), k);
 }
 

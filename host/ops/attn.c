@@ -127,10 +127,11 @@ static fcl_status radix_dims(fcl_ctx *ctx, const char *op, const fcl_tensor *y, 
     return FCL_OK;
 }
 
-/* Group size of the da sums: forced (tests), else the "attn" row's FCL_ATTN_WG, else the 1-D size. */
+/* Group size of the da sums: forced (tests), else the "attn" tuning's FCL_ATTN_WG (0: the 1-D size). */
 static fcl_status reduce_wg(fcl_ctx *ctx, cl_kernel k, int forced, size_t *wg)
 {
-    int want = forced > 0 ? forced : fcl_op_tuning_int(ctx, "attn", "FCL_ATTN_WG", (int)fcl_ctx_wg1d(ctx));
+    int want = forced > 0 ? forced : fcl_tuning_int(ctx, FCL_T_ATTN_WG);
+    if (!want) want = (int)fcl_ctx_wg1d(ctx);
     return fcl_op_reduce_wg(ctx, k, want > 0 ? (size_t)want : 1, wg);
 }
 

@@ -46,16 +46,16 @@ static fcl_status check_params(fcl_ctx *ctx, const char *op, const fcl_bn2d_para
 /* Kernel of bn.cl with the "bn" tuning defines; vec: its FCL_VEC. */
 static fcl_status get_kernel(fcl_ctx *ctx, const char *name, cl_kernel *k, int *vec)
 {
-    fcl_status st = fcl_op_tuning_vec(ctx, "bn", vec);
-    if (st) return st;
+    *vec = fcl_tuning_int(ctx, FCL_T_BN_VEC);
     return fcl_kernel_get(ctx, "reduce.cl+bn.cl", name, fcl_ctx_tuning(ctx, "bn"), k);
 }
 
-/* Group size of the per-channel reductions: `forced` (tests), else the tuning row's FCL_BN_WG,
- * else the device's 1-D size; fixed per device, so the reduction order (and rounding) is too. */
+/* Group size of the per-channel reductions: `forced` (tests), else the tuning's FCL_BN_WG (0:
+ * the device's 1-D size); fixed per device, so the reduction order (and rounding) is too. */
 static fcl_status reduce_wg(fcl_ctx *ctx, cl_kernel k, int forced, size_t *wg)
 {
-    int want = forced > 0 ? forced : fcl_op_tuning_int(ctx, "bn", "FCL_BN_WG", (int)fcl_ctx_wg1d(ctx));
+    int want = forced > 0 ? forced : fcl_tuning_int(ctx, FCL_T_BN_WG);
+    if (!want) want = (int)fcl_ctx_wg1d(ctx);
     return fcl_op_reduce_wg(ctx, k, want > 0 ? (size_t)want : 1, wg);
 }
 

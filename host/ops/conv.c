@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "facecl/ops_conv.h"
+#include "facecl/tuning.h"
 #include "ops/conv_gpu.h"
 
 #define ERRP(ctx) fcl_ctx_error(ctx)
@@ -105,10 +106,9 @@ double fcl_conv2d_flops(const fcl_conv2d_params *p)
 
 /* ---- tuning ---------------------------------------------------------------------------------- */
 
-/* The "conv" row of the tuning table (host/runtime/tuning.c), or $FACECL_CONV_TUNING when set
- * (for tuning a new device with `facecl bench ops`): its text is the build options of conv.cl /
- * conv_dw.cl; the host reads the register-block sizes from it (they set the global sizes) and
- * the values only the host uses (local sizes, im2col chunk budget). Defaults equal the .cl ones. */
+/* The context's "conv" tuning values (host/runtime/tuning_table.c, checked when set): the build
+ * options of conv.cl / conv_dw.cl, the register-block sizes (they set the global sizes) and the
+ * values only the host uses (local sizes, im2col chunk budget, the GPU-shaped kernels' tile). */
 typedef struct conv_tune {
     const char *defs;
     int mb, nv, nb;        /* conv_gemm_nn: rows x (nv float8) columns per work-item, nb = 8 * nv */
@@ -120,41 +120,23 @@ typedef struct conv_tune {
     fcl_conv_gpu_tune g;   /* their tile, group size and subgroup switch */
 } conv_tune;
 
-static int def_int(const char *defs, const char *name, int dflt)
-{
-    size_t len = strlen(name);
-    for (const char *s = strstr(defs, name); s; s = strstr(s + 1, name))
-        if ((s == defs || s[-1] == 'D' || s[-1] == ' ') && s[len] == '=') return atoi(s + len + 1);
-    return dflt;
-}
-
 static fcl_status get_tune(fcl_ctx *ctx, conv_tune *t)
 {
-    const char *env = getenv("FACECL_CONV_TUNING");
-    t->defs = env && *env ? env : fcl_ctx_tuning(ctx, "conv");
-    t->mb = def_int(t->defs, "CONV_MB", 12);
-    t->nv = def_int(t->defs, "CONV_NV", 2);
+#define T(id) fcl_tuning_int(ctx, FCL_T_CONV_##id)
+    t->defs = fcl_ctx_tuning(ctx, "conv");
+    t->mb = T(MB);
+    t->nv = T(NV);
     t->nb = 8 * t->nv;
-    t->tm = def_int(t->defs, "CONV_TM", 4);
-    t->tn = def_int(t->defs, "CONV_TN", 4);
-    t->lnn = def_int(t->defs, "CONV_LNN", 0);
-    t->lnt = def_int(t->defs, "CONV_LNT", 0);
-    t->lother = def_int(t->defs, "CONV_LOCAL", 0);
-    t->col_kb = def_int(t->defs, "CONV_COL_KB", 4096);
-    t->gpu = def_int(t->defs, "CONV_GPU", 0);
-    fcl_conv_gpu_tune g = {def_int(t->defs, "CONV_GM", 64), def_int(t->defs, "CONV_GN", 64),
-                           def_int(t->defs, "CONV_GK", 16), def_int(t->defs, "CONV_GWM", 4),
-                           def_int(t->defs, "CONV_GWN", 4), def_int(t->defs, "CONV_GWG", 256),
-                           def_int(t->defs, "FCL_USE_SG", 1), t->col_kb, def_int(t->defs, "CONV_GSPLIT", 16)};
+    t->tm = T(TM);
+    t->tn = T(TN);
+    t->lnn = T(LNN);
+    t->lnt = T(LNT);
+    t->lother = T(LOCAL);
+    t->col_kb = T(COL_KB);
+    t->gpu = T(GPU);
+    fcl_conv_gpu_tune g = {T(GM), T(GN), T(GK), T(GWM), T(GWN), T(GWG), T(USE_SG), t->col_kb, T(GSPLIT)};
+#undef T
     t->g = g;
-    if (g.tm < 1 || g.tn < 1 || g.tk < 1 || g.wm < 1 || g.wn < 1 || g.tm % g.wm || g.tn % g.wn || g.wm > 8 ||
-        g.wn > 8 || g.tk > 64 || g.wg < 1 || g.split < 1)
-        return FCL_ERR(ERRP(ctx), FCL_ERR_INTERNAL, "conv2d: tuning row \"%s\": the GPU tile is out of range "
-                       "(CONV_GM/GN multiples of CONV_GWM/GWN, these 1..8, CONV_GK 1..64, CONV_GWG, CONV_GSPLIT >= 1)", t->defs);
-    if (t->mb < 1 || t->mb > 32 || t->nv < 1 || t->nv > 4 || t->tm < 1 || t->tm > 8 || t->tn < 1 ||
-        t->tn > 8 || t->lnn < 0 || t->lnt < 0 || t->lother < 0 || t->col_kb < 1)
-        return FCL_ERR(ERRP(ctx), FCL_ERR_INTERNAL, "conv2d: tuning row \"%s\" is out of range (CONV_MB 1..32, "
-                       "CONV_NV 1..4, CONV_TM/TN 1..8, CONV_LNN/LNT/LOCAL >= 0, CONV_COL_KB >= 1)", t->defs);
     return FCL_OK;
 }
 

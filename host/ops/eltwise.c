@@ -12,9 +12,7 @@
  * (elements per work-item) those defines give it, for the host's global sizes. */
 static fcl_status get_kernel(fcl_ctx *ctx, const char *name, cl_kernel *k, int *vec)
 {
-    fcl_status st = fcl_op_tuning_vec(ctx, "eltwise", vec);
-    if (st)
-        return st;
+    *vec = fcl_tuning_int(ctx, FCL_T_ELTWISE_VEC);
     return fcl_kernel_get(ctx, "eltwise.cl", name, fcl_ctx_tuning(ctx, "eltwise"), k);
 }
 

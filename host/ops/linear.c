@@ -48,9 +48,7 @@ static fcl_status weight_dims(fcl_ctx *ctx, const char *op, const char *wname, c
 /* The kernel of linear.cl with the "eltwise" tuning defines and their FCL_VEC. */
 static fcl_status get_kernel(fcl_ctx *ctx, const char *name, cl_kernel *k, int *vec)
 {
-    fcl_status st = fcl_op_tuning_vec(ctx, "eltwise", vec);
-    if (st)
-        return st;
+    *vec = fcl_tuning_int(ctx, FCL_T_ELTWISE_VEC);
     return fcl_kernel_get(ctx, "linear.cl", name, fcl_ctx_tuning(ctx, "eltwise"), k);
 }
 

@@ -53,7 +53,7 @@ fcl_status fcl_softmax_xent_fwd(fcl_ctx *ctx, fcl_tensor *loss, fcl_tensor *row_
                      op);
         goto fail;
     }
-    if ((st = fcl_op_rows_kernel(ctx, "loss", "loss.cl", "xent_fwd_rows", &kr, &row_wg)))
+    if ((st = fcl_op_rows_kernel(ctx, "loss.cl", "xent_fwd_rows", &kr, &row_wg)))
         goto fail;
     fcl_op_args g;
     fcl_op_args_init(&g, ctx, kr, NULL);
@@ -88,7 +88,7 @@ fcl_status fcl_softmax_xent_bwd(fcl_ctx *ctx, fcl_tensor *dlogits, const fcl_ten
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dlogits overlaps logits or labels", op);
         goto fail;
     }
-    if ((st = fcl_op_rows_kernel(ctx, "loss", "loss.cl", "xent_bwd", &kr, &row_wg)))
+    if ((st = fcl_op_rows_kernel(ctx, "loss.cl", "xent_bwd", &kr, &row_wg)))
         goto fail;
     fcl_op_args g;
     fcl_op_args_init(&g, ctx, kr, NULL);
@@ -154,7 +154,7 @@ fcl_status fcl_log_softmax_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x)
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: y partly overlaps x", op);
         goto fail;
     }
-    if ((st = fcl_op_rows_kernel(ctx, "loss", "loss.cl", "log_softmax_fwd", &kr, &row_wg)))
+    if ((st = fcl_op_rows_kernel(ctx, "loss.cl", "log_softmax_fwd", &kr, &row_wg)))
         goto fail;
     fcl_op_args g;
     fcl_op_args_init(&g, ctx, kr, NULL);
@@ -183,7 +183,7 @@ fcl_status fcl_log_softmax_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *d
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx overlaps y or part of dy", op);
         goto fail;
     }
-    if ((st = fcl_op_rows_kernel(ctx, "loss", "loss.cl", "log_softmax_bwd", &kr, &row_wg)))
+    if ((st = fcl_op_rows_kernel(ctx, "loss.cl", "log_softmax_bwd", &kr, &row_wg)))
         goto fail;
     fcl_op_args g;
     fcl_op_args_init(&g, ctx, kr, NULL);
@@ -214,7 +214,7 @@ fcl_status fcl_l2norm_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x)
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: y partly overlaps x", op);
         goto fail;
     }
-    if ((st = fcl_op_rows_kernel(ctx, "loss", "loss.cl", "l2norm_fwd", &kr, &row_wg)))
+    if ((st = fcl_op_rows_kernel(ctx, "loss.cl", "l2norm_fwd", &kr, &row_wg)))
         goto fail;
     fcl_op_args g;
     fcl_op_args_init(&g, ctx, kr, NULL);
@@ -244,7 +244,7 @@ fcl_status fcl_l2norm_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy, co
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx overlaps x or dy", op);
         goto fail;
     }
-    if ((st = fcl_op_rows_kernel(ctx, "loss", "loss.cl", "l2norm_bwd", &kr, &row_wg)))
+    if ((st = fcl_op_rows_kernel(ctx, "loss.cl", "l2norm_bwd", &kr, &row_wg)))
         goto fail;
     fcl_op_args g;
     fcl_op_args_init(&g, ctx, kr, NULL);

@@ -184,7 +184,7 @@ fcl_status fcl_margin_logits_bwd(fcl_ctx *ctx, fcl_tensor *dcos, fcl_tensor *dxn
             goto fail;
     }
     if (dxnorm) {
-        if ((st = fcl_op_rows_kernel(ctx, "loss", "margin.cl", "margin_bwd_norm", &kr, &row_wg)))
+        if ((st = fcl_op_rows_kernel(ctx, "margin.cl", "margin_bwd_norm", &kr, &row_wg)))
             goto fail;
         fcl_op_args g;
         fcl_op_args_init(&g, ctx, kr, cos->buf);
@@ -218,7 +218,7 @@ fcl_status fcl_row_norm_fwd(fcl_ctx *ctx, fcl_tensor *norms, const fcl_tensor *x
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: norms overlap x", op);
         goto fail;
     }
-    if ((st = fcl_op_rows_kernel(ctx, "loss", "margin.cl", "row_norm_fwd", &kr, &row_wg)))
+    if ((st = fcl_op_rows_kernel(ctx, "margin.cl", "row_norm_fwd", &kr, &row_wg)))
         goto fail;
     fcl_op_args g;
     fcl_op_args_init(&g, ctx, kr, NULL);
@@ -247,7 +247,7 @@ fcl_status fcl_row_norm_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dnor
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx overlaps x or dnorms", op);
         goto fail;
     }
-    if ((st = fcl_op_rows_kernel(ctx, "loss", "margin.cl", "row_norm_bwd", &kr, &row_wg)))
+    if ((st = fcl_op_rows_kernel(ctx, "margin.cl", "row_norm_bwd", &kr, &row_wg)))
         goto fail;
     fcl_op_args g;
     fcl_op_args_init(&g, ctx, kr, NULL);

@@ -81,7 +81,7 @@ fcl_status fcl_center_loss_fwd(fcl_ctx *ctx, fcl_tensor *loss, const fcl_tensor 
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: loss overlaps x, centers or labels", op);
         goto fail;
     }
-    if ((st = fcl_op_temp(ctx, &rl, n, 1, 0)) || (st = fcl_op_rows_kernel(ctx, "loss", "metric_loss.cl", "center_rows", &kr, &row_wg)))
+    if ((st = fcl_op_temp(ctx, &rl, n, 1, 0)) || (st = fcl_op_rows_kernel(ctx, "metric_loss.cl", "center_rows", &kr, &row_wg)))
         goto fail;
     fcl_op_args g;
     fcl_op_args_init(&g, ctx, kr, NULL);
@@ -332,7 +332,7 @@ fcl_status fcl_contrastive_loss_fwd(fcl_ctx *ctx, fcl_tensor *loss, const fcl_te
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: loss overlaps a, b or y", op);
         goto fail;
     }
-    if ((st = fcl_op_temp(ctx, &rl, n, 1, 0)) || (st = fcl_op_rows_kernel(ctx, "loss", "metric_loss.cl", "contrastive_rows", &kr, &row_wg)))
+    if ((st = fcl_op_temp(ctx, &rl, n, 1, 0)) || (st = fcl_op_rows_kernel(ctx, "metric_loss.cl", "contrastive_rows", &kr, &row_wg)))
         goto fail;
     fcl_op_args g;
     fcl_op_args_init(&g, ctx, kr, NULL);

@@ -42,11 +42,12 @@ static fcl_status check_vec(fcl_ctx *ctx, const char *op, const char *name, cons
     return fcl_op_check_numel(ctx, op, name, t, want, what);
 }
 
-/* Group size of the per-channel reductions: `forced` (tests), else the "norm" tuning row's
- * FCL_NORM_WG, else the device's 1-D size; fixed per device, so the summation order is too. */
+/* Group size of the per-channel reductions: `forced` (tests), else the "norm" tuning's
+ * FCL_NORM_WG (0: the device's 1-D size); fixed per device, so the summation order is too. */
 static fcl_status reduce_wg(fcl_ctx *ctx, cl_kernel k, int forced, size_t *wg)
 {
-    int want = forced > 0 ? forced : fcl_op_tuning_int(ctx, "norm", "FCL_NORM_WG", (int)fcl_ctx_wg1d(ctx));
+    int want = forced > 0 ? forced : fcl_tuning_int(ctx, FCL_T_NORM_WG);
+    if (!want) want = (int)fcl_ctx_wg1d(ctx);
     return fcl_op_reduce_wg(ctx, k, want > 0 ? (size_t)want : 1, wg);
 }
 

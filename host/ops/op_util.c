@@ -125,20 +125,16 @@ int fcl_op_same(const fcl_tensor *a, const fcl_tensor *b)
 
 int fcl_op_tuning_int(const fcl_ctx *ctx, const char *family, const char *name, int dflt)
 {
-    const char *defs = fcl_ctx_tuning(ctx, family);
-    char key[64];
-    snprintf(key, sizeof key, "-D%s=", name);
-    const char *v = strstr(defs, key);
-    return v ? atoi(v + strlen(key)) : dflt;
+    int f = fcl_tune_family_find(family);
+    int id = f < 0 ? -1 : fcl_tune_param_find((fcl_tune_family)f, name);
+    return id < 0 ? dflt : fcl_tuning_int(ctx, (fcl_tune_id)id);
 }
 
 fcl_status fcl_op_tuning_vec(fcl_ctx *ctx, const char *family, int *vec)
 {
-    *vec = fcl_op_tuning_int(ctx, family, "FCL_VEC", 4);   /* 4: the kernel files' default */
-    if (*vec != 2 && *vec != 4 && *vec != 8 && *vec != 16)
-        return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_INTERNAL,
-                       "tuning row of \"%s\" (\"%s\"): FCL_VEC must be 2, 4, 8 or 16", family,
-                       fcl_ctx_tuning(ctx, family));
+    *vec = fcl_op_tuning_int(ctx, family, "FCL_VEC", 0);
+    if (!*vec)
+        return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_INTERNAL, "tuning family \"%s\" has no FCL_VEC", family);
     return FCL_OK;
 }
 
@@ -209,14 +205,13 @@ fcl_status fcl_op_run_2d(fcl_ctx *ctx, cl_kernel k, size_t g0, size_t g1)
     return fcl_kernel_run(ctx, k, 2, g, NULL);
 }
 
-fcl_status fcl_op_rows_kernel(fcl_ctx *ctx, const char *family, const char *file, const char *name,
-                              cl_kernel *k, size_t *wg)
+fcl_status fcl_op_rows_kernel(fcl_ctx *ctx, const char *file, const char *name, cl_kernel *k, size_t *wg)
 {
     char src[96], kname[96];
-    int want = fcl_op_tuning_int(ctx, family, "FCL_ROW_WG", 0);
+    int want = fcl_tuning_int(ctx, FCL_T_LOSS_ROW_WG);
     snprintf(src, sizeof src, "reduce.cl+%s", file);
     snprintf(kname, sizeof kname, want > 0 ? "%s_wg" : "%s", name);
-    fcl_status st = fcl_kernel_get(ctx, src, kname, fcl_ctx_tuning(ctx, family), k);
+    fcl_status st = fcl_kernel_get(ctx, src, kname, fcl_ctx_tuning(ctx, "loss"), k);
     *wg = 0;
     if (!st && want > 0)
         st = fcl_op_reduce_wg(ctx, *k, (size_t)want, wg);

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include "facecl/context.h"
 #include "facecl/tensor.h"
+#include "facecl/tuning.h"
 
 /* t must be a non-NULL f32 tensor with a buffer, min_ndim..max_ndim dims, addressable with the
  * kernels' int element indices (offset + numel <= INT_MAX). Errors name op and `name`. */
@@ -37,9 +38,11 @@ int fcl_op_overlaps_any(const fcl_tensor *t, const fcl_tensor *const *ts, int co
 /* 1 when a and b are exactly the same elements (in-place use). */
 int fcl_op_same(const fcl_tensor *a, const fcl_tensor *b);
 
-/* The integer value of "-DNAME=V" in the tuning defines of `family`, or dflt when absent. */
+/* Compatibility for callers outside host/ops that still name tuning values by text (host/nn):
+ * the typed value NAME of `family` (facecl/tuning.h), or dflt when the family has none. New code
+ * reads fcl_tuning_int(ctx, FCL_T_...) directly. */
 int fcl_op_tuning_int(const fcl_ctx *ctx, const char *family, const char *name, int dflt);
-/* FCL_VEC of `family`, checked to be 2, 4, 8 or 16 (the kernels' vloadN widths). */
+/* FCL_VEC of `family` (2, 4, 8 or 16: the table's range checks it when it is set). */
 fcl_status fcl_op_tuning_vec(fcl_ctx *ctx, const char *family, int *vec);
 
 /* Work-group size for a one-group-per-row tree reduction with kernel k: the largest power of
@@ -76,11 +79,10 @@ fcl_status fcl_op_run_2d(fcl_ctx *ctx, cl_kernel k, size_t g0, size_t g1);
 
 /* Row kernels (one result per row of an [n, k] matrix) come in two shapes: `name`, one
  * work-item per row looping over it (CPUs), and `name`_wg, one work-group per row with a
- * work-group reduction (GPUs), both in `file`, built as "reduce.cl+<file>" with the tuning of
- * `family`. Its FCL_ROW_WG picks: 0 the first, > 0 the second with groups of that size (a power
- * of two within the device's and the kernel's limits). *wg: 0 for the first shape. */
-fcl_status fcl_op_rows_kernel(fcl_ctx *ctx, const char *family, const char *file, const char *name,
-                              cl_kernel *k, size_t *wg);
+ * work-group reduction (GPUs), both in `file`, built as "reduce.cl+<file>" with the "loss"
+ * tuning family. Its FCL_ROW_WG picks: 0 the first, > 0 the second with groups of that size (a
+ * power of two within the device's and the kernel's limits). *wg: 0 for the first shape. */
+fcl_status fcl_op_rows_kernel(fcl_ctx *ctx, const char *file, const char *name, cl_kernel *k, size_t *wg);
 /* Launches a row kernel over n rows; its arguments are in a, after which the _wg shape gets its
  * local scratch of wg floats. */
 fcl_status fcl_op_rows_run(fcl_ctx *ctx, cl_kernel k, size_t wg, fcl_op_args *a, size_t n);

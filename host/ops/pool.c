@@ -103,7 +103,7 @@ static fcl_status get_kernel(fcl_ctx *ctx, const char *name, cl_kernel *k)
 
 /* The "pool" tuning row's POOL_GPU: 1 selects the GPU-shaped kernels (`name`_px, one element
  * per work-item; the _wg global average) in groups of POOL_WG (within the kernel's limits). */
-static int gpu_shape(fcl_ctx *ctx) { return fcl_op_tuning_int(ctx, "pool", "POOL_GPU", 0) == 1; }
+static int gpu_shape(fcl_ctx *ctx) { return fcl_tuning_int(ctx, FCL_T_POOL_GPU) == 1; }
 
 /* The kernel `name` of the shape the tuning picks; *px: 1 for the GPU shape. */
 static fcl_status pick(fcl_ctx *ctx, const char *name, cl_kernel *k, int *px)
@@ -121,7 +121,7 @@ static fcl_status group_of(fcl_ctx *ctx, cl_kernel k, int px, size_t *l)
         *l = fcl_ctx_wg1d(ctx);
         return FCL_OK;
     }
-    return fcl_op_reduce_wg(ctx, k, (size_t)fcl_op_tuning_int(ctx, "pool", "POOL_WG", 256), l);
+    return fcl_op_reduce_wg(ctx, k, (size_t)fcl_tuning_int(ctx, FCL_T_POOL_WG), l);
 }
 
 /* Extents (cols, rows, planes) as one 1-D launch (the kernels split the index; see cl/pool.cl

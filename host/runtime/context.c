@@ -46,6 +46,7 @@ fcl_status fcl_ctx_create(fcl_ctx **out, const fcl_ctx_opts *opts, fcl_error *er
     ctx->dev = devs[chosen];
     fcl_rng_seed(&ctx->rng, opts->seed);
     pick_wg1d(ctx);
+    fcl_tuning_init(ctx);   /* the table's defaults for this device type */
 
     cl_int rc = CL_SUCCESS;
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)ctx->dev.platform_id, 0};
@@ -61,14 +62,17 @@ fcl_status fcl_ctx_create(fcl_ctx **out, const fcl_ctx_opts *opts, fcl_error *er
         goto fail;
     }
 
-    if ((st = fcl_tuning_from_env(ctx, err))) goto fail;
-
     const char *no_cache = getenv("FACECL_NO_CACHE");
     if (!opts->no_disk_cache && !(no_cache && *no_cache && strcmp(no_cache, "0"))) {
         if (opts->cache_dir) snprintf(ctx->cache_dir, sizeof ctx->cache_dir, "%s", opts->cache_dir);
         else fcl_default_cache_dir(ctx->cache_dir, sizeof ctx->cache_dir);
         fcl_cache_dir_check(ctx);
     }
+
+    /* Tuning values: the table's defaults (above), then this device's tuned values from the
+     * tuning cache (`facecl tune`: applied here through fcl_ctx_tuning_set_family), then
+     * $FACECL_TUNING / $FACECL_CONV_TUNING, which win. */
+    if ((st = fcl_tuning_from_env(ctx, err))) goto fail;
 
     /* Tuned CLBlast parameters for this device, if someone tuned it (file in the cache folder). */
     if (ctx->cache_dir[0]) {

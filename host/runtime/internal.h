@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include "facecl/context.h"
 #include "facecl/tensor.h"
+#include "facecl/tuning.h"
 
 /* One built program and the kernels made from it. */
 typedef struct fcl_prog_entry {
@@ -38,8 +39,9 @@ struct fcl_ctx {
     size_t n_free, cap_free;
     fcl_pool_stats pool;
 
-    char tuning_buf[16][512];      /* fcl_ctx_tuning results, one slot per family seen */
-    char tuning_family[16][32];
+    int tune[FCL_T_COUNT];                 /* typed tuning values (host/runtime/tuning.c) */
+    char tune_opts[FCL_TF_COUNT][768];     /* each family's "-DNAME=V ..." + tune_caps */
+    char tune_caps[128];                   /* the device's capability defines */
     size_t wg1d;
 };
 
@@ -65,8 +67,12 @@ void fcl_default_cache_dir(char *buf, size_t size);
 /* Turns disk caching off (cache_dir "") with ctx->warning set when the cache folder cannot be
  * created or written, so a run goes on uncached and the tool can say why once. */
 void fcl_cache_dir_check(fcl_ctx *ctx);
-/* Applies $FACECL_TUNING ("family:defines;family:defines": rows that replace the table's for
- * this context, as fcl_ctx_tuning_set) at context creation; a malformed value is an error. */
+/* Sets every tuning value to the table's default for the device and the capability defines
+ * (first thing at context creation). */
+void fcl_tuning_init(fcl_ctx *ctx);
+/* Applies $FACECL_TUNING ("family:-DNAME=V ...;family:...", each entry as fcl_ctx_tuning_set)
+ * and then $FACECL_CONV_TUNING (an alias of one "conv:" entry) at context creation, once; a
+ * malformed value, unknown name or out-of-range value is an error naming it. */
 fcl_status fcl_tuning_from_env(fcl_ctx *ctx, fcl_error *err);
 
 /* A file-name-safe key for this device: "<hash of platform+device+driver>". */

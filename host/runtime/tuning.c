@@ -1,65 +1,10 @@
-/* host/runtime/tuning.c: per-device kernel tuning values, passed to kernels as -D defines. */
+/* host/runtime/tuning.c: a context's typed kernel tuning values: defaults, checks, overrides and the -D options made from them. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "runtime/internal.h"
-
-/* One row: for devices whose "vendor name" contains `match` (case-sensitive; NULL matches any)
- * and whose type has a bit of `type` (0: any), kernels of `family` get `defines`. The first
- * matching row wins, so put specific rows before the family's default row (match NULL, type 0).
- * Values are measured, not guessed: say where a row's numbers came from. */
-typedef struct fcl_tune_row {
-    const char *family;
-    const char *match;
-    cl_device_type type;
-    const char *defines;
-} fcl_tune_row;
-
-static const fcl_tune_row rows[] = {
-    /* generic elementwise kernels: elements per work-item (PoCL vectorises straight-line code) */
-    {"eltwise", NULL, CL_DEVICE_TYPE_CPU, "-DFCL_WG=64 -DFCL_VEC=8"},
-    {"eltwise", NULL, 0, "-DFCL_WG=256 -DFCL_VEC=4"},
-    /* batch norm: FCL_BN_WG is the group size of the per-channel reductions (default
-     * fcl_ctx_wg1d). On PoCL CPUs one work-item per channel streams it with float8s: `facecl
-     * bench ops` (ResNet-18 @112, batch 32, 2-core EPYC) gave bn2d fwd_train 3.8 ms at WG 1 vs
-     * 10.3 ms at WG 64 on the stem's 32x64x56^2 and 0.25 vs 1.2 ms on layer3 (WG 4: in between).
-     * GPUs keep the 256-wide tree (the tests force both paths). Activations: FCL_VEC 8 was at
-     * least as fast as 4 and 16 on the same rows (noisy shared machine). */
-    {"bn", NULL, CL_DEVICE_TYPE_CPU, "-DFCL_VEC=8 -DFCL_BN_WG=1"},
-    {"bn", NULL, 0, "-DFCL_VEC=4 -DFCL_BN_WG=256"},
-    /* pooling: POOL_GPU 1 picks the one-element-per-work-item kernels and the work-group
-     * reduction of global average pooling (cl/pool.cl), in groups of POOL_WG; CPUs keep the
-     * float4/float8 blocks. Row kernels of the losses (cl/loss.cl, margin.cl, metric_loss.cl):
-     * FCL_ROW_WG > 0 puts a row on a work-group of that size (0: a work-item per row). The GPU
-     * rows are unmeasured starting points (issue 9's `facecl tune` measures). */
-    {"pool", NULL, CL_DEVICE_TYPE_CPU, "-DPOOL_GPU=0"},
-    {"pool", NULL, 0, "-DPOOL_GPU=1 -DPOOL_WG=256"},
-    {"loss", NULL, CL_DEVICE_TYPE_CPU, "-DFCL_ROW_WG=0"},
-    {"loss", NULL, 0, "-DFCL_ROW_WG=128"},
-    {"act", NULL, CL_DEVICE_TYPE_CPU, "-DFCL_VEC=8"},
-    {"act", NULL, 0, "-DFCL_VEC=4"},
-    /* conv2d (cl/conv.cl, cl/conv_dw.cl): register blocks of the GEMM kernels (CONV_MB rows x
-     * CONV_NV float8 of conv_gemm_nn; CONV_TM x CONV_TN float8 accumulators of conv_gemm_nt),
-     * work-group sizes along dim 0 (CONV_LNN / CONV_LNT for the GEMMs, CONV_LOCAL for the other
-     * kernels; 0: the driver's choice) and the im2col chunk budget in KiB.
-     * CPU row: `facecl bench ops` on PoCL 3.1, Zen 4, 2 threads. The machine was shared, so
-     * blocks were compared on CPU time per call: NN 12x2 = 8x3 = 6x4 within noise, 14x2 10-20%
-     * slower; NT 4x4 best (4x6, 8x3, 3x8 15-40% slower); chunk budget 1-8 MiB equal, 32 MiB 30%
-     * slower. Work-groups of 1: PoCL's own choice is the largest group dividing the range, which
-     * can leave one or two groups (one thread) per launch. Overridable at run time with
-     * $FACECL_CONV_TUNING. The default row (GPUs) is unmeasured: smaller register blocks. */
-    {"conv", NULL, CL_DEVICE_TYPE_CPU, "-DCONV_MB=12 -DCONV_NV=2 -DCONV_TM=4 -DCONV_TN=4 -DCONV_LNN=1 -DCONV_LNT=1 -DCONV_LOCAL=1 -DCONV_COL_KB=4096 -DCONV_GPU=0"},
-    /* GPUs and accelerators: the GPU-shaped kernels (cl/conv_gpu.cl, cl/conv_dw_gpu.cl): a
-     * 64x64 output tile per work-group of 16x16, 16 deep in local memory, 4x4 outputs per
-     * work-item (CONV_GM/GN/GK/GWM/GWN; host/ops/conv_gpu.c falls back to smaller tiles where
-     * the device's limits say so), groups of 256 for the per-element and reduction kernels
-     * (CONV_GWG). A textbook starting point, unmeasured on a GPU so far: `facecl tune` (issue
-     * 9) is where measured values come from. Tests force this row on CPUs too. */
-    {"conv", NULL, 0, "-DCONV_MB=4 -DCONV_NV=1 -DCONV_TM=2 -DCONV_TN=2 -DCONV_LNN=16 -DCONV_LNT=16 -DCONV_COL_KB=65536 "
-                      "-DCONV_GPU=1 -DCONV_GM=64 -DCONV_GN=64 -DCONV_GK=16 -DCONV_GWM=4 -DCONV_GWN=4 -DCONV_GWG=256"},
-    {NULL, NULL, 0, NULL},
-};
+#include "runtime/tuning_internal.h"
 
 /* Defines naming what the device offers the kernels (appended to every family's row):
  * subgroups through cl_khr_subgroups (FCL_SG_KHR), cl_intel_subgroups (FCL_SG_INTEL) or, on an
@@ -106,74 +51,243 @@ void fcl_ctx_device_defines(const fcl_ctx *ctx, char *buf, size_t size)
     device_caps(ctx, buf, size);
 }
 
-/* The memo slot of `family` (created empty when absent); NULL when the table is full. */
-static char *slot_of(fcl_ctx *ctx, const char *family, int *fresh)
+/* ---- the table ------------------------------------------------------------------------- */
+
+const fcl_tune_param *fcl_tune_param_info(fcl_tune_id id)
 {
-    size_t slots = sizeof ctx->tuning_family / sizeof ctx->tuning_family[0];
-    size_t free_slot = slots;
-    *fresh = 0;
-    for (size_t i = 0; i < slots; i++) {
-        if (!ctx->tuning_family[i][0]) {
-            if (free_slot == slots) free_slot = i;
-            continue;
+    return (int)id >= 0 && id < FCL_T_COUNT ? &fcl_tune_table[id] : NULL;
+}
+
+const char *fcl_tune_family_name(fcl_tune_family f)
+{
+    return (int)f >= 0 && f < FCL_TF_COUNT ? fcl_tune_family_names[f] : NULL;
+}
+
+int fcl_tune_family_find(const char *name)
+{
+    for (int f = 0; name && f < FCL_TF_COUNT; f++)
+        if (!strcmp(fcl_tune_family_names[f], name)) return f;
+    return -1;
+}
+
+int fcl_tune_family_params(fcl_tune_family f, fcl_tune_id *first)
+{
+    int n = 0, at = -1;
+    for (int i = 0; i < FCL_T_COUNT; i++)
+        if (fcl_tune_table[i].family == f) {
+            if (at < 0) at = i;
+            n++;
         }
-        if (!strcmp(ctx->tuning_family[i], family)) return ctx->tuning_buf[i];
-    }
-    if (free_slot == slots || strlen(family) >= sizeof ctx->tuning_family[0]) return NULL;
-    snprintf(ctx->tuning_family[free_slot], sizeof ctx->tuning_family[free_slot], "%s", family);
-    ctx->tuning_buf[free_slot][0] = '\0';
-    *fresh = 1;
-    return ctx->tuning_buf[free_slot];
+    if (first) *first = (fcl_tune_id)(at < 0 ? 0 : at);
+    return n;
 }
 
-static const char *table_row(const fcl_ctx *ctx, const char *family)
+int fcl_tune_param_find(fcl_tune_family f, const char *name)
 {
-    char who[600];
-    snprintf(who, sizeof who, "%s %s", ctx->dev.vendor, ctx->dev.name);
-    for (const fcl_tune_row *r = rows; r->family; r++) {
-        if (strcmp(r->family, family)) continue;
-        if (r->match && !strstr(who, r->match)) continue;
-        if (r->type && !(ctx->dev.type & r->type)) continue;
-        return r->defines;
-    }
-    return "";
+    for (int i = 0; name && i < FCL_T_COUNT; i++)
+        if (fcl_tune_table[i].family == f && !strcmp(fcl_tune_table[i].name, name)) return i;
+    return -1;
 }
 
-const char *fcl_ctx_tuning(const fcl_ctx *ctx_const, const char *family)
+/* The parameter names of family f, space-separated (for messages). */
+static void family_names(fcl_tune_family f, char *buf, size_t size)
 {
-    fcl_ctx *ctx = (fcl_ctx *)ctx_const; /* the result is memoised in the context */
-    int fresh;
-    char *slot = slot_of(ctx, family, &fresh);
-    if (slot && !fresh) return slot;
-    const char *defines = table_row(ctx, family);
-    if (!slot) return defines; /* table full: still correct, just not memoised (and no caps) */
-    char caps[128];
-    device_caps(ctx, caps, sizeof caps);
-    snprintf(slot, sizeof ctx->tuning_buf[0], "%s%s", defines, caps);
-    return slot;
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < FCL_T_COUNT && used < size; i++)
+        if (fcl_tune_table[i].family == f)
+            used += (size_t)snprintf(buf + used, size - used, "%s%s", used ? " " : "", fcl_tune_table[i].name);
+}
+
+static void all_families(char *buf, size_t size)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int f = 0; f < FCL_TF_COUNT && used < size; f++)
+        used += (size_t)snprintf(buf + used, size - used, "%s%s", f ? " " : "", fcl_tune_family_names[f]);
+}
+
+/* The joint rules of a family beyond each value's range; who prefixes the message. */
+static fcl_status joint_rules(const char *who, fcl_tune_family f, const int *v, fcl_tune_id first, fcl_error *err)
+{
+    if (f != FCL_TF_CONV) return FCL_OK;
+#define V(id) v[(id) - first]
+    if (V(FCL_T_CONV_GM) % V(FCL_T_CONV_GWM))
+        return FCL_ERR(err, FCL_ERR_INVALID_ARG, "%s: conv: CONV_GM=%d must be a multiple of CONV_GWM=%d", who,
+                       V(FCL_T_CONV_GM), V(FCL_T_CONV_GWM));
+    if (V(FCL_T_CONV_GN) % V(FCL_T_CONV_GWN))
+        return FCL_ERR(err, FCL_ERR_INVALID_ARG, "%s: conv: CONV_GN=%d must be a multiple of CONV_GWN=%d", who,
+                       V(FCL_T_CONV_GN), V(FCL_T_CONV_GWN));
+#undef V
+    return FCL_OK;
+}
+
+static fcl_status check_values(const char *who, fcl_tune_family f, const int *values, int count, fcl_error *err)
+{
+    fcl_tune_id first;
+    int n = fcl_tune_family_params(f, &first);
+    if (!n || !values || count != n)
+        return FCL_ERR(err, FCL_ERR_INVALID_ARG, "%s: family %d (%s) has %d values, got %d", who, (int)f,
+                       fcl_tune_family_name(f) ? fcl_tune_family_name(f) : "no such family", n, count);
+    for (int i = 0; i < n; i++) {
+        const fcl_tune_param *p = &fcl_tune_table[first + i];
+        int v = values[i];
+        if (v < p->min || v > p->max)
+            return FCL_ERR(err, FCL_ERR_INVALID_ARG, "%s: %s: %s=%d is out of range %d..%d (%s)", who,
+                           fcl_tune_family_names[f], p->name, v, p->min, p->max, p->doc);
+        if ((p->flags & FCL_TUNE_POW2) && (v & (v - 1)))
+            return FCL_ERR(err, FCL_ERR_INVALID_ARG, "%s: %s: %s=%d must be a power of two in %d..%d (%s)", who,
+                           fcl_tune_family_names[f], p->name, v, p->min, p->max, p->doc);
+    }
+    return joint_rules(who, f, values, first, err);
+}
+
+fcl_status fcl_tune_check(fcl_tune_family f, const int *values, int count, fcl_error *err)
+{
+    return check_values("tuning", f, values, count, err);
+}
+
+/* ---- a context's values ------------------------------------------------------------------- */
+
+static int default_of(const fcl_ctx *ctx, fcl_tune_id id)
+{
+    return (ctx->dev.type & CL_DEVICE_TYPE_CPU) ? fcl_tune_table[id].cpu : fcl_tune_table[id].other;
+}
+
+/* Rebuilds the "-DNAME=V ..." options of family f from the context's values. */
+static void make_options(fcl_ctx *ctx, fcl_tune_family f)
+{
+    char *buf = ctx->tune_opts[f];
+    size_t size = sizeof ctx->tune_opts[f], used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < FCL_T_COUNT && used < size; i++)
+        if (fcl_tune_table[i].family == f)
+            used += (size_t)snprintf(buf + used, size - used, "%s-D%s=%d", used ? " " : "", fcl_tune_table[i].name,
+                                     ctx->tune[i]);
+    if (used < size) snprintf(buf + used, size - used, "%s", ctx->tune_caps);
+}
+
+void fcl_ctx_tuning_reset(fcl_ctx *ctx, fcl_tune_family f)
+{
+    for (int i = 0; i < FCL_T_COUNT; i++)
+        if (f == FCL_TF_COUNT || fcl_tune_table[i].family == f) ctx->tune[i] = default_of(ctx, (fcl_tune_id)i);
+    for (int g = 0; g < FCL_TF_COUNT; g++)
+        if (f == FCL_TF_COUNT || g == (int)f) make_options(ctx, (fcl_tune_family)g);
+}
+
+void fcl_tuning_init(fcl_ctx *ctx)
+{
+    device_caps(ctx, ctx->tune_caps, sizeof ctx->tune_caps);
+    fcl_ctx_tuning_reset(ctx, FCL_TF_COUNT);
+}
+
+int fcl_tuning_int(const fcl_ctx *ctx, fcl_tune_id id)
+{
+    return (int)id >= 0 && id < FCL_T_COUNT ? ctx->tune[id] : 0;
+}
+
+int fcl_tuning_default(const fcl_ctx *ctx, fcl_tune_id id)
+{
+    return (int)id >= 0 && id < FCL_T_COUNT ? default_of(ctx, id) : 0;
+}
+
+fcl_status fcl_ctx_tuning_get_family(const fcl_ctx *ctx, fcl_tune_family f, int *values, int count)
+{
+    fcl_tune_id first;
+    int n = fcl_tune_family_params(f, &first);
+    if (!n || !values || count != n)
+        return FCL_ERR((fcl_error *)&ctx->err, FCL_ERR_INVALID_ARG, "fcl_ctx_tuning_get_family: family %d has %d "
+                       "values, asked for %d", (int)f, n, count);
+    memcpy(values, &ctx->tune[first], (size_t)n * sizeof *values);
+    return FCL_OK;
+}
+
+static fcl_status set_family(fcl_ctx *ctx, const char *who, fcl_tune_family f, const int *values, int count,
+                             fcl_error *err)
+{
+    fcl_status st = check_values(who, f, values, count, err);
+    if (st) return st;
+    fcl_tune_id first;
+    fcl_tune_family_params(f, &first);
+    memcpy(&ctx->tune[first], values, (size_t)count * sizeof *values);
+    make_options(ctx, f);
+    return FCL_OK;
+}
+
+fcl_status fcl_ctx_tuning_set_family(fcl_ctx *ctx, fcl_tune_family f, const int *values, int count)
+{
+    return set_family(ctx, "fcl_ctx_tuning_set_family", f, values, count, &ctx->err);
+}
+
+fcl_status fcl_ctx_tuning_set_int(fcl_ctx *ctx, fcl_tune_id id, int value)
+{
+    if ((int)id < 0 || id >= FCL_T_COUNT)
+        return FCL_ERR(&ctx->err, FCL_ERR_INVALID_ARG, "fcl_ctx_tuning_set_int: no parameter id %d", (int)id);
+    fcl_tune_family f = fcl_tune_table[id].family;
+    fcl_tune_id first;
+    int vals[FCL_T_COUNT], n = fcl_tune_family_params(f, &first);
+    memcpy(vals, &ctx->tune[first], (size_t)n * sizeof *vals);
+    vals[id - first] = value;
+    return set_family(ctx, "fcl_ctx_tuning_set_int", f, vals, n, &ctx->err);
+}
+
+/* ---- the "-DNAME=V ..." form ($FACECL_TUNING, fcl_ctx_tuning_set) -------------------------- */
+
+/* Sets family `fam` to the device's defaults plus the "-DNAME=V" (or "NAME=V") entries of
+ * `defines` (separated by spaces), checked; who names the source in messages. */
+static fcl_status set_from_text(fcl_ctx *ctx, const char *who, const char *fam, const char *defines, fcl_error *err)
+{
+    char names[512];
+    int f = fcl_tune_family_find(fam);
+    if (f < 0) {
+        all_families(names, sizeof names);
+        return FCL_ERR(err, FCL_ERR_INVALID_ARG, "%s: no tuning family \"%s\" (families: %s)", who, fam, names);
+    }
+    fcl_tune_id first;
+    int vals[FCL_T_COUNT], n = fcl_tune_family_params((fcl_tune_family)f, &first);
+    for (int i = 0; i < n; i++) vals[i] = default_of(ctx, (fcl_tune_id)(first + i));
+    for (const char *s = defines; *s;) {
+        while (*s == ' ' || *s == '\t') s++;
+        size_t len = strcspn(s, " \t");
+        if (!len) break;
+        const char *tok = s, *name = !strncmp(s, "-D", 2) ? s + 2 : s, *eq = memchr(tok, '=', len);
+        s += len;
+        char pname[64], *end = NULL;
+        long v = eq ? strtol(eq + 1, &end, 10) : 0;
+        if (!eq || eq == name || (size_t)(eq - name) >= sizeof pname || end != s || end == eq + 1)
+            return FCL_ERR(err, FCL_ERR_INVALID_ARG, "%s: %s: \"%.*s\" is not -DNAME=INTEGER", who, fam, (int)len, tok);
+        snprintf(pname, sizeof pname, "%.*s", (int)(eq - name), name);
+        int id = fcl_tune_param_find((fcl_tune_family)f, pname);
+        if (id < 0) {
+            family_names((fcl_tune_family)f, names, sizeof names);
+            return FCL_ERR(err, FCL_ERR_INVALID_ARG, "%s: %s has no parameter %s (it has: %s)", who, fam, pname, names);
+        }
+        const fcl_tune_param *p = &fcl_tune_table[id];
+        if (v < p->min || v > p->max)
+            return FCL_ERR(err, FCL_ERR_INVALID_ARG, "%s: %s: %s=%ld is out of range %d..%d (%s)", who, fam, pname, v,
+                           p->min, p->max, p->doc);
+        vals[id - first] = (int)v;
+    }
+    return set_family(ctx, who, (fcl_tune_family)f, vals, n, err);
 }
 
 fcl_status fcl_ctx_tuning_set(fcl_ctx *ctx, const char *family, const char *defines)
 {
-    int fresh;
-    char caps[128];
-    device_caps(ctx, caps, sizeof caps);
     if (!family || !defines)
         return FCL_ERR(&ctx->err, FCL_ERR_INVALID_ARG, "fcl_ctx_tuning_set: family or defines is NULL");
-    if (strlen(defines) + strlen(caps) >= sizeof ctx->tuning_buf[0])
-        return FCL_ERR(&ctx->err, FCL_ERR_INVALID_ARG, "fcl_ctx_tuning_set(%s): defines longer than %zu characters",
-                       family, sizeof ctx->tuning_buf[0] - strlen(caps) - 1);
-    char *slot = slot_of(ctx, family, &fresh);
-    if (!slot)
-        return FCL_ERR(&ctx->err, FCL_ERR_INVALID_ARG, "fcl_ctx_tuning_set(%s): family name too long or too many "
-                       "families", family);
-    snprintf(slot, sizeof ctx->tuning_buf[0], "%s%s", defines, caps);
-    return FCL_OK;
+    return set_from_text(ctx, "fcl_ctx_tuning_set", family, defines, &ctx->err);
+}
+
+const char *fcl_ctx_tuning(const fcl_ctx *ctx, const char *family)
+{
+    int f = fcl_tune_family_find(family);
+    return f < 0 ? ctx->tune_caps : ctx->tune_opts[f];   /* a family without parameters: the caps */
 }
 
 fcl_status fcl_tuning_from_env(fcl_ctx *ctx, fcl_error *err)
 {
     const char *env = getenv("FACECL_TUNING");
+    fcl_status st;
     for (const char *s = env ? env : ""; *s;) {
         const char *e = strchr(s, ';'), *colon = strchr(s, ':');
         size_t n = e ? (size_t)(e - s) : strlen(s);
@@ -185,12 +299,12 @@ fcl_status fcl_tuning_from_env(fcl_ctx *ctx, fcl_error *err)
         if (n) {
             snprintf(fam, sizeof fam, "%.*s", (int)(colon - s), s);
             snprintf(defs, sizeof defs, "%.*s", (int)(s + n - colon - 1), colon + 1);
-            if (fcl_ctx_tuning_set(ctx, fam, defs)) {
-                if (err) *err = ctx->err;
-                return ctx->err.status;
-            }
+            if ((st = set_from_text(ctx, "FACECL_TUNING", fam, defs, err))) return st;
         }
         s = e ? e + 1 : s + n;
     }
+    /* The older conv-only variable (its whole value is one "conv:" entry); kept while tests use it. */
+    const char *conv = getenv("FACECL_CONV_TUNING");
+    if (conv && *conv) return set_from_text(ctx, "FACECL_CONV_TUNING", "conv", conv, err);
     return FCL_OK;
 }

@@ -63,13 +63,15 @@ fcl_status fcl_kernel_arg(fcl_ctx *ctx, cl_kernel k, unsigned index, size_t size
 fcl_status fcl_kernel_run(fcl_ctx *ctx, cl_kernel k, unsigned dims, const size_t *global,
                           const size_t *local);
 
-/* Tuning defines for an op family ("conv", "eltwise", ...) on this context's device: a
- * "-D NAME=VALUE ..." string chosen from the per-device table (first matching row, else the
- * family's default row). Never NULL. */
+/* The build options of an op family's kernels ("conv", "eltwise", ...; facecl/tuning.h lists
+ * the families): "-DNAME=V" for each of the family's typed tuning values on this context, then
+ * the device's capability defines (only those for a name that is not a family). Owned by the
+ * context, valid until its next tuning change. Never NULL. */
 const char *fcl_ctx_tuning(const fcl_ctx *ctx, const char *family);
-/* Replaces the table's row for `family` on this context (tests forcing a kernel variant, a
- * tuner trying values): later fcl_ctx_tuning calls return `defines` (plus the device's
- * capability defines). */
+/* Sets `family`'s values on this context from text (tests forcing a kernel variant): the
+ * device's defaults, then each "-DNAME=V" (or "NAME=V") of `defines`, separated by spaces,
+ * parsed once and checked (unknown name, non-integer or out-of-range value: FCL_ERR_INVALID_ARG
+ * naming it). The typed form is fcl_ctx_tuning_set_family (facecl/tuning.h). */
 fcl_status fcl_ctx_tuning_set(fcl_ctx *ctx, const char *family, const char *defines);
 /* The capability defines fcl_ctx_tuning appends (" -DFCL_SG_INTEL=1" where the device has
  * subgroups, ...; "" where it has nothing optional), for kernels built with their own options. */

@@ -8,6 +8,7 @@
 #include "device.h"
 #include "dist.h"
 #include "context.h"
+#include "tuning.h"
 #include "tensor.h"
 #include "gemm.h"
 #include "net.h"

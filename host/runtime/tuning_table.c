@@ -1,0 +1,90 @@
+/* host/runtime/tuning_table.c: every kernel tuning parameter with its defaults, range and doc (the one place defaults live). */
+#include "runtime/tuning_internal.h"
+
+#define P2 FCL_TUNE_POW2
+
+/* Indexed by fcl_tune_id; {family, name, CPU default, other default, min, max, flags, doc}.
+ * CPU defaults keep the CPU-shaped kernels (one work-item streams a register block, groups of 1:
+ * what PoCL runs fast); the other column (GPUs, accelerators) picks the GPU-shaped ones. Values
+ * are measured, not guessed: say where a default came from. A device's measured values come from
+ * its tuning cache (`facecl tune`), not from new columns here. */
+const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
+    /* generic elementwise kernels: elements per work-item (PoCL vectorises straight-line code) */
+    [FCL_T_ELTWISE_WG] = {FCL_TF_ELTWISE, "FCL_WG", 64, 256, 1, 1024, 0, "work-group size of the elementwise kernels"},
+    [FCL_T_ELTWISE_VEC] = {FCL_TF_ELTWISE, "FCL_VEC", 8, 4, 2, 16, P2, "vector width (elements per load)"},
+    /* activations: FCL_VEC 8 was at least as fast as 4 and 16 on the bn rows below (noisy
+     * shared machine) */
+    [FCL_T_ACT_VEC] = {FCL_TF_ACT, "FCL_VEC", 8, 4, 2, 16, P2, "vector width (elements per load)"},
+    /* batch norm: FCL_BN_WG is the group size of the per-channel reductions. On PoCL CPUs one
+     * work-item per channel streams it with float8s: `facecl bench ops` (ResNet-18 @112, batch
+     * 32, 2-core EPYC) gave bn2d fwd_train 3.8 ms at WG 1 vs 10.3 ms at WG 64 on the stem's
+     * 32x64x56^2 and 0.25 vs 1.2 ms on layer3 (WG 4: in between). GPUs keep the 256-wide tree
+     * (the tests force both paths). */
+    [FCL_T_BN_VEC] = {FCL_TF_BN, "FCL_VEC", 8, 4, 2, 16, P2, "vector width (elements per load)"},
+    [FCL_T_BN_WG] = {FCL_TF_BN, "FCL_BN_WG", 1, 256, 0, 4096, 0,
+                     "group size of the per-channel reductions (0: the device's 1-D size)"},
+    [FCL_T_BN_USE_SG] = {FCL_TF_BN, "FCL_USE_SG", 1, 1, 0, 1, 0, "1: subgroup reductions where the device has them"},
+    /* pooling: POOL_GPU 1 picks the one-element-per-work-item kernels and the work-group
+     * reduction of global average pooling (cl/pool.cl), in groups of POOL_WG; CPUs keep the
+     * float4/float8 blocks. The GPU values are unmeasured starting points (issue 9's `facecl
+     * tune` measures). */
+    [FCL_T_POOL_GPU] = {FCL_TF_POOL, "POOL_GPU", 0, 1, 0, 1, 0, "1: the GPU-shaped kernels (one element per work-item)"},
+    [FCL_T_POOL_WG] = {FCL_TF_POOL, "POOL_WG", 256, 256, 1, 4096, 0, "work-group size of the GPU-shaped kernels"},
+    [FCL_T_POOL_USE_SG] = {FCL_TF_POOL, "FCL_USE_SG", 1, 1, 0, 1, 0, "1: subgroup reductions where the device has them"},
+    /* row kernels of the losses (cl/loss.cl, margin.cl, metric_loss.cl): FCL_ROW_WG > 0 puts a
+     * row on a work-group of that size (0: a work-item per row). GPU value unmeasured. */
+    [FCL_T_LOSS_ROW_WG] = {FCL_TF_LOSS, "FCL_ROW_WG", 0, 128, 0, 4096, 0,
+                           "0: a work-item per row; > 0: a work-group of this size per row"},
+    [FCL_T_LOSS_USE_SG] = {FCL_TF_LOSS, "FCL_USE_SG", 1, 1, 0, 1, 0, "1: subgroup reductions where the device has them"},
+    /* LayerNorm2d / weight standardisation and the ResNeSt attention sums: the device's 1-D size */
+    [FCL_T_NORM_WG] = {FCL_TF_NORM, "FCL_NORM_WG", 0, 0, 0, 4096, 0,
+                       "group size of the per-channel reductions (0: the device's 1-D size)"},
+    [FCL_T_NORM_USE_SG] = {FCL_TF_NORM, "FCL_USE_SG", 1, 1, 0, 1, 0, "1: subgroup reductions where the device has them"},
+    [FCL_T_ATTN_WG] = {FCL_TF_ATTN, "FCL_ATTN_WG", 0, 0, 0, 4096, 0,
+                       "group size of the attention-gradient sums (0: the device's 1-D size)"},
+    [FCL_T_ATTN_USE_SG] = {FCL_TF_ATTN, "FCL_USE_SG", 1, 1, 0, 1, 0, "1: subgroup reductions where the device has them"},
+    /* conv2d (cl/conv.cl, cl/conv_dw.cl): register blocks of the GEMM kernels (CONV_MB rows x
+     * CONV_NV float8 of conv_gemm_nn; CONV_TM x CONV_TN float8 accumulators of conv_gemm_nt),
+     * work-group sizes along dim 0 (CONV_LNN / CONV_LNT for the GEMMs, CONV_LOCAL for the other
+     * kernels; 0: the driver's choice) and the im2col chunk budget in KiB.
+     * CPU column: `facecl bench ops` on PoCL 3.1, Zen 4, 2 threads. The machine was shared, so
+     * blocks were compared on CPU time per call: NN 12x2 = 8x3 = 6x4 within noise, 14x2 10-20%
+     * slower; NT 4x4 best (4x6, 8x3, 3x8 15-40% slower); chunk budget 1-8 MiB equal, 32 MiB 30%
+     * slower. Work-groups of 1: PoCL's own choice is the largest group dividing the range, which
+     * can leave one or two groups (one thread) per launch. The other column is unmeasured:
+     * smaller register blocks. */
+    [FCL_T_CONV_MB] = {FCL_TF_CONV, "CONV_MB", 12, 4, 1, 32, 0, "output rows (channels) per work-item of conv_gemm_nn"},
+    [FCL_T_CONV_NV] = {FCL_TF_CONV, "CONV_NV", 2, 1, 1, 4, 0, "float8 column vectors per work-item of conv_gemm_nn"},
+    [FCL_T_CONV_TM] = {FCL_TF_CONV, "CONV_TM", 4, 2, 1, 8, 0, "rows of dy per work-item of conv_gemm_nt"},
+    [FCL_T_CONV_TN] = {FCL_TF_CONV, "CONV_TN", 4, 2, 1, 8, 0, "rows of B per work-item of conv_gemm_nt"},
+    [FCL_T_CONV_LNN] = {FCL_TF_CONV, "CONV_LNN", 1, 16, 0, 4096, 0, "work-group size of conv_gemm_nn (0: the driver's)"},
+    [FCL_T_CONV_LNT] = {FCL_TF_CONV, "CONV_LNT", 1, 16, 0, 4096, 0, "work-group size of conv_gemm_nt (0: the driver's)"},
+    [FCL_T_CONV_LOCAL] = {FCL_TF_CONV, "CONV_LOCAL", 1, 0, 0, 4096, 0,
+                          "work-group size of the other CPU-shaped kernels (0: the driver's)"},
+    [FCL_T_CONV_COL_KB] = {FCL_TF_CONV, "CONV_COL_KB", 4096, 65536, 1, 1 << 22, 0,
+                           "im2col workspace budget in KiB (images go in chunks that fit)"},
+    /* GPUs and accelerators: the GPU-shaped kernels (cl/conv_gpu.cl, cl/conv_dw_gpu.cl): a
+     * 64x64 output tile per work-group of 16x16, 16 deep in local memory, 4x4 outputs per
+     * work-item (CONV_GM/GN/GK/GWM/GWN; host/ops/conv_gpu.c falls back to smaller tiles where
+     * the device's limits say so), groups of 256 for the per-element and reduction kernels
+     * (CONV_GWG). A textbook starting point, unmeasured on a GPU so far: `facecl tune` (issue
+     * 9) is where measured values come from. Tests force these on CPUs too. */
+    [FCL_T_CONV_GPU] = {FCL_TF_CONV, "CONV_GPU", 0, 1, 0, 1, 0, "1: the GPU-shaped kernels (conv_gpu.cl, conv_dw_gpu.cl)"},
+    [FCL_T_CONV_GM] = {FCL_TF_CONV, "CONV_GM", 64, 64, 1, 1024, 0, "GPU GEMM tile rows per work-group (a multiple of CONV_GWM)"},
+    [FCL_T_CONV_GN] = {FCL_TF_CONV, "CONV_GN", 64, 64, 1, 1024, 0,
+                       "GPU GEMM tile columns per work-group (a multiple of CONV_GWN)"},
+    [FCL_T_CONV_GK] = {FCL_TF_CONV, "CONV_GK", 16, 16, 1, 64, 0, "GPU GEMM tile depth in local memory"},
+    [FCL_T_CONV_GWM] = {FCL_TF_CONV, "CONV_GWM", 4, 4, 1, 8, 0, "GPU GEMM outputs per work-item along rows"},
+    [FCL_T_CONV_GWN] = {FCL_TF_CONV, "CONV_GWN", 4, 4, 1, 8, 0, "GPU GEMM outputs per work-item along columns"},
+    [FCL_T_CONV_GWG] = {FCL_TF_CONV, "CONV_GWG", 256, 256, 1, 1 << 20, 0,
+                        "group size of the GPU per-element and reduction kernels (capped by the device)"},
+    [FCL_T_CONV_GSPLIT] = {FCL_TF_CONV, "CONV_GSPLIT", 16, 16, 1, 1024, 0,
+                           "most K slices of a GPU weight-gradient GEMM (1: no split)"},
+    [FCL_T_CONV_USE_SG] = {FCL_TF_CONV, "FCL_USE_SG", 1, 1, 0, 1, 0,
+                           "1: subgroup reductions in the GPU-shaped kernels where the device has them"},
+};
+
+const char *const fcl_tune_family_names[FCL_TF_COUNT] = {
+    [FCL_TF_ELTWISE] = "eltwise", [FCL_TF_ACT] = "act",   [FCL_TF_BN] = "bn",     [FCL_TF_POOL] = "pool",
+    [FCL_TF_LOSS] = "loss",       [FCL_TF_NORM] = "norm", [FCL_TF_ATTN] = "attn", [FCL_TF_CONV] = "conv",
+};

@@ -1,0 +1,155 @@
+/* tests/test_tuning.c: the typed tuning table (facecl/tuning.h): its integrity, per-context values, checks, overrides and the build options made from them. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <facecl/facecl.h>
+
+static fcl_ctx *make_ctx(fcl_status want, char *msg, size_t size)
+{
+    fcl_ctx_opts o = {0};
+    o.device = getenv("FACECL_TEST_DEVICE");
+    o.no_disk_cache = 1;
+    fcl_ctx *ctx = NULL;
+    fcl_error e = {0};
+    fcl_status st = fcl_ctx_create(&ctx, &o, &e);
+    cr_assert_eq(st, want, "context: %s", e.msg);
+    if (msg) snprintf(msg, size, "%s", e.msg);
+    return ctx;
+}
+
+/* Every id has an entry; a family's parameters are contiguous, uniquely named, and their
+ * defaults pass the family's own check. */
+Test(tuning, table_is_whole_and_consistent)
+{
+    int seen = 0;
+    for (int f = 0; f < FCL_TF_COUNT; f++) {
+        const char *name = fcl_tune_family_name((fcl_tune_family)f);
+        cr_assert_not_null(name);
+        cr_expect_eq(fcl_tune_family_find(name), f);
+        fcl_tune_id first;
+        int n = fcl_tune_family_params((fcl_tune_family)f, &first);
+        cr_assert_gt(n, 0, "family %s has no parameters", name);
+        int cpu[FCL_T_COUNT], other[FCL_T_COUNT];
+        for (int i = 0; i < n; i++) {
+            const fcl_tune_param *p = fcl_tune_param_info((fcl_tune_id)(first + i));
+            cr_assert_not_null(p);
+            cr_assert_not_null(p->name, "id %d has no entry", first + i);
+            cr_assert_not_null(p->doc);
+            cr_expect_eq((int)p->family, f, "%s: parameters of a family must be contiguous", p->name);
+            cr_expect_eq(fcl_tune_param_find((fcl_tune_family)f, p->name), first + i, "%s named twice", p->name);
+            cr_expect(p->min <= p->max, "%s: range %d..%d", p->name, p->min, p->max);
+            cpu[i] = p->cpu;
+            other[i] = p->other;
+        }
+        fcl_error e = {0};
+        cr_expect_eq(fcl_tune_check((fcl_tune_family)f, cpu, n, &e), FCL_OK, "%s CPU defaults: %s", name, e.msg);
+        cr_expect_eq(fcl_tune_check((fcl_tune_family)f, other, n, &e), FCL_OK, "%s other defaults: %s", name, e.msg);
+        seen += n;
+    }
+    cr_expect_eq(seen, FCL_T_COUNT);
+    cr_expect_null(fcl_tune_param_info(FCL_T_COUNT));
+    cr_expect_eq(fcl_tune_family_find("no-such-family"), -1);
+    cr_expect_eq(fcl_tune_param_find(FCL_TF_CONV, "NO_SUCH"), -1);
+}
+
+/* Values start at the device's defaults; set_family checks and sets all-or-nothing; the build
+ * options follow the values, and a program built for values comes back from memory when the
+ * values come back. */
+Test(tuning, set_get_reset_and_options)
+{
+    unsetenv("FACECL_TUNING");
+    unsetenv("FACECL_CONV_TUNING");
+    fcl_ctx *ctx = make_ctx(FCL_OK, NULL, 0);
+    for (int i = 0; i < FCL_T_COUNT; i++)
+        cr_expect_eq(fcl_tuning_int(ctx, (fcl_tune_id)i), fcl_tuning_default(ctx, (fcl_tune_id)i));
+    int cpu = (fcl_ctx_device(ctx)->type & CL_DEVICE_TYPE_CPU) != 0;
+    const fcl_tune_param *rw = fcl_tune_param_info(FCL_T_LOSS_ROW_WG);
+    cr_expect_eq(fcl_tuning_default(ctx, FCL_T_LOSS_ROW_WG), cpu ? rw->cpu : rw->other);
+
+    fcl_tune_id first;
+    int n = fcl_tune_family_params(FCL_TF_LOSS, &first), v[FCL_T_COUNT], back[FCL_T_COUNT];
+    cr_assert_eq(fcl_ctx_tuning_get_family(ctx, FCL_TF_LOSS, v, n), FCL_OK);
+    char before[1024];
+    snprintf(before, sizeof before, "%s", fcl_ctx_tuning(ctx, "loss"));
+    v[FCL_T_LOSS_ROW_WG - first] = 32;
+    cr_assert_eq(fcl_ctx_tuning_set_family(ctx, FCL_TF_LOSS, v, n), FCL_OK, "%s", fcl_ctx_errmsg(ctx));
+    cr_expect_eq(fcl_tuning_int(ctx, FCL_T_LOSS_ROW_WG), 32);
+    cr_expect(strstr(fcl_ctx_tuning(ctx, "loss"), "-DFCL_ROW_WG=32") != NULL, "%s", fcl_ctx_tuning(ctx, "loss"));
+
+    /* out of range: refused, naming family, parameter and range; nothing changes */
+    v[FCL_T_LOSS_ROW_WG - first] = 100000;
+    cr_expect_eq(fcl_ctx_tuning_set_family(ctx, FCL_TF_LOSS, v, n), FCL_ERR_INVALID_ARG);
+    const char *m = fcl_ctx_errmsg(ctx);
+    cr_expect(strstr(m, "loss") && strstr(m, "FCL_ROW_WG=100000") && strstr(m, "0..4096"), "message: %s", m);
+    cr_expect_eq(fcl_tuning_int(ctx, FCL_T_LOSS_ROW_WG), 32);
+    cr_expect_eq(fcl_ctx_tuning_set_family(ctx, FCL_TF_LOSS, v, n - 1), FCL_ERR_INVALID_ARG);
+    cr_expect_eq(fcl_ctx_tuning_set_int(ctx, FCL_T_BN_VEC, 6), FCL_ERR_INVALID_ARG, "FCL_VEC 6 accepted");
+    cr_expect_eq(fcl_ctx_tuning_set_int(ctx, FCL_T_CONV_GM, 30), FCL_ERR_INVALID_ARG, "CONV_GM 30 with GWM 4");
+    cr_expect(strstr(fcl_ctx_errmsg(ctx), "CONV_GWM") != NULL, "message: %s", fcl_ctx_errmsg(ctx));
+    cr_expect_eq(fcl_tuning_int(ctx, FCL_T_CONV_GM), fcl_tuning_default(ctx, FCL_T_CONV_GM));
+
+    /* the text form: device defaults plus the named values */
+    cr_assert_eq(fcl_ctx_tuning_set(ctx, "conv", "-DCONV_MB=7 CONV_TN=3"), FCL_OK, "%s", fcl_ctx_errmsg(ctx));
+    cr_expect_eq(fcl_tuning_int(ctx, FCL_T_CONV_MB), 7);
+    cr_expect_eq(fcl_tuning_int(ctx, FCL_T_CONV_TN), 3);
+    cr_expect_eq(fcl_tuning_int(ctx, FCL_T_CONV_NV), fcl_tuning_default(ctx, FCL_T_CONV_NV));
+    cr_expect_eq(fcl_ctx_tuning_set(ctx, "conv", "-DCONV_MB=x"), FCL_ERR_INVALID_ARG);
+    cr_expect_eq(fcl_ctx_tuning_set(ctx, "conv", "-DCONV_NOPE=1"), FCL_ERR_INVALID_ARG);
+    cr_expect_eq(fcl_ctx_tuning_set(ctx, "nope", "-DCONV_MB=1"), FCL_ERR_INVALID_ARG);
+    cr_expect_eq(fcl_tuning_int(ctx, FCL_T_CONV_MB), 7);
+
+    /* the program cache keys on the options: a changed value builds anew, the old value reuses */
+    cl_kernel k;
+    cr_assert_eq(fcl_kernel_get(ctx, "reduce.cl+loss.cl", "xent_bwd", fcl_ctx_tuning(ctx, "loss"), &k), FCL_OK,
+                 "%s", fcl_ctx_errmsg(ctx));
+    cr_assert_eq(fcl_ctx_tuning_set_int(ctx, FCL_T_LOSS_ROW_WG, 64), FCL_OK);
+    cr_assert_eq(fcl_kernel_get(ctx, "reduce.cl+loss.cl", "xent_bwd", fcl_ctx_tuning(ctx, "loss"), &k), FCL_OK);
+    cr_expect_eq(fcl_ctx_last_program_origin(ctx), 0, "a changed value must build a new program");
+    cr_assert_eq(fcl_ctx_tuning_set_int(ctx, FCL_T_LOSS_ROW_WG, 32), FCL_OK);
+    cr_assert_eq(fcl_kernel_get(ctx, "reduce.cl+loss.cl", "xent_bwd", fcl_ctx_tuning(ctx, "loss"), &k), FCL_OK);
+    cr_expect_eq(fcl_ctx_last_program_origin(ctx), 2, "the earlier program must be reused");
+
+    fcl_ctx_tuning_reset(ctx, FCL_TF_COUNT);
+    cr_assert_eq(fcl_ctx_tuning_get_family(ctx, FCL_TF_LOSS, back, n), FCL_OK);
+    cr_expect_eq(back[FCL_T_LOSS_ROW_WG - first], fcl_tuning_default(ctx, FCL_T_LOSS_ROW_WG));
+    cr_expect_str_eq(fcl_ctx_tuning(ctx, "loss"), before);
+    cr_expect_eq(fcl_tuning_int(ctx, FCL_T_CONV_MB), fcl_tuning_default(ctx, FCL_T_CONV_MB));
+    fcl_ctx_destroy(ctx);
+}
+
+/* $FACECL_TUNING and its conv alias are read once, at context creation, into typed values;
+ * an out-of-range value fails creation with a message naming variable, family, parameter and
+ * range. */
+Test(tuning, environment_overrides)
+{
+    char msg[512];
+    setenv("FACECL_TUNING", "conv:-DCONV_MB=5 -DCONV_GPU=1;bn:-DFCL_BN_WG=8", 1);
+    setenv("FACECL_CONV_TUNING", "-DCONV_NV=3", 1);
+    fcl_ctx *ctx = make_ctx(FCL_OK, NULL, 0);
+    /* the alias replaces the conv entry (device defaults + its own values) */
+    cr_expect_eq(fcl_tuning_int(ctx, FCL_T_CONV_NV), 3);
+    cr_expect_eq(fcl_tuning_int(ctx, FCL_T_CONV_MB), fcl_tuning_default(ctx, FCL_T_CONV_MB));
+    cr_expect_eq(fcl_tuning_int(ctx, FCL_T_BN_WG), 8);
+    fcl_ctx_destroy(ctx);
+    unsetenv("FACECL_CONV_TUNING");
+    ctx = make_ctx(FCL_OK, NULL, 0);
+    cr_expect_eq(fcl_tuning_int(ctx, FCL_T_CONV_MB), 5);
+    cr_expect_eq(fcl_tuning_int(ctx, FCL_T_CONV_GPU), 1);
+    /* changing the variable later does not touch a live context */
+    setenv("FACECL_TUNING", "conv:-DCONV_MB=9", 1);
+    cr_expect_eq(fcl_tuning_int(ctx, FCL_T_CONV_MB), 5);
+    fcl_ctx_destroy(ctx);
+
+    setenv("FACECL_TUNING", "pool:-DPOOL_WG=0", 1);
+    cr_expect_null(make_ctx(FCL_ERR_INVALID_ARG, msg, sizeof msg));
+    cr_expect(strstr(msg, "FACECL_TUNING") && strstr(msg, "pool") && strstr(msg, "POOL_WG=0") &&
+              strstr(msg, "1..4096"), "message: %s", msg);
+    unsetenv("FACECL_TUNING");
+    setenv("FACECL_CONV_TUNING", "-DCONV_TM=9", 1);
+    cr_expect_null(make_ctx(FCL_ERR_INVALID_ARG, msg, sizeof msg));
+    cr_expect(strstr(msg, "FACECL_CONV_TUNING") && strstr(msg, "CONV_TM=9") && strstr(msg, "1..8"), "message: %s",
+              msg);
+    unsetenv("FACECL_CONV_TUNING");
+}
