@@ -735,6 +735,7 @@ Test(model_errors, unknown_type_key_and_bad_values)
     expect_error("conv c out=8 k=3 bias=2\n" TAIL, FCL_ERR_FORMAT, 1, "bad value for conv key 'bias'");
     expect_error("conv c out=8 k=3 gamma=2\n" TAIL, FCL_ERR_FORMAT, 1, "gamma, ws_eps and gain_init need ws=1");
     expect_error("conv c out=8 k=3 ws=1 ws_eps=0\n" TAIL, FCL_ERR_FORMAT, 1, "gamma and ws_eps must be > 0");
+    expect_error("conv c out=8 k=3\nbn n affine=0 weight_init=0\n" TAIL, FCL_ERR_FORMAT, 2, "bn: weight_init needs affine=1");
     expect_error("conv c out=8 k=3\nscale\n" TAIL, FCL_ERR_FORMAT, 2, "scale: missing required key 'by'");
     expect_error("conv c out=8 k=3\ndropout p=1\n" TAIL, FCL_ERR_FORMAT, 2, "bad value for dropout key 'p'");
     expect_error("conv c out=8 k=3\nmaxpool k=2 p=2\n" TAIL, FCL_ERR_FORMAT, 2, "more than half the window");

@@ -368,3 +368,39 @@ Test(net, input_gradient_matches_finite_differences, .timeout = 300)
     free(dx);
     teardown(&t);
 }
+
+/* `bn ... weight_init=0` (timm's zero_init_last, ResNeSt's bn3) starts gamma at 0; other BNs at 1;
+ * the running variance at 1 either way. */
+Test(net, bn_weight_init, .timeout = 60)
+{
+    const char *text = "option channels = 2\noption size = 5\n"
+                       "conv c out=3 k=3 p=1 bias=0\nbn a weight_init=0\nrelu\nbn b\nbn d weight_init=0.5\ngap\nflatten\n"
+                       "embedding emb\nclassifier fc\n";
+    fcl_model_opts o;
+    fcl_model_opts_init(&o);
+    o.classes = 3;
+    o.embedding = 4;
+    fcl_model *m = NULL;
+    fcl_error err = {0};
+    cr_assert_eq(fcl_model_parse(text, "z.model", &o, &m, &err), FCL_OK, "%s", err.msg);
+    fcl_ctx *ctx = fcl_test_ctx(5);
+    fcl_net *net;
+    fcl_net_opts no = {2, 0};
+    cr_assert_eq(fcl_net_create(ctx, m, &no, &net), FCL_OK, "%s", fcl_ctx_errmsg(ctx));
+    const struct { const char *name; float want; } cases[] = {
+        {"a.weight", 0.0f}, {"a.running_var", 1.0f}, {"b.weight", 1.0f}, {"d.weight", 0.5f}, {"a.bias", 0.0f}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        int found = 0;
+        for (int i = 0; i < fcl_net_entry_count(net); i++) {
+            if (strcmp(fcl_net_entry_at(net, i)->info->name, cases[c].name)) continue;
+            float v[3];
+            cr_assert_eq(fcl_net_entry_get(net, i, v), FCL_OK, "%s", fcl_ctx_errmsg(ctx));
+            for (int k = 0; k < 3; k++) cr_assert_eq(v[k], cases[c].want, "%s[%d] = %g", cases[c].name, k, v[k]);
+            found = 1;
+        }
+        cr_assert(found, "%s is missing", cases[c].name);
+    }
+    fcl_net_destroy(net);
+    fcl_ctx_destroy(ctx);
+    fcl_model_free(m);
+}

@@ -85,6 +85,7 @@ static void layer_summary(const fcl_model *m, int i, char *b, size_t n)
         break;
     case FCL_LAYER_BN:
         PUT("%d eps=%g%s", L->in_c, (double)L->bn.eps, L->bn.affine ? "" : " no-affine");
+        if (L->bn.weight_init != 1.0f) PUT(" gamma0=%g", (double)L->bn.weight_init);
         break;
     case FCL_LAYER_ACT:
         PUT("%s", fcl_model_act_name(L->act.kind));

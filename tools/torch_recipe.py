@@ -36,6 +36,13 @@ two frameworks' accuracy / AUC / EER can be compared run against run:
             cosine of the L2-normalised embeddings (eval mode), ROC AUC (sklearn) and EER
             interpolated along the ROC polyline (as facecl's fcl_roc_eer).
 
+--model NAME trains a network of tools/ref_models.py instead (ce loss; timm networks need
+PYTHONPATH=/opt/timm), initialised as facecl does (--init facecl) or as its reference does
+(--init reference), to hold `facecl train --model NAME` to the same recipe:
+
+    PYTHONPATH=/opt/timm /usr/bin/python3 tools/torch_recipe.py --train S/train --val S/val --channels 3 \\
+        --model resnest50d --init reference --width 0.25 --size 32 --stem face --epochs 6 --batch 16 --lr 0.005
+
 Writes a JSON file with the per-epoch history and the final numbers (and, with --log, a CSV like
 facecl's log.csv). Runs on the CPU with --threads threads (default 2).
 
@@ -223,11 +230,43 @@ class Small(nn.Module):
         return emb, (self.fc(emb) if self.fc is not None else None)
 
 
+class RefNet(nn.Module):
+    """A network of tools/ref_models.py (--model NAME) as (embedding, logits): the embedding is
+    what its last nn.Linear (the classifier) reads. init "facecl" re-initialises it as
+    fcl_net_init does (conv kaiming_normal fan_out relu with bias 0, linear torch's default, BN
+    1/0); "reference" keeps the reference's own init (timm's zero_init_last, for instance)."""
+
+    def __init__(self, name, channels, classes, width, stem, size, init):
+        super().__init__()
+        import ref_models   # tools/ref_models.py (timm networks need PYTHONPATH=/opt/timm)
+        self.net = ref_models.build(name, width, stem, channels, size, classes)
+        self.fc = [m for m in self.net.modules() if isinstance(m, nn.Linear)][-1]
+        self.fc.register_forward_hook(lambda mod, inp, out: setattr(self, "_emb", inp[0]))
+        if init == "facecl":
+            for m in self.net.modules():
+                if isinstance(m, nn.Conv2d):
+                    nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                    if m.bias is not None:
+                        nn.init.zeros_(m.bias)
+                elif isinstance(m, nn.Linear):
+                    m.reset_parameters()
+                elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
+                    nn.init.ones_(m.weight)
+                    nn.init.zeros_(m.bias)
+
+    def forward(self, x):
+        logits = self.net(x)
+        return torch.flatten(self._emb, 1), logits
+
+
 def check_against_facecl(model, facecl, args, classes):
     """Names, shapes and order of the state_dict vs `facecl model show --names`; parameter counts."""
-    cmd = [facecl, "model", "show", "small", "--size", str(args.size), "--channels", str(args.channels),
-           "--classes", str(classes), "--embedding", str(args.embedding), "--stem", args.stem,
-           "--width", str(args.width)]
+    cmd = [facecl, "model", "show", args.model, "--size", str(args.size), "--channels", str(args.channels),
+           "--classes", str(classes), "--stem", args.stem, "--width", str(args.width)]
+    if args.model == "small":
+        cmd += ["--embedding", str(args.embedding)]
+    else:
+        model = model.net
     names = subprocess.run(cmd + ["--names"], capture_output=True, text=True, check=True).stdout.split("\n")
     want = []
     for line in names:
@@ -361,6 +400,10 @@ def main():
     ap.add_argument("--channels", type=int, default=1)
     ap.add_argument("--embedding", type=int, default=64)
     ap.add_argument("--width", type=float, default=1.0)
+    ap.add_argument("--model", default="small",
+                    help="small (this script's own), or a network of tools/ref_models.py (ce loss only)")
+    ap.add_argument("--init", default="facecl", choices=("facecl", "reference"),
+                    help="--model NAME: facecl's init (default) or the reference implementation's own")
     ap.add_argument("--stem", default="face", choices=("face", "imagenet"))
     ap.add_argument("--augment", default="flip")
     ap.add_argument("--norm", default="0.5:0.5")
@@ -415,7 +458,12 @@ def main():
         pairs = (px, torch.tensor([row[q[0]] for q in pl]), torch.tensor([row[q[1]] for q in pl]),
                  np.array([q[2] for q in pl]))
 
-    model = Small(a.channels, 0 if head_kind else K, a.embedding, a.width, a.stem)
+    if a.model == "small":
+        model = Small(a.channels, 0 if head_kind else K, a.embedding, a.width, a.stem)
+    elif head_kind:
+        sys.exit("torch_recipe: --model %s takes the ce loss only" % a.model)
+    else:
+        model = RefNet(a.model, a.channels, K, a.width, a.stem, a.size, a.init)
     info = {"classes": K, "train_images": len(timgs)}
     if a.facecl:
         info.update(check_against_facecl(model, a.facecl, a, 0 if head_kind else K))

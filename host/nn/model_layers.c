@@ -8,7 +8,7 @@
 
 static const mp_type_info types[] = {
     {"conv", 2, 1, 1, "out k s p d groups bias kh kw sh sw ph pw dh dw linear_shape ws gamma ws_eps gain_init"},
-    {"bn", 2, 1, 1, "eps momentum affine fixed_weight"},
+    {"bn", 2, 1, 1, "eps momentum affine fixed_weight weight_init"},
     {"relu", 1, 1, 1, ""},
     {"relu6", 1, 1, 1, ""},
     {"leaky", 1, 1, 1, "slope"},
@@ -333,6 +333,7 @@ static fcl_status make_bn(mp_exec *x, int line, fcl_layer *L, double eps, double
     L->bn.eps = (float)eps;
     L->bn.momentum = (float)momentum;
     L->bn.affine = affine;
+    L->bn.weight_init = 1.0f;
     L->out_c = L->in_c;
     L->out_h = L->in_h;
     L->out_w = L->in_w;
@@ -562,14 +563,17 @@ fcl_status mp_build_layer(mp_exec *x, int line, const mp_type_info *info, const 
     if (!strcmp(type, "conv")) {
         st = build_conv(&k, &L);
     } else if (!strcmp(type, "bn")) {
-        double eps, mom;
+        double eps, mom, winit;
         long affine, fixed;
         if (!(st = mp_kv_num(&k, "eps", 1e-5, 0, 1, 0, &eps)) && !(st = mp_kv_num(&k, "momentum", 0.1, 0, 1, 0, &mom)) &&
-            !(st = mp_kv_int(&k, "affine", 1, 0, 0, 1, &affine)) && !(st = mp_kv_int(&k, "fixed_weight", 0, 0, 0, 1, &fixed))) {
+            !(st = mp_kv_int(&k, "affine", 1, 0, 0, 1, &affine)) && !(st = mp_kv_int(&k, "fixed_weight", 0, 0, 0, 1, &fixed)) &&
+            !(st = mp_kv_num(&k, "weight_init", 1, -1e6, 1e6, 0, &winit))) {
             if (eps <= 0) st = mp_fail(x, line, FCL_ERR_FORMAT, "bad value for bn key 'eps': must be > 0");
             else if (fixed && !affine) st = mp_fail(x, line, FCL_ERR_FORMAT, "bn: fixed_weight=1 needs affine=1");
+            else if (winit != 1 && !affine) st = mp_fail(x, line, FCL_ERR_FORMAT, "bn: weight_init needs affine=1");
             else st = make_bn(x, line, &L, eps, mom, (int)affine);
-            if (!st && fixed) L.params[0].fixed = 1;   /* gamma stays at its init (1) */
+            if (!st) L.bn.weight_init = (float)winit;
+            if (!st && fixed) L.params[0].fixed = 1;   /* gamma stays at its init */
         }
     } else if (!strcmp(type, "prelu")) {
         long shared;

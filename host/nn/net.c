@@ -290,7 +290,7 @@ fcl_status fcl_net_init(fcl_net *net, uint64_t seed)
         }
         case FCL_LAYER_BN:
             for (size_t k = 0; k < n; k++)
-                dst[k] = (pi->kind == FCL_PARAM_WEIGHT || pi->kind == FCL_PARAM_RUNNING_VAR) ? 1.0f : 0.0f;
+                dst[k] = pi->kind == FCL_PARAM_WEIGHT ? L->bn.weight_init : pi->kind == FCL_PARAM_RUNNING_VAR ? 1.0f : 0.0f;
             break;
         case FCL_LAYER_PRELU:
             for (size_t k = 0; k < n; k++) dst[k] = L->prelu.init;

@@ -129,6 +129,9 @@ typedef struct fcl_layer {
     struct {
         float eps, momentum;             /* PyTorch defaults 1e-5, 0.1 */
         int affine;                      /* 1: weight (gamma) and bias (beta) exist */
+        float weight_init;               /* gamma's initial value: 1, or 0 where the reference
+                                            zero-inits a residual branch's last BN (timm's
+                                            zero_init_last) so each block starts as the identity */
     } bn;
     struct {
         fcl_act_kind kind;
