@@ -9,6 +9,8 @@ PKGS=(build-essential cmake pkg-config ocl-icd-opencl-dev opencl-headers ocl-icd
 PKGS+=(oclgrind python3-pip)
 # Data-parallel training and its tests (mpirun; facecl builds without them, single-process).
 PKGS+=(openmpi-bin libopenmpi-dev)
+# Plots (Cairo: PNG, SVG, PDF) and the font they name; safetensors headers are parsed by jansson.
+PKGS+=(libcairo2-dev fonts-dejavu-core libjansson-dev)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -997,3 +997,40 @@ Test(plot, errors)
     expect_error(fcl_plot_lines("/nonexistent-dir/p.png", NULL, NULL, NULL, &s, 1, NULL, &e), FCL_ERR_IO,
                  &e, "plot /nonexistent-dir/p.png");
 }
+
+/* The vector formats, chosen by the extension: an SVG (deterministic) and a PDF with the plot's
+ * text, written atomically (a failed write names the path and leaves nothing behind). */
+Test(plot, svg_and_pdf)
+{
+    char dir[64], p1[128], p2[128], p3[128], bad[160];
+    tmp_dir(dir, sizeof dir);
+    snprintf(p1, sizeof p1, "%s/roc.svg", dir);
+    snprintf(p2, sizeof p2, "%s/roc2.SVG", dir);
+    snprintf(p3, sizeof p3, "%s/roc.pdf", dir);
+    double far[5] = {0, 0, 0.001, 0.1, 1}, tar[5] = {0, 0.6, 0.8, 0.95, 1};
+    fcl_plot_series s = {.label = "model", .x = far, .y = tar, .n = 5, .markers = 1};
+    fcl_plot_opts o = {.width = 500, .height = 400, .log_x = 1, .y_fixed = 1, .y_min = 0, .y_max = 1, .diagonal = 1};
+    fcl_error e = {0};
+    cr_assert_eq(fcl_plot_lines(p1, "ROC", "FAR", "TAR", &s, 1, &o, &e), FCL_OK, "%s", e.msg);
+    cr_assert_eq(fcl_plot_lines(p2, "ROC", "FAR", "TAR", &s, 1, &o, &e), FCL_OK, "%s", e.msg);
+    cr_assert_eq(fcl_plot_lines(p3, "ROC", "FAR", "TAR", &s, 1, &o, &e), FCL_OK, "%s", e.msg);
+    size_t l1, l2, l3;
+    char *b1 = read_text(p1, &l1), *b2 = read_text(p2, &l2), *b3 = read_text(p3, &l3);
+    /* the same bytes but for Cairo's per-process surface number, id="surfaceN" */
+    for (char *b = b1; (b = strstr(b, "id=\"surface")); b++) memset(b + 11, '#', strcspn(b + 11, "\""));
+    for (char *b = b2; (b = strstr(b, "id=\"surface")); b++) memset(b + 11, '#', strcspn(b + 11, "\""));
+    cr_expect(l1 == l2 && memcmp(b1, b2, l1) == 0, "two SVG renders differ");
+    cr_expect(strstr(b1, "<svg") && strstr(b1, "width=\"500") && strstr(b1, "height=\"400"), "not a 500x400 SVG: %.300s", b1);
+    /* the series colour (Tableau blue) and the grey dashed diagonal are strokes */
+    cr_expect(strstr(b1, "stroke:rgb(12.156863%,46.666667%,70.588235%)"), "no series stroke in the SVG");
+    cr_expect(strstr(b1, "stroke-dasharray"), "no dashed line in the SVG");
+    cr_expect(l3 > 8 && memcmp(b3, "%PDF-", 5) == 0, "not a PDF");
+    cr_expect(memmem(b3, l3, "MediaBox [ 0 0 500 400 ]", 24) != NULL, "PDF page is not 500 x 400 pt");
+    free(b1);
+    free(b2);
+    free(b3);
+    snprintf(bad, sizeof bad, "%s/no-such-dir/roc.pdf", dir);
+    expect_error(fcl_plot_lines(bad, NULL, NULL, NULL, &s, 1, &o, &e), FCL_ERR_IO, &e, "plot ");
+    cr_expect(strstr(e.msg, "no-such-dir/roc.pdf") && strstr(e.msg, "ENOENT"), "%s", e.msg);
+    rm_rf(dir);
+}

@@ -1,4 +1,4 @@
-/* facecl/plot.h: line plots (loss / accuracy curves, ROC curves) rendered on the host and written as PNG. */
+/* facecl/plot.h: line plots (loss / accuracy curves, ROC curves) drawn with Cairo on the host and written as PNG, SVG or PDF. */
 #ifndef FACECL_PLOT_H
 #define FACECL_PLOT_H
 
@@ -31,8 +31,9 @@ typedef struct fcl_plot_series {
 } fcl_plot_series;
 
 typedef struct fcl_plot_opts {
-    int width, height;     /* pixels; 0: 900 x 600. Each in [160, 8192]. */
-    int font_scale;        /* text size as a multiple of the 5x7 font; 0: from the image size */
+    int width, height;     /* pixels (PDF: points); 0: 900 x 600. Each in [160, 8192]. */
+    int font_scale;        /* text size: a font of 7 x font_scale px (at most 8); 0: from the
+                            * image size (the shorter side / 43, in [9, 56] px) */
     /* log10 axes. The automatic range spans whole decades around the positive values; values
      * <= 0 are drawn on the axis' lower edge (e.g. FAR = 0 points of a ROC). */
     int log_x, log_y;
@@ -46,7 +47,8 @@ typedef struct fcl_plot_opts {
     int no_legend;         /* no legend even when series have labels */
 } fcl_plot_opts;
 
-/* Renders the plot into a 3-channel image (CHW floats in [0, 1], as fcl_image_write_png takes).
+/* Renders the plot into a 3-channel image (CHW floats in [0, 1], as fcl_image_write_png takes):
+ * antialiased lines and text in DejaVu Sans (fontconfig's default sans face without it).
  * title / xlabel / ylabel may be NULL or "". Text is printable ASCII (other bytes show as '?').
  * The legend goes where it hides the least of the lines (the corners first, then the middles of
  * the edges, then the centre). Ticks are 1-2-5 steps on linear axes; log axes tick at powers of
@@ -57,8 +59,11 @@ fcl_status fcl_plot_render(const char *title, const char *xlabel, const char *yl
                            const fcl_plot_series *series, int n_series,
                            const fcl_plot_opts *opts, fcl_image *out, fcl_error *err);
 
-/* fcl_plot_render, then fcl_image_write_png(path) (8-bit RGB, written atomically). The output
- * is a deterministic function of the arguments. */
+/* Writes the plot, atomically, in the format of path's extension (case-insensitive): ".svg" an
+ * SVG and ".pdf" a PDF (vector, the same drawing and layout, sizes in points for PDF), anything
+ * else a PNG (fcl_plot_render, then fcl_image_write_png: 8-bit RGB). A PNG is a deterministic
+ * function of the arguments; an SVG too but for the number Cairo gives its drawing's group
+ * (id="surfaceN", counted per process); a PDF also records its creation time. */
 fcl_status fcl_plot_lines(const char *path, const char *title, const char *xlabel,
                           const char *ylabel, const fcl_plot_series *series, int n_series,
                           const fcl_plot_opts *opts, fcl_error *err);
