@@ -7,15 +7,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "facecl/safetensors.h"
 #include "io/atomic.h"
-#include "io/json.h"
 #include "io/st_internal.h"
 
 /* The reference implementation's cap on the header (a corrupt length must not allocate GBs). */
 #define ST_MAX_HEADER 100000000ull
 /* Nesting: {"name": {"shape": [..]}} is depth 3; a little slack. */
 #define ST_MAX_DEPTH 8
+/* JSON numbers become json_int_t (64-bit): offsets and shape entries must fit its positive range. */
+#define ST_MAX_INT 0x7fffffffffffffffull
 
 /* dtypes of the safetensors spec that facecl does not read (an error distinct from garbage) */
 static const char *const other_dtypes[] = {"BOOL", "I8", "I16", "U16", "I32", "U32", "U64",
@@ -37,59 +40,70 @@ static uint64_t get_le64(const unsigned char *b)
     return v;
 }
 
+/* *out = v when v is a JSON integer >= 0. */
+static int get_u64(const json_t *v, uint64_t *out)
+{
+    if (!json_is_integer(v) || json_integer_value(v) < 0) return 0;
+    *out = (uint64_t)json_integer_value(v);
+    return 1;
+}
+
 /* One tensor's info object {"dtype": .., "shape": [..], "data_offsets": [b, e]}. */
-static fcl_status parse_info(const char *label, const char *name, const fcl_json *v, size_t dlen,
+static fcl_status parse_info(const char *label, const char *name, const json_t *v, size_t dlen,
                              entry *out, fcl_error *err)
 {
     char q[128];
     fcl_st_quote(q, sizeof q, name);
-    if (v->type != FCL_JSON_OBJECT)
+    if (!json_is_object(v))
         return FCL_ERR(err, FCL_ERR_FORMAT, "%s: tensor \"%s\": header entry is not an object", label, q);
-    for (size_t k = 0; k < v->n; k++)
-        if (strcmp(v->keys[k], "dtype") && strcmp(v->keys[k], "shape") &&
-            strcmp(v->keys[k], "data_offsets")) {
+    const char *key;
+    const json_t *val;
+    json_object_foreach((json_t *)v, key, val)
+        if (strcmp(key, "dtype") && strcmp(key, "shape") && strcmp(key, "data_offsets")) {
             char kq[128];
-            fcl_st_quote(kq, sizeof kq, v->keys[k]);
+            fcl_st_quote(kq, sizeof kq, key);
             return FCL_ERR(err, FCL_ERR_FORMAT, "%s: tensor \"%s\": unknown field \"%s\" (expected "
                            "dtype, shape, data_offsets)", label, q, kq);
         }
-    const fcl_json *dt = fcl_json_get(v, "dtype"), *sh = fcl_json_get(v, "shape"),
-                   *off = fcl_json_get(v, "data_offsets");
+    const json_t *dt = json_object_get(v, "dtype"), *sh = json_object_get(v, "shape"),
+                 *off = json_object_get(v, "data_offsets");
     if (!dt || !sh || !off)
         return FCL_ERR(err, FCL_ERR_FORMAT, "%s: tensor \"%s\": missing field \"%s\"", label, q,
                        !dt ? "dtype" : !sh ? "shape" : "data_offsets");
     /* dtype */
-    if (dt->type != FCL_JSON_STRING)
+    if (!json_is_string(dt))
         return FCL_ERR(err, FCL_ERR_FORMAT, "%s: tensor \"%s\": dtype is not a string", label, q);
+    const char *dts = json_string_value(dt);
     int found = 0;
     for (int d = 0; d < FCL_ST_DTYPE_COUNT && !found; d++)
-        if (!strcmp(dt->str, fcl_st_dtype_name((fcl_st_dtype)d))) {
+        if (!strcmp(dts, fcl_st_dtype_name((fcl_st_dtype)d))) {
             out->dtype = (fcl_st_dtype)d;
             found = 1;
         }
     if (!found) {
         char dq[128];
-        fcl_st_quote(dq, sizeof dq, dt->str);
+        fcl_st_quote(dq, sizeof dq, dts);
         for (const char *const *o = other_dtypes; *o; o++)
-            if (!strcmp(dt->str, *o))
+            if (!strcmp(dts, *o))
                 return FCL_ERR(err, FCL_ERR_UNSUPPORTED, "%s: tensor \"%s\": dtype %s is not supported "
                                "(facecl reads F32, F64, I64, U8, F16, BF16)", label, q, dq);
         return FCL_ERR(err, FCL_ERR_FORMAT, "%s: tensor \"%s\": unknown dtype \"%s\"", label, q, dq);
     }
     /* shape */
-    if (sh->type != FCL_JSON_ARRAY)
+    if (!json_is_array(sh))
         return FCL_ERR(err, FCL_ERR_FORMAT, "%s: tensor \"%s\": shape is not an array", label, q);
-    if (sh->n > FCL_ST_MAX_DIMS)
+    size_t nd = json_array_size(sh);
+    if (nd > FCL_ST_MAX_DIMS)
         return FCL_ERR(err, FCL_ERR_UNSUPPORTED, "%s: tensor \"%s\": %zu dimensions (at most %d are "
-                       "supported)", label, q, sh->n, FCL_ST_MAX_DIMS);
-    out->ndim = (int)sh->n;
-    for (size_t d = 0; d < sh->n; d++)
-        if (!fcl_json_u64(&sh->items[d], &out->shape[d]))
+                       "supported)", label, q, nd, FCL_ST_MAX_DIMS);
+    out->ndim = (int)nd;
+    for (size_t d = 0; d < nd; d++)
+        if (!get_u64(json_array_get(sh, d), &out->shape[d]))
             return FCL_ERR(err, FCL_ERR_FORMAT, "%s: tensor \"%s\": shape entry %zu is not a "
                            "non-negative integer", label, q, d);
     /* data_offsets */
-    if (off->type != FCL_JSON_ARRAY || off->n != 2 || !fcl_json_u64(&off->items[0], &out->begin) ||
-        !fcl_json_u64(&off->items[1], &out->end))
+    if (!json_is_array(off) || json_array_size(off) != 2 || !get_u64(json_array_get(off, 0), &out->begin) ||
+        !get_u64(json_array_get(off, 1), &out->end))
         return FCL_ERR(err, FCL_ERR_FORMAT, "%s: tensor \"%s\": data_offsets must be [begin, end] "
                        "with non-negative integers", label, q);
     if (out->begin > out->end || out->end > dlen)
@@ -116,17 +130,77 @@ static int cmp_entry(const void *a, const void *b)
     return 0;
 }
 
+/* Containers nested in v (a scalar: 0). jansson itself stops at 2048 levels. */
+static int json_depth(const json_t *v)
+{
+    int d = 0;
+    if (json_is_array(v))
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            int k = json_depth(json_array_get(v, i));
+            if (k > d) d = k;
+        }
+    else if (json_is_object(v)) {
+        const char *key;
+        const json_t *val;
+        json_object_foreach((json_t *)v, key, val) {
+            int k = json_depth(val);
+            if (k > d) d = k;
+        }
+    } else {
+        return 0;
+    }
+    return d + 1;
+}
+
+/* jansson's parse error as facecl's message ("JSON ... at byte N: what"). The lexer's wording is
+ * kept, with plainer words for the cases a person meets in a hand-edited or corrupt header. */
+static fcl_status json_fail(const char *label, const char *hdr, size_t hlen, const json_error_t *je,
+                            fcl_error *err)
+{
+    size_t at = je->position > 0 ? (size_t)je->position : 0;
+    const char *near = strstr(je->text, "near '");
+    char tok[JSON_ERROR_TEXT_LENGTH] = "";
+    if (near) snprintf(tok, sizeof tok, "%.*s", (int)strlen(near + 6) - 1, near + 6);
+    switch (json_error_code(je)) {
+    case json_error_out_of_memory:
+        return FCL_ERR(err, FCL_ERR_NOMEM, "%s: header: out of memory while parsing JSON", label);
+    case json_error_invalid_utf8:
+        return FCL_ERR(err, FCL_ERR_FORMAT, "%s: header: JSON text is not valid UTF-8 (byte %zu: %s)",
+                       label, at, je->text);
+    case json_error_end_of_input_expected:
+        return FCL_ERR(err, FCL_ERR_FORMAT, "%s: header: JSON syntax error at byte %zu: trailing "
+                       "characters after the value", label, at);
+    case json_error_duplicate_key:
+        return FCL_ERR(err, FCL_ERR_FORMAT, "%s: header: JSON object at byte %zu repeats the key %.200s",
+                       label, at, tok);
+    case json_error_null_character:
+    case json_error_null_byte_in_key:
+        return FCL_ERR(err, FCL_ERR_FORMAT, "%s: header: JSON syntax error at byte %zu: \\u0000 is not "
+                       "allowed in names and values", label, at);
+    default:
+        break;
+    }
+    const char *what = je->text;
+    if (strstr(je->text, "invalid Unicode")) what = "unpaired UTF-16 surrogate in a \\u escape";
+    /* "04": the lexer stops after the 0 and calls it an invalid token */
+    if ((!strcmp(tok, "0") || !strcmp(tok, "-0")) && at < hlen && hdr[at] >= '0' && hdr[at] <= '9')
+        what = "number with a leading zero";
+    return FCL_ERR(err, FCL_ERR_FORMAT, "%s: header: JSON syntax error at byte %zu: %s%s%s%s", label,
+                   at, what, what != je->text ? " (" : "", what != je->text ? je->text : "",
+                   what != je->text ? ")" : "");
+}
+
 /* Parses and validates the header, then fills c. Takes `data` (the data section, malloc'ed,
  * dlen bytes) in every case: it becomes c->blob or is freed. */
 static fcl_status parse(fcl_checkpoint *c, const char *label, const char *hdr, size_t hlen,
                         unsigned char *data, size_t dlen, fcl_error *err)
 {
     fcl_status st = FCL_OK;
-    fcl_json root;
+    json_t *root = NULL;
+    json_error_t je;
     entry *ents = NULL;
     entry **order = NULL;
     size_t ne = 0;
-    memset(&root, 0, sizeof root);
     fcl_ckpt_init(c);
     c->blob = data;
     if (hlen == 0 || hdr[0] != '{') {
@@ -134,35 +208,45 @@ static fcl_status parse(fcl_checkpoint *c, const char *label, const char *hdr, s
                      "file?)", label);
         goto fail;
     }
-    if ((st = fcl_json_parse(hdr, hlen, ST_MAX_DEPTH, &root, err))) {
-        fcl_error_prefix(err, "%s: header: ", label);
+    /* strict RFC 8259 through jansson: valid UTF-8, no \u0000, no repeated key */
+    if (!(root = json_loadb(hdr, hlen, JSON_REJECT_DUPLICATES, &je))) {
+        st = json_fail(label, hdr, hlen, &je, err);
         goto fail;
     }
-    ents = calloc(root.n ? root.n : 1, sizeof *ents);
-    order = calloc(root.n ? root.n : 1, sizeof *order);
+    if (json_depth(root) > ST_MAX_DEPTH) {
+        st = FCL_ERR(err, FCL_ERR_FORMAT, "%s: header: JSON nesting too deep (more than %d levels)",
+                     label, ST_MAX_DEPTH);
+        goto fail;
+    }
+    size_t nk = json_object_size(root);
+    ents = calloc(nk ? nk : 1, sizeof *ents);
+    order = calloc(nk ? nk : 1, sizeof *order);
     if (!ents || !order) {
-        st = FCL_ERR(err, FCL_ERR_NOMEM, "%s: out of memory (%zu header entries)", label, root.n);
+        st = FCL_ERR(err, FCL_ERR_NOMEM, "%s: out of memory (%zu header entries)", label, nk);
         goto fail;
     }
-    const fcl_json *meta = NULL;
-    for (size_t k = 0; k < root.n; k++) {
-        if (!strcmp(root.keys[k], "__metadata__")) {
-            meta = &root.items[k];
-            if (meta->type != FCL_JSON_OBJECT) {
+    const json_t *meta = NULL, *val;
+    const char *key;
+    json_object_foreach(root, key, val) { /* in the order of the text */
+        if (!strcmp(key, "__metadata__")) {
+            meta = val;
+            if (!json_is_object(meta)) {
                 st = FCL_ERR(err, FCL_ERR_FORMAT, "%s: __metadata__ is not an object", label);
                 goto fail;
             }
-            for (size_t m = 0; m < meta->n; m++)
-                if (meta->items[m].type != FCL_JSON_STRING) {
+            const char *mk;
+            const json_t *mv;
+            json_object_foreach((json_t *)meta, mk, mv)
+                if (!json_is_string(mv)) {
                     char q[128];
-                    fcl_st_quote(q, sizeof q, meta->keys[m]);
+                    fcl_st_quote(q, sizeof q, mk);
                     st = FCL_ERR(err, FCL_ERR_FORMAT, "%s: __metadata__ value of \"%s\" is not a "
                                  "string", label, q);
                     goto fail;
                 }
             continue;
         }
-        if ((st = parse_info(label, root.keys[k], &root.items[k], dlen, &ents[ne], err)))
+        if ((st = parse_info(label, key, val, dlen, &ents[ne], err)))
             goto fail;
         order[ne] = &ents[ne];
         ne++;
@@ -215,13 +299,17 @@ static fcl_status parse(fcl_checkpoint *c, const char *label, const char *hdr, s
             goto fail;
         }
     }
-    for (size_t m = 0; meta && m < meta->n; m++)
-        if ((st = fcl_st_meta_append(c, meta->keys[m], meta->items[m].str, err)))
-            goto fail;
+    if (meta) {
+        const char *mk;
+        const json_t *mv;
+        json_object_foreach((json_t *)meta, mk, mv)
+            if ((st = fcl_st_meta_append(c, mk, json_string_value(mv), err)))
+                goto fail;
+    }
 fail:
     free(ents);
     free(order);
-    fcl_json_free(&root);
+    json_decref(root);
     if (st) fcl_ckpt_free(c);
     return st;
 }
@@ -313,185 +401,95 @@ fail:
 
 /* ---- writer --------------------------------------------------------------------------------- */
 
-typedef struct sbuf {
-    char *s;
-    size_t n, cap;
-    int oom;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap : 1024;
-        while (nc < b->n + n + 1) nc *= 2;
-        char *p = realloc(b->s, nc);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->s = p;
-        b->cap = nc;
-    }
-    memcpy(b->s + b->n, s, n);
-    b->n += n;
-    b->s[b->n] = '\0';
-}
-
-static void sb_str(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
-
-static void sb_u64(sbuf *b, uint64_t v)
-{
-    char t[32];
-    snprintf(t, sizeof t, "%llu", (unsigned long long)v);
-    sb_str(b, t);
-}
-
-/* A JSON string literal: quotes, backslashes and control characters escaped, UTF-8 kept. */
-static void sb_json(sbuf *b, const char *s)
-{
-    sb_put(b, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        char t[8];
-        if (*p == '"' || *p == '\\') {
-            t[0] = '\\';
-            t[1] = (char)*p;
-            sb_put(b, t, 2);
-        } else if (*p < 0x20) {
-            snprintf(t, sizeof t, "\\u%04x", *p);
-            sb_put(b, t, 6);
-        } else {
-            sb_put(b, (const char *)p, 1);
-        }
-    }
-    sb_put(b, "\"", 1);
-}
-
-static int cmp_cstr(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* The first name that appears twice, or NULL (n log n). *oom set when no memory. */
-static const char *first_dup(const char **names, size_t n, int *oom)
-{
-    *oom = 0;
-    if (n < 2) return NULL;
-    const char **s = malloc(n * sizeof *s);
-    if (!s) {
-        *oom = 1;
-        return NULL;
-    }
-    memcpy(s, names, n * sizeof *s);
-    qsort(s, n, sizeof *s, cmp_cstr);
-    const char *dup = NULL;
-    for (size_t i = 1; i < n && !dup; i++)
-        if (!strcmp(s[i - 1], s[i])) dup = s[i];
-    free(s);
-    return dup;
-}
-
-/* The header JSON for c, padded with spaces to a multiple of 8 bytes. */
-static fcl_status build_header(const fcl_checkpoint *c, const char *path, sbuf *b, fcl_error *err)
+/* The header JSON for c (metadata first, then the tensors in order, data back to back), padded
+ * with spaces to a multiple of 8 bytes; *out is malloc'ed. */
+static fcl_status build_header(const fcl_checkpoint *c, const char *path, char **out, size_t *len,
+                               fcl_error *err)
 {
     char q[128];
-    const char **names = malloc((c->count > c->n_meta ? c->count : c->n_meta) * sizeof *names + 1);
-    if (!names) return FCL_ERR(err, FCL_ERR_NOMEM, "%s: out of memory", path);
     fcl_status st = FCL_OK;
-    int oom;
-    for (size_t i = 0; i < c->count; i++) {
-        const fcl_st_tensor *t = &c->tensors[i];
-        size_t numel, nbytes;
-        fcl_st_quote(q, sizeof q, t->name ? t->name : "(null)");
-        if (!t->name || !fcl_utf8_valid(t->name, strlen(t->name)) || !strcmp(t->name, "__metadata__") ||
-            !fcl_st_dtype_name(t->dtype) || t->ndim < 0 || t->ndim > FCL_ST_MAX_DIMS ||
-            !fcl_st_shape_bytes(t->dtype, t->ndim, t->shape, &numel, &nbytes) ||
-            nbytes != t->nbytes || (nbytes && !t->data)) {
-            st = FCL_ERR(err, FCL_ERR_INVALID_ARG, "%s: tensor \"%s\" is inconsistent (name, dtype, "
-                         "shape, size or data)", path, q);
-            goto fail;
-        }
-        names[i] = t->name;
-    }
-    const char *dup = first_dup(names, c->count, &oom);
-    for (size_t i = 0; !dup && !oom && i < c->n_meta; i++) {
-        if (!c->meta[i].key || !c->meta[i].value ||
-            !fcl_utf8_valid(c->meta[i].key, strlen(c->meta[i].key)) ||
-            !fcl_utf8_valid(c->meta[i].value, strlen(c->meta[i].value))) {
+    json_t *root = json_object(), *meta = c->n_meta ? json_object() : NULL;
+    *out = NULL;
+    if (!root || (c->n_meta && (!meta || json_object_set(root, "__metadata__", meta)))) goto oom;
+    for (size_t i = 0; i < c->n_meta; i++) {
+        const char *k = c->meta[i].key, *v = c->meta[i].value;
+        if (!k || !v || !fcl_utf8_valid(k, strlen(k)) || !fcl_utf8_valid(v, strlen(v))) {
             st = FCL_ERR(err, FCL_ERR_INVALID_ARG, "%s: metadata entry %zu is not a UTF-8 string "
                          "pair", path, i);
             goto fail;
         }
-        names[i] = c->meta[i].key;
-    }
-    if (!dup && !oom) dup = first_dup(names, c->n_meta, &oom);
-    if (oom) {
-        st = FCL_ERR(err, FCL_ERR_NOMEM, "%s: out of memory", path);
-        goto fail;
-    }
-    if (dup) {
-        fcl_st_quote(q, sizeof q, dup);
-        st = FCL_ERR(err, FCL_ERR_INVALID_ARG, "%s: the name \"%s\" appears twice", path, q);
-        goto fail;
-    }
-
-    sb_str(b, "{");
-    int first = 1;
-    if (c->n_meta) {
-        sb_str(b, "\"__metadata__\":{");
-        for (size_t i = 0; i < c->n_meta; i++) {
-            if (i) sb_str(b, ",");
-            sb_json(b, c->meta[i].key);
-            sb_str(b, ":");
-            sb_json(b, c->meta[i].value);
+        if (json_object_get(meta, k)) {
+            fcl_st_quote(q, sizeof q, k);
+            st = FCL_ERR(err, FCL_ERR_INVALID_ARG, "%s: the name \"%s\" appears twice", path, q);
+            goto fail;
         }
-        sb_str(b, "}");
-        first = 0;
+        if (json_object_set_new(meta, k, json_string(v))) goto oom;
     }
     uint64_t off = 0;
     for (size_t i = 0; i < c->count; i++) {
         const fcl_st_tensor *t = &c->tensors[i];
-        if (!first) sb_str(b, ",");
-        first = 0;
-        sb_json(b, t->name);
-        sb_str(b, ":{\"dtype\":\"");
-        sb_str(b, fcl_st_dtype_name(t->dtype));
-        sb_str(b, "\",\"shape\":[");
-        for (int d = 0; d < t->ndim; d++) {
-            if (d) sb_str(b, ",");
-            sb_u64(b, t->shape[d]);
+        size_t numel, nbytes;
+        int ok = t->name && fcl_utf8_valid(t->name, strlen(t->name)) && strcmp(t->name, "__metadata__") &&
+                 fcl_st_dtype_name(t->dtype) && t->ndim >= 0 && t->ndim <= FCL_ST_MAX_DIMS &&
+                 fcl_st_shape_bytes(t->dtype, t->ndim, t->shape, &numel, &nbytes) &&
+                 nbytes == t->nbytes && (!nbytes || t->data);
+        for (int d = 0; ok && d < t->ndim; d++) ok = t->shape[d] <= ST_MAX_INT; /* what a reader takes */
+        fcl_st_quote(q, sizeof q, t->name ? t->name : "(null)");
+        if (!ok) {
+            st = FCL_ERR(err, FCL_ERR_INVALID_ARG, "%s: tensor \"%s\" is inconsistent (name, dtype, "
+                         "shape, size or data)", path, q);
+            goto fail;
         }
-        sb_str(b, "],\"data_offsets\":[");
-        sb_u64(b, off);
-        sb_str(b, ",");
+        if (json_object_get(root, t->name)) {
+            st = FCL_ERR(err, FCL_ERR_INVALID_ARG, "%s: the name \"%s\" appears twice", path, q);
+            goto fail;
+        }
+        json_t *shape = json_array(), *info = NULL;
+        int bad = !shape;
+        for (int d = 0; !bad && d < t->ndim; d++)
+            bad = json_array_append_new(shape, json_integer((json_int_t)t->shape[d]));
+        if (!bad)
+            info = json_pack("{s:s, s:O, s:[I, I]}", "dtype", fcl_st_dtype_name(t->dtype), "shape", shape,
+                             "data_offsets", (json_int_t)off, (json_int_t)(off + t->nbytes));
+        json_decref(shape);
+        if (!info || json_object_set_new(root, t->name, info)) goto oom;
         off += t->nbytes;
-        sb_u64(b, off);
-        sb_str(b, "]}");
     }
-    sb_str(b, "}");
-    while (!b->oom && b->n % 8) sb_str(b, " ");
-    if (b->oom) st = FCL_ERR(err, FCL_ERR_NOMEM, "%s: out of memory building the header", path);
+    char *s = json_dumps(root, JSON_COMPACT);
+    size_t n = s ? strlen(s) : 0, padded = (n + 7) / 8 * 8;
+    if (!s || !(*out = realloc(s, padded + 1))) {
+        free(s);
+        goto oom;
+    }
+    memset(*out + n, ' ', padded - n);
+    (*out)[padded] = '\0';
+    *len = padded;
+    goto fail;
+oom:
+    st = FCL_ERR(err, FCL_ERR_NOMEM, "%s: out of memory building the header", path);
 fail:
-    free(names);
+    json_decref(meta);
+    json_decref(root);
     return st;
 }
 
 fcl_status fcl_st_save(const fcl_checkpoint *c, const char *path, fcl_error *err)
 {
     fcl_status st;
-    sbuf hdr = {0};
+    char *hdr = NULL;
+    size_t hlen = 0;
     fcl_atomic_file af = {0};
-    if ((st = build_header(c, path, &hdr, err)))
+    if ((st = build_header(c, path, &hdr, &hlen, err)))
         goto fail;
     if ((st = fcl_atomic_open(&af, path, err))) goto fail;
     unsigned char len[8];
-    for (int i = 0; i < 8; i++) len[i] = (unsigned char)((uint64_t)hdr.n >> (8 * i));
-    if ((st = fcl_atomic_write(&af, len, 8, err)) || (st = fcl_atomic_write(&af, hdr.s, hdr.n, err))) goto fail;
+    for (int i = 0; i < 8; i++) len[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
+    if ((st = fcl_atomic_write(&af, len, 8, err)) || (st = fcl_atomic_write(&af, hdr, hlen, err))) goto fail;
     for (size_t i = 0; i < c->count; i++)
         if ((st = fcl_atomic_write(&af, c->tensors[i].data, c->tensors[i].nbytes, err))) goto fail;
     st = fcl_atomic_commit(&af, err); /* the rename is made durable too (folder fsync) */
 fail:
     fcl_atomic_abort(&af);
-    free(hdr.s);
+    free(hdr);
     return st;
 }

@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "facecl/safetensors.h"
-#include "io/json.h"
 #include "io/st_internal.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -29,6 +28,33 @@ const char *fcl_st_dtype_name(fcl_st_dtype dt)
 size_t fcl_st_dtype_size(fcl_st_dtype dt)
 {
     return (unsigned)dt < FCL_ST_DTYPE_COUNT ? dtypes[dt].size : 0;
+}
+
+int fcl_utf8_valid(const char *str, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+    while (i < len) {
+        unsigned c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        int n;
+        unsigned cp, min;
+        if ((c & 0xe0) == 0xc0) { n = 1; cp = c & 0x1f; min = 0x80; }
+        else if ((c & 0xf0) == 0xe0) { n = 2; cp = c & 0x0f; min = 0x800; }
+        else if ((c & 0xf8) == 0xf0) { n = 3; cp = c & 0x07; min = 0x10000; }
+        else return 0;
+        if (len - i <= (size_t)n) return 0;
+        for (int k = 1; k <= n; k++) {
+            if ((s[i + k] & 0xc0) != 0x80) return 0;
+            cp = (cp << 6) | (s[i + k] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+        i += (size_t)n + 1;
+    }
+    return 1;
 }
 
 void fcl_st_quote(char *buf, size_t size, const char *s)

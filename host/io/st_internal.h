@@ -10,6 +10,8 @@
 /* Copies s into buf for messages: control characters, quotes and backslashes as \xNN, cut
  * (with "...") after about 96 bytes. */
 void fcl_st_quote(char *buf, size_t size, const char *s);
+/* 1 when s[0..len) is valid UTF-8 (no overlong forms, surrogates or values past U+10FFFF). */
+int fcl_utf8_valid(const char *s, size_t len);
 /* numel and bytes of a shape; 0 when they overflow size_t. */
 int fcl_st_shape_bytes(fcl_st_dtype dtype, int ndim, const uint64_t *shape, size_t *numel,
                        size_t *nbytes);
