@@ -26,7 +26,7 @@ fcl_status fcl_clip_grad_norm(fcl_ctx *ctx, fcl_tensor *grads, double max_norm, 
     size_t part_cap = 0, out_cap = 0;
     cl_kernel k1, k2, k3;
     const char *defs = fcl_ctx_tuning(ctx, "eltwise");
-    int vec;
+    int vec = fcl_tuning_int(ctx, FCL_T_ELTWISE_VEC);
     if ((st = fcl_op_check(ctx, op, "grads", grads, 1, FCL_MAX_DIMS)))
         goto fail;
     if (isnan(max_norm) || max_norm < 0.0) {
@@ -34,8 +34,7 @@ fcl_status fcl_clip_grad_norm(fcl_ctx *ctx, fcl_tensor *grads, double max_norm, 
                      "measure), got %g", op, max_norm);
         goto fail;
     }
-    if ((st = fcl_op_tuning_vec(ctx, "eltwise", &vec)) ||
-        (st = fcl_kernel_get(ctx, "optim.cl", "sumsq_partial", defs, &k1)) ||
+    if ((st = fcl_kernel_get(ctx, "optim.cl", "sumsq_partial", defs, &k1)) ||
         (st = fcl_kernel_get(ctx, "optim.cl", "sumsq_final", defs, &k2)) ||
         (st = fcl_kernel_get(ctx, "optim.cl", "scale_by_coef", defs, &k3)))
         goto fail;

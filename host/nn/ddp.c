@@ -5,13 +5,16 @@
 
 #include "facecl/dist.h"
 #include "nn/ddp_internal.h"
-#include "runtime/internal.h"
 
 #ifdef FACECL_HAVE_MPI
 #include <mpi.h>
 #endif
 
 enum { B_WAITING = 0, B_READING, B_REDUCING, B_DONE };
+
+/* A failed OpenCL call (rc: a variable) as the context's error, "what: CL_ERROR_NAME". */
+#define CL_FAIL(ctx, rc, what) fcl_error_set(fcl_ctx_error(ctx), FCL_ERR_OPENCL, __FILE__, __LINE__, \
+                                             "%s: %s", (what), fcl_cl_error_name(rc))
 
 /* A contiguous range of the gradient buffer made of whole layers (from the end backwards). */
 typedef struct bucket {
@@ -55,7 +58,7 @@ static fcl_status make_buckets(fcl_ddp *p)
     if (!p->layer_bucket || !lo || !cnt || !p->b) {
         free(lo);
         free(cnt);
-        return FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory");
+        return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM, "out of host memory");
     }
     for (int i = 0; i < L; i++) {
         p->layer_bucket[i] = -1;
@@ -105,7 +108,7 @@ static fcl_status make_buckets(fcl_ddp *p)
     free(cnt);
     for (int k = 0; k < p->nb; k++) {
         p->b[k].host = malloc(p->b[k].n * sizeof(float));
-        if (!p->b[k].host) return FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory for gradient buckets");
+        if (!p->b[k].host) return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM, "out of host memory for gradient buckets");
         p->stats.bytes_per_step += p->b[k].n * sizeof(float);
     }
     p->stats.buckets = p->nb;
@@ -116,11 +119,12 @@ static fcl_status start_read(fcl_ddp *p, bucket *b)
 {
     fcl_ctx *ctx = p->ctx;
     fcl_tensor *g = fcl_net_grads(p->net);
-    cl_int rc = clEnqueueReadBuffer(ctx->queue, g->buf, CL_FALSE, (g->offset + b->off) * sizeof(float),
+    cl_int rc = clEnqueueReadBuffer(fcl_ctx_queue(ctx), g->buf, CL_FALSE, (g->offset + b->off) * sizeof(float),
                                     b->n * sizeof(float), b->host, 0, NULL, &b->read);
-    if (rc != CL_SUCCESS) return FCL_CL(ctx, rc, "clEnqueueReadBuffer(gradient bucket)");
+    if (rc != CL_SUCCESS) return CL_FAIL(ctx, rc, "clEnqueueReadBuffer(gradient bucket)");
     b->state = B_READING;
-    return FCL_CL(ctx, clFlush(ctx->queue), "clFlush");
+    rc = clFlush(fcl_ctx_queue(ctx));
+    return rc == CL_SUCCESS ? FCL_OK : CL_FAIL(ctx, rc, "clFlush");
 }
 
 static fcl_status start_reduce(fcl_ddp *p, bucket *b)
@@ -132,7 +136,7 @@ static fcl_status start_reduce(fcl_ddp *p, bucket *b)
 #ifdef FACECL_HAVE_MPI
     if (fcl_dist_size(p->d) > 1) {
         int rc = MPI_Iallreduce(MPI_IN_PLACE, b->host, (int)b->n, MPI_FLOAT, MPI_SUM, fcl_dist_grad_comm_of(p->d), &b->req);
-        if (rc != MPI_SUCCESS) return FCL_ERR(&ctx->err, FCL_ERR_INTERNAL, "MPI_Iallreduce (gradient bucket of %zu floats) failed", b->n);
+        if (rc != MPI_SUCCESS) return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_INTERNAL, "MPI_Iallreduce (gradient bucket of %zu floats) failed", b->n);
         b->state = B_REDUCING;
         return FCL_OK;
     }
@@ -158,8 +162,8 @@ static fcl_status poll(fcl_ddp *p, int *reading, int *reducing)
         } else if (b->state == B_READING) {
             cl_int status = CL_QUEUED;
             cl_int rc = clGetEventInfo(b->read, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof status, &status, NULL);
-            if (rc != CL_SUCCESS) return FCL_CL(ctx, rc, "clGetEventInfo(gradient bucket read)");
-            if (status < 0) return FCL_CL(ctx, status, "reading a gradient bucket");
+            if (rc != CL_SUCCESS) return CL_FAIL(ctx, rc, "clGetEventInfo(gradient bucket read)");
+            if (status < 0) return CL_FAIL(ctx, status, "reading a gradient bucket");
             if (status == CL_COMPLETE) {
                 fcl_status st = start_reduce(p, b);
                 if (st) return st;
@@ -172,7 +176,7 @@ static fcl_status poll(fcl_ddp *p, int *reading, int *reducing)
         if (b->state == B_REDUCING) {
             int flag = 0;
             if (MPI_Test(&b->req, &flag, MPI_STATUS_IGNORE) != MPI_SUCCESS)
-                return FCL_ERR(&ctx->err, FCL_ERR_INTERNAL, "MPI_Test on a gradient bucket failed");
+                return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_INTERNAL, "MPI_Test on a gradient bucket failed");
             if (flag) {
                 b->state = B_DONE;
                 p->stats.reduce_s += now_s() - b->t0;
@@ -205,7 +209,8 @@ fcl_status fcl_ddp_finish(fcl_ddp *p)
     fcl_status st = FCL_OK;
     double t0 = now_s();
     if (!p->o.overlap) { /* serial: the whole backward first, then every bucket */
-        st = FCL_CL(ctx, clFinish(ctx->queue), "clFinish");
+        cl_int rc = clFinish(fcl_ctx_queue(ctx));
+        if (rc != CL_SUCCESS) st = CL_FAIL(ctx, rc, "clFinish");
         t0 = now_s();
         for (int k = 0; k < p->nb && !st; k++) st = start_read(p, &p->b[k]);
     }
@@ -219,7 +224,7 @@ fcl_status fcl_ddp_finish(fcl_ddp *p)
             for (int k = 0; k < p->nb; k++)
                 if (p->b[k].state == B_READING) {
                     cl_int rc = clWaitForEvents(1, &p->b[k].read);
-                    if (rc != CL_SUCCESS) st = FCL_CL(ctx, rc, "clWaitForEvents(gradient bucket read)");
+                    if (rc != CL_SUCCESS) st = CL_FAIL(ctx, rc, "clWaitForEvents(gradient bucket read)");
                     break;
                 }
         } else {
@@ -234,9 +239,9 @@ fcl_status fcl_ddp_finish(fcl_ddp *p)
         bucket *b = &p->b[k];
         if (inv != 1.0f)
             for (size_t i = 0; i < b->n; i++) b->host[i] *= inv;
-        cl_int rc = clEnqueueWriteBuffer(ctx->queue, g->buf, CL_FALSE, (g->offset + b->off) * sizeof(float),
+        cl_int rc = clEnqueueWriteBuffer(fcl_ctx_queue(ctx), g->buf, CL_FALSE, (g->offset + b->off) * sizeof(float),
                                          b->n * sizeof(float), b->host, 0, NULL, NULL);
-        if (rc != CL_SUCCESS) st = FCL_CL(ctx, rc, "clEnqueueWriteBuffer(gradient bucket)");
+        if (rc != CL_SUCCESS) st = CL_FAIL(ctx, rc, "clEnqueueWriteBuffer(gradient bucket)");
         b->state = B_WAITING;
         b->pending = b->layers;
     }
@@ -251,7 +256,7 @@ fcl_status fcl_ddp_create(fcl_ctx *ctx, fcl_dist *d, fcl_net *net, const fcl_ddp
 {
     *out = NULL;
     fcl_ddp *p = calloc(1, sizeof *p);
-    if (!p) return FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory");
+    if (!p) return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM, "out of host memory");
     p->ctx = ctx;
     p->d = d;
     p->net = net;
@@ -279,7 +284,7 @@ void fcl_ddp_destroy(fcl_ddp *p)
 {
     if (!p) return;
     if (p->net) fcl_net_set_hooks(p->net, NULL);
-    clFinish(p->ctx->queue); /* pending writes still read the host buckets */
+    clFinish(fcl_ctx_queue(p->ctx)); /* pending writes still read the host buckets */
     for (int k = 0; k < p->nb; k++) {
         if (p->b[k].read) clReleaseEvent(p->b[k].read);
         free(p->b[k].host);

@@ -5,7 +5,6 @@
 
 #include "facecl/dist.h"
 #include "nn/ddp_internal.h"
-#include "runtime/internal.h"
 
 struct fcl_dist {
 #ifdef FACECL_HAVE_MPI
@@ -230,9 +229,9 @@ fcl_status fcl_dist_average_tensor(fcl_ctx *ctx, fcl_dist *d, fcl_tensor *t)
     if (fcl_dist_size(d) == 1) return FCL_OK;
     size_t n = fcl_tensor_numel(t);
     float *h = malloc((n ? n : 1) * sizeof *h);
-    if (!h) return FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory");
+    if (!h) return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM, "out of host memory");
     fcl_status st = fcl_tensor_download(ctx, t, h, n);
-    if (!st) st = fcl_dist_sum_f(d, h, n, &ctx->err);
+    if (!st) st = fcl_dist_sum_f(d, h, n, fcl_ctx_error(ctx));
     if (!st) {
         float inv = 1.0f / (float)fcl_dist_size(d);
         for (size_t i = 0; i < n; i++) h[i] *= inv;
@@ -247,9 +246,9 @@ fcl_status fcl_dist_bcast_tensor(fcl_ctx *ctx, fcl_dist *d, fcl_tensor *t, int r
     if (fcl_dist_size(d) == 1) return FCL_OK;
     size_t n = fcl_tensor_numel(t);
     float *h = malloc((n ? n : 1) * sizeof *h);
-    if (!h) return FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory");
+    if (!h) return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM, "out of host memory");
     fcl_status st = fcl_dist_rank(d) == root ? fcl_tensor_download(ctx, t, h, n) : FCL_OK;
-    if (!st) st = fcl_dist_bcast(d, h, n * sizeof *h, root, &ctx->err);
+    if (!st) st = fcl_dist_bcast(d, h, n * sizeof *h, root, fcl_ctx_error(ctx));
     if (!st && fcl_dist_rank(d) != root) st = fcl_tensor_upload(ctx, t, h, n);
     free(h);
     return st;

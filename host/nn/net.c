@@ -7,7 +7,6 @@
 #include "facecl/ops.h"
 #include "nn/net_layers_ext.h"
 #include "nn/net_plan.h"
-#include "runtime/internal.h"
 
 /* Per layer: its saved tensors and where its parameters live. */
 typedef struct layer_state {
@@ -94,7 +93,7 @@ static fcl_status view_entry(fcl_net *net, int e, fcl_tensor *out)
     for (int d = 0; d < nd; d++) shape[d] = en->info->ndim > 0 ? (size_t)en->info->shape[d] : 1;
     if (net->model->layers[en->layer].conv.linear_shape && nd == 2) /* [out, in]: a 1x1 conv's */
         shape[2] = shape[3] = 1, nd = 4;
-    if (en->where == 2) return FCL_ERR(&net->ctx->err, FCL_ERR_INVALID_ARG, "%s lives on the host", en->info->name);
+    if (en->where == 2) return FCL_ERR(fcl_ctx_error(net->ctx), FCL_ERR_INVALID_ARG, "%s lives on the host", en->info->name);
     return fcl_tensor_view(net->ctx, en->where == 0 ? &net->params : &net->buffers, en->offset, nd, shape, out);
 }
 
@@ -141,7 +140,7 @@ static fcl_status build_plan_arrays(fcl_net *net)
     net->keep_for_bwd = calloc((size_t)nl, sizeof(int));
     net->last_bwd_use = calloc((size_t)nl, sizeof(int));
     if (!net->last_fwd_use || !net->keep_for_bwd || !net->last_bwd_use)
-        return FCL_ERR(&net->ctx->err, FCL_ERR_NOMEM, "out of host memory planning %s", net->model->name);
+        return FCL_ERR(fcl_ctx_error(net->ctx), FCL_ERR_NOMEM, "out of host memory planning %s", net->model->name);
     plan(net);
     return FCL_OK;
 }
@@ -151,12 +150,12 @@ fcl_status fcl_net_create(fcl_ctx *ctx, const fcl_model *model, const fcl_net_op
     fcl_status st = FCL_OK;
     *out = NULL;
     if (!opts || opts->max_batch <= 0)
-        return FCL_ERR(&ctx->err, FCL_ERR_INVALID_ARG, "fcl_net_create(%s): max_batch must be > 0", model->name);
+        return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_INVALID_ARG, "fcl_net_create(%s): max_batch must be > 0", model->name);
     if (opts->freeze < 0 || opts->freeze > model->n_layers)
-        return FCL_ERR(&ctx->err, FCL_ERR_INVALID_ARG, "fcl_net_create(%s): freeze %d is outside 0..%d layers",
+        return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_INVALID_ARG, "fcl_net_create(%s): freeze %d is outside 0..%d layers",
                        model->name, opts->freeze, model->n_layers);
     fcl_net *net = calloc(1, sizeof *net);
-    if (!net) return FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory");
+    if (!net) return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM, "out of host memory");
     net->ctx = ctx;
     net->model = model;
     net->max_batch = opts->max_batch;
@@ -168,7 +167,7 @@ fcl_status fcl_net_create(fcl_ctx *ctx, const fcl_model *model, const fcl_net_op
     net->act = calloc((size_t)model->n_layers, sizeof *net->act);
     net->dact = calloc((size_t)model->n_layers, sizeof *net->dact);
     if (!net->entries || !net->nbt || !net->ls || !net->act || !net->dact) {
-        st = FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory");
+        st = FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM, "out of host memory");
         goto fail;
     }
     int e = 0;
@@ -259,7 +258,7 @@ fcl_status fcl_net_init(fcl_net *net, uint64_t seed)
     fcl_rng_seed(&rng, seed);
     float *hp = calloc(net->n_params + 1, sizeof(float)), *hb = calloc(net->n_buffers + 1, sizeof(float));
     if (!hp || !hb) {
-        st = FCL_ERR(&net->ctx->err, FCL_ERR_NOMEM, "out of host memory initialising %s", net->model->name);
+        st = FCL_ERR(fcl_ctx_error(net->ctx), FCL_ERR_NOMEM, "out of host memory initialising %s", net->model->name);
         goto fail;
     }
     for (int e = 0; e < net->n_entries; e++) {
@@ -330,7 +329,7 @@ const fcl_tensor *fcl_net_embedding(const fcl_net *net) { return &net->act[net->
 fcl_status fcl_net_set_freeze(fcl_net *net, int freeze)
 {
     if (freeze < 0 || freeze > net->model->n_layers)
-        return FCL_ERR(&net->ctx->err, FCL_ERR_INVALID_ARG, "freeze %d is outside 0..%d layers", freeze,
+        return FCL_ERR(fcl_ctx_error(net->ctx), FCL_ERR_INVALID_ARG, "freeze %d is outside 0..%d layers", freeze,
                        net->model->n_layers);
     net->freeze = freeze;
     for (int e = 0; e < net->n_entries; e++) net->entries[e].frozen = net->entries[e].layer < freeze;
@@ -396,7 +395,7 @@ fcl_status fcl_net_param_ranges(const fcl_net *net, fcl_param_range **decay, siz
             free(*decay);
             free(*no_decay);
             *decay = *no_decay = NULL;
-            return FCL_ERR(&net->ctx->err, FCL_ERR_NOMEM, "out of host memory");
+            return FCL_ERR(fcl_ctx_error(net->ctx), FCL_ERR_NOMEM, "out of host memory");
         }
     }
     return FCL_OK;
@@ -504,7 +503,7 @@ static fcl_status forward_layer(fcl_net *net, int i, int training)
             return netx_forward(ctx, L, net->n, training && i >= net->freeze, y, xs, s->weight >= 0 ? &w : NULL,
                                 s->bias >= 0 ? &b : NULL, &s->ext);
         }
-        return FCL_ERR(&ctx->err, FCL_ERR_INTERNAL, "layer %d (%s): unknown kind %d", i, L->name, (int)L->kind);
+        return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_INTERNAL, "layer %d (%s): unknown kind %d", i, L->name, (int)L->kind);
     }
 }
 
@@ -517,7 +516,7 @@ fcl_status fcl_net_forward(fcl_net *net, const fcl_tensor *x, int training)
         (int)x->shape[2] != m->in_h || (int)x->shape[3] != m->in_w) {
         char s[96];
         fcl_tensor_shape_str(x, s, sizeof s);
-        return FCL_ERR(&ctx->err, FCL_ERR_SHAPE, "%s forward: input %s does not match [1..%d, %d, %d, %d]", m->name, s,
+        return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_SHAPE, "%s forward: input %s does not match [1..%d, %d, %d, %d]", m->name, s,
                        net->max_batch, m->channels, m->in_h, m->in_w);
     }
     release_acts(net);
@@ -528,7 +527,7 @@ fcl_status fcl_net_forward(fcl_net *net, const fcl_tensor *x, int training)
     for (int i = 0; i < m->n_layers; i++) {
         fcl_status st = forward_layer(net, i, training);
         if (st) {
-            fcl_error_prefix(&ctx->err, "%s layer %d '%s' (%s, model line %d): ", m->name, i, m->layers[i].name,
+            fcl_error_prefix(fcl_ctx_error(ctx), "%s layer %d '%s' (%s, model line %d): ", m->name, i, m->layers[i].name,
                              fcl_layer_kind_name(m->layers[i].kind), m->layers[i].line);
             return st;
         }
@@ -641,7 +640,7 @@ static fcl_status backward_layer(fcl_net *net, int i)
             return netx_backward(ctx, L, dy, &net->act[i], xs, dxs, s->weight >= 0 ? &w : NULL,
                                  s->weight >= 0 ? &dw : NULL, s->bias >= 0 ? &db : NULL, &s->ext);
         }
-        return FCL_ERR(&ctx->err, FCL_ERR_INTERNAL, "layer %d (%s): unknown kind %d", i, L->name, (int)L->kind);
+        return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_INTERNAL, "layer %d (%s): unknown kind %d", i, L->name, (int)L->kind);
     }
 }
 
@@ -650,7 +649,7 @@ static fcl_status seed_grad(fcl_net *net, int layer, const fcl_tensor *g, const 
     if (!g) return FCL_OK;
     fcl_tensor *d = NULL;
     if (fcl_tensor_numel(g) != fcl_tensor_numel(&net->act[layer]))
-        return FCL_ERR(&net->ctx->err, FCL_ERR_SHAPE, "%s backward: %s has %zu elements, expected %zu", net->model->name,
+        return FCL_ERR(fcl_ctx_error(net->ctx), FCL_ERR_SHAPE, "%s backward: %s has %zu elements, expected %zu", net->model->name,
                        what, fcl_tensor_numel(g), fcl_tensor_numel(&net->act[layer]));
     fcl_status st = din(net, layer, &d);
     if (st || !d) return st;
@@ -662,7 +661,7 @@ fcl_status fcl_net_backward(fcl_net *net, const fcl_tensor *d_output, const fcl_
     fcl_ctx *ctx = net->ctx;
     const fcl_model *m = net->model;
     if (!net->trained)
-        return FCL_ERR(&ctx->err, FCL_ERR_INVALID_ARG, "%s backward: the last forward was not a training forward", m->name);
+        return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_INVALID_ARG, "%s backward: the last forward was not a training forward", m->name);
     fcl_status st = seed_grad(net, m->output_layer, d_output, "d_output");
     if (!st) st = seed_grad(net, m->embedding_layer, d_embedding, "d_embedding");
     if (st) return st;
@@ -670,7 +669,7 @@ fcl_status fcl_net_backward(fcl_net *net, const fcl_tensor *d_output, const fcl_
         if (net->dact[i].buf) {
             st = backward_layer(net, i);
             if (st) {
-                fcl_error_prefix(&ctx->err, "%s backward layer %d '%s' (%s, model line %d): ", m->name, i,
+                fcl_error_prefix(fcl_ctx_error(ctx), "%s backward layer %d '%s' (%s, model line %d): ", m->name, i,
                                  m->layers[i].name, fcl_layer_kind_name(m->layers[i].kind), m->layers[i].line);
                 return st;
             }

@@ -4,7 +4,6 @@
 #include "facecl/gemm.h"
 #include "facecl/ops.h"
 #include "nn/net_layers_ext.h"
-#include "runtime/internal.h"
 
 int netx_handles(fcl_layer_kind k)
 {
@@ -97,7 +96,7 @@ fcl_status netx_forward(fcl_ctx *ctx, const fcl_layer *L, int n, int training, f
         return st ? st : fcl_scale(ctx, y, L->ext.scale);
     }
     default:
-        return FCL_ERR(&ctx->err, FCL_ERR_INTERNAL, "netx_forward: kind %d is not an extension kind", (int)L->kind);
+        return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_INTERNAL, "netx_forward: kind %d is not an extension kind", (int)L->kind);
     }
 }
 
@@ -122,7 +121,7 @@ fcl_status netx_backward(fcl_ctx *ctx, const fcl_layer *L, const fcl_tensor *dy,
     case FCL_LAYER_SCALE:
         return dx ? fcl_axpy(ctx, dx, L->ext.scale, dy) : FCL_OK;
     default:
-        return FCL_ERR(&ctx->err, FCL_ERR_INTERNAL, "netx_backward: kind %d is not an extension kind", (int)L->kind);
+        return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_INTERNAL, "netx_backward: kind %d is not an extension kind", (int)L->kind);
     }
 }
 

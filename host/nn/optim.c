@@ -245,10 +245,9 @@ fcl_status fcl_optim_create(fcl_ctx *ctx, fcl_optim **out, fcl_optim_kind kind, 
     for (size_t g = 0; g < n_groups; g++) o->hp[g] = groups[g].hp;
 
     /* Build the kernel now: a build error surfaces at creation, and the local size is known. */
-    int vec;
-    if ((st = fcl_op_tuning_vec(ctx, "eltwise", &vec)) || (st = get_kernel(ctx, kind, &k)))
+    int vec = fcl_tuning_int(ctx, FCL_T_ELTWISE_VEC), wanted = fcl_tuning_int(ctx, FCL_T_ELTWISE_WG);
+    if ((st = get_kernel(ctx, kind, &k)))
         goto fail;
-    int wanted = fcl_op_tuning_int(ctx, "eltwise", "FCL_WG", 64);
     if ((st = fcl_op_reduce_wg(ctx, k, wanted > 0 ? (size_t)wanted : 64, &o->wg)))
         goto fail;
     if ((st = build_table(ctx, o, groups, o->wg * (size_t)vec * CHUNK_PASSES)))

@@ -5,7 +5,6 @@
 
 #include "facecl/ops.h"
 #include "nn/ddp_internal.h"
-#include "runtime/internal.h"
 
 /* Built from the tested BN and element-wise ops plus per-channel host arithmetic (C values):
  * forward   local mean / var of each rank (fcl_bn2d_fwd, training) are gathered and combined in
@@ -26,7 +25,7 @@ static fcl_status scratch(fcl_ddp *p, size_t c)
     free(p->bn_host);
     p->bn_cap = 0;
     p->bn_host = malloc((8 * c + 8) * (size_t)fcl_dist_size(p->d) * sizeof *p->bn_host);
-    if (!p->bn_host) return FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory");
+    if (!p->bn_host) return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM, "out of host memory");
     for (int i = 0; i < 4; i++) {
         fcl_status st = fcl_tensor_alloc(ctx, ts[i], 1, &c, FCL_F32);
         if (st) return st;
@@ -56,7 +55,7 @@ fcl_status fcl_sync_bn_forward(void *user, int layer, fcl_tensor *y, fcl_tensor 
     fcl_status st = scratch(dp, C);
     if (st) return st;
     float *hf = malloc(4 * C * sizeof *hf);
-    if (!hf) return FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory");
+    if (!hf) return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM, "out of host memory");
     double *mine = dp->bn_host, *all = dp->bn_host + (2 * C + 1);
     fcl_tensor mu, var, run_m;
     /* local statistics (y is overwritten below) */
@@ -70,7 +69,7 @@ fcl_status fcl_sync_bn_forward(void *user, int layer, fcl_tensor *y, fcl_tensor 
         mine[1 + c] = hf[c];
         mine[1 + C + c] = 1.0 / (is * is) - (double)p->eps; /* biased local variance */
     }
-    st = fcl_dist_allgather_d(dp->d, mine, 2 * C + 1, all, (2 * C + 1) * (size_t)R, &ctx->err);
+    st = fcl_dist_allgather_d(dp->d, mine, 2 * C + 1, all, (2 * C + 1) * (size_t)R, fcl_ctx_error(ctx));
     if (st) goto done;
     { /* combine in rank order: identical on every rank */
         double Mt = 0;
@@ -124,7 +123,7 @@ fcl_status fcl_sync_bn_backward(void *user, int layer, fcl_tensor *dx, fcl_tenso
     fcl_status st = scratch(dp, C);
     if (st) return st;
     float *hf = malloc(5 * C * sizeof *hf);
-    if (!hf) return FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory");
+    if (!hf) return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM, "out of host memory");
     double *S = dp->bn_host;
     fcl_tensor s1, s2, a, b, tmp = {0};
     fcl_bn2d_params q = *p;
@@ -143,7 +142,7 @@ fcl_status fcl_sync_bn_backward(void *user, int layer, fcl_tensor *dx, fcl_tenso
     /* dx is wanted: every rank joins the sum */
     S[0] = (double)M;
     for (size_t c = 0; c < 2 * C; c++) S[1 + c] = hf[c];
-    st = fcl_dist_sum_d(dp->d, S, 2 * C + 1, &ctx->err);
+    st = fcl_dist_sum_d(dp->d, S, 2 * C + 1, fcl_ctx_error(ctx));
     if (!st) st = get_f(ctx, save_mean, hf + 2 * C, C);
     if (!st) st = get_f(ctx, save_invstd, hf + 3 * C, C);
     if (!st && gamma) st = get_f(ctx, gamma, hf + 4 * C, C);
