@@ -25,8 +25,9 @@ for m in $MODELS; do
         # warm-up epoch and only partly recover in 4 epochs (RegNetY 2.68 3.29 3.94 3.18,
         # MobileFaceNet 2.24 5.02 4.68 3.27, EfficientNet-B0 2.35 3.05 2.82 1.99; ResNeSt-50d
         # diverged, 5.85 13.1 15.5 6.09). With the rates below the first three fall every epoch
-        # (6 epochs: 2.59 .. 1.97, 2.31 .. 0.33, 2.25 .. 1.60); ResNeSt-50d still rises for two
-        # epochs after the warm-up before falling (0.005: 2.53 3.09 3.27 2.59 2.32 1.79).
+        # (6 epochs: 2.59 .. 1.97, 2.31 .. 0.33, 2.25 .. 1.60). ResNeSt-50d rose for two epochs
+        # after the warm-up (0.005: 2.53 3.09 3.27 2.59) until its bn3s started at 0 as timm's
+        # zero_init_last does (models/resnest50d.model): now 2.31 2.08 1.74 1.55.
         regnet_x_400mf) extra="--lr 0.01" ;;
         regnet_y_400mf) extra="--lr 0.002" ;;
         efficientnet_b0|mobilefacenet) extra="--lr 0.01" ;;
