@@ -1,12 +1,13 @@
-/* tests/test_ops_act.c: activations and PReLU: OpenCL vs reference (forward and backward),
- * reference backward vs finite differences, in-place use, determinism, argument errors. */
+/* tests/test_ops_act.c: activations and PReLU as op-driver descriptors (OpenCL vs reference forward
+ * and backward, reference backward vs finite differences), in-place use, determinism, exact kink
+ * values, argument errors. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "helpers/harness.h"
+#include "helpers/opcheck.h"
 #include "ref/ref_act.h"
 
 /* Shapes: batch 1, odd spatial sizes 7 / 13 / 31, channel counts 3, 5, 17 (not multiples of
@@ -19,14 +20,6 @@ static const shape act_shapes[] = {
     {4, {1, 3, 7, 7}}, {4, {2, 5, 13, 13}}, {4, {3, 17, 31, 31}}, {4, {4, 9, 1, 1}}, {1, {13}},
 };
 #define N_ACT_SHAPES (sizeof act_shapes / sizeof act_shapes[0])
-
-static void shape_str(const shape *s, char *buf, size_t size)
-{
-    int len = snprintf(buf, size, "[");
-    for (int i = 0; i < s->ndim; i++)
-        len += snprintf(buf + len, size - (size_t)len, i ? ", %zu" : "%zu", s->s[i]);
-    snprintf(buf + len, size - (size_t)len, "]");
-}
 
 /* Points where the activation is not differentiable. */
 static size_t act_kinks(fcl_act_kind kind, double *k)
@@ -41,126 +34,136 @@ static size_t act_kinks(fcl_act_kind kind, double *k)
     }
 }
 
-typedef struct act_fd_ud {
-    fcl_act_params p;
-    size_t n;
-    double kinks[2];
-    size_t nk;
-} act_fd_ud;
+/* ---- activations: x, y, dy, saved (y or x, as the backward reads it), dx ------------------------- */
 
-static void act_fd_f(double *y, const double *x, void *ud)
+enum { A_X, A_Y, A_DY, A_SAVED, A_DX };
+enum { FD_NONE, FD_AVOID_KINKS, FD_AT_KINKS };
+typedef struct act_case {
+    fcl_act_params p;
+    int fd;      /* how the FD-only case places x around the kinks */
+} act_case;
+
+static void act_fill(double *const *h, const oc_case *c)
 {
-    act_fd_ud *u = ud;
-    fcl_ref_act_fwd(y, x, u->n, &u->p);
+    const act_case *ac = OC_P(c, act_case);
+    size_t n = h_numel(c->arg[A_X].ndim, c->arg[A_X].shape);
+    double kinks[2];
+    size_t nk = act_kinks(ac->p.kind, kinks);
+    if (ac->fd != FD_NONE) h_rand_avoid(h[A_X], n, c->seed, -8, 8, kinks, nk, 1e-3);
+    if (ac->fd == FD_AT_KINKS)
+        for (size_t i = 0; i < n; i += 4) h[A_X][i] = kinks[(i / 4) % nk];   /* 1 in 4 at a kink */
+    if (fcl_act_saves_output(ac->p.kind)) fcl_ref_act_fwd(h[A_SAVED], h[A_X], n, &ac->p);
+    else memcpy(h[A_SAVED], h[A_X], n * sizeof *h[A_X]);
+    h_to_f32(h[A_SAVED], n);   /* as stored on the device */
 }
 
-static int act_fd_kink(const double *x, size_t i, double h, void *ud)
+static fcl_status act_dev_fwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
 {
-    act_fd_ud *u = ud;
-    for (size_t k = 0; k < u->nk; k++)
-        if (fabs(x[i] - u->kinks[k]) <= 2 * h) return 1;
+    return fcl_act_fwd(ctx, t[A_Y], t[A_X], &OC_P(c, act_case)->p);
+}
+
+static fcl_status act_dev_bwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
+{
+    return fcl_act_bwd(ctx, t[A_DX], t[A_DY], t[A_SAVED], &OC_P(c, act_case)->p);
+}
+
+static void act_ref_fwd(double *const *h, const oc_case *c)
+{
+    fcl_ref_act_fwd(h[A_Y], h[A_X], h_numel(c->arg[A_X].ndim, c->arg[A_X].shape), &OC_P(c, act_case)->p);
+}
+
+static void act_ref_bwd(double *const *h, const oc_case *c)
+{
+    fcl_ref_act_bwd(h[A_DX], h[A_DY], h[A_SAVED], h_numel(c->arg[A_X].ndim, c->arg[A_X].shape),
+                    &OC_P(c, act_case)->p);
+}
+
+static int act_kink(const double *x, size_t i, double h, const oc_case *c)
+{
+    double k[2];
+    size_t nk = act_kinks(OC_P(c, act_case)->p.kind, k);
+    for (size_t j = 0; j < nk; j++)
+        if (fabs(x[i] - k[j]) <= 2 * h) return 1;
     return 0;
 }
 
-/* One kind: every shape forward + backward on the device vs the reference, in-place forward on
- * the first shape, and the reference backward vs finite differences. */
+/* in place on the second shape: y == x */
+static void act_extra(fcl_ctx *ctx, h_buf *b, double *const *want, const oc_case *c)
+{
+    if (c->seed != 2) return;
+    size_t n = b[A_X].numel;
+    double *y = h_alloc(n);
+    H_OK(ctx, fcl_act_fwd(ctx, &b[A_X].t, &b[A_X].t, &OC_P(c, act_case)->p));
+    h_download(ctx, &b[A_X], y);
+    char what[256];
+    snprintf(what, sizeof what, "%s fwd in place", c->what);
+    h_expect_close(what, y, want[A_Y], n, H_TOL_FWD);
+    free(y);
+}
+
+static void act_args(oc_case *c, int ndim, const size_t *s)
+{
+    oc_arg_set(c, A_X, "x", OC_IN, ndim, s, -8, 8);
+    oc_arg_set(c, A_Y, "y", OC_OUT, ndim, s, 0, 0);
+    oc_arg_set(c, A_DY, "dy", OC_IN, ndim, s, -1, 1);
+    oc_arg_set(c, A_SAVED, "saved", OC_IN, ndim, s, 0, 0);
+    oc_arg_set(c, A_DX, "dx", OC_GRAD, ndim, s, -1, 1);
+}
+
+/* every shape on the device; then the reference backward vs FD on 96 values away from the kinks */
+static int act_gen(const oc_op *op, size_t i, oc_case *c)
+{
+    const fcl_act_params *p = op->ud;
+    act_case *ac = OC_P(c, act_case);
+    ac->p = *p;
+    if (i < N_ACT_SHAPES) {
+        act_args(c, act_shapes[i].ndim, act_shapes[i].s);
+        char ss[64];
+        oc_shape_str(ss, sizeof ss, act_shapes[i].ndim, act_shapes[i].s);
+        snprintf(c->what, sizeof c->what, "act %s fwd+bwd %s", fcl_act_name(p->kind), ss);
+        return 1;
+    }
+    if (i > N_ACT_SHAPES) return 0;
+    size_t n = 96;
+    act_args(c, 1, &n);
+    ac->fd = FD_AVOID_KINKS;
+    c->device = 0;
+    c->nfd = 1;
+    c->fd[0] = (oc_fd){.wrt = A_X, .out = A_Y, .r = A_DY, .grad = A_DX, .samples = 96, .kink = act_kink};
+    snprintf(c->what, sizeof c->what, "act %s", fcl_act_name(p->kind));
+    return 1;
+}
+
+static const oc_op act_op = {
+    .name = "act", .gen = act_gen, .fill = act_fill, .dev_fwd = act_dev_fwd, .dev_bwd = act_dev_bwd,
+    .ref_fwd = act_ref_fwd, .ref_bwd = act_ref_bwd, .extra = act_extra,
+};
+
 static void run_act(fcl_act_kind kind, float slope)
 {
     fcl_act_params p = {kind, slope};
-    const char *name = fcl_act_name(kind);
-    int saves_y = fcl_act_saves_output(kind);
-    fcl_ctx *ctx = h_ctx();
-    for (size_t si = 0; si < N_ACT_SHAPES; si++) {
-        const shape *s = &act_shapes[si];
-        char ss[64], what[96];
-        shape_str(s, ss, sizeof ss);
-        h_case("act %s fwd+bwd %s", name, ss);
-        size_t n = h_numel(s->ndim, s->s);
-        double *x = h_alloc(n), *y = h_alloc(n), *y_ref = h_alloc(n), *dy = h_alloc(n);
-        double *dx0 = h_alloc(n), *dx = h_alloc(n), *dx_ref = h_alloc(n);
-        h_rand(x, n, 100 + si, -8, 8);
-        h_to_f32(x, n);
-        fcl_ref_act_fwd(y_ref, x, n, &p);
-
-        h_buf bx = h_upload(ctx, x, s->ndim, s->s), by = h_zeros(ctx, s->ndim, s->s);
-        h_name(&bx, "x");
-        h_name(&by, "y");
-        H_OK(ctx, fcl_act_fwd(ctx, &by.t, &bx.t, &p));
-        h_download(ctx, &by, y);
-        h_check_guards(ctx, &bx);
-        snprintf(what, sizeof what, "%s fwd %s", name, ss);
-        h_expect_close(what, y, y_ref, n, H_TOL_FWD);
-
-        /* backward accumulates into a non-zero dx; saved is y (rounded as stored) or x */
-        double *saved = h_dup(saves_y ? y_ref : x, n);
-        h_to_f32(saved, n);
-        h_rand(dy, n, 200 + si, -1, 1);
-        h_to_f32(dy, n);
-        h_rand(dx0, n, 300 + si, -1, 1);
-        h_to_f32(dx0, n);
-        memcpy(dx_ref, dx0, n * sizeof *dx_ref);
-        fcl_ref_act_bwd(dx_ref, dy, saved, n, &p);
-        h_buf bdx = h_upload(ctx, dx0, s->ndim, s->s), bdy = h_upload(ctx, dy, s->ndim, s->s);
-        h_buf bs = h_upload(ctx, saved, s->ndim, s->s);
-        h_name(&bdx, "dx");
-        H_OK(ctx, fcl_act_bwd(ctx, &bdx.t, &bdy.t, &bs.t, &p));
-        h_download(ctx, &bdx, dx);
-        snprintf(what, sizeof what, "%s bwd dx %s", name, ss);
-        h_expect_close(what, dx, dx_ref, n, H_TOL_BWD);
-
-        if (si == 1) {   /* in place: y == x */
-            H_OK(ctx, fcl_act_fwd(ctx, &bx.t, &bx.t, &p));
-            h_download(ctx, &bx, y);
-            snprintf(what, sizeof what, "%s fwd in place %s", name, ss);
-            h_expect_close(what, y, y_ref, n, H_TOL_FWD);
-        }
-        h_free(ctx, &bx);
-        h_free(ctx, &by);
-        h_free(ctx, &bdx);
-        h_free(ctx, &bdy);
-        h_free(ctx, &bs);
-        free(x), free(y), free(y_ref), free(dy), free(dx0), free(dx), free(dx_ref), free(saved);
-    }
-
-    /* reference backward vs central differences (inputs kept away from the kinks) */
-    h_case("act %s reference backward vs finite differences", name);
-    act_fd_ud u = {p, 96, {0, 0}, 0};
-    u.nk = act_kinks(kind, u.kinks);
-    double *x = h_alloc(u.n), *r = h_alloc(u.n), *g = h_alloc(u.n), *y = h_alloc(u.n);
-    h_rand_avoid(x, u.n, 7, -8, 8, u.kinks, u.nk, 1e-3);
-    h_rand(r, u.n, 8, -1, 1);
-    fcl_ref_act_fwd(y, x, u.n, &p);
-    fcl_ref_act_bwd(g, r, saves_y ? y : x, u.n, &p);
-    char what[64];
-    snprintf(what, sizeof what, "%s dx", name);
-    h_fd_check(&(h_fd){.what = what, .f = act_fd_f, .kink = act_fd_kink, .ud = &u, .x = x,
-                       .nx = u.n, .ny = u.n, .r = r, .grad = g, .samples = 96, .seed = 9});
-    free(x), free(r), free(g), free(y);
-    h_ctx_free(ctx);
+    oc_op op = act_op;
+    op.ud = &p;
+    oc_run(&op);
 }
 
 /* Finite differences through points exactly at the kinks: without the kink callback the check
  * would compare the central difference 0.5 (or 0.5 + slope / 2) with PyTorch's one-sided
- * convention; with it those points are skipped and counted. */
+ * convention; with it those points are skipped and counted (10 of 40). */
 Test(act, fd_skips_kinks)
 {
     const fcl_act_kind kinds[] = {FCL_ACT_RELU, FCL_ACT_LEAKY_RELU, FCL_ACT_RELU6, FCL_ACT_HARDSWISH};
     for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
-        fcl_act_params p = {kinds[k], 0.1f};
-        h_case("act %s finite differences with inputs at the kinks", fcl_act_name(p.kind));
-        act_fd_ud u = {p, 40, {0, 0}, 0};
-        u.nk = act_kinks(p.kind, u.kinks);
-        double *x = h_alloc(u.n), *r = h_alloc(u.n), *g = h_alloc(u.n), *y = h_alloc(u.n);
-        h_rand_avoid(x, u.n, 11, -8, 8, u.kinks, u.nk, 1e-3);
-        for (size_t i = 0; i < u.n; i += 4) x[i] = u.kinks[(i / 4) % u.nk];   /* 10 of 40 at kinks */
-        h_rand(r, u.n, 12, -1, 1);
-        fcl_ref_act_fwd(y, x, u.n, &p);
-        fcl_ref_act_bwd(g, r, fcl_act_saves_output(p.kind) ? y : x, u.n, &p);
-        char what[64];
-        snprintf(what, sizeof what, "%s dx (kinks skipped)", fcl_act_name(p.kind));
-        h_fd_check(&(h_fd){.what = what, .f = act_fd_f, .kink = act_fd_kink, .ud = &u, .x = x,
-                           .nx = u.n, .ny = u.n, .r = r, .grad = g, .samples = 40, .seed = 1});
-        free(x), free(r), free(g), free(y);
+        oc_case c;
+        memset(&c, 0, sizeof c);
+        size_t n = 40;
+        act_args(&c, 1, &n);
+        *OC_P(&c, act_case) = (act_case){{kinds[k], 0.1f}, FD_AT_KINKS};
+        c.seed = 11;
+        c.nfd = 1;
+        c.fd[0] = (oc_fd){.wrt = A_X, .out = A_Y, .r = A_DY, .grad = A_DX, .samples = 40, .kink = act_kink};
+        snprintf(c.what, sizeof c.what, "act %s with inputs at the kinks (skipped)", fcl_act_name(kinds[k]));
+        oc_run_case(NULL, &act_op, &c);
     }
 }
 
@@ -219,7 +222,7 @@ Test(act, kinks_and_nan)
     h_ctx_free(ctx);
 }
 
-/* ---- PReLU -------------------------------------------------------------------------------------- */
+/* ---- PReLU: x, slopes a, y, dy, dx, da ------------------------------------------------------------ */
 
 typedef struct prelu_case {
     shape s;
@@ -230,98 +233,93 @@ static const prelu_case prelu_cases[] = {
     {{3, {2, 19, 9}}, 1},
 };
 
-typedef struct prelu_fd_ud {
-    const double *x, *a;
-    size_t n, c, inner, na;
-    int wrt_a;
-} prelu_fd_ud;
-
-static void prelu_fd_f(double *y, const double *v, void *ud)
+enum { P_X, P_A, P_Y, P_DY, P_DX, P_DA };
+/* n, c, inner, number of slopes */
+static void prelu_dims(const oc_case *c, size_t *d)
 {
-    prelu_fd_ud *u = ud;
-    fcl_ref_prelu_fwd(y, u->wrt_a ? u->x : v, u->wrt_a ? v : u->a, u->n, u->c, u->inner, u->na);
+    const oc_arg *x = &c->arg[P_X];
+    size_t n = h_numel(x->ndim, x->shape);
+    d[0] = x->shape[0], d[1] = x->shape[1], d[2] = n / (d[0] * d[1]), d[3] = c->arg[P_A].shape[0];
 }
 
-static int prelu_fd_kink(const double *v, size_t i, double h, void *ud)
+static fcl_status prelu_dev_fwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
 {
-    prelu_fd_ud *u = ud;
-    return !u->wrt_a && fabs(v[i]) <= 2 * h;
+    (void)c;
+    return fcl_prelu_fwd(ctx, t[P_Y], t[P_X], t[P_A]);
 }
 
-Test(act, prelu)
+static fcl_status prelu_dev_bwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
 {
-    fcl_ctx *ctx = h_ctx();
-    for (size_t ci = 0; ci < sizeof prelu_cases / sizeof prelu_cases[0]; ci++) {
-        const prelu_case *pc = &prelu_cases[ci];
-        const shape *s = &pc->s;
-        char ss[64], what[96];
-        shape_str(s, ss, sizeof ss);
-        h_case("prelu %s slopes %s", pc->shared ? "shared" : "per-channel", ss);
-        size_t n = h_numel(s->ndim, s->s);
-        size_t bn_ = s->s[0], c = s->s[1], inner = n / (bn_ * c), na = pc->shared ? 1 : c;
-        double *x = h_alloc(n), *a = h_alloc(na), *y = h_alloc(n), *y_ref = h_alloc(n);
-        double *dy = h_alloc(n), *dx0 = h_alloc(n), *dx = h_alloc(n), *dx_ref = h_alloc(n);
-        double *da0 = h_alloc(na), *da = h_alloc(na), *da_ref = h_alloc(na);
-        h_rand(x, n, 10 + ci, -2, 2);
-        h_rand(a, na, 20 + ci, -0.5, 0.5);
-        h_rand(dy, n, 30 + ci, -1, 1);
-        h_rand(dx0, n, 40 + ci, -1, 1);
-        h_rand(da0, na, 50 + ci, -1, 1);
-        h_to_f32(x, n), h_to_f32(a, na), h_to_f32(dy, n), h_to_f32(dx0, n), h_to_f32(da0, na);
-        fcl_ref_prelu_fwd(y_ref, x, a, bn_, c, inner, na);
-        memcpy(dx_ref, dx0, n * sizeof *dx_ref);
-        memcpy(da_ref, da0, na * sizeof *da_ref);
-        fcl_ref_prelu_bwd(dx_ref, da_ref, dy, x, a, bn_, c, inner, na);
+    (void)c;
+    return fcl_prelu_bwd(ctx, t[P_DX], t[P_DA], t[P_DY], t[P_X], t[P_A]);
+}
 
-        h_buf bx = h_upload(ctx, x, s->ndim, s->s), ba = h_upload(ctx, a, 1, &na);
-        h_buf by = h_zeros(ctx, s->ndim, s->s), bdy = h_upload(ctx, dy, s->ndim, s->s);
-        h_buf bdx = h_upload(ctx, dx0, s->ndim, s->s), bda = h_upload(ctx, da0, 1, &na);
-        h_name(&by, "y"), h_name(&bdx, "dx"), h_name(&bda, "da");
-        H_OK(ctx, fcl_prelu_fwd(ctx, &by.t, &bx.t, &ba.t));
-        h_download(ctx, &by, y);
-        snprintf(what, sizeof what, "prelu fwd %s", ss);
-        h_expect_close(what, y, y_ref, n, H_TOL_FWD);
-        H_OK(ctx, fcl_prelu_bwd(ctx, &bdx.t, &bda.t, &bdy.t, &bx.t, &ba.t));
-        h_download(ctx, &bdx, dx);
-        h_download(ctx, &bda, da);
-        snprintf(what, sizeof what, "prelu bwd dx %s", ss);
-        h_expect_close(what, dx, dx_ref, n, H_TOL_BWD);
-        snprintf(what, sizeof what, "prelu bwd da %s", ss);
-        h_expect_close(what, da, da_ref, na, H_TOL_BWD);
+static void prelu_ref_fwd(double *const *h, const oc_case *c)
+{
+    size_t d[4];
+    prelu_dims(c, d);
+    fcl_ref_prelu_fwd(h[P_Y], h[P_X], h[P_A], d[0], d[1], d[2], d[3]);
+}
 
-        /* determinism: the slope gradient from zero, twice, bit for bit */
-        double *z = h_alloc(na), *r1 = h_alloc(na), *r2 = h_alloc(na);
-        for (int rep = 0; rep < 2; rep++) {
-            h_buf bz = h_upload(ctx, z, 1, &na);
-            H_OK(ctx, fcl_prelu_bwd(ctx, NULL, &bz.t, &bdy.t, &bx.t, &ba.t));
-            h_download(ctx, &bz, rep ? r2 : r1);
-            h_free(ctx, &bz);
-        }
-        cr_expect(memcmp(r1, r2, na * sizeof *r1) == 0, "prelu da differs between two runs");
+static void prelu_ref_bwd(double *const *h, const oc_case *c)
+{
+    size_t d[4];
+    prelu_dims(c, d);
+    fcl_ref_prelu_bwd(h[P_DX], h[P_DA], h[P_DY], h[P_X], h[P_A], d[0], d[1], d[2], d[3]);
+}
 
-        /* FD on a small slice of the same layout: d/dx and d/da */
-        if (n <= 4096) {
-            double *r = h_alloc(n), *gx = h_alloc(n), *ga = h_alloc(na);
-            h_rand(r, n, 60 + ci, -1, 1);
-            fcl_ref_prelu_bwd(gx, ga, r, x, a, bn_, c, inner, na);
-            prelu_fd_ud u = {x, a, bn_, c, inner, na, 0};
-            double *xv = h_dup(x, n), *av = h_dup(a, na);
-            snprintf(what, sizeof what, "prelu dx %s", ss);
-            h_fd_check(&(h_fd){.what = what, .f = prelu_fd_f, .kink = prelu_fd_kink, .ud = &u,
-                               .x = xv, .nx = n, .ny = n, .r = r, .grad = gx, .seed = ci});
-            u.wrt_a = 1;
-            snprintf(what, sizeof what, "prelu da %s", ss);
-            h_fd_check(&(h_fd){.what = what, .f = prelu_fd_f, .ud = &u, .x = av, .nx = na, .ny = n,
-                               .r = r, .grad = ga, .seed = ci});
-            free(r), free(gx), free(ga), free(xv), free(av);
-        }
-        h_free(ctx, &bx), h_free(ctx, &ba), h_free(ctx, &by), h_free(ctx, &bdy);
-        h_free(ctx, &bdx), h_free(ctx, &bda);
-        free(x), free(a), free(y), free(y_ref), free(dy), free(dx0), free(dx), free(dx_ref);
-        free(da0), free(da), free(da_ref), free(z), free(r1), free(r2);
+static int prelu_kink(const double *v, size_t i, double h, const oc_case *c)
+{
+    (void)c;
+    return fabs(v[i]) <= 2 * h;
+}
+
+/* determinism: the slope gradient from zero, twice, bit for bit */
+static void prelu_extra(fcl_ctx *ctx, h_buf *b, double *const *want, const oc_case *c)
+{
+    (void)want;
+    size_t na = c->arg[P_A].shape[0];
+    double *z = h_alloc(na), *r1 = h_alloc(na), *r2 = h_alloc(na);
+    for (int rep = 0; rep < 2; rep++) {
+        h_buf bz = h_upload(ctx, z, 1, &na);
+        H_OK(ctx, fcl_prelu_bwd(ctx, NULL, &bz.t, &b[P_DY].t, &b[P_X].t, &b[P_A].t));
+        h_download(ctx, &bz, rep ? r2 : r1);
+        h_free(ctx, &bz);
     }
-    h_ctx_free(ctx);
+    cr_expect(memcmp(r1, r2, na * sizeof *r1) == 0, "prelu da differs between two runs");
+    free(z), free(r1), free(r2);
 }
+
+static int prelu_gen(const oc_op *op, size_t i, oc_case *c)
+{
+    (void)op;
+    if (i >= sizeof prelu_cases / sizeof prelu_cases[0]) return 0;
+    const prelu_case *pc = &prelu_cases[i];
+    const shape *s = &pc->s;
+    size_t na = pc->shared ? 1 : s->s[1];
+    oc_arg_set(c, P_X, "x", OC_IN, s->ndim, s->s, -2, 2);
+    oc_arg_set(c, P_A, "a", OC_IN, 1, &na, -0.5, 0.5);
+    oc_arg_set(c, P_Y, "y", OC_OUT, s->ndim, s->s, 0, 0);
+    oc_arg_set(c, P_DY, "dy", OC_IN, s->ndim, s->s, -1, 1);
+    oc_arg_set(c, P_DX, "dx", OC_GRAD, s->ndim, s->s, -1, 1);
+    oc_arg_set(c, P_DA, "da", OC_GRAD, 1, &na, -1, 1);
+    char ss[64];
+    oc_shape_str(ss, sizeof ss, s->ndim, s->s);
+    snprintf(c->what, sizeof c->what, "prelu %s slopes %s", pc->shared ? "shared" : "per-channel", ss);
+    if (h_numel(s->ndim, s->s) <= 4096) {   /* FD on the smaller shapes: d/dx and d/da */
+        c->nfd = 2;
+        c->fd[0] = (oc_fd){.wrt = P_X, .out = P_Y, .r = P_DY, .grad = P_DX, .kink = prelu_kink};
+        c->fd[1] = (oc_fd){.wrt = P_A, .out = P_Y, .r = P_DY, .grad = P_DA};
+    }
+    return 1;
+}
+
+static const oc_op prelu_op = {
+    .name = "prelu", .gen = prelu_gen, .dev_fwd = prelu_dev_fwd, .dev_bwd = prelu_dev_bwd,
+    .ref_fwd = prelu_ref_fwd, .ref_bwd = prelu_ref_bwd, .extra = prelu_extra,
+};
+
+Test(act, prelu) { oc_run(&prelu_op); }
 
 /* ---- errors --------------------------------------------------------------------------------------- */
 

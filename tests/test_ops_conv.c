@@ -1,10 +1,12 @@
-/* tests/test_ops_conv.c: conv2d (dense, grouped, depthwise, 1x1) on OpenCL vs the double reference, and the reference vs finite differences. */
+/* tests/test_ops_conv.c: conv2d (dense, grouped, depthwise, 1x1) as op-driver descriptors: OpenCL vs the
+ * double reference forward and backward (every algorithm, forced algorithms and tunings), the
+ * reference vs finite differences; partial gradients, determinism and bad input. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "helpers/harness.h"
+#include "helpers/opcheck.h"
 #include "ref/ref_conv.h"
 
 /* One configuration: params, whether it has a bias, and the algorithm the automatic choice must
@@ -20,95 +22,139 @@ typedef struct conv_case {
 #define CP(n, ci, h, w, co, kh, kw, sh, sw, ph, pw, dh, dw, g) \
     {n, ci, h, w, co, kh, kw, sh, sw, ph, pw, dh, dw, g, 0}
 
-static void round_to_float(double *x, size_t n)
+/* ---- the descriptor: x, w, b, y, dy, dx, dw, db ------------------------------------------------- */
+
+enum { X, W, B, Y, DY, DX, DW, DB };
+
+/* A list of cases; fd: the reference vs finite differences only (d/dx, d/dw, d/db, 40 samples). */
+typedef struct conv_list {
+    const conv_case *cases;
+    size_t n;
+    int fd;
+} conv_list;
+
+static fcl_status conv_dev_fwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
 {
-    for (size_t i = 0; i < n; i++) x[i] = (float)x[i];
+    return fcl_conv2d_fwd(ctx, t[Y], t[X], t[W], t[B], &OC_P(c, conv_case)->p);
 }
 
-static double *rand_array(size_t n, uint64_t seed, double lo, double hi)
+/* without a bias, db is passed as NULL: extra checks it stayed as it was */
+static fcl_status conv_dev_bwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
 {
-    double *x = h_alloc(n);
-    h_rand(x, n, seed, lo, hi);
-    round_to_float(x, n);
-    return x;
+    const conv_case *cc = OC_P(c, conv_case);
+    return fcl_conv2d_bwd(ctx, t[DX], t[DW], cc->bias ? t[DB] : NULL, t[DY], t[X], t[W], &cc->p);
 }
 
-/* Runs one case: forward (y overwritten), then fcl_conv2d_bwd accumulating into random initial
- * dx / dw / db, each compared with the reference; sentinels of every buffer checked. */
-static void run_case(fcl_ctx *ctx, const conv_case *c, uint64_t seed)
+static void conv_ref_fwd(double *const *h, const oc_case *c)
 {
-    fcl_conv2d_params p = c->p;
+    fcl_ref_conv2d_fwd(h[Y], h[X], h[W], h[B], &OC_P(c, conv_case)->p);
+}
+
+static void conv_ref_bwd(double *const *h, const oc_case *c)
+{
+    const conv_case *cc = OC_P(c, conv_case);
+    fcl_ref_conv2d_bwd_data(h[DX], h[DY], h[W], &cc->p);
+    fcl_ref_conv2d_bwd_weight(h[DW], h[DY], h[X], &cc->p);
+    if (cc->bias) fcl_ref_conv2d_bwd_bias(h[DB], h[DY], &cc->p);
+}
+
+static void conv_extra(fcl_ctx *ctx, h_buf *b, double *const *want, const oc_case *c)
+{
+    const conv_case *cc = OC_P(c, conv_case);
+    if (cc->bias) return;
+    size_t nb = b[DB].numel;
+    double *got = h_alloc(nb);
+    h_download(ctx, &b[DB], got); /* untouched: db was not passed */
+    for (size_t i = 0; i < nb; i++) cr_expect(got[i] == want[DB][i], "%s: db changed though NULL was passed", cc->name);
+    free(got);
+}
+
+static int conv_gen(const oc_op *op, size_t i, oc_case *c)
+{
+    const conv_list *l = op->ud;
+    if (i >= l->n) return 0;
+    conv_case *cc = OC_P(c, conv_case);
+    *cc = l->cases[i];
+    const fcl_conv2d_params *p = &cc->p;
     int oh = 0, ow = 0;
     fcl_error err;
-    fcl_status st = fcl_conv2d_check(&p, &oh, &ow, &err);
-    cr_assert(st == FCL_OK, "%s: fcl_conv2d_check: %s", c->name, err.msg);
-    fcl_conv2d_algo algo = fcl_conv2d_algo_of(&p);
-    if (!p.algo)
-        cr_expect(algo == c->expect, "%s: automatic algo is %s, expected %s", c->name, fcl_conv2d_algo_name(algo),
-                  fcl_conv2d_algo_name(c->expect));
-    h_case("conv2d %s: n%d %dx%dx%d -> %dx%dx%d k%dx%d s%dx%d p%dx%d d%dx%d g%d bias %d algo %s", c->name, p.n,
-           p.cin, p.h, p.w, p.cout, oh, ow, p.kh, p.kw, p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.dil_h, p.dil_w,
-           p.groups, c->bias, fcl_conv2d_algo_name(algo));
-
-    size_t xs[4] = {(size_t)p.n, (size_t)p.cin, (size_t)p.h, (size_t)p.w};
-    size_t ws[4] = {(size_t)p.cout, (size_t)(p.cin / p.groups), (size_t)p.kh, (size_t)p.kw};
-    size_t ys[4] = {(size_t)p.n, (size_t)p.cout, (size_t)oh, (size_t)ow};
-    size_t bs[1] = {(size_t)p.cout};
-    size_t nx = h_numel(4, xs), nw = h_numel(4, ws), ny = h_numel(4, ys), nb = bs[0];
-
-    double *x = rand_array(nx, seed, -1, 1), *w = rand_array(nw, seed + 1, -1, 1);
-    double *b = rand_array(nb, seed + 2, -1, 1), *dy = rand_array(ny, seed + 3, -1, 1);
-    double *dx = rand_array(nx, seed + 4, -0.5, 0.5), *dw = rand_array(nw, seed + 5, -0.5, 0.5);
-    double *db = rand_array(nb, seed + 6, -0.5, 0.5);
-    double *got = h_alloc(nx > ny ? (nx > nw ? nx : nw) : (ny > nw ? ny : nw));
-
-    h_buf hx = h_upload(ctx, x, 4, xs), hw = h_upload(ctx, w, 4, ws), hb = h_upload(ctx, b, 1, bs);
-    h_buf hy = h_zeros(ctx, 4, ys), hdy = h_upload(ctx, dy, 4, ys);
-    h_buf hdx = h_upload(ctx, dx, 4, xs), hdw = h_upload(ctx, dw, 4, ws), hdb = h_upload(ctx, db, 1, bs);
-    h_name(&hx, "x"); h_name(&hw, "w"); h_name(&hb, "b"); h_name(&hy, "y"); h_name(&hdy, "dy");
-    h_name(&hdx, "dx"); h_name(&hdw, "dw"); h_name(&hdb, "db");
-
-    /* forward */
-    double *y = h_alloc(ny);
-    H_OK(ctx, fcl_conv2d_fwd(ctx, &hy.t, &hx.t, &hw.t, c->bias ? &hb.t : NULL, &p));
-    fcl_ref_conv2d_fwd(y, x, w, c->bias ? b : NULL, &p);
-    h_download(ctx, &hy, got);
-    h_expect_close("forward y", got, y, ny, H_TOL_FWD);
-
-    /* backward, accumulating into the random initial gradients */
-    H_OK(ctx, fcl_conv2d_bwd(ctx, &hdx.t, &hdw.t, c->bias ? &hdb.t : NULL, &hdy.t, &hx.t, &hw.t, &p));
-    fcl_ref_conv2d_bwd_data(dx, dy, w, &p);
-    fcl_ref_conv2d_bwd_weight(dw, dy, x, &p);
-    h_download(ctx, &hdx, got);
-    h_expect_close("backward dx (accumulated)", got, dx, nx, H_TOL_BWD);
-    h_download(ctx, &hdw, got);
-    h_expect_close("backward dw (accumulated)", got, dw, nw, H_TOL_BWD);
-    if (c->bias) {
-        fcl_ref_conv2d_bwd_bias(db, dy, &p);
-        h_download(ctx, &hdb, got);
-        h_expect_close("backward db (accumulated)", got, db, nb, H_TOL_BWD);
-    } else {
-        h_download(ctx, &hdb, got); /* untouched: db was not passed */
-        for (size_t i = 0; i < nb; i++) cr_expect(got[i] == db[i], "%s: db changed though NULL was passed", c->name);
+    fcl_status st = fcl_conv2d_check(p, &oh, &ow, &err);
+    cr_assert(st == FCL_OK, "%s: fcl_conv2d_check: %s", cc->name, err.msg);
+    fcl_conv2d_algo algo = fcl_conv2d_algo_of(p);
+    if (!p->algo && !l->fd)
+        cr_expect(algo == cc->expect, "%s: automatic algo is %s, expected %s", cc->name, fcl_conv2d_algo_name(algo),
+                  fcl_conv2d_algo_name(cc->expect));
+    size_t xs[4] = {(size_t)p->n, (size_t)p->cin, (size_t)p->h, (size_t)p->w};
+    size_t ws[4] = {(size_t)p->cout, (size_t)(p->cin / p->groups), (size_t)p->kh, (size_t)p->kw};
+    size_t ys[4] = {(size_t)p->n, (size_t)p->cout, (size_t)oh, (size_t)ow}, bs[1] = {(size_t)p->cout};
+    if (l->fd) cc->bias = 1;
+    oc_arg_set(c, X, "x", OC_IN, 4, xs, -1, 1);
+    oc_arg_set(c, W, "w", OC_IN, 4, ws, -1, 1);
+    oc_arg_set(c, B, "b", cc->bias ? OC_IN : OC_NONE, 1, bs, -1, 1);
+    oc_arg_set(c, Y, "y", OC_OUT, 4, ys, 0, 0);
+    oc_arg_set(c, DY, "dy", OC_IN, 4, ys, -1, 1);
+    oc_arg_set(c, DX, "dx", OC_GRAD, 4, xs, -0.5, 0.5);
+    oc_arg_set(c, DW, "dw", OC_GRAD, 4, ws, -0.5, 0.5);
+    oc_arg_set(c, DB, "db", cc->bias ? OC_GRAD : OC_IN, 1, bs, -0.5, 0.5);
+    snprintf(c->what, sizeof c->what,
+             "conv2d %s: n%d %dx%dx%d -> %dx%dx%d k%dx%d s%dx%d p%dx%d d%dx%d g%d bias %d algo %s", cc->name, p->n,
+             p->cin, p->h, p->w, p->cout, oh, ow, p->kh, p->kw, p->stride_h, p->stride_w, p->pad_h, p->pad_w, p->dil_h,
+             p->dil_w, p->groups, cc->bias, fcl_conv2d_algo_name(algo));
+    if (l->fd) {
+        c->device = 0;
+        c->nfd = 3;
+        c->fd[0] = (oc_fd){.wrt = X, .out = Y, .r = DY, .grad = DX, .samples = 40};
+        c->fd[1] = (oc_fd){.wrt = W, .out = Y, .r = DY, .grad = DW, .samples = 40};
+        c->fd[2] = (oc_fd){.wrt = B, .out = Y, .r = DY, .grad = DB, .samples = 40};
     }
-    h_check_guards(ctx, &hx);
-    h_check_guards(ctx, &hw);
-    h_check_guards(ctx, &hb);
-    h_check_guards(ctx, &hdy);
-
-    h_free(ctx, &hx); h_free(ctx, &hw); h_free(ctx, &hb); h_free(ctx, &hy);
-    h_free(ctx, &hdy); h_free(ctx, &hdx); h_free(ctx, &hdw); h_free(ctx, &hdb);
-    free(x); free(w); free(b); free(dy); free(dx); free(dw); free(db); free(got); free(y);
+    return 1;
 }
 
-static void run_cases(const conv_case *cases, size_t n, uint64_t seed)
+/* Other register blocks, work-group sizes and chunk budgets than this device's tuning row (the
+ * GPU row's values among them): the kernels must be correct for any legal tuning, not just the
+ * one measured here (the second names the driver's choice of work-group, 0, explicitly). */
+static const char *const other_tunings[] = {
+    "conv:-DCONV_MB=4 -DCONV_NV=1 -DCONV_TM=2 -DCONV_TN=2 -DCONV_LNN=16 -DCONV_LNT=16 -DCONV_COL_KB=64",
+    "conv:-DCONV_MB=7 -DCONV_NV=3 -DCONV_TM=3 -DCONV_TN=5 -DCONV_LNN=0 -DCONV_LNT=0 -DCONV_LOCAL=8 -DCONV_COL_KB=200",
+    NULL,
+};
+
+/* The GPU-shaped kernels (cl/conv_gpu.cl, cl/conv_dw_gpu.cl) forced on this device: the GPU
+ * tuning row itself; an odd tile with small groups, im2col chunks of one image and the local-
+ * memory tree instead of subgroups; a tile too large for any device's work-group limit (the
+ * launcher must fall back to a smaller one) and no split of the weight gradient's reduction (the
+ * first two split it). Every algorithm, odd shapes, both directions. */
+static const char *const gpu_tunings[] = {
+    "conv:-DCONV_GPU=1 -DCONV_GM=64 -DCONV_GN=64 -DCONV_GK=16 -DCONV_GWM=4 -DCONV_GWN=4 -DCONV_GWG=256 "
+    "-DCONV_COL_KB=65536",
+    "conv:-DCONV_GPU=1 -DCONV_GM=12 -DCONV_GN=40 -DCONV_GK=5 -DCONV_GWM=3 -DCONV_GWN=5 -DCONV_GWG=64 "
+    "-DCONV_COL_KB=1 -DFCL_USE_SG=0 -DCONV_GSPLIT=3",
+    "conv:-DCONV_GPU=1 -DCONV_GM=128 -DCONV_GN=128 -DCONV_GK=4 -DCONV_GWM=1 -DCONV_GWN=1 -DCONV_GWG=100000 "
+    "-DCONV_GSPLIT=1",
+    NULL,
+};
+
+static void run_list(const conv_case *cases, size_t n, const char *const *tunings, size_t k, int fd)
 {
-    fcl_ctx *ctx = h_ctx();
-    for (size_t i = 0; i < n; i++) run_case(ctx, &cases[i], seed + 100 * i);
-    h_ctx_free(ctx);
+    conv_list l = {cases, n, fd};
+    oc_op op = {.name = "conv2d", .ud = &l, .gen = conv_gen, .dev_fwd = conv_dev_fwd, .dev_bwd = conv_dev_bwd,
+                .ref_fwd = conv_ref_fwd, .ref_bwd = conv_ref_bwd, .extra = conv_extra, .tunings = tunings};
+    if (fd) {
+        oc_case c;
+        for (size_t i = 0; i < n; i++) {
+            memset(&c, 0, sizeof c);
+            c.seed = 81 + 10 * i;
+            conv_gen(&op, i, &c);
+            oc_run_case(NULL, &op, &c);
+        }
+    } else if (tunings) {
+        oc_run_forced(&op, k);
+    } else {
+        oc_run(&op);
+    }
 }
 
-#define RUN(cases, seed) run_cases(cases, sizeof cases / sizeof cases[0], seed)
+#define RUN(cases) run_list(cases, sizeof cases / sizeof cases[0], NULL, 0, 0)
 
 /* ---- OpenCL vs reference -------------------------------------------------------------------- */
 
@@ -125,7 +171,7 @@ Test(conv2d, dense)
         {"28x28, 33 out channels", CP(3, 17, 28, 28, 33, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, FCL_CONV_GEMM},
         {"single channel in and out", CP(2, 1, 7, 7, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, FCL_CONV_DEPTHWISE},
     };
-    RUN(cases, 11);
+    RUN(cases);
 }
 
 /* Large enough that im2col runs in several chunks of images with the CPU row's 4 MiB budget
@@ -137,7 +183,7 @@ Test(conv2d, chunked_im2col)
         {"chunks of images", CP(7, 32, 32, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, FCL_CONV_GEMM},
         {"chunks of images, 29x29", CP(7, 48, 29, 29, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1), 0, FCL_CONV_GEMM},
     };
-    RUN(cases, 21);
+    RUN(cases);
 }
 
 Test(conv2d, grouped)
@@ -149,7 +195,7 @@ Test(conv2d, grouped)
         {"depthwise multiplier 2", CP(2, 5, 13, 13, 10, 3, 3, 1, 1, 1, 1, 1, 1, 5), 1, FCL_CONV_GEMM},
         {"groups 3, 1x1", CP(2, 9, 7, 7, 6, 1, 1, 1, 1, 0, 0, 1, 1, 3), 1, FCL_CONV_1X1},
     };
-    RUN(cases, 31);
+    RUN(cases);
 }
 
 Test(conv2d, depthwise)
@@ -164,7 +210,7 @@ Test(conv2d, depthwise)
         {"dw 3x5 stride 1x3 dil 2x1", CP(2, 3, 13, 31, 3, 3, 5, 1, 3, 2, 1, 2, 1, 3), 1, FCL_CONV_DEPTHWISE},
         {"dw 3x3 dilation 2, wide 40", CP(1, 4, 9, 40, 4, 3, 3, 1, 1, 2, 2, 2, 2, 4), 0, FCL_CONV_DEPTHWISE},
     };
-    RUN(cases, 41);
+    RUN(cases);
 }
 
 /* EfficientNet's 5x5 and ConvNeXt's 7x7 depthwise convs (padding k // 2), stride 1 and 2, odd
@@ -183,7 +229,7 @@ Test(conv2d, depthwise_large_kernels)
         {"dw 7x7 stride 1 pad 3, wide 37", CP(1, 3, 9, 37, 3, 7, 7, 1, 1, 3, 3, 1, 1, 3), 1, FCL_CONV_DEPTHWISE},
         {"dw 7x7 pad 0 on 7x7 (MobileFaceNet GDC)", CP(3, 10, 7, 7, 10, 7, 7, 1, 1, 0, 0, 1, 1, 10), 1, FCL_CONV_DEPTHWISE},
     };
-    RUN(cases, 51);
+    RUN(cases);
 }
 
 Test(conv2d, pointwise)
@@ -195,7 +241,7 @@ Test(conv2d, pointwise)
         {"1x1 stride 2 (downsample)", CP(2, 10, 13, 13, 6, 1, 1, 2, 2, 0, 0, 1, 1, 1), 0, FCL_CONV_GEMM},
         {"1x1 pad 1", CP(2, 3, 7, 7, 4, 1, 1, 1, 1, 1, 1, 1, 1, 1), 1, FCL_CONV_GEMM},
     };
-    RUN(cases, 51);
+    RUN(cases);
 }
 
 /* The general algorithm on shapes the automatic choice sends elsewhere, and each specialised
@@ -210,49 +256,22 @@ Test(conv2d, forced_algorithms)
         {"depthwise 7x7 through gemm", CP(2, 4, 9, 9, 4, 7, 7, 1, 1, 3, 3, 1, 1, 4), 0, FCL_CONV_GEMM},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) cases[i].p.algo = cases[i].expect;
-    RUN(cases, 61);
+    RUN(cases);
 }
 
-/* Other register blocks, work-group sizes and chunk budgets than this device's tuning row (the
- * GPU row's values among them), through $FACECL_CONV_TUNING: the kernels must be correct for
- * any legal tuning, not just the one measured here. */
-Test(conv2d, other_tunings)
-{
-    static const char *const tunings[] = {
-        "-DCONV_MB=4 -DCONV_NV=1 -DCONV_TM=2 -DCONV_TN=2 -DCONV_LNN=16 -DCONV_LNT=16 -DCONV_COL_KB=64",
-        "-DCONV_MB=7 -DCONV_NV=3 -DCONV_TM=3 -DCONV_TN=5 -DCONV_LOCAL=8 -DCONV_COL_KB=200",
-    };
-    static const conv_case cases[] = {
+/* The cases run under each forced tuning (one Test per tuning, in parallel). */
+static const conv_case tuning_cases[] = {
         {"3x3 stride 2, odd", CP(3, 10, 13, 11, 14, 3, 3, 2, 2, 1, 1, 1, 1, 1), 1, FCL_CONV_GEMM},
         {"1x1, 7x7", CP(2, 19, 7, 7, 21, 1, 1, 1, 1, 0, 0, 1, 1, 1), 1, FCL_CONV_1X1},
         {"1x1, 8x8", CP(2, 9, 8, 8, 13, 1, 1, 1, 1, 0, 0, 1, 1, 1), 0, FCL_CONV_1X1},
         {"groups 2, 5x5", CP(2, 6, 9, 9, 4, 5, 5, 1, 1, 2, 2, 1, 1, 2), 1, FCL_CONV_GEMM},
         {"dw 3x3 stride 2", CP(2, 5, 13, 13, 5, 3, 3, 2, 2, 1, 1, 1, 1, 5), 1, FCL_CONV_DEPTHWISE},
     };
-    for (size_t i = 0; i < sizeof tunings / sizeof tunings[0]; i++) {
-        setenv("FACECL_CONV_TUNING", tunings[i], 1);
-        printf("tuning %s\n", tunings[i]);
-        RUN(cases, 71 + 10 * i);
-    }
-    unsetenv("FACECL_CONV_TUNING");
-}
+#define RUN_TUNED(cases, tunings, k) run_list(cases, sizeof cases / sizeof cases[0], tunings, k, 0)
+Test(conv2d, other_tunings) { RUN_TUNED(tuning_cases, other_tunings, 0); }
+Test(conv2d, other_tunings_2) { RUN_TUNED(tuning_cases, other_tunings, 1); }
 
-/* The GPU-shaped kernels (cl/conv_gpu.cl, cl/conv_dw_gpu.cl) forced on this device: the GPU
- * tuning row itself; an odd tile with small groups, im2col chunks of one image and the local-
- * memory tree instead of subgroups; a tile too large for any device's work-group limit (the
- * launcher must fall back to a smaller one) and no split of the weight gradient's reduction (the
- * first two split it). Every algorithm, odd shapes, both directions. */
-Test(conv2d, gpu_variants)
-{
-    static const char *const tunings[] = {
-        "-DCONV_GPU=1 -DCONV_GM=64 -DCONV_GN=64 -DCONV_GK=16 -DCONV_GWM=4 -DCONV_GWN=4 -DCONV_GWG=256 "
-        "-DCONV_COL_KB=65536",
-        "-DCONV_GPU=1 -DCONV_GM=12 -DCONV_GN=40 -DCONV_GK=5 -DCONV_GWM=3 -DCONV_GWN=5 -DCONV_GWG=64 "
-        "-DCONV_COL_KB=1 -DFCL_USE_SG=0 -DCONV_GSPLIT=3",
-        "-DCONV_GPU=1 -DCONV_GM=128 -DCONV_GN=128 -DCONV_GK=4 -DCONV_GWM=1 -DCONV_GWN=1 -DCONV_GWG=100000 "
-        "-DCONV_GSPLIT=1",
-    };
-    static const conv_case cases[] = {
+static const conv_case gpu_cases[] = {
         {"3x3 stride 2, odd", CP(3, 10, 13, 11, 14, 3, 3, 2, 2, 1, 1, 1, 1, 1), 1, FCL_CONV_GEMM},
         {"7x7 stride 2 pad 3 (stem)", CP(2, 3, 31, 29, 8, 7, 7, 2, 2, 3, 3, 1, 1, 1), 0, FCL_CONV_GEMM},
         {"dilation 2, 13x7", CP(2, 5, 13, 7, 6, 3, 3, 1, 1, 2, 2, 2, 2, 1), 1, FCL_CONV_GEMM},
@@ -266,12 +285,16 @@ Test(conv2d, gpu_variants)
         {"dw 7x7 pad 3", CP(1, 4, 11, 9, 4, 7, 7, 1, 1, 3, 3, 1, 1, 4), 1, FCL_CONV_DEPTHWISE},
         {"dw 3x5 stride 1x3 dil 2x1", CP(2, 3, 13, 31, 3, 3, 5, 1, 3, 2, 1, 2, 1, 3), 1, FCL_CONV_DEPTHWISE},
     };
-    for (size_t i = 0; i < sizeof tunings / sizeof tunings[0]; i++) {
-        setenv("FACECL_CONV_TUNING", tunings[i], 1);
-        printf("tuning %s\n", tunings[i]);
-        RUN(cases, 91 + 10 * i);
-    }
-    unsetenv("FACECL_CONV_TUNING");
+Test(conv2d, gpu_variants) { RUN_TUNED(gpu_cases, gpu_tunings, 0); }
+Test(conv2d, gpu_variants_2) { RUN_TUNED(gpu_cases, gpu_tunings, 1); }
+Test(conv2d, gpu_variants_3) { RUN_TUNED(gpu_cases, gpu_tunings, 2); }
+
+static double *rand_array(size_t n, uint64_t seed, double lo, double hi)
+{
+    double *x = h_alloc(n);
+    h_rand(x, n, seed, lo, hi);
+    h_to_f32(x, n);
+    return x;
 }
 
 /* Each gradient alone (the others NULL), and bit-identical results on a rerun. */
@@ -374,56 +397,15 @@ Test(conv2d, rejects_bad_input)
 
 /* ---- the reference vs central finite differences (double, no device) ------------------------ */
 
-typedef struct fd_ud {
-    const fcl_conv2d_params *p;
-    const double *x, *w, *b;
-    int which; /* 0: f of x, 1: f of w, 2: f of b */
-} fd_ud;
-
-static void fd_f(double *y, const double *v, void *ud)
-{
-    const fd_ud *u = ud;
-    fcl_ref_conv2d_fwd(y, u->which == 0 ? v : u->x, u->which == 1 ? v : u->w, u->which == 2 ? v : u->b, u->p);
-}
-
-static void fd_case(const char *name, const fcl_conv2d_params *p, uint64_t seed)
-{
-    int oh, ow;
-    cr_assert(fcl_conv2d_check(p, &oh, &ow, NULL) == FCL_OK, "%s: bad params", name);
-    h_case("conv2d reference vs finite differences: %s", name);
-    size_t nx = (size_t)p->n * p->cin * p->h * p->w, nw = (size_t)p->cout * (p->cin / p->groups) * p->kh * p->kw;
-    size_t ny = (size_t)p->n * p->cout * oh * ow, nb = (size_t)p->cout;
-    double *x = rand_array(nx, seed, -1, 1), *w = rand_array(nw, seed + 1, -1, 1);
-    double *b = rand_array(nb, seed + 2, -1, 1), *r = rand_array(ny, seed + 3, -1, 1);
-    double *gx = h_alloc(nx), *gw = h_alloc(nw), *gb = h_alloc(nb);
-    fcl_ref_conv2d_bwd_data(gx, r, w, p);
-    fcl_ref_conv2d_bwd_weight(gw, r, x, p);
-    fcl_ref_conv2d_bwd_bias(gb, r, p);
-    char what[3][96];
-    double *v[3] = {x, w, b}, *g[3] = {gx, gw, gb};
-    size_t nv[3] = {nx, nw, nb};
-    for (int k = 0; k < 3; k++) {
-        fd_ud u = {p, x, w, b, k};
-        snprintf(what[k], sizeof what[k], "%s d/d%s", name, k == 0 ? "x" : k == 1 ? "w" : "b");
-        h_fd spec = {.what = what[k], .f = fd_f, .ud = &u, .x = v[k], .nx = nv[k], .ny = ny, .r = r,
-                     .grad = g[k], .samples = 40, .seed = seed + 10 + k};
-        h_fd_check(&spec);
-    }
-    free(x); free(w); free(b); free(r); free(gx); free(gw); free(gb);
-}
-
 Test(conv2d_ref, finite_differences)
 {
-    const fcl_conv2d_params a = CP(2, 4, 9, 7, 6, 3, 3, 2, 1, 1, 2, 2, 1, 2);
-    const fcl_conv2d_params dw = CP(2, 3, 7, 9, 3, 3, 3, 2, 2, 1, 1, 1, 1, 3);
-    const fcl_conv2d_params big = CP(1, 3, 13, 13, 4, 7, 7, 2, 2, 3, 3, 1, 1, 1);
-    const fcl_conv2d_params pw = CP(2, 5, 5, 5, 3, 1, 1, 1, 1, 0, 0, 1, 1, 1);
-    fd_case("3x3 s2x1 p1x2 d2x1 g2", &a, 81);
-    fd_case("depthwise 3x3 s2", &dw, 91);
-    fd_case("7x7 s2 p3", &big, 101);
-    fd_case("1x1", &pw, 111);
-    const fcl_conv2d_params dw5 = CP(2, 3, 9, 7, 3, 5, 5, 2, 2, 2, 2, 1, 1, 3);
-    const fcl_conv2d_params dw7 = CP(1, 2, 9, 11, 2, 7, 7, 1, 1, 3, 3, 1, 1, 2);
-    fd_case("depthwise 5x5 s2 p2", &dw5, 121);
-    fd_case("depthwise 7x7 s1 p3", &dw7, 131);
+    static const conv_case cases[] = {
+        {"3x3 s2x1 p1x2 d2x1 g2", CP(2, 4, 9, 7, 6, 3, 3, 2, 1, 1, 2, 2, 1, 2), 1, 0},
+        {"depthwise 3x3 s2", CP(2, 3, 7, 9, 3, 3, 3, 2, 2, 1, 1, 1, 1, 3), 1, 0},
+        {"7x7 s2 p3", CP(1, 3, 13, 13, 4, 7, 7, 2, 2, 3, 3, 1, 1, 1), 1, 0},
+        {"1x1", CP(2, 5, 5, 5, 3, 1, 1, 1, 1, 0, 0, 1, 1, 1), 1, 0},
+        {"depthwise 5x5 s2 p2", CP(2, 3, 9, 7, 3, 5, 5, 2, 2, 2, 2, 1, 1, 3), 1, 0},
+        {"depthwise 7x7 s1 p3", CP(1, 2, 9, 11, 2, 7, 7, 1, 1, 3, 3, 1, 1, 2), 1, 0},
+    };
+    run_list(cases, sizeof cases / sizeof cases[0], NULL, 0, 1);
 }

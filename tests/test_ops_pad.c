@@ -1,11 +1,12 @@
-/* tests/test_ops_pad.c: asymmetric 2-D padding: OpenCL vs reference forward and backward, timm's
- * "same" amounts, reference backward vs finite differences, argument errors. */
+/* tests/test_ops_pad.c: asymmetric 2-D padding as an op-driver descriptor (OpenCL vs reference
+ * forward and backward, reference backward vs finite differences), timm's "same" amounts,
+ * argument errors. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "helpers/harness.h"
+#include "helpers/opcheck.h"
 #include "ref/ref_pad.h"
 
 typedef struct pad_case {
@@ -19,43 +20,75 @@ static const pad_case cases[] = {
     {4, {3, 2, 1, 1}, {2, 2, 1, 1, 0.5f}}, /* 1x1 map, non-zero value */
     {3, {4, 6, 5}, {0, 0, 0, 0, 0}},       /* no padding: a copy */
     {2, {5, 8}, {1, 0, 2, 3, -1}},         /* one plane */
+    {3, {2, 3, 4}, {1, 0, 2, 1, 0}},       /* the reference backward vs finite differences */
+};
+#define N_CASES (sizeof cases / sizeof cases[0])
+
+enum { X, Y, DY, DX };
+
+/* planes, h, w of x */
+static void pad_dims(const oc_case *c, size_t *planes, size_t *h, size_t *w)
+{
+    const oc_arg *x = &c->arg[X];
+    *h = x->shape[x->ndim - 2], *w = x->shape[x->ndim - 1];
+    *planes = h_numel(x->ndim, x->shape) / (*h * *w);
+}
+
+static fcl_status pad_dev_fwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
+{
+    return fcl_pad2d_fwd(ctx, t[Y], t[X], OC_P(c, fcl_pad2d_params));
+}
+
+static fcl_status pad_dev_bwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
+{
+    return fcl_pad2d_bwd(ctx, t[DX], t[DY], OC_P(c, fcl_pad2d_params));
+}
+
+static void pad_ref_fwd(double *const *h, const oc_case *c)
+{
+    size_t planes, hh, w;
+    pad_dims(c, &planes, &hh, &w);
+    fcl_ref_pad2d_fwd(h[Y], h[X], planes, hh, w, OC_P(c, fcl_pad2d_params));
+}
+
+static void pad_ref_bwd(double *const *h, const oc_case *c)
+{
+    size_t planes, hh, w;
+    pad_dims(c, &planes, &hh, &w);
+    fcl_ref_pad2d_bwd(h[DX], h[DY], planes, hh, w, OC_P(c, fcl_pad2d_params));
+}
+
+static int pad_gen(const oc_op *op, size_t i, oc_case *c)
+{
+    (void)op;
+    if (i >= N_CASES) return 0;
+    const pad_case *pc = &cases[i];
+    const fcl_pad2d_params *p = &pc->p;
+    *OC_P(c, fcl_pad2d_params) = *p;
+    size_t ys[4];
+    memcpy(ys, pc->s, sizeof ys);
+    ys[pc->ndim - 2] += (size_t)(p->top + p->bottom);
+    ys[pc->ndim - 1] += (size_t)(p->left + p->right);
+    oc_arg_set(c, X, "x", OC_IN, pc->ndim, pc->s, -1, 1);
+    oc_arg_set(c, Y, "y", OC_OUT, pc->ndim, ys, 0, 0);
+    oc_arg_set(c, DY, "dy", OC_IN, pc->ndim, ys, -1, 1);
+    oc_arg_set(c, DX, "dx", OC_GRAD, pc->ndim, pc->s, -1, 1);
+    snprintf(c->what, sizeof c->what, "pad2d case %zu (top %d bottom %d left %d right %d)", i, p->top, p->bottom,
+             p->left, p->right);
+    if (i == N_CASES - 1) {
+        c->device = 0;
+        c->nfd = 1;
+        c->fd[0] = (oc_fd){.wrt = X, .out = Y, .r = DY, .grad = DX};
+    }
+    return 1;
+}
+
+static const oc_op pad_op = {
+    .name = "pad2d", .gen = pad_gen, .dev_fwd = pad_dev_fwd, .dev_bwd = pad_dev_bwd,
+    .ref_fwd = pad_ref_fwd, .ref_bwd = pad_ref_bwd,
 };
 
-Test(pad, matches_reference)
-{
-    fcl_ctx *ctx = h_ctx();
-    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
-        const pad_case *c = &cases[ci];
-        const fcl_pad2d_params *p = &c->p;
-        size_t ys[4];
-        memcpy(ys, c->s, sizeof ys);
-        ys[c->ndim - 2] += (size_t)(p->top + p->bottom);
-        ys[c->ndim - 1] += (size_t)(p->left + p->right);
-        size_t nx = h_numel(c->ndim, c->s), ny = h_numel(c->ndim, ys);
-        size_t h = c->s[c->ndim - 2], w = c->s[c->ndim - 1], planes = nx / (h * w);
-        h_case("pad2d case %zu (top %d bottom %d left %d right %d)", ci, p->top, p->bottom, p->left, p->right);
-        double *x = h_alloc(nx), *y = h_alloc(ny), *y_ref = h_alloc(ny), *dy = h_alloc(ny);
-        double *dx0 = h_alloc(nx), *dx = h_alloc(nx), *dx_ref = h_alloc(nx);
-        h_rand(x, nx, 1 + ci, -1, 1), h_to_f32(x, nx);
-        h_rand(dy, ny, 2 + ci, -1, 1), h_to_f32(dy, ny);
-        h_rand(dx0, nx, 3 + ci, -1, 1), h_to_f32(dx0, nx);
-        fcl_ref_pad2d_fwd(y_ref, x, planes, h, w, p);
-        memcpy(dx_ref, dx0, nx * sizeof *dx);
-        fcl_ref_pad2d_bwd(dx_ref, dy, planes, h, w, p);
-        h_buf bx = h_upload(ctx, x, c->ndim, c->s), by = h_zeros(ctx, c->ndim, ys);
-        h_buf bdy = h_upload(ctx, dy, c->ndim, ys), bdx = h_upload(ctx, dx0, c->ndim, c->s);
-        h_name(&by, "y"), h_name(&bdx, "dx");
-        H_OK(ctx, fcl_pad2d_fwd(ctx, &by.t, &bx.t, p));
-        H_OK(ctx, fcl_pad2d_bwd(ctx, &bdx.t, &bdy.t, p));
-        h_download(ctx, &by, y), h_download(ctx, &bdx, dx);
-        h_check_guards(ctx, &bx), h_check_guards(ctx, &bdy);
-        h_expect_close("pad2d fwd", y, y_ref, ny, H_TOL_FWD);
-        h_expect_close("pad2d bwd dx", dx, dx_ref, nx, H_TOL_BWD);
-        h_free(ctx, &bx), h_free(ctx, &by), h_free(ctx, &bdy), h_free(ctx, &bdx);
-        free(x), free(y), free(y_ref), free(dy), free(dx0), free(dx), free(dx_ref);
-    }
-    h_ctx_free(ctx);
-}
+Test(pad, matches_reference) { oc_run(&pad_op); }
 
 /* timm's get_same_padding: max((ceil(in / s) - 1) * s + (k - 1) * d + 1 - in, 0), split with the
  * extra pixel after. */
@@ -73,30 +106,6 @@ Test(pad, same_amounts)
         cr_expect(b == t[i][4] && a == t[i][5], "in %d k %d s %d d %d: got %d/%d, want %d/%d", t[i][0], t[i][1],
                   t[i][2], t[i][3], b, a, t[i][4], t[i][5]);
     }
-}
-
-typedef struct pad_fd_ud {
-    size_t planes, h, w;
-    fcl_pad2d_params p;
-} pad_fd_ud;
-
-static void pad_fd_f(double *y, const double *x, void *ud)
-{
-    pad_fd_ud *u = ud;
-    fcl_ref_pad2d_fwd(y, x, u->planes, u->h, u->w, &u->p);
-}
-
-Test(pad, reference_fd)
-{
-    h_case("pad2d reference backward vs finite differences");
-    pad_fd_ud u = {2, 3, 4, {1, 0, 2, 1, 0}};
-    size_t nx = 24, ny = 2 * 4 * 7;
-    double *x = h_alloc(nx), *r = h_alloc(ny), *g = h_alloc(nx);
-    h_rand(x, nx, 1, -1, 1), h_rand(r, ny, 2, -1, 1);
-    fcl_ref_pad2d_bwd(g, r, u.planes, u.h, u.w, &u.p);
-    h_fd_check(&(h_fd){.what = "pad2d dx", .f = pad_fd_f, .ud = &u, .x = x, .nx = nx, .ny = ny, .r = r,
-                       .grad = g, .seed = 3});
-    free(x), free(r), free(g);
 }
 
 Test(pad, errors)

@@ -1,0 +1,100 @@
+/* tests/helpers/opcheck.h: the one op test driver (as ggml's test-backend-ops): an op supplies a
+ * descriptor (its operands and case generator, device forward/backward, double reference, finite-
+ * difference pairs, forced tunings) and oc_run() does the rest for every case. */
+#ifndef FACECL_TESTS_OPCHECK_H
+#define FACECL_TESTS_OPCHECK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "helpers/harness.h"
+
+/* What the driver does with one operand. */
+typedef enum oc_role {
+    OC_NONE = 0,   /* absent: the op gets NULL, the reference a NULL array */
+    OC_IN,         /* random input in [lo, hi) (rounded to float); its sentinels are checked */
+    OC_OUT,        /* written by the forward: starts at zero, compared with the reference */
+    OC_GRAD,       /* written by the backward: accumulated onto a random start in [lo, hi)
+                    * (lo == hi: that constant), compared with the reference */
+} oc_role;
+
+typedef struct oc_arg {
+    const char *name;      /* "x", "dw": names buffers and comparisons */
+    oc_role role;
+    int ndim;
+    size_t shape[4];
+    double lo, hi;         /* OC_IN / OC_GRAD start values */
+    double tol;            /* OC_OUT / OC_GRAD: 0 = H_TOL_FWD / H_TOL_BWD */
+} oc_arg;
+
+/* A finite-difference check of the reference: the backward's `grad` (computed from zero with
+ * dy = arg `r`) against central differences of sum(out * r) over arg `wrt` through the reference
+ * forward. `kink` (may be NULL) skips points where the forward is not differentiable. */
+struct oc_case;
+typedef int (*oc_kink_fn)(const double *x, size_t i, double h, const struct oc_case *c);
+typedef struct oc_fd {
+    int wrt, out, r, grad;   /* argument indices */
+    size_t samples;          /* 0: 48 */
+    oc_kink_fn kink;
+    double h, tol;           /* 0: harness defaults */
+} oc_fd;
+
+#define OC_MAX_ARGS 12
+#define OC_MAX_FD 4
+
+/* One configuration of an op. */
+typedef struct oc_case {
+    char what[192];          /* "act relu [2, 5, 13, 13]": printed by h_case and in comparisons */
+    int nargs;
+    oc_arg arg[OC_MAX_ARGS];
+    uint64_t seed;           /* random data; argument i uses seed * 16 + i */
+    int device;              /* run on the device against the reference (else reference / FD only) */
+    int nfd;
+    oc_fd fd[OC_MAX_FD];
+    _Alignas(16) unsigned char params[256];   /* the op's parameters: OC_P(c, type) */
+} oc_case;
+
+#define OC_P(c, type) ((type *)(void *)(c)->params)
+
+/* Sets argument i of c (returns c->arg + i, so fields can be adjusted). */
+oc_arg *oc_arg_set(oc_case *c, int i, const char *name, oc_role role, int ndim, const size_t *shape,
+                   double lo, double hi);
+
+/* Host arrays (one per argument, NULL for OC_NONE) and device tensors (NULL for OC_NONE). */
+typedef double *const *oc_host;
+typedef fcl_tensor *const *oc_dev;
+
+typedef struct oc_op {
+    const char *name;
+    const void *ud;          /* the op's own data for gen (a kind, a parameter set) */
+    /* Fills case i (0, 1, ...) (seed 1 + i and device 1 preset); returns 0 past the last case. */
+    int (*gen)(const struct oc_op *op, size_t i, oc_case *c);
+    /* Optional: adjusts the random host data after it is made (derived inputs such as the saved
+     * output of a forward, values kept away from kinks); OC_OUT arrays are zero. */
+    void (*fill)(double *const *h, const oc_case *c);
+    /* Device forward (writes the OC_OUT tensors) and backward (accumulates into OC_GRAD);
+     * either may be NULL. The backward runs after the forward, on the same buffers. */
+    fcl_status (*dev_fwd)(fcl_ctx *ctx, oc_dev t, const oc_case *c);
+    fcl_status (*dev_bwd)(fcl_ctx *ctx, oc_dev t, const oc_case *c);
+    /* The reference on the host arrays, same contract (ref_fwd also serves the FD checks). */
+    void (*ref_fwd)(double *const *h, const oc_case *c);
+    void (*ref_bwd)(double *const *h, const oc_case *c);
+    /* Optional: more device checks on the same buffers after the comparisons (in-place use,
+     * exact properties); want holds the reference results. */
+    void (*extra)(fcl_ctx *ctx, h_buf *b, double *const *want, const oc_case *c);
+    /* Forced kernel variants ("family:-DNAME=V ..."), NULL-terminated; oc_run_forced(op, k)
+     * runs every case under tunings[k] (one Criterion Test per tuning keeps them in parallel). */
+    const char *const *tunings;
+} oc_op;
+
+/* Every case of op: device vs reference (forward, backward, sentinels) and the FD checks. */
+void oc_run(const oc_op *op);
+/* The same with $FACECL_TUNING = op->tunings[k] (its context is made after h_force). */
+void oc_run_forced(const oc_op *op, size_t k);
+/* One case on an existing context (for ops whose tests pick cases themselves). */
+void oc_run_case(fcl_ctx *ctx, const oc_op *op, oc_case *c);
+
+/* "[2, 5, 13, 13]" */
+void oc_shape_str(char *buf, size_t size, int ndim, const size_t *shape);
+
+#endif
