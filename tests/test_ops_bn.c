@@ -1,13 +1,13 @@
-/* tests/test_ops_bn.c: batch normalisation: OpenCL vs reference (training and inference forward,
- * running statistics, every backward output), reference backward vs finite differences,
- * determinism, in-place use, conv+BN folding, argument errors. */
+/* tests/test_ops_bn.c: batch normalisation as op-driver descriptors (training and inference
+ * forward, running statistics, every backward output, OpenCL vs reference; reference backward vs
+ * finite differences), determinism, in-place use, conv+BN folding, argument errors. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "helpers/harness.h"
+#include "helpers/opcheck.h"
 #include "ops/bn_internal.h"
 #include "ref/ref_bn.h"
 
@@ -24,252 +24,179 @@ static const shape bn_shapes[] = {
     {3, {3, 4, 45}},
 };
 #define N_BN_SHAPES (sizeof bn_shapes / sizeof bn_shapes[0])
-
-static void shape_str(const shape *s, char *buf, size_t size)
-{
-    int len = snprintf(buf, size, "[");
-    for (int i = 0; i < s->ndim; i++)
-        len += snprintf(buf + len, size - (size_t)len, i ? ", %zu" : "%zu", s->s[i]);
-    snprintf(buf + len, size - (size_t)len, "]");
-}
-
-/* Host data of one case, rounded to float so the reference sees what the device sees. */
-typedef struct bn_data {
-    size_t n, c, inner, numel;
-    double *x, *gamma, *beta, *rm, *rv, *dy, *dx0, *dg0, *db0;
-} bn_data;
-
-static bn_data bn_make(const shape *s, uint64_t seed)
-{
-    bn_data d;
-    d.n = s->s[0];
-    d.c = s->s[1];
-    d.numel = h_numel(s->ndim, s->s);
-    d.inner = d.numel / (d.n * d.c);
-    d.x = h_alloc(d.numel), d.dy = h_alloc(d.numel), d.dx0 = h_alloc(d.numel);
-    d.gamma = h_alloc(d.c), d.beta = h_alloc(d.c), d.rm = h_alloc(d.c), d.rv = h_alloc(d.c);
-    d.dg0 = h_alloc(d.c), d.db0 = h_alloc(d.c);
-    h_rand(d.x, d.numel, seed, -1, 3);   /* a mean offset, so centring matters */
-    h_rand(d.dy, d.numel, seed + 1, -1, 1);
-    h_rand(d.dx0, d.numel, seed + 2, -1, 1);
-    h_rand(d.gamma, d.c, seed + 3, 0.5, 1.5);
-    h_rand(d.beta, d.c, seed + 4, -0.5, 0.5);
-    h_rand(d.rm, d.c, seed + 5, -0.5, 0.5);
-    h_rand(d.rv, d.c, seed + 6, 0.5, 2);
-    h_rand(d.dg0, d.c, seed + 7, -1, 1);
-    h_rand(d.db0, d.c, seed + 8, -1, 1);
-    double *all[] = {d.x, d.dy, d.dx0};
-    for (int i = 0; i < 3; i++) h_to_f32(all[i], d.numel);
-    double *per[] = {d.gamma, d.beta, d.rm, d.rv, d.dg0, d.db0};
-    for (int i = 0; i < 6; i++) h_to_f32(per[i], d.c);
-    return d;
-}
-
-static void bn_free(bn_data *d)
-{
-    free(d->x), free(d->dy), free(d->dx0), free(d->gamma), free(d->beta), free(d->rm), free(d->rv);
-    free(d->dg0), free(d->db0);
-}
-
-/* Forward (training or inference) and backward of one shape, device vs reference. */
-static void run_bn_case(fcl_ctx *ctx, const shape *s, int training, int affine, int wg,
-                        uint64_t seed)
-{
-    char ss[64], what[128];
-    shape_str(s, ss, sizeof ss);
-    const char *mode = training ? "train" : "infer";
-    h_case("bn2d %s%s fwd+bwd %s reduce_wg %d%s", mode, affine ? "" : " affine=False", ss, wg,
-           wg ? "" : " (tuned)");
-    fcl_bn2d_params p = {training, 1e-5f, 0.1f};
-    bn_data d = bn_make(s, seed);
-    size_t C = d.c, N = d.numel;
-    const double *g = affine ? d.gamma : NULL, *b = affine ? d.beta : NULL;
-
-    double *y_ref = h_alloc(N), *sm_ref = h_alloc(C), *si_ref = h_alloc(C);
-    double *rm_ref = h_dup(d.rm, C), *rv_ref = h_dup(d.rv, C);
-    fcl_ref_bn2d_fwd(y_ref, sm_ref, si_ref, rm_ref, rv_ref, d.x, g, b, d.n, d.c, d.inner, &p);
-
-    h_buf bx = h_upload(ctx, d.x, s->ndim, s->s), by = h_zeros(ctx, s->ndim, s->s);
-    h_buf bg = h_upload(ctx, d.gamma, 1, &C), bb = h_upload(ctx, d.beta, 1, &C);
-    h_buf brm = h_upload(ctx, d.rm, 1, &C), brv = h_upload(ctx, d.rv, 1, &C);
-    h_buf bsm = h_zeros(ctx, 1, &C), bsi = h_zeros(ctx, 1, &C);
-    h_name(&by, "y"), h_name(&brm, "running_mean"), h_name(&brv, "running_var");
-    h_name(&bsm, "save_mean"), h_name(&bsi, "save_invstd");
-    H_OK(ctx, fcl_bn2d_fwd_wg(ctx, &by.t, &bsm.t, &bsi.t, &brm.t, &brv.t, &bx.t,
-                              affine ? &bg.t : NULL, affine ? &bb.t : NULL, &p, wg));
-    double *y = h_alloc(N), *sm = h_alloc(C), *si = h_alloc(C), *rm = h_alloc(C), *rv = h_alloc(C);
-    h_download(ctx, &by, y);
-    h_download(ctx, &bsm, sm);
-    h_download(ctx, &bsi, si);
-    h_download(ctx, &brm, rm);
-    h_download(ctx, &brv, rv);
-    h_check_guards(ctx, &bx);
-    snprintf(what, sizeof what, "bn %s y %s", mode, ss);
-    h_expect_close(what, y, y_ref, N, H_TOL_FWD);
-    snprintf(what, sizeof what, "bn %s save_mean", mode);
-    h_expect_close(what, sm, sm_ref, C, H_TOL_FWD);
-    snprintf(what, sizeof what, "bn %s save_invstd", mode);
-    h_expect_close(what, si, si_ref, C, H_TOL_FWD);
-    snprintf(what, sizeof what, "bn %s running_mean", mode);
-    h_expect_close(what, rm, rm_ref, C, H_TOL_FWD);
-    snprintf(what, sizeof what, "bn %s running_var", mode);
-    h_expect_close(what, rv, rv_ref, C, H_TOL_FWD);
-
-    /* backward from the device's saved statistics; every gradient starts non-zero */
-    double *dx_ref = h_dup(d.dx0, N), *dg_ref = h_dup(d.dg0, C), *db_ref = h_dup(d.db0, C);
-    fcl_ref_bn2d_bwd(dx_ref, affine ? dg_ref : NULL, affine ? db_ref : NULL, d.dy, d.x, g, sm_ref,
-                     si_ref, d.n, d.c, d.inner, &p);
-    h_buf bdy = h_upload(ctx, d.dy, s->ndim, s->s), bdx = h_upload(ctx, d.dx0, s->ndim, s->s);
-    h_buf bdg = h_upload(ctx, d.dg0, 1, &C), bdb = h_upload(ctx, d.db0, 1, &C);
-    h_name(&bdx, "dx"), h_name(&bdg, "dgamma"), h_name(&bdb, "dbeta");
-    H_OK(ctx, fcl_bn2d_bwd_wg(ctx, &bdx.t, affine ? &bdg.t : NULL, affine ? &bdb.t : NULL, &bdy.t,
-                              &bx.t, affine ? &bg.t : NULL, &bsm.t, &bsi.t, &p, wg));
-    double *dx = h_alloc(N), *dg = h_alloc(C), *db = h_alloc(C);
-    h_download(ctx, &bdx, dx);
-    h_download(ctx, &bdg, dg);
-    h_download(ctx, &bdb, db);
-    snprintf(what, sizeof what, "bn %s dx %s", mode, ss);
-    h_expect_close(what, dx, dx_ref, N, H_TOL_BWD);
-    snprintf(what, sizeof what, "bn %s dgamma", mode);
-    h_expect_close(what, dg, dg_ref, C, H_TOL_BWD);
-    snprintf(what, sizeof what, "bn %s dbeta", mode);
-    h_expect_close(what, db, db_ref, C, H_TOL_BWD);
-
-    h_buf *bufs[] = {&bx, &by, &bg, &bb, &brm, &brv, &bsm, &bsi, &bdy, &bdx, &bdg, &bdb};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) h_free(ctx, bufs[i]);
-    free(y_ref), free(sm_ref), free(si_ref), free(rm_ref), free(rv_ref), free(y), free(sm), free(si);
-    free(rm), free(rv), free(dx_ref), free(dg_ref), free(db_ref), free(dx), free(dg), free(db);
-    bn_free(&d);
-}
+#define DETERMINISM_SHAPE 2
 
 /* The reductions run with the device's tuned group size (1 on PoCL CPUs: one work-item walks a
  * channel) and with 64 and 4 (the fixed-order tree that GPUs use), so both paths are checked
  * on any device. */
 static const int bn_wgs[] = {0, 64, 4};
 
-static void training_body(void)
-{
-    fcl_ctx *ctx = h_ctx();
-    for (size_t w = 0; w < 3; w++)
-        for (size_t i = 0; i < N_BN_SHAPES; i++)
-            run_bn_case(ctx, &bn_shapes[i], 1, 1, bn_wgs[w], 100 + 10 * i + w);
-    run_bn_case(ctx, &bn_shapes[1], 1, 0, 0, 7);
-    h_ctx_free(ctx);
-}
-Test(bn, training) { training_body(); }
-Test(bn, training_gpu_row) { h_force("bn:-DFCL_VEC=4 -DFCL_BN_WG=256"); training_body(); }
-Test(bn, training_gpu_row_tree) { h_force("bn:-DFCL_VEC=4 -DFCL_BN_WG=256 -DFCL_USE_SG=0"); training_body(); }
+/* Forced variants: the GPU row, and the same with the local-memory tree instead of subgroups. */
+static const char *const bn_tunings[] = {
+    "bn:-DFCL_VEC=4 -DFCL_BN_WG=256",
+    "bn:-DFCL_VEC=4 -DFCL_BN_WG=256 -DFCL_USE_SG=0",
+    NULL,
+};
 
-static void inference_body(void)
+/* ---- the descriptor: x, gamma, beta, running mean / var, y, saved mean / invstd, dy, dx, dgamma, dbeta */
+
+enum { X, G, BE, RM, RV, Y, SM, SI, DY, DX, DG, DB };
+
+typedef struct bn_case {
+    fcl_bn2d_params p;
+    int wg;
+    int affine;
+} bn_case;
+
+/* Which cases: training (3 group sizes) or inference (2), every shape, one without affine
+ * parameters; or fd: the reference backward vs FD on three small shapes, both modes. */
+typedef struct bn_set {
+    int training, fd;
+} bn_set;
+
+/* n, c, inner */
+static void bn_dims(const oc_case *c, size_t *d)
 {
-    fcl_ctx *ctx = h_ctx();
-    for (size_t w = 0; w < 2; w++)
-        for (size_t i = 0; i < N_BN_SHAPES; i++)
-            run_bn_case(ctx, &bn_shapes[i], 0, 1, bn_wgs[w], 200 + 10 * i + w);
-    run_bn_case(ctx, &bn_shapes[0], 0, 0, 0, 8);
-    h_ctx_free(ctx);
+    const oc_arg *x = &c->arg[X];
+    d[0] = x->shape[0], d[1] = x->shape[1], d[2] = h_numel(x->ndim, x->shape) / (d[0] * d[1]);
 }
-Test(bn, inference) { inference_body(); }
-Test(bn, inference_gpu_row) { h_force("bn:-DFCL_VEC=4 -DFCL_BN_WG=256"); inference_body(); }
-Test(bn, inference_gpu_row_tree) { h_force("bn:-DFCL_VEC=4 -DFCL_BN_WG=256 -DFCL_USE_SG=0"); inference_body(); }
+
+static fcl_status bn_dev_fwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
+{
+    const bn_case *bc = OC_P(c, bn_case);
+    return fcl_bn2d_fwd_wg(ctx, t[Y], t[SM], t[SI], t[RM], t[RV], t[X], bc->affine ? t[G] : NULL,
+                           bc->affine ? t[BE] : NULL, &bc->p, bc->wg);
+}
+
+/* backward from the device's saved statistics; every gradient starts non-zero */
+static fcl_status bn_dev_bwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
+{
+    const bn_case *bc = OC_P(c, bn_case);
+    if (!bc->affine) return fcl_bn2d_bwd_wg(ctx, t[DX], NULL, NULL, t[DY], t[X], NULL, t[SM], t[SI], &bc->p, bc->wg);
+    return fcl_bn2d_bwd_wg(ctx, t[DX], t[DG], t[DB], t[DY], t[X], t[G], t[SM], t[SI], &bc->p, bc->wg);
+}
+
+static void bn_ref_fwd(double *const *h, const oc_case *c)
+{
+    size_t d[3];
+    bn_dims(c, d);
+    int affine = OC_P(c, bn_case)->affine;
+    fcl_ref_bn2d_fwd(h[Y], h[SM], h[SI], h[RM], h[RV], h[X], affine ? h[G] : NULL, affine ? h[BE] : NULL, d[0], d[1],
+                     d[2], &OC_P(c, bn_case)->p);
+}
+
+static void bn_ref_bwd(double *const *h, const oc_case *c)
+{
+    size_t d[3];
+    bn_dims(c, d);
+    int affine = OC_P(c, bn_case)->affine;
+    fcl_ref_bn2d_bwd(h[DX], affine ? h[DG] : NULL, affine ? h[DB] : NULL, h[DY], h[X], affine ? h[G] : NULL, h[SM],
+                     h[SI], d[0], d[1], d[2], &OC_P(c, bn_case)->p);
+}
 
 /* Same inputs twice: bit-identical outputs (fixed reduction order); in place y == x. */
-static void run_determinism(fcl_ctx *ctx, int wg)
+static void bn_determinism(fcl_ctx *ctx, h_buf *b, double *const *want, const oc_case *c)
 {
-    const shape *s = &bn_shapes[2];
-    h_case("bn2d determinism and in place [4, 17, 31, 31] reduce_wg %d", wg);
-    bn_data d = bn_make(s, 5);
-    size_t C = d.c, N = d.numel;
-    fcl_bn2d_params p = {1, 1e-5f, 0.1f};
+    const bn_case *bc = OC_P(c, bn_case);
+    const oc_arg *xa = &c->arg[X];
+    if (!bc->p.training || !bc->affine || bc->wg == 4 || xa->shape[1] != bn_shapes[DETERMINISM_SHAPE].s[1]) return;
+    h_case("bn2d determinism and in place [4, 17, 31, 31] reduce_wg %d", bc->wg);
+    size_t C = xa->shape[1], N = b[X].numel;
     double *y[2], *dg[2];
     for (int rep = 0; rep < 2; rep++) {
-        h_buf bx = h_upload(ctx, d.x, s->ndim, s->s), by = h_zeros(ctx, s->ndim, s->s);
-        h_buf bg = h_upload(ctx, d.gamma, 1, &C), bb = h_upload(ctx, d.beta, 1, &C);
-        h_buf bsm = h_zeros(ctx, 1, &C), bsi = h_zeros(ctx, 1, &C), bdg = h_zeros(ctx, 1, &C);
-        h_buf bdy = h_upload(ctx, d.dy, s->ndim, s->s);
-        H_OK(ctx, fcl_bn2d_fwd_wg(ctx, &by.t, &bsm.t, &bsi.t, NULL, NULL, &bx.t, &bg.t, &bb.t, &p, wg));
-        H_OK(ctx, fcl_bn2d_bwd_wg(ctx, NULL, &bdg.t, NULL, &bdy.t, &bx.t, &bg.t, &bsm.t, &bsi.t, &p, wg));
+        h_buf by = h_zeros(ctx, xa->ndim, xa->shape), bsm = h_zeros(ctx, 1, &C), bsi = h_zeros(ctx, 1, &C);
+        h_buf bdg = h_zeros(ctx, 1, &C);
+        H_OK(ctx, fcl_bn2d_fwd_wg(ctx, &by.t, &bsm.t, &bsi.t, NULL, NULL, &b[X].t, &b[G].t, &b[BE].t, &bc->p, bc->wg));
+        H_OK(ctx, fcl_bn2d_bwd_wg(ctx, NULL, &bdg.t, NULL, &b[DY].t, &b[X].t, &b[G].t, &bsm.t, &bsi.t, &bc->p,
+                                  bc->wg));
         y[rep] = h_alloc(N);
         dg[rep] = h_alloc(C);
         h_download(ctx, &by, y[rep]);
         h_download(ctx, &bdg, dg[rep]);
-        if (rep == 1) {   /* in place on the second round */
-            double *yi = h_alloc(N);
-            H_OK(ctx, fcl_bn2d_fwd_wg(ctx, &bx.t, NULL, NULL, NULL, NULL, &bx.t, &bg.t, &bb.t, &p, wg));
-            h_download(ctx, &bx, yi);
-            cr_expect(memcmp(yi, y[0], N * sizeof *yi) == 0, "bn in place differs from out of place");
-            free(yi);
-        }
-        h_buf *bufs[] = {&bx, &by, &bg, &bb, &bsm, &bsi, &bdg, &bdy};
-        for (size_t i = 0; i < 8; i++) h_free(ctx, bufs[i]);
+        h_free(ctx, &by), h_free(ctx, &bsm), h_free(ctx, &bsi), h_free(ctx, &bdg);
     }
+    h_buf bx = h_upload(ctx, want[X], xa->ndim, xa->shape);
+    double *yi = h_alloc(N);
+    H_OK(ctx, fcl_bn2d_fwd_wg(ctx, &bx.t, NULL, NULL, NULL, NULL, &bx.t, &b[G].t, &b[BE].t, &bc->p, bc->wg));
+    h_download(ctx, &bx, yi);
+    h_free(ctx, &bx);
+    cr_expect(memcmp(yi, y[0], N * sizeof *yi) == 0, "bn in place differs from out of place");
     cr_expect(memcmp(y[0], y[1], N * sizeof *y[0]) == 0, "bn forward differs between two runs");
     cr_expect(memcmp(dg[0], dg[1], C * sizeof *dg[0]) == 0, "bn dgamma differs between two runs");
-    free(y[0]), free(y[1]), free(dg[0]), free(dg[1]);
-    bn_free(&d);
+    free(yi), free(y[0]), free(y[1]), free(dg[0]), free(dg[1]);
 }
 
-static void deterministic_and_in_place_body(void)
+static void bn_args(oc_case *c, const shape *s, int affine)
 {
-    fcl_ctx *ctx = h_ctx();
-    run_determinism(ctx, 0);
-    run_determinism(ctx, 64);
-    h_ctx_free(ctx);
+    size_t C = s->s[1];
+    oc_role gr = affine ? OC_GRAD : OC_IN;   /* without: passed as NULL, must stay as they were */
+    oc_arg_set(c, X, "x", OC_IN, s->ndim, s->s, -1, 3);   /* a mean offset, so centring matters */
+    oc_arg_set(c, G, "gamma", OC_IN, 1, &C, 0.5, 1.5);
+    oc_arg_set(c, BE, "beta", OC_IN, 1, &C, -0.5, 0.5);
+    oc_arg_set(c, RM, "running_mean", OC_INOUT, 1, &C, -0.5, 0.5);
+    oc_arg_set(c, RV, "running_var", OC_INOUT, 1, &C, 0.5, 2);
+    oc_arg_set(c, Y, "y", OC_OUT, s->ndim, s->s, 0, 0);
+    oc_arg_set(c, SM, "save_mean", OC_OUT, 1, &C, 0, 0);
+    oc_arg_set(c, SI, "save_invstd", OC_OUT, 1, &C, 0, 0);
+    oc_arg_set(c, DY, "dy", OC_IN, s->ndim, s->s, -1, 1);
+    oc_arg_set(c, DX, "dx", OC_GRAD, s->ndim, s->s, -1, 1);
+    oc_arg_set(c, DG, "dgamma", gr, 1, &C, -1, 1);
+    oc_arg_set(c, DB, "dbeta", gr, 1, &C, -1, 1);
 }
-Test(bn, deterministic_and_in_place) { deterministic_and_in_place_body(); }
-Test(bn, deterministic_and_in_place_gpu_row) { h_force("bn:-DFCL_VEC=4 -DFCL_BN_WG=256"); deterministic_and_in_place_body(); }
-Test(bn, deterministic_and_in_place_gpu_row_tree) { h_force("bn:-DFCL_VEC=4 -DFCL_BN_WG=256 -DFCL_USE_SG=0"); deterministic_and_in_place_body(); }
 
-/* ---- reference backward vs finite differences ---------------------------------------------- */
-
-typedef struct bn_fd_ud {
-    bn_data *d;
-    fcl_bn2d_params p;
-    int wrt;   /* 0: x, 1: gamma, 2: beta */
-} bn_fd_ud;
-
-static void bn_fd_f(double *y, const double *v, void *ud)
+static int bn_gen(const oc_op *op, size_t i, oc_case *c)
 {
-    bn_fd_ud *u = ud;
-    bn_data *d = u->d;
-    double *rm = h_dup(d->rm, d->c), *rv = h_dup(d->rv, d->c);
-    fcl_ref_bn2d_fwd(y, NULL, NULL, rm, rv, u->wrt == 0 ? v : d->x, u->wrt == 1 ? v : d->gamma,
-                     u->wrt == 2 ? v : d->beta, d->n, d->c, d->inner, &u->p);
-    free(rm), free(rv);
+    const bn_set *set = op->ud;
+    bn_case *bc = OC_P(c, bn_case);
+    static const shape fd_shapes[] = {{4, {2, 3, 5, 7}}, {4, {1, 2, 3, 3}}, {2, {6, 5}}};
+    const shape *s;
+    char ss[64];
+    if (set->fd) {   /* three shapes, training then inference */
+        if (i >= 6) return 0;
+        s = &fd_shapes[i / 2];
+        *bc = (bn_case){{!(i % 2), 1e-5f, 0.1f}, 0, 1};
+        bn_args(c, s, 1);
+        oc_shape_str(ss, sizeof ss, s->ndim, s->s);
+        snprintf(c->what, sizeof c->what, "bn2d %s %s", bc->p.training ? "train" : "infer", ss);
+        c->device = 0;
+        c->nfd = 3;
+        c->fd[0] = (oc_fd){.wrt = X, .out = Y, .r = DY, .grad = DX};
+        c->fd[1] = (oc_fd){.wrt = G, .out = Y, .r = DY, .grad = DG};
+        c->fd[2] = (oc_fd){.wrt = BE, .out = Y, .r = DY, .grad = DB};
+        return 1;
+    }
+    size_t nwg = set->training ? 3 : 2;
+    if (i > nwg * N_BN_SHAPES) return 0;
+    if (i == nwg * N_BN_SHAPES) {   /* affine=False */
+        s = &bn_shapes[set->training ? 1 : 0];
+        *bc = (bn_case){{set->training, 1e-5f, 0.1f}, 0, 0};
+    } else {
+        s = &bn_shapes[i % N_BN_SHAPES];
+        *bc = (bn_case){{set->training, 1e-5f, 0.1f}, bn_wgs[i / N_BN_SHAPES], 1};
+    }
+    bn_args(c, s, bc->affine);
+    oc_shape_str(ss, sizeof ss, s->ndim, s->s);
+    snprintf(c->what, sizeof c->what, "bn2d %s%s fwd+bwd %s reduce_wg %d%s", set->training ? "train" : "infer",
+             bc->affine ? "" : " affine=False", ss, bc->wg, bc->wg ? "" : " (tuned)");
+    return 1;
 }
 
-Test(bn, finite_differences)
+static void run_bn(int training, int fd, size_t tuning)
 {
-    const shape fd_shapes[] = {{4, {2, 3, 5, 7}}, {4, {1, 2, 3, 3}}, {2, {6, 5}}};
-    for (size_t si = 0; si < 3; si++)
-        for (int training = 1; training >= 0; training--) {
-            const shape *s = &fd_shapes[si];
-            char ss[64], what[96];
-            shape_str(s, ss, sizeof ss);
-            h_case("bn2d %s reference backward vs finite differences %s", training ? "train" : "infer", ss);
-            bn_data d = bn_make(s, 40 + si);
-            bn_fd_ud u = {&d, {training, 1e-5f, 0.1f}, 0};
-            double *r = h_alloc(d.numel), *sm = h_alloc(d.c), *si_ = h_alloc(d.c), *y = h_alloc(d.numel);
-            double *gx = h_alloc(d.numel), *gg = h_alloc(d.c), *gb = h_alloc(d.c);
-            double *rm = h_dup(d.rm, d.c), *rv = h_dup(d.rv, d.c);
-            h_rand(r, d.numel, 77 + si, -1, 1);
-            fcl_ref_bn2d_fwd(y, sm, si_, rm, rv, d.x, d.gamma, d.beta, d.n, d.c, d.inner, &u.p);
-            fcl_ref_bn2d_bwd(gx, gg, gb, r, d.x, d.gamma, sm, si_, d.n, d.c, d.inner, &u.p);
-            double *vals[] = {d.x, d.gamma, d.beta}, *grads[] = {gx, gg, gb};
-            const char *names[] = {"dx", "dgamma", "dbeta"};
-            size_t counts[] = {d.numel, d.c, d.c};
-            for (int w = 0; w < 3; w++) {
-                u.wrt = w;
-                double *v = h_dup(vals[w], counts[w]);
-                snprintf(what, sizeof what, "bn %s %s %s", training ? "train" : "infer", names[w], ss);
-                h_fd_check(&(h_fd){.what = what, .f = bn_fd_f, .ud = &u, .x = v, .nx = counts[w],
-                                   .ny = d.numel, .r = r, .grad = grads[w], .seed = (uint64_t)w});
-                free(v);
-            }
-            free(r), free(sm), free(si_), free(y), free(gx), free(gg), free(gb), free(rm), free(rv);
-            bn_free(&d);
-        }
+    bn_set set = {training, fd};
+    oc_op op = {.name = "bn2d", .ud = &set, .gen = bn_gen, .dev_fwd = bn_dev_fwd, .dev_bwd = bn_dev_bwd,
+                .ref_fwd = bn_ref_fwd, .ref_bwd = bn_ref_bwd, .extra = bn_determinism, .tunings = bn_tunings};
+    if (tuning) oc_run_forced(&op, tuning - 1);
+    else oc_run(&op);
 }
+
+Test(bn, training) { run_bn(1, 0, 0); }
+Test(bn, training_gpu_row) { run_bn(1, 0, 1); }
+Test(bn, training_gpu_row_tree) { run_bn(1, 0, 2); }
+Test(bn, inference) { run_bn(0, 0, 0); }
+Test(bn, inference_gpu_row) { run_bn(0, 0, 1); }
+Test(bn, inference_gpu_row_tree) { run_bn(0, 0, 2); }
+Test(bn, finite_differences) { run_bn(1, 1, 0); }
 
 /* ---- folding into a conv -------------------------------------------------------------------- */
 

@@ -12,10 +12,13 @@
 /* What the driver does with one operand. */
 typedef enum oc_role {
     OC_NONE = 0,   /* absent: the op gets NULL, the reference a NULL array */
-    OC_IN,         /* random input in [lo, hi) (rounded to float); its sentinels are checked */
+    OC_IN,         /* random input in [lo, hi) (rounded to float); its sentinels are checked and
+                    * it must come back unchanged, bit for bit */
     OC_OUT,        /* written by the forward: starts at zero, compared with the reference */
     OC_GRAD,       /* written by the backward: accumulated onto a random start in [lo, hi)
-                    * (lo == hi: that constant), compared with the reference */
+                    * (lo == hi: that constant), compared with the reference; zero for FD */
+    OC_INOUT,      /* read and updated by the forward (running statistics): random start,
+                    * compared with the reference (H_TOL_FWD by default) */
 } oc_role;
 
 typedef struct oc_arg {
@@ -24,7 +27,7 @@ typedef struct oc_arg {
     int ndim;
     size_t shape[4];
     double lo, hi;         /* OC_IN / OC_GRAD start values */
-    double tol;            /* OC_OUT / OC_GRAD: 0 = H_TOL_FWD / H_TOL_BWD */
+    double tol;            /* compared operands: 0 = H_TOL_FWD (OC_OUT, OC_INOUT) / H_TOL_BWD */
 } oc_arg;
 
 /* A finite-difference check of the reference: the backward's `grad` (computed from zero with
