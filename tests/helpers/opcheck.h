@@ -27,7 +27,8 @@ typedef struct oc_arg {
     int ndim;
     size_t shape[4];
     double lo, hi;         /* OC_IN / OC_GRAD start values */
-    double tol;            /* compared operands: 0 = H_TOL_FWD (OC_OUT, OC_INOUT) / H_TOL_BWD */
+    double tol;            /* compared operands: 0 = H_TOL_FWD (OC_OUT, OC_INOUT) / H_TOL_BWD;
+                            * OC_EXACT: equal (indices) */
 } oc_arg;
 
 /* A finite-difference check of the reference: the backward's `grad` (computed from zero with
@@ -42,6 +43,7 @@ typedef struct oc_fd {
     double h, tol;           /* 0: harness defaults */
 } oc_fd;
 
+#define OC_EXACT (-1.0)
 #define OC_MAX_ARGS 12
 #define OC_MAX_FD 4
 
