@@ -2,6 +2,7 @@
  * and backward, reference backward vs finite differences), in-place use, determinism, exact kink
  * values, argument errors. */
 #include <criterion/criterion.h>
+#include <criterion/parameterized.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,14 +140,6 @@ static const oc_op act_op = {
     .ref_fwd = act_ref_fwd, .ref_bwd = act_ref_bwd, .extra = act_extra,
 };
 
-static void run_act(fcl_act_kind kind, float slope)
-{
-    fcl_act_params p = {kind, slope};
-    oc_op op = act_op;
-    op.ud = &p;
-    oc_run(&op);
-}
-
 /* Finite differences through points exactly at the kinks: without the kink callback the check
  * would compare the central difference 0.5 (or 0.5 + slope / 2) with PyTorch's one-sided
  * convention; with it those points are skipped and counted (10 of 40). */
@@ -167,17 +160,23 @@ Test(act, fd_skips_kinks)
     }
 }
 
-Test(act, relu) { run_act(FCL_ACT_RELU, 0); }
-Test(act, relu6) { run_act(FCL_ACT_RELU6, 0); }
-Test(act, leaky_relu) { run_act(FCL_ACT_LEAKY_RELU, 0.01f); }
-Test(act, leaky_relu_slope) { run_act(FCL_ACT_LEAKY_RELU, -0.3f); }
-Test(act, sigmoid) { run_act(FCL_ACT_SIGMOID, 0); }
-Test(act, tanh) { run_act(FCL_ACT_TANH, 0); }
-Test(act, silu) { run_act(FCL_ACT_SILU, 0); }
-Test(act, hardswish) { run_act(FCL_ACT_HARDSWISH, 0); }
-Test(act, hardsigmoid) { run_act(FCL_ACT_HARDSIGMOID, 0); }
-Test(act, gelu) { run_act(FCL_ACT_GELU, 0); }
-Test(act, gelu_tanh) { run_act(FCL_ACT_GELU_TANH, 0); }
+/* Every kind (leaky ReLU with two slopes), each its own test process. */
+ParameterizedTestParameters(act, kinds)
+{
+    static fcl_act_params kinds[] = {
+        {FCL_ACT_RELU, 0},      {FCL_ACT_RELU6, 0},     {FCL_ACT_LEAKY_RELU, 0.01f}, {FCL_ACT_LEAKY_RELU, -0.3f},
+        {FCL_ACT_SIGMOID, 0},   {FCL_ACT_TANH, 0},      {FCL_ACT_SILU, 0},           {FCL_ACT_HARDSWISH, 0},
+        {FCL_ACT_HARDSIGMOID, 0}, {FCL_ACT_GELU, 0},    {FCL_ACT_GELU_TANH, 0},
+    };
+    return cr_make_param_array(fcl_act_params, kinds, sizeof kinds / sizeof kinds[0]);
+}
+
+ParameterizedTest(fcl_act_params *p, act, kinds)
+{
+    oc_op op = act_op;
+    op.ud = p;
+    oc_run(&op);
+}
 
 /* Exact values at and around the kinks, with PyTorch's conventions (relu'(0) = 0,
  * leaky'(0) = slope, relu6'(6) = 0, hardswish'(-3) = -1/2, hardswish'(3) = 3/3 + 1/2), and NaN

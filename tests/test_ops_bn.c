@@ -2,6 +2,7 @@
  * forward, running statistics, every backward output, OpenCL vs reference; reference backward vs
  * finite differences), determinism, in-place use, conv+BN folding, argument errors. */
 #include <criterion/criterion.h>
+#include <criterion/parameterized.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -190,12 +191,16 @@ static void run_bn(int training, int fd, size_t tuning)
     else oc_run(&op);
 }
 
-Test(bn, training) { run_bn(1, 0, 0); }
-Test(bn, training_gpu_row) { run_bn(1, 0, 1); }
-Test(bn, training_gpu_row_tree) { run_bn(1, 0, 2); }
-Test(bn, inference) { run_bn(0, 0, 0); }
-Test(bn, inference_gpu_row) { run_bn(0, 0, 1); }
-Test(bn, inference_gpu_row_tree) { run_bn(0, 0, 2); }
+/* {training, tuning + 1 or 0}: training and inference under the device's tuning and each forced one */
+typedef struct bn_run {
+    int training, tuning;
+} bn_run;
+ParameterizedTestParameters(bn, modes_and_tunings)
+{
+    static bn_run runs[] = {{1, 0}, {1, 1}, {1, 2}, {0, 0}, {0, 1}, {0, 2}};
+    return cr_make_param_array(bn_run, runs, sizeof runs / sizeof runs[0]);
+}
+ParameterizedTest(bn_run *r, bn, modes_and_tunings) { run_bn(r->training, 0, (size_t)r->tuning); }
 Test(bn, finite_differences) { run_bn(1, 1, 0); }
 
 /* ---- folding into a conv -------------------------------------------------------------------- */

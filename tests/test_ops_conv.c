@@ -2,6 +2,7 @@
  * double reference forward and backward (every algorithm, forced algorithms and tunings), the
  * reference vs finite differences; partial gradients, determinism and bad input. */
 #include <criterion/criterion.h>
+#include <criterion/parameterized.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,9 +10,13 @@
 #include "helpers/opcheck.h"
 #include "ref/ref_conv.h"
 
-/* One configuration: params, whether it has a bias, and the algorithm the automatic choice must
- * pick (so every path is known to be exercised). */
+/* The sets of cases, one Test each. */
+enum { S_DENSE, S_CHUNKED, S_GROUPED, S_DW, S_DW_LARGE, S_POINTWISE, S_FORCED, S_TUNED, S_GPU, S_FD };
+
+/* One configuration: its set, params, whether it has a bias, and the algorithm the automatic
+ * choice must pick (so every path is known to be exercised). */
 typedef struct conv_case {
+    int set;
     const char *name;
     fcl_conv2d_params p;
     int bias;
@@ -22,16 +27,90 @@ typedef struct conv_case {
 #define CP(n, ci, h, w, co, kh, kw, sh, sw, ph, pw, dh, dw, g) \
     {n, ci, h, w, co, kh, kw, sh, sw, ph, pw, dh, dw, g, 0}
 
+static const conv_case conv_cases[] = {
+    {S_DENSE, "3x3 pad 1", CP(2, 3, 13, 13, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, FCL_CONV_GEMM},
+    {S_DENSE, "batch 1, stride 2, odd 31", CP(1, 7, 31, 31, 9, 3, 3, 2, 2, 1, 1, 1, 1, 1), 1, FCL_CONV_GEMM},
+    {S_DENSE, "dilation 2, 13x7", CP(2, 5, 13, 7, 6, 3, 3, 1, 1, 2, 2, 2, 2, 1), 0, FCL_CONV_GEMM},
+    {S_DENSE, "5x5 pad 2", CP(2, 4, 13, 13, 7, 5, 5, 1, 1, 2, 2, 1, 1, 1), 1, FCL_CONV_GEMM},
+    {S_DENSE, "7x7 stride 2 pad 3 (stem)", CP(2, 3, 31, 31, 8, 7, 7, 2, 2, 3, 3, 1, 1, 1), 0, FCL_CONV_GEMM},
+    {S_DENSE, "1x3 stride 2x1 pad 0x1", CP(2, 6, 7, 13, 11, 1, 3, 2, 1, 0, 1, 1, 1, 1), 1, FCL_CONV_GEMM},
+    {S_DENSE, "3x5 stride 3 dilation 1x2 no pad", CP(3, 2, 13, 31, 3, 3, 5, 3, 3, 0, 0, 1, 2, 1), 1, FCL_CONV_GEMM},
+    {S_DENSE, "28x28, 33 out channels", CP(3, 17, 28, 28, 33, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, FCL_CONV_GEMM},
+    {S_DENSE, "single channel in and out", CP(2, 1, 7, 7, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, FCL_CONV_DEPTHWISE},
+    /* Large enough that im2col runs in several chunks of images with the CPU row's 4 MiB budget
+     * (3 + 3 + 1 and 2 + 2 + 2 + 1 images): 32x32 (column blocks never straddle images) and 29x29
+     * (the backward to the data also gathers dy into the workspace). */
+    {S_CHUNKED, "chunks of images", CP(7, 32, 32, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, FCL_CONV_GEMM},
+    {S_CHUNKED, "chunks of images, 29x29", CP(7, 48, 29, 29, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1), 0, FCL_CONV_GEMM},
+    {S_GROUPED, "groups 2", CP(2, 6, 7, 7, 10, 3, 3, 1, 1, 1, 1, 1, 1, 2), 1, FCL_CONV_GEMM},
+    {S_GROUPED, "groups 4, stride 2, 9x11", CP(3, 12, 9, 11, 8, 3, 3, 2, 2, 1, 1, 1, 1, 4), 0, FCL_CONV_GEMM},
+    {S_GROUPED, "groups 32 (ResNeXt)", CP(1, 64, 7, 7, 64, 3, 3, 1, 1, 1, 1, 1, 1, 32), 1, FCL_CONV_GEMM},
+    {S_GROUPED, "depthwise multiplier 2", CP(2, 5, 13, 13, 10, 3, 3, 1, 1, 1, 1, 1, 1, 5), 1, FCL_CONV_GEMM},
+    {S_GROUPED, "groups 3, 1x1", CP(2, 9, 7, 7, 6, 1, 1, 1, 1, 0, 0, 1, 1, 3), 1, FCL_CONV_1X1},
+    {S_DW, "dw 3x3 stride 1", CP(2, 13, 13, 13, 13, 3, 3, 1, 1, 1, 1, 1, 1, 13), 1, FCL_CONV_DEPTHWISE},
+    {S_DW, "dw 3x3 stride 1, 31x31", CP(1, 3, 31, 31, 3, 3, 3, 1, 1, 1, 1, 1, 1, 3), 0, FCL_CONV_DEPTHWISE},
+    {S_DW, "dw 3x3 stride 2, 31", CP(1, 7, 31, 31, 7, 3, 3, 2, 2, 1, 1, 1, 1, 7), 0, FCL_CONV_DEPTHWISE},
+    {S_DW, "dw 3x3 stride 2, 7x7 (4x4 out)", CP(3, 9, 7, 7, 9, 3, 3, 2, 2, 1, 1, 1, 1, 9), 1, FCL_CONV_DEPTHWISE},
+    {S_DW, "dw 3x3 stride 2, even 28x20", CP(2, 5, 28, 20, 5, 3, 3, 2, 2, 1, 1, 1, 1, 5), 1, FCL_CONV_DEPTHWISE},
+    {S_DW, "dw 5x5 stride 2 pad 2", CP(2, 6, 13, 31, 6, 5, 5, 2, 2, 2, 2, 1, 1, 6), 1, FCL_CONV_DEPTHWISE},
+    {S_DW, "dw 3x5 stride 1x3 dil 2x1", CP(2, 3, 13, 31, 3, 3, 5, 1, 3, 2, 1, 2, 1, 3), 1, FCL_CONV_DEPTHWISE},
+    {S_DW, "dw 3x3 dilation 2, wide 40", CP(1, 4, 9, 40, 4, 3, 3, 1, 1, 2, 2, 2, 2, 4), 0, FCL_CONV_DEPTHWISE},
+    /* EfficientNet's 5x5 and ConvNeXt's 7x7 depthwise convs (padding k // 2), stride 1 and 2, odd
+     * and even sizes, maps narrower than one 8-lane chunk and smaller than the kernel (ConvNeXt's
+     * last stage is 7x7 under a 7x7 kernel), and MobileFaceNet's global depthwise 7x7 (no padding). */
+    {S_DW_LARGE, "dw 5x5 stride 1 pad 2, 15x11", CP(2, 5, 15, 11, 5, 5, 5, 1, 1, 2, 2, 1, 1, 5), 1, FCL_CONV_DEPTHWISE},
+    {S_DW_LARGE, "dw 5x5 stride 2 pad 2, 17x9", CP(3, 7, 17, 9, 7, 5, 5, 2, 2, 2, 2, 1, 1, 7), 0, FCL_CONV_DEPTHWISE},
+    {S_DW_LARGE, "dw 5x5 stride 2 pad 2, even 14", CP(2, 3, 14, 14, 3, 5, 5, 2, 2, 2, 2, 1, 1, 3), 1, FCL_CONV_DEPTHWISE},
+    {S_DW_LARGE, "dw 7x7 stride 1 pad 3, 13x19", CP(2, 6, 13, 19, 6, 7, 7, 1, 1, 3, 3, 1, 1, 6), 1, FCL_CONV_DEPTHWISE},
+    {S_DW_LARGE, "dw 7x7 stride 2 pad 3, 21x17", CP(2, 5, 21, 17, 5, 7, 7, 2, 2, 3, 3, 1, 1, 5), 0, FCL_CONV_DEPTHWISE},
+    {S_DW_LARGE, "dw 7x7 stride 1 pad 3, 7x7 map", CP(3, 9, 7, 7, 9, 7, 7, 1, 1, 3, 3, 1, 1, 9), 1, FCL_CONV_DEPTHWISE},
+    {S_DW_LARGE, "dw 7x7 stride 1 pad 3, 5x3 map", CP(2, 4, 5, 3, 4, 7, 7, 1, 1, 3, 3, 1, 1, 4), 1, FCL_CONV_DEPTHWISE},
+    {S_DW_LARGE, "dw 7x7 stride 1 pad 3, wide 37", CP(1, 3, 9, 37, 3, 7, 7, 1, 1, 3, 3, 1, 1, 3), 1, FCL_CONV_DEPTHWISE},
+    {S_DW_LARGE, "dw 7x7 pad 0 on 7x7 (MobileFaceNet GDC)", CP(3, 10, 7, 7, 10, 7, 7, 1, 1, 0, 0, 1, 1, 10), 1, FCL_CONV_DEPTHWISE},
+    {S_POINTWISE, "1x1, 7x7 (blocks cross images)", CP(2, 19, 7, 7, 21, 1, 1, 1, 1, 0, 0, 1, 1, 1), 1, FCL_CONV_1X1},
+    {S_POINTWISE, "1x1, batch 1, 13x13", CP(1, 5, 13, 13, 30, 1, 1, 1, 1, 0, 0, 1, 1, 1), 0, FCL_CONV_1X1},
+    {S_POINTWISE, "1x1, 16x16, 40 in", CP(3, 40, 16, 16, 9, 1, 1, 1, 1, 0, 0, 1, 1, 1), 1, FCL_CONV_1X1},
+    {S_POINTWISE, "1x1 stride 2 (downsample)", CP(2, 10, 13, 13, 6, 1, 1, 2, 2, 0, 0, 1, 1, 1), 0, FCL_CONV_GEMM},
+    {S_POINTWISE, "1x1 pad 1", CP(2, 3, 7, 7, 4, 1, 1, 1, 1, 1, 1, 1, 1, 1), 1, FCL_CONV_GEMM},
+    /* The general algorithm on shapes the automatic choice sends elsewhere, and each specialised
+     * algorithm forced where it applies (algo = the expected one). */
+    {S_FORCED, "1x1 shape through gemm", CP(2, 19, 7, 7, 21, 1, 1, 1, 1, 0, 0, 1, 1, 1), 1, FCL_CONV_GEMM},
+    {S_FORCED, "depthwise shape through gemm", CP(2, 13, 13, 13, 13, 3, 3, 2, 2, 1, 1, 1, 1, 13), 1, FCL_CONV_GEMM},
+    {S_FORCED, "depthwise 1x1 forced 1x1", CP(2, 8, 7, 9, 8, 1, 1, 1, 1, 0, 0, 1, 1, 8), 1, FCL_CONV_1X1},
+    {S_FORCED, "depthwise 5x5 through gemm", CP(2, 5, 11, 9, 5, 5, 5, 2, 2, 2, 2, 1, 1, 5), 1, FCL_CONV_GEMM},
+    {S_FORCED, "depthwise 7x7 through gemm", CP(2, 4, 9, 9, 4, 7, 7, 1, 1, 3, 3, 1, 1, 4), 0, FCL_CONV_GEMM},
+    /* run under each of other_tunings */
+    {S_TUNED, "3x3 stride 2, odd", CP(3, 10, 13, 11, 14, 3, 3, 2, 2, 1, 1, 1, 1, 1), 1, FCL_CONV_GEMM},
+    {S_TUNED, "1x1, 7x7", CP(2, 19, 7, 7, 21, 1, 1, 1, 1, 0, 0, 1, 1, 1), 1, FCL_CONV_1X1},
+    {S_TUNED, "1x1, 8x8", CP(2, 9, 8, 8, 13, 1, 1, 1, 1, 0, 0, 1, 1, 1), 0, FCL_CONV_1X1},
+    {S_TUNED, "groups 2, 5x5", CP(2, 6, 9, 9, 4, 5, 5, 1, 1, 2, 2, 1, 1, 2), 1, FCL_CONV_GEMM},
+    {S_TUNED, "dw 3x3 stride 2", CP(2, 5, 13, 13, 5, 3, 3, 2, 2, 1, 1, 1, 1, 5), 1, FCL_CONV_DEPTHWISE},
+    /* run under each of gpu_tunings */
+    {S_GPU, "3x3 stride 2, odd", CP(3, 10, 13, 11, 14, 3, 3, 2, 2, 1, 1, 1, 1, 1), 1, FCL_CONV_GEMM},
+    {S_GPU, "7x7 stride 2 pad 3 (stem)", CP(2, 3, 31, 29, 8, 7, 7, 2, 2, 3, 3, 1, 1, 1), 0, FCL_CONV_GEMM},
+    {S_GPU, "dilation 2, 13x7", CP(2, 5, 13, 7, 6, 3, 3, 1, 1, 2, 2, 2, 2, 1), 1, FCL_CONV_GEMM},
+    {S_GPU, "1x1, 7x7", CP(2, 19, 7, 7, 21, 1, 1, 1, 1, 0, 0, 1, 1, 1), 1, FCL_CONV_1X1},
+    {S_GPU, "1x1, 8x8, 70 out", CP(2, 9, 8, 8, 70, 1, 1, 1, 1, 0, 0, 1, 1, 1), 0, FCL_CONV_1X1},
+    {S_GPU, "groups 3, 1x1", CP(2, 9, 7, 7, 6, 1, 1, 1, 1, 0, 0, 1, 1, 3), 1, FCL_CONV_1X1},
+    {S_GPU, "groups 2, 5x5", CP(2, 6, 9, 9, 4, 5, 5, 1, 1, 2, 2, 1, 1, 2), 1, FCL_CONV_GEMM},
+    {S_GPU, "dw 3x3 stride 1, 31x31", CP(1, 3, 31, 37, 3, 3, 3, 1, 1, 1, 1, 1, 1, 3), 1, FCL_CONV_DEPTHWISE},
+    {S_GPU, "dw 3x3 stride 2", CP(2, 5, 13, 13, 5, 3, 3, 2, 2, 1, 1, 1, 1, 5), 1, FCL_CONV_DEPTHWISE},
+    {S_GPU, "dw 5x5 stride 2 pad 2", CP(2, 6, 13, 31, 6, 5, 5, 2, 2, 2, 2, 1, 1, 6), 0, FCL_CONV_DEPTHWISE},
+    {S_GPU, "dw 7x7 pad 3", CP(1, 4, 11, 9, 4, 7, 7, 1, 1, 3, 3, 1, 1, 4), 1, FCL_CONV_DEPTHWISE},
+    {S_GPU, "dw 3x5 stride 1x3 dil 2x1", CP(2, 3, 13, 31, 3, 3, 5, 1, 3, 2, 1, 2, 1, 3), 1, FCL_CONV_DEPTHWISE},
+    /* the reference vs finite differences only (d/dx, d/dw, d/db, 40 samples) */
+    {S_FD, "3x3 s2x1 p1x2 d2x1 g2", CP(2, 4, 9, 7, 6, 3, 3, 2, 1, 1, 2, 2, 1, 2), 1, 0},
+    {S_FD, "depthwise 3x3 s2", CP(2, 3, 7, 9, 3, 3, 3, 2, 2, 1, 1, 1, 1, 3), 1, 0},
+    {S_FD, "7x7 s2 p3", CP(1, 3, 13, 13, 4, 7, 7, 2, 2, 3, 3, 1, 1, 1), 1, 0},
+    {S_FD, "1x1", CP(2, 5, 5, 5, 3, 1, 1, 1, 1, 0, 0, 1, 1, 1), 1, 0},
+    {S_FD, "depthwise 5x5 s2 p2", CP(2, 3, 9, 7, 3, 5, 5, 2, 2, 2, 2, 1, 1, 3), 1, 0},
+    {S_FD, "depthwise 7x7 s1 p3", CP(1, 2, 9, 11, 2, 7, 7, 1, 1, 3, 3, 1, 1, 2), 1, 0},
+};
+#define N_CONV_CASES (sizeof conv_cases / sizeof conv_cases[0])
+
 /* ---- the descriptor: x, w, b, y, dy, dx, dw, db ------------------------------------------------- */
 
 enum { X, W, B, Y, DY, DX, DW, DB };
-
-/* A list of cases; fd: the reference vs finite differences only (d/dx, d/dw, d/db, 40 samples). */
-typedef struct conv_list {
-    const conv_case *cases;
-    size_t n;
-    int fd;
-} conv_list;
 
 static fcl_status conv_dev_fwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
 {
@@ -58,25 +137,29 @@ static void conv_ref_bwd(double *const *h, const oc_case *c)
     if (cc->bias) fcl_ref_conv2d_bwd_bias(h[DB], h[DY], &cc->p);
 }
 
+/* case i of the set op->ud points to */
 static int conv_gen(const oc_op *op, size_t i, oc_case *c)
 {
-    const conv_list *l = op->ud;
-    if (i >= l->n) return 0;
+    const int set = *(const int *)op->ud;
+    size_t k = 0;
+    for (size_t seen = 0; k < N_CONV_CASES; k++)
+        if (conv_cases[k].set == set && seen++ == i) break;
+    if (k == N_CONV_CASES) return 0;
     conv_case *cc = OC_P(c, conv_case);
-    *cc = l->cases[i];
+    *cc = conv_cases[k];
+    if (set == S_FORCED) cc->p.algo = cc->expect;
     const fcl_conv2d_params *p = &cc->p;
     int oh = 0, ow = 0;
     fcl_error err;
     fcl_status st = fcl_conv2d_check(p, &oh, &ow, &err);
     cr_assert(st == FCL_OK, "%s: fcl_conv2d_check: %s", cc->name, err.msg);
     fcl_conv2d_algo algo = fcl_conv2d_algo_of(p);
-    if (!p->algo && !l->fd)
+    if (!p->algo && set != S_FD)
         cr_expect(algo == cc->expect, "%s: automatic algo is %s, expected %s", cc->name, fcl_conv2d_algo_name(algo),
                   fcl_conv2d_algo_name(cc->expect));
     size_t xs[4] = {(size_t)p->n, (size_t)p->cin, (size_t)p->h, (size_t)p->w};
     size_t ws[4] = {(size_t)p->cout, (size_t)(p->cin / p->groups), (size_t)p->kh, (size_t)p->kw};
     size_t ys[4] = {(size_t)p->n, (size_t)p->cout, (size_t)oh, (size_t)ow}, bs[1] = {(size_t)p->cout};
-    if (l->fd) cc->bias = 1;
     oc_arg_set(c, X, "x", OC_IN, 4, xs, -1, 1);
     oc_arg_set(c, W, "w", OC_IN, 4, ws, -1, 1);
     oc_arg_set(c, B, "b", cc->bias ? OC_IN : OC_NONE, 1, bs, -1, 1);
@@ -89,7 +172,7 @@ static int conv_gen(const oc_op *op, size_t i, oc_case *c)
              "conv2d %s: n%d %dx%dx%d -> %dx%dx%d k%dx%d s%dx%d p%dx%d d%dx%d g%d bias %d algo %s", cc->name, p->n,
              p->cin, p->h, p->w, p->cout, oh, ow, p->kh, p->kw, p->stride_h, p->stride_w, p->pad_h, p->pad_w, p->dil_h,
              p->dil_w, p->groups, cc->bias, fcl_conv2d_algo_name(algo));
-    if (l->fd) {
+    if (set == S_FD) {
         c->device = 0;
         c->nfd = 3;
         c->fd[0] = (oc_fd){.wrt = X, .out = Y, .r = DY, .grad = DX, .samples = 40};
@@ -123,160 +206,38 @@ static const char *const gpu_tunings[] = {
     NULL,
 };
 
-static void run_list(const conv_case *cases, size_t n, const char *const *tunings, size_t k, int fd)
+/* Every case of a set, under a forced tuning (tunings[k]) when tunings is not NULL. */
+static void run_set(int set, const char *const *tunings, size_t k)
 {
-    conv_list l = {cases, n, fd};
-    oc_op op = {.name = "conv2d", .ud = &l, .gen = conv_gen, .dev_fwd = conv_dev_fwd, .dev_bwd = conv_dev_bwd,
+    oc_op op = {.name = "conv2d", .ud = &set, .gen = conv_gen, .dev_fwd = conv_dev_fwd, .dev_bwd = conv_dev_bwd,
                 .ref_fwd = conv_ref_fwd, .ref_bwd = conv_ref_bwd, .tunings = tunings};
-    if (fd) {
-        oc_case c;
-        for (size_t i = 0; i < n; i++) {
-            memset(&c, 0, sizeof c);
-            c.seed = 81 + 10 * i;
-            conv_gen(&op, i, &c);
-            oc_run_case(NULL, &op, &c);
-        }
-    } else if (tunings) {
-        oc_run_forced(&op, k);
-    } else {
-        oc_run(&op);
-    }
+    if (tunings) oc_run_forced(&op, k);
+    else oc_run(&op);
 }
-
-#define RUN(cases) run_list(cases, sizeof cases / sizeof cases[0], NULL, 0, 0)
 
 /* ---- OpenCL vs reference -------------------------------------------------------------------- */
 
-Test(conv2d, dense)
+Test(conv2d, dense) { run_set(S_DENSE, NULL, 0); }
+Test(conv2d, chunked_im2col) { run_set(S_CHUNKED, NULL, 0); }
+Test(conv2d, grouped) { run_set(S_GROUPED, NULL, 0); }
+Test(conv2d, depthwise) { run_set(S_DW, NULL, 0); }
+Test(conv2d, depthwise_large_kernels) { run_set(S_DW_LARGE, NULL, 0); }
+Test(conv2d, pointwise) { run_set(S_POINTWISE, NULL, 0); }
+Test(conv2d, forced_algorithms) { run_set(S_FORCED, NULL, 0); }
+
+/* {0: other_tunings, 1: gpu_tunings; which one}, each its own test process */
+typedef struct conv_run {
+    int gpu, k;
+} conv_run;
+ParameterizedTestParameters(conv2d, tunings)
 {
-    static const conv_case cases[] = {
-        {"3x3 pad 1", CP(2, 3, 13, 13, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, FCL_CONV_GEMM},
-        {"batch 1, stride 2, odd 31", CP(1, 7, 31, 31, 9, 3, 3, 2, 2, 1, 1, 1, 1, 1), 1, FCL_CONV_GEMM},
-        {"dilation 2, 13x7", CP(2, 5, 13, 7, 6, 3, 3, 1, 1, 2, 2, 2, 2, 1), 0, FCL_CONV_GEMM},
-        {"5x5 pad 2", CP(2, 4, 13, 13, 7, 5, 5, 1, 1, 2, 2, 1, 1, 1), 1, FCL_CONV_GEMM},
-        {"7x7 stride 2 pad 3 (stem)", CP(2, 3, 31, 31, 8, 7, 7, 2, 2, 3, 3, 1, 1, 1), 0, FCL_CONV_GEMM},
-        {"1x3 stride 2x1 pad 0x1", CP(2, 6, 7, 13, 11, 1, 3, 2, 1, 0, 1, 1, 1, 1), 1, FCL_CONV_GEMM},
-        {"3x5 stride 3 dilation 1x2 no pad", CP(3, 2, 13, 31, 3, 3, 5, 3, 3, 0, 0, 1, 2, 1), 1, FCL_CONV_GEMM},
-        {"28x28, 33 out channels", CP(3, 17, 28, 28, 33, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, FCL_CONV_GEMM},
-        {"single channel in and out", CP(2, 1, 7, 7, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, FCL_CONV_DEPTHWISE},
-    };
-    RUN(cases);
+    static conv_run runs[] = {{0, 0}, {0, 1}, {1, 0}, {1, 1}, {1, 2}};
+    return cr_make_param_array(conv_run, runs, sizeof runs / sizeof runs[0]);
 }
-
-/* Large enough that im2col runs in several chunks of images with the CPU row's 4 MiB budget
- * (3 + 3 + 1 and 2 + 2 + 2 + 1 images): 32x32 (column blocks never straddle images) and 29x29
- * (the backward to the data also gathers dy into the workspace). */
-Test(conv2d, chunked_im2col)
+ParameterizedTest(conv_run *r, conv2d, tunings)
 {
-    static const conv_case cases[] = {
-        {"chunks of images", CP(7, 32, 32, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, FCL_CONV_GEMM},
-        {"chunks of images, 29x29", CP(7, 48, 29, 29, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1), 0, FCL_CONV_GEMM},
-    };
-    RUN(cases);
+    run_set(r->gpu ? S_GPU : S_TUNED, r->gpu ? gpu_tunings : other_tunings, (size_t)r->k);
 }
-
-Test(conv2d, grouped)
-{
-    static const conv_case cases[] = {
-        {"groups 2", CP(2, 6, 7, 7, 10, 3, 3, 1, 1, 1, 1, 1, 1, 2), 1, FCL_CONV_GEMM},
-        {"groups 4, stride 2, 9x11", CP(3, 12, 9, 11, 8, 3, 3, 2, 2, 1, 1, 1, 1, 4), 0, FCL_CONV_GEMM},
-        {"groups 32 (ResNeXt)", CP(1, 64, 7, 7, 64, 3, 3, 1, 1, 1, 1, 1, 1, 32), 1, FCL_CONV_GEMM},
-        {"depthwise multiplier 2", CP(2, 5, 13, 13, 10, 3, 3, 1, 1, 1, 1, 1, 1, 5), 1, FCL_CONV_GEMM},
-        {"groups 3, 1x1", CP(2, 9, 7, 7, 6, 1, 1, 1, 1, 0, 0, 1, 1, 3), 1, FCL_CONV_1X1},
-    };
-    RUN(cases);
-}
-
-Test(conv2d, depthwise)
-{
-    static const conv_case cases[] = {
-        {"dw 3x3 stride 1", CP(2, 13, 13, 13, 13, 3, 3, 1, 1, 1, 1, 1, 1, 13), 1, FCL_CONV_DEPTHWISE},
-        {"dw 3x3 stride 1, 31x31", CP(1, 3, 31, 31, 3, 3, 3, 1, 1, 1, 1, 1, 1, 3), 0, FCL_CONV_DEPTHWISE},
-        {"dw 3x3 stride 2, 31", CP(1, 7, 31, 31, 7, 3, 3, 2, 2, 1, 1, 1, 1, 7), 0, FCL_CONV_DEPTHWISE},
-        {"dw 3x3 stride 2, 7x7 (4x4 out)", CP(3, 9, 7, 7, 9, 3, 3, 2, 2, 1, 1, 1, 1, 9), 1, FCL_CONV_DEPTHWISE},
-        {"dw 3x3 stride 2, even 28x20", CP(2, 5, 28, 20, 5, 3, 3, 2, 2, 1, 1, 1, 1, 5), 1, FCL_CONV_DEPTHWISE},
-        {"dw 5x5 stride 2 pad 2", CP(2, 6, 13, 31, 6, 5, 5, 2, 2, 2, 2, 1, 1, 6), 1, FCL_CONV_DEPTHWISE},
-        {"dw 3x5 stride 1x3 dil 2x1", CP(2, 3, 13, 31, 3, 3, 5, 1, 3, 2, 1, 2, 1, 3), 1, FCL_CONV_DEPTHWISE},
-        {"dw 3x3 dilation 2, wide 40", CP(1, 4, 9, 40, 4, 3, 3, 1, 1, 2, 2, 2, 2, 4), 0, FCL_CONV_DEPTHWISE},
-    };
-    RUN(cases);
-}
-
-/* EfficientNet's 5x5 and ConvNeXt's 7x7 depthwise convs (padding k // 2), stride 1 and 2, odd
- * and even sizes, maps narrower than one 8-lane chunk and smaller than the kernel (ConvNeXt's
- * last stage is 7x7 under a 7x7 kernel), and MobileFaceNet's global depthwise 7x7 (no padding). */
-Test(conv2d, depthwise_large_kernels)
-{
-    static const conv_case cases[] = {
-        {"dw 5x5 stride 1 pad 2, 15x11", CP(2, 5, 15, 11, 5, 5, 5, 1, 1, 2, 2, 1, 1, 5), 1, FCL_CONV_DEPTHWISE},
-        {"dw 5x5 stride 2 pad 2, 17x9", CP(3, 7, 17, 9, 7, 5, 5, 2, 2, 2, 2, 1, 1, 7), 0, FCL_CONV_DEPTHWISE},
-        {"dw 5x5 stride 2 pad 2, even 14", CP(2, 3, 14, 14, 3, 5, 5, 2, 2, 2, 2, 1, 1, 3), 1, FCL_CONV_DEPTHWISE},
-        {"dw 7x7 stride 1 pad 3, 13x19", CP(2, 6, 13, 19, 6, 7, 7, 1, 1, 3, 3, 1, 1, 6), 1, FCL_CONV_DEPTHWISE},
-        {"dw 7x7 stride 2 pad 3, 21x17", CP(2, 5, 21, 17, 5, 7, 7, 2, 2, 3, 3, 1, 1, 5), 0, FCL_CONV_DEPTHWISE},
-        {"dw 7x7 stride 1 pad 3, 7x7 map", CP(3, 9, 7, 7, 9, 7, 7, 1, 1, 3, 3, 1, 1, 9), 1, FCL_CONV_DEPTHWISE},
-        {"dw 7x7 stride 1 pad 3, 5x3 map", CP(2, 4, 5, 3, 4, 7, 7, 1, 1, 3, 3, 1, 1, 4), 1, FCL_CONV_DEPTHWISE},
-        {"dw 7x7 stride 1 pad 3, wide 37", CP(1, 3, 9, 37, 3, 7, 7, 1, 1, 3, 3, 1, 1, 3), 1, FCL_CONV_DEPTHWISE},
-        {"dw 7x7 pad 0 on 7x7 (MobileFaceNet GDC)", CP(3, 10, 7, 7, 10, 7, 7, 1, 1, 0, 0, 1, 1, 10), 1, FCL_CONV_DEPTHWISE},
-    };
-    RUN(cases);
-}
-
-Test(conv2d, pointwise)
-{
-    static const conv_case cases[] = {
-        {"1x1, 7x7 (blocks cross images)", CP(2, 19, 7, 7, 21, 1, 1, 1, 1, 0, 0, 1, 1, 1), 1, FCL_CONV_1X1},
-        {"1x1, batch 1, 13x13", CP(1, 5, 13, 13, 30, 1, 1, 1, 1, 0, 0, 1, 1, 1), 0, FCL_CONV_1X1},
-        {"1x1, 16x16, 40 in", CP(3, 40, 16, 16, 9, 1, 1, 1, 1, 0, 0, 1, 1, 1), 1, FCL_CONV_1X1},
-        {"1x1 stride 2 (downsample)", CP(2, 10, 13, 13, 6, 1, 1, 2, 2, 0, 0, 1, 1, 1), 0, FCL_CONV_GEMM},
-        {"1x1 pad 1", CP(2, 3, 7, 7, 4, 1, 1, 1, 1, 1, 1, 1, 1, 1), 1, FCL_CONV_GEMM},
-    };
-    RUN(cases);
-}
-
-/* The general algorithm on shapes the automatic choice sends elsewhere, and each specialised
- * algorithm forced where it applies. */
-Test(conv2d, forced_algorithms)
-{
-    conv_case cases[] = {
-        {"1x1 shape through gemm", CP(2, 19, 7, 7, 21, 1, 1, 1, 1, 0, 0, 1, 1, 1), 1, FCL_CONV_GEMM},
-        {"depthwise shape through gemm", CP(2, 13, 13, 13, 13, 3, 3, 2, 2, 1, 1, 1, 1, 13), 1, FCL_CONV_GEMM},
-        {"depthwise 1x1 forced 1x1", CP(2, 8, 7, 9, 8, 1, 1, 1, 1, 0, 0, 1, 1, 8), 1, FCL_CONV_1X1},
-        {"depthwise 5x5 through gemm", CP(2, 5, 11, 9, 5, 5, 5, 2, 2, 2, 2, 1, 1, 5), 1, FCL_CONV_GEMM},
-        {"depthwise 7x7 through gemm", CP(2, 4, 9, 9, 4, 7, 7, 1, 1, 3, 3, 1, 1, 4), 0, FCL_CONV_GEMM},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) cases[i].p.algo = cases[i].expect;
-    RUN(cases);
-}
-
-/* The cases run under each forced tuning (one Test per tuning, in parallel). */
-static const conv_case tuning_cases[] = {
-        {"3x3 stride 2, odd", CP(3, 10, 13, 11, 14, 3, 3, 2, 2, 1, 1, 1, 1, 1), 1, FCL_CONV_GEMM},
-        {"1x1, 7x7", CP(2, 19, 7, 7, 21, 1, 1, 1, 1, 0, 0, 1, 1, 1), 1, FCL_CONV_1X1},
-        {"1x1, 8x8", CP(2, 9, 8, 8, 13, 1, 1, 1, 1, 0, 0, 1, 1, 1), 0, FCL_CONV_1X1},
-        {"groups 2, 5x5", CP(2, 6, 9, 9, 4, 5, 5, 1, 1, 2, 2, 1, 1, 2), 1, FCL_CONV_GEMM},
-        {"dw 3x3 stride 2", CP(2, 5, 13, 13, 5, 3, 3, 2, 2, 1, 1, 1, 1, 5), 1, FCL_CONV_DEPTHWISE},
-    };
-#define RUN_TUNED(cases, tunings, k) run_list(cases, sizeof cases / sizeof cases[0], tunings, k, 0)
-Test(conv2d, other_tunings) { RUN_TUNED(tuning_cases, other_tunings, 0); }
-Test(conv2d, other_tunings_2) { RUN_TUNED(tuning_cases, other_tunings, 1); }
-
-static const conv_case gpu_cases[] = {
-        {"3x3 stride 2, odd", CP(3, 10, 13, 11, 14, 3, 3, 2, 2, 1, 1, 1, 1, 1), 1, FCL_CONV_GEMM},
-        {"7x7 stride 2 pad 3 (stem)", CP(2, 3, 31, 29, 8, 7, 7, 2, 2, 3, 3, 1, 1, 1), 0, FCL_CONV_GEMM},
-        {"dilation 2, 13x7", CP(2, 5, 13, 7, 6, 3, 3, 1, 1, 2, 2, 2, 2, 1), 1, FCL_CONV_GEMM},
-        {"1x1, 7x7", CP(2, 19, 7, 7, 21, 1, 1, 1, 1, 0, 0, 1, 1, 1), 1, FCL_CONV_1X1},
-        {"1x1, 8x8, 70 out", CP(2, 9, 8, 8, 70, 1, 1, 1, 1, 0, 0, 1, 1, 1), 0, FCL_CONV_1X1},
-        {"groups 3, 1x1", CP(2, 9, 7, 7, 6, 1, 1, 1, 1, 0, 0, 1, 1, 3), 1, FCL_CONV_1X1},
-        {"groups 2, 5x5", CP(2, 6, 9, 9, 4, 5, 5, 1, 1, 2, 2, 1, 1, 2), 1, FCL_CONV_GEMM},
-        {"dw 3x3 stride 1, 31x31", CP(1, 3, 31, 37, 3, 3, 3, 1, 1, 1, 1, 1, 1, 3), 1, FCL_CONV_DEPTHWISE},
-        {"dw 3x3 stride 2", CP(2, 5, 13, 13, 5, 3, 3, 2, 2, 1, 1, 1, 1, 5), 1, FCL_CONV_DEPTHWISE},
-        {"dw 5x5 stride 2 pad 2", CP(2, 6, 13, 31, 6, 5, 5, 2, 2, 2, 2, 1, 1, 6), 0, FCL_CONV_DEPTHWISE},
-        {"dw 7x7 pad 3", CP(1, 4, 11, 9, 4, 7, 7, 1, 1, 3, 3, 1, 1, 4), 1, FCL_CONV_DEPTHWISE},
-        {"dw 3x5 stride 1x3 dil 2x1", CP(2, 3, 13, 31, 3, 3, 5, 1, 3, 2, 1, 2, 1, 3), 1, FCL_CONV_DEPTHWISE},
-    };
-Test(conv2d, gpu_variants) { RUN_TUNED(gpu_cases, gpu_tunings, 0); }
-Test(conv2d, gpu_variants_2) { RUN_TUNED(gpu_cases, gpu_tunings, 1); }
-Test(conv2d, gpu_variants_3) { RUN_TUNED(gpu_cases, gpu_tunings, 2); }
 
 static double *rand_array(size_t n, uint64_t seed, double lo, double hi)
 {
@@ -386,15 +347,4 @@ Test(conv2d, rejects_bad_input)
 
 /* ---- the reference vs central finite differences (double, no device) ------------------------ */
 
-Test(conv2d_ref, finite_differences)
-{
-    static const conv_case cases[] = {
-        {"3x3 s2x1 p1x2 d2x1 g2", CP(2, 4, 9, 7, 6, 3, 3, 2, 1, 1, 2, 2, 1, 2), 1, 0},
-        {"depthwise 3x3 s2", CP(2, 3, 7, 9, 3, 3, 3, 2, 2, 1, 1, 1, 1, 3), 1, 0},
-        {"7x7 s2 p3", CP(1, 3, 13, 13, 4, 7, 7, 2, 2, 3, 3, 1, 1, 1), 1, 0},
-        {"1x1", CP(2, 5, 5, 5, 3, 1, 1, 1, 1, 0, 0, 1, 1, 1), 1, 0},
-        {"depthwise 5x5 s2 p2", CP(2, 3, 9, 7, 3, 5, 5, 2, 2, 2, 2, 1, 1, 3), 1, 0},
-        {"depthwise 7x7 s1 p3", CP(1, 2, 9, 11, 2, 7, 7, 1, 1, 3, 3, 1, 1, 2), 1, 0},
-    };
-    run_list(cases, sizeof cases / sizeof cases[0], NULL, 0, 1);
-}
+Test(conv2d_ref, finite_differences) { run_set(S_FD, NULL, 0); }

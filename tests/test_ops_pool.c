@@ -2,6 +2,7 @@
  * rule), op-driver descriptors (OpenCL vs reference forward, indices, backward; reference
  * backward vs finite differences), ties and NaN, argument errors. */
 #include <criterion/criterion.h>
+#include <criterion/parameterized.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -273,24 +274,28 @@ static int fd_gen(const oc_op *op, size_t i, oc_case *c)
     return 1;
 }
 
-static void run_pool(int (*gen)(const oc_op *, size_t, oc_case *), size_t tuning)
+/* Each kind under the device's tuning and each forced one: {kind (max, avg, adaptive+global), tuning + 1 or 0} */
+typedef struct pool_run {
+    int gen, tuning;
+} pool_run;
+
+static void run_pool(const pool_run *r)
 {
-    oc_op op = {.name = "pool", .gen = gen, .fill = pool_fill, .dev_fwd = pool_dev_fwd, .dev_bwd = pool_dev_bwd,
-                .ref_fwd = pool_ref_fwd, .ref_bwd = pool_ref_bwd, .extra = pool_extra, .tunings = pool_tunings};
-    if (tuning) oc_run_forced(&op, tuning - 1);
+    static int (*const gens[])(const oc_op *, size_t, oc_case *) = {max_gen, avg_gen, adaptive_gen, fd_gen};
+    oc_op op = {.name = "pool", .gen = gens[r->gen], .fill = pool_fill, .dev_fwd = pool_dev_fwd,
+                .dev_bwd = pool_dev_bwd, .ref_fwd = pool_ref_fwd, .ref_bwd = pool_ref_bwd, .extra = pool_extra,
+                .tunings = pool_tunings};
+    if (r->tuning) oc_run_forced(&op, (size_t)r->tuning - 1);
     else oc_run(&op);
 }
 
-Test(pool, maxpool) { run_pool(max_gen, 0); }
-Test(pool, maxpool_gpu_row) { run_pool(max_gen, 1); }
-Test(pool, maxpool_gpu_row_tree) { run_pool(max_gen, 2); }
-Test(pool, avgpool) { run_pool(avg_gen, 0); }
-Test(pool, avgpool_gpu_row) { run_pool(avg_gen, 1); }
-Test(pool, avgpool_gpu_row_tree) { run_pool(avg_gen, 2); }
-Test(pool, adaptive_and_global) { run_pool(adaptive_gen, 0); }
-Test(pool, adaptive_and_global_gpu_row) { run_pool(adaptive_gen, 1); }
-Test(pool, adaptive_and_global_gpu_row_tree) { run_pool(adaptive_gen, 2); }
-Test(pool, finite_differences) { run_pool(fd_gen, 0); }
+ParameterizedTestParameters(pool, kinds_and_tunings)
+{
+    static pool_run runs[] = {{0, 0}, {0, 1}, {0, 2}, {1, 0}, {1, 1}, {1, 2}, {2, 0}, {2, 1}, {2, 2}};
+    return cr_make_param_array(pool_run, runs, sizeof runs / sizeof runs[0]);
+}
+ParameterizedTest(pool_run *r, pool, kinds_and_tunings) { run_pool(r); }
+Test(pool, finite_differences) { run_pool(&(pool_run){3, 0}); }
 
 /* NaN wins a window (PyTorch); an all--inf window reports its first element. */
 static void maxpool_nan_and_inf_body(void)

@@ -92,7 +92,8 @@ typedef struct oc_op {
     const char *const *tunings;
 } oc_op;
 
-/* Every case of op: device vs reference (forward, backward, sentinels) and the FD checks. */
+/* Every case of op: device vs reference (forward, backward, sentinels) and the FD checks (a
+ * context is made only when a case runs on the device). */
 void oc_run(const oc_op *op);
 /* The same with $FACECL_TUNING = op->tunings[k] (its context is made after h_force). */
 void oc_run_forced(const oc_op *op, size_t k);
