@@ -89,8 +89,9 @@ static int act_kink(const double *x, size_t i, double h, const oc_case *c)
 }
 
 /* in place on the second shape: y == x */
-static void act_extra(fcl_ctx *ctx, h_buf *b, double *const *want, const oc_case *c)
+static void act_extra(fcl_ctx *ctx, h_buf *b, double *const *h, double *const *want, const oc_case *c)
 {
+    (void)h;
     if (c->seed != 2) return;
     size_t n = b[A_X].numel;
     double *y = h_alloc(n);
@@ -274,8 +275,9 @@ static int prelu_kink(const double *v, size_t i, double h, const oc_case *c)
 }
 
 /* determinism: the slope gradient from zero, twice, bit for bit */
-static void prelu_extra(fcl_ctx *ctx, h_buf *b, double *const *want, const oc_case *c)
+static void prelu_extra(fcl_ctx *ctx, h_buf *b, double *const *h, double *const *want, const oc_case *c)
 {
+    (void)h;
     (void)want;
     size_t na = c->arg[P_A].shape[0];
     double *z = h_alloc(na), *r1 = h_alloc(na), *r2 = h_alloc(na);

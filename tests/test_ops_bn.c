@@ -96,8 +96,9 @@ static void bn_ref_bwd(double *const *h, const oc_case *c)
 }
 
 /* Same inputs twice: bit-identical outputs (fixed reduction order); in place y == x. */
-static void bn_determinism(fcl_ctx *ctx, h_buf *b, double *const *want, const oc_case *c)
+static void bn_determinism(fcl_ctx *ctx, h_buf *b, double *const *h, double *const *want, const oc_case *c)
 {
+    (void)h;
     const bn_case *bc = OC_P(c, bn_case);
     const oc_arg *xa = &c->arg[X];
     if (!bc->p.training || !bc->affine || bc->wg == 4 || xa->shape[1] != bn_shapes[DETERMINISM_SHAPE].s[1]) return;

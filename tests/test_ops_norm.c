@@ -1,13 +1,14 @@
-/* tests/test_ops_norm.c: LayerNorm2d and layer scale: OpenCL vs reference (forward and every
- * backward output, every reduction group size forced), reference backward vs finite
- * differences, in-place use, determinism, argument errors. */
+/* tests/test_ops_norm.c: LayerNorm2d, layer scale and scaled weight standardisation as op-driver
+ * descriptors (OpenCL vs reference forward and every backward output, every reduction group size
+ * forced; reference backward vs finite differences), in-place use, determinism, argument errors. */
 #include <criterion/criterion.h>
+#include <criterion/parameterized.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "helpers/harness.h"
+#include "helpers/opcheck.h"
 #include "ops/norm_internal.h"
 #include "ref/ref_norm.h"
 
@@ -21,310 +22,180 @@ static const shape shapes[] = {
     {4, {1, 3, 7, 7}}, {4, {2, 5, 13, 11}}, {4, {3, 17, 9, 9}}, {2, {4, 9}}, {4, {2, 96, 5, 3}},
     {4, {3, 7, 1, 1}},
 };
-#define N_SHAPES (sizeof shapes / sizeof shapes[0])
-/* reduction group sizes forced on every shape: one work-item per channel, a small and a wide tree */
-static const int wgs[] = {1, 4, 64};
-
-static void dims(const shape *s, size_t *n, size_t *c, size_t *hw, char *str, size_t size)
-{
-    *n = s->s[0], *c = s->s[1], *hw = 1;
-    for (int i = 2; i < s->ndim; i++) *hw *= s->s[i];
-    int len = snprintf(str, size, "[");
-    for (int i = 0; i < s->ndim; i++) len += snprintf(str + len, size - (size_t)len, i ? ", %zu" : "%zu", s->s[i]);
-    snprintf(str + len, size - (size_t)len, "]");
-}
-
-static double *rand_f32(size_t n, uint64_t seed, double lo, double hi)
-{
-    double *v = h_alloc(n);
-    h_rand(v, n, seed, lo, hi);
-    h_to_f32(v, n);
-    return v;
-}
-
-/* ---- LayerNorm2d -------------------------------------------------------------------------------- */
-
-static void run_ln(int affine)
-{
-    fcl_ctx *ctx = h_ctx();
-    const double eps = 1e-6;
-    for (size_t si = 0; si < N_SHAPES; si++) {
-        size_t n, c, hw;
-        char ss[64], what[128];
-        dims(&shapes[si], &n, &c, &hw, ss, sizeof ss);
-        size_t nt = n * c * hw, np = n * hw;
-        /* an offset of 3 per channel makes the mean matter (a bad two-pass sum would show) */
-        double *x = rand_f32(nt, 10 + si, -2, 4), *w = affine ? rand_f32(c, 20 + si, 0.5, 1.5) : NULL;
-        double *b = affine ? rand_f32(c, 30 + si, -1, 1) : NULL;
-        double *y_ref = h_alloc(nt), *m_ref = h_alloc(np), *r_ref = h_alloc(np), *y = h_alloc(nt);
-        double *m = h_alloc(np), *r = h_alloc(np);
-        fcl_ref_ln2d_fwd(y_ref, m_ref, r_ref, x, w, b, n, c, hw, eps);
-        h_case("ln2d fwd %s %s", affine ? "affine" : "no affine", ss);
-        h_buf bx = h_upload(ctx, x, shapes[si].ndim, shapes[si].s), by = h_zeros(ctx, shapes[si].ndim, shapes[si].s);
-        h_buf bm = h_zeros(ctx, 1, &np), br = h_zeros(ctx, 1, &np);
-        h_buf bw = affine ? h_upload(ctx, w, 1, &c) : (h_buf){0}, bb = affine ? h_upload(ctx, b, 1, &c) : (h_buf){0};
-        h_name(&by, "y"), h_name(&bm, "save_mean"), h_name(&br, "save_rstd");
-        H_OK(ctx, fcl_ln2d_fwd(ctx, &by.t, &bm.t, &br.t, &bx.t, affine ? &bw.t : NULL, affine ? &bb.t : NULL,
-                               (float)eps));
-        h_download(ctx, &by, y), h_download(ctx, &bm, m), h_download(ctx, &br, r);
-        snprintf(what, sizeof what, "ln2d fwd y %s", ss);
-        h_expect_close(what, y, y_ref, nt, H_TOL_FWD);
-        snprintf(what, sizeof what, "ln2d fwd mean %s", ss);
-        h_expect_close(what, m, m_ref, np, H_TOL_FWD);
-        snprintf(what, sizeof what, "ln2d fwd rstd %s", ss);
-        h_expect_close(what, r, r_ref, np, H_TOL_FWD);
-
-        /* backward: every output accumulates into non-zero values; saved statistics as the
-         * device stored them (so only the backward's own error is measured) */
-        double *dy = rand_f32(nt, 40 + si, -1, 1), *dx0 = rand_f32(nt, 50 + si, -1, 1);
-        double *dw0 = rand_f32(c, 60 + si, -1, 1), *db0 = rand_f32(c, 70 + si, -1, 1);
-        double *dx_ref = h_dup(dx0, nt), *dw_ref = h_dup(dw0, c), *db_ref = h_dup(db0, c);
-        double *dx = h_alloc(nt), *dw = h_alloc(c), *db = h_alloc(c);
-        fcl_ref_ln2d_bwd(dx_ref, dw_ref, db_ref, dy, x, w, n, c, hw, eps);
-        h_buf bdy = h_upload(ctx, dy, shapes[si].ndim, shapes[si].s);
-        double *first = h_alloc(c);
-        for (size_t wi = 0; wi < sizeof wgs / sizeof wgs[0]; wi++) {
-            h_case("ln2d bwd %s %s group %d", affine ? "affine" : "no affine", ss, wgs[wi]);
-            h_buf bdx = h_upload(ctx, dx0, shapes[si].ndim, shapes[si].s);
-            h_buf bdw = h_upload(ctx, dw0, 1, &c), bdb = h_upload(ctx, db0, 1, &c);
-            h_name(&bdx, "dx"), h_name(&bdw, "dweight"), h_name(&bdb, "dbias");
-            H_OK(ctx, fcl_ln2d_bwd_wg(ctx, &bdx.t, &bdw.t, &bdb.t, &bdy.t, &bx.t, affine ? &bw.t : NULL,
-                                      &bm.t, &br.t, wgs[wi]));
-            h_download(ctx, &bdx, dx), h_download(ctx, &bdw, dw), h_download(ctx, &bdb, db);
-            h_check_guards(ctx, &bx), h_check_guards(ctx, &bm), h_check_guards(ctx, &br);
-            snprintf(what, sizeof what, "ln2d bwd dx %s wg %d", ss, wgs[wi]);
-            h_expect_close(what, dx, dx_ref, nt, H_TOL_BWD);
-            snprintf(what, sizeof what, "ln2d bwd dweight %s wg %d", ss, wgs[wi]);
-            h_expect_close(what, dw, dw_ref, c, H_TOL_BWD);
-            snprintf(what, sizeof what, "ln2d bwd dbias %s wg %d", ss, wgs[wi]);
-            h_expect_close(what, db, db_ref, c, H_TOL_BWD);
-            /* determinism: the same group size twice gives the same bits */
-            if (wi == 0) memcpy(first, dw, c * sizeof *dw);
-            if (wi == 0) {
-                h_buf bz = h_upload(ctx, dw0, 1, &c);
-                H_OK(ctx, fcl_ln2d_bwd_wg(ctx, NULL, &bz.t, NULL, &bdy.t, &bx.t, affine ? &bw.t : NULL, &bm.t,
-                                          &br.t, wgs[wi]));
-                h_download(ctx, &bz, dw);
-                cr_expect(memcmp(first, dw, c * sizeof *dw) == 0, "ln2d dweight differs between two runs");
-                h_free(ctx, &bz);
-            }
-            h_free(ctx, &bdx), h_free(ctx, &bdw), h_free(ctx, &bdb);
-        }
-        if (si == 1) {   /* in place: y == x */
-            h_case("ln2d fwd in place %s", ss);
-            H_OK(ctx, fcl_ln2d_fwd(ctx, &bx.t, NULL, NULL, &bx.t, affine ? &bw.t : NULL, affine ? &bb.t : NULL,
-                                   (float)eps));
-            h_download(ctx, &bx, y);
-            h_expect_close("ln2d fwd in place", y, y_ref, nt, H_TOL_FWD);
-        }
-        h_free(ctx, &bx), h_free(ctx, &by), h_free(ctx, &bm), h_free(ctx, &br), h_free(ctx, &bdy);
-        if (affine) h_free(ctx, &bw), h_free(ctx, &bb);
-        free(x), free(w), free(b), free(y_ref), free(m_ref), free(r_ref), free(y), free(m), free(r);
-        free(dy), free(dx0), free(dw0), free(db0), free(dx_ref), free(dw_ref), free(db_ref);
-        free(dx), free(dw), free(db), free(first);
-    }
-    h_ctx_free(ctx);
-}
-
-Test(norm, ln2d_affine) { run_ln(1); }
-Test(norm, ln2d_plain) { run_ln(0); }
-
-typedef struct ln_fd_ud {
-    const double *x, *w, *b;
-    size_t n, c, hw;
-    int wrt;   /* 0: x, 1: weight, 2: bias */
-} ln_fd_ud;
-
-static void ln_fd_f(double *y, const double *v, void *ud)
-{
-    ln_fd_ud *u = ud;
-    fcl_ref_ln2d_fwd(y, NULL, NULL, u->wrt == 0 ? v : u->x, u->wrt == 1 ? v : u->w, u->wrt == 2 ? v : u->b,
-                     u->n, u->c, u->hw, 1e-6);
-}
-
-Test(norm, ln2d_reference_fd)
-{
-    const size_t n = 2, c = 5, hw = 6, nt = n * c * hw;
-    h_case("ln2d reference backward vs finite differences [2, 5, 2, 3]");
-    double *x = rand_f32(nt, 1, -2, 3), *w = rand_f32(c, 2, 0.5, 1.5), *b = rand_f32(c, 3, -1, 1);
-    double *r = rand_f32(nt, 4, -1, 1);
-    double *gx = h_alloc(nt), *gw = h_alloc(c), *gb = h_alloc(c);
-    fcl_ref_ln2d_bwd(gx, gw, gb, r, x, w, n, c, hw, 1e-6);
-    ln_fd_ud u = {x, w, b, n, c, hw, 0};
-    double *xv = h_dup(x, nt), *wv = h_dup(w, c), *bv = h_dup(b, c);
-    h_fd_check(&(h_fd){.what = "ln2d dx", .f = ln_fd_f, .ud = &u, .x = xv, .nx = nt, .ny = nt, .r = r,
-                       .grad = gx, .samples = 60, .seed = 5});
-    u.wrt = 1;
-    h_fd_check(&(h_fd){.what = "ln2d dweight", .f = ln_fd_f, .ud = &u, .x = wv, .nx = c, .ny = nt, .r = r,
-                       .grad = gw, .seed = 6});
-    u.wrt = 2;
-    h_fd_check(&(h_fd){.what = "ln2d dbias", .f = ln_fd_f, .ud = &u, .x = bv, .nx = c, .ny = nt, .r = r,
-                       .grad = gb, .seed = 7});
-    free(x), free(w), free(b), free(r), free(gx), free(gw), free(gb), free(xv), free(wv), free(bv);
-}
-
-/* ---- layer scale -------------------------------------------------------------------------------- */
-
-Test(norm, layer_scale)
-{
-    fcl_ctx *ctx = h_ctx();
-    for (size_t si = 0; si < N_SHAPES; si++) {
-        size_t n, c, hw;
-        char ss[64], what[128];
-        dims(&shapes[si], &n, &c, &hw, ss, sizeof ss);
-        size_t nt = n * c * hw;
-        const size_t *sh = shapes[si].s;
-        int nd = shapes[si].ndim;
-        double *x = rand_f32(nt, 110 + si, -2, 2), *g = rand_f32(c, 120 + si, -1, 1);
-        double *y_ref = h_alloc(nt), *y = h_alloc(nt);
-        fcl_ref_layer_scale_fwd(y_ref, x, g, n, c, hw);
-        h_case("layer scale fwd %s", ss);
-        h_buf bx = h_upload(ctx, x, nd, sh), bg = h_upload(ctx, g, 1, &c), by = h_zeros(ctx, nd, sh);
-        h_name(&by, "y");
-        H_OK(ctx, fcl_layer_scale_fwd(ctx, &by.t, &bx.t, &bg.t));
-        h_download(ctx, &by, y);
-        snprintf(what, sizeof what, "layer scale fwd %s", ss);
-        h_expect_close(what, y, y_ref, nt, H_TOL_FWD);
-
-        double *dy = rand_f32(nt, 130 + si, -1, 1), *dx0 = rand_f32(nt, 140 + si, -1, 1);
-        double *dg0 = rand_f32(c, 150 + si, -1, 1);
-        double *dx_ref = h_dup(dx0, nt), *dg_ref = h_dup(dg0, c), *dx = h_alloc(nt), *dg = h_alloc(c);
-        fcl_ref_layer_scale_bwd(dx_ref, dg_ref, dy, x, g, n, c, hw);
-        h_buf bdy = h_upload(ctx, dy, nd, sh);
-        for (size_t wi = 0; wi < sizeof wgs / sizeof wgs[0]; wi++) {
-            h_case("layer scale bwd %s group %d", ss, wgs[wi]);
-            h_buf bdx = h_upload(ctx, dx0, nd, sh), bdg = h_upload(ctx, dg0, 1, &c);
-            h_name(&bdx, "dx"), h_name(&bdg, "dgamma");
-            H_OK(ctx, fcl_layer_scale_bwd_wg(ctx, &bdx.t, &bdg.t, &bdy.t, &bx.t, &bg.t, wgs[wi]));
-            h_download(ctx, &bdx, dx), h_download(ctx, &bdg, dg);
-            snprintf(what, sizeof what, "layer scale bwd dx %s wg %d", ss, wgs[wi]);
-            h_expect_close(what, dx, dx_ref, nt, H_TOL_BWD);
-            snprintf(what, sizeof what, "layer scale bwd dgamma %s wg %d", ss, wgs[wi]);
-            h_expect_close(what, dg, dg_ref, c, H_TOL_BWD);
-            h_free(ctx, &bdx), h_free(ctx, &bdg);
-        }
-        if (si == 2) {   /* in place */
-            H_OK(ctx, fcl_layer_scale_fwd(ctx, &bx.t, &bx.t, &bg.t));
-            h_download(ctx, &bx, y);
-            h_expect_close("layer scale fwd in place", y, y_ref, nt, H_TOL_FWD);
-        }
-        h_free(ctx, &bx), h_free(ctx, &bg), h_free(ctx, &by), h_free(ctx, &bdy);
-        free(x), free(g), free(y_ref), free(y), free(dy), free(dx0), free(dg0), free(dx_ref), free(dg_ref);
-        free(dx), free(dg);
-    }
-    h_ctx_free(ctx);
-}
-
-typedef struct ls_fd_ud {
-    const double *x, *g;
-    size_t n, c, hw;
-    int wrt_g;
-} ls_fd_ud;
-
-static void ls_fd_f(double *y, const double *v, void *ud)
-{
-    ls_fd_ud *u = ud;
-    fcl_ref_layer_scale_fwd(y, u->wrt_g ? u->x : v, u->wrt_g ? v : u->g, u->n, u->c, u->hw);
-}
-
-Test(norm, layer_scale_reference_fd)
-{
-    const size_t n = 3, c = 4, hw = 5, nt = n * c * hw;
-    h_case("layer scale reference backward vs finite differences [3, 4, 5]");
-    double *x = rand_f32(nt, 1, -2, 2), *g = rand_f32(c, 2, -1, 1), *r = rand_f32(nt, 3, -1, 1);
-    double *gx = h_alloc(nt), *gg = h_alloc(c), *xv = h_dup(x, nt), *gv = h_dup(g, c);
-    fcl_ref_layer_scale_bwd(gx, gg, r, x, g, n, c, hw);
-    ls_fd_ud u = {x, g, n, c, hw, 0};
-    h_fd_check(&(h_fd){.what = "layer scale dx", .f = ls_fd_f, .ud = &u, .x = xv, .nx = nt, .ny = nt, .r = r,
-                       .grad = gx, .seed = 4});
-    u.wrt_g = 1;
-    h_fd_check(&(h_fd){.what = "layer scale dgamma", .f = ls_fd_f, .ud = &u, .x = gv, .nx = c, .ny = nt,
-                       .r = r, .grad = gg, .seed = 5});
-    free(x), free(g), free(r), free(gx), free(gg), free(xv), free(gv);
-}
-
-/* ---- scaled weight standardisation -------------------------------------------------------------- */
-
+/* weights [out, in, kh, kw] of the weight standardisation */
 static const shape wstd_shapes[] = {
     {4, {5, 3, 3, 3}}, {4, {7, 1, 3, 3}}, {2, {3, 17}}, {4, {9, 4, 1, 1}}, {4, {6, 13, 5, 5}}, {4, {2, 1, 1, 1}},
 };
+#define N_SHAPES 6
+/* reduction group sizes forced on every shape: one work-item per channel, a small and a wide tree */
+static const int wgs[] = {1, 4, 64};
+#define N_WGS 3
 
-static void run_wstd(int with_gain)
+/* The three ops share their operand slots: x (or w), the scale (weight / gamma / gain), bias,
+ * y, the saved mean and rstd (ln2d), dy, dx, dscale, dbias. */
+enum { X, S, B, Y, M, R, DY, DX, DS, DB };
+enum { K_LN, K_LS, K_WSTD };
+static const char *const kind_names[] = {"ln2d", "layer scale", "wstd"};
+
+typedef struct norm_case {
+    int kind, affine, wg;   /* affine: ln2d's weight and bias, wstd's gain */
+    size_t n, c, hw;        /* wstd: out, per-output count k, 1 */
+    double eps, scale;
+} norm_case;
+
+static fcl_status norm_dev_fwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
 {
-    fcl_ctx *ctx = h_ctx();
-    const double eps = 1e-5;
-    for (size_t si = 0; si < sizeof wstd_shapes / sizeof wstd_shapes[0]; si++) {
-        const shape *sh = &wstd_shapes[si];
-        size_t o = sh->s[0], nt = h_numel(sh->ndim, sh->s), k = nt / o;
-        double scale = 1.7 / sqrt((double)k);
-        char ss[64], what[128];
-        size_t d0, d1, d2;
-        dims(sh, &d0, &d1, &d2, ss, sizeof ss);
-        double *w = rand_f32(nt, 210 + si, -1, 1.5), *gain = with_gain ? rand_f32(o, 220 + si, 0.5, 2) : NULL;
-        double *wh_ref = h_alloc(nt), *wh = h_alloc(nt);
-        fcl_ref_wstd_fwd(wh_ref, w, gain, o, k, scale, eps);
-        double *dwh = rand_f32(nt, 230 + si, -1, 1), *dw0 = rand_f32(nt, 240 + si, -1, 1);
-        double *dg0 = rand_f32(o, 250 + si, -1, 1), *dw_ref = h_dup(dw0, nt), *dg_ref = h_dup(dg0, o);
-        double *dw = h_alloc(nt), *dg = h_alloc(o);
-        fcl_ref_wstd_bwd(dw_ref, with_gain ? dg_ref : NULL, dwh, w, gain, o, k, scale, eps);
-        h_buf bw = h_upload(ctx, w, sh->ndim, sh->s), bdwh = h_upload(ctx, dwh, sh->ndim, sh->s);
-        h_buf bg = with_gain ? h_upload(ctx, gain, 1, &o) : (h_buf){0};
-        for (size_t wi = 0; wi < sizeof wgs / sizeof wgs[0]; wi++) {
-            h_case("wstd %s %s group %d", with_gain ? "gain" : "no gain", ss, wgs[wi]);
-            h_buf bwh = h_zeros(ctx, sh->ndim, sh->s), bdw = h_upload(ctx, dw0, sh->ndim, sh->s);
-            h_buf bdg = h_upload(ctx, dg0, 1, &o);
-            h_name(&bwh, "w_hat"), h_name(&bdw, "dw"), h_name(&bdg, "dgain");
-            H_OK(ctx, fcl_wstd_fwd_wg(ctx, &bwh.t, &bw.t, with_gain ? &bg.t : NULL, (float)scale, (float)eps,
-                                      wgs[wi]));
-            H_OK(ctx, fcl_wstd_bwd_wg(ctx, &bdw.t, with_gain ? &bdg.t : NULL, &bdwh.t, &bw.t,
-                                      with_gain ? &bg.t : NULL, (float)scale, (float)eps, wgs[wi]));
-            h_download(ctx, &bwh, wh), h_download(ctx, &bdw, dw), h_download(ctx, &bdg, dg);
-            h_check_guards(ctx, &bw), h_check_guards(ctx, &bdwh);
-            snprintf(what, sizeof what, "wstd fwd %s wg %d", ss, wgs[wi]);
-            h_expect_close(what, wh, wh_ref, nt, H_TOL_FWD);
-            snprintf(what, sizeof what, "wstd bwd dw %s wg %d", ss, wgs[wi]);
-            h_expect_close(what, dw, dw_ref, nt, H_TOL_BWD);
-            snprintf(what, sizeof what, "wstd bwd dgain %s wg %d", ss, wgs[wi]);
-            h_expect_close(what, dg, dg_ref, o, H_TOL_BWD);
-            h_free(ctx, &bwh), h_free(ctx, &bdw), h_free(ctx, &bdg);
-        }
-        h_free(ctx, &bw), h_free(ctx, &bdwh);
-        if (with_gain) h_free(ctx, &bg);
-        free(w), free(gain), free(wh_ref), free(wh), free(dwh), free(dw0), free(dg0), free(dw_ref), free(dg_ref);
-        free(dw), free(dg);
+    const norm_case *u = OC_P(c, norm_case);
+    switch (u->kind) {
+    case K_LN: return fcl_ln2d_fwd(ctx, t[Y], t[M], t[R], t[X], t[S], t[B], (float)u->eps);
+    case K_LS: return fcl_layer_scale_fwd(ctx, t[Y], t[X], t[S]);
+    default: return fcl_wstd_fwd_wg(ctx, t[Y], t[X], t[S], (float)u->scale, (float)u->eps, u->wg);
     }
-    h_ctx_free(ctx);
 }
 
-Test(norm, wstd_gain) { run_wstd(1); }
-Test(norm, wstd_no_gain) { run_wstd(0); }
-
-typedef struct ws_fd_ud {
-    const double *w, *g;
-    size_t o, k;
-    int wrt_g;
-} ws_fd_ud;
-
-static void ws_fd_f(double *y, const double *v, void *ud)
+/* ln2d's backward reads the saved statistics as the device stored them (so only the backward's
+ * own error is measured); every gradient accumulates into non-zero values */
+static fcl_status norm_dev_bwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
 {
-    ws_fd_ud *u = ud;
-    fcl_ref_wstd_fwd(y, u->wrt_g ? u->w : v, u->wrt_g ? v : u->g, u->o, u->k, 0.37, 1e-5);
+    const norm_case *u = OC_P(c, norm_case);
+    switch (u->kind) {
+    case K_LN: return fcl_ln2d_bwd_wg(ctx, t[DX], t[DS], t[DB], t[DY], t[X], t[S], t[M], t[R], u->wg);
+    case K_LS: return fcl_layer_scale_bwd_wg(ctx, t[DX], t[DS], t[DY], t[X], t[S], u->wg);
+    default:   /* without a gain, dgain is an input passed as NULL (must stay as it was) */
+        return fcl_wstd_bwd_wg(ctx, t[DX], u->affine ? t[DS] : NULL, t[DY], t[X], t[S], (float)u->scale,
+                               (float)u->eps, u->wg);
+    }
 }
 
-Test(norm, wstd_reference_fd)
+static void norm_ref_fwd(double *const *h, const oc_case *c)
 {
-    const size_t o = 4, k = 9, nt = o * k;
-    h_case("wstd reference backward vs finite differences [4, 1, 3, 3]");
-    double *w = rand_f32(nt, 1, -1, 1), *g = rand_f32(o, 2, 0.5, 2), *r = rand_f32(nt, 3, -1, 1);
-    double *gw = h_alloc(nt), *gg = h_alloc(o), *wv = h_dup(w, nt), *gv = h_dup(g, o);
-    fcl_ref_wstd_bwd(gw, gg, r, w, g, o, k, 0.37, 1e-5);
-    ws_fd_ud u = {w, g, o, k, 0};
-    h_fd_check(&(h_fd){.what = "wstd dw", .f = ws_fd_f, .ud = &u, .x = wv, .nx = nt, .ny = nt, .r = r,
-                       .grad = gw, .samples = 36, .seed = 4});
-    u.wrt_g = 1;
-    h_fd_check(&(h_fd){.what = "wstd dgain", .f = ws_fd_f, .ud = &u, .x = gv, .nx = o, .ny = nt, .r = r,
-                       .grad = gg, .seed = 5});
-    free(w), free(g), free(r), free(gw), free(gg), free(wv), free(gv);
+    const norm_case *u = OC_P(c, norm_case);
+    if (u->kind == K_LN) fcl_ref_ln2d_fwd(h[Y], h[M], h[R], h[X], h[S], h[B], u->n, u->c, u->hw, u->eps);
+    else if (u->kind == K_LS) fcl_ref_layer_scale_fwd(h[Y], h[X], h[S], u->n, u->c, u->hw);
+    else fcl_ref_wstd_fwd(h[Y], h[X], h[S], u->n, u->c, u->scale, u->eps);
+}
+
+static void norm_ref_bwd(double *const *h, const oc_case *c)
+{
+    const norm_case *u = OC_P(c, norm_case);
+    if (u->kind == K_LN) fcl_ref_ln2d_bwd(h[DX], h[DS], h[DB], h[DY], h[X], h[S], u->n, u->c, u->hw, u->eps);
+    else if (u->kind == K_LS) fcl_ref_layer_scale_bwd(h[DX], h[DS], h[DY], h[X], h[S], u->n, u->c, u->hw);
+    else fcl_ref_wstd_bwd(h[DX], u->affine ? h[DS] : NULL, h[DY], h[X], h[S], u->n, u->c, u->scale, u->eps);
+}
+
+/* ln2d: dweight alone, from the same start, twice gives the same bits (first group size), and
+ * in place y == x on the second shape; layer scale: in place on the third shape */
+static void norm_extra(fcl_ctx *ctx, h_buf *b, double *const *h, double *const *want, const oc_case *c)
+{
+    const norm_case *u = OC_P(c, norm_case);
+    const oc_arg *xa = &c->arg[X];
+    if (u->kind == K_LN && u->wg == wgs[0]) {
+        size_t ch = u->c;
+        double *first = h_alloc(ch), *again = h_alloc(ch);
+        h_download(ctx, &b[DS], first);
+        h_buf bz = h_upload(ctx, h[DS], 1, &ch);
+        H_OK(ctx, fcl_ln2d_bwd_wg(ctx, NULL, &bz.t, NULL, &b[DY].t, &b[X].t, u->affine ? &b[S].t : NULL, &b[M].t,
+                                  &b[R].t, u->wg));
+        h_download(ctx, &bz, again);
+        cr_expect(memcmp(first, again, ch * sizeof *first) == 0, "ln2d dweight differs between two runs");
+        h_free(ctx, &bz);
+        free(first), free(again);
+    }
+    int in_place = (u->kind == K_LN && xa->shape[1] == shapes[1].s[1] && xa->shape[2] == shapes[1].s[2]) ||
+                   (u->kind == K_LS && xa->shape[1] == shapes[2].s[1] && xa->shape[2] == shapes[2].s[2]);
+    if (!in_place || u->wg != wgs[0]) return;
+    h_case("%s fwd in place", c->what);
+    double *y = h_alloc(b[X].numel);
+    if (u->kind == K_LN)
+        H_OK(ctx, fcl_ln2d_fwd(ctx, &b[X].t, NULL, NULL, &b[X].t, u->affine ? &b[S].t : NULL,
+                               u->affine ? &b[B].t : NULL, (float)u->eps));
+    else
+        H_OK(ctx, fcl_layer_scale_fwd(ctx, &b[X].t, &b[X].t, &b[S].t));
+    h_download(ctx, &b[X], y);
+    h_expect_close(u->kind == K_LN ? "ln2d fwd in place" : "layer scale fwd in place", y, want[Y], b[X].numel,
+                   H_TOL_FWD);
+    free(y);
+}
+
+/* The operands of one case of shape s. */
+static void norm_args(oc_case *c, const norm_case *u, const shape *s)
+{
+    *OC_P(c, norm_case) = *u;
+    size_t ch = u->kind == K_WSTD ? u->n : u->c, np = u->n * u->hw;
+    oc_role sr = u->kind == K_LS || u->affine ? OC_IN : OC_NONE;
+    static const double x_lo[] = {-2, -2, -1}, x_hi[] = {4, 2, 1.5}, s_lo[] = {0.5, -1, 0.5}, s_hi[] = {1.5, 1, 2};
+    /* ln2d: an offset per channel makes the mean matter (a bad two-pass sum would show) */
+    oc_arg_set(c, X, u->kind == K_WSTD ? "w" : "x", OC_IN, s->ndim, s->s, x_lo[u->kind], x_hi[u->kind]);
+    oc_arg_set(c, S, u->kind == K_LN ? "weight" : u->kind == K_LS ? "gamma" : "gain", sr, 1, &ch, s_lo[u->kind],
+               s_hi[u->kind]);
+    oc_arg_set(c, B, "bias", u->kind == K_LN && u->affine ? OC_IN : OC_NONE, 1, &ch, -1, 1);
+    oc_arg_set(c, Y, u->kind == K_WSTD ? "w_hat" : "y", OC_OUT, s->ndim, s->s, 0, 0);
+    oc_arg_set(c, M, "save_mean", u->kind == K_LN ? OC_OUT : OC_NONE, 1, &np, 0, 0);
+    oc_arg_set(c, R, "save_rstd", u->kind == K_LN ? OC_OUT : OC_NONE, 1, &np, 0, 0);
+    oc_arg_set(c, DY, "dy", OC_IN, s->ndim, s->s, -1, 1);
+    oc_arg_set(c, DX, "dx", OC_GRAD, s->ndim, s->s, -1, 1);
+    /* ln2d computes dweight and dbias with or without affine parameters; wstd's dgain only with a gain */
+    oc_arg_set(c, DS, u->kind == K_LN ? "dweight" : u->kind == K_LS ? "dgamma" : "dgain",
+               u->kind == K_WSTD && !u->affine ? OC_IN : OC_GRAD, 1, &ch, -1, 1);
+    oc_arg_set(c, DB, "dbias", u->kind == K_LN ? OC_GRAD : OC_NONE, 1, &ch, -1, 1);
+    char ss[64];
+    oc_shape_str(ss, sizeof ss, s->ndim, s->s);
+    snprintf(c->what, sizeof c->what, "%s%s %s group %d", kind_names[u->kind],
+             u->kind == K_LS ? "" : u->affine ? u->kind == K_LN ? " affine" : " gain" : u->kind == K_LN ? " no affine"
+                                                                                                    : " no gain",
+             ss, u->wg);
+}
+
+static norm_case norm_of(int kind, int affine, int wg, const shape *s)
+{
+    size_t n = s->s[0], c = s->s[1], all = h_numel(s->ndim, s->s);
+    if (kind == K_WSTD) /* [out, k]: scale 1.7 / sqrt(k) (NFNet's gamma / sqrt(fan_in)) */
+        return (norm_case){kind, affine, wg, n, all / n, 1, 1e-5, 1.7 / sqrt((double)(all / n))};
+    return (norm_case){kind, affine, wg, n, c, all / (n * c), 1e-6, 0};
+}
+
+/* Every shape under every group size, then the reference vs FD on one small shape (ud: {kind,
+ * affine}). */
+static int norm_gen(const oc_op *op, size_t i, oc_case *c)
+{
+    const int *ka = op->ud;
+    const shape *list = ka[0] == K_WSTD ? wstd_shapes : shapes;
+    if (i < N_SHAPES * N_WGS) {
+        norm_case u = norm_of(ka[0], ka[1], wgs[i % N_WGS], &list[i / N_WGS]);
+        norm_args(c, &u, &list[i / N_WGS]);
+        return 1;
+    }
+    if (i > N_SHAPES * N_WGS || (ka[0] != K_LS && !ka[1])) return 0;
+    static const shape fd_shapes[] = {{4, {2, 5, 2, 3}}, {3, {3, 4, 5}}, {4, {4, 1, 3, 3}}};
+    norm_case u = norm_of(ka[0], 1, 0, &fd_shapes[ka[0]]);
+    if (ka[0] == K_WSTD) u.scale = 0.37;
+    norm_args(c, &u, &fd_shapes[ka[0]]);
+    if (ka[0] == K_LN) c->arg[X].hi = 3;
+    if (ka[0] == K_WSTD) c->arg[X].lo = -1, c->arg[X].hi = 1;
+    c->device = 0;
+    c->nfd = ka[0] == K_LN ? 3 : 2;
+    c->fd[0] = (oc_fd){.wrt = X, .out = Y, .r = DY, .grad = DX, .samples = ka[0] == K_LN ? 60 : ka[0] == K_WSTD ? 36 : 0};
+    c->fd[1] = (oc_fd){.wrt = S, .out = Y, .r = DY, .grad = DS};
+    c->fd[2] = (oc_fd){.wrt = B, .out = Y, .r = DY, .grad = DB};
+    return 1;
+}
+
+/* {kind, affine / gain}: ln2d with and without weight and bias, layer scale, wstd with and
+ * without a gain; each its own test process */
+typedef struct norm_run {
+    int kind, affine;
+} norm_run;
+ParameterizedTestParameters(norm, kinds)
+{
+    static norm_run runs[] = {{K_LN, 1}, {K_LN, 0}, {K_LS, 1}, {K_WSTD, 1}, {K_WSTD, 0}};
+    return cr_make_param_array(norm_run, runs, sizeof runs / sizeof runs[0]);
+}
+ParameterizedTest(norm_run *r, norm, kinds)
+{
+    int ka[2] = {r->kind, r->affine};
+    oc_op op = {.name = "norm", .ud = ka, .gen = norm_gen, .dev_fwd = norm_dev_fwd, .dev_bwd = norm_dev_bwd,
+                .ref_fwd = norm_ref_fwd, .ref_bwd = norm_ref_bwd, .extra = norm_extra};
+    oc_run(&op);
 }
 
 /* ---- errors ------------------------------------------------------------------------------------- */

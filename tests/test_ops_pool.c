@@ -133,8 +133,9 @@ static void pool_fill(double *const *h, const oc_case *c)
 }
 
 /* max: without indices the forward still works */
-static void pool_extra(fcl_ctx *ctx, h_buf *b, double *const *want, const oc_case *c)
+static void pool_extra(fcl_ctx *ctx, h_buf *b, double *const *h, double *const *want, const oc_case *c)
 {
+    (void)h;
     const pool_tc *u = OC_P(c, pool_tc);
     if (u->kind != K_MAX) return;
     double *y = h_alloc(b[Y].numel);

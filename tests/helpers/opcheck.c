@@ -110,7 +110,7 @@ static void run_device(fcl_ctx *ctx, const oc_op *op, const oc_case *c, double *
         }
         free(got);
     }
-    if (op->extra) op->extra(ctx, b, want, c);
+    if (op->extra) op->extra(ctx, b, h, want, c);
     for (int i = 0; i < c->nargs; i++)
         if (c->arg[i].role != OC_NONE) h_free(ctx, &b[i]);
     free_host(c, want);

@@ -85,8 +85,9 @@ typedef struct oc_op {
     void (*ref_fwd)(double *const *h, const oc_case *c);
     void (*ref_bwd)(double *const *h, const oc_case *c);
     /* Optional: more device checks on the same buffers after the comparisons (in-place use,
-     * exact properties); want holds the reference results. */
-    void (*extra)(fcl_ctx *ctx, h_buf *b, double *const *want, const oc_case *c);
+     * determinism, exact properties); h holds the host data as uploaded (inputs, gradients'
+     * starts), want the reference results. */
+    void (*extra)(fcl_ctx *ctx, h_buf *b, double *const *h, double *const *want, const oc_case *c);
     /* Forced kernel variants ("family:-DNAME=V ..."), NULL-terminated; oc_run_forced(op, k)
      * runs every case under tunings[k] (one Criterion Test per tuning keeps them in parallel). */
     const char *const *tunings;
