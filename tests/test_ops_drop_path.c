@@ -1,5 +1,6 @@
-/* tests/test_ops_drop_path.c: drop path (stochastic depth): OpenCL vs reference forward and
- * backward, per-sample masks, keep rate, seeding, inference identity, FD, argument errors. */
+/* tests/test_ops_drop_path.c: drop path (stochastic depth) as an op-driver descriptor (OpenCL vs
+ * reference forward and backward, reference backward vs FD), per-sample masks, in-place use, keep
+ * rate, seeding, inference identity, argument errors. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -8,62 +9,94 @@
 
 #include <facecl/ops_eltwise.h>
 
-#include "helpers/harness.h"
+#include "helpers/opcheck.h"
 #include "ref/ref_eltwise.h"
 
 typedef struct shape {
     int ndim;
     size_t s[4];
 } shape;
-/* odd per-sample sizes (147, 13, 1) so samples straddle the kernel's vector chunks */
-static const shape shapes[] = {{4, {5, 3, 7, 7}}, {2, {7, 13}}, {4, {9, 1, 1, 1}}, {4, {33, 5, 3, 3}}};
+/* odd per-sample sizes (147, 13, 1) so samples straddle the kernel's vector chunks; the last one
+ * is the reference vs finite differences */
+static const shape shapes[] = {{4, {5, 3, 7, 7}}, {2, {7, 13}}, {4, {9, 1, 1, 1}}, {4, {33, 5, 3, 3}}, {2, {10, 6}}};
+static const float probs[] = {0.0f, 0.2f, 0.5f, 0.9f, 1.0f};
+#define N_DEVICE (4 * 5 * 2)
+
+enum { X, Y, DY, DX };
+
+static size_t dp_per(const oc_case *c) { return h_numel(c->arg[X].ndim, c->arg[X].shape) / c->arg[X].shape[0]; }
+
+static fcl_status dp_dev_fwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
+{
+    return fcl_drop_path_fwd(ctx, t[Y], t[X], OC_P(c, fcl_dropout_params));
+}
+
+static fcl_status dp_dev_bwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
+{
+    return fcl_drop_path_bwd(ctx, t[DX], t[DY], OC_P(c, fcl_dropout_params));
+}
+
+static void dp_ref_fwd(double *const *h, const oc_case *c)
+{
+    size_t n = h_numel(c->arg[X].ndim, c->arg[X].shape);
+    fcl_ref_drop_path_fwd(h[Y], h[X], n, dp_per(c), OC_P(c, fcl_dropout_params));
+}
+
+static void dp_ref_bwd(double *const *h, const oc_case *c)
+{
+    size_t n = h_numel(c->arg[X].ndim, c->arg[X].shape);
+    fcl_ref_drop_path_bwd(h[DX], h[DY], n, dp_per(c), OC_P(c, fcl_dropout_params));
+}
+
+/* whole samples: all of a sample is scaled by the same factor, 0 or 1 / (1 - p); then in place */
+static void dp_extra(fcl_ctx *ctx, h_buf *b, double *const *h, double *const *want, const oc_case *c)
+{
+    const fcl_dropout_params *p = OC_P(c, fcl_dropout_params);
+    size_t n = b[X].numel, per = dp_per(c);
+    double *y = h_alloc(n), keep = p->training ? (p->p < 1 ? 1.0 / (1.0 - p->p) : 0.0) : 1.0;
+    h_download(ctx, &b[Y], y);
+    for (size_t s = 0; s < c->arg[X].shape[0]; s++) {
+        int kept = !p->training || fcl_drop_path_keep(p->seed, s, p->p);
+        for (size_t i = s * per; i < (s + 1) * per; i++)
+            if (fabs(y[i] - h[X][i] * (kept ? keep : 0.0)) > 1e-6 * (1 + fabs(h[X][i]))) {
+                cr_expect(0, "sample %zu element %zu: got %g, x %g, kept %d", s, i, y[i], h[X][i], kept);
+                break;
+            }
+    }
+    H_OK(ctx, fcl_drop_path_fwd(ctx, &b[X].t, &b[X].t, p));
+    h_download(ctx, &b[X], y);
+    h_expect_close("drop path fwd in place", y, want[Y], n, H_TOL_FWD);
+    free(y);
+}
+
+/* every shape x every p x train / eval, then the reference vs FD (p 0.4, 60 samples) */
+static int dp_gen(const oc_op *op, size_t i, oc_case *c)
+{
+    (void)op;
+    if (i > N_DEVICE) return 0;
+    size_t si = i / 10, pi = (i / 2) % 5;
+    fcl_dropout_params *p = OC_P(c, fcl_dropout_params);
+    *p = i == N_DEVICE ? (fcl_dropout_params){0.4f, 99, 1}
+                       : (fcl_dropout_params){probs[pi], 0xabcdefull + si * 7 + pi, (int)(i % 2)};
+    const shape *s = &shapes[si];
+    oc_arg_set(c, X, "x", OC_IN, s->ndim, s->s, -2, 2);
+    oc_arg_set(c, Y, "y", OC_OUT, s->ndim, s->s, 0, 0);
+    oc_arg_set(c, DY, "dy", OC_IN, s->ndim, s->s, -1, 1);
+    oc_arg_set(c, DX, "dx", OC_GRAD, s->ndim, s->s, -1, 1);
+    snprintf(c->what, sizeof c->what, "drop path [%zu x %zu] p=%.1f %s", s->s[0], dp_per(c), (double)p->p,
+             p->training ? "train" : "eval");
+    if (i == N_DEVICE) {
+        c->device = 0;
+        c->nfd = 1;
+        c->fd[0] = (oc_fd){.wrt = X, .out = Y, .r = DY, .grad = DX, .samples = 60};
+    }
+    return 1;
+}
 
 Test(drop_path, matches_reference_per_sample)
 {
-    fcl_ctx *ctx = h_ctx();
-    const float ps[] = {0.0f, 0.2f, 0.5f, 0.9f, 1.0f};
-    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
-        for (size_t pi = 0; pi < sizeof ps / sizeof ps[0]; pi++)
-            for (int training = 0; training <= 1; training++) {
-                const shape *s = &shapes[si];
-                size_t n = h_numel(s->ndim, s->s), per = n / s->s[0];
-                fcl_dropout_params p = {ps[pi], 0xabcdefull + si * 7 + pi, training};
-                h_case("drop path [%zu x %zu] p=%.1f %s", s->s[0], per, (double)p.p, training ? "train" : "eval");
-                double *x = h_alloc(n), *y = h_alloc(n), *y_ref = h_alloc(n), *dy = h_alloc(n);
-                double *dx0 = h_alloc(n), *dx = h_alloc(n), *dx_ref = h_alloc(n);
-                h_rand(x, n, 1 + si, -2, 2), h_to_f32(x, n);
-                h_rand(dy, n, 2 + si, -1, 1), h_to_f32(dy, n);
-                h_rand(dx0, n, 3 + si, -1, 1), h_to_f32(dx0, n);
-                fcl_ref_drop_path_fwd(y_ref, x, n, per, &p);
-                memcpy(dx_ref, dx0, n * sizeof *dx);
-                fcl_ref_drop_path_bwd(dx_ref, dy, n, per, &p);
-                h_buf bx = h_upload(ctx, x, s->ndim, s->s), by = h_zeros(ctx, s->ndim, s->s);
-                h_buf bdy = h_upload(ctx, dy, s->ndim, s->s), bdx = h_upload(ctx, dx0, s->ndim, s->s);
-                h_name(&by, "y"), h_name(&bdx, "dx");
-                H_OK(ctx, fcl_drop_path_fwd(ctx, &by.t, &bx.t, &p));
-                H_OK(ctx, fcl_drop_path_bwd(ctx, &bdx.t, &bdy.t, &p));
-                h_download(ctx, &by, y), h_download(ctx, &bdx, dx);
-                h_check_guards(ctx, &bx), h_check_guards(ctx, &bdy);
-                h_expect_close("drop path fwd", y, y_ref, n, H_TOL_FWD);
-                h_expect_close("drop path bwd dx", dx, dx_ref, n, H_TOL_BWD);
-                /* whole samples: all of a sample is scaled by the same factor, 0 or 1 / (1 - p) */
-                double keep = training ? (p.p < 1 ? 1.0 / (1.0 - p.p) : 0.0) : 1.0;
-                for (size_t b = 0; b < s->s[0]; b++) {
-                    int kept = !training || fcl_drop_path_keep(p.seed, b, p.p);
-                    for (size_t i = b * per; i < (b + 1) * per; i++)
-                        if (fabs(y[i] - x[i] * (kept ? keep : 0.0)) > 1e-6 * (1 + fabs(x[i]))) {
-                            cr_expect(0, "sample %zu element %zu: got %g, x %g, kept %d", b, i, y[i], x[i], kept);
-                            break;
-                        }
-                }
-                /* in place */
-                H_OK(ctx, fcl_drop_path_fwd(ctx, &bx.t, &bx.t, &p));
-                h_download(ctx, &bx, y);
-                h_expect_close("drop path fwd in place", y, y_ref, n, H_TOL_FWD);
-                h_free(ctx, &bx), h_free(ctx, &by), h_free(ctx, &bdy), h_free(ctx, &bdx);
-                free(x), free(y), free(y_ref), free(dy), free(dx0), free(dx), free(dx_ref);
-            }
-    h_ctx_free(ctx);
+    oc_run(&(oc_op){.name = "drop path", .gen = dp_gen, .dev_fwd = dp_dev_fwd, .dev_bwd = dp_dev_bwd,
+                    .ref_fwd = dp_ref_fwd, .ref_bwd = dp_ref_bwd, .extra = dp_extra});
 }
 
 /* The keep rate over many samples is 1 - p, samples are independent of each other, and the mask
@@ -89,29 +122,6 @@ Test(drop_path, keep_rate_and_seeding)
         cr_expect(same < n - n / 20, "seeds 42 and 43 give (nearly) the same mask");
     }
     cr_expect(fcl_drop_path_keep(7, 3, 0.4f) == fcl_dropout_keep(7, 3, 0.4f));
-}
-
-typedef struct dp_fd_ud {
-    size_t n, per;
-    fcl_dropout_params p;
-} dp_fd_ud;
-
-static void dp_fd_f(double *y, const double *x, void *ud)
-{
-    dp_fd_ud *u = ud;
-    fcl_ref_drop_path_fwd(y, x, u->n, u->per, &u->p);
-}
-
-Test(drop_path, reference_fd)
-{
-    h_case("drop path reference backward vs finite differences");
-    dp_fd_ud u = {60, 6, {0.4f, 99, 1}};
-    double *x = h_alloc(u.n), *r = h_alloc(u.n), *g = h_alloc(u.n);
-    h_rand(x, u.n, 1, -2, 2), h_rand(r, u.n, 2, -1, 1);
-    fcl_ref_drop_path_bwd(g, r, u.n, u.per, &u.p);
-    h_fd_check(&(h_fd){.what = "drop path dx", .f = dp_fd_f, .ud = &u, .x = x, .nx = u.n, .ny = u.n, .r = r,
-                       .grad = g, .samples = 60, .seed = 3});
-    free(x), free(r), free(g);
 }
 
 Test(drop_path, errors)
