@@ -1,4 +1,5 @@
-/* tests/test_ops_eltwise.c: add, axpby, sum, SE channel multiply, concat, dropout, flatten: OpenCL vs reference, FD, bad input. */
+/* tests/test_ops_eltwise.c: add, channel multiply (SE) and concat as op-driver descriptors (OpenCL vs
+ * reference, FD), axpby, sum, concat slices, dropout, flatten, bad input. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -7,17 +8,17 @@
 
 #include <facecl/ops_eltwise.h>
 
-#include "helpers/harness.h"
+#include "helpers/opcheck.h"
 #include "ref/ref_eltwise.h"
 
 /* Random values already rounded to float, so device and reference see the same inputs. */
 static void frand(double *x, size_t n, uint64_t seed, double lo, double hi)
 {
     h_rand(x, n, seed, lo, hi);
-    for (size_t i = 0; i < n; i++)
-        x[i] = (float)x[i];
+    h_to_f32(x, n);
 }
 
+/* got - before, elementwise (what a backward accumulated). */
 static double *delta(const double *got, const double *before, size_t n)
 {
     double *d = h_alloc(n);
@@ -30,51 +31,76 @@ static double *delta(const double *got, const double *before, size_t n)
 static const size_t sizes[] = {1, 3, 7, 8, 9, 13 * 13, 31 * 31 * 3, 100003};
 #define NSIZES (sizeof sizes / sizeof sizes[0])
 
-/* ---- add and BLAS-1 ----------------------------------------------------------------------------- */
+/* ---- add: a, b, y, dy, da, db ------------------------------------------------------------------- */
+
+enum { A, B, Y, DY, DA, DB };
+
+static size_t numel0(const oc_case *c) { return h_numel(c->arg[0].ndim, c->arg[0].shape); }
+
+static fcl_status add_dev_fwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
+{
+    (void)c;
+    return fcl_add_fwd(ctx, t[Y], t[A], t[B]);
+}
+
+static fcl_status add_dev_bwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
+{
+    (void)c;
+    return fcl_add_bwd(ctx, t[DA], t[DB], t[DY]);
+}
+
+static void add_ref_fwd(double *const *h, const oc_case *c)
+{
+    fcl_ref_add_fwd(h[Y], h[A], h[B], numel0(c));
+}
+
+static void add_ref_bwd(double *const *h, const oc_case *c)
+{
+    for (size_t i = 0; i < numel0(c); i++) h[DA][i] += h[DY][i], h[DB][i] += h[DY][i];
+}
+
+/* in place a = a + b; accumulate b += y (= a + b); da and db the same tensor gets both */
+static void add_extra(fcl_ctx *ctx, h_buf *b, double *const *h, double *const *want, const oc_case *c)
+{
+    size_t n = numel0(c);
+    double *y = h_alloc(n), *ref = h_dup(want[Y], n);
+    H_OK(ctx, fcl_add_fwd(ctx, &b[A].t, &b[A].t, &b[B].t));
+    h_download(ctx, &b[A], y);
+    h_expect_close("add in place a = a + b", y, ref, n, H_TOL_FWD);
+    H_OK(ctx, fcl_add_acc(ctx, &b[B].t, &b[Y].t));
+    h_download(ctx, &b[B], y);
+    for (size_t i = 0; i < n; i++) ref[i] += h[B][i];
+    h_expect_close("add_acc b += x", y, ref, n, H_TOL_FWD);
+    h_buf bda = h_upload(ctx, h[DA], 1, &n);
+    H_OK(ctx, fcl_add_bwd(ctx, &bda.t, NULL, &b[DY].t));
+    H_OK(ctx, fcl_add_bwd(ctx, &bda.t, &bda.t, &b[DY].t));
+    h_download(ctx, &bda, y);
+    double *d = delta(y, h[DA], n);
+    for (size_t i = 0; i < n; i++) ref[i] = 3 * h[DY][i];
+    h_expect_close("add bwd (3 accumulations)", d, ref, n, H_TOL_BWD);
+    h_free(ctx, &bda);
+    free(y), free(ref), free(d);
+}
+
+static int add_gen(const oc_op *op, size_t i, oc_case *c)
+{
+    (void)op;
+    if (i >= NSIZES) return 0;
+    const size_t *n = &sizes[i];
+    oc_arg_set(c, A, "a", OC_IN, 1, n, -2, 2);
+    oc_arg_set(c, B, "b", OC_IN, 1, n, -2, 2);
+    oc_arg_set(c, Y, "y", OC_OUT, 1, n, 0, 0);
+    oc_arg_set(c, DY, "dy", OC_IN, 1, n, -2, 2);
+    oc_arg_set(c, DA, "da", OC_GRAD, 1, n, -1, 1)->delta = 1;
+    oc_arg_set(c, DB, "db", OC_GRAD, 1, n, -1, 1)->delta = 1;
+    snprintf(c->what, sizeof c->what, "add n=%zu", *n);
+    return 1;
+}
 
 Test(eltwise, add_forward_backward_and_in_place)
 {
-    fcl_ctx *ctx = h_ctx();
-    for (size_t s = 0; s < NSIZES; s++) {
-        size_t n = sizes[s];
-        h_case("add n=%zu", n);
-        double *a = h_alloc(n), *b = h_alloc(n), *y = h_alloc(n), *ref = h_alloc(n), *g0 = h_alloc(n);
-        frand(a, n, 1 + s, -2, 2);
-        frand(b, n, 2 + s, -2, 2);
-        frand(g0, n, 3 + s, -1, 1);
-        fcl_ref_add_fwd(ref, a, b, n);
-        h_buf ba = h_upload(ctx, a, 1, &n), bb = h_upload(ctx, b, 1, &n), by = h_upload(ctx, g0, 1, &n);
-        h_name(&by, "y");
-        H_OK(ctx, fcl_add_fwd(ctx, &by.t, &ba.t, &bb.t));
-        h_download(ctx, &by, y);
-        h_expect_close("add y = a + b", y, ref, n, H_TOL_FWD);
-
-        /* in place: a = a + b */
-        H_OK(ctx, fcl_add_fwd(ctx, &ba.t, &ba.t, &bb.t));
-        h_download(ctx, &ba, y);
-        h_expect_close("add in place a = a + b", y, ref, n, H_TOL_FWD);
-
-        /* accumulate: b += y (= a + b) */
-        H_OK(ctx, fcl_add_acc(ctx, &bb.t, &by.t));
-        h_download(ctx, &bb, y);
-        for (size_t i = 0; i < n; i++)
-            ref[i] += b[i];
-        h_expect_close("add_acc b += x", y, ref, n, H_TOL_FWD);
-
-        /* backward: da += dy, db += dy; da and db the same tensor gets both */
-        h_buf bda = h_upload(ctx, g0, 1, &n), bdy = h_upload(ctx, a, 1, &n);
-        H_OK(ctx, fcl_add_bwd(ctx, &bda.t, NULL, &bdy.t));
-        H_OK(ctx, fcl_add_bwd(ctx, &bda.t, &bda.t, &bdy.t));
-        h_download(ctx, &bda, y);
-        double *d = delta(y, g0, n);
-        for (size_t i = 0; i < n; i++)
-            ref[i] = 3 * a[i];
-        h_expect_close("add bwd (3 accumulations)", d, ref, n, H_TOL_BWD);
-
-        h_free(ctx, &ba), h_free(ctx, &bb), h_free(ctx, &by), h_free(ctx, &bda), h_free(ctx, &bdy);
-        free(a), free(b), free(y), free(ref), free(g0), free(d);
-    }
-    h_ctx_free(ctx);
+    oc_run(&(oc_op){.name = "add", .gen = add_gen, .dev_fwd = add_dev_fwd, .dev_bwd = add_dev_bwd,
+                    .ref_fwd = add_ref_fwd, .ref_bwd = add_ref_bwd, .extra = add_extra});
 }
 
 Test(eltwise, axpby_axpy_scale)
@@ -143,172 +169,167 @@ Test(eltwise, sum_is_exact_enough_and_deterministic)
     h_ctx_free(ctx);
 }
 
-/* ---- channel-wise multiply (SE) ------------------------------------------------------------- */
+/* ---- channel-wise multiply (SE): x, s, y, dy, dx, ds ------------------------------------------- */
 
 typedef struct chm_case {
     size_t n, c, h, w;
     int s4d;   /* s as [N, C, 1, 1] instead of [N, C] */
 } chm_case;
+static const chm_case chm_cases[] = {
+    {1, 3, 7, 7, 0},   {2, 13, 5, 5, 1},  {4, 17, 1, 1, 0}, {3, 5, 13, 13, 1},
+    {1, 1, 31, 31, 0}, {2, 37, 14, 14, 0}, {32, 64, 7, 7, 1},
+    {2, 3, 5, 5, 0},   /* the reference vs finite differences */
+};
+#define N_CHM (sizeof chm_cases / sizeof chm_cases[0])
 
-static void chmul_case(fcl_ctx *ctx, const chm_case *k, uint64_t seed)
+enum { CX, CS, CY, CDY, CDX, CDS };
+
+static void chm_dims(const oc_case *c, size_t *nc, size_t *hw)
 {
-    h_case("chmul x=[%zu, %zu, %zu, %zu] s4d=%d", k->n, k->c, k->h, k->w, k->s4d);
-    size_t nc = k->n * k->c, hw = k->h * k->w, nx = nc * hw;
-    double *x = h_alloc(nx), *s = h_alloc(nc), *dy = h_alloc(nx), *dx0 = h_alloc(nx), *ds0 = h_alloc(nc);
-    double *y = h_alloc(nx), *yr = h_alloc(nx), *dx = h_alloc(nx), *ds = h_alloc(nc);
-    double *dxr = h_alloc(nx), *dsr = h_alloc(nc);
-    frand(x, nx, seed, -2, 2);
-    frand(s, nc, seed + 1, 0, 1);
-    frand(dy, nx, seed + 2, -1, 1);
-    frand(dx0, nx, seed + 3, -1, 1);
-    frand(ds0, nc, seed + 4, -1, 1);
-    size_t sx[4] = {k->n, k->c, k->h, k->w}, ss4[4] = {k->n, k->c, 1, 1}, ss2[2] = {k->n, k->c};
-    h_buf bx = h_upload(ctx, x, 4, sx), by = h_zeros(ctx, 4, sx), bdy = h_upload(ctx, dy, 4, sx);
-    h_buf bs = k->s4d ? h_upload(ctx, s, 4, ss4) : h_upload(ctx, s, 2, ss2);
-    h_buf bdx = h_upload(ctx, dx0, 4, sx);
-    h_buf bds = k->s4d ? h_upload(ctx, ds0, 4, ss4) : h_upload(ctx, ds0, 2, ss2);
-    h_name(&by, "y"), h_name(&bdx, "dx"), h_name(&bds, "ds");
+    const oc_arg *x = &c->arg[CX];
+    *nc = x->shape[0] * x->shape[1], *hw = x->shape[2] * x->shape[3];
+}
 
-    H_OK(ctx, fcl_chmul_fwd(ctx, &by.t, &bx.t, &bs.t));
-    H_OK(ctx, fcl_chmul_bwd(ctx, &bdx.t, &bds.t, &bdy.t, &bx.t, &bs.t));
-    h_download(ctx, &by, y);
-    h_download(ctx, &bdx, dx);
-    h_download(ctx, &bds, ds);
-    fcl_ref_chmul_fwd(yr, x, s, nc, hw);
-    fcl_ref_chmul_bwd(dxr, dsr, dy, x, s, nc, hw);
-    h_expect_close("chmul fwd y", y, yr, nx, H_TOL_FWD);
-    double *gdx = delta(dx, dx0, nx), *gds = delta(ds, ds0, nc);
-    h_expect_close("chmul bwd dx", gdx, dxr, nx, H_TOL_BWD);
-    h_expect_close("chmul bwd ds", gds, dsr, nc, H_TOL_BWD);
+static fcl_status chm_dev_fwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
+{
+    (void)c;
+    return fcl_chmul_fwd(ctx, t[CY], t[CX], t[CS]);
+}
 
-    /* in place: x = x * s */
-    H_OK(ctx, fcl_chmul_fwd(ctx, &bx.t, &bx.t, &bs.t));
-    h_download(ctx, &bx, y);
-    h_expect_close("chmul fwd in place", y, yr, nx, H_TOL_FWD);
+static fcl_status chm_dev_bwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
+{
+    (void)c;
+    return fcl_chmul_bwd(ctx, t[CDX], t[CDS], t[CDY], t[CX], t[CS]);
+}
 
-    h_free(ctx, &bx), h_free(ctx, &by), h_free(ctx, &bdy), h_free(ctx, &bs), h_free(ctx, &bdx);
-    h_free(ctx, &bds);
-    double *all[] = {x, s, dy, dx0, ds0, y, yr, dx, ds, dxr, dsr, gdx, gds};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        free(all[i]);
+static void chm_ref_fwd(double *const *h, const oc_case *c)
+{
+    size_t nc, hw;
+    chm_dims(c, &nc, &hw);
+    fcl_ref_chmul_fwd(h[CY], h[CX], h[CS], nc, hw);
+}
+
+/* the reference overwrites: add onto the starts as the device does */
+static void chm_ref_bwd(double *const *h, const oc_case *c)
+{
+    size_t nc, hw;
+    chm_dims(c, &nc, &hw);
+    double *dx = h_alloc(nc * hw), *ds = h_alloc(nc);
+    fcl_ref_chmul_bwd(dx, ds, h[CDY], h[CX], h[CS], nc, hw);
+    for (size_t i = 0; i < nc * hw; i++) h[CDX][i] += dx[i];
+    for (size_t i = 0; i < nc; i++) h[CDS][i] += ds[i];
+    free(dx), free(ds);
+}
+
+/* in place: x = x * s */
+static void chm_extra(fcl_ctx *ctx, h_buf *b, double *const *h, double *const *want, const oc_case *c)
+{
+    (void)h;
+    (void)c;
+    double *y = h_alloc(b[CX].numel);
+    H_OK(ctx, fcl_chmul_fwd(ctx, &b[CX].t, &b[CX].t, &b[CS].t));
+    h_download(ctx, &b[CX], y);
+    h_expect_close("chmul fwd in place", y, want[CY], b[CX].numel, H_TOL_FWD);
+    free(y);
+}
+
+static int chm_gen(const oc_op *op, size_t i, oc_case *c)
+{
+    (void)op;
+    if (i >= N_CHM) return 0;
+    const chm_case *k = &chm_cases[i];
+    int fd = i == N_CHM - 1;
+    size_t sx[4] = {k->n, k->c, k->h, k->w}, ss[4] = {k->n, k->c, 1, 1};
+    oc_arg_set(c, CX, "x", OC_IN, 4, sx, fd ? -1 : -2, fd ? 1 : 2);
+    oc_arg_set(c, CS, "s", OC_IN, k->s4d ? 4 : 2, ss, fd ? -1 : 0, 1);
+    oc_arg_set(c, CY, "y", OC_OUT, 4, sx, 0, 0);
+    oc_arg_set(c, CDY, "dy", OC_IN, 4, sx, -1, 1);
+    oc_arg_set(c, CDX, "dx", OC_GRAD, 4, sx, -1, 1)->delta = 1;
+    oc_arg_set(c, CDS, "ds", OC_GRAD, k->s4d ? 4 : 2, ss, -1, 1)->delta = 1;
+    snprintf(c->what, sizeof c->what, "chmul x=[%zu, %zu, %zu, %zu] s4d=%d", k->n, k->c, k->h, k->w, k->s4d);
+    if (fd) {
+        c->device = 0;
+        c->nfd = 2;
+        c->fd[0] = (oc_fd){.wrt = CX, .out = CY, .r = CDY, .grad = CDX};
+        c->fd[1] = (oc_fd){.wrt = CS, .out = CY, .r = CDY, .grad = CDS};
+    }
+    return 1;
 }
 
 Test(eltwise, chmul_matches_reference)
 {
-    fcl_ctx *ctx = h_ctx();
-    static const chm_case cases[] = {
-        {1, 3, 7, 7, 0},   {2, 13, 5, 5, 1},  {4, 17, 1, 1, 0}, {3, 5, 13, 13, 1},
-        {1, 1, 31, 31, 0}, {2, 37, 14, 14, 0}, {32, 64, 7, 7, 1},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        chmul_case(ctx, &cases[i], 200 + 10 * i);
-    h_ctx_free(ctx);
+    oc_run(&(oc_op){.name = "chmul", .gen = chm_gen, .dev_fwd = chm_dev_fwd, .dev_bwd = chm_dev_bwd,
+                    .ref_fwd = chm_ref_fwd, .ref_bwd = chm_ref_bwd, .extra = chm_extra});
 }
 
-typedef struct chm_ud {
-    const double *x, *s;
-    size_t nc, hw;
-} chm_ud;
+/* ---- concat: x[0..3], y, dy, dx[0..3] (input 1 gets no gradient: NULL, must stay as it was) ----- */
 
-static void chm_f(double *y, const double *unused, void *ud)
+enum { XS = 0, CCY = 4, CCDY = 5, DXS = 6 };
+
+typedef struct concat_case {
+    size_t n, h, w;
+    int count;
+    size_t ch[4];
+} concat_case;
+static const concat_case concat_cases[] = {
+    {1, 7, 7, 3, {3, 5, 7}}, {2, 13, 13, 2, {1, 12}}, {3, 5, 3, 4, {13, 32, 32, 9}}, {5, 1, 1, 1, {6}},
+    {32, 14, 14, 3, {3, 5, 7}},
+};
+
+static fcl_status concat_dev_fwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
 {
-    (void)unused;
-    const chm_ud *u = ud;
-    fcl_ref_chmul_fwd(y, u->x, u->s, u->nc, u->hw);
+    const concat_case *k = OC_P(c, concat_case);
+    const fcl_tensor *xt[4] = {t[XS], t[XS + 1], t[XS + 2], t[XS + 3]};
+    return fcl_concat_fwd(ctx, t[CCY], xt, k->count);
 }
 
-Test(eltwise, chmul_reference_vs_finite_differences)
+static fcl_status concat_dev_bwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
 {
-    size_t nc = 2 * 3, hw = 5 * 5;
-    h_case("chmul FD nc=%zu hw=%zu", nc, hw);
-    double *x = h_alloc(nc * hw), *s = h_alloc(nc), *r = h_alloc(nc * hw);
-    double *dx = h_alloc(nc * hw), *ds = h_alloc(nc);
-    h_rand(x, nc * hw, 1, -1, 1);
-    h_rand(s, nc, 2, -1, 1);
-    h_rand(r, nc * hw, 3, -1, 1);
-    fcl_ref_chmul_bwd(dx, ds, r, x, s, nc, hw);
-    chm_ud u = {x, s, nc, hw};
-    h_fd fx = {.what = "chmul d/dx", .f = chm_f, .ud = &u, .x = x, .nx = nc * hw, .ny = nc * hw,
-               .r = r, .grad = dx, .seed = 4};
-    h_fd fs = fx;
-    fs.what = "chmul d/ds", fs.x = s, fs.nx = nc, fs.grad = ds;
-    h_fd_check(&fx);
-    h_fd_check(&fs);
-    free(x), free(s), free(r), free(dx), free(ds);
+    const concat_case *k = OC_P(c, concat_case);
+    fcl_tensor *dt[4] = {t[DXS], NULL, t[DXS + 2], t[DXS + 3]};
+    return fcl_concat_bwd(ctx, dt, k->ch, k->count, t[CCDY]);
 }
 
-/* ---- concat ------------------------------------------------------------------------------------- */
-
-static void concat_case(fcl_ctx *ctx, size_t n, const size_t *ch, int count, size_t h, size_t w,
-                        uint64_t seed)
+static void concat_ref_fwd(double *const *h, const oc_case *c)
 {
+    const concat_case *k = OC_P(c, concat_case);
+    const double *xs[4] = {h[XS], h[XS + 1], h[XS + 2], h[XS + 3]};
+    fcl_ref_concat_fwd(h[CCY], xs, k->ch, k->count, k->n, k->h * k->w);
+}
+
+static void concat_ref_bwd(double *const *h, const oc_case *c)
+{
+    const concat_case *k = OC_P(c, concat_case);
+    double *dref[4] = {h[DXS], NULL, h[DXS + 2], h[DXS + 3]};
+    fcl_ref_concat_bwd(dref, k->ch, k->count, h[CCDY], k->n, k->h * k->w);
+}
+
+static int concat_gen(const oc_op *op, size_t i, oc_case *c)
+{
+    (void)op;
+    if (i >= sizeof concat_cases / sizeof concat_cases[0]) return 0;
+    const concat_case *k = &concat_cases[i];
+    *OC_P(c, concat_case) = *k;
+    size_t ct = 0;
     char chs[64] = "";
-    for (int i = 0, len = 0; i < count && len >= 0 && (size_t)len < sizeof chs; i++)
-        len += snprintf(chs + len, sizeof chs - (size_t)len, i ? "+%zu" : "%zu", ch[i]);
-    h_case("concat n=%zu channels %s h=%zu w=%zu", n, chs, h, w);
-    size_t ct = 0, inner = h * w;
-    for (int i = 0; i < count; i++)
-        ct += ch[i];
-    double *xs[4], *dx0[4], *dxr[4];
-    h_buf bxs[4], bdx[4];
-    const fcl_tensor *xt[4];
-    fcl_tensor *dt[4];
-    for (int i = 0; i < count; i++) {
-        size_t m = n * ch[i] * inner, sh[4] = {n, ch[i], h, w};
-        xs[i] = h_alloc(m);
-        dx0[i] = h_alloc(m);
-        dxr[i] = h_alloc(m);
-        frand(xs[i], m, seed + (uint64_t)i, -1, 1);
-        frand(dx0[i], m, seed + 10 + (uint64_t)i, -1, 1);
-        bxs[i] = h_upload(ctx, xs[i], 4, sh);
-        bdx[i] = h_upload(ctx, dx0[i], 4, sh);
-        xt[i] = &bxs[i].t;
-        /* input 1 gets no gradient (NULL), the rest do */
-        dt[i] = i == 1 ? NULL : &bdx[i].t;
+    for (int j = 0, len = 0; j < k->count; j++) {
+        size_t sh[4] = {k->n, k->ch[j], k->h, k->w};
+        oc_arg_set(c, XS + j, "x", OC_IN, 4, sh, -1, 1);
+        oc_arg_set(c, DXS + j, "dx", j == 1 ? OC_IN : OC_GRAD, 4, sh, -1, 1);
+        ct += k->ch[j];
+        len += snprintf(chs + len, sizeof chs - (size_t)len, j ? "+%zu" : "%zu", k->ch[j]);
     }
-    size_t ny = n * ct * inner, sy[4] = {n, ct, h, w};
-    double *y = h_alloc(ny), *yr = h_alloc(ny), *dy = h_alloc(ny), *got = h_alloc(ny);
-    frand(dy, ny, seed + 99, -1, 1);
-    h_buf by = h_zeros(ctx, 4, sy), bdy = h_upload(ctx, dy, 4, sy);
-    h_name(&by, "concat y");
-
-    H_OK(ctx, fcl_concat_fwd(ctx, &by.t, xt, count));
-    h_download(ctx, &by, y);
-    fcl_ref_concat_fwd(yr, (const double *const *)xs, ch, count, n, inner);
-    h_expect_close("concat fwd", y, yr, ny, 0.0);   /* a copy: exact */
-
-    H_OK(ctx, fcl_concat_bwd(ctx, dt, ch, count, &bdy.t));
-    double *dref[4];
-    for (int i = 0; i < count; i++) {
-        memcpy(dxr[i], dx0[i], n * ch[i] * inner * sizeof(double));
-        dref[i] = i == 1 ? NULL : dxr[i];
-    }
-    fcl_ref_concat_bwd(dref, ch, count, dy, n, inner);
-    for (int i = 0; i < count; i++) {
-        size_t m = n * ch[i] * inner;
-        h_download(ctx, &bdx[i], got);
-        char what[64];
-        snprintf(what, sizeof what, "concat bwd dx[%d]%s", i, i == 1 ? " (NULL: untouched)" : "");
-        h_expect_close(what, got, dxr[i], m, H_TOL_BWD);
-    }
-    for (int i = 0; i < count; i++) {
-        h_free(ctx, &bxs[i]), h_free(ctx, &bdx[i]);
-        free(xs[i]), free(dx0[i]), free(dxr[i]);
-    }
-    h_free(ctx, &by), h_free(ctx, &bdy);
-    free(y), free(yr), free(dy), free(got);
+    size_t sy[4] = {k->n, ct, k->h, k->w};
+    oc_arg_set(c, CCY, "y", OC_OUT, 4, sy, 0, 0)->tol = OC_EXACT;   /* a copy: exact */
+    oc_arg_set(c, CCDY, "dy", OC_IN, 4, sy, -1, 1);
+    snprintf(c->what, sizeof c->what, "concat n=%zu channels %s h=%zu w=%zu", k->n, chs, k->h, k->w);
+    return 1;
 }
 
 Test(eltwise, concat_matches_reference)
 {
-    fcl_ctx *ctx = h_ctx();
-    static const size_t c3[] = {3, 5, 7}, c2[] = {1, 12}, c4[] = {13, 32, 32, 9}, c1[] = {6};
-    concat_case(ctx, 1, c3, 3, 7, 7, 1);
-    concat_case(ctx, 2, c2, 2, 13, 13, 2);
-    concat_case(ctx, 3, c4, 4, 5, 3, 3);
-    concat_case(ctx, 5, c1, 1, 1, 1, 4);
-    concat_case(ctx, 32, c3, 3, 14, 14, 5);
-    h_ctx_free(ctx);
+    oc_run(&(oc_op){.name = "concat", .gen = concat_gen, .dev_fwd = concat_dev_fwd, .dev_bwd = concat_dev_bwd,
+                    .ref_fwd = concat_ref_fwd, .ref_bwd = concat_ref_bwd});
 }
 
 /* A DenseNet block appending features to a preallocated buffer, and the matching slice gradient. */

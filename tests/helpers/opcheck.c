@@ -105,6 +105,11 @@ static void run_device(fcl_ctx *ctx, const oc_op *op, const oc_case *c, double *
                     break;
                 }
             }
+        } else if (a->delta) {
+            double *w = h_dup(want[i], arg_n(a));
+            for (size_t j = 0; j < arg_n(a); j++) got[j] -= h[i][j], w[j] -= h[i][j];
+            compare(c, i, got, w);
+            free(w);
         } else {
             compare(c, i, got, want[i]);
         }

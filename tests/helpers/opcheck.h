@@ -29,6 +29,8 @@ typedef struct oc_arg {
     double lo, hi;         /* OC_IN / OC_GRAD start values */
     double tol;            /* compared operands: 0 = H_TOL_FWD (OC_OUT, OC_INOUT) / H_TOL_BWD;
                             * OC_EXACT: equal (indices) */
+    int delta;             /* OC_GRAD: compare what the backward added (got - start) with the
+                            * reference's (want - start), not the accumulated sums */
 } oc_arg;
 
 /* A finite-difference check of the reference: the backward's `grad` (computed from zero with
