@@ -7,25 +7,17 @@
 
 #include <facecl/ops_linear.h>
 
-#include "helpers/harness.h"
+#include "helpers/opcheck.h"
 #include "ref/ref_linear.h"
 
 /* Random values already rounded to float, so device and reference see the same inputs. */
 static void frand(double *x, size_t n, uint64_t seed, double lo, double hi)
 {
     h_rand(x, n, seed, lo, hi);
-    for (size_t i = 0; i < n; i++)
-        x[i] = (float)x[i];
+    h_to_f32(x, n);
 }
 
-/* got - before, elementwise (what a backward accumulated). */
-static double *delta(const double *got, const double *before, size_t n)
-{
-    double *d = h_alloc(n);
-    for (size_t i = 0; i < n; i++)
-        d[i] = got[i] - before[i];
-    return d;
-}
+/* ---- the descriptor: x, w, b, y, dy, dx, dw, db ------------------------------------------------- */
 
 typedef struct lin_case {
     size_t n, in, out;
@@ -33,98 +25,88 @@ typedef struct lin_case {
     int x4d;   /* x given as [n, c, h, w] with c*h*w == in */
 } lin_case;
 
-/* Forward and every backward output of one shape, OpenCL vs reference. */
-static void check_case(fcl_ctx *ctx, const lin_case *c, uint64_t seed)
+enum { X, W, B, Y, DY, DX, DW, DB };
+enum { S_SMALL, S_CLASSIFIER, S_FD };
+
+static fcl_status lin_dev_fwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
 {
-    h_case("linear n=%zu in=%zu out=%zu bias=%d x4d=%d", c->n, c->in, c->out, c->bias, c->x4d);
-    size_t nx = c->n * c->in, nw = c->out * c->in, ny = c->n * c->out;
-    double *x = h_alloc(nx), *w = h_alloc(nw), *b = h_alloc(c->out), *dy = h_alloc(ny);
-    double *dx0 = h_alloc(nx), *dw0 = h_alloc(nw), *db0 = h_alloc(c->out);
-    double *y_ref = h_alloc(ny), *y = h_alloc(ny);
-    double *dx_ref = h_alloc(nx), *dw_ref = h_alloc(nw), *db_ref = h_alloc(c->out);
-    double *dx = h_alloc(nx), *dw = h_alloc(nw), *db = h_alloc(c->out);
-    frand(x, nx, seed, -1, 1);
-    frand(w, nw, seed + 1, -0.5, 0.5);
-    frand(b, c->out, seed + 2, -1, 1);
-    frand(dy, ny, seed + 3, -1, 1);
-    /* gradients start non-zero: the backward must add, not overwrite */
-    frand(dx0, nx, seed + 4, -1, 1);
-    frand(dw0, nw, seed + 5, -1, 1);
-    frand(db0, c->out, seed + 6, -1, 1);
-    double *ynan = h_alloc(ny);
-    for (size_t i = 0; i < ny; i++)
-        ynan[i] = NAN;   /* the forward must overwrite y (GEMM beta 0 must not read it) */
-
-    size_t sx4[4] = {c->n, c->in, 1, 1}, sx2[2] = {c->n, c->in};
-    size_t sw[2] = {c->out, c->in}, sb[1] = {c->out}, sy[2] = {c->n, c->out};
-    h_buf bx = c->x4d ? h_upload(ctx, x, 4, sx4) : h_upload(ctx, x, 2, sx2);
-    h_buf bw = h_upload(ctx, w, 2, sw), bb = h_upload(ctx, b, 1, sb);
-    h_buf by = h_upload(ctx, ynan, 2, sy), bdy = h_upload(ctx, dy, 2, sy);
-    h_buf bdx = c->x4d ? h_upload(ctx, dx0, 4, sx4) : h_upload(ctx, dx0, 2, sx2);
-    h_buf bdw = h_upload(ctx, dw0, 2, sw), bdb = h_upload(ctx, db0, 1, sb);
-    h_name(&by, "y");
-    h_name(&bdx, "dx");
-    h_name(&bdw, "dw");
-    h_name(&bdb, "db");
-
-    H_OK(ctx, fcl_linear_fwd(ctx, &by.t, &bx.t, &bw.t, c->bias ? &bb.t : NULL));
-    H_OK(ctx, fcl_linear_bwd(ctx, &bdx.t, &bdw.t, c->bias ? &bdb.t : NULL, &bdy.t, &bx.t, &bw.t));
-    h_download(ctx, &by, y);
-    h_download(ctx, &bdx, dx);
-    h_download(ctx, &bdw, dw);
-    h_download(ctx, &bdb, db);
-    h_check_guards(ctx, &bx);
-    h_check_guards(ctx, &bw);
-
-    fcl_ref_linear_fwd(y_ref, x, w, c->bias ? b : NULL, c->n, c->in, c->out);
-    fcl_ref_linear_bwd(dx_ref, dw_ref, db_ref, dy, x, w, c->n, c->in, c->out);
-    h_expect_close("linear fwd y", y, y_ref, ny, H_TOL_FWD);
-    double *gdx = delta(dx, dx0, nx), *gdw = delta(dw, dw0, nw), *gdb = delta(db, db0, c->out);
-    h_expect_close("linear bwd dx", gdx, dx_ref, nx, H_TOL_BWD);
-    h_expect_close("linear bwd dw", gdw, dw_ref, nw, H_TOL_BWD);
-    if (c->bias)
-        h_expect_close("linear bwd db", gdb, db_ref, c->out, H_TOL_BWD);
-    else
-        h_expect_close("linear bwd db untouched", db, db0, c->out, 0.0);
-
-    h_free(ctx, &bx);
-    h_free(ctx, &bw);
-    h_free(ctx, &bb);
-    h_free(ctx, &by);
-    h_free(ctx, &bdy);
-    h_free(ctx, &bdx);
-    h_free(ctx, &bdw);
-    h_free(ctx, &bdb);
-    double *all[] = {x, w, b, dy, dx0, dw0, db0, y_ref, y, dx_ref, dw_ref, db_ref, dx, dw, db, ynan,
-                     gdx, gdw, gdb};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        free(all[i]);
+    (void)c;
+    return fcl_linear_fwd(ctx, t[Y], t[X], t[W], t[B]);
 }
 
-Test(linear, matches_reference_small_odd_shapes)
+/* without a bias, db is an input passed as NULL: it must stay as it was */
+static fcl_status lin_dev_bwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
 {
-    fcl_ctx *ctx = h_ctx();
-    static const lin_case cases[] = {
+    return fcl_linear_bwd(ctx, t[DX], t[DW], OC_P(c, lin_case)->bias ? t[DB] : NULL, t[DY], t[X], t[W]);
+}
+
+static void lin_ref_fwd(double *const *h, const oc_case *c)
+{
+    const lin_case *u = OC_P(c, lin_case);
+    fcl_ref_linear_fwd(h[Y], h[X], h[W], h[B], u->n, u->in, u->out);
+}
+
+static void lin_ref_bwd(double *const *h, const oc_case *c)
+{
+    const lin_case *u = OC_P(c, lin_case);
+    size_t nx = u->n * u->in, nw = u->out * u->in;
+    double *dx = h_alloc(nx), *dw = h_alloc(nw), *db = h_alloc(u->out);
+    fcl_ref_linear_bwd(dx, dw, db, h[DY], h[X], h[W], u->n, u->in, u->out);
+    for (size_t i = 0; i < nx; i++) h[DX][i] += dx[i];
+    for (size_t i = 0; i < nw; i++) h[DW][i] += dw[i];
+    for (size_t i = 0; u->bias && i < u->out; i++) h[DB][i] += db[i];
+    free(dx), free(dw), free(db);
+}
+
+static int lin_gen(const oc_op *op, size_t i, oc_case *c)
+{
+    static const lin_case small[] = {
         {1, 1, 1, 1, 0},   {1, 7, 5, 1, 0},  {3, 13, 10, 1, 0}, {5, 31, 1, 0, 0},
         {2, 6, 3, 1, 1},   {7, 17, 23, 1, 1}, {13, 3, 29, 0, 0}, {4, 9, 9, 1, 0},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        check_case(ctx, &cases[i], 100 + 10 * i);
-    h_ctx_free(ctx);
-}
-
-Test(linear, matches_reference_classifier_sizes)
-{
-    fcl_ctx *ctx = h_ctx();
     /* face-classifier heads: a pooled 512 (or odd 257) embedding onto N classes, batch 32 / 1 */
-    static const lin_case cases[] = {
+    static const lin_case classifier[] = {
         {32, 512, 40, 1, 1}, {32, 512, 101, 1, 0}, {1, 512, 38, 1, 0}, {33, 257, 67, 1, 0},
         {64, 128, 512, 1, 0},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        check_case(ctx, &cases[i], 900 + 10 * i);
-    h_ctx_free(ctx);
+    static const lin_case fd[] = {{1, 5, 3, 1, 0}, {4, 7, 6, 1, 0}, {3, 13, 11, 1, 0}};
+    const int set = *(const int *)op->ud;
+    const lin_case *list = set == S_SMALL ? small : set == S_CLASSIFIER ? classifier : fd;
+    size_t count = set == S_SMALL ? 8 : set == S_CLASSIFIER ? 5 : 3;
+    if (i >= count) return 0;
+    const lin_case *u = &list[i];
+    *OC_P(c, lin_case) = *u;
+    size_t sx[4] = {u->n, u->in, 1, 1}, sw[2] = {u->out, u->in}, sb[1] = {u->out}, sy[2] = {u->n, u->out};
+    oc_arg_set(c, X, "x", OC_IN, u->x4d ? 4 : 2, sx, -1, 1);
+    oc_arg_set(c, W, "w", OC_IN, 2, sw, set == S_FD ? -1 : -0.5, set == S_FD ? 1 : 0.5);
+    oc_arg_set(c, B, "b", u->bias ? OC_IN : OC_NONE, 1, sb, -1, 1);
+    oc_arg_set(c, Y, "y", OC_OUT, 2, sy, 0, 0);
+    oc_arg_set(c, DY, "dy", OC_IN, 2, sy, -1, 1);
+    /* gradients start non-zero: the backward must add, not overwrite */
+    oc_arg_set(c, DX, "dx", OC_GRAD, u->x4d ? 4 : 2, sx, -1, 1)->delta = 1;
+    oc_arg_set(c, DW, "dw", OC_GRAD, 2, sw, -1, 1)->delta = 1;
+    oc_arg_set(c, DB, "db", u->bias ? OC_GRAD : OC_IN, 1, sb, -1, 1)->delta = 1;
+    snprintf(c->what, sizeof c->what, "linear n=%zu in=%zu out=%zu bias=%d x4d=%d", u->n, u->in, u->out, u->bias,
+             u->x4d);
+    if (set == S_FD) {
+        c->device = 0;
+        c->nfd = 3;
+        c->fd[0] = (oc_fd){.wrt = X, .out = Y, .r = DY, .grad = DX};
+        c->fd[1] = (oc_fd){.wrt = W, .out = Y, .r = DY, .grad = DW};
+        c->fd[2] = (oc_fd){.wrt = B, .out = Y, .r = DY, .grad = DB};
+    }
+    return 1;
 }
+
+static void run_set(int set)
+{
+    oc_run(&(oc_op){.name = "linear", .ud = &set, .gen = lin_gen, .dev_fwd = lin_dev_fwd, .dev_bwd = lin_dev_bwd,
+                    .ref_fwd = lin_ref_fwd, .ref_bwd = lin_ref_bwd});
+}
+
+Test(linear, matches_reference_small_odd_shapes) { run_set(S_SMALL); }
+Test(linear, matches_reference_classifier_sizes) { run_set(S_CLASSIFIER); }
+Test(linear, reference_backward_vs_finite_differences) { run_set(S_FD); }
 
 /* Each gradient alone (the others NULL), compared with the reference. */
 Test(linear, partial_gradients)
@@ -189,46 +171,6 @@ Test(linear, bias_gradient_is_deterministic)
     h_free(ctx, &b2);
     free(dy), free(a), free(b);
     h_ctx_free(ctx);
-}
-
-/* ---- reference backward vs finite differences (no device) ---------------------------------- */
-
-typedef struct lin_ud {
-    const double *x, *w, *b;
-    size_t n, in, out;
-} lin_ud;
-
-static void lin_f(double *y, const double *unused, void *ud)
-{
-    (void)unused;   /* the perturbed array is one of x, w, b, which ud points at */
-    const lin_ud *u = ud;
-    fcl_ref_linear_fwd(y, u->x, u->w, u->b, u->n, u->in, u->out);
-}
-
-Test(linear, reference_backward_vs_finite_differences)
-{
-    static const size_t shapes[][3] = {{1, 5, 3}, {4, 7, 6}, {3, 13, 11}};
-    for (size_t s = 0; s < 3; s++) {
-        size_t n = shapes[s][0], in = shapes[s][1], out = shapes[s][2];
-        h_case("linear FD n=%zu in=%zu out=%zu", n, in, out);
-        double *x = h_alloc(n * in), *w = h_alloc(out * in), *b = h_alloc(out), *r = h_alloc(n * out);
-        double *dx = h_alloc(n * in), *dw = h_alloc(out * in), *db = h_alloc(out);
-        h_rand(x, n * in, 11 + s, -1, 1);
-        h_rand(w, out * in, 12 + s, -1, 1);
-        h_rand(b, out, 13 + s, -1, 1);
-        h_rand(r, n * out, 14 + s, -1, 1);
-        fcl_ref_linear_bwd(dx, dw, db, r, x, w, n, in, out);
-        lin_ud u = {x, w, b, n, in, out};
-        h_fd fx = {.what = "linear d/dx", .f = lin_f, .ud = &u, .x = x, .nx = n * in, .ny = n * out,
-                   .r = r, .grad = dx, .seed = 1};
-        h_fd fw = fx, fb = fx;
-        fw.what = "linear d/dw", fw.x = w, fw.nx = out * in, fw.grad = dw;
-        fb.what = "linear d/db", fb.x = b, fb.nx = out, fb.grad = db;
-        h_fd_check(&fx);
-        h_fd_check(&fw);
-        h_fd_check(&fb);
-        free(x), free(w), free(b), free(r), free(dx), free(dw), free(db);
-    }
 }
 
 /* ---- bad input ------------------------------------------------------------------------------- */

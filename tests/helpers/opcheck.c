@@ -3,6 +3,7 @@
 #include "helpers/opcheck.h"
 
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,7 +86,14 @@ static void run_device(fcl_ctx *ctx, const oc_op *op, const oc_case *c, double *
         const oc_arg *a = &c->arg[i];
         t[i] = NULL;
         if (a->role == OC_NONE) continue;
-        b[i] = a->role == OC_OUT ? h_zeros(ctx, a->ndim, a->shape) : h_upload(ctx, h[i], a->ndim, a->shape);
+        if (a->role == OC_OUT) {   /* NaN: the op must write every element, never read one */
+            double *nan = h_alloc(arg_n(a));
+            for (size_t j = 0; j < arg_n(a); j++) nan[j] = NAN;
+            b[i] = h_upload(ctx, nan, a->ndim, a->shape);
+            free(nan);
+        } else {
+            b[i] = h_upload(ctx, h[i], a->ndim, a->shape);
+        }
         h_name(&b[i], a->name);
         t[i] = &b[i].t;
     }

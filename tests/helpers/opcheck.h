@@ -14,7 +14,8 @@ typedef enum oc_role {
     OC_NONE = 0,   /* absent: the op gets NULL, the reference a NULL array */
     OC_IN,         /* random input in [lo, hi) (rounded to float); its sentinels are checked and
                     * it must come back unchanged, bit for bit */
-    OC_OUT,        /* written by the forward: starts at zero, compared with the reference */
+    OC_OUT,        /* written by the forward: starts as NaN on the device (every element must be
+                    * written, none read), compared with the reference */
     OC_GRAD,       /* written by the backward: accumulated onto a random start in [lo, hi)
                     * (lo == hi: that constant), compared with the reference; zero for FD */
     OC_INOUT,      /* read and updated by the forward (running statistics): random start,
