@@ -130,8 +130,7 @@ static int act_gen(const oc_op *op, size_t i, oc_case *c)
     act_args(c, 1, &n);
     ac->fd = FD_AVOID_KINKS;
     c->device = 0;
-    c->nfd = 1;
-    c->fd[0] = (oc_fd){.wrt = A_X, .out = A_Y, .r = A_DY, .grad = A_DX, .samples = 96, .kink = act_kink};
+    oc_fd_add(c, A_X, A_Y, A_DY, A_DX, 96, act_kink);
     snprintf(c->what, sizeof c->what, "act %s", fcl_act_name(p->kind));
     return 1;
 }
@@ -154,8 +153,7 @@ Test(act, fd_skips_kinks)
         act_args(&c, 1, &n);
         *OC_P(&c, act_case) = (act_case){{kinds[k], 0.1f}, FD_AT_KINKS};
         c.seed = 11;
-        c.nfd = 1;
-        c.fd[0] = (oc_fd){.wrt = A_X, .out = A_Y, .r = A_DY, .grad = A_DX, .samples = 40, .kink = act_kink};
+        oc_fd_add(&c, A_X, A_Y, A_DY, A_DX, 40, act_kink);
         snprintf(c.what, sizeof c.what, "act %s with inputs at the kinks (skipped)", fcl_act_name(kinds[k]));
         oc_run_case(NULL, &act_op, &c);
     }
@@ -308,9 +306,8 @@ static int prelu_gen(const oc_op *op, size_t i, oc_case *c)
     oc_shape_str(ss, sizeof ss, s->ndim, s->s);
     snprintf(c->what, sizeof c->what, "prelu %s slopes %s", pc->shared ? "shared" : "per-channel", ss);
     if (h_numel(s->ndim, s->s) <= 4096) {   /* FD on the smaller shapes: d/dx and d/da */
-        c->nfd = 2;
-        c->fd[0] = (oc_fd){.wrt = P_X, .out = P_Y, .r = P_DY, .grad = P_DX, .kink = prelu_kink};
-        c->fd[1] = (oc_fd){.wrt = P_A, .out = P_Y, .r = P_DY, .grad = P_DA};
+        oc_fd_add(c, P_X, P_Y, P_DY, P_DX, 0, prelu_kink);
+        oc_fd_add(c, P_A, P_Y, P_DY, P_DA, 0, NULL);
     }
     return 1;
 }

@@ -78,8 +78,7 @@ static int rs_gen(const oc_op *op, size_t i, oc_case *c)
     snprintf(c->what, sizeof c->what, "rsoftmax B %zu radix %zu card %zu rest %zu", u->b, u->radix, u->card, u->rest);
     if (fd) {
         c->device = 0;
-        c->nfd = 1;
-        c->fd[0] = (oc_fd){.wrt = X, .out = Y, .r = DY, .grad = DX, .samples = 48};
+        oc_fd_add(c, X, Y, DY, DX, 48, NULL);
     }
     return 1;
 }
@@ -179,9 +178,8 @@ static int rsum_gen(const oc_op *op, size_t i, oc_case *c)
              s->b, s->radix, s->c, s->h, s->w, u.wg);
     if (fd) {
         c->device = 0;
-        c->nfd = 2;
-        c->fd[0] = (oc_fd){.wrt = RX, .out = RY, .r = RDY, .grad = RDX};
-        c->fd[1] = (oc_fd){.wrt = RA, .out = RY, .r = RDY, .grad = RDA};
+        oc_fd_add(c, RX, RY, RDY, RDX, 0, NULL);
+        oc_fd_add(c, RA, RY, RDY, RDA, 0, NULL);
     }
     return 1;
 }

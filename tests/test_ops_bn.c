@@ -161,10 +161,9 @@ static int bn_gen(const oc_op *op, size_t i, oc_case *c)
         oc_shape_str(ss, sizeof ss, s->ndim, s->s);
         snprintf(c->what, sizeof c->what, "bn2d %s %s", bc->p.training ? "train" : "infer", ss);
         c->device = 0;
-        c->nfd = 3;
-        c->fd[0] = (oc_fd){.wrt = X, .out = Y, .r = DY, .grad = DX};
-        c->fd[1] = (oc_fd){.wrt = G, .out = Y, .r = DY, .grad = DG};
-        c->fd[2] = (oc_fd){.wrt = BE, .out = Y, .r = DY, .grad = DB};
+        oc_fd_add(c, X, Y, DY, DX, 0, NULL);
+        oc_fd_add(c, G, Y, DY, DG, 0, NULL);
+        oc_fd_add(c, BE, Y, DY, DB, 0, NULL);
         return 1;
     }
     size_t nwg = set->training ? 3 : 2;

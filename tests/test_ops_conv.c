@@ -174,10 +174,9 @@ static int conv_gen(const oc_op *op, size_t i, oc_case *c)
              p->dil_w, p->groups, cc->bias, fcl_conv2d_algo_name(algo));
     if (set == S_FD) {
         c->device = 0;
-        c->nfd = 3;
-        c->fd[0] = (oc_fd){.wrt = X, .out = Y, .r = DY, .grad = DX, .samples = 40};
-        c->fd[1] = (oc_fd){.wrt = W, .out = Y, .r = DY, .grad = DW, .samples = 40};
-        c->fd[2] = (oc_fd){.wrt = B, .out = Y, .r = DY, .grad = DB, .samples = 40};
+        oc_fd_add(c, X, Y, DY, DX, 40, NULL);
+        oc_fd_add(c, W, Y, DY, DW, 40, NULL);
+        oc_fd_add(c, B, Y, DY, DB, 40, NULL);
     }
     return 1;
 }

@@ -87,8 +87,7 @@ static int dp_gen(const oc_op *op, size_t i, oc_case *c)
              p->training ? "train" : "eval");
     if (i == N_DEVICE) {
         c->device = 0;
-        c->nfd = 1;
-        c->fd[0] = (oc_fd){.wrt = X, .out = Y, .r = DY, .grad = DX, .samples = 60};
+        oc_fd_add(c, X, Y, DY, DX, 60, NULL);
     }
     return 1;
 }

@@ -249,9 +249,8 @@ static int chm_gen(const oc_op *op, size_t i, oc_case *c)
     snprintf(c->what, sizeof c->what, "chmul x=[%zu, %zu, %zu, %zu] s4d=%d", k->n, k->c, k->h, k->w, k->s4d);
     if (fd) {
         c->device = 0;
-        c->nfd = 2;
-        c->fd[0] = (oc_fd){.wrt = CX, .out = CY, .r = CDY, .grad = CDX};
-        c->fd[1] = (oc_fd){.wrt = CS, .out = CY, .r = CDY, .grad = CDS};
+        oc_fd_add(c, CX, CY, CDY, CDX, 0, NULL);
+        oc_fd_add(c, CS, CY, CDY, CDS, 0, NULL);
     }
     return 1;
 }

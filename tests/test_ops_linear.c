@@ -90,10 +90,9 @@ static int lin_gen(const oc_op *op, size_t i, oc_case *c)
              u->x4d);
     if (set == S_FD) {
         c->device = 0;
-        c->nfd = 3;
-        c->fd[0] = (oc_fd){.wrt = X, .out = Y, .r = DY, .grad = DX};
-        c->fd[1] = (oc_fd){.wrt = W, .out = Y, .r = DY, .grad = DW};
-        c->fd[2] = (oc_fd){.wrt = B, .out = Y, .r = DY, .grad = DB};
+        oc_fd_add(c, X, Y, DY, DX, 0, NULL);
+        oc_fd_add(c, W, Y, DY, DW, 0, NULL);
+        oc_fd_add(c, B, Y, DY, DB, 0, NULL);
     }
     return 1;
 }

@@ -1,5 +1,8 @@
-/* tests/test_ops_loss.c: cross-entropy, log-softmax, L2 normalisation, cosine similarity: OpenCL vs reference, FD, bad input. */
+/* tests/test_ops_loss.c: cross-entropy, log-softmax, L2 normalisation, cosine similarity as op-driver
+ * descriptors (OpenCL vs reference, the GPU-shaped row kernels forced, FD), bad labels, subnormal
+ * gradients, bad input. */
 #include <criterion/criterion.h>
+#include <criterion/parameterized.h>
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
@@ -8,96 +11,327 @@
 
 #include <facecl/ops_loss.h>
 
-#include "helpers/harness.h"
+#include "helpers/opcheck.h"
 #include "ref/ref_loss.h"
 
 /* Random values already rounded to float, so device and reference see the same inputs. */
 static void frand(double *x, size_t n, uint64_t seed, double lo, double hi)
 {
     h_rand(x, n, seed, lo, hi);
-    for (size_t i = 0; i < n; i++)
-        x[i] = (float)x[i];
+    h_to_f32(x, n);
 }
 
-static double *delta(const double *got, const double *before, size_t n)
-{
-    double *d = h_alloc(n);
-    for (size_t i = 0; i < n; i++)
-        d[i] = got[i] - before[i];
-    return d;
-}
+/* The GPU-shaped row kernels (one work-group per row) forced: subgroups, and the local-memory tree. */
+static const char *const loss_tunings[] = {"loss:-DFCL_ROW_WG=64", "loss:-DFCL_ROW_WG=256 -DFCL_USE_SG=0", NULL};
 
-/* ---- cross-entropy ------------------------------------------------------------------------------ */
+/* ---- cross-entropy: logits, labels, loss, row losses, the loss's gradient (a scalar), dlogits ---- */
 
 typedef struct xent_case {
     size_t n, k;
     double eps, dloss;
     double lo, hi;   /* logit range */
 } xent_case;
+static const xent_case xent_cases[] = {
+    {1, 2, 0.0, 1.0, -3, 3},      {1, 10, 0.1, 1.0, -3, 3},    {7, 13, 0.1, 1.0, -5, 5},
+    {5, 1, 0.1, 1.0, -1, 1},      {32, 1000, 0.1, 1.0, -8, 8}, {33, 101, 0.0, 0.5, -4, 4},
+    {3, 37, 0.3, 2.0, -2, 2},     {17, 7, 1.0, 1.0, -3, 3},
+    /* numerically stable: huge logits (exp would overflow without the max shift) */
+    {9, 11, 0.1, 1.0, 950, 1000}, {4, 19, 0.1, 1.0, -200, 200},
+    /* the reference vs finite differences (loss weight 1.7) */
+    {4, 7, 0.0, 1.7, -3, 3},      {4, 7, 0.1, 1.7, -3, 3},     {4, 7, 0.5, 1.7, -3, 3},
+};
+#define N_XENT_DEVICE 10
+#define N_XENT (sizeof xent_cases / sizeof xent_cases[0])
 
-static void xent_case_run(fcl_ctx *ctx, const xent_case *c, uint64_t seed)
+enum { Z, LAB, LOSS, RL, DLOSS, DZ };
+
+/* labels: integers in [0, k); the loss weight: dloss */
+static void xent_fill(double *const *h, const oc_case *c)
 {
-    h_case("softmax xent n=%zu k=%zu eps=%.2f dloss=%.2f logits [%g, %g)", c->n, c->k, c->eps, c->dloss,
-           c->lo, c->hi);
-    size_t nz = c->n * c->k;
-    double *z = h_alloc(nz), *lab = h_alloc(c->n), *g0 = h_alloc(nz), *g = h_alloc(nz), *gr = h_alloc(nz);
-    double *rl = h_alloc(c->n), *rlr = h_alloc(c->n), loss, lossr;
-    int *labi = malloc(c->n * sizeof *labi);
-    cr_assert(labi != NULL);
-    frand(z, nz, seed, c->lo, c->hi);
-    frand(g0, nz, seed + 1, -0.01, 0.01);
-    h_rand(lab, c->n, seed + 2, 0, (double)c->k);
-    for (size_t i = 0; i < c->n; i++) {
-        labi[i] = (int)lab[i];
-        lab[i] = labi[i];
-    }
-    size_t sz[2] = {c->n, c->k}, one = 1;
-    h_buf bz = h_upload(ctx, z, 2, sz), bl = h_zeros(ctx, 1, &c->n), bloss = h_zeros(ctx, 1, &one);
-    h_buf brl = h_zeros(ctx, 1, &c->n), bg = h_upload(ctx, g0, 2, sz);
-    h_name(&bloss, "loss"), h_name(&brl, "row_loss"), h_name(&bg, "dlogits");
-    H_OK(ctx, fcl_labels_upload(ctx, &bl.t, labi, c->n, (int)c->k));
-    fcl_xent_params p = {(float)c->eps};
-    H_OK(ctx, fcl_softmax_xent_fwd(ctx, &bloss.t, &brl.t, &bz.t, &bl.t, &p));
-    H_OK(ctx, fcl_softmax_xent_bwd(ctx, &bg.t, &bz.t, &bl.t, &p, (float)c->dloss));
-    h_download(ctx, &bloss, &loss);
-    h_download(ctx, &brl, rl);
-    h_download(ctx, &bg, g);
-    h_check_guards(ctx, &bz);
+    const xent_case *u = OC_P(c, xent_case);
+    for (size_t i = 0; i < u->n; i++) h[LAB][i] = floor(h[LAB][i]);
+    h[DLOSS][0] = u->dloss;
+}
 
-    fcl_ref_softmax_xent_fwd(&lossr, rlr, z, labi, c->n, c->k, c->eps);
-    fcl_ref_softmax_xent_bwd(gr, z, labi, c->n, c->k, c->eps, c->dloss);
-    h_expect_close("xent loss (mean)", &loss, &lossr, 1, H_TOL_FWD);
-    h_expect_close("xent row losses", rl, rlr, c->n, H_TOL_FWD);
-    double *dg = delta(g, g0, nz);
-    h_expect_close("xent dlogits", dg, gr, nz, H_TOL_BWD);
+static int *labels_of(const double *lab, size_t n)
+{
+    int *l = malloc(n * sizeof *l);
+    cr_assert(l != NULL);
+    for (size_t i = 0; i < n; i++) l[i] = (int)lab[i];
+    return l;
+}
 
-    /* without row_loss: the same loss, bit for bit (fixed-order reduction) */
-    double loss2;
-    H_OK(ctx, fcl_softmax_xent_fwd(ctx, &bloss.t, NULL, &bz.t, &bl.t, &p));
-    h_download(ctx, &bloss, &loss2);
+static fcl_status xent_dev_fwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
+{
+    fcl_xent_params p = {(float)OC_P(c, xent_case)->eps};
+    return fcl_softmax_xent_fwd(ctx, t[LOSS], t[RL], t[Z], t[LAB], &p);
+}
+
+static fcl_status xent_dev_bwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
+{
+    const xent_case *u = OC_P(c, xent_case);
+    fcl_xent_params p = {(float)u->eps};
+    return fcl_softmax_xent_bwd(ctx, t[DZ], t[Z], t[LAB], &p, (float)u->dloss);
+}
+
+static void xent_ref_fwd(double *const *h, const oc_case *c)
+{
+    const xent_case *u = OC_P(c, xent_case);
+    int *l = labels_of(h[LAB], u->n);
+    fcl_ref_softmax_xent_fwd(h[LOSS], h[RL], h[Z], l, u->n, u->k, u->eps);
+    free(l);
+}
+
+static void xent_ref_bwd(double *const *h, const oc_case *c)
+{
+    const xent_case *u = OC_P(c, xent_case);
+    int *l = labels_of(h[LAB], u->n);
+    double *g = h_alloc(u->n * u->k);
+    fcl_ref_softmax_xent_bwd(g, h[Z], l, u->n, u->k, u->eps, u->dloss);
+    for (size_t i = 0; i < u->n * u->k; i++) h[DZ][i] += g[i];
+    free(l), free(g);
+}
+
+/* without row_loss: the same loss, bit for bit (fixed-order reduction) */
+static void xent_extra(fcl_ctx *ctx, h_buf *b, double *const *h, double *const *want, const oc_case *c)
+{
+    (void)h, (void)want;
+    fcl_xent_params p = {(float)OC_P(c, xent_case)->eps};
+    double loss, loss2;
+    h_download(ctx, &b[LOSS], &loss);
+    H_OK(ctx, fcl_softmax_xent_fwd(ctx, &b[LOSS].t, NULL, &b[Z].t, &b[LAB].t, &p));
+    h_download(ctx, &b[LOSS], &loss2);
     cr_expect(loss2 == loss, "loss without row_loss differs: %.9g vs %.9g", loss2, loss);
-
-    h_free(ctx, &bz), h_free(ctx, &bl), h_free(ctx, &bloss), h_free(ctx, &brl), h_free(ctx, &bg);
-    free(z), free(lab), free(g0), free(g), free(gr), free(rl), free(rlr), free(labi), free(dg);
 }
 
-static void softmax_xent_matches_reference_body(void)
+static int xent_gen(const oc_op *op, size_t i, oc_case *c)
 {
-    fcl_ctx *ctx = h_ctx();
-    static const xent_case cases[] = {
-        {1, 2, 0.0, 1.0, -3, 3},      {1, 10, 0.1, 1.0, -3, 3},    {7, 13, 0.1, 1.0, -5, 5},
-        {5, 1, 0.1, 1.0, -1, 1},      {32, 1000, 0.1, 1.0, -8, 8}, {33, 101, 0.0, 0.5, -4, 4},
-        {3, 37, 0.3, 2.0, -2, 2},     {17, 7, 1.0, 1.0, -3, 3},
-        /* numerically stable: huge logits (exp would overflow without the max shift) */
-        {9, 11, 0.1, 1.0, 950, 1000}, {4, 19, 0.1, 1.0, -200, 200},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        xent_case_run(ctx, &cases[i], 300 + 10 * i);
-    h_ctx_free(ctx);
+    const int fd = *(const int *)op->ud;
+    i += fd ? N_XENT_DEVICE : 0;
+    if (i >= (fd ? N_XENT : N_XENT_DEVICE)) return 0;
+    const xent_case *u = &xent_cases[i];
+    *OC_P(c, xent_case) = *u;
+    size_t sz[2] = {u->n, u->k}, one = 1;
+    oc_arg_set(c, Z, "logits", OC_IN, 2, sz, u->lo, u->hi);
+    oc_arg_set(c, LAB, "labels", OC_IN, 1, &u->n, 0, (double)u->k);
+    oc_arg_set(c, LOSS, "loss (mean)", OC_OUT, 1, &one, 0, 0);
+    oc_arg_set(c, RL, "row losses", OC_OUT, 1, &u->n, 0, 0);
+    oc_arg_set(c, DLOSS, "dloss", OC_IN, 1, &one, 0, 0);
+    oc_arg_set(c, DZ, "dlogits", OC_GRAD, 2, sz, -0.01, 0.01)->delta = 1;
+    snprintf(c->what, sizeof c->what, "softmax xent n=%zu k=%zu eps=%.2f dloss=%.2f logits [%g, %g)", u->n, u->k,
+             u->eps, u->dloss, u->lo, u->hi);
+    if (fd) {
+        c->device = 0;
+        oc_fd_add(c, Z, LOSS, DLOSS, DZ, 0, NULL);
+    }
+    return 1;
 }
-Test(loss, softmax_xent_matches_reference) { softmax_xent_matches_reference_body(); }
-Test(loss, softmax_xent_matches_reference_gpu_rows) { h_force("loss:-DFCL_ROW_WG=64"); softmax_xent_matches_reference_body(); }
-Test(loss, softmax_xent_matches_reference_gpu_rows_tree) { h_force("loss:-DFCL_ROW_WG=256 -DFCL_USE_SG=0"); softmax_xent_matches_reference_body(); }
+
+/* ---- log-softmax and L2 normalisation: x, y, dy, dx ------------------------------------------------ */
+
+enum { X, Y, DY, DX };
+enum { K_LSM, K_L2 };
+
+typedef struct rows_case {
+    int kind;
+    size_t n, k;
+} rows_case;
+
+static fcl_status rows_dev_fwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
+{
+    return OC_P(c, rows_case)->kind == K_LSM ? fcl_log_softmax_fwd(ctx, t[Y], t[X]) : fcl_l2norm_fwd(ctx, t[Y], t[X]);
+}
+
+/* log-softmax's backward reads the device's y */
+static fcl_status rows_dev_bwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
+{
+    return OC_P(c, rows_case)->kind == K_LSM ? fcl_log_softmax_bwd(ctx, t[DX], t[DY], t[Y])
+                                             : fcl_l2norm_bwd(ctx, t[DX], t[DY], t[X]);
+}
+
+static void rows_ref_fwd(double *const *h, const oc_case *c)
+{
+    const rows_case *u = OC_P(c, rows_case);
+    if (u->kind == K_LSM) fcl_ref_log_softmax_fwd(h[Y], h[X], u->n, u->k);
+    else fcl_ref_l2norm_fwd(h[Y], h[X], u->n, u->k, FCL_L2NORM_EPS);
+}
+
+static void rows_ref_bwd(double *const *h, const oc_case *c)
+{
+    const rows_case *u = OC_P(c, rows_case);
+    double *g = h_alloc(u->n * u->k);
+    if (u->kind == K_LSM) {   /* from y rounded to float, as the device stores it */
+        double *y = h_dup(h[Y], u->n * u->k);
+        h_to_f32(y, u->n * u->k);
+        fcl_ref_log_softmax_bwd(g, h[DY], y, u->n, u->k);
+        free(y);
+        for (size_t i = 0; i < u->n * u->k; i++) h[DX][i] += g[i];
+    } else {   /* accumulates itself */
+        fcl_ref_l2norm_bwd(h[DX], h[DY], h[X], u->n, u->k, FCL_L2NORM_EPS);
+    }
+    free(g);
+}
+
+/* l2norm: row 1 all zero and row 2 tiny (norm < 1e-12): both use the eps clamp */
+static void rows_fill(double *const *h, const oc_case *c)
+{
+    const rows_case *u = OC_P(c, rows_case);
+    if (u->kind != K_L2 || u->n <= 2 || !c->device) return;
+    for (size_t j = 0; j < u->k; j++) {
+        h[X][u->k + j] = 0.0;
+        h[X][2 * u->k + j] = (float)(1e-14 * (double)(j % 3));
+    }
+}
+
+/* log-softmax in place */
+static void rows_extra(fcl_ctx *ctx, h_buf *b, double *const *h, double *const *want, const oc_case *c)
+{
+    (void)h;
+    if (OC_P(c, rows_case)->kind != K_LSM) return;
+    double *y = h_alloc(b[X].numel);
+    H_OK(ctx, fcl_log_softmax_fwd(ctx, &b[X].t, &b[X].t));
+    h_download(ctx, &b[X], y);
+    h_expect_close("log_softmax fwd in place", y, want[Y], b[X].numel, H_TOL_FWD);
+    free(y);
+}
+
+/* ud {kind, fd}: every shape, or the reference vs FD on one */
+static int rows_gen(const oc_op *op, size_t i, oc_case *c)
+{
+    static const size_t lsm[][2] = {{1, 1}, {1, 10}, {7, 13}, {32, 1000}, {5, 3}, {64, 257}};
+    static const size_t l2[][2] = {{1, 1}, {1, 512}, {7, 13}, {32, 128}, {5, 3}, {33, 257}};
+    const int *kf = op->ud;
+    if (i >= (kf[1] ? 1u : 6u)) return 0;
+    rows_case *u = OC_P(c, rows_case);
+    *u = (rows_case){kf[0], kf[0] == K_LSM ? lsm[i][0] : l2[i][0], kf[0] == K_LSM ? lsm[i][1] : l2[i][1]};
+    if (kf[1]) *u = kf[0] == K_LSM ? (rows_case){K_LSM, 3, 9} : (rows_case){K_L2, 4, 6};
+    size_t sh[2] = {u->n, u->k};
+    double r = kf[1] ? (kf[0] == K_LSM ? 4 : 1) : (kf[0] == K_LSM ? 10 : 2);
+    oc_arg_set(c, X, "x", OC_IN, 2, sh, -r, r);
+    oc_arg_set(c, Y, "y", OC_OUT, 2, sh, 0, 0);
+    oc_arg_set(c, DY, "dy", OC_IN, 2, sh, -1, 1);
+    /* log-softmax: what the backward added; l2norm: the sums (at d = 1 the gradient is 0 up to
+     * rounding, which a relative check of the added part cannot judge) */
+    oc_arg *dx = oc_arg_set(c, DX, "dx", OC_GRAD, 2, sh, -1, 1);
+    dx->delta = u->kind == K_LSM;
+    if (u->kind == K_L2 && u->n > 2) {   /* the clamped rows' gradients are dy / 1e-12: on their own scale */
+        dx->split[0] = u->k;
+        dx->split[1] = 3 * u->k;
+    }
+    snprintf(c->what, sizeof c->what, "%s n=%zu %s=%zu", u->kind == K_LSM ? "log_softmax" : "l2norm", u->n,
+             u->kind == K_LSM ? "k" : "d", u->k);
+    if (kf[1]) {
+        c->device = 0;
+        oc_fd_add(c, X, Y, DY, DX, 0, NULL);
+    }
+    return 1;
+}
+
+/* ---- cosine similarity: A, B, S, dS, dA, dB (same: B is A and dB is dA) ------------------------------ */
+
+typedef struct cos_case {
+    size_t na, nb, d;
+    int same;
+} cos_case;
+static const cos_case cos_cases[] = {
+    {1, 1, 1, 0}, {1, 7, 13, 0}, {5, 3, 31, 0}, {32, 32, 512, 0}, {33, 17, 128, 0}, {9, 9, 37, 1}, {32, 32, 128, 1},
+    {3, 4, 5, 0},   /* the reference vs finite differences */
+};
+#define N_COS (sizeof cos_cases / sizeof cos_cases[0])
+
+enum { CA, CB, CS, CDS, CDA, CDB };
+
+static fcl_status cos_dev_fwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
+{
+    return fcl_cosine_sim_fwd(ctx, t[CS], t[CA], OC_P(c, cos_case)->same ? t[CA] : t[CB]);
+}
+
+/* same: dB is dA, so dB's own buffer (an input then) must stay as it was */
+static fcl_status cos_dev_bwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
+{
+    int same = OC_P(c, cos_case)->same;
+    return fcl_cosine_sim_bwd(ctx, t[CDA], same ? t[CDA] : t[CDB], t[CDS], t[CA], same ? t[CA] : t[CB]);
+}
+
+static void cos_ref_fwd(double *const *h, const oc_case *c)
+{
+    const cos_case *u = OC_P(c, cos_case);
+    fcl_ref_cosine_sim_fwd(h[CS], h[CA], u->same ? h[CA] : h[CB], u->na, u->nb, u->d, FCL_L2NORM_EPS);
+}
+
+static void cos_ref_bwd(double *const *h, const oc_case *c)
+{
+    const cos_case *u = OC_P(c, cos_case);
+    double *da = h_alloc(u->na * u->d), *db = h_alloc(u->nb * u->d);
+    cr_assert(fcl_ref_cosine_sim_bwd(da, db, h[CDS], h[CA], u->same ? h[CA] : h[CB], u->na, u->nb, u->d,
+                                     FCL_L2NORM_EPS) == 0);
+    for (size_t i = 0; i < u->na * u->d; i++) h[CDA][i] += da[i] + (u->same ? db[i] : 0);
+    for (size_t i = 0; !u->same && i < u->nb * u->d; i++) h[CDB][i] += db[i];
+    free(da), free(db);
+}
+
+/* ud fd: the last case only (the reference vs FD), else the others on the device */
+static int cos_gen(const oc_op *op, size_t i, oc_case *c)
+{
+    const int fd = *(const int *)op->ud;
+    i += fd ? N_COS - 1 : 0;
+    if (i >= (fd ? N_COS : N_COS - 1)) return 0;
+    const cos_case *u = &cos_cases[i];
+    *OC_P(c, cos_case) = *u;
+    size_t sa[2] = {u->na, u->d}, sb[2] = {u->nb, u->d}, ss[2] = {u->na, u->nb};
+    oc_arg_set(c, CA, "A", OC_IN, 2, sa, -1, 1);
+    oc_arg_set(c, CB, "B", u->same ? OC_NONE : OC_IN, 2, sb, -1, 1);
+    oc_arg_set(c, CS, "S", OC_OUT, 2, ss, 0, 0);
+    oc_arg_set(c, CDS, "dS", OC_IN, 2, ss, -1, 1);
+    oc_arg_set(c, CDA, u->same ? "dA (both sides)" : "dA", OC_GRAD, 2, sa, -1, 1)->delta = 1;
+    oc_arg_set(c, CDB, "dB", u->same ? OC_IN : OC_GRAD, 2, sb, -1, 1)->delta = 1;
+    snprintf(c->what, sizeof c->what, "cosine sim na=%zu nb=%zu d=%zu %s", u->na, u->nb, u->d,
+             u->same ? "(B is A, dB is dA)" : "");
+    if (i == N_COS - 1) {
+        c->device = 0;
+        oc_fd_add(c, CA, CS, CDS, CDA, 0, NULL);
+        oc_fd_add(c, CB, CS, CDS, CDB, 0, NULL);
+    }
+    return 1;
+}
+
+/* ---- the runs ------------------------------------------------------------------------------------- */
+
+/* {op: xent, log_softmax, l2norm, cosine; tuning + 1 or 0; fd} */
+typedef struct loss_run {
+    int op, tuning, fd;
+} loss_run;
+
+static void run_loss(const loss_run *r)
+{
+    int xfd = r->fd, kf[2] = {r->op == 1 ? K_LSM : K_L2, r->fd};
+    oc_op ops[] = {
+        {.name = "xent", .ud = &xfd, .gen = xent_gen, .fill = xent_fill, .dev_fwd = xent_dev_fwd,
+         .dev_bwd = xent_dev_bwd, .ref_fwd = xent_ref_fwd, .ref_bwd = xent_ref_bwd, .extra = xent_extra},
+        {.name = "rows", .ud = kf, .gen = rows_gen, .fill = rows_fill, .dev_fwd = rows_dev_fwd,
+         .dev_bwd = rows_dev_bwd, .ref_fwd = rows_ref_fwd, .ref_bwd = rows_ref_bwd, .extra = rows_extra},
+        {.name = "cosine", .ud = &xfd, .gen = cos_gen, .dev_fwd = cos_dev_fwd, .dev_bwd = cos_dev_bwd, .ref_fwd = cos_ref_fwd,
+         .ref_bwd = cos_ref_bwd},
+    };
+    oc_op op = ops[r->op == 0 ? 0 : r->op == 3 ? 2 : 1];
+    op.tunings = loss_tunings;
+    if (r->tuning) oc_run_forced(&op, (size_t)r->tuning - 1);
+    else oc_run(&op);
+}
+
+/* the row kernels under the device's tuning and each forced one; cosine (GEMMs) once */
+ParameterizedTestParameters(loss, matches_reference)
+{
+    static loss_run runs[] = {{0, 0, 0}, {0, 1, 0}, {0, 2, 0}, {1, 0, 0}, {1, 1, 0},
+                              {1, 2, 0}, {2, 0, 0}, {2, 1, 0}, {2, 2, 0}, {3, 0, 0}};
+    return cr_make_param_array(loss_run, runs, sizeof runs / sizeof runs[0]);
+}
+ParameterizedTest(loss_run *r, loss, matches_reference) { run_loss(r); }
+
+Test(loss, reference_vs_finite_differences)
+{
+    for (int op = 0; op < 4; op++) run_loss(&(loss_run){op, 0, 1});
+}
 
 /* Labels that are not class indices poison their row (NaN), never read out of bounds; host
  * labels are checked on upload. */
@@ -141,8 +375,8 @@ static void softmax_xent_bad_labels_body(void)
     h_ctx_free(ctx);
 }
 Test(loss, softmax_xent_bad_labels) { softmax_xent_bad_labels_body(); }
-Test(loss, softmax_xent_bad_labels_gpu_rows) { h_force("loss:-DFCL_ROW_WG=64"); softmax_xent_bad_labels_body(); }
-Test(loss, softmax_xent_bad_labels_gpu_rows_tree) { h_force("loss:-DFCL_ROW_WG=256 -DFCL_USE_SG=0"); softmax_xent_bad_labels_body(); }
+Test(loss, softmax_xent_bad_labels_gpu_rows) { h_force(loss_tunings[0]); softmax_xent_bad_labels_body(); }
+Test(loss, softmax_xent_bad_labels_gpu_rows_tree) { h_force(loss_tunings[1]); softmax_xent_bad_labels_body(); }
 
 /* Gradients below the smallest normal float are stored as zero, in every variant and in the
  * reference: subnormal operands made the GEMMs after an ArcFace head 20x slower on x86. Row 0:
@@ -172,265 +406,8 @@ static void softmax_xent_flushes_subnormals_body(void)
     h_ctx_free(ctx);
 }
 Test(loss, softmax_xent_flushes_subnormals) { softmax_xent_flushes_subnormals_body(); }
-Test(loss, softmax_xent_flushes_subnormals_gpu_rows) { h_force("loss:-DFCL_ROW_WG=64"); softmax_xent_flushes_subnormals_body(); }
-Test(loss, softmax_xent_flushes_subnormals_gpu_rows_tree) { h_force("loss:-DFCL_ROW_WG=256 -DFCL_USE_SG=0"); softmax_xent_flushes_subnormals_body(); }
-
-typedef struct xent_ud {
-    const int *lab;
-    size_t n, k;
-    double eps;
-} xent_ud;
-
-static void xent_f(double *y, const double *z, void *ud)
-{
-    const xent_ud *u = ud;
-    fcl_ref_softmax_xent_fwd(y, NULL, z, u->lab, u->n, u->k, u->eps);
-}
-
-Test(loss, softmax_xent_reference_vs_finite_differences)
-{
-    static const double epss[] = {0.0, 0.1, 0.5};
-    for (size_t e = 0; e < 3; e++) {
-        size_t n = 4, k = 7;
-        h_case("softmax xent FD n=%zu k=%zu eps=%.2f", n, k, epss[e]);
-        double z[28], g[28] = {0}, r = 1.7;
-        int lab[4] = {0, 6, 3, 3};
-        h_rand(z, n * k, 5 + e, -3, 3);
-        fcl_ref_softmax_xent_bwd(g, z, lab, n, k, epss[e], r);
-        xent_ud u = {lab, n, k, epss[e]};
-        h_fd f = {.what = "xent d/dlogits", .f = xent_f, .ud = &u, .x = z, .nx = n * k, .ny = 1,
-                  .r = &r, .grad = g, .seed = 6};
-        h_fd_check(&f);
-    }
-}
-
-/* ---- log-softmax ------------------------------------------------------------------------------------ */
-
-static void log_softmax_matches_reference_body(void)
-{
-    fcl_ctx *ctx = h_ctx();
-    static const size_t shapes[][2] = {{1, 1}, {1, 10}, {7, 13}, {32, 1000}, {5, 3}, {64, 257}};
-    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
-        size_t n = shapes[s][0], k = shapes[s][1], m = n * k, sh[2] = {n, k};
-        h_case("log_softmax n=%zu k=%zu", n, k);
-        double *x = h_alloc(m), *y = h_alloc(m), *yr = h_alloc(m), *dy = h_alloc(m), *g0 = h_alloc(m);
-        double *g = h_alloc(m), *gr = h_alloc(m);
-        frand(x, m, 70 + s, -10, 10);
-        frand(dy, m, 80 + s, -1, 1);
-        frand(g0, m, 90 + s, -1, 1);
-        fcl_ref_log_softmax_fwd(yr, x, n, k);
-        h_buf bx = h_upload(ctx, x, 2, sh), by = h_zeros(ctx, 2, sh), bdy = h_upload(ctx, dy, 2, sh);
-        h_buf bg = h_upload(ctx, g0, 2, sh);
-        H_OK(ctx, fcl_log_softmax_fwd(ctx, &by.t, &bx.t));
-        h_download(ctx, &by, y);
-        h_expect_close("log_softmax fwd", y, yr, m, H_TOL_FWD);
-        /* the backward uses the device's y, rounded to float like the reference's input */
-        fcl_ref_log_softmax_bwd(gr, dy, y, n, k);
-        H_OK(ctx, fcl_log_softmax_bwd(ctx, &bg.t, &bdy.t, &by.t));
-        h_download(ctx, &bg, g);
-        double *dg = delta(g, g0, m);
-        h_expect_close("log_softmax bwd", dg, gr, m, H_TOL_BWD);
-        /* in place */
-        H_OK(ctx, fcl_log_softmax_fwd(ctx, &bx.t, &bx.t));
-        h_download(ctx, &bx, y);
-        h_expect_close("log_softmax fwd in place", y, yr, m, H_TOL_FWD);
-        h_free(ctx, &bx), h_free(ctx, &by), h_free(ctx, &bdy), h_free(ctx, &bg);
-        free(x), free(y), free(yr), free(dy), free(g0), free(g), free(gr), free(dg);
-    }
-    h_ctx_free(ctx);
-}
-Test(loss, log_softmax_matches_reference) { log_softmax_matches_reference_body(); }
-Test(loss, log_softmax_matches_reference_gpu_rows) { h_force("loss:-DFCL_ROW_WG=64"); log_softmax_matches_reference_body(); }
-Test(loss, log_softmax_matches_reference_gpu_rows_tree) { h_force("loss:-DFCL_ROW_WG=256 -DFCL_USE_SG=0"); log_softmax_matches_reference_body(); }
-
-typedef struct rows_ud {
-    size_t n, k;
-} rows_ud;
-
-static void lsm_f(double *y, const double *x, void *ud)
-{
-    const rows_ud *u = ud;
-    fcl_ref_log_softmax_fwd(y, x, u->n, u->k);
-}
-
-Test(loss, log_softmax_reference_vs_finite_differences)
-{
-    size_t n = 3, k = 9;
-    h_case("log_softmax FD n=%zu k=%zu", n, k);
-    double x[27], y[27], r[27], g[27] = {0};
-    h_rand(x, n * k, 1, -4, 4);
-    h_rand(r, n * k, 2, -1, 1);
-    fcl_ref_log_softmax_fwd(y, x, n, k);
-    fcl_ref_log_softmax_bwd(g, r, y, n, k);
-    rows_ud u = {n, k};
-    h_fd f = {.what = "log_softmax d/dx", .f = lsm_f, .ud = &u, .x = x, .nx = n * k, .ny = n * k,
-              .r = r, .grad = g, .seed = 3};
-    h_fd_check(&f);
-}
-
-/* ---- L2 normalisation ---------------------------------------------------------------------------- */
-
-static void l2norm_matches_reference_incl_zero_rows_body(void)
-{
-    fcl_ctx *ctx = h_ctx();
-    static const size_t shapes[][2] = {{1, 1}, {1, 512}, {7, 13}, {32, 128}, {5, 3}, {33, 257}};
-    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
-        size_t n = shapes[s][0], d = shapes[s][1], m = n * d, sh[2] = {n, d};
-        h_case("l2norm n=%zu d=%zu", n, d);
-        double *x = h_alloc(m), *y = h_alloc(m), *yr = h_alloc(m), *dy = h_alloc(m), *g0 = h_alloc(m);
-        double *g = h_alloc(m), *gr = h_alloc(m);
-        frand(x, m, 100 + s, -2, 2);
-        frand(dy, m, 110 + s, -1, 1);
-        frand(g0, m, 120 + s, -1, 1);
-        if (n > 2) {
-            /* row 1 all zero and row 2 tiny (norm < 1e-12): both use the eps clamp */
-            for (size_t j = 0; j < d; j++) {
-                x[d + j] = 0.0;
-                x[2 * d + j] = (float)(1e-14 * (double)(j % 3));
-            }
-        }
-        fcl_ref_l2norm_fwd(yr, x, n, d, FCL_L2NORM_EPS);
-        memcpy(gr, g0, m * sizeof *gr);
-        fcl_ref_l2norm_bwd(gr, dy, x, n, d, FCL_L2NORM_EPS);
-        h_buf bx = h_upload(ctx, x, 2, sh), by = h_zeros(ctx, 2, sh), bdy = h_upload(ctx, dy, 2, sh);
-        h_buf bg = h_upload(ctx, g0, 2, sh);
-        H_OK(ctx, fcl_l2norm_fwd(ctx, &by.t, &bx.t));
-        H_OK(ctx, fcl_l2norm_bwd(ctx, &bg.t, &bdy.t, &bx.t));
-        h_download(ctx, &by, y);
-        h_download(ctx, &bg, g);
-        h_expect_close("l2norm fwd", y, yr, m, H_TOL_FWD);
-        double *dg = delta(g, g0, m), *dgr = delta(gr, g0, m);
-        if (n > 2) {
-            /* the clamped rows' gradients are dy / 1e-12: compare them on their own scale */
-            h_expect_close("l2norm bwd (regular rows)", dg, dgr, d, H_TOL_BWD);
-            h_expect_close("l2norm bwd (clamped rows)", dg + d, dgr + d, 2 * d, H_TOL_BWD);
-            h_expect_close("l2norm bwd (the rest)", dg + 3 * d, dgr + 3 * d, m - 3 * d, H_TOL_BWD);
-        } else {
-            h_expect_close("l2norm bwd", dg, dgr, m, H_TOL_BWD);
-        }
-        h_free(ctx, &bx), h_free(ctx, &by), h_free(ctx, &bdy), h_free(ctx, &bg);
-        free(x), free(y), free(yr), free(dy), free(g0), free(g), free(gr), free(dg), free(dgr);
-    }
-    h_ctx_free(ctx);
-}
-Test(loss, l2norm_matches_reference_incl_zero_rows) { l2norm_matches_reference_incl_zero_rows_body(); }
-Test(loss, l2norm_matches_reference_incl_zero_rows_gpu_rows) { h_force("loss:-DFCL_ROW_WG=64"); l2norm_matches_reference_incl_zero_rows_body(); }
-Test(loss, l2norm_matches_reference_incl_zero_rows_gpu_rows_tree) { h_force("loss:-DFCL_ROW_WG=256 -DFCL_USE_SG=0"); l2norm_matches_reference_incl_zero_rows_body(); }
-
-static void l2_f(double *y, const double *x, void *ud)
-{
-    const rows_ud *u = ud;
-    fcl_ref_l2norm_fwd(y, x, u->n, u->k, FCL_L2NORM_EPS);
-}
-
-Test(loss, l2norm_reference_vs_finite_differences)
-{
-    size_t n = 4, d = 6;
-    h_case("l2norm FD n=%zu d=%zu", n, d);
-    double x[24], r[24], g[24] = {0};
-    h_rand(x, n * d, 1, -1, 1);
-    h_rand(r, n * d, 2, -1, 1);
-    fcl_ref_l2norm_bwd(g, r, x, n, d, FCL_L2NORM_EPS);
-    rows_ud u = {n, d};
-    h_fd f = {.what = "l2norm d/dx", .f = l2_f, .ud = &u, .x = x, .nx = n * d, .ny = n * d, .r = r,
-              .grad = g, .seed = 9};
-    h_fd_check(&f);
-}
-
-/* ---- cosine similarity ----------------------------------------------------------------------------- */
-
-static void cosine_case(fcl_ctx *ctx, size_t na, size_t nb, size_t d, int same, uint64_t seed)
-{
-    if (same)
-        nb = na;
-    h_case("cosine sim na=%zu nb=%zu d=%zu %s", na, nb, d, same ? "(B is A, dB is dA)" : "");
-    size_t sa[2] = {na, d}, sb[2] = {nb, d}, ss[2] = {na, nb};
-    double *a = h_alloc(na * d), *b = h_alloc(nb * d), *ds = h_alloc(na * nb), *s = h_alloc(na * nb);
-    double *sr = h_alloc(na * nb), *da0 = h_alloc(na * d), *db0 = h_alloc(nb * d);
-    double *da = h_alloc(na * d), *db = h_alloc(nb * d), *dar = h_alloc(na * d), *dbr = h_alloc(nb * d);
-    frand(a, na * d, seed, -1, 1);
-    frand(b, nb * d, seed + 1, -1, 1);
-    frand(ds, na * nb, seed + 2, -1, 1);
-    frand(da0, na * d, seed + 3, -1, 1);
-    frand(db0, nb * d, seed + 4, -1, 1);
-    if (same)
-        memcpy(b, a, na * d * sizeof *a);
-    h_buf ba = h_upload(ctx, a, 2, sa), bb = h_upload(ctx, b, 2, sb), bs = h_zeros(ctx, 2, ss);
-    h_buf bds = h_upload(ctx, ds, 2, ss), bda = h_upload(ctx, da0, 2, sa), bdb = h_upload(ctx, db0, 2, sb);
-    h_name(&bs, "S"), h_name(&bda, "dA"), h_name(&bdb, "dB");
-    const fcl_tensor *tb = same ? &ba.t : &bb.t;
-    fcl_tensor *tdb = same ? &bda.t : &bdb.t;
-    H_OK(ctx, fcl_cosine_sim_fwd(ctx, &bs.t, &ba.t, tb));
-    H_OK(ctx, fcl_cosine_sim_bwd(ctx, &bda.t, tdb, &bds.t, &ba.t, tb));
-    h_download(ctx, &bs, s);
-    h_download(ctx, &bda, da);
-    h_download(ctx, &bdb, db);
-    fcl_ref_cosine_sim_fwd(sr, a, b, na, nb, d, FCL_L2NORM_EPS);
-    memset(dar, 0, na * d * sizeof *dar);
-    memset(dbr, 0, nb * d * sizeof *dbr);
-    cr_assert(fcl_ref_cosine_sim_bwd(dar, dbr, ds, a, b, na, nb, d, FCL_L2NORM_EPS) == 0);
-    h_expect_close("cosine fwd S", s, sr, na * nb, H_TOL_FWD);
-    double *gda = delta(da, da0, na * d);
-    if (same) {
-        for (size_t i = 0; i < na * d; i++)
-            dar[i] += dbr[i];
-        h_expect_close("cosine bwd dA (both sides)", gda, dar, na * d, H_TOL_BWD);
-        h_expect_close("cosine bwd dB untouched", db, db0, nb * d, 0.0);
-    } else {
-        double *gdb = delta(db, db0, nb * d);
-        h_expect_close("cosine bwd dA", gda, dar, na * d, H_TOL_BWD);
-        h_expect_close("cosine bwd dB", gdb, dbr, nb * d, H_TOL_BWD);
-        free(gdb);
-    }
-    h_free(ctx, &ba), h_free(ctx, &bb), h_free(ctx, &bs), h_free(ctx, &bds), h_free(ctx, &bda);
-    h_free(ctx, &bdb);
-    double *all[] = {a, b, ds, s, sr, da0, db0, da, db, dar, dbr, gda};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        free(all[i]);
-}
-
-Test(loss, cosine_sim_matches_reference)
-{
-    fcl_ctx *ctx = h_ctx();
-    cosine_case(ctx, 1, 1, 1, 0, 1);
-    cosine_case(ctx, 1, 7, 13, 0, 2);
-    cosine_case(ctx, 5, 3, 31, 0, 3);
-    cosine_case(ctx, 32, 32, 512, 0, 4);
-    cosine_case(ctx, 33, 17, 128, 0, 5);
-    cosine_case(ctx, 9, 0, 37, 1, 6);
-    cosine_case(ctx, 32, 0, 128, 1, 7);
-    h_ctx_free(ctx);
-}
-
-typedef struct cos_ud {
-    const double *a, *b;
-    size_t na, nb, d;
-} cos_ud;
-
-static void cos_f(double *y, const double *unused, void *ud)
-{
-    (void)unused;   /* the perturbed array is a or b, which ud points at */
-    const cos_ud *u = ud;
-    fcl_ref_cosine_sim_fwd(y, u->a, u->b, u->na, u->nb, u->d, FCL_L2NORM_EPS);
-}
-
-Test(loss, cosine_sim_reference_vs_finite_differences)
-{
-    size_t na = 3, nb = 4, d = 5;
-    h_case("cosine sim FD na=%zu nb=%zu d=%zu", na, nb, d);
-    double a[15], b[20], r[12], da[15] = {0}, db[20] = {0};
-    h_rand(a, na * d, 1, -1, 1);
-    h_rand(b, nb * d, 2, -1, 1);
-    h_rand(r, na * nb, 3, -1, 1);
-    cr_assert(fcl_ref_cosine_sim_bwd(da, db, r, a, b, na, nb, d, FCL_L2NORM_EPS) == 0);
-    cos_ud u = {a, b, na, nb, d};
-    h_fd fa = {.what = "cosine d/dA", .f = cos_f, .ud = &u, .x = a, .nx = na * d, .ny = na * nb,
-               .r = r, .grad = da, .seed = 4};
-    h_fd fb = fa;
-    fb.what = "cosine d/dB", fb.x = b, fb.nx = nb * d, fb.grad = db;
-    h_fd_check(&fa);
-    h_fd_check(&fb);
-}
+Test(loss, softmax_xent_flushes_subnormals_gpu_rows) { h_force(loss_tunings[0]); softmax_xent_flushes_subnormals_body(); }
+Test(loss, softmax_xent_flushes_subnormals_gpu_rows_tree) { h_force(loss_tunings[1]); softmax_xent_flushes_subnormals_body(); }
 
 Test(loss, shapes_are_checked)
 {

@@ -173,10 +173,9 @@ static int norm_gen(const oc_op *op, size_t i, oc_case *c)
     if (ka[0] == K_LN) c->arg[X].hi = 3;
     if (ka[0] == K_WSTD) c->arg[X].lo = -1, c->arg[X].hi = 1;
     c->device = 0;
-    c->nfd = ka[0] == K_LN ? 3 : 2;
-    c->fd[0] = (oc_fd){.wrt = X, .out = Y, .r = DY, .grad = DX, .samples = ka[0] == K_LN ? 60 : ka[0] == K_WSTD ? 36 : 0};
-    c->fd[1] = (oc_fd){.wrt = S, .out = Y, .r = DY, .grad = DS};
-    c->fd[2] = (oc_fd){.wrt = B, .out = Y, .r = DY, .grad = DB};
+    oc_fd_add(c, X, Y, DY, DX, ka[0] == K_LN ? 60 : ka[0] == K_WSTD ? 36 : 0, NULL);
+    oc_fd_add(c, S, Y, DY, DS, 0, NULL);
+    if (ka[0] == K_LN) oc_fd_add(c, B, Y, DY, DB, 0, NULL);
     return 1;
 }
 

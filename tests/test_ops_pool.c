@@ -269,9 +269,7 @@ static int fd_gen(const oc_op *op, size_t i, oc_case *c)
     else window_case(c, kind, pc, kind == K_MAX && i == 0, "");
     c->arg[X].lo = -1, c->arg[X].hi = 1;
     c->device = 0;
-    c->nfd = 1;
-    c->fd[0] = (oc_fd){.wrt = X, .out = Y, .r = DY, .grad = DX, .samples = 64,
-                       .kink = kind == K_MAX ? maxpool_kink : NULL};
+    oc_fd_add(c, X, Y, DY, DX, 64, kind == K_MAX ? maxpool_kink : NULL);
     return 1;
 }
 

@@ -32,6 +32,8 @@ typedef struct oc_arg {
                             * OC_EXACT: equal (indices) */
     int delta;             /* OC_GRAD: compare what the backward added (got - start) with the
                             * reference's (want - start), not the accumulated sums */
+    size_t split[3];       /* compared in parts [0, split[0]), [split[0], split[1]), ... (0 ends
+                            * the list): parts of very different scale, each judged on its own */
 } oc_arg;
 
 /* A finite-difference check of the reference: the backward's `grad` (computed from zero with
@@ -61,6 +63,9 @@ typedef struct oc_case {
     oc_fd fd[OC_MAX_FD];
     _Alignas(16) unsigned char params[256];   /* the op's parameters: OC_P(c, type) */
 } oc_case;
+
+/* Adds a finite-difference check to c (up to OC_MAX_FD; samples 0: 48, kink may be NULL). */
+void oc_fd_add(oc_case *c, int wrt, int out, int r, int grad, size_t samples, oc_kink_fn kink);
 
 #define OC_P(c, type) ((type *)(void *)(c)->params)
 
