@@ -13,10 +13,7 @@
 
 /* Shapes: batch 1, odd spatial sizes 7 / 13 / 31, channel counts 3, 5, 17 (not multiples of
  * 4/8/16), a numel below one vector (36) and a 1-D tensor. */
-typedef struct shape {
-    int ndim;
-    size_t s[4];
-} shape;
+typedef oc_shape shape;
 static const shape act_shapes[] = {
     {4, {1, 3, 7, 7}}, {4, {2, 5, 13, 13}}, {4, {3, 17, 31, 31}}, {4, {4, 9, 1, 1}}, {1, {13}},
 };

@@ -12,10 +12,7 @@
 #include "ops/bn_internal.h"
 #include "ref/ref_bn.h"
 
-typedef struct shape {
-    int ndim;
-    size_t s[4];
-} shape;
+typedef oc_shape shape;
 
 /* batch 1, odd spatial sizes (7, 13, 31), channels 3/5/17/6 (not multiples of 4/8/16), an
  * [N, C] tensor (BatchNorm1d), a 1x1 map, and rows long enough for the vector path

@@ -12,10 +12,7 @@
 #include "helpers/opcheck.h"
 #include "ref/ref_eltwise.h"
 
-typedef struct shape {
-    int ndim;
-    size_t s[4];
-} shape;
+typedef oc_shape shape;
 /* odd per-sample sizes (147, 13, 1) so samples straddle the kernel's vector chunks; the last one
  * is the reference vs finite differences */
 static const shape shapes[] = {{4, {5, 3, 7, 7}}, {2, {7, 13}}, {4, {9, 1, 1, 1}}, {4, {33, 5, 3, 3}}, {2, {10, 6}}};

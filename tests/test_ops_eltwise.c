@@ -11,22 +11,6 @@
 #include "helpers/opcheck.h"
 #include "ref/ref_eltwise.h"
 
-/* Random values already rounded to float, so device and reference see the same inputs. */
-static void frand(double *x, size_t n, uint64_t seed, double lo, double hi)
-{
-    h_rand(x, n, seed, lo, hi);
-    h_to_f32(x, n);
-}
-
-/* got - before, elementwise (what a backward accumulated). */
-static double *delta(const double *got, const double *before, size_t n)
-{
-    double *d = h_alloc(n);
-    for (size_t i = 0; i < n; i++)
-        d[i] = got[i] - before[i];
-    return d;
-}
-
 /* Sizes around the vector width (4 or 8) and odd spatial products. */
 static const size_t sizes[] = {1, 3, 7, 8, 9, 13 * 13, 31 * 31 * 3, 100003};
 #define NSIZES (sizeof sizes / sizeof sizes[0])
@@ -75,7 +59,7 @@ static void add_extra(fcl_ctx *ctx, h_buf *b, double *const *h, double *const *w
     H_OK(ctx, fcl_add_bwd(ctx, &bda.t, NULL, &b[DY].t));
     H_OK(ctx, fcl_add_bwd(ctx, &bda.t, &bda.t, &b[DY].t));
     h_download(ctx, &bda, y);
-    double *d = delta(y, h[DA], n);
+    double *d = h_delta(y, h[DA], n);
     for (size_t i = 0; i < n; i++) ref[i] = 3 * h[DY][i];
     h_expect_close("add bwd (3 accumulations)", d, ref, n, H_TOL_BWD);
     h_free(ctx, &bda);
@@ -110,8 +94,8 @@ Test(eltwise, axpby_axpy_scale)
         size_t n = sizes[s];
         h_case("axpby/axpy/scale n=%zu", n);
         double *x = h_alloc(n), *y0 = h_alloc(n), *got = h_alloc(n), *ref = h_alloc(n), *nan = h_alloc(n);
-        frand(x, n, 10 + s, -3, 3);
-        frand(y0, n, 20 + s, -3, 3);
+        h_rand_f32(x, n, 10 + s, -3, 3);
+        h_rand_f32(y0, n, 20 + s, -3, 3);
         for (size_t i = 0; i < n; i++)
             nan[i] = NAN;
         h_buf bx = h_upload(ctx, x, 1, &n), by = h_upload(ctx, y0, 1, &n);
@@ -154,7 +138,7 @@ Test(eltwise, sum_is_exact_enough_and_deterministic)
         size_t n = ns[s], one = 1;
         h_case("sum n=%zu", n);
         double *x = h_alloc(n), got[2], want;
-        frand(x, n, 30 + s, 0, 2);   /* positive: the sum is well conditioned */
+        h_rand_f32(x, n, 30 + s, 0, 2);   /* positive: the sum is well conditioned */
         want = 0.5 * fcl_ref_sum(x, n);
         h_buf bx = h_upload(ctx, x, 1, &n), o1 = h_zeros(ctx, 1, &one), o2 = h_zeros(ctx, 1, &one);
         H_OK(ctx, fcl_sum(ctx, &o1.t, &bx.t, 0.5f));
@@ -340,8 +324,8 @@ Test(eltwise, concat_put_and_take_slices)
     size_t sx[4] = {n, c, h, w}, sy[4] = {n, ct, h, w};
     double *x = h_alloc(m), *y0 = h_alloc(my), *y = h_alloc(my), *ref = h_alloc(my), *g = h_alloc(m);
     double *gref = h_alloc(m);
-    frand(x, m, 1, -1, 1);
-    frand(y0, my, 2, -1, 1);
+    h_rand_f32(x, m, 1, -1, 1);
+    h_rand_f32(y0, my, 2, -1, 1);
     h_buf bx = h_upload(ctx, x, 4, sx), by = h_upload(ctx, y0, 4, sy), bg = h_zeros(ctx, 4, sx);
     H_OK(ctx, fcl_concat_put(ctx, &by.t, 4, &bx.t));
     h_download(ctx, &by, y);
@@ -386,8 +370,8 @@ Test(eltwise, dropout_reproducible_seeded_and_matches_reference)
             h_case("dropout n=%zu p=%.2f", n, (double)p.p);
             double *x = h_alloc(n), *y1 = h_alloc(n), *y2 = h_alloc(n), *y3 = h_alloc(n);
             double *yr = h_alloc(n), *g0 = h_alloc(n), *g = h_alloc(n), *gr = h_alloc(n);
-            frand(x, n, 40 + s, 0.5, 1.5);   /* never 0: a zero output means dropped */
-            frand(g0, n, 50 + s, -1, 1);
+            h_rand_f32(x, n, 40 + s, 0.5, 1.5);   /* never 0: a zero output means dropped */
+            h_rand_f32(g0, n, 50 + s, -1, 1);
             dropout_run(ctx, x, n, &p, y1);
             dropout_run(ctx, x, n, &p, y2);
             fcl_dropout_params p2 = p;
@@ -416,7 +400,7 @@ Test(eltwise, dropout_reproducible_seeded_and_matches_reference)
             h_download(ctx, &bg, g);
             memcpy(gr, g0, n * sizeof *gr);
             fcl_ref_dropout_bwd(gr, x, n, &p);
-            double *dg = delta(g, g0, n), *dgr = delta(gr, g0, n);
+            double *dg = h_delta(g, g0, n), *dgr = h_delta(gr, g0, n);
             h_expect_close("dropout bwd vs reference", dg, dgr, n, H_TOL_BWD);
             size_t mismatch = 0;
             for (size_t i = 0; i < n; i++)
@@ -434,7 +418,7 @@ Test(eltwise, dropout_inference_and_edge_probabilities)
     fcl_ctx *ctx = h_ctx();
     size_t n = 1000;
     double *x = h_alloc(n), *y = h_alloc(n), *g = h_alloc(n), *zero = h_alloc(n);
-    frand(x, n, 60, -1, 1);
+    h_rand_f32(x, n, 60, -1, 1);
     h_case("dropout inference (identity)");
     fcl_dropout_params ev = {0.5f, 7, 0};
     dropout_run(ctx, x, n, &ev, y);

@@ -10,13 +10,6 @@
 #include "helpers/opcheck.h"
 #include "ref/ref_linear.h"
 
-/* Random values already rounded to float, so device and reference see the same inputs. */
-static void frand(double *x, size_t n, uint64_t seed, double lo, double hi)
-{
-    h_rand(x, n, seed, lo, hi);
-    h_to_f32(x, n);
-}
-
 /* ---- the descriptor: x, w, b, y, dy, dx, dw, db ------------------------------------------------- */
 
 typedef struct lin_case {
@@ -114,9 +107,9 @@ Test(linear, partial_gradients)
     size_t n = 6, in = 11, out = 7;
     h_case("linear partial gradients n=%zu in=%zu out=%zu", n, in, out);
     double *x = h_alloc(n * in), *w = h_alloc(out * in), *dy = h_alloc(n * out);
-    frand(x, n * in, 1, -1, 1);
-    frand(w, out * in, 2, -1, 1);
-    frand(dy, n * out, 3, -1, 1);
+    h_rand_f32(x, n * in, 1, -1, 1);
+    h_rand_f32(w, out * in, 2, -1, 1);
+    h_rand_f32(dy, n * out, 3, -1, 1);
     size_t sx[2] = {n, in}, sw[2] = {out, in}, sy[2] = {n, out}, sb[1] = {out};
     h_buf bx = h_upload(ctx, x, 2, sx), bw = h_upload(ctx, w, 2, sw), bdy = h_upload(ctx, dy, 2, sy);
     double *ref_dx = h_alloc(n * in), *ref_dw = h_alloc(out * in), *ref_db = h_alloc(out);
@@ -157,7 +150,7 @@ Test(linear, bias_gradient_is_deterministic)
     size_t n = 257, out = 131;
     h_case("linear db determinism n=%zu out=%zu", n, out);
     double *dy = h_alloc(n * out), *a = h_alloc(out), *b = h_alloc(out);
-    frand(dy, n * out, 7, -100, 100);
+    h_rand_f32(dy, n * out, 7, -100, 100);
     size_t sy[2] = {n, out}, sb[1] = {out};
     h_buf bdy = h_upload(ctx, dy, 2, sy), b1 = h_zeros(ctx, 1, sb), b2 = h_zeros(ctx, 1, sb);
     H_OK(ctx, fcl_linear_bwd(ctx, NULL, NULL, &b1.t, &bdy.t, NULL, NULL));

@@ -14,13 +14,6 @@
 #include "helpers/opcheck.h"
 #include "ref/ref_loss.h"
 
-/* Random values already rounded to float, so device and reference see the same inputs. */
-static void frand(double *x, size_t n, uint64_t seed, double lo, double hi)
-{
-    h_rand(x, n, seed, lo, hi);
-    h_to_f32(x, n);
-}
-
 /* The GPU-shaped row kernels (one work-group per row) forced: subgroups, and the local-memory tree. */
 static const char *const loss_tunings[] = {"loss:-DFCL_ROW_WG=64", "loss:-DFCL_ROW_WG=256 -DFCL_USE_SG=0", NULL};
 
@@ -341,7 +334,7 @@ static void softmax_xent_bad_labels_body(void)
     h_case("softmax xent bad labels");
     size_t n = 4, k = 5, sz[2] = {n, k}, one = 1;
     double z[20], lab[4] = {1, 5, -1, 2.5}, rl[4], g[20], loss;
-    frand(z, n * k, 1, -1, 1);
+    h_rand_f32(z, n * k, 1, -1, 1);
     h_buf bz = h_upload(ctx, z, 2, sz), bl = h_upload(ctx, lab, 1, &n), bloss = h_zeros(ctx, 1, &one);
     h_buf brl = h_zeros(ctx, 1, &n), bg = h_zeros(ctx, 2, sz);
     fcl_xent_params p = {0.1f};

@@ -16,21 +16,6 @@
 
 /* ---- helpers ----------------------------------------------------------------------------------- */
 
-/* Random values already rounded to float, so device and reference see the same inputs. */
-static void frand(double *x, size_t n, uint64_t seed, double lo, double hi)
-{
-    h_rand(x, n, seed, lo, hi);
-    h_to_f32(x, n);
-}
-
-static double *delta(const double *got, const double *before, size_t n)
-{
-    double *d = h_alloc(n);
-    for (size_t i = 0; i < n; i++)
-        d[i] = got[i] - before[i];
-    return d;
-}
-
 static int *ialloc(size_t n)
 {
     int *p = calloc(n ? n : 1, sizeof *p);
@@ -96,10 +81,10 @@ static void center_case_run(fcl_ctx *ctx, const center_case *c, uint64_t seed)
     double *gx = h_alloc(nx), *gc = h_alloc(nc), *gxr = h_alloc(nx), *gcr = h_alloc(nc);
     double *cu = h_alloc(nc), *cur = h_alloc(nc), loss, lossr;
     int *lab = ialloc(n);
-    frand(x, nx, seed, -1, 1);
-    frand(cen, nc, seed + 1, -1, 1);
-    frand(gx0, nx, seed + 2, -0.1, 0.1);
-    frand(gc0, nc, seed + 3, -0.1, 0.1);
+    h_rand_f32(x, nx, seed, -1, 1);
+    h_rand_f32(cen, nc, seed + 1, -1, 1);
+    h_rand_f32(gx0, nx, seed + 2, -0.1, 0.1);
+    h_rand_f32(gc0, nc, seed + 3, -0.1, 0.1);
     rand_labels(lab, n, (int)k, seed + 4);
     size_t sx[2] = {n, d}, sc[2] = {k, d}, one = 1;
     h_buf bx = h_upload(ctx, x, 2, sx), bc = h_upload(ctx, cen, 2, sc), bl = upload_labels(ctx, lab, n);
@@ -120,7 +105,7 @@ static void center_case_run(fcl_ctx *ctx, const center_case *c, uint64_t seed)
     memcpy(cur, cen, nc * sizeof *cur);
     fcl_ref_center_update(cur, x, lab, n, d, k, c->alpha);
     h_expect_close("center loss", &loss, &lossr, 1, H_TOL_FWD);
-    double *dgx = delta(gx, gx0, nx), *dgc = delta(gc, gc0, nc);
+    double *dgx = h_delta(gx, gx0, nx), *dgc = h_delta(gc, gc0, nc);
     h_expect_close("center dx", dgx, gxr, nx, H_TOL_BWD);
     h_expect_close("center dcenters", dgc, gcr, nc, H_TOL_BWD);
     h_expect_close("center update", cu, cur, nc, H_TOL_FWD);
@@ -269,11 +254,11 @@ static void margin_step_case(fcl_ctx *ctx, const fcl_margin_params *p, size_t n,
     double *z = h_alloc(nk), *zr = h_alloc(nk), *dc = h_alloc(nk), *dcr = h_alloc(nk), *dn = h_alloc(n);
     double *dnr = h_alloc(n);
     int *lab = ialloc(n);
-    frand(cs, nk, seed, -1, 1);
-    frand(dz, nk, seed + 1, -1, 1);
-    frand(dc0, nk, seed + 2, -0.1, 0.1);
-    frand(xn, n, seed + 3, 0.5, 8);
-    frand(dn0, n, seed + 4, -0.1, 0.1);
+    h_rand_f32(cs, nk, seed, -1, 1);
+    h_rand_f32(dz, nk, seed + 1, -1, 1);
+    h_rand_f32(dc0, nk, seed + 2, -0.1, 0.1);
+    h_rand_f32(xn, n, seed + 3, 0.5, 8);
+    h_rand_f32(dn0, n, seed + 4, -0.1, 0.1);
     rand_labels(lab, n, (int)k, seed + 5);
     double sw = switch_point(p);
     for (size_t i = 0; i < n; i++) {
@@ -301,7 +286,7 @@ static void margin_step_case(fcl_ctx *ctx, const fcl_margin_params *p, size_t n,
     fcl_ref_margin_logits_fwd(zr, cs, lab, xn, n, k, p);
     fcl_ref_margin_logits_bwd(dcr, dnr, dz, cs, lab, xn, n, k, p);
     h_expect_close("margin logits", z, zr, nk, H_TOL_FWD);
-    double *ddc = delta(dc, dc0, nk), *ddn = delta(dn, dn0, n);
+    double *ddc = h_delta(dc, dc0, nk), *ddn = h_delta(dn, dn0, n);
     h_expect_close("margin dcos", ddc, dcr, nk, H_TOL_BWD);
     if (sphere)
         h_expect_close("margin dxnorm", ddn, dnr, n, H_TOL_BWD);
@@ -346,12 +331,12 @@ static void target_cos(double *ct, const double *x, const double *w, const int *
 static void head_inputs(double *x, double *w, int *lab, size_t n, size_t d, size_t k,
                         const fcl_margin_params *p, uint64_t seed)
 {
-    frand(w, k * d, seed, -1, 1);
+    h_rand_f32(w, k * d, seed, -1, 1);
     rand_labels(lab, n, (int)k, seed + 1);
     double sw = switch_point(p), *ct = h_alloc(n);
     for (int attempt = 0;; attempt++) {
         cr_assert(attempt < 50, "cannot draw head inputs away from the switch point");
-        frand(x, n * d, seed + 2 + (uint64_t)attempt, -1, 1);
+        h_rand_f32(x, n * d, seed + 2 + (uint64_t)attempt, -1, 1);
         for (size_t i = 1; i < n; i += 4)
             for (size_t t = 0; t < d; t++)
                 x[i * d + t] = (float)(-w[(size_t)lab[i] * d + t] + 0.05 * x[i * d + t]);
@@ -376,8 +361,8 @@ static void head_case(fcl_ctx *ctx, const fcl_margin_params *p, size_t n, size_t
     double *cs = h_alloc(nk), *csr = h_alloc(nk), *z = h_alloc(nk), *zr = h_alloc(nk), loss, lossr;
     int *lab = ialloc(n);
     head_inputs(x, w, lab, n, d, k, p, seed);
-    frand(gx0, nx, seed + 90, -0.01, 0.01);
-    frand(gw0, nw, seed + 91, -0.01, 0.01);
+    h_rand_f32(gx0, nx, seed + 90, -0.01, 0.01);
+    h_rand_f32(gw0, nw, seed + 91, -0.01, 0.01);
     /* ArcFace: both branches must occur when the batch is large enough */
     double sw = switch_point(p), *ct = h_alloc(n);
     target_cos(ct, x, w, lab, n, d);
@@ -407,7 +392,7 @@ static void head_case(fcl_ctx *ctx, const fcl_margin_params *p, size_t n, size_t
     h_expect_close("head cos", cs, csr, nk, H_TOL_FWD);
     h_expect_close("head logits", z, zr, nk, H_TOL_FWD);
     h_expect_close("head loss", &loss, &lossr, 1, H_TOL_FWD);
-    double *dgx = delta(gx, gx0, nx), *dgw = delta(gw, gw0, nw);
+    double *dgx = h_delta(gx, gx0, nx), *dgw = h_delta(gw, gw0, nw);
     h_expect_close("head dx", dgx, gxr, nx, H_TOL_BWD);
     h_expect_close("head dW", dgw, gwr, nw, H_TOL_BWD);
 
@@ -635,7 +620,7 @@ static void triplet_case(fcl_ctx *ctx, const trip_case *c, const int *given_lab,
         clustered(x, lab, n, d, c->ids, c->sigma, c->unit, seed + 1000 * (uint64_t)attempt);
         attempt++;
     } while (trip_fragile(x, lab, n, d, &p, 1e-5, seed + 7));
-    frand(g0, nx, seed + 3, -0.01, 0.01);
+    h_rand_f32(g0, nx, seed + 3, -0.01, 0.01);
     /* what the reference mined: semi-hard picks vs fallbacks, active hinges */
     trip_sig s = trip_signature(x, lab, n, d, &p);
     double *dist = h_alloc(n * n);
@@ -666,7 +651,7 @@ static void triplet_case(fcl_ctx *ctx, const trip_case *c, const int *given_lab,
     cr_assert(fcl_ref_triplet_loss_fwd(&lossr, x, lab, n, d, &p) == 0);
     cr_assert(fcl_ref_triplet_loss_bwd(gr, x, lab, n, d, &p, 1.5) == 0);
     h_expect_close("triplet loss", &loss, &lossr, 1, H_TOL_FWD);
-    double *dg = delta(g, g0, nx);
+    double *dg = h_delta(g, g0, nx);
     h_expect_close("triplet dx", dg, gr, nx, H_TOL_BWD);
     h_free(ctx, &bx), h_free(ctx, &bl), h_free(ctx, &bloss), h_free(ctx, &bg);
     trip_sig_free(&s);
@@ -808,10 +793,10 @@ static void contrastive_case(fcl_ctx *ctx, size_t n, size_t d, double margin, ui
     size_t nx = n * d, one = 1, sx[2] = {n, d};
     double *a = h_alloc(nx), *b = h_alloc(nx), *y = h_alloc(n), *ga0 = h_alloc(nx), *gb0 = h_alloc(nx);
     double *ga = h_alloc(nx), *gb = h_alloc(nx), *gar = h_alloc(nx), *gbr = h_alloc(nx), loss, lossr;
-    frand(a, nx, seed, -1, 1);
-    frand(b, nx, seed + 1, -1, 1);
-    frand(ga0, nx, seed + 2, -0.01, 0.01);
-    frand(gb0, nx, seed + 3, -0.01, 0.01);
+    h_rand_f32(a, nx, seed, -1, 1);
+    h_rand_f32(b, nx, seed + 1, -1, 1);
+    h_rand_f32(ga0, nx, seed + 2, -0.01, 0.01);
+    h_rand_f32(gb0, nx, seed + 3, -0.01, 0.01);
     size_t inside = 0;
     for (size_t i = 0; i < n; i++) {
         y[i] = (double)(i % 3 == 0);
@@ -837,14 +822,14 @@ static void contrastive_case(fcl_ctx *ctx, size_t n, size_t d, double margin, ui
     fcl_ref_contrastive_loss_fwd(&lossr, a, b, y, n, d, &p);
     fcl_ref_contrastive_loss_bwd(gar, gbr, a, b, y, n, d, &p, 0.9);
     h_expect_close("contrastive loss", &loss, &lossr, 1, H_TOL_FWD);
-    double *dga = delta(ga, ga0, nx), *dgb = delta(gb, gb0, nx);
+    double *dga = h_delta(ga, ga0, nx), *dgb = h_delta(gb, gb0, nx);
     h_expect_close("contrastive da", dga, gar, nx, H_TOL_BWD);
     h_expect_close("contrastive db", dgb, gbr, nx, H_TOL_BWD);
     /* da only */
     H_OK(ctx, fcl_contrastive_loss_bwd(ctx, &bga.t, NULL, &ba.t, &bb.t, &by.t, &p, 0.9f));
     double *ga2 = h_alloc(nx), *dga2 = NULL;
     h_download(ctx, &bga, ga2);
-    dga2 = delta(ga2, ga, nx);
+    dga2 = h_delta(ga2, ga, nx);
     h_expect_close("contrastive da (db NULL)", dga2, gar, nx, H_TOL_BWD);
     h_free(ctx, &ba), h_free(ctx, &bb), h_free(ctx, &by), h_free(ctx, &bloss), h_free(ctx, &bga);
     h_free(ctx, &bgb);
@@ -935,7 +920,7 @@ static void histogram_case(fcl_ctx *ctx, size_t n, size_t d, int ids, double sig
         cr_assert(attempt < 50, "no batch away from the bin nodes found");
         clustered(x, lab, n, d, ids, sigma, 0, seed + 100 * (uint64_t)attempt++);
     } while (hist_fragile(x, n, d, bins, 1e-5));
-    frand(g0, nx, seed + 1, -0.01, 0.01);
+    h_rand_f32(g0, nx, seed + 1, -0.01, 0.01);
     h_buf bx = h_upload(ctx, x, 2, sx), bl = upload_labels(ctx, lab, n), bloss = h_zeros(ctx, 1, &one);
     h_buf bg = h_upload(ctx, g0, 2, sx);
     h_name(&bloss, "loss"), h_name(&bg, "dx");
@@ -957,7 +942,7 @@ static void histogram_case(fcl_ctx *ctx, size_t n, size_t d, int ids, double sig
     if (pos && neg)   /* the data overlap: a zero loss would leave the gradient untested */
         cr_expect(lossr > 0.0, "positive and negative similarities do not overlap");
     h_expect_close("histogram loss", &loss, &lossr, 1, H_TOL_FWD);
-    double *dg = delta(g, g0, nx);
+    double *dg = h_delta(g, g0, nx);
     h_expect_close("histogram dx", dg, gr, nx, H_TOL_BWD);
     h_free(ctx, &bx), h_free(ctx, &bl), h_free(ctx, &bloss), h_free(ctx, &bg);
     free(x), free(g0), free(g), free(gr), free(dg), free(lab);
@@ -1038,7 +1023,7 @@ Test(metric_loss, backward_passes_are_deterministic)
     for (size_t i = 0; i < n; i++)
         lab[i] = (int)(i % 6);
     clustered(x, lab, n, d, 6, 0.8, 1, 3);
-    frand(w, k * d, 4, -1, 1);
+    h_rand_f32(w, k * d, 4, -1, 1);
     h_buf bx = h_upload(ctx, x, 2, sx), bw = h_upload(ctx, w, 2, sw), bl = upload_labels(ctx, lab, n);
     h_buf bz = h_zeros(ctx, 2, sz), bc = h_zeros(ctx, 2, sz), bloss = h_zeros(ctx, 1, &one);
     fcl_margin_params mp = {FCL_MARGIN_ARCFACE, 64.0f, 0.5f, 0, 0.0f, 0.0f};
@@ -1165,8 +1150,8 @@ static void bad_labels_give_nan_rows_body(void)
     h_case("center loss and margin head with bad labels");
     size_t n = 3, d = 5, k = 4, sx[2] = {3, 5}, sw[2] = {4, 5}, sz[2] = {3, 4}, one = 1;
     double x[15], w[20], lab[3] = {1, 4, -1}, loss, dx[15], z[12];
-    frand(x, n * d, 1, -1, 1);
-    frand(w, k * d, 2, -1, 1);
+    h_rand_f32(x, n * d, 1, -1, 1);
+    h_rand_f32(w, k * d, 2, -1, 1);
     h_buf bx = h_upload(ctx, x, 2, sx), bw = h_upload(ctx, w, 2, sw), bl = h_upload(ctx, lab, 1, &n);
     h_buf bloss = h_zeros(ctx, 1, &one), bdx = h_zeros(ctx, 2, sx), bz = h_zeros(ctx, 2, sz), bc = h_zeros(ctx, 2, sz);
     H_OK(ctx, fcl_center_loss_fwd(ctx, &bloss.t, &bx.t, &bw.t, &bl.t));

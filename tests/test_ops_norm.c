@@ -14,10 +14,7 @@
 
 /* Odd shapes: channel counts not multiples of 4, HW 1 ([N, C] and [N, C, 1, 1]: the classifier's
  * norm), one large C (ConvNeXt-like 96) */
-typedef struct shape {
-    int ndim;
-    size_t s[4];
-} shape;
+typedef oc_shape shape;
 static const shape shapes[] = {
     {4, {1, 3, 7, 7}}, {4, {2, 5, 13, 11}}, {4, {3, 17, 9, 9}}, {2, {4, 9}}, {4, {2, 96, 5, 3}},
     {4, {3, 7, 1, 1}},

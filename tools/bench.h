@@ -11,9 +11,23 @@ typedef struct bench_env {
     int size;               /* --size: network input height = width (default 112) */
 } bench_env;
 
-/* One row of the table. The driver (cmd_bench.c) calls setup once, run once as a warm-up
- * (kernel builds happen there), then run --reps times, each followed by clFinish and timed on
- * the wall clock, prints the median, and calls teardown. run only enqueues work.
+/* One operand of a row: a float tensor of `shape` filled with `value` (BENCH_CONST), a fixed
+ * pattern of values in [-1, 1] salted by `value` (BENCH_PATTERN: a constant would make every
+ * cosine 1), or class labels i * 7919 % classes for row i (BENCH_LABELS, classes = value). */
+typedef enum { BENCH_CONST, BENCH_PATTERN, BENCH_LABELS } bench_fill;
+typedef struct bench_tensor {
+    int ndim;
+    size_t shape[4];
+    bench_fill fill;
+    float value;
+} bench_tensor;
+
+#define BENCH_MAX_TENSORS 12
+
+/* One row of the table: what it prints, its operands, and the call it times. The driver
+ * (cmd_bench.c) makes the operands, calls prep once (the forward a backward reads from, a
+ * state object), run once as a warm-up (kernel builds happen there), then run --reps times,
+ * each followed by clFinish and timed on the wall clock, prints the median, and frees everything.
  * GFLOP/s is printed when flops > 0, GB/s when bytes > 0 (memory-bound ops). */
 typedef struct bench_case {
     char op[24];            /* "conv2d", "bn2d", ... */
@@ -23,19 +37,36 @@ typedef struct bench_case {
     int count;              /* occurrences of this layer in `net` (for the per-network totals) */
     double flops;           /* floating-point operations per run (0: not meaningful) */
     double bytes;           /* minimum bytes moved per run (0: not shown) */
-    fcl_status (*setup)(fcl_ctx *ctx, const struct bench_case *c, void **state);
-    fcl_status (*run)(fcl_ctx *ctx, const struct bench_case *c, void *state);
-    void (*teardown)(fcl_ctx *ctx, void *state);
-    void *params;           /* family-specific, malloc'd by the family, freed by the driver */
+    int nt;
+    bench_tensor t[BENCH_MAX_TENSORS];
+    /* Optional, once before the warm-up; *state (may stay NULL) is freed with drop. */
+    fcl_status (*prep)(fcl_ctx *ctx, const struct bench_case *c, fcl_tensor *t, void **state);
+    fcl_status (*run)(fcl_ctx *ctx, const struct bench_case *c, fcl_tensor *t, void *state);
+    void (*drop)(fcl_ctx *ctx, void *state);
+    int kind;                                  /* the family's switch in run */
+    _Alignas(16) unsigned char params[128];    /* the family's parameters: BENCH_P(c, type) */
 } bench_case;
+
+#define BENCH_P(c, type) ((type *)(void *)(c)->params)
 
 typedef struct bench_list {
     bench_case *items;
     size_t n, cap;
 } bench_list;
 
-/* Appends a copy of c (c->params is taken over); 0 on success, -1 out of memory (params freed). */
-int bench_add(bench_list *list, const bench_case *c);
+/* Appends an empty row with these labels and run function; NULL when out of memory. The caller
+ * fills in the operands (bench_tensor_set), sizes, counts and params. */
+bench_case *bench_row(bench_list *list, const char *op, const char *net, const char *dir,
+                      fcl_status (*run)(fcl_ctx *, const bench_case *, fcl_tensor *, void *));
+/* Sets operand i of c ([n0, n1, n2, n3] with ndim 1..4; unused trailing sizes ignored). */
+void bench_tensor_set(bench_case *c, int i, int ndim, size_t n0, size_t n1, size_t n2, size_t n3,
+                      bench_fill fill, float value);
+/* Makes the operands of c (and runs prep); frees them (and drop's state). tools/bench_table.c */
+fcl_status bench_setup(fcl_ctx *ctx, const bench_case *c, fcl_tensor *t, void **state);
+void bench_teardown(fcl_ctx *ctx, const bench_case *c, fcl_tensor *t, void *state);
+
+/* The ResNet-18 activation sizes at input `size`: stem, layer1..4 (0 when too small). */
+void bench_rn18_sizes(int size, int *stem, int *r);
 
 /* A family adds its rows. Register it in the `families` table of tools/cmd_bench.c. */
 typedef int (*bench_family_fn)(const bench_env *env, bench_list *list);

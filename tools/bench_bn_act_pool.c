@@ -1,7 +1,5 @@
 /* tools/bench_bn_act_pool.c: `facecl bench ops` rows of batch norm, ReLU and pooling (ResNet-18 shapes). */
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "bench.h"
 
@@ -11,90 +9,36 @@
 enum { K_BN_TRAIN, K_BN_INFER, K_BN_BWD, K_RELU, K_RELU_BWD, K_MAXPOOL, K_MAXPOOL_BWD, K_AVGPOOL,
        K_AVGPOOL_BWD, K_GAP, K_GAP_BWD };
 
-typedef struct bap_bench {
-    int kind;
-    size_t n, c, h, w;
-    fcl_pool2d_params pool;
-} bap_bench;
+/* operands: big [n, c, h, w] x3 (0.25, 0.5, 0.75), small [n, c, oh, ow] x2, per-channel [c] x6 (1) */
+enum { BIG = 0, SMALL = 3, PER = 5 };
 
-/* big: [n, c, h, w] tensors; small: [n, c, oh, ow] (pooling outputs); per: [c] vectors */
-typedef struct bap_state {
-    fcl_tensor big[3], small[2], per[6];
-} bap_state;
-
-static void bap_teardown(fcl_ctx *ctx, void *state)
+static fcl_status bap_prep(fcl_ctx *ctx, const bench_case *c, fcl_tensor *t, void **state)
 {
-    bap_state *s = state;
-    if (!s) return;
-    for (int i = 0; i < 3; i++) fcl_tensor_release(ctx, &s->big[i]);
-    for (int i = 0; i < 2; i++) fcl_tensor_release(ctx, &s->small[i]);
-    for (int i = 0; i < 6; i++) fcl_tensor_release(ctx, &s->per[i]);
-    free(s);
+    (void)state;   /* the max-pool backward needs real indices */
+    const fcl_pool2d_params *pool = BENCH_P(c, fcl_pool2d_params);
+    return c->kind == K_MAXPOOL_BWD ? fcl_maxpool2d_fwd(ctx, &t[SMALL], &t[SMALL + 1], &t[BIG], pool) : FCL_OK;
 }
 
-static void out_hw(const bap_bench *b, size_t *oh, size_t *ow)
+static fcl_status bap_run(fcl_ctx *ctx, const bench_case *c, fcl_tensor *t, void *state)
 {
-    *oh = *ow = 1;
-    if (b->kind == K_GAP || b->kind == K_GAP_BWD) return;
-    if (b->kind >= K_MAXPOOL) fcl_pool2d_out_hw(&b->pool, b->h, b->w, oh, ow, "bench", NULL);
-}
-
-static fcl_status bap_setup(fcl_ctx *ctx, const bench_case *c, void **state)
-{
-    const bap_bench *b = c->params;
-    bap_state *s = calloc(1, sizeof *s);
-    if (!s) return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM, "bench %s: out of memory", c->op);
-    size_t oh, ow;
-    out_hw(b, &oh, &ow);
-    fcl_status st = FCL_OK;
-    for (int i = 0; i < 3 && !st; i++) {
-        st = fcl_tensor_alloc4(ctx, &s->big[i], b->n, b->c, b->h, b->w);
-        if (!st) st = fcl_tensor_fill(ctx, &s->big[i], 0.25f * (float)(i + 1));
-    }
-    for (int i = 0; i < 2 && !st; i++) {
-        st = fcl_tensor_alloc4(ctx, &s->small[i], b->n, b->c, oh, ow);
-        if (!st) st = fcl_tensor_fill(ctx, &s->small[i], 0.0f);
-    }
-    for (int i = 0; i < 6 && !st; i++) {
-        st = fcl_tensor_alloc(ctx, &s->per[i], 1, &b->c, FCL_F32);
-        if (!st) st = fcl_tensor_fill(ctx, &s->per[i], 1.0f);
-    }
-    /* the max-pool backward needs real indices */
-    if (!st && b->kind == K_MAXPOOL_BWD)
-        st = fcl_maxpool2d_fwd(ctx, &s->small[0], &s->small[1], &s->big[0], &b->pool);
-    if (st) {
-        bap_teardown(ctx, s);
-        return st;
-    }
-    *state = s;
-    return FCL_OK;
-}
-
-static fcl_status bap_run(fcl_ctx *ctx, const bench_case *c, void *state)
-{
-    const bap_bench *b = c->params;
-    bap_state *s = state;
+    (void)state;
+    const fcl_pool2d_params *pool = BENCH_P(c, fcl_pool2d_params);
     fcl_bn2d_params train = {1, 1e-5f, 0.1f}, infer = {0, 1e-5f, 0.1f};
     fcl_act_params relu = {FCL_ACT_RELU, 0};
-    switch (b->kind) {
-    case K_BN_TRAIN:
-        return fcl_bn2d_fwd(ctx, &s->big[1], &s->per[0], &s->per[1], &s->per[2], &s->per[3], &s->big[0],
-                            &s->per[4], &s->per[5], &train);
-    case K_BN_INFER:
-        return fcl_bn2d_fwd(ctx, &s->big[1], NULL, NULL, &s->per[2], &s->per[3], &s->big[0], &s->per[4],
-                            &s->per[5], &infer);
-    case K_BN_BWD:
-        return fcl_bn2d_bwd(ctx, &s->big[2], &s->per[0], &s->per[1], &s->big[1], &s->big[0], &s->per[4],
-                            &s->per[2], &s->per[3], &train);
-    case K_RELU: return fcl_act_fwd(ctx, &s->big[1], &s->big[0], &relu);
-    case K_RELU_BWD: return fcl_act_bwd(ctx, &s->big[2], &s->big[1], &s->big[0], &relu);
-    case K_MAXPOOL: return fcl_maxpool2d_fwd(ctx, &s->small[0], &s->small[1], &s->big[0], &b->pool);
-    case K_MAXPOOL_BWD: return fcl_maxpool2d_bwd(ctx, &s->big[2], &s->small[0], &s->small[1], &b->pool);
-    case K_AVGPOOL: return fcl_avgpool2d_fwd(ctx, &s->small[0], &s->big[0], &b->pool);
-    case K_AVGPOOL_BWD: return fcl_avgpool2d_bwd(ctx, &s->big[2], &s->small[0], &b->pool);
-    case K_GAP: return fcl_global_avgpool_fwd(ctx, &s->small[0], &s->big[0]);
-    case K_GAP_BWD: return fcl_global_avgpool_bwd(ctx, &s->big[2], &s->small[0]);
-    default: return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_INTERNAL, "bench: unknown row kind %d", b->kind);
+    fcl_tensor *b = &t[BIG], *s = &t[SMALL], *per = &t[PER];
+    switch (c->kind) {
+    case K_BN_TRAIN: return fcl_bn2d_fwd(ctx, &b[1], &per[0], &per[1], &per[2], &per[3], &b[0], &per[4], &per[5], &train);
+    case K_BN_INFER: return fcl_bn2d_fwd(ctx, &b[1], NULL, NULL, &per[2], &per[3], &b[0], &per[4], &per[5], &infer);
+    case K_BN_BWD: return fcl_bn2d_bwd(ctx, &b[2], &per[0], &per[1], &b[1], &b[0], &per[4], &per[2], &per[3], &train);
+    case K_RELU: return fcl_act_fwd(ctx, &b[1], &b[0], &relu);
+    case K_RELU_BWD: return fcl_act_bwd(ctx, &b[2], &b[1], &b[0], &relu);
+    case K_MAXPOOL: return fcl_maxpool2d_fwd(ctx, &s[0], &s[1], &b[0], pool);
+    case K_MAXPOOL_BWD: return fcl_maxpool2d_bwd(ctx, &b[2], &s[0], &s[1], pool);
+    case K_AVGPOOL: return fcl_avgpool2d_fwd(ctx, &s[0], &b[0], pool);
+    case K_AVGPOOL_BWD: return fcl_avgpool2d_bwd(ctx, &b[2], &s[0], pool);
+    case K_GAP: return fcl_global_avgpool_fwd(ctx, &s[0], &b[0]);
+    case K_GAP_BWD: return fcl_global_avgpool_bwd(ctx, &b[2], &s[0]);
+    default: return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_INTERNAL, "bench: unknown row kind %d", c->kind);
     }
 }
 
@@ -102,34 +46,31 @@ static fcl_status bap_run(fcl_ctx *ctx, const bench_case *c, void *state)
 static int row(bench_list *list, int kind, const char *op, const char *dir, const char *layer, size_t n,
                size_t ch, size_t h, const fcl_pool2d_params *pool, double big, double small)
 {
-    bap_bench *b = calloc(1, sizeof *b);
-    if (!b) return -1;
-    b->kind = kind, b->n = n, b->c = ch, b->h = h, b->w = h;
-    if (pool) b->pool = *pool;
-    size_t oh, ow;
-    out_hw(b, &oh, &ow);
-    bench_case c;
-    memset(&c, 0, sizeof c);
-    snprintf(c.op, sizeof c.op, "%s", op);
-    /* no c.net: the per-network totals sum GFLOP/s rows; these memory-bound rows name the
+    /* no net: the per-network totals sum GFLOP/s rows; these memory-bound rows name the
      * network in the shape instead (as the eltwise rows do) */
-    snprintf(c.shape, sizeof c.shape, "rn18 %s %zux%zux%zu^2", layer, n, ch, h);
-    snprintf(c.dir, sizeof c.dir, "%s", dir);
-    c.bytes = (big * (double)(n * ch * h * h) + small * (double)(n * ch * oh * ow)) * sizeof(float);
-    c.setup = bap_setup;
-    c.run = bap_run;
-    c.teardown = bap_teardown;
-    c.params = b;
-    return bench_add(list, &c);
+    bench_case *c = bench_row(list, op, "", dir, bap_run);
+    if (!c) return -1;
+    c->kind = kind;
+    c->prep = bap_prep;
+    size_t oh = 1, ow = 1;
+    if (pool) {
+        *BENCH_P(c, fcl_pool2d_params) = *pool;
+        if (kind >= K_MAXPOOL && kind < K_GAP) fcl_pool2d_out_hw(pool, h, h, &oh, &ow, "bench", NULL);
+    }
+    snprintf(c->shape, sizeof c->shape, "rn18 %s %zux%zux%zu^2", layer, n, ch, h);
+    c->bytes = (big * (double)(n * ch * h * h) + small * (double)(n * ch * oh * ow)) * sizeof(float);
+    for (int i = 0; i < 3; i++) bench_tensor_set(c, BIG + i, 4, n, ch, h, h, BENCH_CONST, 0.25f * (float)(i + 1));
+    for (int i = 0; i < 2; i++) bench_tensor_set(c, SMALL + i, 4, n, ch, oh, ow, BENCH_CONST, 0.0f);
+    for (int i = 0; i < 6; i++) bench_tensor_set(c, PER + i, 1, ch, 0, 0, 0, BENCH_CONST, 1.0f);
+    return 0;
 }
 
 int bench_bn_act_pool_cases(const bench_env *env, bench_list *list)
 {
     size_t n = (size_t)env->batch;
-    /* ResNet-18 sizes as in tools/bench_conv.c: stem /2, max pool /2, then /2 per stage */
-    int s1 = fcl_conv2d_out_size(env->size, 7, 2, 3, 1);
-    int r1 = fcl_conv2d_out_size(s1, 3, 2, 1, 1), r2 = fcl_conv2d_out_size(r1, 3, 2, 1, 1);
-    int r3 = fcl_conv2d_out_size(r2, 3, 2, 1, 1), r4 = fcl_conv2d_out_size(r3, 3, 2, 1, 1);
+    int s1, r[4];   /* ResNet-18 sizes: stem /2, max pool /2, then /2 per stage */
+    bench_rn18_sizes(env->size, &s1, r);
+    int r1 = r[0], r3 = r[2], r4 = r[3];
     if (r4 < 1) return 0;   /* input too small for the network: no rows */
     fcl_pool2d_params mp = {3, 3, 2, 2, 1, 1, 0, 1, 0};   /* the stem's max pool */
     const struct { const char *layer; size_t ch; int hw; } bn_at[] = {

@@ -1,7 +1,5 @@
 /* tools/bench_conv.c: `facecl bench ops` rows of conv2d (ResNet-18 and MobileNetV2 layers) and a CLBlast GEMM baseline. */
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "bench.h"
 
@@ -9,73 +7,18 @@
 
 enum { DIR_FWD, DIR_DATA, DIR_WEIGHT };
 static const char *const dir_names[] = {"fwd", "bwd_data", "bwd_weight"};
+enum { A, B, OUT };   /* fwd: x, w -> y; bwd_data: dy, w -> dx; bwd_weight: dy, x -> dw */
+_Static_assert(sizeof(fcl_conv2d_params) <= sizeof((bench_case *)0)->params, "conv params fit a row");
+_Static_assert(sizeof(fcl_gemm_params) <= sizeof((bench_case *)0)->params, "gemm params fit a row");
 
-typedef struct conv_bench {
-    fcl_conv2d_params p;
-    int dir;
-} conv_bench;
-
-typedef struct conv_state {
-    fcl_tensor a, b, out;   /* fwd: x, w -> y; bwd_data: dy, w -> dx; bwd_weight: dy, x -> dw */
-} conv_state;
-
-static void conv_teardown(fcl_ctx *ctx, void *state)
+static fcl_status conv_run(fcl_ctx *ctx, const bench_case *c, fcl_tensor *t, void *state)
 {
-    conv_state *s = state;
-    if (!s) return;
-    fcl_tensor_release(ctx, &s->a);
-    fcl_tensor_release(ctx, &s->b);
-    fcl_tensor_release(ctx, &s->out);
-    free(s);
-}
-
-static fcl_status alloc_filled(fcl_ctx *ctx, fcl_tensor *t, size_t n0, size_t n1, size_t n2, size_t n3, float v)
-{
-    fcl_status st = fcl_tensor_alloc4(ctx, t, n0, n1, n2, n3);
-    if (st == FCL_OK) st = fcl_tensor_fill(ctx, t, v);
-    return st;
-}
-
-static fcl_status conv_setup(fcl_ctx *ctx, const bench_case *c, void **state)
-{
-    const conv_bench *cb = c->params;
-    const fcl_conv2d_params *p = &cb->p;
-    int oh, ow;
-    fcl_status st = fcl_conv2d_check(p, &oh, &ow, fcl_ctx_error(ctx));
-    if (st) return st;
-    conv_state *s = calloc(1, sizeof *s);
-    if (!s) return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM, "bench conv2d: out of memory");
-    size_t n = (size_t)p->n, ci = (size_t)p->cin, co = (size_t)p->cout, h = (size_t)p->h, w = (size_t)p->w;
-    size_t cig = ci / (size_t)p->groups, kh = (size_t)p->kh, kw = (size_t)p->kw;
-    /* x = 0.5, w = 0.01, dy = 0.01: plain normal floats, no denormals however many reps accumulate */
-    if (cb->dir == DIR_FWD) {
-        if (!(st = alloc_filled(ctx, &s->a, n, ci, h, w, 0.5f)) && !(st = alloc_filled(ctx, &s->b, co, cig, kh, kw, 0.01f)))
-            st = alloc_filled(ctx, &s->out, n, co, (size_t)oh, (size_t)ow, 0.0f);
-    } else if (cb->dir == DIR_DATA) {
-        if (!(st = alloc_filled(ctx, &s->a, n, co, (size_t)oh, (size_t)ow, 0.01f)) &&
-            !(st = alloc_filled(ctx, &s->b, co, cig, kh, kw, 0.01f)))
-            st = alloc_filled(ctx, &s->out, n, ci, h, w, 0.0f);
-    } else {
-        if (!(st = alloc_filled(ctx, &s->a, n, co, (size_t)oh, (size_t)ow, 0.01f)) &&
-            !(st = alloc_filled(ctx, &s->b, n, ci, h, w, 0.5f)))
-            st = alloc_filled(ctx, &s->out, co, cig, kh, kw, 0.0f);
-    }
-    if (st) {
-        conv_teardown(ctx, s);
-        return st;
-    }
-    *state = s;
-    return FCL_OK;
-}
-
-static fcl_status conv_run(fcl_ctx *ctx, const bench_case *c, void *state)
-{
-    const conv_bench *cb = c->params;
-    conv_state *s = state;
-    switch (cb->dir) {
-    case DIR_FWD: return fcl_conv2d_fwd(ctx, &s->out, &s->a, &s->b, NULL, &cb->p);
-    case DIR_DATA: return fcl_conv2d_bwd_data(ctx, &s->out, &s->a, &s->b, &cb->p);
-    default: return fcl_conv2d_bwd_weight(ctx, &s->out, &s->a, &s->b, &cb->p);
+    (void)state;
+    const fcl_conv2d_params *p = BENCH_P(c, fcl_conv2d_params);
+    switch (c->kind) {
+    case DIR_FWD: return fcl_conv2d_fwd(ctx, &t[OUT], &t[A], &t[B], NULL, p);
+    case DIR_DATA: return fcl_conv2d_bwd_data(ctx, &t[OUT], &t[A], &t[B], p);
+    default: return fcl_conv2d_bwd_weight(ctx, &t[OUT], &t[A], &t[B], p);
     }
 }
 
@@ -84,92 +27,58 @@ static fcl_status conv_run(fcl_ctx *ctx, const bench_case *c, void *state)
 static int add_conv(bench_list *list, const char *net, const char *layer, int count, int first, int n, int cin,
                     int hw, int cout, int k, int stride, int groups)
 {
+    fcl_conv2d_params p = {n, cin, hw, hw, cout, k, k, stride, stride, k / 2, k / 2, 1, 1, groups, 0};
+    int oh, ow;
+    if (fcl_conv2d_check(&p, &oh, &ow, NULL)) oh = ow = 0;   /* the row then fails with the reason */
+    size_t N = (size_t)n, ci = (size_t)cin, co = (size_t)cout, h = (size_t)hw, kk = (size_t)k;
+    size_t xs[4] = {N, ci, h, h}, ws[4] = {co, ci / (size_t)groups, kk, kk}, ys[4] = {N, co, (size_t)oh, (size_t)ow};
+    char op[24];
+    snprintf(op, sizeof op, "conv2d %s", fcl_conv2d_algo_name(fcl_conv2d_algo_of(&p)));
     for (int d = DIR_FWD; d <= DIR_WEIGHT; d++) {
-        conv_bench *cb = calloc(1, sizeof *cb);
-        if (!cb) return -1;
-        fcl_conv2d_params p = {n, cin, hw, hw, cout, k, k, stride, stride, k / 2, k / 2, 1, 1, groups, 0};
-        cb->p = p;
-        cb->dir = d;
-        bench_case c;
-        memset(&c, 0, sizeof c);
-        snprintf(c.op, sizeof c.op, "conv2d %s", fcl_conv2d_algo_name(fcl_conv2d_algo_of(&p)));
-        snprintf(c.net, sizeof c.net, "%s", net);
-        snprintf(c.shape, sizeof c.shape, "%s %dx%d^2>%d k%ds%d%s", layer, cin, hw, cout, k, stride,
+        bench_case *c = bench_row(list, op, net, dir_names[d], conv_run);
+        if (!c) return -1;
+        c->kind = d;
+        *BENCH_P(c, fcl_conv2d_params) = p;
+        snprintf(c->shape, sizeof c->shape, "%s %dx%d^2>%d k%ds%d%s", layer, cin, hw, cout, k, stride,
                  groups == 1 ? "" : groups == cin ? " dw" : " grouped");
-        snprintf(c.dir, sizeof c.dir, "%s", dir_names[d]);
-        c.count = first && d == DIR_DATA ? 0 : count;
-        c.flops = fcl_conv2d_flops(&p);
-        c.setup = conv_setup;
-        c.run = conv_run;
-        c.teardown = conv_teardown;
-        c.params = cb;
-        if (bench_add(list, &c)) return -1;
+        c->count = first && d == DIR_DATA ? 0 : count;
+        c->flops = fcl_conv2d_flops(&p);
+        /* x = 0.5, w = 0.01, dy = 0.01: plain normal floats, no denormals however many reps accumulate */
+        const size_t *a = d == DIR_FWD ? xs : ys, *b = d == DIR_WEIGHT ? xs : ws;
+        const size_t *o = d == DIR_FWD ? ys : d == DIR_DATA ? xs : ws;
+        bench_tensor_set(c, A, 4, a[0], a[1], a[2], a[3], BENCH_CONST, d == DIR_FWD ? 0.5f : 0.01f);
+        bench_tensor_set(c, B, 4, b[0], b[1], b[2], b[3], BENCH_CONST, d == DIR_WEIGHT ? 0.5f : 0.01f);
+        bench_tensor_set(c, OUT, 4, o[0], o[1], o[2], o[3], BENCH_CONST, 0.0f);
     }
     return 0;
 }
 
 /* ---- CLBlast GEMM baseline ------------------------------------------------------------------------ */
 
-typedef struct gemm_state {
-    fcl_tensor a, b, c;
-    fcl_gemm_params g;
-} gemm_state;
-
-static void gemm_teardown(fcl_ctx *ctx, void *state)
+static fcl_status gemm_run(fcl_ctx *ctx, const bench_case *c, fcl_tensor *t, void *state)
 {
-    gemm_state *s = state;
-    if (!s) return;
-    fcl_tensor_release(ctx, &s->a);
-    fcl_tensor_release(ctx, &s->b);
-    fcl_tensor_release(ctx, &s->c);
-    free(s);
-}
-
-static fcl_status gemm_setup(fcl_ctx *ctx, const bench_case *c, void **state)
-{
-    const fcl_gemm_params *g = c->params;
-    gemm_state *s = calloc(1, sizeof *s);
-    if (!s) return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM, "bench gemm: out of memory");
-    s->g = *g;
-    fcl_status st = alloc_filled(ctx, &s->a, 1, 1, g->m, g->k, 0.01f);
-    if (!st) st = alloc_filled(ctx, &s->b, 1, 1, g->k, g->n, 0.5f);
-    if (!st) st = alloc_filled(ctx, &s->c, 1, 1, g->m, g->n, 0.0f);
-    if (st) {
-        gemm_teardown(ctx, s);
-        return st;
-    }
-    *state = s;
-    return FCL_OK;
-}
-
-static fcl_status gemm_run(fcl_ctx *ctx, const bench_case *c, void *state)
-{
-    gemm_state *s = state;
-    return fcl_gemm(ctx, s->c.buf, s->a.buf, s->b.buf, &s->g);
+    (void)state;
+    return fcl_gemm(ctx, t[OUT].buf, t[A].buf, t[B].buf, BENCH_P(c, fcl_gemm_params));
 }
 
 /* fcl_gemm (CLBlast) on the GEMM a 3x3 64->64 conv at the layer1 size is (M = 64, K = 576,
  * N = batch * pixels): the same-run baseline the conv rows are compared with. */
 static int add_gemm(bench_list *list, const char *label, size_t m, size_t n, size_t k)
 {
-    fcl_gemm_params *g = calloc(1, sizeof *g);
-    if (!g) return -1;
+    bench_case *c = bench_row(list, "gemm clblast", "", "fwd", gemm_run);
+    if (!c) return -1;
+    fcl_gemm_params *g = BENCH_P(c, fcl_gemm_params);
     g->m = m;
     g->n = n;
     g->k = k;
     g->alpha = 1.0f;
     g->beta = 0.0f;
-    bench_case c;
-    memset(&c, 0, sizeof c);
-    snprintf(c.op, sizeof c.op, "gemm clblast");
-    snprintf(c.shape, sizeof c.shape, "%s M%zu N%zu K%zu", label, m, n, k);
-    snprintf(c.dir, sizeof c.dir, "fwd");
-    c.flops = 2.0 * (double)m * (double)n * (double)k;
-    c.setup = gemm_setup;
-    c.run = gemm_run;
-    c.teardown = gemm_teardown;
-    c.params = g;
-    return bench_add(list, &c);
+    snprintf(c->shape, sizeof c->shape, "%s M%zu N%zu K%zu", label, m, n, k);
+    c->flops = 2.0 * (double)m * (double)n * (double)k;
+    bench_tensor_set(c, A, 4, 1, 1, m, k, BENCH_CONST, 0.01f);
+    bench_tensor_set(c, B, 4, 1, 1, k, n, BENCH_CONST, 0.5f);
+    bench_tensor_set(c, OUT, 4, 1, 1, m, n, BENCH_CONST, 0.0f);
+    return 0;
 }
 
 /* ---- the case list ------------------------------------------------------------------------------- */
@@ -178,11 +87,9 @@ int bench_conv_cases(const bench_env *env, bench_list *list)
 {
     const int n = env->batch, s = env->size;
     /* ResNet-18: 7x7/2 stem, 3x3/2 max pool, four stages of two basic blocks */
-    int s1 = fcl_conv2d_out_size(s, 7, 2, 3, 1);       /* stem output */
-    int r1 = fcl_conv2d_out_size(s1, 3, 2, 1, 1);      /* after the max pool: layer1 */
-    int r2 = fcl_conv2d_out_size(r1, 3, 2, 1, 1), r3 = fcl_conv2d_out_size(r2, 3, 2, 1, 1);
-    int r4 = fcl_conv2d_out_size(r3, 3, 2, 1, 1);
-    (void)r4;
+    int stem, r[4];   /* stem output, layer1 (after the max pool) .. layer4 */
+    bench_rn18_sizes(s, &stem, r);
+    int r1 = r[0], r2 = r[1], r3 = r[2], r4 = r[3];
     if (add_gemm(list, "=rn18 layer1 3x3 as GEMM", 64, (size_t)n * r1 * r1, 576)) return -1;
     const char *rn = "resnet18";
     if (add_conv(list, rn, "stem", 1, 1, n, 3, s, 64, 7, 2, 1) ||

@@ -2,9 +2,10 @@
  *
  * How to add rows for an op family (bn, act, pool, eltwise, loss, ...):
  *   1. write tools/bench_<family>.c with `int bench_<family>_cases(const bench_env *env,
- *      bench_list *list)` that calls bench_add() once per row (see tools/bench.h; the conv
- *      rows in tools/bench_conv.c are a complete example: setup allocates the tensors, run
- *      enqueues one call, teardown frees);
+ *      bench_list *list)` that adds one row per op call with bench_row(): its labels, FLOPs or
+ *      bytes, its operands (bench_tensor_set: shape and fill) and a run function that enqueues
+ *      the call on them (tools/bench.h; tools/bench_linear.c is a short complete example); the
+ *      driver makes and frees the operands;
  *   2. declare it in tools/bench.h and add one line to `families` below.
  * Timing: one warm-up run per case (kernel builds happen there), then --reps runs, each ended by
  * clFinish and timed on the wall clock; the table shows the median. The FMA peak of the device is
@@ -32,22 +33,6 @@ static const struct {
     {"bn/act/pool", bench_bn_act_pool_cases},
     {"blocks", bench_blocks_cases},
 };
-
-int bench_add(bench_list *list, const bench_case *c)
-{
-    if (list->n == list->cap) {
-        size_t cap = list->cap ? 2 * list->cap : 64;
-        bench_case *items = realloc(list->items, cap * sizeof *items);
-        if (!items) {
-            free(c->params);
-            return -1;
-        }
-        list->items = items;
-        list->cap = cap;
-    }
-    list->items[list->n++] = *c;
-    return 0;
-}
 
 /* CPU seconds used by this process (all threads) so far. */
 static double cpu_s(void)
@@ -162,18 +147,20 @@ int fcl_cmd_bench(int argc, char **argv)
             !strstr(c->dir, filter))
             continue;
         void *state = NULL;
-        fcl_status st = c->setup(ctx, c, &state);
-        if (!st) st = c->run(ctx, c, state);   /* warm-up: kernel builds, pool allocations */
+        fcl_tensor ts[BENCH_MAX_TENSORS];
+        fcl_status st = bench_setup(ctx, c, ts, &state);
+        int made = !st;
+        if (!st) st = c->run(ctx, c, ts, state);   /* warm-up: kernel builds, pool allocations */
         if (!st) st = fcl_ctx_finish(ctx);
         double cpu0 = cpu_s();
         for (long r = 0; r < reps && !st; r++) {
             double t0 = bench_now_s();
-            st = c->run(ctx, c, state);
+            st = c->run(ctx, c, ts, state);
             if (!st) st = fcl_ctx_finish(ctx);
             times[r] = (bench_now_s() - t0) * 1e3;
         }
         double cpu_ms = (cpu_s() - cpu0) * 1e3 / (double)reps;
-        if (state) c->teardown(ctx, state);
+        if (made) bench_teardown(ctx, c, ts, state);
         if (st) {
             printf("%-18s %-9s %-36s %-10s   FAILED: %s\n", c->op, c->net, c->shape, c->dir, fcl_ctx_errmsg(ctx));
             rc = 1;
@@ -230,7 +217,6 @@ int fcl_cmd_bench(int argc, char **argv)
         printf("\n");
     }
 done:
-    for (size_t i = 0; i < list.n; i++) free(list.items[i].params);
     free(list.items);
     free(times);
     fcl_ctx_destroy(ctx);

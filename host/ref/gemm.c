@@ -1,4 +1,5 @@
-/* host/ref/gemm.c: reference row-major SGEMM (double accumulation) with fcl_gemm's parameter semantics. */
+/* host/ref/gemm.c: reference row-major SGEMM (double accumulation) with fcl_gemm's parameter semantics,
+ * and the double product the other references share. */
 #include "ref/ref_gemm.h"
 
 void fcl_ref_gemm(float *c, const float *a, const float *b, const fcl_gemm_params *p)
@@ -25,4 +26,15 @@ void fcl_ref_gemm(float *c, const float *a, const float *b, const fcl_gemm_param
             }
         }
     }
+}
+
+void fcl_ref_matmul_acc(double *c, const double *a, const double *b, size_t m, size_t n, size_t k, int ta,
+                        int tb)
+{
+    for (size_t i = 0; i < m; i++)
+        for (size_t j = 0; j < n; j++) {
+            double acc = 0.0;
+            for (size_t l = 0; l < k; l++) acc += (ta ? a[l * m + i] : a[i * k + l]) * (tb ? b[j * k + l] : b[l * n + j]);
+            c[i * n + j] += acc;
+        }
 }

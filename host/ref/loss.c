@@ -2,6 +2,9 @@
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include "ref/ref_gemm.h"
 #include "ref/ref_loss.h"
 
 /* log sum_j exp(x_j) of one row, with the max subtracted first. */
@@ -139,24 +142,14 @@ int fcl_ref_cosine_sim_bwd(double *da, double *db, const double *ds, const doubl
         goto done;
     fcl_ref_l2norm_fwd(an, a, na, d, eps);
     fcl_ref_l2norm_fwd(bn, b, nb, d, eps);
-    if (da) {
-        for (size_t i = 0; i < na; i++)
-            for (size_t t = 0; t < d; t++) {
-                double acc = 0.0;
-                for (size_t j = 0; j < nb; j++)
-                    acc += ds[i * nb + j] * bn[j * d + t];
-                g[i * d + t] = acc;
-            }
+    if (da) {   /* dAn = dS Bn */
+        memset(g, 0, sizeof(double) * na * d);
+        fcl_ref_matmul_acc(g, ds, bn, na, d, nb, 0, 0);
         fcl_ref_l2norm_bwd(da, g, a, na, d, eps);
     }
-    if (db) {
-        for (size_t j = 0; j < nb; j++)
-            for (size_t t = 0; t < d; t++) {
-                double acc = 0.0;
-                for (size_t i = 0; i < na; i++)
-                    acc += ds[i * nb + j] * an[i * d + t];
-                g[j * d + t] = acc;
-            }
+    if (db) {   /* dBn = dS^T An */
+        memset(g, 0, sizeof(double) * nb * d);
+        fcl_ref_matmul_acc(g, ds, an, nb, d, na, 1, 0);
         fcl_ref_l2norm_bwd(db, g, b, nb, d, eps);
     }
     rc = 0;

@@ -300,18 +300,29 @@ size_t fcl_ref_triplet_mine(int *trip, const double *dist, const int *labels, si
     return t;
 }
 
+/* The distance matrix and the mined triplets at x (both malloc'd); -1 when out of memory. */
+static int triplets_of(const double *x, const int *labels, size_t n, size_t d, const fcl_triplet_params *p,
+                       double **dist, int **trip, size_t *nt)
+{
+    *dist = malloc(sizeof(double) * n * n);
+    *trip = malloc(sizeof(int) * 3 * n * n);
+    if (!*dist || !*trip) {
+        free(*dist);
+        free(*trip);
+        return -1;
+    }
+    fcl_ref_triplet_dist(*dist, x, n, d, p->squared);
+    *nt = fcl_ref_triplet_mine(*trip, *dist, labels, n, p);
+    return 0;
+}
+
 int fcl_ref_triplet_loss_fwd(double *loss, const double *x, const int *labels, size_t n, size_t d,
                              const fcl_triplet_params *p)
 {
-    double *dist = malloc(sizeof(double) * n * n);
-    int *trip = malloc(sizeof(int) * 3 * n * n);
-    if (!dist || !trip) {
-        free(dist);
-        free(trip);
-        return -1;
-    }
-    fcl_ref_triplet_dist(dist, x, n, d, p->squared);
-    size_t nt = fcl_ref_triplet_mine(trip, dist, labels, n, p);
+    double *dist;
+    int *trip;
+    size_t nt;
+    if (triplets_of(x, labels, n, d, p, &dist, &trip, &nt)) return -1;
     double total = 0.0;
     for (size_t t = 0; t < nt; t++) {
         double l = dist[trip[3 * t] * n + trip[3 * t + 1]] - dist[trip[3 * t] * n + trip[3 * t + 2]] +
@@ -339,15 +350,10 @@ static void dist_grad(double *dx, const double *x, size_t i, size_t j, size_t d,
 int fcl_ref_triplet_loss_bwd(double *dx, const double *x, const int *labels, size_t n, size_t d,
                              const fcl_triplet_params *p, double dloss)
 {
-    double *dist = malloc(sizeof(double) * n * n);
-    int *trip = malloc(sizeof(int) * 3 * n * n);
-    if (!dist || !trip) {
-        free(dist);
-        free(trip);
-        return -1;
-    }
-    fcl_ref_triplet_dist(dist, x, n, d, p->squared);
-    size_t nt = fcl_ref_triplet_mine(trip, dist, labels, n, p);
+    double *dist;
+    int *trip;
+    size_t nt;
+    if (triplets_of(x, labels, n, d, p, &dist, &trip, &nt)) return -1;
     for (size_t t = 0; t < nt; t++) {
         size_t a = (size_t)trip[3 * t], q = (size_t)trip[3 * t + 1], ng = (size_t)trip[3 * t + 2];
         double l = dist[a * n + q] - dist[a * n + ng] + (double)p->margin;

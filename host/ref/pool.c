@@ -101,35 +101,37 @@ void fcl_ref_avgpool2d_bwd(double *dx, const double *dy, size_t n, size_t c, siz
             }
 }
 
-/* PyTorch's adaptive window: [floor(o * in / out), ceil((o + 1) * in / out)). */
-static size_t ad_start(size_t o, size_t in, size_t out) { return (o * in) / out; }
-static size_t ad_end(size_t o, size_t in, size_t out) { return ((o + 1) * in + out - 1) / out; }
+/* PyTorch's adaptive window of output (i, j): rows [floor(i * h / oh), ceil((i + 1) * h / oh)), the
+ * same for columns; returns its size. */
+static double ad_window(size_t i, size_t j, size_t h, size_t w, size_t oh, size_t ow, size_t *hs, size_t *he,
+                        size_t *ws, size_t *we)
+{
+    *hs = (i * h) / oh, *he = ((i + 1) * h + oh - 1) / oh;
+    *ws = (j * w) / ow, *we = ((j + 1) * w + ow - 1) / ow;
+    return (double)((*he - *hs) * (*we - *ws));
+}
 
 void fcl_ref_adaptive_avgpool2d_fwd(double *y, const double *x, size_t n, size_t c, size_t h,
                                     size_t w, size_t oh, size_t ow)
 {
-    for (size_t pl = 0; pl < n * c; pl++)
-        for (size_t i = 0; i < oh; i++)
-            for (size_t j = 0; j < ow; j++) {
-                size_t hs = ad_start(i, h, oh), he = ad_end(i, h, oh);
-                size_t ws = ad_start(j, w, ow), we = ad_end(j, w, ow);
-                double sum = 0;
-                for (size_t r = hs; r < he; r++)
-                    for (size_t q = ws; q < we; q++) sum += x[(pl * h + r) * w + q];
-                y[(pl * oh + i) * ow + j] = sum / (double)((he - hs) * (we - ws));
-            }
+    size_t hs, he, ws, we;
+    for (size_t o = 0; o < n * c * oh * ow; o++) {
+        size_t pl = o / (oh * ow);
+        double cnt = ad_window(o / ow % oh, o % ow, h, w, oh, ow, &hs, &he, &ws, &we), sum = 0;
+        for (size_t r = hs; r < he; r++)
+            for (size_t q = ws; q < we; q++) sum += x[(pl * h + r) * w + q];
+        y[o] = sum / cnt;
+    }
 }
 
 void fcl_ref_adaptive_avgpool2d_bwd(double *dx, const double *dy, size_t n, size_t c, size_t h,
                                     size_t w, size_t oh, size_t ow)
 {
-    for (size_t pl = 0; pl < n * c; pl++)
-        for (size_t i = 0; i < oh; i++)
-            for (size_t j = 0; j < ow; j++) {
-                size_t hs = ad_start(i, h, oh), he = ad_end(i, h, oh);
-                size_t ws = ad_start(j, w, ow), we = ad_end(j, w, ow);
-                double g = dy[(pl * oh + i) * ow + j] / (double)((he - hs) * (we - ws));
-                for (size_t r = hs; r < he; r++)
-                    for (size_t q = ws; q < we; q++) dx[(pl * h + r) * w + q] += g;
-            }
+    size_t hs, he, ws, we;
+    for (size_t o = 0; o < n * c * oh * ow; o++) {
+        size_t pl = o / (oh * ow);
+        double g = dy[o] / ad_window(o / ow % oh, o % ow, h, w, oh, ow, &hs, &he, &ws, &we);
+        for (size_t r = hs; r < he; r++)
+            for (size_t q = ws; q < we; q++) dx[(pl * h + r) * w + q] += g;
+    }
 }

@@ -96,6 +96,19 @@ void h_to_f32(double *x, size_t n)
     for (size_t i = 0; i < n; i++) x[i] = (double)(float)x[i];
 }
 
+void h_rand_f32(double *x, size_t n, uint64_t seed, double lo, double hi)
+{
+    h_rand(x, n, seed, lo, hi);
+    h_to_f32(x, n);
+}
+
+double *h_delta(const double *got, const double *before, size_t n)
+{
+    double *d = h_alloc(n);
+    for (size_t i = 0; i < n; i++) d[i] = got[i] - before[i];
+    return d;
+}
+
 double *h_alloc(size_t n)
 {
     double *p = calloc(n ? n : 1, sizeof *p);

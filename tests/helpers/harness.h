@@ -37,6 +37,10 @@ void h_rand_avoid(double *x, size_t n, uint64_t seed, double lo, double hi,
 /* Rounds every value to the nearest float, so a reference fed these values sees exactly what
  * the device sees after h_upload (then only the op's own error is measured). */
 void h_to_f32(double *x, size_t n);
+/* h_rand then h_to_f32: random values as the device will see them. */
+void h_rand_f32(double *x, size_t n, uint64_t seed, double lo, double hi);
+/* A new array got - before, elementwise (what a backward accumulated). */
+double *h_delta(const double *got, const double *before, size_t n);
 /* calloc'd / malloc'd double arrays that fail the test instead of returning NULL. */
 double *h_alloc(size_t n);
 double *h_dup(const double *x, size_t n);

@@ -9,6 +9,12 @@
 
 #include "helpers/harness.h"
 
+/* A shape for case tables. */
+typedef struct oc_shape {
+    int ndim;
+    size_t s[4];
+} oc_shape;
+
 /* What the driver does with one operand. */
 typedef enum oc_role {
     OC_NONE = 0,   /* absent: the op gets NULL, the reference a NULL array */
