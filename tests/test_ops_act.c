@@ -76,8 +76,9 @@ static void act_ref_bwd(double *const *h, const oc_case *c)
                     &OC_P(c, act_case)->p);
 }
 
-static int act_kink(const double *x, size_t i, double h, const oc_case *c)
+static int act_kink(double *const *hs, int wrt, size_t i, double h, const oc_case *c)
 {
+    const double *x = hs[wrt];
     double k[2];
     size_t nk = act_kinks(OC_P(c, act_case)->p.kind, k);
     for (size_t j = 0; j < nk; j++)
@@ -263,10 +264,10 @@ static void prelu_ref_bwd(double *const *h, const oc_case *c)
     fcl_ref_prelu_bwd(h[P_DX], h[P_DA], h[P_DY], h[P_X], h[P_A], d[0], d[1], d[2], d[3]);
 }
 
-static int prelu_kink(const double *v, size_t i, double h, const oc_case *c)
+static int prelu_kink(double *const *hs, int wrt, size_t i, double h, const oc_case *c)
 {
     (void)c;
-    return fabs(v[i]) <= 2 * h;
+    return fabs(hs[wrt][i]) <= 2 * h;
 }
 
 /* determinism: the slope gradient from zero, twice, bit for bit */

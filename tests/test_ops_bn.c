@@ -184,20 +184,16 @@ static void run_bn(int training, int fd, size_t tuning)
     bn_set set = {training, fd};
     oc_op op = {.name = "bn2d", .ud = &set, .gen = bn_gen, .dev_fwd = bn_dev_fwd, .dev_bwd = bn_dev_bwd,
                 .ref_fwd = bn_ref_fwd, .ref_bwd = bn_ref_bwd, .extra = bn_determinism, .tunings = bn_tunings};
-    if (tuning) oc_run_forced(&op, tuning - 1);
-    else oc_run(&op);
+    oc_run_tuned(&op, (int)tuning);
 }
 
-/* {training, tuning + 1 or 0}: training and inference under the device's tuning and each forced one */
-typedef struct bn_run {
-    int training, tuning;
-} bn_run;
+/* op 1: training, 0: inference; under the device's tuning and each forced one */
 ParameterizedTestParameters(bn, modes_and_tunings)
 {
-    static bn_run runs[] = {{1, 0}, {1, 1}, {1, 2}, {0, 0}, {0, 1}, {0, 2}};
-    return cr_make_param_array(bn_run, runs, sizeof runs / sizeof runs[0]);
+    static oc_param runs[] = {{1, 0, 0}, {1, 1, 0}, {1, 2, 0}, {0, 0, 0}, {0, 1, 0}, {0, 2, 0}};
+    return cr_make_param_array(oc_param, runs, sizeof runs / sizeof runs[0]);
 }
-ParameterizedTest(bn_run *r, bn, modes_and_tunings) { run_bn(r->training, 0, (size_t)r->tuning); }
+ParameterizedTest(oc_param *r, bn, modes_and_tunings) { run_bn(r->op, 0, (size_t)r->tuning); }
 Test(bn, finite_differences) { run_bn(1, 1, 0); }
 
 /* ---- folding into a conv -------------------------------------------------------------------- */

@@ -42,16 +42,8 @@ enum { Z, LAB, LOSS, RL, DLOSS, DZ };
 static void xent_fill(double *const *h, const oc_case *c)
 {
     const xent_case *u = OC_P(c, xent_case);
-    for (size_t i = 0; i < u->n; i++) h[LAB][i] = floor(h[LAB][i]);
+    oc_floor_labels(h[LAB], u->n, (int)u->k);
     h[DLOSS][0] = u->dloss;
-}
-
-static int *labels_of(const double *lab, size_t n)
-{
-    int *l = malloc(n * sizeof *l);
-    cr_assert(l != NULL);
-    for (size_t i = 0; i < n; i++) l[i] = (int)lab[i];
-    return l;
 }
 
 static fcl_status xent_dev_fwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
@@ -70,7 +62,7 @@ static fcl_status xent_dev_bwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
 static void xent_ref_fwd(double *const *h, const oc_case *c)
 {
     const xent_case *u = OC_P(c, xent_case);
-    int *l = labels_of(h[LAB], u->n);
+    int *l = oc_labels(h[LAB], u->n);
     fcl_ref_softmax_xent_fwd(h[LOSS], h[RL], h[Z], l, u->n, u->k, u->eps);
     free(l);
 }
@@ -78,7 +70,7 @@ static void xent_ref_fwd(double *const *h, const oc_case *c)
 static void xent_ref_bwd(double *const *h, const oc_case *c)
 {
     const xent_case *u = OC_P(c, xent_case);
-    int *l = labels_of(h[LAB], u->n);
+    int *l = oc_labels(h[LAB], u->n);
     double *g = h_alloc(u->n * u->k);
     fcl_ref_softmax_xent_bwd(g, h[Z], l, u->n, u->k, u->eps, u->dloss);
     for (size_t i = 0; i < u->n * u->k; i++) h[DZ][i] += g[i];
@@ -290,12 +282,8 @@ static int cos_gen(const oc_op *op, size_t i, oc_case *c)
 
 /* ---- the runs ------------------------------------------------------------------------------------- */
 
-/* {op: xent, log_softmax, l2norm, cosine; tuning + 1 or 0; fd} */
-typedef struct loss_run {
-    int op, tuning, fd;
-} loss_run;
-
-static void run_loss(const loss_run *r)
+/* op: xent, log_softmax, l2norm, cosine */
+static void run_loss(const oc_param *r)
 {
     int xfd = r->fd, kf[2] = {r->op == 1 ? K_LSM : K_L2, r->fd};
     oc_op ops[] = {
@@ -308,22 +296,21 @@ static void run_loss(const loss_run *r)
     };
     oc_op op = ops[r->op == 0 ? 0 : r->op == 3 ? 2 : 1];
     op.tunings = loss_tunings;
-    if (r->tuning) oc_run_forced(&op, (size_t)r->tuning - 1);
-    else oc_run(&op);
+    oc_run_tuned(&op, (int)r->tuning);
 }
 
 /* the row kernels under the device's tuning and each forced one; cosine (GEMMs) once */
 ParameterizedTestParameters(loss, matches_reference)
 {
-    static loss_run runs[] = {{0, 0, 0}, {0, 1, 0}, {0, 2, 0}, {1, 0, 0}, {1, 1, 0},
+    static oc_param runs[] = {{0, 0, 0}, {0, 1, 0}, {0, 2, 0}, {1, 0, 0}, {1, 1, 0},
                               {1, 2, 0}, {2, 0, 0}, {2, 1, 0}, {2, 2, 0}, {3, 0, 0}};
-    return cr_make_param_array(loss_run, runs, sizeof runs / sizeof runs[0]);
+    return cr_make_param_array(oc_param, runs, sizeof runs / sizeof runs[0]);
 }
-ParameterizedTest(loss_run *r, loss, matches_reference) { run_loss(r); }
+ParameterizedTest(oc_param *r, loss, matches_reference) { run_loss(r); }
 
 Test(loss, reference_vs_finite_differences)
 {
-    for (int op = 0; op < 4; op++) run_loss(&(loss_run){op, 0, 1});
+    for (int op = 0; op < 4; op++) run_loss(&(oc_param){op, 0, 1});
 }
 
 /* Labels that are not class indices poison their row (NaN), never read out of bounds; host

@@ -1,5 +1,8 @@
-/* tests/test_ops_metric_loss.c: center, margin heads (CosFace/ArcFace/SphereFace), triplet, contrastive, histogram losses: OpenCL vs reference, reference vs FD, hand-made cases, bad input. */
+/* tests/test_ops_metric_loss.c: center loss and margin heads (CosFace/ArcFace/SphereFace) as op-driver
+ * descriptors (OpenCL vs reference, the row kernels forced, reference vs FD), hand-made cases, bad
+ * input and bad labels. Triplet, contrastive and histogram losses: tests/test_ops_metric_pairs.c. */
 #include <criterion/criterion.h>
+#include <criterion/parameterized.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,143 +11,139 @@
 #include <facecl/ops_loss.h>
 #include <facecl/ops_metric_loss.h>
 
-#include "helpers/harness.h"
+#include "helpers/opcheck.h"
 #include "ref/ref_loss.h"
 #include "ref/ref_metric_loss.h"
 
 #define L2EPS ((double)FCL_L2NORM_EPS)
 
-/* ---- helpers ----------------------------------------------------------------------------------- */
-
-static int *ialloc(size_t n)
-{
-    int *p = calloc(n ? n : 1, sizeof *p);
-    cr_assert(p != NULL, "out of memory");
-    return p;
-}
-
-/* Uploads int labels as the f32 tensor [n] the ops take. */
-static h_buf upload_labels(fcl_ctx *ctx, const int *lab, size_t n)
-{
-    double *d = h_alloc(n);
-    for (size_t i = 0; i < n; i++)
-        d[i] = lab[i];
-    h_buf b = h_upload(ctx, d, 1, &n);
-    free(d);
-    return *h_name(&b, "labels");
-}
+/* The GPU-shaped row kernels (one work-group per row) forced: subgroups, and the local-memory tree. */
+static const char *const loss_tunings[] = {"loss:-DFCL_ROW_WG=64", "loss:-DFCL_ROW_WG=256 -DFCL_USE_SG=0", NULL};
 
 static void rand_labels(int *lab, size_t n, int k, uint64_t seed)
 {
     double *r = h_alloc(n);
     h_rand(r, n, seed, 0, k);
-    for (size_t i = 0; i < n; i++)
-        lab[i] = (int)r[i] < k ? (int)r[i] : k - 1;
+    oc_floor_labels(r, n, k);
+    for (size_t i = 0; i < n; i++) lab[i] = (int)r[i];
     free(r);
 }
 
-/* Embeddings clustered by identity: x_i = normalize(centre_{y_i} + sigma * noise) (unit rows
- * when `unit`), rounded to float. */
-static void clustered(double *x, const int *lab, size_t n, size_t d, int ids, double sigma, int unit,
-                      uint64_t seed)
-{
-    double *c = h_alloc((size_t)ids * d), *z = h_alloc(n * d);
-    h_rand(c, (size_t)ids * d, seed, -1, 1);
-    h_rand(z, n * d, seed + 1, -1, 1);
-    for (size_t i = 0; i < n; i++) {
-        double nr = 0.0;
-        for (size_t t = 0; t < d; t++) {
-            x[i * d + t] = c[(size_t)lab[i] * d + t] + sigma * z[i * d + t];
-            nr += x[i * d + t] * x[i * d + t];
-        }
-        nr = unit ? sqrt(nr) : 1.0;
-        for (size_t t = 0; t < d; t++)
-            x[i * d + t] /= nr;
-    }
-    h_to_f32(x, n * d);
-    free(c);
-    free(z);
-}
-
-/* ==== center loss ============================================================================ */
+/* ==== center loss: x, centers, labels, loss, dloss, dx, dcenters ================================ */
 
 typedef struct center_case {
     size_t n, d, k;
     double dloss, alpha;
 } center_case;
+static const center_case center_cases[] = {
+    {1, 7, 11, 1.0, 0.5}, {7, 13, 11, 0.7, 0.5}, {33, 128, 37, 0.01, 0.3},
+    {13, 7, 37, 1.0, 1.0}, {50, 13, 3, 2.0, 0.5},   /* 3 classes: many rows per class */
+    {9, 7, 4, 1.3, 0.5},                            /* the reference vs finite differences */
+};
+#define N_CENTER (sizeof center_cases / sizeof center_cases[0])
 
-static void center_case_run(fcl_ctx *ctx, const center_case *c, uint64_t seed)
+enum { CX, CC, CLAB, CLOSS, CDL, CDX, CDC };
+
+static void center_fill(double *const *h, const oc_case *c)
 {
-    size_t n = c->n, d = c->d, k = c->k, nx = n * d, nc = k * d;
-    h_case("center loss n=%zu d=%zu k=%zu dloss=%.2f alpha=%.2f", n, d, k, c->dloss, c->alpha);
-    double *x = h_alloc(nx), *cen = h_alloc(nc), *gx0 = h_alloc(nx), *gc0 = h_alloc(nc);
-    double *gx = h_alloc(nx), *gc = h_alloc(nc), *gxr = h_alloc(nx), *gcr = h_alloc(nc);
-    double *cu = h_alloc(nc), *cur = h_alloc(nc), loss, lossr;
-    int *lab = ialloc(n);
-    h_rand_f32(x, nx, seed, -1, 1);
-    h_rand_f32(cen, nc, seed + 1, -1, 1);
-    h_rand_f32(gx0, nx, seed + 2, -0.1, 0.1);
-    h_rand_f32(gc0, nc, seed + 3, -0.1, 0.1);
-    rand_labels(lab, n, (int)k, seed + 4);
-    size_t sx[2] = {n, d}, sc[2] = {k, d}, one = 1;
-    h_buf bx = h_upload(ctx, x, 2, sx), bc = h_upload(ctx, cen, 2, sc), bl = upload_labels(ctx, lab, n);
-    h_buf bloss = h_zeros(ctx, 1, &one), bgx = h_upload(ctx, gx0, 2, sx), bgc = h_upload(ctx, gc0, 2, sc);
-    h_name(&bloss, "loss"), h_name(&bgx, "dx"), h_name(&bgc, "dcenters"), h_name(&bc, "centers");
-    H_OK(ctx, fcl_center_loss_fwd(ctx, &bloss.t, &bx.t, &bc.t, &bl.t));
-    H_OK(ctx, fcl_center_loss_bwd(ctx, &bgx.t, &bgc.t, &bx.t, &bc.t, &bl.t, (float)c->dloss));
-    h_download(ctx, &bloss, &loss);
-    h_download(ctx, &bgx, gx);
-    h_download(ctx, &bgc, gc);
-    H_OK(ctx, fcl_center_update(ctx, &bc.t, &bx.t, &bl.t, (float)c->alpha));
-    h_download(ctx, &bc, cu);
-    h_check_guards(ctx, &bx);
-    h_check_guards(ctx, &bl);
+    const center_case *u = OC_P(c, center_case);
+    static const int fd_lab[9] = {0, 1, 1, 3, 0, 0, 3, 1, 0};
+    oc_floor_labels(h[CLAB], u->n, (int)u->k);
+    for (size_t i = 0; !c->device && i < u->n; i++) h[CLAB][i] = fd_lab[i];
+    h[CDL][0] = u->dloss;
+}
 
-    fcl_ref_center_loss_fwd(&lossr, x, cen, lab, n, d, k);
-    fcl_ref_center_loss_bwd(gxr, gcr, x, cen, lab, n, d, k, c->dloss);
-    memcpy(cur, cen, nc * sizeof *cur);
-    fcl_ref_center_update(cur, x, lab, n, d, k, c->alpha);
-    h_expect_close("center loss", &loss, &lossr, 1, H_TOL_FWD);
-    double *dgx = h_delta(gx, gx0, nx), *dgc = h_delta(gc, gc0, nc);
-    h_expect_close("center dx", dgx, gxr, nx, H_TOL_BWD);
-    h_expect_close("center dcenters", dgc, gcr, nc, H_TOL_BWD);
-    h_expect_close("center update", cu, cur, nc, H_TOL_FWD);
-    /* classes absent from the batch keep their centre bit for bit */
-    size_t absent = 0;
-    for (size_t j = 0; j < k; j++) {
-        int seen = 0;
-        for (size_t i = 0; i < n; i++)
-            seen |= lab[i] == (int)j;
-        if (seen)
-            continue;
-        absent++;
-        for (size_t t = 0; t < d; t++)
-            cr_expect(cu[j * d + t] == cen[j * d + t], "absent class %zu centre moved", j);
-    }
-    printf("  %zu of %zu classes absent from the batch\n", absent, k);
+static fcl_status center_dev_fwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
+{
+    (void)c;
+    return fcl_center_loss_fwd(ctx, t[CLOSS], t[CX], t[CC], t[CLAB]);
+}
 
-    h_free(ctx, &bx), h_free(ctx, &bc), h_free(ctx, &bl), h_free(ctx, &bloss), h_free(ctx, &bgx);
-    h_free(ctx, &bgc);
-    double *all[] = {x, cen, gx0, gc0, gx, gc, gxr, gcr, cu, cur, dgx, dgc};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        free(all[i]);
+static fcl_status center_dev_bwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
+{
+    return fcl_center_loss_bwd(ctx, t[CDX], t[CDC], t[CX], t[CC], t[CLAB], (float)OC_P(c, center_case)->dloss);
+}
+
+static void center_ref_fwd(double *const *h, const oc_case *c)
+{
+    const center_case *u = OC_P(c, center_case);
+    int *lab = oc_labels(h[CLAB], u->n);
+    fcl_ref_center_loss_fwd(h[CLOSS], h[CX], h[CC], lab, u->n, u->d, u->k);
     free(lab);
 }
 
-static void center_loss_matches_reference_body(void)
+static void center_ref_bwd(double *const *h, const oc_case *c)
 {
-    fcl_ctx *ctx = h_ctx();
-    static const center_case cases[] = {
-        {1, 7, 11, 1.0, 0.5}, {7, 13, 11, 0.7, 0.5}, {33, 128, 37, 0.01, 0.3},
-        {13, 7, 37, 1.0, 1.0}, {50, 13, 3, 2.0, 0.5},   /* 3 classes: many rows per class */
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        center_case_run(ctx, &cases[i], 10 + 10 * i);
-    h_ctx_free(ctx);
+    const center_case *u = OC_P(c, center_case);
+    int *lab = oc_labels(h[CLAB], u->n);
+    double *gx = h_alloc(u->n * u->d), *gc = h_alloc(u->k * u->d);
+    fcl_ref_center_loss_bwd(gx, gc, h[CX], h[CC], lab, u->n, u->d, u->k, u->dloss);
+    for (size_t i = 0; i < u->n * u->d; i++) h[CDX][i] += gx[i];
+    for (size_t i = 0; i < u->k * u->d; i++) h[CDC][i] += gc[i];
+    free(lab), free(gx), free(gc);
 }
-Test(metric_loss, center_loss_matches_reference) { center_loss_matches_reference_body(); }
-Test(metric_loss, center_loss_matches_reference_gpu_rows) { h_force("loss:-DFCL_ROW_WG=64"); center_loss_matches_reference_body(); }
-Test(metric_loss, center_loss_matches_reference_gpu_rows_tree) { h_force("loss:-DFCL_ROW_WG=256 -DFCL_USE_SG=0"); center_loss_matches_reference_body(); }
+
+/* Wen et al.'s centre update on the device vs the reference; classes absent from the batch keep
+ * their centre bit for bit */
+static void center_extra(fcl_ctx *ctx, h_buf *b, double *const *h, double *const *want, const oc_case *c)
+{
+    (void)want;
+    const center_case *u = OC_P(c, center_case);
+    size_t nc = u->k * u->d, absent = 0;
+    int *lab = oc_labels(h[CLAB], u->n);
+    double *cu = h_alloc(nc), *cur = h_dup(h[CC], nc);
+    H_OK(ctx, fcl_center_update(ctx, &b[CC].t, &b[CX].t, &b[CLAB].t, (float)u->alpha));
+    h_download(ctx, &b[CC], cu);
+    h_check_guards(ctx, &b[CX]);
+    fcl_ref_center_update(cur, h[CX], lab, u->n, u->d, u->k, u->alpha);
+    h_expect_close("center update", cu, cur, nc, H_TOL_FWD);
+    for (size_t j = 0; j < u->k; j++) {
+        int seen = 0;
+        for (size_t i = 0; i < u->n; i++) seen |= lab[i] == (int)j;
+        if (seen) continue;
+        absent++;
+        for (size_t t = 0; t < u->d; t++)
+            cr_expect(cu[j * u->d + t] == h[CC][j * u->d + t], "absent class %zu centre moved", j);
+    }
+    printf("  %zu of %zu classes absent from the batch\n", absent, u->k);
+    free(lab), free(cu), free(cur);
+}
+
+/* ud fd: the last case only (reference vs FD), else the others on the device */
+static int center_gen(const oc_op *op, size_t i, oc_case *c)
+{
+    const int fd = *(const int *)op->ud;
+    i += fd ? N_CENTER - 1 : 0;
+    if (i >= (fd ? N_CENTER : N_CENTER - 1)) return 0;
+    const center_case *u = &center_cases[i];
+    *OC_P(c, center_case) = *u;
+    size_t sx[2] = {u->n, u->d}, sc[2] = {u->k, u->d}, one = 1;
+    oc_arg_set(c, CX, "x", OC_IN, 2, sx, -1, 1);
+    oc_arg_set(c, CC, "centers", OC_IN, 2, sc, -1, 1);
+    oc_arg_set(c, CLAB, "labels", OC_IN, 1, &u->n, 0, (double)u->k);
+    oc_arg_set(c, CLOSS, "loss", OC_OUT, 1, &one, 0, 0);
+    oc_arg_set(c, CDL, "dloss", OC_IN, 1, &one, 0, 0);
+    oc_arg_set(c, CDX, "dx", OC_GRAD, 2, sx, -0.1, 0.1)->delta = 1;
+    oc_arg_set(c, CDC, "dcenters", OC_GRAD, 2, sc, -0.1, 0.1)->delta = 1;
+    snprintf(c->what, sizeof c->what, "center loss n=%zu d=%zu k=%zu dloss=%.2f alpha=%.2f", u->n, u->d, u->k,
+             u->dloss, u->alpha);
+    if (fd) {
+        c->device = 0;
+        oc_fd_add(c, CX, CLOSS, CDL, CDX, 0, NULL);
+        oc_fd_add(c, CC, CLOSS, CDL, CDC, 0, NULL);
+    }
+    return 1;
+}
+
+static void run_center(int fd, size_t tuning)
+{
+    oc_op op = {.name = "center loss", .ud = &fd, .gen = center_gen, .fill = center_fill, .dev_fwd = center_dev_fwd,
+                .dev_bwd = center_dev_bwd, .ref_fwd = center_ref_fwd, .ref_bwd = center_ref_bwd,
+                .extra = center_extra, .tunings = loss_tunings};
+    oc_run_tuned(&op, (int)tuning);
+}
+
+Test(metric_loss, center_loss_reference_vs_finite_differences) { run_center(1, 0); }
 
 /* Wen et al.'s update on a hand-made batch: class 0 has rows {1, 2, 3}, class 2 has row {0},
  * class 1 is absent. delta c_0 = ((c0 - x1) + (c0 - x2) + (c0 - x3)) / 4,
@@ -165,7 +164,7 @@ Test(metric_loss, center_update_by_hand)
         want[2 + t] = c[2 + t];
         want[4 + t] = c[4 + t] - a * d2;
     }
-    h_buf bx = h_upload(ctx, x, 2, sx), bc = h_upload(ctx, c, 2, sc), bl = upload_labels(ctx, lab, n);
+    h_buf bx = h_upload(ctx, x, 2, sx), bc = h_upload(ctx, c, 2, sc), bl = oc_upload_labels(ctx, lab, n);
     H_OK(ctx, fcl_center_update(ctx, &bc.t, &bx.t, &bl.t, (float)a));
     h_download(ctx, &bc, got);
     h_expect_close("center update (hand)", got, want, 6, 1e-6);
@@ -175,37 +174,6 @@ Test(metric_loss, center_update_by_hand)
     h_expect_close("center update (reference, hand)", ref, want, 6, 1e-12);
     h_free(ctx, &bx), h_free(ctx, &bc), h_free(ctx, &bl);
     h_ctx_free(ctx);
-}
-
-typedef struct center_ud {
-    const double *x, *c;
-    const int *lab;
-    size_t n, d, k;
-} center_ud;
-
-static void center_f(double *y, const double *unused, void *ud)
-{
-    (void)unused;
-    const center_ud *u = ud;
-    fcl_ref_center_loss_fwd(y, u->x, u->c, u->lab, u->n, u->d, u->k);
-}
-
-Test(metric_loss, center_loss_reference_vs_finite_differences)
-{
-    size_t n = 9, d = 7, k = 4;
-    h_case("center loss FD n=%zu d=%zu k=%zu", n, d, k);
-    double x[63], c[28], gx[63] = {0}, gc[28] = {0}, r = 1.3;
-    int lab[9] = {0, 1, 1, 3, 0, 0, 3, 1, 0};
-    h_rand(x, n * d, 1, -1, 1);
-    h_rand(c, k * d, 2, -1, 1);
-    fcl_ref_center_loss_bwd(gx, gc, x, c, lab, n, d, k, r);
-    center_ud u = {x, c, lab, n, d, k};
-    h_fd fx = {.what = "center d/dx", .f = center_f, .ud = &u, .x = x, .nx = n * d, .ny = 1, .r = &r,
-               .grad = gx, .seed = 3};
-    h_fd fc = fx;
-    fc.what = "center d/dcenters", fc.x = c, fc.nx = k * d, fc.grad = gc;
-    h_fd_check(&fx);
-    h_fd_check(&fc);
 }
 
 /* ==== margin heads =========================================================================== */
@@ -242,72 +210,93 @@ static const fcl_margin_params MARGINS[] = {
 };
 #define N_MARGINS (sizeof MARGINS / sizeof MARGINS[0])
 
-/* The margin step alone on a chosen cosine matrix: targets spread over [-1, 1] incl. the exact
- * ends and both sides of ArcFace's switch point. */
-static void margin_step_case(fcl_ctx *ctx, const fcl_margin_params *p, size_t n, size_t k, uint64_t seed)
+/* ---- the margin step alone: cos, labels, |x| (SphereFace), logits, dlogits, dcos, d|x| ----------- */
+
+typedef struct step_case {
+    fcl_margin_params p;
+    size_t n, k;
+} step_case;
+
+enum { MC, MLAB, MXN, MZ, MDZ, MDC, MDN };
+
+static int is_sphere(const fcl_margin_params *p) { return p->kind == FCL_MARGIN_SPHEREFACE; }
+
+/* targets spread over [-1, 1] incl. the exact ends and both sides of ArcFace's switch point */
+static void step_fill(double *const *h, const oc_case *c)
 {
-    h_case("margin step %s s=%g m=%g lambda=%g n=%zu k=%zu", kind_str(p), (double)p->s, (double)p->m,
-           (double)p->lambda, n, k);
-    int sphere = p->kind == FCL_MARGIN_SPHEREFACE;
-    size_t nk = n * k;
-    double *cs = h_alloc(nk), *dz = h_alloc(nk), *dc0 = h_alloc(nk), *xn = h_alloc(n), *dn0 = h_alloc(n);
-    double *z = h_alloc(nk), *zr = h_alloc(nk), *dc = h_alloc(nk), *dcr = h_alloc(nk), *dn = h_alloc(n);
-    double *dnr = h_alloc(n);
-    int *lab = ialloc(n);
-    h_rand_f32(cs, nk, seed, -1, 1);
-    h_rand_f32(dz, nk, seed + 1, -1, 1);
-    h_rand_f32(dc0, nk, seed + 2, -0.1, 0.1);
-    h_rand_f32(xn, n, seed + 3, 0.5, 8);
-    h_rand_f32(dn0, n, seed + 4, -0.1, 0.1);
-    rand_labels(lab, n, (int)k, seed + 5);
-    double sw = switch_point(p);
-    for (size_t i = 0; i < n; i++) {
-        double *c = &cs[i * k + (size_t)lab[i]];
+    const step_case *u = OC_P(c, step_case);
+    oc_floor_labels(h[MLAB], u->n, (int)u->k);
+    double sw = switch_point(&u->p);
+    for (size_t i = 0; i < u->n; i++) {
+        double *t = &h[MC][i * u->k + (size_t)h[MLAB][i]];
         if (i % 5 == 1)
-            *c = 1.0;
+            *t = 1.0;
         else if (i % 5 == 3)
-            *c = -1.0;
+            *t = -1.0;
         else if (i % 5 == 4 && !isnan(sw))
-            *c = (float)(sw - 0.05);   /* below ArcFace's switch point */
-        if (!isnan(sw) && fabs(*c - sw) < 1e-4)
-            *c = (float)(sw + 2e-4);   /* float and double must take the same branch */
+            *t = (float)(sw - 0.05);   /* below ArcFace's switch point */
+        if (!isnan(sw) && fabs(*t - sw) < 1e-4)
+            *t = (float)(sw + 2e-4);   /* float and double must take the same branch */
     }
-    size_t sz[2] = {n, k};
-    h_buf bc = h_upload(ctx, cs, 2, sz), bl = upload_labels(ctx, lab, n), bz = h_zeros(ctx, 2, sz);
-    h_buf bdz = h_upload(ctx, dz, 2, sz), bdc = h_upload(ctx, dc0, 2, sz);
-    h_buf bxn = h_upload(ctx, xn, 1, &n), bdn = h_upload(ctx, dn0, 1, &n);
-    h_name(&bz, "logits"), h_name(&bdc, "dcos"), h_name(&bdn, "dxnorm");
-    H_OK(ctx, fcl_margin_logits_fwd(ctx, &bz.t, &bc.t, &bl.t, sphere ? &bxn.t : NULL, p));
-    H_OK(ctx, fcl_margin_logits_bwd(ctx, &bdc.t, sphere ? &bdn.t : NULL, &bdz.t, &bc.t, &bl.t,
-                                    sphere ? &bxn.t : NULL, p));
-    h_download(ctx, &bz, z);
-    h_download(ctx, &bdc, dc);
-    h_download(ctx, &bdn, dn);
-    fcl_ref_margin_logits_fwd(zr, cs, lab, xn, n, k, p);
-    fcl_ref_margin_logits_bwd(dcr, dnr, dz, cs, lab, xn, n, k, p);
-    h_expect_close("margin logits", z, zr, nk, H_TOL_FWD);
-    double *ddc = h_delta(dc, dc0, nk), *ddn = h_delta(dn, dn0, n);
-    h_expect_close("margin dcos", ddc, dcr, nk, H_TOL_BWD);
-    if (sphere)
-        h_expect_close("margin dxnorm", ddn, dnr, n, H_TOL_BWD);
-    else
-        h_expect_close("dxnorm untouched", dn, dn0, n, 0.0);
-    h_free(ctx, &bc), h_free(ctx, &bl), h_free(ctx, &bz), h_free(ctx, &bdz), h_free(ctx, &bdc);
-    h_free(ctx, &bxn), h_free(ctx, &bdn);
-    double *all[] = {cs, dz, dc0, xn, dn0, z, zr, dc, dcr, dn, dnr, ddc, ddn};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        free(all[i]);
+}
+
+/* without SphereFace, |x| and d|x| are passed as NULL (d|x| must stay as it was) */
+static fcl_status step_dev_fwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
+{
+    const fcl_margin_params *p = &OC_P(c, step_case)->p;
+    return fcl_margin_logits_fwd(ctx, t[MZ], t[MC], t[MLAB], is_sphere(p) ? t[MXN] : NULL, p);
+}
+
+static fcl_status step_dev_bwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
+{
+    const fcl_margin_params *p = &OC_P(c, step_case)->p;
+    int sphere = is_sphere(p);
+    return fcl_margin_logits_bwd(ctx, t[MDC], sphere ? t[MDN] : NULL, t[MDZ], t[MC], t[MLAB], sphere ? t[MXN] : NULL, p);
+}
+
+static void step_ref_fwd(double *const *h, const oc_case *c)
+{
+    const step_case *u = OC_P(c, step_case);
+    int *lab = oc_labels(h[MLAB], u->n);
+    fcl_ref_margin_logits_fwd(h[MZ], h[MC], lab, h[MXN], u->n, u->k, &u->p);
     free(lab);
+}
+
+static void step_ref_bwd(double *const *h, const oc_case *c)
+{
+    const step_case *u = OC_P(c, step_case);
+    int *lab = oc_labels(h[MLAB], u->n);
+    double *dc = h_alloc(u->n * u->k), *dn = h_alloc(u->n);
+    fcl_ref_margin_logits_bwd(dc, dn, h[MDZ], h[MC], lab, h[MXN], u->n, u->k, &u->p);
+    for (size_t i = 0; i < u->n * u->k; i++) h[MDC][i] += dc[i];
+    for (size_t i = 0; is_sphere(&u->p) && i < u->n; i++) h[MDN][i] += dn[i];
+    free(lab), free(dc), free(dn);
+}
+
+/* every margin on [13, 37] and [1, 11] */
+static int step_gen(const oc_op *op, size_t i, oc_case *c)
+{
+    (void)op;
+    if (i >= 2 * N_MARGINS) return 0;
+    step_case *u = OC_P(c, step_case);
+    *u = (step_case){MARGINS[i / 2], i % 2 ? 1 : 13, i % 2 ? 11 : 37};
+    size_t sz[2] = {u->n, u->k};
+    oc_arg_set(c, MC, "cos", OC_IN, 2, sz, -1, 1);
+    oc_arg_set(c, MLAB, "labels", OC_IN, 1, &u->n, 0, (double)u->k);
+    oc_arg_set(c, MXN, "xnorm", OC_IN, 1, &u->n, 0.5, 8);
+    oc_arg_set(c, MZ, "logits", OC_OUT, 2, sz, 0, 0);
+    oc_arg_set(c, MDZ, "dlogits", OC_IN, 2, sz, -1, 1);
+    oc_arg_set(c, MDC, "dcos", OC_GRAD, 2, sz, -0.1, 0.1)->delta = 1;
+    oc_arg_set(c, MDN, "dxnorm", is_sphere(&u->p) ? OC_GRAD : OC_IN, 1, &u->n, -0.1, 0.1)->delta = 1;
+    snprintf(c->what, sizeof c->what, "margin step %s s=%g m=%g lambda=%g n=%zu k=%zu", kind_str(&u->p),
+             (double)u->p.s, (double)u->p.m, (double)u->p.lambda, u->n, u->k);
+    return 1;
 }
 
 Test(metric_loss, margin_step_matches_reference)
 {
-    fcl_ctx *ctx = h_ctx();
-    for (size_t i = 0; i < N_MARGINS; i++) {
-        margin_step_case(ctx, &MARGINS[i], 13, 37, 100 + i);
-        margin_step_case(ctx, &MARGINS[i], 1, 11, 200 + i);
-    }
-    h_ctx_free(ctx);
+    oc_run(&(oc_op){.name = "margin step", .gen = step_gen, .fill = step_fill, .dev_fwd = step_dev_fwd,
+                    .dev_bwd = step_dev_bwd, .ref_fwd = step_ref_fwd, .ref_bwd = step_ref_bwd});
 }
 
 /* The target cosines of the head's inputs (double, from the float-rounded inputs). */
@@ -350,140 +339,153 @@ static void head_inputs(double *x, double *w, int *lab, size_t n, size_t d, size
     free(ct);
 }
 
-static void head_case(fcl_ctx *ctx, const fcl_margin_params *p, size_t n, size_t d, size_t k, double dloss,
-                      uint64_t seed)
+/* ---- the whole head: x, W, labels, loss, logits, cos, dloss, dx, dW ------------------------------- */
+
+typedef struct head_tc {
+    fcl_margin_params p;
+    size_t n, d, k;
+    double dloss;
+    uint64_t seed;
+} head_tc;
+
+enum { HX, HW, HLAB, HLOSS, HZ, HCOS, HDL, HDX, HDW };
+
+/* head_inputs' x, W and labels; ArcFace: both branches must occur when the batch is large enough */
+static void head_fill(double *const *h, const oc_case *c)
 {
-    h_case("margin head %s s=%g m=%g lambda=%g smoothing=%g n=%zu d=%zu k=%zu", kind_str(p), (double)p->s,
-           (double)p->m, (double)p->lambda, (double)p->label_smoothing, n, d, k);
-    size_t nx = n * d, nw = k * d, nk = n * k;
-    double *x = h_alloc(nx), *w = h_alloc(nw), *gx0 = h_alloc(nx), *gw0 = h_alloc(nw);
-    double *gx = h_alloc(nx), *gw = h_alloc(nw), *gxr = h_alloc(nx), *gwr = h_alloc(nw);
-    double *cs = h_alloc(nk), *csr = h_alloc(nk), *z = h_alloc(nk), *zr = h_alloc(nk), loss, lossr;
-    int *lab = ialloc(n);
-    head_inputs(x, w, lab, n, d, k, p, seed);
-    h_rand_f32(gx0, nx, seed + 90, -0.01, 0.01);
-    h_rand_f32(gw0, nw, seed + 91, -0.01, 0.01);
-    /* ArcFace: both branches must occur when the batch is large enough */
-    double sw = switch_point(p), *ct = h_alloc(n);
-    target_cos(ct, x, w, lab, n, d);
+    const head_tc *u = OC_P(c, head_tc);
+    int *lab = oc_labels(h[HLAB], u->n);
+    head_inputs(h[HX], h[HW], lab, u->n, u->d, u->k, &u->p, u->seed);
+    for (size_t i = 0; i < u->n; i++) h[HLAB][i] = lab[i];
+    h[HDL][0] = u->dloss;
+    double sw = switch_point(&u->p), *ct = h_alloc(u->n);
+    target_cos(ct, h[HX], h[HW], lab, u->n, u->d);
     size_t below = 0;
-    for (size_t i = 0; i < n; i++)
-        below += !isnan(sw) && ct[i] <= sw;
-    if (!isnan(sw) && n >= 7)
-        cr_expect(below > 0 && below < n, "%zu of %zu targets below the switch point: need both branches",
-                  below, n);
-    size_t sx[2] = {n, d}, sw2[2] = {k, d}, sz[2] = {n, k}, one = 1;
-    h_buf bx = h_upload(ctx, x, 2, sx), bw = h_upload(ctx, w, 2, sw2), bl = upload_labels(ctx, lab, n);
-    h_buf bloss = h_zeros(ctx, 1, &one), bz = h_zeros(ctx, 2, sz), bc = h_zeros(ctx, 2, sz);
-    h_buf bgx = h_upload(ctx, gx0, 2, sx), bgw = h_upload(ctx, gw0, 2, sw2);
-    h_name(&bloss, "loss"), h_name(&bz, "logits"), h_name(&bc, "cos"), h_name(&bgx, "dx"), h_name(&bgw, "dW");
-    H_OK(ctx, fcl_margin_head_fwd(ctx, &bloss.t, &bz.t, &bc.t, &bx.t, &bw.t, &bl.t, p));
-    H_OK(ctx, fcl_margin_head_bwd(ctx, &bgx.t, &bgw.t, &bz.t, &bc.t, &bx.t, &bw.t, &bl.t, p, (float)dloss));
-    h_download(ctx, &bloss, &loss);
-    h_download(ctx, &bz, z);
-    h_download(ctx, &bc, cs);
-    h_download(ctx, &bgx, gx);
-    h_download(ctx, &bgw, gw);
-    h_check_guards(ctx, &bx), h_check_guards(ctx, &bw);
+    for (size_t i = 0; i < u->n; i++) below += !isnan(sw) && ct[i] <= sw;
+    if (!isnan(sw) && u->n >= 7 && c->device)
+        cr_expect(below > 0 && below < u->n, "%zu of %zu targets below the switch point: need both branches", below,
+                  u->n);
+    printf("  %zu targets below the switch point\n", below);
+    free(lab), free(ct);
+}
 
-    cr_assert(fcl_ref_margin_head_fwd(&lossr, zr, csr, x, w, lab, n, d, k, p) == 0);
-    cr_assert(fcl_ref_margin_head_bwd(gxr, gwr, x, w, lab, n, d, k, p, dloss) == 0);
-    printf("  loss %.6g (reference %.6g), %zu targets below the switch point\n", loss, lossr, below);
-    h_expect_close("head cos", cs, csr, nk, H_TOL_FWD);
-    h_expect_close("head logits", z, zr, nk, H_TOL_FWD);
-    h_expect_close("head loss", &loss, &lossr, 1, H_TOL_FWD);
-    double *dgx = h_delta(gx, gx0, nx), *dgw = h_delta(gw, gw0, nw);
-    h_expect_close("head dx", dgx, gxr, nx, H_TOL_BWD);
-    h_expect_close("head dW", dgw, gwr, nw, H_TOL_BWD);
+static fcl_status head_dev_fwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
+{
+    return fcl_margin_head_fwd(ctx, t[HLOSS], t[HZ], t[HCOS], t[HX], t[HW], t[HLAB], &OC_P(c, head_tc)->p);
+}
 
-    /* the loss alone (no cos / logits kept) is the same number, bit for bit */
-    double loss2;
-    H_OK(ctx, fcl_margin_head_fwd(ctx, &bloss.t, NULL, NULL, &bx.t, &bw.t, &bl.t, p));
-    h_download(ctx, &bloss, &loss2);
-    cr_expect(loss2 == loss, "loss without cos/logits %.9g vs %.9g", loss2, loss);
+static fcl_status head_dev_bwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
+{
+    const head_tc *u = OC_P(c, head_tc);
+    return fcl_margin_head_bwd(ctx, t[HDX], t[HDW], t[HZ], t[HCOS], t[HX], t[HW], t[HLAB], &u->p, (float)u->dloss);
+}
 
-    h_free(ctx, &bx), h_free(ctx, &bw), h_free(ctx, &bl), h_free(ctx, &bloss), h_free(ctx, &bz);
-    h_free(ctx, &bc), h_free(ctx, &bgx), h_free(ctx, &bgw);
-    double *all[] = {x, w, gx0, gw0, gx, gw, gxr, gwr, cs, csr, z, zr, dgx, dgw, ct};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        free(all[i]);
+static void head_ref_fwd(double *const *h, const oc_case *c)
+{
+    const head_tc *u = OC_P(c, head_tc);
+    int *lab = oc_labels(h[HLAB], u->n);
+    cr_assert(fcl_ref_margin_head_fwd(h[HLOSS], h[HZ], h[HCOS], h[HX], h[HW], lab, u->n, u->d, u->k, &u->p) == 0);
     free(lab);
 }
 
-static void head_cases(size_t first, size_t last)
+static void head_ref_bwd(double *const *h, const oc_case *c)
 {
-    fcl_ctx *ctx = h_ctx();
-    for (size_t i = first; i <= last; i++) {
-        const fcl_margin_params *p = &MARGINS[i];
-        head_case(ctx, p, 1, 7, 11, 1.0, 300 + 10 * i);
-        head_case(ctx, p, 13, 7, 11, 1.0, 301 + 10 * i);
-        head_case(ctx, p, 7, 13, 37, 0.5, 302 + 10 * i);
-        head_case(ctx, p, 33, 128, 37, 1.0, 303 + 10 * i);
-    }
-    h_ctx_free(ctx);
+    const head_tc *u = OC_P(c, head_tc);
+    int *lab = oc_labels(h[HLAB], u->n);
+    double *gx = h_alloc(u->n * u->d), *gw = h_alloc(u->k * u->d);
+    cr_assert(fcl_ref_margin_head_bwd(gx, gw, h[HX], h[HW], lab, u->n, u->d, u->k, &u->p, u->dloss) == 0);
+    for (size_t i = 0; i < u->n * u->d; i++) h[HDX][i] += gx[i];
+    for (size_t i = 0; i < u->k * u->d; i++) h[HDW][i] += gw[i];
+    free(lab), free(gx), free(gw);
 }
 
-Test(metric_loss, cosface_head_matches_reference) { head_cases(0, 1); }
-Test(metric_loss, arcface_head_matches_reference) { head_cases(2, 4); }
-Test(metric_loss, sphereface_head_matches_reference) { head_cases(5, 9); }
-/* The GPU shape of the heads' row kernels (row norms, SphereFace's norm gradient) forced. */
-Test(metric_loss, margin_heads_gpu_rows) { h_force("loss:-DFCL_ROW_WG=64"); head_cases(0, 9); }
-Test(metric_loss, margin_heads_gpu_rows_tree) { h_force("loss:-DFCL_ROW_WG=256 -DFCL_USE_SG=0"); head_cases(0, 9); }
-
-typedef struct head_ud {
-    const double *x, *w;
-    const int *lab;
-    size_t n, d, k;
-    const fcl_margin_params *p;
-} head_ud;
-
-static void head_f(double *y, const double *unused, void *ud)
+/* the loss alone (no cos / logits kept) is the same number, bit for bit */
+static void head_extra(fcl_ctx *ctx, h_buf *b, double *const *h, double *const *want, const oc_case *c)
 {
-    (void)unused;
-    const head_ud *u = ud;
-    cr_assert(fcl_ref_margin_head_fwd(y, NULL, NULL, u->x, u->w, u->lab, u->n, u->d, u->k, u->p) == 0);
+    (void)h;
+    double loss, loss2;
+    h_download(ctx, &b[HLOSS], &loss);
+    printf("  loss %.6g (reference %.6g)\n", loss, want[HLOSS][0]);
+    H_OK(ctx, fcl_margin_head_fwd(ctx, &b[HLOSS].t, NULL, NULL, &b[HX].t, &b[HW].t, &b[HLAB].t, &OC_P(c, head_tc)->p));
+    h_download(ctx, &b[HLOSS], &loss2);
+    cr_expect(loss2 == loss, "loss without cos/logits %.9g vs %.9g", loss2, loss);
 }
 
-/* ArcFace's branch switch is a jump: skip an element whose +-h moves any target across it. */
-static int head_kink(const double *xs, size_t i, double h, void *ud)
+/* ArcFace's branch switch is a jump: skip an element whose +-step moves any target across it. */
+static int head_kink(double *const *h, int wrt, size_t i, double step, const oc_case *c)
 {
-    const head_ud *u = ud;
-    double sw = switch_point(u->p);
-    if (isnan(sw))
-        return 0;
-    double *v = (double *)xs, x0 = v[i], *ct = h_alloc(u->n);
-    int side[2][64] = {{0}};
+    const head_tc *u = OC_P(c, head_tc);
+    double sw = switch_point(&u->p);
+    if (isnan(sw)) return 0;
+    double *v = h[wrt], x0 = v[i], *ct = h_alloc(u->n);
+    int *lab = oc_labels(h[HLAB], u->n), side[2][64] = {{0}};
     for (int s = 0; s < 2; s++) {
-        v[i] = x0 + (s ? h : -h);
-        target_cos(ct, u->x, u->w, u->lab, u->n, u->d);
-        for (size_t r = 0; r < u->n && r < 64; r++)
-            side[s][r] = ct[r] > sw;
+        v[i] = x0 + (s ? step : -step);
+        target_cos(ct, h[HX], h[HW], lab, u->n, u->d);
+        for (size_t r = 0; r < u->n && r < 64; r++) side[s][r] = ct[r] > sw;
     }
     v[i] = x0;
-    free(ct);
+    free(ct), free(lab);
     return memcmp(side[0], side[1], sizeof side[0]) != 0;
 }
 
-Test(metric_loss, margin_heads_reference_vs_finite_differences)
+/* ud {first margin, last margin, fd}: each margin on four shapes, or the reference vs FD on one */
+static int head_gen(const oc_op *op, size_t i, oc_case *c)
 {
-    for (size_t m = 0; m < N_MARGINS; m++) {
-        const fcl_margin_params *p = &MARGINS[m];
-        size_t n = 9, d = 7, k = 11;
-        h_case("margin head FD %s s=%g m=%g lambda=%g n=%zu d=%zu k=%zu", kind_str(p), (double)p->s,
-               (double)p->m, (double)p->lambda, n, d, k);
-        double x[63], w[77], gx[63] = {0}, gw[77] = {0}, r = 0.8;
-        int lab[9];
-        head_inputs(x, w, lab, n, d, k, p, 500 + m);
-        cr_assert(fcl_ref_margin_head_bwd(gx, gw, x, w, lab, n, d, k, p, r) == 0);
-        head_ud u = {x, w, lab, n, d, k, p};
-        h_fd fx = {.what = "head d/dx", .f = head_f, .kink = head_kink, .ud = &u, .x = x, .nx = n * d,
-                   .ny = 1, .r = &r, .grad = gx, .seed = 7 + m};
-        h_fd fw = fx;
-        fw.what = "head d/dW", fw.x = w, fw.nx = k * d, fw.grad = gw;
-        h_fd_check(&fx);
-        h_fd_check(&fw);
+    static const struct { size_t n, d, k; double dloss; } shapes[] = {
+        {1, 7, 11, 1.0}, {13, 7, 11, 1.0}, {7, 13, 37, 0.5}, {33, 128, 37, 1.0}};
+    const int *r = op->ud;
+    size_t per = r[2] ? 1 : 4, m = (size_t)r[0] + i / per;
+    if (m > (size_t)r[1]) return 0;
+    head_tc *u = OC_P(c, head_tc);
+    if (r[2]) *u = (head_tc){MARGINS[m], 9, 7, 11, 0.8, 500 + m};
+    else *u = (head_tc){MARGINS[m], shapes[i % 4].n, shapes[i % 4].d, shapes[i % 4].k, shapes[i % 4].dloss,
+                        300 + 10 * m + i % 4};
+    size_t sx[2] = {u->n, u->d}, sw[2] = {u->k, u->d}, sz[2] = {u->n, u->k}, one = 1;
+    oc_arg_set(c, HX, "x", OC_IN, 2, sx, -1, 1);
+    oc_arg_set(c, HW, "W", OC_IN, 2, sw, -1, 1);
+    oc_arg_set(c, HLAB, "labels", OC_IN, 1, &u->n, 0, 0);
+    oc_arg_set(c, HLOSS, "loss", OC_OUT, 1, &one, 0, 0);
+    oc_arg_set(c, HZ, "logits", OC_OUT, 2, sz, 0, 0);
+    oc_arg_set(c, HCOS, "cos", OC_OUT, 2, sz, 0, 0);
+    oc_arg_set(c, HDL, "dloss", OC_IN, 1, &one, 0, 0);
+    oc_arg_set(c, HDX, "dx", OC_GRAD, 2, sx, -0.01, 0.01)->delta = 1;
+    oc_arg_set(c, HDW, "dW", OC_GRAD, 2, sw, -0.01, 0.01)->delta = 1;
+    snprintf(c->what, sizeof c->what, "margin head %s s=%g m=%g lambda=%g smoothing=%g n=%zu d=%zu k=%zu",
+             kind_str(&u->p), (double)u->p.s, (double)u->p.m, (double)u->p.lambda, (double)u->p.label_smoothing, u->n,
+             u->d, u->k);
+    if (r[2]) {
+        c->device = 0;
+        oc_fd_add(c, HX, HLOSS, HDL, HDX, 0, head_kink);
+        oc_fd_add(c, HW, HLOSS, HDL, HDW, 0, head_kink);
     }
+    return 1;
 }
+
+static void run_heads(int first, int last, int fd, size_t tuning)
+{
+    int r[3] = {first, last, fd};
+    oc_op op = {.name = "margin head", .ud = r, .gen = head_gen, .fill = head_fill, .dev_fwd = head_dev_fwd,
+                .dev_bwd = head_dev_bwd, .ref_fwd = head_ref_fwd, .ref_bwd = head_ref_bwd, .extra = head_extra,
+                .tunings = loss_tunings};
+    oc_run_tuned(&op, (int)tuning);
+}
+
+/* op: center, CosFace, ArcFace, SphereFace heads, all heads: the row kernels (row norms,
+ * SphereFace's norm gradient, centre rows) under the device's tuning and forced */
+ParameterizedTestParameters(metric_loss, matches_reference)
+{
+    static oc_param runs[] = {{0, 0, 0}, {0, 1, 0}, {0, 2, 0}, {1, 0, 0}, {2, 0, 0}, {3, 0, 0}, {4, 1, 0}, {4, 2, 0}};
+    return cr_make_param_array(oc_param, runs, sizeof runs / sizeof runs[0]);
+}
+ParameterizedTest(oc_param *r, metric_loss, matches_reference)
+{
+    static const int first[] = {0, 0, 2, 5, 0}, last[] = {0, 1, 4, 9, 9};
+    if (r->op == 0) run_center(0, (size_t)r->tuning);
+    else run_heads(first[r->op], last[r->op], 0, (size_t)r->tuning);
+}
+
+Test(metric_loss, margin_heads_reference_vs_finite_differences) { run_heads(0, (int)N_MARGINS - 1, 1, 0); }
 
 /* Hand-computed target logits: CosFace s (c - m); ArcFace s cos(acos(c) + m) above th and
  * s (c - sin(pi - m) m) below; SphereFace m = 2, lambda = 0: ||x|| psi with psi = cos(2 theta)
@@ -535,522 +537,7 @@ Test(metric_loss, sphereface_lambda_schedule)
     printf("  message: %s\n", err.msg);
 }
 
-/* ==== triplet ================================================================================ */
-
-/* The mined triplets and their active (hinge > 0) flags at x, as one comparable signature. */
-typedef struct trip_sig {
-    int *t;
-    size_t nt;
-    char *active;
-} trip_sig;
-
-static trip_sig trip_signature(const double *x, const int *lab, size_t n, size_t d, const fcl_triplet_params *p)
-{
-    trip_sig s;
-    double *dist = h_alloc(n * n);
-    s.t = ialloc(3 * n * n);
-    s.active = calloc(n * n + 1, 1);
-    cr_assert(s.active != NULL);
-    fcl_ref_triplet_dist(dist, x, n, d, p->squared);
-    s.nt = fcl_ref_triplet_mine(s.t, dist, lab, n, p);
-    for (size_t t = 0; t < s.nt; t++)
-        s.active[t] = dist[s.t[3 * t] * n + s.t[3 * t + 1]] - dist[s.t[3 * t] * n + s.t[3 * t + 2]] +
-                          (double)p->margin > 0.0;
-    free(dist);
-    return s;
-}
-
-static int trip_sig_eq(const trip_sig *a, const trip_sig *b)
-{
-    return a->nt == b->nt && !memcmp(a->t, b->t, 3 * a->nt * sizeof(int)) && !memcmp(a->active, b->active, a->nt);
-}
-
-static void trip_sig_free(trip_sig *s)
-{
-    free(s->t);
-    free(s->active);
-}
-
-/* 1 when a perturbation of size eps (random direction) changes the mining or a hinge's side:
- * float rounding could then pick differently from the double reference. */
-static int trip_fragile(const double *x, const int *lab, size_t n, size_t d, const fcl_triplet_params *p,
-                        double eps, uint64_t seed)
-{
-    trip_sig s0 = trip_signature(x, lab, n, d, p);
-    double *xp = h_alloc(n * d), *r = h_alloc(n * d);
-    h_rand(r, n * d, seed, -1, 1);
-    int fragile = 0;
-    for (int sgn = -1; sgn <= 1 && !fragile; sgn += 2) {
-        for (size_t i = 0; i < n * d; i++)
-            xp[i] = x[i] + sgn * eps * r[i];
-        trip_sig s1 = trip_signature(xp, lab, n, d, p);
-        fragile = !trip_sig_eq(&s0, &s1);
-        trip_sig_free(&s1);
-    }
-    trip_sig_free(&s0);
-    free(xp);
-    free(r);
-    return fragile;
-}
-
-typedef struct trip_case {
-    size_t n, d;
-    int ids;                  /* identities; labels i % ids (or given) */
-    fcl_triplet_mining mining;
-    int squared;
-    double margin, sigma;
-    int unit;
-} trip_case;
-
-/* Runs one case; adds the reference's semi-hard picks and fallbacks to *semi / *fallback. */
-static void triplet_case(fcl_ctx *ctx, const trip_case *c, const int *given_lab, uint64_t seed, size_t *semi_total,
-                         size_t *fallback_total)
-{
-    fcl_triplet_params p = {c->mining, (float)c->margin, c->squared};
-    h_case("triplet %s %s margin=%g n=%zu d=%zu ids=%d%s", c->mining ? "semi-hard" : "batch-hard",
-           c->squared ? "squared" : "euclidean", c->margin, c->n, c->d, c->ids, c->unit ? " unit" : "");
-    size_t n = c->n, d = c->d, nx = n * d, one = 1;
-    double *x = h_alloc(nx), *g0 = h_alloc(nx), *g = h_alloc(nx), *gr = h_alloc(nx), loss, lossr;
-    int *lab = ialloc(n);
-    for (size_t i = 0; i < n; i++)
-        lab[i] = given_lab ? given_lab[i] : (int)(i % (size_t)c->ids);
-    int attempt = 0;
-    do {
-        cr_assert(attempt < 50, "no triplet batch away from mining decisions found");
-        clustered(x, lab, n, d, c->ids, c->sigma, c->unit, seed + 1000 * (uint64_t)attempt);
-        attempt++;
-    } while (trip_fragile(x, lab, n, d, &p, 1e-5, seed + 7));
-    h_rand_f32(g0, nx, seed + 3, -0.01, 0.01);
-    /* what the reference mined: semi-hard picks vs fallbacks, active hinges */
-    trip_sig s = trip_signature(x, lab, n, d, &p);
-    double *dist = h_alloc(n * n);
-    fcl_ref_triplet_dist(dist, x, n, d, p.squared);
-    size_t semi = 0, active = 0;
-    for (size_t t = 0; t < s.nt; t++) {
-        double dp = dist[s.t[3 * t] * n + s.t[3 * t + 1]], dn = dist[s.t[3 * t] * n + s.t[3 * t + 2]];
-        semi += dn > dp && dn < dp + c->margin;
-        active += s.active[t] != 0;
-    }
-    printf("  %zu triplets, %zu with a semi-hard negative, %zu active\n", s.nt, semi, active);
-    if (s.nt)
-        cr_expect(active > 0, "no active triplet: the case would test nothing but zeros");
-    if (c->mining == FCL_TRIPLET_SEMI_HARD) {
-        *semi_total += semi;
-        *fallback_total += s.nt - semi;
-    }
-
-    size_t sx[2] = {n, d};
-    h_buf bx = h_upload(ctx, x, 2, sx), bl = upload_labels(ctx, lab, n), bloss = h_zeros(ctx, 1, &one);
-    h_buf bg = h_upload(ctx, g0, 2, sx);
-    h_name(&bloss, "loss"), h_name(&bg, "dx");
-    H_OK(ctx, fcl_triplet_loss_fwd(ctx, &bloss.t, &bx.t, &bl.t, &p));
-    H_OK(ctx, fcl_triplet_loss_bwd(ctx, &bg.t, &bx.t, &bl.t, &p, 1.5f));
-    h_download(ctx, &bloss, &loss);
-    h_download(ctx, &bg, g);
-    h_check_guards(ctx, &bx);
-    cr_assert(fcl_ref_triplet_loss_fwd(&lossr, x, lab, n, d, &p) == 0);
-    cr_assert(fcl_ref_triplet_loss_bwd(gr, x, lab, n, d, &p, 1.5) == 0);
-    h_expect_close("triplet loss", &loss, &lossr, 1, H_TOL_FWD);
-    double *dg = h_delta(g, g0, nx);
-    h_expect_close("triplet dx", dg, gr, nx, H_TOL_BWD);
-    h_free(ctx, &bx), h_free(ctx, &bl), h_free(ctx, &bloss), h_free(ctx, &bg);
-    trip_sig_free(&s);
-    free(x), free(g0), free(g), free(gr), free(dg), free(dist), free(lab);
-}
-
-Test(metric_loss, triplet_matches_reference)
-{
-    fcl_ctx *ctx = h_ctx();
-    static const trip_case cases[] = {
-        /* P x K batches of unit embeddings (FaceNet) and raw ones (Hermans) */
-        {12, 13, 4, FCL_TRIPLET_BATCH_HARD, 1, 0.5, 0.9, 1},
-        {12, 13, 4, FCL_TRIPLET_SEMI_HARD, 1, 0.5, 0.9, 1},
-        {20, 128, 5, FCL_TRIPLET_BATCH_HARD, 0, 2.0, 3.0, 0},
-        {20, 128, 5, FCL_TRIPLET_SEMI_HARD, 0, 2.0, 3.0, 0},
-        {15, 7, 3, FCL_TRIPLET_SEMI_HARD, 1, 0.2, 1.2, 1},
-        {15, 7, 3, FCL_TRIPLET_BATCH_HARD, 0, 0.5, 2.5, 0},
-        {1, 7, 1, FCL_TRIPLET_BATCH_HARD, 1, 0.2, 0.5, 1},    /* no triplet: loss 0 */
-    };
-    size_t semi = 0, fallback = 0;
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        triplet_case(ctx, &cases[i], NULL, 600 + 10 * i, &semi, &fallback);
-    /* irregular batches: an identity with one image (no positive), odd n; one identity only */
-    static const int lab9[9] = {3, 1, 3, 7, 1, 1, 3, 9, 7};
-    trip_case irr = {9, 13, 10, FCL_TRIPLET_SEMI_HARD, 1, 0.3, 1.5, 1};
-    triplet_case(ctx, &irr, lab9, 700, &semi, &fallback);
-    irr.mining = FCL_TRIPLET_BATCH_HARD, irr.squared = 0;
-    triplet_case(ctx, &irr, lab9, 710, &semi, &fallback);
-    static const int same5[5] = {2, 2, 2, 2, 2};
-    trip_case all_same = {5, 7, 3, FCL_TRIPLET_BATCH_HARD, 1, 0.3, 0.8, 1};
-    triplet_case(ctx, &all_same, same5, 720, &semi, &fallback);
-    /* semi-hard mining took both of its paths somewhere */
-    printf("  semi-hard mining: %zu semi-hard negatives, %zu hardest-negative fallbacks\n", semi, fallback);
-    cr_expect(semi > 0 && fallback > 0, "semi-hard picks %zu, fallbacks %zu: both paths must run", semi, fallback);
-    h_ctx_free(ctx);
-}
-
-/* Mining on a line, worked out by hand (squared = 0, margin 1): x = 0, 1, 3, 0.5, 1.5 with
- * labels A A B B A.
- *   batch-hard: anchor 0: hardest pos 4 (1.5), hardest neg 3 (0.5): 1.5 - 0.5 + 1 = 2
- *               anchor 1: pos {0: 1, 4: 0.5} -> 0 (1), neg {2: 2, 3: 0.5} -> 3: 1 - 0.5 + 1 = 1.5
- *               anchor 2: pos 3 (2.5), neg {0: 3, 1: 2, 4: 1.5} -> 4: 2.5 - 1.5 + 1 = 2
- *               anchor 3: pos 2 (2.5), neg {0: .5, 1: .5, 4: 1} -> 0 (tie with 1: lowest index):
- *                         2.5 - 0.5 + 1 = 3
- *               anchor 4: pos {0: 1.5, 1: 0.5} -> 0, neg {2: 1.5, 3: 1} -> 3: 1.5 - 1 + 1 = 1.5
- *               mean = (2 + 1.5 + 2 + 3 + 1.5) / 5 = 2
- *   semi-hard (every (a, p); semi-hard n: d_ap < d_an < d_ap + 1, else the hardest negative):
- *     (0,1) dp 1: negs 3 (.5), 2 (3): none in (1, 2) -> hardest 3: 1 - .5 + 1 = 1.5
- *     (0,4) dp 1.5: none in (1.5, 2.5) -> 3: 1.5 - .5 + 1 = 2
- *     (1,0) dp 1: negs 2 (2), 3 (.5): none in (1, 2) -> 3: 1.5
- *     (1,4) dp .5: 2 (2) no, 3 (.5) no (not >) -> 3: .5 - .5 + 1 = 1
- *     (2,3) dp 2.5: negs 0 (3), 1 (2), 4 (1.5): 0 in (2.5, 3.5) -> 0: 2.5 - 3 + 1 = .5
- *     (3,2) dp 2.5: negs 0 (.5), 1 (.5), 4 (1): none -> 0 (tie, lowest): 2.5 - .5 + 1 = 3
- *     (4,0) dp 1.5: negs 2 (1.5) not >, 3 (1) -> 3: 1.5 - 1 + 1 = 1.5
- *     (4,1) dp .5: 2 (1.5) no (not < 1.5), 3 (1) in (.5, 1.5) -> 3: .5 - 1 + 1 = .5
- *     mean = (1.5 + 2 + 1.5 + 1 + .5 + 3 + 1.5 + .5) / 8 = 11.5 / 8 */
-Test(metric_loss, triplet_mining_by_hand)
-{
-    fcl_ctx *ctx = h_ctx();
-    h_case("triplet mining by hand");
-    double x[5] = {0, 1, 3, 0.5, 1.5}, loss, lossr;
-    int lab[5] = {0, 0, 1, 1, 0};
-    size_t n = 5, sx[2] = {5, 1}, one = 1;
-    h_buf bx = h_upload(ctx, x, 2, sx), bl = upload_labels(ctx, lab, n), bloss = h_zeros(ctx, 1, &one);
-    static const double want[2] = {2.0, 11.5 / 8.0};
-    for (int m = 0; m < 2; m++) {
-        fcl_triplet_params p = {m ? FCL_TRIPLET_SEMI_HARD : FCL_TRIPLET_BATCH_HARD, 1.0f, 0};
-        H_OK(ctx, fcl_triplet_loss_fwd(ctx, &bloss.t, &bx.t, &bl.t, &p));
-        h_download(ctx, &bloss, &loss);
-        cr_assert(fcl_ref_triplet_loss_fwd(&lossr, x, lab, n, 1, &p) == 0);
-        h_expect_close(m ? "semi-hard (device, hand)" : "batch-hard (device, hand)", &loss, &want[m], 1, 1e-6);
-        h_expect_close(m ? "semi-hard (reference, hand)" : "batch-hard (reference, hand)", &lossr, &want[m], 1,
-                       1e-12);
-    }
-    h_free(ctx, &bx), h_free(ctx, &bl), h_free(ctx, &bloss);
-    h_ctx_free(ctx);
-}
-
-typedef struct trip_ud {
-    const double *x;
-    const int *lab;
-    size_t n, d;
-    const fcl_triplet_params *p;
-} trip_ud;
-
-static void trip_f(double *y, const double *x, void *ud)
-{
-    const trip_ud *u = ud;
-    cr_assert(fcl_ref_triplet_loss_fwd(y, x, u->lab, u->n, u->d, u->p) == 0);
-}
-
-/* Skip an element whose +-h changes the mined triplets or a hinge's side. */
-static int trip_kink(const double *xs, size_t i, double h, void *ud)
-{
-    const trip_ud *u = ud;
-    double *v = (double *)xs, x0 = v[i];
-    v[i] = x0 - h;
-    trip_sig a = trip_signature(v, u->lab, u->n, u->d, u->p);
-    v[i] = x0 + h;
-    trip_sig b = trip_signature(v, u->lab, u->n, u->d, u->p);
-    v[i] = x0;
-    int k = !trip_sig_eq(&a, &b);
-    trip_sig_free(&a);
-    trip_sig_free(&b);
-    return k;
-}
-
-Test(metric_loss, triplet_reference_vs_finite_differences)
-{
-    static const int lab[10] = {0, 1, 2, 0, 1, 2, 0, 1, 2, 2};
-    for (int mining = 0; mining < 2; mining++)
-        for (int squared = 0; squared < 2; squared++) {
-            fcl_triplet_params p = {(fcl_triplet_mining)mining, squared ? 0.5f : 0.7f, squared};
-            size_t n = 10, d = 7;
-            h_case("triplet FD %s %s n=%zu d=%zu", mining ? "semi-hard" : "batch-hard",
-                   squared ? "squared" : "euclidean", n, d);
-            double x[70], g[70] = {0}, r = 1.1;
-            clustered(x, lab, n, d, 3, 0.9, 1, 40 + 2 * (uint64_t)mining + (uint64_t)squared);
-            cr_assert(fcl_ref_triplet_loss_bwd(g, x, lab, n, d, &p, r) == 0);
-            trip_sig sg = trip_signature(x, lab, n, d, &p);
-            size_t active = 0;
-            for (size_t t = 0; t < sg.nt; t++)
-                active += sg.active[t] != 0;
-            printf("  %zu triplets, %zu active\n", sg.nt, active);
-            cr_expect(active > 0, "no active triplet");
-            trip_sig_free(&sg);
-            trip_ud u = {x, lab, n, d, &p};
-            h_fd f = {.what = "triplet d/dx", .f = trip_f, .kink = trip_kink, .ud = &u, .x = x, .nx = n * d,
-                      .ny = 1, .r = &r, .grad = g, .seed = 11, .samples = 70};
-            h_fd_check(&f);
-        }
-}
-
-/* ==== contrastive ============================================================================ */
-
-static void contrastive_case(fcl_ctx *ctx, size_t n, size_t d, double margin, uint64_t seed)
-{
-    h_case("contrastive n=%zu d=%zu margin=%g", n, d, margin);
-    size_t nx = n * d, one = 1, sx[2] = {n, d};
-    double *a = h_alloc(nx), *b = h_alloc(nx), *y = h_alloc(n), *ga0 = h_alloc(nx), *gb0 = h_alloc(nx);
-    double *ga = h_alloc(nx), *gb = h_alloc(nx), *gar = h_alloc(nx), *gbr = h_alloc(nx), loss, lossr;
-    h_rand_f32(a, nx, seed, -1, 1);
-    h_rand_f32(b, nx, seed + 1, -1, 1);
-    h_rand_f32(ga0, nx, seed + 2, -0.01, 0.01);
-    h_rand_f32(gb0, nx, seed + 3, -0.01, 0.01);
-    size_t inside = 0;
-    for (size_t i = 0; i < n; i++) {
-        y[i] = (double)(i % 3 == 0);
-        if (i % 4 == 1)   /* a close pair: inside the margin */
-            for (size_t t = 0; t < d; t++)
-                b[i * d + t] = (float)(a[i * d + t] + 0.1 * b[i * d + t] / sqrt((double)d));
-        double dd = 0;
-        for (size_t t = 0; t < d; t++)
-            dd += (a[i * d + t] - b[i * d + t]) * (a[i * d + t] - b[i * d + t]);
-        inside += sqrt(dd) < margin;
-        cr_assert(fabs(sqrt(dd) - margin) > 1e-4, "pair %zu sits on the margin", i);
-    }
-    printf("  %zu of %zu pairs inside the margin\n", inside, n);
-    h_buf ba = h_upload(ctx, a, 2, sx), bb = h_upload(ctx, b, 2, sx), by = h_upload(ctx, y, 1, &n);
-    h_buf bloss = h_zeros(ctx, 1, &one), bga = h_upload(ctx, ga0, 2, sx), bgb = h_upload(ctx, gb0, 2, sx);
-    h_name(&bloss, "loss"), h_name(&bga, "da"), h_name(&bgb, "db");
-    fcl_contrastive_params p = {(float)margin};
-    H_OK(ctx, fcl_contrastive_loss_fwd(ctx, &bloss.t, &ba.t, &bb.t, &by.t, &p));
-    H_OK(ctx, fcl_contrastive_loss_bwd(ctx, &bga.t, &bgb.t, &ba.t, &bb.t, &by.t, &p, 0.9f));
-    h_download(ctx, &bloss, &loss);
-    h_download(ctx, &bga, ga);
-    h_download(ctx, &bgb, gb);
-    fcl_ref_contrastive_loss_fwd(&lossr, a, b, y, n, d, &p);
-    fcl_ref_contrastive_loss_bwd(gar, gbr, a, b, y, n, d, &p, 0.9);
-    h_expect_close("contrastive loss", &loss, &lossr, 1, H_TOL_FWD);
-    double *dga = h_delta(ga, ga0, nx), *dgb = h_delta(gb, gb0, nx);
-    h_expect_close("contrastive da", dga, gar, nx, H_TOL_BWD);
-    h_expect_close("contrastive db", dgb, gbr, nx, H_TOL_BWD);
-    /* da only */
-    H_OK(ctx, fcl_contrastive_loss_bwd(ctx, &bga.t, NULL, &ba.t, &bb.t, &by.t, &p, 0.9f));
-    double *ga2 = h_alloc(nx), *dga2 = NULL;
-    h_download(ctx, &bga, ga2);
-    dga2 = h_delta(ga2, ga, nx);
-    h_expect_close("contrastive da (db NULL)", dga2, gar, nx, H_TOL_BWD);
-    h_free(ctx, &ba), h_free(ctx, &bb), h_free(ctx, &by), h_free(ctx, &bloss), h_free(ctx, &bga);
-    h_free(ctx, &bgb);
-    double *all[] = {a, b, y, ga0, gb0, ga, gb, gar, gbr, dga, dgb, ga2, dga2};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        free(all[i]);
-}
-
-static void contrastive_matches_reference_body(void)
-{
-    fcl_ctx *ctx = h_ctx();
-    contrastive_case(ctx, 1, 7, 1.0, 1);
-    contrastive_case(ctx, 7, 13, 2.0, 2);
-    contrastive_case(ctx, 33, 128, 8.0, 3);
-    contrastive_case(ctx, 13, 7, 1.5, 4);
-    h_ctx_free(ctx);
-}
-Test(metric_loss, contrastive_matches_reference) { contrastive_matches_reference_body(); }
-Test(metric_loss, contrastive_matches_reference_gpu_rows) { h_force("loss:-DFCL_ROW_WG=64"); contrastive_matches_reference_body(); }
-Test(metric_loss, contrastive_matches_reference_gpu_rows_tree) { h_force("loss:-DFCL_ROW_WG=256 -DFCL_USE_SG=0"); contrastive_matches_reference_body(); }
-
-typedef struct con_ud {
-    const double *a, *b, *y;
-    size_t n, d;
-    const fcl_contrastive_params *p;
-} con_ud;
-
-static void con_f(double *out, const double *unused, void *ud)
-{
-    (void)unused;
-    const con_ud *u = ud;
-    fcl_ref_contrastive_loss_fwd(out, u->a, u->b, u->y, u->n, u->d, u->p);
-}
-
-Test(metric_loss, contrastive_reference_vs_finite_differences)
-{
-    size_t n = 8, d = 5;
-    h_case("contrastive FD n=%zu d=%zu", n, d);
-    double a[40], b[40], y[8] = {1, 0, 0, 1, 0, 0, 1, 0}, ga[40] = {0}, gb[40] = {0}, r = 1.2;
-    h_rand(a, n * d, 1, -1, 1);
-    h_rand(b, n * d, 2, -1, 1);
-    fcl_contrastive_params p = {1.6f};
-    for (size_t i = 0; i < n; i++) {
-        double dd = 0;
-        for (size_t t = 0; t < d; t++)
-            dd += (a[i * d + t] - b[i * d + t]) * (a[i * d + t] - b[i * d + t]);
-        printf("  pair %zu: y %g d %.4f\n", i, y[i], sqrt(dd));
-        cr_assert(fabs(sqrt(dd) - 1.6) > 1e-3, "pair %zu is at the hinge", i);
-    }
-    fcl_ref_contrastive_loss_bwd(ga, gb, a, b, y, n, d, &p, r);
-    con_ud u = {a, b, y, n, d, &p};
-    h_fd fa = {.what = "contrastive d/da", .f = con_f, .ud = &u, .x = a, .nx = n * d, .ny = 1, .r = &r,
-               .grad = ga, .seed = 5};
-    h_fd fb = fa;
-    fb.what = "contrastive d/db", fb.x = b, fb.grad = gb;
-    h_fd_check(&fa);
-    h_fd_check(&fb);
-}
-
-/* ==== histogram ============================================================================== */
-
-/* 1 when some pair's similarity is within eps of a bin node (float could bin it differently). */
-static int hist_fragile(const double *x, size_t n, size_t d, int bins, double eps)
-{
-    double *s = h_alloc(n * n), delta_ = 2.0 / (bins - 1);
-    fcl_ref_cosine_sim_fwd(s, x, x, n, n, d, L2EPS);
-    int fragile = 0;
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = i + 1; j < n; j++) {
-            double u = (s[i * n + j] + 1.0) / delta_;
-            fragile |= fabs(u - floor(u + 0.5)) * delta_ < eps;
-        }
-    free(s);
-    return fragile;
-}
-
-static void histogram_case(fcl_ctx *ctx, size_t n, size_t d, int ids, double sigma, int bins, const int *given,
-                           uint64_t seed)
-{
-    h_case("histogram n=%zu d=%zu ids=%d sigma=%g bins=%d", n, d, ids, sigma, bins);
-    size_t nx = n * d, one = 1, sx[2] = {n, d};
-    double *x = h_alloc(nx), *g0 = h_alloc(nx), *g = h_alloc(nx), *gr = h_alloc(nx), loss, lossr;
-    int *lab = ialloc(n);
-    for (size_t i = 0; i < n; i++)
-        lab[i] = given ? given[i] : (int)(i % (size_t)ids);
-    int attempt = 0;
-    do {
-        cr_assert(attempt < 50, "no batch away from the bin nodes found");
-        clustered(x, lab, n, d, ids, sigma, 0, seed + 100 * (uint64_t)attempt++);
-    } while (hist_fragile(x, n, d, bins, 1e-5));
-    h_rand_f32(g0, nx, seed + 1, -0.01, 0.01);
-    h_buf bx = h_upload(ctx, x, 2, sx), bl = upload_labels(ctx, lab, n), bloss = h_zeros(ctx, 1, &one);
-    h_buf bg = h_upload(ctx, g0, 2, sx);
-    h_name(&bloss, "loss"), h_name(&bg, "dx");
-    fcl_histogram_params p = {bins};
-    H_OK(ctx, fcl_histogram_loss_fwd(ctx, &bloss.t, &bx.t, &bl.t, &p));
-    H_OK(ctx, fcl_histogram_loss_bwd(ctx, &bg.t, &bx.t, &bl.t, &p, 2.0f));
-    h_download(ctx, &bloss, &loss);
-    h_download(ctx, &bg, g);
-    cr_assert(fcl_ref_histogram_loss_fwd(&lossr, x, lab, n, d, &p) == 0);
-    cr_assert(fcl_ref_histogram_loss_bwd(gr, x, lab, n, d, &p, 2.0) == 0);
-    printf("  loss %.6g (reference %.6g)\n", loss, lossr);
-    int pos = 0, neg = 0;
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = i + 1; j < n; j++)
-            if (lab[i] == lab[j])
-                pos++;
-            else
-                neg++;
-    if (pos && neg)   /* the data overlap: a zero loss would leave the gradient untested */
-        cr_expect(lossr > 0.0, "positive and negative similarities do not overlap");
-    h_expect_close("histogram loss", &loss, &lossr, 1, H_TOL_FWD);
-    double *dg = h_delta(g, g0, nx);
-    h_expect_close("histogram dx", dg, gr, nx, H_TOL_BWD);
-    h_free(ctx, &bx), h_free(ctx, &bl), h_free(ctx, &bloss), h_free(ctx, &bg);
-    free(x), free(g0), free(g), free(gr), free(dg), free(lab);
-}
-
-Test(metric_loss, histogram_matches_reference)
-{
-    fcl_ctx *ctx = h_ctx();
-    histogram_case(ctx, 12, 7, 4, 1.0, 11, NULL, 1);
-    histogram_case(ctx, 15, 13, 5, 1.0, 25, NULL, 2);
-    histogram_case(ctx, 33, 128, 6, 3.0, 101, NULL, 3);
-    histogram_case(ctx, 9, 13, 3, 1.0, 2, NULL, 4);      /* two bins: nodes at -1 and 1 */
-    static const int same[6] = {4, 4, 4, 4, 4, 4};      /* no negative pair: loss 0, no gradient */
-    histogram_case(ctx, 6, 7, 5, 1.0, 11, same, 5);
-    histogram_case(ctx, 1, 7, 1, 1.0, 11, NULL, 6);      /* no pair at all */
-    h_ctx_free(ctx);
-}
-
-typedef struct hist_ud {
-    const int *lab;
-    size_t n, d;
-    int bins;
-} hist_ud;
-
-static void hist_f(double *y, const double *x, void *ud)
-{
-    const hist_ud *u = ud;
-    fcl_histogram_params p = {u->bins};
-    cr_assert(fcl_ref_histogram_loss_fwd(y, x, u->lab, u->n, u->d, &p) == 0);
-}
-
-/* Skip an element whose +-h moves a pair's similarity across a bin node. */
-static int hist_kink(const double *xs, size_t i, double h, void *ud)
-{
-    const hist_ud *u = ud;
-    size_t n = u->n;
-    double *v = (double *)xs, x0 = v[i], *s = h_alloc(2 * n * n);
-    for (int k = 0; k < 2; k++) {
-        v[i] = x0 + (k ? h : -h);
-        fcl_ref_cosine_sim_fwd(s + k * n * n, v, v, n, n, u->d, L2EPS);
-    }
-    v[i] = x0;
-    int kink = 0;
-    for (size_t p = 0; p < n * n; p++)
-        kink |= fcl_ref_histogram_bin(s[p], u->bins) != fcl_ref_histogram_bin(s[n * n + p], u->bins);
-    free(s);
-    return kink;
-}
-
-Test(metric_loss, histogram_reference_vs_finite_differences)
-{
-    static const int lab[10] = {0, 1, 2, 0, 1, 2, 0, 1, 2, 1};
-    static const int bins[2] = {7, 31};
-    for (int b = 0; b < 2; b++) {
-        size_t n = 10, d = 6;
-        h_case("histogram FD n=%zu d=%zu bins=%d", n, d, bins[b]);
-        double x[60], g[60] = {0}, r = 1.0;
-        clustered(x, lab, n, d, 3, 1.0, 0, 80 + (uint64_t)b);
-        fcl_histogram_params p = {bins[b]};
-        cr_assert(fcl_ref_histogram_loss_bwd(g, x, lab, n, d, &p, r) == 0);
-        hist_ud u = {lab, n, d, bins[b]};
-        h_fd f = {.what = "histogram d/dx", .f = hist_f, .kink = hist_kink, .ud = &u, .x = x, .nx = n * d,
-                  .ny = 1, .r = &r, .grad = g, .seed = 13, .samples = 60};
-        h_fd_check(&f);
-    }
-}
-
-/* ==== determinism and bad input ============================================================== */
-
-/* The same call twice gives the same bits (fixed-order reductions, no atomics). */
-Test(metric_loss, backward_passes_are_deterministic)
-{
-    fcl_ctx *ctx = h_ctx();
-    h_case("determinism: ArcFace head, semi-hard triplet, histogram backward twice");
-    size_t n = 24, d = 32, k = 37, sx[2] = {n, d}, sw[2] = {k, d}, sz[2] = {n, k}, one = 1;
-    double *x = h_alloc(n * d), *w = h_alloc(k * d), *r1 = h_alloc(k * d), *r2 = h_alloc(k * d);
-    int *lab = ialloc(n);
-    for (size_t i = 0; i < n; i++)
-        lab[i] = (int)(i % 6);
-    clustered(x, lab, n, d, 6, 0.8, 1, 3);
-    h_rand_f32(w, k * d, 4, -1, 1);
-    h_buf bx = h_upload(ctx, x, 2, sx), bw = h_upload(ctx, w, 2, sw), bl = upload_labels(ctx, lab, n);
-    h_buf bz = h_zeros(ctx, 2, sz), bc = h_zeros(ctx, 2, sz), bloss = h_zeros(ctx, 1, &one);
-    fcl_margin_params mp = {FCL_MARGIN_ARCFACE, 64.0f, 0.5f, 0, 0.0f, 0.0f};
-    fcl_triplet_params tp = {FCL_TRIPLET_SEMI_HARD, 0.3f, 1};
-    fcl_histogram_params hp = {51};
-    H_OK(ctx, fcl_margin_head_fwd(ctx, &bloss.t, &bz.t, &bc.t, &bx.t, &bw.t, &bl.t, &mp));
-    for (int what = 0; what < 3; what++) {
-        double *out[2] = {r1, r2};
-        size_t cnt = what == 0 ? k * d : n * d;
-        for (int rep = 0; rep < 2; rep++) {
-            h_buf g = what == 0 ? h_zeros(ctx, 2, sw) : h_zeros(ctx, 2, sx);
-            if (what == 0)
-                H_OK(ctx, fcl_margin_head_bwd(ctx, NULL, &g.t, &bz.t, &bc.t, &bx.t, &bw.t, &bl.t, &mp, 1.0f));
-            else if (what == 1)
-                H_OK(ctx, fcl_triplet_loss_bwd(ctx, &g.t, &bx.t, &bl.t, &tp, 1.0f));
-            else
-                H_OK(ctx, fcl_histogram_loss_bwd(ctx, &g.t, &bx.t, &bl.t, &hp, 1.0f));
-            h_download(ctx, &g, out[rep]);
-            h_free(ctx, &g);
-        }
-        cr_expect(memcmp(r1, r2, cnt * sizeof *r1) == 0, "backward %d differs between two runs", what);
-    }
-    h_free(ctx, &bx), h_free(ctx, &bw), h_free(ctx, &bl), h_free(ctx, &bz), h_free(ctx, &bc);
-    h_free(ctx, &bloss);
-    free(x), free(w), free(r1), free(r2), free(lab);
-    h_ctx_free(ctx);
-}
+/* ==== bad input =============================================================================== */
 
 static void expect_status(fcl_ctx *ctx, fcl_status st, fcl_status want, const char *what, const char *needle)
 {
@@ -1173,5 +660,5 @@ static void bad_labels_give_nan_rows_body(void)
     h_ctx_free(ctx);
 }
 Test(metric_loss, bad_labels_give_nan_rows) { bad_labels_give_nan_rows_body(); }
-Test(metric_loss, bad_labels_give_nan_rows_gpu_rows) { h_force("loss:-DFCL_ROW_WG=64"); bad_labels_give_nan_rows_body(); }
-Test(metric_loss, bad_labels_give_nan_rows_gpu_rows_tree) { h_force("loss:-DFCL_ROW_WG=256 -DFCL_USE_SG=0"); bad_labels_give_nan_rows_body(); }
+Test(metric_loss, bad_labels_give_nan_rows_gpu_rows) { h_force(loss_tunings[0]); bad_labels_give_nan_rows_body(); }
+Test(metric_loss, bad_labels_give_nan_rows_gpu_rows_tree) { h_force(loss_tunings[1]); bad_labels_give_nan_rows_body(); }

@@ -231,8 +231,9 @@ static int adaptive_gen(const oc_op *op, size_t i, oc_case *c)
 
 /* Max pooling is not differentiable where x[i] ties (within 2h) with another element of a
  * window containing it; those points are skipped. */
-static int maxpool_kink(const double *x, size_t i, double h, const oc_case *c)
+static int maxpool_kink(double *const *ops, int wrt, size_t i, double h, const oc_case *c)
 {
+    const double *x = ops[wrt];
     const pool_tc *u = OC_P(c, pool_tc);
     const pool_case *pc = &u->pc;
     const fcl_pool2d_params *p = &pc->p;
@@ -273,28 +274,23 @@ static int fd_gen(const oc_op *op, size_t i, oc_case *c)
     return 1;
 }
 
-/* Each kind under the device's tuning and each forced one: {kind (max, avg, adaptive+global), tuning + 1 or 0} */
-typedef struct pool_run {
-    int gen, tuning;
-} pool_run;
-
-static void run_pool(const pool_run *r)
+/* op: max, avg, adaptive + global, FD; under the device's tuning and each forced one */
+static void run_pool(const oc_param *r)
 {
     static int (*const gens[])(const oc_op *, size_t, oc_case *) = {max_gen, avg_gen, adaptive_gen, fd_gen};
-    oc_op op = {.name = "pool", .gen = gens[r->gen], .fill = pool_fill, .dev_fwd = pool_dev_fwd,
+    oc_op op = {.name = "pool", .gen = gens[r->op], .fill = pool_fill, .dev_fwd = pool_dev_fwd,
                 .dev_bwd = pool_dev_bwd, .ref_fwd = pool_ref_fwd, .ref_bwd = pool_ref_bwd, .extra = pool_extra,
                 .tunings = pool_tunings};
-    if (r->tuning) oc_run_forced(&op, (size_t)r->tuning - 1);
-    else oc_run(&op);
+    oc_run_tuned(&op, (int)r->tuning);
 }
 
 ParameterizedTestParameters(pool, kinds_and_tunings)
 {
-    static pool_run runs[] = {{0, 0}, {0, 1}, {0, 2}, {1, 0}, {1, 1}, {1, 2}, {2, 0}, {2, 1}, {2, 2}};
-    return cr_make_param_array(pool_run, runs, sizeof runs / sizeof runs[0]);
+    static oc_param runs[] = {{0, 0, 0}, {0, 1, 0}, {0, 2, 0}, {1, 0, 0}, {1, 1, 0}, {1, 2, 0}, {2, 0, 0}, {2, 1, 0}, {2, 2, 0}};
+    return cr_make_param_array(oc_param, runs, sizeof runs / sizeof runs[0]);
 }
-ParameterizedTest(pool_run *r, pool, kinds_and_tunings) { run_pool(r); }
-Test(pool, finite_differences) { run_pool(&(pool_run){3, 0}); }
+ParameterizedTest(oc_param *r, pool, kinds_and_tunings) { run_pool(r); }
+Test(pool, finite_differences) { run_pool(&(oc_param){3, 0, 1}); }
 
 /* NaN wins a window (PyTorch); an all--inf window reports its first element. */
 static void maxpool_nan_and_inf_body(void)

@@ -15,6 +15,20 @@
 
 #define FIXTURE FACECL_SOURCE_DIR "/tests/fixtures/ops_torch.bin"
 
+typedef void (*fixture_case_fn)(fcl_ctx *ctx, const fixture *f, const char *name);
+
+/* Loads the fixture, makes a context and runs fn on each named case (NULL-terminated). */
+static void run_fixture_cases(fixture_case_fn fn, const char *const *names)
+{
+    fixture f;
+    fx_load(&f, FIXTURE, "tools/make_op_fixtures.py");
+    printf("  fixture: %s\n", f.generator);
+    fcl_ctx *ctx = h_ctx();
+    for (size_t i = 0; names[i]; i++) fn(ctx, &f, names[i]);
+    h_ctx_free(ctx);
+    fx_free(&f);
+}
+
 /* ---- convolution ------------------------------------------------------------------------------- */
 
 static void conv_case(fcl_ctx *ctx, const fixture *f, const char *c, fcl_conv2d_algo algo)
@@ -56,59 +70,46 @@ static void conv_case(fcl_ctx *ctx, const fixture *f, const char *c, fcl_conv2d_
         h_free(ctx, &b), h_free(ctx, &db);
 }
 
-Test(torch, conv2d_grouped_strided_dilated_padded)
-{
-    fixture f;
-    fx_load(&f, FIXTURE, "tools/make_op_fixtures.py");
-    printf("  fixture: %s\n", f.generator);
-    fcl_ctx *ctx = h_ctx();
-    conv_case(ctx, &f, "conv_g", FCL_CONV_AUTO);
-    h_ctx_free(ctx);
-    fx_free(&f);
-}
+static void conv_auto(fcl_ctx *ctx, const fixture *f, const char *c) { conv_case(ctx, f, c, FCL_CONV_AUTO); }
+/* the general path on the same semantics */
+static void conv_gemm(fcl_ctx *ctx, const fixture *f, const char *c) { conv_case(ctx, f, c, FCL_CONV_GEMM); }
+
+Test(torch, conv2d_grouped_strided_dilated_padded) { run_fixture_cases(conv_auto, (const char *[]){"conv_g", NULL}); }
 
 Test(torch, conv2d_depthwise_stride2)
 {
-    fixture f;
-    fx_load(&f, FIXTURE, "tools/make_op_fixtures.py");
-    fcl_ctx *ctx = h_ctx();
-    conv_case(ctx, &f, "conv_dw", FCL_CONV_AUTO);
-    conv_case(ctx, &f, "conv_dw", FCL_CONV_GEMM);   /* the general path on the same semantics */
-    h_ctx_free(ctx);
-    fx_free(&f);
+    run_fixture_cases(conv_auto, (const char *[]){"conv_dw", NULL});
+    run_fixture_cases(conv_gemm, (const char *[]){"conv_dw", NULL});
 }
 
 /* ---- batch normalisation ---------------------------------------------------------------------- */
 
-Test(torch, batchnorm2d_training_forward_running_stats_backward)
+static void bn_case(fcl_ctx *ctx, const fixture *f, const char *c)
 {
-    fixture f;
-    fx_load(&f, FIXTURE, "tools/make_op_fixtures.py");
-    fcl_ctx *ctx = h_ctx();
-    const double *q = fx_get(&f, "bn", "params")->data;
+    const double *q = fx_get(f, c, "params")->data;
     fcl_bn2d_params p = {1, (float)q[4], (float)q[5]};
     h_case("torch bn2d training [%g, %g, %g, %g] eps %g momentum %g", q[0], q[1], q[2], q[3], q[4], q[5]);
-    const fx_rec *rx = fx_get(&f, "bn", "x"), *rg = fx_get(&f, "bn", "gamma");
-    h_buf x = fx_upload(ctx, rx), gamma = fx_upload(ctx, rg), beta = fx_upload(ctx, fx_get(&f, "bn", "beta"));
-    h_buf rm = fx_upload(ctx, fx_get(&f, "bn", "running_mean_in"));
-    h_buf rv = fx_upload(ctx, fx_get(&f, "bn", "running_var_in"));
+    const fx_rec *rx = fx_get(f, c, "x"), *rg = fx_get(f, c, "gamma");
+    h_buf x = fx_upload(ctx, rx), gamma = fx_upload(ctx, rg), beta = fx_upload(ctx, fx_get(f, c, "beta"));
+    h_buf rm = fx_upload(ctx, fx_get(f, c, "running_mean_in"));
+    h_buf rv = fx_upload(ctx, fx_get(f, c, "running_var_in"));
     h_buf y = fx_zeros_like(ctx, rx), sm = fx_zeros_like(ctx, rg), si = fx_zeros_like(ctx, rg);
-    h_buf dy = fx_upload(ctx, fx_get(&f, "bn", "dy")), dx = fx_zeros_like(ctx, rx);
+    h_buf dy = fx_upload(ctx, fx_get(f, c, "dy")), dx = fx_zeros_like(ctx, rx);
     h_buf dg = fx_zeros_like(ctx, rg), dbeta = fx_zeros_like(ctx, rg);
     H_OK(ctx, fcl_bn2d_fwd(ctx, &y.t, &sm.t, &si.t, &rm.t, &rv.t, &x.t, &gamma.t, &beta.t, &p));
     H_OK(ctx, fcl_bn2d_bwd(ctx, &dx.t, &dg.t, &dbeta.t, &dy.t, &x.t, &gamma.t, &sm.t, &si.t, &p));
-    fx_expect(ctx, "bn y", &y, fx_get(&f, "bn", "y"), H_TOL_FWD);
-    fx_expect(ctx, "bn running_mean", &rm, fx_get(&f, "bn", "running_mean_out"), H_TOL_FWD);
-    fx_expect(ctx, "bn running_var (unbiased)", &rv, fx_get(&f, "bn", "running_var_out"), H_TOL_FWD);
-    fx_expect(ctx, "bn dx", &dx, fx_get(&f, "bn", "dx"), H_TOL_BWD);
-    fx_expect(ctx, "bn dgamma", &dg, fx_get(&f, "bn", "dgamma"), H_TOL_BWD);
-    fx_expect(ctx, "bn dbeta", &dbeta, fx_get(&f, "bn", "dbeta"), H_TOL_BWD);
+    fx_expect(ctx, "bn y", &y, fx_get(f, c, "y"), H_TOL_FWD);
+    fx_expect(ctx, "bn running_mean", &rm, fx_get(f, c, "running_mean_out"), H_TOL_FWD);
+    fx_expect(ctx, "bn running_var (unbiased)", &rv, fx_get(f, c, "running_var_out"), H_TOL_FWD);
+    fx_expect(ctx, "bn dx", &dx, fx_get(f, c, "dx"), H_TOL_BWD);
+    fx_expect(ctx, "bn dgamma", &dg, fx_get(f, c, "dgamma"), H_TOL_BWD);
+    fx_expect(ctx, "bn dbeta", &dbeta, fx_get(f, c, "dbeta"), H_TOL_BWD);
     h_buf *all[] = {&x, &gamma, &beta, &rm, &rv, &y, &sm, &si, &dy, &dx, &dg, &dbeta};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         h_free(ctx, all[i]);
-    h_ctx_free(ctx);
-    fx_free(&f);
 }
+
+Test(torch, batchnorm2d_training_forward_running_stats_backward) { run_fixture_cases(bn_case, (const char *[]){"bn", NULL}); }
 
 /* ---- pooling ---------------------------------------------------------------------------------- */
 
@@ -152,14 +153,7 @@ static void maxpool_case(fcl_ctx *ctx, const fixture *f, const char *c)
 
 Test(torch, maxpool2d_ceil_mode_padding)
 {
-    fixture f;
-    fx_load(&f, FIXTURE, "tools/make_op_fixtures.py");
-    fcl_ctx *ctx = h_ctx();
-    maxpool_case(ctx, &f, "maxpool_a");
-    maxpool_case(ctx, &f, "maxpool_b");
-    maxpool_case(ctx, &f, "maxpool_c");
-    h_ctx_free(ctx);
-    fx_free(&f);
+    run_fixture_cases(maxpool_case, (const char *[]){"maxpool_a", "maxpool_b", "maxpool_c", NULL});
 }
 
 static void avgpool_case(fcl_ctx *ctx, const fixture *f, const char *c)
@@ -178,16 +172,7 @@ static void avgpool_case(fcl_ctx *ctx, const fixture *f, const char *c)
     h_free(ctx, &x), h_free(ctx, &y), h_free(ctx, &dy), h_free(ctx, &dx);
 }
 
-Test(torch, avgpool2d_ceil_mode_padding)
-{
-    fixture f;
-    fx_load(&f, FIXTURE, "tools/make_op_fixtures.py");
-    fcl_ctx *ctx = h_ctx();
-    avgpool_case(ctx, &f, "avgpool_a");
-    avgpool_case(ctx, &f, "avgpool_b");
-    h_ctx_free(ctx);
-    fx_free(&f);
-}
+Test(torch, avgpool2d_ceil_mode_padding) { run_fixture_cases(avgpool_case, (const char *[]){"avgpool_a", "avgpool_b", NULL}); }
 
 /* ---- label-smoothed cross-entropy --------------------------------------------------------------- */
 
@@ -206,13 +191,4 @@ static void xent_case(fcl_ctx *ctx, const fixture *f, const char *c)
     h_free(ctx, &z), h_free(ctx, &lab), h_free(ctx, &loss), h_free(ctx, &dz);
 }
 
-Test(torch, cross_entropy_label_smoothing)
-{
-    fixture f;
-    fx_load(&f, FIXTURE, "tools/make_op_fixtures.py");
-    fcl_ctx *ctx = h_ctx();
-    xent_case(ctx, &f, "xent_a");
-    xent_case(ctx, &f, "xent_b");
-    h_ctx_free(ctx);
-    fx_free(&f);
-}
+Test(torch, cross_entropy_label_smoothing) { run_fixture_cases(xent_case, (const char *[]){"xent_a", "xent_b", NULL}); }

@@ -3,39 +3,45 @@
 
 #include <math.h>
 
-/* index of x[s, g, r, j] and y[s, r, g, j] within the whole array */
-#define XI(s, g, r, j) ((((s) * card + (g)) * radix + (r)) * rest + (j))
-#define YI(s, g, r, j) ((((s) * radix + (r)) * card + (g)) * rest + (j))
+/* Softmax group q of the b * card * rest groups (sample s, cardinal group g, position j): its radix
+ * entries r sit at x[x0 + r * xs] (x is [s, g, r, j]) and y[y0 + r * ys] (y is [s, r, g, j]). */
+static void group_of(size_t q, size_t radix, size_t card, size_t rest, size_t *x0, size_t *xs, size_t *y0,
+                     size_t *ys)
+{
+    size_t s = q / (card * rest), g = q / rest % card, j = q % rest;
+    *x0 = (s * card + g) * radix * rest + j, *xs = rest;
+    *y0 = (s * radix * card + g) * rest + j, *ys = card * rest;
+}
 
 void fcl_ref_rsoftmax_fwd(double *y, const double *x, size_t b, size_t radix, size_t card, size_t rest)
 {
-    for (size_t s = 0; s < b; s++)
-        for (size_t g = 0; g < card; g++)
-            for (size_t j = 0; j < rest; j++) {
-                if (radix == 1) {
-                    y[YI(s, g, 0, j)] = 1.0 / (1.0 + exp(-x[XI(s, g, 0, j)]));
-                    continue;
-                }
-                double m = x[XI(s, g, 0, j)], sum = 0;
-                for (size_t r = 1; r < radix; r++) m = fmax(m, x[XI(s, g, r, j)]);
-                for (size_t r = 0; r < radix; r++) sum += exp(x[XI(s, g, r, j)] - m);
-                for (size_t r = 0; r < radix; r++) y[YI(s, g, r, j)] = exp(x[XI(s, g, r, j)] - m) / sum;
-            }
+    size_t x0, xs, y0, ys;
+    for (size_t q = 0; q < b * card * rest; q++) {
+        group_of(q, radix, card, rest, &x0, &xs, &y0, &ys);
+        if (radix == 1) {   /* a sigmoid */
+            y[y0] = 1.0 / (1.0 + exp(-x[x0]));
+            continue;
+        }
+        double m = x[x0], sum = 0;
+        for (size_t r = 1; r < radix; r++) m = fmax(m, x[x0 + r * xs]);
+        for (size_t r = 0; r < radix; r++) sum += exp(x[x0 + r * xs] - m);
+        for (size_t r = 0; r < radix; r++) y[y0 + r * ys] = exp(x[x0 + r * xs] - m) / sum;
+    }
 }
 
 void fcl_ref_rsoftmax_bwd(double *dx, const double *dy, const double *y, size_t b, size_t radix,
                           size_t card, size_t rest)
 {
-    for (size_t s = 0; s < b; s++)
-        for (size_t g = 0; g < card; g++)
-            for (size_t j = 0; j < rest; j++) {
-                double dot = 0;
-                for (size_t r = 0; r < radix; r++) dot += y[YI(s, g, r, j)] * dy[YI(s, g, r, j)];
-                for (size_t r = 0; r < radix; r++) {
-                    double v = y[YI(s, g, r, j)], d = dy[YI(s, g, r, j)];
-                    dx[XI(s, g, r, j)] += radix == 1 ? d * v * (1 - v) : v * (d - dot);
-                }
-            }
+    size_t x0, xs, y0, ys;
+    for (size_t q = 0; q < b * card * rest; q++) {
+        group_of(q, radix, card, rest, &x0, &xs, &y0, &ys);
+        double dot = 0;
+        for (size_t r = 0; r < radix; r++) dot += y[y0 + r * ys] * dy[y0 + r * ys];
+        for (size_t r = 0; r < radix; r++) {
+            double v = y[y0 + r * ys], d = dy[y0 + r * ys];
+            dx[x0 + r * xs] += radix == 1 ? d * v * (1 - v) : v * (d - dot);
+        }
+    }
 }
 
 void fcl_ref_radix_sum_fwd(double *y, const double *x, const double *a, size_t b, size_t radix,

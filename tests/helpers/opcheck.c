@@ -16,6 +16,47 @@ void oc_shape_str(char *buf, size_t size, int ndim, const size_t *shape)
     if (len > 0 && (size_t)len < size) snprintf(buf + len, size - (size_t)len, "]");
 }
 
+int *oc_labels(const double *h, size_t n)
+{
+    int *l = malloc((n ? n : 1) * sizeof *l);
+    cr_assert(l != NULL, "oc_labels: out of memory");
+    for (size_t i = 0; i < n; i++) l[i] = (int)h[i];
+    return l;
+}
+
+void oc_floor_labels(double *h, size_t n, int k)
+{
+    for (size_t i = 0; i < n; i++) h[i] = (int)h[i] < k ? (double)(int)h[i] : (double)(k - 1);
+}
+
+h_buf oc_upload_labels(fcl_ctx *ctx, const int *lab, size_t n)
+{
+    double *d = h_alloc(n);
+    for (size_t i = 0; i < n; i++) d[i] = lab[i];
+    h_buf b = h_upload(ctx, d, 1, &n);
+    free(d);
+    return *h_name(&b, "labels");
+}
+
+void oc_clustered(double *x, const int *lab, size_t n, size_t d, int ids, double sigma, int unit, uint64_t seed)
+{
+    double *c = h_alloc((size_t)ids * d), *z = h_alloc(n * d);
+    h_rand(c, (size_t)ids * d, seed, -1, 1);
+    h_rand(z, n * d, seed + 1, -1, 1);
+    for (size_t i = 0; i < n; i++) {
+        double nr = 0.0;
+        for (size_t t = 0; t < d; t++) {
+            x[i * d + t] = c[(size_t)lab[i] * d + t] + sigma * z[i * d + t];
+            nr += x[i * d + t] * x[i * d + t];
+        }
+        nr = unit ? sqrt(nr) : 1.0;
+        for (size_t t = 0; t < d; t++) x[i * d + t] /= nr;
+    }
+    h_to_f32(x, n * d);
+    free(c);
+    free(z);
+}
+
 oc_arg *oc_arg_set(oc_case *c, int i, const char *name, oc_role role, int ndim, const size_t *shape,
                    double lo, double hi)
 {
@@ -149,6 +190,8 @@ typedef struct fd_ud {
     const oc_op *op;
     const oc_case *c;
     double *scratch[OC_MAX_ARGS];   /* a copy of every operand the forward reads and writes */
+    double *cur[OC_MAX_ARGS];       /* the case's operands, cur[wrt] the perturbed one */
+    oc_kink_fn kink;
     int wrt, out;
 } fd_ud;
 
@@ -164,9 +207,8 @@ static void fd_f(double *y, const double *x, void *ud)
 static int fd_kink(const double *x, size_t i, double h, void *ud)
 {
     fd_ud *u = ud;
-    for (int k = 0; k < u->c->nfd; k++)
-        if (u->c->fd[k].wrt == u->wrt && u->c->fd[k].kink) return u->c->fd[k].kink(x, i, h, u->c);
-    return 0;
+    u->cur[u->wrt] = (double *)x;   /* h_fd_check's own copy, perturbed in place */
+    return u->kink(u->cur, u->wrt, i, h, u->c);
 }
 
 static void run_fd(const oc_op *op, const oc_case *c, double *const *h)
@@ -180,8 +222,9 @@ static void run_fd(const oc_op *op, const oc_case *c, double *const *h)
     op->ref_bwd(g, c);
     for (int k = 0; k < c->nfd; k++) {
         const oc_fd *f = &c->fd[k];
-        fd_ud u = {op, c, {NULL}, f->wrt, f->out};
+        fd_ud u = {op, c, {NULL}, {NULL}, f->kink, f->wrt, f->out};
         copy_host(c, h, u.scratch);
+        memcpy(u.cur, h, (size_t)c->nargs * sizeof *u.cur);
         double *x = h_dup(h[f->wrt], arg_n(&c->arg[f->wrt]));
         char what[256];
         snprintf(what, sizeof what, "%s d/d%s", c->what, c->arg[f->wrt].name);
@@ -199,7 +242,7 @@ static void run_fd(const oc_op *op, const oc_case *c, double *const *h)
 
 void oc_run_case(fcl_ctx *ctx, const oc_op *op, oc_case *c)
 {
-    double *h[OC_MAX_ARGS];
+    double *h[OC_MAX_ARGS] = {NULL};
     make_host(op, c, h);
     if (c->device) {
         h_case("%s", c->what);
@@ -232,4 +275,10 @@ void oc_run_forced(const oc_op *op, size_t k)
     cr_assert(op->tunings && op->tunings[k], "%s: no forced tuning #%zu", op->name, k);
     h_force(op->tunings[k]);
     oc_run(op);
+}
+
+void oc_run_tuned(const oc_op *op, int tuning)
+{
+    if (tuning > 0) oc_run_forced(op, (size_t)tuning - 1);
+    else oc_run(op);
 }

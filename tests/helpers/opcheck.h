@@ -44,9 +44,11 @@ typedef struct oc_arg {
 
 /* A finite-difference check of the reference: the backward's `grad` (computed from zero with
  * dy = arg `r`) against central differences of sum(out * r) over arg `wrt` through the reference
- * forward. `kink` (may be NULL) skips points where the forward is not differentiable. */
+ * forward. `kink` (may be NULL) says 1 where element i of operand wrt, moved by +-step, crosses a
+ * point where the forward is not differentiable; h holds the case's operands (h[wrt] the one being
+ * perturbed). */
 struct oc_case;
-typedef int (*oc_kink_fn)(const double *x, size_t i, double h, const struct oc_case *c);
+typedef int (*oc_kink_fn)(double *const *h, int wrt, size_t i, double step, const struct oc_case *c);
 typedef struct oc_fd {
     int wrt, out, r, grad;   /* argument indices */
     size_t samples;          /* 0: 48 */
@@ -112,8 +114,26 @@ typedef struct oc_op {
 void oc_run(const oc_op *op);
 /* The same with $FACECL_TUNING = op->tunings[k] (its context is made after h_force). */
 void oc_run_forced(const oc_op *op, size_t k);
+/* oc_run (tuning 0) or oc_run_forced(op, tuning - 1). */
+void oc_run_tuned(const oc_op *op, int tuning);
+/* The parameter of a Criterion ParameterizedTest over an op's variants (each its own process):
+ * which op or kind of the file, which tuning (as oc_run_tuned) and whether its FD cases run. */
+typedef struct oc_param {
+    int op, tuning, fd;
+} oc_param;
 /* One case on an existing context (for ops whose tests pick cases themselves). */
 void oc_run_case(fcl_ctx *ctx, const oc_op *op, oc_case *c);
+
+/* ---- data helpers of the loss tests ---- */
+/* Labels held as doubles (as the device holds them, in floats) as a malloc'd int array. */
+int *oc_labels(const double *h, size_t n);
+/* h[i] = min(floor(h[i]), k - 1): uniform labels in [0, k) from random values in [0, k). */
+void oc_floor_labels(double *h, size_t n, int k);
+/* Uploads int labels as the f32 tensor [n] the ops take, named "labels". */
+h_buf oc_upload_labels(fcl_ctx *ctx, const int *lab, size_t n);
+/* Embeddings clustered by identity: x_i = centre_{lab_i} + sigma * noise, normalised to unit rows
+ * when `unit`, rounded to float. */
+void oc_clustered(double *x, const int *lab, size_t n, size_t d, int ids, double sigma, int unit, uint64_t seed);
 
 /* "[2, 5, 13, 13]" */
 void oc_shape_str(char *buf, size_t size, int ndim, const size_t *shape);
