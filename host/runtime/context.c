@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "facecl/gemm.h"
+#include "facecl/tune_cache.h"
 #include "runtime/internal.h"
 
 fcl_status fcl_cl_fail(fcl_ctx *ctx, cl_int rc, const char *file, int line, const char *fmt, ...)
@@ -85,6 +86,7 @@ fcl_status fcl_ctx_create(fcl_ctx **out, const fcl_ctx_opts *opts, fcl_error *er
             goto fail;
         }
     }
+    fcl_tune_cache_load(ctx); /* `facecl tune`'s results; a bad file only warns (host/runtime/tune_cache.c) */
     *out = ctx;
     ctx = NULL;
 fail:

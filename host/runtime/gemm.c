@@ -1,4 +1,4 @@
-/* host/runtime/gemm.c: row-major SGEMM through CLBlast (checked), and tuned-parameter loading (the C reference is test-only: host/ref/gemm.c). */
+/* host/runtime/gemm.c: row-major SGEMM through CLBlast (checked), its tunable parameters (names, ranges, constraints) and their loading (the C reference is test-only: host/ref/gemm.c). */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,4 +95,146 @@ fcl_status fcl_gemm_load_tuning(fcl_ctx *ctx, const char *path, int *applied)
 fail:
     fclose(f);
     return st;
+}
+
+/* The CLBlast kernels `facecl tune` searches, their parameters (CLBlast needs all of a kernel's
+ * names in an override, in any order) and the values a tuning file may hold: a power of two in
+ * [lo, hi] (pow2) or any integer in it. GEMMK 1 (the 2-D register tiling) is outside the search,
+ * so a file asking for it is refused rather than trusted. */
+typedef struct gemm_param {
+    const char *name;
+    size_t lo, hi;
+    int pow2;
+} gemm_param;
+
+static const gemm_param XGEMM[] = {
+    {"GEMMK", 0, 0, 0}, {"KREG", 1, 1, 0},   {"KWG", 1, 256, 1}, {"KWI", 1, 16, 1},
+    {"MDIMA", 1, 64, 1}, {"MDIMC", 1, 64, 1}, {"MWG", 4, 256, 1}, {"NDIMB", 1, 64, 1},
+    {"NDIMC", 1, 64, 1}, {"NWG", 4, 256, 1}, {"SA", 0, 1, 0},    {"SB", 0, 1, 0},
+    {"STRM", 0, 1, 0},  {"STRN", 0, 1, 0},   {"VWM", 1, 16, 1},  {"VWN", 1, 16, 1},
+};
+static const gemm_param XGEMM_DIRECT[] = {
+    {"KWID", 1, 16, 1},  {"MDIMAD", 1, 64, 1}, {"MDIMCD", 1, 64, 1}, {"NDIMBD", 1, 64, 1},
+    {"NDIMCD", 1, 64, 1}, {"PADA", 0, 1, 0},    {"PADB", 0, 1, 0},    {"VWMD", 1, 16, 1},
+    {"VWND", 1, 16, 1},  {"WGD", 4, 256, 1},
+};
+/* m*n*k below XGEMM_MIN_INDIRECT_SIZE^3 goes to XgemmDirect, else to Xgemm (+ pad/transpose). */
+static const gemm_param GEMM_ROUTINE[] = {{"XGEMM_MIN_INDIRECT_SIZE", 0, 65536, 0}};
+
+static const struct {
+    const char *kernel;
+    const gemm_param *params;
+    size_t n;
+} KERNELS[] = {
+    {"Xgemm", XGEMM, sizeof XGEMM / sizeof XGEMM[0]},
+    {"XgemmDirect", XGEMM_DIRECT, sizeof XGEMM_DIRECT / sizeof XGEMM_DIRECT[0]},
+    {"GemmRoutine", GEMM_ROUTINE, 1},
+};
+
+int fcl_gemm_param_names(const char *kernel, const char **names, int max)
+{
+    for (size_t i = 0; i < sizeof KERNELS / sizeof KERNELS[0]; i++) {
+        if (strcmp(KERNELS[i].kernel, kernel)) continue;
+        for (size_t j = 0; j < KERNELS[i].n && (int)j < max; j++) names[j] = KERNELS[i].params[j].name;
+        return (int)KERNELS[i].n;
+    }
+    return -1;
+}
+
+/* The value of `name` in the set (the caller checked that every name is present). */
+static size_t val(size_t n, const char *const *names, const size_t *values, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(names[i], name)) return values[i];
+    return 0;
+}
+
+static int multiple(size_t x, size_t of) { return of && x % of == 0; }
+
+/* CLBlast's own constraints on a parameter set (its tuners' XgemmSetConstraints and
+ * XgemmDirectSetConstraints) plus this device's work-group and local-memory limits. A set that
+ * breaks one would fail to build or compute garbage. "" when fine, else why. */
+static void constraints(const fcl_ctx *ctx, const char *kernel, size_t n, const char *const *names,
+                        const size_t *v, char *why, size_t size)
+{
+#define V(name) val(n, names, v, name)
+    size_t max_wg = ctx->dev.max_work_group ? ctx->dev.max_work_group : 1;
+    uint64_t local = ctx->dev.local_mem;
+    why[0] = '\0';
+    if (!strcmp(kernel, "Xgemm")) {
+        size_t mwg = V("MWG"), nwg = V("NWG"), kwg = V("KWG"), mdimc = V("MDIMC"), ndimc = V("NDIMC");
+        size_t mdima = V("MDIMA"), ndimb = V("NDIMB"), vwm = V("VWM"), vwn = V("VWN");
+        size_t threads = mdimc * ndimc;
+        uint64_t bytes = 4 * (uint64_t)kwg * (V("SA") * mwg + V("SB") * nwg);
+        if (!multiple(kwg, V("KWI"))) snprintf(why, size, "KWG is not a multiple of KWI");
+        else if (!multiple(mwg, mdimc * vwm) || !multiple(mwg, mdima * vwm))
+            snprintf(why, size, "MWG is not a multiple of MDIMC*VWM and MDIMA*VWM");
+        else if (!multiple(nwg, ndimc * vwn) || !multiple(nwg, ndimb * vwn))
+            snprintf(why, size, "NWG is not a multiple of NDIMC*VWN and NDIMB*VWN");
+        else if (!multiple(threads, mdima) || !multiple(threads, ndimb) || !multiple(kwg, threads / mdima) ||
+                 !multiple(kwg, threads / ndimb))
+            snprintf(why, size, "KWG is not a multiple of MDIMC*NDIMC/MDIMA and MDIMC*NDIMC/NDIMB");
+        else if (threads > max_wg) snprintf(why, size, "work-group MDIMC*NDIMC = %zu > the device's %zu", threads, max_wg);
+        else if (bytes > local) snprintf(why, size, "needs %llu bytes of local memory, the device has %llu",
+                                         (unsigned long long)bytes, (unsigned long long)local);
+    } else if (!strcmp(kernel, "XgemmDirect")) {
+        size_t wgd = V("WGD"), mdimcd = V("MDIMCD"), ndimcd = V("NDIMCD"), mdimad = V("MDIMAD");
+        size_t ndimbd = V("NDIMBD"), vwmd = V("VWMD"), vwnd = V("VWND");
+        size_t threads = mdimcd * ndimcd;
+        uint64_t bytes = 4 * (uint64_t)wgd * (2 * wgd + V("PADA") + V("PADB"));
+        if (!multiple(wgd, V("KWID"))) snprintf(why, size, "WGD is not a multiple of KWID");
+        else if (!multiple(wgd, mdimcd * vwmd) || !multiple(wgd, ndimcd * vwnd) || !multiple(wgd, mdimad * vwmd) ||
+                 !multiple(wgd, ndimbd * vwnd))
+            snprintf(why, size, "WGD is not a multiple of MDIMCD*VWMD, NDIMCD*VWND, MDIMAD*VWMD and NDIMBD*VWND");
+        else if (!multiple(threads, mdimad) || !multiple(threads, ndimbd) || !multiple(wgd, threads / mdimad) ||
+                 !multiple(wgd, threads / ndimbd))
+            snprintf(why, size, "WGD is not a multiple of MDIMCD*NDIMCD/MDIMAD and MDIMCD*NDIMCD/NDIMBD");
+        else if (threads > max_wg) snprintf(why, size, "work-group MDIMCD*NDIMCD = %zu > the device's %zu", threads, max_wg);
+        else if (bytes > local) snprintf(why, size, "needs %llu bytes of local memory, the device has %llu",
+                                         (unsigned long long)bytes, (unsigned long long)local);
+    }
+#undef V
+}
+
+fcl_status fcl_gemm_check_override(fcl_ctx *ctx, const char *kernel, size_t n, const char *const *names,
+                                   const size_t *values)
+{
+    size_t k = 0, nk = sizeof KERNELS / sizeof KERNELS[0];
+    while (k < nk && strcmp(KERNELS[k].kernel, kernel)) k++;
+    if (k == nk)
+        return FCL_ERR(&ctx->err, FCL_ERR_INVALID_ARG, "CLBlast kernel '%s' is not one facecl tunes "
+                       "(Xgemm, XgemmDirect, GemmRoutine)", kernel);
+    if (n != KERNELS[k].n)
+        return FCL_ERR(&ctx->err, FCL_ERR_INVALID_ARG, "%s: %zu parameters given, CLBlast needs all %zu", kernel, n,
+                       KERNELS[k].n);
+    for (size_t j = 0; j < KERNELS[k].n; j++) {
+        const gemm_param *p = &KERNELS[k].params[j];
+        size_t found = 0, at = 0;
+        for (size_t i = 0; i < n; i++)
+            if (!strcmp(names[i], p->name)) { found++; at = i; }
+        if (found != 1)
+            return FCL_ERR(&ctx->err, FCL_ERR_INVALID_ARG, "%s: parameter %s %s", kernel, p->name,
+                           found ? "given twice" : "missing");
+        size_t x = values[at];
+        if (x < p->lo || x > p->hi || (p->pow2 && (x & (x - 1))))
+            return FCL_ERR(&ctx->err, FCL_ERR_INVALID_ARG, "%s: %s=%zu out of range (%s%zu..%zu)", kernel, p->name,
+                           x, p->pow2 ? "a power of two in " : "", p->lo, p->hi);
+    }
+    char why[256];
+    constraints(ctx, kernel, n, names, values, why, sizeof why);
+    if (why[0]) return FCL_ERR(&ctx->err, FCL_ERR_INVALID_ARG, "%s: %s", kernel, why);
+    return FCL_OK;
+}
+
+fcl_status fcl_gemm_override(fcl_ctx *ctx, const char *kernel, size_t n, const char *const *names,
+                             const size_t *values)
+{
+    fcl_status st = fcl_gemm_check_override(ctx, kernel, n, names, values);
+    if (st) return st;
+    CLBlastStatusCode rc = CLBlastOverrideParameters(ctx->dev.device_id, kernel, CLBlastPrecisionSingle, n,
+                                                     (const char **)names, values);
+    if (rc != CLBlastSuccess)
+        return FCL_ERR(&ctx->err, FCL_ERR_CLBLAST, "CLBlastOverrideParameters(%s): %s", kernel,
+                       fcl_clblast_status_name(rc));
+    return FCL_OK;
 }

@@ -43,6 +43,7 @@ struct fcl_ctx {
     char tune_opts[FCL_TF_COUNT][768];     /* each family's "-DNAME=V ..." + tune_caps */
     char tune_caps[128];                   /* the device's capability defines */
     size_t wg1d;
+    int tune_applied;              /* sets applied from the tuning cache (tune_cache.c) */
 };
 
 /* Records "<what>: CL_ERROR_NAME" on ctx->err (with file:line) and returns FCL_ERR_OPENCL. */

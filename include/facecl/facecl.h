@@ -11,6 +11,7 @@
 #include "tuning.h"
 #include "tensor.h"
 #include "gemm.h"
+#include "tune_cache.h"
 #include "net.h"
 #include "checkpoint.h"
 #include "train.h"

@@ -30,6 +30,18 @@ fcl_status fcl_gemm_load_tuning(fcl_ctx *ctx, const char *path, int *applied);
 /* The path of this device's tuning file (in the cache folder). */
 void fcl_gemm_tuning_path(const fcl_ctx *ctx, char *buf, size_t size);
 
+/* The tunable CLBlast kernels ("Xgemm", "XgemmDirect", "GemmRoutine"): fills up to max of the
+ * kernel's parameter names and returns how many it has (-1: not one facecl tunes). */
+int fcl_gemm_param_names(const char *kernel, const char **names, int max);
+/* Checks a full parameter set of such a kernel: every name once, each value in its range, and
+ * CLBlast's constraints and this device's limits (work-group size, local memory). */
+fcl_status fcl_gemm_check_override(fcl_ctx *ctx, const char *kernel, size_t n, const char *const *names,
+                                   const size_t *values);
+/* Checks, then applies it with CLBlastOverrideParameters: CLBlast keeps it for this device in the
+ * whole process (not per context) and rebuilds its GEMM with it at the next call. */
+fcl_status fcl_gemm_override(fcl_ctx *ctx, const char *kernel, size_t n, const char *const *names,
+                             const size_t *values);
+
 #ifdef __cplusplus
 }
 #endif
