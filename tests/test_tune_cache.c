@@ -355,3 +355,57 @@ Test(tune_cache, writes_are_atomic_and_name_the_failure)
     cr_assert_eq(system(cmd), 0, "temp files left behind");
     fcl_tune_cache_free(&c);
 }
+
+/* Kernel families go through the typed tuning table: applied values show in fcl_tuning_int,
+ * an out-of-range or incomplete family is ignored (defaults, warning), $FACECL_TUNING wins. */
+Test(tune_cache, kernel_family_sets_use_the_typed_table)
+{
+    fcl_ctx *ctx = ctx_in(dir);
+    char path[1200], key[1400];
+    fcl_tune_cache_path(ctx, path, sizeof path);
+    fcl_tune_cache_key(ctx, key, sizeof key);
+    int wg0 = fcl_tuning_default(ctx, FCL_T_ELTWISE_WG), vec0 = fcl_tuning_default(ctx, FCL_T_ELTWISE_VEC);
+    fcl_ctx_destroy(ctx);
+    const char *names[2] = {"FCL_WG", "FCL_VEC"};
+    long good[2] = {wg0 == 32 ? 16 : 32, vec0 == 4 ? 8 : 4}, odd[2] = {32, 3};
+    fcl_tune_cache c;
+    fcl_error e = {0};
+    fcl_tune_cache_init(&c, key);
+    cr_assert_eq(fcl_tune_cache_put(&c, FCL_TUNE_KERNEL, "eltwise", 2, names, good, &e), FCL_OK);
+    cr_assert_eq(fcl_tune_cache_write(path, &c, &e), FCL_OK);
+    ctx = ctx_in(dir);
+    cr_assert_null(fcl_ctx_warning(ctx), "%s", fcl_ctx_warning(ctx));
+    cr_assert_eq(fcl_ctx_tune_applied(ctx), 1);
+    cr_assert_eq(fcl_tuning_int(ctx, FCL_T_ELTWISE_WG), good[0]);
+    cr_assert_eq(fcl_tuning_int(ctx, FCL_T_ELTWISE_VEC), good[1]);
+    fcl_ctx_destroy(ctx);
+
+    setenv("FACECL_TUNING", "eltwise:-DFCL_WG=8", 1);
+    ctx = ctx_in(dir);
+    cr_assert_eq(fcl_tuning_int(ctx, FCL_T_ELTWISE_WG), 8);
+    fcl_ctx_destroy(ctx);
+    unsetenv("FACECL_TUNING");
+
+    cr_assert_eq(fcl_tune_cache_put(&c, FCL_TUNE_KERNEL, "eltwise", 2, names, odd, &e), FCL_OK);
+    cr_assert_eq(fcl_tune_cache_write(path, &c, &e), FCL_OK);
+    ctx = ctx_in(dir);
+    cr_assert(fcl_ctx_warning(ctx) && strstr(fcl_ctx_warning(ctx), "FCL_VEC"), "%s", fcl_ctx_warning(ctx));
+    cr_assert_eq(fcl_tuning_int(ctx, FCL_T_ELTWISE_WG), wg0);
+    cr_assert_eq(fcl_tuning_int(ctx, FCL_T_ELTWISE_VEC), vec0);
+    fcl_ctx_destroy(ctx);
+
+    cr_assert_eq(fcl_tune_cache_put(&c, FCL_TUNE_KERNEL, "eltwise", 1, names, good, &e), FCL_OK);
+    cr_assert_eq(fcl_tune_cache_write(path, &c, &e), FCL_OK);
+    ctx = ctx_in(dir);
+    cr_assert(fcl_ctx_warning(ctx) && strstr(fcl_ctx_warning(ctx), "the family has 2 parameters"), "%s", fcl_ctx_warning(ctx));
+    cr_assert_eq(fcl_tuning_int(ctx, FCL_T_ELTWISE_WG), wg0);
+    fcl_ctx_destroy(ctx);
+
+    fcl_tune_cache_drop(&c, FCL_TUNE_KERNEL, "eltwise");
+    cr_assert_eq(fcl_tune_cache_put(&c, FCL_TUNE_KERNEL, "nosuch", 2, names, good, &e), FCL_OK);
+    cr_assert_eq(fcl_tune_cache_write(path, &c, &e), FCL_OK);
+    ctx = ctx_in(dir);
+    cr_assert(fcl_ctx_warning(ctx) && strstr(fcl_ctx_warning(ctx), "not a kernel family"), "%s", fcl_ctx_warning(ctx));
+    fcl_ctx_destroy(ctx);
+    fcl_tune_cache_free(&c);
+}

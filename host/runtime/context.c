@@ -73,6 +73,7 @@ fcl_status fcl_ctx_create(fcl_ctx **out, const fcl_ctx_opts *opts, fcl_error *er
     /* Tuning values: the table's defaults (above), then this device's tuned values from the
      * tuning cache (`facecl tune`: applied here through fcl_ctx_tuning_set_family), then
      * $FACECL_TUNING / $FACECL_CONV_TUNING, which win. */
+    fcl_tune_cache_load(ctx); /* `facecl tune`'s results; a bad file only warns (host/runtime/tune_cache.c) */
     if ((st = fcl_tuning_from_env(ctx, err))) goto fail;
 
     /* Tuned CLBlast parameters for this device, if someone tuned it (file in the cache folder). */
@@ -86,7 +87,6 @@ fcl_status fcl_ctx_create(fcl_ctx **out, const fcl_ctx_opts *opts, fcl_error *er
             goto fail;
         }
     }
-    fcl_tune_cache_load(ctx); /* `facecl tune`'s results; a bad file only warns (host/runtime/tune_cache.c) */
     *out = ctx;
     ctx = NULL;
 fail:

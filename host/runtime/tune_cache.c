@@ -8,6 +8,7 @@
 #include "facecl/facecl.h"
 #include "facecl/gemm.h"
 #include "facecl/tune_cache.h"
+#include "facecl/tuning.h"
 #include "io/atomic.h"
 #include "runtime/internal.h"
 
@@ -343,22 +344,53 @@ fail:
 
 /* ---- checking and applying ----------------------------------------------------------------- */
 
+/* A kernel family's set as the family's full value array (table order): every parameter of the
+ * family exactly once, nothing else. */
+static fcl_status family_values(fcl_ctx *ctx, const fcl_tune_set *s, int *f_out, int *values, int *count)
+{
+    int f = fcl_tune_family_find(s->target);
+    fcl_tune_id first;
+    int n = f < 0 ? 0 : fcl_tune_family_params((fcl_tune_family)f, &first);
+    if (n <= 0 || n > FCL_TUNE_MAX_PARAMS)
+        return FCL_ERR(&ctx->err, FCL_ERR_INVALID_ARG, "tuning cache: '%s' is not a kernel family", s->target);
+    if (s->n != n)
+        return FCL_ERR(&ctx->err, FCL_ERR_INVALID_ARG, "tuning cache: %s: %d values, the family has %d parameters",
+                       s->target, s->n, n);
+    for (int j = 0; j < n; j++) {
+        int found = 0;
+        for (int i = 0; i < s->n; i++)
+            if (!strcmp(s->names[i], fcl_tune_param_info((fcl_tune_id)(first + j))->name)) {
+                found++;
+                values[j] = s->values[i] > 0x7fffffffL ? -1 : (int)s->values[i];
+            }
+        if (found != 1)
+            return FCL_ERR(&ctx->err, FCL_ERR_INVALID_ARG, "tuning cache: %s: parameter %s %s", s->target,
+                           fcl_tune_param_info((fcl_tune_id)(first + j))->name, found ? "given twice" : "missing");
+    }
+    *f_out = f;
+    *count = n;
+    return fcl_tune_check((fcl_tune_family)f, values, n, &ctx->err);
+}
+
 static fcl_status check_or_apply(fcl_ctx *ctx, const fcl_tune_cache *c, int apply)
 {
     for (size_t i = 0; i < c->n_sets; i++) {
         const fcl_tune_set *s = &c->sets[i];
-        const char *names[FCL_TUNE_MAX_PARAMS];
-        size_t values[FCL_TUNE_MAX_PARAMS];
-        for (int j = 0; j < s->n; j++) {
-            names[j] = s->names[j];
-            values[j] = (size_t)s->values[j];
-        }
         fcl_status st;
-        if (s->kind != FCL_TUNE_CLBLAST)
-            return FCL_ERR(&ctx->err, FCL_ERR_INVALID_ARG, "tuning cache: kernel family '%s': this build has no "
-                           "tunable kernel families", s->target);
-        st = apply ? fcl_gemm_override(ctx, s->target, (size_t)s->n, names, values)
-                   : fcl_gemm_check_override(ctx, s->target, (size_t)s->n, names, values);
+        if (s->kind == FCL_TUNE_KERNEL) {
+            int f = 0, n = 0, values[FCL_TUNE_MAX_PARAMS];
+            st = family_values(ctx, s, &f, values, &n);
+            if (!st && apply) st = fcl_ctx_tuning_set_family(ctx, (fcl_tune_family)f, values, n);
+        } else {
+            const char *names[FCL_TUNE_MAX_PARAMS];
+            size_t values[FCL_TUNE_MAX_PARAMS];
+            for (int j = 0; j < s->n; j++) {
+                names[j] = s->names[j];
+                values[j] = (size_t)s->values[j];
+            }
+            st = apply ? fcl_gemm_override(ctx, s->target, (size_t)s->n, names, values)
+                       : fcl_gemm_check_override(ctx, s->target, (size_t)s->n, names, values);
+        }
         if (st) return st;
     }
     return FCL_OK;
@@ -392,6 +424,7 @@ void fcl_tune_cache_load(fcl_ctx *ctx)
     if (st == FCL_ERR_IO) return; /* not tuned: the default table */
     if (!st && !fcl_tune_cache_apply(ctx, &c)) ctx->tune_applied = (int)c.n_sets;
     else if (!st) {
+        fcl_ctx_tuning_reset(ctx, FCL_TF_COUNT); /* none of it, not part (CLBlast's own stay: it refused) */
         st = ctx->err.status;
         e = ctx->err;
         fcl_error_clear(&ctx->err);
