@@ -27,6 +27,7 @@ int fcl_cmd_identify(int argc, char **argv);
 int fcl_cmd_train(int argc, char **argv);
 int fcl_cmd_demo(int argc, char **argv);
 int fcl_cmd_export(int argc, char **argv);
+int fcl_cmd_tune(int argc, char **argv);   /* tools/cmd_tune.c */
 
 /* --- shared helpers (tools/common.c) --- */
 

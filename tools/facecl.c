@@ -11,6 +11,7 @@ static const fcl_cmd commands[] = {
     {"demo", "the main job on built-in data: synthetic faces, training, accuracy and verification", fcl_cmd_demo},
     {"train", "train a face classification / verification network (facecl train --help)", fcl_cmd_train},
     {"bench", "time ops on real layer shapes: `facecl bench ops [--batch 32] [--size 112]`", fcl_cmd_bench},
+    {"tune", "measure the fastest kernel and GEMM parameters for this device into its tuning cache", fcl_cmd_tune},
     {"model", "show a model file's layers, shapes, parameters and FLOPs: `facecl model show resnet18`", fcl_cmd_model},
     {"eval", "classification accuracy / per-class report of a checkpoint on a folder, or predictions", fcl_cmd_eval},
     {"embed", "L2-normalised embeddings of a folder's images as .npy (+ index of paths)", fcl_cmd_embed},

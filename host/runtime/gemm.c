@@ -238,3 +238,49 @@ fcl_status fcl_gemm_override(fcl_ctx *ctx, const char *kernel, size_t n, const c
                        fcl_clblast_status_name(rc));
     return FCL_OK;
 }
+
+/* The Xgemm sets `facecl tune` tries, in order (a budget cut keeps the first): the register tile
+ * per work-item (MWG/MDIMC x NWG/NDIMC) and the vector widths VWM/VWN are what matter on a CPU
+ * (PoCL vectorises inside a work-item; local memory is plain RAM, so SA = SB = 0): 8x8 floats
+ * per work-item in float8s measured 2-3x CLBlast's 4x8 in float4 on the ArcFace head's GEMMs
+ * (2-core Xeon, PoCL 3.1); 4x4 per work-item in groups of 256 was 8x slower, 16x16 in float16
+ * 2x slower than the defaults (not tried). GPUs want local-memory tiles (SA = SB = 1). MDIMA = MDIMC and
+ * NDIMB = NDIMC throughout; GEMMK 0, KREG 1, STRM = STRN = 0. */
+typedef struct xg_cand {
+    int mwg, nwg, mdimc, ndimc, vwm, vwn, kwg, kwi, sa;
+} xg_cand;
+
+static const xg_cand CPU_CANDS[] = {
+    {64, 64, 8, 8, 8, 8, 32, 2, 0},     {64, 64, 8, 8, 8, 8, 64, 4, 0},     {128, 64, 16, 8, 8, 8, 32, 2, 0},
+    {64, 128, 8, 16, 8, 8, 32, 2, 0},   {32, 64, 4, 8, 8, 8, 32, 2, 0},     {64, 64, 8, 8, 8, 8, 16, 2, 0},
+    {128, 128, 16, 16, 8, 8, 32, 2, 0}, {64, 32, 8, 4, 8, 8, 32, 2, 0},     {128, 64, 8, 8, 16, 8, 32, 2, 0},
+};
+static const xg_cand GPU_CANDS[] = {
+    {64, 64, 16, 16, 4, 4, 16, 2, 1},   {128, 128, 16, 16, 8, 8, 16, 2, 1}, {64, 64, 8, 8, 8, 8, 16, 2, 1},
+    {128, 64, 16, 16, 8, 4, 32, 2, 1},  {32, 32, 8, 8, 4, 4, 16, 1, 1},
+};
+
+int fcl_gemm_xgemm_candidates(fcl_ctx *ctx, size_t (*values)[16], int max)
+{
+    int gpu = (ctx->dev.type & CL_DEVICE_TYPE_GPU) != 0, n = 0;
+    const xg_cand *list = gpu ? GPU_CANDS : CPU_CANDS;
+    size_t nl = gpu ? sizeof GPU_CANDS / sizeof GPU_CANDS[0] : sizeof CPU_CANDS / sizeof CPU_CANDS[0];
+    const char *names[16];
+    int nn = fcl_gemm_param_names("Xgemm", names, 16);
+    fcl_error saved = ctx->err; /* a candidate this device cannot run is skipped, not an error */
+    for (size_t c = 0; c < nl && n < max; c++) {
+        const xg_cand *x = &list[c];
+        size_t *v = values[n];
+        for (int i = 0; i < nn; i++) {
+            const char *p = names[i];
+            v[i] = !strcmp(p, "KREG") ? 1 : !strcmp(p, "KWG") ? (size_t)x->kwg : !strcmp(p, "KWI") ? (size_t)x->kwi
+                 : !strcmp(p, "MDIMA") || !strcmp(p, "MDIMC") ? (size_t)x->mdimc : !strcmp(p, "MWG") ? (size_t)x->mwg
+                 : !strcmp(p, "NDIMB") || !strcmp(p, "NDIMC") ? (size_t)x->ndimc : !strcmp(p, "NWG") ? (size_t)x->nwg
+                 : !strcmp(p, "SA") || !strcmp(p, "SB") ? (size_t)x->sa : !strcmp(p, "VWM") ? (size_t)x->vwm
+                 : !strcmp(p, "VWN") ? (size_t)x->vwn : 0; /* GEMMK, STRM, STRN */
+        }
+        if (!fcl_gemm_check_override(ctx, "Xgemm", (size_t)nn, names, v)) n++;
+    }
+    ctx->err = saved;
+    return n;
+}

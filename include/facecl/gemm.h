@@ -41,6 +41,9 @@ fcl_status fcl_gemm_check_override(fcl_ctx *ctx, const char *kernel, size_t n, c
  * whole process (not per context) and rebuilds its GEMM with it at the next call. */
 fcl_status fcl_gemm_override(fcl_ctx *ctx, const char *kernel, size_t n, const char *const *names,
                              const size_t *values);
+/* The Xgemm parameter sets `facecl tune` tries on this device, in its order, each valid here
+ * (values in fcl_gemm_param_names order): how many were written (at most max). */
+int fcl_gemm_xgemm_candidates(fcl_ctx *ctx, size_t (*values)[16], int max);
 
 #ifdef __cplusplus
 }

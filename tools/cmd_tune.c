@@ -1,0 +1,222 @@
+/* tools/cmd_tune.c: `facecl tune`: searches CLBlast's GEMM parameters and every kernel family's on a network's real shapes, bounded, resumable, into the per-device tuning cache. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+#include "commands.h"
+#include "tune.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: facecl tune [--model resnet18] [--size 112] [--batch 32] [--classes 1000] [--stem imagenet|face]\n"
+            "                   [--channels 3] [--head-classes 8631,10575] [--head-batch 128] [--budget 540]\n"
+            "                   [--reps 3] [--only gemm|kernels] [--restart] [--device SEL]\n"
+            "       facecl tune --show [--device SEL]\n\n"
+            "Measures, on this device, CLBlast's GEMM parameters (Xgemm tiles and vector widths, and the size\n"
+            "below which its direct kernel runs) on the GEMMs of the model's linear layers and of margin heads /\n"
+            "classifiers from its embedding to each --head-classes at --head-batch (forward, and both backward\n"
+            "GEMMs), then every kernel family's parameters (conv register blocks and work-groups, vector widths,\n"
+            "...) on whole training steps of the model at --size and --batch. Every candidate is first run once\n"
+            "and compared with the defaults' result (a wrong one is rejected, never chosen), then timed --reps\n"
+            "times (the median is kept; the machine may be shared and noisy: a value is kept only when it is\n"
+            "more than 3%% faster). Stops starting candidates after --budget seconds (default 540).\n\n"
+            "Results go to this device's tuning cache (the cache folder, $FACECL_CACHE_DIR), saved atomically\n"
+            "after every candidate: an interrupted run continues where it stopped when re-run with the same\n"
+            "options (--restart forgets earlier measurements). Every facecl command applies the cache when it\n"
+            "creates its context; a cache made for another device, driver or facecl version, or damaged, is\n"
+            "ignored with a warning. FACECL_NO_TUNE=1 runs without it (the default table).\n");
+}
+
+int tune_save(tune_run *t)
+{
+    fcl_error e = {0};
+    if (!fcl_tune_cache_write(t->path, &t->cache, &e)) return 0;
+    fprintf(stderr, "facecl: error: %s\n", e.msg);
+    return -1;
+}
+
+int tune_out_of_time(const tune_run *t, double need_s) { return bench_now_s() + need_s > t->deadline; }
+double tune_elapsed(const tune_run *t) { return bench_now_s() - t->start; }
+
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+fcl_status tune_time(fcl_ctx *ctx, tune_fn fn, void *u, int reps, double *median_ms)
+{
+    double v[64];
+    if (reps > 64) reps = 64;
+    for (int r = 0; r < reps; r++) {
+        double t0 = bench_now_s();
+        fcl_status st = fn(u);
+        if (!st) st = fcl_ctx_finish(ctx);
+        if (st) return st;
+        v[r] = 1e3 * (bench_now_s() - t0);
+    }
+    qsort(v, (size_t)reps, sizeof v[0], cmp_d);
+    *median_ms = v[reps / 2];
+    return FCL_OK;
+}
+
+double tune_rel_err(const float *a, const float *b, size_t n)
+{
+    double top = 0, diff = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)a[i] - (double)b[i], m = b[i] < 0 ? -(double)b[i] : (double)b[i];
+        if (!(d == d) || !(m == m) || d > 1e30 || d < -1e30) return 1e300;
+        if (d < 0) d = -d;
+        if (d > diff) diff = d;
+        if (m > top) top = m;
+    }
+    return top > 0 ? diff / top : diff;
+}
+
+/* "8631,10575" -> list (at most max entries, each 1..1e6). */
+static int parse_list(const char *s, int *out, int max)
+{
+    int n = 0;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", s);
+    if (!strcmp(buf, "none")) return 0;
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        long v;
+        if (n == max || tool_parse_int(tok, &v) || v < 1 || v > 1000000) return -1;
+        out[n++] = (int)v;
+    }
+    return n ? n : -1;
+}
+
+static int show(const char *device)
+{
+    fcl_ctx *ctx = tool_ctx(device, 0);
+    if (!ctx) return 1;
+    char path[1200], key[1400];
+    fcl_tune_cache_path(ctx, path, sizeof path);
+    fcl_tune_cache_key(ctx, key, sizeof key);
+    printf("device: %s\ntuning cache: %s\n", fcl_ctx_device(ctx)->name, path[0] ? path : "(no cache folder)");
+    fcl_tune_cache c;
+    fcl_error e = {0};
+    fcl_status st = path[0] ? fcl_tune_cache_read(path, key, &c, &e) : FCL_ERR_IO;
+    if (st == FCL_ERR_IO) printf("not tuned: the default table is used\n");
+    else if (st) printf("not used: %s\n", e.msg);
+    else {
+        printf("%zu measurements; applied by this context: %d set(s)\n", c.n_meas, fcl_ctx_tune_applied(ctx));
+        for (size_t i = 0; i < c.n_sets; i++) {
+            printf("  %s %s:", c.sets[i].kind == FCL_TUNE_CLBLAST ? "clblast" : "kernel", c.sets[i].target);
+            for (int j = 0; j < c.sets[i].n; j++) printf(" %s=%ld", c.sets[i].names[j], c.sets[i].values[j]);
+            printf("\n");
+        }
+        fcl_tune_cache_free(&c);
+    }
+    fcl_ctx_destroy(ctx);
+    return 0;
+}
+
+int fcl_cmd_tune(int argc, char **argv)
+{
+    const char *model = "resnet18", *stem = NULL, *device = NULL, *only = NULL, *v;
+    long size = 112, batch = 32, classes = 1000, channels = 3, head_batch = 128, budget = 540, reps = 3;
+    int heads[16] = {8631, 10575}, n_heads = 2, bad = 0, restart = 0, do_show = 0, rc = 1;
+    for (int i = 1; i < argc; i++) {
+        long *dst = NULL;
+        const char *name = argv[i];
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            return 0;
+        }
+        if (!strcmp(argv[i], "--restart")) { restart = 1; continue; }
+        if (!strcmp(argv[i], "--show")) { do_show = 1; continue; }
+        if (tool_opt(argc, argv, &i, "--model", &v, &bad)) { if (bad) return 2; model = v; continue; }
+        if (tool_opt(argc, argv, &i, "--stem", &v, &bad)) { if (bad) return 2; stem = v; continue; }
+        if (tool_opt(argc, argv, &i, "--device", &v, &bad)) { if (bad) return 2; device = v; continue; }
+        if (tool_opt(argc, argv, &i, "--only", &v, &bad)) {
+            if (bad || (strcmp(v, "gemm") && strcmp(v, "kernels"))) return tool_usage_error("tune: --only gemm|kernels");
+            only = v;
+            continue;
+        }
+        if (tool_opt(argc, argv, &i, "--head-classes", &v, &bad)) {
+            if (bad || (n_heads = parse_list(v, heads, 16)) < 0)
+                return tool_usage_error("tune: --head-classes needs a list like 8631,10575 (or none)");
+            continue;
+        }
+        if (tool_opt(argc, argv, &i, "--size", &v, &bad)) dst = &size;
+        else if (tool_opt(argc, argv, &i, "--batch", &v, &bad)) dst = &batch;
+        else if (tool_opt(argc, argv, &i, "--classes", &v, &bad)) dst = &classes;
+        else if (tool_opt(argc, argv, &i, "--channels", &v, &bad)) dst = &channels;
+        else if (tool_opt(argc, argv, &i, "--head-batch", &v, &bad)) dst = &head_batch;
+        else if (tool_opt(argc, argv, &i, "--budget", &v, &bad)) dst = &budget;
+        else if (tool_opt(argc, argv, &i, "--reps", &v, &bad)) dst = &reps;
+        else {
+            usage(stderr);
+            return tool_usage_error("tune: unknown option '%s'", argv[i]);
+        }
+        if (bad || tool_parse_int(v, dst) || *dst < 1 || *dst > 1000000 || (dst == &reps && *dst > 64))
+            return tool_usage_error("tune: %s needs a whole number in 1..%d", name, dst == &reps ? 64 : 1000000);
+    }
+    if (do_show) return show(device);
+    if (batch < 2) return tool_usage_error("tune: --batch must be >= 2 (batch norm in training)");
+
+    fcl_error err = {0};
+    char mpath[1024];
+    fcl_model_opts mo;
+    fcl_model_opts_init(&mo);
+    mo.size = (int)size;
+    mo.channels = (int)channels;
+    mo.classes = (int)classes;
+    mo.stem = stem;
+    fcl_model *m = NULL;
+    if (fcl_model_find(model, tool_models_dir(), mpath, sizeof mpath, &err) || fcl_model_load_file(mpath, &mo, &m, &err))
+        return tool_fail_err(&err);
+    /* the search starts from the defaults: this process must not apply an earlier result */
+    setenv("FACECL_NO_TUNE", "1", 1);
+    tune_run t;
+    memset(&t, 0, sizeof t);
+    t.start = bench_now_s();
+    t.deadline = t.start + (double)budget;
+    t.reps = (int)reps;
+    t.ctx = tool_ctx(device, 0);
+    if (!t.ctx) goto done;
+    char key[sizeof t.cache.key];
+    fcl_tune_cache_key(t.ctx, key, sizeof key);
+    fcl_tune_cache_path(t.ctx, t.path, sizeof t.path);
+    fcl_tune_cache_init(&t.cache, key);
+    if (!t.path[0]) {
+        tool_fail("tune: no usable cache folder (set FACECL_CACHE_DIR to a writable folder; FACECL_NO_CACHE is off?)");
+        goto done;
+    }
+    if (!restart) {
+        fcl_error e = {0};
+        fcl_status st = fcl_tune_cache_read(t.path, key, &t.cache, &e);
+        if (st && st != FCL_ERR_IO) fprintf(stderr, "facecl: warning: starting afresh: %s\n", e.msg);
+        else if (!st) fprintf(stderr, "facecl tune: continuing from %s (%zu measurements)\n", t.path, t.cache.n_meas);
+    }
+    fprintf(stderr, "facecl tune: %s at %ldx%ld, batch %ld, on %s; budget %lds, median of %ld; cache %s\n", m->name, size,
+            size, batch, fcl_ctx_device(t.ctx)->name, budget, reps, t.path);
+    fprintf(stderr, "facecl tune: timings on a shared machine are noisy: a value is kept only when >3%% faster\n");
+    if (!only || !strcmp(only, "gemm")) {
+        tune_gemm_opts go = {m, (int)batch, heads, n_heads, (int)head_batch};
+        double share = only ? 1.0 : 0.45; /* the rest for the kernel families */
+        if (tune_gemm(&t, &go, t.start + share * (double)budget)) goto done;
+    }
+    if (!only || !strcmp(only, "kernels")) {
+        tune_kernel_opts ko = {m, (int)batch};
+        if (tune_kernels(&t, &ko)) goto done;
+    }
+    printf("tuning cache %s: %zu set(s), %d new measurement(s), %d reused, %.0f s\n", t.path, t.cache.n_sets, t.measured,
+           t.reused, tune_elapsed(&t));
+    for (size_t i = 0; i < t.cache.n_sets; i++) {
+        printf("  %s %s:", t.cache.sets[i].kind == FCL_TUNE_CLBLAST ? "clblast" : "kernel", t.cache.sets[i].target);
+        for (int j = 0; j < t.cache.sets[i].n; j++) printf(" %s=%ld", t.cache.sets[i].names[j], t.cache.sets[i].values[j]);
+        printf("\n");
+    }
+    rc = 0;
+done:
+    fcl_tune_cache_free(&t.cache);
+    fcl_ctx_destroy(t.ctx);
+    fcl_model_free(m);
+    return rc;
+}

@@ -1,0 +1,383 @@
+/* tools/tune_kernels.c: `facecl tune`'s kernel-family stage: coordinate search of each family's typed parameters on whole training steps of the network (its real layer shapes), every candidate checked against the defaults' step first. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+#include "tune.h"
+
+/* A training step as `facecl bench net` times it: forward, cross-entropy, backward, SGD. */
+typedef struct net_step {
+    fcl_ctx *ctx;
+    fcl_net *net;
+    fcl_optim *opt;
+    fcl_param_range *rd, *rn;
+    size_t nd, nn;
+    fcl_tensor x, y, loss, dlogits;
+} net_step;
+
+static fcl_status train_step(void *u)
+{
+    net_step *s = u;
+    fcl_xent_params xp = {0};
+    fcl_status st = fcl_net_forward(s->net, &s->x, 1);
+    if (!st) st = fcl_softmax_xent_fwd(s->ctx, &s->loss, NULL, fcl_net_output(s->net), &s->y, &xp);
+    if (!st) st = fcl_tensor_fill(s->ctx, &s->dlogits, 0.0f);
+    if (!st) st = fcl_softmax_xent_bwd(s->ctx, &s->dlogits, fcl_net_output(s->net), &s->y, &xp, 1.0f);
+    if (!st) st = fcl_optim_zero_grad(s->ctx, fcl_net_grads(s->net));
+    if (!st) st = fcl_net_backward(s->net, &s->dlogits, NULL);
+    if (!st) st = fcl_optim_step(s->ctx, s->opt, fcl_net_params(s->net), fcl_net_grads(s->net));
+    return st;
+}
+
+static fcl_status new_optim(net_step *s)
+{
+    fcl_optim_destroy(s->ctx, s->opt);
+    s->opt = NULL;
+    fcl_param_group g[2] = {{fcl_sgd_defaults(0.01), s->rd, s->nd}, {fcl_sgd_defaults(0.01), s->rn, s->nn}};
+    g[0].hp.momentum = g[1].hp.momentum = 0.9;
+    g[0].hp.weight_decay = 5e-4;
+    return fcl_optim_create(s->ctx, &s->opt, FCL_OPTIM_SGD, fcl_tensor_numel(fcl_net_params(s->net)), g, 2);
+}
+
+static fcl_status step_setup(net_step *s, fcl_ctx *ctx, const fcl_model *m, int batch)
+{
+    fcl_net_opts no = {batch, 0};
+    size_t nb = (size_t)batch, one = 1, nx = nb * (size_t)(m->channels * m->in_h * m->in_w);
+    s->ctx = ctx;
+    fcl_status st = fcl_net_create(ctx, m, &no, &s->net);
+    if (!st) st = fcl_net_param_ranges(s->net, &s->rd, &s->nd, &s->rn, &s->nn);
+    if (!st) st = fcl_tensor_alloc4(ctx, &s->x, nb, (size_t)m->channels, (size_t)m->in_h, (size_t)m->in_w);
+    if (!st) st = fcl_tensor_alloc(ctx, &s->y, 1, &nb, FCL_F32);
+    if (!st) st = fcl_tensor_alloc(ctx, &s->loss, 1, &one, FCL_F32);
+    if (!st) st = fcl_tensor_alloc4(ctx, &s->dlogits, nb, (size_t)m->classes, 1, 1);
+    if (!st) {
+        float *hx = malloc(nx * sizeof *hx);
+        int *hy = malloc(nb * sizeof *hy);
+        fcl_rng r;
+        fcl_rng_seed(&r, 1);
+        for (size_t i = 0; hx && i < nx; i++) hx[i] = fcl_rng_normal(&r);
+        for (size_t i = 0; hy && i < nb; i++) hy[i] = (int)(fcl_rng_next(&r) % (uint64_t)m->classes);
+        st = hx && hy ? fcl_tensor_upload(ctx, &s->x, hx, nx) : FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM, "out of memory");
+        if (!st) st = fcl_labels_upload(ctx, &s->y, hy, nb, m->classes);
+        free(hx);
+        free(hy);
+    }
+    return st;
+}
+
+static void step_free(net_step *s)
+{
+    if (!s->ctx) return;
+    fcl_tensor *all[] = {&s->x, &s->y, &s->loss, &s->dlogits};
+    for (size_t i = 0; i < 4; i++) fcl_tensor_release(s->ctx, all[i]);
+    fcl_optim_destroy(s->ctx, s->opt);
+    free(s->rd);
+    free(s->rn);
+    fcl_net_destroy(s->net);
+}
+
+/* One step from the same start (parameters from seed 1, a fresh optimizer): the logits, the
+ * gradients and the updated parameters, one after the other in out (np + 2 * ng + no floats). */
+static fcl_status checked_step(net_step *s, float *out, size_t *n)
+{
+    fcl_status st = fcl_net_init(s->net, 1);
+    if (!st) st = new_optim(s);
+    if (!st) st = train_step(s);
+    const fcl_tensor *o = fcl_net_output(s->net), *g = fcl_net_grads(s->net), *p = fcl_net_params(s->net);
+    size_t no = fcl_tensor_numel(o), ng = fcl_tensor_numel(g), np = fcl_tensor_numel(p);
+    if (!st) st = fcl_tensor_download(s->ctx, o, out, no);
+    if (!st) st = fcl_tensor_download(s->ctx, g, out + no, ng);
+    if (!st) st = fcl_tensor_download(s->ctx, p, out + no + ng, np);
+    *n = no + ng + np;
+    return st;
+}
+
+/* ---- configurations ------------------------------------------------------------------------- */
+
+/* Which families a network's layers use (eltwise and loss always: the optimizer, the loss). */
+static int family_used(const fcl_model *m, fcl_tune_family f)
+{
+    if (f == FCL_TF_ELTWISE || f == FCL_TF_LOSS) return 1;
+    for (int i = 0; i < m->n_layers; i++) {
+        fcl_layer_kind k = m->layers[i].kind;
+        if ((f == FCL_TF_CONV && k == FCL_LAYER_CONV) || (f == FCL_TF_BN && k == FCL_LAYER_BN) ||
+            (f == FCL_TF_ACT && (k == FCL_LAYER_ACT || k == FCL_LAYER_PRELU)) ||
+            (f == FCL_TF_POOL && (k == FCL_LAYER_MAXPOOL || k == FCL_LAYER_AVGPOOL || k == FCL_LAYER_GLOBAL_AVGPOOL ||
+                                  k == FCL_LAYER_ADAPTIVE_AVGPOOL)) ||
+            (f == FCL_TF_NORM && k == FCL_LAYER_LAYERNORM) ||
+            (f == FCL_TF_ATTN && (k == FCL_LAYER_RSOFTMAX || k == FCL_LAYER_RADIX_SUM)))
+            return 1;
+    }
+    return 0;
+}
+
+/* Every family's values; the candidate name lists those that differ from the defaults. */
+typedef struct config {
+    int v[FCL_TF_COUNT][FCL_TUNE_MAX_PARAMS];
+} config;
+
+static void config_name(const config *c, const config *def, char *buf, size_t size)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int f = 0; f < FCL_TF_COUNT; f++) {
+        fcl_tune_id first;
+        int n = fcl_tune_family_params((fcl_tune_family)f, &first);
+        for (int j = 0; j < n && used < size; j++)
+            if (c->v[f][j] != def->v[f][j])
+                used += (size_t)snprintf(buf + used, size - used, "%s%s.%s=%d", used ? "," : "",
+                                         fcl_tune_family_name((fcl_tune_family)f),
+                                         fcl_tune_param_info((fcl_tune_id)(first + j))->name, c->v[f][j]);
+    }
+    if (!buf[0]) snprintf(buf, size, "default");
+}
+
+static fcl_status config_apply(fcl_ctx *ctx, const config *c)
+{
+    for (int f = 0; f < FCL_TF_COUNT; f++) {
+        fcl_tune_id first;
+        int n = fcl_tune_family_params((fcl_tune_family)f, &first);
+        fcl_status st = fcl_ctx_tuning_set_family(ctx, (fcl_tune_family)f, c->v[f], n);
+        if (st) return st;
+    }
+    return FCL_OK;
+}
+
+/* The moves tried from the current values of a family, in order. conv on CPUs (CONV_GPU 0):
+ * the register blocks in pairs (rows x float8 columns of conv_gemm_nn, CONV_MB x CONV_NV; dy
+ * rows x B rows of conv_gemm_nt, CONV_TM x CONV_TN), then work-group sizes and the im2col
+ * chunk. Everything else (and conv's GPU path): each numeric parameter halved and doubled. */
+typedef struct move {
+    int n;
+    fcl_tune_id id[2];
+    int value[2];
+} move;
+
+static int moves_for(fcl_tune_family f, const int *cur, move *out, int max)
+{
+    fcl_tune_id first;
+    int n = fcl_tune_family_params(f, &first), k = 0;
+#define AT(id) cur[(id) - first]
+#define PAIR(a, va, b, vb) \
+    do { if (k < max && (AT(a) != (va) || AT(b) != (vb))) out[k++] = (move){2, {a, b}, {va, vb}}; } while (0)
+#define ONE(a, va) \
+    do { if (k < max && AT(a) != (va)) out[k++] = (move){1, {a, a}, {va, va}}; } while (0)
+    if (f == FCL_TF_CONV && AT(FCL_T_CONV_GPU) == 0) {
+        static const int nn[][2] = {{8, 2}, {16, 2}, {6, 4}, {8, 4}, {24, 1}};
+        static const int nt[][2] = {{2, 4}, {4, 8}, {8, 4}, {4, 2}};
+        for (int i = 0; i < 5; i++) PAIR(FCL_T_CONV_MB, nn[i][0], FCL_T_CONV_NV, nn[i][1]);
+        for (int i = 0; i < 4; i++) PAIR(FCL_T_CONV_TM, nt[i][0], FCL_T_CONV_TN, nt[i][1]);
+        ONE(FCL_T_CONV_LNN, 4);
+        ONE(FCL_T_CONV_LNN, 0);
+        ONE(FCL_T_CONV_LNT, 4);
+        ONE(FCL_T_CONV_LNT, 0);
+        ONE(FCL_T_CONV_COL_KB, 1024);
+        ONE(FCL_T_CONV_COL_KB, 16384);
+        ONE(FCL_T_CONV_LOCAL, 8);
+        return k;
+    }
+    for (int j = 0; j < n; j++) {
+        const fcl_tune_param *p = fcl_tune_param_info((fcl_tune_id)(first + j));
+        if (p->max <= 1 || cur[j] <= 0) continue; /* switches and "0: the driver's choice" stay */
+        if (f == FCL_TF_CONV && (first + j == FCL_T_CONV_MB || first + j == FCL_T_CONV_NV || first + j == FCL_T_CONV_TM ||
+                                 first + j == FCL_T_CONV_TN || first + j == FCL_T_CONV_COL_KB || first + j == FCL_T_CONV_LOCAL))
+            continue; /* the CPU kernels' values: not used on the GPU path */
+        if (cur[j] / 2 >= p->min) ONE((fcl_tune_id)(first + j), cur[j] / 2);
+        if (cur[j] * 2 <= p->max) ONE((fcl_tune_id)(first + j), cur[j] * 2);
+    }
+    return k;
+#undef AT
+#undef PAIR
+#undef ONE
+}
+
+/* ---- the search -------------------------------------------------------------------------------- */
+
+typedef struct search {
+    tune_run *t;
+    net_step step;
+    char task[96];
+    config def;
+    float *ref, *got;
+    size_t n_ref;
+} search;
+
+/* The median ms of a configuration's step (checked first); -1 when rejected; -2 on an error
+ * that ends the stage (printed). Measured once: later runs take it from the cache. */
+static double evaluate(search *s, const config *c, const char *label)
+{
+    tune_run *t = s->t;
+    char name[256], why[200] = "";
+    config_name(c, &s->def, name, sizeof name);
+    const fcl_tune_meas *m = fcl_tune_cache_find(&t->cache, s->task, name);
+    if (m) {
+        t->reused++;
+        return m->ms;
+    }
+    double ms = -1;
+    size_t n = 0;
+    fcl_status st = config_apply(t->ctx, c);
+    if (!st) st = checked_step(&s->step, s->got, &n);
+    if (st) {
+        snprintf(why, sizeof why, "%.190s", fcl_ctx_errmsg(t->ctx));
+    } else {
+        double e = tune_rel_err(s->got, s->ref, n);
+        if (!(e <= 2e-3)) {
+            snprintf(why, sizeof why, "results differ from the defaults' step (relative error %.2g)", e);
+            st = FCL_ERR_INTERNAL;
+        }
+    }
+    if (!st) st = tune_time(t->ctx, train_step, &s->step, t->reps, &ms);
+    if (st) {
+        fprintf(stderr, "facecl tune:   %s %s rejected: %s\n", label, name, why[0] ? why : fcl_ctx_errmsg(t->ctx));
+        ms = -1;
+    }
+    fcl_error e = {0};
+    if (fcl_tune_cache_measured(&t->cache, s->task, name, ms, &e)) {
+        fprintf(stderr, "facecl: error: %s\n", e.msg);
+        return -2;
+    }
+    t->measured++;
+    return tune_save(t) ? -2 : ms;
+}
+
+/* The search compared medians taken minutes apart on a shared machine. The winner is timed
+ * again against the defaults, alternating (defaults, tuned, defaults, ...), and kept only if it
+ * is still faster; otherwise every kernel family goes back to its defaults. 0, or -1 (printed). */
+static int confirm(search *s, config *cur, double *best, double *base)
+{
+    tune_run *t = s->t;
+    double a[8], b[8];
+    int n = t->reps < 8 ? t->reps : 8;
+    for (int r = 0; r < n; r++) {
+        if (config_apply(t->ctx, &s->def) || tune_time(t->ctx, train_step, &s->step, 1, &a[r]) ||
+            config_apply(t->ctx, cur) || tune_time(t->ctx, train_step, &s->step, 1, &b[r])) {
+            fprintf(stderr, "facecl: error: tune kernels: %s\n", fcl_ctx_errmsg(t->ctx));
+            return -1;
+        }
+    }
+    for (int i = 0; i < n; i++) /* medians of the alternating runs */
+        for (int j = i + 1; j < n; j++) {
+            if (a[j] < a[i]) { double x = a[i]; a[i] = a[j]; a[j] = x; }
+            if (b[j] < b[i]) { double x = b[i]; b[i] = b[j]; b[j] = x; }
+        }
+    *base = a[n / 2];
+    *best = b[n / 2];
+    fprintf(stderr, "facecl tune: [kernels] confirmation, alternating: defaults %.1f ms, tuned %.1f ms\n", *base, *best);
+    if (*best < *base) return 0;
+    fprintf(stderr, "facecl tune: [kernels] not faster on the second look: keeping the defaults\n");
+    *cur = s->def;
+    *best = *base;
+    for (int f = 0; f < FCL_TF_COUNT; f++) fcl_tune_cache_drop(&t->cache, FCL_TUNE_KERNEL, fcl_tune_family_name((fcl_tune_family)f));
+    return tune_save(t);
+}
+
+int tune_kernels(tune_run *t, const tune_kernel_opts *o)
+{
+    search s;
+    memset(&s, 0, sizeof s);
+    s.t = t;
+    int rc = -1;
+    const fcl_model *m = o->model;
+    snprintf(s.task, sizeof s.task, "net:%s:%dx%dx%d:%d:c%d:step", m->name, m->channels, m->in_h, m->in_w, o->batch,
+             m->classes);
+    config cur;
+    for (int f = 0; f < FCL_TF_COUNT; f++) {
+        fcl_tune_id first;
+        int n = fcl_tune_family_params((fcl_tune_family)f, &first);
+        for (int j = 0; j < n; j++) s.def.v[f][j] = fcl_tuning_default(t->ctx, (fcl_tune_id)(first + j));
+    }
+    cur = s.def;
+    fcl_status st = step_setup(&s.step, t->ctx, m, o->batch);
+    size_t total = fcl_tensor_numel(fcl_net_params(s.step.net)) + fcl_tensor_numel(fcl_net_grads(s.step.net)) +
+                   (size_t)o->batch * (size_t)(m->classes > m->embedding_dim ? m->classes : m->embedding_dim);
+    if (!st) {
+        s.ref = malloc(total * sizeof *s.ref);
+        s.got = malloc(total * sizeof *s.got);
+        if (!s.ref || !s.got) st = FCL_ERR(fcl_ctx_error(t->ctx), FCL_ERR_NOMEM, "tune: out of memory");
+    }
+    if (!st) st = config_apply(t->ctx, &s.def);
+    if (!st) st = checked_step(&s.step, s.ref, &s.n_ref);
+    if (st) {
+        fprintf(stderr, "facecl: error: tune kernels: %s\n", fcl_ctx_errmsg(t->ctx));
+        goto done;
+    }
+    double base = evaluate(&s, &s.def, "[kernels] defaults");
+    if (base == -2) goto done;
+    if (base < 0) {
+        fprintf(stderr, "facecl: error: tune kernels: the defaults' own step failed\n");
+        goto done;
+    }
+    fprintf(stderr, "facecl tune: [kernels] %s, batch %d: a training step takes %.1f ms with the defaults (%.0fs)\n",
+            m->name, o->batch, base, tune_elapsed(t));
+    double best = base, per_cand = 3 * base / 1e3 + 5;
+    int stopped = 0;
+    /* the families by their share of a step: conv first, so a budget cut costs the least */
+    static const fcl_tune_family order[] = {FCL_TF_CONV, FCL_TF_BN, FCL_TF_ACT, FCL_TF_ELTWISE,
+                                            FCL_TF_POOL, FCL_TF_LOSS, FCL_TF_NORM, FCL_TF_ATTN};
+    for (size_t oi = 0; oi < sizeof order / sizeof order[0] && !stopped; oi++) {
+        fcl_tune_family f = order[oi];
+        if (!family_used(m, f)) continue;
+        const char *fname = fcl_tune_family_name((fcl_tune_family)f);
+        fcl_tune_id first;
+        int np = fcl_tune_family_params((fcl_tune_family)f, &first);
+        move mv[32];
+        int nm = moves_for((fcl_tune_family)f, cur.v[f], mv, 32);
+        for (int i = 0; i < nm; i++) {
+            config c = cur;
+            for (int j = 0; j < mv[i].n; j++) c.v[f][mv[i].id[j] - first] = mv[i].value[j];
+            if (fcl_tune_check((fcl_tune_family)f, c.v[f], np, NULL)) continue;
+            char label[64], name[256];
+            snprintf(label, sizeof label, "[%s %d/%d]", fname, i + 1, nm);
+            config_name(&c, &s.def, name, sizeof name);
+            int known = fcl_tune_cache_find(&t->cache, s.task, name) != NULL;
+            if (!known && tune_out_of_time(t, per_cand)) {
+                fprintf(stderr, "facecl tune: [kernels] time budget spent in family %s (re-run with the same options "
+                        "to continue)\n", fname);
+                stopped = 1;
+                break;
+            }
+            double t0 = bench_now_s(), ms = evaluate(&s, &c, label);
+            if (ms == -2) goto done;
+            if (!known) per_cand = 0.5 * per_cand + 0.5 * (bench_now_s() - t0);
+            int better = ms >= 0 && ms < 0.97 * best; /* 3%: less is within this machine's noise */
+            fprintf(stderr, "facecl tune: %s %s: %s%.1f ms%s%s (%.0fs)\n", label, name, ms < 0 ? "rejected " : "",
+                    ms < 0 ? 0 : ms, known ? " (measured before)" : "", better ? " -> kept" : "", tune_elapsed(t));
+            if (better) {
+                cur = c;
+                best = ms;
+            }
+        }
+        /* the family's choice into the cache (all of its values), or none when it kept the defaults */
+        fcl_tune_cache_drop(&t->cache, FCL_TUNE_KERNEL, fname);
+        if (memcmp(cur.v[f], s.def.v[f], (size_t)np * sizeof cur.v[f][0])) {
+            const char *names[FCL_TUNE_MAX_PARAMS];
+            long vals[FCL_TUNE_MAX_PARAMS];
+            for (int j = 0; j < np; j++) {
+                names[j] = fcl_tune_param_info((fcl_tune_id)(first + j))->name;
+                vals[j] = cur.v[f][j];
+            }
+            fcl_error e = {0};
+            if (fcl_tune_cache_put(&t->cache, FCL_TUNE_KERNEL, fname, np, names, vals, &e)) {
+                fprintf(stderr, "facecl: error: %s\n", e.msg);
+                goto done;
+            }
+        }
+        if (tune_save(t)) goto done;
+    }
+    if (memcmp(&cur, &s.def, sizeof cur) && confirm(&s, &cur, &best, &base)) goto done;
+    if (config_apply(t->ctx, &cur)) {
+        fprintf(stderr, "facecl: error: tune kernels: %s\n", fcl_ctx_errmsg(t->ctx));
+        goto done;
+    }
+    fprintf(stderr, "facecl tune: [kernels] training step %.1f ms tuned vs %.1f ms with the defaults (%.2fx)%s\n", best,
+            base, base / best, stopped ? ", search not finished" : "");
+    rc = 0;
+done:
+    step_free(&s.step);
+    free(s.ref);
+    free(s.got);
+    return rc;
+}
