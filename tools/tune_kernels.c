@@ -333,7 +333,8 @@ int tune_kernels(tune_run *t, const tune_kernel_opts *o)
             snprintf(label, sizeof label, "[%s %d/%d]", fname, i + 1, nm);
             config_name(&c, &s.def, name, sizeof name);
             int known = fcl_tune_cache_find(&t->cache, s.task, name) != NULL;
-            if (!known && tune_out_of_time(t, per_cand)) {
+            /* room for this candidate and for the confirmation at the end (2 x reps steps) */
+            if (!known && tune_out_of_time(t, per_cand + 2e-3 * t->reps * best)) {
                 fprintf(stderr, "facecl tune: [kernels] time budget spent in family %s (re-run with the same options "
                         "to continue)\n", fname);
                 stopped = 1;
