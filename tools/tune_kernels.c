@@ -176,6 +176,11 @@ static int moves_for(fcl_tune_family f, const int *cur, move *out, int max)
         ONE(FCL_T_CONV_COL_KB, 1024);
         ONE(FCL_T_CONV_COL_KB, 16384);
         ONE(FCL_T_CONV_LOCAL, 8);
+        int vw = fcl_tune_param_find(FCL_TF_CONV, "CONV_VW"); /* register vector width, where the table has it */
+        if (vw >= 0) {
+            ONE((fcl_tune_id)vw, 16);
+            ONE((fcl_tune_id)vw, 8);
+        }
         return k;
     }
     for (int j = 0; j < n; j++) {
