@@ -10,29 +10,41 @@
  * otherwise an NCHW tensor seen as per-image [rows][P] matrices.
  *
  * PoCL on CPUs does not vectorise across work-items once a kernel has loops, so each work-item
- * holds a register block of float8 accumulators (explicit SIMD) and all loops are inside it. */
+ * holds a register block of float8 / float16 accumulators (explicit SIMD) and all loops are inside it. */
 
-/* CONV_MB: output rows (channels) per work-item of conv_gemm_nn; CONV_NV: float8 column vectors
- * per work-item of conv_gemm_nn; CONV_TM x CONV_TN: rows of dy x rows of B per work-item of
+/* CONV_MB: output rows (channels) per work-item of conv_gemm_nn; CONV_NV: column vectors of
+ * CONV_VW (8 or 16) floats per work-item of conv_gemm_nn; CONV_TM x CONV_TN: rows of dy x rows of B per work-item of
  * conv_gemm_nt. All from the "conv" tuning family (host/runtime/tuning_table.c). */
-#if !defined(CONV_MB) || !defined(CONV_NV) || !defined(CONV_TM) || !defined(CONV_TN)
-#error "CONV_MB / CONV_NV / CONV_TM / CONV_TN come from the \"conv\" tuning family"
+#if !defined(CONV_MB) || !defined(CONV_NV) || !defined(CONV_VW) || !defined(CONV_TM) || !defined(CONV_TN)
+#error "CONV_MB / CONV_NV / CONV_VW / CONV_TM / CONV_TN come from the \"conv\" tuning family"
 #endif
 
-#define CONV_NB (8 * CONV_NV)
+/* convV: conv_gemm_nn's column vector of CONV_VW floats */
+#if CONV_VW == 16
+typedef float16 convV;
+#define conv_vload vload16
+#define conv_vstore vstore16
+#elif CONV_VW == 8
+typedef float8 convV;
+#define conv_vload vload8
+#define conv_vstore vstore8
+#else
+#error "CONV_VW must be 8 or 16"
+#endif
+#define CONV_NB (CONV_VW * CONV_NV)
 
-/* 8 values of an operand at columns n0..n0+7 (lane l: column n0 + l), where the columns may
+/* CONV_VW values of an operand at columns n0.. (lane l: column n0 + l), where the columns may
  * cross an image boundary or run past ncols (such lanes read 0). */
-inline float8 conv_load_lanes(__global const float *base, int n0, int ncols, int P, int img_stride,
-                              int row_off)
+inline convV conv_load_lanes(__global const float *base, int n0, int ncols, int P, int img_stride,
+                             int row_off)
 {
-    float t[8];
-    for (int l = 0; l < 8; l++) {
+    float t[CONV_VW];
+    for (int l = 0; l < CONV_VW; l++) {
         int n = n0 + l;
         int img = n / P;
         t[l] = n < ncols ? base[img * img_stride + row_off + (n - img * P)] : 0.0f;
     }
-    return vload8(0, t);
+    return conv_vload(0, t);
 }
 
 /* C[g](m, n) (+)= sum_k A[g](m, k) * B[g](k, n) (+ bias[g * M + m]).
@@ -59,23 +71,23 @@ __kernel void conv_gemm_nn(const int M, const int K, const int P, const int ncol
     const int inside = p0 + CONV_NB <= P;       /* the block stays inside one image */
 
     __global const float *ap = a + g * a_g + m0 * K;
-    float8 acc[CONV_MB][CONV_NV];
+    convV acc[CONV_MB][CONV_NV];
 #pragma unroll
     for (int i = 0; i < CONV_MB; i++)
 #pragma unroll
-        for (int v = 0; v < CONV_NV; v++) acc[i][v] = (float8)(0.0f);
+        for (int v = 0; v < CONV_NV; v++) acc[i][v] = (convV)(0.0f);
 
     if (b_contig || inside) {
         __global const float *bp = b + b_off + g * b_g + img0 * b_img + p0;
         for (int k = 0; k < K; k++) {
-            float8 bv[CONV_NV];
+            convV bv[CONV_NV];
 #pragma unroll
-            for (int v = 0; v < CONV_NV; v++) bv[v] = vload8(v, bp);
+            for (int v = 0; v < CONV_NV; v++) bv[v] = conv_vload(v, bp);
 #pragma unroll
             for (int i = 0; i < CONV_MB; i++) {
                 float av = ap[i];
 #pragma unroll
-                for (int v = 0; v < CONV_NV; v++) acc[i][v] = fma((float8)(av), bv[v], acc[i][v]);
+                for (int v = 0; v < CONV_NV; v++) acc[i][v] = fma((convV)(av), bv[v], acc[i][v]);
             }
             ap += CONV_MB;
             bp += b_row;
@@ -83,15 +95,15 @@ __kernel void conv_gemm_nn(const int M, const int K, const int P, const int ncol
     } else {
         __global const float *bg = b + b_off + g * b_g;
         for (int k = 0; k < K; k++) {
-            float8 bv[CONV_NV];
+            convV bv[CONV_NV];
 #pragma unroll
             for (int v = 0; v < CONV_NV; v++)
-                bv[v] = conv_load_lanes(bg, n0 + 8 * v, ncols, P, b_img, k * b_row);
+                bv[v] = conv_load_lanes(bg, n0 + CONV_VW * v, ncols, P, b_img, k * b_row);
 #pragma unroll
             for (int i = 0; i < CONV_MB; i++) {
                 float av = ap[i];
 #pragma unroll
-                for (int v = 0; v < CONV_NV; v++) acc[i][v] = fma((float8)(av), bv[v], acc[i][v]);
+                for (int v = 0; v < CONV_NV; v++) acc[i][v] = fma((convV)(av), bv[v], acc[i][v]);
             }
             ap += CONV_MB;
         }
@@ -107,17 +119,17 @@ __kernel void conv_gemm_nn(const int M, const int K, const int P, const int ncol
             __global float *cp = cg + img0 * c_img + m * c_row + p0;
 #pragma unroll
             for (int v = 0; v < CONV_NV; v++) {
-                float8 r = acc[i][v] + (float8)(bs);
-                if (accumulate) r += vload8(v, cp);
-                vstore8(r, v, cp);
+                convV r = acc[i][v] + (convV)(bs);
+                if (accumulate) r += conv_vload(v, cp);
+                conv_vstore(r, v, cp);
             }
         } else {
 #pragma unroll
             for (int v = 0; v < CONV_NV; v++) {
-                float t[8];
-                vstore8(acc[i][v], 0, t);
-                for (int l = 0; l < 8; l++) {
-                    const int n = n0 + 8 * v + l;
+                float t[CONV_VW];
+                conv_vstore(acc[i][v], 0, t);
+                for (int l = 0; l < CONV_VW; l++) {
+                    const int n = n0 + CONV_VW * v + l;
                     if (n >= ncols) break;
                     const int img = n / P;
                     __global float *cp = cg + img * c_img + m * c_row + (n - img * P);

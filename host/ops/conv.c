@@ -111,7 +111,7 @@ double fcl_conv2d_flops(const fcl_conv2d_params *p)
  * values only the host uses (local sizes, im2col chunk budget, the GPU-shaped kernels' tile). */
 typedef struct conv_tune {
     const char *defs;
-    int mb, nv, nb;        /* conv_gemm_nn: rows x (nv float8) columns per work-item, nb = 8 * nv */
+    int mb, nv, nb;        /* conv_gemm_nn: rows x (nv vectors of CONV_VW) columns per work-item, nb = VW * nv */
     int tm, tn;            /* conv_gemm_nt: rows of dy x rows of B per work-item */
     int lnn, lnt;          /* work-group size along dim 0 of conv_gemm_nn / _nt; 0: driver's choice */
     int lother;            /* the same for the other kernels (im2col, pack, depthwise, ...) */
@@ -126,7 +126,7 @@ static fcl_status get_tune(fcl_ctx *ctx, conv_tune *t)
     t->defs = fcl_ctx_tuning(ctx, "conv");
     t->mb = T(MB);
     t->nv = T(NV);
-    t->nb = 8 * t->nv;
+    t->nb = T(VW) * t->nv;
     t->tm = T(TM);
     t->tn = T(TN);
     t->lnn = T(LNN);

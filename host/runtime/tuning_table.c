@@ -44,7 +44,7 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
                        "group size of the attention-gradient sums (0: the device's 1-D size)"},
     [FCL_T_ATTN_USE_SG] = {FCL_TF_ATTN, "FCL_USE_SG", 1, 1, 0, 1, 0, "1: subgroup reductions where the device has them"},
     /* conv2d (cl/conv.cl, cl/conv_dw.cl): register blocks of the GEMM kernels (CONV_MB rows x
-     * CONV_NV float8 of conv_gemm_nn; CONV_TM x CONV_TN float8 accumulators of conv_gemm_nt),
+     * CONV_NV x CONV_VW floats of conv_gemm_nn; CONV_TM x CONV_TN float8 accumulators of conv_gemm_nt),
      * work-group sizes along dim 0 (CONV_LNN / CONV_LNT for the GEMMs, CONV_LOCAL for the other
      * kernels; 0: the driver's choice) and the im2col chunk budget in KiB.
      * CPU column: `facecl bench ops` on PoCL 3.1, Zen 4, 2 threads. The machine was shared, so
@@ -54,7 +54,17 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * can leave one or two groups (one thread) per launch. The other column is unmeasured:
      * smaller register blocks. */
     [FCL_T_CONV_MB] = {FCL_TF_CONV, "CONV_MB", 12, 4, 1, 32, 0, "output rows (channels) per work-item of conv_gemm_nn"},
-    [FCL_T_CONV_NV] = {FCL_TF_CONV, "CONV_NV", 2, 1, 1, 4, 0, "float8 column vectors per work-item of conv_gemm_nn"},
+    /* CONV_NV x CONV_VW: the columns of conv_gemm_nn's register block, as CONV_NV vectors of
+     * CONV_VW floats. float8 fills AVX2's 256-bit FMA; AVX-512 needs float16 (`facecl bench`'s
+     * FMA probe on the 2-core Xeon: float8 ~255, float16 ~470 GFLOP/s). The CPU column keeps the
+     * 16 columns of the old 2 x float8 (the same registers on AVX2, where the compiler splits a
+     * float16) as 1 x float16: on the Xeon (PoCL 3.1, loaded machine, so compared on CPU time,
+     * 3 interleaved runs) ResNet-18's forward + backward-data convs took 340-400 ms at 2 x 8,
+     * 257-295 ms at 1 x 16 and 234-275 ms at 2 x 16 (Intel's CPU runtime: 450-513 vs 318-355 ms
+     * for 2 x 8 vs 2 x 16); `facecl tune` picks per device. Each lane still sums over k in order,
+     * so every choice gives identical bits. */
+    [FCL_T_CONV_NV] = {FCL_TF_CONV, "CONV_NV", 1, 1, 1, 4, 0, "column vectors (of CONV_VW floats) per work-item of conv_gemm_nn"},
+    [FCL_T_CONV_VW] = {FCL_TF_CONV, "CONV_VW", 16, 8, 8, 16, P2, "float vector width of conv_gemm_nn's columns (8 or 16)"},
     [FCL_T_CONV_TM] = {FCL_TF_CONV, "CONV_TM", 4, 2, 1, 8, 0, "rows of dy per work-item of conv_gemm_nt"},
     [FCL_T_CONV_TN] = {FCL_TF_CONV, "CONV_TN", 4, 2, 1, 8, 0, "rows of B per work-item of conv_gemm_nt"},
     [FCL_T_CONV_LNN] = {FCL_TF_CONV, "CONV_LNN", 1, 16, 0, 4096, 0, "work-group size of conv_gemm_nn (0: the driver's)"},
