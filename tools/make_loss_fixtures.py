@@ -37,7 +37,6 @@ prod(extents) float32 values).
 
 import math
 import os
-import struct
 import sys
 
 import torch
@@ -46,11 +45,8 @@ import torch.nn.functional as F
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures",
                    "losses_torch.bin")
 
-records = []   # (name, float64 tensor)
-
-
-def put(name, t):
-    records.append((name, t.detach().to(torch.float64).contiguous()))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_op_fixtures import put, records, write  # noqa: E402  (the FCLFIX1 records and writer)
 
 
 def rand(gen, *shape, lo=-1.0, hi=1.0):
@@ -297,23 +293,6 @@ def histogram_case(gen, name, ids, per_id, d, bins, sigma):
     put(name + ".dx", x.grad)
 
 
-def write(path):
-    gen_str = ("torch %s tools/make_loss_fixtures.py" % torch.__version__).encode("ascii")[:63]
-    with open(path + ".tmp", "wb") as f:
-        f.write(b"FCLFIX1\0")
-        f.write(struct.pack("<II", 1, len(records)))
-        f.write(gen_str.ljust(64, b"\0"))
-        for name, t in records:
-            nb = name.encode("ascii")
-            f.write(struct.pack("<I", len(nb)))
-            f.write(nb)
-            f.write(struct.pack("<I", t.dim()))
-            f.write(struct.pack("<%dI" % t.dim(), *t.shape))
-            vals = t.reshape(-1).to(torch.float32).tolist()
-            f.write(struct.pack("<%df" % len(vals), *vals))
-    os.replace(path + ".tmp", path)
-
-
 def main():
     torch.use_deterministic_algorithms(True)
     gen = torch.Generator().manual_seed(20240612)
@@ -327,7 +306,7 @@ def main():
     contrastive_case(gen, "contrastive", 9, 16, 1.25)
     histogram_case(gen, "histogram", 4, 3, 16, 21, 1.0)
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
-    write(OUT)
+    write(OUT, "tools/make_loss_fixtures.py")
     print("wrote %s: %d records, %d bytes" % (os.path.normpath(OUT), len(records),
                                              os.path.getsize(OUT)))
     for name, t in records:

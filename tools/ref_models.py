@@ -42,6 +42,26 @@ def check_stem(stem):
 
 # ---- MobileNetV1 -------------------------------------------------------------------------------
 
+class BasicBlock(nn.Module):
+    """torchvision's ResNet basic block (conv-bn-relu-conv-bn, 1x1 projection when the shape changes):
+    torch_parity.py's ResNet-18 and torch_recipe.py's small.model are made of it."""
+
+    def __init__(self, cin, planes, stride=1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = None
+        if stride != 1 or cin != planes:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
+
+    def forward(self, x):
+        out = torch.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return torch.relu(out + (self.downsample(x) if self.downsample is not None else x))
+
+
 class MobileNetV1(nn.Module):
     """Howard et al. 2017, 1.0/224: features.0 = conv3x3/2 + BN + ReLU; features.1..13 =
     depthwise 3x3 + BN + ReLU (indices 0, 1, 2), pointwise 1x1 + BN + ReLU (3, 4, 5); fc."""

@@ -131,23 +131,6 @@ def load_safetensors(path):
 
 # ---- the models, with torchvision's names ---------------------------------------------------
 
-class BasicBlock(nn.Module):
-    def __init__(self, cin, planes, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, planes, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.downsample = None
-        if stride != 1 or cin != planes:
-            self.downsample = nn.Sequential(nn.Conv2d(cin, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
-
-    def forward(self, x):
-        out = torch.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return torch.relu(out + (self.downsample(x) if self.downsample is not None else x))
-
-
 class ResNet18(nn.Module):
     """torchvision's resnet18 with every width scaled (64 * width), and facecl's stem option."""
 
@@ -165,7 +148,7 @@ class ResNet18(nn.Module):
             blocks = []
             for i in range(2):
                 planes = w * 2 ** s
-                blocks.append(BasicBlock(cin, planes, 2 if s > 0 and i == 0 else 1))
+                blocks.append(ref_models.BasicBlock(cin, planes, 2 if s > 0 and i == 0 else 1))
                 cin = planes
             setattr(self, f"layer{s + 1}", nn.Sequential(*blocks))
         self.fc = nn.Linear(cin, classes)

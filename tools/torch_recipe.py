@@ -69,6 +69,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ref_models import BasicBlock  # noqa: E402  (torchvision's basic block)
+
 IMAGE_EXT = (".png", ".pgm", ".jpg", ".jpeg", ".bmp", ".ppm")
 
 
@@ -173,23 +176,6 @@ def load_pairs(path, root):
 
 # ---- model (models/small.model) ----------------------------------------------------------------
 
-class Basic(nn.Module):
-    def __init__(self, cin, planes, stride=1):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, planes, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.downsample = None
-        if stride != 1 or cin != planes:
-            self.downsample = nn.Sequential(nn.Conv2d(cin, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
-
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return F.relu(out + (self.downsample(x) if self.downsample is not None else x))
-
-
 class Small(nn.Module):
     def __init__(self, channels=1, classes=10, embedding=64, width=1.0, stem="face"):
         super().__init__()
@@ -199,10 +185,10 @@ class Small(nn.Module):
         self.bn1 = nn.BatchNorm2d(c1)
         self.conv2 = nn.Conv2d(c1, c2, 3, 2, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(c2)
-        self.layer1 = nn.Sequential(Basic(c2, c2))
+        self.layer1 = nn.Sequential(BasicBlock(c2, c2))
         self.conv3 = nn.Conv2d(c2, c3, 3, 2, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(c3)
-        self.layer2 = nn.Sequential(Basic(c3, c3))
+        self.layer2 = nn.Sequential(BasicBlock(c3, c3))
         feat = c3
         if embedding > 0:
             self.embedding = nn.Sequential(nn.Linear(c3, embedding, bias=False), nn.BatchNorm1d(embedding))
