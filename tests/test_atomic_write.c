@@ -12,6 +12,7 @@
 #include <facecl/facecl.h>
 
 #include "io/atomic.h"
+#include "helpers/cmdline.h"
 
 #define BIG 10000 /* values: every file below is over 4 KiB, the "disk" the limit leaves */
 
@@ -77,19 +78,6 @@ static const struct {
 };
 #define N_WRITERS (sizeof writers / sizeof writers[0])
 
-static void fresh_dir(char *dir, size_t n)
-{
-    snprintf(dir, n, "/tmp/facecl-atomic-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-}
-
-static void rm_rf(const char *dir)
-{
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    cr_assert_eq(system(cmd), 0);
-}
-
 /* Entries of dir other than . and ..; the first one's name in first. */
 static int entries(const char *dir, char *first, size_t n)
 {
@@ -113,7 +101,7 @@ Test(atomic_write, full_disk_keeps_the_old_file_and_leaves_no_temp)
 {
     for (size_t w = 0; w < N_WRITERS; w++) {
         char dir[64], path[128], name[256];
-        fresh_dir(dir, sizeof dir);
+        fcl_test_tmpdir(dir, sizeof dir, "atomic");
         snprintf(path, sizeof path, "%s/%s", dir, writers[w].name);
         FILE *f = fopen(path, "w");
         cr_assert_not_null(f);
@@ -149,7 +137,7 @@ Test(atomic_write, full_disk_keeps_the_old_file_and_leaves_no_temp)
         struct stat sb;
         cr_assert_eq(stat(path, &sb), 0);
         cr_assert_eq(sb.st_mode & 0777, 0666 & ~mask, "%s: mode %o", writers[w].name, sb.st_mode & 0777);
-        rm_rf(dir);
+        cr_assert(fcl_test_rm_rf(dir));
     }
 }
 
@@ -167,7 +155,7 @@ Test(atomic_write, missing_folder_names_path_and_errno)
 Test(atomic_write, abort_is_idempotent_and_removes_the_temp)
 {
     char dir[64], path[128], name[256];
-    fresh_dir(dir, sizeof dir);
+    fcl_test_tmpdir(dir, sizeof dir, "atomic");
     snprintf(path, sizeof path, "%s/y.txt", dir);
     fcl_atomic_file af;
     fcl_error e = {0};
@@ -178,6 +166,6 @@ Test(atomic_write, abort_is_idempotent_and_removes_the_temp)
     fcl_atomic_abort(&af);
     fcl_atomic_abort(&af);
     cr_assert_eq(entries(dir, name, sizeof name), 0, "abort left %s", name);
-    rm_rf(dir);
+    cr_assert(fcl_test_rm_rf(dir));
     cr_assert_str_eq(fcl_errno_name(ENOSPC), "ENOSPC");
 }

@@ -30,28 +30,14 @@ static char *run_out;
  * run()); returns the exit status (or -1 when it did not exit normally). */
 static int run(char **out, const char *fmt, ...)
 {
-    char cmd[4096];
+    free(run_out);
+    run_out = NULL;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    int rc = fcl_test_vrun(&run_out, fmt, ap);
     va_end(ap);
-    char full[4200];
-    snprintf(full, sizeof full, "( %s ) 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    cr_assert(p, "popen %s", cmd);
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    size_t k;
-    while ((k = fread(buf + n, 1, cap - n - 1, p)) > 0) {
-        n += k;
-        if (cap - n < 2) buf = realloc(buf, cap *= 2);
-    }
-    buf[n] = '\0';
-    int st = pclose(p);
-    free(run_out);
-    run_out = buf;
-    if (out) *out = buf;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    if (out) *out = run_out;
+    return rc;
 }
 
 static size_t count_lines(const char *s)
@@ -75,9 +61,7 @@ static void world(void)
 
 static void cleanup(void)
 {
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd)) cr_log_warn("could not remove %s", dir);
+    fcl_test_rm_rf(dir);
     free(run_out);
     run_out = NULL;
 }
@@ -85,20 +69,13 @@ static void cleanup(void)
 TestSuite(commands_eval, .init = world, .fini = cleanup, .timeout = 300);
 
 /* The number after `key` in text (e.g. "top-1 accuracy  16.6667 %"). */
-static double number_after(const char *text, const char *key)
-{
-    const char *p = strstr(text, key);
-    cr_assert(p, "'%s' not in:\n%s", key, text);
-    return strtod(p + strlen(key), NULL);
-}
-
 Test(commands_eval, eval_labelled)
 {
     char *out = NULL, path[512];
     int rc = run(&out, "'%s' eval --checkpoint '%s/ck.safetensors' '%s/ds/train' --out '%s/ev' --batch 5 --workers 2", FACECL,
                  dir, dir, dir);
     cr_assert_eq(rc, 0, "eval failed: %s", out);
-    double top1 = number_after(out, "top-1 accuracy"), top5 = number_after(out, "top-5 accuracy");
+    double top1 = fcl_test_number_after(out, "top-1 accuracy"), top5 = fcl_test_number_after(out, "top-5 accuracy");
     cr_expect(top1 >= 0 && top1 <= 100 && top5 >= top1 && top5 <= 100, "top-1 %g top-5 %g", top1, top5);
 
     snprintf(path, sizeof path, "%s/ev/report.txt", dir);
@@ -262,8 +239,8 @@ Test(commands_eval, verify_labelled_unlabelled_and_from_embeddings)
     int rc = run(&out, "'%s' verify --checkpoint '%s/ck.safetensors' --pairs '%s/ds/pairs.txt' --out '%s/ver' --folds 5", FACECL,
                  dir, dir, dir);
     cr_assert_eq(rc, 0, "verify failed: %s", out);
-    double auc = number_after(out, "ROC AUC"), eer = number_after(out, "EER");
-    double acc = number_after(out, "best accuracy"), kacc = number_after(out, "5-fold accuracy");
+    double auc = fcl_test_number_after(out, "ROC AUC"), eer = fcl_test_number_after(out, "EER");
+    double acc = fcl_test_number_after(out, "best accuracy"), kacc = fcl_test_number_after(out, "5-fold accuracy");
     cr_expect(auc >= 0 && auc <= 1, "AUC %g", auc);
     cr_expect(eer >= 0 && eer <= 100, "EER %g", eer);
     cr_expect(acc >= 50 && acc <= 100, "best accuracy %g (never below the all-same / all-different 50%%)", acc);
@@ -271,7 +248,7 @@ Test(commands_eval, verify_labelled_unlabelled_and_from_embeddings)
     cr_expect(strstr(out, "TAR@FAR=0.1") && strstr(out, "TAR@FAR=0.01") && strstr(out, "TAR@FAR=0.001"), "%s", out);
     snprintf(path, sizeof path, "%s/ver/metrics.txt", dir);
     char *met = fcl_test_slurp(path);
-    cr_expect(fabs(number_after(met, "ROC AUC") - auc) < 1e-9);
+    cr_expect(fabs(fcl_test_number_after(met, "ROC AUC") - auc) < 1e-9);
     free(met);
     snprintf(path, sizeof path, "%s/ver/roc.png", dir);
     fcl_image img = {0};
@@ -337,7 +314,7 @@ Test(commands_eval, verify_lfw_folds_and_errors)
              FACECL, dir, dir, dir, dir);
     cr_assert_eq(rc, 0, "verify --lfw failed: %s", out);
     cr_expect(strstr(out, "pairs            8 (4 same, 4 different)"), "%s", out);
-    double k = number_after(out, "2-fold accuracy");
+    double k = fcl_test_number_after(out, "2-fold accuracy");
     cr_expect(k >= 0 && k <= 100, "%s", out);
 
     /* A pair list with a bad line: the message names file and line. */

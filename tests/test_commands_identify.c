@@ -42,9 +42,7 @@ static void world(void)
 
 static void cleanup(void)
 {
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd)) cr_log_warn("could not remove %s", dir);
+    fcl_test_rm_rf(dir);
 }
 
 TestSuite(commands_identify, .init = world, .fini = cleanup, .timeout = 300);

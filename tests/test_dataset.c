@@ -11,21 +11,13 @@
 #include <png.h>
 
 #include <facecl/dataset.h>
+#include "helpers/cmdline.h"
 
 static char root[64];
 
-static void make_root(void)
-{
-    snprintf(root, sizeof root, "/tmp/facecl-dataset-XXXXXX");
-    cr_assert_not_null(mkdtemp(root));
-}
+static void make_root(void) { fcl_test_tmpdir(root, sizeof root, "dataset"); }
 
-static void rm_root(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-    if (system(cmd) != 0) cr_log_warn("could not remove %s", root);
-}
+static void rm_root(void) { fcl_test_rm_rf(root); }
 
 static char *path_of(const char *rel)
 {

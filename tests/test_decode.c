@@ -13,6 +13,7 @@
 #include <jpeglib.h>
 
 #include <facecl/image.h>
+#include "helpers/cmdline.h"
 
 /* --- in-memory writers ---------------------------------------------------------------------- */
 
@@ -360,18 +361,9 @@ Test(decode_jpeg, adobe_cmyk_becomes_rgb)
 
 static char tmpdir[64];
 
-static void make_tmpdir(void)
-{
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/facecl-decode-XXXXXX");
-    cr_assert_not_null(mkdtemp(tmpdir));
-}
+static void make_tmpdir(void) { fcl_test_tmpdir(tmpdir, sizeof tmpdir, "decode"); }
 
-static void rm_tmpdir(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) cr_log_warn("could not remove %s", tmpdir);
-}
+static void rm_tmpdir(void) { fcl_test_rm_rf(tmpdir); }
 
 static char *write_file(const char *name, const void *data, size_t n)
 {

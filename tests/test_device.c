@@ -7,8 +7,7 @@
 
 static fcl_device_info mk(int p, int d, const char *plat, const char *name, cl_device_type t)
 {
-    fcl_device_info x;
-    memset(&x, 0, sizeof x);
+    fcl_device_info x = {0};
     x.platform_index = p;
     x.device_index = d;
     snprintf(x.platform, sizeof x.platform, "%s", plat);

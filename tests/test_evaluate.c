@@ -9,6 +9,7 @@
 #include <facecl/facecl.h>
 
 #include "helpers/small_net.h"
+#include "helpers/cmdline.h"
 
 enum { S = 32, IDS = 2, PER = 5, N = IDS * PER, CLASSES = 3 };
 
@@ -245,9 +246,7 @@ static void write_pngs(const char *dir, int n)
 
 static void rm_tree(const char *dir)
 {
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    cr_expect_eq(system(cmd), 0);
+    cr_expect(fcl_test_rm_rf(dir));
 }
 
 Test(evaluate, pair_scores, .timeout = 300)

@@ -99,7 +99,5 @@ Test(example, builds_against_installed_library_and_agrees_with_embed, .timeout =
     cr_assert(strstr(out, "missing.png"), "%s", out);
     free(out);
 
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    cr_assert_eq(system(cmd), 0);
+    cr_assert(fcl_test_rm_rf(dir));
 }

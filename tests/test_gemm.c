@@ -68,8 +68,7 @@ static void check(fcl_ctx *ctx, fcl_gemm_params p)
 
 static fcl_gemm_params mk(size_t m, size_t n, size_t k, int ta, int tb, float beta)
 {
-    fcl_gemm_params p;
-    memset(&p, 0, sizeof p);
+    fcl_gemm_params p = {0};
     p.m = m; p.n = n; p.k = k;
     p.trans_a = ta; p.trans_b = tb;
     p.alpha = 1.0f; p.beta = beta;

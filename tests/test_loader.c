@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <facecl/facecl.h>
+#include "helpers/cmdline.h"
 
 /* ---- a cheap in-memory source ------------------------------------------------------------- */
 
@@ -47,8 +48,7 @@ static fcl_loader_source src_of(pattern_src *p)
 
 static fcl_loader_opts base_opts(int batch, int size, int workers)
 {
-    fcl_loader_opts o;
-    memset(&o, 0, sizeof o);
+    fcl_loader_opts o = {0};
     o.batch_size = batch;
     o.channels = 1;
     o.height = o.width = size;
@@ -401,25 +401,33 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-Test(loader, dataset_source_and_bad_file)
+/* A synthetic train set of ids x per_id RGB images of size x size (no validation split, unseen
+ * identities or pairs) written into a fresh temporary folder `dir` and opened as ds. */
+static void synth_train_set(char *dir, size_t dir_size, int ids, int per_id, int size, fcl_dataset *ds)
 {
-    char dir[64], out[96], p[160];
-    snprintf(dir, sizeof dir, "/tmp/facecl-loader-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
+    char out[96], p[160];
+    fcl_test_tmpdir(dir, dir_size, "loader");
     snprintf(out, sizeof out, "%s/set", dir);
     fcl_synth_opts so;
     fcl_synth_opts_default(&so);
-    so.ids = 3;
-    so.per_id = 4;
-    so.size = 24;
+    so.ids = ids;
+    so.per_id = per_id;
+    so.size = size;
     so.val_frac = 0.0f;
     so.unseen_ids = 0;
     so.pairs = 0;
     fcl_error e = {0};
     cr_assert_eq(fcl_synth_write_dataset(out, &so, NULL, NULL, &e), FCL_OK, "%s", e.msg);
     snprintf(p, sizeof p, "%s/train", out);
+    cr_assert_eq(fcl_dataset_open_folder(p, 0, NULL, ds, &e), FCL_OK, "%s", e.msg);
+}
+
+Test(loader, dataset_source_and_bad_file)
+{
+    char dir[64];
     fcl_dataset ds;
-    cr_assert_eq(fcl_dataset_open_folder(p, 0, NULL, &ds, &e), FCL_OK, "%s", e.msg);
+    synth_train_set(dir, sizeof dir, 3, 4, 24, &ds);
+    fcl_error e = {0};
     fcl_loader_source s = fcl_loader_source_dataset(&ds);
     fcl_loader_opts o = base_opts(5, 24, 2);
     o.channels = 3;
@@ -459,25 +467,12 @@ Test(loader, dataset_source_and_bad_file)
 /* Decode + augment throughput: 112x112 RGB PNG, 2 workers (the measurement). */
 Test(loader, throughput_112_png, .timeout = 120)
 {
-    char dir[64], out[96], p[160];
-    snprintf(dir, sizeof dir, "/tmp/facecl-loader-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-    snprintf(out, sizeof out, "%s/set", dir);
-    fcl_synth_opts so;
-    fcl_synth_opts_default(&so);
-    so.ids = 16;
-    so.per_id = 16;
-    so.size = 112;
-    so.val_frac = 0.0f;
-    so.unseen_ids = 0;
-    so.pairs = 0;
-    fcl_error e = {0};
-    double t0 = now_s();
-    cr_assert_eq(fcl_synth_write_dataset(out, &so, NULL, NULL, &e), FCL_OK, "%s", e.msg);
-    double t_write = now_s() - t0;
-    snprintf(p, sizeof p, "%s/train", out);
+    char dir[64];
     fcl_dataset ds;
-    cr_assert_eq(fcl_dataset_open_folder(p, 0, NULL, &ds, &e), FCL_OK, "%s", e.msg);
+    double t0 = now_s();
+    synth_train_set(dir, sizeof dir, 16, 16, 112, &ds);
+    double t_write = now_s() - t0;
+    fcl_error e = {0};
     fcl_aug_pipeline aug;
     cr_assert_eq(fcl_aug_parse("flip,crop=8,rotate=10,jitter=0.2:0.2:0.2,erase=0.25,norm=0.5:0.5", &aug, &e), FCL_OK);
     fcl_loader_source s = fcl_loader_source_dataset(&ds);

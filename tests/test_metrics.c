@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <facecl/facecl.h>
+#include "helpers/cmdline.h"
 
 #define FIXTURE FACECL_SOURCE_DIR "/tests/fixtures/metrics_sklearn.txt"
 /* Continuous results (AUC, interpolated EER, means) agree with sklearn/numpy to rounding; the
@@ -45,35 +46,6 @@ static void random_pairs(uint64_t seed, size_t n, double pos_rate, double grid, 
     /* Both classes, whatever the draw. */
     y[0] = 1;
     y[1] = 0;
-}
-
-static void tmp_dir(char *buf, size_t size)
-{
-    snprintf(buf, size, "/tmp/facecl-metrics-XXXXXX");
-    cr_assert_not_null(mkdtemp(buf));
-}
-
-static void rm_rf(const char *dir)
-{
-    char cmd[1200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    cr_assert_eq(system(cmd), 0);
-}
-
-static char *read_text(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    cr_assert_not_null(b);
-    cr_assert_eq(fread(b, 1, (size_t)n, f), (size_t)n);
-    b[n] = '\0';
-    fclose(f);
-    if (len) *len = (size_t)n;
-    return b;
 }
 
 static void write_text(const char *path, const char *text, const char *mode)
@@ -675,14 +647,14 @@ Test(classify, report_matches_sklearn)
 Test(classify, predictions_csv)
 {
     char dir[64], path[128];
-    tmp_dir(dir, sizeof dir);
+    fcl_test_tmpdir(dir, sizeof dir, "metrics");
     snprintf(path, sizeof path, "%s/pred.csv", dir);
     const char *ids[3] = {"a/img_001.jpg", "b,with comma.png", "say \"cheese\".jpg"};
     const char *names[2] = {"Alice", "Bob, Jr."};
     const int pred[3] = {1, 0, 1};
     fcl_error e = {0};
     cr_assert_eq(fcl_predictions_write_csv(path, ids, pred, 3, 2, names, &e), FCL_OK, "%s", e.msg);
-    char *text = read_text(path, NULL);
+    char *text = fcl_test_slurp_n(path, NULL);
     cr_expect_str_eq(text, "id,label\na/img_001.jpg,\"Bob, Jr.\"\n\"b,with comma.png\",Alice\n"
                            "\"say \"\"cheese\"\".jpg\",\"Bob, Jr.\"\n");
     free(text);
@@ -695,13 +667,13 @@ Test(classify, predictions_csv)
     }
     fcl_csv_free(&t);
     cr_assert_eq(fcl_predictions_write_csv(path, ids, pred, 3, 2, NULL, &e), FCL_OK);
-    text = read_text(path, NULL);
+    text = fcl_test_slurp_n(path, NULL);
     cr_expect(strstr(text, "a/img_001.jpg,1\n") != NULL, "%s", text);
     free(text);
     const int bad[1] = {2};
     expect_error(fcl_predictions_write_csv(path, ids, bad, 1, 2, names, &e), FCL_ERR_INVALID_ARG, &e,
                  "pred[0] is 2");
-    rm_rf(dir);
+    cr_assert(fcl_test_rm_rf(dir));
 }
 
 /* ---- CSV log ------------------------------------------------------------------------------ */
@@ -709,7 +681,7 @@ Test(classify, predictions_csv)
 Test(csvlog, round_trip_and_resume)
 {
     char dir[64], path[128];
-    tmp_dir(dir, sizeof dir);
+    fcl_test_tmpdir(dir, sizeof dir, "metrics");
     snprintf(path, sizeof path, "%s/train.csv", dir);
     const char *cols[4] = {"epoch", "loss", "val acc", "note"};
     fcl_csvlog log;
@@ -720,7 +692,7 @@ Test(csvlog, round_trip_and_resume)
     const char *r2[4] = {"2", "1.75", "0.5", "lr drop, \"warm\"\nrestart"};
     cr_assert_eq(fcl_csvlog_write(&log, r2, &e), FCL_OK, "%s", e.msg);
     /* Flushed per row: visible to another reader before close. */
-    char *text = read_text(path, NULL);
+    char *text = fcl_test_slurp_n(path, NULL);
     cr_expect_str_eq(text, "epoch,loss,val acc,note\n1,2.5,0.125,nan\n"
                            "2,1.75,0.5,\"lr drop, \"\"warm\"\"\nrestart\"\n");
     free(text);
@@ -763,13 +735,13 @@ Test(csvlog, round_trip_and_resume)
     fcl_csv_free(&t);
     expect_error(fcl_csvlog_truncate(path, "nope", 2, NULL, &e), FCL_ERR_FORMAT, &e, "no column named 'nope'");
     expect_error(fcl_csvlog_truncate(path, "note", 2, NULL, &e), FCL_ERR_FORMAT, &e, "is not a number");
-    rm_rf(dir);
+    cr_assert(fcl_test_rm_rf(dir));
 }
 
 Test(csvlog, torn_tail_and_crash)
 {
     char dir[64], path[128];
-    tmp_dir(dir, sizeof dir);
+    fcl_test_tmpdir(dir, sizeof dir, "metrics");
     snprintf(path, sizeof path, "%s/log.csv", dir);
     const char *cols[2] = {"epoch", "loss"};
     fcl_error e = {0};
@@ -788,7 +760,7 @@ Test(csvlog, torn_tail_and_crash)
     int status = 0;
     waitpid(pid, &status, 0);
     cr_assert(WIFSIGNALED(status), "child should have aborted (status %d)", status);
-    char *text = read_text(path, NULL);
+    char *text = fcl_test_slurp_n(path, NULL);
     cr_expect_str_eq(text, "epoch,loss\n1,0.5\n");
     free(text);
 
@@ -805,7 +777,7 @@ Test(csvlog, torn_tail_and_crash)
     const double v2[2] = {2, 0.25};
     cr_assert_eq(fcl_csvlog_write_numbers(&log, v2, &e), FCL_OK);
     cr_assert_eq(fcl_csvlog_close(&log, &e), FCL_OK);
-    text = read_text(path, NULL);
+    text = fcl_test_slurp_n(path, NULL);
     cr_expect_str_eq(text, "epoch,loss\n1,0.5\n2,0.25\n");
     free(text);
 
@@ -814,7 +786,7 @@ Test(csvlog, torn_tail_and_crash)
     size_t kept;
     cr_assert_eq(fcl_csvlog_truncate(path, "epoch", 100, &kept, &e), FCL_OK, "%s", e.msg);
     cr_expect_eq(kept, 2);
-    text = read_text(path, NULL);
+    text = fcl_test_slurp_n(path, NULL);
     cr_expect_str_eq(text, "epoch,loss\n1,0.5\n2,0.25\n");
     free(text);
 
@@ -822,10 +794,10 @@ Test(csvlog, torn_tail_and_crash)
     write_text(path, "epo", "wb");
     cr_assert_eq(fcl_csvlog_open(&log, path, cols, 2, FCL_CSVLOG_APPEND, &e), FCL_OK, "%s", e.msg);
     cr_assert_eq(fcl_csvlog_close(&log, &e), FCL_OK);
-    text = read_text(path, NULL);
+    text = fcl_test_slurp_n(path, NULL);
     cr_expect_str_eq(text, "epoch,loss\n");
     free(text);
-    rm_rf(dir);
+    cr_assert(fcl_test_rm_rf(dir));
 }
 
 Test(csvlog, parser_errors)
@@ -854,7 +826,7 @@ Test(csvlog, parser_errors)
 
     /* A one-column log with an empty field reads back as a row, not as a blank line. */
     char dir[64], path[128];
-    tmp_dir(dir, sizeof dir);
+    fcl_test_tmpdir(dir, sizeof dir, "metrics");
     snprintf(path, sizeof path, "%s/one.csv", dir);
     const char *col[1] = {"note"};
     const char *row[1] = {""};
@@ -865,7 +837,7 @@ Test(csvlog, parser_errors)
     cr_assert_eq(fcl_csv_read(path, &t, &e), FCL_OK);
     cr_expect_eq(t.n_rows, 1);
     fcl_csv_free(&t);
-    rm_rf(dir);
+    cr_assert(fcl_test_rm_rf(dir));
 }
 
 /* ---- plots -------------------------------------------------------------------------------- */
@@ -895,7 +867,7 @@ static double colour_rows(const fcl_image *img, int x, uint32_t rgb, int *count)
 Test(plot, png_smoke_and_determinism)
 {
     char dir[64], p1[128], p2[128];
-    tmp_dir(dir, sizeof dir);
+    fcl_test_tmpdir(dir, sizeof dir, "metrics");
     snprintf(p1, sizeof p1, "%s/loss.png", dir);
     snprintf(p2, sizeof p2, "%s/loss2.png", dir);
     double ep[12], tr[12], va[12];
@@ -911,7 +883,7 @@ Test(plot, png_smoke_and_determinism)
     cr_assert_eq(fcl_plot_lines(p1, "Loss", "epoch", "loss", s, 2, &o, &e), FCL_OK, "%s", e.msg);
     cr_assert_eq(fcl_plot_lines(p2, "Loss", "epoch", "loss", s, 2, &o, &e), FCL_OK, "%s", e.msg);
     size_t l1, l2;
-    char *b1 = read_text(p1, &l1), *b2 = read_text(p2, &l2);
+    char *b1 = fcl_test_slurp_n(p1, &l1), *b2 = fcl_test_slurp_n(p2, &l2);
     cr_expect(l1 == l2 && memcmp(b1, b2, l1) == 0, "two renders differ");
     cr_expect(l1 > 8 && memcmp(b1, "\x89PNG\r\n\x1a\n", 8) == 0, "not a PNG signature");
     free(b1);
@@ -931,7 +903,7 @@ Test(plot, png_smoke_and_determinism)
     cr_expect(ink > plane / 100, "only %zu non-background pixels", ink);
     cr_expect(blue > 300 && orange > 200, "series colours: %zu blue, %zu orange pixels", blue, orange);
     fcl_image_free(&img);
-    rm_rf(dir);
+    cr_assert(fcl_test_rm_rf(dir));
 }
 
 /* Up is up: of two horizontal lines the larger y is drawn higher, both inside the image. */
@@ -1003,7 +975,7 @@ Test(plot, errors)
 Test(plot, svg_and_pdf)
 {
     char dir[64], p1[128], p2[128], p3[128], bad[160];
-    tmp_dir(dir, sizeof dir);
+    fcl_test_tmpdir(dir, sizeof dir, "metrics");
     snprintf(p1, sizeof p1, "%s/roc.svg", dir);
     snprintf(p2, sizeof p2, "%s/roc2.SVG", dir);
     snprintf(p3, sizeof p3, "%s/roc.pdf", dir);
@@ -1015,7 +987,7 @@ Test(plot, svg_and_pdf)
     cr_assert_eq(fcl_plot_lines(p2, "ROC", "FAR", "TAR", &s, 1, &o, &e), FCL_OK, "%s", e.msg);
     cr_assert_eq(fcl_plot_lines(p3, "ROC", "FAR", "TAR", &s, 1, &o, &e), FCL_OK, "%s", e.msg);
     size_t l1, l2, l3;
-    char *b1 = read_text(p1, &l1), *b2 = read_text(p2, &l2), *b3 = read_text(p3, &l3);
+    char *b1 = fcl_test_slurp_n(p1, &l1), *b2 = fcl_test_slurp_n(p2, &l2), *b3 = fcl_test_slurp_n(p3, &l3);
     /* the same bytes but for Cairo's per-process surface number, id="surfaceN" */
     for (char *b = b1; (b = strstr(b, "id=\"surface")); b++) memset(b + 11, '#', strcspn(b + 11, "\""));
     for (char *b = b2; (b = strstr(b, "id=\"surface")); b++) memset(b + 11, '#', strcspn(b + 11, "\""));
@@ -1032,5 +1004,5 @@ Test(plot, svg_and_pdf)
     snprintf(bad, sizeof bad, "%s/no-such-dir/roc.pdf", dir);
     expect_error(fcl_plot_lines(bad, NULL, NULL, NULL, &s, 1, &o, &e), FCL_ERR_IO, &e, "plot ");
     cr_expect(strstr(e.msg, "no-such-dir/roc.pdf") && strstr(e.msg, "ENOENT"), "%s", e.msg);
-    rm_rf(dir);
+    cr_assert(fcl_test_rm_rf(dir));
 }

@@ -6,21 +6,7 @@
 #include <unistd.h>
 
 #include <facecl/npy.h>
-
-static char *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    rewind(f);
-    char *b = malloc((size_t)len + 1);
-    cr_assert_eq(fread(b, 1, (size_t)len, f), (size_t)len);
-    fclose(f);
-    b[len] = '\0';
-    *n = (size_t)len;
-    return b;
-}
+#include "helpers/cmdline.h"
 
 static void spit(const char *path, const void *b, size_t n)
 {
@@ -35,9 +21,7 @@ static char dir[] = "/tmp/fcl_npyXXXXXX";
 static void setup(void) { cr_assert(mkdtemp(dir)); }
 static void teardown(void)
 {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    cr_expect_eq(system(cmd), 0);
+    cr_expect(fcl_test_rm_rf(dir));
 }
 
 TestSuite(npy, .init = setup, .fini = teardown);
@@ -52,7 +36,7 @@ Test(npy, header_bytes_and_round_trip)
     fcl_error e = {0};
     cr_assert_eq(fcl_npy_write_f32(p, data, 2, shape, &e), FCL_OK, "%s", e.msg);
     size_t n;
-    char *b = slurp(p, &n);
+    char *b = fcl_test_slurp_n(p, &n);
     /* What numpy.save writes for np.arange(12, dtype='<f4').reshape(3, 4) (header to 64 bytes). */
     const char want[] = "\x93NUMPY\x01\x00\x76\x00{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }";
     cr_assert_eq(memcmp(b, want, sizeof want - 1), 0, "header: %.*s", 70, b + 10);
@@ -73,7 +57,7 @@ Test(npy, header_bytes_and_round_trip)
     /* 1-d shapes are written as Python's one-element tuple "(5,)"; 0-d as "()". */
     size_t s1[1] = {5};
     cr_assert_eq(fcl_npy_write_f32(p, data, 1, s1, &e), FCL_OK, "%s", e.msg);
-    b = slurp(p, &n);
+    b = fcl_test_slurp_n(p, &n);
     cr_expect(strstr(b + 10, "'shape': (5,), }"), "%s", b + 10);
     cr_expect_eq((n - 20) % 64, 0u);
     free(b);
@@ -106,7 +90,7 @@ Test(npy, reader_rejects_bad_files)
     fcl_npy a;
     cr_assert_eq(fcl_npy_write_f32(p, data, 2, shape, &e), FCL_OK, "%s", e.msg);
     size_t n;
-    char *good = slurp(p, &n);
+    char *good = fcl_test_slurp_n(p, &n);
 
     /* Truncated data. */
     spit(p, good, n - 4);

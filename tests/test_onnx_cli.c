@@ -12,6 +12,7 @@
 #include <facecl/facecl.h>
 
 #include "helpers/onnx_reader.h"
+#include "helpers/cmdline.h"
 
 #define FACECL FACECL_BINARY_DIR "/facecl"
 #define SMALL FACECL_SOURCE_DIR "/models/small.model"
@@ -192,21 +193,8 @@ Test(onnx_refuse, atomic_write)
 
 static char out[1 << 15];
 
-static int run(const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    strncat(cmd, " 2>&1", sizeof cmd - strlen(cmd) - 1);
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p);
-    size_t n = fread(out, 1, sizeof out - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+/* Runs a shell command line; its exit status, and its output in out. */
+#define run(...) fcl_test_run_buf(out, sizeof out, __VA_ARGS__)
 
 Test(onnx_cli, bad_arguments_refused)
 {

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <facecl/dataset.h>
+#include "helpers/cmdline.h"
 
 static fcl_status parse(const char *text, fcl_pairs_format fmt, fcl_pair_list *pl, fcl_error *err)
 {
@@ -161,18 +162,9 @@ Test(pairs_lfw, malformed)
 
 static char root[64];
 
-static void make_root(void)
-{
-    snprintf(root, sizeof root, "/tmp/facecl-pairs-XXXXXX");
-    cr_assert_not_null(mkdtemp(root));
-}
+static void make_root(void) { fcl_test_tmpdir(root, sizeof root, "pairs"); }
 
-static void rm_root(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-    if (system(cmd) != 0) cr_log_warn("could not remove %s", root);
-}
+static void rm_root(void) { fcl_test_rm_rf(root); }
 
 static char *touch(const char *rel, const char *content)
 {

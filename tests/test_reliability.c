@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <facecl/facecl.h>
+#include "helpers/cmdline.h"
 
 #define FACECL FACECL_BINARY_DIR "/facecl"
 
@@ -26,13 +27,7 @@ static int run(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(cmd + n, sizeof cmd - (size_t)n, fmt, ap);
     va_end(ap);
-    strncat(cmd, " 2>&1", sizeof cmd - strlen(cmd) - 1);
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p, "popen %s", cmd);
-    size_t got = fread(out, 1, sizeof out - 1, p);
-    out[got] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return fcl_test_run_buf(out, sizeof out, "%s", cmd);
 }
 
 static char *slurp(const char *rel)
@@ -66,9 +61,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", dir);
+    fcl_test_rm_rf(dir);
 }
 
 TestSuite(reliability, .init = setup, .fini = teardown, .timeout = 300);

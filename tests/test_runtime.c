@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <facecl/facecl.h>
+#include "helpers/cmdline.h"
 
 static fcl_ctx *make_ctx(const char *cache_dir)
 {
@@ -19,19 +20,6 @@ static fcl_ctx *make_ctx(const char *cache_dir)
     fcl_error e = {0};
     cr_assert_eq(fcl_ctx_create(&ctx, &o, &e), FCL_OK, "context: %s", e.msg);
     return ctx;
-}
-
-static void tmpdir(char *buf, size_t size)
-{
-    snprintf(buf, size, "/tmp/facecl-test-XXXXXX");
-    cr_assert_not_null(mkdtemp(buf));
-}
-
-static void rm_rf(const char *dir)
-{
-    char cmd[1200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    cr_assert_eq(system(cmd), 0);
 }
 
 /* The single kernels/<hash>.bin file in a cache folder. */
@@ -97,7 +85,7 @@ Test(runtime, embedded_kernel_builds_and_runs)
 Test(runtime, disk_cache_reuse_and_recovery)
 {
     char dir[64], entry[1300];
-    tmpdir(dir, sizeof dir);
+    fcl_test_tmpdir(dir, sizeof dir, "test");
     fcl_ctx *ctx = make_ctx(dir);
     run_axpy(ctx, "-DFCL_TEST_KEY=1");
     cr_assert_eq(fcl_ctx_last_program_origin(ctx), 0, "first build is from source");
@@ -137,13 +125,13 @@ Test(runtime, disk_cache_reuse_and_recovery)
     run_axpy(ctx, "-DFCL_TEST_KEY=2");
     cr_assert_eq(fcl_ctx_last_program_origin(ctx), 0);
     fcl_ctx_destroy(ctx);
-    rm_rf(dir);
+    cr_assert(fcl_test_rm_rf(dir));
 }
 
 Test(runtime, build_error_has_log_and_names)
 {
     char dir[64], path[128];
-    tmpdir(dir, sizeof dir);
+    fcl_test_tmpdir(dir, sizeof dir, "test");
     snprintf(path, sizeof path, "%s/broken.cl", dir);
     FILE *f = fopen(path, "w");
     fprintf(f, "__kernel void broken(__global float *x) { x[0] = undeclared_thing; }\n");
@@ -164,7 +152,7 @@ Test(runtime, build_error_has_log_and_names)
     cr_assert_eq(fcl_kernel_get(ctx, "runtime.cl", "no_such_kernel", "", &k), FCL_ERR_OPENCL);
     cr_assert(strstr(fcl_ctx_errmsg(ctx), "CL_INVALID_KERNEL_NAME"), "%s", fcl_ctx_errmsg(ctx));
     fcl_ctx_destroy(ctx);
-    rm_rf(dir);
+    cr_assert(fcl_test_rm_rf(dir));
 }
 
 Test(runtime, enqueue_error_is_symbolic)

@@ -9,21 +9,9 @@
 #include <dirent.h>
 
 #include <facecl/safetensors.h>
+#include "helpers/cmdline.h"
 
 /* ---- helpers ------------------------------------------------------------------------------------ */
-
-static void tmpdir(char *buf, size_t size)
-{
-    snprintf(buf, size, "/tmp/facecl-st-XXXXXX");
-    cr_assert_not_null(mkdtemp(buf));
-}
-
-static void rm_rf(const char *dir)
-{
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    cr_assert_eq(system(cmd), 0);
-}
 
 /* A safetensors image: LE header length, json, data. Caller frees. */
 static unsigned char *mk(const char *json, const void *data, size_t dlen, size_t *size)
@@ -44,19 +32,6 @@ static void write_file(const char *path, const void *b, size_t n)
     cr_assert_not_null(f);
     cr_assert_eq(fwrite(b, 1, n, f), n);
     fclose(f);
-}
-
-static unsigned char *read_file(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    *n = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc(*n ? *n : 1);
-    cr_assert_eq(fread(b, 1, *n, f), *n);
-    fclose(f);
-    return b;
 }
 
 /* Loading json+data from memory must fail with `want` and a message containing each needle. */
@@ -119,18 +94,26 @@ static void sample(fcl_checkpoint *c)
     cr_assert_eq(fcl_ckpt_set_meta(c, "notes", "tab\there, \"quotes\", back\\slash, é", &err), FCL_OK);
 }
 
+/* sample() saved as DIR/name, DIR a fresh temporary folder. */
+static void save_sample(char *dir, size_t dsize, char *path, size_t psize, const char *name, fcl_checkpoint *a)
+{
+    fcl_error err;
+    fcl_error_clear(&err);
+    fcl_test_tmpdir(dir, dsize, "st");
+    snprintf(path, psize, "%s/%s", dir, name);
+    sample(a);
+    cr_assert_eq(fcl_st_save(a, path, &err), FCL_OK, "%s", err.msg);
+}
+
 /* ---- round trip ------------------------------------------------------------------------------- */
 
 Test(safetensors, round_trip)
 {
     char dir[64], path[128];
-    tmpdir(dir, sizeof dir);
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
     fcl_checkpoint a, b;
     fcl_error err;
     fcl_error_clear(&err);
-    sample(&a);
-    cr_assert_eq(fcl_st_save(&a, path, &err), FCL_OK, "%s", err.msg);
+    save_sample(dir, sizeof dir, path, sizeof path, "model.safetensors", &a);
     /* saving again replaces the file atomically and leaves no temporary behind */
     cr_assert_eq(fcl_st_save(&a, path, &err), FCL_OK, "%s", err.msg);
     DIR *dd = opendir(dir);
@@ -142,7 +125,7 @@ Test(safetensors, round_trip)
     cr_expect_eq(files, 1, "temporary files left in %s", dir);
 
     size_t n;
-    unsigned char *raw = read_file(path, &n);
+    unsigned char *raw = (unsigned char *)fcl_test_slurp_n(path, &n);
     uint64_t hl = 0;
     for (int i = 7; i >= 0; i--) hl = hl << 8 | raw[i];
     cr_expect_eq(hl % 8, 0u, "header padded to 8 bytes (got %llu)", (unsigned long long)hl);
@@ -172,7 +155,7 @@ Test(safetensors, round_trip)
     cr_expect_null(fcl_ckpt_find(&b, "nope"));
     fcl_ckpt_free(&a);
     fcl_ckpt_free(&b);
-    rm_rf(dir);
+    cr_assert(fcl_test_rm_rf(dir));
 }
 
 Test(safetensors, conversions)
@@ -240,7 +223,7 @@ Test(safetensors, add_rejects_bad_input)
     cr_expect_eq(c.count, 1u);
     /* a checkpoint made inconsistent by hand is refused by the writer, the target untouched */
     char dir[64], path[128];
-    tmpdir(dir, sizeof dir);
+    fcl_test_tmpdir(dir, sizeof dir, "st");
     snprintf(path, sizeof path, "%s/x.safetensors", dir);
     c.tensors[0].nbytes = 4;
     cr_expect_eq(fcl_st_save(&c, path, &err), FCL_ERR_INVALID_ARG);
@@ -252,7 +235,7 @@ Test(safetensors, add_rejects_bad_input)
     cr_expect(strstr(err.msg, path) != NULL, "%s", err.msg);
     printf("  writer error: %s\n", err.msg);
     fcl_ckpt_free(&c);
-    rm_rf(dir);
+    cr_assert(fcl_test_rm_rf(dir));
 }
 
 /* ---- interoperability with the Python safetensors package --------------------------------------- */
@@ -465,15 +448,12 @@ Test(safetensors, corrupt_files_give_clear_errors)
 Test(safetensors, truncated_file_on_disk)
 {
     char dir[64], path[128];
-    tmpdir(dir, sizeof dir);
-    snprintf(path, sizeof path, "%s/t.safetensors", dir);
     fcl_checkpoint a, c;
     fcl_error err;
     fcl_error_clear(&err);
-    sample(&a);
-    cr_assert_eq(fcl_st_save(&a, path, &err), FCL_OK, "%s", err.msg);
+    save_sample(dir, sizeof dir, path, sizeof path, "t.safetensors", &a);
     size_t n;
-    unsigned char *raw = read_file(path, &n);
+    unsigned char *raw = (unsigned char *)fcl_test_slurp_n(path, &n);
     cr_assert_eq(truncate(path, (off_t)(n - 3)), 0);
     cr_expect_eq(fcl_st_load(&c, path, &err), FCL_ERR_FORMAT);
     cr_expect(strstr(err.msg, path) != NULL, "%s", err.msg);
@@ -494,7 +474,7 @@ Test(safetensors, truncated_file_on_disk)
     printf("  a folder: %s\n", err.msg);
     free(raw);
     fcl_ckpt_free(&a);
-    rm_rf(dir);
+    cr_assert(fcl_test_rm_rf(dir));
 }
 
 /* ---- shape check ------------------------------------------------------------------------------- */
@@ -536,7 +516,7 @@ Test(safetensors, shape_check_reports_everything)
 
     /* same against a file */
     char dir[64], path[128];
-    tmpdir(dir, sizeof dir);
+    fcl_test_tmpdir(dir, sizeof dir, "st");
     snprintf(path, sizeof path, "%s/m.safetensors", dir);
     cr_assert_eq(fcl_st_save(&c, path, &err), FCL_OK, "%s", err.msg);
     cr_expect_eq(fcl_st_check_file(path, want, nw, ignore, &err), FCL_ERR_SHAPE);
@@ -552,5 +532,5 @@ Test(safetensors, shape_check_reports_everything)
     cr_expect_eq(fcl_st_check_shapes(&c, "x", many, 2000, NULL, &err), FCL_ERR_SHAPE);
     cr_expect(strstr(err.msg, "2000 missing") && strstr(err.msg, "cut short"), "%.300s", err.msg);
     fcl_ckpt_free(&c);
-    rm_rf(dir);
+    cr_assert(fcl_test_rm_rf(dir));
 }

@@ -1,4 +1,4 @@
-/* tests/helpers/cmdline.c: shell commands from tests with captured output, file reading, numbers in printed text. */
+/* tests/helpers/cmdline.c: shell commands from tests with captured output, temporary folders, file reading, numbers in printed text. */
 #include <criterion/criterion.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,11 +11,29 @@
 
 int fcl_test_run(char **out, const char *fmt, ...)
 {
-    char cmd[8192];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(cmd, sizeof cmd, fmt, ap);
+    int rc = fcl_test_vrun(out, fmt, ap);
     va_end(ap);
+    return rc;
+}
+
+int fcl_test_run_buf(char *out, size_t size, const char *fmt, ...)
+{
+    char *all = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = fcl_test_vrun(&all, fmt, ap);
+    va_end(ap);
+    snprintf(out, size, "%s", all);
+    free(all);
+    return rc;
+}
+
+int fcl_test_vrun(char **out, const char *fmt, va_list ap)
+{
+    char cmd[8192];
+    int n = vsnprintf(cmd, sizeof cmd, fmt, ap);
     cr_assert(n >= 0 && (size_t)n < sizeof cmd, "command too long");
     char *full = malloc(strlen(cmd) + 16);
     cr_assert(full);
@@ -42,7 +60,7 @@ int fcl_test_run(char **out, const char *fmt, ...)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-char *fcl_test_slurp(const char *path)
+char *fcl_test_slurp_n(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     cr_assert(f, "missing output %s", path);
@@ -54,7 +72,28 @@ char *fcl_test_slurp(const char *path)
     cr_assert_eq(fread(b, 1, (size_t)n, f), (size_t)n);
     b[n] = '\0';
     fclose(f);
+    if (len) *len = (size_t)n;
     return b;
+}
+
+char *fcl_test_slurp(const char *path)
+{
+    return fcl_test_slurp_n(path, NULL);
+}
+
+void fcl_test_tmpdir(char *buf, size_t size, const char *tag)
+{
+    snprintf(buf, size, "/tmp/facecl-%s-XXXXXX", tag);
+    cr_assert_not_null(mkdtemp(buf), "mkdtemp %s", buf);
+}
+
+int fcl_test_rm_rf(const char *dir)
+{
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    int ok = system(cmd) == 0;
+    if (!ok) cr_log_warn("could not remove %s", dir);
+    return ok;
 }
 
 int fcl_test_exists(const char *path)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "helpers/onnx_reader.h"
+#include "helpers/cmdline.h"
 
 /* ---- a minimal protobuf / ONNX reader (strict: any field the writer does not use fails) ---- */
 
@@ -292,20 +293,6 @@ void check_topology(const dmodel *m)
 
 /* ---- checkpoints made here (no device): deterministic non-trivial values per tensor -------- */
 
-static char *read_text(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    rewind(f);
-    char *s = malloc((size_t)n + 1);
-    cr_assert_eq(fread(s, 1, (size_t)n, f), (size_t)n);
-    s[n] = '\0';
-    fclose(f);
-    return s;
-}
-
 float value_of(int tensor, size_t j, fcl_param_kind kind)
 {
     float v = 0.5f * sinf(0.37f * (float)j + 1.3f * (float)tensor);
@@ -319,7 +306,7 @@ void make_checkpoint(const char *path, const char *model_path, const char *name,
                             const char *aug, const char *skip, const char *bad_shape, fcl_model **model)
 {
     fcl_error err = {0};
-    char *text = read_text(model_path);
+    char *text = fcl_test_slurp(model_path);
     fcl_model_opts mo;
     char stem[64];
     fcl_model_opts_init(&mo);
@@ -414,9 +401,7 @@ void onnx_tmp_setup(char *dir, char *ckpt, char *onnx)
 
 void onnx_tmp_teardown(const char *dir)
 {
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    cr_expect_eq(system(cmd), 0);
+    cr_expect(fcl_test_rm_rf(dir));
 }
 
 fcl_model *export_and_load(const char *ckpt_path, const char *model_path, const char *name, const char *options,
