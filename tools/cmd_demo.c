@@ -151,8 +151,7 @@ int fcl_cmd_demo(int argc, char **argv)
     tool_ctx_warn(ctx);
     printf("train: models/small.model, %d epochs, SGD + cosine schedule, cross-entropy, on %s\n", n_epochs,
            fcl_ctx_device(ctx)->name);
-    demo_ui u;
-    memset(&u, 0, sizeof u);
+    demo_ui u = {0};
     fcl_status st = fcl_train_run(ctx, &cfg, on_event, &u, NULL);
     if (u.open) fcl_progress_abort(&u.bar);
     if (st) {

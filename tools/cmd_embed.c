@@ -86,10 +86,8 @@ int fcl_cmd_embed(int argc, char **argv)
     }
 
     fcl_error err = {0};
-    fcl_dataset ds;
-    memset(&ds, 0, sizeof ds);
-    tool_eval_setup s;
-    memset(&s, 0, sizeof s);
+    fcl_dataset ds = {0};
+    tool_eval_setup s = {0};
     fcl_progress prog;
     float *emb = NULL;
     size_t dim = 0;

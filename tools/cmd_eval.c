@@ -151,12 +151,9 @@ int fcl_cmd_eval(int argc, char **argv)
     }
 
     fcl_error err = {0};
-    fcl_dataset ds;
-    memset(&ds, 0, sizeof ds);
-    tool_eval_setup s;
-    memset(&s, 0, sizeof s);
-    fcl_class_report rep;
-    memset(&rep, 0, sizeof rep);
+    fcl_dataset ds = {0};
+    tool_eval_setup s = {0};
+    fcl_class_report rep = {0};
     fcl_progress prog;
     float *logits = NULL;
     int *pred = NULL, *labels = NULL, *map = NULL;

@@ -53,10 +53,8 @@ static fcl_status npy_get(void *user, size_t index, int channels, fcl_image *out
 static int reference_run(const char *ckpt, const char *device, const char *in_path, const char *out_path, int logits)
 {
     fcl_error err = {0};
-    fcl_npy a;
-    memset(&a, 0, sizeof a);
-    tool_eval_setup s;
-    memset(&s, 0, sizeof s);
+    fcl_npy a = {0};
+    tool_eval_setup s = {0};
     float *res = NULL;
     size_t dim = 0;
     int rc = 1;

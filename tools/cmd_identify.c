@@ -75,8 +75,7 @@ static int bench_random(const char *spec, const char *device, fcl_match_mode mod
     int rc = 1;
     float *g = malloc((size_t)G * D * sizeof *g), *p = malloc((size_t)P * D * sizeof *p);
     int *ids = malloc((size_t)G * sizeof *ids), *truth = malloc((size_t)P * sizeof *truth);
-    tool_ident t;
-    memset(&t, 0, sizeof t);
+    tool_ident t = {0};
     if (!g || !p || !ids || !truth) {
         tool_fail("out of memory");
         goto done;
@@ -189,13 +188,9 @@ int fcl_cmd_identify(int argc, char **argv)
     }
 
     fcl_error err = {0};
-    fcl_dataset gal, probes;
-    memset(&gal, 0, sizeof gal);
-    memset(&probes, 0, sizeof probes);
-    tool_eval_setup s;
-    memset(&s, 0, sizeof s);
-    tool_ident t;
-    memset(&t, 0, sizeof t);
+    fcl_dataset gal = {0}, probes = {0};
+    tool_eval_setup s = {0};
+    tool_ident t = {0};
     fcl_ident_metrics m;
     int have_m = 0, labelled = 0;
     int *true_id = NULL;

@@ -191,14 +191,12 @@ static int plot_roc(const char *path, const fcl_verify_result *r, const char *na
     char title[256], label[128];
     snprintf(title, sizeof title, "ROC of %s on %zu pairs", name, r->n);
     snprintf(label, sizeof label, "AUC %.4f, EER %.2f%%", r->auc, 100.0 * r->eer);
-    fcl_plot_series s;
-    memset(&s, 0, sizeof s);
+    fcl_plot_series s = {0};
     s.label = label;
     s.x = r->roc.fpr;
     s.y = r->roc.tpr;
     s.n = r->roc.n_points;
-    fcl_plot_opts o;
-    memset(&o, 0, sizeof o);
+    fcl_plot_opts o = {0};
     o.log_x = 1;
     o.y_fixed = 1;
     o.y_min = 0.0;
@@ -255,12 +253,9 @@ int fcl_cmd_verify(int argc, char **argv)
     }
 
     fcl_error err = {0};
-    fcl_pair_list pl;
-    memset(&pl, 0, sizeof pl);
-    tool_eval_setup s;
-    memset(&s, 0, sizeof s);
-    fcl_verify_result res;
-    memset(&res, 0, sizeof res);
+    fcl_pair_list pl = {0};
+    tool_eval_setup s = {0};
+    fcl_verify_result res = {0};
     int have_res = 0;
     fcl_progress prog;
     double *scores = NULL;
@@ -335,8 +330,7 @@ int fcl_cmd_verify(int argc, char **argv)
         labels[i] = pl.pairs[i].label;
         fold_ids[i] = pl.pairs[i].fold;
     }
-    fcl_verify_opts vo;
-    memset(&vo, 0, sizeof vo);
+    fcl_verify_opts vo = {0};
     if (folds > 0) {
         vo.k_folds = folds; /* contiguous folds, as asked */
     } else if (folds < 0 && pl.n_folds >= 2) {

@@ -19,14 +19,9 @@ int tool_demo_identify(const char *data_dir, const char *run_dir, const char *de
     snprintf(cmc, sizeof cmc, "%s/cmc.png", run_dir);
     snprintf(mpath, sizeof mpath, "%s/identify-metrics.txt", run_dir);
     fcl_error err = {0};
-    fcl_dataset all, gal, probes;
-    memset(&all, 0, sizeof all);
-    memset(&gal, 0, sizeof gal);
-    memset(&probes, 0, sizeof probes);
-    tool_eval_setup s;
-    memset(&s, 0, sizeof s);
-    tool_ident t;
-    memset(&t, 0, sizeof t);
+    fcl_dataset all = {0}, gal = {0}, probes = {0};
+    tool_eval_setup s = {0};
+    tool_ident t = {0};
     fcl_ident_metrics m;
     int have_m = 0, rc = 1;
     size_t *gi = NULL, *pi = NULL, ng = 0, np = 0;

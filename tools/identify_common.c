@@ -106,15 +106,13 @@ static int plot_cmc(const char *path, const fcl_ident_metrics *m, const char *ti
     for (size_t r = 0; r < n; r++) x[r] = (double)(r + 1);
     char label[96];
     snprintf(label, sizeof label, "rank-1 %.2f%%, rank-5 %.2f%%", 100 * m->rank1, 100 * m->rank5);
-    fcl_plot_series s;
-    memset(&s, 0, sizeof s);
+    fcl_plot_series s = {0};
     s.label = label;
     s.x = x;
     s.y = m->cmc;
     s.n = n;
     s.markers = n <= 30;
-    fcl_plot_opts o;
-    memset(&o, 0, sizeof o);
+    fcl_plot_opts o = {0};
     o.log_x = n > 30;
     o.x_integer_ticks = !o.log_x;
     o.x_fixed = 1;

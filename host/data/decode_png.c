@@ -128,8 +128,7 @@ fcl_status fcl_decode_png(const unsigned char *buf, size_t len, const char *name
                           const fcl_decode_limits *lim, fcl_image *out, fcl_error *err)
 {
     fcl_status st = FCL_OK;
-    png_state s;
-    memset(&s, 0, sizeof s);
+    png_state s = {0};
     s.buf = buf;
     s.len = len;
     s.name = name;

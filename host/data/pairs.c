@@ -7,6 +7,8 @@
 
 #include <facecl/dataset.h>
 
+#include "io/textbuf.h"
+
 #define MAX_TOKENS 5
 /* LFW image numbers are 1-based and small (at most a few hundred per person). */
 #define LFW_MAX_INDEX 99999
@@ -326,7 +328,7 @@ fcl_status fcl_pairs_load(const char *path, const char *root, fcl_pairs_format f
 {
     fcl_status st = FCL_OK;
     char *text = NULL;
-    size_t len = 0, cap = 0;
+    size_t len = 0;
     FILE *f = NULL;
     if (out) memset(out, 0, sizeof *out);
     if (!path || !out) return FCL_ERR(err, FCL_ERR_INVALID_ARG, "fcl_pairs_load: NULL argument");
@@ -335,27 +337,11 @@ fcl_status fcl_pairs_load(const char *path, const char *root, fcl_pairs_format f
         st = FCL_ERR(err, FCL_ERR_IO, "%s: cannot open pair list: %s", path, strerror(errno));
         goto fail;
     }
-    for (;;) {
-        if (len == cap) {
-            size_t c = cap ? cap * 2 : 65536;
-            if (c > ((size_t)1 << 31)) {
-                st = FCL_ERR(err, FCL_ERR_FORMAT, "%s: pair list larger than 2 GiB", path);
-                goto fail;
-            }
-            char *p = realloc(text, c);
-            if (!p) {
-                st = FCL_ERR(err, FCL_ERR_NOMEM, "%s: out of memory reading the pair list", path);
-                goto fail;
-            }
-            text = p;
-            cap = c;
-        }
-        size_t got = fread(text + len, 1, cap - len, f);
-        len += got;
-        if (got == 0) break;
-    }
-    if (ferror(f)) {
-        st = FCL_ERR(err, FCL_ERR_IO, "%s: read error", path);
+    int e = fcl_read_all(f, (size_t)1 << 31, &text, &len);
+    if (e) {
+        st = e == EFBIG ? FCL_ERR(err, FCL_ERR_FORMAT, "%s: pair list larger than 2 GiB", path)
+           : e == ENOMEM ? FCL_ERR(err, FCL_ERR_NOMEM, "%s: out of memory reading the pair list", path)
+                         : FCL_ERR(err, FCL_ERR_IO, "%s: read error", path);
         goto fail;
     }
     st = fcl_pairs_parse(text, len, path, root, format, flags, out, err);

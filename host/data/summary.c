@@ -1,10 +1,11 @@
 /* host/data/summary.c: dataset summaries (identities, images per identity, decoded sizes), the decode scan, and their text form. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <facecl/dataset.h>
+
+#include "io/textbuf.h"
 
 #define SUMMARY_TOP_SIZES 5
 
@@ -164,87 +165,47 @@ void fcl_summary_add_pairs(fcl_dataset_summary *s, const fcl_pair_list *pl)
     s->n_folds = pl->n_folds;
 }
 
-/* A growable text buffer for the formatter. */
-typedef struct text {
-    char *s;
-    size_t len, cap;
-    int oom;
-} text;
-
-static void put(text *t, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-static void put(text *t, const char *fmt, ...)
-{
-    if (t->oom) return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(t->s ? t->s + t->len : NULL, t->s ? t->cap - t->len : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            t->oom = 1;
-            return;
-        }
-        if (t->s && (size_t)n < t->cap - t->len) {
-            t->len += (size_t)n;
-            return;
-        }
-        size_t c = t->cap ? t->cap : 512;
-        while (c <= t->len + (size_t)n) c *= 2;
-        char *p = realloc(t->s, c);
-        if (!p) {
-            t->oom = 1;
-            return;
-        }
-        t->s = p;
-        t->cap = c;
-    }
-}
-
 fcl_status fcl_dataset_summary_format(const fcl_dataset_summary *s, char **out, fcl_error *err)
 {
-    text t = {0};
+    fcl_textbuf t = {0};
     if (!s || !out) return FCL_ERR(err, FCL_ERR_INVALID_ARG, "fcl_dataset_summary_format: NULL argument");
     *out = NULL;
-    put(&t, "%-14s%s\n", "dataset", s->root ? s->root : "(unnamed)");
+    fcl_textbuf_printf(&t, "%-14s%s\n", "dataset", s->root ? s->root : "(unnamed)");
     if (s->n_identities > 0) {
-        put(&t, "%-14s%d\n", "identities", s->n_identities);
-        put(&t, "%-14s%zu\n", "images", s->n_images);
-        put(&t, "%-14smin %zu / median %zu / max %zu\n", "per identity", s->per_id_min, s->per_id_median,
+        fcl_textbuf_printf(&t, "%-14s%d\n", "identities", s->n_identities);
+        fcl_textbuf_printf(&t, "%-14s%zu\n", "images", s->n_images);
+        fcl_textbuf_printf(&t, "%-14smin %zu / median %zu / max %zu\n", "per identity", s->per_id_min, s->per_id_median,
             s->per_id_max);
     } else {
-        put(&t, "%-14snone (unlabelled)\n", "identities");
-        put(&t, "%-14s%zu\n", "images", s->n_images);
+        fcl_textbuf_printf(&t, "%-14snone (unlabelled)\n", "identities");
+        fcl_textbuf_printf(&t, "%-14s%zu\n", "images", s->n_images);
     }
     if (s->n_identities > 0 && s->n_unlabelled)
-        put(&t, "%-14s%zu\n", "unlabelled", s->n_unlabelled);
+        fcl_textbuf_printf(&t, "%-14s%zu\n", "unlabelled", s->n_unlabelled);
     if (s->scanned) {
-        put(&t, "%-14s%zu (%zu gray, %zu colour)", "decoded", s->n_decoded, s->n_gray, s->n_colour);
-        if (s->n_bad) put(&t, ", %zu bad", s->n_bad);
-        put(&t, "\n");
+        fcl_textbuf_printf(&t, "%-14s%zu (%zu gray, %zu colour)", "decoded", s->n_decoded, s->n_gray, s->n_colour);
+        if (s->n_bad) fcl_textbuf_printf(&t, ", %zu bad", s->n_bad);
+        fcl_textbuf_printf(&t, "\n");
         if (s->n_sizes == 0) {
-            put(&t, "%-14snone decoded\n", "sizes (W x H)");
+            fcl_textbuf_printf(&t, "%-14snone decoded\n", "sizes (W x H)");
         } else {
-            put(&t, "%-14s%zu distinct:", "sizes (W x H)", s->n_sizes);
+            fcl_textbuf_printf(&t, "%-14s%zu distinct:", "sizes (W x H)", s->n_sizes);
             size_t shown = s->n_sizes < SUMMARY_TOP_SIZES ? s->n_sizes : SUMMARY_TOP_SIZES, rest = 0;
             for (size_t i = 0; i < shown; i++)
-                put(&t, "%s %dx%d (%zu)", i ? "," : "", s->sizes[i].w, s->sizes[i].h, s->sizes[i].count);
+                fcl_textbuf_printf(&t, "%s %dx%d (%zu)", i ? "," : "", s->sizes[i].w, s->sizes[i].h, s->sizes[i].count);
             for (size_t i = shown; i < s->n_sizes; i++) rest += s->sizes[i].count;
-            if (rest) put(&t, ", %zu more images in %zu other sizes", rest, s->n_sizes - shown);
-            put(&t, "\n");
+            if (rest) fcl_textbuf_printf(&t, ", %zu more images in %zu other sizes", rest, s->n_sizes - shown);
+            fcl_textbuf_printf(&t, "\n");
         }
     } else {
-        put(&t, "%-14snot scanned\n", "sizes (W x H)");
+        fcl_textbuf_printf(&t, "%-14snot scanned\n", "sizes (W x H)");
     }
     if (s->has_pairs) {
-        put(&t, "%-14s%zu", "pairs", s->n_pairs);
-        if (s->n_same || s->n_different) put(&t, " (%zu same, %zu different)", s->n_same, s->n_different);
-        if (s->n_pairs_unlabelled) put(&t, " (%zu unlabelled)", s->n_pairs_unlabelled);
-        if (s->n_folds > 0) put(&t, " in %d fold%s", s->n_folds, s->n_folds == 1 ? "" : "s");
-        put(&t, "\n");
+        fcl_textbuf_printf(&t, "%-14s%zu", "pairs", s->n_pairs);
+        if (s->n_same || s->n_different) fcl_textbuf_printf(&t, " (%zu same, %zu different)", s->n_same, s->n_different);
+        if (s->n_pairs_unlabelled) fcl_textbuf_printf(&t, " (%zu unlabelled)", s->n_pairs_unlabelled);
+        if (s->n_folds > 0) fcl_textbuf_printf(&t, " in %d fold%s", s->n_folds, s->n_folds == 1 ? "" : "s");
+        fcl_textbuf_printf(&t, "\n");
     }
     if (t.oom) {
         free(t.s);

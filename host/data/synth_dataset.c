@@ -2,7 +2,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +11,7 @@
 #include "facecl/synth.h"
 #include "io/atomic.h"
 #include "io/png_write.h"
+#include "io/textbuf.h"
 
 #define SET_TRAIN 0
 #define SET_UNSEEN 1
@@ -171,47 +171,6 @@ static fcl_status sync_dir(const char *dir, fcl_error *err)
     return FCL_OK;
 }
 
-/* A growable text buffer for the pair lists and README. */
-typedef struct sbuf {
-    char *s;
-    size_t n, cap;
-    int oom;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    if (b->oom) return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        size_t room = b->cap - b->n;
-        int k = vsnprintf(b->s ? b->s + b->n : NULL, b->s ? room : 0, fmt, ap);
-        va_end(ap);
-        if (k < 0) {
-            b->oom = 1;
-            return;
-        }
-        if (b->s && (size_t)k < room) {
-            b->n += (size_t)k;
-            return;
-        }
-        size_t cap = (b->cap ? b->cap * 2 : 4096) + (size_t)k;
-        char *s = realloc(b->s, cap);
-        if (!s) {
-            b->oom = 1;
-            return;
-        }
-        b->s = s;
-        b->cap = cap;
-    }
-}
-
 static int digits(long v)
 {
     int d = 1;
@@ -368,7 +327,7 @@ fcl_status fcl_synth_write_dataset(const char *out_dir, const fcl_synth_opts *o,
     fcl_status st;
     fcl_image img = {0, 0, 0, NULL};
     upair *pairs = NULL;
-    sbuf lab = {0}, unl = {0}, readme = {0};
+    fcl_textbuf lab = {0}, unl = {0}, readme = {0};
     char *path = NULL;
 
     if (!out_dir || !*out_dir) return FCL_ERR(err, FCL_ERR_INVALID_ARG, "synth: no output folder");
@@ -432,8 +391,8 @@ fcl_status fcl_synth_write_dataset(const char *out_dir, const fcl_synth_opts *o,
                      (int)(a % (uint64_t)o->per_id));
             snprintf(pb, sizeof pb, "unseen/u%0*d/%0*d.png", idw, (int)(b / (uint64_t)o->per_id), imw,
                      (int)(b % (uint64_t)o->per_id));
-            sb_printf(&lab, "%s %s %d\n", pa, pb, pairs[i].same);
-            sb_printf(&unl, "%s %s\n", pa, pb);
+            fcl_textbuf_printf(&lab, "%s %s %d\n", pa, pb, pairs[i].same);
+            fcl_textbuf_printf(&unl, "%s %s\n", pa, pb);
         }
         if (lab.oom || unl.oom) {
             st = FCL_ERR(err, FCL_ERR_NOMEM, "synth: out of memory for the pair lists");
@@ -446,28 +405,28 @@ fcl_status fcl_synth_write_dataset(const char *out_dir, const fcl_synth_opts *o,
     }
 
     const char *kind = o->channels == 1 ? "gray" : "RGB";
-    sb_printf(&readme,
+    fcl_textbuf_printf(&readme,
               "facecl synthetic face dataset\n\n"
               "Made by: facecl synth --ids %d --per-id %d --size %d%s --seed %llu --val-frac %g "
               "--unseen-ids %d --pairs %d --difficulty %g OUT\n"
               "The same command (same facecl build) writes these files again byte for byte.\n\n",
               o->ids, o->per_id, o->size, o->channels == 1 ? " --gray" : "", (unsigned long long)o->seed,
               (double)o->val_frac, o->unseen_ids, o->pairs, (double)o->difficulty);
-    sb_printf(&readme, "train/    %d identities (id%0*d..id%0*d), %d images each = %zu images, %dx%d %s PNG\n",
+    fcl_textbuf_printf(&readme, "train/    %d identities (id%0*d..id%0*d), %d images each = %zu images, %dx%d %s PNG\n",
               o->ids, idw, 0, idw, o->ids - 1, n_train, (size_t)o->ids * (size_t)n_train, o->size, o->size, kind);
     if (n_val > 0)
-        sb_printf(&readme, "val/      the same identities, %d other images each = %zu images\n", n_val,
+        fcl_textbuf_printf(&readme, "val/      the same identities, %d other images each = %zu images\n", n_val,
                   (size_t)o->ids * (size_t)n_val);
     if (o->unseen_ids > 0)
-        sb_printf(&readme, "unseen/   %d other identities (u%0*d..u%0*d), %d images each = %zu images; never in train/ or val/\n",
+        fcl_textbuf_printf(&readme, "unseen/   %d other identities (u%0*d..u%0*d), %d images each = %zu images; never in train/ or val/\n",
                   o->unseen_ids, idw, 0, idw, o->unseen_ids - 1, o->per_id, (size_t)o->unseen_ids * (size_t)o->per_id);
     if (o->pairs > 0)
-        sb_printf(&readme,
+        fcl_textbuf_printf(&readme,
                   "pairs.txt            %d pairs over unseen/, one per line \"path1 path2 label\" "
                   "(1 same identity, 0 different; paths relative to this folder): %zu same, %zu different\n"
                   "pairs_unlabelled.txt the same pairs as \"path1 path2\"\n",
                   o->pairs, n_same, n_diff);
-    sb_printf(&readme,
+    fcl_textbuf_printf(&readme,
               "\nEach identity is a random set of facial parameters (face shape, skin tone, eye spacing,\n"
               "size and colour, brows, nose, mouth, hair style/colour/hairline, glasses, beard, moles).\n"
               "Each image varies pose (yaw, roll), scale, position, lighting, expression, blur, noise,\n"

@@ -9,6 +9,7 @@
 
 #include "facecl/csvlog.h"
 #include "io/csv_internal.h"
+#include "io/textbuf.h"
 
 /* Largest CSV file the reader loads (logs are a few kB; this only stops absurd inputs). */
 #define CSV_MAX_BYTES ((size_t)1 << 30)
@@ -250,50 +251,17 @@ fail:
 /* Reads a whole file into a malloc'd buffer. */
 static fcl_status slurp(const char *path, char **buf, size_t *len, fcl_error *err)
 {
-    fcl_status st = FCL_OK;
     FILE *f = fopen(path, "rb");
-    char *b = NULL;
-    size_t n = 0, cap = 0;
-
     *buf = NULL;
     *len = 0;
     if (!f) return FCL_ERR(err, FCL_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-    for (;;) {
-        if (cap - n < 65536) {
-            if (cap >= CSV_MAX_BYTES) {
-                st = FCL_ERR(err, FCL_ERR_FORMAT, "%s: larger than %zu bytes: not a CSV log", path,
-                             CSV_MAX_BYTES);
-                goto fail;
-            }
-            size_t nc = cap ? 2 * cap : 65536;
-            char *nb = realloc(b, nc + 1);
-            if (!nb) {
-                st = FCL_ERR(err, FCL_ERR_NOMEM, "reading %s: out of memory", path);
-                goto fail;
-            }
-            b = nb;
-            cap = nc;
-        }
-        size_t got = fread(b + n, 1, cap - n, f);
-        n += got;
-        if (got == 0) break;
-    }
-    if (ferror(f)) {
-        st = FCL_ERR(err, FCL_ERR_IO, "reading %s: %s", path, strerror(errno));
-        goto fail;
-    }
+    int e = fcl_read_all(f, CSV_MAX_BYTES, buf, len);
     fclose(f);
-    if (!b) b = malloc(1);
-    if (!b) return FCL_ERR(err, FCL_ERR_NOMEM, "reading %s: out of memory", path);
-    b[n] = '\0';
-    *buf = b;
-    *len = n;
+    if (e == EFBIG)
+        return FCL_ERR(err, FCL_ERR_FORMAT, "%s: larger than %zu bytes: not a CSV log", path, CSV_MAX_BYTES);
+    if (e == ENOMEM) return FCL_ERR(err, FCL_ERR_NOMEM, "reading %s: out of memory", path);
+    if (e) return FCL_ERR(err, FCL_ERR_IO, "reading %s: %s", path, strerror(e));
     return FCL_OK;
-
-fail:
-    fclose(f);
-    free(b);
-    return st;
 }
 
 fcl_status fcl_csv_read(const char *path, fcl_csv_table *out, fcl_error *err)

@@ -247,13 +247,22 @@ static float half_to_float(uint16_t h)
     return f;
 }
 
-fcl_status fcl_st_tensor_to_f32(const fcl_st_tensor *t, float *out, size_t count, fcl_error *err)
+/* The tensor's name quoted into q[128] for messages; the error when count is not its number of
+ * values. */
+static fcl_status check_count(const fcl_st_tensor *t, size_t count, char *q, fcl_error *err)
 {
-    char q[128];
-    fcl_st_quote(q, sizeof q, t->name ? t->name : "");
+    fcl_st_quote(q, 128, t->name ? t->name : "");
     if (count != t->numel)
         return FCL_ERR(err, FCL_ERR_SHAPE, "tensor \"%s\" has %zu values, %zu were asked for", q,
                        t->numel, count);
+    return FCL_OK;
+}
+
+fcl_status fcl_st_tensor_to_f32(const fcl_st_tensor *t, float *out, size_t count, fcl_error *err)
+{
+    char q[128];
+    fcl_status st = check_count(t, count, q, err);
+    if (st) return st;
     const unsigned char *d = t->data;
     for (size_t i = 0; i < count; i++) {
         switch (t->dtype) {
@@ -279,10 +288,8 @@ fcl_status fcl_st_tensor_to_f32(const fcl_st_tensor *t, float *out, size_t count
 fcl_status fcl_st_tensor_to_i64(const fcl_st_tensor *t, int64_t *out, size_t count, fcl_error *err)
 {
     char q[128];
-    fcl_st_quote(q, sizeof q, t->name ? t->name : "");
-    if (count != t->numel)
-        return FCL_ERR(err, FCL_ERR_SHAPE, "tensor \"%s\" has %zu values, %zu were asked for", q,
-                       t->numel, count);
+    fcl_status st = check_count(t, count, q, err);
+    if (st) return st;
     if (t->dtype == FCL_ST_I64) {
         if (count) memcpy(out, t->data, count * 8);
     } else if (t->dtype == FCL_ST_U8) {

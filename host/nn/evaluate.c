@@ -156,8 +156,7 @@ static fcl_status run_source(fcl_ctx *ctx, fcl_net *net, const fcl_loader_source
     if (want_logits && m->classifier_layer < 0)
         return FCL_ERR(e, FCL_ERR_INVALID_ARG, "%s: model %s has no classifier (classes=0): nothing to predict", fn, m->name);
 
-    fcl_loader_opts lo;
-    memset(&lo, 0, sizeof lo);
+    fcl_loader_opts lo = {0};
     lo.batch_size = in->batch;
     lo.channels = in->channels;
     lo.height = in->height;

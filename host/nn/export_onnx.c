@@ -187,8 +187,7 @@ fcl_status fcl_onnx_export(const fcl_model *m, const fcl_checkpoint *weights, co
                            fcl_export_output output, const char *path, fcl_export_summary *summary, fcl_error *err)
 {
     fcl_status st = FCL_OK;
-    fcl_exporter x;
-    memset(&x, 0, sizeof x);
+    fcl_exporter x = {0};
     x.m = m;
     x.w = weights;
     x.err = err;

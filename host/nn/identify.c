@@ -261,8 +261,7 @@ fcl_status fcl_identify(fcl_ctx *ctx, const fcl_gallery *g, const float *probes,
         if ((st = fcl_tensor_view(ctx, &tp, 0, 2, shp, &vp)) || (st = fcl_tensor_view(ctx, &ts, 0, 2, shs, &vs))) goto fail;
         if ((st = fcl_tensor_upload(ctx, &vp, probes + p0 * D, m * D))) goto fail;
         /* scores [m, G] = probes [m, D] x rows^T ([G, D] stored): cosine of unit rows. */
-        fcl_gemm_params gp;
-        memset(&gp, 0, sizeof gp);
+        fcl_gemm_params gp = {0};
         gp.trans_b = 1;
         gp.m = m;
         gp.n = G;

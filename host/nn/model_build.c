@@ -559,8 +559,7 @@ fcl_status mp_build(const char *text, const char *src, const fcl_model_opts *opt
                     fcl_error *err)
 {
     mp_arena arena = {0};
-    mp_exec x;
-    memset(&x, 0, sizeof x);
+    mp_exec x = {0};
     x.arena = &arena;
     x.src = src;
     x.err = err;

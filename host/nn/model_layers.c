@@ -513,8 +513,7 @@ static fcl_status build_embedding(const mp_kvs *k, const char *name, const int *
     if (eps <= 0) return mp_fail(x, k->line, FCL_ERR_FORMAT, "bad value for embedding key 'eps': must be > 0");
     int idx = inputs[0];
     if (x->m->embedding > 0) {
-        fcl_layer L;
-        memset(&L, 0, sizeof L);
+        fcl_layer L = {0};
         L.n_inputs = 1;
         L.inputs[0] = idx;
         mp_layer_shape(x, idx, &L.in_c, &L.in_h, &L.in_w);
@@ -549,8 +548,7 @@ fcl_status mp_build_layer(mp_exec *x, int line, const mp_type_info *info, const 
 {
     const char *type = info->type;
     mp_kvs k = {x, line, type, n_kv, keys, vals};
-    fcl_layer L;
-    memset(&L, 0, sizeof L);
+    fcl_layer L = {0};
     fcl_status st = FCL_OK;
     if (!strcmp(type, "embedding")) return build_embedding(&k, name && *name ? name : "embedding", inputs, out);
 

@@ -32,8 +32,7 @@ struct fcl_optim {
 
 fcl_optim_hparams fcl_sgd_defaults(double lr)
 {
-    fcl_optim_hparams h;
-    memset(&h, 0, sizeof h);
+    fcl_optim_hparams h = {0};
     h.lr = lr;
     h.beta1 = 0.9;
     h.beta2 = 0.999;

@@ -27,8 +27,7 @@ struct fcl_sched {
 
 fcl_sched_config fcl_sched_defaults(fcl_sched_kind kind)
 {
-    fcl_sched_config c;
-    memset(&c, 0, sizeof c);
+    fcl_sched_config c = {0};
     c.kind = kind;
     c.unit = kind == FCL_SCHED_ONECYCLE ? FCL_SCHED_PER_ITER : FCL_SCHED_PER_EPOCH;
     c.gamma = 0.1;

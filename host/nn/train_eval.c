@@ -86,8 +86,7 @@ fcl_status fcl_tr_verify(trainer *t, fcl_epoch_stats *s)
     in.tta_flip = t->cfg->tta_flip;
     double *scores = NULL;
     int *labels = NULL, *folds = NULL;
-    fcl_verify_result r;
-    memset(&r, 0, sizeof r);
+    fcl_verify_result r = {0};
     fcl_status st = fcl_dist_embed_pairs(ctx, t->cfg->dist, t->net, &in, &t->pairs, eval_progress, t, &scores);
     if (st) return st;
     labels = malloc(t->pairs.n * sizeof *labels);

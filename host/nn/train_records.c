@@ -166,8 +166,7 @@ double fcl_tr_best_so_far(const trainer *t)
 {
     double best = NAN;
     for (int i = 0; i < t->n_hist; i++) {
-        fcl_epoch_stats s;
-        memset(&s, 0, sizeof s);
+        fcl_epoch_stats s = {0};
         s.train_loss = t->h_train_loss[i];
         s.val_loss = t->h_val_loss[i];
         s.val_acc = t->h_val_acc[i];

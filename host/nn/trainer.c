@@ -308,8 +308,7 @@ fcl_status fcl_train_run(fcl_ctx *ctx, const fcl_train_config *cfg, fcl_train_ca
     if ((st = fcl_tr_open_records(t))) goto fail;
     t->best = fcl_tr_best_so_far(t); /* a resumed run's best so far */
 
-    fcl_epoch_stats s;
-    memset(&s, 0, sizeof s);
+    fcl_epoch_stats s = {0};
     for (int64_t ep = start_epoch; ep < cfg->epochs && !t->stop; ep++) {
         double t0 = now_s(), loss_sum = 0;
         size_t correct = 0, seen = 0;

@@ -1,0 +1,27 @@
+/* host/io/textbuf.h: growable text (textbuf.c): a buffer filled printf-style (an allocation failure sticks, checked once at the end), and a whole stream read into memory. */
+#ifndef FACECL_HOST_IO_TEXTBUF_H
+#define FACECL_HOST_IO_TEXTBUF_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+/* Zero-initialise ({0}); s is NUL-terminated once anything was added (NULL before); free(s). */
+typedef struct fcl_textbuf {
+    char *s;
+    size_t len, cap;
+    int oom;                   /* an allocation failed: the text is incomplete */
+} fcl_textbuf;
+
+/* Appends the formatted text (nothing once oom is set). */
+void fcl_textbuf_printf(fcl_textbuf *b, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* All of f (read to its end) into *buf, malloc'd and NUL-terminated, *len bytes without the NUL.
+ * Returns 0; ENOMEM; EFBIG when f holds more than max bytes; or the errno of a read error (EIO
+ * when none was set). On failure *buf is NULL. */
+int fcl_read_all(FILE *f, size_t max, char **buf, size_t *len);
+
+#endif
