@@ -59,15 +59,20 @@ static void normalise(float *r, size_t d)
     for (size_t j = 0; j < d; j++) r[j] = (float)(r[j] / sqrt(s));
 }
 
+/* The set-up of the evaluation tests: a context, the small model (S x S, CLASSES classes) and its
+ * net (batch N, init seed 5), the N synthetic images as a loader source, the model's eval input. */
+#define EVAL_WORLD                                                                                 \
+    fcl_ctx *ctx = fcl_test_ctx(11);                                                               \
+    fcl_model *m = fcl_test_small_model(S, CLASSES, 0);                                            \
+    fcl_net *net = fcl_test_small_net(ctx, m, N, 5);                                               \
+    fcl_synth_source ss = synth_src();                                                             \
+    fcl_loader_source src = {N, fcl_synth_source_get, &ss, NULL};                                  \
+    fcl_eval_input in;                                                                             \
+    fcl_eval_input_init(&in, m)
+
 Test(evaluate, embeddings_unit_norm_ordered_batch_independent, .timeout = 300)
 {
-    fcl_ctx *ctx = fcl_test_ctx(11);
-    fcl_model *m = fcl_test_small_model(S, CLASSES, 0);
-    fcl_net *net = fcl_test_small_net(ctx, m, N, 5);
-    fcl_synth_source ss = synth_src();
-    fcl_loader_source src = {N, fcl_synth_source_get, &ss, NULL};
-    fcl_eval_input in;
-    fcl_eval_input_init(&in, m);
+    EVAL_WORLD;
     cr_assert_eq(in.channels, 1);
     cr_assert_eq(in.height, S);
 
@@ -143,13 +148,7 @@ static int on_progress(void *user, size_t done, size_t total)
 
 Test(evaluate, predictions_match_direct_forward_and_progress, .timeout = 300)
 {
-    fcl_ctx *ctx = fcl_test_ctx(11);
-    fcl_model *m = fcl_test_small_model(S, CLASSES, 0);
-    fcl_net *net = fcl_test_small_net(ctx, m, N, 5);
-    fcl_synth_source ss = synth_src();
-    fcl_loader_source src = {N, fcl_synth_source_get, &ss, NULL};
-    fcl_eval_input in;
-    fcl_eval_input_init(&in, m);
+    EVAL_WORLD;
     in.batch = 3;
     prog_rec pr = {0, 0, 0, 0};
     float *logits = NULL;

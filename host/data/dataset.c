@@ -226,6 +226,16 @@ static fcl_status add_class(fcl_dataset *ds, const char *name, fcl_error *err)
     return FCL_OK;
 }
 
+/* A class folder without images: an error, or with FCL_DATA_SKIP_BAD a warning. The message's
+ * end says which class it is (`tail`) or what becomes of it (`warn_tail`). */
+static fcl_status empty_class(const char *dir, unsigned flags, const char *tail, const char *warn_tail,
+                              fcl_strlist *warnings, fcl_error *err)
+{
+    if (!(flags & FCL_DATA_SKIP_BAD))
+        return FCL_ERR(err, FCL_ERR_FORMAT, "%s: empty class folder (no .png, .jpg or .jpeg images%s", dir, tail);
+    return fcl_strlist_add(warnings, err, "%s: empty class folder (no .png, .jpg or .jpeg images%s", dir, warn_tail);
+}
+
 fcl_status fcl_dataset_open_folder(const char *root, unsigned flags, fcl_strlist *warnings,
                                    fcl_dataset *out, fcl_error *err)
 {
@@ -269,15 +279,7 @@ fcl_status fcl_dataset_open_folder(const char *root, unsigned flags, fcl_strlist
         }
         if ((st = add_images(out, &cap, dir, out->n_classes, &added, warnings, err))) goto fail;
         if (added == 0) {
-            if (!(flags & FCL_DATA_SKIP_BAD)) {
-                st = FCL_ERR(err, FCL_ERR_FORMAT,
-                             "%s: empty class folder (no .png, .jpg or .jpeg images)", dir);
-                goto fail;
-            }
-            if ((st = fcl_strlist_add(warnings, err,
-                                      "%s: empty class folder (no .png, .jpg or .jpeg images), "
-                                      "class left out", dir)))
-                goto fail;
+            if ((st = empty_class(dir, flags, ")", "), class left out", warnings, err))) goto fail;
         } else if ((st = add_class(out, dirs.items[i], err))) {
             goto fail;
         }
@@ -404,16 +406,10 @@ fcl_status fcl_dataset_open_folder_with_classes(const char *root, const char *cl
         size_t added = 0;
         if ((st = add_images(out, &cap, dir, (int)j, &added, warnings, err))) goto fail;
         if (added == 0) {
-            if (!(flags & FCL_DATA_SKIP_BAD)) {
-                st = FCL_ERR(err, FCL_ERR_FORMAT,
-                             "%s: empty class folder (no .png, .jpg or .jpeg images; class %zu of %s)",
-                             dir, j, classes_file);
-                goto fail;
-            }
-            if ((st = fcl_strlist_add(warnings, err,
-                                      "%s: empty class folder (no .png, .jpg or .jpeg images); class "
-                                      "%zu keeps its index with no images", dir, j)))
-                goto fail;
+            char tail[1200], warn_tail[80];
+            snprintf(tail, sizeof tail, "; class %zu of %s)", j, classes_file);
+            snprintf(warn_tail, sizeof warn_tail, "); class %zu keeps its index with no images", j);
+            if ((st = empty_class(dir, flags, tail, warn_tail, warnings, err))) goto fail;
         }
         free(dir);
         dir = NULL;
