@@ -226,6 +226,12 @@ static fcl_status add_class(fcl_dataset *ds, const char *name, fcl_error *err)
     return FCL_OK;
 }
 
+/* The error when no class folder of root held an image. */
+static fcl_status check_not_empty(const fcl_dataset *out, const char *root, fcl_error *err)
+{
+    return out->n ? FCL_OK : FCL_ERR(err, FCL_ERR_FORMAT, "%s: no images in any class folder", root);
+}
+
 /* A class folder without images: an error, or with FCL_DATA_SKIP_BAD a warning. The message's
  * end says which class it is (`tail`) or what becomes of it (`warn_tail`). */
 static fcl_status empty_class(const char *dir, unsigned flags, const char *tail, const char *warn_tail,
@@ -286,10 +292,7 @@ fcl_status fcl_dataset_open_folder(const char *root, unsigned flags, fcl_strlist
         free(dir);
         dir = NULL;
     }
-    if (out->n == 0) {
-        st = FCL_ERR(err, FCL_ERR_FORMAT, "%s: no images in any class folder", root);
-        goto fail;
-    }
+    if ((st = check_not_empty(out, root, err))) goto fail;
 fail:
     free(dir);
     fcl_strlist_free(&dirs);
@@ -414,10 +417,7 @@ fcl_status fcl_dataset_open_folder_with_classes(const char *root, const char *cl
         free(dir);
         dir = NULL;
     }
-    if (out->n == 0) {
-        st = FCL_ERR(err, FCL_ERR_FORMAT, "%s: no images in any class folder", root);
-        goto fail;
-    }
+    if ((st = check_not_empty(out, root, err))) goto fail;
 fail:
     free(dir);
     fcl_strlist_free(&names);
