@@ -13,13 +13,6 @@
 #error "FCL_VEC comes from the \"act\" tuning family (host/runtime/tuning_table.c)"
 #endif
 
-#define FCL_CAT_(a, b) a##b
-#define FCL_CAT(a, b) FCL_CAT_(a, b)
-#define VF FCL_CAT(float, FCL_VEC)
-#define VLOAD FCL_CAT(vload, FCL_VEC)
-#define VSTORE FCL_CAT(vstore, FCL_VEC)
-#define HSUM FCL_CAT(hsum, FCL_VEC)
-
 #define Z(T) ((T)(0.0f))
 #define K(T, c) ((T)(c))
 /* clamp that keeps NaN (OpenCL's clamp would turn it into lo) */
@@ -173,11 +166,6 @@ __kernel void prelu_bwd_data(__global float *dx, const int dx_off, __global cons
         }
     }
 }
-
-inline float hsum2(float2 v) { return v.s0 + v.s1; }
-inline float hsum4(float4 v) { return hsum2(v.s01 + v.s23); }
-inline float hsum8(float8 v) { return hsum4(v.s0123 + v.s4567); }
-inline float hsum16(float16 v) { return hsum8(v.lo + v.hi); }
 
 /* da[j] += sum over the rows of slope j of (x <= 0 ? x * dy : 0). One work-group per slope
  * (global = na * L, local = L, L a power of two); every work-item sums a fixed subset (vector

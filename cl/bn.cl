@@ -15,13 +15,6 @@
 #error "FCL_VEC comes from the \"bn\" tuning family (host/runtime/tuning_table.c)"
 #endif
 
-#define FCL_CAT_(a, b) a##b
-#define FCL_CAT(a, b) FCL_CAT_(a, b)
-#define VF FCL_CAT(float, FCL_VEC)
-#define VLOAD FCL_CAT(vload, FCL_VEC)
-#define VSTORE FCL_CAT(vstore, FCL_VEC)
-#define HSUM FCL_CAT(hsum, FCL_VEC)
-
 /* flags of the kernels below (the host passes a NULL tensor as "flag off, dummy buffer") */
 #define BN_HAS_GAMMA 1
 #define BN_HAS_BETA 2
@@ -32,12 +25,6 @@
 #define BN_HAS_DBETA 64
 #define BN_TRAINING 128
 #define BN_HAS_BIAS 256
-
-/* Horizontal sums in a fixed pairwise order. */
-inline float hsum2(float2 v) { return v.s0 + v.s1; }
-inline float hsum4(float4 v) { return hsum2(v.s01 + v.s23); }
-inline float hsum8(float8 v) { return hsum4(v.s0123 + v.s4567); }
-inline float hsum16(float16 v) { return hsum8(v.lo + v.hi); }
 
 /* This work-item's share of sum over channel ch of (x - shift). Rows of at least
  * FCL_VEC * L elements are split into FCL_VEC-wide chunks handed out round-robin (chunk q to

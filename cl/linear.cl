@@ -5,12 +5,6 @@
 #error "FCL_VEC comes from the \"eltwise\" tuning family (host/runtime/tuning_table.c)"
 #endif
 
-#define FCL_CAT_(a, b) a##b
-#define FCL_CAT(a, b) FCL_CAT_(a, b)
-#define VF FCL_CAT(float, FCL_VEC)
-#define VLOAD FCL_CAT(vload, FCL_VEC)
-#define VSTORE FCL_CAT(vstore, FCL_VEC)
-
 /* y [rows, cols] += b [cols] broadcast over rows. Global: (ceil(cols / FCL_VEC), rows). */
 __kernel void linear_bias_fwd(__global float *y, const int y_off, __global const float *b,
                               const int b_off, const int rows, const int cols)

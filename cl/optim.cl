@@ -13,12 +13,6 @@
 #error "FCL_VEC comes from the \"eltwise\" tuning family (host/runtime/tuning_table.c)"
 #endif
 
-#define FCL_CAT_(a, b) a##b
-#define FCL_CAT(a, b) FCL_CAT_(a, b)
-#define VF FCL_CAT(float, FCL_VEC)
-#define VLOAD FCL_CAT(vload, FCL_VEC)
-#define VSTORE FCL_CAT(vstore, FCL_VEC)
-
 /* Work-group size of the norm reduction: fixed, so the tree (and its rounding) never changes. */
 #define RED_WG 64
 

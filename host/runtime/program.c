@@ -43,37 +43,70 @@ static fcl_status load_source(fcl_ctx *ctx, const char *name, const char **text,
     return FCL_ERR(&ctx->err, FCL_ERR_INVALID_ARG, "no embedded OpenCL source named '%s' (files in cl/ are embedded at build time)", name);
 }
 
-/* Like load_source, for a '+'-joined list of names ("reduce.cl+loss.cl"): the files are
- * concatenated in order, so a shared preamble can come first. */
+/* The shared kernel preamble (cl/preamble.cl), put in front of every program. From
+ * $FACECL_CL_DIR when that folder has one, else the embedded copy, so a folder holding only the
+ * kernels being edited still builds. */
+#define FCL_PREAMBLE "preamble.cl"
+
+static fcl_status load_preamble(fcl_ctx *ctx, const char **text, size_t *len, char **owned)
+{
+    const char *dir = getenv("FACECL_CL_DIR");
+    char path[1200];
+    FILE *f = NULL;
+    if (dir && *dir) {
+        snprintf(path, sizeof path, "%s/%s", dir, FCL_PREAMBLE);
+        f = fopen(path, "rb");
+    }
+    if (f) {
+        fclose(f);
+        return load_source(ctx, FCL_PREAMBLE, text, len, owned);
+    }
+    *owned = NULL;
+    for (const fcl_embedded_source *s = fcl_embedded_sources; s->name; s++)
+        if (!strcmp(s->name, FCL_PREAMBLE)) {
+            *text = s->data;
+            *len = s->len;
+            return FCL_OK;
+        }
+    return FCL_ERR(&ctx->err, FCL_ERR_INTERNAL, "the kernel preamble %s is not embedded", FCL_PREAMBLE);
+}
+
+/* Appends t[0..tl) and a newline to the growing text *all of *total bytes; frees own. */
+static fcl_status append(fcl_ctx *ctx, char **all, size_t *total, const char *t, size_t tl, char *own)
+{
+    char *grown = realloc(*all, *total + tl + 2);
+    if (!grown) {
+        free(own);
+        return FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory");
+    }
+    *all = grown;
+    memcpy(grown + *total, t, tl);
+    *total += tl;
+    grown[(*total)++] = '\n';
+    grown[*total] = '\0';
+    free(own);
+    return FCL_OK;
+}
+
+/* The program text of a '+'-joined list of names ("reduce.cl+loss.cl"): the preamble, then the
+ * files concatenated in order, so a shared part (reduce.cl) can come first. */
 static fcl_status load_sources(fcl_ctx *ctx, const char *names, const char **text, size_t *len, char **owned)
 {
-    if (!strchr(names, '+')) return load_source(ctx, names, text, len, owned);
-    fcl_status st = FCL_OK;
-    char *all = NULL, name[256];
-    size_t total = 0;
-    *owned = NULL;
-    for (const char *s = names; *s;) {
+    char *all = NULL, *own, name[256];
+    size_t total = 0, tl;
+    const char *t;
+    fcl_status st = load_preamble(ctx, &t, &tl, &own);
+    if (!st) st = append(ctx, &all, &total, t, tl, own);
+    for (const char *s = names; !st && *s;) {
         const char *e = strchr(s, '+');
         size_t n = e ? (size_t)(e - s) : strlen(s);
-        if (n >= sizeof name) { st = FCL_ERR(&ctx->err, FCL_ERR_INVALID_ARG, "source name too long in '%s'", names); break; }
-        memcpy(name, s, n);
-        name[n] = '\0';
-        const char *t;
-        size_t tl;
-        char *own;
-        if ((st = load_source(ctx, name, &t, &tl, &own))) break;
-        char *grown = realloc(all, total + tl + 2);
-        if (!grown) {
-            free(own);
-            st = FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory");
+        if (n >= sizeof name) {
+            st = FCL_ERR(&ctx->err, FCL_ERR_INVALID_ARG, "source name too long in '%s'", names);
             break;
         }
-        all = grown;
-        memcpy(all + total, t, tl);
-        total += tl;
-        all[total++] = '\n';
-        all[total] = '\0';
-        free(own);
+        memcpy(name, s, n);
+        name[n] = '\0';
+        if (!(st = load_source(ctx, name, &t, &tl, &own))) st = append(ctx, &all, &total, t, tl, own);
         s = e ? e + 1 : s + n;
     }
     if (st) {
