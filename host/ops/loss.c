@@ -6,7 +6,7 @@
 #include "facecl/ops_loss.h"
 #include "ops/op_util.h"
 
-#define ERRP(ctx) fcl_ctx_error(ctx)
+static const fcl_op_src SRC = {"reduce.cl+loss.cl", FCL_TF_LOSS};
 
 /* ---- cross-entropy ------------------------------------------------------------------------------ */
 
@@ -33,8 +33,6 @@ fcl_status fcl_softmax_xent_fwd(fcl_ctx *ctx, fcl_tensor *loss, fcl_tensor *row_
     const char *op = "fcl_softmax_xent_fwd";
     fcl_tensor tmp = {0};
     size_t n, k;
-    size_t row_wg;
-    cl_kernel kr;
     fcl_status st;
     if ((st = xent_check(ctx, op, logits, labels, p, &n, &k)) || (st = fcl_op_check_t(ctx, op, "loss", loss)))
         goto fail;
@@ -53,17 +51,8 @@ fcl_status fcl_softmax_xent_fwd(fcl_ctx *ctx, fcl_tensor *loss, fcl_tensor *row_
                      op);
         goto fail;
     }
-    if ((st = fcl_op_rows_kernel(ctx, "loss.cl", "xent_fwd_rows", &kr, &row_wg)))
-        goto fail;
-    fcl_op_args g;
-    fcl_op_args_init(&g, ctx, kr, NULL);
-    fcl_op_arg_t(&g, row_loss);
-    fcl_op_arg_t(&g, logits);
-    fcl_op_arg_t(&g, labels);
-    fcl_op_arg_i(&g, (int)n);
-    fcl_op_arg_i(&g, (int)k);
-    fcl_op_arg_f(&g, p->label_smoothing);
-    if ((st = fcl_op_rows_run(ctx, kr, row_wg, &g, n)))
+    if ((st = FCL_OP_ROWS(ctx, &SRC, "xent_fwd_rows", n, OP_T(row_loss), OP_T(logits), OP_T(labels), OP_I(n), OP_I(k),
+            OP_F(p->label_smoothing))))
         goto fail;
     /* the batch mean: one fixed-order reduction */
     if ((st = fcl_sum(ctx, loss, row_loss, (float)(1.0 / (double)n))))
@@ -78,32 +67,14 @@ fcl_status fcl_softmax_xent_bwd(fcl_ctx *ctx, fcl_tensor *dlogits, const fcl_ten
 {
     const char *op = "fcl_softmax_xent_bwd";
     size_t n, k;
-    size_t row_wg;
-    cl_kernel kr;
     fcl_status st;
     if ((st = xent_check(ctx, op, logits, labels, p, &n, &k)) ||
         (st = fcl_op_check_rows(ctx, op, "dlogits", dlogits, n, k)))
-        goto fail;
-    if (fcl_op_overlaps(dlogits, logits) || fcl_op_overlaps(dlogits, labels)) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dlogits overlaps logits or labels", op);
-        goto fail;
-    }
-    if ((st = fcl_op_rows_kernel(ctx, "loss.cl", "xent_bwd", &kr, &row_wg)))
-        goto fail;
-    fcl_op_args g;
-    fcl_op_args_init(&g, ctx, kr, NULL);
-    fcl_op_arg_t(&g, dlogits);
-    fcl_op_arg_t(&g, logits);
-    fcl_op_arg_t(&g, labels);
-    fcl_op_arg_i(&g, (int)n);
-    fcl_op_arg_i(&g, (int)k);
-    fcl_op_arg_f(&g, p->label_smoothing);
-    fcl_op_arg_f(&g, (float)((double)dloss / (double)n));
-    if ((st = fcl_op_rows_run(ctx, kr, row_wg, &g, n)))
-        goto fail;
-    return FCL_OK;
-fail:
-    return st;
+        return st;
+    if (fcl_op_overlaps(dlogits, logits) || fcl_op_overlaps(dlogits, labels))
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dlogits overlaps logits or labels", op);
+    return FCL_OP_ROWS(ctx, &SRC, "xent_bwd", n, OP_T(dlogits), OP_T(logits), OP_T(labels), OP_I(n), OP_I(k),
+            OP_F(p->label_smoothing), OP_F((float)((double)dloss / (double)n)));
 }
 
 fcl_status fcl_labels_upload(fcl_ctx *ctx, fcl_tensor *labels, const int *host, size_t n,
@@ -145,58 +116,25 @@ fcl_status fcl_log_softmax_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x)
 {
     const char *op = "fcl_log_softmax_fwd";
     size_t n, k;
-    size_t row_wg;
-    cl_kernel kr;
     fcl_status st;
     if ((st = fcl_op_rows_of(ctx, op, "x", x, &n, &k)) || (st = fcl_op_check_rows(ctx, op, "y", y, n, k)))
-        goto fail;
-    if (fcl_op_overlaps(x, y) && x->offset != y->offset) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: y partly overlaps x", op);
-        goto fail;
-    }
-    if ((st = fcl_op_rows_kernel(ctx, "loss.cl", "log_softmax_fwd", &kr, &row_wg)))
-        goto fail;
-    fcl_op_args g;
-    fcl_op_args_init(&g, ctx, kr, NULL);
-    fcl_op_arg_t(&g, y);
-    fcl_op_arg_t(&g, x);
-    fcl_op_arg_i(&g, (int)n);
-    fcl_op_arg_i(&g, (int)k);
-    if ((st = fcl_op_rows_run(ctx, kr, row_wg, &g, n)))
-        goto fail;
-    return FCL_OK;
-fail:
-    return st;
+        return st;
+    if (fcl_op_overlaps(x, y) && x->offset != y->offset)
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: y partly overlaps x", op);
+    return FCL_OP_ROWS(ctx, &SRC, "log_softmax_fwd", n, OP_T(y), OP_T(x), OP_I(n), OP_I(k));
 }
 
 fcl_status fcl_log_softmax_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy, const fcl_tensor *y)
 {
     const char *op = "fcl_log_softmax_bwd";
     size_t n, k;
-    size_t row_wg;
-    cl_kernel kr;
     fcl_status st;
     if ((st = fcl_op_rows_of(ctx, op, "y", y, &n, &k)) || (st = fcl_op_check_rows(ctx, op, "dy", dy, n, k)) ||
         (st = fcl_op_check_rows(ctx, op, "dx", dx, n, k)))
-        goto fail;
-    if (fcl_op_overlaps(dx, y) || (fcl_op_overlaps(dx, dy) && dx->offset != dy->offset)) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx overlaps y or part of dy", op);
-        goto fail;
-    }
-    if ((st = fcl_op_rows_kernel(ctx, "loss.cl", "log_softmax_bwd", &kr, &row_wg)))
-        goto fail;
-    fcl_op_args g;
-    fcl_op_args_init(&g, ctx, kr, NULL);
-    fcl_op_arg_t(&g, dx);
-    fcl_op_arg_t(&g, dy);
-    fcl_op_arg_t(&g, y);
-    fcl_op_arg_i(&g, (int)n);
-    fcl_op_arg_i(&g, (int)k);
-    if ((st = fcl_op_rows_run(ctx, kr, row_wg, &g, n)))
-        goto fail;
-    return FCL_OK;
-fail:
-    return st;
+        return st;
+    if (fcl_op_overlaps(dx, y) || (fcl_op_overlaps(dx, dy) && dx->offset != dy->offset))
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx overlaps y or part of dy", op);
+    return FCL_OP_ROWS(ctx, &SRC, "log_softmax_bwd", n, OP_T(dx), OP_T(dy), OP_T(y), OP_I(n), OP_I(k));
 }
 
 /* ---- L2 normalisation -------------------------------------------------------------------------- */
@@ -205,60 +143,26 @@ fcl_status fcl_l2norm_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x)
 {
     const char *op = "fcl_l2norm_fwd";
     size_t n, d;
-    size_t row_wg;
-    cl_kernel kr;
     fcl_status st;
     if ((st = fcl_op_rows_of(ctx, op, "x", x, &n, &d)) || (st = fcl_op_check_rows(ctx, op, "y", y, n, d)))
-        goto fail;
-    if (fcl_op_overlaps(x, y) && x->offset != y->offset) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: y partly overlaps x", op);
-        goto fail;
-    }
-    if ((st = fcl_op_rows_kernel(ctx, "loss.cl", "l2norm_fwd", &kr, &row_wg)))
-        goto fail;
-    fcl_op_args g;
-    fcl_op_args_init(&g, ctx, kr, NULL);
-    fcl_op_arg_t(&g, y);
-    fcl_op_arg_t(&g, x);
-    fcl_op_arg_i(&g, (int)n);
-    fcl_op_arg_i(&g, (int)d);
-    fcl_op_arg_f(&g, FCL_L2NORM_EPS);
-    if ((st = fcl_op_rows_run(ctx, kr, row_wg, &g, n)))
-        goto fail;
-    return FCL_OK;
-fail:
-    return st;
+        return st;
+    if (fcl_op_overlaps(x, y) && x->offset != y->offset)
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: y partly overlaps x", op);
+    return FCL_OP_ROWS(ctx, &SRC, "l2norm_fwd", n, OP_T(y), OP_T(x), OP_I(n), OP_I(d), OP_F(FCL_L2NORM_EPS));
 }
 
 fcl_status fcl_l2norm_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy, const fcl_tensor *x)
 {
     const char *op = "fcl_l2norm_bwd";
     size_t n, d;
-    size_t row_wg;
-    cl_kernel kr;
     fcl_status st;
     if ((st = fcl_op_rows_of(ctx, op, "x", x, &n, &d)) || (st = fcl_op_check_rows(ctx, op, "dy", dy, n, d)) ||
         (st = fcl_op_check_rows(ctx, op, "dx", dx, n, d)))
-        goto fail;
-    if (fcl_op_overlaps(dx, x) || fcl_op_overlaps(dx, dy)) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx overlaps x or dy", op);
-        goto fail;
-    }
-    if ((st = fcl_op_rows_kernel(ctx, "loss.cl", "l2norm_bwd", &kr, &row_wg)))
-        goto fail;
-    fcl_op_args g;
-    fcl_op_args_init(&g, ctx, kr, NULL);
-    fcl_op_arg_t(&g, dx);
-    fcl_op_arg_t(&g, dy);
-    fcl_op_arg_t(&g, x);
-    fcl_op_arg_i(&g, (int)n);
-    fcl_op_arg_i(&g, (int)d);
-    fcl_op_arg_f(&g, FCL_L2NORM_EPS);
-    if ((st = fcl_op_rows_run(ctx, kr, row_wg, &g, n)))
-        goto fail;
-    return FCL_OK;
-fail:
-    return st;
+        return st;
+    if (fcl_op_overlaps(dx, x) || fcl_op_overlaps(dx, dy))
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx overlaps x or dy", op);
+    return FCL_OP_ROWS(ctx, &SRC, "l2norm_bwd", n, OP_T(dx), OP_T(dy), OP_T(x), OP_I(n), OP_I(d),
+            OP_F(FCL_L2NORM_EPS));
 }
 
 /* ---- cosine-similarity matrix -------------------------------------------------------------------- */

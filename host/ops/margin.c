@@ -5,12 +5,7 @@
 #include "facecl/ops_metric_loss.h"
 #include "ops/op_util.h"
 
-#define ERRP(ctx) fcl_ctx_error(ctx)
-
-static fcl_status get_kernel(fcl_ctx *ctx, const char *name, cl_kernel *k)
-{
-    return fcl_kernel_get(ctx, "reduce.cl+margin.cl", name, fcl_ctx_tuning(ctx, "loss"), k);
-}
+static const fcl_op_src SRC = {"reduce.cl+margin.cl", FCL_TF_LOSS};
 
 /* ---- parameters ---------------------------------------------------------------------------------- */
 
@@ -60,20 +55,18 @@ fcl_status fcl_margin_check(const fcl_margin_params *p, fcl_error *err)
     return check_params(p, err, "fcl_margin_check");
 }
 
-/* The margin arguments of every margin.cl kernel (MARGIN_ARGS there), from p. */
-static void margin_args(fcl_op_args *g, const fcl_margin_params *p)
+/* The margin arguments of every margin.cl kernel (MARGIN_ARGS there), from p: kind, SphereFace's
+ * integer m, easy margin, m, cos m, sin m, th = cos(pi - m), mm = sin(pi - m) m, lambda. */
+typedef struct margin_consts { float cm, sm, th, mm; } margin_consts;
+static margin_consts consts_of(const fcl_margin_params *p)
 {
     double m = p->m;
-    fcl_op_arg_i(g, (int)p->kind);
-    fcl_op_arg_i(g, p->kind == FCL_MARGIN_SPHEREFACE ? (int)p->m : 0);
-    fcl_op_arg_i(g, p->easy_margin ? 1 : 0);
-    fcl_op_arg_f(g, p->m);
-    fcl_op_arg_f(g, (float)cos(m));
-    fcl_op_arg_f(g, (float)sin(m));
-    fcl_op_arg_f(g, (float)cos(M_PI - m));          /* th */
-    fcl_op_arg_f(g, (float)(sin(M_PI - m) * m));    /* mm */
-    fcl_op_arg_f(g, p->lambda);
+    margin_consts c = {(float)cos(m), (float)sin(m), (float)cos(M_PI - m), (float)(sin(M_PI - m) * m)};
+    return c;
 }
+#define MARGIN_VALS(p, c)                                                                                 \
+    OP_I((p)->kind), OP_I((p)->kind == FCL_MARGIN_SPHEREFACE ? (int)(p)->m : 0), OP_I((p)->easy_margin ? 1 : 0), \
+        OP_F((p)->m), OP_F((c).cm), OP_F((c).sm), OP_F((c).th), OP_F((c).mm), OP_F((p)->lambda)
 
 /* Shapes of a margin step: cos [n, k], labels [n], xnorm [n] for SphereFace only. */
 static fcl_status margin_dims(fcl_ctx *ctx, const char *op, const fcl_tensor *cos,
@@ -104,34 +97,16 @@ fcl_status fcl_margin_logits_fwd(fcl_ctx *ctx, fcl_tensor *logits, const fcl_ten
 {
     const char *op = "fcl_margin_logits_fwd";
     size_t n, k;
-    cl_kernel kr;
     fcl_status st;
     if ((st = margin_dims(ctx, op, cos, labels, xnorm, p, &n, &k)) ||
         (st = fcl_op_check_rows(ctx, op, "logits", logits, n, k)))
-        goto fail;
+        return st;
     /* elementwise: logits may be cos itself, but no partial overlap, and not labels / xnorm */
     if ((fcl_op_overlaps(logits, cos) && !fcl_op_same(logits, cos)) || fcl_op_overlaps(logits, labels) ||
-        fcl_op_overlaps(logits, xnorm)) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: logits overlap labels, xnorm or part of cos", op);
-        goto fail;
-    }
-    if ((st = get_kernel(ctx, "margin_fwd", &kr)))
-        goto fail;
-    fcl_op_args g;
-    fcl_op_args_init(&g, ctx, kr, cos->buf);
-    fcl_op_arg_t(&g, logits);
-    fcl_op_arg_t(&g, cos);
-    fcl_op_arg_t(&g, labels);
-    fcl_op_arg_t(&g, xnorm);
-    fcl_op_arg_i(&g, (int)n);
-    fcl_op_arg_i(&g, (int)k);
-    fcl_op_arg_f(&g, p->s);
-    margin_args(&g, p);
-    if ((st = g.st) || (st = fcl_op_run_2d(ctx, kr, k, n)))
-        goto fail;
-    return FCL_OK;
-fail:
-    return st;
+        fcl_op_overlaps(logits, xnorm))
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: logits overlap labels, xnorm or part of cos", op);
+    return FCL_OP_2D(ctx, &SRC, "margin_fwd", k, n, OP_T(logits), OP_T(cos), OP_T(labels), OP_T(xnorm), OP_I(n),
+               OP_I(k), OP_F(p->s), MARGIN_VALS(p, consts_of(p)));
 }
 
 fcl_status fcl_margin_logits_bwd(fcl_ctx *ctx, fcl_tensor *dcos, fcl_tensor *dxnorm,
@@ -141,8 +116,6 @@ fcl_status fcl_margin_logits_bwd(fcl_ctx *ctx, fcl_tensor *dcos, fcl_tensor *dxn
 {
     const char *op = "fcl_margin_logits_bwd";
     size_t n, k;
-    size_t row_wg;
-    cl_kernel kr;
     fcl_status st;
     if ((st = margin_dims(ctx, op, cos, labels, xnorm, p, &n, &k)) ||
         (st = fcl_op_check_rows(ctx, op, "dlogits", dlogits, n, k)) ||
@@ -167,35 +140,13 @@ fcl_status fcl_margin_logits_bwd(fcl_ctx *ctx, fcl_tensor *dcos, fcl_tensor *dxn
         goto fail;
     }
     if (dcos) {
-        if ((st = get_kernel(ctx, "margin_bwd", &kr)))
-            goto fail;
-        fcl_op_args g;
-        fcl_op_args_init(&g, ctx, kr, cos->buf);
-        fcl_op_arg_t(&g, dcos);
-        fcl_op_arg_t(&g, dlogits);
-        fcl_op_arg_t(&g, cos);
-        fcl_op_arg_t(&g, labels);
-        fcl_op_arg_t(&g, xnorm);
-        fcl_op_arg_i(&g, (int)n);
-        fcl_op_arg_i(&g, (int)k);
-        fcl_op_arg_f(&g, p->s);
-        margin_args(&g, p);
-        if ((st = g.st) || (st = fcl_op_run_2d(ctx, kr, k, n)))
+        if ((st = FCL_OP_2D(ctx, &SRC, "margin_bwd", k, n, OP_T(dcos), OP_T(dlogits), OP_T(cos), OP_T(labels),
+                OP_T(xnorm), OP_I(n), OP_I(k), OP_F(p->s), MARGIN_VALS(p, consts_of(p)))))
             goto fail;
     }
     if (dxnorm) {
-        if ((st = fcl_op_rows_kernel(ctx, "margin.cl", "margin_bwd_norm", &kr, &row_wg)))
-            goto fail;
-        fcl_op_args g;
-        fcl_op_args_init(&g, ctx, kr, cos->buf);
-        fcl_op_arg_t(&g, dxnorm);
-        fcl_op_arg_t(&g, dlogits);
-        fcl_op_arg_t(&g, cos);
-        fcl_op_arg_t(&g, labels);
-        fcl_op_arg_i(&g, (int)n);
-        fcl_op_arg_i(&g, (int)k);
-        margin_args(&g, p);
-        if ((st = fcl_op_rows_run(ctx, kr, row_wg, &g, n)))
+        if ((st = FCL_OP_ROWS(ctx, &SRC, "margin_bwd_norm", n, OP_T(dxnorm), OP_T(dlogits), OP_T(cos), OP_T(labels),
+                OP_I(n), OP_I(k), MARGIN_VALS(p, consts_of(p)))))
             goto fail;
     }
     return FCL_OK;
@@ -209,59 +160,26 @@ fcl_status fcl_row_norm_fwd(fcl_ctx *ctx, fcl_tensor *norms, const fcl_tensor *x
 {
     const char *op = "fcl_row_norm_fwd";
     size_t n, d;
-    size_t row_wg;
-    cl_kernel kr;
     fcl_status st;
     if ((st = fcl_op_rows_of(ctx, op, "x", x, &n, &d)) || (st = fcl_op_check_rows(ctx, op, "norms", norms, n, 1)))
-        goto fail;
-    if (fcl_op_overlaps(norms, x)) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: norms overlap x", op);
-        goto fail;
-    }
-    if ((st = fcl_op_rows_kernel(ctx, "margin.cl", "row_norm_fwd", &kr, &row_wg)))
-        goto fail;
-    fcl_op_args g;
-    fcl_op_args_init(&g, ctx, kr, NULL);
-    fcl_op_arg_t(&g, norms);
-    fcl_op_arg_t(&g, x);
-    fcl_op_arg_i(&g, (int)n);
-    fcl_op_arg_i(&g, (int)d);
-    if ((st = fcl_op_rows_run(ctx, kr, row_wg, &g, n)))
-        goto fail;
-    return FCL_OK;
-fail:
-    return st;
+        return st;
+    if (fcl_op_overlaps(norms, x))
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: norms overlap x", op);
+    return FCL_OP_ROWS(ctx, &SRC, "row_norm_fwd", n, OP_T(norms), OP_T(x), OP_I(n), OP_I(d));
 }
 
 fcl_status fcl_row_norm_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dnorms, const fcl_tensor *x)
 {
     const char *op = "fcl_row_norm_bwd";
     size_t n, d;
-    size_t row_wg;
-    cl_kernel kr;
     fcl_status st;
     if ((st = fcl_op_rows_of(ctx, op, "x", x, &n, &d)) || (st = fcl_op_check_rows(ctx, op, "dnorms", dnorms, n, 1)) ||
         (st = fcl_op_check_rows(ctx, op, "dx", dx, n, d)))
-        goto fail;
-    if (fcl_op_overlaps(dx, x) || fcl_op_overlaps(dx, dnorms)) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx overlaps x or dnorms", op);
-        goto fail;
-    }
-    if ((st = fcl_op_rows_kernel(ctx, "margin.cl", "row_norm_bwd", &kr, &row_wg)))
-        goto fail;
-    fcl_op_args g;
-    fcl_op_args_init(&g, ctx, kr, NULL);
-    fcl_op_arg_t(&g, dx);
-    fcl_op_arg_t(&g, dnorms);
-    fcl_op_arg_t(&g, x);
-    fcl_op_arg_i(&g, (int)n);
-    fcl_op_arg_i(&g, (int)d);
-    fcl_op_arg_f(&g, FCL_L2NORM_EPS);
-    if ((st = fcl_op_rows_run(ctx, kr, row_wg, &g, n)))
-        goto fail;
-    return FCL_OK;
-fail:
-    return st;
+        return st;
+    if (fcl_op_overlaps(dx, x) || fcl_op_overlaps(dx, dnorms))
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx overlaps x or dnorms", op);
+    return FCL_OP_ROWS(ctx, &SRC, "row_norm_bwd", n, OP_T(dx), OP_T(dnorms), OP_T(x), OP_I(n), OP_I(d),
+            OP_F(FCL_L2NORM_EPS));
 }
 
 /* ---- the head ------------------------------------------------------------------------------------- */

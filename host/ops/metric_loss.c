@@ -6,8 +6,6 @@
 #include "facecl/ops_metric_loss.h"
 #include "ops/op_util.h"
 
-#define ERRP(ctx) fcl_ctx_error(ctx)
-
 /* x [n, d] and labels [n]. */
 static fcl_status emb_dims(fcl_ctx *ctx, const char *op, const fcl_tensor *x, const fcl_tensor *labels,
                            size_t *n, size_t *d)
@@ -16,10 +14,7 @@ static fcl_status emb_dims(fcl_ctx *ctx, const char *op, const fcl_tensor *x, co
     return st ? st : fcl_op_check_rows(ctx, op, "labels", labels, *n, 1);
 }
 
-static fcl_status get_kernel(fcl_ctx *ctx, const char *name, cl_kernel *k)
-{
-    return fcl_kernel_get(ctx, "reduce.cl+metric_loss.cl", name, fcl_ctx_tuning(ctx, "loss"), k);
-}
+static const fcl_op_src SRC = {"reduce.cl+metric_loss.cl", FCL_TF_LOSS};
 
 /* ==== center loss ============================================================================ */
 
@@ -45,24 +40,8 @@ static fcl_status center_gather(fcl_ctx *ctx, fcl_tensor *out, const fcl_tensor 
                                 const fcl_tensor *centers, const fcl_tensor *labels, size_t n,
                                 size_t d, size_t k, float scale, int use_count)
 {
-    cl_kernel kr;
-    fcl_status st = get_kernel(ctx, "center_gather", &kr);
-    if (st)
-        return st;
-    fcl_op_args g;
-    fcl_op_args_init(&g, ctx, kr, NULL);
-    fcl_op_arg_t(&g, out);
-    fcl_op_arg_t(&g, x);
-    fcl_op_arg_t(&g, centers);
-    fcl_op_arg_t(&g, labels);
-    fcl_op_arg_i(&g, (int)n);
-    fcl_op_arg_i(&g, (int)d);
-    fcl_op_arg_i(&g, (int)k);
-    fcl_op_arg_f(&g, scale);
-    fcl_op_arg_i(&g, use_count);
-    if ((st = g.st))
-        return st;
-    return fcl_op_run_2d(ctx, kr, d, n);
+    return FCL_OP_2D(ctx, &SRC, "center_gather", d, n, OP_T(out), OP_T(x), OP_T(centers), OP_T(labels), OP_I(n),
+            OP_I(d), OP_I(k), OP_F(scale), OP_I(use_count));
 }
 
 fcl_status fcl_center_loss_fwd(fcl_ctx *ctx, fcl_tensor *loss, const fcl_tensor *x,
@@ -71,8 +50,6 @@ fcl_status fcl_center_loss_fwd(fcl_ctx *ctx, fcl_tensor *loss, const fcl_tensor 
     const char *op = "fcl_center_loss_fwd";
     fcl_tensor rl = {0};
     size_t n, d, k;
-    size_t row_wg;
-    cl_kernel kr;
     fcl_status st;
     if ((st = center_dims(ctx, op, x, centers, labels, &n, &d, &k)) || (st = fcl_op_check_t(ctx, op, "loss", loss)))
         goto fail;
@@ -81,18 +58,10 @@ fcl_status fcl_center_loss_fwd(fcl_ctx *ctx, fcl_tensor *loss, const fcl_tensor 
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: loss overlaps x, centers or labels", op);
         goto fail;
     }
-    if ((st = fcl_op_temp(ctx, &rl, n, 1, 0)) || (st = fcl_op_rows_kernel(ctx, "metric_loss.cl", "center_rows", &kr, &row_wg)))
+    if ((st = fcl_op_temp(ctx, &rl, n, 1, 0)))
         goto fail;
-    fcl_op_args g;
-    fcl_op_args_init(&g, ctx, kr, NULL);
-    fcl_op_arg_t(&g, &rl);
-    fcl_op_arg_t(&g, x);
-    fcl_op_arg_t(&g, centers);
-    fcl_op_arg_t(&g, labels);
-    fcl_op_arg_i(&g, (int)n);
-    fcl_op_arg_i(&g, (int)d);
-    fcl_op_arg_i(&g, (int)k);
-    if ((st = fcl_op_rows_run(ctx, kr, row_wg, &g, n)) || (st = fcl_sum(ctx, loss, &rl, (float)(1.0 / (double)n))))
+    if ((st = FCL_OP_ROWS(ctx, &SRC, "center_rows", n, OP_T(&rl), OP_T(x), OP_T(centers), OP_T(labels), OP_I(n),
+            OP_I(d), OP_I(k))) || (st = fcl_sum(ctx, loss, &rl, (float)(1.0 / (double)n))))
         goto fail;
 fail:
     fcl_tensor_release(ctx, &rl);
@@ -105,39 +74,23 @@ fcl_status fcl_center_loss_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dcenter
 {
     const char *op = "fcl_center_loss_bwd";
     size_t n, d, k;
-    cl_kernel kr;
     fcl_status st;
     if ((st = center_dims(ctx, op, x, centers, labels, &n, &d, &k)) ||
         (dx && (st = fcl_op_check_rows(ctx, op, "dx", dx, n, d))) ||
         (dcenters && (st = fcl_op_check_rows(ctx, op, "dcenters", dcenters, k, d))))
-        goto fail;
+        return st;
     const fcl_tensor *ins[4] = {x, centers, labels, dcenters};
-    if (fcl_op_overlaps_any(dx, ins, 4) || fcl_op_overlaps_any(dcenters, ins, 3)) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx or dcenters overlaps an input or each other", op);
-        goto fail;
-    }
+    if (fcl_op_overlaps_any(dx, ins, 4) || fcl_op_overlaps_any(dcenters, ins, 3))
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx or dcenters overlaps an input or each other", op);
     float coef = (float)((double)dloss / (double)n);
     if (dx) {
-        if ((st = get_kernel(ctx, "center_bwd_x", &kr)))
-            goto fail;
-        fcl_op_args g;
-        fcl_op_args_init(&g, ctx, kr, NULL);
-        fcl_op_arg_t(&g, dx);
-        fcl_op_arg_t(&g, x);
-        fcl_op_arg_t(&g, centers);
-        fcl_op_arg_t(&g, labels);
-        fcl_op_arg_i(&g, (int)n);
-        fcl_op_arg_i(&g, (int)d);
-        fcl_op_arg_i(&g, (int)k);
-        fcl_op_arg_f(&g, coef);
-        if ((st = g.st) || (st = fcl_op_run_2d(ctx, kr, d, n)))
-            goto fail;
+        if ((st = FCL_OP_2D(ctx, &SRC, "center_bwd_x", d, n, OP_T(dx), OP_T(x), OP_T(centers), OP_T(labels), OP_I(n),
+                OP_I(d), OP_I(k), OP_F(coef))))
+            return st;
     }
     if (dcenters && (st = center_gather(ctx, dcenters, x, centers, labels, n, d, k, -coef, 0)))
-        goto fail;
+        return st;
     return FCL_OK;
-fail:
-    return st;
 }
 
 fcl_status fcl_center_update(fcl_ctx *ctx, fcl_tensor *centers, const fcl_tensor *x,
@@ -177,52 +130,18 @@ static fcl_status triplet_mine(fcl_ctx *ctx, fcl_tensor *dist, fcl_tensor *rl, f
                                fcl_tensor *gm, const fcl_tensor *x, const fcl_tensor *labels,
                                const fcl_triplet_params *p, size_t n, size_t d)
 {
-    cl_kernel kr;
     fcl_status st;
-    if ((st = get_kernel(ctx, "triplet_dist", &kr)))
+    if ((st = FCL_OP_2D(ctx, &SRC, "triplet_dist", n, n, OP_T(dist), OP_T(x), OP_I(n), OP_I(d),
+            OP_I(p->squared ? 1 : 0))))
         return st;
-    fcl_op_args g;
-    fcl_op_args_init(&g, ctx, kr, NULL);
-    fcl_op_arg_t(&g, dist);
-    fcl_op_arg_t(&g, x);
-    fcl_op_arg_i(&g, (int)n);
-    fcl_op_arg_i(&g, (int)d);
-    fcl_op_arg_i(&g, p->squared ? 1 : 0);
-    if ((st = g.st) || (st = fcl_op_run_2d(ctx, kr, n, n)) || (st = get_kernel(ctx, "triplet_mine", &kr)))
-        return st;
-    fcl_op_args_init(&g, ctx, kr, rl->buf);
-    fcl_op_arg_t(&g, rl);
-    fcl_op_arg_t(&g, rc);
-    fcl_op_arg_t(&g, gm);
-    fcl_op_arg_t(&g, dist);
-    fcl_op_arg_t(&g, labels);
-    fcl_op_arg_i(&g, (int)n);
-    fcl_op_arg_f(&g, p->margin);
-    fcl_op_arg_i(&g, (int)p->mining);
-    fcl_op_arg_i(&g, gm ? 1 : 0);
-    if ((st = g.st))
-        return st;
-    return fcl_op_run_1d(ctx, kr, n);
+    return FCL_OP_1D(ctx, &SRC, "triplet_mine", n, OP_T(rl), OP_T(rc), OP_T(gm), OP_T(dist), OP_T(labels), OP_I(n),
+            OP_F(p->margin), OP_I((int)p->mining), OP_I(gm ? 1 : 0));
 }
 
 static fcl_status triplet_reduce(fcl_ctx *ctx, fcl_tensor *out, const fcl_tensor *rl,
                                  const fcl_tensor *rc, size_t n, int want_inv)
 {
-    cl_kernel kr;
-    fcl_status st = get_kernel(ctx, "triplet_reduce", &kr);
-    if (st)
-        return st;
-    fcl_op_args g;
-    fcl_op_args_init(&g, ctx, kr, NULL);
-    fcl_op_arg_t(&g, out);
-    fcl_op_arg_t(&g, rl);
-    fcl_op_arg_t(&g, rc);
-    fcl_op_arg_i(&g, (int)n);
-    fcl_op_arg_i(&g, want_inv);
-    if ((st = g.st))
-        return st;
-    size_t one = 1;
-    return fcl_kernel_run(ctx, kr, 1, &one, &one);
+    return FCL_OP_SINGLE(ctx, &SRC, "triplet_reduce", OP_T(out), OP_T(rl), OP_T(rc), OP_I(n), OP_I(want_inv));
 }
 
 fcl_status fcl_triplet_loss_fwd(fcl_ctx *ctx, fcl_tensor *loss, const fcl_tensor *x,
@@ -257,7 +176,6 @@ fcl_status fcl_triplet_loss_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *
     const char *op = "fcl_triplet_loss_bwd";
     fcl_tensor dist = {0}, rl = {0}, rc = {0}, gm = {0}, stats = {0};
     size_t n, d;
-    cl_kernel kr;
     fcl_status st;
     if ((st = triplet_check(ctx, op, x, labels, p, &n, &d)) ||
         (dx && (st = fcl_op_check_rows(ctx, op, "dx", dx, n, d))))
@@ -273,20 +191,10 @@ fcl_status fcl_triplet_loss_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *
         (st = fcl_op_temp(ctx, &rc, n, 1, 0)) || (st = fcl_op_temp(ctx, &gm, n, n, 0)) ||
         (st = fcl_op_temp(ctx, &stats, 2, 1, 0)) ||
         (st = triplet_mine(ctx, &dist, &rl, &rc, &gm, x, labels, p, n, d)) ||
-        (st = triplet_reduce(ctx, &stats, &rl, &rc, n, 1)) || (st = get_kernel(ctx, "triplet_grad", &kr)))
+        (st = triplet_reduce(ctx, &stats, &rl, &rc, n, 1)))
         goto fail;
-    fcl_op_args g;
-    fcl_op_args_init(&g, ctx, kr, NULL);
-    fcl_op_arg_t(&g, dx);
-    fcl_op_arg_t(&g, x);
-    fcl_op_arg_t(&g, &gm);
-    fcl_op_arg_t(&g, &dist);
-    fcl_op_arg_t(&g, &stats);
-    fcl_op_arg_i(&g, (int)n);
-    fcl_op_arg_i(&g, (int)d);
-    fcl_op_arg_i(&g, p->squared ? 1 : 0);
-    fcl_op_arg_f(&g, dloss);
-    if ((st = g.st) || (st = fcl_op_run_2d(ctx, kr, d, n)))
+    if ((st = FCL_OP_2D(ctx, &SRC, "triplet_grad", d, n, OP_T(dx), OP_T(x), OP_T(&gm), OP_T(&dist), OP_T(&stats),
+            OP_I(n), OP_I(d), OP_I(p->squared ? 1 : 0), OP_F(dloss))))
         goto fail;
 fail:
     fcl_tensor_release(ctx, &dist);
@@ -322,8 +230,6 @@ fcl_status fcl_contrastive_loss_fwd(fcl_ctx *ctx, fcl_tensor *loss, const fcl_te
     const char *op = "fcl_contrastive_loss_fwd";
     fcl_tensor rl = {0};
     size_t n, d;
-    size_t row_wg;
-    cl_kernel kr;
     fcl_status st;
     if ((st = contrastive_check(ctx, op, a, b, y, p, &n, &d)) || (st = fcl_op_check_t(ctx, op, "loss", loss)))
         goto fail;
@@ -332,18 +238,10 @@ fcl_status fcl_contrastive_loss_fwd(fcl_ctx *ctx, fcl_tensor *loss, const fcl_te
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: loss overlaps a, b or y", op);
         goto fail;
     }
-    if ((st = fcl_op_temp(ctx, &rl, n, 1, 0)) || (st = fcl_op_rows_kernel(ctx, "metric_loss.cl", "contrastive_rows", &kr, &row_wg)))
+    if ((st = fcl_op_temp(ctx, &rl, n, 1, 0)))
         goto fail;
-    fcl_op_args g;
-    fcl_op_args_init(&g, ctx, kr, NULL);
-    fcl_op_arg_t(&g, &rl);
-    fcl_op_arg_t(&g, a);
-    fcl_op_arg_t(&g, b);
-    fcl_op_arg_t(&g, y);
-    fcl_op_arg_i(&g, (int)n);
-    fcl_op_arg_i(&g, (int)d);
-    fcl_op_arg_f(&g, p->margin);
-    if ((st = fcl_op_rows_run(ctx, kr, row_wg, &g, n)) ||
+    if ((st = FCL_OP_ROWS(ctx, &SRC, "contrastive_rows", n, OP_T(&rl), OP_T(a), OP_T(b), OP_T(y), OP_I(n), OP_I(d),
+            OP_F(p->margin))) ||
         (st = fcl_sum(ctx, loss, &rl, (float)(1.0 / (2.0 * (double)n)))))
         goto fail;
 fail:
@@ -357,39 +255,18 @@ fcl_status fcl_contrastive_loss_bwd(fcl_ctx *ctx, fcl_tensor *da, fcl_tensor *db
 {
     const char *op = "fcl_contrastive_loss_bwd";
     size_t n, d;
-    cl_kernel kr;
     fcl_status st;
     if ((st = contrastive_check(ctx, op, a, b, y, p, &n, &d)) ||
         (da && (st = fcl_op_check_rows(ctx, op, "da", da, n, d))) ||
         (db && (st = fcl_op_check_rows(ctx, op, "db", db, n, d))))
-        goto fail;
+        return st;
     const fcl_tensor *ins[4] = {a, b, y, db};
-    if (fcl_op_overlaps_any(da, ins, 4) || fcl_op_overlaps_any(db, ins, 3)) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: da or db overlaps an input or each other", op);
-        goto fail;
-    }
+    if (fcl_op_overlaps_any(da, ins, 4) || fcl_op_overlaps_any(db, ins, 3))
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: da or db overlaps an input or each other", op);
     if (!da && !db)
         return FCL_OK;
-    if ((st = get_kernel(ctx, "contrastive_bwd", &kr)))
-        goto fail;
-    fcl_op_args g;
-    fcl_op_args_init(&g, ctx, kr, a->buf);
-    fcl_op_arg_t(&g, da);
-    fcl_op_arg_t(&g, db);
-    fcl_op_arg_t(&g, a);
-    fcl_op_arg_t(&g, b);
-    fcl_op_arg_t(&g, y);
-    fcl_op_arg_i(&g, (int)n);
-    fcl_op_arg_i(&g, (int)d);
-    fcl_op_arg_f(&g, p->margin);
-    fcl_op_arg_f(&g, (float)((double)dloss / (double)n));
-    fcl_op_arg_i(&g, da ? 1 : 0);
-    fcl_op_arg_i(&g, db ? 1 : 0);
-    if ((st = g.st) || (st = fcl_op_run_1d(ctx, kr, n)))
-        goto fail;
-    return FCL_OK;
-fail:
-    return st;
+    return FCL_OP_1D(ctx, &SRC, "contrastive_bwd", n, OP_T(da), OP_T(db), OP_T(a), OP_T(b), OP_T(y), OP_I(n), OP_I(d),
+            OP_F(p->margin), OP_F((float)((double)dloss / (double)n)), OP_I(da ? 1 : 0), OP_I(db ? 1 : 0));
 }
 
 /* ==== histogram ============================================================================== */
@@ -412,40 +289,16 @@ static fcl_status hist_check(fcl_ctx *ctx, const char *op, const fcl_tensor *x,
 static fcl_status hist_build(fcl_ctx *ctx, fcl_tensor *sim, fcl_tensor *h, const fcl_tensor *x,
                              const fcl_tensor *labels, int bins, size_t n)
 {
-    cl_kernel kr;
-    fcl_status st;
-    if ((st = fcl_cosine_sim_fwd(ctx, sim, x, x)) || (st = get_kernel(ctx, "hist_bins", &kr)))
+    fcl_status st = fcl_cosine_sim_fwd(ctx, sim, x, x);
+    if (st)
         return st;
-    fcl_op_args g;
-    fcl_op_args_init(&g, ctx, kr, NULL);
-    fcl_op_arg_t(&g, h);
-    fcl_op_arg_t(&g, sim);
-    fcl_op_arg_t(&g, labels);
-    fcl_op_arg_i(&g, (int)n);
-    fcl_op_arg_i(&g, bins);
-    if ((st = g.st))
-        return st;
-    return fcl_op_run_1d(ctx, kr, (size_t)bins);
+    return FCL_OP_1D(ctx, &SRC, "hist_bins", (size_t)bins, OP_T(h), OP_T(sim), OP_T(labels), OP_I(n), OP_I(bins));
 }
 
 /* out[0] = the loss; coef [2 bins] the per-bin gradient coefficients (NULL: not wanted). */
 static fcl_status hist_loss(fcl_ctx *ctx, fcl_tensor *out, fcl_tensor *coef, const fcl_tensor *h, int bins)
 {
-    cl_kernel kr;
-    fcl_status st = get_kernel(ctx, "hist_loss", &kr);
-    if (st)
-        return st;
-    fcl_op_args g;
-    fcl_op_args_init(&g, ctx, kr, h->buf);
-    fcl_op_arg_t(&g, out);
-    fcl_op_arg_t(&g, coef);
-    fcl_op_arg_t(&g, h);
-    fcl_op_arg_i(&g, bins);
-    fcl_op_arg_i(&g, coef ? 1 : 0);
-    if ((st = g.st))
-        return st;
-    size_t one = 1;
-    return fcl_kernel_run(ctx, kr, 1, &one, &one);
+    return FCL_OP_SINGLE(ctx, &SRC, "hist_loss", OP_T(out), OP_T(coef), OP_T(h), OP_I(bins), OP_I(coef ? 1 : 0));
 }
 
 fcl_status fcl_histogram_loss_fwd(fcl_ctx *ctx, fcl_tensor *loss, const fcl_tensor *x,
@@ -478,7 +331,6 @@ fcl_status fcl_histogram_loss_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor
     const char *op = "fcl_histogram_loss_bwd";
     fcl_tensor sim = {0}, h = {0}, coef = {0}, scr = {0}, ds = {0};
     size_t n, d;
-    cl_kernel kr;
     fcl_status st;
     if ((st = hist_check(ctx, op, x, labels, p, &n, &d)) ||
         (dx && (st = fcl_op_check_rows(ctx, op, "dx", dx, n, d))))
@@ -494,20 +346,12 @@ fcl_status fcl_histogram_loss_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor
     if ((st = fcl_op_temp(ctx, &sim, n, n, 0)) || (st = fcl_op_temp(ctx, &h, 2 * bins + 2, 1, 0)) ||
         (st = fcl_op_temp(ctx, &coef, 2 * bins, 1, 0)) || (st = fcl_op_temp(ctx, &scr, 1, 1, 0)) ||
         (st = fcl_op_temp(ctx, &ds, n, n, 0)) || (st = hist_build(ctx, &sim, &h, x, labels, p->bins, n)) ||
-        (st = hist_loss(ctx, &scr, &coef, &h, p->bins)) || (st = get_kernel(ctx, "hist_dsim", &kr)))
+        (st = hist_loss(ctx, &scr, &coef, &h, p->bins)))
         goto fail;
-    fcl_op_args g;
-    fcl_op_args_init(&g, ctx, kr, NULL);
-    fcl_op_arg_t(&g, &ds);
-    fcl_op_arg_t(&g, &sim);
-    fcl_op_arg_t(&g, labels);
-    fcl_op_arg_t(&g, &coef);
-    fcl_op_arg_i(&g, (int)n);
-    fcl_op_arg_i(&g, p->bins);
-    fcl_op_arg_f(&g, dloss);
     /* dS is upper-triangular: S = Xn Xn^T gives dXn = dS Xn + dS^T Xn, i.e. both "sides" of
      * fcl_cosine_sim_bwd, accumulated into the same dx */
-    if ((st = g.st) || (st = fcl_op_run_2d(ctx, kr, n, n)) || (st = fcl_cosine_sim_bwd(ctx, dx, dx, &ds, x, x)))
+    if ((st = FCL_OP_2D(ctx, &SRC, "hist_dsim", n, n, OP_T(&ds), OP_T(&sim), OP_T(labels), OP_T(&coef), OP_I(n),
+            OP_I(p->bins), OP_F(dloss))) || (st = fcl_cosine_sim_bwd(ctx, dx, dx, &ds, x, x)))
         goto fail;
 fail:
     fcl_tensor_release(ctx, &sim);

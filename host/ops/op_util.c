@@ -205,26 +205,79 @@ fcl_status fcl_op_run_2d(fcl_ctx *ctx, cl_kernel k, size_t g0, size_t g1)
     return fcl_kernel_run(ctx, k, 2, g, NULL);
 }
 
-fcl_status fcl_op_rows_kernel(fcl_ctx *ctx, const char *file, const char *name, cl_kernel *k, size_t *wg)
+fcl_status fcl_op_rows_kernel(fcl_ctx *ctx, const fcl_op_src *src, const char *name, cl_kernel *k, size_t *wg)
 {
-    char src[96], kname[96];
+    char kname[96];
     int want = fcl_tuning_int(ctx, FCL_T_LOSS_ROW_WG);
-    snprintf(src, sizeof src, "reduce.cl+%s", file);
     snprintf(kname, sizeof kname, want > 0 ? "%s_wg" : "%s", name);
-    fcl_status st = fcl_kernel_get(ctx, src, kname, fcl_ctx_tuning(ctx, "loss"), k);
+    fcl_status st = fcl_op_kernel(ctx, src, kname, k);
     *wg = 0;
     if (!st && want > 0)
         st = fcl_op_reduce_wg(ctx, *k, (size_t)want, wg);
     return st;
 }
 
-fcl_status fcl_op_rows_run(fcl_ctx *ctx, cl_kernel k, size_t wg, fcl_op_args *a, size_t n)
+/* ---- op descriptors ----------------------------------------------------------------------- */
+
+fcl_status fcl_op_kernel(fcl_ctx *ctx, const fcl_op_src *src, const char *name, cl_kernel *k)
 {
-    if (!wg)
-        return a->st ? a->st : fcl_op_run_1d(ctx, k, n);
-    fcl_op_arg_local(a, wg * sizeof(float));
-    if (a->st)
-        return a->st;
-    size_t g = n * wg;
-    return fcl_kernel_run(ctx, k, 1, &g, &wg);
+    return fcl_kernel_get(ctx, src->program, name, fcl_ctx_tuning(ctx, fcl_tune_family_name(src->family)), k);
+}
+
+fcl_status fcl_op_bind(fcl_ctx *ctx, cl_kernel k, const fcl_op_val *vals, int n, unsigned *next)
+{
+    cl_mem dummy = NULL;   /* for NULL tensors: any valid buffer of the call */
+    for (int i = 0; i < n && !dummy; i++)
+        if (vals[i].kind == 't' && vals[i].t) dummy = vals[i].t->buf;
+    fcl_op_args a;
+    fcl_op_args_init(&a, ctx, k, dummy);
+    for (int i = 0; i < n; i++) {
+        const fcl_op_val *v = &vals[i];
+        cl_uint u = (cl_uint)v->i;
+        cl_ulong U = (cl_ulong)v->i;
+        switch (v->kind) {
+        case 't': fcl_op_arg_t(&a, v->t); break;
+        case 'i': fcl_op_arg_i(&a, (int)v->i); break;
+        case 'f': fcl_op_arg_f(&a, (float)v->f); break;
+        case 'u': fcl_op_arg_raw(&a, sizeof u, &u); break;
+        case 'U': fcl_op_arg_raw(&a, sizeof U, &U); break;
+        default: fcl_op_arg_local(&a, (size_t)v->i); break;
+        }
+    }
+    if (next) *next = a.i;
+    return a.st;
+}
+
+fcl_status fcl_op_call(fcl_ctx *ctx, const fcl_op_src *src, const char *name, fcl_op_grid grid, unsigned dims,
+                       const size_t *g, const size_t *l, const fcl_op_val *vals, int n)
+{
+    cl_kernel k;
+    size_t row_wg = 0;
+    unsigned bound = 0;
+    cl_uint want = 0;
+    fcl_status st = grid == FCL_GRID_ROWS ? fcl_op_rows_kernel(ctx, src, name, &k, &row_wg)
+                                          : fcl_op_kernel(ctx, src, name, &k);
+    if (st || (st = fcl_op_bind(ctx, k, vals, n, &bound)))
+        return st;
+    if (grid == FCL_GRID_ROWS && row_wg) {
+        fcl_op_args a;   /* the _wg shape's local scratch comes last */
+        fcl_op_args_init(&a, ctx, k, NULL);
+        a.i = bound++;
+        fcl_op_arg_local(&a, row_wg * sizeof(float));
+        if ((st = a.st)) return st;
+    }
+    cl_int rc = clGetKernelInfo(k, CL_KERNEL_NUM_ARGS, sizeof want, &want, NULL);
+    if (rc != CL_SUCCESS)
+        return FCL_ERR(ERRP(ctx), FCL_ERR_OPENCL, "clGetKernelInfo(%s, CL_KERNEL_NUM_ARGS): %s", name,
+                       fcl_cl_error_name(rc));
+    if (want != bound)
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INTERNAL, "%s: the launcher bound %u arguments, the kernel takes %u", name,
+                       bound, (unsigned)want);
+    if (grid == FCL_GRID_ROWS) {
+        if (!row_wg) return fcl_op_run_1d(ctx, k, g[0]);
+        size_t rows = g[0] * row_wg;
+        return fcl_kernel_run(ctx, k, 1, &rows, &row_wg);
+    }
+    if (grid == FCL_GRID_1D) return fcl_op_run_1d(ctx, k, g[0]);
+    return fcl_kernel_run(ctx, k, dims, g, l);
 }

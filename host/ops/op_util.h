@@ -7,6 +7,9 @@
 #include "facecl/tensor.h"
 #include "facecl/tuning.h"
 
+/* Where launchers record errors: the context's error slot. */
+#define ERRP(ctx) fcl_ctx_error(ctx)
+
 /* t must be a non-NULL f32 tensor with a buffer, min_ndim..max_ndim dims, addressable with the
  * kernels' int element indices (offset + numel <= INT_MAX). Errors name op and `name`. */
 fcl_status fcl_op_check(fcl_ctx *ctx, const char *op, const char *name, const fcl_tensor *t,
@@ -77,15 +80,68 @@ fcl_status fcl_op_run_1d(fcl_ctx *ctx, cl_kernel k, size_t items);
  * dimension is not padded to a wide group. */
 fcl_status fcl_op_run_2d(fcl_ctx *ctx, cl_kernel k, size_t g0, size_t g1);
 
+/* ---- op descriptors: check -> bind -> run written once ------------------------------------- */
+
+/* An op family's program and tuning: the '+'-joined .cl files ("reduce.cl+loss.cl"; the
+ * program builder puts cl/preamble.cl first) built with the family's tuning options. */
+typedef struct fcl_op_src {
+    const char *program;
+    fcl_tune_family family;
+} fcl_op_src;
+
+/* Kernel `name` of src's program, built (once per context and options) with its tuning. */
+fcl_status fcl_op_kernel(fcl_ctx *ctx, const fcl_op_src *src, const char *name, cl_kernel *k);
+
+/* One kernel argument, typed: a tensor (bound as buffer + int element offset; NULL binds another
+ * tensor's buffer with offset 0: the kernel is told by a flag or size not to touch it), an int, a
+ * float, a cl_uint, a cl_ulong or local memory of some bytes. The argument schema of a call is
+ * its list of these, checked against the kernel's argument count (a tensor counts two). */
+typedef struct fcl_op_val {
+    char kind;                    /* 't', 'i', 'f', 'u' (cl_uint), 'U' (cl_ulong), 'l' (local bytes) */
+    const fcl_tensor *t;
+    double f;
+    long long i;
+} fcl_op_val;
+#define OP_T(x) ((fcl_op_val){'t', (x), 0.0, 0})
+#define OP_I(x) ((fcl_op_val){'i', NULL, 0.0, (long long)(x)})
+#define OP_F(x) ((fcl_op_val){'f', NULL, (double)(x), 0})
+#define OP_U32(x) ((fcl_op_val){'u', NULL, 0.0, (long long)(x)})
+#define OP_U64(x) ((fcl_op_val){'U', NULL, 0.0, (long long)(x)})
+#define OP_LOCAL(bytes) ((fcl_op_val){'l', NULL, 0.0, (long long)(bytes)})
+
+/* How a call is launched. */
+typedef enum fcl_op_grid {
+    FCL_GRID_1D,     /* g[0] work-items in groups of the device's 1-D size (fcl_ctx_wg1d) */
+    FCL_GRID_ND,     /* dims dimensions of g, groups of l (NULL: the driver's choice) */
+    FCL_GRID_ROWS,   /* a row kernel over g[0] rows: `name` or `name`_wg by the "loss" family's
+                      * FCL_ROW_WG (fcl_op_rows_kernel), its local scratch appended */
+} fcl_op_grid;
+
+/* Gets kernel `name` of src, binds vals[0..n) in order, checks that they are all of its
+ * arguments, and enqueues it. */
+fcl_status fcl_op_call(fcl_ctx *ctx, const fcl_op_src *src, const char *name, fcl_op_grid grid, unsigned dims,
+                       const size_t *g, const size_t *l, const fcl_op_val *vals, int n);
 /* Row kernels (one result per row of an [n, k] matrix) come in two shapes: `name`, one
  * work-item per row looping over it (CPUs), and `name`_wg, one work-group per row with a
- * work-group reduction (GPUs), both in `file`, built as "reduce.cl+<file>" with the "loss"
- * tuning family. Its FCL_ROW_WG picks: 0 the first, > 0 the second with groups of that size (a
- * power of two within the device's and the kernel's limits). *wg: 0 for the first shape. */
-fcl_status fcl_op_rows_kernel(fcl_ctx *ctx, const char *file, const char *name, cl_kernel *k, size_t *wg);
-/* Launches a row kernel over n rows; its arguments are in a, after which the _wg shape gets its
- * local scratch of wg floats. */
-fcl_status fcl_op_rows_run(fcl_ctx *ctx, cl_kernel k, size_t wg, fcl_op_args *a, size_t n);
+ * work-group reduction (GPUs), both in src's program (after reduce.cl). The "loss" family's
+ * FCL_ROW_WG picks: 0 the first, > 0 the second with groups of that size (a power of two within
+ * the device's and the kernel's limits). *wg: 0 for the first shape. */
+fcl_status fcl_op_rows_kernel(fcl_ctx *ctx, const fcl_op_src *src, const char *name, cl_kernel *k, size_t *wg);
+/* Binds vals to k from argument 0 (for launchers that pick their own grid); *next: the next index. */
+fcl_status fcl_op_bind(fcl_ctx *ctx, cl_kernel k, const fcl_op_val *vals, int n, unsigned *next);
+
+#define FCL_OP_VALS(...) (const fcl_op_val[]){__VA_ARGS__}, (int)(sizeof((const fcl_op_val[]){__VA_ARGS__}) / sizeof(fcl_op_val))
+/* The usual calls: over items (1-D), a 2-D range with the driver's groups, n rows. */
+#define FCL_OP_1D(ctx, src, name, items, ...) \
+    fcl_op_call(ctx, src, name, FCL_GRID_1D, 1, (const size_t[]){(items)}, NULL, FCL_OP_VALS(__VA_ARGS__))
+#define FCL_OP_2D(ctx, src, name, g0, g1, ...) \
+    fcl_op_call(ctx, src, name, FCL_GRID_ND, 2, (const size_t[]){(g0), (g1)}, NULL, FCL_OP_VALS(__VA_ARGS__))
+#define FCL_OP_3D(ctx, src, name, g0, g1, g2, ...) \
+    fcl_op_call(ctx, src, name, FCL_GRID_ND, 3, (const size_t[]){(g0), (g1), (g2)}, NULL, FCL_OP_VALS(__VA_ARGS__))
+#define FCL_OP_SINGLE(ctx, src, name, ...) \
+    fcl_op_call(ctx, src, name, FCL_GRID_ND, 1, (const size_t[]){1}, (const size_t[]){1}, FCL_OP_VALS(__VA_ARGS__))
+#define FCL_OP_ROWS(ctx, src, name, rows, ...) \
+    fcl_op_call(ctx, src, name, FCL_GRID_ROWS, 1, (const size_t[]){(rows)}, NULL, FCL_OP_VALS(__VA_ARGS__))
 
 static inline size_t fcl_op_div_up(size_t a, size_t b) { return (a + b - 1) / b; }
 
