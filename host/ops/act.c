@@ -6,8 +6,6 @@
 #include "facecl/ops_act.h"
 #include "ops/op_util.h"
 
-#define ERRP(ctx) fcl_ctx_error(ctx)
-
 /* Per kind: the name used in model files and messages, the kernel prefix in act.cl, and whether
  * the backward reads y (1) or x (0), as PyTorch's autograd saves them. */
 static const struct {
@@ -62,41 +60,23 @@ static fcl_status check_params(fcl_ctx *ctx, const char *op, const fcl_act_param
     return FCL_OK;
 }
 
-/* Kernel `name` of act.cl with the "act" tuning defines; vec: its FCL_VEC. */
-static fcl_status get_kernel(fcl_ctx *ctx, const char *name, cl_kernel *k, int *vec)
-{
-    *vec = fcl_tuning_int(ctx, FCL_T_ACT_VEC);
-    return fcl_kernel_get(ctx, "act.cl", name, fcl_ctx_tuning(ctx, "act"), k);
-}
+/* act.cl with the "act" tuning. */
+static const fcl_op_src SRC = {"act.cl", FCL_TF_ACT};
 
 fcl_status fcl_act_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, const fcl_act_params *p)
 {
     const char *op = "fcl_act_fwd";
     fcl_status st;
-    cl_kernel k;
-    int vec;
     char kname[64];
     if ((st = check_params(ctx, op, p)) || (st = fcl_op_check_t(ctx, op, "x", x)) ||
         (st = fcl_op_check_t(ctx, op, "y", y)) || (st = fcl_op_check_same_numel(ctx, op, "y", y, "x", x)))
-        goto fail;
-    if (fcl_op_overlaps(y, x) && !fcl_op_same(y, x)) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s(%s): y partly overlaps x (only y == x is allowed)",
-                     op, kinds[p->kind].name);
-        goto fail;
-    }
+        return st;
+    if (fcl_op_overlaps(y, x) && !fcl_op_same(y, x))
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s(%s): y partly overlaps x (only y == x is allowed)",
+                         op, kinds[p->kind].name);
     snprintf(kname, sizeof kname, "%s_fwd", kinds[p->kind].kernel);
-    if ((st = get_kernel(ctx, kname, &k, &vec))) goto fail;
     size_t n = fcl_tensor_numel(x);
-    fcl_op_args a;
-    fcl_op_args_init(&a, ctx, k, x->buf);
-    fcl_op_arg_t(&a, y);
-    fcl_op_arg_t(&a, x);
-    fcl_op_arg_i(&a, (int)n);
-    fcl_op_arg_f(&a, p->slope);
-    if ((st = a.st) || (st = fcl_op_run_1d(ctx, k, fcl_op_div_up(n, (size_t)vec)))) goto fail;
-    return FCL_OK;
-fail:
-    return st;
+    return FCL_OP_VEC(ctx, &SRC, kname, n, OP_T(y), OP_T(x), OP_I(n), OP_F(p->slope));
 }
 
 fcl_status fcl_act_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy, const fcl_tensor *saved,
@@ -104,34 +84,19 @@ fcl_status fcl_act_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy, const
 {
     const char *op = "fcl_act_bwd";
     fcl_status st;
-    cl_kernel k;
-    int vec;
     char kname[64];
     if ((st = check_params(ctx, op, p)) || (st = fcl_op_check_t(ctx, op, "dx", dx)) ||
         (st = fcl_op_check_t(ctx, op, "dy", dy)) ||
         (st = fcl_op_check_t(ctx, op, "saved", saved)) ||
         (st = fcl_op_check_same_numel(ctx, op, "dx", dx, "dy", dy)) ||
         (st = fcl_op_check_same_numel(ctx, op, "dx", dx, "saved", saved)))
-        goto fail;
-    if (fcl_op_overlaps(dx, dy) || fcl_op_overlaps(dx, saved)) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s(%s): dx must not overlap dy or the saved tensor "
-                     "(dx accumulates)", op, kinds[p->kind].name);
-        goto fail;
-    }
+        return st;
+    if (fcl_op_overlaps(dx, dy) || fcl_op_overlaps(dx, saved))
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s(%s): dx must not overlap dy or the saved tensor "
+                         "(dx accumulates)", op, kinds[p->kind].name);
     snprintf(kname, sizeof kname, "%s_bwd", kinds[p->kind].kernel);
-    if ((st = get_kernel(ctx, kname, &k, &vec))) goto fail;
     size_t n = fcl_tensor_numel(dx);
-    fcl_op_args a;
-    fcl_op_args_init(&a, ctx, k, dx->buf);
-    fcl_op_arg_t(&a, dx);
-    fcl_op_arg_t(&a, dy);
-    fcl_op_arg_t(&a, saved);
-    fcl_op_arg_i(&a, (int)n);
-    fcl_op_arg_f(&a, p->slope);
-    if ((st = a.st) || (st = fcl_op_run_1d(ctx, k, fcl_op_div_up(n, (size_t)vec)))) goto fail;
-    return FCL_OK;
-fail:
-    return st;
+    return FCL_OP_VEC(ctx, &SRC, kname, n, OP_T(dx), OP_T(dy), OP_T(saved), OP_I(n), OP_F(p->slope));
 }
 
 /* ---- PReLU ------------------------------------------------------------------------------------- */
@@ -161,33 +126,18 @@ fcl_status fcl_prelu_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, const
 {
     const char *op = "fcl_prelu_fwd";
     fcl_status st;
-    cl_kernel k;
-    int vec, n, c, inner, na;
+    int n, c, inner, na;
     if ((st = fcl_op_check_t(ctx, op, "x", x)) ||
         (st = fcl_op_check_t(ctx, op, "y", y)) ||
         (st = fcl_op_check_t(ctx, op, "a", a)) ||
         (st = fcl_op_check_same_shape(ctx, op, "y", y, "x", x)) ||
         (st = prelu_dims(ctx, op, x, a, &n, &c, &inner, &na)))
-        goto fail;
-    if ((fcl_op_overlaps(y, x) && !fcl_op_same(y, x)) || fcl_op_overlaps(y, a)) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: y may be x but must not partly overlap x or a", op);
-        goto fail;
-    }
-    if ((st = get_kernel(ctx, "prelu_fwd", &k, &vec))) goto fail;
-    fcl_op_args g;
-    fcl_op_args_init(&g, ctx, k, x->buf);
-    fcl_op_arg_t(&g, y);
-    fcl_op_arg_t(&g, x);
-    fcl_op_arg_t(&g, a);
-    fcl_op_arg_i(&g, n * c);
-    fcl_op_arg_i(&g, c);
-    fcl_op_arg_i(&g, inner);
-    fcl_op_arg_i(&g, na);
-    size_t g0 = fcl_op_div_up((size_t)inner, (size_t)vec);
-    if ((st = g.st) || (st = fcl_op_run_2d(ctx, k, g0, (size_t)n * (size_t)c))) goto fail;
-    return FCL_OK;
-fail:
-    return st;
+        return st;
+    if ((fcl_op_overlaps(y, x) && !fcl_op_same(y, x)) || fcl_op_overlaps(y, a))
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: y may be x but must not partly overlap x or a", op);
+    size_t g0 = fcl_op_div_up((size_t)inner, (size_t)fcl_op_vec(ctx, &SRC));
+    return FCL_OP_2D(ctx, &SRC, "prelu_fwd", g0, (size_t)n * (size_t)c, OP_T(y), OP_T(x), OP_T(a), OP_I(n * c),
+            OP_I(c), OP_I(inner), OP_I(na));
 }
 
 fcl_status fcl_prelu_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *da, const fcl_tensor *dy,
@@ -196,7 +146,7 @@ fcl_status fcl_prelu_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *da, const fcl
     const char *op = "fcl_prelu_bwd";
     fcl_status st;
     cl_kernel k;
-    int vec, n, c, inner, na;
+    int n, c, inner, na;
     if ((st = fcl_op_check_t(ctx, op, "dy", dy)) ||
         (st = fcl_op_check_t(ctx, op, "x", x)) ||
         (st = fcl_op_check_t(ctx, op, "a", a)) ||
@@ -206,47 +156,27 @@ fcl_status fcl_prelu_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *da, const fcl
         (dx && (st = fcl_op_check_same_shape(ctx, op, "dx", dx, "x", x))) ||
         (st = fcl_op_check_numel(ctx, op, "da", da, fcl_tensor_numel(a), "as many as a")) ||
         (st = prelu_dims(ctx, op, x, a, &n, &c, &inner, &na)))
-        goto fail;
+        return st;
     if (fcl_op_overlaps(dx, dy) || fcl_op_overlaps(dx, x) || fcl_op_overlaps(dx, a) ||
         fcl_op_overlaps(da, dy) || fcl_op_overlaps(da, x) || fcl_op_overlaps(da, a) ||
-        fcl_op_overlaps(dx, da)) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx and da must not overlap each other or the "
-                     "inputs (they accumulate)", op);
-        goto fail;
-    }
-    fcl_op_args g;
+        fcl_op_overlaps(dx, da))
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx and da must not overlap each other or the "
+                         "inputs (they accumulate)", op);
     if (da) {
         size_t wg;
-        if ((st = get_kernel(ctx, "prelu_bwd_weight", &k, &vec)) ||
+        if ((st = fcl_op_kernel(ctx, &SRC, "prelu_bwd_weight", &k)) ||
             (st = fcl_op_reduce_wg(ctx, k, fcl_ctx_wg1d(ctx), &wg)))
-            goto fail;
-        fcl_op_args_init(&g, ctx, k, x->buf);
-        fcl_op_arg_t(&g, da);
-        fcl_op_arg_t(&g, dy);
-        fcl_op_arg_t(&g, x);
-        fcl_op_arg_i(&g, n);
-        fcl_op_arg_i(&g, c);
-        fcl_op_arg_i(&g, inner);
-        fcl_op_arg_i(&g, na);
-        fcl_op_arg_local(&g, wg * sizeof(float));
+            return st;
         size_t gs = (size_t)na * wg;
-        if ((st = g.st) || (st = fcl_kernel_run(ctx, k, 1, &gs, &wg))) goto fail;
+        if ((st = FCL_OP_RUN_ND(ctx, k, 1, &gs, &wg, OP_T(da), OP_T(dy), OP_T(x), OP_I(n), OP_I(c), OP_I(inner),
+                OP_I(na), OP_LOCAL(wg * sizeof(float)))))
+            return st;
     }
     if (dx) {
-        if ((st = get_kernel(ctx, "prelu_bwd_data", &k, &vec))) goto fail;
-        fcl_op_args_init(&g, ctx, k, x->buf);
-        fcl_op_arg_t(&g, dx);
-        fcl_op_arg_t(&g, dy);
-        fcl_op_arg_t(&g, x);
-        fcl_op_arg_t(&g, a);
-        fcl_op_arg_i(&g, n * c);
-        fcl_op_arg_i(&g, c);
-        fcl_op_arg_i(&g, inner);
-        fcl_op_arg_i(&g, na);
-        size_t g0 = fcl_op_div_up((size_t)inner, (size_t)vec);
-        if ((st = g.st) || (st = fcl_op_run_2d(ctx, k, g0, (size_t)n * (size_t)c))) goto fail;
+        size_t g0 = fcl_op_div_up((size_t)inner, (size_t)fcl_op_vec(ctx, &SRC));
+        if ((st = FCL_OP_2D(ctx, &SRC, "prelu_bwd_data", g0, (size_t)n * (size_t)c, OP_T(dx), OP_T(dy), OP_T(x),
+                OP_T(a), OP_I(n * c), OP_I(c), OP_I(inner), OP_I(na))))
+            return st;
     }
     return FCL_OK;
-fail:
-    return st;
 }

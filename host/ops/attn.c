@@ -3,12 +3,8 @@
 #include "ops/attn_internal.h"
 #include "ops/op_util.h"
 
-#define ERRP(ctx) fcl_ctx_error(ctx)
-
-static fcl_status get_kernel(fcl_ctx *ctx, const char *name, cl_kernel *k)
-{
-    return fcl_kernel_get(ctx, "reduce.cl+attn.cl", name, fcl_ctx_tuning(ctx, "attn"), k);
-}
+/* reduce.cl+attn.cl with the "attn" tuning. */
+static const fcl_op_src SRC = {"reduce.cl+attn.cl", FCL_TF_ATTN};
 
 static fcl_status run_3d(fcl_ctx *ctx, cl_kernel k, size_t g0, size_t g1, size_t g2)
 {
@@ -42,7 +38,7 @@ static fcl_status rsoftmax_run(fcl_ctx *ctx, const char *name, fcl_tensor *out, 
                                const fcl_tensor *saved, int b, int card, int radix, int rest)
 {
     cl_kernel k;
-    fcl_status st = get_kernel(ctx, name, &k);
+    fcl_status st = fcl_op_kernel(ctx, &SRC, name, &k);
     if (st) return st;
     fcl_op_args g;
     fcl_op_args_init(&g, ctx, k, in->buf);
@@ -64,15 +60,11 @@ fcl_status fcl_rsoftmax_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, in
     int b, rest;
     if ((st = rsoftmax_dims(ctx, op, "x", x, radix, cardinality, &b, &rest)) ||
         (st = fcl_op_check_t(ctx, op, "y", y)) || (st = fcl_op_check_same_numel(ctx, op, "y", y, "x", x)))
-        goto fail;
-    if (fcl_op_overlaps(y, x)) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: y must not overlap x (the layout changes)", op);
-        goto fail;
-    }
-    if ((st = rsoftmax_run(ctx, "rsoftmax_fwd", y, x, NULL, b, cardinality, radix, rest))) goto fail;
+        return st;
+    if (fcl_op_overlaps(y, x))
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: y must not overlap x (the layout changes)", op);
+    if ((st = rsoftmax_run(ctx, "rsoftmax_fwd", y, x, NULL, b, cardinality, radix, rest))) return st;
     return FCL_OK;
-fail:
-    return st;
 }
 
 fcl_status fcl_rsoftmax_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy, const fcl_tensor *y,
@@ -85,15 +77,11 @@ fcl_status fcl_rsoftmax_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy, 
         (st = fcl_op_check_t(ctx, op, "dy", dy)) || (st = fcl_op_check_t(ctx, op, "dx", dx)) ||
         (st = fcl_op_check_same_numel(ctx, op, "dy", dy, "y", y)) ||
         (st = fcl_op_check_same_numel(ctx, op, "dx", dx, "y", y)))
-        goto fail;
-    if (fcl_op_overlaps(dx, dy) || fcl_op_overlaps(dx, y)) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx must not overlap dy or y (dx accumulates)", op);
-        goto fail;
-    }
-    if ((st = rsoftmax_run(ctx, "rsoftmax_bwd", dx, dy, y, b, cardinality, radix, rest))) goto fail;
+        return st;
+    if (fcl_op_overlaps(dx, dy) || fcl_op_overlaps(dx, y))
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx must not overlap dy or y (dx accumulates)", op);
+    if ((st = rsoftmax_run(ctx, "rsoftmax_bwd", dx, dy, y, b, cardinality, radix, rest))) return st;
     return FCL_OK;
-fail:
-    return st;
 }
 
 /* ---- radix sums --------------------------------------------------------------------------------- */
@@ -141,12 +129,10 @@ fcl_status fcl_radix_sum_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, c
     fcl_status st;
     cl_kernel k;
     int b, c, hw;
-    if ((st = radix_dims(ctx, op, y, x, a, radix, &b, &c, &hw))) goto fail;
-    if (fcl_op_overlaps(y, x) || fcl_op_overlaps(y, a)) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: y must not overlap x or a", op);
-        goto fail;
-    }
-    if ((st = get_kernel(ctx, "radix_sum_fwd", &k))) goto fail;
+    if ((st = radix_dims(ctx, op, y, x, a, radix, &b, &c, &hw))) return st;
+    if (fcl_op_overlaps(y, x) || fcl_op_overlaps(y, a))
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: y must not overlap x or a", op);
+    if ((st = fcl_op_kernel(ctx, &SRC, "radix_sum_fwd", &k))) return st;
     fcl_op_args g;
     fcl_op_args_init(&g, ctx, k, x->buf);
     fcl_op_arg_t(&g, y);
@@ -157,10 +143,8 @@ fcl_status fcl_radix_sum_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, c
     fcl_op_arg_i(&g, c);
     fcl_op_arg_i(&g, hw);
     fcl_op_arg_i(&g, a != NULL);
-    if ((st = g.st) || (st = run_3d(ctx, k, (size_t)hw, (size_t)c, (size_t)b))) goto fail;
+    if ((st = g.st) || (st = run_3d(ctx, k, (size_t)hw, (size_t)c, (size_t)b))) return st;
     return FCL_OK;
-fail:
-    return st;
 }
 
 fcl_status fcl_radix_sum_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *da, const fcl_tensor *dy,
@@ -181,35 +165,24 @@ fcl_status fcl_radix_sum_bwd_wg(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *da, co
         (dx && (st = fcl_op_check_same_shape(ctx, op, "dx", dx, "x", x))) ||
         (st = fcl_op_check_opt(ctx, op, "da", da, 1, FCL_MAX_DIMS)) ||
         (st = fcl_op_check_numel(ctx, op, "da", da, x->shape[0] * x->shape[1], "one per sample and channel of x")))
-        goto fail;
-    if (da && !a) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: da asked for without the attention a", op);
-        goto fail;
-    }
+        return st;
+    if (da && !a)
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: da asked for without the attention a", op);
     const fcl_tensor *ins[] = {dy, x, a};
-    if (fcl_op_overlaps_any(dx, ins, 3) || fcl_op_overlaps_any(da, ins, 3) || fcl_op_overlaps(dx, da)) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx and da must not overlap each other or the "
-                     "inputs (they accumulate)", op);
-        goto fail;
-    }
+    if (fcl_op_overlaps_any(dx, ins, 3) || fcl_op_overlaps_any(da, ins, 3) || fcl_op_overlaps(dx, da))
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx and da must not overlap each other or the "
+                         "inputs (they accumulate)", op);
     fcl_op_args g;
     if (da) {
         size_t wg;
-        if ((st = get_kernel(ctx, "radix_sum_bwd_attn", &k)) || (st = reduce_wg(ctx, k, forced_wg, &wg))) goto fail;
-        fcl_op_args_init(&g, ctx, k, x->buf);
-        fcl_op_arg_t(&g, da);
-        fcl_op_arg_t(&g, dy);
-        fcl_op_arg_t(&g, x);
-        fcl_op_arg_i(&g, b);
-        fcl_op_arg_i(&g, radix);
-        fcl_op_arg_i(&g, c);
-        fcl_op_arg_i(&g, hw);
-        fcl_op_arg_local(&g, wg * sizeof(float));
+        if ((st = fcl_op_kernel(ctx, &SRC, "radix_sum_bwd_attn", &k)) || (st = reduce_wg(ctx, k, forced_wg, &wg))) return st;
         size_t gs = (size_t)b * (size_t)radix * (size_t)c * wg;
-        if ((st = g.st) || (st = fcl_kernel_run(ctx, k, 1, &gs, &wg))) goto fail;
+        if ((st = FCL_OP_RUN_ND(ctx, k, 1, &gs, &wg, OP_T(da), OP_T(dy), OP_T(x), OP_I(b), OP_I(radix), OP_I(c),
+                OP_I(hw), OP_LOCAL(wg * sizeof(float)))))
+            return st;
     }
     if (dx) {
-        if ((st = get_kernel(ctx, "radix_sum_bwd_data", &k))) goto fail;
+        if ((st = fcl_op_kernel(ctx, &SRC, "radix_sum_bwd_data", &k))) return st;
         fcl_op_args_init(&g, ctx, k, x->buf);
         fcl_op_arg_t(&g, dx);
         fcl_op_arg_t(&g, dy);
@@ -219,9 +192,7 @@ fcl_status fcl_radix_sum_bwd_wg(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *da, co
         fcl_op_arg_i(&g, c);
         fcl_op_arg_i(&g, hw);
         fcl_op_arg_i(&g, a != NULL);
-        if ((st = g.st) || (st = run_3d(ctx, k, (size_t)hw, (size_t)radix * (size_t)c, (size_t)b))) goto fail;
+        if ((st = g.st) || (st = run_3d(ctx, k, (size_t)hw, (size_t)radix * (size_t)c, (size_t)b))) return st;
     }
     return FCL_OK;
-fail:
-    return st;
 }

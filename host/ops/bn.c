@@ -6,8 +6,6 @@
 #include "ops/bn_internal.h"
 #include "ops/op_util.h"
 
-#define ERRP(ctx) fcl_ctx_error(ctx)
-
 /* Kernel flags: keep in sync with cl/bn.cl. */
 enum {
     BN_HAS_GAMMA = 1,
@@ -43,12 +41,8 @@ static fcl_status check_params(fcl_ctx *ctx, const char *op, const fcl_bn2d_para
     return FCL_OK;
 }
 
-/* Kernel of bn.cl with the "bn" tuning defines; vec: its FCL_VEC. */
-static fcl_status get_kernel(fcl_ctx *ctx, const char *name, cl_kernel *k, int *vec)
-{
-    *vec = fcl_tuning_int(ctx, FCL_T_BN_VEC);
-    return fcl_kernel_get(ctx, "reduce.cl+bn.cl", name, fcl_ctx_tuning(ctx, "bn"), k);
-}
+/* reduce.cl+bn.cl with the "bn" tuning. */
+static const fcl_op_src SRC = {"reduce.cl+bn.cl", FCL_TF_BN};
 
 /* Group size of the per-channel reductions: `forced` (tests), else the tuning's FCL_BN_WG (0:
  * the device's 1-D size); fixed per device, so the reduction order (and rounding) is too. */
@@ -82,15 +76,13 @@ fcl_status fcl_bn2d_fwd_wg(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *save_mean, f
     const char *op = "fcl_bn2d_fwd";
     fcl_status st;
     cl_kernel k;
-    int vec, n, c, inner;
-    if (forced_wg < 0) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: forced group size %d < 0", op, forced_wg);
-        goto fail;
-    }
+    int n, c, inner;
+    if (forced_wg < 0)
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: forced group size %d < 0", op, forced_wg);
     if ((st = check_params(ctx, op, p)) || (st = fcl_op_check(ctx, op, "x", x, 2, 4)) ||
         (st = fcl_op_check(ctx, op, "y", y, 2, 4)) ||
         (st = fcl_op_check_same_shape(ctx, op, "y", y, "x", x)))
-        goto fail;
+        return st;
     bn_dims(x, &n, &c, &inner);
     const char *per_ch = "one per channel";
     if ((st = fcl_op_check_opt(ctx, op, "gamma", gamma, 1, 4)) ||
@@ -105,75 +97,40 @@ fcl_status fcl_bn2d_fwd_wg(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *save_mean, f
         (st = fcl_op_check_numel(ctx, op, "save_invstd", save_invstd, (size_t)c, per_ch)) ||
         (st = fcl_op_check_numel(ctx, op, "running_mean", running_mean, (size_t)c, per_ch)) ||
         (st = fcl_op_check_numel(ctx, op, "running_var", running_var, (size_t)c, per_ch)))
-        goto fail;
-    if (!save_mean != !save_invstd || !running_mean != !running_var) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: save_mean/save_invstd and running_mean/"
-                     "running_var come in pairs (both or neither)", op);
-        goto fail;
-    }
-    if (fcl_op_overlaps(y, x) && !fcl_op_same(y, x)) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: y partly overlaps x (only y == x is allowed)", op);
-        goto fail;
-    }
-    if (!p->training && !running_mean) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: inference mode needs running_mean and running_var", op);
-        goto fail;
-    }
+        return st;
+    if (!save_mean != !save_invstd || !running_mean != !running_var)
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: save_mean/save_invstd and running_mean/"
+                         "running_var come in pairs (both or neither)", op);
+    if (fcl_op_overlaps(y, x) && !fcl_op_same(y, x))
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: y partly overlaps x (only y == x is allowed)", op);
+    if (!p->training && !running_mean)
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: inference mode needs running_mean and running_var", op);
     if (p->training && (size_t)n * (size_t)inner < 2) {
         char s[96];
         fcl_tensor_shape_str(x, s, sizeof s);
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: training needs more than 1 value per channel, x is %s",
-                     op, s);
-        goto fail;
+        return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: training needs more than 1 value per channel, x is %s",
+                         op, s);
     }
 
     int flags = (gamma ? BN_HAS_GAMMA : 0) | (beta ? BN_HAS_BETA : 0) |
                 (save_mean ? BN_HAS_SAVE : 0) | (running_mean ? BN_HAS_RUNNING : 0);
-    fcl_op_args a;
     if (p->training) {
         size_t wg;
-        if ((st = get_kernel(ctx, "bn_fwd_train", &k, &vec)) || (st = reduce_wg(ctx, k, forced_wg, &wg)))
-            goto fail;
-        fcl_op_args_init(&a, ctx, k, x->buf);
-        fcl_op_arg_t(&a, y);
-        fcl_op_arg_t(&a, x);
-        fcl_op_arg_t(&a, gamma);
-        fcl_op_arg_t(&a, beta);
-        fcl_op_arg_t(&a, save_mean);
-        fcl_op_arg_t(&a, save_invstd);
-        fcl_op_arg_t(&a, running_mean);
-        fcl_op_arg_t(&a, running_var);
-        fcl_op_arg_i(&a, n);
-        fcl_op_arg_i(&a, c);
-        fcl_op_arg_i(&a, inner);
-        fcl_op_arg_f(&a, p->eps);
-        fcl_op_arg_f(&a, p->momentum);
-        fcl_op_arg_i(&a, flags);
-        fcl_op_arg_local(&a, wg * sizeof(float));
+        if ((st = fcl_op_kernel(ctx, &SRC, "bn_fwd_train", &k)) || (st = reduce_wg(ctx, k, forced_wg, &wg)))
+            return st;
         size_t g = (size_t)c * wg;
-        if ((st = a.st) || (st = fcl_kernel_run(ctx, k, 1, &g, &wg))) goto fail;
+        if ((st = FCL_OP_RUN_ND(ctx, k, 1, &g, &wg, OP_T(y), OP_T(x), OP_T(gamma), OP_T(beta), OP_T(save_mean),
+                OP_T(save_invstd), OP_T(running_mean), OP_T(running_var), OP_I(n), OP_I(c), OP_I(inner), OP_F(p->eps),
+                OP_F(p->momentum), OP_I(flags), OP_LOCAL(wg * sizeof(float)))))
+            return st;
     } else {
-        if ((st = get_kernel(ctx, "bn_fwd_infer", &k, &vec))) goto fail;
-        fcl_op_args_init(&a, ctx, k, x->buf);
-        fcl_op_arg_t(&a, y);
-        fcl_op_arg_t(&a, x);
-        fcl_op_arg_t(&a, gamma);
-        fcl_op_arg_t(&a, beta);
-        fcl_op_arg_t(&a, save_mean);
-        fcl_op_arg_t(&a, save_invstd);
-        fcl_op_arg_t(&a, running_mean);
-        fcl_op_arg_t(&a, running_var);
-        fcl_op_arg_i(&a, n);
-        fcl_op_arg_i(&a, c);
-        fcl_op_arg_i(&a, inner);
-        fcl_op_arg_f(&a, p->eps);
-        fcl_op_arg_i(&a, flags);
-        size_t g0 = fcl_op_div_up((size_t)inner, (size_t)vec);
-        if ((st = a.st) || (st = fcl_op_run_2d(ctx, k, g0, (size_t)n * (size_t)c))) goto fail;
+        size_t g0 = fcl_op_div_up((size_t)inner, (size_t)fcl_op_vec(ctx, &SRC));
+        if ((st = FCL_OP_2D(ctx, &SRC, "bn_fwd_infer", g0, (size_t)n * (size_t)c, OP_T(y), OP_T(x), OP_T(gamma),
+                OP_T(beta), OP_T(save_mean), OP_T(save_invstd), OP_T(running_mean), OP_T(running_var), OP_I(n),
+                OP_I(c), OP_I(inner), OP_F(p->eps), OP_I(flags))))
+            return st;
     }
     return FCL_OK;
-fail:
-    return st;
 }
 
 fcl_status fcl_bn2d_bwd_wg(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma, fcl_tensor *dbeta,
@@ -184,18 +141,16 @@ fcl_status fcl_bn2d_bwd_wg(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma, fcl
     const char *op = "fcl_bn2d_bwd";
     fcl_status st;
     cl_kernel k;
-    int vec, n, c, inner;
+    int n, c, inner;
     size_t wg;
-    if (forced_wg < 0) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: forced group size %d < 0", op, forced_wg);
-        goto fail;
-    }
+    if (forced_wg < 0)
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: forced group size %d < 0", op, forced_wg);
     if ((st = check_params(ctx, op, p)) || (st = fcl_op_check(ctx, op, "dy", dy, 2, 4)) ||
         (st = fcl_op_check(ctx, op, "x", x, 2, 4)) ||
         (st = fcl_op_check_same_shape(ctx, op, "dy", dy, "x", x)) ||
         (st = fcl_op_check_opt(ctx, op, "dx", dx, 2, 4)) ||
         (dx && (st = fcl_op_check_same_shape(ctx, op, "dx", dx, "x", x))))
-        goto fail;
+        return st;
     bn_dims(x, &n, &c, &inner);
     const char *per_ch = "one per channel";
     if ((st = fcl_op_check(ctx, op, "save_mean", save_mean, 1, 4)) ||
@@ -208,37 +163,19 @@ fcl_status fcl_bn2d_bwd_wg(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma, fcl
         (st = fcl_op_check_numel(ctx, op, "gamma", gamma, (size_t)c, per_ch)) ||
         (st = fcl_op_check_numel(ctx, op, "dgamma", dgamma, (size_t)c, per_ch)) ||
         (st = fcl_op_check_numel(ctx, op, "dbeta", dbeta, (size_t)c, per_ch)))
-        goto fail;
-    if (fcl_op_overlaps(dx, dy) || fcl_op_overlaps(dx, x)) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx must not overlap dy or x (the reductions read "
-                     "them while dx is written)", op);
-        goto fail;
-    }
+        return st;
+    if (fcl_op_overlaps(dx, dy) || fcl_op_overlaps(dx, x))
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx must not overlap dy or x (the reductions read "
+                         "them while dx is written)", op);
     if (!dx && !dgamma && !dbeta) return FCL_OK;
 
     int flags = (gamma ? BN_HAS_GAMMA : 0) | (dx ? BN_HAS_DX : 0) | (dgamma ? BN_HAS_DGAMMA : 0) |
                 (dbeta ? BN_HAS_DBETA : 0) | (p->training ? BN_TRAINING : 0);
-    if ((st = get_kernel(ctx, "bn_bwd", &k, &vec)) || (st = reduce_wg(ctx, k, forced_wg, &wg))) goto fail;
-    fcl_op_args a;
-    fcl_op_args_init(&a, ctx, k, x->buf);
-    fcl_op_arg_t(&a, dx);
-    fcl_op_arg_t(&a, dgamma);
-    fcl_op_arg_t(&a, dbeta);
-    fcl_op_arg_t(&a, dy);
-    fcl_op_arg_t(&a, x);
-    fcl_op_arg_t(&a, gamma);
-    fcl_op_arg_t(&a, save_mean);
-    fcl_op_arg_t(&a, save_invstd);
-    fcl_op_arg_i(&a, n);
-    fcl_op_arg_i(&a, c);
-    fcl_op_arg_i(&a, inner);
-    fcl_op_arg_i(&a, flags);
-    fcl_op_arg_local(&a, wg * sizeof(float));
+    if ((st = fcl_op_kernel(ctx, &SRC, "bn_bwd", &k)) || (st = reduce_wg(ctx, k, forced_wg, &wg))) return st;
     size_t g = (size_t)c * wg;
-    if ((st = a.st) || (st = fcl_kernel_run(ctx, k, 1, &g, &wg))) goto fail;
-    return FCL_OK;
-fail:
-    return st;
+    return FCL_OP_RUN_ND(ctx, k, 1, &g, &wg, OP_T(dx), OP_T(dgamma), OP_T(dbeta), OP_T(dy), OP_T(x), OP_T(gamma),
+            OP_T(save_mean), OP_T(save_invstd), OP_I(n), OP_I(c), OP_I(inner), OP_I(flags),
+            OP_LOCAL(wg * sizeof(float)));
 }
 
 fcl_status fcl_bn2d_fold(fcl_ctx *ctx, fcl_tensor *w_out, fcl_tensor *b_out, const fcl_tensor *w,
@@ -247,11 +184,9 @@ fcl_status fcl_bn2d_fold(fcl_ctx *ctx, fcl_tensor *w_out, fcl_tensor *b_out, con
 {
     const char *op = "fcl_bn2d_fold";
     fcl_status st;
-    cl_kernel k;
-    int vec;
     if ((st = fcl_op_check(ctx, op, "w", w, 1, 4)) || (st = fcl_op_check(ctx, op, "w_out", w_out, 1, 4)) ||
         (st = fcl_op_check_same_shape(ctx, op, "w_out", w_out, "w", w)))
-        goto fail;
+        return st;
     size_t cout = w->shape[0], per_out = fcl_tensor_numel(w) / cout;
     const char *per_ch = "one per output channel of w";
     if ((st = fcl_op_check(ctx, op, "b_out", b_out, 1, 4)) ||
@@ -266,11 +201,9 @@ fcl_status fcl_bn2d_fold(fcl_ctx *ctx, fcl_tensor *w_out, fcl_tensor *b_out, con
         (st = fcl_op_check_numel(ctx, op, "beta", beta, cout, per_ch)) ||
         (st = fcl_op_check_numel(ctx, op, "running_mean", running_mean, cout, per_ch)) ||
         (st = fcl_op_check_numel(ctx, op, "running_var", running_var, cout, per_ch)))
-        goto fail;
-    if (!(eps >= 0.0f) || !isfinite(eps)) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: eps must be finite and >= 0, got %g", op, (double)eps);
-        goto fail;
-    }
+        return st;
+    if (!(eps >= 0.0f) || !isfinite(eps))
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: eps must be finite and >= 0, got %g", op, (double)eps);
     /* In place is safe only for w_out == w and b_out == b (one work-item reads and writes each
      * element). Any other overlap races: b_out[co] is written by the first work-item of row co
      * while the others of that row still read gamma/running_var[co] (oclgrind --data-races). */
@@ -278,29 +211,10 @@ fcl_status fcl_bn2d_fold(fcl_ctx *ctx, fcl_tensor *w_out, fcl_tensor *b_out, con
     if ((fcl_op_overlaps(w_out, w) && !fcl_op_same(w_out, w)) ||
         (b && fcl_op_overlaps(b_out, b) && !fcl_op_same(b_out, b)) || fcl_op_overlaps(w_out, b_out) ||
         fcl_op_overlaps(w_out, b) || fcl_op_overlaps(b_out, w) || fcl_op_overlaps_any(w_out, stats, 4) ||
-        fcl_op_overlaps_any(b_out, stats, 4)) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: outputs may only alias their own input "
-                     "(w_out == w, b_out == b), not gamma, beta or the running statistics", op);
-        goto fail;
-    }
-    if ((st = get_kernel(ctx, "bn_fold", &k, &vec))) goto fail;
+        fcl_op_overlaps_any(b_out, stats, 4))
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: outputs may only alias their own input "
+                         "(w_out == w, b_out == b), not gamma, beta or the running statistics", op);
     int flags = (gamma ? BN_HAS_GAMMA : 0) | (beta ? BN_HAS_BETA : 0) | (b ? BN_HAS_BIAS : 0);
-    fcl_op_args a;
-    fcl_op_args_init(&a, ctx, k, w->buf);
-    fcl_op_arg_t(&a, w_out);
-    fcl_op_arg_t(&a, b_out);
-    fcl_op_arg_t(&a, w);
-    fcl_op_arg_t(&a, b);
-    fcl_op_arg_t(&a, gamma);
-    fcl_op_arg_t(&a, beta);
-    fcl_op_arg_t(&a, running_mean);
-    fcl_op_arg_t(&a, running_var);
-    fcl_op_arg_i(&a, (int)cout);
-    fcl_op_arg_i(&a, (int)per_out);
-    fcl_op_arg_f(&a, eps);
-    fcl_op_arg_i(&a, flags);
-    if ((st = a.st) || (st = fcl_op_run_1d(ctx, k, cout * per_out))) goto fail;
-    return FCL_OK;
-fail:
-    return st;
+    return FCL_OP_1D(ctx, &SRC, "bn_fold", cout * per_out, OP_T(w_out), OP_T(b_out), OP_T(w), OP_T(b), OP_T(gamma),
+            OP_T(beta), OP_T(running_mean), OP_T(running_var), OP_I(cout), OP_I(per_out), OP_F(eps), OP_I(flags));
 }

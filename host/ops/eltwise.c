@@ -4,80 +4,40 @@
 #include "facecl/ops_eltwise.h"
 #include "ops/op_util.h"
 
-#define ERRP(ctx) fcl_ctx_error(ctx)
-
 /* ---- argument checks and launch plumbing (file-local) -------------------------------------- */
 
-/* The kernel `name` of eltwise.cl built with the "eltwise" tuning defines, and the FCL_VEC
- * (elements per work-item) those defines give it, for the host's global sizes. */
-static fcl_status get_kernel(fcl_ctx *ctx, const char *name, cl_kernel *k, int *vec)
-{
-    *vec = fcl_tuning_int(ctx, FCL_T_ELTWISE_VEC);
-    return fcl_kernel_get(ctx, "eltwise.cl", name, fcl_ctx_tuning(ctx, "eltwise"), k);
-}
+/* eltwise.cl with the "eltwise" tuning. */
+static const fcl_op_src SRC = {"eltwise.cl", FCL_TF_ELTWISE};
 
 /* ---- add and BLAS-1 ----------------------------------------------------------------------------- */
 
 fcl_status fcl_add_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *a, const fcl_tensor *b)
 {
     const char *op = "fcl_add_fwd";
-    cl_kernel k;
-    int vec;
     fcl_status st;
     if ((st = fcl_op_check_t(ctx, op, "y", y)) || (st = fcl_op_check_t(ctx, op, "a", a)) ||
         (st = fcl_op_check_t(ctx, op, "b", b)) || (st = fcl_op_check_same_numel(ctx, op, "y", y, "a", a)) ||
         (st = fcl_op_check_same_numel(ctx, op, "y", y, "b", b)))
-        goto fail;
-    if ((fcl_op_overlaps(y, a) && y->offset != a->offset) || (fcl_op_overlaps(y, b) && y->offset != b->offset)) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: y partly overlaps an input (only y == a or "
-                     "y == b is allowed)", op);
-        goto fail;
-    }
-    if ((st = get_kernel(ctx, "add_fwd", &k, &vec)))
-        goto fail;
+        return st;
+    if ((fcl_op_overlaps(y, a) && y->offset != a->offset) || (fcl_op_overlaps(y, b) && y->offset != b->offset))
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: y partly overlaps an input (only y == a or "
+                         "y == b is allowed)", op);
     int n = (int)fcl_tensor_numel(y);
-    fcl_op_args g;
-    fcl_op_args_init(&g, ctx, k, NULL);
-    fcl_op_arg_t(&g, y);
-    fcl_op_arg_t(&g, a);
-    fcl_op_arg_t(&g, b);
-    fcl_op_arg_i(&g, n);
-    if ((st = g.st) || (st = fcl_op_run_1d(ctx, k, fcl_op_div_up((size_t)n, (size_t)vec))))
-        goto fail;
-    return FCL_OK;
-fail:
-    return st;
+    return FCL_OP_VEC(ctx, &SRC, "add_fwd", n, OP_T(y), OP_T(a), OP_T(b), OP_I(n));
 }
 
 fcl_status fcl_axpby(fcl_ctx *ctx, fcl_tensor *y, float alpha, const fcl_tensor *x, float beta)
 {
     const char *op = "fcl_axpby";
-    cl_kernel k;
-    int vec;
     fcl_status st;
     if ((st = fcl_op_check_t(ctx, op, "y", y)) || (st = fcl_op_check_t(ctx, op, "x", x)) ||
         (st = fcl_op_check_same_numel(ctx, op, "y", y, "x", x)))
-        goto fail;
-    if (fcl_op_overlaps(x, y) && x->offset != y->offset) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: x and y partly overlap (only x == y is allowed)",
-                     op);
-        goto fail;
-    }
-    if ((st = get_kernel(ctx, "axpby", &k, &vec)))
-        goto fail;
+        return st;
+    if (fcl_op_overlaps(x, y) && x->offset != y->offset)
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: x and y partly overlap (only x == y is allowed)",
+                         op);
     int n = (int)fcl_tensor_numel(y);
-    fcl_op_args g;
-    fcl_op_args_init(&g, ctx, k, NULL);
-    fcl_op_arg_t(&g, y);
-    fcl_op_arg_t(&g, x);
-    fcl_op_arg_i(&g, n);
-    fcl_op_arg_f(&g, alpha);
-    fcl_op_arg_f(&g, beta);
-    if ((st = g.st) || (st = fcl_op_run_1d(ctx, k, fcl_op_div_up((size_t)n, (size_t)vec))))
-        goto fail;
-    return FCL_OK;
-fail:
-    return st;
+    return FCL_OP_VEC(ctx, &SRC, "axpby", n, OP_T(y), OP_T(x), OP_I(n), OP_F(alpha), OP_F(beta));
 }
 
 fcl_status fcl_axpy(fcl_ctx *ctx, fcl_tensor *y, float alpha, const fcl_tensor *x)
@@ -111,25 +71,12 @@ fail:
 fcl_status fcl_sum(fcl_ctx *ctx, fcl_tensor *out, const fcl_tensor *x, float scale)
 {
     const char *op = "fcl_sum";
-    cl_kernel k;
-    int vec;
     fcl_status st;
     if ((st = fcl_op_check_t(ctx, op, "out", out)) || (st = fcl_op_check_t(ctx, op, "x", x)))
-        goto fail;
-    if ((st = get_kernel(ctx, "sum_all", &k, &vec)))
-        goto fail;
-    fcl_op_args g;
-    fcl_op_args_init(&g, ctx, k, NULL);
-    fcl_op_arg_t(&g, out);
-    fcl_op_arg_t(&g, x);
-    fcl_op_arg_i(&g, (int)fcl_tensor_numel(x));
-    fcl_op_arg_f(&g, scale);
+        return st;
     size_t wg = 64;   /* SUM_WG in eltwise.cl: one group, fixed tree */
-    if ((st = g.st) || (st = fcl_kernel_run(ctx, k, 1, &wg, &wg)))
-        goto fail;
-    return FCL_OK;
-fail:
-    return st;
+    return fcl_op_call(ctx, &SRC, "sum_all", FCL_GRID_ND, 1, &wg, &wg,
+                             FCL_OP_VALS(OP_T(out), OP_T(x), OP_I(fcl_tensor_numel(x)), OP_F(scale)));
 }
 
 /* ---- channel-wise multiply ---------------------------------------------------------------------- */
@@ -154,89 +101,48 @@ static fcl_status chmul_shapes(fcl_ctx *ctx, const char *op, const fcl_tensor *x
 fcl_status fcl_chmul_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, const fcl_tensor *s)
 {
     const char *op = "fcl_chmul_fwd";
-    cl_kernel k;
-    int vec;
     size_t nc, hw;
     fcl_status st;
     if ((st = fcl_op_check_t(ctx, op, "y", y)) || (st = fcl_op_check_t(ctx, op, "x", x)) ||
         (st = fcl_op_check_t(ctx, op, "s", s)) || (st = chmul_shapes(ctx, op, x, s, &nc, &hw)) ||
         (st = fcl_op_check_same_numel(ctx, op, "y", y, "x", x)))
-        goto fail;
-    if (fcl_op_overlaps(y, s)) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: y overlaps the scale s", op);
-        goto fail;
-    }
-    if ((st = get_kernel(ctx, "chmul_fwd", &k, &vec)))
-        goto fail;
-    fcl_op_args g;
-    fcl_op_args_init(&g, ctx, k, NULL);
-    fcl_op_arg_t(&g, y);
-    fcl_op_arg_t(&g, x);
-    fcl_op_arg_t(&g, s);
-    fcl_op_arg_i(&g, (int)nc);
-    fcl_op_arg_i(&g, (int)hw);
-    if ((st = g.st) || (st = fcl_op_run_2d(ctx, k, fcl_op_div_up(hw, (size_t)vec), nc)))
-        goto fail;
-    return FCL_OK;
-fail:
-    return st;
+        return st;
+    if (fcl_op_overlaps(y, s))
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: y overlaps the scale s", op);
+    return FCL_OP_2D(ctx, &SRC, "chmul_fwd", fcl_op_div_up(hw, (size_t)fcl_op_vec(ctx, &SRC)), nc, OP_T(y), OP_T(x),
+            OP_T(s), OP_I(nc), OP_I(hw));
 }
 
 fcl_status fcl_chmul_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *ds, const fcl_tensor *dy,
                          const fcl_tensor *x, const fcl_tensor *s)
 {
     const char *op = "fcl_chmul_bwd";
-    cl_kernel k;
-    int vec;
     size_t nc, hw;
     fcl_status st;
     /* the shapes are checked on dy (x's shape) and s, which are both needed */
     if ((st = fcl_op_check_t(ctx, op, "dy", dy)) || (st = fcl_op_check_t(ctx, op, "s", s)) ||
         (st = chmul_shapes(ctx, op, dy, s, &nc, &hw)))
-        goto fail;
+        return st;
     if (dx) {
         if ((st = fcl_op_check_t(ctx, op, "dx", dx)) || (st = fcl_op_check_same_numel(ctx, op, "dx", dx, "dy", dy)))
-            goto fail;
-        if (fcl_op_overlaps(dx, s) || (fcl_op_overlaps(dx, dy) && dx->offset != dy->offset)) {
-            st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx overlaps s or part of dy", op);
-            goto fail;
-        }
-        if ((st = get_kernel(ctx, "chmul_bwd_data", &k, &vec)))
-            goto fail;
-        fcl_op_args g;
-        fcl_op_args_init(&g, ctx, k, NULL);
-        fcl_op_arg_t(&g, dx);
-        fcl_op_arg_t(&g, dy);
-        fcl_op_arg_t(&g, s);
-        fcl_op_arg_i(&g, (int)nc);
-        fcl_op_arg_i(&g, (int)hw);
-        if ((st = g.st) || (st = fcl_op_run_2d(ctx, k, fcl_op_div_up(hw, (size_t)vec), nc)))
-            goto fail;
+            return st;
+        if (fcl_op_overlaps(dx, s) || (fcl_op_overlaps(dx, dy) && dx->offset != dy->offset))
+            return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx overlaps s or part of dy", op);
+        if ((st = FCL_OP_2D(ctx, &SRC, "chmul_bwd_data", fcl_op_div_up(hw, (size_t)fcl_op_vec(ctx, &SRC)), nc,
+                OP_T(dx), OP_T(dy), OP_T(s), OP_I(nc), OP_I(hw))))
+            return st;
     }
     if (ds) {
         if ((st = fcl_op_check_t(ctx, op, "ds", ds)) || (st = fcl_op_check_t(ctx, op, "x", x)) ||
             (st = fcl_op_check_same_numel(ctx, op, "ds", ds, "s", s)) ||
             (st = fcl_op_check_same_numel(ctx, op, "x", x, "dy", dy)))
-            goto fail;
-        if (fcl_op_overlaps(ds, dy) || fcl_op_overlaps(ds, x)) {
-            st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: ds overlaps dy or x", op);
-            goto fail;
-        }
-        if ((st = get_kernel(ctx, "chmul_bwd_scale", &k, &vec)))
-            goto fail;
-        fcl_op_args g;
-        fcl_op_args_init(&g, ctx, k, NULL);
-        fcl_op_arg_t(&g, ds);
-        fcl_op_arg_t(&g, dy);
-        fcl_op_arg_t(&g, x);
-        fcl_op_arg_i(&g, (int)nc);
-        fcl_op_arg_i(&g, (int)hw);
-        if ((st = g.st) || (st = fcl_op_run_1d(ctx, k, nc)))
-            goto fail;
+            return st;
+        if (fcl_op_overlaps(ds, dy) || fcl_op_overlaps(ds, x))
+            return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: ds overlaps dy or x", op);
+        if ((st = FCL_OP_1D(ctx, &SRC, "chmul_bwd_scale", nc, OP_T(ds), OP_T(dy), OP_T(x), OP_I(nc), OP_I(hw))))
+            return st;
     }
     return FCL_OK;
-fail:
-    return st;
 }
 
 /* ---- concat along channels ------------------------------------------------------------------------ */
@@ -262,44 +168,26 @@ static fcl_status channel_block(fcl_ctx *ctx, const char *op, fcl_tensor *big, f
                                 size_t c0, int to_big)
 {
     size_t nb, cb, ib, ns, cs, is;
-    cl_kernel k;
-    int vec;
     fcl_status st;
     if ((st = fcl_op_check_t(ctx, op, to_big ? "y" : "dy", big)) ||
         (st = fcl_op_check_t(ctx, op, to_big ? "x" : "dx", small)) ||
         (st = nc_inner(ctx, op, to_big ? "y" : "dy", big, &nb, &cb, &ib)) ||
         (st = nc_inner(ctx, op, to_big ? "x" : "dx", small, &ns, &cs, &is)))
-        goto fail;
+        return st;
     if (nb != ns || ib != is || c0 > cb || cs > cb - c0) {
         char sb[96], ss[96];
         fcl_tensor_shape_str(big, sb, sizeof sb);
         fcl_tensor_shape_str(small, ss, sizeof ss);
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: %s does not fit into channels %zu.. of %s", op, ss, c0, sb);
-        goto fail;
+        return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: %s does not fit into channels %zu.. of %s", op, ss, c0, sb);
     }
-    if (fcl_op_overlaps(big, small)) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: source and destination overlap", op);
-        goto fail;
-    }
-    if ((st = get_kernel(ctx, "block_copy", &k, &vec)))
-        goto fail;
+    if (fcl_op_overlaps(big, small))
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: source and destination overlap", op);
     size_t row = cs * is;   /* one image's slice */
     fcl_tensor slice = *big;
     slice.offset += c0 * ib;
-    fcl_op_args g;
-    fcl_op_args_init(&g, ctx, k, NULL);
-    fcl_op_arg_t(&g, to_big ? &slice : small);
-    fcl_op_arg_i(&g, (int)(to_big ? cb * ib : row));
-    fcl_op_arg_t(&g, to_big ? small : &slice);
-    fcl_op_arg_i(&g, (int)(to_big ? row : cb * ib));
-    fcl_op_arg_i(&g, (int)row);
-    fcl_op_arg_i(&g, (int)nb);
-    fcl_op_arg_i(&g, to_big ? 0 : 1);
-    if ((st = g.st) || (st = fcl_op_run_2d(ctx, k, fcl_op_div_up(row, (size_t)vec), nb)))
-        goto fail;
-    return FCL_OK;
-fail:
-    return st;
+    return FCL_OP_2D(ctx, &SRC, "block_copy", fcl_op_div_up(row, (size_t)fcl_op_vec(ctx, &SRC)), nb,
+            OP_T(to_big ? &slice : small), OP_I((int)(to_big ? cb * ib : row)), OP_T(to_big ? small : &slice),
+            OP_I((int)(to_big ? row : cb * ib)), OP_I(row), OP_I(nb), OP_I(to_big ? 0 : 1));
 }
 
 fcl_status fcl_concat_put(fcl_ctx *ctx, fcl_tensor *y, size_t c0, const fcl_tensor *x)
@@ -317,33 +205,28 @@ fcl_status fcl_concat_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *const *
     const char *op = "fcl_concat_fwd";
     size_t n, cy, inner, c0 = 0;
     fcl_status st;
-    if (count < 1 || !xs) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: needs at least one input (count %d)", op, count);
-        goto fail;
-    }
+    if (count < 1 || !xs)
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: needs at least one input (count %d)", op, count);
     if ((st = fcl_op_check_t(ctx, op, "y", y)) || (st = nc_inner(ctx, op, "y", y, &n, &cy, &inner)))
-        goto fail;
+        return st;
     for (int i = 0; i < count; i++) {
         if ((st = fcl_op_check_t(ctx, op, "an input", xs[i])))
-            goto fail;
+            return st;
         c0 += xs[i]->ndim >= 2 ? xs[i]->shape[1] : 0;
     }
     if (c0 != cy) {
         char s[96];
         fcl_tensor_shape_str(y, s, sizeof s);
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: the %d inputs' channels add up to %zu, y %s has %zu",
-                     op, count, c0, s, cy);
-        goto fail;
+        return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: the %d inputs' channels add up to %zu, y %s has %zu",
+                         op, count, c0, s, cy);
     }
     c0 = 0;
     for (int i = 0; i < count; i++) {
         if ((st = fcl_concat_put(ctx, y, c0, xs[i])))
-            goto fail;
+            return st;
         c0 += xs[i]->shape[1];
     }
     return FCL_OK;
-fail:
-    return st;
 }
 
 fcl_status fcl_concat_bwd(fcl_ctx *ctx, fcl_tensor *const *dxs, const size_t *channels, int count,
@@ -352,33 +235,25 @@ fcl_status fcl_concat_bwd(fcl_ctx *ctx, fcl_tensor *const *dxs, const size_t *ch
     const char *op = "fcl_concat_bwd";
     size_t n, cy, inner, c0 = 0;
     fcl_status st;
-    if (count < 1 || !dxs || !channels) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: needs at least one input (count %d)", op, count);
-        goto fail;
-    }
+    if (count < 1 || !dxs || !channels)
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: needs at least one input (count %d)", op, count);
     if ((st = fcl_op_check_t(ctx, op, "dy", dy)) || (st = nc_inner(ctx, op, "dy", dy, &n, &cy, &inner)))
-        goto fail;
+        return st;
     for (int i = 0; i < count; i++) {
-        if (dxs[i] && (dxs[i]->ndim < 2 || dxs[i]->shape[1] != channels[i])) {
-            st = FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: gradient %d does not have its %zu channels", op, i,
-                         channels[i]);
-            goto fail;
-        }
+        if (dxs[i] && (dxs[i]->ndim < 2 || dxs[i]->shape[1] != channels[i]))
+            return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: gradient %d does not have its %zu channels", op, i,
+                             channels[i]);
         c0 += channels[i];
     }
-    if (c0 != cy) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: channels add up to %zu, dy has %zu", op, c0, cy);
-        goto fail;
-    }
+    if (c0 != cy)
+        return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: channels add up to %zu, dy has %zu", op, c0, cy);
     c0 = 0;
     for (int i = 0; i < count; i++) {
         if (dxs[i] && (st = fcl_concat_take_acc(ctx, dxs[i], dy, c0)))
-            goto fail;
+            return st;
         c0 += channels[i];
     }
     return FCL_OK;
-fail:
-    return st;
 }
 
 /* ---- dropout ------------------------------------------------------------------------------------------ */
@@ -415,26 +290,11 @@ static fcl_status dropout_check(fcl_ctx *ctx, const char *op, const fcl_dropout_
 static fcl_status dropout_run(fcl_ctx *ctx, const char *kname, fcl_tensor *out, const fcl_tensor *in,
                               const fcl_dropout_params *p)
 {
-    cl_kernel k;
-    int vec;
-    fcl_status st;
-    if ((st = get_kernel(ctx, kname, &k, &vec)))
-        return st;
     int n = (int)fcl_tensor_numel(in);
     cl_ulong seed = p->seed;
     cl_uint thr = fcl_dropout_threshold(p->p);
     float scale = p->p < 1.0f ? (float)(1.0 / (1.0 - (double)p->p)) : 0.0f;
-    fcl_op_args g;
-    fcl_op_args_init(&g, ctx, k, NULL);
-    fcl_op_arg_t(&g, out);
-    fcl_op_arg_t(&g, in);
-    fcl_op_arg_i(&g, n);
-    fcl_op_arg_raw(&g, sizeof seed, &seed);
-    fcl_op_arg_raw(&g, sizeof thr, &thr);
-    fcl_op_arg_f(&g, scale);
-    if ((st = g.st))
-        return st;
-    return fcl_op_run_1d(ctx, k, fcl_op_div_up((size_t)n, (size_t)vec));
+    return FCL_OP_VEC(ctx, &SRC, kname, n, OP_T(out), OP_T(in), OP_I(n), OP_U64(seed), OP_U32(thr), OP_F(scale));
 }
 
 fcl_status fcl_dropout_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, const fcl_dropout_params *p)
@@ -443,20 +303,16 @@ fcl_status fcl_dropout_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, con
     fcl_status st;
     if ((st = dropout_check(ctx, op, p)) || (st = fcl_op_check_t(ctx, op, "y", y)) ||
         (st = fcl_op_check_t(ctx, op, "x", x)) || (st = fcl_op_check_same_numel(ctx, op, "y", y, "x", x)))
-        goto fail;
-    if (fcl_op_overlaps(x, y) && x->offset != y->offset) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: x and y partly overlap", op);
-        goto fail;
-    }
+        return st;
+    if (fcl_op_overlaps(x, y) && x->offset != y->offset)
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: x and y partly overlap", op);
     if (!p->training || p->p == 0.0f)
         st = fcl_tensor_copy(ctx, y, x);   /* a no-op when y is x */
     else
         st = dropout_run(ctx, "dropout_fwd", y, x, p);
     if (st)
-        goto fail;
+        return st;
     return FCL_OK;
-fail:
-    return st;
 }
 
 fcl_status fcl_dropout_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy, const fcl_dropout_params *p)
@@ -465,20 +321,16 @@ fcl_status fcl_dropout_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy, c
     fcl_status st;
     if ((st = dropout_check(ctx, op, p)) || (st = fcl_op_check_t(ctx, op, "dx", dx)) ||
         (st = fcl_op_check_t(ctx, op, "dy", dy)) || (st = fcl_op_check_same_numel(ctx, op, "dx", dx, "dy", dy)))
-        goto fail;
-    if (fcl_op_overlaps(dx, dy) && dx->offset != dy->offset) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx and dy partly overlap", op);
-        goto fail;
-    }
+        return st;
+    if (fcl_op_overlaps(dx, dy) && dx->offset != dy->offset)
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx and dy partly overlap", op);
     if (!p->training || p->p == 0.0f)
         st = fcl_add_acc(ctx, dx, dy);
     else
         st = dropout_run(ctx, "dropout_bwd", dx, dy, p);
     if (st)
-        goto fail;
+        return st;
     return FCL_OK;
-fail:
-    return st;
 }
 
 /* ---- drop path (stochastic depth) --------------------------------------------------------------------- */
@@ -500,27 +352,12 @@ static fcl_status drop_path_run(fcl_ctx *ctx, const char *op, fcl_tensor *out, c
                        accumulate ? "dx must not overlap dy (dx accumulates)" : "y may be x but must not partly overlap it");
     if (!p->training || p->p == 0.0f)
         return accumulate ? fcl_add_acc(ctx, out, in) : fcl_tensor_copy(ctx, out, in);
-    cl_kernel k;
-    int vec;
-    if ((st = get_kernel(ctx, "drop_path", &k, &vec)))
-        return st;
     int n = (int)fcl_tensor_numel(in);
     cl_ulong seed = p->seed;
     cl_uint thr = fcl_dropout_threshold(p->p);
     float scale = p->p < 1.0f ? (float)(1.0 / (1.0 - (double)p->p)) : 0.0f;
-    fcl_op_args g;
-    fcl_op_args_init(&g, ctx, k, NULL);
-    fcl_op_arg_t(&g, out);
-    fcl_op_arg_t(&g, in);
-    fcl_op_arg_i(&g, n);
-    fcl_op_arg_i(&g, n / (int)in->shape[0]);
-    fcl_op_arg_raw(&g, sizeof seed, &seed);
-    fcl_op_arg_raw(&g, sizeof thr, &thr);
-    fcl_op_arg_f(&g, scale);
-    fcl_op_arg_i(&g, accumulate);
-    if ((st = g.st))
-        return st;
-    return fcl_op_run_1d(ctx, k, fcl_op_div_up((size_t)n, (size_t)vec));
+    return FCL_OP_VEC(ctx, &SRC, "drop_path", n, OP_T(out), OP_T(in), OP_I(n), OP_I(n / (int)in->shape[0]),
+            OP_U64(seed), OP_U32(thr), OP_F(scale), OP_I(accumulate));
 }
 
 fcl_status fcl_drop_path_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, const fcl_dropout_params *p)

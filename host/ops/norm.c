@@ -5,8 +5,6 @@
 #include "ops/norm_internal.h"
 #include "ops/op_util.h"
 
-#define ERRP(ctx) fcl_ctx_error(ctx)
-
 /* kernel flags: must match cl/norm.cl */
 #define NORM_HAS_WEIGHT 1
 #define NORM_HAS_BIAS 2
@@ -15,10 +13,8 @@
 #define NORM_HAS_DB 16
 #define NORM_NORMALISE 32
 
-static fcl_status get_kernel(fcl_ctx *ctx, const char *name, cl_kernel *k)
-{
-    return fcl_kernel_get(ctx, "reduce.cl+norm.cl", name, fcl_ctx_tuning(ctx, "norm"), k);
-}
+/* reduce.cl+norm.cl with the "norm" tuning. */
+static const fcl_op_src SRC = {"reduce.cl+norm.cl", FCL_TF_NORM};
 
 /* x [N, C, inner...] (ndim 2..4): the kernels' extents. */
 static fcl_status nchw_dims(fcl_ctx *ctx, const char *op, const fcl_tensor *x, int *n, int *c, int *hw)
@@ -59,7 +55,7 @@ static fcl_status chan_grad(fcl_ctx *ctx, fcl_tensor *dw, fcl_tensor *db, const 
     cl_kernel k;
     size_t wg;
     fcl_status st;
-    if ((st = get_kernel(ctx, "chan_param_grad", &k)) || (st = reduce_wg(ctx, k, forced_wg, &wg))) return st;
+    if ((st = fcl_op_kernel(ctx, &SRC, "chan_param_grad", &k)) || (st = reduce_wg(ctx, k, forced_wg, &wg))) return st;
     int flags = (dw ? NORM_HAS_DW : 0) | (db ? NORM_HAS_DB : 0) | (mean ? NORM_NORMALISE : 0);
     fcl_op_args g;
     fcl_op_args_init(&g, ctx, k, x->buf);
@@ -85,7 +81,6 @@ fcl_status fcl_ln2d_fwd(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *save_mean, fcl_
 {
     const char *op = "fcl_ln2d_fwd";
     fcl_status st;
-    cl_kernel k;
     int n, c, hw;
     if ((st = nchw_dims(ctx, op, x, &n, &c, &hw)) || (st = fcl_op_check_t(ctx, op, "y", y)) ||
         (st = fcl_op_check_same_shape(ctx, op, "y", y, "x", x)) ||
@@ -93,43 +88,21 @@ fcl_status fcl_ln2d_fwd(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *save_mean, fcl_
         (st = check_vec(ctx, op, "bias", bias, (size_t)c, "one per channel")) ||
         (st = check_vec(ctx, op, "save_mean", save_mean, (size_t)n * hw, "one per pixel: N * H * W")) ||
         (st = check_vec(ctx, op, "save_rstd", save_rstd, (size_t)n * hw, "one per pixel: N * H * W")))
-        goto fail;
-    if (!(eps >= 0.0f) || !isfinite(eps)) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: eps must be finite and >= 0, got %g", op, (double)eps);
-        goto fail;
-    }
-    if (!save_mean != !save_rstd) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: save_mean and save_rstd go together", op);
-        goto fail;
-    }
+        return st;
+    if (!(eps >= 0.0f) || !isfinite(eps))
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: eps must be finite and >= 0, got %g", op, (double)eps);
+    if (!save_mean != !save_rstd)
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: save_mean and save_rstd go together", op);
     const fcl_tensor *outs[] = {save_mean, save_rstd};
     const fcl_tensor *ins[] = {x, weight, bias, save_mean, save_rstd};
     if ((fcl_op_overlaps(y, x) && !fcl_op_same(y, x)) || fcl_op_overlaps_any(y, ins + 1, 4) ||
         fcl_op_overlaps_any(save_mean, ins, 3) || fcl_op_overlaps_any(save_rstd, ins, 3) ||
-        fcl_op_overlaps_any(save_mean, outs + 1, 1)) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: the outputs must not overlap each other or the "
-                     "inputs (only y == x is allowed)", op);
-        goto fail;
-    }
-    if ((st = get_kernel(ctx, "ln2d_fwd", &k))) goto fail;
+        fcl_op_overlaps_any(save_mean, outs + 1, 1))
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: the outputs must not overlap each other or the "
+                         "inputs (only y == x is allowed)", op);
     int flags = (weight ? NORM_HAS_WEIGHT : 0) | (bias ? NORM_HAS_BIAS : 0) | (save_mean ? NORM_HAS_SAVE : 0);
-    fcl_op_args g;
-    fcl_op_args_init(&g, ctx, k, x->buf);
-    fcl_op_arg_t(&g, y);
-    fcl_op_arg_t(&g, x);
-    fcl_op_arg_t(&g, weight);
-    fcl_op_arg_t(&g, bias);
-    fcl_op_arg_t(&g, save_mean);
-    fcl_op_arg_t(&g, save_rstd);
-    fcl_op_arg_i(&g, n);
-    fcl_op_arg_i(&g, c);
-    fcl_op_arg_i(&g, hw);
-    fcl_op_arg_f(&g, eps);
-    fcl_op_arg_i(&g, flags);
-    if ((st = g.st) || (st = fcl_op_run_2d(ctx, k, (size_t)hw, (size_t)n))) goto fail;
-    return FCL_OK;
-fail:
-    return st;
+    return FCL_OP_2D(ctx, &SRC, "ln2d_fwd", (size_t)hw, (size_t)n, OP_T(y), OP_T(x), OP_T(weight), OP_T(bias),
+            OP_T(save_mean), OP_T(save_rstd), OP_I(n), OP_I(c), OP_I(hw), OP_F(eps), OP_I(flags));
 }
 
 fcl_status fcl_ln2d_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dweight, fcl_tensor *dbias,
@@ -145,7 +118,6 @@ fcl_status fcl_ln2d_bwd_wg(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dweight, fc
 {
     const char *op = "fcl_ln2d_bwd";
     fcl_status st;
-    cl_kernel k;
     int n, c, hw;
     if ((st = nchw_dims(ctx, op, x, &n, &c, &hw)) || (st = fcl_op_check_t(ctx, op, "dy", dy)) ||
         (st = fcl_op_check_same_shape(ctx, op, "dy", dy, "x", x)) ||
@@ -158,37 +130,23 @@ fcl_status fcl_ln2d_bwd_wg(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dweight, fc
         (st = fcl_op_check_t(ctx, op, "save_rstd", save_rstd)) ||
         (st = check_vec(ctx, op, "save_mean", save_mean, (size_t)n * hw, "one per pixel: N * H * W")) ||
         (st = check_vec(ctx, op, "save_rstd", save_rstd, (size_t)n * hw, "one per pixel: N * H * W")))
-        goto fail;
+        return st;
     const fcl_tensor *ins[] = {dy, x, weight, save_mean, save_rstd};
     if (fcl_op_overlaps_any(dx, ins, 5) || fcl_op_overlaps_any(dweight, ins, 5) ||
         fcl_op_overlaps_any(dbias, ins, 5) || fcl_op_overlaps(dx, dweight) || fcl_op_overlaps(dx, dbias) ||
-        fcl_op_overlaps(dweight, dbias)) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx, dweight and dbias must not overlap each other "
-                     "or the inputs (they accumulate)", op);
-        goto fail;
-    }
+        fcl_op_overlaps(dweight, dbias))
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx, dweight and dbias must not overlap each other "
+                         "or the inputs (they accumulate)", op);
     if ((dweight || dbias) &&
         (st = chan_grad(ctx, dweight, dbias, dy, x, save_mean, save_rstd, n, c, hw, forced_wg)))
-        goto fail;
+        return st;
     if (dx) {
-        if ((st = get_kernel(ctx, "ln2d_bwd_data", &k))) goto fail;
-        fcl_op_args g;
-        fcl_op_args_init(&g, ctx, k, x->buf);
-        fcl_op_arg_t(&g, dx);
-        fcl_op_arg_t(&g, dy);
-        fcl_op_arg_t(&g, x);
-        fcl_op_arg_t(&g, weight);
-        fcl_op_arg_t(&g, save_mean);
-        fcl_op_arg_t(&g, save_rstd);
-        fcl_op_arg_i(&g, n);
-        fcl_op_arg_i(&g, c);
-        fcl_op_arg_i(&g, hw);
-        fcl_op_arg_i(&g, weight ? NORM_HAS_WEIGHT : 0);
-        if ((st = g.st) || (st = fcl_op_run_2d(ctx, k, (size_t)hw, (size_t)n))) goto fail;
+        if ((st = FCL_OP_2D(ctx, &SRC, "ln2d_bwd_data", (size_t)hw, (size_t)n, OP_T(dx), OP_T(dy), OP_T(x),
+                OP_T(weight), OP_T(save_mean), OP_T(save_rstd), OP_I(n), OP_I(c), OP_I(hw),
+                OP_I(weight ? NORM_HAS_WEIGHT : 0))))
+            return st;
     }
     return FCL_OK;
-fail:
-    return st;
 }
 
 /* ---- layer scale ------------------------------------------------------------------------------- */
@@ -197,7 +155,7 @@ static fcl_status chan_scale(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, c
                              int n, int c, int hw, int accumulate)
 {
     cl_kernel k;
-    fcl_status st = get_kernel(ctx, "chan_scale", &k);
+    fcl_status st = fcl_op_kernel(ctx, &SRC, "chan_scale", &k);
     if (st) return st;
     fcl_op_args g;
     fcl_op_args_init(&g, ctx, k, x->buf);
@@ -221,15 +179,11 @@ fcl_status fcl_layer_scale_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x,
         (st = fcl_op_check_t(ctx, op, "gamma", gamma)) ||
         (st = fcl_op_check_same_shape(ctx, op, "y", y, "x", x)) ||
         (st = check_vec(ctx, op, "gamma", gamma, (size_t)c, "one per channel")))
-        goto fail;
-    if ((fcl_op_overlaps(y, x) && !fcl_op_same(y, x)) || fcl_op_overlaps(y, gamma)) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: y may be x but must not partly overlap x or gamma", op);
-        goto fail;
-    }
-    if ((st = chan_scale(ctx, y, x, gamma, n, c, hw, 0))) goto fail;
+        return st;
+    if ((fcl_op_overlaps(y, x) && !fcl_op_same(y, x)) || fcl_op_overlaps(y, gamma))
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: y may be x but must not partly overlap x or gamma", op);
+    if ((st = chan_scale(ctx, y, x, gamma, n, c, hw, 0))) return st;
     return FCL_OK;
-fail:
-    return st;
 }
 
 fcl_status fcl_layer_scale_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma, const fcl_tensor *dy,
@@ -251,18 +205,14 @@ fcl_status fcl_layer_scale_bwd_wg(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgam
         (dx && (st = fcl_op_check_same_shape(ctx, op, "dx", dx, "x", x))) ||
         (st = check_vec(ctx, op, "gamma", gamma, (size_t)c, "one per channel")) ||
         (st = check_vec(ctx, op, "dgamma", dgamma, (size_t)c, "one per channel")))
-        goto fail;
+        return st;
     const fcl_tensor *ins[] = {dy, x, gamma};
-    if (fcl_op_overlaps_any(dx, ins, 3) || fcl_op_overlaps_any(dgamma, ins, 3) || fcl_op_overlaps(dx, dgamma)) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx and dgamma must not overlap each other or the "
-                     "inputs (they accumulate)", op);
-        goto fail;
-    }
-    if (dgamma && (st = chan_grad(ctx, dgamma, NULL, dy, x, NULL, NULL, n, c, hw, forced_wg))) goto fail;
-    if (dx && (st = chan_scale(ctx, dx, dy, gamma, n, c, hw, 1))) goto fail;
+    if (fcl_op_overlaps_any(dx, ins, 3) || fcl_op_overlaps_any(dgamma, ins, 3) || fcl_op_overlaps(dx, dgamma))
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx and dgamma must not overlap each other or the "
+                         "inputs (they accumulate)", op);
+    if (dgamma && (st = chan_grad(ctx, dgamma, NULL, dy, x, NULL, NULL, n, c, hw, forced_wg))) return st;
+    if (dx && (st = chan_scale(ctx, dx, dy, gamma, n, c, hw, 1))) return st;
     return FCL_OK;
-fail:
-    return st;
 }
 
 /* ---- scaled weight standardisation -------------------------------------------------------------- */
@@ -298,28 +248,13 @@ fcl_status fcl_wstd_fwd_wg(fcl_ctx *ctx, fcl_tensor *w_hat, const fcl_tensor *w,
     int o, kk;
     if ((st = wstd_dims(ctx, op, w, gain, scale, eps, &o, &kk)) || (st = fcl_op_check_t(ctx, op, "w_hat", w_hat)) ||
         (st = fcl_op_check_same_numel(ctx, op, "w_hat", w_hat, "w", w)))
-        goto fail;
-    if (fcl_op_overlaps(w_hat, w) || fcl_op_overlaps(w_hat, gain)) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: w_hat must not overlap w or gain", op);
-        goto fail;
-    }
-    if ((st = get_kernel(ctx, "wstd_fwd", &k)) || (st = reduce_wg(ctx, k, forced_wg, &wg))) goto fail;
-    fcl_op_args g;
-    fcl_op_args_init(&g, ctx, k, w->buf);
-    fcl_op_arg_t(&g, w_hat);
-    fcl_op_arg_t(&g, w);
-    fcl_op_arg_t(&g, gain);
-    fcl_op_arg_i(&g, o);
-    fcl_op_arg_i(&g, kk);
-    fcl_op_arg_f(&g, scale);
-    fcl_op_arg_f(&g, eps);
-    fcl_op_arg_i(&g, gain != NULL);
-    fcl_op_arg_local(&g, wg * sizeof(float));
+        return st;
+    if (fcl_op_overlaps(w_hat, w) || fcl_op_overlaps(w_hat, gain))
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: w_hat must not overlap w or gain", op);
+    if ((st = fcl_op_kernel(ctx, &SRC, "wstd_fwd", &k)) || (st = reduce_wg(ctx, k, forced_wg, &wg))) return st;
     size_t gs = (size_t)o * wg;
-    if ((st = g.st) || (st = fcl_kernel_run(ctx, k, 1, &gs, &wg))) goto fail;
-    return FCL_OK;
-fail:
-    return st;
+    return FCL_OP_RUN_ND(ctx, k, 1, &gs, &wg, OP_T(w_hat), OP_T(w), OP_T(gain), OP_I(o), OP_I(kk), OP_F(scale),
+            OP_F(eps), OP_I(gain != NULL), OP_LOCAL(wg * sizeof(float)));
 }
 
 fcl_status fcl_wstd_bwd(fcl_ctx *ctx, fcl_tensor *dw, fcl_tensor *dgain, const fcl_tensor *dw_hat,
@@ -343,32 +278,15 @@ fcl_status fcl_wstd_bwd_wg(fcl_ctx *ctx, fcl_tensor *dw, fcl_tensor *dgain, cons
         (st = fcl_op_check_opt(ctx, op, "dw", dw, 1, FCL_MAX_DIMS)) ||
         (dw && (st = fcl_op_check_same_numel(ctx, op, "dw", dw, "w", w))) ||
         (st = check_vec(ctx, op, "dgain", dgain, (size_t)o, "one per output channel (dim 0 of w)")))
-        goto fail;
+        return st;
     const fcl_tensor *ins[] = {dw_hat, w, gain};
-    if (fcl_op_overlaps_any(dw, ins, 3) || fcl_op_overlaps_any(dgain, ins, 3) || fcl_op_overlaps(dw, dgain)) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dw and dgain must not overlap each other or the "
-                     "inputs (they accumulate)", op);
-        goto fail;
-    }
+    if (fcl_op_overlaps_any(dw, ins, 3) || fcl_op_overlaps_any(dgain, ins, 3) || fcl_op_overlaps(dw, dgain))
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dw and dgain must not overlap each other or the "
+                         "inputs (they accumulate)", op);
     if (!dw && !dgain) return FCL_OK;
-    if ((st = get_kernel(ctx, "wstd_bwd", &k)) || (st = reduce_wg(ctx, k, forced_wg, &wg))) goto fail;
+    if ((st = fcl_op_kernel(ctx, &SRC, "wstd_bwd", &k)) || (st = reduce_wg(ctx, k, forced_wg, &wg))) return st;
     int flags = (dw ? NORM_HAS_DW : 0) | (dgain ? NORM_HAS_DB : 0) | (gain ? NORM_HAS_WEIGHT : 0);
-    fcl_op_args g;
-    fcl_op_args_init(&g, ctx, k, w->buf);
-    fcl_op_arg_t(&g, dw);
-    fcl_op_arg_t(&g, dgain);
-    fcl_op_arg_t(&g, dw_hat);
-    fcl_op_arg_t(&g, w);
-    fcl_op_arg_t(&g, gain);
-    fcl_op_arg_i(&g, o);
-    fcl_op_arg_i(&g, kk);
-    fcl_op_arg_f(&g, scale);
-    fcl_op_arg_f(&g, eps);
-    fcl_op_arg_i(&g, flags);
-    fcl_op_arg_local(&g, wg * sizeof(float));
     size_t gs = (size_t)o * wg;
-    if ((st = g.st) || (st = fcl_kernel_run(ctx, k, 1, &gs, &wg))) goto fail;
-    return FCL_OK;
-fail:
-    return st;
+    return FCL_OP_RUN_ND(ctx, k, 1, &gs, &wg, OP_T(dw), OP_T(dgain), OP_T(dw_hat), OP_T(w), OP_T(gain), OP_I(o),
+            OP_I(kk), OP_F(scale), OP_F(eps), OP_I(flags), OP_LOCAL(wg * sizeof(float)));
 }

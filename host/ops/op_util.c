@@ -224,6 +224,12 @@ fcl_status fcl_op_kernel(fcl_ctx *ctx, const fcl_op_src *src, const char *name, 
     return fcl_kernel_get(ctx, src->program, name, fcl_ctx_tuning(ctx, fcl_tune_family_name(src->family)), k);
 }
 
+int fcl_op_vec(const fcl_ctx *ctx, const fcl_op_src *src)
+{
+    int id = fcl_tune_param_find(src->family, "FCL_VEC");
+    return id < 0 ? 1 : fcl_tuning_int(ctx, (fcl_tune_id)id);
+}
+
 fcl_status fcl_op_bind(fcl_ctx *ctx, cl_kernel k, const fcl_op_val *vals, int n, unsigned *next)
 {
     cl_mem dummy = NULL;   /* for NULL tensors: any valid buffer of the call */
@@ -248,36 +254,57 @@ fcl_status fcl_op_bind(fcl_ctx *ctx, cl_kernel k, const fcl_op_val *vals, int n,
     return a.st;
 }
 
+/* Checks that `bound` arguments are all of k's. */
+static fcl_status check_count(fcl_ctx *ctx, cl_kernel k, unsigned bound)
+{
+    cl_uint want = 0;
+    char name[128] = "?";
+    cl_int rc = clGetKernelInfo(k, CL_KERNEL_NUM_ARGS, sizeof want, &want, NULL);
+    if (rc == CL_SUCCESS && want == bound) return FCL_OK;
+    clGetKernelInfo(k, CL_KERNEL_FUNCTION_NAME, sizeof name - 1, name, NULL);
+    name[sizeof name - 1] = '\0';
+    if (rc != CL_SUCCESS)
+        return FCL_ERR(ERRP(ctx), FCL_ERR_OPENCL, "clGetKernelInfo(%s, CL_KERNEL_NUM_ARGS): %s", name,
+                       fcl_cl_error_name(rc));
+    return FCL_ERR(ERRP(ctx), FCL_ERR_INTERNAL, "%s: the launcher bound %u arguments, the kernel takes %u", name,
+                   bound, (unsigned)want);
+}
+
+fcl_status fcl_op_run(fcl_ctx *ctx, cl_kernel k, fcl_op_grid grid, unsigned dims, const size_t *g, const size_t *l,
+                      const fcl_op_val *vals, int n)
+{
+    unsigned bound = 0;
+    fcl_status st = fcl_op_bind(ctx, k, vals, n, &bound);
+    if (st || (st = check_count(ctx, k, bound)))
+        return st;
+    return grid == FCL_GRID_1D ? fcl_op_run_1d(ctx, k, g[0]) : fcl_kernel_run(ctx, k, dims, g, l);
+}
+
 fcl_status fcl_op_call(fcl_ctx *ctx, const fcl_op_src *src, const char *name, fcl_op_grid grid, unsigned dims,
                        const size_t *g, const size_t *l, const fcl_op_val *vals, int n)
 {
     cl_kernel k;
-    size_t row_wg = 0;
-    unsigned bound = 0;
-    cl_uint want = 0;
+    size_t row_wg = 0, items;
     fcl_status st = grid == FCL_GRID_ROWS ? fcl_op_rows_kernel(ctx, src, name, &k, &row_wg)
                                           : fcl_op_kernel(ctx, src, name, &k);
-    if (st || (st = fcl_op_bind(ctx, k, vals, n, &bound)))
+    if (st)
         return st;
-    if (grid == FCL_GRID_ROWS && row_wg) {
-        fcl_op_args a;   /* the _wg shape's local scratch comes last */
-        fcl_op_args_init(&a, ctx, k, NULL);
-        a.i = bound++;
-        fcl_op_arg_local(&a, row_wg * sizeof(float));
-        if ((st = a.st)) return st;
+    switch (grid) {
+    case FCL_GRID_ROWS:
+        if (!row_wg)
+            return fcl_op_run(ctx, k, FCL_GRID_1D, 1, g, NULL, vals, n);
+        /* the _wg shape: one group per row, its local scratch after the other arguments */
+        fcl_op_val all[32];
+        if (n >= 32)
+            return FCL_ERR(ERRP(ctx), FCL_ERR_INTERNAL, "%s: too many arguments", name);
+        memcpy(all, vals, (size_t)n * sizeof *vals);
+        all[n] = OP_LOCAL(row_wg * sizeof(float));
+        items = g[0] * row_wg;
+        return fcl_op_run(ctx, k, FCL_GRID_ND, 1, &items, &row_wg, all, n + 1);
+    case FCL_GRID_VEC:
+        items = fcl_op_div_up(g[0], (size_t)fcl_op_vec(ctx, src));
+        return fcl_op_run(ctx, k, FCL_GRID_1D, 1, &items, NULL, vals, n);
+    default:
+        return fcl_op_run(ctx, k, grid, dims, g, l, vals, n);
     }
-    cl_int rc = clGetKernelInfo(k, CL_KERNEL_NUM_ARGS, sizeof want, &want, NULL);
-    if (rc != CL_SUCCESS)
-        return FCL_ERR(ERRP(ctx), FCL_ERR_OPENCL, "clGetKernelInfo(%s, CL_KERNEL_NUM_ARGS): %s", name,
-                       fcl_cl_error_name(rc));
-    if (want != bound)
-        return FCL_ERR(ERRP(ctx), FCL_ERR_INTERNAL, "%s: the launcher bound %u arguments, the kernel takes %u", name,
-                       bound, (unsigned)want);
-    if (grid == FCL_GRID_ROWS) {
-        if (!row_wg) return fcl_op_run_1d(ctx, k, g[0]);
-        size_t rows = g[0] * row_wg;
-        return fcl_kernel_run(ctx, k, 1, &rows, &row_wg);
-    }
-    if (grid == FCL_GRID_1D) return fcl_op_run_1d(ctx, k, g[0]);
-    return fcl_kernel_run(ctx, k, dims, g, l);
 }

@@ -113,10 +113,13 @@ typedef struct fcl_op_val {
 typedef enum fcl_op_grid {
     FCL_GRID_1D,     /* g[0] work-items in groups of the device's 1-D size (fcl_ctx_wg1d) */
     FCL_GRID_ND,     /* dims dimensions of g, groups of l (NULL: the driver's choice) */
+    FCL_GRID_VEC,    /* g[0] elements, FCL_VEC (of src's family) per work-item, 1-D groups as FCL_GRID_1D */
     FCL_GRID_ROWS,   /* a row kernel over g[0] rows: `name` or `name`_wg by the "loss" family's
                       * FCL_ROW_WG (fcl_op_rows_kernel), its local scratch appended */
 } fcl_op_grid;
 
+/* The FCL_VEC tuning value of src's family (elements per work-item of its streaming kernels). */
+int fcl_op_vec(const fcl_ctx *ctx, const fcl_op_src *src);
 /* Gets kernel `name` of src, binds vals[0..n) in order, checks that they are all of its
  * arguments, and enqueues it. */
 fcl_status fcl_op_call(fcl_ctx *ctx, const fcl_op_src *src, const char *name, fcl_op_grid grid, unsigned dims,
@@ -127,6 +130,16 @@ fcl_status fcl_op_call(fcl_ctx *ctx, const fcl_op_src *src, const char *name, fc
  * FCL_ROW_WG picks: 0 the first, > 0 the second with groups of that size (a power of two within
  * the device's and the kernel's limits). *wg: 0 for the first shape. */
 fcl_status fcl_op_rows_kernel(fcl_ctx *ctx, const fcl_op_src *src, const char *name, cl_kernel *k, size_t *wg);
+/* The same with a kernel already fetched (fcl_op_kernel: e.g. after sizing a work-group from
+ * its limits): binds, checks the count, enqueues over dims of g in groups of l (NULL: the
+ * driver's; FCL_GRID_1D: dims 1 in groups of fcl_ctx_wg1d). */
+fcl_status fcl_op_run(fcl_ctx *ctx, cl_kernel k, fcl_op_grid grid, unsigned dims, const size_t *g, const size_t *l,
+                      const fcl_op_val *vals, int n);
+#define FCL_OP_RUN_1D(ctx, k, items, ...) \
+    fcl_op_run(ctx, k, FCL_GRID_1D, 1, (const size_t[]){(items)}, NULL, FCL_OP_VALS(__VA_ARGS__))
+#define FCL_OP_RUN_2D(ctx, k, g0, g1, ...) \
+    fcl_op_run(ctx, k, FCL_GRID_ND, 2, (const size_t[]){(g0), (g1)}, NULL, FCL_OP_VALS(__VA_ARGS__))
+#define FCL_OP_RUN_ND(ctx, k, dims, g, l, ...) fcl_op_run(ctx, k, FCL_GRID_ND, dims, g, l, FCL_OP_VALS(__VA_ARGS__))
 /* Binds vals to k from argument 0 (for launchers that pick their own grid); *next: the next index. */
 fcl_status fcl_op_bind(fcl_ctx *ctx, cl_kernel k, const fcl_op_val *vals, int n, unsigned *next);
 
@@ -134,6 +147,8 @@ fcl_status fcl_op_bind(fcl_ctx *ctx, cl_kernel k, const fcl_op_val *vals, int n,
 /* The usual calls: over items (1-D), a 2-D range with the driver's groups, n rows. */
 #define FCL_OP_1D(ctx, src, name, items, ...) \
     fcl_op_call(ctx, src, name, FCL_GRID_1D, 1, (const size_t[]){(items)}, NULL, FCL_OP_VALS(__VA_ARGS__))
+#define FCL_OP_VEC(ctx, src, name, elements, ...) \
+    fcl_op_call(ctx, src, name, FCL_GRID_VEC, 1, (const size_t[]){(elements)}, NULL, FCL_OP_VALS(__VA_ARGS__))
 #define FCL_OP_2D(ctx, src, name, g0, g1, ...) \
     fcl_op_call(ctx, src, name, FCL_GRID_ND, 2, (const size_t[]){(g0), (g1)}, NULL, FCL_OP_VALS(__VA_ARGS__))
 #define FCL_OP_3D(ctx, src, name, g0, g1, g2, ...) \

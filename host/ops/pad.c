@@ -4,8 +4,6 @@
 #include "facecl/ops_pad.h"
 #include "ops/op_util.h"
 
-#define ERRP(ctx) fcl_ctx_error(ctx)
-
 void fcl_pad_same_amounts(int in, int k, int s, int d, int *before, int *after)
 {
     int total = ((in + s - 1) / s - 1) * s + (k - 1) * d + 1 - in;

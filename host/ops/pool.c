@@ -5,8 +5,6 @@
 #include "facecl/ops_pool.h"
 #include "ops/op_util.h"
 
-#define ERRP(ctx) fcl_ctx_error(ctx)
-
 fcl_status fcl_pool_out_size(size_t in, int k, int s, int pad, int ceil_mode, size_t *out,
                              const char *op, fcl_error *err)
 {
@@ -96,10 +94,8 @@ static void arg_window(fcl_op_args *a, const pool_dims *d)
     fcl_op_arg_i(a, d->pw);
 }
 
-static fcl_status get_kernel(fcl_ctx *ctx, const char *name, cl_kernel *k)
-{
-    return fcl_kernel_get(ctx, "reduce.cl+pool.cl", name, fcl_ctx_tuning(ctx, "pool"), k);
-}
+/* reduce.cl+pool.cl with the "pool" tuning. */
+static const fcl_op_src SRC = {"reduce.cl+pool.cl", FCL_TF_POOL};
 
 /* The "pool" tuning row's POOL_GPU: 1 selects the GPU-shaped kernels (`name`_px, one element
  * per work-item; the _wg global average) in groups of POOL_WG (within the kernel's limits). */
@@ -111,7 +107,7 @@ static fcl_status pick(fcl_ctx *ctx, const char *name, cl_kernel *k, int *px)
     char n[64];
     *px = gpu_shape(ctx);
     snprintf(n, sizeof n, *px ? "%s_px" : "%s", name);
-    return get_kernel(ctx, n, k);
+    return fcl_op_kernel(ctx, &SRC, n, k);
 }
 
 /* The group size of a GPU-shaped kernel (POOL_WG), or of the CPU ones (the device's 1-D size). */
@@ -155,14 +151,12 @@ fcl_status fcl_maxpool2d_fwd(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *idx, const
         (st = fcl_op_check_opt(ctx, op, "idx", idx, 4, 4)) ||
         (idx && (st = fcl_op_check_same_shape(ctx, op, "idx", idx, "y", y))) ||
         (st = no_overlap(ctx, op, "y", y, x, idx)) || (st = no_overlap(ctx, op, "idx", idx, x, NULL)))
-        goto fail;
-    if ((size_t)d.H * (size_t)d.W >= ((size_t)1 << 24)) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: planes of %dx%d are too large for float indices "
-                     "(H*W must be < 2^24)", op, d.H, d.W);
-        goto fail;
-    }
+        return st;
+    if ((size_t)d.H * (size_t)d.W >= ((size_t)1 << 24))
+        return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: planes of %dx%d are too large for float indices "
+                         "(H*W must be < 2^24)", op, d.H, d.W);
     int px;
-    if ((st = pick(ctx, "maxpool_fwd", &k, &px))) goto fail;
+    if ((st = pick(ctx, "maxpool_fwd", &k, &px))) return st;
     fcl_op_args a;
     fcl_op_args_init(&a, ctx, k, x->buf);
     fcl_op_arg_t(&a, y);
@@ -171,10 +165,8 @@ fcl_status fcl_maxpool2d_fwd(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *idx, const
     arg_window(&a, &d);
     fcl_op_arg_i(&a, idx != NULL);
     if ((st = a.st) || (st = run3(ctx, k, px, px ? d.OW : (int)fcl_op_div_up((size_t)d.OW, 4), d.OH, d.planes)))
-        goto fail;
+        return st;
     return FCL_OK;
-fail:
-    return st;
 }
 
 fcl_status fcl_maxpool2d_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy,
@@ -188,9 +180,9 @@ fcl_status fcl_maxpool2d_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy,
         (st = fcl_op_check(ctx, op, "idx", idx, 4, 4)) ||
         (st = fcl_op_check_same_shape(ctx, op, "idx", idx, "dy", dy)) ||
         (st = no_overlap(ctx, op, "dx", dx, dy, idx)))
-        goto fail;
+        return st;
     int px;
-    if ((st = pick(ctx, "maxpool_bwd", &k, &px))) goto fail;
+    if ((st = pick(ctx, "maxpool_bwd", &k, &px))) return st;
     fcl_op_args a;
     fcl_op_args_init(&a, ctx, k, dx->buf);
     fcl_op_arg_t(&a, dx);
@@ -198,10 +190,8 @@ fcl_status fcl_maxpool2d_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy,
     fcl_op_arg_t(&a, idx);
     arg_window(&a, &d);
     if ((st = a.st) || (st = run3(ctx, k, px, px ? d.W : (int)fcl_op_div_up((size_t)d.W, 8), d.H, d.planes)))
-        goto fail;
+        return st;
     return FCL_OK;
-fail:
-    return st;
 }
 
 fcl_status fcl_avgpool2d_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x,
@@ -212,9 +202,9 @@ fcl_status fcl_avgpool2d_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x,
     cl_kernel k;
     pool_dims d;
     if ((st = pool_check(ctx, op, "x", x, "y", y, p, &d)) || (st = no_overlap(ctx, op, "y", y, x, NULL)))
-        goto fail;
+        return st;
     int px;
-    if ((st = pick(ctx, "avgpool_fwd", &k, &px))) goto fail;
+    if ((st = pick(ctx, "avgpool_fwd", &k, &px))) return st;
     fcl_op_args a;
     fcl_op_args_init(&a, ctx, k, x->buf);
     fcl_op_arg_t(&a, y);
@@ -223,10 +213,8 @@ fcl_status fcl_avgpool2d_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x,
     fcl_op_arg_i(&a, p->count_include_pad != 0);
     fcl_op_arg_i(&a, p->divisor_override);
     if ((st = a.st) || (st = run3(ctx, k, px, px ? d.OW : (int)fcl_op_div_up((size_t)d.OW, 4), d.OH, d.planes)))
-        goto fail;
+        return st;
     return FCL_OK;
-fail:
-    return st;
 }
 
 fcl_status fcl_avgpool2d_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy,
@@ -238,9 +226,9 @@ fcl_status fcl_avgpool2d_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy,
     pool_dims d;
     if ((st = pool_check(ctx, op, "dx", dx, "dy", dy, p, &d)) ||
         (st = no_overlap(ctx, op, "dx", dx, dy, NULL)))
-        goto fail;
+        return st;
     int px;
-    if ((st = pick(ctx, "avgpool_bwd", &k, &px))) goto fail;
+    if ((st = pick(ctx, "avgpool_bwd", &k, &px))) return st;
     fcl_op_args a;
     fcl_op_args_init(&a, ctx, k, dx->buf);
     fcl_op_arg_t(&a, dx);
@@ -249,10 +237,8 @@ fcl_status fcl_avgpool2d_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy,
     fcl_op_arg_i(&a, p->count_include_pad != 0);
     fcl_op_arg_i(&a, p->divisor_override);
     if ((st = a.st) || (st = run3(ctx, k, px, px ? d.W : (int)fcl_op_div_up((size_t)d.W, 8), d.H, d.planes)))
-        goto fail;
+        return st;
     return FCL_OK;
-fail:
-    return st;
 }
 
 /* x [N, C, H, W] (input side) and y [N, C, OH, OW] or [N, C] (1x1) (output side). */
@@ -281,22 +267,22 @@ fcl_status fcl_adaptive_avgpool2d_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_ten
     int oh, ow;
     if ((st = adaptive_check(ctx, op, "x", x, "y", y, &oh, &ow)) ||
         (st = no_overlap(ctx, op, "y", y, x, NULL)))
-        goto fail;
+        return st;
     int H = (int)x->shape[2], W = (int)x->shape[3], planes = (int)(x->shape[0] * x->shape[1]);
     fcl_op_args a;
     if (oh == 1 && ow == 1 && gpu_shape(ctx)) {   /* global average pooling: a reduction per plane */
         size_t l, g;
-        if ((st = get_kernel(ctx, "global_avgpool_fwd_wg", &k)) || (st = group_of(ctx, k, 1, &l))) goto fail;
+        if ((st = fcl_op_kernel(ctx, &SRC, "global_avgpool_fwd_wg", &k)) || (st = group_of(ctx, k, 1, &l))) return st;
         fcl_op_args_init(&a, ctx, k, x->buf);
         fcl_op_arg_t(&a, y);
         fcl_op_arg_t(&a, x);
         fcl_op_arg_i(&a, H * W);
         fcl_op_arg_local(&a, l * sizeof(float));
         g = (size_t)planes * l;
-        if ((st = a.st) || (st = fcl_kernel_run(ctx, k, 1, &g, &l))) goto fail;
+        if ((st = a.st) || (st = fcl_kernel_run(ctx, k, 1, &g, &l))) return st;
         return FCL_OK;
     }
-    if ((st = get_kernel(ctx, "adaptive_avgpool_fwd", &k))) goto fail;
+    if ((st = fcl_op_kernel(ctx, &SRC, "adaptive_avgpool_fwd", &k))) return st;
     fcl_op_args_init(&a, ctx, k, x->buf);
     fcl_op_arg_t(&a, y);
     fcl_op_arg_t(&a, x);
@@ -305,10 +291,8 @@ fcl_status fcl_adaptive_avgpool2d_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_ten
     fcl_op_arg_i(&a, oh);
     fcl_op_arg_i(&a, ow);
     fcl_op_arg_i(&a, planes);
-    if ((st = a.st) || (st = run3(ctx, k, 0, ow, oh, planes))) goto fail;
+    if ((st = a.st) || (st = run3(ctx, k, 0, ow, oh, planes))) return st;
     return FCL_OK;
-fail:
-    return st;
 }
 
 fcl_status fcl_adaptive_avgpool2d_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy)
@@ -319,20 +303,16 @@ fcl_status fcl_adaptive_avgpool2d_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_te
     int oh, ow;
     if ((st = adaptive_check(ctx, op, "dx", dx, "dy", dy, &oh, &ow)) ||
         (st = no_overlap(ctx, op, "dx", dx, dy, NULL)))
-        goto fail;
+        return st;
     int H = (int)dx->shape[2], W = (int)dx->shape[3], planes = (int)(dx->shape[0] * dx->shape[1]);
     fcl_op_args a;
     if (oh == 1 && ow == 1) {   /* global average pooling: a broadcast */
-        if ((st = get_kernel(ctx, "global_avgpool_bwd", &k))) goto fail;
-        fcl_op_args_init(&a, ctx, k, dx->buf);
-        fcl_op_arg_t(&a, dx);
-        fcl_op_arg_t(&a, dy);
-        fcl_op_arg_i(&a, H * W);
-        fcl_op_arg_i(&a, planes);
-        if ((st = a.st) || (st = fcl_op_run_2d(ctx, k, (size_t)H * (size_t)W, (size_t)planes))) goto fail;
+        if ((st = FCL_OP_2D(ctx, &SRC, "global_avgpool_bwd", (size_t)H * (size_t)W, (size_t)planes, OP_T(dx),
+                OP_T(dy), OP_I(H * W), OP_I(planes))))
+            return st;
         return FCL_OK;
     }
-    if ((st = get_kernel(ctx, "adaptive_avgpool_bwd", &k))) goto fail;
+    if ((st = fcl_op_kernel(ctx, &SRC, "adaptive_avgpool_bwd", &k))) return st;
     fcl_op_args_init(&a, ctx, k, dx->buf);
     fcl_op_arg_t(&a, dx);
     fcl_op_arg_t(&a, dy);
@@ -341,10 +321,8 @@ fcl_status fcl_adaptive_avgpool2d_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_te
     fcl_op_arg_i(&a, oh);
     fcl_op_arg_i(&a, ow);
     fcl_op_arg_i(&a, planes);
-    if ((st = a.st) || (st = run3(ctx, k, 0, W, H, planes))) goto fail;
+    if ((st = a.st) || (st = run3(ctx, k, 0, W, H, planes))) return st;
     return FCL_OK;
-fail:
-    return st;
 }
 
 /* The global pool is the adaptive pool to 1x1; this only insists on the 1x1 output shape. */
