@@ -6,12 +6,6 @@
 /* reduce.cl+attn.cl with the "attn" tuning. */
 static const fcl_op_src SRC = {"reduce.cl+attn.cl", FCL_TF_ATTN};
 
-static fcl_status run_3d(fcl_ctx *ctx, cl_kernel k, size_t g0, size_t g1, size_t g2)
-{
-    size_t g[3] = {g0, g1, g2};
-    return fcl_kernel_run(ctx, k, 3, g, NULL);
-}
-
 /* t [B, ...] with numel per sample divisible by radix * cardinality: B and rest. */
 static fcl_status rsoftmax_dims(fcl_ctx *ctx, const char *op, const char *name, const fcl_tensor *t,
                                 int radix, int card, int *b, int *rest)
@@ -37,20 +31,12 @@ static fcl_status rsoftmax_dims(fcl_ctx *ctx, const char *op, const char *name, 
 static fcl_status rsoftmax_run(fcl_ctx *ctx, const char *name, fcl_tensor *out, const fcl_tensor *in,
                                const fcl_tensor *saved, int b, int card, int radix, int rest)
 {
-    cl_kernel k;
-    fcl_status st = fcl_op_kernel(ctx, &SRC, name, &k);
-    if (st) return st;
-    fcl_op_args g;
-    fcl_op_args_init(&g, ctx, k, in->buf);
-    fcl_op_arg_t(&g, out);
-    fcl_op_arg_t(&g, in);
-    if (saved) fcl_op_arg_t(&g, saved);
-    fcl_op_arg_i(&g, b);
-    fcl_op_arg_i(&g, card);
-    fcl_op_arg_i(&g, radix);
-    fcl_op_arg_i(&g, rest);
-    if ((st = g.st)) return st;
-    return run_3d(ctx, k, (size_t)rest, (size_t)card, (size_t)b);
+    size_t g[3] = {(size_t)rest, (size_t)card, (size_t)b};
+    if (saved)
+        return fcl_op_call(ctx, &SRC, name, FCL_GRID_ND, 3, g, NULL, FCL_OP_VALS(OP_T(out), OP_T(in), OP_T(saved),
+                           OP_I(b), OP_I(card), OP_I(radix), OP_I(rest)));
+    return fcl_op_call(ctx, &SRC, name, FCL_GRID_ND, 3, g, NULL,
+                       FCL_OP_VALS(OP_T(out), OP_T(in), OP_I(b), OP_I(card), OP_I(radix), OP_I(rest)));
 }
 
 fcl_status fcl_rsoftmax_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, int radix, int cardinality)
@@ -127,24 +113,12 @@ fcl_status fcl_radix_sum_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, c
 {
     const char *op = "fcl_radix_sum_fwd";
     fcl_status st;
-    cl_kernel k;
     int b, c, hw;
     if ((st = radix_dims(ctx, op, y, x, a, radix, &b, &c, &hw))) return st;
     if (fcl_op_overlaps(y, x) || fcl_op_overlaps(y, a))
         return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: y must not overlap x or a", op);
-    if ((st = fcl_op_kernel(ctx, &SRC, "radix_sum_fwd", &k))) return st;
-    fcl_op_args g;
-    fcl_op_args_init(&g, ctx, k, x->buf);
-    fcl_op_arg_t(&g, y);
-    fcl_op_arg_t(&g, x);
-    fcl_op_arg_t(&g, a);
-    fcl_op_arg_i(&g, b);
-    fcl_op_arg_i(&g, radix);
-    fcl_op_arg_i(&g, c);
-    fcl_op_arg_i(&g, hw);
-    fcl_op_arg_i(&g, a != NULL);
-    if ((st = g.st) || (st = run_3d(ctx, k, (size_t)hw, (size_t)c, (size_t)b))) return st;
-    return FCL_OK;
+    return FCL_OP_3D(ctx, &SRC, "radix_sum_fwd", (size_t)hw, (size_t)c, (size_t)b, OP_T(y), OP_T(x), OP_T(a), OP_I(b),
+                     OP_I(radix), OP_I(c), OP_I(hw), OP_I(a != NULL));
 }
 
 fcl_status fcl_radix_sum_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *da, const fcl_tensor *dy,
@@ -172,27 +146,19 @@ fcl_status fcl_radix_sum_bwd_wg(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *da, co
     if (fcl_op_overlaps_any(dx, ins, 3) || fcl_op_overlaps_any(da, ins, 3) || fcl_op_overlaps(dx, da))
         return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx and da must not overlap each other or the "
                          "inputs (they accumulate)", op);
-    fcl_op_args g;
     if (da) {
         size_t wg;
-        if ((st = fcl_op_kernel(ctx, &SRC, "radix_sum_bwd_attn", &k)) || (st = reduce_wg(ctx, k, forced_wg, &wg))) return st;
+        if ((st = fcl_op_kernel(ctx, &SRC, "radix_sum_bwd_attn", &k)) || (st = reduce_wg(ctx, k, forced_wg, &wg)))
+            return st;
         size_t gs = (size_t)b * (size_t)radix * (size_t)c * wg;
         if ((st = FCL_OP_RUN_ND(ctx, k, 1, &gs, &wg, OP_T(da), OP_T(dy), OP_T(x), OP_I(b), OP_I(radix), OP_I(c),
                 OP_I(hw), OP_LOCAL(wg * sizeof(float)))))
             return st;
     }
     if (dx) {
-        if ((st = fcl_op_kernel(ctx, &SRC, "radix_sum_bwd_data", &k))) return st;
-        fcl_op_args_init(&g, ctx, k, x->buf);
-        fcl_op_arg_t(&g, dx);
-        fcl_op_arg_t(&g, dy);
-        fcl_op_arg_t(&g, a);
-        fcl_op_arg_i(&g, b);
-        fcl_op_arg_i(&g, radix);
-        fcl_op_arg_i(&g, c);
-        fcl_op_arg_i(&g, hw);
-        fcl_op_arg_i(&g, a != NULL);
-        if ((st = g.st) || (st = run_3d(ctx, k, (size_t)hw, (size_t)radix * (size_t)c, (size_t)b))) return st;
+        if ((st = FCL_OP_3D(ctx, &SRC, "radix_sum_bwd_data", (size_t)hw, (size_t)radix * (size_t)c, (size_t)b, OP_T(dx),
+                            OP_T(dy), OP_T(a), OP_I(b), OP_I(radix), OP_I(c), OP_I(hw), OP_I(a != NULL))))
+            return st;
     }
     return FCL_OK;
 }

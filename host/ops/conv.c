@@ -7,8 +7,10 @@
 #include "facecl/ops_conv.h"
 #include "facecl/tuning.h"
 #include "ops/conv_gpu.h"
+#include "ops/op_util.h"
 
-#define ERRP(ctx) fcl_ctx_error(ctx)
+/* The CPU-shaped kernels; every conv program is built with the "conv" tuning. */
+static const fcl_op_src CONV = {"conv.cl", FCL_TF_CONV}, CONV_DW = {"conv_dw.cl", FCL_TF_CONV};
 
 /* ---- shapes -------------------------------------------------------------------------------- */
 
@@ -110,7 +112,6 @@ double fcl_conv2d_flops(const fcl_conv2d_params *p)
  * options of conv.cl / conv_dw.cl, the register-block sizes (they set the global sizes) and the
  * values only the host uses (local sizes, im2col chunk budget, the GPU-shaped kernels' tile). */
 typedef struct conv_tune {
-    const char *defs;
     int mb, nv, nb;        /* conv_gemm_nn: rows x (nv vectors of CONV_VW) columns per work-item, nb = VW * nv */
     int tm, tn;            /* conv_gemm_nt: rows of dy x rows of B per work-item */
     int lnn, lnt;          /* work-group size along dim 0 of conv_gemm_nn / _nt; 0: driver's choice */
@@ -123,7 +124,6 @@ typedef struct conv_tune {
 static fcl_status get_tune(fcl_ctx *ctx, conv_tune *t)
 {
 #define T(id) fcl_tuning_int(ctx, FCL_T_CONV_##id)
-    t->defs = fcl_ctx_tuning(ctx, "conv");
     t->mb = T(MB);
     t->nv = T(NV);
     t->nb = T(VW) * t->nv;
@@ -140,72 +140,26 @@ static fcl_status get_tune(fcl_ctx *ctx, conv_tune *t)
     return FCL_OK;
 }
 
-/* ---- tensor checks ---------------------------------------------------------------------------- */
+/* ---- kernel launches ------------------------------------------------------------------------ */
 
-static fcl_status check_t(fcl_ctx *ctx, const char *op, const char *name, const fcl_tensor *t, double want)
+/* Starts binding the arguments of kernel `name` of src (a failure sticks in a->st). */
+static fcl_status start(fcl_ctx *ctx, const fcl_op_src *src, const char *name, fcl_op_args *a)
 {
-    if (!t || !t->buf)
-        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: %s is missing (NULL or no buffer)", op, name);
-    if (t->dtype != FCL_F32) return FCL_ERR(ERRP(ctx), FCL_ERR_UNSUPPORTED, "%s: %s must be f32", op, name);
-    size_t n = fcl_tensor_numel(t);
-    if ((double)n != want) {
-        char s[96];
-        fcl_tensor_shape_str(t, s, sizeof s);
-        return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: %s %s has %zu elements, the params need %.0f", op, name, s,
-                       n, want);
-    }
-    if (t->offset + n > (size_t)INT_MAX)
-        return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: %s (offset %zu + %zu elements) is too large for 32-bit "
-                       "element indexing", op, name, t->offset, n);
-    return FCL_OK;
-}
-
-/* An output must not share memory with an input (the kernels read inputs while writing). */
-static fcl_status check_apart(fcl_ctx *ctx, const char *op, const char *na, const fcl_tensor *a,
-                              const char *nb, const fcl_tensor *b)
-{
-    if (!a || !b || a->buf != b->buf) return FCL_OK;
-    if (a->offset < b->offset + fcl_tensor_numel(b) && b->offset < a->offset + fcl_tensor_numel(a))
-        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: %s overlaps %s", op, na, nb);
-    return FCL_OK;
-}
-
-/* ---- kernel arguments ----------------------------------------------------------------------------- */
-
-typedef struct args {
-    fcl_ctx *ctx;
-    cl_kernel k;
-    unsigned i;
-    fcl_status st;
-    size_t local;          /* work-group size along dim 0 (other dims 1); 0: the driver's choice */
-} args;
-
-static void arg(args *a, size_t size, const void *v)
-{
-    if (a->st == FCL_OK) a->st = fcl_kernel_arg(a->ctx, a->k, a->i, size, v);
-    a->i++;
-}
-static void arg_i(args *a, int v) { arg(a, sizeof v, &v); }
-static void arg_m(args *a, cl_mem m) { arg(a, sizeof m, &m); }
-
-static fcl_status start(fcl_ctx *ctx, const conv_tune *t, const char *file, const char *name, args *a)
-{
-    a->ctx = ctx;
-    a->local = (size_t)t->lother;
-    a->i = 0;
-    a->st = fcl_kernel_get(ctx, file, name, t->defs, &a->k);
-    return a->st;
+    cl_kernel k = NULL;
+    fcl_status st = fcl_op_kernel(ctx, src, name, &k);
+    fcl_op_args_init(a, ctx, k, NULL);
+    a->st = st;
+    return st;
 }
 
 /* Enqueues over dims dimensions with a work-group of l0 (0: the tuning's CONV_LOCAL) x 1 x 1,
  * or the driver's choice when that is 0 too. PoCL's own choice can put a whole NDRange in a
  * few work-groups and so on one thread; the CPU row sets small groups. */
-static fcl_status launch(args *a, unsigned dims, size_t g0, size_t g1, size_t g2, size_t l0)
+static fcl_status launch(const conv_tune *t, fcl_op_args *a, unsigned dims, size_t g0, size_t g1, size_t g2, size_t l0)
 {
-    if (a->st) return a->st;
-    if (!l0) l0 = a->local;
+    if (!l0) l0 = (size_t)t->lother;
     size_t g[3] = {g0, g1, g2}, l[3] = {l0, 1, 1};
-    return fcl_kernel_run(a->ctx, a->k, dims, g, l0 ? l : NULL);
+    return fcl_op_args_run(a, dims, g, l0 ? l : NULL);
 }
 
 static size_t cdiv(size_t a, size_t b) { return (a + b - 1) / b; }
@@ -220,35 +174,44 @@ typedef struct operand {
     int contig;             /* rows run contiguously over all columns (padded buffer) */
 } operand;
 
+/* An operand's buffer, offset and strides (image, row, group). */
+static void arg_opnd(fcl_op_args *x, const operand *o)
+{
+    fcl_op_arg_m(x, o->buf);
+    fcl_op_arg_i(x, o->off); fcl_op_arg_i(x, o->img); fcl_op_arg_i(x, o->row); fcl_op_arg_i(x, o->g);
+}
+
 /* c (+)= A * b (+ bias), A packed by pack() for these M, K. */
 static fcl_status gemm_nn(fcl_ctx *ctx, const conv_tune *t, int G, int M, int K, int P, int ncols,
                           cl_mem a, const operand *b, const operand *c, const fcl_tensor *bias,
                           int accumulate)
 {
-    args x;
-    if (start(ctx, t, "conv.cl", "conv_gemm_nn", &x)) return x.st;
-    arg_i(&x, M); arg_i(&x, K); arg_i(&x, P); arg_i(&x, ncols);
-    arg_m(&x, a); arg_i(&x, (int)(cdiv((size_t)M, (size_t)t->mb) * t->mb) * K);
-    arg_m(&x, b->buf); arg_i(&x, b->off); arg_i(&x, b->img); arg_i(&x, b->row); arg_i(&x, b->g);
-    arg_i(&x, b->contig);
-    arg_m(&x, c->buf); arg_i(&x, c->off); arg_i(&x, c->img); arg_i(&x, c->row); arg_i(&x, c->g);
-    arg_i(&x, c->contig);
-    arg_m(&x, bias ? bias->buf : a); arg_i(&x, bias ? (int)bias->offset : 0); arg_i(&x, bias != NULL);
-    arg_i(&x, accumulate);
-    return launch(&x, 3, cdiv((size_t)M, (size_t)t->mb), cdiv((size_t)ncols, (size_t)t->nb), (size_t)G, (size_t)t->lnn);
+    fcl_op_args x;
+    if (start(ctx, &CONV, "conv_gemm_nn", &x)) return x.st;
+    fcl_op_arg_i(&x, M); fcl_op_arg_i(&x, K); fcl_op_arg_i(&x, P); fcl_op_arg_i(&x, ncols);
+    fcl_op_arg_m(&x, a); fcl_op_arg_i(&x, (int)(cdiv((size_t)M, (size_t)t->mb) * t->mb) * K);
+    arg_opnd(&x, b);
+    fcl_op_arg_i(&x, b->contig);
+    arg_opnd(&x, c);
+    fcl_op_arg_i(&x, c->contig);
+    fcl_op_arg_m(&x, bias ? bias->buf : a); fcl_op_arg_i(&x, bias ? (int)bias->offset : 0);
+    fcl_op_arg_i(&x, bias != NULL);
+    fcl_op_arg_i(&x, accumulate);
+    return launch(t, &x, 3, cdiv((size_t)M, (size_t)t->mb), cdiv((size_t)ncols, (size_t)t->nb), (size_t)G,
+                  (size_t)t->lnn);
 }
 
 /* c[g][m][j] (row stride N, groups M * N apart) += sum over columns of A(m, .) * B(j, .). */
 static fcl_status gemm_nt(fcl_ctx *ctx, const conv_tune *t, int G, int M, int N, int P, int nimg,
                           const operand *a, const operand *b, const fcl_tensor *c)
 {
-    args x;
-    if (start(ctx, t, "conv.cl", "conv_gemm_nt", &x)) return x.st;
-    arg_i(&x, M); arg_i(&x, N); arg_i(&x, P); arg_i(&x, nimg);
-    arg_m(&x, a->buf); arg_i(&x, a->off); arg_i(&x, a->img); arg_i(&x, a->row); arg_i(&x, a->g);
-    arg_m(&x, b->buf); arg_i(&x, b->off); arg_i(&x, b->img); arg_i(&x, b->row); arg_i(&x, b->g);
-    arg_m(&x, c->buf); arg_i(&x, (int)c->offset); arg_i(&x, N); arg_i(&x, M * N);
-    return launch(&x, 3, cdiv((size_t)M, (size_t)t->tm), cdiv((size_t)N, (size_t)t->tn), (size_t)G, (size_t)t->lnt);
+    fcl_op_args x;
+    if (start(ctx, &CONV, "conv_gemm_nt", &x)) return x.st;
+    fcl_op_arg_i(&x, M); fcl_op_arg_i(&x, N); fcl_op_arg_i(&x, P); fcl_op_arg_i(&x, nimg);
+    arg_opnd(&x, a);
+    arg_opnd(&x, b);
+    fcl_op_arg_t(&x, c); fcl_op_arg_i(&x, N); fcl_op_arg_i(&x, M * N);
+    return launch(t, &x, 3, cdiv((size_t)M, (size_t)t->tm), cdiv((size_t)N, (size_t)t->tn), (size_t)G, (size_t)t->lnt);
 }
 
 /* Packs A(m, k) = w[w.offset + g * s_g + m * s_m + k * s_k] (m < M, k < K) for conv_gemm_nn
@@ -262,18 +225,17 @@ static fcl_status pack(fcl_ctx *ctx, const conv_tune *t, cl_mem *dst, size_t *ca
                        floats);
     fcl_status st = fcl_pool_alloc(ctx, floats * sizeof(float), dst, cap);
     if (st) return st;
-    args x;
-    if (start(ctx, t, "conv.cl", "conv_pack", &x)) return x.st;
-    arg_m(&x, *dst); arg_i(&x, M); arg_i(&x, K); arg_i(&x, (int)nmb);
-    arg_m(&x, w->buf); arg_i(&x, (int)w->offset); arg_i(&x, s_g); arg_i(&x, s_m); arg_i(&x, s_k);
-    return launch(&x, 3, (size_t)K, nmb, (size_t)G, 16); /* tiny work-items: groups of 16 */
+    fcl_op_args x;
+    if (start(ctx, &CONV, "conv_pack", &x)) return x.st;
+    fcl_op_arg_m(&x, *dst); fcl_op_arg_i(&x, M); fcl_op_arg_i(&x, K); fcl_op_arg_i(&x, (int)nmb);
+    fcl_op_arg_t(&x, w); fcl_op_arg_i(&x, s_g); fcl_op_arg_i(&x, s_m); fcl_op_arg_i(&x, s_k);
+    return launch(t, &x, 3, (size_t)K, nmb, (size_t)G, 16); /* tiny work-items: groups of 16 */
 }
 
-/* The geometry arguments shared by conv_im2col and conv_col2im, after the buffers. */
-static void geom_args(args *x, const fcl_conv2d_params *p)
+void fcl_conv_geom_args(fcl_op_args *a, const fcl_conv2d_params *p)
 {
-    arg_i(x, p->kh); arg_i(x, p->kw); arg_i(x, p->stride_h); arg_i(x, p->stride_w);
-    arg_i(x, p->pad_h); arg_i(x, p->pad_w); arg_i(x, p->dil_h); arg_i(x, p->dil_w);
+    fcl_op_arg_i(a, p->kh); fcl_op_arg_i(a, p->kw); fcl_op_arg_i(a, p->stride_h); fcl_op_arg_i(a, p->stride_w);
+    fcl_op_arg_i(a, p->pad_h); fcl_op_arg_i(a, p->pad_w); fcl_op_arg_i(a, p->dil_h); fcl_op_arg_i(a, p->dil_w);
 }
 
 /* ---- chunks of images and their workspace ---------------------------------------------------------- */
@@ -318,14 +280,14 @@ static fcl_status im2col(fcl_ctx *ctx, const conv_tune *t, cl_mem dst, int ld, c
                          int i0, int cnt, const fcl_conv2d_params *p, int oh, int ow)
 {
     int G = p->groups, cin_g = p->cin / G, Kg = cin_g * p->kh * p->kw;
-    args a;
-    if (start(ctx, t, "conv.cl", "conv_im2col", &a)) return a.st;
-    arg_m(&a, dst); arg_i(&a, ld); arg_i(&a, Kg * ld);
-    arg_m(&a, x->buf); arg_i(&a, (int)x->offset + i0 * p->cin * p->h * p->w);
-    arg_i(&a, p->cin); arg_i(&a, p->h); arg_i(&a, p->w); arg_i(&a, cin_g);
-    geom_args(&a, p);
-    arg_i(&a, oh); arg_i(&a, ow); arg_i(&a, cnt);
-    return launch(&a, 3, (size_t)cin_g, (size_t)cnt, (size_t)G, 0);
+    fcl_op_args a;
+    if (start(ctx, &CONV, "conv_im2col", &a)) return a.st;
+    fcl_op_arg_m(&a, dst); fcl_op_arg_i(&a, ld); fcl_op_arg_i(&a, Kg * ld);
+    fcl_op_arg_m(&a, x->buf); fcl_op_arg_i(&a, (int)x->offset + i0 * p->cin * p->h * p->w);
+    fcl_op_arg_i(&a, p->cin); fcl_op_arg_i(&a, p->h); fcl_op_arg_i(&a, p->w); fcl_op_arg_i(&a, cin_g);
+    fcl_conv_geom_args(&a, p);
+    fcl_op_arg_i(&a, oh); fcl_op_arg_i(&a, ow); fcl_op_arg_i(&a, cnt);
+    return launch(t, &a, 3, (size_t)cin_g, (size_t)cnt, (size_t)G, 0);
 }
 
 /* The geometry under which im2col of an [n, c, h, w] tensor only gathers its images side by side
@@ -340,14 +302,14 @@ static fcl_status col2im(fcl_ctx *ctx, const conv_tune *t, fcl_tensor *dx, cl_me
                          int i0, int cnt, const fcl_conv2d_params *p, int oh, int ow)
 {
     int G = p->groups, cin_g = p->cin / G, Kg = cin_g * p->kh * p->kw;
-    args a;
-    if (start(ctx, t, "conv.cl", "conv_col2im", &a)) return a.st;
-    arg_m(&a, dx->buf); arg_i(&a, (int)dx->offset + i0 * p->cin * p->h * p->w);
-    arg_i(&a, p->cin); arg_i(&a, p->h); arg_i(&a, p->w); arg_i(&a, cin_g);
-    arg_m(&a, col); arg_i(&a, ld); arg_i(&a, Kg * ld);
-    geom_args(&a, p);
-    arg_i(&a, oh); arg_i(&a, ow); arg_i(&a, cnt);
-    return launch(&a, 3, (size_t)cin_g, (size_t)cnt, (size_t)G, 0);
+    fcl_op_args a;
+    if (start(ctx, &CONV, "conv_col2im", &a)) return a.st;
+    fcl_op_arg_m(&a, dx->buf); fcl_op_arg_i(&a, (int)dx->offset + i0 * p->cin * p->h * p->w);
+    fcl_op_arg_i(&a, p->cin); fcl_op_arg_i(&a, p->h); fcl_op_arg_i(&a, p->w); fcl_op_arg_i(&a, cin_g);
+    fcl_op_arg_m(&a, col); fcl_op_arg_i(&a, ld); fcl_op_arg_i(&a, Kg * ld);
+    fcl_conv_geom_args(&a, p);
+    fcl_op_arg_i(&a, oh); fcl_op_arg_i(&a, ow); fcl_op_arg_i(&a, cnt);
+    return launch(t, &a, 3, (size_t)cin_g, (size_t)cnt, (size_t)G, 0);
 }
 
 /* y or dy (from image i0) as a GEMM operand: rows are the channels of group g. */
@@ -375,12 +337,6 @@ static operand ws_operand(const wsbuf *w, int rows_g, int ld, int P)
 
 /* ---- depthwise ------------------------------------------------------------------------------------ */
 
-static void dw_geom(args *a, const fcl_conv2d_params *p)
-{
-    arg_i(a, p->kh); arg_i(a, p->kw); arg_i(a, p->stride_h); arg_i(a, p->stride_w);
-    arg_i(a, p->pad_h); arg_i(a, p->pad_w); arg_i(a, p->dil_h); arg_i(a, p->dil_w);
-}
-
 /* The dedicated 3x3 kernels (conv_dw3_*): pad 1, dilation 1, equal strides of 1 or 2. */
 static int dw3_applies(const fcl_conv2d_params *p)
 {
@@ -393,15 +349,16 @@ static fcl_status dw3_fwd(fcl_ctx *ctx, const conv_tune *t, fcl_tensor *out, con
                           const fcl_tensor *w, const fcl_tensor *b, int flip, int accumulate, int nc, int C,
                           int H, int W, int OH, int OW, int s)
 {
-    args a;
-    if (start(ctx, t, "conv_dw.cl", "conv_dw3_fwd", &a)) return a.st;
-    arg_m(&a, out->buf); arg_i(&a, (int)out->offset);
-    arg_m(&a, in->buf); arg_i(&a, (int)in->offset);
-    arg_m(&a, w->buf); arg_i(&a, (int)w->offset);
-    arg_m(&a, b ? b->buf : w->buf); arg_i(&a, b ? (int)b->offset : 0); arg_i(&a, b != NULL);
-    arg_i(&a, flip); arg_i(&a, accumulate);
-    arg_i(&a, C); arg_i(&a, H); arg_i(&a, W); arg_i(&a, OH); arg_i(&a, OW); arg_i(&a, s);
-    return launch(&a, 2, cdiv((size_t)OW, 8), (size_t)nc, 1, 0);
+    fcl_op_args a;
+    if (start(ctx, &CONV_DW, "conv_dw3_fwd", &a)) return a.st;
+    fcl_op_arg_t(&a, out);
+    fcl_op_arg_t(&a, in);
+    fcl_op_arg_t(&a, w);
+    fcl_op_arg_m(&a, b ? b->buf : w->buf); fcl_op_arg_i(&a, b ? (int)b->offset : 0); fcl_op_arg_i(&a, b != NULL);
+    fcl_op_arg_i(&a, flip); fcl_op_arg_i(&a, accumulate);
+    fcl_op_arg_i(&a, C); fcl_op_arg_i(&a, H); fcl_op_arg_i(&a, W); fcl_op_arg_i(&a, OH); fcl_op_arg_i(&a, OW);
+    fcl_op_arg_i(&a, s);
+    return launch(t, &a, 2, cdiv((size_t)OW, 8), (size_t)nc, 1, 0);
 }
 
 static fcl_status dw_fwd(fcl_ctx *ctx, const conv_tune *t, fcl_tensor *y, const fcl_tensor *x,
@@ -409,63 +366,65 @@ static fcl_status dw_fwd(fcl_ctx *ctx, const conv_tune *t, fcl_tensor *y, const 
 {
     if (dw3_applies(p))
         return dw3_fwd(ctx, t, y, x, w, b, 0, 0, p->n * p->cin, p->cin, p->h, p->w, oh, ow, p->stride_h);
-    args a;
-    if (start(ctx, t, "conv_dw.cl", "conv_dw_fwd", &a)) return a.st;
-    arg_m(&a, y->buf); arg_i(&a, (int)y->offset);
-    arg_m(&a, x->buf); arg_i(&a, (int)x->offset);
-    arg_m(&a, w->buf); arg_i(&a, (int)w->offset);
-    arg_m(&a, b ? b->buf : w->buf); arg_i(&a, b ? (int)b->offset : 0); arg_i(&a, b != NULL);
-    arg_i(&a, p->cin); arg_i(&a, p->h); arg_i(&a, p->w);
-    dw_geom(&a, p);
-    arg_i(&a, oh); arg_i(&a, ow);
-    return launch(&a, 3, cdiv((size_t)ow, 8), (size_t)oh, (size_t)p->n * p->cin, 0);
+    fcl_op_args a;
+    if (start(ctx, &CONV_DW, "conv_dw_fwd", &a)) return a.st;
+    fcl_op_arg_t(&a, y);
+    fcl_op_arg_t(&a, x);
+    fcl_op_arg_t(&a, w);
+    fcl_op_arg_m(&a, b ? b->buf : w->buf); fcl_op_arg_i(&a, b ? (int)b->offset : 0); fcl_op_arg_i(&a, b != NULL);
+    fcl_op_arg_i(&a, p->cin); fcl_op_arg_i(&a, p->h); fcl_op_arg_i(&a, p->w);
+    fcl_conv_geom_args(&a, p);
+    fcl_op_arg_i(&a, oh); fcl_op_arg_i(&a, ow);
+    return launch(t, &a, 3, cdiv((size_t)ow, 8), (size_t)oh, (size_t)p->n * p->cin, 0);
 }
 
 static fcl_status dw_bwd_data(fcl_ctx *ctx, const conv_tune *t, fcl_tensor *dx, const fcl_tensor *dy,
                               const fcl_tensor *w, const fcl_conv2d_params *p, int oh, int ow)
 {
-    args a;
+    fcl_op_args a;
     if (dw3_applies(p) && p->stride_h == 1) /* dx += conv(dy, w rotated 180 degrees), same size */
         return dw3_fwd(ctx, t, dx, dy, w, NULL, 1, 1, p->n * p->cin, p->cin, oh, ow, p->h, p->w, 1);
     if (dw3_applies(p)) {
-        if (start(ctx, t, "conv_dw.cl", "conv_dw3_bwd_data_s2", &a)) return a.st;
-        arg_m(&a, dx->buf); arg_i(&a, (int)dx->offset);
-        arg_m(&a, dy->buf); arg_i(&a, (int)dy->offset);
-        arg_m(&a, w->buf); arg_i(&a, (int)w->offset);
-        arg_i(&a, p->cin); arg_i(&a, p->h); arg_i(&a, p->w); arg_i(&a, oh); arg_i(&a, ow);
-        return launch(&a, 2, cdiv((size_t)p->w, 16), (size_t)p->n * p->cin, 1, 0);
+        if (start(ctx, &CONV_DW, "conv_dw3_bwd_data_s2", &a)) return a.st;
+        fcl_op_arg_t(&a, dx);
+        fcl_op_arg_t(&a, dy);
+        fcl_op_arg_t(&a, w);
+        fcl_op_arg_i(&a, p->cin); fcl_op_arg_i(&a, p->h); fcl_op_arg_i(&a, p->w); fcl_op_arg_i(&a, oh);
+        fcl_op_arg_i(&a, ow);
+        return launch(t, &a, 2, cdiv((size_t)p->w, 16), (size_t)p->n * p->cin, 1, 0);
     }
-    if (start(ctx, t, "conv_dw.cl", "conv_dw_bwd_data", &a)) return a.st;
-    arg_m(&a, dx->buf); arg_i(&a, (int)dx->offset);
-    arg_m(&a, dy->buf); arg_i(&a, (int)dy->offset);
-    arg_m(&a, w->buf); arg_i(&a, (int)w->offset);
-    arg_i(&a, p->cin); arg_i(&a, p->h); arg_i(&a, p->w);
-    dw_geom(&a, p);
-    arg_i(&a, oh); arg_i(&a, ow);
-    return launch(&a, 3, cdiv((size_t)p->w, 8), (size_t)p->h, (size_t)p->n * p->cin, 0);
+    if (start(ctx, &CONV_DW, "conv_dw_bwd_data", &a)) return a.st;
+    fcl_op_arg_t(&a, dx);
+    fcl_op_arg_t(&a, dy);
+    fcl_op_arg_t(&a, w);
+    fcl_op_arg_i(&a, p->cin); fcl_op_arg_i(&a, p->h); fcl_op_arg_i(&a, p->w);
+    fcl_conv_geom_args(&a, p);
+    fcl_op_arg_i(&a, oh); fcl_op_arg_i(&a, ow);
+    return launch(t, &a, 3, cdiv((size_t)p->w, 8), (size_t)p->h, (size_t)p->n * p->cin, 0);
 }
 
 static fcl_status dw_bwd_weight(fcl_ctx *ctx, const conv_tune *t, fcl_tensor *dw, const fcl_tensor *dy,
                                 const fcl_tensor *x, const fcl_conv2d_params *p, int oh, int ow)
 {
-    args a;
+    fcl_op_args a;
     if (dw3_applies(p)) {
-        if (start(ctx, t, "conv_dw.cl", "conv_dw3_bwd_weight", &a)) return a.st;
-        arg_m(&a, dw->buf); arg_i(&a, (int)dw->offset);
-        arg_m(&a, dy->buf); arg_i(&a, (int)dy->offset);
-        arg_m(&a, x->buf); arg_i(&a, (int)x->offset);
-        arg_i(&a, p->n); arg_i(&a, p->cin); arg_i(&a, p->h); arg_i(&a, p->w); arg_i(&a, oh); arg_i(&a, ow);
-        arg_i(&a, p->stride_h);
-        return launch(&a, 1, (size_t)p->cin, 1, 1, 0);
+        if (start(ctx, &CONV_DW, "conv_dw3_bwd_weight", &a)) return a.st;
+        fcl_op_arg_t(&a, dw);
+        fcl_op_arg_t(&a, dy);
+        fcl_op_arg_t(&a, x);
+        fcl_op_arg_i(&a, p->n); fcl_op_arg_i(&a, p->cin); fcl_op_arg_i(&a, p->h); fcl_op_arg_i(&a, p->w);
+        fcl_op_arg_i(&a, oh); fcl_op_arg_i(&a, ow);
+        fcl_op_arg_i(&a, p->stride_h);
+        return launch(t, &a, 1, (size_t)p->cin, 1, 1, 0);
     }
-    if (start(ctx, t, "conv_dw.cl", "conv_dw_bwd_weight", &a)) return a.st;
-    arg_m(&a, dw->buf); arg_i(&a, (int)dw->offset);
-    arg_m(&a, dy->buf); arg_i(&a, (int)dy->offset);
-    arg_m(&a, x->buf); arg_i(&a, (int)x->offset);
-    arg_i(&a, p->n); arg_i(&a, p->cin); arg_i(&a, p->h); arg_i(&a, p->w);
-    dw_geom(&a, p);
-    arg_i(&a, oh); arg_i(&a, ow);
-    return launch(&a, 2, (size_t)p->kh * p->kw, (size_t)p->cin, 1, 0);
+    if (start(ctx, &CONV_DW, "conv_dw_bwd_weight", &a)) return a.st;
+    fcl_op_arg_t(&a, dw);
+    fcl_op_arg_t(&a, dy);
+    fcl_op_arg_t(&a, x);
+    fcl_op_arg_i(&a, p->n); fcl_op_arg_i(&a, p->cin); fcl_op_arg_i(&a, p->h); fcl_op_arg_i(&a, p->w);
+    fcl_conv_geom_args(&a, p);
+    fcl_op_arg_i(&a, oh); fcl_op_arg_i(&a, ow);
+    return launch(t, &a, 2, (size_t)p->kh * p->kw, (size_t)p->cin, 1, 0);
 }
 
 /* ---- public entry points --------------------------------------------------------------------------- */
@@ -473,6 +432,34 @@ static fcl_status dw_bwd_weight(fcl_ctx *ctx, const conv_tune *t, fcl_tensor *dw
 static double wnumel(const fcl_conv2d_params *p)
 {
     return (double)p->cout * (p->cin / p->groups) * p->kh * p->kw;
+}
+
+/* ---- the directions -------------------------------------------------------------------------- */
+
+/* A tensor argument of a direction: its name, the tensor, which element count the params give
+ * it, and whether it may be NULL (the forward's bias). */
+enum { CT_X, CT_Y, CT_W, CT_B };
+typedef struct conv_arg {
+    const char *name;
+    const fcl_tensor *t;
+    int kind, optional;
+} conv_arg;
+
+/* What every direction does first: checks the params, each tensor's element count (in the order
+ * given), that the output args[out] shares no memory with the others, and reads the tuning. */
+static fcl_status begin(fcl_ctx *ctx, const char *op, const fcl_conv2d_params *p, const conv_arg *args, int n,
+                        int out, int *oh, int *ow, conv_tune *t)
+{
+    fcl_status st = fcl_conv2d_check(p, oh, ow, ERRP(ctx));
+    for (int i = 0; i < n && !st; i++) {
+        double want[] = {(double)p->n * p->cin * p->h * p->w, (double)p->n * p->cout * *oh * *ow, wnumel(p),
+                         p->cout};
+        if (args[i].t || !args[i].optional)
+            st = fcl_op_check_count(ctx, op, args[i].name, args[i].t, want[args[i].kind]);
+    }
+    for (int i = 0; i < n && !st; i++)
+        if (i != out) st = fcl_op_check_apart(ctx, op, args[out].name, args[out].t, args[i].name, args[i].t);
+    return st ? st : get_tune(ctx, t);
 }
 
 fcl_status fcl_conv2d_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, const fcl_tensor *w,
@@ -485,15 +472,8 @@ fcl_status fcl_conv2d_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, cons
     size_t packed_cap = 0;
     int oh, ow;
     conv_tune t;
-    if ((st = fcl_conv2d_check(p, &oh, &ow, ERRP(ctx)))) goto fail;
-    if ((st = check_t(ctx, op, "x", x, (double)p->n * p->cin * p->h * p->w))) goto fail;
-    if ((st = check_t(ctx, op, "w", w, wnumel(p)))) goto fail;
-    if (b && (st = check_t(ctx, op, "b", b, p->cout))) goto fail;
-    if ((st = check_t(ctx, op, "y", y, (double)p->n * p->cout * oh * ow))) goto fail;
-    if ((st = check_apart(ctx, op, "y", y, "x", x)) || (st = check_apart(ctx, op, "y", y, "w", w)) ||
-        (st = check_apart(ctx, op, "y", y, "b", b)))
-        goto fail;
-    if ((st = get_tune(ctx, &t))) goto fail;
+    const conv_arg args[] = {{"x", x, CT_X, 0}, {"w", w, CT_W, 0}, {"b", b, CT_B, 1}, {"y", y, CT_Y, 0}};
+    if ((st = begin(ctx, op, p, args, 4, 3, &oh, &ow, &t))) goto fail;
 
     fcl_conv2d_algo algo = fcl_conv2d_algo_of(p);
     if (t.gpu) {
@@ -539,12 +519,8 @@ fcl_status fcl_conv2d_bwd_data(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *d
     size_t packed_cap = 0;
     int oh, ow;
     conv_tune t;
-    if ((st = fcl_conv2d_check(p, &oh, &ow, ERRP(ctx)))) goto fail;
-    if ((st = check_t(ctx, op, "dx", dx, (double)p->n * p->cin * p->h * p->w))) goto fail;
-    if ((st = check_t(ctx, op, "dy", dy, (double)p->n * p->cout * oh * ow))) goto fail;
-    if ((st = check_t(ctx, op, "w", w, wnumel(p)))) goto fail;
-    if ((st = check_apart(ctx, op, "dx", dx, "dy", dy)) || (st = check_apart(ctx, op, "dx", dx, "w", w))) goto fail;
-    if ((st = get_tune(ctx, &t))) goto fail;
+    const conv_arg args[] = {{"dx", dx, CT_X, 0}, {"dy", dy, CT_Y, 0}, {"w", w, CT_W, 0}};
+    if ((st = begin(ctx, op, p, args, 3, 0, &oh, &ow, &t))) goto fail;
 
     fcl_conv2d_algo algo = fcl_conv2d_algo_of(p);
     if (t.gpu) {
@@ -598,12 +574,8 @@ fcl_status fcl_conv2d_bwd_weight(fcl_ctx *ctx, fcl_tensor *dw, const fcl_tensor 
     wsbuf col = {NULL, 0};
     int oh, ow;
     conv_tune t;
-    if ((st = fcl_conv2d_check(p, &oh, &ow, ERRP(ctx)))) goto fail;
-    if ((st = check_t(ctx, op, "dw", dw, wnumel(p)))) goto fail;
-    if ((st = check_t(ctx, op, "dy", dy, (double)p->n * p->cout * oh * ow))) goto fail;
-    if ((st = check_t(ctx, op, "x", x, (double)p->n * p->cin * p->h * p->w))) goto fail;
-    if ((st = check_apart(ctx, op, "dw", dw, "dy", dy)) || (st = check_apart(ctx, op, "dw", dw, "x", x))) goto fail;
-    if ((st = get_tune(ctx, &t))) goto fail;
+    const conv_arg args[] = {{"dw", dw, CT_W, 0}, {"dy", dy, CT_Y, 0}, {"x", x, CT_X, 0}};
+    if ((st = begin(ctx, op, p, args, 3, 0, &oh, &ow, &t))) goto fail;
 
     fcl_conv2d_algo algo = fcl_conv2d_algo_of(p);
     if (t.gpu) {
@@ -647,21 +619,18 @@ fcl_status fcl_conv2d_bwd_bias(fcl_ctx *ctx, fcl_tensor *db, const fcl_tensor *d
     fcl_status st;
     int oh, ow;
     conv_tune t;
-    args a;
-    if ((st = fcl_conv2d_check(p, &oh, &ow, ERRP(ctx)))) goto fail;
-    if ((st = check_t(ctx, op, "db", db, p->cout))) goto fail;
-    if ((st = check_t(ctx, op, "dy", dy, (double)p->n * p->cout * oh * ow))) goto fail;
-    if ((st = check_apart(ctx, op, "db", db, "dy", dy))) goto fail;
-    if ((st = get_tune(ctx, &t))) goto fail;
+    fcl_op_args a;
+    const conv_arg args[] = {{"db", db, CT_B, 0}, {"dy", dy, CT_Y, 0}};
+    if ((st = begin(ctx, op, p, args, 2, 0, &oh, &ow, &t))) goto fail;
     if (t.gpu) {
         st = fcl_conv_gpu_bwd_bias(ctx, &t.g, db, dy, p, oh, ow);
         goto fail;
     }
-    if ((st = start(ctx, &t, "conv.cl", "conv_bias_grad", &a))) goto fail;
-    arg_m(&a, db->buf); arg_i(&a, (int)db->offset);
-    arg_m(&a, dy->buf); arg_i(&a, (int)dy->offset);
-    arg_i(&a, p->cout); arg_i(&a, oh * ow); arg_i(&a, p->n);
-    st = launch(&a, 1, (size_t)p->cout, 1, 1, 0);
+    if ((st = start(ctx, &CONV, "conv_bias_grad", &a))) goto fail;
+    fcl_op_arg_t(&a, db);
+    fcl_op_arg_t(&a, dy);
+    fcl_op_arg_i(&a, p->cout); fcl_op_arg_i(&a, oh * ow); fcl_op_arg_i(&a, p->n);
+    st = launch(&t, &a, 1, (size_t)p->cout, 1, 1, 0);
 fail:
     return st;
 }

@@ -4,7 +4,6 @@
 #include "ops/conv_gpu.h"
 #include "ops/op_util.h"
 
-#define ERRP(ctx) fcl_ctx_error(ctx)
 #define SRC "reduce.cl+conv_dw_gpu.cl"
 
 static fcl_status get(fcl_ctx *ctx, const fcl_conv_gpu_tune *t, const char *name, cl_kernel *k)
@@ -14,11 +13,6 @@ static fcl_status get(fcl_ctx *ctx, const fcl_conv_gpu_tune *t, const char *name
     return fcl_kernel_get(ctx, SRC, name, opts, k);
 }
 
-static void geom(fcl_op_args *a, const fcl_conv2d_params *p)
-{
-    fcl_op_arg_i(a, p->kh); fcl_op_arg_i(a, p->kw); fcl_op_arg_i(a, p->stride_h); fcl_op_arg_i(a, p->stride_w);
-    fcl_op_arg_i(a, p->pad_h); fcl_op_arg_i(a, p->pad_w); fcl_op_arg_i(a, p->dil_h); fcl_op_arg_i(a, p->dil_w);
-}
 
 /* Input patch rows / columns of a toh x tow output tile. */
 static size_t patch_h(const fcl_conv2d_params *p, size_t toh) { return (toh - 1) * p->stride_h + (size_t)(p->kh - 1) * p->dil_h + 1; }
@@ -55,50 +49,53 @@ fcl_status fcl_conv_dw_gpu_fwd(fcl_ctx *ctx, const fcl_conv_gpu_tune *t, fcl_ten
     fcl_op_arg_t(&a, y); fcl_op_arg_t(&a, x); fcl_op_arg_t(&a, w); fcl_op_arg_t(&a, b);
     fcl_op_arg_i(&a, b != NULL);
     fcl_op_arg_i(&a, p->cin); fcl_op_arg_i(&a, p->h); fcl_op_arg_i(&a, p->w);
-    geom(&a, p);
+    fcl_conv_geom_args(&a, p);
     fcl_op_arg_i(&a, oh); fcl_op_arg_i(&a, ow); fcl_op_arg_i(&a, (int)ph); fcl_op_arg_i(&a, (int)pw);
     fcl_op_arg_local(&a, ph * pw * sizeof(float));
-    if (a.st) return a.st;
     size_t g[3] = {fcl_op_div_up((size_t)ow, tow) * tow, fcl_op_div_up((size_t)oh, toh) * toh,
                    (size_t)p->n * p->cin};
     size_t l[3] = {tow, toh, 1};
-    return fcl_kernel_run(ctx, k, 3, g, l);
+    return fcl_op_args_run(&a, 3, g, l);
+}
+
+/* Kernel `name`, its group size (CONV_GWG within its limits) and its arguments, begun. */
+static fcl_status start_wg(fcl_ctx *ctx, const fcl_conv_gpu_tune *t, const char *name, size_t *wg, fcl_op_args *a)
+{
+    cl_kernel k;
+    fcl_status st = get(ctx, t, name, &k);
+    if (st || (st = fcl_op_reduce_wg(ctx, k, (size_t)t->wg, wg))) return st;
+    fcl_op_args_init(a, ctx, k, NULL);
+    return FCL_OK;
 }
 
 fcl_status fcl_conv_dw_gpu_bwd_data(fcl_ctx *ctx, const fcl_conv_gpu_tune *t, fcl_tensor *dx, const fcl_tensor *dy,
                                     const fcl_tensor *w, const fcl_conv2d_params *p, int oh, int ow)
 {
-    cl_kernel k;
     size_t wg;
-    fcl_status st = get(ctx, t, "conv_dw_px_bwd_data", &k);
-    if (st || (st = fcl_op_reduce_wg(ctx, k, (size_t)t->wg, &wg))) return st;
     fcl_op_args a;
-    fcl_op_args_init(&a, ctx, k, w->buf);
+    fcl_status st = start_wg(ctx, t, "conv_dw_px_bwd_data", &wg, &a);
+    if (st) return st;
     fcl_op_arg_t(&a, dx); fcl_op_arg_t(&a, dy); fcl_op_arg_t(&a, w);
     fcl_op_arg_i(&a, p->n * p->cin); fcl_op_arg_i(&a, p->cin); fcl_op_arg_i(&a, p->h); fcl_op_arg_i(&a, p->w);
-    geom(&a, p);
+    fcl_conv_geom_args(&a, p);
     fcl_op_arg_i(&a, oh); fcl_op_arg_i(&a, ow);
-    if (a.st) return a.st;
     size_t g = fcl_op_div_up((size_t)p->n * p->cin * p->h * p->w, wg) * wg;
-    return fcl_kernel_run(ctx, k, 1, &g, &wg);
+    return fcl_op_args_run(&a, 1, &g, &wg);
 }
 
 fcl_status fcl_conv_dw_gpu_bwd_weight(fcl_ctx *ctx, const fcl_conv_gpu_tune *t, fcl_tensor *dw,
                                       const fcl_tensor *dy, const fcl_tensor *x, const fcl_conv2d_params *p,
                                       int oh, int ow)
 {
-    cl_kernel k;
     size_t wg;
-    fcl_status st = get(ctx, t, "conv_dw_wg_bwd_weight", &k);
-    if (st || (st = fcl_op_reduce_wg(ctx, k, (size_t)t->wg, &wg))) return st;
     fcl_op_args a;
-    fcl_op_args_init(&a, ctx, k, dw->buf);
+    fcl_status st = start_wg(ctx, t, "conv_dw_wg_bwd_weight", &wg, &a);
+    if (st) return st;
     fcl_op_arg_t(&a, dw); fcl_op_arg_t(&a, dy); fcl_op_arg_t(&a, x);
     fcl_op_arg_i(&a, p->n); fcl_op_arg_i(&a, p->cin); fcl_op_arg_i(&a, p->h); fcl_op_arg_i(&a, p->w);
-    geom(&a, p);
+    fcl_conv_geom_args(&a, p);
     fcl_op_arg_i(&a, oh); fcl_op_arg_i(&a, ow);
     fcl_op_arg_local(&a, wg * sizeof(float));
-    if (a.st) return a.st;
     size_t g = (size_t)p->cin * p->kh * p->kw * wg;
-    return fcl_kernel_run(ctx, k, 1, &g, &wg);
+    return fcl_op_args_run(&a, 1, &g, &wg);
 }

@@ -6,7 +6,6 @@
 #include "ops/conv_gpu.h"
 #include "ops/op_util.h"
 
-#define ERRP(ctx) fcl_ctx_error(ctx)
 #define SRC "reduce.cl+conv_gpu.cl"
 
 typedef struct tile {
@@ -209,8 +208,7 @@ static void col_free(fcl_ctx *ctx, col_ws *w)
 
 static void geom(fcl_op_args *a, const fcl_conv2d_params *p, int oh, int ow, int cnt)
 {
-    fcl_op_arg_i(a, p->kh); fcl_op_arg_i(a, p->kw); fcl_op_arg_i(a, p->stride_h); fcl_op_arg_i(a, p->stride_w);
-    fcl_op_arg_i(a, p->pad_h); fcl_op_arg_i(a, p->pad_w); fcl_op_arg_i(a, p->dil_h); fcl_op_arg_i(a, p->dil_w);
+    fcl_conv_geom_args(a, p);
     fcl_op_arg_i(a, oh); fcl_op_arg_i(a, ow); fcl_op_arg_i(a, cnt);
 }
 
@@ -229,9 +227,8 @@ static fcl_status im2col(fcl_ctx *ctx, const fcl_conv_gpu_tune *t, const gpu_pro
     fcl_op_arg_raw(&a, sizeof x->buf, &x->buf); fcl_op_arg_i(&a, (int)x->offset + i0 * p->cin * p->h * p->w);
     fcl_op_arg_i(&a, p->cin); fcl_op_arg_i(&a, p->h); fcl_op_arg_i(&a, p->w); fcl_op_arg_i(&a, cin_g);
     geom(&a, p, oh, ow, cnt);
-    if (a.st) return a.st;
     size_t g[3] = {(size_t)ld, (size_t)Kg, (size_t)p->groups}, l[3] = {wg, 1, 1};
-    return fcl_kernel_run(ctx, k, 3, g, l);
+    return fcl_op_args_run(&a, 3, g, l);
 }
 
 /* dx (images i0 ..) += col2im(col). */
@@ -249,90 +246,107 @@ static fcl_status col2im(fcl_ctx *ctx, const fcl_conv_gpu_tune *t, const gpu_pro
     fcl_op_arg_i(&a, p->cin); fcl_op_arg_i(&a, p->h); fcl_op_arg_i(&a, p->w); fcl_op_arg_i(&a, cin_g);
     fcl_op_arg_raw(&a, sizeof col, &col); fcl_op_arg_i(&a, ld); fcl_op_arg_i(&a, Kg * ld);
     geom(&a, p, oh, ow, cnt);
-    if (a.st) return a.st;
     size_t g[3] = {(size_t)cnt * p->h * p->w, (size_t)cin_g, (size_t)p->groups}, l[3] = {wg, 1, 1};
-    return fcl_kernel_run(ctx, k, 3, g, l);
+    return fcl_op_args_run(&a, 3, g, l);
 }
 
 static int is_1x1(const fcl_conv2d_params *p) { return fcl_conv2d_algo_of(p) == FCL_CONV_1X1; }
 
 /* ---- directions ---------------------------------------------------------------------------------- */
 
+/* What the three directions share: the GEMM tile and its kernel, the per-group sizes (G groups
+ * of M output and cin_g input channels, Kg = cin_g * kh * kw, P output pixels) and the im2col
+ * workspace (allocated by the direction that needs it). */
+typedef struct job {
+    gpu_prog pg;
+    cl_kernel k;
+    col_ws col;
+    int G, M, cin_g, Kg, P;
+} job;
+
+static fcl_status job_start(fcl_ctx *ctx, const fcl_conv_gpu_tune *t, const fcl_conv2d_params *p, int oh, int ow,
+                            job *j)
+{
+    j->col.buf = NULL;
+    j->col.cap = 0;
+    j->col.chunk = 0;
+    j->G = p->groups;
+    j->M = p->cout / j->G;
+    j->cin_g = p->cin / j->G;
+    j->Kg = j->cin_g * p->kh * p->kw;
+    j->P = oh * ow;
+    return pick_tile(ctx, t, &j->pg, &j->k);
+}
+
+/* Images in the workspace chunk that starts at image i0 of n. */
+static int chunk_at(const job *j, int n, int i0) { return n - i0 < j->col.chunk ? n - i0 : j->col.chunk; }
+
 fcl_status fcl_conv_gpu_fwd(fcl_ctx *ctx, const fcl_conv_gpu_tune *t, fcl_tensor *y, const fcl_tensor *x,
                             const fcl_tensor *w, const fcl_tensor *b, const fcl_conv2d_params *p, int oh, int ow)
 {
-    gpu_prog pg;
-    cl_kernel k;
-    col_ws col = {NULL, 0, 0};
-    fcl_status st = pick_tile(ctx, t, &pg, &k);
+    job j;
+    fcl_status st = job_start(ctx, t, p, oh, ow, &j);
     if (st) return st;
-    int G = p->groups, M = p->cout / G, cin_g = p->cin / G, Kg = cin_g * p->kh * p->kw, P = oh * ow;
-    opnd a = plain(w->buf, (int)w->offset, M * Kg, Kg);   /* A(m, k) = w[g][m][k] */
+    opnd a = plain(w->buf, (int)w->offset, j.M * j.Kg, j.Kg);   /* A(m, k) = w[g][m][k] */
     if (is_1x1(p)) {                                       /* B = x itself */
-        opnd bx = nchw(x, 0, p->cin, cin_g, P), c = nchw(y, 0, p->cout, M, P);
-        return gemm(ctx, &pg, k, G, M, p->n * P, Kg, &a, 1, &bx, 0, &c, b, 0);
+        opnd bx = nchw(x, 0, p->cin, j.cin_g, j.P), c = nchw(y, 0, p->cout, j.M, j.P);
+        return gemm(ctx, &j.pg, j.k, j.G, j.M, p->n * j.P, j.Kg, &a, 1, &bx, 0, &c, b, 0);
     }
-    if ((st = col_alloc(ctx, t, (size_t)p->cin * p->kh * p->kw, P, p->n, &col))) goto fail;
-    for (int i0 = 0; i0 < p->n; i0 += col.chunk) {
-        int cnt = p->n - i0 < col.chunk ? p->n - i0 : col.chunk, ld = cnt * P;
-        if ((st = im2col(ctx, t, &pg, col.buf, x, i0, cnt, p, oh, ow))) goto fail;
-        opnd bc = plain(col.buf, 0, Kg * ld, ld), c = nchw(y, i0, p->cout, M, P);
-        if ((st = gemm(ctx, &pg, k, G, M, ld, Kg, &a, 1, &bc, 0, &c, b, 0))) goto fail;
+    if ((st = col_alloc(ctx, t, (size_t)p->cin * p->kh * p->kw, j.P, p->n, &j.col))) goto fail;
+    for (int i0 = 0; i0 < p->n; i0 += j.col.chunk) {
+        int cnt = chunk_at(&j, p->n, i0), ld = cnt * j.P;
+        if ((st = im2col(ctx, t, &j.pg, j.col.buf, x, i0, cnt, p, oh, ow))) goto fail;
+        opnd bc = plain(j.col.buf, 0, j.Kg * ld, ld), c = nchw(y, i0, p->cout, j.M, j.P);
+        if ((st = gemm(ctx, &j.pg, j.k, j.G, j.M, ld, j.Kg, &a, 1, &bc, 0, &c, b, 0))) goto fail;
     }
 fail:
-    col_free(ctx, &col);
+    col_free(ctx, &j.col);
     return st;
 }
 
 fcl_status fcl_conv_gpu_bwd_data(fcl_ctx *ctx, const fcl_conv_gpu_tune *t, fcl_tensor *dx, const fcl_tensor *dy,
                                  const fcl_tensor *w, const fcl_conv2d_params *p, int oh, int ow)
 {
-    gpu_prog pg;
-    cl_kernel k;
-    col_ws col = {NULL, 0, 0};
-    fcl_status st = pick_tile(ctx, t, &pg, &k);
+    job j;
+    fcl_status st = job_start(ctx, t, p, oh, ow, &j);
     if (st) return st;
-    int G = p->groups, M = p->cout / G, cin_g = p->cin / G, Kg = cin_g * p->kh * p->kw, P = oh * ow;
-    opnd a = {w->buf, (int)w->offset, M * Kg, 1, 1, Kg};  /* A(kk, co) = w[g][co][kk]: W^T */
+    opnd a = {w->buf, (int)w->offset, j.M * j.Kg, 1, 1, j.Kg};  /* A(kk, co) = w[g][co][kk]: W^T */
     if (is_1x1(p)) {                                       /* dx += W^T * dy directly */
-        opnd bdy = nchw(dy, 0, p->cout, M, P), c = nchw(dx, 0, p->cin, cin_g, P);
-        return gemm(ctx, &pg, k, G, Kg, p->n * P, M, &a, 0, &bdy, 0, &c, NULL, 1);
+        opnd bdy = nchw(dy, 0, p->cout, j.M, j.P), c = nchw(dx, 0, p->cin, j.cin_g, j.P);
+        return gemm(ctx, &j.pg, j.k, j.G, j.Kg, p->n * j.P, j.M, &a, 0, &bdy, 0, &c, NULL, 1);
     }
-    if ((st = col_alloc(ctx, t, (size_t)p->cin * p->kh * p->kw, P, p->n, &col))) goto fail;
-    for (int i0 = 0; i0 < p->n; i0 += col.chunk) {
-        int cnt = p->n - i0 < col.chunk ? p->n - i0 : col.chunk, ld = cnt * P;
-        opnd bdy = nchw(dy, i0, p->cout, M, P), c = plain(col.buf, 0, Kg * ld, ld);
-        if ((st = gemm(ctx, &pg, k, G, Kg, ld, M, &a, 0, &bdy, 0, &c, NULL, 0))) goto fail;
-        if ((st = col2im(ctx, t, &pg, dx, col.buf, i0, cnt, p, oh, ow))) goto fail;
+    if ((st = col_alloc(ctx, t, (size_t)p->cin * p->kh * p->kw, j.P, p->n, &j.col))) goto fail;
+    for (int i0 = 0; i0 < p->n; i0 += j.col.chunk) {
+        int cnt = chunk_at(&j, p->n, i0), ld = cnt * j.P;
+        opnd bdy = nchw(dy, i0, p->cout, j.M, j.P), c = plain(j.col.buf, 0, j.Kg * ld, ld);
+        if ((st = gemm(ctx, &j.pg, j.k, j.G, j.Kg, ld, j.M, &a, 0, &bdy, 0, &c, NULL, 0))) goto fail;
+        if ((st = col2im(ctx, t, &j.pg, dx, j.col.buf, i0, cnt, p, oh, ow))) goto fail;
     }
 fail:
-    col_free(ctx, &col);
+    col_free(ctx, &j.col);
     return st;
 }
 
 fcl_status fcl_conv_gpu_bwd_weight(fcl_ctx *ctx, const fcl_conv_gpu_tune *t, fcl_tensor *dw, const fcl_tensor *dy,
                                    const fcl_tensor *x, const fcl_conv2d_params *p, int oh, int ow)
 {
-    gpu_prog pg;
-    cl_kernel k;
-    col_ws col = {NULL, 0, 0};
-    fcl_status st = pick_tile(ctx, t, &pg, &k);
+    job j;
+    fcl_status st = job_start(ctx, t, p, oh, ow, &j);
     if (st) return st;
-    int G = p->groups, M = p->cout / G, cin_g = p->cin / G, Kg = cin_g * p->kh * p->kw, P = oh * ow;
     /* dW[g] (M x Kg) += dy[g] (M x pixels) * B[g]^T, B = x (1x1) or im2col(x) */
     if (is_1x1(p)) {
-        opnd ady = nchw(dy, 0, p->cout, M, P), bx = nchw(x, 0, p->cin, cin_g, P);
-        return gemm_dw(ctx, t, &pg, k, G, M, Kg, p->n * P, &ady, 1, &bx, 1, dw);
+        opnd ady = nchw(dy, 0, p->cout, j.M, j.P), bx = nchw(x, 0, p->cin, j.cin_g, j.P);
+        return gemm_dw(ctx, t, &j.pg, j.k, j.G, j.M, j.Kg, p->n * j.P, &ady, 1, &bx, 1, dw);
     }
-    if ((st = col_alloc(ctx, t, (size_t)p->cin * p->kh * p->kw, P, p->n, &col))) goto fail;
-    for (int i0 = 0; i0 < p->n; i0 += col.chunk) {
-        int cnt = p->n - i0 < col.chunk ? p->n - i0 : col.chunk, ld = cnt * P;
-        if ((st = im2col(ctx, t, &pg, col.buf, x, i0, cnt, p, oh, ow))) goto fail;
-        opnd ady = nchw(dy, i0, p->cout, M, P), bc = plain(col.buf, 0, Kg * ld, ld);
-        if ((st = gemm_dw(ctx, t, &pg, k, G, M, Kg, ld, &ady, 1, &bc, 1, dw))) goto fail;
+    if ((st = col_alloc(ctx, t, (size_t)p->cin * p->kh * p->kw, j.P, p->n, &j.col))) goto fail;
+    for (int i0 = 0; i0 < p->n; i0 += j.col.chunk) {
+        int cnt = chunk_at(&j, p->n, i0), ld = cnt * j.P;
+        if ((st = im2col(ctx, t, &j.pg, j.col.buf, x, i0, cnt, p, oh, ow))) goto fail;
+        opnd ady = nchw(dy, i0, p->cout, j.M, j.P), bc = plain(j.col.buf, 0, j.Kg * ld, ld);
+        if ((st = gemm_dw(ctx, t, &j.pg, j.k, j.G, j.M, j.Kg, ld, &ady, 1, &bc, 1, dw))) goto fail;
     }
 fail:
-    col_free(ctx, &col);
+    col_free(ctx, &j.col);
     return st;
 }
 
@@ -350,7 +364,6 @@ fcl_status fcl_conv_gpu_bwd_bias(fcl_ctx *ctx, const fcl_conv_gpu_tune *t, fcl_t
     fcl_op_arg_t(&a, dy);
     fcl_op_arg_i(&a, p->cout); fcl_op_arg_i(&a, oh * ow); fcl_op_arg_i(&a, p->n);
     fcl_op_arg_local(&a, wg * sizeof(float));
-    if (a.st) return a.st;
     size_t g = (size_t)p->cout * wg;
-    return fcl_kernel_run(ctx, k, 1, &g, &wg);
+    return fcl_op_args_run(&a, 1, &g, &wg);
 }

@@ -3,6 +3,7 @@
 #define FACECL_OPS_CONV_GPU_H
 
 #include "facecl/ops_conv.h"
+#include "ops/op_util.h"
 
 /* The "conv" tuning values of the GPU-shaped kernels (host/runtime/tuning.c; conv.c parses). */
 typedef struct fcl_conv_gpu_tune {
@@ -33,6 +34,10 @@ fcl_status fcl_conv_dw_gpu_bwd_data(fcl_ctx *ctx, const fcl_conv_gpu_tune *t, fc
 fcl_status fcl_conv_dw_gpu_bwd_weight(fcl_ctx *ctx, const fcl_conv_gpu_tune *t, fcl_tensor *dw,
                                       const fcl_tensor *dy, const fcl_tensor *x, const fcl_conv2d_params *p,
                                       int oh, int ow);
+
+/* The geometry arguments every conv kernel takes in this order: kh, kw, stride_h, stride_w,
+ * pad_h, pad_w, dil_h, dil_w (conv.c). */
+void fcl_conv_geom_args(fcl_op_args *a, const fcl_conv2d_params *p);
 
 /* Options for a GPU-shaped conv program: the capability defines, FCL_USE_SG and `extra`. */
 void fcl_conv_gpu_options(const fcl_ctx *ctx, const fcl_conv_gpu_tune *t, const char *extra, char *buf,

@@ -110,17 +110,36 @@ fail:
     return st;
 }
 
-/* ---- log-softmax ---------------------------------------------------------------------------------- */
+/* ---- log-softmax and L2 normalisation: row maps ------------------------------------------------- */
+
+/* y [n, k] from x [n, k] row by row: y may be x itself but not part of it. */
+static fcl_status map_dims(fcl_ctx *ctx, const char *op, const fcl_tensor *y, const fcl_tensor *x, size_t *n,
+                           size_t *k)
+{
+    fcl_status st;
+    if ((st = fcl_op_rows_of(ctx, op, "x", x, n, k)) || (st = fcl_op_check_rows(ctx, op, "y", y, *n, *k)))
+        return st;
+    if (fcl_op_overlaps(x, y) && x->offset != y->offset)
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: y partly overlaps x", op);
+    return FCL_OK;
+}
+
+/* The backward's shapes: the saved src (named sname) [n, k], dy and dx like it. */
+static fcl_status map_bwd_dims(fcl_ctx *ctx, const char *op, const char *sname, const fcl_tensor *src,
+                               const fcl_tensor *dy, const fcl_tensor *dx, size_t *n, size_t *k)
+{
+    fcl_status st = fcl_op_rows_of(ctx, op, sname, src, n, k);
+    if (!st) st = fcl_op_check_rows(ctx, op, "dy", dy, *n, *k);
+    return st ? st : fcl_op_check_rows(ctx, op, "dx", dx, *n, *k);
+}
 
 fcl_status fcl_log_softmax_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x)
 {
     const char *op = "fcl_log_softmax_fwd";
     size_t n, k;
     fcl_status st;
-    if ((st = fcl_op_rows_of(ctx, op, "x", x, &n, &k)) || (st = fcl_op_check_rows(ctx, op, "y", y, n, k)))
+    if ((st = map_dims(ctx, op, y, x, &n, &k)))
         return st;
-    if (fcl_op_overlaps(x, y) && x->offset != y->offset)
-        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: y partly overlaps x", op);
     return FCL_OP_ROWS(ctx, &SRC, "log_softmax_fwd", n, OP_T(y), OP_T(x), OP_I(n), OP_I(k));
 }
 
@@ -129,25 +148,21 @@ fcl_status fcl_log_softmax_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *d
     const char *op = "fcl_log_softmax_bwd";
     size_t n, k;
     fcl_status st;
-    if ((st = fcl_op_rows_of(ctx, op, "y", y, &n, &k)) || (st = fcl_op_check_rows(ctx, op, "dy", dy, n, k)) ||
-        (st = fcl_op_check_rows(ctx, op, "dx", dx, n, k)))
+    if ((st = map_bwd_dims(ctx, op, "y", y, dy, dx, &n, &k)))
         return st;
     if (fcl_op_overlaps(dx, y) || (fcl_op_overlaps(dx, dy) && dx->offset != dy->offset))
         return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx overlaps y or part of dy", op);
     return FCL_OP_ROWS(ctx, &SRC, "log_softmax_bwd", n, OP_T(dx), OP_T(dy), OP_T(y), OP_I(n), OP_I(k));
 }
 
-/* ---- L2 normalisation -------------------------------------------------------------------------- */
 
 fcl_status fcl_l2norm_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x)
 {
     const char *op = "fcl_l2norm_fwd";
     size_t n, d;
     fcl_status st;
-    if ((st = fcl_op_rows_of(ctx, op, "x", x, &n, &d)) || (st = fcl_op_check_rows(ctx, op, "y", y, n, d)))
+    if ((st = map_dims(ctx, op, y, x, &n, &d)))
         return st;
-    if (fcl_op_overlaps(x, y) && x->offset != y->offset)
-        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: y partly overlaps x", op);
     return FCL_OP_ROWS(ctx, &SRC, "l2norm_fwd", n, OP_T(y), OP_T(x), OP_I(n), OP_I(d), OP_F(FCL_L2NORM_EPS));
 }
 
@@ -156,8 +171,7 @@ fcl_status fcl_l2norm_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy, co
     const char *op = "fcl_l2norm_bwd";
     size_t n, d;
     fcl_status st;
-    if ((st = fcl_op_rows_of(ctx, op, "x", x, &n, &d)) || (st = fcl_op_check_rows(ctx, op, "dy", dy, n, d)) ||
-        (st = fcl_op_check_rows(ctx, op, "dx", dx, n, d)))
+    if ((st = map_bwd_dims(ctx, op, "x", x, dy, dx, &n, &d)))
         return st;
     if (fcl_op_overlaps(dx, x) || fcl_op_overlaps(dx, dy))
         return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx overlaps x or dy", op);

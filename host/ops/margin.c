@@ -68,10 +68,11 @@ static margin_consts consts_of(const fcl_margin_params *p)
     OP_I((p)->kind), OP_I((p)->kind == FCL_MARGIN_SPHEREFACE ? (int)(p)->m : 0), OP_I((p)->easy_margin ? 1 : 0), \
         OP_F((p)->m), OP_F((c).cm), OP_F((c).sm), OP_F((c).th), OP_F((c).mm), OP_F((p)->lambda)
 
-/* Shapes of a margin step: cos [n, k], labels [n], xnorm [n] for SphereFace only. */
+/* Shapes of a margin step: cos [n, k], labels [n], xnorm [n] for SphereFace only, and z (the
+ * logits or their gradient, named zname) [n, k]. */
 static fcl_status margin_dims(fcl_ctx *ctx, const char *op, const fcl_tensor *cos,
                               const fcl_tensor *labels, const fcl_tensor *xnorm,
-                              const fcl_margin_params *p, size_t *n, size_t *k)
+                              const fcl_margin_params *p, const char *zname, const fcl_tensor *z, size_t *n, size_t *k)
 {
     fcl_status st;
     if ((st = check_params(p, ERRP(ctx), op)))
@@ -81,12 +82,13 @@ static fcl_status margin_dims(fcl_ctx *ctx, const char *op, const fcl_tensor *co
     if (p->kind == FCL_MARGIN_SPHEREFACE) {
         if (!xnorm)
             return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: SphereFace needs xnorm (the row norms of x)", op);
-        return fcl_op_check_rows(ctx, op, "xnorm", xnorm, *n, 1);
-    }
-    if (xnorm)
+        if ((st = fcl_op_check_rows(ctx, op, "xnorm", xnorm, *n, 1)))
+            return st;
+    } else if (xnorm) {
         return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: xnorm is only used by SphereFace; pass NULL for %s",
                        op, kind_name(p->kind));
-    return FCL_OK;
+    }
+    return fcl_op_check_rows(ctx, op, zname, z, *n, *k);
 }
 
 /* ---- the margin step ---------------------------------------------------------------------------- */
@@ -98,8 +100,7 @@ fcl_status fcl_margin_logits_fwd(fcl_ctx *ctx, fcl_tensor *logits, const fcl_ten
     const char *op = "fcl_margin_logits_fwd";
     size_t n, k;
     fcl_status st;
-    if ((st = margin_dims(ctx, op, cos, labels, xnorm, p, &n, &k)) ||
-        (st = fcl_op_check_rows(ctx, op, "logits", logits, n, k)))
+    if ((st = margin_dims(ctx, op, cos, labels, xnorm, p, "logits", logits, &n, &k)))
         return st;
     /* elementwise: logits may be cos itself, but no partial overlap, and not labels / xnorm */
     if ((fcl_op_overlaps(logits, cos) && !fcl_op_same(logits, cos)) || fcl_op_overlaps(logits, labels) ||
@@ -117,8 +118,7 @@ fcl_status fcl_margin_logits_bwd(fcl_ctx *ctx, fcl_tensor *dcos, fcl_tensor *dxn
     const char *op = "fcl_margin_logits_bwd";
     size_t n, k;
     fcl_status st;
-    if ((st = margin_dims(ctx, op, cos, labels, xnorm, p, &n, &k)) ||
-        (st = fcl_op_check_rows(ctx, op, "dlogits", dlogits, n, k)) ||
+    if ((st = margin_dims(ctx, op, cos, labels, xnorm, p, "dlogits", dlogits, &n, &k)) ||
         (dcos && (st = fcl_op_check_rows(ctx, op, "dcos", dcos, n, k))))
         goto fail;
     if (dxnorm) {

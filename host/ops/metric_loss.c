@@ -16,6 +16,21 @@ static fcl_status emb_dims(fcl_ctx *ctx, const char *op, const fcl_tensor *x, co
 
 static const fcl_op_src SRC = {"reduce.cl+metric_loss.cl", FCL_TF_LOSS};
 
+/* An output of a loss over x [n, d] and labels: the loss itself (`name` "loss") or the gradient
+ * dx [n, d] (may be NULL); it must not overlap x or labels. */
+static fcl_status emb_out(fcl_ctx *ctx, const char *op, const char *name, const fcl_tensor *out,
+                          const fcl_tensor *x, const fcl_tensor *labels, size_t n, size_t d)
+{
+    fcl_status st = FCL_OK;
+    if (name[0] == 'l' ? (st = fcl_op_check_t(ctx, op, name, out)) != FCL_OK
+                       : out && (st = fcl_op_check_rows(ctx, op, name, out, n, d)) != FCL_OK)
+        return st;
+    const fcl_tensor *ins[2] = {x, labels};
+    if (fcl_op_overlaps_any(out, ins, 2))
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: %s overlaps x or labels", op, name);
+    return FCL_OK;
+}
+
 /* ==== center loss ============================================================================ */
 
 static fcl_status center_dims(fcl_ctx *ctx, const char *op, const fcl_tensor *x,
@@ -151,13 +166,8 @@ fcl_status fcl_triplet_loss_fwd(fcl_ctx *ctx, fcl_tensor *loss, const fcl_tensor
     fcl_tensor dist = {0}, rl = {0}, rc = {0};
     size_t n, d;
     fcl_status st;
-    if ((st = triplet_check(ctx, op, x, labels, p, &n, &d)) || (st = fcl_op_check_t(ctx, op, "loss", loss)))
+    if ((st = triplet_check(ctx, op, x, labels, p, &n, &d)) || (st = emb_out(ctx, op, "loss", loss, x, labels, n, d)))
         goto fail;
-    const fcl_tensor *ins[2] = {x, labels};
-    if (fcl_op_overlaps_any(loss, ins, 2)) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: loss overlaps x or labels", op);
-        goto fail;
-    }
     if ((st = fcl_op_temp(ctx, &dist, n, n, 0)) || (st = fcl_op_temp(ctx, &rl, n, 1, 0)) ||
         (st = fcl_op_temp(ctx, &rc, n, 1, 0)) ||
         (st = triplet_mine(ctx, &dist, &rl, &rc, NULL, x, labels, p, n, d)) ||
@@ -177,14 +187,8 @@ fcl_status fcl_triplet_loss_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *
     fcl_tensor dist = {0}, rl = {0}, rc = {0}, gm = {0}, stats = {0};
     size_t n, d;
     fcl_status st;
-    if ((st = triplet_check(ctx, op, x, labels, p, &n, &d)) ||
-        (dx && (st = fcl_op_check_rows(ctx, op, "dx", dx, n, d))))
+    if ((st = triplet_check(ctx, op, x, labels, p, &n, &d)) || (st = emb_out(ctx, op, "dx", dx, x, labels, n, d)))
         goto fail;
-    const fcl_tensor *ins[2] = {x, labels};
-    if (fcl_op_overlaps_any(dx, ins, 2)) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx overlaps x or labels", op);
-        goto fail;
-    }
     if (!dx)
         return FCL_OK;
     if ((st = fcl_op_temp(ctx, &dist, n, n, 0)) || (st = fcl_op_temp(ctx, &rl, n, 1, 0)) ||
@@ -308,13 +312,8 @@ fcl_status fcl_histogram_loss_fwd(fcl_ctx *ctx, fcl_tensor *loss, const fcl_tens
     fcl_tensor sim = {0}, h = {0};
     size_t n, d;
     fcl_status st;
-    if ((st = hist_check(ctx, op, x, labels, p, &n, &d)) || (st = fcl_op_check_t(ctx, op, "loss", loss)))
+    if ((st = hist_check(ctx, op, x, labels, p, &n, &d)) || (st = emb_out(ctx, op, "loss", loss, x, labels, n, d)))
         goto fail;
-    const fcl_tensor *ins[2] = {x, labels};
-    if (fcl_op_overlaps_any(loss, ins, 2)) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: loss overlaps x or labels", op);
-        goto fail;
-    }
     if ((st = fcl_op_temp(ctx, &sim, n, n, 0)) || (st = fcl_op_temp(ctx, &h, 2 * (size_t)p->bins + 2, 1, 0)) ||
         (st = hist_build(ctx, &sim, &h, x, labels, p->bins, n)) || (st = hist_loss(ctx, loss, NULL, &h, p->bins)))
         goto fail;
@@ -332,14 +331,8 @@ fcl_status fcl_histogram_loss_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor
     fcl_tensor sim = {0}, h = {0}, coef = {0}, scr = {0}, ds = {0};
     size_t n, d;
     fcl_status st;
-    if ((st = hist_check(ctx, op, x, labels, p, &n, &d)) ||
-        (dx && (st = fcl_op_check_rows(ctx, op, "dx", dx, n, d))))
+    if ((st = hist_check(ctx, op, x, labels, p, &n, &d)) || (st = emb_out(ctx, op, "dx", dx, x, labels, n, d)))
         goto fail;
-    const fcl_tensor *ins[2] = {x, labels};
-    if (fcl_op_overlaps_any(dx, ins, 2)) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx overlaps x or labels", op);
-        goto fail;
-    }
     if (!dx)
         return FCL_OK;
     size_t bins = (size_t)p->bins;

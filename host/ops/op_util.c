@@ -102,6 +102,30 @@ fcl_status fcl_op_check_rows(fcl_ctx *ctx, const char *op, const char *name, con
                    name, s, n, k);
 }
 
+fcl_status fcl_op_check_count(fcl_ctx *ctx, const char *op, const char *name, const fcl_tensor *t, double want)
+{
+    if (!t || !t->buf)
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: %s is missing (NULL or no buffer)", op, name);
+    if (t->dtype != FCL_F32) return FCL_ERR(ERRP(ctx), FCL_ERR_UNSUPPORTED, "%s: %s must be f32", op, name);
+    size_t n = fcl_tensor_numel(t);
+    if ((double)n != want) {
+        char s[96];
+        fcl_tensor_shape_str(t, s, sizeof s);
+        return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: %s %s has %zu elements, the params need %.0f", op, name, s,
+                       n, want);
+    }
+    if (t->offset + n > (size_t)INT_MAX)
+        return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: %s (offset %zu + %zu elements) is too large for 32-bit "
+                       "element indexing", op, name, t->offset, n);
+    return FCL_OK;
+}
+
+fcl_status fcl_op_check_apart(fcl_ctx *ctx, const char *op, const char *na, const fcl_tensor *a, const char *nb,
+                              const fcl_tensor *b)
+{
+    return fcl_op_overlaps(a, b) ? FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: %s overlaps %s", op, na, nb) : FCL_OK;
+}
+
 int fcl_op_overlaps(const fcl_tensor *a, const fcl_tensor *b)
 {
     if (!a || !b) return 0;
@@ -181,6 +205,8 @@ void fcl_op_arg_t(fcl_op_args *a, const fcl_tensor *t)
     fcl_op_arg_raw(a, sizeof m, &m);
     fcl_op_arg_i(a, t ? (int)t->offset : 0);
 }
+
+void fcl_op_arg_m(fcl_op_args *a, cl_mem m) { fcl_op_arg_raw(a, sizeof m, &m); }
 
 void fcl_op_arg_local(fcl_op_args *a, size_t bytes) { fcl_op_arg_raw(a, bytes, NULL); }
 
@@ -268,6 +294,14 @@ static fcl_status check_count(fcl_ctx *ctx, cl_kernel k, unsigned bound)
                        fcl_cl_error_name(rc));
     return FCL_ERR(ERRP(ctx), FCL_ERR_INTERNAL, "%s: the launcher bound %u arguments, the kernel takes %u", name,
                    bound, (unsigned)want);
+}
+
+fcl_status fcl_op_args_run(fcl_op_args *a, unsigned dims, const size_t *g, const size_t *l)
+{
+    fcl_status st = a->st;
+    if (st || (st = check_count(a->ctx, a->k, a->i)))
+        return st;
+    return fcl_kernel_run(a->ctx, a->k, dims, g, l);
 }
 
 fcl_status fcl_op_run(fcl_ctx *ctx, cl_kernel k, fcl_op_grid grid, unsigned dims, const size_t *g, const size_t *l,

@@ -34,6 +34,13 @@ fcl_status fcl_op_rows_of(fcl_ctx *ctx, const char *op, const char *name, const 
 /* t must be a [n, k] matrix: checked with fcl_op_check_t, shape[0] == n and numel n * k. */
 fcl_status fcl_op_check_rows(fcl_ctx *ctx, const char *op, const char *name, const fcl_tensor *t,
                              size_t n, size_t k);
+/* t must be a non-NULL f32 tensor with a buffer holding exactly `want` elements (the count its
+ * op's parameters give), addressable with int indices. */
+fcl_status fcl_op_check_count(fcl_ctx *ctx, const char *op, const char *name, const fcl_tensor *t, double want);
+/* Outputs that the kernels write while reading inputs: a must not share memory with b (either
+ * NULL passes); "op: na overlaps nb". */
+fcl_status fcl_op_check_apart(fcl_ctx *ctx, const char *op, const char *na, const fcl_tensor *a, const char *nb,
+                              const fcl_tensor *b);
 /* 1 when the element ranges of a and b share memory (either NULL: 0). */
 int fcl_op_overlaps(const fcl_tensor *a, const fcl_tensor *b);
 /* 1 when t (may be NULL) overlaps any of the `count` tensors in ts (NULL entries skipped). */
@@ -66,6 +73,8 @@ void fcl_op_arg_i(fcl_op_args *a, int v);
 void fcl_op_arg_f(fcl_op_args *a, float v);
 /* A tensor as (buffer, int element offset); NULL binds the dummy buffer and offset 0. */
 void fcl_op_arg_t(fcl_op_args *a, const fcl_tensor *t);
+/* A raw buffer (scratch that is not a tensor). */
+void fcl_op_arg_m(fcl_op_args *a, cl_mem m);
 /* Local memory of `bytes`. */
 void fcl_op_arg_local(fcl_op_args *a, size_t bytes);
 /* A raw argument of `size` bytes at v (cl_ulong seeds, cl_uint thresholds). */
@@ -140,6 +149,9 @@ fcl_status fcl_op_run(fcl_ctx *ctx, cl_kernel k, fcl_op_grid grid, unsigned dims
 #define FCL_OP_RUN_2D(ctx, k, g0, g1, ...) \
     fcl_op_run(ctx, k, FCL_GRID_ND, 2, (const size_t[]){(g0), (g1)}, NULL, FCL_OP_VALS(__VA_ARGS__))
 #define FCL_OP_RUN_ND(ctx, k, dims, g, l, ...) fcl_op_run(ctx, k, FCL_GRID_ND, dims, g, l, FCL_OP_VALS(__VA_ARGS__))
+/* Checks that a's arguments are all of its kernel's (a failed bind returns its status), then
+ * enqueues it over dims of g in groups of l (NULL: the driver's choice). */
+fcl_status fcl_op_args_run(fcl_op_args *a, unsigned dims, const size_t *g, const size_t *l);
 /* Binds vals to k from argument 0 (for launchers that pick their own grid); *next: the next index. */
 fcl_status fcl_op_bind(fcl_ctx *ctx, cl_kernel k, const fcl_op_val *vals, int n, unsigned *next);
 
