@@ -147,21 +147,6 @@ int fcl_op_same(const fcl_tensor *a, const fcl_tensor *b)
            fcl_tensor_numel(a) == fcl_tensor_numel(b);
 }
 
-int fcl_op_tuning_int(const fcl_ctx *ctx, const char *family, const char *name, int dflt)
-{
-    int f = fcl_tune_family_find(family);
-    int id = f < 0 ? -1 : fcl_tune_param_find((fcl_tune_family)f, name);
-    return id < 0 ? dflt : fcl_tuning_int(ctx, (fcl_tune_id)id);
-}
-
-fcl_status fcl_op_tuning_vec(fcl_ctx *ctx, const char *family, int *vec)
-{
-    *vec = fcl_op_tuning_int(ctx, family, "FCL_VEC", 0);
-    if (!*vec)
-        return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_INTERNAL, "tuning family \"%s\" has no FCL_VEC", family);
-    return FCL_OK;
-}
-
 fcl_status fcl_op_reduce_wg(fcl_ctx *ctx, cl_kernel k, size_t wanted, size_t *out)
 {
     size_t kmax = 0;

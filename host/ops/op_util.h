@@ -48,13 +48,6 @@ int fcl_op_overlaps_any(const fcl_tensor *t, const fcl_tensor *const *ts, int co
 /* 1 when a and b are exactly the same elements (in-place use). */
 int fcl_op_same(const fcl_tensor *a, const fcl_tensor *b);
 
-/* Compatibility for callers outside host/ops that still name tuning values by text (host/nn):
- * the typed value NAME of `family` (facecl/tuning.h), or dflt when the family has none. New code
- * reads fcl_tuning_int(ctx, FCL_T_...) directly. */
-int fcl_op_tuning_int(const fcl_ctx *ctx, const char *family, const char *name, int dflt);
-/* FCL_VEC of `family` (2, 4, 8 or 16: the table's range checks it when it is set). */
-fcl_status fcl_op_tuning_vec(fcl_ctx *ctx, const char *family, int *vec);
-
 /* Work-group size for a one-group-per-row tree reduction with kernel k: the largest power of
  * two <= min(wanted, device max, the kernel's limit). */
 fcl_status fcl_op_reduce_wg(fcl_ctx *ctx, cl_kernel k, size_t wanted, size_t *out);

@@ -121,7 +121,6 @@ void fcl_ctx_destroy(fcl_ctx *ctx)
 fcl_error *fcl_ctx_error(fcl_ctx *ctx) { return &ctx->err; }
 const char *fcl_ctx_errmsg(const fcl_ctx *ctx) { return ctx->err.msg; }
 const fcl_device_info *fcl_ctx_device(const fcl_ctx *ctx) { return &ctx->dev; }
-cl_context fcl_ctx_cl_context(const fcl_ctx *ctx) { return ctx->context; }
 cl_command_queue fcl_ctx_queue(const fcl_ctx *ctx) { return ctx->queue; }
 const char *fcl_ctx_cache_dir(const fcl_ctx *ctx) { return ctx->cache_dir; }
 const char *fcl_ctx_warning(const fcl_ctx *ctx) { return ctx->warning[0] ? ctx->warning : NULL; }

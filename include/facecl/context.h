@@ -31,7 +31,6 @@ fcl_error *fcl_ctx_error(fcl_ctx *ctx);
 const char *fcl_ctx_errmsg(const fcl_ctx *ctx);
 
 const fcl_device_info *fcl_ctx_device(const fcl_ctx *ctx);
-cl_context fcl_ctx_cl_context(const fcl_ctx *ctx);
 cl_command_queue fcl_ctx_queue(const fcl_ctx *ctx);
 /* The folder used for kernel binaries and tuning files ("" when disk caching is off). */
 const char *fcl_ctx_cache_dir(const fcl_ctx *ctx);
