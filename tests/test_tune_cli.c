@@ -100,6 +100,8 @@ Test(tune_cli, usage_errors)
     free(out);
     cr_assert_eq(fcl_test_run(&out, "'%s' tune --head-classes 10,x", FACECL), 2, "%s", out);
     free(out);
+    cr_assert_eq(fcl_test_run(&out, "'%s' tune --clock gpu", FACECL), 2, "%s", out);
+    free(out);
     cr_assert_eq(fcl_test_run(&out, "'%s' tune --bogus", FACECL), 2, "%s", out);
     free(out);
 }

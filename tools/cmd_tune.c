@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bench.h"
 #include "commands.h"
@@ -12,7 +13,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: facecl tune [--model resnet18] [--size 112] [--batch 32] [--classes 1000] [--stem imagenet|face]\n"
             "                   [--channels 3] [--head-classes 8631,10575] [--head-batch 128] [--budget 540]\n"
-            "                   [--reps 3] [--only gemm|kernels] [--restart] [--device SEL]\n"
+            "                   [--reps 3] [--clock wall|cpu] [--only gemm|kernels] [--restart] [--device SEL]\n"
             "       facecl tune --show [--device SEL]\n\n"
             "Measures, on this device, CLBlast's GEMM parameters (Xgemm tiles and vector widths, and the size\n"
             "below which its direct kernel runs) on the GEMMs of the model's linear layers and of margin heads /\n"
@@ -21,7 +22,9 @@ static void usage(FILE *f)
             "...) on whole training steps of the model at --size and --batch. Every candidate is first run once\n"
             "and compared with the defaults' result (a wrong one is rejected, never chosen), then timed --reps\n"
             "times (the median is kept; the machine may be shared and noisy: a value is kept only when it is\n"
-            "more than 3%% faster). Stops starting candidates after --budget seconds (default 540).\n\n"
+            "more than 3%% faster; --clock cpu times by the process's CPU time instead of the wall clock, which\n"
+            "other processes on a shared machine disturb less). Stops starting candidates after --budget\n"
+            "seconds (default 540).\n\n"
             "Results go to this device's tuning cache (the cache folder, $FACECL_CACHE_DIR), saved atomically\n"
             "after every candidate: an interrupted run continues where it stopped when re-run with the same\n"
             "options (--restart forgets earlier measurements). Every facecl command applies the cache when it\n"
@@ -46,16 +49,23 @@ static int cmp_d(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-fcl_status tune_time(fcl_ctx *ctx, tune_fn fn, void *u, int reps, double *median_ms)
+static double cpu_now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+fcl_status tune_time(const tune_run *t, tune_fn fn, void *u, int reps, double *median_ms)
 {
     double v[64];
     if (reps > 64) reps = 64;
     for (int r = 0; r < reps; r++) {
-        double t0 = bench_now_s();
+        double t0 = t->cpu_clock ? cpu_now_s() : bench_now_s();
         fcl_status st = fn(u);
-        if (!st) st = fcl_ctx_finish(ctx);
+        if (!st) st = fcl_ctx_finish(t->ctx);
         if (st) return st;
-        v[r] = 1e3 * (bench_now_s() - t0);
+        v[r] = 1e3 * ((t->cpu_clock ? cpu_now_s() : bench_now_s()) - t0);
     }
     qsort(v, (size_t)reps, sizeof v[0], cmp_d);
     *median_ms = v[reps / 2];
@@ -120,7 +130,7 @@ int fcl_cmd_tune(int argc, char **argv)
 {
     const char *model = "resnet18", *stem = NULL, *device = NULL, *only = NULL, *v;
     long size = 112, batch = 32, classes = 1000, channels = 3, head_batch = 128, budget = 540, reps = 3;
-    int heads[16] = {8631, 10575}, n_heads = 2, bad = 0, restart = 0, do_show = 0, rc = 1;
+    int heads[16] = {8631, 10575}, n_heads = 2, bad = 0, restart = 0, do_show = 0, rc = 1, cpu_clock = 0;
     for (int i = 1; i < argc; i++) {
         long *dst = NULL;
         const char *name = argv[i];
@@ -130,6 +140,11 @@ int fcl_cmd_tune(int argc, char **argv)
         }
         if (!strcmp(argv[i], "--restart")) { restart = 1; continue; }
         if (!strcmp(argv[i], "--show")) { do_show = 1; continue; }
+        if (tool_opt(argc, argv, &i, "--clock", &v, &bad)) {
+            if (bad || (strcmp(v, "wall") && strcmp(v, "cpu"))) return tool_usage_error("tune: --clock wall|cpu");
+            cpu_clock = !strcmp(v, "cpu");
+            continue;
+        }
         if (tool_opt(argc, argv, &i, "--model", &v, &bad)) { if (bad) return 2; model = v; continue; }
         if (tool_opt(argc, argv, &i, "--stem", &v, &bad)) { if (bad) return 2; stem = v; continue; }
         if (tool_opt(argc, argv, &i, "--device", &v, &bad)) { if (bad) return 2; device = v; continue; }
@@ -178,6 +193,7 @@ int fcl_cmd_tune(int argc, char **argv)
     t.start = bench_now_s();
     t.deadline = t.start + (double)budget;
     t.reps = (int)reps;
+    t.cpu_clock = cpu_clock;
     t.ctx = tool_ctx(device, 0);
     if (!t.ctx) goto done;
     char key[sizeof t.cache.key];
@@ -194,8 +210,8 @@ int fcl_cmd_tune(int argc, char **argv)
         if (st && st != FCL_ERR_IO) fprintf(stderr, "facecl: warning: starting afresh: %s\n", e.msg);
         else if (!st) fprintf(stderr, "facecl tune: continuing from %s (%zu measurements)\n", t.path, t.cache.n_meas);
     }
-    fprintf(stderr, "facecl tune: %s at %ldx%ld, batch %ld, on %s; budget %lds, median of %ld; cache %s\n", m->name, size,
-            size, batch, fcl_ctx_device(t.ctx)->name, budget, reps, t.path);
+    fprintf(stderr, "facecl tune: %s at %ldx%ld, batch %ld, on %s; budget %lds, median of %ld (%s time); cache %s\n",
+            m->name, size, size, batch, fcl_ctx_device(t.ctx)->name, budget, reps, cpu_clock ? "CPU" : "wall", t.path);
     fprintf(stderr, "facecl tune: timings on a shared machine are noisy: a value is kept only when >3%% faster\n");
     if (!only || !strcmp(only, "gemm")) {
         tune_gemm_opts go = {m, (int)batch, heads, n_heads, (int)head_batch};

@@ -10,6 +10,9 @@ typedef struct tune_run {
     char path[1200];          /* where it is saved (atomically, after every candidate) */
     double start, deadline;   /* bench_now_s() values: the stages stop starting candidates after */
     int reps;                 /* timed runs per measurement (the median is kept) */
+    int cpu_clock;            /* 1: time by the process's CPU time (all its threads), which
+                                 other processes on a shared machine disturb less than the
+                                 wall clock; measurements are kept apart by a ":cpu" task */
     int reused, measured;     /* measurements taken from an earlier run / taken now */
 } tune_run;
 
@@ -20,9 +23,10 @@ int tune_out_of_time(const tune_run *t, double need_s);
 /* Seconds since the run started (for the progress lines). */
 double tune_elapsed(const tune_run *t);
 
-/* Runs fn reps times, each followed by clFinish, and gives the median wall time in ms. */
+/* Runs fn reps times, each followed by clFinish, and gives the median time in ms (wall clock,
+ * or the process's CPU time with t->cpu_clock). */
 typedef fcl_status (*tune_fn)(void *u);
-fcl_status tune_time(fcl_ctx *ctx, tune_fn fn, void *u, int reps, double *median_ms);
+fcl_status tune_time(const tune_run *t, tune_fn fn, void *u, int reps, double *median_ms);
 
 /* Largest |a - b| over n values, relative to the largest |b| (NaN or Inf anywhere: +Inf). */
 double tune_rel_err(const float *a, const float *b, size_t n);

@@ -173,9 +173,9 @@ static int measure(tune_run *t, gemm_shape *s, int ns, const char *cand, float *
         else if (!result_ok(g, buf, why, sizeof why)) st = FCL_ERR_INTERNAL;
         /* one timed run first: a candidate already 2x slower than the best known on this shape
          * keeps that one time (no need for its median: it will not be chosen) */
-        if (!st) st = tune_time(t->ctx, run_gemm, g, 1, &ms);
+        if (!st) st = tune_time(t, run_gemm, g, 1, &ms);
         double known = best_known(t, g->task);
-        if (!st && t->reps > 1 && !(known > 0 && ms > 2 * known)) st = tune_time(t->ctx, run_gemm, g, t->reps, &ms);
+        if (!st && t->reps > 1 && !(known > 0 && ms > 2 * known)) st = tune_time(t, run_gemm, g, t->reps, &ms);
         if (st) {
             fprintf(stderr, "facecl tune:   %s rejected on %s: %.150s\n", cand, g->task, why[0] ? why : fcl_ctx_errmsg(t->ctx));
             ms = -1;
@@ -248,6 +248,8 @@ int tune_gemm(tune_run *t, const tune_gemm_opts *o, double stage_deadline)
     for (int i = 0; i < o->n_head_classes; i++)
         if (add_layer(s, &ns, 48, (size_t)o->head_batch, (size_t)(m ? m->embedding_dim : 512), (size_t)o->head_classes[i]))
             goto too_many;
+    for (int i = 0; i < ns && t->cpu_clock; i++) /* CPU-time measurements apart from wall-clock ones */
+        strncat(s[i].task, ":cpu", sizeof s[i].task - strlen(s[i].task) - 1);
     size_t most = 0;
     fcl_status st = FCL_OK;
     for (int i = 0; i < ns && !st; i++) {

@@ -234,7 +234,7 @@ static double evaluate(search *s, const config *c, const char *label)
             st = FCL_ERR_INTERNAL;
         }
     }
-    if (!st) st = tune_time(t->ctx, train_step, &s->step, t->reps, &ms);
+    if (!st) st = tune_time(t, train_step, &s->step, t->reps, &ms);
     if (st) {
         fprintf(stderr, "facecl tune:   %s %s rejected: %s\n", label, name, why[0] ? why : fcl_ctx_errmsg(t->ctx));
         ms = -1;
@@ -257,8 +257,8 @@ static int confirm(search *s, config *cur, double *best, double *base)
     double a[8], b[8];
     int n = t->reps < 8 ? t->reps : 8;
     for (int r = 0; r < n; r++) {
-        if (config_apply(t->ctx, &s->def) || tune_time(t->ctx, train_step, &s->step, 1, &a[r]) ||
-            config_apply(t->ctx, cur) || tune_time(t->ctx, train_step, &s->step, 1, &b[r])) {
+        if (config_apply(t->ctx, &s->def) || tune_time(t, train_step, &s->step, 1, &a[r]) ||
+            config_apply(t->ctx, cur) || tune_time(t, train_step, &s->step, 1, &b[r])) {
             fprintf(stderr, "facecl: error: tune kernels: %s\n", fcl_ctx_errmsg(t->ctx));
             return -1;
         }
@@ -286,8 +286,8 @@ int tune_kernels(tune_run *t, const tune_kernel_opts *o)
     s.t = t;
     int rc = -1;
     const fcl_model *m = o->model;
-    snprintf(s.task, sizeof s.task, "net:%s:%dx%dx%d:%d:c%d:step", m->name, m->channels, m->in_h, m->in_w, o->batch,
-             m->classes);
+    snprintf(s.task, sizeof s.task, "net:%s:%dx%dx%d:%d:c%d:step%s", m->name, m->channels, m->in_h, m->in_w, o->batch,
+             m->classes, t->cpu_clock ? ":cpu" : "");
     config cur;
     for (int f = 0; f < FCL_TF_COUNT; f++) {
         fcl_tune_id first;
