@@ -335,7 +335,9 @@ int tune_gemm(tune_run *t, const tune_gemm_opts *o, double stage_deadline)
                 best + 6, thr, best_ms, base, base / best_ms);
         for (int i = 0; i < ns; i++) {
             const fcl_tune_meas *d = fcl_tune_cache_find(&t->cache, s[i].task, "default");
-            const fcl_tune_meas *b = fcl_tune_cache_find(&t->cache, s[i].task, best);
+            double mnk = (double)s[i].p.m * (double)s[i].p.n * (double)s[i].p.k;
+            /* below the threshold CLBlast keeps running its direct kernel: the defaults' time */
+            const fcl_tune_meas *b = fcl_tune_cache_find(&t->cache, s[i].task, mnk < pow((double)thr, 3) ? "default" : best);
             double gf = 2e-6 * (double)s[i].p.m * (double)s[i].p.n * (double)s[i].p.k;
             if (d && b && d->ms > 0 && b->ms > 0)
                 fprintf(stderr, "facecl tune:   %-24s defaults %8.2f ms %6.1f GFLOP/s, tuned %8.2f ms %6.1f GFLOP/s\n",
