@@ -241,19 +241,23 @@ fcl_status fcl_gemm_override(fcl_ctx *ctx, const char *kernel, size_t n, const c
 
 /* The Xgemm sets `facecl tune` tries, in order (a budget cut keeps the first): the register tile
  * per work-item (MWG/MDIMC x NWG/NDIMC) and the vector widths VWM/VWN are what matter on a CPU
- * (PoCL vectorises inside a work-item; local memory is plain RAM, so SA = SB = 0): 8x8 floats
+ * (PoCL vectorises inside a work-item): 8x8 floats
  * per work-item in float8s measured 2-3x CLBlast's 4x8 in float4 on the ArcFace head's GEMMs
  * (2-core Xeon, PoCL 3.1); 4x4 per work-item in groups of 256 was 8x slower, 16x16 in float16
- * 2x slower than the defaults (not tried). GPUs want local-memory tiles (SA = SB = 1). MDIMA = MDIMC and
+ * 2x slower than the defaults (not tried). Local-memory tiles (SA = SB = 1) still pay on PoCL
+ * when k is long (the head's dX = dY W, k = 10,575: 4x faster): PoCL runs a work-group's items
+ * one after the other between barriers, so without them each item streams all of k alone and
+ * the group's tiles are not reused from cache. GPUs want local-memory tiles (SA = SB = 1). MDIMA = MDIMC and
  * NDIMB = NDIMC throughout; GEMMK 0, KREG 1, STRM = STRN = 0. */
 typedef struct xg_cand {
     int mwg, nwg, mdimc, ndimc, vwm, vwn, kwg, kwi, sa;
 } xg_cand;
 
 static const xg_cand CPU_CANDS[] = {
-    {64, 64, 8, 8, 8, 8, 32, 2, 0},     {64, 64, 8, 8, 8, 8, 64, 4, 0},     {128, 64, 16, 8, 8, 8, 32, 2, 0},
-    {64, 128, 8, 16, 8, 8, 32, 2, 0},   {32, 64, 4, 8, 8, 8, 32, 2, 0},     {64, 64, 8, 8, 8, 8, 16, 2, 0},
-    {128, 128, 16, 16, 8, 8, 32, 2, 0}, {64, 32, 8, 4, 8, 8, 32, 2, 0},     {128, 64, 8, 8, 16, 8, 32, 2, 0},
+    {64, 128, 8, 16, 8, 8, 32, 2, 1},   {64, 64, 8, 8, 8, 8, 32, 2, 0},     {64, 128, 8, 16, 8, 8, 32, 2, 0},
+    {64, 64, 8, 8, 8, 8, 32, 2, 1},     {128, 64, 16, 8, 8, 8, 32, 2, 1},   {64, 64, 8, 8, 8, 8, 64, 4, 0},
+    {128, 64, 16, 8, 8, 8, 32, 2, 0},   {64, 128, 8, 16, 8, 8, 64, 2, 1},   {32, 64, 4, 8, 8, 8, 32, 2, 0},
+    {128, 64, 8, 8, 16, 8, 32, 2, 0},
 };
 static const xg_cand GPU_CANDS[] = {
     {64, 64, 16, 16, 4, 4, 16, 2, 1},   {128, 128, 16, 16, 8, 8, 16, 2, 1}, {64, 64, 8, 8, 8, 8, 16, 2, 1},
