@@ -13,6 +13,17 @@ inline int label_index(float l, int k)
     return (float)c == l ? c : -1;
 }
 
+/* ||a - b||^2 over d values, summed in index order. */
+inline float pair_sqdist(__global const float *ar, __global const float *br, int d)
+{
+    float s = 0.0f;
+    for (int t = 0; t < d; t++) {
+        float v = ar[t] - br[t];
+        s += v * v;
+    }
+    return s;
+}
+
 /* ==== center loss ============================================================================ */
 
 /* rl[i] = ||x_i - c_{y_i}||^2 / 2 (NaN for a bad label). Global: n. */
@@ -30,12 +41,7 @@ __kernel void center_rows(__global float *rl, const int rl_off, __global const f
         return;
     }
     __global const float *xr = x + x_off + i * d, *cr = c + c_off + y * d;
-    float s = 0.0f;
-    for (int t = 0; t < d; t++) {
-        float v = xr[t] - cr[t];
-        s += v * v;
-    }
-    rl[rl_off + i] = 0.5f * s;
+    rl[rl_off + i] = 0.5f * pair_sqdist(xr, cr, d);
 }
 
 /* dx[i, t] += coef * (x[i, t] - c[y_i, t]). Global: (d, n). */
@@ -242,11 +248,7 @@ __kernel void contrastive_rows(__global float *rl, const int rl_off, __global co
     if (i >= n)
         return;
     __global const float *ar = a + a_off + i * d, *br = b + b_off + i * d;
-    float s = 0.0f;
-    for (int t = 0; t < d; t++) {
-        float v = ar[t] - br[t];
-        s += v * v;
-    }
+    float s = pair_sqdist(ar, br, d);
     float dd = sqrt(s), h = fmax(margin - dd, 0.0f), yi = y[y_off + i];
     rl[rl_off + i] = yi * s + (1.0f - yi) * h * h;
 }
@@ -263,11 +265,7 @@ __kernel void contrastive_bwd(__global float *da, const int da_off, __global flo
     if (i >= n)
         return;
     __global const float *ar = a + a_off + i * d, *br = b + b_off + i * d;
-    float s = 0.0f;
-    for (int t = 0; t < d; t++) {
-        float v = ar[t] - br[t];
-        s += v * v;
-    }
+    float s = pair_sqdist(ar, br, d);
     float dd = sqrt(s), h = fmax(margin - dd, 0.0f), yi = y[y_off + i];
     float c = coef * (yi - (dd > 0.0f ? (1.0f - yi) * h / dd : 0.0f));
     for (int t = 0; t < d; t++) {

@@ -16,6 +16,29 @@
 /* Work-group size of the norm reduction: fixed, so the tree (and its rounding) never changes. */
 #define RED_WG 64
 
+/* red[0] = the sum of red[0 .. RED_WG), by a fixed tree; every work-item of the group calls it
+ * after writing its red[l]. */
+inline void red_tree(__local float *red, int l)
+{
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s2 = RED_WG / 2; s2 > 0; s2 >>= 1) {
+        if (l < s2)
+            red[l] += red[l + s2];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+}
+
+/* The start of a step over one chunk: work-group c takes chunk c of the table (start, count),
+ * its work-items FCL_VEC elements at a time, `step` apart; P and G at the chunk's start. */
+#define CHUNK_BEGIN                                                                                  \
+    int c = get_group_id(0);                                                                         \
+    if (c >= n_chunks)                                                                               \
+        return;                                                                                      \
+    int start = tab[tab_off + 2 * c], count = tab[tab_off + 2 * c + 1];                              \
+    int step = (int)get_local_size(0) * FCL_VEC;                                                     \
+    __global float *P = p + p_off + start;                                                           \
+    __global const float *G = g + g_off + start
+
 /* SGD on one group. Per element (torch.optim.SGD, single-tensor path):
  *   d = g + wd * p
  *   if use_mom: buf = first ? d : mu * buf + omd * d;  d = nesterov ? d + mu * buf : buf
@@ -28,13 +51,7 @@ __kernel void sgd_step(__global float *p, const int p_off, __global const float 
                        const float mu, const float omd, const int nesterov, const int first,
                        const int use_mom)
 {
-    int c = get_group_id(0);
-    if (c >= n_chunks)
-        return;
-    int start = tab[tab_off + 2 * c], count = tab[tab_off + 2 * c + 1];
-    int step = (int)get_local_size(0) * FCL_VEC;
-    __global float *P = p + p_off + start;
-    __global const float *G = g + g_off + start;
+    CHUNK_BEGIN;
     __global float *B = buf + buf_off + start;
     for (int i = (int)get_local_id(0) * FCL_VEC; i < count; i += step) {
         if (i + FCL_VEC <= count) {
@@ -78,13 +95,7 @@ __kernel void adamw_step(__global float *p, const int p_off, __global const floa
                          const float omb2, const float step_size, const float bc2_sqrt,
                          const float eps)
 {
-    int c = get_group_id(0);
-    if (c >= n_chunks)
-        return;
-    int start = tab[tab_off + 2 * c], count = tab[tab_off + 2 * c + 1];
-    int step = (int)get_local_size(0) * FCL_VEC;
-    __global float *P = p + p_off + start;
-    __global const float *G = g + g_off + start;
+    CHUNK_BEGIN;
     __global float *M = m + m_off + start;
     __global float *V = v + v_off + start;
     for (int i = (int)get_local_id(0) * FCL_VEC; i < count; i += step) {
@@ -143,12 +154,7 @@ void sumsq_partial(__global float *part, __global const float *x, const int x_of
                 acc += X[j] * X[j];
     }
     red[l] = acc;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int s2 = RED_WG / 2; s2 > 0; s2 >>= 1) {
-        if (l < s2)
-            red[l] += red[l + s2];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
+    red_tree(red, l);
     if (l == 0 && b < nparts)
         part[b] = red[0];
 }
@@ -166,12 +172,7 @@ void sumsq_final(__global float *out, __global const float *part, const int npar
     for (int j = l; j < nparts; j += RED_WG)
         acc += part[j];
     red[l] = acc;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int s2 = RED_WG / 2; s2 > 0; s2 >>= 1) {
-        if (l < s2)
-            red[l] += red[l + s2];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
+    red_tree(red, l);
     if (l == 0) {
         float norm = sqrt(red[0]);
         out[0] = norm;

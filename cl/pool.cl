@@ -1,6 +1,12 @@
 /* cl/pool.cl: max / average / adaptive-average pooling, forward and backward (no atomics).
  * Semantics: include/facecl/ops_pool.h; reference: host/ref/pool.c. */
 
+/* The sizes and window every pooling kernel takes after its tensors, in this order (host/ops/pool.c
+ * binds them with arg_window): planes of H x W in, OH x OW out; kh x kw windows, strides, padding. */
+#define POOL_SIZES const int H, const int W, const int OH, const int OW, const int planes
+#define POOL_WINDOW POOL_SIZES, const int kh, const int kw, const int sh, const int sw, const int ph, const int pw
+#define POOL_AVG_ARGS POOL_WINDOW, const int include_pad, const int divisor_override
+
 /* Tensors [N, C, H, W] as planes p = n * C + c; output (i, j) of a window (kh, kw, stride sh,
  * sw, padding ph, pw) covers rows i * sh - ph .. + kh - 1 and columns j * sw - pw .. + kw - 1.
  *
@@ -67,30 +73,35 @@ inline float4 load_cols(__global const float *p, int s)
 }
 
 /* idx (when has_idx) gets the flat h * W + w of each winner, stored as a float. */
+/* The start of a forward work-item (maxpool_fwd, avgpool_fwd): outputs j0 .. j0 + 3 of row i of
+ * plane p; xp its input plane, o its first output, (h0, w0) the first window's top-left corner
+ * (may be in the padding); fast4: the 4 windows lie inside the columns and the stride is 1 or 2,
+ * so they are walked with float4 loads. */
+#define FWD4_BEGIN                                                                                   \
+    int j0, i, p;                                                                                    \
+    if (!split3((OW + 3) / 4, OH, planes, &j0, &i, &p))                                              \
+        return;                                                                                      \
+    j0 *= 4;                                                                                         \
+    __global const float *xp = x + x_off + p * H * W;                                                \
+    int o = (p * OH + i) * OW + j0;                                                                  \
+    int h0 = i * sh - ph, w0 = j0 * sw - pw;                                                         \
+    int fast4 = j0 + 4 <= OW && w0 >= 0 && w0 + 3 * sw + kw <= W && (sw == 1 || sw == 2)
+
 __kernel void maxpool_fwd(__global float *y, const int y_off, __global float *idx, const int i_off,
-                          __global const float *x, const int x_off, const int H, const int W,
-                          const int OH, const int OW, const int planes, const int kh, const int kw,
-                          const int sh, const int sw, const int ph, const int pw,
-                          const int has_idx)
+                          __global const float *x, const int x_off, POOL_WINDOW, const int has_idx)
 {
-    int j0, i, p;
-    if (!split3((OW + 3) / 4, OH, planes, &j0, &i, &p))
-        return;
-    j0 *= 4;
-    __global const float *xp = x + x_off + p * H * W;
-    int o = (p * OH + i) * OW + j0;
-    int hs0 = i * sh - ph, ws0 = j0 * sw - pw;
-    if (j0 + 4 <= OW && ws0 >= 0 && ws0 + 3 * sw + kw <= W && (sw == 1 || sw == 2)) {
-        int he = min(hs0 + kh, H), hs = max(hs0, 0);
+    FWD4_BEGIN;
+    if (fast4) {
+        int he = min(h0 + kh, H), hs = max(h0, 0);
         int4 lane = (int4)(0, 1, 2, 3) * sw;
         float4 val = (float4)(-INFINITY);
-        int4 best = (int4)(hs * W + ws0) + lane;
+        int4 best = (int4)(hs * W + w0) + lane;
         for (int r = hs; r < he; r++)
             for (int kq = 0; kq < kw; kq++) {
-                float4 v = load_cols(xp + r * W + ws0 + kq, sw);
+                float4 v = load_cols(xp + r * W + w0 + kq, sw);
                 int4 take = isgreater(v, val) | isnan(v);
                 val = select(val, v, take);
-                best = select(best, (int4)(r * W + ws0 + kq) + lane, take);
+                best = select(best, (int4)(r * W + w0 + kq) + lane, take);
             }
         vstore4(val, 0, y + y_off + o);
         if (has_idx)
@@ -100,7 +111,7 @@ __kernel void maxpool_fwd(__global float *y, const int y_off, __global float *id
     for (int t = 0; t < 4 && j0 + t < OW; t++) {
         float val;
         int best;
-        max_one(xp, H, W, hs0, ws0 + t * sw, kh, kw, &val, &best);
+        max_one(xp, H, W, h0, w0 + t * sw, kh, kw, &val, &best);
         y[y_off + o + t] = val;
         if (has_idx)
             idx[i_off + o + t] = (float)best;
@@ -127,21 +138,23 @@ inline int first_cover(int r, int k, int s, int p)
     return v <= 0 ? 0 : (v + s - 1) / s;
 }
 
+/* The start of a backward work-item (maxpool_bwd, avgpool_bwd): inputs q0 .. q0 + n - 1 (n <= 8)
+ * of row r of plane p, covered by the outputs of rows i0..i1 and columns j0..j1. */
+#define BWD8_BEGIN                                                                                   \
+    int q0, r, p;                                                                                    \
+    if (!split3((W + 7) / 8, H, planes, &q0, &r, &p))                                                \
+        return;                                                                                      \
+    q0 *= 8;                                                                                         \
+    int n = min(8, W - q0);                                                                          \
+    int i0 = first_cover(r, kh, sh, ph), i1 = min((r + ph) / sh, OH - 1);                            \
+    int j0 = first_cover(q0, kw, sw, pw), j1 = min((q0 + n - 1 + pw) / sw, OW - 1)
+
 /* dx[p, r, q] += the dy of every output whose idx is r * W + q. An idx that is not a valid
  * position (a corrupt tensor) matches nothing. */
-__kernel void maxpool_bwd(__global float *dx, const int dx_off, __global const float *dy,
-                          const int dy_off, __global const float *idx, const int i_off,
-                          const int H, const int W, const int OH, const int OW, const int planes,
-                          const int kh, const int kw, const int sh, const int sw, const int ph,
-                          const int pw)
+__kernel void maxpool_bwd(__global float *dx, const int dx_off, __global const float *dy, const int dy_off,
+                          __global const float *idx, const int i_off, POOL_WINDOW)
 {
-    int q0, r, p;
-    if (!split3((W + 7) / 8, H, planes, &q0, &r, &p))
-        return;
-    q0 *= 8;
-    int n = min(8, W - q0);
-    int i0 = first_cover(r, kh, sh, ph), i1 = min((r + ph) / sh, OH - 1);
-    int j0 = first_cover(q0, kw, sw, pw), j1 = min((q0 + n - 1 + pw) / sw, OW - 1);
+    BWD8_BEGIN;
     int base = r * W + q0;
     int8 lane = (int8)(0, 1, 2, 3, 4, 5, 6, 7);
     float8 acc = (float8)(0.0f);
@@ -179,21 +192,12 @@ inline float avg_window(int h0, int w0, int H, int W, int kh, int kw, int ph, in
 }
 
 /* A window holding no input element gives 0 (PyTorch). */
-__kernel void avgpool_fwd(__global float *y, const int y_off, __global const float *x,
-                          const int x_off, const int H, const int W, const int OH, const int OW,
-                          const int planes, const int kh, const int kw, const int sh, const int sw,
-                          const int ph, const int pw, const int include_pad,
-                          const int divisor_override)
+__kernel void avgpool_fwd(__global float *y, const int y_off, __global const float *x, const int x_off,
+                          POOL_AVG_ARGS)
 {
-    int j0, i, p;
-    if (!split3((OW + 3) / 4, OH, planes, &j0, &i, &p))
-        return;
-    j0 *= 4;
-    __global const float *xp = x + x_off + p * H * W;
-    int o = (p * OH + i) * OW + j0;
-    int h0 = i * sh - ph, w0 = j0 * sw - pw;
+    FWD4_BEGIN;
     int hs, he, ws, we;
-    if (j0 + 4 <= OW && w0 >= 0 && w0 + 3 * sw + kw <= W && (sw == 1 || sw == 2)) {
+    if (fast4) {
         /* all 4 windows have the same rows and kw in-bounds columns: one divisor */
         float div = avg_window(h0, w0, H, W, kh, kw, ph, pw, include_pad, divisor_override, &hs,
                                &he, &ws, &we);
@@ -216,19 +220,10 @@ __kernel void avgpool_fwd(__global float *y, const int y_off, __global const flo
 }
 
 /* dx[p, r, q] += dy[p, i, j] / divisor over the windows (i, j) covering (r, q). */
-__kernel void avgpool_bwd(__global float *dx, const int dx_off, __global const float *dy,
-                          const int dy_off, const int H, const int W, const int OH, const int OW,
-                          const int planes, const int kh, const int kw, const int sh, const int sw,
-                          const int ph, const int pw, const int include_pad,
-                          const int divisor_override)
+__kernel void avgpool_bwd(__global float *dx, const int dx_off, __global const float *dy, const int dy_off,
+                          POOL_AVG_ARGS)
 {
-    int q0, r, p;
-    if (!split3((W + 7) / 8, H, planes, &q0, &r, &p))
-        return;
-    q0 *= 8;
-    int n = min(8, W - q0);
-    int i0 = first_cover(r, kh, sh, ph), i1 = min((r + ph) / sh, OH - 1);
-    int j0 = first_cover(q0, kw, sw, pw), j1 = min((q0 + n - 1 + pw) / sw, OW - 1);
+    BWD8_BEGIN;
     int8 col = (int8)(0, 1, 2, 3, 4, 5, 6, 7) + (int8)(q0);
     float8 acc = (float8)(0.0f);
     for (int i = i0; i <= i1; i++)
@@ -249,8 +244,7 @@ inline int ad_end(int o, int m, int n) { return ((o + 1) * m + n - 1) / n; }
 
 /* One output per work-item, extents (OW, OH, planes). */
 __kernel void adaptive_avgpool_fwd(__global float *y, const int y_off, __global const float *x,
-                                   const int x_off, const int H, const int W, const int OH,
-                                   const int OW, const int planes)
+                                   const int x_off, POOL_SIZES)
 {
     int j, i, p;
     if (!split3(OW, OH, planes, &j, &i, &p))
@@ -268,8 +262,7 @@ __kernel void adaptive_avgpool_fwd(__global float *y, const int y_off, __global 
 /* General sizes: one input per work-item gathers the adaptive windows covering it (candidates
  * floor(r * OH / H) .. ceil((r + 1) * OH / H) - 1, each checked exactly). Extents (W, H, planes). */
 __kernel void adaptive_avgpool_bwd(__global float *dx, const int dx_off, __global const float *dy,
-                                   const int dy_off, const int H, const int W, const int OH,
-                                   const int OW, const int planes)
+                                   const int dy_off, POOL_SIZES)
 {
     int q, r, p;
     if (!split3(W, H, planes, &q, &r, &p))
@@ -313,10 +306,7 @@ __kernel void global_avgpool_bwd(__global float *dx, const int dx_off, __global 
 
 /* Extents (OW, OH, planes). */
 __kernel void maxpool_fwd_px(__global float *y, const int y_off, __global float *idx, const int i_off,
-                             __global const float *x, const int x_off, const int H, const int W,
-                             const int OH, const int OW, const int planes, const int kh, const int kw,
-                             const int sh, const int sw, const int ph, const int pw,
-                             const int has_idx)
+                             __global const float *x, const int x_off, POOL_WINDOW, const int has_idx)
 {
     int j, i, p;
     if (!split3(OW, OH, planes, &j, &i, &p))
@@ -331,11 +321,8 @@ __kernel void maxpool_fwd_px(__global float *y, const int y_off, __global float 
 }
 
 /* Extents (W, H, planes): dx[p, r, q] += dy of each covering output whose idx is r * W + q. */
-__kernel void maxpool_bwd_px(__global float *dx, const int dx_off, __global const float *dy,
-                             const int dy_off, __global const float *idx, const int i_off,
-                             const int H, const int W, const int OH, const int OW, const int planes,
-                             const int kh, const int kw, const int sh, const int sw, const int ph,
-                             const int pw)
+__kernel void maxpool_bwd_px(__global float *dx, const int dx_off, __global const float *dy, const int dy_off,
+                             __global const float *idx, const int i_off, POOL_WINDOW)
 {
     int q, r, p;
     if (!split3(W, H, planes, &q, &r, &p))
@@ -355,11 +342,8 @@ __kernel void maxpool_bwd_px(__global float *dx, const int dx_off, __global cons
 }
 
 /* Extents (OW, OH, planes). */
-__kernel void avgpool_fwd_px(__global float *y, const int y_off, __global const float *x,
-                             const int x_off, const int H, const int W, const int OH, const int OW,
-                             const int planes, const int kh, const int kw, const int sh, const int sw,
-                             const int ph, const int pw, const int include_pad,
-                             const int divisor_override)
+__kernel void avgpool_fwd_px(__global float *y, const int y_off, __global const float *x, const int x_off,
+                             POOL_AVG_ARGS)
 {
     int j, i, p;
     if (!split3(OW, OH, planes, &j, &i, &p))
@@ -376,11 +360,8 @@ __kernel void avgpool_fwd_px(__global float *y, const int y_off, __global const 
 }
 
 /* Extents (W, H, planes). */
-__kernel void avgpool_bwd_px(__global float *dx, const int dx_off, __global const float *dy,
-                             const int dy_off, const int H, const int W, const int OH, const int OW,
-                             const int planes, const int kh, const int kw, const int sh, const int sw,
-                             const int ph, const int pw, const int include_pad,
-                             const int divisor_override)
+__kernel void avgpool_bwd_px(__global float *dx, const int dx_off, __global const float *dy, const int dy_off,
+                             POOL_AVG_ARGS)
 {
     int q, r, p;
     if (!split3(W, H, planes, &q, &r, &p))

@@ -46,25 +46,6 @@ static fcl_status weight_dims(fcl_ctx *ctx, const char *op, const char *wname, c
 /* linear.cl with the "eltwise" tuning. */
 static const fcl_op_src SRC = {"linear.cl", FCL_TF_ELTWISE};
 
-/* C [m, n] = op(A) op(B) + beta C over the tensors' buffers at their offsets, op: transposed
- * where ta / tb (beta 0: C is not read). */
-static fcl_status gemm_t(fcl_ctx *ctx, const fcl_tensor *c, const fcl_tensor *a, int ta, const fcl_tensor *b, int tb,
-                         size_t m, size_t n, size_t k, float beta)
-{
-    fcl_gemm_params g = {0};
-    g.trans_a = ta;
-    g.trans_b = tb;
-    g.m = m;
-    g.n = n;
-    g.k = k;
-    g.alpha = 1.0f;
-    g.beta = beta;
-    g.a_off = a->offset;
-    g.b_off = b->offset;
-    g.c_off = c->offset;
-    return fcl_gemm(ctx, c->buf, a->buf, b->buf, &g);
-}
-
 fcl_status fcl_linear_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, const fcl_tensor *w,
                           const fcl_tensor *b)
 {
@@ -81,7 +62,7 @@ fcl_status fcl_linear_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, cons
         return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: y shares a buffer with x, w or b", op);
     }
     /* y [n, out] = x [n, in] * w^T (w stored [out, in]); beta 0: y is not read */
-    if ((st = gemm_t(ctx, y, x, 0, w, 1, d.n, d.out, d.in, 0.0f)) || !b)
+    if ((st = fcl_op_gemm(ctx, y, x, 0, w, 1, d.n, d.out, d.in, 0.0f)) || !b)
         return st;
     return FCL_OP_2D(ctx, &SRC, "linear_bias_fwd", fcl_op_div_up(d.out, (size_t)fcl_op_vec(ctx, &SRC)), d.n, OP_T(y),
                      OP_T(b), OP_I(d.n), OP_I(d.out));
@@ -120,7 +101,7 @@ fcl_status fcl_linear_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dw, fcl_tens
         if (dx->buf == dy->buf || dx->buf == w->buf)
             return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx shares a buffer with dy or w", op);
         /* dx [n, in] += dy [n, out] * w [out, in] */
-        if ((st = gemm_t(ctx, dx, dy, 0, w, 0, d.n, d.in, d.out, 1.0f)))
+        if ((st = fcl_op_gemm(ctx, dx, dy, 0, w, 0, d.n, d.in, d.out, 1.0f)))
             return st;
     }
     if (dw) {
@@ -132,7 +113,7 @@ fcl_status fcl_linear_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dw, fcl_tens
         if (dw->buf == dy->buf || dw->buf == x->buf)
             return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dw shares a buffer with dy or x", op);
         /* dw [out, in] += dy^T (dy stored [n, out]) * x [n, in] */
-        if ((st = gemm_t(ctx, dw, dy, 1, x, 0, d.out, d.in, d.n, 1.0f)))
+        if ((st = fcl_op_gemm(ctx, dw, dy, 1, x, 0, d.out, d.in, d.n, 1.0f)))
             return st;
     }
     if (db) {

@@ -235,17 +235,7 @@ fcl_status fcl_cosine_sim_fwd(fcl_ctx *ctx, fcl_tensor *s, const fcl_tensor *a, 
         goto fail;
     /* S [na, nb] = An [na, d] * Bn^T (Bn stored [nb, d]); beta 0: S is not read */
     const fcl_tensor *bt = same ? &an : &bn;
-    fcl_gemm_params g = {0};
-    g.trans_b = 1;
-    g.m = na;
-    g.n = nb;
-    g.k = d;
-    g.alpha = 1.0f;
-    g.beta = 0.0f;
-    g.a_off = an.offset;
-    g.b_off = bt->offset;
-    g.c_off = s->offset;
-    st = fcl_gemm(ctx, s->buf, an.buf, bt->buf, &g);
+    st = fcl_op_gemm(ctx, s, &an, 0, bt, 1, na, nb, d, 0.0f);
 fail:
     fcl_tensor_release(ctx, &an);
     fcl_tensor_release(ctx, &bn);
@@ -279,15 +269,7 @@ fcl_status fcl_cosine_sim_bwd(fcl_ctx *ctx, fcl_tensor *da, fcl_tensor *db, cons
         /* G [na, d] = dS [na, nb] * Bn [nb, d]; dA += J_A^T G */
         if ((st = scratch(ctx, na, d, &g)))
             goto fail;
-        fcl_gemm_params p = {0};
-        p.m = na;
-        p.n = d;
-        p.k = nb;
-        p.alpha = 1.0f;
-        p.a_off = ds->offset;
-        p.b_off = bn.offset;
-        p.c_off = g.offset;
-        if ((st = fcl_gemm(ctx, g.buf, ds->buf, bn.buf, &p)) || (st = fcl_l2norm_bwd(ctx, da, &g, a)))
+        if ((st = fcl_op_gemm(ctx, &g, ds, 0, &bn, 0, na, d, nb, 0.0f)) || (st = fcl_l2norm_bwd(ctx, da, &g, a)))
             goto fail;
         fcl_tensor_release(ctx, &g);
     }
@@ -295,16 +277,7 @@ fcl_status fcl_cosine_sim_bwd(fcl_ctx *ctx, fcl_tensor *da, fcl_tensor *db, cons
         /* G [nb, d] = dS^T (dS stored [na, nb]) * An [na, d]; dB += J_B^T G */
         if ((st = scratch(ctx, nb, d, &g)))
             goto fail;
-        fcl_gemm_params p = {0};
-        p.trans_a = 1;
-        p.m = nb;
-        p.n = d;
-        p.k = na;
-        p.alpha = 1.0f;
-        p.a_off = ds->offset;
-        p.b_off = an.offset;
-        p.c_off = g.offset;
-        if ((st = fcl_gemm(ctx, g.buf, ds->buf, an.buf, &p)) || (st = fcl_l2norm_bwd(ctx, db, &g, b)))
+        if ((st = fcl_op_gemm(ctx, &g, ds, 1, &an, 0, nb, d, na, 0.0f)) || (st = fcl_l2norm_bwd(ctx, db, &g, b)))
             goto fail;
     }
 fail:

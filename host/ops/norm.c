@@ -57,22 +57,9 @@ static fcl_status chan_grad(fcl_ctx *ctx, fcl_tensor *dw, fcl_tensor *db, const 
     fcl_status st;
     if ((st = fcl_op_kernel(ctx, &SRC, "chan_param_grad", &k)) || (st = reduce_wg(ctx, k, forced_wg, &wg))) return st;
     int flags = (dw ? NORM_HAS_DW : 0) | (db ? NORM_HAS_DB : 0) | (mean ? NORM_NORMALISE : 0);
-    fcl_op_args g;
-    fcl_op_args_init(&g, ctx, k, x->buf);
-    fcl_op_arg_t(&g, dw);
-    fcl_op_arg_t(&g, db);
-    fcl_op_arg_t(&g, dy);
-    fcl_op_arg_t(&g, x);
-    fcl_op_arg_t(&g, mean);
-    fcl_op_arg_t(&g, rstd);
-    fcl_op_arg_i(&g, n);
-    fcl_op_arg_i(&g, c);
-    fcl_op_arg_i(&g, hw);
-    fcl_op_arg_i(&g, flags);
-    fcl_op_arg_local(&g, wg * sizeof(float));
     size_t gs = (size_t)c * wg;
-    if ((st = g.st)) return st;
-    return fcl_kernel_run(ctx, k, 1, &gs, &wg);
+    return FCL_OP_RUN_ND(ctx, k, 1, &gs, &wg, OP_T(dw), OP_T(db), OP_T(dy), OP_T(x), OP_T(mean), OP_T(rstd), OP_I(n),
+                         OP_I(c), OP_I(hw), OP_I(flags), OP_LOCAL(wg * sizeof(float)));
 }
 
 fcl_status fcl_ln2d_fwd(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *save_mean, fcl_tensor *save_rstd,

@@ -1,6 +1,8 @@
 /* host/ops/op_util.c: argument checks and kernel-launch plumbing shared by op launchers. */
 #include "ops/op_util.h"
 
+#include "facecl/gemm.h"
+
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -194,6 +196,23 @@ void fcl_op_arg_t(fcl_op_args *a, const fcl_tensor *t)
 void fcl_op_arg_m(fcl_op_args *a, cl_mem m) { fcl_op_arg_raw(a, sizeof m, &m); }
 
 void fcl_op_arg_local(fcl_op_args *a, size_t bytes) { fcl_op_arg_raw(a, bytes, NULL); }
+
+fcl_status fcl_op_gemm(fcl_ctx *ctx, const fcl_tensor *c, const fcl_tensor *a, int ta, const fcl_tensor *b, int tb,
+                       size_t m, size_t n, size_t k, float beta)
+{
+    fcl_gemm_params g = {0};
+    g.trans_a = ta;
+    g.trans_b = tb;
+    g.m = m;
+    g.n = n;
+    g.k = k;
+    g.alpha = 1.0f;
+    g.beta = beta;
+    g.a_off = a->offset;
+    g.b_off = b->offset;
+    g.c_off = c->offset;
+    return fcl_gemm(ctx, c->buf, a->buf, b->buf, &g);
+}
 
 fcl_status fcl_op_temp(fcl_ctx *ctx, fcl_tensor *t, size_t rows, size_t cols, int zero)
 {

@@ -73,6 +73,11 @@ void fcl_op_arg_local(fcl_op_args *a, size_t bytes);
 /* A raw argument of `size` bytes at v (cl_ulong seeds, cl_uint thresholds). */
 void fcl_op_arg_raw(fcl_op_args *a, size_t size, const void *v);
 
+/* C [m, n] = op(A) op(B) + beta C over the tensors' buffers at their offsets (row-major, packed),
+ * op transposing where ta / tb; beta 0: C is not read (its recycled contents may be anything). */
+fcl_status fcl_op_gemm(fcl_ctx *ctx, const fcl_tensor *c, const fcl_tensor *a, int ta, const fcl_tensor *b, int tb,
+                       size_t m, size_t n, size_t k, float beta);
+
 /* A pooled f32 scratch of `rows` x `cols` (1-D [rows] when cols == 1), zero-filled when asked. */
 fcl_status fcl_op_temp(fcl_ctx *ctx, fcl_tensor *t, size_t rows, size_t cols, int zero);
 
@@ -85,7 +90,8 @@ fcl_status fcl_op_run_2d(fcl_ctx *ctx, cl_kernel k, size_t g0, size_t g1);
 /* ---- op descriptors: check -> bind -> run written once ------------------------------------- */
 
 /* An op family's program and tuning: the '+'-joined .cl files ("reduce.cl+loss.cl"; the
- * program builder puts cl/preamble.cl first) built with the family's tuning options. */
+ * program builder puts cl/preamble.cl first) built with the family's tuning options
+ * (FCL_TF_COUNT: a program without tuning values, built with the capability defines only). */
 typedef struct fcl_op_src {
     const char *program;
     fcl_tune_family family;

@@ -4,6 +4,9 @@
 #include "facecl/ops_pad.h"
 #include "ops/op_util.h"
 
+/* pad.cl has no tuning values: built with the device's capability defines only. */
+static const fcl_op_src SRC = {"pad.cl", FCL_TF_COUNT};
+
 void fcl_pad_same_amounts(int in, int k, int s, int d, int *before, int *after)
 {
     int total = ((in + s - 1) / s - 1) * s + (k - 1) * d + 1 - in;
@@ -44,25 +47,11 @@ static fcl_status pad_dims(fcl_ctx *ctx, const char *op, const char *ns, const f
 static fcl_status run(fcl_ctx *ctx, const char *name, fcl_tensor *out, const fcl_tensor *in, int planes, int h,
                       int w, const fcl_pad2d_params *p, int fwd)
 {
-    cl_kernel k;
-    fcl_status st = fcl_kernel_get(ctx, "pad.cl", name, fcl_ctx_tuning(ctx, "pad"), &k);
-    if (st) return st;
     int oh = h + p->top + p->bottom, ow = w + p->left + p->right;
-    fcl_op_args g;
-    fcl_op_args_init(&g, ctx, k, in->buf);
-    fcl_op_arg_t(&g, out);
-    fcl_op_arg_t(&g, in);
-    fcl_op_arg_i(&g, planes);
-    fcl_op_arg_i(&g, h);
-    fcl_op_arg_i(&g, w);
-    fcl_op_arg_i(&g, oh);
-    fcl_op_arg_i(&g, ow);
-    fcl_op_arg_i(&g, p->top);
-    fcl_op_arg_i(&g, p->left);
-    if (fwd) fcl_op_arg_f(&g, p->value);
-    if ((st = g.st)) return st;
     size_t gs[3] = {(size_t)(fwd ? ow : w), (size_t)(fwd ? oh : h), (size_t)planes};
-    return fcl_kernel_run(ctx, k, 3, gs, NULL);
+    const fcl_op_val v[] = {OP_T(out), OP_T(in), OP_I(planes), OP_I(h), OP_I(w), OP_I(oh), OP_I(ow), OP_I(p->top),
+                            OP_I(p->left), OP_F(p->value)};   /* the fill value: forward only */
+    return fcl_op_call(ctx, &SRC, name, FCL_GRID_ND, 3, gs, NULL, v, fwd ? 10 : 9);
 }
 
 fcl_status fcl_pad2d_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, const fcl_pad2d_params *p)
