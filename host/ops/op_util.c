@@ -200,17 +200,8 @@ void fcl_op_arg_local(fcl_op_args *a, size_t bytes) { fcl_op_arg_raw(a, bytes, N
 fcl_status fcl_op_gemm(fcl_ctx *ctx, const fcl_tensor *c, const fcl_tensor *a, int ta, const fcl_tensor *b, int tb,
                        size_t m, size_t n, size_t k, float beta)
 {
-    fcl_gemm_params g = {0};
-    g.trans_a = ta;
-    g.trans_b = tb;
-    g.m = m;
-    g.n = n;
-    g.k = k;
-    g.alpha = 1.0f;
-    g.beta = beta;
-    g.a_off = a->offset;
-    g.b_off = b->offset;
-    g.c_off = c->offset;
+    fcl_gemm_params g = {.trans_a = ta, .trans_b = tb, .m = m, .n = n, .k = k, .alpha = 1.0f, .beta = beta,
+                         .a_off = a->offset, .b_off = b->offset, .c_off = c->offset};
     return fcl_gemm(ctx, c->buf, a->buf, b->buf, &g);
 }
 
