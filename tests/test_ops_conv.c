@@ -181,12 +181,15 @@ static int conv_gen(const oc_op *op, size_t i, oc_case *c)
     return 1;
 }
 
-/* Other register blocks, work-group sizes and chunk budgets than this device's tuning row (the
- * GPU row's values among them): the kernels must be correct for any legal tuning, not just the
- * one measured here (the second names the driver's choice of work-group, 0, explicitly). */
+/* Other register blocks, vector widths, work-group sizes and chunk budgets than this device's
+ * tuning row: the kernels must be correct for any legal tuning, not just the one measured here.
+ * The GPU row's values (4 rows x 1 float8 column vector); 7 x 3 float16 vectors with the driver's
+ * choice of work-group (0) named explicitly; the former CPU row (12 x 2 float8). */
 static const char *const other_tunings[] = {
-    "conv:-DCONV_MB=4 -DCONV_NV=1 -DCONV_TM=2 -DCONV_TN=2 -DCONV_LNN=16 -DCONV_LNT=16 -DCONV_COL_KB=64",
-    "conv:-DCONV_MB=7 -DCONV_NV=3 -DCONV_TM=3 -DCONV_TN=5 -DCONV_LNN=0 -DCONV_LNT=0 -DCONV_LOCAL=8 -DCONV_COL_KB=200",
+    "conv:-DCONV_MB=4 -DCONV_NV=1 -DCONV_VW=8 -DCONV_TM=2 -DCONV_TN=2 -DCONV_LNN=16 -DCONV_LNT=16 -DCONV_COL_KB=64",
+    "conv:-DCONV_MB=7 -DCONV_NV=3 -DCONV_VW=16 -DCONV_TM=3 -DCONV_TN=5 -DCONV_LNN=0 -DCONV_LNT=0 -DCONV_LOCAL=8 "
+    "-DCONV_COL_KB=200",
+    "conv:-DCONV_MB=12 -DCONV_NV=2 -DCONV_VW=8",
     NULL,
 };
 
@@ -230,7 +233,7 @@ typedef struct conv_run {
 } conv_run;
 ParameterizedTestParameters(conv2d, tunings)
 {
-    static conv_run runs[] = {{0, 0}, {0, 1}, {1, 0}, {1, 1}, {1, 2}};
+    static conv_run runs[] = {{0, 0}, {0, 1}, {0, 2}, {1, 0}, {1, 1}, {1, 2}};
     return cr_make_param_array(conv_run, runs, sizeof runs / sizeof runs[0]);
 }
 ParameterizedTest(conv_run *r, conv2d, tunings)
