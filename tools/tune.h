@@ -12,7 +12,8 @@ typedef struct tune_run {
     int reps;                 /* timed runs per measurement (the median is kept) */
     int cpu_clock;            /* 1: time by the process's CPU time (all its threads), which
                                  other processes on a shared machine disturb less than the
-                                 wall clock; measurements are kept apart by a ":cpu" task */
+                                 wall clock, but blind to a candidate that leaves a core
+                                 idle; measurements are kept apart by a ":cpu" task */
     int reused, measured;     /* measurements taken from an earlier run / taken now */
 } tune_run;
 
