@@ -60,7 +60,6 @@ Test(tuning, table_is_whole_and_consistent)
 Test(tuning, set_get_reset_and_options)
 {
     unsetenv("FACECL_TUNING");
-    unsetenv("FACECL_CONV_TUNING");
     fcl_ctx *ctx = make_ctx(FCL_OK, NULL, 0);
     for (int i = 0; i < FCL_T_COUNT; i++)
         cr_expect_eq(fcl_tuning_int(ctx, (fcl_tune_id)i), fcl_tuning_default(ctx, (fcl_tune_id)i));
@@ -119,21 +118,19 @@ Test(tuning, set_get_reset_and_options)
     fcl_ctx_destroy(ctx);
 }
 
-/* $FACECL_TUNING and its conv alias are read once, at context creation, into typed values;
- * an out-of-range value fails creation with a message naming variable, family, parameter and
- * range. */
+/* $FACECL_TUNING is read once, at context creation, into typed values (a later entry for the
+ * same family replaces an earlier one: device defaults plus its own values); an out-of-range
+ * value fails creation with a message naming variable, family, parameter and range. */
 Test(tuning, environment_overrides)
 {
     char msg[512];
-    setenv("FACECL_TUNING", "conv:-DCONV_MB=5 -DCONV_GPU=1;bn:-DFCL_BN_WG=8", 1);
-    setenv("FACECL_CONV_TUNING", "-DCONV_NV=3", 1);
+    setenv("FACECL_TUNING", "conv:-DCONV_MB=5 -DCONV_GPU=1;bn:-DFCL_BN_WG=8;conv:-DCONV_NV=3", 1);
     fcl_ctx *ctx = make_ctx(FCL_OK, NULL, 0);
-    /* the alias replaces the conv entry (device defaults + its own values) */
     cr_expect_eq(fcl_tuning_int(ctx, FCL_T_CONV_NV), 3);
     cr_expect_eq(fcl_tuning_int(ctx, FCL_T_CONV_MB), fcl_tuning_default(ctx, FCL_T_CONV_MB));
     cr_expect_eq(fcl_tuning_int(ctx, FCL_T_BN_WG), 8);
     fcl_ctx_destroy(ctx);
-    unsetenv("FACECL_CONV_TUNING");
+    setenv("FACECL_TUNING", "conv:-DCONV_MB=5 -DCONV_GPU=1", 1);
     ctx = make_ctx(FCL_OK, NULL, 0);
     cr_expect_eq(fcl_tuning_int(ctx, FCL_T_CONV_MB), 5);
     cr_expect_eq(fcl_tuning_int(ctx, FCL_T_CONV_GPU), 1);
@@ -146,10 +143,8 @@ Test(tuning, environment_overrides)
     cr_expect_null(make_ctx(FCL_ERR_INVALID_ARG, msg, sizeof msg));
     cr_expect(strstr(msg, "FACECL_TUNING") && strstr(msg, "pool") && strstr(msg, "POOL_WG=0") &&
               strstr(msg, "1..4096"), "message: %s", msg);
-    unsetenv("FACECL_TUNING");
-    setenv("FACECL_CONV_TUNING", "-DCONV_TM=9", 1);
+    setenv("FACECL_TUNING", "conv:-DCONV_TM=9", 1);
     cr_expect_null(make_ctx(FCL_ERR_INVALID_ARG, msg, sizeof msg));
-    cr_expect(strstr(msg, "FACECL_CONV_TUNING") && strstr(msg, "CONV_TM=9") && strstr(msg, "1..8"), "message: %s",
-              msg);
-    unsetenv("FACECL_CONV_TUNING");
+    cr_expect(strstr(msg, "FACECL_TUNING") && strstr(msg, "CONV_TM=9") && strstr(msg, "1..8"), "message: %s", msg);
+    unsetenv("FACECL_TUNING");
 }

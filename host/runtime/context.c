@@ -72,7 +72,7 @@ fcl_status fcl_ctx_create(fcl_ctx **out, const fcl_ctx_opts *opts, fcl_error *er
 
     /* Tuning values: the table's defaults (above), then this device's tuned values from the
      * tuning cache (`facecl tune`: applied here through fcl_ctx_tuning_set_family), then
-     * $FACECL_TUNING / $FACECL_CONV_TUNING, which win. */
+     * $FACECL_TUNING, which wins. */
     fcl_tune_cache_load(ctx); /* `facecl tune`'s results; a bad file only warns (host/runtime/tune_cache.c) */
     if ((st = fcl_tuning_from_env(ctx, err))) goto fail;
 

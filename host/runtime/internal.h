@@ -72,8 +72,8 @@ void fcl_cache_dir_check(fcl_ctx *ctx);
  * (first thing at context creation). */
 void fcl_tuning_init(fcl_ctx *ctx);
 /* Applies $FACECL_TUNING ("family:-DNAME=V ...;family:...", each entry as fcl_ctx_tuning_set)
- * and then $FACECL_CONV_TUNING (an alias of one "conv:" entry) at context creation, once; a
- * malformed value, unknown name or out-of-range value is an error naming it. */
+ * at context creation, once; a malformed value, unknown name or out-of-range value is an error
+ * naming it. */
 fcl_status fcl_tuning_from_env(fcl_ctx *ctx, fcl_error *err);
 
 /* A file-name-safe key for this device: "<hash of platform+device+driver>". */

@@ -303,8 +303,5 @@ fcl_status fcl_tuning_from_env(fcl_ctx *ctx, fcl_error *err)
         }
         s = e ? e + 1 : s + n;
     }
-    /* The older conv-only variable (its whole value is one "conv:" entry); kept while tests use it. */
-    const char *conv = getenv("FACECL_CONV_TUNING");
-    if (conv && *conv) return set_from_text(ctx, "FACECL_CONV_TUNING", "conv", conv, err);
     return FCL_OK;
 }
