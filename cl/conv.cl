@@ -47,6 +47,19 @@ inline convV conv_load_lanes(__global const float *base, int n0, int ncols, int 
     return conv_vload(0, t);
 }
 
+/* One k step of conv_gemm_nn's register block: acc[i][v] += A(m0 + i, k) * B(k, columns of v),
+ * the k-th packed panel row ap[0..CONV_MB) broadcast over the CONV_NV vectors bv (inlined, so acc
+ * stays in registers). */
+inline void conv_nn_fma(convV acc[CONV_MB][CONV_NV], __global const float *ap, const convV *bv)
+{
+#pragma unroll
+    for (int i = 0; i < CONV_MB; i++) {
+        const convV av = (convV)(ap[i]);
+#pragma unroll
+        for (int v = 0; v < CONV_NV; v++) acc[i][v] = fma(av, bv[v], acc[i][v]);
+    }
+}
+
 /* C[g](m, n) (+)= sum_k A[g](m, k) * B[g](k, n) (+ bias[g * M + m]).
  * A is packed by conv_pack in zero-padded panels of CONV_MB rows ([G][nmb][K][CONV_MB]). B and C use the (row, column) addressing above with
  * column count ncols = nimg * P. b_contig != 0 says B rows are contiguous over all columns
@@ -83,12 +96,7 @@ __kernel void conv_gemm_nn(const int M, const int K, const int P, const int ncol
             convV bv[CONV_NV];
 #pragma unroll
             for (int v = 0; v < CONV_NV; v++) bv[v] = conv_vload(v, bp);
-#pragma unroll
-            for (int i = 0; i < CONV_MB; i++) {
-                float av = ap[i];
-#pragma unroll
-                for (int v = 0; v < CONV_NV; v++) acc[i][v] = fma((convV)(av), bv[v], acc[i][v]);
-            }
+            conv_nn_fma(acc, ap, bv);
             ap += CONV_MB;
             bp += b_row;
         }
@@ -99,12 +107,7 @@ __kernel void conv_gemm_nn(const int M, const int K, const int P, const int ncol
 #pragma unroll
             for (int v = 0; v < CONV_NV; v++)
                 bv[v] = conv_load_lanes(bg, n0 + CONV_VW * v, ncols, P, b_img, k * b_row);
-#pragma unroll
-            for (int i = 0; i < CONV_MB; i++) {
-                float av = ap[i];
-#pragma unroll
-                for (int v = 0; v < CONV_NV; v++) acc[i][v] = fma((convV)(av), bv[v], acc[i][v]);
-            }
+            conv_nn_fma(acc, ap, bv);
             ap += CONV_MB;
         }
     }

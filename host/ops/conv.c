@@ -344,6 +344,19 @@ static int dw3_applies(const fcl_conv2d_params *p)
            p->stride_h == p->stride_w && (p->stride_h == 1 || p->stride_h == 2);
 }
 
+/* The depthwise forward kernels' first arguments: out, in, w, then the optional bias as (buffer,
+ * offset, present) with w's buffer standing in when there is none. */
+static void arg_out_in_w_bias(fcl_op_args *a, fcl_tensor *out, const fcl_tensor *in, const fcl_tensor *w,
+                              const fcl_tensor *b)
+{
+    fcl_op_arg_t(a, out);
+    fcl_op_arg_t(a, in);
+    fcl_op_arg_t(a, w);
+    fcl_op_arg_m(a, b ? b->buf : w->buf);
+    fcl_op_arg_i(a, b ? (int)b->offset : 0);
+    fcl_op_arg_i(a, b != NULL);
+}
+
 /* conv_dw3_fwd: out (+)= conv(in, w or w rotated) + bias. */
 static fcl_status dw3_fwd(fcl_ctx *ctx, const conv_tune *t, fcl_tensor *out, const fcl_tensor *in,
                           const fcl_tensor *w, const fcl_tensor *b, int flip, int accumulate, int nc, int C,
@@ -351,10 +364,7 @@ static fcl_status dw3_fwd(fcl_ctx *ctx, const conv_tune *t, fcl_tensor *out, con
 {
     fcl_op_args a;
     if (start(ctx, &CONV_DW, "conv_dw3_fwd", &a)) return a.st;
-    fcl_op_arg_t(&a, out);
-    fcl_op_arg_t(&a, in);
-    fcl_op_arg_t(&a, w);
-    fcl_op_arg_m(&a, b ? b->buf : w->buf); fcl_op_arg_i(&a, b ? (int)b->offset : 0); fcl_op_arg_i(&a, b != NULL);
+    arg_out_in_w_bias(&a, out, in, w, b);
     fcl_op_arg_i(&a, flip); fcl_op_arg_i(&a, accumulate);
     fcl_op_arg_i(&a, C); fcl_op_arg_i(&a, H); fcl_op_arg_i(&a, W); fcl_op_arg_i(&a, OH); fcl_op_arg_i(&a, OW);
     fcl_op_arg_i(&a, s);
@@ -368,10 +378,7 @@ static fcl_status dw_fwd(fcl_ctx *ctx, const conv_tune *t, fcl_tensor *y, const 
         return dw3_fwd(ctx, t, y, x, w, b, 0, 0, p->n * p->cin, p->cin, p->h, p->w, oh, ow, p->stride_h);
     fcl_op_args a;
     if (start(ctx, &CONV_DW, "conv_dw_fwd", &a)) return a.st;
-    fcl_op_arg_t(&a, y);
-    fcl_op_arg_t(&a, x);
-    fcl_op_arg_t(&a, w);
-    fcl_op_arg_m(&a, b ? b->buf : w->buf); fcl_op_arg_i(&a, b ? (int)b->offset : 0); fcl_op_arg_i(&a, b != NULL);
+    arg_out_in_w_bias(&a, y, x, w, b);
     fcl_op_arg_i(&a, p->cin); fcl_op_arg_i(&a, p->h); fcl_op_arg_i(&a, p->w);
     fcl_conv_geom_args(&a, p);
     fcl_op_arg_i(&a, oh); fcl_op_arg_i(&a, ow);
@@ -509,55 +516,42 @@ fail:
     return st;
 }
 
-fcl_status fcl_conv2d_bwd_data(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy, const fcl_tensor *w,
-                               const fcl_conv2d_params *p)
+/* dx += the data gradient through the CPU-shaped GEMMs: dcol = W^T * dy, then col2im (1x1: dx +=
+ * W^T * dy directly). */
+static fcl_status gemm_bwd_data(fcl_ctx *ctx, const conv_tune *t, fcl_tensor *dx, const fcl_tensor *dy,
+                                const fcl_tensor *w, const fcl_conv2d_params *p, int oh, int ow)
 {
-    static const char op[] = "fcl_conv2d_bwd_data";
     fcl_status st;
     wsbuf col = {NULL, 0}, dyc = {NULL, 0};
     cl_mem packed = NULL;
     size_t packed_cap = 0;
-    int oh, ow;
-    conv_tune t;
-    const conv_arg args[] = {{"dx", dx, CT_X, 0}, {"dy", dy, CT_Y, 0}, {"w", w, CT_W, 0}};
-    if ((st = begin(ctx, op, p, args, 3, 0, &oh, &ow, &t))) goto fail;
-
     fcl_conv2d_algo algo = fcl_conv2d_algo_of(p);
-    if (t.gpu) {
-        st = algo == FCL_CONV_DEPTHWISE ? fcl_conv_dw_gpu_bwd_data(ctx, &t.g, dx, dy, w, p, oh, ow)
-                                        : fcl_conv_gpu_bwd_data(ctx, &t.g, dx, dy, w, p, oh, ow);
-        goto fail;
-    }
-    if (algo == FCL_CONV_DEPTHWISE) {
-        st = dw_bwd_data(ctx, &t, dx, dy, w, p, oh, ow);
-        goto fail;
-    }
     int G = p->groups, M = p->cout / G, Kg = p->cin / G * p->kh * p->kw, P = oh * ow;
     /* dcol[g] = W[g]^T * dy[g]: A(kk, co) = w[g * M + co][kk], rows Kg, reduction over M */
-    if ((st = pack(ctx, &t, &packed, &packed_cap, G, Kg, M, w, M * Kg, 1, Kg))) goto fail;
+    if ((st = pack(ctx, t, &packed, &packed_cap, G, Kg, M, w, M * Kg, 1, Kg))) goto fail;
     int is1x1 = algo == FCL_CONV_1X1;
     /* dy is the GEMM's B: gathered into a contiguous chunk when column blocks would straddle images */
-    int gather = P % t.nb != 0;
+    int gather = P % t->nb != 0;
     size_t col_rows = is1x1 ? 0 : (size_t)p->cin * p->kh * p->kw, dy_rows = gather ? (size_t)p->cout : 0;
-    int chunk = plan_chunk(&t, col_rows + dy_rows, P, p->n);
-    if (col_rows && (st = ws_alloc(ctx, &t, col_rows, chunk, P, &col))) goto fail;
-    if (dy_rows && (st = ws_alloc(ctx, &t, dy_rows, chunk, P, &dyc))) goto fail;
+    int chunk = plan_chunk(t, col_rows + dy_rows, P, p->n);
+    if (col_rows && (st = ws_alloc(ctx, t, col_rows, chunk, P, &col))) goto fail;
+    if (dy_rows && (st = ws_alloc(ctx, t, dy_rows, chunk, P, &dyc))) goto fail;
     const fcl_conv2d_params gq = gather_geom(p->n, p->cout, oh, ow);
     for (int i0 = 0; i0 < p->n; i0 += chunk) {
-        int cnt = p->n - i0 < chunk ? p->n - i0 : chunk, ld = col_ld(&t, cnt, P);
+        int cnt = p->n - i0 < chunk ? p->n - i0 : chunk, ld = col_ld(t, cnt, P);
         operand bdy = out_operand(dy, i0, p, P);
         if (gather) {
-            if ((st = im2col(ctx, &t, dyc.buf, ld, dy, i0, cnt, &gq, oh, ow))) goto fail;
+            if ((st = im2col(ctx, t, dyc.buf, ld, dy, i0, cnt, &gq, oh, ow))) goto fail;
             bdy = ws_operand(&dyc, M, ld, P);
         }
         if (is1x1) { /* dx += W^T * dy directly */
             operand c = in_operand(dx, i0, p, P);
-            if ((st = gemm_nn(ctx, &t, G, Kg, M, P, cnt * P, packed, &bdy, &c, NULL, 1))) goto fail;
+            if ((st = gemm_nn(ctx, t, G, Kg, M, P, cnt * P, packed, &bdy, &c, NULL, 1))) goto fail;
             continue;
         }
         operand c = ws_operand(&col, Kg, ld, P);
-        if ((st = gemm_nn(ctx, &t, G, Kg, M, P, cnt * P, packed, &bdy, &c, NULL, 0))) goto fail;
-        if ((st = col2im(ctx, &t, dx, col.buf, ld, i0, cnt, p, oh, ow))) goto fail;
+        if ((st = gemm_nn(ctx, t, G, Kg, M, P, cnt * P, packed, &bdy, &c, NULL, 0))) goto fail;
+        if ((st = col2im(ctx, t, dx, col.buf, ld, i0, cnt, p, oh, ow))) goto fail;
     }
 fail:
     if (packed) fcl_pool_free(ctx, packed, packed_cap);
@@ -566,51 +560,80 @@ fail:
     return st;
 }
 
-fcl_status fcl_conv2d_bwd_weight(fcl_ctx *ctx, fcl_tensor *dw, const fcl_tensor *dy, const fcl_tensor *x,
-                                 const fcl_conv2d_params *p)
+/* dw += the weight gradient through the CPU-shaped GEMMs: dy * B^T, B = x (1x1) or im2col(x). */
+static fcl_status gemm_bwd_weight(fcl_ctx *ctx, const conv_tune *t, fcl_tensor *dw, const fcl_tensor *dy,
+                                  const fcl_tensor *x, const fcl_conv2d_params *p, int oh, int ow)
 {
-    static const char op[] = "fcl_conv2d_bwd_weight";
-    fcl_status st;
+    fcl_status st = FCL_OK;
     wsbuf col = {NULL, 0};
-    int oh, ow;
-    conv_tune t;
-    const conv_arg args[] = {{"dw", dw, CT_W, 0}, {"dy", dy, CT_Y, 0}, {"x", x, CT_X, 0}};
-    if ((st = begin(ctx, op, p, args, 3, 0, &oh, &ow, &t))) goto fail;
-
-    fcl_conv2d_algo algo = fcl_conv2d_algo_of(p);
-    if (t.gpu) {
-        st = algo == FCL_CONV_DEPTHWISE ? fcl_conv_dw_gpu_bwd_weight(ctx, &t.g, dw, dy, x, p, oh, ow)
-                                        : fcl_conv_gpu_bwd_weight(ctx, &t.g, dw, dy, x, p, oh, ow);
-        goto fail;
-    }
-    if (algo == FCL_CONV_DEPTHWISE) {
-        st = dw_bwd_weight(ctx, &t, dw, dy, x, p, oh, ow);
-        goto fail;
-    }
     int G = p->groups, M = p->cout / G, Kg = p->cin / G * p->kh * p->kw, P = oh * ow;
-    if (algo == FCL_CONV_1X1) {
+    if (fcl_conv2d_algo_of(p) == FCL_CONV_1X1) {
         /* dw[g] += dy[g] * x[g]^T straight from the tensors, in chunks of images whose dy and x
          * fit the workspace budget: every work-item streams its rows over the chunk, so larger
          * chunks would be re-read from memory instead of the caches */
-        int chunk = plan_chunk(&t, (size_t)p->cin + p->cout, P, p->n);
+        int chunk = plan_chunk(t, (size_t)p->cin + p->cout, P, p->n);
         for (int i0 = 0; i0 < p->n; i0 += chunk) {
             int cnt = p->n - i0 < chunk ? p->n - i0 : chunk;
             operand ady = out_operand(dy, i0, p, P), bx = in_operand(x, i0, p, P);
-            if ((st = gemm_nt(ctx, &t, G, M, Kg, P, cnt, &ady, &bx, dw))) goto fail;
+            if ((st = gemm_nt(ctx, t, G, M, Kg, P, cnt, &ady, &bx, dw))) goto fail;
         }
         goto fail;
     }
-    int chunk = plan_chunk(&t, (size_t)p->cin * p->kh * p->kw, P, p->n);
-    if ((st = ws_alloc(ctx, &t, (size_t)p->cin * p->kh * p->kw, chunk, P, &col))) goto fail;
+    int chunk = plan_chunk(t, (size_t)p->cin * p->kh * p->kw, P, p->n);
+    if ((st = ws_alloc(ctx, t, (size_t)p->cin * p->kh * p->kw, chunk, P, &col))) goto fail;
     for (int i0 = 0; i0 < p->n; i0 += chunk) {
-        int cnt = p->n - i0 < chunk ? p->n - i0 : chunk, ld = col_ld(&t, cnt, P);
-        if ((st = im2col(ctx, &t, col.buf, ld, x, i0, cnt, p, oh, ow))) goto fail;
+        int cnt = p->n - i0 < chunk ? p->n - i0 : chunk, ld = col_ld(t, cnt, P);
+        if ((st = im2col(ctx, t, col.buf, ld, x, i0, cnt, p, oh, ow))) goto fail;
         operand ady = out_operand(dy, i0, p, P), bc = ws_operand(&col, Kg, ld, P);
-        if ((st = gemm_nt(ctx, &t, G, M, Kg, P, cnt, &ady, &bc, dw))) goto fail;
+        if ((st = gemm_nt(ctx, t, G, M, Kg, P, cnt, &ady, &bc, dw))) goto fail;
     }
 fail:
     ws_free(ctx, &col);
     return st;
+}
+
+/* A backward direction (out, dy, the other operand: dx, dy, w or dw, dy, x): the GPU-shaped
+ * kernels (dense or depthwise) when the tuning asks for them, the CPU depthwise kernels for a
+ * depthwise conv, else the CPU-shaped GEMMs. */
+typedef fcl_status (*gpu_bwd_fn)(fcl_ctx *, const fcl_conv_gpu_tune *, fcl_tensor *, const fcl_tensor *,
+                                 const fcl_tensor *, const fcl_conv2d_params *, int, int);
+typedef fcl_status (*cpu_bwd_fn)(fcl_ctx *, const conv_tune *, fcl_tensor *, const fcl_tensor *, const fcl_tensor *,
+                                 const fcl_conv2d_params *, int, int);
+typedef struct bwd_dir {
+    const char *op, *out, *other;      /* names for messages */
+    int out_kind, other_kind;         /* CT_* */
+    gpu_bwd_fn gpu, gpu_dw;
+    cpu_bwd_fn dw, gemm;
+} bwd_dir;
+
+static const bwd_dir BWD_DATA = {"fcl_conv2d_bwd_data", "dx", "w", CT_X, CT_W,
+                                 fcl_conv_gpu_bwd_data, fcl_conv_dw_gpu_bwd_data, dw_bwd_data, gemm_bwd_data};
+static const bwd_dir BWD_WEIGHT = {"fcl_conv2d_bwd_weight", "dw", "x", CT_W, CT_X,
+                                   fcl_conv_gpu_bwd_weight, fcl_conv_dw_gpu_bwd_weight, dw_bwd_weight, gemm_bwd_weight};
+
+static fcl_status conv_bwd(fcl_ctx *ctx, const bwd_dir *f, fcl_tensor *out, const fcl_tensor *dy,
+                           const fcl_tensor *other, const fcl_conv2d_params *p)
+{
+    int oh, ow;
+    conv_tune t;
+    const conv_arg args[] = {{f->out, out, f->out_kind, 0}, {"dy", dy, CT_Y, 0}, {f->other, other, f->other_kind, 0}};
+    fcl_status st = begin(ctx, f->op, p, args, 3, 0, &oh, &ow, &t);
+    if (st) return st;
+    int dw = fcl_conv2d_algo_of(p) == FCL_CONV_DEPTHWISE;
+    if (t.gpu) return (dw ? f->gpu_dw : f->gpu)(ctx, &t.g, out, dy, other, p, oh, ow);
+    return (dw ? f->dw : f->gemm)(ctx, &t, out, dy, other, p, oh, ow);
+}
+
+fcl_status fcl_conv2d_bwd_data(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy, const fcl_tensor *w,
+                               const fcl_conv2d_params *p)
+{
+    return conv_bwd(ctx, &BWD_DATA, dx, dy, w, p);
+}
+
+fcl_status fcl_conv2d_bwd_weight(fcl_ctx *ctx, fcl_tensor *dw, const fcl_tensor *dy, const fcl_tensor *x,
+                                 const fcl_conv2d_params *p)
+{
+    return conv_bwd(ctx, &BWD_WEIGHT, dw, dy, x, p);
 }
 
 fcl_status fcl_conv2d_bwd_bias(fcl_ctx *ctx, fcl_tensor *db, const fcl_tensor *dy, const fcl_conv2d_params *p)
