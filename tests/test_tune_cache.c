@@ -34,17 +34,6 @@ static void remove_dir(void)
 
 TestSuite(tune_cache, .init = make_dir, .fini = remove_dir);
 
-static fcl_ctx *ctx_in(const char *cache_dir)
-{
-    fcl_ctx_opts o = {0};
-    o.device = getenv("FACECL_TEST_DEVICE");
-    o.cache_dir = cache_dir;
-    fcl_ctx *ctx = NULL;
-    fcl_error e = {0};
-    cr_assert_eq(fcl_ctx_create(&ctx, &o, &e), FCL_OK, "context: %s", e.msg);
-    return ctx;
-}
-
 static void put_xgemm(fcl_tune_cache *c, const long *values)
 {
     fcl_error e = {0};
@@ -264,7 +253,7 @@ Test(tune_cache, values_are_checked_against_ranges_and_constraints)
  * a warning and the context still works (defaults). FACECL_NO_TUNE skips the file. */
 Test(tune_cache, contexts_apply_good_files_and_warn_about_bad_ones)
 {
-    fcl_ctx *ctx = ctx_in(dir);
+    fcl_ctx *ctx = fcl_test_ctx_cache(dir);
     char path[1200], key[1400];
     fcl_tune_cache_path(ctx, path, sizeof path);
     fcl_tune_cache_key(ctx, key, sizeof key);
@@ -279,13 +268,13 @@ Test(tune_cache, contexts_apply_good_files_and_warn_about_bad_ones)
     fcl_tune_cache_init(&c, key);
     put_xgemm(&c, XG_DEFAULT);
     cr_assert_eq(fcl_tune_cache_write(path, &c, &e), FCL_OK, "%s", e.msg);
-    ctx = ctx_in(dir);
+    ctx = fcl_test_ctx_cache(dir);
     cr_assert_eq(fcl_ctx_tune_applied(ctx), 1);
     cr_assert_null(fcl_ctx_warning(ctx), "%s", fcl_ctx_warning(ctx));
     fcl_ctx_destroy(ctx);
 
     setenv("FACECL_NO_TUNE", "1", 1);
-    ctx = ctx_in(dir);
+    ctx = fcl_test_ctx_cache(dir);
     cr_assert_eq(fcl_ctx_tune_applied(ctx), 0);
     fcl_ctx_destroy(ctx);
     unsetenv("FACECL_NO_TUNE");
@@ -296,7 +285,7 @@ Test(tune_cache, contexts_apply_good_files_and_warn_about_bad_ones)
     v[14] = 32; /* VWM */
     put_xgemm(&c, v);
     cr_assert_eq(fcl_tune_cache_write(path, &c, &e), FCL_OK);
-    ctx = ctx_in(dir);
+    ctx = fcl_test_ctx_cache(dir);
     cr_assert_eq(fcl_ctx_tune_applied(ctx), 0);
     cr_assert_not_null(fcl_ctx_warning(ctx));
     cr_assert(strstr(fcl_ctx_warning(ctx), "ignoring the tuning cache") && strstr(fcl_ctx_warning(ctx), "VWM=32"),
@@ -308,14 +297,14 @@ Test(tune_cache, contexts_apply_good_files_and_warn_about_bad_ones)
     fcl_tune_cache_init(&c, "facecl=0.0.0|platform=x");
     put_xgemm(&c, XG_DEFAULT);
     cr_assert_eq(fcl_tune_cache_write(path, &c, &e), FCL_OK);
-    ctx = ctx_in(dir);
+    ctx = fcl_test_ctx_cache(dir);
     cr_assert_eq(fcl_ctx_tune_applied(ctx), 0);
     cr_assert(fcl_ctx_warning(ctx) && strstr(fcl_ctx_warning(ctx), "another device"), "%s", fcl_ctx_warning(ctx));
     fcl_ctx_destroy(ctx);
 
     /* garbage */
     write_all(path, "\x01\x02garbage", 9);
-    ctx = ctx_in(dir);
+    ctx = fcl_test_ctx_cache(dir);
     cr_assert_eq(fcl_ctx_tune_applied(ctx), 0);
     cr_assert(fcl_ctx_warning(ctx) && strstr(fcl_ctx_warning(ctx), "checksum"), "%s", fcl_ctx_warning(ctx));
     /* and the context works: a GEMM through CLBlast's defaults */
@@ -360,7 +349,7 @@ Test(tune_cache, writes_are_atomic_and_name_the_failure)
  * an out-of-range or incomplete family is ignored (defaults, warning), $FACECL_TUNING wins. */
 Test(tune_cache, kernel_family_sets_use_the_typed_table)
 {
-    fcl_ctx *ctx = ctx_in(dir);
+    fcl_ctx *ctx = fcl_test_ctx_cache(dir);
     char path[1200], key[1400];
     fcl_tune_cache_path(ctx, path, sizeof path);
     fcl_tune_cache_key(ctx, key, sizeof key);
@@ -373,7 +362,7 @@ Test(tune_cache, kernel_family_sets_use_the_typed_table)
     fcl_tune_cache_init(&c, key);
     cr_assert_eq(fcl_tune_cache_put(&c, FCL_TUNE_KERNEL, "eltwise", 2, names, good, &e), FCL_OK);
     cr_assert_eq(fcl_tune_cache_write(path, &c, &e), FCL_OK);
-    ctx = ctx_in(dir);
+    ctx = fcl_test_ctx_cache(dir);
     cr_assert_null(fcl_ctx_warning(ctx), "%s", fcl_ctx_warning(ctx));
     cr_assert_eq(fcl_ctx_tune_applied(ctx), 1);
     cr_assert_eq(fcl_tuning_int(ctx, FCL_T_ELTWISE_WG), good[0]);
@@ -381,14 +370,14 @@ Test(tune_cache, kernel_family_sets_use_the_typed_table)
     fcl_ctx_destroy(ctx);
 
     setenv("FACECL_TUNING", "eltwise:-DFCL_WG=8", 1);
-    ctx = ctx_in(dir);
+    ctx = fcl_test_ctx_cache(dir);
     cr_assert_eq(fcl_tuning_int(ctx, FCL_T_ELTWISE_WG), 8);
     fcl_ctx_destroy(ctx);
     unsetenv("FACECL_TUNING");
 
     cr_assert_eq(fcl_tune_cache_put(&c, FCL_TUNE_KERNEL, "eltwise", 2, names, odd, &e), FCL_OK);
     cr_assert_eq(fcl_tune_cache_write(path, &c, &e), FCL_OK);
-    ctx = ctx_in(dir);
+    ctx = fcl_test_ctx_cache(dir);
     cr_assert(fcl_ctx_warning(ctx) && strstr(fcl_ctx_warning(ctx), "FCL_VEC"), "%s", fcl_ctx_warning(ctx));
     cr_assert_eq(fcl_tuning_int(ctx, FCL_T_ELTWISE_WG), wg0);
     cr_assert_eq(fcl_tuning_int(ctx, FCL_T_ELTWISE_VEC), vec0);
@@ -396,7 +385,7 @@ Test(tune_cache, kernel_family_sets_use_the_typed_table)
 
     cr_assert_eq(fcl_tune_cache_put(&c, FCL_TUNE_KERNEL, "eltwise", 1, names, good, &e), FCL_OK);
     cr_assert_eq(fcl_tune_cache_write(path, &c, &e), FCL_OK);
-    ctx = ctx_in(dir);
+    ctx = fcl_test_ctx_cache(dir);
     cr_assert(fcl_ctx_warning(ctx) && strstr(fcl_ctx_warning(ctx), "the family has 2 parameters"), "%s", fcl_ctx_warning(ctx));
     cr_assert_eq(fcl_tuning_int(ctx, FCL_T_ELTWISE_WG), wg0);
     fcl_ctx_destroy(ctx);
@@ -404,7 +393,7 @@ Test(tune_cache, kernel_family_sets_use_the_typed_table)
     fcl_tune_cache_drop(&c, FCL_TUNE_KERNEL, "eltwise");
     cr_assert_eq(fcl_tune_cache_put(&c, FCL_TUNE_KERNEL, "nosuch", 2, names, good, &e), FCL_OK);
     cr_assert_eq(fcl_tune_cache_write(path, &c, &e), FCL_OK);
-    ctx = ctx_in(dir);
+    ctx = fcl_test_ctx_cache(dir);
     cr_assert(fcl_ctx_warning(ctx) && strstr(fcl_ctx_warning(ctx), "not a kernel family"), "%s", fcl_ctx_warning(ctx));
     fcl_ctx_destroy(ctx);
     fcl_tune_cache_free(&c);

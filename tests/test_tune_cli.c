@@ -7,6 +7,7 @@
 #include <facecl/facecl.h>
 
 #include "helpers/cmdline.h"
+#include "helpers/small_net.h"
 
 #define FACECL FACECL_BINARY_DIR "/facecl"
 
@@ -26,17 +27,6 @@ TestSuite(tune_cli, .init = make_dir, .fini = remove_dir, .timeout = 400);
 #define TUNE "FACECL_CACHE_DIR='%s' '%s' tune --model small --channels 1 --size 16 --batch 4 --classes 5 " \
              "--head-classes 40 --head-batch 8 --reps 1 --budget 20"
 
-static fcl_ctx *ctx_in(const char *cache_dir)
-{
-    fcl_ctx_opts o = {0};
-    o.device = getenv("FACECL_TEST_DEVICE");
-    o.cache_dir = cache_dir;
-    fcl_ctx *ctx = NULL;
-    fcl_error e = {0};
-    cr_assert_eq(fcl_ctx_create(&ctx, &o, &e), FCL_OK, "context: %s", e.msg);
-    return ctx;
-}
-
 Test(tune_cli, writes_resumes_and_is_applied)
 {
     char *out = NULL;
@@ -49,7 +39,7 @@ Test(tune_cli, writes_resumes_and_is_applied)
     cr_assert(strstr(out, "[gemm] defaults:") && strstr(out, "[kernels] small, batch 4"), "%s", out);
     free(out);
 
-    fcl_ctx *ctx = ctx_in(dir);
+    fcl_ctx *ctx = fcl_test_ctx_cache(dir);
     char path[1200], key[1400];
     fcl_tune_cache_path(ctx, path, sizeof path);
     fcl_tune_cache_key(ctx, key, sizeof key);
@@ -86,7 +76,7 @@ Test(tune_cli, writes_resumes_and_is_applied)
     cr_assert_eq(rc, 0, "%s", out);
     cr_assert(strstr(out, "warning: ignoring the tuning cache") && strstr(out, "not used"), "%s", out);
     free(out);
-    ctx = ctx_in(dir);
+    ctx = fcl_test_ctx_cache(dir);
     cr_assert_eq(fcl_ctx_tune_applied(ctx), 0);
     fcl_ctx_destroy(ctx);
 }

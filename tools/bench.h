@@ -93,4 +93,10 @@ typedef struct bench_peak {
 int bench_peak_measure(fcl_ctx *ctx, bench_peak *p);   /* 0 ok; -1 none measured (warnings printed) */
 void bench_peak_describe(const bench_peak *p, char *buf, size_t size);
 
+/* One training step as `facecl bench net` times it and `facecl tune` measures it (tools/bench_net.c):
+ * forward on x [N,C,H,W], softmax cross-entropy against labels y [N] into loss, dlogits refilled,
+ * backward, the gradients averaged by ddp when it is not NULL, the optimizer step. */
+fcl_status bench_train_step(fcl_ctx *ctx, fcl_net *net, fcl_optim *opt, const fcl_tensor *x, const fcl_tensor *y,
+                            fcl_tensor *loss, fcl_tensor *dlogits, fcl_ddp *ddp);
+
 #endif

@@ -65,19 +65,25 @@ typedef struct bn_state {
     fcl_ddp *ddp;                  /* data-parallel runs: averaged gradients */
 } bn_state;
 
+fcl_status bench_train_step(fcl_ctx *ctx, fcl_net *net, fcl_optim *opt, const fcl_tensor *x, const fcl_tensor *y,
+                            fcl_tensor *loss, fcl_tensor *dlogits, fcl_ddp *ddp)
+{
+    fcl_xent_params xp = {0};
+    fcl_status st = fcl_net_forward(net, x, 1);
+    if (!st) st = fcl_softmax_xent_fwd(ctx, loss, NULL, fcl_net_output(net), y, &xp);
+    if (!st) st = fcl_tensor_fill(ctx, dlogits, 0.0f);
+    if (!st) st = fcl_softmax_xent_bwd(ctx, dlogits, fcl_net_output(net), y, &xp, 1.0f);
+    if (!st) st = fcl_optim_zero_grad(ctx, fcl_net_grads(net));
+    if (!st) st = fcl_net_backward(net, dlogits, NULL);
+    if (!st && ddp) st = fcl_ddp_finish(ddp);
+    if (!st) st = fcl_optim_step(ctx, opt, fcl_net_params(net), fcl_net_grads(net));
+    return st;
+}
+
 static fcl_status train_step(void *u)
 {
     bn_state *s = u;
-    fcl_xent_params xp = {0};
-    fcl_status st = fcl_net_forward(s->net, &s->x, 1);
-    if (!st) st = fcl_softmax_xent_fwd(s->ctx, &s->loss, NULL, fcl_net_output(s->net), &s->y, &xp);
-    if (!st) st = fcl_tensor_fill(s->ctx, &s->dlogits, 0.0f);
-    if (!st) st = fcl_softmax_xent_bwd(s->ctx, &s->dlogits, fcl_net_output(s->net), &s->y, &xp, 1.0f);
-    if (!st) st = fcl_optim_zero_grad(s->ctx, fcl_net_grads(s->net));
-    if (!st) st = fcl_net_backward(s->net, &s->dlogits, NULL);
-    if (!st && s->ddp) st = fcl_ddp_finish(s->ddp);
-    if (!st) st = fcl_optim_step(s->ctx, s->opt, fcl_net_params(s->net), fcl_net_grads(s->net));
-    return st;
+    return bench_train_step(s->ctx, s->net, s->opt, &s->x, &s->y, &s->loss, &s->dlogits, s->ddp);
 }
 
 static fcl_status infer_step(void *u)

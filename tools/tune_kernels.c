@@ -20,15 +20,7 @@ typedef struct net_step {
 static fcl_status train_step(void *u)
 {
     net_step *s = u;
-    fcl_xent_params xp = {0};
-    fcl_status st = fcl_net_forward(s->net, &s->x, 1);
-    if (!st) st = fcl_softmax_xent_fwd(s->ctx, &s->loss, NULL, fcl_net_output(s->net), &s->y, &xp);
-    if (!st) st = fcl_tensor_fill(s->ctx, &s->dlogits, 0.0f);
-    if (!st) st = fcl_softmax_xent_bwd(s->ctx, &s->dlogits, fcl_net_output(s->net), &s->y, &xp, 1.0f);
-    if (!st) st = fcl_optim_zero_grad(s->ctx, fcl_net_grads(s->net));
-    if (!st) st = fcl_net_backward(s->net, &s->dlogits, NULL);
-    if (!st) st = fcl_optim_step(s->ctx, s->opt, fcl_net_params(s->net), fcl_net_grads(s->net));
-    return st;
+    return bench_train_step(s->ctx, s->net, s->opt, &s->x, &s->y, &s->loss, &s->dlogits, NULL);
 }
 
 static fcl_status new_optim(net_step *s)

@@ -4,16 +4,20 @@
 #include <criterion/criterion.h>
 #include <stdlib.h>
 
-fcl_ctx *fcl_test_ctx(uint64_t seed)
+static fcl_ctx *make_ctx(uint64_t seed, const char *cache_dir)
 {
     fcl_ctx_opts o = {0};
     o.device = getenv("FACECL_TEST_DEVICE");
     o.seed = seed;
+    o.cache_dir = cache_dir;
     fcl_ctx *ctx = NULL;
     fcl_error e = {0};
     cr_assert_eq(fcl_ctx_create(&ctx, &o, &e), FCL_OK, "context: %s", e.msg);
     return ctx;
 }
+
+fcl_ctx *fcl_test_ctx(uint64_t seed) { return make_ctx(seed, NULL); }
+fcl_ctx *fcl_test_ctx_cache(const char *cache_dir) { return make_ctx(0, cache_dir); }
 
 fcl_model *fcl_test_small_model(int size, int classes, int embedding)
 {

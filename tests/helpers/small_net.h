@@ -8,6 +8,8 @@
 
 /* A context on $FACECL_TEST_DEVICE with RNG seed `seed` (0: the context's default). */
 fcl_ctx *fcl_test_ctx(uint64_t seed);
+/* The same (seed 0) with its kernel and tuning cache in cache_dir. */
+fcl_ctx *fcl_test_ctx_cache(const char *cache_dir);
 /* models/small.model for 1 x size x size images with `classes` outputs (0: none) and an
  * embedding of `embedding` (0: the model's default). */
 fcl_model *fcl_test_small_model(int size, int classes, int embedding);
