@@ -1,0 +1,318 @@
+/* host/ops/conv_cpu.c: the im2col-GEMM convolution on the CPU-shaped kernels of cl/conv.cl: tuning, packing, GEMMs, workspace, the three directions. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "facecl/tuning.h"
+#include "ops/conv_cpu.h"
+
+static const fcl_op_src CONV = {"conv.cl", FCL_TF_CONV};
+
+/* ---- tuning ---------------------------------------------------------------------------------- */
+
+
+fcl_status fcl_conv_tune_get(fcl_ctx *ctx, fcl_conv_tune *t)
+{
+#define T(id) fcl_tuning_int(ctx, FCL_T_CONV_##id)
+    t->mb = T(MB);
+    t->nv = T(NV);
+    t->nb = T(VW) * t->nv;
+    t->tm = T(TM);
+    t->tn = T(TN);
+    t->lnn = T(LNN);
+    t->lnt = T(LNT);
+    t->lother = T(LOCAL);
+    t->col_kb = T(COL_KB);
+    t->gpu = T(GPU);
+    fcl_conv_gpu_tune g = {T(GM), T(GN), T(GK), T(GWM), T(GWN), T(GWG), T(USE_SG), t->col_kb, T(GSPLIT)};
+#undef T
+    t->g = g;
+    return FCL_OK;
+}
+
+/* ---- kernel launches ------------------------------------------------------------------------ */
+
+/* Starts binding the arguments of kernel `name` of src (a failure sticks in a->st). */
+fcl_status fcl_conv_start(fcl_ctx *ctx, const fcl_op_src *src, const char *name, fcl_op_args *a)
+{
+    cl_kernel k = NULL;
+    fcl_status st = fcl_op_kernel(ctx, src, name, &k);
+    fcl_op_args_init(a, ctx, k, NULL);
+    a->st = st;
+    return st;
+}
+
+/* Enqueues over dims dimensions with a work-group of l0 (0: the tuning's CONV_LOCAL) x 1 x 1,
+ * or the driver's choice when that is 0 too. PoCL's own choice can put a whole NDRange in a
+ * few work-groups and so on one thread; the CPU row sets small groups. */
+fcl_status fcl_conv_launch(const fcl_conv_tune *t, fcl_op_args *a, unsigned dims, size_t g0, size_t g1, size_t g2, size_t l0)
+{
+    if (!l0) l0 = (size_t)t->lother;
+    size_t g[3] = {g0, g1, g2}, l[3] = {l0, 1, 1};
+    return fcl_op_args_run(a, dims, g, l0 ? l : NULL);
+}
+
+
+/* ---- the GEMM kernels ---------------------------------------------------------------------------- */
+
+
+/* An operand's buffer, offset and strides (image, row, group). */
+static void arg_opnd(fcl_op_args *x, const fcl_conv_operand *o)
+{
+    fcl_op_arg_m(x, o->buf);
+    fcl_op_arg_i(x, o->off); fcl_op_arg_i(x, o->img); fcl_op_arg_i(x, o->row); fcl_op_arg_i(x, o->g);
+}
+
+/* c (+)= A * b (+ bias), A packed by fcl_conv_pack() for these M, K. */
+fcl_status fcl_conv_gemm_nn(fcl_ctx *ctx, const fcl_conv_tune *t, int G, int M, int K, int P, int ncols,
+                          cl_mem a, const fcl_conv_operand *b, const fcl_conv_operand *c, const fcl_tensor *bias,
+                          int accumulate)
+{
+    fcl_op_args x;
+    if (fcl_conv_start(ctx, &CONV, "conv_gemm_nn", &x)) return x.st;
+    fcl_op_arg_i(&x, M); fcl_op_arg_i(&x, K); fcl_op_arg_i(&x, P); fcl_op_arg_i(&x, ncols);
+    fcl_op_arg_m(&x, a); fcl_op_arg_i(&x, (int)(fcl_conv_cdiv((size_t)M, (size_t)t->mb) * t->mb) * K);
+    arg_opnd(&x, b);
+    fcl_op_arg_i(&x, b->contig);
+    arg_opnd(&x, c);
+    fcl_op_arg_i(&x, c->contig);
+    fcl_op_arg_m(&x, bias ? bias->buf : a); fcl_op_arg_i(&x, bias ? (int)bias->offset : 0);
+    fcl_op_arg_i(&x, bias != NULL);
+    fcl_op_arg_i(&x, accumulate);
+    return fcl_conv_launch(t, &x, 3, fcl_conv_cdiv((size_t)M, (size_t)t->mb), fcl_conv_cdiv((size_t)ncols, (size_t)t->nb), (size_t)G,
+                  (size_t)t->lnn);
+}
+
+/* c[g][m][j] (row stride N, groups M * N apart) += sum over columns of A(m, .) * B(j, .). */
+fcl_status fcl_conv_gemm_nt(fcl_ctx *ctx, const fcl_conv_tune *t, int G, int M, int N, int P, int nimg,
+                          const fcl_conv_operand *a, const fcl_conv_operand *b, const fcl_tensor *c)
+{
+    fcl_op_args x;
+    if (fcl_conv_start(ctx, &CONV, "conv_gemm_nt", &x)) return x.st;
+    fcl_op_arg_i(&x, M); fcl_op_arg_i(&x, N); fcl_op_arg_i(&x, P); fcl_op_arg_i(&x, nimg);
+    arg_opnd(&x, a);
+    arg_opnd(&x, b);
+    fcl_op_arg_t(&x, c); fcl_op_arg_i(&x, N); fcl_op_arg_i(&x, M * N);
+    return fcl_conv_launch(t, &x, 3, fcl_conv_cdiv((size_t)M, (size_t)t->tm), fcl_conv_cdiv((size_t)N, (size_t)t->tn), (size_t)G, (size_t)t->lnt);
+}
+
+/* Packs A(m, k) = w[w.offset + g * s_g + m * s_m + k * s_k] (m < M, k < K) for conv_gemm_nn
+ * into a new pool buffer *dst (*cap bytes; the caller frees it). */
+fcl_status fcl_conv_pack(fcl_ctx *ctx, const fcl_conv_tune *t, cl_mem *dst, size_t *cap, int G, int M, int K,
+                       const fcl_tensor *w, int s_g, int s_m, int s_k)
+{
+    size_t nmb = fcl_conv_cdiv((size_t)M, (size_t)t->mb), floats = (size_t)G * nmb * t->mb * K;
+    if (floats >= INT_MAX)
+        return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "conv2d: the packed weights (%zu floats) exceed 32-bit indexing",
+                       floats);
+    fcl_status st = fcl_pool_alloc(ctx, floats * sizeof(float), dst, cap);
+    if (st) return st;
+    fcl_op_args x;
+    if (fcl_conv_start(ctx, &CONV, "conv_pack", &x)) return x.st;
+    fcl_op_arg_m(&x, *dst); fcl_op_arg_i(&x, M); fcl_op_arg_i(&x, K); fcl_op_arg_i(&x, (int)nmb);
+    fcl_op_arg_t(&x, w); fcl_op_arg_i(&x, s_g); fcl_op_arg_i(&x, s_m); fcl_op_arg_i(&x, s_k);
+    return fcl_conv_launch(t, &x, 3, (size_t)K, nmb, (size_t)G, 16); /* tiny work-items: groups of 16 */
+}
+
+/* ---- chunks of images and their workspace ---------------------------------------------------------- */
+
+
+int fcl_conv_col_ld(const fcl_conv_tune *t, int cnt, int P) { return (int)(fcl_conv_cdiv((size_t)cnt * P, (size_t)t->nb) * t->nb); }
+
+/* Images per chunk such that `rows` workspace rows (all buffers together) fit the budget. */
+int fcl_conv_plan_chunk(const fcl_conv_tune *t, size_t rows, int P, int n)
+{
+    size_t per_img = rows * (size_t)P * sizeof(float);
+    size_t chunk = per_img ? (size_t)t->col_kb * 1024 / per_img : (size_t)n;
+    if (chunk < 1) chunk = 1;
+    return chunk > (size_t)n ? n : (int)chunk;
+}
+
+fcl_status fcl_conv_ws_alloc(fcl_ctx *ctx, const fcl_conv_tune *t, size_t rows, int chunk, int P, fcl_conv_ws *w)
+{
+    size_t floats = rows * (size_t)fcl_conv_col_ld(t, chunk, P);
+    const fcl_device_info *d = fcl_ctx_device(ctx);
+    if (floats * sizeof(float) > d->max_alloc || floats >= INT_MAX)
+        return FCL_ERR(ERRP(ctx), FCL_ERR_UNSUPPORTED, "conv2d: the im2col workspace of %d image(s) needs %.1f MiB "
+                       "(%zu x %d floats), over the device's %.1f MiB allocation limit or 32-bit indexing", chunk,
+                       (double)floats * 4 / 1048576.0, rows, fcl_conv_col_ld(t, chunk, P), (double)d->max_alloc / 1048576.0);
+    return fcl_pool_alloc(ctx, floats * sizeof(float), &w->buf, &w->cap);
+}
+
+void fcl_conv_ws_free(fcl_ctx *ctx, fcl_conv_ws *w)
+{
+    if (w->buf) fcl_pool_free(ctx, w->buf, w->cap);
+    w->buf = NULL;
+}
+
+/* im2col of images i0 .. i0 + cnt - 1 of x into dst ([G][Kg][ld]) for the geometry p. */
+fcl_status fcl_conv_im2col(fcl_ctx *ctx, const fcl_conv_tune *t, cl_mem dst, int ld, const fcl_tensor *x,
+                         int i0, int cnt, const fcl_conv2d_params *p, int oh, int ow)
+{
+    int G = p->groups, cin_g = p->cin / G, Kg = cin_g * p->kh * p->kw;
+    fcl_op_args a;
+    if (fcl_conv_start(ctx, &CONV, "conv_im2col", &a)) return a.st;
+    fcl_op_arg_m(&a, dst); fcl_op_arg_i(&a, ld); fcl_op_arg_i(&a, Kg * ld);
+    fcl_op_arg_m(&a, x->buf); fcl_op_arg_i(&a, (int)x->offset + i0 * p->cin * p->h * p->w);
+    fcl_op_arg_i(&a, p->cin); fcl_op_arg_i(&a, p->h); fcl_op_arg_i(&a, p->w); fcl_op_arg_i(&a, cin_g);
+    fcl_conv_geom_args(&a, p);
+    fcl_op_arg_i(&a, oh); fcl_op_arg_i(&a, ow); fcl_op_arg_i(&a, cnt);
+    return fcl_conv_launch(t, &a, 3, (size_t)cin_g, (size_t)cnt, (size_t)G, 0);
+}
+
+/* The geometry under which im2col of an [n, c, h, w] tensor only gathers its images side by side
+ * ([c][image * h * w + pixel]): a 1x1 dense convolution without stride or padding. */
+static fcl_conv2d_params gather_geom(int n, int c, int h, int w)
+{
+    fcl_conv2d_params q = {n, c, h, w, c, 1, 1, 1, 1, 0, 0, 1, 1, 1, 0};
+    return q;
+}
+
+fcl_status fcl_conv_col2im(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *dx, cl_mem col, int ld,
+                         int i0, int cnt, const fcl_conv2d_params *p, int oh, int ow)
+{
+    int G = p->groups, cin_g = p->cin / G, Kg = cin_g * p->kh * p->kw;
+    fcl_op_args a;
+    if (fcl_conv_start(ctx, &CONV, "conv_col2im", &a)) return a.st;
+    fcl_op_arg_m(&a, dx->buf); fcl_op_arg_i(&a, (int)dx->offset + i0 * p->cin * p->h * p->w);
+    fcl_op_arg_i(&a, p->cin); fcl_op_arg_i(&a, p->h); fcl_op_arg_i(&a, p->w); fcl_op_arg_i(&a, cin_g);
+    fcl_op_arg_m(&a, col); fcl_op_arg_i(&a, ld); fcl_op_arg_i(&a, Kg * ld);
+    fcl_conv_geom_args(&a, p);
+    fcl_op_arg_i(&a, oh); fcl_op_arg_i(&a, ow); fcl_op_arg_i(&a, cnt);
+    return fcl_conv_launch(t, &a, 3, (size_t)cin_g, (size_t)cnt, (size_t)G, 0);
+}
+
+/* y or dy (from image i0) as a GEMM operand: rows are the channels of group g. */
+fcl_conv_operand fcl_conv_out_operand(const fcl_tensor *t, int i0, const fcl_conv2d_params *p, int P)
+{
+    int cout_g = p->cout / p->groups;
+    fcl_conv_operand o = {t->buf, (int)t->offset + i0 * p->cout * P, p->cout * P, P, cout_g * P, 0};
+    return o;
+}
+
+/* x or dx likewise, for the 1x1 algorithm (P = h * w). */
+fcl_conv_operand fcl_conv_in_operand(const fcl_tensor *t, int i0, const fcl_conv2d_params *p, int P)
+{
+    int cin_g = p->cin / p->groups;
+    fcl_conv_operand o = {t->buf, (int)t->offset + i0 * p->cin * P, p->cin * P, P, cin_g * P, 0};
+    return o;
+}
+
+/* A workspace chunk as a GEMM operand: [G][rows_g][ld], contiguous over the columns. */
+fcl_conv_operand fcl_conv_ws_operand(const fcl_conv_ws *w, int rows_g, int ld, int P)
+{
+    fcl_conv_operand o = {w->buf, 0, P, ld, rows_g * ld, 1};
+    return o;
+}
+
+/* ---- the directions ------------------------------------------------------------------------------ */
+
+/* y = conv(x, w) + b through the GEMM: y[g] = W[g] * B[g], B = x (1x1) or im2col(x). */
+fcl_status fcl_conv_gemm_fwd(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *y, const fcl_tensor *x,
+                             const fcl_tensor *w, const fcl_tensor *b, const fcl_conv2d_params *p, int oh, int ow)
+{
+    fcl_status st;
+    fcl_conv_ws col = {NULL, 0};
+    cl_mem packed = NULL;
+    size_t packed_cap = 0;
+    fcl_conv2d_algo algo = fcl_conv2d_algo_of(p);
+    int G = p->groups, M = p->cout / G, Kg = p->cin / G * p->kh * p->kw, P = oh * ow;
+    /* y[g] = W[g] * B[g]: A(m, k) = w[g * M + m][k] */
+    if ((st = fcl_conv_pack(ctx, t, &packed, &packed_cap, G, M, Kg, w, M * Kg, Kg, 1))) goto fail;
+    if (algo == FCL_CONV_1X1 && P % t->nb == 0) {
+        /* B = x itself. When P is not a multiple of the column block, blocks would straddle two
+         * images and read x lane by lane: the im2col path below (a plain gather for 1x1) is faster. */
+        fcl_conv_operand bx = fcl_conv_in_operand(x, 0, p, P), c = fcl_conv_out_operand(y, 0, p, P);
+        st = fcl_conv_gemm_nn(ctx, t, G, M, Kg, P, p->n * P, packed, &bx, &c, b, 0);
+        goto fail;
+    }
+    int chunk = fcl_conv_plan_chunk(t, (size_t)p->cin * p->kh * p->kw, P, p->n);
+    if ((st = fcl_conv_ws_alloc(ctx, t, (size_t)p->cin * p->kh * p->kw, chunk, P, &col))) goto fail;
+    for (int i0 = 0; i0 < p->n; i0 += chunk) {
+        int cnt = p->n - i0 < chunk ? p->n - i0 : chunk, ld = fcl_conv_col_ld(t, cnt, P);
+        if ((st = fcl_conv_im2col(ctx, t, col.buf, ld, x, i0, cnt, p, oh, ow))) goto fail;
+        fcl_conv_operand bc = fcl_conv_ws_operand(&col, Kg, ld, P), c = fcl_conv_out_operand(y, i0, p, P);
+        if ((st = fcl_conv_gemm_nn(ctx, t, G, M, Kg, P, cnt * P, packed, &bc, &c, b, 0))) goto fail;
+    }
+fail:
+    if (packed) fcl_pool_free(ctx, packed, packed_cap);
+    fcl_conv_ws_free(ctx, &col);
+    return st;
+}
+
+/* dx += the data gradient through the CPU-shaped GEMMs: dcol = W^T * dy, then col2im (1x1: dx +=
+ * W^T * dy directly). */
+fcl_status fcl_conv_gemm_bwd_data(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *dx, const fcl_tensor *dy,
+                                const fcl_tensor *w, const fcl_conv2d_params *p, int oh, int ow)
+{
+    fcl_status st;
+    fcl_conv_ws col = {NULL, 0}, dyc = {NULL, 0};
+    cl_mem packed = NULL;
+    size_t packed_cap = 0;
+    fcl_conv2d_algo algo = fcl_conv2d_algo_of(p);
+    int G = p->groups, M = p->cout / G, Kg = p->cin / G * p->kh * p->kw, P = oh * ow;
+    /* dcol[g] = W[g]^T * dy[g]: A(kk, co) = w[g * M + co][kk], rows Kg, reduction over M */
+    if ((st = fcl_conv_pack(ctx, t, &packed, &packed_cap, G, Kg, M, w, M * Kg, 1, Kg))) goto fail;
+    int is1x1 = algo == FCL_CONV_1X1;
+    /* dy is the GEMM's B: gathered into a contiguous chunk when column blocks would straddle images */
+    int gather = P % t->nb != 0;
+    size_t col_rows = is1x1 ? 0 : (size_t)p->cin * p->kh * p->kw, dy_rows = gather ? (size_t)p->cout : 0;
+    int chunk = fcl_conv_plan_chunk(t, col_rows + dy_rows, P, p->n);
+    if (col_rows && (st = fcl_conv_ws_alloc(ctx, t, col_rows, chunk, P, &col))) goto fail;
+    if (dy_rows && (st = fcl_conv_ws_alloc(ctx, t, dy_rows, chunk, P, &dyc))) goto fail;
+    const fcl_conv2d_params gq = gather_geom(p->n, p->cout, oh, ow);
+    for (int i0 = 0; i0 < p->n; i0 += chunk) {
+        int cnt = p->n - i0 < chunk ? p->n - i0 : chunk, ld = fcl_conv_col_ld(t, cnt, P);
+        fcl_conv_operand bdy = fcl_conv_out_operand(dy, i0, p, P);
+        if (gather) {
+            if ((st = fcl_conv_im2col(ctx, t, dyc.buf, ld, dy, i0, cnt, &gq, oh, ow))) goto fail;
+            bdy = fcl_conv_ws_operand(&dyc, M, ld, P);
+        }
+        if (is1x1) { /* dx += W^T * dy directly */
+            fcl_conv_operand c = fcl_conv_in_operand(dx, i0, p, P);
+            if ((st = fcl_conv_gemm_nn(ctx, t, G, Kg, M, P, cnt * P, packed, &bdy, &c, NULL, 1))) goto fail;
+            continue;
+        }
+        fcl_conv_operand c = fcl_conv_ws_operand(&col, Kg, ld, P);
+        if ((st = fcl_conv_gemm_nn(ctx, t, G, Kg, M, P, cnt * P, packed, &bdy, &c, NULL, 0))) goto fail;
+        if ((st = fcl_conv_col2im(ctx, t, dx, col.buf, ld, i0, cnt, p, oh, ow))) goto fail;
+    }
+fail:
+    if (packed) fcl_pool_free(ctx, packed, packed_cap);
+    fcl_conv_ws_free(ctx, &col);
+    fcl_conv_ws_free(ctx, &dyc);
+    return st;
+}
+
+/* dw += the weight gradient through the CPU-shaped GEMMs: dy * B^T, B = x (1x1) or fcl_conv_im2col(x). */
+fcl_status fcl_conv_gemm_bwd_weight(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *dw, const fcl_tensor *dy,
+                                  const fcl_tensor *x, const fcl_conv2d_params *p, int oh, int ow)
+{
+    fcl_status st = FCL_OK;
+    fcl_conv_ws col = {NULL, 0};
+    int G = p->groups, M = p->cout / G, Kg = p->cin / G * p->kh * p->kw, P = oh * ow;
+    if (fcl_conv2d_algo_of(p) == FCL_CONV_1X1) {
+        /* dw[g] += dy[g] * x[g]^T straight from the tensors, in chunks of images whose dy and x
+         * fit the workspace budget: every work-item streams its rows over the chunk, so larger
+         * chunks would be re-read from memory instead of the caches */
+        int chunk = fcl_conv_plan_chunk(t, (size_t)p->cin + p->cout, P, p->n);
+        for (int i0 = 0; i0 < p->n; i0 += chunk) {
+            int cnt = p->n - i0 < chunk ? p->n - i0 : chunk;
+            fcl_conv_operand ady = fcl_conv_out_operand(dy, i0, p, P), bx = fcl_conv_in_operand(x, i0, p, P);
+            if ((st = fcl_conv_gemm_nt(ctx, t, G, M, Kg, P, cnt, &ady, &bx, dw))) goto fail;
+        }
+        goto fail;
+    }
+    int chunk = fcl_conv_plan_chunk(t, (size_t)p->cin * p->kh * p->kw, P, p->n);
+    if ((st = fcl_conv_ws_alloc(ctx, t, (size_t)p->cin * p->kh * p->kw, chunk, P, &col))) goto fail;
+    for (int i0 = 0; i0 < p->n; i0 += chunk) {
+        int cnt = p->n - i0 < chunk ? p->n - i0 : chunk, ld = fcl_conv_col_ld(t, cnt, P);
+        if ((st = fcl_conv_im2col(ctx, t, col.buf, ld, x, i0, cnt, p, oh, ow))) goto fail;
+        fcl_conv_operand ady = fcl_conv_out_operand(dy, i0, p, P), bc = fcl_conv_ws_operand(&col, Kg, ld, P);
+        if ((st = fcl_conv_gemm_nt(ctx, t, G, M, Kg, P, cnt, &ady, &bc, dw))) goto fail;
+    }
+fail:
+    fcl_conv_ws_free(ctx, &col);
+    return st;
+}
