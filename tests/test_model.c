@@ -9,6 +9,8 @@
 
 #include <facecl/model.h>
 
+#include "helpers/small_net.h"
+
 #define MODELS FACECL_SOURCE_DIR "/models/"
 
 static const char *const shipped[] = {"resnet18",     "resnet34",    "resnet50",    "resnet101",
@@ -58,6 +60,63 @@ static void expect_shape(const fcl_model *m, const char *name, int ndim, int d0,
     cr_assert_eq(p->ndim, ndim, "%s %s: ndim %d, expected %d", m->name, name, p->ndim, ndim);
     for (int i = 0; i < ndim; i++)
         cr_assert_eq(p->shape[i], d[i], "%s %s: dim %d is %d, expected %d", m->name, name, i, p->shape[i], d[i]);
+}
+
+/* torchvision names and shapes of the models load_tv builds: one row a parameter, {model, name, ndim, dims}. */
+static const struct tv_shape {
+    const char *model, *name;
+    int ndim, d[4];
+} tv_shapes[] = {
+    {"resnet18", "conv1.weight", 4, {64, 3, 7, 7}},
+    {"resnet18", "bn1.running_mean", 1, {64, 0, 0, 0}},
+    {"resnet18", "bn1.num_batches_tracked", 0, {0, 0, 0, 0}},
+    {"resnet18", "layer1.0.conv1.weight", 4, {64, 64, 3, 3}},
+    {"resnet18", "layer2.0.downsample.0.weight", 4, {128, 64, 1, 1}},
+    {"resnet18", "layer2.0.downsample.1.bias", 1, {128, 0, 0, 0}},
+    {"resnet18", "layer4.1.bn2.running_var", 1, {512, 0, 0, 0}},
+    {"resnet18", "fc.weight", 2, {1000, 512, 0, 0}},
+    {"resnet18", "fc.bias", 1, {1000, 0, 0, 0}},
+    {"mobilenet_v2", "features.0.0.weight", 4, {32, 3, 3, 3}},
+    {"mobilenet_v2", "features.1.conv.0.0.weight", 4, {32, 1, 3, 3}},   /* t = 1: depthwise first */
+    {"mobilenet_v2", "features.1.conv.1.weight", 4, {16, 32, 1, 1}},
+    {"mobilenet_v2", "features.3.conv.1.0.weight", 4, {144, 1, 3, 3}},
+    {"mobilenet_v2", "features.3.conv.3.running_mean", 1, {24, 0, 0, 0}},
+    {"mobilenet_v2", "features.18.0.weight", 4, {1280, 320, 1, 1}},
+    {"mobilenet_v2", "classifier.1.weight", 2, {1000, 1280, 0, 0}},
+    {"densenet121", "features.conv0.weight", 4, {64, 3, 7, 7}},
+    {"densenet121", "features.denseblock1.denselayer1.norm1.weight", 1, {64, 0, 0, 0}},
+    {"densenet121", "features.denseblock1.denselayer6.conv1.weight", 4, {128, 224, 1, 1}},
+    {"densenet121", "features.denseblock3.denselayer24.conv2.weight", 4, {32, 128, 3, 3}},
+    {"densenet121", "features.transition1.conv.weight", 4, {128, 256, 1, 1}},
+    {"densenet121", "features.norm5.running_var", 1, {1024, 0, 0, 0}},
+    {"densenet121", "classifier.weight", 2, {1000, 1024, 0, 0}},
+    {"resnext50_32x4d", "layer1.0.conv2.weight", 4, {128, 4, 3, 3}},
+    {"resnext50_32x4d", "layer4.2.conv3.weight", 4, {2048, 1024, 1, 1}},
+    {"se_resnet50", "layer1.0.se.fc1.weight", 4, {16, 256, 1, 1}},
+    {"se_resnet50", "layer1.0.se.fc1.bias", 1, {16, 0, 0, 0}},
+    {"se_resnet50", "layer4.2.se.fc2.weight", 4, {2048, 128, 1, 1}},
+    {"se_resnet18", "layer1.1.se.fc1.weight", 4, {8, 64, 1, 1}},   /* make_divisible(64/16, 8) = 8 */
+    {"vgg16_bn", "features.0.weight", 4, {64, 3, 3, 3}},
+    {"vgg16_bn", "features.41.running_mean", 1, {512, 0, 0, 0}},
+    {"vgg16_bn", "classifier.0.weight", 2, {4096, 25088, 0, 0}},
+    {"vgg16_bn", "classifier.6.weight", 2, {1000, 4096, 0, 0}},
+    {"alexnet", "features.0.weight", 4, {64, 3, 11, 11}},
+    {"alexnet", "features.10.bias", 1, {256, 0, 0, 0}},
+    {"alexnet", "classifier.1.weight", 2, {4096, 9216, 0, 0}},
+    {"alexnet", "classifier.6.weight", 2, {1000, 4096, 0, 0}},
+};
+
+/* Checks every tv_shapes row of m's model (at least one). */
+static void expect_tv_shapes(const fcl_model *m)
+{
+    int rows = 0;
+    for (size_t i = 0; i < sizeof tv_shapes / sizeof tv_shapes[0]; i++) {
+        const struct tv_shape *t = &tv_shapes[i];
+        if (strcmp(t->model, m->name) != 0) continue;
+        expect_shape(m, t->name, t->ndim, t->d[0], t->d[1], t->d[2], t->d[3]);
+        rows++;
+    }
+    cr_assert_gt(rows, 0, "no tv_shapes rows for %s", m->name);
 }
 
 /* Structural invariants every built model must satisfy. */
@@ -311,15 +370,7 @@ Test(model, resnet_width_multiplier)
 Test(model, resnet18_names_shapes_and_order)
 {
     fcl_model *m = load_tv("resnet18");
-    expect_shape(m, "conv1.weight", 4, 64, 3, 7, 7);
-    expect_shape(m, "bn1.running_mean", 1, 64, 0, 0, 0);
-    expect_shape(m, "bn1.num_batches_tracked", 0, 0, 0, 0, 0);
-    expect_shape(m, "layer1.0.conv1.weight", 4, 64, 64, 3, 3);
-    expect_shape(m, "layer2.0.downsample.0.weight", 4, 128, 64, 1, 1);
-    expect_shape(m, "layer2.0.downsample.1.bias", 1, 128, 0, 0, 0);
-    expect_shape(m, "layer4.1.bn2.running_var", 1, 512, 0, 0, 0);
-    expect_shape(m, "fc.weight", 2, 1000, 512, 0, 0);
-    expect_shape(m, "fc.bias", 1, 1000, 0, 0, 0);
+    expect_tv_shapes(m);
     cr_assert_null(fcl_model_find_param(m, "layer1.0.downsample.0.weight", NULL));
     cr_assert_null(fcl_model_find_param(m, "conv1.bias", NULL));
     /* torch's state_dict order */
@@ -358,55 +409,15 @@ Test(model, resnet18_names_shapes_and_order)
 
 Test(model, other_torchvision_names)
 {
-    fcl_model *m = load_tv("mobilenet_v2");
-    expect_shape(m, "features.0.0.weight", 4, 32, 3, 3, 3);
-    expect_shape(m, "features.1.conv.0.0.weight", 4, 32, 1, 3, 3);   /* t = 1: depthwise first */
-    expect_shape(m, "features.1.conv.1.weight", 4, 16, 32, 1, 1);
-    expect_shape(m, "features.3.conv.1.0.weight", 4, 144, 1, 3, 3);
-    expect_shape(m, "features.3.conv.3.running_mean", 1, 24, 0, 0, 0);
-    expect_shape(m, "features.18.0.weight", 4, 1280, 320, 1, 1);
-    expect_shape(m, "classifier.1.weight", 2, 1000, 1280, 0, 0);
-    fcl_model_free(m);
-
-    m = load_tv("densenet121");
-    expect_shape(m, "features.conv0.weight", 4, 64, 3, 7, 7);
-    expect_shape(m, "features.denseblock1.denselayer1.norm1.weight", 1, 64, 0, 0, 0);
-    expect_shape(m, "features.denseblock1.denselayer6.conv1.weight", 4, 128, 224, 1, 1);
-    expect_shape(m, "features.denseblock3.denselayer24.conv2.weight", 4, 32, 128, 3, 3);
-    expect_shape(m, "features.transition1.conv.weight", 4, 128, 256, 1, 1);
-    expect_shape(m, "features.norm5.running_var", 1, 1024, 0, 0, 0);
-    expect_shape(m, "classifier.weight", 2, 1000, 1024, 0, 0);
-    fcl_model_free(m);
-
-    m = load_tv("resnext50_32x4d");
-    expect_shape(m, "layer1.0.conv2.weight", 4, 128, 4, 3, 3);
-    expect_shape(m, "layer4.2.conv3.weight", 4, 2048, 1024, 1, 1);
-    cr_assert_eq(m->layers[m->embedding_layer].out_c, 2048);
-    fcl_model_free(m);
-
-    m = load_tv("se_resnet50");
-    expect_shape(m, "layer1.0.se.fc1.weight", 4, 16, 256, 1, 1);
-    expect_shape(m, "layer1.0.se.fc1.bias", 1, 16, 0, 0, 0);
-    expect_shape(m, "layer4.2.se.fc2.weight", 4, 2048, 128, 1, 1);
-    fcl_model_free(m);
-    m = load_tv("se_resnet18");
-    expect_shape(m, "layer1.1.se.fc1.weight", 4, 8, 64, 1, 1);   /* make_divisible(64/16, 8) = 8 */
-    fcl_model_free(m);
-
-    m = load_tv("vgg16_bn");
-    expect_shape(m, "features.0.weight", 4, 64, 3, 3, 3);
-    expect_shape(m, "features.41.running_mean", 1, 512, 0, 0, 0);
-    expect_shape(m, "classifier.0.weight", 2, 4096, 25088, 0, 0);
-    expect_shape(m, "classifier.6.weight", 2, 1000, 4096, 0, 0);
-    cr_assert_eq(m->embedding_dim, 4096);
-    fcl_model_free(m);
-
-    m = load_tv("alexnet");
-    expect_shape(m, "features.0.weight", 4, 64, 3, 11, 11);
-    expect_shape(m, "features.10.bias", 1, 256, 0, 0, 0);
-    expect_shape(m, "classifier.1.weight", 2, 4096, 9216, 0, 0);
-    expect_shape(m, "classifier.6.weight", 2, 1000, 4096, 0, 0);
-    fcl_model_free(m);
+    static const char *const models[] = {"mobilenet_v2", "densenet121", "resnext50_32x4d", "se_resnet50",
+                                          "se_resnet18",  "vgg16_bn",    "alexnet"};
+    for (int i = 0; i < 7; i++) {
+        fcl_model *m = load_tv(models[i]);
+        expect_tv_shapes(m);
+        if (strcmp(models[i], "resnext50_32x4d") == 0) cr_assert_eq(m->layers[m->embedding_layer].out_c, 2048);
+        if (strcmp(models[i], "vgg16_bn") == 0) cr_assert_eq(m->embedding_dim, 4096);
+        fcl_model_free(m);
+    }
 }
 
 Test(model, resnet18_flops)
@@ -506,13 +517,7 @@ Test(model, options_defaults_and_text)
 
 /* ---- the language ---------------------------------------------------------------------------- */
 
-static fcl_model *parse_ok(const char *text)
-{
-    fcl_model *m = NULL;
-    fcl_error err = {0};
-    cr_assert_eq(fcl_model_parse(text, "t.model", NULL, &m, &err), FCL_OK, "%s\n---\n%s", err.msg, text);
-    return m;
-}
+static fcl_model *parse_ok(const char *text) { return fcl_test_parse_model(text, "t.model", NULL); }
 
 /* The value of an expression, as `error "{EXPR}"` prints it. */
 static void expect_value(const char *expr, const char *want)
@@ -643,13 +648,7 @@ Test(model_lang, all_layer_kinds)
         "prelu p2 shared=1 init=0.1\n"
         "embedding emb bias=1\n"
         "classifier cls bias=0\n";
-    fcl_model_opts o;
-    fcl_model_opts_init(&o);
-    o.embedding = 3;
-    o.classes = 4;
-    fcl_model *m = NULL;
-    fcl_error err = {0};
-    cr_assert_eq(fcl_model_parse(text, "k.model", &o, &m, &err), FCL_OK, "%s", err.msg);
+    fcl_model *m = fcl_test_parse_model_head(text, "k.model", 4, 3);
     const fcl_layer *L = m->layers;
     cr_assert_eq(L[0].out_h, 20);
     cr_assert_eq(L[0].out_w, 10);                       /* (20 + 4 - 5) / 2 + 1 */
@@ -725,114 +724,129 @@ static void expect_error(const char *text, fcl_status status, int line, const ch
 
 #define TAIL "gap\nembedding\nclassifier fc\n"
 
+/* The parse errors, one row a case: {group, model text, status, line, reason}; each model_errors
+ * test below runs its group's rows through expect_error. */
+static const struct err_case {
+    const char *group, *text;
+    fcl_status status;
+    int line;
+    const char *reason;
+} err_cases[] = {
+    {"keys", "conv c out=8 k=3\nconvv d out=8 k=3\n" TAIL, FCL_ERR_FORMAT, 2, "unknown layer type 'convv'"},
+    {"keys", "conv c out=8 k=3 stride=2\n" TAIL, FCL_ERR_FORMAT, 1, "unknown key 'stride' for conv"},
+    {"keys", "\n\nconv c out=8 k=2.5\n" TAIL, FCL_ERR_FORMAT, 3, "bad value for conv key 'k': 2.5 is not an integer"},
+    {"keys", "conv c out=8 k=0\n" TAIL, FCL_ERR_FORMAT, 1, "bad value for conv key 'k': 0"},
+    {"keys", "conv c out=\"x\" k=3\n" TAIL, FCL_ERR_FORMAT, 1, "bad value for conv key 'out'"},
+    {"keys", "conv c out=8 k=3 bias=2\n" TAIL, FCL_ERR_FORMAT, 1, "bad value for conv key 'bias'"},
+    {"keys", "conv c out=8 k=3 gamma=2\n" TAIL, FCL_ERR_FORMAT, 1, "gamma, ws_eps and gain_init need ws=1"},
+    {"keys", "conv c out=8 k=3 ws=1 ws_eps=0\n" TAIL, FCL_ERR_FORMAT, 1, "gamma and ws_eps must be > 0"},
+    {"keys", "conv c out=8 k=3\nbn n affine=0 weight_init=0\n" TAIL, FCL_ERR_FORMAT, 2, "bn: weight_init needs affine=1"},
+    {"keys", "conv c out=8 k=3\nscale\n" TAIL, FCL_ERR_FORMAT, 2, "scale: missing required key 'by'"},
+    {"keys", "conv c out=8 k=3\ndropout p=1\n" TAIL, FCL_ERR_FORMAT, 2, "bad value for dropout key 'p'"},
+    {"keys", "conv c out=8 k=3\nmaxpool k=2 p=2\n" TAIL, FCL_ERR_FORMAT, 2, "more than half the window"},
+    {"keys", "option channels = \"x\"\n" TAIL, FCL_ERR_FORMAT, 1, "bad value for option 'channels'"},
+    {"keys", "option classes = -1\n" TAIL, FCL_ERR_FORMAT, 1, "bad value for option 'classes'"},
+    {"keys", "option colour = 1\n" TAIL, FCL_ERR_FORMAT, 1, "unknown option 'colour'"},
+    {"keys", "let x = 1 +\n" TAIL, FCL_ERR_FORMAT, 1, "expression ends too early"},
+    {"keys", "let x = (1\n\n" TAIL, FCL_ERR_FORMAT, 1, "expected ')'"},
+    {"keys", "let x = y * 2\n" TAIL, FCL_ERR_FORMAT, 1, "undefined variable 'y'"},
+    {"keys", "let x = foo(2)\n" TAIL, FCL_ERR_FORMAT, 1, "unknown function 'foo'"},
+    {"keys", "let l = [1, 2]\nlet x = l[2]\n" TAIL, FCL_ERR_FORMAT, 2, "index 2 out of range"},
+    {"keys", "let x = 1 / 0\n" TAIL, FCL_ERR_FORMAT, 1, "division by zero"},
+    {"keys", "let x = \"a\" < \"b\"\n" TAIL, FCL_ERR_FORMAT, 1, "compares numbers"},
+    {"keys", "let classes = 3\n" TAIL, FCL_ERR_FORMAT, 1, "'classes' is a run-time option"},
+    {"keys", "for i in 3\nend\n" TAIL, FCL_ERR_FORMAT, 1, "needs a list"},
+    {"keys", "conv c out = 8 k=3\n" TAIL, FCL_ERR_FORMAT, 1, "no spaces around '='"},
+    {"keys", "conv c out=8 k=3 k=5\n" TAIL, FCL_ERR_FORMAT, 1, "key 'k' given twice"},
+    {"keys", "conv c{\"a b\"} out=8 k=3\n" TAIL, FCL_ERR_FORMAT, 1, "bad name 'ca b'"},
+    {"refs", "conv c out=8 k=3\nadd from=@prev,@nope\n" TAIL, FCL_ERR_FORMAT, 2, "undefined output '@nope'"},
+    {"refs", "conv c out=8 k=3\nalias x = @missing\n" TAIL, FCL_ERR_FORMAT, 2, "undefined output '@missing'"},
+    {"refs", "conv c out=8 k=3\nadd from=@prev\n" TAIL, FCL_ERR_FORMAT, 2, "add takes 2 to 8 inputs"},
+    {"refs", "conv c out=8 k=3\nadd\n" TAIL, FCL_ERR_FORMAT, 2, "add takes 2 to 8 inputs"},
+    {"refs", "conv c out=8 k=3\nrelu from=@c,@c\n" TAIL, FCL_ERR_FORMAT, 2, "relu takes 1 input"},
+    {"refs", "conv c out=8 k=3\nadd from=c,@c\n" TAIL, FCL_ERR_FORMAT, 2, "not a reference"},
+    /* names inside a block are not visible outside it */
+    {"refs", "block b\n  conv inner out=8 k=1\nend\nb x\nrelu from=@inner\n" TAIL, FCL_ERR_FORMAT, 5, "undefined output '@inner'"},
+    {"refs", "conv c out=8 k=3 as=in\n" TAIL, FCL_ERR_FORMAT, 1, "'in' is reserved"},
+    {"shapes", "option size = 8\nconv a out=8 k=3 p=1\nconv b out=16 k=3 s=2 p=1\nadd from=@a,@b\n" TAIL, FCL_ERR_SHAPE, 4, "add: input shapes differ: [8,8,8] vs [16,4,4]"},
+    {"shapes", "conv a out=8 k=3\nconv b out=12 k=3 groups=3\n" TAIL, FCL_ERR_SHAPE, 2, "groups=3 does not divide the input channels"},
+    {"shapes", "conv a out=8 k=3 groups=3\n" TAIL, FCL_ERR_SHAPE, 1, "groups=3 does not divide the output channels (3 in, 8 out)"},
+    {"shapes", "conv a out=8 k=3 groups=4\n" TAIL, FCL_ERR_SHAPE, 1, "groups=4 does not divide"},
+    {"shapes", "option size = 8\nconv a out=8 k=3 s=2\nconv b out=8 k=3 s=2\nconv c out=8 k=3\n" TAIL, FCL_ERR_SHAPE, 4, "spatial size shrinks to 0: input 1x1, kernel 3x3"},
+    {"shapes", "option size = 4\nmaxpool k=2\nmaxpool k=2\nmaxpool k=2\n" TAIL, FCL_ERR_SHAPE, 4, "maxpool: spatial size shrinks to 0"},
+    {"shapes", "option size = 8\nconv a out=8 k=3 p=1\ngap\nconv s out=4 k=1\nchannel_mul from=@a,@s\n" TAIL, FCL_ERR_SHAPE, 5, "channel_mul: the scale must be [8,1,1]"},
+    {"shapes", "option size = 8\nconv a out=8 k=3 p=1\nmaxpool k=2\nconcat from=@a,@prev\n" TAIL, FCL_ERR_SHAPE, 4, "concat: spatial sizes differ"},
+    {"blocks", "block a\n  b x\nend\nblock b\n  a y\nend\na top\n" TAIL, FCL_ERR_FORMAT, 5, "recursion: block 'a' instantiates itself"},
+    {"blocks", "block a\n  a y\nend\na top\n" TAIL, FCL_ERR_FORMAT, 2, "recursion"},
+    {"blocks", "block u ch\n  conv c out=ch k=1\nend\nu x\n" TAIL, FCL_ERR_FORMAT, 4, "u: missing required key 'ch'"},
+    {"blocks", "block u ch\n  conv c out=ch k=1\nend\nu x ch=4 depth=2\n" TAIL, FCL_ERR_FORMAT, 4, "unknown key 'depth' for block u"},
+    /* an error inside a block names the line in the block and the instance */
+    {"blocks", "conv c out=8 k=3\noption size = 4\n" TAIL, FCL_ERR_FORMAT, 2, "must come before the first layer"},
+    {"blocks", "option size = 4\nblock u ch\n  conv c out=ch k=1\n  conv d out=ch k=9\nend\nu first ch=2\n" TAIL, FCL_ERR_SHAPE, 4, "(in block 'u' instance 'first' at line 6)"},
+    {"blocks", "conv c k=3\n" TAIL, FCL_ERR_FORMAT, 1, "conv: missing required key 'out'"},
+    {"blocks", "conv c out=3\n" TAIL, FCL_ERR_FORMAT, 1, "conv: missing required key 'k'"},
+    {"blocks", "conv c out=3 kh=3\n" TAIL, FCL_ERR_FORMAT, 1, "conv: missing required key 'kw'"},
+    {"blocks", "conv out=3 k=3\n" TAIL, FCL_ERR_FORMAT, 1, "conv: missing required NAME"},
+    {"blocks", "maxpool s=2\n" TAIL, FCL_ERR_FORMAT, 1, "maxpool: missing required key 'k'"},
+    {"blocks", "conv c out=8 k=3\nif 1\n  relu\n", FCL_ERR_FORMAT, 2, "`if` has no matching `end`"},
+    {"blocks", "for i in range(2)\n  relu\n", FCL_ERR_FORMAT, 1, "`for` has no matching `end`"},
+    {"blocks", "conv c out=8 k=3\nend\n", FCL_ERR_FORMAT, 2, "`end` without an open if/for/block"},
+    {"blocks", "conv c out=8 k=3\nelse\n", FCL_ERR_FORMAT, 2, "`else` without an open"},
+    {"blocks", "for i in range(2)\nelse\nend\n", FCL_ERR_FORMAT, 2, "`else` without `if`"},
+    {"blocks", "if 1\nelse\nelse\nend\n", FCL_ERR_FORMAT, 3, "`else` after `else`"},
+    {"blocks", "if 1\n  block b\n  end\nend\n", FCL_ERR_FORMAT, 2, "only at the top level"},
+    {"blocks", "block relu\nend\n" TAIL, FCL_ERR_FORMAT, 1, "is a built-in layer type"},
+    {"blocks", "block b\nend\nblock b\nend\n" TAIL, FCL_ERR_FORMAT, 3, "defined twice (first at line 1)"},
+    {"blocks", "block b from\nend\n" TAIL, FCL_ERR_FORMAT, 1, "reserved"},
+    {"blocks", "let = 3\n" TAIL, FCL_ERR_FORMAT, 1, "plain identifier"},
+    {"blocks", "if 1\n  option size = 3\nend\n" TAIL, FCL_ERR_FORMAT, 2, "`option` only at the top level"},
+    {"model", "conv c out=8 k=3\nconv c out=8 k=3\n" TAIL, FCL_ERR_FORMAT, 2, "duplicate layer name 'c' (also at line 1)"},
+    {"model", "conv c out=8 k=3\ngap\nclassifier fc\n", FCL_ERR_FORMAT, 3, "`classifier` before `embedding`"},
+    {"model", "conv c out=8 k=3\ngap\nembedding\n\n", FCL_ERR_FORMAT, 3, "missing required `classifier NAME` line"},
+    {"model", "conv c out=8 k=3\ngap\n", FCL_ERR_FORMAT, 2, "missing required `embedding` line"},
+    {"model", "conv c out=8 k=3\n" TAIL "relu\n", FCL_ERR_FORMAT, 5, "a layer after the classifier (line 4)"},
+    {"model", "conv c out=8 k=3\ngap\nembedding\nembedding\nclassifier fc\n", FCL_ERR_FORMAT, 4, "a second `embedding`"},
+    {"model", "embedding\nclassifier fc\n", FCL_ERR_FORMAT, 1, "the network input itself cannot be the embedding"},
+    {"model", "conv c out=8 k=3\nconv d from=@in out=8 k=3\n" TAIL, FCL_ERR_FORMAT, 1, "the output of this conv c is never used"},
+    {"model", "option stem = \"x\"\nif stem != \"face\"\n  error \"no stem {stem}, {1+1}\"\nend\n" TAIL, FCL_ERR_INVALID_ARG, 3, "no stem x, 2"},
+    {"model", "conv c out=8 k=3\nlet x = \"a\nb\"\n" TAIL, FCL_ERR_FORMAT, 2, "unterminated string"},
+};
+
+static void expect_errors(const char *group)
+{
+    int rows = 0;
+    for (size_t i = 0; i < sizeof err_cases / sizeof err_cases[0]; i++) {
+        const struct err_case *c = &err_cases[i];
+        if (strcmp(c->group, group) != 0) continue;
+        expect_error(c->text, c->status, c->line, c->reason);
+        rows++;
+    }
+    cr_assert_gt(rows, 0, "no err_cases rows for %s", group);
+}
+
 Test(model_errors, unknown_type_key_and_bad_values)
 {
-    expect_error("conv c out=8 k=3\nconvv d out=8 k=3\n" TAIL, FCL_ERR_FORMAT, 2, "unknown layer type 'convv'");
-    expect_error("conv c out=8 k=3 stride=2\n" TAIL, FCL_ERR_FORMAT, 1, "unknown key 'stride' for conv");
-    expect_error("\n\nconv c out=8 k=2.5\n" TAIL, FCL_ERR_FORMAT, 3, "bad value for conv key 'k': 2.5 is not an integer");
-    expect_error("conv c out=8 k=0\n" TAIL, FCL_ERR_FORMAT, 1, "bad value for conv key 'k': 0");
-    expect_error("conv c out=\"x\" k=3\n" TAIL, FCL_ERR_FORMAT, 1, "bad value for conv key 'out'");
-    expect_error("conv c out=8 k=3 bias=2\n" TAIL, FCL_ERR_FORMAT, 1, "bad value for conv key 'bias'");
-    expect_error("conv c out=8 k=3 gamma=2\n" TAIL, FCL_ERR_FORMAT, 1, "gamma, ws_eps and gain_init need ws=1");
-    expect_error("conv c out=8 k=3 ws=1 ws_eps=0\n" TAIL, FCL_ERR_FORMAT, 1, "gamma and ws_eps must be > 0");
-    expect_error("conv c out=8 k=3\nbn n affine=0 weight_init=0\n" TAIL, FCL_ERR_FORMAT, 2, "bn: weight_init needs affine=1");
-    expect_error("conv c out=8 k=3\nscale\n" TAIL, FCL_ERR_FORMAT, 2, "scale: missing required key 'by'");
-    expect_error("conv c out=8 k=3\ndropout p=1\n" TAIL, FCL_ERR_FORMAT, 2, "bad value for dropout key 'p'");
-    expect_error("conv c out=8 k=3\nmaxpool k=2 p=2\n" TAIL, FCL_ERR_FORMAT, 2, "more than half the window");
-    expect_error("option channels = \"x\"\n" TAIL, FCL_ERR_FORMAT, 1, "bad value for option 'channels'");
-    expect_error("option classes = -1\n" TAIL, FCL_ERR_FORMAT, 1, "bad value for option 'classes'");
-    expect_error("option colour = 1\n" TAIL, FCL_ERR_FORMAT, 1, "unknown option 'colour'");
-    expect_error("let x = 1 +\n" TAIL, FCL_ERR_FORMAT, 1, "expression ends too early");
-    expect_error("let x = (1\n\n" TAIL, FCL_ERR_FORMAT, 1, "expected ')'");
-    expect_error("let x = y * 2\n" TAIL, FCL_ERR_FORMAT, 1, "undefined variable 'y'");
-    expect_error("let x = foo(2)\n" TAIL, FCL_ERR_FORMAT, 1, "unknown function 'foo'");
-    expect_error("let l = [1, 2]\nlet x = l[2]\n" TAIL, FCL_ERR_FORMAT, 2, "index 2 out of range");
-    expect_error("let x = 1 / 0\n" TAIL, FCL_ERR_FORMAT, 1, "division by zero");
-    expect_error("let x = \"a\" < \"b\"\n" TAIL, FCL_ERR_FORMAT, 1, "compares numbers");
-    expect_error("let classes = 3\n" TAIL, FCL_ERR_FORMAT, 1, "'classes' is a run-time option");
-    expect_error("for i in 3\nend\n" TAIL, FCL_ERR_FORMAT, 1, "needs a list");
-    expect_error("conv c out = 8 k=3\n" TAIL, FCL_ERR_FORMAT, 1, "no spaces around '='");
-    expect_error("conv c out=8 k=3 k=5\n" TAIL, FCL_ERR_FORMAT, 1, "key 'k' given twice");
-    expect_error("conv c{\"a b\"} out=8 k=3\n" TAIL, FCL_ERR_FORMAT, 1, "bad name 'ca b'");
+    expect_errors("keys");
 }
 
 Test(model_errors, references)
 {
-    expect_error("conv c out=8 k=3\nadd from=@prev,@nope\n" TAIL, FCL_ERR_FORMAT, 2, "undefined output '@nope'");
-    expect_error("conv c out=8 k=3\nalias x = @missing\n" TAIL, FCL_ERR_FORMAT, 2, "undefined output '@missing'");
-    expect_error("conv c out=8 k=3\nadd from=@prev\n" TAIL, FCL_ERR_FORMAT, 2, "add takes 2 to 8 inputs");
-    expect_error("conv c out=8 k=3\nadd\n" TAIL, FCL_ERR_FORMAT, 2, "add takes 2 to 8 inputs");
-    expect_error("conv c out=8 k=3\nrelu from=@c,@c\n" TAIL, FCL_ERR_FORMAT, 2, "relu takes 1 input");
-    expect_error("conv c out=8 k=3\nadd from=c,@c\n" TAIL, FCL_ERR_FORMAT, 2, "not a reference");
-    /* names inside a block are not visible outside it */
-    expect_error("block b\n  conv inner out=8 k=1\nend\nb x\nrelu from=@inner\n" TAIL, FCL_ERR_FORMAT, 5,
-                 "undefined output '@inner'");
-    expect_error("conv c out=8 k=3 as=in\n" TAIL, FCL_ERR_FORMAT, 1, "'in' is reserved");
+    expect_errors("refs");
 }
 
 Test(model_errors, shapes)
 {
-    expect_error("option size = 8\nconv a out=8 k=3 p=1\nconv b out=16 k=3 s=2 p=1\nadd from=@a,@b\n" TAIL,
-                 FCL_ERR_SHAPE, 4, "add: input shapes differ: [8,8,8] vs [16,4,4]");
-    expect_error("conv a out=8 k=3\nconv b out=12 k=3 groups=3\n" TAIL, FCL_ERR_SHAPE, 2,
-                 "groups=3 does not divide the input channels");
-    expect_error("conv a out=8 k=3 groups=3\n" TAIL, FCL_ERR_SHAPE, 1, "groups=3 does not divide the output channels (3 in, 8 out)");
-    expect_error("conv a out=8 k=3 groups=4\n" TAIL, FCL_ERR_SHAPE, 1, "groups=4 does not divide");
-    expect_error("option size = 8\nconv a out=8 k=3 s=2\nconv b out=8 k=3 s=2\nconv c out=8 k=3\n" TAIL,
-                 FCL_ERR_SHAPE, 4, "spatial size shrinks to 0: input 1x1, kernel 3x3");
-    expect_error("option size = 4\nmaxpool k=2\nmaxpool k=2\nmaxpool k=2\n" TAIL, FCL_ERR_SHAPE, 4,
-                 "maxpool: spatial size shrinks to 0");
-    expect_error("option size = 8\nconv a out=8 k=3 p=1\ngap\nconv s out=4 k=1\nchannel_mul from=@a,@s\n" TAIL,
-                 FCL_ERR_SHAPE, 5, "channel_mul: the scale must be [8,1,1]");
-    expect_error("option size = 8\nconv a out=8 k=3 p=1\nmaxpool k=2\nconcat from=@a,@prev\n" TAIL,
-                 FCL_ERR_SHAPE, 4, "concat: spatial sizes differ");
+    expect_errors("shapes");
 }
 
 Test(model_errors, blocks_and_structure)
 {
-    expect_error("block a\n  b x\nend\nblock b\n  a y\nend\na top\n" TAIL, FCL_ERR_FORMAT, 5,
-                 "recursion: block 'a' instantiates itself");
-    expect_error("block a\n  a y\nend\na top\n" TAIL, FCL_ERR_FORMAT, 2, "recursion");
-    expect_error("block u ch\n  conv c out=ch k=1\nend\nu x\n" TAIL, FCL_ERR_FORMAT, 4, "u: missing required key 'ch'");
-    expect_error("block u ch\n  conv c out=ch k=1\nend\nu x ch=4 depth=2\n" TAIL, FCL_ERR_FORMAT, 4,
-                 "unknown key 'depth' for block u");
-    /* an error inside a block names the line in the block and the instance */
-    expect_error("conv c out=8 k=3\noption size = 4\n" TAIL, FCL_ERR_FORMAT, 2, "must come before the first layer");
-    expect_error("option size = 4\nblock u ch\n  conv c out=ch k=1\n  conv d out=ch k=9\nend\nu first ch=2\n" TAIL,
-                 FCL_ERR_SHAPE, 4, "(in block 'u' instance 'first' at line 6)");
-    expect_error("conv c k=3\n" TAIL, FCL_ERR_FORMAT, 1, "conv: missing required key 'out'");
-    expect_error("conv c out=3\n" TAIL, FCL_ERR_FORMAT, 1, "conv: missing required key 'k'");
-    expect_error("conv c out=3 kh=3\n" TAIL, FCL_ERR_FORMAT, 1, "conv: missing required key 'kw'");
-    expect_error("conv out=3 k=3\n" TAIL, FCL_ERR_FORMAT, 1, "conv: missing required NAME");
-    expect_error("maxpool s=2\n" TAIL, FCL_ERR_FORMAT, 1, "maxpool: missing required key 'k'");
-    expect_error("conv c out=8 k=3\nif 1\n  relu\n", FCL_ERR_FORMAT, 2, "`if` has no matching `end`");
-    expect_error("for i in range(2)\n  relu\n", FCL_ERR_FORMAT, 1, "`for` has no matching `end`");
-    expect_error("conv c out=8 k=3\nend\n", FCL_ERR_FORMAT, 2, "`end` without an open if/for/block");
-    expect_error("conv c out=8 k=3\nelse\n", FCL_ERR_FORMAT, 2, "`else` without an open");
-    expect_error("for i in range(2)\nelse\nend\n", FCL_ERR_FORMAT, 2, "`else` without `if`");
-    expect_error("if 1\nelse\nelse\nend\n", FCL_ERR_FORMAT, 3, "`else` after `else`");
-    expect_error("if 1\n  block b\n  end\nend\n", FCL_ERR_FORMAT, 2, "only at the top level");
-    expect_error("block relu\nend\n" TAIL, FCL_ERR_FORMAT, 1, "is a built-in layer type");
-    expect_error("block b\nend\nblock b\nend\n" TAIL, FCL_ERR_FORMAT, 3, "defined twice (first at line 1)");
-    expect_error("block b from\nend\n" TAIL, FCL_ERR_FORMAT, 1, "reserved");
-    expect_error("let = 3\n" TAIL, FCL_ERR_FORMAT, 1, "plain identifier");
-    expect_error("if 1\n  option size = 3\nend\n" TAIL, FCL_ERR_FORMAT, 2, "`option` only at the top level");
+    expect_errors("blocks");
 }
 
 Test(model_errors, model_level)
 {
-    expect_error("conv c out=8 k=3\nconv c out=8 k=3\n" TAIL, FCL_ERR_FORMAT, 2, "duplicate layer name 'c' (also at line 1)");
-    expect_error("conv c out=8 k=3\ngap\nclassifier fc\n", FCL_ERR_FORMAT, 3, "`classifier` before `embedding`");
-    expect_error("conv c out=8 k=3\ngap\nembedding\n\n", FCL_ERR_FORMAT, 3, "missing required `classifier NAME` line");
-    expect_error("conv c out=8 k=3\ngap\n", FCL_ERR_FORMAT, 2, "missing required `embedding` line");
-    expect_error("conv c out=8 k=3\n" TAIL "relu\n", FCL_ERR_FORMAT, 5, "a layer after the classifier (line 4)");
-    expect_error("conv c out=8 k=3\ngap\nembedding\nembedding\nclassifier fc\n", FCL_ERR_FORMAT, 4, "a second `embedding`");
-    expect_error("embedding\nclassifier fc\n", FCL_ERR_FORMAT, 1, "the network input itself cannot be the embedding");
-    expect_error("conv c out=8 k=3\nconv d from=@in out=8 k=3\n" TAIL, FCL_ERR_FORMAT, 1,
-                 "the output of this conv c is never used");
-    expect_error("option stem = \"x\"\nif stem != \"face\"\n  error \"no stem {stem}, {1+1}\"\nend\n" TAIL,
-                 FCL_ERR_INVALID_ARG, 3, "no stem x, 2");
-    expect_error("conv c out=8 k=3\nlet x = \"a\nb\"\n" TAIL, FCL_ERR_FORMAT, 2, "unterminated string");
+    expect_errors("model");
 }
 
 Test(model_errors, limits)

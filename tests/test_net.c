@@ -22,7 +22,7 @@ typedef struct trainer {
     fcl_net *net;
     fcl_optim *opt;
     fcl_sched *sched;
-    fcl_tensor x, y, loss, dlogits;
+    fcl_test_batch b;
 } trainer;
 
 static void data(trainer *t)
@@ -38,13 +38,7 @@ static void data(trainer *t)
             x[i * S * S + k] = 0.8f * fcl_rng_normal(&r) + (row / 8 == lab[i] ? 1.0f : 0.0f);
         }
     }
-    size_t n = N, one = 1;
-    cr_assert_eq(fcl_tensor_alloc4(t->ctx, &t->x, N, 1, S, S), FCL_OK);
-    cr_assert_eq(fcl_tensor_upload(t->ctx, &t->x, x, N * S * S), FCL_OK);
-    cr_assert_eq(fcl_tensor_alloc(t->ctx, &t->y, 1, &n, FCL_F32), FCL_OK);
-    cr_assert_eq(fcl_labels_upload(t->ctx, &t->y, lab, N, K), FCL_OK);
-    cr_assert_eq(fcl_tensor_alloc(t->ctx, &t->loss, 1, &one, FCL_F32), FCL_OK);
-    cr_assert_eq(fcl_tensor_alloc4(t->ctx, &t->dlogits, N, K, 1, 1), FCL_OK);
+    fcl_test_batch_upload(t->ctx, &t->b, x, lab, N, 1, S, K);
     free(x);
 }
 
@@ -81,10 +75,7 @@ static void setup(trainer *t, uint64_t seed, int freeze, fcl_optim_kind kind)
 
 static void teardown(trainer *t)
 {
-    fcl_tensor_release(t->ctx, &t->x);
-    fcl_tensor_release(t->ctx, &t->y);
-    fcl_tensor_release(t->ctx, &t->loss);
-    fcl_tensor_release(t->ctx, &t->dlogits);
+    fcl_test_batch_release(t->ctx, &t->b);
     fcl_sched_destroy(t->sched);
     fcl_optim_destroy(t->ctx, t->opt);
     fcl_net_destroy(t->net);
@@ -97,20 +88,20 @@ static float step(trainer *t)
 {
     fcl_xent_params xp = {0.1f};
     fcl_error e = {0};
-    cr_assert_eq(fcl_net_forward(t->net, &t->x, 1), FCL_OK, "%s", fcl_ctx_errmsg(t->ctx));
+    cr_assert_eq(fcl_net_forward(t->net, &t->b.x, 1), FCL_OK, "%s", fcl_ctx_errmsg(t->ctx));
     const fcl_tensor *out = fcl_net_output(t->net);
-    cr_assert_eq(fcl_softmax_xent_fwd(t->ctx, &t->loss, NULL, out, &t->y, &xp), FCL_OK, "%s", fcl_ctx_errmsg(t->ctx));
-    cr_assert_eq(fcl_tensor_fill(t->ctx, &t->dlogits, 0.0f), FCL_OK);
-    cr_assert_eq(fcl_softmax_xent_bwd(t->ctx, &t->dlogits, out, &t->y, &xp, 1.0f), FCL_OK);
+    cr_assert_eq(fcl_softmax_xent_fwd(t->ctx, &t->b.loss, NULL, out, &t->b.y, &xp), FCL_OK, "%s", fcl_ctx_errmsg(t->ctx));
+    cr_assert_eq(fcl_tensor_fill(t->ctx, &t->b.dlogits, 0.0f), FCL_OK);
+    cr_assert_eq(fcl_softmax_xent_bwd(t->ctx, &t->b.dlogits, out, &t->b.y, &xp, 1.0f), FCL_OK);
     cr_assert_eq(fcl_optim_zero_grad(t->ctx, fcl_net_grads(t->net)), FCL_OK);
-    cr_assert_eq(fcl_net_backward(t->net, &t->dlogits, NULL), FCL_OK, "%s", fcl_ctx_errmsg(t->ctx));
+    cr_assert_eq(fcl_net_backward(t->net, &t->b.dlogits, NULL), FCL_OK, "%s", fcl_ctx_errmsg(t->ctx));
     cr_assert_eq(fcl_clip_grad_norm(t->ctx, fcl_net_grads(t->net), 5.0, NULL), FCL_OK, "%s", fcl_ctx_errmsg(t->ctx));
     cr_assert_eq(fcl_optim_step(t->ctx, t->opt, fcl_net_params(t->net), fcl_net_grads(t->net)), FCL_OK, "%s",
                  fcl_ctx_errmsg(t->ctx));
     cr_assert_eq(fcl_sched_on_iter(t->sched, &e), FCL_OK, "%s", e.msg);
     cr_assert_eq(fcl_sched_apply(t->ctx, t->sched, t->opt), FCL_OK);
     float l;
-    cr_assert_eq(fcl_tensor_download(t->ctx, &t->loss, &l, 1), FCL_OK);
+    cr_assert_eq(fcl_tensor_download(t->ctx, &t->b.loss, &l, 1), FCL_OK);
     return l;
 }
 
@@ -132,15 +123,22 @@ static void tmpfile_path(char *buf, size_t size, const char *name)
     snprintf(buf, size, "%s/%s", dir, name);
 }
 
+/* A fresh trainer (seed, optimizer kind) after 40 steps: the first loss in *first, returns the last. */
+static float train_40(trainer *t, uint64_t seed, fcl_optim_kind kind, float *first)
+{
+    setup(t, seed, 0, kind);
+    float last = *first = step(t);
+    for (int i = 1; i < 40; i++) last = step(t);
+    return last;
+}
+
 /* Label smoothing 0.1 with 4 classes bounds the loss below by the entropy of the smoothed target,
  * 0.349 nats; a net that has learnt the set gets under 0.40 within 40 steps (log 4 = 1.39 at the
  * start). */
 Test(net, small_net_learns_fixed_set, .timeout = 300)
 {
     trainer t;
-    setup(&t, 1, 0, FCL_OPTIM_SGD);
-    float first = step(&t), last = first;
-    for (int i = 1; i < 40; i++) last = step(&t);
+    float first, last = train_40(&t, 1, FCL_OPTIM_SGD, &first);
     printf("small net: loss %.4f -> %.4f after 40 SGD steps\n", first, last);
     cr_assert_gt(first, 1.0f, "initial loss %g should be near log(4)", first);
     cr_assert_lt(last, 0.40f, "training loss %g did not fall below 0.40", last);
@@ -150,9 +148,7 @@ Test(net, small_net_learns_fixed_set, .timeout = 300)
 Test(net, adamw_learns_too, .timeout = 300)
 {
     trainer t;
-    setup(&t, 2, 0, FCL_OPTIM_ADAMW);
-    float first = step(&t), last = first;
-    for (int i = 1; i < 40; i++) last = step(&t);
+    float first, last = train_40(&t, 2, FCL_OPTIM_ADAMW, &first);
     printf("small net AdamW: loss %.4f -> %.4f after 40 steps\n", first, last);
     cr_assert_lt(last, 0.40f, "training loss %g did not fall below 0.40", last);
     teardown(&t);
@@ -295,12 +291,12 @@ Test(net, steady_state_allocates_nothing_and_inference_needs_less, .timeout = 30
     setup(&t, 8, 0, FCL_OPTIM_SGD);
     fcl_pool_stats a, b;
     fcl_ctx_pool_stats(t.ctx, &a);
-    cr_assert_eq(fcl_net_forward(t.net, &t.x, 0), FCL_OK, "%s", fcl_ctx_errmsg(t.ctx));
+    cr_assert_eq(fcl_net_forward(t.net, &t.b.x, 0), FCL_OK, "%s", fcl_ctx_errmsg(t.ctx));
     fcl_ctx_pool_stats(t.ctx, &b);
     printf("memory: training peak %.2f MB, inference forward peak %.2f MB (params etc. %.2f MB)\n", train_peak / 1e6,
            b.peak / 1e6, a.peak / 1e6);
     cr_assert_lt(b.peak, train_peak);
-    cr_assert_eq(fcl_net_backward(t.net, &t.dlogits, NULL), FCL_ERR_INVALID_ARG, "backward after inference");
+    cr_assert_eq(fcl_net_backward(t.net, &t.b.dlogits, NULL), FCL_ERR_INVALID_ARG, "backward after inference");
     teardown(&t);
 }
 
@@ -313,14 +309,14 @@ Test(net, input_gradient_matches_finite_differences, .timeout = 300)
     fcl_xent_params xp = {0};
     fcl_net_want_input_grad(t.net, 1);
     float *x = malloc(sizeof(float) * N * S * S);
-    cr_assert_eq(fcl_tensor_download(t.ctx, &t.x, x, N * S * S), FCL_OK);
+    cr_assert_eq(fcl_tensor_download(t.ctx, &t.b.x, x, N * S * S), FCL_OK);
     for (int i = 0; i < 5; i++) step(&t); /* non-trivial running statistics */
     cr_assert_eq(fcl_net_set_freeze(t.net, 0), FCL_OK);
-    cr_assert_eq(fcl_net_forward(t.net, &t.x, 1), FCL_OK);
-    cr_assert_eq(fcl_softmax_xent_fwd(t.ctx, &t.loss, NULL, fcl_net_output(t.net), &t.y, &xp), FCL_OK);
-    cr_assert_eq(fcl_tensor_fill(t.ctx, &t.dlogits, 0.0f), FCL_OK);
-    cr_assert_eq(fcl_softmax_xent_bwd(t.ctx, &t.dlogits, fcl_net_output(t.net), &t.y, &xp, 1.0f), FCL_OK);
-    cr_assert_eq(fcl_net_backward(t.net, &t.dlogits, NULL), FCL_OK, "%s", fcl_ctx_errmsg(t.ctx));
+    cr_assert_eq(fcl_net_forward(t.net, &t.b.x, 1), FCL_OK);
+    cr_assert_eq(fcl_softmax_xent_fwd(t.ctx, &t.b.loss, NULL, fcl_net_output(t.net), &t.b.y, &xp), FCL_OK);
+    cr_assert_eq(fcl_tensor_fill(t.ctx, &t.b.dlogits, 0.0f), FCL_OK);
+    cr_assert_eq(fcl_softmax_xent_bwd(t.ctx, &t.b.dlogits, fcl_net_output(t.net), &t.b.y, &xp, 1.0f), FCL_OK);
+    cr_assert_eq(fcl_net_backward(t.net, &t.b.dlogits, NULL), FCL_OK, "%s", fcl_ctx_errmsg(t.ctx));
     const fcl_tensor *dxt = fcl_net_input_grad(t.net);
     cr_assert_not_null(dxt);
     float *dx = malloc(sizeof(float) * N * S * S);
@@ -345,16 +341,16 @@ Test(net, input_gradient_matches_finite_differences, .timeout = 300)
         float orig = x[k];
         float l;
         x[k] = orig + (float)h;
-        cr_assert_eq(fcl_tensor_upload(t.ctx, &t.x, x, N * S * S), FCL_OK);
-        cr_assert_eq(fcl_net_forward(t.net, &t.x, 1), FCL_OK);
-        cr_assert_eq(fcl_softmax_xent_fwd(t.ctx, &t.loss, NULL, fcl_net_output(t.net), &t.y, &xp), FCL_OK);
-        cr_assert_eq(fcl_tensor_download(t.ctx, &t.loss, &l, 1), FCL_OK);
+        cr_assert_eq(fcl_tensor_upload(t.ctx, &t.b.x, x, N * S * S), FCL_OK);
+        cr_assert_eq(fcl_net_forward(t.net, &t.b.x, 1), FCL_OK);
+        cr_assert_eq(fcl_softmax_xent_fwd(t.ctx, &t.b.loss, NULL, fcl_net_output(t.net), &t.b.y, &xp), FCL_OK);
+        cr_assert_eq(fcl_tensor_download(t.ctx, &t.b.loss, &l, 1), FCL_OK);
         lp = l;
         x[k] = orig - (float)h;
-        cr_assert_eq(fcl_tensor_upload(t.ctx, &t.x, x, N * S * S), FCL_OK);
-        cr_assert_eq(fcl_net_forward(t.net, &t.x, 1), FCL_OK);
-        cr_assert_eq(fcl_softmax_xent_fwd(t.ctx, &t.loss, NULL, fcl_net_output(t.net), &t.y, &xp), FCL_OK);
-        cr_assert_eq(fcl_tensor_download(t.ctx, &t.loss, &l, 1), FCL_OK);
+        cr_assert_eq(fcl_tensor_upload(t.ctx, &t.b.x, x, N * S * S), FCL_OK);
+        cr_assert_eq(fcl_net_forward(t.net, &t.b.x, 1), FCL_OK);
+        cr_assert_eq(fcl_softmax_xent_fwd(t.ctx, &t.b.loss, NULL, fcl_net_output(t.net), &t.b.y, &xp), FCL_OK);
+        cr_assert_eq(fcl_tensor_download(t.ctx, &t.b.loss, &l, 1), FCL_OK);
         lm = l;
         x[k] = orig;
         double fd = (lp - lm) / (2 * h);
@@ -376,17 +372,9 @@ Test(net, bn_weight_init, .timeout = 60)
     const char *text = "option channels = 2\noption size = 5\n"
                        "conv c out=3 k=3 p=1 bias=0\nbn a weight_init=0\nrelu\nbn b\nbn d weight_init=0.5\ngap\nflatten\n"
                        "embedding emb\nclassifier fc\n";
-    fcl_model_opts o;
-    fcl_model_opts_init(&o);
-    o.classes = 3;
-    o.embedding = 4;
-    fcl_model *m = NULL;
-    fcl_error err = {0};
-    cr_assert_eq(fcl_model_parse(text, "z.model", &o, &m, &err), FCL_OK, "%s", err.msg);
+    fcl_model *m = fcl_test_parse_model_head(text, "z.model", 3, 4);
     fcl_ctx *ctx = fcl_test_ctx(5);
-    fcl_net *net;
-    fcl_net_opts no = {2, 0};
-    cr_assert_eq(fcl_net_create(ctx, m, &no, &net), FCL_OK, "%s", fcl_ctx_errmsg(ctx));
+    fcl_net *net = fcl_test_small_net(ctx, m, 2, -1);
     const struct { const char *name; float want; } cases[] = {
         {"a.weight", 0.0f}, {"a.running_var", 1.0f}, {"b.weight", 1.0f}, {"d.weight", 0.5f}, {"a.bias", 0.0f}};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {

@@ -16,10 +16,7 @@ static fcl_model *parse(const char *text, int channels, int size)
     mo.channels = channels;
     mo.size = size;
     mo.classes = 0;
-    fcl_model *m = NULL;
-    fcl_error e = {0};
-    cr_assert_eq(fcl_model_parse(text, "test.model", &mo, &m, &e), FCL_OK, "%s", e.msg);
-    return m;
+    return fcl_test_parse_model(text, "test.model", &mo);
 }
 
 /* torchvision StochasticDepth(p, "row"): in training each image is zeroed or scaled by 1/(1-p)

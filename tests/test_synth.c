@@ -133,18 +133,28 @@ Test(synth, gray_is_luminance_of_rgb)
     fcl_image_free(&g);
 }
 
+/* An identity and a variation at `difficulty` drawn from a generator seeded with `seed` (left in
+ * *r); a plain identity has no glasses, beard or moles. */
+static void sample_face(uint64_t seed, int plain, float difficulty, fcl_rng *r, fcl_synth_identity *id,
+                        fcl_synth_variation *v)
+{
+    fcl_rng_seed(r, seed);
+    fcl_synth_identity_sample(r, id);
+    if (plain) {
+        id->glasses = 0;
+        id->beard = 0;
+        id->n_moles = 0;
+    }
+    fcl_synth_variation_sample(r, id, difficulty, v);
+}
+
 /* A frontal, canonical face (difficulty 0) puts skin in the middle and background in the corners. */
 Test(synth, face_is_centred)
 {
     fcl_synth_identity id;
     fcl_synth_variation v;
     fcl_rng r;
-    fcl_rng_seed(&r, 11);
-    fcl_synth_identity_sample(&r, &id);
-    id.glasses = 0;
-    id.beard = 0;
-    id.n_moles = 0;
-    fcl_synth_variation_sample(&r, &id, 0.0f, &v);
+    sample_face(11, 1, 0.0f, &r, &id, &v);
     cr_assert_float_eq(v.yaw, 0.0f, 0.0f);
     cr_assert_float_eq(v.noise, 0.0f, 0.0f);
     fcl_image img = {0, 0, 0, NULL};
@@ -169,9 +179,7 @@ Test(synth, bad_arguments)
     fcl_synth_identity id;
     fcl_synth_variation v;
     fcl_rng r;
-    fcl_rng_seed(&r, 1);
-    fcl_synth_identity_sample(&r, &id);
-    fcl_synth_variation_sample(&r, &id, 1.0f, &v);
+    sample_face(1, 0, 1.0f, &r, &id, &v);
     fcl_image img = {0, 0, 0, NULL};
     fcl_error e = {0};
     cr_assert_eq(fcl_synth_render(&id, &v, 4, 3, &r, &img, &e), FCL_ERR_INVALID_ARG);
@@ -361,6 +369,35 @@ static void small_opts(fcl_synth_opts *o)
     o->pairs = 10;
 }
 
+/* A fresh temporary folder in dir[64], the data set's folder <dir>/set in out[96], small_opts in o. */
+static void set_in_tmp(char *dir, char *out, fcl_synth_opts *o)
+{
+    make_tmp(dir, 64);
+    snprintf(out, 96, "%s/set", dir);
+    small_opts(o);
+}
+
+/* <out>/<file> read with the project's pair-list reader (files checked). */
+static void load_pairs(const char *out, const char *file, fcl_pair_list *pl)
+{
+    char p[256];
+    fcl_error e = {0};
+    snprintf(p, sizeof p, "%s/%s", out, file);
+    cr_assert_eq(fcl_pairs_load(p, out, FCL_PAIRS_PLAIN, FCL_PAIRS_CHECK_FILES, pl, &e), FCL_OK, "%s", e.msg);
+}
+
+/* No pair stands twice in the list, in either order. */
+static void expect_no_repeats(const fcl_pair_list *pl)
+{
+    for (size_t i = 0; i < pl->n; i++)
+        for (size_t j = 0; j < i; j++) {
+            const fcl_pair *a = &pl->pairs[i], *b = &pl->pairs[j];
+            int dup = (!strcmp(a->path1, b->path1) && !strcmp(a->path2, b->path2)) ||
+                      (!strcmp(a->path1, b->path2) && !strcmp(a->path2, b->path1));
+            cr_assert(!dup, "pairs %zu and %zu are the same", j, i);
+        }
+}
+
 static int progress_calls;
 static int count_progress(void *user, size_t done, size_t total)
 {
@@ -380,10 +417,8 @@ static int cancel_at_3(void *user, size_t done, size_t total)
 Test(synth_dataset, layout_pairs_and_readme)
 {
     char dir[64], out[96], p[256];
-    make_tmp(dir, sizeof dir);
-    snprintf(out, sizeof out, "%s/set", dir);
     fcl_synth_opts o;
-    small_opts(&o);
+    set_in_tmp(dir, out, &o);
     fcl_error e = {0};
     progress_calls = 0;
     cr_assert_eq(fcl_synth_write_dataset(out, &o, count_progress, NULL, &e), FCL_OK, "%s", e.msg);
@@ -408,10 +443,8 @@ Test(synth_dataset, layout_pairs_and_readme)
 
     /* Pairs: parse with the project's pair-list reader; half same; labels agree with folders. */
     fcl_pair_list pl, pu;
-    snprintf(p, sizeof p, "%s/pairs.txt", out);
-    cr_assert_eq(fcl_pairs_load(p, out, FCL_PAIRS_PLAIN, FCL_PAIRS_CHECK_FILES, &pl, &e), FCL_OK, "%s", e.msg);
-    snprintf(p, sizeof p, "%s/pairs_unlabelled.txt", out);
-    cr_assert_eq(fcl_pairs_load(p, out, FCL_PAIRS_PLAIN, FCL_PAIRS_CHECK_FILES, &pu, &e), FCL_OK, "%s", e.msg);
+    load_pairs(out, "pairs.txt", &pl);
+    load_pairs(out, "pairs_unlabelled.txt", &pu);
     cr_assert_eq(pl.n, 10);
     cr_assert_eq(pu.n, 10);
     cr_assert(pl.labelled);
@@ -426,12 +459,8 @@ Test(synth_dataset, layout_pairs_and_readme)
         cr_assert_str_eq(pl.pairs[i].path2, pu.pairs[i].path2);
         cr_assert_eq(pu.pairs[i].label, -1);
         same += pl.pairs[i].label;
-        for (size_t j = 0; j < i; j++) {
-            int dup = (!strcmp(pl.pairs[i].path1, pl.pairs[j].path1) && !strcmp(pl.pairs[i].path2, pl.pairs[j].path2)) ||
-                      (!strcmp(pl.pairs[i].path1, pl.pairs[j].path2) && !strcmp(pl.pairs[i].path2, pl.pairs[j].path1));
-            cr_assert(!dup, "pairs %zu and %zu are the same", j, i);
-        }
     }
+    expect_no_repeats(&pl);
     cr_assert_eq(same, 5);
     fcl_pairs_free(&pl);
     fcl_pairs_free(&pu);
@@ -504,11 +533,9 @@ Test(synth_dataset, same_seed_same_bytes)
 
 Test(synth_dataset, all_pairs_and_cancel)
 {
-    char dir[64], out[96], p[256];
-    make_tmp(dir, sizeof dir);
-    snprintf(out, sizeof out, "%s/set", dir);
+    char dir[64], out[96];
     fcl_synth_opts o;
-    small_opts(&o);
+    set_in_tmp(dir, out, &o);
     o.ids = 1;
     o.per_id = 3;
     o.unseen_ids = 2;
@@ -519,15 +546,9 @@ Test(synth_dataset, all_pairs_and_cancel)
     fcl_error e = {0};
     cr_assert_eq(fcl_synth_write_dataset(out, &o, NULL, NULL, &e), FCL_OK, "%s", e.msg);
     fcl_pair_list pl;
-    snprintf(p, sizeof p, "%s/pairs.txt", out);
-    cr_assert_eq(fcl_pairs_load(p, out, FCL_PAIRS_PLAIN, FCL_PAIRS_CHECK_FILES, &pl, &e), FCL_OK, "%s", e.msg);
+    load_pairs(out, "pairs.txt", &pl);
     cr_assert_eq(pl.n, 12);
-    for (size_t i = 0; i < pl.n; i++)
-        for (size_t j = 0; j < i; j++) {
-            int dup = (!strcmp(pl.pairs[i].path1, pl.pairs[j].path1) && !strcmp(pl.pairs[i].path2, pl.pairs[j].path2)) ||
-                      (!strcmp(pl.pairs[i].path1, pl.pairs[j].path2) && !strcmp(pl.pairs[i].path2, pl.pairs[j].path1));
-            cr_assert(!dup, "pairs %zu and %zu repeat", j, i);
-        }
+    expect_no_repeats(&pl);
     fcl_pairs_free(&pl);
 
     o.pairs = 16; /* 8 same > 6 possible */

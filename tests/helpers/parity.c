@@ -12,6 +12,7 @@
 
 #include "helpers/harness.h"
 #include "helpers/parity.h"
+#include "helpers/small_net.h"
 
 /* The fixtures come from tools/torch_parity.py (torch in float64; facecl computes in float32). */
 typedef struct parity {
@@ -20,7 +21,7 @@ typedef struct parity {
     fcl_net *net;
     fcl_checkpoint w, out;
     int batch, classes;
-    fcl_tensor x, y, loss, dlogits;
+    fcl_test_batch b;
 } parity;
 
 static int meta_int(const fcl_checkpoint *c, const char *k)
@@ -79,8 +80,7 @@ static void setup(parity *p, const char *name)
     }
 
     p->ctx = h_ctx();
-    fcl_net_opts no = {p->batch, 0};
-    cr_assert_eq(fcl_net_create(p->ctx, p->model, &no, &p->net), FCL_OK, "%s", fcl_ctx_errmsg(p->ctx));
+    p->net = fcl_test_small_net(p->ctx, p->model, p->batch, -1);
     load_weights(p);
 
     size_t nx = (size_t)p->batch * mo.channels * mo.size * mo.size;
@@ -90,22 +90,13 @@ static void setup(parity *p, const char *name)
     int y[64];
     cr_assert_eq(fcl_st_tensor_to_i64(fcl_ckpt_find(&p->w, "y"), y64, (size_t)p->batch, &e), FCL_OK);
     for (int i = 0; i < p->batch; i++) y[i] = (int)y64[i];
-    cr_assert_eq(fcl_tensor_alloc4(p->ctx, &p->x, (size_t)p->batch, (size_t)mo.channels, (size_t)mo.size, (size_t)mo.size), FCL_OK);
-    cr_assert_eq(fcl_tensor_upload(p->ctx, &p->x, x, nx), FCL_OK);
-    size_t nb = (size_t)p->batch, one = 1;
-    cr_assert_eq(fcl_tensor_alloc(p->ctx, &p->y, 1, &nb, FCL_F32), FCL_OK);
-    cr_assert_eq(fcl_labels_upload(p->ctx, &p->y, y, nb, p->classes), FCL_OK, "%s", fcl_ctx_errmsg(p->ctx));
-    cr_assert_eq(fcl_tensor_alloc(p->ctx, &p->loss, 1, &one, FCL_F32), FCL_OK);
-    cr_assert_eq(fcl_tensor_alloc4(p->ctx, &p->dlogits, nb, (size_t)p->classes, 1, 1), FCL_OK);
+    fcl_test_batch_upload(p->ctx, &p->b, x, y, p->batch, mo.channels, mo.size, p->classes);
     free(x);
 }
 
 static void teardown(parity *p)
 {
-    fcl_tensor_release(p->ctx, &p->x);
-    fcl_tensor_release(p->ctx, &p->y);
-    fcl_tensor_release(p->ctx, &p->loss);
-    fcl_tensor_release(p->ctx, &p->dlogits);
+    fcl_test_batch_release(p->ctx, &p->b);
     fcl_net_destroy(p->net);
     fcl_ctx_destroy(p->ctx);
     fcl_model_free(p->model);
@@ -133,11 +124,11 @@ static double rel_err(const float *got, const float *want, size_t n, size_t *at)
 static float step_loss(parity *p, int training)
 {
     fcl_xent_params xp = {0};
-    cr_assert_eq(fcl_net_forward(p->net, &p->x, training), FCL_OK, "%s", fcl_ctx_errmsg(p->ctx));
-    cr_assert_eq(fcl_softmax_xent_fwd(p->ctx, &p->loss, NULL, fcl_net_output(p->net), &p->y, &xp), FCL_OK, "%s",
+    cr_assert_eq(fcl_net_forward(p->net, &p->b.x, training), FCL_OK, "%s", fcl_ctx_errmsg(p->ctx));
+    cr_assert_eq(fcl_softmax_xent_fwd(p->ctx, &p->b.loss, NULL, fcl_net_output(p->net), &p->b.y, &xp), FCL_OK, "%s",
                  fcl_ctx_errmsg(p->ctx));
     float l;
-    cr_assert_eq(fcl_tensor_download(p->ctx, &p->loss, &l, 1), FCL_OK);
+    cr_assert_eq(fcl_tensor_download(p->ctx, &p->b.loss, &l, 1), FCL_OK);
     return l;
 }
 
@@ -165,10 +156,10 @@ void parity_forward_backward(const char *name)
     size_t at_logits = at;
 
     fcl_xent_params xp = {0};
-    cr_assert_eq(fcl_tensor_fill(p.ctx, &p.dlogits, 0.0f), FCL_OK);
-    cr_assert_eq(fcl_softmax_xent_bwd(p.ctx, &p.dlogits, fcl_net_output(p.net), &p.y, &xp, 1.0f), FCL_OK);
+    cr_assert_eq(fcl_tensor_fill(p.ctx, &p.b.dlogits, 0.0f), FCL_OK);
+    cr_assert_eq(fcl_softmax_xent_bwd(p.ctx, &p.b.dlogits, fcl_net_output(p.net), &p.b.y, &xp, 1.0f), FCL_OK);
     cr_assert_eq(fcl_optim_zero_grad(p.ctx, fcl_net_grads(p.net)), FCL_OK);
-    cr_assert_eq(fcl_net_backward(p.net, &p.dlogits, NULL), FCL_OK, "%s", fcl_ctx_errmsg(p.ctx));
+    cr_assert_eq(fcl_net_backward(p.net, &p.b.dlogits, NULL), FCL_OK, "%s", fcl_ctx_errmsg(p.ctx));
 
     /* Gradients are compared per tensor as ||g - ref|| / max(||ref||, 0.01 * mean|ref| * sqrt(n)),
      * mean over all gradients of the network: a tensor whose true gradient is ~0 (a bias feeding a
@@ -264,10 +255,10 @@ void parity_sgd_steps(const char *name)
     double worst = 0, max_drift = 0;
     for (int s = 0; s < 5; s++) {
         got[s] = step_loss(&p, 1);
-        cr_assert_eq(fcl_tensor_fill(p.ctx, &p.dlogits, 0.0f), FCL_OK);
-        cr_assert_eq(fcl_softmax_xent_bwd(p.ctx, &p.dlogits, fcl_net_output(p.net), &p.y, &xp, 1.0f), FCL_OK);
+        cr_assert_eq(fcl_tensor_fill(p.ctx, &p.b.dlogits, 0.0f), FCL_OK);
+        cr_assert_eq(fcl_softmax_xent_bwd(p.ctx, &p.b.dlogits, fcl_net_output(p.net), &p.b.y, &xp, 1.0f), FCL_OK);
         cr_assert_eq(fcl_optim_zero_grad(p.ctx, fcl_net_grads(p.net)), FCL_OK);
-        cr_assert_eq(fcl_net_backward(p.net, &p.dlogits, NULL), FCL_OK, "%s", fcl_ctx_errmsg(p.ctx));
+        cr_assert_eq(fcl_net_backward(p.net, &p.b.dlogits, NULL), FCL_OK, "%s", fcl_ctx_errmsg(p.ctx));
         cr_assert_eq(fcl_optim_step(p.ctx, opt, fcl_net_params(p.net), fcl_net_grads(p.net)), FCL_OK, "%s",
                      fcl_ctx_errmsg(p.ctx));
         /* 1e-3 of the float64 reference, or twice the largest drift of PyTorch's own float32 run
