@@ -80,6 +80,41 @@ Test(torch_losses, center_loss_and_update) { WITH_FIXTURE(center_case(ctx, &f, "
 
 /* ---- triplet ----------------------------------------------------------------------------------------- */
 
+/* A loss of embeddings x and labels (triplet, histogram): `run` does its forward into loss [1] and
+ * its backward into dx (like x) with params p; xl_case checks "<what> loss" and "<what> dx"
+ * against the fixture's loss and dx. */
+typedef struct xl_bufs {
+    h_buf x, lab, loss, dx;
+} xl_bufs;
+typedef void (*xl_run)(fcl_ctx *ctx, xl_bufs *b, const void *p);
+
+static void xl_case(fcl_ctx *ctx, const fixture *f, const char *c, const char *what, xl_run run, const void *p)
+{
+    size_t one = 1;
+    const fx_rec *rx = fx_get(f, c, "x");
+    xl_bufs b = {fx_upload(ctx, rx), fx_upload(ctx, fx_get(f, c, "labels")), h_zeros(ctx, 1, &one),
+                 fx_zeros_like(ctx, rx)};
+    run(ctx, &b, p);
+    char name[64];
+    snprintf(name, sizeof name, "%s loss", what);
+    fx_expect(ctx, name, &b.loss, fx_get(f, c, "loss"), H_TOL_FWD);
+    snprintf(name, sizeof name, "%s dx", what);
+    fx_expect(ctx, name, &b.dx, fx_get(f, c, "dx"), H_TOL_BWD);
+    h_free(ctx, &b.x), h_free(ctx, &b.lab), h_free(ctx, &b.loss), h_free(ctx, &b.dx);
+}
+
+static void run_triplet(fcl_ctx *ctx, xl_bufs *b, const void *p)
+{
+    H_OK(ctx, fcl_triplet_loss_fwd(ctx, &b->loss.t, &b->x.t, &b->lab.t, p));
+    H_OK(ctx, fcl_triplet_loss_bwd(ctx, &b->dx.t, &b->x.t, &b->lab.t, p, 1.0f));
+}
+
+static void run_histogram(fcl_ctx *ctx, xl_bufs *b, const void *p)
+{
+    H_OK(ctx, fcl_histogram_loss_fwd(ctx, &b->loss.t, &b->x.t, &b->lab.t, p));
+    H_OK(ctx, fcl_histogram_loss_bwd(ctx, &b->dx.t, &b->x.t, &b->lab.t, p, 1.0f));
+}
+
 static void triplet_case(fcl_ctx *ctx, const fixture *f, const char *c)
 {
     const double *q = fx_get(f, c, "params")->data;
@@ -87,14 +122,7 @@ static void triplet_case(fcl_ctx *ctx, const fixture *f, const char *c)
     const fx_rec *rx = fx_get(f, c, "x");
     h_case("torch %s: %s mining, margin %g, %s distances, x [%zu, %zu]", c, p.mining ? "semi-hard" : "batch-hard",
            (double)p.margin, p.squared ? "squared" : "Euclidean", rx->shape[0], rx->shape[1]);
-    size_t one = 1;
-    h_buf x = fx_upload(ctx, rx), lab = fx_upload(ctx, fx_get(f, c, "labels"));
-    h_buf loss = h_zeros(ctx, 1, &one), dx = fx_zeros_like(ctx, rx);
-    H_OK(ctx, fcl_triplet_loss_fwd(ctx, &loss.t, &x.t, &lab.t, &p));
-    H_OK(ctx, fcl_triplet_loss_bwd(ctx, &dx.t, &x.t, &lab.t, &p, 1.0f));
-    fx_expect(ctx, "triplet loss", &loss, fx_get(f, c, "loss"), H_TOL_FWD);
-    fx_expect(ctx, "triplet dx", &dx, fx_get(f, c, "dx"), H_TOL_BWD);
-    h_free(ctx, &x), h_free(ctx, &lab), h_free(ctx, &loss), h_free(ctx, &dx);
+    xl_case(ctx, f, c, "triplet", run_triplet, &p);
 }
 
 Test(torch_losses, triplet_batch_hard) { WITH_FIXTURE(triplet_case(ctx, &f, "triplet_bh")); }
@@ -123,14 +151,7 @@ static void histogram_case(fcl_ctx *ctx, const fixture *f, const char *c)
     fcl_histogram_params p = {(int)fx_get(f, c, "params")->data[0]};
     const fx_rec *rx = fx_get(f, c, "x");
     h_case("torch %s: %d bins, x [%zu, %zu]", c, p.bins, rx->shape[0], rx->shape[1]);
-    size_t one = 1;
-    h_buf x = fx_upload(ctx, rx), lab = fx_upload(ctx, fx_get(f, c, "labels"));
-    h_buf loss = h_zeros(ctx, 1, &one), dx = fx_zeros_like(ctx, rx);
-    H_OK(ctx, fcl_histogram_loss_fwd(ctx, &loss.t, &x.t, &lab.t, &p));
-    H_OK(ctx, fcl_histogram_loss_bwd(ctx, &dx.t, &x.t, &lab.t, &p, 1.0f));
-    fx_expect(ctx, "histogram loss", &loss, fx_get(f, c, "loss"), H_TOL_FWD);
-    fx_expect(ctx, "histogram dx", &dx, fx_get(f, c, "dx"), H_TOL_BWD);
-    h_free(ctx, &x), h_free(ctx, &lab), h_free(ctx, &loss), h_free(ctx, &dx);
+    xl_case(ctx, f, c, "histogram", run_histogram, &p);
 }
 
 Test(torch_losses, contrastive) { WITH_FIXTURE(contrastive_case(ctx, &f, "contrastive")); }

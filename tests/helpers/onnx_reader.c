@@ -27,29 +27,37 @@ static uint64_t rd_varint(pbr *r)
     return 0;
 }
 
-/* Next field of r: 0 at the end. A length-delimited value is returned as a sub-reader. */
-static int rd_field(pbr *r, int *field, int *wire, uint64_t *v, pbr *sub)
+/* One field of a message: number f, wire type w, a varint or fixed32 value v, or a
+ * length-delimited value as the sub-reader s. */
+typedef struct pbf {
+    int f, w;
+    uint64_t v;
+    pbr s;
+} pbf;
+
+/* Next field of r into *x: 0 at the end. */
+static int rd_field(pbr *r, pbf *x)
 {
     if (r->p == r->end) return 0;
     uint64_t tag = rd_varint(r);
-    *field = (int)(tag >> 3);
-    *wire = (int)(tag & 7);
-    cr_assert(*field > 0, "field number 0");
-    if (*wire == 0) {
-        *v = rd_varint(r);
-    } else if (*wire == 2) {
+    x->f = (int)(tag >> 3);
+    x->w = (int)(tag & 7);
+    cr_assert(x->f > 0, "field number 0");
+    if (x->w == 0) {
+        x->v = rd_varint(r);
+    } else if (x->w == 2) {
         uint64_t n = rd_varint(r);
         cr_assert(n <= (uint64_t)(r->end - r->p), "length %llu past the end", (unsigned long long)n);
-        sub->p = r->p;
-        sub->end = r->p + n;
+        x->s.p = r->p;
+        x->s.end = r->p + n;
         r->p += n;
-    } else if (*wire == 5) {
+    } else if (x->w == 5) {
         cr_assert(r->end - r->p >= 4);
         uint32_t u = (uint32_t)r->p[0] | (uint32_t)r->p[1] << 8 | (uint32_t)r->p[2] << 16 | (uint32_t)r->p[3] << 24;
-        *v = u;
+        x->v = u;
         r->p += 4;
     } else {
-        cr_assert_fail("unexpected wire type %d (field %d)", *wire, *field);
+        cr_assert_fail("unexpected wire type %d (field %d)", x->w, x->f);
     }
     return 1;
 }
@@ -65,96 +73,89 @@ static void rd_str(const pbr *s, char *out, size_t n)
 
 static void rd_attr(pbr r, dattr *a)
 {
-    int f, w;
-    uint64_t v;
-    pbr s;
+    pbf x;
     memset(a, 0, sizeof *a);
-    while (rd_field(&r, &f, &w, &v, &s)) {
-        if (f == 1 && w == 2) rd_str(&s, a->name, sizeof a->name);
-        else if (f == 2 && w == 5) {
-            uint32_t u = (uint32_t)v;
+    while (rd_field(&r, &x)) {
+        if (x.f == 1 && x.w == 2) rd_str(&x.s, a->name, sizeof a->name);
+        else if (x.f == 2 && x.w == 5) {
+            uint32_t u = (uint32_t)x.v;
             memcpy(&a->f, &u, 4);
-        } else if (f == 3 && w == 0) a->i = (int64_t)v;
-        else if (f == 8 && w == 0) {
+        } else if (x.f == 3 && x.w == 0) a->i = (int64_t)x.v;
+        else if (x.f == 8 && x.w == 0) {
             cr_assert(a->n_ints < 8);
-            a->ints[a->n_ints++] = (int64_t)v;
-        } else if (f == 20 && w == 0) a->type = (int)v;
-        else cr_assert_fail("AttributeProto: unexpected field %d", f);
+            a->ints[a->n_ints++] = (int64_t)x.v;
+        } else if (x.f == 20 && x.w == 0) a->type = (int)x.v;
+        else cr_assert_fail("AttributeProto: unexpected field %d", x.f);
     }
     cr_assert(a->name[0] && a->type, "attribute without name or type");
 }
 
 static void rd_node(pbr r, dnode *n)
 {
-    int f, w;
-    uint64_t v;
-    pbr s;
+    pbf x;
     memset(n, 0, sizeof *n);
-    while (rd_field(&r, &f, &w, &v, &s)) {
-        cr_assert_eq(w, 2, "NodeProto field %d not length-delimited", f);
-        if (f == 1) {
+    while (rd_field(&r, &x)) {
+        cr_assert_eq(x.w, 2, "NodeProto field %d not length-delimited", x.f);
+        if (x.f == 1) {
             cr_assert(n->n_in < 9);
-            rd_str(&s, n->in[n->n_in++], NAME_MAX_);
-        } else if (f == 2) {
+            rd_str(&x.s, n->in[n->n_in++], NAME_MAX_);
+        } else if (x.f == 2) {
             cr_assert(n->n_out < 2);
-            rd_str(&s, n->out[n->n_out++], NAME_MAX_);
-        } else if (f == 3) rd_str(&s, n->name, NAME_MAX_);
-        else if (f == 4) rd_str(&s, n->op, sizeof n->op);
-        else if (f == 5) {
+            rd_str(&x.s, n->out[n->n_out++], NAME_MAX_);
+        } else if (x.f == 3) rd_str(&x.s, n->name, NAME_MAX_);
+        else if (x.f == 4) rd_str(&x.s, n->op, sizeof n->op);
+        else if (x.f == 5) {
             cr_assert(n->n_attr < 6);
-            rd_attr(s, &n->attr[n->n_attr++]);
-        } else cr_assert_fail("NodeProto: unexpected field %d", f);
+            rd_attr(x.s, &n->attr[n->n_attr++]);
+        } else cr_assert_fail("NodeProto: unexpected field %d", x.f);
     }
 }
 
 static void rd_tensor(pbr r, dtensor *t)
 {
-    int f, w;
-    uint64_t v;
-    pbr s;
+    pbf x;
     memset(t, 0, sizeof *t);
-    while (rd_field(&r, &f, &w, &v, &s)) {
-        if (f == 1 && w == 0) {
+    while (rd_field(&r, &x)) {
+        if (x.f == 1 && x.w == 0) {
             cr_assert(t->ndim < 8);
-            t->dims[t->ndim++] = (int64_t)v;
-        } else if (f == 2 && w == 0) t->dtype = (int)v;
-        else if (f == 8 && w == 2) rd_str(&s, t->name, NAME_MAX_);
-        else if (f == 9 && w == 2) {
-            t->raw = s.p;
-            t->raw_len = (size_t)(s.end - s.p);
-        } else cr_assert_fail("TensorProto: unexpected field %d", f);
+            t->dims[t->ndim++] = (int64_t)x.v;
+        } else if (x.f == 2 && x.w == 0) t->dtype = (int)x.v;
+        else if (x.f == 8 && x.w == 2) rd_str(&x.s, t->name, NAME_MAX_);
+        else if (x.f == 9 && x.w == 2) {
+            t->raw = x.s.p;
+            t->raw_len = (size_t)(x.s.end - x.s.p);
+        } else cr_assert_fail("TensorProto: unexpected field %d", x.f);
     }
 }
 
+/* ValueInfoProto: name, then type.tensor_type {elem_type, shape {dim {dim_value | dim_param}}}. */
 static void rd_value_info(pbr r, dvi *vi)
 {
-    int f, w;
-    uint64_t v;
-    pbr s, s2, s3, s4, s5;
+    pbf x, type, tt, dim, d;
     memset(vi, 0, sizeof *vi);
-    while (rd_field(&r, &f, &w, &v, &s)) {
-        if (f == 1) {
-            rd_str(&s, vi->name, sizeof vi->name);
+    while (rd_field(&r, &x)) {
+        if (x.f == 1) {
+            rd_str(&x.s, vi->name, sizeof vi->name);
             continue;
         }
-        cr_assert_eq(f, 2, "ValueInfoProto: unexpected field %d", f);
-        cr_assert(rd_field(&s, &f, &w, &v, &s2) && f == 1 && w == 2, "TypeProto without tensor_type");
-        while (rd_field(&s2, &f, &w, &v, &s3)) {
-            if (f == 1) {
-                vi->elem = (int)v;
+        cr_assert_eq(x.f, 2, "ValueInfoProto: unexpected field %d", x.f);
+        cr_assert(rd_field(&x.s, &type) && type.f == 1 && type.w == 2, "TypeProto without tensor_type");
+        while (rd_field(&type.s, &tt)) {
+            if (tt.f == 1) {
+                vi->elem = (int)tt.v;
                 continue;
             }
-            cr_assert_eq(f, 2, "TypeProto.Tensor: unexpected field %d", f);
-            while (rd_field(&s3, &f, &w, &v, &s4)) {
-                cr_assert_eq(f, 1, "TensorShapeProto: unexpected field %d", f);
+            cr_assert_eq(tt.f, 2, "TypeProto.Tensor: unexpected field %d", tt.f);
+            while (rd_field(&tt.s, &dim)) {
+                cr_assert_eq(dim.f, 1, "TensorShapeProto: unexpected field %d", dim.f);
                 cr_assert(vi->ndim < 8);
                 int k = vi->ndim++;
-                cr_assert(rd_field(&s4, &f, &w, &v, &s5), "empty Dimension");
-                if (f == 1) vi->dims[k] = (int64_t)v;
-                else if (f == 2) {
+                cr_assert(rd_field(&dim.s, &d), "empty Dimension");
+                if (d.f == 1) vi->dims[k] = (int64_t)d.v;
+                else if (d.f == 2) {
                     vi->dims[k] = -1;
-                    rd_str(&s5, vi->param[k], sizeof vi->param[k]);
-                } else cr_assert_fail("Dimension: unexpected field %d", f);
+                    rd_str(&d.s, vi->param[k], sizeof vi->param[k]);
+                } else cr_assert_fail("Dimension: unexpected field %d", d.f);
             }
         }
     }
@@ -162,29 +163,27 @@ static void rd_value_info(pbr r, dvi *vi)
 
 static void rd_graph(pbr r, dmodel *m)
 {
-    int f, w;
-    uint64_t v;
-    pbr s;
+    pbf x;
     pbr count = r;
     int nn = 0, ni = 0;
-    while (rd_field(&count, &f, &w, &v, &s)) {
-        nn += f == 1;
-        ni += f == 5;
+    while (rd_field(&count, &x)) {
+        nn += x.f == 1;
+        ni += x.f == 5;
     }
     m->nodes = calloc((size_t)nn + 1, sizeof *m->nodes);
     m->inits = calloc((size_t)ni + 1, sizeof *m->inits);
-    while (rd_field(&r, &f, &w, &v, &s)) {
-        cr_assert_eq(w, 2);
-        if (f == 1) rd_node(s, &m->nodes[m->n_nodes++]);
-        else if (f == 2) rd_str(&s, m->graph_name, sizeof m->graph_name);
-        else if (f == 5) rd_tensor(s, &m->inits[m->n_inits++]);
-        else if (f == 11) {
+    while (rd_field(&r, &x)) {
+        cr_assert_eq(x.w, 2);
+        if (x.f == 1) rd_node(x.s, &m->nodes[m->n_nodes++]);
+        else if (x.f == 2) rd_str(&x.s, m->graph_name, sizeof m->graph_name);
+        else if (x.f == 5) rd_tensor(x.s, &m->inits[m->n_inits++]);
+        else if (x.f == 11) {
             cr_assert(m->n_in < 2);
-            rd_value_info(s, &m->in[m->n_in++]);
-        } else if (f == 12) {
+            rd_value_info(x.s, &m->in[m->n_in++]);
+        } else if (x.f == 12) {
             cr_assert(m->n_out < 2);
-            rd_value_info(s, &m->out[m->n_out++]);
-        } else cr_assert_fail("GraphProto: unexpected field %d", f);
+            rd_value_info(x.s, &m->out[m->n_out++]);
+        } else cr_assert_fail("GraphProto: unexpected field %d", x.f);
     }
 }
 
@@ -199,26 +198,25 @@ void load_onnx(const char *path, dmodel *m)
     m->file = malloc((size_t)len + 1);
     cr_assert_eq(fread(m->file, 1, (size_t)len, fp), (size_t)len);
     fclose(fp);
-    pbr r = {m->file, m->file + len}, s;
-    int f, w, graphs = 0;
-    uint64_t v;
-    while (rd_field(&r, &f, &w, &v, &s)) {
-        if (f == 1 && w == 0) m->ir = (int64_t)v;
-        else if (f == 2 && w == 2) rd_str(&s, m->producer, sizeof m->producer);
-        else if (f == 3 && w == 2) rd_str(&s, m->producer_version, sizeof m->producer_version);
-        else if (f == 6 && w == 2) m->has_doc = 1;
-        else if (f == 7 && w == 2) {
-            rd_graph(s, m);
+    pbr r = {m->file, m->file + len};
+    pbf x, o;
+    int graphs = 0;
+    while (rd_field(&r, &x)) {
+        if (x.f == 1 && x.w == 0) m->ir = (int64_t)x.v;
+        else if (x.f == 2 && x.w == 2) rd_str(&x.s, m->producer, sizeof m->producer);
+        else if (x.f == 3 && x.w == 2) rd_str(&x.s, m->producer_version, sizeof m->producer_version);
+        else if (x.f == 6 && x.w == 2) m->has_doc = 1;
+        else if (x.f == 7 && x.w == 2) {
+            rd_graph(x.s, m);
             graphs++;
-        } else if (f == 8 && w == 2) {
-            pbr o;
+        } else if (x.f == 8 && x.w == 2) {
             m->n_opset++;
-            while (rd_field(&s, &f, &w, &v, &o)) {
-                if (f == 1) rd_str(&o, m->domain, sizeof m->domain);
-                else if (f == 2) m->opset = (int64_t)v;
-                else cr_assert_fail("OperatorSetIdProto: unexpected field %d", f);
+            while (rd_field(&x.s, &o)) {
+                if (o.f == 1) rd_str(&o.s, m->domain, sizeof m->domain);
+                else if (o.f == 2) m->opset = (int64_t)o.v;
+                else cr_assert_fail("OperatorSetIdProto: unexpected field %d", o.f);
             }
-        } else cr_assert_fail("ModelProto: unexpected field %d (wire %d)", f, w);
+        } else cr_assert_fail("ModelProto: unexpected field %d (wire %d)", x.f, x.w);
     }
     cr_assert_eq(graphs, 1);
 }
