@@ -430,11 +430,8 @@ Test(dataset_real, orl_summary)
 Test(dataset_real, corrupt_copy_in_folder_is_named, .init = make_root, .fini = rm_root)
 {
     const char *src = FACECL_SOURCE_DIR "/../shared/faces/orl_att_faces/s2/3.png";
-    FILE *f = fopen(src, "rb");
-    if (!f) cr_skip_test("real faces not available (%s)", src);
-    unsigned char buf[1 << 16];
-    size_t n = fread(buf, 1, sizeof buf, f);
-    fclose(f);
+    size_t n;
+    char *buf = fcl_test_slurp_or_skip(src, &n);
     mkdir_rel("s2");
     write_rel("s2/3.png", buf, n);
     write_rel("s2/4.png", buf, n / 3);
@@ -453,6 +450,7 @@ Test(dataset_real, corrupt_copy_in_folder_is_named, .init = make_root, .fini = r
     fcl_strlist_free(&bad);
     fcl_dataset_summary_free(&s);
     fcl_dataset_free(&ds);
+    free(buf);
 }
 
 /* `facecl data inspect` names every problem (not just the first) and fails; with --skip-bad

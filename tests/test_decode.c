@@ -515,11 +515,8 @@ Test(decode_bad, bad_channel_request)
 Test(decode_real, orl_face_png_and_truncated_copy, .init = make_tmpdir, .fini = rm_tmpdir)
 {
     const char *src = FACECL_SOURCE_DIR "/../shared/faces/orl_att_faces/s1/1.png";
-    FILE *f = fopen(src, "rb");
-    if (!f) cr_skip_test("real faces not available (%s)", src);
-    unsigned char buf[1 << 16];
-    size_t n = fread(buf, 1, sizeof buf, f);
-    fclose(f);
+    size_t n;
+    char *buf = fcl_test_slurp_or_skip(src, &n);
     fcl_image im = {0};
     fcl_error err = {0};
     cr_assert_eq(fcl_image_decode_file(src, 0, &im, &err), FCL_OK, "%s", err.msg);
@@ -537,6 +534,7 @@ Test(decode_real, orl_face_png_and_truncated_copy, .init = make_tmpdir, .fini = 
     char *p = write_file("face.png", buf, n * 2 / 3);
     expect_fail(p, FCL_ERR_FORMAT, (const char *const[]){p, "truncated", NULL});
     free(p);
+    free(buf);
 }
 
 /* --- resize ----------------------------------------------------------------------------------- */
@@ -568,6 +566,16 @@ static float f_columns(int c, int y, int x)
     return (float)(x % 2);
 }
 
+/* A c x h x w image filled by fn in *src and its resize to oh x ow in *out (both must succeed). */
+static void resize_filled(fcl_image *src, fcl_image *out, int c, int h, int w, float (*fn)(int c, int y, int x), int oh,
+                          int ow)
+{
+    fcl_error err = {0};
+    cr_assert_eq(fcl_image_alloc(src, c, h, w, &err), FCL_OK);
+    fill(src, fn);
+    cr_assert_eq(fcl_image_resize(src, oh, ow, out, &err), FCL_OK, "%s", err.msg);
+}
+
 Test(resize, constant_stays_constant)
 {
     const int sizes[][2] = {{7, 5}, {112, 96}, {1, 1}, {33, 200}, {3, 64}};
@@ -591,10 +599,7 @@ Test(resize, constant_stays_constant)
 Test(resize, same_size_is_identity)
 {
     fcl_image src = {0}, out = {0};
-    fcl_error err = {0};
-    cr_assert_eq(fcl_image_alloc(&src, 3, 17, 23, &err), FCL_OK);
-    fill(&src, f_random);
-    cr_assert_eq(fcl_image_resize(&src, 17, 23, &out, &err), FCL_OK, "%s", err.msg);
+    resize_filled(&src, &out, 3, 17, 23, f_random, 17, 23);
     cr_assert_eq(memcmp(src.data, out.data, sizeof(float) * 3 * 17 * 23), 0);
     fcl_image_free(&src);
     fcl_image_free(&out);
@@ -608,10 +613,7 @@ Test(resize, same_size_is_identity)
 Test(resize, downscale_columns_antialiased)
 {
     fcl_image src = {0}, out = {0};
-    fcl_error err = {0};
-    cr_assert_eq(fcl_image_alloc(&src, 1, 6, 20, &err), FCL_OK);
-    fill(&src, f_columns);
-    cr_assert_eq(fcl_image_resize(&src, 3, 10, &out, &err), FCL_OK, "%s", err.msg);
+    resize_filled(&src, &out, 1, 6, 20, f_columns, 3, 10);
     for (int y = 0; y < 3; y++) {
         cr_assert_float_eq(at(&out, 0, y, 0), 3.0f / 7.0f, 1e-6f);
         for (int x = 1; x < 9; x++) cr_assert_float_eq(at(&out, 0, y, x), 0.5f, 1e-6f);
@@ -627,10 +629,7 @@ Test(resize, downscale_columns_antialiased)
 Test(resize, downscale_preserves_mean)
 {
     fcl_image src = {0}, out = {0};
-    fcl_error err = {0};
-    cr_assert_eq(fcl_image_alloc(&src, 1, 64, 64, &err), FCL_OK);
-    fill(&src, f_random);
-    cr_assert_eq(fcl_image_resize(&src, 16, 16, &out, &err), FCL_OK, "%s", err.msg);
+    resize_filled(&src, &out, 1, 64, 64, f_random, 16, 16);
     double ms = 0, mo = 0;
     for (int i = 0; i < 64 * 64; i++) ms += src.data[i];
     for (int i = 0; i < 16 * 16; i++) mo += out.data[i];
@@ -645,11 +644,7 @@ Test(resize, downscale_preserves_mean)
 Test(resize, upscale_is_bilinear)
 {
     fcl_image src = {0}, out = {0};
-    fcl_error err = {0};
-    cr_assert_eq(fcl_image_alloc(&src, 1, 1, 2, &err), FCL_OK);
-    src.data[0] = 0.0f;
-    src.data[1] = 1.0f;
-    cr_assert_eq(fcl_image_resize(&src, 1, 4, &out, &err), FCL_OK, "%s", err.msg);
+    resize_filled(&src, &out, 1, 1, 2, f_columns, 1, 4); /* [0, 1] */
     const float want[4] = {0.0f, 0.25f, 0.75f, 1.0f};
     for (int x = 0; x < 4; x++) cr_assert_float_eq(out.data[x], want[x], 1e-6f, "x=%d: %f", x, out.data[x]);
     fcl_image_free(&src);

@@ -132,6 +132,21 @@ static double param_diff(const char *ca, const char *cb, char *worst, size_t wsi
 }
 
 static double rel(double a, double b) { return fabs(a - b) / fmax(fabs(a), 1e-12); }
+
+/* `facecl train ARGS` as one process (--out <one>, log <one>.log) and on 2 ranks (--out <two>);
+ * both must succeed. */
+static void train_1_and_2(const char *args, const char *one, const char *two)
+{
+    cr_assert_eq(sh(FACECL " train %s --out %s > %s.log 2>&1", args, one, one), 0, "%s: single-process run failed", one);
+    cr_assert_eq(sh(MPIRUN " " FACECL " train %s --out %s > %s.log 2>&1", args, two, two), 0, "%s: 2-rank run failed", two);
+}
+
+/* Column col of <a>/log.csv and <b>/log.csv into x and y (cap values each): n rows each. */
+static void read_cols(const char *a, const char *b, const char *col, double *x, double *y, int cap, int n)
+{
+    cr_assert_eq(read_col(a, col, x, cap), n, "%s/log.csv %s", a, col);
+    cr_assert_eq(read_col(b, col, y, cap), n, "%s/log.csv %s", b, col);
+}
 #endif
 
 /* With --sync-bn, 2 ranks x 32 images compute the steps of 1 process x 64 images that also runs
@@ -149,12 +164,10 @@ Test(mpi, sync_bn_matches_one_process, .timeout = 240)
     setup_dir("sync_bn");
     const char *args = COMMON " --batch 64 --epochs 3 --val faces/val --pairs faces/pairs.txt";
     cr_assert_eq(sh(FACECL " train %s --out plain > plain.log 2>&1", args), 0, "single-process run failed");
-    cr_assert_eq(sh(FACECL " train %s --sync-bn --out one > one.log 2>&1", args), 0, "single-process --sync-bn run failed");
-    cr_assert_eq(sh(MPIRUN " " FACECL " train %s --sync-bn --out two > two.log 2>&1", args), 0, "2-rank run failed");
+    train_1_and_2(COMMON " --batch 64 --epochs 3 --val faces/val --pairs faces/pairs.txt --sync-bn", "one", "two");
     double l0[8], l1[8], l2[8];
     cr_assert_eq(read_col("plain", "train_loss", l0, 8), 3);
-    cr_assert_eq(read_col("one", "train_loss", l1, 8), 3);
-    cr_assert_eq(read_col("two", "train_loss", l2, 8), 3);
+    read_cols("one", "two", "train_loss", l1, l2, 8, 3);
     for (int i = 0; i < 3; i++) /* batch 64 = the whole set: one step per epoch */
         cr_expect_lt(rel(l1[i], l2[i]), 1e-5, "step %d: loss %.9g (1 process) vs %.9g (2 ranks)", i + 1, l1[i], l2[i]);
     for (int i = 0; i < 2; i++)
@@ -166,8 +179,7 @@ Test(mpi, sync_bn_matches_one_process, .timeout = 240)
     double tol[3] = {0, 1e-5, 1e-3};
     for (int k = 0; k < 3; k++) {
         double a1[8], a2[8];
-        cr_assert_eq(read_col("one", cols[k], a1, 8), 3);
-        cr_assert_eq(read_col("two", cols[k], a2, 8), 3);
+        read_cols("one", "two", cols[k], a1, a2, 8, 3);
         for (int i = 0; i < 3; i++)
             cr_expect_leq(k == 2 ? fabs(a1[i] - a2[i]) : rel(a1[i], a2[i]), tol[k], "epoch %d %s: %.9g (1 process) vs %.9g (2 ranks)",
                           i + 1, cols[k], a1[i], a2[i]);
@@ -192,14 +204,12 @@ Test(mpi, heads_centres_and_batchwise_losses_match, .timeout = 240)
     for (int k = 0; k < 2; k++) {
         char args[1024];
         snprintf(args, sizeof args, COMMON " --batch 64 --epochs 2 --sync-bn --loss '%s'", losses[k]);
-        cr_assert_eq(sh(FACECL " train %s --out one%d > one%d.log 2>&1", args, k, k), 0, "%s: 1 process failed", losses[k]);
-        cr_assert_eq(sh(MPIRUN " " FACECL " train %s --out two%d > two%d.log 2>&1", args, k, k), 0, "%s: 2 ranks failed", losses[k]);
         char a[32], b[32], ca[64], cb[64], worst[256] = "";
         snprintf(a, sizeof a, "one%d", k);
         snprintf(b, sizeof b, "two%d", k);
+        train_1_and_2(args, a, b);
         double l1[4], l2[4];
-        cr_assert_eq(read_col(a, "train_loss", l1, 4), 2);
-        cr_assert_eq(read_col(b, "train_loss", l2, 4), 2);
+        read_cols(a, b, "train_loss", l1, l2, 4, 2);
         for (int i = 0; i < 2; i++)
             cr_expect_lt(rel(l1[i], l2[i]), 5e-5, "%s epoch %d: loss %.9g vs %.9g", losses[k], i + 1, l1[i], l2[i]);
         snprintf(ca, sizeof ca, "%s/last.safetensors", a);
@@ -219,11 +229,9 @@ Test(mpi, per_rank_bn_close_to_one_process, .timeout = 240)
 #ifdef FACECL_MPIEXEC
     setup_dir("per_rank_bn");
     const char *args = COMMON " --batch 64 --epochs 3";
-    cr_assert_eq(sh(FACECL " train %s --out one > one.log 2>&1", args), 0, "single-process run failed");
-    cr_assert_eq(sh(MPIRUN " " FACECL " train %s --out two > two.log 2>&1", args), 0, "2-rank run failed");
+    train_1_and_2(args, "one", "two");
     double l1[8], l2[8];
-    cr_assert_eq(read_col("one", "train_loss", l1, 8), 3);
-    cr_assert_eq(read_col("two", "train_loss", l2, 8), 3);
+    read_cols("one", "two", "train_loss", l1, l2, 8, 3);
     for (int i = 0; i < 3; i++) {
         cr_expect_lt(rel(l1[i], l2[i]), 0.05, "step %d: loss %.9g (1 process) vs %.9g (2 ranks)", i + 1, l1[i], l2[i]);
         cr_expect_neq(l1[i], l2[i], "per-rank statistics cannot give the identical loss");

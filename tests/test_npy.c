@@ -97,39 +97,38 @@ Test(npy, reader_rejects_bad_files)
     cr_assert_neq(fcl_npy_read_f32(p, &a, &e), FCL_OK);
     cr_expect(strstr(e.msg, "b.npy") && strstr(e.msg, "data bytes"), "%s", e.msg);
     cr_expect_null(a.data);
-    /* Bad magic. */
+    /* One corruption of the good file a row: a string after the magic replaced (find -> repl) or
+     * the byte at `at` set to `byte`; the read fails (with `want` when `exact`) naming `msg`. */
+    static const struct {
+        const char *what, *find, *repl;
+        int at;
+        char byte;
+        int exact;
+        fcl_status want;
+        const char *msg;
+    } bad[] = {
+        {"bad magic", NULL, NULL, 1, 'X', 0, FCL_OK, "magic"},
+        {"another dtype", "<f4", "<f8", 0, 0, 1, FCL_ERR_UNSUPPORTED, "<f8"},
+        {"Fortran order", "False", "True ", 0, 0, 1, FCL_ERR_UNSUPPORTED, NULL},
+        {"header length past the end", NULL, NULL, 9, 0x7f, 0, FCL_OK, "header length"},
+        {"garbage in the dict", "(2, 3)", "(2; 3)", 0, 0, 1, FCL_ERR_FORMAT, "shape"},
+    };
     char *c = malloc(n);
-    memcpy(c, good, n);
-    c[1] = 'X';
-    spit(p, c, n);
-    cr_assert_neq(fcl_npy_read_f32(p, &a, &e), FCL_OK);
-    cr_expect(strstr(e.msg, "magic"), "%s", e.msg);
-    /* Another dtype. */
-    memcpy(c, good, n);
-    char *d = strstr(c + 10, "<f4");
-    d[2] = '8';
-    spit(p, c, n);
-    cr_assert_eq(fcl_npy_read_f32(p, &a, &e), FCL_ERR_UNSUPPORTED);
-    cr_expect(strstr(e.msg, "<f8"), "%s", e.msg);
-    /* Fortran order. */
-    memcpy(c, good, n);
-    d = strstr(c + 10, "False");
-    memcpy(d, "True ", 5);
-    spit(p, c, n);
-    cr_assert_eq(fcl_npy_read_f32(p, &a, &e), FCL_ERR_UNSUPPORTED);
-    /* Header length past the end. */
-    memcpy(c, good, n);
-    c[9] = 0x7f;
-    spit(p, c, n);
-    cr_assert_neq(fcl_npy_read_f32(p, &a, &e), FCL_OK);
-    cr_expect(strstr(e.msg, "header length"), "%s", e.msg);
-    /* Garbage in the dict. */
-    memcpy(c, good, n);
-    d = strstr(c + 10, "(2, 3)");
-    memcpy(d, "(2; 3)", 6);
-    spit(p, c, n);
-    cr_assert_eq(fcl_npy_read_f32(p, &a, &e), FCL_ERR_FORMAT);
-    cr_expect(strstr(e.msg, "shape"), "%s", e.msg);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        memcpy(c, good, n);
+        if (bad[i].find) {
+            char *d = strstr(c + 10, bad[i].find);
+            cr_assert_not_null(d, "%s: no %s in the header", bad[i].what, bad[i].find);
+            memcpy(d, bad[i].repl, strlen(bad[i].repl));
+        } else {
+            c[bad[i].at] = bad[i].byte;
+        }
+        spit(p, c, n);
+        fcl_status st = fcl_npy_read_f32(p, &a, &e);
+        if (bad[i].exact) cr_assert_eq(st, bad[i].want, "%s: %s", bad[i].what, fcl_status_name(st));
+        else cr_assert_neq(st, FCL_OK, "%s was read", bad[i].what);
+        if (bad[i].msg) cr_expect(strstr(e.msg, bad[i].msg), "%s: %s", bad[i].what, e.msg);
+    }
     /* Missing file. */
     char q[300];
     snprintf(q, sizeof q, "%s/none.npy", dir);

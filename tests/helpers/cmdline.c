@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "helpers/cmdline.h"
 
@@ -79,6 +80,12 @@ char *fcl_test_slurp_n(const char *path, size_t *len)
 char *fcl_test_slurp(const char *path)
 {
     return fcl_test_slurp_n(path, NULL);
+}
+
+char *fcl_test_slurp_or_skip(const char *path, size_t *len)
+{
+    if (access(path, R_OK) != 0) cr_skip_test("real faces not available (%s)", path);
+    return fcl_test_slurp_n(path, len);
 }
 
 void fcl_test_tmpdir(char *buf, size_t size, const char *tag)

@@ -24,6 +24,9 @@ int fcl_test_run_buf(char *out, size_t size, const char *fmt, ...)
 char *fcl_test_slurp(const char *path);
 /* The same, with its length in *len (files with NUL bytes). */
 char *fcl_test_slurp_n(const char *path, size_t *len);
+/* The whole file at path (the real faces beside the clone, which CI does not have), malloc'd,
+ * with its length in *len; skips the test when it cannot be opened. */
+char *fcl_test_slurp_or_skip(const char *path, size_t *len);
 /* A fresh folder /tmp/facecl-TAG-XXXXXX (mkdtemp) into buf (fails the test when it cannot). */
 void fcl_test_tmpdir(char *buf, size_t size, const char *tag);
 /* rm -rf dir; 1 when it worked, else 0 with a warning in the test log. */
