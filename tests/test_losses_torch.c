@@ -12,17 +12,8 @@
 
 #define FIXTURE FACECL_SOURCE_DIR "/tests/fixtures/losses_torch.bin"
 
-/* Each Test loads the fixture and makes its context inside its body (PoCL fork trap). */
-#define WITH_FIXTURE(body)                                                                         \
-    do {                                                                                           \
-        fixture f;                                                                                 \
-        fx_load(&f, FIXTURE, "tools/make_loss_fixtures.py");                                       \
-        printf("  fixture: %s\n", f.generator);                                                    \
-        fcl_ctx *ctx = h_ctx();                                                                    \
-        body;                                                                                      \
-        h_ctx_free(ctx);                                                                           \
-        fx_free(&f);                                                                               \
-    } while (0)
+/* One named case of fn on a fresh context, inside the Test body (fx_run). */
+#define RUN_CASE(fn, name) fx_run(FIXTURE, "tools/make_loss_fixtures.py", fn, (const char *const[]){name, NULL})
 
 /* ---- margin heads -------------------------------------------------------------------------------- */
 
@@ -48,10 +39,10 @@ static void head_case(fcl_ctx *ctx, const fixture *f, const char *c)
         h_free(ctx, all[i]);
 }
 
-Test(torch_losses, arcface) { WITH_FIXTURE(head_case(ctx, &f, "arcface")); }
-Test(torch_losses, arcface_easy_margin) { WITH_FIXTURE(head_case(ctx, &f, "arcface_easy")); }
-Test(torch_losses, cosface_label_smoothing) { WITH_FIXTURE(head_case(ctx, &f, "cosface")); }
-Test(torch_losses, sphereface) { WITH_FIXTURE(head_case(ctx, &f, "sphereface")); }
+Test(torch_losses, arcface) { RUN_CASE(head_case, "arcface"); }
+Test(torch_losses, arcface_easy_margin) { RUN_CASE(head_case, "arcface_easy"); }
+Test(torch_losses, cosface_label_smoothing) { RUN_CASE(head_case, "cosface"); }
+Test(torch_losses, sphereface) { RUN_CASE(head_case, "sphereface"); }
 
 /* ---- center loss ------------------------------------------------------------------------------------ */
 
@@ -76,43 +67,27 @@ static void center_case(fcl_ctx *ctx, const fixture *f, const char *c)
         h_free(ctx, all[i]);
 }
 
-Test(torch_losses, center_loss_and_update) { WITH_FIXTURE(center_case(ctx, &f, "center")); }
+Test(torch_losses, center_loss_and_update) { RUN_CASE(center_case, "center"); }
 
 /* ---- triplet ----------------------------------------------------------------------------------------- */
 
-/* A loss of embeddings x and labels (triplet, histogram): `run` does its forward into loss [1] and
- * its backward into dx (like x) with params p; xl_case checks "<what> loss" and "<what> dx"
- * against the fixture's loss and dx. */
-typedef struct xl_bufs {
-    h_buf x, lab, loss, dx;
-} xl_bufs;
-typedef void (*xl_run)(fcl_ctx *ctx, xl_bufs *b, const void *p);
-
-static void xl_case(fcl_ctx *ctx, const fixture *f, const char *c, const char *what, xl_run run, const void *p)
+/* A loss of embeddings x and labels (triplet, histogram): `run` does its forward into the loss
+ * [1] and its backward into dx with params p, checked as "<what> loss" and "<what> dx". */
+static void xl_case(fcl_ctx *ctx, const fixture *f, const char *c, const char *what, fx_io_fn run, const void *p)
 {
-    size_t one = 1;
-    const fx_rec *rx = fx_get(f, c, "x");
-    xl_bufs b = {fx_upload(ctx, rx), fx_upload(ctx, fx_get(f, c, "labels")), h_zeros(ctx, 1, &one),
-                 fx_zeros_like(ctx, rx)};
-    run(ctx, &b, p);
-    char name[64];
-    snprintf(name, sizeof name, "%s loss", what);
-    fx_expect(ctx, name, &b.loss, fx_get(f, c, "loss"), H_TOL_FWD);
-    snprintf(name, sizeof name, "%s dx", what);
-    fx_expect(ctx, name, &b.dx, fx_get(f, c, "dx"), H_TOL_BWD);
-    h_free(ctx, &b.x), h_free(ctx, &b.lab), h_free(ctx, &b.loss), h_free(ctx, &b.dx);
+    fx_case_io(ctx, f, c, what, (const char *const[]){"x", "labels"}, (const char *const[]){"loss", "dx"}, 1, run, p);
 }
 
-static void run_triplet(fcl_ctx *ctx, xl_bufs *b, const void *p)
+static void run_triplet(fcl_ctx *ctx, h_buf *b, const void *p)
 {
-    H_OK(ctx, fcl_triplet_loss_fwd(ctx, &b->loss.t, &b->x.t, &b->lab.t, p));
-    H_OK(ctx, fcl_triplet_loss_bwd(ctx, &b->dx.t, &b->x.t, &b->lab.t, p, 1.0f));
+    H_OK(ctx, fcl_triplet_loss_fwd(ctx, &b[FX_OUT0].t, &b[FX_IN0].t, &b[FX_IN1].t, p));
+    H_OK(ctx, fcl_triplet_loss_bwd(ctx, &b[FX_OUT1].t, &b[FX_IN0].t, &b[FX_IN1].t, p, 1.0f));
 }
 
-static void run_histogram(fcl_ctx *ctx, xl_bufs *b, const void *p)
+static void run_histogram(fcl_ctx *ctx, h_buf *b, const void *p)
 {
-    H_OK(ctx, fcl_histogram_loss_fwd(ctx, &b->loss.t, &b->x.t, &b->lab.t, p));
-    H_OK(ctx, fcl_histogram_loss_bwd(ctx, &b->dx.t, &b->x.t, &b->lab.t, p, 1.0f));
+    H_OK(ctx, fcl_histogram_loss_fwd(ctx, &b[FX_OUT0].t, &b[FX_IN0].t, &b[FX_IN1].t, p));
+    H_OK(ctx, fcl_histogram_loss_bwd(ctx, &b[FX_OUT1].t, &b[FX_IN0].t, &b[FX_IN1].t, p, 1.0f));
 }
 
 static void triplet_case(fcl_ctx *ctx, const fixture *f, const char *c)
@@ -125,8 +100,8 @@ static void triplet_case(fcl_ctx *ctx, const fixture *f, const char *c)
     xl_case(ctx, f, c, "triplet", run_triplet, &p);
 }
 
-Test(torch_losses, triplet_batch_hard) { WITH_FIXTURE(triplet_case(ctx, &f, "triplet_bh")); }
-Test(torch_losses, triplet_semi_hard) { WITH_FIXTURE(triplet_case(ctx, &f, "triplet_sh")); }
+Test(torch_losses, triplet_batch_hard) { RUN_CASE(triplet_case, "triplet_bh"); }
+Test(torch_losses, triplet_semi_hard) { RUN_CASE(triplet_case, "triplet_sh"); }
 
 /* ---- contrastive and histogram ---------------------------------------------------------------------- */
 
@@ -154,5 +129,5 @@ static void histogram_case(fcl_ctx *ctx, const fixture *f, const char *c)
     xl_case(ctx, f, c, "histogram", run_histogram, &p);
 }
 
-Test(torch_losses, contrastive) { WITH_FIXTURE(contrastive_case(ctx, &f, "contrastive")); }
-Test(torch_losses, histogram) { WITH_FIXTURE(histogram_case(ctx, &f, "histogram")); }
+Test(torch_losses, contrastive) { RUN_CASE(contrastive_case, "contrastive"); }
+Test(torch_losses, histogram) { RUN_CASE(histogram_case, "histogram"); }

@@ -10,6 +10,7 @@
 
 #include <facecl/facecl.h>
 #include "helpers/cmdline.h"
+#include "helpers/harness.h"
 
 #define FIXTURE FACECL_SOURCE_DIR "/tests/fixtures/metrics_sklearn.txt"
 /* Continuous results (AUC, interpolated EER, means) agree with sklearn/numpy to rounding; the
@@ -19,27 +20,14 @@
 
 /* ---- small helpers ------------------------------------------------------------------------ */
 
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static double rng_unit(uint64_t *s)
-{
-    return (double)(rng_next(s) >> 11) / 9007199254740992.0;
-}
-
 /* Random pairs: labels ~50/50 (or `pos_rate`), scores label-dependent, rounded to `grid` steps
  * when grid > 0 so ties are common. */
 static void random_pairs(uint64_t seed, size_t n, double pos_rate, double grid, double *s, int *y)
 {
     uint64_t st = seed;
     for (size_t i = 0; i < n; i++) {
-        y[i] = rng_unit(&st) < pos_rate;
-        double v = 0.3 * y[i] + rng_unit(&st) * 0.7;
+        y[i] = h_unit(&st) < pos_rate;
+        double v = 0.3 * y[i] + h_unit(&st) * 0.7;
         if (grid > 0) v = round(v / grid) * grid;
         s[i] = v;
     }
@@ -356,7 +344,7 @@ Test(verify_brute, random_with_ties)
         /* k-fold with random fold ids: each fold's threshold is optimal on the other folds. */
         int k = 2 + (int)(seed % 9);
         uint64_t st = seed * 77;
-        for (size_t i = 0; i < N; i++) fold[i] = (int)(rng_next(&st) % (uint64_t)k);
+        for (size_t i = 0; i < N; i++) fold[i] = (int)(h_splitmix64(&st) % (uint64_t)k);
         for (int f = 0; f < k; f++) fold[f] = f; /* no empty fold */
         fcl_kfold kf;
         cr_assert_eq(fcl_kfold_accuracy(s, y, fold, N, k, &kf, &e), FCL_OK, "%s", e.msg);

@@ -126,11 +126,6 @@ static double param_diff_k(const char *ca, const char *cb, double factor, char *
     return worst_d;
 }
 
-static double param_diff(const char *ca, const char *cb, char *worst, size_t wsize)
-{
-    return param_diff_k(ca, cb, 1.0, worst, wsize);
-}
-
 static double rel(double a, double b) { return fabs(a - b) / fmax(fabs(a), 1e-12); }
 
 /* `facecl train ARGS` as one process (--out <one>, log <one>.log) and on 2 ranks (--out <two>);
@@ -139,6 +134,16 @@ static void train_1_and_2(const char *args, const char *one, const char *two)
 {
     cr_assert_eq(sh(FACECL " train %s --out %s > %s.log 2>&1", args, one, one), 0, "%s: single-process run failed", one);
     cr_assert_eq(sh(MPIRUN " " FACECL " train %s --out %s > %s.log 2>&1", args, two, two), 0, "%s: 2-rank run failed", two);
+}
+
+/* <a>/last.safetensors and <b>/last.safetensors agree within k times param_diff_k's tolerance. */
+static void expect_same_state(const char *a, const char *b, double k, const char *what)
+{
+    char ca[64], cb[64], worst[256] = "";
+    snprintf(ca, sizeof ca, "%s/last.safetensors", a);
+    snprintf(cb, sizeof cb, "%s/last.safetensors", b);
+    double d = param_diff_k(ca, cb, k, worst, sizeof worst);
+    cr_expect_lt(d, 1.0, "%s: final parameters differ by %.3g times the tolerance (%s)", what, d, worst);
 }
 
 /* Column col of <a>/log.csv and <b>/log.csv into x and y (cap values each): n rows each. */
@@ -152,7 +157,7 @@ static void read_cols(const char *a, const char *b, const char *col, double *x, 
 /* With --sync-bn, 2 ranks x 32 images compute the steps of 1 process x 64 images that also runs
  * --sync-bn (the same batch-norm arithmetic: the ranks' only differences are the sharded data,
  * the allreduce and the summation order). Stated tolerances: per-step loss 1e-5 relative, final
- * trained state as param_diff says; the evaluation split across ranks equals the
+ * trained state as param_diff_k says; the evaluation split across ranks equals the
  * single-process one (same accuracy; loss 1e-5 relative; AUC within 1e-3).
  * Against a plain single-process run (the fused BN kernel, other rounding) the first two steps
  * agree to 2e-5; later steps part further, since a ReLU input that rounds to the other side of
@@ -172,9 +177,7 @@ Test(mpi, sync_bn_matches_one_process, .timeout = 240)
         cr_expect_lt(rel(l1[i], l2[i]), 1e-5, "step %d: loss %.9g (1 process) vs %.9g (2 ranks)", i + 1, l1[i], l2[i]);
     for (int i = 0; i < 2; i++)
         cr_expect_lt(rel(l0[i], l2[i]), 2e-5, "step %d: loss %.9g (1 process, plain BN) vs %.9g (2 ranks)", i + 1, l0[i], l2[i]);
-    char worst[256] = "";
-    double d = param_diff("one/last.safetensors", "two/last.safetensors", worst, sizeof worst);
-    cr_expect_lt(d, 1.0, "final parameters differ by %.3g times the tolerance (%s)", d, worst);
+    expect_same_state("one", "two", 1.0, "1 process vs 2 ranks");
     const char *cols[3] = {"val_acc", "val_loss", "auc"};
     double tol[3] = {0, 1e-5, 1e-3};
     for (int k = 0; k < 3; k++) {
@@ -192,7 +195,7 @@ Test(mpi, sync_bn_matches_one_process, .timeout = 240)
 /* The other trained state: a margin head's weights (averaged gradients), centre-loss centres
  * (updated from the gathered global batch) and a triplet loss mined over the gathered global
  * batch follow the single-process run (with --sync-bn, 2 steps of 64). Stated tolerances: loss
- * 5e-5 relative; trained state 10 x param_diff's, since ArcFace's scale 30 makes the gradients
+ * 5e-5 relative; trained state 10 x param_diff_k's, since ArcFace's scale 30 makes the gradients
  * about 10x larger than cross-entropy's and rounding differences grow with the steps (measured:
  * bn1.bias 4.4e-5 apart, 0.12 of this tolerance). */
 Test(mpi, heads_centres_and_batchwise_losses_match, .timeout = 240)
@@ -204,7 +207,7 @@ Test(mpi, heads_centres_and_batchwise_losses_match, .timeout = 240)
     for (int k = 0; k < 2; k++) {
         char args[1024];
         snprintf(args, sizeof args, COMMON " --batch 64 --epochs 2 --sync-bn --loss '%s'", losses[k]);
-        char a[32], b[32], ca[64], cb[64], worst[256] = "";
+        char a[32], b[32];
         snprintf(a, sizeof a, "one%d", k);
         snprintf(b, sizeof b, "two%d", k);
         train_1_and_2(args, a, b);
@@ -212,10 +215,7 @@ Test(mpi, heads_centres_and_batchwise_losses_match, .timeout = 240)
         read_cols(a, b, "train_loss", l1, l2, 4, 2);
         for (int i = 0; i < 2; i++)
             cr_expect_lt(rel(l1[i], l2[i]), 5e-5, "%s epoch %d: loss %.9g vs %.9g", losses[k], i + 1, l1[i], l2[i]);
-        snprintf(ca, sizeof ca, "%s/last.safetensors", a);
-        snprintf(cb, sizeof cb, "%s/last.safetensors", b);
-        double d = param_diff_k(ca, cb, 10.0, worst, sizeof worst); /* includes head.weight and center.centers */
-        cr_expect_lt(d, 1.0, "%s: final state differs by %.3g times the tolerance (%s)", losses[k], d, worst);
+        expect_same_state(a, b, 10.0, losses[k]); /* includes head.weight and center.centers */
     }
 #endif
 }
@@ -228,8 +228,7 @@ Test(mpi, per_rank_bn_close_to_one_process, .timeout = 240)
     need_mpi();
 #ifdef FACECL_MPIEXEC
     setup_dir("per_rank_bn");
-    const char *args = COMMON " --batch 64 --epochs 3";
-    train_1_and_2(args, "one", "two");
+    train_1_and_2(COMMON " --batch 64 --epochs 3", "one", "two");
     double l1[8], l2[8];
     read_cols("one", "two", "train_loss", l1, l2, 8, 3);
     for (int i = 0; i < 3; i++) {
@@ -241,7 +240,7 @@ Test(mpi, per_rank_bn_close_to_one_process, .timeout = 240)
 
 /* A checkpoint written by 2 ranks resumes in 1 process and one written by 1 process resumes on
  * 2 ranks; both continue the uninterrupted single-process run (all with --sync-bn). Stated
- * tolerances: 5e-5 relative per loss over the 4 steps (measured: 1.2e-5 at step 4), param_diff
+ * tolerances: 5e-5 relative per loss over the 4 steps (measured: 1.2e-5 at step 4), param_diff_k
  * for the final state. */
 Test(mpi, resume_across_rank_counts, .timeout = 300)
 {
@@ -264,10 +263,7 @@ Test(mpi, resume_across_rank_counts, .timeout = 300)
         cr_assert_eq(read_col(runs[k], "train_loss", x, 8), 4, "%s/log.csv", runs[k]);
         for (int i = 0; i < 4; i++)
             cr_expect_lt(rel(r[i], x[i]), 5e-5, "run %s epoch %d: loss %.9g vs reference %.9g", runs[k], i + 1, x[i], r[i]);
-        char path[64], worst[256] = "";
-        snprintf(path, sizeof path, "%s/last.safetensors", runs[k]);
-        double d = param_diff("ref/last.safetensors", path, worst, sizeof worst);
-        cr_expect_lt(d, 1.0, "run %s: final parameters differ by %.3g times the tolerance (%s)", runs[k], d, worst);
+        expect_same_state("ref", runs[k], 1.0, runs[k]);
     }
 #endif
 }

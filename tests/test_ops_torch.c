@@ -15,18 +15,10 @@
 
 #define FIXTURE FACECL_SOURCE_DIR "/tests/fixtures/ops_torch.bin"
 
-typedef void (*fixture_case_fn)(fcl_ctx *ctx, const fixture *f, const char *name);
-
-/* Loads the fixture, makes a context and runs fn on each named case (NULL-terminated). */
-static void run_fixture_cases(fixture_case_fn fn, const char *const *names)
+/* Every named case of fn on one context (fx_run). */
+static void run_fixture_cases(fx_case_fn fn, const char *const *names)
 {
-    fixture f;
-    fx_load(&f, FIXTURE, "tools/make_op_fixtures.py");
-    printf("  fixture: %s\n", f.generator);
-    fcl_ctx *ctx = h_ctx();
-    for (size_t i = 0; names[i]; i++) fn(ctx, &f, names[i]);
-    h_ctx_free(ctx);
-    fx_free(&f);
+    fx_run(FIXTURE, "tools/make_op_fixtures.py", fn, names);
 }
 
 /* ---- convolution ------------------------------------------------------------------------------- */

@@ -120,3 +120,30 @@ void fx_expect(fcl_ctx *ctx, const char *what, const h_buf *b, const fx_rec *r, 
     h_expect_close(what, got, r->data, r->numel, tol);
     free(got);
 }
+
+void fx_run(const char *path, const char *tool, fx_case_fn fn, const char *const *names)
+{
+    fixture f;
+    fx_load(&f, path, tool);
+    printf("  fixture: %s\n", f.generator);
+    fcl_ctx *ctx = h_ctx();
+    for (size_t i = 0; names[i]; i++) fn(ctx, &f, names[i]);
+    h_ctx_free(ctx);
+    fx_free(&f);
+}
+
+void fx_case_io(fcl_ctx *ctx, const fixture *f, const char *c, const char *what, const char *const in[2],
+                const char *const out[2], int out0_scalar, fx_io_fn run, const void *p)
+{
+    size_t one = 1;
+    const fx_rec *rx = fx_get(f, c, "x");
+    h_buf b[4] = {fx_upload(ctx, fx_get(f, c, in[0])), fx_upload(ctx, fx_get(f, c, in[1])),
+                  out0_scalar ? h_zeros(ctx, 1, &one) : fx_zeros_like(ctx, rx), fx_zeros_like(ctx, rx)};
+    run(ctx, b, p);
+    for (int k = 0; k < 2; k++) {
+        char name[96];
+        snprintf(name, sizeof name, "%s %s", what, out[k]);
+        fx_expect(ctx, name, &b[FX_OUT0 + k], fx_get(f, c, out[k]), k ? H_TOL_BWD : H_TOL_FWD);
+    }
+    for (int k = 0; k < 4; k++) h_free(ctx, &b[k]);
+}

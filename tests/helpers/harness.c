@@ -52,7 +52,7 @@ void h_check(fcl_ctx *ctx, fcl_status st, const char *what)
 
 /* ---- random data -------------------------------------------------------------------------- */
 
-static uint64_t splitmix64(uint64_t *s)
+uint64_t h_splitmix64(uint64_t *s)
 {
     uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -60,15 +60,15 @@ static uint64_t splitmix64(uint64_t *s)
     return z ^ (z >> 31);
 }
 
-static double unit(uint64_t *s)
+double h_unit(uint64_t *s)
 {
-    return (double)(splitmix64(s) >> 11) * (1.0 / 9007199254740992.0);  /* [0, 1) */
+    return (double)(h_splitmix64(s) >> 11) * (1.0 / 9007199254740992.0);  /* [0, 1) */
 }
 
 void h_rand(double *x, size_t n, uint64_t seed, double lo, double hi)
 {
     uint64_t s = seed * 0x2545f4914f6cdd1dull + 17;
-    for (size_t i = 0; i < n; i++) x[i] = lo + (hi - lo) * unit(&s);
+    for (size_t i = 0; i < n; i++) x[i] = lo + (hi - lo) * h_unit(&s);
 }
 
 void h_rand_avoid(double *x, size_t n, uint64_t seed, double lo, double hi,
@@ -77,7 +77,7 @@ void h_rand_avoid(double *x, size_t n, uint64_t seed, double lo, double hi,
     uint64_t s = seed * 0x2545f4914f6cdd1dull + 91;
     for (size_t i = 0; i < n; i++) {
         for (int tries = 0;; tries++) {
-            double v = lo + (hi - lo) * unit(&s);
+            double v = lo + (hi - lo) * h_unit(&s);
             int near = 0;
             for (size_t k = 0; k < nk; k++)
                 if (fabs(v - kinks[k]) < gap) near = 1;
@@ -289,7 +289,7 @@ double h_fd_check(const h_fd *s)
     double *y = h_alloc(s->ny);
     cr_assert(idx != NULL, "h_fd_check: out of memory");
     uint64_t rs = s->seed * 0x9e3779b97f4a7c15ull + 5;
-    for (size_t k = 0; k < m; k++) idx[k] = s->nx <= samples ? k : (size_t)(splitmix64(&rs) % s->nx);
+    for (size_t k = 0; k < m; k++) idx[k] = s->nx <= samples ? k : (size_t)(h_splitmix64(&rs) % s->nx);
 
     double scale = 0;
     for (size_t k = 0; k < m; k++) scale += fabs(s->grad[idx[k]]);

@@ -29,6 +29,9 @@ void h_check(fcl_ctx *ctx, fcl_status st, const char *what);
 
 /* ---- random data ---------------------------------------------------------------------------
  * n values uniform in [lo, hi), a deterministic function of seed (splitmix64). */
+/* The generator under h_rand: splitmix64 steps of state *s, and a uniform double in [0, 1). */
+uint64_t h_splitmix64(uint64_t *s);
+double h_unit(uint64_t *s);
 void h_rand(double *x, size_t n, uint64_t seed, double lo, double hi);
 /* Like h_rand, but keeps every value at least `gap` away from each point of kinks[0..nk):
  * used to move inputs away from ReLU-like kinks before finite differences. */
