@@ -26,18 +26,36 @@ static char dir[] = "/tmp/fcl_cmd_evalXXXXXX";
  * an assertion that ends a test between run() and the use of its output leaks nothing. */
 static char *run_out;
 
-/* Runs a shell command (stdout and stderr captured together into *out, valid until the next
- * run()); returns the exit status (or -1 when it did not exit normally). */
-static int run(char **out, const char *fmt, ...)
+/* Runs a shell command (stdout and stderr captured together into run_out); returns the exit
+ * status (or -1 when it did not exit normally), or fails the test unless it is 0 when must_succeed. */
+static int vrun(int must_succeed, const char *fmt, va_list ap)
 {
     free(run_out);
     run_out = NULL;
+    if (!must_succeed) return fcl_test_vrun(&run_out, fmt, ap);
+    fcl_test_vrun_ok(&run_out, fmt, ap);
+    return 0;
+}
+
+/* vrun: *out = the output, valid until the next run. */
+static int run(char **out, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    int rc = fcl_test_vrun(&run_out, fmt, ap);
+    int rc = vrun(0, fmt, ap);
     va_end(ap);
     if (out) *out = run_out;
     return rc;
+}
+
+/* run() that must exit 0; returns the output, valid until the next run. */
+static char *run_ok(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vrun(1, fmt, ap);
+    va_end(ap);
+    return run_out;
 }
 
 static size_t count_lines(const char *s)
@@ -50,10 +68,8 @@ static size_t count_lines(const char *s)
 static void world(void)
 {
     cr_assert(mkdtemp(dir));
-    char *out = NULL;
-    int rc = run(&out, "'%s' synth --ids %d --per-id %d --size %d --gray --seed 1 --unseen-ids 8 --pairs 60 '%s/ds'",
+    run_ok("'%s' synth --ids %d --per-id %d --size %d --gray --seed 1 --unseen-ids 8 --pairs 60 '%s/ds'",
                  FACECL, IDS, PER, SIZE, dir);
-    cr_assert_eq(rc, 0, "synth failed: %s", out);
     char ck[256];
     snprintf(ck, sizeof ck, "%s/ck.safetensors", dir);
     fcl_test_small_checkpoint(ck, SIZE, IDS, -1, NAMES);
@@ -72,9 +88,8 @@ TestSuite(commands_eval, .init = world, .fini = cleanup, .timeout = 300);
 Test(commands_eval, eval_labelled)
 {
     char *out = NULL, path[512];
-    int rc = run(&out, "'%s' eval --checkpoint '%s/ck.safetensors' '%s/ds/train' --out '%s/ev' --batch 5 --workers 2", FACECL,
+    out = run_ok("'%s' eval --checkpoint '%s/ck.safetensors' '%s/ds/train' --out '%s/ev' --batch 5 --workers 2", FACECL,
                  dir, dir, dir);
-    cr_assert_eq(rc, 0, "eval failed: %s", out);
     double top1 = fcl_test_number_after(out, "top-1 accuracy"), top5 = fcl_test_number_after(out, "top-5 accuracy");
     cr_expect(top1 >= 0 && top1 <= 100 && top5 >= top1 && top5 <= 100, "top-1 %g top-5 %g", top1, top5);
 
@@ -135,8 +150,7 @@ Test(commands_eval, eval_unlabelled_and_unknown_class)
                        "cp '%s/ds/unseen/u0001/000.png' '%s/flat/a.png' && cp '%s/ds/unseen/u0002/001.png' '%s/flat/c.png'",
                  dir, dir, dir, dir, dir, dir, dir);
     cr_assert_eq(rc, 0);
-    rc = run(&out, "'%s' eval --checkpoint '%s/ck.safetensors' '%s/flat' --out '%s/ef'", FACECL, dir, dir, dir);
-    cr_assert_eq(rc, 0, "eval failed: %s", out);
+    out = run_ok("'%s' eval --checkpoint '%s/ck.safetensors' '%s/flat' --out '%s/ef'", FACECL, dir, dir, dir);
     snprintf(path, sizeof path, "%s/ef/predictions.csv", dir);
     char *pred = fcl_test_slurp(path);
     cr_expect_eq(count_lines(pred), 4u, "%s", pred);
@@ -166,9 +180,8 @@ Test(commands_eval, eval_unlabelled_and_unknown_class)
 Test(commands_eval, embed_npy_and_index)
 {
     char *out = NULL, path[512];
-    int rc = run(&out, "'%s' embed --checkpoint '%s/ck.safetensors' '%s/ds/unseen' --out '%s/emb/u.npy' --batch 7", FACECL,
+    out = run_ok("'%s' embed --checkpoint '%s/ck.safetensors' '%s/ds/unseen' --out '%s/emb/u.npy' --batch 7", FACECL,
                  dir, dir, dir);
-    cr_assert_eq(rc, 0, "embed failed: %s", out);
     snprintf(path, sizeof path, "%s/emb/u.npy", dir);
     fcl_npy a;
     fcl_error e = {0};
@@ -190,9 +203,8 @@ Test(commands_eval, embed_npy_and_index)
     free(idx);
 
     /* The same with another batch size and an explicit index path: the same rows. */
-    rc = run(&out, "'%s' embed --checkpoint '%s/ck.safetensors' '%s/ds/unseen' --out '%s/emb/v.npy' --index '%s/v.idx' --batch 1 --workers 1",
+    out = run_ok("'%s' embed --checkpoint '%s/ck.safetensors' '%s/ds/unseen' --out '%s/emb/v.npy' --index '%s/v.idx' --batch 1 --workers 1",
              FACECL, dir, dir, dir, dir);
-    cr_assert_eq(rc, 0, "embed failed: %s", out);
     snprintf(path, sizeof path, "%s/v.idx", dir);
     cr_expect(fcl_test_exists(path));
     fcl_npy b;
@@ -206,7 +218,7 @@ Test(commands_eval, embed_npy_and_index)
     fcl_npy_free(&b);
 
     /* A missing checkpoint: non-zero exit, message naming it, no output written. */
-    rc = run(&out, "'%s' embed --checkpoint '%s/none.safetensors' '%s/ds/unseen' --out '%s/emb/w.npy'", FACECL, dir, dir, dir);
+    int rc = run(&out, "'%s' embed --checkpoint '%s/none.safetensors' '%s/ds/unseen' --out '%s/emb/w.npy'", FACECL, dir, dir, dir);
     cr_expect_neq(rc, 0);
     cr_expect(strstr(out, "none.safetensors"), "%s", out);
     snprintf(path, sizeof path, "%s/emb/w.npy", dir);
@@ -236,9 +248,8 @@ static size_t read_scores(const char *path, int labelled, double *scores, size_t
 Test(commands_eval, verify_labelled_unlabelled_and_from_embeddings)
 {
     char *out = NULL, path[512];
-    int rc = run(&out, "'%s' verify --checkpoint '%s/ck.safetensors' --pairs '%s/ds/pairs.txt' --out '%s/ver' --folds 5", FACECL,
+    out = run_ok("'%s' verify --checkpoint '%s/ck.safetensors' --pairs '%s/ds/pairs.txt' --out '%s/ver' --folds 5", FACECL,
                  dir, dir, dir);
-    cr_assert_eq(rc, 0, "verify failed: %s", out);
     double auc = fcl_test_number_after(out, "ROC AUC"), eer = fcl_test_number_after(out, "EER");
     double acc = fcl_test_number_after(out, "best accuracy"), kacc = fcl_test_number_after(out, "5-fold accuracy");
     cr_expect(auc >= 0 && auc <= 1, "AUC %g", auc);
@@ -262,9 +273,8 @@ Test(commands_eval, verify_labelled_unlabelled_and_from_embeddings)
     cr_expect_eq(n1, 60u);
 
     /* Unlabelled list: a submission CSV with the same scores, no metrics. */
-    rc = run(&out, "'%s' verify --checkpoint '%s/ck.safetensors' --pairs '%s/ds/pairs_unlabelled.txt' --out '%s/veru'", FACECL,
+    out = run_ok("'%s' verify --checkpoint '%s/ck.safetensors' --pairs '%s/ds/pairs_unlabelled.txt' --out '%s/veru'", FACECL,
              dir, dir, dir);
-    cr_assert_eq(rc, 0, "verify failed: %s", out);
     cr_expect(!strstr(out, "ROC AUC"), "%s", out);
     snprintf(path, sizeof path, "%s/veru/scores.csv", dir);
     cr_assert_eq(read_scores(path, 0, s2, 100), n1);
@@ -272,10 +282,9 @@ Test(commands_eval, verify_labelled_unlabelled_and_from_embeddings)
     cr_expect(!fcl_test_exists(path));
 
     /* From `facecl embed` output: the same scores. */
-    rc = run(&out, "'%s' embed --checkpoint '%s/ck.safetensors' '%s/ds/unseen' --out '%s/u.npy' && "
+    out = run_ok("'%s' embed --checkpoint '%s/ck.safetensors' '%s/ds/unseen' --out '%s/u.npy' && "
                    "'%s' verify --embeddings '%s/u.npy' --pairs '%s/ds/pairs.txt' --out '%s/vere'",
              FACECL, dir, dir, dir, FACECL, dir, dir, dir);
-    cr_assert_eq(rc, 0, "embed + verify failed: %s", out);
     snprintf(path, sizeof path, "%s/vere/scores.csv", dir);
     cr_assert_eq(read_scores(path, 1, s3, 100), n1);
     for (size_t i = 0; i < n1; i++) {
@@ -310,9 +319,8 @@ Test(commands_eval, verify_lfw_folds_and_errors)
                          "a\t1\tc\t1\nb\t2\td\t3\n"
                          "c\t1\t3\nd\t1\t2\n"
                          "a\t3\td\t1\nc\t2\tb\t1\n");
-    rc = run(&out, "'%s' verify --checkpoint '%s/ck.safetensors' --pairs '%s/lfw_pairs.txt' --lfw --root '%s/lfw' --out '%s/vl'",
+    out = run_ok("'%s' verify --checkpoint '%s/ck.safetensors' --pairs '%s/lfw_pairs.txt' --lfw --root '%s/lfw' --out '%s/vl'",
              FACECL, dir, dir, dir, dir);
-    cr_assert_eq(rc, 0, "verify --lfw failed: %s", out);
     cr_expect(strstr(out, "pairs            8 (4 same, 4 different)"), "%s", out);
     double k = fcl_test_number_after(out, "2-fold accuracy");
     cr_expect(k >= 0 && k <= 100, "%s", out);

@@ -23,18 +23,12 @@ static char dir[] = "/tmp/fcl_cmd_identXXXXXX";
 static void world(void)
 {
     cr_assert(mkdtemp(dir));
-    char *out = NULL;
-    int rc = fcl_test_run(&out, "'%s' synth --ids 4 --per-id %d --size %d --gray --seed 2 --unseen-ids %d --pairs 40 '%s/ds'",
-                 FACECL, PER, SIZE, UNSEEN, dir);
-    cr_assert_eq(rc, 0, "synth failed: %s", out);
-    free(out);
-    rc = fcl_test_run(&out,
-             "cd '%s' && i=0 && for d in ds/unseen/*/; do n=$(basename $d); i=$((i+1)); j=0; for f in $d*.png; do "
-             "j=$((j+1)); if [ $i -le %d ] && [ $j -le %d ]; then t=gal; else t=probes; fi; mkdir -p $t/$n; "
-             "ln -s \"$PWD/$f\" $t/$n/; done; done && mkdir flat && cp probes/u0000/*.png flat/",
-             dir, GAL_IDS, GAL_PER);
-    cr_assert_eq(rc, 0, "split failed: %s", out);
-    free(out);
+    free(fcl_test_run_ok("'%s' synth --ids 4 --per-id %d --size %d --gray --seed 2 --unseen-ids %d --pairs 40 '%s/ds'",
+                         FACECL, PER, SIZE, UNSEEN, dir));
+    free(fcl_test_run_ok("cd '%s' && i=0 && for d in ds/unseen/*/; do n=$(basename $d); i=$((i+1)); j=0; for f in $d*.png; do "
+                         "j=$((j+1)); if [ $i -le %d ] && [ $j -le %d ]; then t=gal; else t=probes; fi; mkdir -p $t/$n; "
+                         "ln -s \"$PWD/$f\" $t/$n/; done; done && mkdir flat && cp probes/u0000/*.png flat/",
+                         dir, GAL_IDS, GAL_PER));
     char ck[256];
     snprintf(ck, sizeof ck, "%s/ck.safetensors", dir);
     fcl_test_small_checkpoint(ck, SIZE, 4, 3, NULL);
@@ -74,9 +68,8 @@ static int cmp_dbl(const void *a, const void *b)
 static void recompute(const char *tta, double thr, double *rank1, double *acc, double *mid)
 {
     char *out = NULL, pg[512], pp[512];
-    int rc = fcl_test_run(&out, "cd '%s' && '%s' embed --checkpoint ck.safetensors gal --out eg.npy %s && '%s' embed --checkpoint "
+    out = fcl_test_run_ok("cd '%s' && '%s' embed --checkpoint ck.safetensors gal --out eg.npy %s && '%s' embed --checkpoint "
                  "ck.safetensors probes --out ep.npy %s", dir, FACECL, tta, FACECL, tta);
-    cr_assert_eq(rc, 0, "embed failed: %s", out);
     free(out);
     snprintf(pg, sizeof pg, "%s/eg.npy", dir);
     snprintf(pp, sizeof pp, "%s/ep.npy", dir);
@@ -135,9 +128,8 @@ Test(commands_identify, labelled_probes_numbers_and_files)
     double want_r1, want_acc, mid;
     recompute("", -INFINITY, &want_r1, &want_acc, &mid);
     snprintf(thr, sizeof thr, "%.9g", mid);
-    int rc = fcl_test_run(&out, "cd '%s' && '%s' identify --checkpoint ck.safetensors --gallery gal --probes probes --threshold %s "
+    out = fcl_test_run_ok("cd '%s' && '%s' identify --checkpoint ck.safetensors --gallery gal --probes probes --threshold %s "
                  "--top 3 --out res/id.csv --unknown-label n000000", dir, FACECL, thr);
-    cr_assert_eq(rc, 0, "identify failed: %s", out);
     double r1 = fcl_test_number_after(out, "rank-1"), acc = fcl_test_number_after(out, "accuracy");
     cr_assert(strstr(out, "DIR@FAR=0.01") && strstr(out, "rank-5"), "%s", out);
     cr_assert(strstr(out, "probes       38 (20 of gallery identities, 18 impostors), gallery 5 identities"), "%s", out);
@@ -166,9 +158,8 @@ Test(commands_identify, tta_far_max_and_unlabelled)
 {
     char *out = NULL, path[512];
     /* --tta flip: the same numbers as recomputed from `embed --tta flip`; closed set. */
-    int rc = fcl_test_run(&out, "cd '%s' && '%s' identify --checkpoint ck.safetensors --gallery gal --probes probes --tta flip "
+    out = fcl_test_run_ok("cd '%s' && '%s' identify --checkpoint ck.safetensors --gallery gal --probes probes --tta flip "
                  "--out t.csv", dir, FACECL);
-    cr_assert_eq(rc, 0, "identify failed: %s", out);
     double r1 = fcl_test_number_after(out, "rank-1"), acc = fcl_test_number_after(out, "accuracy");
     cr_assert(strstr(out, "closed set"), "%s", out);
     free(out);
@@ -178,17 +169,15 @@ Test(commands_identify, tta_far_max_and_unlabelled)
     cr_assert(fabs(acc - 100 * want_acc) < 0.006, "accuracy %.4f vs %.4f", acc, 100 * want_acc);
 
     /* --far: the threshold is reported and the FAR reached is at most the target. */
-    rc = fcl_test_run(&out, "cd '%s' && '%s' identify --checkpoint ck.safetensors --gallery gal --probes probes --far 0.2 --match max "
+    out = fcl_test_run_ok("cd '%s' && '%s' identify --checkpoint ck.safetensors --gallery gal --probes probes --far 0.2 --match max "
              "--out f.csv", dir, FACECL);
-    cr_assert_eq(rc, 0, "identify failed: %s", out);
     cr_assert(strstr(out, "threshold    "), "%s", out);
     double reached = fcl_test_number_after(out, "gives FAR");
     cr_assert(reached <= 0.2 + 1e-12, "%s", out);
     free(out);
 
     /* Unlabelled probes: the CSV only. */
-    rc = fcl_test_run(&out, "cd '%s' && '%s' identify --checkpoint ck.safetensors --gallery gal --probes flat --out u.csv", dir, FACECL);
-    cr_assert_eq(rc, 0, "identify failed: %s", out);
+    out = fcl_test_run_ok("cd '%s' && '%s' identify --checkpoint ck.safetensors --gallery gal --probes flat --out u.csv", dir, FACECL);
     cr_assert(!strstr(out, "rank-1"), "%s", out);
     free(out);
     snprintf(path, sizeof path, "%s/u.csv", dir);
@@ -199,10 +188,9 @@ Test(commands_identify, tta_far_max_and_unlabelled)
     cr_assert(!fcl_test_exists(path));
 
     /* verify and embed take --tta; the pair scores change with it. */
-    rc = fcl_test_run(&out, "cd '%s' && '%s' verify --checkpoint ck.safetensors --pairs ds/pairs.txt --out v0 && '%s' verify "
+    out = fcl_test_run_ok("cd '%s' && '%s' verify --checkpoint ck.safetensors --pairs ds/pairs.txt --out v0 && '%s' verify "
              "--checkpoint ck.safetensors --pairs ds/pairs.txt --out v1 --tta flip && ! cmp -s v0/scores.csv v1/scores.csv",
              dir, FACECL, FACECL);
-    cr_assert_eq(rc, 0, "verify --tta: %s", out);
     free(out);
 }
 
@@ -250,8 +238,7 @@ Test(commands_identify, usage_errors_exit_2)
 Test(commands_identify, bench_random_small)
 {
     char *out = NULL;
-    int rc = fcl_test_run(&out, "'%s' identify --bench-random 300x200x16 --top 3", FACECL);
-    cr_assert_eq(rc, 0, "%s", out);
+    out = fcl_test_run_ok("'%s' identify --bench-random 300x200x16 --top 3", FACECL);
     cr_assert(strstr(out, "200 probes x 300 identities x 16 dims"), "%s", out);
     /* Genuine random probes are their identity plus noise of equal size (cos ~0.7 against ~0.25
      * for the best of 300 others in 16 dims): far above chance (0.3 %). */

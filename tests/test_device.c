@@ -26,25 +26,29 @@ static void machine(fcl_device_info *d)
     d[2] = mk(1, 1, "AMD Accelerated Parallel Processing", "gfx1030 Radeon RX 6800", CL_DEVICE_TYPE_GPU);
 }
 
-static size_t pick(const char *sel)
+/* fcl_device_select(sel) on the machine above: its status, the index in *i (starts at 99), the error in *e. */
+static fcl_status select_on_machine(const char *sel, size_t *i, fcl_error *e)
 {
     fcl_device_info d[3];
     machine(d);
+    *i = 99;
+    return fcl_device_select(sel, d, 3, i, e);
+}
+
+static size_t pick(const char *sel)
+{
     fcl_error e = {0};
-    size_t i = 99;
-    fcl_status st = fcl_device_select(sel, d, 3, &i, &e);
+    size_t i;
+    fcl_status st = select_on_machine(sel, &i, &e);
     cr_assert_eq(st, FCL_OK, "selection '%s' failed: %s", sel ? sel : "(null)", e.msg);
     return i;
 }
 
 static fcl_error pick_fail(const char *sel)
 {
-    fcl_device_info d[3];
-    machine(d);
     fcl_error e = {0};
-    size_t i = 99;
-    fcl_status st = fcl_device_select(sel, d, 3, &i, &e);
-    cr_assert_eq(st, FCL_ERR_NO_DEVICE, "selection '%s' should fail", sel);
+    size_t i;
+    cr_assert_eq(select_on_machine(sel, &i, &e), FCL_ERR_NO_DEVICE, "selection '%s' should fail", sel);
     cr_assert_eq(e.status, FCL_ERR_NO_DEVICE);
     return e;
 }

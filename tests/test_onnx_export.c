@@ -65,8 +65,7 @@ Test(onnx_export, small_embedding)
     dmodel d;
     load_onnx(path_onnx, &d);
     check_header(&d, "small", 3, 32, 32, "embedding", 16);
-    check_weights(&d, m, 0);
-    check_topology(&d);
+    check_export(&d, m, 0);
     cr_assert_eq(sum.nodes, d.n_nodes);
     cr_assert_eq(sum.initializers, d.n_inits);
     cr_assert_eq(sum.out_dim, 16);
@@ -157,8 +156,7 @@ Test(onnx_export, small_logits)
     dmodel d;
     fcl_model *m = export_and_load(path_ckpt, SMALL, "small.model", SMALL_OPTS, "norm=0.5:0.5", FCL_EXPORT_LOGITS, path_onnx, &d);
     check_header(&d, "small", 3, 32, 32, "logits", 5);
-    check_weights(&d, m, 1);
-    check_topology(&d);
+    check_export(&d, m, 1);
     cr_assert_eq(count_op(&d, "Gemm"), 2);
     cr_assert_eq(count_op(&d, "ReduceL2"), 0);
     const dnode *fc = find_node(&d, "fc");
@@ -198,8 +196,7 @@ Test(onnx_export, every_layer_kind)
     dmodel d;
     fcl_model *m = export_and_load(path_ckpt, ALL_LAYERS, "onnx_all_layers.model", ALL_OPTS, "norm=0.4:0.5:0.6:0.2:0.25:0.5", FCL_EXPORT_EMBEDDING, path_onnx, &d);
     check_header(&d, "onnx_all_layers", 3, 23, 23, "embedding", 12);
-    check_weights(&d, m, 0);
-    check_topology(&d);
+    check_export(&d, m, 0);
     static const op_count counts[] = {{"Conv", 6},     {"BatchNormalization", 3}, {"PRelu", 2},   {"LeakyRelu", 1},   {"Clip", 1},
                   {"Sigmoid", 2},  {"HardSigmoid", 2},        {"Mul", 3},     {"Tanh", 1},        {"Relu", 1},
                   {"MaxPool", 2},  {"AveragePool", 5},        {"Pad", 1},     {"Sum", 1},         {"Concat", 1},

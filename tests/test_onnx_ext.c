@@ -105,8 +105,7 @@ Test(onnx_ext, every_ext_kind)
 {
     dmodel d;
     fcl_model *m = export_and_load(ckpt, EXT_LAYERS, "onnx_ext_layers.model", EXT_OPTS, "norm=0.5:0.5", FCL_EXPORT_EMBEDDING, onnx, &d);
-    check_weights(&d, m, 0);
-    check_topology(&d);
+    check_export(&d, m, 0);
     /* every node of the graph, by op (see the fixture: 3 LayerNorms, 2 GELUs, 4 radix sums, 3 r-SoftMaxes, a ws conv, a scale) */
     static const op_count counts[] = {{"Conv", 10},       {"ReduceMean", 8},         {"Sqrt", 4},        {"Reciprocal", 4},
                   {"Sub", 5},         {"Div", 2},                {"Mul", 27},        {"Add", 10},
@@ -234,8 +233,7 @@ Test(onnx_ext, convnext_resnest_nfnet_export)
         }
         cr_assert(std == nets[k].std && gelu == nets[k].gelu && rs == nets[k].rsoftmax && sc == nets[k].scale,
                   "%s: %d / %d / %d / %d", nets[k].name, std, gelu, rs, sc);
-        check_weights(&d, m, 1);
-        check_topology(&d);
+        check_export(&d, m, 1);
         cr_assert_eq(count_op(&d, "Reciprocal"), std);
         cr_assert_eq(count_op(&d, "Erf"), gelu);
         cr_assert_eq(count_op(&d, "Softmax"), rs);

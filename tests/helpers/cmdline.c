@@ -19,6 +19,22 @@ int fcl_test_run(char **out, const char *fmt, ...)
     return rc;
 }
 
+void fcl_test_vrun_ok(char **out, const char *fmt, va_list ap)
+{
+    int rc = fcl_test_vrun(out, fmt, ap);
+    cr_assert_eq(rc, 0, "exit status %d:\n%s", rc, *out);
+}
+
+char *fcl_test_run_ok(const char *fmt, ...)
+{
+    char *out = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    fcl_test_vrun_ok(&out, fmt, ap);
+    va_end(ap);
+    return out;
+}
+
 int fcl_test_run_buf(char *out, size_t size, const char *fmt, ...)
 {
     char *all = NULL;

@@ -14,6 +14,15 @@ int fcl_test_run(char **out, const char *fmt, ...)
     ;
 /* The same with a va_list. */
 int fcl_test_vrun(char **out, const char *fmt, va_list ap);
+/* fcl_test_vrun that must exit 0 (else the test fails with the status and the output, which is
+ * left in *out either way: out must not be NULL). */
+void fcl_test_vrun_ok(char **out, const char *fmt, va_list ap);
+/* The same with printf-style arguments; returns the output (malloc'd). */
+char *fcl_test_run_ok(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
 /* fcl_test_run into the caller's buffer (the output cut to size - 1 bytes, NUL-terminated). */
 int fcl_test_run_buf(char *out, size_t size, const char *fmt, ...)
 #if defined(__GNUC__)

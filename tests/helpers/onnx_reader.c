@@ -402,6 +402,12 @@ void onnx_tmp_teardown(const char *dir)
     cr_expect(fcl_test_rm_rf(dir));
 }
 
+void check_export(const dmodel *d, const fcl_model *m, int with_classifier)
+{
+    check_weights(d, m, with_classifier);
+    check_topology(d);
+}
+
 fcl_model *export_and_load(const char *ckpt_path, const char *model_path, const char *name, const char *options,
                            const char *aug, fcl_export_output output, const char *onnx_path, dmodel *d)
 {

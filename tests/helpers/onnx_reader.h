@@ -78,6 +78,8 @@ void make_checkpoint(const char *path, const char *model_path, const char *name,
  * with_classifier) is an initialiser under its state_dict name, with its shape and the values
  * make_checkpoint gave it (same float bits); nothing of the classifier otherwise. */
 void check_weights(const dmodel *d, const fcl_model *m, int with_classifier);
+/* check_weights, then check_topology: an exported network's weights and a well-formed graph. */
+void check_export(const dmodel *d, const fcl_model *m, int with_classifier);
 /* make_checkpoint (no eval pipeline step but `aug`), exports `output` to onnx_path and decodes
  * it into d, asserting each step; returns the parsed model. */
 fcl_model *export_and_load(const char *ckpt_path, const char *model_path, const char *name, const char *options,
