@@ -15,8 +15,9 @@
 /* CONV_MB: output rows (channels) per work-item of conv_gemm_nn; CONV_NV: column vectors of
  * CONV_VW (8 or 16) floats per work-item of conv_gemm_nn; CONV_TM x CONV_TN: rows of dy x rows of B per work-item of
  * conv_gemm_nt. All from the "conv" tuning family (host/runtime/tuning_table.c). */
-#if !defined(CONV_MB) || !defined(CONV_NV) || !defined(CONV_VW) || !defined(CONV_TM) || !defined(CONV_TN)
-#error "CONV_MB / CONV_NV / CONV_VW / CONV_TM / CONV_TN come from the \"conv\" tuning family"
+#if !defined(CONV_MB) || !defined(CONV_NV) || !defined(CONV_VW) || !defined(CONV_TM) || !defined(CONV_TN) || \
+    !defined(CONV_TW)
+#error "CONV_MB / CONV_NV / CONV_VW / CONV_TM / CONV_TN / CONV_TW come from the \"conv\" tuning family"
 #endif
 
 /* convV: conv_gemm_nn's column vector of CONV_VW floats */
@@ -265,27 +266,34 @@ __kernel void conv_col2im(__global float *restrict dx, const int dx_off, const i
     }
 }
 
-/* 8 floats from p, of which the first rem (< 8) are real and the rest read as 0. */
-inline float8 conv_load_tail(__global const float *p, int rem)
-{
-    float t[8];
-    for (int l = 0; l < 8; l++) t[l] = l < rem ? p[l] : 0.0f;
-    return vload8(0, t);
-}
+/* ntV: conv_gemm_nt's vector of CONV_TW floats along the pixels */
+#if CONV_TW == 16
+typedef float16 ntV;
+#define nt_vload vload16
+#define nt_hsum hsum16
+#elif CONV_TW == 8
+typedef float8 ntV;
+#define nt_vload vload8
+#define nt_hsum hsum8
+#else
+#error "CONV_TW must be 8 or 16"
+#endif
 
-/* Sum of the 8 lanes in a fixed order. */
-inline float conv_hsum8(float8 v)
+/* CONV_TW floats from p, of which the first rem (< CONV_TW) are real and the rest read as 0. */
+inline ntV nt_load_tail(__global const float *p, int rem)
 {
-    float4 a = v.lo + v.hi;
-    float2 b = a.lo + a.hi;
-    return b.x + b.y;
+    float t[CONV_TW];
+    for (int l = 0; l < CONV_TW; l++) t[l] = l < rem ? p[l] : 0.0f;
+    return nt_vload(0, t);
 }
 
 /* dw[g][m][j] += sum over columns n of A(g * M + m, n) * B[g](j, n): the weight gradient
  * dy * B^T, reduced over the nimg images and P pixels of each in a fixed order (per-lane
- * partial sums, then lanes in order). A is dy (image addressing: a_off + img * a_img +
- * row * a_row + p, a_row == P); B is x (1x1) or the im2col buffer (b_img == P). Rows past M or
- * N are computed from the last row and not stored. Global: (ceil(M / CONV_TM), ceil(N / CONV_TN), G). */
+ * partial sums over CONV_TW lanes, then lanes in order). A is dy (image addressing: a_off + img
+ * * a_img + row * a_row + p, a_row == P); B is x (1x1) or the im2col buffer (b_img == P). Rows
+ * past M or N are computed from the last row and not stored. CONV_TW 16 fills AVX-512's FMA
+ * width (the loop is FMA-bound: CONV_TM * CONV_TN FMAs per CONV_TM + CONV_TN loads).
+ * Global: (ceil(M / CONV_TM), ceil(N / CONV_TN), G). */
 __kernel void conv_gemm_nt(const int M, const int N, const int P, const int nimg,
                            __global const float *a, const int a_off, const int a_img,
                            const int a_row, const int a_g,
@@ -297,11 +305,11 @@ __kernel void conv_gemm_nt(const int M, const int N, const int P, const int nimg
     const int j0 = get_global_id(1) * CONV_TN;
     const int g = get_global_id(2);
     if (m0 >= M || j0 >= N) return;
-    float8 acc[CONV_TM][CONV_TN];
+    ntV acc[CONV_TM][CONV_TN];
 #pragma unroll
     for (int i = 0; i < CONV_TM; i++)
 #pragma unroll
-        for (int j = 0; j < CONV_TN; j++) acc[i][j] = (float8)(0.0f);
+        for (int j = 0; j < CONV_TN; j++) acc[i][j] = (ntV)(0.0f);
 
     for (int img = 0; img < nimg; img++) {
         __global const float *ap[CONV_TM];
@@ -313,12 +321,12 @@ __kernel void conv_gemm_nt(const int M, const int N, const int P, const int nimg
         for (int j = 0; j < CONV_TN; j++)
             bp[j] = b + b_off + g * b_g + img * b_img + min(j0 + j, N - 1) * b_row;
         int p = 0;
-        for (; p + 8 <= P; p += 8) {
-            float8 av[CONV_TM], bv[CONV_TN];
+        for (; p + CONV_TW <= P; p += CONV_TW) {
+            ntV av[CONV_TM], bv[CONV_TN];
 #pragma unroll
-            for (int i = 0; i < CONV_TM; i++) av[i] = vload8(0, ap[i] + p);
+            for (int i = 0; i < CONV_TM; i++) av[i] = nt_vload(0, ap[i] + p);
 #pragma unroll
-            for (int j = 0; j < CONV_TN; j++) bv[j] = vload8(0, bp[j] + p);
+            for (int j = 0; j < CONV_TN; j++) bv[j] = nt_vload(0, bp[j] + p);
 #pragma unroll
             for (int i = 0; i < CONV_TM; i++)
 #pragma unroll
@@ -326,11 +334,11 @@ __kernel void conv_gemm_nt(const int M, const int N, const int P, const int nimg
         }
         if (p < P) {
             const int rem = P - p;
-            float8 av[CONV_TM], bv[CONV_TN];
+            ntV av[CONV_TM], bv[CONV_TN];
 #pragma unroll
-            for (int i = 0; i < CONV_TM; i++) av[i] = conv_load_tail(ap[i] + p, rem);
+            for (int i = 0; i < CONV_TM; i++) av[i] = nt_load_tail(ap[i] + p, rem);
 #pragma unroll
-            for (int j = 0; j < CONV_TN; j++) bv[j] = conv_load_tail(bp[j] + p, rem);
+            for (int j = 0; j < CONV_TN; j++) bv[j] = nt_load_tail(bp[j] + p, rem);
 #pragma unroll
             for (int i = 0; i < CONV_TM; i++)
 #pragma unroll
@@ -343,7 +351,7 @@ __kernel void conv_gemm_nt(const int M, const int N, const int P, const int nimg
         __global float *cr = c + c_off + g * c_g + (m0 + i) * c_row;
 #pragma unroll
         for (int j = 0; j < CONV_TN; j++)
-            if (j0 + j < N) cr[j0 + j] += conv_hsum8(acc[i][j]);
+            if (j0 + j < N) cr[j0 + j] += nt_hsum(acc[i][j]);
     }
 }
 
@@ -353,12 +361,12 @@ __kernel void conv_bias_grad(__global float *db, const int db_off, __global cons
 {
     const int ch = get_global_id(0);
     if (ch >= C) return;
-    float8 acc = (float8)(0.0f);
+    ntV acc = (ntV)(0.0f);
     for (int img = 0; img < nimg; img++) {
         __global const float *p = dy + dy_off + (img * C + ch) * P;
         int i = 0;
-        for (; i + 8 <= P; i += 8) acc += vload8(0, p + i);
-        if (i < P) acc += conv_load_tail(p + i, P - i);
+        for (; i + CONV_TW <= P; i += CONV_TW) acc += nt_vload(0, p + i);
+        if (i < P) acc += nt_load_tail(p + i, P - i);
     }
-    db[db_off + ch] += conv_hsum8(acc);
+    db[db_off + ch] += nt_hsum(acc);
 }

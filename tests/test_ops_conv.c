@@ -186,8 +186,8 @@ static int conv_gen(const oc_op *op, size_t i, oc_case *c)
  * The GPU row's values (4 rows x 1 float8 column vector); 7 x 3 float16 vectors with the driver's
  * choice of work-group (0) named explicitly; the former CPU row (12 x 2 float8). */
 static const char *const other_tunings[] = {
-    "conv:-DCONV_MB=4 -DCONV_NV=1 -DCONV_VW=8 -DCONV_TM=2 -DCONV_TN=2 -DCONV_LNN=16 -DCONV_LNT=16 -DCONV_COL_KB=64",
-    "conv:-DCONV_MB=7 -DCONV_NV=3 -DCONV_VW=16 -DCONV_TM=3 -DCONV_TN=5 -DCONV_LNN=0 -DCONV_LNT=0 -DCONV_LOCAL=8 "
+    "conv:-DCONV_MB=4 -DCONV_NV=1 -DCONV_VW=8 -DCONV_TM=2 -DCONV_TN=2 -DCONV_TW=8 -DCONV_LNN=16 -DCONV_LNT=16 -DCONV_COL_KB=64",
+    "conv:-DCONV_MB=7 -DCONV_NV=3 -DCONV_VW=16 -DCONV_TM=3 -DCONV_TN=5 -DCONV_TW=16 -DCONV_LNN=0 -DCONV_LNT=0 -DCONV_LOCAL=8 "
     "-DCONV_COL_KB=200",
     "conv:-DCONV_MB=12 -DCONV_NV=2 -DCONV_VW=8",
     NULL,

@@ -173,6 +173,8 @@ static int moves_for(fcl_tune_family f, const int *cur, move *out, int max)
             ONE((fcl_tune_id)vw, 16);
             ONE((fcl_tune_id)vw, 8);
         }
+        ONE(FCL_T_CONV_TW, 16);
+        ONE(FCL_T_CONV_TW, 8);
         return k;
     }
     for (int j = 0; j < n; j++) {

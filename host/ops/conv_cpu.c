@@ -20,6 +20,7 @@ fcl_status fcl_conv_tune_get(fcl_ctx *ctx, fcl_conv_tune *t)
     t->nb = T(VW) * t->nv;
     t->tm = T(TM);
     t->tn = T(TN);
+    t->tw = T(TW);
     t->lnn = T(LNN);
     t->lnt = T(LNT);
     t->lother = T(LOCAL);
@@ -285,34 +286,43 @@ fail:
     return st;
 }
 
-/* dw += the weight gradient through the CPU-shaped GEMMs: dy * B^T, B = x (1x1) or fcl_conv_im2col(x). */
+/* dw += the weight gradient through the CPU-shaped GEMMs: dy * B^T, B = x (1x1) or im2col(x),
+ * in chunks of images whose workspace fits the budget. conv_gemm_nt reduces each image's P
+ * pixels in vectors of CONV_TW with a slow lane-by-lane tail: when P is not a multiple of
+ * CONV_TW (ResNet-18's 14x14 and 7x7 layers at CONV_TW 16), dy (and x for 1x1) are first
+ * gathered into contiguous chunk rows, so the whole chunk is one run with one tail. */
 fcl_status fcl_conv_gemm_bwd_weight(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *dw, const fcl_tensor *dy,
-                                  const fcl_tensor *x, const fcl_conv2d_params *p, int oh, int ow)
+                                    const fcl_tensor *x, const fcl_conv2d_params *p, int oh, int ow)
 {
     fcl_status st = FCL_OK;
-    fcl_conv_ws col = {NULL, 0};
+    fcl_conv_ws col = {NULL, 0}, dyc = {NULL, 0};
     int G = p->groups, M = p->cout / G, Kg = p->cin / G * p->kh * p->kw, P = oh * ow;
-    if (fcl_conv2d_algo_of(p) == FCL_CONV_1X1) {
-        /* dw[g] += dy[g] * x[g]^T straight from the tensors, in chunks of images whose dy and x
-         * fit the workspace budget: every work-item streams its rows over the chunk, so larger
-         * chunks would be re-read from memory instead of the caches */
-        int chunk = fcl_conv_plan_chunk(t, (size_t)p->cin + p->cout, P, p->n);
-        for (int i0 = 0; i0 < p->n; i0 += chunk) {
-            int cnt = p->n - i0 < chunk ? p->n - i0 : chunk;
-            fcl_conv_operand ady = fcl_conv_out_operand(dy, i0, p, P), bx = fcl_conv_in_operand(x, i0, p, P);
-            if ((st = fcl_conv_gemm_nt(ctx, t, G, M, Kg, P, cnt, &ady, &bx, dw))) goto fail;
-        }
-        goto fail;
-    }
-    int chunk = fcl_conv_plan_chunk(t, (size_t)p->cin * p->kh * p->kw, P, p->n);
-    if ((st = fcl_conv_ws_alloc(ctx, t, (size_t)p->cin * p->kh * p->kw, chunk, P, &col))) goto fail;
+    int is1x1 = fcl_conv2d_algo_of(p) == FCL_CONV_1X1, gather = P % t->tw != 0;
+    /* 1x1 without gathering reads x itself: no workspace for it (the budget still bounds the
+     * chunk, so each work-item's rows stay in the caches) */
+    size_t col_rows = (size_t)p->cin * p->kh * p->kw, dy_rows = gather ? (size_t)p->cout : 0;
+    int chunk = fcl_conv_plan_chunk(t, col_rows + (gather ? dy_rows : (size_t)p->cout), P, p->n);
+    if ((!is1x1 || gather) && (st = fcl_conv_ws_alloc(ctx, t, col_rows, chunk, P, &col))) goto fail;
+    if (gather && (st = fcl_conv_ws_alloc(ctx, t, dy_rows, chunk, P, &dyc))) goto fail;
+    const fcl_conv2d_params gq = gather_geom(p->n, p->cout, oh, ow);
     for (int i0 = 0; i0 < p->n; i0 += chunk) {
         int cnt = p->n - i0 < chunk ? p->n - i0 : chunk, ld = fcl_conv_col_ld(t, cnt, P);
-        if ((st = fcl_conv_im2col(ctx, t, col.buf, ld, x, i0, cnt, p, oh, ow))) goto fail;
-        fcl_conv_operand ady = fcl_conv_out_operand(dy, i0, p, P), bc = fcl_conv_ws_operand(&col, Kg, ld, P);
-        if ((st = fcl_conv_gemm_nt(ctx, t, G, M, Kg, P, cnt, &ady, &bc, dw))) goto fail;
+        fcl_conv_operand ady = fcl_conv_out_operand(dy, i0, p, P), bx = fcl_conv_in_operand(x, i0, p, P);
+        if (col.buf) {
+            if ((st = fcl_conv_im2col(ctx, t, col.buf, ld, x, i0, cnt, p, oh, ow))) goto fail;
+            bx = fcl_conv_ws_operand(&col, Kg, ld, P);
+        }
+        int np = P, nimg = cnt;
+        if (gather) { /* one run of cnt * P columns: rows ld apart, groups rows * ld apart */
+            if ((st = fcl_conv_im2col(ctx, t, dyc.buf, ld, dy, i0, cnt, &gq, oh, ow))) goto fail;
+            ady = fcl_conv_ws_operand(&dyc, M, ld, P);
+            np = cnt * P;
+            nimg = 1;
+        }
+        if ((st = fcl_conv_gemm_nt(ctx, t, G, M, Kg, np, nimg, &ady, &bx, dw))) goto fail;
     }
 fail:
     fcl_conv_ws_free(ctx, &col);
+    fcl_conv_ws_free(ctx, &dyc);
     return st;
 }

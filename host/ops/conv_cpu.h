@@ -11,7 +11,7 @@
  * values only the host uses (local sizes, im2col chunk budget, the GPU-shaped kernels' tile). */
 typedef struct fcl_conv_tune {
     int mb, nv, nb;        /* conv_gemm_nn: rows x (nv vectors of CONV_VW) columns per work-item, nb = VW * nv */
-    int tm, tn;            /* conv_gemm_nt: rows of dy x rows of B per work-item */
+    int tm, tn, tw;        /* conv_gemm_nt: rows of dy x rows of B per work-item, vector width */
     int lnn, lnt;          /* work-group size along dim 0 of conv_gemm_nn / _nt; 0: driver's choice */
     int lother;            /* the same for the other kernels (im2col, pack, depthwise, ...) */
     int col_kb;            /* im2col buffer budget (KiB): images are processed in chunks that fit */

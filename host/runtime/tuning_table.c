@@ -67,6 +67,8 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
     [FCL_T_CONV_VW] = {FCL_TF_CONV, "CONV_VW", 16, 8, 8, 16, P2, "float vector width of conv_gemm_nn's columns (8 or 16)"},
     [FCL_T_CONV_TM] = {FCL_TF_CONV, "CONV_TM", 4, 2, 1, 8, 0, "rows of dy per work-item of conv_gemm_nt"},
     [FCL_T_CONV_TN] = {FCL_TF_CONV, "CONV_TN", 4, 2, 1, 8, 0, "rows of B per work-item of conv_gemm_nt"},
+    [FCL_T_CONV_TW] = {FCL_TF_CONV, "CONV_TW", 16, 8, 8, 16, P2,
+                       "float vector width of conv_gemm_nt and conv_bias_grad along the pixels (8 or 16)"},
     [FCL_T_CONV_LNN] = {FCL_TF_CONV, "CONV_LNN", 1, 16, 0, 4096, 0, "work-group size of conv_gemm_nn (0: the driver's)"},
     [FCL_T_CONV_LNT] = {FCL_TF_CONV, "CONV_LNT", 1, 16, 0, 4096, 0, "work-group size of conv_gemm_nt (0: the driver's)"},
     [FCL_T_CONV_LOCAL] = {FCL_TF_CONV, "CONV_LOCAL", 1, 0, 0, 4096, 0,
