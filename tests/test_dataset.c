@@ -36,10 +36,7 @@ static void mkdir_rel(const char *rel)
 static void write_rel(const char *rel, const void *data, size_t n)
 {
     char *p = path_of(rel);
-    FILE *f = fopen(p, "wb");
-    cr_assert_not_null(f, "%s: %s", p, strerror(errno));
-    if (n) cr_assert_eq(fwrite(data, 1, n, f), n);
-    fclose(f);
+    fcl_test_write(p, data, n);
     free(p);
 }
 

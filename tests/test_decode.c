@@ -369,10 +369,7 @@ static char *write_file(const char *name, const void *data, size_t n)
 {
     char *p = NULL;
     cr_assert_geq(asprintf(&p, "%s/%s", tmpdir, name), 0);
-    FILE *f = fopen(p, "wb");
-    cr_assert_not_null(f, "%s: %s", p, strerror(errno));
-    if (n) cr_assert_eq(fwrite(data, 1, n, f), n);
-    fclose(f);
+    fcl_test_write(p, data, n);
     return p;
 }
 

@@ -8,14 +8,6 @@
 #include <facecl/npy.h>
 #include "helpers/cmdline.h"
 
-static void spit(const char *path, const void *b, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    cr_assert(f);
-    cr_assert_eq(fwrite(b, 1, n, f), n);
-    fclose(f);
-}
-
 static char dir[] = "/tmp/fcl_npyXXXXXX";
 
 static void setup(void) { cr_assert(mkdtemp(dir)); }
@@ -93,7 +85,7 @@ Test(npy, reader_rejects_bad_files)
     char *good = fcl_test_slurp_n(p, &n);
 
     /* Truncated data. */
-    spit(p, good, n - 4);
+    fcl_test_write(p, good, n - 4);
     cr_assert_neq(fcl_npy_read_f32(p, &a, &e), FCL_OK);
     cr_expect(strstr(e.msg, "b.npy") && strstr(e.msg, "data bytes"), "%s", e.msg);
     cr_expect_null(a.data);
@@ -123,7 +115,7 @@ Test(npy, reader_rejects_bad_files)
         } else {
             c[bad[i].at] = bad[i].byte;
         }
-        spit(p, c, n);
+        fcl_test_write(p, c, n);
         fcl_status st = fcl_npy_read_f32(p, &a, &e);
         if (bad[i].exact) cr_assert_eq(st, bad[i].want, "%s: %s", bad[i].what, fcl_status_name(st));
         else cr_assert_neq(st, FCL_OK, "%s was read", bad[i].what);

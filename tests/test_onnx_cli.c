@@ -27,13 +27,7 @@ static void teardown(void) { onnx_tmp_teardown(dir); }
 TestSuite(onnx_refuse, .init = setup, .fini = teardown);
 TestSuite(onnx_cli, .init = setup, .fini = teardown);
 
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "wb");
-    cr_assert(f);
-    fputs(text, f);
-    fclose(f);
-}
+static void write_file(const char *path, const char *text) { fcl_test_write(path, text, strlen(text)); }
 
 static void expect_file(const char *path, const char *text)
 {

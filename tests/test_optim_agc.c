@@ -45,9 +45,14 @@ static void fill(double *p, double *g, size_t total, const fcl_agc_tensor *ts)
     h_to_f32(g, total);
 }
 
+/* Every test's context, made in the test's own process (Criterion runs .init there). */
+static fcl_ctx *ctx;
+static void ctx_up(void) { ctx = h_ctx(); }
+static void ctx_down(void) { h_ctx_free(ctx); }
+TestSuite(agc, .init = ctx_up, .fini = ctx_down);
+
 Test(agc, matches_reference)
 {
-    fcl_ctx *ctx = h_ctx();
     fcl_agc_tensor ts[N_T];
     size_t total = layout(ts);
     const double clips[][2] = {{0.01, 1e-3}, {0.1, 1e-3}, {0.02, 0.5}};
@@ -79,7 +84,6 @@ Test(agc, matches_reference)
         fcl_agc_destroy(ctx, agc);
         free(p), free(g), free(want), free(got), free(got2);
     }
-    h_ctx_free(ctx);
 }
 
 /* A NaN gradient makes its unit's norm NaN: torch.where(norm < max_norm) is false, so the unit is
@@ -87,7 +91,6 @@ Test(agc, matches_reference)
 Test(agc, nan_gradient)
 {
     h_case("agc with a NaN gradient");
-    fcl_ctx *ctx = h_ctx();
     size_t n = 8;
     double p[8] = {1, 1, 1, 1, 1, 1, 1, 1}, g[8] = {NAN, 1, 1, 1, 1e-5, 1e-5, 1e-5, 1e-5}, got[8];
     fcl_agc_tensor t = {0, 8, 2};
@@ -100,13 +103,11 @@ Test(agc, nan_gradient)
     for (int k = 4; k < 8; k++) cr_expect(got[k] == (double)(float)1e-5, "unit 1 element %d: %g", k, got[k]);
     fcl_agc_destroy(ctx, agc);
     h_free(ctx, &bp), h_free(ctx, &bg);
-    h_ctx_free(ctx);
 }
 
 Test(agc, errors)
 {
     h_case("agc argument errors");
-    fcl_ctx *ctx = h_ctx();
     fcl_agc *agc = NULL;
     fcl_agc_tensor bad_units = {0, 10, 3}, outside = {5, 10, 1}, a = {0, 6, 2}, b = {4, 4, 1};
     cr_expect(fcl_agc_create(ctx, &agc, 12, &bad_units, 1, 0.01, 1e-3) == FCL_ERR_INVALID_ARG);
@@ -125,7 +126,6 @@ Test(agc, errors)
     cr_expect(fcl_agc_apply(ctx, agc, &p.t, &p.t) == FCL_ERR_INVALID_ARG, "params == grads");
     fcl_agc_destroy(ctx, agc);
     h_free(ctx, &p), h_free(ctx, &g11);
-    h_ctx_free(ctx);
 }
 
 /* fcl_net_agc_create (what `facecl train --agc` uses): the units of every trainable tensor of
@@ -134,7 +134,6 @@ Test(agc, errors)
 Test(agc, network)
 {
     h_case("agc over small.model's parameters, classifier excluded");
-    fcl_ctx *ctx = h_ctx();
     fcl_model_opts mo;
     fcl_model_opts_init(&mo);
     mo.channels = 1, mo.size = 32, mo.classes = 5, mo.embedding = 16;
@@ -183,5 +182,4 @@ Test(agc, network)
     fcl_net_destroy(net);
     fcl_model_free(m);
     free(ts), free(p), free(g), free(want), free(got), free(f);
-    h_ctx_free(ctx);
 }

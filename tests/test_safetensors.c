@@ -26,14 +26,6 @@ static unsigned char *mk(const char *json, const void *data, size_t dlen, size_t
     return b;
 }
 
-static void write_file(const char *path, const void *b, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    cr_assert_not_null(f);
-    cr_assert_eq(fwrite(b, 1, n, f), n);
-    fclose(f);
-}
-
 /* Loading json+data from memory must fail with `want` and a message containing each needle. */
 static void expect_bad(const char *what, const char *json, const void *data, size_t dlen,
                        fcl_status want, const char *needle1, const char *needle2)
@@ -94,48 +86,53 @@ static void sample(fcl_checkpoint *c)
     cr_assert_eq(fcl_ckpt_set_meta(c, "notes", "tab\there, \"quotes\", back\\slash, é", &err), FCL_OK);
 }
 
-/* sample() saved as DIR/name, DIR a fresh temporary folder. */
-static void save_sample(char *dir, size_t dsize, char *path, size_t psize, const char *name, fcl_checkpoint *a)
+/* sample() saved as dir/name, dir a fresh temporary folder. */
+typedef struct saved_sample {
+    char dir[64], path[128];
+    fcl_checkpoint a;
+} saved_sample;
+
+static void save_sample(saved_sample *s, const char *name)
 {
     fcl_error err;
     fcl_error_clear(&err);
-    fcl_test_tmpdir(dir, dsize, "st");
-    snprintf(path, psize, "%s/%s", dir, name);
-    sample(a);
-    cr_assert_eq(fcl_st_save(a, path, &err), FCL_OK, "%s", err.msg);
+    fcl_test_tmpdir(s->dir, sizeof s->dir, "st");
+    snprintf(s->path, sizeof s->path, "%s/%s", s->dir, name);
+    sample(&s->a);
+    cr_assert_eq(fcl_st_save(&s->a, s->path, &err), FCL_OK, "%s", err.msg);
 }
 
 /* ---- round trip ------------------------------------------------------------------------------- */
 
 Test(safetensors, round_trip)
 {
-    char dir[64], path[128];
-    fcl_checkpoint a, b;
+    saved_sample s;
+    save_sample(&s, "model.safetensors");
+    fcl_checkpoint b;
     fcl_error err;
     fcl_error_clear(&err);
-    save_sample(dir, sizeof dir, path, sizeof path, "model.safetensors", &a);
     /* saving again replaces the file atomically and leaves no temporary behind */
-    cr_assert_eq(fcl_st_save(&a, path, &err), FCL_OK, "%s", err.msg);
-    DIR *dd = opendir(dir);
+    cr_assert_eq(fcl_st_save(&s.a, s.path, &err), FCL_OK, "%s", err.msg);
+    DIR *dd = opendir(s.dir);
     int files = 0;
     struct dirent *de;
     while ((de = readdir(dd)))
         if (de->d_name[0] != '.') files++;
     closedir(dd);
-    cr_expect_eq(files, 1, "temporary files left in %s", dir);
+    cr_expect_eq(files, 1, "temporary files left in %s", s.dir);
 
     size_t n;
-    unsigned char *raw = (unsigned char *)fcl_test_slurp_n(path, &n);
+    unsigned char *raw = (unsigned char *)fcl_test_slurp_n(s.path, &n);
     uint64_t hl = 0;
     for (int i = 7; i >= 0; i--) hl = hl << 8 | raw[i];
     cr_expect_eq(hl % 8, 0u, "header padded to 8 bytes (got %llu)", (unsigned long long)hl);
     cr_expect_eq(raw[8], '{');
     free(raw);
 
-    cr_assert_eq(fcl_st_load(&b, path, &err), FCL_OK, "%s", err.msg);
-    cr_assert_eq(b.count, a.count);
-    for (size_t i = 0; i < a.count; i++) {
-        cr_expect(same_tensor(&a.tensors[i], &b.tensors[i]), "tensor %zu (%s) differs", i, a.tensors[i].name);
+    cr_assert_eq(fcl_st_load(&b, s.path, &err), FCL_OK, "%s", err.msg);
+    cr_assert_eq(b.count, s.a.count);
+    for (size_t i = 0; i < s.a.count; i++) {
+        cr_expect(same_tensor(&s.a.tensors[i], &b.tensors[i]), "tensor %zu (%s) differs", i, s.a.tensors[i].name);
         /* data is aligned for its dtype even where the file offset is not */
         size_t es = fcl_st_dtype_size(b.tensors[i].dtype);
         cr_expect(b.tensors[i].data == NULL || (uintptr_t)b.tensors[i].data % es == 0,
@@ -153,9 +150,9 @@ Test(safetensors, round_trip)
     cr_assert_eq(fcl_st_tensor_to_i64(t, &v, 1, &err), FCL_OK);
     cr_expect_eq(v, -9007199254740993LL);
     cr_expect_null(fcl_ckpt_find(&b, "nope"));
-    fcl_ckpt_free(&a);
+    fcl_ckpt_free(&s.a);
     fcl_ckpt_free(&b);
-    cr_assert(fcl_test_rm_rf(dir));
+    cr_assert(fcl_test_rm_rf(s.dir));
 }
 
 Test(safetensors, conversions)
@@ -447,34 +444,34 @@ Test(safetensors, corrupt_files_give_clear_errors)
 
 Test(safetensors, truncated_file_on_disk)
 {
-    char dir[64], path[128];
-    fcl_checkpoint a, c;
+    saved_sample s;
+    save_sample(&s, "t.safetensors");
+    fcl_checkpoint c;
     fcl_error err;
     fcl_error_clear(&err);
-    save_sample(dir, sizeof dir, path, sizeof path, "t.safetensors", &a);
     size_t n;
-    unsigned char *raw = (unsigned char *)fcl_test_slurp_n(path, &n);
-    cr_assert_eq(truncate(path, (off_t)(n - 3)), 0);
-    cr_expect_eq(fcl_st_load(&c, path, &err), FCL_ERR_FORMAT);
-    cr_expect(strstr(err.msg, path) != NULL, "%s", err.msg);
+    unsigned char *raw = (unsigned char *)fcl_test_slurp_n(s.path, &n);
+    cr_assert_eq(truncate(s.path, (off_t)(n - 3)), 0);
+    cr_expect_eq(fcl_st_load(&c, s.path, &err), FCL_ERR_FORMAT);
+    cr_expect(strstr(err.msg, s.path) != NULL, "%s", err.msg);
     printf("  truncated data: %s\n", err.msg);
-    cr_assert_eq(truncate(path, 20), 0);
-    cr_expect_eq(fcl_st_load(&c, path, &err), FCL_ERR_FORMAT);
+    cr_assert_eq(truncate(s.path, 20), 0);
+    cr_expect_eq(fcl_st_load(&c, s.path, &err), FCL_ERR_FORMAT);
     printf("  truncated header: %s\n", err.msg);
     unsigned char huge[16] = {0, 0, 0, 0, 0, 1, 0, 0, '{', '}'};   /* header length 2^40 */
-    write_file(path, huge, sizeof huge);
-    cr_expect_eq(fcl_st_load(&c, path, &err), FCL_ERR_FORMAT);
+    fcl_test_write(s.path, huge, sizeof huge);
+    cr_expect_eq(fcl_st_load(&c, s.path, &err), FCL_ERR_FORMAT);
     cr_expect(strstr(err.msg, "limit") != NULL, "%s", err.msg);
     printf("  huge header length: %s\n", err.msg);
-    snprintf(path, sizeof path, "%s/missing.safetensors", dir);
-    cr_expect_eq(fcl_st_load(&c, path, &err), FCL_ERR_IO);
-    cr_expect(strstr(err.msg, path) != NULL, "%s", err.msg);
+    snprintf(s.path, sizeof s.path, "%s/missing.safetensors", s.dir);
+    cr_expect_eq(fcl_st_load(&c, s.path, &err), FCL_ERR_IO);
+    cr_expect(strstr(err.msg, s.path) != NULL, "%s", err.msg);
     printf("  missing file: %s\n", err.msg);
-    cr_expect_eq(fcl_st_load(&c, dir, &err), FCL_ERR_IO);
+    cr_expect_eq(fcl_st_load(&c, s.dir, &err), FCL_ERR_IO);
     printf("  a folder: %s\n", err.msg);
     free(raw);
-    fcl_ckpt_free(&a);
-    cr_assert(fcl_test_rm_rf(dir));
+    fcl_ckpt_free(&s.a);
+    cr_assert(fcl_test_rm_rf(s.dir));
 }
 
 /* ---- shape check ------------------------------------------------------------------------------- */

@@ -8,6 +8,7 @@
 
 #include <facecl/facecl.h>
 
+#include "helpers/cmdline.h"
 #include "helpers/small_net.h"
 #include "runtime/internal.h" /* fcl_hash64: to re-sum hand-edited files */
 
@@ -38,24 +39,6 @@ static void put_xgemm(fcl_tune_cache *c, const long *values)
 {
     fcl_error e = {0};
     cr_assert_eq(fcl_tune_cache_put(c, FCL_TUNE_CLBLAST, "Xgemm", 16, XG_NAMES, values, &e), FCL_OK, "%s", e.msg);
-}
-
-static char *read_all(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "%s", path);
-    char *buf = calloc(1, 1 << 16);
-    *len = fread(buf, 1, (1 << 16) - 1, f);
-    fclose(f);
-    return buf;
-}
-
-static void write_all(const char *path, const char *buf, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    cr_assert_not_null(f);
-    cr_assert_eq(fwrite(buf, 1, len, f), len);
-    fclose(f);
 }
 
 Test(tune_cache, round_trip_keeps_sets_and_measurements)
@@ -131,26 +114,26 @@ Test(tune_cache, corrupt_truncated_and_stale_files_are_refused)
     cr_assert_eq(fcl_tune_cache_write(path, &c, &e), FCL_OK);
     fcl_tune_cache_free(&c);
     size_t len;
-    char *good = read_all(path, &len);
+    char *good = fcl_test_slurp_n(path, &len);
 
     /* one changed digit inside a value */
     char *bad = strdup(good);
     char *at = strstr(bad, "MWG=64");
     cr_assert_not_null(at);
     at[4] = '3';
-    write_all(path, bad, len);
+    fcl_test_write(path, bad, len);
     cr_assert_eq(fcl_tune_cache_read(path, "facecl=x|device=A", &c, &e), FCL_ERR_FORMAT);
     cr_assert(strstr(e.msg, "checksum mismatch"), "%s", e.msg);
     cr_assert_eq(c.n_sets, 0);
 
     /* cut short at every length: never accepted */
     for (size_t cut = 0; cut < len; cut += 7) {
-        write_all(path, good, cut);
+        fcl_test_write(path, good, cut);
         cr_assert_eq(fcl_tune_cache_read(path, "facecl=x|device=A", &c, &e), FCL_ERR_FORMAT, "cut at %zu", cut);
         cr_assert_eq(c.n_sets + c.n_meas, 0);
     }
     /* another device / driver / version */
-    write_all(path, good, len);
+    fcl_test_write(path, good, len);
     cr_assert_eq(fcl_tune_cache_read(path, "facecl=y|device=A", &c, &e), FCL_ERR_FORMAT);
     cr_assert(strstr(e.msg, "another device, driver or facecl version"), "%s", e.msg);
     /* missing file: FCL_ERR_IO (the caller treats it as "not tuned") */
@@ -168,7 +151,7 @@ static void write_summed(const char *path, const char *body)
     char text[512];
     int n = snprintf(text, sizeof text, "%s", body);
     snprintf(text + n, sizeof text - (size_t)n, "sum %016llx\n", (unsigned long long)fcl_hash64(body, strlen(body), 0));
-    write_all(path, text, strlen(text));
+    fcl_test_write(path, text, strlen(text));
 }
 
 Test(tune_cache, unknown_or_malformed_records_are_refused)
@@ -303,7 +286,7 @@ Test(tune_cache, contexts_apply_good_files_and_warn_about_bad_ones)
     fcl_ctx_destroy(ctx);
 
     /* garbage */
-    write_all(path, "\x01\x02garbage", 9);
+    fcl_test_write(path, "\x01\x02garbage", 9);
     ctx = fcl_test_ctx_cache(dir);
     cr_assert_eq(fcl_ctx_tune_applied(ctx), 0);
     cr_assert(fcl_ctx_warning(ctx) && strstr(fcl_ctx_warning(ctx), "checksum"), "%s", fcl_ctx_warning(ctx));

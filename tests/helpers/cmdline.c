@@ -1,5 +1,6 @@
 /* tests/helpers/cmdline.c: shell commands from tests with captured output, temporary folders, file reading, numbers in printed text. */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,6 +103,14 @@ char *fcl_test_slurp_or_skip(const char *path, size_t *len)
 {
     if (access(path, R_OK) != 0) cr_skip_test("real faces not available (%s)", path);
     return fcl_test_slurp_n(path, len);
+}
+
+void fcl_test_write(const char *path, const void *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f, "%s: %s", path, strerror(errno));
+    if (n) cr_assert_eq(fwrite(data, 1, n, f), n, "%s: short write", path);
+    cr_assert_eq(fclose(f), 0, "%s: %s", path, strerror(errno));
 }
 
 void fcl_test_tmpdir(char *buf, size_t size, const char *tag)

@@ -36,6 +36,8 @@ char *fcl_test_slurp_n(const char *path, size_t *len);
 /* The whole file at path (the real faces beside the clone, which CI does not have), malloc'd,
  * with its length in *len; skips the test when it cannot be opened. */
 char *fcl_test_slurp_or_skip(const char *path, size_t *len);
+/* Writes n bytes to path (fails the test when it cannot). */
+void fcl_test_write(const char *path, const void *data, size_t n);
 /* A fresh folder /tmp/facecl-TAG-XXXXXX (mkdtemp) into buf (fails the test when it cannot). */
 void fcl_test_tmpdir(char *buf, size_t size, const char *tag);
 /* rm -rf dir; 1 when it worked, else 0 with a warning in the test log. */
