@@ -179,26 +179,23 @@ Test(dataset, class_list_round_trip_and_errors, .init = make_tree, .fini = rm_ro
     cr_assert_not_null(strstr(err.msg, "newcomer"), "%s", err.msg);
     cr_assert_not_null(strstr(err.msg, "not in the class list"), "%s", err.msg);
 
-    /* A listed class without its folder: an error naming the class and the list line. */
-    f = fopen(list, "w");
-    fputs("b\nB\na\nnewcomer\ngone\n", f);
-    fclose(f);
-    cr_assert_eq(fcl_dataset_open_folder_with_classes(root, list, 0, NULL, &ds2, &err), FCL_ERR_FORMAT);
-    cr_assert_not_null(strstr(err.msg, "'gone'"), "%s", err.msg);
-    cr_assert_not_null(strstr(err.msg, ":5:"), "%s", err.msg);
-
-    /* Duplicates and path-like names are refused with the line. */
-    f = fopen(list, "w");
-    fputs("b\nB\nb\n", f);
-    fclose(f);
-    cr_assert_eq(fcl_dataset_open_folder_with_classes(root, list, 0, NULL, &ds2, &err), FCL_ERR_FORMAT);
-    cr_assert_not_null(strstr(err.msg, ":3:"), "%s", err.msg);
-    cr_assert_not_null(strstr(err.msg, "twice"), "%s", err.msg);
-    f = fopen(list, "w");
-    fputs("../b\n", f);
-    fclose(f);
-    cr_assert_eq(fcl_dataset_open_folder_with_classes(root, list, 0, NULL, &ds2, &err), FCL_ERR_FORMAT);
-    cr_assert_not_null(strstr(err.msg, ":1:"), "%s", err.msg);
+    /* A listed class without its folder: an error naming the class and the list line; duplicates
+     * and path-like names are refused with the line. One bad list a row: its text, what the
+     * message must hold (needle2 may be NULL). */
+    static const struct {
+        const char *text, *needle1, *needle2;
+    } bad_lists[] = {
+        {"b\nB\na\nnewcomer\ngone\n", "'gone'", ":5:"},
+        {"b\nB\nb\n", ":3:", "twice"},
+        {"../b\n", ":1:", NULL},
+    };
+    for (size_t i = 0; i < sizeof bad_lists / sizeof bad_lists[0]; i++) {
+        fcl_test_write(list, bad_lists[i].text, strlen(bad_lists[i].text));
+        cr_assert_eq(fcl_dataset_open_folder_with_classes(root, list, 0, NULL, &ds2, &err), FCL_ERR_FORMAT, "%s",
+                     bad_lists[i].text);
+        cr_assert_not_null(strstr(err.msg, bad_lists[i].needle1), "%s", err.msg);
+        if (bad_lists[i].needle2) cr_assert_not_null(strstr(err.msg, bad_lists[i].needle2), "%s", err.msg);
+    }
 
     /* A listed class whose folder is empty: error, or with skip-bad a warning and no images. */
     mkdir_rel("hollow");

@@ -172,6 +172,13 @@ typedef struct png_case {
     int ctype, depth, interlace, trns;
 } png_case;
 
+/* Decodes m (named `name` in messages) with `channels` (0: as stored) into *im; must succeed. */
+static void decode_ok(const membuf *m, const char *name, int channels, fcl_image *im)
+{
+    fcl_error err = {0};
+    cr_assert_eq(fcl_image_decode_mem(m->p, m->n, name, channels, im, &err), FCL_OK, "%s", err.msg);
+}
+
 static void check_png_case(png_case pc)
 {
     const int w = 13, h = 7; /* odd sizes exercise Adam7's partial passes */
@@ -250,8 +257,7 @@ Test(decode_png, sixteen_bit_keeps_precision)
     /* A 16-bit sample that is not a multiple of 257 must not be rounded to 8 bits. */
     membuf m = write_png(3, 1, PNG_COLOR_TYPE_GRAY, 16, 0, 0);
     fcl_image im = {0};
-    fcl_error err = {0};
-    cr_assert_eq(fcl_image_decode_mem(m.p, m.n, "x.png", 0, &im, &err), FCL_OK, "%s", err.msg);
+    decode_ok(&m, "x.png", 0, &im);
     unsigned v = pattern(1, 0, 0, 65535);
     cr_assert_neq(v % 257, 0);
     cr_assert_float_eq(at(&im, 0, 0, 1), (float)v / 65535.0f, 1e-7f);
@@ -266,8 +272,7 @@ Test(decode_jpeg, baseline_colour_is_close_to_source)
     const int w = 40, h = 24;
     membuf m = write_jpeg(w, h, 3, 100, 0, smooth);
     fcl_image im = {0};
-    fcl_error err = {0};
-    cr_assert_eq(fcl_image_decode_mem(m.p, m.n, "a.jpg", 0, &im, &err), FCL_OK, "%s", err.msg);
+    decode_ok(&m, "a.jpg", 0, &im);
     cr_assert_eq(im.c, 3);
     cr_assert_eq(im.w, w);
     cr_assert_eq(im.h, h);
@@ -286,13 +291,21 @@ Test(decode_jpeg, baseline_colour_is_close_to_source)
     free(m.p);
 }
 
+/* A w x h JPEG of `comps` components (write_jpeg) decoded as stored into *stored and with
+ * `channels` into *conv. */
+static void jpeg_decoded_twice(int w, int h, int comps, int quality, int progressive, sample_fn fn, fcl_image *stored,
+                               int channels, fcl_image *conv)
+{
+    membuf m = write_jpeg(w, h, comps, quality, progressive, fn);
+    decode_ok(&m, "twice.jpg", 0, stored);
+    decode_ok(&m, "twice.jpg", channels, conv);
+    free(m.p);
+}
+
 Test(decode_jpeg, constant_colour_and_luminance)
 {
-    membuf m = write_jpeg(16, 16, 3, 100, 0, constant_rgb);
     fcl_image im = {0}, g = {0};
-    fcl_error err = {0};
-    cr_assert_eq(fcl_image_decode_mem(m.p, m.n, "c.jpg", 0, &im, &err), FCL_OK, "%s", err.msg);
-    cr_assert_eq(fcl_image_decode_mem(m.p, m.n, "c.jpg", 1, &g, &err), FCL_OK, "%s", err.msg);
+    jpeg_decoded_twice(16, 16, 3, 100, 0, constant_rgb, &im, 1, &g);
     cr_assert_eq(g.c, 1);
     for (int y = 0; y < 16; y++)
         for (int x = 0; x < 16; x++) {
@@ -302,7 +315,6 @@ Test(decode_jpeg, constant_colour_and_luminance)
         }
     fcl_image_free(&im);
     fcl_image_free(&g);
-    free(m.p);
 }
 
 Test(decode_jpeg, progressive_decodes_like_baseline)
@@ -313,9 +325,8 @@ Test(decode_jpeg, progressive_decodes_like_baseline)
         membuf p = write_jpeg(37, 29, comps, 85, 1, smooth);
         cr_assert(b.n != p.n || memcmp(b.p, p.p, b.n), "encoder ignored progressive mode");
         fcl_image ib = {0}, ip = {0};
-        fcl_error err = {0};
-        cr_assert_eq(fcl_image_decode_mem(b.p, b.n, "b.jpg", 0, &ib, &err), FCL_OK, "%s", err.msg);
-        cr_assert_eq(fcl_image_decode_mem(p.p, p.n, "p.jpg", 0, &ip, &err), FCL_OK, "%s", err.msg);
+        decode_ok(&b, "b.jpg", 0, &ib);
+        decode_ok(&p, "p.jpg", 0, &ip);
         cr_assert_eq(ib.c, comps);
         cr_assert_eq(ip.c, comps);
         cr_assert_eq(memcmp(ib.data, ip.data, sizeof(float) * (size_t)comps * 37 * 29), 0);
@@ -328,11 +339,8 @@ Test(decode_jpeg, progressive_decodes_like_baseline)
 
 Test(decode_jpeg, gray_to_three_channels_replicates)
 {
-    membuf m = write_jpeg(20, 10, 1, 95, 1, smooth);
     fcl_image g = {0}, c3 = {0};
-    fcl_error err = {0};
-    cr_assert_eq(fcl_image_decode_mem(m.p, m.n, "g.jpg", 0, &g, &err), FCL_OK, "%s", err.msg);
-    cr_assert_eq(fcl_image_decode_mem(m.p, m.n, "g.jpg", 3, &c3, &err), FCL_OK, "%s", err.msg);
+    jpeg_decoded_twice(20, 10, 1, 95, 1, smooth, &g, 3, &c3);
     cr_assert_eq(g.c, 1);
     cr_assert_eq(c3.c, 3);
     for (int y = 0; y < 10; y++)
@@ -342,15 +350,13 @@ Test(decode_jpeg, gray_to_three_channels_replicates)
         }
     fcl_image_free(&g);
     fcl_image_free(&c3);
-    free(m.p);
 }
 
 Test(decode_jpeg, adobe_cmyk_becomes_rgb)
 {
     membuf m = write_jpeg(16, 8, 4, 100, 0, constant_cmyk);
     fcl_image im = {0};
-    fcl_error err = {0};
-    cr_assert_eq(fcl_image_decode_mem(m.p, m.n, "k.jpg", 0, &im, &err), FCL_OK, "%s", err.msg);
+    decode_ok(&m, "k.jpg", 0, &im);
     cr_assert_eq(im.c, 3);
     for (int c = 0; c < 3; c++) cr_assert_float_eq(at(&im, c, 3, 5), constant_rgb(0, 0, c) / 255.0f, 2.5f / 255);
     fcl_image_free(&im);
