@@ -16,13 +16,8 @@
 #define SMALL FACECL_SOURCE_DIR "/models/small.model"
 #define ALL_LAYERS FACECL_SOURCE_DIR "/tests/fixtures/onnx_all_layers.model"
 
-static char dir[] = "/tmp/fcl_onnx_xXXXXXX";
-static char path_ckpt[256], path_onnx[256];
 
-static void setup(void) { onnx_tmp_setup(dir, path_ckpt, path_onnx); }
-static void teardown(void) { onnx_tmp_teardown(dir); }
-
-TestSuite(onnx_export, .init = setup, .fini = teardown);
+TestSuite(onnx_export, .init = onnx_tmp_setup, .fini = onnx_tmp_teardown);
 
 #define SMALL_OPTS "channels=3 size_h=32 size_w=32 classes=5 embedding=16 width=1 stem=face"
 
@@ -58,12 +53,12 @@ static void check_header(const dmodel *d, const char *graph, int c, int h, int w
 Test(onnx_export, small_embedding)
 {
     fcl_model *m;
-    make_checkpoint(path_ckpt, SMALL, "small.model", SMALL_OPTS, "norm=0.5:0.25", NULL, NULL, &m);
+    make_checkpoint(onnx_tmp_ckpt, SMALL, "small.model", SMALL_OPTS, "norm=0.5:0.25", NULL, NULL, &m);
     fcl_error err = {0};
     fcl_export_summary sum;
-    cr_assert_eq(fcl_onnx_export_checkpoint(path_ckpt, FCL_EXPORT_EMBEDDING, path_onnx, &sum, &err), FCL_OK, "%s", err.msg);
+    cr_assert_eq(fcl_onnx_export_checkpoint(onnx_tmp_ckpt, FCL_EXPORT_EMBEDDING, onnx_tmp_onnx, &sum, &err), FCL_OK, "%s", err.msg);
     dmodel d;
-    load_onnx(path_onnx, &d);
+    load_onnx(onnx_tmp_onnx, &d);
     check_header(&d, "small", 3, 32, 32, "embedding", 16);
     check_export(&d, m, 0);
     cr_assert_eq(sum.nodes, d.n_nodes);
@@ -154,7 +149,7 @@ Test(onnx_export, small_embedding)
 Test(onnx_export, small_logits)
 {
     dmodel d;
-    fcl_model *m = export_and_load(path_ckpt, SMALL, "small.model", SMALL_OPTS, "norm=0.5:0.5", FCL_EXPORT_LOGITS, path_onnx, &d);
+    fcl_model *m = export_and_load(onnx_tmp_ckpt, SMALL, "small.model", SMALL_OPTS, "norm=0.5:0.5", FCL_EXPORT_LOGITS, onnx_tmp_onnx, &d);
     check_header(&d, "small", 3, 32, 32, "logits", 5);
     check_export(&d, m, 1);
     cr_assert_eq(count_op(&d, "Gemm"), 2);
@@ -172,13 +167,13 @@ Test(onnx_export, small_logits)
 Test(onnx_export, no_pipeline_no_normalisation)
 {
     fcl_model *m;
-    make_checkpoint(path_ckpt, SMALL, "small.model", SMALL_OPTS, NULL, NULL, NULL, &m);
+    make_checkpoint(onnx_tmp_ckpt, SMALL, "small.model", SMALL_OPTS, NULL, NULL, NULL, &m);
     fcl_error err = {0};
     fcl_export_summary sum;
-    cr_assert_eq(fcl_onnx_export_checkpoint(path_ckpt, FCL_EXPORT_EMBEDDING, path_onnx, &sum, &err), FCL_OK, "%s", err.msg);
+    cr_assert_eq(fcl_onnx_export_checkpoint(onnx_tmp_ckpt, FCL_EXPORT_EMBEDDING, onnx_tmp_onnx, &sum, &err), FCL_OK, "%s", err.msg);
     cr_assert(!sum.normalisation);
     dmodel d;
-    load_onnx(path_onnx, &d);
+    load_onnx(onnx_tmp_onnx, &d);
     cr_assert_str_eq(d.nodes[0].op, "Conv");
     cr_assert_str_eq(d.nodes[0].in[0], "input");
     cr_assert_eq(count_op(&d, "Sub"), 0);
@@ -194,7 +189,7 @@ Test(onnx_export, no_pipeline_no_normalisation)
 Test(onnx_export, every_layer_kind)
 {
     dmodel d;
-    fcl_model *m = export_and_load(path_ckpt, ALL_LAYERS, "onnx_all_layers.model", ALL_OPTS, "norm=0.4:0.5:0.6:0.2:0.25:0.5", FCL_EXPORT_EMBEDDING, path_onnx, &d);
+    fcl_model *m = export_and_load(onnx_tmp_ckpt, ALL_LAYERS, "onnx_all_layers.model", ALL_OPTS, "norm=0.4:0.5:0.6:0.2:0.25:0.5", FCL_EXPORT_EMBEDDING, onnx_tmp_onnx, &d);
     check_header(&d, "onnx_all_layers", 3, 23, 23, "embedding", 12);
     check_export(&d, m, 0);
     static const op_count counts[] = {{"Conv", 6},     {"BatchNormalization", 3}, {"PRelu", 2},   {"LeakyRelu", 1},   {"Clip", 1},

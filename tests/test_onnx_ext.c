@@ -13,13 +13,8 @@
 #define EXT_LAYERS FACECL_SOURCE_DIR "/tests/fixtures/onnx_ext_layers.model"
 #define EXT_OPTS "channels=3 size_h=15 size_w=15 classes=5 embedding=10 width=1 stem=face"
 
-static char dir[] = "/tmp/fcl_onnx_eXXXXXX";
-static char ckpt[256], onnx[256];
 
-static void setup(void) { onnx_tmp_setup(dir, ckpt, onnx); }
-static void teardown(void) { onnx_tmp_teardown(dir); }
-
-TestSuite(onnx_ext, .init = setup, .fini = teardown);
+TestSuite(onnx_ext, .init = onnx_tmp_setup, .fini = onnx_tmp_teardown);
 
 /* The node producing value `out`, asserted to be of kind `op` with n_in inputs. */
 static const dnode *node(const dmodel *d, const char *out, const char *op, int n_in)
@@ -104,7 +99,7 @@ static const char *expect_radix_sum(const dmodel *d, const char *out, int r, int
 Test(onnx_ext, every_ext_kind)
 {
     dmodel d;
-    fcl_model *m = export_and_load(ckpt, EXT_LAYERS, "onnx_ext_layers.model", EXT_OPTS, "norm=0.5:0.5", FCL_EXPORT_EMBEDDING, onnx, &d);
+    fcl_model *m = export_and_load(onnx_tmp_ckpt, EXT_LAYERS, "onnx_ext_layers.model", EXT_OPTS, "norm=0.5:0.5", FCL_EXPORT_EMBEDDING, onnx_tmp_onnx, &d);
     check_export(&d, m, 0);
     /* every node of the graph, by op (see the fixture: 3 LayerNorms, 2 GELUs, 4 radix sums, 3 r-SoftMaxes, a ws conv, a scale) */
     static const op_count counts[] = {{"Conv", 10},       {"ReduceMean", 8},         {"Sqrt", 4},        {"Reciprocal", 4},
@@ -220,9 +215,9 @@ Test(onnx_ext, convnext_resnest_nfnet_export)
                 {FACECL_SOURCE_DIR "/models/nfnet_f0.model", "nfnet_f0.model", 57, 52, 0, 23}};
     for (size_t k = 0; k < sizeof nets / sizeof nets[0]; k++) {
         dmodel d;
-        fcl_model *m = export_and_load(ckpt, nets[k].file, nets[k].name,
+        fcl_model *m = export_and_load(onnx_tmp_ckpt, nets[k].file, nets[k].name,
                                        "channels=3 size_h=32 size_w=32 classes=5 embedding=16 width=0.25 stem=face",
-                                       "norm=0.5:0.5", FCL_EXPORT_LOGITS, onnx, &d);
+                                       "norm=0.5:0.5", FCL_EXPORT_LOGITS, onnx_tmp_onnx, &d);
         int std = 0, gelu = 0, rs = 0, sc = 0;
         for (int i = 0; i < m->n_layers; i++) {
             const fcl_layer *L = &m->layers[i];
@@ -249,17 +244,17 @@ Test(onnx_ext, param_read_by_a_conv_is_refused)
     const char *text = "option size = 8\noption channels = 3\noption classes = 2\noption embedding = 4\n"
                        "conv c0 out=4 k=3 p=1\nparam g shape=4\nconv c1 from=@g out=4 k=1\nflatten\nembedding\nclassifier fc\n";
     char path[300];
-    snprintf(path, sizeof path, "%s/p.model", dir);
+    snprintf(path, sizeof path, "%s/p.model", onnx_tmp_dir);
     FILE *f = fopen(path, "wb");
     cr_assert(f);
     fputs(text, f);
     fclose(f);
     fcl_model *m;
-    make_checkpoint(ckpt, path, "p.model", "channels=3 size_h=8 size_w=8 classes=2 embedding=4 width=1 stem=face", NULL,
+    make_checkpoint(onnx_tmp_ckpt, path, "p.model", "channels=3 size_h=8 size_w=8 classes=2 embedding=4 width=1 stem=face", NULL,
                     NULL, NULL, &m);
     fcl_error err = {0};
-    cr_assert_eq(fcl_onnx_export_checkpoint(ckpt, FCL_EXPORT_EMBEDDING, onnx, NULL, &err), FCL_ERR_UNSUPPORTED);
+    cr_assert_eq(fcl_onnx_export_checkpoint(onnx_tmp_ckpt, FCL_EXPORT_EMBEDDING, onnx_tmp_onnx, NULL, &err), FCL_ERR_UNSUPPORTED);
     cr_assert(strstr(err.msg, "'c1'") && strstr(err.msg, "learned tensor 'g'"), "%s", err.msg);
-    cr_assert_eq(access(onnx, F_OK), -1, "a refused export left a file");
+    cr_assert_eq(access(onnx_tmp_onnx, F_OK), -1, "a refused export left a file");
     fcl_model_free(m);
 }

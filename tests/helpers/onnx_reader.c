@@ -390,17 +390,17 @@ void expect_ints(const dnode *n, const char *attr, int count, const int64_t *wan
                      (long long)want[k]);
 }
 
-void onnx_tmp_setup(char *dir, char *ckpt, char *onnx)
+char onnx_tmp_dir[32], onnx_tmp_ckpt[256], onnx_tmp_onnx[256];
+
+void onnx_tmp_setup(void)
 {
-    cr_assert(mkdtemp(dir));
-    snprintf(ckpt, 256, "%s/c.safetensors", dir);
-    snprintf(onnx, 256, "%s/m.onnx", dir);
+    snprintf(onnx_tmp_dir, sizeof onnx_tmp_dir, "/tmp/fcl_onnx_XXXXXX");
+    cr_assert(mkdtemp(onnx_tmp_dir));
+    snprintf(onnx_tmp_ckpt, sizeof onnx_tmp_ckpt, "%s/c.safetensors", onnx_tmp_dir);
+    snprintf(onnx_tmp_onnx, sizeof onnx_tmp_onnx, "%s/m.onnx", onnx_tmp_dir);
 }
 
-void onnx_tmp_teardown(const char *dir)
-{
-    cr_expect(fcl_test_rm_rf(dir));
-}
+void onnx_tmp_teardown(void) { cr_expect(fcl_test_rm_rf(onnx_tmp_dir)); }
 
 void check_export(const dmodel *d, const fcl_model *m, int with_classifier)
 {

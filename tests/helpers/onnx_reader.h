@@ -95,9 +95,11 @@ void expect_op_counts(const dmodel *d, const op_count *counts, int n_counts);
 /* Attribute `attr` of n is an INTS of exactly these values. */
 void expect_ints(const dnode *n, const char *attr, int count, const int64_t *want);
 
-/* A test's temporary folder (dir: a mkdtemp template) with "<dir>/c.safetensors" and
- * "<dir>/m.onnx" paths in ckpt / onnx (256 bytes each); removed with everything in it. */
-void onnx_tmp_setup(char *dir, char *ckpt, char *onnx);
-void onnx_tmp_teardown(const char *dir);
+/* A test's temporary folder onnx_tmp_dir (a fresh /tmp/fcl_onnx_XXXXXX) with the paths
+ * "<dir>/c.safetensors" and "<dir>/m.onnx" in onnx_tmp_ckpt / onnx_tmp_onnx; the teardown removes
+ * it with everything in it (TestSuite .init / .fini). */
+extern char onnx_tmp_dir[32], onnx_tmp_ckpt[256], onnx_tmp_onnx[256];
+void onnx_tmp_setup(void);
+void onnx_tmp_teardown(void);
 
 #endif
