@@ -7,6 +7,7 @@
 
 #include <facecl/facecl.h>
 
+#include "helpers/each_name.h"
 #include "helpers/small_net.h"
 
 #define FIXTURE FACECL_SOURCE_DIR "/tests/fixtures/ident_sklearn.txt"
@@ -206,14 +207,9 @@ static void check_case(const char *name)
     fx_free(c);
 }
 
-Test(ident_fixture, hand) { check_case("hand"); }
-Test(ident_fixture, ties) { check_case("ties"); }
-Test(ident_fixture, random) { check_case("random"); }
-Test(ident_fixture, many_impostors) { check_case("many_impostors"); }
-Test(ident_fixture, max_mode) { check_case("max_mode"); }
-Test(ident_fixture, no_impostors) { check_case("no_impostors"); }
-Test(ident_fixture, no_genuine) { check_case("no_genuine"); }
-Test(ident_fixture, one_identity) { check_case("one_identity"); }
+/* Every case of the fixture, each its own test process. */
+FCL_TEST_EACH_NAME(ident_fixture, fixture_cases, check_case, {"hand"}, {"ties"}, {"random"}, {"many_impostors"},
+                   {"max_mode"}, {"no_impostors"}, {"no_genuine"}, {"one_identity"});
 
 /* ---- errors of the host functions ---------------------------------------------------------- */
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <facecl/facecl.h>
+#include "helpers/each_name.h"
 #include "helpers/cmdline.h"
 #include "helpers/harness.h"
 
@@ -234,14 +235,9 @@ static void check_case(const char *name)
     free_case(c);
 }
 
-Test(sklearn_fixture, sklearn_doc) { check_case("sklearn_doc"); }
-Test(sklearn_fixture, ties) { check_case("ties"); }
-Test(sklearn_fixture, separated) { check_case("separated"); }
-Test(sklearn_fixture, overlapping) { check_case("overlapping"); }
-Test(sklearn_fixture, imbalanced) { check_case("imbalanced"); }
-Test(sklearn_fixture, lfw_like) { check_case("lfw_like"); }
-Test(sklearn_fixture, all_tied) { check_case("all_tied"); }
-Test(sklearn_fixture, negative) { check_case("negative"); }
+/* Every case of the fixture, each its own test process. */
+FCL_TEST_EACH_NAME(sklearn_fixture, fixture_cases, check_case, {"sklearn_doc"}, {"ties"}, {"separated"},
+                   {"overlapping"}, {"imbalanced"}, {"lfw_like"}, {"all_tied"}, {"negative"});
 
 /* LFW's pairs.txt lists its folds in order, so per-pair ids and contiguous folds agree. */
 Test(sklearn_fixture, lfw_contiguous_equals_explicit)

@@ -6,6 +6,7 @@
 
 #include <facecl/facecl.h>
 #include <facecl/schedule.h>
+#include "helpers/each_name.h"
 #include "helpers/harness.h"
 
 #include "optim_fixture.h"
@@ -143,15 +144,9 @@ static double check_sched(const char *name)
     return worst;
 }
 
-Test(schedule, step) { check_sched("step"); }
-Test(schedule, multistep) { check_sched("multistep"); }
-Test(schedule, warmup_cosine) { check_sched("cosine_warmup"); }
-Test(schedule, cosine) { check_sched("cosine"); }
-Test(schedule, onecycle) { check_sched("onecycle"); }
-Test(schedule, onecycle_three_phase) { check_sched("onecycle3"); }
-Test(schedule, onecycle_linear) { check_sched("onecycle_lin"); }
-Test(schedule, plateau_min_rel) { check_sched("plateau"); }
-Test(schedule, plateau_max_abs) { check_sched("plateau_max"); }
+/* Every schedule of the fixture, each its own test process. */
+FCL_TEST_EACH_NAME(schedule, fixture_schedules, check_sched, {"step"}, {"multistep"}, {"cosine_warmup"},
+                   {"cosine"}, {"onecycle"}, {"onecycle3"}, {"onecycle_lin"}, {"plateau"}, {"plateau_max"});
 
 /* Saving the state halfway and restoring it into a fresh schedule continues bit-identically. */
 Test(schedule, resume_is_exact)
