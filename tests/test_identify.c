@@ -53,6 +53,16 @@ static double *numbers(char *rest, size_t want)
     return v;
 }
 
+/* The same as a malloc'd int array (labels, columns, ranks: whole numbers in the fixture). */
+static int *ints(char *rest, size_t want)
+{
+    double *v = numbers(rest, want);
+    int *k = malloc((want ? want : 1) * sizeof *k);
+    for (size_t j = 0; j < want; j++) k[j] = (int)v[j];
+    free(v);
+    return k;
+}
+
 static fx *load(const char *name)
 {
     FILE *f = fopen(FIXTURE, "r");
@@ -82,17 +92,9 @@ static fx *load(const char *name)
             c->thr = v[0];
             free(v);
         } else if (!strcmp(line, "cols")) {
-            if (strncmp(rest, "identity", 8)) {
-                double *v = numbers(rest, c->C);
-                c->cols = malloc(c->C * sizeof *c->cols);
-                for (size_t j = 0; j < c->C; j++) c->cols[j] = (int)v[j];
-                free(v);
-            }
+            if (strncmp(rest, "identity", 8)) c->cols = ints(rest, c->C);
         } else if (!strcmp(line, "true")) {
-            double *v = numbers(rest, c->P);
-            c->truth = malloc(c->P * sizeof *c->truth);
-            for (size_t j = 0; j < c->P; j++) c->truth[j] = (int)v[j];
-            free(v);
+            c->truth = ints(rest, c->P);
         } else if (!strcmp(line, "scores")) {
             double *v = numbers(rest, c->P * c->C);
             c->scores = malloc(c->P * c->C * sizeof *c->scores);
@@ -102,18 +104,15 @@ static fx *load(const char *name)
             }
             free(v);
         } else if (!strcmp(line, "rank")) {
-            double *v = numbers(rest, c->P);
+            int *r = ints(rest, c->P);
             c->rank = malloc(c->P * sizeof *c->rank);
-            for (size_t j = 0; j < c->P; j++) c->rank[j] = (long)v[j];
-            free(v);
+            for (size_t j = 0; j < c->P; j++) c->rank[j] = r[j];
+            free(r);
         } else if (!strcmp(line, "best")) {
             c->best = numbers(rest, c->P);
         } else if (!strcmp(line, "top")) {
             kk = (size_t)c->k < c->ids ? (size_t)c->k : c->ids;
-            double *v = numbers(rest, c->P * kk);
-            c->top = malloc(c->P * kk * sizeof *c->top);
-            for (size_t j = 0; j < c->P * kk; j++) c->top[j] = (int)v[j];
-            free(v);
+            c->top = ints(rest, c->P * kk);
         } else if (!strcmp(line, "cmc")) {
             c->cmc = numbers(rest, c->ids);
         } else if (!strcmp(line, "rank1")) {
