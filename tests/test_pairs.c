@@ -27,6 +27,48 @@ static void expect_bad(const char *text, fcl_pairs_format fmt, const char *const
         cr_assert_not_null(strstr(err.msg, *n), "message '%s' lacks '%s'", err.msg, *n);
 }
 
+/* The malformed lists, one a row: {text, format, the strings its message must hold}. */
+static const struct bad_list {
+    const char *text;
+    fcl_pairs_format fmt;
+    const char *needles[5];   /* NULL-terminated */
+} bad_lists[] = {
+    {"a b 1\nc d 2\n", FCL_PAIRS_PLAIN, {"pairs.txt:2:", "label '2'"}},
+    {"a b 1\nc\n", FCL_PAIRS_PLAIN, {"pairs.txt:2:", "got 1 field"}},
+    {"a b 1\nc d 1 e\n", FCL_PAIRS_PLAIN, {"pairs.txt:2:", "got 4 fields"}},
+    {"a b 1\n\nc d\n", FCL_PAIRS_PLAIN, {"pairs.txt:3:", "lacks a label", "line 1"}},
+    {"a b\nc d 0\n", FCL_PAIRS_PLAIN, {"pairs.txt:2:", "has a label"}},
+    {"a b yes\n", FCL_PAIRS_PLAIN, {"pairs.txt:1:", "not 0"}},
+    {"10\t300\n", FCL_PAIRS_PLAIN, {"pairs.txt:1:", "LFW"}},
+    {"", FCL_PAIRS_PLAIN, {"pairs.txt", "no pairs"}},
+    {"# only a comment\n", FCL_PAIRS_PLAIN, {"no pairs"}},
+    {"", FCL_PAIRS_LFW, {"pairs.txt", "no header"}},
+    {"ten 300\n", FCL_PAIRS_LFW, {"pairs.txt:1:", "header"}},
+    {"1 2 3\n", FCL_PAIRS_LFW, {"pairs.txt:1:", "header"}},
+    {"0 3\n", FCL_PAIRS_LFW, {"pairs.txt:1:"}},
+    /* a different-person line where a same-person line belongs */
+    {"1 1\nA 1 B 2\nA 1 B 2\n", FCL_PAIRS_LFW, {"pairs.txt:2:", "same-person", "pair 1 of 1 in fold 1", "got 4 fields"}},
+    {"1 1\nA 1 2\nA 1 2\n", FCL_PAIRS_LFW, {"pairs.txt:3:", "different-person", "got 3 fields"}},
+    {"1 1\nA 0 2\nA 1 B 1\n", FCL_PAIRS_LFW, {"pairs.txt:2:", "image number '0'"}},
+    {"1 1\nA 1 x\nA 1 B 1\n", FCL_PAIRS_LFW, {"pairs.txt:2:", "'x'"}},
+    {"1 1\nA 1 2\n../A 1 B 1\n", FCL_PAIRS_LFW, {"pairs.txt:3:", "'../A'"}},
+    {"2 1\nA 1 2\nA 1 B 1\nC 1 2\n", FCL_PAIRS_LFW, {"pairs.txt", "ends after 3 pairs", "2 folds x 2"}},
+    {"1 1\nA 1 2\nA 1 B 1\nC 1 2\n", FCL_PAIRS_LFW, {"pairs.txt:4:", "extra line"}},
+    {"1000000000 1000000000\n", FCL_PAIRS_LFW, {"pairs.txt:1:"}},
+};
+
+/* expect_bad on every row of bad_lists in format fmt. */
+static void expect_all_bad(fcl_pairs_format fmt)
+{
+    int rows = 0;
+    for (size_t i = 0; i < sizeof bad_lists / sizeof bad_lists[0]; i++) {
+        if (bad_lists[i].fmt != fmt) continue;
+        expect_bad(bad_lists[i].text, fmt, bad_lists[i].needles);
+        rows++;
+    }
+    cr_assert_gt(rows, 0);
+}
+
 Test(pairs_plain, labelled)
 {
     const char *t = "# comment\n"
@@ -70,15 +112,7 @@ Test(pairs_plain, unlabelled_and_no_root)
 
 Test(pairs_plain, malformed_lines)
 {
-    expect_bad("a b 1\nc d 2\n", FCL_PAIRS_PLAIN, (const char *const[]){"pairs.txt:2:", "label '2'", NULL});
-    expect_bad("a b 1\nc\n", FCL_PAIRS_PLAIN, (const char *const[]){"pairs.txt:2:", "got 1 field", NULL});
-    expect_bad("a b 1\nc d 1 e\n", FCL_PAIRS_PLAIN, (const char *const[]){"pairs.txt:2:", "got 4 fields", NULL});
-    expect_bad("a b 1\n\nc d\n", FCL_PAIRS_PLAIN, (const char *const[]){"pairs.txt:3:", "lacks a label", "line 1", NULL});
-    expect_bad("a b\nc d 0\n", FCL_PAIRS_PLAIN, (const char *const[]){"pairs.txt:2:", "has a label", NULL});
-    expect_bad("a b yes\n", FCL_PAIRS_PLAIN, (const char *const[]){"pairs.txt:1:", "not 0", NULL});
-    expect_bad("10\t300\n", FCL_PAIRS_PLAIN, (const char *const[]){"pairs.txt:1:", "LFW", NULL});
-    expect_bad("", FCL_PAIRS_PLAIN, (const char *const[]){"pairs.txt", "no pairs", NULL});
-    expect_bad("# only a comment\n", FCL_PAIRS_PLAIN, (const char *const[]){"no pairs", NULL});
+    expect_all_bad(FCL_PAIRS_PLAIN);
     const char nul[] = "a b 1\nc\0d 1\n";
     fcl_pair_list pl = {0};
     fcl_error err = {0};
@@ -139,23 +173,7 @@ Test(pairs_lfw, single_count_header)
 
 Test(pairs_lfw, malformed)
 {
-    expect_bad("", FCL_PAIRS_LFW, (const char *const[]){"pairs.txt", "no header", NULL});
-    expect_bad("ten 300\n", FCL_PAIRS_LFW, (const char *const[]){"pairs.txt:1:", "header", NULL});
-    expect_bad("1 2 3\n", FCL_PAIRS_LFW, (const char *const[]){"pairs.txt:1:", "header", NULL});
-    expect_bad("0 3\n", FCL_PAIRS_LFW, (const char *const[]){"pairs.txt:1:", NULL});
-    /* a different-person line where a same-person line belongs */
-    expect_bad("1 1\nA 1 B 2\nA 1 B 2\n", FCL_PAIRS_LFW,
-               (const char *const[]){"pairs.txt:2:", "same-person", "pair 1 of 1 in fold 1", "got 4 fields", NULL});
-    expect_bad("1 1\nA 1 2\nA 1 2\n", FCL_PAIRS_LFW,
-               (const char *const[]){"pairs.txt:3:", "different-person", "got 3 fields", NULL});
-    expect_bad("1 1\nA 0 2\nA 1 B 1\n", FCL_PAIRS_LFW, (const char *const[]){"pairs.txt:2:", "image number '0'", NULL});
-    expect_bad("1 1\nA 1 x\nA 1 B 1\n", FCL_PAIRS_LFW, (const char *const[]){"pairs.txt:2:", "'x'", NULL});
-    expect_bad("1 1\nA 1 2\n../A 1 B 1\n", FCL_PAIRS_LFW, (const char *const[]){"pairs.txt:3:", "'../A'", NULL});
-    expect_bad("2 1\nA 1 2\nA 1 B 1\nC 1 2\n", FCL_PAIRS_LFW,
-               (const char *const[]){"pairs.txt", "ends after 3 pairs", "2 folds x 2", NULL});
-    expect_bad("1 1\nA 1 2\nA 1 B 1\nC 1 2\n", FCL_PAIRS_LFW,
-               (const char *const[]){"pairs.txt:4:", "extra line", NULL});
-    expect_bad("1000000000 1000000000\n", FCL_PAIRS_LFW, (const char *const[]){"pairs.txt:1:", NULL});
+    expect_all_bad(FCL_PAIRS_LFW);
 }
 
 /* --- files --------------------------------------------------------------------------------- */
