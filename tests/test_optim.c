@@ -224,6 +224,16 @@ Test(optim, torch_adamw) { torch_case("adamw", FCL_OPTIM_ADAMW); }
 
 /* ---- clipping ----------------------------------------------------------------------------------- */
 
+/* got (the gradient after the call) holds g's values bit for bit as floats (`what`: which case). */
+static void expect_same_floats(const double *got, const double *g, size_t n, const char *what)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((float)got[i] != (float)g[i]) {
+            cr_expect_fail("n=%zu: %s changed gradient %zu", n, what, i);
+            break;
+        }
+}
+
 Test(optim, clip_matches_reference)
 {
     fcl_ctx *ctx = h_ctx();
@@ -248,12 +258,7 @@ Test(optim, clip_matches_reference)
             char what[64];
             snprintf(what, sizeof what, "clip n=%zu max_norm %.4g", n, max_norms[m]);
             h_expect_close(what, got, want, n, 1e-5);
-            if (m == 2)   /* not clipped: bit-identical (as floats) */
-                for (size_t i = 0; i < n; i++)
-                    if ((float)got[i] != (float)g[i]) {
-                        cr_expect_fail("n=%zu: unclipped gradient %zu changed", n, i);
-                        break;
-                    }
+            if (m == 2) expect_same_floats(got, g, n, "unclipped"); /* not clipped: bit-identical (as floats) */
             h_free(ctx, &G);
             free(want);
             h_case("clip n=%zu max_norm=%.4g", n, max_norms[m]);
@@ -265,11 +270,7 @@ Test(optim, clip_matches_reference)
         cr_expect(fabs(norm - sqrt(ss)) <= 1e-5 * sqrt(ss));
         H_OK(ctx, fcl_clip_grad_norm(ctx, &G.t, 1e30, NULL));
         h_download(ctx, &G, got);
-        for (size_t i = 0; i < n; i++)
-            if ((float)got[i] != (float)g[i]) {
-                cr_expect_fail("n=%zu: measuring changed gradient %zu", n, i);
-                break;
-            }
+        expect_same_floats(got, g, n, "measuring");
         h_free(ctx, &G);
         free(g);
         free(got);

@@ -15,6 +15,13 @@ static fcl_status parse(const char *text, fcl_pairs_format fmt, fcl_pair_list *p
     return fcl_pairs_parse(text, strlen(text), "pairs.txt", "/data", fmt, 0, pl, err);
 }
 
+/* Expects text to parse. */
+static void parse_ok(const char *text, fcl_pairs_format fmt, fcl_pair_list *pl)
+{
+    fcl_error err = {0};
+    cr_assert_eq(parse(text, fmt, pl, &err), FCL_OK, "%s", err.msg);
+}
+
 /* Expects a parse failure whose message has every needle (the "file:line:" and the reason). */
 static void expect_bad(const char *text, fcl_pairs_format fmt, const char *const *needles)
 {
@@ -77,8 +84,7 @@ Test(pairs_plain, labelled)
                     "  a/1.png\t/abs/c.jpg   0  \r\n"
                     "x y 1";
     fcl_pair_list pl = {0};
-    fcl_error err = {0};
-    cr_assert_eq(parse(t, FCL_PAIRS_PLAIN, &pl, &err), FCL_OK, "%s", err.msg);
+    parse_ok(t, FCL_PAIRS_PLAIN, &pl);
     cr_assert_eq(pl.n, 3);
     cr_assert_eq(pl.labelled, 1);
     cr_assert_eq(pl.n_folds, 0);
@@ -134,8 +140,7 @@ static const char *lfw2 = "2\t2\n"
 Test(pairs_lfw, folds_header)
 {
     fcl_pair_list pl = {0};
-    fcl_error err = {0};
-    cr_assert_eq(parse(lfw2, FCL_PAIRS_LFW, &pl, &err), FCL_OK, "%s", err.msg);
+    parse_ok(lfw2, FCL_PAIRS_LFW, &pl);
     cr_assert_eq(pl.n, 8);
     cr_assert_eq(pl.n_folds, 2);
     cr_assert_eq(pl.labelled, 1);
@@ -160,8 +165,7 @@ Test(pairs_lfw, single_count_header)
     /* pairsDevTrain.txt style: "n", then n same and n different; spaces instead of tabs, CRLF. */
     const char *t = "2\r\nA 1 2\r\nB 1 3\r\nA 1 B 1\r\nB 2 A 2\r\n\r\n";
     fcl_pair_list pl = {0};
-    fcl_error err = {0};
-    cr_assert_eq(parse(t, FCL_PAIRS_LFW, &pl, &err), FCL_OK, "%s", err.msg);
+    parse_ok(t, FCL_PAIRS_LFW, &pl);
     cr_assert_eq(pl.n, 4);
     cr_assert_eq(pl.n_folds, 1);
     for (int i = 0; i < 4; i++) cr_assert_eq(pl.pairs[i].fold, 0);
@@ -195,6 +199,19 @@ static char *touch(const char *rel, const char *content)
     return p;
 }
 
+/* The list `text` written as root/name fails to load with its files checked (FCL_ERR_IO), the
+ * message holding every needle (NULL-terminated); returns the list's path (malloc'd). */
+static char *checked_load_fails(const char *name, const char *text, fcl_pairs_format fmt, const char *const *needles)
+{
+    char *list = touch(name, text);
+    fcl_pair_list pl = {0};
+    fcl_error err = {0};
+    cr_assert_eq(fcl_pairs_load(list, root, fmt, FCL_PAIRS_CHECK_FILES, &pl, &err), FCL_ERR_IO, "%s", text);
+    for (const char *const *n = needles; *n; n++)
+        cr_assert_not_null(strstr(err.msg, *n), "message '%s' lacks '%s'", err.msg, *n);
+    return list;
+}
+
 Test(pairs_files, missing_file_is_named, .init = make_root, .fini = rm_root)
 {
     char cmd[160];
@@ -211,26 +228,18 @@ Test(pairs_files, missing_file_is_named, .init = make_root, .fini = rm_root)
     fcl_pairs_free(&pl);
     free(list);
 
-    list = touch("pairs.txt", "1\nA 1 2\nA 2 B 3\n");
-    cr_assert_eq(fcl_pairs_load(list, root, FCL_PAIRS_LFW, FCL_PAIRS_CHECK_FILES, &pl, &err), FCL_ERR_IO);
-    cr_assert_not_null(strstr(err.msg, "pairs.txt:3:"), "%s", err.msg);
-    cr_assert_not_null(strstr(err.msg, "missing file"), "%s", err.msg);
-    cr_assert_not_null(strstr(err.msg, "B/B_0003.jpg"), "%s", err.msg);
+    list = checked_load_fails("pairs.txt", "1\nA 1 2\nA 2 B 3\n", FCL_PAIRS_LFW,
+                              (const char *const[]){"pairs.txt:3:", "missing file", "B/B_0003.jpg", NULL});
     /* without the check the list loads */
     cr_assert_eq(fcl_pairs_load(list, root, FCL_PAIRS_LFW, 0, &pl, &err), FCL_OK, "%s", err.msg);
     fcl_pairs_free(&pl);
     free(list);
 
-    list = touch("plain.txt", "A/A_0001.jpg A/nope.jpg 1\n");
-    cr_assert_eq(fcl_pairs_load(list, root, FCL_PAIRS_PLAIN, FCL_PAIRS_CHECK_FILES, &pl, &err), FCL_ERR_IO);
-    cr_assert_not_null(strstr(err.msg, "plain.txt:1:"), "%s", err.msg);
-    cr_assert_not_null(strstr(err.msg, "A/nope.jpg"), "%s", err.msg);
+    free(checked_load_fails("plain.txt", "A/A_0001.jpg A/nope.jpg 1\n", FCL_PAIRS_PLAIN,
+                            (const char *const[]){"plain.txt:1:", "A/nope.jpg", NULL}));
     /* a folder is not an image file */
-    free(list);
-    list = touch("plain.txt", "A/A_0001.jpg A 1\n");
-    cr_assert_eq(fcl_pairs_load(list, root, FCL_PAIRS_PLAIN, FCL_PAIRS_CHECK_FILES, &pl, &err), FCL_ERR_IO);
-    cr_assert_not_null(strstr(err.msg, "not a regular file"), "%s", err.msg);
-    free(list);
+    free(checked_load_fails("plain.txt", "A/A_0001.jpg A 1\n", FCL_PAIRS_PLAIN,
+                            (const char *const[]){"not a regular file", NULL}));
 }
 
 Test(pairs_files, malformed_file_names_file_and_line, .init = make_root, .fini = rm_root)
