@@ -93,10 +93,32 @@ typedef struct bench_peak {
 int bench_peak_measure(fcl_ctx *ctx, bench_peak *p);   /* 0 ok; -1 none measured (warnings printed) */
 void bench_peak_describe(const bench_peak *p, char *buf, size_t size);
 
-/* One training step as `facecl bench net` times it and `facecl tune` measures it (tools/bench_net.c):
+/* One training step as `facecl bench net` times it and `facecl tune` measures it (tools/bench_step.c):
  * forward on x [N,C,H,W], softmax cross-entropy against labels y [N] into loss, dlogits refilled,
  * backward, the gradients averaged by ddp when it is not NULL, the optimizer step. */
 fcl_status bench_train_step(fcl_ctx *ctx, fcl_net *net, fcl_optim *opt, const fcl_tensor *x, const fcl_tensor *y,
                             fcl_tensor *loss, fcl_tensor *dlogits, fcl_ddp *ddp);
+
+/* That step's state for a model at a batch size: the network (parameters from the context's
+ * seed), SGD (lr 0.01, momentum 0.9, weight decay 5e-4 on the decayed group), x drawn N(0, 1) and
+ * labels uniform over the classes from seed 1. setup fills a zeroed struct (free it even when
+ * setup failed); new_optim replaces the optimizer (a fresh state); run is one step (ddp: NULL, or
+ * set by the caller). */
+typedef struct bench_step {
+    fcl_ctx *ctx;
+    fcl_net *net;
+    fcl_optim *opt;
+    fcl_param_range *rd, *rn;
+    size_t nd, nn;
+    fcl_tensor x, y, loss, dlogits;
+    fcl_ddp *ddp;
+} bench_step;
+fcl_status bench_step_setup(bench_step *s, fcl_ctx *ctx, const fcl_model *m, int batch);
+fcl_status bench_step_new_optim(bench_step *s);
+fcl_status bench_step_run(void *u);
+void bench_step_free(bench_step *s);
+
+/* qsort comparison of doubles, ascending (the medians of the timings). */
+int bench_cmp_double(const void *a, const void *b);
 
 #endif

@@ -11,12 +11,6 @@
 #include "dist_cli.h"
 #include <facecl/facecl.h>
 
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static void usage(FILE *f)
 {
     fprintf(f, "usage: facecl bench net [--model resnet18] [--size 112] [--channels 3] [--classes 1000]\n"
@@ -50,51 +44,22 @@ static fcl_status time_it(step_fn fn, void *u, fcl_ctx *ctx, int reps, double *m
         t[r] = bench_now_s() - t0;
     }
     if (!st) {
-        qsort(t, (size_t)reps, sizeof *t, cmp_d);
+        qsort(t, (size_t)reps, sizeof *t, bench_cmp_double);
         *median = t[reps / 2];
     }
     free(t);
     return st;
 }
 
-typedef struct bn_state {
-    fcl_ctx *ctx;
-    fcl_net *net;
-    fcl_optim *opt;
-    fcl_tensor x, y, loss, dlogits;
-    fcl_ddp *ddp;                  /* data-parallel runs: averaged gradients */
-} bn_state;
-
-fcl_status bench_train_step(fcl_ctx *ctx, fcl_net *net, fcl_optim *opt, const fcl_tensor *x, const fcl_tensor *y,
-                            fcl_tensor *loss, fcl_tensor *dlogits, fcl_ddp *ddp)
-{
-    fcl_xent_params xp = {0};
-    fcl_status st = fcl_net_forward(net, x, 1);
-    if (!st) st = fcl_softmax_xent_fwd(ctx, loss, NULL, fcl_net_output(net), y, &xp);
-    if (!st) st = fcl_tensor_fill(ctx, dlogits, 0.0f);
-    if (!st) st = fcl_softmax_xent_bwd(ctx, dlogits, fcl_net_output(net), y, &xp, 1.0f);
-    if (!st) st = fcl_optim_zero_grad(ctx, fcl_net_grads(net));
-    if (!st) st = fcl_net_backward(net, dlogits, NULL);
-    if (!st && ddp) st = fcl_ddp_finish(ddp);
-    if (!st) st = fcl_optim_step(ctx, opt, fcl_net_params(net), fcl_net_grads(net));
-    return st;
-}
-
-static fcl_status train_step(void *u)
-{
-    bn_state *s = u;
-    return bench_train_step(s->ctx, s->net, s->opt, &s->x, &s->y, &s->loss, &s->dlogits, s->ddp);
-}
-
 static fcl_status infer_step(void *u)
 {
-    bn_state *s = u;
+    bench_step *s = u;
     return fcl_net_forward(s->net, &s->x, 0);
 }
 
 /* Data-parallel steps on every rank: compute only, serial allreduce, overlapped allreduce, and
  * the allreduce alone; the slowest rank's medians, printed by rank 0. */
-static fcl_status bench_ranks(bn_state *s, fcl_dist *d, const fcl_model *m, long batch, long reps, int sync_bn,
+static fcl_status bench_ranks(bench_step *s, fcl_dist *d, const fcl_model *m, long batch, long reps, int sync_bn,
                               size_t bucket)
 {
     fcl_ctx *ctx = s->ctx;
@@ -105,12 +70,12 @@ static fcl_status bench_ranks(bn_state *s, fcl_dist *d, const fcl_model *m, long
     /* every phase starts on all ranks together (a rank that finished early waits without
      * spinning), so each phase times only its own steps */
     fcl_status st = fcl_dist_barrier(d, fcl_ctx_error(ctx));
-    if (!st) st = time_it(train_step, s, ctx, (int)reps, &t[0]);
+    if (!st) st = time_it(bench_step_run, s, ctx, (int)reps, &t[0]);
     for (int mode = 0; mode < 2 && !st && R > 1; mode++) {
         fcl_ddp_opts o = {bucket, mode, sync_bn};
         st = fcl_dist_barrier(d, fcl_ctx_error(ctx));
         if (!st) st = fcl_ddp_create(ctx, d, s->net, &o, &s->ddp);
-        if (!st) st = time_it(train_step, s, ctx, (int)reps, &t[1 + mode]);
+        if (!st) st = time_it(bench_step_run, s, ctx, (int)reps, &t[1 + mode]);
         if (!st) fcl_ddp_get_stats(s->ddp, &ds);
         fcl_ddp_destroy(s->ddp);
         s->ddp = NULL;
@@ -127,7 +92,7 @@ static fcl_status bench_ranks(bn_state *s, fcl_dist *d, const fcl_model *m, long
             if (r) ts[r - 1] = bench_now_s() - t0;
         }
         if (!st) {
-            qsort(ts, (size_t)reps, sizeof *ts, cmp_d);
+            qsort(ts, (size_t)reps, sizeof *ts, bench_cmp_double);
             t[3] = ts[reps / 2];
         }
         free(h);
@@ -215,7 +180,7 @@ int fcl_cmd_bench_net(int argc, char **argv)
     fcl_model *m = NULL;
     if (fcl_model_find(model, tool_models_dir(), path, sizeof path, &err) || fcl_model_load_file(path, &mo, &m, &err))
         return tool_fail_err(&err);
-    bn_state s;
+    bench_step s;
     memset(&s, 0, sizeof s);
     fcl_dist *dist = NULL; /* under mpirun: data-parallel steps */
     if (tool_dist_begin(&dist)) {
@@ -230,35 +195,8 @@ int fcl_cmd_bench_net(int argc, char **argv)
         return tool_dist_fail(dist, &err);
     }
     fcl_ctx *ctx = s.ctx;
-    fcl_net_opts no = {(int)batch, 0};
-    fcl_param_range *rd = NULL, *rn = NULL;
-    size_t nd = 0, nn = 0;
     double t_train = 0, t_infer = 0;
-    fcl_status st = fcl_net_create(ctx, m, &no, &s.net);
-    if (!st) st = fcl_net_param_ranges(s.net, &rd, &nd, &rn, &nn);
-    if (!st) {
-        fcl_param_group g[2] = {{fcl_sgd_defaults(0.01), rd, nd}, {fcl_sgd_defaults(0.01), rn, nn}};
-        g[0].hp.momentum = g[1].hp.momentum = 0.9;
-        g[0].hp.weight_decay = 5e-4;
-        st = fcl_optim_create(ctx, &s.opt, FCL_OPTIM_SGD, fcl_tensor_numel(fcl_net_params(s.net)), g, 2);
-    }
-    size_t nb = (size_t)batch, one = 1, nx = (size_t)batch * m->channels * m->in_h * m->in_w;
-    if (!st) st = fcl_tensor_alloc4(ctx, &s.x, nb, (size_t)m->channels, (size_t)m->in_h, (size_t)m->in_w);
-    if (!st) st = fcl_tensor_alloc(ctx, &s.y, 1, &nb, FCL_F32);
-    if (!st) st = fcl_tensor_alloc(ctx, &s.loss, 1, &one, FCL_F32);
-    if (!st) st = fcl_tensor_alloc4(ctx, &s.dlogits, nb, (size_t)classes, 1, 1);
-    if (!st) {
-        float *hx = malloc(nx * sizeof *hx);
-        int *hy = malloc(nb * sizeof *hy);
-        fcl_rng r;
-        fcl_rng_seed(&r, 1);
-        for (size_t i = 0; hx && i < nx; i++) hx[i] = fcl_rng_normal(&r);
-        for (size_t i = 0; hy && i < nb; i++) hy[i] = (int)(fcl_rng_next(&r) % (uint64_t)classes);
-        st = hx && hy ? fcl_tensor_upload(ctx, &s.x, hx, nx) : FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM, "out of memory");
-        if (!st) st = fcl_labels_upload(ctx, &s.y, hy, nb, (int)classes);
-        free(hx);
-        free(hy);
-    }
+    fcl_status st = bench_step_setup(&s, ctx, m, (int)batch);
     if (fcl_dist_rank(dist) == 0) {
         printf("bench net: %s, %ld x %ld x %ld input, %s stem, %ld classes, batch %ld, on %s\n", m->name, channels, size,
                size, m->stem, classes, batch, fcl_ctx_device(ctx)->name);
@@ -275,7 +213,7 @@ int fcl_cmd_bench_net(int argc, char **argv)
         rc = 0;
         goto done;
     }
-    if (!st) st = time_it(train_step, &s, ctx, (int)reps, &t_train);
+    if (!st) st = time_it(bench_step_run, &s, ctx, (int)reps, &t_train);
     if (!st) st = time_it(infer_step, &s, ctx, (int)reps, &t_infer);
     if (st) {
         tool_fail_err(fcl_ctx_error(ctx));
@@ -330,14 +268,7 @@ int fcl_cmd_bench_net(int argc, char **argv)
     }
     rc = 0;
 done:
-    fcl_tensor_release(ctx, &s.x);
-    fcl_tensor_release(ctx, &s.y);
-    fcl_tensor_release(ctx, &s.loss);
-    fcl_tensor_release(ctx, &s.dlogits);
-    if (s.opt) fcl_optim_destroy(ctx, s.opt);
-    fcl_net_destroy(s.net);
-    free(rd);
-    free(rn);
+    bench_step_free(&s);
     fcl_ctx_destroy(ctx);
     fcl_model_free(m);
     tool_dist_end(dist);

@@ -12,6 +12,12 @@ double bench_now_s(void)
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
+int bench_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 /* One width: a warm-up run sizes iters so that one run takes about 0.2 s (a GPU finishes the CPU's
  * count in microseconds, where launch overhead would dominate), then the best of 3 runs. */
 static fcl_status peak_width(fcl_ctx *ctx, int vw, double *gflops)

@@ -43,12 +43,6 @@ static double cpu_s(void)
            ((double)u.ru_utime.tv_usec + (double)u.ru_stime.tv_usec) * 1e-6;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static int usage(FILE *f)
 {
     fprintf(f, "usage: facecl bench net --help   (whole networks: images/s, against PyTorch)\n"
@@ -166,7 +160,7 @@ int fcl_cmd_bench(int argc, char **argv)
             rc = 1;
             continue;
         }
-        qsort(times, (size_t)reps, sizeof *times, cmp_double);
+        qsort(times, (size_t)reps, sizeof *times, bench_cmp_double);
         double ms = reps % 2 ? times[reps / 2] : 0.5 * (times[reps / 2 - 1] + times[reps / 2]);
         char gf[16] = "-", pc[16] = "-";
         if (c->flops > 0) {

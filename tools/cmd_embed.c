@@ -8,7 +8,6 @@
 #include "eval_common.h"
 #include "options.h"
 #include "io/csv_internal.h"
-#include "progress.h"
 
 static void usage(FILE *f)
 {
@@ -28,19 +27,6 @@ static void usage(FILE *f)
             "  --device SEL       OpenCL device (default $FACECL_DEVICE, else the first GPU)\n");
 }
 
-/* "x.npy" -> "x.txt", "x" -> "x.txt" (malloc'd). */
-static char *default_index(const char *out)
-{
-    size_t n = strlen(out);
-    if (n >= 4 && !strcmp(out + n - 4, ".npy")) n -= 4;
-    char *s = malloc(n + 5);
-    if (s) {
-        memcpy(s, out, n);
-        memcpy(s + n, ".txt", 5);
-    }
-    return s;
-}
-
 static int write_index(const char *path, const fcl_dataset *ds)
 {
     fcl_error err = {0};
@@ -55,12 +41,7 @@ static int write_index(const char *path, const fcl_dataset *ds)
         }
         bad = fputs(ds->paths[i], af.f) < 0 || fputc('\n', af.f) < 0;
     }
-    if (bad) {
-        fcl_atomic_fail(&af, "writing", errno, &err);
-        return tool_fail_err(&err);
-    }
-    if (fcl_atomic_commit(&af, &err)) return tool_fail_err(&err);
-    return 0;
+    return tool_atomic_finish(&af, bad);
 }
 
 int fcl_cmd_embed(int argc, char **argv)
@@ -88,10 +69,9 @@ int fcl_cmd_embed(int argc, char **argv)
     fcl_error err = {0};
     fcl_dataset ds = {0};
     tool_eval_setup s = {0};
-    fcl_progress prog;
     float *emb = NULL;
     size_t dim = 0;
-    char *index_path = index ? strdup(index) : default_index(out);
+    char *index_path = index ? strdup(index) : tool_default_index(out);
     if (!index_path) {
         tool_fail("out of memory");
         goto done;
@@ -108,14 +88,7 @@ int fcl_cmd_embed(int argc, char **argv)
     s.in.tta_flip = tta;
     fprintf(stderr, "embed: %s (%s, %dx%dx%d, embedding %d) on %zu images of %s, %s\n", ckpt, s.model->name,
             s.in.channels, s.in.height, s.in.width, s.model->embedding_dim, ds.n, dir, fcl_ctx_device(s.ctx)->name);
-    fcl_loader_source src = fcl_loader_source_dataset(&ds);
-    fcl_progress_start(&prog, "embed", ds.n, "img");
-    if (fcl_embed_source(s.ctx, s.net, &src, &s.in, fcl_progress_cb, &prog, &emb, &dim)) {
-        fcl_progress_abort(&prog);
-        tool_fail_err(fcl_ctx_error(s.ctx));
-        goto done;
-    }
-    fcl_progress_end(&prog, NULL);
+    if (tool_eval_dataset(&s, &ds, "embed", 0, &emb, &dim)) goto done;
     size_t shape[2] = {ds.n, dim};
     if (fcl_npy_write_f32(out, emb, 2, shape, &err)) {
         tool_fail_err(&err);

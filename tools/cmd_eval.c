@@ -8,7 +8,6 @@
 #include "eval_common.h"
 #include "options.h"
 #include "io/csv_internal.h"
-#include "progress.h"
 
 /* Above this many classes the confusion counts are written as (true, predicted, count) rows
  * instead of a full matrix, which would have classes^2 cells. */
@@ -120,12 +119,7 @@ static int write_confusion(const char *path, const int *pred, const int *labels,
         free(k);
     }
     free(m);
-    if (bad) {
-        fcl_atomic_fail(&af, "writing", errno, &err);
-        return tool_fail_err(&err);
-    }
-    if (fcl_atomic_commit(&af, &err)) rc = tool_fail_err(&err);
-    return rc;
+    return tool_atomic_finish(&af, bad) ? 1 : rc;
 }
 
 int fcl_cmd_eval(int argc, char **argv)
@@ -154,7 +148,6 @@ int fcl_cmd_eval(int argc, char **argv)
     fcl_dataset ds = {0};
     tool_eval_setup s = {0};
     fcl_class_report rep = {0};
-    fcl_progress prog;
     float *logits = NULL;
     int *pred = NULL, *labels = NULL, *map = NULL;
     char *text = NULL, *path = NULL;
@@ -219,14 +212,7 @@ int fcl_cmd_eval(int argc, char **argv)
     fprintf(stderr, "eval: %s (%s, %dx%dx%d) on %zu %s images of %s, %s\n", ckpt, s.model->name, s.in.channels,
             s.in.height, s.in.width, ds.n, unlabelled ? "unlabelled" : "labelled", dir,
             fcl_ctx_device(s.ctx)->name);
-    fcl_loader_source src = fcl_loader_source_dataset(&ds);
-    fcl_progress_start(&prog, "eval", ds.n, "img");
-    if (fcl_predict_source(s.ctx, s.net, &src, &s.in, fcl_progress_cb, &prog, &logits, &C)) {
-        fcl_progress_abort(&prog);
-        tool_fail_err(fcl_ctx_error(s.ctx));
-        goto done;
-    }
-    fcl_progress_end(&prog, NULL);
+    if (tool_eval_dataset(&s, &ds, "eval", 1, &logits, &C)) goto done;
     if (C != (size_t)classes) {
         tool_fail("internal: the network gave %zu outputs for %d classes", C, classes);
         goto done;

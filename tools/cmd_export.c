@@ -58,14 +58,7 @@ static int reference_run(const char *ckpt, const char *device, const char *in_pa
     float *res = NULL;
     size_t dim = 0;
     int rc = 1;
-    if (fcl_npy_read_f32(in_path, &a, &err)) {
-        tool_fail_err(&err);
-        goto done;
-    }
-    if (a.ndim != 4 || a.shape[0] == 0) {
-        tool_fail("%s: expected a float32 [n, C, H, W] array with n >= 1", in_path);
-        goto done;
-    }
+    if (tool_npy_read(in_path, &a, 4, 0, "expected a float32 [n, C, H, W] array with n >= 1")) goto done;
     if (tool_eval_open(ckpt, device, 8, 1, &s)) goto done;
     if (a.shape[1] != (size_t)s.in.channels || a.shape[2] != (size_t)s.in.height || a.shape[3] != (size_t)s.in.width) {
         tool_fail("%s: images are %zux%zux%zu, the network takes %dx%dx%d", in_path, a.shape[1], a.shape[2], a.shape[3],

@@ -141,12 +141,7 @@ static int write_csv(const char *path, const fcl_dataset *probes, int labelled, 
         }
         if (!bad) bad = fputc('\n', af.f) < 0;
     }
-    if (bad) {
-        fcl_atomic_fail(&af, "writing", errno, &err);
-        return tool_fail_err(&err);
-    }
-    if (fcl_atomic_commit(&af, &err)) return tool_fail_err(&err);
-    return 0;
+    return tool_atomic_finish(&af, bad);
 }
 
 int fcl_cmd_identify(int argc, char **argv)

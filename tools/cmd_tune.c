@@ -41,14 +41,20 @@ int tune_save(tune_run *t)
     return -1;
 }
 
+int tune_record(tune_run *t, const char *task, const char *cand, double ms)
+{
+    fcl_error e = {0};
+    if (fcl_tune_cache_measured(&t->cache, task, cand, ms, &e)) {
+        fprintf(stderr, "facecl: error: %s\n", e.msg);
+        return -1;
+    }
+    t->measured++;
+    return 0;
+}
+
 int tune_out_of_time(const tune_run *t, double need_s) { return bench_now_s() + need_s > t->deadline; }
 double tune_elapsed(const tune_run *t) { return bench_now_s() - t->start; }
 
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static double cpu_now_s(void)
 {
@@ -68,7 +74,7 @@ fcl_status tune_time(const tune_run *t, tune_fn fn, void *u, int reps, double *m
         if (st) return st;
         v[r] = 1e3 * ((t->cpu_clock ? cpu_now_s() : bench_now_s()) - t0);
     }
-    qsort(v, (size_t)reps, sizeof v[0], cmp_d);
+    qsort(v, (size_t)reps, sizeof v[0], bench_cmp_double);
     *median_ms = v[reps / 2];
     return FCL_OK;
 }

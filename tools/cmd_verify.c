@@ -97,26 +97,9 @@ static int scores_from_embeddings(const char *npy, const char *index, const fcl_
     int rc = 1;
     memset(&a, 0, sizeof a);
     char *ipath = NULL;
-    if (index) {
-        ipath = strdup(index);
-    } else {
-        size_t n = strlen(npy);
-        if (n >= 4 && !strcmp(npy + n - 4, ".npy")) n -= 4;
-        ipath = malloc(n + 5);
-        if (ipath) {
-            memcpy(ipath, npy, n);
-            memcpy(ipath + n, ".txt", 5);
-        }
-    }
+    ipath = index ? strdup(index) : tool_default_index(npy);
     if (!ipath) goto oom;
-    if (fcl_npy_read_f32(npy, &a, &err)) {
-        tool_fail_err(&err);
-        goto done;
-    }
-    if (a.ndim != 2 || a.shape[1] == 0) {
-        tool_fail("%s: expected a 2-d [n, D] array of embeddings", npy);
-        goto done;
-    }
+    if (tool_npy_read(npy, &a, 2, 1, "expected a 2-d [n, D] array of embeddings")) goto done;
     if (read_index(ipath, &paths)) goto done;
     if (paths.n != a.shape[0]) {
         tool_fail("%s lists %zu images but %s has %zu rows", ipath, paths.n, npy, a.shape[0]);
@@ -177,12 +160,7 @@ static int write_scores(const char *path, const fcl_pair_list *pl, const char *r
         if (!bad && pl->labelled) bad = fprintf(af.f, "%d,", p->label) < 0;
         if (!bad) bad = fprintf(af.f, "%.9f\n", scores[i]) < 0;
     }
-    if (bad) {
-        fcl_atomic_fail(&af, "writing", errno, &err);
-        return tool_fail_err(&err);
-    }
-    if (fcl_atomic_commit(&af, &err)) return tool_fail_err(&err);
-    return 0;
+    return tool_atomic_finish(&af, bad);
 }
 
 static int plot_roc(const char *path, const fcl_verify_result *r, const char *name)

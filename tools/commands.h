@@ -4,30 +4,29 @@
 
 #include <facecl/facecl.h>
 
-/* Each subcommand gets argv after the subcommand name (argv[0] is the subcommand) and returns
- * the process exit code. Only tools print and exit; the library never does. */
-typedef int (*fcl_cmd_fn)(int argc, char **argv);
+/* The subcommands in the order `facecl --help` lists them: X(name, one-line summary). Each is a
+ * function fcl_cmd_<name>(argc, argv) (tools/cmd_<name>.c) that gets argv after the subcommand name
+ * (argv[0] is the subcommand) and returns the process exit code; this one list declares them and
+ * makes facecl.c's dispatch table. Only tools print and exit; the library never does. */
+#define FCL_COMMANDS(X)                                                                                   \
+    X(devices, "list OpenCL platforms and devices (and test a --device selection)")                        \
+    X(synth, "write a synthetic face dataset (the built-in data)")                                          \
+    X(data, "inspect a dataset or pair list: `facecl data inspect DIR [--pairs FILE]`")                     \
+    X(demo, "the main job on built-in data: synthetic faces, training, accuracy and verification")          \
+    X(train, "train a face classification / verification network (facecl train --help)")                   \
+    X(bench, "time ops on real layer shapes: `facecl bench ops [--batch 32] [--size 112]`")                 \
+    X(tune, "measure the fastest kernel and GEMM parameters for this device into its tuning cache")         \
+    X(model, "show a model file's layers, shapes, parameters and FLOPs: `facecl model show resnet18`")      \
+    X(eval, "classification accuracy / per-class report of a checkpoint on a folder, or predictions")       \
+    X(embed, "L2-normalised embeddings of a folder's images as .npy (+ index of paths)")                    \
+    X(verify, "score a pair list by cosine similarity: ROC AUC, EER, TAR@FAR, k-fold accuracy")             \
+    X(identify, "1:N identification of probes against a gallery: top-K, decisions, CMC, DIR@FAR")           \
+    X(export, "write a checkpoint's network as an ONNX model (embedding or logits) for other runtimes")
 
-typedef struct fcl_cmd {
-    const char *name;
-    const char *summary;
-    fcl_cmd_fn fn;
-} fcl_cmd;
-
-int fcl_cmd_devices(int argc, char **argv);
-int fcl_cmd_synth(int argc, char **argv);
-int fcl_cmd_data(int argc, char **argv);
-int fcl_cmd_model(int argc, char **argv);
-int fcl_cmd_bench(int argc, char **argv);
-int fcl_cmd_bench_net(int argc, char **argv);
-int fcl_cmd_eval(int argc, char **argv);
-int fcl_cmd_embed(int argc, char **argv);
-int fcl_cmd_verify(int argc, char **argv);
-int fcl_cmd_identify(int argc, char **argv);
-int fcl_cmd_train(int argc, char **argv);
-int fcl_cmd_demo(int argc, char **argv);
-int fcl_cmd_export(int argc, char **argv);
-int fcl_cmd_tune(int argc, char **argv);   /* tools/cmd_tune.c */
+#define FCL_CMD_DECLARE(name, summary) int fcl_cmd_##name(int argc, char **argv);
+FCL_COMMANDS(FCL_CMD_DECLARE)
+#undef FCL_CMD_DECLARE
+int fcl_cmd_bench_net(int argc, char **argv); /* `facecl bench net` (tools/bench_net.c), through fcl_cmd_bench */
 
 /* --- shared helpers (tools/common.c) --- */
 
@@ -38,11 +37,7 @@ int tool_fail(const char *fmt, ...)
 #endif
     ;
 /* The same, returning 2: the exit code of every usage error (bad or missing option value, ...). */
-int tool_usage_error(const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 1, 2)))
-#endif
-    ;
+#define tool_usage_error(...) (tool_fail(__VA_ARGS__) + 1)
 /* Prints the message of an error record and returns 1. */
 int tool_fail_err(const fcl_error *e);
 

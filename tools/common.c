@@ -8,29 +8,15 @@
 
 #include "commands.h"
 
-static void print_error(const char *fmt, va_list ap)
-{
-    fprintf(stderr, "facecl: error: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-}
-
 int tool_fail(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    print_error(fmt, ap);
+    fprintf(stderr, "facecl: error: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
     va_end(ap);
     return 1;
-}
-
-int tool_usage_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    print_error(fmt, ap);
-    va_end(ap);
-    return 2;
 }
 
 int tool_fail_err(const fcl_error *e)

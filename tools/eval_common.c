@@ -9,18 +9,8 @@
 
 #include "commands.h"
 #include "eval_common.h"
+#include "progress.h"
 #include "io/csv_internal.h"
-
-int tool_eval_parse_count(const char *opt, const char *v, int lo, int hi, int *out)
-{
-    long x;
-    if (tool_parse_int(v, &x) || x < lo || x > hi) {
-        tool_fail("%s: expected an integer in %d..%d, got '%s'", opt, lo, hi, v);
-        return 2;
-    }
-    *out = (int)x;
-    return 0;
-}
 
 int tool_parse_tta(const char *v, int *flip)
 {
@@ -64,6 +54,21 @@ int tool_eval_open(const char *checkpoint, const char *device, int batch, int wo
     return 0;
 }
 
+int tool_eval_dataset(tool_eval_setup *s, const fcl_dataset *ds, const char *label, int logits, float **out,
+                      size_t *dim)
+{
+    fcl_progress prog;
+    fcl_loader_source src = fcl_loader_source_dataset(ds);
+    fcl_progress_start(&prog, label, ds->n, "img");
+    if (logits ? fcl_predict_source(s->ctx, s->net, &src, &s->in, fcl_progress_cb, &prog, out, dim)
+               : fcl_embed_source(s->ctx, s->net, &src, &s->in, fcl_progress_cb, &prog, out, dim)) {
+        fcl_progress_abort(&prog);
+        return tool_fail_err(fcl_ctx_error(s->ctx));
+    }
+    fcl_progress_end(&prog, NULL);
+    return 0;
+}
+
 int tool_mkdirs(const char *dir)
 {
     char buf[4096];
@@ -100,6 +105,36 @@ int tool_write_text(const char *path, const char *text)
 {
     fcl_error err = {0};
     return fcl_write_text_atomic(path, text, &err) ? tool_fail_err(&err) : 0;
+}
+
+int tool_atomic_finish(fcl_atomic_file *af, int bad)
+{
+    fcl_error err = {0};
+    if (bad) {
+        fcl_atomic_fail(af, "writing", errno, &err);
+        return tool_fail_err(&err);
+    }
+    return fcl_atomic_commit(af, &err) ? tool_fail_err(&err) : 0;
+}
+
+int tool_npy_read(const char *path, fcl_npy *a, int ndim, int axis, const char *expected)
+{
+    fcl_error err = {0};
+    if (fcl_npy_read_f32(path, a, &err)) return tool_fail_err(&err);
+    if (a->ndim != ndim || a->shape[axis] == 0) return tool_fail("%s: %s", path, expected);
+    return 0;
+}
+
+char *tool_default_index(const char *npy)
+{
+    size_t n = strlen(npy);
+    if (n >= 4 && !strcmp(npy + n - 4, ".npy")) n -= 4;
+    char *s = malloc(n + 5);
+    if (s) {
+        memcpy(s, npy, n);
+        memcpy(s + n, ".txt", 5);
+    }
+    return s;
 }
 
 char *tool_join(const char *dir, const char *name)

@@ -20,11 +20,14 @@ typedef struct tool_eval_setup {
 int tool_eval_open(const char *checkpoint, const char *device, int batch, int workers, tool_eval_setup *s);
 void tool_eval_close(tool_eval_setup *s);
 
-/* Parses --batch / --workers values (1..4096 / 1..256); prints and returns 2 on a bad value. */
-int tool_eval_parse_count(const char *opt, const char *v, int lo, int hi, int *out);
-
 /* --tta VALUE: "flip" sets *flip to 1, "none" to 0; anything else prints and returns 2. */
 int tool_parse_tta(const char *v, int *flip);
+
+/* Runs the network over a dataset's images with a progress line labelled `label`: L2-normalised
+ * embeddings (logits 0) or logits (1) into *out [ds->n, *dim] (malloc'd). Prints and returns 1 on
+ * failure. */
+int tool_eval_dataset(tool_eval_setup *s, const fcl_dataset *ds, const char *label, int logits, float **out,
+                      size_t *dim);
 
 /* mkdir -p; prints and returns 1 on failure. */
 int tool_mkdirs(const char *dir);
@@ -32,6 +35,14 @@ int tool_mkdirs(const char *dir);
 int tool_mkdirs_parent(const char *path);
 /* Writes text to path atomically; prints and returns 1 on failure. */
 int tool_write_text(const char *path, const char *text);
+/* Ends a file written through fcl_atomic_open: commits it, or removes it when bad (a write
+ * failed; errno says why). Prints and returns 1 on failure. */
+int tool_atomic_finish(fcl_atomic_file *af, int bad);
+/* Reads a float32 .npy into *a (freed by the caller) that must have ndim axes and a non-empty
+ * axis `axis`; else prints "path: <expected>" (or the read error) and returns 1. */
+int tool_npy_read(const char *path, fcl_npy *a, int ndim, int axis, const char *expected);
+/* The index file beside embeddings: "x.npy" -> "x.txt", "x" -> "x.txt" (malloc'd; NULL out of memory). */
+char *tool_default_index(const char *npy);
 /* "dir/name" into a malloc'd string (NULL on out of memory). */
 char *tool_join(const char *dir, const char *name);
 /* 1 when dir holds image files (*.png, *.jpg, *.jpeg, any case; not hidden) directly, 0 when it

@@ -4,21 +4,14 @@
 
 #include "commands.h"
 
-static const fcl_cmd commands[] = {
-    {"devices", "list OpenCL platforms and devices (and test a --device selection)", fcl_cmd_devices},
-    {"synth", "write a synthetic face dataset (the built-in data)", fcl_cmd_synth},
-    {"data", "inspect a dataset or pair list: `facecl data inspect DIR [--pairs FILE]`", fcl_cmd_data},
-    {"demo", "the main job on built-in data: synthetic faces, training, accuracy and verification", fcl_cmd_demo},
-    {"train", "train a face classification / verification network (facecl train --help)", fcl_cmd_train},
-    {"bench", "time ops on real layer shapes: `facecl bench ops [--batch 32] [--size 112]`", fcl_cmd_bench},
-    {"tune", "measure the fastest kernel and GEMM parameters for this device into its tuning cache", fcl_cmd_tune},
-    {"model", "show a model file's layers, shapes, parameters and FLOPs: `facecl model show resnet18`", fcl_cmd_model},
-    {"eval", "classification accuracy / per-class report of a checkpoint on a folder, or predictions", fcl_cmd_eval},
-    {"embed", "L2-normalised embeddings of a folder's images as .npy (+ index of paths)", fcl_cmd_embed},
-    {"verify", "score a pair list by cosine similarity: ROC AUC, EER, TAR@FAR, k-fold accuracy", fcl_cmd_verify},
-    {"identify", "1:N identification of probes against a gallery: top-K, decisions, CMC, DIR@FAR", fcl_cmd_identify},
-    {"export", "write a checkpoint's network as an ONNX model (embedding or logits) for other runtimes", fcl_cmd_export},
-    {NULL, NULL, NULL}};
+typedef struct fcl_cmd {
+    const char *name;
+    const char *summary;
+    int (*fn)(int argc, char **argv);
+} fcl_cmd;
+
+#define FCL_CMD_ROW(name, summary) {#name, summary, fcl_cmd_##name},
+static const fcl_cmd commands[] = {FCL_COMMANDS(FCL_CMD_ROW) {NULL, NULL, NULL}};
 
 static void usage(FILE *f)
 {

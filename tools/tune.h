@@ -19,6 +19,9 @@ typedef struct tune_run {
 
 /* Saves the cache; prints the error and returns -1 when it cannot. */
 int tune_save(tune_run *t);
+/* Records a measurement of candidate cand on task (ms < 0: rejected) and counts it; prints the
+ * error and returns -1 when it cannot. */
+int tune_record(tune_run *t, const char *task, const char *cand, double ms);
 /* 1 when fewer than `need_s` seconds are left of the budget. */
 int tune_out_of_time(const tune_run *t, double need_s);
 /* Seconds since the run started (for the progress lines). */

@@ -180,12 +180,7 @@ static int measure(tune_run *t, gemm_shape *s, int ns, const char *cand, float *
             fprintf(stderr, "facecl tune:   %s rejected on %s: %.150s\n", cand, g->task, why[0] ? why : fcl_ctx_errmsg(t->ctx));
             ms = -1;
         }
-        fcl_error e = {0};
-        if (fcl_tune_cache_measured(&t->cache, g->task, cand, ms, &e)) {
-            fprintf(stderr, "facecl tune: %s\n", e.msg);
-            return -1;
-        }
-        t->measured++;
+        if (tune_record(t, g->task, cand, ms)) return -1;
         if (st) break; /* one wrong shape rejects the candidate */
     }
     return tune_save(t);

@@ -7,76 +7,13 @@
 #include "bench.h"
 #include "tune.h"
 
-/* A training step as `facecl bench net` times it: forward, cross-entropy, backward, SGD. */
-typedef struct net_step {
-    fcl_ctx *ctx;
-    fcl_net *net;
-    fcl_optim *opt;
-    fcl_param_range *rd, *rn;
-    size_t nd, nn;
-    fcl_tensor x, y, loss, dlogits;
-} net_step;
-
-static fcl_status train_step(void *u)
-{
-    net_step *s = u;
-    return bench_train_step(s->ctx, s->net, s->opt, &s->x, &s->y, &s->loss, &s->dlogits, NULL);
-}
-
-static fcl_status new_optim(net_step *s)
-{
-    fcl_optim_destroy(s->ctx, s->opt);
-    s->opt = NULL;
-    fcl_param_group g[2] = {{fcl_sgd_defaults(0.01), s->rd, s->nd}, {fcl_sgd_defaults(0.01), s->rn, s->nn}};
-    g[0].hp.momentum = g[1].hp.momentum = 0.9;
-    g[0].hp.weight_decay = 5e-4;
-    return fcl_optim_create(s->ctx, &s->opt, FCL_OPTIM_SGD, fcl_tensor_numel(fcl_net_params(s->net)), g, 2);
-}
-
-static fcl_status step_setup(net_step *s, fcl_ctx *ctx, const fcl_model *m, int batch)
-{
-    fcl_net_opts no = {batch, 0};
-    size_t nb = (size_t)batch, one = 1, nx = nb * (size_t)(m->channels * m->in_h * m->in_w);
-    s->ctx = ctx;
-    fcl_status st = fcl_net_create(ctx, m, &no, &s->net);
-    if (!st) st = fcl_net_param_ranges(s->net, &s->rd, &s->nd, &s->rn, &s->nn);
-    if (!st) st = fcl_tensor_alloc4(ctx, &s->x, nb, (size_t)m->channels, (size_t)m->in_h, (size_t)m->in_w);
-    if (!st) st = fcl_tensor_alloc(ctx, &s->y, 1, &nb, FCL_F32);
-    if (!st) st = fcl_tensor_alloc(ctx, &s->loss, 1, &one, FCL_F32);
-    if (!st) st = fcl_tensor_alloc4(ctx, &s->dlogits, nb, (size_t)m->classes, 1, 1);
-    if (!st) {
-        float *hx = malloc(nx * sizeof *hx);
-        int *hy = malloc(nb * sizeof *hy);
-        fcl_rng r;
-        fcl_rng_seed(&r, 1);
-        for (size_t i = 0; hx && i < nx; i++) hx[i] = fcl_rng_normal(&r);
-        for (size_t i = 0; hy && i < nb; i++) hy[i] = (int)(fcl_rng_next(&r) % (uint64_t)m->classes);
-        st = hx && hy ? fcl_tensor_upload(ctx, &s->x, hx, nx) : FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM, "out of memory");
-        if (!st) st = fcl_labels_upload(ctx, &s->y, hy, nb, m->classes);
-        free(hx);
-        free(hy);
-    }
-    return st;
-}
-
-static void step_free(net_step *s)
-{
-    if (!s->ctx) return;
-    fcl_tensor *all[] = {&s->x, &s->y, &s->loss, &s->dlogits};
-    for (size_t i = 0; i < 4; i++) fcl_tensor_release(s->ctx, all[i]);
-    fcl_optim_destroy(s->ctx, s->opt);
-    free(s->rd);
-    free(s->rn);
-    fcl_net_destroy(s->net);
-}
-
 /* One step from the same start (parameters from seed 1, a fresh optimizer): the logits, the
  * gradients and the updated parameters, one after the other in out (np + 2 * ng + no floats). */
-static fcl_status checked_step(net_step *s, float *out, size_t *n)
+static fcl_status checked_step(bench_step *s, float *out, size_t *n)
 {
     fcl_status st = fcl_net_init(s->net, 1);
-    if (!st) st = new_optim(s);
-    if (!st) st = train_step(s);
+    if (!st) st = bench_step_new_optim(s);
+    if (!st) st = bench_step_run(s);
     const fcl_tensor *o = fcl_net_output(s->net), *g = fcl_net_grads(s->net), *p = fcl_net_params(s->net);
     size_t no = fcl_tensor_numel(o), ng = fcl_tensor_numel(g), np = fcl_tensor_numel(p);
     if (!st) st = fcl_tensor_download(s->ctx, o, out, no);
@@ -196,7 +133,7 @@ static int moves_for(fcl_tune_family f, const int *cur, move *out, int max)
 
 typedef struct search {
     tune_run *t;
-    net_step step;
+    bench_step step;
     char task[96];
     config def;
     float *ref, *got;
@@ -228,18 +165,12 @@ static double evaluate(search *s, const config *c, const char *label)
             st = FCL_ERR_INTERNAL;
         }
     }
-    if (!st) st = tune_time(t, train_step, &s->step, t->reps, &ms);
+    if (!st) st = tune_time(t, bench_step_run, &s->step, t->reps, &ms);
     if (st) {
         fprintf(stderr, "facecl tune:   %s %s rejected: %s\n", label, name, why[0] ? why : fcl_ctx_errmsg(t->ctx));
         ms = -1;
     }
-    fcl_error e = {0};
-    if (fcl_tune_cache_measured(&t->cache, s->task, name, ms, &e)) {
-        fprintf(stderr, "facecl: error: %s\n", e.msg);
-        return -2;
-    }
-    t->measured++;
-    return tune_save(t) ? -2 : ms;
+    return tune_record(t, s->task, name, ms) || tune_save(t) ? -2 : ms;
 }
 
 /* The search compared medians taken minutes apart on a shared machine. The winner is timed
@@ -251,8 +182,8 @@ static int confirm(search *s, config *cur, double *best, double *base)
     double a[8], b[8];
     int n = t->reps < 8 ? t->reps : 8;
     for (int r = 0; r < n; r++) {
-        if (config_apply(t->ctx, &s->def) || tune_time(t, train_step, &s->step, 1, &a[r]) ||
-            config_apply(t->ctx, cur) || tune_time(t, train_step, &s->step, 1, &b[r])) {
+        if (config_apply(t->ctx, &s->def) || tune_time(t, bench_step_run, &s->step, 1, &a[r]) ||
+            config_apply(t->ctx, cur) || tune_time(t, bench_step_run, &s->step, 1, &b[r])) {
             fprintf(stderr, "facecl: error: tune kernels: %s\n", fcl_ctx_errmsg(t->ctx));
             return -1;
         }
@@ -289,7 +220,7 @@ int tune_kernels(tune_run *t, const tune_kernel_opts *o)
         for (int j = 0; j < n; j++) s.def.v[f][j] = fcl_tuning_default(t->ctx, (fcl_tune_id)(first + j));
     }
     cur = s.def;
-    fcl_status st = step_setup(&s.step, t->ctx, m, o->batch);
+    fcl_status st = bench_step_setup(&s.step, t->ctx, m, o->batch);
     size_t total = fcl_tensor_numel(fcl_net_params(s.step.net)) + fcl_tensor_numel(fcl_net_grads(s.step.net)) +
                    (size_t)o->batch * (size_t)(m->classes > m->embedding_dim ? m->classes : m->embedding_dim);
     if (!st) {
@@ -376,7 +307,7 @@ int tune_kernels(tune_run *t, const tune_kernel_opts *o)
             base, base / best, stopped ? ", search not finished" : "");
     rc = 0;
 done:
-    step_free(&s.step);
+    bench_step_free(&s.step);
     free(s.ref);
     free(s.got);
     return rc;
