@@ -81,6 +81,34 @@ static int add_gemm(bench_list *list, const char *label, size_t m, size_t n, siz
     return 0;
 }
 
+/* ---- MobileNetV2's distinct conv layers ----------------------------------------------------------- */
+
+typedef struct mv_layer {
+    char name[16];
+    int count, cin, lvl, cout, k, stride, dw;
+} mv_layer;
+typedef struct mv_list {
+    mv_layer l[64];
+    int n;
+} mv_list;
+
+/* Counts one more occurrence of a layer shape, or adds it under this name. */
+static void mv_add(mv_list *m, const char *name, int cin, int lvl, int cout, int k, int stride, int dw)
+{
+    const mv_layer x = {"", 1, cin, lvl, cout, k, stride, dw};
+    for (int i = 0; i < m->n; i++) {
+        const mv_layer *y = &m->l[i];
+        if (y->cin == cin && y->lvl == lvl && y->cout == cout && y->k == k && y->stride == stride && y->dw == dw) {
+            m->l[i].count++;
+            return;
+        }
+    }
+    if (m->n == 64) return;
+    m->l[m->n] = x;
+    snprintf(m->l[m->n].name, sizeof m->l[m->n].name, "%s", name);
+    m->n++;
+}
+
 /* ---- the case list ------------------------------------------------------------------------------- */
 
 int bench_conv_cases(const bench_env *env, bench_list *list)
@@ -105,37 +133,39 @@ int bench_conv_cases(const bench_env *env, bench_list *list)
         add_conv(list, rn, "layer4.ds", 1, 0, n, 256, r3, 512, 1, 2, 1))
         return -1;
 
-    /* MobileNetV2 (width 1.0): stem 3x3/2 to 32 channels, then inverted residual blocks
-     * (expand 1x1, depthwise 3x3, project 1x1). Every depthwise shape, and the 1x1 shapes with
-     * their number of occurrences. */
+    /* MobileNetV2 (width 1.0): stem 3x3/2 to 32 channels, then the inverted residual blocks of
+     * the paper's table (expansion t, channels c, repeats n, first stride s): expand 1x1 (t > 1),
+     * depthwise 3x3, project 1x1; then the 1x1 head to 1280. One row per distinct layer shape,
+     * named after the first block that has it, with its number of occurrences. lvl: the input's
+     * resolution level (0 the image, each stride-2 layer one more). */
     const char *mn = "mnv2";
     int m1 = fcl_conv2d_out_size(s, 3, 2, 1, 1);       /* 56 at 112 */
     int m2 = fcl_conv2d_out_size(m1, 3, 2, 1, 1), m3 = fcl_conv2d_out_size(m2, 3, 2, 1, 1);
     int m4 = fcl_conv2d_out_size(m3, 3, 2, 1, 1), m5 = fcl_conv2d_out_size(m4, 3, 2, 1, 1);
-    static const struct { const char *name; int count, cin, lvl, cout, k, stride, dw; } mv[] = {
-        {"stem", 1, 3, 0, 32, 3, 2, 0},
-        {"b1 dw", 1, 32, 1, 32, 3, 1, 1},     {"b1 project", 1, 32, 1, 16, 1, 1, 0},
-        {"b2 expand", 1, 16, 1, 96, 1, 1, 0}, {"b2 dw", 1, 96, 1, 96, 3, 2, 1},
-        {"b2 project", 1, 96, 2, 24, 1, 1, 0},
-        {"b3 expand", 2, 24, 2, 144, 1, 1, 0}, {"b3 dw", 1, 144, 2, 144, 3, 1, 1},
-        {"b3 project", 1, 144, 2, 24, 1, 1, 0}, {"b4 dw", 1, 144, 2, 144, 3, 2, 1},
-        {"b4 project", 1, 144, 3, 32, 1, 1, 0},
-        {"b5 expand", 3, 32, 3, 192, 1, 1, 0}, {"b5 dw", 2, 192, 3, 192, 3, 1, 1},
-        {"b5 project", 2, 192, 3, 32, 1, 1, 0}, {"b7 dw", 1, 192, 3, 192, 3, 2, 1},
-        {"b7 project", 1, 192, 4, 64, 1, 1, 0},
-        {"b8 expand", 4, 64, 4, 384, 1, 1, 0}, {"b8 dw", 4, 384, 4, 384, 3, 1, 1},
-        {"b8 project", 3, 384, 4, 64, 1, 1, 0}, {"b11 project", 1, 384, 4, 96, 1, 1, 0},
-        {"b12 expand", 3, 96, 4, 576, 1, 1, 0}, {"b12 dw", 2, 576, 4, 576, 3, 1, 1},
-        {"b12 project", 2, 576, 4, 96, 1, 1, 0}, {"b14 dw", 1, 576, 4, 576, 3, 2, 1},
-        {"b14 project", 1, 576, 5, 160, 1, 1, 0},
-        {"b15 expand", 3, 160, 5, 960, 1, 1, 0}, {"b15 dw", 3, 960, 5, 960, 3, 1, 1},
-        {"b15 project", 2, 960, 5, 160, 1, 1, 0}, {"b17 project", 1, 960, 5, 320, 1, 1, 0},
-        {"head", 1, 320, 5, 1280, 1, 1, 0},
-    };
+    static const struct { int t, c, n, s; } stages[] = {{1, 16, 1, 1},  {6, 24, 2, 2},  {6, 32, 3, 2}, {6, 64, 4, 2},
+                                                        {6, 96, 3, 1},  {6, 160, 3, 2}, {6, 320, 1, 1}};
+    mv_list mv = {0};
+    mv_add(&mv, "stem", 3, 0, 32, 3, 2, 0);
+    int cin = 32, lvl = 1, blk = 0;
+    for (size_t g = 0; g < sizeof stages / sizeof stages[0]; g++)
+        for (int j = 0; j < stages[g].n; j++) {
+            char name[16];
+            const int hid = cin * stages[g].t, stride = j ? 1 : stages[g].s;
+            blk++;
+            snprintf(name, sizeof name, "b%d expand", blk);
+            if (stages[g].t != 1) mv_add(&mv, name, cin, lvl, hid, 1, 1, 0);
+            snprintf(name, sizeof name, "b%d dw", blk);
+            mv_add(&mv, name, hid, lvl, hid, 3, stride, 1);
+            lvl += stride == 2;
+            snprintf(name, sizeof name, "b%d project", blk);
+            mv_add(&mv, name, hid, lvl, stages[g].c, 1, 1, 0);
+            cin = stages[g].c;
+        }
+    mv_add(&mv, "head", cin, lvl, 1280, 1, 1, 0);
     const int lvl_size[6] = {s, m1, m2, m3, m4, m5};
-    for (size_t i = 0; i < sizeof mv / sizeof mv[0]; i++)
-        if (add_conv(list, mn, mv[i].name, mv[i].count, i == 0, n, mv[i].cin, lvl_size[mv[i].lvl], mv[i].cout,
-                     mv[i].k, mv[i].stride, mv[i].dw ? mv[i].cin : 1))
+    for (int i = 0; i < mv.n; i++)
+        if (add_conv(list, mn, mv.l[i].name, mv.l[i].count, i == 0, n, mv.l[i].cin, lvl_size[mv.l[i].lvl], mv.l[i].cout,
+                     mv.l[i].k, mv.l[i].stride, mv.l[i].dw ? mv.l[i].cin : 1))
             return -1;
     return 0;
 }

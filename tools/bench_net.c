@@ -131,11 +131,13 @@ int fcl_cmd_bench_net(int argc, char **argv)
     const char *model = "resnet18", *stem = NULL, *device = NULL, *v;
     long size = 112, channels = 3, classes = 1000, batch = 32, reps = 5, torch_threads = 0;
     double peak = 0;
-    int bad = 0, torch = 0, rc = 1, sync_bn = 0;
+    int bad = 0, torch = 0, rc = 1, sync_bn = 0, m_str = 0, m_long = 0;
     double bucket_mb = 4;
+    const tool_str_opt strs[] = {{"--model", &model}, {"--stem", &stem}, {"--device", &device}};
+    const tool_long_opt longs[] = {{"--size", &size, 65536},   {"--channels", &channels, 65536},
+                                   {"--classes", &classes, 65536}, {"--batch", &batch, 65536},
+                                   {"--reps", &reps, 65536},   {"--torch-threads", &torch_threads, 65536}};
     for (int i = 2; i < argc; i++) {
-        long *dst = NULL;
-        const char *name = argv[i];
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage(stdout);
             return 0;
@@ -146,25 +148,17 @@ int fcl_cmd_bench_net(int argc, char **argv)
             if (bad || tool_parse_float(v, &bucket_mb) || !(bucket_mb > 0)) return tool_usage_error("bench net: --bucket-mb needs a size in MB");
             continue;
         }
-        if (tool_opt(argc, argv, &i, "--model", &v, &bad)) { if (bad) return 2; model = v; continue; }
-        if (tool_opt(argc, argv, &i, "--stem", &v, &bad)) { if (bad) return 2; stem = v; continue; }
-        if (tool_opt(argc, argv, &i, "--device", &v, &bad)) { if (bad) return 2; device = v; continue; }
         if (tool_opt(argc, argv, &i, "--peak", &v, &bad)) {
             if (bad || tool_parse_float(v, &peak) || !(peak > 0) || peak > 1e9) return tool_usage_error("bench net: --peak needs GFLOP/s");
             continue;
         }
-        if (tool_opt(argc, argv, &i, "--size", &v, &bad)) dst = &size;
-        else if (tool_opt(argc, argv, &i, "--channels", &v, &bad)) dst = &channels;
-        else if (tool_opt(argc, argv, &i, "--classes", &v, &bad)) dst = &classes;
-        else if (tool_opt(argc, argv, &i, "--batch", &v, &bad)) dst = &batch;
-        else if (tool_opt(argc, argv, &i, "--reps", &v, &bad)) dst = &reps;
-        else if (tool_opt(argc, argv, &i, "--torch-threads", &v, &bad)) dst = &torch_threads;
-        else {
-            usage(stderr);
-            return tool_usage_error("bench net: unknown option '%s'", argv[i]);
+        if ((m_str = tool_str_opts_match(strs, sizeof strs / sizeof strs[0], argc, argv, &i)) != 0 ||
+            (m_long = tool_long_opts_match("bench net", longs, sizeof longs / sizeof longs[0], argc, argv, &i)) != 0) {
+            if (m_str < 0 || m_long < 0) return 2;
+            continue;
         }
-        if (bad || tool_parse_int(v, dst) || *dst < 1 || *dst > 65536)
-            return tool_usage_error("bench net: %s needs a whole number in 1..65536", name);
+        usage(stderr);
+        return tool_usage_error("bench net: unknown option '%s'", argv[i]);
     }
     if (batch < 2) return tool_usage_error("bench net: --batch must be >= 2 (batch norm in training)");
 

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "commands.h"
+#include "eval_common.h"
 #include "options.h"
 
 static void usage(FILE *f)
@@ -151,14 +152,7 @@ static int inspect(const char *dir, const char *pairs, const char *pairs_root, i
     }
     if (pairs) {
         /* the same default as verify and train: paths relative to the list's own folder */
-        char *root = pairs_root ? strdup(pairs_root) : tool_dir_of(pairs);
-        st = root ? fcl_pairs_load(pairs, root, lfw ? FCL_PAIRS_LFW : FCL_PAIRS_PLAIN, 0, &pl, &err)
-                  : FCL_ERR(&err, FCL_ERR_NOMEM, "out of memory");
-        free(root);
-        if (st) {
-            tool_fail_err(&err);
-            goto done;
-        }
+        if (tool_pairs_load(pairs, pairs_root, lfw, 0, &pl, NULL)) goto done;
         fcl_summary_add_pairs(&sum, &pl);
         pair_problems = check_pairs(&pl, &ds, skip_bad);
     }
@@ -205,12 +199,10 @@ int fcl_cmd_data(int argc, char **argv)
         return 2;
     }
     const tool_option opts[] = {
-        {"--pairs", TOOL_OPT_STR, &pairs, 0, 0, 0, 0},
-        {"--pairs-root", TOOL_OPT_STR, &pairs_root, 0, 0, 0, 0},
+        TOOL_PAIRS_OPTIONS(&pairs, &pairs_root, &lfw),
         {"--classes", TOOL_OPT_STR, &classes, 0, 0, 0, 0},
         {"--write-classes", TOOL_OPT_STR, &write_classes, 0, 0, 0, 0},
-        {"--device", TOOL_OPT_STR, &device, 0, 0, 0, 0},
-        {"--lfw", TOOL_OPT_FLAG, &lfw, 0, 0, 0, 0},
+        TOOL_DEVICE_OPTION(&device),
         {"--skip-bad", TOOL_OPT_FLAG, &skip_bad, 0, 0, 0, 0},
         {"--flat", TOOL_OPT_FLAG, &flat, 0, 0, 0, 0},
     };

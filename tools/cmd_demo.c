@@ -82,7 +82,7 @@ int fcl_cmd_demo(int argc, char **argv)
     /* the ranges of synth and train for the same values */
     const tool_option opts[] = {{"--quick", TOOL_OPT_FLAG, &quick, 0, 0, 0, 0},
                                 {"--out", TOOL_OPT_STR, &out, 0, 0, 0, 0},
-                                {"--device", TOOL_OPT_STR, &device, 0, 0, 0, 0},
+                                TOOL_DEVICE_OPTION(&device),
                                 {"--epochs", TOOL_OPT_LONG, &epochs, 1, 1000000, 0, 0},
                                 {"--ids", TOOL_OPT_LONG, &ids, 2, 1000000, 0, 0},
                                 {"--per-id", TOOL_OPT_LONG, &per_id, 2, 100000, 0, 0},

@@ -5,6 +5,7 @@
 
 #include "commands.h"
 #include "eval_common.h"
+#include "options.h"
 
 static void usage(FILE *f)
 {
@@ -88,8 +89,10 @@ done:
 
 int fcl_cmd_export(int argc, char **argv)
 {
-    const char *ckpt = NULL, *onnx = NULL, *device = NULL, *ref_in = NULL, *ref_out = NULL, *v = NULL;
-    int bad = 0, emb = 0, logits = 0;
+    const char *ckpt = NULL, *onnx = NULL, *device = NULL, *ref_in = NULL, *ref_out = NULL;
+    int emb = 0, logits = 0, m = 0;
+    const tool_str_opt strs[] = {{"--checkpoint", &ckpt}, {"--onnx", &onnx}, {"--device", &device},
+                                 {"--ref-input", &ref_in}, {"--ref-output", &ref_out}};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -99,21 +102,8 @@ int fcl_cmd_export(int argc, char **argv)
             emb = 1;
         } else if (!strcmp(a, "--logits")) {
             logits = 1;
-        } else if (tool_opt(argc, argv, &i, "--checkpoint", &v, &bad)) {
-            if (bad) return 2;
-            ckpt = v;
-        } else if (tool_opt(argc, argv, &i, "--onnx", &v, &bad)) {
-            if (bad) return 2;
-            onnx = v;
-        } else if (tool_opt(argc, argv, &i, "--device", &v, &bad)) {
-            if (bad) return 2;
-            device = v;
-        } else if (tool_opt(argc, argv, &i, "--ref-input", &v, &bad)) {
-            if (bad) return 2;
-            ref_in = v;
-        } else if (tool_opt(argc, argv, &i, "--ref-output", &v, &bad)) {
-            if (bad) return 2;
-            ref_out = v;
+        } else if ((m = tool_str_opts_match(strs, sizeof strs / sizeof strs[0], argc, argv, &i)) != 0) {
+            if (m < 0) return 2;
         } else {
             tool_fail("export: %s '%s' (see facecl export --help)", a[0] == '-' ? "unknown option" : "unexpected argument", a);
             return 2;

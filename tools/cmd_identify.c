@@ -186,8 +186,7 @@ int fcl_cmd_identify(int argc, char **argv)
     fcl_dataset gal = {0}, probes = {0};
     tool_eval_setup s = {0};
     tool_ident t = {0};
-    fcl_ident_metrics m;
-    int have_m = 0, labelled = 0;
+    int labelled = 0;
     int *true_id = NULL;
     char *mpath = NULL, *cpath = NULL;
 
@@ -265,12 +264,10 @@ int fcl_cmd_identify(int argc, char **argv)
     }
     char title[256];
     snprintf(title, sizeof title, "CMC of %s: %zu probes, %d identities", s.model->name, probes.n - n_imp, gal.n_classes);
-    if (tool_ident_report(&t, thr, mpath, cpath, title, 1, &m)) goto done;
-    have_m = 1;
+    if (tool_ident_report(&t, thr, mpath, cpath, title, 1)) goto done;
     printf("wrote %s and %s\n", mpath, cpath);
     rc = 0;
 done:
-    if (have_m) fcl_ident_metrics_free(&m);
     free(mpath);
     free(cpath);
     free(true_id);

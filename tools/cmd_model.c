@@ -247,32 +247,30 @@ int fcl_cmd_model(int argc, char **argv)
     fcl_model_opts_init(&o);
     const char *model = NULL, *v = NULL;
     int names = 0, bad = 0;
+    /* the whole-number options and their ranges */
+    const struct {
+        const char *name;
+        int *dst;
+        long lo, hi;
+    } ints[] = {{"--classes", &o.classes, 0, 1 << 24}, {"--channels", &o.channels, 1, 65536},
+                {"--size", &o.size, 1, 65536},         {"--height", &o.size_h, 1, 65536},
+                {"--width-px", &o.size_w, 1, 65536},   {"--embedding", &o.embedding, 0, 1 << 24}};
     for (int i = 2; i < argc && !bad; i++) {
         long n = 0;
         double d = 0;
+        size_t k = 0;
+        while (k < sizeof ints / sizeof ints[0] && !tool_opt(argc, argv, &i, ints[k].name, &v, &bad)) k++;
+        if (k < sizeof ints / sizeof ints[0]) {
+            if (!bad && (tool_parse_int(v, &n) || n < ints[k].lo || n > ints[k].hi))
+                return tool_usage_error("model show: %s: bad value '%s'", ints[k].name, v);
+            *ints[k].dst = (int)n;
+            continue;
+        }
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage(stdout);
             return 0;
         } else if (!strcmp(argv[i], "--names")) {
             names = 1;
-        } else if (tool_opt(argc, argv, &i, "--classes", &v, &bad)) {
-            if (!bad && (tool_parse_int(v, &n) || n < 0 || n > (1 << 24))) return tool_usage_error("model show: --classes: bad value '%s'", v);
-            o.classes = (int)n;
-        } else if (tool_opt(argc, argv, &i, "--channels", &v, &bad)) {
-            if (!bad && (tool_parse_int(v, &n) || n < 1 || n > 65536)) return tool_usage_error("model show: --channels: bad value '%s'", v);
-            o.channels = (int)n;
-        } else if (tool_opt(argc, argv, &i, "--size", &v, &bad)) {
-            if (!bad && (tool_parse_int(v, &n) || n < 1 || n > 65536)) return tool_usage_error("model show: --size: bad value '%s'", v);
-            o.size = (int)n;
-        } else if (tool_opt(argc, argv, &i, "--height", &v, &bad)) {
-            if (!bad && (tool_parse_int(v, &n) || n < 1 || n > 65536)) return tool_usage_error("model show: --height: bad value '%s'", v);
-            o.size_h = (int)n;
-        } else if (tool_opt(argc, argv, &i, "--width-px", &v, &bad)) {
-            if (!bad && (tool_parse_int(v, &n) || n < 1 || n > 65536)) return tool_usage_error("model show: --width-px: bad value '%s'", v);
-            o.size_w = (int)n;
-        } else if (tool_opt(argc, argv, &i, "--embedding", &v, &bad)) {
-            if (!bad && (tool_parse_int(v, &n) || n < 0 || n > (1 << 24))) return tool_usage_error("model show: --embedding: bad value '%s'", v);
-            o.embedding = (int)n;
         } else if (tool_opt(argc, argv, &i, "--width", &v, &bad)) {
             if (!bad && (tool_parse_float(v, &d) || !(d > 0) || d > 64)) return tool_usage_error("model show: --width: bad value '%s'", v);
             o.width = d;

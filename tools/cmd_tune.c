@@ -6,6 +6,7 @@
 
 #include "bench.h"
 #include "commands.h"
+#include "options.h"
 #include "tune.h"
 
 static void usage(FILE *f)
@@ -138,9 +139,13 @@ int fcl_cmd_tune(int argc, char **argv)
     const char *model = "resnet18", *stem = NULL, *device = NULL, *only = NULL, *v;
     long size = 112, batch = 32, classes = 1000, channels = 3, head_batch = 128, budget = 540, reps = 3;
     int heads[16] = {8631, 10575}, n_heads = 2, bad = 0, restart = 0, do_show = 0, rc = 1, cpu_clock = 0;
+    int m_str = 0, m_long = 0;
+    const tool_str_opt strs[] = {{"--model", &model}, {"--stem", &stem}, {"--device", &device}};
+    const tool_long_opt longs[] = {{"--size", &size, 1000000},         {"--batch", &batch, 1000000},
+                                   {"--classes", &classes, 1000000},   {"--channels", &channels, 1000000},
+                                   {"--head-batch", &head_batch, 1000000}, {"--budget", &budget, 1000000},
+                                   {"--reps", &reps, 64}};
     for (int i = 1; i < argc; i++) {
-        long *dst = NULL;
-        const char *name = argv[i];
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage(stdout);
             return 0;
@@ -152,9 +157,6 @@ int fcl_cmd_tune(int argc, char **argv)
             cpu_clock = !strcmp(v, "cpu");
             continue;
         }
-        if (tool_opt(argc, argv, &i, "--model", &v, &bad)) { if (bad) return 2; model = v; continue; }
-        if (tool_opt(argc, argv, &i, "--stem", &v, &bad)) { if (bad) return 2; stem = v; continue; }
-        if (tool_opt(argc, argv, &i, "--device", &v, &bad)) { if (bad) return 2; device = v; continue; }
         if (tool_opt(argc, argv, &i, "--only", &v, &bad)) {
             if (bad || (strcmp(v, "gemm") && strcmp(v, "kernels"))) return tool_usage_error("tune: --only gemm|kernels");
             only = v;
@@ -165,19 +167,13 @@ int fcl_cmd_tune(int argc, char **argv)
                 return tool_usage_error("tune: --head-classes needs a list like 8631,10575 (or none)");
             continue;
         }
-        if (tool_opt(argc, argv, &i, "--size", &v, &bad)) dst = &size;
-        else if (tool_opt(argc, argv, &i, "--batch", &v, &bad)) dst = &batch;
-        else if (tool_opt(argc, argv, &i, "--classes", &v, &bad)) dst = &classes;
-        else if (tool_opt(argc, argv, &i, "--channels", &v, &bad)) dst = &channels;
-        else if (tool_opt(argc, argv, &i, "--head-batch", &v, &bad)) dst = &head_batch;
-        else if (tool_opt(argc, argv, &i, "--budget", &v, &bad)) dst = &budget;
-        else if (tool_opt(argc, argv, &i, "--reps", &v, &bad)) dst = &reps;
-        else {
-            usage(stderr);
-            return tool_usage_error("tune: unknown option '%s'", argv[i]);
+        if ((m_str = tool_str_opts_match(strs, sizeof strs / sizeof strs[0], argc, argv, &i)) != 0 ||
+            (m_long = tool_long_opts_match("tune", longs, sizeof longs / sizeof longs[0], argc, argv, &i)) != 0) {
+            if (m_str < 0 || m_long < 0) return 2;
+            continue;
         }
-        if (bad || tool_parse_int(v, dst) || *dst < 1 || *dst > 1000000 || (dst == &reps && *dst > 64))
-            return tool_usage_error("tune: %s needs a whole number in 1..%d", name, dst == &reps ? 64 : 1000000);
+        usage(stderr);
+        return tool_usage_error("tune: unknown option '%s'", argv[i]);
     }
     if (do_show) return show(device);
     if (batch < 2) return tool_usage_error("tune: --batch must be >= 2 (batch norm in training)");

@@ -196,12 +196,10 @@ int fcl_cmd_verify(int argc, char **argv)
     tool_embed_args ea;
     tool_embed_args_init(&ea);
     const tool_option opts[] = {TOOL_EMBED_OPTIONS(&ea), TOOL_TTA_OPTION(&ea),
-                                {"--lfw", TOOL_OPT_FLAG, &lfw, 0, 0, 0, 0},
+                                TOOL_PAIRS_OPTIONS(&pairs, &root, &lfw),
+                                {"--root", TOOL_OPT_STR, &root, 0, 0, 0, 0},
                                 {"--embeddings", TOOL_OPT_STR, &npy, 0, 0, 0, 0},
                                 {"--index", TOOL_OPT_STR, &index, 0, 0, 0, 0},
-                                {"--pairs", TOOL_OPT_STR, &pairs, 0, 0, 0, 0},
-                                {"--root", TOOL_OPT_STR, &root, 0, 0, 0, 0},
-                                {"--pairs-root", TOOL_OPT_STR, &root, 0, 0, 0, 0},
                                 {"--out", TOOL_OPT_STR, &out_dir, 0, 0, 0, 0},
                                 {"--folds", TOOL_OPT_INT, &folds, 0, 1000, 0, 0}};
     if (tool_wants_help(argc, argv, 1)) {
@@ -242,19 +240,9 @@ int fcl_cmd_verify(int argc, char **argv)
     char *text = NULL, *path = NULL, *root_store = NULL;
     const char *model_name = npy;
 
-    if (!root) {
-        root_store = tool_dir_of(pairs);
-        if (!root_store) {
-            tool_fail("out of memory");
-            goto done;
-        }
-        root = root_store;
-    }
     /* With a checkpoint every image is read: check they exist before starting a device. */
-    if (fcl_pairs_load(pairs, root, lfw ? FCL_PAIRS_LFW : FCL_PAIRS_PLAIN, ckpt ? FCL_PAIRS_CHECK_FILES : 0, &pl, &err)) {
-        tool_fail_err(&err);
-        goto done;
-    }
+    if (tool_pairs_load(pairs, root, lfw, ckpt ? FCL_PAIRS_CHECK_FILES : 0, &pl, &root_store)) goto done;
+    root = root_store;
     if (pl.n == 0) {
         tool_fail("%s: no pairs", pairs);
         goto done;

@@ -22,8 +22,7 @@ int tool_demo_identify(const char *data_dir, const char *run_dir, const char *de
     fcl_dataset all = {0}, gal = {0}, probes = {0};
     tool_eval_setup s = {0};
     tool_ident t = {0};
-    fcl_ident_metrics m;
-    int have_m = 0, rc = 1;
+    int rc = 1;
     size_t *gi = NULL, *pi = NULL, ng = 0, np = 0;
     int *true_id = NULL;
     if (fcl_dataset_open_folder(unseen, 0, NULL, &all, &err)) {
@@ -70,16 +69,15 @@ int tool_demo_identify(const char *data_dir, const char *run_dir, const char *de
     size_t n_gen = 0;
     for (size_t i = 0; i < np; i++) n_gen += true_id[i] >= 0;
     snprintf(title, sizeof title, "CMC: %d unseen identities, %zu probes", n_ids, n_gen);
-    if (tool_ident_report(&t, thr, mpath, cmc, title, 0, &m)) goto done;
-    have_m = 1;
+    if (tool_ident_report(&t, thr, mpath, cmc, title, 0)) goto done;
+    const fcl_ident_metrics *m = &t.metrics;
     printf("  identification (open set, 1:N; gallery %d unseen identities x %d images, %zu probes of them + %zu of %d "
            "impostor identities): rank-1 %.1f%%, rank-5 %.1f%%, DIR@FAR=1e-1 %.1f%%, DIR@FAR=1e-2 %.1f%%; at the FAR 1e-2 "
            "threshold %.3f, decision accuracy %.1f%%\n",
-           n_ids, enrol, m.n_genuine, m.n_impostor, all.n_classes - n_ids, 100 * m.rank1, 100 * m.rank5, 100 * m.dir[0],
-           100 * m.dir[1], thr, 100 * m.accuracy);
+           n_ids, enrol, m->n_genuine, m->n_impostor, all.n_classes - n_ids, 100 * m->rank1, 100 * m->rank5,
+           100 * m->dir[0], 100 * m->dir[1], thr, 100 * m->accuracy);
     rc = 0;
 done:
-    if (have_m) fcl_ident_metrics_free(&m);
     free(gi);
     free(pi);
     free(true_id);

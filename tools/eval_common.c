@@ -69,6 +69,17 @@ int tool_eval_dataset(tool_eval_setup *s, const fcl_dataset *ds, const char *lab
     return 0;
 }
 
+int tool_pairs_load(const char *file, const char *root, int lfw, unsigned flags, fcl_pair_list *pl, char **root_used)
+{
+    fcl_error err = {0};
+    char *r = root ? strdup(root) : tool_dir_of(file);
+    if (!r) return tool_fail("out of memory");
+    int rc = fcl_pairs_load(file, r, lfw ? FCL_PAIRS_LFW : FCL_PAIRS_PLAIN, flags, pl, &err) ? tool_fail_err(&err) : 0;
+    if (root_used && !rc) *root_used = r;
+    else free(r);
+    return rc;
+}
+
 int tool_mkdirs(const char *dir)
 {
     char buf[4096];

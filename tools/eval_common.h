@@ -4,6 +4,8 @@
 
 #include <facecl/facecl.h>
 
+#include "io/atomic.h" /* fcl_atomic_file */
+
 /* A network rebuilt from a checkpoint, ready for evaluation. */
 typedef struct tool_eval_setup {
     fcl_ctx *ctx;
@@ -28,6 +30,11 @@ int tool_parse_tta(const char *v, int *flip);
  * failure. */
 int tool_eval_dataset(tool_eval_setup *s, const fcl_dataset *ds, const char *label, int logits, float **out,
                       size_t *dim);
+
+/* Loads the pair list `file` (LFW's pairs.txt format when lfw) with its paths relative to root
+ * (NULL: the list's own folder); flags as fcl_pairs_load's. *root_used (when not NULL) gets the
+ * folder used, malloc'd. Prints and returns 1 on failure. */
+int tool_pairs_load(const char *file, const char *root, int lfw, unsigned flags, fcl_pair_list *pl, char **root_used);
 
 /* mkdir -p; prints and returns 1 on failure. */
 int tool_mkdirs(const char *dir);

@@ -20,6 +20,7 @@ static double now_s(void)
 void tool_ident_free(tool_ident *t)
 {
     fcl_ident_result_free(&t->res);
+    if (t->have_metrics) fcl_ident_metrics_free(&t->metrics);
     free(t->rank);
     free(t->best);
     memset(t, 0, sizeof *t);
@@ -127,11 +128,14 @@ static int plot_cmc(const char *path, const fcl_ident_metrics *m, const char *ti
     return rc;
 }
 
-int tool_ident_report(const tool_ident *t, double thr, const char *metrics_path, const char *cmc_path,
-                      const char *title, int print, fcl_ident_metrics *m)
+int tool_ident_report(tool_ident *t, double thr, const char *metrics_path, const char *cmc_path, const char *title,
+                      int print)
 {
     fcl_error err = {0};
     char *text = NULL;
+    fcl_ident_metrics *m = &t->metrics;
+    if (t->have_metrics) fcl_ident_metrics_free(m);
+    t->have_metrics = 0;
     if (tool_ident_metrics(t, thr, m)) return 1;
     int rc = 1;
     if (fcl_ident_metrics_format(m, &text, &err)) {
@@ -144,5 +148,6 @@ int tool_ident_report(const tool_ident *t, double thr, const char *metrics_path,
 done:
     free(text);
     if (rc) fcl_ident_metrics_free(m);
+    t->have_metrics = !rc;
     return rc;
 }

@@ -11,6 +11,8 @@ typedef struct tool_ident {
     long *rank;        /* [n_probes] rank of the true identity, -1: impostor / unlabelled */
     double *best;      /* [n_probes] top-1 score */
     double seconds_match; /* gallery build + scoring + ranking (no embedding) */
+    fcl_ident_metrics metrics; /* tool_ident_report's (have_metrics 1), freed with the rest */
+    int have_metrics;
 } tool_ident;
 
 /* Embeds gallery images (identity gallery_ids[i] in [0, n_ids)) and probes (true_id[i] or -1;
@@ -29,11 +31,11 @@ void tool_ident_free(tool_ident *t);
 /* Metrics at FAR 1e-1/1e-2/1e-3 and decision threshold thr (-INFINITY: closed set). 0 or 1. */
 int tool_ident_metrics(const tool_ident *t, double thr, fcl_ident_metrics *m);
 
-/* Metrics at decision threshold thr (tool_ident_metrics) into *m (freed by the caller on
- * success), their summary printed when `print` and written to metrics_path, the CMC curve
- * (identification rate against rank) to cmc_path as a PNG titled `title`. 0 or 1. */
-int tool_ident_report(const tool_ident *t, double thr, const char *metrics_path, const char *cmc_path,
-                      const char *title, int print, fcl_ident_metrics *m);
+/* Metrics at decision threshold thr (tool_ident_metrics) into t->metrics, their summary printed
+ * when `print` and written to metrics_path, the CMC curve (identification rate against rank) to
+ * cmc_path as a PNG titled `title`. 0 or 1. */
+int tool_ident_report(tool_ident *t, double thr, const char *metrics_path, const char *cmc_path, const char *title,
+                      int print);
 
 /* `facecl demo`'s identification step (tools/demo_identify.c): gallery of the first 2/3 of
  * data_dir/unseen's identities with `enrol` images each, probes the rest; prints one line. */

@@ -35,6 +35,32 @@ int tool_options_parse(const char *cmd, const tool_option *opts, size_t n, int a
  * bad value. */
 int tool_wants_help(int argc, char **argv, int first);
 
+/* The older style of `export`, `bench net` and `tune` (kept: their messages are part of what
+ * users and scripts see): `--name VALUE` or `--name=VALUE` through tool_opt, which reports a
+ * missing value. Each matches argv[*i] against a table: 1 stored (advancing *i past the value),
+ * 0 none of the table, -2 a usage error (printed). Strings are stored as given; whole numbers
+ * must be in 1..hi, else "<cmd>: <argument> needs a whole number in 1..<hi>". */
+typedef struct tool_str_opt {
+    const char *name;
+    const char **dst;
+} tool_str_opt;
+typedef struct tool_long_opt {
+    const char *name;
+    long *dst;
+    long hi;
+} tool_long_opt;
+int tool_str_opts_match(const tool_str_opt *opts, size_t n, int argc, char **argv, int *i);
+int tool_long_opts_match(const char *cmd, const tool_long_opt *opts, size_t n, int argc, char **argv, int *i);
+
+/* Options that several commands take, with one meaning and one range everywhere: --device SEL;
+ * a pair list (--pairs FILE, --pairs-root DIR: the folder its paths are relative to, default the
+ * list's own; --lfw: LFW's pairs.txt format), loaded with tool_pairs_load (eval_common.h). */
+#define TOOL_DEVICE_OPTION(dst) {"--device", TOOL_OPT_STR, (dst), 0, 0, 0, 0}
+#define TOOL_PAIRS_OPTIONS(file, root, lfw)                                                       \
+    {"--pairs", TOOL_OPT_STR, (file), 0, 0, 0, 0},                                                \
+    {"--pairs-root", TOOL_OPT_STR, (root), 0, 0, 0, 0},                                           \
+    {"--lfw", TOOL_OPT_FLAG, (lfw), 0, 0, 0, 0}
+
 /* The options of the commands that embed images with a checkpoint (eval, embed, verify,
  * identify): one meaning and one range everywhere. tool_embed_args_init sets the defaults (batch
  * 32, workers 2); TOOL_EMBED_OPTIONS(&a) are its rows of a command's table; the commands that
@@ -47,7 +73,7 @@ typedef struct tool_embed_args {
 void tool_embed_args_init(tool_embed_args *a);
 #define TOOL_EMBED_OPTIONS(a)                                                                     \
     {"--checkpoint", TOOL_OPT_STR, &(a)->checkpoint, 0, 0, 0, 0},                                 \
-    {"--device", TOOL_OPT_STR, &(a)->device, 0, 0, 0, 0},                                         \
+    TOOL_DEVICE_OPTION(&(a)->device),                                                             \
     {"--batch", TOOL_OPT_INT, &(a)->batch, 1, 4096, 0, 0},                                        \
     {"--workers", TOOL_OPT_INT, &(a)->workers, 1, 256, 0, 0}
 #define TOOL_TTA_OPTION(a) {"--tta", TOOL_OPT_STR, &(a)->tta, 0, 0, 0, 0}
