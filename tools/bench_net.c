@@ -131,19 +131,15 @@ int fcl_cmd_bench_net(int argc, char **argv)
     const char *model = "resnet18", *stem = NULL, *device = NULL, *v;
     long size = 112, channels = 3, classes = 1000, batch = 32, reps = 5, torch_threads = 0;
     double peak = 0;
-    int bad = 0, torch = 0, rc = 1, sync_bn = 0, m_str = 0, m_long = 0;
+    int bad = 0, torch = 0, rc = 1, sync_bn = 0;
     double bucket_mb = 4;
-    const tool_str_opt strs[] = {{"--model", &model}, {"--stem", &stem}, {"--device", &device}};
-    const tool_long_opt longs[] = {{"--size", &size, 65536},   {"--channels", &channels, 65536},
-                                   {"--classes", &classes, 65536}, {"--batch", &batch, 65536},
-                                   {"--reps", &reps, 65536},   {"--torch-threads", &torch_threads, 65536}};
+    const tool_old_opt opts[] = {TOOL_OLD_FLAG("--torch", &torch),        TOOL_OLD_FLAG("--sync-bn", &sync_bn),
+                                 TOOL_OLD_STR("--model", &model),         TOOL_OLD_STR("--stem", &stem),
+                                 TOOL_OLD_STR("--device", &device),       TOOL_OLD_NUM("--size", &size, 65536),
+                                 TOOL_OLD_NUM("--channels", &channels, 65536), TOOL_OLD_NUM("--classes", &classes, 65536),
+                                 TOOL_OLD_NUM("--batch", &batch, 65536),  TOOL_OLD_NUM("--reps", &reps, 65536),
+                                 TOOL_OLD_NUM("--torch-threads", &torch_threads, 65536)};
     for (int i = 2; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            return 0;
-        }
-        if (!strcmp(argv[i], "--torch")) { torch = 1; continue; }
-        if (!strcmp(argv[i], "--sync-bn")) { sync_bn = 1; continue; }
         if (tool_opt(argc, argv, &i, "--bucket-mb", &v, &bad)) {
             if (bad || tool_parse_float(v, &bucket_mb) || !(bucket_mb > 0)) return tool_usage_error("bench net: --bucket-mb needs a size in MB");
             continue;
@@ -152,18 +148,12 @@ int fcl_cmd_bench_net(int argc, char **argv)
             if (bad || tool_parse_float(v, &peak) || !(peak > 0) || peak > 1e9) return tool_usage_error("bench net: --peak needs GFLOP/s");
             continue;
         }
-        if ((m_str = tool_str_opts_match(strs, sizeof strs / sizeof strs[0], argc, argv, &i)) != 0 ||
-            (m_long = tool_long_opts_match("bench net", longs, sizeof longs / sizeof longs[0], argc, argv, &i)) != 0) {
-            if (m_str < 0 || m_long < 0) return 2;
-            continue;
-        }
-        usage(stderr);
-        return tool_usage_error("bench net: unknown option '%s'", argv[i]);
+        int m = tool_old_opts_match("bench net", opts, sizeof opts / sizeof opts[0], usage, argc, argv, &i);
+        if (m != TOOL_OLD_STORED) return m == TOOL_OLD_HELP ? 0 : 2;
     }
     if (batch < 2) return tool_usage_error("bench net: --batch must be >= 2 (batch norm in training)");
 
     fcl_error err = {0};
-    char path[1024];
     fcl_model_opts mo;
     fcl_model_opts_init(&mo);
     mo.size = (int)size;
@@ -171,9 +161,8 @@ int fcl_cmd_bench_net(int argc, char **argv)
     mo.classes = (int)classes;
     mo.embedding = 0;
     mo.stem = stem;
-    fcl_model *m = NULL;
-    if (fcl_model_find(model, tool_models_dir(), path, sizeof path, &err) || fcl_model_load_file(path, &mo, &m, &err))
-        return tool_fail_err(&err);
+    fcl_model *m = tool_model_load(model, &mo);
+    if (!m) return 1;
     bench_step s;
     memset(&s, 0, sizeof s);
     fcl_dist *dist = NULL; /* under mpirun: data-parallel steps */

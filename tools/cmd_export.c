@@ -91,8 +91,9 @@ int fcl_cmd_export(int argc, char **argv)
 {
     const char *ckpt = NULL, *onnx = NULL, *device = NULL, *ref_in = NULL, *ref_out = NULL;
     int emb = 0, logits = 0, m = 0;
-    const tool_str_opt strs[] = {{"--checkpoint", &ckpt}, {"--onnx", &onnx}, {"--device", &device},
-                                 {"--ref-input", &ref_in}, {"--ref-output", &ref_out}};
+    const tool_old_opt strs[] = {TOOL_OLD_STR("--checkpoint", &ckpt), TOOL_OLD_STR("--onnx", &onnx),
+                                 TOOL_OLD_STR("--device", &device), TOOL_OLD_STR("--ref-input", &ref_in),
+                                 TOOL_OLD_STR("--ref-output", &ref_out)};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -102,7 +103,7 @@ int fcl_cmd_export(int argc, char **argv)
             emb = 1;
         } else if (!strcmp(a, "--logits")) {
             logits = 1;
-        } else if ((m = tool_str_opts_match(strs, sizeof strs / sizeof strs[0], argc, argv, &i)) != 0) {
+        } else if ((m = tool_old_opts_match("export", strs, sizeof strs / sizeof strs[0], NULL, argc, argv, &i)) != 0) {
             if (m < 0) return 2;
         } else {
             tool_fail("export: %s '%s' (see facecl export --help)", a[0] == '-' ? "unknown option" : "unexpected argument", a);

@@ -139,19 +139,14 @@ int fcl_cmd_tune(int argc, char **argv)
     const char *model = "resnet18", *stem = NULL, *device = NULL, *only = NULL, *v;
     long size = 112, batch = 32, classes = 1000, channels = 3, head_batch = 128, budget = 540, reps = 3;
     int heads[16] = {8631, 10575}, n_heads = 2, bad = 0, restart = 0, do_show = 0, rc = 1, cpu_clock = 0;
-    int m_str = 0, m_long = 0;
-    const tool_str_opt strs[] = {{"--model", &model}, {"--stem", &stem}, {"--device", &device}};
-    const tool_long_opt longs[] = {{"--size", &size, 1000000},         {"--batch", &batch, 1000000},
-                                   {"--classes", &classes, 1000000},   {"--channels", &channels, 1000000},
-                                   {"--head-batch", &head_batch, 1000000}, {"--budget", &budget, 1000000},
-                                   {"--reps", &reps, 64}};
+    const tool_old_opt opts[] = {TOOL_OLD_FLAG("--restart", &restart),     TOOL_OLD_FLAG("--show", &do_show),
+                                 TOOL_OLD_STR("--model", &model),          TOOL_OLD_STR("--stem", &stem),
+                                 TOOL_OLD_STR("--device", &device),        TOOL_OLD_NUM("--size", &size, 1000000),
+                                 TOOL_OLD_NUM("--batch", &batch, 1000000), TOOL_OLD_NUM("--classes", &classes, 1000000),
+                                 TOOL_OLD_NUM("--channels", &channels, 1000000),
+                                 TOOL_OLD_NUM("--head-batch", &head_batch, 1000000),
+                                 TOOL_OLD_NUM("--budget", &budget, 1000000), TOOL_OLD_NUM("--reps", &reps, 64)};
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            return 0;
-        }
-        if (!strcmp(argv[i], "--restart")) { restart = 1; continue; }
-        if (!strcmp(argv[i], "--show")) { do_show = 1; continue; }
         if (tool_opt(argc, argv, &i, "--clock", &v, &bad)) {
             if (bad || (strcmp(v, "wall") && strcmp(v, "cpu"))) return tool_usage_error("tune: --clock wall|cpu");
             cpu_clock = !strcmp(v, "cpu");
@@ -167,28 +162,20 @@ int fcl_cmd_tune(int argc, char **argv)
                 return tool_usage_error("tune: --head-classes needs a list like 8631,10575 (or none)");
             continue;
         }
-        if ((m_str = tool_str_opts_match(strs, sizeof strs / sizeof strs[0], argc, argv, &i)) != 0 ||
-            (m_long = tool_long_opts_match("tune", longs, sizeof longs / sizeof longs[0], argc, argv, &i)) != 0) {
-            if (m_str < 0 || m_long < 0) return 2;
-            continue;
-        }
-        usage(stderr);
-        return tool_usage_error("tune: unknown option '%s'", argv[i]);
+        int m = tool_old_opts_match("tune", opts, sizeof opts / sizeof opts[0], usage, argc, argv, &i);
+        if (m != TOOL_OLD_STORED) return m == TOOL_OLD_HELP ? 0 : 2;
     }
     if (do_show) return show(device);
     if (batch < 2) return tool_usage_error("tune: --batch must be >= 2 (batch norm in training)");
 
-    fcl_error err = {0};
-    char mpath[1024];
     fcl_model_opts mo;
     fcl_model_opts_init(&mo);
     mo.size = (int)size;
     mo.channels = (int)channels;
     mo.classes = (int)classes;
     mo.stem = stem;
-    fcl_model *m = NULL;
-    if (fcl_model_find(model, tool_models_dir(), mpath, sizeof mpath, &err) || fcl_model_load_file(mpath, &mo, &m, &err))
-        return tool_fail_err(&err);
+    fcl_model *m = tool_model_load(model, &mo);
+    if (!m) return 1;
     /* the search starts from the defaults: this process must not apply an earlier result */
     setenv("FACECL_NO_TUNE", "1", 1);
     tune_run t;

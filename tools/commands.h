@@ -54,6 +54,10 @@ char *tool_dir_of(const char *path);
 /* Folder of the shipped model files: the install folder, else the source tree's models/. */
 const char *tool_models_dir(void);
 
+/* Finds a model (models/NAME.model, or a file) and loads it with opts; prints the error and
+ * returns NULL on failure. */
+fcl_model *tool_model_load(const char *name, const fcl_model_opts *opts);
+
 /* Creates a context from --device (NULL: $FACECL_DEVICE / default); prints the error on failure. */
 fcl_ctx *tool_ctx(const char *device, int profiling);
 /* Prints the context's creation warning (fcl_ctx_warning), if any. */

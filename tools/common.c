@@ -85,6 +85,18 @@ fcl_ctx *tool_ctx(const char *device, int profiling)
     return ctx;
 }
 
+fcl_model *tool_model_load(const char *name, const fcl_model_opts *opts)
+{
+    fcl_error err = {0};
+    char path[1024];
+    fcl_model *m = NULL;
+    if (fcl_model_find(name, tool_models_dir(), path, sizeof path, &err) || fcl_model_load_file(path, opts, &m, &err)) {
+        tool_fail_err(&err);
+        return NULL;
+    }
+    return m;
+}
+
 char *tool_dir_of(const char *path)
 {
     const char *slash = strrchr(path, '/');

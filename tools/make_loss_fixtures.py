@@ -46,7 +46,7 @@ OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "f
                    "losses_torch.bin")
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_op_fixtures import put, records, write  # noqa: E402  (the FCLFIX1 records and writer)
+from make_op_fixtures import put_case, records, write  # noqa: E402  (the FCLFIX1 records and writer)
 
 
 def rand(gen, *shape, lo=-1.0, hi=1.0):
@@ -125,13 +125,8 @@ def head_case(gen, name, kind, s, m, easy, lamb, smoothing, n=11, d=16, k=13):
         logits, cosine = sphere_logits(x, w, labels, int(m), lamb)
     loss = F.cross_entropy(logits, labels, label_smoothing=smoothing)
     loss.backward()
-    put(name + ".params", torch.tensor([kind, s, m, 1 if easy else 0, lamb, smoothing]))
-    put(name + ".x", x)
-    put(name + ".w", w)
-    put(name + ".labels", labels.to(torch.float64))
-    put(name + ".loss", loss.reshape(1))
-    put(name + ".dx", x.grad)
-    put(name + ".dw", w.grad)
+    put_case(name, params=torch.tensor([kind, s, m, 1 if easy else 0, lamb, smoothing]), x=x, w=w,
+             labels=labels.to(torch.float64), loss=loss.reshape(1), dx=x.grad, dw=w.grad)
 
 
 # ---- center loss ----------------------------------------------------------------------------------
@@ -151,14 +146,8 @@ def center_case(gen, name, n, d, k, alpha):
             continue
         delta = (c.detach()[j] - x.detach()[rows]).sum(0) / (1 + len(rows))
         cu[j] = c.detach()[j] - alpha * delta
-    put(name + ".params", torch.tensor([alpha]))
-    put(name + ".x", x)
-    put(name + ".centers", c)
-    put(name + ".labels", labels.to(torch.float64))
-    put(name + ".loss", loss.reshape(1))
-    put(name + ".dx", x.grad)
-    put(name + ".dcenters", c.grad)
-    put(name + ".centers_updated", cu)
+    put_case(name, params=torch.tensor([alpha]), x=x, centers=c, labels=labels.to(torch.float64),
+             loss=loss.reshape(1), dx=x.grad, dcenters=c.grad, centers_updated=cu)
 
 
 # ---- triplet -----------------------------------------------------------------------------------------
@@ -226,11 +215,8 @@ def triplet_case(gen, name, mining, margin, squared, unit, ids, per_id, d, sigma
     loss = torch.stack(hinge).mean()
     loss.backward()
     print("  %s: %d triplets, %d active" % (name, len(trips), sum(sig[1])))
-    put(name + ".params", torch.tensor([mining, margin, 1 if squared else 0]))
-    put(name + ".x", x)
-    put(name + ".labels", torch.tensor(labels, dtype=torch.float64))
-    put(name + ".loss", loss.reshape(1))
-    put(name + ".dx", x.grad)
+    put_case(name, params=torch.tensor([mining, margin, 1 if squared else 0]), x=x,
+             labels=torch.tensor(labels, dtype=torch.float64), loss=loss.reshape(1), dx=x.grad)
 
 
 # ---- contrastive ------------------------------------------------------------------------------------
@@ -246,13 +232,8 @@ def contrastive_case(gen, name, n, d, margin):
     assert (dd - margin).abs().min() > 1e-3
     loss = (y * dd ** 2 + (1 - y) * F.relu(margin - dd) ** 2).sum() / (2 * n)
     loss.backward()
-    put(name + ".params", torch.tensor([margin]))
-    put(name + ".x", a)
-    put(name + ".b", b)
-    put(name + ".y", y)
-    put(name + ".loss", loss.reshape(1))
-    put(name + ".dx", a.grad)
-    put(name + ".db", b.grad)
+    put_case(name, params=torch.tensor([margin]), x=a, b=b, y=y, loss=loss.reshape(1), dx=a.grad,
+             db=b.grad)
 
 
 # ---- histogram --------------------------------------------------------------------------------------
@@ -286,11 +267,8 @@ def histogram_case(gen, name, ids, per_id, d, bins, sigma):
     hp, hn = hist(pos), hist(~pos)
     loss = (hn * torch.cumsum(hp, 0)).sum()
     loss.backward()
-    put(name + ".params", torch.tensor([bins]))
-    put(name + ".x", x)
-    put(name + ".labels", labels.to(torch.float64))
-    put(name + ".loss", loss.reshape(1))
-    put(name + ".dx", x.grad)
+    put_case(name, params=torch.tensor([bins]), x=x, labels=labels.to(torch.float64),
+             loss=loss.reshape(1), dx=x.grad)
 
 
 def main():

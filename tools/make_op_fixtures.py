@@ -51,6 +51,12 @@ def put(name, t):
     records.append((name, t.detach().to(torch.float64).contiguous()))
 
 
+def put_case(case, **tensors):
+    """put(case + "." + key, tensor) for each keyword, in the order given."""
+    for key, t in tensors.items():
+        put(case + "." + key, t)
+
+
 def rand(gen, *shape, lo=-1.0, hi=1.0):
     """float32-exact random values in [lo, hi) as a float64 tensor that requires grad."""
     t = torch.rand(*shape, generator=gen, dtype=torch.float32) * (hi - lo) + lo

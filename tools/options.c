@@ -99,30 +99,33 @@ int tool_options_parse(const char *cmd, const tool_option *opts, size_t n, int a
     return 0;
 }
 
-int tool_str_opts_match(const tool_str_opt *opts, size_t n, int argc, char **argv, int *i)
-{
-    const char *v = NULL;
-    int bad = 0;
-    for (size_t k = 0; k < n; k++) {
-        if (!tool_opt(argc, argv, i, opts[k].name, &v, &bad)) continue;
-        if (bad) return -2;
-        *opts[k].dst = v;
-        return 1;
-    }
-    return 0;
-}
-
-int tool_long_opts_match(const char *cmd, const tool_long_opt *opts, size_t n, int argc, char **argv, int *i)
+int tool_old_opts_match(const char *cmd, const tool_old_opt *opts, size_t n, void (*usage)(FILE *), int argc,
+                        char **argv, int *i)
 {
     const char *arg = argv[*i], *v = NULL;
     int bad = 0;
-    for (size_t k = 0; k < n; k++) {
-        if (!tool_opt(argc, argv, i, opts[k].name, &v, &bad)) continue;
-        if (bad || tool_parse_int(v, opts[k].dst) || *opts[k].dst < 1 || *opts[k].dst > opts[k].hi)
-            return -tool_usage_error("%s: %s needs a whole number in 1..%ld", cmd, arg, opts[k].hi);
-        return 1;
+    if (usage && (!strcmp(arg, "--help") || !strcmp(arg, "-h"))) {
+        usage(stdout);
+        return TOOL_OLD_HELP;
     }
-    return 0;
+    for (size_t k = 0; k < n; k++) {
+        const tool_old_opt *o = &opts[k];
+        if (o->flag) {
+            if (strcmp(arg, o->name)) continue;
+            *o->flag = 1;
+        } else if (!tool_opt(argc, argv, i, o->name, &v, &bad)) {
+            continue;
+        } else if (o->str) {
+            if (bad) return TOOL_OLD_ERROR;
+            *o->str = v;
+        } else if (bad || tool_parse_int(v, o->num) || *o->num < 1 || *o->num > o->hi) {
+            return -tool_usage_error("%s: %s needs a whole number in 1..%ld", cmd, arg, o->hi);
+        }
+        return TOOL_OLD_STORED;
+    }
+    if (!usage) return TOOL_OLD_NONE;
+    usage(stderr);
+    return -tool_usage_error("%s: unknown option '%s'", cmd, arg);
 }
 
 int tool_wants_help(int argc, char **argv, int first)

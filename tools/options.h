@@ -3,6 +3,7 @@
 #define FACECL_TOOLS_OPTIONS_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 typedef enum tool_option_kind {
     TOOL_OPT_FLAG = 0, /* int *dst set to 1 */
@@ -37,20 +38,25 @@ int tool_wants_help(int argc, char **argv, int first);
 
 /* The older style of `export`, `bench net` and `tune` (kept: their messages are part of what
  * users and scripts see): `--name VALUE` or `--name=VALUE` through tool_opt, which reports a
- * missing value. Each matches argv[*i] against a table: 1 stored (advancing *i past the value),
- * 0 none of the table, -2 a usage error (printed). Strings are stored as given; whole numbers
- * must be in 1..hi, else "<cmd>: <argument> needs a whole number in 1..<hi>". */
-typedef struct tool_str_opt {
+ * missing value. A row is a flag (flag: set to 1; the exact name only), a string option (str:
+ * stored as given) or a whole number in 1..hi (num: else "<cmd>: <argument> needs a whole number
+ * in 1..<hi>"). tool_old_opts_match takes argv[*i] (advancing *i past a value) and returns
+ * TOOL_OLD_STORED, TOOL_OLD_NONE (no row matches) or TOOL_OLD_ERROR (a usage error, printed).
+ * With a usage function, --help / -h print usage(stdout) and give TOOL_OLD_HELP, and an argument
+ * that no row matches is a usage error: usage(stderr), then "<cmd>: unknown option '<argument>'". */
+typedef struct tool_old_opt {
     const char *name;
-    const char **dst;
-} tool_str_opt;
-typedef struct tool_long_opt {
-    const char *name;
-    long *dst;
+    int *flag;
+    const char **str;
+    long *num;
     long hi;
-} tool_long_opt;
-int tool_str_opts_match(const tool_str_opt *opts, size_t n, int argc, char **argv, int *i);
-int tool_long_opts_match(const char *cmd, const tool_long_opt *opts, size_t n, int argc, char **argv, int *i);
+} tool_old_opt;
+#define TOOL_OLD_FLAG(name, dst) {name, (dst), NULL, NULL, 0}
+#define TOOL_OLD_STR(name, dst) {name, NULL, (dst), NULL, 0}
+#define TOOL_OLD_NUM(name, dst, hi) {name, NULL, NULL, (dst), (hi)}
+enum { TOOL_OLD_ERROR = -2, TOOL_OLD_NONE = 0, TOOL_OLD_STORED = 1, TOOL_OLD_HELP = 2 };
+int tool_old_opts_match(const char *cmd, const tool_old_opt *opts, size_t n, void (*usage)(FILE *), int argc,
+                        char **argv, int *i);
 
 /* Options that several commands take, with one meaning and one range everywhere: --device SEL;
  * a pair list (--pairs FILE, --pairs-root DIR: the folder its paths are relative to, default the
