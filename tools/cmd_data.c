@@ -206,12 +206,9 @@ int fcl_cmd_data(int argc, char **argv)
         {"--skip-bad", TOOL_OPT_FLAG, &skip_bad, 0, 0, 0, 0},
         {"--flat", TOOL_OPT_FLAG, &flat, 0, 0, 0, 0},
     };
-    if (tool_wants_help(argc, argv, 2)) {
-        usage(stdout);
-        return 0;
-    }
     int np = 0;
-    if (tool_options_parse("data inspect", opts, sizeof opts / sizeof opts[0], argc, argv, 2, &dir, 1, &np)) return 2;
+    int parsed = tool_options_parse("data inspect", usage, opts, sizeof opts / sizeof opts[0], argc, argv, 2, &dir, 1, &np);
+    if (parsed) return parsed == TOOL_PARSE_HELP ? 0 : 2;
     (void)device; /* decoding is host-only */
     if (!dir) {
         fprintf(stderr, "facecl: error: data inspect: which folder? (facecl data inspect DIR)\n");

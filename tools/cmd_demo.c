@@ -12,20 +12,20 @@
 #include <facecl/synth.h>
 #include <facecl/train.h>
 
-static void usage(void)
+static void usage(FILE *f)
 {
-    printf("usage: facecl demo [--out DIR] [--epochs N] [--ids N] [--per-id N] [--size S] [--quick] [--device SEL]\n\n"
-           "The main job on built-in data, nothing to download:\n"
-           "  1. writes a synthetic face set (DIR/data): training identities split into train/ and val/\n"
-           "     images, plus identities never seen in training with same/different pairs over them;\n"
-           "  2. trains a small ResNet-style network (models/small.model) on train/ (DIR/run, replaced on a rerun);\n"
-           "  3. reports closed-set classification accuracy on the held-out val/ images, open-set\n"
-           "     verification (ROC AUC, EER, TAR@FAR) on the unseen identities and open-set 1:N\n"
-           "     identification (gallery: 2/3 of the unseen identities; probes: their other images and\n"
-           "     all of the last third as impostors: rank-1, DIR@FAR), and writes loss, accuracy,\n"
-           "     verification, ROC and CMC plots as PNG into DIR/run.\n"
-           "Defaults: DIR ./facecl-demo, 60 identities x 40 images at 48 px gray, 15 epochs (a few\n"
-           "minutes on a 2-core CPU). --quick: 12 identities, 32 px, 8 epochs (seconds; for tests).\n");
+    fprintf(f, "usage: facecl demo [--out DIR] [--epochs N] [--ids N] [--per-id N] [--size S] [--quick] [--device SEL]\n\n"
+               "The main job on built-in data, nothing to download:\n"
+               "  1. writes a synthetic face set (DIR/data): training identities split into train/ and val/\n"
+               "     images, plus identities never seen in training with same/different pairs over them;\n"
+               "  2. trains a small ResNet-style network (models/small.model) on train/ (DIR/run, replaced on a rerun);\n"
+               "  3. reports closed-set classification accuracy on the held-out val/ images, open-set\n"
+               "     verification (ROC AUC, EER, TAR@FAR) on the unseen identities and open-set 1:N\n"
+               "     identification (gallery: 2/3 of the unseen identities; probes: their other images and\n"
+               "     all of the last third as impostors: rank-1, DIR@FAR), and writes loss, accuracy,\n"
+               "     verification, ROC and CMC plots as PNG into DIR/run.\n"
+               "Defaults: DIR ./facecl-demo, 60 identities x 40 images at 48 px gray, 15 epochs (a few\n"
+               "minutes on a 2-core CPU). --quick: 12 identities, 32 px, 8 epochs (seconds; for tests).\n");
 }
 
 static int show_synth(void *user, size_t done, size_t total)
@@ -75,10 +75,6 @@ int fcl_cmd_demo(int argc, char **argv)
     const char *out = "facecl-demo", *device = NULL;
     long epochs = -1, ids = -1, per_id = -1, size = -1;
     int quick = 0;
-    if (tool_wants_help(argc, argv, 1)) {
-        usage();
-        return 0;
-    }
     /* the ranges of synth and train for the same values */
     const tool_option opts[] = {{"--quick", TOOL_OPT_FLAG, &quick, 0, 0, 0, 0},
                                 {"--out", TOOL_OPT_STR, &out, 0, 0, 0, 0},
@@ -87,7 +83,8 @@ int fcl_cmd_demo(int argc, char **argv)
                                 {"--ids", TOOL_OPT_LONG, &ids, 2, 1000000, 0, 0},
                                 {"--per-id", TOOL_OPT_LONG, &per_id, 2, 100000, 0, 0},
                                 {"--size", TOOL_OPT_LONG, &size, 16, 1024, 0, 0}};
-    if (tool_options_parse("demo", opts, sizeof opts / sizeof opts[0], argc, argv, 1, NULL, 0, NULL)) return 2;
+    int parsed = tool_options_parse("demo", usage, opts, sizeof opts / sizeof opts[0], argc, argv, 1, NULL, 0, NULL);
+    if (parsed) return parsed == TOOL_PARSE_HELP ? 0 : 2;
     fcl_synth_opts so;
     fcl_synth_opts_default(&so);
     so.ids = (int)(ids > 0 ? ids : quick ? 12 : 60);

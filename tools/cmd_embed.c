@@ -53,13 +53,9 @@ int fcl_cmd_embed(int argc, char **argv)
     const tool_option opts[] = {TOOL_EMBED_OPTIONS(&ea), TOOL_TTA_OPTION(&ea),
                                 {"--out", TOOL_OPT_STR, &out, 0, 0, 0, 0},
                                 {"--index", TOOL_OPT_STR, &index, 0, 0, 0, 0}};
-    if (tool_wants_help(argc, argv, 1)) {
-        usage(stdout);
-        return 0;
-    }
-    if (tool_options_parse("embed", opts, sizeof opts / sizeof opts[0], argc, argv, 1, &dir, 1, &np) ||
-        tool_embed_args_tta(&ea, &tta))
-        return 2;
+    int parsed = tool_options_parse("embed", usage, opts, sizeof opts / sizeof opts[0], argc, argv, 1, &dir, 1, &np);
+    if (parsed) return parsed == TOOL_PARSE_HELP ? 0 : 2;
+    if (tool_embed_args_tta(&ea, &tta)) return 2;
     const char *ckpt = ea.checkpoint;
     if (!ckpt || !dir || !out) {
         tool_fail("embed: %s (see facecl embed --help)", !ckpt ? "--checkpoint is required" : !dir ? "the image folder DIR is required" : "--out FILE.npy is required");

@@ -132,11 +132,8 @@ int fcl_cmd_eval(int argc, char **argv)
                                 {"--out", TOOL_OPT_STR, &out_dir, 0, 0, 0, 0},
                                 {"--unlabelled", TOOL_OPT_FLAG, &unlabelled, 0, 0, 0, 0},
                                 {"--unlabeled", TOOL_OPT_FLAG, &unlabelled, 0, 0, 0, 0}};
-    if (tool_wants_help(argc, argv, 1)) {
-        usage(stdout);
-        return 0;
-    }
-    if (tool_options_parse("eval", opts, sizeof opts / sizeof opts[0], argc, argv, 1, &dir, 1, &np)) return 2;
+    int parsed = tool_options_parse("eval", usage, opts, sizeof opts / sizeof opts[0], argc, argv, 1, &dir, 1, &np);
+    if (parsed) return parsed == TOOL_PARSE_HELP ? 0 : 2;
     const char *ckpt = ea.checkpoint, *device = ea.device;
     const int batch = ea.batch, workers = ea.workers;
     if (!ckpt || !dir) {

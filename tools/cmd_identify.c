@@ -161,13 +161,9 @@ int fcl_cmd_identify(int argc, char **argv)
                                 {"--threshold", TOOL_OPT_NUM, &thr, -DBL_MAX, DBL_MAX, 0, 0},
                                 {"--far", TOOL_OPT_NUM, &far, 0, 1, 0, 0},
                                 {"--top", TOOL_OPT_INT, &k, 1, 1000, 0, 0}};
-    if (tool_wants_help(argc, argv, 1)) {
-        usage(stdout);
-        return 0;
-    }
-    if (tool_options_parse("identify", opts, sizeof opts / sizeof opts[0], argc, argv, 1, NULL, 0, NULL) ||
-        tool_embed_args_tta(&ea, &tta))
-        return 2;
+    int parsed = tool_options_parse("identify", usage, opts, sizeof opts / sizeof opts[0], argc, argv, 1, NULL, 0, NULL);
+    if (parsed) return parsed == TOOL_PARSE_HELP ? 0 : 2;
+    if (tool_embed_args_tta(&ea, &tta)) return 2;
     fcl_match_mode mode = FCL_MATCH_MEAN;
     if (!strcmp(match, "max")) mode = FCL_MATCH_MAX;
     else if (strcmp(match, "mean")) return tool_fail("--match: expected mean or max, got '%s'", match), 2;

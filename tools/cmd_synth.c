@@ -95,11 +95,8 @@ int fcl_cmd_synth(int argc, char **argv)
         {"--preview", TOOL_OPT_STR, &preview, 0, 0, 0, 0},
         {"--preview-grid", TOOL_OPT_STR, &grid_text, 0, 0, 0, 0},
     };
-    if (tool_wants_help(argc, argv, 1)) {
-        usage(stdout);
-        return 0;
-    }
-    if (tool_options_parse("synth", opts, sizeof opts / sizeof opts[0], argc, argv, 1, &out_dir, 1, &np)) return 2;
+    int parsed = tool_options_parse("synth", usage, opts, sizeof opts / sizeof opts[0], argc, argv, 1, &out_dir, 1, &np);
+    if (parsed) return parsed == TOOL_PARSE_HELP ? 0 : 2;
     if (gray) o.channels = 1;
     o.val_frac = (float)val_frac;
     o.difficulty = (float)difficulty;

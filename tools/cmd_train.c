@@ -11,47 +11,47 @@
 #include "progress.h"
 #include <facecl/train.h>
 
-static void usage(void)
+static void usage(FILE *f)
 {
-    printf("usage: facecl train --train DIR --out RUN [options]\n\n"
-           "Trains a face classification / verification network. RUN receives config.txt, log.csv,\n"
-           "classes.txt, last.safetensors, best.safetensors and loss/accuracy/verification/ROC plots.\n\n"
-           "data:\n"
-           "  --train DIR            ImageFolder: one folder per identity (required)\n"
-           "  --val DIR              held-out images of the same identities (accuracy each epoch)\n"
-           "  --pairs FILE           labelled pair list (path1 path2 label) for AUC/EER each epoch\n"
-           "  --pairs-root DIR       folder the pair paths are relative to (default: the list's folder)\n"
-           "  --lfw                  the pair list is LFW's pairs.txt\n"
-           "  --tta flip|none        verification embeds each image and its mirror, summed (default none)\n"
-           "  --augment SPEC         e.g. flip,crop=4,jitter=0.2:0.2:0.2,erase=0.25,rotate=10 (default flip)\n"
-           "  --norm MEAN:STD        input normalisation (default 0.5:0.5)\n"
-           "  --workers N            loader threads (default 2)\n"
-           "  --skip-bad             warn about unreadable images and go on\n"
-           "model:\n"
-           "  --model NAME|FILE      models/NAME.model or a file (default small)\n"
-           "  --size S --channels C --embedding E --width W --stem face|imagenet\n"
-           "loss:\n"
-           "  --loss SPEC            ce | arcface | cosface | sphereface | triplet | contrastive | histogram,\n"
-           "                         or a weighted sum such as ce+0.01*center (default ce)\n"
-           "  --label-smoothing X    --margin-s S --margin-m M --easy-margin --center-alpha A\n"
-           "  --triplet-margin M     --semi-hard --bins R --pk PxK (identities x images per batch)\n"
-           "optimisation:\n"
-           "  --epochs N (10) --batch N (64) --optim sgd|adamw --lr X (0.1) --momentum X (0.9)\n"
-           "  --nesterov --wd X (5e-4) --clip MAXNORM --seed N (1)\n"
-           "  --agc CLIP             adaptive gradient clipping (NFNet, unit-wise; timm 0.01..0.16)\n"
-           "  --sched cosine|step|multistep|onecycle|plateau|none (cosine: per iteration, with warmup)\n"
-           "  --warmup EPOCHS (1 for cosine) --step-size EPOCHS --gamma X --milestones E1,E2,...\n"
-           "  --patience N --best-metric val_acc|auc|train_loss|val_loss\n"
-           "transfer learning:\n"
-           "  --init CKPT            start from a checkpoint's weights (not its classifier if the classes differ)\n"
-           "  --resume CKPT          continue a run exactly (RUN must be that run's folder; the model,\n"
-           "                         size, batch and loss must stay; other changes are listed)\n"
-           "  --overwrite            replace the run already in RUN (without it, such a RUN is refused)\n"
-           "  --freeze N             freeze the first N layers (see facecl model show)\n"
-           "  --device SEL           OpenCL device (default $FACECL_DEVICE, else first GPU, else first device)\n"
-           "data-parallel (mpirun -np N facecl train ...: rank r takes the r-th device of --device on its node):\n"
-           "  --sync-bn              batch norm statistics over the global batch (default: per rank)\n"
-           "  --bucket-mb X          gradient allreduce bucket size (default 4)\n");
+    fprintf(f, "usage: facecl train --train DIR --out RUN [options]\n\n"
+               "Trains a face classification / verification network. RUN receives config.txt, log.csv,\n"
+               "classes.txt, last.safetensors, best.safetensors and loss/accuracy/verification/ROC plots.\n\n"
+               "data:\n"
+               "  --train DIR            ImageFolder: one folder per identity (required)\n"
+               "  --val DIR              held-out images of the same identities (accuracy each epoch)\n"
+               "  --pairs FILE           labelled pair list (path1 path2 label) for AUC/EER each epoch\n"
+               "  --pairs-root DIR       folder the pair paths are relative to (default: the list's folder)\n"
+               "  --lfw                  the pair list is LFW's pairs.txt\n"
+               "  --tta flip|none        verification embeds each image and its mirror, summed (default none)\n"
+               "  --augment SPEC         e.g. flip,crop=4,jitter=0.2:0.2:0.2,erase=0.25,rotate=10 (default flip)\n"
+               "  --norm MEAN:STD        input normalisation (default 0.5:0.5)\n"
+               "  --workers N            loader threads (default 2)\n"
+               "  --skip-bad             warn about unreadable images and go on\n"
+               "model:\n"
+               "  --model NAME|FILE      models/NAME.model or a file (default small)\n"
+               "  --size S --channels C --embedding E --width W --stem face|imagenet\n"
+               "loss:\n"
+               "  --loss SPEC            ce | arcface | cosface | sphereface | triplet | contrastive | histogram,\n"
+               "                         or a weighted sum such as ce+0.01*center (default ce)\n"
+               "  --label-smoothing X    --margin-s S --margin-m M --easy-margin --center-alpha A\n"
+               "  --triplet-margin M     --semi-hard --bins R --pk PxK (identities x images per batch)\n"
+               "optimisation:\n"
+               "  --epochs N (10) --batch N (64) --optim sgd|adamw --lr X (0.1) --momentum X (0.9)\n"
+               "  --nesterov --wd X (5e-4) --clip MAXNORM --seed N (1)\n"
+               "  --agc CLIP             adaptive gradient clipping (NFNet, unit-wise; timm 0.01..0.16)\n"
+               "  --sched cosine|step|multistep|onecycle|plateau|none (cosine: per iteration, with warmup)\n"
+               "  --warmup EPOCHS (1 for cosine) --step-size EPOCHS --gamma X --milestones E1,E2,...\n"
+               "  --patience N --best-metric val_acc|auc|train_loss|val_loss\n"
+               "transfer learning:\n"
+               "  --init CKPT            start from a checkpoint's weights (not its classifier if the classes differ)\n"
+               "  --resume CKPT          continue a run exactly (RUN must be that run's folder; the model,\n"
+               "                         size, batch and loss must stay; other changes are listed)\n"
+               "  --overwrite            replace the run already in RUN (without it, such a RUN is refused)\n"
+               "  --freeze N             freeze the first N layers (see facecl model show)\n"
+               "  --device SEL           OpenCL device (default $FACECL_DEVICE, else first GPU, else first device)\n"
+               "data-parallel (mpirun -np N facecl train ...: rank r takes the r-th device of --device on its node):\n"
+               "  --sync-bn              batch norm statistics over the global batch (default: per rank)\n"
+               "  --bucket-mb X          gradient allreduce bucket size (default 4)\n");
 }
 
 typedef struct ui {
@@ -204,11 +204,8 @@ int fcl_cmd_train(int argc, char **argv)
         {"--patience", TOOL_OPT_LONG, &patience, 0, 1000000, 0, 0},
         {"--seed", TOOL_OPT_LONG, &seed, 0, 1e18, 0, 0},
     };
-    if (tool_wants_help(argc, argv, 1)) {
-        usage();
-        return 0;
-    }
-    if (tool_options_parse("train", opts, sizeof opts / sizeof opts[0], argc, argv, 1, NULL, 0, NULL)) return 2;
+    int parsed = tool_options_parse("train", usage, opts, sizeof opts / sizeof opts[0], argc, argv, 1, NULL, 0, NULL);
+    if (parsed) return parsed == TOOL_PARSE_HELP ? 0 : 2;
     if (tta && tool_parse_tta(tta, &cfg.tta_flip)) return 2;
     cfg.seed = (uint64_t)seed;
     cfg.bucket_bytes = (size_t)(bucket_mb * 1048576.0);

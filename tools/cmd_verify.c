@@ -202,13 +202,9 @@ int fcl_cmd_verify(int argc, char **argv)
                                 {"--index", TOOL_OPT_STR, &index, 0, 0, 0, 0},
                                 {"--out", TOOL_OPT_STR, &out_dir, 0, 0, 0, 0},
                                 {"--folds", TOOL_OPT_INT, &folds, 0, 1000, 0, 0}};
-    if (tool_wants_help(argc, argv, 1)) {
-        usage(stdout);
-        return 0;
-    }
-    if (tool_options_parse("verify", opts, sizeof opts / sizeof opts[0], argc, argv, 1, NULL, 0, NULL) ||
-        tool_embed_args_tta(&ea, &tta))
-        return 2;
+    int parsed = tool_options_parse("verify", usage, opts, sizeof opts / sizeof opts[0], argc, argv, 1, NULL, 0, NULL);
+    if (parsed) return parsed == TOOL_PARSE_HELP ? 0 : 2;
+    if (tool_embed_args_tta(&ea, &tta)) return 2;
     if (folds == 1) {
         tool_fail("--folds: k-fold needs at least 2 folds (0 turns it off)");
         return 2;

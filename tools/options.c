@@ -80,9 +80,14 @@ int tool_options_match(const char *cmd, const tool_option *opts, size_t n, int a
     return 0;
 }
 
-int tool_options_parse(const char *cmd, const tool_option *opts, size_t n, int argc, char **argv, int first,
-                       const char **positional, int max_positional, int *n_positional)
+int tool_options_parse(const char *cmd, void (*usage)(FILE *), const tool_option *opts, size_t n, int argc,
+                       char **argv, int first, const char **positional, int max_positional, int *n_positional)
 {
+    for (int i = first; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            return TOOL_PARSE_HELP;
+        }
     int np = 0;
     for (int i = first; i < argc; i++) {
         int m = tool_options_match(cmd, opts, n, argc, argv, &i);
@@ -126,13 +131,6 @@ int tool_old_opts_match(const char *cmd, const tool_old_opt *opts, size_t n, voi
     if (!usage) return TOOL_OLD_NONE;
     usage(stderr);
     return -tool_usage_error("%s: unknown option '%s'", cmd, arg);
-}
-
-int tool_wants_help(int argc, char **argv, int first)
-{
-    for (int i = first; i < argc; i++)
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return 1;
-    return 0;
 }
 
 void tool_embed_args_init(tool_embed_args *a)

@@ -27,14 +27,12 @@ typedef struct tool_option {
 int tool_options_match(const char *cmd, const tool_option *opts, size_t n, int argc, char **argv, int *i);
 
 /* Parses argv[first..argc) against the table: options anywhere, up to max_positional other
- * arguments into positional[]. 0 on success, else 2 (the error printed: unknown option, extra
- * argument, bad value). */
-int tool_options_parse(const char *cmd, const tool_option *opts, size_t n, int argc, char **argv, int first,
-                       const char **positional, int max_positional, int *n_positional);
-
-/* 1 when --help or -h stands anywhere in argv[first..argc): help wins wherever it is, even after a
- * bad value. */
-int tool_wants_help(int argc, char **argv, int first);
+ * arguments into positional[]. --help or -h anywhere wins, even after a bad value: usage(stdout)
+ * and TOOL_PARSE_HELP (the command exits 0). Else 0 on success, or 2 (the error printed: unknown
+ * option, extra argument, bad value). */
+#define TOOL_PARSE_HELP (-1)
+int tool_options_parse(const char *cmd, void (*usage)(FILE *), const tool_option *opts, size_t n, int argc,
+                       char **argv, int first, const char **positional, int max_positional, int *n_positional);
 
 /* The older style of `export`, `bench net` and `tune` (kept: their messages are part of what
  * users and scripts see): `--name VALUE` or `--name=VALUE` through tool_opt, which reports a
