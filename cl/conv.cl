@@ -163,17 +163,6 @@ __kernel void conv_pack(__global float *dst, const int M, const int K, const int
     }
 }
 
-/* The output columns ox in [*lo, *hi) whose input column ox * s + off lies inside [0, W). */
-inline void conv_valid_range(int off, int s, int W, int OW, int *lo, int *hi)
-{
-    int l = off >= 0 ? 0 : (-off + s - 1) / s;
-    int h = W - 1 - off >= 0 ? (W - 1 - off) / s + 1 : 0;
-    l = min(l, OW);
-    h = clamp(h, l, OW);
-    *lo = l;
-    *hi = h;
-}
-
 /* im2col of a chunk of nimg images starting at x_off (the chunk's first image):
  *   col[g][(ci * KH + kh) * KW + kw][img * OH * OW + oy * OW + ox]
  *       = x[img][g * Cin_g + ci][oy * sh - ph + kh * dh][ox * sw - pw + kw * dw]  (0 outside)
@@ -182,11 +171,7 @@ inline void conv_valid_range(int off, int s, int W, int OW, int *lo, int *hi)
  * pixels are split into zero / copy / zero runs (the valid run of a tap is the same in every
  * row); shorter rows, where that bookkeeping costs more than it saves, use one select per
  * pixel. Global: (Cin_g, nimg, G). */
-__kernel void conv_im2col(__global float *restrict col, const int col_ld, const int col_g,
-                          __global const float *restrict x, const int x_off, const int Cin,
-                          const int H, const int W, const int Cin_g, const int KH, const int KW,
-                          const int sh, const int sw, const int ph, const int pw, const int dh,
-                          const int dw, const int OH, const int OW, const int nimg)
+__kernel void conv_im2col(CONV_IM2COL_ARGS)
 {
     const int ci = get_global_id(0), img = get_global_id(1), g = get_global_id(2);
     if (ci >= Cin_g || img >= nimg) return;
@@ -236,12 +221,7 @@ __kernel void conv_im2col(__global float *restrict col, const int col_ld, const 
  * ox * sw - pw + kw * dw == ix. Gather form: each work-item owns one channel of one image of
  * dx (no atomics) and adds the taps in a fixed order (kh, kw), so results are reproducible.
  * Global: (Cin_g, nimg, G). */
-__kernel void conv_col2im(__global float *restrict dx, const int dx_off, const int Cin,
-                          const int H, const int W, const int Cin_g,
-                          __global const float *restrict col, const int col_ld, const int col_g,
-                          const int KH, const int KW, const int sh, const int sw, const int ph,
-                          const int pw, const int dh, const int dw, const int OH, const int OW,
-                          const int nimg)
+__kernel void conv_col2im(CONV_COL2IM_ARGS)
 {
     const int ci = get_global_id(0), img = get_global_id(1), g = get_global_id(2);
     if (ci >= Cin_g || img >= nimg) return;

@@ -21,6 +21,27 @@ inline float8 dw_load_row(__global const float *xr, int ix0, int s, int W, int n
     return vload8(0, t);
 }
 
+/* Stores the first nl (<= 8) lanes of v at p (accumulate: adds them to what is there). */
+inline void dw_store8(__global float *p, float8 v, int nl, int accumulate)
+{
+    if (nl == 8) {
+        vstore8(accumulate ? vload8(0, p) + v : v, 0, p);
+        return;
+    }
+    float t[8];
+    vstore8(v, 0, t);
+    for (int l = 0; l < nl; l++) p[l] = accumulate ? p[l] + t[l] : t[l];
+}
+
+/* 8 floats from p, of which the first n are real and the rest read as 0. */
+inline float8 dw_load8_part(__global const float *p, int n)
+{
+    if (n >= 8) return vload8(0, p);
+    float t[8];
+    for (int j = 0; j < 8; j++) t[j] = j < n ? p[j] : 0.0f;
+    return vload8(0, t);
+}
+
 /* y[img][c][oy][ox] = bias[c] + sum over (kh, kw) of w[c][kh][kw] *
  *                     x[img][c][oy * sh - ph + kh * dh][ox * sw - pw + kw * dw]  (0 outside).
  * x [N][C][H][W], w [C][1][KH][KW], y [N][C][OH][OW]. Global: (ceil(OW / 8), OH, N * C). */
@@ -46,14 +67,7 @@ __kernel void conv_dw_fwd(__global float *y, const int y_off, __global const flo
             acc = fma((float8)(wc[kh * KW + kw]), dw_load_row(xr, ox0 * sw - pw + kw * dw, sw, W, nl),
                       acc);
     }
-    __global float *yr = y + y_off + (nc * OH + oy) * OW + ox0;
-    if (nl == 8) {
-        vstore8(acc, 0, yr);
-    } else {
-        float t[8];
-        vstore8(acc, 0, t);
-        for (int l = 0; l < nl; l++) yr[l] = t[l];
-    }
+    dw_store8(y + y_off + (nc * OH + oy) * OW + ox0, acc, nl, 0);
 }
 
 /* dx[img][c][iy][ix] += sum over (kh, kw) of w[c][kh][kw] * dy[img][c][oy][ox] for the output
@@ -107,14 +121,7 @@ __kernel void conv_dw_bwd_data(__global float *dx, const int dx_off, __global co
             acc = fma((float8)(wc[kh * KW + kw]), v, acc);
         }
     }
-    __global float *xr = dx + dx_off + (nc * H + iy) * W + ix0;
-    if (nl == 8) {
-        vstore8(vload8(0, xr) + acc, 0, xr);
-    } else {
-        float t[8];
-        vstore8(acc, 0, t);
-        for (int l = 0; l < nl; l++) xr[l] += t[l];
-    }
+    dw_store8(dx + dx_off + (nc * H + iy) * W + ix0, acc, nl, 1);
 }
 
 /* dw[c][kh][kw] += sum over images and output pixels of dy[img][c][oy][ox] *
@@ -142,14 +149,7 @@ __kernel void conv_dw_bwd_weight(__global float *dwt, const int dw_off, __global
             __global const float *dr = dyc + oy * OW;
             for (int ox0 = 0; ox0 < OW; ox0 += 8) {
                 const int nl = min(8, OW - ox0);
-                float8 g;
-                if (nl == 8) {
-                    g = vload8(0, dr + ox0);
-                } else {
-                    float t[8];
-                    for (int l = 0; l < 8; l++) t[l] = l < nl ? dr[ox0 + l] : 0.0f;
-                    g = vload8(0, t);
-                }
+                const float8 g = dw_load8_part(dr + ox0, nl);
                 acc = fma(g, dw_load_row(xr, ox0 * sw - pw + kw * dw, sw, W, nl), acc);
             }
         }
@@ -163,14 +163,6 @@ __kernel void conv_dw_bwd_weight(__global float *dwt, const int dw_off, __global
  * A block of 8 output columns needs, per input row, the inputs under the left, centre and right
  * taps. They come from one vector load (vload8 at stride 1, vload16 split into even / odd lanes
  * at stride 2) plus one neighbour value, shuffled: no per-lane bounds checks inside the image. */
-
-/* The first n (0 <= n < 8) of 8 floats at p; the rest read as 0 (p[n..7] are not touched). */
-inline float8 dw_load8_part(__global const float *p, int n)
-{
-    float t[8];
-    for (int j = 0; j < 8; j++) t[j] = j < n ? p[j] : 0.0f;
-    return vload8(0, t);
-}
 
 /* Row iy of an input plane (H x W) seen by output columns ox0 .. ox0 + 7 at stride s: the values
  * under the kw = 0, 1, 2 taps (zero outside the plane). */
@@ -262,13 +254,7 @@ __kernel void conv_dw3_fwd(__global float *out, const int out_off, __global cons
         acc = fma((float8)(k[6]), l2, acc);
         acc = fma((float8)(k[7]), c2, acc);
         acc = fma((float8)(k[8]), r2, acc);
-        if (nl == 8) {
-            vstore8(accumulate ? vload8(0, op) + acc : acc, 0, op);
-        } else {
-            float t[8];
-            vstore8(acc, 0, t);
-            for (int j = 0; j < nl; j++) op[j] = accumulate ? op[j] + t[j] : t[j];
-        }
+        dw_store8(op, acc, nl, accumulate);
     }
 }
 
@@ -296,7 +282,7 @@ __kernel void conv_dw3_bwd_data_s2(__global float *dx, const int dx_off, __globa
             const int oy = t / 2;                 /* t is even: kh has iy's parity */
             if (t < 0 || oy >= OH) continue;
             __global const float *dr = plane + oy * OW;
-            const float8 d = ox0 + 8 <= OW ? vload8(0, dr + ox0) : dw_load8_part(dr + ox0, OW - ox0);
+            const float8 d = dw_load8_part(dr + ox0, OW - ox0);
             const float next = ox0 + 8 < OW ? dr[ox0 + 8] : 0.0f;
             const float8 dn = (float8)(d.s1, d.s2, d.s3, d.s4, d.s5, d.s6, d.s7, next);
             even = fma((float8)(wc[kh * 3 + 1]), d, even);
@@ -305,13 +291,8 @@ __kernel void conv_dw3_bwd_data_s2(__global float *dx, const int dx_off, __globa
         }
         const float16 v = (float16)(even.s0, odd.s0, even.s1, odd.s1, even.s2, odd.s2, even.s3, odd.s3,
                                     even.s4, odd.s4, even.s5, odd.s5, even.s6, odd.s6, even.s7, odd.s7);
-        if (nl == 16) {
-            vstore16(vload16(0, xp) + v, 0, xp);
-        } else {
-            float tt[16];
-            vstore16(v, 0, tt);
-            for (int j = 0; j < nl; j++) xp[j] += tt[j];
-        }
+        dw_store8(xp, v.lo, min(nl, 8), 1);
+        if (nl > 8) dw_store8(xp + 8, v.hi, nl - 8, 1);
     }
 }
 
@@ -347,7 +328,7 @@ __kernel void conv_dw3_bwd_weight(__global float *dwt, const int dw_off, __globa
                     }
                 }
                 dw3_row(plane, oy * s + 1, H, W, ox0, s, &l2, &c2, &r2);
-                const float8 g = nl == 8 ? vload8(0, dr) : dw_load8_part(dr, nl);
+                const float8 g = dw_load8_part(dr, nl);
                 a0 = fma(g, l0, a0); a1 = fma(g, c0, a1); a2 = fma(g, r0, a2);
                 a3 = fma(g, l1, a3); a4 = fma(g, c1, a4); a5 = fma(g, r1, a5);
                 a6 = fma(g, l2, a6); a7 = fma(g, c2, a7); a8 = fma(g, r2, a8);

@@ -57,19 +57,7 @@ __kernel void conv_dw_px_bwd_data(__global float *dx, const int dx_off, __global
     __global const float *dp = dy + dy_off + nc * OH * OW;
     __global const float *wc = w + w_off + c * KH * KW;
     float s = 0.0f;
-    for (int kh = 0; kh < KH; kh++) {
-        const int ty = iy + ph - kh * dh;
-        if (ty < 0 || ty % sh) continue;
-        const int oy = ty / sh;
-        if (oy >= OH) continue;
-        for (int kw = 0; kw < KW; kw++) {
-            const int tx = ix + pw - kw * dw;
-            if (tx < 0 || tx % sw) continue;
-            const int ox = tx / sw;
-            if (ox >= OW) continue;
-            s = fma(wc[kh * KW + kw], dp[oy * OW + ox], s);
-        }
-    }
+    CONV_FOR_TAPS_READING(iy, ix, s = fma(wc[kh * KW + kw], dp[oy * OW + ox], s))
     dx[dx_off + q] += s;
 }
 

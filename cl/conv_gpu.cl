@@ -101,11 +101,7 @@ void conv_gemm_tiled(const int M, const int N, const int K, const int G, const i
  *   col[g * col_g + ((ci * KH + kh) * KW + kw) * col_ld + n], n = img * OH * OW + oy * OW + ox
  *       = x[img][g * Cin_g + ci][oy * sh - ph + kh * dh][ox * sw - pw + kw * dw]  (0 outside)
  * for the nimg images of a chunk starting at x_off. Global: (nimg * OH * OW, Cin_g * KH * KW, G). */
-__kernel void conv_im2col_px(__global float *restrict col, const int col_ld, const int col_g,
-                             __global const float *restrict x, const int x_off, const int Cin,
-                             const int H, const int W, const int Cin_g, const int KH, const int KW,
-                             const int sh, const int sw, const int ph, const int pw, const int dh,
-                             const int dw, const int OH, const int OW, const int nimg)
+__kernel void conv_im2col_px(CONV_IM2COL_ARGS)
 {
     const int n = get_global_id(0), row = get_global_id(1), g = get_global_id(2);
     const int P = OH * OW;
@@ -123,31 +119,14 @@ __kernel void conv_im2col_px(__global float *restrict col, const int col_ld, con
  * atomics; taps added in the fixed order (kh, kw)):
  *   dx[img][g * Cin_g + ci][iy][ix] += sum of col[g][(ci * KH + kh) * KW + kw][img * P + oy * OW + ox]
  * over the taps whose output pixel (oy, ox) reads (iy, ix). Global: (nimg * H * W, Cin_g, G). */
-__kernel void conv_col2im_px(__global float *restrict dx, const int dx_off, const int Cin,
-                             const int H, const int W, const int Cin_g,
-                             __global const float *restrict col, const int col_ld, const int col_g,
-                             const int KH, const int KW, const int sh, const int sw, const int ph,
-                             const int pw, const int dh, const int dw, const int OH, const int OW,
-                             const int nimg)
+__kernel void conv_col2im_px(CONV_COL2IM_ARGS)
 {
     const int q = get_global_id(0), ci = get_global_id(1), g = get_global_id(2);
     if (q >= nimg * H * W || ci >= Cin_g) return;
     const int img = q / (H * W), r = q - img * H * W, iy = r / W, ix = r - iy * W;
     __global const float *cp = col + g * col_g + ci * KH * KW * col_ld + img * OH * OW;
     float s = 0.0f;
-    for (int kh = 0; kh < KH; kh++) {
-        const int ty = iy + ph - kh * dh;
-        if (ty < 0 || ty % sh) continue;
-        const int oy = ty / sh;
-        if (oy >= OH) continue;
-        for (int kw = 0; kw < KW; kw++) {
-            const int tx = ix + pw - kw * dw;
-            if (tx < 0 || tx % sw) continue;
-            const int ox = tx / sw;
-            if (ox >= OW) continue;
-            s += cp[(kh * KW + kw) * col_ld + oy * OW + ox];
-        }
-    }
+    CONV_FOR_TAPS_READING(iy, ix, s += cp[(kh * KW + kw) * col_ld + oy * OW + ox])
     dx[dx_off + ((img * Cin + g * Cin_g + ci) * H + iy) * W + ix] += s;
 }
 

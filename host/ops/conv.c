@@ -9,7 +9,7 @@
 #include "ops/conv_cpu.h"
 
 /* The CPU-shaped kernels; every conv program is built with the "conv" tuning. */
-static const fcl_op_src CONV = {"conv.cl", FCL_TF_CONV}, CONV_DW = {"conv_dw.cl", FCL_TF_CONV};
+static const fcl_op_src CONV = {"conv_common.cl+conv.cl", FCL_TF_CONV}, CONV_DW = {"conv_dw.cl", FCL_TF_CONV};
 
 /* ---- shapes -------------------------------------------------------------------------------- */
 

@@ -7,7 +7,7 @@
 #include "facecl/tuning.h"
 #include "ops/conv_cpu.h"
 
-static const fcl_op_src CONV = {"conv.cl", FCL_TF_CONV};
+static const fcl_op_src CONV = {"conv_common.cl+conv.cl", FCL_TF_CONV};
 
 /* ---- tuning ---------------------------------------------------------------------------------- */
 

@@ -4,7 +4,7 @@
 #include "ops/conv_gpu.h"
 #include "ops/op_util.h"
 
-#define SRC "reduce.cl+conv_dw_gpu.cl"
+#define SRC "reduce.cl+conv_common.cl+conv_dw_gpu.cl"
 
 static fcl_status get(fcl_ctx *ctx, const fcl_conv_gpu_tune *t, const char *name, cl_kernel *k)
 {

@@ -6,7 +6,7 @@
 #include "ops/conv_gpu.h"
 #include "ops/op_util.h"
 
-#define SRC "reduce.cl+conv_gpu.cl"
+#define SRC "reduce.cl+conv_common.cl+conv_gpu.cl"
 
 typedef struct tile {
     int tm, tn, tk, wm, wn;
