@@ -11,6 +11,7 @@
 
 #include <facecl/dataset.h>
 #include "io/csv_internal.h"
+#include "runtime/free_list.h"
 
 /* --- message lists -------------------------------------------------------------------------- */
 
@@ -200,9 +201,7 @@ void fcl_dataset_free(fcl_dataset *ds)
     for (int i = 0; i < ds->n_classes; i++) free(ds->classes[i]);
     free(ds->classes);
     for (size_t i = 0; i < ds->n; i++) free(ds->paths[i]);
-    free(ds->paths);
-    free(ds->labels);
-    free(ds->root);
+    FCL_FREE_ALL(ds->paths, ds->labels, ds->root);
     memset(ds, 0, sizeof *ds);
 }
 

@@ -9,6 +9,7 @@
 #include <facecl/image.h>
 
 #include "data/decode_internal.h"
+#include "runtime/free_list.h"
 
 fcl_status fcl_image_alloc(fcl_image *img, int c, int h, int w, fcl_error *err)
 {
@@ -248,9 +249,7 @@ static fcl_status coeffs_make(int in, int out, resample_coeffs *c, fcl_error *er
 
 static void coeffs_free(resample_coeffs *c)
 {
-    free(c->start);
-    free(c->count);
-    free(c->w);
+    FCL_FREE_ALL(c->start, c->count, c->w);
 }
 
 fcl_status fcl_image_resize(const fcl_image *src, int h, int w, fcl_image *out, fcl_error *err)

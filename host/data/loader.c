@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "facecl/loader.h"
+#include "runtime/free_list.h"
 
 #define NO_BATCH ((size_t)-1)
 #define MAX_REPLACE 16          /* skip_bad: replacement tries per failing item */
@@ -610,18 +611,10 @@ fail:
     if (!mu_ok) { /* no threads, no sync objects: free by hand */
         if (l->slots)
             for (int i = 0; i < Q; i++) {
-                free(l->slots[i].b.data);
-                free(l->slots[i].b.labels);
-                free(l->slots[i].b.indices);
-                free(l->slots[i].warn);
-                free(l->slots[i].err);
+                FCL_FREE_ALL(l->slots[i].b.data, l->slots[i].b.labels, l->slots[i].b.indices,
+                             l->slots[i].warn, l->slots[i].err);
             }
-        free(l->slots);
-        free(l->id_items);
-        free(l->id_start);
-        free(l->id_count);
-        free(l->eligible);
-        free(l);
+        FCL_FREE_ALL(l->slots, l->id_items, l->id_start, l->id_count, l->eligible, l);
         return st;
     }
     fcl_loader_destroy(l);
@@ -647,20 +640,10 @@ void fcl_loader_destroy(fcl_loader *l)
         slot *s = &l->slots[i];
         if (s->warn)
             for (int k = 0; k < l->B; k++) free(s->warn[k]);
-        free(s->warn);
-        free(s->err);
-        free(s->b.data);
-        free(s->b.labels);
-        free(s->b.indices);
+        FCL_FREE_ALL(s->warn, s->err, s->b.data, s->b.labels, s->b.indices);
     }
-    free(l->slots);
-    free(l->workers);
-    free(l->order);
-    free(l->gpos);
-    free(l->id_items);
-    free(l->id_start);
-    free(l->id_count);
-    free(l->eligible);
+    FCL_FREE_ALL(l->slots, l->workers, l->order, l->gpos, l->id_items, l->id_start, l->id_count,
+                 l->eligible);
     fcl_strlist_free(&l->warnings);
     free(l);
 }

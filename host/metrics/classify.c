@@ -7,6 +7,7 @@
 
 #include "facecl/metrics.h"
 #include "io/csv_internal.h"
+#include "runtime/free_list.h"
 
 /* Longest class name shown in the report table before it is cut with "...". */
 #define NAME_MAX_SHOWN 40
@@ -116,12 +117,7 @@ fcl_status fcl_confusion_counts(const int *pred, const int *labels, size_t n, in
 void fcl_class_report_free(fcl_class_report *r)
 {
     if (!r) return;
-    free(r->tp);
-    free(r->support);
-    free(r->predicted);
-    free(r->precision);
-    free(r->recall);
-    free(r->f1);
+    FCL_FREE_ALL(r->tp, r->support, r->predicted, r->precision, r->recall, r->f1);
     memset(r, 0, sizeof *r);
 }
 

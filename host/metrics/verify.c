@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "facecl/metrics.h"
+#include "runtime/free_list.h"
 
 /* One pair as sorted: score, label and (for k-fold) fold. */
 typedef struct scored {
@@ -70,11 +71,7 @@ static scored *sort_pairs(const double *scores, const int *labels, const int *fo
 void fcl_roc_free(fcl_roc *roc)
 {
     if (!roc) return;
-    free(roc->thresholds);
-    free(roc->fpr);
-    free(roc->tpr);
-    free(roc->tp);
-    free(roc->fp);
+    FCL_FREE_ALL(roc->thresholds, roc->fpr, roc->tpr, roc->tp, roc->fp);
     memset(roc, 0, sizeof *roc);
 }
 
@@ -227,9 +224,7 @@ void fcl_roc_best_accuracy(const fcl_roc *roc, double *accuracy, double *thresho
 void fcl_kfold_free(fcl_kfold *kf)
 {
     if (!kf) return;
-    free(kf->accuracy);
-    free(kf->threshold);
-    free(kf->size);
+    FCL_FREE_ALL(kf->accuracy, kf->threshold, kf->size);
     memset(kf, 0, sizeof *kf);
 }
 
@@ -343,15 +338,11 @@ fcl_status fcl_kfold_accuracy(const double *scores, const int *labels, const int
     out->mean = sum / k;
     for (int f = 0; f < k; f++) ss += (out->accuracy[f] - out->mean) * (out->accuracy[f] - out->mean);
     out->std = sqrt(ss / k);
-    free(v);
-    free(assigned);
-    free(fold_neg);
+    FCL_FREE_ALL(v, assigned, fold_neg);
     return FCL_OK;
 
 fail:
-    free(v);
-    free(assigned);
-    free(fold_neg);
+    FCL_FREE_ALL(v, assigned, fold_neg);
     fcl_kfold_free(out);
     return st;
 }

@@ -8,6 +8,7 @@
 #include "facecl/checkpoint.h"
 #include "facecl/evaluate.h"
 #include "facecl/safetensors.h"
+#include "runtime/free_list.h"
 
 /* ---- input settings ---------------------------------------------------------------------- */
 
@@ -250,12 +251,7 @@ static fcl_status run_source(fcl_ctx *ctx, fcl_net *net, const fcl_loader_source
 fail:
     fcl_loader_destroy(ld);
     fcl_tensor_release(ctx, &x);
-    free(res);
-    free(host);
-    free(pad);
-    free(seen);
-    free(mirror);
-    free(mirror_out);
+    FCL_FREE_ALL(res, host, pad, seen, mirror, mirror_out);
     return st;
 }
 
@@ -328,10 +324,7 @@ void fcl_pair_index_free(fcl_pair_index *pi)
 {
     if (!pi) return;
     for (size_t i = 0; i < pi->n_images; i++) free(pi->images[i]);
-    free(pi->images);
-    free(pi->first_line);
-    free(pi->row1);
-    free(pi->row2);
+    FCL_FREE_ALL(pi->images, pi->first_line, pi->row1, pi->row2);
     memset(pi, 0, sizeof *pi);
 }
 
@@ -393,10 +386,7 @@ nomem:
     st = FCL_ERR(err, FCL_ERR_NOMEM, "fcl_pair_index_build: out of memory for %zu pairs", n);
 fail:
     if (st) fcl_pair_index_free(out);
-    free(e);
-    free(group_of);
-    free(group_first);
-    free(rank);
+    FCL_FREE_ALL(e, group_of, group_first, rank);
     return st;
 }
 

@@ -6,6 +6,7 @@
 #include "facecl/gemm.h"
 #include "facecl/identify.h"
 #include "facecl/tensor.h"
+#include "runtime/free_list.h"
 
 /* At most this many bytes of scores per GEMM block (probes x gallery rows). */
 #define IDENT_BLOCK_BYTES ((size_t)64 << 20)
@@ -109,19 +110,14 @@ nomem:
 fail:
     fcl_gallery_free(out);
 done:
-    free(count);
-    free(pos);
-    free(acc);
+    FCL_FREE_ALL(count, pos, acc);
     return st;
 }
 
 void fcl_ident_result_free(fcl_ident_result *r)
 {
     if (!r) return;
-    free(r->top_id);
-    free(r->top_score);
-    free(r->rank);
-    free(r->true_score);
+    FCL_FREE_ALL(r->top_id, r->top_score, r->rank, r->true_score);
     memset(r, 0, sizeof *r);
 }
 

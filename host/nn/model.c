@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "nn/model_internal.h"
+#include "runtime/free_list.h"
 
 #define MODEL_FILE_MAX (4u << 20)   /* a model file is text; 4 MiB is far beyond any real one */
 
@@ -107,11 +108,7 @@ void fcl_model_free(fcl_model *m)
 {
     if (!m) return;
     for (int i = 0; i < m->n_layers; i++) free(m->layers[i].params);
-    free(m->layers);
-    free(m->name);
-    free(m->source);
-    free(m->text);
-    free(m);
+    FCL_FREE_ALL(m->layers, m->name, m->source, m->text, m);
 }
 
 static int is_file(const char *p)

@@ -7,6 +7,7 @@
 #include "facecl/optim.h"
 #include "nn/optim_internal.h"
 #include "ops/op_util.h"
+#include "runtime/free_list.h"
 
 /* Chunks of a group are `chunk` elements long (the last one of a range shorter): one
  * work-group each, of `wg` work-items doing FCL_VEC elements per pass, CHUNK_PASSES passes. */
@@ -271,11 +272,7 @@ void fcl_optim_destroy(fcl_ctx *ctx, fcl_optim *o)
     if (!o) return;
     for (size_t i = 0; i < o->n_state; i++) fcl_tensor_release(ctx, &o->state[i]);
     if (o->tab) fcl_pool_free(ctx, o->tab, o->tab_capacity);
-    free(o->hp);
-    free(o->mom_started);
-    free(o->tab_first);
-    free(o->n_chunks);
-    free(o);
+    FCL_FREE_ALL(o->hp, o->mom_started, o->tab_first, o->n_chunks, o);
 }
 
 fcl_optim_kind fcl_optim_kind_of(const fcl_optim *o) { return o->kind; }

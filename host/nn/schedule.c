@@ -5,6 +5,7 @@
 
 #include "facecl/context.h"
 #include "facecl/schedule.h"
+#include "runtime/free_list.h"
 
 /* Where the chainable torch schedulers (StepLR, MultiStepLR, ReduceLROnPlateau) update the
  * previous lr, so do we (state keeps the current lr); the others use torch's closed forms. */
@@ -316,10 +317,7 @@ fail:
 void fcl_sched_destroy(fcl_sched *s)
 {
     if (!s) return;
-    free(s->base);
-    free(s->lr);
-    free(s->mom);
-    free(s);
+    FCL_FREE_ALL(s->base, s->lr, s->mom, s);
 }
 
 const fcl_sched_config *fcl_sched_config_of(const fcl_sched *s) { return &s->cfg; }
