@@ -4,8 +4,7 @@
 /* r-softmax. Per sample b the input holds card * R * rest logits in [card, R, rest] order; the
  * output is [R, card, rest]: y[b, r, g, j] = softmax over r of x[b, g, r, j] (max subtracted,
  * as torch). R == 1: y = sigmoid(x) elementwise. Global: (rest, card, B). */
-__kernel void rsoftmax_fwd(__global float *y, const int y_off, __global const float *x,
-                           const int x_off, const int B, const int card, const int R,
+__kernel void rsoftmax_fwd(FCL_TENSOR(y), FCL_CTENSOR(x), const int B, const int card, const int R,
                            const int rest)
 {
     int j = get_global_id(0), g = get_global_id(1), b = get_global_id(2);
@@ -30,9 +29,8 @@ __kernel void rsoftmax_fwd(__global float *y, const int y_off, __global const fl
 
 /* dx[b, g, r, j] += y_r * (dy_r - sum_r' y_r' dy_r') with y_r = y[b, r, g, j] (dy in y's
  * layout); R == 1: dx += dy * y * (1 - y). Global: (rest, card, B). */
-__kernel void rsoftmax_bwd(__global float *dx, const int dx_off, __global const float *dy,
-                           const int dy_off, __global const float *y, const int y_off,
-                           const int B, const int card, const int R, const int rest)
+__kernel void rsoftmax_bwd(FCL_TENSOR(dx), FCL_CTENSOR(dy), FCL_CTENSOR(y), const int B,
+                           const int card, const int R, const int rest)
 {
     int j = get_global_id(0), g = get_global_id(1), b = get_global_id(2);
     if (j >= rest || g >= card || b >= B)
@@ -57,10 +55,8 @@ __kernel void rsoftmax_bwd(__global float *dx, const int dx_off, __global const 
 /* Radix sum: x [B, R * C, HW] (radix-major channels r * C + c), attention a [B, R * C] or none.
  *   y[b, c, i] = sum_r x[b, r * C + c, i] * a[b, r * C + c]   (a == 1 without HAS_A)
  * Global: (HW, C, B). */
-__kernel void radix_sum_fwd(__global float *y, const int y_off, __global const float *x,
-                            const int x_off, __global const float *a, const int a_off,
-                            const int B, const int R, const int C, const int hw,
-                            const int has_a)
+__kernel void radix_sum_fwd(FCL_TENSOR(y), FCL_CTENSOR(x), FCL_CTENSOR(a), const int B,
+                            const int R, const int C, const int hw, const int has_a)
 {
     int i = get_global_id(0), c = get_global_id(1), b = get_global_id(2);
     if (i >= hw || c >= C || b >= B)
@@ -74,10 +70,8 @@ __kernel void radix_sum_fwd(__global float *y, const int y_off, __global const f
 }
 
 /* dx[b, r * C + c, i] += dy[b, c, i] * a[b, r * C + c]. Global: (HW, R * C, B). */
-__kernel void radix_sum_bwd_data(__global float *dx, const int dx_off, __global const float *dy,
-                                 const int dy_off, __global const float *a, const int a_off,
-                                 const int B, const int R, const int C, const int hw,
-                                 const int has_a)
+__kernel void radix_sum_bwd_data(FCL_TENSOR(dx), FCL_CTENSOR(dy), FCL_CTENSOR(a), const int B,
+                                 const int R, const int C, const int hw, const int has_a)
 {
     int i = get_global_id(0), rc = get_global_id(1), b = get_global_id(2);
     if (i >= hw || rc >= R * C || b >= B)
@@ -89,10 +83,8 @@ __kernel void radix_sum_bwd_data(__global float *dx, const int dx_off, __global 
 /* da[b, r * C + c] += sum_i dy[b, c, i] * x[b, r * C + c, i]: one work-group per (b, r * C + c)
  * (global B * R * C * L, local L, L a power of two); work-item l sums i = l, l + L, ..., then
  * fcl_wg_sum (cl/reduce.cl, built as "reduce.cl+attn.cl"): reproducible per device. */
-__kernel void radix_sum_bwd_attn(__global float *da, const int da_off, __global const float *dy,
-                                 const int dy_off, __global const float *x, const int x_off,
-                                 const int B, const int R, const int C, const int hw,
-                                 __local float *scratch)
+__kernel void radix_sum_bwd_attn(FCL_TENSOR(da), FCL_CTENSOR(dy), FCL_CTENSOR(x), const int B,
+                                 const int R, const int C, const int hw, __local float *scratch)
 {
     int row = get_group_id(0);
     if (row >= B * R * C)

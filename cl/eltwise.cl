@@ -13,8 +13,7 @@
 #define SUM_WG 64
 
 /* y = a + b over n elements. y may be a or b. Global: ceil(n / FCL_VEC). */
-__kernel void add_fwd(__global float *y, const int y_off, __global const float *a, const int a_off,
-                      __global const float *b, const int b_off, const int n)
+__kernel void add_fwd(FCL_TENSOR(y), FCL_CTENSOR(a), FCL_CTENSOR(b), const int n)
 {
     int i0 = get_global_id(0) * FCL_VEC;
     if (i0 + FCL_VEC <= n) {
@@ -26,8 +25,7 @@ __kernel void add_fwd(__global float *y, const int y_off, __global const float *
 }
 
 /* y = alpha * x + beta * y; y is not read when beta == 0. x may be y. Global: ceil(n / FCL_VEC). */
-__kernel void axpby(__global float *y, const int y_off, __global const float *x, const int x_off,
-                    const int n, const float alpha, const float beta)
+__kernel void axpby(FCL_TENSOR(y), FCL_CTENSOR(x), const int n, const float alpha, const float beta)
 {
     int i0 = get_global_id(0) * FCL_VEC;
     if (i0 + FCL_VEC <= n) {
@@ -47,8 +45,7 @@ __kernel void axpby(__global float *y, const int y_off, __global const float *x,
 
 /* SE scaling. Planes p = n * C + c of hw values: y[p, j] = x[p, j] * s[p].
  * Global: (ceil(hw / FCL_VEC), nc). */
-__kernel void chmul_fwd(__global float *y, const int y_off, __global const float *x, const int x_off,
-                        __global const float *s, const int s_off, const int nc, const int hw)
+__kernel void chmul_fwd(FCL_TENSOR(y), FCL_CTENSOR(x), FCL_CTENSOR(s), const int nc, const int hw)
 {
     int j0 = get_global_id(0) * FCL_VEC, p = get_global_id(1);
     if (p >= nc)
@@ -64,9 +61,8 @@ __kernel void chmul_fwd(__global float *y, const int y_off, __global const float
 }
 
 /* dx[p, j] += dy[p, j] * s[p]. Global: (ceil(hw / FCL_VEC), nc). */
-__kernel void chmul_bwd_data(__global float *dx, const int dx_off, __global const float *dy,
-                             const int dy_off, __global const float *s, const int s_off,
-                             const int nc, const int hw)
+__kernel void chmul_bwd_data(FCL_TENSOR(dx), FCL_CTENSOR(dy), FCL_CTENSOR(s), const int nc,
+                             const int hw)
 {
     int j0 = get_global_id(0) * FCL_VEC, p = get_global_id(1);
     if (p >= nc)
@@ -95,9 +91,8 @@ inline float vsum(VF v)
 
 /* ds[p] += sum_j dy[p, j] * x[p, j], one work-item per plane, lanes then tail in fixed order.
  * Global: nc. */
-__kernel void chmul_bwd_scale(__global float *ds, const int ds_off, __global const float *dy,
-                              const int dy_off, __global const float *x, const int x_off,
-                              const int nc, const int hw)
+__kernel void chmul_bwd_scale(FCL_TENSOR(ds), FCL_CTENSOR(dy), FCL_CTENSOR(x), const int nc,
+                              const int hw)
 {
     int p = get_global_id(0);
     if (p >= nc)
@@ -116,9 +111,9 @@ __kernel void chmul_bwd_scale(__global float *ds, const int ds_off, __global con
 /* Strided block copy used by channel concat/split: for each of `rows` rows r,
  * dst[dst_off + r * dst_stride + j] (+)= src[src_off + r * src_stride + j], j < row_len.
  * accumulate != 0 adds instead of overwriting. Global: (ceil(row_len / FCL_VEC), rows). */
-__kernel void block_copy(__global float *dst, const int dst_off, const int dst_stride,
-                         __global const float *src, const int src_off, const int src_stride,
-                         const int row_len, const int rows, const int accumulate)
+__kernel void block_copy(FCL_TENSOR(dst), const int dst_stride, FCL_CTENSOR(src),
+                         const int src_stride, const int row_len, const int rows,
+                         const int accumulate)
 {
     int j0 = get_global_id(0) * FCL_VEC, r = get_global_id(1);
     if (r >= rows)
@@ -150,9 +145,8 @@ inline uint drop_bits(ulong seed, ulong idx)
 
 /* y[i] = x[i] * (keep(i) ? scale : 0) (training forward; a dropped NaN stays NaN, as in torch's
  * input * mask). y may be x. Global: ceil(n / FCL_VEC). */
-__kernel void dropout_fwd(__global float *y, const int y_off, __global const float *x,
-                          const int x_off, const int n, const ulong seed, const uint thr,
-                          const float scale)
+__kernel void dropout_fwd(FCL_TENSOR(y), FCL_CTENSOR(x), const int n, const ulong seed,
+                          const uint thr, const float scale)
 {
     int i0 = get_global_id(0) * FCL_VEC;
     for (int l = 0; l < FCL_VEC; l++) {
@@ -163,9 +157,8 @@ __kernel void dropout_fwd(__global float *y, const int y_off, __global const flo
 }
 
 /* dx[i] += dy[i] * (keep(i) ? scale : 0). Global: ceil(n / FCL_VEC). */
-__kernel void dropout_bwd(__global float *dx, const int dx_off, __global const float *dy,
-                          const int dy_off, const int n, const ulong seed, const uint thr,
-                          const float scale)
+__kernel void dropout_bwd(FCL_TENSOR(dx), FCL_CTENSOR(dy), const int n, const ulong seed,
+                          const uint thr, const float scale)
 {
     int i0 = get_global_id(0) * FCL_VEC;
     for (int l = 0; l < FCL_VEC; l++) {
@@ -179,9 +172,8 @@ __kernel void dropout_bwd(__global float *dx, const int dx_off, __global const f
  * kept iff drop_bits(seed, sample) >= thr (the dropout hash on the sample index).
  * out[i] = (accumulate ? out[i] : 0) + in[i] * (kept ? scale : 0). out may be in (forward).
  * Global: ceil(n / FCL_VEC). */
-__kernel void drop_path(__global float *out, const int out_off, __global const float *in,
-                        const int in_off, const int n, const int per_sample, const ulong seed,
-                        const uint thr, const float scale, const int accumulate)
+__kernel void drop_path(FCL_TENSOR(out), FCL_CTENSOR(in), const int n, const int per_sample,
+                        const ulong seed, const uint thr, const float scale, const int accumulate)
 {
     int i0 = get_global_id(0) * FCL_VEC;
     int last = -1;
@@ -203,8 +195,7 @@ __kernel void drop_path(__global float *out, const int out_off, __global const f
 /* out[out_off] = scale * sum(x[0..n)). Exactly one work-group of SUM_WG: work-item l sums
  * elements l, l + SUM_WG, ... in order, then a fixed binary tree: deterministic. */
 __kernel __attribute__((reqd_work_group_size(SUM_WG, 1, 1)))
-void sum_all(__global float *out, const int out_off, __global const float *x, const int x_off,
-             const int n, const float scale)
+void sum_all(FCL_TENSOR(out), FCL_CTENSOR(x), const int n, const float scale)
 {
     __local float part[SUM_WG];
     int l = get_local_id(0);

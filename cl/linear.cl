@@ -6,8 +6,7 @@
 #endif
 
 /* y [rows, cols] += b [cols] broadcast over rows. Global: (ceil(cols / FCL_VEC), rows). */
-__kernel void linear_bias_fwd(__global float *y, const int y_off, __global const float *b,
-                              const int b_off, const int rows, const int cols)
+__kernel void linear_bias_fwd(FCL_TENSOR(y), FCL_CTENSOR(b), const int rows, const int cols)
 {
     int j0 = get_global_id(0) * FCL_VEC, r = get_global_id(1);
     if (r >= rows)
@@ -23,8 +22,7 @@ __kernel void linear_bias_fwd(__global float *y, const int y_off, __global const
 
 /* db [cols] += sum over rows of dy [rows, cols]. Each work-item owns FCL_VEC adjacent columns
  * and adds the rows in order (no atomics, same bits every run). Global: ceil(cols / FCL_VEC). */
-__kernel void linear_bias_bwd(__global float *db, const int db_off, __global const float *dy,
-                              const int dy_off, const int rows, const int cols)
+__kernel void linear_bias_bwd(FCL_TENSOR(db), FCL_CTENSOR(dy), const int rows, const int cols)
 {
     int j0 = get_global_id(0) * FCL_VEC;
     if (j0 + FCL_VEC <= cols) {

@@ -47,9 +47,8 @@ inline int label_index(float l, int k)
  *   loss_i = (1 - eps) (lse - z_c) + eps * mean_j (lse - z_j)
  * written as sums of non-negative terms (lse >= every z_j): no cancellation.
  * Global: n. */
-__kernel void xent_fwd_rows(__global float *rl, const int rl_off, __global const float *z,
-                            const int z_off, __global const float *lab, const int lab_off,
-                            const int n, const int k, const float eps)
+__kernel void xent_fwd_rows(FCL_TENSOR(rl), FCL_CTENSOR(z), FCL_CTENSOR(lab), const int n,
+                            const int k, const float eps)
 {
     int i = get_global_id(0);
     if (i >= n)
@@ -72,9 +71,8 @@ __kernel void xent_fwd_rows(__global float *rl, const int rl_off, __global const
 
 /* dz[i, j] += coef * (softmax(z_i)_j - q_ij), q = (1 - eps) onehot(c) + eps / k, coef = dloss / N.
  * Global: n. */
-__kernel void xent_bwd(__global float *dz, const int dz_off, __global const float *z,
-                       const int z_off, __global const float *lab, const int lab_off,
-                       const int n, const int k, const float eps, const float coef)
+__kernel void xent_bwd(FCL_TENSOR(dz), FCL_CTENSOR(z), FCL_CTENSOR(lab), const int n, const int k,
+                       const float eps, const float coef)
 {
     int i = get_global_id(0);
     if (i >= n)
@@ -98,8 +96,7 @@ __kernel void xent_bwd(__global float *dz, const int dz_off, __global const floa
 
 /* y = x - lse(x) per row. y may be x (each row is read fully before it is written).
  * Global: n. */
-__kernel void log_softmax_fwd(__global float *y, const int y_off, __global const float *x,
-                              const int x_off, const int n, const int k)
+__kernel void log_softmax_fwd(FCL_TENSOR(y), FCL_CTENSOR(x), const int n, const int k)
 {
     int i = get_global_id(0);
     if (i >= n)
@@ -112,9 +109,8 @@ __kernel void log_softmax_fwd(__global float *y, const int y_off, __global const
 }
 
 /* dx += dy - exp(y) * sum_j dy_j per row (y: the forward output). Global: n. */
-__kernel void log_softmax_bwd(__global float *dx, const int dx_off, __global const float *dy,
-                              const int dy_off, __global const float *y, const int y_off,
-                              const int n, const int k)
+__kernel void log_softmax_bwd(FCL_TENSOR(dx), FCL_CTENSOR(dy), FCL_CTENSOR(y), const int n,
+                              const int k)
 {
     int i = get_global_id(0);
     if (i >= n)
@@ -128,8 +124,7 @@ __kernel void log_softmax_bwd(__global float *dx, const int dx_off, __global con
 }
 
 /* y = x / max(||x||, eps) per row of d values. y may be x. Global: n. */
-__kernel void l2norm_fwd(__global float *y, const int y_off, __global const float *x,
-                         const int x_off, const int n, const int d, const float eps)
+__kernel void l2norm_fwd(FCL_TENSOR(y), FCL_CTENSOR(x), const int n, const int d, const float eps)
 {
     int i = get_global_id(0);
     if (i >= n)
@@ -145,9 +140,8 @@ __kernel void l2norm_fwd(__global float *y, const int y_off, __global const floa
 
 /* dx += (dy - y (y . dy)) / ||x|| with y = x / ||x||, or dy / eps where the norm is clamped.
  * Global: n. */
-__kernel void l2norm_bwd(__global float *dx, const int dx_off, __global const float *dy,
-                         const int dy_off, __global const float *x, const int x_off,
-                         const int n, const int d, const float eps)
+__kernel void l2norm_bwd(FCL_TENSOR(dx), FCL_CTENSOR(dy), FCL_CTENSOR(x), const int n, const int d,
+                         const float eps)
 {
     int i = get_global_id(0);
     if (i >= n)
@@ -195,9 +189,8 @@ inline float wg_row_lse_m(__global const float *r, int k, float m, __local float
     return log(fcl_wg_sum(e, s));
 }
 
-__kernel void xent_fwd_rows_wg(__global float *rl, const int rl_off, __global const float *z,
-                               const int z_off, __global const float *lab, const int lab_off,
-                               const int n, const int k, const float eps, __local float *s)
+__kernel void xent_fwd_rows_wg(FCL_TENSOR(rl), FCL_CTENSOR(z), FCL_CTENSOR(lab), const int n,
+                               const int k, const float eps, __local float *s)
 {
     int i = get_group_id(0), l = get_local_id(0), L = get_local_size(0);
     __global const float *r = z + z_off + i * k;
@@ -219,10 +212,8 @@ __kernel void xent_fwd_rows_wg(__global float *rl, const int rl_off, __global co
         rl[rl_off + i] = (1.0f - eps) * (lse_m + (m - r[c])) + eps * (lse_m + below / (float)k);
 }
 
-__kernel void xent_bwd_wg(__global float *dz, const int dz_off, __global const float *z,
-                          const int z_off, __global const float *lab, const int lab_off,
-                          const int n, const int k, const float eps, const float coef,
-                          __local float *s)
+__kernel void xent_bwd_wg(FCL_TENSOR(dz), FCL_CTENSOR(z), FCL_CTENSOR(lab), const int n,
+                          const int k, const float eps, const float coef, __local float *s)
 {
     int i = get_group_id(0), l = get_local_id(0), L = get_local_size(0);
     __global const float *r = z + z_off + i * k;
@@ -242,8 +233,8 @@ __kernel void xent_bwd_wg(__global float *dz, const int dz_off, __global const f
     }
 }
 
-__kernel void log_softmax_fwd_wg(__global float *y, const int y_off, __global const float *x,
-                                 const int x_off, const int n, const int k, __local float *s)
+__kernel void log_softmax_fwd_wg(FCL_TENSOR(y), FCL_CTENSOR(x), const int n, const int k,
+                                 __local float *s)
 {
     int i = get_group_id(0);
     __global const float *r = x + x_off + i * k;
@@ -255,9 +246,8 @@ __kernel void log_softmax_fwd_wg(__global float *y, const int y_off, __global co
         y[y_off + i * k + j] = (r[j] - m) - lse_m;
 }
 
-__kernel void log_softmax_bwd_wg(__global float *dx, const int dx_off, __global const float *dy,
-                                 const int dy_off, __global const float *y, const int y_off,
-                                 const int n, const int k, __local float *s)
+__kernel void log_softmax_bwd_wg(FCL_TENSOR(dx), FCL_CTENSOR(dy), FCL_CTENSOR(y), const int n,
+                                 const int k, __local float *s)
 {
     int i = get_group_id(0), l = get_local_id(0), L = get_local_size(0);
     __global const float *g = dy + dy_off + i * k, *yr = y + y_off + i * k;
@@ -269,9 +259,8 @@ __kernel void log_softmax_bwd_wg(__global float *dx, const int dx_off, __global 
         dx[dx_off + i * k + j] += g[j] - exp(yr[j]) * t;
 }
 
-__kernel void l2norm_fwd_wg(__global float *y, const int y_off, __global const float *x,
-                            const int x_off, const int n, const int d, const float eps,
-                            __local float *s)
+__kernel void l2norm_fwd_wg(FCL_TENSOR(y), FCL_CTENSOR(x), const int n, const int d,
+                            const float eps, __local float *s)
 {
     int i = get_group_id(0), l = get_local_id(0), L = get_local_size(0);
     __global const float *r = x + x_off + i * d;
@@ -283,9 +272,8 @@ __kernel void l2norm_fwd_wg(__global float *y, const int y_off, __global const f
         y[y_off + i * d + j] = r[j] / den;
 }
 
-__kernel void l2norm_bwd_wg(__global float *dx, const int dx_off, __global const float *dy,
-                            const int dy_off, __global const float *x, const int x_off,
-                            const int n, const int d, const float eps, __local float *s)
+__kernel void l2norm_bwd_wg(FCL_TENSOR(dx), FCL_CTENSOR(dy), FCL_CTENSOR(x), const int n,
+                            const int d, const float eps, __local float *s)
 {
     int i = get_group_id(0), l = get_local_id(0), L = get_local_size(0);
     __global const float *r = x + x_off + i * d, *g = dy + dy_off + i * d;

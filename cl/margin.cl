@@ -69,10 +69,8 @@ inline float target_f(float c, const margin_p *p, float *df)
 
 /* logits[i, j] = scale_i * (j == y_i ? f(cos) : cos), scale_i = s or xnorm[i] (SphereFace).
  * A bad label makes the row NaN. Global: (k, n). */
-__kernel void margin_fwd(__global float *z, const int z_off, __global const float *cs,
-                         const int cs_off, __global const float *lab, const int lab_off,
-                         __global const float *xn, const int xn_off, const int n, const int k,
-                         const float s, MARGIN_ARGS)
+__kernel void margin_fwd(FCL_TENSOR(z), FCL_CTENSOR(cs), FCL_CTENSOR(lab), FCL_CTENSOR(xn),
+                         const int n, const int k, const float s, MARGIN_ARGS)
 {
     int j = get_global_id(0), i = get_global_id(1);
     if (i >= n || j >= k)
@@ -89,10 +87,8 @@ __kernel void margin_fwd(__global float *z, const int z_off, __global const floa
 }
 
 /* dcos[i, j] += scale_i * dlogits[i, j] * (j == y_i ? f'(cos) : 1). Global: (k, n). */
-__kernel void margin_bwd(__global float *dc, const int dc_off, __global const float *dz,
-                         const int dz_off, __global const float *cs, const int cs_off,
-                         __global const float *lab, const int lab_off, __global const float *xn,
-                         const int xn_off, const int n, const int k, const float s, MARGIN_ARGS)
+__kernel void margin_bwd(FCL_TENSOR(dc), FCL_CTENSOR(dz), FCL_CTENSOR(cs), FCL_CTENSOR(lab),
+                         FCL_CTENSOR(xn), const int n, const int k, const float s, MARGIN_ARGS)
 {
     int j = get_global_id(0), i = get_global_id(1);
     if (i >= n || j >= k)
@@ -110,10 +106,8 @@ __kernel void margin_bwd(__global float *dc, const int dc_off, __global const fl
 
 /* SphereFace's scale gradient: dxn[i] += sum_j dlogits[i, j] * (j == y_i ? f(cos) : cos), in
  * column order. Global: n. */
-__kernel void margin_bwd_norm(__global float *dxn, const int dxn_off, __global const float *dz,
-                              const int dz_off, __global const float *cs, const int cs_off,
-                              __global const float *lab, const int lab_off, const int n,
-                              const int k, MARGIN_ARGS)
+__kernel void margin_bwd_norm(FCL_TENSOR(dxn), FCL_CTENSOR(dz), FCL_CTENSOR(cs), FCL_CTENSOR(lab),
+                              const int n, const int k, MARGIN_ARGS)
 {
     int i = get_global_id(0);
     if (i >= n)
@@ -132,8 +126,7 @@ __kernel void margin_bwd_norm(__global float *dxn, const int dxn_off, __global c
 }
 
 /* norms[i] = ||x_i|| over d values. Global: n. */
-__kernel void row_norm_fwd(__global float *nr, const int nr_off, __global const float *x,
-                           const int x_off, const int n, const int d)
+__kernel void row_norm_fwd(FCL_TENSOR(nr), FCL_CTENSOR(x), const int n, const int d)
 {
     int i = get_global_id(0);
     if (i >= n)
@@ -146,9 +139,8 @@ __kernel void row_norm_fwd(__global float *nr, const int nr_off, __global const 
 }
 
 /* dx_i += dn_i * x_i / max(||x_i||, eps). Global: n. */
-__kernel void row_norm_bwd(__global float *dx, const int dx_off, __global const float *dn,
-                           const int dn_off, __global const float *x, const int x_off,
-                           const int n, const int d, const float eps)
+__kernel void row_norm_bwd(FCL_TENSOR(dx), FCL_CTENSOR(dn), FCL_CTENSOR(x), const int n,
+                           const int d, const float eps)
 {
     int i = get_global_id(0);
     if (i >= n)
@@ -166,10 +158,9 @@ __kernel void row_norm_bwd(__global float *dx, const int dx_off, __global const 
 /* ---- GPU shape: one work-group per row (see the note in cl/loss.cl; built as
  * "reduce.cl+margin.cl"). Global: n * L, local L. ---------------------------------------------- */
 
-__kernel void margin_bwd_norm_wg(__global float *dxn, const int dxn_off, __global const float *dz,
-                                 const int dz_off, __global const float *cs, const int cs_off,
-                                 __global const float *lab, const int lab_off, const int n,
-                                 const int k, MARGIN_ARGS, __local float *sc)
+__kernel void margin_bwd_norm_wg(FCL_TENSOR(dxn), FCL_CTENSOR(dz), FCL_CTENSOR(cs),
+                                 FCL_CTENSOR(lab), const int n, const int k, MARGIN_ARGS,
+                                 __local float *sc)
 {
     int i = get_group_id(0), l = get_local_id(0), L = get_local_size(0);
     MARGIN_INIT(p);
@@ -197,8 +188,8 @@ inline float wg_row_ss(__global const float *r, int d, __local float *sc)
     return fcl_wg_sum(ss, sc);
 }
 
-__kernel void row_norm_fwd_wg(__global float *nr, const int nr_off, __global const float *x,
-                              const int x_off, const int n, const int d, __local float *sc)
+__kernel void row_norm_fwd_wg(FCL_TENSOR(nr), FCL_CTENSOR(x), const int n, const int d,
+                              __local float *sc)
 {
     int i = get_group_id(0);
     float ss = wg_row_ss(x + x_off + i * d, d, sc);
@@ -206,9 +197,8 @@ __kernel void row_norm_fwd_wg(__global float *nr, const int nr_off, __global con
         nr[nr_off + i] = sqrt(ss);
 }
 
-__kernel void row_norm_bwd_wg(__global float *dx, const int dx_off, __global const float *dn,
-                              const int dn_off, __global const float *x, const int x_off,
-                              const int n, const int d, const float eps, __local float *sc)
+__kernel void row_norm_bwd_wg(FCL_TENSOR(dx), FCL_CTENSOR(dn), FCL_CTENSOR(x), const int n,
+                              const int d, const float eps, __local float *sc)
 {
     int i = get_group_id(0);
     __global const float *r = x + x_off + i * d;

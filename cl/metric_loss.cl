@@ -27,10 +27,8 @@ inline float pair_sqdist(__global const float *ar, __global const float *br, int
 /* ==== center loss ============================================================================ */
 
 /* rl[i] = ||x_i - c_{y_i}||^2 / 2 (NaN for a bad label). Global: n. */
-__kernel void center_rows(__global float *rl, const int rl_off, __global const float *x,
-                          const int x_off, __global const float *c, const int c_off,
-                          __global const float *lab, const int lab_off, const int n, const int d,
-                          const int k)
+__kernel void center_rows(FCL_TENSOR(rl), FCL_CTENSOR(x), FCL_CTENSOR(c), FCL_CTENSOR(lab),
+                          const int n, const int d, const int k)
 {
     int i = get_global_id(0);
     if (i >= n)
@@ -45,10 +43,8 @@ __kernel void center_rows(__global float *rl, const int rl_off, __global const f
 }
 
 /* dx[i, t] += coef * (x[i, t] - c[y_i, t]). Global: (d, n). */
-__kernel void center_bwd_x(__global float *dx, const int dx_off, __global const float *x,
-                           const int x_off, __global const float *c, const int c_off,
-                           __global const float *lab, const int lab_off, const int n, const int d,
-                           const int k, const float coef)
+__kernel void center_bwd_x(FCL_TENSOR(dx), FCL_CTENSOR(x), FCL_CTENSOR(c), FCL_CTENSOR(lab),
+                           const int n, const int d, const int k, const float coef)
 {
     int t = get_global_id(0), i = get_global_id(1);
     if (i >= n || t >= d)
@@ -63,10 +59,9 @@ __kernel void center_bwd_x(__global float *dx, const int dx_off, __global const 
  * The work-item of the FIRST row of class j does it, gathering rows in batch order, so each
  * out element has exactly one writer (out may be c itself: the centre update). Rows with bad
  * labels are skipped. Global: (d, n). */
-__kernel void center_gather(__global float *out, const int out_off, __global const float *x,
-                            const int x_off, __global const float *c, const int c_off,
-                            __global const float *lab, const int lab_off, const int n, const int d,
-                            const int k, const float scale, const int use_count)
+__kernel void center_gather(FCL_TENSOR(out), FCL_CTENSOR(x), FCL_CTENSOR(c), FCL_CTENSOR(lab),
+                            const int n, const int d, const int k, const float scale,
+                            const int use_count)
 {
     int t = get_global_id(0), i = get_global_id(1);
     if (i >= n || t >= d)
@@ -97,8 +92,8 @@ __kernel void center_gather(__global float *out, const int out_off, __global con
 
 /* dist[i, j] = ||x_i - x_j||^2, or its square root. Exactly symmetric (the same operations in
  * the same order for (i, j) and (j, i)), exactly 0 on the diagonal. Global: (n, n). */
-__kernel void triplet_dist(__global float *dist, const int dist_off, __global const float *x,
-                           const int x_off, const int n, const int d, const int squared)
+__kernel void triplet_dist(FCL_TENSOR(dist), FCL_CTENSOR(x), const int n, const int d,
+                           const int squared)
 {
     int j = get_global_id(0), i = get_global_id(1);
     if (i >= n || j >= n)
@@ -117,11 +112,9 @@ __kernel void triplet_dist(__global float *dist, const int dist_off, __global co
  * G [n, n] = d(sum of a's hinges)/d dist[a, :] (+1 at the positive, -1 at the negative of
  * every active triplet). Ties go to the lowest index (strict comparisons in index order).
  * Global: n. */
-__kernel void triplet_mine(__global float *rl, const int rl_off, __global float *rc,
-                           const int rc_off, __global float *g, const int g_off,
-                           __global const float *dist, const int dist_off,
-                           __global const float *lab, const int lab_off, const int n,
-                           const float margin, const int mining, const int want_g)
+__kernel void triplet_mine(FCL_TENSOR(rl), FCL_TENSOR(rc), FCL_TENSOR(g), FCL_CTENSOR(dist),
+                           FCL_CTENSOR(lab), const int n, const float margin, const int mining,
+                           const int want_g)
 {
     int a = get_global_id(0);
     if (a >= n)
@@ -195,9 +188,8 @@ __kernel void triplet_mine(__global float *rl, const int rl_off, __global float 
 
 /* out[0] = sum(rl) / sum(rc) (0 without triplets); with want_inv also out[1] = 1 / sum(rc)
  * (0 without triplets). One work-item, batch order. Global: 1. */
-__kernel void triplet_reduce(__global float *out, const int out_off, __global const float *rl,
-                             const int rl_off, __global const float *rc, const int rc_off,
-                             const int n, const int want_inv)
+__kernel void triplet_reduce(FCL_TENSOR(out), FCL_CTENSOR(rl), FCL_CTENSOR(rc), const int n,
+                             const int want_inv)
 {
     if (get_global_id(0) != 0)
         return;
@@ -215,11 +207,9 @@ __kernel void triplet_reduce(__global float *out, const int out_off, __global co
 /* dx[r, t] += dloss * inv * sum_j (G[r, j] + G[j, r]) * dd(r, j) * (x[r, t] - x[j, t]) with
  * dd = 2 (squared distances) or 1 / dist[r, j] (Euclidean; 0 at dist 0), inv = stats[1].
  * Global: (d, n). */
-__kernel void triplet_grad(__global float *dx, const int dx_off, __global const float *x,
-                           const int x_off, __global const float *g, const int g_off,
-                           __global const float *dist, const int dist_off,
-                           __global const float *stats, const int stats_off, const int n,
-                           const int d, const int squared, const float dloss)
+__kernel void triplet_grad(FCL_TENSOR(dx), FCL_CTENSOR(x), FCL_CTENSOR(g), FCL_CTENSOR(dist),
+                           FCL_CTENSOR(stats), const int n, const int d, const int squared,
+                           const float dloss)
 {
     int t = get_global_id(0), r = get_global_id(1);
     if (r >= n || t >= d)
@@ -239,10 +229,8 @@ __kernel void triplet_grad(__global float *dx, const int dx_off, __global const 
 /* ==== contrastive ============================================================================ */
 
 /* rl[i] = y d^2 + (1 - y) max(0, margin - d)^2, d = ||a_i - b_i||. Global: n. */
-__kernel void contrastive_rows(__global float *rl, const int rl_off, __global const float *a,
-                               const int a_off, __global const float *b, const int b_off,
-                               __global const float *y, const int y_off, const int n, const int d,
-                               const float margin)
+__kernel void contrastive_rows(FCL_TENSOR(rl), FCL_CTENSOR(a), FCL_CTENSOR(b), FCL_CTENSOR(y),
+                               const int n, const int d, const float margin)
 {
     int i = get_global_id(0);
     if (i >= n)
@@ -255,10 +243,8 @@ __kernel void contrastive_rows(__global float *rl, const int rl_off, __global co
 
 /* da_i += coef * (y - (1 - y) max(0, margin - d) / d) (a_i - b_i), db_i -= the same
  * (coef = dloss / N; the hinge term is 0 at d = 0). Global: n. */
-__kernel void contrastive_bwd(__global float *da, const int da_off, __global float *db,
-                              const int db_off, __global const float *a, const int a_off,
-                              __global const float *b, const int b_off, __global const float *y,
-                              const int y_off, const int n, const int d, const float margin,
+__kernel void contrastive_bwd(FCL_TENSOR(da), FCL_TENSOR(db), FCL_CTENSOR(a), FCL_CTENSOR(b),
+                              FCL_CTENSOR(y), const int n, const int d, const float margin,
                               const float coef, const int have_da, const int have_db)
 {
     int i = get_global_id(0);
@@ -292,9 +278,8 @@ inline int hist_bin(float s, int bins, float delta, float *frac)
 /* h[r] = (sum over positive pairs i < j of pair weight in bin r) / npos, h[bins + r] the same
  * over negative pairs; work-item 0 also writes h[2 bins] = npos, h[2 bins + 1] = nneg. The pair
  * loop runs in (i, j) order. Global: bins. */
-__kernel void hist_bins(__global float *h, const int h_off, __global const float *sim,
-                        const int sim_off, __global const float *lab, const int lab_off,
-                        const int n, const int bins)
+__kernel void hist_bins(FCL_TENSOR(h), FCL_CTENSOR(sim), FCL_CTENSOR(lab), const int n,
+                        const int bins)
 {
     int r = get_global_id(0);
     if (r >= bins)
@@ -327,9 +312,8 @@ __kernel void hist_bins(__global float *h, const int h_off, __global const float
 /* out[0] = sum_r h-[r] cumsum(h+)[r] (0 without positive or negative pairs); with want_coef the
  * per-bin gradient coefficients coef[q] = dL/dh+[q] / npos = sum_{r >= q} h-[r] / npos and
  * coef[bins + r] = dL/dh-[r] / nneg = cumsum(h+)[r] / nneg. Global: 1. */
-__kernel void hist_loss(__global float *out, const int out_off, __global float *coef,
-                        const int coef_off, __global const float *h, const int h_off,
-                        const int bins, const int want_coef)
+__kernel void hist_loss(FCL_TENSOR(out), FCL_TENSOR(coef), FCL_CTENSOR(h), const int bins,
+                        const int want_coef)
 {
     if (get_global_id(0) != 0)
         return;
@@ -358,10 +342,8 @@ __kernel void hist_loss(__global float *out, const int out_off, __global float *
 
 /* ds[i, j] = dloss * (c[k + 1] - c[k]) / delta for i < j (c: the positive or negative
  * coefficients, k: the pair's bin), 0 elsewhere. Global: (n, n). */
-__kernel void hist_dsim(__global float *ds, const int ds_off, __global const float *sim,
-                        const int sim_off, __global const float *lab, const int lab_off,
-                        __global const float *coef, const int coef_off, const int n,
-                        const int bins, const float dloss)
+__kernel void hist_dsim(FCL_TENSOR(ds), FCL_CTENSOR(sim), FCL_CTENSOR(lab), FCL_CTENSOR(coef),
+                        const int n, const int bins, const float dloss)
 {
     int j = get_global_id(0), i = get_global_id(1);
     if (i >= n || j >= n)
@@ -381,10 +363,8 @@ __kernel void hist_dsim(__global float *ds, const int ds_off, __global const flo
  * is a work-group reduction (cl/reduce.cl; the file is built as "reduce.cl+metric_loss.cl").
  * Same semantics as center_rows / contrastive_rows. Global: n * L, local L. */
 
-__kernel void center_rows_wg(__global float *rl, const int rl_off, __global const float *x,
-                             const int x_off, __global const float *c, const int c_off,
-                             __global const float *lab, const int lab_off, const int n,
-                             const int d, const int k, __local float *sc)
+__kernel void center_rows_wg(FCL_TENSOR(rl), FCL_CTENSOR(x), FCL_CTENSOR(c), FCL_CTENSOR(lab),
+                             const int n, const int d, const int k, __local float *sc)
 {
     int i = get_group_id(0), l = get_local_id(0);
     int y = label_index(lab[lab_off + i], k);
@@ -404,10 +384,8 @@ __kernel void center_rows_wg(__global float *rl, const int rl_off, __global cons
         rl[rl_off + i] = 0.5f * s;
 }
 
-__kernel void contrastive_rows_wg(__global float *rl, const int rl_off, __global const float *a,
-                                  const int a_off, __global const float *b, const int b_off,
-                                  __global const float *y, const int y_off, const int n,
-                                  const int d, const float margin, __local float *sc)
+__kernel void contrastive_rows_wg(FCL_TENSOR(rl), FCL_CTENSOR(a), FCL_CTENSOR(b), FCL_CTENSOR(y),
+                                  const int n, const int d, const float margin, __local float *sc)
 {
     int i = get_group_id(0), l = get_local_id(0);
     __global const float *ar = a + a_off + i * d, *br = b + b_off + i * d;

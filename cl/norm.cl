@@ -21,11 +21,9 @@
  * variance in two passes (no cancellation); rstd = 1 / sqrt(var + eps). save_mean / save_rstd
  * [N * HW] (flag NORM_HAS_SAVE). y may be x: a pixel is read and written by one work-item, every
  * read of it before its first write. Global: (HW, N). */
-__kernel void ln2d_fwd(__global float *y, const int y_off, __global const float *x,
-                       const int x_off, __global const float *w, const int w_off,
-                       __global const float *bias, const int b_off, __global float *save_mean,
-                       const int sm_off, __global float *save_rstd, const int sr_off,
-                       const int n, const int C, const int hw, const float eps, const int flags)
+__kernel void ln2d_fwd(FCL_TENSOR(y), FCL_CTENSOR(x), FCL_CTENSOR(w), FCL_CTENSOR(bias),
+                       FCL_TENSOR(save_mean), FCL_TENSOR(save_rstd), const int n, const int C,
+                       const int hw, const float eps, const int flags)
 {
     int i = get_global_id(0), b = get_global_id(1);
     if (i >= hw || b >= n)
@@ -43,8 +41,8 @@ __kernel void ln2d_fwd(__global float *y, const int y_off, __global const float 
     }
     float rstd = 1.0f / sqrt(q / (float)C + eps);
     if (flags & NORM_HAS_SAVE) {
-        save_mean[sm_off + b * hw + i] = mean;
-        save_rstd[sr_off + b * hw + i] = rstd;
+        save_mean[save_mean_off + b * hw + i] = mean;
+        save_rstd[save_rstd_off + b * hw + i] = rstd;
     }
     __global float *yp = y + y_off + base;
     for (int c = 0; c < C; c++) {
@@ -52,25 +50,22 @@ __kernel void ln2d_fwd(__global float *y, const int y_off, __global const float 
         if (flags & NORM_HAS_WEIGHT)
             v *= w[w_off + c];
         if (flags & NORM_HAS_BIAS)
-            v += bias[b_off + c];
+            v += bias[bias_off + c];
         yp[c * hw] = v;
     }
 }
 
 /* dx += rstd * (g - mean_c(g) - xhat * mean_c(g * xhat)), g = dy * w[c], xhat = (x - mean) *
  * rstd, per pixel (the statistics saved by the forward). Global: (HW, N). */
-__kernel void ln2d_bwd_data(__global float *dx, const int dx_off, __global const float *dy,
-                            const int dy_off, __global const float *x, const int x_off,
-                            __global const float *w, const int w_off,
-                            __global const float *save_mean, const int sm_off,
-                            __global const float *save_rstd, const int sr_off, const int n,
+__kernel void ln2d_bwd_data(FCL_TENSOR(dx), FCL_CTENSOR(dy), FCL_CTENSOR(x), FCL_CTENSOR(w),
+                            FCL_CTENSOR(save_mean), FCL_CTENSOR(save_rstd), const int n,
                             const int C, const int hw, const int flags)
 {
     int i = get_global_id(0), b = get_global_id(1);
     if (i >= hw || b >= n)
         return;
     int base = b * C * hw + i;
-    float mean = save_mean[sm_off + b * hw + i], rstd = save_rstd[sr_off + b * hw + i];
+    float mean = save_mean[save_mean_off + b * hw + i], rstd = save_rstd[save_rstd_off + b * hw + i];
     __global const float *xp = x + x_off + base;
     __global const float *gp = dy + dy_off + base;
     float sg = 0.0f, sgx = 0.0f;
@@ -92,13 +87,9 @@ __kernel void ln2d_bwd_data(__global float *dx, const int dx_off, __global const
  *   dw[c] += sum over (b, i) of dy * xhat   (NORM_NORMALISE: xhat from the saved statistics;
  *                                            otherwise xhat = x: layer scale's dgamma)
  *   db[c] += sum over (b, i) of dy           (NORM_HAS_DB) */
-__kernel void chan_param_grad(__global float *dw, const int dw_off, __global float *db,
-                              const int db_off, __global const float *dy, const int dy_off,
-                              __global const float *x, const int x_off,
-                              __global const float *save_mean, const int sm_off,
-                              __global const float *save_rstd, const int sr_off, const int n,
-                              const int C, const int hw, const int flags,
-                              __local float *scratch)
+__kernel void chan_param_grad(FCL_TENSOR(dw), FCL_TENSOR(db), FCL_CTENSOR(dy), FCL_CTENSOR(x),
+                              FCL_CTENSOR(save_mean), FCL_CTENSOR(save_rstd), const int n,
+                              const int C, const int hw, const int flags, __local float *scratch)
 {
     int c = get_group_id(0);
     if (c >= C)
@@ -111,7 +102,7 @@ __kernel void chan_param_grad(__global float *dw, const int dw_off, __global flo
         int k = (b * C + c) * hw + i;
         float g = dy[dy_off + k], v = x[x_off + k];
         if (flags & NORM_NORMALISE)
-            v = (v - save_mean[sm_off + m]) * save_rstd[sr_off + m];
+            v = (v - save_mean[save_mean_off + m]) * save_rstd[save_rstd_off + m];
         aw += g * v;
         ab += g;
     }
@@ -125,15 +116,14 @@ __kernel void chan_param_grad(__global float *dw, const int dw_off, __global flo
 
 /* Layer scale: y = x * gamma[c] (mode 0) or dx += dy * gamma[c] (mode 1), over [N, C, HW];
  * rows r = b * C + c. Global: (HW, N * C). y may be x. */
-__kernel void chan_scale(__global float *y, const int y_off, __global const float *x,
-                         const int x_off, __global const float *gamma, const int g_off,
-                         const int nc, const int C, const int hw, const int accumulate)
+__kernel void chan_scale(FCL_TENSOR(y), FCL_CTENSOR(x), FCL_CTENSOR(gamma), const int nc,
+                         const int C, const int hw, const int accumulate)
 {
     int i = get_global_id(0), r = get_global_id(1);
     if (i >= hw || r >= nc)
         return;
     int k = r * hw + i;
-    float v = x[x_off + k] * gamma[g_off + r % C];
+    float v = x[x_off + k] * gamma[gamma_off + r % C];
     if (accumulate)
         y[y_off + k] += v;
     else
@@ -163,10 +153,9 @@ inline float2 row_stats(__global const float *wr, int K, float eps, __local floa
 }
 
 /* w_hat = s * (w - mean) * rstd. */
-__kernel void wstd_fwd(__global float *wh, const int wh_off, __global const float *w,
-                       const int w_off, __global const float *gain, const int g_off,
-                       const int O, const int K, const float scale, const float eps,
-                       const int has_gain, __local float *scratch)
+__kernel void wstd_fwd(FCL_TENSOR(wh), FCL_CTENSOR(w), FCL_CTENSOR(gain), const int O, const int K,
+                       const float scale, const float eps, const int has_gain,
+                       __local float *scratch)
 {
     int o = get_group_id(0);
     if (o >= O)
@@ -175,7 +164,7 @@ __kernel void wstd_fwd(__global float *wh, const int wh_off, __global const floa
     __global const float *wr = w + w_off + o * K;
     float2 st = row_stats(wr, K, eps, scratch);
     float mean = st.x, rstd = st.y;
-    float s = (has_gain ? gain[g_off + o] : 1.0f) * scale * rstd;
+    float s = (has_gain ? gain[gain_off + o] : 1.0f) * scale * rstd;
     for (int i = l; i < K; i += L)
         wh[wh_off + o * K + i] = (wr[i] - mean) * s;
 }
@@ -183,10 +172,8 @@ __kernel void wstd_fwd(__global float *wh, const int wh_off, __global const floa
 /* Backward from d w_hat (dwh), statistics recomputed, xhat = (w - mean) * rstd:
  *   dgain[o] += scale * sum dwh * xhat
  *   dw += s * rstd * (dwh - mean(dwh) - xhat * mean(dwh * xhat))   (s = gain[o] * scale) */
-__kernel void wstd_bwd(__global float *dw, const int dw_off, __global float *dgain,
-                       const int dg_off, __global const float *dwh, const int dwh_off,
-                       __global const float *w, const int w_off, __global const float *gain,
-                       const int g_off, const int O, const int K, const float scale,
+__kernel void wstd_bwd(FCL_TENSOR(dw), FCL_TENSOR(dgain), FCL_CTENSOR(dwh), FCL_CTENSOR(w),
+                       FCL_CTENSOR(gain), const int O, const int K, const float scale,
                        const float eps, const int flags, __local float *scratch)
 {
     int o = get_group_id(0);
@@ -206,9 +193,9 @@ __kernel void wstd_bwd(__global float *dw, const int dw_off, __global float *dga
     sg = fcl_wg_sum(sg, scratch);
     sgx = fcl_wg_sum(sgx, scratch);
     if (l == 0 && (flags & NORM_HAS_DB))
-        dgain[dg_off + o] += scale * sgx;
+        dgain[dgain_off + o] += scale * sgx;
     if (flags & NORM_HAS_DW) {
-        float s = ((flags & NORM_HAS_WEIGHT) ? gain[g_off + o] : 1.0f) * scale * rstd;
+        float s = ((flags & NORM_HAS_WEIGHT) ? gain[gain_off + o] : 1.0f) * scale * rstd;
         float mg = sg / (float)K, mgx = sgx / (float)K;
         for (int i = l; i < K; i += L)
             dw[dw_off + o * K + i] += s * (gr[i] - mg - (wr[i] - mean) * rstd * mgx);

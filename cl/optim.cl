@@ -45,8 +45,7 @@ inline void red_tree(__local float *red, int l)
  *   p = p - lr * d
  * omd = 1 - dampening. buf is not touched when use_mom == 0 (the host binds a dummy).
  * Global: n_chunks * local. */
-__kernel void sgd_step(__global float *p, const int p_off, __global const float *g, const int g_off,
-                       __global float *buf, const int buf_off, __global const int *tab,
+__kernel void sgd_step(FCL_TENSOR(p), FCL_CTENSOR(g), FCL_TENSOR(buf), __global const int *tab,
                        const int tab_off, const int n_chunks, const float lr, const float wd,
                        const float mu, const float omd, const int nesterov, const int first,
                        const int use_mom)
@@ -88,8 +87,7 @@ __kernel void sgd_step(__global float *p, const int p_off, __global const float 
  *   p = p - step_size * m / (sqrt(v) / bc2_sqrt + eps)
  * step_size = lr / (1 - b1^t), bc2_sqrt = sqrt(1 - b2^t), computed in double on the host.
  * Global: n_chunks * local. */
-__kernel void adamw_step(__global float *p, const int p_off, __global const float *g, const int g_off,
-                         __global float *m, const int m_off, __global float *v, const int v_off,
+__kernel void adamw_step(FCL_TENSOR(p), FCL_CTENSOR(g), FCL_TENSOR(m), FCL_TENSOR(v),
                          __global const int *tab, const int tab_off, const int n_chunks,
                          const float decay, const float b1, const float omb1, const float b2,
                          const float omb2, const float step_size, const float bc2_sqrt,
@@ -128,8 +126,8 @@ __kernel void adamw_step(__global float *p, const int p_off, __global const floa
  * sums, lanes added in order, then a halving tree over RED_WG). Global: nparts * RED_WG,
  * local RED_WG. */
 __kernel __attribute__((reqd_work_group_size(RED_WG, 1, 1)))
-void sumsq_partial(__global float *part, __global const float *x, const int x_off, const int n,
-                   const int per, const int nparts)
+void sumsq_partial(__global float *part, FCL_CTENSOR(x), const int n, const int per,
+                   const int nparts)
 {
     __local float red[RED_WG];
     int b = get_group_id(0), l = get_local_id(0);
@@ -182,8 +180,7 @@ void sumsq_final(__global float *out, __global const float *part, const int npar
 
 /* Stage 3: x *= coef where coef = coef_buf[1] is < 1 or NaN (torch multiplies by
  * clamp(coef, max=1), and a factor of exactly 1 changes nothing). Global: ceil(n / FCL_VEC). */
-__kernel void scale_by_coef(__global float *x, const int x_off, const int n,
-                            __global const float *coef_buf)
+__kernel void scale_by_coef(FCL_TENSOR(x), const int n, __global const float *coef_buf)
 {
     float coef = coef_buf[1];
     if (coef >= 1.0f)
@@ -203,8 +200,8 @@ __kernel void scale_by_coef(__global float *x, const int x_off, const int n,
  * ... in order, then a halving tree: deterministic); max_norm = max(pn, eps) * clip;
  * g *= max_norm / max(gn, 1e-6) unless gn < max_norm (a NaN norm also scales, as torch.where). */
 __kernel __attribute__((reqd_work_group_size(RED_WG, 1, 1)))
-void agc_clip(__global const float *p, const int p_off, __global float *g, const int g_off,
-              __global const int *units, const int n_units, const float clip, const float eps)
+void agc_clip(FCL_CTENSOR(p), FCL_TENSOR(g), __global const int *units, const int n_units,
+              const float clip, const float eps)
 {
     /* no return anywhere: PoCL's work-group loops crash on an early return around barriers */
     __local float rp[RED_WG], rg[RED_WG];

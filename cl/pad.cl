@@ -3,9 +3,9 @@
 
 /* y[p, oy, ox] = x[p, oy - top, ox - left] inside x, else value. x [P, H, W], y [P, OH, OW]
  * (P = N * C). Global: (OW, OH, P). */
-__kernel void pad2d_fwd(__global float *y, const int y_off, __global const float *x,
-                        const int x_off, const int P, const int H, const int W, const int OH,
-                        const int OW, const int top, const int left, const float value)
+__kernel void pad2d_fwd(FCL_TENSOR(y), FCL_CTENSOR(x), const int P, const int H, const int W,
+                        const int OH, const int OW, const int top, const int left,
+                        const float value)
 {
     int ox = get_global_id(0), oy = get_global_id(1), p = get_global_id(2);
     if (ox >= OW || oy >= OH || p >= P)
@@ -17,9 +17,8 @@ __kernel void pad2d_fwd(__global float *y, const int y_off, __global const float
 
 /* dx[p, iy, ix] += dy[p, iy + top, ix + left] (every input pixel has exactly one output pixel).
  * Global: (W, H, P). */
-__kernel void pad2d_bwd(__global float *dx, const int dx_off, __global const float *dy,
-                        const int dy_off, const int P, const int H, const int W, const int OH,
-                        const int OW, const int top, const int left)
+__kernel void pad2d_bwd(FCL_TENSOR(dx), FCL_CTENSOR(dy), const int P, const int H, const int W,
+                        const int OH, const int OW, const int top, const int left)
 {
     int ix = get_global_id(0), iy = get_global_id(1), p = get_global_id(2);
     if (ix >= W || iy >= H || p >= P)

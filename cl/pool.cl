@@ -87,8 +87,8 @@ inline float4 load_cols(__global const float *p, int s)
     int h0 = i * sh - ph, w0 = j0 * sw - pw;                                                         \
     int fast4 = j0 + 4 <= OW && w0 >= 0 && w0 + 3 * sw + kw <= W && (sw == 1 || sw == 2)
 
-__kernel void maxpool_fwd(__global float *y, const int y_off, __global float *idx, const int i_off,
-                          __global const float *x, const int x_off, POOL_WINDOW, const int has_idx)
+__kernel void maxpool_fwd(FCL_TENSOR(y), FCL_TENSOR(idx), FCL_CTENSOR(x), POOL_WINDOW,
+                          const int has_idx)
 {
     FWD4_BEGIN;
     if (fast4) {
@@ -105,7 +105,7 @@ __kernel void maxpool_fwd(__global float *y, const int y_off, __global float *id
             }
         vstore4(val, 0, y + y_off + o);
         if (has_idx)
-            vstore4(convert_float4(best), 0, idx + i_off + o);
+            vstore4(convert_float4(best), 0, idx + idx_off + o);
         return;
     }
     for (int t = 0; t < 4 && j0 + t < OW; t++) {
@@ -114,7 +114,7 @@ __kernel void maxpool_fwd(__global float *y, const int y_off, __global float *id
         max_one(xp, H, W, h0, w0 + t * sw, kh, kw, &val, &best);
         y[y_off + o + t] = val;
         if (has_idx)
-            idx[i_off + o + t] = (float)best;
+            idx[idx_off + o + t] = (float)best;
     }
 }
 
@@ -151,8 +151,7 @@ inline int first_cover(int r, int k, int s, int p)
 
 /* dx[p, r, q] += the dy of every output whose idx is r * W + q. An idx that is not a valid
  * position (a corrupt tensor) matches nothing. */
-__kernel void maxpool_bwd(__global float *dx, const int dx_off, __global const float *dy, const int dy_off,
-                          __global const float *idx, const int i_off, POOL_WINDOW)
+__kernel void maxpool_bwd(FCL_TENSOR(dx), FCL_CTENSOR(dy), FCL_CTENSOR(idx), POOL_WINDOW)
 {
     BWD8_BEGIN;
     int base = r * W + q0;
@@ -161,7 +160,7 @@ __kernel void maxpool_bwd(__global float *dx, const int dx_off, __global const f
     for (int i = i0; i <= i1; i++)
         for (int j = j0; j <= j1; j++) {
             int o = (p * OH + i) * OW + j;
-            float f = idx[i_off + o];
+            float f = idx[idx_off + o];
             int k = (f >= 0.0f && f < (float)(H * W)) ? (int)f - base : -1;
             acc += select((float8)(0.0f), (float8)(dy[dy_off + o]), lane == (int8)(k));
         }
@@ -192,8 +191,7 @@ inline float avg_window(int h0, int w0, int H, int W, int kh, int kw, int ph, in
 }
 
 /* A window holding no input element gives 0 (PyTorch). */
-__kernel void avgpool_fwd(__global float *y, const int y_off, __global const float *x, const int x_off,
-                          POOL_AVG_ARGS)
+__kernel void avgpool_fwd(FCL_TENSOR(y), FCL_CTENSOR(x), POOL_AVG_ARGS)
 {
     FWD4_BEGIN;
     int hs, he, ws, we;
@@ -220,8 +218,7 @@ __kernel void avgpool_fwd(__global float *y, const int y_off, __global const flo
 }
 
 /* dx[p, r, q] += dy[p, i, j] / divisor over the windows (i, j) covering (r, q). */
-__kernel void avgpool_bwd(__global float *dx, const int dx_off, __global const float *dy, const int dy_off,
-                          POOL_AVG_ARGS)
+__kernel void avgpool_bwd(FCL_TENSOR(dx), FCL_CTENSOR(dy), POOL_AVG_ARGS)
 {
     BWD8_BEGIN;
     int8 col = (int8)(0, 1, 2, 3, 4, 5, 6, 7) + (int8)(q0);
@@ -243,8 +240,7 @@ inline int ad_start(int o, int m, int n) { return (o * m) / n; }
 inline int ad_end(int o, int m, int n) { return ((o + 1) * m + n - 1) / n; }
 
 /* One output per work-item, extents (OW, OH, planes). */
-__kernel void adaptive_avgpool_fwd(__global float *y, const int y_off, __global const float *x,
-                                   const int x_off, POOL_SIZES)
+__kernel void adaptive_avgpool_fwd(FCL_TENSOR(y), FCL_CTENSOR(x), POOL_SIZES)
 {
     int j, i, p;
     if (!split3(OW, OH, planes, &j, &i, &p))
@@ -261,8 +257,7 @@ __kernel void adaptive_avgpool_fwd(__global float *y, const int y_off, __global 
 
 /* General sizes: one input per work-item gathers the adaptive windows covering it (candidates
  * floor(r * OH / H) .. ceil((r + 1) * OH / H) - 1, each checked exactly). Extents (W, H, planes). */
-__kernel void adaptive_avgpool_bwd(__global float *dx, const int dx_off, __global const float *dy,
-                                   const int dy_off, POOL_SIZES)
+__kernel void adaptive_avgpool_bwd(FCL_TENSOR(dx), FCL_CTENSOR(dy), POOL_SIZES)
 {
     int q, r, p;
     if (!split3(W, H, planes, &q, &r, &p))
@@ -287,8 +282,7 @@ __kernel void adaptive_avgpool_bwd(__global float *dx, const int dx_off, __globa
 
 /* The 1x1 case (global average pooling): dx[p, k] += dy[p] / HW, one element per work-item and
  * no loop, so PoCL vectorises across work-items. Global (HW, planes). */
-__kernel void global_avgpool_bwd(__global float *dx, const int dx_off, __global const float *dy,
-                                 const int dy_off, const int HW, const int planes)
+__kernel void global_avgpool_bwd(FCL_TENSOR(dx), FCL_CTENSOR(dy), const int HW, const int planes)
 {
     int k = get_global_id(0), p = get_global_id(1);
     if (k >= HW || p >= planes)
@@ -305,8 +299,8 @@ __kernel void global_avgpool_bwd(__global float *dx, const int dx_off, __global 
  * 1-D launches over the extents named, split by split3. */
 
 /* Extents (OW, OH, planes). */
-__kernel void maxpool_fwd_px(__global float *y, const int y_off, __global float *idx, const int i_off,
-                             __global const float *x, const int x_off, POOL_WINDOW, const int has_idx)
+__kernel void maxpool_fwd_px(FCL_TENSOR(y), FCL_TENSOR(idx), FCL_CTENSOR(x), POOL_WINDOW,
+                             const int has_idx)
 {
     int j, i, p;
     if (!split3(OW, OH, planes, &j, &i, &p))
@@ -317,12 +311,11 @@ __kernel void maxpool_fwd_px(__global float *y, const int y_off, __global float 
     int o = (p * OH + i) * OW + j;
     y[y_off + o] = val;
     if (has_idx)
-        idx[i_off + o] = (float)best;
+        idx[idx_off + o] = (float)best;
 }
 
 /* Extents (W, H, planes): dx[p, r, q] += dy of each covering output whose idx is r * W + q. */
-__kernel void maxpool_bwd_px(__global float *dx, const int dx_off, __global const float *dy, const int dy_off,
-                             __global const float *idx, const int i_off, POOL_WINDOW)
+__kernel void maxpool_bwd_px(FCL_TENSOR(dx), FCL_CTENSOR(dy), FCL_CTENSOR(idx), POOL_WINDOW)
 {
     int q, r, p;
     if (!split3(W, H, planes, &q, &r, &p))
@@ -334,7 +327,7 @@ __kernel void maxpool_bwd_px(__global float *dx, const int dx_off, __global cons
     for (int i = i0; i <= i1; i++)
         for (int j = j0; j <= j1; j++) {
             int o = (p * OH + i) * OW + j;
-            float f = idx[i_off + o];
+            float f = idx[idx_off + o];
             if ((f >= 0.0f && f < (float)(H * W)) && (int)f == want)   /* as maxpool_bwd */
                 acc += dy[dy_off + o];
         }
@@ -342,8 +335,7 @@ __kernel void maxpool_bwd_px(__global float *dx, const int dx_off, __global cons
 }
 
 /* Extents (OW, OH, planes). */
-__kernel void avgpool_fwd_px(__global float *y, const int y_off, __global const float *x, const int x_off,
-                             POOL_AVG_ARGS)
+__kernel void avgpool_fwd_px(FCL_TENSOR(y), FCL_CTENSOR(x), POOL_AVG_ARGS)
 {
     int j, i, p;
     if (!split3(OW, OH, planes, &j, &i, &p))
@@ -360,8 +352,7 @@ __kernel void avgpool_fwd_px(__global float *y, const int y_off, __global const 
 }
 
 /* Extents (W, H, planes). */
-__kernel void avgpool_bwd_px(__global float *dx, const int dx_off, __global const float *dy, const int dy_off,
-                             POOL_AVG_ARGS)
+__kernel void avgpool_bwd_px(FCL_TENSOR(dx), FCL_CTENSOR(dy), POOL_AVG_ARGS)
 {
     int q, r, p;
     if (!split3(W, H, planes, &q, &r, &p))
@@ -382,8 +373,7 @@ __kernel void avgpool_bwd_px(__global float *dx, const int dx_off, __global cons
 
 /* Global average pooling: y[p] = mean of plane p, one work-group per plane (work-items on
  * consecutive elements), a work-group reduction. Global: planes * L, local L. */
-__kernel void global_avgpool_fwd_wg(__global float *y, const int y_off, __global const float *x,
-                                    const int x_off, const int HW, __local float *s)
+__kernel void global_avgpool_fwd_wg(FCL_TENSOR(y), FCL_CTENSOR(x), const int HW, __local float *s)
 {
     int p = get_group_id(0), l = get_local_id(0);
     __global const float *xp = x + x_off + p * HW;

@@ -4,6 +4,11 @@
 #define FCL_CAT_(a, b) a##b
 #define FCL_CAT(a, b) FCL_CAT_(a, b)
 
+/* A tensor argument as launchers bind it (host/ops/op_util.c, OP_T): its buffer and the int
+ * element offset of its first value, named <t>_off in the kernel body. FCL_CTENSOR: read-only. */
+#define FCL_TENSOR(t) __global float *t, const int t##_off
+#define FCL_CTENSOR(t) __global const float *t, const int t##_off
+
 /* Streaming kernels handle FCL_VEC consecutive elements per work-item as one floatN (vloadN /
  * vstoreN are element-aligned, so any offset works); FCL_VEC comes from the program's tuning
  * family (host/runtime/tuning_table.c). */
