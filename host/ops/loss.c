@@ -31,35 +31,16 @@ fcl_status fcl_softmax_xent_fwd(fcl_ctx *ctx, fcl_tensor *loss, fcl_tensor *row_
                                 const fcl_xent_params *p)
 {
     const char *op = "fcl_softmax_xent_fwd";
-    fcl_tensor tmp = {0};
     size_t n, k;
     fcl_status st;
-    if ((st = xent_check(ctx, op, logits, labels, p, &n, &k)) || (st = fcl_op_check_t(ctx, op, "loss", loss)))
-        goto fail;
-    if (row_loss) {
-        if ((st = fcl_op_check_rows(ctx, op, "row_loss", row_loss, n, 1)))
-            goto fail;
-    } else {
-        size_t shape[1] = {n};
-        if ((st = fcl_tensor_alloc(ctx, &tmp, 1, shape, FCL_F32)))
-            goto fail;
-        row_loss = &tmp;
-    }
-    if (fcl_op_overlaps(row_loss, logits) || fcl_op_overlaps(row_loss, labels) || fcl_op_overlaps(loss, row_loss) ||
-        fcl_op_overlaps(loss, logits) || fcl_op_overlaps(loss, labels)) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: loss or row_loss overlaps logits, labels or each other",
-                     op);
-        goto fail;
-    }
-    if ((st = FCL_OP_ROWS(ctx, &SRC, "xent_fwd_rows", n, OP_T(row_loss), OP_T(logits), OP_T(labels), OP_I(n), OP_I(k),
-            OP_F(p->label_smoothing))))
-        goto fail;
-    /* the batch mean: one fixed-order reduction */
-    if ((st = fcl_sum(ctx, loss, row_loss, (float)(1.0 / (double)n))))
-        goto fail;
-fail:
-    fcl_tensor_release(ctx, &tmp);   /* in-order queue: later users of the block run after us */
-    return st;
+    const fcl_tensor *ins[2] = {logits, labels};
+    if ((st = xent_check(ctx, op, logits, labels, p, &n, &k)) || (st = fcl_op_check_t(ctx, op, "loss", loss)) ||
+        (row_loss && (st = fcl_op_check_rows(ctx, op, "row_loss", row_loss, n, 1))) ||
+        (st = fcl_op_check_grads_apart(ctx, op, "loss", loss, "row_loss", row_loss, ins, 2)))
+        return st;
+    /* row_loss NULL: a pooled scratch */
+    return FCL_OP_ROWS_SUM(ctx, &SRC, "xent_fwd_rows", loss, row_loss, n, (float)(1.0 / (double)n), OP_T(logits),
+                           OP_T(labels), OP_I(n), OP_I(k), OP_F(p->label_smoothing));
 }
 
 fcl_status fcl_softmax_xent_bwd(fcl_ctx *ctx, fcl_tensor *dlogits, const fcl_tensor *logits,
@@ -185,17 +166,7 @@ fcl_status fcl_l2norm_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy, co
 static fcl_status cos_dims(fcl_ctx *ctx, const char *op, const fcl_tensor *a, const fcl_tensor *b,
                            size_t *na, size_t *nb, size_t *d)
 {
-    size_t db;
-    fcl_status st;
-    if ((st = fcl_op_rows_of(ctx, op, "A", a, na, d)) || (st = fcl_op_rows_of(ctx, op, "B", b, nb, &db)))
-        return st;
-    if (db != *d) {
-        char sa[96], sb[96];
-        fcl_tensor_shape_str(a, sa, sizeof sa);
-        fcl_tensor_shape_str(b, sb, sizeof sb);
-        return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: rows of A %s and B %s differ in length", op, sa, sb);
-    }
-    return FCL_OK;
+    return fcl_op_rows_match(ctx, op, "A", a, na, "B", b, nb, d);
 }
 
 /* normalize(src) into a new pooled [n, d] tensor. */
@@ -255,12 +226,10 @@ fcl_status fcl_cosine_sim_bwd(fcl_ctx *ctx, fcl_tensor *da, fcl_tensor *db, cons
         (db && (st = fcl_op_check_rows(ctx, op, "dB", db, nb, d))))
         goto fail;
     /* dS, A and B are read again after dA is written (for dB): the gradients must not alias them */
-    const fcl_tensor *grads[2] = {da, db};
-    for (int i = 0; i < 2; i++)
-        if (grads[i] && (fcl_op_overlaps(grads[i], ds) || fcl_op_overlaps(grads[i], a) || fcl_op_overlaps(grads[i], b))) {
-            st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: %s overlaps dS, A or B", op, i ? "dB" : "dA");
-            goto fail;
-        }
+    const fcl_tensor *ins[3] = {ds, a, b};
+    if ((st = fcl_op_check_apart_any(ctx, op, "dA", da, ins, 3, "dS, A or B")) ||
+        (st = fcl_op_check_apart_any(ctx, op, "dB", db, ins, 3, "dS, A or B")))
+        goto fail;
     if (da && (st = normalized_copy(ctx, b, nb, d, &bn)))
         goto fail;
     if (db && (st = normalized_copy(ctx, a, na, d, &an)))

@@ -131,14 +131,8 @@ fcl_status fcl_margin_logits_bwd(fcl_ctx *ctx, fcl_tensor *dcos, fcl_tensor *dxn
             goto fail;
     }
     const fcl_tensor *ins[4] = {dlogits, cos, labels, xnorm};
-    if (fcl_op_overlaps_any(dcos, ins, 4) || fcl_op_overlaps_any(dxnorm, ins, 4)) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dcos or dxnorm overlaps an input", op);
+    if ((st = fcl_op_check_grads_apart(ctx, op, "dcos", dcos, "dxnorm", dxnorm, ins, 4)))
         goto fail;
-    }
-    if (fcl_op_overlaps(dcos, dxnorm)) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dcos overlaps dxnorm", op);
-        goto fail;
-    }
     if (dcos) {
         if ((st = FCL_OP_2D(ctx, &SRC, "margin_bwd", k, n, OP_T(dcos), OP_T(dlogits), OP_T(cos), OP_T(labels),
                 OP_T(xnorm), OP_I(n), OP_I(k), OP_F(p->s), MARGIN_VALS(p, consts_of(p)))))
@@ -189,20 +183,10 @@ static fcl_status head_dims(fcl_ctx *ctx, const char *op, const fcl_tensor *x, c
                             const fcl_tensor *labels, const fcl_margin_params *p, size_t *n, size_t *d,
                             size_t *k)
 {
-    size_t dw;
     fcl_status st;
-    if ((st = check_params(p, ERRP(ctx), op)))
+    if ((st = check_params(p, ERRP(ctx), op)) || (st = fcl_op_rows_match(ctx, op, "x", x, n, "W", w, k, d)))
         return st;
-    if ((st = fcl_op_rows_of(ctx, op, "x", x, n, d)) || (st = fcl_op_rows_of(ctx, op, "W", w, k, &dw)) ||
-        (st = fcl_op_check_rows(ctx, op, "labels", labels, *n, 1)))
-        return st;
-    if (dw != *d) {
-        char sx[96], sw[96];
-        fcl_tensor_shape_str(x, sx, sizeof sx);
-        fcl_tensor_shape_str(w, sw, sizeof sw);
-        return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: rows of x %s and W %s differ in length", op, sx, sw);
-    }
-    return FCL_OK;
+    return fcl_op_check_rows(ctx, op, "labels", labels, *n, 1);
 }
 
 fcl_status fcl_margin_head_fwd(fcl_ctx *ctx, fcl_tensor *loss, fcl_tensor *logits,
@@ -268,14 +252,8 @@ fcl_status fcl_margin_head_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dw,
         (dw && (st = fcl_op_check_rows(ctx, op, "dW", dw, k, d))))
         goto fail;
     const fcl_tensor *ins[5] = {logits, cos, x, w, labels};
-    if (fcl_op_overlaps_any(dx, ins, 5) || fcl_op_overlaps_any(dw, ins, 5)) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx or dW overlaps an input", op);
+    if ((st = fcl_op_check_grads_apart(ctx, op, "dx", dx, "dW", dw, ins, 5)))
         goto fail;
-    }
-    if (fcl_op_overlaps(dx, dw)) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx overlaps dW", op);
-        goto fail;
-    }
     if (!dx && !dw)
         return FCL_OK;
     int sphere = p->kind == FCL_MARGIN_SPHEREFACE;

@@ -26,9 +26,7 @@ static fcl_status emb_out(fcl_ctx *ctx, const char *op, const char *name, const 
                        : out && (st = fcl_op_check_rows(ctx, op, name, out, n, d)) != FCL_OK)
         return st;
     const fcl_tensor *ins[2] = {x, labels};
-    if (fcl_op_overlaps_any(out, ins, 2))
-        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: %s overlaps x or labels", op, name);
-    return FCL_OK;
+    return fcl_op_check_apart_any(ctx, op, name, out, ins, 2, "x or labels");
 }
 
 /* ==== center loss ============================================================================ */
@@ -37,17 +35,8 @@ static fcl_status center_dims(fcl_ctx *ctx, const char *op, const fcl_tensor *x,
                               const fcl_tensor *centers, const fcl_tensor *labels, size_t *n,
                               size_t *d, size_t *k)
 {
-    size_t dc;
-    fcl_status st;
-    if ((st = emb_dims(ctx, op, x, labels, n, d)) || (st = fcl_op_rows_of(ctx, op, "centers", centers, k, &dc)))
-        return st;
-    if (dc != *d) {
-        char sx[96], sc[96];
-        fcl_tensor_shape_str(x, sx, sizeof sx);
-        fcl_tensor_shape_str(centers, sc, sizeof sc);
-        return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: rows of x %s and centers %s differ in length", op, sx, sc);
-    }
-    return FCL_OK;
+    fcl_status st = fcl_op_rows_match(ctx, op, "x", x, n, "centers", centers, k, d);
+    return st ? st : fcl_op_check_rows(ctx, op, "labels", labels, *n, 1);
 }
 
 /* The center_gather kernel: out[j] += scale * sum_{y_i = j}(x_i - c_j) / (use_count ? 1 + n_j : 1). */
@@ -63,24 +52,14 @@ fcl_status fcl_center_loss_fwd(fcl_ctx *ctx, fcl_tensor *loss, const fcl_tensor 
                                const fcl_tensor *centers, const fcl_tensor *labels)
 {
     const char *op = "fcl_center_loss_fwd";
-    fcl_tensor rl = {0};
     size_t n, d, k;
     fcl_status st;
-    if ((st = center_dims(ctx, op, x, centers, labels, &n, &d, &k)) || (st = fcl_op_check_t(ctx, op, "loss", loss)))
-        goto fail;
     const fcl_tensor *ins[3] = {x, centers, labels};
-    if (fcl_op_overlaps_any(loss, ins, 3)) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: loss overlaps x, centers or labels", op);
-        goto fail;
-    }
-    if ((st = fcl_op_temp(ctx, &rl, n, 1, 0)))
-        goto fail;
-    if ((st = FCL_OP_ROWS(ctx, &SRC, "center_rows", n, OP_T(&rl), OP_T(x), OP_T(centers), OP_T(labels), OP_I(n),
-            OP_I(d), OP_I(k))) || (st = fcl_sum(ctx, loss, &rl, (float)(1.0 / (double)n))))
-        goto fail;
-fail:
-    fcl_tensor_release(ctx, &rl);
-    return st;
+    if ((st = center_dims(ctx, op, x, centers, labels, &n, &d, &k)) || (st = fcl_op_check_t(ctx, op, "loss", loss)) ||
+        (st = fcl_op_check_apart_any(ctx, op, "loss", loss, ins, 3, "x, centers or labels")))
+        return st;
+    return FCL_OP_ROWS_SUM(ctx, &SRC, "center_rows", loss, NULL, n, (float)(1.0 / (double)n), OP_T(x), OP_T(centers),
+                           OP_T(labels), OP_I(n), OP_I(d), OP_I(k));
 }
 
 fcl_status fcl_center_loss_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dcenters,
@@ -94,9 +73,9 @@ fcl_status fcl_center_loss_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dcenter
         (dx && (st = fcl_op_check_rows(ctx, op, "dx", dx, n, d))) ||
         (dcenters && (st = fcl_op_check_rows(ctx, op, "dcenters", dcenters, k, d))))
         return st;
-    const fcl_tensor *ins[4] = {x, centers, labels, dcenters};
-    if (fcl_op_overlaps_any(dx, ins, 4) || fcl_op_overlaps_any(dcenters, ins, 3))
-        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx or dcenters overlaps an input or each other", op);
+    const fcl_tensor *ins[3] = {x, centers, labels};
+    if ((st = fcl_op_check_grads_apart(ctx, op, "dx", dx, "dcenters", dcenters, ins, 3)))
+        return st;
     float coef = (float)((double)dloss / (double)n);
     if (dx) {
         if ((st = FCL_OP_2D(ctx, &SRC, "center_bwd_x", d, n, OP_T(dx), OP_T(x), OP_T(centers), OP_T(labels), OP_I(n),
@@ -232,25 +211,14 @@ fcl_status fcl_contrastive_loss_fwd(fcl_ctx *ctx, fcl_tensor *loss, const fcl_te
                                     const fcl_contrastive_params *p)
 {
     const char *op = "fcl_contrastive_loss_fwd";
-    fcl_tensor rl = {0};
     size_t n, d;
     fcl_status st;
-    if ((st = contrastive_check(ctx, op, a, b, y, p, &n, &d)) || (st = fcl_op_check_t(ctx, op, "loss", loss)))
-        goto fail;
     const fcl_tensor *ins[3] = {a, b, y};
-    if (fcl_op_overlaps_any(loss, ins, 3)) {
-        st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: loss overlaps a, b or y", op);
-        goto fail;
-    }
-    if ((st = fcl_op_temp(ctx, &rl, n, 1, 0)))
-        goto fail;
-    if ((st = FCL_OP_ROWS(ctx, &SRC, "contrastive_rows", n, OP_T(&rl), OP_T(a), OP_T(b), OP_T(y), OP_I(n), OP_I(d),
-            OP_F(p->margin))) ||
-        (st = fcl_sum(ctx, loss, &rl, (float)(1.0 / (2.0 * (double)n)))))
-        goto fail;
-fail:
-    fcl_tensor_release(ctx, &rl);
-    return st;
+    if ((st = contrastive_check(ctx, op, a, b, y, p, &n, &d)) || (st = fcl_op_check_t(ctx, op, "loss", loss)) ||
+        (st = fcl_op_check_apart_any(ctx, op, "loss", loss, ins, 3, "a, b or y")))
+        return st;
+    return FCL_OP_ROWS_SUM(ctx, &SRC, "contrastive_rows", loss, NULL, n, (float)(1.0 / (2.0 * (double)n)), OP_T(a),
+                           OP_T(b), OP_T(y), OP_I(n), OP_I(d), OP_F(p->margin));
 }
 
 fcl_status fcl_contrastive_loss_bwd(fcl_ctx *ctx, fcl_tensor *da, fcl_tensor *db,
@@ -264,9 +232,9 @@ fcl_status fcl_contrastive_loss_bwd(fcl_ctx *ctx, fcl_tensor *da, fcl_tensor *db
         (da && (st = fcl_op_check_rows(ctx, op, "da", da, n, d))) ||
         (db && (st = fcl_op_check_rows(ctx, op, "db", db, n, d))))
         return st;
-    const fcl_tensor *ins[4] = {a, b, y, db};
-    if (fcl_op_overlaps_any(da, ins, 4) || fcl_op_overlaps_any(db, ins, 3))
-        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: da or db overlaps an input or each other", op);
+    const fcl_tensor *ins[3] = {a, b, y};
+    if ((st = fcl_op_check_grads_apart(ctx, op, "da", da, "db", db, ins, 3)))
+        return st;
     if (!da && !db)
         return FCL_OK;
     return FCL_OP_1D(ctx, &SRC, "contrastive_bwd", n, OP_T(da), OP_T(db), OP_T(a), OP_T(b), OP_T(y), OP_I(n), OP_I(d),

@@ -2,6 +2,7 @@
 #include "ops/op_util.h"
 
 #include "facecl/gemm.h"
+#include "facecl/ops_eltwise.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -126,6 +127,37 @@ fcl_status fcl_op_check_apart(fcl_ctx *ctx, const char *op, const char *na, cons
                               const fcl_tensor *b)
 {
     return fcl_op_overlaps(a, b) ? FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: %s overlaps %s", op, na, nb) : FCL_OK;
+}
+
+fcl_status fcl_op_check_apart_any(fcl_ctx *ctx, const char *op, const char *name, const fcl_tensor *t,
+                                  const fcl_tensor *const *ts, int count, const char *what)
+{
+    if (fcl_op_overlaps_any(t, ts, count))
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: %s overlaps %s", op, name, what);
+    return FCL_OK;
+}
+
+fcl_status fcl_op_check_grads_apart(fcl_ctx *ctx, const char *op, const char *na, const fcl_tensor *a,
+                                    const char *nb, const fcl_tensor *b, const fcl_tensor *const *ins, int count)
+{
+    if (fcl_op_overlaps_any(a, ins, count) || fcl_op_overlaps_any(b, ins, count) || fcl_op_overlaps(a, b))
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: %s or %s overlaps an input or each other", op, na, nb);
+    return FCL_OK;
+}
+
+fcl_status fcl_op_rows_match(fcl_ctx *ctx, const char *op, const char *an, const fcl_tensor *a, size_t *na,
+                             const char *bn, const fcl_tensor *b, size_t *nb, size_t *d)
+{
+    size_t db;
+    fcl_status st;
+    if ((st = fcl_op_rows_of(ctx, op, an, a, na, d)) || (st = fcl_op_rows_of(ctx, op, bn, b, nb, &db)))
+        return st;
+    if (db == *d)
+        return FCL_OK;
+    char sa[96], sb[96];
+    fcl_tensor_shape_str(a, sa, sizeof sa);
+    fcl_tensor_shape_str(b, sb, sizeof sb);
+    return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: rows of %s %s and %s %s differ in length", op, an, sa, bn, sb);
 }
 
 int fcl_op_overlaps(const fcl_tensor *a, const fcl_tensor *b)
@@ -336,4 +368,26 @@ fcl_status fcl_op_call(fcl_ctx *ctx, const fcl_op_src *src, const char *name, fc
     default:
         return fcl_op_run(ctx, k, grid, dims, g, l, vals, n);
     }
+}
+
+fcl_status fcl_op_rows_sum(fcl_ctx *ctx, const fcl_op_src *src, const char *name, fcl_tensor *loss, fcl_tensor *rows,
+                           size_t n, float scale, const fcl_op_val *vals, int nv)
+{
+    fcl_tensor tmp = {0};
+    fcl_op_val all[32];
+    fcl_status st;
+    if (nv >= 31)
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INTERNAL, "%s: too many arguments", name);
+    if (!rows) {
+        if ((st = fcl_op_temp(ctx, &tmp, n, 1, 0)))
+            return st;
+        rows = &tmp;
+    }
+    all[0] = OP_T(rows);
+    memcpy(all + 1, vals, (size_t)nv * sizeof *vals);
+    st = fcl_op_call(ctx, src, name, FCL_GRID_ROWS, 1, &n, NULL, all, nv + 1);
+    if (!st)
+        st = fcl_sum(ctx, loss, rows, scale);
+    fcl_tensor_release(ctx, &tmp);   /* in-order queue: later users of the block run after us */
+    return st;
 }

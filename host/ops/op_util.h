@@ -41,6 +41,18 @@ fcl_status fcl_op_check_count(fcl_ctx *ctx, const char *op, const char *name, co
  * NULL passes); "op: na overlaps nb". */
 fcl_status fcl_op_check_apart(fcl_ctx *ctx, const char *op, const char *na, const fcl_tensor *a, const char *nb,
                               const fcl_tensor *b);
+/* t (NULL passes) must not overlap any of the `count` tensors in ts (NULL entries skipped):
+ * "op: name overlaps what". */
+fcl_status fcl_op_check_apart_any(fcl_ctx *ctx, const char *op, const char *name, const fcl_tensor *t,
+                                  const fcl_tensor *const *ts, int count, const char *what);
+/* The two gradients a and b of a backward (either may be NULL) must not overlap any of the
+ * `count` inputs in ins nor each other: "op: na or nb overlaps an input or each other". */
+fcl_status fcl_op_check_grads_apart(fcl_ctx *ctx, const char *op, const char *na, const fcl_tensor *a,
+                                    const char *nb, const fcl_tensor *b, const fcl_tensor *const *ins, int count);
+/* The matrix views a [*na, *d] and b [*nb, *d] (fcl_op_rows_of) of two tensors whose rows must
+ * have the same length: FCL_ERR_SHAPE "op: rows of an <shape> and bn <shape> differ in length". */
+fcl_status fcl_op_rows_match(fcl_ctx *ctx, const char *op, const char *an, const fcl_tensor *a, size_t *na,
+                             const char *bn, const fcl_tensor *b, size_t *nb, size_t *d);
 /* 1 when the element ranges of a and b share memory (either NULL: 0). */
 int fcl_op_overlaps(const fcl_tensor *a, const fcl_tensor *b);
 /* 1 when t (may be NULL) overlaps any of the `count` tensors in ts (NULL entries skipped). */
@@ -168,6 +180,14 @@ fcl_status fcl_op_bind(fcl_ctx *ctx, cl_kernel k, const fcl_op_val *vals, int n,
     fcl_op_call(ctx, src, name, FCL_GRID_ND, 1, (const size_t[]){1}, (const size_t[]){1}, FCL_OP_VALS(__VA_ARGS__))
 #define FCL_OP_ROWS(ctx, src, name, rows, ...) \
     fcl_op_call(ctx, src, name, FCL_GRID_ROWS, 1, (const size_t[]){(rows)}, NULL, FCL_OP_VALS(__VA_ARGS__))
+
+/* A loss as the mean of per-row values: row kernel `name` of src (FCL_GRID_ROWS) writes n values
+ * into its first argument, rows [n] (NULL: a pooled scratch), its other arguments vals; then
+ * loss [1] = scale * their sum in one fixed-order reduction (fcl_sum). */
+fcl_status fcl_op_rows_sum(fcl_ctx *ctx, const fcl_op_src *src, const char *name, fcl_tensor *loss, fcl_tensor *rows,
+                           size_t n, float scale, const fcl_op_val *vals, int nv);
+#define FCL_OP_ROWS_SUM(ctx, src, name, loss, rows, n, scale, ...) \
+    fcl_op_rows_sum(ctx, src, name, loss, rows, n, scale, FCL_OP_VALS(__VA_ARGS__))
 
 static inline size_t fcl_op_div_up(size_t a, size_t b) { return (a + b - 1) / b; }
 

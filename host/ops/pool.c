@@ -79,20 +79,12 @@ static fcl_status pool_check(fcl_ctx *ctx, const char *op, const char *nx, const
     return FCL_OK;
 }
 
-static void arg_window(fcl_op_args *a, const pool_dims *d)
-{
-    fcl_op_arg_i(a, d->H);
-    fcl_op_arg_i(a, d->W);
-    fcl_op_arg_i(a, d->OH);
-    fcl_op_arg_i(a, d->OW);
-    fcl_op_arg_i(a, d->planes);
-    fcl_op_arg_i(a, d->kh);
-    fcl_op_arg_i(a, d->kw);
-    fcl_op_arg_i(a, d->sh);
-    fcl_op_arg_i(a, d->sw);
-    fcl_op_arg_i(a, d->ph);
-    fcl_op_arg_i(a, d->pw);
-}
+/* The sizes and window the pooling kernels take after their tensors (cl/pool.cl POOL_SIZES,
+ * POOL_WINDOW), as typed arguments. */
+#define POOL_SIZES_VALS(H, W, OH, OW, planes) OP_I(H), OP_I(W), OP_I(OH), OP_I(OW), OP_I(planes)
+#define POOL_WINDOW_VALS(d)                                                                        \
+    POOL_SIZES_VALS((d).H, (d).W, (d).OH, (d).OW, (d).planes), OP_I((d).kh), OP_I((d).kw),         \
+        OP_I((d).sh), OP_I((d).sw), OP_I((d).ph), OP_I((d).pw)
 
 /* reduce.cl+pool.cl with the "pool" tuning. */
 static const fcl_op_src SRC = {"reduce.cl+pool.cl", FCL_TF_POOL};
@@ -120,17 +112,33 @@ static fcl_status group_of(fcl_ctx *ctx, cl_kernel k, int px, size_t *l)
     return fcl_op_reduce_wg(ctx, k, (size_t)fcl_tuning_int(ctx, FCL_T_POOL_WG), l);
 }
 
-/* Extents (cols, rows, planes) as one 1-D launch (the kernels split the index; see cl/pool.cl
- * for why not 3-D); px: the GPU shape's group size. */
-static fcl_status run3(fcl_ctx *ctx, cl_kernel k, int px, int cols, int rows, int planes)
+/* Runs k with arguments vals over extents (cols, rows, planes) as one 1-D launch (the kernels
+ * split the index; see cl/pool.cl for why not 3-D); px: the GPU shape's group size. */
+static fcl_status run3(fcl_ctx *ctx, cl_kernel k, int px, int cols, int rows, int planes,
+                       const fcl_op_val *vals, int n)
 {
     size_t g = (size_t)cols * (size_t)rows * (size_t)planes, l;
     fcl_status st = group_of(ctx, k, px, &l);
     if (st) return st;
     if (g > (size_t)INT_MAX)
         return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "pooling launch of %zu work-items is too large", g);
-    return fcl_kernel_run(ctx, k, 1, &g, &l);
+    return fcl_op_run(ctx, k, FCL_GRID_ND, 1, &g, &l, vals, n);
 }
+#define RUN3(ctx, k, px, cols, rows, planes, ...) run3(ctx, k, px, cols, rows, planes, FCL_OP_VALS(__VA_ARGS__))
+
+/* A window kernel in the shape the tuning picks: one column per work-item (GPU shape) or `per`
+ * consecutive columns (CPU shape) of (cols, rows, planes). */
+static fcl_status pool_run(fcl_ctx *ctx, const char *name, int cols, int per, int rows, int planes,
+                           const fcl_op_val *vals, int n)
+{
+    cl_kernel k;
+    int px;
+    fcl_status st = pick(ctx, name, &k, &px);
+    if (st) return st;
+    return run3(ctx, k, px, px ? cols : (int)fcl_op_div_up((size_t)cols, (size_t)per), rows, planes, vals, n);
+}
+#define POOL_RUN(ctx, name, cols, per, rows, planes, ...) \
+    pool_run(ctx, name, cols, per, rows, planes, FCL_OP_VALS(__VA_ARGS__))
 
 static fcl_status no_overlap(fcl_ctx *ctx, const char *op, const char *what, const fcl_tensor *a,
                              const fcl_tensor *b, const fcl_tensor *c)
@@ -145,7 +153,6 @@ fcl_status fcl_maxpool2d_fwd(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *idx, const
 {
     const char *op = "fcl_maxpool2d_fwd";
     fcl_status st;
-    cl_kernel k;
     pool_dims d;
     if ((st = pool_check(ctx, op, "x", x, "y", y, p, &d)) ||
         (st = fcl_op_check_opt(ctx, op, "idx", idx, 4, 4)) ||
@@ -155,18 +162,8 @@ fcl_status fcl_maxpool2d_fwd(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *idx, const
     if ((size_t)d.H * (size_t)d.W >= ((size_t)1 << 24))
         return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: planes of %dx%d are too large for float indices "
                          "(H*W must be < 2^24)", op, d.H, d.W);
-    int px;
-    if ((st = pick(ctx, "maxpool_fwd", &k, &px))) return st;
-    fcl_op_args a;
-    fcl_op_args_init(&a, ctx, k, x->buf);
-    fcl_op_arg_t(&a, y);
-    fcl_op_arg_t(&a, idx);
-    fcl_op_arg_t(&a, x);
-    arg_window(&a, &d);
-    fcl_op_arg_i(&a, idx != NULL);
-    if ((st = a.st) || (st = run3(ctx, k, px, px ? d.OW : (int)fcl_op_div_up((size_t)d.OW, 4), d.OH, d.planes)))
-        return st;
-    return FCL_OK;
+    return POOL_RUN(ctx, "maxpool_fwd", d.OW, 4, d.OH, d.planes, OP_T(y), OP_T(idx), OP_T(x),
+                    POOL_WINDOW_VALS(d), OP_I(idx != NULL));
 }
 
 fcl_status fcl_maxpool2d_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy,
@@ -174,24 +171,14 @@ fcl_status fcl_maxpool2d_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy,
 {
     const char *op = "fcl_maxpool2d_bwd";
     fcl_status st;
-    cl_kernel k;
     pool_dims d;
     if ((st = pool_check(ctx, op, "dx", dx, "dy", dy, p, &d)) ||
         (st = fcl_op_check(ctx, op, "idx", idx, 4, 4)) ||
         (st = fcl_op_check_same_shape(ctx, op, "idx", idx, "dy", dy)) ||
         (st = no_overlap(ctx, op, "dx", dx, dy, idx)))
         return st;
-    int px;
-    if ((st = pick(ctx, "maxpool_bwd", &k, &px))) return st;
-    fcl_op_args a;
-    fcl_op_args_init(&a, ctx, k, dx->buf);
-    fcl_op_arg_t(&a, dx);
-    fcl_op_arg_t(&a, dy);
-    fcl_op_arg_t(&a, idx);
-    arg_window(&a, &d);
-    if ((st = a.st) || (st = run3(ctx, k, px, px ? d.W : (int)fcl_op_div_up((size_t)d.W, 8), d.H, d.planes)))
-        return st;
-    return FCL_OK;
+    return POOL_RUN(ctx, "maxpool_bwd", d.W, 8, d.H, d.planes, OP_T(dx), OP_T(dy), OP_T(idx),
+                    POOL_WINDOW_VALS(d));
 }
 
 fcl_status fcl_avgpool2d_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x,
@@ -199,22 +186,11 @@ fcl_status fcl_avgpool2d_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x,
 {
     const char *op = "fcl_avgpool2d_fwd";
     fcl_status st;
-    cl_kernel k;
     pool_dims d;
     if ((st = pool_check(ctx, op, "x", x, "y", y, p, &d)) || (st = no_overlap(ctx, op, "y", y, x, NULL)))
         return st;
-    int px;
-    if ((st = pick(ctx, "avgpool_fwd", &k, &px))) return st;
-    fcl_op_args a;
-    fcl_op_args_init(&a, ctx, k, x->buf);
-    fcl_op_arg_t(&a, y);
-    fcl_op_arg_t(&a, x);
-    arg_window(&a, &d);
-    fcl_op_arg_i(&a, p->count_include_pad != 0);
-    fcl_op_arg_i(&a, p->divisor_override);
-    if ((st = a.st) || (st = run3(ctx, k, px, px ? d.OW : (int)fcl_op_div_up((size_t)d.OW, 4), d.OH, d.planes)))
-        return st;
-    return FCL_OK;
+    return POOL_RUN(ctx, "avgpool_fwd", d.OW, 4, d.OH, d.planes, OP_T(y), OP_T(x), POOL_WINDOW_VALS(d),
+                    OP_I(p->count_include_pad != 0), OP_I(p->divisor_override));
 }
 
 fcl_status fcl_avgpool2d_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy,
@@ -222,23 +198,12 @@ fcl_status fcl_avgpool2d_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy,
 {
     const char *op = "fcl_avgpool2d_bwd";
     fcl_status st;
-    cl_kernel k;
     pool_dims d;
     if ((st = pool_check(ctx, op, "dx", dx, "dy", dy, p, &d)) ||
         (st = no_overlap(ctx, op, "dx", dx, dy, NULL)))
         return st;
-    int px;
-    if ((st = pick(ctx, "avgpool_bwd", &k, &px))) return st;
-    fcl_op_args a;
-    fcl_op_args_init(&a, ctx, k, dx->buf);
-    fcl_op_arg_t(&a, dx);
-    fcl_op_arg_t(&a, dy);
-    arg_window(&a, &d);
-    fcl_op_arg_i(&a, p->count_include_pad != 0);
-    fcl_op_arg_i(&a, p->divisor_override);
-    if ((st = a.st) || (st = run3(ctx, k, px, px ? d.W : (int)fcl_op_div_up((size_t)d.W, 8), d.H, d.planes)))
-        return st;
-    return FCL_OK;
+    return POOL_RUN(ctx, "avgpool_bwd", d.W, 8, d.H, d.planes, OP_T(dx), OP_T(dy), POOL_WINDOW_VALS(d),
+                    OP_I(p->count_include_pad != 0), OP_I(p->divisor_override));
 }
 
 /* x [N, C, H, W] (input side) and y [N, C, OH, OW] or [N, C] (1x1) (output side). */
@@ -269,30 +234,14 @@ fcl_status fcl_adaptive_avgpool2d_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_ten
         (st = no_overlap(ctx, op, "y", y, x, NULL)))
         return st;
     int H = (int)x->shape[2], W = (int)x->shape[3], planes = (int)(x->shape[0] * x->shape[1]);
-    fcl_op_args a;
     if (oh == 1 && ow == 1 && gpu_shape(ctx)) {   /* global average pooling: a reduction per plane */
         size_t l, g;
         if ((st = fcl_op_kernel(ctx, &SRC, "global_avgpool_fwd_wg", &k)) || (st = group_of(ctx, k, 1, &l))) return st;
-        fcl_op_args_init(&a, ctx, k, x->buf);
-        fcl_op_arg_t(&a, y);
-        fcl_op_arg_t(&a, x);
-        fcl_op_arg_i(&a, H * W);
-        fcl_op_arg_local(&a, l * sizeof(float));
         g = (size_t)planes * l;
-        if ((st = a.st) || (st = fcl_kernel_run(ctx, k, 1, &g, &l))) return st;
-        return FCL_OK;
+        return FCL_OP_RUN_ND(ctx, k, 1, &g, &l, OP_T(y), OP_T(x), OP_I(H * W), OP_LOCAL(l * sizeof(float)));
     }
     if ((st = fcl_op_kernel(ctx, &SRC, "adaptive_avgpool_fwd", &k))) return st;
-    fcl_op_args_init(&a, ctx, k, x->buf);
-    fcl_op_arg_t(&a, y);
-    fcl_op_arg_t(&a, x);
-    fcl_op_arg_i(&a, H);
-    fcl_op_arg_i(&a, W);
-    fcl_op_arg_i(&a, oh);
-    fcl_op_arg_i(&a, ow);
-    fcl_op_arg_i(&a, planes);
-    if ((st = a.st) || (st = run3(ctx, k, 0, ow, oh, planes))) return st;
-    return FCL_OK;
+    return RUN3(ctx, k, 0, ow, oh, planes, OP_T(y), OP_T(x), POOL_SIZES_VALS(H, W, oh, ow, planes));
 }
 
 fcl_status fcl_adaptive_avgpool2d_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy)
@@ -305,24 +254,11 @@ fcl_status fcl_adaptive_avgpool2d_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_te
         (st = no_overlap(ctx, op, "dx", dx, dy, NULL)))
         return st;
     int H = (int)dx->shape[2], W = (int)dx->shape[3], planes = (int)(dx->shape[0] * dx->shape[1]);
-    fcl_op_args a;
-    if (oh == 1 && ow == 1) {   /* global average pooling: a broadcast */
-        if ((st = FCL_OP_2D(ctx, &SRC, "global_avgpool_bwd", (size_t)H * (size_t)W, (size_t)planes, OP_T(dx),
-                OP_T(dy), OP_I(H * W), OP_I(planes))))
-            return st;
-        return FCL_OK;
-    }
+    if (oh == 1 && ow == 1)   /* global average pooling: a broadcast */
+        return FCL_OP_2D(ctx, &SRC, "global_avgpool_bwd", (size_t)H * (size_t)W, (size_t)planes, OP_T(dx),
+                         OP_T(dy), OP_I(H * W), OP_I(planes));
     if ((st = fcl_op_kernel(ctx, &SRC, "adaptive_avgpool_bwd", &k))) return st;
-    fcl_op_args_init(&a, ctx, k, dx->buf);
-    fcl_op_arg_t(&a, dx);
-    fcl_op_arg_t(&a, dy);
-    fcl_op_arg_i(&a, H);
-    fcl_op_arg_i(&a, W);
-    fcl_op_arg_i(&a, oh);
-    fcl_op_arg_i(&a, ow);
-    fcl_op_arg_i(&a, planes);
-    if ((st = a.st) || (st = run3(ctx, k, 0, W, H, planes))) return st;
-    return FCL_OK;
+    return RUN3(ctx, k, 0, W, H, planes, OP_T(dx), OP_T(dy), POOL_SIZES_VALS(H, W, oh, ow, planes));
 }
 
 /* The global pool is the adaptive pool to 1x1; this only insists on the 1x1 output shape. */
