@@ -94,9 +94,7 @@ inline float vsum(VF v)
 __kernel void chmul_bwd_scale(FCL_TENSOR(ds), FCL_CTENSOR(dy), FCL_CTENSOR(x), const int nc,
                               const int hw)
 {
-    int p = get_global_id(0);
-    if (p >= nc)
-        return;
+    FCL_ITEM_OR_RETURN(p, nc);
     __global const float *g = dy + dy_off + p * hw, *v = x + x_off + p * hw;
     VF acc = (VF)(0.0f);
     int j = 0;
@@ -143,28 +141,22 @@ inline uint drop_bits(ulong seed, ulong idx)
     return (uint)(z >> 40);
 }
 
-/* y[i] = x[i] * (keep(i) ? scale : 0) (training forward; a dropped NaN stays NaN, as in torch's
- * input * mask). y may be x. Global: ceil(n / FCL_VEC). */
-__kernel void dropout_fwd(FCL_TENSOR(y), FCL_CTENSOR(x), const int n, const ulong seed,
-                          const uint thr, const float scale)
+/* out[i] = (accumulate ? out[i] : 0) + in[i] * (keep(i) ? scale : 0): the training forward
+ * y = x * mask (a dropped NaN stays NaN, as in torch's input * mask; y may be x) and, accumulate,
+ * the backward dx += dy * mask. Global: ceil(n / FCL_VEC). */
+__kernel void dropout(FCL_TENSOR(out), FCL_CTENSOR(in), const int n, const ulong seed, const uint thr,
+                      const float scale, const int accumulate)
 {
     int i0 = get_global_id(0) * FCL_VEC;
     for (int l = 0; l < FCL_VEC; l++) {
         int i = i0 + l;
-        if (i < n)
-            y[y_off + i] = x[x_off + i] * (drop_bits(seed, (ulong)i) >= thr ? scale : 0.0f);
-    }
-}
-
-/* dx[i] += dy[i] * (keep(i) ? scale : 0). Global: ceil(n / FCL_VEC). */
-__kernel void dropout_bwd(FCL_TENSOR(dx), FCL_CTENSOR(dy), const int n, const ulong seed,
-                          const uint thr, const float scale)
-{
-    int i0 = get_global_id(0) * FCL_VEC;
-    for (int l = 0; l < FCL_VEC; l++) {
-        int i = i0 + l;
-        if (i < n)
-            dx[dx_off + i] += dy[dy_off + i] * (drop_bits(seed, (ulong)i) >= thr ? scale : 0.0f);
+        if (i >= n)
+            break;
+        float m = drop_bits(seed, (ulong)i) >= thr ? scale : 0.0f;
+        if (accumulate)
+            out[out_off + i] += in[in_off + i] * m;
+        else
+            out[out_off + i] = in[in_off + i] * m;
     }
 }
 

@@ -34,15 +34,6 @@ inline float flush_subnormal(float v)
     return fabs(v) < FLT_MIN ? 0.0f : v;
 }
 
-/* The class index of a label stored as f32, or -1 when it is not an integer in [0, k). */
-inline int label_index(float l, int k)
-{
-    if (!(l >= 0.0f && l < (float)k))
-        return -1;
-    int c = (int)l;
-    return (float)c == l ? c : -1;
-}
-
 /* Per-row label-smoothed cross-entropy:
  *   loss_i = (1 - eps) (lse - z_c) + eps * mean_j (lse - z_j)
  * written as sums of non-negative terms (lse >= every z_j): no cancellation.
@@ -50,9 +41,7 @@ inline int label_index(float l, int k)
 __kernel void xent_fwd_rows(FCL_TENSOR(rl), FCL_CTENSOR(z), FCL_CTENSOR(lab), const int n,
                             const int k, const float eps)
 {
-    int i = get_global_id(0);
-    if (i >= n)
-        return;
+    FCL_ITEM_OR_RETURN(i, n);
     __global const float *r = z + z_off + i * k;
     int c = label_index(lab[lab_off + i], k);
     if (c < 0) {
@@ -74,9 +63,7 @@ __kernel void xent_fwd_rows(FCL_TENSOR(rl), FCL_CTENSOR(z), FCL_CTENSOR(lab), co
 __kernel void xent_bwd(FCL_TENSOR(dz), FCL_CTENSOR(z), FCL_CTENSOR(lab), const int n, const int k,
                        const float eps, const float coef)
 {
-    int i = get_global_id(0);
-    if (i >= n)
-        return;
+    FCL_ITEM_OR_RETURN(i, n);
     __global const float *r = z + z_off + i * k;
     __global float *g = dz + dz_off + i * k;
     int c = label_index(lab[lab_off + i], k);
@@ -98,9 +85,7 @@ __kernel void xent_bwd(FCL_TENSOR(dz), FCL_CTENSOR(z), FCL_CTENSOR(lab), const i
  * Global: n. */
 __kernel void log_softmax_fwd(FCL_TENSOR(y), FCL_CTENSOR(x), const int n, const int k)
 {
-    int i = get_global_id(0);
-    if (i >= n)
-        return;
+    FCL_ITEM_OR_RETURN(i, n);
     __global const float *r = x + x_off + i * k;
     float m = row_max(r, k);
     float lse_m = row_lse_m(r, k, m);
@@ -112,9 +97,7 @@ __kernel void log_softmax_fwd(FCL_TENSOR(y), FCL_CTENSOR(x), const int n, const 
 __kernel void log_softmax_bwd(FCL_TENSOR(dx), FCL_CTENSOR(dy), FCL_CTENSOR(y), const int n,
                               const int k)
 {
-    int i = get_global_id(0);
-    if (i >= n)
-        return;
+    FCL_ITEM_OR_RETURN(i, n);
     __global const float *g = dy + dy_off + i * k, *yr = y + y_off + i * k;
     float s = 0.0f;
     for (int j = 0; j < k; j++)
@@ -126,9 +109,7 @@ __kernel void log_softmax_bwd(FCL_TENSOR(dx), FCL_CTENSOR(dy), FCL_CTENSOR(y), c
 /* y = x / max(||x||, eps) per row of d values. y may be x. Global: n. */
 __kernel void l2norm_fwd(FCL_TENSOR(y), FCL_CTENSOR(x), const int n, const int d, const float eps)
 {
-    int i = get_global_id(0);
-    if (i >= n)
-        return;
+    FCL_ITEM_OR_RETURN(i, n);
     __global const float *r = x + x_off + i * d;
     float ss = 0.0f;
     for (int j = 0; j < d; j++)
@@ -143,9 +124,7 @@ __kernel void l2norm_fwd(FCL_TENSOR(y), FCL_CTENSOR(x), const int n, const int d
 __kernel void l2norm_bwd(FCL_TENSOR(dx), FCL_CTENSOR(dy), FCL_CTENSOR(x), const int n, const int d,
                          const float eps)
 {
-    int i = get_global_id(0);
-    if (i >= n)
-        return;
+    FCL_ITEM_OR_RETURN(i, n);
     __global const float *r = x + x_off + i * d, *g = dy + dy_off + i * d;
     __global float *o = dx + dx_off + i * d;
     float ss = 0.0f, dot = 0.0f;

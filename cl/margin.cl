@@ -5,15 +5,6 @@
 #define MARGIN_ARCFACE 1
 #define MARGIN_SPHEREFACE 2
 
-/* The class index of a label stored as f32, or -1 when it is not an integer in [0, k). */
-inline int label_index(float l, int k)
-{
-    if (!(l >= 0.0f && l < (float)k))
-        return -1;
-    int c = (int)l;
-    return (float)c == l ? c : -1;
-}
-
 /* The margin parameters, prepared on the host (cos_m = cos(m), th = cos(pi - m), ...). */
 typedef struct margin_p {
     int kind, mi, easy;
@@ -109,15 +100,11 @@ __kernel void margin_bwd(FCL_TENSOR(dc), FCL_CTENSOR(dz), FCL_CTENSOR(cs), FCL_C
 __kernel void margin_bwd_norm(FCL_TENSOR(dxn), FCL_CTENSOR(dz), FCL_CTENSOR(cs), FCL_CTENSOR(lab),
                               const int n, const int k, MARGIN_ARGS)
 {
-    int i = get_global_id(0);
-    if (i >= n)
-        return;
+    FCL_ITEM_OR_RETURN(i, n);
     MARGIN_INIT(p);
-    int y = label_index(lab[lab_off + i], k);
-    if (y < 0) {
-        dxn[dxn_off + i] = NAN;
+    int y = row_label(lab + lab_off, i, k, dxn + dxn_off, 1);
+    if (y < 0)
         return;
-    }
     __global const float *g = dz + dz_off + i * k, *c = cs + cs_off + i * k;
     float acc = 0.0f, df;
     for (int j = 0; j < k; j++)
@@ -128,9 +115,7 @@ __kernel void margin_bwd_norm(FCL_TENSOR(dxn), FCL_CTENSOR(dz), FCL_CTENSOR(cs),
 /* norms[i] = ||x_i|| over d values. Global: n. */
 __kernel void row_norm_fwd(FCL_TENSOR(nr), FCL_CTENSOR(x), const int n, const int d)
 {
-    int i = get_global_id(0);
-    if (i >= n)
-        return;
+    FCL_ITEM_OR_RETURN(i, n);
     __global const float *r = x + x_off + i * d;
     float ss = 0.0f;
     for (int t = 0; t < d; t++)
@@ -142,9 +127,7 @@ __kernel void row_norm_fwd(FCL_TENSOR(nr), FCL_CTENSOR(x), const int n, const in
 __kernel void row_norm_bwd(FCL_TENSOR(dx), FCL_CTENSOR(dn), FCL_CTENSOR(x), const int n,
                            const int d, const float eps)
 {
-    int i = get_global_id(0);
-    if (i >= n)
-        return;
+    FCL_ITEM_OR_RETURN(i, n);
     __global const float *r = x + x_off + i * d;
     __global float *o = dx + dx_off + i * d;
     float ss = 0.0f;
@@ -164,12 +147,9 @@ __kernel void margin_bwd_norm_wg(FCL_TENSOR(dxn), FCL_CTENSOR(dz), FCL_CTENSOR(c
 {
     int i = get_group_id(0), l = get_local_id(0), L = get_local_size(0);
     MARGIN_INIT(p);
-    int y = label_index(lab[lab_off + i], k);
-    if (y < 0) {   /* the same for the whole group */
-        if (l == 0)
-            dxn[dxn_off + i] = NAN;
+    int y = row_label(lab + lab_off, i, k, dxn + dxn_off, l == 0);
+    if (y < 0)   /* the same for the whole group */
         return;
-    }
     __global const float *g = dz + dz_off + i * k, *c = cs + cs_off + i * k;
     float acc = 0.0f, df;
     for (int j = l; j < k; j += L)

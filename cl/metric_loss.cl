@@ -4,15 +4,6 @@
  * deterministic. Batches are small (N up to a few hundred): the O(N^2) and O(N^2 D) loops are
  * cheap next to the network that made the embeddings. */
 
-/* The class index of a label stored as f32, or -1 when it is not an integer in [0, k). */
-inline int label_index(float l, int k)
-{
-    if (!(l >= 0.0f && l < (float)k))
-        return -1;
-    int c = (int)l;
-    return (float)c == l ? c : -1;
-}
-
 /* ||a - b||^2 over d values, summed in index order. */
 inline float pair_sqdist(__global const float *ar, __global const float *br, int d)
 {
@@ -30,14 +21,10 @@ inline float pair_sqdist(__global const float *ar, __global const float *br, int
 __kernel void center_rows(FCL_TENSOR(rl), FCL_CTENSOR(x), FCL_CTENSOR(c), FCL_CTENSOR(lab),
                           const int n, const int d, const int k)
 {
-    int i = get_global_id(0);
-    if (i >= n)
+    FCL_ITEM_OR_RETURN(i, n);
+    int y = row_label(lab + lab_off, i, k, rl + rl_off, 1);
+    if (y < 0)
         return;
-    int y = label_index(lab[lab_off + i], k);
-    if (y < 0) {
-        rl[rl_off + i] = NAN;
-        return;
-    }
     __global const float *xr = x + x_off + i * d, *cr = c + c_off + y * d;
     rl[rl_off + i] = 0.5f * pair_sqdist(xr, cr, d);
 }
@@ -116,9 +103,7 @@ __kernel void triplet_mine(FCL_TENSOR(rl), FCL_TENSOR(rc), FCL_TENSOR(g), FCL_CT
                            FCL_CTENSOR(lab), const int n, const float margin, const int mining,
                            const int want_g)
 {
-    int a = get_global_id(0);
-    if (a >= n)
-        return;
+    FCL_ITEM_OR_RETURN(a, n);
     __global const float *da = dist + dist_off + a * n, *l = lab + lab_off;
     int ga = g_off + a * n;   /* row a of G (only touched with want_g: g may be a dummy) */
     float la = l[a];
@@ -232,9 +217,7 @@ __kernel void triplet_grad(FCL_TENSOR(dx), FCL_CTENSOR(x), FCL_CTENSOR(g), FCL_C
 __kernel void contrastive_rows(FCL_TENSOR(rl), FCL_CTENSOR(a), FCL_CTENSOR(b), FCL_CTENSOR(y),
                                const int n, const int d, const float margin)
 {
-    int i = get_global_id(0);
-    if (i >= n)
-        return;
+    FCL_ITEM_OR_RETURN(i, n);
     __global const float *ar = a + a_off + i * d, *br = b + b_off + i * d;
     float s = pair_sqdist(ar, br, d);
     float dd = sqrt(s), h = fmax(margin - dd, 0.0f), yi = y[y_off + i];
@@ -247,9 +230,7 @@ __kernel void contrastive_bwd(FCL_TENSOR(da), FCL_TENSOR(db), FCL_CTENSOR(a), FC
                               FCL_CTENSOR(y), const int n, const int d, const float margin,
                               const float coef, const int have_da, const int have_db)
 {
-    int i = get_global_id(0);
-    if (i >= n)
-        return;
+    FCL_ITEM_OR_RETURN(i, n);
     __global const float *ar = a + a_off + i * d, *br = b + b_off + i * d;
     float s = pair_sqdist(ar, br, d);
     float dd = sqrt(s), h = fmax(margin - dd, 0.0f), yi = y[y_off + i];
@@ -281,9 +262,7 @@ inline int hist_bin(float s, int bins, float delta, float *frac)
 __kernel void hist_bins(FCL_TENSOR(h), FCL_CTENSOR(sim), FCL_CTENSOR(lab), const int n,
                         const int bins)
 {
-    int r = get_global_id(0);
-    if (r >= bins)
-        return;
+    FCL_ITEM_OR_RETURN(r, bins);
     float delta = 2.0f / (float)(bins - 1);
     __global const float *l = lab + lab_off;
     float sp = 0.0f, sn = 0.0f;
@@ -363,23 +342,26 @@ __kernel void hist_dsim(FCL_TENSOR(ds), FCL_CTENSOR(sim), FCL_CTENSOR(lab), FCL_
  * is a work-group reduction (cl/reduce.cl; the file is built as "reduce.cl+metric_loss.cl").
  * Same semantics as center_rows / contrastive_rows. Global: n * L, local L. */
 
+/* pair_sqdist over the work-group: work-item l sums dimensions l, l + L, ...; every work-item
+ * gets the group's sum. */
+inline float wg_pair_sqdist(__global const float *ar, __global const float *br, int d, __local float *sc)
+{
+    float s = 0.0f;
+    for (int t = get_local_id(0); t < d; t += get_local_size(0)) {
+        float v = ar[t] - br[t];
+        s += v * v;
+    }
+    return fcl_wg_sum(s, sc);
+}
+
 __kernel void center_rows_wg(FCL_TENSOR(rl), FCL_CTENSOR(x), FCL_CTENSOR(c), FCL_CTENSOR(lab),
                              const int n, const int d, const int k, __local float *sc)
 {
     int i = get_group_id(0), l = get_local_id(0);
-    int y = label_index(lab[lab_off + i], k);
-    if (y < 0) {   /* the same for the whole group */
-        if (l == 0)
-            rl[rl_off + i] = NAN;
+    int y = row_label(lab + lab_off, i, k, rl + rl_off, l == 0);
+    if (y < 0)   /* the same for the whole group */
         return;
-    }
-    __global const float *xr = x + x_off + i * d, *cr = c + c_off + y * d;
-    float s = 0.0f;
-    for (int t = l; t < d; t += get_local_size(0)) {
-        float v = xr[t] - cr[t];
-        s += v * v;
-    }
-    s = fcl_wg_sum(s, sc);
+    float s = wg_pair_sqdist(x + x_off + i * d, c + c_off + y * d, d, sc);
     if (l == 0)
         rl[rl_off + i] = 0.5f * s;
 }
@@ -388,13 +370,7 @@ __kernel void contrastive_rows_wg(FCL_TENSOR(rl), FCL_CTENSOR(a), FCL_CTENSOR(b)
                                   const int n, const int d, const float margin, __local float *sc)
 {
     int i = get_group_id(0), l = get_local_id(0);
-    __global const float *ar = a + a_off + i * d, *br = b + b_off + i * d;
-    float s = 0.0f;
-    for (int t = l; t < d; t += get_local_size(0)) {
-        float v = ar[t] - br[t];
-        s += v * v;
-    }
-    s = fcl_wg_sum(s, sc);
+    float s = wg_pair_sqdist(a + a_off + i * d, b + b_off + i * d, d, sc);
     float dd = sqrt(s), h = fmax(margin - dd, 0.0f), yi = y[y_off + i];
     if (l == 0)
         rl[rl_off + i] = yi * s + (1.0f - yi) * h * h;

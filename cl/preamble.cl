@@ -9,6 +9,32 @@
 #define FCL_TENSOR(t) __global float *t, const int t##_off
 #define FCL_CTENSOR(t) __global const float *t, const int t##_off
 
+/* Work-item i of a 1-D range over n items rounded up to the group size; the tail returns. */
+#define FCL_ITEM_OR_RETURN(i, n)                                                                   \
+    int i = get_global_id(0);                                                                      \
+    if (i >= (n))                                                                                  \
+        return
+
+/* The class index of a label stored as f32 (host/ops/loss.c fcl_labels_upload), or -1 when it is
+ * not an integer in [0, k). */
+inline int label_index(float l, int k)
+{
+    if (!(l >= 0.0f && l < (float)k))
+        return -1;
+    int c = (int)l;
+    return (float)c == l ? c : -1;
+}
+
+/* The class of row i's label lab[i] (k classes), or -1 when it is not one: then the row's
+ * result out[i] is NaN, written when `writer` (one work-item of a group sharing the row). */
+inline int row_label(__global const float *lab, int i, int k, __global float *out, int writer)
+{
+    int y = label_index(lab[i], k);
+    if (y < 0 && writer)
+        out[i] = NAN;
+    return y;
+}
+
 /* Streaming kernels handle FCL_VEC consecutive elements per work-item as one floatN (vloadN /
  * vstoreN are element-aligned, so any offset works); FCL_VEC comes from the program's tuning
  * family (host/runtime/tuning_table.c). */

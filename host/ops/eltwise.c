@@ -286,51 +286,35 @@ static fcl_status dropout_check(fcl_ctx *ctx, const char *op, const fcl_dropout_
     return FCL_OK;
 }
 
-/* Shared body of the training forward/backward kernels. */
-static fcl_status dropout_run(fcl_ctx *ctx, const char *kname, fcl_tensor *out, const fcl_tensor *in,
-                              const fcl_dropout_params *p)
+/* The forward (out = in * mask / (1 - p)) or, accumulate, the backward (out += in * the same);
+ * outside training or at p = 0 the mask keeps everything: a copy or an accumulation. */
+static fcl_status dropout_apply(fcl_ctx *ctx, const char *op, const char *nout, fcl_tensor *out, const char *nin,
+                                const fcl_tensor *in, const fcl_dropout_params *p, int accumulate)
 {
+    fcl_status st;
+    if ((st = dropout_check(ctx, op, p)) || (st = fcl_op_check_t(ctx, op, nout, out)) ||
+        (st = fcl_op_check_t(ctx, op, nin, in)) || (st = fcl_op_check_same_numel(ctx, op, nout, out, nin, in)))
+        return st;
+    if (fcl_op_overlaps(out, in) && out->offset != in->offset)
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: %s and %s partly overlap", op, nout, nin);
+    if (!p->training || p->p == 0.0f)
+        return accumulate ? fcl_add_acc(ctx, out, in) : fcl_tensor_copy(ctx, out, in);   /* copy: a no-op when out is in */
     int n = (int)fcl_tensor_numel(in);
     cl_ulong seed = p->seed;
     cl_uint thr = fcl_dropout_threshold(p->p);
     float scale = p->p < 1.0f ? (float)(1.0 / (1.0 - (double)p->p)) : 0.0f;
-    return FCL_OP_VEC(ctx, &SRC, kname, n, OP_T(out), OP_T(in), OP_I(n), OP_U64(seed), OP_U32(thr), OP_F(scale));
+    return FCL_OP_VEC(ctx, &SRC, "dropout", n, OP_T(out), OP_T(in), OP_I(n), OP_U64(seed), OP_U32(thr), OP_F(scale),
+                      OP_I(accumulate));
 }
 
 fcl_status fcl_dropout_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, const fcl_dropout_params *p)
 {
-    const char *op = "fcl_dropout_fwd";
-    fcl_status st;
-    if ((st = dropout_check(ctx, op, p)) || (st = fcl_op_check_t(ctx, op, "y", y)) ||
-        (st = fcl_op_check_t(ctx, op, "x", x)) || (st = fcl_op_check_same_numel(ctx, op, "y", y, "x", x)))
-        return st;
-    if (fcl_op_overlaps(x, y) && x->offset != y->offset)
-        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: x and y partly overlap", op);
-    if (!p->training || p->p == 0.0f)
-        st = fcl_tensor_copy(ctx, y, x);   /* a no-op when y is x */
-    else
-        st = dropout_run(ctx, "dropout_fwd", y, x, p);
-    if (st)
-        return st;
-    return FCL_OK;
+    return dropout_apply(ctx, "fcl_dropout_fwd", "y", y, "x", x, p, 0);
 }
 
 fcl_status fcl_dropout_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy, const fcl_dropout_params *p)
 {
-    const char *op = "fcl_dropout_bwd";
-    fcl_status st;
-    if ((st = dropout_check(ctx, op, p)) || (st = fcl_op_check_t(ctx, op, "dx", dx)) ||
-        (st = fcl_op_check_t(ctx, op, "dy", dy)) || (st = fcl_op_check_same_numel(ctx, op, "dx", dx, "dy", dy)))
-        return st;
-    if (fcl_op_overlaps(dx, dy) && dx->offset != dy->offset)
-        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx and dy partly overlap", op);
-    if (!p->training || p->p == 0.0f)
-        st = fcl_add_acc(ctx, dx, dy);
-    else
-        st = dropout_run(ctx, "dropout_bwd", dx, dy, p);
-    if (st)
-        return st;
-    return FCL_OK;
+    return dropout_apply(ctx, "fcl_dropout_bwd", "dx", dx, "dy", dy, p, 1);
 }
 
 /* ---- drop path (stochastic depth) --------------------------------------------------------------------- */

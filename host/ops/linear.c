@@ -8,23 +8,6 @@ typedef struct dims {
     size_t n, in, out;
 } dims;
 
-/* Checks that `t` is a [n, cols] matrix (shape[0] == n, numel n * cols). */
-static fcl_status check_rows(fcl_ctx *ctx, const char *op, const char *name, const fcl_tensor *t,
-                             size_t n, size_t cols)
-{
-    fcl_status st = fcl_op_check_t(ctx, op, name, t);
-    if (st)
-        return st;
-    if (t->shape[0] == n && fcl_tensor_numel(t) == n * cols)
-        return FCL_OK;
-    char s[96];
-    fcl_tensor_shape_str(t, s, sizeof s);
-    if (cols == 1)
-        return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: %s is %s, expected [%zu]", op, name, s, n);
-    return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: %s is %s, expected [%zu, %zu] (or [%zu, ...] with %zu "
-                   "values per row)", op, name, s, n, cols, n, cols);
-}
-
 /* Sizes from w [out, in] and a batch-major tensor whose rows have `in` (x) values. */
 static fcl_status weight_dims(fcl_ctx *ctx, const char *op, const char *wname, const fcl_tensor *w,
                               size_t n, dims *d)
@@ -53,9 +36,9 @@ fcl_status fcl_linear_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, cons
     dims d;
     fcl_status st;
     if ((st = fcl_op_check_t(ctx, op, "x", x)) || (st = weight_dims(ctx, op, "w", w, x->shape[0], &d)) ||
-        (st = check_rows(ctx, op, "x", x, d.n, d.in)) || (st = check_rows(ctx, op, "y", y, d.n, d.out)))
+        (st = fcl_op_check_rows(ctx, op, "x", x, d.n, d.in)) || (st = fcl_op_check_rows(ctx, op, "y", y, d.n, d.out)))
         return st;
-    if (b && (st = check_rows(ctx, op, "bias b", b, d.out, 1)))
+    if (b && (st = fcl_op_check_rows(ctx, op, "bias b", b, d.out, 1)))
         return st;
     if (y->buf == x->buf || y->buf == w->buf || (b && y->buf == b->buf)) {
         /* GEMM output must not alias its inputs; same-buffer views could, so refuse them all */
@@ -90,13 +73,13 @@ fcl_status fcl_linear_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dw, fcl_tens
     } else {
         d.out = fcl_tensor_numel(dy) / d.n;
     }
-    if ((st = check_rows(ctx, op, "dy", dy, d.n, d.out)))
+    if ((st = fcl_op_check_rows(ctx, op, "dy", dy, d.n, d.out)))
         return st;
 
     if (dx) {
         if (!w)
             return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx needs the weights w", op);
-        if ((st = check_rows(ctx, op, "dx", dx, d.n, d.in)))
+        if ((st = fcl_op_check_rows(ctx, op, "dx", dx, d.n, d.in)))
             return st;
         if (dx->buf == dy->buf || dx->buf == w->buf)
             return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx shares a buffer with dy or w", op);
@@ -107,8 +90,8 @@ fcl_status fcl_linear_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dw, fcl_tens
     if (dw) {
         if (!x)
             return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dw needs the input x", op);
-        if ((st = check_rows(ctx, op, "x", x, d.n, d.in)) ||
-            (st = check_rows(ctx, op, "dw", dw, d.out, d.in)))
+        if ((st = fcl_op_check_rows(ctx, op, "x", x, d.n, d.in)) ||
+            (st = fcl_op_check_rows(ctx, op, "dw", dw, d.out, d.in)))
             return st;
         if (dw->buf == dy->buf || dw->buf == x->buf)
             return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dw shares a buffer with dy or x", op);
@@ -117,7 +100,7 @@ fcl_status fcl_linear_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dw, fcl_tens
             return st;
     }
     if (db) {
-        if ((st = check_rows(ctx, op, "db", db, d.out, 1)))
+        if ((st = fcl_op_check_rows(ctx, op, "db", db, d.out, 1)))
             return st;
         if (db->buf == dy->buf && db->offset < dy->offset + d.n * d.out && dy->offset < db->offset + d.out)
             return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: db overlaps dy", op);

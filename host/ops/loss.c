@@ -114,50 +114,55 @@ static fcl_status map_bwd_dims(fcl_ctx *ctx, const char *op, const char *sname, 
     return st ? st : fcl_op_check_rows(ctx, op, "dx", dx, *n, *k);
 }
 
+/* The row maps y = f(x) row by row: log_softmax_fwd, l2norm_fwd (which also takes the norm's
+ * floor eps). */
+static fcl_status row_map_fwd(fcl_ctx *ctx, const char *op, const char *kernel, fcl_tensor *y, const fcl_tensor *x,
+                              int with_eps)
+{
+    size_t n, k;
+    fcl_status st = map_dims(ctx, op, y, x, &n, &k);
+    if (st)
+        return st;
+    if (with_eps)
+        return FCL_OP_ROWS(ctx, &SRC, kernel, n, OP_T(y), OP_T(x), OP_I(n), OP_I(k), OP_F(FCL_L2NORM_EPS));
+    return FCL_OP_ROWS(ctx, &SRC, kernel, n, OP_T(y), OP_T(x), OP_I(n), OP_I(k));
+}
+
+/* Their backward dx += J^T dy from the saved src (named sname: y for log-softmax, x for the L2
+ * norm); dx_is_dy: dx may be dy itself (log-softmax reads a row of dy fully before writing it). */
+static fcl_status row_map_bwd(fcl_ctx *ctx, const char *op, const char *kernel, fcl_tensor *dx, const fcl_tensor *dy,
+                              const char *sname, const fcl_tensor *src, int dx_is_dy, int with_eps)
+{
+    size_t n, k;
+    fcl_status st = map_bwd_dims(ctx, op, sname, src, dy, dx, &n, &k);
+    if (st)
+        return st;
+    if (fcl_op_overlaps(dx, src) || (fcl_op_overlaps(dx, dy) && !(dx_is_dy && dx->offset == dy->offset)))
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx overlaps %s or %sdy", op, sname,
+                       dx_is_dy ? "part of " : "");
+    if (with_eps)
+        return FCL_OP_ROWS(ctx, &SRC, kernel, n, OP_T(dx), OP_T(dy), OP_T(src), OP_I(n), OP_I(k), OP_F(FCL_L2NORM_EPS));
+    return FCL_OP_ROWS(ctx, &SRC, kernel, n, OP_T(dx), OP_T(dy), OP_T(src), OP_I(n), OP_I(k));
+}
+
 fcl_status fcl_log_softmax_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x)
 {
-    const char *op = "fcl_log_softmax_fwd";
-    size_t n, k;
-    fcl_status st;
-    if ((st = map_dims(ctx, op, y, x, &n, &k)))
-        return st;
-    return FCL_OP_ROWS(ctx, &SRC, "log_softmax_fwd", n, OP_T(y), OP_T(x), OP_I(n), OP_I(k));
+    return row_map_fwd(ctx, "fcl_log_softmax_fwd", "log_softmax_fwd", y, x, 0);
 }
 
 fcl_status fcl_log_softmax_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy, const fcl_tensor *y)
 {
-    const char *op = "fcl_log_softmax_bwd";
-    size_t n, k;
-    fcl_status st;
-    if ((st = map_bwd_dims(ctx, op, "y", y, dy, dx, &n, &k)))
-        return st;
-    if (fcl_op_overlaps(dx, y) || (fcl_op_overlaps(dx, dy) && dx->offset != dy->offset))
-        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx overlaps y or part of dy", op);
-    return FCL_OP_ROWS(ctx, &SRC, "log_softmax_bwd", n, OP_T(dx), OP_T(dy), OP_T(y), OP_I(n), OP_I(k));
+    return row_map_bwd(ctx, "fcl_log_softmax_bwd", "log_softmax_bwd", dx, dy, "y", y, 1, 0);
 }
-
 
 fcl_status fcl_l2norm_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x)
 {
-    const char *op = "fcl_l2norm_fwd";
-    size_t n, d;
-    fcl_status st;
-    if ((st = map_dims(ctx, op, y, x, &n, &d)))
-        return st;
-    return FCL_OP_ROWS(ctx, &SRC, "l2norm_fwd", n, OP_T(y), OP_T(x), OP_I(n), OP_I(d), OP_F(FCL_L2NORM_EPS));
+    return row_map_fwd(ctx, "fcl_l2norm_fwd", "l2norm_fwd", y, x, 1);
 }
 
 fcl_status fcl_l2norm_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy, const fcl_tensor *x)
 {
-    const char *op = "fcl_l2norm_bwd";
-    size_t n, d;
-    fcl_status st;
-    if ((st = map_bwd_dims(ctx, op, "x", x, dy, dx, &n, &d)))
-        return st;
-    if (fcl_op_overlaps(dx, x) || fcl_op_overlaps(dx, dy))
-        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx overlaps x or dy", op);
-    return FCL_OP_ROWS(ctx, &SRC, "l2norm_bwd", n, OP_T(dx), OP_T(dy), OP_T(x), OP_I(n), OP_I(d),
-            OP_F(FCL_L2NORM_EPS));
+    return row_map_bwd(ctx, "fcl_l2norm_bwd", "l2norm_bwd", dx, dy, "x", x, 0, 1);
 }
 
 /* ---- cosine-similarity matrix -------------------------------------------------------------------- */
@@ -208,8 +213,7 @@ fcl_status fcl_cosine_sim_fwd(fcl_ctx *ctx, fcl_tensor *s, const fcl_tensor *a, 
     const fcl_tensor *bt = same ? &an : &bn;
     st = fcl_op_gemm(ctx, s, &an, 0, bt, 1, na, nb, d, 0.0f);
 fail:
-    fcl_tensor_release(ctx, &an);
-    fcl_tensor_release(ctx, &bn);
+    FCL_OP_RELEASE(ctx, &an, &bn);
     return st;
 }
 
@@ -250,8 +254,6 @@ fcl_status fcl_cosine_sim_bwd(fcl_ctx *ctx, fcl_tensor *da, fcl_tensor *db, cons
             goto fail;
     }
 fail:
-    fcl_tensor_release(ctx, &an);
-    fcl_tensor_release(ctx, &bn);
-    fcl_tensor_release(ctx, &g);
+    FCL_OP_RELEASE(ctx, &an, &bn, &g);
     return st;
 }

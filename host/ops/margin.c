@@ -230,9 +230,7 @@ fcl_status fcl_margin_head_fwd(fcl_ctx *ctx, fcl_tensor *loss, fcl_tensor *logit
         goto fail;
 fail:
     /* in-order queue: a recycled block is only reused by work enqueued after ours */
-    fcl_tensor_release(ctx, &tcos);
-    fcl_tensor_release(ctx, &tz);
-    fcl_tensor_release(ctx, &xn);
+    FCL_OP_RELEASE(ctx, &tcos, &tz, &xn);
     return st;
 }
 
@@ -272,10 +270,7 @@ fcl_status fcl_margin_head_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dw,
     if (sphere && dx && (st = fcl_row_norm_bwd(ctx, dx, &dxn, x)))
         goto fail;
 fail:
-    fcl_tensor_release(ctx, &dz);
-    fcl_tensor_release(ctx, &dc);
-    fcl_tensor_release(ctx, &xn);
-    fcl_tensor_release(ctx, &dxn);
+    FCL_OP_RELEASE(ctx, &dz, &dc, &xn, &dxn);
     return st;
 }
 

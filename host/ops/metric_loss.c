@@ -153,9 +153,7 @@ fcl_status fcl_triplet_loss_fwd(fcl_ctx *ctx, fcl_tensor *loss, const fcl_tensor
         (st = triplet_reduce(ctx, loss, &rl, &rc, n, 0)))
         goto fail;
 fail:
-    fcl_tensor_release(ctx, &dist);
-    fcl_tensor_release(ctx, &rl);
-    fcl_tensor_release(ctx, &rc);
+    FCL_OP_RELEASE(ctx, &dist, &rl, &rc);
     return st;
 }
 
@@ -180,11 +178,7 @@ fcl_status fcl_triplet_loss_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *
             OP_I(n), OP_I(d), OP_I(p->squared ? 1 : 0), OP_F(dloss))))
         goto fail;
 fail:
-    fcl_tensor_release(ctx, &dist);
-    fcl_tensor_release(ctx, &rl);
-    fcl_tensor_release(ctx, &rc);
-    fcl_tensor_release(ctx, &gm);
-    fcl_tensor_release(ctx, &stats);
+    FCL_OP_RELEASE(ctx, &dist, &rl, &rc, &gm, &stats);
     return st;
 }
 
@@ -286,8 +280,7 @@ fcl_status fcl_histogram_loss_fwd(fcl_ctx *ctx, fcl_tensor *loss, const fcl_tens
         (st = hist_build(ctx, &sim, &h, x, labels, p->bins, n)) || (st = hist_loss(ctx, loss, NULL, &h, p->bins)))
         goto fail;
 fail:
-    fcl_tensor_release(ctx, &sim);
-    fcl_tensor_release(ctx, &h);
+    FCL_OP_RELEASE(ctx, &sim, &h);
     return st;
 }
 
@@ -315,10 +308,6 @@ fcl_status fcl_histogram_loss_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor
             OP_I(p->bins), OP_F(dloss))) || (st = fcl_cosine_sim_bwd(ctx, dx, dx, &ds, x, x)))
         goto fail;
 fail:
-    fcl_tensor_release(ctx, &sim);
-    fcl_tensor_release(ctx, &h);
-    fcl_tensor_release(ctx, &coef);
-    fcl_tensor_release(ctx, &scr);
-    fcl_tensor_release(ctx, &ds);
+    FCL_OP_RELEASE(ctx, &sim, &h, &coef, &scr, &ds);
     return st;
 }

@@ -141,20 +141,19 @@ fcl_status fcl_ln2d_bwd_wg(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dweight, fc
 static fcl_status chan_scale(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, const fcl_tensor *gamma,
                              int n, int c, int hw, int accumulate)
 {
-    cl_kernel k;
-    fcl_status st = fcl_op_kernel(ctx, &SRC, "chan_scale", &k);
-    if (st) return st;
-    fcl_op_args g;
-    fcl_op_args_init(&g, ctx, k, x->buf);
-    fcl_op_arg_t(&g, y);
-    fcl_op_arg_t(&g, x);
-    fcl_op_arg_t(&g, gamma);
-    fcl_op_arg_i(&g, n * c);
-    fcl_op_arg_i(&g, c);
-    fcl_op_arg_i(&g, hw);
-    fcl_op_arg_i(&g, accumulate);
-    if ((st = g.st)) return st;
-    return fcl_op_run_2d(ctx, k, (size_t)hw, (size_t)n * (size_t)c);
+    return FCL_OP_2D(ctx, &SRC, "chan_scale", (size_t)hw, (size_t)n * (size_t)c, OP_T(y), OP_T(x), OP_T(gamma),
+                     OP_I(n * c), OP_I(c), OP_I(hw), OP_I(accumulate));
+}
+
+/* Layer scale's sizes: x [N, C, ...], t (named nt: y or dy) of x's shape, gamma one per channel. */
+static fcl_status scale_dims(fcl_ctx *ctx, const char *op, const fcl_tensor *x, const char *nt, const fcl_tensor *t,
+                             const fcl_tensor *gamma, int *n, int *c, int *hw)
+{
+    fcl_status st;
+    if ((st = nchw_dims(ctx, op, x, n, c, hw)) || (st = fcl_op_check_t(ctx, op, nt, t)) ||
+        (st = fcl_op_check_t(ctx, op, "gamma", gamma)) || (st = fcl_op_check_same_shape(ctx, op, nt, t, "x", x)))
+        return st;
+    return check_vec(ctx, op, "gamma", gamma, (size_t)*c, "one per channel");
 }
 
 fcl_status fcl_layer_scale_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, const fcl_tensor *gamma)
@@ -162,10 +161,7 @@ fcl_status fcl_layer_scale_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x,
     const char *op = "fcl_layer_scale_fwd";
     fcl_status st;
     int n, c, hw;
-    if ((st = nchw_dims(ctx, op, x, &n, &c, &hw)) || (st = fcl_op_check_t(ctx, op, "y", y)) ||
-        (st = fcl_op_check_t(ctx, op, "gamma", gamma)) ||
-        (st = fcl_op_check_same_shape(ctx, op, "y", y, "x", x)) ||
-        (st = check_vec(ctx, op, "gamma", gamma, (size_t)c, "one per channel")))
+    if ((st = scale_dims(ctx, op, x, "y", y, gamma, &n, &c, &hw)))
         return st;
     if ((fcl_op_overlaps(y, x) && !fcl_op_same(y, x)) || fcl_op_overlaps(y, gamma))
         return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: y may be x but must not partly overlap x or gamma", op);
@@ -185,18 +181,13 @@ fcl_status fcl_layer_scale_bwd_wg(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgam
     const char *op = "fcl_layer_scale_bwd";
     fcl_status st;
     int n, c, hw;
-    if ((st = nchw_dims(ctx, op, x, &n, &c, &hw)) || (st = fcl_op_check_t(ctx, op, "dy", dy)) ||
-        (st = fcl_op_check_t(ctx, op, "gamma", gamma)) ||
-        (st = fcl_op_check_same_shape(ctx, op, "dy", dy, "x", x)) ||
+    const fcl_tensor *ins[] = {dy, x, gamma};
+    if ((st = scale_dims(ctx, op, x, "dy", dy, gamma, &n, &c, &hw)) ||
         (st = fcl_op_check_opt(ctx, op, "dx", dx, 1, FCL_MAX_DIMS)) ||
         (dx && (st = fcl_op_check_same_shape(ctx, op, "dx", dx, "x", x))) ||
-        (st = check_vec(ctx, op, "gamma", gamma, (size_t)c, "one per channel")) ||
-        (st = check_vec(ctx, op, "dgamma", dgamma, (size_t)c, "one per channel")))
+        (st = check_vec(ctx, op, "dgamma", dgamma, (size_t)c, "one per channel")) ||
+        (st = fcl_op_check_grads_apart(ctx, op, "dx", dx, "dgamma", dgamma, ins, 3)))   /* they accumulate */
         return st;
-    const fcl_tensor *ins[] = {dy, x, gamma};
-    if (fcl_op_overlaps_any(dx, ins, 3) || fcl_op_overlaps_any(dgamma, ins, 3) || fcl_op_overlaps(dx, dgamma))
-        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx and dgamma must not overlap each other or the "
-                         "inputs (they accumulate)", op);
     if (dgamma && (st = chan_grad(ctx, dgamma, NULL, dy, x, NULL, NULL, n, c, hw, forced_wg))) return st;
     if (dx && (st = chan_scale(ctx, dx, dy, gamma, n, c, hw, 1))) return st;
     return FCL_OK;

@@ -101,8 +101,10 @@ fcl_status fcl_op_check_rows(fcl_ctx *ctx, const char *op, const char *name, con
         return FCL_OK;
     char s[96];
     fcl_tensor_shape_str(t, s, sizeof s);
-    return FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_SHAPE, "%s: %s is %s, expected %zu rows of %zu", op,
-                   name, s, n, k);
+    if (k == 1)
+        return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: %s is %s, expected [%zu]", op, name, s, n);
+    return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: %s is %s, expected [%zu, %zu] (or [%zu, ...] with %zu "
+                   "values per row)", op, name, s, n, k, n, k);
 }
 
 fcl_status fcl_op_check_count(fcl_ctx *ctx, const char *op, const char *name, const fcl_tensor *t, double want)
@@ -244,6 +246,12 @@ fcl_status fcl_op_temp(fcl_ctx *ctx, fcl_tensor *t, size_t rows, size_t cols, in
     if (!st && zero)
         st = fcl_tensor_fill(ctx, t, 0.0f);
     return st;
+}
+
+void fcl_op_release(fcl_ctx *ctx, fcl_tensor *const *ts, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        fcl_tensor_release(ctx, ts[i]);
 }
 
 fcl_status fcl_op_run_1d(fcl_ctx *ctx, cl_kernel k, size_t items)

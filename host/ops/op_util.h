@@ -189,6 +189,12 @@ fcl_status fcl_op_rows_sum(fcl_ctx *ctx, const fcl_op_src *src, const char *name
 #define FCL_OP_ROWS_SUM(ctx, src, name, loss, rows, n, scale, ...) \
     fcl_op_rows_sum(ctx, src, name, loss, rows, n, scale, FCL_OP_VALS(__VA_ARGS__))
 
+/* Returns each of the n pooled scratch tensors ts to the pool (fcl_tensor_release; zero-initialised
+ * ones that were never allocated are fine): FCL_OP_RELEASE(ctx, &a, &b, ...). */
+void fcl_op_release(fcl_ctx *ctx, fcl_tensor *const *ts, size_t n);
+#define FCL_OP_RELEASE(ctx, ...) \
+    fcl_op_release(ctx, (fcl_tensor *const[]){__VA_ARGS__}, sizeof((fcl_tensor *const[]){__VA_ARGS__}) / sizeof(fcl_tensor *))
+
 static inline size_t fcl_op_div_up(size_t a, size_t b) { return (a + b - 1) / b; }
 
 #endif

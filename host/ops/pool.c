@@ -206,9 +206,14 @@ fcl_status fcl_avgpool2d_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy,
                     OP_I(p->count_include_pad != 0), OP_I(p->divisor_override));
 }
 
-/* x [N, C, H, W] (input side) and y [N, C, OH, OW] or [N, C] (1x1) (output side). */
+/* x [N, C, H, W] (input side) and y [N, C, OH, OW] or [N, C] (1x1) (output side), the one the
+ * call writes (y, or x when x_written) apart from the other; the kernels' sizes into d. */
+typedef struct adaptive_dims {
+    int H, W, oh, ow, planes;
+} adaptive_dims;
+
 static fcl_status adaptive_check(fcl_ctx *ctx, const char *op, const char *nx, const fcl_tensor *x,
-                                 const char *ny, const fcl_tensor *y, int *oh, int *ow)
+                                 const char *ny, const fcl_tensor *y, int x_written, adaptive_dims *d)
 {
     fcl_status st;
     if ((st = fcl_op_check(ctx, op, nx, x, 4, 4)) || (st = fcl_op_check(ctx, op, ny, y, 2, 4))) return st;
@@ -219,9 +224,23 @@ static fcl_status adaptive_check(fcl_ctx *ctx, const char *op, const char *nx, c
         return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: %s %s and %s %s: the output must be [N, C, OH, OW] "
                        "or [N, C] with the input's N and C", op, nx, sx, ny, sy);
     }
-    *oh = y->ndim == 4 ? (int)y->shape[2] : 1;
-    *ow = y->ndim == 4 ? (int)y->shape[3] : 1;
-    return FCL_OK;
+    d->oh = y->ndim == 4 ? (int)y->shape[2] : 1;
+    d->ow = y->ndim == 4 ? (int)y->shape[3] : 1;
+    d->H = (int)x->shape[2];
+    d->W = (int)x->shape[3];
+    d->planes = (int)(x->shape[0] * x->shape[1]);
+    return x_written ? no_overlap(ctx, op, nx, x, y, NULL) : no_overlap(ctx, op, ny, y, x, NULL);
+}
+
+/* adaptive_avgpool_fwd / _bwd (CPU shape: no GPU variant), out from in, over (cols, rows, planes). */
+static fcl_status adaptive_run(fcl_ctx *ctx, const char *name, int cols, int rows, const adaptive_dims *d,
+                               const fcl_tensor *out, const fcl_tensor *in)
+{
+    cl_kernel k;
+    fcl_status st = fcl_op_kernel(ctx, &SRC, name, &k);
+    if (st) return st;
+    return RUN3(ctx, k, 0, cols, rows, d->planes, OP_T(out), OP_T(in),
+                POOL_SIZES_VALS(d->H, d->W, d->oh, d->ow, d->planes));
 }
 
 fcl_status fcl_adaptive_avgpool2d_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x)
@@ -229,36 +248,29 @@ fcl_status fcl_adaptive_avgpool2d_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_ten
     const char *op = "fcl_adaptive_avgpool2d_fwd";
     fcl_status st;
     cl_kernel k;
-    int oh, ow;
-    if ((st = adaptive_check(ctx, op, "x", x, "y", y, &oh, &ow)) ||
-        (st = no_overlap(ctx, op, "y", y, x, NULL)))
+    adaptive_dims d;
+    if ((st = adaptive_check(ctx, op, "x", x, "y", y, 0, &d)))
         return st;
-    int H = (int)x->shape[2], W = (int)x->shape[3], planes = (int)(x->shape[0] * x->shape[1]);
-    if (oh == 1 && ow == 1 && gpu_shape(ctx)) {   /* global average pooling: a reduction per plane */
+    if (d.oh == 1 && d.ow == 1 && gpu_shape(ctx)) {   /* global average pooling: a reduction per plane */
         size_t l, g;
         if ((st = fcl_op_kernel(ctx, &SRC, "global_avgpool_fwd_wg", &k)) || (st = group_of(ctx, k, 1, &l))) return st;
-        g = (size_t)planes * l;
-        return FCL_OP_RUN_ND(ctx, k, 1, &g, &l, OP_T(y), OP_T(x), OP_I(H * W), OP_LOCAL(l * sizeof(float)));
+        g = (size_t)d.planes * l;
+        return FCL_OP_RUN_ND(ctx, k, 1, &g, &l, OP_T(y), OP_T(x), OP_I(d.H * d.W), OP_LOCAL(l * sizeof(float)));
     }
-    if ((st = fcl_op_kernel(ctx, &SRC, "adaptive_avgpool_fwd", &k))) return st;
-    return RUN3(ctx, k, 0, ow, oh, planes, OP_T(y), OP_T(x), POOL_SIZES_VALS(H, W, oh, ow, planes));
+    return adaptive_run(ctx, "adaptive_avgpool_fwd", d.ow, d.oh, &d, y, x);
 }
 
 fcl_status fcl_adaptive_avgpool2d_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy)
 {
     const char *op = "fcl_adaptive_avgpool2d_bwd";
     fcl_status st;
-    cl_kernel k;
-    int oh, ow;
-    if ((st = adaptive_check(ctx, op, "dx", dx, "dy", dy, &oh, &ow)) ||
-        (st = no_overlap(ctx, op, "dx", dx, dy, NULL)))
+    adaptive_dims d;
+    if ((st = adaptive_check(ctx, op, "dx", dx, "dy", dy, 1, &d)))
         return st;
-    int H = (int)dx->shape[2], W = (int)dx->shape[3], planes = (int)(dx->shape[0] * dx->shape[1]);
-    if (oh == 1 && ow == 1)   /* global average pooling: a broadcast */
-        return FCL_OP_2D(ctx, &SRC, "global_avgpool_bwd", (size_t)H * (size_t)W, (size_t)planes, OP_T(dx),
-                         OP_T(dy), OP_I(H * W), OP_I(planes));
-    if ((st = fcl_op_kernel(ctx, &SRC, "adaptive_avgpool_bwd", &k))) return st;
-    return RUN3(ctx, k, 0, W, H, planes, OP_T(dx), OP_T(dy), POOL_SIZES_VALS(H, W, oh, ow, planes));
+    if (d.oh == 1 && d.ow == 1)   /* global average pooling: a broadcast */
+        return FCL_OP_2D(ctx, &SRC, "global_avgpool_bwd", (size_t)d.H * (size_t)d.W, (size_t)d.planes, OP_T(dx),
+                         OP_T(dy), OP_I(d.H * d.W), OP_I(d.planes));
+    return adaptive_run(ctx, "adaptive_avgpool_bwd", d.W, d.H, &d, dx, dy);
 }
 
 /* The global pool is the adaptive pool to 1x1; this only insists on the 1x1 output shape. */

@@ -6,6 +6,7 @@
 
 #include "ref/ref_gemm.h"
 #include "ref/ref_loss.h"
+#include "runtime/free_list.h"
 
 /* log sum_j exp(x_j) of one row, with the max subtracted first. */
 static double row_lse(const double *x, size_t k)
@@ -154,8 +155,6 @@ int fcl_ref_cosine_sim_bwd(double *da, double *db, const double *ds, const doubl
     }
     rc = 0;
 done:
-    free(an);
-    free(bn);
-    free(g);
+    FCL_FREE_ALL(an, bn, g);
     return rc;
 }

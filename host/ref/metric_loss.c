@@ -6,6 +6,7 @@
 #include "facecl/ops_loss.h"
 #include "ref/ref_loss.h"
 #include "ref/ref_metric_loss.h"
+#include "runtime/free_list.h"
 
 static const double L2EPS = (double)FCL_L2NORM_EPS;
 
@@ -210,9 +211,7 @@ int fcl_ref_margin_head_fwd(double *loss, double *logits, double *cos, const dou
         memcpy(logits, z, sizeof(double) * n * k);
     rc = 0;
 done:
-    free(cs);
-    free(z);
-    free(xn);
+    FCL_FREE_ALL(cs, z, xn);
     return rc;
 }
 
@@ -237,12 +236,7 @@ int fcl_ref_margin_head_bwd(double *dx, double *dw, const double *x, const doubl
         fcl_ref_row_norm_bwd(dx, dxn, x, n, d);
     rc = 0;
 done:
-    free(cs);
-    free(z);
-    free(dz);
-    free(dc);
-    free(xn);
-    free(dxn);
+    FCL_FREE_ALL(cs, z, dz, dc, xn, dxn);
     return rc;
 }
 
@@ -425,9 +419,7 @@ typedef struct hist_state {
 
 static void hist_free(hist_state *h)
 {
-    free(h->s);
-    free(h->hp);
-    free(h->hn);
+    FCL_FREE_ALL(h->s, h->hp, h->hn);
 }
 
 static int hist_build(hist_state *h, const double *x, const int *labels, size_t n, size_t d, int bins)
@@ -516,9 +508,7 @@ int fcl_ref_histogram_loss_bwd(double *dx, const double *x, const int *labels, s
         goto done;
     rc = 0;
 done:
-    free(gp);
-    free(gn);
-    free(ds);
+    FCL_FREE_ALL(gp, gn, ds);
     hist_free(&h);
     return rc;
 }
