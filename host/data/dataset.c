@@ -225,10 +225,21 @@ static fcl_status add_class(fcl_dataset *ds, const char *name, fcl_error *err)
     return FCL_OK;
 }
 
-/* The error when no class folder of root held an image. */
-static fcl_status check_not_empty(const fcl_dataset *out, const char *root, fcl_error *err)
+/* The end of a folder open with status st: no image in any class folder of root is an error;
+ * after an error out is freed. */
+static fcl_status open_end(fcl_status st, fcl_dataset *out, const char *root, fcl_error *err)
 {
-    return out->n ? FCL_OK : FCL_ERR(err, FCL_ERR_FORMAT, "%s: no images in any class folder", root);
+    if (!st && !out->n) st = FCL_ERR(err, FCL_ERR_FORMAT, "%s: no images in any class folder", root);
+    if (st && out) fcl_dataset_free(out);
+    return st;
+}
+
+/* *dir = root/name, malloc'd (the previous *dir freed). */
+static fcl_status class_dir(const char *root, const char *name, char **dir, fcl_error *err)
+{
+    free(*dir);
+    *dir = join_path(root, name);
+    return *dir ? FCL_OK : FCL_ERR(err, FCL_ERR_NOMEM, "%s: out of memory", root);
 }
 
 /* A class folder without images: an error, or with FCL_DATA_SKIP_BAD a warning. The message's
@@ -263,10 +274,7 @@ fcl_status fcl_dataset_open_folder(const char *root, unsigned flags, fcl_strlist
     }
     for (size_t i = 0; i < dirs.n; i++) {
         size_t added = 0;
-        if (!(dir = join_path(root, dirs.items[i]))) {
-            st = FCL_ERR(err, FCL_ERR_NOMEM, "%s: out of memory", root);
-            goto fail;
-        }
+        if ((st = class_dir(root, dirs.items[i], &dir, err))) goto fail;
         if (has_control(dirs.items[i])) { /* it could not be one line of classes.txt, nor be read in a message */
             char shown[1024];
             escape_name(dir, shown, sizeof shown);
@@ -278,8 +286,6 @@ fcl_status fcl_dataset_open_folder(const char *root, unsigned flags, fcl_strlist
             if ((st = fcl_strlist_add(warnings, err, "%s: the class folder's name holds a control character "
                                       "(newline, tab, ...), class left out", shown)))
                 goto fail;
-            free(dir);
-            dir = NULL;
             continue;
         }
         if ((st = add_images(out, &cap, dir, out->n_classes, &added, warnings, err))) goto fail;
@@ -288,15 +294,11 @@ fcl_status fcl_dataset_open_folder(const char *root, unsigned flags, fcl_strlist
         } else if ((st = add_class(out, dirs.items[i], err))) {
             goto fail;
         }
-        free(dir);
-        dir = NULL;
     }
-    if ((st = check_not_empty(out, root, err))) goto fail;
 fail:
     free(dir);
     fcl_strlist_free(&dirs);
-    if (st && out) fcl_dataset_free(out);
-    return st;
+    return open_end(st, out, root, err);
 }
 
 /* Reads the class-list file: one name per line; '\r' before '\n' and blank lines ignored.
@@ -376,10 +378,7 @@ fcl_status fcl_dataset_open_folder_with_classes(const char *root, const char *cl
         int known = 0;
         for (size_t j = 0; j < names.n && !known; j++) known = !strcmp(names.items[j], dirs.items[i]);
         if (known) continue;
-        if (!(dir = join_path(root, dirs.items[i]))) {
-            st = FCL_ERR(err, FCL_ERR_NOMEM, "%s: out of memory", root);
-            goto fail;
-        }
+        if ((st = class_dir(root, dirs.items[i], &dir, err))) goto fail;
         if ((st = list_dir(dir, LIST_IMAGES, &probe, NULL, err))) goto fail;
         if (probe.n > 0) {
             st = FCL_ERR(err, FCL_ERR_FORMAT,
@@ -389,8 +388,6 @@ fcl_status fcl_dataset_open_folder_with_classes(const char *root, const char *cl
             goto fail;
         }
         fcl_strlist_free(&probe);
-        free(dir);
-        dir = NULL;
     }
     for (size_t j = 0; j < names.n; j++) {
         int found = 0;
@@ -401,10 +398,7 @@ fcl_status fcl_dataset_open_folder_with_classes(const char *root, const char *cl
             goto fail;
         }
         if ((st = add_class(out, names.items[j], err))) goto fail;
-        if (!(dir = join_path(root, names.items[j]))) {
-            st = FCL_ERR(err, FCL_ERR_NOMEM, "%s: out of memory", root);
-            goto fail;
-        }
+        if ((st = class_dir(root, names.items[j], &dir, err))) goto fail;
         size_t added = 0;
         if ((st = add_images(out, &cap, dir, (int)j, &added, warnings, err))) goto fail;
         if (added == 0) {
@@ -413,18 +407,14 @@ fcl_status fcl_dataset_open_folder_with_classes(const char *root, const char *cl
             snprintf(warn_tail, sizeof warn_tail, "); class %zu keeps its index with no images", j);
             if ((st = empty_class(dir, flags, tail, warn_tail, warnings, err))) goto fail;
         }
-        free(dir);
-        dir = NULL;
     }
-    if ((st = check_not_empty(out, root, err))) goto fail;
 fail:
     free(dir);
     fcl_strlist_free(&names);
     fcl_strlist_free(&lines_of);
     fcl_strlist_free(&dirs);
     fcl_strlist_free(&probe);
-    if (st && out) fcl_dataset_free(out);
-    return st;
+    return open_end(st, out, root, err);
 }
 
 fcl_status fcl_dataset_write_classes(const fcl_dataset *ds, const char *path, fcl_error *err)

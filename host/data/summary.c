@@ -207,10 +207,5 @@ fcl_status fcl_dataset_summary_format(const fcl_dataset_summary *s, char **out, 
         if (s->n_folds > 0) fcl_textbuf_printf(&t, " in %d fold%s", s->n_folds, s->n_folds == 1 ? "" : "s");
         fcl_textbuf_printf(&t, "\n");
     }
-    if (t.oom) {
-        free(t.s);
-        return FCL_ERR(err, FCL_ERR_NOMEM, "fcl_dataset_summary_format: out of memory");
-    }
-    *out = t.s;
-    return FCL_OK;
+    return fcl_textbuf_finish(&t, out, "fcl_dataset_summary_format", err);
 }

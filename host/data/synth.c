@@ -144,7 +144,24 @@ static float approx_normal(fcl_rng *r)
     return (s * (1.0f / 65536.0f) - 2.0f) * 1.7320508f;
 }
 
-/* Separable Gaussian blur of one plane (clamped edges), sigma in pixels. */
+/* One pass of a separable blur with the 2r + 1 taps k: each of n_lines lines of len values
+ * (line l's value e at src[l * line_step + e * step]) filtered along itself, edges clamped. */
+static void blur_pass(const float *src, float *dst, int n_lines, int len, int line_step, int step,
+                      const float *k, int r)
+{
+    for (int l = 0; l < n_lines; l++)
+        for (int e = 0; e < len; e++) {
+            float acc = 0.0f;
+            for (int i = -r; i <= r; i++) {
+                int ee = e + i < 0 ? 0 : (e + i >= len ? len - 1 : e + i);
+                acc += k[i + r] * src[l * line_step + ee * step];
+            }
+            dst[l * line_step + e * step] = acc;
+        }
+}
+
+/* Separable Gaussian blur of one plane (clamped edges), sigma in pixels: rows into tmp, then
+ * columns back into a. */
 static void blur_plane(float *a, float *tmp, int h, int w, float sigma)
 {
     int r = (int)ceilf(2.5f * sigma);
@@ -153,24 +170,8 @@ static void blur_plane(float *a, float *tmp, int h, int w, float sigma)
     float k[65], sum = 0.0f;
     for (int i = -r; i <= r; i++) sum += k[i + r] = expf(-0.5f * (float)(i * i) / (sigma * sigma));
     for (int i = 0; i <= 2 * r; i++) k[i] /= sum;
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
-            float acc = 0.0f;
-            for (int i = -r; i <= r; i++) {
-                int xx = x + i < 0 ? 0 : (x + i >= w ? w - 1 : x + i);
-                acc += k[i + r] * a[y * w + xx];
-            }
-            tmp[y * w + x] = acc;
-        }
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
-            float acc = 0.0f;
-            for (int i = -r; i <= r; i++) {
-                int yy = y + i < 0 ? 0 : (y + i >= h ? h - 1 : y + i);
-                acc += k[i + r] * tmp[yy * w + x];
-            }
-            a[y * w + x] = acc;
-        }
+    blur_pass(a, tmp, h, w, w, 1, k, r);
+    blur_pass(tmp, a, w, h, 1, w, k, r);
 }
 
 fcl_status fcl_synth_render(const fcl_synth_identity *id, const fcl_synth_variation *v, int size,

@@ -120,6 +120,17 @@ static const char *parse_str(const char *p, const char *end, char *out, size_t n
     return p + 1;
 }
 
+/* Skips white space; then 1 (and consumed) when the closing character c comes next. */
+static int closes(const char **p, const char *end, char c)
+{
+    *p = skip_ws(*p, end);
+    if (*p < end && **p == c) {
+        (*p)++;
+        return 1;
+    }
+    return 0;
+}
+
 /* Parses the header dict into descr / fortran / shape; NULL message on success, else what is
  * wrong. */
 static const char *parse_header(const char *h, size_t len, char *descr, size_t dn, int *fortran, int *ndim,
@@ -130,11 +141,7 @@ static const char *parse_header(const char *h, size_t len, char *descr, size_t d
     p = skip_ws(p, end);
     if (p >= end || *p++ != '{') return "header is not a dict";
     for (;;) {
-        p = skip_ws(p, end);
-        if (p < end && *p == '}') {
-            p++;
-            break;
-        }
+        if (closes(&p, end, '}')) break;
         char key[32];
         if (!(p = parse_str(p, end, key, sizeof key))) return "bad key in the header dict";
         p = skip_ws(p, end);
@@ -158,11 +165,7 @@ static const char *parse_header(const char *h, size_t len, char *descr, size_t d
             if (p >= end || *p++ != '(') return "bad 'shape' value";
             *ndim = 0;
             for (;;) {
-                p = skip_ws(p, end);
-                if (p < end && *p == ')') {
-                    p++;
-                    break;
-                }
+                if (closes(&p, end, ')')) break;
                 if (p >= end || *p < '0' || *p > '9') return "bad number in 'shape'";
                 size_t v = 0;
                 while (p < end && *p >= '0' && *p <= '9') {

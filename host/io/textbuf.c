@@ -34,6 +34,18 @@ void fcl_textbuf_printf(fcl_textbuf *b, const char *fmt, ...)
     }
 }
 
+fcl_status fcl_textbuf_finish(fcl_textbuf *b, char **out, const char *what, fcl_error *err)
+{
+    *out = NULL;
+    if (b->oom) {
+        free(b->s);
+        b->s = NULL;
+        return FCL_ERR(err, FCL_ERR_NOMEM, "%s: out of memory", what);
+    }
+    *out = b->s;
+    return FCL_OK;
+}
+
 int fcl_read_all(FILE *f, size_t max, char **buf, size_t *len)
 {
     char *b = NULL;

@@ -8,6 +8,7 @@
 #include "facecl/metrics.h"
 #include "io/csv_internal.h"
 #include "runtime/free_list.h"
+#include "io/textbuf.h"
 
 /* Longest class name shown in the report table before it is cut with "...". */
 #define NAME_MAX_SHOWN 40
@@ -206,10 +207,7 @@ static void shown_name(const char *const *names, int j, char *buf, size_t size)
 fcl_status fcl_class_report_format(const fcl_class_report *r, const char *const *names,
                                    char **text, fcl_error *err)
 {
-    fcl_status st = FCL_OK;
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = NULL;
+    fcl_textbuf t = {0};
     char name[NAME_MAX_SHOWN + 16];
 
     if (!r || !text || r->n_classes < 1 || !r->tp)
@@ -221,39 +219,23 @@ fcl_status fcl_class_report_format(const fcl_class_report *r, const char *const 
         shown_name(names, j, name, sizeof name);
         if ((int)strlen(name) > w) w = (int)strlen(name);
     }
-    f = open_memstream(&buf, &len);
-    if (!f) {
-        st = FCL_ERR(err, FCL_ERR_NOMEM, "fcl_class_report_format: out of memory");
-        goto fail;
-    }
-    fprintf(f, "%-*s  %9s  %9s  %9s  %9s\n", w, "class", "precision", "recall", "f1-score",
-            "support");
+    fcl_textbuf_printf(&t, "%-*s  %9s  %9s  %9s  %9s\n", w, "class", "precision", "recall", "f1-score",
+                       "support");
     for (int j = 0; j < r->n_classes; j++) {
         if (!r->support[j] && !r->predicted[j]) continue;
         shown_name(names, j, name, sizeof name);
-        fprintf(f, "%-*s  %9.4f  %9.4f  %9.4f  %9zu\n", w, name, r->precision[j], r->recall[j],
-                r->f1[j], r->support[j]);
+        fcl_textbuf_printf(&t, "%-*s  %9.4f  %9.4f  %9.4f  %9zu\n", w, name, r->precision[j], r->recall[j],
+                           r->f1[j], r->support[j]);
     }
-    fprintf(f, "\n%-*s  %9s  %9s  %9.4f  %9zu\n", w, "accuracy", "", "", r->accuracy, r->n);
-    fprintf(f, "%-*s  %9.4f  %9.4f  %9.4f  %9zu\n", w, "macro avg", r->macro_precision,
-            r->macro_recall, r->macro_f1, r->n);
-    fprintf(f, "%-*s  %9.4f  %9.4f  %9.4f  %9zu\n", w, "weighted avg", r->weighted_precision,
-            r->weighted_recall, r->weighted_f1, r->n);
+    fcl_textbuf_printf(&t, "\n%-*s  %9s  %9s  %9.4f  %9zu\n", w, "accuracy", "", "", r->accuracy, r->n);
+    fcl_textbuf_printf(&t, "%-*s  %9.4f  %9.4f  %9.4f  %9zu\n", w, "macro avg", r->macro_precision,
+                       r->macro_recall, r->macro_f1, r->n);
+    fcl_textbuf_printf(&t, "%-*s  %9.4f  %9.4f  %9.4f  %9zu\n", w, "weighted avg", r->weighted_precision,
+                       r->weighted_recall, r->weighted_f1, r->n);
     if (r->n_present < r->n_classes)
-        fprintf(f, "(%d of %d classes not shown: no samples and no predictions)\n",
-                r->n_classes - r->n_present, r->n_classes);
-    if (fclose(f) != 0) {
-        f = NULL;
-        st = FCL_ERR(err, FCL_ERR_NOMEM, "fcl_class_report_format: out of memory");
-        goto fail;
-    }
-    *text = buf;
-    return FCL_OK;
-
-fail:
-    if (f) fclose(f);
-    free(buf);
-    return st;
+        fcl_textbuf_printf(&t, "(%d of %d classes not shown: no samples and no predictions)\n",
+                           r->n_classes - r->n_present, r->n_classes);
+    return fcl_textbuf_finish(&t, text, "fcl_class_report_format", err);
 }
 
 fcl_status fcl_predictions_write_csv(const char *path, const char *const *ids, const int *pred,

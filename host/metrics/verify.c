@@ -6,6 +6,7 @@
 
 #include "facecl/metrics.h"
 #include "runtime/free_list.h"
+#include "io/textbuf.h"
 
 /* One pair as sorted: score, label and (for k-fold) fold. */
 typedef struct scored {
@@ -24,10 +25,13 @@ static int cmp_scored_desc(const void *a, const void *b)
     return 0;
 }
 
-/* Checks scores / labels and counts the classes. `what` names the caller in messages. */
-static fcl_status check_pairs(const char *what, const double *scores, const int *labels, size_t n,
-                              size_t *n_pos, size_t *n_neg, fcl_error *err)
+/* The start of a pair metric: zeroes its result out (out_size bytes; NULL is an error), checks
+ * scores / labels and counts the classes. `what` names the caller in messages. */
+static fcl_status check_pairs(const char *what, void *out, size_t out_size, const double *scores, const int *labels,
+                              size_t n, size_t *n_pos, size_t *n_neg, fcl_error *err)
 {
+    if (!out) return FCL_ERR(err, FCL_ERR_INVALID_ARG, "%s: out must not be NULL", what);
+    memset(out, 0, out_size);
     if (!scores || !labels)
         return FCL_ERR(err, FCL_ERR_INVALID_ARG, "%s: scores and labels must not be NULL", what);
     if (n < 2)
@@ -82,9 +86,7 @@ fcl_status fcl_roc_compute(const double *scores, const int *labels, size_t n, fc
     scored *v = NULL;
     size_t pos = 0, neg = 0;
 
-    if (!out) return FCL_ERR(err, FCL_ERR_INVALID_ARG, "fcl_roc_compute: out must not be NULL");
-    memset(out, 0, sizeof *out);
-    st = check_pairs("fcl_roc_compute", scores, labels, n, &pos, &neg, err);
+    st = check_pairs("fcl_roc_compute", out, sizeof *out, scores, labels, n, &pos, &neg, err);
     if (st) goto fail;
     if (pos == 0 || neg == 0) {
         st = FCL_ERR(err, FCL_ERR_INVALID_ARG,
@@ -275,9 +277,7 @@ fcl_status fcl_kfold_accuracy(const double *scores, const int *labels, const int
     size_t *fold_neg = NULL;
     size_t pos = 0, neg = 0;
 
-    if (!out) return FCL_ERR(err, FCL_ERR_INVALID_ARG, "fcl_kfold_accuracy: out must not be NULL");
-    memset(out, 0, sizeof *out);
-    st = check_pairs("fcl_kfold_accuracy", scores, labels, n, &pos, &neg, err);
+    st = check_pairs("fcl_kfold_accuracy", out, sizeof *out, scores, labels, n, &pos, &neg, err);
     if (st) goto fail;
     if (k < 2 || (size_t)k > n) {
         st = FCL_ERR(err, FCL_ERR_INVALID_ARG,
@@ -399,43 +399,24 @@ fail:
 
 fcl_status fcl_verify_result_format(const fcl_verify_result *r, char **text, fcl_error *err)
 {
-    fcl_status st = FCL_OK;
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = NULL;
+    fcl_textbuf t = {0};
 
     if (!r || !text)
         return FCL_ERR(err, FCL_ERR_INVALID_ARG, "fcl_verify_result_format: NULL argument");
     *text = NULL;
-    f = open_memstream(&buf, &len);
-    if (!f) {
-        st = FCL_ERR(err, FCL_ERR_NOMEM, "fcl_verify_result_format: out of memory");
-        goto fail;
-    }
-    fprintf(f, "pairs            %zu (%zu same, %zu different)\n", r->n, r->n_pos, r->n_neg);
-    fprintf(f, "ROC AUC          %.6f\n", r->auc);
-    fprintf(f, "EER              %.4f %%  (threshold %.6f)\n", 100.0 * r->eer, r->eer_threshold);
+    fcl_textbuf_printf(&t, "pairs            %zu (%zu same, %zu different)\n", r->n, r->n_pos, r->n_neg);
+    fcl_textbuf_printf(&t, "ROC AUC          %.6f\n", r->auc);
+    fcl_textbuf_printf(&t, "EER              %.4f %%  (threshold %.6f)\n", 100.0 * r->eer, r->eer_threshold);
     for (int j = 0; j < r->n_fars; j++) {
         char name[40];
         snprintf(name, sizeof name, "TAR@FAR=%g", r->far[j]);
-        fprintf(f, "%-16s %.4f %%  (threshold %.6f)\n", name, 100.0 * r->tar[j],
-                r->tar_threshold[j]);
+        fcl_textbuf_printf(&t, "%-16s %.4f %%  (threshold %.6f)\n", name, 100.0 * r->tar[j],
+                           r->tar_threshold[j]);
     }
-    fprintf(f, "best accuracy    %.4f %%  (threshold %.6f)\n", 100.0 * r->best_accuracy,
-            r->best_threshold);
+    fcl_textbuf_printf(&t, "best accuracy    %.4f %%  (threshold %.6f)\n", 100.0 * r->best_accuracy,
+                       r->best_threshold);
     if (r->has_kfold)
-        fprintf(f, "%d-fold accuracy  %.4f %% +- %.4f %%  (population std over folds)\n",
-                r->kfold.k, 100.0 * r->kfold.mean, 100.0 * r->kfold.std);
-    if (fclose(f) != 0) {
-        f = NULL;
-        st = FCL_ERR(err, FCL_ERR_NOMEM, "fcl_verify_result_format: out of memory");
-        goto fail;
-    }
-    *text = buf;
-    return FCL_OK;
-
-fail:
-    if (f) fclose(f);
-    free(buf);
-    return st;
+        fcl_textbuf_printf(&t, "%d-fold accuracy  %.4f %% +- %.4f %%  (population std over folds)\n",
+                           r->kfold.k, 100.0 * r->kfold.mean, 100.0 * r->kfold.std);
+    return fcl_textbuf_finish(&t, text, "fcl_verify_result_format", err);
 }

@@ -326,14 +326,17 @@ static fcl_status power(ep *e, mp_value *out)
 
 static fcl_status unary_body(ep *e, mp_value *out);
 
-static fcl_status unary(ep *e, mp_value *out)
+/* body one nesting level deeper: more than 100 levels is an error (not a stack overflow). */
+static fcl_status nested(ep *e, mp_value *out, fcl_status (*body)(ep *, mp_value *))
 {
     if (e->depth >= 100) return ep_fail(e, FCL_ERR_FORMAT, "expression nested too deeply%s%s", NULL, NULL);
     e->depth++;
-    fcl_status st = unary_body(e, out);
+    fcl_status st = body(e, out);
     e->depth--;
     return st;
 }
+
+static fcl_status unary(ep *e, mp_value *out) { return nested(e, out, unary_body); }
 
 static fcl_status unary_body(ep *e, mp_value *out)
 {
@@ -419,52 +422,32 @@ static fcl_status cmp(ep *e, mp_value *out)
     return FCL_OK;
 }
 
-static fcl_status logic_and(ep *e, mp_value *out)
+/* a && b (is_or 0, operands: comparisons) or a || b (is_or 1, operands: && chains), left to right;
+ * once the left side decides, the right side is parsed but not evaluated (e->skip). */
+static fcl_status logic(ep *e, mp_value *out, int is_or)
 {
-    fcl_status st = cmp(e, out);
-    while (!st && eat(e, "&&")) {
-        if ((st = need_num(e, out, "&&"))) return st;
-        int lhs = e->skip ? 0 : out->num != 0;
-        if (!lhs) e->skip++;
+    const char *name = is_or ? "||" : "&&";
+    fcl_status st = is_or ? logic(e, out, 0) : cmp(e, out);
+    while (!st && eat(e, name)) {
+        if ((st = need_num(e, out, name))) return st;
+        int lhs = e->skip ? is_or : out->num != 0;
+        int decided = is_or ? lhs : !lhs;
+        if (decided) e->skip++;
         mp_value r;
-        st = cmp(e, &r);
-        if (!lhs) e->skip--;
+        st = is_or ? logic(e, &r, 0) : cmp(e, &r);
+        if (decided) e->skip--;
         if (st) return st;
-        if (lhs && (st = need_num(e, &r, "&&"))) return st;
-        *out = num(lhs && r.num != 0);
+        if (!decided && (st = need_num(e, &r, name))) return st;
+        *out = num(is_or ? (lhs || r.num != 0) : (lhs && r.num != 0));
     }
     return st;
 }
 
-static fcl_status logic_or(ep *e, mp_value *out)
-{
-    fcl_status st = logic_and(e, out);
-    while (!st && eat(e, "||")) {
-        if ((st = need_num(e, out, "||"))) return st;
-        int lhs = e->skip ? 1 : out->num != 0;
-        if (lhs) e->skip++;
-        mp_value r;
-        st = logic_and(e, &r);
-        if (lhs) e->skip--;
-        if (st) return st;
-        if (!lhs && (st = need_num(e, &r, "||"))) return st;
-        *out = num(lhs || r.num != 0);
-    }
-    return st;
-}
-
-static fcl_status expr(ep *e, mp_value *out)
-{
-    if (e->depth >= 100) return ep_fail(e, FCL_ERR_FORMAT, "expression nested too deeply%s%s", NULL, NULL);
-    e->depth++;
-    fcl_status st = expr_body(e, out);
-    e->depth--;
-    return st;
-}
+static fcl_status expr(ep *e, mp_value *out) { return nested(e, out, expr_body); }
 
 static fcl_status expr_body(ep *e, mp_value *out)
 {
-    fcl_status st = logic_or(e, out);
+    fcl_status st = logic(e, out, 1);
     if (st || !eat(e, "?")) return st;
     if ((st = need_num(e, out, "?:"))) return st;
     int c = e->skip ? 1 : out->num != 0;

@@ -160,12 +160,16 @@ static void constraints(const fcl_ctx *ctx, const char *kernel, size_t n, const 
 #define V(name) val(n, names, v, name)
     size_t max_wg = ctx->dev.max_work_group ? ctx->dev.max_work_group : 1;
     uint64_t local = ctx->dev.local_mem;
+    size_t threads = 0;        /* work-items per group and local-memory bytes of the set */
+    uint64_t bytes = 0;
+    const char *group = "";    /* how the group size is spelled in the kernel's parameters */
     why[0] = '\0';
     if (!strcmp(kernel, "Xgemm")) {
         size_t mwg = V("MWG"), nwg = V("NWG"), kwg = V("KWG"), mdimc = V("MDIMC"), ndimc = V("NDIMC");
         size_t mdima = V("MDIMA"), ndimb = V("NDIMB"), vwm = V("VWM"), vwn = V("VWN");
-        size_t threads = mdimc * ndimc;
-        uint64_t bytes = 4 * (uint64_t)kwg * (V("SA") * mwg + V("SB") * nwg);
+        threads = mdimc * ndimc;
+        bytes = 4 * (uint64_t)kwg * (V("SA") * mwg + V("SB") * nwg);
+        group = "MDIMC*NDIMC";
         if (!multiple(kwg, V("KWI"))) snprintf(why, size, "KWG is not a multiple of KWI");
         else if (!multiple(mwg, mdimc * vwm) || !multiple(mwg, mdima * vwm))
             snprintf(why, size, "MWG is not a multiple of MDIMC*VWM and MDIMA*VWM");
@@ -174,14 +178,12 @@ static void constraints(const fcl_ctx *ctx, const char *kernel, size_t n, const 
         else if (!multiple(threads, mdima) || !multiple(threads, ndimb) || !multiple(kwg, threads / mdima) ||
                  !multiple(kwg, threads / ndimb))
             snprintf(why, size, "KWG is not a multiple of MDIMC*NDIMC/MDIMA and MDIMC*NDIMC/NDIMB");
-        else if (threads > max_wg) snprintf(why, size, "work-group MDIMC*NDIMC = %zu > the device's %zu", threads, max_wg);
-        else if (bytes > local) snprintf(why, size, "needs %llu bytes of local memory, the device has %llu",
-                                         (unsigned long long)bytes, (unsigned long long)local);
     } else if (!strcmp(kernel, "XgemmDirect")) {
         size_t wgd = V("WGD"), mdimcd = V("MDIMCD"), ndimcd = V("NDIMCD"), mdimad = V("MDIMAD");
         size_t ndimbd = V("NDIMBD"), vwmd = V("VWMD"), vwnd = V("VWND");
-        size_t threads = mdimcd * ndimcd;
-        uint64_t bytes = 4 * (uint64_t)wgd * (2 * wgd + V("PADA") + V("PADB"));
+        threads = mdimcd * ndimcd;
+        bytes = 4 * (uint64_t)wgd * (2 * wgd + V("PADA") + V("PADB"));
+        group = "MDIMCD*NDIMCD";
         if (!multiple(wgd, V("KWID"))) snprintf(why, size, "WGD is not a multiple of KWID");
         else if (!multiple(wgd, mdimcd * vwmd) || !multiple(wgd, ndimcd * vwnd) || !multiple(wgd, mdimad * vwmd) ||
                  !multiple(wgd, ndimbd * vwnd))
@@ -189,10 +191,12 @@ static void constraints(const fcl_ctx *ctx, const char *kernel, size_t n, const 
         else if (!multiple(threads, mdimad) || !multiple(threads, ndimbd) || !multiple(wgd, threads / mdimad) ||
                  !multiple(wgd, threads / ndimbd))
             snprintf(why, size, "WGD is not a multiple of MDIMCD*NDIMCD/MDIMAD and MDIMCD*NDIMCD/NDIMBD");
-        else if (threads > max_wg) snprintf(why, size, "work-group MDIMCD*NDIMCD = %zu > the device's %zu", threads, max_wg);
-        else if (bytes > local) snprintf(why, size, "needs %llu bytes of local memory, the device has %llu",
-                                         (unsigned long long)bytes, (unsigned long long)local);
     }
+    /* the device's limits, the same for both kernels */
+    if (why[0]) return;
+    if (threads > max_wg) snprintf(why, size, "work-group %s = %zu > the device's %zu", group, threads, max_wg);
+    else if (bytes > local) snprintf(why, size, "needs %llu bytes of local memory, the device has %llu",
+                                     (unsigned long long)bytes, (unsigned long long)local);
 #undef V
 }
 

@@ -67,16 +67,23 @@ static int is_word(const char *s, size_t max, int eq_ok)
     return 1;
 }
 
-/* Makes room for one more element in a growing array; -1 out of memory. */
-static int room(void **arr, size_t *cap, size_t n, size_t elem)
+/* Writes the elem-byte item over *old when there is one (a set or measurement with the same key),
+ * else appends it to the growing array (*arr, *n elements, *cap allocated). */
+static fcl_status upsert(void **arr, size_t *cap, size_t *n, void *old, const void *item, size_t elem,
+                         fcl_error *err)
 {
-    if (n < *cap) return 0;
-    size_t want = *cap ? 2 * *cap : 16;
-    void *p = realloc(*arr, want * elem);
-    if (!p) return -1;
-    *arr = p;
-    *cap = want;
-    return 0;
+    if (!old) {
+        if (*n == *cap) {
+            size_t want = *cap ? 2 * *cap : 16;
+            void *p = realloc(*arr, want * elem);
+            if (!p) return FCL_ERR(err, FCL_ERR_NOMEM, "tuning cache: out of host memory");
+            *arr = p;
+            *cap = want;
+        }
+        old = (char *)*arr + (*n)++ * elem;
+    }
+    memcpy(old, item, elem);
+    return FCL_OK;
 }
 
 const fcl_tune_set *fcl_tune_cache_get(const fcl_tune_cache *c, fcl_tune_kind kind, const char *target)
@@ -112,15 +119,8 @@ fcl_status fcl_tune_cache_put(fcl_tune_cache *c, fcl_tune_kind kind, const char 
         snprintf(s.names[i], sizeof s.names[i], "%s", names[i]);
         s.values[i] = values[i];
     }
-    fcl_tune_set *old = (fcl_tune_set *)fcl_tune_cache_get(c, kind, target);
-    if (old) {
-        *old = s;
-        return FCL_OK;
-    }
-    if (room((void **)&c->sets, &c->cap_sets, c->n_sets, sizeof s))
-        return FCL_ERR(err, FCL_ERR_NOMEM, "tuning cache: out of host memory");
-    c->sets[c->n_sets++] = s;
-    return FCL_OK;
+    void *old = (void *)fcl_tune_cache_get(c, kind, target);
+    return upsert((void **)&c->sets, &c->cap_sets, &c->n_sets, old, &s, sizeof s, err);
 }
 
 const fcl_tune_meas *fcl_tune_cache_find(const fcl_tune_cache *c, const char *task, const char *cand)
@@ -138,15 +138,8 @@ fcl_status fcl_tune_cache_measured(fcl_tune_cache *c, const char *task, const ch
         return FCL_ERR(err, FCL_ERR_INVALID_ARG, "tuning cache: bad measurement '%s' '%s'", task, cand);
     snprintf(m.task, sizeof m.task, "%s", task);
     snprintf(m.cand, sizeof m.cand, "%s", cand);
-    fcl_tune_meas *old = (fcl_tune_meas *)fcl_tune_cache_find(c, task, cand);
-    if (old) {
-        *old = m;
-        return FCL_OK;
-    }
-    if (room((void **)&c->meas, &c->cap_meas, c->n_meas, sizeof m))
-        return FCL_ERR(err, FCL_ERR_NOMEM, "tuning cache: out of host memory");
-    c->meas[c->n_meas++] = m;
-    return FCL_OK;
+    void *old = (void *)fcl_tune_cache_find(c, task, cand);
+    return upsert((void **)&c->meas, &c->cap_meas, &c->n_meas, old, &m, sizeof m, err);
 }
 
 /* ---- the text form ------------------------------------------------------------------------ */
