@@ -195,12 +195,7 @@ void sum_all(FCL_TENSOR(out), FCL_CTENSOR(x), const int n, const float scale)
     for (int i = l; i < n; i += SUM_WG)
         acc += x[x_off + i];
     part[l] = acc;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int s = SUM_WG / 2; s > 0; s >>= 1) {
-        if (l < s)
-            part[l] += part[l + s];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
+    fcl_tree_sum(part, l, SUM_WG);
     if (l == 0)
         out[out_off] = scale * part[0];
 }

@@ -45,6 +45,18 @@ inline int row_label(__global const float *lab, int i, int k, __global float *ou
 #define HSUM FCL_CAT(hsum, FCL_VEC)
 #endif
 
+/* s[0] = s[0] + ... + s[L - 1] by a fixed binary tree in local memory (L a power of two, l the
+ * caller's local id; every work-item of the group calls it, after writing its s[l]). */
+inline void fcl_tree_sum(__local float *s, int l, int L)
+{
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int o = L / 2; o > 0; o >>= 1) {
+        if (l < o)
+            s[l] += s[l + o];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+}
+
 /* Horizontal sums in a fixed pairwise order. */
 inline float hsum2(float2 v) { return v.s0 + v.s1; }
 inline float hsum4(float4 v) { return hsum2(v.s01 + v.s23); }

@@ -62,16 +62,18 @@ fcl_status fcl_synth_render_indexed(uint64_t seed, int set, int ident, int image
 
 void fcl_synth_opts_default(fcl_synth_opts *o)
 {
-    memset(o, 0, sizeof *o);
-    o->ids = 100;
-    o->per_id = 20;
-    o->size = 64;
-    o->channels = 3;
-    o->seed = 1;
-    o->val_frac = 0.2f;
-    o->unseen_ids = 20;
-    o->pairs = 400;
-    o->difficulty = 1.0f;
+    static const fcl_synth_opts defaults = {
+        .ids = 100,
+        .per_id = 20,
+        .size = 64,
+        .channels = 3,
+        .seed = 1,
+        .val_frac = 0.2f,
+        .unseen_ids = 20,
+        .pairs = 400,
+        .difficulty = 1.0f,
+    };
+    *o = defaults;
 }
 
 static fcl_status check_opts(const fcl_synth_opts *o, fcl_error *err)

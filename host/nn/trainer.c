@@ -8,27 +8,27 @@
 
 void fcl_train_config_defaults(fcl_train_config *c)
 {
-    memset(c, 0, sizeof *c);
+    static const fcl_train_config defaults = {
+        .loss = {.n = 1, .kind = {FCL_TERM_CE}, .weight = {1.0}},
+        .norm_mean = 0.5,
+        .norm_std = 0.5,
+        .workers = 2,
+        .center_alpha = 0.5,
+        .histogram_bins = 101,
+        .epochs = 10,
+        .batch = 64,
+        .optim = FCL_OPTIM_SGD,
+        .lr = 0.1,
+        .momentum = 0.9,
+        .weight_decay = 5e-4,
+        .warmup_epochs = 1.0,
+        .seed = 1,
+    };
+    *c = defaults;
     fcl_model_opts_init(&c->model_opts);
-    c->loss.n = 1;
-    c->loss.kind[0] = FCL_TERM_CE;
-    c->loss.weight[0] = 1.0;
-    c->norm_mean = 0.5;
-    c->norm_std = 0.5;
-    c->workers = 2;
-    c->center_alpha = 0.5;
-    c->histogram_bins = 101;
-    c->epochs = 10;
-    c->batch = 64;
-    c->optim = FCL_OPTIM_SGD;
-    c->lr = 0.1;
-    c->momentum = 0.9;
-    c->weight_decay = 5e-4;
     c->sched = fcl_sched_defaults(FCL_SCHED_WARMUP_COSINE);
     c->sched.unit = FCL_SCHED_PER_ITER;
     c->sched.warmup_start_factor = 0.01;
-    c->warmup_epochs = 1.0;
-    c->seed = 1;
 }
 
 static fcl_status open_data(trainer *t)
