@@ -43,38 +43,30 @@ __kernel void axpby(FCL_TENSOR(y), FCL_CTENSOR(x), const int n, const float alph
     }
 }
 
-/* SE scaling. Planes p = n * C + c of hw values: y[p, j] = x[p, j] * s[p].
+/* SE scaling. Planes p = n * C + c of hw values: out[p, j] = in[p, j] * s[p] (the forward, y
+ * from x) or, accumulate, out[p, j] += in[p, j] * s[p] (the backward to the data, dx from dy).
  * Global: (ceil(hw / FCL_VEC), nc). */
-__kernel void chmul_fwd(FCL_TENSOR(y), FCL_CTENSOR(x), FCL_CTENSOR(s), const int nc, const int hw)
+__kernel void chmul(FCL_TENSOR(out), FCL_CTENSOR(in), FCL_CTENSOR(s), const int nc, const int hw,
+                    const int accumulate)
 {
     int j0 = get_global_id(0) * FCL_VEC, p = get_global_id(1);
     if (p >= nc)
         return;
     float sv = s[s_off + p];
-    int base = p * hw;
+    __global float *o = out + out_off + p * hw;
+    __global const float *i = in + in_off + p * hw;
     if (j0 + FCL_VEC <= hw) {
-        VSTORE(VLOAD(0, x + x_off + base + j0) * sv, 0, y + y_off + base + j0);
+        if (accumulate)
+            VSTORE(VLOAD(0, o + j0) + VLOAD(0, i + j0) * sv, 0, o + j0);
+        else
+            VSTORE(VLOAD(0, i + j0) * sv, 0, o + j0);
     } else {
-        for (int j = j0; j < hw; j++)
-            y[y_off + base + j] = x[x_off + base + j] * sv;
-    }
-}
-
-/* dx[p, j] += dy[p, j] * s[p]. Global: (ceil(hw / FCL_VEC), nc). */
-__kernel void chmul_bwd_data(FCL_TENSOR(dx), FCL_CTENSOR(dy), FCL_CTENSOR(s), const int nc,
-                             const int hw)
-{
-    int j0 = get_global_id(0) * FCL_VEC, p = get_global_id(1);
-    if (p >= nc)
-        return;
-    float sv = s[s_off + p];
-    int base = p * hw;
-    if (j0 + FCL_VEC <= hw) {
-        VF g = VLOAD(0, dx + dx_off + base + j0) + VLOAD(0, dy + dy_off + base + j0) * sv;
-        VSTORE(g, 0, dx + dx_off + base + j0);
-    } else {
-        for (int j = j0; j < hw; j++)
-            dx[dx_off + base + j] += dy[dy_off + base + j] * sv;
+        for (int j = j0; j < hw; j++) {
+            if (accumulate)
+                o[j] += i[j] * sv;
+            else
+                o[j] = i[j] * sv;
+        }
     }
 }
 

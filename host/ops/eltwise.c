@@ -98,6 +98,14 @@ static fcl_status chmul_shapes(fcl_ctx *ctx, const char *op, const fcl_tensor *x
     return FCL_OK;
 }
 
+/* The chmul kernel: out = in * s per plane (accumulate: out +=), FCL_VEC columns per work-item. */
+static fcl_status chmul_run(fcl_ctx *ctx, fcl_tensor *out, const fcl_tensor *in, const fcl_tensor *s, size_t nc,
+                            size_t hw, int accumulate)
+{
+    return FCL_OP_2D(ctx, &SRC, "chmul", fcl_op_div_up(hw, (size_t)fcl_op_vec(ctx, &SRC)), nc, OP_T(out), OP_T(in),
+                     OP_T(s), OP_I(nc), OP_I(hw), OP_I(accumulate));
+}
+
 fcl_status fcl_chmul_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, const fcl_tensor *s)
 {
     const char *op = "fcl_chmul_fwd";
@@ -109,8 +117,7 @@ fcl_status fcl_chmul_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, const
         return st;
     if (fcl_op_overlaps(y, s))
         return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: y overlaps the scale s", op);
-    return FCL_OP_2D(ctx, &SRC, "chmul_fwd", fcl_op_div_up(hw, (size_t)fcl_op_vec(ctx, &SRC)), nc, OP_T(y), OP_T(x),
-            OP_T(s), OP_I(nc), OP_I(hw));
+    return chmul_run(ctx, y, x, s, nc, hw, 0);
 }
 
 fcl_status fcl_chmul_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *ds, const fcl_tensor *dy,
@@ -128,8 +135,7 @@ fcl_status fcl_chmul_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *ds, const fcl
             return st;
         if (fcl_op_overlaps(dx, s) || (fcl_op_overlaps(dx, dy) && dx->offset != dy->offset))
             return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx overlaps s or part of dy", op);
-        if ((st = FCL_OP_2D(ctx, &SRC, "chmul_bwd_data", fcl_op_div_up(hw, (size_t)fcl_op_vec(ctx, &SRC)), nc,
-                OP_T(dx), OP_T(dy), OP_T(s), OP_I(nc), OP_I(hw))))
+        if ((st = chmul_run(ctx, dx, dy, s, nc, hw, 1)))
             return st;
     }
     if (ds) {

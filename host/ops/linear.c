@@ -51,6 +51,19 @@ fcl_status fcl_linear_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, cons
                      OP_T(b), OP_I(d.n), OP_I(d.out));
 }
 
+/* A gradient g [m, n] += op(a) op(b) (a GEMM with beta 1); g, named ng, must not share a buffer
+ * with a or b (named nab): the GEMM reads them while it writes g. */
+static fcl_status grad_gemm(fcl_ctx *ctx, const char *op, const char *ng, fcl_tensor *g, const char *nab,
+                            const fcl_tensor *a, int ta, const fcl_tensor *b, int tb, size_t m, size_t n, size_t k)
+{
+    fcl_status st = fcl_op_check_rows(ctx, op, ng, g, m, n);
+    if (st)
+        return st;
+    if (g->buf == a->buf || g->buf == b->buf)
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: %s shares a buffer with %s", op, ng, nab);
+    return fcl_op_gemm(ctx, g, a, ta, b, tb, m, n, k, 1.0f);
+}
+
 fcl_status fcl_linear_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dw, fcl_tensor *db,
                           const fcl_tensor *dy, const fcl_tensor *x, const fcl_tensor *w)
 {
@@ -79,24 +92,16 @@ fcl_status fcl_linear_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dw, fcl_tens
     if (dx) {
         if (!w)
             return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx needs the weights w", op);
-        if ((st = fcl_op_check_rows(ctx, op, "dx", dx, d.n, d.in)))
-            return st;
-        if (dx->buf == dy->buf || dx->buf == w->buf)
-            return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx shares a buffer with dy or w", op);
         /* dx [n, in] += dy [n, out] * w [out, in] */
-        if ((st = fcl_op_gemm(ctx, dx, dy, 0, w, 0, d.n, d.in, d.out, 1.0f)))
+        if ((st = grad_gemm(ctx, op, "dx", dx, "dy or w", dy, 0, w, 0, d.n, d.in, d.out)))
             return st;
     }
     if (dw) {
         if (!x)
             return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dw needs the input x", op);
-        if ((st = fcl_op_check_rows(ctx, op, "x", x, d.n, d.in)) ||
-            (st = fcl_op_check_rows(ctx, op, "dw", dw, d.out, d.in)))
-            return st;
-        if (dw->buf == dy->buf || dw->buf == x->buf)
-            return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dw shares a buffer with dy or x", op);
         /* dw [out, in] += dy^T (dy stored [n, out]) * x [n, in] */
-        if ((st = fcl_op_gemm(ctx, dw, dy, 1, x, 0, d.out, d.in, d.n, 1.0f)))
+        if ((st = fcl_op_check_rows(ctx, op, "x", x, d.n, d.in)) ||
+            (st = grad_gemm(ctx, op, "dw", dw, "dy or x", dy, 1, x, 0, d.out, d.in, d.n)))
             return st;
     }
     if (db) {
