@@ -79,9 +79,6 @@ int bench_metric_loss_cases(const bench_env *env, bench_list *list); /* tools/be
 int bench_bn_act_pool_cases(const bench_env *env, bench_list *list); /* tools/bench_bn_act_pool.c */
 int bench_blocks_cases(const bench_env *env, bench_list *list);   /* tools/bench_blocks.c */
 
-/* Wall-clock seconds (CLOCK_MONOTONIC) for every bench timing (tools/bench_peak.c). */
-double bench_now_s(void);
-
 /* The device's honest float32 limit (tools/bench_peak.c): an FMA loop built at vector widths 4, 8
  * and 16, the best kept, so "%peak" is against the full FMA width (AVX-512 on these CPUs). */
 typedef struct bench_peak {

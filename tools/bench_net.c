@@ -38,10 +38,10 @@ static fcl_status time_it(step_fn fn, void *u, fcl_ctx *ctx, int reps, double *m
     fcl_status st = fn(u);
     if (!st) st = fcl_ctx_finish(ctx);
     for (int r = 0; r < reps && !st; r++) {
-        double t0 = bench_now_s();
+        double t0 = tool_now_s();
         st = fn(u);
         if (!st) st = fcl_ctx_finish(ctx);
-        t[r] = bench_now_s() - t0;
+        t[r] = tool_now_s() - t0;
     }
     if (!st) {
         qsort(t, (size_t)reps, sizeof *t, bench_cmp_double);
@@ -87,9 +87,9 @@ static fcl_status bench_ranks(bench_step *s, fcl_dist *d, const fcl_model *m, lo
         double *ts = malloc((size_t)reps * sizeof *ts);
         if (!h || !ts) st = FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM, "out of host memory");
         for (long r = 0; r <= reps && !st; r++) {
-            double t0 = bench_now_s();
+            double t0 = tool_now_s();
             st = fcl_dist_sum_f(d, h, n, fcl_ctx_error(ctx));
-            if (r) ts[r - 1] = bench_now_s() - t0;
+            if (r) ts[r - 1] = tool_now_s() - t0;
         }
         if (!st) {
             qsort(ts, (size_t)reps, sizeof *ts, bench_cmp_double);

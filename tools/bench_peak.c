@@ -4,13 +4,7 @@
 #include <time.h>
 
 #include "bench.h"
-
-double bench_now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
+#include "commands.h"
 
 int bench_cmp_double(const void *a, const void *b)
 {
@@ -46,10 +40,10 @@ static fcl_status peak_width(fcl_ctx *ctx, int vw, double *gflops)
     if (!st) st = fcl_kernel_arg(ctx, k, 3, sizeof c, &c);
     for (int rep = 0; rep < 5 && !st; rep++) {
         st = fcl_kernel_arg(ctx, k, 1, sizeof iters, &iters);
-        double t0 = bench_now_s();
+        double t0 = tool_now_s();
         if (!st) st = fcl_kernel_run(ctx, k, 1, &global, &wg);
         if (!st) st = fcl_ctx_finish(ctx);
-        double dt = bench_now_s() - t0;
+        double dt = tool_now_s() - t0;
         if (st) break;
         if (rep == 0) continue; /* the first run may include the kernel's compilation */
         double gf = (double)global * iters * 16 * vw * 2 / dt * 1e-9;

@@ -148,10 +148,10 @@ int fcl_cmd_bench(int argc, char **argv)
         if (!st) st = fcl_ctx_finish(ctx);
         double cpu0 = cpu_s();
         for (long r = 0; r < reps && !st; r++) {
-            double t0 = bench_now_s();
+            double t0 = tool_now_s();
             st = c->run(ctx, c, ts, state);
             if (!st) st = fcl_ctx_finish(ctx);
-            times[r] = (bench_now_s() - t0) * 1e3;
+            times[r] = (tool_now_s() - t0) * 1e3;
         }
         double cpu_ms = (cpu_s() - cpu0) * 1e3 / (double)reps;
         if (made) bench_teardown(ctx, c, ts, state);

@@ -143,9 +143,8 @@ int fcl_cmd_demo(int argc, char **argv)
     fcl_ctx_opts co = {0};
     co.device = device;
     co.seed = cfg.seed;
-    fcl_ctx *ctx = NULL;
-    if (fcl_ctx_create(&ctx, &co, &err)) return tool_fail_err(&err);
-    tool_ctx_warn(ctx);
+    fcl_ctx *ctx = tool_ctx_open(&co, NULL);
+    if (!ctx) return 1;
     printf("train: models/small.model, %d epochs, SGD + cosine schedule, cross-entropy, on %s\n", n_epochs,
            fcl_ctx_device(ctx)->name);
     demo_ui u = {0};

@@ -13,23 +13,16 @@ static void print_mem(const char *label, uint64_t bytes)
     else printf("    %-18s %.1f KiB\n", label, (double)bytes / 1024.0);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* --check: build the runtime's kernel on the selected device and run it once, timing the build
  * (from source, or from the disk cache on later runs) and checking the result. */
 static int check_device(const char *sel)
 {
     int rc = 1;
     fcl_tensor x = {0};
-    double t0 = now_s();
+    double t0 = tool_now_s();
     fcl_ctx *ctx = tool_ctx(sel, 0);
     if (!ctx) return 1;
-    double t1 = now_s();
+    double t1 = tool_now_s();
     cl_kernel k;
     if (fcl_kernel_get(ctx, "runtime.cl", "axpy", fcl_ctx_tuning(ctx, "eltwise"), &k)) goto fail;
     int origin = fcl_ctx_last_program_origin(ctx);
@@ -45,7 +38,7 @@ static int check_device(const char *sel)
         fcl_kernel_arg(ctx, k, 4, sizeof x.buf, &x.buf) || fcl_kernel_arg(ctx, k, 5, sizeof off, &off) ||
         fcl_kernel_run(ctx, k, 1, &g, &l) || fcl_tensor_download(ctx, &x, h, N))
         goto fail;
-    double t2 = now_s();
+    double t2 = tool_now_s();
     for (int i = 0; i < N; i++)
         if (h[i] != 2.0f * (float)i) {
             tool_fail("check: wrong result at %d: %g (expected %g)", i, h[i], 2.0 * i);

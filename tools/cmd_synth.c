@@ -40,13 +40,6 @@ static void usage(FILE *f)
             (double)d.difficulty);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* Progress: an updating line with rate and ETA on a terminal, a plain line per 10% otherwise. */
 typedef struct progress {
     double start, last;
@@ -56,7 +49,7 @@ typedef struct progress {
 static int on_progress(void *user, size_t done, size_t total)
 {
     progress *p = user;
-    double t = now_s(), el = t - p->start;
+    double t = tool_now_s(), el = t - p->start;
     double rate = el > 0 ? (double)done / el : 0.0;
     double eta = rate > 0 ? (double)(total - done) / rate : 0.0;
     if (p->tty) {
@@ -130,12 +123,12 @@ int fcl_cmd_synth(int argc, char **argv)
                rows < o.ids ? rows : o.ids, cols < o.per_id ? cols : o.per_id);
     }
     if (out_dir) {
-        progress p = {now_s(), 0.0, isatty(STDERR_FILENO), -1};
+        progress p = {tool_now_s(), 0.0, isatty(STDERR_FILENO), -1};
         if (fcl_synth_write_dataset(out_dir, &o, on_progress, &p, &err)) {
             if (p.tty) fputc('\n', stderr);
             return tool_fail_err(&err);
         }
-        double el = now_s() - p.start;
+        double el = tool_now_s() - p.start;
         size_t n = ((size_t)o.ids + (size_t)o.unseen_ids) * (size_t)o.per_id;
         printf("synth: wrote %zu images (%d training + %d unseen identities x %d, %dx%d %s) and %d pairs to %s in %.1f s\n",
                n, o.ids, o.unseen_ids, o.per_id, o.size, o.size, o.channels == 1 ? "gray" : "RGB", o.pairs,

@@ -265,9 +265,8 @@ int fcl_cmd_train(int argc, char **argv)
     co.device = device;
     co.seed = cfg.seed;
     co.device_rank = fcl_dist_local_rank(dist);
-    fcl_ctx *ctx = NULL;
-    if (fcl_ctx_create(&ctx, &co, &err)) return tool_dist_fail(dist, &err);
-    tool_ctx_warn(ctx);
+    fcl_ctx *ctx = tool_ctx_open(&co, dist);
+    if (!ctx) return 1;
     if (dist) fprintf(stderr, "rank %d of %d (%s, local %d): ", fcl_dist_rank(dist), fcl_dist_size(dist), fcl_dist_host(dist),
                       fcl_dist_local_rank(dist));
     fprintf(stderr, "device: %s (%s)\n", fcl_ctx_device(ctx)->name, fcl_ctx_device(ctx)->platform);

@@ -53,8 +53,8 @@ int tune_record(tune_run *t, const char *task, const char *cand, double ms)
     return 0;
 }
 
-int tune_out_of_time(const tune_run *t, double need_s) { return bench_now_s() + need_s > t->deadline; }
-double tune_elapsed(const tune_run *t) { return bench_now_s() - t->start; }
+int tune_out_of_time(const tune_run *t, double need_s) { return tool_now_s() + need_s > t->deadline; }
+double tune_elapsed(const tune_run *t) { return tool_now_s() - t->start; }
 
 
 static double cpu_now_s(void)
@@ -69,11 +69,11 @@ fcl_status tune_time(const tune_run *t, tune_fn fn, void *u, int reps, double *m
     double v[64];
     if (reps > 64) reps = 64;
     for (int r = 0; r < reps; r++) {
-        double t0 = t->cpu_clock ? cpu_now_s() : bench_now_s();
+        double t0 = t->cpu_clock ? cpu_now_s() : tool_now_s();
         fcl_status st = fn(u);
         if (!st) st = fcl_ctx_finish(t->ctx);
         if (st) return st;
-        v[r] = 1e3 * ((t->cpu_clock ? cpu_now_s() : bench_now_s()) - t0);
+        v[r] = 1e3 * ((t->cpu_clock ? cpu_now_s() : tool_now_s()) - t0);
     }
     qsort(v, (size_t)reps, sizeof v[0], bench_cmp_double);
     *median_ms = v[reps / 2];
@@ -108,6 +108,16 @@ static int parse_list(const char *s, int *out, int max)
     return n ? n : -1;
 }
 
+/* The cache's chosen sets, one line each: "  kernel conv: CONV_MB=12 ..." / "  clblast Xgemm: ...". */
+static void print_sets(const fcl_tune_cache *c)
+{
+    for (size_t i = 0; i < c->n_sets; i++) {
+        printf("  %s %s:", c->sets[i].kind == FCL_TUNE_CLBLAST ? "clblast" : "kernel", c->sets[i].target);
+        for (int j = 0; j < c->sets[i].n; j++) printf(" %s=%ld", c->sets[i].names[j], c->sets[i].values[j]);
+        printf("\n");
+    }
+}
+
 static int show(const char *device)
 {
     fcl_ctx *ctx = tool_ctx(device, 0);
@@ -123,11 +133,7 @@ static int show(const char *device)
     else if (st) printf("not used: %s\n", e.msg);
     else {
         printf("%zu measurements; applied by this context: %d set(s)\n", c.n_meas, fcl_ctx_tune_applied(ctx));
-        for (size_t i = 0; i < c.n_sets; i++) {
-            printf("  %s %s:", c.sets[i].kind == FCL_TUNE_CLBLAST ? "clblast" : "kernel", c.sets[i].target);
-            for (int j = 0; j < c.sets[i].n; j++) printf(" %s=%ld", c.sets[i].names[j], c.sets[i].values[j]);
-            printf("\n");
-        }
+        print_sets(&c);
         fcl_tune_cache_free(&c);
     }
     fcl_ctx_destroy(ctx);
@@ -180,7 +186,7 @@ int fcl_cmd_tune(int argc, char **argv)
     setenv("FACECL_NO_TUNE", "1", 1);
     tune_run t;
     memset(&t, 0, sizeof t);
-    t.start = bench_now_s();
+    t.start = tool_now_s();
     t.deadline = t.start + (double)budget;
     t.reps = (int)reps;
     t.cpu_clock = cpu_clock;
@@ -214,11 +220,7 @@ int fcl_cmd_tune(int argc, char **argv)
     }
     printf("tuning cache %s: %zu set(s), %d new measurement(s), %d reused, %.0f s\n", t.path, t.cache.n_sets, t.measured,
            t.reused, tune_elapsed(&t));
-    for (size_t i = 0; i < t.cache.n_sets; i++) {
-        printf("  %s %s:", t.cache.sets[i].kind == FCL_TUNE_CLBLAST ? "clblast" : "kernel", t.cache.sets[i].target);
-        for (int j = 0; j < t.cache.sets[i].n; j++) printf(" %s=%ld", t.cache.sets[i].names[j], t.cache.sets[i].values[j]);
-        printf("\n");
-    }
+    print_sets(&t.cache);
     rc = 0;
 done:
     fcl_tune_cache_free(&t.cache);

@@ -48,6 +48,9 @@ int tool_opt(int argc, char **argv, int *i, const char *name, const char **value
 int tool_parse_int(const char *s, long *out);
 int tool_parse_float(const char *s, double *out);
 
+/* Wall-clock seconds (CLOCK_MONOTONIC): every timing, progress line and rate of the tools. */
+double tool_now_s(void);
+
 /* The folder of a file path, malloc'd ("." when it has none; NULL out of memory). */
 char *tool_dir_of(const char *path);
 
@@ -58,7 +61,10 @@ const char *tool_models_dir(void);
  * returns NULL on failure. */
 fcl_model *tool_model_load(const char *name, const fcl_model_opts *opts);
 
-/* Creates a context from --device (NULL: $FACECL_DEVICE / default); prints the error on failure. */
+/* Creates a context with these options and prints its creation warning (fcl_ctx_warning), if
+ * any; on failure prints the error (through tool_dist_fail: dist may be NULL, one process) and
+ * returns NULL. tool_ctx: the same from --device (NULL: $FACECL_DEVICE / default). */
+fcl_ctx *tool_ctx_open(const fcl_ctx_opts *opts, fcl_dist *dist);
 fcl_ctx *tool_ctx(const char *device, int profiling);
 /* Prints the context's creation warning (fcl_ctx_warning), if any. */
 void tool_ctx_warn(const fcl_ctx *ctx);

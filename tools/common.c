@@ -5,8 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "commands.h"
+#include "dist_cli.h"
 
 int tool_fail(const char *fmt, ...)
 {
@@ -64,25 +66,37 @@ int tool_parse_float(const char *s, double *out)
     return 0;
 }
 
+double tool_now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 void tool_ctx_warn(const fcl_ctx *ctx)
 {
     const char *w = fcl_ctx_warning(ctx);
     if (w) fprintf(stderr, "facecl: warning: %s\n", w);
 }
 
-fcl_ctx *tool_ctx(const char *device, int profiling)
+fcl_ctx *tool_ctx_open(const fcl_ctx_opts *opts, fcl_dist *dist)
 {
     fcl_error err = {0};
     fcl_ctx *ctx = NULL;
-    fcl_ctx_opts opts = {0};
-    opts.device = device;
-    opts.profiling = profiling;
-    if (fcl_ctx_create(&ctx, &opts, &err)) {
-        tool_fail_err(&err);
+    if (fcl_ctx_create(&ctx, opts, &err)) {
+        tool_dist_fail(dist, &err);
         return NULL;
     }
     tool_ctx_warn(ctx);
     return ctx;
+}
+
+fcl_ctx *tool_ctx(const char *device, int profiling)
+{
+    fcl_ctx_opts opts = {0};
+    opts.device = device;
+    opts.profiling = profiling;
+    return tool_ctx_open(&opts, NULL);
 }
 
 fcl_model *tool_model_load(const char *name, const fcl_model_opts *opts)

@@ -10,13 +10,6 @@
 #include "identify_common.h"
 #include "progress.h"
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 void tool_ident_free(tool_ident *t)
 {
     fcl_ident_result_free(&t->res);
@@ -32,7 +25,7 @@ int tool_ident_match(fcl_ctx *ctx, const float *gallery, const int *gallery_ids,
 {
     fcl_gallery g;
     memset(out, 0, sizeof *out);
-    double t0 = now_s();
+    double t0 = tool_now_s();
     if (fcl_gallery_build(gallery, gallery_ids, n_gallery, dim, n_ids, mode, &g, fcl_ctx_error(ctx)))
         return tool_fail_err(fcl_ctx_error(ctx));
     int rc = 0;
@@ -41,7 +34,7 @@ int tool_ident_match(fcl_ctx *ctx, const float *gallery, const int *gallery_ids,
         fcl_gallery_free(&g);
         return rc;
     }
-    out->seconds_match = now_s() - t0;
+    out->seconds_match = tool_now_s() - t0;
     fcl_gallery_free(&g);
     out->n_ids = n_ids;
     out->n_probes = n_probes;

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torchvision.models.convnext import LayerNorm2d
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import make_op_fixtures as mof  # noqa: E402  (put, rand, records, write)
+import make_op_fixtures as mof  # noqa: E402  (put, rand, records, write_and_list)
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures",
                    "blocks_torch.bin")
@@ -190,12 +190,7 @@ def main():
     rsoftmax_case(gen, "rsoftmax_r1", 2, 1, 1, 9)
     rsum_case(gen, "rsum", 2, 2, 5, 3, 3)
     agc_case(gen, "agc", 0.01, 1e-3)
-    os.makedirs(os.path.dirname(OUT), exist_ok=True)
-    mof.write(OUT, "tools/make_block_fixtures.py")
-    print("wrote %s: %d records, %d bytes" % (os.path.normpath(OUT), len(mof.records),
-                                             os.path.getsize(OUT)))
-    for name, t in mof.records:
-        print("  %-28s %s" % (name, list(t.shape)))
+    mof.write_and_list(OUT, "tools/make_block_fixtures.py")
     return 0
 
 

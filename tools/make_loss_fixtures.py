@@ -46,7 +46,7 @@ OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "f
                    "losses_torch.bin")
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_op_fixtures import put_case, records, write  # noqa: E402  (the FCLFIX1 records and writer)
+from make_op_fixtures import put_case, write_and_list  # noqa: E402  (the FCLFIX1 records and writer)
 
 
 def rand(gen, *shape, lo=-1.0, hi=1.0):
@@ -283,13 +283,8 @@ def main():
     triplet_case(gen, "triplet_sh", 1, 0.2, True, True, 4, 3, 16, 1.0)
     contrastive_case(gen, "contrastive", 9, 16, 1.25)
     histogram_case(gen, "histogram", 4, 3, 16, 21, 1.0)
-    os.makedirs(os.path.dirname(OUT), exist_ok=True)
-    write(OUT, "tools/make_loss_fixtures.py")
-    print("wrote %s: %d records, %d bytes" % (os.path.normpath(OUT), len(records),
-                                             os.path.getsize(OUT)))
-    for name, t in records:
-        extra = "  = %.9g" % t.item() if name.endswith(".loss") else ""
-        print("  %-28s %s%s" % (name, list(t.shape), extra))
+    write_and_list(OUT, "tools/make_loss_fixtures.py",
+                   lambda name, t: "  = %.9g" % t.item() if name.endswith(".loss") else "")
     return 0
 
 

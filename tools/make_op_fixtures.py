@@ -169,6 +169,15 @@ def write(path, tool="tools/make_op_fixtures.py"):
     os.replace(path + ".tmp", path)
 
 
+def write_and_list(path, tool="tools/make_op_fixtures.py", note=lambda name, t: ""):
+    """Writes the records to path (making its folder) and lists them: name, shape, note(name, t)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    write(path, tool)
+    print("wrote %s: %d records, %d bytes" % (os.path.normpath(path), len(records), os.path.getsize(path)))
+    for name, t in records:
+        print("  %-28s %s%s" % (name, list(t.shape), note(name, t)))
+
+
 def main():
     torch.use_deterministic_algorithms(True)
     gen = torch.Generator().manual_seed(20240611)
@@ -186,12 +195,7 @@ def main():
     avgpool_case(gen, "avgpool_b", 2, 3, 13, 10, (3, 2), (2, 2), (1, 1), False)
     xent_case(gen, "xent_a", 6, 11, 0.1, -3.0, 3.0)
     xent_case(gen, "xent_b", 4, 300, 0.1, -8.0, 8.0)
-    os.makedirs(os.path.dirname(OUT), exist_ok=True)
-    write(OUT)
-    print("wrote %s: %d records, %d bytes" % (os.path.normpath(OUT), len(records),
-                                             os.path.getsize(OUT)))
-    for name, t in records:
-        print("  %-28s %s" % (name, list(t.shape)))
+    write_and_list(OUT)
     return 0
 
 

@@ -4,14 +4,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "commands.h"
 #include "progress.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* "1m05s", "2h03m", "12.3s" into buf. */
 static void fmt_duration(double s, char *buf, size_t n)
@@ -35,18 +29,18 @@ void fcl_progress_start(fcl_progress *p, const char *label, size_t total, const 
     snprintf(p->label, sizeof p->label, "%s", label ? label : "");
     snprintf(p->unit, sizeof p->unit, "%s", unit ? unit : "it");
     p->total = total;
-    p->start = now_s();
+    p->start = tool_now_s();
     p->last_draw = -1.0;
     p->tty = isatty(STDERR_FILENO);
     p->last_decile = -1;
 }
 
-double fcl_progress_elapsed(const fcl_progress *p) { return now_s() - p->start; }
+double fcl_progress_elapsed(const fcl_progress *p) { return tool_now_s() - p->start; }
 
 void fcl_progress_update(fcl_progress *p, size_t done, const char *extra)
 {
     if (p->quiet) return;
-    double t = now_s(), el = t - p->start;
+    double t = tool_now_s(), el = t - p->start;
     p->done = done;
     double rate = el > 0 ? (double)done / el : 0.0;
     char eta[32] = "?";
@@ -85,7 +79,7 @@ void fcl_progress_end(fcl_progress *p, const char *extra)
 {
     if (p->quiet) return;
     fcl_progress_abort(p);
-    double el = now_s() - p->start;
+    double el = tool_now_s() - p->start;
     char d[32];
     fmt_duration(el, d, sizeof d);
     fprintf(stderr, "%s: %zu %s in %s (%.1f %s/s)%s%s\n", p->label, p->done, p->unit, d,

@@ -8,7 +8,7 @@ typedef struct tune_run {
     fcl_ctx *ctx;
     fcl_tune_cache cache;     /* what is known so far: sets chosen, every measurement */
     char path[1200];          /* where it is saved (atomically, after every candidate) */
-    double start, deadline;   /* bench_now_s() values: the stages stop starting candidates after */
+    double start, deadline;   /* tool_now_s() values: the stages stop starting candidates after */
     int reps;                 /* timed runs per measurement (the median is kept) */
     int cpu_clock;            /* 1: time by the process's CPU time (all its threads), which
                                  other processes on a shared machine disturb less than the

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "bench.h"
+#include "commands.h"
 #include "tune.h"
 
 /* One GEMM as fcl_linear / fcl_cosine_sim call it (row-major, host/ops/linear.c, loss.c). */
@@ -279,7 +280,7 @@ int tune_gemm(tune_run *t, const tune_gemm_opts *o, double stage_deadline)
         int known = 1;
         for (int i = 0; i < ns; i++) known = known && fcl_tune_cache_find(&t->cache, s[i].task, name);
         if (!known) {
-            double t0 = bench_now_s();
+            double t0 = tool_now_s();
             if (t0 + per_cand > stage_deadline || tune_out_of_time(t, per_cand)) {
                 fprintf(stderr, "facecl tune: [gemm] time budget spent after %d of %d candidates (re-run to continue)\n",
                         c, nl);
@@ -289,7 +290,7 @@ int tune_gemm(tune_run *t, const tune_gemm_opts *o, double stage_deadline)
             indirect_all = 1;
             if (fcl_gemm_override(ctx, "Xgemm", (size_t)xg_n, XG_NAMES, v)) goto cl_fail;
             if (measure(t, s, ns, name, buf)) goto done;
-            per_cand = bench_now_s() - t0;
+            per_cand = tool_now_s() - t0;
         } else {
             t->reused += ns;
         }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "bench.h"
+#include "commands.h"
 #include "tune.h"
 
 /* One step from the same start (parameters from seed 1, a fresh optimizer): the logits, the
@@ -270,9 +271,9 @@ int tune_kernels(tune_run *t, const tune_kernel_opts *o)
                 stopped = 1;
                 break;
             }
-            double t0 = bench_now_s(), ms = evaluate(&s, &c, label);
+            double t0 = tool_now_s(), ms = evaluate(&s, &c, label);
             if (ms == -2) goto done;
-            if (!known) per_cand = 0.5 * per_cand + 0.5 * (bench_now_s() - t0);
+            if (!known) per_cand = 0.5 * per_cand + 0.5 * (tool_now_s() - t0);
             int better = ms >= 0 && ms < 0.97 * best; /* 3%: less is within this machine's noise */
             fprintf(stderr, "facecl tune: %s %s: %s%.1f ms%s%s (%.0fs)\n", label, name, ms < 0 ? "rejected " : "",
                     ms < 0 ? 0 : ms, known ? " (measured before)" : "", better ? " -> kept" : "", tune_elapsed(t));
