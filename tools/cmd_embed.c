@@ -74,12 +74,8 @@ int fcl_cmd_embed(int argc, char **argv)
     }
     /* Output folders first: a typo must not cost a whole embedding run. */
     if (tool_mkdirs_parent(out) || tool_mkdirs_parent(index_path)) goto done;
-    int flat = tool_folder_has_images(dir);
-    if (flat < 0) goto done;
-    if (flat ? fcl_dataset_open_flat(dir, &ds, &err) : fcl_dataset_open_folder(dir, 0, NULL, &ds, &err)) {
-        tool_fail_err(&err);
-        goto done;
-    }
+    int flat = 0;
+    if (tool_dataset_open(dir, 0, &ds, &flat)) goto done;
     if (tool_eval_open(ckpt, ea.device, ea.batch, ea.workers, &s)) goto done;
     s.in.tta_flip = tta;
     fprintf(stderr, "embed: %s (%s, %dx%dx%d, embedding %d) on %zu images of %s, %s\n", ckpt, s.model->name,

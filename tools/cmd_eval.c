@@ -153,15 +153,7 @@ int fcl_cmd_eval(int argc, char **argv)
     size_t C = 0;
     int n_store = 0;
 
-    if (!unlabelled) {
-        int has = tool_folder_has_images(dir);
-        if (has < 0) goto done;
-        unlabelled = has;
-    }
-    if (unlabelled ? fcl_dataset_open_flat(dir, &ds, &err) : fcl_dataset_open_folder(dir, 0, NULL, &ds, &err)) {
-        tool_fail_err(&err);
-        goto done;
-    }
+    if (tool_dataset_open(dir, unlabelled, &ds, &unlabelled)) goto done;
     if (tool_eval_open(ckpt, device, batch, workers, &s)) goto done;
     const int classes = s.model->classes;
     if (classes <= 0) {

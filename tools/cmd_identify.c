@@ -203,12 +203,8 @@ int fcl_cmd_identify(int argc, char **argv)
         rc = 2;
         goto done;
     }
-    int flat = tool_folder_has_images(pdir);
-    if (flat < 0) goto done;
-    if (flat ? fcl_dataset_open_flat(pdir, &probes, &err) : fcl_dataset_open_folder(pdir, 0, NULL, &probes, &err)) {
-        tool_fail_err(&err);
-        goto done;
-    }
+    int flat = 0;
+    if (tool_dataset_open(pdir, 0, &probes, &flat)) goto done;
     labelled = !flat;
     true_id = malloc(probes.n * sizeof *true_id);
     if (!true_id) {

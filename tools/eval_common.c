@@ -186,6 +186,16 @@ int tool_folder_has_images(const char *dir)
     return found;
 }
 
+int tool_dataset_open(const char *dir, int force_flat, fcl_dataset *ds, int *flat)
+{
+    fcl_error err = {0};
+    *flat = force_flat ? 1 : tool_folder_has_images(dir);
+    if (*flat < 0) return 1;
+    if (*flat ? fcl_dataset_open_flat(dir, ds, &err) : fcl_dataset_open_folder(dir, 0, NULL, ds, &err))
+        return tool_fail_err(&err);
+    return 0;
+}
+
 const char *tool_strip_root(const char *path, const char *root)
 {
     if (!root || !*root) return path;

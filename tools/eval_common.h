@@ -55,6 +55,10 @@ char *tool_join(const char *dir, const char *name);
 /* 1 when dir holds image files (*.png, *.jpg, *.jpeg, any case; not hidden) directly, 0 when it
  * does not, -1 (printed) when it cannot be read. */
 int tool_folder_has_images(const char *dir);
+/* Opens a folder of images as it is laid out: flat (image files directly in it: *flat = 1) or an
+ * ImageFolder (a sub-folder of images per class: *flat = 0); with force_flat as flat without
+ * looking. Prints and returns 1 on failure. */
+int tool_dataset_open(const char *dir, int force_flat, fcl_dataset *ds, int *flat);
 /* path with a leading "root/" removed (path itself when it does not start so). */
 const char *tool_strip_root(const char *path, const char *root);
 
