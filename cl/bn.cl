@@ -1,5 +1,6 @@
 /* cl/bn.cl: batch normalisation kernels (training forward with statistics, inference forward,
- * backward, folding into a conv). Semantics: include/facecl/ops_bn.h; reference: host/ref/bn.c. */
+ * backward, each optionally fused with a residual add and a ReLU; folding into a conv).
+ * Semantics: include/facecl/ops_bn.h; reference: host/ref/bn.c. */
 
 /* Layout: x [N, C, inner] (inner = H*W). Channel ch is the N rows x[b, ch, 0..inner).
  * Per-channel reductions: ONE work-group per channel; every work-item sums a fixed subset of the
@@ -25,6 +26,20 @@
 #define BN_HAS_DBETA 64
 #define BN_TRAINING 128
 #define BN_HAS_BIAS 256
+#define BN_RELU 512      /* fused: y = relu(bn(x) [+ r]); backward masks dy with y > 0 */
+#define BN_HAS_RES 1024  /* fused residual r (forward) / its gradient dr (backward) */
+
+/* The fused forward epilogue on one value or vector v of y at element k: + r[k], then ReLU
+ * (NaN kept, as F_RELU in act.cl). */
+#define BN_EPILOGUE(T, v, LOAD)                            \
+    do {                                                   \
+        if (flags & BN_HAS_RES)                            \
+            v += LOAD;                                     \
+        if (flags & BN_RELU)                               \
+            v = select(v, (T)(0.0f), v < (T)(0.0f));       \
+    } while (0)
+/* The fused backward's gradient through the ReLU: dy where y > 0, else 0 (as B_RELU in act.cl). */
+#define BN_MASK(T, g, YLOAD) ((flags & BN_RELU) ? select((T)(0.0f), g, YLOAD > (T)(0.0f)) : g)
 
 /* This work-item's share of sum over channel ch of (x - shift). Rows of at least
  * FCL_VEC * L elements are split into FCL_VEC-wide chunks handed out round-robin (chunk q to
@@ -73,7 +88,8 @@ inline float chan_partial(__global const float *x, int n, int C, int inner, int 
  * mean = sum(x) / M; var = sum((x - mean)^2) / M (two passes: no cancellation; on CPUs the
  * channel is still in cache for the second pass); y = (x - mean) * (invstd * gamma) + beta. */
 __kernel void bn_fwd_train(__global float *y, const int y_off, __global const float *x,
-                           const int x_off, __global const float *gamma, const int g_off,
+                           const int x_off, __global const float *res, const int r_off,
+                           __global const float *gamma, const int g_off,
                            __global const float *beta, const int b_off,
                            __global float *save_mean, const int sm_off,
                            __global float *save_invstd, const int si_off,
@@ -116,10 +132,16 @@ __kernel void bn_fwd_train(__global float *y, const int y_off, __global const fl
     int body = inner - inner % FCL_VEC;
     for (int b = 0; b < n; b++) {
         int base = (b * C + ch) * inner;
-        for (int i = l * FCL_VEC; i < body; i += L * FCL_VEC)
-            VSTORE((VLOAD(0, xs + base + i) - mean) * scale + shift, 0, y + y_off + base + i);
-        for (int i = body + l; i < inner; i += L)
-            y[y_off + base + i] = (xs[base + i] - mean) * scale + shift;
+        for (int i = l * FCL_VEC; i < body; i += L * FCL_VEC) {
+            VF v = (VLOAD(0, xs + base + i) - mean) * scale + shift;
+            BN_EPILOGUE(VF, v, VLOAD(0, res + r_off + base + i));
+            VSTORE(v, 0, y + y_off + base + i);
+        }
+        for (int i = body + l; i < inner; i += L) {
+            float v = (xs[base + i] - mean) * scale + shift;
+            BN_EPILOGUE(float, v, res[r_off + base + i]);
+            y[y_off + base + i] = v;
+        }
     }
 }
 
@@ -128,7 +150,8 @@ __kernel void bn_fwd_train(__global float *y, const int y_off, __global const fl
  * the index). The work-items of row 0 also write save_mean / save_invstd (for a backward
  * through a frozen BN). */
 __kernel void bn_fwd_infer(__global float *y, const int y_off, __global const float *x,
-                           const int x_off, __global const float *gamma, const int g_off,
+                           const int x_off, __global const float *res, const int r_off,
+                           __global const float *gamma, const int g_off,
                            __global const float *beta, const int b_off,
                            __global float *save_mean, const int sm_off,
                            __global float *save_invstd, const int si_off,
@@ -150,17 +173,23 @@ __kernel void bn_fwd_infer(__global float *y, const int y_off, __global const fl
     float shift = (flags & BN_HAS_BETA) ? beta[b_off + ch] : 0.0f;
     int base = row * inner;
     if (j0 + FCL_VEC <= inner) {
-        VSTORE((VLOAD(0, x + x_off + base + j0) - mean) * scale + shift, 0, y + y_off + base + j0);
+        VF v = (VLOAD(0, x + x_off + base + j0) - mean) * scale + shift;
+        BN_EPILOGUE(VF, v, VLOAD(0, res + r_off + base + j0));
+        VSTORE(v, 0, y + y_off + base + j0);
     } else {
-        for (int j = j0; j < inner; j++)
-            y[y_off + base + j] = (x[x_off + base + j] - mean) * scale + shift;
+        for (int j = j0; j < inner; j++) {
+            float v = (x[x_off + base + j] - mean) * scale + shift;
+            BN_EPILOGUE(float, v, res[r_off + base + j]);
+            y[y_off + base + j] = v;
+        }
     }
 }
 
-/* This work-item's share of (sum dy, sum dy * (x - mean)) over channel ch; same element
- * assignment as chan_partial. */
-inline float2 chan_partial_bwd(__global const float *dy, __global const float *x, int n, int C,
-                               int inner, int ch, float mean)
+/* This work-item's share of (sum g, sum g * (x - mean)) over channel ch, g = dy (masked by the
+ * saved output y > 0 when BN_RELU is in flags); same element assignment as chan_partial. */
+inline float2 chan_partial_bwd(__global const float *dy, __global const float *x,
+                               __global const float *y, int n, int C, int inner, int ch,
+                               float mean, int flags)
 {
     int l = get_local_id(0), L = get_local_size(0);
     float s_dy = 0.0f, s_dyx = 0.0f;
@@ -170,12 +199,12 @@ inline float2 chan_partial_bwd(__global const float *dy, __global const float *x
         for (int b = 0; b < n; b++) {
             int base = (b * C + ch) * inner;
             for (int i = l * FCL_VEC; i < body; i += L * FCL_VEC) {
-                VF g = VLOAD(0, dy + base + i);
+                VF g = BN_MASK(VF, VLOAD(0, dy + base + i), VLOAD(0, y + base + i));
                 a_dy += g;
                 a_dyx += g * (VLOAD(0, x + base + i) - mean);
             }
             for (int i = body + l; i < inner; i += L) {
-                float g = dy[base + i];
+                float g = BN_MASK(float, dy[base + i], y[base + i]);
                 s_dy += g;
                 s_dyx += g * (x[base + i] - mean);
             }
@@ -190,8 +219,9 @@ inline float2 chan_partial_bwd(__global const float *dy, __global const float *x
         }
         while (b < n) {
             int k = (b * C + ch) * inner + i;
-            s_dy += dy[k];
-            s_dyx += dy[k] * (x[k] - mean);
+            float g = BN_MASK(float, dy[k], y[k]);
+            s_dy += g;
+            s_dyx += g * (x[k] - mean);
             i += L;
             while (i >= inner && b < n) {
                 i -= inner;
@@ -203,13 +233,17 @@ inline float2 chan_partial_bwd(__global const float *dy, __global const float *x
 }
 
 /* Backward, accumulating. One work-group per channel (global = C * L, local = L).
- *   dbeta += sum(dy); dgamma += sum(dy * xhat), xhat = (x - mean) * invstd
- *   training:  dx += gamma * invstd * (dy - sum(dy) / M - xhat * sum(dy * xhat) / M)
- *   inference: dx += gamma * invstd * dy */
+ * With g = dy (fused ReLU: dy where the saved output y > 0, else 0):
+ *   dbeta += sum(g); dgamma += sum(g * xhat), xhat = (x - mean) * invstd
+ *   training:  dx += gamma * invstd * (g - sum(g) / M - xhat * sum(g * xhat) / M)
+ *   inference: dx += gamma * invstd * g
+ *   fused residual: dres += g */
 __kernel void bn_bwd(__global float *dx, const int dx_off, __global float *dgamma,
                      const int dg_off, __global float *dbeta, const int db_off,
-                     __global const float *dy, const int dy_off, __global const float *x,
-                     const int x_off, __global const float *gamma, const int g_off,
+                     __global float *dres, const int dr_off, __global const float *dy,
+                     const int dy_off, __global const float *x, const int x_off,
+                     __global const float *y, const int y_off,
+                     __global const float *gamma, const int g_off,
                      __global const float *save_mean, const int sm_off,
                      __global const float *save_invstd, const int si_off, const int n,
                      const int C, const int inner, const int flags, __local float *scratch)
@@ -222,11 +256,12 @@ __kernel void bn_bwd(__global float *dx, const int dx_off, __global float *dgamm
     float mean = save_mean[sm_off + ch], invstd = save_invstd[si_off + ch];
     __global const float *dys = dy + dy_off;
     __global const float *xs = x + x_off;
+    __global const float *ys = y + y_off;
 
     int training = (flags & BN_TRAINING) != 0;
     float sum_dy = 0.0f, sum_dyxhat = 0.0f;
-    if (training || (flags & (BN_HAS_DGAMMA | BN_HAS_DBETA))) {
-        float2 part = chan_partial_bwd(dys, xs, n, C, inner, ch, mean);
+    if ((training && (flags & BN_HAS_DX)) || (flags & (BN_HAS_DGAMMA | BN_HAS_DBETA))) {
+        float2 part = chan_partial_bwd(dys, xs, ys, n, C, inner, ch, mean, flags);
         sum_dy = fcl_wg_sum(part.s0, scratch);
         sum_dyxhat = fcl_wg_sum(part.s1, scratch) * invstd;
     }
@@ -236,23 +271,31 @@ __kernel void bn_bwd(__global float *dx, const int dx_off, __global float *dgamm
         if (flags & BN_HAS_DBETA)
             dbeta[db_off + ch] += sum_dy;
     }
-    if (!(flags & BN_HAS_DX))
+    if (!(flags & (BN_HAS_DX | BN_HAS_RES)))
         return;
 
     float k = invstd * ((flags & BN_HAS_GAMMA) ? gamma[g_off + ch] : 1.0f);
-    /* dx += k * dy - k * mdy - k * c * (x - mean), with mdy = sum(dy)/M, c = invstd * sum(dy*xhat)/M */
+    /* dx += k * g - k * mdy - k * c * (x - mean), with mdy = sum(g)/M, c = invstd * sum(g*xhat)/M */
     float mdy = training ? sum_dy / m_count : 0.0f;
     float c = training ? invstd * sum_dyxhat / m_count : 0.0f;
     int body = inner - inner % FCL_VEC;
     for (int b = 0; b < n; b++) {
         int base = (b * C + ch) * inner;
         for (int i = l * FCL_VEC; i < body; i += L * FCL_VEC) {
-            VF g = VLOAD(0, dys + base + i) - mdy - c * (VLOAD(0, xs + base + i) - mean);
-            VSTORE(VLOAD(0, dx + dx_off + base + i) + k * g, 0, dx + dx_off + base + i);
+            VF g = BN_MASK(VF, VLOAD(0, dys + base + i), VLOAD(0, ys + base + i));
+            if (flags & BN_HAS_RES)
+                VSTORE(VLOAD(0, dres + dr_off + base + i) + g, 0, dres + dr_off + base + i);
+            if (flags & BN_HAS_DX) {
+                VF d = g - mdy - c * (VLOAD(0, xs + base + i) - mean);
+                VSTORE(VLOAD(0, dx + dx_off + base + i) + k * d, 0, dx + dx_off + base + i);
+            }
         }
         for (int i = body + l; i < inner; i += L) {
-            float g = dys[base + i] - mdy - c * (xs[base + i] - mean);
-            dx[dx_off + base + i] += k * g;
+            float g = BN_MASK(float, dys[base + i], ys[base + i]);
+            if (flags & BN_HAS_RES)
+                dres[dr_off + base + i] += g;
+            if (flags & BN_HAS_DX)
+                dx[dx_off + base + i] += k * (g - mdy - c * (xs[base + i] - mean));
         }
     }
 }

@@ -1,6 +1,7 @@
 /* tests/test_ops_bn.c: batch normalisation as op-driver descriptors (training and inference
  * forward, running statistics, every backward output, OpenCL vs reference; reference backward vs
- * finite differences), determinism, in-place use, conv+BN folding, argument errors. */
+ * finite differences), the fused BN + residual + ReLU the same way, determinism, in-place use,
+ * conv+BN folding, argument errors. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <math.h>
@@ -36,20 +37,24 @@ static const char *const bn_tunings[] = {
     NULL,
 };
 
-/* ---- the descriptor: x, gamma, beta, running mean / var, y, saved mean / invstd, dy, dx, dgamma, dbeta */
+/* ---- the descriptor: x, gamma, beta, running mean / var, residual, y, saved mean / invstd, dy,
+ * dx, d residual, dgamma, dbeta (R and DR only in fused cases with a residual) */
 
-enum { X, G, BE, RM, RV, Y, SM, SI, DY, DX, DG, DB };
+enum { X, G, BE, RM, RV, R, Y, SM, SI, DY, DX, DR, DG, DB };
 
 typedef struct bn_case {
     fcl_bn2d_params p;
     int wg;
     int affine;
+    int fused;   /* fcl_bn2d_relu_*: y = relu(bn(x) [+ r]) */
+    int res;     /* fused with a residual r */
 } bn_case;
 
 /* Which cases: training (3 group sizes) or inference (2), every shape, one without affine
- * parameters; or fd: the reference backward vs FD on three small shapes, both modes. */
+ * parameters; or fd: the reference backward vs FD on three small shapes, both modes. fused: the
+ * same through fcl_bn2d_relu_* (with and without a residual, alternating over the shapes). */
 typedef struct bn_set {
-    int training, fd;
+    int training, fd, fused;
 } bn_set;
 
 /* n, c, inner */
@@ -62,6 +67,9 @@ static void bn_dims(const oc_case *c, size_t *d)
 static fcl_status bn_dev_fwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
 {
     const bn_case *bc = OC_P(c, bn_case);
+    if (bc->fused)
+        return fcl_bn2d_relu_fwd_wg(ctx, t[Y], t[SM], t[SI], t[RM], t[RV], t[X], t[R], bc->affine ? t[G] : NULL,
+                                    bc->affine ? t[BE] : NULL, &bc->p, bc->wg);
     return fcl_bn2d_fwd_wg(ctx, t[Y], t[SM], t[SI], t[RM], t[RV], t[X], bc->affine ? t[G] : NULL,
                            bc->affine ? t[BE] : NULL, &bc->p, bc->wg);
 }
@@ -70,6 +78,9 @@ static fcl_status bn_dev_fwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
 static fcl_status bn_dev_bwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
 {
     const bn_case *bc = OC_P(c, bn_case);
+    if (bc->fused)
+        return fcl_bn2d_relu_bwd_wg(ctx, t[DX], bc->affine ? t[DG] : NULL, bc->affine ? t[DB] : NULL, t[DR], t[DY],
+                                    t[Y], t[X], bc->affine ? t[G] : NULL, t[SM], t[SI], &bc->p, bc->wg);
     if (!bc->affine) return fcl_bn2d_bwd_wg(ctx, t[DX], NULL, NULL, t[DY], t[X], NULL, t[SM], t[SI], &bc->p, bc->wg);
     return fcl_bn2d_bwd_wg(ctx, t[DX], t[DG], t[DB], t[DY], t[X], t[G], t[SM], t[SI], &bc->p, bc->wg);
 }
@@ -79,8 +90,12 @@ static void bn_ref_fwd(double *const *h, const oc_case *c)
     size_t d[3];
     bn_dims(c, d);
     int affine = OC_P(c, bn_case)->affine;
-    fcl_ref_bn2d_fwd(h[Y], h[SM], h[SI], h[RM], h[RV], h[X], affine ? h[G] : NULL, affine ? h[BE] : NULL, d[0], d[1],
-                     d[2], &OC_P(c, bn_case)->p);
+    if (OC_P(c, bn_case)->fused)
+        fcl_ref_bn2d_relu_fwd(h[Y], h[SM], h[SI], h[RM], h[RV], h[X], h[R], affine ? h[G] : NULL,
+                              affine ? h[BE] : NULL, d[0], d[1], d[2], &OC_P(c, bn_case)->p);
+    else
+        fcl_ref_bn2d_fwd(h[Y], h[SM], h[SI], h[RM], h[RV], h[X], affine ? h[G] : NULL, affine ? h[BE] : NULL, d[0],
+                         d[1], d[2], &OC_P(c, bn_case)->p);
 }
 
 static void bn_ref_bwd(double *const *h, const oc_case *c)
@@ -88,8 +103,63 @@ static void bn_ref_bwd(double *const *h, const oc_case *c)
     size_t d[3];
     bn_dims(c, d);
     int affine = OC_P(c, bn_case)->affine;
-    fcl_ref_bn2d_bwd(h[DX], affine ? h[DG] : NULL, affine ? h[DB] : NULL, h[DY], h[X], affine ? h[G] : NULL, h[SM],
-                     h[SI], d[0], d[1], d[2], &OC_P(c, bn_case)->p);
+    if (OC_P(c, bn_case)->fused)
+        fcl_ref_bn2d_relu_bwd(h[DX], affine ? h[DG] : NULL, affine ? h[DB] : NULL, h[DR], h[DY], h[Y], h[X],
+                              affine ? h[G] : NULL, h[SM], h[SI], d[0], d[1], d[2], &OC_P(c, bn_case)->p);
+    else
+        fcl_ref_bn2d_bwd(h[DX], affine ? h[DG] : NULL, affine ? h[DB] : NULL, h[DY], h[X], affine ? h[G] : NULL,
+                         h[SM], h[SI], d[0], d[1], d[2], &OC_P(c, bn_case)->p);
+}
+
+/* The fused ReLU's input z = bn(x) + r at the case's operands (malloc'd; running statistics
+ * read, never updated). */
+static double *bn_pre_relu(double *const *h, const oc_case *c, double *scale)
+{
+    size_t d[3];
+    bn_dims(c, d);
+    const bn_case *bc = OC_P(c, bn_case);
+    size_t total = d[0] * d[1] * d[2];
+    double *z = h_alloc(total), *sm = h_alloc(d[1]), *si = h_alloc(d[1]);
+    fcl_ref_bn2d_fwd(z, sm, si, bc->p.training ? NULL : h[RM], bc->p.training ? NULL : h[RV], h[X],
+                     bc->affine ? h[G] : NULL, bc->affine ? h[BE] : NULL, d[0], d[1], d[2], &bc->p);
+    for (size_t k = 0; k < total; k++) {
+        size_t ch = k / d[2] % d[1];
+        if (h[R]) z[k] += h[R][k];
+        if (scale) scale[k] = si[ch] * (bc->affine ? h[G][ch] : 1.0);
+    }
+    free(sm), free(si);
+    return z;
+}
+
+/* Fused cases: no ReLU input within 1e-3 of 0, where float rounding could decide the mask
+ * differently on the device and in the reference (moves r, else x, by 3e-3 away from 0). */
+static void bn_fill(double *const *h, const oc_case *c)
+{
+    if (!OC_P(c, bn_case)->fused) return;
+    size_t total = h_numel(c->arg[X].ndim, c->arg[X].shape);
+    double *scale = h_alloc(total), *z = bn_pre_relu(h, c, scale);
+    for (size_t k = 0; k < total; k++) {
+        if (fabs(z[k]) >= 1e-3) continue;
+        double move = z[k] < 0 ? -3e-3 : 3e-3;
+        if (h[R]) h[R][k] = (double)(float)(h[R][k] + move);
+        else h[X][k] = (double)(float)(h[X][k] + move / scale[k]);
+    }
+    free(scale), free(z);
+}
+
+/* FD: element i of operand wrt moved by +-step flips some ReLU input's sign. */
+static int bn_kink(double *const *h, int wrt, size_t i, double step, const oc_case *c)
+{
+    double v = h[wrt][i];
+    h[wrt][i] = v + step;
+    double *zp = bn_pre_relu(h, c, NULL);
+    h[wrt][i] = v - step;
+    double *zm = bn_pre_relu(h, c, NULL);
+    h[wrt][i] = v;
+    int kink = 0;
+    for (size_t k = 0; k < h_numel(c->arg[X].ndim, c->arg[X].shape) && !kink; k++) kink = (zp[k] > 0) != (zm[k] > 0);
+    free(zp), free(zm);
+    return kink;
 }
 
 /* Same inputs twice: bit-identical outputs (fixed reduction order); in place y == x. */
@@ -98,7 +168,7 @@ static void bn_determinism(fcl_ctx *ctx, h_buf *b, double *const *h, double *con
     (void)h;
     const bn_case *bc = OC_P(c, bn_case);
     const oc_arg *xa = &c->arg[X];
-    if (!bc->p.training || !bc->affine || bc->wg == 4 || xa->shape[1] != bn_shapes[DETERMINISM_SHAPE].s[1]) return;
+    if (bc->fused || !bc->p.training || !bc->affine || bc->wg == 4 || xa->shape[1] != bn_shapes[DETERMINISM_SHAPE].s[1]) return;
     h_case("bn2d determinism and in place [4, 17, 31, 31] reduce_wg %d", bc->wg);
     size_t C = xa->shape[1], N = b[X].numel;
     double *y[2], *dg[2];
@@ -125,10 +195,12 @@ static void bn_determinism(fcl_ctx *ctx, h_buf *b, double *const *h, double *con
     free(yi), free(y[0]), free(y[1]), free(dg[0]), free(dg[1]);
 }
 
-static void bn_args(oc_case *c, const shape *s, int affine)
+static void bn_args(oc_case *c, const shape *s, int affine, int res)
 {
     size_t C = s->s[1];
     oc_role gr = affine ? OC_GRAD : OC_IN;   /* without: passed as NULL, must stay as they were */
+    oc_arg_set(c, R, "res", res ? OC_IN : OC_NONE, s->ndim, s->s, -1, 1);
+    oc_arg_set(c, DR, "dres", res ? OC_GRAD : OC_NONE, s->ndim, s->s, -1, 1);
     oc_arg_set(c, X, "x", OC_IN, s->ndim, s->s, -1, 3);   /* a mean offset, so centring matters */
     oc_arg_set(c, G, "gamma", OC_IN, 1, &C, 0.5, 1.5);
     oc_arg_set(c, BE, "beta", OC_IN, 1, &C, -0.5, 0.5);
@@ -150,51 +222,60 @@ static int bn_gen(const oc_op *op, size_t i, oc_case *c)
     static const shape fd_shapes[] = {{4, {2, 3, 5, 7}}, {4, {1, 2, 3, 3}}, {2, {6, 5}}};
     const shape *s;
     char ss[64];
-    if (set->fd) {   /* three shapes, training then inference */
+    const char *name = set->fused ? "bn2d_relu" : "bn2d";
+    if (set->fd) {   /* three shapes, training then inference (fused: with a residual, then without) */
         if (i >= 6) return 0;
         s = &fd_shapes[i / 2];
-        *bc = (bn_case){{!(i % 2), 1e-5f, 0.1f}, 0, 1};
-        bn_args(c, s, 1);
+        *bc = (bn_case){{!(i % 2), 1e-5f, 0.1f}, 0, 1, set->fused, set->fused && i < 4};
+        bn_args(c, s, 1, bc->res);
         oc_shape_str(ss, sizeof ss, s->ndim, s->s);
-        snprintf(c->what, sizeof c->what, "bn2d %s %s", bc->p.training ? "train" : "infer", ss);
+        snprintf(c->what, sizeof c->what, "%s %s%s %s", name, bc->p.training ? "train" : "infer",
+                 bc->res ? " +res" : "", ss);
         c->device = 0;
-        oc_fd_add(c, X, Y, DY, DX, 0, NULL);
-        oc_fd_add(c, G, Y, DY, DG, 0, NULL);
-        oc_fd_add(c, BE, Y, DY, DB, 0, NULL);
+        oc_kink_fn kink = set->fused ? bn_kink : NULL;
+        oc_fd_add(c, X, Y, DY, DX, 0, kink);
+        oc_fd_add(c, G, Y, DY, DG, 0, kink);
+        oc_fd_add(c, BE, Y, DY, DB, 0, kink);
+        if (bc->res) oc_fd_add(c, R, Y, DY, DR, 0, kink);
         return 1;
     }
     size_t nwg = set->training ? 3 : 2;
     if (i > nwg * N_BN_SHAPES) return 0;
     if (i == nwg * N_BN_SHAPES) {   /* affine=False */
         s = &bn_shapes[set->training ? 1 : 0];
-        *bc = (bn_case){{set->training, 1e-5f, 0.1f}, 0, 0};
-    } else {
+        *bc = (bn_case){{set->training, 1e-5f, 0.1f}, 0, 0, set->fused, set->fused};
+    } else {   /* fused: a residual in every other case, each shape getting both over the group sizes */
         s = &bn_shapes[i % N_BN_SHAPES];
-        *bc = (bn_case){{set->training, 1e-5f, 0.1f}, bn_wgs[i / N_BN_SHAPES], 1};
+        *bc = (bn_case){{set->training, 1e-5f, 0.1f}, bn_wgs[i / N_BN_SHAPES], 1, set->fused,
+                        set->fused && (i + i / N_BN_SHAPES) % 2};
     }
-    bn_args(c, s, bc->affine);
+    bn_args(c, s, bc->affine, bc->res);
     oc_shape_str(ss, sizeof ss, s->ndim, s->s);
-    snprintf(c->what, sizeof c->what, "bn2d %s%s fwd+bwd %s reduce_wg %d%s", set->training ? "train" : "infer",
-             bc->affine ? "" : " affine=False", ss, bc->wg, bc->wg ? "" : " (tuned)");
+    snprintf(c->what, sizeof c->what, "%s %s%s%s fwd+bwd %s reduce_wg %d%s", name, set->training ? "train" : "infer",
+             bc->affine ? "" : " affine=False", bc->res ? " +res" : "", ss, bc->wg, bc->wg ? "" : " (tuned)");
     return 1;
 }
 
-static void run_bn(int training, int fd, size_t tuning)
+static void run_bn(int training, int fd, int fused, size_t tuning)
 {
-    bn_set set = {training, fd};
-    oc_op op = {.name = "bn2d", .ud = &set, .gen = bn_gen, .dev_fwd = bn_dev_fwd, .dev_bwd = bn_dev_bwd,
-                .ref_fwd = bn_ref_fwd, .ref_bwd = bn_ref_bwd, .extra = bn_determinism, .tunings = bn_tunings};
+    bn_set set = {training, fd, fused};
+    oc_op op = {.name = fused ? "bn2d_relu" : "bn2d", .ud = &set, .gen = bn_gen, .fill = bn_fill,
+                .dev_fwd = bn_dev_fwd, .dev_bwd = bn_dev_bwd, .ref_fwd = bn_ref_fwd, .ref_bwd = bn_ref_bwd,
+                .extra = bn_determinism, .tunings = bn_tunings};
     oc_run_tuned(&op, (int)tuning);
 }
 
-/* op 1: training, 0: inference; under the device's tuning and each forced one */
+/* op bit 0: training (1) or inference (0); bit 1: fused with the ReLU (and a residual); under the
+ * device's tuning and each forced one */
 ParameterizedTestParameters(bn, modes_and_tunings)
 {
-    static oc_param runs[] = {{1, 0, 0}, {1, 1, 0}, {1, 2, 0}, {0, 0, 0}, {0, 1, 0}, {0, 2, 0}};
+    static oc_param runs[] = {{1, 0, 0}, {1, 1, 0}, {1, 2, 0}, {0, 0, 0}, {0, 1, 0}, {0, 2, 0},
+                              {3, 0, 0}, {3, 1, 0}, {3, 2, 0}, {2, 0, 0}, {2, 1, 0}, {2, 2, 0}};
     return cr_make_param_array(oc_param, runs, sizeof runs / sizeof runs[0]);
 }
-ParameterizedTest(oc_param *r, bn, modes_and_tunings) { run_bn(r->op, 0, (size_t)r->tuning); }
-Test(bn, finite_differences) { run_bn(1, 1, 0); }
+ParameterizedTest(oc_param *r, bn, modes_and_tunings) { run_bn(r->op & 1, 0, r->op >> 1, (size_t)r->tuning); }
+Test(bn, finite_differences) { run_bn(1, 1, 0, 0); }
+Test(bn, finite_differences_fused) { run_bn(1, 1, 1, 0); }
 
 /* ---- folding into a conv -------------------------------------------------------------------- */
 
@@ -293,6 +374,16 @@ Test(bn, errors)
     cr_expect(st == FCL_ERR_INVALID_ARG, "dx == x must be refused: %s", fcl_ctx_errmsg(ctx));
     st = fcl_bn2d_fwd(ctx, &y4.t, NULL, NULL, NULL, NULL, &x4.t, NULL, NULL, NULL);
     cr_expect(st == FCL_ERR_INVALID_ARG, "NULL params");
+    /* fused: the residual must have x's shape and not overlap y; dres must not overlap what is read */
+    st = fcl_bn2d_relu_fwd(ctx, &y4.t, NULL, NULL, NULL, NULL, &x4.t, &x1.t, NULL, NULL, &train);
+    cr_expect(st == FCL_ERR_SHAPE && strstr(fcl_ctx_errmsg(ctx), "res"), "residual of another shape: %s",
+              fcl_ctx_errmsg(ctx));
+    st = fcl_bn2d_relu_fwd(ctx, &y4.t, NULL, NULL, NULL, NULL, &x4.t, &y4.t, NULL, NULL, &train);
+    cr_expect(st == FCL_ERR_INVALID_ARG, "residual == y must be refused: %s", fcl_ctx_errmsg(ctx));
+    st = fcl_bn2d_relu_bwd(ctx, NULL, NULL, NULL, &y4.t, &x4.t, &y4.t, &x4.t, NULL, &c3.t, &c3b.t, &train);
+    cr_expect(st == FCL_ERR_INVALID_ARG, "dres == y must be refused: %s", fcl_ctx_errmsg(ctx));
+    st = fcl_bn2d_relu_bwd(ctx, NULL, NULL, NULL, NULL, &x4.t, NULL, &x4.t, NULL, &c3.t, &c3b.t, &train);
+    cr_expect(st == FCL_ERR_INVALID_ARG, "fused backward without y: %s", fcl_ctx_errmsg(ctx));
     st = fcl_bn2d_fwd_wg(ctx, &y4.t, NULL, NULL, NULL, NULL, &x4.t, NULL, NULL, &train, -2);
     cr_expect(st == FCL_ERR_INVALID_ARG, "negative group size: %s", fcl_ctx_errmsg(ctx));
     /* w [2, 3, 2, 2] has 2 output channels: stats of 2 fit, stats of 3 do not */

@@ -16,7 +16,9 @@ enum {
     BN_HAS_DGAMMA = 32,
     BN_HAS_DBETA = 64,
     BN_TRAINING = 128,
-    BN_HAS_BIAS = 256
+    BN_HAS_BIAS = 256,
+    BN_RELU = 512,
+    BN_HAS_RES = 1024
 };
 
 /* x [N, C, inner...]: the three extents the kernels use. */
@@ -53,11 +55,26 @@ static fcl_status reduce_wg(fcl_ctx *ctx, cl_kernel k, int forced, size_t *wg)
     return fcl_op_reduce_wg(ctx, k, want > 0 ? (size_t)want : 1, wg);
 }
 
+/* The fused epilogue of a forward / the mask of a backward: relu(bn(x) + res) when relu is set
+ * (res may be NULL); plain bn otherwise (res NULL). */
+typedef struct bn_fuse {
+    int relu;
+    const fcl_tensor *res;
+} bn_fuse;
+
+static fcl_status bn_fwd(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *save_mean, fcl_tensor *save_invstd,
+                         fcl_tensor *running_mean, fcl_tensor *running_var, const fcl_tensor *x, bn_fuse fu,
+                         const fcl_tensor *gamma, const fcl_tensor *beta, const fcl_bn2d_params *p, int forced_wg);
+static fcl_status bn_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma, fcl_tensor *dbeta, fcl_tensor *dres,
+                         const fcl_tensor *dy, const fcl_tensor *y, const fcl_tensor *x, const fcl_tensor *gamma,
+                         const fcl_tensor *save_mean, const fcl_tensor *save_invstd, const fcl_bn2d_params *p,
+                         int forced_wg);
+
 fcl_status fcl_bn2d_fwd(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *save_mean, fcl_tensor *save_invstd,
                         fcl_tensor *running_mean, fcl_tensor *running_var, const fcl_tensor *x,
                         const fcl_tensor *gamma, const fcl_tensor *beta, const fcl_bn2d_params *p)
 {
-    return fcl_bn2d_fwd_wg(ctx, y, save_mean, save_invstd, running_mean, running_var, x, gamma, beta, p, 0);
+    return bn_fwd(ctx, y, save_mean, save_invstd, running_mean, running_var, x, (bn_fuse){0, NULL}, gamma, beta, p, 0);
 }
 
 fcl_status fcl_bn2d_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma, fcl_tensor *dbeta,
@@ -65,7 +82,7 @@ fcl_status fcl_bn2d_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma, fcl_te
                         const fcl_tensor *save_mean, const fcl_tensor *save_invstd,
                         const fcl_bn2d_params *p)
 {
-    return fcl_bn2d_bwd_wg(ctx, dx, dgamma, dbeta, dy, x, gamma, save_mean, save_invstd, p, 0);
+    return bn_bwd(ctx, dx, dgamma, dbeta, NULL, dy, NULL, x, gamma, save_mean, save_invstd, p, 0);
 }
 
 fcl_status fcl_bn2d_fwd_wg(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *save_mean, fcl_tensor *save_invstd,
@@ -73,7 +90,60 @@ fcl_status fcl_bn2d_fwd_wg(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *save_mean, f
                            const fcl_tensor *gamma, const fcl_tensor *beta, const fcl_bn2d_params *p,
                            int forced_wg)
 {
-    const char *op = "fcl_bn2d_fwd";
+    return bn_fwd(ctx, y, save_mean, save_invstd, running_mean, running_var, x, (bn_fuse){0, NULL}, gamma, beta, p,
+                  forced_wg);
+}
+
+fcl_status fcl_bn2d_bwd_wg(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma, fcl_tensor *dbeta,
+                           const fcl_tensor *dy, const fcl_tensor *x, const fcl_tensor *gamma,
+                           const fcl_tensor *save_mean, const fcl_tensor *save_invstd,
+                           const fcl_bn2d_params *p, int forced_wg)
+{
+    return bn_bwd(ctx, dx, dgamma, dbeta, NULL, dy, NULL, x, gamma, save_mean, save_invstd, p, forced_wg);
+}
+
+fcl_status fcl_bn2d_relu_fwd(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *save_mean, fcl_tensor *save_invstd,
+                             fcl_tensor *running_mean, fcl_tensor *running_var, const fcl_tensor *x,
+                             const fcl_tensor *res, const fcl_tensor *gamma, const fcl_tensor *beta,
+                             const fcl_bn2d_params *p)
+{
+    return fcl_bn2d_relu_fwd_wg(ctx, y, save_mean, save_invstd, running_mean, running_var, x, res, gamma, beta, p, 0);
+}
+
+fcl_status fcl_bn2d_relu_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma, fcl_tensor *dbeta,
+                             fcl_tensor *dres, const fcl_tensor *dy, const fcl_tensor *y, const fcl_tensor *x,
+                             const fcl_tensor *gamma, const fcl_tensor *save_mean,
+                             const fcl_tensor *save_invstd, const fcl_bn2d_params *p)
+{
+    return fcl_bn2d_relu_bwd_wg(ctx, dx, dgamma, dbeta, dres, dy, y, x, gamma, save_mean, save_invstd, p, 0);
+}
+
+fcl_status fcl_bn2d_relu_fwd_wg(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *save_mean, fcl_tensor *save_invstd,
+                                fcl_tensor *running_mean, fcl_tensor *running_var, const fcl_tensor *x,
+                                const fcl_tensor *res, const fcl_tensor *gamma, const fcl_tensor *beta,
+                                const fcl_bn2d_params *p, int forced_wg)
+{
+    return bn_fwd(ctx, y, save_mean, save_invstd, running_mean, running_var, x, (bn_fuse){1, res}, gamma, beta, p,
+                  forced_wg);
+}
+
+fcl_status fcl_bn2d_relu_bwd_wg(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma, fcl_tensor *dbeta,
+                                fcl_tensor *dres, const fcl_tensor *dy, const fcl_tensor *y, const fcl_tensor *x,
+                                const fcl_tensor *gamma, const fcl_tensor *save_mean,
+                                const fcl_tensor *save_invstd, const fcl_bn2d_params *p, int forced_wg)
+{
+    const char *op = "fcl_bn2d_relu_bwd";
+    fcl_status st;
+    if ((st = fcl_op_check(ctx, op, "y", y, 2, 4))) return st;
+    return bn_bwd(ctx, dx, dgamma, dbeta, dres, dy, y, x, gamma, save_mean, save_invstd, p, forced_wg);
+}
+
+static fcl_status bn_fwd(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *save_mean, fcl_tensor *save_invstd,
+                         fcl_tensor *running_mean, fcl_tensor *running_var, const fcl_tensor *x, bn_fuse fu,
+                         const fcl_tensor *gamma, const fcl_tensor *beta, const fcl_bn2d_params *p, int forced_wg)
+{
+    const char *op = fu.relu ? "fcl_bn2d_relu_fwd" : "fcl_bn2d_fwd";
+    const fcl_tensor *res = fu.res;
     fcl_status st;
     cl_kernel k;
     int n, c, inner;
@@ -81,7 +151,10 @@ fcl_status fcl_bn2d_fwd_wg(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *save_mean, f
         return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: forced group size %d < 0", op, forced_wg);
     if ((st = check_params(ctx, op, p)) || (st = fcl_op_check(ctx, op, "x", x, 2, 4)) ||
         (st = fcl_op_check(ctx, op, "y", y, 2, 4)) ||
-        (st = fcl_op_check_same_shape(ctx, op, "y", y, "x", x)))
+        (st = fcl_op_check_same_shape(ctx, op, "y", y, "x", x)) ||
+        (res && (st = fcl_op_check(ctx, op, "res", res, 2, 4))) ||
+        (res && (st = fcl_op_check_same_shape(ctx, op, "res", res, "x", x))) ||
+        (st = fcl_op_check_apart(ctx, op, "y", y, "res", res)))
         return st;
     bn_dims(x, &n, &c, &inner);
     const char *per_ch = "one per channel";
@@ -112,33 +185,34 @@ fcl_status fcl_bn2d_fwd_wg(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *save_mean, f
                          op, s);
     }
 
-    int flags = (gamma ? BN_HAS_GAMMA : 0) | (beta ? BN_HAS_BETA : 0) |
-                (save_mean ? BN_HAS_SAVE : 0) | (running_mean ? BN_HAS_RUNNING : 0);
+    int flags = (gamma ? BN_HAS_GAMMA : 0) | (beta ? BN_HAS_BETA : 0) | (save_mean ? BN_HAS_SAVE : 0) |
+                (running_mean ? BN_HAS_RUNNING : 0) | (fu.relu ? BN_RELU : 0) | (res ? BN_HAS_RES : 0);
     if (p->training) {
         size_t wg;
         if ((st = fcl_op_kernel(ctx, &SRC, "bn_fwd_train", &k)) || (st = reduce_wg(ctx, k, forced_wg, &wg)))
             return st;
         size_t g = (size_t)c * wg;
-        if ((st = FCL_OP_RUN_ND(ctx, k, 1, &g, &wg, OP_T(y), OP_T(x), OP_T(gamma), OP_T(beta), OP_T(save_mean),
-                OP_T(save_invstd), OP_T(running_mean), OP_T(running_var), OP_I(n), OP_I(c), OP_I(inner), OP_F(p->eps),
+        if ((st = FCL_OP_RUN_ND(ctx, k, 1, &g, &wg, OP_T(y), OP_T(x), OP_T(res), OP_T(gamma), OP_T(beta),
+                OP_T(save_mean), OP_T(save_invstd), OP_T(running_mean), OP_T(running_var), OP_I(n), OP_I(c), OP_I(inner), OP_F(p->eps),
                 OP_F(p->momentum), OP_I(flags), OP_LOCAL(wg * sizeof(float)))))
             return st;
     } else {
         size_t g0 = fcl_op_div_up((size_t)inner, (size_t)fcl_op_vec(ctx, &SRC));
-        if ((st = FCL_OP_2D(ctx, &SRC, "bn_fwd_infer", g0, (size_t)n * (size_t)c, OP_T(y), OP_T(x), OP_T(gamma),
-                OP_T(beta), OP_T(save_mean), OP_T(save_invstd), OP_T(running_mean), OP_T(running_var), OP_I(n),
+        if ((st = FCL_OP_2D(ctx, &SRC, "bn_fwd_infer", g0, (size_t)n * (size_t)c, OP_T(y), OP_T(x), OP_T(res),
+                OP_T(gamma), OP_T(beta), OP_T(save_mean), OP_T(save_invstd), OP_T(running_mean), OP_T(running_var), OP_I(n),
                 OP_I(c), OP_I(inner), OP_F(p->eps), OP_I(flags))))
             return st;
     }
     return FCL_OK;
 }
 
-fcl_status fcl_bn2d_bwd_wg(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma, fcl_tensor *dbeta,
-                           const fcl_tensor *dy, const fcl_tensor *x, const fcl_tensor *gamma,
-                           const fcl_tensor *save_mean, const fcl_tensor *save_invstd,
-                           const fcl_bn2d_params *p, int forced_wg)
+/* y (the saved output, read for the ReLU mask) is NULL for the plain backward. */
+static fcl_status bn_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma, fcl_tensor *dbeta, fcl_tensor *dres,
+                         const fcl_tensor *dy, const fcl_tensor *y, const fcl_tensor *x, const fcl_tensor *gamma,
+                         const fcl_tensor *save_mean, const fcl_tensor *save_invstd, const fcl_bn2d_params *p,
+                         int forced_wg)
 {
-    const char *op = "fcl_bn2d_bwd";
+    const char *op = y ? "fcl_bn2d_relu_bwd" : "fcl_bn2d_bwd";
     fcl_status st;
     cl_kernel k;
     int n, c, inner;
@@ -149,7 +223,10 @@ fcl_status fcl_bn2d_bwd_wg(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma, fcl
         (st = fcl_op_check(ctx, op, "x", x, 2, 4)) ||
         (st = fcl_op_check_same_shape(ctx, op, "dy", dy, "x", x)) ||
         (st = fcl_op_check_opt(ctx, op, "dx", dx, 2, 4)) ||
-        (dx && (st = fcl_op_check_same_shape(ctx, op, "dx", dx, "x", x))))
+        (dx && (st = fcl_op_check_same_shape(ctx, op, "dx", dx, "x", x))) ||
+        (y && (st = fcl_op_check_same_shape(ctx, op, "y", y, "x", x))) ||
+        (st = fcl_op_check_opt(ctx, op, "dres", dres, 2, 4)) ||
+        (dres && (st = fcl_op_check_same_shape(ctx, op, "dres", dres, "x", x))))
         return st;
     bn_dims(x, &n, &c, &inner);
     const char *per_ch = "one per channel";
@@ -164,16 +241,19 @@ fcl_status fcl_bn2d_bwd_wg(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma, fcl
         (st = fcl_op_check_numel(ctx, op, "dgamma", dgamma, (size_t)c, per_ch)) ||
         (st = fcl_op_check_numel(ctx, op, "dbeta", dbeta, (size_t)c, per_ch)))
         return st;
-    if (fcl_op_overlaps(dx, dy) || fcl_op_overlaps(dx, x))
-        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx must not overlap dy or x (the reductions read "
-                         "them while dx is written)", op);
-    if (!dx && !dgamma && !dbeta) return FCL_OK;
+    const fcl_tensor *read[3] = {dy, x, y};
+    if (fcl_op_overlaps_any(dx, read, 3) || fcl_op_overlaps_any(dres, read, 3) || fcl_op_overlaps(dx, dres))
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx and dres must not overlap dy, x, y or each "
+                         "other (the reductions read them while dx is written)", op);
+    if (!dx && !dgamma && !dbeta && !dres) return FCL_OK;
 
     int flags = (gamma ? BN_HAS_GAMMA : 0) | (dx ? BN_HAS_DX : 0) | (dgamma ? BN_HAS_DGAMMA : 0) |
-                (dbeta ? BN_HAS_DBETA : 0) | (p->training ? BN_TRAINING : 0);
+                (dbeta ? BN_HAS_DBETA : 0) | (p->training ? BN_TRAINING : 0) | (y ? BN_RELU : 0) |
+                (dres ? BN_HAS_RES : 0);
     if ((st = fcl_op_kernel(ctx, &SRC, "bn_bwd", &k)) || (st = reduce_wg(ctx, k, forced_wg, &wg))) return st;
     size_t g = (size_t)c * wg;
-    return FCL_OP_RUN_ND(ctx, k, 1, &g, &wg, OP_T(dx), OP_T(dgamma), OP_T(dbeta), OP_T(dy), OP_T(x), OP_T(gamma),
+    return FCL_OP_RUN_ND(ctx, k, 1, &g, &wg, OP_T(dx), OP_T(dgamma), OP_T(dbeta), OP_T(dres), OP_T(dy), OP_T(x),
+            OP_T(y), OP_T(gamma),
             OP_T(save_mean), OP_T(save_invstd), OP_I(n), OP_I(c), OP_I(inner), OP_I(flags),
             OP_LOCAL(wg * sizeof(float)));
 }

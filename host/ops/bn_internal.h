@@ -17,5 +17,14 @@ fcl_status fcl_bn2d_bwd_wg(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma, fcl
                            const fcl_tensor *dy, const fcl_tensor *x, const fcl_tensor *gamma,
                            const fcl_tensor *save_mean, const fcl_tensor *save_invstd,
                            const fcl_bn2d_params *p, int forced_wg);
+/* The same for fcl_bn2d_relu_fwd / fcl_bn2d_relu_bwd. */
+fcl_status fcl_bn2d_relu_fwd_wg(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *save_mean, fcl_tensor *save_invstd,
+                                fcl_tensor *running_mean, fcl_tensor *running_var, const fcl_tensor *x,
+                                const fcl_tensor *res, const fcl_tensor *gamma, const fcl_tensor *beta,
+                                const fcl_bn2d_params *p, int forced_wg);
+fcl_status fcl_bn2d_relu_bwd_wg(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma, fcl_tensor *dbeta,
+                                fcl_tensor *dres, const fcl_tensor *dy, const fcl_tensor *y, const fcl_tensor *x,
+                                const fcl_tensor *gamma, const fcl_tensor *save_mean,
+                                const fcl_tensor *save_invstd, const fcl_bn2d_params *p, int forced_wg);
 
 #endif

@@ -46,12 +46,13 @@ void fcl_ref_bn2d_fwd(double *y, double *save_mean, double *save_invstd, double 
     }
 }
 
-void fcl_ref_bn2d_bwd(double *dx, double *dgamma, double *dbeta, const double *dy,
-                      const double *x, const double *gamma, const double *save_mean,
-                      const double *save_invstd, size_t n, size_t c, size_t inner,
-                      const fcl_bn2d_params *p)
+/* g = dy, or dy masked by the saved output y > 0 (fused ReLU) when y is given; dr += g. */
+static void bn_bwd(double *dx, double *dgamma, double *dbeta, double *dr, const double *dy, const double *y,
+                   const double *x, const double *gamma, const double *save_mean, const double *save_invstd,
+                   size_t n, size_t c, size_t inner, const fcl_bn2d_params *p)
 {
     double m_count = (double)(n * inner);
+#define G(k) (y && !(y[k] > 0) ? 0.0 : dy[k])
     for (size_t ch = 0; ch < c; ch++) {
         double mean = save_mean[ch], invstd = save_invstd[ch];
         double g = gamma ? gamma[ch] : 1.0;
@@ -59,8 +60,9 @@ void fcl_ref_bn2d_bwd(double *dx, double *dgamma, double *dbeta, const double *d
         for (size_t b = 0; b < n; b++)
             for (size_t i = 0; i < inner; i++) {
                 size_t k = (b * c + ch) * inner + i;
-                sum_dy += dy[k];
-                sum_dy_xhat += dy[k] * (x[k] - mean) * invstd;
+                sum_dy += G(k);
+                sum_dy_xhat += G(k) * (x[k] - mean) * invstd;
+                if (dr) dr[k] += G(k);
             }
         if (dbeta) dbeta[ch] += sum_dy;
         if (dgamma) dgamma[ch] += sum_dy_xhat;
@@ -70,13 +72,40 @@ void fcl_ref_bn2d_bwd(double *dx, double *dgamma, double *dbeta, const double *d
                 size_t k = (b * c + ch) * inner + i;
                 if (p->training) {
                     double xhat = (x[k] - mean) * invstd;
-                    dx[k] += g * invstd *
-                             (dy[k] - sum_dy / m_count - xhat * sum_dy_xhat / m_count);
+                    dx[k] += g * invstd * (G(k) - sum_dy / m_count - xhat * sum_dy_xhat / m_count);
                 } else {
-                    dx[k] += g * invstd * dy[k];
+                    dx[k] += g * invstd * G(k);
                 }
             }
     }
+#undef G
+}
+
+void fcl_ref_bn2d_bwd(double *dx, double *dgamma, double *dbeta, const double *dy,
+                      const double *x, const double *gamma, const double *save_mean,
+                      const double *save_invstd, size_t n, size_t c, size_t inner,
+                      const fcl_bn2d_params *p)
+{
+    bn_bwd(dx, dgamma, dbeta, NULL, dy, NULL, x, gamma, save_mean, save_invstd, n, c, inner, p);
+}
+
+void fcl_ref_bn2d_relu_fwd(double *y, double *save_mean, double *save_invstd, double *running_mean,
+                           double *running_var, const double *x, const double *r, const double *gamma,
+                           const double *beta, size_t n, size_t c, size_t inner, const fcl_bn2d_params *p)
+{
+    fcl_ref_bn2d_fwd(y, save_mean, save_invstd, running_mean, running_var, x, gamma, beta, n, c, inner, p);
+    for (size_t k = 0; k < n * c * inner; k++) {
+        double v = y[k] + (r ? r[k] : 0.0);
+        y[k] = v < 0 ? 0.0 : v;
+    }
+}
+
+void fcl_ref_bn2d_relu_bwd(double *dx, double *dgamma, double *dbeta, double *dr, const double *dy,
+                           const double *y, const double *x, const double *gamma, const double *save_mean,
+                           const double *save_invstd, size_t n, size_t c, size_t inner,
+                           const fcl_bn2d_params *p)
+{
+    bn_bwd(dx, dgamma, dbeta, dr, dy, y, x, gamma, save_mean, save_invstd, n, c, inner, p);
 }
 
 void fcl_ref_bn2d_fold(double *w_out, double *b_out, const double *w, const double *b,

@@ -16,6 +16,14 @@ void fcl_ref_bn2d_bwd(double *dx, double *dgamma, double *dbeta, const double *d
                       const double *x, const double *gamma, const double *save_mean,
                       const double *save_invstd, size_t n, size_t c, size_t inner,
                       const fcl_bn2d_params *p);
+/* fcl_bn2d_relu_fwd / _bwd: y = relu(bn(x) + r) (r may be NULL); backward from the saved y. */
+void fcl_ref_bn2d_relu_fwd(double *y, double *save_mean, double *save_invstd, double *running_mean,
+                           double *running_var, const double *x, const double *r, const double *gamma,
+                           const double *beta, size_t n, size_t c, size_t inner, const fcl_bn2d_params *p);
+void fcl_ref_bn2d_relu_bwd(double *dx, double *dgamma, double *dbeta, double *dr, const double *dy,
+                           const double *y, const double *x, const double *gamma, const double *save_mean,
+                           const double *save_invstd, size_t n, size_t c, size_t inner,
+                           const fcl_bn2d_params *p);
 /* w, w_out [cout, per_out]; b, b_out [cout]. */
 void fcl_ref_bn2d_fold(double *w_out, double *b_out, const double *w, const double *b,
                        const double *gamma, const double *beta, const double *running_mean,

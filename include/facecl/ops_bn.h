@@ -45,6 +45,23 @@ fcl_status fcl_bn2d_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma, fcl_te
                         const fcl_tensor *save_mean, const fcl_tensor *save_invstd,
                         const fcl_bn2d_params *p);
 
+/* BN fused with what follows it in ResNet-style blocks (one pass instead of two or three):
+ *   y = relu(bn(x) + res)   (res may be NULL: y = relu(bn(x)))
+ * bn(x) is fcl_bn2d_fwd's (training or inference, same statistics, running and saved values);
+ * the ReLU keeps NaN (as fcl_act_fwd). res has x's shape and must not overlap y; y may be x. */
+fcl_status fcl_bn2d_relu_fwd(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *save_mean, fcl_tensor *save_invstd,
+                             fcl_tensor *running_mean, fcl_tensor *running_var, const fcl_tensor *x,
+                             const fcl_tensor *res, const fcl_tensor *gamma, const fcl_tensor *beta,
+                             const fcl_bn2d_params *p);
+
+/* Its backward from the saved output y, accumulating: g = y > 0 ? dy : 0 (as fcl_act_bwd's ReLU);
+ * dres += g; then dx, dgamma, dbeta as fcl_bn2d_bwd with dy = g. Any of dx, dgamma, dbeta, dres
+ * may be NULL; dx and dres must not overlap dy, x, y or each other. */
+fcl_status fcl_bn2d_relu_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma, fcl_tensor *dbeta,
+                             fcl_tensor *dres, const fcl_tensor *dy, const fcl_tensor *y, const fcl_tensor *x,
+                             const fcl_tensor *gamma, const fcl_tensor *save_mean,
+                             const fcl_tensor *save_invstd, const fcl_bn2d_params *p);
+
 /* Folds an inference-mode BN that follows a conv (or linear) layer into that layer:
  *   s = gamma / sqrt(running_var + eps);  w_out[co, ...] = w[co, ...] * s[co];
  *   b_out[co] = (b[co] - running_mean[co]) * s[co] + beta[co]

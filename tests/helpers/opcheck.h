@@ -57,7 +57,7 @@ typedef struct oc_fd {
 } oc_fd;
 
 #define OC_EXACT (-1.0)
-#define OC_MAX_ARGS 12
+#define OC_MAX_ARGS 14
 #define OC_MAX_FD 4
 
 /* One configuration of an op. */
