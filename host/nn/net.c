@@ -5,41 +5,9 @@
 
 #include "facecl/net.h"
 #include "facecl/ops.h"
-#include "nn/net_layers_ext.h"
+#include "nn/net_fuse.h"
+#include "nn/net_internal.h"
 #include "nn/net_plan.h"
-
-/* Per layer: its saved tensors and where its parameters live. */
-typedef struct layer_state {
-    int weight, bias, rmean, rvar, nbt, gain; /* entry indices, -1 when absent */
-    fcl_tensor save_mean, save_invstd;     /* BN: batch statistics of the last forward [C] */
-    fcl_tensor idx;                        /* MAXPOOL: argmax of the last forward */
-    uint64_t dropout_seed;
-    int bn_training;                       /* BN mode of the last forward */
-    netx_state ext;                        /* issue-12 kinds (net_layers_ext.c) */
-} layer_state;
-
-struct fcl_net {
-    fcl_ctx *ctx;
-    const fcl_model *model;
-    int max_batch, freeze, n;              /* n: batch of the last forward */
-    int trained;                           /* last forward was a training one */
-
-    fcl_tensor params, grads, buffers;
-    size_t n_params, n_buffers;
-    int n_entries;
-    fcl_net_entry *entries;
-    int64_t *nbt;                          /* per entry: num_batches_tracked (host) */
-    layer_state *ls;
-
-    fcl_tensor *act, *dact;                /* per layer output and its gradient */
-    fcl_tensor input_view, dinput;
-    int want_dinput;
-    /* The plan, computed once: */
-    int *last_fwd_use;                     /* last layer reading each output in the forward */
-    int *keep_for_bwd;                     /* a backward (its own or a consumer's) reads it */
-    int *last_bwd_use;                     /* smallest layer index whose backward reads it */
-    fcl_net_hooks hooks;                   /* data-parallel training (facecl/dist.h) */
-};
 
 void fcl_net_set_hooks(fcl_net *net, const fcl_net_hooks *hooks)
 {
@@ -49,15 +17,15 @@ void fcl_net_set_hooks(fcl_net *net, const fcl_net_hooks *hooks)
 
 /* ---- small helpers ---------------------------------------------------------------------------- */
 
-static fcl_status alloc_act(fcl_net *net, fcl_tensor *t, int c, int h, int w)
+fcl_status netp_alloc_act(fcl_net *net, fcl_tensor *t, int c, int h, int w)
 {
     return fcl_tensor_alloc4(net->ctx, t, (size_t)net->n, (size_t)c, (size_t)h, (size_t)w);
 }
 
-static const fcl_tensor *in_t(fcl_net *net, int j) { return j < 0 ? &net->input_view : &net->act[j]; }
+const fcl_tensor *netp_in(fcl_net *net, int j) { return j < 0 ? &net->input_view : &net->act[j]; }
 
 /* The gradient buffer of input j (allocated and zeroed on first use); NULL when not needed. */
-static fcl_status din(fcl_net *net, int j, fcl_tensor **out)
+fcl_status netp_din(fcl_net *net, int j, fcl_tensor **out)
 {
     *out = NULL;
     const fcl_layer *L0 = NULL;
@@ -65,7 +33,7 @@ static fcl_status din(fcl_net *net, int j, fcl_tensor **out)
         if (!net->want_dinput) return FCL_OK;
         if (!net->dinput.buf) {
             const fcl_model *m = net->model;
-            fcl_status st = alloc_act(net, &net->dinput, m->channels, m->in_h, m->in_w);
+            fcl_status st = netp_alloc_act(net, &net->dinput, m->channels, m->in_h, m->in_w);
             if (st) return st;
             st = fcl_tensor_fill(net->ctx, &net->dinput, 0.0f);
             if (st) return st;
@@ -76,7 +44,7 @@ static fcl_status din(fcl_net *net, int j, fcl_tensor **out)
     if (j < net->freeze) return FCL_OK; /* nothing upstream is trained */
     L0 = &net->model->layers[j];
     if (!net->dact[j].buf) {
-        fcl_status st = alloc_act(net, &net->dact[j], L0->out_c, L0->out_h, L0->out_w);
+        fcl_status st = netp_alloc_act(net, &net->dact[j], L0->out_c, L0->out_h, L0->out_w);
         if (st) return st;
         st = fcl_tensor_fill(net->ctx, &net->dact[j], 0.0f);
         if (st) return st;
@@ -85,7 +53,7 @@ static fcl_status din(fcl_net *net, int j, fcl_tensor **out)
     return FCL_OK;
 }
 
-static fcl_status view_entry(fcl_net *net, int e, fcl_tensor *out)
+fcl_status netp_view(fcl_net *net, int e, fcl_tensor *out)
 {
     const fcl_net_entry *en = &net->entries[e];
     size_t shape[4];
@@ -97,9 +65,9 @@ static fcl_status view_entry(fcl_net *net, int e, fcl_tensor *out)
     return fcl_tensor_view(net->ctx, en->where == 0 ? &net->params : &net->buffers, en->offset, nd, shape, out);
 }
 
-static fcl_status grad_entry(fcl_net *net, int e, fcl_tensor *out)
+fcl_status netp_grad(fcl_net *net, int e, fcl_tensor *out)
 {
-    fcl_status st = view_entry(net, e, out);
+    fcl_status st = netp_view(net, e, out);
     if (!st) out->buf = net->grads.buf; /* same offsets in the gradient buffer */
     return st;
 }
@@ -193,6 +161,7 @@ fcl_status fcl_net_create(fcl_ctx *ctx, const fcl_model *model, const fcl_net_op
     }
     find_entries(net);
     st = build_plan_arrays(net);
+    if (!st) st = netf_create(net);
     if (st) goto fail;
     size_t np = net->n_params ? net->n_params : 1, nb = net->n_buffers ? net->n_buffers : 1;
     st = fcl_tensor_alloc(ctx, &net->params, 1, &np, FCL_F32);
@@ -237,6 +206,7 @@ void fcl_net_destroy(fcl_net *net)
             fcl_tensor_release(net->ctx, &net->ls[i].save_mean);
             fcl_tensor_release(net->ctx, &net->ls[i].save_invstd);
         }
+    netf_destroy(net);
     fcl_tensor_release(net->ctx, &net->params);
     fcl_tensor_release(net->ctx, &net->grads);
     fcl_tensor_release(net->ctx, &net->buffers);
@@ -256,6 +226,7 @@ fcl_status fcl_net_init(fcl_net *net, uint64_t seed)
     fcl_status st = FCL_OK;
     fcl_rng rng;
     fcl_rng_seed(&rng, seed);
+    netf_touch(net);
     float *hp = calloc(net->n_params + 1, sizeof(float)), *hb = calloc(net->n_buffers + 1, sizeof(float));
     if (!hp || !hb) {
         st = FCL_ERR(fcl_ctx_error(net->ctx), FCL_ERR_NOMEM, "out of host memory initialising %s", net->model->name);
@@ -309,16 +280,17 @@ fail:
 }
 
 const fcl_model *fcl_net_model(const fcl_net *net) { return net->model; }
-fcl_tensor *fcl_net_params(fcl_net *net) { return &net->params; }
+/* Writable: whoever asks may change them, so the folded inference weights are marked stale. */
+fcl_tensor *fcl_net_params(fcl_net *net) { return netf_touch(net), &net->params; }
 fcl_tensor *fcl_net_grads(fcl_net *net) { return &net->grads; }
-fcl_tensor *fcl_net_buffers(fcl_net *net) { return &net->buffers; }
+fcl_tensor *fcl_net_buffers(fcl_net *net) { return netf_touch(net), &net->buffers; }
 int fcl_net_freeze(const fcl_net *net) { return net->freeze; }
 int fcl_net_entry_count(const fcl_net *net) { return net->n_entries; }
 const fcl_net_entry *fcl_net_entry_at(const fcl_net *net, int i)
 {
     return i >= 0 && i < net->n_entries ? &net->entries[i] : NULL;
 }
-fcl_status fcl_net_entry_view(fcl_net *net, int i, fcl_tensor *out) { return view_entry(net, i, out); }
+fcl_status fcl_net_entry_view(fcl_net *net, int i, fcl_tensor *out) { return netf_touch(net), netp_view(net, i, out); }
 int64_t fcl_net_num_batches(const fcl_net *net, int i) { return net->nbt[i]; }
 void fcl_net_set_num_batches(fcl_net *net, int i, int64_t v) { net->nbt[i] = v; }
 void fcl_net_want_input_grad(fcl_net *net, int on) { net->want_dinput = on; }
@@ -334,6 +306,7 @@ fcl_status fcl_net_set_freeze(fcl_net *net, int freeze)
     net->freeze = freeze;
     for (int e = 0; e < net->n_entries; e++) net->entries[e].frozen = net->entries[e].layer < freeze;
     plan(net);
+    netf_replan(net);
     return FCL_OK;
 }
 
@@ -345,7 +318,7 @@ fcl_status fcl_net_entry_get(fcl_net *net, int i, float *host)
         return FCL_OK;
     }
     fcl_tensor v;
-    fcl_status st = view_entry(net, i, &v);
+    fcl_status st = netp_view(net, i, &v);
     return st ? st : fcl_tensor_download(net->ctx, &v, host, (size_t)en->info->numel);
 }
 
@@ -357,7 +330,8 @@ fcl_status fcl_net_entry_set(fcl_net *net, int i, const float *host)
         return FCL_OK;
     }
     fcl_tensor v;
-    fcl_status st = view_entry(net, i, &v);
+    fcl_status st = netp_view(net, i, &v);
+    netf_touch(net);
     return st ? st : fcl_tensor_upload(net->ctx, &v, host, (size_t)en->info->numel);
 }
 
@@ -403,7 +377,7 @@ fcl_status fcl_net_param_ranges(const fcl_net *net, fcl_param_range **decay, siz
 
 /* ---- forward ---------------------------------------------------------------------------------- */
 
-static void conv_params(const fcl_layer *L, int n, fcl_conv2d_params *p)
+void netp_conv_params(const fcl_layer *L, int n, fcl_conv2d_params *p)
 {
     memset(p, 0, sizeof *p);
     p->n = n;
@@ -428,23 +402,23 @@ static fcl_status forward_layer(fcl_net *net, int i, int training)
     const fcl_layer *L = &net->model->layers[i];
     layer_state *s = &net->ls[i];
     fcl_tensor *y = &net->act[i];
-    const fcl_tensor *x = in_t(net, L->inputs[0]);
+    const fcl_tensor *x = netp_in(net, L->inputs[0]);
     fcl_tensor w = {0}, b = {0}, rm = {0}, rv = {0}, g = {0};
-    fcl_status st = alloc_act(net, y, L->out_c, L->out_h, L->out_w);
+    fcl_status st = netp_alloc_act(net, y, L->out_c, L->out_h, L->out_w);
     if (st) return st;
-    if (s->weight >= 0 && (st = view_entry(net, s->weight, &w))) return st;
-    if (s->bias >= 0 && (st = view_entry(net, s->bias, &b))) return st;
-    if (s->gain >= 0 && (st = view_entry(net, s->gain, &g))) return st;
+    if (s->weight >= 0 && (st = netp_view(net, s->weight, &w))) return st;
+    if (s->bias >= 0 && (st = netp_view(net, s->bias, &b))) return st;
+    if (s->gain >= 0 && (st = netp_view(net, s->gain, &g))) return st;
 
     switch (L->kind) {
     case FCL_LAYER_CONV: {
         fcl_conv2d_params p;
-        conv_params(L, net->n, &p);
+        netp_conv_params(L, net->n, &p);
         if (L->conv.ws) return netx_wsconv_fwd(ctx, L, &p, y, x, &w, s->bias >= 0 ? &b : NULL, &g);
         return fcl_conv2d_fwd(ctx, y, x, &w, s->bias >= 0 ? &b : NULL, &p);
     }
     case FCL_LAYER_BN: {
-        if ((st = view_entry(net, s->rmean, &rm)) || (st = view_entry(net, s->rvar, &rv))) return st;
+        if ((st = netp_view(net, s->rmean, &rm)) || (st = netp_view(net, s->rvar, &rv))) return st;
         fcl_bn2d_params p = {0};
         p.training = training && i >= net->freeze;
         p.eps = L->bn.eps;
@@ -478,14 +452,14 @@ static fcl_status forward_layer(fcl_net *net, int i, int training)
     case FCL_LAYER_LINEAR:
         return fcl_linear_fwd(ctx, y, x, &w, s->bias >= 0 ? &b : NULL);
     case FCL_LAYER_ADD:
-        st = fcl_add_fwd(ctx, y, x, in_t(net, L->inputs[1]));
-        for (int k = 2; !st && k < L->n_inputs; k++) st = fcl_add_acc(ctx, y, in_t(net, L->inputs[k]));
+        st = fcl_add_fwd(ctx, y, x, netp_in(net, L->inputs[1]));
+        for (int k = 2; !st && k < L->n_inputs; k++) st = fcl_add_acc(ctx, y, netp_in(net, L->inputs[k]));
         return st;
     case FCL_LAYER_CHANNEL_MUL:
-        return fcl_chmul_fwd(ctx, y, x, in_t(net, L->inputs[1]));
+        return fcl_chmul_fwd(ctx, y, x, netp_in(net, L->inputs[1]));
     case FCL_LAYER_CONCAT: {
         const fcl_tensor *xs[FCL_LAYER_MAX_INPUTS];
-        for (int k = 0; k < L->n_inputs; k++) xs[k] = in_t(net, L->inputs[k]);
+        for (int k = 0; k < L->n_inputs; k++) xs[k] = netp_in(net, L->inputs[k]);
         return fcl_concat_fwd(ctx, y, xs, L->n_inputs);
     }
     case FCL_LAYER_DROPOUT: {
@@ -499,7 +473,7 @@ static fcl_status forward_layer(fcl_net *net, int i, int training)
         return fcl_tensor_copy(ctx, y, x); /* NCHW [C,H,W] -> [C*H*W,1,1] is the same memory order */
     default:
         if (netx_handles(L->kind)) {
-            const fcl_tensor *xs[2] = {x, L->n_inputs > 1 ? in_t(net, L->inputs[1]) : NULL};
+            const fcl_tensor *xs[2] = {x, L->n_inputs > 1 ? netp_in(net, L->inputs[1]) : NULL};
             return netx_forward(ctx, L, net->n, training && i >= net->freeze, y, xs, s->weight >= 0 ? &w : NULL,
                                 s->bias >= 0 ? &b : NULL, &s->ext);
         }
@@ -524,8 +498,11 @@ fcl_status fcl_net_forward(fcl_net *net, const fcl_tensor *x, int training)
     net->input_view = *x;
     net->input_view.owned = 0;
     net->trained = training;
+    if (training) netf_touch(net); /* running statistics move */
     for (int i = 0; i < m->n_layers; i++) {
-        fcl_status st = forward_layer(net, i, training);
+        int fused = 0;
+        fcl_status st = netf_forward(net, i, training, &fused);
+        if (!st && !fused) st = forward_layer(net, i, training);
         if (st) {
             fcl_error_prefix(fcl_ctx_error(ctx), "%s layer %d '%s' (%s, model line %d): ", m->name, i, m->layers[i].name,
                              fcl_layer_kind_name(m->layers[i].kind), m->layers[i].line);
@@ -552,18 +529,18 @@ static fcl_status backward_layer(fcl_net *net, int i)
     const fcl_layer *L = &net->model->layers[i];
     layer_state *s = &net->ls[i];
     const fcl_tensor *dy = &net->dact[i];
-    const fcl_tensor *x = in_t(net, L->inputs[0]);
+    const fcl_tensor *x = netp_in(net, L->inputs[0]);
     fcl_tensor *dx = NULL, w = {0}, b = {0}, dw = {0}, db = {0}, g = {0}, dg = {0};
-    fcl_status st = din(net, L->inputs[0], &dx);
+    fcl_status st = netp_din(net, L->inputs[0], &dx);
     if (st) return st;
-    if (s->weight >= 0 && ((st = view_entry(net, s->weight, &w)) || (st = grad_entry(net, s->weight, &dw)))) return st;
-    if (s->bias >= 0 && ((st = view_entry(net, s->bias, &b)) || (st = grad_entry(net, s->bias, &db)))) return st;
-    if (s->gain >= 0 && ((st = view_entry(net, s->gain, &g)) || (st = grad_entry(net, s->gain, &dg)))) return st;
+    if (s->weight >= 0 && ((st = netp_view(net, s->weight, &w)) || (st = netp_grad(net, s->weight, &dw)))) return st;
+    if (s->bias >= 0 && ((st = netp_view(net, s->bias, &b)) || (st = netp_grad(net, s->bias, &db)))) return st;
+    if (s->gain >= 0 && ((st = netp_view(net, s->gain, &g)) || (st = netp_grad(net, s->gain, &dg)))) return st;
 
     switch (L->kind) {
     case FCL_LAYER_CONV: {
         fcl_conv2d_params p;
-        conv_params(L, net->n, &p);
+        netp_conv_params(L, net->n, &p);
         if (L->conv.ws) return netx_wsconv_bwd(ctx, L, &p, dx, &dw, s->bias >= 0 ? &db : NULL, &dg, dy, x, &w, &g);
         return fcl_conv2d_bwd(ctx, dx, &dw, s->bias >= 0 ? &db : NULL, dy, x, &w, &p);
     }
@@ -600,15 +577,15 @@ static fcl_status backward_layer(fcl_net *net, int i)
         if (dx && (st = fcl_add_acc(ctx, dx, dy))) return st;
         for (int k = 1; k < L->n_inputs; k++) {
             fcl_tensor *dk = NULL;
-            if ((st = din(net, L->inputs[k], &dk))) return st;
+            if ((st = netp_din(net, L->inputs[k], &dk))) return st;
             if (dk && (st = fcl_add_acc(ctx, dk, dy))) return st;
         }
         return FCL_OK;
     case FCL_LAYER_CHANNEL_MUL: {
         fcl_tensor *ds = NULL;
-        if ((st = din(net, L->inputs[1], &ds))) return st;
+        if ((st = netp_din(net, L->inputs[1], &ds))) return st;
         if (!dx && !ds) return FCL_OK;
-        return fcl_chmul_bwd(ctx, dx, ds, dy, x, in_t(net, L->inputs[1]));
+        return fcl_chmul_bwd(ctx, dx, ds, dy, x, netp_in(net, L->inputs[1]));
     }
     case FCL_LAYER_CONCAT: {
         fcl_tensor *dxs[FCL_LAYER_MAX_INPUTS];
@@ -617,7 +594,7 @@ static fcl_status backward_layer(fcl_net *net, int i)
         for (int k = 0; k < L->n_inputs; k++) {
             int j = L->inputs[k];
             ch[k] = (size_t)(j < 0 ? net->model->channels : net->model->layers[j].out_c);
-            if ((st = din(net, j, &dxs[k]))) return st;
+            if ((st = netp_din(net, j, &dxs[k]))) return st;
             any |= dxs[k] != NULL;
         }
         return any ? fcl_concat_bwd(ctx, dxs, ch, L->n_inputs, dy) : FCL_OK;
@@ -634,9 +611,9 @@ static fcl_status backward_layer(fcl_net *net, int i)
         return dx ? fcl_add_acc(ctx, dx, dy) : FCL_OK;
     default:
         if (netx_handles(L->kind)) {
-            const fcl_tensor *xs[2] = {x, L->n_inputs > 1 ? in_t(net, L->inputs[1]) : NULL};
+            const fcl_tensor *xs[2] = {x, L->n_inputs > 1 ? netp_in(net, L->inputs[1]) : NULL};
             fcl_tensor *dxs[2] = {dx, NULL};
-            if (L->n_inputs > 1 && (st = din(net, L->inputs[1], &dxs[1]))) return st;
+            if (L->n_inputs > 1 && (st = netp_din(net, L->inputs[1], &dxs[1]))) return st;
             return netx_backward(ctx, L, dy, &net->act[i], xs, dxs, s->weight >= 0 ? &w : NULL,
                                  s->weight >= 0 ? &dw : NULL, s->bias >= 0 ? &db : NULL, &s->ext);
         }
@@ -651,7 +628,7 @@ static fcl_status seed_grad(fcl_net *net, int layer, const fcl_tensor *g, const 
     if (fcl_tensor_numel(g) != fcl_tensor_numel(&net->act[layer]))
         return FCL_ERR(fcl_ctx_error(net->ctx), FCL_ERR_SHAPE, "%s backward: %s has %zu elements, expected %zu", net->model->name,
                        what, fcl_tensor_numel(g), fcl_tensor_numel(&net->act[layer]));
-    fcl_status st = din(net, layer, &d);
+    fcl_status st = netp_din(net, layer, &d);
     if (st || !d) return st;
     return fcl_add_acc(net->ctx, d, g);
 }
@@ -667,7 +644,9 @@ fcl_status fcl_net_backward(fcl_net *net, const fcl_tensor *d_output, const fcl_
     if (st) return st;
     for (int i = m->n_layers - 1; i >= net->freeze; i--) {
         if (net->dact[i].buf) {
-            st = backward_layer(net, i);
+            int fused = 0;
+            st = netf_backward(net, i, &fused);
+            if (!st && !fused) st = backward_layer(net, i);
             if (st) {
                 fcl_error_prefix(fcl_ctx_error(ctx), "%s backward layer %d '%s' (%s, model line %d): ", m->name, i,
                                  m->layers[i].name, fcl_layer_kind_name(m->layers[i].kind), m->layers[i].line);

@@ -81,6 +81,13 @@ fcl_status fcl_net_forward(fcl_net *net, const fcl_tensor *x, int training);
 const fcl_tensor *fcl_net_output(const fcl_net *net);
 const fcl_tensor *fcl_net_embedding(const fcl_net *net);
 
+/* Fused layer groups (host/nn/net_fuse.h): in inference a conv / linear followed by a BN (and a
+ * ReLU) runs as one conv with the BN folded in (a cached copy, refolded after anything that may
+ * change parameters or running statistics: fcl_net_params / _buffers / _entry_view / _entry_set /
+ * _init, a training forward); BN + [add +] ReLU run as one pass in training and inference. On by
+ * default ($FACECL_NO_FUSE=1 at creation: off); results equal the unfused ones up to rounding. */
+void fcl_net_set_fusion(fcl_net *net, int on);
+
 /* Backward of the last training forward. d_output (may be NULL) is the gradient of the loss
  * with respect to the output, d_embedding (may be NULL) with respect to the embedding; both
  * shaped like what they are gradients of. Parameter gradients ACCUMULATE into grads. */

@@ -1,0 +1,278 @@
+/* host/nn/net_fuse.c: fused and folded layer groups (conv+BN folding for inference, BN+[add+]ReLU in one pass) for net.c. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/net_fuse.h"
+#include "nn/net_internal.h"
+
+enum { ROLE_NONE = 0, ROLE_HEAD, ROLE_MEMBER };
+
+/* One group: layer indices (-1 absent); it runs at its first layer, writes act[last]. */
+typedef struct netf_group {
+    int conv;            /* inference: the conv / linear the BN is folded into */
+    int bn, add, relu;
+    int res;             /* the add's other input (-1: the network input) */
+    int last;
+    fcl_tensor w, b;     /* the folded weight and bias (allocated on first use) */
+    uint64_t folded;     /* plan version they were folded at; 0: never */
+} netf_group;
+
+/* The groups of one kind of forward: per layer its role and group. */
+typedef struct netf_mode {
+    int *role, *group;
+    netf_group *g;
+    int n;
+} netf_mode;
+
+struct netf_plan {
+    int on;
+    uint64_t version;    /* bumped whenever parameters or running statistics may change */
+    int used_train;      /* the last forward ran the training groups (its backward must too) */
+    int *readers, *reader; /* per layer: how many reads of its output (+1 network output /
+                              embedding), and the reader when there is one */
+    netf_mode m[2];      /* 0: inference, 1: training */
+};
+
+static int is_relu(const fcl_layer *L) { return L->kind == FCL_LAYER_ACT && L->act.kind == FCL_ACT_RELU; }
+
+/* The single reader of layer j's output, or -1. */
+static int only_reader(const netf_plan *f, int j) { return j >= 0 && f->readers[j] == 1 ? f->reader[j] : -1; }
+
+static void add_group(netf_mode *m, netf_group g)
+{
+    int members[4] = {g.conv, g.bn, g.add, g.relu}, first = -1;
+    for (int k = 0; k < 4; k++)
+        if (members[k] >= 0 && (first < 0 || members[k] < first)) first = members[k];
+    g.last = g.relu >= 0 ? g.relu : g.bn;
+    for (int k = 0; k < 4; k++)
+        if (members[k] >= 0) {
+            m->role[members[k]] = members[k] == first ? ROLE_HEAD : ROLE_MEMBER;
+            m->group[members[k]] = m->n;
+        }
+    m->g[m->n++] = g;
+}
+
+/* BN j -> ReLU, or BN j -> add(j, r) -> ReLU with r computed before j (so the group can run at
+ * j); 1 when found. */
+static int bn_relu_group(const fcl_net *net, const netf_plan *f, const netf_mode *m, int j, netf_group *g)
+{
+    const fcl_model *md = net->model;
+    int k = only_reader(f, j);
+    *g = (netf_group){.conv = -1, .bn = j, .add = -1, .relu = -1, .res = -1};
+    if (k < 0 || m->role[k] != ROLE_NONE) return 0;
+    const fcl_layer *K = &md->layers[k];
+    if (is_relu(K)) {
+        g->relu = k;
+        return 1;
+    }
+    if (K->kind != FCL_LAYER_ADD || K->n_inputs != 2) return 0;
+    int r = K->inputs[0] == j ? K->inputs[1] : K->inputs[0], q = only_reader(f, k);
+    if (r == j || r >= j || q < 0 || m->role[q] != ROLE_NONE || !is_relu(&md->layers[q])) return 0;
+    g->add = k, g->relu = q, g->res = r;
+    return 1;
+}
+
+static void plan_mode(fcl_net *net, netf_plan *f, int training)
+{
+    const fcl_model *md = net->model;
+    netf_mode *m = &f->m[training];
+    m->n = 0;
+    memset(m->role, 0, (size_t)md->n_layers * sizeof *m->role);
+    if (!f->on) return;
+    for (int j = 0; j < md->n_layers; j++) {
+        const fcl_layer *L = &md->layers[j];
+        netf_group g;
+        if (L->kind != FCL_LAYER_BN || m->role[j] != ROLE_NONE || net->ls[j].rmean < 0) continue;
+        if (training) {
+            if (j >= net->freeze && bn_relu_group(net, f, m, j, &g)) add_group(m, g);
+            continue;
+        }
+        int i = L->inputs[0];
+        const fcl_layer *C = i >= 0 ? &md->layers[i] : NULL;
+        if (C && only_reader(f, i) == j && m->role[i] == ROLE_NONE &&
+            ((C->kind == FCL_LAYER_CONV && !C->conv.ws) || C->kind == FCL_LAYER_LINEAR)) {
+            int k = only_reader(f, j);
+            g = (netf_group){.conv = i, .bn = j, .add = -1, .relu = -1, .res = -1};
+            if (k >= 0 && is_relu(&md->layers[k])) g.relu = k;
+            add_group(m, g);
+        } else if (bn_relu_group(net, f, m, j, &g)) {
+            add_group(m, g);
+        }
+    }
+}
+
+static void release_folds(fcl_net *net, netf_plan *f)
+{
+    for (int k = 0; k < f->m[0].n; k++) {
+        fcl_tensor_release(net->ctx, &f->m[0].g[k].w);
+        fcl_tensor_release(net->ctx, &f->m[0].g[k].b);
+    }
+}
+
+fcl_status netf_create(fcl_net *net)
+{
+    const fcl_model *md = net->model;
+    size_t nl = (size_t)md->n_layers + 1;
+    netf_plan *f = calloc(1, sizeof *f);
+    if (!f) return FCL_ERR(fcl_ctx_error(net->ctx), FCL_ERR_NOMEM, "out of host memory");
+    net->fuse = f;
+    int ok = (f->readers = calloc(nl, sizeof(int))) && (f->reader = calloc(nl, sizeof(int)));
+    for (int t = 0; t < 2; t++)
+        ok = ok && (f->m[t].role = calloc(nl, sizeof(int))) && (f->m[t].group = calloc(nl, sizeof(int))) &&
+             (f->m[t].g = calloc(nl, sizeof(netf_group)));
+    if (!ok) return FCL_ERR(fcl_ctx_error(net->ctx), FCL_ERR_NOMEM, "out of host memory planning %s", md->name);
+    for (int i = 0; i < md->n_layers; i++)
+        for (int k = 0; k < md->layers[i].n_inputs; k++) {
+            int j = md->layers[i].inputs[k];
+            if (j >= 0) f->readers[j]++, f->reader[j] = i;
+        }
+    f->readers[md->output_layer]++, f->reader[md->output_layer] = -1; /* read from outside */
+    f->readers[md->embedding_layer]++, f->reader[md->embedding_layer] = -1;
+    f->version = 1;
+    const char *no = getenv("FACECL_NO_FUSE");
+    fcl_net_set_fusion(net, !(no && *no && strcmp(no, "0") != 0));
+    return FCL_OK;
+}
+
+void netf_destroy(fcl_net *net)
+{
+    netf_plan *f = net->fuse;
+    if (!f) return;
+    if (f->m[0].g) release_folds(net, f);
+    for (int t = 0; t < 2; t++) free(f->m[t].role), free(f->m[t].group), free(f->m[t].g);
+    free(f->readers), free(f->reader), free(f);
+    net->fuse = NULL;
+}
+
+void fcl_net_set_fusion(fcl_net *net, int on)
+{
+    netf_plan *f = net->fuse;
+    if (!f) return;
+    release_folds(net, f);
+    f->on = on != 0;
+    plan_mode(net, f, 0);
+    plan_mode(net, f, 1);
+}
+
+int netf_count(const fcl_net *net, int training) { return net->fuse ? net->fuse->m[training ? 1 : 0].n : 0; }
+
+void netf_replan(fcl_net *net)
+{
+    if (net->fuse) plan_mode(net, net->fuse, 1);
+}
+
+void netf_touch(fcl_net *net)
+{
+    if (net->fuse) net->fuse->version++;
+}
+
+/* BN layer j's parameters and mode for this forward. */
+typedef struct bn_views {
+    fcl_tensor w, b, rm, rv;
+    int has_w, has_b;
+} bn_views;
+
+static fcl_status view_bn(fcl_net *net, int j, bn_views *v)
+{
+    const layer_state *s = &net->ls[j];
+    fcl_status st;
+    memset(v, 0, sizeof *v);
+    v->has_w = s->weight >= 0, v->has_b = s->bias >= 0;
+    if ((v->has_w && (st = netp_view(net, s->weight, &v->w))) || (v->has_b && (st = netp_view(net, s->bias, &v->b))) ||
+        (st = netp_view(net, s->rmean, &v->rm)) || (st = netp_view(net, s->rvar, &v->rv)))
+        return st;
+    return FCL_OK;
+}
+
+/* The folded copy of conv/linear g->conv and BN g->bn, refolded when stale. */
+static fcl_status refold(fcl_net *net, netf_group *g)
+{
+    netf_plan *f = net->fuse;
+    const layer_state *cs = &net->ls[g->conv];
+    const fcl_layer *B = &net->model->layers[g->bn];
+    fcl_tensor w, b;
+    bn_views v;
+    fcl_status st;
+    if (g->folded == f->version) return FCL_OK;
+    if ((st = netp_view(net, cs->weight, &w)) || (cs->bias >= 0 && (st = netp_view(net, cs->bias, &b))) ||
+        (st = view_bn(net, g->bn, &v)))
+        return st;
+    if (!g->w.buf) {
+        size_t cout = w.shape[0];
+        if ((st = fcl_tensor_alloc(net->ctx, &g->w, w.ndim, w.shape, FCL_F32)) ||
+            (st = fcl_tensor_alloc(net->ctx, &g->b, 1, &cout, FCL_F32)))
+            return st;
+    }
+    st = fcl_bn2d_fold(net->ctx, &g->w, &g->b, &w, cs->bias >= 0 ? &b : NULL, v.has_w ? &v.w : NULL,
+                       v.has_b ? &v.b : NULL, &v.rm, &v.rv, B->bn.eps);
+    if (!st) g->folded = f->version;
+    return st;
+}
+
+static fcl_status run_group(fcl_net *net, netf_group *g, int training)
+{
+    fcl_ctx *ctx = net->ctx;
+    const fcl_model *md = net->model;
+    const fcl_layer *B = &md->layers[g->bn], *Z = &md->layers[g->last];
+    fcl_tensor *y = &net->act[g->last];
+    fcl_status st = netp_alloc_act(net, y, Z->out_c, Z->out_h, Z->out_w);
+    if (st) return st;
+    if (g->conv >= 0) { /* inference: the folded conv / linear, then the ReLU in place */
+        const fcl_layer *C = &md->layers[g->conv];
+        const fcl_tensor *x = netp_in(net, C->inputs[0]);
+        if ((st = refold(net, g))) return st;
+        if (C->kind == FCL_LAYER_CONV) {
+            fcl_conv2d_params p;
+            netp_conv_params(C, net->n, &p);
+            st = fcl_conv2d_fwd(ctx, y, x, &g->w, &g->b, &p);
+        } else {
+            st = fcl_linear_fwd(ctx, y, x, &g->w, &g->b);
+        }
+        fcl_act_params relu = {FCL_ACT_RELU, 0.0f};
+        return st || g->relu < 0 ? st : fcl_act_fwd(ctx, y, y, &relu);
+    }
+    layer_state *s = &net->ls[g->bn];
+    bn_views v;
+    if ((st = view_bn(net, g->bn, &v))) return st;
+    fcl_bn2d_params p = {training, B->bn.eps, B->bn.momentum};
+    s->bn_training = training;
+    if (training && s->nbt >= 0) net->nbt[s->nbt]++;
+    return fcl_bn2d_relu_fwd(ctx, y, &s->save_mean, &s->save_invstd, &v.rm, &v.rv, netp_in(net, B->inputs[0]),
+                             g->add >= 0 ? netp_in(net, g->res) : NULL, v.has_w ? &v.w : NULL, v.has_b ? &v.b : NULL,
+                             &p);
+}
+
+fcl_status netf_forward(fcl_net *net, int i, int training, int *done)
+{
+    netf_plan *f = net->fuse;
+    *done = 0;
+    if (i == 0 && f) f->used_train = training && !net->hooks.bn_forward && !net->hooks.bn_backward;
+    if (!f || (training && !f->used_train)) return FCL_OK;
+    netf_mode *m = &f->m[training ? 1 : 0];
+    if (m->role[i] == ROLE_NONE) return FCL_OK;
+    *done = 1;
+    return m->role[i] == ROLE_HEAD ? run_group(net, &m->g[m->group[i]], training) : FCL_OK;
+}
+
+fcl_status netf_backward(fcl_net *net, int i, int *done)
+{
+    netf_plan *f = net->fuse;
+    *done = 0;
+    if (!f || !f->used_train || f->m[1].role[i] == ROLE_NONE) return FCL_OK;
+    netf_group *g = &f->m[1].g[f->m[1].group[i]];
+    if (g->last != i) return FCL_OK;
+    *done = 1;
+    const fcl_layer *B = &net->model->layers[g->bn];
+    layer_state *s = &net->ls[g->bn];
+    fcl_tensor *dx = NULL, *dr = NULL, w = {0}, dw = {0}, db = {0};
+    fcl_status st;
+    if ((st = netp_din(net, B->inputs[0], &dx)) || (g->add >= 0 && (st = netp_din(net, g->res, &dr))) ||
+        (s->weight >= 0 && ((st = netp_view(net, s->weight, &w)) || (st = netp_grad(net, s->weight, &dw)))) ||
+        (s->bias >= 0 && (st = netp_grad(net, s->bias, &db))))
+        return st;
+    int dgamma = s->weight >= 0 && !net->entries[s->weight].info->fixed; /* fixed: stays 0 */
+    fcl_bn2d_params p = {s->bn_training, B->bn.eps, B->bn.momentum};
+    return fcl_bn2d_relu_bwd(net->ctx, dx, dgamma ? &dw : NULL, s->bias >= 0 ? &db : NULL, dr, &net->dact[i],
+                             &net->act[i], netp_in(net, B->inputs[0]), s->weight >= 0 ? &w : NULL, &s->save_mean,
+                             &s->save_invstd, &p);
+}
