@@ -25,14 +25,7 @@ typedef struct pair {
  * width 1/8 (imagenet stem, max pool, 1x1 downsample shortcuts). */
 static fcl_model *load_model(int resnet18)
 {
-    if (!resnet18) return fcl_test_small_model(16, 5, 8);
-    fcl_model_opts mo;
-    fcl_model_opts_init(&mo);
-    mo.channels = 1, mo.size = 32, mo.classes = 5, mo.width = 0.125;
-    fcl_model *m = NULL;
-    fcl_error e = {0};
-    cr_assert_eq(fcl_model_load_file(FACECL_SOURCE_DIR "/models/resnet18.model", &mo, &m, &e), FCL_OK, "%s", e.msg);
-    return m;
+    return resnet18 ? fcl_test_model_file("resnet18", 32, 5, 0, 0.125) : fcl_test_small_model(16, 5, 8);
 }
 
 /* BN gammas, betas and running statistics away from their initial 1 / 0 / 0 / 1, so the folds

@@ -2,6 +2,7 @@
 #include "helpers/small_net.h"
 
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 static fcl_ctx *make_ctx(uint64_t seed, const char *cache_dir)
@@ -19,18 +20,26 @@ static fcl_ctx *make_ctx(uint64_t seed, const char *cache_dir)
 fcl_ctx *fcl_test_ctx(uint64_t seed) { return make_ctx(seed, NULL); }
 fcl_ctx *fcl_test_ctx_cache(const char *cache_dir) { return make_ctx(0, cache_dir); }
 
-fcl_model *fcl_test_small_model(int size, int classes, int embedding)
+fcl_model *fcl_test_model_file(const char *name, int size, int classes, int embedding, double width)
 {
+    char path[512];
+    snprintf(path, sizeof path, "%s/models/%s.model", FACECL_SOURCE_DIR, name);
     fcl_model_opts mo;
     fcl_model_opts_init(&mo);
     mo.channels = 1;
     mo.size = size;
     mo.classes = classes;
     if (embedding > 0) mo.embedding = embedding;
+    if (width > 0) mo.width = width;
     fcl_model *m = NULL;
     fcl_error e = {0};
-    cr_assert_eq(fcl_model_load_file(FACECL_SOURCE_DIR "/models/small.model", &mo, &m, &e), FCL_OK, "%s", e.msg);
+    cr_assert_eq(fcl_model_load_file(path, &mo, &m, &e), FCL_OK, "%s", e.msg);
     return m;
+}
+
+fcl_model *fcl_test_small_model(int size, int classes, int embedding)
+{
+    return fcl_test_model_file("small", size, classes, embedding, 0);
 }
 
 fcl_model *fcl_test_parse_model(const char *text, const char *name, const fcl_model_opts *o)

@@ -13,6 +13,8 @@ fcl_ctx *fcl_test_ctx_cache(const char *cache_dir);
 /* models/small.model for 1 x size x size images with `classes` outputs (0: none) and an
  * embedding of `embedding` (0: the model's default). */
 fcl_model *fcl_test_small_model(int size, int classes, int embedding);
+/* The same for models/<name>.model, with its width multiplier (0: the model's default). */
+fcl_model *fcl_test_model_file(const char *name, int size, int classes, int embedding, double width);
 /* The model in `text` (named `name` in messages: "x.model") with options o (NULL: defaults). */
 fcl_model *fcl_test_parse_model(const char *text, const char *name, const fcl_model_opts *o);
 /* The same with default options but `classes` outputs and an embedding of `embedding`. */
