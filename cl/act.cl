@@ -123,16 +123,21 @@ ACT_KERNELS(gelu_tanh, F_GELU_TANH, B_GELU_TANH)
 /* ---- PReLU -------------------------------------------------------------------------------------
  * x [N, C, inner]; slopes a [na], na == C (per channel) or 1 (shared). Rows p = b * C + c. */
 
+/* The set-up of the row-wise PReLU kernels: chunk j0 of row `row` (b * C + c), its slope s and
+ * the row's first element base; work-items past the end return. */
+#define PRELU_ROW_SETUP(j0, row, s, base)                            \
+    int j0 = get_global_id(0) * FCL_VEC, row = get_global_id(1);     \
+    if (row >= nc || j0 >= inner)                                    \
+        return;                                                      \
+    float s = a[a_off + (na == 1 ? 0 : row % C)];                    \
+    int base = row * inner
+
 /* y = x > 0 ? x : a[c] * x. Global: (ceil(inner / FCL_VEC), N * C). */
 __kernel void prelu_fwd(__global float *y, const int y_off, __global const float *x,
                         const int x_off, __global const float *a, const int a_off, const int nc,
                         const int C, const int inner, const int na)
 {
-    int j0 = get_global_id(0) * FCL_VEC, row = get_global_id(1);
-    if (row >= nc || j0 >= inner)
-        return;
-    float s = a[a_off + (na == 1 ? 0 : row % C)];
-    int base = row * inner;
+    PRELU_ROW_SETUP(j0, row, s, base);
     if (j0 + FCL_VEC <= inner) {
         VF v = VLOAD(0, x + x_off + base + j0);
         VSTORE(select(v * s, v, v > (VF)(0.0f)), 0, y + y_off + base + j0);
@@ -150,11 +155,7 @@ __kernel void prelu_bwd_data(__global float *dx, const int dx_off, __global cons
                              __global const float *a, const int a_off, const int nc, const int C,
                              const int inner, const int na)
 {
-    int j0 = get_global_id(0) * FCL_VEC, row = get_global_id(1);
-    if (row >= nc || j0 >= inner)
-        return;
-    float s = a[a_off + (na == 1 ? 0 : row % C)];
-    int base = row * inner;
+    PRELU_ROW_SETUP(j0, row, s, base);
     if (j0 + FCL_VEC <= inner) {
         VF g = VLOAD(0, dy + dy_off + base + j0), v = VLOAD(0, x + x_off + base + j0);
         VSTORE(VLOAD(0, dx + dx_off + base + j0) + select(g * s, g, v > (VF)(0.0f)), 0,

@@ -43,6 +43,27 @@ static fcl_status check_params(fcl_ctx *ctx, const char *op, const fcl_bn2d_para
     return FCL_OK;
 }
 
+/* One per-channel vector operand: its name, the tensor (NULL allowed unless required). */
+typedef struct bn_vec {
+    const char *name;
+    const fcl_tensor *t;
+    int required;
+} bn_vec;
+
+/* Each of the n vectors: a checked 1-D..4-D f32 tensor of `count` elements (NULL passes where
+ * not required); `what` says what the count is ("one per channel"). */
+static fcl_status check_vecs(fcl_ctx *ctx, const char *op, const bn_vec *v, int n, size_t count, const char *what)
+{
+    fcl_status st;
+    for (int i = 0; i < n; i++)
+        if ((st = v[i].required ? fcl_op_check(ctx, op, v[i].name, v[i].t, 1, 4)
+                                : fcl_op_check_opt(ctx, op, v[i].name, v[i].t, 1, 4)))
+            return st;
+    for (int i = 0; i < n; i++)
+        if ((st = fcl_op_check_numel(ctx, op, v[i].name, v[i].t, count, what))) return st;
+    return FCL_OK;
+}
+
 /* reduce.cl+bn.cl with the "bn" tuning. */
 static const fcl_op_src SRC = {"reduce.cl+bn.cl", FCL_TF_BN};
 
@@ -157,19 +178,10 @@ static fcl_status bn_fwd(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *save_mean, fcl
         (st = fcl_op_check_apart(ctx, op, "y", y, "res", res)))
         return st;
     bn_dims(x, &n, &c, &inner);
-    const char *per_ch = "one per channel";
-    if ((st = fcl_op_check_opt(ctx, op, "gamma", gamma, 1, 4)) ||
-        (st = fcl_op_check_opt(ctx, op, "beta", beta, 1, 4)) ||
-        (st = fcl_op_check_opt(ctx, op, "save_mean", save_mean, 1, 4)) ||
-        (st = fcl_op_check_opt(ctx, op, "save_invstd", save_invstd, 1, 4)) ||
-        (st = fcl_op_check_opt(ctx, op, "running_mean", running_mean, 1, 4)) ||
-        (st = fcl_op_check_opt(ctx, op, "running_var", running_var, 1, 4)) ||
-        (st = fcl_op_check_numel(ctx, op, "gamma", gamma, (size_t)c, per_ch)) ||
-        (st = fcl_op_check_numel(ctx, op, "beta", beta, (size_t)c, per_ch)) ||
-        (st = fcl_op_check_numel(ctx, op, "save_mean", save_mean, (size_t)c, per_ch)) ||
-        (st = fcl_op_check_numel(ctx, op, "save_invstd", save_invstd, (size_t)c, per_ch)) ||
-        (st = fcl_op_check_numel(ctx, op, "running_mean", running_mean, (size_t)c, per_ch)) ||
-        (st = fcl_op_check_numel(ctx, op, "running_var", running_var, (size_t)c, per_ch)))
+    const bn_vec vecs[] = {{"gamma", gamma, 0}, {"beta", beta, 0}, {"save_mean", save_mean, 0},
+                           {"save_invstd", save_invstd, 0}, {"running_mean", running_mean, 0},
+                           {"running_var", running_var, 0}};
+    if ((st = check_vecs(ctx, op, vecs, 6, (size_t)c, "one per channel")))
         return st;
     if (!save_mean != !save_invstd || !running_mean != !running_var)
         return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: save_mean/save_invstd and running_mean/"
@@ -229,17 +241,9 @@ static fcl_status bn_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma, fcl_t
         (dres && (st = fcl_op_check_same_shape(ctx, op, "dres", dres, "x", x))))
         return st;
     bn_dims(x, &n, &c, &inner);
-    const char *per_ch = "one per channel";
-    if ((st = fcl_op_check(ctx, op, "save_mean", save_mean, 1, 4)) ||
-        (st = fcl_op_check(ctx, op, "save_invstd", save_invstd, 1, 4)) ||
-        (st = fcl_op_check_opt(ctx, op, "gamma", gamma, 1, 4)) ||
-        (st = fcl_op_check_opt(ctx, op, "dgamma", dgamma, 1, 4)) ||
-        (st = fcl_op_check_opt(ctx, op, "dbeta", dbeta, 1, 4)) ||
-        (st = fcl_op_check_numel(ctx, op, "save_mean", save_mean, (size_t)c, per_ch)) ||
-        (st = fcl_op_check_numel(ctx, op, "save_invstd", save_invstd, (size_t)c, per_ch)) ||
-        (st = fcl_op_check_numel(ctx, op, "gamma", gamma, (size_t)c, per_ch)) ||
-        (st = fcl_op_check_numel(ctx, op, "dgamma", dgamma, (size_t)c, per_ch)) ||
-        (st = fcl_op_check_numel(ctx, op, "dbeta", dbeta, (size_t)c, per_ch)))
+    const bn_vec vecs[] = {{"save_mean", save_mean, 1}, {"save_invstd", save_invstd, 1}, {"gamma", gamma, 0},
+                           {"dgamma", dgamma, 0}, {"dbeta", dbeta, 0}};
+    if ((st = check_vecs(ctx, op, vecs, 5, (size_t)c, "one per channel")))
         return st;
     const fcl_tensor *read[3] = {dy, x, y};
     if (fcl_op_overlaps_any(dx, read, 3) || fcl_op_overlaps_any(dres, read, 3) || fcl_op_overlaps(dx, dres))
@@ -268,19 +272,9 @@ fcl_status fcl_bn2d_fold(fcl_ctx *ctx, fcl_tensor *w_out, fcl_tensor *b_out, con
         (st = fcl_op_check_same_shape(ctx, op, "w_out", w_out, "w", w)))
         return st;
     size_t cout = w->shape[0], per_out = fcl_tensor_numel(w) / cout;
-    const char *per_ch = "one per output channel of w";
-    if ((st = fcl_op_check(ctx, op, "b_out", b_out, 1, 4)) ||
-        (st = fcl_op_check(ctx, op, "running_mean", running_mean, 1, 4)) ||
-        (st = fcl_op_check(ctx, op, "running_var", running_var, 1, 4)) ||
-        (st = fcl_op_check_opt(ctx, op, "b", b, 1, 4)) ||
-        (st = fcl_op_check_opt(ctx, op, "gamma", gamma, 1, 4)) ||
-        (st = fcl_op_check_opt(ctx, op, "beta", beta, 1, 4)) ||
-        (st = fcl_op_check_numel(ctx, op, "b_out", b_out, cout, per_ch)) ||
-        (st = fcl_op_check_numel(ctx, op, "b", b, cout, per_ch)) ||
-        (st = fcl_op_check_numel(ctx, op, "gamma", gamma, cout, per_ch)) ||
-        (st = fcl_op_check_numel(ctx, op, "beta", beta, cout, per_ch)) ||
-        (st = fcl_op_check_numel(ctx, op, "running_mean", running_mean, cout, per_ch)) ||
-        (st = fcl_op_check_numel(ctx, op, "running_var", running_var, cout, per_ch)))
+    const bn_vec vecs[] = {{"b_out", b_out, 1}, {"running_mean", running_mean, 1}, {"running_var", running_var, 1},
+                           {"b", b, 0}, {"gamma", gamma, 0}, {"beta", beta, 0}};
+    if ((st = check_vecs(ctx, op, vecs, 6, cout, "one per output channel of w")))
         return st;
     if (!(eps >= 0.0f) || !isfinite(eps))
         return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: eps must be finite and >= 0, got %g", op, (double)eps);
