@@ -354,9 +354,8 @@ static void softmax_xent_bad_labels_body(void)
     h_free(ctx, &bl3);
     h_ctx_free(ctx);
 }
-Test(loss, softmax_xent_bad_labels) { softmax_xent_bad_labels_body(); }
-Test(loss, softmax_xent_bad_labels_gpu_rows) { h_force(loss_tunings[0]); softmax_xent_bad_labels_body(); }
-Test(loss, softmax_xent_bad_labels_gpu_rows_tree) { h_force(loss_tunings[1]); softmax_xent_bad_labels_body(); }
+/* as the defaults set it and under the forced GPU rows (flat and tree reductions) */
+OC_TEST_TUNED(loss, softmax_xent_bad_labels, loss_tunings, 2, softmax_xent_bad_labels_body)
 
 /* Gradients below the smallest normal float are stored as zero, in every variant and in the
  * reference: subnormal operands made the GEMMs after an ArcFace head 20x slower on x86. Row 0:
@@ -385,9 +384,8 @@ static void softmax_xent_flushes_subnormals_body(void)
     h_free(ctx, &bz), h_free(ctx, &bl), h_free(ctx, &bg);
     h_ctx_free(ctx);
 }
-Test(loss, softmax_xent_flushes_subnormals) { softmax_xent_flushes_subnormals_body(); }
-Test(loss, softmax_xent_flushes_subnormals_gpu_rows) { h_force(loss_tunings[0]); softmax_xent_flushes_subnormals_body(); }
-Test(loss, softmax_xent_flushes_subnormals_gpu_rows_tree) { h_force(loss_tunings[1]); softmax_xent_flushes_subnormals_body(); }
+/* as the defaults set it and under the forced GPU rows (flat and tree reductions) */
+OC_TEST_TUNED(loss, softmax_xent_flushes_subnormals, loss_tunings, 2, softmax_xent_flushes_subnormals_body)
 
 Test(loss, shapes_are_checked)
 {

@@ -659,6 +659,5 @@ static void bad_labels_give_nan_rows_body(void)
     h_free(ctx, &bz), h_free(ctx, &bc);
     h_ctx_free(ctx);
 }
-Test(metric_loss, bad_labels_give_nan_rows) { bad_labels_give_nan_rows_body(); }
-Test(metric_loss, bad_labels_give_nan_rows_gpu_rows) { h_force(loss_tunings[0]); bad_labels_give_nan_rows_body(); }
-Test(metric_loss, bad_labels_give_nan_rows_gpu_rows_tree) { h_force(loss_tunings[1]); bad_labels_give_nan_rows_body(); }
+/* as the defaults set it and under the forced GPU rows (flat and tree reductions) */
+OC_TEST_TUNED(metric_loss, bad_labels_give_nan_rows, loss_tunings, 2, bad_labels_give_nan_rows_body)

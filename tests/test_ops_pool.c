@@ -320,9 +320,8 @@ static void maxpool_nan_and_inf_body(void)
     h_free(ctx, &bx), h_free(ctx, &by), h_free(ctx, &bi);
     h_ctx_free(ctx);
 }
-Test(pool, maxpool_nan_and_inf) { maxpool_nan_and_inf_body(); }
-Test(pool, maxpool_nan_and_inf_gpu_row) { h_force(pool_tunings[0]); maxpool_nan_and_inf_body(); }
-Test(pool, maxpool_nan_and_inf_gpu_row_tree) { h_force(pool_tunings[1]); maxpool_nan_and_inf_body(); }
+/* as the defaults set it and under the forced GPU rows (flat and tree reductions) */
+OC_TEST_TUNED(pool, maxpool_nan_and_inf, pool_tunings, 2, maxpool_nan_and_inf_body)
 
 
 /* ---- errors ------------------------------------------------------------------------------------- */

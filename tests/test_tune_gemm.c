@@ -57,40 +57,22 @@ Test(tune_gemm, every_candidate_matches_the_reference, .timeout = 900)
     const char *thr_name = "XGEMM_MIN_INDIRECT_SIZE";
     size_t zero = 0;
     cr_assert_eq(fcl_gemm_override(ctx, "GemmRoutine", 1, &thr_name, &zero), FCL_OK, "%s", fcl_ctx_errmsg(ctx));
+    /* the head's three GEMMs (NT forward, NN and TN backward) and TT, at sizes no tile divides;
+     * then offsets and leading dimensions wider than the rows */
+    static const fcl_gemm_params cases[] = {
+        {.m = 37, .n = 71, .k = 131, .alpha = 0.75f},
+        {.m = 37, .n = 71, .k = 131, .trans_b = 1, .alpha = 0.75f},
+        {.m = 37, .n = 71, .k = 131, .trans_a = 1, .alpha = 0.75f, .beta = 1.0f},
+        {.m = 37, .n = 71, .k = 131, .trans_a = 1, .trans_b = 1, .alpha = 0.75f},
+        {.m = 9, .n = 130, .k = 65, .trans_b = 1, .alpha = 1.0f, .beta = 0.5f, .lda = 70, .ldb = 67, .ldc = 133,
+         .a_off = 5, .b_off = 3, .c_off = 11},
+    };
     for (int c = 0; c < nc; c++) {
         char label[400];
         size_t used = 0;
         for (int i = 0; i < nn; i++) used += (size_t)snprintf(label + used, sizeof label - used, "%s=%zu ", names[i], cands[c][i]);
         cr_assert_eq(fcl_gemm_override(ctx, "Xgemm", 16, names, cands[c]), FCL_OK, "%s", fcl_ctx_errmsg(ctx));
-        /* the head's three GEMMs (NT forward, NN and TN backward) and TT, at sizes no tile divides */
-        for (int t = 0; t < 4; t++) {
-            fcl_gemm_params p;
-            memset(&p, 0, sizeof p);
-            p.m = 37;
-            p.n = 71;
-            p.k = 131;
-            p.trans_a = t >> 1;
-            p.trans_b = t & 1;
-            p.alpha = 0.75f;
-            p.beta = t == 2 ? 1.0f : 0.0f;
-            check(ctx, p, label);
-        }
-        /* offsets and leading dimensions wider than the rows */
-        fcl_gemm_params p;
-        memset(&p, 0, sizeof p);
-        p.m = 9;
-        p.n = 130;
-        p.k = 65;
-        p.trans_b = 1;
-        p.alpha = 1.0f;
-        p.beta = 0.5f;
-        p.lda = 70;
-        p.ldb = 67;
-        p.ldc = 133;
-        p.a_off = 5;
-        p.b_off = 3;
-        p.c_off = 11;
-        check(ctx, p, label);
+        for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) check(ctx, cases[k], label);
     }
     fcl_ctx_destroy(ctx);
 }

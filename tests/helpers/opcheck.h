@@ -7,6 +7,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+
 #include "helpers/harness.h"
 
 /* A shape for case tables. */
@@ -121,6 +124,19 @@ void oc_run_tuned(const oc_op *op, int tuning);
 typedef struct oc_param {
     int op, tuning, fd;
 } oc_param;
+/* The Criterion parameterized test suite::name running body() once as the device's defaults set
+ * it and once under each of the first n (<= 7) forced tunings[] (h_force), each its own process. */
+#define OC_TEST_TUNED(suite, name, tunings, n, body)                                                  \
+    ParameterizedTestParameters(suite, name)                                                        \
+    {                                                                                               \
+        static int k[] = {0, 1, 2, 3, 4, 5, 6, 7};                                                  \
+        return cr_make_param_array(int, k, (size_t)(n) + 1);                                        \
+    }                                                                                               \
+    ParameterizedTest(int *k, suite, name)                                                          \
+    {                                                                                               \
+        if (*k) h_force((tunings)[*k - 1]);                                                         \
+        body();                                                                                     \
+    }
 /* One case on an existing context (for ops whose tests pick cases themselves). */
 void oc_run_case(fcl_ctx *ctx, const oc_op *op, oc_case *c);
 
