@@ -21,17 +21,9 @@ enum { A, B, Y, DY, DA, DB };
 
 static size_t numel0(const oc_case *c) { return h_numel(c->arg[0].ndim, c->arg[0].shape); }
 
-static fcl_status add_dev_fwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
-{
-    (void)c;
-    return fcl_add_fwd(ctx, t[Y], t[A], t[B]);
-}
+OC_DEV_CALL(add_dev_fwd, fcl_add_fwd(ctx, t[Y], t[A], t[B]))
 
-static fcl_status add_dev_bwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
-{
-    (void)c;
-    return fcl_add_bwd(ctx, t[DA], t[DB], t[DY]);
-}
+OC_DEV_CALL(add_dev_bwd, fcl_add_bwd(ctx, t[DA], t[DB], t[DY]))
 
 static void add_ref_fwd(double *const *h, const oc_case *c)
 {
@@ -174,17 +166,9 @@ static void chm_dims(const oc_case *c, size_t *nc, size_t *hw)
     *nc = x->shape[0] * x->shape[1], *hw = x->shape[2] * x->shape[3];
 }
 
-static fcl_status chm_dev_fwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
-{
-    (void)c;
-    return fcl_chmul_fwd(ctx, t[CY], t[CX], t[CS]);
-}
+OC_DEV_CALL(chm_dev_fwd, fcl_chmul_fwd(ctx, t[CY], t[CX], t[CS]))
 
-static fcl_status chm_dev_bwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
-{
-    (void)c;
-    return fcl_chmul_bwd(ctx, t[CDX], t[CDS], t[CDY], t[CX], t[CS]);
-}
+OC_DEV_CALL(chm_dev_bwd, fcl_chmul_bwd(ctx, t[CDX], t[CDS], t[CDY], t[CX], t[CS]))
 
 static void chm_ref_fwd(double *const *h, const oc_case *c)
 {

@@ -21,11 +21,7 @@ typedef struct lin_case {
 enum { X, W, B, Y, DY, DX, DW, DB };
 enum { S_SMALL, S_CLASSIFIER, S_FD };
 
-static fcl_status lin_dev_fwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
-{
-    (void)c;
-    return fcl_linear_fwd(ctx, t[Y], t[X], t[W], t[B]);
-}
+OC_DEV_CALL(lin_dev_fwd, fcl_linear_fwd(ctx, t[Y], t[X], t[W], t[B]))
 
 /* without a bias, db is an input passed as NULL: it must stay as it was */
 static fcl_status lin_dev_bwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)

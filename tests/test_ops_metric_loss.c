@@ -53,11 +53,7 @@ static void center_fill(double *const *h, const oc_case *c)
     h[CDL][0] = u->dloss;
 }
 
-static fcl_status center_dev_fwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
-{
-    (void)c;
-    return fcl_center_loss_fwd(ctx, t[CLOSS], t[CX], t[CC], t[CLAB]);
-}
+OC_DEV_CALL(center_dev_fwd, fcl_center_loss_fwd(ctx, t[CLOSS], t[CX], t[CC], t[CLAB]))
 
 static fcl_status center_dev_bwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
 {

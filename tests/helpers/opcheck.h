@@ -88,6 +88,15 @@ oc_arg *oc_arg_set(oc_case *c, int i, const char *name, oc_role role, int ndim, 
 typedef double *const *oc_host;
 typedef fcl_tensor *const *oc_dev;
 
+/* A device forward or backward that needs only the case's tensors t (ctx and t in scope):
+ * OC_DEV_CALL(add_dev_fwd, fcl_add_fwd(ctx, t[Y], t[A], t[B])) defines add_dev_fwd for an oc_op. */
+#define OC_DEV_CALL(fn, call)                                                                        \
+    static fcl_status fn(fcl_ctx *ctx, oc_dev t, const oc_case *c)                                  \
+    {                                                                                               \
+        (void)c;                                                                                    \
+        return call;                                                                                \
+    }
+
 typedef struct oc_op {
     const char *name;
     const void *ud;          /* the op's own data for gen (a kind, a parameter set) */
