@@ -176,11 +176,7 @@ static int rsum_gen(const oc_op *op, size_t i, oc_case *c)
     oc_arg_set(c, RDA, "da", u.weighted ? OC_GRAD : OC_IN, 4, as, -1, 1);
     snprintf(c->what, sizeof c->what, "radix sum %s B %zu radix %zu C %zu %zux%zu wg %d", u.weighted ? "weighted" : "plain",
              s->b, s->radix, s->c, s->h, s->w, u.wg);
-    if (fd) {
-        c->device = 0;
-        oc_fd_add(c, RX, RY, RDY, RDX, 0, NULL);
-        oc_fd_add(c, RA, RY, RDY, RDA, 0, NULL);
-    }
+    if (fd) oc_fd_inputs(c, RY, RDY, 2, (const int[]){RX, RA}, (const int[]){RDX, RDA}, 0, NULL);
     return 1;
 }
 

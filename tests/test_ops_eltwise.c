@@ -215,11 +215,7 @@ static int chm_gen(const oc_op *op, size_t i, oc_case *c)
     oc_arg_set(c, CDX, "dx", OC_GRAD, 4, sx, -1, 1)->delta = 1;
     oc_arg_set(c, CDS, "ds", OC_GRAD, k->s4d ? 4 : 2, ss, -1, 1)->delta = 1;
     snprintf(c->what, sizeof c->what, "chmul x=[%zu, %zu, %zu, %zu] s4d=%d", k->n, k->c, k->h, k->w, k->s4d);
-    if (fd) {
-        c->device = 0;
-        oc_fd_add(c, CX, CY, CDY, CDX, 0, NULL);
-        oc_fd_add(c, CS, CY, CDY, CDS, 0, NULL);
-    }
+    if (fd) oc_fd_inputs(c, CY, CDY, 2, (const int[]){CX, CS}, (const int[]){CDX, CDS}, 0, NULL);
     return 1;
 }
 

@@ -77,12 +77,7 @@ static int lin_gen(const oc_op *op, size_t i, oc_case *c)
     oc_arg_set(c, DB, "db", u->bias ? OC_GRAD : OC_IN, 1, sb, -1, 1)->delta = 1;
     snprintf(c->what, sizeof c->what, "linear n=%zu in=%zu out=%zu bias=%d x4d=%d", u->n, u->in, u->out, u->bias,
              u->x4d);
-    if (set == S_FD) {
-        c->device = 0;
-        oc_fd_add(c, X, Y, DY, DX, 0, NULL);
-        oc_fd_add(c, W, Y, DY, DW, 0, NULL);
-        oc_fd_add(c, B, Y, DY, DB, 0, NULL);
-    }
+    if (set == S_FD) oc_fd_inputs(c, Y, DY, 3, (const int[]){X, W, B}, (const int[]){DX, DW, DB}, 0, NULL);
     return 1;
 }
 

@@ -46,17 +46,23 @@ static void xent_fill(double *const *h, const oc_case *c)
     h[DLOSS][0] = u->dloss;
 }
 
-static fcl_status xent_dev_fwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
+/* the device's parameters of a case (label smoothing eps as a float) */
+static fcl_xent_params xent_params(const oc_case *c)
 {
     fcl_xent_params p = {(float)OC_P(c, xent_case)->eps};
+    return p;
+}
+
+static fcl_status xent_dev_fwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
+{
+    fcl_xent_params p = xent_params(c);
     return fcl_softmax_xent_fwd(ctx, t[LOSS], t[RL], t[Z], t[LAB], &p);
 }
 
 static fcl_status xent_dev_bwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
 {
-    const xent_case *u = OC_P(c, xent_case);
-    fcl_xent_params p = {(float)u->eps};
-    return fcl_softmax_xent_bwd(ctx, t[DZ], t[Z], t[LAB], &p, (float)u->dloss);
+    fcl_xent_params p = xent_params(c);
+    return fcl_softmax_xent_bwd(ctx, t[DZ], t[Z], t[LAB], &p, (float)OC_P(c, xent_case)->dloss);
 }
 
 static void xent_ref_fwd(double *const *h, const oc_case *c)
@@ -81,7 +87,7 @@ static void xent_ref_bwd(double *const *h, const oc_case *c)
 static void xent_extra(fcl_ctx *ctx, h_buf *b, double *const *h, double *const *want, const oc_case *c)
 {
     (void)h, (void)want;
-    fcl_xent_params p = {(float)OC_P(c, xent_case)->eps};
+    fcl_xent_params p = xent_params(c);
     double loss, loss2;
     h_download(ctx, &b[LOSS], &loss);
     H_OK(ctx, fcl_softmax_xent_fwd(ctx, &b[LOSS].t, NULL, &b[Z].t, &b[LAB].t, &p));
@@ -272,11 +278,7 @@ static int cos_gen(const oc_op *op, size_t i, oc_case *c)
     oc_arg_set(c, CDB, "dB", u->same ? OC_IN : OC_GRAD, 2, sb, -1, 1)->delta = 1;
     snprintf(c->what, sizeof c->what, "cosine sim na=%zu nb=%zu d=%zu %s", u->na, u->nb, u->d,
              u->same ? "(B is A, dB is dA)" : "");
-    if (i == N_COS - 1) {
-        c->device = 0;
-        oc_fd_add(c, CA, CS, CDS, CDA, 0, NULL);
-        oc_fd_add(c, CB, CS, CDS, CDB, 0, NULL);
-    }
+    if (i == N_COS - 1) oc_fd_inputs(c, CS, CDS, 2, (const int[]){CA, CB}, (const int[]){CDA, CDB}, 0, NULL);
     return 1;
 }
 

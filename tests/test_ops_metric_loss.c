@@ -123,11 +123,7 @@ static int center_gen(const oc_op *op, size_t i, oc_case *c)
     oc_arg_set(c, CDC, "dcenters", OC_GRAD, 2, sc, -0.1, 0.1)->delta = 1;
     snprintf(c->what, sizeof c->what, "center loss n=%zu d=%zu k=%zu dloss=%.2f alpha=%.2f", u->n, u->d, u->k,
              u->dloss, u->alpha);
-    if (fd) {
-        c->device = 0;
-        oc_fd_add(c, CX, CLOSS, CDL, CDX, 0, NULL);
-        oc_fd_add(c, CC, CLOSS, CDL, CDC, 0, NULL);
-    }
+    if (fd) oc_fd_inputs(c, CLOSS, CDL, 2, (const int[]){CX, CC}, (const int[]){CDX, CDC}, 0, NULL);
     return 1;
 }
 
@@ -450,11 +446,7 @@ static int head_gen(const oc_op *op, size_t i, oc_case *c)
     snprintf(c->what, sizeof c->what, "margin head %s s=%g m=%g lambda=%g smoothing=%g n=%zu d=%zu k=%zu",
              kind_str(&u->p), (double)u->p.s, (double)u->p.m, (double)u->p.lambda, (double)u->p.label_smoothing, u->n,
              u->d, u->k);
-    if (r[2]) {
-        c->device = 0;
-        oc_fd_add(c, HX, HLOSS, HDL, HDX, 0, head_kink);
-        oc_fd_add(c, HW, HLOSS, HDL, HDW, 0, head_kink);
-    }
+    if (r[2]) oc_fd_inputs(c, HLOSS, HDL, 2, (const int[]){HX, HW}, (const int[]){HDX, HDW}, 0, head_kink);
     return 1;
 }
 

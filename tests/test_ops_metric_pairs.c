@@ -391,11 +391,7 @@ static int con_gen(const oc_op *op, size_t i, oc_case *c)
     oc_arg_set(c, DX, "da", OC_GRAD, 2, sx, -0.01, 0.01)->delta = 1;
     oc_arg_set(c, DB_, "db", OC_GRAD, 2, sx, -0.01, 0.01)->delta = 1;
     snprintf(c->what, sizeof c->what, "contrastive n=%zu d=%zu margin=%g", u->n, u->d, u->margin);
-    if (fd) {
-        c->device = 0;
-        oc_fd_add(c, X, LOSS, DL, DX, 0, NULL);
-        oc_fd_add(c, B_, LOSS, DL, DB_, 0, NULL);
-    }
+    if (fd) oc_fd_inputs(c, LOSS, DL, 2, (const int[]){X, B_}, (const int[]){DX, DB_}, 0, NULL);
     return 1;
 }
 

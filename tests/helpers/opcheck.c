@@ -79,6 +79,13 @@ void oc_fd_add(oc_case *c, int wrt, int out, int r, int grad, size_t samples, oc
     c->fd[c->nfd++] = (oc_fd){.wrt = wrt, .out = out, .r = r, .grad = grad, .samples = samples, .kink = kink};
 }
 
+void oc_fd_inputs(oc_case *c, int out, int r, int n, const int *wrt, const int *grad, size_t samples,
+                  oc_kink_fn kink)
+{
+    c->device = 0;
+    for (int k = 0; k < n; k++) oc_fd_add(c, wrt[k], out, r, grad[k], samples, kink);
+}
+
 static size_t arg_n(const oc_arg *a) { return a->role == OC_NONE ? 0 : h_numel(a->ndim, a->shape); }
 
 /* The case's host arrays: inputs random (float-rounded), gradients at their start, outputs 0. */

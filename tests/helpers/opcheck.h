@@ -78,6 +78,11 @@ typedef struct oc_case {
 /* Adds a finite-difference check to c (up to OC_MAX_FD; samples 0: 48, kink may be NULL). */
 void oc_fd_add(oc_case *c, int wrt, int out, int r, int grad, size_t samples, oc_kink_fn kink);
 
+/* Makes c a reference-only case (device 0) checked by finite differences of `out` (dy = arg r)
+ * with respect to each input wrt[k] into grad[k], k < n (oc_fd_add's samples and kink for all). */
+void oc_fd_inputs(oc_case *c, int out, int r, int n, const int *wrt, const int *grad, size_t samples,
+                  oc_kink_fn kink);
+
 #define OC_P(c, type) ((type *)(void *)(c)->params)
 
 /* Sets argument i of c (returns c->arg + i, so fields can be adjusted). */
