@@ -81,14 +81,28 @@ static int lin_gen(const oc_op *op, size_t i, oc_case *c)
     return 1;
 }
 
-static void run_set(int set)
+/* The two GEMM paths forced (CONV_LINEAR): CLBlast, and the conv GEMM kernels with odd register
+ * blocks (5 rows x 3 float8 columns), so block tails fall inside every shape. */
+static const char *const gemm_paths[] = {"conv:-DCONV_LINEAR=0",
+                                         "conv:-DCONV_LINEAR=1 -DCONV_MB=5 -DCONV_NV=3 -DCONV_VW=8", NULL};
+
+/* set under the device's tuning (path < 0) or gemm_paths[path] */
+static void run_set_on(int set, int path)
 {
-    oc_run(&(oc_op){.name = "linear", .ud = &set, .gen = lin_gen, .dev_fwd = lin_dev_fwd, .dev_bwd = lin_dev_bwd,
-                    .ref_fwd = lin_ref_fwd, .ref_bwd = lin_ref_bwd});
+    oc_op op = {.name = "linear", .ud = &set, .gen = lin_gen, .dev_fwd = lin_dev_fwd, .dev_bwd = lin_dev_bwd,
+                .ref_fwd = lin_ref_fwd, .ref_bwd = lin_ref_bwd, .tunings = gemm_paths};
+    if (path < 0)
+        oc_run(&op);
+    else
+        oc_run_forced(&op, (size_t)path);
 }
+
+static void run_set(int set) { run_set_on(set, -1); }
 
 Test(linear, matches_reference_small_odd_shapes) { run_set(S_SMALL); }
 Test(linear, matches_reference_classifier_sizes) { run_set(S_CLASSIFIER); }
+Test(linear, clblast_path_matches_reference) { run_set_on(S_SMALL, 0); run_set_on(S_CLASSIFIER, 0); }
+Test(linear, conv_gemm_path_matches_reference) { run_set_on(S_SMALL, 1); run_set_on(S_CLASSIFIER, 1); }
 Test(linear, reference_backward_vs_finite_differences) { run_set(S_FD); }
 
 /* Each gradient alone (the others NULL), compared with the reference. */

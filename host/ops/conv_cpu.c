@@ -326,3 +326,47 @@ fail:
     fcl_conv_ws_free(ctx, &dyc);
     return st;
 }
+
+/* ---- row-major GEMMs on the conv kernels ------------------------------------------------------- */
+
+/* C (m x n) = op(A) op(B) (+ C when accumulate), all row-major, op(X) = X or X^T as ta / tb say
+ * (A is m x k or k x m, B is k x n or n x k); (ta, tb) = (1, 1) is not handled here. conv_gemm_nn
+ * needs its right operand's rows contiguous along the output columns:
+ *   tb 0: C = op(A) B directly, op(A) packed (for a linear layer's backward: dx = dy W, dW = dy^T x);
+ *   tb 1: C^T = B op(A)^T, B packed and A^T gathered by im2col (a linear forward y = x W^T, where
+ *         the big operand W is the packed one and only the batch-sized x is gathered), C stored
+ *         transposed (P = 1: every column its own "image" of one pixel). */
+fcl_status fcl_conv_rowmajor_gemm(fcl_ctx *ctx, const fcl_tensor *c, const fcl_tensor *a, int ta, const fcl_tensor *b,
+                                  int tb, size_t m, size_t n, size_t k, int accumulate)
+{
+    fcl_conv_tune t;
+    fcl_conv_ws at = {NULL, 0};
+    cl_mem packed = NULL;
+    size_t packed_cap = 0;
+    fcl_status st = fcl_conv_tune_get(ctx, &t);
+    if (st) return st;
+    if ((ta && tb) || m >= INT_MAX / 2 || n >= INT_MAX / 2 || k >= INT_MAX / 2 || (double)m * k >= INT_MAX ||
+        (double)n * k >= INT_MAX || (double)m * n >= INT_MAX)
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "gemm on the conv kernels: transposes %d/%d or sizes %zu x %zu "
+                       "x %zu not handled", ta, tb, m, n, k);
+    int M = (int)m, N = (int)n, K = (int)k;
+    if (!tb) {
+        if ((st = fcl_conv_pack(ctx, &t, &packed, &packed_cap, 1, M, K, a, 0, ta ? 1 : K, ta ? M : 1))) goto fail;
+        fcl_conv_operand bo = {b->buf, (int)b->offset, N, N, 0, 0}, co = {c->buf, (int)c->offset, N, N, 0, 0};
+        st = fcl_conv_gemm_nn(ctx, &t, 1, M, K, N, N, packed, &bo, &co, NULL, accumulate);
+        goto fail;
+    }
+    /* C^T (n x m) = B (n x k) A^T (k x m) */
+    if ((st = fcl_conv_pack(ctx, &t, &packed, &packed_cap, 1, N, K, b, 0, K, 1))) goto fail;
+    const fcl_conv2d_params gq = gather_geom(M, K, 1, 1);
+    int ld = fcl_conv_col_ld(&t, M, 1);
+    if ((st = fcl_conv_ws_alloc(ctx, &t, (size_t)K, M, 1, &at)) ||
+        (st = fcl_conv_im2col(ctx, &t, at.buf, ld, a, 0, M, &gq, 1, 1)))
+        goto fail;
+    fcl_conv_operand bo = fcl_conv_ws_operand(&at, K, ld, 1), co = {c->buf, (int)c->offset, N, 1, 0, 0};
+    st = fcl_conv_gemm_nn(ctx, &t, 1, N, K, 1, M, packed, &bo, &co, NULL, accumulate);
+fail:
+    if (packed) fcl_pool_free(ctx, packed, packed_cap);
+    fcl_conv_ws_free(ctx, &at);
+    return st;
+}

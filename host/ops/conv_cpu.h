@@ -84,4 +84,9 @@ fcl_status fcl_conv_gemm_bwd_data(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tens
 fcl_status fcl_conv_gemm_bwd_weight(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *dw, const fcl_tensor *dy,
                                     const fcl_tensor *x, const fcl_conv2d_params *p, int oh, int ow);
 
+/* Row-major C (m x n) = op(A) op(B) (+ C when accumulate) on conv_gemm_nn (CONV_LINEAR: linear
+ * layers, margin heads and pair similarities instead of CLBlast); (ta, tb) = (1, 1) is refused. */
+fcl_status fcl_conv_rowmajor_gemm(fcl_ctx *ctx, const fcl_tensor *c, const fcl_tensor *a, int ta, const fcl_tensor *b,
+                                  int tb, size_t m, size_t n, size_t k, int accumulate);
+
 #endif

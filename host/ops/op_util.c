@@ -3,6 +3,8 @@
 
 #include "facecl/gemm.h"
 #include "facecl/ops_eltwise.h"
+#include "facecl/tuning.h"
+#include "ops/conv_cpu.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -234,6 +236,8 @@ void fcl_op_arg_local(fcl_op_args *a, size_t bytes) { fcl_op_arg_raw(a, bytes, N
 fcl_status fcl_op_gemm(fcl_ctx *ctx, const fcl_tensor *c, const fcl_tensor *a, int ta, const fcl_tensor *b, int tb,
                        size_t m, size_t n, size_t k, float beta)
 {
+    if ((beta == 0.0f || beta == 1.0f) && !(ta && tb) && fcl_tuning_int(ctx, FCL_T_CONV_LINEAR))
+        return fcl_conv_rowmajor_gemm(ctx, c, a, ta, b, tb, m, n, k, beta != 0.0f);
     fcl_gemm_params g = {.trans_a = ta, .trans_b = tb, .m = m, .n = n, .k = k, .alpha = 1.0f, .beta = beta,
                          .a_off = a->offset, .b_off = b->offset, .c_off = c->offset};
     return fcl_gemm(ctx, c->buf, a->buf, b->buf, &g);
