@@ -4,13 +4,41 @@
  * fixed order, so results are deterministic. Rows are batches (tens to thousands), row lengths
  * are classes or embedding sizes. */
 
-/* Max of a row (NaNs propagate through the later exp/log). */
+/* The CPU kernels below loop over a row in vectors of FCL_VEC floats (a scalar loop runs exp
+ * one element at a time: 128 rows of 10,575 classes took ~70% as long as the ArcFace head's
+ * GEMMs), lanes first, then the lanes in order and the scalar tail: still a fixed order. */
+
+/* Max of a row, ignoring NaNs (they propagate through the later exp/log). */
 inline float row_max(__global const float *r, int k)
 {
-    float m = r[0];
-    for (int j = 1; j < k; j++)
-        m = r[j] > m ? r[j] : m;
+    VF mv = (VF)(-INFINITY);
+    int j = 0;
+    for (; j + FCL_VEC <= k; j += FCL_VEC) mv = fmax(mv, VLOAD(0, r + j));
+    float mt[FCL_VEC];
+    VSTORE(mv, 0, mt);
+    float m = mt[0];
+    for (int l = 1; l < FCL_VEC; l++) m = fmax(m, mt[l]);
+    for (; j < k; j++) m = fmax(m, r[j]);
     return m;
+}
+
+/* sum_j exp(r_j - m) and, when below != NULL, sum_j (m - r_j), for the row max m. */
+inline float row_sum_exp(__global const float *r, int k, float m, float *below)
+{
+    VF s = (VF)(0.0f), b = (VF)(0.0f);
+    int j = 0;
+    for (; j + FCL_VEC <= k; j += FCL_VEC) {
+        const VF v = VLOAD(0, r + j);
+        s += exp(v - m);
+        b += m - v;
+    }
+    float st = HSUM(s), bt = HSUM(b);
+    for (; j < k; j++) {
+        st += exp(r[j] - m);
+        bt += m - r[j];
+    }
+    if (below) *below = bt;
+    return st;
 }
 
 /* log sum_j exp(r_j - m) for the row max m (>= 0; no overflow). Callers form (r_j - m) - this
@@ -18,10 +46,7 @@ inline float row_max(__global const float *r, int k)
  * m (6e-5 at 1000) while r_j - m is exact for r_j near m. */
 inline float row_lse_m(__global const float *r, int k, float m)
 {
-    float s = 0.0f;
-    for (int j = 0; j < k; j++)
-        s += exp(r[j] - m);
-    return log(s);
+    return log(row_sum_exp(r, k, m, 0));
 }
 
 /* A gradient below the smallest normal float (1.2e-38) is stored as zero. With logit scales of 64
@@ -49,12 +74,8 @@ __kernel void xent_fwd_rows(FCL_TENSOR(rl), FCL_CTENSOR(z), FCL_CTENSOR(lab), co
         return;
     }
     float m = row_max(r, k);
-    float s = 0.0f, below = 0.0f;   /* sum exp(z - m), sum (m - z) */
-    for (int j = 0; j < k; j++) {
-        s += exp(r[j] - m);
-        below += m - r[j];
-    }
-    float lse_m = log(s);            /* lse - m >= 0 */
+    float below;                     /* sum (m - z) */
+    float lse_m = log(row_sum_exp(r, k, m, &below));   /* lse - m >= 0 */
     rl[rl_off + i] = (1.0f - eps) * (lse_m + (m - r[c])) + eps * (lse_m + below / (float)k);
 }
 
@@ -74,11 +95,15 @@ __kernel void xent_bwd(FCL_TENSOR(dz), FCL_CTENSOR(z), FCL_CTENSOR(lab), const i
     }
     float m = row_max(r, k);
     float lse_m = row_lse_m(r, k, m);
-    float off = eps / (float)k;
-    for (int j = 0; j < k; j++) {
-        float q = j == c ? 1.0f - eps + off : off;
-        g[j] = flush_subnormal(g[j] + coef * (exp((r[j] - m) - lse_m) - q));
+    float off = eps / (float)k, gc = g[c];
+    int j = 0;
+    for (; j + FCL_VEC <= k; j += FCL_VEC) {
+        const VF v = VLOAD(0, g + j) + coef * (exp((VLOAD(0, r + j) - m) - lse_m) - off);
+        VSTORE(select(v, (VF)(0.0f), isless(fabs(v), (VF)(FLT_MIN))), 0, g + j);
     }
+    for (; j < k; j++) g[j] = flush_subnormal(g[j] + coef * (exp((r[j] - m) - lse_m) - off));
+    /* the label's entry also subtracts 1 - eps (from its value before the loop) */
+    g[c] = flush_subnormal(gc + coef * (exp((r[c] - m) - lse_m) - (1.0f - eps + off)));
 }
 
 /* y = x - lse(x) per row. y may be x (each row is read fully before it is written).

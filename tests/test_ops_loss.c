@@ -15,7 +15,8 @@
 #include "ref/ref_loss.h"
 
 /* The GPU-shaped row kernels (one work-group per row) forced: subgroups, and the local-memory tree. */
-static const char *const loss_tunings[] = {"loss:-DFCL_ROW_WG=64", "loss:-DFCL_ROW_WG=256 -DFCL_USE_SG=0", NULL};
+static const char *const loss_tunings[] = {"loss:-DFCL_ROW_WG=64", "loss:-DFCL_ROW_WG=256 -DFCL_USE_SG=0", "loss:-DFCL_VEC=2",
+                                           NULL};
 
 /* ---- cross-entropy: logits, labels, loss, row losses, the loss's gradient (a scalar), dlogits ---- */
 
@@ -304,8 +305,8 @@ static void run_loss(const oc_param *r)
 /* the row kernels under the device's tuning and each forced one; cosine (GEMMs) once */
 ParameterizedTestParameters(loss, matches_reference)
 {
-    static oc_param runs[] = {{0, 0, 0}, {0, 1, 0}, {0, 2, 0}, {1, 0, 0}, {1, 1, 0},
-                              {1, 2, 0}, {2, 0, 0}, {2, 1, 0}, {2, 2, 0}, {3, 0, 0}};
+    static oc_param runs[] = {{0, 0, 0}, {0, 1, 0}, {0, 2, 0}, {0, 3, 0}, {1, 0, 0}, {1, 1, 0}, {1, 2, 0},
+                              {1, 3, 0}, {2, 0, 0}, {2, 1, 0}, {2, 2, 0}, {2, 3, 0}, {3, 0, 0}};
     return cr_make_param_array(oc_param, runs, sizeof runs / sizeof runs[0]);
 }
 ParameterizedTest(oc_param *r, loss, matches_reference) { run_loss(r); }
@@ -357,7 +358,7 @@ static void softmax_xent_bad_labels_body(void)
     h_ctx_free(ctx);
 }
 /* as the defaults set it and under the forced GPU rows (flat and tree reductions) */
-OC_TEST_TUNED(loss, softmax_xent_bad_labels, loss_tunings, 2, softmax_xent_bad_labels_body)
+OC_TEST_TUNED(loss, softmax_xent_bad_labels, loss_tunings, 3, softmax_xent_bad_labels_body)
 
 /* Gradients below the smallest normal float are stored as zero, in every variant and in the
  * reference: subnormal operands made the GEMMs after an ArcFace head 20x slower on x86. Row 0:
@@ -387,7 +388,7 @@ static void softmax_xent_flushes_subnormals_body(void)
     h_ctx_free(ctx);
 }
 /* as the defaults set it and under the forced GPU rows (flat and tree reductions) */
-OC_TEST_TUNED(loss, softmax_xent_flushes_subnormals, loss_tunings, 2, softmax_xent_flushes_subnormals_body)
+OC_TEST_TUNED(loss, softmax_xent_flushes_subnormals, loss_tunings, 3, softmax_xent_flushes_subnormals_body)
 
 Test(loss, shapes_are_checked)
 {

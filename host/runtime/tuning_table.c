@@ -36,6 +36,7 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
     [FCL_T_LOSS_ROW_WG] = {FCL_TF_LOSS, "FCL_ROW_WG", 0, 128, 0, 4096, 0,
                            "0: a work-item per row; > 0: a work-group of this size per row"},
     [FCL_T_LOSS_USE_SG] = {FCL_TF_LOSS, "FCL_USE_SG", 1, 1, 0, 1, 0, "1: subgroup reductions where the device has them"},
+    [FCL_T_LOSS_VEC] = {FCL_TF_LOSS, "FCL_VEC", 16, 4, 2, 16, P2, "vector width of the one-row-per-work-item kernels"},
     /* LayerNorm2d / weight standardisation and the ResNeSt attention sums: the device's 1-D size */
     [FCL_T_NORM_WG] = {FCL_TF_NORM, "FCL_NORM_WG", 0, 0, 0, 4096, 0,
                        "group size of the per-channel reductions (0: the device's 1-D size)"},
