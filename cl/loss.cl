@@ -41,6 +41,17 @@ inline float row_sum_exp(__global const float *r, int k, float m, float *below)
     return st;
 }
 
+/* sum_j a_j b_j over a row of d values. */
+inline float row_dot(__global const float *a, __global const float *b, int d)
+{
+    VF s = (VF)(0.0f);
+    int j = 0;
+    for (; j + FCL_VEC <= d; j += FCL_VEC) s = fma(VLOAD(0, a + j), VLOAD(0, b + j), s);
+    float t = HSUM(s);
+    for (; j < d; j++) t = fma(a[j], b[j], t);
+    return t;
+}
+
 /* log sum_j exp(r_j - m) for the row max m (>= 0; no overflow). Callers form (r_j - m) - this
  * rather than r_j - (m + this): with large logits, m + this would round to the float spacing of
  * m (6e-5 at 1000) while r_j - m is exact for r_j near m. */
@@ -136,12 +147,11 @@ __kernel void l2norm_fwd(FCL_TENSOR(y), FCL_CTENSOR(x), const int n, const int d
 {
     FCL_ITEM_OR_RETURN(i, n);
     __global const float *r = x + x_off + i * d;
-    float ss = 0.0f;
-    for (int j = 0; j < d; j++)
-        ss += r[j] * r[j];
-    float den = fmax(sqrt(ss), eps);
-    for (int j = 0; j < d; j++)
-        y[y_off + i * d + j] = r[j] / den;
+    __global float *o = y + y_off + i * d;
+    float den = fmax(sqrt(row_dot(r, r, d)), eps);
+    int j = 0;
+    for (; j + FCL_VEC <= d; j += FCL_VEC) VSTORE(VLOAD(0, r + j) / den, 0, o + j);
+    for (; j < d; j++) o[j] = r[j] / den;
 }
 
 /* dx += (dy - y (y . dy)) / ||x|| with y = x / ||x||, or dy / eps where the norm is clamped.
@@ -152,20 +162,17 @@ __kernel void l2norm_bwd(FCL_TENSOR(dx), FCL_CTENSOR(dy), FCL_CTENSOR(x), const 
     FCL_ITEM_OR_RETURN(i, n);
     __global const float *r = x + x_off + i * d, *g = dy + dy_off + i * d;
     __global float *o = dx + dx_off + i * d;
-    float ss = 0.0f, dot = 0.0f;
-    for (int j = 0; j < d; j++) {
-        ss += r[j] * r[j];
-        dot += r[j] * g[j];
-    }
-    float nrm = sqrt(ss);
+    float nrm = sqrt(row_dot(r, r, d)), dot = row_dot(r, g, d);
     if (nrm <= eps) {
         for (int j = 0; j < d; j++)
             o[j] += g[j] / eps;
         return;
     }
     float ydot = dot / nrm;          /* y . dy */
-    for (int j = 0; j < d; j++)
-        o[j] += (g[j] - (r[j] / nrm) * ydot) / nrm;
+    int j = 0;
+    for (; j + FCL_VEC <= d; j += FCL_VEC)
+        VSTORE(VLOAD(0, o + j) + (VLOAD(0, g + j) - (VLOAD(0, r + j) / nrm) * ydot) / nrm, 0, o + j);
+    for (; j < d; j++) o[j] += (g[j] - (r[j] / nrm) * ydot) / nrm;
 }
 
 /* ---- GPU shape: one work-group per row ---------------------------------------------------------
