@@ -239,9 +239,13 @@ Test(mpi, per_rank_bn_close_to_one_process, .timeout = 240)
 }
 
 /* A checkpoint written by 2 ranks resumes in 1 process and one written by 1 process resumes on
- * 2 ranks; both continue the uninterrupted single-process run (all with --sync-bn). Stated
- * tolerances: 5e-5 relative per loss over the 4 steps (measured: 1.2e-5 at step 4), param_diff_k
- * for the final state. */
+ * 2 ranks; both continue the uninterrupted single-process run (all with --sync-bn). The 4 steps
+ * are chaotic enough that a change of summation order alone moves them: the single-process
+ * reference run itself, under tunings that change nothing but the order of additions, ends
+ * (measured 2026-12-06) 5.0e-5 (conv CONV_COL_KB=64), 4.0e-5 (CONV_TW=16) and 4.0e-5 (loss
+ * FCL_VEC=2) relative from the default at step 4 (<= 9e-7 at steps 1-3), its final state 1.01,
+ * 0.86 and 0.83 x param_diff_k's tolerance apart. Stated tolerances, 4x those: 2e-4 relative per
+ * loss, 4 x param_diff_k for the final state. */
 Test(mpi, resume_across_rank_counts, .timeout = 300)
 {
     need_mpi();
@@ -262,8 +266,8 @@ Test(mpi, resume_across_rank_counts, .timeout = 300)
     for (int k = 0; k < 2; k++) {
         cr_assert_eq(read_col(runs[k], "train_loss", x, 8), 4, "%s/log.csv", runs[k]);
         for (int i = 0; i < 4; i++)
-            cr_expect_lt(rel(r[i], x[i]), 5e-5, "run %s epoch %d: loss %.9g vs reference %.9g", runs[k], i + 1, x[i], r[i]);
-        expect_same_state("ref", runs[k], 1.0, runs[k]);
+            cr_expect_lt(rel(r[i], x[i]), 2e-4, "run %s epoch %d: loss %.9g vs reference %.9g", runs[k], i + 1, x[i], r[i]);
+        expect_same_state("ref", runs[k], 4.0, runs[k]);
     }
 #endif
 }
