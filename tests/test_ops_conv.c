@@ -11,7 +11,7 @@
 #include "ref/ref_conv.h"
 
 /* The sets of cases, one Test each. */
-enum { S_DENSE, S_CHUNKED, S_GROUPED, S_DW, S_DW_LARGE, S_POINTWISE, S_FORCED, S_TUNED, S_GPU, S_FD };
+enum { S_DENSE, S_CHUNKED, S_GROUPED, S_DW, S_DW_LARGE, S_POINTWISE, S_FORCED, S_TUNED, S_GPU, S_WINO, S_FD };
 
 /* One configuration: its set, params, whether it has a bias, and the algorithm the automatic
  * choice must pick (so every path is known to be exercised). */
@@ -39,7 +39,8 @@ static const conv_case conv_cases[] = {
     {S_DENSE, "single channel in and out", CP(2, 1, 7, 7, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, FCL_CONV_DEPTHWISE},
     /* Large enough that im2col runs in several chunks of images with the CPU row's 4 MiB budget
      * (3 + 3 + 1 and 2 + 2 + 2 + 1 images): 32x32 (column blocks never straddle images) and 29x29
-     * (the backward to the data also gathers dy into the workspace). */
+     * (the backward to the data also gathers dy into the workspace). GEMM forced (algo = expect):
+     * these dense 3x3 stride-1 shapes go through Winograd automatically where CONV_WINO is 1 or 2. */
     {S_CHUNKED, "chunks of images", CP(7, 32, 32, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, FCL_CONV_GEMM},
     {S_CHUNKED, "chunks of images, 29x29", CP(7, 48, 29, 29, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1), 0, FCL_CONV_GEMM},
     {S_GROUPED, "groups 2", CP(2, 6, 7, 7, 10, 3, 3, 1, 1, 1, 1, 1, 1, 2), 1, FCL_CONV_GEMM},
@@ -74,11 +75,30 @@ static const conv_case conv_cases[] = {
     {S_POINTWISE, "1x1 pad 1", CP(2, 3, 7, 7, 4, 1, 1, 1, 1, 1, 1, 1, 1, 1), 1, FCL_CONV_GEMM},
     /* The general algorithm on shapes the automatic choice sends elsewhere, and each specialised
      * algorithm forced where it applies (algo = the expected one). */
+    /* dense 3x3 stride 1 goes through Winograd automatically where CONV_WINO is 1 or 2: GEMM forced */
+    {S_FORCED, "3x3 s1 pad 1 through gemm", CP(2, 3, 13, 11, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, FCL_CONV_GEMM},
     {S_FORCED, "1x1 shape through gemm", CP(2, 19, 7, 7, 21, 1, 1, 1, 1, 0, 0, 1, 1, 1), 1, FCL_CONV_GEMM},
     {S_FORCED, "depthwise shape through gemm", CP(2, 13, 13, 13, 13, 3, 3, 2, 2, 1, 1, 1, 1, 13), 1, FCL_CONV_GEMM},
     {S_FORCED, "depthwise 1x1 forced 1x1", CP(2, 8, 7, 9, 8, 1, 1, 1, 1, 0, 0, 1, 1, 8), 1, FCL_CONV_1X1},
     {S_FORCED, "depthwise 5x5 through gemm", CP(2, 5, 11, 9, 5, 5, 5, 2, 2, 2, 2, 1, 1, 5), 1, FCL_CONV_GEMM},
     {S_FORCED, "depthwise 7x7 through gemm", CP(2, 4, 9, 9, 4, 7, 7, 1, 1, 3, 3, 1, 1, 4), 0, FCL_CONV_GEMM},
+    /* Winograd F(2x2, 3x3) forced (algo = expect), forward and data gradient: odd and unequal
+     * sizes (a last tile row / column half outside), images smaller than a tile, every padding
+     * 0..2 per axis (the data gradient convolves with padding 2 - pad), channel counts that are
+     * not multiples of the GEMM's register blocks, batch 1 and 3; F(4x4, 3x3) and chunks of fewer
+     * images than the batch under wino_tunings. */
+    {S_WINO, "wino 3x3 pad 1, 13x7", CP(2, 5, 13, 7, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, FCL_CONV_WINOGRAD},
+    {S_WINO, "wino pad 0, 9x12", CP(1, 7, 9, 12, 3, 3, 3, 1, 1, 0, 0, 1, 1, 1), 1, FCL_CONV_WINOGRAD},
+    {S_WINO, "wino pad 2, 5x6", CP(3, 3, 5, 6, 4, 3, 3, 1, 1, 2, 2, 1, 1, 1), 0, FCL_CONV_WINOGRAD},
+    {S_WINO, "wino pad 0x2, 7x4", CP(2, 4, 7, 4, 5, 3, 3, 1, 1, 0, 2, 1, 1, 1), 1, FCL_CONV_WINOGRAD},
+    {S_WINO, "wino pad 2x1, 6x9", CP(1, 6, 6, 9, 2, 3, 3, 1, 1, 2, 1, 1, 1, 1), 0, FCL_CONV_WINOGRAD},
+    {S_WINO, "wino 1x1 image, pad 1", CP(3, 4, 1, 1, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, FCL_CONV_WINOGRAD},
+    {S_WINO, "wino 1x1 image, pad 2", CP(2, 3, 1, 1, 2, 3, 3, 1, 1, 2, 2, 1, 1, 1), 1, FCL_CONV_WINOGRAD},
+    {S_WINO, "wino 2x2 image, pad 1", CP(3, 5, 2, 2, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1), 0, FCL_CONV_WINOGRAD},
+    {S_WINO, "wino 3x3 image, pad 0 (1x1 out)", CP(2, 9, 3, 3, 4, 3, 3, 1, 1, 0, 0, 1, 1, 1), 1, FCL_CONV_WINOGRAD},
+    {S_WINO, "wino 17 -> 33 channels, 11x11", CP(3, 17, 11, 11, 33, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, FCL_CONV_WINOGRAD},
+    {S_WINO, "wino 24 -> 40, 12x12", CP(3, 24, 12, 12, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, FCL_CONV_WINOGRAD},
+    {S_WINO, "wino 1 channel in and out, 4x4", CP(1, 1, 4, 4, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1), 0, FCL_CONV_WINOGRAD},
     /* run under each of other_tunings */
     {S_TUNED, "3x3 stride 2, odd", CP(3, 10, 13, 11, 14, 3, 3, 2, 2, 1, 1, 1, 1, 1), 1, FCL_CONV_GEMM},
     {S_TUNED, "1x1, 7x7", CP(2, 19, 7, 7, 21, 1, 1, 1, 1, 0, 0, 1, 1, 1), 1, FCL_CONV_1X1},
@@ -147,7 +167,7 @@ static int conv_gen(const oc_op *op, size_t i, oc_case *c)
     if (k == N_CONV_CASES) return 0;
     conv_case *cc = OC_P(c, conv_case);
     *cc = conv_cases[k];
-    if (set == S_FORCED) cc->p.algo = cc->expect;
+    if (set == S_FORCED || set == S_WINO || set == S_CHUNKED) cc->p.algo = cc->expect;
     const fcl_conv2d_params *p = &cc->p;
     int oh = 0, ow = 0;
     fcl_error err;
@@ -193,6 +213,18 @@ static const char *const other_tunings[] = {
     NULL,
 };
 
+/* Winograd (S_WINO, forced) under other register blocks, vector widths and chunk budgets (64 and
+ * 200 KiB: chunks of fewer images than the batch), as F(2x2, 3x3) and as F(4x4, 3x3) (CONV_WINO 2:
+ * 6x6 tiles, 36 planes). */
+static const char *const wino_tunings[] = {
+    "conv:-DCONV_MB=4 -DCONV_NV=1 -DCONV_VW=8 -DCONV_COL_KB=64",
+    "conv:-DCONV_MB=7 -DCONV_NV=3 -DCONV_VW=16 -DCONV_LOCAL=8 -DCONV_COL_KB=200",
+    "conv:-DCONV_WINO=2",
+    "conv:-DCONV_WINO=2 -DCONV_MB=4 -DCONV_NV=1 -DCONV_VW=8 -DCONV_COL_KB=64",
+    "conv:-DCONV_WINO=2 -DCONV_MB=7 -DCONV_NV=3 -DCONV_VW=16 -DCONV_LOCAL=8 -DCONV_COL_KB=200",
+    NULL,
+};
+
 /* The GPU-shaped kernels (cl/conv_gpu.cl, cl/conv_dw_gpu.cl) forced on this device: the GPU
  * tuning row itself; an odd tile with small groups, im2col chunks of one image and the local-
  * memory tree instead of subgroups; a tile too large for any device's work-group limit (the
@@ -226,19 +258,22 @@ Test(conv2d, depthwise) { run_set(S_DW, NULL, 0); }
 Test(conv2d, depthwise_large_kernels) { run_set(S_DW_LARGE, NULL, 0); }
 Test(conv2d, pointwise) { run_set(S_POINTWISE, NULL, 0); }
 Test(conv2d, forced_algorithms) { run_set(S_FORCED, NULL, 0); }
+Test(conv2d, winograd) { run_set(S_WINO, NULL, 0); }
 
-/* {0: other_tunings, 1: gpu_tunings; which one}, each its own test process */
+/* {0: other_tunings, 1: gpu_tunings, 2: wino_tunings; which one}, each its own test process */
 typedef struct conv_run {
-    int gpu, k;
+    int list, k;
 } conv_run;
 ParameterizedTestParameters(conv2d, tunings)
 {
-    static conv_run runs[] = {{0, 0}, {0, 1}, {0, 2}, {1, 0}, {1, 1}, {1, 2}};
+    static conv_run runs[] = {{0, 0}, {0, 1}, {0, 2}, {1, 0}, {1, 1}, {1, 2}, {2, 0}, {2, 1}, {2, 2}, {2, 3}, {2, 4}};
     return cr_make_param_array(conv_run, runs, sizeof runs / sizeof runs[0]);
 }
 ParameterizedTest(conv_run *r, conv2d, tunings)
 {
-    run_set(r->gpu ? S_GPU : S_TUNED, r->gpu ? gpu_tunings : other_tunings, (size_t)r->k);
+    static const char *const *const lists[] = {other_tunings, gpu_tunings, wino_tunings};
+    static const int sets[] = {S_TUNED, S_GPU, S_WINO};
+    run_set(sets[r->list], lists[r->list], (size_t)r->k);
 }
 
 static double *rand_array(size_t n, uint64_t seed, double lo, double hi)
@@ -311,6 +346,15 @@ Test(conv2d, rejects_bad_input)
     cr_expect(strstr(err.msg, "1x1") != NULL, "message: %s", err.msg);
     q = p;
     q.algo = FCL_CONV_DEPTHWISE;
+    cr_expect(fcl_conv2d_check(&q, NULL, NULL, &err) == FCL_ERR_INVALID_ARG);
+    q = p;
+    q.stride_h = 2; /* Winograd F(2x2, 3x3) is for stride 1 */
+    q.algo = FCL_CONV_WINOGRAD;
+    cr_expect(fcl_conv2d_check(&q, NULL, NULL, &err) == FCL_ERR_INVALID_ARG);
+    cr_expect(strstr(err.msg, "winograd") != NULL, "message: %s", err.msg);
+    q = p;
+    q.pad_w = 3;
+    q.algo = FCL_CONV_WINOGRAD;
     cr_expect(fcl_conv2d_check(&q, NULL, NULL, &err) == FCL_ERR_INVALID_ARG);
     q = p;
     q.algo = 9;

@@ -7,6 +7,7 @@
 #include "facecl/ops_conv.h"
 #include "facecl/tuning.h"
 #include "ops/conv_cpu.h"
+#include "ops/conv_wino.h"
 
 /* The CPU-shaped kernels; every conv program is built with the "conv" tuning. */
 static const fcl_op_src CONV = {"conv_common.cl+conv.cl", FCL_TF_CONV}, CONV_DW = {"conv_dw.cl", FCL_TF_CONV};
@@ -67,6 +68,13 @@ fcl_status fcl_conv2d_check(const fcl_conv2d_params *p, int *oh, int *ow, fcl_er
                            "(got %dx%d, stride %dx%d, pad %dx%d)", p->kh, p->kw, p->stride_h, p->stride_w,
                            p->pad_h, p->pad_w);
         break;
+    case FCL_CONV_WINOGRAD:
+        if (!fcl_conv_wino_applies(p))
+            return FCL_ERR(err, FCL_ERR_INVALID_ARG, "conv2d: algo winograd needs a dense (groups 1) 3x3 kernel, "
+                           "stride 1, dilation 1 and padding 0..2 (got %dx%d, groups %d, stride %dx%d, dilation "
+                           "%dx%d, pad %dx%d)", p->kh, p->kw, p->groups, p->stride_h, p->stride_w, p->dil_h,
+                           p->dil_w, p->pad_h, p->pad_w);
+        break;
     case FCL_CONV_DEPTHWISE:
         if (!applies_dw(p))
             return FCL_ERR(err, FCL_ERR_INVALID_ARG, "conv2d: algo depthwise needs groups == cin == cout (got %d, %d, %d)",
@@ -93,6 +101,7 @@ const char *fcl_conv2d_algo_name(fcl_conv2d_algo a)
     case FCL_CONV_GEMM: return "gemm";
     case FCL_CONV_1X1: return "1x1";
     case FCL_CONV_DEPTHWISE: return "depthwise";
+    case FCL_CONV_WINOGRAD: return "winograd";
     default: return "auto";
     }
 }
@@ -257,6 +266,10 @@ fcl_status fcl_conv2d_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, cons
     if ((st = begin(ctx, op, p, args, 4, 3, &oh, &ow, &t))) goto fail;
 
     fcl_conv2d_algo algo = fcl_conv2d_algo_of(p);
+    if (fcl_conv_wino_use(&t, p)) {
+        st = fcl_conv_wino_fwd(ctx, &t, y, x, w, b, p, oh, ow);
+        goto fail;
+    }
     if (t.gpu) {
         st = algo == FCL_CONV_DEPTHWISE ? fcl_conv_dw_gpu_fwd(ctx, &t.g, y, x, w, b, p, oh, ow)
                                         : fcl_conv_gpu_fwd(ctx, &t.g, y, x, w, b, p, oh, ow);
@@ -299,6 +312,7 @@ static fcl_status conv_bwd(fcl_ctx *ctx, const bwd_dir *f, fcl_tensor *out, cons
     fcl_status st = begin(ctx, f->op, p, args, 3, 0, &oh, &ow, &t);
     if (st) return st;
     int dw = fcl_conv2d_algo_of(p) == FCL_CONV_DEPTHWISE;
+    if (f == &BWD_DATA && fcl_conv_wino_use(&t, p)) return fcl_conv_wino_bwd_data(ctx, &t, out, dy, other, p, oh, ow);
     if (t.gpu) return (dw ? f->gpu_dw : f->gpu)(ctx, &t.g, out, dy, other, p, oh, ow);
     return (dw ? f->dw : f->gemm)(ctx, &t, out, dy, other, p, oh, ow);
 }

@@ -26,6 +26,7 @@ fcl_status fcl_conv_tune_get(fcl_ctx *ctx, fcl_conv_tune *t)
     t->lother = T(LOCAL);
     t->col_kb = T(COL_KB);
     t->gpu = T(GPU);
+    t->wino = T(WINO);
     fcl_conv_gpu_tune g = {T(GM), T(GN), T(GK), T(GWM), T(GWN), T(GWG), T(USE_SG), t->col_kb, T(GSPLIT)};
 #undef T
     t->g = g;

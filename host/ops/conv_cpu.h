@@ -16,6 +16,7 @@ typedef struct fcl_conv_tune {
     int lother;            /* the same for the other kernels (im2col, pack, depthwise, ...) */
     int col_kb;            /* im2col buffer budget (KiB): images are processed in chunks that fit */
     int gpu;               /* CONV_GPU 1: the GPU-shaped kernels of host/ops/conv_gpu.c instead */
+    int wino;              /* CONV_WINO 1: Winograd (host/ops/conv_wino.c) where it applies, automatically */
     fcl_conv_gpu_tune g;   /* their tile, group size and subgroup switch */
 } fcl_conv_tune;
 

@@ -33,12 +33,20 @@ typedef struct fcl_conv2d_params {
  *              stride 1, pad 0
  *   DEPTHWISE  direct per-channel kernels (dedicated ones for 3x3, pad 1, stride 1 or 2);
  *              needs groups == cin == cout
+ *   WINOGRAD   Winograd F(2x2, 3x3) (transformed 4x4 tiles, 16 GEMMs over the channels), or
+ *              F(4x4, 3x3) (6x6 tiles, 36 GEMMs) where the "conv" tuning's CONV_WINO is 2, for
+ *              the forward and the data gradient (the weight gradient stays GEMM); needs a dense
+ *              (groups 1) 3x3 kernel, stride 1, dilation 1, padding 0..2. The automatic choice
+ *              takes it on such shapes where CONV_WINO is 1 or 2 (fcl_conv2d_algo_of, having no
+ *              context, reports GEMM for them). Largest relative error vs a double reference
+ *              in tests/test_ops_conv.c: F(2x2) 2e-6 like im2col-GEMM's 3e-6, F(4x4) 9e-6
  * All are deterministic: no atomics, reductions in a fixed order. */
 typedef enum fcl_conv2d_algo {
     FCL_CONV_AUTO = 0,
     FCL_CONV_GEMM = 1,
     FCL_CONV_1X1 = 2,
-    FCL_CONV_DEPTHWISE = 3
+    FCL_CONV_DEPTHWISE = 3,
+    FCL_CONV_WINOGRAD = 4
 } fcl_conv2d_algo;
 
 /* Output extent: floor((in + 2 * pad - dil * (k - 1) - 1) / stride) + 1 (may be <= 0 when the
@@ -52,7 +60,7 @@ fcl_status fcl_conv2d_check(const fcl_conv2d_params *p, int *oh, int *ow, fcl_er
 
 /* The algorithm fcl_conv2d_* use for p (p->algo when set, else the fastest that applies). */
 fcl_conv2d_algo fcl_conv2d_algo_of(const fcl_conv2d_params *p);
-const char *fcl_conv2d_algo_name(fcl_conv2d_algo a);    /* "gemm", "1x1", "depthwise", "auto" */
+const char *fcl_conv2d_algo_name(fcl_conv2d_algo a);    /* "gemm", "1x1", "depthwise", "winograd", "auto" */
 
 /* Floating-point operations (2 per multiply-add) of the forward pass; the backward to the data
  * and the backward to the weights cost the same. */

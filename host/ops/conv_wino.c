@@ -1,0 +1,134 @@
+/* host/ops/conv_wino.c: Winograd F(2x2, 3x3) and F(4x4, 3x3) launchers (cl/conv_wino.cl transforms around cl/conv.cl's batched GEMM). */
+#include <limits.h>
+
+#include "ops/conv_wino.h"
+
+/* The transforms; the GEMM and the weight packing are conv.cl's (through conv_cpu.h). */
+static const fcl_op_src WINO = {"conv_wino.cl", FCL_TF_CONV};
+
+int fcl_conv_wino_applies(const fcl_conv2d_params *p)
+{
+    return p->groups == 1 && p->kh == 3 && p->kw == 3 && p->stride_h == 1 && p->stride_w == 1 && p->dil_h == 1 &&
+           p->dil_w == 1 && p->pad_h >= 0 && p->pad_h <= 2 && p->pad_w >= 0 && p->pad_w <= 2;
+}
+
+int fcl_conv_wino_use(const fcl_conv_tune *t, const fcl_conv2d_params *p)
+{
+    return p->algo == FCL_CONV_WINOGRAD || (p->algo == FCL_CONV_AUTO && t->wino && !t->gpu && fcl_conv_wino_applies(p));
+}
+
+/* The tile: m x m outputs from an (m + 2) x (m + 2) input tile, (m + 2)^2 transform planes.
+ * F(4x4, 3x3) where the tuning's CONV_WINO is 2 and the output (OH x OW) is at least 16x16 or
+ * Winograd is forced, else F(2x2, 3x3). Why 16: `facecl bench ops --filter k3s1` (ResNet-18 @112,
+ * batch 32, process CPU ms, 3 runs each, shared 2-core machine) gave F(4x4) vs F(2x2) fwd / bwd
+ * data 13.0-13.5 / 12.8-13.8 vs 15.2-15.9 / 14.5-16.0 at 64x28^2, about even at 128x14^2, and
+ * slower on 7x7 and 4x4 maps (512x4^2: 32-33 / 38-40 vs 23-24 / 28-29), where transforming the
+ * filters into 36 planes costs more than the GEMMs save. */
+static int tile_of(const fcl_conv_tune *t, const fcl_conv2d_params *p, int oh, int ow)
+{
+    return t->wino == 2 && (p->algo == FCL_CONV_WINOGRAD || (oh >= 16 && ow >= 16)) ? 4 : 2;
+}
+
+/* The a * a transformed filters U[xi] (M x K each) in conv_pack's panels for conv_gemm_nn, in a
+ * new pool buffer *packed (*cap bytes; the caller frees it). flip: the data gradient's filters
+ * (rotated, M = cin, K = cout). */
+static fcl_status weights(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_tensor *w, const fcl_conv2d_params *p,
+                          int flip, int a, cl_mem *packed, size_t *cap)
+{
+    int M = flip ? p->cin : p->cout, K = flip ? p->cout : p->cin, nmb = (M + t->mb - 1) / t->mb;
+    size_t floats = (size_t)a * a * nmb * t->mb * K;
+    fcl_op_args x;
+    fcl_status st;
+    if (floats >= INT_MAX)
+        return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "conv2d winograd: the transformed weights (%zu floats) exceed 32-bit "
+                       "indexing", floats);
+    if ((st = fcl_pool_alloc(ctx, floats * sizeof(float), packed, cap))) return st;
+    if ((st = fcl_conv_start(ctx, &WINO, "wino_weights", &x))) return st;
+    fcl_op_arg_m(&x, *packed); fcl_op_arg_t(&x, w);
+    fcl_op_arg_i(&x, p->cout); fcl_op_arg_i(&x, p->cin); fcl_op_arg_i(&x, flip); fcl_op_arg_i(&x, nmb); fcl_op_arg_i(&x, a);
+    return fcl_conv_launch(t, &x, 1, (size_t)nmb, 1, 1, 0);
+}
+
+/* The transform planes of V and M are skewed by SKEW floats (a cache line) so that the
+ * transforms' streams do not all map to the same L1 set when a plane is a multiple of 4 KiB. */
+enum { SKEW = 16 };
+
+/* One Winograd convolution: out [n][M][OH][OW] (+)= conv3x3(in [n][K][H][W]) with padding ph x pw
+ * (OH = H + 2 ph - 2, OW likewise). */
+typedef struct wino_geom {
+    int n, K, H, W, M, OH, OW, ph, pw;
+} wino_geom;
+
+/* Per chunk of images: V = input tiles transformed ([np][K][ld], np = (mt + 2)^2 planes), M[xi] =
+ * U[xi] * V[xi] (np GEMMs, [np][M][ld]), out (+)= their output transform (+ bias). */
+static fcl_status run(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *out, const fcl_tensor *in,
+                      const fcl_tensor *bias, cl_mem packed, const wino_geom *g, int mt, int accumulate)
+{
+    fcl_status st;
+    fcl_conv_ws v = {NULL, 0}, m = {NULL, 0};
+    const int np = (mt + 2) * (mt + 2), TH = (g->OH + mt - 1) / mt, TW = (g->OW + mt - 1) / mt, T = TH * TW;
+    const int chunk = fcl_conv_plan_chunk(t, (size_t)np * (g->K + g->M), T, g->n);
+    /* + room for the planes' skew: (np - 1) * SKEW floats in rows of at least nb floats */
+    const size_t skew_rows = fcl_conv_cdiv((size_t)(np - 1) * SKEW, (size_t)t->nb);
+    if ((st = fcl_conv_ws_alloc(ctx, t, (size_t)np * g->K + skew_rows, chunk, T, &v))) goto fail;
+    if ((st = fcl_conv_ws_alloc(ctx, t, (size_t)np * g->M + skew_rows, chunk, T, &m))) goto fail;
+    for (int i0 = 0; i0 < g->n; i0 += chunk) {
+        int cnt = g->n - i0 < chunk ? g->n - i0 : chunk, ld = fcl_conv_col_ld(t, cnt, T);
+        fcl_op_args a;
+        if ((st = fcl_conv_start(ctx, &WINO, "wino_input", &a))) goto fail;
+        const int vg = g->K * ld + SKEW, mg = g->M * ld + SKEW;
+        fcl_op_arg_m(&a, v.buf); fcl_op_arg_i(&a, ld); fcl_op_arg_i(&a, vg);
+        fcl_op_arg_m(&a, in->buf); fcl_op_arg_i(&a, (int)in->offset + i0 * g->K * g->H * g->W);
+        fcl_op_arg_i(&a, g->K); fcl_op_arg_i(&a, g->H); fcl_op_arg_i(&a, g->W);
+        fcl_op_arg_i(&a, g->ph); fcl_op_arg_i(&a, g->pw);
+        fcl_op_arg_i(&a, TH); fcl_op_arg_i(&a, TW); fcl_op_arg_i(&a, cnt); fcl_op_arg_i(&a, mt);
+        if ((st = fcl_conv_launch(t, &a, 2, (size_t)g->K, (size_t)cnt, 1, 0))) goto fail;
+
+        fcl_conv_operand bv = fcl_conv_ws_operand(&v, g->K, ld, T), cm = fcl_conv_ws_operand(&m, g->M, ld, T);
+        bv.g = vg;
+        cm.g = mg;
+        if ((st = fcl_conv_gemm_nn(ctx, t, np, g->M, g->K, T, cnt * T, packed, &bv, &cm, NULL, 0))) goto fail;
+
+        if ((st = fcl_conv_start(ctx, &WINO, "wino_output", &a))) goto fail;
+        fcl_op_arg_m(&a, out->buf); fcl_op_arg_i(&a, (int)out->offset + i0 * g->M * g->OH * g->OW);
+        fcl_op_arg_i(&a, g->M); fcl_op_arg_i(&a, g->OH); fcl_op_arg_i(&a, g->OW);
+        fcl_op_arg_m(&a, m.buf); fcl_op_arg_i(&a, ld); fcl_op_arg_i(&a, mg);
+        fcl_op_arg_m(&a, bias ? bias->buf : m.buf); fcl_op_arg_i(&a, bias ? (int)bias->offset : 0);
+        fcl_op_arg_i(&a, bias != NULL);
+        fcl_op_arg_i(&a, accumulate);
+        fcl_op_arg_i(&a, TH); fcl_op_arg_i(&a, TW); fcl_op_arg_i(&a, cnt); fcl_op_arg_i(&a, mt);
+        if ((st = fcl_conv_launch(t, &a, 2, (size_t)g->M, (size_t)cnt, 1, 0))) goto fail;
+    }
+fail:
+    fcl_conv_ws_free(ctx, &v);
+    fcl_conv_ws_free(ctx, &m);
+    return st;
+}
+
+/* The filters transformed (flip for the data gradient), then the convolution over the chunks. */
+static fcl_status wino(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *out, const fcl_tensor *in, const fcl_tensor *w,
+                       const fcl_tensor *bias, const fcl_conv2d_params *p, const wino_geom *g, int flip)
+{
+    cl_mem packed = NULL;
+    size_t cap = 0;
+    const int mt = tile_of(t, p, g->OH, g->OW);
+    fcl_status st = weights(ctx, t, w, p, flip, mt + 2, &packed, &cap);
+    if (!st) st = run(ctx, t, out, in, bias, packed, g, mt, flip);
+    if (packed) fcl_pool_free(ctx, packed, cap);
+    return st;
+}
+
+fcl_status fcl_conv_wino_fwd(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *y, const fcl_tensor *x,
+                             const fcl_tensor *w, const fcl_tensor *b, const fcl_conv2d_params *p, int oh, int ow)
+{
+    const wino_geom g = {p->n, p->cin, p->h, p->w, p->cout, oh, ow, p->pad_h, p->pad_w};
+    return wino(ctx, t, y, x, w, b, p, &g, 0);
+}
+
+fcl_status fcl_conv_wino_bwd_data(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *dx, const fcl_tensor *dy,
+                                  const fcl_tensor *w, const fcl_conv2d_params *p, int oh, int ow)
+{
+    /* dx[iy] gathers dy[oy] w[iy - oy + pad]: the rotated filters with padding 2 - pad */
+    const wino_geom g = {p->n, p->cout, oh, ow, p->cin, p->h, p->w, 2 - p->pad_h, 2 - p->pad_w};
+    return wino(ctx, t, dx, dy, w, NULL, p, &g, 1);
+}

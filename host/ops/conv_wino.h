@@ -1,0 +1,26 @@
+/* host/ops/conv_wino.h: Winograd F(2x2, 3x3) and F(4x4, 3x3) for dense 3x3 stride-1 convolutions, forward and data gradient (internal). */
+#ifndef FACECL_OPS_CONV_WINO_H
+#define FACECL_OPS_CONV_WINO_H
+
+#include "facecl/ops_conv.h"
+#include "ops/conv_cpu.h"
+
+/* 1 when p is a dense (groups 1) 3x3 convolution with stride 1, dilation 1 and padding 0..2 on
+ * each axis: the shapes fcl_conv_wino_fwd / _bwd_data compute (any n, channels and image size). */
+int fcl_conv_wino_applies(const fcl_conv2d_params *p);
+
+/* 1 when a conv with params p (checked) goes through Winograd: forced (p->algo), or automatic on
+ * a shape where it applies with the tuning's CONV_WINO 1 and the CPU-shaped kernels (CONV_GPU 0). */
+int fcl_conv_wino_use(const fcl_conv_tune *t, const fcl_conv2d_params *p);
+
+/* y = conv(x, w) + b (b may be NULL), shapes of fcl_conv2d_fwd, p checked and applying; oh x ow
+ * the output size. Chunks of images keep the transformed tiles within t's CONV_COL_KB budget. */
+fcl_status fcl_conv_wino_fwd(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *y, const fcl_tensor *x,
+                             const fcl_tensor *w, const fcl_tensor *b, const fcl_conv2d_params *p, int oh, int ow);
+
+/* dx += conv_transpose(dy, w): for stride 1 a Winograd convolution of dy with w rotated by 180
+ * degrees, cin and cout swapped, and padding 2 - pad. */
+fcl_status fcl_conv_wino_bwd_data(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *dx, const fcl_tensor *dy,
+                                  const fcl_tensor *w, const fcl_conv2d_params *p, int oh, int ow);
+
+#endif
