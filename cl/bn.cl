@@ -29,6 +29,15 @@
 #define BN_RELU 512      /* fused: y = relu(bn(x) [+ r]); backward masks dy with y > 0 */
 #define BN_HAS_RES 1024  /* fused residual r (forward) / its gradient dr (backward) */
 
+/* The arguments the two forwards share (each tensor with its element offset): the output y,
+ * the input x, the fused residual res, gamma, beta, and the saved mean / invstd. */
+#define BN_FWD_ARGS                                                                        \
+    __global float *y, const int y_off, __global const float *x, const int x_off,          \
+        __global const float *res, const int r_off, __global const float *gamma,           \
+        const int g_off, __global const float *beta, const int b_off,                      \
+        __global float *save_mean, const int sm_off, __global float *save_invstd,          \
+        const int si_off
+
 /* The fused forward epilogue on one value or vector v of y at element k: + r[k], then ReLU
  * (NaN kept, as F_RELU in act.cl). */
 #define BN_EPILOGUE(T, v, LOAD)                            \
@@ -87,13 +96,7 @@ inline float chan_partial(__global const float *x, int n, int C, int inner, int 
 /* Training forward. One work-group per channel (global = C * L, local = L).
  * mean = sum(x) / M; var = sum((x - mean)^2) / M (two passes: no cancellation; on CPUs the
  * channel is still in cache for the second pass); y = (x - mean) * (invstd * gamma) + beta. */
-__kernel void bn_fwd_train(__global float *y, const int y_off, __global const float *x,
-                           const int x_off, __global const float *res, const int r_off,
-                           __global const float *gamma, const int g_off,
-                           __global const float *beta, const int b_off,
-                           __global float *save_mean, const int sm_off,
-                           __global float *save_invstd, const int si_off,
-                           __global float *run_mean, const int rm_off,
+__kernel void bn_fwd_train(BN_FWD_ARGS, __global float *run_mean, const int rm_off,
                            __global float *run_var, const int rv_off, const int n, const int C,
                            const int inner, const float eps, const float momentum,
                            const int flags, __local float *scratch)
@@ -149,13 +152,7 @@ __kernel void bn_fwd_train(__global float *y, const int y_off, __global const fl
  * Global: (ceil(inner / FCL_VEC), N * C) (measured faster on PoCL than a 1-D launch that splits
  * the index). The work-items of row 0 also write save_mean / save_invstd (for a backward
  * through a frozen BN). */
-__kernel void bn_fwd_infer(__global float *y, const int y_off, __global const float *x,
-                           const int x_off, __global const float *res, const int r_off,
-                           __global const float *gamma, const int g_off,
-                           __global const float *beta, const int b_off,
-                           __global float *save_mean, const int sm_off,
-                           __global float *save_invstd, const int si_off,
-                           __global const float *run_mean, const int rm_off,
+__kernel void bn_fwd_infer(BN_FWD_ARGS, __global const float *run_mean, const int rm_off,
                            __global const float *run_var, const int rv_off, const int n,
                            const int C, const int inner, const float eps, const int flags)
 {
