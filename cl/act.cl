@@ -209,12 +209,7 @@ __kernel void prelu_bwd_weight(__global float *da, const int da_off, __global co
         }
     }
     scratch[l] = acc_s;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int o = L / 2; o > 0; o >>= 1) {
-        if (l < o)
-            scratch[l] += scratch[l + o];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
+    fcl_tree_sum(scratch, l, L);
     if (l == 0)
         da[da_off + j] += scratch[0];
 }
