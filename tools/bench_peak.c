@@ -1,7 +1,6 @@
 /* tools/bench_peak.c: the device's honest float32 limit: an FMA loop at vector widths 4, 8 and 16, the best kept. */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "bench.h"
 #include "commands.h"

@@ -1,7 +1,6 @@
 /* tools/progress.c: progress lines with rate and ETA (redrawn on a terminal, every 10% otherwise). */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "commands.h"
