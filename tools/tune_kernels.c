@@ -77,8 +77,10 @@ static fcl_status config_apply(fcl_ctx *ctx, const config *c)
 
 /* The moves tried from the current values of a family, in order. conv on CPUs (CONV_GPU 0):
  * the register blocks in pairs (rows x float8 columns of conv_gemm_nn, CONV_MB x CONV_NV; dy
- * rows x B rows of conv_gemm_nt, CONV_TM x CONV_TN), then work-group sizes and the im2col
- * chunk. Everything else (and conv's GPU path): each numeric parameter halved and doubled. */
+ * rows x B rows of conv_gemm_nt, CONV_TM x CONV_TN), then work-group sizes, the im2col chunk,
+ * the vector widths, the algorithm of 3x3 stride-1 convs (CONV_WINO 0/1/2) and the GEMM of the
+ * linear layers (CONV_LINEAR). Everything else (and conv's GPU path): each numeric parameter
+ * halved and doubled. */
 typedef struct move {
     int n;
     fcl_tune_id id[2];
@@ -113,6 +115,9 @@ static int moves_for(fcl_tune_family f, const int *cur, move *out, int max)
         }
         ONE(FCL_T_CONV_TW, 16);
         ONE(FCL_T_CONV_TW, 8);
+        for (int w = 0; w <= 2; w++) ONE(FCL_T_CONV_WINO, w); /* the algorithm of 3x3 stride-1 convs */
+        ONE(FCL_T_CONV_LINEAR, 0);                            /* CLBlast for the linear layers */
+        ONE(FCL_T_CONV_LINEAR, 1);
         return k;
     }
     for (int j = 0; j < n; j++) {
