@@ -38,7 +38,7 @@ fi
 #     kernels run on odd small shapes in linear/matches_reference_small_odd_shapes.
 declare -A SKIP=(
   [test_ops_conv]='conv2d/chunked_im2col'
-  [test_ops_linear]='linear/matches_reference_classifier_sizes'
+  [test_ops_linear]='linear/*classifier_sizes'
 )
 OPTS=(--data-races --check-api)
 [ "$UNINIT" = 1 ] && OPTS+=(--uninitialized)

@@ -101,8 +101,11 @@ static void run_set(int set) { run_set_on(set, -1); }
 
 Test(linear, matches_reference_small_odd_shapes) { run_set(S_SMALL); }
 Test(linear, matches_reference_classifier_sizes) { run_set(S_CLASSIFIER); }
-Test(linear, clblast_path_matches_reference) { run_set_on(S_SMALL, 0); run_set_on(S_CLASSIFIER, 0); }
-Test(linear, conv_gemm_path_matches_reference) { run_set_on(S_SMALL, 1); run_set_on(S_CLASSIFIER, 1); }
+/* one forced tuning per test process (each makes its context after setting $FACECL_TUNING) */
+Test(linear, clblast_path_small_odd_shapes) { run_set_on(S_SMALL, 0); }
+Test(linear, clblast_path_classifier_sizes) { run_set_on(S_CLASSIFIER, 0); }
+Test(linear, conv_gemm_path_small_odd_shapes) { run_set_on(S_SMALL, 1); }
+Test(linear, conv_gemm_path_classifier_sizes) { run_set_on(S_CLASSIFIER, 1); }
 Test(linear, reference_backward_vs_finite_differences) { run_set(S_FD); }
 
 /* Each gradient alone (the others NULL), compared with the reference. */
