@@ -12,9 +12,22 @@ int fcl_conv_wino_applies(const fcl_conv2d_params *p)
            p->dil_w == 1 && p->pad_h >= 0 && p->pad_h <= 2 && p->pad_w >= 0 && p->pad_w <= 2;
 }
 
+/* The automatic choice leaves convolutions with fewer than WINO_MIN_C input or output channels to
+ * the GEMM: the GEMMs over the channels are what Winograd shrinks, its transforms cost the same
+ * per pixel whatever the channel count, so a 1- or 3-channel stem gains nothing. There is a
+ * second reason: on tests/test_mpi.c's ArcFace run (model small, gray 32x32 synthetic faces),
+ * its 1-channel stem through Winograd moved the loss after one step by 7e-5 relative and bn1.bias
+ * by 4%, where the GPU-shaped kernels (every summation order different) moved them by 3e-7 and
+ * 0.01%; with the stem on the GEMM and every other 3x3 conv on Winograd, by 1e-7. Not
+ * understood: raw images have large flat regions, where the GEMM gives equal pixels equal
+ * results and Winograd's tile positions round differently; a ReLU kink at those values would
+ * turn such differences into a different gradient. */
+enum { WINO_MIN_C = 16 };
+
 int fcl_conv_wino_use(const fcl_conv_tune *t, const fcl_conv2d_params *p)
 {
-    return p->algo == FCL_CONV_WINOGRAD || (p->algo == FCL_CONV_AUTO && t->wino && !t->gpu && fcl_conv_wino_applies(p));
+    return p->algo == FCL_CONV_WINOGRAD || (p->algo == FCL_CONV_AUTO && t->wino && !t->gpu && fcl_conv_wino_applies(p) &&
+                                            p->cin >= WINO_MIN_C && p->cout >= WINO_MIN_C);
 }
 
 /* The tile: m x m outputs from an (m + 2) x (m + 2) input tile, (m + 2)^2 transform planes.

@@ -10,7 +10,8 @@
 int fcl_conv_wino_applies(const fcl_conv2d_params *p);
 
 /* 1 when a conv with params p (checked) goes through Winograd: forced (p->algo), or automatic on
- * a shape where it applies with the tuning's CONV_WINO 1 and the CPU-shaped kernels (CONV_GPU 0). */
+ * a shape where it applies, with 16 or more input and output channels, the tuning's CONV_WINO 1
+ * or 2 and the CPU-shaped kernels (CONV_GPU 0). */
 int fcl_conv_wino_use(const fcl_conv_tune *t, const fcl_conv2d_params *p);
 
 /* y = conv(x, w) + b (b may be NULL), shapes of fcl_conv2d_fwd, p checked and applying; oh x ow

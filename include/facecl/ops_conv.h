@@ -37,9 +37,10 @@ typedef struct fcl_conv2d_params {
  *              F(4x4, 3x3) (6x6 tiles, 36 GEMMs) where the "conv" tuning's CONV_WINO is 2, for
  *              the forward and the data gradient (the weight gradient stays GEMM); needs a dense
  *              (groups 1) 3x3 kernel, stride 1, dilation 1, padding 0..2. The automatic choice
- *              takes it on such shapes where CONV_WINO is 1 or 2 (fcl_conv2d_algo_of, having no
- *              context, reports GEMM for them). Largest relative error vs a double reference
- *              in tests/test_ops_conv.c: F(2x2) 2e-6 like im2col-GEMM's 3e-6, F(4x4) 9e-6
+ *              takes it on such shapes with 16 or more channels in and out where CONV_WINO is 1
+ *              or 2 (fcl_conv2d_algo_of, having no context, reports GEMM for them). Largest relative error vs a double reference
+ *              in tests/test_ops_conv.c: F(2x2) 2e-6 like im2col-GEMM's 3e-6, F(4x4) 4e-5
+ *              (its transforms scale by up to 8 and 1/24)
  * All are deterministic: no atomics, reductions in a fixed order. */
 typedef enum fcl_conv2d_algo {
     FCL_CONV_AUTO = 0,
