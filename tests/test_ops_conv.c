@@ -98,6 +98,7 @@ static const conv_case conv_cases[] = {
     {S_WINO, "wino 3x3 image, pad 0 (1x1 out)", CP(2, 9, 3, 3, 4, 3, 3, 1, 1, 0, 0, 1, 1, 1), 1, FCL_CONV_WINOGRAD},
     {S_WINO, "wino 17 -> 33 channels, 11x11", CP(3, 17, 11, 11, 33, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, FCL_CONV_WINOGRAD},
     {S_WINO, "wino 24 -> 40, 12x12", CP(3, 24, 12, 12, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, FCL_CONV_WINOGRAD},
+    {S_WINO, "wino 16 -> 16, 8x8, batch 4 (RegNet-X n)", CP(4, 16, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1), 0, FCL_CONV_WINOGRAD},
     {S_WINO, "wino 1 channel in and out, 4x4", CP(1, 1, 4, 4, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1), 0, FCL_CONV_WINOGRAD},
     /* run under each of other_tunings */
     {S_TUNED, "3x3 stride 2, odd", CP(3, 10, 13, 11, 14, 3, 3, 2, 2, 1, 1, 1, 1, 1), 1, FCL_CONV_GEMM},
