@@ -103,18 +103,18 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
     [FCL_T_CONV_USE_SG] = {FCL_TF_CONV, "FCL_USE_SG", 1, 1, 0, 1, 0,
                            "1: subgroup reductions in the GPU-shaped kernels where the device has them"},
     /* CONV_WINO 1: dense 3x3 stride-1 convolutions (forward and data gradient) through Winograd
-     * F(2x2, 3x3) (host/ops/conv_wino.c) where the algorithm is automatic; 2: F(4x4, 3x3) on
-     * outputs of at least 16x16 (a 15% gain at 64x28^2, see conv_wino.c), F(2x2, 3x3) below; not
-     * the default (a small gain, a larger rounding error: 4e-5 vs 2e-6 relative). Measured on the CPU
-     * with `facecl bench ops --filter k3s1` (PoCL, 2-core Xeon, ResNet-18 @112 batch 32, process CPU ms, 3 alternating
-     * runs each, shared machine): fwd / bwd_data 64x28^2 20-23 / 19-20 (GEMM) vs 14-15 / 13-14
-     * (Winograd), 128x14^2 17-19 / 16-18 vs 11-12 / 10-13, 256x7^2 21-22 / 17-18 vs 12 / 13,
-     * 512x4^2 24-27 / 23-25 vs 17-18 / 21-23. Convs with fewer than 16 channels in or out stay on
-     * the GEMM (conv_wino.c). CPU default nevertheless 0: with 1, tests/test_parity.c's regnet_x
-     * gradients vs PyTorch are off by 1.15e-2 (allowed 1e-2; GEMM 2.4e-4), BN weights behind
-     * Winograd convs on small maps (Winograd's rounding error scales with the tiles' magnitude,
-     * which BN's centring then divides by a small deviation). Other devices: 0 (the GPU-shaped
-     * kernels run there). */
+     * F(2x2, 3x3) (host/ops/conv_wino.c) where the algorithm is automatic and 16 or more channels go
+     * in and out; 2: F(4x4, 3x3) on outputs of at least 16x16, F(2x2, 3x3) below (a larger rounding
+     * error: 4e-5 vs 2e-6 relative). Measured (PoCL, 2-core Xeon, quiet machine, ResNet-18 @112
+     * batch 32): `facecl bench ops --filter k3s1` fwd / bwd_data ms, GEMM vs F(2x2) vs F(4x4):
+     * 64x28^2 16.4 / 12.8 vs 9.5 / 9.7 vs 8.2 / 8.0; 128x14^2 11.1 / 9.9 vs 7.4 / 7.1; 256x7^2
+     * 12.3 / 10.2 vs 7.9 / 8.0; 512x4^2 14.2 / 12.8 vs 11.0 / 11.2. `facecl bench net --model
+     * resnet18 --size 112 --batch 32 --reps 5 --torch`, 3 alternating runs: train 41.4-43.1 ->
+     * 47.1-48.2 img/s, infer 127.8-131.6 -> 169.5-182.2 img/s (PyTorch 64.7-67.2 / 198.8-217.2).
+     * CPU default nevertheless 0: with 1, tests/test_parity.c's regnet_x gradients vs PyTorch are
+     * off by 1.15e-2 (allowed 1e-2; GEMM 2.4e-4) from one 16x8x8 conv whose own error is 1e-6
+     * (test_ops_conv): that network amplifies conv rounding ~1e4 (BN weights behind it). Other
+     * devices: 0 (the GPU-shaped kernels run there). */
     [FCL_T_CONV_WINO] = {FCL_TF_CONV, "CONV_WINO", 0, 0, 0, 2, 0,
                          "dense 3x3 stride-1 convs (fwd, bwd data) when automatic: 0 GEMM, 1 Winograd F(2x2,3x3), "
                          "2 F(4x4,3x3)"},
