@@ -153,7 +153,7 @@ static fcl_status dw3_fwd(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *out,
     fcl_op_arg_i(&a, flip); fcl_op_arg_i(&a, accumulate);
     fcl_op_arg_i(&a, C); fcl_op_arg_i(&a, H); fcl_op_arg_i(&a, W); fcl_op_arg_i(&a, OH); fcl_op_arg_i(&a, OW);
     fcl_op_arg_i(&a, s);
-    return fcl_conv_launch(t, &a, 2, fcl_conv_cdiv((size_t)OW, 8), (size_t)nc, 1, 0);
+    return fcl_conv_launch(t, &a, 2, fcl_op_div_up((size_t)OW, 8), (size_t)nc, 1, 0);
 }
 
 static fcl_status dw_fwd(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *y, const fcl_tensor *x,
@@ -167,7 +167,7 @@ static fcl_status dw_fwd(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *y, co
     fcl_op_arg_i(&a, p->cin); fcl_op_arg_i(&a, p->h); fcl_op_arg_i(&a, p->w);
     fcl_conv_geom_args(&a, p);
     fcl_op_arg_i(&a, oh); fcl_op_arg_i(&a, ow);
-    return fcl_conv_launch(t, &a, 3, fcl_conv_cdiv((size_t)ow, 8), (size_t)oh, (size_t)p->n * p->cin, 0);
+    return fcl_conv_launch(t, &a, 3, fcl_op_div_up((size_t)ow, 8), (size_t)oh, (size_t)p->n * p->cin, 0);
 }
 
 static fcl_status dw_bwd_data(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *dx, const fcl_tensor *dy,
@@ -183,7 +183,7 @@ static fcl_status dw_bwd_data(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *
         fcl_op_arg_t(&a, w);
         fcl_op_arg_i(&a, p->cin); fcl_op_arg_i(&a, p->h); fcl_op_arg_i(&a, p->w); fcl_op_arg_i(&a, oh);
         fcl_op_arg_i(&a, ow);
-        return fcl_conv_launch(t, &a, 2, fcl_conv_cdiv((size_t)p->w, 16), (size_t)p->n * p->cin, 1, 0);
+        return fcl_conv_launch(t, &a, 2, fcl_op_div_up((size_t)p->w, 16), (size_t)p->n * p->cin, 1, 0);
     }
     if (fcl_conv_start(ctx, &CONV_DW, "conv_dw_bwd_data", &a)) return a.st;
     fcl_op_arg_t(&a, dx);
@@ -192,7 +192,7 @@ static fcl_status dw_bwd_data(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *
     fcl_op_arg_i(&a, p->cin); fcl_op_arg_i(&a, p->h); fcl_op_arg_i(&a, p->w);
     fcl_conv_geom_args(&a, p);
     fcl_op_arg_i(&a, oh); fcl_op_arg_i(&a, ow);
-    return fcl_conv_launch(t, &a, 3, fcl_conv_cdiv((size_t)p->w, 8), (size_t)p->h, (size_t)p->n * p->cin, 0);
+    return fcl_conv_launch(t, &a, 3, fcl_op_div_up((size_t)p->w, 8), (size_t)p->h, (size_t)p->n * p->cin, 0);
 }
 
 static fcl_status dw_bwd_weight(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *dw, const fcl_tensor *dy,

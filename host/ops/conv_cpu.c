@@ -74,7 +74,7 @@ fcl_status fcl_conv_gemm_nn(fcl_ctx *ctx, const fcl_conv_tune *t, int G, int M, 
     fcl_op_args x;
     if (fcl_conv_start(ctx, &CONV, "conv_gemm_nn", &x)) return x.st;
     fcl_op_arg_i(&x, M); fcl_op_arg_i(&x, K); fcl_op_arg_i(&x, P); fcl_op_arg_i(&x, ncols);
-    fcl_op_arg_m(&x, a); fcl_op_arg_i(&x, (int)(fcl_conv_cdiv((size_t)M, (size_t)t->mb) * t->mb) * K);
+    fcl_op_arg_m(&x, a); fcl_op_arg_i(&x, (int)(fcl_op_div_up((size_t)M, (size_t)t->mb) * t->mb) * K);
     arg_opnd(&x, b);
     fcl_op_arg_i(&x, b->contig);
     arg_opnd(&x, c);
@@ -82,7 +82,7 @@ fcl_status fcl_conv_gemm_nn(fcl_ctx *ctx, const fcl_conv_tune *t, int G, int M, 
     fcl_op_arg_m(&x, bias ? bias->buf : a); fcl_op_arg_i(&x, bias ? (int)bias->offset : 0);
     fcl_op_arg_i(&x, bias != NULL);
     fcl_op_arg_i(&x, accumulate);
-    return fcl_conv_launch(t, &x, 3, fcl_conv_cdiv((size_t)M, (size_t)t->mb), fcl_conv_cdiv((size_t)ncols, (size_t)t->nb), (size_t)G,
+    return fcl_conv_launch(t, &x, 3, fcl_op_div_up((size_t)M, (size_t)t->mb), fcl_op_div_up((size_t)ncols, (size_t)t->nb), (size_t)G,
                   (size_t)t->lnn);
 }
 
@@ -96,7 +96,7 @@ fcl_status fcl_conv_gemm_nt(fcl_ctx *ctx, const fcl_conv_tune *t, int G, int M, 
     arg_opnd(&x, a);
     arg_opnd(&x, b);
     fcl_op_arg_t(&x, c); fcl_op_arg_i(&x, N); fcl_op_arg_i(&x, M * N);
-    return fcl_conv_launch(t, &x, 3, fcl_conv_cdiv((size_t)M, (size_t)t->tm), fcl_conv_cdiv((size_t)N, (size_t)t->tn), (size_t)G, (size_t)t->lnt);
+    return fcl_conv_launch(t, &x, 3, fcl_op_div_up((size_t)M, (size_t)t->tm), fcl_op_div_up((size_t)N, (size_t)t->tn), (size_t)G, (size_t)t->lnt);
 }
 
 /* Packs A(m, k) = w[w.offset + g * s_g + m * s_m + k * s_k] (m < M, k < K) for conv_gemm_nn
@@ -104,7 +104,7 @@ fcl_status fcl_conv_gemm_nt(fcl_ctx *ctx, const fcl_conv_tune *t, int G, int M, 
 fcl_status fcl_conv_pack(fcl_ctx *ctx, const fcl_conv_tune *t, cl_mem *dst, size_t *cap, int G, int M, int K,
                        const fcl_tensor *w, int s_g, int s_m, int s_k)
 {
-    size_t nmb = fcl_conv_cdiv((size_t)M, (size_t)t->mb), floats = (size_t)G * nmb * t->mb * K;
+    size_t nmb = fcl_op_div_up((size_t)M, (size_t)t->mb), floats = (size_t)G * nmb * t->mb * K;
     if (floats >= INT_MAX)
         return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "conv2d: the packed weights (%zu floats) exceed 32-bit indexing",
                        floats);
@@ -120,7 +120,7 @@ fcl_status fcl_conv_pack(fcl_ctx *ctx, const fcl_conv_tune *t, cl_mem *dst, size
 /* ---- chunks of images and their workspace ---------------------------------------------------------- */
 
 
-int fcl_conv_col_ld(const fcl_conv_tune *t, int cnt, int P) { return (int)(fcl_conv_cdiv((size_t)cnt * P, (size_t)t->nb) * t->nb); }
+int fcl_conv_col_ld(const fcl_conv_tune *t, int cnt, int P) { return (int)(fcl_op_div_up((size_t)cnt * P, (size_t)t->nb) * t->nb); }
 
 /* Images per chunk such that `rows` workspace rows (all buffers together) fit the budget. */
 int fcl_conv_plan_chunk(const fcl_conv_tune *t, size_t rows, int P, int n)

@@ -35,7 +35,6 @@ typedef struct fcl_conv_ws {
     size_t cap;
 } fcl_conv_ws;
 
-static inline size_t fcl_conv_cdiv(size_t a, size_t b) { return (a + b - 1) / b; }
 
 /* Reads the context's "conv" tuning values into *t. */
 fcl_status fcl_conv_tune_get(fcl_ctx *ctx, fcl_conv_tune *t);

@@ -82,7 +82,7 @@ static fcl_status run(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *out, con
     const int np = (mt + 2) * (mt + 2), TH = (g->OH + mt - 1) / mt, TW = (g->OW + mt - 1) / mt, T = TH * TW;
     const int chunk = fcl_conv_plan_chunk(t, (size_t)np * (g->K + g->M), T, g->n);
     /* + room for the planes' skew: (np - 1) * SKEW floats in rows of at least nb floats */
-    const size_t skew_rows = fcl_conv_cdiv((size_t)(np - 1) * SKEW, (size_t)t->nb);
+    const size_t skew_rows = fcl_op_div_up((size_t)(np - 1) * SKEW, (size_t)t->nb);
     if ((st = fcl_conv_ws_alloc(ctx, t, (size_t)np * g->K + skew_rows, chunk, T, &v))) goto fail;
     if ((st = fcl_conv_ws_alloc(ctx, t, (size_t)np * g->M + skew_rows, chunk, T, &m))) goto fail;
     for (int i0 = 0; i0 < g->n; i0 += chunk) {
