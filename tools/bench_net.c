@@ -177,6 +177,7 @@ int fcl_cmd_bench_net(int argc, char **argv)
         return tool_dist_fail(dist, &err);
     }
     fcl_ctx *ctx = s.ctx;
+    if (fcl_dist_rank(dist) == 0) tool_ctx_warn(ctx); /* e.g. a stale tuning cache, as every command says */
     double t_train = 0, t_infer = 0;
     fcl_status st = bench_step_setup(&s, ctx, m, (int)batch);
     if (fcl_dist_rank(dist) == 0) {
