@@ -1,5 +1,5 @@
 /* cl/bn.cl: batch normalisation kernels (training forward with statistics, inference forward,
- * backward, each optionally fused with a residual add and a ReLU; folding into a conv).
+ * backward, each optionally fused with a residual add and/or a ReLU or ReLU6; folding into a conv).
  * Semantics: include/facecl/ops_bn.h; reference: host/ref/bn.c. */
 
 /* Layout: x [N, C, inner] (inner = H*W). Channel ch is the N rows x[b, ch, 0..inner).
@@ -28,6 +28,7 @@
 #define BN_HAS_BIAS 256
 #define BN_RELU 512      /* fused: y = relu(bn(x) [+ r]); backward masks dy with y > 0 */
 #define BN_HAS_RES 1024  /* fused residual r (forward) / its gradient dr (backward) */
+#define BN_RELU6 2048    /* fused: y = min(max(bn(x) [+ r], 0), 6); backward masks dy with 0 < y < 6 */
 
 /* The arguments the two forwards share (each tensor with its element offset): the output y,
  * the input x, the fused residual res, gamma, beta, and the saved mean / invstd. */
@@ -38,17 +39,24 @@
         __global float *save_mean, const int sm_off, __global float *save_invstd,          \
         const int si_off
 
-/* The fused forward epilogue on one value or vector v of y at element k: + r[k], then ReLU
- * (NaN kept, as F_RELU in act.cl). */
-#define BN_EPILOGUE(T, v, LOAD)                            \
-    do {                                                   \
-        if (flags & BN_HAS_RES)                            \
-            v += LOAD;                                     \
-        if (flags & BN_RELU)                               \
-            v = select(v, (T)(0.0f), v < (T)(0.0f));       \
+/* The fused forward epilogue on one value or vector v of y at element k: + r[k], then ReLU or
+ * ReLU6 (NaN kept, as F_RELU / F_RELU6 in act.cl). */
+#define BN_EPILOGUE(T, v, LOAD)                                              \
+    do {                                                                     \
+        if (flags & BN_HAS_RES)                                              \
+            v += LOAD;                                                       \
+        if (flags & (BN_RELU | BN_RELU6))                                    \
+            v = select(v, (T)(0.0f), v < (T)(0.0f));                         \
+        if (flags & BN_RELU6)                                                \
+            v = select(v, (T)(6.0f), v > (T)(6.0f));                         \
     } while (0)
-/* The fused backward's gradient through the ReLU: dy where y > 0, else 0 (as B_RELU in act.cl). */
-#define BN_MASK(T, g, YLOAD) ((flags & BN_RELU) ? select((T)(0.0f), g, YLOAD > (T)(0.0f)) : g)
+/* The fused backward's gradient through the activation, from the saved output y: ReLU dy where
+ * y > 0 (as B_RELU in act.cl); ReLU6 dy where 0 < y < 6, which is B_RELU6's 0 < x < 6 on its
+ * input x since y = x there and y is 0 or 6 (or x's NaN) everywhere else; 0 elsewhere. */
+#define BN_MASK(T, g, YLOAD)                                                             \
+    ((flags & BN_RELU)    ? select((T)(0.0f), g, YLOAD > (T)(0.0f))                      \
+     : (flags & BN_RELU6) ? select((T)(0.0f), g, (YLOAD > (T)(0.0f)) & (YLOAD < (T)(6.0f))) \
+                          : g)
 
 /* This work-item's share of sum over channel ch of (x - shift). Rows of at least
  * FCL_VEC * L elements are split into FCL_VEC-wide chunks handed out round-robin (chunk q to
@@ -182,8 +190,8 @@ __kernel void bn_fwd_infer(BN_FWD_ARGS, __global const float *run_mean, const in
     }
 }
 
-/* This work-item's share of (sum g, sum g * (x - mean)) over channel ch, g = dy (masked by the
- * saved output y > 0 when BN_RELU is in flags); same element assignment as chan_partial. */
+/* This work-item's share of (sum g, sum g * (x - mean)) over channel ch, g = dy (masked through
+ * the fused ReLU / ReLU6 by the saved output y: BN_MASK); same element assignment as chan_partial. */
 inline float2 chan_partial_bwd(__global const float *dy, __global const float *x,
                                __global const float *y, int n, int C, int inner, int ch,
                                float mean, int flags)
@@ -230,7 +238,7 @@ inline float2 chan_partial_bwd(__global const float *dy, __global const float *x
 }
 
 /* Backward, accumulating. One work-group per channel (global = C * L, local = L).
- * With g = dy (fused ReLU: dy where the saved output y > 0, else 0):
+ * With g = dy (fused ReLU / ReLU6: BN_MASK of dy by the saved output y):
  *   dbeta += sum(g); dgamma += sum(g * xhat), xhat = (x - mean) * invstd
  *   training:  dx += gamma * invstd * (g - sum(g) / M - xhat * sum(g * xhat) / M)
  *   inference: dx += gamma * invstd * g

@@ -1,4 +1,4 @@
-/* tests/test_net_fuse.c: fused / folded layer groups (host/nn/net_fuse.c) give the unfused network's results: inference logits and embeddings, training outputs, gradients and running statistics, and folded weights refreshed after an SGD step, a training forward and a checkpoint load. */
+/* tests/test_net_fuse.c: fused / folded layer groups (host/nn/net_fuse.c) give the unfused network's results: inference logits and embeddings, training outputs, gradients and running statistics (the same values), and folded weights refreshed after an SGD step, a training forward and a checkpoint load. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -21,11 +21,16 @@ typedef struct pair {
     size_t n_out, n_emb, n_par, n_buf, n_in;
 } pair;
 
-/* models/small.model (face stem, identity shortcuts, linear + BN1d embedding) or ResNet-18 at
- * width 1/8 (imagenet stem, max pool, 1x1 downsample shortcuts). */
-static fcl_model *load_model(int resnet18)
+enum { SMALL, RESNET18, MOBILENET_V2 };
+
+/* models/small.model (face stem, identity shortcuts, linear + BN1d embedding), ResNet-18 at
+ * width 1/8 (imagenet stem, max pool, 1x1 downsample shortcuts) or MobileNetV2 at width 1/4
+ * (BN + ReLU6 everywhere, BN + add without an activation in the residual blocks, depthwise convs). */
+static fcl_model *load_model(int which)
 {
-    return resnet18 ? fcl_test_model_file("resnet18", 32, 5, 0, 0.125) : fcl_test_small_model(16, 5, 8);
+    if (which == RESNET18) return fcl_test_model_file("resnet18", 32, 5, 0, 0.125);
+    if (which == MOBILENET_V2) return fcl_test_model_file("mobilenet_v2", 32, 5, 0, 0.25);
+    return fcl_test_small_model(16, 5, 8);
 }
 
 /* BN gammas, betas and running statistics away from their initial 1 / 0 / 0 / 1, so the folds
@@ -48,11 +53,11 @@ static void randomise_bn(fcl_net **nets, int count, uint64_t seed)
     }
 }
 
-static void setup(pair *p, int resnet18)
+static void setup(pair *p, int which)
 {
     memset(p, 0, sizeof *p);
     p->ctx = fcl_test_ctx(0);
-    p->m = load_model(resnet18);
+    p->m = load_model(which);
     p->a = fcl_test_small_net(p->ctx, p->m, N, 7);
     p->b = fcl_test_small_net(p->ctx, p->m, N, 7);
     fcl_net_set_fusion(p->b, 0);
@@ -118,8 +123,18 @@ static double rel_change(const double *a, const double *b, size_t n)
     return d / fmax(s, 1e-30);
 }
 
+/* How many of a[0..n) differ from b (as values: +0 == -0). */
+static size_t count_differ(const double *a, const double *b, size_t n)
+{
+    size_t d = 0;
+    for (size_t i = 0; i < n; i++) d += a[i] != b[i];
+    return d;
+}
+
 /* A training step's forward and backward on both nets from the same d_output; compares outputs,
- * every parameter gradient, the running statistics and the input gradient. */
+ * every parameter gradient, the running statistics and the input gradient: the fused kernels do
+ * the unfused ones' arithmetic in the same order, so every value is the same (the tolerances
+ * only make the report readable when one is not). */
 static void expect_same_training(pair *p)
 {
     char what[160];
@@ -132,6 +147,7 @@ static void expect_same_training(pair *p)
     for (int t = 0; t < 2; t++) {
         cr_assert_eq(fcl_tensor_fill(p->ctx, fcl_net_grads(nets[t]), 0.0f), FCL_OK);
         fcl_net_want_input_grad(nets[t], 1);
+        fcl_rng_seed(fcl_ctx_rng(p->ctx), 11); /* the same dropout masks (MobileNetV2's classifier) */
         y[t] = forward(p, nets[t], 1, NULL);
         cr_assert_eq(fcl_net_backward(nets[t], &bdy.t, NULL), FCL_OK, "%s", fcl_ctx_errmsg(p->ctx));
         g[t] = get(p->ctx, fcl_net_grads(nets[t]), p->n_par);
@@ -148,6 +164,11 @@ static void expect_same_training(pair *p)
     snprintf(what, sizeof what, "%s input gradient, fused vs unfused", p->m->name);
     cr_expect(!dx[0] == !dx[1], "%s: an input gradient from one net only", p->m->name);
     if (dx[0] && dx[1]) h_expect_close(what, dx[0], dx[1], p->n_in, 1e-3);
+    size_t d[4] = {count_differ(y[0], y[1], p->n_out), count_differ(g[0], g[1], p->n_par),
+                   count_differ(r[0], r[1], p->n_buf), dx[0] && dx[1] ? count_differ(dx[0], dx[1], p->n_in) : 0};
+    cr_expect(d[0] + d[1] + d[2] + d[3] == 0,
+              "%s training, fused vs unfused: %zu logits, %zu gradients, %zu running statistics, %zu input gradients "
+              "differ (expected identical values)", p->m->name, d[0], d[1], d[2], d[3]);
     for (int t = 0; t < 2; t++) free(y[t]), free(g[t]), free(r[t]), free(dx[t]);
     free(dy);
     h_free(p->ctx, &bdy);
@@ -169,10 +190,13 @@ static void sgd_step(pair *p)
 }
 
 /* Which groups run: every BN of these models folds into its conv / linear for inference; in
- * training each BN followed by a ReLU (directly or through a residual add) is fused. */
-static void expect_groups(pair *p, int resnet18)
+ * training each BN followed by a ReLU / ReLU6 (directly or through a residual add) is fused, and
+ * MobileNetV2's BN -> add without an activation (35 BN + ReLU6, 11 BN + add: at width 1/4 the
+ * first block keeps its 8 channels and has a residual too). */
+static void expect_groups(pair *p, int which)
 {
-    int infer = resnet18 ? 20 : 8, train = resnet18 ? 17 : 7;
+    static const int infer_groups[] = {8, 20, 52}, train_groups[] = {7, 17, 46};
+    int infer = infer_groups[which], train = train_groups[which];
     cr_expect_eq(netf_count(p->a, 0), infer, "%s: %d inference groups, expected %d", p->m->name, netf_count(p->a, 0),
                  infer);
     cr_expect_eq(netf_count(p->a, 1), train, "%s: %d training groups, expected %d", p->m->name, netf_count(p->a, 1),
@@ -185,12 +209,12 @@ static void expect_groups(pair *p, int resnet18)
     unsetenv("FACECL_NO_FUSE");
 }
 
-static void run_model(int resnet18)
+static void run_model(int which)
 {
     pair p;
-    setup(&p, resnet18);
+    setup(&p, which);
     h_case("%s: fused / folded vs unfused", p.m->name);
-    expect_groups(&p, resnet18);
+    expect_groups(&p, which);
     double *y0 = expect_same_inference(&p, "at start");
     expect_same_training(&p); /* also moves the running statistics: the next inference refolds */
     double *y1 = expect_same_inference(&p, "after a training forward");
@@ -232,5 +256,6 @@ static void run_model(int resnet18)
     teardown(&p);
 }
 
-Test(net_fuse, small_model) { run_model(0); }
-Test(net_fuse, resnet18) { run_model(1); }
+Test(net_fuse, small_model) { run_model(SMALL); }
+Test(net_fuse, resnet18) { run_model(RESNET18); }
+Test(net_fuse, mobilenet_v2) { run_model(MOBILENET_V2); }

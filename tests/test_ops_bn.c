@@ -1,6 +1,6 @@
 /* tests/test_ops_bn.c: batch normalisation as op-driver descriptors (training and inference
  * forward, running statistics, every backward output, OpenCL vs reference; reference backward vs
- * finite differences), the fused BN + residual + ReLU the same way, determinism, in-place use,
+ * finite differences), the fused BN + residual + ReLU / ReLU6 / nothing the same way, determinism, in-place use,
  * conv+BN folding, argument errors. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
@@ -46,9 +46,14 @@ typedef struct bn_case {
     fcl_bn2d_params p;
     int wg;
     int affine;
-    int fused;   /* fcl_bn2d_relu_*: y = relu(bn(x) [+ r]) */
+    int fused;   /* 0 plain; fcl_bn2d_relu_*: 1 y = relu(bn(x) [+ r]); fcl_bn2d_act_*_wg: 2 ReLU6,
+                    3 no activation (bn(x) + r) */
     int res;     /* fused with a residual r */
 } bn_case;
+
+/* A fused case's activation: the library's and the reference's (1 ReLU, 2 ReLU6, 0 none). */
+static fcl_bn_act bn_act(int fused) { return fused == 1 ? FCL_BN_ACT_RELU : fused == 2 ? FCL_BN_ACT_RELU6 : FCL_BN_ACT_NONE; }
+static int bn_ref_act(int fused) { return fused == 3 ? 0 : fused; }
 
 /* Which cases: training (3 group sizes) or inference (2), every shape, one without affine
  * parameters; or fd: the reference backward vs FD on three small shapes, both modes. fused: the
@@ -67,9 +72,12 @@ static void bn_dims(const oc_case *c, size_t *d)
 static fcl_status bn_dev_fwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
 {
     const bn_case *bc = OC_P(c, bn_case);
-    if (bc->fused)
+    if (bc->fused == 1)
         return fcl_bn2d_relu_fwd_wg(ctx, t[Y], t[SM], t[SI], t[RM], t[RV], t[X], t[R], bc->affine ? t[G] : NULL,
                                     bc->affine ? t[BE] : NULL, &bc->p, bc->wg);
+    if (bc->fused)
+        return fcl_bn2d_act_fwd_wg(ctx, t[Y], t[SM], t[SI], t[RM], t[RV], t[X], t[R], bc->affine ? t[G] : NULL,
+                                   bc->affine ? t[BE] : NULL, &bc->p, bn_act(bc->fused), bc->wg);
     return fcl_bn2d_fwd_wg(ctx, t[Y], t[SM], t[SI], t[RM], t[RV], t[X], bc->affine ? t[G] : NULL,
                            bc->affine ? t[BE] : NULL, &bc->p, bc->wg);
 }
@@ -78,9 +86,13 @@ static fcl_status bn_dev_fwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
 static fcl_status bn_dev_bwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
 {
     const bn_case *bc = OC_P(c, bn_case);
-    if (bc->fused)
+    if (bc->fused == 1)
         return fcl_bn2d_relu_bwd_wg(ctx, t[DX], bc->affine ? t[DG] : NULL, bc->affine ? t[DB] : NULL, t[DR], t[DY],
                                     t[Y], t[X], bc->affine ? t[G] : NULL, t[SM], t[SI], &bc->p, bc->wg);
+    if (bc->fused) /* without an activation y is not needed: NULL */
+        return fcl_bn2d_act_bwd_wg(ctx, t[DX], bc->affine ? t[DG] : NULL, bc->affine ? t[DB] : NULL, t[DR], t[DY],
+                                   bc->fused == 3 ? NULL : t[Y], t[X], bc->affine ? t[G] : NULL, t[SM], t[SI], &bc->p,
+                                   bn_act(bc->fused), bc->wg);
     if (!bc->affine) return fcl_bn2d_bwd_wg(ctx, t[DX], NULL, NULL, t[DY], t[X], NULL, t[SM], t[SI], &bc->p, bc->wg);
     return fcl_bn2d_bwd_wg(ctx, t[DX], t[DG], t[DB], t[DY], t[X], t[G], t[SM], t[SI], &bc->p, bc->wg);
 }
@@ -91,8 +103,9 @@ static void bn_ref_fwd(double *const *h, const oc_case *c)
     bn_dims(c, d);
     int affine = OC_P(c, bn_case)->affine;
     if (OC_P(c, bn_case)->fused)
-        fcl_ref_bn2d_relu_fwd(h[Y], h[SM], h[SI], h[RM], h[RV], h[X], h[R], affine ? h[G] : NULL,
-                              affine ? h[BE] : NULL, d[0], d[1], d[2], &OC_P(c, bn_case)->p);
+        fcl_ref_bn2d_act_fwd(h[Y], h[SM], h[SI], h[RM], h[RV], h[X], h[R], affine ? h[G] : NULL,
+                             affine ? h[BE] : NULL, d[0], d[1], d[2], &OC_P(c, bn_case)->p,
+                             bn_ref_act(OC_P(c, bn_case)->fused));
     else
         fcl_ref_bn2d_fwd(h[Y], h[SM], h[SI], h[RM], h[RV], h[X], affine ? h[G] : NULL, affine ? h[BE] : NULL, d[0],
                          d[1], d[2], &OC_P(c, bn_case)->p);
@@ -104,14 +117,15 @@ static void bn_ref_bwd(double *const *h, const oc_case *c)
     bn_dims(c, d);
     int affine = OC_P(c, bn_case)->affine;
     if (OC_P(c, bn_case)->fused)
-        fcl_ref_bn2d_relu_bwd(h[DX], affine ? h[DG] : NULL, affine ? h[DB] : NULL, h[DR], h[DY], h[Y], h[X],
-                              affine ? h[G] : NULL, h[SM], h[SI], d[0], d[1], d[2], &OC_P(c, bn_case)->p);
+        fcl_ref_bn2d_act_bwd(h[DX], affine ? h[DG] : NULL, affine ? h[DB] : NULL, h[DR], h[DY], h[Y], h[X],
+                             affine ? h[G] : NULL, h[SM], h[SI], d[0], d[1], d[2], &OC_P(c, bn_case)->p,
+                             bn_ref_act(OC_P(c, bn_case)->fused));
     else
         fcl_ref_bn2d_bwd(h[DX], affine ? h[DG] : NULL, affine ? h[DB] : NULL, h[DY], h[X], affine ? h[G] : NULL,
                          h[SM], h[SI], d[0], d[1], d[2], &OC_P(c, bn_case)->p);
 }
 
-/* The fused ReLU's input z = bn(x) + r at the case's operands (malloc'd; running statistics
+/* The fused activation's input z = bn(x) + r at the case's operands (malloc'd; running statistics
  * read, never updated). */
 static double *bn_pre_relu(double *const *h, const oc_case *c, double *scale)
 {
@@ -131,23 +145,28 @@ static double *bn_pre_relu(double *const *h, const oc_case *c, double *scale)
     return z;
 }
 
-/* Fused cases: no ReLU input within 1e-3 of 0, where float rounding could decide the mask
- * differently on the device and in the reference (moves r, else x, by 3e-3 away from 0). */
+/* The activation's kink nearest to z: 0, or 6 for ReLU6 above 3. */
+static double bn_kink_at(const oc_case *c, double z) { return OC_P(c, bn_case)->fused == 2 && z > 3 ? 6.0 : 0.0; }
+
+/* Fused cases with an activation: no activation input within 1e-3 of a kink (0; 6 for ReLU6),
+ * where float rounding could decide the mask differently on the device and in the reference
+ * (moves r, else x, by 3e-3 away from it). */
 static void bn_fill(double *const *h, const oc_case *c)
 {
-    if (!OC_P(c, bn_case)->fused) return;
+    if (!OC_P(c, bn_case)->fused || OC_P(c, bn_case)->fused == 3) return;
     size_t total = h_numel(c->arg[X].ndim, c->arg[X].shape);
     double *scale = h_alloc(total), *z = bn_pre_relu(h, c, scale);
     for (size_t k = 0; k < total; k++) {
-        if (fabs(z[k]) >= 1e-3) continue;
-        double move = z[k] < 0 ? -3e-3 : 3e-3;
+        double at = bn_kink_at(c, z[k]);
+        if (fabs(z[k] - at) >= 1e-3) continue;
+        double move = z[k] < at ? -3e-3 : 3e-3;
         if (h[R]) h[R][k] = (double)(float)(h[R][k] + move);
         else h[X][k] = (double)(float)(h[X][k] + move / scale[k]);
     }
     free(scale), free(z);
 }
 
-/* FD: element i of operand wrt moved by +-step flips some ReLU input's sign. */
+/* FD: element i of operand wrt moved by +-step moves some activation input across a kink. */
 static int bn_kink(double *const *h, int wrt, size_t i, double step, const oc_case *c)
 {
     double v = h[wrt][i];
@@ -157,7 +176,8 @@ static int bn_kink(double *const *h, int wrt, size_t i, double step, const oc_ca
     double *zm = bn_pre_relu(h, c, NULL);
     h[wrt][i] = v;
     int kink = 0;
-    for (size_t k = 0; k < h_numel(c->arg[X].ndim, c->arg[X].shape) && !kink; k++) kink = (zp[k] > 0) != (zm[k] > 0);
+    for (size_t k = 0; k < h_numel(c->arg[X].ndim, c->arg[X].shape) && !kink; k++)
+        kink = (zp[k] > 0) != (zm[k] > 0) || (OC_P(c, bn_case)->fused == 2 && (zp[k] > 6) != (zm[k] > 6));
     free(zp), free(zm);
     return kink;
 }
@@ -195,7 +215,8 @@ static void bn_determinism(fcl_ctx *ctx, h_buf *b, double *const *h, double *con
     free(yi), free(y[0]), free(y[1]), free(dg[0]), free(dg[1]);
 }
 
-static void bn_args(oc_case *c, const shape *s, int affine, int res)
+/* ReLU6 cases: betas up to 5, so that a part of every map is clamped at 6 too. */
+static void bn_args(oc_case *c, const shape *s, int affine, int res, int relu6)
 {
     size_t C = s->s[1];
     oc_role gr = affine ? OC_GRAD : OC_IN;   /* without: passed as NULL, must stay as they were */
@@ -203,7 +224,7 @@ static void bn_args(oc_case *c, const shape *s, int affine, int res)
     oc_arg_set(c, DR, "dres", res ? OC_GRAD : OC_NONE, s->ndim, s->s, -1, 1);
     oc_arg_set(c, X, "x", OC_IN, s->ndim, s->s, -1, 3);   /* a mean offset, so centring matters */
     oc_arg_set(c, G, "gamma", OC_IN, 1, &C, 0.5, 1.5);
-    oc_arg_set(c, BE, "beta", OC_IN, 1, &C, -0.5, 0.5);
+    oc_arg_set(c, BE, "beta", OC_IN, 1, &C, -0.5, relu6 ? 5 : 0.5);
     oc_arg_set(c, RM, "running_mean", OC_INOUT, 1, &C, -0.5, 0.5);
     oc_arg_set(c, RV, "running_var", OC_INOUT, 1, &C, 0.5, 2);
     oc_arg_set(c, Y, "y", OC_OUT, s->ndim, s->s, 0, 0);
@@ -222,17 +243,18 @@ static int bn_gen(const oc_op *op, size_t i, oc_case *c)
     static const shape fd_shapes[] = {{4, {2, 3, 5, 7}}, {4, {1, 2, 3, 3}}, {2, {6, 5}}};
     const shape *s;
     char ss[64];
-    const char *name = set->fused ? "bn2d_relu" : "bn2d";
+    static const char *const names[] = {"bn2d", "bn2d_relu", "bn2d_relu6", "bn2d_add"};
+    const char *name = names[set->fused];
     if (set->fd) {   /* three shapes, training then inference (fused: with a residual, then without) */
         if (i >= 6) return 0;
         s = &fd_shapes[i / 2];
-        *bc = (bn_case){{!(i % 2), 1e-5f, 0.1f}, 0, 1, set->fused, set->fused && i < 4};
-        bn_args(c, s, 1, bc->res);
+        *bc = (bn_case){{!(i % 2), 1e-5f, 0.1f}, 0, 1, set->fused, set->fused == 3 || (set->fused && i < 4)};
+        bn_args(c, s, 1, bc->res, set->fused == 2);
         oc_shape_str(ss, sizeof ss, s->ndim, s->s);
         snprintf(c->what, sizeof c->what, "%s %s%s %s", name, bc->p.training ? "train" : "infer",
                  bc->res ? " +res" : "", ss);
         c->device = 0;
-        oc_kink_fn kink = set->fused ? bn_kink : NULL;
+        oc_kink_fn kink = set->fused == 1 || set->fused == 2 ? bn_kink : NULL;
         oc_fd_add(c, X, Y, DY, DX, 0, kink);
         oc_fd_add(c, G, Y, DY, DG, 0, kink);
         oc_fd_add(c, BE, Y, DY, DB, 0, kink);
@@ -243,13 +265,14 @@ static int bn_gen(const oc_op *op, size_t i, oc_case *c)
     if (i > nwg * N_BN_SHAPES) return 0;
     if (i == nwg * N_BN_SHAPES) {   /* affine=False */
         s = &bn_shapes[set->training ? 1 : 0];
-        *bc = (bn_case){{set->training, 1e-5f, 0.1f}, 0, 0, set->fused, set->fused};
-    } else {   /* fused: a residual in every other case, each shape getting both over the group sizes */
+        *bc = (bn_case){{set->training, 1e-5f, 0.1f}, 0, 0, set->fused, set->fused != 0};
+    } else {   /* fused: a residual in every other case, each shape getting both over the group sizes
+                * (always without an activation) */
         s = &bn_shapes[i % N_BN_SHAPES];
         *bc = (bn_case){{set->training, 1e-5f, 0.1f}, bn_wgs[i / N_BN_SHAPES], 1, set->fused,
-                        set->fused && (i + i / N_BN_SHAPES) % 2};
+                        set->fused == 3 || (set->fused && (i + i / N_BN_SHAPES) % 2)};
     }
-    bn_args(c, s, bc->affine, bc->res);
+    bn_args(c, s, bc->affine, bc->res, set->fused == 2);
     oc_shape_str(ss, sizeof ss, s->ndim, s->s);
     snprintf(c->what, sizeof c->what, "%s %s%s%s fwd+bwd %s reduce_wg %d%s", name, set->training ? "train" : "infer",
              bc->affine ? "" : " affine=False", bc->res ? " +res" : "", ss, bc->wg, bc->wg ? "" : " (tuned)");
@@ -259,23 +282,29 @@ static int bn_gen(const oc_op *op, size_t i, oc_case *c)
 static void run_bn(int training, int fd, int fused, size_t tuning)
 {
     bn_set set = {training, fd, fused};
-    oc_op op = {.name = fused ? "bn2d_relu" : "bn2d", .ud = &set, .gen = bn_gen, .fill = bn_fill,
+    static const char *const names[] = {"bn2d", "bn2d_relu", "bn2d_relu6", "bn2d_add"};
+    oc_op op = {.name = names[fused], .ud = &set, .gen = bn_gen, .fill = bn_fill,
                 .dev_fwd = bn_dev_fwd, .dev_bwd = bn_dev_bwd, .ref_fwd = bn_ref_fwd, .ref_bwd = bn_ref_bwd,
                 .extra = bn_determinism, .tunings = bn_tunings};
     oc_run_tuned(&op, (int)tuning);
 }
 
-/* op bit 0: training (1) or inference (0); bit 1: fused with the ReLU (and a residual); under the
- * device's tuning and each forced one */
+/* op bit 0: training (1) or inference (0); op >> 1: plain, fused with the ReLU, the ReLU6 (each
+ * with and without a residual) or with a residual and no activation; under the device's tuning
+ * and each forced one */
 ParameterizedTestParameters(bn, modes_and_tunings)
 {
     static oc_param runs[] = {{1, 0, 0}, {1, 1, 0}, {1, 2, 0}, {0, 0, 0}, {0, 1, 0}, {0, 2, 0},
-                              {3, 0, 0}, {3, 1, 0}, {3, 2, 0}, {2, 0, 0}, {2, 1, 0}, {2, 2, 0}};
+                              {3, 0, 0}, {3, 1, 0}, {3, 2, 0}, {2, 0, 0}, {2, 1, 0}, {2, 2, 0},
+                              {5, 0, 0}, {5, 1, 0}, {5, 2, 0}, {4, 0, 0}, {4, 1, 0}, {4, 2, 0},
+                              {7, 0, 0}, {7, 1, 0}, {7, 2, 0}, {6, 0, 0}, {6, 1, 0}, {6, 2, 0}};
     return cr_make_param_array(oc_param, runs, sizeof runs / sizeof runs[0]);
 }
 ParameterizedTest(oc_param *r, bn, modes_and_tunings) { run_bn(r->op & 1, 0, r->op >> 1, (size_t)r->tuning); }
 Test(bn, finite_differences) { run_bn(1, 1, 0, 0); }
 Test(bn, finite_differences_fused) { run_bn(1, 1, 1, 0); }
+Test(bn, finite_differences_fused_relu6) { run_bn(1, 1, 2, 0); }
+Test(bn, finite_differences_fused_add) { run_bn(1, 1, 3, 0); }
 
 /* ---- folding into a conv -------------------------------------------------------------------- */
 
@@ -384,6 +413,12 @@ Test(bn, errors)
     cr_expect(st == FCL_ERR_INVALID_ARG, "dres == y must be refused: %s", fcl_ctx_errmsg(ctx));
     st = fcl_bn2d_relu_bwd(ctx, NULL, NULL, NULL, NULL, &x4.t, NULL, &x4.t, NULL, &c3.t, &c3b.t, &train);
     cr_expect(st == FCL_ERR_INVALID_ARG, "fused backward without y: %s", fcl_ctx_errmsg(ctx));
+    st = fcl_bn2d_act_fwd_wg(ctx, &y4.t, NULL, NULL, NULL, NULL, &x4.t, NULL, NULL, NULL, &train, (fcl_bn_act)7, 0);
+    cr_expect(st == FCL_ERR_INVALID_ARG && strstr(fcl_ctx_errmsg(ctx), "activation"), "unknown activation: %s",
+              fcl_ctx_errmsg(ctx));
+    st = fcl_bn2d_act_bwd_wg(ctx, NULL, NULL, NULL, NULL, &x4.t, NULL, &x4.t, NULL, &c3.t, &c3b.t, &train,
+                             FCL_BN_ACT_RELU6, 0);
+    cr_expect(st == FCL_ERR_INVALID_ARG, "fused ReLU6 backward without y: %s", fcl_ctx_errmsg(ctx));
     st = fcl_bn2d_fwd_wg(ctx, &y4.t, NULL, NULL, NULL, NULL, &x4.t, NULL, NULL, &train, -2);
     cr_expect(st == FCL_ERR_INVALID_ARG, "negative group size: %s", fcl_ctx_errmsg(ctx));
     /* w [2, 3, 2, 2] has 2 output channels: stats of 2 fit, stats of 3 do not */

@@ -1,16 +1,19 @@
-/* host/nn/net_fuse.c: fused and folded layer groups (conv+BN folding for inference, BN+[add+]ReLU in one pass) for net.c. */
+/* host/nn/net_fuse.c: fused and folded layer groups (conv+BN folding for inference, BN+[add+]ReLU/ReLU6 in one pass) for net.c. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "nn/net_fuse.h"
 #include "nn/net_internal.h"
+#include "nn/net_plan.h"
+#include "ops/bn_internal.h"
 
 enum { ROLE_NONE = 0, ROLE_HEAD, ROLE_MEMBER };
 
 /* One group: layer indices (-1 absent); it runs at its first layer, writes act[last]. */
 typedef struct netf_group {
     int conv;            /* inference: the conv / linear the BN is folded into */
-    int bn, add, relu;
+    int bn, add, relu;   /* relu: the ReLU or ReLU6 layer */
+    fcl_bn_act act;      /* relu's kind (NONE when relu < 0) */
     int res;             /* the add's other input (-1: the network input) */
     int last;
     fcl_tensor w, b;     /* the folded weight and bias (allocated on first use) */
@@ -33,7 +36,12 @@ struct netf_plan {
     netf_mode m[2];      /* 0: inference, 1: training */
 };
 
-static int is_relu(const fcl_layer *L) { return L->kind == FCL_LAYER_ACT && L->act.kind == FCL_ACT_RELU; }
+/* The fused kind of an activation layer the BN kernels can apply: ReLU or ReLU6, else NONE. */
+static fcl_bn_act act_of(const fcl_layer *L)
+{
+    if (L->kind != FCL_LAYER_ACT) return FCL_BN_ACT_NONE;
+    return L->act.kind == FCL_ACT_RELU ? FCL_BN_ACT_RELU : L->act.kind == FCL_ACT_RELU6 ? FCL_BN_ACT_RELU6 : FCL_BN_ACT_NONE;
+}
 
 /* The single reader of layer j's output, or -1. */
 static int only_reader(const netf_plan *f, int j) { return j >= 0 && f->readers[j] == 1 ? f->reader[j] : -1; }
@@ -43,7 +51,7 @@ static void add_group(netf_mode *m, netf_group g)
     int members[4] = {g.conv, g.bn, g.add, g.relu}, first = -1;
     for (int k = 0; k < 4; k++)
         if (members[k] >= 0 && (first < 0 || members[k] < first)) first = members[k];
-    g.last = g.relu >= 0 ? g.relu : g.bn;
+    g.last = g.relu >= 0 ? g.relu : g.add >= 0 ? g.add : g.bn;
     for (int k = 0; k < 4; k++)
         if (members[k] >= 0) {
             m->role[members[k]] = members[k] == first ? ROLE_HEAD : ROLE_MEMBER;
@@ -52,24 +60,40 @@ static void add_group(netf_mode *m, netf_group g)
     m->g[m->n++] = g;
 }
 
-/* BN j -> ReLU, or BN j -> add(j, r) -> ReLU with r computed before j (so the group can run at
- * j); 1 when found. */
+/* BN j -> ReLU / ReLU6, or BN j -> add(j, r) [-> ReLU / ReLU6] with r computed before j (so the
+ * group can run at j); 1 when found. The add's output may have other readers when no activation
+ * follows it (the group writes it like the add would). */
 static int bn_relu_group(const fcl_net *net, const netf_plan *f, const netf_mode *m, int j, netf_group *g)
 {
     const fcl_model *md = net->model;
     int k = only_reader(f, j);
-    *g = (netf_group){.conv = -1, .bn = j, .add = -1, .relu = -1, .res = -1};
+    *g = (netf_group){.conv = -1, .bn = j, .add = -1, .relu = -1, .act = FCL_BN_ACT_NONE, .res = -1};
     if (k < 0 || m->role[k] != ROLE_NONE) return 0;
     const fcl_layer *K = &md->layers[k];
-    if (is_relu(K)) {
-        g->relu = k;
+    if (act_of(K) != FCL_BN_ACT_NONE) {
+        g->relu = k, g->act = act_of(K);
         return 1;
     }
     if (K->kind != FCL_LAYER_ADD || K->n_inputs != 2) return 0;
     int r = K->inputs[0] == j ? K->inputs[1] : K->inputs[0], q = only_reader(f, k);
-    if (r == j || r >= j || q < 0 || m->role[q] != ROLE_NONE || !is_relu(&md->layers[q])) return 0;
-    g->add = k, g->relu = q, g->res = r;
+    if (r == j || r >= j) return 0;
+    g->add = k, g->res = r;
+    if (q >= 0 && m->role[q] == ROLE_NONE && act_of(&md->layers[q]) != FCL_BN_ACT_NONE)
+        g->relu = q, g->act = act_of(&md->layers[q]);
     return 1;
+}
+
+/* The training groups' backward reads the group's output y for the activation's mask, where the
+ * unfused ReLU6 layer reads its input: keep y for the backward until the group's backward (the
+ * last layer's index) has run. */
+static void keep_group_outputs(fcl_net *net, const netf_mode *m)
+{
+    for (int k = 0; k < m->n; k++) {
+        int i = m->g[k].last;
+        if (m->g[k].act == FCL_BN_ACT_NONE) continue;
+        net->keep_for_bwd[i] = 1;
+        if (i < net->last_bwd_use[i]) net->last_bwd_use[i] = i;
+    }
 }
 
 static void plan_mode(fcl_net *net, netf_plan *f, int training)
@@ -78,6 +102,8 @@ static void plan_mode(fcl_net *net, netf_plan *f, int training)
     netf_mode *m = &f->m[training];
     m->n = 0;
     memset(m->role, 0, (size_t)md->n_layers * sizeof *m->role);
+    if (training) /* the unfused liveness, adjusted below for the groups found */
+        fcl_net_liveness(md, net->freeze, net->last_fwd_use, net->keep_for_bwd, net->last_bwd_use);
     if (!f->on) return;
     for (int j = 0; j < md->n_layers; j++) {
         const fcl_layer *L = &md->layers[j];
@@ -92,13 +118,14 @@ static void plan_mode(fcl_net *net, netf_plan *f, int training)
         if (C && only_reader(f, i) == j && m->role[i] == ROLE_NONE &&
             ((C->kind == FCL_LAYER_CONV && !C->conv.ws) || C->kind == FCL_LAYER_LINEAR)) {
             int k = only_reader(f, j);
-            g = (netf_group){.conv = i, .bn = j, .add = -1, .relu = -1, .res = -1};
-            if (k >= 0 && is_relu(&md->layers[k])) g.relu = k;
+            g = (netf_group){.conv = i, .bn = j, .add = -1, .relu = -1, .act = FCL_BN_ACT_NONE, .res = -1};
+            if (k >= 0 && act_of(&md->layers[k]) != FCL_BN_ACT_NONE) g.relu = k, g.act = act_of(&md->layers[k]);
             add_group(m, g);
         } else if (bn_relu_group(net, f, m, j, &g)) {
             add_group(m, g);
         }
     }
+    if (training) keep_group_outputs(net, m);
 }
 
 static void release_folds(fcl_net *net, netf_plan *f)
@@ -228,8 +255,9 @@ static fcl_status run_group(fcl_net *net, netf_group *g, int training)
         } else {
             st = fcl_linear_fwd(ctx, y, x, &g->w, &g->b);
         }
-        fcl_act_params relu = {FCL_ACT_RELU, 0.0f};
-        return st || g->relu < 0 ? st : fcl_act_fwd(ctx, y, y, &relu);
+        if (st || g->relu < 0) return st;
+        fcl_act_params act = {md->layers[g->relu].act.kind, 0.0f};
+        return fcl_act_fwd(ctx, y, y, &act);
     }
     layer_state *s = &net->ls[g->bn];
     bn_views v;
@@ -237,9 +265,9 @@ static fcl_status run_group(fcl_net *net, netf_group *g, int training)
     fcl_bn2d_params p = {training, B->bn.eps, B->bn.momentum};
     s->bn_training = training;
     if (training && s->nbt >= 0) net->nbt[s->nbt]++;
-    return fcl_bn2d_relu_fwd(ctx, y, &s->save_mean, &s->save_invstd, &v.rm, &v.rv, netp_in(net, B->inputs[0]),
-                             g->add >= 0 ? netp_in(net, g->res) : NULL, v.has_w ? &v.w : NULL, v.has_b ? &v.b : NULL,
-                             &p);
+    return fcl_bn2d_act_fwd_wg(ctx, y, &s->save_mean, &s->save_invstd, &v.rm, &v.rv, netp_in(net, B->inputs[0]),
+                               g->add >= 0 ? netp_in(net, g->res) : NULL, v.has_w ? &v.w : NULL,
+                               v.has_b ? &v.b : NULL, &p, g->act, 0);
 }
 
 fcl_status netf_forward(fcl_net *net, int i, int training, int *done)
@@ -272,7 +300,7 @@ fcl_status netf_backward(fcl_net *net, int i, int *done)
         return st;
     int dgamma = s->weight >= 0 && !net->entries[s->weight].info->fixed; /* fixed: stays 0 */
     fcl_bn2d_params p = {s->bn_training, B->bn.eps, B->bn.momentum};
-    return fcl_bn2d_relu_bwd(net->ctx, dx, dgamma ? &dw : NULL, s->bias >= 0 ? &db : NULL, dr, &net->dact[i],
-                             &net->act[i], netp_in(net, B->inputs[0]), s->weight >= 0 ? &w : NULL, &s->save_mean,
-                             &s->save_invstd, &p);
+    return fcl_bn2d_act_bwd_wg(net->ctx, dx, dgamma ? &dw : NULL, s->bias >= 0 ? &db : NULL, dr, &net->dact[i],
+                               g->act != FCL_BN_ACT_NONE ? &net->act[i] : NULL, netp_in(net, B->inputs[0]),
+                               s->weight >= 0 ? &w : NULL, &s->save_mean, &s->save_invstd, &p, g->act, 0);
 }

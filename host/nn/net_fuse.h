@@ -5,14 +5,17 @@
 #include "facecl/net.h"
 
 /* Groups, found once from the graph (a layer's output read by exactly one later layer and not
- * the network's output or embedding, so nothing else sees the intermediate results):
- *   inference  conv / linear -> BN [-> ReLU]: ONE conv with the BN folded into its weights and
- *              bias (cached; refolded when the parameters or running statistics may have
- *              changed), the ReLU applied in place on its output;
- *              other BN -> ReLU and BN -> add -> ReLU: one fcl_bn2d_relu_fwd;
- *   training   BN -> ReLU and BN -> add(other input computed before the BN) -> ReLU, for BN
- *              layers at or after the frozen prefix and without data-parallel BN hooks:
- *              fcl_bn2d_relu_fwd, and fcl_bn2d_relu_bwd at the group's last layer.
+ * the network's output or embedding, so nothing else sees the intermediate results; the add's
+ * output of BN -> add may have other readers):
+ *   inference  conv / linear -> BN [-> ReLU / ReLU6]: ONE conv with the BN folded into its
+ *              weights and bias (cached; refolded when the parameters or running statistics may
+ *              have changed), the activation applied in place on its output;
+ *              other BN -> act and BN -> add [-> act]: one fcl_bn2d_act_fwd_wg;
+ *   training   BN -> act and BN -> add(other input computed before the BN) [-> act], act ReLU
+ *              or ReLU6, for BN layers at or after the frozen prefix and without data-parallel
+ *              BN hooks: fcl_bn2d_act_fwd_wg, and fcl_bn2d_act_bwd_wg at the group's last layer
+ *              (which reads the group's output for the mask: kept for the backward, net->
+ *              keep_for_bwd / last_bwd_use adjusted here after fcl_net_liveness).
  * A group runs at its first layer and writes its last layer's output; the others are skipped.
  * On unless $FACECL_NO_FUSE is set to something other than 0 at creation, or
  * fcl_net_set_fusion(net, 0). */

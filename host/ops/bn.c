@@ -18,8 +18,12 @@ enum {
     BN_TRAINING = 128,
     BN_HAS_BIAS = 256,
     BN_RELU = 512,
-    BN_HAS_RES = 1024
+    BN_HAS_RES = 1024,
+    BN_RELU6 = 2048
 };
+
+/* The kernel flag of a fused activation. */
+static int act_flag(fcl_bn_act act) { return act == FCL_BN_ACT_RELU ? BN_RELU : act == FCL_BN_ACT_RELU6 ? BN_RELU6 : 0; }
 
 /* x [N, C, inner...]: the three extents the kernels use. */
 static void bn_dims(const fcl_tensor *x, int *n, int *c, int *inner)
@@ -76,10 +80,11 @@ static fcl_status reduce_wg(fcl_ctx *ctx, cl_kernel k, int forced, size_t *wg)
     return fcl_op_reduce_wg(ctx, k, want > 0 ? (size_t)want : 1, wg);
 }
 
-/* The fused epilogue of a forward / the mask of a backward: relu(bn(x) + res) when relu is set
- * (res may be NULL); plain bn otherwise (res NULL). */
+/* The fused epilogue of a forward / the mask of a backward: act(bn(x) [+ res]); `fused` 0 for
+ * the plain ops (act NONE, res NULL), whose messages name fcl_bn2d_fwd / _bwd. */
 typedef struct bn_fuse {
-    int relu;
+    int fused;
+    fcl_bn_act act;
     const fcl_tensor *res;
 } bn_fuse;
 
@@ -89,13 +94,13 @@ static fcl_status bn_fwd(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *save_mean, fcl
 static fcl_status bn_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma, fcl_tensor *dbeta, fcl_tensor *dres,
                          const fcl_tensor *dy, const fcl_tensor *y, const fcl_tensor *x, const fcl_tensor *gamma,
                          const fcl_tensor *save_mean, const fcl_tensor *save_invstd, const fcl_bn2d_params *p,
-                         int forced_wg);
+                         bn_fuse fu, int forced_wg);
 
 fcl_status fcl_bn2d_fwd(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *save_mean, fcl_tensor *save_invstd,
                         fcl_tensor *running_mean, fcl_tensor *running_var, const fcl_tensor *x,
                         const fcl_tensor *gamma, const fcl_tensor *beta, const fcl_bn2d_params *p)
 {
-    return bn_fwd(ctx, y, save_mean, save_invstd, running_mean, running_var, x, (bn_fuse){0, NULL}, gamma, beta, p, 0);
+    return bn_fwd(ctx, y, save_mean, save_invstd, running_mean, running_var, x, (bn_fuse){0, FCL_BN_ACT_NONE, NULL}, gamma, beta, p, 0);
 }
 
 fcl_status fcl_bn2d_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma, fcl_tensor *dbeta,
@@ -103,7 +108,8 @@ fcl_status fcl_bn2d_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma, fcl_te
                         const fcl_tensor *save_mean, const fcl_tensor *save_invstd,
                         const fcl_bn2d_params *p)
 {
-    return bn_bwd(ctx, dx, dgamma, dbeta, NULL, dy, NULL, x, gamma, save_mean, save_invstd, p, 0);
+    return bn_bwd(ctx, dx, dgamma, dbeta, NULL, dy, NULL, x, gamma, save_mean, save_invstd, p,
+                  (bn_fuse){0, FCL_BN_ACT_NONE, NULL}, 0);
 }
 
 fcl_status fcl_bn2d_fwd_wg(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *save_mean, fcl_tensor *save_invstd,
@@ -111,7 +117,7 @@ fcl_status fcl_bn2d_fwd_wg(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *save_mean, f
                            const fcl_tensor *gamma, const fcl_tensor *beta, const fcl_bn2d_params *p,
                            int forced_wg)
 {
-    return bn_fwd(ctx, y, save_mean, save_invstd, running_mean, running_var, x, (bn_fuse){0, NULL}, gamma, beta, p,
+    return bn_fwd(ctx, y, save_mean, save_invstd, running_mean, running_var, x, (bn_fuse){0, FCL_BN_ACT_NONE, NULL}, gamma, beta, p,
                   forced_wg);
 }
 
@@ -120,7 +126,8 @@ fcl_status fcl_bn2d_bwd_wg(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma, fcl
                            const fcl_tensor *save_mean, const fcl_tensor *save_invstd,
                            const fcl_bn2d_params *p, int forced_wg)
 {
-    return bn_bwd(ctx, dx, dgamma, dbeta, NULL, dy, NULL, x, gamma, save_mean, save_invstd, p, forced_wg);
+    return bn_bwd(ctx, dx, dgamma, dbeta, NULL, dy, NULL, x, gamma, save_mean, save_invstd, p,
+                  (bn_fuse){0, FCL_BN_ACT_NONE, NULL}, forced_wg);
 }
 
 fcl_status fcl_bn2d_relu_fwd(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *save_mean, fcl_tensor *save_invstd,
@@ -144,8 +151,8 @@ fcl_status fcl_bn2d_relu_fwd_wg(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *save_me
                                 const fcl_tensor *res, const fcl_tensor *gamma, const fcl_tensor *beta,
                                 const fcl_bn2d_params *p, int forced_wg)
 {
-    return bn_fwd(ctx, y, save_mean, save_invstd, running_mean, running_var, x, (bn_fuse){1, res}, gamma, beta, p,
-                  forced_wg);
+    return fcl_bn2d_act_fwd_wg(ctx, y, save_mean, save_invstd, running_mean, running_var, x, res, gamma, beta, p,
+                               FCL_BN_ACT_RELU, forced_wg);
 }
 
 fcl_status fcl_bn2d_relu_bwd_wg(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma, fcl_tensor *dbeta,
@@ -153,21 +160,40 @@ fcl_status fcl_bn2d_relu_bwd_wg(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma
                                 const fcl_tensor *gamma, const fcl_tensor *save_mean,
                                 const fcl_tensor *save_invstd, const fcl_bn2d_params *p, int forced_wg)
 {
-    const char *op = "fcl_bn2d_relu_bwd";
-    fcl_status st;
-    if ((st = fcl_op_check(ctx, op, "y", y, 2, 4))) return st;
-    return bn_bwd(ctx, dx, dgamma, dbeta, dres, dy, y, x, gamma, save_mean, save_invstd, p, forced_wg);
+    return fcl_bn2d_act_bwd_wg(ctx, dx, dgamma, dbeta, dres, dy, y, x, gamma, save_mean, save_invstd, p,
+                               FCL_BN_ACT_RELU, forced_wg);
+}
+
+fcl_status fcl_bn2d_act_fwd_wg(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *save_mean, fcl_tensor *save_invstd,
+                               fcl_tensor *running_mean, fcl_tensor *running_var, const fcl_tensor *x,
+                               const fcl_tensor *res, const fcl_tensor *gamma, const fcl_tensor *beta,
+                               const fcl_bn2d_params *p, fcl_bn_act act, int forced_wg)
+{
+    return bn_fwd(ctx, y, save_mean, save_invstd, running_mean, running_var, x, (bn_fuse){1, act, res}, gamma, beta,
+                  p, forced_wg);
+}
+
+fcl_status fcl_bn2d_act_bwd_wg(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma, fcl_tensor *dbeta,
+                               fcl_tensor *dres, const fcl_tensor *dy, const fcl_tensor *y, const fcl_tensor *x,
+                               const fcl_tensor *gamma, const fcl_tensor *save_mean,
+                               const fcl_tensor *save_invstd, const fcl_bn2d_params *p, fcl_bn_act act,
+                               int forced_wg)
+{
+    return bn_bwd(ctx, dx, dgamma, dbeta, dres, dy, y, x, gamma, save_mean, save_invstd, p, (bn_fuse){1, act, NULL},
+                  forced_wg);
 }
 
 static fcl_status bn_fwd(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *save_mean, fcl_tensor *save_invstd,
                          fcl_tensor *running_mean, fcl_tensor *running_var, const fcl_tensor *x, bn_fuse fu,
                          const fcl_tensor *gamma, const fcl_tensor *beta, const fcl_bn2d_params *p, int forced_wg)
 {
-    const char *op = fu.relu ? "fcl_bn2d_relu_fwd" : "fcl_bn2d_fwd";
+    const char *op = !fu.fused ? "fcl_bn2d_fwd" : fu.act == FCL_BN_ACT_RELU ? "fcl_bn2d_relu_fwd" : "fcl_bn2d_act_fwd";
     const fcl_tensor *res = fu.res;
     fcl_status st;
     cl_kernel k;
     int n, c, inner;
+    if (fu.act < FCL_BN_ACT_NONE || fu.act > FCL_BN_ACT_RELU6)
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: unknown activation %d", op, (int)fu.act);
     if (forced_wg < 0)
         return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: forced group size %d < 0", op, forced_wg);
     if ((st = check_params(ctx, op, p)) || (st = fcl_op_check(ctx, op, "x", x, 2, 4)) ||
@@ -198,7 +224,7 @@ static fcl_status bn_fwd(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *save_mean, fcl
     }
 
     int flags = (gamma ? BN_HAS_GAMMA : 0) | (beta ? BN_HAS_BETA : 0) | (save_mean ? BN_HAS_SAVE : 0) |
-                (running_mean ? BN_HAS_RUNNING : 0) | (fu.relu ? BN_RELU : 0) | (res ? BN_HAS_RES : 0);
+                (running_mean ? BN_HAS_RUNNING : 0) | act_flag(fu.act) | (res ? BN_HAS_RES : 0);
     if (p->training) {
         size_t wg;
         if ((st = fcl_op_kernel(ctx, &SRC, "bn_fwd_train", &k)) || (st = reduce_wg(ctx, k, forced_wg, &wg)))
@@ -218,17 +244,22 @@ static fcl_status bn_fwd(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *save_mean, fcl
     return FCL_OK;
 }
 
-/* y (the saved output, read for the ReLU mask) is NULL for the plain backward. */
+/* y: the saved output, read for the mask of a fused activation (required then; ignored for
+ * act NONE, where the backward does not depend on it). */
 static fcl_status bn_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma, fcl_tensor *dbeta, fcl_tensor *dres,
                          const fcl_tensor *dy, const fcl_tensor *y, const fcl_tensor *x, const fcl_tensor *gamma,
                          const fcl_tensor *save_mean, const fcl_tensor *save_invstd, const fcl_bn2d_params *p,
-                         int forced_wg)
+                         bn_fuse fu, int forced_wg)
 {
-    const char *op = y ? "fcl_bn2d_relu_bwd" : "fcl_bn2d_bwd";
+    const char *op = !fu.fused ? "fcl_bn2d_bwd" : fu.act == FCL_BN_ACT_RELU ? "fcl_bn2d_relu_bwd" : "fcl_bn2d_act_bwd";
     fcl_status st;
     cl_kernel k;
     int n, c, inner;
     size_t wg;
+    if (fu.act < FCL_BN_ACT_NONE || fu.act > FCL_BN_ACT_RELU6)
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: unknown activation %d", op, (int)fu.act);
+    if (fu.act != FCL_BN_ACT_NONE && (st = fcl_op_check(ctx, op, "y", y, 2, 4))) return st;
+    if (fu.act == FCL_BN_ACT_NONE) y = NULL;
     if (forced_wg < 0)
         return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: forced group size %d < 0", op, forced_wg);
     if ((st = check_params(ctx, op, p)) || (st = fcl_op_check(ctx, op, "dy", dy, 2, 4)) ||
@@ -252,7 +283,7 @@ static fcl_status bn_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma, fcl_t
     if (!dx && !dgamma && !dbeta && !dres) return FCL_OK;
 
     int flags = (gamma ? BN_HAS_GAMMA : 0) | (dx ? BN_HAS_DX : 0) | (dgamma ? BN_HAS_DGAMMA : 0) |
-                (dbeta ? BN_HAS_DBETA : 0) | (p->training ? BN_TRAINING : 0) | (y ? BN_RELU : 0) |
+                (dbeta ? BN_HAS_DBETA : 0) | (p->training ? BN_TRAINING : 0) | act_flag(fu.act) |
                 (dres ? BN_HAS_RES : 0);
     if ((st = fcl_op_kernel(ctx, &SRC, "bn_bwd", &k)) || (st = reduce_wg(ctx, k, forced_wg, &wg))) return st;
     size_t g = (size_t)c * wg;

@@ -46,13 +46,14 @@ void fcl_ref_bn2d_fwd(double *y, double *save_mean, double *save_invstd, double 
     }
 }
 
-/* g = dy, or dy masked by the saved output y > 0 (fused ReLU) when y is given; dr += g. */
+/* g = dy, masked by the saved output y through the fused activation act (0 none, 1 ReLU: y > 0,
+ * 2 ReLU6: 0 < y < 6); dr += g. */
 static void bn_bwd(double *dx, double *dgamma, double *dbeta, double *dr, const double *dy, const double *y,
                    const double *x, const double *gamma, const double *save_mean, const double *save_invstd,
-                   size_t n, size_t c, size_t inner, const fcl_bn2d_params *p)
+                   size_t n, size_t c, size_t inner, const fcl_bn2d_params *p, int act)
 {
     double m_count = (double)(n * inner);
-#define G(k) (y && !(y[k] > 0) ? 0.0 : dy[k])
+#define G(k) ((act && !(y[k] > 0)) || (act == 2 && !(y[k] < 6)) ? 0.0 : dy[k])
     for (size_t ch = 0; ch < c; ch++) {
         double mean = save_mean[ch], invstd = save_invstd[ch];
         double g = gamma ? gamma[ch] : 1.0;
@@ -86,18 +87,35 @@ void fcl_ref_bn2d_bwd(double *dx, double *dgamma, double *dbeta, const double *d
                       const double *save_invstd, size_t n, size_t c, size_t inner,
                       const fcl_bn2d_params *p)
 {
-    bn_bwd(dx, dgamma, dbeta, NULL, dy, NULL, x, gamma, save_mean, save_invstd, n, c, inner, p);
+    bn_bwd(dx, dgamma, dbeta, NULL, dy, NULL, x, gamma, save_mean, save_invstd, n, c, inner, p, 0);
+}
+
+void fcl_ref_bn2d_act_fwd(double *y, double *save_mean, double *save_invstd, double *running_mean,
+                          double *running_var, const double *x, const double *r, const double *gamma,
+                          const double *beta, size_t n, size_t c, size_t inner, const fcl_bn2d_params *p, int act)
+{
+    fcl_ref_bn2d_fwd(y, save_mean, save_invstd, running_mean, running_var, x, gamma, beta, n, c, inner, p);
+    for (size_t k = 0; k < n * c * inner; k++) {
+        double v = y[k] + (r ? r[k] : 0.0);
+        if (act && v < 0) v = 0.0;
+        if (act == 2 && v > 6) v = 6.0;
+        y[k] = v;
+    }
+}
+
+void fcl_ref_bn2d_act_bwd(double *dx, double *dgamma, double *dbeta, double *dr, const double *dy,
+                          const double *y, const double *x, const double *gamma, const double *save_mean,
+                          const double *save_invstd, size_t n, size_t c, size_t inner,
+                          const fcl_bn2d_params *p, int act)
+{
+    bn_bwd(dx, dgamma, dbeta, dr, dy, y, x, gamma, save_mean, save_invstd, n, c, inner, p, act);
 }
 
 void fcl_ref_bn2d_relu_fwd(double *y, double *save_mean, double *save_invstd, double *running_mean,
                            double *running_var, const double *x, const double *r, const double *gamma,
                            const double *beta, size_t n, size_t c, size_t inner, const fcl_bn2d_params *p)
 {
-    fcl_ref_bn2d_fwd(y, save_mean, save_invstd, running_mean, running_var, x, gamma, beta, n, c, inner, p);
-    for (size_t k = 0; k < n * c * inner; k++) {
-        double v = y[k] + (r ? r[k] : 0.0);
-        y[k] = v < 0 ? 0.0 : v;
-    }
+    fcl_ref_bn2d_act_fwd(y, save_mean, save_invstd, running_mean, running_var, x, r, gamma, beta, n, c, inner, p, 1);
 }
 
 void fcl_ref_bn2d_relu_bwd(double *dx, double *dgamma, double *dbeta, double *dr, const double *dy,
@@ -105,7 +123,7 @@ void fcl_ref_bn2d_relu_bwd(double *dx, double *dgamma, double *dbeta, double *dr
                            const double *save_invstd, size_t n, size_t c, size_t inner,
                            const fcl_bn2d_params *p)
 {
-    bn_bwd(dx, dgamma, dbeta, dr, dy, y, x, gamma, save_mean, save_invstd, n, c, inner, p);
+    bn_bwd(dx, dgamma, dbeta, dr, dy, y, x, gamma, save_mean, save_invstd, n, c, inner, p, 1);
 }
 
 void fcl_ref_bn2d_fold(double *w_out, double *b_out, const double *w, const double *b,

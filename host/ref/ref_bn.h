@@ -24,6 +24,15 @@ void fcl_ref_bn2d_relu_bwd(double *dx, double *dgamma, double *dbeta, double *dr
                            const double *y, const double *x, const double *gamma, const double *save_mean,
                            const double *save_invstd, size_t n, size_t c, size_t inner,
                            const fcl_bn2d_params *p);
+/* fcl_bn2d_act_fwd_wg / _bwd_wg: y = act(bn(x) + r), act 0 none, 1 ReLU, 2 ReLU6 (clamp to
+ * [0, 6]); the backward masks dy by the saved y (act 1: y > 0; 2: 0 < y < 6; y unused for 0). */
+void fcl_ref_bn2d_act_fwd(double *y, double *save_mean, double *save_invstd, double *running_mean,
+                          double *running_var, const double *x, const double *r, const double *gamma,
+                          const double *beta, size_t n, size_t c, size_t inner, const fcl_bn2d_params *p, int act);
+void fcl_ref_bn2d_act_bwd(double *dx, double *dgamma, double *dbeta, double *dr, const double *dy,
+                          const double *y, const double *x, const double *gamma, const double *save_mean,
+                          const double *save_invstd, size_t n, size_t c, size_t inner,
+                          const fcl_bn2d_params *p, int act);
 /* w, w_out [cout, per_out]; b, b_out [cout]. */
 void fcl_ref_bn2d_fold(double *w_out, double *b_out, const double *w, const double *b,
                        const double *gamma, const double *beta, const double *running_mean,
