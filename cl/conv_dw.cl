@@ -6,6 +6,14 @@
  * fully inside the image use vload8 (stride 1) or vload16 + .even (stride 2); rows touching the
  * padding or the image edge fall back to per-lane loads. */
 
+/* Helpers returning float8s through pointers must be inlined: PoCL otherwise keeps dw3_row a
+ * call (9 float8 out-parameters through memory per row, measured ~half of conv_dw3_fwd's time). */
+#ifdef __clang__
+#define DW_INLINE inline __attribute__((always_inline))
+#else
+#define DW_INLINE inline
+#endif
+
 /* x[ix0 + l * s] for lanes l < nlanes with 0 <= ix < W; other lanes read 0. */
 inline float8 dw_load_row(__global const float *xr, int ix0, int s, int W, int nlanes)
 {
@@ -166,7 +174,7 @@ __kernel void conv_dw_bwd_weight(__global float *dwt, const int dw_off, __global
 
 /* Row iy of an input plane (H x W) seen by output columns ox0 .. ox0 + 7 at stride s: the values
  * under the kw = 0, 1, 2 taps (zero outside the plane). */
-inline void dw3_row(__global const float *plane, int iy, int H, int W, int ox0, int s, float8 *l,
+DW_INLINE void dw3_row(__global const float *plane, int iy, int H, int W, int ox0, int s, float8 *l,
                     float8 *c, float8 *r)
 {
     if (iy < 0 || iy >= H) {
