@@ -18,7 +18,8 @@
  * 2.25 multiplications per output instead of 4 (and 9 direct), at a larger rounding error (the
  * transforms scale by up to 8 and 1/24). */
 
-/* G of F(2x2, 3x3) (4 x 3) and of F(4x4, 3x3) (6 x 3) */
+/* G of F(2x2, 3x3) (4 x 3) and of F(4x4, 3x3) (6 x 3) as tables (cl/conv_wino_wgrad.cl reads them; the
+ * weight transform below has them folded in) */
 __constant float wino_g2[4][3] = {{1.0f, 0.0f, 0.0f}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0.0f, 0.0f, 1.0f}};
 __constant float wino_g4[6][3] = {{0.25f, 0.0f, 0.0f},
                                   {-1.0f / 6.0f, -1.0f / 6.0f, -1.0f / 6.0f},
@@ -27,44 +28,89 @@ __constant float wino_g4[6][3] = {{0.25f, 0.0f, 0.0f},
                                   {1.0f / 24.0f, -1.0f / 12.0f, 1.0f / 6.0f},
                                   {0.0f, 0.0f, 1.0f}};
 
+/* G applied to 3 values (a column or a row of a filter), 4 lanes (panel rows) at a time: G of
+ * F(2x2, 3x3) (4 x 3) and of F(4x4, 3x3) (6 x 3) with their constants folded in */
+#define WINO_G2(g0, g1, g2, u)              \
+    do {                                    \
+        u[0] = g0;                          \
+        u[1] = 0.5f * ((g0 + g1) + g2);     \
+        u[2] = 0.5f * ((g0 - g1) + g2);     \
+        u[3] = g2;                          \
+    } while (0)
+#define WINO_G4(g0, g1, g2, u)                                   \
+    do {                                                         \
+        const float4 s_ = g0 + g2, p_ = g0 * (1.0f / 24.0f) + g2 * (1.0f / 6.0f), q_ = g1 * (1.0f / 12.0f); \
+        u[0] = g0 * 0.25f;                                       \
+        u[1] = (s_ + g1) * (-1.0f / 6.0f);                       \
+        u[2] = (s_ - g1) * (-1.0f / 6.0f);                       \
+        u[3] = p_ + q_;                                          \
+        u[4] = p_ - q_;                                          \
+        u[5] = g2;                                               \
+    } while (0)
+
+/* U = G g G^T (a x a, row-major into u[a * a]) for the 3x3 filters g[9] of 4 panel rows */
+inline void wino_u2(const float4 *g, float4 *u)
+{
+    float4 c[4][3]; /* G g: c[r][col] */
+    for (int j = 0; j < 3; j++) {
+        float4 t[4];
+        WINO_G2(g[j], g[3 + j], g[6 + j], t);
+        for (int r = 0; r < 4; r++) c[r][j] = t[r];
+    }
+    for (int r = 0; r < 4; r++) WINO_G2(c[r][0], c[r][1], c[r][2], (u + 4 * r));
+}
+inline void wino_u4(const float4 *g, float4 *u)
+{
+    float4 c[6][3];
+    for (int j = 0; j < 3; j++) {
+        float4 t[6];
+        WINO_G4(g[j], g[3 + j], g[6 + j], t);
+        for (int r = 0; r < 6; r++) c[r][j] = t[r];
+    }
+    for (int r = 0; r < 6; r++) WINO_G4(c[r][0], c[r][1], c[r][2], (u + 6 * r));
+}
+
 /* The a * a transformed filters U[xi] = G g G^T (a = 4 or 6), written straight in conv_pack's
  * layout (cl/conv.cl: keep the two in step) for conv_gemm_nn with groups xi: U[xi](m, k) at
  * u[((xi * nmb + mb) * K + k) * CONV_MB + i] for m = mb * CONV_MB + i (0 for m >= M). Forward:
  * m = co, k = ci, g = w[co][ci]; flip != 0 (the data gradient): m = ci, k = co, g = w[co][ci]
- * rotated by 180 degrees. One work-item fills one panel of CONV_MB rows for every k and xi (a * a
- * contiguous streams). Global: (nmb). */
-__kernel void wino_weights(__global float *restrict u, __global const float *restrict w, const int w_off,
-                           const int cout, const int cin, const int flip, const int nmb, const int a)
-{
-    const int mb = get_global_id(0);
-    if (mb >= nmb) return;
-    __constant float(*G)[3] = a == 6 ? wino_g4 : wino_g2;
-    const int M = flip ? cin : cout, K = flip ? cout : cin, na = a * a;
-    for (int k = 0; k < K; k++) {
-        float t[36][CONV_MB]; /* staged so that each plane gets CONV_MB floats in a row */
-        for (int i = 0; i < CONV_MB; i++) {
-            const int m = mb * CONV_MB + i;
-            if (m >= M) {
-                for (int xi = 0; xi < na; xi++) t[xi][i] = 0.0f;
-                continue;
-            }
-            const int co = flip ? k : m, ci = flip ? m : k;
-            __global const float *gp = w + w_off + (co * cin + ci) * 9;
-            float g[3][3];
-            for (int r = 0; r < 3; r++)
-                for (int c = 0; c < 3; c++) g[r][c] = flip ? gp[(2 - r) * 3 + (2 - c)] : gp[r * 3 + c];
-            for (int r = 0; r < a; r++) {
-                float gg[3]; /* row r of G g */
-                for (int c = 0; c < 3; c++) gg[c] = G[r][0] * g[0][c] + G[r][1] * g[1][c] + G[r][2] * g[2][c];
-                for (int c = 0; c < a; c++) t[r * a + c][i] = gg[0] * G[c][0] + gg[1] * G[c][1] + gg[2] * G[c][2];
-            }
-        }
-        for (int xi = 0; xi < na; xi++) {
-            __global float *up = u + ((xi * nmb + mb) * K + k) * CONV_MB;
-            for (int i = 0; i < CONV_MB; i++) up[i] = t[xi][i];
-        }
+ * rotated by 180 degrees. One work-item fills one panel of CONV_MB rows for every k and xi, 4
+ * rows at a time as the lanes of a float4 (the transform's constants folded: a kernel per a). */
+#define WINO_WEIGHTS(NAME, A, XFORM)                                                                           \
+    __kernel void NAME(__global float *restrict u, __global const float *restrict w, const int w_off,        \
+                       const int cout, const int cin, const int flip, const int nmb)                          \
+    {                                                                                                         \
+        const int mb = get_global_id(0);                                                                      \
+        if (mb >= nmb) return;                                                                                \
+        const int M = flip ? cin : cout, K = flip ? cout : cin;                                               \
+        for (int k = 0; k < K; k++) {                                                                         \
+            __global float *up = u + ((size_t)mb * K + k) * CONV_MB;                                          \
+            for (int i0 = 0; i0 < CONV_MB; i0 += 4) {                                                         \
+                float4 g[9], t[A * A];                                                                        \
+                for (int j = 0; j < 9; j++) {                                                                 \
+                    float l[4];                                                                               \
+                    for (int q = 0; q < 4; q++) {                                                             \
+                        const int m = mb * CONV_MB + i0 + q, ok = i0 + q < CONV_MB && m < M;                  \
+                        const int co = flip ? k : m, ci = flip ? m : k;                                       \
+                        l[q] = ok ? w[w_off + (co * cin + ci) * 9 + (flip ? 8 - j : j)] : 0.0f;               \
+                    }                                                                                         \
+                    g[j] = (float4)(l[0], l[1], l[2], l[3]);                                                  \
+                }                                                                                             \
+                XFORM(g, t);                                                                                  \
+                for (int xi = 0; xi < A * A; xi++) {                                                          \
+                    __global float *p = up + (size_t)xi * nmb * K * CONV_MB + i0;                             \
+                    if (i0 + 4 <= CONV_MB) vstore4(t[xi], 0, p);                                              \
+                    else {                                                                                    \
+                        float o[4];                                                                           \
+                        vstore4(t[xi], 0, o);                                                                 \
+                        for (int q = 0; i0 + q < CONV_MB; q++) p[q] = o[q];                                   \
+                    }                                                                                         \
+                }                                                                                             \
+            }                                                                                                 \
+        }                                                                                                     \
     }
-}
+WINO_WEIGHTS(wino_weights2, 4, wino_u2)
+WINO_WEIGHTS(wino_weights4, 6, wino_u4)
 
 /* ---- F(2x2, 3x3) ---- */
 
@@ -96,7 +142,7 @@ inline void wino_tile_rows(__global const float *xc, const int H, const int W, c
 
 /* One row ty of tiles of channel plane xc (H x W) into vp[xi * v_g + tx] (tx < TW), the two
  * columns that neighbouring tiles share transformed once. */
-inline void wino_input_row2(__global float *vp, const int v_g, __global const float *xc, const int H, const int W,
+__attribute__((always_inline)) inline void wino_input_row2(__global float *vp, const int v_g, __global const float *xc, const int H, const int W,
                             const int ph, const int pw, const int ty, const int TW)
 {
     __global const float *rp[4];
@@ -111,6 +157,7 @@ inline void wino_input_row2(__global float *vp, const int v_g, __global const fl
         const float4 c0 = t0 - t2, c1 = t1 + t2, c2 = t2 - t1, c3 = t1 - t3;
         const float r[16] = {c0.x, c1.x, c2.x, c3.x, c0.y, c1.y, c2.y, c3.y,
                              c0.z, c1.z, c2.z, c3.z, c0.w, c1.w, c2.w, c3.w};
+#pragma unroll
         for (int xi = 0; xi < 16; xi++) vp[xi * v_g + tx] = r[xi];
         t0 = t2;
         t1 = t3;
@@ -171,7 +218,7 @@ inline float8 wino_col6(__global const float *const rp[6], const int8 rv, int ix
 
 /* wino_input_row2 for 6x6 tiles at stride 4 (36 planes): two of a tile's columns are the next
  * tile's first two. */
-inline void wino_input_row4(__global float *vp, const int v_g, __global const float *xc, const int H, const int W,
+__attribute__((always_inline)) inline void wino_input_row4(__global float *vp, const int v_g, __global const float *xc, const int H, const int W,
                             const int ph, const int pw, const int ty, const int TW)
 {
     __global const float *rp[6];

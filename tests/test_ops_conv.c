@@ -100,6 +100,10 @@ static const conv_case conv_cases[] = {
     {S_WINO, "wino 24 -> 40, 12x12", CP(3, 24, 12, 12, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, FCL_CONV_WINOGRAD},
     {S_WINO, "wino 16 -> 16, 8x8, batch 4 (RegNet-X n)", CP(4, 16, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1), 0, FCL_CONV_WINOGRAD},
     {S_WINO, "wino 1 channel in and out, 4x4", CP(1, 1, 4, 4, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1), 0, FCL_CONV_WINOGRAD},
+    /* rows of 8 tiles at a time: 19 tile columns (2 full groups and 3), rows wide enough for the
+     * vector loads inside and their element-wise edges */
+    {S_WINO, "wino 3 -> 5, 21x37 (tile groups)", CP(2, 3, 21, 37, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, FCL_CONV_WINOGRAD},
+    {S_WINO, "wino pad 0x2, 18x34", CP(1, 4, 18, 34, 3, 3, 3, 1, 1, 0, 2, 1, 1, 1), 0, FCL_CONV_WINOGRAD},
     /* run under each of other_tunings */
     {S_TUNED, "3x3 stride 2, odd", CP(3, 10, 13, 11, 14, 3, 3, 2, 2, 1, 1, 1, 1, 1), 1, FCL_CONV_GEMM},
     {S_TUNED, "1x1, 7x7", CP(2, 19, 7, 7, 21, 1, 1, 1, 1, 0, 0, 1, 1, 1), 1, FCL_CONV_1X1},

@@ -56,9 +56,9 @@ static fcl_status weights(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_tensor
         return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "conv2d winograd: the transformed weights (%zu floats) exceed 32-bit "
                        "indexing", floats);
     if ((st = fcl_pool_alloc(ctx, floats * sizeof(float), packed, cap))) return st;
-    if ((st = fcl_conv_start(ctx, &WINO, "wino_weights", &x))) return st;
+    if ((st = fcl_conv_start(ctx, &WINO, a == 6 ? "wino_weights4" : "wino_weights2", &x))) return st;
     fcl_op_arg_m(&x, *packed); fcl_op_arg_t(&x, w);
-    fcl_op_arg_i(&x, p->cout); fcl_op_arg_i(&x, p->cin); fcl_op_arg_i(&x, flip); fcl_op_arg_i(&x, nmb); fcl_op_arg_i(&x, a);
+    fcl_op_arg_i(&x, p->cout); fcl_op_arg_i(&x, p->cin); fcl_op_arg_i(&x, flip); fcl_op_arg_i(&x, nmb);
     return fcl_conv_launch(t, &x, 1, (size_t)nmb, 1, 1, 0);
 }
 
