@@ -24,8 +24,8 @@ static fcl_status conv_run(fcl_ctx *ctx, const bench_case *c, fcl_tensor *t, voi
 
 /* Adds the three rows (fwd, bwd_data, bwd_weight) of one layer that occurs `count` times in
  * `net`. The first layer's bwd_data is not needed in training: it counts 0 in the totals. */
-static int add_conv(bench_list *list, const char *net, const char *layer, int count, int first, int n, int cin,
-                    int hw, int cout, int k, int stride, int groups)
+static int add_conv(const bench_env *env, bench_list *list, const char *net, const char *layer, int count, int first,
+                    int n, int cin, int hw, int cout, int k, int stride, int groups)
 {
     fcl_conv2d_params p = {n, cin, hw, hw, cout, k, k, stride, stride, k / 2, k / 2, 1, 1, groups, 0};
     int oh, ow;
@@ -33,8 +33,8 @@ static int add_conv(bench_list *list, const char *net, const char *layer, int co
     size_t N = (size_t)n, ci = (size_t)cin, co = (size_t)cout, h = (size_t)hw, kk = (size_t)k;
     size_t xs[4] = {N, ci, h, h}, ws[4] = {co, ci / (size_t)groups, kk, kk}, ys[4] = {N, co, (size_t)oh, (size_t)ow};
     char op[24];
-    snprintf(op, sizeof op, "conv2d %s", fcl_conv2d_algo_name(fcl_conv2d_algo_of(&p)));
-    for (int d = DIR_FWD; d <= DIR_WEIGHT; d++) {
+    for (int d = DIR_FWD; d <= DIR_WEIGHT; d++) { /* what runs on this device (Winograd: fwd, bwd_data) */
+        snprintf(op, sizeof op, "conv2d %s", fcl_conv2d_algo_name(fcl_conv2d_algo_in(env->ctx, &p, d == DIR_WEIGHT)));
         bench_case *c = bench_row(list, op, net, dir_names[d], conv_run);
         if (!c) return -1;
         c->kind = d;
@@ -120,17 +120,17 @@ int bench_conv_cases(const bench_env *env, bench_list *list)
     int r1 = r[0], r2 = r[1], r3 = r[2], r4 = r[3];
     if (add_gemm(list, "=rn18 layer1 3x3 as GEMM", 64, (size_t)n * r1 * r1, 576)) return -1;
     const char *rn = "resnet18";
-    if (add_conv(list, rn, "stem", 1, 1, n, 3, s, 64, 7, 2, 1) ||
-        add_conv(list, rn, "layer1", 4, 0, n, 64, r1, 64, 3, 1, 1) ||
-        add_conv(list, rn, "layer2.0", 1, 0, n, 64, r1, 128, 3, 2, 1) ||
-        add_conv(list, rn, "layer2", 3, 0, n, 128, r2, 128, 3, 1, 1) ||
-        add_conv(list, rn, "layer2.ds", 1, 0, n, 64, r1, 128, 1, 2, 1) ||
-        add_conv(list, rn, "layer3.0", 1, 0, n, 128, r2, 256, 3, 2, 1) ||
-        add_conv(list, rn, "layer3", 3, 0, n, 256, r3, 256, 3, 1, 1) ||
-        add_conv(list, rn, "layer3.ds", 1, 0, n, 128, r2, 256, 1, 2, 1) ||
-        add_conv(list, rn, "layer4.0", 1, 0, n, 256, r3, 512, 3, 2, 1) ||
-        add_conv(list, rn, "layer4", 3, 0, n, 512, r4, 512, 3, 1, 1) ||
-        add_conv(list, rn, "layer4.ds", 1, 0, n, 256, r3, 512, 1, 2, 1))
+    if (add_conv(env, list, rn, "stem", 1, 1, n, 3, s, 64, 7, 2, 1) ||
+        add_conv(env, list, rn, "layer1", 4, 0, n, 64, r1, 64, 3, 1, 1) ||
+        add_conv(env, list, rn, "layer2.0", 1, 0, n, 64, r1, 128, 3, 2, 1) ||
+        add_conv(env, list, rn, "layer2", 3, 0, n, 128, r2, 128, 3, 1, 1) ||
+        add_conv(env, list, rn, "layer2.ds", 1, 0, n, 64, r1, 128, 1, 2, 1) ||
+        add_conv(env, list, rn, "layer3.0", 1, 0, n, 128, r2, 256, 3, 2, 1) ||
+        add_conv(env, list, rn, "layer3", 3, 0, n, 256, r3, 256, 3, 1, 1) ||
+        add_conv(env, list, rn, "layer3.ds", 1, 0, n, 128, r2, 256, 1, 2, 1) ||
+        add_conv(env, list, rn, "layer4.0", 1, 0, n, 256, r3, 512, 3, 2, 1) ||
+        add_conv(env, list, rn, "layer4", 3, 0, n, 512, r4, 512, 3, 1, 1) ||
+        add_conv(env, list, rn, "layer4.ds", 1, 0, n, 256, r3, 512, 1, 2, 1))
         return -1;
 
     /* MobileNetV2 (width 1.0): stem 3x3/2 to 32 channels, then the inverted residual blocks of
@@ -164,7 +164,7 @@ int bench_conv_cases(const bench_env *env, bench_list *list)
     mv_add(&mv, "head", cin, lvl, 1280, 1, 1, 0);
     const int lvl_size[6] = {s, m1, m2, m3, m4, m5};
     for (int i = 0; i < mv.n; i++)
-        if (add_conv(list, mn, mv.l[i].name, mv.l[i].count, i == 0, n, mv.l[i].cin, lvl_size[mv.l[i].lvl], mv.l[i].cout,
+        if (add_conv(env, list, mn, mv.l[i].name, mv.l[i].count, i == 0, n, mv.l[i].cin, lvl_size[mv.l[i].lvl], mv.l[i].cout,
                      mv.l[i].k, mv.l[i].stride, mv.l[i].dw ? mv.l[i].cin : 1))
             return -1;
     return 0;

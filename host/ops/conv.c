@@ -95,6 +95,15 @@ fcl_conv2d_algo fcl_conv2d_algo_of(const fcl_conv2d_params *p)
     return FCL_CONV_GEMM;
 }
 
+fcl_conv2d_algo fcl_conv2d_algo_in(fcl_ctx *ctx, const fcl_conv2d_params *p, int weight_grad)
+{
+    fcl_conv_tune t;
+    fcl_conv2d_algo a = fcl_conv2d_algo_of(p);
+    if (weight_grad) return a == FCL_CONV_WINOGRAD ? FCL_CONV_GEMM : a; /* as conv_bwd */
+    return !fcl_conv2d_check(p, NULL, NULL, NULL) && !fcl_conv_tune_get(ctx, &t) && fcl_conv_wino_use(&t, p)
+               ? FCL_CONV_WINOGRAD : a;
+}
+
 const char *fcl_conv2d_algo_name(fcl_conv2d_algo a)
 {
     switch (a) {

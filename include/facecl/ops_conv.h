@@ -38,7 +38,7 @@ typedef struct fcl_conv2d_params {
  *              the forward and the data gradient (the weight gradient stays GEMM); needs a dense
  *              (groups 1) 3x3 kernel, stride 1, dilation 1, padding 0..2. The automatic choice
  *              takes it on such shapes with 16 or more channels in and out where CONV_WINO is 1
- *              or 2 (fcl_conv2d_algo_of, having no context, reports GEMM for them). Largest relative error vs a double reference
+ *              or 2 (fcl_conv2d_algo_in says so; fcl_conv2d_algo_of, having no context, reports GEMM). Largest relative error vs a double reference
  *              in tests/test_ops_conv.c: F(2x2) 2e-6 like im2col-GEMM's 3e-6, F(4x4) 4e-5
  *              (its transforms scale by up to 8 and 1/24)
  * All are deterministic: no atomics, reductions in a fixed order. */
@@ -61,6 +61,9 @@ fcl_status fcl_conv2d_check(const fcl_conv2d_params *p, int *oh, int *ow, fcl_er
 
 /* The algorithm fcl_conv2d_* use for p (p->algo when set, else the fastest that applies). */
 fcl_conv2d_algo fcl_conv2d_algo_of(const fcl_conv2d_params *p);
+/* The algorithm that runs for p on ctx's device: fcl_conv2d_fwd / _bwd_data (weight_grad 0) or
+ * fcl_conv2d_bwd_weight (1), automatic choices read from ctx's tuning (Winograd on the CPU). */
+fcl_conv2d_algo fcl_conv2d_algo_in(fcl_ctx *ctx, const fcl_conv2d_params *p, int weight_grad);
 const char *fcl_conv2d_algo_name(fcl_conv2d_algo a);    /* "gemm", "1x1", "depthwise", "winograd", "auto" */
 
 /* Floating-point operations (2 per multiply-add) of the forward pass; the backward to the data
