@@ -399,3 +399,26 @@ Test(conv2d, rejects_bad_input)
 /* ---- the reference vs central finite differences (double, no device) ------------------------ */
 
 Test(conv2d_ref, finite_differences) { run_set(S_FD, NULL, 0); }
+
+/* ---- the Winograd weight gradient (host/ops/conv_wino_wgrad.c, CONV_WGRAD) ---------------------- */
+
+/* The Winograd cases (S_WINO: forced, odd sizes, paddings 0..2, 1x1 and 2x2 images, 1 to 40
+ * channels, batch 1-4, with and without bias) and the dense ones (S_DENSE: automatic; 17 -> 33
+ * channels at 28x28 takes Winograd's weight gradient, the others stay on the GEMM) with the
+ * weight gradient through Winograd: F(3x3, 2x2), F(3x3, 4x4), other nt register blocks and vector
+ * widths, chunk budgets of 64 and 200 KiB (chunks of fewer images than the batch: the gradient
+ * accumulates over chunks). */
+static const char *const wgrad_tunings[] = {
+    "conv:-DCONV_WGRAD=1",
+    "conv:-DCONV_WGRAD=1 -DCONV_TM=2 -DCONV_TN=2 -DCONV_TW=8 -DCONV_LNT=16 -DCONV_VW=8 -DCONV_COL_KB=64",
+    "conv:-DCONV_WGRAD=1 -DCONV_TM=3 -DCONV_TN=5 -DCONV_TW=16 -DCONV_LNT=0 -DCONV_LOCAL=8 -DCONV_COL_KB=200",
+    "conv:-DCONV_WGRAD=2",
+    "conv:-DCONV_WGRAD=2 -DCONV_WINO=2 -DCONV_TM=3 -DCONV_TN=5 -DCONV_TW=8 -DCONV_COL_KB=64",
+    NULL,
+};
+ParameterizedTestParameters(conv2d, wgrad)
+{
+    static conv_run runs[] = {{S_WINO, 0}, {S_WINO, 1}, {S_WINO, 2}, {S_WINO, 3}, {S_WINO, 4}, {S_DENSE, 0}, {S_DENSE, 3}};
+    return cr_make_param_array(conv_run, runs, sizeof runs / sizeof runs[0]);
+}
+ParameterizedTest(conv_run *r, conv2d, wgrad) { run_set(r->list, wgrad_tunings, (size_t)r->k); }

@@ -8,6 +8,7 @@
 #include "facecl/tuning.h"
 #include "ops/conv_cpu.h"
 #include "ops/conv_wino.h"
+#include "ops/conv_wino_wgrad.h"
 
 /* The CPU-shaped kernels; every conv program is built with the "conv" tuning. */
 static const fcl_op_src CONV = {"conv_common.cl+conv.cl", FCL_TF_CONV}, CONV_DW = {"conv_dw.cl", FCL_TF_CONV};
@@ -322,6 +323,7 @@ static fcl_status conv_bwd(fcl_ctx *ctx, const bwd_dir *f, fcl_tensor *out, cons
     if (st) return st;
     int dw = fcl_conv2d_algo_of(p) == FCL_CONV_DEPTHWISE;
     if (f == &BWD_DATA && fcl_conv_wino_use(&t, p)) return fcl_conv_wino_bwd_data(ctx, &t, out, dy, other, p, oh, ow);
+    if (f == &BWD_WEIGHT && fcl_conv_wgrad_use(ctx, &t, p)) return fcl_conv_wgrad(ctx, &t, out, dy, other, p, oh, ow);
     if (t.gpu) return (dw ? f->gpu_dw : f->gpu)(ctx, &t.g, out, dy, other, p, oh, ow);
     return (dw ? f->dw : f->gemm)(ctx, &t, out, dy, other, p, oh, ow);
 }

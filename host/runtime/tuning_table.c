@@ -120,6 +120,11 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
     [FCL_T_CONV_WINO] = {FCL_TF_CONV, "CONV_WINO", 1, 0, 0, 2, 0,
                          "dense 3x3 stride-1 convs (fwd, bwd data) when automatic: 0 GEMM, 1 Winograd F(2x2,3x3), "
                          "2 F(4x4,3x3)"},
+    /* CONV_WGRAD 1: the weight gradient of dense 3x3 stride-1 convolutions through Winograd
+     * F(3x3, 2x2) (host/ops/conv_wino_wgrad.c) where the algorithm is automatic and 16 or more
+     * channels go in and out (or Winograd is forced); 2: F(3x3, 4x4) on outputs of at least 16x16. */
+    [FCL_T_CONV_WGRAD] = {FCL_TF_CONV, "CONV_WGRAD", 0, 0, 0, 2, 0,
+                          "dense 3x3 stride-1 weight gradients: 0 GEMM, 1 Winograd F(3x3,2x2), 2 F(3x3,4x4)"},
 };
 
 const char *const fcl_tune_family_names[FCL_TF_COUNT] = {
