@@ -7,9 +7,12 @@
  *   dg = G^T [ sum_t (A dy_t A^T) .* (B^T d_t B) ] G        (dy_t: the m x m block of dy, 0 past
  *                                                            the output's edge)
  * with the sum for every transform point xi = a * row + col a GEMM over the tile columns n:
- *   M[xi](k, c) = sum_n D[xi](k, n) * V[xi](c, n)            (conv_gemm_nt of cl/conv.cl)
- * D = A dy A^T (wgrad_dy), V = B^T d B (wgrad_input: conv_wino.cl's input rows), and
- * dW[k][c] += G^T M[.](k, c) G (wgrad_output). 3 x 3 filter taps from a^2 products per tile of
+ *   M[xi](k, c) = sum_n D[xi](k, n) * V[xi](n, c)            (conv_gemm_nn of cl/conv.cl)
+ * D = A dy A^T (wgrad_dy, in conv_pack's panels), V = B^T d B (wgrad_input, rows n of channels
+ * c), and dW[k][c] += G^T M[.](k, c) G (wgrad_output). conv_gemm_nn rather than conv_gemm_nt:
+ * the reduction runs over tiles, only 4 per image on ResNet-18's 4x4 maps, and conv_gemm_nt's
+ * per-output epilogue (a horizontal vector sum, a read-add-write of C) outweighs so short a
+ * reduction; conv_gemm_nn's accumulators are whole vectors of c. 3 x 3 filter taps from a^2 products per tile of
  * m^2 outputs: 16 / 4 = 4 (F(3x3, 2x2)) or 36 / 16 = 2.25 (F(3x3, 4x4)) multiplications per
  * output and tap pair instead of 9. A, B and G are the forward's (conv_wino.cl's header):
  * F(3x3, 2x2) adds and subtracts in A and B and scales by 1/2 in G (exact), so its rounding
@@ -33,33 +36,6 @@
         o5 = v3;                                         \
     } while (0)
 
-/* Zeroes columns ncols .. ld - 1 of row r of each of the np planes of a workspace (planes g
- * apart): conv_gemm_nt then reduces whole vectors without a lane-by-lane tail. */
-inline void wgrad_zero_tail(__global float *w, const int ld, const int g, const int np, const int r,
-                            const int ncols)
-{
-    for (int xi = 0; xi < np; xi++)
-        for (int n = ncols; n < ld; n++) w[xi * g + r * ld + n] = 0.0f;
-}
-
-/* V[xi][c][n] = (B^T d B)[xi] of the input tiles, exactly conv_wino.cl's wino_input (tile
- * (ty, tx) of image img is column n = (img * TH + ty) * TW + tx), plus zeros in columns
- * nimg * TH * TW .. v_ld - 1. One work-item per channel of an image. Global: (C, nimg). */
-__kernel void wgrad_input(__global float *restrict v, const int v_ld, const int v_g,
-                          __global const float *restrict x, const int x_off, const int C, const int H, const int W,
-                          const int ph, const int pw, const int TH, const int TW, const int nimg, const int m)
-{
-    const int c = get_global_id(0), img = get_global_id(1);
-    if (c >= C || img >= nimg) return;
-    __global const float *xc = x + x_off + (img * C + c) * H * W;
-    for (int ty = 0; ty < TH; ty++) {
-        __global float *vp = v + c * v_ld + (img * TH + ty) * TW;
-        if (m == 4) wino_input_row4(vp, v_g, xc, H, W, ph, pw, ty, TW);
-        else wino_input_row2(vp, v_g, xc, H, W, ph, pw, ty, TW);
-    }
-    if (img == nimg - 1) wgrad_zero_tail(v, v_ld, v_g, (m + 2) * (m + 2), c, nimg * TH * TW);
-}
-
 /* The m x m block of plane dp (OH x OW) at (oy, ox) into b[row][col], 0 past the plane's edge. */
 inline void wgrad_block(float b[4][4], __global const float *dp, const int OH, const int OW, const int oy,
                         const int ox, const int m)
@@ -71,58 +47,146 @@ inline void wgrad_block(float b[4][4], __global const float *dp, const int OH, c
     }
 }
 
-/* D[xi][k][n] = (A dy_t A^T)[xi] for the m x m blocks dy_t of dy (tile columns n as in
- * wgrad_input), plus zeros in columns nimg * TH * TW .. d_ld - 1. One work-item per channel of
- * an image. Global: (K, nimg). */
-__kernel void wgrad_dy(__global float *restrict d, const int d_ld, const int d_g,
-                       __global const float *restrict dy, const int dy_off, const int K, const int OH, const int OW,
-                       const int TH, const int TW, const int nimg, const int m)
+/* r[xi][i] = (A b A^T)[xi] for the m x m block b (a = m + 2, xi = a * row + col). */
+inline void wgrad_dy_tile(float r[36][CONV_MB], const int i, float b[4][4], const int m)
 {
-    const int k = get_global_id(0), img = get_global_id(1);
-    if (k >= K || img >= nimg) return;
-    __global const float *dp = dy + dy_off + (img * K + k) * OH * OW;
-    const int a = m + 2;
-    for (int ty = 0; ty < TH; ty++) {
-        __global float *q = d + k * d_ld + (img * TH + ty) * TW;
-        for (int tx = 0; tx < TW; tx++) {
-            float b[4][4], t[6][4], r[36]; /* the block, A times it (a x m), A b A^T (a x a) */
-            wgrad_block(b, dp, OH, OW, m * ty, m * tx, m);
-            for (int c = 0; c < m; c++) {
-                if (m == 4) WGRAD_A6(b[0][c], b[1][c], b[2][c], b[3][c], t[0][c], t[1][c], t[2][c], t[3][c], t[4][c], t[5][c]);
-                else WGRAD_A4(b[0][c], b[1][c], t[0][c], t[1][c], t[2][c], t[3][c]);
-            }
-            for (int i = 0; i < a; i++) {
-                float *o = r + i * a;
-                if (m == 4) WGRAD_A6(t[i][0], t[i][1], t[i][2], t[i][3], o[0], o[1], o[2], o[3], o[4], o[5]);
-                else WGRAD_A4(t[i][0], t[i][1], o[0], o[1], o[2], o[3]);
-            }
-            for (int xi = 0; xi < a * a; xi++) q[xi * d_g + tx] = r[xi];
-        }
+    if (m == 4) {
+        float t[6][4]; /* A b */
+        for (int c = 0; c < 4; c++) WGRAD_A6(b[0][c], b[1][c], b[2][c], b[3][c], t[0][c], t[1][c], t[2][c], t[3][c], t[4][c], t[5][c]);
+        for (int j = 0; j < 6; j++)
+            WGRAD_A6(t[j][0], t[j][1], t[j][2], t[j][3], r[6 * j][i], r[6 * j + 1][i], r[6 * j + 2][i], r[6 * j + 3][i],
+                     r[6 * j + 4][i], r[6 * j + 5][i]);
+    } else {
+        float t[4][2];
+        for (int c = 0; c < 2; c++) WGRAD_A4(b[0][c], b[1][c], t[0][c], t[1][c], t[2][c], t[3][c]);
+        for (int j = 0; j < 4; j++) WGRAD_A4(t[j][0], t[j][1], r[4 * j][i], r[4 * j + 1][i], r[4 * j + 2][i], r[4 * j + 3][i]);
     }
-    if (img == nimg - 1) wgrad_zero_tail(d, d_ld, d_g, a * a, k, nimg * TH * TW);
 }
 
-/* dw[k][c][3][3] += G^T M[.](k, c) G for M[xi][k][c] (planes m_g apart, rows C long), G of
- * conv_wino.cl (a x 3, a = 4 or 6). One work-item per filter. Global: (C, K). */
-__kernel void wgrad_output(__global float *restrict dw, const int dw_off, __global const float *restrict mm,
-                           const int m_g, const int K, const int C, const int a)
+/* D[xi] = A dy_t A^T of the m x m blocks of dy of a chunk of nimg images from dy_off, written in
+ * conv_pack's panels as conv_gemm_nn's A (cl/conv.cl: keep the two in step): D[xi](k, n) at
+ * d[((xi * nmb + mb) * N + n) * CONV_MB + i] for k = mb * CONV_MB + i (0 for k >= K), tile
+ * (ty, tx) of image img being column n = (img * TH + ty) * TW + tx of N = nimg * TH * TW. One
+ * work-item fills one panel of CONV_MB channels of one image. Global: (nmb, nimg). */
+__kernel void wgrad_dy(__global float *restrict d, const int nmb, __global const float *restrict dy, const int dy_off,
+                       const int K, const int OH, const int OW, const int TH, const int TW, const int nimg, const int m)
 {
-    const int c = get_global_id(0), k = get_global_id(1);
-    if (c >= C || k >= K) return;
-    __constant float(*G)[3] = a == 6 ? wino_g4 : wino_g2;
-    __global const float *mp = mm + k * C + c;
-    float t[6][3]; /* M G (a x 3) */
-    for (int i = 0; i < a; i++)
-        for (int j = 0; j < 3; j++) {
-            float s = 0.0f;
-            for (int l = 0; l < a; l++) s += mp[(i * a + l) * m_g] * G[l][j];
-            t[i][j] = s;
+    const int mb = get_global_id(0), img = get_global_id(1);
+    if (mb >= nmb || img >= nimg) return;
+    const int na = (m + 2) * (m + 2), N = nimg * TH * TW;
+    for (int ty = 0; ty < TH; ty++)
+        for (int tx = 0; tx < TW; tx++) {
+            float r[36][CONV_MB]; /* staged so that each plane gets CONV_MB floats in a row */
+            for (int i = 0; i < CONV_MB; i++) {
+                const int k = mb * CONV_MB + i;
+                float b[4][4] = {{0.0f}};
+                if (k < K) wgrad_block(b, dy + dy_off + (img * K + k) * OH * OW, OH, OW, m * ty, m * tx, m);
+                wgrad_dy_tile(r, i, b, m);
+            }
+            const int n = (img * TH + ty) * TW + tx;
+            for (int xi = 0; xi < na; xi++) {
+                __global float *q = d + ((xi * nmb + mb) * N + n) * CONV_MB;
+                for (int i = 0; i < CONV_MB; i++) q[i] = r[xi][i];
+            }
         }
-    __global float *o = dw + dw_off + (k * C + c) * 9;
-    for (int r = 0; r < 3; r++)
-        for (int j = 0; j < 3; j++) {
-            float s = 0.0f;
-            for (int i = 0; i < a; i++) s += G[i][r] * t[i][j];
-            o[r * 3 + j] += s;
+}
+
+/* Channels per work-item of wgrad_input: a multiple of 8 divides every row length (v_ld is a
+ * whole number of conv_gemm_nn's column blocks, CONV_VW * CONV_NV with CONV_VW 8 or 16). */
+#define WGRAD_CB 8
+
+/* V[xi](n, c) = (B^T d B)[xi] of the a x a input tiles d of channel c of a chunk of nimg images
+ * from x_off (tile (ty, tx) reads rows m ty - ph .., columns m tx - pw .. of the H x W image, 0
+ * outside; column n as in wgrad_dy) at v[xi * v_g + n * v_ld + c], channels C .. v_ld - 1 zero:
+ * conv_gemm_nn's B, rows n contiguous over the channels. The column transforms are conv_wino.cl's.
+ * One work-item transforms WGRAD_CB channels of one image. Global: (v_ld / WGRAD_CB, nimg). */
+__kernel void wgrad_input(__global float *restrict v, const int v_ld, const int v_g,
+                          __global const float *restrict x, const int x_off, const int C, const int H, const int W,
+                          const int ph, const int pw, const int TH, const int TW, const int nimg, const int m)
+{
+    const int cb = get_global_id(0), img = get_global_id(1);
+    if (cb * WGRAD_CB >= v_ld || img >= nimg) return;
+    const int a = m + 2, na = a * a;
+    for (int ty = 0; ty < TH; ty++)
+        for (int tx = 0; tx < TW; tx++) {
+            float r[36][WGRAD_CB];
+            for (int l = 0; l < WGRAD_CB; l++) {
+                const int c = cb * WGRAD_CB + l;
+                if (c >= C) {
+                    for (int xi = 0; xi < na; xi++) r[xi][l] = 0.0f;
+                    continue;
+                }
+                __global const float *rp[6];
+                int rvs[6];
+                wino_tile_rows(x + x_off + (img * C + c) * H * W, H, W, m * ty - ph, a, rp, rvs);
+                if (m == 4) {
+                    const int8 rv = -(int8)(rvs[0], rvs[1], rvs[2], rvs[3], rvs[4], rvs[5], 0, 0);
+                    float8 t[6], o[6]; /* B^T d by columns, then (B^T d) B */
+                    for (int j = 0; j < 6; j++) t[j] = wino_col6(rp, rv, 4 * tx - pw + j, W);
+                    WINO_BT6(t[0], t[1], t[2], t[3], t[4], t[5], o[0], o[1], o[2], o[3], o[4], o[5]);
+                    for (int j = 0; j < 6; j++) {
+                        r[j][l] = o[j].s0;
+                        r[6 + j][l] = o[j].s1;
+                        r[12 + j][l] = o[j].s2;
+                        r[18 + j][l] = o[j].s3;
+                        r[24 + j][l] = o[j].s4;
+                        r[30 + j][l] = o[j].s5;
+                    }
+                } else {
+                    const int4 rv = -(int4)(rvs[0], rvs[1], rvs[2], rvs[3]);
+                    float4 t[4];
+                    for (int j = 0; j < 4; j++) t[j] = wino_bt(wino_col(rp, rv, 2 * tx - pw + j, W));
+                    const float4 o[4] = {t[0] - t[2], t[1] + t[2], t[2] - t[1], t[1] - t[3]};
+                    for (int j = 0; j < 4; j++) {
+                        r[j][l] = o[j].x;
+                        r[4 + j][l] = o[j].y;
+                        r[8 + j][l] = o[j].z;
+                        r[12 + j][l] = o[j].w;
+                    }
+                }
+            }
+            __global float *q = v + ((img * TH + ty) * TW + tx) * v_ld + cb * WGRAD_CB;
+            for (int xi = 0; xi < na; xi++) vstore8(vload8(0, r[xi]), 0, q + xi * v_g);
         }
+}
+
+/* G^T (3 x a) applied to the a values m0 .. of a row or column of M (G of conv_wino.cl) */
+#define WGRAD_GT4(m0, m1, m2, m3, o0, o1, o2) \
+    do {                                      \
+        o0 = m0 + 0.5f * (m1 + m2);           \
+        o1 = 0.5f * (m1 - m2);                \
+        o2 = 0.5f * (m1 + m2) + m3;           \
+    } while (0)
+#define WGRAD_GT6(m0, m1, m2, m3, m4, m5, o0, o1, o2)                                    \
+    do {                                                                                 \
+        o0 = 0.25f * m0 - (1.0f / 6.0f) * (m1 + m2) + (1.0f / 24.0f) * (m3 + m4);         \
+        o1 = (1.0f / 6.0f) * (m2 - m1) + (1.0f / 12.0f) * (m3 - m4);                     \
+        o2 = (1.0f / 6.0f) * (m3 + m4 - m1 - m2) + m5;                                   \
+    } while (0)
+
+/* dw[k][c][3][3] += G^T M[.](k, c) G for M[xi](k, c) at mm[xi * m_g + k * m_ld + c] (a = 4 or
+ * 6). One work-item per output channel k, all c. Global: (K). */
+__kernel void wgrad_output(__global float *restrict dw, const int dw_off, __global const float *restrict mm,
+                           const int m_ld, const int m_g, const int K, const int C, const int a)
+{
+    const int k = get_global_id(0);
+    if (k >= K) return;
+    for (int c = 0; c < C; c++) {
+        __global const float *mp = mm + k * m_ld + c;
+        float t[6][3], o[3][3]; /* G^T M by columns of M (3 x a), then (G^T M) G */
+        if (a == 6) {
+            for (int j = 0; j < 6; j++)
+                WGRAD_GT6(mp[j * m_g], mp[(6 + j) * m_g], mp[(12 + j) * m_g], mp[(18 + j) * m_g], mp[(24 + j) * m_g],
+                          mp[(30 + j) * m_g], t[j][0], t[j][1], t[j][2]);
+            for (int r = 0; r < 3; r++)
+                WGRAD_GT6(t[0][r], t[1][r], t[2][r], t[3][r], t[4][r], t[5][r], o[r][0], o[r][1], o[r][2]);
+        } else {
+            for (int j = 0; j < 4; j++)
+                WGRAD_GT4(mp[j * m_g], mp[(4 + j) * m_g], mp[(8 + j) * m_g], mp[(12 + j) * m_g], t[j][0], t[j][1], t[j][2]);
+            for (int r = 0; r < 3; r++) WGRAD_GT4(t[0][r], t[1][r], t[2][r], t[3][r], o[r][0], o[r][1], o[r][2]);
+        }
+        __global float *q = dw + dw_off + (k * C + c) * 9;
+        for (int r = 0; r < 3; r++)
+            for (int j = 0; j < 3; j++) q[r * 3 + j] += o[r][j];
+    }
 }

@@ -1,6 +1,5 @@
 /* host/ops/conv_wino_wgrad.c: the Winograd weight gradient launcher (cl/conv_wino_wgrad.cl transforms around cl/conv.cl's conv_gemm_nt). */
 #include <limits.h>
-#include <string.h>
 
 #include "facecl/tuning.h"
 #include "ops/conv_wino.h"
@@ -24,80 +23,71 @@ int fcl_conv_wgrad_use(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_conv2d_pa
  * is 2 and the output is at least 16x16 (or the algorithm is forced), else F(3x3, 2x2). */
 static int tile_of(fcl_ctx *ctx, const fcl_conv2d_params *p, int oh, int ow)
 {
-    return fcl_tuning_int(ctx, FCL_T_CONV_WGRAD) == 2 && (p->algo == FCL_CONV_WINOGRAD || (oh >= 16 && ow >= 16)) ? 4
+    return fcl_tuning_int(ctx, FCL_T_CONV_WGRAD) == 2 && (p->algo == FCL_CONV_WINOGRAD || (oh >= 1 && ow >= 1)) ? 4
                                                                                                                  : 2;
 }
 
-/* The transform planes are skewed by SKEW floats (a cache line) so that the transforms' a * a
- * streams do not all map to the same L1 set when a plane is a multiple of 4 KiB (conv_wino.c). */
-enum { SKEW = 16 };
+/* V's planes are skewed by SKEW floats (a cache line) so that the a * a streams of wgrad_input's
+ * stores do not all map to the same L1 set when a plane is a multiple of 4 KiB (conv_wino.c). */
+enum { SKEW = 16, CB = 8 /* wgrad_input's channels per work-item (WGRAD_CB) */ };
 
-/* One transform launch: V (x, C channels of H x W) or D (dy, K channels of OH x OW) of images i0
- * .. i0 + cnt - 1 into ws (rows ld long, planes g apart). */
-static fcl_status transform(fcl_ctx *ctx, const fcl_conv_tune *t, const char *name, cl_mem ws, int ld, int g,
-                            const fcl_tensor *in, int i0, int C, int H, int W, const int *pad, int TH, int TW, int cnt,
-                            int mt)
+/* A pool buffer of `floats` floats, refused past 32-bit indexing. */
+static fcl_status alloc(fcl_ctx *ctx, size_t floats, const char *what, cl_mem *buf, size_t *cap)
 {
-    fcl_op_args a;
-    if (fcl_conv_start(ctx, &WGRAD, name, &a)) return a.st;
-    fcl_op_arg_m(&a, ws); fcl_op_arg_i(&a, ld); fcl_op_arg_i(&a, g);
-    fcl_op_arg_m(&a, in->buf); fcl_op_arg_i(&a, (int)in->offset + i0 * C * H * W);
-    fcl_op_arg_i(&a, C); fcl_op_arg_i(&a, H); fcl_op_arg_i(&a, W);
-    if (pad) {
-        fcl_op_arg_i(&a, pad[0]); fcl_op_arg_i(&a, pad[1]);
-    }
-    fcl_op_arg_i(&a, TH); fcl_op_arg_i(&a, TW); fcl_op_arg_i(&a, cnt); fcl_op_arg_i(&a, mt);
-    return fcl_conv_launch(t, &a, 2, (size_t)C, (size_t)cnt, 1, 0);
+    if (floats >= INT_MAX)
+        return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "conv2d winograd weight gradient: %s (%zu floats) exceeds 32-bit "
+                       "indexing", what, floats);
+    return fcl_pool_alloc(ctx, floats * sizeof(float), buf, cap);
 }
 
-/* Per chunk of images: V = B^T x_t B ([np][C][ld]), D = A dy_t A^T ([np][K][ld]), M[xi] += D[xi]
- * V[xi]^T (np GEMMs K x C over the chunk's tiles, M zeroed first); then dw += G^T M G. */
+/* Per chunk of images: D = A dy_t A^T (packed panels), V = B^T x_t B ([np][tiles][ldc]), M[xi]
+ * (+)= D[xi] V[xi] (np GEMMs K x C over the chunk's tiles, the first chunk overwriting); then
+ * dw += G^T M G. */
 fcl_status fcl_conv_wgrad(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *dw, const fcl_tensor *dy,
                           const fcl_tensor *x, const fcl_conv2d_params *p, int oh, int ow)
 {
     fcl_status st;
-    fcl_conv_ws v = {NULL, 0}, d = {NULL, 0};
-    cl_mem mm = NULL;
-    size_t mm_cap = 0;
+    cl_mem bufs[3] = {NULL, NULL, NULL}; /* D, V, M */
+    size_t caps[3] = {0, 0, 0};
     const int K = p->cout, C = p->cin, mt = tile_of(ctx, p, oh, ow), a = mt + 2, np = a * a;
-    const int TH = (oh + mt - 1) / mt, TW = (ow + mt - 1) / mt, T = TH * TW, pad[2] = {p->pad_h, p->pad_w};
-    const size_t floats = (size_t)np * K * C;
-    if (floats >= INT_MAX)
-        return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "conv2d winograd weight gradient: the transformed gradient (%zu "
-                       "floats) exceeds 32-bit indexing", floats);
-    const int chunk = fcl_conv_plan_chunk(t, (size_t)np * (K + C), T, p->n);
-    /* + room for the planes' skew: (np - 1) * SKEW floats in rows of at least nb floats */
-    const size_t skew_rows = fcl_op_div_up((size_t)(np - 1) * SKEW, (size_t)t->nb);
-    if ((st = fcl_conv_ws_alloc(ctx, t, (size_t)np * C + skew_rows, chunk, T, &v))) goto fail;
-    if ((st = fcl_conv_ws_alloc(ctx, t, (size_t)np * K + skew_rows, chunk, T, &d))) goto fail;
-    if ((st = fcl_pool_alloc(ctx, floats * sizeof(float), &mm, &mm_cap))) goto fail;
-    fcl_tensor mt_acc;
-    memset(&mt_acc, 0, sizeof mt_acc);
-    mt_acc.buf = mm;
-    mt_acc.ndim = 1;
-    mt_acc.shape[0] = floats;
-    mt_acc.dtype = FCL_F32;
-    if ((st = fcl_tensor_fill(ctx, &mt_acc, 0.0f))) goto fail;
+    const int TH = (oh + mt - 1) / mt, TW = (ow + mt - 1) / mt, T = TH * TW;
+    const int nmb = (int)fcl_op_div_up((size_t)K, (size_t)t->mb), ldc = (int)(fcl_op_div_up((size_t)C, (size_t)t->nb) * t->nb);
+    const int chunk = fcl_conv_plan_chunk(t, (size_t)np * ((size_t)nmb * t->mb + ldc), T, p->n);
+    const size_t rows = (size_t)chunk * T, vg = rows * ldc + SKEW;
+    if ((st = alloc(ctx, (size_t)np * nmb * t->mb * rows, "the transformed dy", &bufs[0], &caps[0])) ||
+        (st = alloc(ctx, np * vg, "the transformed x", &bufs[1], &caps[1])) ||
+        (st = alloc(ctx, (size_t)np * K * ldc, "the transformed gradient", &bufs[2], &caps[2])))
+        goto fail;
     for (int i0 = 0; i0 < p->n; i0 += chunk) {
-        const int cnt = p->n - i0 < chunk ? p->n - i0 : chunk, ld = fcl_conv_col_ld(t, cnt, T);
-        const int vg = C * ld + SKEW, dg = K * ld + SKEW;
-        if ((st = transform(ctx, t, "wgrad_input", v.buf, ld, vg, x, i0, C, p->h, p->w, pad, TH, TW, cnt, mt)))
-            goto fail;
-        if ((st = transform(ctx, t, "wgrad_dy", d.buf, ld, dg, dy, i0, K, oh, ow, NULL, TH, TW, cnt, mt))) goto fail;
-        /* one run of ld columns per plane (the zeroed tail included): nimg 1 */
-        fcl_conv_operand ad = fcl_conv_ws_operand(&d, K, ld, ld), bv = fcl_conv_ws_operand(&v, C, ld, ld);
-        ad.g = dg;
-        bv.g = vg;
-        if ((st = fcl_conv_gemm_nt(ctx, t, np, K, C, ld, 1, &ad, &bv, &mt_acc))) goto fail;
+        const int cnt = p->n - i0 < chunk ? p->n - i0 : chunk, pad[2] = {p->pad_h, p->pad_w};
+        fcl_op_args o;
+        if ((st = fcl_conv_start(ctx, &WGRAD, "wgrad_dy", &o))) goto fail;
+        fcl_op_arg_m(&o, bufs[0]); fcl_op_arg_i(&o, nmb);
+        fcl_op_arg_m(&o, dy->buf); fcl_op_arg_i(&o, (int)dy->offset + i0 * K * oh * ow);
+        fcl_op_arg_i(&o, K); fcl_op_arg_i(&o, oh); fcl_op_arg_i(&o, ow);
+        fcl_op_arg_i(&o, TH); fcl_op_arg_i(&o, TW); fcl_op_arg_i(&o, cnt); fcl_op_arg_i(&o, mt);
+        if ((st = fcl_conv_launch(t, &o, 2, (size_t)nmb, (size_t)cnt, 1, 0))) goto fail;
+
+        if ((st = fcl_conv_start(ctx, &WGRAD, "wgrad_input", &o))) goto fail;
+        fcl_op_arg_m(&o, bufs[1]); fcl_op_arg_i(&o, ldc); fcl_op_arg_i(&o, (int)vg);
+        fcl_op_arg_m(&o, x->buf); fcl_op_arg_i(&o, (int)x->offset + i0 * C * p->h * p->w);
+        fcl_op_arg_i(&o, C); fcl_op_arg_i(&o, p->h); fcl_op_arg_i(&o, p->w);
+        fcl_op_arg_i(&o, pad[0]); fcl_op_arg_i(&o, pad[1]);
+        fcl_op_arg_i(&o, TH); fcl_op_arg_i(&o, TW); fcl_op_arg_i(&o, cnt); fcl_op_arg_i(&o, mt);
+        if ((st = fcl_conv_launch(t, &o, 2, (size_t)(ldc / CB), (size_t)cnt, 1, 0))) goto fail;
+
+        /* B rows are the tiles, C columns (one "image" of C pixels); C = M rows ldc long */
+        const fcl_conv_operand bv = {bufs[1], 0, ldc, ldc, (int)vg, 1}, cm = {bufs[2], 0, ldc, ldc, K * ldc, 1};
+        if ((st = fcl_conv_gemm_nn(ctx, t, np, K, cnt * T, C, C, bufs[0], &bv, &cm, NULL, i0 > 0))) goto fail;
     }
     fcl_op_args o;
     if ((st = fcl_conv_start(ctx, &WGRAD, "wgrad_output", &o))) goto fail;
     fcl_op_arg_t(&o, dw);
-    fcl_op_arg_m(&o, mm); fcl_op_arg_i(&o, K * C); fcl_op_arg_i(&o, K); fcl_op_arg_i(&o, C); fcl_op_arg_i(&o, a);
-    st = fcl_conv_launch(t, &o, 2, (size_t)C, (size_t)K, 1, 0);
+    fcl_op_arg_m(&o, bufs[2]); fcl_op_arg_i(&o, ldc); fcl_op_arg_i(&o, K * ldc);
+    fcl_op_arg_i(&o, K); fcl_op_arg_i(&o, C); fcl_op_arg_i(&o, a);
+    st = fcl_conv_launch(t, &o, 1, (size_t)K, 1, 1, 0);
 fail:
-    fcl_conv_ws_free(ctx, &v);
-    fcl_conv_ws_free(ctx, &d);
-    if (mm) fcl_pool_free(ctx, mm, mm_cap);
+    for (int i = 0; i < 3; i++)
+        if (bufs[i]) fcl_pool_free(ctx, bufs[i], caps[i]);
     return st;
 }
