@@ -47,47 +47,59 @@ inline void wgrad_block(float b[4][4], __global const float *dp, const int OH, c
     }
 }
 
-/* r[xi][i] = (A b A^T)[xi] for the m x m block b (a = m + 2, xi = a * row + col). */
-inline void wgrad_dy_tile(float r[36][CONV_MB], const int i, float b[4][4], const int m)
-{
-    if (m == 4) {
-        float t[6][4]; /* A b */
-        for (int c = 0; c < 4; c++) WGRAD_A6(b[0][c], b[1][c], b[2][c], b[3][c], t[0][c], t[1][c], t[2][c], t[3][c], t[4][c], t[5][c]);
-        for (int j = 0; j < 6; j++)
-            WGRAD_A6(t[j][0], t[j][1], t[j][2], t[j][3], r[6 * j][i], r[6 * j + 1][i], r[6 * j + 2][i], r[6 * j + 3][i],
-                     r[6 * j + 4][i], r[6 * j + 5][i]);
-    } else {
-        float t[4][2];
-        for (int c = 0; c < 2; c++) WGRAD_A4(b[0][c], b[1][c], t[0][c], t[1][c], t[2][c], t[3][c]);
-        for (int j = 0; j < 4; j++) WGRAD_A4(t[j][0], t[j][1], r[4 * j][i], r[4 * j + 1][i], r[4 * j + 2][i], r[4 * j + 3][i]);
-    }
-}
-
 /* D[xi] = A dy_t A^T of the m x m blocks of dy of a chunk of nimg images from dy_off, written in
  * conv_pack's panels as conv_gemm_nn's A (cl/conv.cl: keep the two in step): D[xi](k, n) at
  * d[((xi * nmb + mb) * N + n) * CONV_MB + i] for k = mb * CONV_MB + i (0 for k >= K), tile
  * (ty, tx) of image img being column n = (img * TH + ty) * TW + tx of N = nimg * TH * TW. One
- * work-item fills one panel of CONV_MB channels of one image. Global: (nmb, nimg). */
+ * work-item fills one panel of CONV_MB channels of one image, staging each tile's values so that
+ * each plane gets CONV_MB floats in a row. F(3x3, 2x2) has its own loop (the common case, kept
+ * free of the general one's arrays). Global: (nmb, nimg). */
 __kernel void wgrad_dy(__global float *restrict d, const int nmb, __global const float *restrict dy, const int dy_off,
                        const int K, const int OH, const int OW, const int TH, const int TW, const int nimg, const int m)
 {
     const int mb = get_global_id(0), img = get_global_id(1);
     if (mb >= nmb || img >= nimg) return;
-    const int na = (m + 2) * (m + 2), N = nimg * TH * TW;
+    const int N = nimg * TH * TW, ps = nmb * N * CONV_MB; /* plane stride */
+    __global const float *dp = dy + dy_off + (img * K + mb * CONV_MB) * OH * OW;
+    const int kn = min(CONV_MB, K - mb * CONV_MB);
+    if (m == 2) {
+        for (int ty = 0; ty < TH; ty++) {
+            const int y0 = 2 * ty, rv1 = y0 + 1 < OH;
+            for (int tx = 0; tx < TW; tx++) {
+                const int x0 = 2 * tx, cv1 = x0 + 1 < OW;
+                float r[16][CONV_MB];
+                for (int i = 0; i < CONV_MB; i++) {
+                    __global const float *q = dp + i * OH * OW + y0 * OW + x0;
+                    const int kv = i < kn;
+                    const float v00 = kv ? q[0] : 0.0f, v01 = kv && cv1 ? q[1] : 0.0f;
+                    const float v10 = kv && rv1 ? q[OW] : 0.0f, v11 = kv && rv1 && cv1 ? q[OW + 1] : 0.0f;
+                    float u[4], v[4]; /* the rows of A b */
+                    WGRAD_A4(v00, v10, u[0], u[1], u[2], u[3]);
+                    WGRAD_A4(v01, v11, v[0], v[1], v[2], v[3]);
+                    for (int j = 0; j < 4; j++) WGRAD_A4(u[j], v[j], r[4 * j][i], r[4 * j + 1][i], r[4 * j + 2][i], r[4 * j + 3][i]);
+                }
+                __global float *q = d + ((mb * N) + (img * TH + ty) * TW + tx) * CONV_MB;
+                for (int xi = 0; xi < 16; xi++)
+                    for (int i = 0; i < CONV_MB; i++) q[xi * ps + i] = r[xi][i];
+            }
+        }
+        return;
+    }
     for (int ty = 0; ty < TH; ty++)
         for (int tx = 0; tx < TW; tx++) {
-            float r[36][CONV_MB]; /* staged so that each plane gets CONV_MB floats in a row */
+            float r[36][CONV_MB];
             for (int i = 0; i < CONV_MB; i++) {
-                const int k = mb * CONV_MB + i;
-                float b[4][4] = {{0.0f}};
-                if (k < K) wgrad_block(b, dy + dy_off + (img * K + k) * OH * OW, OH, OW, m * ty, m * tx, m);
-                wgrad_dy_tile(r, i, b, m);
+                float b[4][4] = {{0.0f}}, t[6][4]; /* the block, A b */
+                if (i < kn) wgrad_block(b, dp + i * OH * OW, OH, OW, 4 * ty, 4 * tx, 4);
+                for (int c = 0; c < 4; c++)
+                    WGRAD_A6(b[0][c], b[1][c], b[2][c], b[3][c], t[0][c], t[1][c], t[2][c], t[3][c], t[4][c], t[5][c]);
+                for (int j = 0; j < 6; j++)
+                    WGRAD_A6(t[j][0], t[j][1], t[j][2], t[j][3], r[6 * j][i], r[6 * j + 1][i], r[6 * j + 2][i],
+                             r[6 * j + 3][i], r[6 * j + 4][i], r[6 * j + 5][i]);
             }
-            const int n = (img * TH + ty) * TW + tx;
-            for (int xi = 0; xi < na; xi++) {
-                __global float *q = d + ((xi * nmb + mb) * N + n) * CONV_MB;
-                for (int i = 0; i < CONV_MB; i++) q[i] = r[xi][i];
-            }
+            __global float *q = d + ((mb * N) + (img * TH + ty) * TW + tx) * CONV_MB;
+            for (int xi = 0; xi < 36; xi++)
+                for (int i = 0; i < CONV_MB; i++) q[xi * ps + i] = r[xi][i];
         }
 }
 

@@ -23,13 +23,13 @@ int fcl_conv_wgrad_use(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_conv2d_pa
  * is 2 and the output is at least 16x16 (or the algorithm is forced), else F(3x3, 2x2). */
 static int tile_of(fcl_ctx *ctx, const fcl_conv2d_params *p, int oh, int ow)
 {
-    return fcl_tuning_int(ctx, FCL_T_CONV_WGRAD) == 2 && (p->algo == FCL_CONV_WINOGRAD || (oh >= 1 && ow >= 1)) ? 4
+    return fcl_tuning_int(ctx, FCL_T_CONV_WGRAD) == 2 && (p->algo == FCL_CONV_WINOGRAD || (oh >= 16 && ow >= 16)) ? 4
                                                                                                                  : 2;
 }
 
 /* V's planes are skewed by SKEW floats (a cache line) so that the a * a streams of wgrad_input's
  * stores do not all map to the same L1 set when a plane is a multiple of 4 KiB (conv_wino.c). */
-enum { SKEW = 16, CB = 8 /* wgrad_input's channels per work-item (WGRAD_CB) */ };
+enum { SKEW = 16, CB = 8 /* wgrad_input's channels per work-item (WGRAD_CB) */, MIN_RED = 256 };
 
 /* A pool buffer of `floats` floats, refused past 32-bit indexing. */
 static fcl_status alloc(fcl_ctx *ctx, size_t floats, const char *what, cl_mem *buf, size_t *cap)
@@ -52,7 +52,10 @@ fcl_status fcl_conv_wgrad(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *dw, 
     const int K = p->cout, C = p->cin, mt = tile_of(ctx, p, oh, ow), a = mt + 2, np = a * a;
     const int TH = (oh + mt - 1) / mt, TW = (ow + mt - 1) / mt, T = TH * TW;
     const int nmb = (int)fcl_op_div_up((size_t)K, (size_t)t->mb), ldc = (int)(fcl_op_div_up((size_t)C, (size_t)t->nb) * t->nb);
-    const int chunk = fcl_conv_plan_chunk(t, (size_t)np * ((size_t)nmb * t->mb + ldc), T, p->n);
+    /* within the CONV_COL_KB budget, but at least MIN_RED tile columns (where the batch has them)
+     * for the GEMMs' reduction: ResNet-18's 4x4 maps have 4 tiles an image */
+    int chunk = fcl_conv_plan_chunk(t, (size_t)np * ((size_t)nmb * t->mb + ldc), T, p->n);
+    if (chunk * T < MIN_RED) chunk = (int)fcl_op_div_up(MIN_RED, (size_t)T) < p->n ? (int)fcl_op_div_up(MIN_RED, (size_t)T) : p->n;
     const size_t rows = (size_t)chunk * T, vg = rows * ldc + SKEW;
     if ((st = alloc(ctx, (size_t)np * nmb * t->mb * rows, "the transformed dy", &bufs[0], &caps[0])) ||
         (st = alloc(ctx, np * vg, "the transformed x", &bufs[1], &caps[1])) ||
