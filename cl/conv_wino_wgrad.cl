@@ -103,63 +103,79 @@ __kernel void wgrad_dy(__global float *restrict d, const int nmb, __global const
         }
 }
 
-/* Channels per work-item of wgrad_input: a multiple of 8 divides every row length (v_ld is a
- * whole number of conv_gemm_nn's column blocks, CONV_VW * CONV_NV with CONV_VW 8 or 16). */
+/* Channels per work-item of wgrad_input, one per lane of a float8: a multiple of 8 divides every
+ * row length (v_ld is a whole number of conv_gemm_nn's column blocks, CONV_VW * CONV_NV with
+ * CONV_VW 8 or 16). */
 #define WGRAD_CB 8
+
+/* Input pixel (iy, ix) of the WGRAD_CB channel planes at x + lanes' offsets co (channels past
+ * the last repeat it: in bounds; cm masks them to 0), 0 outside the H x W image. */
+inline float8 wgrad_pix8(__global const float *x, const int8 co, const int8 cm, const int iy, const int ix, const int H,
+                         const int W)
+{
+    const int ok = (uint)iy < (uint)H && (uint)ix < (uint)W, o = ok ? iy * W + ix : 0;
+    const float8 v = (float8)(x[co.s0 + o], x[co.s1 + o], x[co.s2 + o], x[co.s3 + o], x[co.s4 + o], x[co.s5 + o],
+                              x[co.s6 + o], x[co.s7 + o]);
+    return select((float8)(0.0f), v, cm & (int8)(-ok));
+}
+
+/* B^T applied to column ix of the a rows from y0 (F(3x3, 2x2): a = 4; F(3x3, 4x4): 6), lanes =
+ * channels: t[i] = (B^T d)[i][this column] (conv_wino.cl's B^T). */
+inline void wgrad_bt_col(float8 t[6], __global const float *x, const int8 co, const int8 cm, const int y0, const int ix,
+                         const int H, const int W, const int a)
+{
+    float8 d[6];
+    for (int i = 0; i < a; i++) d[i] = wgrad_pix8(x, co, cm, y0 + i, ix, H, W);
+    if (a == 6) WINO_BT6(d[0], d[1], d[2], d[3], d[4], d[5], t[0], t[1], t[2], t[3], t[4], t[5]);
+    else {
+        t[0] = d[0] - d[2];
+        t[1] = d[1] + d[2];
+        t[2] = d[2] - d[1];
+        t[3] = d[1] - d[3];
+    }
+}
 
 /* V[xi](n, c) = (B^T d B)[xi] of the a x a input tiles d of channel c of a chunk of nimg images
  * from x_off (tile (ty, tx) reads rows m ty - ph .., columns m tx - pw .. of the H x W image, 0
  * outside; column n as in wgrad_dy) at v[xi * v_g + n * v_ld + c], channels C .. v_ld - 1 zero:
- * conv_gemm_nn's B, rows n contiguous over the channels. The column transforms are conv_wino.cl's.
- * One work-item transforms WGRAD_CB channels of one image. Global: (v_ld / WGRAD_CB, nimg). */
+ * conv_gemm_nn's B, rows n contiguous over the channels. One work-item transforms WGRAD_CB
+ * channels (the lanes of float8s) of one image, a row of tiles at a time; the two columns that
+ * neighbouring tiles share are transformed once. Global: (v_ld / WGRAD_CB, nimg). */
 __kernel void wgrad_input(__global float *restrict v, const int v_ld, const int v_g,
                           __global const float *restrict x, const int x_off, const int C, const int H, const int W,
                           const int ph, const int pw, const int TH, const int TW, const int nimg, const int m)
 {
     const int cb = get_global_id(0), img = get_global_id(1);
     if (cb * WGRAD_CB >= v_ld || img >= nimg) return;
-    const int a = m + 2, na = a * a;
-    for (int ty = 0; ty < TH; ty++)
+    const int a = m + 2, c0 = cb * WGRAD_CB, HW = H * W;
+    const int8 lane = (int8)(0, 1, 2, 3, 4, 5, 6, 7), cm = lane + c0 < C;
+    const int8 co = min(lane + c0, C - 1) * HW;
+    __global const float *xi0 = x + x_off + img * C * HW;
+    for (int ty = 0; ty < TH; ty++) {
+        const int y0 = m * ty - ph;
+        float8 t[6][6]; /* t[j]: B^T times column j of the tile */
+        wgrad_bt_col(t[a - 2], xi0, co, cm, y0, -pw, H, W, a);
+        wgrad_bt_col(t[a - 1], xi0, co, cm, y0, 1 - pw, H, W, a);
         for (int tx = 0; tx < TW; tx++) {
-            float r[36][WGRAD_CB];
-            for (int l = 0; l < WGRAD_CB; l++) {
-                const int c = cb * WGRAD_CB + l;
-                if (c >= C) {
-                    for (int xi = 0; xi < na; xi++) r[xi][l] = 0.0f;
-                    continue;
-                }
-                __global const float *rp[6];
-                int rvs[6];
-                wino_tile_rows(x + x_off + (img * C + c) * H * W, H, W, m * ty - ph, a, rp, rvs);
-                if (m == 4) {
-                    const int8 rv = -(int8)(rvs[0], rvs[1], rvs[2], rvs[3], rvs[4], rvs[5], 0, 0);
-                    float8 t[6], o[6]; /* B^T d by columns, then (B^T d) B */
-                    for (int j = 0; j < 6; j++) t[j] = wino_col6(rp, rv, 4 * tx - pw + j, W);
-                    WINO_BT6(t[0], t[1], t[2], t[3], t[4], t[5], o[0], o[1], o[2], o[3], o[4], o[5]);
-                    for (int j = 0; j < 6; j++) {
-                        r[j][l] = o[j].s0;
-                        r[6 + j][l] = o[j].s1;
-                        r[12 + j][l] = o[j].s2;
-                        r[18 + j][l] = o[j].s3;
-                        r[24 + j][l] = o[j].s4;
-                        r[30 + j][l] = o[j].s5;
-                    }
-                } else {
-                    const int4 rv = -(int4)(rvs[0], rvs[1], rvs[2], rvs[3]);
-                    float4 t[4];
-                    for (int j = 0; j < 4; j++) t[j] = wino_bt(wino_col(rp, rv, 2 * tx - pw + j, W));
-                    const float4 o[4] = {t[0] - t[2], t[1] + t[2], t[2] - t[1], t[1] - t[3]};
-                    for (int j = 0; j < 4; j++) {
-                        r[j][l] = o[j].x;
-                        r[4 + j][l] = o[j].y;
-                        r[8 + j][l] = o[j].z;
-                        r[12 + j][l] = o[j].w;
-                    }
-                }
+            for (int i = 0; i < a; i++) {
+                t[0][i] = t[a - 2][i];
+                t[1][i] = t[a - 1][i];
             }
-            __global float *q = v + ((img * TH + ty) * TW + tx) * v_ld + cb * WGRAD_CB;
-            for (int xi = 0; xi < na; xi++) vstore8(vload8(0, r[xi]), 0, q + xi * v_g);
+            for (int j = 2; j < a; j++) wgrad_bt_col(t[j], xi0, co, cm, y0, m * tx - pw + j, H, W, a);
+            __global float *q = v + ((img * TH + ty) * TW + tx) * v_ld + c0;
+            for (int i = 0; i < a; i++) { /* row i of (B^T d) B */
+                float8 o[6];
+                if (a == 6) WINO_BT6(t[0][i], t[1][i], t[2][i], t[3][i], t[4][i], t[5][i], o[0], o[1], o[2], o[3], o[4], o[5]);
+                else {
+                    o[0] = t[0][i] - t[2][i];
+                    o[1] = t[1][i] + t[2][i];
+                    o[2] = t[2][i] - t[1][i];
+                    o[3] = t[1][i] - t[3][i];
+                }
+                for (int j = 0; j < a; j++) vstore8(o[j], 0, q + (i * a + j) * v_g);
+            }
         }
+    }
 }
 
 /* G^T (3 x a) applied to the a values m0 .. of a row or column of M (G of conv_wino.cl) */
