@@ -108,20 +108,21 @@ __kernel void wgrad_dy(__global float *restrict d, const int nmb, __global const
  * CONV_VW 8 or 16). */
 #define WGRAD_CB 8
 
-/* Input pixel (iy, ix) of the WGRAD_CB channel planes at x + lanes' offsets co (channels past
- * the last repeat it: in bounds; cm masks them to 0), 0 outside the H x W image. */
-inline float8 wgrad_pix8(__global const float *x, const int8 co, const int8 cm, const int iy, const int ix, const int H,
+/* Input pixel (iy, ix) of the WGRAD_CB channel planes at x + co[lane] (channels past the last
+ * repeat it: in bounds; cm masks them to 0), 0 outside the H x W image. */
+inline float8 wgrad_pix8(__global const float *x, const int *co, const int8 cm, const int iy, const int ix, const int H,
                          const int W)
 {
     const int ok = (uint)iy < (uint)H && (uint)ix < (uint)W, o = ok ? iy * W + ix : 0;
-    const float8 v = (float8)(x[co.s0 + o], x[co.s1 + o], x[co.s2 + o], x[co.s3 + o], x[co.s4 + o], x[co.s5 + o],
-                              x[co.s6 + o], x[co.s7 + o]);
-    return select((float8)(0.0f), v, cm & (int8)(-ok));
+    float v[WGRAD_CB];
+#pragma unroll
+    for (int l = 0; l < WGRAD_CB; l++) v[l] = x[co[l] + o];
+    return select((float8)(0.0f), vload8(0, v), cm & (int8)(-ok));
 }
 
 /* B^T applied to column ix of the a rows from y0 (F(3x3, 2x2): a = 4; F(3x3, 4x4): 6), lanes =
  * channels: t[i] = (B^T d)[i][this column] (conv_wino.cl's B^T). */
-inline void wgrad_bt_col(float8 t[6], __global const float *x, const int8 co, const int8 cm, const int y0, const int ix,
+inline void wgrad_bt_col(float8 t[6], __global const float *x, const int *co, const int8 cm, const int y0, const int ix,
                          const int H, const int W, const int a)
 {
     float8 d[6];
@@ -148,8 +149,9 @@ __kernel void wgrad_input(__global float *restrict v, const int v_ld, const int 
     const int cb = get_global_id(0), img = get_global_id(1);
     if (cb * WGRAD_CB >= v_ld || img >= nimg) return;
     const int a = m + 2, c0 = cb * WGRAD_CB, HW = H * W;
-    const int8 lane = (int8)(0, 1, 2, 3, 4, 5, 6, 7), cm = lane + c0 < C;
-    const int8 co = min(lane + c0, C - 1) * HW;
+    const int8 cm = (int8)(0, 1, 2, 3, 4, 5, 6, 7) + (int8)(c0) < (int8)(C);
+    int co[WGRAD_CB]; /* the lanes' channel planes */
+    for (int l = 0; l < WGRAD_CB; l++) co[l] = min(c0 + l, C - 1) * HW;
     __global const float *xi0 = x + x_off + img * C * HW;
     for (int ty = 0; ty < TH; ty++) {
         const int y0 = m * ty - ph;

@@ -27,8 +27,9 @@ static int tile_of(fcl_ctx *ctx, const fcl_conv2d_params *p, int oh, int ow)
                                                                                                                  : 2;
 }
 
-/* V's planes are skewed by SKEW floats (a cache line) so that the a * a streams of wgrad_input's
- * stores do not all map to the same L1 set when a plane is a multiple of 4 KiB (conv_wino.c). */
+/* The planes of V and M are skewed by SKEW floats (a cache line) so that the a * a streams of
+ * wgrad_input's stores and wgrad_output's loads do not all map to the same L1 set when a plane
+ * is a multiple of 4 KiB (as in conv_wino.c; M of a 512-channel layer: 1 MiB a plane). */
 enum { SKEW = 16, CB = 8 /* wgrad_input's channels per work-item (WGRAD_CB) */, MIN_RED = 256 };
 
 /* A pool buffer of `floats` floats, refused past 32-bit indexing. */
@@ -56,10 +57,10 @@ fcl_status fcl_conv_wgrad(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *dw, 
      * for the GEMMs' reduction: ResNet-18's 4x4 maps have 4 tiles an image */
     int chunk = fcl_conv_plan_chunk(t, (size_t)np * ((size_t)nmb * t->mb + ldc), T, p->n);
     if (chunk * T < MIN_RED) chunk = (int)fcl_op_div_up(MIN_RED, (size_t)T) < p->n ? (int)fcl_op_div_up(MIN_RED, (size_t)T) : p->n;
-    const size_t rows = (size_t)chunk * T, vg = rows * ldc + SKEW;
+    const size_t rows = (size_t)chunk * T, vg = rows * ldc + SKEW, mg = (size_t)K * ldc + SKEW;
     if ((st = alloc(ctx, (size_t)np * nmb * t->mb * rows, "the transformed dy", &bufs[0], &caps[0])) ||
         (st = alloc(ctx, np * vg, "the transformed x", &bufs[1], &caps[1])) ||
-        (st = alloc(ctx, (size_t)np * K * ldc, "the transformed gradient", &bufs[2], &caps[2])))
+        (st = alloc(ctx, np * mg, "the transformed gradient", &bufs[2], &caps[2])))
         goto fail;
     for (int i0 = 0; i0 < p->n; i0 += chunk) {
         const int cnt = p->n - i0 < chunk ? p->n - i0 : chunk, pad[2] = {p->pad_h, p->pad_w};
@@ -80,13 +81,13 @@ fcl_status fcl_conv_wgrad(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *dw, 
         if ((st = fcl_conv_launch(t, &o, 2, (size_t)(ldc / CB), (size_t)cnt, 1, 0))) goto fail;
 
         /* B rows are the tiles, C columns (one "image" of C pixels); C = M rows ldc long */
-        const fcl_conv_operand bv = {bufs[1], 0, ldc, ldc, (int)vg, 1}, cm = {bufs[2], 0, ldc, ldc, K * ldc, 1};
+        const fcl_conv_operand bv = {bufs[1], 0, ldc, ldc, (int)vg, 1}, cm = {bufs[2], 0, ldc, ldc, (int)mg, 1};
         if ((st = fcl_conv_gemm_nn(ctx, t, np, K, cnt * T, C, C, bufs[0], &bv, &cm, NULL, i0 > 0))) goto fail;
     }
     fcl_op_args o;
     if ((st = fcl_conv_start(ctx, &WGRAD, "wgrad_output", &o))) goto fail;
     fcl_op_arg_t(&o, dw);
-    fcl_op_arg_m(&o, bufs[2]); fcl_op_arg_i(&o, ldc); fcl_op_arg_i(&o, K * ldc);
+    fcl_op_arg_m(&o, bufs[2]); fcl_op_arg_i(&o, ldc); fcl_op_arg_i(&o, (int)mg);
     fcl_op_arg_i(&o, K); fcl_op_arg_i(&o, C); fcl_op_arg_i(&o, a);
     st = fcl_conv_launch(t, &o, 1, (size_t)K, 1, 1, 0);
 fail:

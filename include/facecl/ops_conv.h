@@ -35,7 +35,8 @@ typedef struct fcl_conv2d_params {
  *              needs groups == cin == cout
  *   WINOGRAD   Winograd F(2x2, 3x3) (transformed 4x4 tiles, 16 GEMMs over the channels), or
  *              F(4x4, 3x3) (6x6 tiles, 36 GEMMs) where the "conv" tuning's CONV_WINO is 2, for
- *              the forward and the data gradient (the weight gradient stays GEMM); needs a dense
+ *              the forward and the data gradient (the weight gradient: Winograd F(3x3, 2x2) or
+ *              F(3x3, 4x4) where CONV_WGRAD is 1 or 2, see host/ops/conv_wino_wgrad.c); needs a dense
  *              (groups 1) 3x3 kernel, stride 1, dilation 1, padding 0..2. The automatic choice
  *              takes it on such shapes with 16 or more channels in and out where CONV_WINO is 1
  *              or 2 (fcl_conv2d_algo_in says so; fcl_conv2d_algo_of, having no context, reports GEMM). Largest relative error vs a double reference
