@@ -100,9 +100,10 @@ fcl_conv2d_algo fcl_conv2d_algo_in(fcl_ctx *ctx, const fcl_conv2d_params *p, int
 {
     fcl_conv_tune t;
     fcl_conv2d_algo a = fcl_conv2d_algo_of(p);
-    if (weight_grad) return a == FCL_CONV_WINOGRAD ? FCL_CONV_GEMM : a; /* as conv_bwd */
-    return !fcl_conv2d_check(p, NULL, NULL, NULL) && !fcl_conv_tune_get(ctx, &t) && fcl_conv_wino_use(&t, p)
-               ? FCL_CONV_WINOGRAD : a;
+    const int ok = !fcl_conv2d_check(p, NULL, NULL, NULL) && !fcl_conv_tune_get(ctx, &t);
+    if (weight_grad) /* as conv_bwd */
+        return ok && fcl_conv_wgrad_use(ctx, &t, p) ? FCL_CONV_WINOGRAD : a == FCL_CONV_WINOGRAD ? FCL_CONV_GEMM : a;
+    return ok && fcl_conv_wino_use(&t, p) ? FCL_CONV_WINOGRAD : a;
 }
 
 const char *fcl_conv2d_algo_name(fcl_conv2d_algo a)
