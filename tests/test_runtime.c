@@ -228,6 +228,36 @@ Test(tensor, round_trip_fill_copy_views)
     fcl_ctx_destroy(ctx);
 }
 
+/* fcl_tensor_fill through the fill_f32 kernel: views at odd offsets and of odd lengths (below,
+ * at and around its 16-float chunk, and long), every element inside set, every one outside (the
+ * sentinels around the view) untouched. */
+Test(tensor, fill_odd_offsets_and_lengths)
+{
+    fcl_ctx *ctx = make_ctx(NULL);
+    enum { N = 100003 };
+    static float h[N], back[N];
+    for (int i = 0; i < N; i++) h[i] = -1.0f - (float)(i % 7);
+    fcl_tensor t, v;
+    size_t all[1] = {N};
+    cr_assert_eq(fcl_tensor_alloc(ctx, &t, 1, all, FCL_F32), FCL_OK);
+    const size_t cases[][2] = {{0, 1}, {3, 15}, {5, 16}, {17, 17}, {1, 33}, {0, N}, {7, 99991}, {N - 1, 1}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        size_t off = cases[c][0], len[1] = {cases[c][1]};
+        float value = 0.25f + (float)c;
+        cr_assert_eq(fcl_tensor_upload(ctx, &t, h, N), FCL_OK);
+        cr_assert_eq(fcl_tensor_view(ctx, &t, off, 1, len, &v), FCL_OK, "%s", fcl_ctx_errmsg(ctx));
+        cr_assert_eq(fcl_tensor_fill(ctx, &v, value), FCL_OK, "%s", fcl_ctx_errmsg(ctx));
+        cr_assert_eq(fcl_tensor_download(ctx, &t, back, N), FCL_OK);
+        for (size_t i = 0; i < N; i++) {
+            float want = i >= off && i < off + len[0] ? value : h[i];
+            if (back[i] != want) cr_assert_fail("fill of %zu at offset %zu: element %zu is %g, want %g", len[0], off, i,
+                                                (double)back[i], (double)want);
+        }
+    }
+    fcl_tensor_release(ctx, &t);
+    fcl_ctx_destroy(ctx);
+}
+
 Test(pool, steady_state_allocates_nothing)
 {
     fcl_ctx *ctx = make_ctx(NULL);

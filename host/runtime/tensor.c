@@ -1,4 +1,5 @@
 /* host/runtime/tensor.c: tensor allocation, views, and host<->device transfers (all checked). */
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -130,10 +131,25 @@ fcl_status fcl_tensor_download(fcl_ctx *ctx, const fcl_tensor *t, float *host, s
     return FCL_CL(ctx, rc, "clEnqueueReadBuffer(%zu floats)", count);
 }
 
+/* f32 tensors whose offset and end fit the kernel's int indexing go through runtime.cl's fill_f32
+ * (vectorised, on every compute unit: PoCL's clEnqueueFillBuffer is a scalar loop on one thread,
+ * measured 7.5% of a MobileNetV2 training step zeroing gradient buffers); others through
+ * clEnqueueFillBuffer. */
 fcl_status fcl_tensor_fill(fcl_ctx *ctx, fcl_tensor *t, float value)
 {
     size_t n = fcl_tensor_numel(t);
     if (!t->buf) return FCL_ERR(&ctx->err, FCL_ERR_INVALID_ARG, "fcl_tensor_fill: tensor has no buffer");
+    if (t->dtype == FCL_F32 && t->offset + n <= (size_t)INT_MAX - 16) {
+        cl_kernel k;
+        int off = (int)t->offset, count = (int)n;
+        size_t global = (n + 15) / 16;
+        fcl_status st = fcl_kernel_get(ctx, "runtime.cl", "fill_f32", "", &k);
+        if (!st) st = fcl_kernel_arg(ctx, k, 0, sizeof(cl_mem), &t->buf);
+        if (!st) st = fcl_kernel_arg(ctx, k, 1, sizeof(int), &off);
+        if (!st) st = fcl_kernel_arg(ctx, k, 2, sizeof(float), &value);
+        if (!st) st = fcl_kernel_arg(ctx, k, 3, sizeof(int), &count);
+        return st ? st : fcl_kernel_run(ctx, k, 1, &global, NULL);
+    }
     cl_int rc = clEnqueueFillBuffer(ctx->queue, t->buf, &value, sizeof value, t->offset * sizeof(float),
                                     n * sizeof(float), 0, NULL, NULL);
     return FCL_CL(ctx, rc, "clEnqueueFillBuffer(%zu floats)", n);
