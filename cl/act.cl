@@ -77,6 +77,8 @@ GELU_TANH_GRAD(float)
 GELU_TANH_GRAD(VF)
 
 /* <name>_fwd: y = f(x) over n elements; y may be x. Global: ceil(n / FCL_VEC).
+ * <name>_add_fwd: y = f(x + r) (a residual add and the activation in one pass: inference of
+ * conv -> BN folded -> add -> ReLU); y may be x or r. Global: ceil(n / FCL_VEC).
  * <name>_bwd: dx += f'(dy, saved) over n elements. Global: ceil(n / FCL_VEC). */
 #define ACT_KERNELS(name, FWD, BWD)                                                             \
     __kernel void name##_fwd(__global float *y, const int y_off, __global const float *x,      \
@@ -89,6 +91,21 @@ GELU_TANH_GRAD(VF)
         } else {                                                                                \
             for (int i = i0; i < n; i++) {                                                      \
                 float v = x[x_off + i];                                                         \
+                y[y_off + i] = FWD(float, v);                                                   \
+            }                                                                                   \
+        }                                                                                       \
+    }                                                                                           \
+    __kernel void name##_add_fwd(__global float *y, const int y_off, __global const float *x,  \
+                                 const int x_off, __global const float *r, const int r_off,     \
+                                 const int n, const float slope)                                \
+    {                                                                                           \
+        int i0 = get_global_id(0) * FCL_VEC;                                                    \
+        if (i0 + FCL_VEC <= n) {                                                                \
+            VF v = VLOAD(0, x + x_off + i0) + VLOAD(0, r + r_off + i0);                         \
+            VSTORE(FWD(VF, v), 0, y + y_off + i0);                                              \
+        } else {                                                                                \
+            for (int i = i0; i < n; i++) {                                                      \
+                float v = x[x_off + i] + r[r_off + i];                                          \
                 y[y_off + i] = FWD(float, v);                                                   \
             }                                                                                   \
         }                                                                                       \

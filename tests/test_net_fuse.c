@@ -189,8 +189,9 @@ static void sgd_step(pair *p)
     }
 }
 
-/* Which groups run: every BN of these models folds into its conv / linear for inference; in
- * training each BN followed by a ReLU / ReLU6 (directly or through a residual add) is fused, and
+/* Which groups run: every BN of these models folds into its conv / linear for inference (with
+ * the add and activation after it); in training each BN followed by a ReLU / ReLU6 (directly or
+ * through a residual add) is fused, and
  * MobileNetV2's BN -> add without an activation (35 BN + ReLU6, 11 BN + add: at width 1/4 the
  * first block keeps its 8 channels and has a residual too). */
 static void expect_groups(pair *p, int which)
@@ -201,6 +202,12 @@ static void expect_groups(pair *p, int which)
                  infer);
     cr_expect_eq(netf_count(p->a, 1), train, "%s: %d training groups, expected %d", p->m->name, netf_count(p->a, 1),
                  train);
+    /* every residual add joins a group in both modes (inference: the folded conv's output, the add
+     * and the ReLU in one pass; MobileNetV2's adds have no activation after them) */
+    static const int adds[] = {2, 8, 11};
+    for (int t = 0; t < 2; t++)
+        cr_expect_eq(netf_count_adds(p->a, t), adds[which], "%s: %d %s groups with a residual add, expected %d",
+                     p->m->name, netf_count_adds(p->a, t), t ? "training" : "inference", adds[which]);
     cr_expect_eq(netf_count(p->b, 0) + netf_count(p->b, 1), 0, "fusion off: no groups");
     setenv("FACECL_NO_FUSE", "1", 1); /* this test's own process */
     fcl_net *c = fcl_test_small_net(p->ctx, p->m, N, -1);

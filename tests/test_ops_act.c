@@ -1,6 +1,6 @@
 /* tests/test_ops_act.c: activations and PReLU as op-driver descriptors (OpenCL vs reference forward
  * and backward, reference backward vs finite differences), in-place use, determinism, exact kink
- * values, argument errors. */
+ * values, the fused residual add + activation, argument errors. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <math.h>
@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "helpers/opcheck.h"
+#include "facecl/ops_eltwise.h"
 #include "ref/ref_act.h"
 
 /* Shapes: batch 1, odd spatial sizes 7 / 13 / 31, channel counts 3, 5, 17 (not multiples of
@@ -173,6 +174,52 @@ ParameterizedTest(fcl_act_params *p, act, kinds)
     oc_op op = act_op;
     op.ud = p;
     oc_run(&op);
+}
+
+/* fcl_act_add_fwd: y = act(x + r) for every kind on every shape, under the device's tuning and
+ * FCL_VEC 4 and 16 forced, against the reference act of x + r and bit for bit against
+ * fcl_add_fwd then fcl_act_fwd (what the network ran before fusing them); in place on x and on r. */
+Test(act, add_fused)
+{
+    fcl_ctx *ctx = h_ctx();
+    const char *const vecs[] = {NULL, "-DFCL_VEC=4", "-DFCL_VEC=16"};
+    for (size_t v = 0; v < sizeof vecs / sizeof vecs[0]; v++) {
+        if (vecs[v]) H_OK(ctx, fcl_ctx_tuning_set(ctx, "act", vecs[v]));
+        for (int kind = 0; kind < FCL_ACT_COUNT; kind++)
+            for (size_t si = 0; si < N_ACT_SHAPES; si++) {
+                const shape *sh = &act_shapes[si];
+                fcl_act_params p = {(fcl_act_kind)kind, 0.1f};
+                size_t n = h_numel(sh->ndim, sh->s);
+                h_case("act %s add fused %zu values %s", fcl_act_name(p.kind), n, vecs[v] ? vecs[v] : "(tuned)");
+                double *x = h_alloc(n), *r = h_alloc(n), *z = h_alloc(n), *want = h_alloc(n), *got = h_alloc(n);
+                double *two = h_alloc(n);
+                h_rand(x, n, 40 + si, -5, 5), h_rand(r, n, 50 + si, -4, 4);
+                h_to_f32(x, n), h_to_f32(r, n);
+                for (size_t i = 0; i < n; i++) z[i] = (double)((float)x[i] + (float)r[i]);
+                fcl_ref_act_fwd(want, z, n, &p);
+                h_buf bx = h_upload(ctx, x, sh->ndim, sh->s), br = h_upload(ctx, r, sh->ndim, sh->s);
+                h_buf by = h_zeros(ctx, sh->ndim, sh->s), bt = h_zeros(ctx, sh->ndim, sh->s);
+                H_OK(ctx, fcl_act_add_fwd(ctx, &by.t, &bx.t, &br.t, &p));
+                h_download(ctx, &by, got);
+                h_expect_close("act(x + r) vs reference", got, want, n, H_TOL_FWD);
+                H_OK(ctx, fcl_add_fwd(ctx, &bt.t, &bx.t, &br.t));
+                H_OK(ctx, fcl_act_fwd(ctx, &bt.t, &bt.t, &p));
+                h_download(ctx, &bt, two);
+                cr_expect(memcmp(got, two, n * sizeof *got) == 0, "act %s: fused add differs from add then act",
+                          fcl_act_name(p.kind));
+                H_OK(ctx, fcl_act_add_fwd(ctx, &br.t, &bx.t, &br.t, &p)); /* y == r */
+                H_OK(ctx, fcl_act_add_fwd(ctx, &bx.t, &bx.t, &bt.t, &p)); /* y == x: act(x + act(x + r)) */
+                h_download(ctx, &br, two);
+                cr_expect(memcmp(got, two, n * sizeof *got) == 0, "act %s: in place on r differs", fcl_act_name(p.kind));
+                h_download(ctx, &bx, two);
+                for (size_t i = 0; i < n; i++) z[i] = (double)((float)x[i] + (float)got[i]);
+                fcl_ref_act_fwd(want, z, n, &p);
+                h_expect_close("in place on x: act(x + y) vs reference", two, want, n, H_TOL_FWD);
+                h_free(ctx, &bx), h_free(ctx, &br), h_free(ctx, &by), h_free(ctx, &bt);
+                free(x), free(r), free(z), free(want), free(got), free(two);
+            }
+    }
+    h_ctx_free(ctx);
 }
 
 /* Exact values at and around the kinks, with PyTorch's conventions (relu'(0) = 0,
@@ -350,6 +397,17 @@ Test(act, errors)
     fcl_act_params bad = {(fcl_act_kind)99, 0};
     cr_expect(fcl_act_fwd(ctx, &e6.t, &a6.t, &bad) == FCL_ERR_INVALID_ARG);
     cr_expect(fcl_act_bwd(ctx, &a6.t, &a6.t, &e6.t, &p) == FCL_ERR_INVALID_ARG, "dx == dy must be refused");
+    st = fcl_act_add_fwd(ctx, &a6.t, &e6.t, &b7.t, &p);
+    cr_expect(st == FCL_ERR_SHAPE && strstr(fcl_ctx_errmsg(ctx), "fcl_act_add_fwd"), "residual numel mismatch: %s",
+              fcl_ctx_errmsg(ctx));
+    fcl_tensor part; /* y overlapping x shifted by one element */
+    size_t s5[] = {5};
+    H_OK(ctx, fcl_tensor_view(ctx, &b7.t, 1, 1, s5, &part));
+    fcl_tensor lo;
+    H_OK(ctx, fcl_tensor_view(ctx, &b7.t, 0, 1, s5, &lo));
+    st = fcl_act_add_fwd(ctx, &part, &lo, &lo, &p);
+    cr_expect(st == FCL_ERR_INVALID_ARG && strstr(fcl_ctx_errmsg(ctx), "overlaps"), "y partly over x: %s",
+              fcl_ctx_errmsg(ctx));
     /* slopes: 2 for 3 channels */
     cr_expect(fcl_prelu_fwd(ctx, &e6.t, &a6.t, &d2.t) == FCL_ERR_SHAPE, "%s", fcl_ctx_errmsg(ctx));
     cr_expect(fcl_prelu_fwd(ctx, &e6.t, &a6.t, &c3.t) == FCL_OK, "%s", fcl_ctx_errmsg(ctx));

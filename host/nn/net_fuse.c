@@ -60,10 +60,10 @@ static void add_group(netf_mode *m, netf_group g)
     m->g[m->n++] = g;
 }
 
-/* BN j -> ReLU / ReLU6, or BN j -> add(j, r) [-> ReLU / ReLU6] with r computed before j (so the
- * group can run at j); 1 when found. The add's output may have other readers when no activation
- * follows it (the group writes it like the add would). */
-static int bn_relu_group(const fcl_net *net, const netf_plan *f, const netf_mode *m, int j, netf_group *g)
+/* BN j -> ReLU / ReLU6, or BN j -> add(j, r) [-> ReLU / ReLU6] with r computed before layer
+ * `head` (where the group runs: j, or the conv folded into j); 1 when found. The add's output may
+ * have other readers when no activation follows it (the group writes it like the add would). */
+static int bn_relu_group(const fcl_net *net, const netf_plan *f, const netf_mode *m, int j, int head, netf_group *g)
 {
     const fcl_model *md = net->model;
     int k = only_reader(f, j);
@@ -76,7 +76,7 @@ static int bn_relu_group(const fcl_net *net, const netf_plan *f, const netf_mode
     }
     if (K->kind != FCL_LAYER_ADD || K->n_inputs != 2) return 0;
     int r = K->inputs[0] == j ? K->inputs[1] : K->inputs[0], q = only_reader(f, k);
-    if (r == j || r >= j) return 0;
+    if (r == j || r >= head) return 0;
     g->add = k, g->res = r;
     if (q >= 0 && m->role[q] == ROLE_NONE && act_of(&md->layers[q]) != FCL_BN_ACT_NONE)
         g->relu = q, g->act = act_of(&md->layers[q]);
@@ -110,18 +110,18 @@ static void plan_mode(fcl_net *net, netf_plan *f, int training)
         netf_group g;
         if (L->kind != FCL_LAYER_BN || m->role[j] != ROLE_NONE || net->ls[j].rmean < 0) continue;
         if (training) {
-            if (j >= net->freeze && bn_relu_group(net, f, m, j, &g)) add_group(m, g);
+            if (j >= net->freeze && bn_relu_group(net, f, m, j, j, &g)) add_group(m, g);
             continue;
         }
         int i = L->inputs[0];
         const fcl_layer *C = i >= 0 ? &md->layers[i] : NULL;
         if (C && only_reader(f, i) == j && m->role[i] == ROLE_NONE &&
             ((C->kind == FCL_LAYER_CONV && !C->conv.ws) || C->kind == FCL_LAYER_LINEAR)) {
-            int k = only_reader(f, j);
-            g = (netf_group){.conv = i, .bn = j, .add = -1, .relu = -1, .act = FCL_BN_ACT_NONE, .res = -1};
-            if (k >= 0 && act_of(&md->layers[k]) != FCL_BN_ACT_NONE) g.relu = k, g.act = act_of(&md->layers[k]);
+            if (!bn_relu_group(net, f, m, j, i, &g)) /* the fold alone */
+                g = (netf_group){.conv = -1, .bn = j, .add = -1, .relu = -1, .act = FCL_BN_ACT_NONE, .res = -1};
+            g.conv = i;
             add_group(m, g);
-        } else if (bn_relu_group(net, f, m, j, &g)) {
+        } else if (bn_relu_group(net, f, m, j, j, &g)) {
             add_group(m, g);
         }
     }
@@ -182,6 +182,13 @@ void fcl_net_set_fusion(fcl_net *net, int on)
 }
 
 int netf_count(const fcl_net *net, int training) { return net->fuse ? net->fuse->m[training ? 1 : 0].n : 0; }
+
+int netf_count_adds(const fcl_net *net, int training)
+{
+    int n = 0;
+    for (int k = 0; k < netf_count(net, training); k++) n += net->fuse->m[training ? 1 : 0].g[k].add >= 0;
+    return n;
+}
 
 void netf_replan(fcl_net *net)
 {
@@ -244,7 +251,7 @@ static fcl_status run_group(fcl_net *net, netf_group *g, int training)
     fcl_tensor *y = &net->act[g->last];
     fcl_status st = netp_alloc_act(net, y, Z->out_c, Z->out_h, Z->out_w);
     if (st) return st;
-    if (g->conv >= 0) { /* inference: the folded conv / linear, then the ReLU in place */
+    if (g->conv >= 0) { /* inference: the folded conv / linear, then [the add and] the activation in place */
         const fcl_layer *C = &md->layers[g->conv];
         const fcl_tensor *x = netp_in(net, C->inputs[0]);
         if ((st = refold(net, g))) return st;
@@ -255,9 +262,11 @@ static fcl_status run_group(fcl_net *net, netf_group *g, int training)
         } else {
             st = fcl_linear_fwd(ctx, y, x, &g->w, &g->b);
         }
-        if (st || g->relu < 0) return st;
+        if (st || (g->relu < 0 && g->add < 0)) return st;
+        const fcl_tensor *r = g->add >= 0 ? netp_in(net, g->res) : NULL;
+        if (g->relu < 0) return fcl_add_fwd(ctx, y, y, r);
         fcl_act_params act = {md->layers[g->relu].act.kind, 0.0f};
-        return fcl_act_fwd(ctx, y, y, &act);
+        return r ? fcl_act_add_fwd(ctx, y, y, r, &act) : fcl_act_fwd(ctx, y, y, &act);
     }
     layer_state *s = &net->ls[g->bn];
     bn_views v;

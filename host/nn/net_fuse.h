@@ -7,9 +7,10 @@
 /* Groups, found once from the graph (a layer's output read by exactly one later layer and not
  * the network's output or embedding, so nothing else sees the intermediate results; the add's
  * output of BN -> add may have other readers):
- *   inference  conv / linear -> BN [-> ReLU / ReLU6]: ONE conv with the BN folded into its
- *              weights and bias (cached; refolded when the parameters or running statistics may
- *              have changed), the activation applied in place on its output;
+ *   inference  conv / linear -> BN [-> add(r computed before the conv)] [-> ReLU / ReLU6]: ONE
+ *              conv with the BN folded into its weights and bias (cached; refolded when the
+ *              parameters or running statistics may have changed), then in place on its output
+ *              the activation, or the add and the activation in one pass (fcl_act_add_fwd);
  *              other BN -> act and BN -> add [-> act]: one fcl_bn2d_act_fwd_wg;
  *   training   BN -> act and BN -> add(other input computed before the BN) [-> act], act ReLU
  *              or ReLU6, for BN layers at or after the frozen prefix and without data-parallel
@@ -31,7 +32,9 @@ fcl_status netf_forward(fcl_net *net, int i, int training, int *done);
 /* Layer i of the backward (its output gradient exists): *done = 1 when i is the last layer of a
  * group of the last forward and the group's backward ran. */
 fcl_status netf_backward(fcl_net *net, int i, int *done);
-/* How many groups the forward of this mode runs (tests). */
+/* How many groups the forward of this mode runs, and how many of them include a residual add
+ * (tests). */
 int netf_count(const fcl_net *net, int training);
+int netf_count_adds(const fcl_net *net, int training);
 
 #endif

@@ -79,6 +79,25 @@ fcl_status fcl_act_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, const f
     return FCL_OP_VEC(ctx, &SRC, kname, n, OP_T(y), OP_T(x), OP_I(n), OP_F(p->slope));
 }
 
+fcl_status fcl_act_add_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, const fcl_tensor *r,
+                           const fcl_act_params *p)
+{
+    const char *op = "fcl_act_add_fwd";
+    fcl_status st;
+    char kname[64];
+    if ((st = check_params(ctx, op, p)) || (st = fcl_op_check_t(ctx, op, "x", x)) ||
+        (st = fcl_op_check_t(ctx, op, "r", r)) || (st = fcl_op_check_t(ctx, op, "y", y)) ||
+        (st = fcl_op_check_same_numel(ctx, op, "y", y, "x", x)) ||
+        (st = fcl_op_check_same_numel(ctx, op, "r", r, "x", x)))
+        return st;
+    if ((fcl_op_overlaps(y, x) && !fcl_op_same(y, x)) || (fcl_op_overlaps(y, r) && !fcl_op_same(y, r)))
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s(%s): y partly overlaps x or r (only y == x or y == r "
+                         "is allowed)", op, kinds[p->kind].name);
+    snprintf(kname, sizeof kname, "%s_add_fwd", kinds[p->kind].kernel);
+    size_t n = fcl_tensor_numel(x);
+    return FCL_OP_VEC(ctx, &SRC, kname, n, OP_T(y), OP_T(x), OP_T(r), OP_I(n), OP_F(p->slope));
+}
+
 fcl_status fcl_act_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy, const fcl_tensor *saved,
                        const fcl_act_params *p)
 {

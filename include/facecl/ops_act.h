@@ -57,6 +57,12 @@ int fcl_act_saves_output(fcl_act_kind kind);
 /* y = act(x). Any shape; y and x have equal numel. y may be x (in place: only valid for a
  * kind that saves y, or when x is not needed afterwards). */
 fcl_status fcl_act_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, const fcl_act_params *p);
+/* y = act(x + r): a residual add and the activation in one pass (the network's inference runs
+ * conv -> BN (folded) -> add -> act this way); bit for bit fcl_add_fwd then fcl_act_fwd. x, r, y
+ * have equal numel; y may be x or r (nothing else overlapping). Forward only: training keeps the
+ * add and the activation apart (or fuses them with the BN, ops_bn.h). */
+fcl_status fcl_act_add_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, const fcl_tensor *r,
+                           const fcl_act_params *p);
 /* dx += act'(...) * dy, with `saved` = y or x as in the table above. dx, dy, saved have equal
  * numel; dx must not overlap dy or saved. */
 fcl_status fcl_act_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy, const fcl_tensor *saved,
