@@ -63,39 +63,35 @@ static fcl_status check_params(fcl_ctx *ctx, const char *op, const fcl_act_param
 /* act.cl with the "act" tuning. */
 static const fcl_op_src SRC = {"act.cl", FCL_TF_ACT};
 
-fcl_status fcl_act_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, const fcl_act_params *p)
+/* y = act(x), or act(x + r) when r is given (the <kind>_add_fwd kernels). */
+static fcl_status act_fwd(fcl_ctx *ctx, const char *op, fcl_tensor *y, const fcl_tensor *x, const fcl_tensor *r,
+                          const fcl_act_params *p)
 {
-    const char *op = "fcl_act_fwd";
     fcl_status st;
     char kname[64];
     if ((st = check_params(ctx, op, p)) || (st = fcl_op_check_t(ctx, op, "x", x)) ||
-        (st = fcl_op_check_t(ctx, op, "y", y)) || (st = fcl_op_check_same_numel(ctx, op, "y", y, "x", x)))
+        (r && (st = fcl_op_check_t(ctx, op, "r", r))) || (st = fcl_op_check_t(ctx, op, "y", y)) ||
+        (st = fcl_op_check_same_numel(ctx, op, "y", y, "x", x)) ||
+        (r && (st = fcl_op_check_same_numel(ctx, op, "r", r, "x", x))))
         return st;
-    if (fcl_op_overlaps(y, x) && !fcl_op_same(y, x))
-        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s(%s): y partly overlaps x (only y == x is allowed)",
-                         op, kinds[p->kind].name);
-    snprintf(kname, sizeof kname, "%s_fwd", kinds[p->kind].kernel);
+    if ((fcl_op_overlaps(y, x) && !fcl_op_same(y, x)) || (r && fcl_op_overlaps(y, r) && !fcl_op_same(y, r)))
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s(%s): y partly overlaps %s (only y == x%s is allowed)", op,
+                         kinds[p->kind].name, r ? "x or r" : "x", r ? " or y == r" : "");
+    snprintf(kname, sizeof kname, "%s%s", kinds[p->kind].kernel, r ? "_add_fwd" : "_fwd");
     size_t n = fcl_tensor_numel(x);
-    return FCL_OP_VEC(ctx, &SRC, kname, n, OP_T(y), OP_T(x), OP_I(n), OP_F(p->slope));
+    if (!r) return FCL_OP_VEC(ctx, &SRC, kname, n, OP_T(y), OP_T(x), OP_I(n), OP_F(p->slope));
+    return FCL_OP_VEC(ctx, &SRC, kname, n, OP_T(y), OP_T(x), OP_T(r), OP_I(n), OP_F(p->slope));
+}
+
+fcl_status fcl_act_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, const fcl_act_params *p)
+{
+    return act_fwd(ctx, "fcl_act_fwd", y, x, NULL, p);
 }
 
 fcl_status fcl_act_add_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, const fcl_tensor *r,
                            const fcl_act_params *p)
 {
-    const char *op = "fcl_act_add_fwd";
-    fcl_status st;
-    char kname[64];
-    if ((st = check_params(ctx, op, p)) || (st = fcl_op_check_t(ctx, op, "x", x)) ||
-        (st = fcl_op_check_t(ctx, op, "r", r)) || (st = fcl_op_check_t(ctx, op, "y", y)) ||
-        (st = fcl_op_check_same_numel(ctx, op, "y", y, "x", x)) ||
-        (st = fcl_op_check_same_numel(ctx, op, "r", r, "x", x)))
-        return st;
-    if ((fcl_op_overlaps(y, x) && !fcl_op_same(y, x)) || (fcl_op_overlaps(y, r) && !fcl_op_same(y, r)))
-        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s(%s): y partly overlaps x or r (only y == x or y == r "
-                         "is allowed)", op, kinds[p->kind].name);
-    snprintf(kname, sizeof kname, "%s_add_fwd", kinds[p->kind].kernel);
-    size_t n = fcl_tensor_numel(x);
-    return FCL_OP_VEC(ctx, &SRC, kname, n, OP_T(y), OP_T(x), OP_T(r), OP_I(n), OP_F(p->slope));
+    return act_fwd(ctx, "fcl_act_add_fwd", y, x, r, p);
 }
 
 fcl_status fcl_act_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy, const fcl_tensor *saved,
