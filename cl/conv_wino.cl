@@ -16,7 +16,13 @@
  *   G   = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
  *   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
  * 2.25 multiplications per output instead of 4 (and 9 direct), at a larger rounding error (the
- * transforms scale by up to 8 and 1/24). */
+ * transforms scale by up to 8 and 1/24).
+ * Cost (perf samples over `facecl bench ops --filter k3s1`, ResNet-18 @112 b32, PoCL): the three
+ * transforms take ~65% of the time of the GEMMs between them, and they are bound by memory, not
+ * arithmetic: V and M are 4x the input / output (16 planes), a chunk's (CONV_COL_KB) do not stay
+ * in L2, and an 8-tiles-wide vector version of the input and output rows (vload16, even/odd
+ * shuffles, vstore8) took 1.5x the samples of the per-tile code below; so did work-groups of 4 or
+ * 16. What would cut them is fewer bytes: the transforms fused into the GEMM's panels. */
 
 /* G of F(2x2, 3x3) (4 x 3) and of F(4x4, 3x3) (6 x 3) as tables (cl/conv_wino_wgrad.cl reads them; the
  * weight transform below has them folded in) */
