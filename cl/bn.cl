@@ -29,6 +29,7 @@
 #define BN_RELU 512      /* fused: y = relu(bn(x) [+ r]); backward masks dy with y > 0 */
 #define BN_HAS_RES 1024  /* fused residual r (forward) / its gradient dr (backward) */
 #define BN_RELU6 2048    /* fused: y = min(max(bn(x) [+ r], 0), 6); backward masks dy with 0 < y < 6 */
+#define BN_MASK_X 4096   /* backward without a residual: the mask from z = bn(x) recomputed (below) */
 
 /* The arguments the two forwards share (each tensor with its element offset): the output y,
  * the input x, the fused residual res, gamma, beta, and the saved mean / invstd. */
@@ -57,6 +58,11 @@
     ((flags & BN_RELU)    ? select((T)(0.0f), g, YLOAD > (T)(0.0f))                      \
      : (flags & BN_RELU6) ? select((T)(0.0f), g, (YLOAD > (T)(0.0f)) & (YLOAD < (T)(6.0f))) \
                           : g)
+/* What the backward's mask reads: the saved y, or with BN_MASK_X the activation's input
+ * z = (x - mean) * scale + shift recomputed from x (already loaded: XV) by the forward's own
+ * expression with the saved mean / invstd (the same floats, so the same z; y = clamp(z) is on the
+ * same side of 0 and 6 as z, NaN included), which saves reading y twice per element. */
+#define BN_MASK_IN(XV, YLOAD) ((flags & BN_MASK_X) ? (XV - mean) * scale + shift : YLOAD)
 
 /* This work-item's share of sum over channel ch of (x - shift). Rows of at least
  * FCL_VEC * L elements are split into FCL_VEC-wide chunks handed out round-robin (chunk q to
@@ -191,10 +197,11 @@ __kernel void bn_fwd_infer(BN_FWD_ARGS, __global const float *run_mean, const in
 }
 
 /* This work-item's share of (sum g, sum g * (x - mean)) over channel ch, g = dy (masked through
- * the fused ReLU / ReLU6 by the saved output y: BN_MASK); same element assignment as chan_partial. */
+ * the fused ReLU / ReLU6 by the saved output y or z: BN_MASK, BN_MASK_IN); same element assignment
+ * as chan_partial. */
 inline float2 chan_partial_bwd(__global const float *dy, __global const float *x,
                                __global const float *y, int n, int C, int inner, int ch,
-                               float mean, int flags)
+                               float mean, float scale, float shift, int flags)
 {
     int l = get_local_id(0), L = get_local_size(0);
     float s_dy = 0.0f, s_dyx = 0.0f;
@@ -204,14 +211,18 @@ inline float2 chan_partial_bwd(__global const float *dy, __global const float *x
         for (int b = 0; b < n; b++) {
             int base = (b * C + ch) * inner;
             for (int i = l * FCL_VEC; i < body; i += L * FCL_VEC) {
-                VF g = BN_MASK(VF, VLOAD(0, dy + base + i), VLOAD(0, y + base + i));
+                VF xv = VLOAD(0, x + base + i);
+                VF yv = BN_MASK_IN(xv, VLOAD(0, y + base + i));
+                VF g = BN_MASK(VF, VLOAD(0, dy + base + i), yv);
                 a_dy += g;
-                a_dyx += g * (VLOAD(0, x + base + i) - mean);
+                a_dyx += g * (xv - mean);
             }
             for (int i = body + l; i < inner; i += L) {
-                float g = BN_MASK(float, dy[base + i], y[base + i]);
+                float xv = x[base + i];
+                float yv = BN_MASK_IN(xv, y[base + i]);
+                float g = BN_MASK(float, dy[base + i], yv);
                 s_dy += g;
-                s_dyx += g * (x[base + i] - mean);
+                s_dyx += g * (xv - mean);
             }
         }
         s_dy += HSUM(a_dy);
@@ -224,9 +235,11 @@ inline float2 chan_partial_bwd(__global const float *dy, __global const float *x
         }
         while (b < n) {
             int k = (b * C + ch) * inner + i;
-            float g = BN_MASK(float, dy[k], y[k]);
+            float xv = x[k];
+            float yv = BN_MASK_IN(xv, y[k]);
+            float g = BN_MASK(float, dy[k], yv);
             s_dy += g;
-            s_dyx += g * (x[k] - mean);
+            s_dyx += g * (xv - mean);
             i += L;
             while (i >= inner && b < n) {
                 i -= inner;
@@ -238,7 +251,7 @@ inline float2 chan_partial_bwd(__global const float *dy, __global const float *x
 }
 
 /* Backward, accumulating. One work-group per channel (global = C * L, local = L).
- * With g = dy (fused ReLU / ReLU6: BN_MASK of dy by the saved output y):
+ * With g = dy (fused ReLU / ReLU6: BN_MASK of dy by the saved output y, or BN_MASK_X: by z):
  *   dbeta += sum(g); dgamma += sum(g * xhat), xhat = (x - mean) * invstd
  *   training:  dx += gamma * invstd * (g - sum(g) / M - xhat * sum(g * xhat) / M)
  *   inference: dx += gamma * invstd * g
@@ -249,6 +262,7 @@ __kernel void bn_bwd(__global float *dx, const int dx_off, __global float *dgamm
                      const int dy_off, __global const float *x, const int x_off,
                      __global const float *y, const int y_off,
                      __global const float *gamma, const int g_off,
+                     __global const float *beta, const int b_off,
                      __global const float *save_mean, const int sm_off,
                      __global const float *save_invstd, const int si_off, const int n,
                      const int C, const int inner, const int flags, __local float *scratch)
@@ -264,9 +278,12 @@ __kernel void bn_bwd(__global float *dx, const int dx_off, __global float *dgamm
     __global const float *ys = y + y_off;
 
     int training = (flags & BN_TRAINING) != 0;
+    /* the forward's scale and shift (BN_MASK_X recomputes z with them) */
+    float scale = invstd * ((flags & BN_HAS_GAMMA) ? gamma[g_off + ch] : 1.0f);
+    float shift = (flags & BN_HAS_BETA) ? beta[b_off + ch] : 0.0f;
     float sum_dy = 0.0f, sum_dyxhat = 0.0f;
     if ((training && (flags & BN_HAS_DX)) || (flags & (BN_HAS_DGAMMA | BN_HAS_DBETA))) {
-        float2 part = chan_partial_bwd(dys, xs, ys, n, C, inner, ch, mean, flags);
+        float2 part = chan_partial_bwd(dys, xs, ys, n, C, inner, ch, mean, scale, shift, flags);
         sum_dy = fcl_wg_sum(part.s0, scratch);
         sum_dyxhat = fcl_wg_sum(part.s1, scratch) * invstd;
     }
@@ -279,28 +296,32 @@ __kernel void bn_bwd(__global float *dx, const int dx_off, __global float *dgamm
     if (!(flags & (BN_HAS_DX | BN_HAS_RES)))
         return;
 
-    float k = invstd * ((flags & BN_HAS_GAMMA) ? gamma[g_off + ch] : 1.0f);
-    /* dx += k * g - k * mdy - k * c * (x - mean), with mdy = sum(g)/M, c = invstd * sum(g*xhat)/M */
+    /* dx += k * g - k * mdy - k * c * (x - mean), k = scale, with mdy = sum(g)/M,
+     * c = invstd * sum(g*xhat)/M */
     float mdy = training ? sum_dy / m_count : 0.0f;
     float c = training ? invstd * sum_dyxhat / m_count : 0.0f;
     int body = inner - inner % FCL_VEC;
     for (int b = 0; b < n; b++) {
         int base = (b * C + ch) * inner;
         for (int i = l * FCL_VEC; i < body; i += L * FCL_VEC) {
-            VF g = BN_MASK(VF, VLOAD(0, dys + base + i), VLOAD(0, ys + base + i));
+            VF xv = VLOAD(0, xs + base + i);
+            VF yv = BN_MASK_IN(xv, VLOAD(0, ys + base + i));
+            VF g = BN_MASK(VF, VLOAD(0, dys + base + i), yv);
             if (flags & BN_HAS_RES)
                 VSTORE(VLOAD(0, dres + dr_off + base + i) + g, 0, dres + dr_off + base + i);
             if (flags & BN_HAS_DX) {
-                VF d = g - mdy - c * (VLOAD(0, xs + base + i) - mean);
-                VSTORE(VLOAD(0, dx + dx_off + base + i) + k * d, 0, dx + dx_off + base + i);
+                VF d = g - mdy - c * (xv - mean);
+                VSTORE(VLOAD(0, dx + dx_off + base + i) + scale * d, 0, dx + dx_off + base + i);
             }
         }
         for (int i = body + l; i < inner; i += L) {
-            float g = BN_MASK(float, dys[base + i], ys[base + i]);
+            float xv = xs[base + i];
+            float yv = BN_MASK_IN(xv, ys[base + i]);
+            float g = BN_MASK(float, dys[base + i], yv);
             if (flags & BN_HAS_RES)
                 dres[dr_off + base + i] += g;
             if (flags & BN_HAS_DX)
-                dx[dx_off + base + i] += k * (g - mdy - c * (xs[base + i] - mean));
+                dx[dx_off + base + i] += scale * (g - mdy - c * (xv - mean));
         }
     }
 }

@@ -91,8 +91,8 @@ static fcl_status bn_dev_bwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
                                     t[Y], t[X], bc->affine ? t[G] : NULL, t[SM], t[SI], &bc->p, bc->wg);
     if (bc->fused) /* without an activation y is not needed: NULL */
         return fcl_bn2d_act_bwd_wg(ctx, t[DX], bc->affine ? t[DG] : NULL, bc->affine ? t[DB] : NULL, t[DR], t[DY],
-                                   bc->fused == 3 ? NULL : t[Y], t[X], bc->affine ? t[G] : NULL, t[SM], t[SI], &bc->p,
-                                   bn_act(bc->fused), bc->wg);
+                                   bc->fused == 3 ? NULL : t[Y], t[X], bc->affine ? t[G] : NULL,
+                                   bc->affine ? t[BE] : NULL, t[SM], t[SI], &bc->p, bn_act(bc->fused), bc->wg);
     if (!bc->affine) return fcl_bn2d_bwd_wg(ctx, t[DX], NULL, NULL, t[DY], t[X], NULL, t[SM], t[SI], &bc->p, bc->wg);
     return fcl_bn2d_bwd_wg(ctx, t[DX], t[DG], t[DB], t[DY], t[X], t[G], t[SM], t[SI], &bc->p, bc->wg);
 }
@@ -416,9 +416,10 @@ Test(bn, errors)
     st = fcl_bn2d_act_fwd_wg(ctx, &y4.t, NULL, NULL, NULL, NULL, &x4.t, NULL, NULL, NULL, &train, (fcl_bn_act)7, 0);
     cr_expect(st == FCL_ERR_INVALID_ARG && strstr(fcl_ctx_errmsg(ctx), "activation"), "unknown activation: %s",
               fcl_ctx_errmsg(ctx));
-    st = fcl_bn2d_act_bwd_wg(ctx, NULL, NULL, NULL, NULL, &x4.t, NULL, &x4.t, NULL, &c3.t, &c3b.t, &train,
+    h_buf d4 = h_zeros(ctx, 4, s4);
+    st = fcl_bn2d_act_bwd_wg(ctx, NULL, NULL, NULL, &d4.t, &x4.t, NULL, &x4.t, NULL, NULL, &c3.t, &c3b.t, &train,
                              FCL_BN_ACT_RELU6, 0);
-    cr_expect(st == FCL_ERR_INVALID_ARG, "fused ReLU6 backward without y: %s", fcl_ctx_errmsg(ctx));
+    cr_expect(st == FCL_ERR_INVALID_ARG, "fused ReLU6 backward with a residual but without y: %s", fcl_ctx_errmsg(ctx));
     st = fcl_bn2d_fwd_wg(ctx, &y4.t, NULL, NULL, NULL, NULL, &x4.t, NULL, NULL, &train, -2);
     cr_expect(st == FCL_ERR_INVALID_ARG, "negative group size: %s", fcl_ctx_errmsg(ctx));
     /* w [2, 3, 2, 2] has 2 output channels: stats of 2 fit, stats of 3 do not */
@@ -435,7 +436,7 @@ Test(bn, errors)
     st = fcl_bn2d_fold(ctx, &y4.t, &c2.t, &x4.t, NULL, NULL, NULL, &c3.t, &c3b.t, 1e-5f);
     cr_expect(st == FCL_ERR_SHAPE && strstr(fcl_ctx_errmsg(ctx), "running_mean"),
               "fold with 3 statistics for 2 output channels: %s", fcl_ctx_errmsg(ctx));
-    h_buf *bufs[] = {&x1, &y1, &c3, &c3b, &c2, &x4, &y4, &c2b, &c2c};
-    for (int i = 0; i < 9; i++) h_free(ctx, bufs[i]);
+    h_buf *bufs[] = {&x1, &y1, &c3, &c3b, &c2, &x4, &y4, &c2b, &c2c, &d4};
+    for (int i = 0; i < 10; i++) h_free(ctx, bufs[i]);
     h_ctx_free(ctx);
 }

@@ -83,14 +83,15 @@ static int bn_relu_group(const fcl_net *net, const netf_plan *f, const netf_mode
     return 1;
 }
 
-/* The training groups' backward reads the group's output y for the activation's mask, where the
+/* The backward of a training group with an add and an activation reads the group's output y for
+ * the activation's mask (without an add it recomputes the mask from the BN's input), where the
  * unfused ReLU6 layer reads its input: keep y for the backward until the group's backward (the
  * last layer's index) has run. */
 static void keep_group_outputs(fcl_net *net, const netf_mode *m)
 {
     for (int k = 0; k < m->n; k++) {
         int i = m->g[k].last;
-        if (m->g[k].act == FCL_BN_ACT_NONE) continue;
+        if (m->g[k].act == FCL_BN_ACT_NONE || m->g[k].add < 0) continue;
         net->keep_for_bwd[i] = 1;
         if (i < net->last_bwd_use[i]) net->last_bwd_use[i] = i;
     }
@@ -301,15 +302,16 @@ fcl_status netf_backward(fcl_net *net, int i, int *done)
     *done = 1;
     const fcl_layer *B = &net->model->layers[g->bn];
     layer_state *s = &net->ls[g->bn];
-    fcl_tensor *dx = NULL, *dr = NULL, w = {0}, dw = {0}, db = {0};
+    fcl_tensor *dx = NULL, *dr = NULL, w = {0}, b = {0}, dw = {0}, db = {0};
     fcl_status st;
     if ((st = netp_din(net, B->inputs[0], &dx)) || (g->add >= 0 && (st = netp_din(net, g->res, &dr))) ||
         (s->weight >= 0 && ((st = netp_view(net, s->weight, &w)) || (st = netp_grad(net, s->weight, &dw)))) ||
-        (s->bias >= 0 && (st = netp_grad(net, s->bias, &db))))
+        (s->bias >= 0 && ((st = netp_view(net, s->bias, &b)) || (st = netp_grad(net, s->bias, &db)))))
         return st;
     int dgamma = s->weight >= 0 && !net->entries[s->weight].info->fixed; /* fixed: stays 0 */
     fcl_bn2d_params p = {s->bn_training, B->bn.eps, B->bn.momentum};
     return fcl_bn2d_act_bwd_wg(net->ctx, dx, dgamma ? &dw : NULL, s->bias >= 0 ? &db : NULL, dr, &net->dact[i],
-                               g->act != FCL_BN_ACT_NONE ? &net->act[i] : NULL, netp_in(net, B->inputs[0]),
-                               s->weight >= 0 ? &w : NULL, &s->save_mean, &s->save_invstd, &p, g->act, 0);
+                               g->add >= 0 && g->act != FCL_BN_ACT_NONE ? &net->act[i] : NULL, netp_in(net, B->inputs[0]),
+                               s->weight >= 0 ? &w : NULL, s->bias >= 0 ? &b : NULL, &s->save_mean, &s->save_invstd,
+                               &p, g->act, 0);
 }

@@ -19,7 +19,8 @@ enum {
     BN_HAS_BIAS = 256,
     BN_RELU = 512,
     BN_HAS_RES = 1024,
-    BN_RELU6 = 2048
+    BN_RELU6 = 2048,
+    BN_MASK_X = 4096
 };
 
 /* The kernel flag of a fused activation. */
@@ -81,11 +82,14 @@ static fcl_status reduce_wg(fcl_ctx *ctx, cl_kernel k, int forced, size_t *wg)
 }
 
 /* The fused epilogue of a forward / the mask of a backward: act(bn(x) [+ res]); `fused` 0 for
- * the plain ops (act NONE, res NULL), whose messages name fcl_bn2d_fwd / _bwd. */
+ * the plain ops (act NONE, res NULL), whose messages name fcl_bn2d_fwd / _bwd. Backward: beta
+ * and mask_x 1 when the caller gave the forward's beta (fcl_bn2d_act_bwd_wg). */
 typedef struct bn_fuse {
     int fused;
     fcl_bn_act act;
     const fcl_tensor *res;
+    const fcl_tensor *beta;
+    int mask_x;
 } bn_fuse;
 
 static fcl_status bn_fwd(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *save_mean, fcl_tensor *save_invstd,
@@ -100,7 +104,7 @@ fcl_status fcl_bn2d_fwd(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *save_mean, fcl_
                         fcl_tensor *running_mean, fcl_tensor *running_var, const fcl_tensor *x,
                         const fcl_tensor *gamma, const fcl_tensor *beta, const fcl_bn2d_params *p)
 {
-    return bn_fwd(ctx, y, save_mean, save_invstd, running_mean, running_var, x, (bn_fuse){0, FCL_BN_ACT_NONE, NULL}, gamma, beta, p, 0);
+    return bn_fwd(ctx, y, save_mean, save_invstd, running_mean, running_var, x, (bn_fuse){0, FCL_BN_ACT_NONE, NULL, NULL, 0}, gamma, beta, p, 0);
 }
 
 fcl_status fcl_bn2d_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma, fcl_tensor *dbeta,
@@ -109,7 +113,7 @@ fcl_status fcl_bn2d_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma, fcl_te
                         const fcl_bn2d_params *p)
 {
     return bn_bwd(ctx, dx, dgamma, dbeta, NULL, dy, NULL, x, gamma, save_mean, save_invstd, p,
-                  (bn_fuse){0, FCL_BN_ACT_NONE, NULL}, 0);
+                  (bn_fuse){0, FCL_BN_ACT_NONE, NULL, NULL, 0}, 0);
 }
 
 fcl_status fcl_bn2d_fwd_wg(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *save_mean, fcl_tensor *save_invstd,
@@ -117,7 +121,7 @@ fcl_status fcl_bn2d_fwd_wg(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *save_mean, f
                            const fcl_tensor *gamma, const fcl_tensor *beta, const fcl_bn2d_params *p,
                            int forced_wg)
 {
-    return bn_fwd(ctx, y, save_mean, save_invstd, running_mean, running_var, x, (bn_fuse){0, FCL_BN_ACT_NONE, NULL}, gamma, beta, p,
+    return bn_fwd(ctx, y, save_mean, save_invstd, running_mean, running_var, x, (bn_fuse){0, FCL_BN_ACT_NONE, NULL, NULL, 0}, gamma, beta, p,
                   forced_wg);
 }
 
@@ -127,7 +131,7 @@ fcl_status fcl_bn2d_bwd_wg(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma, fcl
                            const fcl_bn2d_params *p, int forced_wg)
 {
     return bn_bwd(ctx, dx, dgamma, dbeta, NULL, dy, NULL, x, gamma, save_mean, save_invstd, p,
-                  (bn_fuse){0, FCL_BN_ACT_NONE, NULL}, forced_wg);
+                  (bn_fuse){0, FCL_BN_ACT_NONE, NULL, NULL, 0}, forced_wg);
 }
 
 fcl_status fcl_bn2d_relu_fwd(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *save_mean, fcl_tensor *save_invstd,
@@ -160,8 +164,8 @@ fcl_status fcl_bn2d_relu_bwd_wg(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma
                                 const fcl_tensor *gamma, const fcl_tensor *save_mean,
                                 const fcl_tensor *save_invstd, const fcl_bn2d_params *p, int forced_wg)
 {
-    return fcl_bn2d_act_bwd_wg(ctx, dx, dgamma, dbeta, dres, dy, y, x, gamma, save_mean, save_invstd, p,
-                               FCL_BN_ACT_RELU, forced_wg);
+    return bn_bwd(ctx, dx, dgamma, dbeta, dres, dy, y, x, gamma, save_mean, save_invstd, p,
+                  (bn_fuse){1, FCL_BN_ACT_RELU, NULL, NULL, 0}, forced_wg);
 }
 
 fcl_status fcl_bn2d_act_fwd_wg(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *save_mean, fcl_tensor *save_invstd,
@@ -169,18 +173,18 @@ fcl_status fcl_bn2d_act_fwd_wg(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *save_mea
                                const fcl_tensor *res, const fcl_tensor *gamma, const fcl_tensor *beta,
                                const fcl_bn2d_params *p, fcl_bn_act act, int forced_wg)
 {
-    return bn_fwd(ctx, y, save_mean, save_invstd, running_mean, running_var, x, (bn_fuse){1, act, res}, gamma, beta,
-                  p, forced_wg);
+    return bn_fwd(ctx, y, save_mean, save_invstd, running_mean, running_var, x, (bn_fuse){1, act, res, NULL, 0}, gamma,
+                  beta, p, forced_wg);
 }
 
 fcl_status fcl_bn2d_act_bwd_wg(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma, fcl_tensor *dbeta,
                                fcl_tensor *dres, const fcl_tensor *dy, const fcl_tensor *y, const fcl_tensor *x,
-                               const fcl_tensor *gamma, const fcl_tensor *save_mean,
+                               const fcl_tensor *gamma, const fcl_tensor *beta, const fcl_tensor *save_mean,
                                const fcl_tensor *save_invstd, const fcl_bn2d_params *p, fcl_bn_act act,
                                int forced_wg)
 {
-    return bn_bwd(ctx, dx, dgamma, dbeta, dres, dy, y, x, gamma, save_mean, save_invstd, p, (bn_fuse){1, act, NULL},
-                  forced_wg);
+    return bn_bwd(ctx, dx, dgamma, dbeta, dres, dy, y, x, gamma, save_mean, save_invstd, p,
+                  (bn_fuse){1, act, NULL, beta, 1}, forced_wg);
 }
 
 static fcl_status bn_fwd(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *save_mean, fcl_tensor *save_invstd,
@@ -258,8 +262,11 @@ static fcl_status bn_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma, fcl_t
     size_t wg;
     if (fu.act < FCL_BN_ACT_NONE || fu.act > FCL_BN_ACT_RELU6)
         return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: unknown activation %d", op, (int)fu.act);
-    if (fu.act != FCL_BN_ACT_NONE && (st = fcl_op_check(ctx, op, "y", y, 2, 4))) return st;
-    if (fu.act == FCL_BN_ACT_NONE) y = NULL;
+    /* Without a residual the activation's input is bn(x) itself: recomputed from x (mask_x), y is
+     * not read. With one it is bn(x) + r, and r is not at hand: the mask reads y. */
+    int mask_x = fu.mask_x && fu.act != FCL_BN_ACT_NONE && !dres;
+    if (fu.act != FCL_BN_ACT_NONE && !mask_x && (st = fcl_op_check(ctx, op, "y", y, 2, 4))) return st;
+    if (fu.act == FCL_BN_ACT_NONE || mask_x) y = NULL;
     if (forced_wg < 0)
         return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: forced group size %d < 0", op, forced_wg);
     if ((st = check_params(ctx, op, p)) || (st = fcl_op_check(ctx, op, "dy", dy, 2, 4)) ||
@@ -273,8 +280,8 @@ static fcl_status bn_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma, fcl_t
         return st;
     bn_dims(x, &n, &c, &inner);
     const bn_vec vecs[] = {{"save_mean", save_mean, 1}, {"save_invstd", save_invstd, 1}, {"gamma", gamma, 0},
-                           {"dgamma", dgamma, 0}, {"dbeta", dbeta, 0}};
-    if ((st = check_vecs(ctx, op, vecs, 5, (size_t)c, "one per channel")))
+                           {"dgamma", dgamma, 0}, {"dbeta", dbeta, 0}, {"beta", fu.beta, 0}};
+    if ((st = check_vecs(ctx, op, vecs, 6, (size_t)c, "one per channel")))
         return st;
     const fcl_tensor *read[3] = {dy, x, y};
     if (fcl_op_overlaps_any(dx, read, 3) || fcl_op_overlaps_any(dres, read, 3) || fcl_op_overlaps(dx, dres))
@@ -284,11 +291,11 @@ static fcl_status bn_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma, fcl_t
 
     int flags = (gamma ? BN_HAS_GAMMA : 0) | (dx ? BN_HAS_DX : 0) | (dgamma ? BN_HAS_DGAMMA : 0) |
                 (dbeta ? BN_HAS_DBETA : 0) | (p->training ? BN_TRAINING : 0) | act_flag(fu.act) |
-                (dres ? BN_HAS_RES : 0);
+                (dres ? BN_HAS_RES : 0) | (mask_x ? BN_MASK_X : 0) | (mask_x && fu.beta ? BN_HAS_BETA : 0);
     if ((st = fcl_op_kernel(ctx, &SRC, "bn_bwd", &k)) || (st = reduce_wg(ctx, k, forced_wg, &wg))) return st;
     size_t g = (size_t)c * wg;
     return FCL_OP_RUN_ND(ctx, k, 1, &g, &wg, OP_T(dx), OP_T(dgamma), OP_T(dbeta), OP_T(dres), OP_T(dy), OP_T(x),
-            OP_T(y), OP_T(gamma),
+            OP_T(y), OP_T(gamma), OP_T(fu.beta),
             OP_T(save_mean), OP_T(save_invstd), OP_I(n), OP_I(c), OP_I(inner), OP_I(flags),
             OP_LOCAL(wg * sizeof(float)));
 }

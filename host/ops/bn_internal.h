@@ -30,9 +30,12 @@ fcl_status fcl_bn2d_relu_bwd_wg(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma
 /* The fused epilogue of fcl_bn2d_act_*: y = act(bn(x) [+ res]) with act none, ReLU or ReLU6
  * (min(max(v, 0), 6), NaN kept as in fcl_act_fwd). The backward masks dy through the activation
  * from the saved output y (ReLU: y > 0; ReLU6: 0 < y < 6, the same as fcl_act_bwd's 0 < x < 6
- * on the activation's input), so y is required unless act is NONE (then it may be NULL);
- * with dres it also adds the masked dy to the residual's gradient. The relu functions are
- * these with FCL_BN_ACT_RELU. */
+ * on the activation's input); with dres it also adds the masked dy to the residual's gradient,
+ * and y is required with an activation and dres. Without dres it does not read y (NULL allowed):
+ * it recomputes the activation's input bn(x) from x, gamma, beta (the forward's; NULL when it
+ * had none) and the saved statistics with the forward kernel's own expression (the same floats,
+ * so the same mask), which saves two reads of y per element. The relu functions are these with
+ * FCL_BN_ACT_RELU, except that their backward always reads y (required). */
 typedef enum fcl_bn_act { FCL_BN_ACT_NONE = 0, FCL_BN_ACT_RELU, FCL_BN_ACT_RELU6 } fcl_bn_act;
 fcl_status fcl_bn2d_act_fwd_wg(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *save_mean, fcl_tensor *save_invstd,
                                fcl_tensor *running_mean, fcl_tensor *running_var, const fcl_tensor *x,
@@ -40,7 +43,7 @@ fcl_status fcl_bn2d_act_fwd_wg(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *save_mea
                                const fcl_bn2d_params *p, fcl_bn_act act, int forced_wg);
 fcl_status fcl_bn2d_act_bwd_wg(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma, fcl_tensor *dbeta,
                                fcl_tensor *dres, const fcl_tensor *dy, const fcl_tensor *y, const fcl_tensor *x,
-                               const fcl_tensor *gamma, const fcl_tensor *save_mean,
+                               const fcl_tensor *gamma, const fcl_tensor *beta, const fcl_tensor *save_mean,
                                const fcl_tensor *save_invstd, const fcl_bn2d_params *p, fcl_bn_act act,
                                int forced_wg);
 
