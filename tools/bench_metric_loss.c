@@ -1,59 +1,81 @@
-/* tools/bench_metric_loss.c: `facecl bench ops` rows of the ArcFace head (cosine matrix, margin, cross-entropy) at the CASIA-WebFace classifier size. */
+/* tools/bench_metric_loss.c: `facecl bench ops` rows of the margin heads (ArcFace, CosFace, SphereFace: cosine matrix, margin, cross-entropy) at HW2P2's and CASIA-WebFace's classifier sizes. */
 #include <stdio.h>
 
 #include "bench.h"
 
 /* What one row runs. */
-enum { ARC_FWD, ARC_BWD, ARC_FWD_BWD };
+enum { HEAD_FWD, HEAD_BWD, HEAD_FWD_BWD };
 enum { X, W, LABELS, LOSS, LOGITS, COS, DX, DW };
 
-static const fcl_margin_params ARC = {FCL_MARGIN_ARCFACE, 64.0f, 0.5f, 0, 0.0f, 0.0f};
+/* The usual recipes: ArcFace s 64 m 0.5, CosFace s 64 m 0.35, SphereFace m 4 at lambda 5. */
+static const struct head_kind {
+    const char *op, *tag;
+    fcl_margin_params p;
+} KINDS[] = {
+    {"arcface head", "s64 m0.5", {FCL_MARGIN_ARCFACE, 64.0f, 0.5f, 0, 0.0f, 0.0f}},
+    {"cosface head", "s64 m0.35", {FCL_MARGIN_COSFACE, 64.0f, 0.35f, 0, 0.0f, 0.0f}},
+    {"sphereface head", "m4 l5", {FCL_MARGIN_SPHEREFACE, 0.0f, 4.0f, 0, 5.0f, 0.0f}},
+};
 
-static fcl_status arc_fwd(fcl_ctx *ctx, fcl_tensor *t)
+static fcl_status head_fwd(fcl_ctx *ctx, const bench_case *c, fcl_tensor *t)
 {
-    return fcl_margin_head_fwd(ctx, &t[LOSS], &t[LOGITS], &t[COS], &t[X], &t[W], &t[LABELS], &ARC);
+    return fcl_margin_head_fwd(ctx, &t[LOSS], &t[LOGITS], &t[COS], &t[X], &t[W], &t[LABELS],
+                               BENCH_P(c, fcl_margin_params));
 }
 
 /* the backward-only row needs the forward's cos and logits */
-static fcl_status arc_prep(fcl_ctx *ctx, const bench_case *c, fcl_tensor *t, void **state)
+static fcl_status head_prep(fcl_ctx *ctx, const bench_case *c, fcl_tensor *t, void **state)
 {
     (void)state;
-    return c->kind == ARC_BWD ? arc_fwd(ctx, t) : FCL_OK;
+    return c->kind == HEAD_BWD ? head_fwd(ctx, c, t) : FCL_OK;
 }
 
-static fcl_status arc_run(fcl_ctx *ctx, const bench_case *c, fcl_tensor *t, void *state)
+static fcl_status head_run(fcl_ctx *ctx, const bench_case *c, fcl_tensor *t, void *state)
 {
     (void)state;
     fcl_status st = FCL_OK;
-    if (c->kind != ARC_BWD) st = arc_fwd(ctx, t);
-    if (!st && c->kind != ARC_FWD)
-        st = fcl_margin_head_bwd(ctx, &t[DX], &t[DW], &t[LOGITS], &t[COS], &t[X], &t[W], &t[LABELS], &ARC, 1.0f);
+    if (c->kind != HEAD_BWD) st = head_fwd(ctx, c, t);
+    if (!st && c->kind != HEAD_FWD)
+        st = fcl_margin_head_bwd(ctx, &t[DX], &t[DW], &t[LOGITS], &t[COS], &t[X], &t[W], &t[LABELS],
+                                 BENCH_P(c, fcl_margin_params), 1.0f);
     return st;
+}
+
+static int add_head(bench_list *list, const struct head_kind *h, const char *set, size_t n, size_t k, int what)
+{
+    static const char *dirs[] = {"fwd", "bwd", "fwd+bwd"};
+    size_t d = 512;
+    bench_case *c = bench_row(list, h->op, "", dirs[what], head_run);
+    if (!c) return -1;
+    c->kind = what;
+    c->prep = head_prep;
+    *BENCH_P(c, fcl_margin_params) = h->p;
+    snprintf(c->shape, sizeof c->shape, "%s %zux%zu>%zu %s", set, n, d, k, h->tag);
+    /* the GEMMs dominate: cos = Xn Wn^T forward, dXn and dWn backward (2 N K D each) */
+    double g = 2.0 * (double)n * (double)k * (double)d;
+    c->flops = what == HEAD_FWD ? g : (what == HEAD_BWD ? 2.0 * g : 3.0 * g);
+    /* deterministic non-degenerate values (a constant tensor would make every cosine 1) */
+    bench_tensor_set(c, X, 2, n, d, 0, 0, BENCH_PATTERN, 1);
+    bench_tensor_set(c, W, 2, k, d, 0, 0, BENCH_PATTERN, 7);
+    bench_tensor_set(c, LABELS, 1, n, 0, 0, 0, BENCH_LABELS, (float)k);
+    bench_tensor_set(c, LOSS, 1, 1, 0, 0, 0, BENCH_CONST, 0.0f);
+    bench_tensor_set(c, LOGITS, 2, n, k, 0, 0, BENCH_CONST, 0.0f);
+    bench_tensor_set(c, COS, 2, n, k, 0, 0, BENCH_CONST, 0.0f);
+    bench_tensor_set(c, DX, 2, n, d, 0, 0, BENCH_CONST, 0.0f);
+    bench_tensor_set(c, DW, 2, k, d, 0, 0, BENCH_CONST, 0.0f);
+    return 0;
 }
 
 int bench_metric_loss_cases(const bench_env *env, bench_list *list)
 {
-    (void)env;   /* the brief's shape: a 128-image batch on CASIA-WebFace's 10575 identities */
-    static const char *dirs[] = {"fwd", "bwd", "fwd+bwd"};
-    size_t n = 128, d = 512, k = 10575;
-    for (int what = ARC_FWD; what <= ARC_FWD_BWD; what++) {
-        bench_case *c = bench_row(list, "arcface head", "", dirs[what], arc_run);
-        if (!c) return -1;
-        c->kind = what;
-        c->prep = arc_prep;
-        snprintf(c->shape, sizeof c->shape, "casia %zux%zu>%zu s64 m0.5", n, d, k);
-        /* the GEMMs dominate: cos = Xn Wn^T forward, dXn and dWn backward (2 N K D each) */
-        double g = 2.0 * (double)n * (double)k * (double)d;
-        c->flops = what == ARC_FWD ? g : (what == ARC_BWD ? 2.0 * g : 3.0 * g);
-        /* deterministic non-degenerate values (a constant tensor would make every cosine 1) */
-        bench_tensor_set(c, X, 2, n, d, 0, 0, BENCH_PATTERN, 1);
-        bench_tensor_set(c, W, 2, k, d, 0, 0, BENCH_PATTERN, 7);
-        bench_tensor_set(c, LABELS, 1, n, 0, 0, 0, BENCH_LABELS, (float)k);
-        bench_tensor_set(c, LOSS, 1, 1, 0, 0, 0, BENCH_CONST, 0.0f);
-        bench_tensor_set(c, LOGITS, 2, n, k, 0, 0, BENCH_CONST, 0.0f);
-        bench_tensor_set(c, COS, 2, n, k, 0, 0, BENCH_CONST, 0.0f);
-        bench_tensor_set(c, DX, 2, n, d, 0, 0, BENCH_CONST, 0.0f);
-        bench_tensor_set(c, DW, 2, k, d, 0, 0, BENCH_CONST, 0.0f);
-    }
-    return 0;
+    (void)env;   /* issue 9's shapes: batches of 64 and 128 on HW2P2's 8631 and CASIA-WebFace's 10575 identities */
+    static const struct { const char *name; size_t k; } sets[] = {{"hw2p2", 8631}, {"casia", 10575}};
+    static const size_t batches[] = {64, 128};
+    for (size_t h = 0; h < sizeof KINDS / sizeof *KINDS; h++)
+        for (int s = 0; s < 2; s++)
+            for (int b = 0; b < 2; b++)
+                for (int what = HEAD_FWD; what <= HEAD_BWD; what++)
+                    if (add_head(list, &KINDS[h], sets[s].name, batches[b], sets[s].k, what)) return -1;
+    /* one whole step at the largest shape, comparable with earlier sessions' numbers */
+    return add_head(list, &KINDS[0], "casia", 128, 10575, HEAD_FWD_BWD);
 }
