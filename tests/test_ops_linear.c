@@ -56,12 +56,12 @@ static int lin_gen(const oc_op *op, size_t i, oc_case *c)
     /* face-classifier heads: a pooled 512 (or odd 257) embedding onto N classes, batch 32 / 1 */
     static const lin_case classifier[] = {
         {32, 512, 40, 1, 1}, {32, 512, 101, 1, 0}, {1, 512, 38, 1, 0}, {33, 257, 67, 1, 0},
-        {64, 128, 512, 1, 0},
+        {64, 128, 512, 1, 0}, {3, 129, 1100, 1, 0},   /* a long reduction: bwd_data in 2 slices of B */
     };
     static const lin_case fd[] = {{1, 5, 3, 1, 0}, {4, 7, 6, 1, 0}, {3, 13, 11, 1, 0}};
     const int set = *(const int *)op->ud;
     const lin_case *list = set == S_SMALL ? small : set == S_CLASSIFIER ? classifier : fd;
-    size_t count = set == S_SMALL ? 8 : set == S_CLASSIFIER ? 5 : 3;
+    size_t count = set == S_SMALL ? 8 : set == S_CLASSIFIER ? 6 : 3;
     if (i >= count) return 0;
     const lin_case *u = &list[i];
     *OC_P(c, lin_case) = *u;
@@ -81,10 +81,14 @@ static int lin_gen(const oc_op *op, size_t i, oc_case *c)
     return 1;
 }
 
-/* The two GEMM paths forced (CONV_LINEAR): CLBlast, and the conv GEMM kernels with odd register
- * blocks (5 rows x 3 float8 columns), so block tails fall inside every shape. */
-static const char *const gemm_paths[] = {"conv:-DCONV_LINEAR=0",
-                                         "conv:-DCONV_LINEAR=1 -DCONV_MB=5 -DCONV_NV=3 -DCONV_VW=8", NULL};
+/* The GEMM paths forced (CONV_LINEAR, host/ops/op_util.c fcl_op_gemm): CLBlast; conv_gemm_nn
+ * for every product (packed A, odd register blocks: 5 rows x 3 float8 columns); conv_gemm_nt for
+ * A B^T and sliced conv_gemm_nn for A B, in slices of 7 (odd blocks 3 x 5 float8 of conv_gemm_nt),
+ * so block and slice tails fall inside every shape. */
+static const char *const gemm_paths[] = {"conv:-DCONV_LINEAR=0", "conv:-DCONV_LINEAR=2 -DCONV_MB=5 -DCONV_NV=3 -DCONV_VW=8",
+                                         "conv:-DCONV_LINEAR=3 -DCONV_MB=5 -DCONV_NV=3 -DCONV_VW=8 -DCONV_TM=3 "
+                                         "-DCONV_TN=5 -DCONV_TW=8",
+                                         NULL};
 
 /* set under the device's tuning (path < 0) or gemm_paths[path] */
 static void run_set_on(int set, int path)
@@ -106,6 +110,8 @@ Test(linear, clblast_path_small_odd_shapes) { run_set_on(S_SMALL, 0); }
 Test(linear, clblast_path_classifier_sizes) { run_set_on(S_CLASSIFIER, 0); }
 Test(linear, conv_gemm_path_small_odd_shapes) { run_set_on(S_SMALL, 1); }
 Test(linear, conv_gemm_path_classifier_sizes) { run_set_on(S_CLASSIFIER, 1); }
+Test(linear, sliced_gemm_paths_small_odd_shapes) { run_set_on(S_SMALL, 2); }
+Test(linear, sliced_gemm_paths_classifier_sizes) { run_set_on(S_CLASSIFIER, 2); }
 Test(linear, reference_backward_vs_finite_differences) { run_set(S_FD); }
 
 /* Each gradient alone (the others NULL), compared with the reference. */

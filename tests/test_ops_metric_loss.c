@@ -18,7 +18,12 @@
 #define L2EPS ((double)FCL_L2NORM_EPS)
 
 /* The GPU-shaped row kernels (one work-group per row) forced: subgroups, and the local-memory tree. */
-static const char *const loss_tunings[] = {"loss:-DFCL_ROW_WG=64", "loss:-DFCL_ROW_WG=256 -DFCL_USE_SG=0", NULL};
+/* the row kernels' group shapes; the third also forces the margin heads' GEMMs (fcl_op_gemm) onto
+ * conv_gemm_nt and sliced conv_gemm_nn in slices of 7 with odd register blocks */
+static const char *const loss_tunings[] = {"loss:-DFCL_ROW_WG=64", "loss:-DFCL_ROW_WG=256 -DFCL_USE_SG=0",
+                                           "loss:-DFCL_ROW_WG=64;conv:-DCONV_LINEAR=3 -DCONV_MB=5 -DCONV_NV=3 "
+                                           "-DCONV_VW=8 -DCONV_TM=3 -DCONV_TN=5 -DCONV_TW=8",
+                                           NULL};
 
 static void rand_labels(int *lab, size_t n, int k, uint64_t seed)
 {
@@ -463,7 +468,8 @@ static void run_heads(int first, int last, int fd, size_t tuning)
  * SphereFace's norm gradient, centre rows) under the device's tuning and forced */
 ParameterizedTestParameters(metric_loss, matches_reference)
 {
-    static oc_param runs[] = {{0, 0, 0}, {0, 1, 0}, {0, 2, 0}, {1, 0, 0}, {2, 0, 0}, {3, 0, 0}, {4, 1, 0}, {4, 2, 0}};
+    static oc_param runs[] = {{0, 0, 0}, {0, 1, 0}, {0, 2, 0}, {1, 0, 0}, {2, 0, 0}, {3, 0, 0}, {4, 1, 0}, {4, 2, 0},
+                               {4, 3, 0}};
     return cr_make_param_array(oc_param, runs, sizeof runs / sizeof runs[0]);
 }
 ParameterizedTest(oc_param *r, metric_loss, matches_reference)

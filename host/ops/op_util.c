@@ -233,11 +233,79 @@ void fcl_op_arg_m(fcl_op_args *a, cl_mem m) { fcl_op_arg_raw(a, sizeof m, &m); }
 
 void fcl_op_arg_local(fcl_op_args *a, size_t bytes) { fcl_op_arg_raw(a, bytes, NULL); }
 
+/* C [m, n] (+)= A [m, k] B^T (B stored [n, k], both row-major) on conv_gemm_nt: each output is a
+ * dot product along a row of A and a row of B, read in place. This is the forward of a linear
+ * layer or a margin head (B: the [classes, 512] weights), which conv_gemm_nn would first repack
+ * (all of W, every call) and then store transposed. conv_gemm_nt accumulates, so C is zeroed
+ * first for beta 0. A long reduction goes in slices of kc columns, each accumulated into C: a
+ * slice of A (m x kc floats, 512 KiB) stays in L2 while every row block of B passes over it. */
+static fcl_status gemm_abt(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_tensor *c, const fcl_tensor *a,
+                           const fcl_tensor *b, size_t m, size_t n, size_t k, int accumulate, size_t kc)
+{
+    fcl_tensor cz = *c;
+    fcl_status st = accumulate ? FCL_OK : fcl_tensor_fill(ctx, &cz, 0.0f);
+    if (!kc) kc = (size_t)131072 / m / 64 * 64 < 512 ? 512 : (size_t)131072 / m / 64 * 64;
+    for (size_t k0 = 0; !st && k0 < k; k0 += kc) {
+        size_t len = k - k0 < kc ? k - k0 : kc;
+        fcl_conv_operand ao = {a->buf, (int)(a->offset + k0), 0, (int)k, 0, 0},
+                         bo = {b->buf, (int)(b->offset + k0), 0, (int)k, 0, 0};
+        st = fcl_conv_gemm_nt(ctx, t, 1, (int)m, (int)n, (int)len, 1, &ao, &bo, c);
+    }
+    return st;
+}
+
+/* C [m, n] (+)= A [m, k] B [k, n] on conv_gemm_nn in slices of kc rows of B (512 KiB), each
+ * packed and accumulated into C. For long reductions (a head's backward: k = the classes): a
+ * work-item streams a strip of B (16 floats of every row, n floats apart); over all of a
+ * [10575, 512] B that is a new page every two rows for every row block of A, while a slice's
+ * strips stay in the TLB and L2 across the row blocks (linear 128x512>10575 bwd_data 41-43 ->
+ * 19-21 ms CPU time, loaded machine). */
+static fcl_status gemm_ab_sliced(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_tensor *c, const fcl_tensor *a,
+                                 const fcl_tensor *b, size_t m, size_t n, size_t k, int accumulate, size_t kc)
+{
+    if (!kc) kc = (size_t)131072 / n < 16 ? 16 : (size_t)131072 / n;
+    cl_mem packed = NULL;
+    size_t cap = 0;
+    fcl_status st = FCL_OK;
+    for (size_t k0 = 0; !st && k0 < k; k0 += kc) {
+        int len = (int)(k - k0 < kc ? k - k0 : kc);
+        fcl_tensor av = *a;
+        av.offset += k0;
+        if (packed) fcl_pool_free(ctx, packed, cap);   /* in-order queue: the last GEMM has read it */
+        packed = NULL;
+        if ((st = fcl_conv_pack(ctx, t, &packed, &cap, 1, (int)m, len, &av, 0, (int)k, 1)))
+            break;
+        fcl_conv_operand bo = {b->buf, (int)(b->offset + k0 * n), (int)n, (int)n, 0, 0},
+                         co = {c->buf, (int)c->offset, (int)n, (int)n, 0, 0};
+        st = fcl_conv_gemm_nn(ctx, t, 1, (int)m, len, (int)n, (int)n, packed, &bo, &co, NULL, accumulate || k0 > 0);
+    }
+    if (packed) fcl_pool_free(ctx, packed, cap);
+    return st;
+}
+
+/* CONV_LINEAR (host/runtime/tuning_table.c): 0 CLBlast; 1 the conv kernels, chosen by shape:
+ * A B^T on conv_gemm_nt, A B with a reduction longer than 1024 and than C's rows on sliced
+ * conv_gemm_nn, the rest (and A^T B) on conv_gemm_nn via fcl_conv_rowmajor_gemm; 2 that last
+ * path for all; 3 the first two for all A B^T / A B, in slices of 7 (so that the op tests
+ * force every path and slice tail on odd shapes). */
 fcl_status fcl_op_gemm(fcl_ctx *ctx, const fcl_tensor *c, const fcl_tensor *a, int ta, const fcl_tensor *b, int tb,
                        size_t m, size_t n, size_t k, float beta)
 {
-    if ((beta == 0.0f || beta == 1.0f) && !(ta && tb) && fcl_tuning_int(ctx, FCL_T_CONV_LINEAR))
+    int mode = fcl_tuning_int(ctx, FCL_T_CONV_LINEAR);
+    if (mode && (beta == 0.0f || beta == 1.0f) && !(ta && tb)) {
+        fcl_conv_tune t;
+        fcl_status st = fcl_conv_tune_get(ctx, &t);
+        if (st)
+            return st;
+        int fits = !ta && !t.gpu && fcl_tensor_numel(c) == m * n && (double)m * k < INT_MAX &&
+                   (double)n * k < INT_MAX && (double)m * n < INT_MAX;
+        size_t kc = mode == 3 ? 7 : 0;
+        if (fits && tb && (mode == 1 || mode == 3))
+            return gemm_abt(ctx, &t, c, a, b, m, n, k, beta != 0.0f, kc);
+        if (fits && !tb && ((mode == 1 && k > 1024 && k > n) || mode == 3))
+            return gemm_ab_sliced(ctx, &t, c, a, b, m, n, k, beta != 0.0f, kc);
         return fcl_conv_rowmajor_gemm(ctx, c, a, ta, b, tb, m, n, k, beta != 0.0f);
+    }
     fcl_gemm_params g = {.trans_a = ta, .trans_b = tb, .m = m, .n = n, .k = k, .alpha = 1.0f, .beta = beta,
                          .a_off = a->offset, .b_off = b->offset, .c_off = c->offset};
     return fcl_gemm(ctx, c->buf, a->buf, b->buf, &g);

@@ -79,10 +79,12 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
                           "work-group size of the other CPU-shaped kernels (0: the driver's)"},
     [FCL_T_CONV_COL_KB] = {FCL_TF_CONV, "CONV_COL_KB", 4096, 65536, 1, 1 << 22, 0,
                            "im2col workspace budget in KiB (images go in chunks that fit)"},
-    /* CONV_LINEAR 1: the row-major GEMMs of linear layers, margin heads and pair similarities
-     * (fcl_op_gemm) run on conv_gemm_nn (host/ops/conv_cpu.c) instead of CLBlast. */
-    [FCL_T_CONV_LINEAR] = {FCL_TF_CONV, "CONV_LINEAR", 1, 0, 0, 1, 0,
-                           "1: linear layers and margin heads on conv_gemm_nn instead of CLBlast"},
+    /* CONV_LINEAR: the row-major GEMMs of linear layers, margin heads and pair similarities
+     * (fcl_op_gemm, host/ops/op_util.c): 0 CLBlast; 1 facecl's conv GEMMs, the kernel chosen by
+     * shape (conv_gemm_nt for A B^T and long reductions, conv_gemm_nn otherwise); 2 / 3 force
+     * conv_gemm_nn / conv_gemm_nt (for the op tests). */
+    [FCL_T_CONV_LINEAR] = {FCL_TF_CONV, "CONV_LINEAR", 1, 0, 0, 3, 0,
+                           "linear layers and margin heads: 0 CLBlast, 1 conv GEMMs by shape, 2 conv_gemm_nn, 3 conv_gemm_nt"},
     /* GPUs and accelerators: the GPU-shaped kernels (cl/conv_gpu.cl, cl/conv_dw_gpu.cl): a
      * 64x64 output tile per work-group of 16x16, 16 deep in local memory, 4x4 outputs per
      * work-item (CONV_GM/GN/GK/GWM/GWN; host/ops/conv_gpu.c falls back to smaller tiles where
