@@ -193,6 +193,61 @@ __kernel void l2norm_bwd(FCL_TENSOR(dx), FCL_CTENSOR(dy), FCL_CTENSOR(x), const 
     for (; j < d; j++) o[j] += (g[j] - (r[j] / nrm) * ydot) / nrm;
 }
 
+/* r[i] = 1 / max(||x_i||, eps) per row of d values: the scale of l2norm_fwd, for the cosine
+ * matrix, which scales A B^T rather than normalising B (a [classes, 512] weight) into a copy.
+ * Global: n. */
+__kernel void l2norm_inv(FCL_TENSOR(r), FCL_CTENSOR(x), const int n, const int d, const float eps)
+{
+    FCL_ITEM_OR_RETURN(i, n);
+    __global const float *p = x + x_off + i * d;
+    r[r_off + i] = 1.0f / fmax(sqrt(row_dot(p, p, d)), eps);
+}
+
+/* dx += g - y (y . g) with y = x / ||x||, for g = dy / ||x|| (a gradient already scaled by
+ * l2norm_inv's r): l2norm_bwd's result; dx += g where the norm is clamped (g = dy / eps).
+ * Global: n. */
+__kernel void l2norm_bwd_scaled(FCL_TENSOR(dx), FCL_CTENSOR(g), FCL_CTENSOR(x), const int n, const int d,
+                                const float eps)
+{
+    FCL_ITEM_OR_RETURN(i, n);
+    __global const float *r = x + x_off + i * d, *gr = g + g_off + i * d;
+    __global float *o = dx + dx_off + i * d;
+    float nrm = sqrt(row_dot(r, r, d));
+    if (nrm <= eps) {
+        for (int j = 0; j < d; j++)
+            o[j] += gr[j];
+        return;
+    }
+    float ydot = row_dot(r, gr, d) / nrm;   /* y . g, then y = x / ||x|| per element as l2norm_bwd */
+    int j = 0;
+    for (; j + FCL_VEC <= d; j += FCL_VEC)
+        VSTORE(VLOAD(0, o + j) + (VLOAD(0, gr + j) - (VLOAD(0, r + j) / nrm) * ydot), 0, o + j);
+    for (; j < d; j++) o[j] += gr[j] - (r[j] / nrm) * ydot;
+}
+
+/* y [n, k] = x [n, k] * ra[i] * rb[j] (y may be x): the cosine matrix from A B^T, and the
+ * scaled gradient of its backward, where the scales (1 / norms of 512-d rows, often < 0.1)
+ * would turn the smallest normal gradients of a margin head into subnormals that the GEMMs then
+ * read (microcode assists: its backward took 1.3x as long): results below FLT_MIN are stored as
+ * zero, as flush_subnormal says. Global: (ceil(k / FCL_VEC), n). */
+__kernel void scale_rows_cols(FCL_TENSOR(y), FCL_CTENSOR(x), FCL_CTENSOR(ra), FCL_CTENSOR(rb), const int n,
+                              const int k)
+{
+    const int j0 = get_global_id(0) * FCL_VEC, i = get_global_id(1);
+    if (i >= n || j0 >= k)
+        return;
+    const float a = ra[ra_off + i];
+    __global const float *xr = x + x_off + i * k;
+    __global float *yr = y + y_off + i * k;
+    if (j0 + FCL_VEC <= k) {
+        const VF v = VLOAD(0, xr + j0) * a * VLOAD(0, rb + rb_off + j0);
+        VSTORE(select(v, (VF)(0.0f), isless(fabs(v), (VF)(FLT_MIN))), 0, yr + j0);
+    } else {
+        for (int j = j0; j < k; j++)
+            yr[j] = flush_subnormal(xr[j] * a * rb[rb_off + j]);
+    }
+}
+
 /* ---- GPU shape: one work-group per row ---------------------------------------------------------
  * The same semantics as the kernels above with a row spread over a work-group: work-item l
  * takes the columns l, l + L, ... (consecutive work-items read consecutive addresses), and the
@@ -322,4 +377,40 @@ __kernel void l2norm_bwd_wg(FCL_TENSOR(dx), FCL_CTENSOR(dy), FCL_CTENSOR(x), con
     float ydot = dot / nrm;
     for (int j = l; j < d; j += L)
         o[j] += (g[j] - (r[j] / nrm) * ydot) / nrm;
+}
+
+__kernel void l2norm_inv_wg(FCL_TENSOR(r), FCL_CTENSOR(x), const int n, const int d, const float eps,
+                            __local float *s)
+{
+    int i = get_group_id(0), l = get_local_id(0), L = get_local_size(0);
+    __global const float *p = x + x_off + i * d;
+    float ss = 0.0f;
+    for (int j = l; j < d; j += L)
+        ss += p[j] * p[j];
+    float den = fmax(sqrt(fcl_wg_sum(ss, s)), eps);
+    if (l == 0)
+        r[r_off + i] = 1.0f / den;
+}
+
+__kernel void l2norm_bwd_scaled_wg(FCL_TENSOR(dx), FCL_CTENSOR(g), FCL_CTENSOR(x), const int n, const int d,
+                                   const float eps, __local float *s)
+{
+    int i = get_group_id(0), l = get_local_id(0), L = get_local_size(0);
+    __global const float *r = x + x_off + i * d, *gr = g + g_off + i * d;
+    __global float *o = dx + dx_off + i * d;
+    float ss = 0.0f, dot = 0.0f;
+    for (int j = l; j < d; j += L) {
+        ss += r[j] * r[j];
+        dot += r[j] * gr[j];
+    }
+    float nrm = sqrt(fcl_wg_sum(ss, s));
+    dot = fcl_wg_sum(dot, s);
+    if (nrm <= eps) {
+        for (int j = l; j < d; j += L)
+            o[j] += gr[j];
+        return;
+    }
+    float ydot = dot / nrm;
+    for (int j = l; j < d; j += L)
+        o[j] += gr[j] - (r[j] / nrm) * ydot;
 }

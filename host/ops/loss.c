@@ -174,28 +174,30 @@ static fcl_status cos_dims(fcl_ctx *ctx, const char *op, const fcl_tensor *a, co
     return fcl_op_rows_match(ctx, op, "A", a, na, "B", b, nb, d);
 }
 
-/* normalize(src) into a new pooled [n, d] tensor. */
-static fcl_status normalized_copy(fcl_ctx *ctx, const fcl_tensor *src, size_t n, size_t d, fcl_tensor *out)
+/* r [n] = 1 / max(||rows of x||, eps) into a new pooled tensor (cl/loss.cl l2norm_inv). The
+ * cosine matrix is diag(ra) A B^T diag(rb): A and B are read in place instead of being
+ * normalised into copies (B is a margin head's [classes, 512] weight: a copy is 2 x 22 MB of
+ * memory traffic per call at 10,575 classes). */
+static fcl_status inv_norms(fcl_ctx *ctx, const fcl_tensor *x, size_t n, size_t d, fcl_tensor *r)
 {
-    size_t shape[2] = {n, d};
-    fcl_status st = fcl_tensor_alloc(ctx, out, 2, shape, FCL_F32);
+    fcl_status st = fcl_op_temp(ctx, r, n, 1, 0);
     if (st)
         return st;
-    return fcl_l2norm_fwd(ctx, out, src);
+    return FCL_OP_ROWS(ctx, &SRC, "l2norm_inv", n, OP_T(r), OP_T(x), OP_I(n), OP_I(d), OP_F(FCL_L2NORM_EPS));
 }
 
-/* A pooled [n, d] GEMM target. Its recycled contents may be anything, even NaN: the GEMMs
- * below use beta 0, which CLBlast (like BLAS) treats as "C is not read". */
-static fcl_status scratch(fcl_ctx *ctx, size_t n, size_t d, fcl_tensor *out)
+/* y [n, k] = x * ra[i] * rb[j] (y may be x). */
+static fcl_status scale_rows_cols(fcl_ctx *ctx, const fcl_tensor *y, const fcl_tensor *x, const fcl_tensor *ra,
+                                  const fcl_tensor *rb, size_t n, size_t k)
 {
-    size_t shape[2] = {n, d};
-    return fcl_tensor_alloc(ctx, out, 2, shape, FCL_F32);
+    return FCL_OP_2D(ctx, &SRC, "scale_rows_cols", fcl_op_div_up(k, (size_t)fcl_op_vec(ctx, &SRC)), n, OP_T(y), OP_T(x),
+                     OP_T(ra), OP_T(rb), OP_I(n), OP_I(k));
 }
 
 fcl_status fcl_cosine_sim_fwd(fcl_ctx *ctx, fcl_tensor *s, const fcl_tensor *a, const fcl_tensor *b)
 {
     const char *op = "fcl_cosine_sim_fwd";
-    fcl_tensor an = {0}, bn = {0};
+    fcl_tensor ra = {0}, rb = {0};
     size_t na, nb, d;
     fcl_status st;
     int same = a == b || fcl_op_same(a, b);
@@ -205,15 +207,14 @@ fcl_status fcl_cosine_sim_fwd(fcl_ctx *ctx, fcl_tensor *s, const fcl_tensor *a, 
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: S overlaps A or B", op);
         goto fail;
     }
-    if ((st = normalized_copy(ctx, a, na, d, &an)))
+    if ((st = inv_norms(ctx, a, na, d, &ra)) || (!same && (st = inv_norms(ctx, b, nb, d, &rb))))
         goto fail;
-    if (!same && (st = normalized_copy(ctx, b, nb, d, &bn)))
+    /* S [na, nb] = A [na, d] * B^T (B stored [nb, d]); beta 0: S is not read; then the scales */
+    if ((st = fcl_op_gemm(ctx, s, a, 0, b, 1, na, nb, d, 0.0f)))
         goto fail;
-    /* S [na, nb] = An [na, d] * Bn^T (Bn stored [nb, d]); beta 0: S is not read */
-    const fcl_tensor *bt = same ? &an : &bn;
-    st = fcl_op_gemm(ctx, s, &an, 0, bt, 1, na, nb, d, 0.0f);
+    st = scale_rows_cols(ctx, s, s, &ra, same ? &ra : &rb, na, nb);
 fail:
-    FCL_OP_RELEASE(ctx, &an, &bn);
+    FCL_OP_RELEASE(ctx, &ra, &rb);
     return st;
 }
 
@@ -221,9 +222,10 @@ fcl_status fcl_cosine_sim_bwd(fcl_ctx *ctx, fcl_tensor *da, fcl_tensor *db, cons
                               const fcl_tensor *a, const fcl_tensor *b)
 {
     const char *op = "fcl_cosine_sim_bwd";
-    fcl_tensor an = {0}, bn = {0}, g = {0};
+    fcl_tensor ra = {0}, rb = {0}, dsr = {0}, g = {0};
     size_t na, nb, d;
     fcl_status st;
+    int same = a == b || fcl_op_same(a, b);
     if ((st = cos_dims(ctx, op, a, b, &na, &nb, &d)) || (st = fcl_op_check_rows(ctx, op, "dS", ds, na, nb)))
         goto fail;
     if ((da && (st = fcl_op_check_rows(ctx, op, "dA", da, na, d))) ||
@@ -234,26 +236,30 @@ fcl_status fcl_cosine_sim_bwd(fcl_ctx *ctx, fcl_tensor *da, fcl_tensor *db, cons
     if ((st = fcl_op_check_apart_any(ctx, op, "dA", da, ins, 3, "dS, A or B")) ||
         (st = fcl_op_check_apart_any(ctx, op, "dB", db, ins, 3, "dS, A or B")))
         goto fail;
-    if (da && (st = normalized_copy(ctx, b, nb, d, &bn)))
+    if (!da && !db)
         goto fail;
-    if (db && (st = normalized_copy(ctx, a, na, d, &an)))
+    /* With ra, rb the inverse row norms and D = diag(ra) dS diag(rb) [na, nb]: the gradients
+     * through the normalisations are l2norm_bwd's of G = dS Bn and dS^T An, which are D B and
+     * D^T A already divided by the norms (cl/loss.cl l2norm_bwd_scaled) */
+    if ((st = inv_norms(ctx, a, na, d, &ra)) || (!same && (st = inv_norms(ctx, b, nb, d, &rb))) ||
+        (st = fcl_op_temp(ctx, &dsr, na, nb, 0)) || (st = scale_rows_cols(ctx, &dsr, ds, &ra, same ? &ra : &rb, na, nb)))
         goto fail;
     if (da) {
-        /* G [na, d] = dS [na, nb] * Bn [nb, d]; dA += J_A^T G */
-        if ((st = scratch(ctx, na, d, &g)))
-            goto fail;
-        if ((st = fcl_op_gemm(ctx, &g, ds, 0, &bn, 0, na, d, nb, 0.0f)) || (st = fcl_l2norm_bwd(ctx, da, &g, a)))
+        /* G [na, d] = D [na, nb] * B [nb, d]; dA += G - y (y . G) */
+        if ((st = fcl_op_temp(ctx, &g, na, d, 0)) || (st = fcl_op_gemm(ctx, &g, &dsr, 0, b, 0, na, d, nb, 0.0f)) ||
+            (st = FCL_OP_ROWS(ctx, &SRC, "l2norm_bwd_scaled", na, OP_T(da), OP_T(&g), OP_T(a), OP_I(na), OP_I(d),
+                              OP_F(FCL_L2NORM_EPS))))
             goto fail;
         fcl_tensor_release(ctx, &g);
     }
     if (db) {
-        /* G [nb, d] = dS^T (dS stored [na, nb]) * An [na, d]; dB += J_B^T G */
-        if ((st = scratch(ctx, nb, d, &g)))
-            goto fail;
-        if ((st = fcl_op_gemm(ctx, &g, ds, 1, &an, 0, nb, d, na, 0.0f)) || (st = fcl_l2norm_bwd(ctx, db, &g, b)))
+        /* G [nb, d] = D^T (D stored [na, nb]) * A [na, d]; dB += G - y (y . G) */
+        if ((st = fcl_op_temp(ctx, &g, nb, d, 0)) || (st = fcl_op_gemm(ctx, &g, &dsr, 1, a, 0, nb, d, na, 0.0f)) ||
+            (st = FCL_OP_ROWS(ctx, &SRC, "l2norm_bwd_scaled", nb, OP_T(db), OP_T(&g), OP_T(b), OP_I(nb), OP_I(d),
+                              OP_F(FCL_L2NORM_EPS))))
             goto fail;
     }
 fail:
-    FCL_OP_RELEASE(ctx, &an, &bn, &g);
+    FCL_OP_RELEASE(ctx, &ra, &rb, &dsr, &g);
     return st;
 }

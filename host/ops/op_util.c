@@ -283,8 +283,8 @@ static fcl_status gemm_ab_sliced(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl
     return st;
 }
 
-/* CONV_LINEAR (host/runtime/tuning_table.c): 0 CLBlast; 1 the conv kernels, chosen by shape:
- * A B^T on conv_gemm_nt, A B with a reduction longer than 1024 and than C's rows on sliced
+/* CONV_LINEAR (host/runtime/tuning_table.c): 0 CLBlast (up to 2^26 multiply-adds on CPUs); 1 the
+ * conv kernels, chosen by shape: A B^T on conv_gemm_nt, A B with a reduction longer than 1024 and than C's rows on sliced
  * conv_gemm_nn, the rest (and A^T B) on conv_gemm_nn via fcl_conv_rowmajor_gemm; 2 that last
  * path for all; 3 the first two for all A B^T / A B, in slices of 7 (so that the op tests
  * force every path and slice tail on odd shapes). */
@@ -292,6 +292,14 @@ fcl_status fcl_op_gemm(fcl_ctx *ctx, const fcl_tensor *c, const fcl_tensor *a, i
                        size_t m, size_t n, size_t k, float beta)
 {
     int mode = fcl_tuning_int(ctx, FCL_T_CONV_LINEAR);
+    /* CONV_LINEAR 0 is what `facecl tune` may choose from a network's step, where the only GEMMs
+     * are the network's own small classifier (ResNet-18: 32 x 512 -> 1000, 2^24 multiply-adds).
+     * That says nothing about a margin head 20-80x larger (64-128 x 512 -> 8631-10575), where
+     * CLBlast, tuned or not, took 1.8x the conv kernels' time before they got faster still. So on
+     * the CPU kernels (CONV_GPU 0) a GEMM of 2^26 multiply-adds or more takes mode 1 whatever
+     * the tuning says: tuning cannot make a head slower. */
+    if (!mode && (double)m * n * k >= 67108864.0 && !fcl_tuning_int(ctx, FCL_T_CONV_GPU))
+        mode = 1;
     if (mode && (beta == 0.0f || beta == 1.0f) && !(ta && tb)) {
         fcl_conv_tune t;
         fcl_status st = fcl_conv_tune_get(ctx, &t);

@@ -80,9 +80,11 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
     [FCL_T_CONV_COL_KB] = {FCL_TF_CONV, "CONV_COL_KB", 4096, 65536, 1, 1 << 22, 0,
                            "im2col workspace budget in KiB (images go in chunks that fit)"},
     /* CONV_LINEAR: the row-major GEMMs of linear layers, margin heads and pair similarities
-     * (fcl_op_gemm, host/ops/op_util.c): 0 CLBlast; 1 facecl's conv GEMMs, the kernel chosen by
-     * shape (conv_gemm_nt for A B^T and long reductions, conv_gemm_nn otherwise); 2 / 3 force
-     * conv_gemm_nn / conv_gemm_nt (for the op tests). */
+     * (fcl_op_gemm, host/ops/op_util.c): 0 CLBlast (on CPUs only below 2^26 multiply-adds: a
+     * tuned 0 comes from a network's small classifier and must not slow a margin head); 1
+     * facecl's conv GEMMs, the kernel chosen by shape (conv_gemm_nt for A B^T, sliced
+     * conv_gemm_nn for long reductions, conv_gemm_nn otherwise); 2 / 3 force conv_gemm_nn / the
+     * other two (for the op tests). */
     [FCL_T_CONV_LINEAR] = {FCL_TF_CONV, "CONV_LINEAR", 1, 0, 0, 3, 0,
                            "linear layers and margin heads: 0 CLBlast, 1 conv GEMMs by shape, 2 conv_gemm_nn, 3 conv_gemm_nt"},
     /* GPUs and accelerators: the GPU-shaped kernels (cl/conv_gpu.cl, cl/conv_dw_gpu.cl): a
