@@ -356,12 +356,12 @@ __kernel void l2norm_fwd_wg(FCL_TENSOR(y), FCL_CTENSOR(x), const int n, const in
         y[y_off + i * d + j] = r[j] / den;
 }
 
-__kernel void l2norm_bwd_wg(FCL_TENSOR(dx), FCL_CTENSOR(dy), FCL_CTENSOR(x), const int n,
-                            const int d, const float eps, __local float *s)
+/* l2norm_bwd_wg and l2norm_bwd_scaled_wg: dx += (g - y (y . g)) / ||x|| (g / eps where the norm
+ * is clamped), without the division by ||x|| (or eps) when g is already scaled (prescaled). */
+inline void wg_l2norm_bwd_row(__global float *o, __global const float *g, __global const float *r, int d, float eps,
+                              int prescaled, __local float *s)
 {
-    int i = get_group_id(0), l = get_local_id(0), L = get_local_size(0);
-    __global const float *r = x + x_off + i * d, *g = dy + dy_off + i * d;
-    __global float *o = dx + dx_off + i * d;
+    int l = get_local_id(0), L = get_local_size(0);
     float ss = 0.0f, dot = 0.0f;
     for (int j = l; j < d; j += L) {
         ss += r[j] * r[j];
@@ -371,12 +371,21 @@ __kernel void l2norm_bwd_wg(FCL_TENSOR(dx), FCL_CTENSOR(dy), FCL_CTENSOR(x), con
     dot = fcl_wg_sum(dot, s);
     if (nrm <= eps) {
         for (int j = l; j < d; j += L)
-            o[j] += g[j] / eps;
+            o[j] += prescaled ? g[j] : g[j] / eps;
         return;
     }
     float ydot = dot / nrm;
-    for (int j = l; j < d; j += L)
-        o[j] += (g[j] - (r[j] / nrm) * ydot) / nrm;
+    for (int j = l; j < d; j += L) {
+        float v = g[j] - (r[j] / nrm) * ydot;
+        o[j] += prescaled ? v : v / nrm;
+    }
+}
+
+__kernel void l2norm_bwd_wg(FCL_TENSOR(dx), FCL_CTENSOR(dy), FCL_CTENSOR(x), const int n,
+                            const int d, const float eps, __local float *s)
+{
+    int i = get_group_id(0);
+    wg_l2norm_bwd_row(dx + dx_off + i * d, dy + dy_off + i * d, x + x_off + i * d, d, eps, 0, s);
 }
 
 __kernel void l2norm_inv_wg(FCL_TENSOR(r), FCL_CTENSOR(x), const int n, const int d, const float eps,
@@ -395,22 +404,6 @@ __kernel void l2norm_inv_wg(FCL_TENSOR(r), FCL_CTENSOR(x), const int n, const in
 __kernel void l2norm_bwd_scaled_wg(FCL_TENSOR(dx), FCL_CTENSOR(g), FCL_CTENSOR(x), const int n, const int d,
                                    const float eps, __local float *s)
 {
-    int i = get_group_id(0), l = get_local_id(0), L = get_local_size(0);
-    __global const float *r = x + x_off + i * d, *gr = g + g_off + i * d;
-    __global float *o = dx + dx_off + i * d;
-    float ss = 0.0f, dot = 0.0f;
-    for (int j = l; j < d; j += L) {
-        ss += r[j] * r[j];
-        dot += r[j] * gr[j];
-    }
-    float nrm = sqrt(fcl_wg_sum(ss, s));
-    dot = fcl_wg_sum(dot, s);
-    if (nrm <= eps) {
-        for (int j = l; j < d; j += L)
-            o[j] += gr[j];
-        return;
-    }
-    float ydot = dot / nrm;
-    for (int j = l; j < d; j += L)
-        o[j] += gr[j] - (r[j] / nrm) * ydot;
+    int i = get_group_id(0);
+    wg_l2norm_bwd_row(dx + dx_off + i * d, g + g_off + i * d, x + x_off + i * d, d, eps, 1, s);
 }
