@@ -195,28 +195,35 @@ __kernel void wgrad_input(__global float *restrict v, const int v_ld, const int 
     } while (0)
 
 /* dw[k][c][3][3] += G^T M[.](k, c) G for M[xi](k, c) at mm[xi * m_g + k * m_ld + c] (a = 4 or
- * 6). One work-item per output channel k, all c. Global: (K). */
+ * 6; rows m_ld >= C long, a multiple of 8, columns C .. m_ld - 1 finite). One work-item per
+ * output channel k, 8 channels c (the lanes of float8s) at a time. Global: (K). */
 __kernel void wgrad_output(__global float *restrict dw, const int dw_off, __global const float *restrict mm,
                            const int m_ld, const int m_g, const int K, const int C, const int a)
 {
     const int k = get_global_id(0);
     if (k >= K) return;
-    for (int c = 0; c < C; c++) {
-        __global const float *mp = mm + k * m_ld + c;
-        float t[6][3], o[3][3]; /* G^T M by columns of M (3 x a), then (G^T M) G */
+    for (int c0 = 0; c0 < C; c0 += 8) {
+        __global const float *mp = mm + k * m_ld + c0;
+        float8 t[6][3], o[3][3]; /* G^T M by columns of M (3 x a), then (G^T M) G */
         if (a == 6) {
             for (int j = 0; j < 6; j++)
-                WGRAD_GT6(mp[j * m_g], mp[(6 + j) * m_g], mp[(12 + j) * m_g], mp[(18 + j) * m_g], mp[(24 + j) * m_g],
-                          mp[(30 + j) * m_g], t[j][0], t[j][1], t[j][2]);
+                WGRAD_GT6(vload8(0, mp + j * m_g), vload8(0, mp + (6 + j) * m_g), vload8(0, mp + (12 + j) * m_g),
+                          vload8(0, mp + (18 + j) * m_g), vload8(0, mp + (24 + j) * m_g), vload8(0, mp + (30 + j) * m_g),
+                          t[j][0], t[j][1], t[j][2]);
             for (int r = 0; r < 3; r++)
                 WGRAD_GT6(t[0][r], t[1][r], t[2][r], t[3][r], t[4][r], t[5][r], o[r][0], o[r][1], o[r][2]);
         } else {
             for (int j = 0; j < 4; j++)
-                WGRAD_GT4(mp[j * m_g], mp[(4 + j) * m_g], mp[(8 + j) * m_g], mp[(12 + j) * m_g], t[j][0], t[j][1], t[j][2]);
+                WGRAD_GT4(vload8(0, mp + j * m_g), vload8(0, mp + (4 + j) * m_g), vload8(0, mp + (8 + j) * m_g),
+                          vload8(0, mp + (12 + j) * m_g), t[j][0], t[j][1], t[j][2]);
             for (int r = 0; r < 3; r++) WGRAD_GT4(t[0][r], t[1][r], t[2][r], t[3][r], o[r][0], o[r][1], o[r][2]);
         }
-        __global float *q = dw + dw_off + (k * C + c) * 9;
+        float s[9][8]; /* tap e of lane l: dw[k][c0 + l][e] */
         for (int r = 0; r < 3; r++)
-            for (int j = 0; j < 3; j++) q[r * 3 + j] += o[r][j];
+            for (int j = 0; j < 3; j++) vstore8(o[r][j], 0, s[r * 3 + j]);
+        const int n = min(8, C - c0);
+        __global float *q = dw + dw_off + (k * C + c0) * 9;
+        for (int l = 0; l < n; l++)
+            for (int e = 0; e < 9; e++) q[l * 9 + e] += s[e][l];
     }
 }
