@@ -51,9 +51,9 @@ inline void wgrad_block(float b[4][4], __global const float *dp, const int OH, c
  * conv_pack's panels as conv_gemm_nn's A (cl/conv.cl: keep the two in step): D[xi](k, n) at
  * d[((xi * nmb + mb) * N + n) * CONV_MB + i] for k = mb * CONV_MB + i (0 for k >= K), tile
  * (ty, tx) of image img being column n = (img * TH + ty) * TW + tx of N = nimg * TH * TW. One
- * work-item fills one panel of CONV_MB channels of one image, staging each tile's values so that
- * each plane gets CONV_MB floats in a row. F(3x3, 2x2) has its own loop (the common case, kept
- * free of the general one's arrays). Global: (nmb, nimg). */
+ * work-item fills one panel of CONV_MB channels of one image, a tile at a time. F(3x3, 2x2) has
+ * its own loop (kept free of the general one's arrays; writes straight to the planes). Global:
+ * (nmb, nimg). */
 __kernel void wgrad_dy(__global float *restrict d, const int nmb, __global const float *restrict dy, const int dy_off,
                        const int K, const int OH, const int OW, const int TH, const int TW, const int nimg, const int m)
 {
@@ -67,8 +67,8 @@ __kernel void wgrad_dy(__global float *restrict d, const int nmb, __global const
             const int y0 = 2 * ty, rv1 = y0 + 1 < OH;
             for (int tx = 0; tx < TW; tx++) {
                 const int x0 = 2 * tx, cv1 = x0 + 1 < OW;
-                float r[16][CONV_MB];
-                for (int i = 0; i < CONV_MB; i++) {
+                __global float *o = d + ((mb * N) + (img * TH + ty) * TW + tx) * CONV_MB;
+                for (int i = 0; i < CONV_MB; i++, o++) { /* plane xi of channel i at o[xi * ps] */
                     __global const float *q = dp + i * OH * OW + y0 * OW + x0;
                     const int kv = i < kn;
                     const float v00 = kv ? q[0] : 0.0f, v01 = kv && cv1 ? q[1] : 0.0f;
@@ -76,11 +76,9 @@ __kernel void wgrad_dy(__global float *restrict d, const int nmb, __global const
                     float u[4], v[4]; /* the rows of A b */
                     WGRAD_A4(v00, v10, u[0], u[1], u[2], u[3]);
                     WGRAD_A4(v01, v11, v[0], v[1], v[2], v[3]);
-                    for (int j = 0; j < 4; j++) WGRAD_A4(u[j], v[j], r[4 * j][i], r[4 * j + 1][i], r[4 * j + 2][i], r[4 * j + 3][i]);
+                    for (int j = 0; j < 4; j++)
+                        WGRAD_A4(u[j], v[j], o[4 * j * ps], o[(4 * j + 1) * ps], o[(4 * j + 2) * ps], o[(4 * j + 3) * ps]);
                 }
-                __global float *q = d + ((mb * N) + (img * TH + ty) * TW + tx) * CONV_MB;
-                for (int xi = 0; xi < 16; xi++)
-                    for (int i = 0; i < CONV_MB; i++) q[xi * ps + i] = r[xi][i];
             }
         }
         return;
