@@ -61,8 +61,13 @@
 /* What the backward's mask reads: the saved y, or with BN_MASK_X the activation's input
  * z = (x - mean) * scale + shift recomputed from x (already loaded: XV) by the forward's own
  * expression with the saved mean / invstd (the same floats, so the same z; y = clamp(z) is on the
- * same side of 0 and 6 as z, NaN included), which saves reading y twice per element. */
-#define BN_MASK_IN(XV, YLOAD) ((flags & BN_MASK_X) ? (XV - mean) * scale + shift : YLOAD)
+ * same side of 0 and 6 as z, NaN included), which saves reading y twice per element. Without an
+ * activation y is not a tensor (the host passes a stand-in buffer): not read, XV is returned
+ * unused. */
+#define BN_MASK_IN(XV, YLOAD)                                      \
+    ((flags & BN_MASK_X)                    ? (XV - mean) * scale + shift \
+     : (flags & (BN_RELU | BN_RELU6)) ? YLOAD                       \
+                                            : XV)
 
 /* This work-item's share of sum over channel ch of (x - shift). Rows of at least
  * FCL_VEC * L elements are split into FCL_VEC-wide chunks handed out round-robin (chunk q to
