@@ -63,8 +63,10 @@ inline void conv_nn_fma(convV acc[CONV_MB][CONV_NV], __global const float *ap, c
 
 /* C[g](m, n) (+)= sum_k A[g](m, k) * B[g](k, n) (+ bias[g * M + m]).
  * A is packed by conv_pack in zero-padded panels of CONV_MB rows ([G][nmb][K][CONV_MB]). B and C use the (row, column) addressing above with
- * column count ncols = nimg * P. b_contig != 0 says B rows are contiguous over all columns
- * and readable up to round_up(ncols, CONV_NB) (the padded im2col buffer); c_contig likewise
+ * column count ncols = nimg * P. b_contig 1 says B rows are contiguous over all columns
+ * and readable up to round_up(ncols, CONV_NB) (the padded im2col buffer); b_contig 2 says B is
+ * in column panels instead: (k, n) at b_off + g * b_g + ((n / CONV_NB) * K + k) * CONV_NB
+ * + n % CONV_NB, readable up to the same column (conv_im2col_panel); c_contig likewise
  * says C may be written up to that column (the padded dcol buffer of the backward pass).
  * Global size: (ceil(M / CONV_MB), ceil(ncols / CONV_NB), G). */
 __kernel void conv_gemm_nn(const int M, const int K, const int P, const int ncols,
@@ -92,14 +94,18 @@ __kernel void conv_gemm_nn(const int M, const int K, const int P, const int ncol
         for (int v = 0; v < CONV_NV; v++) acc[i][v] = (convV)(0.0f);
 
     if (b_contig || inside) {
-        __global const float *bp = b + b_off + g * b_g + img0 * b_img + p0;
+        /* b_contig 2: B in panels of CONV_NB columns (conv_im2col_panel), the block's K rows one
+         * sequential stream; otherwise rows b_row apart */
+        const int panel = b_contig == 2;
+        __global const float *bp = b + b_off + g * b_g + (panel ? n0 * K : img0 * b_img + p0);
+        const int bstep = panel ? CONV_NB : b_row;
         for (int k = 0; k < K; k++) {
             convV bv[CONV_NV];
 #pragma unroll
             for (int v = 0; v < CONV_NV; v++) bv[v] = conv_vload(v, bp);
             conv_nn_fma(acc, ap, bv);
             ap += CONV_MB;
-            bp += b_row;
+            bp += bstep;
         }
     } else {
         __global const float *bg = b + b_off + g * b_g;
@@ -210,6 +216,79 @@ __kernel void conv_im2col(CONV_IM2COL_ARGS)
                 else
                     for (int ox = lo; ox < hi; ox++) dst[ox] = xr[ox * sw];
                 for (int ox = hi; ox < OW; ox++) dst[ox] = 0.0f;
+            }
+        }
+    }
+}
+
+/* conv_im2col in the column-panel layout of conv_gemm_nn's b_contig 2 (same arguments; col_ld
+ * only sets the buffer's size): element (k, n) of group g, k = (ci * KH + kh) * KW + kw, at
+ *   col[g * col_g + ((n / CONV_NB) * Cin_g * KH * KW + k) * CONV_NB + n % CONV_NB].
+ * One work-item writes one input channel of one image: for each piece of an output row inside
+ * one panel, its KH * KW taps, which are consecutive rows of that panel (one contiguous run of
+ * KH * KW * CONV_NB floats when the piece is a whole panel). Global: (Cin_g, nimg, G). */
+__kernel void conv_im2col_panel(CONV_IM2COL_ARGS)
+{
+    const int ci = get_global_id(0), img = get_global_id(1), g = get_global_id(2);
+    if (ci >= Cin_g || img >= nimg) return;
+    const int K = Cin_g * KH * KW;
+    __global const float *xc = x + x_off + ((img * Cin + g * Cin_g + ci) * H) * W;
+    __global float *cg = col + g * col_g + ci * KH * KW * CONV_NB;
+    for (int oy = 0; oy < OH; oy++) {
+        const int nrow = (img * OH + oy) * OW;
+        for (int ox = 0; ox < OW;) {
+            const int n = nrow + ox, q = n / CONV_NB, r = n - q * CONV_NB;
+            const int len = min(OW - ox, CONV_NB - r);
+            __global float *d = cg + q * K * CONV_NB + r;
+            for (int kh = 0; kh < KH; kh++) {
+                const int iy = oy * sh - ph + kh * dh;
+                const int rv = (uint)iy < (uint)H;
+                __global const float *xr = xc + (rv ? iy : 0) * W;
+                for (int kw = 0; kw < KW; kw++, d += CONV_NB) {
+                    const int ix0 = ox * sw + kw * dw - pw;
+                    for (int j = 0; j < len; j++) {
+                        const int ix = ix0 + j * sw;
+                        const int v = rv & ((uint)ix < (uint)W);
+                        const float t = xr[v ? ix : 0];
+                        d[j] = v ? t : 0.0f;
+                    }
+                }
+            }
+            ox += len;
+        }
+    }
+}
+
+/* The transposed im2col of a chunk as conv_gemm_nn's right operand in column panels (b_contig
+ * 2) for the weight gradient dW[g] = dy[g] * col[g]^T: its rows are the chunk's pixel columns
+ * n = img * OH * OW + p (K = nimg * OH * OW of them), its columns the taps kk = (ci * KH + kh)
+ * * KW + kw (Cin_g * KH * KW, zero-padded to whole panels of CONV_NB):
+ *   col[g * col_g + ((kk / CONV_NB) * K + n) * CONV_NB + kk % CONV_NB]
+ *       = x[img][g * Cin_g + ci][oy * sh - ph + kh * dh][ox * sw - pw + kw * dw]  (0 outside)
+ * One work-item writes panel q of image img: OH * OW * CONV_NB contiguous floats, the lanes'
+ * tap geometry worked out once. col_ld is not used. Global: (panels, nimg, G). */
+__kernel void conv_im2col_tpanel(CONV_IM2COL_ARGS)
+{
+    const int q = get_global_id(0), img = get_global_id(1), g = get_global_id(2);
+    const int T = KH * KW, Kg = Cin_g * T, P = OH * OW;
+    if (q * CONV_NB >= Kg || img >= nimg) return;
+    __global const float *xc = x + x_off + (img * Cin + g * Cin_g) * H * W;
+    int xoff[CONV_NB], ry[CONV_NB], rx[CONV_NB], lv[CONV_NB];
+    for (int l = 0; l < CONV_NB; l++) {
+        const int kk = q * CONV_NB + l, ci = kk / T, kh = (kk - ci * T) / KW, kw = kk - ci * T - kh * KW;
+        lv[l] = kk < Kg;
+        xoff[l] = lv[l] ? ci * H * W : 0;
+        ry[l] = kh * dh - ph;
+        rx[l] = kw * dw - pw;
+    }
+    __global float *d = col + g * col_g + (q * nimg * P + img * P) * CONV_NB;
+    for (int oy = 0; oy < OH; oy++) {
+        for (int ox = 0; ox < OW; ox++, d += CONV_NB) {
+            for (int l = 0; l < CONV_NB; l++) {
+                const int iy = oy * sh + ry[l], ix = ox * sw + rx[l];
+                const int v = lv[l] & ((uint)iy < (uint)H) & ((uint)ix < (uint)W);
+                const float t = xc[v ? xoff[l] + iy * W + ix : 0];
+                d[l] = v ? t : 0.0f;
             }
         }
     }

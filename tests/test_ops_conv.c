@@ -109,6 +109,8 @@ static const conv_case conv_cases[] = {
     {S_TUNED, "1x1, 7x7", CP(2, 19, 7, 7, 21, 1, 1, 1, 1, 0, 0, 1, 1, 1), 1, FCL_CONV_1X1},
     {S_TUNED, "1x1, 8x8", CP(2, 9, 8, 8, 13, 1, 1, 1, 1, 0, 0, 1, 1, 1), 0, FCL_CONV_1X1},
     {S_TUNED, "groups 2, 5x5", CP(2, 6, 9, 9, 4, 5, 5, 1, 1, 2, 2, 1, 1, 2), 1, FCL_CONV_GEMM},
+    {S_TUNED, "3x3, 5 images in chunks of 64 KiB", CP(5, 16, 10, 10, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1), 0, FCL_CONV_GEMM},
+    {S_TUNED, "groups 3, 1x1 stride 2, 13x9", CP(3, 9, 13, 9, 6, 1, 1, 2, 2, 0, 0, 1, 1, 3), 1, FCL_CONV_GEMM},
     {S_TUNED, "dw 3x3 stride 2", CP(2, 5, 13, 13, 5, 3, 3, 2, 2, 1, 1, 1, 1, 5), 1, FCL_CONV_DEPTHWISE},
     /* run under each of gpu_tunings */
     {S_GPU, "3x3 stride 2, odd", CP(3, 10, 13, 11, 14, 3, 3, 2, 2, 1, 1, 1, 1, 1), 1, FCL_CONV_GEMM},
@@ -208,13 +210,17 @@ static int conv_gen(const oc_op *op, size_t i, oc_case *c)
 
 /* Other register blocks, vector widths, work-group sizes and chunk budgets than this device's
  * tuning row: the kernels must be correct for any legal tuning, not just the one measured here.
- * The GPU row's values (4 rows x 1 float8 column vector); 7 x 3 float16 vectors with the driver's
- * choice of work-group (0) named explicitly; the former CPU row (12 x 2 float8). */
+ * The GPU row's values (4 rows x 1 float8 column vector) with conv_gemm_nn's right operands in
+ * rows (CONV_BPANEL 0) and chunks of one image (the weight gradient on conv_gemm_nn, CONV_WG_NN's
+ * default, over several chunks); 7 x 3 float16 vectors (48-column panels) with the driver's choice
+ * of work-group (0) named explicitly and every weight gradient on conv_gemm_nt; the former CPU
+ * row (12 x 2 float8) with every weight gradient on conv_gemm_nn. */
 static const char *const other_tunings[] = {
-    "conv:-DCONV_MB=4 -DCONV_NV=1 -DCONV_VW=8 -DCONV_TM=2 -DCONV_TN=2 -DCONV_TW=8 -DCONV_LNN=16 -DCONV_LNT=16 -DCONV_COL_KB=64",
+    "conv:-DCONV_MB=4 -DCONV_NV=1 -DCONV_VW=8 -DCONV_TM=2 -DCONV_TN=2 -DCONV_TW=8 -DCONV_LNN=16 -DCONV_LNT=16 -DCONV_COL_KB=64 "
+    "-DCONV_BPANEL=0",
     "conv:-DCONV_MB=7 -DCONV_NV=3 -DCONV_VW=16 -DCONV_TM=3 -DCONV_TN=5 -DCONV_TW=16 -DCONV_LNN=0 -DCONV_LNT=0 -DCONV_LOCAL=8 "
-    "-DCONV_COL_KB=200",
-    "conv:-DCONV_MB=12 -DCONV_NV=2 -DCONV_VW=8",
+    "-DCONV_COL_KB=200 -DCONV_WG_NN=0",
+    "conv:-DCONV_MB=12 -DCONV_NV=2 -DCONV_VW=8 -DCONV_WG_NN=1000000",
     NULL,
 };
 

@@ -27,6 +27,8 @@ fcl_status fcl_conv_tune_get(fcl_ctx *ctx, fcl_conv_tune *t)
     t->col_kb = T(COL_KB);
     t->gpu = T(GPU);
     t->wino = T(WINO);
+    t->bpanel = T(BPANEL);
+    t->wg_nn = T(WG_NN);
     fcl_conv_gpu_tune g = {T(GM), T(GN), T(GK), T(GWM), T(GWN), T(GWG), T(USE_SG), t->col_kb, T(GSPLIT)};
 #undef T
     t->g = g;
@@ -148,19 +150,36 @@ void fcl_conv_ws_free(fcl_ctx *ctx, fcl_conv_ws *w)
     w->buf = NULL;
 }
 
-/* im2col of images i0 .. i0 + cnt - 1 of x into dst ([G][Kg][ld]) for the geometry p. */
-fcl_status fcl_conv_im2col(fcl_ctx *ctx, const fcl_conv_tune *t, cl_mem dst, int ld, const fcl_tensor *x,
-                         int i0, int cnt, const fcl_conv2d_params *p, int oh, int ow)
+/* im2col (kernel `name`: conv_im2col rows or conv_im2col_panel) of images i0 .. i0 + cnt - 1 of
+ * x into dst ([G][Kg][ld] floats) for the geometry p. */
+static fcl_status im2col_run(fcl_ctx *ctx, const fcl_conv_tune *t, const char *name, cl_mem dst, int ld,
+                             const fcl_tensor *x, int i0, int cnt, const fcl_conv2d_params *p, int oh, int ow)
 {
     int G = p->groups, cin_g = p->cin / G, Kg = cin_g * p->kh * p->kw;
     fcl_op_args a;
-    if (fcl_conv_start(ctx, &CONV, "conv_im2col", &a)) return a.st;
+    if (fcl_conv_start(ctx, &CONV, name, &a)) return a.st;
     fcl_op_arg_m(&a, dst); fcl_op_arg_i(&a, ld); fcl_op_arg_i(&a, Kg * ld);
     fcl_op_arg_m(&a, x->buf); fcl_op_arg_i(&a, (int)x->offset + i0 * p->cin * p->h * p->w);
     fcl_op_arg_i(&a, p->cin); fcl_op_arg_i(&a, p->h); fcl_op_arg_i(&a, p->w); fcl_op_arg_i(&a, cin_g);
     fcl_conv_geom_args(&a, p);
     fcl_op_arg_i(&a, oh); fcl_op_arg_i(&a, ow); fcl_op_arg_i(&a, cnt);
     return fcl_conv_launch(t, &a, 3, (size_t)cin_g, (size_t)cnt, (size_t)G, 0);
+}
+
+fcl_status fcl_conv_im2col(fcl_ctx *ctx, const fcl_conv_tune *t, cl_mem dst, int ld, const fcl_tensor *x,
+                         int i0, int cnt, const fcl_conv2d_params *p, int oh, int ow)
+{
+    return im2col_run(ctx, t, "conv_im2col", dst, ld, x, i0, cnt, p, oh, ow);
+}
+
+/* im2col as conv_gemm_nn's right operand: in column panels when CONV_BPANEL says so. */
+fcl_status fcl_conv_im2col_nn(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_conv_ws *w, int rows_g, int ld,
+                              const fcl_tensor *x, int i0, int cnt, const fcl_conv2d_params *p, int oh, int ow,
+                              fcl_conv_operand *b)
+{
+    *b = fcl_conv_ws_operand(w, rows_g, ld, oh * ow);
+    if (t->bpanel) b->contig = 2;
+    return im2col_run(ctx, t, t->bpanel ? "conv_im2col_panel" : "conv_im2col", w->buf, ld, x, i0, cnt, p, oh, ow);
 }
 
 /* The geometry under which im2col of an [n, c, h, w] tensor only gathers its images side by side
@@ -222,9 +241,10 @@ fcl_status fcl_conv_gemm_fwd(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *y
     int G = p->groups, M = p->cout / G, Kg = p->cin / G * p->kh * p->kw, P = oh * ow;
     /* y[g] = W[g] * B[g]: A(m, k) = w[g * M + m][k] */
     if ((st = fcl_conv_pack(ctx, t, &packed, &packed_cap, G, M, Kg, w, M * Kg, Kg, 1))) goto fail;
-    if (algo == FCL_CONV_1X1 && P % t->nb == 0) {
+    if (algo == FCL_CONV_1X1 && P % t->nb == 0 && !t->bpanel) {
         /* B = x itself. When P is not a multiple of the column block, blocks would straddle two
-         * images and read x lane by lane: the im2col path below (a plain gather for 1x1) is faster. */
+         * images and read x lane by lane: the im2col path below (a plain gather for 1x1) is faster;
+         * so is the gather into column panels (CONV_BPANEL), which the GEMM reads sequentially. */
         fcl_conv_operand bx = fcl_conv_in_operand(x, 0, p, P), c = fcl_conv_out_operand(y, 0, p, P);
         st = fcl_conv_gemm_nn(ctx, t, G, M, Kg, P, p->n * P, packed, &bx, &c, b, 0);
         goto fail;
@@ -233,8 +253,8 @@ fcl_status fcl_conv_gemm_fwd(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *y
     if ((st = fcl_conv_ws_alloc(ctx, t, (size_t)p->cin * p->kh * p->kw, chunk, P, &col))) goto fail;
     for (int i0 = 0; i0 < p->n; i0 += chunk) {
         int cnt = p->n - i0 < chunk ? p->n - i0 : chunk, ld = fcl_conv_col_ld(t, cnt, P);
-        if ((st = fcl_conv_im2col(ctx, t, col.buf, ld, x, i0, cnt, p, oh, ow))) goto fail;
-        fcl_conv_operand bc = fcl_conv_ws_operand(&col, Kg, ld, P), c = fcl_conv_out_operand(y, i0, p, P);
+        fcl_conv_operand bc, c = fcl_conv_out_operand(y, i0, p, P);
+        if ((st = fcl_conv_im2col_nn(ctx, t, &col, Kg, ld, x, i0, cnt, p, oh, ow, &bc))) goto fail;
         if ((st = fcl_conv_gemm_nn(ctx, t, G, M, Kg, P, cnt * P, packed, &bc, &c, b, 0))) goto fail;
     }
 fail:
@@ -257,20 +277,19 @@ fcl_status fcl_conv_gemm_bwd_data(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tens
     /* dcol[g] = W[g]^T * dy[g]: A(kk, co) = w[g * M + co][kk], rows Kg, reduction over M */
     if ((st = fcl_conv_pack(ctx, t, &packed, &packed_cap, G, Kg, M, w, M * Kg, 1, Kg))) goto fail;
     int is1x1 = algo == FCL_CONV_1X1;
-    /* dy is the GEMM's B: gathered into a contiguous chunk when column blocks would straddle images */
-    int gather = P % t->nb != 0;
+    /* dy is the GEMM's B: gathered into a contiguous chunk when column blocks would straddle images,
+     * and always into column panels under CONV_BPANEL */
+    int gather = P % t->nb != 0 || t->bpanel;
     size_t col_rows = is1x1 ? 0 : (size_t)p->cin * p->kh * p->kw, dy_rows = gather ? (size_t)p->cout : 0;
     int chunk = fcl_conv_plan_chunk(t, col_rows + dy_rows, P, p->n);
     if (col_rows && (st = fcl_conv_ws_alloc(ctx, t, col_rows, chunk, P, &col))) goto fail;
     if (dy_rows && (st = fcl_conv_ws_alloc(ctx, t, dy_rows, chunk, P, &dyc))) goto fail;
-    const fcl_conv2d_params gq = gather_geom(p->n, p->cout, oh, ow);
+    fcl_conv2d_params gq = gather_geom(p->n, p->cout, oh, ow);
+    gq.groups = G; /* group g's M rows of dy as its own [M][ld] block (rows or panels) */
     for (int i0 = 0; i0 < p->n; i0 += chunk) {
         int cnt = p->n - i0 < chunk ? p->n - i0 : chunk, ld = fcl_conv_col_ld(t, cnt, P);
         fcl_conv_operand bdy = fcl_conv_out_operand(dy, i0, p, P);
-        if (gather) {
-            if ((st = fcl_conv_im2col(ctx, t, dyc.buf, ld, dy, i0, cnt, &gq, oh, ow))) goto fail;
-            bdy = fcl_conv_ws_operand(&dyc, M, ld, P);
-        }
+        if (gather && (st = fcl_conv_im2col_nn(ctx, t, &dyc, M, ld, dy, i0, cnt, &gq, oh, ow, &bdy))) goto fail;
         if (is1x1) { /* dx += W^T * dy directly */
             fcl_conv_operand c = fcl_conv_in_operand(dx, i0, p, P);
             if ((st = fcl_conv_gemm_nn(ctx, t, G, Kg, M, P, cnt * P, packed, &bdy, &c, NULL, 1))) goto fail;
@@ -279,6 +298,53 @@ fcl_status fcl_conv_gemm_bwd_data(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tens
         fcl_conv_operand c = fcl_conv_ws_operand(&col, Kg, ld, P);
         if ((st = fcl_conv_gemm_nn(ctx, t, G, Kg, M, P, cnt * P, packed, &bdy, &c, NULL, 0))) goto fail;
         if ((st = fcl_conv_col2im(ctx, t, dx, col.buf, ld, i0, cnt, p, oh, ow))) goto fail;
+    }
+fail:
+    if (packed) fcl_pool_free(ctx, packed, packed_cap);
+    fcl_conv_ws_free(ctx, &col);
+    fcl_conv_ws_free(ctx, &dyc);
+    return st;
+}
+
+/* dw += dy * col^T on conv_gemm_nn (CONV_WG_NN): per chunk of cnt images, dy gathered into rows
+ * and packed as A (M x cnt * P), col^T in column panels (conv_im2col_tpanel) as B (cnt * P x Kg),
+ * C = dw[g] (M x Kg, accumulated): every output a vector lane summing over the chunk's pixels
+ * in order, chunk after chunk. */
+static fcl_status wgrad_nn(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *dw, const fcl_tensor *dy,
+                           const fcl_tensor *x, const fcl_conv2d_params *p, int oh, int ow)
+{
+    fcl_status st = FCL_OK;
+    fcl_conv_ws col = {NULL, 0}, dyc = {NULL, 0};
+    cl_mem packed = NULL;
+    size_t packed_cap = 0;
+    int G = p->groups, M = p->cout / G, cin_g = p->cin / G, Kg = cin_g * p->kh * p->kw, P = oh * ow;
+    int nq = (int)fcl_op_div_up((size_t)Kg, (size_t)t->nb), kgp = nq * t->nb;
+    size_t mp = fcl_op_div_up((size_t)M, (size_t)t->mb) * t->mb;
+    /* per image: G * kgp panel columns, dy's rows and their packed copy, P pixels each */
+    int chunk = fcl_conv_plan_chunk(t, (size_t)G * kgp + (size_t)p->cout + (size_t)G * mp, P, p->n);
+    if ((st = fcl_conv_ws_alloc(ctx, t, (size_t)G * kgp, chunk, P, &col)) ||
+        (st = fcl_conv_ws_alloc(ctx, t, (size_t)p->cout, chunk, P, &dyc)))
+        goto fail;
+    const fcl_conv2d_params gq = gather_geom(p->n, p->cout, oh, ow);
+    for (int i0 = 0; i0 < p->n; i0 += chunk) {
+        int cnt = p->n - i0 < chunk ? p->n - i0 : chunk, ld = fcl_conv_col_ld(t, cnt, P), kr = cnt * P;
+        fcl_tensor dyv = {.buf = dyc.buf};
+        if ((st = fcl_conv_im2col(ctx, t, dyc.buf, ld, dy, i0, cnt, &gq, oh, ow)) ||
+            (st = fcl_conv_pack(ctx, t, &packed, &packed_cap, G, M, kr, &dyv, M * ld, ld, 1)))
+            goto fail;
+        fcl_op_args a;
+        if (fcl_conv_start(ctx, &CONV, "conv_im2col_tpanel", &a)) { st = a.st; goto fail; }
+        fcl_op_arg_m(&a, col.buf); fcl_op_arg_i(&a, ld); fcl_op_arg_i(&a, kgp * kr);
+        fcl_op_arg_m(&a, x->buf); fcl_op_arg_i(&a, (int)x->offset + i0 * p->cin * p->h * p->w);
+        fcl_op_arg_i(&a, p->cin); fcl_op_arg_i(&a, p->h); fcl_op_arg_i(&a, p->w); fcl_op_arg_i(&a, cin_g);
+        fcl_conv_geom_args(&a, p);
+        fcl_op_arg_i(&a, oh); fcl_op_arg_i(&a, ow); fcl_op_arg_i(&a, cnt);
+        if ((st = fcl_conv_launch(t, &a, 3, (size_t)nq, (size_t)cnt, (size_t)G, 0))) goto fail;
+        /* B (n, kk) in panels, kr rows; C (m, kk) = dw[g * M + m][kk]: one "image" of Kg columns */
+        fcl_conv_operand b = {col.buf, 0, 0, 0, kgp * kr, 2}, c = {dw->buf, (int)dw->offset, 0, Kg, M * Kg, 0};
+        if ((st = fcl_conv_gemm_nn(ctx, t, G, M, kr, Kg, Kg, packed, &b, &c, NULL, 1))) goto fail;
+        fcl_pool_free(ctx, packed, packed_cap);
+        packed = NULL;
     }
 fail:
     if (packed) fcl_pool_free(ctx, packed, packed_cap);
@@ -298,6 +364,7 @@ fcl_status fcl_conv_gemm_bwd_weight(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_te
     fcl_status st = FCL_OK;
     fcl_conv_ws col = {NULL, 0}, dyc = {NULL, 0};
     int G = p->groups, M = p->cout / G, Kg = p->cin / G * p->kh * p->kw, P = oh * ow;
+    if (P <= t->wg_nn) return wgrad_nn(ctx, t, dw, dy, x, p, oh, ow);
     int is1x1 = fcl_conv2d_algo_of(p) == FCL_CONV_1X1, gather = P % t->tw != 0;
     /* 1x1 without gathering reads x itself: no workspace for it (the budget still bounds the
      * chunk, so each work-item's rows stay in the caches) */
@@ -361,10 +428,10 @@ fcl_status fcl_conv_rowmajor_gemm(fcl_ctx *ctx, const fcl_tensor *c, const fcl_t
     if ((st = fcl_conv_pack(ctx, &t, &packed, &packed_cap, 1, N, K, b, 0, K, 1))) goto fail;
     const fcl_conv2d_params gq = gather_geom(M, K, 1, 1);
     int ld = fcl_conv_col_ld(&t, M, 1);
+    fcl_conv_operand bo, co = {c->buf, (int)c->offset, N, 1, 0, 0};
     if ((st = fcl_conv_ws_alloc(ctx, &t, (size_t)K, M, 1, &at)) ||
-        (st = fcl_conv_im2col(ctx, &t, at.buf, ld, a, 0, M, &gq, 1, 1)))
+        (st = fcl_conv_im2col_nn(ctx, &t, &at, K, ld, a, 0, M, &gq, 1, 1, &bo)))
         goto fail;
-    fcl_conv_operand bo = fcl_conv_ws_operand(&at, K, ld, 1), co = {c->buf, (int)c->offset, N, 1, 0, 0};
     st = fcl_conv_gemm_nn(ctx, &t, 1, N, K, 1, M, packed, &bo, &co, NULL, accumulate);
 fail:
     if (packed) fcl_pool_free(ctx, packed, packed_cap);

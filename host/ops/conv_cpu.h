@@ -17,6 +17,8 @@ typedef struct fcl_conv_tune {
     int col_kb;            /* im2col buffer budget (KiB): images are processed in chunks that fit */
     int gpu;               /* CONV_GPU 1: the GPU-shaped kernels of host/ops/conv_gpu.c instead */
     int wino;              /* CONV_WINO 1: Winograd (host/ops/conv_wino.c) where it applies, automatically */
+    int bpanel;            /* CONV_BPANEL 1: built right operands of conv_gemm_nn in column panels */
+    int wg_nn;             /* CONV_WG_NN: weight gradient on conv_gemm_nn up to this many pixels */
     fcl_conv_gpu_tune g;   /* their tile, group size and subgroup switch */
 } fcl_conv_tune;
 
@@ -68,6 +70,11 @@ void fcl_conv_ws_free(fcl_ctx *ctx, fcl_conv_ws *w);
  * adjoint accumulated into dx. */
 fcl_status fcl_conv_im2col(fcl_ctx *ctx, const fcl_conv_tune *t, cl_mem dst, int ld, const fcl_tensor *x, int i0,
                            int cnt, const fcl_conv2d_params *p, int oh, int ow);
+/* The same into workspace w as conv_gemm_nn's right operand *b (rows_g rows a group): in column
+ * panels (b->contig 2, cl/conv.cl conv_im2col_panel) when CONV_BPANEL is 1, else rows. */
+fcl_status fcl_conv_im2col_nn(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_conv_ws *w, int rows_g, int ld,
+                              const fcl_tensor *x, int i0, int cnt, const fcl_conv2d_params *p, int oh, int ow,
+                              fcl_conv_operand *b);
 fcl_status fcl_conv_col2im(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *dx, cl_mem col, int ld, int i0,
                            int cnt, const fcl_conv2d_params *p, int oh, int ow);
 /* GEMM operands: y / dy (rows = output channels), x / dx (rows = input channels), both from

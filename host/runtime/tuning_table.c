@@ -136,6 +136,18 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * GPU-shaped kernels run there). */
     [FCL_T_CONV_WGRAD] = {FCL_TF_CONV, "CONV_WGRAD", 2, 0, 0, 2, 0,
                           "dense 3x3 stride-1 weight gradients: 0 GEMM, 1 Winograd F(3x3,2x2), 2 F(3x3,4x4)"},
+    /* CONV_BPANEL 1: conv_gemm_nn's right operand, where it is built (im2col, the gathered dy of
+     * the data gradient, a linear layer's gathered input), is written in panels of CONV_NB columns
+     * ([G][ncols / NB][K][NB]): the GEMM then streams it sequentially instead of one cache line
+     * per row, rows a whole image row-length apart (beyond the stride prefetcher's reach). */
+    [FCL_T_CONV_BPANEL] = {FCL_TF_CONV, "CONV_BPANEL", 1, 0, 0, 1, 0,
+                           "1: conv_gemm_nn's built right operands in panels of CONV_NB columns (0: rows)"},
+    /* CONV_WG_NN: the weight gradient of layers with few output pixels an image runs on
+     * conv_gemm_nn (dW = dy * col^T: dy packed, col^T in column panels by conv_im2col_tpanel)
+     * instead of conv_gemm_nt, whose lanes run along the pixels and end in a horizontal sum per
+     * output: with 16 pixels (ResNet-18's layer4 at 112) each output is a short reduction. */
+    [FCL_T_CONV_WG_NN] = {FCL_TF_CONV, "CONV_WG_NN", 256, 0, 0, 1 << 30, 0,
+                          "weight gradient on conv_gemm_nn when output pixels an image <= this (0: never)"},
 };
 
 const char *const fcl_tune_family_names[FCL_TF_COUNT] = {
