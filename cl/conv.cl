@@ -226,7 +226,8 @@ __kernel void conv_im2col(CONV_IM2COL_ARGS)
  *   col[g * col_g + ((n / CONV_NB) * Cin_g * KH * KW + k) * CONV_NB + n % CONV_NB].
  * One work-item writes one input channel of one image: for each piece of an output row inside
  * one panel, its KH * KW taps, which are consecutive rows of that panel (one contiguous run of
- * KH * KW * CONV_NB floats when the piece is a whole panel). Global: (Cin_g, nimg, G). */
+ * KH * KW * CONV_NB floats when the piece is a whole panel), each as zero / copy / zero runs.
+ * Global: (Cin_g, nimg, G). */
 __kernel void conv_im2col_panel(CONV_IM2COL_ARGS)
 {
     const int ci = get_global_id(0), img = get_global_id(1), g = get_global_id(2);
@@ -245,13 +246,17 @@ __kernel void conv_im2col_panel(CONV_IM2COL_ARGS)
                 const int rv = (uint)iy < (uint)H;
                 __global const float *xr = xc + (rv ? iy : 0) * W;
                 for (int kw = 0; kw < KW; kw++, d += CONV_NB) {
-                    const int ix0 = ox * sw + kw * dw - pw;
-                    for (int j = 0; j < len; j++) {
-                        const int ix = ix0 + j * sw;
-                        const int v = rv & ((uint)ix < (uint)W);
-                        const float t = xr[v ? ix : 0];
-                        d[j] = v ? t : 0.0f;
-                    }
+                    /* zero / copy / zero runs: [ox, a) and [b, end) read outside the image */
+                    const int off = kw * dw - pw, end = ox + len;
+                    int lo, hi;
+                    conv_valid_range(off, sw, W, OW, &lo, &hi);
+                    const int a = rv ? clamp(lo, ox, end) : end, b = rv ? clamp(hi, a, end) : end;
+                    for (int o = ox; o < a; o++) d[o - ox] = 0.0f;
+                    if (sw == 1)
+                        for (int o = a; o < b; o++) d[o - ox] = xr[o + off];
+                    else
+                        for (int o = a; o < b; o++) d[o - ox] = xr[o * sw + off];
+                    for (int o = b; o < end; o++) d[o - ox] = 0.0f;
                 }
             }
             ox += len;

@@ -54,7 +54,7 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * slower. Work-groups of 1: PoCL's own choice is the largest group dividing the range, which
      * can leave one or two groups (one thread) per launch. The other column is unmeasured:
      * smaller register blocks. */
-    [FCL_T_CONV_MB] = {FCL_TF_CONV, "CONV_MB", 12, 4, 1, 32, 0, "output rows (channels) per work-item of conv_gemm_nn"},
+    [FCL_T_CONV_MB] = {FCL_TF_CONV, "CONV_MB", 8, 4, 1, 32, 0, "output rows (channels) per work-item of conv_gemm_nn"},
     /* CONV_NV x CONV_VW: the columns of conv_gemm_nn's register block, as CONV_NV vectors of
      * CONV_VW floats. float8 fills AVX2's 256-bit FMA; AVX-512 needs float16 (`facecl bench`'s
      * FMA probe on the 2-core Xeon: float8 ~255, float16 ~470 GFLOP/s). The CPU column keeps the
@@ -63,8 +63,12 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * 3 interleaved runs) ResNet-18's forward + backward-data convs took 340-400 ms at 2 x 8,
      * 257-295 ms at 1 x 16 and 234-275 ms at 2 x 16 (Intel's CPU runtime: 450-513 vs 318-355 ms
      * for 2 x 8 vs 2 x 16); `facecl tune` picks per device. Each lane still sums over k in order,
-     * so every choice gives identical bits. */
-    [FCL_T_CONV_NV] = {FCL_TF_CONV, "CONV_NV", 1, 1, 1, 4, 0, "column vectors (of CONV_VW floats) per work-item of conv_gemm_nn"},
+     * so every choice gives identical bits. With the right operand in column panels (CONV_BPANEL)
+     * and the weight gradient on this kernel (CONV_WG_NN), 8 rows x 2 float16 (no padded rows on
+     * 64-multiples) against 12 x 1 (same machine, loaded, CPU ms of `facecl bench ops --filter
+     * resnet18`, 3 alternating runs): forward convs 172 -> 137 ms, data gradients 159 -> 149 ms,
+     * weight gradients (on conv_gemm_nn) 175 -> 151 ms. */
+    [FCL_T_CONV_NV] = {FCL_TF_CONV, "CONV_NV", 2, 1, 1, 4, 0, "column vectors (of CONV_VW floats) per work-item of conv_gemm_nn"},
     [FCL_T_CONV_VW] = {FCL_TF_CONV, "CONV_VW", 16, 8, 8, 16, P2, "float vector width of conv_gemm_nn's columns (8 or 16)"},
     [FCL_T_CONV_TM] = {FCL_TF_CONV, "CONV_TM", 4, 2, 1, 8, 0, "rows of dy per work-item of conv_gemm_nt"},
     [FCL_T_CONV_TN] = {FCL_TF_CONV, "CONV_TN", 4, 2, 1, 8, 0, "rows of B per work-item of conv_gemm_nt"},
@@ -139,14 +143,20 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
     /* CONV_BPANEL 1: conv_gemm_nn's right operand, where it is built (im2col, the gathered dy of
      * the data gradient, a linear layer's gathered input), is written in panels of CONV_NB columns
      * ([G][ncols / NB][K][NB]): the GEMM then streams it sequentially instead of one cache line
-     * per row, rows a whole image row-length apart (beyond the stride prefetcher's reach). */
+     * per row, rows a whole image row-length apart (beyond the stride prefetcher's reach).
+     * ResNet-18 @112 b32 forward convs, CPU ms (bench ops, loaded Xeon, 3 alternating runs, 12 x 1
+     * blocks): 172 rows vs 158 panels (stem 34.6 -> 28.0, layer3 23.4 -> 19.8). */
     [FCL_T_CONV_BPANEL] = {FCL_TF_CONV, "CONV_BPANEL", 1, 0, 0, 1, 0,
                            "1: conv_gemm_nn's built right operands in panels of CONV_NB columns (0: rows)"},
     /* CONV_WG_NN: the weight gradient of layers with few output pixels an image runs on
      * conv_gemm_nn (dW = dy * col^T: dy packed, col^T in column panels by conv_im2col_tpanel)
      * instead of conv_gemm_nt, whose lanes run along the pixels and end in a horizontal sum per
-     * output: with 16 pixels (ResNet-18's layer4 at 112) each output is a short reduction. */
-    [FCL_T_CONV_WG_NN] = {FCL_TF_CONV, "CONV_WG_NN", 256, 0, 0, 1 << 30, 0,
+     * output: with 16 pixels (ResNet-18's layer4 at 112) each output is a short reduction.
+     * ResNet-18 @112 b32 weight gradients, CPU ms (bench ops, loaded Xeon, 3 alternating runs):
+     * all on conv_gemm_nt 233, on conv_gemm_nn up to 256 pixels 167, all on conv_gemm_nn 175 (12 x
+     * 1 blocks) / 151 (8 x 2); layer4 512x4^2 64.6 -> 26.4, layer3 34.4 -> 17.5, stem 28.3 -> 28.8.
+     * Other devices: 0 (their kernels are conv_gpu.cl's). */
+    [FCL_T_CONV_WG_NN] = {FCL_TF_CONV, "CONV_WG_NN", 1 << 30, 0, 0, 1 << 30, 0,
                           "weight gradient on conv_gemm_nn when output pixels an image <= this (0: never)"},
 };
 
