@@ -249,7 +249,12 @@ __kernel void conv_im2col_panel(CONV_IM2COL_ARGS)
                     /* zero / copy / zero runs: [ox, a) and [b, end) read outside the image */
                     const int off = kw * dw - pw, end = ox + len;
                     int lo, hi;
-                    conv_valid_range(off, sw, W, OW, &lo, &hi);
+                    if (sw == 1) { /* no division */
+                        lo = clamp(-off, 0, OW);
+                        hi = clamp(W - off, lo, OW);
+                    } else {
+                        conv_valid_range(off, sw, W, OW, &lo, &hi);
+                    }
                     const int a = rv ? clamp(lo, ox, end) : end, b = rv ? clamp(hi, a, end) : end;
                     for (int o = ox; o < a; o++) d[o - ox] = 0.0f;
                     if (sw == 1)
