@@ -67,7 +67,7 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * and the weight gradient on this kernel (CONV_WG_NN), 8 rows x 2 float16 (no padded rows on
      * 64-multiples) against 12 x 1 (same machine, loaded, CPU ms of `facecl bench ops --filter
      * resnet18`, 3 alternating runs): forward convs 172 -> 137 ms, data gradients 159 -> 149 ms,
-     * weight gradients (on conv_gemm_nn) 175 -> 151 ms. */
+     * weight gradients (all on conv_gemm_nn) 175 -> 151 ms. */
     [FCL_T_CONV_NV] = {FCL_TF_CONV, "CONV_NV", 2, 1, 1, 4, 0, "column vectors (of CONV_VW floats) per work-item of conv_gemm_nn"},
     [FCL_T_CONV_VW] = {FCL_TF_CONV, "CONV_VW", 16, 8, 8, 16, P2, "float vector width of conv_gemm_nn's columns (8 or 16)"},
     [FCL_T_CONV_TM] = {FCL_TF_CONV, "CONV_TM", 4, 2, 1, 8, 0, "rows of dy per work-item of conv_gemm_nt"},
@@ -155,8 +155,9 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * ResNet-18 @112 b32 weight gradients, CPU ms (bench ops, loaded Xeon, 3 alternating runs):
      * all on conv_gemm_nt 233, on conv_gemm_nn up to 256 pixels 167, all on conv_gemm_nn 175 (12 x
      * 1 blocks) / 151 (8 x 2); layer4 512x4^2 64.6 -> 26.4, layer3 34.4 -> 17.5, stem 28.3 -> 28.8.
-     * Other devices: 0 (their kernels are conv_gpu.cl's). */
-    [FCL_T_CONV_WG_NN] = {FCL_TF_CONV, "CONV_WG_NN", 1 << 30, 0, 0, 1 << 30, 0,
+     * Up to 256 only: MobileNetV2's 1x1s on 56^2 and 28^2 (few channels, many pixels) stay faster
+     * on conv_gemm_nt (b2 expand 16x56^2>96: 7.5 vs 17.4 ms). Other devices: 0 (conv_gpu.cl's). */
+    [FCL_T_CONV_WG_NN] = {FCL_TF_CONV, "CONV_WG_NN", 256, 0, 0, 1 << 30, 0,
                           "weight gradient on conv_gemm_nn when output pixels an image <= this (0: never)"},
 };
 
