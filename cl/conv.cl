@@ -108,12 +108,22 @@ __kernel void conv_gemm_nn(const int M, const int K, const int P, const int ncol
             bp += bstep;
         }
     } else {
+        /* the block straddles images: a vector inside one image is one load, the others go lane
+         * by lane (every vector is whole when P is a multiple of CONV_VW) */
         __global const float *bg = b + b_off + g * b_g;
+        int voff[CONV_NV], whole[CONV_NV];
+#pragma unroll
+        for (int v = 0; v < CONV_NV; v++) {
+            const int n = n0 + CONV_VW * v, img = n / P, p = n - img * P;
+            whole[v] = p + CONV_VW <= P && n + CONV_VW <= ncols;
+            voff[v] = img * b_img + p;
+        }
         for (int k = 0; k < K; k++) {
             convV bv[CONV_NV];
 #pragma unroll
             for (int v = 0; v < CONV_NV; v++)
-                bv[v] = conv_load_lanes(bg, n0 + CONV_VW * v, ncols, P, b_img, k * b_row);
+                bv[v] = whole[v] ? conv_vload(0, bg + voff[v] + k * b_row)
+                                 : conv_load_lanes(bg, n0 + CONV_VW * v, ncols, P, b_img, k * b_row);
             conv_nn_fma(acc, ap, bv);
             ap += CONV_MB;
         }
@@ -136,6 +146,14 @@ __kernel void conv_gemm_nn(const int M, const int K, const int P, const int ncol
         } else {
 #pragma unroll
             for (int v = 0; v < CONV_NV; v++) {
+                const int nv = n0 + CONV_VW * v, iv = nv / P, pv = nv - iv * P;
+                if (pv + CONV_VW <= P && nv + CONV_VW <= ncols) { /* a whole vector inside one image */
+                    __global float *cp = cg + iv * c_img + m * c_row + pv;
+                    convV r = acc[i][v] + (convV)(bs);
+                    if (accumulate) r += conv_vload(0, cp);
+                    conv_vstore(r, 0, cp);
+                    continue;
+                }
                 float t[CONV_VW];
                 conv_vstore(acc[i][v], 0, t);
                 for (int l = 0; l < CONV_VW; l++) {

@@ -36,6 +36,8 @@ static const conv_case conv_cases[] = {
     {S_DENSE, "1x3 stride 2x1 pad 0x1", CP(2, 6, 7, 13, 11, 1, 3, 2, 1, 0, 1, 1, 1, 1), 1, FCL_CONV_GEMM},
     {S_DENSE, "3x5 stride 3 dilation 1x2 no pad", CP(3, 2, 13, 31, 3, 3, 5, 3, 3, 0, 0, 1, 2, 1), 1, FCL_CONV_GEMM},
     {S_DENSE, "28x28, 33 out channels", CP(3, 17, 28, 28, 33, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, FCL_CONV_GEMM},
+    /* 16 pixels an image: column blocks of 32 or 48 straddle images in whole vectors of 16 */
+    {S_DENSE, "4x4 images, 3 of them", CP(3, 6, 4, 4, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, FCL_CONV_GEMM},
     {S_DENSE, "single channel in and out", CP(2, 1, 7, 7, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, FCL_CONV_DEPTHWISE},
     /* Large enough that im2col runs in several chunks of images with the CPU row's 4 MiB budget
      * (3 + 3 + 1 and 2 + 2 + 2 + 1 images): 32x32 (column blocks never straddle images) and 29x29
@@ -72,6 +74,7 @@ static const conv_case conv_cases[] = {
     {S_POINTWISE, "1x1, batch 1, 13x13", CP(1, 5, 13, 13, 30, 1, 1, 1, 1, 0, 0, 1, 1, 1), 0, FCL_CONV_1X1},
     {S_POINTWISE, "1x1, 16x16, 40 in", CP(3, 40, 16, 16, 9, 1, 1, 1, 1, 0, 0, 1, 1, 1), 1, FCL_CONV_1X1},
     {S_POINTWISE, "1x1 stride 2 (downsample)", CP(2, 10, 13, 13, 6, 1, 1, 2, 2, 0, 0, 1, 1, 1), 0, FCL_CONV_GEMM},
+    {S_POINTWISE, "1x1, 4x4 images (blocks straddle images)", CP(3, 10, 4, 4, 7, 1, 1, 1, 1, 0, 0, 1, 1, 1), 1, FCL_CONV_1X1},
     {S_POINTWISE, "1x1 pad 1", CP(2, 3, 7, 7, 4, 1, 1, 1, 1, 1, 1, 1, 1, 1), 1, FCL_CONV_GEMM},
     /* The general algorithm on shapes the automatic choice sends elsewhere, and each specialised
      * algorithm forced where it applies (algo = the expected one). */
@@ -109,6 +112,8 @@ static const conv_case conv_cases[] = {
     {S_TUNED, "1x1, 7x7", CP(2, 19, 7, 7, 21, 1, 1, 1, 1, 0, 0, 1, 1, 1), 1, FCL_CONV_1X1},
     {S_TUNED, "1x1, 8x8", CP(2, 9, 8, 8, 13, 1, 1, 1, 1, 0, 0, 1, 1, 1), 0, FCL_CONV_1X1},
     {S_TUNED, "groups 2, 5x5", CP(2, 6, 9, 9, 4, 5, 5, 1, 1, 2, 2, 1, 1, 2), 1, FCL_CONV_GEMM},
+    {S_TUNED, "1x1, 4x4 images", CP(3, 10, 4, 4, 7, 1, 1, 1, 1, 0, 0, 1, 1, 1), 0, FCL_CONV_1X1},
+    {S_TUNED, "3x3, 4x4 images", CP(3, 6, 4, 4, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, FCL_CONV_GEMM},
     {S_TUNED, "3x3, 5 images in chunks of 64 KiB", CP(5, 16, 10, 10, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1), 0, FCL_CONV_GEMM},
     {S_TUNED, "groups 3, 1x1 stride 2, 13x9", CP(3, 9, 13, 9, 6, 1, 1, 2, 2, 0, 0, 1, 1, 3), 1, FCL_CONV_GEMM},
     {S_TUNED, "dw 3x3 stride 2", CP(2, 5, 13, 13, 5, 3, 3, 2, 2, 1, 1, 1, 1, 5), 1, FCL_CONV_DEPTHWISE},

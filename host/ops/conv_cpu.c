@@ -241,9 +241,9 @@ fcl_status fcl_conv_gemm_fwd(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *y
     int G = p->groups, M = p->cout / G, Kg = p->cin / G * p->kh * p->kw, P = oh * ow;
     /* y[g] = W[g] * B[g]: A(m, k) = w[g * M + m][k] */
     if ((st = fcl_conv_pack(ctx, t, &packed, &packed_cap, G, M, Kg, w, M * Kg, Kg, 1))) goto fail;
-    if (algo == FCL_CONV_1X1 && P % t->nb == 0) {
-        /* B = x itself. When P is not a multiple of the column block, blocks would straddle two
-         * images and read x lane by lane: the im2col path below (a plain gather for 1x1) is faster.
+    if (algo == FCL_CONV_1X1 && P % (t->nb / t->nv) == 0) {
+        /* B = x itself. When P is not a multiple of the vector width CONV_VW, vectors would straddle
+         * two images and read x lane by lane: the im2col path below (a plain gather for 1x1) is faster.
          * (Gathering into column panels anyway costs more than it saves on MobileNetV2's 1x1s.) */
         fcl_conv_operand bx = fcl_conv_in_operand(x, 0, p, P), c = fcl_conv_out_operand(y, 0, p, P);
         st = fcl_conv_gemm_nn(ctx, t, G, M, Kg, P, p->n * P, packed, &bx, &c, b, 0);
@@ -278,8 +278,8 @@ fcl_status fcl_conv_gemm_bwd_data(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tens
     if ((st = fcl_conv_pack(ctx, t, &packed, &packed_cap, G, Kg, M, w, M * Kg, 1, Kg))) goto fail;
     int is1x1 = algo == FCL_CONV_1X1;
     /* dy is the GEMM's B: gathered into a contiguous chunk (column panels under CONV_BPANEL) when
-     * column blocks would straddle images (gathering always measured no faster) */
-    int gather = P % t->nb != 0;
+     * column vectors would straddle images (gathering always measured no faster) */
+    int gather = P % (t->nb / t->nv) != 0;
     size_t col_rows = is1x1 ? 0 : (size_t)p->cin * p->kh * p->kw, dy_rows = gather ? (size_t)p->cout : 0;
     int chunk = fcl_conv_plan_chunk(t, col_rows + dy_rows, P, p->n);
     if (col_rows && (st = fcl_conv_ws_alloc(ctx, t, col_rows, chunk, P, &col))) goto fail;
