@@ -50,16 +50,22 @@ inline void wgrad_block(float b[4][4], __global const float *dp, const int OH, c
 /* D[xi] = A dy_t A^T of the m x m blocks of dy of a chunk of nimg images from dy_off, written in
  * conv_pack's panels as conv_gemm_nn's A (cl/conv.cl: keep the two in step): D[xi](k, n) at
  * d[((xi * nmb + mb) * N + n) * CONV_MB + i] for k = mb * CONV_MB + i (0 for k >= K), tile
- * (ty, tx) of image img being column n = (img * TH + ty) * TW + tx of N = nimg * TH * TW. One
+ * (ty, tx) of image img being column n = (img * TH + ty) * TW + tx of N >= nimg * TH * TW (the
+ * columns past the tiles are zero tiles: they only pad the planes apart, see the host). One
  * work-item fills one panel of CONV_MB channels of one image, a tile at a time. F(3x3, 2x2) has
  * its own loop (kept free of the general one's arrays; writes straight to the planes). Global:
  * (nmb, nimg). */
-__kernel void wgrad_dy(__global float *restrict d, const int nmb, __global const float *restrict dy, const int dy_off,
-                       const int K, const int OH, const int OW, const int TH, const int TW, const int nimg, const int m)
+__kernel void wgrad_dy(__global float *restrict d, const int nmb, const int N, __global const float *restrict dy,
+                       const int dy_off, const int K, const int OH, const int OW, const int TH, const int TW,
+                       const int nimg, const int m)
 {
     const int mb = get_global_id(0), img = get_global_id(1);
     if (mb >= nmb || img >= nimg) return;
-    const int N = nimg * TH * TW, ps = nmb * N * CONV_MB; /* plane stride */
+    const int ps = nmb * N * CONV_MB; /* plane stride */
+    if (img == nimg - 1) /* the zero tiles that pad the columns to N */
+        for (int xi = 0; xi < (m + 2) * (m + 2); xi++)
+            for (int n = nimg * TH * TW; n < N; n++)
+                for (int i = 0; i < CONV_MB; i++) d[xi * ps + (mb * N + n) * CONV_MB + i] = 0.0f;
     __global const float *dp = dy + dy_off + (img * K + mb * CONV_MB) * OH * OW;
     const int kn = min(CONV_MB, K - mb * CONV_MB);
     if (m == 2) {
@@ -136,17 +142,20 @@ inline void wgrad_bt_col(float8 t[6], __global const float *x, const int *co, co
 
 /* V[xi](n, c) = (B^T d B)[xi] of the a x a input tiles d of channel c of a chunk of nimg images
  * from x_off (tile (ty, tx) reads rows m ty - ph .., columns m tx - pw .. of the H x W image, 0
- * outside; column n as in wgrad_dy) at v[xi * v_g + n * v_ld + c], channels C .. v_ld - 1 zero:
+ * outside; row n as in wgrad_dy, rows up to N) at v[xi * v_g + n * v_ld + c], channels C .. v_ld - 1 zero:
  * conv_gemm_nn's B, rows n contiguous over the channels. One work-item transforms WGRAD_CB
  * channels (the lanes of float8s) of one image, a row of tiles at a time; the two columns that
  * neighbouring tiles share are transformed once. Global: (v_ld / WGRAD_CB, nimg). */
-__kernel void wgrad_input(__global float *restrict v, const int v_ld, const int v_g,
+__kernel void wgrad_input(__global float *restrict v, const int v_ld, const int v_g, const int N,
                           __global const float *restrict x, const int x_off, const int C, const int H, const int W,
                           const int ph, const int pw, const int TH, const int TW, const int nimg, const int m)
 {
     const int cb = get_global_id(0), img = get_global_id(1);
     if (cb * WGRAD_CB >= v_ld || img >= nimg) return;
     const int a = m + 2, c0 = cb * WGRAD_CB, HW = H * W;
+    if (img == nimg - 1) /* rows nimg * TH * TW .. N - 1: the zero tiles of wgrad_dy */
+        for (int xi = 0; xi < a * a; xi++)
+            for (int n = nimg * TH * TW; n < N; n++) vstore8((float8)(0.0f), 0, v + xi * v_g + n * v_ld + c0);
     const int8 cm = (int8)(0, 1, 2, 3, 4, 5, 6, 7) + (int8)(c0) < (int8)(C);
     int co[WGRAD_CB]; /* the lanes' channel planes */
     for (int l = 0; l < WGRAD_CB; l++) co[l] = min(c0 + l, C - 1) * HW;

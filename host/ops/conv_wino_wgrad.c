@@ -32,6 +32,32 @@ static int tile_of(fcl_ctx *ctx, const fcl_conv2d_params *p, int oh, int ow)
  * is a multiple of 4 KiB (as in conv_wino.c; M of a 512-channel layer: 1 MiB a plane). */
 enum { SKEW = 16, CB = 8 /* wgrad_input's channels per work-item (WGRAD_CB) */, MIN_RED = 256 };
 
+/* The GEMMs' reduction length for n tiles: n plus up to 15 zero tiles, so that the np planes of
+ * D (conv_gemm_nn's A groups, nmb * mb * length floats apart) start in as many different L1 sets
+ * (64 of 64 bytes) as there are planes: wgrad_dy stores to all planes at once. Without it
+ * ResNet-18's 256x7^2 layer (22 panels of 12 x 512 tiles: 132 x 4 KiB a plane) spent 2/3 of
+ * its weight gradient's transform time in that kernel. */
+static int reduction_of(int n, int nmb, int mb, int np)
+{
+    int best = n, best_sets = 0;
+    for (int pad = 0; pad < 16; pad++) {
+        const size_t stride = (size_t)nmb * mb * (n + pad) * sizeof(float);
+        unsigned long long used = 0;
+        int sets = 0;
+        for (int i = 0; i < np && i < 64; i++) {
+            const unsigned set = (unsigned)((i * stride / 64) % 64);
+            if (!(used >> set & 1)) sets++;
+            used |= 1ull << set;
+        }
+        if (sets > best_sets) {
+            best_sets = sets;
+            best = n + pad;
+        }
+        if (sets == (np < 64 ? np : 64)) break;
+    }
+    return best;
+}
+
 /* A pool buffer of `floats` floats, refused past 32-bit indexing. */
 static fcl_status alloc(fcl_ctx *ctx, size_t floats, const char *what, cl_mem *buf, size_t *cap)
 {
@@ -57,23 +83,24 @@ fcl_status fcl_conv_wgrad(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *dw, 
      * for the GEMMs' reduction: ResNet-18's 4x4 maps have 4 tiles an image */
     int chunk = fcl_conv_plan_chunk(t, (size_t)np * ((size_t)nmb * t->mb + ldc), T, p->n);
     if (chunk * T < MIN_RED) chunk = (int)fcl_op_div_up(MIN_RED, (size_t)T) < p->n ? (int)fcl_op_div_up(MIN_RED, (size_t)T) : p->n;
-    const size_t rows = (size_t)chunk * T, vg = rows * ldc + SKEW, mg = (size_t)K * ldc + SKEW;
+    const size_t rows = (size_t)chunk * T + 15, vg = rows * ldc + SKEW, mg = (size_t)K * ldc + SKEW;
     if ((st = alloc(ctx, (size_t)np * nmb * t->mb * rows, "the transformed dy", &bufs[0], &caps[0])) ||
         (st = alloc(ctx, np * vg, "the transformed x", &bufs[1], &caps[1])) ||
         (st = alloc(ctx, np * mg, "the transformed gradient", &bufs[2], &caps[2])))
         goto fail;
     for (int i0 = 0; i0 < p->n; i0 += chunk) {
         const int cnt = p->n - i0 < chunk ? p->n - i0 : chunk, pad[2] = {p->pad_h, p->pad_w};
+        const int N = reduction_of(cnt * T, nmb, t->mb, np);
         fcl_op_args o;
         if ((st = fcl_conv_start(ctx, &WGRAD, "wgrad_dy", &o))) goto fail;
-        fcl_op_arg_m(&o, bufs[0]); fcl_op_arg_i(&o, nmb);
+        fcl_op_arg_m(&o, bufs[0]); fcl_op_arg_i(&o, nmb); fcl_op_arg_i(&o, N);
         fcl_op_arg_m(&o, dy->buf); fcl_op_arg_i(&o, (int)dy->offset + i0 * K * oh * ow);
         fcl_op_arg_i(&o, K); fcl_op_arg_i(&o, oh); fcl_op_arg_i(&o, ow);
         fcl_op_arg_i(&o, TH); fcl_op_arg_i(&o, TW); fcl_op_arg_i(&o, cnt); fcl_op_arg_i(&o, mt);
         if ((st = fcl_conv_launch(t, &o, 2, (size_t)nmb, (size_t)cnt, 1, 0))) goto fail;
 
         if ((st = fcl_conv_start(ctx, &WGRAD, "wgrad_input", &o))) goto fail;
-        fcl_op_arg_m(&o, bufs[1]); fcl_op_arg_i(&o, ldc); fcl_op_arg_i(&o, (int)vg);
+        fcl_op_arg_m(&o, bufs[1]); fcl_op_arg_i(&o, ldc); fcl_op_arg_i(&o, (int)vg); fcl_op_arg_i(&o, N);
         fcl_op_arg_m(&o, x->buf); fcl_op_arg_i(&o, (int)x->offset + i0 * C * p->h * p->w);
         fcl_op_arg_i(&o, C); fcl_op_arg_i(&o, p->h); fcl_op_arg_i(&o, p->w);
         fcl_op_arg_i(&o, pad[0]); fcl_op_arg_i(&o, pad[1]);
@@ -82,7 +109,7 @@ fcl_status fcl_conv_wgrad(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *dw, 
 
         /* B rows are the tiles, C columns (one "image" of C pixels); C = M rows ldc long */
         const fcl_conv_operand bv = {bufs[1], 0, ldc, ldc, (int)vg, 1}, cm = {bufs[2], 0, ldc, ldc, (int)mg, 1};
-        if ((st = fcl_conv_gemm_nn(ctx, t, np, K, cnt * T, C, C, bufs[0], &bv, &cm, NULL, i0 > 0))) goto fail;
+        if ((st = fcl_conv_gemm_nn(ctx, t, np, K, N, C, C, bufs[0], &bv, &cm, NULL, i0 > 0))) goto fail;
     }
     fcl_op_args o;
     if ((st = fcl_conv_start(ctx, &WGRAD, "wgrad_output", &o))) goto fail;
