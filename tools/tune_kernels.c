@@ -78,7 +78,9 @@ static fcl_status config_apply(fcl_ctx *ctx, const config *c)
 /* The moves tried from the current values of a family, in order. conv on CPUs (CONV_GPU 0):
  * the register blocks in pairs (rows x float8 columns of conv_gemm_nn, CONV_MB x CONV_NV; dy
  * rows x B rows of conv_gemm_nt, CONV_TM x CONV_TN), then work-group sizes, the im2col chunk,
- * the vector widths, the algorithm of 3x3 stride-1 convs (CONV_WINO 0/1/2) and the GEMM of the
+ * the vector widths, the algorithm of 3x3 stride-1 convs (CONV_WINO 0/1/2) and of their weight
+ * gradient (CONV_WGRAD 0/1/2), the GEMM's right-operand layout (CONV_BPANEL), which weight gradients
+ * run on conv_gemm_nn (CONV_WG_NN) and the GEMM of the
  * linear layers (CONV_LINEAR). Everything else (and conv's GPU path): each numeric parameter
  * halved and doubled. */
 typedef struct move {
@@ -97,9 +99,9 @@ static int moves_for(fcl_tune_family f, const int *cur, move *out, int max)
 #define ONE(a, va) \
     do { if (k < max && AT(a) != (va)) out[k++] = (move){1, {a, a}, {va, va}}; } while (0)
     if (f == FCL_TF_CONV && AT(FCL_T_CONV_GPU) == 0) {
-        static const int nn[][2] = {{8, 2}, {16, 2}, {6, 4}, {8, 4}, {24, 1}};
+        static const int nn[][2] = {{8, 2}, {12, 1}, {16, 2}, {6, 4}, {8, 4}, {24, 1}};
         static const int nt[][2] = {{2, 4}, {4, 8}, {8, 4}, {4, 2}};
-        for (int i = 0; i < 5; i++) PAIR(FCL_T_CONV_MB, nn[i][0], FCL_T_CONV_NV, nn[i][1]);
+        for (int i = 0; i < 6; i++) PAIR(FCL_T_CONV_MB, nn[i][0], FCL_T_CONV_NV, nn[i][1]);
         for (int i = 0; i < 4; i++) PAIR(FCL_T_CONV_TM, nt[i][0], FCL_T_CONV_TN, nt[i][1]);
         ONE(FCL_T_CONV_LNN, 4);
         ONE(FCL_T_CONV_LNN, 0);
@@ -116,6 +118,12 @@ static int moves_for(fcl_tune_family f, const int *cur, move *out, int max)
         ONE(FCL_T_CONV_TW, 16);
         ONE(FCL_T_CONV_TW, 8);
         for (int w = 0; w <= 2; w++) ONE(FCL_T_CONV_WINO, w); /* the algorithm of 3x3 stride-1 convs */
+        for (int w = 0; w <= 2; w++) ONE(FCL_T_CONV_WGRAD, w); /* ... and of their weight gradient */
+        ONE(FCL_T_CONV_BPANEL, 0); /* built right operands of conv_gemm_nn in column panels or rows */
+        ONE(FCL_T_CONV_BPANEL, 1);
+        ONE(FCL_T_CONV_WG_NN, 0); /* weight gradients on conv_gemm_nn up to this many output px/image */
+        ONE(FCL_T_CONV_WG_NN, 256);
+        ONE(FCL_T_CONV_WG_NN, 1 << 30);
         /* CLBlast or the conv kernels for the network's own linear layers: timed on its step, so
          * fcl_op_gemm applies a 0 only below 2^26 multiply-adds and margin heads keep the conv
          * kernels (2 and 3 only force one kernel, for the op tests) */
@@ -262,8 +270,8 @@ int tune_kernels(tune_run *t, const tune_kernel_opts *o)
         const char *fname = fcl_tune_family_name((fcl_tune_family)f);
         fcl_tune_id first;
         int np = fcl_tune_family_params((fcl_tune_family)f, &first);
-        move mv[32];
-        int nm = moves_for((fcl_tune_family)f, cur.v[f], mv, 32);
+        move mv[48];
+        int nm = moves_for((fcl_tune_family)f, cur.v[f], mv, 48);
         for (int i = 0; i < nm; i++) {
             config c = cur;
             for (int j = 0; j < mv[i].n; j++) c.v[f][mv[i].id[j] - first] = mv[i].value[j];
