@@ -132,12 +132,13 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * F(3x3, 2x2) (host/ops/conv_wino_wgrad.c) where the algorithm is automatic and 16 or more
      * channels go in and out (or Winograd is forced); 2: F(3x3, 4x4) on outputs of at least 16x16,
      * F(3x3, 2x2) below. Largest relative error vs the double reference (tests/test_ops_conv.c):
-     * GEMM 5e-7, F(3x3, 2x2) 1-2e-6, F(3x3, 4x4) 1-2e-5. Measured (PoCL, 2-core Xeon, load 10-18:
-     * noisy), `facecl bench ops --filter k3s1` bwd_weight process CPU ms, ResNet-18 @112 batch
-     * 32, GEMM vs 2: 64x28^2 20-22 vs 12-13.5 (F(3x3, 4x4); F(3x3, 2x2) 18-19); 128x14^2 20-21
-     * vs 12-14.5; 256x7^2 32-35 vs 17-19; 512x4^2 55-64 vs 22-23 (F(3x3, 4x4) there: 26-27, its
-     * 36 planes of K x C cost more than the 1 tile an image saves). Other devices: 0 (the
-     * GPU-shaped kernels run there). */
+     * GEMM 5e-7 to 1e-6, F(3x3, 2x2) 1-6e-6, F(3x3, 4x4) 1-2.4e-5. Measured (PoCL, 2-core Xeon,
+     * load 4-7: noisy), `facecl bench ops --filter k3s1` bwd_weight process CPU ms, ResNet-18 @112
+     * batch 32, 3 alternating runs, CONV_WGRAD 0 (the GEMM path as of 4236997: conv_gemm_nn, 8 x 2
+     * float16 blocks) vs 2: 64x28^2 19-20 vs 10-10.5 (F(3x3, 4x4)); 128x14^2 16-17 vs 9.4-10.2;
+     * 256x7^2 14-15 vs 10.5-11.2; 512x4^2 18-19 vs 13.4-14.7 (F(3x3, 4x4) there was slower than
+     * F(3x3, 2x2): its 36 planes of K x C cost more than the 1 tile an image saves). Other
+     * devices: 0 (the GPU-shaped kernels run there). */
     [FCL_T_CONV_WGRAD] = {FCL_TF_CONV, "CONV_WGRAD", 2, 0, 0, 2, 0,
                           "dense 3x3 stride-1 weight gradients: 0 GEMM, 1 Winograd F(3x3,2x2), 2 F(3x3,4x4)"},
     /* CONV_BPANEL 1: conv_gemm_nn's right operand, where it is built (im2col, the gathered dy of
