@@ -133,12 +133,15 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * channels go in and out (or Winograd is forced); 2: F(3x3, 4x4) on outputs of at least 16x16,
      * F(3x3, 2x2) below. Largest relative error vs the double reference (tests/test_ops_conv.c):
      * GEMM 5e-7 to 1e-6, F(3x3, 2x2) 1-6e-6, F(3x3, 4x4) 1-2.4e-5. Measured (PoCL, 2-core Xeon,
-     * load 4-7: noisy), `facecl bench ops --filter k3s1` bwd_weight process CPU ms, ResNet-18 @112
-     * batch 32, 3 alternating runs, CONV_WGRAD 0 (the GEMM path as of 4236997: conv_gemm_nn, 8 x 2
-     * float16 blocks) vs 2: 64x28^2 19-20 vs 10-10.5 (F(3x3, 4x4)); 128x14^2 16-17 vs 9.4-10.2;
-     * 256x7^2 14-15 vs 10.5-11.2; 512x4^2 18-19 vs 13.4-14.7 (F(3x3, 4x4) there was slower than
-     * F(3x3, 2x2): its 36 planes of K x C cost more than the 1 tile an image saves). Other
-     * devices: 0 (the GPU-shaped kernels run there). */
+     * quiet machine, load ~1), `facecl bench ops --filter k3s1` bwd_weight, ResNet-18 @112 batch
+     * 32, 2 alternating runs, CONV_WGRAD 0 (the GEMM path as of 4236997: conv_gemm_nn, 8 x 2
+     * float16 blocks) vs 2, wall ms (GFLOP/s as direct conv) / process CPU ms: 64x28^2 10.1-10.7
+     * (173-183) / 19-20 vs 5.0-5.2 (357-373) / 9.4-9.6 (F(3x3, 4x4)); 128x14^2 8.5-10.3 / 16 vs
+     * 5.0-5.3 (352-369) / 9.4-9.9; 256x7^2 7.6-7.9 / 15 vs 5.2-5.5 (338-357) / 10.1-10.6; 512x4^2
+     * 8.9 (270) / 17.5 vs 5.9-6.0 (401-408) / 12.2-12.4. bench net resnet18 @112 b32 train:
+     * 64.6-68.2 -> 74.0-75.4 img/s. (F(3x3, 4x4) on 512x4^2 was slower than F(3x3, 2x2) on the
+     * earlier GEMM blocks: 36 planes of K x C for 1 tile an image.) Other devices: 0 (the
+     * GPU-shaped kernels run there). */
     [FCL_T_CONV_WGRAD] = {FCL_TF_CONV, "CONV_WGRAD", 2, 0, 0, 2, 0,
                           "dense 3x3 stride-1 weight gradients: 0 GEMM, 1 Winograd F(3x3,2x2), 2 F(3x3,4x4)"},
     /* CONV_BPANEL 1: conv_gemm_nn's right operand, where it is built (im2col, the gathered dy of
