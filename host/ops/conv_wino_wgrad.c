@@ -1,4 +1,4 @@
-/* host/ops/conv_wino_wgrad.c: the Winograd weight gradient launcher (cl/conv_wino_wgrad.cl transforms around cl/conv.cl's conv_gemm_nt). */
+/* host/ops/conv_wino_wgrad.c: the Winograd weight gradient launcher (cl/conv_wino_wgrad.cl transforms around cl/conv.cl's conv_gemm_nn). */
 #include <limits.h>
 
 #include "facecl/tuning.h"
