@@ -50,13 +50,14 @@ inline float8 dw_load8_part(__global const float *p, int n)
     return vload8(0, t);
 }
 
-/* y[img][c][oy][ox] = bias[c] + sum over (kh, kw) of w[c][kh][kw] *
- *                     x[img][c][oy * sh - ph + kh * dh][ox * sw - pw + kw * dw]  (0 outside).
+/* y[img][c][oy][ox] = act(bias[c] + sum over (kh, kw) of w[c][kh][kw] *
+ *                     x[img][c][oy * sh - ph + kh * dh][ox * sw - pw + kw * dw])  (0 outside),
+ * act an fcl_conv2d_act (cl/conv_act.cl).
  * x [N][C][H][W], w [C][1][KH][KW], y [N][C][OH][OW]. Global: (ceil(OW / 8), OH, N * C). */
 __kernel void conv_dw_fwd(__global float *y, const int y_off, __global const float *x,
                           const int x_off, __global const float *w, const int w_off,
                           __global const float *bias, const int bias_off, const int has_bias,
-                          const int C, const int H, const int W, const int KH, const int KW,
+                          const int act, const int C, const int H, const int W, const int KH, const int KW,
                           const int sh, const int sw, const int ph, const int pw, const int dh,
                           const int dw, const int OH, const int OW)
 {
@@ -75,7 +76,7 @@ __kernel void conv_dw_fwd(__global float *y, const int y_off, __global const flo
             acc = fma((float8)(wc[kh * KW + kw]), dw_load_row(xr, ox0 * sw - pw + kw * dw, sw, W, nl),
                       acc);
     }
-    dw_store8(y + y_off + (nc * OH + oy) * OW + ox0, acc, nl, 0);
+    dw_store8(y + y_off + (nc * OH + oy) * OW + ox0, CONV_ACT(float8, acc, act), nl, 0);
 }
 
 /* dx[img][c][iy][ix] += sum over (kh, kw) of w[c][kh][kw] * dy[img][c][oy][ox] for the output
@@ -216,15 +217,16 @@ DW_INLINE void dw3_row(__global const float *plane, int iy, int H, int W, int ox
     }
 }
 
-/* out[nc][oy][ox] (+)= bias[c] + sum over kh, kw of w'[c][kh][kw] * in[nc][oy * s - 1 + kh][ox * s - 1 + kw]
- * with w' = w, or w rotated by 180 degrees when flip != 0: with flip, s = 1 and accumulate it
- * is the backward to the data of a stride-1 layer (dx += conv(dy, rotated w)).
+/* out[nc][oy][ox] (+)= act(bias[c] + sum over kh, kw of w'[c][kh][kw] * in[nc][oy * s - 1 + kh][ox * s - 1 + kw])
+ * with w' = w, or w rotated by 180 degrees when flip != 0: with flip, s = 1, accumulate and act
+ * 0 it is the backward to the data of a stride-1 layer (dx += conv(dy, rotated w)). act: an
+ * fcl_conv2d_act (cl/conv_act.cl), applied before accumulating.
  * in [N * C][H][W], out [N * C][OH][OW]. Each work-item slides down one 8-column strip of one
  * plane, keeping the last input rows in registers. Global: (ceil(OW / 8), N * C). */
 __kernel void conv_dw3_fwd(__global float *out, const int out_off, __global const float *in,
                            const int in_off, __global const float *w, const int w_off,
                            __global const float *bias, const int bias_off, const int has_bias,
-                           const int flip, const int accumulate, const int C, const int H,
+                           const int flip, const int accumulate, const int act, const int C, const int H,
                            const int W, const int OH, const int OW, const int s)
 {
     const int ox0 = get_global_id(0) * 8, nc = get_global_id(1);
@@ -262,7 +264,7 @@ __kernel void conv_dw3_fwd(__global float *out, const int out_off, __global cons
         acc = fma((float8)(k[6]), l2, acc);
         acc = fma((float8)(k[7]), c2, acc);
         acc = fma((float8)(k[8]), r2, acc);
-        dw_store8(op, acc, nl, accumulate);
+        dw_store8(op, CONV_ACT(float8, acc, act), nl, accumulate);
     }
 }
 

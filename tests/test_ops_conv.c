@@ -25,7 +25,7 @@ typedef struct conv_case {
 
 /* n, cin, h, w, cout, kh, kw, stride h/w, pad h/w, dilation h/w, groups (algo 0: automatic) */
 #define CP(n, ci, h, w, co, kh, kw, sh, sw, ph, pw, dh, dw, g) \
-    {n, ci, h, w, co, kh, kw, sh, sw, ph, pw, dh, dw, g, 0}
+    {n, ci, h, w, co, kh, kw, sh, sw, ph, pw, dh, dw, g, 0, 0}
 
 static const conv_case conv_cases[] = {
     {S_DENSE, "3x3 pad 1", CP(2, 3, 13, 13, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, FCL_CONV_GEMM},

@@ -27,7 +27,7 @@ static fcl_status conv_run(fcl_ctx *ctx, const bench_case *c, fcl_tensor *t, voi
 static int add_conv(const bench_env *env, bench_list *list, const char *net, const char *layer, int count, int first,
                     int n, int cin, int hw, int cout, int k, int stride, int groups)
 {
-    fcl_conv2d_params p = {n, cin, hw, hw, cout, k, k, stride, stride, k / 2, k / 2, 1, 1, groups, 0};
+    fcl_conv2d_params p = {n, cin, hw, hw, cout, k, k, stride, stride, k / 2, k / 2, 1, 1, groups, 0, 0};
     int oh, ow;
     if (fcl_conv2d_check(&p, &oh, &ow, NULL)) oh = ow = 0;   /* the row then fails with the reason */
     size_t N = (size_t)n, ci = (size_t)cin, co = (size_t)cout, h = (size_t)hw, kk = (size_t)k;

@@ -259,7 +259,10 @@ static fcl_status run_group(fcl_net *net, netf_group *g, int training)
         if (C->kind == FCL_LAYER_CONV) {
             fcl_conv2d_params p;
             netp_conv_params(C, net->n, &p);
+            if (g->add < 0 && g->relu >= 0) /* the conv applies the activation (ops_conv.h out_act) */
+                p.out_act = g->act == FCL_BN_ACT_RELU6 ? FCL_CONV_ACT_RELU6 : FCL_CONV_ACT_RELU;
             st = fcl_conv2d_fwd(ctx, y, x, &g->w, &g->b, &p);
+            if (st || p.out_act) return st;
         } else {
             st = fcl_linear_fwd(ctx, y, x, &g->w, &g->b);
         }

@@ -4,14 +4,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "facecl/ops_act.h"
 #include "facecl/ops_conv.h"
 #include "facecl/tuning.h"
+#include "ops/conv_act.h"
 #include "ops/conv_cpu.h"
 #include "ops/conv_wino.h"
 #include "ops/conv_wino_wgrad.h"
 
 /* The CPU-shaped kernels; every conv program is built with the "conv" tuning. */
-static const fcl_op_src CONV = {"conv_common.cl+conv.cl", FCL_TF_CONV}, CONV_DW = {"conv_dw.cl", FCL_TF_CONV};
+static const fcl_op_src CONV = {"conv_common.cl+conv.cl", FCL_TF_CONV}, CONV_DW = {"conv_act.cl+conv_dw.cl", FCL_TF_CONV};
 
 /* ---- shapes -------------------------------------------------------------------------------- */
 
@@ -83,6 +85,8 @@ fcl_status fcl_conv2d_check(const fcl_conv2d_params *p, int *oh, int *ow, fcl_er
         break;
     default: return FCL_ERR(err, FCL_ERR_INVALID_ARG, "conv2d: unknown algo %d", p->algo);
     }
+    if (p->out_act < FCL_CONV_ACT_NONE || p->out_act > FCL_CONV_ACT_RELU6)
+        return FCL_ERR(err, FCL_ERR_INVALID_ARG, "conv2d: unknown out_act %d (0 none, 1 relu, 2 relu6)", p->out_act);
     if (oh) *oh = h;
     if (ow) *ow = w;
     return FCL_OK;
@@ -153,15 +157,15 @@ static void arg_out_in_w_bias(fcl_op_args *a, fcl_tensor *out, const fcl_tensor 
     fcl_op_arg_i(a, b != NULL);
 }
 
-/* conv_dw3_fwd: out (+)= conv(in, w or w rotated) + bias. */
+/* conv_dw3_fwd: out (+)= act(conv(in, w or w rotated) + bias), act an fcl_conv2d_act. */
 static fcl_status dw3_fwd(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *out, const fcl_tensor *in,
-                          const fcl_tensor *w, const fcl_tensor *b, int flip, int accumulate, int nc, int C,
-                          int H, int W, int OH, int OW, int s)
+                          const fcl_tensor *w, const fcl_tensor *b, int flip, int accumulate, int act, int nc,
+                          int C, int H, int W, int OH, int OW, int s)
 {
     fcl_op_args a;
     if (fcl_conv_start(ctx, &CONV_DW, "conv_dw3_fwd", &a)) return a.st;
     arg_out_in_w_bias(&a, out, in, w, b);
-    fcl_op_arg_i(&a, flip); fcl_op_arg_i(&a, accumulate);
+    fcl_op_arg_i(&a, flip); fcl_op_arg_i(&a, accumulate); fcl_op_arg_i(&a, act);
     fcl_op_arg_i(&a, C); fcl_op_arg_i(&a, H); fcl_op_arg_i(&a, W); fcl_op_arg_i(&a, OH); fcl_op_arg_i(&a, OW);
     fcl_op_arg_i(&a, s);
     return fcl_conv_launch(t, &a, 2, fcl_op_div_up((size_t)OW, 8), (size_t)nc, 1, 0);
@@ -171,10 +175,12 @@ static fcl_status dw_fwd(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *y, co
                          const fcl_tensor *w, const fcl_tensor *b, const fcl_conv2d_params *p, int oh, int ow)
 {
     if (dw3_applies(p))
-        return dw3_fwd(ctx, t, y, x, w, b, 0, 0, p->n * p->cin, p->cin, p->h, p->w, oh, ow, p->stride_h);
+        return dw3_fwd(ctx, t, y, x, w, b, 0, 0, p->out_act, p->n * p->cin, p->cin, p->h, p->w, oh, ow,
+                       p->stride_h);
     fcl_op_args a;
     if (fcl_conv_start(ctx, &CONV_DW, "conv_dw_fwd", &a)) return a.st;
     arg_out_in_w_bias(&a, y, x, w, b);
+    fcl_op_arg_i(&a, p->out_act);
     fcl_op_arg_i(&a, p->cin); fcl_op_arg_i(&a, p->h); fcl_op_arg_i(&a, p->w);
     fcl_conv_geom_args(&a, p);
     fcl_op_arg_i(&a, oh); fcl_op_arg_i(&a, ow);
@@ -186,7 +192,7 @@ static fcl_status dw_bwd_data(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *
 {
     fcl_op_args a;
     if (dw3_applies(p) && p->stride_h == 1) /* dx += conv(dy, w rotated 180 degrees), same size */
-        return dw3_fwd(ctx, t, dx, dy, w, NULL, 1, 1, p->n * p->cin, p->cin, oh, ow, p->h, p->w, 1);
+        return dw3_fwd(ctx, t, dx, dy, w, NULL, 1, 1, FCL_CONV_ACT_NONE, p->n * p->cin, p->cin, oh, ow, p->h, p->w, 1);
     if (dw3_applies(p)) {
         if (fcl_conv_start(ctx, &CONV_DW, "conv_dw3_bwd_data_s2", &a)) return a.st;
         fcl_op_arg_t(&a, dx);
@@ -248,12 +254,16 @@ typedef struct conv_arg {
     int kind, optional;
 } conv_arg;
 
-/* What every direction does first: checks the params, each tensor's element count (in the order
- * given), that the output args[out] shares no memory with the others, and reads the tuning. */
+/* What every direction does first: checks the params (an out_act only for the forward, fwd 1),
+ * each tensor's element count (in the order given), that the output args[out] shares no memory
+ * with the others, and reads the tuning. */
 static fcl_status begin(fcl_ctx *ctx, const char *op, const fcl_conv2d_params *p, const conv_arg *args, int n,
-                        int out, int *oh, int *ow, fcl_conv_tune *t)
+                        int out, int fwd, int *oh, int *ow, fcl_conv_tune *t)
 {
     fcl_status st = fcl_conv2d_check(p, oh, ow, ERRP(ctx));
+    if (!st && !fwd && p->out_act)
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: out_act %d is applied by the forward only (run the "
+                       "activation's backward, then this with out_act 0)", op, p->out_act);
     for (int i = 0; i < n && !st; i++) {
         double want[] = {(double)p->n * p->cin * p->h * p->w, (double)p->n * p->cout * *oh * *ow, wnumel(p),
                          p->cout};
@@ -266,6 +276,21 @@ static fcl_status begin(fcl_ctx *ctx, const char *op, const fcl_conv2d_params *p
 }
 
 
+/* The forward paths, and whether each applies p->out_act in its own kernels (or calls
+ * fcl_conv_act_pass itself for its variants that do not): 1; 0: fcl_conv2d_fwd runs the in-place
+ * pass after it. A path flips its entry when its epilogue lands (tests/test_ops_conv.c forces every
+ * path with out_act against the double reference either way). */
+typedef enum fwd_path { FWD_GEMM, FWD_WINO, FWD_DW, FWD_GPU, FWD_GPU_DW, FWD_PATHS } fwd_path;
+static const unsigned char FUSES_ACT[FWD_PATHS] = {[FWD_GEMM] = 0, [FWD_WINO] = 0, [FWD_DW] = 1, [FWD_GPU] = 0,
+                                                   [FWD_GPU_DW] = 0};
+
+fcl_status fcl_conv_act_pass(fcl_ctx *ctx, fcl_tensor *y, const fcl_conv2d_params *p)
+{
+    if (p->out_act == FCL_CONV_ACT_NONE) return FCL_OK;
+    fcl_act_params a = {p->out_act == FCL_CONV_ACT_RELU6 ? FCL_ACT_RELU6 : FCL_ACT_RELU, 0.0f};
+    return fcl_act_fwd(ctx, y, y, &a);
+}
+
 fcl_status fcl_conv2d_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, const fcl_tensor *w,
                           const fcl_tensor *b, const fcl_conv2d_params *p)
 {
@@ -273,24 +298,22 @@ fcl_status fcl_conv2d_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, cons
     fcl_status st;
     int oh, ow;
     fcl_conv_tune t;
+    fwd_path path;
     const conv_arg args[] = {{"x", x, CT_X, 0}, {"w", w, CT_W, 0}, {"b", b, CT_B, 1}, {"y", y, CT_Y, 0}};
-    if ((st = begin(ctx, op, p, args, 4, 3, &oh, &ow, &t))) goto fail;
+    if ((st = begin(ctx, op, p, args, 4, 3, 1, &oh, &ow, &t))) goto fail;
 
-    fcl_conv2d_algo algo = fcl_conv2d_algo_of(p);
-    if (fcl_conv_wino_use(&t, p)) {
-        st = fcl_conv_wino_fwd(ctx, &t, y, x, w, b, p, oh, ow);
-        goto fail;
-    }
-    if (t.gpu) {
-        st = algo == FCL_CONV_DEPTHWISE ? fcl_conv_dw_gpu_fwd(ctx, &t.g, y, x, w, b, p, oh, ow)
-                                        : fcl_conv_gpu_fwd(ctx, &t.g, y, x, w, b, p, oh, ow);
-        goto fail;
-    }
-    if (algo == FCL_CONV_DEPTHWISE) {
-        st = dw_fwd(ctx, &t, y, x, w, b, p, oh, ow);
-        goto fail;
-    }
-    st = fcl_conv_gemm_fwd(ctx, &t, y, x, w, b, p, oh, ow);
+    const int dw = fcl_conv2d_algo_of(p) == FCL_CONV_DEPTHWISE;
+    if (fcl_conv_wino_use(&t, p))
+        path = FWD_WINO, st = fcl_conv_wino_fwd(ctx, &t, y, x, w, b, p, oh, ow);
+    else if (t.gpu && dw)
+        path = FWD_GPU_DW, st = fcl_conv_dw_gpu_fwd(ctx, &t.g, y, x, w, b, p, oh, ow);
+    else if (t.gpu)
+        path = FWD_GPU, st = fcl_conv_gpu_fwd(ctx, &t.g, y, x, w, b, p, oh, ow);
+    else if (dw)
+        path = FWD_DW, st = dw_fwd(ctx, &t, y, x, w, b, p, oh, ow);
+    else
+        path = FWD_GEMM, st = fcl_conv_gemm_fwd(ctx, &t, y, x, w, b, p, oh, ow);
+    if (!st && !FUSES_ACT[path]) st = fcl_conv_act_pass(ctx, y, p);
 fail:
     return st;
 }
@@ -320,7 +343,7 @@ static fcl_status conv_bwd(fcl_ctx *ctx, const bwd_dir *f, fcl_tensor *out, cons
     int oh, ow;
     fcl_conv_tune t;
     const conv_arg args[] = {{f->out, out, f->out_kind, 0}, {"dy", dy, CT_Y, 0}, {f->other, other, f->other_kind, 0}};
-    fcl_status st = begin(ctx, f->op, p, args, 3, 0, &oh, &ow, &t);
+    fcl_status st = begin(ctx, f->op, p, args, 3, 0, 0, &oh, &ow, &t);
     if (st) return st;
     int dw = fcl_conv2d_algo_of(p) == FCL_CONV_DEPTHWISE;
     if (f == &BWD_DATA && fcl_conv_wino_use(&t, p)) return fcl_conv_wino_bwd_data(ctx, &t, out, dy, other, p, oh, ow);
@@ -349,7 +372,7 @@ fcl_status fcl_conv2d_bwd_bias(fcl_ctx *ctx, fcl_tensor *db, const fcl_tensor *d
     fcl_conv_tune t;
     fcl_op_args a;
     const conv_arg args[] = {{"db", db, CT_B, 0}, {"dy", dy, CT_Y, 0}};
-    if ((st = begin(ctx, op, p, args, 2, 0, &oh, &ow, &t))) goto fail;
+    if ((st = begin(ctx, op, p, args, 2, 0, 0, &oh, &ow, &t))) goto fail;
     if (t.gpu) {
         st = fcl_conv_gpu_bwd_bias(ctx, &t.g, db, dy, p, oh, ow);
         goto fail;

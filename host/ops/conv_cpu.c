@@ -186,7 +186,7 @@ fcl_status fcl_conv_im2col_nn(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_co
  * ([c][image * h * w + pixel]): a 1x1 dense convolution without stride or padding. */
 static fcl_conv2d_params gather_geom(int n, int c, int h, int w)
 {
-    fcl_conv2d_params q = {n, c, h, w, c, 1, 1, 1, 1, 0, 0, 1, 1, 1, 0};
+    fcl_conv2d_params q = {n, c, h, w, c, 1, 1, 1, 1, 0, 0, 1, 1, 1, 0, 0};
     return q;
 }
 

@@ -24,7 +24,18 @@ typedef struct fcl_conv2d_params {
     int dil_h, dil_w;       /* dilation; 1 is an ordinary convolution */
     int groups;             /* 1: dense */
     int algo;               /* 0: automatic; else an fcl_conv2d_algo to force (tests, bench) */
+    int out_act;            /* fcl_conv2d_act applied to the forward's output after the bias (0:
+                               none); forward only: the backward directions refuse a nonzero one */
 } fcl_conv2d_params;
+
+/* The fused output activation of fcl_conv2d_fwd: y = act(conv(x, w) + b), bit for bit the
+ * conv followed by fcl_act_fwd with FCL_ACT_RELU / FCL_ACT_RELU6 (NaN propagates). Every path
+ * gives it; paths whose kernels do not apply it yet run one in-place pass after them. */
+typedef enum fcl_conv2d_act {
+    FCL_CONV_ACT_NONE = 0,
+    FCL_CONV_ACT_RELU = 1,
+    FCL_CONV_ACT_RELU6 = 2
+} fcl_conv2d_act;
 
 /* How a convolution is computed (all give the same result up to rounding):
  *   GEMM       im2col (in chunks of images) + register-blocked GEMM; any shape
@@ -71,7 +82,7 @@ const char *fcl_conv2d_algo_name(fcl_conv2d_algo a);    /* "gemm", "1x1", "depth
  * and the backward to the weights cost the same. */
 double fcl_conv2d_flops(const fcl_conv2d_params *p);
 
-/* y = conv(x, w) + b. b may be NULL (no bias). y must not overlap x, w or b.
+/* y = conv(x, w) + b, then p->out_act. b may be NULL (no bias). y must not overlap x, w or b.
  * x [n, cin, h, w], w [cout, cin/groups, kh, kw], b [cout] -> y [n, cout, oh, ow]. */
 fcl_status fcl_conv2d_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, const fcl_tensor *w,
                           const fcl_tensor *b, const fcl_conv2d_params *p);
