@@ -118,6 +118,62 @@ __kernel void maxpool_fwd(FCL_TENSOR(y), FCL_TENSOR(idx), FCL_CTENSOR(x), POOL_W
     }
 }
 
+/* ---- max pooling 3x3, stride 2, padding 1, no indices (ResNet's stem at inference) ----------- */
+
+/* a then b in a window walk: b when greater or NaN (max_one's rule, lane-wise) */
+#define MP_TAKE(a, b) select((a), (b), isgreater((b), (a)) | isnan(b))
+
+/* The maxima over columns 2 l - 1, 2 l, 2 l + 1 (in that order) of input row xr for the 8 outputs
+ * l whose first window column is base - 1 + 2 l; columns outside [0, W) are -inf. */
+inline float8 mp3_row(__global const float *xr, int base, int W)
+{
+    float16 v;
+    if (base + 16 <= W) {
+        v = vload16(0, xr + base);
+    } else {
+        float t[16];
+        for (int j = 0; j < 16; j++)
+            t[j] = base + j < W ? xr[base + j] : -INFINITY;
+        v = vload16(0, t);
+    }
+    const float left = base > 0 ? xr[base - 1] : -INFINITY;
+    const float8 e = v.even, o = v.odd;
+    const float8 l = (float8)(left, o.s0, o.s1, o.s2, o.s3, o.s4, o.s5, o.s6);
+    return MP_TAKE(MP_TAKE(l, e), o);
+}
+
+/* maxpool_fwd for 3x3 windows, stride 2, padding 1 without indices: each work-item makes 8
+ * adjacent outputs of every row of one plane, walking down it and keeping the shared input row
+ * (row 2 i + 1 is the next output row's first). The window's rows are combined in order after
+ * each row's columns in order: the first maximum of the row-major walk wins, as in max_one, so
+ * the values (and the sign of a zero) are max_one's. Extents (ceil(OW / 8), planes), 1-D. */
+__kernel void maxpool3s2_fwd(FCL_TENSOR(y), FCL_CTENSOR(x), POOL_SIZES)
+{
+    const int strips = (OW + 7) / 8, t = get_global_id(0);
+    const int p = t / strips, ox0 = (t - p * strips) * 8;
+    if (p >= planes)
+        return;
+    __global const float *xp = x + x_off + p * H * W;
+    __global float *yp = y + y_off + p * OH * OW + ox0;
+    const int base = 2 * ox0, nl = min(8, OW - ox0);
+    float8 top = (float8)(-INFINITY);   /* row 2 i - 1: the padding row for i = 0 */
+    for (int i = 0; i < OH; i++, yp += OW) {
+        const int r = 2 * i;
+        const float8 mid = r < H ? mp3_row(xp + r * W, base, W) : (float8)(-INFINITY);
+        const float8 bot = r + 1 < H ? mp3_row(xp + (r + 1) * W, base, W) : (float8)(-INFINITY);
+        const float8 m = MP_TAKE(MP_TAKE(top, mid), bot);
+        if (nl == 8) {
+            vstore8(m, 0, yp);
+        } else {
+            float o[8];
+            vstore8(m, 0, o);
+            for (int l = 0; l < nl; l++)
+                yp[l] = o[l];
+        }
+        top = bot;
+    }
+}
+
 /* dx[p, r, q0 .. q0 + 7] += acc (lanes past the row end dropped). */
 inline void add_segment(__global float *d, int n, float8 acc)
 {

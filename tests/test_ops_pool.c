@@ -59,6 +59,10 @@ static const pool_case pool_cases[] = {
     {2, 17, 31, 31, {3, 3, 1, 1, 1, 1, 0, 1, 0}},
     {3, 5, 13, 7, {3, 2, 2, 1, 1, 0, 1, 1, 0}},
     {2, 3, 31, 13, {5, 3, 3, 2, 2, 1, 1, 1, 0}},
+    /* 3x3/2 pad 1 wider than one 8-output strip (maxpool3s2_fwd without indices: full and partial
+     * strips, the last window past the right / bottom edge in ceil mode) */
+    {2, 3, 29, 37, {3, 3, 2, 2, 1, 1, 0, 1, 0}},
+    {1, 4, 34, 35, {3, 3, 2, 2, 1, 1, 1, 1, 0}},
 };
 #define N_POOL_CASES (sizeof pool_cases / sizeof pool_cases[0])
 
@@ -132,17 +136,22 @@ static void pool_fill(double *const *h, const oc_case *c)
         for (size_t i = 0; i < nx; i++) h[X][i] = floor(h[X][i] * step) / step;
 }
 
-/* max: without indices the forward still works */
+/* max: without indices the forward still works (another kernel for 3x3/2 pad 1), with the very
+ * values the forward with indices gave */
 static void pool_extra(fcl_ctx *ctx, h_buf *b, double *const *h, double *const *want, const oc_case *c)
 {
     (void)h;
     const pool_tc *u = OC_P(c, pool_tc);
     if (u->kind != K_MAX) return;
-    double *y = h_alloc(b[Y].numel);
+    double *y = h_alloc(b[Y].numel), *yi = h_alloc(b[Y].numel);
+    h_download(ctx, &b[Y], yi);
     H_OK(ctx, fcl_maxpool2d_fwd(ctx, &b[Y].t, NULL, &b[X].t, &u->pc.p));
     h_download(ctx, &b[Y], y);
     h_expect_close("maxpool y (no idx)", y, want[Y], b[Y].numel, H_TOL_FWD);
-    free(y);
+    size_t diff = 0;
+    for (size_t i = 0; i < b[Y].numel; i++) diff += y[i] != yi[i];
+    cr_expect(diff == 0, "%s: %zu outputs without idx differ from those with idx", c->what, diff);
+    free(y), free(yi);
 }
 
 /* One case; ydims: the output's rank (2: [N, C] for the adaptive / global kinds). */
@@ -317,6 +326,20 @@ static void maxpool_nan_and_inf_body(void)
     int nans = 0;
     for (size_t i = 0; i < ny; i++) nans += isnan(y[i]);
     cr_expect(nans >= 2, "NaN must propagate through max pooling (got %d NaN outputs)", nans);
+    /* the same input through 3x3/2 pad 1 without indices (maxpool3s2_fwd): NaN and -inf windows */
+    pool_case p3 = {1, 2, 5, 5, {3, 3, 2, 2, 1, 1, 0, 1, 0}};
+    size_t oh3, ow3;
+    out_hw(&p3, &oh3, &ow3);
+    size_t ys3[4] = {1, 2, oh3, ow3}, ny3 = 2 * oh3 * ow3;
+    fcl_ref_maxpool2d_fwd(y_ref, idx_ref, x, 1, 2, 5, 5, oh3, ow3, &p3.p);
+    h_buf by3 = h_zeros(ctx, 4, ys3);
+    H_OK(ctx, fcl_maxpool2d_fwd(ctx, &by3.t, NULL, &bx.t, &p3.p));
+    h_download(ctx, &by3, y);
+    h_expect_close("maxpool 3x3/2 y (no idx) with NaN / -inf", y, y_ref, ny3, 0);
+    nans = 0;
+    for (size_t i = 0; i < ny3; i++) nans += isnan(y[i]);
+    cr_expect(nans >= 2, "NaN must propagate through 3x3/2 max pooling (got %d NaN outputs)", nans);
+    h_free(ctx, &by3);
     h_free(ctx, &bx), h_free(ctx, &by), h_free(ctx, &bi);
     h_ctx_free(ctx);
 }
