@@ -118,14 +118,30 @@ __kernel void maxpool_fwd(FCL_TENSOR(y), FCL_TENSOR(idx), FCL_CTENSOR(x), POOL_W
     }
 }
 
-/* ---- max pooling 3x3, stride 2, padding 1, no indices (ResNet's stem at inference) ----------- */
+/* ---- max pooling 3x3, stride 2, padding 1 (ResNet's stem) --------------------------------------- */
 
-/* a then b in a window walk: b when greater or NaN (max_one's rule, lane-wise) */
-#define MP_TAKE(a, b) select((a), (b), isgreater((b), (a)) | isnan(b))
+/* Inlined into each caller with with_idx constant, so the walk without indices computes none. */
+#ifdef __clang__
+#define MP_INLINE inline __attribute__((always_inline))
+#else
+#define MP_INLINE inline
+#endif
 
-/* The maxima over columns 2 l - 1, 2 l, 2 l + 1 (in that order) of input row xr for the 8 outputs
- * l whose first window column is base - 1 + 2 l; columns outside [0, W) are -inf. */
-inline float8 mp3_row(__global const float *xr, int base, int W)
+/* One step of max_one's walk, lane-wise: take b (value vb, index ib) over a when greater or NaN;
+ * the indices only when with_idx. */
+#define MP_STEP(va, ia, vb, ib)                              \
+    do {                                                     \
+        const int8 take_ = isgreater((vb), (va)) | isnan(vb); \
+        va = select((va), (vb), take_);                      \
+        if (with_idx)                                        \
+            ia = select((ia), (ib), take_);                  \
+    } while (0)
+
+/* The walk over columns 2 l - 1, 2 l, 2 l + 1 (in that order) of input row xr for the 8 outputs l
+ * whose first window column is base - 1 + 2 l: the first maximum (or the last NaN) and, with_idx,
+ * its column in *col. Columns past W read -inf (never taken); the padding column -1 is skipped
+ * by starting lane 0 at column 0, as max_one starts at the first in-bounds element. */
+MP_INLINE float8 mp3_row(__global const float *xr, int base, int W, int8 *col, int with_idx)
 {
     float16 v;
     if (base + 16 <= W) {
@@ -136,42 +152,82 @@ inline float8 mp3_row(__global const float *xr, int base, int W)
             t[j] = base + j < W ? xr[base + j] : -INFINITY;
         v = vload16(0, t);
     }
-    const float left = base > 0 ? xr[base - 1] : -INFINITY;
     const float8 e = v.even, o = v.odd;
-    const float8 l = (float8)(left, o.s0, o.s1, o.s2, o.s3, o.s4, o.s5, o.s6);
-    return MP_TAKE(MP_TAKE(l, e), o);
+    float8 m = (float8)(base > 0 ? xr[base - 1] : v.s0, o.s0, o.s1, o.s2, o.s3, o.s4, o.s5, o.s6);
+    const int8 ce = (int8)(base) + (int8)(0, 2, 4, 6, 8, 10, 12, 14);
+    int8 c = (int8)(0);
+    if (with_idx) {
+        c = ce - (int8)(1);
+        c.s0 = base > 0 ? base - 1 : base;
+    }
+    MP_STEP(m, c, e, ce);
+    MP_STEP(m, c, o, ce + (int8)(1));
+    *col = c;
+    return m;
 }
 
-/* maxpool_fwd for 3x3 windows, stride 2, padding 1 without indices: each work-item makes 8
- * adjacent outputs of every row of one plane, walking down it and keeping the shared input row
- * (row 2 i + 1 is the next output row's first). The window's rows are combined in order after
- * each row's columns in order: the first maximum of the row-major walk wins, as in max_one, so
- * the values (and the sign of a zero) are max_one's. Extents (ceil(OW / 8), planes), 1-D. */
-__kernel void maxpool3s2_fwd(FCL_TENSOR(y), FCL_CTENSOR(x), POOL_SIZES)
+/* maxpool_fwd for 3x3 windows, stride 2, padding 1: each work-item makes 8 adjacent outputs of
+ * every row of one plane, walking down it and keeping the shared input row (row 2 i + 1 is the
+ * next output row's first). Each row's columns are walked in order, then the rows in order: the
+ * first maximum of the row-major walk wins (the last NaN), as in max_one, so values and indices
+ * are max_one's. Rows past H read -inf; output row 0 starts at row 0 (row -1 is padding).
+ * Extents (ceil(OW / 8), planes), 1-D. */
+MP_INLINE void mp3_plane(__global float *y, __global float *idx, __global const float *xp, int H, int W,
+                         int OH, int OW, int base, int nl, int with_idx)
+{
+    float8 top = (float8)(-INFINITY);
+    int8 itop = (int8)(0);
+    for (int i = 0; i < OH; i++, y += OW, idx += OW) {
+        const int r = 2 * i;
+        int8 imid = (int8)(0), ibot = (int8)(0);
+        float8 mid = (float8)(-INFINITY), bot = (float8)(-INFINITY);
+        if (r < H) {
+            mid = mp3_row(xp + r * W, base, W, &imid, with_idx);
+            imid += (int8)(r * W);
+        }
+        if (r + 1 < H) {
+            bot = mp3_row(xp + (r + 1) * W, base, W, &ibot, with_idx);
+            ibot += (int8)((r + 1) * W);
+        }
+        float8 m = i > 0 ? top : mid;
+        int8 im = i > 0 ? itop : imid;
+        if (i > 0)
+            MP_STEP(m, im, mid, imid);
+        MP_STEP(m, im, bot, ibot);
+        const float8 fi = convert_float8(im);
+        if (nl == 8) {
+            vstore8(m, 0, y);
+            if (with_idx)
+                vstore8(fi, 0, idx);
+        } else {
+            float vo[8], io[8];
+            vstore8(m, 0, vo);
+            if (with_idx)
+                vstore8(fi, 0, io);
+            for (int l = 0; l < nl; l++) {
+                y[l] = vo[l];
+                if (with_idx)
+                    idx[l] = io[l];
+            }
+        }
+        top = bot;
+        itop = ibot;
+    }
+}
+
+__kernel void maxpool3s2_fwd(FCL_TENSOR(y), FCL_TENSOR(idx), FCL_CTENSOR(x), POOL_SIZES,
+                             const int has_idx)
 {
     const int strips = (OW + 7) / 8, t = get_global_id(0);
     const int p = t / strips, ox0 = (t - p * strips) * 8;
     if (p >= planes)
         return;
     __global const float *xp = x + x_off + p * H * W;
-    __global float *yp = y + y_off + p * OH * OW + ox0;
-    const int base = 2 * ox0, nl = min(8, OW - ox0);
-    float8 top = (float8)(-INFINITY);   /* row 2 i - 1: the padding row for i = 0 */
-    for (int i = 0; i < OH; i++, yp += OW) {
-        const int r = 2 * i;
-        const float8 mid = r < H ? mp3_row(xp + r * W, base, W) : (float8)(-INFINITY);
-        const float8 bot = r + 1 < H ? mp3_row(xp + (r + 1) * W, base, W) : (float8)(-INFINITY);
-        const float8 m = MP_TAKE(MP_TAKE(top, mid), bot);
-        if (nl == 8) {
-            vstore8(m, 0, yp);
-        } else {
-            float o[8];
-            vstore8(m, 0, o);
-            for (int l = 0; l < nl; l++)
-                yp[l] = o[l];
-        }
-        top = bot;
-    }
+    const int o0 = p * OH * OW + ox0, nl = min(8, OW - ox0);
+    if (has_idx)
+        mp3_plane(y + y_off + o0, idx + idx_off + o0, xp, H, W, OH, OW, 2 * ox0, nl, 1);
+    else
+        mp3_plane(y + y_off + o0, idx, xp, H, W, OH, OW, 2 * ox0, nl, 0);
 }
 
 /* dx[p, r, q0 .. q0 + 7] += acc (lanes past the row end dropped). */

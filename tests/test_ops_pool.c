@@ -59,8 +59,8 @@ static const pool_case pool_cases[] = {
     {2, 17, 31, 31, {3, 3, 1, 1, 1, 1, 0, 1, 0}},
     {3, 5, 13, 7, {3, 2, 2, 1, 1, 0, 1, 1, 0}},
     {2, 3, 31, 13, {5, 3, 3, 2, 2, 1, 1, 1, 0}},
-    /* 3x3/2 pad 1 wider than one 8-output strip (maxpool3s2_fwd without indices: full and partial
-     * strips, the last window past the right / bottom edge in ceil mode) */
+    /* 3x3/2 pad 1 wider than one 8-output strip (maxpool3s2_fwd: full and partial strips, the
+     * last window past the right / bottom edge in ceil mode) */
     {2, 3, 29, 37, {3, 3, 2, 2, 1, 1, 0, 1, 0}},
     {1, 4, 34, 35, {3, 3, 2, 2, 1, 1, 1, 1, 0}},
 };
@@ -136,8 +136,8 @@ static void pool_fill(double *const *h, const oc_case *c)
         for (size_t i = 0; i < nx; i++) h[X][i] = floor(h[X][i] * step) / step;
 }
 
-/* max: without indices the forward still works (another kernel for 3x3/2 pad 1), with the very
- * values the forward with indices gave */
+/* max: without indices the forward still works, with the very values the forward with indices
+ * gave */
 static void pool_extra(fcl_ctx *ctx, h_buf *b, double *const *h, double *const *want, const oc_case *c)
 {
     (void)h;
@@ -326,20 +326,26 @@ static void maxpool_nan_and_inf_body(void)
     int nans = 0;
     for (size_t i = 0; i < ny; i++) nans += isnan(y[i]);
     cr_expect(nans >= 2, "NaN must propagate through max pooling (got %d NaN outputs)", nans);
-    /* the same input through 3x3/2 pad 1 without indices (maxpool3s2_fwd): NaN and -inf windows */
+    /* the same input through 3x3/2 pad 1 (maxpool3s2_fwd on CPUs), with and without indices: NaN
+     * and -inf windows */
     pool_case p3 = {1, 2, 5, 5, {3, 3, 2, 2, 1, 1, 0, 1, 0}};
     size_t oh3, ow3;
     out_hw(&p3, &oh3, &ow3);
     size_t ys3[4] = {1, 2, oh3, ow3}, ny3 = 2 * oh3 * ow3;
     fcl_ref_maxpool2d_fwd(y_ref, idx_ref, x, 1, 2, 5, 5, oh3, ow3, &p3.p);
-    h_buf by3 = h_zeros(ctx, 4, ys3);
-    H_OK(ctx, fcl_maxpool2d_fwd(ctx, &by3.t, NULL, &bx.t, &p3.p));
-    h_download(ctx, &by3, y);
-    h_expect_close("maxpool 3x3/2 y (no idx) with NaN / -inf", y, y_ref, ny3, 0);
-    nans = 0;
-    for (size_t i = 0; i < ny3; i++) nans += isnan(y[i]);
-    cr_expect(nans >= 2, "NaN must propagate through 3x3/2 max pooling (got %d NaN outputs)", nans);
-    h_free(ctx, &by3);
+    h_buf by3 = h_zeros(ctx, 4, ys3), bi3 = h_zeros(ctx, 4, ys3);
+    for (int with_idx = 0; with_idx < 2; with_idx++) {
+        H_OK(ctx, fcl_maxpool2d_fwd(ctx, &by3.t, with_idx ? &bi3.t : NULL, &bx.t, &p3.p));
+        h_download(ctx, &by3, y);
+        h_expect_close(with_idx ? "maxpool 3x3/2 y with NaN / -inf" : "maxpool 3x3/2 y (no idx) with NaN / -inf", y,
+                       y_ref, ny3, 0);
+        nans = 0;
+        for (size_t i = 0; i < ny3; i++) nans += isnan(y[i]);
+        cr_expect(nans >= 2, "NaN must propagate through 3x3/2 max pooling (got %d NaN outputs)", nans);
+    }
+    h_download(ctx, &bi3, idx);
+    h_expect_close("maxpool 3x3/2 idx with NaN / -inf", idx, idx_ref, ny3, 0);
+    h_free(ctx, &by3), h_free(ctx, &bi3);
     h_free(ctx, &bx), h_free(ctx, &by), h_free(ctx, &bi);
     h_ctx_free(ctx);
 }

@@ -162,12 +162,12 @@ fcl_status fcl_maxpool2d_fwd(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *idx, const
     if ((size_t)d.H * (size_t)d.W >= ((size_t)1 << 24))
         return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "%s: planes of %dx%d are too large for float indices "
                          "(H*W must be < 2^24)", op, d.H, d.W);
-    if (!idx && d.kh == 3 && d.kw == 3 && d.sh == 2 && d.sw == 2 && d.ph == 1 && d.pw == 1 && !gpu_shape(ctx)) {
-        /* inference's 3x3 / 2 pad 1 (ResNet stem): one strip of 8 columns per work-item down a plane */
+    if (d.kh == 3 && d.kw == 3 && d.sh == 2 && d.sw == 2 && d.ph == 1 && d.pw == 1 && !gpu_shape(ctx)) {
+        /* 3x3 / 2 pad 1 (ResNet's stem): one strip of 8 columns per work-item down a plane */
         cl_kernel k;
         if ((st = fcl_op_kernel(ctx, &SRC, "maxpool3s2_fwd", &k))) return st;
-        return RUN3(ctx, k, 0, (int)fcl_op_div_up((size_t)d.OW, 8), 1, d.planes, OP_T(y), OP_T(x),
-                    POOL_SIZES_VALS(d.H, d.W, d.OH, d.OW, d.planes));
+        return RUN3(ctx, k, 0, (int)fcl_op_div_up((size_t)d.OW, 8), 1, d.planes, OP_T(y), OP_T(idx), OP_T(x),
+                    POOL_SIZES_VALS(d.H, d.W, d.OH, d.OW, d.planes), OP_I(idx != NULL));
     }
     return POOL_RUN(ctx, "maxpool_fwd", d.OW, 4, d.OH, d.planes, OP_T(y), OP_T(idx), OP_T(x),
                     POOL_WINDOW_VALS(d), OP_I(idx != NULL));
