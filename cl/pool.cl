@@ -279,6 +279,98 @@ __kernel void maxpool_bwd(FCL_TENSOR(dx), FCL_CTENSOR(dy), FCL_CTENSOR(idx), POO
     add_segment(dx + dx_off + p * H * W + base, n, acc);
 }
 
+/* ---- max pooling 3x3 / 2 pad 1, backward --------------------------------------------------------- */
+
+/* Outputs o .. o + 7 of one row (n of them real, 0..8; dy and idx without their offsets): their
+ * dy, and their idx as an input position (-1 where not valid, as maxpool_bwd; 0 / -1 past n). */
+inline void mp3_out8(__global const float *dy, __global const float *idx, int o, int n, int HW, float8 *g,
+                     int8 *k)
+{
+    float8 f;
+    if (n == 8) {
+        *g = vload8(0, dy + o);
+        f = vload8(0, idx + o);
+    } else {
+        float tg[8], tf[8];
+        for (int l = 0; l < 8; l++) {
+            tg[l] = l < n ? dy[o + l] : 0.0f;
+            tf[l] = l < n ? idx[o + l] : -1.0f;
+        }
+        *g = vload8(0, tg);
+        f = vload8(0, tf);
+    }
+    *k = select((int8)(-1), convert_int8(f), (f >= (float8)(0.0f)) & (f < (float8)((float)HW)));
+}
+
+/* Adds to row R's even columns (ev: base + 2 l) and odd ones (od: base + 2 l + 1) the dy of the
+ * outputs l (g, k) and l + 1 (gn, kn) of the current output row whose idx points there: even
+ * column 2 l is only in output l's window, odd 2 l + 1 in l's and then l + 1's (maxpool_bwd's
+ * order: outputs by row, then column). */
+#define MP3_GATHER(ev, od, R)                                                               \
+    do {                                                                                    \
+        const int8 at_ = (int8)((R) * W + base) + (int8)(0, 2, 4, 6, 8, 10, 12, 14);        \
+        ev += select((float8)(0.0f), g, k == at_);                                          \
+        od += select((float8)(0.0f), g, k == at_ + (int8)(1));                              \
+        od += select((float8)(0.0f), gn, kn == at_ + (int8)(1));                            \
+    } while (0)
+
+/* dx[base .. base + 15] of row r += (ev, od) interleaved (columns past W dropped). */
+inline void mp3_add_row(__global float *d, int base, int W, float8 ev, float8 od)
+{
+    const float16 a = shuffle2(ev, od, (uint16)(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15));
+    if (base + 16 <= W) {
+        vstore16(vload16(0, d + base) + a, 0, d + base);
+        return;
+    }
+    float t[16];
+    vstore16(a, 0, t);
+    for (int c = 0; c < 16 && base + c < W; c++)
+        d[base + c] += t[c];
+}
+
+/* maxpool_bwd for 3x3 windows, stride 2, padding 1: each work-item owns input columns 2 ox0 ..
+ * 2 ox0 + 15 of one plane (the windows of outputs ox0 .. ox0 + 8 reach them) and walks down the
+ * output rows: output row i reaches input rows 2 i - 1 (finished by it), 2 i (only it) and 2 i + 1
+ * (carried to row i + 1). Each dx element adds the same dy in the same order as maxpool_bwd (by
+ * output row, then column; deterministic, no atomics). Extents (ceil(OW / 8), planes), 1-D. */
+__kernel void maxpool3s2_bwd(FCL_TENSOR(dx), FCL_CTENSOR(dy), FCL_CTENSOR(idx), POOL_SIZES)
+{
+    const int strips = (OW + 7) / 8, t = get_global_id(0);
+    const int p = t / strips, ox0 = (t - p * strips) * 8;
+    if (p >= planes)
+        return;
+    const int base = 2 * ox0, n = min(8, OW - ox0), HW = H * W;
+    __global float *d = dx + dx_off + p * HW;
+    __global const float *gy = dy + dy_off, *gi = idx + idx_off;
+    float8 top_e = (float8)(0.0f), top_o = (float8)(0.0f);   /* row 2 i - 1 so far */
+    for (int i = 0; i < OH; i++) {
+        const int o = (p * OH + i) * OW + ox0;
+        float8 g, gn;
+        int8 k, kn;
+        mp3_out8(gy, gi, o, n, HW, &g, &k);
+        /* output ox0 + 8 (the next strip's first) reaches column base + 15 */
+        const int has9 = n == 8 && ox0 + 8 < OW;
+        const float f9 = has9 ? gi[o + 8] : -1.0f;
+        const int k9 = f9 >= 0.0f && f9 < (float)HW ? (int)f9 : -1;
+        gn = (float8)(g.s1, g.s2, g.s3, g.s4, g.s5, g.s6, g.s7, has9 ? gy[o + 8] : 0.0f);
+        kn = (int8)(k.s1, k.s2, k.s3, k.s4, k.s5, k.s6, k.s7, k9);
+        float8 mid_e = (float8)(0.0f), mid_o = (float8)(0.0f), bot_e = (float8)(0.0f), bot_o = (float8)(0.0f);
+        const int r = 2 * i;
+        if (i > 0)
+            MP3_GATHER(top_e, top_o, r - 1);
+        MP3_GATHER(mid_e, mid_o, r);
+        MP3_GATHER(bot_e, bot_o, r + 1);
+        if (i > 0)
+            mp3_add_row(d + (r - 1) * W, base, W, top_e, top_o);
+        if (r < H)
+            mp3_add_row(d + r * W, base, W, mid_e, mid_o);
+        top_e = bot_e;
+        top_o = bot_o;
+    }
+    if (2 * OH - 1 < H)
+        mp3_add_row(d + (2 * OH - 1) * W, base, W, top_e, top_o);
+}
+
 /* ---- average pooling -------------------------------------------------------------------------- */
 
 /* The divisor of the window starting at (h0, w0), as PyTorch's avg_pool2d: the window clipped

@@ -184,6 +184,12 @@ fcl_status fcl_maxpool2d_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy,
         (st = fcl_op_check_same_shape(ctx, op, "idx", idx, "dy", dy)) ||
         (st = no_overlap(ctx, op, "dx", dx, dy, idx)))
         return st;
+    if (d.kh == 3 && d.kw == 3 && d.sh == 2 && d.sw == 2 && d.ph == 1 && d.pw == 1 && !gpu_shape(ctx)) {
+        cl_kernel k; /* as the forward: strips of 16 input columns down a plane */
+        if ((st = fcl_op_kernel(ctx, &SRC, "maxpool3s2_bwd", &k))) return st;
+        return RUN3(ctx, k, 0, (int)fcl_op_div_up((size_t)d.OW, 8), 1, d.planes, OP_T(dx), OP_T(dy), OP_T(idx),
+                    POOL_SIZES_VALS(d.H, d.W, d.OH, d.OW, d.planes));
+    }
     return POOL_RUN(ctx, "maxpool_bwd", d.W, 8, d.H, d.planes, OP_T(dx), OP_T(dy), OP_T(idx),
                     POOL_WINDOW_VALS(d));
 }
