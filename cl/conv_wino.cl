@@ -146,17 +146,18 @@ inline void wino_tile_rows(__global const float *xc, const int H, const int W, c
     }
 }
 
-/* One row ty of tiles of channel plane xc (H x W) into vp[xi * v_g + tx] (tx < TW), the two
- * columns that neighbouring tiles share transformed once. */
+/* Tiles tx_a .. tx_b - 1 of row ty of tiles of channel plane xc (H x W) into vp[xi * v_g + tx],
+ * one tile at a time, the two columns that neighbouring tiles share transformed once (the tiles
+ * wino_input_vec2 cannot take). */
 __attribute__((always_inline)) inline void wino_input_row2(__global float *vp, const int v_g, __global const float *xc, const int H, const int W,
-                            const int ph, const int pw, const int ty, const int TW)
+                            const int ph, const int pw, const int ty, const int tx_a, const int tx_b)
 {
     __global const float *rp[4];
     int rvs[4];
     wino_tile_rows(xc, H, W, 2 * ty - ph, 4, rp, rvs);
     const int4 rv = -(int4)(rvs[0], rvs[1], rvs[2], rvs[3]);
-    float4 t0 = wino_bt(wino_col(rp, rv, -pw, W)), t1 = wino_bt(wino_col(rp, rv, 1 - pw, W));
-    for (int tx = 0; tx < TW; tx++) {
+    float4 t0 = wino_bt(wino_col(rp, rv, 2 * tx_a - pw, W)), t1 = wino_bt(wino_col(rp, rv, 2 * tx_a + 1 - pw, W));
+    for (int tx = tx_a; tx < tx_b; tx++) {
         const int ix = 2 * tx - pw + 2;
         const float4 t2 = wino_bt(wino_col(rp, rv, ix, W)), t3 = wino_bt(wino_col(rp, rv, ix + 1, W));
         /* (B^T d) B: the columns of V, each over the 4 rows */
@@ -170,30 +171,139 @@ __attribute__((always_inline)) inline void wino_input_row2(__global float *vp, c
     }
 }
 
-
-/* One row ty of output tiles (TW of them, from mp[xi * m_g + tx]) into rows 2 ty, 2 ty + 1 of the
- * OH x OW plane op: A^T m A, plus bs or added to op (accumulate), clipped at the plane's edge. */
-inline void wino_output_row2(__global float *op, const int OH, const int OW, __global const float *mp,
-                             const int m_g, const float bs, const int accumulate, const int ty, const int TW)
+/* WINO_VL (8) tiles of a tile row at once, lanes = tiles: tile tx0 + l reads input columns
+ * b + 2 l .. b + 2 l + 3 (b = 2 tx0 - pw) of rows y0 .. y0 + 3, i.e. row segments of 18 floats
+ * loaded as vectors and split into even / odd lanes. Columns outside 0 .. W - 1 are masked to 0,
+ * rows outside are not read; the caller checks that the segments lie inside the tensor (they may
+ * reach into the neighbouring rows, whose values the masks drop). The same operations in the same
+ * order as wino_input_row2: the same floats. The first nt (<= 8) tiles are stored, at
+ * vp[xi * v_g + l] (all 8 when nt is 8: the caller passes 8 where the lanes past the row's end
+ * land on the next row of tiles of the same image, which it writes afterwards). */
+#define WINO_VL 8
+/* The first n (< 8) lanes of v into p[0 .. n) */
+inline void wino_store_part8(float8 v, const int n, __global float *p)
 {
-    __global float *o0 = op + 2 * ty * OW;
-    __global float *o1 = o0 + OW;
-    const int row1 = 2 * ty + 1 < OH;
-    for (int tx = 0; tx < TW; tx++) {
-        float4 mr[4];
-        for (int r = 0; r < 4; r++)
-            mr[r] = (float4)(mp[(4 * r) * m_g + tx], mp[(4 * r + 1) * m_g + tx], mp[(4 * r + 2) * m_g + tx],
-                             mp[(4 * r + 3) * m_g + tx]);
-        /* A^T m (2 x 4), then times A */
-        const float4 a0 = mr[0] + mr[1] + mr[2], a1 = mr[1] - mr[2] - mr[3];
-        const float y00 = a0.x + a0.y + a0.z, y01 = a0.y - a0.z - a0.w;
-        const float y10 = a1.x + a1.y + a1.z, y11 = a1.y - a1.z - a1.w;
-        const int ox = 2 * tx, col1 = ox + 1 < OW;
-        o0[ox] = (accumulate ? o0[ox] : bs) + y00;
-        if (col1) o0[ox + 1] = (accumulate ? o0[ox + 1] : bs) + y01;
-        if (row1) {
-            o1[ox] = (accumulate ? o1[ox] : bs) + y10;
-            if (col1) o1[ox + 1] = (accumulate ? o1[ox + 1] : bs) + y11;
+    if (n & 4) {
+        vstore4(v.lo, 0, p);
+        p += 4;
+        v.lo = v.hi;
+    }
+    if (n & 2) {
+        vstore2(v.s01, 0, p);
+        p += 2;
+        v.s0 = v.s2;
+    }
+    if (n & 1) p[0] = v.s0;
+}
+
+inline void wino_input_vec2(__global float *vp, const int v_g, __global const float *xc, const int H, const int W,
+                            const int y0, const int b, const int nt)
+{
+    const int8 lane2 = (int8)(0, 2, 4, 6, 8, 10, 12, 14) + (int8)(b);
+    int8 cm[4]; /* column j of every tile inside the image */
+#pragma unroll
+    for (int j = 0; j < 4; j++) cm[j] = (lane2 + (int8)(j) >= (int8)(0)) & (lane2 + (int8)(j) < (int8)(W));
+    float8 t[4][4]; /* B^T d: [row of B^T d][column j of the tile] */
+    float8 d[4][4]; /* d: [row][column j] */
+#pragma unroll
+    for (int r = 0; r < 4; r++) {
+        const int iy = y0 + r;
+        if ((uint)iy < (uint)H) {
+            __global const float *p = xc + iy * W + b;
+            const float16 a = vload16(0, p);
+            const float2 e = vload2(0, p + 16);
+            d[r][0] = select((float8)(0.0f), a.even, cm[0]);
+            d[r][1] = select((float8)(0.0f), a.odd, cm[1]);
+            d[r][2] = select((float8)(0.0f), (float8)(a.s2, a.s4, a.s6, a.s8, a.sa, a.sc, a.se, e.s0), cm[2]);
+            d[r][3] = select((float8)(0.0f), (float8)(a.s3, a.s5, a.s7, a.s9, a.sb, a.sd, a.sf, e.s1), cm[3]);
+        } else {
+            d[r][0] = d[r][1] = d[r][2] = d[r][3] = (float8)(0.0f);
+        }
+    }
+#pragma unroll
+    for (int j = 0; j < 4; j++) { /* wino_bt over the rows of column j */
+        t[0][j] = d[0][j] - d[2][j];
+        t[1][j] = d[1][j] + d[2][j];
+        t[2][j] = d[2][j] - d[1][j];
+        t[3][j] = d[1][j] - d[3][j];
+    }
+    float8 v[16]; /* (B^T d) B: xi = 4 row + column */
+#pragma unroll
+    for (int r = 0; r < 4; r++) {
+        v[4 * r] = t[r][0] - t[r][2];
+        v[4 * r + 1] = t[r][1] + t[r][2];
+        v[4 * r + 2] = t[r][2] - t[r][1];
+        v[4 * r + 3] = t[r][1] - t[r][3];
+    }
+    if (nt == WINO_VL) {
+#pragma unroll
+        for (int xi = 0; xi < 16; xi++) vstore8(v[xi], 0, vp + xi * v_g);
+    } else {
+#pragma unroll
+        for (int xi = 0; xi < 16; xi++) wino_store_part8(v[xi], nt, vp + xi * v_g);
+    }
+}
+
+/* WINO_VL tiles tx0 .. tx0 + 7 of row ty at once (lanes = tiles; M read as vectors from
+ * mp[xi * m_g + l], which may run past the row: conv_wino.c leaves room after the last plane),
+ * the first nt of them stored: A^T m A, plus bs or added to op (accumulate), clipped at the
+ * plane's edge. When all 8 tiles are inside the plane, each output row is one interleaved float16
+ * store. */
+/* The first n (< 16) values of r into o[0 .. n): (accumulate ? o : bs) + r */
+inline void wino_out_part(float16 r, const int n, __global float *o, const float bs, const int accumulate)
+{
+    if (n & 8) {
+        vstore8((accumulate ? vload8(0, o) : (float8)(bs)) + r.lo, 0, o);
+        o += 8;
+        r.lo = r.hi;
+    }
+    if (n & 4) {
+        vstore4((accumulate ? vload4(0, o) : (float4)(bs)) + r.s0123, 0, o);
+        o += 4;
+        r.s0123 = r.s4567;
+    }
+    if (n & 2) {
+        vstore2((accumulate ? vload2(0, o) : (float2)(bs)) + r.s01, 0, o);
+        o += 2;
+        r.s0 = r.s2;
+    }
+    if (n & 1) o[0] = (accumulate ? o[0] : bs) + r.s0;
+}
+
+inline void wino_output_vec2(__global float *op, const int OH, const int OW, __global const float *mp,
+                             const int m_g, const float bs, const int accumulate, const int ty, const int tx0,
+                             const int nt)
+{
+    /* A^T m: a0[j] = m[j] + m[4 + j] + m[8 + j], a1[j] = m[4 + j] - m[8 + j] - m[12 + j] (j = column) */
+#define WINO_AT_COL(j, a0, a1)                                                                          \
+    do {                                                                                                \
+        const float8 m0_ = vload8(0, mp + (j) * m_g), m1_ = vload8(0, mp + (4 + (j)) * m_g);            \
+        const float8 m2_ = vload8(0, mp + (8 + (j)) * m_g), m3_ = vload8(0, mp + (12 + (j)) * m_g);     \
+        a0 = m0_ + m1_ + m2_;                                                                           \
+        a1 = m1_ - m2_ - m3_;                                                                           \
+    } while (0)
+    float8 a00, a01, a02, a03, a10, a11, a12, a13;
+    WINO_AT_COL(0, a00, a10);
+    WINO_AT_COL(1, a01, a11);
+    WINO_AT_COL(2, a02, a12);
+    WINO_AT_COL(3, a03, a13);
+#undef WINO_AT_COL
+    float8 y[2][2];
+    y[0][0] = a00 + a01 + a02;
+    y[0][1] = a01 - a02 - a03;
+    y[1][0] = a10 + a11 + a12;
+    y[1][1] = a11 - a12 - a13;
+    const int ox = 2 * tx0;
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+        if (2 * ty + i >= OH) break;
+        __global float *o = op + (2 * ty + i) * OW + ox;
+        if (nt == WINO_VL && ox + 2 * WINO_VL <= OW) {
+            const float16 r = shuffle2(y[i][0], y[i][1], (uint16)(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15));
+            vstore16((accumulate ? vload16(0, o) : (float16)(bs)) + r, 0, o);
+        } else {
+            wino_out_part(shuffle2(y[i][0], y[i][1], (uint16)(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15)),
+                          min(2 * nt, OW - ox), o, bs, accumulate);
         }
     }
 }
@@ -286,18 +396,34 @@ inline void wino_output_row4(__global float *op, const int OH, const int OW, __g
  * x_off: tile (ty, tx) of image img is column n = (img * TH + ty) * TW + tx and reads rows
  * m ty - ph .. + a - 1, columns m tx - pw .. + a - 1 of channel c (0 outside the H x W image).
  * Rows of V are v_ld long, xi planes v_g apart. One work-item transforms one channel of one image
- * (PoCL runs small work-items at a high cost each). Global: (C, nimg). */
+ * (PoCL runs small work-items at a high cost each). F(2x2, 3x3) takes WINO_VL tiles at a time
+ * where their row segments lie inside the tensor's elements x_lo .. x_hi - 1 (all but the first
+ * and last rows of the tensor), else one at a time. Global: (C, nimg). */
 __kernel void wino_input(__global float *restrict v, const int v_ld, const int v_g,
-                         __global const float *restrict x, const int x_off, const int C, const int H, const int W,
-                         const int ph, const int pw, const int TH, const int TW, const int nimg, const int m)
+                         __global const float *restrict x, const int x_off, const int x_lo, const int x_hi,
+                         const int C, const int H, const int W, const int ph, const int pw, const int TH,
+                         const int TW, const int nimg, const int m)
 {
     const int c = get_global_id(0), img = get_global_id(1);
     if (c >= C || img >= nimg) return;
-    __global const float *xc = x + x_off + (img * C + c) * H * W;
+    const int plane = x_off + (img * C + c) * H * W;
+    __global const float *xc = x + plane;
     for (int ty = 0; ty < TH; ty++) {
         __global float *vp = v + c * v_ld + (img * TH + ty) * TW;
-        if (m == 4) wino_input_row4(vp, v_g, xc, H, W, ph, pw, ty, TW);
-        else wino_input_row2(vp, v_g, xc, H, W, ph, pw, ty, TW);
+        if (m == 4) {
+            wino_input_row4(vp, v_g, xc, H, W, ph, pw, ty, TW);
+            continue;
+        }
+        const int y0 = 2 * ty - ph, r_lo = max(y0, 0), r_hi = min(y0 + 3, H - 1); /* the rows read */
+        for (int tx0 = 0; tx0 < TW; tx0 += WINO_VL) {
+            /* a row's last vector may spill into the next rows of tiles (written afterwards) while it
+             * stays inside this image's tiles */
+            const int nt = (ty * TW + tx0 + WINO_VL <= TH * TW) ? WINO_VL : min(WINO_VL, TW - tx0), b = 2 * tx0 - pw;
+            if (r_lo > r_hi || (plane + r_lo * W + b >= x_lo && plane + r_hi * W + b + 2 * WINO_VL + 2 <= x_hi))
+                wino_input_vec2(vp + tx0, v_g, xc, H, W, y0, b, nt);
+            else
+                wino_input_row2(vp, v_g, xc, H, W, ph, pw, ty, tx0, min(TW, tx0 + WINO_VL));
+        }
     }
 }
 
@@ -305,7 +431,8 @@ __kernel void wino_input(__global float *restrict v, const int v_ld, const int v
  * nimg images, M = M[xi][c][n] with n as in wino_input (rows m_ld long, xi planes m_g apart);
  * outputs past OH x OW (the last tile row / column of an odd size) are dropped. accumulate != 0
  * adds to out (the data gradient's dx +=), else out is overwritten. One work-item per channel of
- * an image. Global: (C, nimg). */
+ * an image; F(2x2, 3x3) reads M WINO_VL tiles at a time (up to WINO_VL - 1 floats past the
+ * last plane's last column: conv_wino.c allocates them). Global: (C, nimg). */
 __kernel void wino_output(__global float *restrict out, const int out_off, const int C, const int OH, const int OW,
                           __global const float *restrict m, const int m_ld, const int m_g,
                           __global const float *bias, const int bias_off, const int has_bias, const int accumulate,
@@ -318,6 +445,8 @@ __kernel void wino_output(__global float *restrict out, const int out_off, const
     for (int ty = 0; ty < TH; ty++) {
         __global const float *mp = m + c * m_ld + (img * TH + ty) * TW;
         if (mt == 4) wino_output_row4(op, OH, OW, mp, m_g, bs, accumulate, ty, TW);
-        else wino_output_row2(op, OH, OW, mp, m_g, bs, accumulate, ty, TW);
+        else
+            for (int tx0 = 0; tx0 < TW; tx0 += WINO_VL)
+                wino_output_vec2(op, OH, OW, mp + tx0, m_g, bs, accumulate, ty, tx0, min(WINO_VL, TW - tx0));
     }
 }

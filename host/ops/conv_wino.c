@@ -63,8 +63,10 @@ static fcl_status weights(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_tensor
 }
 
 /* The transform planes of V and M are skewed by SKEW floats (a cache line) so that the
- * transforms' streams do not all map to the same L1 set when a plane is a multiple of 4 KiB. */
-enum { SKEW = 16 };
+ * transforms' streams do not all map to the same L1 set when a plane is a multiple of 4 KiB.
+ * wino_output reads M in vectors of VL (cl/conv_wino.cl WINO_VL) tiles, up to VL - 1 floats past
+ * the last plane's last column. */
+enum { SKEW = 16, VL = 8 };
 
 /* One Winograd convolution: out [n][M][OH][OW] (+)= conv3x3(in [n][K][H][W]) with padding ph x pw
  * (OH = H + 2 ph - 2, OW likewise). */
@@ -81,8 +83,8 @@ static fcl_status run(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *out, con
     fcl_conv_ws v = {NULL, 0}, m = {NULL, 0};
     const int np = (mt + 2) * (mt + 2), TH = (g->OH + mt - 1) / mt, TW = (g->OW + mt - 1) / mt, T = TH * TW;
     const int chunk = fcl_conv_plan_chunk(t, (size_t)np * (g->K + g->M), T, g->n);
-    /* + room for the planes' skew: (np - 1) * SKEW floats in rows of at least nb floats */
-    const size_t skew_rows = fcl_op_div_up((size_t)(np - 1) * SKEW, (size_t)t->nb);
+    /* + room for the planes' skew ((np - 1) * SKEW floats) and M's last vector, in rows of at least nb floats */
+    const size_t skew_rows = fcl_op_div_up((size_t)(np - 1) * SKEW + VL, (size_t)t->nb);
     if ((st = fcl_conv_ws_alloc(ctx, t, (size_t)np * g->K + skew_rows, chunk, T, &v))) goto fail;
     if ((st = fcl_conv_ws_alloc(ctx, t, (size_t)np * g->M + skew_rows, chunk, T, &m))) goto fail;
     for (int i0 = 0; i0 < g->n; i0 += chunk) {
@@ -92,6 +94,7 @@ static fcl_status run(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *out, con
         const int vg = g->K * ld + SKEW, mg = g->M * ld + SKEW;
         fcl_op_arg_m(&a, v.buf); fcl_op_arg_i(&a, ld); fcl_op_arg_i(&a, vg);
         fcl_op_arg_m(&a, in->buf); fcl_op_arg_i(&a, (int)in->offset + i0 * g->K * g->H * g->W);
+        fcl_op_arg_i(&a, (int)in->offset); fcl_op_arg_i(&a, (int)(in->offset + fcl_tensor_numel(in)));
         fcl_op_arg_i(&a, g->K); fcl_op_arg_i(&a, g->H); fcl_op_arg_i(&a, g->W);
         fcl_op_arg_i(&a, g->ph); fcl_op_arg_i(&a, g->pw);
         fcl_op_arg_i(&a, TH); fcl_op_arg_i(&a, TW); fcl_op_arg_i(&a, cnt); fcl_op_arg_i(&a, mt);
