@@ -249,30 +249,42 @@ inline void wino_input_vec2(__global float *vp, const int v_g, __global const fl
  * the first nt of them stored: A^T m A, plus bs or added to op (accumulate), clipped at the
  * plane's edge. When all 8 tiles are inside the plane, each output row is one interleaved float16
  * store. */
-/* The first n (< 16) values of r into o[0 .. n): (accumulate ? o : bs) + r */
-inline void wino_out_part(float16 r, const int n, __global float *o, const float bs, const int accumulate)
+/* The first n (< 16) values of r into o[0 .. n): act((accumulate ? o : bs) + r) (act: CONV_ACT of
+ * cl/conv_act.cl, 0 with accumulate) */
+#define WINO_STORE(T, N, o, r)                                                  \
+    do {                                                                        \
+        const T v_ = (accumulate ? vload##N(0, (o)) : (T)(bs)) + (r);           \
+        vstore##N(CONV_ACT(T, v_, act), 0, (o));                                \
+    } while (0)
+#define WINO_STORE1(o, r)                                                       \
+    do {                                                                        \
+        const float v_ = (accumulate ? *(o) : bs) + (r);                        \
+        *(o) = CONV_ACT(float, v_, act);                                        \
+    } while (0)
+inline void wino_out_part(float16 r, const int n, __global float *o, const float bs, const int accumulate,
+                          const int act)
 {
     if (n & 8) {
-        vstore8((accumulate ? vload8(0, o) : (float8)(bs)) + r.lo, 0, o);
+        WINO_STORE(float8, 8, o, r.lo);
         o += 8;
         r.lo = r.hi;
     }
     if (n & 4) {
-        vstore4((accumulate ? vload4(0, o) : (float4)(bs)) + r.s0123, 0, o);
+        WINO_STORE(float4, 4, o, r.s0123);
         o += 4;
         r.s0123 = r.s4567;
     }
     if (n & 2) {
-        vstore2((accumulate ? vload2(0, o) : (float2)(bs)) + r.s01, 0, o);
+        WINO_STORE(float2, 2, o, r.s01);
         o += 2;
         r.s0 = r.s2;
     }
-    if (n & 1) o[0] = (accumulate ? o[0] : bs) + r.s0;
+    if (n & 1) WINO_STORE1(o, r.s0);
 }
 
 inline void wino_output_vec2(__global float *op, const int OH, const int OW, __global const float *mp,
-                             const int m_g, const float bs, const int accumulate, const int ty, const int tx0,
-                             const int nt)
+                             const int m_g, const float bs, const int accumulate, const int act, const int ty,
+                             const int tx0, const int nt)
 {
     /* A^T m: a0[j] = m[j] + m[4 + j] + m[8 + j], a1[j] = m[4 + j] - m[8 + j] - m[12 + j] (j = column) */
 #define WINO_AT_COL(j, a0, a1)                                                                          \
@@ -300,10 +312,10 @@ inline void wino_output_vec2(__global float *op, const int OH, const int OW, __g
         __global float *o = op + (2 * ty + i) * OW + ox;
         if (nt == WINO_VL && ox + 2 * WINO_VL <= OW) {
             const float16 r = shuffle2(y[i][0], y[i][1], (uint16)(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15));
-            vstore16((accumulate ? vload16(0, o) : (float16)(bs)) + r, 0, o);
+            WINO_STORE(float16, 16, o, r);
         } else {
             wino_out_part(shuffle2(y[i][0], y[i][1], (uint16)(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15)),
-                          min(2 * nt, OW - ox), o, bs, accumulate);
+                          min(2 * nt, OW - ox), o, bs, accumulate, act);
         }
     }
 }
@@ -371,7 +383,8 @@ __attribute__((always_inline)) inline void wino_input_row4(__global float *vp, c
 
 /* wino_output_row2 for 6x6 tiles (4x4 outputs each, 36 planes). */
 inline void wino_output_row4(__global float *op, const int OH, const int OW, __global const float *mp,
-                             const int m_g, const float bs, const int accumulate, const int ty, const int TW)
+                             const int m_g, const float bs, const int accumulate, const int act, const int ty,
+                             const int TW)
 {
     for (int tx = 0; tx < TW; tx++) {
         float8 mr[6]; /* row r of the tile, lanes = columns */
@@ -385,7 +398,7 @@ inline void wino_output_row4(__global float *op, const int OH, const int OW, __g
             float y[4];
             WINO_AT6(ar[i].s0, ar[i].s1, ar[i].s2, ar[i].s3, ar[i].s4, ar[i].s5, y[0], y[1], y[2], y[3]);
             __global float *o = op + (4 * ty + i) * OW + 4 * tx;
-            for (int j = 0; j < 4 && 4 * tx + j < OW; j++) o[j] = (accumulate ? o[j] : bs) + y[j];
+            for (int j = 0; j < 4 && 4 * tx + j < OW; j++) WINO_STORE1(o + j, y[j]);
         }
     }
 }
@@ -430,12 +443,14 @@ __kernel void wino_input(__global float *restrict v, const int v_ld, const int v
 /* out[img][c][m ty + i][m tx + j] (+)= (A^T M A)[i][j] (+ bias[c]) for the tiles of a chunk of
  * nimg images, M = M[xi][c][n] with n as in wino_input (rows m_ld long, xi planes m_g apart);
  * outputs past OH x OW (the last tile row / column of an odd size) are dropped. accumulate != 0
- * adds to out (the data gradient's dx +=), else out is overwritten. One work-item per channel of
+ * adds to out (the data gradient's dx +=), else out is overwritten with act(conv + bias) (act:
+ * the forward's fused activation, cl/conv_act.cl's CONV_ACT; 0 with accumulate). One work-item per channel of
  * an image; F(2x2, 3x3) reads M WINO_VL tiles at a time (up to WINO_VL - 1 floats past the
  * last plane's last column: conv_wino.c allocates them). Global: (C, nimg). */
 __kernel void wino_output(__global float *restrict out, const int out_off, const int C, const int OH, const int OW,
                           __global const float *restrict m, const int m_ld, const int m_g,
                           __global const float *bias, const int bias_off, const int has_bias, const int accumulate,
+                          const int act,
                           const int TH, const int TW, const int nimg, const int mt)
 {
     const int c = get_global_id(0), img = get_global_id(1);
@@ -444,9 +459,10 @@ __kernel void wino_output(__global float *restrict out, const int out_off, const
     __global float *op = out + out_off + (img * C + c) * OH * OW;
     for (int ty = 0; ty < TH; ty++) {
         __global const float *mp = m + c * m_ld + (img * TH + ty) * TW;
-        if (mt == 4) wino_output_row4(op, OH, OW, mp, m_g, bs, accumulate, ty, TW);
+        if (mt == 4) wino_output_row4(op, OH, OW, mp, m_g, bs, accumulate, act, ty, TW);
         else
             for (int tx0 = 0; tx0 < TW; tx0 += WINO_VL)
-                wino_output_vec2(op, OH, OW, mp + tx0, m_g, bs, accumulate, ty, tx0, min(WINO_VL, TW - tx0));
+                wino_output_vec2(op, OH, OW, mp + tx0, m_g, bs, accumulate, act, ty, tx0,
+                                 min(WINO_VL, TW - tx0));
     }
 }

@@ -4,7 +4,7 @@
 #include "ops/conv_wino.h"
 
 /* The transforms; the GEMM and the weight packing are conv.cl's (through conv_cpu.h). */
-static const fcl_op_src WINO = {"conv_wino.cl", FCL_TF_CONV};
+static const fcl_op_src WINO = {"conv_act.cl+conv_wino.cl", FCL_TF_CONV};
 
 int fcl_conv_wino_applies(const fcl_conv2d_params *p)
 {
@@ -75,9 +75,10 @@ typedef struct wino_geom {
 } wino_geom;
 
 /* Per chunk of images: V = input tiles transformed ([np][K][ld], np = (mt + 2)^2 planes), M[xi] =
- * U[xi] * V[xi] (np GEMMs, [np][M][ld]), out (+)= their output transform (+ bias). */
+ * U[xi] * V[xi] (np GEMMs, [np][M][ld]), out (+)= their output transform (+ bias); act: the
+ * forward's fused activation (fcl_conv2d_params.out_act, 0 with accumulate). */
 static fcl_status run(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *out, const fcl_tensor *in,
-                      const fcl_tensor *bias, cl_mem packed, const wino_geom *g, int mt, int accumulate)
+                      const fcl_tensor *bias, cl_mem packed, const wino_geom *g, int mt, int accumulate, int act)
 {
     fcl_status st;
     fcl_conv_ws v = {NULL, 0}, m = {NULL, 0};
@@ -112,6 +113,7 @@ static fcl_status run(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *out, con
         fcl_op_arg_m(&a, bias ? bias->buf : m.buf); fcl_op_arg_i(&a, bias ? (int)bias->offset : 0);
         fcl_op_arg_i(&a, bias != NULL);
         fcl_op_arg_i(&a, accumulate);
+        fcl_op_arg_i(&a, act);
         fcl_op_arg_i(&a, TH); fcl_op_arg_i(&a, TW); fcl_op_arg_i(&a, cnt); fcl_op_arg_i(&a, mt);
         if ((st = fcl_conv_launch(t, &a, 2, (size_t)g->M, (size_t)cnt, 1, 0))) goto fail;
     }
@@ -129,7 +131,7 @@ static fcl_status wino(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *out, co
     size_t cap = 0;
     const int mt = tile_of(t, p, g->OH, g->OW);
     fcl_status st = weights(ctx, t, w, p, flip, mt + 2, &packed, &cap);
-    if (!st) st = run(ctx, t, out, in, bias, packed, g, mt, flip);
+    if (!st) st = run(ctx, t, out, in, bias, packed, g, mt, flip, flip ? 0 : p->out_act);
     if (packed) fcl_pool_free(ctx, packed, cap);
     return st;
 }

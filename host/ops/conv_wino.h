@@ -14,8 +14,8 @@ int fcl_conv_wino_applies(const fcl_conv2d_params *p);
  * or 2 and the CPU-shaped kernels (CONV_GPU 0). */
 int fcl_conv_wino_use(const fcl_conv_tune *t, const fcl_conv2d_params *p);
 
-/* y = conv(x, w) + b (b may be NULL), shapes of fcl_conv2d_fwd, p checked and applying; oh x ow
- * the output size. Chunks of images keep the transformed tiles within t's CONV_COL_KB budget. */
+/* y = act(conv(x, w) + b) (b may be NULL; act: p->out_act, applied in the output transform),
+ * shapes of fcl_conv2d_fwd, p checked and applying; oh x ow the output size. Chunks of images keep the transformed tiles within t's CONV_COL_KB budget. */
 fcl_status fcl_conv_wino_fwd(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *y, const fcl_tensor *x,
                              const fcl_tensor *w, const fcl_tensor *b, const fcl_conv2d_params *p, int oh, int ow);
 

@@ -6,7 +6,7 @@
 #include "ops/conv_wino_wgrad.h"
 
 /* conv_wino.cl's input rows and filter transform G are shared with the forward */
-static const fcl_op_src WGRAD = {"conv_wino.cl+conv_wino_wgrad.cl", FCL_TF_CONV};
+static const fcl_op_src WGRAD = {"conv_act.cl+conv_wino.cl+conv_wino_wgrad.cl", FCL_TF_CONV};
 
 /* As in conv_wino.c (WINO_MIN_C): the automatic choice leaves convolutions with fewer channels
  * (a 1- or 3-channel stem) to the GEMM: the transforms cost the same per pixel whatever the
