@@ -5,6 +5,7 @@
 #include "nn/net_fuse.h"
 #include "nn/net_internal.h"
 #include "nn/net_plan.h"
+#include "ops/conv_prep.h"
 #include "ops/bn_internal.h"
 
 enum { ROLE_NONE = 0, ROLE_HEAD, ROLE_MEMBER };
@@ -18,6 +19,7 @@ typedef struct netf_group {
     int last;
     fcl_tensor w, b;     /* the folded weight and bias (allocated on first use) */
     uint64_t folded;     /* plan version they were folded at; 0: never */
+    fcl_conv_prep prep;  /* the folded conv's prepared weights (version: folded) */
 } netf_group;
 
 /* The groups of one kind of forward: per layer its role and group. */
@@ -134,6 +136,7 @@ static void release_folds(fcl_net *net, netf_plan *f)
     for (int k = 0; k < f->m[0].n; k++) {
         fcl_tensor_release(net->ctx, &f->m[0].g[k].w);
         fcl_tensor_release(net->ctx, &f->m[0].g[k].b);
+        fcl_conv_prep_release(net->ctx, &f->m[0].g[k].prep);
     }
 }
 
@@ -261,7 +264,8 @@ static fcl_status run_group(fcl_net *net, netf_group *g, int training)
             netp_conv_params(C, net->n, &p);
             if (g->add < 0 && g->relu >= 0) /* the conv applies the activation (ops_conv.h out_act) */
                 p.out_act = g->act == FCL_BN_ACT_RELU6 ? FCL_CONV_ACT_RELU6 : FCL_CONV_ACT_RELU;
-            st = fcl_conv2d_fwd(ctx, y, x, &g->w, &g->b, &p);
+            g->prep.version = g->folded; /* the transformed weights follow the fold */
+            st = fcl_conv2d_fwd_prep(ctx, y, x, &g->w, &g->b, &p, &g->prep);
             if (st || p.out_act) return st;
         } else {
             st = fcl_linear_fwd(ctx, y, x, &g->w, &g->b);

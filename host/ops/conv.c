@@ -9,6 +9,7 @@
 #include "facecl/tuning.h"
 #include "ops/conv_act.h"
 #include "ops/conv_cpu.h"
+#include "ops/conv_prep.h"
 #include "ops/conv_wino.h"
 #include "ops/conv_wino_wgrad.h"
 
@@ -294,6 +295,12 @@ fcl_status fcl_conv_act_pass(fcl_ctx *ctx, fcl_tensor *y, const fcl_conv2d_param
 fcl_status fcl_conv2d_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, const fcl_tensor *w,
                           const fcl_tensor *b, const fcl_conv2d_params *p)
 {
+    return fcl_conv2d_fwd_prep(ctx, y, x, w, b, p, NULL);
+}
+
+fcl_status fcl_conv2d_fwd_prep(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, const fcl_tensor *w,
+                               const fcl_tensor *b, const fcl_conv2d_params *p, fcl_conv_prep *prep)
+{
     static const char op[] = "fcl_conv2d_fwd";
     fcl_status st;
     int oh, ow;
@@ -304,7 +311,7 @@ fcl_status fcl_conv2d_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, cons
 
     const int dw = fcl_conv2d_algo_of(p) == FCL_CONV_DEPTHWISE;
     if (fcl_conv_wino_use(&t, p))
-        path = FWD_WINO, st = fcl_conv_wino_fwd(ctx, &t, y, x, w, b, p, oh, ow);
+        path = FWD_WINO, st = fcl_conv_wino_fwd(ctx, &t, y, x, w, b, p, oh, ow, prep);
     else if (t.gpu && dw)
         path = FWD_GPU_DW, st = fcl_conv_dw_gpu_fwd(ctx, &t.g, y, x, w, b, p, oh, ow);
     else if (t.gpu)

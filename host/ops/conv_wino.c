@@ -43,8 +43,8 @@ static int tile_of(const fcl_conv_tune *t, const fcl_conv2d_params *p, int oh, i
 }
 
 /* The a * a transformed filters U[xi] (M x K each) in conv_pack's panels for conv_gemm_nn, in a
- * new pool buffer *packed (*cap bytes; the caller frees it). flip: the data gradient's filters
- * (rotated, M = cin, K = cout). */
+ * new pool buffer *packed (*cap bytes; the caller frees it) or in *packed when it is given (a
+ * prepared-weights slot). flip: the data gradient's filters (rotated, M = cin, K = cout). */
 static fcl_status weights(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_tensor *w, const fcl_conv2d_params *p,
                           int flip, int a, cl_mem *packed, size_t *cap)
 {
@@ -55,7 +55,7 @@ static fcl_status weights(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_tensor
     if (floats >= INT_MAX)
         return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "conv2d winograd: the transformed weights (%zu floats) exceed 32-bit "
                        "indexing", floats);
-    if ((st = fcl_pool_alloc(ctx, floats * sizeof(float), packed, cap))) return st;
+    if (!*packed && (st = fcl_pool_alloc(ctx, floats * sizeof(float), packed, cap))) return st; /* else prep's */
     if ((st = fcl_conv_start(ctx, &WINO, a == 6 ? "wino_weights4" : "wino_weights2", &x))) return st;
     fcl_op_arg_m(&x, *packed); fcl_op_arg_t(&x, w);
     fcl_op_arg_i(&x, p->cout); fcl_op_arg_i(&x, p->cin); fcl_op_arg_i(&x, flip); fcl_op_arg_i(&x, nmb);
@@ -123,24 +123,34 @@ fail:
     return st;
 }
 
-/* The filters transformed (flip for the data gradient), then the convolution over the chunks. */
+/* The filters transformed (flip for the data gradient), then the convolution over the chunks.
+ * The forward's transformed filters are kept in prep (when given) across calls at one version,
+ * keyed by the tile and the register block (their layout). */
 static fcl_status wino(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *out, const fcl_tensor *in, const fcl_tensor *w,
-                       const fcl_tensor *bias, const fcl_conv2d_params *p, const wino_geom *g, int flip)
+                       const fcl_tensor *bias, const fcl_conv2d_params *p, const wino_geom *g, int flip,
+                       fcl_conv_prep *prep)
 {
-    cl_mem packed = NULL;
+    cl_mem packed = NULL, kept = NULL;
     size_t cap = 0;
-    const int mt = tile_of(t, p, g->OH, g->OW);
-    fcl_status st = weights(ctx, t, w, p, flip, mt + 2, &packed, &cap);
+    int fill = 1;
+    const int mt = tile_of(t, p, g->OH, g->OW), a = mt + 2, nmb = (g->M + t->mb - 1) / t->mb;
+    const size_t bytes = (size_t)a * a * nmb * t->mb * g->K * sizeof(float);
+    fcl_status st = fcl_conv_prep_get(ctx, flip ? NULL : prep, FCL_CONV_PREP_WINO, (long long)a << 32 | t->mb, bytes,
+                                      &kept, &fill);
+    packed = kept;
+    if (!st && fill && !(st = weights(ctx, t, w, p, flip, a, &packed, &cap)) && kept)
+        fcl_conv_prep_done(prep, FCL_CONV_PREP_WINO);
     if (!st) st = run(ctx, t, out, in, bias, packed, g, mt, flip, flip ? 0 : p->out_act);
-    if (packed) fcl_pool_free(ctx, packed, cap);
+    if (packed && !kept) fcl_pool_free(ctx, packed, cap);
     return st;
 }
 
 fcl_status fcl_conv_wino_fwd(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *y, const fcl_tensor *x,
-                             const fcl_tensor *w, const fcl_tensor *b, const fcl_conv2d_params *p, int oh, int ow)
+                             const fcl_tensor *w, const fcl_tensor *b, const fcl_conv2d_params *p, int oh, int ow,
+                             fcl_conv_prep *prep)
 {
     const wino_geom g = {p->n, p->cin, p->h, p->w, p->cout, oh, ow, p->pad_h, p->pad_w};
-    return wino(ctx, t, y, x, w, b, p, &g, 0);
+    return wino(ctx, t, y, x, w, b, p, &g, 0, prep);
 }
 
 fcl_status fcl_conv_wino_bwd_data(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *dx, const fcl_tensor *dy,
@@ -148,5 +158,5 @@ fcl_status fcl_conv_wino_bwd_data(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tens
 {
     /* dx[iy] gathers dy[oy] w[iy - oy + pad]: the rotated filters with padding 2 - pad */
     const wino_geom g = {p->n, p->cout, oh, ow, p->cin, p->h, p->w, 2 - p->pad_h, 2 - p->pad_w};
-    return wino(ctx, t, dx, dy, w, NULL, p, &g, 1);
+    return wino(ctx, t, dx, dy, w, NULL, p, &g, 1, NULL);
 }

@@ -4,6 +4,7 @@
 
 #include "facecl/ops_conv.h"
 #include "ops/conv_cpu.h"
+#include "ops/conv_prep.h"
 
 /* 1 when p is a dense (groups 1) 3x3 convolution with stride 1, dilation 1 and padding 0..2 on
  * each axis: the shapes fcl_conv_wino_fwd / _bwd_data compute (any n, channels and image size). */
@@ -15,9 +16,11 @@ int fcl_conv_wino_applies(const fcl_conv2d_params *p);
 int fcl_conv_wino_use(const fcl_conv_tune *t, const fcl_conv2d_params *p);
 
 /* y = act(conv(x, w) + b) (b may be NULL; act: p->out_act, applied in the output transform),
- * shapes of fcl_conv2d_fwd, p checked and applying; oh x ow the output size. Chunks of images keep the transformed tiles within t's CONV_COL_KB budget. */
+ * shapes of fcl_conv2d_fwd, p checked and applying; oh x ow the output size. Chunks of images keep the transformed tiles within t's CONV_COL_KB budget.
+ * prep (may be NULL): the transformed filters are kept there across calls (host/ops/conv_prep.h). */
 fcl_status fcl_conv_wino_fwd(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *y, const fcl_tensor *x,
-                             const fcl_tensor *w, const fcl_tensor *b, const fcl_conv2d_params *p, int oh, int ow);
+                             const fcl_tensor *w, const fcl_tensor *b, const fcl_conv2d_params *p, int oh, int ow,
+                             fcl_conv_prep *prep);
 
 /* dx += conv_transpose(dy, w): for stride 1 a Winograd convolution of dy with w rotated by 180
  * degrees, cin and cout swapped, and padding 2 - pad. */
