@@ -16,8 +16,8 @@
  * CONV_VW (8 or 16) floats per work-item of conv_gemm_nn; CONV_TM x CONV_TN: rows of dy x rows of B per work-item of
  * conv_gemm_nt. All from the "conv" tuning family (host/runtime/tuning_table.c). */
 #if !defined(CONV_MB) || !defined(CONV_NV) || !defined(CONV_VW) || !defined(CONV_TM) || !defined(CONV_TN) || \
-    !defined(CONV_TW)
-#error "CONV_MB / CONV_NV / CONV_VW / CONV_TM / CONV_TN / CONV_TW come from the \"conv\" tuning family"
+    !defined(CONV_TW) || !defined(CONV_PF)
+#error "CONV_MB / CONV_NV / CONV_VW / CONV_TM / CONV_TN / CONV_TW / CONV_PF come from the \"conv\" tuning family"
 #endif
 
 /* convV: conv_gemm_nn's column vector of CONV_VW floats */
@@ -47,6 +47,19 @@ inline convV conv_load_lanes(__global const float *base, int n0, int ncols, int 
     }
     return conv_vload(0, t);
 }
+
+/* conv_prefetch(p): asks for the cache line holding p, CONV_PF k steps ahead of conv_gemm_nn's
+ * loads (CONV_PF 0: nothing). Without it the inner loop waits on L2 for its A and B streams
+ * (both sequential, but the hardware prefetchers fall behind at 160 bytes per 8 cycles).
+ * clang's builtin becomes prefetcht0 (OpenCL's prefetch() is a no-op in PoCL); prefetches never
+ * fault, so running past the end of a panel is harmless. */
+#if CONV_PF > 0 && defined(__clang__)
+#define conv_prefetch(p) __builtin_prefetch((p), 0, 3)
+#elif CONV_PF > 0
+#define conv_prefetch(p) prefetch((p), 1)
+#else
+#define conv_prefetch(p) ((void)0)
+#endif
 
 /* One k step of conv_gemm_nn's register block: acc[i][v] += A(m0 + i, k) * B(k, columns of v),
  * the k-th packed panel row ap[0..CONV_MB) broadcast over the CONV_NV vectors bv (inlined, so acc
@@ -101,6 +114,9 @@ __kernel void conv_gemm_nn(const int M, const int K, const int P, const int ncol
         const int bstep = panel ? CONV_NB : b_row;
         for (int k = 0; k < K; k++) {
             convV bv[CONV_NV];
+            conv_prefetch(ap + CONV_PF * CONV_MB);
+#pragma unroll
+            for (int v = 0; v < CONV_NB; v += 16) conv_prefetch(bp + CONV_PF * bstep + v);
 #pragma unroll
             for (int v = 0; v < CONV_NV; v++) bv[v] = conv_vload(v, bp);
             conv_nn_fma(acc, ap, bv);

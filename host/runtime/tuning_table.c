@@ -163,6 +163,15 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * on conv_gemm_nt (b2 expand 16x56^2>96: 7.5 vs 17.4 ms). Other devices: 0 (conv_gpu.cl's). */
     [FCL_T_CONV_WG_NN] = {FCL_TF_CONV, "CONV_WG_NN", 256, 0, 0, 1 << 30, 0,
                           "weight gradient on conv_gemm_nn when output pixels an image <= this (0: never)"},
+    /* CONV_PF: conv_gemm_nn prefetches its A and B streams this many k steps ahead (prefetcht0
+     * through clang's builtin; 0: none). perf annotate had the inner loop stalled on its two B
+     * loads; the hardware prefetchers do not keep up with 160 bytes per 8-cycle k step from L2.
+     * Same results for every value. conv_gemm_nn alone (M x K x N, 8 x 2 float16, loaded Xeon,
+     * GFLOP per CPU-second, medians of 3 alternating runs; one core's FMA limit ~220-228): 256 x
+     * 1152 x 1568 154 -> 172, 512 x 2304 x 512 157 -> 172, 128 x 576 x 6272 125 -> 147, 64 x 64
+     * x 25088 116 -> 131. 8 and 32+ were slower than 16-24. Other devices: 0. */
+    [FCL_T_CONV_PF] = {FCL_TF_CONV, "CONV_PF", 16, 0, 0, 256, 0,
+                       "software prefetch distance of conv_gemm_nn's A and B streams in k steps (0: none)"},
 };
 
 const char *const fcl_tune_family_names[FCL_TF_COUNT] = {
