@@ -217,14 +217,15 @@ static int conv_gen(const oc_op *op, size_t i, oc_case *c)
  * tuning row: the kernels must be correct for any legal tuning, not just the one measured here.
  * The GPU row's values (4 rows x 1 float8 column vector) with conv_gemm_nn's right operands in
  * rows (CONV_BPANEL 0) and chunks of one image (the weight gradient on conv_gemm_nn, CONV_WG_NN's
- * default, over several chunks); 7 x 3 float16 vectors (48-column panels) with the driver's choice
- * of work-group (0) named explicitly and every weight gradient on conv_gemm_nt; the former CPU
- * row (12 x 2 float8) with the weight gradient on conv_gemm_nn up to 50 pixels an image. */
+ * default, over several chunks) and no prefetch (CONV_PF 0); 7 x 3 float16 vectors (48-column
+ * panels) with the driver's choice of work-group (0) named explicitly, every weight gradient on
+ * conv_gemm_nt and a prefetch 1 k step ahead; the former CPU row (12 x 2 float8) with the weight
+ * gradient on conv_gemm_nn up to 50 pixels an image. */
 static const char *const other_tunings[] = {
     "conv:-DCONV_MB=4 -DCONV_NV=1 -DCONV_VW=8 -DCONV_TM=2 -DCONV_TN=2 -DCONV_TW=8 -DCONV_LNN=16 -DCONV_LNT=16 -DCONV_COL_KB=64 "
-    "-DCONV_BPANEL=0",
+    "-DCONV_BPANEL=0 -DCONV_PF=0",
     "conv:-DCONV_MB=7 -DCONV_NV=3 -DCONV_VW=16 -DCONV_TM=3 -DCONV_TN=5 -DCONV_TW=16 -DCONV_LNN=0 -DCONV_LNT=0 -DCONV_LOCAL=8 "
-    "-DCONV_COL_KB=200 -DCONV_WG_NN=0",
+    "-DCONV_COL_KB=200 -DCONV_WG_NN=0 -DCONV_PF=1",
     "conv:-DCONV_MB=12 -DCONV_NV=2 -DCONV_VW=8 -DCONV_WG_NN=50",
     NULL,
 };
