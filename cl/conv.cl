@@ -82,6 +82,8 @@ inline void conv_nn_fma(convV acc[CONV_MB][CONV_NV], __global const float *ap, c
  * in column panels instead: (k, n) at b_off + g * b_g + ((n / CONV_NB) * K + k) * CONV_NB
  * + n % CONV_NB, readable up to the same column (conv_im2col_panel); c_contig likewise
  * says C may be written up to that column (the padded dcol buffer of the backward pass).
+ * act (cl/conv_act.cl: 0 none, 1 ReLU, 2 ReLU6) is applied to each stored value, after the bias
+ * and the accumulation: the forward conv's fused output activation.
  * Global size: (ceil(M / CONV_MB), ceil(ncols / CONV_NB), G). */
 __kernel void conv_gemm_nn(const int M, const int K, const int P, const int ncols,
                            __global const float *a, const int a_g,
@@ -90,7 +92,7 @@ __kernel void conv_gemm_nn(const int M, const int K, const int P, const int ncol
                            __global float *c, const int c_off, const int c_img, const int c_row,
                            const int c_g, const int c_contig,
                            __global const float *bias, const int bias_off, const int has_bias,
-                           const int accumulate)
+                           const int accumulate, const int act)
 {
     const int m0 = get_global_id(0) * CONV_MB;
     const int n0 = get_global_id(1) * CONV_NB;
@@ -158,7 +160,7 @@ __kernel void conv_gemm_nn(const int M, const int K, const int P, const int ncol
             for (int v = 0; v < CONV_NV; v++) {
                 convV r = acc[i][v] + (convV)(bs);
                 if (accumulate) r += conv_vload(v, cp);
-                conv_vstore(r, v, cp);
+                conv_vstore(CONV_ACT(convV, r, act), v, cp);
             }
         } else {
 #pragma unroll
@@ -168,7 +170,7 @@ __kernel void conv_gemm_nn(const int M, const int K, const int P, const int ncol
                     __global float *cp = cg + iv * c_img + m * c_row + pv;
                     convV r = acc[i][v] + (convV)(bs);
                     if (accumulate) r += conv_vload(0, cp);
-                    conv_vstore(r, 0, cp);
+                    conv_vstore(CONV_ACT(convV, r, act), 0, cp);
                     continue;
                 }
                 float t[CONV_VW];
@@ -178,8 +180,8 @@ __kernel void conv_gemm_nn(const int M, const int K, const int P, const int ncol
                     if (n >= ncols) break;
                     const int img = n / P;
                     __global float *cp = cg + img * c_img + m * c_row + (n - img * P);
-                    const float r = t[l] + bs;
-                    *cp = accumulate ? *cp + r : r;
+                    const float r = accumulate ? *cp + (t[l] + bs) : t[l] + bs;
+                    *cp = CONV_ACT(float, r, act);
                 }
             }
         }

@@ -14,7 +14,7 @@
 #include "ops/conv_wino_wgrad.h"
 
 /* The CPU-shaped kernels; every conv program is built with the "conv" tuning. */
-static const fcl_op_src CONV = {"conv_common.cl+conv.cl", FCL_TF_CONV}, CONV_DW = {"conv_act.cl+conv_dw.cl", FCL_TF_CONV};
+static const fcl_op_src CONV = {"conv_act.cl+conv_common.cl+conv.cl", FCL_TF_CONV}, CONV_DW = {"conv_act.cl+conv_dw.cl", FCL_TF_CONV};
 
 /* ---- shapes -------------------------------------------------------------------------------- */
 
@@ -282,7 +282,7 @@ static fcl_status begin(fcl_ctx *ctx, const char *op, const fcl_conv2d_params *p
  * pass after it. A path flips its entry when its epilogue lands (tests/test_ops_conv.c forces every
  * path with out_act against the double reference either way). */
 typedef enum fwd_path { FWD_GEMM, FWD_WINO, FWD_DW, FWD_GPU, FWD_GPU_DW, FWD_PATHS } fwd_path;
-static const unsigned char FUSES_ACT[FWD_PATHS] = {[FWD_GEMM] = 0, [FWD_WINO] = 1, [FWD_DW] = 1, [FWD_GPU] = 0,
+static const unsigned char FUSES_ACT[FWD_PATHS] = {[FWD_GEMM] = 1, [FWD_WINO] = 1, [FWD_DW] = 1, [FWD_GPU] = 0,
                                                    [FWD_GPU_DW] = 0};
 
 fcl_status fcl_conv_act_pass(fcl_ctx *ctx, fcl_tensor *y, const fcl_conv2d_params *p)

@@ -52,6 +52,10 @@ fcl_status fcl_conv_launch(const fcl_conv_tune *t, fcl_op_args *a, unsigned dims
 fcl_status fcl_conv_gemm_nn(fcl_ctx *ctx, const fcl_conv_tune *t, int G, int M, int K, int P, int ncols, cl_mem a,
                             const fcl_conv_operand *b, const fcl_conv_operand *c, const fcl_tensor *bias,
                             int accumulate);
+/* The same with act (an fcl_conv2d_act: none, ReLU, ReLU6) applied to every stored value. */
+fcl_status fcl_conv_gemm_nn_act(fcl_ctx *ctx, const fcl_conv_tune *t, int G, int M, int K, int P, int ncols, cl_mem a,
+                                const fcl_conv_operand *b, const fcl_conv_operand *c, const fcl_tensor *bias,
+                                int accumulate, int act);
 /* c[g][m][j] (row stride N, groups M * N apart) += sum over columns of A(m, .) * B(j, .). */
 fcl_status fcl_conv_gemm_nt(fcl_ctx *ctx, const fcl_conv_tune *t, int G, int M, int N, int P, int nimg,
                             const fcl_conv_operand *a, const fcl_conv_operand *b, const fcl_tensor *c);
@@ -83,7 +87,8 @@ fcl_conv_operand fcl_conv_out_operand(const fcl_tensor *t, int i0, const fcl_con
 fcl_conv_operand fcl_conv_in_operand(const fcl_tensor *t, int i0, const fcl_conv2d_params *p, int P);
 fcl_conv_operand fcl_conv_ws_operand(const fcl_conv_ws *w, int rows_g, int ld, int P);
 
-/* The im2col-GEMM algorithm (dense, grouped and 1x1 convolutions), already checked by conv.c. */
+/* The im2col-GEMM algorithm (dense, grouped and 1x1 convolutions), already checked by conv.c; the
+ * forward applies p->out_act itself. */
 fcl_status fcl_conv_gemm_fwd(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *y, const fcl_tensor *x,
                              const fcl_tensor *w, const fcl_tensor *b, const fcl_conv2d_params *p, int oh, int ow);
 fcl_status fcl_conv_gemm_bwd_data(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *dx, const fcl_tensor *dy,
