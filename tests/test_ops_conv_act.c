@@ -1,4 +1,4 @@
-/* tests/test_ops_conv_act.c: the forward conv's fused output activation (fcl_conv2d_params.out_act): every path vs the double reference (conv then act) and bit for bit vs the conv followed by fcl_act_fwd. */
+/* tests/test_ops_conv_act.c: the forward conv's fused output activation (fcl_conv2d_params.out_act) and residual (fcl_conv2d_fwd_res): every path vs the double reference (conv, add, act) and bit for bit vs the conv followed by fcl_act_fwd / fcl_act_add_fwd. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <stdio.h>
@@ -6,14 +6,23 @@
 #include <string.h>
 
 #include "facecl/ops_act.h"
+#include "facecl/ops_eltwise.h"
 #include "helpers/opcheck.h"
+#include "ops/conv_prep.h"
 #include "ref/ref_act.h"
 #include "ref/ref_conv.h"
 
-typedef struct act_conv_case {
+typedef struct conv_shape {
     const char *name;
     fcl_conv2d_params p;  /* algo: the one forced (0: the automatic choice) */
     int bias;
+} conv_shape;
+
+/* One case: a shape, its out_act (in p) and whether a residual r is added (fcl_conv2d_fwd_res). */
+typedef struct act_conv_case {
+    const char *name;
+    fcl_conv2d_params p;
+    int bias, res;
 } act_conv_case;
 
 /* n, cin, h, w, cout, kh, kw, stride h/w, pad h/w, dilation h/w, groups, algo */
@@ -26,7 +35,7 @@ typedef struct act_conv_case {
  * general one), Winograd (forced; odd sizes, channels not a multiple of the register blocks). Under
  * the GPU tuning the same cases run the GPU-shaped kernels (dense and depthwise); F(4x4) and other
  * GEMM blocks likewise. Small shapes: ci/oclgrind.sh runs all of it on the simulator. */
-static const act_conv_case cases[] = {
+static const conv_shape cases[] = {
     {"3x3 stride 2, odd", CP(3, 10, 13, 11, 14, 3, 3, 2, 2, 1, 1, 1, 1, 1, FCL_CONV_GEMM), 1},
     {"7x7 stride 2 pad 3 (stem)", CP(2, 3, 31, 29, 8, 7, 7, 2, 2, 3, 3, 1, 1, 1, FCL_CONV_GEMM), 0},
     {"5x5 pad 2, automatic", CP(2, 4, 13, 13, 7, 5, 5, 1, 1, 2, 2, 1, 1, 1, 0), 1},
@@ -53,11 +62,13 @@ static const char *const tunings[] = {
 };
 #define N_TUNINGS (sizeof tunings / sizeof tunings[0])
 
-enum { X, W, B, Y };
+enum { X, W, B, R, Y };
 
 static fcl_status dev_fwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
 {
-    return fcl_conv2d_fwd(ctx, t[Y], t[X], t[W], t[B], &OC_P(c, act_conv_case)->p);
+    const act_conv_case *ac = OC_P(c, act_conv_case);
+    if (ac->res) return fcl_conv2d_fwd_res(ctx, t[Y], t[X], t[W], t[B], t[R], &ac->p, NULL);
+    return fcl_conv2d_fwd(ctx, t[Y], t[X], t[W], t[B], &ac->p);
 }
 
 static fcl_act_params act_of(int out_act)
@@ -65,17 +76,19 @@ static fcl_act_params act_of(int out_act)
     return (fcl_act_params){out_act == FCL_CONV_ACT_RELU6 ? FCL_ACT_RELU6 : FCL_ACT_RELU, 0.0f};
 }
 
-/* the reference: the double conv, then the activation */
+/* the reference: the double conv, then the residual, then the activation */
 static void ref_fwd(double *const *h, const oc_case *c)
 {
     const act_conv_case *ac = OC_P(c, act_conv_case);
     fcl_act_params a = act_of(ac->p.out_act);
     fcl_ref_conv2d_fwd(h[Y], h[X], h[W], h[B], &ac->p);
     size_t n = h_numel(c->arg[Y].ndim, c->arg[Y].shape);
-    fcl_ref_act_fwd(h[Y], h[Y], n, &a);
+    for (size_t i = 0; i < n && ac->res; i++) h[Y][i] += h[R][i];
+    if (ac->p.out_act) fcl_ref_act_fwd(h[Y], h[Y], n, &a);
 }
 
-/* Bit for bit: the same conv without out_act, then fcl_act_fwd in place (what it replaces). */
+/* Bit for bit: the same conv without out_act, then fcl_act_fwd / fcl_act_add_fwd / fcl_add_fwd in
+ * place (what they replace). */
 static void exact_vs_unfused(fcl_ctx *ctx, h_buf *b, double *const *h, double *const *want, const oc_case *c)
 {
     (void)h, (void)want;
@@ -86,7 +99,9 @@ static void exact_vs_unfused(fcl_ctx *ctx, h_buf *b, double *const *h, double *c
     size_t n = b[Y].numel;
     h_buf u = h_zeros(ctx, c->arg[Y].ndim, c->arg[Y].shape);
     H_OK(ctx, fcl_conv2d_fwd(ctx, &u.t, &b[X].t, &b[W].t, ac->bias ? &b[B].t : NULL, &q));
-    H_OK(ctx, fcl_act_fwd(ctx, &u.t, &u.t, &a));
+    if (ac->res && ac->p.out_act) H_OK(ctx, fcl_act_add_fwd(ctx, &u.t, &u.t, &b[R].t, &a));
+    else if (ac->res) H_OK(ctx, fcl_add_fwd(ctx, &u.t, &u.t, &b[R].t));
+    else H_OK(ctx, fcl_act_fwd(ctx, &u.t, &u.t, &a));
     double *fused = h_alloc(n), *unfused = h_alloc(n);
     h_download(ctx, &b[Y], fused);
     h_download(ctx, &u, unfused);
@@ -95,23 +110,25 @@ static void exact_vs_unfused(fcl_ctx *ctx, h_buf *b, double *const *h, double *c
         if (fused[i] != unfused[i] && !bad++) first = i;
         neg += unfused[i] == 0.0, clipped += unfused[i] == 6.0;
     }
-    cr_expect(bad == 0, "%s: %zu of %zu outputs differ from conv + fcl_act_fwd (first [%zu]: %.9g vs %.9g)", c->what,
-              bad, n, first, fused[first], unfused[first]);
+    cr_expect(bad == 0, "%s: %zu of %zu outputs differ from the unfused ops (first [%zu]: %.9g vs %.9g)", c->what, bad,
+              n, first, fused[first], unfused[first]);
     /* the data must reach the activation's kinks or the test proves little */
-    cr_expect(neg > 0 && (q.out_act == FCL_CONV_ACT_NONE || a.kind != FCL_ACT_RELU6 || clipped > 0),
+    cr_expect(ac->p.out_act == FCL_CONV_ACT_NONE || (neg > 0 && (a.kind != FCL_ACT_RELU6 || clipped > 0)),
               "%s: %zu zeros, %zu sixes: the outputs do not exercise the activation", c->what, neg, clipped);
     h_free(ctx, &u);
     free(fused), free(unfused);
 }
 
-/* case i: cases[i / 2] with ReLU (even i) or ReLU6 */
+/* case i: cases[i / 3] with ReLU, with a residual and ReLU6, with a residual alone */
 static int gen(const oc_op *op, size_t i, oc_case *c)
 {
     (void)op;
-    if (i >= 2 * N_CASES) return 0;
+    if (i >= 3 * N_CASES) return 0;
     act_conv_case *ac = OC_P(c, act_conv_case);
-    *ac = cases[i / 2];
-    ac->p.out_act = i % 2 ? FCL_CONV_ACT_RELU6 : FCL_CONV_ACT_RELU;
+    static const int acts[3] = {FCL_CONV_ACT_RELU, FCL_CONV_ACT_RELU6, FCL_CONV_ACT_NONE};
+    const conv_shape *cs = &cases[i / 3];
+    *ac = (act_conv_case){cs->name, cs->p, cs->bias, i % 3 != 0};
+    ac->p.out_act = acts[i % 3];
     const fcl_conv2d_params *p = &ac->p;
     int oh = 0, ow = 0;
     fcl_error err;
@@ -123,10 +140,11 @@ static int gen(const oc_op *op, size_t i, oc_case *c)
     oc_arg_set(c, X, "x", OC_IN, 4, xs, -2, 2);
     oc_arg_set(c, W, "w", OC_IN, 4, ws, -2, 2);
     oc_arg_set(c, B, "b", ac->bias ? OC_IN : OC_NONE, 1, bs, -1, 1);
+    oc_arg_set(c, R, "r", ac->res ? OC_IN : OC_NONE, 4, ys, -4, 4);
     oc_arg_set(c, Y, "y", OC_OUT, 4, ys, 0, 0);
-    snprintf(c->what, sizeof c->what, "conv2d+%s %s: n%d %dx%dx%d -> %dx%dx%d bias %d algo %s",
-             p->out_act == FCL_CONV_ACT_RELU6 ? "relu6" : "relu", ac->name, p->n, p->cin, p->h, p->w, p->cout, oh, ow,
-             ac->bias, fcl_conv2d_algo_name(fcl_conv2d_algo_of(p)));
+    snprintf(c->what, sizeof c->what, "conv2d%s+%s %s: n%d %dx%dx%d -> %dx%dx%d bias %d algo %s", ac->res ? "+r" : "",
+             p->out_act == FCL_CONV_ACT_RELU6 ? "relu6" : p->out_act ? "relu" : "none", ac->name, p->n, p->cin, p->h,
+             p->w, p->cout, oh, ow, ac->bias, fcl_conv2d_algo_name(fcl_conv2d_algo_of(p)));
     return 1;
 }
 
@@ -137,7 +155,8 @@ static void run_all(void) { oc_run(&op); }
 OC_TEST_TUNED(conv2d_act, every_path, tunings, N_TUNINGS, run_all)
 
 /* The backward directions refuse an out_act (the activation's backward comes first); an unknown
- * one is refused by the check; nothing is written. */
+ * one is refused by the check; a residual aliasing the output or of another size is refused;
+ * nothing is written. */
 Test(conv2d_act, rejects)
 {
     fcl_ctx *ctx = h_ctx();
@@ -166,6 +185,14 @@ Test(conv2d_act, rejects)
     }
     cr_expect(fcl_conv2d_bwd(ctx, &g.t, NULL, NULL, &dy.t, NULL, &w.t, &p) == FCL_ERR_INVALID_ARG);
     cr_expect(strstr(fcl_ctx_errmsg(ctx), "forward only") != NULL, "message: %s", fcl_ctx_errmsg(ctx));
+    /* a residual that is the output, or has the wrong size */
+    fcl_conv2d_params q = p;
+    q.out_act = FCL_CONV_ACT_NONE;
+    h_buf y = h_zeros(ctx, 4, ys), r = h_zeros(ctx, 4, xs);
+    cr_expect(fcl_conv2d_fwd_res(ctx, &y.t, &x.t, &w.t, NULL, &y.t, &q, NULL) == FCL_ERR_INVALID_ARG, "r == y");
+    cr_expect(fcl_conv2d_fwd_res(ctx, &y.t, &x.t, &w.t, NULL, &r.t, &q, NULL) != FCL_OK, "r of x's size");
+    cr_expect(strstr(fcl_ctx_errmsg(ctx), "r") != NULL, "message: %s", fcl_ctx_errmsg(ctx));
+    h_free(ctx, &y), h_free(ctx, &r);
     double *got = h_alloc(h_numel(4, xs));
     h_download(ctx, &g, got);
     for (size_t i = 0; i < h_numel(4, xs); i++) cr_expect(got[i] == 0.0, "dx[%zu] = %g was written", i, got[i]);

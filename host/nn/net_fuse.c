@@ -260,13 +260,13 @@ static fcl_status run_group(fcl_net *net, netf_group *g, int training)
         const fcl_tensor *x = netp_in(net, C->inputs[0]);
         if ((st = refold(net, g))) return st;
         if (C->kind == FCL_LAYER_CONV) {
+            /* the conv adds the residual and applies the activation (ops_conv.h out_act, conv_prep.h) */
             fcl_conv2d_params p;
             netp_conv_params(C, net->n, &p);
-            if (g->add < 0 && g->relu >= 0) /* the conv applies the activation (ops_conv.h out_act) */
-                p.out_act = g->act == FCL_BN_ACT_RELU6 ? FCL_CONV_ACT_RELU6 : FCL_CONV_ACT_RELU;
+            if (g->relu >= 0) p.out_act = g->act == FCL_BN_ACT_RELU6 ? FCL_CONV_ACT_RELU6 : FCL_CONV_ACT_RELU;
             g->prep.version = g->folded; /* the transformed weights follow the fold */
-            st = fcl_conv2d_fwd_prep(ctx, y, x, &g->w, &g->b, &p, &g->prep);
-            if (st || p.out_act) return st;
+            return fcl_conv2d_fwd_res(ctx, y, x, &g->w, &g->b, g->add >= 0 ? netp_in(net, g->res) : NULL, &p,
+                                      &g->prep);
         } else {
             st = fcl_linear_fwd(ctx, y, x, &g->w, &g->b);
         }

@@ -6,6 +6,7 @@
 
 #include "facecl/ops_act.h"
 #include "facecl/ops_conv.h"
+#include "facecl/ops_eltwise.h"
 #include "facecl/tuning.h"
 #include "ops/conv_act.h"
 #include "ops/conv_cpu.h"
@@ -284,6 +285,11 @@ static fcl_status begin(fcl_ctx *ctx, const char *op, const fcl_conv2d_params *p
 typedef enum fwd_path { FWD_GEMM, FWD_WINO, FWD_DW, FWD_GPU, FWD_GPU_DW, FWD_PATHS } fwd_path;
 static const unsigned char FUSES_ACT[FWD_PATHS] = {[FWD_GEMM] = 1, [FWD_WINO] = 1, [FWD_DW] = 1, [FWD_GPU] = 0,
                                                    [FWD_GPU_DW] = 0};
+/* Likewise for a residual r (fcl_conv2d_fwd_res): 1 when the path adds r (after the bias, before
+ * the activation) in its kernels; 0: the path runs without the activation and one act_add pass
+ * (fcl_act_add_fwd, or fcl_add_fwd) follows. */
+static const unsigned char FUSES_ADD[FWD_PATHS] = {[FWD_GEMM] = 0, [FWD_WINO] = 0, [FWD_DW] = 0, [FWD_GPU] = 0,
+                                                   [FWD_GPU_DW] = 0};
 
 fcl_status fcl_conv_act_pass(fcl_ctx *ctx, fcl_tensor *y, const fcl_conv2d_params *p)
 {
@@ -301,26 +307,47 @@ fcl_status fcl_conv2d_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, cons
 fcl_status fcl_conv2d_fwd_prep(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, const fcl_tensor *w,
                                const fcl_tensor *b, const fcl_conv2d_params *p, fcl_conv_prep *prep)
 {
+    return fcl_conv2d_fwd_res(ctx, y, x, w, b, NULL, p, prep);
+}
+
+/* The path's own activation, or, where a residual is added after it, none (the act_add pass
+ * applies it after the add). */
+static fcl_status act_add_pass(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *r, const fcl_conv2d_params *p)
+{
+    fcl_act_params a = {p->out_act == FCL_CONV_ACT_RELU6 ? FCL_ACT_RELU6 : FCL_ACT_RELU, 0.0f};
+    return p->out_act ? fcl_act_add_fwd(ctx, y, y, r, &a) : fcl_add_fwd(ctx, y, y, r);
+}
+
+fcl_status fcl_conv2d_fwd_res(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, const fcl_tensor *w,
+                              const fcl_tensor *b, const fcl_tensor *r, const fcl_conv2d_params *p0,
+                              fcl_conv_prep *prep)
+{
     static const char op[] = "fcl_conv2d_fwd";
     fcl_status st;
     int oh, ow;
     fcl_conv_tune t;
     fwd_path path;
-    const conv_arg args[] = {{"x", x, CT_X, 0}, {"w", w, CT_W, 0}, {"b", b, CT_B, 1}, {"y", y, CT_Y, 0}};
-    if ((st = begin(ctx, op, p, args, 4, 3, 1, &oh, &ow, &t))) goto fail;
+    const conv_arg args[] = {{"x", x, CT_X, 0}, {"w", w, CT_W, 0}, {"b", b, CT_B, 1}, {"r", r, CT_Y, 1},
+                             {"y", y, CT_Y, 0}};
+    if ((st = begin(ctx, op, p0, args, 5, 4, 1, &oh, &ow, &t))) goto fail;
 
-    const int dw = fcl_conv2d_algo_of(p) == FCL_CONV_DEPTHWISE;
-    if (fcl_conv_wino_use(&t, p))
-        path = FWD_WINO, st = fcl_conv_wino_fwd(ctx, &t, y, x, w, b, p, oh, ow, prep);
-    else if (t.gpu && dw)
-        path = FWD_GPU_DW, st = fcl_conv_dw_gpu_fwd(ctx, &t.g, y, x, w, b, p, oh, ow);
-    else if (t.gpu)
-        path = FWD_GPU, st = fcl_conv_gpu_fwd(ctx, &t.g, y, x, w, b, p, oh, ow);
-    else if (dw)
-        path = FWD_DW, st = dw_fwd(ctx, &t, y, x, w, b, p, oh, ow);
+    const int dw = fcl_conv2d_algo_of(p0) == FCL_CONV_DEPTHWISE;
+    fcl_conv2d_params q = *p0; /* with r, paths that do not add it run without the activation */
+    const fcl_conv2d_params *p = &q;
+    path = fcl_conv_wino_use(&t, p) ? FWD_WINO : t.gpu && dw ? FWD_GPU_DW : t.gpu ? FWD_GPU : dw ? FWD_DW : FWD_GEMM;
+    if (r && !FUSES_ADD[path]) q.out_act = FCL_CONV_ACT_NONE;
+    if (path == FWD_WINO)
+        st = fcl_conv_wino_fwd(ctx, &t, y, x, w, b, p, oh, ow, prep);
+    else if (path == FWD_GPU_DW)
+        st = fcl_conv_dw_gpu_fwd(ctx, &t.g, y, x, w, b, p, oh, ow);
+    else if (path == FWD_GPU)
+        st = fcl_conv_gpu_fwd(ctx, &t.g, y, x, w, b, p, oh, ow);
+    else if (path == FWD_DW)
+        st = dw_fwd(ctx, &t, y, x, w, b, p, oh, ow);
     else
-        path = FWD_GEMM, st = fcl_conv_gemm_fwd(ctx, &t, y, x, w, b, p, oh, ow);
+        st = fcl_conv_gemm_fwd(ctx, &t, y, x, w, b, p, oh, ow);
     if (!st && !FUSES_ACT[path]) st = fcl_conv_act_pass(ctx, y, p);
+    if (!st && r && !FUSES_ADD[path]) st = act_add_pass(ctx, y, r, p0);
 fail:
     return st;
 }

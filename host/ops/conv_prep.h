@@ -41,4 +41,11 @@ void fcl_conv_prep_release(fcl_ctx *ctx, fcl_conv_prep *prep);
 fcl_status fcl_conv2d_fwd_prep(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, const fcl_tensor *w,
                                const fcl_tensor *b, const fcl_conv2d_params *p, fcl_conv_prep *prep);
 
+/* y = act(conv(x, w) + b + r): fcl_conv2d_fwd_prep with a residual r [n, cout, oh, ow] (NULL:
+ * none) added after the bias and before p->out_act; r must not overlap y. Bit for bit the conv
+ * followed by fcl_act_add_fwd(y, y, r) (or fcl_add_fwd without an activation). */
+fcl_status fcl_conv2d_fwd_res(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, const fcl_tensor *w,
+                              const fcl_tensor *b, const fcl_tensor *r, const fcl_conv2d_params *p,
+                              fcl_conv_prep *prep);
+
 #endif
