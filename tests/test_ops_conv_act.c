@@ -59,8 +59,9 @@ static const char *const tunings[] = {
     "-DCONV_COL_KB=1 -DFCL_USE_SG=0",
     "conv:-DCONV_WINO=2",
     "conv:-DCONV_MB=4 -DCONV_NV=1 -DCONV_VW=8 -DCONV_COL_KB=64 -DCONV_BPANEL=0",
+    NULL,
 };
-#define N_TUNINGS (sizeof tunings / sizeof tunings[0])
+#define N_TUNINGS (sizeof tunings / sizeof tunings[0] - 1)
 
 enum { X, W, B, R, Y };
 
@@ -119,14 +120,28 @@ static void exact_vs_unfused(fcl_ctx *ctx, h_buf *b, double *const *h, double *c
     free(fused), free(unfused);
 }
 
-/* case i: cases[i / 3] with ReLU, with a residual and ReLU6, with a residual alone */
+/* Which shapes run under run k (0: the device's tuning, else tunings[k - 1]): every one under
+ * the defaults and the GPU shape; the Winograd ones under F(4x4); the GEMM / 1x1 ones under
+ * other GEMM blocks (the simulator in ci/oclgrind.sh runs all of this). */
+static int joins(const conv_shape *cs, int run)
+{
+    fcl_conv2d_algo a = fcl_conv2d_algo_of(&cs->p);
+    if (run <= 1) return 1;
+    return run == 2 ? a == FCL_CONV_WINOGRAD : a == FCL_CONV_GEMM || a == FCL_CONV_1X1;
+}
+
+/* case i: the (i / 3)-th shape of the run with ReLU, with a residual and ReLU6, with a residual
+ * alone */
 static int gen(const oc_op *op, size_t i, oc_case *c)
 {
-    (void)op;
-    if (i >= 3 * N_CASES) return 0;
+    const int run = *(const int *)op->ud;
+    size_t k = 0;
+    for (size_t seen = 0; k < N_CASES; k++)
+        if (joins(&cases[k], run) && seen++ == i / 3) break;
+    if (k == N_CASES) return 0;
     act_conv_case *ac = OC_P(c, act_conv_case);
     static const int acts[3] = {FCL_CONV_ACT_RELU, FCL_CONV_ACT_RELU6, FCL_CONV_ACT_NONE};
-    const conv_shape *cs = &cases[i / 3];
+    const conv_shape *cs = &cases[k];
     *ac = (act_conv_case){cs->name, cs->p, cs->bias, i % 3 != 0};
     ac->p.out_act = acts[i % 3];
     const fcl_conv2d_params *p = &ac->p;
@@ -148,11 +163,17 @@ static int gen(const oc_op *op, size_t i, oc_case *c)
     return 1;
 }
 
-static const oc_op op = {.name = "conv2d_act", .gen = gen, .dev_fwd = dev_fwd, .ref_fwd = ref_fwd,
-                         .extra = exact_vs_unfused, .tunings = tunings};
-
-static void run_all(void) { oc_run(&op); }
-OC_TEST_TUNED(conv2d_act, every_path, tunings, N_TUNINGS, run_all)
+ParameterizedTestParameters(conv2d_act, every_path)
+{
+    static int runs[N_TUNINGS + 1] = {0, 1, 2, 3};
+    return cr_make_param_array(int, runs, N_TUNINGS + 1);
+}
+ParameterizedTest(int *run, conv2d_act, every_path)
+{
+    const oc_op op = {.name = "conv2d_act", .ud = run, .gen = gen, .dev_fwd = dev_fwd, .ref_fwd = ref_fwd,
+                      .extra = exact_vs_unfused, .tunings = tunings};
+    oc_run_tuned(&op, *run);
+}
 
 /* The backward directions refuse an out_act (the activation's backward comes first); an unknown
  * one is refused by the check; a residual aliasing the output or of another size is refused;
