@@ -20,14 +20,14 @@ typedef struct prep_case {
     {n, ci, h, w, co, kh, kw, sh, sw, ph, pw, 1, 1, g, a, act}
 
 /* Winograd forced and automatic (>= 16 channels; F(4x4) under CONV_WINO=2 where the output is
- * 16x16 or more), odd sizes, with a fused ReLU; paths that keep nothing yet (GEMM, 1x1,
- * depthwise) must still give the plain forward's results. */
+ * 16x16 or more), odd sizes, with a fused ReLU; the GEMM and 1x1 paths (conv_pack's panels) keep
+ * theirs too; the depthwise path keeps nothing and must still give the plain forward's results. */
 static const prep_case cases[] = {
     {"winograd forced, 13x7, 5 -> 6", CP(2, 5, 13, 7, 6, 3, 3, 1, 1, 1, 1, 1, FCL_CONV_WINOGRAD, 0), 1},
     {"winograd auto, 17 -> 19, 18x17, relu", CP(2, 17, 18, 17, 19, 3, 3, 1, 1, 1, 1, 1, 0, FCL_CONV_ACT_RELU), 1},
     {"winograd forced, pad 0x2, 9x12", CP(1, 7, 9, 12, 3, 3, 3, 1, 1, 0, 2, 1, FCL_CONV_WINOGRAD, 0), 1},
-    {"gemm 3x3 stride 2", CP(2, 10, 13, 11, 14, 3, 3, 2, 2, 1, 1, 1, FCL_CONV_GEMM, 0), 0},
-    {"1x1, 7x7, relu6", CP(2, 19, 7, 7, 21, 1, 1, 1, 1, 0, 0, 1, 0, FCL_CONV_ACT_RELU6), 0},
+    {"gemm 3x3 stride 2", CP(2, 10, 13, 11, 14, 3, 3, 2, 2, 1, 1, 1, FCL_CONV_GEMM, 0), 1},
+    {"1x1, 7x7, relu6", CP(2, 19, 7, 7, 21, 1, 1, 1, 1, 0, 0, 1, 0, FCL_CONV_ACT_RELU6), 1},
     {"depthwise 3x3", CP(2, 5, 13, 13, 5, 3, 3, 1, 1, 1, 1, 5, 0, 0), 0},
 };
 #define N_CASES (sizeof cases / sizeof cases[0])

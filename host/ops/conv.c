@@ -345,7 +345,7 @@ fcl_status fcl_conv2d_fwd_res(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, 
     else if (path == FWD_DW)
         st = dw_fwd(ctx, &t, y, x, w, b, p, oh, ow);
     else
-        st = fcl_conv_gemm_fwd(ctx, &t, y, x, w, b, p, oh, ow);
+        st = fcl_conv_gemm_fwd(ctx, &t, y, x, w, b, p, oh, ow, prep);
     if (!st && !FUSES_ACT[path]) st = fcl_conv_act_pass(ctx, y, p);
     if (!st && r && !FUSES_ADD[path]) st = act_add_pass(ctx, y, r, p0);
 fail:

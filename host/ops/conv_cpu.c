@@ -109,7 +109,8 @@ fcl_status fcl_conv_gemm_nt(fcl_ctx *ctx, const fcl_conv_tune *t, int G, int M, 
 }
 
 /* Packs A(m, k) = w[w.offset + g * s_g + m * s_m + k * s_k] (m < M, k < K) for conv_gemm_nn
- * into a new pool buffer *dst (*cap bytes; the caller frees it). */
+ * into *dst: a new pool buffer (*cap bytes; the caller frees it) when *dst is NULL, else the
+ * caller's buffer of at least G * nmb * CONV_MB * K floats (a prepared-weights slot). */
 fcl_status fcl_conv_pack(fcl_ctx *ctx, const fcl_conv_tune *t, cl_mem *dst, size_t *cap, int G, int M, int K,
                        const fcl_tensor *w, int s_g, int s_m, int s_k)
 {
@@ -117,7 +118,7 @@ fcl_status fcl_conv_pack(fcl_ctx *ctx, const fcl_conv_tune *t, cl_mem *dst, size
     if (floats >= INT_MAX)
         return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "conv2d: the packed weights (%zu floats) exceed 32-bit indexing",
                        floats);
-    fcl_status st = fcl_pool_alloc(ctx, floats * sizeof(float), dst, cap);
+    fcl_status st = *dst ? FCL_OK : fcl_pool_alloc(ctx, floats * sizeof(float), dst, cap);
     if (st) return st;
     fcl_op_args x;
     if (fcl_conv_start(ctx, &CONV, "conv_pack", &x)) return x.st;
@@ -237,18 +238,27 @@ fcl_conv_operand fcl_conv_ws_operand(const fcl_conv_ws *w, int rows_g, int ld, i
 /* ---- the directions ------------------------------------------------------------------------------ */
 
 /* y = act(conv(x, w) + b) through the GEMM: y[g] = W[g] * B[g], B = x (1x1) or im2col(x), the
- * output activation p->out_act applied in conv_gemm_nn's store. */
+ * output activation p->out_act applied in conv_gemm_nn's store. The packed weights are kept in
+ * prep (when given) across calls at one version, keyed by CONV_MB (their panel layout). */
 fcl_status fcl_conv_gemm_fwd(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *y, const fcl_tensor *x,
-                             const fcl_tensor *w, const fcl_tensor *b, const fcl_conv2d_params *p, int oh, int ow)
+                             const fcl_tensor *w, const fcl_tensor *b, const fcl_conv2d_params *p, int oh, int ow,
+                             fcl_conv_prep *prep)
 {
     fcl_status st;
     fcl_conv_ws col = {NULL, 0};
-    cl_mem packed = NULL;
+    cl_mem packed = NULL, kept = NULL;
     size_t packed_cap = 0;
+    int fill = 1;
     fcl_conv2d_algo algo = fcl_conv2d_algo_of(p);
     int G = p->groups, M = p->cout / G, Kg = p->cin / G * p->kh * p->kw, P = oh * ow;
+    size_t bytes = (size_t)G * fcl_op_div_up((size_t)M, (size_t)t->mb) * t->mb * Kg * sizeof(float);
+    if ((st = fcl_conv_prep_get(ctx, prep, FCL_CONV_PREP_GEMM, t->mb, bytes, &kept, &fill))) goto fail;
+    packed = kept;
     /* y[g] = W[g] * B[g]: A(m, k) = w[g * M + m][k] */
-    if ((st = fcl_conv_pack(ctx, t, &packed, &packed_cap, G, M, Kg, w, M * Kg, Kg, 1))) goto fail;
+    if (fill) {
+        if ((st = fcl_conv_pack(ctx, t, &packed, &packed_cap, G, M, Kg, w, M * Kg, Kg, 1))) goto fail;
+        if (kept) fcl_conv_prep_done(prep, FCL_CONV_PREP_GEMM);
+    }
     if (algo == FCL_CONV_1X1 && P % (t->nb / t->nv) == 0) {
         /* B = x itself. When P is not a multiple of the vector width CONV_VW, vectors would straddle
          * two images and read x lane by lane: the im2col path below (a plain gather for 1x1) is faster.
@@ -266,7 +276,7 @@ fcl_status fcl_conv_gemm_fwd(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *y
         if ((st = fcl_conv_gemm_nn_act(ctx, t, G, M, Kg, P, cnt * P, packed, &bc, &c, b, 0, p->out_act))) goto fail;
     }
 fail:
-    if (packed) fcl_pool_free(ctx, packed, packed_cap);
+    if (packed && !kept) fcl_pool_free(ctx, packed, packed_cap);
     fcl_conv_ws_free(ctx, &col);
     return st;
 }

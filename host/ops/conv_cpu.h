@@ -4,6 +4,7 @@
 
 #include "facecl/ops_conv.h"
 #include "ops/conv_gpu.h"
+#include "ops/conv_prep.h"
 #include "ops/op_util.h"
 
 /* The context's "conv" tuning values (host/runtime/tuning_table.c, checked when set): the build
@@ -60,7 +61,8 @@ fcl_status fcl_conv_gemm_nn_act(fcl_ctx *ctx, const fcl_conv_tune *t, int G, int
 fcl_status fcl_conv_gemm_nt(fcl_ctx *ctx, const fcl_conv_tune *t, int G, int M, int N, int P, int nimg,
                             const fcl_conv_operand *a, const fcl_conv_operand *b, const fcl_tensor *c);
 /* Packs A(m, k) = w[w.offset + g * s_g + m * s_m + k * s_k] (m < M, k < K) for fcl_conv_gemm_nn
- * into a new pool buffer *dst (*cap bytes; the caller frees it with fcl_pool_free). */
+ * into *dst: a new pool buffer (*cap bytes; the caller frees it with fcl_pool_free) when *dst is
+ * NULL, else the caller's buffer (large enough for G * ceil(M / mb) * mb * K floats). */
 fcl_status fcl_conv_pack(fcl_ctx *ctx, const fcl_conv_tune *t, cl_mem *dst, size_t *cap, int G, int M, int K,
                          const fcl_tensor *w, int s_g, int s_m, int s_k);
 
@@ -88,9 +90,10 @@ fcl_conv_operand fcl_conv_in_operand(const fcl_tensor *t, int i0, const fcl_conv
 fcl_conv_operand fcl_conv_ws_operand(const fcl_conv_ws *w, int rows_g, int ld, int P);
 
 /* The im2col-GEMM algorithm (dense, grouped and 1x1 convolutions), already checked by conv.c; the
- * forward applies p->out_act itself. */
+ * forward applies p->out_act itself and keeps its packed weights in prep (NULL: a temporary). */
 fcl_status fcl_conv_gemm_fwd(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *y, const fcl_tensor *x,
-                             const fcl_tensor *w, const fcl_tensor *b, const fcl_conv2d_params *p, int oh, int ow);
+                             const fcl_tensor *w, const fcl_tensor *b, const fcl_conv2d_params *p, int oh, int ow,
+                             fcl_conv_prep *prep);
 fcl_status fcl_conv_gemm_bwd_data(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *dx, const fcl_tensor *dy,
                                   const fcl_tensor *w, const fcl_conv2d_params *p, int oh, int ow);
 fcl_status fcl_conv_gemm_bwd_weight(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *dw, const fcl_tensor *dy,
