@@ -10,6 +10,7 @@
 #include "facecl/tuning.h"
 #include "ops/conv_act.h"
 #include "ops/conv_cpu.h"
+#include "ops/conv_implicit.h"
 #include "ops/conv_prep.h"
 #include "ops/conv_wino.h"
 #include "ops/conv_wino_wgrad.h"
@@ -80,6 +81,11 @@ fcl_status fcl_conv2d_check(const fcl_conv2d_params *p, int *oh, int *ow, fcl_er
                            "%dx%d, pad %dx%d)", p->kh, p->kw, p->groups, p->stride_h, p->stride_w, p->dil_h,
                            p->dil_w, p->pad_h, p->pad_w);
         break;
+    case FCL_CONV_IMPLICIT:
+        if (p->groups != 1)
+            return FCL_ERR(err, FCL_ERR_INVALID_ARG, "conv2d: algo implicit needs a dense conv (groups 1, got %d)",
+                           p->groups);
+        break;
     case FCL_CONV_DEPTHWISE:
         if (!applies_dw(p))
             return FCL_ERR(err, FCL_ERR_INVALID_ARG, "conv2d: algo depthwise needs groups == cin == cout (got %d, %d, %d)",
@@ -108,8 +114,10 @@ fcl_conv2d_algo fcl_conv2d_algo_in(fcl_ctx *ctx, const fcl_conv2d_params *p, int
     fcl_conv2d_algo a = fcl_conv2d_algo_of(p);
     const int ok = !fcl_conv2d_check(p, NULL, NULL, NULL) && !fcl_conv_tune_get(ctx, &t);
     if (weight_grad) /* as conv_bwd */
-        return ok && fcl_conv_wgrad_use(ctx, &t, p) ? FCL_CONV_WINOGRAD : a == FCL_CONV_WINOGRAD ? FCL_CONV_GEMM : a;
-    return ok && fcl_conv_wino_use(&t, p) ? FCL_CONV_WINOGRAD : a;
+        return ok && fcl_conv_wgrad_use(ctx, &t, p) ? FCL_CONV_WINOGRAD
+                                                    : a == FCL_CONV_WINOGRAD || a == FCL_CONV_IMPLICIT ? FCL_CONV_GEMM : a;
+    if (ok && fcl_conv_implicit_use(ctx, &t, p, FCL_CIM_FWD)) return FCL_CONV_IMPLICIT;
+    return ok && fcl_conv_wino_use(&t, p) ? FCL_CONV_WINOGRAD : a == FCL_CONV_IMPLICIT ? FCL_CONV_GEMM : a;
 }
 
 const char *fcl_conv2d_algo_name(fcl_conv2d_algo a)
@@ -119,6 +127,7 @@ const char *fcl_conv2d_algo_name(fcl_conv2d_algo a)
     case FCL_CONV_1X1: return "1x1";
     case FCL_CONV_DEPTHWISE: return "depthwise";
     case FCL_CONV_WINOGRAD: return "winograd";
+    case FCL_CONV_IMPLICIT: return "implicit";
     default: return "auto";
     }
 }
@@ -282,14 +291,14 @@ static fcl_status begin(fcl_ctx *ctx, const char *op, const fcl_conv2d_params *p
  * fcl_conv_act_pass itself for its variants that do not): 1; 0: fcl_conv2d_fwd runs the in-place
  * pass after it. A path flips its entry when its epilogue lands (tests/test_ops_conv.c forces every
  * path with out_act against the double reference either way). */
-typedef enum fwd_path { FWD_GEMM, FWD_WINO, FWD_DW, FWD_GPU, FWD_GPU_DW, FWD_PATHS } fwd_path;
+typedef enum fwd_path { FWD_GEMM, FWD_WINO, FWD_DW, FWD_GPU, FWD_GPU_DW, FWD_IMPLICIT, FWD_PATHS } fwd_path;
 static const unsigned char FUSES_ACT[FWD_PATHS] = {[FWD_GEMM] = 1, [FWD_WINO] = 1, [FWD_DW] = 1, [FWD_GPU] = 0,
-                                                   [FWD_GPU_DW] = 0};
+                                                   [FWD_GPU_DW] = 0, [FWD_IMPLICIT] = 1};
 /* Likewise for a residual r (fcl_conv2d_fwd_res): 1 when the path adds r (after the bias, before
  * the activation) in its kernels; 0: the path runs without the activation and one act_add pass
  * (fcl_act_add_fwd, or fcl_add_fwd) follows. */
 static const unsigned char FUSES_ADD[FWD_PATHS] = {[FWD_GEMM] = 0, [FWD_WINO] = 0, [FWD_DW] = 0, [FWD_GPU] = 0,
-                                                   [FWD_GPU_DW] = 0};
+                                                   [FWD_GPU_DW] = 0, [FWD_IMPLICIT] = 0};
 
 fcl_status fcl_conv_act_pass(fcl_ctx *ctx, fcl_tensor *y, const fcl_conv2d_params *p)
 {
@@ -334,10 +343,13 @@ fcl_status fcl_conv2d_fwd_res(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, 
     const int dw = fcl_conv2d_algo_of(p0) == FCL_CONV_DEPTHWISE;
     fcl_conv2d_params q = *p0; /* with r, paths that do not add it run without the activation */
     const fcl_conv2d_params *p = &q;
-    path = fcl_conv_wino_use(&t, p) ? FWD_WINO : t.gpu && dw ? FWD_GPU_DW : t.gpu ? FWD_GPU : dw ? FWD_DW : FWD_GEMM;
+    path = fcl_conv_wino_use(&t, p) ? FWD_WINO : fcl_conv_implicit_use(ctx, &t, p, FCL_CIM_FWD) ? FWD_IMPLICIT
+           : t.gpu && dw ? FWD_GPU_DW : t.gpu ? FWD_GPU : dw ? FWD_DW : FWD_GEMM;
     if (r && !FUSES_ADD[path]) q.out_act = FCL_CONV_ACT_NONE;
     if (path == FWD_WINO)
         st = fcl_conv_wino_fwd(ctx, &t, y, x, w, b, p, oh, ow, prep);
+    else if (path == FWD_IMPLICIT)
+        st = fcl_conv_implicit_fwd(ctx, &t, y, x, w, b, p, oh, ow);
     else if (path == FWD_GPU_DW)
         st = fcl_conv_dw_gpu_fwd(ctx, &t.g, y, x, w, b, p, oh, ow);
     else if (path == FWD_GPU)
@@ -381,6 +393,8 @@ static fcl_status conv_bwd(fcl_ctx *ctx, const bwd_dir *f, fcl_tensor *out, cons
     if (st) return st;
     int dw = fcl_conv2d_algo_of(p) == FCL_CONV_DEPTHWISE;
     if (f == &BWD_DATA && fcl_conv_wino_use(&t, p)) return fcl_conv_wino_bwd_data(ctx, &t, out, dy, other, p, oh, ow);
+    if (f == &BWD_DATA && fcl_conv_implicit_use(ctx, &t, p, FCL_CIM_DATA))
+        return fcl_conv_implicit_bwd_data(ctx, &t, out, dy, other, p, oh, ow);
     if (f == &BWD_WEIGHT && fcl_conv_wgrad_use(ctx, &t, p)) return fcl_conv_wgrad(ctx, &t, out, dy, other, p, oh, ow);
     if (t.gpu) return (dw ? f->gpu_dw : f->gpu)(ctx, &t.g, out, dy, other, p, oh, ow);
     return (dw ? f->dw : f->gemm)(ctx, &t, out, dy, other, p, oh, ow);

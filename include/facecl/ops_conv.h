@@ -53,13 +53,20 @@ typedef enum fcl_conv2d_act {
  *              or 2 (fcl_conv2d_algo_in says so; fcl_conv2d_algo_of, having no context, reports GEMM). Largest relative error vs a double reference
  *              in tests/test_ops_conv.c: F(2x2) 2e-6 like im2col-GEMM's 3e-6, F(4x4) 4e-5
  *              (its transforms scale by up to 8 and 1/24)
+ *   IMPLICIT   implicit GEMM (host/ops/conv_implicit.c): no im2col buffer, register blocks of
+ *              pixels x channel vectors reading the (zero-padded) input directly; the forward
+ *              and the data gradient (per stride phase, no col2im; the weight gradient runs on
+ *              the GEMM); needs groups 1. The automatic choice takes it for strided dense convs
+ *              with 25 or more taps (the 7x7 stem) where the "conv" tuning's CONV_IMPLICIT says
+ *              so (fcl_conv2d_algo_in)
  * All are deterministic: no atomics, reductions in a fixed order. */
 typedef enum fcl_conv2d_algo {
     FCL_CONV_AUTO = 0,
     FCL_CONV_GEMM = 1,
     FCL_CONV_1X1 = 2,
     FCL_CONV_DEPTHWISE = 3,
-    FCL_CONV_WINOGRAD = 4
+    FCL_CONV_WINOGRAD = 4,
+    FCL_CONV_IMPLICIT = 5
 } fcl_conv2d_algo;
 
 /* Output extent: floor((in + 2 * pad - dil * (k - 1) - 1) / stride) + 1 (may be <= 0 when the
@@ -76,7 +83,7 @@ fcl_conv2d_algo fcl_conv2d_algo_of(const fcl_conv2d_params *p);
 /* The algorithm that runs for p on ctx's device: fcl_conv2d_fwd / _bwd_data (weight_grad 0) or
  * fcl_conv2d_bwd_weight (1), automatic choices read from ctx's tuning (Winograd on the CPU). */
 fcl_conv2d_algo fcl_conv2d_algo_in(fcl_ctx *ctx, const fcl_conv2d_params *p, int weight_grad);
-const char *fcl_conv2d_algo_name(fcl_conv2d_algo a);    /* "gemm", "1x1", "depthwise", "winograd", "auto" */
+const char *fcl_conv2d_algo_name(fcl_conv2d_algo a);    /* "gemm", "1x1", "depthwise", "winograd", "implicit", "auto" */
 
 /* Floating-point operations (2 per multiply-add) of the forward pass; the backward to the data
  * and the backward to the weights cost the same. */

@@ -1,0 +1,207 @@
+/* cl/conv_implicit.cl: implicit-GEMM convolution (no im2col buffer): vectors along output channels, input pixels broadcast from NCHW. */
+
+/* The forward as a GEMM whose right operand is never built: y[img][co][oy][ox] = sum over (kh,
+ * ci, kw) of wt[kh][ci][kw][co] * xp[img][ci][oy * sh + kh * dh][ox * sw + kw * dw] (+ bias),
+ * where xp is x zero-padded by (ph, pw) (cim_pad; x itself when there is no padding). A work-item
+ * holds a register block of CONV_MB output pixels (consecutive over image, row, column) x CONV_NV
+ * vectors of CONV_VW output channels: per reduction step it loads CONV_NV weight vectors (one
+ * contiguous run of the re-laid weights) and CONV_MB input values, each broadcast over the
+ * vectors. The block sizes are the "conv" family's conv_gemm_nn ones (the same register budget,
+ * transposed). */
+#if !defined(CONV_MB) || !defined(CONV_NV) || !defined(CONV_VW)
+#error "CONV_MB / CONV_NV / CONV_VW come from the \"conv\" tuning family"
+#endif
+#if CONV_VW == 16
+typedef float16 cimV;
+#define cim_vload vload16
+#define cim_vstore vstore16
+#elif CONV_VW == 8
+typedef float8 cimV;
+#define cim_vload vload8
+#define cim_vstore vstore8
+#else
+#error "CONV_VW must be 8 or 16"
+#endif
+#define CIM_NB (CONV_VW * CONV_NV)
+
+/* dst[img][c][r][q] = src[img][c][r - ph][q - pw] (0 outside src): the padded copy, Hp x Wp
+ * planes (only the rows and columns the windows read). One work-item writes one row.
+ * Global: (Hp, n * C). */
+__kernel void cim_pad(__global float *restrict dst, __global const float *restrict src, const int src_off,
+                      const int H, const int W, const int Hp, const int Wp, const int ph, const int pw)
+{
+    const int r = get_global_id(0), plane = get_global_id(1);
+    if (r >= Hp) return;
+    __global float *d = dst + ((size_t)plane * Hp + r) * Wp;
+    const int iy = r - ph;
+    if (iy < 0 || iy >= H) {
+        for (int q = 0; q < Wp; q++) d[q] = 0.0f;
+        return;
+    }
+    __global const float *s = src + src_off + ((size_t)plane * H + iy) * W;
+    const int lo = min(pw, Wp), hi = clamp(pw + W, lo, Wp);
+    for (int q = 0; q < lo; q++) d[q] = 0.0f;
+    for (int q = lo; q < hi; q++) d[q] = s[q - pw];
+    for (int q = hi; q < Wp; q++) d[q] = 0.0f;
+}
+
+/* Re-lays w [M][C][KH][KW] (w [C][M][KH][KW] when tr: the data gradient, M = cin) in panels of
+ * CIM_NB channels m, each in the kernels' reduction order over the taps kh = kh0 + u * khs (u <
+ * nkh), c, kw = kw0 + t * kws (t < nkw) (the forward: all taps; the data gradient: one phase's):
+ * dst[mb][u][c][t][j] = w[m = mb * CIM_NB + j][c][kh][kw] (0 for m >= M). A work-item's weights
+ * are then one sequential stream (rows M apart would be a large power-of-two stride at ResNet's
+ * widths: few L1 sets, no prefetch). One work-item writes the taps of one channel c for one
+ * panel. Global: (C, nmb). */
+__kernel void cim_weights(__global float *restrict dst, const int dst_off, __global const float *restrict w, const int w_off, const int M,
+                          const int C, const int KH, const int KW, const int tr, const int kh0, const int nkh,
+                          const int khs, const int kw0, const int nkw, const int kws)
+{
+    const int c = get_global_id(0), mb = get_global_id(1);
+    if (c >= C) return;
+    __global float *d = dst + dst_off + (size_t)mb * nkh * C * nkw * CIM_NB;
+    for (int u = 0; u < nkh; u++)
+        for (int t = 0; t < nkw; t++) {
+            const int kh = kh0 + u * khs, kw = kw0 + t * kws;
+            __global float *dk = d + ((u * C + c) * nkw + t) * CIM_NB;
+            for (int j = 0; j < CIM_NB; j++) {
+                const int m = mb * CIM_NB + j;
+                dk[j] = m >= M ? 0.0f : w[w_off + ((tr ? c * M + m : m * C + c) * KH + kh) * KW + kw];
+            }
+        }
+}
+
+/* acc[r][v] += sum over c < C and t < nkw of wp[c * wc + t * wk + v-th vector] * src[xo[r] + c *
+ * plane + t * xk]: one kernel row (kh) of every channel, its taps kw0 + t * (step) (the forward:
+ * all KW; a phase of the data gradient: those landing on its pixels). */
+__attribute__((always_inline)) inline void cim_row(cimV acc[CONV_MB][CONV_NV], __global const float *src, const int *xo,
+                                                   const int plane, const int C, const int nkw, const int xk,
+                                                   __global const float *wp, const int wc, const int wk)
+{
+    for (int c = 0; c < C; c++) {
+        __global const float *sc = src + c * plane;
+        __global const float *wq = wp + c * wc;
+        for (int t = 0; t < nkw; t++) {
+            cimV wv[CONV_NV];
+#pragma unroll
+            for (int v = 0; v < CONV_NV; v++) wv[v] = cim_vload(v, wq);
+#pragma unroll
+            for (int r = 0; r < CONV_MB; r++) {
+                const cimV a = (cimV)(sc[xo[r] + t * xk]);
+#pragma unroll
+                for (int v = 0; v < CONV_NV; v++) acc[r][v] = fma(a, wv[v], acc[r][v]);
+            }
+            wq += wk;
+        }
+    }
+}
+
+/* The block's pixels q0 + r < npix: q = (img, j, i) over n x QH x QW, output pixel (a + sy * j, b
+ * + sx * i) of an OH x OW plane (the forward: a = b = 0, sy = sx = 1, the whole plane). */
+typedef struct cim_pix {
+    int npix, QH, QW, a, sy, b, sx, OH, OW;
+} cim_pix;
+
+/* out[img][m][pixel] (+)= the block's sums (+ bias[m]) for the pixels q0 + r < npix and channels
+ * m < M (out: [n][M][OH][OW]), the output activation act (cl/conv_act.cl) applied when not
+ * accumulating. */
+__attribute__((always_inline)) inline void cim_store(cimV acc[CONV_MB][CONV_NV], __global float *out, const int q0,
+                                                     const cim_pix pg, const int m0, const int M,
+                                                     __global const float *bias, const int has_bias, const int accumulate,
+                                                     const int act)
+{
+    const int P = pg.OH * pg.OW, Q = pg.QH * pg.QW;
+#pragma unroll
+    for (int v = 0; v < CONV_NV; v++) {
+        float bs[CONV_VW];
+        for (int l = 0; l < CONV_VW; l++) bs[l] = has_bias && m0 + v * CONV_VW + l < M ? bias[m0 + v * CONV_VW + l] : 0.0f;
+#pragma unroll
+        for (int r = 0; r < CONV_MB; r++) {
+            const int q = q0 + r;
+            if (q >= pg.npix) break;
+            const int img = q / Q, p = q - img * Q, j = p / pg.QW, i = p - j * pg.QW;
+            __global float *o = out + (size_t)img * M * P + (pg.a + pg.sy * j) * pg.OW + pg.b + pg.sx * i;
+            float t[CONV_VW];
+            cim_vstore(acc[r][v], 0, t);
+            for (int l = 0; l < CONV_VW; l++) {
+                const int m = m0 + v * CONV_VW + l;
+                if (m >= M) break;
+                const float val = t[l] + bs[l];
+                o[(size_t)m * P] = accumulate ? o[(size_t)m * P] + val : CONV_ACT(float, val, act);
+            }
+        }
+    }
+}
+
+/* The per-pixel source offsets of a block: pixel q = (img, j, i) of n x QH x QW reads from
+ * src_off + img * C * plane + (j * sy + top) * Wp + i * sx + left (the block's last pixel stands
+ * in for those past npix). */
+__attribute__((always_inline)) inline void cim_offsets(int *xo, const int q0, const int npix, const int QH, const int QW,
+                                                       const int src_off, const int img_stride, const int sy,
+                                                       const int sx, const int Wp, const int top, const int left)
+{
+#pragma unroll
+    for (int r = 0; r < CONV_MB; r++) {
+        const int q = min(q0 + r, npix - 1), img = q / (QH * QW), p = q - img * QH * QW, j = p / QW, i = p - j * QW;
+        xo[r] = src_off + img * img_stride + (j * sy + top) * Wp + i * sx + left;
+    }
+}
+
+__attribute__((always_inline)) inline void cim_zero(cimV acc[CONV_MB][CONV_NV])
+{
+#pragma unroll
+    for (int r = 0; r < CONV_MB; r++)
+#pragma unroll
+        for (int v = 0; v < CONV_NV; v++) acc[r][v] = (cimV)(0.0f);
+}
+
+/* y = conv(x, w) + bias, x padded into xp ([n][C][Hp][Wp]), wt from cim_weights.
+ * Global: (ceil(n * OH * OW / CONV_MB), ceil(M / CIM_NB)). */
+__kernel void cim_fwd(__global float *restrict y, const int y_off, __global const float *restrict xp, const int x_off,
+                      __global const float *restrict wt, __global const float *restrict bias,
+                      const int bias_off, const int has_bias, const int n, const int C, const int Hp, const int Wp,
+                      const int M, const int OH, const int OW, const int KH, const int KW, const int sh,
+                      const int sw, const int dh, const int dw, const int act)
+{
+    const int q0 = get_global_id(0) * CONV_MB, m0 = get_global_id(1) * CIM_NB, plane = Hp * Wp;
+    const cim_pix pg = {n * OH * OW, OH, OW, 0, 1, 0, 1, OH, OW};
+    if (q0 >= pg.npix || m0 >= M) return;
+    int xo[CONV_MB];
+    cim_offsets(xo, q0, pg.npix, OH, OW, x_off, C * plane, sh, sw, Wp, 0, 0);
+    cimV acc[CONV_MB][CONV_NV];
+    cim_zero(acc);
+    for (int kh = 0; kh < KH; kh++)
+        cim_row(acc, xp + kh * dh * Wp, xo, plane, C, KW, dw, wt + ((size_t)m0 * KH + kh * CIM_NB) * C * KW, KW * CIM_NB,
+                CIM_NB);
+    cim_store(acc, y + y_off, q0, pg, m0, M, bias + bias_off, has_bias, 0, act);
+}
+
+/* dx += the data gradient on the pixels of one phase (a, b): dx[img][m][a + sh * j][b + sw * i]
+ * gathers w[c][m][kh][kw] * dy[img][c][oy][ox] over the taps with oy * sh - ph + kh * dh = a + sh *
+ * j, i.e. kh = kh0 + u * khs (u < nkh) and oy = j + (a + ph - kh * dh) / sh, columns likewise:
+ * for a stride-2 3x3 conv, 4 stride-1 sub-convolutions with 2x2, 2x1, 1x2 and 1x1 kernels, no
+ * multiplications by inserted zeros. dyp is dy zero-padded by (top, left) into OHp x OWp planes
+ * (every row and column a tap reaches), wt from cim_weights (tr: panels of input channels m, this
+ * phase's taps only).
+ * Global: (ceil(n * QH * QW / CONV_MB), ceil(M / CIM_NB)). */
+__kernel void cim_bwd_data(__global float *restrict dx, const int dx_off, __global const float *restrict dyp,
+                           __global const float *restrict wt, const int wt_off, const int n, const int C, const int OHp, const int OWp,
+                           const int top, const int left, const int M, const int H, const int W, const int KH,
+                           const int KW, const int sh, const int sw, const int ph, const int pw, const int dh,
+                           const int dw, const int a, const int b, const int QH, const int QW, const int kh0,
+                           const int nkh, const int khs, const int kw0, const int nkw, const int kws)
+{
+    const int q0 = get_global_id(0) * CONV_MB, m0 = get_global_id(1) * CIM_NB, plane = OHp * OWp;
+    const cim_pix pg = {n * QH * QW, QH, QW, a, sh, b, sw, H, W};
+    if (q0 >= pg.npix || m0 >= M) return;
+    int xo[CONV_MB];
+    cim_offsets(xo, q0, pg.npix, QH, QW, 0, C * plane, 1, 1, OWp, top, left);
+    cimV acc[CONV_MB][CONV_NV];
+    cim_zero(acc);
+    const int col0 = (b + pw - kw0 * dw) / sw, colk = -(kws * dw) / sw;
+    for (int u = 0; u < nkh; u++) {
+        const int kh = kh0 + u * khs, row = (a + ph - kh * dh) / sh;
+        cim_row(acc, dyp + row * OWp + col0, xo, plane, C, nkw, colk, wt + wt_off + ((size_t)m0 * nkh + u * CIM_NB) * C * nkw,
+                nkw * CIM_NB, CIM_NB);
+    }
+    cim_store(acc, dx + dx_off, q0, pg, m0, M, wt, 0, 1, 0);
+}
