@@ -1,5 +1,6 @@
 /* host/runtime/tuning_table.c: every kernel tuning parameter with its defaults, range and doc (the one place defaults live). */
 #include "runtime/tuning_internal.h"
+#include "facecl/tune_cache.h"
 
 #define P2 FCL_TUNE_POW2
 
@@ -181,6 +182,9 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
     [FCL_T_CONV_IMPLICIT] = {FCL_TF_CONV, "CONV_IMPLICIT", 1, 0, 0, 3, 0,
                              "bits of the directions of strided dense convs on the implicit GEMM (1 forward, 2 data gradient; 0: none)"},
 };
+/* the tuner and the tuning cache hold a family's values in arrays of FCL_TUNE_MAX_PARAMS (conv,
+ * the last family, is the largest) */
+_Static_assert(FCL_T_COUNT - FCL_T_CONV_MB <= FCL_TUNE_MAX_PARAMS, "conv has more parameters than FCL_TUNE_MAX_PARAMS");
 
 const char *const fcl_tune_family_names[FCL_TF_COUNT] = {
     [FCL_TF_ELTWISE] = "eltwise", [FCL_TF_ACT] = "act",   [FCL_TF_BN] = "bn",     [FCL_TF_POOL] = "pool",

@@ -19,7 +19,7 @@ extern "C" {
  * A file whose key is another device's, driver's or facecl version's, whose sum does not match,
  * or that holds an unknown record, parameter or an out-of-range value is ignored as a whole. */
 
-#define FCL_TUNE_MAX_PARAMS 24
+#define FCL_TUNE_MAX_PARAMS 48
 #define FCL_TUNE_NAME 32
 
 typedef enum fcl_tune_kind {
