@@ -80,7 +80,7 @@ static fcl_status config_apply(fcl_ctx *ctx, const config *c)
  * rows x B rows of conv_gemm_nt, CONV_TM x CONV_TN), then work-group sizes, the im2col chunk,
  * the vector widths, the algorithm of 3x3 stride-1 convs (CONV_WINO 0/1/2) and of their weight
  * gradient (CONV_WGRAD 0/1/2), the GEMM's right-operand layout (CONV_BPANEL), which weight gradients
- * run on conv_gemm_nn (CONV_WG_NN) and the GEMM of the
+ * run on conv_gemm_nn (CONV_WG_NN), conv_gemm_nn's prefetch distance (CONV_PF) and the GEMM of the
  * linear layers (CONV_LINEAR). Everything else (and conv's GPU path): each numeric parameter
  * halved and doubled. */
 typedef struct move {
@@ -124,6 +124,8 @@ static int moves_for(fcl_tune_family f, const int *cur, move *out, int max)
         ONE(FCL_T_CONV_WG_NN, 0); /* weight gradients on conv_gemm_nn up to this many output px/image */
         ONE(FCL_T_CONV_WG_NN, 256);
         ONE(FCL_T_CONV_WG_NN, 1 << 30);
+        ONE(FCL_T_CONV_PF, 0); /* conv_gemm_nn's software prefetch: off, or further ahead */
+        ONE(FCL_T_CONV_PF, 24);
         /* CLBlast or the conv kernels for the network's own linear layers: timed on its step, so
          * fcl_op_gemm applies a 0 only below 2^26 multiply-adds and margin heads keep the conv
          * kernels (2 and 3 only force one kernel, for the op tests) */
