@@ -345,18 +345,18 @@ inline float8 wino_col6(__global const float *const rp[6], const int8 rv, int ix
 }
 
 /* wino_input_row2 for 6x6 tiles at stride 4 (36 planes): two of a tile's columns are the next
- * tile's first two. */
+ * tile's first two (the tiles wino_input_vec4 cannot take). */
 __attribute__((always_inline)) inline void wino_input_row4(__global float *vp, const int v_g, __global const float *xc, const int H, const int W,
-                            const int ph, const int pw, const int ty, const int TW)
+                            const int ph, const int pw, const int ty, const int tx_a, const int tx_b)
 {
     __global const float *rp[6];
     int rvs[6];
     wino_tile_rows(xc, H, W, 4 * ty - ph, 6, rp, rvs);
     const int8 rv = -(int8)(rvs[0], rvs[1], rvs[2], rvs[3], rvs[4], rvs[5], 0, 0);
     float8 t[6];
-    t[4] = wino_col6(rp, rv, -pw, W);
-    t[5] = wino_col6(rp, rv, 1 - pw, W);
-    for (int tx = 0; tx < TW; tx++) {
+    t[4] = wino_col6(rp, rv, 4 * tx_a - pw, W);
+    t[5] = wino_col6(rp, rv, 4 * tx_a + 1 - pw, W);
+    for (int tx = tx_a; tx < tx_b; tx++) {
         t[0] = t[4];
         t[1] = t[5];
         for (int j = 2; j < 6; j++) t[j] = wino_col6(rp, rv, 4 * tx - pw + j, W);
@@ -372,6 +372,55 @@ __attribute__((always_inline)) inline void wino_input_row4(__global float *vp, c
     }
 }
 
+/* wino_input_vec2 for 6x6 tiles at stride 4: tile tx0 + l reads columns b + 4 l .. b + 4 l + 5
+ * (b = 4 tx0 - pw) of rows y0 .. y0 + 5, row segments of 34 floats. Same operations in the same
+ * order as wino_input_row4. */
+inline void wino_input_vec4(__global float *vp, const int v_g, __global const float *xc, const int H, const int W,
+                            const int y0, const int b, const int nt)
+{
+    const int8 lane4 = (int8)(0, 4, 8, 12, 16, 20, 24, 28) + (int8)(b);
+    float8 d[6][6]; /* d: [row][column j], lanes = tiles */
+#pragma unroll
+    for (int r = 0; r < 6; r++) {
+        const int iy = y0 + r;
+        if ((uint)iy < (uint)H) {
+            __global const float *p = xc + iy * W + b;
+            const float16 a = vload16(0, p), c = vload16(0, p + 16);
+            const float2 e = vload2(0, p + 32);
+            d[r][0] = shuffle2(a, c, (uint8)(0, 4, 8, 12, 16, 20, 24, 28));
+            d[r][1] = shuffle2(a, c, (uint8)(1, 5, 9, 13, 17, 21, 25, 29));
+            d[r][2] = shuffle2(a, c, (uint8)(2, 6, 10, 14, 18, 22, 26, 30));
+            d[r][3] = shuffle2(a, c, (uint8)(3, 7, 11, 15, 19, 23, 27, 31));
+            d[r][4] = shuffle2(a, c, (uint8)(4, 8, 12, 16, 20, 24, 28, 0));
+            d[r][5] = shuffle2(a, c, (uint8)(5, 9, 13, 17, 21, 25, 29, 0));
+            d[r][4].s7 = e.s0;
+            d[r][5].s7 = e.s1;
+#pragma unroll
+            for (int j = 0; j < 6; j++)
+                d[r][j] = select((float8)(0.0f), d[r][j],
+                                 (lane4 + (int8)(j) >= (int8)(0)) & (lane4 + (int8)(j) < (int8)(W)));
+        } else {
+#pragma unroll
+            for (int j = 0; j < 6; j++) d[r][j] = (float8)(0.0f);
+        }
+    }
+    float8 t[6][6]; /* B^T d: [row][column j] */
+#pragma unroll
+    for (int j = 0; j < 6; j++)
+        WINO_BT6(d[0][j], d[1][j], d[2][j], d[3][j], d[4][j], d[5][j], t[0][j], t[1][j], t[2][j], t[3][j], t[4][j],
+                 t[5][j]);
+#pragma unroll
+    for (int r = 0; r < 6; r++) {
+        float8 v[6]; /* (B^T d) B: xi = 6 r + column */
+        WINO_BT6(t[r][0], t[r][1], t[r][2], t[r][3], t[r][4], t[r][5], v[0], v[1], v[2], v[3], v[4], v[5]);
+#pragma unroll
+        for (int c = 0; c < 6; c++) {
+            if (nt == WINO_VL) vstore8(v[c], 0, vp + (6 * r + c) * v_g);
+            else wino_store_part8(v[c], nt, vp + (6 * r + c) * v_g);
+        }
+    }
+}
+
 /* A^T (4 x 6) applied to the 6 values m0..m5 */
 #define WINO_AT6(m0, m1, m2, m3, m4, m5, o0, o1, o2, o3) \
     do {                                                 \
@@ -381,24 +430,37 @@ __attribute__((always_inline)) inline void wino_input_row4(__global float *vp, c
         o3 = m1 - m2 + 8.0f * (m3 - m4) + m5;            \
     } while (0)
 
-/* wino_output_row2 for 6x6 tiles (4x4 outputs each, 36 planes). */
-inline void wino_output_row4(__global float *op, const int OH, const int OW, __global const float *mp,
+/* wino_output_vec2 for 6x6 tiles (4x4 outputs each, 36 planes; 8 tiles, 32 output columns). */
+inline void wino_output_vec4(__global float *op, const int OH, const int OW, __global const float *mp,
                              const int m_g, const float bs, const int accumulate, const int act, const int ty,
-                             const int TW)
+                             const int tx0, const int nt)
 {
-    for (int tx = 0; tx < TW; tx++) {
-        float8 mr[6]; /* row r of the tile, lanes = columns */
-        for (int r = 0; r < 6; r++) {
-            __global const float *q = mp + 6 * r * m_g + tx;
-            mr[r] = (float8)(q[0], q[m_g], q[2 * m_g], q[3 * m_g], q[4 * m_g], q[5 * m_g], 0.0f, 0.0f);
-        }
-        float8 ar[4]; /* A^T m */
-        WINO_AT6(mr[0], mr[1], mr[2], mr[3], mr[4], mr[5], ar[0], ar[1], ar[2], ar[3]);
-        for (int i = 0; i < 4 && 4 * ty + i < OH; i++) {
-            float y[4];
-            WINO_AT6(ar[i].s0, ar[i].s1, ar[i].s2, ar[i].s3, ar[i].s4, ar[i].s5, y[0], y[1], y[2], y[3]);
-            __global float *o = op + (4 * ty + i) * OW + 4 * tx;
-            for (int j = 0; j < 4 && 4 * tx + j < OW; j++) WINO_STORE1(o + j, y[j]);
+    float8 a[4][6]; /* A^T m: [row i][column j], lanes = tiles */
+#pragma unroll
+    for (int j = 0; j < 6; j++) {
+        float8 m[6];
+#pragma unroll
+        for (int r = 0; r < 6; r++) m[r] = vload8(0, mp + (6 * r + j) * m_g);
+        WINO_AT6(m[0], m[1], m[2], m[3], m[4], m[5], a[0][j], a[1][j], a[2][j], a[3][j]);
+    }
+    const int ox = 4 * tx0, n = min(4 * nt, OW - ox);
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        if (4 * ty + i >= OH) break;
+        float8 y0, y1, y2, y3;
+        WINO_AT6(a[i][0], a[i][1], a[i][2], a[i][3], a[i][4], a[i][5], y0, y1, y2, y3);
+        /* output column 4 l + j of the 8 tiles l: y_j lane l */
+        const uint16 zip = (uint16)(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
+        const float16 p01 = shuffle2(y0, y1, zip), p23 = shuffle2(y2, y3, zip);
+        const float16 lo = shuffle2(p01, p23, (uint16)(0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23));
+        const float16 hi = shuffle2(p01, p23, (uint16)(8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31));
+        __global float *o = op + (4 * ty + i) * OW + ox;
+        if (n >= 16) {
+            WINO_STORE(float16, 16, o, lo);
+            if (n == 32) WINO_STORE(float16, 16, o + 16, hi);
+            else wino_out_part(hi, n - 16, o + 16, bs, accumulate, act);
+        } else {
+            wino_out_part(lo, n, o, bs, accumulate, act);
         }
     }
 }
@@ -423,19 +485,20 @@ __kernel void wino_input(__global float *restrict v, const int v_ld, const int v
     __global const float *xc = x + plane;
     for (int ty = 0; ty < TH; ty++) {
         __global float *vp = v + c * v_ld + (img * TH + ty) * TW;
-        if (m == 4) {
-            wino_input_row4(vp, v_g, xc, H, W, ph, pw, ty, TW);
-            continue;
-        }
-        const int y0 = 2 * ty - ph, r_lo = max(y0, 0), r_hi = min(y0 + 3, H - 1); /* the rows read */
+        const int y0 = m * ty - ph, r_lo = max(y0, 0), r_hi = min(y0 + m + 1, H - 1); /* the rows read */
         for (int tx0 = 0; tx0 < TW; tx0 += WINO_VL) {
             /* a row's last vector may spill into the next rows of tiles (written afterwards) while it
              * stays inside this image's tiles */
-            const int nt = (ty * TW + tx0 + WINO_VL <= TH * TW) ? WINO_VL : min(WINO_VL, TW - tx0), b = 2 * tx0 - pw;
-            if (r_lo > r_hi || (plane + r_lo * W + b >= x_lo && plane + r_hi * W + b + 2 * WINO_VL + 2 <= x_hi))
-                wino_input_vec2(vp + tx0, v_g, xc, H, W, y0, b, nt);
-            else
-                wino_input_row2(vp, v_g, xc, H, W, ph, pw, ty, tx0, min(TW, tx0 + WINO_VL));
+            const int nt = (ty * TW + tx0 + WINO_VL <= TH * TW) ? WINO_VL : min(WINO_VL, TW - tx0), b = m * tx0 - pw;
+            const int tx_b = min(TW, tx0 + WINO_VL);
+            if (r_lo > r_hi || (plane + r_lo * W + b >= x_lo && plane + r_hi * W + b + m * WINO_VL + 2 <= x_hi)) {
+                if (m == 4) wino_input_vec4(vp + tx0, v_g, xc, H, W, y0, b, nt);
+                else wino_input_vec2(vp + tx0, v_g, xc, H, W, y0, b, nt);
+            } else if (m == 4) {
+                wino_input_row4(vp, v_g, xc, H, W, ph, pw, ty, tx0, tx_b);
+            } else {
+                wino_input_row2(vp, v_g, xc, H, W, ph, pw, ty, tx0, tx_b);
+            }
         }
     }
 }
@@ -459,10 +522,10 @@ __kernel void wino_output(__global float *restrict out, const int out_off, const
     __global float *op = out + out_off + (img * C + c) * OH * OW;
     for (int ty = 0; ty < TH; ty++) {
         __global const float *mp = m + c * m_ld + (img * TH + ty) * TW;
-        if (mt == 4) wino_output_row4(op, OH, OW, mp, m_g, bs, accumulate, act, ty, TW);
-        else
-            for (int tx0 = 0; tx0 < TW; tx0 += WINO_VL)
-                wino_output_vec2(op, OH, OW, mp + tx0, m_g, bs, accumulate, act, ty, tx0,
-                                 min(WINO_VL, TW - tx0));
+        for (int tx0 = 0; tx0 < TW; tx0 += WINO_VL) {
+            const int nt = min(WINO_VL, TW - tx0);
+            if (mt == 4) wino_output_vec4(op, OH, OW, mp + tx0, m_g, bs, accumulate, act, ty, tx0, nt);
+            else wino_output_vec2(op, OH, OW, mp + tx0, m_g, bs, accumulate, act, ty, tx0, nt);
+        }
     }
 }
