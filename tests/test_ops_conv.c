@@ -231,12 +231,12 @@ static const char *const other_tunings[] = {
 };
 
 /* Winograd (S_WINO, forced) under other register blocks, vector widths and chunk budgets (64 and
- * 200 KiB: chunks of fewer images than the batch), as F(2x2, 3x3) and as F(4x4, 3x3) (CONV_WINO 2:
- * 6x6 tiles, 36 planes). */
+ * 200 KiB: chunks of fewer images than the batch), as F(2x2, 3x3) (CONV_WINO 1) and as F(4x4, 3x3)
+ * (CONV_WINO 2, the CPU default: 6x6 tiles, 36 planes). */
 static const char *const wino_tunings[] = {
-    "conv:-DCONV_MB=4 -DCONV_NV=1 -DCONV_VW=8 -DCONV_COL_KB=64",
-    "conv:-DCONV_MB=7 -DCONV_NV=3 -DCONV_VW=16 -DCONV_LOCAL=8 -DCONV_COL_KB=200",
-    "conv:-DCONV_WINO=2",
+    "conv:-DCONV_WINO=1 -DCONV_MB=4 -DCONV_NV=1 -DCONV_VW=8 -DCONV_COL_KB=64",
+    "conv:-DCONV_WINO=1 -DCONV_MB=7 -DCONV_NV=3 -DCONV_VW=16 -DCONV_LOCAL=8 -DCONV_COL_KB=200",
+    "conv:-DCONV_WINO=1",
     "conv:-DCONV_WINO=2 -DCONV_MB=4 -DCONV_NV=1 -DCONV_VW=8 -DCONV_COL_KB=64",
     "conv:-DCONV_WINO=2 -DCONV_MB=7 -DCONV_NV=3 -DCONV_VW=16 -DCONV_LOCAL=8 -DCONV_COL_KB=200",
     NULL,

@@ -54,12 +54,12 @@ static const conv_shape cases[] = {
 };
 #define N_CASES (sizeof cases / sizeof cases[0])
 
-/* The device's own tuning, then: the GPU-shaped kernels; Winograd F(4x4); other GEMM register
+/* The device's own tuning, then: the GPU-shaped kernels; Winograd F(2x2) (CPU default: F(4x4)); other GEMM register
  * blocks / vector widths with B in rows and im2col chunks of 64 KiB. */
 static const char *const tunings[] = {
     "conv:-DCONV_GPU=1 -DCONV_GM=12 -DCONV_GN=40 -DCONV_GK=5 -DCONV_GWM=3 -DCONV_GWN=5 -DCONV_GWG=64 "
     "-DCONV_COL_KB=1 -DFCL_USE_SG=0",
-    "conv:-DCONV_WINO=2",
+    "conv:-DCONV_WINO=1",
     "conv:-DCONV_MB=4 -DCONV_NV=1 -DCONV_VW=8 -DCONV_COL_KB=64 -DCONV_BPANEL=0",
     NULL,
 };

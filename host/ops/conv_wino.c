@@ -36,7 +36,9 @@ int fcl_conv_wino_use(const fcl_conv_tune *t, const fcl_conv2d_params *p)
  * batch 32, process CPU ms, 3 runs each, shared 2-core machine) gave F(4x4) vs F(2x2) fwd / bwd
  * data 13.0-13.5 / 12.8-13.8 vs 15.2-15.9 / 14.5-16.0 at 64x28^2, about even at 128x14^2, and
  * slower on 7x7 and 4x4 maps (512x4^2: 32-33 / 38-40 vs 23-24 / 28-29), where transforming the
- * filters into 36 planes costs more than the GEMMs save. */
+ * filters into 36 planes costs more than the GEMMs save. With both transforms vectorised
+ * (session 6): 8.6-9.5 vs 11.0-12.8 at 64x28^2, still no gain at 14x14 and 7x7 (CONV_WINO's
+ * comment in host/runtime/tuning_table.c). */
 static int tile_of(const fcl_conv_tune *t, const fcl_conv2d_params *p, int oh, int ow)
 {
     return t->wino == 2 && (p->algo == FCL_CONV_WINOGRAD || (oh >= 16 && ow >= 16)) ? 4 : 2;
