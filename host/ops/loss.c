@@ -4,6 +4,7 @@
 #include "facecl/gemm.h"
 #include "facecl/ops_eltwise.h"
 #include "facecl/ops_loss.h"
+#include "ops/cosine_internal.h"
 #include "ops/op_util.h"
 
 static const fcl_op_src SRC = {"reduce.cl+loss.cl", FCL_TF_LOSS};
@@ -178,7 +179,7 @@ static fcl_status cos_dims(fcl_ctx *ctx, const char *op, const fcl_tensor *a, co
  * cosine matrix is diag(ra) A B^T diag(rb): A and B are read in place instead of being
  * normalised into copies (B is a margin head's [classes, 512] weight: a copy is 2 x 22 MB of
  * memory traffic per call at 10,575 classes). */
-static fcl_status inv_norms(fcl_ctx *ctx, const fcl_tensor *x, size_t n, size_t d, fcl_tensor *r)
+fcl_status fcl_cos_inv_norms(fcl_ctx *ctx, const fcl_tensor *x, size_t n, size_t d, fcl_tensor *r)
 {
     fcl_status st = fcl_op_temp(ctx, r, n, 1, 0);
     if (st)
@@ -207,7 +208,7 @@ fcl_status fcl_cosine_sim_fwd(fcl_ctx *ctx, fcl_tensor *s, const fcl_tensor *a, 
         st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: S overlaps A or B", op);
         goto fail;
     }
-    if ((st = inv_norms(ctx, a, na, d, &ra)) || (!same && (st = inv_norms(ctx, b, nb, d, &rb))))
+    if ((st = fcl_cos_inv_norms(ctx, a, na, d, &ra)) || (!same && (st = fcl_cos_inv_norms(ctx, b, nb, d, &rb))))
         goto fail;
     /* S [na, nb] = A [na, d] * B^T (B stored [nb, d]); beta 0: S is not read; then the scales */
     if ((st = fcl_op_gemm(ctx, s, a, 0, b, 1, na, nb, d, 0.0f)))
@@ -222,7 +223,7 @@ fcl_status fcl_cosine_sim_bwd(fcl_ctx *ctx, fcl_tensor *da, fcl_tensor *db, cons
                               const fcl_tensor *a, const fcl_tensor *b)
 {
     const char *op = "fcl_cosine_sim_bwd";
-    fcl_tensor ra = {0}, rb = {0}, dsr = {0}, g = {0};
+    fcl_tensor ra = {0}, rb = {0}, dsr = {0};
     size_t na, nb, d;
     fcl_status st;
     int same = a == b || fcl_op_same(a, b);
@@ -241,12 +242,23 @@ fcl_status fcl_cosine_sim_bwd(fcl_ctx *ctx, fcl_tensor *da, fcl_tensor *db, cons
     /* With ra, rb the inverse row norms and D = diag(ra) dS diag(rb) [na, nb]: the gradients
      * through the normalisations are l2norm_bwd's of G = dS Bn and dS^T An, which are D B and
      * D^T A already divided by the norms (cl/loss.cl l2norm_bwd_scaled) */
-    if ((st = inv_norms(ctx, a, na, d, &ra)) || (!same && (st = inv_norms(ctx, b, nb, d, &rb))) ||
+    if ((st = fcl_cos_inv_norms(ctx, a, na, d, &ra)) || (!same && (st = fcl_cos_inv_norms(ctx, b, nb, d, &rb))) ||
         (st = fcl_op_temp(ctx, &dsr, na, nb, 0)) || (st = scale_rows_cols(ctx, &dsr, ds, &ra, same ? &ra : &rb, na, nb)))
         goto fail;
+    st = fcl_cos_bwd_scaled(ctx, da, db, &dsr, a, b, na, nb, d);
+fail:
+    FCL_OP_RELEASE(ctx, &ra, &rb, &dsr);
+    return st;
+}
+
+fcl_status fcl_cos_bwd_scaled(fcl_ctx *ctx, fcl_tensor *da, fcl_tensor *db, const fcl_tensor *dsr, const fcl_tensor *a,
+                              const fcl_tensor *b, size_t na, size_t nb, size_t d)
+{
+    fcl_tensor g = {0};
+    fcl_status st = FCL_OK;
     if (da) {
         /* G [na, d] = D [na, nb] * B [nb, d]; dA += G - y (y . G) */
-        if ((st = fcl_op_temp(ctx, &g, na, d, 0)) || (st = fcl_op_gemm(ctx, &g, &dsr, 0, b, 0, na, d, nb, 0.0f)) ||
+        if ((st = fcl_op_temp(ctx, &g, na, d, 0)) || (st = fcl_op_gemm(ctx, &g, dsr, 0, b, 0, na, d, nb, 0.0f)) ||
             (st = FCL_OP_ROWS(ctx, &SRC, "l2norm_bwd_scaled", na, OP_T(da), OP_T(&g), OP_T(a), OP_I(na), OP_I(d),
                               OP_F(FCL_L2NORM_EPS))))
             goto fail;
@@ -254,12 +266,12 @@ fcl_status fcl_cosine_sim_bwd(fcl_ctx *ctx, fcl_tensor *da, fcl_tensor *db, cons
     }
     if (db) {
         /* G [nb, d] = D^T (D stored [na, nb]) * A [na, d]; dB += G - y (y . G) */
-        if ((st = fcl_op_temp(ctx, &g, nb, d, 0)) || (st = fcl_op_gemm(ctx, &g, &dsr, 1, a, 0, nb, d, na, 0.0f)) ||
+        if ((st = fcl_op_temp(ctx, &g, nb, d, 0)) || (st = fcl_op_gemm(ctx, &g, dsr, 1, a, 0, nb, d, na, 0.0f)) ||
             (st = FCL_OP_ROWS(ctx, &SRC, "l2norm_bwd_scaled", nb, OP_T(db), OP_T(&g), OP_T(b), OP_I(nb), OP_I(d),
                               OP_F(FCL_L2NORM_EPS))))
             goto fail;
     }
 fail:
-    FCL_OP_RELEASE(ctx, &ra, &rb, &dsr, &g);
+    fcl_tensor_release(ctx, &g);
     return st;
 }

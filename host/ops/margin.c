@@ -3,9 +3,12 @@
 
 #include "facecl/ops_loss.h"
 #include "facecl/ops_metric_loss.h"
+#include "ops/cosine_internal.h"
 #include "ops/op_util.h"
 
 static const fcl_op_src SRC = {"reduce.cl+margin.cl", FCL_TF_LOSS};
+/* the heads' fused passes (cl/margin_head.cl) use loss.cl's row helpers and margin.cl's target_f */
+static const fcl_op_src HEAD = {"reduce.cl+loss.cl+margin.cl+margin_head.cl", FCL_TF_LOSS};
 
 /* ---- parameters ---------------------------------------------------------------------------------- */
 
@@ -194,7 +197,7 @@ fcl_status fcl_margin_head_fwd(fcl_ctx *ctx, fcl_tensor *loss, fcl_tensor *logit
                                const fcl_tensor *labels, const fcl_margin_params *p)
 {
     const char *op = "fcl_margin_head_fwd";
-    fcl_tensor tcos = {0}, tz = {0}, xn = {0};
+    fcl_tensor tcos = {0}, tz = {0}, xn = {0}, ra = {0}, rb = {0};
     size_t n, d, k;
     fcl_status st;
     if ((st = head_dims(ctx, op, x, w, labels, p, &n, &d, &k)) || (st = fcl_op_check_t(ctx, op, "loss", loss)) ||
@@ -224,13 +227,18 @@ fcl_status fcl_margin_head_fwd(fcl_ctx *ctx, fcl_tensor *loss, fcl_tensor *logit
     if (sphere && ((st = fcl_op_temp(ctx, &xn, n, 1, 0)) || (st = fcl_row_norm_fwd(ctx, &xn, x))))
         goto fail;
     fcl_xent_params xp = {p->label_smoothing};
-    if ((st = fcl_cosine_sim_fwd(ctx, cos, x, w)) ||
-        (st = fcl_margin_logits_fwd(ctx, logits, cos, labels, sphere ? &xn : NULL, p)) ||
+    /* cos = diag(ra) x W^T diag(rb) as fcl_cosine_sim_fwd, its scaling fused with the margin
+     * (cl/margin_head.cl head_fwd_epi), then the cross-entropy */
+    if ((st = fcl_cos_inv_norms(ctx, x, n, d, &ra)) || (st = fcl_cos_inv_norms(ctx, w, k, d, &rb)) ||
+        (st = fcl_op_gemm(ctx, cos, x, 0, w, 1, n, k, d, 0.0f)) ||
+        (st = FCL_OP_2D(ctx, &HEAD, "head_fwd_epi", fcl_op_div_up(k, (size_t)fcl_op_vec(ctx, &HEAD)), n, OP_T(logits),
+                        OP_T(cos), OP_T(&ra), OP_T(&rb), OP_T(labels), OP_T(sphere ? &xn : NULL), OP_I(n), OP_I(k),
+                        OP_F(p->s), MARGIN_VALS(p, consts_of(p)))) ||
         (st = fcl_softmax_xent_fwd(ctx, loss, NULL, logits, labels, &xp)))
         goto fail;
 fail:
     /* in-order queue: a recycled block is only reused by work enqueued after ours */
-    FCL_OP_RELEASE(ctx, &tcos, &tz, &xn);
+    FCL_OP_RELEASE(ctx, &tcos, &tz, &xn, &ra, &rb);
     return st;
 }
 
@@ -240,7 +248,7 @@ fcl_status fcl_margin_head_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dw,
                                const fcl_margin_params *p, float dloss)
 {
     const char *op = "fcl_margin_head_bwd";
-    fcl_tensor dz = {0}, dc = {0}, xn = {0}, dxn = {0};
+    fcl_tensor dd = {0}, stats = {0}, ra = {0}, rb = {0}, xn = {0}, dxn = {0};
     size_t n, d, k;
     fcl_status st;
     if ((st = head_dims(ctx, op, x, w, labels, p, &n, &d, &k)) ||
@@ -255,22 +263,30 @@ fcl_status fcl_margin_head_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dw,
     if (!dx && !dw)
         return FCL_OK;
     int sphere = p->kind == FCL_MARGIN_SPHEREFACE;
-    fcl_xent_params xp = {p->label_smoothing};
-    /* dlogits, then dcos (and SphereFace's d||x||), then through the cosine matrix */
-    if ((st = fcl_op_temp(ctx, &dz, n, k, 1)) || (st = fcl_op_temp(ctx, &dc, n, k, 1)) ||
-        (st = fcl_softmax_xent_bwd(ctx, &dz, logits, labels, &xp, dloss)))
+    float eps = p->label_smoothing, coef = (float)((double)dloss / (double)n);
+    /* the softmax's row max and log-sum-exp (and SphereFace's d||x||), then in one pass
+     * D = diag(ra) dcos diag(rb) with dcos = the margin's backward of the cross-entropy's
+     * (cl/margin_head.cl), then the cosine matrix's backward from D */
+    if ((st = fcl_cos_inv_norms(ctx, x, n, d, &ra)) || (st = fcl_cos_inv_norms(ctx, w, k, d, &rb)) ||
+        (st = fcl_op_temp(ctx, &stats, n, 2, 0)) || (st = fcl_op_temp(ctx, &dd, n, k, 0)))
         goto fail;
-    if (sphere && ((st = fcl_op_temp(ctx, &xn, n, 1, 0)) || (st = fcl_op_temp(ctx, &dxn, n, 1, 1)) ||
+    if (sphere && ((st = fcl_op_temp(ctx, &xn, n, 1, 0)) || (dx && (st = fcl_op_temp(ctx, &dxn, n, 1, 0))) ||
                    (st = fcl_row_norm_fwd(ctx, &xn, x))))
         goto fail;
-    if ((st = fcl_margin_logits_bwd(ctx, &dc, sphere && dx ? &dxn : NULL, &dz, cos, labels,
-                                    sphere ? &xn : NULL, p)) ||
-        (st = fcl_cosine_sim_bwd(ctx, dx, dw, &dc, x, w)))
+    int want_dxn = sphere && dx;
+    if ((st = FCL_OP_ROWS(ctx, &HEAD, "head_bwd_stats", n, OP_T(&stats), OP_T(want_dxn ? &dxn : NULL), OP_T(logits),
+                          OP_T(cos), OP_T(labels), OP_I(n), OP_I(k), OP_F(eps), OP_F(coef), OP_I(want_dxn),
+                          MARGIN_VALS(p, consts_of(p)))) ||
+        (st = FCL_OP_2D(ctx, &HEAD, "head_bwd_d", fcl_op_div_up(k, (size_t)fcl_op_vec(ctx, &HEAD)), n, OP_T(&dd),
+                        OP_T(&stats), OP_T(logits), OP_T(cos), OP_T(&ra), OP_T(&rb), OP_T(labels),
+                        OP_T(sphere ? &xn : NULL), OP_I(n), OP_I(k), OP_F(p->s), OP_F(eps), OP_F(coef),
+                        MARGIN_VALS(p, consts_of(p)))) ||
+        (st = fcl_cos_bwd_scaled(ctx, dx, dw, &dd, x, w, n, k, d)))
         goto fail;
-    if (sphere && dx && (st = fcl_row_norm_bwd(ctx, dx, &dxn, x)))
+    if (want_dxn && (st = fcl_row_norm_bwd(ctx, dx, &dxn, x)))
         goto fail;
 fail:
-    FCL_OP_RELEASE(ctx, &dz, &dc, &xn, &dxn);
+    FCL_OP_RELEASE(ctx, &dd, &stats, &ra, &rb, &xn, &dxn);
     return st;
 }
 

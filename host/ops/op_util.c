@@ -440,8 +440,13 @@ fcl_status fcl_op_call(fcl_ctx *ctx, const fcl_op_src *src, const char *name, fc
         return st;
     switch (grid) {
     case FCL_GRID_ROWS:
-        if (!row_wg)
-            return fcl_op_run(ctx, k, FCL_GRID_1D, 1, g, NULL, vals, n);
+        if (!row_wg) {
+            /* a work-item per row, each a long loop: groups small enough that there are at least
+             * 16 of them, or a head's 64 rows in the device's 1-D group of 64 ran on ONE core */
+            size_t lw = fcl_ctx_wg1d(ctx);
+            while (lw > 1 && g[0] / lw < 16) lw /= 2;
+            return fcl_op_run(ctx, k, FCL_GRID_ND, 1, g, &lw, vals, n);
+        }
         /* the _wg shape: one group per row, its local scratch after the other arguments */
         fcl_op_val all[32];
         if (n >= 32)
