@@ -5,10 +5,27 @@
 #include "facecl/ops_metric_loss.h"
 #include "ops/cosine_internal.h"
 #include "ops/op_util.h"
+#include "facecl/tuning.h"
 
 static const fcl_op_src SRC = {"reduce.cl+margin.cl", FCL_TF_LOSS};
 /* the heads' fused passes (cl/margin_head.cl) use loss.cl's row helpers and margin.cl's target_f */
 static const fcl_op_src HEAD = {"reduce.cl+loss.cl+margin.cl+margin_head.cl", FCL_TF_LOSS};
+
+/* The chunked kernels of cl/margin_head.cl (HEAD_CHUNK) over [n, k]: on CPUs chunks of 128
+ * vectors, a group each; with the GPU-shaped row kernels (FCL_ROW_WG > 0) a vector per
+ * work-item in the driver's groups. *cw: the chunk's columns (the kernels' cw argument). */
+static size_t head_cw(fcl_ctx *ctx)
+{
+    size_t vec = (size_t)fcl_op_vec(ctx, &HEAD);
+    return fcl_tuning_int(ctx, FCL_T_LOSS_ROW_WG) > 0 ? vec : 128 * vec;
+}
+static fcl_status head_chunked(fcl_ctx *ctx, const char *name, size_t n, size_t k, const fcl_op_val *vals, int nv)
+{
+    size_t cw = head_cw(ctx), g[2] = {fcl_op_div_up(k, cw), n}, l[2] = {1, 1};
+    return fcl_op_call(ctx, &HEAD, name, FCL_GRID_ND, 2, g, fcl_tuning_int(ctx, FCL_T_LOSS_ROW_WG) > 0 ? NULL : l,
+                       vals, nv);
+}
+#define HEAD_CHUNKED(ctx, name, n, k, ...) head_chunked(ctx, name, n, k, FCL_OP_VALS(__VA_ARGS__))
 
 /* ---- parameters ---------------------------------------------------------------------------------- */
 
@@ -231,9 +248,9 @@ fcl_status fcl_margin_head_fwd(fcl_ctx *ctx, fcl_tensor *loss, fcl_tensor *logit
      * (cl/margin_head.cl head_fwd_epi), then the cross-entropy */
     if ((st = fcl_cos_inv_norms(ctx, x, n, d, &ra)) || (st = fcl_cos_inv_norms(ctx, w, k, d, &rb)) ||
         (st = fcl_op_gemm(ctx, cos, x, 0, w, 1, n, k, d, 0.0f)) ||
-        (st = FCL_OP_2D(ctx, &HEAD, "head_fwd_epi", fcl_op_div_up(k, (size_t)fcl_op_vec(ctx, &HEAD)), n, OP_T(logits),
-                        OP_T(cos), OP_T(&ra), OP_T(&rb), OP_T(labels), OP_T(sphere ? &xn : NULL), OP_I(n), OP_I(k),
-                        OP_F(p->s), MARGIN_VALS(p, consts_of(p)))) ||
+        (st = HEAD_CHUNKED(ctx, "head_fwd_epi", n, k, OP_T(logits), OP_T(cos), OP_T(&ra), OP_T(&rb), OP_T(labels),
+                           OP_T(sphere ? &xn : NULL), OP_I(n), OP_I(k), OP_I(head_cw(ctx)), OP_F(p->s),
+                           MARGIN_VALS(p, consts_of(p)))) ||
         (st = fcl_softmax_xent_fwd(ctx, loss, NULL, logits, labels, &xp)))
         goto fail;
 fail:
@@ -248,7 +265,7 @@ fcl_status fcl_margin_head_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dw,
                                const fcl_margin_params *p, float dloss)
 {
     const char *op = "fcl_margin_head_bwd";
-    fcl_tensor dd = {0}, stats = {0}, ra = {0}, rb = {0}, xn = {0}, dxn = {0};
+    fcl_tensor dd = {0}, stats = {0}, ra = {0}, rb = {0}, xn = {0}, dxn = {0}, g = {0};
     size_t n, d, k;
     fcl_status st;
     if ((st = head_dims(ctx, op, x, w, labels, p, &n, &d, &k)) ||
@@ -264,11 +281,12 @@ fcl_status fcl_margin_head_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dw,
         return FCL_OK;
     int sphere = p->kind == FCL_MARGIN_SPHEREFACE;
     float eps = p->label_smoothing, coef = (float)((double)dloss / (double)n);
-    /* the softmax's row max and log-sum-exp (and SphereFace's d||x||), then in one pass
-     * D = diag(ra) dcos diag(rb) with dcos = the margin's backward of the cross-entropy's
-     * (cl/margin_head.cl), then the cosine matrix's backward from D */
-    if ((st = fcl_cos_inv_norms(ctx, x, n, d, &ra)) || (st = fcl_cos_inv_norms(ctx, w, k, d, &rb)) ||
-        (st = fcl_op_temp(ctx, &stats, n, 2, 0)) || (st = fcl_op_temp(ctx, &dd, n, k, 0)))
+    /* the softmax's row max and log-sum-exp (and SphereFace's d||x||); D' = diag(ra) dcos, dcos
+     * the margin's backward of the cross-entropy's, in one pass (cl/margin_head.cl); then as
+     * fcl_cosine_sim_bwd with D = D' diag(rb): dW += l2norm_bwd(D'^T x, W) in the pass that
+     * computes rb, dx += l2norm_bwd_scaled(D W, x) */
+    if ((st = fcl_cos_inv_norms(ctx, x, n, d, &ra)) || (st = fcl_op_temp(ctx, &stats, n, 2, 0)) ||
+        (st = fcl_op_temp(ctx, &dd, n, k, 0)))
         goto fail;
     if (sphere && ((st = fcl_op_temp(ctx, &xn, n, 1, 0)) || (dx && (st = fcl_op_temp(ctx, &dxn, n, 1, 0))) ||
                    (st = fcl_row_norm_fwd(ctx, &xn, x))))
@@ -277,16 +295,28 @@ fcl_status fcl_margin_head_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dw,
     if ((st = FCL_OP_ROWS(ctx, &HEAD, "head_bwd_stats", n, OP_T(&stats), OP_T(want_dxn ? &dxn : NULL), OP_T(logits),
                           OP_T(cos), OP_T(labels), OP_I(n), OP_I(k), OP_F(eps), OP_F(coef), OP_I(want_dxn),
                           MARGIN_VALS(p, consts_of(p)))) ||
-        (st = FCL_OP_2D(ctx, &HEAD, "head_bwd_d", fcl_op_div_up(k, (size_t)fcl_op_vec(ctx, &HEAD)), n, OP_T(&dd),
-                        OP_T(&stats), OP_T(logits), OP_T(cos), OP_T(&ra), OP_T(&rb), OP_T(labels),
-                        OP_T(sphere ? &xn : NULL), OP_I(n), OP_I(k), OP_F(p->s), OP_F(eps), OP_F(coef),
-                        MARGIN_VALS(p, consts_of(p)))) ||
-        (st = fcl_cos_bwd_scaled(ctx, dx, dw, &dd, x, w, n, k, d)))
+        (st = HEAD_CHUNKED(ctx, "head_bwd_d", n, k, OP_T(&dd), OP_T(&stats), OP_T(logits), OP_T(cos), OP_T(&ra),
+                           OP_T(labels), OP_T(sphere ? &xn : NULL), OP_I(n), OP_I(k), OP_I(head_cw(ctx)), OP_F(p->s),
+                           OP_F(eps), OP_F(coef), MARGIN_VALS(p, consts_of(p)))))
+        goto fail;
+    if (dw) {
+        /* G' [k, d] = D'^T (stored [n, k]) x [n, d] */
+        if ((st = fcl_op_temp(ctx, &rb, k, 1, 0)) || (st = fcl_op_temp(ctx, &g, k, d, 0)) ||
+            (st = fcl_op_gemm(ctx, &g, &dd, 1, x, 0, k, d, n, 0.0f)) ||
+            (st = FCL_OP_ROWS(ctx, &HEAD, "head_bwd_w", k, OP_T(dw), OP_T(&rb), OP_T(&g), OP_T(w), OP_I(k), OP_I(d),
+                              OP_F(FCL_L2NORM_EPS))))
+            goto fail;
+    } else if ((st = fcl_cos_inv_norms(ctx, w, k, d, &rb))) {
+        goto fail;
+    }
+    if (dx && ((st = HEAD_CHUNKED(ctx, "head_scale_cols", n, k, OP_T(&dd), OP_T(&rb), OP_I(n), OP_I(k),
+                                  OP_I(head_cw(ctx)))) ||
+               (st = fcl_cos_bwd_scaled(ctx, dx, NULL, &dd, x, w, n, k, d))))
         goto fail;
     if (want_dxn && (st = fcl_row_norm_bwd(ctx, dx, &dxn, x)))
         goto fail;
 fail:
-    FCL_OP_RELEASE(ctx, &dd, &stats, &ra, &rb, &xn, &dxn);
+    FCL_OP_RELEASE(ctx, &dd, &stats, &ra, &rb, &xn, &dxn, &g);
     return st;
 }
 
