@@ -141,43 +141,119 @@ __kernel void head_scale_cols(FCL_TENSOR(dd), FCL_CTENSOR(rb), const int n, cons
     for (; j < j1; j++) dr[j] = flush_subnormal(dr[j] * rr[j]);
 }
 
-/* The normalised weights' backward with their norms: dw[j] += (g_j - y (y . g_j)) / ||w_j||
- * (g_j / eps where the norm is clamped), y = w_j / ||w_j|| (l2norm_bwd's result, by products
- * with 1 / ||w_j||), and rb[j] = 1 / max(||w_j||, eps) as l2norm_inv: for g = D'^T x, one read
- * of W gives dW and the column scales (W [k, d] is 17-22 MB at 8,631-10,575 classes: a pass
- * costs as much as a tenth of the head's backward). Global: k (FCL_GRID_ROWS). */
-__kernel void head_bwd_w(FCL_TENSOR(dw), FCL_TENSOR(rb), FCL_CTENSOR(g), FCL_CTENSOR(w), const int k, const int d,
-                         const float eps)
+/* The column scales and the projection factors of the weights' normalisation: rb[j] = 1 /
+ * max(||w_j||, eps) as l2norm_inv, q[j] = rb[j]^2, or 0 where the norm is clamped (l2norm_bwd
+ * then passes the gradient through unprojected). Global: k (FCL_GRID_ROWS). */
+__kernel void head_w_norms(FCL_TENSOR(rb), FCL_TENSOR(q), FCL_CTENSOR(w), const int k, const int d, const float eps)
 {
     FCL_ITEM_OR_RETURN(j, k);
-    __global const float *r = w + w_off + j * d, *gr = g + g_off + j * d;
-    __global float *o = dw + dw_off + j * d;
-    const float nrm = sqrt(row_dot(r, r, d)), inv = 1.0f / fmax(nrm, eps);
+    const float nrm = sqrt(row_dot(w + w_off + j * d, w + w_off + j * d, d)), inv = 1.0f / fmax(nrm, eps);
     rb[rb_off + j] = inv;
-    const float c = nrm <= eps ? 0.0f : row_dot(r, gr, d) * inv * inv;
-    int t = 0;
-    for (; t + FCL_VEC <= d; t += FCL_VEC)
-        VSTORE(VLOAD(0, o + t) + (VLOAD(0, gr + t) - VLOAD(0, r + t) * c) * inv, 0, o + t);
-    for (; t < d; t++) o[t] += (gr[t] - r[t] * c) * inv;
+    q[q_off + j] = nrm <= eps ? 0.0f : inv * inv;
 }
 
-__kernel void head_bwd_w_wg(FCL_TENSOR(dw), FCL_TENSOR(rb), FCL_CTENSOR(g), FCL_CTENSOR(w), const int k,
-                            const int d, const float eps, __local float *sc)
+__kernel void head_w_norms_wg(FCL_TENSOR(rb), FCL_TENSOR(q), FCL_CTENSOR(w), const int k, const int d,
+                              const float eps, __local float *sc)
 {
-    const int j = get_group_id(0), l = get_local_id(0), L = get_local_size(0);
-    __global const float *r = w + w_off + j * d, *gr = g + g_off + j * d;
-    __global float *o = dw + dw_off + j * d;
-    float ss = 0.0f, dot = 0.0f;
-    for (int t = l; t < d; t += L) {
-        ss += r[t] * r[t];
-        dot += r[t] * gr[t];
-    }
-    const float nrm = sqrt(fcl_wg_sum(ss, sc)), inv = 1.0f / fmax(nrm, eps);
-    dot = fcl_wg_sum(dot, sc);
-    if (l == 0)
+    const int j = get_group_id(0);
+    const float nrm = sqrt(wg_row_ss(w + w_off + j * d, d, sc)), inv = 1.0f / fmax(nrm, eps);
+    if (get_local_id(0) == 0) {
         rb[rb_off + j] = inv;
-    const float c = nrm <= eps ? 0.0f : dot * inv * inv;
-    for (int t = l; t < d; t += L) o[t] += (gr[t] - r[t] * c) * inv;
+        q[q_off + j] = nrm <= eps ? 0.0f : inv * inv;
+    }
+}
+
+/* c[j] = q[j] sum_i dcos_ij cos_ij, dcos_ij = D'[i, j] / ra[i], rows in order: with
+ * w_j . (D^T x)_j = rb_j sum_i dcos_ij cos_ij, l2norm_bwd's projection of row j of the weight
+ * gradient is c[j] w_j (no pass over the [k, d] gradient to find it). Each work-item owns
+ * FCL_VEC columns. Global: ceil(k / FCL_VEC). */
+__kernel void head_col_proj(FCL_TENSOR(c), FCL_CTENSOR(dd), FCL_CTENSOR(cs), FCL_CTENSOR(ra), FCL_CTENSOR(q),
+                            const int n, const int k)
+{
+    const int j0 = get_global_id(0) * FCL_VEC;
+    if (j0 >= k)
+        return;
+    if (j0 + FCL_VEC <= k) {
+        VF acc = (VF)(0.0f);
+        for (int i = 0; i < n; i++)
+            acc += VLOAD(0, dd + dd_off + i * k + j0) * VLOAD(0, cs + cs_off + i * k + j0) / ra[ra_off + i];
+        VSTORE(VLOAD(0, q + q_off + j0) * acc, 0, c + c_off + j0);
+    } else {
+        for (int j = j0; j < k; j++) {
+            float acc = 0.0f;
+            for (int i = 0; i < n; i++) acc += dd[dd_off + i * k + j] * cs[cs_off + i * k + j] / ra[ra_off + i];
+            c[c_off + j] = q[q_off + j] * acc;
+        }
+    }
+}
+
+/* dW [k, d] += diag(rb) D'^T x - diag(c) W: the weights' gradient through their normalisation
+ * (fcl_cosine_sim_bwd's D^T x then l2norm_bwd_scaled) as one GEMM with that epilogue, D' [n, k]
+ * read transposed in place (HEAD_MB consecutive classes of a row of D' are the register
+ * block's rows at one reduction step), x [n, d]: no [k, d] intermediate, no packed copy. A
+ * work-item: HEAD_MB rows of dW x 2 vectors of FCL_VEC columns, the reduction over the batch
+ * in order. Global: (ceil(d / (2 FCL_VEC)), ceil(k / HEAD_MB)). */
+#define HEAD_MB 8
+inline VF head_vload_part(__global const float *p, int len)   /* len < FCL_VEC: zero lanes after it */
+{
+    float t[FCL_VEC];
+    for (int l = 0; l < FCL_VEC; l++) t[l] = l < len ? p[l] : 0.0f;
+    return VLOAD(0, t);
+}
+__kernel void head_bwd_dw(FCL_TENSOR(dw), FCL_CTENSOR(dd), FCL_CTENSOR(x), FCL_CTENSOR(w), FCL_CTENSOR(rb),
+                          FCL_CTENSOR(c), const int n, const int k, const int d)
+{
+    const int t0 = get_global_id(0) * 2 * FCL_VEC, j0 = get_global_id(1) * HEAD_MB;
+    if (t0 >= d || j0 >= k)
+        return;
+    const int w0 = min(FCL_VEC, d - t0), w1 = clamp(d - t0 - FCL_VEC, 0, FCL_VEC), rows = min(HEAD_MB, k - j0);
+    VF acc[HEAD_MB][2];
+#pragma unroll
+    for (int r = 0; r < HEAD_MB; r++) acc[r][0] = acc[r][1] = (VF)(0.0f);
+    if (rows == HEAD_MB && w1 == FCL_VEC) {
+        /* a whole block: one 8-float load of D' and two vector loads of x per step */
+        for (int i = 0; i < n; i++) {
+            __global const float *xr = x + x_off + i * d + t0;
+            const VF b0 = VLOAD(0, xr), b1 = VLOAD(0, xr + FCL_VEC);
+            const float8 a8 = vload8(0, dd + dd_off + i * k + j0);
+            const float a[HEAD_MB] = {a8.s0, a8.s1, a8.s2, a8.s3, a8.s4, a8.s5, a8.s6, a8.s7};
+#pragma unroll
+            for (int r = 0; r < HEAD_MB; r++) {
+                acc[r][0] = fma((VF)(a[r]), b0, acc[r][0]);
+                acc[r][1] = fma((VF)(a[r]), b1, acc[r][1]);
+            }
+        }
+    } else {
+        for (int i = 0; i < n; i++) {
+            __global const float *xr = x + x_off + i * d + t0, *ar = dd + dd_off + i * k + j0;
+            const VF b0 = w0 == FCL_VEC ? VLOAD(0, xr) : head_vload_part(xr, w0);
+            const VF b1 = w1 == FCL_VEC ? VLOAD(0, xr + FCL_VEC) : head_vload_part(xr + FCL_VEC, w1);
+            for (int r = 0; r < rows; r++) {
+                acc[r][0] = fma((VF)(ar[r]), b0, acc[r][0]);
+                acc[r][1] = fma((VF)(ar[r]), b1, acc[r][1]);
+            }
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < HEAD_MB; r++) {
+        if (r >= rows)
+            break;
+        const int j = j0 + r;
+        const float s = rb[rb_off + j], cj = c[c_off + j];
+        __global float *o = dw + dw_off + j * d + t0;
+        __global const float *wr = w + w_off + j * d + t0;
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            const int len = h ? w1 : w0, off = h * FCL_VEC;
+            if (len == FCL_VEC) {
+                VSTORE(VLOAD(0, o + off) + (s * acc[r][h] - cj * VLOAD(0, wr + off)), 0, o + off);
+            } else {
+                float t[FCL_VEC];
+                VSTORE(acc[r][h], 0, t);
+                for (int l = 0; l < len; l++) o[off + l] += s * t[l] - cj * wr[off + l];
+            }
+        }
+    }
 }
 
 /* head_bwd_stats with a row on a work-group (FCL_ROW_WG > 0; see loss.cl's GPU-shape note).

@@ -265,7 +265,7 @@ fcl_status fcl_margin_head_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dw,
                                const fcl_margin_params *p, float dloss)
 {
     const char *op = "fcl_margin_head_bwd";
-    fcl_tensor dd = {0}, stats = {0}, ra = {0}, rb = {0}, xn = {0}, dxn = {0}, g = {0};
+    fcl_tensor dd = {0}, stats = {0}, ra = {0}, rb = {0}, q = {0}, c = {0}, xn = {0}, dxn = {0};
     size_t n, d, k;
     fcl_status st;
     if ((st = head_dims(ctx, op, x, w, labels, p, &n, &d, &k)) ||
@@ -283,8 +283,8 @@ fcl_status fcl_margin_head_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dw,
     float eps = p->label_smoothing, coef = (float)((double)dloss / (double)n);
     /* the softmax's row max and log-sum-exp (and SphereFace's d||x||); D' = diag(ra) dcos, dcos
      * the margin's backward of the cross-entropy's, in one pass (cl/margin_head.cl); then as
-     * fcl_cosine_sim_bwd with D = D' diag(rb): dW += l2norm_bwd(D'^T x, W) in the pass that
-     * computes rb, dx += l2norm_bwd_scaled(D W, x) */
+     * fcl_cosine_sim_bwd with D = D' diag(rb): dW in one GEMM with the normalisation's backward
+     * as its epilogue (head_bwd_dw), dx += l2norm_bwd_scaled(D W, x) */
     if ((st = fcl_cos_inv_norms(ctx, x, n, d, &ra)) || (st = fcl_op_temp(ctx, &stats, n, 2, 0)) ||
         (st = fcl_op_temp(ctx, &dd, n, k, 0)))
         goto fail;
@@ -299,15 +299,19 @@ fcl_status fcl_margin_head_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dw,
                            OP_T(labels), OP_T(sphere ? &xn : NULL), OP_I(n), OP_I(k), OP_I(head_cw(ctx)), OP_F(p->s),
                            OP_F(eps), OP_F(coef), MARGIN_VALS(p, consts_of(p)))))
         goto fail;
-    if (dw) {
-        /* G' [k, d] = D'^T (stored [n, k]) x [n, d] */
-        if ((st = fcl_op_temp(ctx, &rb, k, 1, 0)) || (st = fcl_op_temp(ctx, &g, k, d, 0)) ||
-            (st = fcl_op_gemm(ctx, &g, &dd, 1, x, 0, k, d, n, 0.0f)) ||
-            (st = FCL_OP_ROWS(ctx, &HEAD, "head_bwd_w", k, OP_T(dw), OP_T(&rb), OP_T(&g), OP_T(w), OP_I(k), OP_I(d),
-                              OP_F(FCL_L2NORM_EPS))))
-            goto fail;
-    } else if ((st = fcl_cos_inv_norms(ctx, w, k, d, &rb))) {
+    /* rb and the projection factors from one read of W; dW += diag(rb) D'^T x - diag(c) W */
+    if ((st = fcl_op_temp(ctx, &rb, k, 1, 0)) || (st = fcl_op_temp(ctx, &q, k, 1, 0)) ||
+        (st = FCL_OP_ROWS(ctx, &HEAD, "head_w_norms", k, OP_T(&rb), OP_T(&q), OP_T(w), OP_I(k), OP_I(d),
+                          OP_F(FCL_L2NORM_EPS))))
         goto fail;
+    if (dw) {
+        size_t vec = (size_t)fcl_op_vec(ctx, &HEAD);
+        if ((st = fcl_op_temp(ctx, &c, k, 1, 0)) ||
+            (st = FCL_OP_1D(ctx, &HEAD, "head_col_proj", fcl_op_div_up(k, vec), OP_T(&c), OP_T(&dd), OP_T(cos),
+                            OP_T(&ra), OP_T(&q), OP_I(n), OP_I(k))) ||
+            (st = FCL_OP_2D(ctx, &HEAD, "head_bwd_dw", fcl_op_div_up(d, 2 * vec), fcl_op_div_up(k, 8), OP_T(dw),
+                            OP_T(&dd), OP_T(x), OP_T(w), OP_T(&rb), OP_T(&c), OP_I(n), OP_I(k), OP_I(d))))
+            goto fail;
     }
     if (dx && ((st = HEAD_CHUNKED(ctx, "head_scale_cols", n, k, OP_T(&dd), OP_T(&rb), OP_I(n), OP_I(k),
                                   OP_I(head_cw(ctx)))) ||
@@ -316,7 +320,7 @@ fcl_status fcl_margin_head_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dw,
     if (want_dxn && (st = fcl_row_norm_bwd(ctx, dx, &dxn, x)))
         goto fail;
 fail:
-    FCL_OP_RELEASE(ctx, &dd, &stats, &ra, &rb, &xn, &dxn, &g);
+    FCL_OP_RELEASE(ctx, &dd, &stats, &ra, &rb, &q, &c, &xn, &dxn);
     return st;
 }
 
