@@ -20,10 +20,12 @@
 /* The GPU-shaped row kernels (one work-group per row) forced: subgroups, and the local-memory tree. */
 /* the row kernels' group shapes; the third also forces the margin heads' GEMMs (fcl_op_gemm) onto
  * conv_gemm_nt and sliced conv_gemm_nn in slices of 7 with odd register blocks */
+/* the fourth: the CPU shape with float4 vectors (the heads' chunked kernels then take chunks of 512
+ * columns: several per row on the 2,100-class shape, each with vectors and a scalar tail) */
 static const char *const loss_tunings[] = {"loss:-DFCL_ROW_WG=64", "loss:-DFCL_ROW_WG=256 -DFCL_USE_SG=0",
                                            "loss:-DFCL_ROW_WG=64;conv:-DCONV_LINEAR=3 -DCONV_MB=5 -DCONV_NV=3 "
                                            "-DCONV_VW=8 -DCONV_TM=3 -DCONV_TN=5 -DCONV_TW=8",
-                                           NULL};
+                                           "loss:-DFCL_VEC=4", NULL};
 
 static void rand_labels(int *lab, size_t n, int k, uint64_t seed)
 {
@@ -429,15 +431,16 @@ static int head_kink(double *const *h, int wrt, size_t i, double step, const oc_
 /* ud {first margin, last margin, fd}: each margin on four shapes, or the reference vs FD on one */
 static int head_gen(const oc_op *op, size_t i, oc_case *c)
 {
+    /* the last: rows longer than the heads' CPU chunks (cl/margin_head.cl HEAD_CHUNK: 2,048 columns) */
     static const struct { size_t n, d, k; double dloss; } shapes[] = {
-        {1, 7, 11, 1.0}, {13, 7, 11, 1.0}, {7, 13, 37, 0.5}, {33, 128, 37, 1.0}};
+        {1, 7, 11, 1.0}, {13, 7, 11, 1.0}, {7, 13, 37, 0.5}, {33, 128, 37, 1.0}, {3, 40, 2100, 1.0}};
     const int *r = op->ud;
-    size_t per = r[2] ? 1 : 4, m = (size_t)r[0] + i / per;
+    size_t per = r[2] ? 1 : 5, m = (size_t)r[0] + i / per;
     if (m > (size_t)r[1]) return 0;
     head_tc *u = OC_P(c, head_tc);
     if (r[2]) *u = (head_tc){MARGINS[m], 9, 7, 11, 0.8, 500 + m};
-    else *u = (head_tc){MARGINS[m], shapes[i % 4].n, shapes[i % 4].d, shapes[i % 4].k, shapes[i % 4].dloss,
-                        300 + 10 * m + i % 4};
+    else *u = (head_tc){MARGINS[m], shapes[i % 5].n, shapes[i % 5].d, shapes[i % 5].k, shapes[i % 5].dloss,
+                        300 + 10 * m + i % 5};
     size_t sx[2] = {u->n, u->d}, sw[2] = {u->k, u->d}, sz[2] = {u->n, u->k}, one = 1;
     oc_arg_set(c, HX, "x", OC_IN, 2, sx, -1, 1);
     oc_arg_set(c, HW, "W", OC_IN, 2, sw, -1, 1);
@@ -469,7 +472,7 @@ static void run_heads(int first, int last, int fd, size_t tuning)
 ParameterizedTestParameters(metric_loss, matches_reference)
 {
     static oc_param runs[] = {{0, 0, 0}, {0, 1, 0}, {0, 2, 0}, {1, 0, 0}, {2, 0, 0}, {3, 0, 0}, {4, 1, 0}, {4, 2, 0},
-                               {4, 3, 0}};
+                               {4, 3, 0}, {4, 4, 0}};
     return cr_make_param_array(oc_param, runs, sizeof runs / sizeof runs[0]);
 }
 ParameterizedTest(oc_param *r, metric_loss, matches_reference)
