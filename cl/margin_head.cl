@@ -94,21 +94,20 @@ __kernel void head_bwd_stats(FCL_TENSOR(st), FCL_TENSOR(dxn), FCL_CTENSOR(z), FC
     dxn[dxn_off + i] = t + (gy * target_f(c[y], &p, &df) - softmax_grad(r[y], mx, lse_m, coef, off) * c[y]);
 }
 
-/* D'[i, j] = flush(scale_i dz_ij df_ij ra[i]): the cross-entropy gradient dz (from st), times
- * the margin's derivative df (1 off the label: margin_bwd), times the cosine's row scale; the
- * column scale rb comes later (head_bwd_w computes it while it reads W for dW, then
- * head_scale_cols): D = D' diag(rb) is scale_rows_cols' matrix, the one the cosine backward
- * multiplies by W and x. Chunked (HEAD_CHUNK). */
+/* D[i, j] = flush(scale_i dz_ij df_ij ra[i] rb[j]): the cross-entropy gradient dz (from st),
+ * times the margin's derivative df (1 off the label: margin_bwd), times the cosine's row and
+ * column scales (scale_rows_cols): the matrix the cosine backward multiplies by W and x.
+ * Chunked (HEAD_CHUNK). */
 __kernel void head_bwd_d(FCL_TENSOR(dd), FCL_CTENSOR(st), FCL_CTENSOR(z), FCL_CTENSOR(cs), FCL_CTENSOR(ra),
-                         FCL_CTENSOR(lab), FCL_CTENSOR(xn), const int n, const int k, const int cw, const float s,
-                         const float eps, const float coef, MARGIN_ARGS)
+                         FCL_CTENSOR(rb), FCL_CTENSOR(lab), FCL_CTENSOR(xn), const int n, const int k, const int cw,
+                         const float s, const float eps, const float coef, MARGIN_ARGS)
 {
     HEAD_CHUNK(i, j0, j1, n, k, cw);
     MARGIN_INIT(p);
     const int y = label_index(lab[lab_off + i], k);
     const float a = ra[ra_off + i], scale = kind == MARGIN_SPHEREFACE ? xn[xn_off + i] : s;
     const float mx = st[st_off + 2 * i], lse_m = st[st_off + 2 * i + 1], off = eps / (float)k;
-    __global const float *zr = z + z_off + i * k;
+    __global const float *zr = z + z_off + i * k, *rr = rb + rb_off;
     __global float *dr = dd + dd_off + i * k;
     int j = j0;
     if (y < 0) {
@@ -116,40 +115,26 @@ __kernel void head_bwd_d(FCL_TENSOR(dd), FCL_CTENSOR(st), FCL_CTENSOR(z), FCL_CT
         return;
     }
     for (; j + FCL_VEC <= j1; j += FCL_VEC) {
-        const VF v = scale * vsoftmax_grad(VLOAD(0, zr + j), mx, lse_m, coef, off) * a;
+        const VF v = scale * vsoftmax_grad(VLOAD(0, zr + j), mx, lse_m, coef, off) * a * VLOAD(0, rr + j);
         VSTORE(select(v, (VF)(0.0f), isless(fabs(v), (VF)(FLT_MIN))), 0, dr + j);
     }
-    for (; j < j1; j++) dr[j] = flush_subnormal(scale * softmax_grad(zr[j], mx, lse_m, coef, off) * a);
+    for (; j < j1; j++) dr[j] = flush_subnormal(scale * softmax_grad(zr[j], mx, lse_m, coef, off) * a * rr[j]);
     if (y >= j0 && y < j1) {
         float df;
         target_f(cs[cs_off + i * k + y], &p, &df);
-        dr[y] = flush_subnormal(scale * softmax_grad(zr[y], mx, lse_m, coef, 1.0f - eps + off) * df * a);
+        dr[y] = flush_subnormal(scale * softmax_grad(zr[y], mx, lse_m, coef, 1.0f - eps + off) * df * a * rr[y]);
     }
-}
-
-/* dd[i, j] = flush(dd[i, j] rb[j]): D' to D. Chunked (HEAD_CHUNK). */
-__kernel void head_scale_cols(FCL_TENSOR(dd), FCL_CTENSOR(rb), const int n, const int k, const int cw)
-{
-    HEAD_CHUNK(i, j0, j1, n, k, cw);
-    __global float *dr = dd + dd_off + i * k;
-    __global const float *rr = rb + rb_off;
-    int j = j0;
-    for (; j + FCL_VEC <= j1; j += FCL_VEC) {
-        const VF v = VLOAD(0, dr + j) * VLOAD(0, rr + j);
-        VSTORE(select(v, (VF)(0.0f), isless(fabs(v), (VF)(FLT_MIN))), 0, dr + j);
-    }
-    for (; j < j1; j++) dr[j] = flush_subnormal(dr[j] * rr[j]);
 }
 
 /* The column scales and the projection factors of the weights' normalisation: rb[j] = 1 /
- * max(||w_j||, eps) as l2norm_inv, q[j] = rb[j]^2, or 0 where the norm is clamped (l2norm_bwd
+ * max(||w_j||, eps) as l2norm_inv, q[j] = rb[j], or 0 where the norm is clamped (l2norm_bwd
  * then passes the gradient through unprojected). Global: k (FCL_GRID_ROWS). */
 __kernel void head_w_norms(FCL_TENSOR(rb), FCL_TENSOR(q), FCL_CTENSOR(w), const int k, const int d, const float eps)
 {
     FCL_ITEM_OR_RETURN(j, k);
     const float nrm = sqrt(row_dot(w + w_off + j * d, w + w_off + j * d, d)), inv = 1.0f / fmax(nrm, eps);
     rb[rb_off + j] = inv;
-    q[q_off + j] = nrm <= eps ? 0.0f : inv * inv;
+    q[q_off + j] = nrm <= eps ? 0.0f : inv;
 }
 
 __kernel void head_w_norms_wg(FCL_TENSOR(rb), FCL_TENSOR(q), FCL_CTENSOR(w), const int k, const int d,
@@ -159,14 +144,15 @@ __kernel void head_w_norms_wg(FCL_TENSOR(rb), FCL_TENSOR(q), FCL_CTENSOR(w), con
     const float nrm = sqrt(wg_row_ss(w + w_off + j * d, d, sc)), inv = 1.0f / fmax(nrm, eps);
     if (get_local_id(0) == 0) {
         rb[rb_off + j] = inv;
-        q[q_off + j] = nrm <= eps ? 0.0f : inv * inv;
+        q[q_off + j] = nrm <= eps ? 0.0f : inv;
     }
 }
 
-/* c[j] = q[j] sum_i dcos_ij cos_ij, dcos_ij = D'[i, j] / ra[i], rows in order: with
- * w_j . (D^T x)_j = rb_j sum_i dcos_ij cos_ij, l2norm_bwd's projection of row j of the weight
- * gradient is c[j] w_j (no pass over the [k, d] gradient to find it). Each work-item owns
- * FCL_VEC columns. Global: ceil(k / FCL_VEC). */
+/* c[j] = q[j] sum_i D[i, j] cos_ij / ra[i], rows in order: with D = diag(ra) dcos diag(rb),
+ * w_j . (D^T x)_j = rb_j sum_i dcos_ij cos_ij, and l2norm_bwd_scaled's projection of row j of
+ * the weight gradient is rb_j^2 (w_j . (D^T x)_j) w_j = c[j] w_j (unclamped: q = rb): found
+ * without a pass over the [k, d] gradient. Each work-item owns FCL_VEC columns. Global:
+ * ceil(k / FCL_VEC). */
 __kernel void head_col_proj(FCL_TENSOR(c), FCL_CTENSOR(dd), FCL_CTENSOR(cs), FCL_CTENSOR(ra), FCL_CTENSOR(q),
                             const int n, const int k)
 {
@@ -187,12 +173,12 @@ __kernel void head_col_proj(FCL_TENSOR(c), FCL_CTENSOR(dd), FCL_CTENSOR(cs), FCL
     }
 }
 
-/* dW [k, d] += diag(rb) D'^T x - diag(c) W: the weights' gradient through their normalisation
- * (fcl_cosine_sim_bwd's D^T x then l2norm_bwd_scaled) as one GEMM with that epilogue, D' [n, k]
- * read transposed in place (HEAD_MB consecutive classes of a row of D' are the register
- * block's rows at one reduction step), x [n, d]: no [k, d] intermediate, no packed copy. A
- * work-item: HEAD_MB rows of dW x 2 vectors of FCL_VEC columns, the reduction over the batch
- * in order. Global: (ceil(d / (2 FCL_VEC)), ceil(k / HEAD_MB)). */
+/* dW [k, d] += D^T x - diag(c) W: the weights' gradient through their normalisation
+ * (fcl_cosine_sim_bwd's D^T x then l2norm_bwd_scaled) as one GEMM with that epilogue, D [n, k]
+ * read transposed in place (HEAD_MB consecutive classes of a row of D are the register block's
+ * rows at one reduction step), x [n, d]: no [k, d] intermediate, no packed copy. A work-item:
+ * HEAD_MB rows of dW x 2 vectors of FCL_VEC columns, the reduction over the batch in order.
+ * Global: (ceil(d / (2 FCL_VEC)), ceil(k / HEAD_MB)). */
 #define HEAD_MB 8
 inline VF head_vload_part(__global const float *p, int len)   /* len < FCL_VEC: zero lanes after it */
 {
@@ -200,8 +186,8 @@ inline VF head_vload_part(__global const float *p, int len)   /* len < FCL_VEC: 
     for (int l = 0; l < FCL_VEC; l++) t[l] = l < len ? p[l] : 0.0f;
     return VLOAD(0, t);
 }
-__kernel void head_bwd_dw(FCL_TENSOR(dw), FCL_CTENSOR(dd), FCL_CTENSOR(x), FCL_CTENSOR(w), FCL_CTENSOR(rb),
-                          FCL_CTENSOR(c), const int n, const int k, const int d)
+__kernel void head_bwd_dw(FCL_TENSOR(dw), FCL_CTENSOR(dd), FCL_CTENSOR(x), FCL_CTENSOR(w), FCL_CTENSOR(c),
+                          const int n, const int k, const int d)
 {
     const int t0 = get_global_id(0) * 2 * FCL_VEC, j0 = get_global_id(1) * HEAD_MB;
     if (t0 >= d || j0 >= k)
@@ -211,7 +197,7 @@ __kernel void head_bwd_dw(FCL_TENSOR(dw), FCL_CTENSOR(dd), FCL_CTENSOR(x), FCL_C
 #pragma unroll
     for (int r = 0; r < HEAD_MB; r++) acc[r][0] = acc[r][1] = (VF)(0.0f);
     if (rows == HEAD_MB && w1 == FCL_VEC) {
-        /* a whole block: one 8-float load of D' and two vector loads of x per step */
+        /* a whole block: one 8-float load of D and two vector loads of x per step */
         for (int i = 0; i < n; i++) {
             __global const float *xr = x + x_off + i * d + t0;
             const VF b0 = VLOAD(0, xr), b1 = VLOAD(0, xr + FCL_VEC);
@@ -239,18 +225,18 @@ __kernel void head_bwd_dw(FCL_TENSOR(dw), FCL_CTENSOR(dd), FCL_CTENSOR(x), FCL_C
         if (r >= rows)
             break;
         const int j = j0 + r;
-        const float s = rb[rb_off + j], cj = c[c_off + j];
+        const float cj = c[c_off + j];
         __global float *o = dw + dw_off + j * d + t0;
         __global const float *wr = w + w_off + j * d + t0;
 #pragma unroll
         for (int h = 0; h < 2; h++) {
             const int len = h ? w1 : w0, off = h * FCL_VEC;
             if (len == FCL_VEC) {
-                VSTORE(VLOAD(0, o + off) + (s * acc[r][h] - cj * VLOAD(0, wr + off)), 0, o + off);
+                VSTORE(VLOAD(0, o + off) + (acc[r][h] - cj * VLOAD(0, wr + off)), 0, o + off);
             } else {
                 float t[FCL_VEC];
                 VSTORE(acc[r][h], 0, t);
-                for (int l = 0; l < len; l++) o[off + l] += s * t[l] - cj * wr[off + l];
+                for (int l = 0; l < len; l++) o[off + l] += t[l] - cj * wr[off + l];
             }
         }
     }

@@ -281,41 +281,39 @@ fcl_status fcl_margin_head_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dw,
         return FCL_OK;
     int sphere = p->kind == FCL_MARGIN_SPHEREFACE;
     float eps = p->label_smoothing, coef = (float)((double)dloss / (double)n);
-    /* the softmax's row max and log-sum-exp (and SphereFace's d||x||); D' = diag(ra) dcos, dcos
-     * the margin's backward of the cross-entropy's, in one pass (cl/margin_head.cl); then as
-     * fcl_cosine_sim_bwd with D = D' diag(rb): dW in one GEMM with the normalisation's backward
-     * as its epilogue (head_bwd_dw), dx += l2norm_bwd_scaled(D W, x) */
+    /* as fcl_cosine_sim_bwd of dcos = the margin's backward of the cross-entropy's, fused
+     * (cl/margin_head.cl): the weights' norms rb (and their projection factors) in one read of
+     * W; the softmax's row max and log-sum-exp (and SphereFace's d||x||); then in one pass
+     * D = diag(ra) dcos diag(rb) (scale_rows_cols' matrix); dW in one GEMM with the
+     * normalisation's backward as its epilogue, dx += l2norm_bwd_scaled(D W, x) */
     if ((st = fcl_cos_inv_norms(ctx, x, n, d, &ra)) || (st = fcl_op_temp(ctx, &stats, n, 2, 0)) ||
-        (st = fcl_op_temp(ctx, &dd, n, k, 0)))
+        (st = fcl_op_temp(ctx, &dd, n, k, 0)) || (st = fcl_op_temp(ctx, &rb, k, 1, 0)) ||
+        (st = fcl_op_temp(ctx, &q, k, 1, 0)))
         goto fail;
     if (sphere && ((st = fcl_op_temp(ctx, &xn, n, 1, 0)) || (dx && (st = fcl_op_temp(ctx, &dxn, n, 1, 0))) ||
                    (st = fcl_row_norm_fwd(ctx, &xn, x))))
         goto fail;
     int want_dxn = sphere && dx;
-    if ((st = FCL_OP_ROWS(ctx, &HEAD, "head_bwd_stats", n, OP_T(&stats), OP_T(want_dxn ? &dxn : NULL), OP_T(logits),
+    if ((st = FCL_OP_ROWS(ctx, &HEAD, "head_w_norms", k, OP_T(&rb), OP_T(&q), OP_T(w), OP_I(k), OP_I(d),
+                          OP_F(FCL_L2NORM_EPS))) ||
+        (st = FCL_OP_ROWS(ctx, &HEAD, "head_bwd_stats", n, OP_T(&stats), OP_T(want_dxn ? &dxn : NULL), OP_T(logits),
                           OP_T(cos), OP_T(labels), OP_I(n), OP_I(k), OP_F(eps), OP_F(coef), OP_I(want_dxn),
                           MARGIN_VALS(p, consts_of(p)))) ||
         (st = HEAD_CHUNKED(ctx, "head_bwd_d", n, k, OP_T(&dd), OP_T(&stats), OP_T(logits), OP_T(cos), OP_T(&ra),
-                           OP_T(labels), OP_T(sphere ? &xn : NULL), OP_I(n), OP_I(k), OP_I(head_cw(ctx)), OP_F(p->s),
-                           OP_F(eps), OP_F(coef), MARGIN_VALS(p, consts_of(p)))))
-        goto fail;
-    /* rb and the projection factors from one read of W; dW += diag(rb) D'^T x - diag(c) W */
-    if ((st = fcl_op_temp(ctx, &rb, k, 1, 0)) || (st = fcl_op_temp(ctx, &q, k, 1, 0)) ||
-        (st = FCL_OP_ROWS(ctx, &HEAD, "head_w_norms", k, OP_T(&rb), OP_T(&q), OP_T(w), OP_I(k), OP_I(d),
-                          OP_F(FCL_L2NORM_EPS))))
+                           OP_T(&rb), OP_T(labels), OP_T(sphere ? &xn : NULL), OP_I(n), OP_I(k), OP_I(head_cw(ctx)),
+                           OP_F(p->s), OP_F(eps), OP_F(coef), MARGIN_VALS(p, consts_of(p)))))
         goto fail;
     if (dw) {
+        /* dW += D^T x - diag(c) W */
         size_t vec = (size_t)fcl_op_vec(ctx, &HEAD);
         if ((st = fcl_op_temp(ctx, &c, k, 1, 0)) ||
             (st = FCL_OP_1D(ctx, &HEAD, "head_col_proj", fcl_op_div_up(k, vec), OP_T(&c), OP_T(&dd), OP_T(cos),
                             OP_T(&ra), OP_T(&q), OP_I(n), OP_I(k))) ||
             (st = FCL_OP_2D(ctx, &HEAD, "head_bwd_dw", fcl_op_div_up(d, 2 * vec), fcl_op_div_up(k, 8), OP_T(dw),
-                            OP_T(&dd), OP_T(x), OP_T(w), OP_T(&rb), OP_T(&c), OP_I(n), OP_I(k), OP_I(d))))
+                            OP_T(&dd), OP_T(x), OP_T(w), OP_T(&c), OP_I(n), OP_I(k), OP_I(d))))
             goto fail;
     }
-    if (dx && ((st = HEAD_CHUNKED(ctx, "head_scale_cols", n, k, OP_T(&dd), OP_T(&rb), OP_I(n), OP_I(k),
-                                  OP_I(head_cw(ctx)))) ||
-               (st = fcl_cos_bwd_scaled(ctx, dx, NULL, &dd, x, w, n, k, d))))
+    if (dx && (st = fcl_cos_bwd_scaled(ctx, dx, NULL, &dd, x, w, n, k, d)))
         goto fail;
     if (want_dxn && (st = fcl_row_norm_bwd(ctx, dx, &dxn, x)))
         goto fail;
