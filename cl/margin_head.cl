@@ -94,13 +94,34 @@ __kernel void head_bwd_stats(FCL_TENSOR(st), FCL_TENSOR(dxn), FCL_CTENSOR(z), FC
     dxn[dxn_off + i] = t + (gy * target_f(c[y], &p, &df) - softmax_grad(r[y], mx, lse_m, coef, off) * c[y]);
 }
 
+/* D^T in panels of HEAD_MB classes, the left operand of head_bwd_dw: D[i, j] at
+ * ((j / HEAD_MB) n + i) HEAD_MB + j % HEAD_MB, so that a work-item's HEAD_MB classes at every
+ * step of its reduction over the batch are one sequential stream (read from D itself, every
+ * step was a new page: 128 pages per work-item at batch 128). */
+#define HEAD_MB 8
+#define HEAD_PANEL(dt, n, i, j) ((dt)[((j) / HEAD_MB * (n) + (i)) * HEAD_MB + (j) % HEAD_MB])
+inline void head_panel_store(__global float *dt, int n, int i, int j, VF v)   /* j: a multiple of FCL_VEC */
+{
+#if FCL_VEC == 16
+    vstore8(v.lo, 0, &HEAD_PANEL(dt, n, i, j));
+    vstore8(v.hi, 0, &HEAD_PANEL(dt, n, i, j + 8));
+#elif FCL_VEC == 8
+    vstore8(v, 0, &HEAD_PANEL(dt, n, i, j));
+#else
+    float t[FCL_VEC];
+    VSTORE(v, 0, t);
+    for (int l = 0; l < FCL_VEC; l++) HEAD_PANEL(dt, n, i, j + l) = t[l];
+#endif
+}
+
 /* D[i, j] = flush(scale_i dz_ij df_ij ra[i] rb[j]): the cross-entropy gradient dz (from st),
  * times the margin's derivative df (1 off the label: margin_bwd), times the cosine's row and
- * column scales (scale_rows_cols): the matrix the cosine backward multiplies by W and x.
- * Chunked (HEAD_CHUNK). */
-__kernel void head_bwd_d(FCL_TENSOR(dd), FCL_CTENSOR(st), FCL_CTENSOR(z), FCL_CTENSOR(cs), FCL_CTENSOR(ra),
-                         FCL_CTENSOR(rb), FCL_CTENSOR(lab), FCL_CTENSOR(xn), const int n, const int k, const int cw,
-                         const float s, const float eps, const float coef, MARGIN_ARGS)
+ * column scales (scale_rows_cols): the matrix the cosine backward multiplies by W and x; into
+ * dd [n, k] and, when want_dt, also into dt in HEAD_PANEL's layout. Chunked (HEAD_CHUNK). */
+__kernel void head_bwd_d(FCL_TENSOR(dd), FCL_TENSOR(dt), FCL_CTENSOR(st), FCL_CTENSOR(z), FCL_CTENSOR(cs),
+                         FCL_CTENSOR(ra), FCL_CTENSOR(rb), FCL_CTENSOR(lab), FCL_CTENSOR(xn), const int n, const int k,
+                         const int cw, const int want_dt, const float s, const float eps, const float coef,
+                         MARGIN_ARGS)
 {
     HEAD_CHUNK(i, j0, j1, n, k, cw);
     MARGIN_INIT(p);
@@ -108,21 +129,30 @@ __kernel void head_bwd_d(FCL_TENSOR(dd), FCL_CTENSOR(st), FCL_CTENSOR(z), FCL_CT
     const float a = ra[ra_off + i], scale = kind == MARGIN_SPHEREFACE ? xn[xn_off + i] : s;
     const float mx = st[st_off + 2 * i], lse_m = st[st_off + 2 * i + 1], off = eps / (float)k;
     __global const float *zr = z + z_off + i * k, *rr = rb + rb_off;
-    __global float *dr = dd + dd_off + i * k;
+    __global float *dr = dd + dd_off + i * k, *dp = dt + dt_off;
     int j = j0;
     if (y < 0) {
-        for (; j < j1; j++) dr[j] = NAN;
+        for (; j < j1; j++) {
+            dr[j] = NAN;
+            if (want_dt) HEAD_PANEL(dp, n, i, j) = NAN;
+        }
         return;
     }
     for (; j + FCL_VEC <= j1; j += FCL_VEC) {
-        const VF v = scale * vsoftmax_grad(VLOAD(0, zr + j), mx, lse_m, coef, off) * a * VLOAD(0, rr + j);
-        VSTORE(select(v, (VF)(0.0f), isless(fabs(v), (VF)(FLT_MIN))), 0, dr + j);
+        VF v = scale * vsoftmax_grad(VLOAD(0, zr + j), mx, lse_m, coef, off) * a * VLOAD(0, rr + j);
+        v = select(v, (VF)(0.0f), isless(fabs(v), (VF)(FLT_MIN)));
+        VSTORE(v, 0, dr + j);
+        if (want_dt) head_panel_store(dp, n, i, j, v);
     }
-    for (; j < j1; j++) dr[j] = flush_subnormal(scale * softmax_grad(zr[j], mx, lse_m, coef, off) * a * rr[j]);
+    for (; j < j1; j++) {
+        dr[j] = flush_subnormal(scale * softmax_grad(zr[j], mx, lse_m, coef, off) * a * rr[j]);
+        if (want_dt) HEAD_PANEL(dp, n, i, j) = dr[j];
+    }
     if (y >= j0 && y < j1) {
         float df;
         target_f(cs[cs_off + i * k + y], &p, &df);
         dr[y] = flush_subnormal(scale * softmax_grad(zr[y], mx, lse_m, coef, 1.0f - eps + off) * df * a * rr[y]);
+        if (want_dt) HEAD_PANEL(dp, n, i, y) = dr[y];
     }
 }
 
@@ -174,19 +204,17 @@ __kernel void head_col_proj(FCL_TENSOR(c), FCL_CTENSOR(dd), FCL_CTENSOR(cs), FCL
 }
 
 /* dW [k, d] += D^T x - diag(c) W: the weights' gradient through their normalisation
- * (fcl_cosine_sim_bwd's D^T x then l2norm_bwd_scaled) as one GEMM with that epilogue, D [n, k]
- * read transposed in place (HEAD_MB consecutive classes of a row of D are the register block's
- * rows at one reduction step), x [n, d]: no [k, d] intermediate, no packed copy. A work-item:
+ * (fcl_cosine_sim_bwd's D^T x then l2norm_bwd_scaled) as one GEMM with that epilogue, D^T from
+ * head_bwd_d's panels dt (HEAD_PANEL), x [n, d]: no [k, d] intermediate. A work-item:
  * HEAD_MB rows of dW x 2 vectors of FCL_VEC columns, the reduction over the batch in order.
  * Global: (ceil(d / (2 FCL_VEC)), ceil(k / HEAD_MB)). */
-#define HEAD_MB 8
 inline VF head_vload_part(__global const float *p, int len)   /* len < FCL_VEC: zero lanes after it */
 {
     float t[FCL_VEC];
     for (int l = 0; l < FCL_VEC; l++) t[l] = l < len ? p[l] : 0.0f;
     return VLOAD(0, t);
 }
-__kernel void head_bwd_dw(FCL_TENSOR(dw), FCL_CTENSOR(dd), FCL_CTENSOR(x), FCL_CTENSOR(w), FCL_CTENSOR(c),
+__kernel void head_bwd_dw(FCL_TENSOR(dw), FCL_CTENSOR(dt), FCL_CTENSOR(x), FCL_CTENSOR(w), FCL_CTENSOR(c),
                           const int n, const int k, const int d)
 {
     const int t0 = get_global_id(0) * 2 * FCL_VEC, j0 = get_global_id(1) * HEAD_MB;
@@ -197,11 +225,11 @@ __kernel void head_bwd_dw(FCL_TENSOR(dw), FCL_CTENSOR(dd), FCL_CTENSOR(x), FCL_C
 #pragma unroll
     for (int r = 0; r < HEAD_MB; r++) acc[r][0] = acc[r][1] = (VF)(0.0f);
     if (rows == HEAD_MB && w1 == FCL_VEC) {
-        /* a whole block: one 8-float load of D and two vector loads of x per step */
+        /* a whole block: one 8-float load of D's panel and two vector loads of x per step */
         for (int i = 0; i < n; i++) {
             __global const float *xr = x + x_off + i * d + t0;
             const VF b0 = VLOAD(0, xr), b1 = VLOAD(0, xr + FCL_VEC);
-            const float8 a8 = vload8(0, dd + dd_off + i * k + j0);
+            const float8 a8 = vload8(0, &HEAD_PANEL(dt + dt_off, n, i, j0));
             const float a[HEAD_MB] = {a8.s0, a8.s1, a8.s2, a8.s3, a8.s4, a8.s5, a8.s6, a8.s7};
 #pragma unroll
             for (int r = 0; r < HEAD_MB; r++) {
@@ -211,7 +239,7 @@ __kernel void head_bwd_dw(FCL_TENSOR(dw), FCL_CTENSOR(dd), FCL_CTENSOR(x), FCL_C
         }
     } else {
         for (int i = 0; i < n; i++) {
-            __global const float *xr = x + x_off + i * d + t0, *ar = dd + dd_off + i * k + j0;
+            __global const float *xr = x + x_off + i * d + t0, *ar = &HEAD_PANEL(dt + dt_off, n, i, j0);
             const VF b0 = w0 == FCL_VEC ? VLOAD(0, xr) : head_vload_part(xr, w0);
             const VF b1 = w1 == FCL_VEC ? VLOAD(0, xr + FCL_VEC) : head_vload_part(xr + FCL_VEC, w1);
             for (int r = 0; r < rows; r++) {

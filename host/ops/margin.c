@@ -265,7 +265,7 @@ fcl_status fcl_margin_head_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dw,
                                const fcl_margin_params *p, float dloss)
 {
     const char *op = "fcl_margin_head_bwd";
-    fcl_tensor dd = {0}, stats = {0}, ra = {0}, rb = {0}, q = {0}, c = {0}, xn = {0}, dxn = {0};
+    fcl_tensor dd = {0}, dt = {0}, stats = {0}, ra = {0}, rb = {0}, q = {0}, c = {0}, xn = {0}, dxn = {0};
     size_t n, d, k;
     fcl_status st;
     if ((st = head_dims(ctx, op, x, w, labels, p, &n, &d, &k)) ||
@@ -288,7 +288,7 @@ fcl_status fcl_margin_head_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dw,
      * normalisation's backward as its epilogue, dx += l2norm_bwd_scaled(D W, x) */
     if ((st = fcl_cos_inv_norms(ctx, x, n, d, &ra)) || (st = fcl_op_temp(ctx, &stats, n, 2, 0)) ||
         (st = fcl_op_temp(ctx, &dd, n, k, 0)) || (st = fcl_op_temp(ctx, &rb, k, 1, 0)) ||
-        (st = fcl_op_temp(ctx, &q, k, 1, 0)))
+        (st = fcl_op_temp(ctx, &q, k, 1, 0)) || (dw && (st = fcl_op_temp(ctx, &dt, fcl_op_div_up(k, 8) * 8, n, 0))))
         goto fail;
     if (sphere && ((st = fcl_op_temp(ctx, &xn, n, 1, 0)) || (dx && (st = fcl_op_temp(ctx, &dxn, n, 1, 0))) ||
                    (st = fcl_row_norm_fwd(ctx, &xn, x))))
@@ -299,9 +299,10 @@ fcl_status fcl_margin_head_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dw,
         (st = FCL_OP_ROWS(ctx, &HEAD, "head_bwd_stats", n, OP_T(&stats), OP_T(want_dxn ? &dxn : NULL), OP_T(logits),
                           OP_T(cos), OP_T(labels), OP_I(n), OP_I(k), OP_F(eps), OP_F(coef), OP_I(want_dxn),
                           MARGIN_VALS(p, consts_of(p)))) ||
-        (st = HEAD_CHUNKED(ctx, "head_bwd_d", n, k, OP_T(&dd), OP_T(&stats), OP_T(logits), OP_T(cos), OP_T(&ra),
-                           OP_T(&rb), OP_T(labels), OP_T(sphere ? &xn : NULL), OP_I(n), OP_I(k), OP_I(head_cw(ctx)),
-                           OP_F(p->s), OP_F(eps), OP_F(coef), MARGIN_VALS(p, consts_of(p)))))
+        (st = HEAD_CHUNKED(ctx, "head_bwd_d", n, k, OP_T(&dd), OP_T(dw ? &dt : NULL), OP_T(&stats), OP_T(logits),
+                           OP_T(cos), OP_T(&ra), OP_T(&rb), OP_T(labels), OP_T(sphere ? &xn : NULL), OP_I(n), OP_I(k),
+                           OP_I(head_cw(ctx)), OP_I(dw != NULL), OP_F(p->s), OP_F(eps), OP_F(coef),
+                           MARGIN_VALS(p, consts_of(p)))))
         goto fail;
     if (dw) {
         /* dW += D^T x - diag(c) W */
@@ -310,7 +311,7 @@ fcl_status fcl_margin_head_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dw,
             (st = FCL_OP_1D(ctx, &HEAD, "head_col_proj", fcl_op_div_up(k, vec), OP_T(&c), OP_T(&dd), OP_T(cos),
                             OP_T(&ra), OP_T(&q), OP_I(n), OP_I(k))) ||
             (st = FCL_OP_2D(ctx, &HEAD, "head_bwd_dw", fcl_op_div_up(d, 2 * vec), fcl_op_div_up(k, 8), OP_T(dw),
-                            OP_T(&dd), OP_T(x), OP_T(w), OP_T(&c), OP_I(n), OP_I(k), OP_I(d))))
+                            OP_T(&dt), OP_T(x), OP_T(w), OP_T(&c), OP_I(n), OP_I(k), OP_I(d))))
             goto fail;
     }
     if (dx && (st = fcl_cos_bwd_scaled(ctx, dx, NULL, &dd, x, w, n, k, d)))
@@ -318,7 +319,7 @@ fcl_status fcl_margin_head_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dw,
     if (want_dxn && (st = fcl_row_norm_bwd(ctx, dx, &dxn, x)))
         goto fail;
 fail:
-    FCL_OP_RELEASE(ctx, &dd, &stats, &ra, &rb, &q, &c, &xn, &dxn);
+    FCL_OP_RELEASE(ctx, &dd, &dt, &stats, &ra, &rb, &q, &c, &xn, &dxn);
     return st;
 }
 
