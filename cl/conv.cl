@@ -51,13 +51,12 @@ inline convV conv_load_lanes(__global const float *base, int n0, int ncols, int 
 /* conv_prefetch(p): asks for the cache line holding p, CONV_PF k steps ahead of conv_gemm_nn's
  * loads (CONV_PF 0: nothing). Without it the inner loop waits on L2 for its A and B streams
  * (both sequential, but the hardware prefetchers fall behind at 160 bytes per 8-cycle k step).
- * OpenCL's prefetch() compiles to nothing in PoCL, so there (POCL_DEVICE_ADDRESS_BITS is PoCL's
- * own define) clang's builtin, which becomes prefetcht0; elsewhere the portable prefetch() (oclgrind
- * has no llvm.prefetch). Prefetches never fault: running past the end of a panel is harmless. */
+ * PoCL only (POCL_DEVICE_ADDRESS_BITS is PoCL's own define): clang's builtin, which becomes
+ * prefetcht0 (OpenCL's prefetch() is a no-op there). Elsewhere nothing: Intel's CPU runtime runs
+ * prefetch() at ~1.8x the CPU time of the strided 3x3 GEMMs (bench ops --device intel, CONV_PF 16
+ * vs 0), oclgrind has no llvm.prefetch. Prefetches never fault: running past a panel is harmless. */
 #if CONV_PF > 0 && defined(POCL_DEVICE_ADDRESS_BITS)
 #define conv_prefetch(p) __builtin_prefetch((p), 0, 3)
-#elif CONV_PF > 0
-#define conv_prefetch(p) prefetch((p), 1)
 #else
 #define conv_prefetch(p) ((void)0)
 #endif

@@ -179,9 +179,10 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * Same results for every value. conv_gemm_nn alone (M x K x N, 8 x 2 float16, loaded Xeon,
      * GFLOP per CPU-second, medians of 3 alternating runs; one core's FMA limit ~220-228): 256 x
      * 1152 x 1568 154 -> 172, 512 x 2304 x 512 157 -> 172, 128 x 576 x 6272 125 -> 147, 64 x 64
-     * x 25088 116 -> 131. 8 and 32+ were slower than 16-24. Other devices: 0. */
+     * x 25088 116 -> 131. 8 and 32+ were slower than 16-24. PoCL only (cl/conv.cl: Intel's CPU
+     * runtime ran OpenCL's prefetch() ~1.8x slower, so other drivers get none). Other devices: 0. */
     [FCL_T_CONV_PF] = {FCL_TF_CONV, "CONV_PF", 16, 0, 0, 256, 0,
-                       "software prefetch distance of conv_gemm_nn's A and B streams in k steps (0: none)"},
+                       "software prefetch distance of conv_gemm_nn's A and B streams in k steps (0: none; PoCL only)"},
     /* CONV_IMPLICIT (bits: 1 forward, 2 data gradient): dense strided convs with 25 or more
      * taps (ResNet's 7x7 stem) through the implicit GEMM of cl/conv_implicit.cl (host/ops/
      * conv_implicit.c) instead of im2col + conv_gemm_nn; the numbers are in conv_implicit.h. The
