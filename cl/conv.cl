@@ -81,8 +81,10 @@ inline void conv_nn_fma(convV acc[CONV_MB][CONV_NV], __global const float *ap, c
  * in column panels instead: (k, n) at b_off + g * b_g + ((n / CONV_NB) * K + k) * CONV_NB
  * + n % CONV_NB, readable up to the same column (conv_im2col_panel); c_contig likewise
  * says C may be written up to that column (the padded dcol buffer of the backward pass).
- * act (cl/conv_act.cl: 0 none, 1 ReLU, 2 ReLU6) is applied to each stored value, after the bias
- * and the accumulation: the forward conv's fused output activation.
+ * has_res adds a residual read at C's index + res_delta of res, after the bias and the
+ * accumulation; act (cl/conv_act.cl: 0 none, 1 ReLU, 2 ReLU6) is applied to each stored value
+ * after that: the forward conv's fused residual add and output activation (the same floats as
+ * conv, then fcl_act_add_fwd).
  * Global size: (ceil(M / CONV_MB), ceil(ncols / CONV_NB), G). */
 __kernel void conv_gemm_nn(const int M, const int K, const int P, const int ncols,
                            __global const float *a, const int a_g,
@@ -91,7 +93,8 @@ __kernel void conv_gemm_nn(const int M, const int K, const int P, const int ncol
                            __global float *c, const int c_off, const int c_img, const int c_row,
                            const int c_g, const int c_contig,
                            __global const float *bias, const int bias_off, const int has_bias,
-                           const int accumulate, const int act)
+                           const int accumulate, __global const float *res, const int res_delta,
+                           const int has_res, const int act)
 {
     const int m0 = get_global_id(0) * CONV_MB;
     const int n0 = get_global_id(1) * CONV_NB;
@@ -159,6 +162,7 @@ __kernel void conv_gemm_nn(const int M, const int K, const int P, const int ncol
             for (int v = 0; v < CONV_NV; v++) {
                 convV r = acc[i][v] + (convV)(bs);
                 if (accumulate) r += conv_vload(v, cp);
+                if (has_res) r += conv_vload(v, res + (cp - c) + res_delta);
                 conv_vstore(CONV_ACT(convV, r, act), v, cp);
             }
         } else {
@@ -169,6 +173,7 @@ __kernel void conv_gemm_nn(const int M, const int K, const int P, const int ncol
                     __global float *cp = cg + iv * c_img + m * c_row + pv;
                     convV r = acc[i][v] + (convV)(bs);
                     if (accumulate) r += conv_vload(0, cp);
+                    if (has_res) r += conv_vload(0, res + (cp - c) + res_delta);
                     conv_vstore(CONV_ACT(convV, r, act), 0, cp);
                     continue;
                 }
@@ -179,7 +184,8 @@ __kernel void conv_gemm_nn(const int M, const int K, const int P, const int ncol
                     if (n >= ncols) break;
                     const int img = n / P;
                     __global float *cp = cg + img * c_img + m * c_row + (n - img * P);
-                    const float r = accumulate ? *cp + (t[l] + bs) : t[l] + bs;
+                    float r = accumulate ? *cp + (t[l] + bs) : t[l] + bs;
+                    if (has_res) r += res[(cp - c) + res_delta];
                     *cp = CONV_ACT(float, r, act);
                 }
             }

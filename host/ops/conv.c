@@ -297,7 +297,7 @@ static const unsigned char FUSES_ACT[FWD_PATHS] = {[FWD_GEMM] = 1, [FWD_WINO] = 
 /* Likewise for a residual r (fcl_conv2d_fwd_res): 1 when the path adds r (after the bias, before
  * the activation) in its kernels; 0: the path runs without the activation and one act_add pass
  * (fcl_act_add_fwd, or fcl_add_fwd) follows. */
-static const unsigned char FUSES_ADD[FWD_PATHS] = {[FWD_GEMM] = 0, [FWD_WINO] = 0, [FWD_DW] = 0, [FWD_GPU] = 0,
+static const unsigned char FUSES_ADD[FWD_PATHS] = {[FWD_GEMM] = 1, [FWD_WINO] = 0, [FWD_DW] = 0, [FWD_GPU] = 0,
                                                    [FWD_GPU_DW] = 0, [FWD_IMPLICIT] = 0};
 
 fcl_status fcl_conv_act_pass(fcl_ctx *ctx, fcl_tensor *y, const fcl_conv2d_params *p)
@@ -357,7 +357,7 @@ fcl_status fcl_conv2d_fwd_res(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, 
     else if (path == FWD_DW)
         st = dw_fwd(ctx, &t, y, x, w, b, p, oh, ow);
     else
-        st = fcl_conv_gemm_fwd(ctx, &t, y, x, w, b, p, oh, ow, prep);
+        st = fcl_conv_gemm_fwd(ctx, &t, y, x, w, b, r, p, oh, ow, prep);
     if (!st && !FUSES_ACT[path]) st = fcl_conv_act_pass(ctx, y, p);
     if (!st && r && !FUSES_ADD[path]) st = act_add_pass(ctx, y, r, p0);
 fail:

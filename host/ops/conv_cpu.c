@@ -68,10 +68,11 @@ static void arg_opnd(fcl_op_args *x, const fcl_conv_operand *o)
     fcl_op_arg_i(x, o->off); fcl_op_arg_i(x, o->img); fcl_op_arg_i(x, o->row); fcl_op_arg_i(x, o->g);
 }
 
-/* c = act(A * b (+ bias) (+ c)), A packed by fcl_conv_pack() for these M, K. */
+/* c = act(A * b (+ bias) (+ c) (+ res)), A packed by fcl_conv_pack() for these M, K; res (NULL:
+ * none) read at c's element index + res_delta. */
 fcl_status fcl_conv_gemm_nn_act(fcl_ctx *ctx, const fcl_conv_tune *t, int G, int M, int K, int P, int ncols, cl_mem a,
                                 const fcl_conv_operand *b, const fcl_conv_operand *c, const fcl_tensor *bias,
-                                int accumulate, int act)
+                                int accumulate, const fcl_tensor *res, int res_delta, int act)
 {
     fcl_op_args x;
     if (fcl_conv_start(ctx, &CONV, "conv_gemm_nn", &x)) return x.st;
@@ -84,6 +85,7 @@ fcl_status fcl_conv_gemm_nn_act(fcl_ctx *ctx, const fcl_conv_tune *t, int G, int
     fcl_op_arg_m(&x, bias ? bias->buf : a); fcl_op_arg_i(&x, bias ? (int)bias->offset : 0);
     fcl_op_arg_i(&x, bias != NULL);
     fcl_op_arg_i(&x, accumulate);
+    fcl_op_arg_m(&x, res ? res->buf : a); fcl_op_arg_i(&x, res_delta); fcl_op_arg_i(&x, res != NULL);
     fcl_op_arg_i(&x, act);
     return fcl_conv_launch(t, &x, 3, fcl_op_div_up((size_t)M, (size_t)t->mb), fcl_op_div_up((size_t)ncols, (size_t)t->nb), (size_t)G,
                   (size_t)t->lnn);
@@ -92,7 +94,7 @@ fcl_status fcl_conv_gemm_nn_act(fcl_ctx *ctx, const fcl_conv_tune *t, int G, int
 fcl_status fcl_conv_gemm_nn(fcl_ctx *ctx, const fcl_conv_tune *t, int G, int M, int K, int P, int ncols, cl_mem a,
                             const fcl_conv_operand *b, const fcl_conv_operand *c, const fcl_tensor *bias, int accumulate)
 {
-    return fcl_conv_gemm_nn_act(ctx, t, G, M, K, P, ncols, a, b, c, bias, accumulate, FCL_CONV_ACT_NONE);
+    return fcl_conv_gemm_nn_act(ctx, t, G, M, K, P, ncols, a, b, c, bias, accumulate, NULL, 0, FCL_CONV_ACT_NONE);
 }
 
 /* c[g][m][j] (row stride N, groups M * N apart) += sum over columns of A(m, .) * B(j, .). */
@@ -237,12 +239,12 @@ fcl_conv_operand fcl_conv_ws_operand(const fcl_conv_ws *w, int rows_g, int ld, i
 
 /* ---- the directions ------------------------------------------------------------------------------ */
 
-/* y = act(conv(x, w) + b) through the GEMM: y[g] = W[g] * B[g], B = x (1x1) or im2col(x), the
- * output activation p->out_act applied in conv_gemm_nn's store. The packed weights are kept in
+/* y = act(conv(x, w) + b (+ r)) through the GEMM: y[g] = W[g] * B[g], B = x (1x1) or im2col(x),
+ * the residual r (NULL: none) and the output activation p->out_act applied in conv_gemm_nn's store. The packed weights are kept in
  * prep (when given) across calls at one version, keyed by CONV_MB (their panel layout). */
 fcl_status fcl_conv_gemm_fwd(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *y, const fcl_tensor *x,
-                             const fcl_tensor *w, const fcl_tensor *b, const fcl_conv2d_params *p, int oh, int ow,
-                             fcl_conv_prep *prep)
+                             const fcl_tensor *w, const fcl_tensor *b, const fcl_tensor *r, const fcl_conv2d_params *p,
+                             int oh, int ow, fcl_conv_prep *prep)
 {
     fcl_status st;
     fcl_conv_ws col = {NULL, 0};
@@ -252,6 +254,7 @@ fcl_status fcl_conv_gemm_fwd(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *y
     fcl_conv2d_algo algo = fcl_conv2d_algo_of(p);
     int G = p->groups, M = p->cout / G, Kg = p->cin / G * p->kh * p->kw, P = oh * ow;
     size_t bytes = (size_t)G * fcl_op_div_up((size_t)M, (size_t)t->mb) * t->mb * Kg * sizeof(float);
+    const int rd = r ? (int)r->offset - (int)y->offset : 0; /* r has y's shape: same index, other buffer */
     if ((st = fcl_conv_prep_get(ctx, prep, FCL_CONV_PREP_GEMM, t->mb, bytes, &kept, &fill))) goto fail;
     packed = kept;
     /* y[g] = W[g] * B[g]: A(m, k) = w[g * M + m][k] */
@@ -264,7 +267,7 @@ fcl_status fcl_conv_gemm_fwd(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *y
          * two images and read x lane by lane: the im2col path below (a plain gather for 1x1) is faster.
          * (Gathering into column panels anyway costs more than it saves on MobileNetV2's 1x1s.) */
         fcl_conv_operand bx = fcl_conv_in_operand(x, 0, p, P), c = fcl_conv_out_operand(y, 0, p, P);
-        st = fcl_conv_gemm_nn_act(ctx, t, G, M, Kg, P, p->n * P, packed, &bx, &c, b, 0, p->out_act);
+        st = fcl_conv_gemm_nn_act(ctx, t, G, M, Kg, P, p->n * P, packed, &bx, &c, b, 0, r, rd, p->out_act);
         goto fail;
     }
     int chunk = fcl_conv_plan_chunk(t, (size_t)p->cin * p->kh * p->kw, P, p->n);
@@ -273,7 +276,8 @@ fcl_status fcl_conv_gemm_fwd(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *y
         int cnt = p->n - i0 < chunk ? p->n - i0 : chunk, ld = fcl_conv_col_ld(t, cnt, P);
         fcl_conv_operand bc, c = fcl_conv_out_operand(y, i0, p, P);
         if ((st = fcl_conv_im2col_nn(ctx, t, &col, Kg, ld, x, i0, cnt, p, oh, ow, &bc))) goto fail;
-        if ((st = fcl_conv_gemm_nn_act(ctx, t, G, M, Kg, P, cnt * P, packed, &bc, &c, b, 0, p->out_act))) goto fail;
+        if ((st = fcl_conv_gemm_nn_act(ctx, t, G, M, Kg, P, cnt * P, packed, &bc, &c, b, 0, r, rd, p->out_act)))
+            goto fail;
     }
 fail:
     if (packed && !kept) fcl_pool_free(ctx, packed, packed_cap);

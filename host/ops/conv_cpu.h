@@ -53,10 +53,11 @@ fcl_status fcl_conv_launch(const fcl_conv_tune *t, fcl_op_args *a, unsigned dims
 fcl_status fcl_conv_gemm_nn(fcl_ctx *ctx, const fcl_conv_tune *t, int G, int M, int K, int P, int ncols, cl_mem a,
                             const fcl_conv_operand *b, const fcl_conv_operand *c, const fcl_tensor *bias,
                             int accumulate);
-/* The same with act (an fcl_conv2d_act: none, ReLU, ReLU6) applied to every stored value. */
+/* The same plus a residual res (NULL: none; its element at c's index + res_delta) and act (an
+ * fcl_conv2d_act: none, ReLU, ReLU6) applied to every stored value: act(A * b + bias (+ c) + res). */
 fcl_status fcl_conv_gemm_nn_act(fcl_ctx *ctx, const fcl_conv_tune *t, int G, int M, int K, int P, int ncols, cl_mem a,
                                 const fcl_conv_operand *b, const fcl_conv_operand *c, const fcl_tensor *bias,
-                                int accumulate, int act);
+                                int accumulate, const fcl_tensor *res, int res_delta, int act);
 /* c[g][m][j] (row stride N, groups M * N apart) += sum over columns of A(m, .) * B(j, .). */
 fcl_status fcl_conv_gemm_nt(fcl_ctx *ctx, const fcl_conv_tune *t, int G, int M, int N, int P, int nimg,
                             const fcl_conv_operand *a, const fcl_conv_operand *b, const fcl_tensor *c);
@@ -90,10 +91,11 @@ fcl_conv_operand fcl_conv_in_operand(const fcl_tensor *t, int i0, const fcl_conv
 fcl_conv_operand fcl_conv_ws_operand(const fcl_conv_ws *w, int rows_g, int ld, int P);
 
 /* The im2col-GEMM algorithm (dense, grouped and 1x1 convolutions), already checked by conv.c; the
- * forward applies p->out_act itself and keeps its packed weights in prep (NULL: a temporary). */
+ * forward adds the residual r (NULL: none; y's shape) and applies p->out_act itself, and keeps its
+ * packed weights in prep (NULL: a temporary). */
 fcl_status fcl_conv_gemm_fwd(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *y, const fcl_tensor *x,
-                             const fcl_tensor *w, const fcl_tensor *b, const fcl_conv2d_params *p, int oh, int ow,
-                             fcl_conv_prep *prep);
+                             const fcl_tensor *w, const fcl_tensor *b, const fcl_tensor *r, const fcl_conv2d_params *p,
+                             int oh, int ow, fcl_conv_prep *prep);
 fcl_status fcl_conv_gemm_bwd_data(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *dx, const fcl_tensor *dy,
                                   const fcl_tensor *w, const fcl_conv2d_params *p, int oh, int ow);
 fcl_status fcl_conv_gemm_bwd_weight(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *dw, const fcl_tensor *dy,
