@@ -249,42 +249,49 @@ inline void wino_input_vec2(__global float *vp, const int v_g, __global const fl
  * the first nt of them stored: A^T m A, plus bs or added to op (accumulate), clipped at the
  * plane's edge. When all 8 tiles are inside the plane, each output row is one interleaved float16
  * store. */
-/* The first n (< 16) values of r into o[0 .. n): act((accumulate ? o : bs) + r) (act: CONV_ACT of
- * cl/conv_act.cl, 0 with accumulate) */
-#define WINO_STORE(T, N, o, r)                                                  \
+/* Stores o = act((accumulate ? o : bs) + r [+ ro]) (act: CONV_ACT of cl/conv_act.cl, 0 with
+ * accumulate; ro: the residual at o's position where has_res, added after the bias and before the
+ * activation, in the order of conv + bias then fcl_act_add_fwd: the same floats) */
+#define WINO_STORE(T, N, o, ro, r)                                              \
     do {                                                                        \
-        const T v_ = (accumulate ? vload##N(0, (o)) : (T)(bs)) + (r);           \
+        T v_ = (accumulate ? vload##N(0, (o)) : (T)(bs)) + (r);                 \
+        if (has_res) v_ += vload##N(0, (ro));                                   \
         vstore##N(CONV_ACT(T, v_, act), 0, (o));                                \
     } while (0)
-#define WINO_STORE1(o, r)                                                       \
+#define WINO_STORE1(o, ro, r)                                                   \
     do {                                                                        \
-        const float v_ = (accumulate ? *(o) : bs) + (r);                        \
+        float v_ = (accumulate ? *(o) : bs) + (r);                              \
+        if (has_res) v_ += *(ro);                                               \
         *(o) = CONV_ACT(float, v_, act);                                        \
     } while (0)
-inline void wino_out_part(float16 r, const int n, __global float *o, const float bs, const int accumulate,
-                          const int act)
+/* The first n (< 16) values of r into o[0 .. n) (WINO_STORE) */
+inline void wino_out_part(float16 r, const int n, __global float *o, __global const float *ro, const float bs,
+                          const int accumulate, const int act, const int has_res)
 {
     if (n & 8) {
-        WINO_STORE(float8, 8, o, r.lo);
+        WINO_STORE(float8, 8, o, ro, r.lo);
         o += 8;
+        ro += 8;
         r.lo = r.hi;
     }
     if (n & 4) {
-        WINO_STORE(float4, 4, o, r.s0123);
+        WINO_STORE(float4, 4, o, ro, r.s0123);
         o += 4;
+        ro += 4;
         r.s0123 = r.s4567;
     }
     if (n & 2) {
-        WINO_STORE(float2, 2, o, r.s01);
+        WINO_STORE(float2, 2, o, ro, r.s01);
         o += 2;
+        ro += 2;
         r.s0 = r.s2;
     }
-    if (n & 1) WINO_STORE1(o, r.s0);
+    if (n & 1) WINO_STORE1(o, ro, r.s0);
 }
 
-inline void wino_output_vec2(__global float *op, const int OH, const int OW, __global const float *mp,
-                             const int m_g, const float bs, const int accumulate, const int act, const int ty,
-                             const int tx0, const int nt)
+inline void wino_output_vec2(__global float *op, __global const float *rp, const int OH, const int OW,
+                             __global const float *mp, const int m_g, const float bs, const int accumulate,
+                             const int act, const int has_res, const int ty, const int tx0, const int nt)
 {
     /* A^T m: a0[j] = m[j] + m[4 + j] + m[8 + j], a1[j] = m[4 + j] - m[8 + j] - m[12 + j] (j = column) */
 #define WINO_AT_COL(j, a0, a1)                                                                          \
@@ -310,13 +317,10 @@ inline void wino_output_vec2(__global float *op, const int OH, const int OW, __g
     for (int i = 0; i < 2; i++) {
         if (2 * ty + i >= OH) break;
         __global float *o = op + (2 * ty + i) * OW + ox;
-        if (nt == WINO_VL && ox + 2 * WINO_VL <= OW) {
-            const float16 r = shuffle2(y[i][0], y[i][1], (uint16)(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15));
-            WINO_STORE(float16, 16, o, r);
-        } else {
-            wino_out_part(shuffle2(y[i][0], y[i][1], (uint16)(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15)),
-                          min(2 * nt, OW - ox), o, bs, accumulate, act);
-        }
+        __global const float *ro = rp + (2 * ty + i) * OW + ox;
+        const float16 r = shuffle2(y[i][0], y[i][1], (uint16)(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15));
+        if (nt == WINO_VL && ox + 2 * WINO_VL <= OW) WINO_STORE(float16, 16, o, ro, r);
+        else wino_out_part(r, min(2 * nt, OW - ox), o, ro, bs, accumulate, act, has_res);
     }
 }
 
@@ -431,9 +435,9 @@ inline void wino_input_vec4(__global float *vp, const int v_g, __global const fl
     } while (0)
 
 /* wino_output_vec2 for 6x6 tiles (4x4 outputs each, 36 planes; 8 tiles, 32 output columns). */
-inline void wino_output_vec4(__global float *op, const int OH, const int OW, __global const float *mp,
-                             const int m_g, const float bs, const int accumulate, const int act, const int ty,
-                             const int tx0, const int nt)
+inline void wino_output_vec4(__global float *op, __global const float *rp, const int OH, const int OW,
+                             __global const float *mp, const int m_g, const float bs, const int accumulate,
+                             const int act, const int has_res, const int ty, const int tx0, const int nt)
 {
     float8 a[4][6]; /* A^T m: [row i][column j], lanes = tiles */
 #pragma unroll
@@ -455,12 +459,13 @@ inline void wino_output_vec4(__global float *op, const int OH, const int OW, __g
         const float16 lo = shuffle2(p01, p23, (uint16)(0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23));
         const float16 hi = shuffle2(p01, p23, (uint16)(8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31));
         __global float *o = op + (4 * ty + i) * OW + ox;
+        __global const float *ro = rp + (4 * ty + i) * OW + ox;
         if (n >= 16) {
-            WINO_STORE(float16, 16, o, lo);
-            if (n == 32) WINO_STORE(float16, 16, o + 16, hi);
-            else wino_out_part(hi, n - 16, o + 16, bs, accumulate, act);
+            WINO_STORE(float16, 16, o, ro, lo);
+            if (n == 32) WINO_STORE(float16, 16, o + 16, ro + 16, hi);
+            else wino_out_part(hi, n - 16, o + 16, ro + 16, bs, accumulate, act, has_res);
         } else {
-            wino_out_part(lo, n, o, bs, accumulate, act);
+            wino_out_part(lo, n, o, ro, bs, accumulate, act, has_res);
         }
     }
 }
@@ -506,26 +511,28 @@ __kernel void wino_input(__global float *restrict v, const int v_ld, const int v
 /* out[img][c][m ty + i][m tx + j] (+)= (A^T M A)[i][j] (+ bias[c]) for the tiles of a chunk of
  * nimg images, M = M[xi][c][n] with n as in wino_input (rows m_ld long, xi planes m_g apart);
  * outputs past OH x OW (the last tile row / column of an odd size) are dropped. accumulate != 0
- * adds to out (the data gradient's dx +=), else out is overwritten with act(conv + bias) (act:
- * the forward's fused activation, cl/conv_act.cl's CONV_ACT; 0 with accumulate). One work-item per channel of
+ * adds to out (the data gradient's dx +=), else out is overwritten with act(conv + bias [+ res])
+ * (act: the forward's fused activation, cl/conv_act.cl's CONV_ACT, 0 with accumulate; res, where
+ * has_res, a residual shaped like out: fcl_conv2d_fwd_res). One work-item per channel of
  * an image; F(2x2, 3x3) reads M WINO_VL tiles at a time (up to WINO_VL - 1 floats past the
  * last plane's last column: conv_wino.c allocates them). Global: (C, nimg). */
 __kernel void wino_output(__global float *restrict out, const int out_off, const int C, const int OH, const int OW,
                           __global const float *restrict m, const int m_ld, const int m_g,
                           __global const float *bias, const int bias_off, const int has_bias, const int accumulate,
-                          const int act,
+                          const int act, __global const float *res, const int res_off, const int has_res,
                           const int TH, const int TW, const int nimg, const int mt)
 {
     const int c = get_global_id(0), img = get_global_id(1);
     if (c >= C || img >= nimg) return;
     const float bs = has_bias ? bias[bias_off + c] : 0.0f;
     __global float *op = out + out_off + (img * C + c) * OH * OW;
+    __global const float *rp = has_res ? res + res_off + (img * C + c) * OH * OW : op;
     for (int ty = 0; ty < TH; ty++) {
         __global const float *mp = m + c * m_ld + (img * TH + ty) * TW;
         for (int tx0 = 0; tx0 < TW; tx0 += WINO_VL) {
             const int nt = min(WINO_VL, TW - tx0);
-            if (mt == 4) wino_output_vec4(op, OH, OW, mp + tx0, m_g, bs, accumulate, act, ty, tx0, nt);
-            else wino_output_vec2(op, OH, OW, mp + tx0, m_g, bs, accumulate, act, ty, tx0, nt);
+            if (mt == 4) wino_output_vec4(op, rp, OH, OW, mp + tx0, m_g, bs, accumulate, act, has_res, ty, tx0, nt);
+            else wino_output_vec2(op, rp, OH, OW, mp + tx0, m_g, bs, accumulate, act, has_res, ty, tx0, nt);
         }
     }
 }

@@ -297,7 +297,7 @@ static const unsigned char FUSES_ACT[FWD_PATHS] = {[FWD_GEMM] = 1, [FWD_WINO] = 
 /* Likewise for a residual r (fcl_conv2d_fwd_res): 1 when the path adds r (after the bias, before
  * the activation) in its kernels; 0: the path runs without the activation and one act_add pass
  * (fcl_act_add_fwd, or fcl_add_fwd) follows. */
-static const unsigned char FUSES_ADD[FWD_PATHS] = {[FWD_GEMM] = 1, [FWD_WINO] = 0, [FWD_DW] = 0, [FWD_GPU] = 0,
+static const unsigned char FUSES_ADD[FWD_PATHS] = {[FWD_GEMM] = 1, [FWD_WINO] = 1, [FWD_DW] = 0, [FWD_GPU] = 0,
                                                    [FWD_GPU_DW] = 0, [FWD_IMPLICIT] = 0};
 
 fcl_status fcl_conv_act_pass(fcl_ctx *ctx, fcl_tensor *y, const fcl_conv2d_params *p)
@@ -347,7 +347,7 @@ fcl_status fcl_conv2d_fwd_res(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, 
            : t.gpu && dw ? FWD_GPU_DW : t.gpu ? FWD_GPU : dw ? FWD_DW : FWD_GEMM;
     if (r && !FUSES_ADD[path]) q.out_act = FCL_CONV_ACT_NONE;
     if (path == FWD_WINO)
-        st = fcl_conv_wino_fwd(ctx, &t, y, x, w, b, p, oh, ow, prep);
+        st = fcl_conv_wino_fwd(ctx, &t, y, x, w, b, p, oh, ow, prep, r);
     else if (path == FWD_IMPLICIT)
         st = fcl_conv_implicit_fwd(ctx, &t, y, x, w, b, p, oh, ow);
     else if (path == FWD_GPU_DW)

@@ -78,9 +78,11 @@ typedef struct wino_geom {
 
 /* Per chunk of images: V = input tiles transformed ([np][K][ld], np = (mt + 2)^2 planes), M[xi] =
  * U[xi] * V[xi] (np GEMMs, [np][M][ld]), out (+)= their output transform (+ bias); act: the
- * forward's fused activation (fcl_conv2d_params.out_act, 0 with accumulate). */
+ * forward's fused activation (fcl_conv2d_params.out_act, 0 with accumulate), after the residual
+ * res (NULL: none) is added. */
 static fcl_status run(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *out, const fcl_tensor *in,
-                      const fcl_tensor *bias, cl_mem packed, const wino_geom *g, int mt, int accumulate, int act)
+                      const fcl_tensor *bias, const fcl_tensor *res, cl_mem packed, const wino_geom *g, int mt,
+                      int accumulate, int act)
 {
     fcl_status st;
     fcl_conv_ws v = {NULL, 0}, m = {NULL, 0};
@@ -116,6 +118,9 @@ static fcl_status run(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *out, con
         fcl_op_arg_i(&a, bias != NULL);
         fcl_op_arg_i(&a, accumulate);
         fcl_op_arg_i(&a, act);
+        fcl_op_arg_m(&a, res ? res->buf : m.buf);
+        fcl_op_arg_i(&a, res ? (int)res->offset + i0 * g->M * g->OH * g->OW : 0);
+        fcl_op_arg_i(&a, res != NULL);
         fcl_op_arg_i(&a, TH); fcl_op_arg_i(&a, TW); fcl_op_arg_i(&a, cnt); fcl_op_arg_i(&a, mt);
         if ((st = fcl_conv_launch(t, &a, 2, (size_t)g->M, (size_t)cnt, 1, 0))) goto fail;
     }
@@ -129,8 +134,8 @@ fail:
  * The forward's transformed filters are kept in prep (when given) across calls at one version,
  * keyed by the tile and the register block (their layout). */
 static fcl_status wino(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *out, const fcl_tensor *in, const fcl_tensor *w,
-                       const fcl_tensor *bias, const fcl_conv2d_params *p, const wino_geom *g, int flip,
-                       fcl_conv_prep *prep)
+                       const fcl_tensor *bias, const fcl_tensor *res, const fcl_conv2d_params *p, const wino_geom *g,
+                       int flip, fcl_conv_prep *prep)
 {
     cl_mem packed = NULL, kept = NULL;
     size_t cap = 0;
@@ -142,17 +147,17 @@ static fcl_status wino(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *out, co
     packed = kept;
     if (!st && fill && !(st = weights(ctx, t, w, p, flip, a, &packed, &cap)) && kept)
         fcl_conv_prep_done(prep, FCL_CONV_PREP_WINO);
-    if (!st) st = run(ctx, t, out, in, bias, packed, g, mt, flip, flip ? 0 : p->out_act);
+    if (!st) st = run(ctx, t, out, in, bias, res, packed, g, mt, flip, flip ? 0 : p->out_act);
     if (packed && !kept) fcl_pool_free(ctx, packed, cap);
     return st;
 }
 
 fcl_status fcl_conv_wino_fwd(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *y, const fcl_tensor *x,
                              const fcl_tensor *w, const fcl_tensor *b, const fcl_conv2d_params *p, int oh, int ow,
-                             fcl_conv_prep *prep)
+                             fcl_conv_prep *prep, const fcl_tensor *r)
 {
     const wino_geom g = {p->n, p->cin, p->h, p->w, p->cout, oh, ow, p->pad_h, p->pad_w};
-    return wino(ctx, t, y, x, w, b, p, &g, 0, prep);
+    return wino(ctx, t, y, x, w, b, r, p, &g, 0, prep);
 }
 
 fcl_status fcl_conv_wino_bwd_data(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *dx, const fcl_tensor *dy,
@@ -160,5 +165,5 @@ fcl_status fcl_conv_wino_bwd_data(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tens
 {
     /* dx[iy] gathers dy[oy] w[iy - oy + pad]: the rotated filters with padding 2 - pad */
     const wino_geom g = {p->n, p->cout, oh, ow, p->cin, p->h, p->w, 2 - p->pad_h, 2 - p->pad_w};
-    return wino(ctx, t, dx, dy, w, NULL, p, &g, 1, NULL);
+    return wino(ctx, t, dx, dy, w, NULL, NULL, p, &g, 1, NULL);
 }

@@ -15,12 +15,14 @@ int fcl_conv_wino_applies(const fcl_conv2d_params *p);
  * or 2 and the CPU-shaped kernels (CONV_GPU 0). */
 int fcl_conv_wino_use(const fcl_conv_tune *t, const fcl_conv2d_params *p);
 
-/* y = act(conv(x, w) + b) (b may be NULL; act: p->out_act, applied in the output transform),
- * shapes of fcl_conv2d_fwd, p checked and applying; oh x ow the output size. Chunks of images keep the transformed tiles within t's CONV_COL_KB budget.
- * prep (may be NULL): the transformed filters are kept there across calls (host/ops/conv_prep.h). */
+/* y = act(conv(x, w) + b + r) (b, r may be NULL; act: p->out_act; the bias, r and act applied in
+ * the output transform), shapes of fcl_conv2d_fwd (r shaped like y: fcl_conv2d_fwd_res), p
+ * checked and applying; oh x ow the output size. Chunks of images keep the transformed tiles
+ * within t's CONV_COL_KB budget. prep (may be NULL): the transformed filters are kept there
+ * across calls (host/ops/conv_prep.h). */
 fcl_status fcl_conv_wino_fwd(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *y, const fcl_tensor *x,
                              const fcl_tensor *w, const fcl_tensor *b, const fcl_conv2d_params *p, int oh, int ow,
-                             fcl_conv_prep *prep);
+                             fcl_conv_prep *prep, const fcl_tensor *r);
 
 /* dx += conv_transpose(dy, w): for stride 1 a Winograd convolution of dy with w rotated by 180
  * degrees, cin and cout swapped, and padding 2 - pad. */
