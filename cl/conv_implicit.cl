@@ -24,6 +24,18 @@ typedef float8 cimV;
 #endif
 #define CIM_NB (CONV_VW * CONV_NV)
 
+/* cim_prefetch(p): the weight stream CONV_PF steps ahead (conv_gemm_nn's CONV_PF, the same reason:
+ * the hardware prefetchers fall behind a sequential stream of CIM_NB floats per 16 FMAs). clang's
+ * builtin on PoCL (prefetch() compiles to nothing there), OpenCL's prefetch() elsewhere; never
+ * faults. */
+#if defined(CONV_PF) && CONV_PF > 0 && defined(POCL_DEVICE_ADDRESS_BITS)
+#define cim_prefetch(p) __builtin_prefetch((p), 0, 3)
+#elif defined(CONV_PF) && CONV_PF > 0
+#define cim_prefetch(p) prefetch((p), 1)
+#else
+#define cim_prefetch(p) ((void)0)
+#endif
+
 /* dst[img][c][r][q] = src[img][c][r - ph][q - pw] (0 outside src): the padded copy, Hp x Wp
  * planes (only the rows and columns the windows read). One work-item writes one row.
  * Global: (Hp, n * C). */
@@ -82,6 +94,9 @@ __attribute__((always_inline)) inline void cim_row(cimV acc[CONV_MB][CONV_NV], _
         __global const float *wq = wp + c * wc;
         for (int t = 0; t < nkw; t++) {
             cimV wv[CONV_NV];
+#if defined(CONV_PF) && CONV_PF > 0
+            for (int v = 0; v < CIM_NB; v += 16) cim_prefetch(wq + CONV_PF * CIM_NB + v);
+#endif
 #pragma unroll
             for (int v = 0; v < CONV_NV; v++) wv[v] = cim_vload(v, wq);
 #pragma unroll
@@ -110,23 +125,28 @@ __attribute__((always_inline)) inline void cim_store(cimV acc[CONV_MB][CONV_NV],
                                                      const int act)
 {
     const int P = pg.OH * pg.OW, Q = pg.QH * pg.QW;
+    int po[CONV_MB]; /* each pixel's offset in out (-1: past npix) */
+#pragma unroll
+    for (int r = 0; r < CONV_MB; r++) {
+        const int q = q0 + r, img = q / Q, p = q - img * Q, j = p / pg.QW, i = p - j * pg.QW;
+        po[r] = q < pg.npix ? img * M * P + (pg.a + pg.sy * j) * pg.OW + pg.b + pg.sx * i : -1;
+    }
+    /* channel by channel, the block's pixels in order: consecutive addresses along a row */
 #pragma unroll
     for (int v = 0; v < CONV_NV; v++) {
-        float bs[CONV_VW];
-        for (int l = 0; l < CONV_VW; l++) bs[l] = has_bias && m0 + v * CONV_VW + l < M ? bias[m0 + v * CONV_VW + l] : 0.0f;
+        float t[CONV_MB][CONV_VW];
 #pragma unroll
-        for (int r = 0; r < CONV_MB; r++) {
-            const int q = q0 + r;
-            if (q >= pg.npix) break;
-            const int img = q / Q, p = q - img * Q, j = p / pg.QW, i = p - j * pg.QW;
-            __global float *o = out + (size_t)img * M * P + (pg.a + pg.sy * j) * pg.OW + pg.b + pg.sx * i;
-            float t[CONV_VW];
-            cim_vstore(acc[r][v], 0, t);
-            for (int l = 0; l < CONV_VW; l++) {
-                const int m = m0 + v * CONV_VW + l;
-                if (m >= M) break;
-                const float val = t[l] + bs[l];
-                o[(size_t)m * P] = accumulate ? o[(size_t)m * P] + val : CONV_ACT(float, val, act);
+        for (int r = 0; r < CONV_MB; r++) cim_vstore(acc[r][v], 0, t[r]);
+        for (int l = 0; l < CONV_VW; l++) {
+            const int m = m0 + v * CONV_VW + l;
+            if (m >= M) break;
+            const float bs = has_bias ? bias[m] : 0.0f;
+            __global float *o = out + (size_t)m * P;
+#pragma unroll
+            for (int r = 0; r < CONV_MB; r++) {
+                if (po[r] < 0) break;
+                const float val = t[r][l] + bs;
+                o[po[r]] = accumulate ? o[po[r]] + val : CONV_ACT(float, val, act);
             }
         }
     }

@@ -42,6 +42,8 @@ static const cim_case cim_cases[] = {
     {"auto 7x7 s2 p3, 3 -> 16, 22x22", CP(2, 3, 22, 22, 16, 7, 7, 2, 2, 3, 3, 1, 1, 0), 0},
     {"auto 5x5 s2x1 p2, 19 -> 21", CP(2, 19, 9, 8, 21, 5, 5, 2, 1, 2, 2, 1, 1, 0), 1},
     {"auto 7x7 s3 p3, 5 -> 9, 16x13", CP(1, 5, 16, 13, 9, 7, 7, 3, 3, 3, 3, 1, 1, 0), 1},
+    /* automatic under CONV_IMPLICIT bit 4 only (the extra check knows) */
+    {"auto-4 3x3 s2 p1, 24 -> 20, 7x7", CP(3, 24, 7, 7, 20, 3, 3, 2, 2, 1, 1, 1, 1, 0), 1},
 };
 #define N_CIM (sizeof cim_cases / sizeof cim_cases[0])
 
@@ -102,7 +104,8 @@ static void cim_extra(fcl_ctx *ctx, h_buf *b, double *const *h, double *const *w
 {
     (void)b; (void)h; (void)want;
     const fcl_conv2d_params *p = &OC_P(c, cim_case)->p;
-    if (!p->algo && fcl_tuning_int(ctx, FCL_T_CONV_IMPLICIT) & 1)
+    const int v = fcl_tuning_int(ctx, FCL_T_CONV_IMPLICIT);
+    if (!p->algo && v & 1 && (p->kh * p->kw >= 25 || v & 4))
         cr_expect(fcl_conv2d_algo_in(ctx, p, 0) == FCL_CONV_IMPLICIT, "%s: automatic algo is %s", c->what,
                   fcl_conv2d_algo_name(fcl_conv2d_algo_in(ctx, p, 0)));
 }
@@ -110,12 +113,13 @@ static void cim_extra(fcl_ctx *ctx, h_buf *b, double *const *h, double *const *w
 /* Other register blocks (pixels x vectors of output channels: CONV_MB x CONV_NV x CONV_VW) than
  * the device's row, with the implicit forward on for the automatic cases: 4 x 1 float8 (one
  * panel of 8 channels: 40 out is 5 panels), 7 x 3 float16 (48-channel panels, most of a panel
- * padding), 6 x 3 float16, 8 x 2 float16 with small work-groups. */
+ * padding; no prefetch), 6 x 3 float16 with small work-groups, 8 x 2 float16 with every strided conv automatic
+ * (bit 4). The data gradient runs through the implicit GEMM in all four (bit 2). */
 static const char *const cim_tunings[] = {
     "conv:-DCONV_IMPLICIT=3 -DCONV_MB=4 -DCONV_NV=1 -DCONV_VW=8",
-    "conv:-DCONV_IMPLICIT=3 -DCONV_MB=7 -DCONV_NV=3 -DCONV_VW=16",
+    "conv:-DCONV_IMPLICIT=3 -DCONV_MB=7 -DCONV_NV=3 -DCONV_VW=16 -DCONV_PF=0",
     "conv:-DCONV_IMPLICIT=3 -DCONV_MB=6 -DCONV_NV=3 -DCONV_VW=16 -DCONV_LOCAL=8",
-    "conv:-DCONV_IMPLICIT=3 -DCONV_MB=8 -DCONV_NV=2 -DCONV_VW=16",
+    "conv:-DCONV_IMPLICIT=7 -DCONV_MB=8 -DCONV_NV=2 -DCONV_VW=16",
     NULL,
 };
 

@@ -14,10 +14,11 @@ int fcl_conv_implicit_use(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_conv2d
 {
     if (p->groups != 1) return 0;
     if (p->algo == FCL_CONV_IMPLICIT) return 1;
-    /* MIN_TAPS: see conv_implicit.h; the data gradient's vectors run along the input channels:
-     * not for the 3-channel stem */
-    return p->algo == FCL_CONV_AUTO && !t->gpu && (fcl_tuning_int(ctx, FCL_T_CONV_IMPLICIT) & dir) &&
-           (p->stride_h > 1 || p->stride_w > 1) && p->kh * p->kw >= MIN_TAPS && (dir == FCL_CIM_FWD || p->cin >= 16);
+    /* MIN_TAPS (or 2 under FCL_CIM_ALL_TAPS): see conv_implicit.h; the data gradient's vectors
+     * run along the input channels: not for the 3-channel stem */
+    const int v = fcl_tuning_int(ctx, FCL_T_CONV_IMPLICIT);
+    return p->algo == FCL_CONV_AUTO && !t->gpu && (v & dir) && (p->stride_h > 1 || p->stride_w > 1) &&
+           p->kh * p->kw >= (v & FCL_CIM_ALL_TAPS ? 2 : MIN_TAPS) && (dir == FCL_CIM_FWD || p->cin >= 16);
 }
 
 /* The taps of one phase of the data gradient (all of them in the forward): kh = kh0 + u * khs for

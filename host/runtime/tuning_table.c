@@ -183,14 +183,14 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * runtime ran OpenCL's prefetch() ~1.8x slower, so other drivers get none). Other devices: 0. */
     [FCL_T_CONV_PF] = {FCL_TF_CONV, "CONV_PF", 16, 0, 0, 256, 0,
                        "software prefetch distance of conv_gemm_nn's A and B streams in k steps (0: none; PoCL only)"},
-    /* CONV_IMPLICIT (bits: 1 forward, 2 data gradient): dense strided convs with 25 or more
-     * taps (ResNet's 7x7 stem) through the implicit GEMM of cl/conv_implicit.cl (host/ops/
+    /* CONV_IMPLICIT (bits: 1 forward, 2 data gradient; 4: any strided conv with more than one tap,
+     * else 25 or more taps: ResNet's 7x7 stem) through the implicit GEMM of cl/conv_implicit.cl (host/ops/
      * conv_implicit.c) instead of im2col + conv_gemm_nn; the numbers are in conv_implicit.h. The
      * data gradient (polyphase, no col2im) measured slower on this CPU (bench ops, CPU ms, loaded,
      * GEMM vs implicit: ResNet-18 layer2.0 8.9 vs 12.5-15.2, layer3.0 7.8-8.4 vs 10.6-12.3,
      * layer4.0 11.0-11.8 vs 9.8-10.4): off. Other devices: 0 (unmeasured). */
-    [FCL_T_CONV_IMPLICIT] = {FCL_TF_CONV, "CONV_IMPLICIT", 1, 0, 0, 3, 0,
-                             "bits of the directions of strided dense convs on the implicit GEMM (1 forward, 2 data gradient; 0: none)"},
+    [FCL_T_CONV_IMPLICIT] = {FCL_TF_CONV, "CONV_IMPLICIT", 1, 0, 0, 7, 0,
+                             "strided dense convs on the implicit GEMM: bits 1 forward, 2 data gradient, 4 also < 25 taps (0: none)"},
 };
 /* the tuner and the tuning cache hold a family's values in arrays of FCL_TUNE_MAX_PARAMS (conv,
  * the last family, is the largest) */
