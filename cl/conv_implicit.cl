@@ -25,13 +25,11 @@ typedef float8 cimV;
 #define CIM_NB (CONV_VW * CONV_NV)
 
 /* cim_prefetch(p): the weight stream CONV_PF steps ahead (conv_gemm_nn's CONV_PF, the same reason:
- * the hardware prefetchers fall behind a sequential stream of CIM_NB floats per 16 FMAs). clang's
- * builtin on PoCL (prefetch() compiles to nothing there), OpenCL's prefetch() elsewhere; never
- * faults. */
+ * the hardware prefetchers fall behind a sequential stream of CIM_NB floats per 16 FMAs). PoCL
+ * only, as conv.cl: clang's builtin (prefetch() is a no-op there; Intel's runtime runs prefetch()
+ * slowly, oclgrind has no llvm.prefetch); never faults. */
 #if defined(CONV_PF) && CONV_PF > 0 && defined(POCL_DEVICE_ADDRESS_BITS)
 #define cim_prefetch(p) __builtin_prefetch((p), 0, 3)
-#elif defined(CONV_PF) && CONV_PF > 0
-#define cim_prefetch(p) prefetch((p), 1)
 #else
 #define cim_prefetch(p) ((void)0)
 #endif
@@ -94,7 +92,7 @@ __attribute__((always_inline)) inline void cim_row(cimV acc[CONV_MB][CONV_NV], _
         __global const float *wq = wp + c * wc;
         for (int t = 0; t < nkw; t++) {
             cimV wv[CONV_NV];
-#if defined(CONV_PF) && CONV_PF > 0
+#if defined(CONV_PF) && CONV_PF > 0 && defined(POCL_DEVICE_ADDRESS_BITS)
             for (int v = 0; v < CIM_NB; v += 16) cim_prefetch(wq + CONV_PF * CIM_NB + v);
 #endif
 #pragma unroll
