@@ -152,6 +152,7 @@ Test(conv2d_implicit, refuses_groups_and_auto_scope)
     p.pad_h = p.pad_w = 3;
     cr_expect(fcl_conv2d_algo_in(ctx, &p, 0) == FCL_CONV_IMPLICIT, "dense 7x7 stride 2");
     cr_expect(fcl_conv2d_algo_in(ctx, &p, 1) == FCL_CONV_GEMM, "its weight gradient");
+    cr_expect(fcl_conv2d_algo_in(ctx, &p, 2) == FCL_CONV_GEMM, "its data gradient (bit 2 off)");
     fcl_conv2d_params q = p;
     q.stride_h = q.stride_w = 1;
     cr_expect(fcl_conv2d_algo_in(ctx, &q, 0) == FCL_CONV_GEMM, "7x7 stride 1");

@@ -34,7 +34,7 @@ static int add_conv(const bench_env *env, bench_list *list, const char *net, con
     size_t xs[4] = {N, ci, h, h}, ws[4] = {co, ci / (size_t)groups, kk, kk}, ys[4] = {N, co, (size_t)oh, (size_t)ow};
     char op[24];
     for (int d = DIR_FWD; d <= DIR_WEIGHT; d++) { /* what runs on this device (Winograd: fwd, bwd_data) */
-        snprintf(op, sizeof op, "conv2d %s", fcl_conv2d_algo_name(fcl_conv2d_algo_in(env->ctx, &p, d == DIR_WEIGHT)));
+        snprintf(op, sizeof op, "conv2d %s", fcl_conv2d_algo_name(fcl_conv2d_algo_in(env->ctx, &p, d == DIR_WEIGHT ? 1 : d == DIR_DATA ? 2 : 0)));
         bench_case *c = bench_row(list, op, net, dir_names[d], conv_run);
         if (!c) return -1;
         c->kind = d;

@@ -113,10 +113,10 @@ fcl_conv2d_algo fcl_conv2d_algo_in(fcl_ctx *ctx, const fcl_conv2d_params *p, int
     fcl_conv_tune t;
     fcl_conv2d_algo a = fcl_conv2d_algo_of(p);
     const int ok = !fcl_conv2d_check(p, NULL, NULL, NULL) && !fcl_conv_tune_get(ctx, &t);
-    if (weight_grad) /* as conv_bwd */
+    if (weight_grad == 1) /* as conv_bwd */
         return ok && fcl_conv_wgrad_use(ctx, &t, p) ? FCL_CONV_WINOGRAD
                                                     : a == FCL_CONV_WINOGRAD || a == FCL_CONV_IMPLICIT ? FCL_CONV_GEMM : a;
-    if (ok && fcl_conv_implicit_use(ctx, &t, p, FCL_CIM_FWD)) return FCL_CONV_IMPLICIT;
+    if (ok && fcl_conv_implicit_use(ctx, &t, p, weight_grad == 2 ? FCL_CIM_DATA : FCL_CIM_FWD)) return FCL_CONV_IMPLICIT;
     return ok && fcl_conv_wino_use(&t, p) ? FCL_CONV_WINOGRAD : a == FCL_CONV_IMPLICIT ? FCL_CONV_GEMM : a;
 }
 

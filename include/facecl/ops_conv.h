@@ -80,8 +80,9 @@ fcl_status fcl_conv2d_check(const fcl_conv2d_params *p, int *oh, int *ow, fcl_er
 
 /* The algorithm fcl_conv2d_* use for p (p->algo when set, else the fastest that applies). */
 fcl_conv2d_algo fcl_conv2d_algo_of(const fcl_conv2d_params *p);
-/* The algorithm that runs for p on ctx's device: fcl_conv2d_fwd / _bwd_data (weight_grad 0) or
- * fcl_conv2d_bwd_weight (1), automatic choices read from ctx's tuning (Winograd on the CPU). */
+/* The algorithm that runs for p on ctx's device: fcl_conv2d_fwd (weight_grad 0), _bwd_weight (1)
+ * or _bwd_data (2; 0 gives the forward's, which differs only for the implicit GEMM), automatic
+ * choices read from ctx's tuning (Winograd, the implicit GEMM on the CPU). */
 fcl_conv2d_algo fcl_conv2d_algo_in(fcl_ctx *ctx, const fcl_conv2d_params *p, int weight_grad);
 const char *fcl_conv2d_algo_name(fcl_conv2d_algo a);    /* "gemm", "1x1", "depthwise", "winograd", "implicit", "auto" */
 
