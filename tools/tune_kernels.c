@@ -126,6 +126,10 @@ static int moves_for(fcl_tune_family f, const int *cur, move *out, int max)
         ONE(FCL_T_CONV_WG_NN, 1 << 30);
         ONE(FCL_T_CONV_PF, 0); /* conv_gemm_nn's software prefetch: off, or further ahead */
         ONE(FCL_T_CONV_PF, 24);
+        ONE(FCL_T_CONV_IMPLICIT, 0); /* implicit GEMM: off, stem forward, every strided forward, + data grads */
+        ONE(FCL_T_CONV_IMPLICIT, 1);
+        ONE(FCL_T_CONV_IMPLICIT, 5);
+        ONE(FCL_T_CONV_IMPLICIT, 7);
         /* CLBlast or the conv kernels for the network's own linear layers: timed on its step, so
          * fcl_op_gemm applies a 0 only below 2^26 multiply-adds and margin heads keep the conv
          * kernels (2 and 3 only force one kernel, for the op tests) */
