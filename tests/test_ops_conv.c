@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "helpers/conv_desc.h"
 #include "helpers/opcheck.h"
 #include "ref/ref_conv.h"
 
@@ -142,31 +143,23 @@ static const conv_case conv_cases[] = {
 
 /* ---- the descriptor: x, w, b, y, dy, dx, dw, db ------------------------------------------------- */
 
-enum { X, W, B, Y, DY, DX, DW, DB };
+enum { X = CD_X, W = CD_W, B = CD_B, Y = CD_Y, DY = CD_DY, DX = CD_DX, DW = CD_DW, DB = CD_DB };
 
 static fcl_status conv_dev_fwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
 {
-    return fcl_conv2d_fwd(ctx, t[Y], t[X], t[W], t[B], &OC_P(c, conv_case)->p);
+    return cd_dev_fwd(ctx, t, &OC_P(c, conv_case)->p);
 }
 
-/* without a bias, db is passed as NULL: an input then, the driver checks it stayed as it was */
 static fcl_status conv_dev_bwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
 {
-    const conv_case *cc = OC_P(c, conv_case);
-    return fcl_conv2d_bwd(ctx, t[DX], t[DW], cc->bias ? t[DB] : NULL, t[DY], t[X], t[W], &cc->p);
+    return cd_dev_bwd(ctx, t, &OC_P(c, conv_case)->p, OC_P(c, conv_case)->bias);
 }
 
-static void conv_ref_fwd(double *const *h, const oc_case *c)
-{
-    fcl_ref_conv2d_fwd(h[Y], h[X], h[W], h[B], &OC_P(c, conv_case)->p);
-}
+static void conv_ref_fwd(double *const *h, const oc_case *c) { cd_ref_fwd(h, &OC_P(c, conv_case)->p); }
 
 static void conv_ref_bwd(double *const *h, const oc_case *c)
 {
-    const conv_case *cc = OC_P(c, conv_case);
-    fcl_ref_conv2d_bwd_data(h[DX], h[DY], h[W], &cc->p);
-    fcl_ref_conv2d_bwd_weight(h[DW], h[DY], h[X], &cc->p);
-    if (cc->bias) fcl_ref_conv2d_bwd_bias(h[DB], h[DY], &cc->p);
+    cd_ref_bwd(h, &OC_P(c, conv_case)->p, OC_P(c, conv_case)->bias);
 }
 
 /* case i of the set op->ud points to */
@@ -189,17 +182,7 @@ static int conv_gen(const oc_op *op, size_t i, oc_case *c)
     if (!p->algo && set != S_FD)
         cr_expect(algo == cc->expect, "%s: automatic algo is %s, expected %s", cc->name, fcl_conv2d_algo_name(algo),
                   fcl_conv2d_algo_name(cc->expect));
-    size_t xs[4] = {(size_t)p->n, (size_t)p->cin, (size_t)p->h, (size_t)p->w};
-    size_t ws[4] = {(size_t)p->cout, (size_t)(p->cin / p->groups), (size_t)p->kh, (size_t)p->kw};
-    size_t ys[4] = {(size_t)p->n, (size_t)p->cout, (size_t)oh, (size_t)ow}, bs[1] = {(size_t)p->cout};
-    oc_arg_set(c, X, "x", OC_IN, 4, xs, -1, 1);
-    oc_arg_set(c, W, "w", OC_IN, 4, ws, -1, 1);
-    oc_arg_set(c, B, "b", cc->bias ? OC_IN : OC_NONE, 1, bs, -1, 1);
-    oc_arg_set(c, Y, "y", OC_OUT, 4, ys, 0, 0);
-    oc_arg_set(c, DY, "dy", OC_IN, 4, ys, -1, 1);
-    oc_arg_set(c, DX, "dx", OC_GRAD, 4, xs, -0.5, 0.5);
-    oc_arg_set(c, DW, "dw", OC_GRAD, 4, ws, -0.5, 0.5);
-    oc_arg_set(c, DB, "db", cc->bias ? OC_GRAD : OC_IN, 1, bs, -0.5, 0.5);
+    cd_args(c, p, cc->bias, oh, ow);
     snprintf(c->what, sizeof c->what,
              "conv2d %s: n%d %dx%dx%d -> %dx%dx%d k%dx%d s%dx%d p%dx%d d%dx%d g%d bias %d algo %s", cc->name, p->n,
              p->cin, p->h, p->w, p->cout, oh, ow, p->kh, p->kw, p->stride_h, p->stride_w, p->pad_h, p->pad_w, p->dil_h,

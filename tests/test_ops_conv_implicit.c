@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "facecl/tuning.h"
+#include "helpers/conv_desc.h"
 #include "helpers/opcheck.h"
-#include "ref/ref_conv.h"
 
 /* One configuration: params (algo FCL_CONV_IMPLICIT forced, or 0: the automatic choice, which
  * must then be the implicit GEMM on this device's tuning) and whether it has a bias. */
@@ -47,31 +47,19 @@ static const cim_case cim_cases[] = {
 };
 #define N_CIM (sizeof cim_cases / sizeof cim_cases[0])
 
-enum { X, W, B, Y, DY, DX, DW, DB };
-
 static fcl_status cim_dev_fwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
 {
-    return fcl_conv2d_fwd(ctx, t[Y], t[X], t[W], t[B], &OC_P(c, cim_case)->p);
+    return cd_dev_fwd(ctx, t, &OC_P(c, cim_case)->p);
 }
 
 static fcl_status cim_dev_bwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
 {
-    const cim_case *cc = OC_P(c, cim_case);
-    return fcl_conv2d_bwd(ctx, t[DX], t[DW], cc->bias ? t[DB] : NULL, t[DY], t[X], t[W], &cc->p);
+    return cd_dev_bwd(ctx, t, &OC_P(c, cim_case)->p, OC_P(c, cim_case)->bias);
 }
 
-static void cim_ref_fwd(double *const *h, const oc_case *c)
-{
-    fcl_ref_conv2d_fwd(h[Y], h[X], h[W], h[B], &OC_P(c, cim_case)->p);
-}
+static void cim_ref_fwd(double *const *h, const oc_case *c) { cd_ref_fwd(h, &OC_P(c, cim_case)->p); }
 
-static void cim_ref_bwd(double *const *h, const oc_case *c)
-{
-    const cim_case *cc = OC_P(c, cim_case);
-    fcl_ref_conv2d_bwd_data(h[DX], h[DY], h[W], &cc->p);
-    fcl_ref_conv2d_bwd_weight(h[DW], h[DY], h[X], &cc->p);
-    if (cc->bias) fcl_ref_conv2d_bwd_bias(h[DB], h[DY], &cc->p);
-}
+static void cim_ref_bwd(double *const *h, const oc_case *c) { cd_ref_bwd(h, &OC_P(c, cim_case)->p, OC_P(c, cim_case)->bias); }
 
 static int cim_gen(const oc_op *op, size_t i, oc_case *c)
 {
@@ -83,17 +71,7 @@ static int cim_gen(const oc_op *op, size_t i, oc_case *c)
     int oh = 0, ow = 0;
     fcl_error err;
     cr_assert(fcl_conv2d_check(p, &oh, &ow, &err) == FCL_OK, "%s: fcl_conv2d_check: %s", cc->name, err.msg);
-    size_t xs[4] = {(size_t)p->n, (size_t)p->cin, (size_t)p->h, (size_t)p->w};
-    size_t ws[4] = {(size_t)p->cout, (size_t)p->cin, (size_t)p->kh, (size_t)p->kw};
-    size_t ys[4] = {(size_t)p->n, (size_t)p->cout, (size_t)oh, (size_t)ow}, bs[1] = {(size_t)p->cout};
-    oc_arg_set(c, X, "x", OC_IN, 4, xs, -1, 1);
-    oc_arg_set(c, W, "w", OC_IN, 4, ws, -1, 1);
-    oc_arg_set(c, B, "b", cc->bias ? OC_IN : OC_NONE, 1, bs, -1, 1);
-    oc_arg_set(c, Y, "y", OC_OUT, 4, ys, 0, 0);
-    oc_arg_set(c, DY, "dy", OC_IN, 4, ys, -1, 1);
-    oc_arg_set(c, DX, "dx", OC_GRAD, 4, xs, -0.5, 0.5);
-    oc_arg_set(c, DW, "dw", OC_GRAD, 4, ws, -0.5, 0.5);
-    oc_arg_set(c, DB, "db", cc->bias ? OC_GRAD : OC_IN, 1, bs, -0.5, 0.5);
+    cd_args(c, p, cc->bias, oh, ow);
     snprintf(c->what, sizeof c->what, "conv2d implicit %s: n%d %dx%dx%d -> %dx%dx%d bias %d", cc->name, p->n, p->cin,
              p->h, p->w, p->cout, oh, ow, cc->bias);
     return 1;
