@@ -289,7 +289,7 @@ static fcl_status begin(fcl_ctx *ctx, const char *op, const fcl_conv2d_params *p
 
 /* The forward paths, and whether each applies p->out_act in its own kernels (or calls
  * fcl_conv_act_pass itself for its variants that do not): 1; 0: fcl_conv2d_fwd runs the in-place
- * pass after it. A path flips its entry when its epilogue lands (tests/test_ops_conv.c forces every
+ * pass after it. A path flips its entry when its epilogue lands (tests/test_ops_conv_act.c forces every
  * path with out_act against the double reference either way). */
 typedef enum fwd_path { FWD_GEMM, FWD_WINO, FWD_DW, FWD_GPU, FWD_GPU_DW, FWD_IMPLICIT, FWD_PATHS } fwd_path;
 static const unsigned char FUSES_ACT[FWD_PATHS] = {[FWD_GEMM] = 1, [FWD_WINO] = 1, [FWD_DW] = 1, [FWD_GPU] = 0,
