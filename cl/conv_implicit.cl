@@ -87,10 +87,16 @@ __attribute__((always_inline)) inline void cim_row(cimV acc[CONV_MB][CONV_NV], _
                                                    const int plane, const int C, const int nkw, const int xk,
                                                    __global const float *wp, const int wc, const int wk)
 {
+    /* one pointer per pixel and one 64-bit offset per tap: each broadcast is a single base +
+     * index * 4 load (32-bit pixel offsets cost an add and a sign extension per pixel: 16 more
+     * instructions per 16 FMAs, ~1.5x the time) */
+    __global const float *px[CONV_MB];
+#pragma unroll
+    for (int r = 0; r < CONV_MB; r++) px[r] = src + xo[r];
     for (int c = 0; c < C; c++) {
-        __global const float *sc = src + c * plane;
         __global const float *wq = wp + c * wc;
         for (int t = 0; t < nkw; t++) {
+            const long off = (long)c * plane + (long)t * xk;
             cimV wv[CONV_NV];
 #if defined(CONV_PF) && CONV_PF > 0 && defined(POCL_DEVICE_ADDRESS_BITS)
             for (int v = 0; v < CIM_NB; v += 16) cim_prefetch(wq + CONV_PF * CIM_NB + v);
@@ -99,7 +105,7 @@ __attribute__((always_inline)) inline void cim_row(cimV acc[CONV_MB][CONV_NV], _
             for (int v = 0; v < CONV_NV; v++) wv[v] = cim_vload(v, wq);
 #pragma unroll
             for (int r = 0; r < CONV_MB; r++) {
-                const cimV a = (cimV)(sc[xo[r] + t * xk]);
+                const cimV a = (cimV)(px[r][off]);
 #pragma unroll
                 for (int v = 0; v < CONV_NV; v++) acc[r][v] = fma(a, wv[v], acc[r][v]);
             }
