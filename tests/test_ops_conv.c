@@ -203,13 +203,14 @@ static int conv_gen(const oc_op *op, size_t i, oc_case *c)
  * default, over several chunks) and no prefetch (CONV_PF 0); 7 x 3 float16 vectors (48-column
  * panels) with the driver's choice of work-group (0) named explicitly, every weight gradient on
  * conv_gemm_nt and a prefetch 1 k step ahead; the former CPU row (12 x 2 float8) with the weight
- * gradient on conv_gemm_nn up to 50 pixels an image. */
+ * gradient on conv_gemm_nn up to 50 pixels an image and the others on conv_gemm_nt in chunks of
+ * one image (CONV_NT_KB 1). */
 static const char *const other_tunings[] = {
     "conv:-DCONV_MB=4 -DCONV_NV=1 -DCONV_VW=8 -DCONV_TM=2 -DCONV_TN=2 -DCONV_TW=8 -DCONV_LNN=16 -DCONV_LNT=16 -DCONV_COL_KB=64 "
     "-DCONV_BPANEL=0 -DCONV_PF=0",
     "conv:-DCONV_MB=7 -DCONV_NV=3 -DCONV_VW=16 -DCONV_TM=3 -DCONV_TN=5 -DCONV_TW=16 -DCONV_LNN=0 -DCONV_LNT=0 -DCONV_LOCAL=8 "
     "-DCONV_COL_KB=200 -DCONV_WG_NN=0 -DCONV_PF=1",
-    "conv:-DCONV_MB=12 -DCONV_NV=2 -DCONV_VW=8 -DCONV_WG_NN=50",
+    "conv:-DCONV_MB=12 -DCONV_NV=2 -DCONV_VW=8 -DCONV_WG_NN=50 -DCONV_NT_KB=1",
     NULL,
 };
 

@@ -1,4 +1,4 @@
-/* tools/bench_conv.c: `facecl bench ops` rows of conv2d (ResNet-18 and MobileNetV2 layers) and a CLBlast GEMM baseline. */
+/* tools/bench_conv.c: `facecl bench ops` rows of conv2d (ResNet-18, ResNet-50's 1x1 and MobileNetV2 layers) and a CLBlast GEMM baseline. */
 #include <stdio.h>
 
 #include "bench.h"
@@ -131,6 +131,24 @@ int bench_conv_cases(const bench_env *env, bench_list *list)
         add_conv(env, list, rn, "layer4.0", 1, 0, n, 256, r3, 512, 3, 2, 1) ||
         add_conv(env, list, rn, "layer4", 3, 0, n, 512, r4, 512, 3, 1, 1) ||
         add_conv(env, list, rn, "layer4.ds", 1, 0, n, 256, r3, 512, 1, 2, 1))
+        return -1;
+    /* ResNet-50's 1x1 stride-1 convs (torchvision v1.5 bottlenecks: conv1 reduce, conv3 expand,
+     * layer1's stride-1 downsample), one row per distinct shape with its count; its 3x3s are
+     * ResNet-18's layer shapes at a quarter of the channels' multiples, its 1x1/2 downsamples
+     * the ".ds" rows' kind */
+    const char *r5 = "resnet50";
+    if (add_conv(env, list, r5, "l1 reduce0", 1, 0, n, 64, r1, 64, 1, 1, 1) ||
+        add_conv(env, list, r5, "l1 expand", 4, 0, n, 64, r1, 256, 1, 1, 1) ||
+        add_conv(env, list, r5, "l1 reduce", 2, 0, n, 256, r1, 64, 1, 1, 1) ||
+        add_conv(env, list, r5, "l2 reduce0", 1, 0, n, 256, r1, 128, 1, 1, 1) ||
+        add_conv(env, list, r5, "l2 expand", 4, 0, n, 128, r2, 512, 1, 1, 1) ||
+        add_conv(env, list, r5, "l2 reduce", 3, 0, n, 512, r2, 128, 1, 1, 1) ||
+        add_conv(env, list, r5, "l3 reduce0", 1, 0, n, 512, r2, 256, 1, 1, 1) ||
+        add_conv(env, list, r5, "l3 expand", 6, 0, n, 256, r3, 1024, 1, 1, 1) ||
+        add_conv(env, list, r5, "l3 reduce", 5, 0, n, 1024, r3, 256, 1, 1, 1) ||
+        add_conv(env, list, r5, "l4 reduce0", 1, 0, n, 1024, r3, 512, 1, 1, 1) ||
+        add_conv(env, list, r5, "l4 expand", 3, 0, n, 512, r4, 2048, 1, 1, 1) ||
+        add_conv(env, list, r5, "l4 reduce", 2, 0, n, 2048, r4, 512, 1, 1, 1))
         return -1;
 
     /* MobileNetV2 (width 1.0): stem 3x3/2 to 32 channels, then the inverted residual blocks of

@@ -80,8 +80,8 @@ static fcl_status config_apply(fcl_ctx *ctx, const config *c)
  * rows x B rows of conv_gemm_nt, CONV_TM x CONV_TN), then work-group sizes, the im2col chunk,
  * the vector widths, the algorithm of 3x3 stride-1 convs (CONV_WINO 0/1/2) and of their weight
  * gradient (CONV_WGRAD 0/1/2), the GEMM's right-operand layout (CONV_BPANEL), which weight gradients
- * run on conv_gemm_nn (CONV_WG_NN), conv_gemm_nn's prefetch distance (CONV_PF) and the GEMM of the
- * linear layers (CONV_LINEAR). Everything else (and conv's GPU path): each numeric parameter
+ * run on conv_gemm_nn (CONV_WG_NN), conv_gemm_nn's prefetch distance (CONV_PF), the chunks of the
+ * weight gradients on conv_gemm_nt (CONV_NT_KB) and the GEMM of the linear layers (CONV_LINEAR). Everything else (and conv's GPU path): each numeric parameter
  * halved and doubled. */
 typedef struct move {
     int n;
@@ -126,6 +126,8 @@ static int moves_for(fcl_tune_family f, const int *cur, move *out, int max)
         ONE(FCL_T_CONV_WG_NN, 1 << 30);
         ONE(FCL_T_CONV_PF, 0); /* conv_gemm_nn's software prefetch: off, or further ahead */
         ONE(FCL_T_CONV_PF, 24);
+        ONE(FCL_T_CONV_NT_KB, 0); /* conv_gemm_nt weight gradients: one chunk, or chunks of 4 MiB */
+        ONE(FCL_T_CONV_NT_KB, 4096);
         ONE(FCL_T_CONV_IMPLICIT, 0); /* implicit GEMM: off, stem forward, every strided forward, + data grads */
         ONE(FCL_T_CONV_IMPLICIT, 1);
         ONE(FCL_T_CONV_IMPLICIT, 5);

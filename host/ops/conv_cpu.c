@@ -29,6 +29,7 @@ fcl_status fcl_conv_tune_get(fcl_ctx *ctx, fcl_conv_tune *t)
     t->wino = T(WINO);
     t->bpanel = T(BPANEL);
     t->wg_nn = T(WG_NN);
+    t->nt_kb = T(NT_KB);
     fcl_conv_gpu_tune g = {T(GM), T(GN), T(GK), T(GWM), T(GWN), T(GWG), T(USE_SG), t->col_kb, T(GSPLIT)};
 #undef T
     t->g = g;
@@ -376,7 +377,7 @@ fail:
 }
 
 /* dw += the weight gradient through the CPU-shaped GEMMs: dy * B^T, B = x (1x1) or im2col(x),
- * in chunks of images whose workspace fits the budget. conv_gemm_nt reduces each image's P
+ * in chunks of images whose rows fit CONV_NT_KB (and the workspace CONV_COL_KB). conv_gemm_nt reduces each image's P
  * pixels in vectors of CONV_TW with a slow lane-by-lane tail: when P is not a multiple of
  * CONV_TW (ResNet-18's 14x14 and 7x7 layers at CONV_TW 16), dy (and x for 1x1) are first
  * gathered into contiguous chunk rows, so the whole chunk is one run with one tail. */
@@ -391,7 +392,10 @@ fcl_status fcl_conv_gemm_bwd_weight(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_te
     /* 1x1 without gathering reads x itself: no workspace for it (the budget still bounds the
      * chunk, so each work-item's rows stay in the caches) */
     size_t col_rows = (size_t)p->cin * p->kh * p->kw, dy_rows = gather ? (size_t)p->cout : 0;
-    int chunk = fcl_conv_plan_chunk(t, col_rows + (gather ? dy_rows : (size_t)p->cout), P, p->n);
+    /* chunks of CONV_NT_KB (dy + B rows that stay in L2 while the work-items sharing them run) */
+    fcl_conv_tune tc = *t;
+    if (t->nt_kb) tc.col_kb = t->nt_kb < t->col_kb ? t->nt_kb : t->col_kb;
+    int chunk = fcl_conv_plan_chunk(&tc, col_rows + (gather ? dy_rows : (size_t)p->cout), P, p->n);
     if ((!is1x1 || gather) && (st = fcl_conv_ws_alloc(ctx, t, col_rows, chunk, P, &col))) goto fail;
     if (gather && (st = fcl_conv_ws_alloc(ctx, t, dy_rows, chunk, P, &dyc))) goto fail;
     const fcl_conv2d_params gq = gather_geom(p->n, p->cout, oh, ow);

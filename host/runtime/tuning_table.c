@@ -191,6 +191,17 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * layer4.0 11.0-11.8 vs 9.8-10.4): off. Other devices: 0 (unmeasured). */
     [FCL_T_CONV_IMPLICIT] = {FCL_TF_CONV, "CONV_IMPLICIT", 1, 0, 0, 7, 0,
                              "strided dense convs on the implicit GEMM: bits 1 forward, 2 data gradient, 4 also < 25 taps (0: none)"},
+    /* CONV_NT_KB: the image chunks of the weight gradient on conv_gemm_nt (KiB of dy + x / im2col
+     * rows a chunk streams; 0: CONV_COL_KB's chunks). Each work-item streams its TM rows of dy and
+     * TN rows of B over the whole chunk; chunks that stay in L2 let the work-items that share rows
+     * find them there instead of in memory. ResNet-50's 1x1s at 28^2 (112 px, batch 32, bench ops
+     * bwd_weight, CPU ms, loaded, 2 alternating runs, CONV_COL_KB 65536 (one chunk) / 2048 / 1024 /
+     * 512): l1 expand 64>256 17.1-23.7 / 11.0-13.1 / 10.6-10.8 / 10.3-11.5, l2 reduce0 256>128
+     * 34.6-36.8 / 17.2-17.5 / 17.5-18.4 / 17.3-18.6, l1 reduce 256>64 17.3-19.2 / 9.1-10.4 / 9.8-10.2.
+     * A chunk's partial sums are added to dW chunk by chunk (the order changes with the chunk, as
+     * with CONV_COL_KB). Other devices: 0. */
+    [FCL_T_CONV_NT_KB] = {FCL_TF_CONV, "CONV_NT_KB", 1024, 0, 0, 1 << 22, 0,
+                          "image chunk budget (KiB) of the weight gradient on conv_gemm_nt (0: CONV_COL_KB)"},
 };
 /* the tuner and the tuning cache hold a family's values in arrays of FCL_TUNE_MAX_PARAMS (conv,
  * the last family, is the largest) */
