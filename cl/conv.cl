@@ -194,16 +194,20 @@ __kernel void conv_gemm_nn(const int M, const int K, const int P, const int ncol
 }
 
 /* Packs one operand of conv_gemm_nn in panels of CONV_MB rows: for m = mb * CONV_MB + i,
- *   dst[((g * nmb + mb) * K + k) * CONV_MB + i] = src[s_off + g * s_g + m * s_m + k * s_k]
- * (0 for m >= M), so a work-item of the GEMM reads its rows of A as one contiguous stream.
- * Each work-item writes the CONV_MB values of one (k, panel). Global: (K, nmb, G). */
+ *   dst[((g * nmb + mb) * K + k) * CONV_MB + i]
+ *       = src[s_off + g * s_g + m * s_m + (k / P) * s_img + (k % P) * s_k]
+ * (0 for m >= M), so a work-item of the GEMM reads its rows of A as one contiguous stream. P
+ * splits k into (image, pixel) for the weight gradient's A = dy read straight from NCHW (P = K,
+ * s_img 0 elsewhere). Each work-item writes the CONV_MB values of one (k, panel).
+ * Global: (K, nmb, G). */
 __kernel void conv_pack(__global float *dst, const int M, const int K, const int nmb,
                         __global const float *src, const int s_off, const int s_g, const int s_m,
-                        const int s_k)
+                        const int s_k, const int P, const int s_img)
 {
     const int k = get_global_id(0), mb = get_global_id(1), g = get_global_id(2);
     if (k >= K || mb >= nmb) return;
-    __global const float *sp = src + s_off + g * s_g + k * s_k;
+    const int img = k / P;
+    __global const float *sp = src + s_off + g * s_g + img * s_img + (k - img * P) * s_k;
     __global float *dp = dst + ((g * nmb + mb) * K + k) * CONV_MB;
     for (int i = 0; i < CONV_MB; i++) {
         const int m = mb * CONV_MB + i;

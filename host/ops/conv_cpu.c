@@ -117,6 +117,13 @@ fcl_status fcl_conv_gemm_nt(fcl_ctx *ctx, const fcl_conv_tune *t, int G, int M, 
 fcl_status fcl_conv_pack(fcl_ctx *ctx, const fcl_conv_tune *t, cl_mem *dst, size_t *cap, int G, int M, int K,
                        const fcl_tensor *w, int s_g, int s_m, int s_k)
 {
+    return fcl_conv_pack_img(ctx, t, dst, cap, G, M, K, w, s_g, s_m, s_k, K > 0 ? K : 1, 0);
+}
+
+/* The same with k split into (k / P, k % P): w[... + (k / P) * s_img + (k % P) * s_k]. */
+fcl_status fcl_conv_pack_img(fcl_ctx *ctx, const fcl_conv_tune *t, cl_mem *dst, size_t *cap, int G, int M, int K,
+                             const fcl_tensor *w, int s_g, int s_m, int s_k, int P, int s_img)
+{
     size_t nmb = fcl_op_div_up((size_t)M, (size_t)t->mb), floats = (size_t)G * nmb * t->mb * K;
     if (floats >= INT_MAX)
         return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "conv2d: the packed weights (%zu floats) exceed 32-bit indexing",
@@ -127,6 +134,7 @@ fcl_status fcl_conv_pack(fcl_ctx *ctx, const fcl_conv_tune *t, cl_mem *dst, size
     if (fcl_conv_start(ctx, &CONV, "conv_pack", &x)) return x.st;
     fcl_op_arg_m(&x, *dst); fcl_op_arg_i(&x, M); fcl_op_arg_i(&x, K); fcl_op_arg_i(&x, (int)nmb);
     fcl_op_arg_t(&x, w); fcl_op_arg_i(&x, s_g); fcl_op_arg_i(&x, s_m); fcl_op_arg_i(&x, s_k);
+    fcl_op_arg_i(&x, P); fcl_op_arg_i(&x, s_img);
     return fcl_conv_launch(t, &x, 3, (size_t)K, nmb, (size_t)G, 16); /* tiny work-items: groups of 16 */
 }
 
@@ -329,31 +337,31 @@ fail:
     return st;
 }
 
-/* dw += dy * col^T on conv_gemm_nn (CONV_WG_NN): per chunk of cnt images, dy gathered into rows
- * and packed as A (M x cnt * P), col^T in column panels (conv_im2col_tpanel) as B (cnt * P x Kg),
+/* dw += dy * col^T on conv_gemm_nn (CONV_WG_NN): per chunk of cnt images, dy packed straight from
+ * NCHW as A (M x cnt * P), col^T in column panels (conv_im2col_tpanel) as B (cnt * P x Kg),
  * C = dw[g] (M x Kg, accumulated): every output a vector lane summing over the chunk's pixels
  * in order, chunk after chunk. */
 static fcl_status wgrad_nn(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *dw, const fcl_tensor *dy,
                            const fcl_tensor *x, const fcl_conv2d_params *p, int oh, int ow)
 {
     fcl_status st = FCL_OK;
-    fcl_conv_ws col = {NULL, 0}, dyc = {NULL, 0};
+    fcl_conv_ws col = {NULL, 0};
     cl_mem packed = NULL;
     size_t packed_cap = 0;
     int G = p->groups, M = p->cout / G, cin_g = p->cin / G, Kg = cin_g * p->kh * p->kw, P = oh * ow;
     int nq = (int)fcl_op_div_up((size_t)Kg, (size_t)t->nb), kgp = nq * t->nb;
     size_t mp = fcl_op_div_up((size_t)M, (size_t)t->mb) * t->mb;
-    /* per image: G * kgp panel columns, dy's rows and their packed copy, P pixels each */
+    /* per image: G * kgp panel columns, dy's rows (read in place; counted so the chunks, and so
+     * the order of dW's additions, stay those of the gathered copy this replaced) and their packed
+     * copy, P pixels each */
     int chunk = fcl_conv_plan_chunk(t, (size_t)G * kgp + (size_t)p->cout + (size_t)G * mp, P, p->n);
-    if ((st = fcl_conv_ws_alloc(ctx, t, (size_t)G * kgp, chunk, P, &col)) ||
-        (st = fcl_conv_ws_alloc(ctx, t, (size_t)p->cout, chunk, P, &dyc)))
-        goto fail;
-    const fcl_conv2d_params gq = gather_geom(p->n, p->cout, oh, ow);
+    if ((st = fcl_conv_ws_alloc(ctx, t, (size_t)G * kgp, chunk, P, &col))) goto fail;
     for (int i0 = 0; i0 < p->n; i0 += chunk) {
         int cnt = p->n - i0 < chunk ? p->n - i0 : chunk, ld = fcl_conv_col_ld(t, cnt, P), kr = cnt * P;
-        fcl_tensor dyv = {.buf = dyc.buf};
-        if ((st = fcl_conv_im2col(ctx, t, dyc.buf, ld, dy, i0, cnt, &gq, oh, ow)) ||
-            (st = fcl_conv_pack(ctx, t, &packed, &packed_cap, G, M, kr, &dyv, M * ld, ld, 1)))
+        /* A(m, n = img * P + p) = dy[i0 + img][g * M + m][p] */
+        fcl_tensor dyv = *dy;
+        dyv.offset = dy->offset + (size_t)i0 * p->cout * P;
+        if ((st = fcl_conv_pack_img(ctx, t, &packed, &packed_cap, G, M, kr, &dyv, M * P, P, 1, P, p->cout * P)))
             goto fail;
         fcl_op_args a;
         if (fcl_conv_start(ctx, &CONV, "conv_im2col_tpanel", &a)) { st = a.st; goto fail; }
@@ -372,7 +380,6 @@ static fcl_status wgrad_nn(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *dw,
 fail:
     if (packed) fcl_pool_free(ctx, packed, packed_cap);
     fcl_conv_ws_free(ctx, &col);
-    fcl_conv_ws_free(ctx, &dyc);
     return st;
 }
 

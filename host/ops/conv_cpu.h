@@ -67,6 +67,10 @@ fcl_status fcl_conv_gemm_nt(fcl_ctx *ctx, const fcl_conv_tune *t, int G, int M, 
  * NULL, else the caller's buffer (large enough for G * ceil(M / mb) * mb * K floats). */
 fcl_status fcl_conv_pack(fcl_ctx *ctx, const fcl_conv_tune *t, cl_mem *dst, size_t *cap, int G, int M, int K,
                          const fcl_tensor *w, int s_g, int s_m, int s_k);
+/* The same with k = (image, pixel): A(m, k) = w[w.offset + g * s_g + m * s_m + (k / P) * s_img
+ * + (k % P) * s_k] (a chunk of an NCHW tensor's images as one matrix, no gather). */
+fcl_status fcl_conv_pack_img(fcl_ctx *ctx, const fcl_conv_tune *t, cl_mem *dst, size_t *cap, int G, int M, int K,
+                             const fcl_tensor *w, int s_g, int s_m, int s_k, int P, int s_img);
 
 /* Workspace rows are fcl_conv_col_ld(cnt images) floats long: whole column blocks. */
 int fcl_conv_col_ld(const fcl_conv_tune *t, int cnt, int P);
