@@ -30,6 +30,8 @@
 #define BN_HAS_RES 1024  /* fused residual r (forward) / its gradient dr (backward) */
 #define BN_RELU6 2048    /* fused: y = min(max(bn(x) [+ r], 0), 6); backward masks dy with 0 < y < 6 */
 #define BN_MASK_X 4096   /* backward without a residual: the mask from z = bn(x) recomputed (below) */
+#define BN_DX_SET 8192   /* backward: dx = ... (overwritten, never read) instead of dx += ... */
+#define BN_DRES_SET 16384 /* backward: dres = g instead of dres += g */
 
 /* The arguments the two forwards share (each tensor with its element offset): the output y,
  * the input x, the fused residual res, gamma, beta, and the saved mean / invstd. */
@@ -255,12 +257,16 @@ inline float2 chan_partial_bwd(__global const float *dy, __global const float *x
     return (float2)(s_dy, s_dyx);
 }
 
-/* Backward, accumulating. One work-group per channel (global = C * L, local = L).
+/* Backward, accumulating (BN_DX_SET / BN_DRES_SET: that output overwritten instead, for a caller
+ * whose gradient buffer holds nothing yet: saves zeroing it and reading it back here). One
+ * work-group per channel (global = C * L, local = L).
  * With g = dy (fused ReLU / ReLU6: BN_MASK of dy by the saved output y, or BN_MASK_X: by z):
  *   dbeta += sum(g); dgamma += sum(g * xhat), xhat = (x - mean) * invstd
  *   training:  dx += gamma * invstd * (g - sum(g) / M - xhat * sum(g * xhat) / M)
  *   inference: dx += gamma * invstd * g
- *   fused residual: dres += g */
+ *   fused residual: dres += g
+ * BN_DX_SET stores k * d where the accumulation adds it (old + k * d, maybe one FMA): from a zeroed
+ * dx both give the same float (fma(k, d, 0) rounds k * d once), so a caller may pick either. */
 __kernel void bn_bwd(__global float *dx, const int dx_off, __global float *dgamma,
                      const int dg_off, __global float *dbeta, const int db_off,
                      __global float *dres, const int dr_off, __global const float *dy,
@@ -312,21 +318,33 @@ __kernel void bn_bwd(__global float *dx, const int dx_off, __global float *dgamm
             VF xv = VLOAD(0, xs + base + i);
             VF yv = BN_MASK_IN(xv, VLOAD(0, ys + base + i));
             VF g = BN_MASK(VF, VLOAD(0, dys + base + i), yv);
-            if (flags & BN_HAS_RES)
+            if (flags & BN_DRES_SET)
+                VSTORE(g, 0, dres + dr_off + base + i);
+            else if (flags & BN_HAS_RES)
                 VSTORE(VLOAD(0, dres + dr_off + base + i) + g, 0, dres + dr_off + base + i);
             if (flags & BN_HAS_DX) {
                 VF d = g - mdy - c * (xv - mean);
-                VSTORE(VLOAD(0, dx + dx_off + base + i) + scale * d, 0, dx + dx_off + base + i);
+                if (flags & BN_DX_SET)
+                    VSTORE(scale * d, 0, dx + dx_off + base + i);
+                else
+                    VSTORE(VLOAD(0, dx + dx_off + base + i) + scale * d, 0, dx + dx_off + base + i);
             }
         }
         for (int i = body + l; i < inner; i += L) {
             float xv = xs[base + i];
             float yv = BN_MASK_IN(xv, ys[base + i]);
             float g = BN_MASK(float, dys[base + i], yv);
-            if (flags & BN_HAS_RES)
+            if (flags & BN_DRES_SET)
+                dres[dr_off + base + i] = g;
+            else if (flags & BN_HAS_RES)
                 dres[dr_off + base + i] += g;
-            if (flags & BN_HAS_DX)
-                dx[dx_off + base + i] += scale * (g - mdy - c * (xv - mean));
+            if (flags & BN_HAS_DX) {
+                float d = g - mdy - c * (xv - mean);
+                if (flags & BN_DX_SET)
+                    dx[dx_off + base + i] = scale * d;
+                else
+                    dx[dx_off + base + i] += scale * d;
+            }
         }
     }
 }

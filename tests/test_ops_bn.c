@@ -49,6 +49,8 @@ typedef struct bn_case {
     int fused;   /* 0 plain; fcl_bn2d_relu_*: 1 y = relu(bn(x) [+ r]); fcl_bn2d_act_*_wg: 2 ReLU6,
                     3 no activation (bn(x) + r) */
     int res;     /* fused with a residual r */
+    int set;     /* fcl_bn2d_act_bwd_set's flags (dx, and dres with a residual, overwritten): the
+                    reference starts those from 0, the device from the harness's random start */
 } bn_case;
 
 /* A fused case's activation: the library's and the reference's (1 ReLU, 2 ReLU6, 0 none). */
@@ -59,7 +61,7 @@ static int bn_ref_act(int fused) { return fused == 3 ? 0 : fused; }
  * parameters; or fd: the reference backward vs FD on three small shapes, both modes. fused: the
  * same through fcl_bn2d_relu_* (with and without a residual, alternating over the shapes). */
 typedef struct bn_set {
-    int training, fd, fused;
+    int training, fd, fused, set;
 } bn_set;
 
 /* n, c, inner */
@@ -86,6 +88,11 @@ static fcl_status bn_dev_fwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
 static fcl_status bn_dev_bwd(fcl_ctx *ctx, oc_dev t, const oc_case *c)
 {
     const bn_case *bc = OC_P(c, bn_case);
+    if (bc->set)
+        return fcl_bn2d_act_bwd_set(ctx, t[DX], bc->affine ? t[DG] : NULL, bc->affine ? t[DB] : NULL, t[DR], t[DY],
+                                    bc->fused == 1 || bc->fused == 2 ? t[Y] : NULL, t[X], bc->affine ? t[G] : NULL,
+                                    bc->affine ? t[BE] : NULL, t[SM], t[SI], &bc->p, bn_act(bc->fused), bc->wg,
+                                    bc->set);
     if (bc->fused == 1)
         return fcl_bn2d_relu_bwd_wg(ctx, t[DX], bc->affine ? t[DG] : NULL, bc->affine ? t[DB] : NULL, t[DR], t[DY],
                                     t[Y], t[X], bc->affine ? t[G] : NULL, t[SM], t[SI], &bc->p, bc->wg);
@@ -115,7 +122,9 @@ static void bn_ref_bwd(double *const *h, const oc_case *c)
 {
     size_t d[3];
     bn_dims(c, d);
-    int affine = OC_P(c, bn_case)->affine;
+    int affine = OC_P(c, bn_case)->affine, set = OC_P(c, bn_case)->set;
+    if (set & FCL_BN_SET_DX) memset(h[DX], 0, d[0] * d[1] * d[2] * sizeof *h[DX]);
+    if (set & FCL_BN_SET_DRES) memset(h[DR], 0, d[0] * d[1] * d[2] * sizeof *h[DR]);
     if (OC_P(c, bn_case)->fused)
         fcl_ref_bn2d_act_bwd(h[DX], affine ? h[DG] : NULL, affine ? h[DB] : NULL, h[DR], h[DY], h[Y], h[X],
                              affine ? h[G] : NULL, h[SM], h[SI], d[0], d[1], d[2], &OC_P(c, bn_case)->p,
@@ -248,7 +257,7 @@ static int bn_gen(const oc_op *op, size_t i, oc_case *c)
     if (set->fd) {   /* three shapes, training then inference (fused: with a residual, then without) */
         if (i >= 6) return 0;
         s = &fd_shapes[i / 2];
-        *bc = (bn_case){{!(i % 2), 1e-5f, 0.1f}, 0, 1, set->fused, set->fused == 3 || (set->fused && i < 4)};
+        *bc = (bn_case){{!(i % 2), 1e-5f, 0.1f}, 0, 1, set->fused, set->fused == 3 || (set->fused && i < 4), 0};
         bn_args(c, s, 1, bc->res, set->fused == 2);
         oc_shape_str(ss, sizeof ss, s->ndim, s->s);
         snprintf(c->what, sizeof c->what, "%s %s%s %s", name, bc->p.training ? "train" : "infer",
@@ -265,29 +274,33 @@ static int bn_gen(const oc_op *op, size_t i, oc_case *c)
     if (i > nwg * N_BN_SHAPES) return 0;
     if (i == nwg * N_BN_SHAPES) {   /* affine=False */
         s = &bn_shapes[set->training ? 1 : 0];
-        *bc = (bn_case){{set->training, 1e-5f, 0.1f}, 0, 0, set->fused, set->fused != 0};
+        *bc = (bn_case){{set->training, 1e-5f, 0.1f}, 0, 0, set->fused, set->fused != 0, 0};
     } else {   /* fused: a residual in every other case, each shape getting both over the group sizes
                 * (always without an activation) */
         s = &bn_shapes[i % N_BN_SHAPES];
         *bc = (bn_case){{set->training, 1e-5f, 0.1f}, bn_wgs[i / N_BN_SHAPES], 1, set->fused,
-                        set->fused == 3 || (set->fused && (i + i / N_BN_SHAPES) % 2)};
+                        set->fused == 3 || (set->fused && (i + i / N_BN_SHAPES) % 2), 0};
     }
+    if (set->set) bc->set = FCL_BN_SET_DX | (bc->res ? FCL_BN_SET_DRES : 0);
     bn_args(c, s, bc->affine, bc->res, set->fused == 2);
     oc_shape_str(ss, sizeof ss, s->ndim, s->s);
-    snprintf(c->what, sizeof c->what, "%s %s%s%s fwd+bwd %s reduce_wg %d%s", name, set->training ? "train" : "infer",
-             bc->affine ? "" : " affine=False", bc->res ? " +res" : "", ss, bc->wg, bc->wg ? "" : " (tuned)");
+    snprintf(c->what, sizeof c->what, "%s %s%s%s fwd+bwd%s %s reduce_wg %d%s", name, set->training ? "train" : "infer",
+             bc->affine ? "" : " affine=False", bc->res ? " +res" : "", bc->set ? " (overwrite)" : "", ss, bc->wg,
+             bc->wg ? "" : " (tuned)");
     return 1;
 }
 
-static void run_bn(int training, int fd, int fused, size_t tuning)
+static void run_bn_set(int training, int fd, int fused, size_t tuning, int overwrite)
 {
-    bn_set set = {training, fd, fused};
+    bn_set set = {training, fd, fused, overwrite};
     static const char *const names[] = {"bn2d", "bn2d_relu", "bn2d_relu6", "bn2d_add"};
     oc_op op = {.name = names[fused], .ud = &set, .gen = bn_gen, .fill = bn_fill,
                 .dev_fwd = bn_dev_fwd, .dev_bwd = bn_dev_bwd, .ref_fwd = bn_ref_fwd, .ref_bwd = bn_ref_bwd,
                 .extra = bn_determinism, .tunings = bn_tunings};
     oc_run_tuned(&op, (int)tuning);
 }
+
+static void run_bn(int training, int fd, int fused, size_t tuning) { run_bn_set(training, fd, fused, tuning, 0); }
 
 /* op bit 0: training (1) or inference (0); op >> 1: plain, fused with the ReLU, the ReLU6 (each
  * with and without a residual) or with a residual and no activation; under the device's tuning
@@ -301,6 +314,16 @@ ParameterizedTestParameters(bn, modes_and_tunings)
     return cr_make_param_array(oc_param, runs, sizeof runs / sizeof runs[0]);
 }
 ParameterizedTest(oc_param *r, bn, modes_and_tunings) { run_bn(r->op & 1, 0, r->op >> 1, (size_t)r->tuning); }
+/* The overwriting backward (fcl_bn2d_act_bwd_set: dx, and dres with a residual, written without
+ * being read, as the network engine uses it): plain, ReLU (+res), ReLU6 (+res), add; training
+ * and inference; op as above, under each tuning. */
+ParameterizedTestParameters(bn, overwrite)
+{
+    static oc_param runs[] = {{1, 0, 0}, {1, 1, 0}, {1, 2, 0}, {3, 0, 0}, {3, 1, 0}, {3, 2, 0},
+                              {5, 0, 0}, {7, 0, 0}, {7, 1, 0}, {7, 2, 0}, {6, 0, 0}, {2, 0, 0}};
+    return cr_make_param_array(oc_param, runs, sizeof runs / sizeof runs[0]);
+}
+ParameterizedTest(oc_param *r, bn, overwrite) { run_bn_set(r->op & 1, 0, r->op >> 1, (size_t)r->tuning, 1); }
 Test(bn, finite_differences) { run_bn(1, 1, 0, 0); }
 Test(bn, finite_differences_fused) { run_bn(1, 1, 1, 0); }
 Test(bn, finite_differences_fused_relu6) { run_bn(1, 1, 2, 0); }
@@ -420,6 +443,19 @@ Test(bn, errors)
     st = fcl_bn2d_act_bwd_wg(ctx, NULL, NULL, NULL, &d4.t, &x4.t, NULL, &x4.t, NULL, NULL, &c3.t, &c3b.t, &train,
                              FCL_BN_ACT_RELU6, 0);
     cr_expect(st == FCL_ERR_INVALID_ARG, "fused ReLU6 backward with a residual but without y: %s", fcl_ctx_errmsg(ctx));
+    /* overwrite flags name outputs that are given, and only known ones */
+    st = fcl_bn2d_act_bwd_set(ctx, NULL, NULL, NULL, NULL, &d4.t, NULL, &x4.t, NULL, NULL, &c3.t, &c3b.t, &train,
+                              FCL_BN_ACT_NONE, 0, FCL_BN_SET_DX);
+    cr_expect(st == FCL_ERR_INVALID_ARG && strstr(fcl_ctx_errmsg(ctx), "overwrite"), "overwrite without dx: %s",
+              fcl_ctx_errmsg(ctx));
+    st = fcl_bn2d_act_bwd_set(ctx, &y4.t, NULL, NULL, NULL, &d4.t, NULL, &x4.t, NULL, NULL, &c3.t, &c3b.t, &train,
+                              FCL_BN_ACT_NONE, 0, FCL_BN_SET_DX | FCL_BN_SET_DRES);
+    cr_expect(st == FCL_ERR_INVALID_ARG && strstr(fcl_ctx_errmsg(ctx), "overwrite"), "overwrite without dres: %s",
+              fcl_ctx_errmsg(ctx));
+    st = fcl_bn2d_act_bwd_set(ctx, &y4.t, NULL, NULL, NULL, &d4.t, NULL, &x4.t, NULL, NULL, &c3.t, &c3b.t, &train,
+                              FCL_BN_ACT_NONE, 0, 8);
+    cr_expect(st == FCL_ERR_INVALID_ARG && strstr(fcl_ctx_errmsg(ctx), "overwrite"), "unknown overwrite flag: %s",
+              fcl_ctx_errmsg(ctx));
     st = fcl_bn2d_fwd_wg(ctx, &y4.t, NULL, NULL, NULL, NULL, &x4.t, NULL, NULL, &train, -2);
     cr_expect(st == FCL_ERR_INVALID_ARG, "negative group size: %s", fcl_ctx_errmsg(ctx));
     /* w [2, 3, 2, 2] has 2 output channels: stats of 2 fit, stats of 3 do not */

@@ -8,6 +8,7 @@
 #include "nn/net_fuse.h"
 #include "nn/net_internal.h"
 #include "nn/net_plan.h"
+#include "ops/bn_internal.h"
 
 void fcl_net_set_hooks(fcl_net *net, const fcl_net_hooks *hooks)
 {
@@ -51,6 +52,30 @@ fcl_status netp_din(fcl_net *net, int j, fcl_tensor **out)
     }
     *out = &net->dact[j];
     return FCL_OK;
+}
+
+fcl_status netp_din_first(fcl_net *net, int j, fcl_tensor **out, int *first)
+{
+    *out = NULL;
+    *first = 0;
+    fcl_tensor *t = j < 0 ? &net->dinput : &net->dact[j];
+    if ((j < 0 && !net->want_dinput) || (j >= 0 && j < net->freeze)) return FCL_OK;
+    if (!t->buf) {
+        const fcl_model *m = net->model;
+        const fcl_layer *L0 = j < 0 ? NULL : &m->layers[j];
+        fcl_status st = j < 0 ? netp_alloc_act(net, t, m->channels, m->in_h, m->in_w)
+                              : netp_alloc_act(net, t, L0->out_c, L0->out_h, L0->out_w);
+        if (st) return st;
+        *first = 1; /* not zeroed: the caller writes every element */
+    }
+    *out = t;
+    return FCL_OK;
+}
+
+/* dst = src when dst has nothing yet (first), else dst += src. */
+static fcl_status put_or_acc(fcl_ctx *ctx, fcl_tensor *dst, const fcl_tensor *src, int first)
+{
+    return first ? fcl_tensor_copy(ctx, dst, src) : fcl_add_acc(ctx, dst, src);
 }
 
 fcl_status netp_view(fcl_net *net, int e, fcl_tensor *out)
@@ -531,7 +556,10 @@ static fcl_status backward_layer(fcl_net *net, int i)
     const fcl_tensor *dy = &net->dact[i];
     const fcl_tensor *x = netp_in(net, L->inputs[0]);
     fcl_tensor *dx = NULL, w = {0}, b = {0}, dw = {0}, db = {0}, g = {0}, dg = {0};
-    fcl_status st = netp_din(net, L->inputs[0], &dx);
+    /* layers that write all of dx may be its first writer (no zeroing); the others accumulate */
+    int first = 0, writes_dx = (L->kind == FCL_LAYER_BN && !(s->bn_training && net->hooks.bn_backward)) ||
+                               L->kind == FCL_LAYER_ADD || L->kind == FCL_LAYER_FLATTEN;
+    fcl_status st = writes_dx ? netp_din_first(net, L->inputs[0], &dx, &first) : netp_din(net, L->inputs[0], &dx);
     if (st) return st;
     if (s->weight >= 0 && ((st = netp_view(net, s->weight, &w)) || (st = netp_grad(net, s->weight, &dw)))) return st;
     if (s->bias >= 0 && ((st = netp_view(net, s->bias, &b)) || (st = netp_grad(net, s->bias, &db)))) return st;
@@ -553,8 +581,9 @@ static fcl_status backward_layer(fcl_net *net, int i)
         if (p.training && net->hooks.bn_backward)
             return net->hooks.bn_backward(net->hooks.user, i, dx, dgamma ? &dw : NULL, s->bias >= 0 ? &db : NULL, dy, x,
                                           s->weight >= 0 ? &w : NULL, &s->save_mean, &s->save_invstd, &p);
-        return fcl_bn2d_bwd(ctx, dx, dgamma ? &dw : NULL, s->bias >= 0 ? &db : NULL, dy, x,
-                            s->weight >= 0 ? &w : NULL, &s->save_mean, &s->save_invstd, &p);
+        return fcl_bn2d_act_bwd_set(ctx, dx, dgamma ? &dw : NULL, s->bias >= 0 ? &db : NULL, NULL, dy, NULL, x,
+                                    s->weight >= 0 ? &w : NULL, NULL, &s->save_mean, &s->save_invstd, &p,
+                                    FCL_BN_ACT_NONE, 0, first ? FCL_BN_SET_DX : 0);
     }
     case FCL_LAYER_ACT: {
         if (!dx) return FCL_OK;
@@ -574,11 +603,11 @@ static fcl_status backward_layer(fcl_net *net, int i)
     case FCL_LAYER_LINEAR:
         return fcl_linear_bwd(ctx, dx, &dw, s->bias >= 0 ? &db : NULL, dy, x, &w);
     case FCL_LAYER_ADD:
-        if (dx && (st = fcl_add_acc(ctx, dx, dy))) return st;
+        if (dx && (st = put_or_acc(ctx, dx, dy, first))) return st;
         for (int k = 1; k < L->n_inputs; k++) {
             fcl_tensor *dk = NULL;
-            if ((st = netp_din(net, L->inputs[k], &dk))) return st;
-            if (dk && (st = fcl_add_acc(ctx, dk, dy))) return st;
+            if ((st = netp_din_first(net, L->inputs[k], &dk, &first))) return st;
+            if (dk && (st = put_or_acc(ctx, dk, dy, first))) return st;
         }
         return FCL_OK;
     case FCL_LAYER_CHANNEL_MUL: {
@@ -608,7 +637,7 @@ static fcl_status backward_layer(fcl_net *net, int i)
         return fcl_dropout_bwd(ctx, dx, dy, &p);
     }
     case FCL_LAYER_FLATTEN:
-        return dx ? fcl_add_acc(ctx, dx, dy) : FCL_OK;
+        return dx ? put_or_acc(ctx, dx, dy, first) : FCL_OK;
     default:
         if (netx_handles(L->kind)) {
             const fcl_tensor *xs[2] = {x, L->n_inputs > 1 ? netp_in(net, L->inputs[1]) : NULL};
@@ -625,12 +654,13 @@ static fcl_status seed_grad(fcl_net *net, int layer, const fcl_tensor *g, const 
 {
     if (!g) return FCL_OK;
     fcl_tensor *d = NULL;
+    int first = 0;
     if (fcl_tensor_numel(g) != fcl_tensor_numel(&net->act[layer]))
         return FCL_ERR(fcl_ctx_error(net->ctx), FCL_ERR_SHAPE, "%s backward: %s has %zu elements, expected %zu", net->model->name,
                        what, fcl_tensor_numel(g), fcl_tensor_numel(&net->act[layer]));
-    fcl_status st = netp_din(net, layer, &d);
+    fcl_status st = netp_din_first(net, layer, &d, &first);
     if (st || !d) return st;
-    return fcl_add_acc(net->ctx, d, g);
+    return put_or_acc(net->ctx, d, g, first);
 }
 
 fcl_status fcl_net_backward(fcl_net *net, const fcl_tensor *d_output, const fcl_tensor *d_embedding)

@@ -310,15 +310,18 @@ fcl_status netf_backward(fcl_net *net, int i, int *done)
     const fcl_layer *B = &net->model->layers[g->bn];
     layer_state *s = &net->ls[g->bn];
     fcl_tensor *dx = NULL, *dr = NULL, w = {0}, b = {0}, dw = {0}, db = {0};
+    int first_x = 0, first_r = 0; /* the first contribution to a gradient overwrites it (no zeroing) */
     fcl_status st;
-    if ((st = netp_din(net, B->inputs[0], &dx)) || (g->add >= 0 && (st = netp_din(net, g->res, &dr))) ||
+    if ((st = netp_din_first(net, B->inputs[0], &dx, &first_x)) ||
+        (g->add >= 0 && (st = netp_din_first(net, g->res, &dr, &first_r))) ||
         (s->weight >= 0 && ((st = netp_view(net, s->weight, &w)) || (st = netp_grad(net, s->weight, &dw)))) ||
         (s->bias >= 0 && ((st = netp_view(net, s->bias, &b)) || (st = netp_grad(net, s->bias, &db)))))
         return st;
     int dgamma = s->weight >= 0 && !net->entries[s->weight].info->fixed; /* fixed: stays 0 */
     fcl_bn2d_params p = {s->bn_training, B->bn.eps, B->bn.momentum};
-    return fcl_bn2d_act_bwd_wg(net->ctx, dx, dgamma ? &dw : NULL, s->bias >= 0 ? &db : NULL, dr, &net->dact[i],
-                               g->add >= 0 && g->act != FCL_BN_ACT_NONE ? &net->act[i] : NULL, netp_in(net, B->inputs[0]),
-                               s->weight >= 0 ? &w : NULL, s->bias >= 0 ? &b : NULL, &s->save_mean, &s->save_invstd,
-                               &p, g->act, 0);
+    return fcl_bn2d_act_bwd_set(net->ctx, dx, dgamma ? &dw : NULL, s->bias >= 0 ? &db : NULL, dr, &net->dact[i],
+                                g->add >= 0 && g->act != FCL_BN_ACT_NONE ? &net->act[i] : NULL,
+                                netp_in(net, B->inputs[0]), s->weight >= 0 ? &w : NULL, s->bias >= 0 ? &b : NULL,
+                                &s->save_mean, &s->save_invstd, &p, g->act, 0,
+                                (first_x ? FCL_BN_SET_DX : 0) | (first_r ? FCL_BN_SET_DRES : 0));
 }

@@ -50,6 +50,10 @@ fcl_status netp_alloc_act(fcl_net *net, fcl_tensor *t, int c, int h, int w);
 const fcl_tensor *netp_in(fcl_net *net, int j);
 /* The gradient buffer of input j (allocated and zeroed on first use); *out NULL when not needed. */
 fcl_status netp_din(fcl_net *net, int j, fcl_tensor **out);
+/* The same, allocated WITHOUT zeroing when it does not exist yet: then *first = 1 and the caller
+ * must write every element (it is the gradient's first contribution); else *first = 0 and the
+ * caller accumulates as with netp_din. */
+fcl_status netp_din_first(fcl_net *net, int j, fcl_tensor **out, int *first);
 /* Views of state_dict entry e in the parameter / buffer memory, and of its gradient. */
 fcl_status netp_view(fcl_net *net, int e, fcl_tensor *out);
 fcl_status netp_grad(fcl_net *net, int e, fcl_tensor *out);

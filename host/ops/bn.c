@@ -20,7 +20,9 @@ enum {
     BN_RELU = 512,
     BN_HAS_RES = 1024,
     BN_RELU6 = 2048,
-    BN_MASK_X = 4096
+    BN_MASK_X = 4096,
+    BN_DX_SET = 8192,
+    BN_DRES_SET = 16384
 };
 
 /* The kernel flag of a fused activation. */
@@ -90,6 +92,7 @@ typedef struct bn_fuse {
     const fcl_tensor *res;
     const fcl_tensor *beta;
     int mask_x;
+    int set; /* backward: FCL_BN_SET_DX / FCL_BN_SET_DRES (overwrite instead of accumulate) */
 } bn_fuse;
 
 static fcl_status bn_fwd(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *save_mean, fcl_tensor *save_invstd,
@@ -104,7 +107,7 @@ fcl_status fcl_bn2d_fwd(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *save_mean, fcl_
                         fcl_tensor *running_mean, fcl_tensor *running_var, const fcl_tensor *x,
                         const fcl_tensor *gamma, const fcl_tensor *beta, const fcl_bn2d_params *p)
 {
-    return bn_fwd(ctx, y, save_mean, save_invstd, running_mean, running_var, x, (bn_fuse){0, FCL_BN_ACT_NONE, NULL, NULL, 0}, gamma, beta, p, 0);
+    return bn_fwd(ctx, y, save_mean, save_invstd, running_mean, running_var, x, (bn_fuse){0, FCL_BN_ACT_NONE, NULL, NULL, 0, 0}, gamma, beta, p, 0);
 }
 
 fcl_status fcl_bn2d_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma, fcl_tensor *dbeta,
@@ -113,7 +116,7 @@ fcl_status fcl_bn2d_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma, fcl_te
                         const fcl_bn2d_params *p)
 {
     return bn_bwd(ctx, dx, dgamma, dbeta, NULL, dy, NULL, x, gamma, save_mean, save_invstd, p,
-                  (bn_fuse){0, FCL_BN_ACT_NONE, NULL, NULL, 0}, 0);
+                  (bn_fuse){0, FCL_BN_ACT_NONE, NULL, NULL, 0, 0}, 0);
 }
 
 fcl_status fcl_bn2d_fwd_wg(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *save_mean, fcl_tensor *save_invstd,
@@ -121,7 +124,7 @@ fcl_status fcl_bn2d_fwd_wg(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *save_mean, f
                            const fcl_tensor *gamma, const fcl_tensor *beta, const fcl_bn2d_params *p,
                            int forced_wg)
 {
-    return bn_fwd(ctx, y, save_mean, save_invstd, running_mean, running_var, x, (bn_fuse){0, FCL_BN_ACT_NONE, NULL, NULL, 0}, gamma, beta, p,
+    return bn_fwd(ctx, y, save_mean, save_invstd, running_mean, running_var, x, (bn_fuse){0, FCL_BN_ACT_NONE, NULL, NULL, 0, 0}, gamma, beta, p,
                   forced_wg);
 }
 
@@ -131,7 +134,7 @@ fcl_status fcl_bn2d_bwd_wg(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma, fcl
                            const fcl_bn2d_params *p, int forced_wg)
 {
     return bn_bwd(ctx, dx, dgamma, dbeta, NULL, dy, NULL, x, gamma, save_mean, save_invstd, p,
-                  (bn_fuse){0, FCL_BN_ACT_NONE, NULL, NULL, 0}, forced_wg);
+                  (bn_fuse){0, FCL_BN_ACT_NONE, NULL, NULL, 0, 0}, forced_wg);
 }
 
 fcl_status fcl_bn2d_relu_fwd(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *save_mean, fcl_tensor *save_invstd,
@@ -165,7 +168,7 @@ fcl_status fcl_bn2d_relu_bwd_wg(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma
                                 const fcl_tensor *save_invstd, const fcl_bn2d_params *p, int forced_wg)
 {
     return bn_bwd(ctx, dx, dgamma, dbeta, dres, dy, y, x, gamma, save_mean, save_invstd, p,
-                  (bn_fuse){1, FCL_BN_ACT_RELU, NULL, NULL, 0}, forced_wg);
+                  (bn_fuse){1, FCL_BN_ACT_RELU, NULL, NULL, 0, 0}, forced_wg);
 }
 
 fcl_status fcl_bn2d_act_fwd_wg(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *save_mean, fcl_tensor *save_invstd,
@@ -173,7 +176,7 @@ fcl_status fcl_bn2d_act_fwd_wg(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *save_mea
                                const fcl_tensor *res, const fcl_tensor *gamma, const fcl_tensor *beta,
                                const fcl_bn2d_params *p, fcl_bn_act act, int forced_wg)
 {
-    return bn_fwd(ctx, y, save_mean, save_invstd, running_mean, running_var, x, (bn_fuse){1, act, res, NULL, 0}, gamma,
+    return bn_fwd(ctx, y, save_mean, save_invstd, running_mean, running_var, x, (bn_fuse){1, act, res, NULL, 0, 0}, gamma,
                   beta, p, forced_wg);
 }
 
@@ -183,8 +186,18 @@ fcl_status fcl_bn2d_act_bwd_wg(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma,
                                const fcl_tensor *save_invstd, const fcl_bn2d_params *p, fcl_bn_act act,
                                int forced_wg)
 {
+    return fcl_bn2d_act_bwd_set(ctx, dx, dgamma, dbeta, dres, dy, y, x, gamma, beta, save_mean, save_invstd, p, act,
+                                forced_wg, 0);
+}
+
+fcl_status fcl_bn2d_act_bwd_set(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma, fcl_tensor *dbeta,
+                                fcl_tensor *dres, const fcl_tensor *dy, const fcl_tensor *y, const fcl_tensor *x,
+                                const fcl_tensor *gamma, const fcl_tensor *beta, const fcl_tensor *save_mean,
+                                const fcl_tensor *save_invstd, const fcl_bn2d_params *p, fcl_bn_act act,
+                                int forced_wg, int set)
+{
     return bn_bwd(ctx, dx, dgamma, dbeta, dres, dy, y, x, gamma, save_mean, save_invstd, p,
-                  (bn_fuse){1, act, NULL, beta, 1}, forced_wg);
+                  (bn_fuse){1, act, NULL, beta, 1, set}, forced_wg);
 }
 
 static fcl_status bn_fwd(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *save_mean, fcl_tensor *save_invstd,
@@ -287,11 +300,16 @@ static fcl_status bn_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma, fcl_t
     if (fcl_op_overlaps_any(dx, read, 3) || fcl_op_overlaps_any(dres, read, 3) || fcl_op_overlaps(dx, dres))
         return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: dx and dres must not overlap dy, x, y or each "
                          "other (the reductions read them while dx is written)", op);
+    if ((fu.set & ~(FCL_BN_SET_DX | FCL_BN_SET_DRES)) || ((fu.set & FCL_BN_SET_DX) && !dx) ||
+        ((fu.set & FCL_BN_SET_DRES) && !dres))
+        return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: overwrite flags %d name an output that is not given "
+                         "(1: dx, 2: dres)", op, fu.set);
     if (!dx && !dgamma && !dbeta && !dres) return FCL_OK;
 
     int flags = (gamma ? BN_HAS_GAMMA : 0) | (dx ? BN_HAS_DX : 0) | (dgamma ? BN_HAS_DGAMMA : 0) |
                 (dbeta ? BN_HAS_DBETA : 0) | (p->training ? BN_TRAINING : 0) | act_flag(fu.act) |
-                (dres ? BN_HAS_RES : 0) | (mask_x ? BN_MASK_X : 0) | (mask_x && fu.beta ? BN_HAS_BETA : 0);
+                (dres ? BN_HAS_RES : 0) | (mask_x ? BN_MASK_X : 0) | (mask_x && fu.beta ? BN_HAS_BETA : 0) |
+                ((fu.set & FCL_BN_SET_DX) ? BN_DX_SET : 0) | ((fu.set & FCL_BN_SET_DRES) ? BN_DRES_SET : 0);
     if ((st = fcl_op_kernel(ctx, &SRC, "bn_bwd", &k)) || (st = reduce_wg(ctx, k, forced_wg, &wg))) return st;
     size_t g = (size_t)c * wg;
     return FCL_OP_RUN_ND(ctx, k, 1, &g, &wg, OP_T(dx), OP_T(dgamma), OP_T(dbeta), OP_T(dres), OP_T(dy), OP_T(x),

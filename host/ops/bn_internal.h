@@ -46,5 +46,16 @@ fcl_status fcl_bn2d_act_bwd_wg(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma,
                                const fcl_tensor *gamma, const fcl_tensor *beta, const fcl_tensor *save_mean,
                                const fcl_tensor *save_invstd, const fcl_bn2d_params *p, fcl_bn_act act,
                                int forced_wg);
+/* fcl_bn2d_act_bwd_wg whose outputs named in `set` are overwritten (dx = ..., dres = g) instead of
+ * accumulated: their earlier contents are never read (anything, NaN included, may be there).
+ * The network engine passes them where a gradient buffer has no earlier contribution, which saves
+ * zeroing it and reading it back. From a zeroed buffer the accumulation gives the same floats.
+ * A flag for an output that is NULL, or an unknown flag, is FCL_ERR_INVALID_ARG. */
+enum { FCL_BN_SET_DX = 1, FCL_BN_SET_DRES = 2 };
+fcl_status fcl_bn2d_act_bwd_set(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dgamma, fcl_tensor *dbeta,
+                                fcl_tensor *dres, const fcl_tensor *dy, const fcl_tensor *y, const fcl_tensor *x,
+                                const fcl_tensor *gamma, const fcl_tensor *beta, const fcl_tensor *save_mean,
+                                const fcl_tensor *save_invstd, const fcl_bn2d_params *p, fcl_bn_act act,
+                                int forced_wg, int set);
 
 #endif
