@@ -16,7 +16,9 @@
  *              or ReLU6, for BN layers at or after the frozen prefix and without data-parallel
  *              BN hooks: fcl_bn2d_act_fwd_wg, and fcl_bn2d_act_bwd_wg at the group's last layer
  *              (which reads the group's output for the mask: kept for the backward, net->
- *              keep_for_bwd / last_bwd_use adjusted here after fcl_net_liveness).
+ *              keep_for_bwd / last_bwd_use adjusted here after fcl_net_liveness). Its dx and
+ *              dres are overwritten, not accumulated, when they are the first contribution to that
+ *              gradient (netp_din_first: the buffer is not zeroed first).
  * A group runs at its first layer and writes its last layer's output; the others are skipped.
  * On unless $FACECL_NO_FUSE is set to something other than 0 at creation, or
  * fcl_net_set_fusion(net, 0). */
