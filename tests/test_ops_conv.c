@@ -403,13 +403,14 @@ Test(conv2d_ref, finite_differences) { run_set(S_FD, NULL, 0); }
  * channels at 28x28 takes Winograd's weight gradient, the others stay on the GEMM) with the
  * weight gradient through Winograd: F(3x3, 2x2), F(3x3, 4x4), other nt register blocks and vector
  * widths, chunk budgets of 64 and 200 KiB (chunks of fewer images than the batch: the gradient
- * accumulates over chunks). */
+ * accumulates over chunks), and panels of 12 rows (CONV_MB: wgrad_dy's per-channel loops on whole
+ * panels, which take the float8 path at the default 8). */
 static const char *const wgrad_tunings[] = {
     "conv:-DCONV_WGRAD=1",
     "conv:-DCONV_WGRAD=1 -DCONV_TM=2 -DCONV_TN=2 -DCONV_TW=8 -DCONV_LNT=16 -DCONV_VW=8 -DCONV_COL_KB=64",
     "conv:-DCONV_WGRAD=1 -DCONV_TM=3 -DCONV_TN=5 -DCONV_TW=16 -DCONV_LNT=0 -DCONV_LOCAL=8 -DCONV_COL_KB=200",
     "conv:-DCONV_WGRAD=2",
-    "conv:-DCONV_WGRAD=2 -DCONV_WINO=2 -DCONV_TM=3 -DCONV_TN=5 -DCONV_TW=8 -DCONV_COL_KB=64",
+    "conv:-DCONV_WGRAD=2 -DCONV_WINO=2 -DCONV_TM=3 -DCONV_TN=5 -DCONV_TW=8 -DCONV_COL_KB=64 -DCONV_MB=12",
     NULL,
 };
 ParameterizedTestParameters(conv2d, wgrad)
