@@ -68,7 +68,7 @@ static fcl_status weights(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_tensor
  * transforms' streams do not all map to the same L1 set when a plane is a multiple of 4 KiB.
  * wino_output reads M in vectors of VL (cl/conv_wino.cl WINO_VL) tiles, up to VL - 1 floats past
  * the last plane's last column. */
-enum { SKEW = 16, VL = 8 };
+enum { SKEW = 16, VL = 8, COLS_BLOCKS = 4 /* WINO_COLS_BLOCKS */ };
 
 /* One Winograd convolution: out [n][M][OH][OW] (+)= conv3x3(in [n][K][H][W]) with padding ph x pw
  * (OH = H + 2 ph - 2, OW likewise). */
@@ -95,15 +95,20 @@ static fcl_status run(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *out, con
     for (int i0 = 0; i0 < g->n; i0 += chunk) {
         int cnt = g->n - i0 < chunk ? g->n - i0 : chunk, ld = fcl_conv_col_ld(t, cnt, T);
         fcl_op_args a;
-        if ((st = fcl_conv_start(ctx, &WINO, "wino_input", &a))) goto fail;
-        const int vg = g->K * ld + SKEW, mg = g->M * ld + SKEW;
+        const int vg = g->K * ld + SKEW, mg = g->M * ld + SKEW, cols = mt == 2 && TW <= VL / 2;
+        if ((st = fcl_conv_start(ctx, &WINO, cols ? "wino_input_cols2" : "wino_input", &a))) goto fail;
         fcl_op_arg_m(&a, v.buf); fcl_op_arg_i(&a, ld); fcl_op_arg_i(&a, vg);
         fcl_op_arg_m(&a, in->buf); fcl_op_arg_i(&a, (int)in->offset + i0 * g->K * g->H * g->W);
-        fcl_op_arg_i(&a, (int)in->offset); fcl_op_arg_i(&a, (int)(in->offset + fcl_tensor_numel(in)));
+        if (!cols) {
+            fcl_op_arg_i(&a, (int)in->offset); fcl_op_arg_i(&a, (int)(in->offset + fcl_tensor_numel(in)));
+        }
         fcl_op_arg_i(&a, g->K); fcl_op_arg_i(&a, g->H); fcl_op_arg_i(&a, g->W);
         fcl_op_arg_i(&a, g->ph); fcl_op_arg_i(&a, g->pw);
-        fcl_op_arg_i(&a, TH); fcl_op_arg_i(&a, TW); fcl_op_arg_i(&a, cnt); fcl_op_arg_i(&a, mt);
-        if ((st = fcl_conv_launch(t, &a, 2, (size_t)g->K, (size_t)cnt, 1, 0))) goto fail;
+        fcl_op_arg_i(&a, TH); fcl_op_arg_i(&a, TW); fcl_op_arg_i(&a, cnt);
+        if (!cols) fcl_op_arg_i(&a, mt);
+        if ((st = fcl_conv_launch(t, &a, 2, (size_t)g->K, cols ? fcl_op_div_up((size_t)cnt * T, VL * COLS_BLOCKS) : (size_t)cnt, 1,
+                                  0)))
+            goto fail;
 
         fcl_conv_operand bv = fcl_conv_ws_operand(&v, g->K, ld, T), cm = fcl_conv_ws_operand(&m, g->M, ld, T);
         bv.g = vg;
