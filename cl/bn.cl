@@ -71,6 +71,26 @@
      : (flags & (BN_RELU | BN_RELU6)) ? YLOAD                       \
                                             : XV)
 
+/* Short rows (maps up to BN_PF_INNER elements: ResNet's 7x7 and 4x4 stages) are a few cache lines
+ * each, C * inner floats apart: every row of a channel is a new page, which the hardware
+ * prefetchers do not follow, so a channel's walk waits on each row in turn. BN_PF(t, b) asks for
+ * row b + 2 of tensor t (a base pointer with its offset) two rows ahead. PoCL only
+ * (POCL_DEVICE_ADDRESS_BITS is PoCL's own define, as CONV_PF in conv.cl): clang's builtin, which
+ * becomes a prefetch instruction; elsewhere nothing (Intel's runtime ran prefetch() slower in
+ * conv.cl, oclgrind has no llvm.prefetch). A prefetch never faults, so rows past the tensor are
+ * harmless; it changes no value. */
+#define BN_PF_INNER 256
+#if defined(POCL_DEVICE_ADDRESS_BITS)
+#define BN_PF(t, b)                                                                  \
+    do {                                                                             \
+        if (inner <= BN_PF_INNER && (b) + 2 < n)                                     \
+            for (int pf_ = 0; pf_ < inner; pf_ += 16)                                \
+                __builtin_prefetch((t) + ((b) + 2) * C * inner + ch * inner + pf_, 0, 3); \
+    } while (0)
+#else
+#define BN_PF(t, b) ((void)0)
+#endif
+
 /* This work-item's share of sum over channel ch of (x - shift). Rows of at least
  * FCL_VEC * L elements are split into FCL_VEC-wide chunks handed out round-robin (chunk q to
  * work-item q mod L) plus a scalar tail; short rows (7x7 maps, [N, C] tensors) are walked as one
@@ -85,6 +105,7 @@ inline float chan_partial(__global const float *x, int n, int C, int inner, int 
         int body = inner - inner % FCL_VEC;
         for (int b = 0; b < n; b++) {
             __global const float *row = x + (b * C + ch) * inner;
+            BN_PF(x, b);
             for (int i = l * FCL_VEC; i < body; i += L * FCL_VEC) {
                 VF d = VLOAD(0, row + i) - shift;
                 acc += squares ? d * d : d;
@@ -156,6 +177,9 @@ __kernel void bn_fwd_train(BN_FWD_ARGS, __global float *run_mean, const int rm_o
     int body = inner - inner % FCL_VEC;
     for (int b = 0; b < n; b++) {
         int base = (b * C + ch) * inner;
+        if (flags & BN_HAS_RES)
+            BN_PF(res + r_off, b);
+        BN_PF(y + y_off, b);
         for (int i = l * FCL_VEC; i < body; i += L * FCL_VEC) {
             VF v = (VLOAD(0, xs + base + i) - mean) * scale + shift;
             BN_EPILOGUE(VF, v, VLOAD(0, res + r_off + base + i));
@@ -217,6 +241,10 @@ inline float2 chan_partial_bwd(__global const float *dy, __global const float *x
         int body = inner - inner % FCL_VEC;
         for (int b = 0; b < n; b++) {
             int base = (b * C + ch) * inner;
+            BN_PF(dy, b);
+            BN_PF(x, b);
+            if ((flags & (BN_RELU | BN_RELU6)) && !(flags & BN_MASK_X))
+                BN_PF(y, b);
             for (int i = l * FCL_VEC; i < body; i += L * FCL_VEC) {
                 VF xv = VLOAD(0, x + base + i);
                 VF yv = BN_MASK_IN(xv, VLOAD(0, y + base + i));
@@ -314,6 +342,10 @@ __kernel void bn_bwd(__global float *dx, const int dx_off, __global float *dgamm
     int body = inner - inner % FCL_VEC;
     for (int b = 0; b < n; b++) {
         int base = (b * C + ch) * inner;
+        if (flags & BN_HAS_RES)
+            BN_PF(dres + dr_off, b);
+        if (flags & BN_HAS_DX)
+            BN_PF(dx + dx_off, b);
         for (int i = l * FCL_VEC; i < body; i += L * FCL_VEC) {
             VF xv = VLOAD(0, xs + base + i);
             VF yv = BN_MASK_IN(xv, VLOAD(0, ys + base + i));
