@@ -23,10 +23,14 @@
 /* convV: conv_gemm_nn's column vector of CONV_VW floats */
 #if CONV_VW == 16
 typedef float16 convV;
+typedef int16 convI;
+#define CONV_LANES ((convI)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15))
 #define conv_vload vload16
 #define conv_vstore vstore16
 #elif CONV_VW == 8
 typedef float8 convV;
+typedef int8 convI;
+#define CONV_LANES ((convI)(0, 1, 2, 3, 4, 5, 6, 7))
 #define conv_vload vload8
 #define conv_vstore vstore8
 #else
@@ -129,17 +133,54 @@ __kernel void conv_gemm_nn(const int M, const int K, const int P, const int ncol
             bp += bstep;
         }
     } else {
-        /* the block straddles images: a vector inside one image is one load, the others go lane
-         * by lane (every vector is whole when P is a multiple of CONV_VW) */
+        /* the block straddles images: a vector inside one image is one load (every vector is
+         * whole when P is a multiple of CONV_VW); one that runs from image i into image i + 1
+         * (P >= CONV_VW, inside ncols) is two loads, the end of i's row (lanes < cut, read from
+         * i's pixel p on) and the start of i + 1's (lanes >= cut, read from cut floats before
+         * it), blended; both stay inside images i and i + 1 of the tensor (rows of one image lie
+         * within its image stride). Other vectors (images narrower than a vector, the last
+         * columns) go lane by lane. */
         __global const float *bg = b + b_off + g * b_g;
-        int voff[CONV_NV], whole[CONV_NV];
+        int voff[CONV_NV], hoff[CONV_NV], whole[CONV_NV], two = 1, all = 1;
+        convI keep[CONV_NV];
 #pragma unroll
         for (int v = 0; v < CONV_NV; v++) {
-            const int n = n0 + CONV_VW * v, img = n / P, p = n - img * P;
-            whole[v] = p + CONV_VW <= P && n + CONV_VW <= ncols;
+            const int n = n0 + CONV_VW * v, img = n / P, p = n - img * P, cut = min(P - p, CONV_VW);
+            whole[v] = cut == CONV_VW && n + CONV_VW <= ncols;
+            two &= whole[v] || (P >= CONV_VW && n + CONV_VW <= ncols);
+            all &= whole[v];
             voff[v] = img * b_img + p;
+            hoff[v] = cut == CONV_VW ? voff[v] : (img + 1) * b_img - cut;
+            keep[v] = CONV_LANES < (convI)(cut);
         }
-        for (int k = 0; k < K; k++) {
+        if (all) { /* whole vectors of two images (P a multiple of CONV_VW): one load each */
+            __global const float *bp = bg;
+            for (int k = 0; k < K; k++, bp += b_row) {
+                convV bv[CONV_NV];
+                conv_prefetch(ap + CONV_PF * CONV_MB);
+#pragma unroll
+                for (int v = 0; v < CONV_NV; v++) {
+                    conv_prefetch(bp + CONV_PF * b_row + voff[v]);
+                    bv[v] = conv_vload(0, bp + voff[v]);
+                }
+                conv_nn_fma(acc, ap, bv);
+                ap += CONV_MB;
+            }
+        } else if (two) {
+            __global const float *bp = bg;
+            for (int k = 0; k < K; k++, bp += b_row) {
+                convV bv[CONV_NV];
+                conv_prefetch(ap + CONV_PF * CONV_MB);
+#pragma unroll
+                for (int v = 0; v < CONV_NV; v++) {
+                    conv_prefetch(bp + CONV_PF * b_row + voff[v]);
+                    conv_prefetch(bp + CONV_PF * b_row + hoff[v]);
+                    bv[v] = select(conv_vload(0, bp + hoff[v]), conv_vload(0, bp + voff[v]), keep[v]);
+                }
+                conv_nn_fma(acc, ap, bv);
+                ap += CONV_MB;
+            }
+        } else for (int k = 0; k < K; k++) {
             convV bv[CONV_NV];
 #pragma unroll
             for (int v = 0; v < CONV_NV; v++)

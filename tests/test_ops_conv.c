@@ -76,6 +76,8 @@ static const conv_case conv_cases[] = {
     {S_POINTWISE, "1x1, 16x16, 40 in", CP(3, 40, 16, 16, 9, 1, 1, 1, 1, 0, 0, 1, 1, 1), 1, FCL_CONV_1X1},
     {S_POINTWISE, "1x1 stride 2 (downsample)", CP(2, 10, 13, 13, 6, 1, 1, 2, 2, 0, 0, 1, 1, 1), 0, FCL_CONV_GEMM},
     {S_POINTWISE, "1x1, 4x4 images (blocks straddle images)", CP(3, 10, 4, 4, 7, 1, 1, 1, 1, 0, 0, 1, 1, 1), 1, FCL_CONV_1X1},
+    {S_POINTWISE, "1x1, 3x3 images, batch 4", CP(4, 6, 3, 3, 5, 1, 1, 1, 1, 0, 0, 1, 1, 1), 0, FCL_CONV_1X1},
+    {S_POINTWISE, "1x1, 11x11 images, batch 3", CP(3, 11, 11, 11, 13, 1, 1, 1, 1, 0, 0, 1, 1, 1), 1, FCL_CONV_1X1},
     {S_POINTWISE, "1x1 pad 1", CP(2, 3, 7, 7, 4, 1, 1, 1, 1, 1, 1, 1, 1, 1), 1, FCL_CONV_GEMM},
     /* The general algorithm on shapes the automatic choice sends elsewhere, and each specialised
      * algorithm forced where it applies (algo = the expected one). */
@@ -114,6 +116,9 @@ static const conv_case conv_cases[] = {
     {S_TUNED, "1x1, 8x8", CP(2, 9, 8, 8, 13, 1, 1, 1, 1, 0, 0, 1, 1, 1), 0, FCL_CONV_1X1},
     {S_TUNED, "groups 2, 5x5", CP(2, 6, 9, 9, 4, 5, 5, 1, 1, 2, 2, 1, 1, 2), 1, FCL_CONV_GEMM},
     {S_TUNED, "1x1, 4x4 images", CP(3, 10, 4, 4, 7, 1, 1, 1, 1, 0, 0, 1, 1, 1), 0, FCL_CONV_1X1},
+    /* 25 pixels: vectors that run into the next image (two loads where CONV_B1X1 reads x / dy in
+     * place), blocks over three images, the last columns lane by lane */
+    {S_TUNED, "1x1, 5x5 images, batch 3", CP(3, 11, 5, 5, 13, 1, 1, 1, 1, 0, 0, 1, 1, 1), 1, FCL_CONV_1X1},
     {S_TUNED, "3x3, 4x4 images", CP(3, 6, 4, 4, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, FCL_CONV_GEMM},
     {S_TUNED, "3x3, 5 images in chunks of 64 KiB", CP(5, 16, 10, 10, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1), 0, FCL_CONV_GEMM},
     {S_TUNED, "groups 3, 1x1 stride 2, 13x9", CP(3, 9, 13, 9, 6, 1, 1, 2, 2, 0, 0, 1, 1, 3), 1, FCL_CONV_GEMM},
@@ -200,17 +205,17 @@ static int conv_gen(const oc_op *op, size_t i, oc_case *c)
  * tuning row: the kernels must be correct for any legal tuning, not just the one measured here.
  * The GPU row's values (4 rows x 1 float8 column vector) with conv_gemm_nn's right operands in
  * rows (CONV_BPANEL 0) and chunks of one image (the weight gradient on conv_gemm_nn, CONV_WG_NN's
- * default, over several chunks) and no prefetch (CONV_PF 0); 7 x 3 float16 vectors (48-column
+ * default, over several chunks), no prefetch (CONV_PF 0) and 1x1s gathered (CONV_B1X1 0); 7 x 3 float16 vectors (48-column
  * panels) with the driver's choice of work-group (0) named explicitly, every weight gradient on
- * conv_gemm_nt and a prefetch 1 k step ahead; the former CPU row (12 x 2 float8) with the weight
+ * conv_gemm_nt, a prefetch 1 k step ahead and 1x1s read in place from 20 pixels an image; the former CPU row (12 x 2 float8) with the weight
  * gradient on conv_gemm_nn up to 50 pixels an image and the others on conv_gemm_nt in chunks of
- * one image (CONV_NT_KB 1). */
+ * one image (CONV_NT_KB 1), every 1x1 read in place (CONV_B1X1 1). */
 static const char *const other_tunings[] = {
     "conv:-DCONV_MB=4 -DCONV_NV=1 -DCONV_VW=8 -DCONV_TM=2 -DCONV_TN=2 -DCONV_TW=8 -DCONV_LNN=16 -DCONV_LNT=16 -DCONV_COL_KB=64 "
-    "-DCONV_BPANEL=0 -DCONV_PF=0",
+    "-DCONV_BPANEL=0 -DCONV_PF=0 -DCONV_B1X1=0",
     "conv:-DCONV_MB=7 -DCONV_NV=3 -DCONV_VW=16 -DCONV_TM=3 -DCONV_TN=5 -DCONV_TW=16 -DCONV_LNN=0 -DCONV_LNT=0 -DCONV_LOCAL=8 "
-    "-DCONV_COL_KB=200 -DCONV_WG_NN=0 -DCONV_PF=1",
-    "conv:-DCONV_MB=12 -DCONV_NV=2 -DCONV_VW=8 -DCONV_WG_NN=50 -DCONV_NT_KB=1",
+    "-DCONV_COL_KB=200 -DCONV_WG_NN=0 -DCONV_PF=1 -DCONV_B1X1=20",
+    "conv:-DCONV_MB=12 -DCONV_NV=2 -DCONV_VW=8 -DCONV_WG_NN=50 -DCONV_NT_KB=1 -DCONV_B1X1=1",
     NULL,
 };
 

@@ -128,6 +128,8 @@ static int moves_for(fcl_tune_family f, const int *cur, move *out, int max)
         ONE(FCL_T_CONV_PF, 24);
         ONE(FCL_T_CONV_NT_KB, 0); /* conv_gemm_nt weight gradients: one chunk, or chunks of 4 MiB */
         ONE(FCL_T_CONV_NT_KB, 4096);
+        ONE(FCL_T_CONV_B1X1, 0); /* 1x1s whose images are not whole vectors: gathered, or in place */
+        ONE(FCL_T_CONV_B1X1, 1);  /* from CONV_VW pixels an image on */
         ONE(FCL_T_CONV_IMPLICIT, 0); /* implicit GEMM: off, stem forward, every strided forward, + data grads */
         ONE(FCL_T_CONV_IMPLICIT, 1);
         ONE(FCL_T_CONV_IMPLICIT, 5);

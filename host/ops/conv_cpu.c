@@ -30,6 +30,7 @@ fcl_status fcl_conv_tune_get(fcl_ctx *ctx, fcl_conv_tune *t)
     t->bpanel = T(BPANEL);
     t->wg_nn = T(WG_NN);
     t->nt_kb = T(NT_KB);
+    t->b1x1 = T(B1X1);
     fcl_conv_gpu_tune g = {T(GM), T(GN), T(GK), T(GWM), T(GWN), T(GWG), T(USE_SG), t->col_kb, T(GSPLIT)};
 #undef T
     t->g = g;
@@ -248,6 +249,16 @@ fcl_conv_operand fcl_conv_ws_operand(const fcl_conv_ws *w, int rows_g, int ld, i
 
 /* ---- the directions ------------------------------------------------------------------------------ */
 
+/* Whether conv_gemm_nn reads a 1x1 conv's x or dy (P pixels an image) in place: vectors whole
+ * inside images (P a multiple of CONV_VW), or from CONV_B1X1 pixels on two loads for those that
+ * cross into the next image. Otherwise vectors would straddle images lane by lane, or cross so
+ * often that gathering is faster. */
+static int in_place_1x1(const fcl_conv_tune *t, int P)
+{
+    const int vw = t->nb / t->nv;
+    return P % vw == 0 || (t->b1x1 && P >= t->b1x1 && P >= vw);
+}
+
 /* y = act(conv(x, w) + b (+ r)) through the GEMM: y[g] = W[g] * B[g], B = x (1x1) or im2col(x),
  * the residual r (NULL: none) and the output activation p->out_act applied in conv_gemm_nn's store. The packed weights are kept in
  * prep (when given) across calls at one version, keyed by CONV_MB (their panel layout). */
@@ -271,10 +282,9 @@ fcl_status fcl_conv_gemm_fwd(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *y
         if ((st = fcl_conv_pack(ctx, t, &packed, &packed_cap, G, M, Kg, w, M * Kg, Kg, 1))) goto fail;
         if (kept) fcl_conv_prep_done(prep, FCL_CONV_PREP_GEMM);
     }
-    if (algo == FCL_CONV_1X1 && P % (t->nb / t->nv) == 0) {
-        /* B = x itself. When P is not a multiple of the vector width CONV_VW, vectors would straddle
-         * two images and read x lane by lane: the im2col path below (a plain gather for 1x1) is faster.
-         * (Gathering into column panels anyway costs more than it saves on MobileNetV2's 1x1s.) */
+    if (algo == FCL_CONV_1X1 && in_place_1x1(t, P)) {
+        /* B = x itself; otherwise the im2col path below (a plain gather for 1x1). (Gathering into
+         * column panels anyway costs more than it saves on MobileNetV2's 1x1s.) */
         fcl_conv_operand bx = fcl_conv_in_operand(x, 0, p, P), c = fcl_conv_out_operand(y, 0, p, P);
         st = fcl_conv_gemm_nn_act(ctx, t, G, M, Kg, P, p->n * P, packed, &bx, &c, b, 0, r, rd, p->out_act);
         goto fail;
@@ -309,8 +319,9 @@ fcl_status fcl_conv_gemm_bwd_data(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tens
     if ((st = fcl_conv_pack(ctx, t, &packed, &packed_cap, G, Kg, M, w, M * Kg, 1, Kg))) goto fail;
     int is1x1 = algo == FCL_CONV_1X1;
     /* dy is the GEMM's B: gathered into a contiguous chunk (column panels under CONV_BPANEL) when
-     * column vectors would straddle images (gathering always measured no faster) */
-    int gather = P % (t->nb / t->nv) != 0;
+     * column vectors would straddle images (gathering always measured no faster), except where
+     * CONV_B1X1 reads a 1x1 conv's dy in place (the other shapes' data gradient: unmeasured) */
+    int gather = is1x1 ? !in_place_1x1(t, P) : P % (t->nb / t->nv) != 0;
     size_t col_rows = is1x1 ? 0 : (size_t)p->cin * p->kh * p->kw, dy_rows = gather ? (size_t)p->cout : 0;
     int chunk = fcl_conv_plan_chunk(t, col_rows + dy_rows, P, p->n);
     if (col_rows && (st = fcl_conv_ws_alloc(ctx, t, col_rows, chunk, P, &col))) goto fail;

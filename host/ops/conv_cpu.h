@@ -20,6 +20,7 @@ typedef struct fcl_conv_tune {
     int wino;              /* CONV_WINO 1: Winograd (host/ops/conv_wino.c) where it applies, automatically */
     int bpanel;            /* CONV_BPANEL 1: built right operands of conv_gemm_nn in column panels */
     int wg_nn;             /* CONV_WG_NN: weight gradient on conv_gemm_nn up to this many pixels */
+    int b1x1;              /* CONV_B1X1: 1x1 convs read x / dy in place from this P on (0: never) */
     int nt_kb;             /* CONV_NT_KB: chunk budget (KiB) of the weight gradient on conv_gemm_nt; 0: col_kb */
     fcl_conv_gpu_tune g;   /* their tile, group size and subgroup switch */
 } fcl_conv_tune;

@@ -202,6 +202,18 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * with CONV_COL_KB). Other devices: 0. */
     [FCL_T_CONV_NT_KB] = {FCL_TF_CONV, "CONV_NT_KB", 1024, 0, 0, 1 << 22, 0,
                           "image chunk budget (KiB) of the weight gradient on conv_gemm_nt (0: CONV_COL_KB)"},
+    /* CONV_B1X1: 1x1 stride-1 convs (forward, data gradient) whose P pixels an image are not a
+     * multiple of CONV_VW read x / dy in place as conv_gemm_nn's right operand when P >= this (and
+     * >= CONV_VW): a vector running from one image into the next is two loads and a blend
+     * (cl/conv.cl). Below it (0: always) they are gathered into column panels first
+     * (conv_im2col_panel: a copy of x or dy per call). Same results either way. ResNet-50 at 112,
+     * batch 32, bench ops CPU ms, loaded, 3 alternating runs, gathered vs in place: 14^2 (P 196,
+     * one vector in 13 crosses) l2 reduce 512>128 fwd 10.9-11.8 -> 7.5-7.9, l2 expand bwd_data
+     * 11.7-12.2 -> 7.5-8.3, l3 reduce0 fwd 17.5-18.1 -> 14.1-14.5; 7^2 (P 49, most blocks cross)
+     * mixed: l3 expand fwd 8.4-8.6 -> 9.7-11.3, l4 reduce0 bwd_data 15.5-16.5 -> 17.7-18.2, l3
+     * expand bwd_data 9.7-10.7 -> 8.3-9.6: so from 100 pixels. Other devices: 0. */
+    [FCL_T_CONV_B1X1] = {FCL_TF_CONV, "CONV_B1X1", 100, 0, 0, 1 << 30, 0,
+                         "1x1 convs read x / dy in place from this many pixels an image when not whole vectors (0: never)"},
 };
 /* the tuner and the tuning cache hold a family's values in arrays of FCL_TUNE_MAX_PARAMS (conv,
  * the last family, is the largest) */

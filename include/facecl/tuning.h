@@ -39,6 +39,7 @@ typedef enum fcl_tune_id {
     FCL_T_CONV_BPANEL, FCL_T_CONV_WG_NN, FCL_T_CONV_PF,
     FCL_T_CONV_IMPLICIT,
     FCL_T_CONV_NT_KB,
+    FCL_T_CONV_B1X1,
     FCL_T_COUNT
 } fcl_tune_id;
 
