@@ -241,16 +241,19 @@ __kernel void head_bwd_dw(FCL_TENSOR(dw), FCL_CTENSOR(dt), FCL_CTENSOR(x), FCL_C
         head_prefetch(w + w_off + jr * d + t0 + w0 + w1 - 1);
     }
     if (rows == HEAD_MB && w1 == FCL_VEC) {
-        /* a whole block: one 8-float load of D's panel and two vector loads of x per step */
+        /* a whole block: HEAD_MB scalars of D's panel and two vector loads of x per step */
         for (int i = 0; i < n; i++) {
             __global const float *xr = x + x_off + i * d + t0;
             const VF b0 = VLOAD(0, xr), b1 = VLOAD(0, xr + FCL_VEC);
-            const float8 a8 = vload8(0, &HEAD_PANEL(dt + dt_off, n, i, j0));
-            const float a[HEAD_MB] = {a8.s0, a8.s1, a8.s2, a8.s3, a8.s4, a8.s5, a8.s6, a8.s7};
+            /* D's scalars read one by one: broadcast loads (vbroadcastss from memory) on the load
+             * ports; from an 8-float vector they were shuffles on the port AVX-512's second FMA
+             * unit shares (8 shuffles per 16 FMAs) */
+            __global const float *ap = &HEAD_PANEL(dt + dt_off, n, i, j0);
 #pragma unroll
             for (int r = 0; r < HEAD_MB; r++) {
-                acc[r][0] = fma((VF)(a[r]), b0, acc[r][0]);
-                acc[r][1] = fma((VF)(a[r]), b1, acc[r][1]);
+                const VF a = (VF)(ap[r]);
+                acc[r][0] = fma(a, b0, acc[r][0]);
+                acc[r][1] = fma(a, b1, acc[r][1]);
             }
         }
     } else {
