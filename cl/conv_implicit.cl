@@ -1,4 +1,4 @@
-/* cl/conv_implicit.cl: implicit-GEMM convolution (no im2col buffer): vectors along output channels, input pixels broadcast from NCHW. */
+/* cl/conv_implicit.cl: implicit-GEMM convolution (no im2col buffer), forward, data and weight gradients: vectors along channels, pixels broadcast from NCHW. */
 
 /* The forward as a GEMM whose right operand is never built: y[img][co][oy][ox] = sum over (kh,
  * ci, kw) of wt[kh][ci][kw][co] * xp[img][ci][oy * sh + kh * dh][ox * sw + kw * dw] (+ bias),
@@ -35,24 +35,26 @@ typedef float8 cimV;
 #endif
 
 /* dst[img][c][r][q] = src[img][c][r - ph][q - pw] (0 outside src): the padded copy, Hp x Wp
- * planes (only the rows and columns the windows read). One work-item writes one row.
- * Global: (Hp, n * C). */
+ * planes (only the rows and columns the windows read). One work-item writes one plane (one per
+ * row was ~30 floats per work-group: the dispatch cost more than the copy). Global: (n * C). */
 __kernel void cim_pad(__global float *restrict dst, __global const float *restrict src, const int src_off,
-                      const int H, const int W, const int Hp, const int Wp, const int ph, const int pw)
+                      const int H, const int W, const int Hp, const int Wp, const int ph, const int pw, const int planes)
 {
-    const int r = get_global_id(0), plane = get_global_id(1);
-    if (r >= Hp) return;
-    __global float *d = dst + ((size_t)plane * Hp + r) * Wp;
-    const int iy = r - ph;
-    if (iy < 0 || iy >= H) {
-        for (int q = 0; q < Wp; q++) d[q] = 0.0f;
-        return;
-    }
-    __global const float *s = src + src_off + ((size_t)plane * H + iy) * W;
+    const int plane = get_global_id(0);
+    if (plane >= planes) return;
     const int lo = min(pw, Wp), hi = clamp(pw + W, lo, Wp);
-    for (int q = 0; q < lo; q++) d[q] = 0.0f;
-    for (int q = lo; q < hi; q++) d[q] = s[q - pw];
-    for (int q = hi; q < Wp; q++) d[q] = 0.0f;
+    for (int r = 0; r < Hp; r++) {
+        __global float *d = dst + ((size_t)plane * Hp + r) * Wp;
+        const int iy = r - ph;
+        if (iy < 0 || iy >= H) {
+            for (int q = 0; q < Wp; q++) d[q] = 0.0f;
+            continue;
+        }
+        __global const float *s = src + src_off + ((size_t)plane * H + iy) * W;
+        for (int q = 0; q < lo; q++) d[q] = 0.0f;
+        for (int q = lo; q < hi; q++) d[q] = s[q - pw];
+        for (int q = hi; q < Wp; q++) d[q] = 0.0f;
+    }
 }
 
 /* Re-lays w [M][C][KH][KW] (w [C][M][KH][KW] when tr: the data gradient, M = cin) in panels of
@@ -228,4 +230,82 @@ __kernel void cim_bwd_data(__global float *restrict dx, const int dx_off, __glob
                 nkw * CIM_NB, CIM_NB);
     }
     cim_store(acc, dx + dx_off, q0, pg, m0, M, wt, 0, 1, 0);
+}
+
+/* dyt[mb][q][j] = dy[img][m = mb * CIM_NB + j][p] for the chunk's pixels q = img * P + p < nq (0
+ * for M <= m): dy in panels of CIM_NB output channels, each a contiguous run over the pixels
+ * (cim_wgrad's stream). One work-item writes one image's part of one panel (reading CIM_NB rows
+ * of dy along the pixels). Global: (nmb, nq / P). */
+__kernel void cim_dyt(__global float *restrict dyt, __global const float *restrict dy, const int dy_off, const int nq,
+                      const int M, const int P)
+{
+    const int mb = get_global_id(0), img = get_global_id(1);
+    if (img * P >= nq || mb * CIM_NB >= M) return;
+    __global const float *s = dy + dy_off + ((size_t)img * M + mb * CIM_NB) * P;
+    __global float *d = dyt + ((size_t)mb * nq + img * P) * CIM_NB;
+    const int nm = min(CIM_NB, M - mb * CIM_NB);
+    for (int p = 0; p < P; p++) {
+        for (int j = 0; j < nm; j++) d[p * CIM_NB + j] = s[(size_t)j * P + p];
+        for (int j = nm; j < CIM_NB; j++) d[p * CIM_NB + j] = 0.0f;
+    }
+}
+
+/* dw[m][k] += sum over the chunk's n images and their output pixels of dy[img][m][oy][ox] *
+ * xp[img][c][oy * sh + kh * dh][ox * sw + kw * dw] with k = (c * KH + kh) * KW + kw: the weight
+ * gradient as a GEMM whose operands are never gathered (no im2col). A work-item holds CONV_MB rows
+ * k (each a fixed offset from the pixel's window corner) x CONV_NV vectors of CONV_VW output
+ * channels; per pixel it loads CONV_NV vectors of its dyt panel (cim_dyt: one sequential stream,
+ * a chunk small enough to stay in the cache for every row block) and CONV_MB values of xp
+ * (cim_fwd's padded input), each broadcast over the vectors; pixels in the order image, row, column.
+ * Global: (ceil(Kg / CONV_MB), ldm / CIM_NB). */
+__kernel void cim_wgrad(__global float *restrict dw, const int dw_off, __global const float *restrict xp,
+                        const int x_off, __global const float *restrict dyt, const int n, const int C, const int Hp,
+                        const int Wp, const int M, const int OH, const int OW, const int KH, const int KW,
+                        const int sh, const int sw, const int dh, const int dwl)
+{
+    const int k0 = get_global_id(0) * CONV_MB, m0 = get_global_id(1) * CIM_NB, Kg = C * KH * KW, plane = Hp * Wp;
+    if (k0 >= Kg || m0 >= M) return;
+    __global const float *px[CONV_MB]; /* each row's tap in the first pixel's window (the last row past Kg) */
+#pragma unroll
+    for (int r = 0; r < CONV_MB; r++) {
+        const int k = min(k0 + r, Kg - 1), c = k / (KH * KW), kk = k - c * KH * KW, kh = kk / KW, kw = kk - kh * KW;
+        px[r] = xp + x_off + (size_t)c * plane + kh * dh * Wp + kw * dwl;
+    }
+    cimV acc[CONV_MB][CONV_NV];
+    cim_zero(acc);
+    __global const float *dq = dyt + (size_t)m0 * n * OH * OW;
+    for (int img = 0; img < n; img++)
+        for (int oy = 0; oy < OH; oy++) {
+            const long row = (long)img * C * plane + (long)oy * sh * Wp;
+            for (int ox = 0; ox < OW; ox++) {
+                const long off = row + (long)ox * sw;
+                cimV dv[CONV_NV];
+#if defined(CONV_PF) && CONV_PF > 0 && defined(POCL_DEVICE_ADDRESS_BITS)
+                for (int v = 0; v < CIM_NB; v += 16) cim_prefetch(dq + CONV_PF * CIM_NB + v);
+#endif
+#pragma unroll
+                for (int v = 0; v < CONV_NV; v++) dv[v] = cim_vload(v, dq);
+#pragma unroll
+                for (int r = 0; r < CONV_MB; r++) {
+                    const cimV a = (cimV)(px[r][off]);
+#pragma unroll
+                    for (int v = 0; v < CONV_NV; v++) acc[r][v] = fma(a, dv[v], acc[r][v]);
+                }
+                dq += CIM_NB;
+            }
+        }
+#pragma unroll
+    for (int v = 0; v < CONV_NV; v++) {
+        float t[CONV_MB][CONV_VW];
+#pragma unroll
+        for (int r = 0; r < CONV_MB; r++) cim_vstore(acc[r][v], 0, t[r]);
+        for (int l = 0; l < CONV_VW; l++) {
+            const int m = m0 + v * CONV_VW + l;
+            if (m >= M) break;
+            __global float *o = dw + dw_off + (size_t)m * Kg + k0;
+#pragma unroll
+            for (int r = 0; r < CONV_MB; r++)
+                if (k0 + r < Kg) o[r] += t[r][l];
+        }
+    }
 }

@@ -83,21 +83,25 @@ static void cim_extra(fcl_ctx *ctx, h_buf *b, double *const *h, double *const *w
     (void)b; (void)h; (void)want;
     const fcl_conv2d_params *p = &OC_P(c, cim_case)->p;
     const int v = fcl_tuning_int(ctx, FCL_T_CONV_IMPLICIT);
-    if (!p->algo && v & 1 && (p->kh * p->kw >= 25 || v & 4))
+    if (!p->algo && v & 1 && (p->kh * p->kw >= 25 || (v & 4 && p->cin >= 16)))
         cr_expect(fcl_conv2d_algo_in(ctx, p, 0) == FCL_CONV_IMPLICIT, "%s: automatic algo is %s", c->what,
                   fcl_conv2d_algo_name(fcl_conv2d_algo_in(ctx, p, 0)));
+    if (!p->algo && v & 8 && (p->kh * p->kw >= 25 || v & 4))
+        cr_expect(fcl_conv2d_algo_in(ctx, p, 1) == FCL_CONV_IMPLICIT, "%s: automatic weight-gradient algo is %s",
+                  c->what, fcl_conv2d_algo_name(fcl_conv2d_algo_in(ctx, p, 1)));
 }
 
 /* Other register blocks (pixels x vectors of output channels: CONV_MB x CONV_NV x CONV_VW) than
  * the device's row, with the implicit forward on for the automatic cases: 4 x 1 float8 (one
  * panel of 8 channels: 40 out is 5 panels), 7 x 3 float16 (48-channel panels, most of a panel
  * padding; no prefetch), 6 x 3 float16 with small work-groups, 8 x 2 float16 with every strided conv automatic
- * (bit 4). The data gradient runs through the implicit GEMM in all four (bit 2). */
+ * (bit 4). The data gradient runs through the implicit GEMM in all four (bit 2), the weight
+ * gradient of the automatic cases in three (bit 8; the forced cases always). */
 static const char *const cim_tunings[] = {
-    "conv:-DCONV_IMPLICIT=3 -DCONV_MB=4 -DCONV_NV=1 -DCONV_VW=8",
-    "conv:-DCONV_IMPLICIT=3 -DCONV_MB=7 -DCONV_NV=3 -DCONV_VW=16 -DCONV_PF=0",
+    "conv:-DCONV_IMPLICIT=11 -DCONV_MB=4 -DCONV_NV=1 -DCONV_VW=8",
+    "conv:-DCONV_IMPLICIT=11 -DCONV_MB=7 -DCONV_NV=3 -DCONV_VW=16 -DCONV_PF=0",
     "conv:-DCONV_IMPLICIT=3 -DCONV_MB=6 -DCONV_NV=3 -DCONV_VW=16 -DCONV_LOCAL=8",
-    "conv:-DCONV_IMPLICIT=7 -DCONV_MB=8 -DCONV_NV=2 -DCONV_VW=16",
+    "conv:-DCONV_IMPLICIT=15 -DCONV_MB=8 -DCONV_NV=2 -DCONV_VW=16",
     NULL,
 };
 
@@ -129,7 +133,7 @@ Test(conv2d_implicit, refuses_groups_and_auto_scope)
     p.kh = p.kw = 7;
     p.pad_h = p.pad_w = 3;
     cr_expect(fcl_conv2d_algo_in(ctx, &p, 0) == FCL_CONV_IMPLICIT, "dense 7x7 stride 2");
-    cr_expect(fcl_conv2d_algo_in(ctx, &p, 1) == FCL_CONV_GEMM, "its weight gradient");
+    cr_expect(fcl_conv2d_algo_in(ctx, &p, 1) == FCL_CONV_GEMM, "its weight gradient (bit 8 off)");
     cr_expect(fcl_conv2d_algo_in(ctx, &p, 2) == FCL_CONV_GEMM, "its data gradient (bit 2 off)");
     fcl_conv2d_params q = p;
     q.stride_h = q.stride_w = 1;

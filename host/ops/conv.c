@@ -113,6 +113,7 @@ fcl_conv2d_algo fcl_conv2d_algo_in(fcl_ctx *ctx, const fcl_conv2d_params *p, int
     fcl_conv_tune t;
     fcl_conv2d_algo a = fcl_conv2d_algo_of(p);
     const int ok = !fcl_conv2d_check(p, NULL, NULL, NULL) && !fcl_conv_tune_get(ctx, &t);
+    if (weight_grad == 1 && ok && fcl_conv_implicit_use(ctx, &t, p, FCL_CIM_WGRAD)) return FCL_CONV_IMPLICIT;
     if (weight_grad == 1) /* as conv_bwd */
         return ok && fcl_conv_wgrad_use(ctx, &t, p) ? FCL_CONV_WINOGRAD
                                                     : a == FCL_CONV_WINOGRAD || a == FCL_CONV_IMPLICIT ? FCL_CONV_GEMM : a;
@@ -395,6 +396,8 @@ static fcl_status conv_bwd(fcl_ctx *ctx, const bwd_dir *f, fcl_tensor *out, cons
     if (f == &BWD_DATA && fcl_conv_wino_use(&t, p)) return fcl_conv_wino_bwd_data(ctx, &t, out, dy, other, p, oh, ow);
     if (f == &BWD_DATA && fcl_conv_implicit_use(ctx, &t, p, FCL_CIM_DATA))
         return fcl_conv_implicit_bwd_data(ctx, &t, out, dy, other, p, oh, ow);
+    if (f == &BWD_WEIGHT && fcl_conv_implicit_use(ctx, &t, p, FCL_CIM_WGRAD))
+        return fcl_conv_implicit_bwd_weight(ctx, &t, out, dy, other, p, oh, ow);
     if (f == &BWD_WEIGHT && fcl_conv_wgrad_use(ctx, &t, p)) return fcl_conv_wgrad(ctx, &t, out, dy, other, p, oh, ow);
     if (t.gpu) return (dw ? f->gpu_dw : f->gpu)(ctx, &t.g, out, dy, other, p, oh, ow);
     return (dw ? f->dw : f->gemm)(ctx, &t, out, dy, other, p, oh, ow);

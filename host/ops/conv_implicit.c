@@ -10,15 +10,22 @@ static const fcl_op_src CIM = {"conv_act.cl+conv_implicit.cl", FCL_TF_CONV};
 /* The automatic choice: strided convs with at least this many taps (5x5, the 7x7 stem). */
 enum { MIN_TAPS = 25 };
 
+/* The weight gradient's chunk of images: one CONV_NB-channel panel of the transposed dy at most
+ * this big, so that it stays in a core's L2 while every block of rows k streams it (the whole
+ * batch at once streamed it from memory for each block: 2x slower on ResNet-18's layer2.0). */
+enum { WGRAD_PANEL_KB = 256 };
+
 int fcl_conv_implicit_use(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_conv2d_params *p, int dir)
 {
     if (p->groups != 1) return 0;
     if (p->algo == FCL_CONV_IMPLICIT) return 1;
     /* MIN_TAPS (or 2 under FCL_CIM_ALL_TAPS): see conv_implicit.h; the data gradient's vectors
-     * run along the input channels: not for the 3-channel stem */
+     * run along the input channels: not for the 3-channel stem; a forward with few taps and few
+     * input channels (MobileNetV2's 3x3/2 stem 3 -> 32: 27-long reductions) stays on the GEMM */
     const int v = fcl_tuning_int(ctx, FCL_T_CONV_IMPLICIT);
     return p->algo == FCL_CONV_AUTO && !t->gpu && (v & dir) && (p->stride_h > 1 || p->stride_w > 1) &&
-           p->kh * p->kw >= (v & FCL_CIM_ALL_TAPS ? 2 : MIN_TAPS) && (dir == FCL_CIM_FWD || p->cin >= 16);
+           p->kh * p->kw >= (v & FCL_CIM_ALL_TAPS ? 2 : MIN_TAPS) && (dir != FCL_CIM_DATA || p->cin >= 16) &&
+           (dir != FCL_CIM_FWD || p->kh * p->kw >= MIN_TAPS || p->cin >= 16);
 }
 
 /* The taps of one phase of the data gradient (all of them in the forward): kh = kh0 + u * khs for
@@ -70,8 +77,27 @@ static fcl_status pad_copy(fcl_ctx *ctx, const fcl_conv_tune *t, cl_mem buf, int
     if (fcl_conv_start(ctx, &CIM, "cim_pad", &a)) return a.st;
     fcl_op_arg_m(&a, *dst); fcl_op_arg_m(&a, buf); fcl_op_arg_i(&a, off);
     fcl_op_arg_i(&a, H); fcl_op_arg_i(&a, W); fcl_op_arg_i(&a, Hp); fcl_op_arg_i(&a, Wp);
-    fcl_op_arg_i(&a, ph); fcl_op_arg_i(&a, pw);
-    return fcl_conv_launch(t, &a, 2, (size_t)Hp, (size_t)n * C, 1, 0);
+    fcl_op_arg_i(&a, ph); fcl_op_arg_i(&a, pw); fcl_op_arg_i(&a, n * C);
+    return fcl_conv_launch(t, &a, 1, (size_t)n * C, 1, 1, 0);
+}
+
+/* x as the kernels read it: zero-padded into a new pool buffer *xp (*xp_cap bytes; the caller
+ * frees it) of *Hp x *Wp planes (on entry: the rows and columns the windows read, from -pad) when p
+ * pads, else x itself (*Hp x *Wp = h x w). *xb, *x_off: the buffer and its first element. */
+static fcl_status padded_input(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_tensor *x, const fcl_conv2d_params *p,
+                               int *Hp, int *Wp, cl_mem *xb, int *x_off, cl_mem *xp, size_t *xp_cap)
+{
+    *xb = x->buf;
+    *x_off = (int)x->offset;
+    if (!p->pad_h && !p->pad_w) {
+        *Hp = p->h;
+        *Wp = p->w;
+        return FCL_OK;
+    }
+    fcl_status st = pad_copy(ctx, t, x->buf, *x_off, p->n, p->cin, p->h, p->w, *Hp, *Wp, p->pad_h, p->pad_w, xp, xp_cap);
+    *xb = *xp;
+    *x_off = 0;
+    return st;
 }
 
 fcl_status fcl_conv_implicit_fwd(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *y, const fcl_tensor *x,
@@ -87,17 +113,9 @@ fcl_status fcl_conv_implicit_fwd(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tenso
     int x_off = (int)x->offset;
     const cim_taps all = {0, p->kh, 1, 0, p->kw, 1};
     if ((st = weights_alloc(ctx, p, ldm, p->cin, &wt, &wt_cap)) ||
-        (st = weights(ctx, t, w, p, p->cout, p->cin, ldm, 0, &all, wt, 0)))
+        (st = weights(ctx, t, w, p, p->cout, p->cin, ldm, 0, &all, wt, 0)) ||
+        (st = padded_input(ctx, t, x, p, &Hp, &Wp, &xb, &x_off, &xp, &xp_cap)))
         goto fail;
-    if (p->pad_h || p->pad_w) {
-        if ((st = pad_copy(ctx, t, x->buf, x_off, p->n, p->cin, p->h, p->w, Hp, Wp, p->pad_h, p->pad_w, &xp, &xp_cap)))
-            goto fail;
-        xb = xp;
-        x_off = 0;
-    } else { /* x itself: its rows and planes */
-        Hp = p->h;
-        Wp = p->w;
-    }
     fcl_op_args a;
     if (fcl_conv_start(ctx, &CIM, "cim_fwd", &a)) { st = a.st; goto fail; }
     fcl_op_arg_t(&a, y); fcl_op_arg_m(&a, xb); fcl_op_arg_i(&a, x_off);
@@ -174,5 +192,47 @@ fcl_status fcl_conv_implicit_bwd_data(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_
 fail:
     if (wt) fcl_pool_free(ctx, wt, wt_cap);
     if (dyp) fcl_pool_free(ctx, dyp, dyp_cap);
+    return st;
+}
+
+fcl_status fcl_conv_implicit_bwd_weight(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *dw, const fcl_tensor *dy,
+                                        const fcl_tensor *x, const fcl_conv2d_params *p, int oh, int ow)
+{
+    fcl_status st;
+    cl_mem xp = NULL, dyt = NULL, xb;
+    size_t xp_cap = 0, dyt_cap = 0;
+    int x_off;
+    const int ldm = (int)(fcl_op_div_up((size_t)p->cout, (size_t)t->nb) * t->nb), P = oh * ow;
+    const int Kg = p->cin * p->kh * p->kw;
+    int Hp = (oh - 1) * p->stride_h + (p->kh - 1) * p->dil_h + 1, Wp = (ow - 1) * p->stride_w + (p->kw - 1) * p->dil_w + 1;
+    /* images per chunk: one panel of dyt (P pixels x CONV_NB floats per image) within WGRAD_PANEL_KB */
+    int chunk = (int)((size_t)WGRAD_PANEL_KB * 1024 / ((size_t)P * t->nb * sizeof(float)));
+    chunk = chunk < 1 ? 1 : chunk > p->n ? p->n : chunk;
+    const size_t floats = (size_t)chunk * P * ldm;
+    if (floats >= INT_MAX || floats * sizeof(float) > fcl_ctx_device(ctx)->max_alloc)
+        return FCL_ERR(ERRP(ctx), FCL_ERR_UNSUPPORTED, "conv2d implicit: the transposed dy (%zu floats) exceeds 32-bit "
+                       "indexing or the device's allocation limit", floats);
+    if ((st = padded_input(ctx, t, x, p, &Hp, &Wp, &xb, &x_off, &xp, &xp_cap)) ||
+        (st = fcl_pool_alloc(ctx, floats * sizeof(float), &dyt, &dyt_cap)))
+        goto fail;
+    for (int i0 = 0; i0 < p->n; i0 += chunk) {
+        const int cnt = p->n - i0 < chunk ? p->n - i0 : chunk;
+        fcl_op_args a;
+        if (fcl_conv_start(ctx, &CIM, "cim_dyt", &a)) { st = a.st; goto fail; }
+        fcl_op_arg_m(&a, dyt); fcl_op_arg_m(&a, dy->buf); fcl_op_arg_i(&a, (int)dy->offset + i0 * p->cout * P);
+        fcl_op_arg_i(&a, cnt * P); fcl_op_arg_i(&a, p->cout); fcl_op_arg_i(&a, P);
+        if ((st = fcl_conv_launch(t, &a, 2, (size_t)ldm / t->nb, (size_t)cnt, 1, 0))) goto fail;
+        if (fcl_conv_start(ctx, &CIM, "cim_wgrad", &a)) { st = a.st; goto fail; }
+        fcl_op_arg_t(&a, dw); fcl_op_arg_m(&a, xb); fcl_op_arg_i(&a, x_off + i0 * p->cin * Hp * Wp); fcl_op_arg_m(&a, dyt);
+        fcl_op_arg_i(&a, cnt); fcl_op_arg_i(&a, p->cin); fcl_op_arg_i(&a, Hp); fcl_op_arg_i(&a, Wp);
+        fcl_op_arg_i(&a, p->cout); fcl_op_arg_i(&a, oh); fcl_op_arg_i(&a, ow);
+        fcl_op_arg_i(&a, p->kh); fcl_op_arg_i(&a, p->kw); fcl_op_arg_i(&a, p->stride_h); fcl_op_arg_i(&a, p->stride_w);
+        fcl_op_arg_i(&a, p->dil_h); fcl_op_arg_i(&a, p->dil_w);
+        if ((st = fcl_conv_launch(t, &a, 2, fcl_op_div_up((size_t)Kg, (size_t)t->mb), (size_t)ldm / t->nb, 1, 0)))
+            goto fail;
+    }
+fail:
+    if (xp) fcl_pool_free(ctx, xp, xp_cap);
+    if (dyt) fcl_pool_free(ctx, dyt, dyt_cap);
     return st;
 }

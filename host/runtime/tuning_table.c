@@ -183,14 +183,15 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * runtime ran OpenCL's prefetch() ~1.8x slower, so other drivers get none). Other devices: 0. */
     [FCL_T_CONV_PF] = {FCL_TF_CONV, "CONV_PF", 16, 0, 0, 256, 0,
                        "software prefetch distance of conv_gemm_nn's A and B streams in k steps (0: none; PoCL only)"},
-    /* CONV_IMPLICIT (bits: 1 forward, 2 data gradient; 4: any strided conv with more than one tap,
-     * else 25 or more taps: ResNet's 7x7 stem) through the implicit GEMM of cl/conv_implicit.cl (host/ops/
-     * conv_implicit.c) instead of im2col + conv_gemm_nn; the numbers are in conv_implicit.h. The
-     * data gradient (polyphase, no col2im) measured slower on this CPU (bench ops, CPU ms, loaded,
-     * GEMM vs implicit: ResNet-18 layer2.0 8.9 vs 12.5-15.2, layer3.0 7.8-8.4 vs 10.6-12.3,
-     * layer4.0 11.0-11.8 vs 9.8-10.4): off. Other devices: 0 (unmeasured). */
-    [FCL_T_CONV_IMPLICIT] = {FCL_TF_CONV, "CONV_IMPLICIT", 1, 0, 0, 7, 0,
-                             "strided dense convs on the implicit GEMM: bits 1 forward, 2 data gradient, 4 also < 25 taps (0: none)"},
+    /* CONV_IMPLICIT (bits: 1 forward, 2 data gradient, 8 weight gradient; 4: any strided conv with
+     * more than one tap (the forward: with 16+ input channels), else 25 or more taps: ResNet's 7x7
+     * stem) through the implicit GEMM of cl/conv_implicit.cl (host/ops/conv_implicit.c) instead of
+     * im2col + conv_gemm_nn; the numbers are in conv_implicit.h. CPU default 13 = forward + weight
+     * gradient on every strided dense conv: ResNet-18's 3x3/2s and 7x7 stem, MobileNetV2's stem
+     * weight gradient. The data gradient (polyphase, no col2im) is mixed on this CPU (layer4.0
+     * better, layer2.0 worse): off. Other devices: 0 (unmeasured). */
+    [FCL_T_CONV_IMPLICIT] = {FCL_TF_CONV, "CONV_IMPLICIT", 13, 0, 0, 15, 0,
+                             "strided dense convs on the implicit GEMM: bits 1 forward, 2 data gradient, 8 weight gradient, 4 also < 25 taps (0: none)"},
     /* CONV_NT_KB: the image chunks of the weight gradient on conv_gemm_nt (KiB of dy + x / im2col
      * rows a chunk streams; 0: CONV_COL_KB's chunks). Each work-item streams its TM rows of dy and
      * TN rows of B over the whole chunk; chunks that stay in L2 let the work-items that share rows
