@@ -82,6 +82,25 @@ __kernel void cim_weights(__global float *restrict dst, const int dst_off, __glo
         }
 }
 
+/* One reduction step: acc[r][v] += px[r][off] * the v-th vector at vq (the stream prefetched
+ * CONV_PF steps of CIM_NB floats ahead). */
+__attribute__((always_inline)) inline void cim_step(cimV acc[CONV_MB][CONV_NV], __global const float *vq,
+                                                    __global const float *const *px, const long off)
+{
+    cimV wv[CONV_NV];
+#if defined(CONV_PF) && CONV_PF > 0 && defined(POCL_DEVICE_ADDRESS_BITS)
+    for (int v = 0; v < CIM_NB; v += 16) cim_prefetch(vq + CONV_PF * CIM_NB + v);
+#endif
+#pragma unroll
+    for (int v = 0; v < CONV_NV; v++) wv[v] = cim_vload(v, vq);
+#pragma unroll
+    for (int r = 0; r < CONV_MB; r++) {
+        const cimV a = (cimV)(px[r][off]);
+#pragma unroll
+        for (int v = 0; v < CONV_NV; v++) acc[r][v] = fma(a, wv[v], acc[r][v]);
+    }
+}
+
 /* acc[r][v] += sum over c < C and t < nkw of wp[c * wc + t * wk + v-th vector] * src[xo[r] + c *
  * plane + t * xk]: one kernel row (kh) of every channel, its taps kw0 + t * (step) (the forward:
  * all KW; a phase of the data gradient: those landing on its pixels). */
@@ -98,19 +117,7 @@ __attribute__((always_inline)) inline void cim_row(cimV acc[CONV_MB][CONV_NV], _
     for (int c = 0; c < C; c++) {
         __global const float *wq = wp + c * wc;
         for (int t = 0; t < nkw; t++) {
-            const long off = (long)c * plane + (long)t * xk;
-            cimV wv[CONV_NV];
-#if defined(CONV_PF) && CONV_PF > 0 && defined(POCL_DEVICE_ADDRESS_BITS)
-            for (int v = 0; v < CIM_NB; v += 16) cim_prefetch(wq + CONV_PF * CIM_NB + v);
-#endif
-#pragma unroll
-            for (int v = 0; v < CONV_NV; v++) wv[v] = cim_vload(v, wq);
-#pragma unroll
-            for (int r = 0; r < CONV_MB; r++) {
-                const cimV a = (cimV)(px[r][off]);
-#pragma unroll
-                for (int v = 0; v < CONV_NV; v++) acc[r][v] = fma(a, wv[v], acc[r][v]);
-            }
+            cim_step(acc, wq, px, (long)c * plane + (long)t * xk);
             wq += wk;
         }
     }
@@ -278,19 +285,7 @@ __kernel void cim_wgrad(__global float *restrict dw, const int dw_off, __global 
         for (int oy = 0; oy < OH; oy++) {
             const long row = (long)img * C * plane + (long)oy * sh * Wp;
             for (int ox = 0; ox < OW; ox++) {
-                const long off = row + (long)ox * sw;
-                cimV dv[CONV_NV];
-#if defined(CONV_PF) && CONV_PF > 0 && defined(POCL_DEVICE_ADDRESS_BITS)
-                for (int v = 0; v < CIM_NB; v += 16) cim_prefetch(dq + CONV_PF * CIM_NB + v);
-#endif
-#pragma unroll
-                for (int v = 0; v < CONV_NV; v++) dv[v] = cim_vload(v, dq);
-#pragma unroll
-                for (int r = 0; r < CONV_MB; r++) {
-                    const cimV a = (cimV)(px[r][off]);
-#pragma unroll
-                    for (int v = 0; v < CONV_NV; v++) acc[r][v] = fma(a, dv[v], acc[r][v]);
-                }
+                cim_step(acc, dq, px, row + (long)ox * sw);
                 dq += CIM_NB;
             }
         }
