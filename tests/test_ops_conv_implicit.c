@@ -38,6 +38,8 @@ static const cim_case cim_cases[] = {
     {"3x3 s2 p1, 1x1 image", CP(3, 4, 1, 1, 5, 3, 3, 2, 2, 1, 1, 1, 1, IM), 1},
     {"3x3 s2 p3 (wider than the kernel), 5x4", CP(2, 3, 5, 4, 3, 3, 3, 2, 2, 3, 3, 1, 1, IM), 1},
     {"1 channel in and out, 7x7 s2", CP(2, 1, 9, 9, 1, 7, 7, 2, 2, 3, 3, 1, 1, IM), 1},
+    /* 22x22 outputs: the weight gradient's dy panels (WGRAD_PANEL_KB) split 5 images into chunks */
+    {"7x7 s2 p3, 1 -> 16, 5 x 44x44 (weight-gradient chunks)", CP(5, 1, 44, 44, 16, 7, 7, 2, 2, 3, 3, 1, 1, IM), 0},
     /* automatic: strided dense convs with 25 or more taps */
     {"auto 7x7 s2 p3, 3 -> 16, 22x22", CP(2, 3, 22, 22, 16, 7, 7, 2, 2, 3, 3, 1, 1, 0), 0},
     {"auto 5x5 s2x1 p2, 19 -> 21", CP(2, 19, 9, 8, 21, 5, 5, 2, 1, 2, 2, 1, 1, 0), 1},
