@@ -134,6 +134,8 @@ static int moves_for(fcl_tune_family f, const int *cur, move *out, int max)
         ONE(FCL_T_CONV_IMPLICIT, 1);
         ONE(FCL_T_CONV_IMPLICIT, 5);
         ONE(FCL_T_CONV_IMPLICIT, 7);
+        ONE(FCL_T_CONV_IMPLICIT, 9);  /* + the stem's weight gradient */
+        ONE(FCL_T_CONV_IMPLICIT, 13); /* forward + weight gradient of every strided conv */
         /* CLBlast or the conv kernels for the network's own linear layers: timed on its step, so
          * fcl_op_gemm applies a 0 only below 2^26 multiply-adds and margin heads keep the conv
          * kernels (2 and 3 only force one kernel, for the op tests) */

@@ -190,10 +190,12 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * every strided dense conv) measured 10-40% less CPU time on ResNet-18's 3x3/2s and stem, but
      * with 5 or 13 tests/test_mpi.c's heads_centres_and_batchwise_losses_match (1 process vs 2
      * ranks, ArcFace, 2 steps) ends 3.1x its tolerance apart on conv1.weight (cause not found in
-     * session 7), so the CPU default stays 1 (the stem's forward) and `facecl tune` may pick 13.
+     * session 7), so the CPU default is 9 (the stem's forward and weight gradient: the stem's
+     * weight gradient 20.3-20.9 -> 10.6-11.9 ms wall at batch 32, quiet, 2 runs each; test_mpi
+     * passes with 9) and `facecl tune` may pick 13.
      * The data gradient (polyphase, no col2im) is mixed on this CPU (layer4.0 better, layer2.0
      * worse). Other devices: 0 (unmeasured). */
-    [FCL_T_CONV_IMPLICIT] = {FCL_TF_CONV, "CONV_IMPLICIT", 1, 0, 0, 15, 0,
+    [FCL_T_CONV_IMPLICIT] = {FCL_TF_CONV, "CONV_IMPLICIT", 9, 0, 0, 15, 0,
                              "strided dense convs on the implicit GEMM: bits 1 forward, 2 data gradient, 8 weight gradient, 4 also < 25 taps (0: none)"},
     /* CONV_NT_KB: the image chunks of the weight gradient on conv_gemm_nt (KiB of dy + x / im2col
      * rows a chunk streams; 0: CONV_COL_KB's chunks). Each work-item streams its TM rows of dy and
