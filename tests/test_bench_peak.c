@@ -1,4 +1,4 @@
-/* tests/test_bench_peak.c: `facecl bench`'s FMA peak probe at float4/8/16: every width builds, runs and reports, the best is kept. */
+/* tests/test_bench_peak.c: `facecl bench`'s FMA peak probe at float4/8/16 x 8/12/16 chains: every width builds, runs and reports, the best is kept. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +24,11 @@ Test(bench_peak, every_width_measured_best_kept, .timeout = 120)
     for (int i = 0; i < 3; i++) {
         w[i] = fcl_test_number_after(out, keys[i]);
         cr_assert_gt(w[i], 0.0, "%s", out);
+        /* each width names the chain count that gave its figure: "float8 200.1 (12 chains)" */
+        const char *at = strstr(out, keys[i]);
+        int chains = 0;
+        cr_assert(at && sscanf(strchr(at, '(') ? strchr(at, '(') : "", "(%d chains)", &chains) == 1, "%s", out);
+        cr_assert(chains == 8 || chains == 12 || chains == 16, "chains %d: %s", chains, out);
         if (w[i] > top) top = w[i];
     }
     cr_assert_eq(best, top, "the peak is the best width: %s", out);

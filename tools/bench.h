@@ -80,10 +80,12 @@ int bench_bn_act_pool_cases(const bench_env *env, bench_list *list); /* tools/be
 int bench_blocks_cases(const bench_env *env, bench_list *list);   /* tools/bench_blocks.c */
 
 /* The device's honest float32 limit (tools/bench_peak.c): an FMA loop built at vector widths 4, 8
- * and 16, the best kept, so "%peak" is against the full FMA width (AVX-512 on these CPUs). */
+ * and 16 with 8, 12 and 16 independent chains, the best kept, so "%peak" is against the full FMA
+ * width (AVX-512 where the CPU has it) with the chains in registers (AVX2 has only 16). */
 typedef struct bench_peak {
     int widths[3];
-    double gflops[3];       /* per width; 0 where it failed */
+    double gflops[3];       /* per width, its best chain count; 0 where it failed */
+    int chains[3];          /* that chain count */
     int width;              /* the best width */
     double best;            /* GFLOP/s */
 } bench_peak;

@@ -1,4 +1,4 @@
-/* tools/bench_peak.c: the device's honest float32 limit: an FMA loop at vector widths 4, 8 and 16, the best kept. */
+/* tools/bench_peak.c: the device's honest float32 limit: an FMA loop at vector widths 4, 8 and 16 and 8-16 chains, the best kept. */
 #include <stdio.h>
 #include <string.h>
 
@@ -13,7 +13,7 @@ int bench_cmp_double(const void *a, const void *b)
 
 /* One width: a warm-up run sizes iters so that one run takes about 0.2 s (a GPU finishes the CPU's
  * count in microseconds, where launch overhead would dominate), then the best of 3 runs. */
-static fcl_status peak_width(fcl_ctx *ctx, int vw, double *gflops)
+static fcl_status peak_width(fcl_ctx *ctx, int vw, int chains, double *gflops)
 {
     const fcl_device_info *d = fcl_ctx_device(ctx);
     const size_t cus = d->compute_units ? d->compute_units : 1;
@@ -24,8 +24,8 @@ static fcl_status peak_width(fcl_ctx *ctx, int vw, double *gflops)
         wg = d->max_work_group >= 256 ? 256 : (d->max_work_group ? d->max_work_group : 1);
         global = cus * wg * 16;
     }
-    char opts[32];
-    snprintf(opts, sizeof opts, "-DFCL_VW=%d", vw);
+    char opts[48];
+    snprintf(opts, sizeof opts, "-DFCL_VW=%d -DFCL_CHAINS=%d", vw, chains);
     int iters = 256;
     float m = 0.9999f, c = 1e-4f;
     cl_kernel k;
@@ -45,7 +45,7 @@ static fcl_status peak_width(fcl_ctx *ctx, int vw, double *gflops)
         double dt = tool_now_s() - t0;
         if (st) break;
         if (rep == 0) continue; /* the first run may include the kernel's compilation */
-        double gf = (double)global * iters * 16 * vw * 2 / dt * 1e-9;
+        double gf = (double)global * iters * chains * vw * 2 / dt * 1e-9;
         if (rep >= 2 && gf > *gflops) *gflops = gf;
         if (rep == 1) { /* size the timed runs */
             double want = (double)iters * 0.2 / (dt > 1e-6 ? dt : 1e-6);
@@ -56,16 +56,23 @@ static fcl_status peak_width(fcl_ctx *ctx, int vw, double *gflops)
     return st;
 }
 
+/* Each width at 8, 12 and 16 chains (cl/bench.cl: too many spill a CPU's registers, too few leave
+ * its FMA pipes waiting on the latency); a width's figure is its best chain count. */
 int bench_peak_measure(fcl_ctx *ctx, bench_peak *p)
 {
-    static const int widths[3] = {4, 8, 16};
+    static const int widths[3] = {4, 8, 16}, chains[3] = {8, 12, 16};
     memset(p, 0, sizeof *p);
     for (int i = 0; i < 3; i++) {
         p->widths[i] = widths[i];
-        fcl_status st = peak_width(ctx, widths[i], &p->gflops[i]);
-        if (st) {
-            fprintf(stderr, "facecl: warning: FMA peak at float%d not measured: %s\n", widths[i], fcl_ctx_errmsg(ctx));
-            continue;
+        for (int c = 0; c < 3; c++) {
+            double gf = 0;
+            fcl_status st = peak_width(ctx, widths[i], chains[c], &gf);
+            if (st) {
+                fprintf(stderr, "facecl: warning: FMA peak at float%d x %d chains not measured: %s\n", widths[i], chains[c],
+                        fcl_ctx_errmsg(ctx));
+                continue;
+            }
+            if (gf > p->gflops[i]) p->gflops[i] = gf, p->chains[i] = chains[c];
         }
         if (p->gflops[i] > p->best) p->best = p->gflops[i], p->width = widths[i];
     }
@@ -76,5 +83,6 @@ void bench_peak_describe(const bench_peak *p, char *buf, size_t size)
 {
     int n = snprintf(buf, size, "%.1f GFLOP/s, the best of", p->best);
     for (int i = 0; i < 3 && n > 0 && (size_t)n < size; i++)
-        n += snprintf(buf + n, size - (size_t)n, "%s float%d %.1f", i ? "," : "", p->widths[i], p->gflops[i]);
+        n += snprintf(buf + n, size - (size_t)n, "%s float%d %.1f (%d chains)", i ? "," : "", p->widths[i], p->gflops[i],
+                      p->chains[i]);
 }
