@@ -31,7 +31,24 @@ enum { FCL_CIM_FWD = 1, FCL_CIM_DATA = 2, FCL_CIM_ALL_TAPS = 4, FCL_CIM_WGRAD = 
  * 11.2-14.0; stem bwd_weight 30.8-32.1 vs 17.8-18.6; MobileNetV2's 3x3/2 stem 3 -> 32 bwd_weight
  * 5.0 vs 2.8 (its forward 5.1 vs 5.6, one run: 3 input channels, hence 16+ for the forward's
  * 3x3s). Data gradient (bit 2, one-two runs): layer2.0 10.9-11.1 vs 10.7-14.0, layer3.0 9.7-10.4
- * vs 9.6-10.7, layer4.0 12.3-12.6 vs 9.9-10.5: mixed, off. */
+ * vs 9.6-10.7, layer4.0 12.3-12.6 vs 9.9-10.5: mixed, off.
+ * Session 8, Zen 3 (AVX2, 16 ymm), blocks 4 x 3 float8 (CONV_TW 8), loaded, 2 alternating runs,
+ * CPU ms, GEMM (CONV_IMPLICIT 9) vs implicit (13 / 15): the 3x3/2 forwards are slower here
+ * (layer2.0 15.3-16.7 vs 22.7-34.2, layer3.0 13.8-18.2 vs 15.9-24.0, layer4.0 18.0-27.7 vs
+ * 18.5-32.9; other blocks, 1 run, vs the GEMM at the same block: 6 x 2 36.3 vs 19.5, 3 x 4 48.1 vs
+ * 29.6 (17 ymm: spills), 8 x 1 56.4 vs 20.5), although cim_fwd's 4 x 3 loop compiles clean (3
+ * loads, 4 broadcasts, 12 FMAs, no spills). Most of the gap is the grid order (our reading: pixels
+ * vary fastest, so each panel of 24 channels streams the whole padded input, 6.9 MB at layer2.0,
+ * from L3 again). Tried (not landed: the stem, the one default user, was unclear, 35.1 / 57.3 ->
+ * 51.2 / 56.0): the channel panels fastest (global (panels, pixel blocks) in cim_fwd and
+ * cim_bwd_data) gave layer2.0 fwd 31.1 / 37.5 -> 16.3 / 15.5, layer3.0 22.7 / 24.4 -> 15.9 / 15.4,
+ * layer2.0 bwd_data 24.6 / 31.3 -> 24.1 / 18.4, layer3.0 30.7 / 34.3 -> 22.3 / 18.5, i.e. level
+ * with the GEMM (14.8-19.6 vs 16.6-16.7 at layer2.0): the next step is that order as a typed
+ * value. Weight gradient about even (layer2.0 13.5-18.2 vs 14.2-21.0, layer3.0 12.9-17.6 vs
+ * 13.2-21.3, layer4.0 17.0-21.2 vs 17.1-24.0); data gradient (15) mixed as before (layer2.0
+ * 16.9-17.7 vs 20.7-27.2, layer3.0 15.4-20.9 vs 21.8-33.2, layer4.0 23.3-30.2 vs 17.8-25.2). The
+ * stem stays implicit (fwd 37.4-53.6 vs GEMM 46.0-58.7, bwd_weight 27.8-38.8 vs 50.0-53.9): 9
+ * remains the right default on this CPU. */
 int fcl_conv_implicit_use(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_conv2d_params *p, int dir);
 
 /* y = act(conv(x, w) + b) (b may be NULL; act p->out_act, applied in the store), shapes of
