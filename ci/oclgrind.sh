@@ -51,28 +51,45 @@ export FACECL_CACHE_DIR="$PWD/$LOGDIR/cache"
 # Lines that begin an oclgrind diagnostic (kernel errors name the kernel on a "Kernel:" line).
 PATTERN='^[[:space:]]+Kernel: |Oclgrind - |data race at|Invalid (read|write)|Uninitiali[sz]ed (value|address)|divergence detected|Unaligned address'
 
+# One simulated binary runs on one core (oclgrind with --data-races), so JOBS binaries run side by
+# side (default: the machine's cores), the longest first; their reports print in TESTS order.
+JOBS=${OCLGRIND_JOBS:-$(nproc)}
+LONG=(test_ops_conv test_ops_conv_implicit test_ops_bn test_ops_metric_loss test_ops_conv_act test_ops_loss)
+ORDER=()
+for l in "${LONG[@]}"; do for t in "${TESTS[@]}"; do [ "$t" = "$l" ] && ORDER+=("$t"); done; done
+for t in "${TESTS[@]}"; do [[ " ${LONG[*]} " == *" $t "* ]] || ORDER+=("$t"); done
+
+run_one() {   # t: runs it, writes $LOGDIR/$t.log and $LOGDIR/$t.res (rc seconds reports crashes cases)
+  local t=$1 t0 rc filter=()
+  t0=$(date +%s)
+  [ -n "${SKIP[$t]:-}" ] && filter=(--filter "!(${SKIP[$t]})")
+  oclgrind "${OPTS[@]}" "$B/$t" --jobs 1 "${filter[@]}" > "$LOGDIR/$t.log" 2>&1
+  rc=$?
+  echo "$rc $(( $(date +%s) - t0 )) $(grep -cE "$PATTERN" "$LOGDIR/$t.log") $(grep -c "CRASH" "$LOGDIR/$t.log")" \
+       "$(grep -c "^case " "$LOGDIR/$t.log")" > "$LOGDIR/$t.res"
+}
+
 fail=0 total_reports=0 total_cases=0
 start=$(date +%s)
+for t in "${ORDER[@]}"; do
+  rm -f "$LOGDIR/$t.res"
+  run_one "$t" &
+  while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n; done
+done
+wait
 for t in "${TESTS[@]}"; do
   log="$LOGDIR/$t.log"
-  t0=$(date +%s)
-  filter=()
-  [ -n "${SKIP[$t]:-}" ] && filter=(--filter "!(${SKIP[$t]})")
-  oclgrind "${OPTS[@]}" "$B/$t" --jobs 1 "${filter[@]}" > "$log" 2>&1
-  rc=$?
-  reports=$(grep -cE "$PATTERN" "$log")
-  crashes=$(grep -c "CRASH" "$log")
-  cases=$(grep -c "^case " "$log")
+  read -r rc secs reports crashes cases < "$LOGDIR/$t.res" || { rc=1 secs=0 reports=0 crashes=1 cases=0; }
   total_reports=$((total_reports + reports)) total_cases=$((total_cases + cases))
   printf 'ci/oclgrind.sh: %-22s %4d cases  %3d s  exit %d  %d report line(s)  %s\n' "$t" "$cases" \
-         $(( $(date +%s) - t0 )) "$rc" "$reports" "$(grep -m1 'Synthesis' "$log" | sed 's/^\[====\] //')"
+         "$secs" "$rc" "$reports" "$(grep -m1 'Synthesis' "$log" | sed 's/^\[====\] //')"
   if [ "$rc" -ne 0 ] || [ "$reports" -ne 0 ] || [ "$crashes" -ne 0 ]; then
     fail=1
     grep -E -B2 -A12 "$PATTERN" "$log" | head -60
     grep -E -B3 "CRASH|\[FAIL\]" "$log" | head -30
   fi
 done
-echo "ci/oclgrind.sh: ${#TESTS[@]} binaries, $total_cases cases, $total_reports report line(s), $(( $(date +%s) - start )) s (${OPTS[*]}; logs in $LOGDIR/)"
+echo "ci/oclgrind.sh: ${#TESTS[@]} binaries, $total_cases cases, $total_reports report line(s), $(( $(date +%s) - start )) s, $JOBS at a time (${OPTS[*]}; logs in $LOGDIR/)"
 if [ "$fail" -ne 0 ]; then
   echo "ci/oclgrind.sh: FAILED"
   exit 1

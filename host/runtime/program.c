@@ -193,11 +193,14 @@ fcl_status fcl_program_get(fcl_ctx *ctx, const char *source_name, const char *op
     st = load_sources(ctx, source_name, &text, &len, &owned);
     if (st) goto fail;
 
-    /* OpenCL C 1.2 is the baseline; a caller who queried the device may ask for more itself. */
+    /* OpenCL C 1.2 is the baseline; a caller who queried the device may ask for more itself. -w
+     * (OpenCL's own option, 5.8.4.4): PoCL's compiler prints warnings to the process's stderr
+     * ("N warnings generated."), e.g. clang's -Wpsabi for every float16 builtin call on a CPU without
+     * AVX-512, and the library prints nothing; errors and their build log still come back. */
     size_t olen = strlen(options) + 64;
     full_opts = malloc(olen);
     if (!full_opts) { st = FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory"); goto fail; }
-    snprintf(full_opts, olen, "%s%s", strstr(options, "-cl-std=") ? "" : "-cl-std=CL1.2 ", options);
+    snprintf(full_opts, olen, "-w %s%s", strstr(options, "-cl-std=") ? "" : "-cl-std=CL1.2 ", options);
 
     size_t klen = strlen(full_opts) + strlen(source_name) + 3000;
     key = malloc(klen);
