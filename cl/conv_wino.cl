@@ -139,13 +139,30 @@ inline void wino_w_prefetch(__global const float *w, const int cin, const int fl
         for (int xi = 0; xi < A * A; xi++) vstore8(t8[xi], 0, up + (size_t)xi * nmb * K * 8);               \
     } while (0)
 
+/* 4 rows i0 .. i0 + 3 of the panel (all < M) at k into the float4 lanes of g4[9], unmasked: the
+ * groups of 4 of the AVX2 blocks' panels (CONV_MB 4, 6, 12); the masked per-element loads cost
+ * ~2x this transform's perf samples at CONV_MB 4 (against conv_gemm_nn's over bench ops --filter
+ * k3s1: 0.15-0.16 -> 0.06-0.08). The same values: the same lanes through the same transform. */
+#define WINO_ROWS4(g4, i0)                                                                                    \
+    do {                                                                                                      \
+        if (flip) { /* row i = ci: w[k][mb * CONV_MB + i0 + i] rotated, 36 floats in a row */                \
+            __global const float *p = w + w_off + ((size_t)k * cin + mb * CONV_MB + i0) * 9 + 8;              \
+            for (int j = 0; j < 9; j++) g4[j] = (float4)(p[-j], p[9 - j], p[18 - j], p[27 - j]);              \
+        } else { /* row i = co: w[mb * CONV_MB + i0 + i][k], rows cin * 9 floats apart */                     \
+            const size_t rs = (size_t)cin * 9;                                                                \
+            __global const float *p = w + w_off + ((size_t)(mb * CONV_MB + i0) * cin + k) * 9;                \
+            for (int j = 0; j < 9; j++) g4[j] = (float4)(p[j], p[rs + j], p[2 * rs + j], p[3 * rs + j]);      \
+        }                                                                                                     \
+    } while (0)
+
 /* The a * a transformed filters U[xi] = G g G^T (a = 4 or 6), written straight in conv_pack's
  * layout (cl/conv.cl: keep the two in step) for conv_gemm_nn with groups xi: U[xi](m, k) at
  * u[((xi * nmb + mb) * K + k) * CONV_MB + i] for m = mb * CONV_MB + i (0 for m >= M). Forward:
  * m = co, k = ci, g = w[co][ci]; flip != 0 (the data gradient): m = ci, k = co, g = w[co][ci]
  * rotated by 180 degrees. One work-item fills one panel of CONV_MB rows for every k and xi: a
- * whole panel of 8 as the lanes of a float8 (WINO_PANEL8), else 4 rows at a time as the lanes of a
- * float4 (the transform's constants folded: a kernel per a). The float8 path cut the weight
+ * whole panel of 8 as the lanes of a float8 (WINO_PANEL8), else 4 rows at a time as the lanes of
+ * a float4 (WINO_ROWS4 where all 4 are rows of the panel below M, else masked; the transform's
+ * constants folded: a kernel per a). The float8 path cut the weight
  * transform's perf samples against the GEMMs' on ResNet-18's 512x4^2 layer (PoCL, batch 32) from
  * 0.45 to 0.31 (forward) and 1.02 to 0.45 (data gradient), with the prefetch. */
 #define WINO_WEIGHTS(NAME, A, XFORM)                                                                           \
@@ -164,6 +181,9 @@ inline void wino_w_prefetch(__global const float *w, const int cin, const int fl
             }                                                                                                 \
             for (int i0 = 0; i0 < CONV_MB; i0 += 4) {                                                         \
                 float4 g[9], t[A * A];                                                                        \
+                if (i0 + 4 <= CONV_MB && mb * CONV_MB + i0 + 4 <= M)                                          \
+                    WINO_ROWS4(g, i0);                                                                        \
+                else /* masked: rows past the panel or M read as 0 */                                         \
                 for (int j = 0; j < 9; j++) {                                                                 \
                     float l[4];                                                                               \
                     for (int q = 0; q < 4; q++) {                                                             \

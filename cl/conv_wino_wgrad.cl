@@ -47,52 +47,59 @@ inline void wgrad_block(float b[4][4], __global const float *dp, const int OH, c
     }
 }
 
-/* wgrad_dy for a whole panel of CONV_MB = 8 channels (planes dp + i * OH * OW), the channels as
- * the lanes of float8s: the same operations lane by lane as the per-channel loops below, each
- * plane's row of 8 values one vstore8. ResNet-18's 64x28^2 layer (F(3x3, 4x4), batch 32, PoCL):
- * the per-channel code had ~29% of the weight gradient's perf samples in this kernel, more than
- * the GEMMs. */
-inline void wgrad_dy8(__global float *restrict d, const int ps, const int N, const int mb,
-                      __global const float *restrict dp, const int OH, const int OW, const int TH, const int TW,
-                      const int img, const int m)
-{
-    const int s = OH * OW;
-    for (int ty = 0; ty < TH; ty++)
-        for (int tx = 0; tx < TW; tx++) {
-            const int y0 = m * ty, x0 = m * tx;
-            float8 b[4][4]; /* the block, 0 past the plane's edge */
-            for (int r = 0; r < m; r++)
-                for (int c = 0; c < m; c++) {
-                    const int ok = y0 + r < OH && x0 + c < OW;
-                    __global const float *q = dp + (ok ? (y0 + r) * OW + x0 + c : 0);
-                    b[r][c] = ok ? (float8)(q[0], q[s], q[2 * s], q[3 * s], q[4 * s], q[5 * s], q[6 * s], q[7 * s])
-                                 : (float8)(0.0f);
-                }
-            __global float *o = d + ((mb * N) + (img * TH + ty) * TW + tx) * 8;
-            if (m == 2) {
-                float8 u[4], v[4]; /* the rows of A b */
-                WGRAD_A4(b[0][0], b[1][0], u[0], u[1], u[2], u[3]);
-                WGRAD_A4(b[0][1], b[1][1], v[0], v[1], v[2], v[3]);
-                for (int j = 0; j < 4; j++) {
-                    float8 o0, o1, o2, o3;
-                    WGRAD_A4(u[j], v[j], o0, o1, o2, o3);
-                    vstore8(o0, 0, o + 4 * j * ps);
-                    vstore8(o1, 0, o + (4 * j + 1) * ps);
-                    vstore8(o2, 0, o + (4 * j + 2) * ps);
-                    vstore8(o3, 0, o + (4 * j + 3) * ps);
-                }
-            } else {
-                float8 t[6][4]; /* A b */
-                for (int c = 0; c < 4; c++)
-                    WGRAD_A6(b[0][c], b[1][c], b[2][c], b[3][c], t[0][c], t[1][c], t[2][c], t[3][c], t[4][c], t[5][c]);
-                for (int j = 0; j < 6; j++) {
-                    float8 r[6];
-                    WGRAD_A6(t[j][0], t[j][1], t[j][2], t[j][3], r[0], r[1], r[2], r[3], r[4], r[5]);
-                    for (int c = 0; c < 6; c++) vstore8(r[c], 0, o + (6 * j + c) * ps);
-                }
-            }
-        }
+/* wgrad_dy for W channels i0 .. i0 + W - 1 of a panel (planes dp + i * OH * OW, dp at channel i0;
+ * W = 8: a whole panel of CONV_MB 8, W = 4: groups of 4 of the AVX2 blocks' panels of 4, 6, 12),
+ * the channels as the lanes of VT vectors: the same operations lane by lane as the per-channel
+ * loops below, each plane's row of W values one VSTORE. ResNet-18's 64x28^2 layer (F(3x3, 4x4),
+ * batch 32, PoCL): the per-channel code had ~29% of the weight gradient's perf samples in this
+ * kernel, more than the GEMMs; at CONV_MB 4 the float4 groups cut this kernel's samples against
+ * conv_gemm_nn's from 0.10 to 0.06 (bench ops --filter k3s1). */
+#define WGRAD_DY_PANEL(NAME, W, VT, VSTORE, LANES)                                                                      \
+inline void NAME(__global float *restrict d, const int ps, const int N, const int mb,                                   \
+                      __global const float *restrict dp, const int OH, const int OW, const int TH, const int TW,        \
+                      const int img, const int m, const int i0)                                                         \
+{                                                                                                                       \
+    const int s = OH * OW;                                                                                              \
+    for (int ty = 0; ty < TH; ty++)                                                                                     \
+        for (int tx = 0; tx < TW; tx++) {                                                                               \
+            const int y0 = m * ty, x0 = m * tx;                                                                         \
+            VT b[4][4]; /* the block, 0 past the plane's edge */                                                        \
+            for (int r = 0; r < m; r++)                                                                                 \
+                for (int c = 0; c < m; c++) {                                                                           \
+                    const int ok = y0 + r < OH && x0 + c < OW;                                                          \
+                    __global const float *q = dp + (ok ? (y0 + r) * OW + x0 + c : 0);                                   \
+                    b[r][c] = ok ? LANES(q, s)                                                                          \
+                                 : (VT)(0.0f);                                                                          \
+                }                                                                                                       \
+            __global float *o = d + ((mb * N) + (img * TH + ty) * TW + tx) * CONV_MB + i0;                              \
+            if (m == 2) {                                                                                               \
+                VT u[4], v[4]; /* the rows of A b */                                                                    \
+                WGRAD_A4(b[0][0], b[1][0], u[0], u[1], u[2], u[3]);                                                     \
+                WGRAD_A4(b[0][1], b[1][1], v[0], v[1], v[2], v[3]);                                                     \
+                for (int j = 0; j < 4; j++) {                                                                           \
+                    VT o0, o1, o2, o3;                                                                                  \
+                    WGRAD_A4(u[j], v[j], o0, o1, o2, o3);                                                               \
+                    VSTORE(o0, 0, o + 4 * j * ps);                                                                      \
+                    VSTORE(o1, 0, o + (4 * j + 1) * ps);                                                                \
+                    VSTORE(o2, 0, o + (4 * j + 2) * ps);                                                                \
+                    VSTORE(o3, 0, o + (4 * j + 3) * ps);                                                                \
+                }                                                                                                       \
+            } else {                                                                                                    \
+                VT t[6][4]; /* A b */                                                                                   \
+                for (int c = 0; c < 4; c++)                                                                             \
+                    WGRAD_A6(b[0][c], b[1][c], b[2][c], b[3][c], t[0][c], t[1][c], t[2][c], t[3][c], t[4][c], t[5][c]); \
+                for (int j = 0; j < 6; j++) {                                                                           \
+                    VT r[6];                                                                                            \
+                    WGRAD_A6(t[j][0], t[j][1], t[j][2], t[j][3], r[0], r[1], r[2], r[3], r[4], r[5]);                   \
+                    for (int c = 0; c < 6; c++) VSTORE(r[c], 0, o + (6 * j + c) * ps);                                  \
+                }                                                                                                       \
+            }                                                                                                           \
+        }                                                                                                               \
 }
+#define WGRAD_LANES8(q, s) (float8)(q[0], q[s], q[2 * s], q[3 * s], q[4 * s], q[5 * s], q[6 * s], q[7 * s])
+#define WGRAD_LANES4(q, s) (float4)(q[0], q[s], q[2 * s], q[3 * s])
+WGRAD_DY_PANEL(wgrad_dy8, 8, float8, vstore8, WGRAD_LANES8)
+WGRAD_DY_PANEL(wgrad_dy4, 4, float4, vstore4, WGRAD_LANES4)
 
 /* D[xi] = A dy_t A^T of the m x m blocks of dy of a chunk of nimg images from dy_off, written in
  * conv_pack's panels as conv_gemm_nn's A (cl/conv.cl: keep the two in step): D[xi](k, n) at
@@ -116,16 +123,19 @@ __kernel void wgrad_dy(__global float *restrict d, const int nmb, const int N, _
     __global const float *dp = dy + dy_off + (img * K + mb * CONV_MB) * OH * OW;
     const int kn = min(CONV_MB, K - mb * CONV_MB);
     if (CONV_MB == 8 && kn == 8) { /* a whole panel: its 8 channels as the lanes of float8s */
-        wgrad_dy8(d, ps, N, mb, dp, OH, OW, TH, TW, img, m);
+        wgrad_dy8(d, ps, N, mb, dp, OH, OW, TH, TW, img, m, 0);
         return;
     }
+    int i_lo = 0; /* the channels below: groups of 4 as float4 lanes, the rest one at a time */
+    for (; i_lo + 4 <= kn; i_lo += 4) wgrad_dy4(d, ps, N, mb, dp + i_lo * OH * OW, OH, OW, TH, TW, img, m, i_lo);
+    if (i_lo == CONV_MB) return;
     if (m == 2) {
         for (int ty = 0; ty < TH; ty++) {
             const int y0 = 2 * ty, rv1 = y0 + 1 < OH;
             for (int tx = 0; tx < TW; tx++) {
                 const int x0 = 2 * tx, cv1 = x0 + 1 < OW;
-                __global float *o = d + ((mb * N) + (img * TH + ty) * TW + tx) * CONV_MB;
-                for (int i = 0; i < CONV_MB; i++, o++) { /* plane xi of channel i at o[xi * ps] */
+                __global float *o = d + ((mb * N) + (img * TH + ty) * TW + tx) * CONV_MB + i_lo;
+                for (int i = i_lo; i < CONV_MB; i++, o++) { /* plane xi of channel i at o[xi * ps] */
                     __global const float *q = dp + i * OH * OW + y0 * OW + x0;
                     const int kv = i < kn;
                     const float v00 = kv ? q[0] : 0.0f, v01 = kv && cv1 ? q[1] : 0.0f;
@@ -143,7 +153,7 @@ __kernel void wgrad_dy(__global float *restrict d, const int nmb, const int N, _
     for (int ty = 0; ty < TH; ty++)
         for (int tx = 0; tx < TW; tx++) {
             float r[36][CONV_MB];
-            for (int i = 0; i < CONV_MB; i++) {
+            for (int i = i_lo; i < CONV_MB; i++) {
                 float b[4][4] = {{0.0f}}, t[6][4]; /* the block, A b */
                 if (i < kn) wgrad_block(b, dp + i * OH * OW, OH, OW, 4 * ty, 4 * tx, 4);
                 for (int c = 0; c < 4; c++)
@@ -154,7 +164,7 @@ __kernel void wgrad_dy(__global float *restrict d, const int nmb, const int N, _
             }
             __global float *q = d + ((mb * N) + (img * TH + ty) * TW + tx) * CONV_MB;
             for (int xi = 0; xi < 36; xi++)
-                for (int i = 0; i < CONV_MB; i++) q[xi * ps + i] = r[xi][i];
+                for (int i = i_lo; i < CONV_MB; i++) q[xi * ps + i] = r[xi][i];
         }
 }
 
