@@ -216,6 +216,11 @@ static const char *const other_tunings[] = {
     "conv:-DCONV_MB=7 -DCONV_NV=3 -DCONV_VW=16 -DCONV_TM=3 -DCONV_TN=5 -DCONV_TW=16 -DCONV_LNN=0 -DCONV_LNT=0 -DCONV_LOCAL=8 "
     "-DCONV_COL_KB=200 -DCONV_WG_NN=0 -DCONV_PF=1 -DCONV_B1X1=20",
     "conv:-DCONV_MB=12 -DCONV_NV=2 -DCONV_VW=8 -DCONV_WG_NN=50 -DCONV_NT_KB=1 -DCONV_B1X1=1",
+    /* the two CPU columns' blocks (host/runtime/tuning_table.c), so that either machine tests the
+     * other's defaults: AVX2 (CPU256: 6 x 2 float8, dy 4 x 3 float8) and AVX-512 (8 x 2 float16,
+     * dy 4 x 4 float16) */
+    "conv:-DCONV_MB=6 -DCONV_NV=2 -DCONV_VW=8 -DCONV_TM=4 -DCONV_TN=3 -DCONV_TW=8",
+    "conv:-DCONV_MB=8 -DCONV_NV=2 -DCONV_VW=16 -DCONV_TM=4 -DCONV_TN=4 -DCONV_TW=16",
     NULL,
 };
 
@@ -272,7 +277,7 @@ typedef struct conv_run {
 } conv_run;
 ParameterizedTestParameters(conv2d, tunings)
 {
-    static conv_run runs[] = {{0, 0}, {0, 1}, {0, 2}, {1, 0}, {1, 1}, {1, 2}, {2, 0}, {2, 1}, {2, 2}, {2, 3}, {2, 4}};
+    static conv_run runs[] = {{0, 0}, {0, 1}, {0, 2}, {0, 3}, {0, 4}, {1, 0}, {1, 1}, {1, 2}, {2, 0}, {2, 1}, {2, 2}, {2, 3}, {2, 4}};
     return cr_make_param_array(conv_run, runs, sizeof runs / sizeof runs[0]);
 }
 ParameterizedTest(conv_run *r, conv2d, tunings)

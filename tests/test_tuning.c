@@ -65,7 +65,7 @@ Test(tuning, set_get_reset_and_options)
         cr_expect_eq(fcl_tuning_int(ctx, (fcl_tune_id)i), fcl_tuning_default(ctx, (fcl_tune_id)i));
     int cpu = (fcl_ctx_device(ctx)->type & CL_DEVICE_TYPE_CPU) != 0;
     const fcl_tune_param *rw = fcl_tune_param_info(FCL_T_LOSS_ROW_WG);
-    cr_expect_eq(fcl_tuning_default(ctx, FCL_T_LOSS_ROW_WG), cpu ? rw->cpu : rw->other);
+    cr_expect_eq(fcl_tuning_default(ctx, FCL_T_LOSS_ROW_WG), cpu ? rw->cpu : rw->other);   /* no CPU256 entry */
 
     fcl_tune_id first;
     int n = fcl_tune_family_params(FCL_TF_LOSS, &first), v[FCL_T_COUNT], back[FCL_T_COUNT];
@@ -147,4 +147,60 @@ Test(tuning, environment_overrides)
     cr_expect_null(make_ctx(FCL_ERR_INVALID_ARG, msg, sizeof msg));
     cr_expect(strstr(msg, "FACECL_TUNING") && strstr(msg, "CONV_TM=9") && strstr(msg, "1..8"), "message: %s", msg);
     unsetenv("FACECL_TUNING");
+}
+
+/* The column a device takes its defaults from: CPUs by their native float width (8: AVX2's
+ * column, 16 or not reported: the AVX-512 one), every other type the GPU column; AS_CPU entries
+ * of the 256-bit column fall back to the CPU value, and every column passes the family checks. */
+Test(tuning, column_by_vector_width)
+{
+    fcl_device_info avx2 = {0}, avx512 = {0}, unknown = {0}, sse = {0}, gpu = {0};
+    avx2.type = avx512.type = unknown.type = sse.type = CL_DEVICE_TYPE_CPU;
+    avx2.native_float_width = 8;
+    avx512.native_float_width = 16;
+    sse.native_float_width = 4;
+    gpu.type = CL_DEVICE_TYPE_GPU;
+    gpu.native_float_width = 8;   /* a GPU's width does not matter */
+    cr_expect_eq(fcl_tune_column_of(&avx2), FCL_TUNE_COL_CPU256);
+    cr_expect_eq(fcl_tune_column_of(&sse), FCL_TUNE_COL_CPU256);
+    cr_expect_eq(fcl_tune_column_of(&avx512), FCL_TUNE_COL_CPU);
+    cr_expect_eq(fcl_tune_column_of(&unknown), FCL_TUNE_COL_CPU);
+    cr_expect_eq(fcl_tune_column_of(&gpu), FCL_TUNE_COL_OTHER);
+
+    /* conv_gemm_nn's block: 8 x float8 accumulators or fewer (16 ymm registers) on AVX2, the
+     * AVX-512 block (float16 columns) on 512-bit CPUs, the table's values on GPUs */
+    const fcl_tune_param *mb = fcl_tune_param_info(FCL_T_CONV_MB), *vw = fcl_tune_param_info(FCL_T_CONV_VW);
+    cr_expect_eq(fcl_tune_param_default(FCL_T_CONV_VW, FCL_TUNE_COL_CPU256), 8);
+    cr_expect_eq(fcl_tune_param_default(FCL_T_CONV_TW, FCL_TUNE_COL_CPU256), 8);
+    cr_expect_eq(fcl_tune_param_default(FCL_T_CONV_VW, FCL_TUNE_COL_CPU), 16);
+    int acc = fcl_tune_param_default(FCL_T_CONV_MB, FCL_TUNE_COL_CPU256) *
+              fcl_tune_param_default(FCL_T_CONV_NV, FCL_TUNE_COL_CPU256);
+    cr_expect(acc >= 8 && acc <= 12, "AVX2 block of %d accumulators", acc);
+    cr_expect_eq(fcl_tune_param_default(FCL_T_CONV_MB, FCL_TUNE_COL_CPU), mb->cpu);
+    cr_expect_eq(fcl_tune_param_default(FCL_T_CONV_MB, FCL_TUNE_COL_OTHER), mb->other);
+    cr_expect_eq(fcl_tune_param_default(FCL_T_CONV_VW, FCL_TUNE_COL_OTHER), vw->other);
+    cr_expect_eq(fcl_tune_param_default(FCL_T_COUNT, FCL_TUNE_COL_CPU), 0);
+
+    for (int f = 0; f < FCL_TF_COUNT; f++) {
+        fcl_tune_id first;
+        int n = fcl_tune_family_params((fcl_tune_family)f, &first), v[FCL_T_COUNT];
+        for (int i = 0; i < n; i++) {
+            const fcl_tune_param *p = fcl_tune_param_info((fcl_tune_id)(first + i));
+            v[i] = fcl_tune_param_default((fcl_tune_id)(first + i), FCL_TUNE_COL_CPU256);
+            cr_expect_eq(v[i], p->cpu256 == FCL_TUNE_AS_CPU ? p->cpu : p->cpu256, "%s", p->name);
+        }
+        fcl_error e = {0};
+        cr_expect_eq(fcl_tune_check((fcl_tune_family)f, v, n, &e), FCL_OK, "%s CPU256 defaults: %s",
+                     fcl_tune_family_name((fcl_tune_family)f), e.msg);
+    }
+
+    /* a context on this machine takes its device's column */
+    unsetenv("FACECL_TUNING");
+    fcl_ctx *ctx = make_ctx(FCL_OK, NULL, 0);
+    fcl_tune_column col = fcl_tune_column_of(fcl_ctx_device(ctx));
+    for (int i = 0; i < FCL_T_COUNT; i++)
+        cr_expect_eq(fcl_tuning_default(ctx, (fcl_tune_id)i), fcl_tune_param_default((fcl_tune_id)i, col));
+    if (fcl_ctx_device(ctx)->type & CL_DEVICE_TYPE_CPU)
+        cr_expect_gt(fcl_ctx_device(ctx)->native_float_width, 0u, "the CPU reports no native float width");
+    fcl_ctx_destroy(ctx);
 }

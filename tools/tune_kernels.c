@@ -76,8 +76,10 @@ static fcl_status config_apply(fcl_ctx *ctx, const config *c)
 }
 
 /* The moves tried from the current values of a family, in order. conv on CPUs (CONV_GPU 0):
- * the register blocks in pairs (rows x float8 columns of conv_gemm_nn, CONV_MB x CONV_NV; dy
- * rows x B rows of conv_gemm_nt, CONV_TM x CONV_TN), then work-group sizes, the im2col chunk,
+ * the register blocks with their vector width (rows x columns x width of conv_gemm_nn, CONV_MB x
+ * CONV_NV x CONV_VW; dy rows x B rows x width of conv_gemm_nt, CONV_TM x CONV_TN x CONV_TW): the
+ * AVX-512 blocks (float16, 32 registers) and the AVX2 ones (float8, <= 12 accumulators of 16
+ * registers), so either CPU's defaults reach the other's; then work-group sizes, the im2col chunk,
  * the vector widths, the algorithm of 3x3 stride-1 convs (CONV_WINO 0/1/2) and of their weight
  * gradient (CONV_WGRAD 0/1/2), the GEMM's right-operand layout (CONV_BPANEL), which weight gradients
  * run on conv_gemm_nn (CONV_WG_NN), conv_gemm_nn's prefetch distance (CONV_PF), the chunks of the
@@ -85,8 +87,8 @@ static fcl_status config_apply(fcl_ctx *ctx, const config *c)
  * halved and doubled. */
 typedef struct move {
     int n;
-    fcl_tune_id id[2];
-    int value[2];
+    fcl_tune_id id[3];
+    int value[3];
 } move;
 
 static int moves_for(fcl_tune_family f, const int *cur, move *out, int max)
@@ -94,15 +96,21 @@ static int moves_for(fcl_tune_family f, const int *cur, move *out, int max)
     fcl_tune_id first;
     int n = fcl_tune_family_params(f, &first), k = 0;
 #define AT(id) cur[(id) - first]
-#define PAIR(a, va, b, vb) \
-    do { if (k < max && (AT(a) != (va) || AT(b) != (vb))) out[k++] = (move){2, {a, b}, {va, vb}}; } while (0)
+#define TRIPLE(a, va, b, vb, c, vc)                                                                   \
+    do {                                                                                            \
+        if (k < max && (AT(a) != (va) || AT(b) != (vb) || AT(c) != (vc)))                           \
+            out[k++] = (move){3, {a, b, c}, {va, vb, vc}};                                          \
+    } while (0)
 #define ONE(a, va) \
-    do { if (k < max && AT(a) != (va)) out[k++] = (move){1, {a, a}, {va, va}}; } while (0)
+    do { if (k < max && AT(a) != (va)) out[k++] = (move){1, {a, a, a}, {va, va, va}}; } while (0)
     if (f == FCL_TF_CONV && AT(FCL_T_CONV_GPU) == 0) {
-        static const int nn[][2] = {{8, 2}, {12, 1}, {16, 2}, {6, 4}, {8, 4}, {24, 1}};
-        static const int nt[][2] = {{2, 4}, {4, 8}, {8, 4}, {4, 2}};
-        for (int i = 0; i < 6; i++) PAIR(FCL_T_CONV_MB, nn[i][0], FCL_T_CONV_NV, nn[i][1]);
-        for (int i = 0; i < 4; i++) PAIR(FCL_T_CONV_TM, nt[i][0], FCL_T_CONV_TN, nt[i][1]);
+        /* AVX-512 (the CPU column's 8 x 2 x 16 and neighbours), then AVX2 (the CPU256 column's) */
+        static const int nn[][3] = {{8, 2, 16}, {12, 1, 16}, {6, 4, 8}, {4, 3, 8}, {5, 2, 8}, {6, 2, 8}, {8, 1, 8}};
+        static const int nt[][3] = {{4, 4, 16}, {2, 4, 16}, {4, 2, 16}, {4, 4, 8}, {4, 3, 8}, {3, 4, 8}, {4, 2, 8}};
+        for (size_t i = 0; i < sizeof nn / sizeof nn[0]; i++)
+            TRIPLE(FCL_T_CONV_MB, nn[i][0], FCL_T_CONV_NV, nn[i][1], FCL_T_CONV_VW, nn[i][2]);
+        for (size_t i = 0; i < sizeof nt / sizeof nt[0]; i++)
+            TRIPLE(FCL_T_CONV_TM, nt[i][0], FCL_T_CONV_TN, nt[i][1], FCL_T_CONV_TW, nt[i][2]);
         ONE(FCL_T_CONV_LNN, 4);
         ONE(FCL_T_CONV_LNN, 0);
         ONE(FCL_T_CONV_LNT, 4);
@@ -110,11 +118,8 @@ static int moves_for(fcl_tune_family f, const int *cur, move *out, int max)
         ONE(FCL_T_CONV_COL_KB, 1024);
         ONE(FCL_T_CONV_COL_KB, 16384);
         ONE(FCL_T_CONV_LOCAL, 8);
-        int vw = fcl_tune_param_find(FCL_TF_CONV, "CONV_VW"); /* register vector width, where the table has it */
-        if (vw >= 0) {
-            ONE((fcl_tune_id)vw, 16);
-            ONE((fcl_tune_id)vw, 8);
-        }
+        ONE(FCL_T_CONV_VW, 16); /* the width alone, at the blocks found */
+        ONE(FCL_T_CONV_VW, 8);
         ONE(FCL_T_CONV_TW, 16);
         ONE(FCL_T_CONV_TW, 8);
         for (int w = 0; w <= 2; w++) ONE(FCL_T_CONV_WINO, w); /* the algorithm of 3x3 stride-1 convs */
@@ -154,7 +159,7 @@ static int moves_for(fcl_tune_family f, const int *cur, move *out, int max)
     }
     return k;
 #undef AT
-#undef PAIR
+#undef TRIPLE
 #undef ONE
 }
 
@@ -282,8 +287,8 @@ int tune_kernels(tune_run *t, const tune_kernel_opts *o)
         const char *fname = fcl_tune_family_name((fcl_tune_family)f);
         fcl_tune_id first;
         int np = fcl_tune_family_params((fcl_tune_family)f, &first);
-        move mv[48];
-        int nm = moves_for((fcl_tune_family)f, cur.v[f], mv, 48);
+        move mv[64];
+        int nm = moves_for((fcl_tune_family)f, cur.v[f], mv, 64);
         for (int i = 0; i < nm; i++) {
             config c = cur;
             for (int j = 0; j < mv[i].n; j++) c.v[f][mv[i].id[j] - first] = mv[i].value[j];

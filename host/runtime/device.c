@@ -53,6 +53,10 @@ static void query_device(fcl_device_info *di, cl_platform_id p, cl_device_id d)
     if (clGetDeviceInfo(d, CL_DEVICE_LOCAL_MEM_SIZE, sizeof ul, &ul, NULL) == CL_SUCCESS) di->local_mem = ul;
     if (clGetDeviceInfo(d, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof ul, &ul, NULL) == CL_SUCCESS) di->max_alloc = ul;
     if (clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof sz, &sz, NULL) == CL_SUCCESS) di->max_work_group = sz;
+    /* the native width, not the preferred one: Intel's CPU runtime prefers 1 (it vectorises
+     * across work-items) but reports the register's 8 floats natively; PoCL reports both alike */
+    if (clGetDeviceInfo(d, CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT, sizeof u, &u, NULL) == CL_SUCCESS)
+        di->native_float_width = u;
     cl_device_local_mem_type lt = CL_LOCAL;
     if (clGetDeviceInfo(d, CL_DEVICE_LOCAL_MEM_TYPE, sizeof lt, &lt, NULL) == CL_SUCCESS)
         di->local_mem_is_global = (lt == CL_GLOBAL);

@@ -149,9 +149,23 @@ fcl_status fcl_tune_check(fcl_tune_family f, const int *values, int count, fcl_e
 
 /* ---- a context's values ------------------------------------------------------------------- */
 
+fcl_tune_column fcl_tune_column_of(const fcl_device_info *dev)
+{
+    if (!(dev->type & CL_DEVICE_TYPE_CPU)) return FCL_TUNE_COL_OTHER;
+    return dev->native_float_width >= 1 && dev->native_float_width <= 8 ? FCL_TUNE_COL_CPU256 : FCL_TUNE_COL_CPU;
+}
+
+int fcl_tune_param_default(fcl_tune_id id, fcl_tune_column col)
+{
+    if ((int)id < 0 || id >= FCL_T_COUNT) return 0;
+    const fcl_tune_param *p = &fcl_tune_table[id];
+    if (col == FCL_TUNE_COL_OTHER) return p->other;
+    return col == FCL_TUNE_COL_CPU256 && p->cpu256 != FCL_TUNE_AS_CPU ? p->cpu256 : p->cpu;
+}
+
 static int default_of(const fcl_ctx *ctx, fcl_tune_id id)
 {
-    return (ctx->dev.type & CL_DEVICE_TYPE_CPU) ? fcl_tune_table[id].cpu : fcl_tune_table[id].other;
+    return fcl_tune_param_default(id, fcl_tune_column_of(&ctx->dev));
 }
 
 /* Rebuilds the "-DNAME=V ..." options of family f from the context's values. */

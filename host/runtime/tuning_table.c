@@ -3,48 +3,53 @@
 #include "facecl/tune_cache.h"
 
 #define P2 FCL_TUNE_POW2
+#define AS_CPU FCL_TUNE_AS_CPU
 
-/* Indexed by fcl_tune_id; {family, name, CPU default, other default, min, max, flags, doc}.
- * CPU defaults keep the CPU-shaped kernels (one work-item streams a register block, groups of 1:
- * what PoCL runs fast); the other column (GPUs, accelerators) picks the GPU-shaped ones. Values
- * are measured, not guessed: say where a default came from. A device's measured values come from
- * its tuning cache (`facecl tune`), not from new columns here. */
+/* Indexed by fcl_tune_id; {family, name, CPU default, CPU256 default, other default, min, max,
+ * flags, doc}. CPU defaults keep the CPU-shaped kernels (one work-item streams a register block,
+ * groups of 1: what PoCL runs fast); the other column (GPUs, accelerators) picks the GPU-shaped
+ * ones. The CPU column was measured on AVX-512 (a 2-core Xeon, 32 zmm registers, 1 MiB L2); the
+ * CPU256 column is for CPUs whose native float vector is 8 wide (AVX2: 16 ymm registers, e.g.
+ * Zen 3 with 512 KiB L2), where the AVX-512 register blocks spill; AS_CPU: the CPU value
+ * (fcl_tune_column_of picks the column from CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT). Values are
+ * measured, not guessed: say where a default came from. A device's measured values come from its
+ * tuning cache (`facecl tune`), not from new columns here. */
 const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
     /* generic elementwise kernels: elements per work-item (PoCL vectorises straight-line code) */
-    [FCL_T_ELTWISE_WG] = {FCL_TF_ELTWISE, "FCL_WG", 64, 256, 1, 1024, 0, "work-group size of the elementwise kernels"},
-    [FCL_T_ELTWISE_VEC] = {FCL_TF_ELTWISE, "FCL_VEC", 8, 4, 2, 16, P2, "vector width (elements per load)"},
+    [FCL_T_ELTWISE_WG] = {FCL_TF_ELTWISE, "FCL_WG", 64, AS_CPU, 256, 1, 1024, 0, "work-group size of the elementwise kernels"},
+    [FCL_T_ELTWISE_VEC] = {FCL_TF_ELTWISE, "FCL_VEC", 8, AS_CPU, 4, 2, 16, P2, "vector width (elements per load)"},
     /* activations: FCL_VEC 8 was at least as fast as 4 and 16 on the bn rows below (noisy
      * shared machine) */
-    [FCL_T_ACT_VEC] = {FCL_TF_ACT, "FCL_VEC", 8, 4, 2, 16, P2, "vector width (elements per load)"},
+    [FCL_T_ACT_VEC] = {FCL_TF_ACT, "FCL_VEC", 8, AS_CPU, 4, 2, 16, P2, "vector width (elements per load)"},
     /* batch norm: FCL_BN_WG is the group size of the per-channel reductions. On PoCL CPUs one
      * work-item per channel streams it with float8s: `facecl bench ops` (ResNet-18 @112, batch
      * 32, 2-core EPYC) gave bn2d fwd_train 3.8 ms at WG 1 vs 10.3 ms at WG 64 on the stem's
      * 32x64x56^2 and 0.25 vs 1.2 ms on layer3 (WG 4: in between). GPUs keep the 256-wide tree
      * (the tests force both paths). */
-    [FCL_T_BN_VEC] = {FCL_TF_BN, "FCL_VEC", 8, 4, 2, 16, P2, "vector width (elements per load)"},
-    [FCL_T_BN_WG] = {FCL_TF_BN, "FCL_BN_WG", 1, 256, 0, 4096, 0,
+    [FCL_T_BN_VEC] = {FCL_TF_BN, "FCL_VEC", 8, AS_CPU, 4, 2, 16, P2, "vector width (elements per load)"},
+    [FCL_T_BN_WG] = {FCL_TF_BN, "FCL_BN_WG", 1, AS_CPU, 256, 0, 4096, 0,
                      "group size of the per-channel reductions (0: the device's 1-D size)"},
-    [FCL_T_BN_USE_SG] = {FCL_TF_BN, "FCL_USE_SG", 1, 1, 0, 1, 0, "1: subgroup reductions where the device has them"},
+    [FCL_T_BN_USE_SG] = {FCL_TF_BN, "FCL_USE_SG", 1, AS_CPU, 1, 0, 1, 0, "1: subgroup reductions where the device has them"},
     /* pooling: POOL_GPU 1 picks the one-element-per-work-item kernels and the work-group
      * reduction of global average pooling (cl/pool.cl), in groups of POOL_WG; CPUs keep the
      * float4/float8 blocks. The GPU values are unmeasured starting points (issue 9's `facecl
      * tune` measures). */
-    [FCL_T_POOL_GPU] = {FCL_TF_POOL, "POOL_GPU", 0, 1, 0, 1, 0, "1: the GPU-shaped kernels (one element per work-item)"},
-    [FCL_T_POOL_WG] = {FCL_TF_POOL, "POOL_WG", 256, 256, 1, 4096, 0, "work-group size of the GPU-shaped kernels"},
-    [FCL_T_POOL_USE_SG] = {FCL_TF_POOL, "FCL_USE_SG", 1, 1, 0, 1, 0, "1: subgroup reductions where the device has them"},
+    [FCL_T_POOL_GPU] = {FCL_TF_POOL, "POOL_GPU", 0, AS_CPU, 1, 0, 1, 0, "1: the GPU-shaped kernels (one element per work-item)"},
+    [FCL_T_POOL_WG] = {FCL_TF_POOL, "POOL_WG", 256, AS_CPU, 256, 1, 4096, 0, "work-group size of the GPU-shaped kernels"},
+    [FCL_T_POOL_USE_SG] = {FCL_TF_POOL, "FCL_USE_SG", 1, AS_CPU, 1, 0, 1, 0, "1: subgroup reductions where the device has them"},
     /* row kernels of the losses (cl/loss.cl, margin.cl, metric_loss.cl): FCL_ROW_WG > 0 puts a
      * row on a work-group of that size (0: a work-item per row). GPU value unmeasured. */
-    [FCL_T_LOSS_ROW_WG] = {FCL_TF_LOSS, "FCL_ROW_WG", 0, 128, 0, 4096, 0,
+    [FCL_T_LOSS_ROW_WG] = {FCL_TF_LOSS, "FCL_ROW_WG", 0, AS_CPU, 128, 0, 4096, 0,
                            "0: a work-item per row; > 0: a work-group of this size per row"},
-    [FCL_T_LOSS_USE_SG] = {FCL_TF_LOSS, "FCL_USE_SG", 1, 1, 0, 1, 0, "1: subgroup reductions where the device has them"},
-    [FCL_T_LOSS_VEC] = {FCL_TF_LOSS, "FCL_VEC", 16, 4, 2, 16, P2, "vector width of the one-row-per-work-item kernels"},
+    [FCL_T_LOSS_USE_SG] = {FCL_TF_LOSS, "FCL_USE_SG", 1, AS_CPU, 1, 0, 1, 0, "1: subgroup reductions where the device has them"},
+    [FCL_T_LOSS_VEC] = {FCL_TF_LOSS, "FCL_VEC", 16, AS_CPU, 4, 2, 16, P2, "vector width of the one-row-per-work-item kernels"},
     /* LayerNorm2d / weight standardisation and the ResNeSt attention sums: the device's 1-D size */
-    [FCL_T_NORM_WG] = {FCL_TF_NORM, "FCL_NORM_WG", 0, 0, 0, 4096, 0,
+    [FCL_T_NORM_WG] = {FCL_TF_NORM, "FCL_NORM_WG", 0, AS_CPU, 0, 0, 4096, 0,
                        "group size of the per-channel reductions (0: the device's 1-D size)"},
-    [FCL_T_NORM_USE_SG] = {FCL_TF_NORM, "FCL_USE_SG", 1, 1, 0, 1, 0, "1: subgroup reductions where the device has them"},
-    [FCL_T_ATTN_WG] = {FCL_TF_ATTN, "FCL_ATTN_WG", 0, 0, 0, 4096, 0,
+    [FCL_T_NORM_USE_SG] = {FCL_TF_NORM, "FCL_USE_SG", 1, AS_CPU, 1, 0, 1, 0, "1: subgroup reductions where the device has them"},
+    [FCL_T_ATTN_WG] = {FCL_TF_ATTN, "FCL_ATTN_WG", 0, AS_CPU, 0, 0, 4096, 0,
                        "group size of the attention-gradient sums (0: the device's 1-D size)"},
-    [FCL_T_ATTN_USE_SG] = {FCL_TF_ATTN, "FCL_USE_SG", 1, 1, 0, 1, 0, "1: subgroup reductions where the device has them"},
+    [FCL_T_ATTN_USE_SG] = {FCL_TF_ATTN, "FCL_USE_SG", 1, AS_CPU, 1, 0, 1, 0, "1: subgroup reductions where the device has them"},
     /* conv2d (cl/conv.cl, cl/conv_dw.cl): register blocks of the GEMM kernels (CONV_MB rows x
      * CONV_NV x CONV_VW floats of conv_gemm_nn; CONV_TM x CONV_TN float8 accumulators of conv_gemm_nt),
      * work-group sizes along dim 0 (CONV_LNN / CONV_LNT for the GEMMs, CONV_LOCAL for the other
@@ -55,7 +60,15 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * slower. Work-groups of 1: PoCL's own choice is the largest group dividing the range, which
      * can leave one or two groups (one thread) per launch. The other column is unmeasured:
      * smaller register blocks. */
-    [FCL_T_CONV_MB] = {FCL_TF_CONV, "CONV_MB", 8, 4, 1, 32, 0, "output rows (channels) per work-item of conv_gemm_nn"},
+    /* CPU256 column (AVX2, 16 ymm registers): conv_gemm_nn's 8 x 2 x float16 block is 32 ymm
+     * accumulators and spills; 6 rows x 2 float8 (12 accumulators + 2 B vectors + a broadcast).
+     * Measured on a 2-core Zen 3 (PoCL 3.1 pthread-haswell, 512 KiB L2, shared and loaded, so
+     * process CPU ms of `facecl bench ops --filter resnet`, the convs weighted by their count in
+     * the network, TW 8, alternating runs; ResNet-18 / ResNet-50's 1x1s): 8 x 2 x 16 (TW 16)
+     * 1858 / 3140 (1 run); 6 x 2 1136-1520 / 1542-2157 (5 runs); 5 x 2 1130-1440 / 1549-2078 (5);
+     * 4 x 3 1221-1511 / 1805-2137 (5); 4 x 2 1261-1436 / 1994-2391 (2); 8 x 1 1140-1568 /
+     * 1833-2553 (3); 7 x 2 (14) 1692-1844 / 2602-3007 (3); 3 x 4 1766-1871 / 2712-2895 (2). */
+    [FCL_T_CONV_MB] = {FCL_TF_CONV, "CONV_MB", 8, 6, 4, 1, 32, 0, "output rows (channels) per work-item of conv_gemm_nn"},
     /* CONV_NV x CONV_VW: the columns of conv_gemm_nn's register block, as CONV_NV vectors of
      * CONV_VW floats. float8 fills AVX2's 256-bit FMA; AVX-512 needs float16 (`facecl bench`'s
      * FMA probe on the 2-core Xeon: float8 ~255, float16 ~470 GFLOP/s). The CPU column keeps the
@@ -69,20 +82,28 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * 64-multiples) against 12 x 1 (same machine, loaded, CPU ms of `facecl bench ops --filter
      * resnet18`, 3 alternating runs): forward convs 172 -> 137 ms, data gradients 159 -> 149 ms,
      * weight gradients (all on conv_gemm_nn) 175 -> 151 ms. */
-    [FCL_T_CONV_NV] = {FCL_TF_CONV, "CONV_NV", 2, 1, 1, 4, 0, "column vectors (of CONV_VW floats) per work-item of conv_gemm_nn"},
-    [FCL_T_CONV_VW] = {FCL_TF_CONV, "CONV_VW", 16, 8, 8, 16, P2, "float vector width of conv_gemm_nn's columns (8 or 16)"},
-    [FCL_T_CONV_TM] = {FCL_TF_CONV, "CONV_TM", 4, 2, 1, 8, 0, "rows of dy per work-item of conv_gemm_nt"},
-    [FCL_T_CONV_TN] = {FCL_TF_CONV, "CONV_TN", 4, 2, 1, 8, 0, "rows of B per work-item of conv_gemm_nt"},
+    [FCL_T_CONV_NV] = {FCL_TF_CONV, "CONV_NV", 2, 2, 1, 1, 4, 0, "column vectors (of CONV_VW floats) per work-item of conv_gemm_nn"},
+    /* CPU256: float8, one ymm register (a float16 is two, doubling the block's registers) */
+    [FCL_T_CONV_VW] = {FCL_TF_CONV, "CONV_VW", 16, 8, 8, 8, 16, P2, "float vector width of conv_gemm_nn's columns (8 or 16)"},
+    /* CPU256 4 x 3 float8 accumulators (12 of 16 ymm; 4 x 4 is 16 plus the loads and spills):
+     * heads' casia linear 128x512>10575 forward (all on conv_gemm_nt, Zen 3, CPU ms, 2 alternating
+     * runs, TW 8) 4 x 4 38.6 / 38.6, 4 x 3 25.0 / 24.7, 4 x 2 33.8 / 25.9, 2 x 4 27.8 / 33.3, 3 x 4
+     * 41.6 / 40.5; ResNet-50's bwd_weight convs (bench ops as for CONV_MB, 6 x 2 x 8, 2 alternating
+     * runs) 4 x 4 604-659, 4 x 3 550-571, 3 x 4 604-708, 2 x 4 572-608, 3 x 3 620-625, 4 x 2 675-684. */
+    [FCL_T_CONV_TM] = {FCL_TF_CONV, "CONV_TM", 4, 4, 2, 1, 8, 0, "rows of dy per work-item of conv_gemm_nt"},
+    [FCL_T_CONV_TN] = {FCL_TF_CONV, "CONV_TN", 4, 3, 2, 1, 8, 0, "rows of B per work-item of conv_gemm_nt"},
     /* CONV_TW 16 fills AVX-512 in the weight gradient (ResNet-18's bwd_weight convs: 177-196 ms of
      * CPU time against 209-253 at 8, loaded machine, 3 alternating runs); on AVX2 the compiler
-     * splits a float16 into two float8s. */
-    [FCL_T_CONV_TW] = {FCL_TF_CONV, "CONV_TW", 16, 8, 8, 16, P2,
+     * splits a float16 into two float8s. CPU256 8: on the Zen 3 above (lead's quiet run, 1 each,
+     * wall ms of all convs, 4 x 3 x 8 blocks) ResNet-18 774 -> 611, ResNet-50 966 -> 766 ms at
+     * TW 16 -> 8 (the 4 x 4 float16 accumulators are 32 ymm). */
+    [FCL_T_CONV_TW] = {FCL_TF_CONV, "CONV_TW", 16, 8, 8, 8, 16, P2,
                        "float vector width of conv_gemm_nt and conv_bias_grad along the pixels (8 or 16)"},
-    [FCL_T_CONV_LNN] = {FCL_TF_CONV, "CONV_LNN", 1, 16, 0, 4096, 0, "work-group size of conv_gemm_nn (0: the driver's)"},
-    [FCL_T_CONV_LNT] = {FCL_TF_CONV, "CONV_LNT", 1, 16, 0, 4096, 0, "work-group size of conv_gemm_nt (0: the driver's)"},
-    [FCL_T_CONV_LOCAL] = {FCL_TF_CONV, "CONV_LOCAL", 1, 0, 0, 4096, 0,
+    [FCL_T_CONV_LNN] = {FCL_TF_CONV, "CONV_LNN", 1, AS_CPU, 16, 0, 4096, 0, "work-group size of conv_gemm_nn (0: the driver's)"},
+    [FCL_T_CONV_LNT] = {FCL_TF_CONV, "CONV_LNT", 1, AS_CPU, 16, 0, 4096, 0, "work-group size of conv_gemm_nt (0: the driver's)"},
+    [FCL_T_CONV_LOCAL] = {FCL_TF_CONV, "CONV_LOCAL", 1, AS_CPU, 0, 0, 4096, 0,
                           "work-group size of the other CPU-shaped kernels (0: the driver's)"},
-    [FCL_T_CONV_COL_KB] = {FCL_TF_CONV, "CONV_COL_KB", 4096, 65536, 1, 1 << 22, 0,
+    [FCL_T_CONV_COL_KB] = {FCL_TF_CONV, "CONV_COL_KB", 4096, AS_CPU, 65536, 1, 1 << 22, 0,
                            "im2col workspace budget in KiB (images go in chunks that fit)"},
     /* CONV_LINEAR: the row-major GEMMs of linear layers, margin heads and pair similarities
      * (fcl_op_gemm, host/ops/op_util.c): 0 CLBlast (on CPUs only below 2^26 multiply-adds: a
@@ -90,7 +111,7 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * facecl's conv GEMMs, the kernel chosen by shape (conv_gemm_nt for A B^T, sliced
      * conv_gemm_nn for long reductions, conv_gemm_nn otherwise); 2 / 3 force conv_gemm_nn / the
      * other two (for the op tests). */
-    [FCL_T_CONV_LINEAR] = {FCL_TF_CONV, "CONV_LINEAR", 1, 0, 0, 3, 0,
+    [FCL_T_CONV_LINEAR] = {FCL_TF_CONV, "CONV_LINEAR", 1, AS_CPU, 0, 0, 3, 0,
                            "linear layers and margin heads: 0 CLBlast, 1 conv GEMMs by shape, 2 conv_gemm_nn, 3 conv_gemm_nt"},
     /* GPUs and accelerators: the GPU-shaped kernels (cl/conv_gpu.cl, cl/conv_dw_gpu.cl): a
      * 64x64 output tile per work-group of 16x16, 16 deep in local memory, 4x4 outputs per
@@ -98,18 +119,18 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * the device's limits say so), groups of 256 for the per-element and reduction kernels
      * (CONV_GWG). A textbook starting point, unmeasured on a GPU so far: `facecl tune` (issue
      * 9) is where measured values come from. Tests force these on CPUs too. */
-    [FCL_T_CONV_GPU] = {FCL_TF_CONV, "CONV_GPU", 0, 1, 0, 1, 0, "1: the GPU-shaped kernels (conv_gpu.cl, conv_dw_gpu.cl)"},
-    [FCL_T_CONV_GM] = {FCL_TF_CONV, "CONV_GM", 64, 64, 1, 1024, 0, "GPU GEMM tile rows per work-group (a multiple of CONV_GWM)"},
-    [FCL_T_CONV_GN] = {FCL_TF_CONV, "CONV_GN", 64, 64, 1, 1024, 0,
+    [FCL_T_CONV_GPU] = {FCL_TF_CONV, "CONV_GPU", 0, AS_CPU, 1, 0, 1, 0, "1: the GPU-shaped kernels (conv_gpu.cl, conv_dw_gpu.cl)"},
+    [FCL_T_CONV_GM] = {FCL_TF_CONV, "CONV_GM", 64, AS_CPU, 64, 1, 1024, 0, "GPU GEMM tile rows per work-group (a multiple of CONV_GWM)"},
+    [FCL_T_CONV_GN] = {FCL_TF_CONV, "CONV_GN", 64, AS_CPU, 64, 1, 1024, 0,
                        "GPU GEMM tile columns per work-group (a multiple of CONV_GWN)"},
-    [FCL_T_CONV_GK] = {FCL_TF_CONV, "CONV_GK", 16, 16, 1, 64, 0, "GPU GEMM tile depth in local memory"},
-    [FCL_T_CONV_GWM] = {FCL_TF_CONV, "CONV_GWM", 4, 4, 1, 8, 0, "GPU GEMM outputs per work-item along rows"},
-    [FCL_T_CONV_GWN] = {FCL_TF_CONV, "CONV_GWN", 4, 4, 1, 8, 0, "GPU GEMM outputs per work-item along columns"},
-    [FCL_T_CONV_GWG] = {FCL_TF_CONV, "CONV_GWG", 256, 256, 1, 1 << 20, 0,
+    [FCL_T_CONV_GK] = {FCL_TF_CONV, "CONV_GK", 16, AS_CPU, 16, 1, 64, 0, "GPU GEMM tile depth in local memory"},
+    [FCL_T_CONV_GWM] = {FCL_TF_CONV, "CONV_GWM", 4, AS_CPU, 4, 1, 8, 0, "GPU GEMM outputs per work-item along rows"},
+    [FCL_T_CONV_GWN] = {FCL_TF_CONV, "CONV_GWN", 4, AS_CPU, 4, 1, 8, 0, "GPU GEMM outputs per work-item along columns"},
+    [FCL_T_CONV_GWG] = {FCL_TF_CONV, "CONV_GWG", 256, AS_CPU, 256, 1, 1 << 20, 0,
                         "group size of the GPU per-element and reduction kernels (capped by the device)"},
-    [FCL_T_CONV_GSPLIT] = {FCL_TF_CONV, "CONV_GSPLIT", 16, 16, 1, 1024, 0,
+    [FCL_T_CONV_GSPLIT] = {FCL_TF_CONV, "CONV_GSPLIT", 16, AS_CPU, 16, 1, 1024, 0,
                            "most K slices of a GPU weight-gradient GEMM (1: no split)"},
-    [FCL_T_CONV_USE_SG] = {FCL_TF_CONV, "FCL_USE_SG", 1, 1, 0, 1, 0,
+    [FCL_T_CONV_USE_SG] = {FCL_TF_CONV, "FCL_USE_SG", 1, AS_CPU, 1, 0, 1, 0,
                            "1: subgroup reductions in the GPU-shaped kernels where the device has them"},
     /* CONV_WINO 1: dense 3x3 stride-1 convolutions (forward and data gradient) through Winograd
      * F(2x2, 3x3) (host/ops/conv_wino.c) where the algorithm is automatic and 16 or more channels go
@@ -135,7 +156,7 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * rounding (PyTorch's own float32 gradients 4.6e-2 off: tools/torch_parity.py REGNET_X_SIZE) and
      * is now made at 48 px, where GEMM and Winograd are both 2.2e-4 off. Other devices: 0 (the
      * GPU-shaped kernels run there). */
-    [FCL_T_CONV_WINO] = {FCL_TF_CONV, "CONV_WINO", 2, 0, 0, 2, 0,
+    [FCL_T_CONV_WINO] = {FCL_TF_CONV, "CONV_WINO", 2, AS_CPU, 0, 0, 2, 0,
                          "dense 3x3 stride-1 convs (fwd, bwd data) when automatic: 0 GEMM, 1 Winograd F(2x2,3x3), "
                          "2 F(4x4,3x3)"},
     /* CONV_WGRAD 1: the weight gradient of dense 3x3 stride-1 convolutions through Winograd
@@ -152,7 +173,7 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * 64.6-68.2 -> 74.0-75.4 img/s. (F(3x3, 4x4) on 512x4^2 was slower than F(3x3, 2x2) on the
      * earlier GEMM blocks: 36 planes of K x C for 1 tile an image.) Other devices: 0 (the
      * GPU-shaped kernels run there). */
-    [FCL_T_CONV_WGRAD] = {FCL_TF_CONV, "CONV_WGRAD", 2, 0, 0, 2, 0,
+    [FCL_T_CONV_WGRAD] = {FCL_TF_CONV, "CONV_WGRAD", 2, AS_CPU, 0, 0, 2, 0,
                           "dense 3x3 stride-1 weight gradients: 0 GEMM, 1 Winograd F(3x3,2x2), 2 F(3x3,4x4)"},
     /* CONV_BPANEL 1: conv_gemm_nn's right operand, where it is built (im2col, the gathered dy of
      * the data gradient, a linear layer's gathered input), is written in panels of CONV_NB columns
@@ -160,7 +181,7 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * per row, rows a whole image row-length apart (beyond the stride prefetcher's reach).
      * ResNet-18 @112 b32 forward convs, CPU ms (bench ops, loaded Xeon, 3 alternating runs, 12 x 1
      * blocks): 172 rows vs 158 panels (stem 34.6 -> 28.0, layer3 23.4 -> 19.8). */
-    [FCL_T_CONV_BPANEL] = {FCL_TF_CONV, "CONV_BPANEL", 1, 0, 0, 1, 0,
+    [FCL_T_CONV_BPANEL] = {FCL_TF_CONV, "CONV_BPANEL", 1, AS_CPU, 0, 0, 1, 0,
                            "1: conv_gemm_nn's built right operands in panels of CONV_NB columns (0: rows)"},
     /* CONV_WG_NN: the weight gradient of layers with few output pixels an image runs on
      * conv_gemm_nn (dW = dy * col^T: dy packed, col^T in column panels by conv_im2col_tpanel)
@@ -171,7 +192,7 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * 1 blocks) / 151 (8 x 2); layer4 512x4^2 64.6 -> 26.4, layer3 34.4 -> 17.5, stem 28.3 -> 28.8.
      * Up to 256 only: MobileNetV2's 1x1s on 56^2 and 28^2 (few channels, many pixels) stay faster
      * on conv_gemm_nt (b2 expand 16x56^2>96: 7.5 vs 17.4 ms). Other devices: 0 (conv_gpu.cl's). */
-    [FCL_T_CONV_WG_NN] = {FCL_TF_CONV, "CONV_WG_NN", 256, 0, 0, 1 << 30, 0,
+    [FCL_T_CONV_WG_NN] = {FCL_TF_CONV, "CONV_WG_NN", 256, AS_CPU, 0, 0, 1 << 30, 0,
                           "weight gradient on conv_gemm_nn when output pixels an image <= this (0: never)"},
     /* CONV_PF: conv_gemm_nn prefetches its A and B streams this many k steps ahead (prefetcht0
      * through clang's builtin; 0: none). perf annotate had the inner loop stalled on its two B
@@ -181,7 +202,7 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * 1152 x 1568 154 -> 172, 512 x 2304 x 512 157 -> 172, 128 x 576 x 6272 125 -> 147, 64 x 64
      * x 25088 116 -> 131. 8 and 32+ were slower than 16-24. PoCL only (cl/conv.cl: Intel's CPU
      * runtime ran OpenCL's prefetch() ~1.8x slower, so other drivers get none). Other devices: 0. */
-    [FCL_T_CONV_PF] = {FCL_TF_CONV, "CONV_PF", 16, 0, 0, 256, 0,
+    [FCL_T_CONV_PF] = {FCL_TF_CONV, "CONV_PF", 16, AS_CPU, 0, 0, 256, 0,
                        "software prefetch distance of conv_gemm_nn's A and B streams in k steps (0: none; PoCL only)"},
     /* CONV_IMPLICIT (bits: 1 forward, 2 data gradient, 8 weight gradient; 4: any strided conv with
      * more than one tap (the forward: with 16+ input channels), else 25 or more taps: ResNet's 7x7
@@ -195,7 +216,7 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * passes with 9) and `facecl tune` may pick 13.
      * The data gradient (polyphase, no col2im) is mixed on this CPU (layer4.0 better, layer2.0
      * worse). Other devices: 0 (unmeasured). */
-    [FCL_T_CONV_IMPLICIT] = {FCL_TF_CONV, "CONV_IMPLICIT", 9, 0, 0, 15, 0,
+    [FCL_T_CONV_IMPLICIT] = {FCL_TF_CONV, "CONV_IMPLICIT", 9, AS_CPU, 0, 0, 15, 0,
                              "strided dense convs on the implicit GEMM: bits 1 forward, 2 data gradient, 8 weight gradient, 4 also < 25 taps (0: none)"},
     /* CONV_NT_KB: the image chunks of the weight gradient on conv_gemm_nt (KiB of dy + x / im2col
      * rows a chunk streams; 0: CONV_COL_KB's chunks). Each work-item streams its TM rows of dy and
@@ -206,7 +227,7 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * 34.6-36.8 / 17.2-17.5 / 17.5-18.4 / 17.3-18.6, l1 reduce 256>64 17.3-19.2 / 9.1-10.4 / 9.8-10.2.
      * A chunk's partial sums are added to dW chunk by chunk (the order changes with the chunk, as
      * with CONV_COL_KB). Other devices: 0. */
-    [FCL_T_CONV_NT_KB] = {FCL_TF_CONV, "CONV_NT_KB", 1024, 0, 0, 1 << 22, 0,
+    [FCL_T_CONV_NT_KB] = {FCL_TF_CONV, "CONV_NT_KB", 1024, AS_CPU, 0, 0, 1 << 22, 0,
                           "image chunk budget (KiB) of the weight gradient on conv_gemm_nt (0: CONV_COL_KB)"},
     /* CONV_B1X1: 1x1 stride-1 convs (forward, data gradient) whose P pixels an image are not a
      * multiple of CONV_VW read x / dy in place as conv_gemm_nn's right operand when P >= this (and
@@ -218,7 +239,7 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * 11.7-12.2 -> 7.5-8.3, l3 reduce0 fwd 17.5-18.1 -> 14.1-14.5; 7^2 (P 49, most blocks cross)
      * mixed: l3 expand fwd 8.4-8.6 -> 9.7-11.3, l4 reduce0 bwd_data 15.5-16.5 -> 17.7-18.2, l3
      * expand bwd_data 9.7-10.7 -> 8.3-9.6: so from 100 pixels. Other devices: 0. */
-    [FCL_T_CONV_B1X1] = {FCL_TF_CONV, "CONV_B1X1", 100, 0, 0, 1 << 30, 0,
+    [FCL_T_CONV_B1X1] = {FCL_TF_CONV, "CONV_B1X1", 100, AS_CPU, 0, 0, 1 << 30, 0,
                          "1x1 convs read x / dy in place from this many pixels an image when not whole vectors (0: never)"},
 };
 /* the tuner and the tuning cache hold a family's values in arrays of FCL_TUNE_MAX_PARAMS (conv,

@@ -32,6 +32,10 @@ typedef struct fcl_device_info {
     size_t max_work_group;
     int has_fp16, has_fp64;
     int local_mem_is_global;              /* CL_GLOBAL: "local" memory is ordinary RAM (CPUs) */
+    unsigned native_float_width;          /* CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT (0: not reported): floats in
+                                           * one SIMD register on CPUs: PoCL's pthread-haswell and Intel's CPU
+                                           * runtime on AVX2 say 8, PoCL on AVX-512 targets 16; picks the
+                                           * tuning table's CPU column (facecl/tuning.h) */
 } fcl_device_info;
 
 /* Lists every device of every platform. *out is malloc'd (free with fcl_devices_free).

@@ -2,6 +2,8 @@
 #ifndef FACECL_TUNING_H
 #define FACECL_TUNING_H
 
+#include <limits.h>
+
 #include "facecl/context.h"
 
 /* Every kernel family and every parameter has an id; the table (host/runtime/tuning_table.c)
@@ -46,11 +48,22 @@ typedef enum fcl_tune_id {
 enum {
     FCL_TUNE_POW2 = 1,    /* must be a power of two */
 };
+#define FCL_TUNE_AS_CPU INT_MIN   /* a cpu256 entry: the same default as the cpu column */
+
+/* The table's columns; a device takes its defaults from one (fcl_tune_column_of). */
+typedef enum fcl_tune_column {
+    FCL_TUNE_COL_CPU,     /* CPUs with 512-bit float vectors (AVX-512), or that do not say */
+    FCL_TUNE_COL_CPU256,  /* CPUs with native float width 8 or less (AVX2, 16 registers) */
+    FCL_TUNE_COL_OTHER,   /* GPUs, accelerators */
+} fcl_tune_column;
 
 typedef struct fcl_tune_param {
     fcl_tune_family family;
     const char *name;     /* "CONV_MB": the -D name and the name in $FACECL_TUNING */
-    int cpu;              /* default on CL_DEVICE_TYPE_CPU devices */
+    int cpu;              /* default on CL_DEVICE_TYPE_CPU devices with 16-float (512-bit) registers, or
+                           * that do not report their native float width */
+    int cpu256;           /* default on CPUs with native float vectors of 8 or fewer (AVX2: 16 ymm
+                           * registers of 8 floats); FCL_TUNE_AS_CPU: the cpu value */
     int other;            /* default on every other device (GPUs, accelerators) */
     int min, max;         /* inclusive range */
     unsigned flags;       /* FCL_TUNE_* */
@@ -68,6 +81,11 @@ int fcl_tune_param_find(fcl_tune_family f, const char *name);       /* its fcl_t
  * and the family's joint rules (conv: CONV_GM a multiple of CONV_GWM, ...). The message names
  * the family, the parameter, its value and its range. A tuner can skip a candidate with it. */
 fcl_status fcl_tune_check(fcl_tune_family f, const int *values, int count, fcl_error *err);
+/* The column of a device: CPUs by CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT (1..8: cpu256; 16 or
+ * not reported: cpu), every other device type: other. Pure logic (testable on made-up infos). */
+fcl_tune_column fcl_tune_column_of(const fcl_device_info *dev);
+/* One parameter's default in a column (cpu256's FCL_TUNE_AS_CPU resolved); 0 out of range. */
+int fcl_tune_param_default(fcl_tune_id id, fcl_tune_column col);
 
 /* ---- a context's values ------------------------------------------------------------------- */
 /* The current value of one parameter (an array read: fine on every launch). */
