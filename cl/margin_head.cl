@@ -94,22 +94,34 @@ __kernel void head_bwd_stats(FCL_TENSOR(st), FCL_TENSOR(dxn), FCL_CTENSOR(z), FC
     dxn[dxn_off + i] = t + (gy * target_f(c[y], &p, &df) - softmax_grad(r[y], mx, lse_m, coef, off) * c[y]);
 }
 
+/* head_bwd_dw's register block (the "loss" tuning family, host/runtime/tuning_table.c):
+ * HEAD_MB rows of dW x HEAD_NV vectors of HEAD_VW floats, HEAD_MB HEAD_NV accumulators plus
+ * HEAD_NV loads of x and a broadcast of D per step (AVX2: 16 ymm registers). */
+#if !defined(HEAD_MB) || !defined(HEAD_NV) || !defined(HEAD_VW)
+#error "HEAD_MB / HEAD_NV / HEAD_VW come from the \"loss\" tuning family"
+#endif
+#define HEAD_NB (HEAD_NV * HEAD_VW)
+#define HV FCL_CAT(float, HEAD_VW)
+#define HV_LOAD FCL_CAT(vload, HEAD_VW)
+#define HV_STORE FCL_CAT(vstore, HEAD_VW)
+
 /* D^T in panels of HEAD_MB classes, the left operand of head_bwd_dw: D[i, j] at
  * ((j / HEAD_MB) n + i) HEAD_MB + j % HEAD_MB, so that a work-item's HEAD_MB classes at every
  * step of its reduction over the batch are one sequential stream (read from D itself, every
- * step was a new page: 128 pages per work-item at batch 128). */
-#define HEAD_MB 8
+ * step was a new page: 128 pages per work-item at batch 128). The buffer holds
+ * ceil(k / HEAD_MB) HEAD_MB rows of n. */
 #define HEAD_PANEL(dt, n, i, j) ((dt)[((j) / HEAD_MB * (n) + (i)) * HEAD_MB + (j) % HEAD_MB])
 inline void head_panel_store(__global float *dt, int n, int i, int j, VF v)   /* j: a multiple of FCL_VEC */
 {
-#if FCL_VEC == 16
-    vstore8(v.lo, 0, &HEAD_PANEL(dt, n, i, j));
-    vstore8(v.hi, 0, &HEAD_PANEL(dt, n, i, j + 8));
-#elif FCL_VEC == 8
-    vstore8(v, 0, &HEAD_PANEL(dt, n, i, j));
-#else
     float t[FCL_VEC];
     VSTORE(v, 0, t);
+    /* 4 (2) classes from a multiple of 4 (2) are adjacent in one panel row when HEAD_MB is a
+     * multiple of 4 (2); element by element the stores of 6-class panels made head_bwd_d ~1.5x */
+#if HEAD_MB % 4 == 0 && FCL_VEC % 4 == 0
+    for (int l = 0; l < FCL_VEC; l += 4) vstore4(vload4(0, t + l), 0, &HEAD_PANEL(dt, n, i, j + l));
+#elif HEAD_MB % 2 == 0 && FCL_VEC % 2 == 0
+    for (int l = 0; l < FCL_VEC; l += 2) vstore2(vload2(0, t + l), 0, &HEAD_PANEL(dt, n, i, j + l));
+#else
     for (int l = 0; l < FCL_VEC; l++) HEAD_PANEL(dt, n, i, j + l) = t[l];
 #endif
 }
@@ -206,8 +218,8 @@ __kernel void head_col_proj(FCL_TENSOR(c), FCL_CTENSOR(dd), FCL_CTENSOR(cs), FCL
 /* dW [k, d] += D^T x - diag(c) W: the weights' gradient through their normalisation
  * (fcl_cosine_sim_bwd's D^T x then l2norm_bwd_scaled) as one GEMM with that epilogue, D^T from
  * head_bwd_d's panels dt (HEAD_PANEL), x [n, d]: no [k, d] intermediate. A work-item:
- * HEAD_MB rows of dW x 2 vectors of FCL_VEC columns, the reduction over the batch in order.
- * Global: (ceil(d / (2 FCL_VEC)), ceil(k / HEAD_MB)). */
+ * HEAD_MB rows of dW x HEAD_NB columns, the reduction over the batch in order.
+ * Global: (ceil(d / HEAD_NB), ceil(k / HEAD_MB)). */
 /* head_prefetch(p): asks for the cache line holding p (as cl/conv.cl's conv_prefetch: clang's
  * builtin on PoCL, whose prefetch() compiles to nothing; the portable prefetch() elsewhere). */
 #if defined(POCL_DEVICE_ADDRESS_BITS)
@@ -215,57 +227,64 @@ __kernel void head_col_proj(FCL_TENSOR(c), FCL_CTENSOR(dd), FCL_CTENSOR(cs), FCL
 #else
 #define head_prefetch(p) prefetch((p), 1)
 #endif
-inline VF head_vload_part(__global const float *p, int len)   /* len < FCL_VEC: zero lanes after it */
+inline HV head_vload_part(__global const float *p, int len)   /* len < HEAD_VW: zero lanes after it */
 {
-    float t[FCL_VEC];
-    for (int l = 0; l < FCL_VEC; l++) t[l] = l < len ? p[l] : 0.0f;
-    return VLOAD(0, t);
+    float t[HEAD_VW];
+    for (int l = 0; l < HEAD_VW; l++) t[l] = l < len ? p[l] : 0.0f;
+    return HV_LOAD(0, t);
 }
 __kernel void head_bwd_dw(FCL_TENSOR(dw), FCL_CTENSOR(dt), FCL_CTENSOR(x), FCL_CTENSOR(w), FCL_CTENSOR(c),
                           const int n, const int k, const int d)
 {
-    const int t0 = get_global_id(0) * 2 * FCL_VEC, j0 = get_global_id(1) * HEAD_MB;
+    const int t0 = get_global_id(0) * HEAD_NB, j0 = get_global_id(1) * HEAD_MB;
     if (t0 >= d || j0 >= k)
         return;
-    const int w0 = min(FCL_VEC, d - t0), w1 = clamp(d - t0 - FCL_VEC, 0, FCL_VEC), rows = min(HEAD_MB, k - j0);
-    VF acc[HEAD_MB][2];
+    const int cols = min(HEAD_NB, d - t0), rows = min(HEAD_MB, k - j0);
+    HV acc[HEAD_MB][HEAD_NV];
 #pragma unroll
     for (int r = 0; r < HEAD_MB; r++) {
-        acc[r][0] = acc[r][1] = (VF)(0.0f);
+#pragma unroll
+        for (int v = 0; v < HEAD_NV; v++) acc[r][v] = (HV)(0.0f);
         /* the epilogue's blocks of dW and W, on their way while the products run (-4..6% CPU
          * time of the head's backward, loaded machine) */
         const int jr = min(j0 + r, k - 1);
         head_prefetch(dw + dw_off + jr * d + t0);
-        head_prefetch(dw + dw_off + jr * d + t0 + w0 + w1 - 1);
+        head_prefetch(dw + dw_off + jr * d + t0 + cols - 1);
         head_prefetch(w + w_off + jr * d + t0);
-        head_prefetch(w + w_off + jr * d + t0 + w0 + w1 - 1);
+        head_prefetch(w + w_off + jr * d + t0 + cols - 1);
     }
-    if (rows == HEAD_MB && w1 == FCL_VEC) {
-        /* a whole block: HEAD_MB scalars of D's panel and two vector loads of x per step */
+    if (rows == HEAD_MB && cols == HEAD_NB) {
+        /* a whole block: HEAD_MB scalars of D's panel and HEAD_NV vector loads of x per step */
         for (int i = 0; i < n; i++) {
             __global const float *xr = x + x_off + i * d + t0;
-            const VF b0 = VLOAD(0, xr), b1 = VLOAD(0, xr + FCL_VEC);
+            HV b[HEAD_NV];
+#pragma unroll
+            for (int v = 0; v < HEAD_NV; v++) b[v] = HV_LOAD(0, xr + v * HEAD_VW);
             /* D's scalars read one by one: broadcast loads (vbroadcastss from memory) on the load
-             * ports; from an 8-float vector they were shuffles on the port AVX-512's second FMA
-             * unit shares (8 shuffles per 16 FMAs) */
+             * ports; from a vector they were shuffles on the port AVX-512's second FMA unit
+             * shares (8 shuffles per 16 FMAs) */
             __global const float *ap = &HEAD_PANEL(dt + dt_off, n, i, j0);
 #pragma unroll
             for (int r = 0; r < HEAD_MB; r++) {
-                const VF a = (VF)(ap[r]);
-                acc[r][0] = fma(a, b0, acc[r][0]);
-                acc[r][1] = fma(a, b1, acc[r][1]);
+                const HV a = (HV)(ap[r]);
+#pragma unroll
+                for (int v = 0; v < HEAD_NV; v++) acc[r][v] = fma(a, b[v], acc[r][v]);
             }
         }
     } else {
         for (int i = 0; i < n; i++) {
             __global const float *xr = x + x_off + i * d + t0, *ar = &HEAD_PANEL(dt + dt_off, n, i, j0);
-            const VF b0 = w0 == FCL_VEC ? VLOAD(0, xr) : head_vload_part(xr, w0);
-            const VF b1 = w1 == FCL_VEC ? VLOAD(0, xr + FCL_VEC) : head_vload_part(xr + FCL_VEC, w1);
+            HV b[HEAD_NV];
+#pragma unroll
+            for (int v = 0; v < HEAD_NV; v++) {
+                const int len = clamp(cols - v * HEAD_VW, 0, HEAD_VW);
+                b[v] = len == HEAD_VW ? HV_LOAD(0, xr + v * HEAD_VW) : head_vload_part(xr + v * HEAD_VW, len);
+            }
 #pragma unroll
             for (int r = 0; r < HEAD_MB; r++) {
-                const VF a = (VF)(r < rows ? ar[r] : 0.0f);
-                acc[r][0] = fma(a, b0, acc[r][0]);
-                acc[r][1] = fma(a, b1, acc[r][1]);
+                const HV a = (HV)(r < rows ? ar[r] : 0.0f);
+#pragma unroll
+                for (int v = 0; v < HEAD_NV; v++) acc[r][v] = fma(a, b[v], acc[r][v]);
             }
         }
     }
@@ -278,13 +297,13 @@ __kernel void head_bwd_dw(FCL_TENSOR(dw), FCL_CTENSOR(dt), FCL_CTENSOR(x), FCL_C
             __global float *o = dw + dw_off + j * d + t0;
             __global const float *wr = w + w_off + j * d + t0;
 #pragma unroll
-            for (int h = 0; h < 2; h++) {
-                const int len = h ? w1 : w0, off = h * FCL_VEC;
-                if (len == FCL_VEC) {
-                    VSTORE(VLOAD(0, o + off) + (acc[r][h] - cj * VLOAD(0, wr + off)), 0, o + off);
-                } else {
-                    float t[FCL_VEC];
-                    VSTORE(acc[r][h], 0, t);
+            for (int v = 0; v < HEAD_NV; v++) {
+                const int len = clamp(cols - v * HEAD_VW, 0, HEAD_VW), off = v * HEAD_VW;
+                if (len == HEAD_VW) {
+                    HV_STORE(HV_LOAD(0, o + off) + (acc[r][v] - cj * HV_LOAD(0, wr + off)), 0, o + off);
+                } else if (len > 0) {
+                    float t[HEAD_VW];
+                    HV_STORE(acc[r][v], 0, t);
                     for (int l = 0; l < len; l++) o[off + l] += t[l] - cj * wr[off + l];
                 }
             }

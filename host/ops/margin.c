@@ -280,6 +280,9 @@ fcl_status fcl_margin_head_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dw,
     if (!dx && !dw)
         return FCL_OK;
     int sphere = p->kind == FCL_MARGIN_SPHEREFACE;
+    /* head_bwd_dw's block (cl/margin_head.cl): dt holds D^T in panels of mb classes */
+    size_t mb = (size_t)fcl_tuning_int(ctx, FCL_T_LOSS_HEAD_MB),
+           nb = (size_t)(fcl_tuning_int(ctx, FCL_T_LOSS_HEAD_NV) * fcl_tuning_int(ctx, FCL_T_LOSS_HEAD_VW));
     float eps = p->label_smoothing, coef = (float)((double)dloss / (double)n);
     /* as fcl_cosine_sim_bwd of dcos = the margin's backward of the cross-entropy's, fused
      * (cl/margin_head.cl): the weights' norms rb (and their projection factors) in one read of
@@ -288,7 +291,7 @@ fcl_status fcl_margin_head_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dw,
      * normalisation's backward as its epilogue, dx += l2norm_bwd_scaled(D W, x) */
     if ((st = fcl_cos_inv_norms(ctx, x, n, d, &ra)) || (st = fcl_op_temp(ctx, &stats, n, 2, 0)) ||
         (st = fcl_op_temp(ctx, &dd, n, k, 0)) || (st = fcl_op_temp(ctx, &rb, k, 1, 0)) ||
-        (st = fcl_op_temp(ctx, &q, k, 1, 0)) || (dw && (st = fcl_op_temp(ctx, &dt, fcl_op_div_up(k, 8) * 8, n, 0))))
+        (st = fcl_op_temp(ctx, &q, k, 1, 0)) || (dw && (st = fcl_op_temp(ctx, &dt, fcl_op_div_up(k, mb) * mb, n, 0))))
         goto fail;
     if (sphere && ((st = fcl_op_temp(ctx, &xn, n, 1, 0)) || (dx && (st = fcl_op_temp(ctx, &dxn, n, 1, 0))) ||
                    (st = fcl_row_norm_fwd(ctx, &xn, x))))
@@ -310,7 +313,7 @@ fcl_status fcl_margin_head_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dw,
         if ((st = fcl_op_temp(ctx, &c, k, 1, 0)) ||
             (st = FCL_OP_1D(ctx, &HEAD, "head_col_proj", fcl_op_div_up(k, vec), OP_T(&c), OP_T(&dd), OP_T(cos),
                             OP_T(&ra), OP_T(&q), OP_I(n), OP_I(k))) ||
-            (st = FCL_OP_2D(ctx, &HEAD, "head_bwd_dw", fcl_op_div_up(d, 2 * vec), fcl_op_div_up(k, 8), OP_T(dw),
+            (st = FCL_OP_2D(ctx, &HEAD, "head_bwd_dw", fcl_op_div_up(d, nb), fcl_op_div_up(k, mb), OP_T(dw),
                             OP_T(&dt), OP_T(x), OP_T(w), OP_T(&c), OP_I(n), OP_I(k), OP_I(d))))
             goto fail;
     }

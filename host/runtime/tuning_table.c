@@ -43,6 +43,15 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
                            "0: a work-item per row; > 0: a work-group of this size per row"},
     [FCL_T_LOSS_USE_SG] = {FCL_TF_LOSS, "FCL_USE_SG", 1, AS_CPU, 1, 0, 1, 0, "1: subgroup reductions where the device has them"},
     [FCL_T_LOSS_VEC] = {FCL_TF_LOSS, "FCL_VEC", 16, AS_CPU, 4, 2, 16, P2, "vector width of the one-row-per-work-item kernels"},
+    /* the margin heads' weight gradient (cl/margin_head.cl head_bwd_dw): HEAD_MB rows x HEAD_NV
+     * vectors of HEAD_VW floats. CPU (AVX-512) and other: the block before these values were
+     * typed (8 x 2 x FCL_VEC). CPU256: Zen 3 (AVX2, 16 ymm), arcface casia 128x512>10575 fwd+bwd,
+     * perf CPU ms per step of head_bwd_dw + head_bwd_d, 2 alternating runs, loaded: 8 x 2 x
+     * float16 (32 ymm accumulators, spilled) 48.6 / 48.8; 6 x 2 x float8 (12 + 2 loads + a
+     * broadcast) 31.8 / 30.0; 4 x 3 x float8 35.4 / 29.2; 8 x 1 x float8 32.8 / 32.0 */
+    [FCL_T_LOSS_HEAD_MB] = {FCL_TF_LOSS, "HEAD_MB", 8, 6, 8, 1, 16, 0, "rows of dW per work-item of head_bwd_dw"},
+    [FCL_T_LOSS_HEAD_NV] = {FCL_TF_LOSS, "HEAD_NV", 2, 2, 2, 1, 4, 0, "column vectors per work-item of head_bwd_dw"},
+    [FCL_T_LOSS_HEAD_VW] = {FCL_TF_LOSS, "HEAD_VW", 16, 8, 4, 4, 16, P2, "float vector width of head_bwd_dw's columns"},
     /* LayerNorm2d / weight standardisation and the ResNeSt attention sums: the device's 1-D size */
     [FCL_T_NORM_WG] = {FCL_TF_NORM, "FCL_NORM_WG", 0, AS_CPU, 0, 0, 4096, 0,
                        "group size of the per-channel reductions (0: the device's 1-D size)"},
