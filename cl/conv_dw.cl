@@ -29,7 +29,9 @@ inline float8 dw_load_row(__global const float *xr, int ix0, int s, int W, int n
     return vload8(0, t);
 }
 
-/* Stores the first nl (<= 8) lanes of v at p (accumulate: adds them to what is there). */
+/* Stores the first nl (<= 8) lanes of v at p (accumulate: adds them to what is there). A partial
+ * strip (7x7 and 4x4 planes, the last 4 or 6 columns of 28 or 14) goes as float4 + float2 +
+ * float pieces: a per-lane loop cost ~40 instructions an output row of a 7x7 plane (callgrind). */
 inline void dw_store8(__global float *p, float8 v, int nl, int accumulate)
 {
     if (nl == 8) {
@@ -38,7 +40,18 @@ inline void dw_store8(__global float *p, float8 v, int nl, int accumulate)
     }
     float t[8];
     vstore8(v, 0, t);
-    for (int l = 0; l < nl; l++) p[l] = accumulate ? p[l] + t[l] : t[l];
+    int o = 0;
+    if (nl & 4) {
+        const float4 q = vload4(0, t);
+        vstore4(accumulate ? vload4(0, p) + q : q, 0, p);
+        o = 4;
+    }
+    if (nl & 2) {
+        const float2 q = vload2(0, t + o);
+        vstore2(accumulate ? vload2(0, p + o) + q : q, 0, p + o);
+        o += 2;
+    }
+    if (nl & 1) p[o] = accumulate ? p[o] + t[o] : t[o];
 }
 
 /* 8 floats from p, of which the first n are real and the rest read as 0. */
@@ -221,50 +234,55 @@ DW_INLINE void dw3_row(__global const float *plane, int iy, int H, int W, int ox
  * with w' = w, or w rotated by 180 degrees when flip != 0: with flip, s = 1, accumulate and act
  * 0 it is the backward to the data of a stride-1 layer (dx += conv(dy, rotated w)). act: an
  * fcl_conv2d_act (cl/conv_act.cl), applied before accumulating.
- * in [N * C][H][W], out [N * C][OH][OW]. Each work-item slides down one 8-column strip of one
- * plane, keeping the last input rows in registers. Global: (ceil(OW / 8), N * C). */
+ * in [NC][H][W], out [NC][OH][OW]. Each work-item slides down one 8-column strip of ppw
+ * consecutive planes (one after the other), keeping the last input rows in registers: several
+ * planes per work-item when they are small (MobileNet's 7x7 and 4x4 stages), where one
+ * work-group per plane costs PoCL more in scheduling than the 9 * 49 multiply-adds it runs.
+ * Global: (ceil(OW / 8), ceil(NC / ppw)). */
 __kernel void conv_dw3_fwd(__global float *out, const int out_off, __global const float *in,
                            const int in_off, __global const float *w, const int w_off,
                            __global const float *bias, const int bias_off, const int has_bias,
                            const int flip, const int accumulate, const int act, const int C, const int H,
-                           const int W, const int OH, const int OW, const int s)
+                           const int W, const int OH, const int OW, const int s, const int NC, const int ppw)
 {
-    const int ox0 = get_global_id(0) * 8, nc = get_global_id(1);
+    const int ox0 = get_global_id(0) * 8, nc0 = get_global_id(1) * ppw;
     if (ox0 >= OW) return;
-    const int c = nc % C;
-    __global const float *wc = w + w_off + c * 9;
-    float k[9];
-    for (int i = 0; i < 9; i++) k[i] = wc[flip ? 8 - i : i];
-    const float8 b = (float8)(has_bias ? bias[bias_off + c] : 0.0f);
-    __global const float *plane = in + in_off + nc * H * W;
-    __global float *op = out + out_off + nc * OH * OW + ox0;
     const int nl = min(8, OW - ox0);
-    float8 l0, c0, r0, l1, c1, r1, l2, c2, r2;
-    /* rows oy * s - 1 + {0, 1, 2}; for oy = 0 they are -1, 0, 1 */
-    dw3_row(plane, -1, H, W, ox0, s, &l0, &c0, &r0);
-    dw3_row(plane, 0, H, W, ox0, s, &l1, &c1, &r1);
-    for (int oy = 0; oy < OH; oy++, op += OW) {
-        if (oy > 0) {
-            if (s == 1) { /* rows move down by one */
-                l0 = l1; c0 = c1; r0 = r1;
-                l1 = l2; c1 = c2; r1 = r2;
-            } else {      /* by two: the old bottom row becomes the top one */
-                l0 = l2; c0 = c2; r0 = r2;
-                dw3_row(plane, oy * 2, H, W, ox0, s, &l1, &c1, &r1);
+    for (int nc = nc0; nc < min(nc0 + ppw, NC); nc++) {
+        const int c = nc % C;
+        __global const float *wc = w + w_off + c * 9;
+        float k[9];
+        for (int i = 0; i < 9; i++) k[i] = wc[flip ? 8 - i : i];
+        const float8 b = (float8)(has_bias ? bias[bias_off + c] : 0.0f);
+        __global const float *plane = in + in_off + nc * H * W;
+        __global float *op = out + out_off + nc * OH * OW + ox0;
+        float8 l0, c0, r0, l1, c1, r1, l2, c2, r2;
+        /* rows oy * s - 1 + {0, 1, 2}; for oy = 0 they are -1, 0, 1 */
+        dw3_row(plane, -1, H, W, ox0, s, &l0, &c0, &r0);
+        dw3_row(plane, 0, H, W, ox0, s, &l1, &c1, &r1);
+        for (int oy = 0; oy < OH; oy++, op += OW) {
+            if (oy > 0) {
+                if (s == 1) { /* rows move down by one */
+                    l0 = l1; c0 = c1; r0 = r1;
+                    l1 = l2; c1 = c2; r1 = r2;
+                } else {      /* by two: the old bottom row becomes the top one */
+                    l0 = l2; c0 = c2; r0 = r2;
+                    dw3_row(plane, oy * 2, H, W, ox0, s, &l1, &c1, &r1);
+                }
             }
+            dw3_row(plane, oy * s + 1, H, W, ox0, s, &l2, &c2, &r2);
+            float8 acc = b;
+            acc = fma((float8)(k[0]), l0, acc);
+            acc = fma((float8)(k[1]), c0, acc);
+            acc = fma((float8)(k[2]), r0, acc);
+            acc = fma((float8)(k[3]), l1, acc);
+            acc = fma((float8)(k[4]), c1, acc);
+            acc = fma((float8)(k[5]), r1, acc);
+            acc = fma((float8)(k[6]), l2, acc);
+            acc = fma((float8)(k[7]), c2, acc);
+            acc = fma((float8)(k[8]), r2, acc);
+            dw_store8(op, CONV_ACT(float8, acc, act), nl, accumulate);
         }
-        dw3_row(plane, oy * s + 1, H, W, ox0, s, &l2, &c2, &r2);
-        float8 acc = b;
-        acc = fma((float8)(k[0]), l0, acc);
-        acc = fma((float8)(k[1]), c0, acc);
-        acc = fma((float8)(k[2]), r0, acc);
-        acc = fma((float8)(k[3]), l1, acc);
-        acc = fma((float8)(k[4]), c1, acc);
-        acc = fma((float8)(k[5]), r1, acc);
-        acc = fma((float8)(k[6]), l2, acc);
-        acc = fma((float8)(k[7]), c2, acc);
-        acc = fma((float8)(k[8]), r2, acc);
-        dw_store8(op, CONV_ACT(float8, acc, act), nl, accumulate);
     }
 }
 
@@ -272,37 +290,40 @@ __kernel void conv_dw3_fwd(__global float *out, const int out_off, __global cons
  * ix = 2 * ox - 1 + kw: the backward to the data of a 3x3 stride-2 pad-1 layer, in gather form.
  * An even dx column gets its kw = 1 tap (ox = ix / 2), an odd one its kw = 0 (ox = (ix + 1) / 2)
  * and kw = 2 (ox = (ix - 1) / 2) taps; rows likewise. A work-item owns 16 dx columns
- * (8 dy columns) of one plane and walks down the rows. Global: (ceil(W / 16), N * C). */
+ * (8 dy columns) of ppw consecutive planes (as conv_dw3_fwd) and walks down the rows.
+ * Global: (ceil(W / 16), ceil(NC / ppw)). */
 __kernel void conv_dw3_bwd_data_s2(__global float *dx, const int dx_off, __global const float *dy,
                                    const int dy_off, __global const float *w, const int w_off,
                                    const int C, const int H, const int W, const int OH,
-                                   const int OW)
+                                   const int OW, const int NC, const int ppw)
 {
-    const int ix0 = get_global_id(0) * 16, nc = get_global_id(1);
+    const int ix0 = get_global_id(0) * 16, nc0 = get_global_id(1) * ppw;
     if (ix0 >= W) return;
-    const int c = nc % C, ox0 = ix0 / 2;
-    __global const float *wc = w + w_off + c * 9;
-    __global const float *plane = dy + dy_off + nc * OH * OW;
-    __global float *xp = dx + dx_off + nc * H * W + ix0;
-    const int nl = min(16, W - ix0);
-    for (int iy = 0; iy < H; iy++, xp += W) {
-        float8 even = (float8)(0.0f), odd = (float8)(0.0f);
-        for (int kh = (iy & 1) ? 0 : 1; kh < 3; kh += 2) {
-            const int t = iy + 1 - kh;
-            const int oy = t / 2;                 /* t is even: kh has iy's parity */
-            if (t < 0 || oy >= OH) continue;
-            __global const float *dr = plane + oy * OW;
-            const float8 d = dw_load8_part(dr + ox0, OW - ox0);
-            const float next = ox0 + 8 < OW ? dr[ox0 + 8] : 0.0f;
-            const float8 dn = (float8)(d.s1, d.s2, d.s3, d.s4, d.s5, d.s6, d.s7, next);
-            even = fma((float8)(wc[kh * 3 + 1]), d, even);
-            odd = fma((float8)(wc[kh * 3 + 0]), dn, odd);
-            odd = fma((float8)(wc[kh * 3 + 2]), d, odd);
+    const int ox0 = ix0 / 2, nl = min(16, W - ix0);
+    for (int nc = nc0; nc < min(nc0 + ppw, NC); nc++) {
+        const int c = nc % C;
+        __global const float *wc = w + w_off + c * 9;
+        __global const float *plane = dy + dy_off + nc * OH * OW;
+        __global float *xp = dx + dx_off + nc * H * W + ix0;
+        for (int iy = 0; iy < H; iy++, xp += W) {
+            float8 even = (float8)(0.0f), odd = (float8)(0.0f);
+            for (int kh = (iy & 1) ? 0 : 1; kh < 3; kh += 2) {
+                const int t = iy + 1 - kh;
+                const int oy = t / 2;                 /* t is even: kh has iy's parity */
+                if (t < 0 || oy >= OH) continue;
+                __global const float *dr = plane + oy * OW;
+                const float8 d = dw_load8_part(dr + ox0, OW - ox0);
+                const float next = ox0 + 8 < OW ? dr[ox0 + 8] : 0.0f;
+                const float8 dn = (float8)(d.s1, d.s2, d.s3, d.s4, d.s5, d.s6, d.s7, next);
+                even = fma((float8)(wc[kh * 3 + 1]), d, even);
+                odd = fma((float8)(wc[kh * 3 + 0]), dn, odd);
+                odd = fma((float8)(wc[kh * 3 + 2]), d, odd);
+            }
+            const float16 v = (float16)(even.s0, odd.s0, even.s1, odd.s1, even.s2, odd.s2, even.s3, odd.s3,
+                                        even.s4, odd.s4, even.s5, odd.s5, even.s6, odd.s6, even.s7, odd.s7);
+            dw_store8(xp, v.lo, min(nl, 8), 1);
+            if (nl > 8) dw_store8(xp + 8, v.hi, nl - 8, 1);
         }
-        const float16 v = (float16)(even.s0, odd.s0, even.s1, odd.s1, even.s2, odd.s2, even.s3, odd.s3,
-                                    even.s4, odd.s4, even.s5, odd.s5, even.s6, odd.s6, even.s7, odd.s7);
-        dw_store8(xp, v.lo, min(nl, 8), 1);
-        if (nl > 8) dw_store8(xp + 8, v.hi, nl - 8, 1);
     }
 }
 

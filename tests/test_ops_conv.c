@@ -56,6 +56,10 @@ static const conv_case conv_cases[] = {
     {S_DW, "dw 3x3 stride 2, 31", CP(1, 7, 31, 31, 7, 3, 3, 2, 2, 1, 1, 1, 1, 7), 0, FCL_CONV_DEPTHWISE},
     {S_DW, "dw 3x3 stride 2, 7x7 (4x4 out)", CP(3, 9, 7, 7, 9, 3, 3, 2, 2, 1, 1, 1, 1, 9), 1, FCL_CONV_DEPTHWISE},
     {S_DW, "dw 3x3 stride 2, even 28x20", CP(2, 5, 28, 20, 5, 3, 3, 2, 2, 1, 1, 1, 1, 5), 1, FCL_CONV_DEPTHWISE},
+    /* 106 small planes: conv_dw3_fwd / conv_dw3_bwd_data_s2 run 3 planes a work-item (host/ops/conv.c
+     * dw3_ppw), the last work-item only 1; 7 and 6 columns: partial strips (float4 / float2 / float stores) */
+    {S_DW, "dw 3x3 stride 1, 106 planes of 5x7", CP(2, 53, 5, 7, 53, 3, 3, 1, 1, 1, 1, 1, 1, 53), 1, FCL_CONV_DEPTHWISE},
+    {S_DW, "dw 3x3 stride 2, 106 planes of 9x11", CP(2, 53, 9, 11, 53, 3, 3, 2, 2, 1, 1, 1, 1, 53), 0, FCL_CONV_DEPTHWISE},
     {S_DW, "dw 5x5 stride 2 pad 2", CP(2, 6, 13, 31, 6, 5, 5, 2, 2, 2, 2, 1, 1, 6), 1, FCL_CONV_DEPTHWISE},
     {S_DW, "dw 3x5 stride 1x3 dil 2x1", CP(2, 3, 13, 31, 3, 3, 5, 1, 3, 2, 1, 2, 1, 3), 1, FCL_CONV_DEPTHWISE},
     {S_DW, "dw 3x3 dilation 2, wide 40", CP(1, 4, 9, 40, 4, 3, 3, 1, 1, 2, 2, 2, 2, 4), 0, FCL_CONV_DEPTHWISE},
