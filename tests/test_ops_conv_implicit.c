@@ -98,12 +98,14 @@ static void cim_extra(fcl_ctx *ctx, h_buf *b, double *const *h, double *const *w
  * panel of 8 channels: 40 out is 5 panels), 7 x 3 float16 (48-channel panels, most of a panel
  * padding; no prefetch), 6 x 3 float16 with small work-groups, 8 x 2 float16 with every strided conv automatic
  * (bit 4). The data gradient runs through the implicit GEMM in all four (bit 2), the weight
- * gradient of the automatic cases in three (bit 8; the forced cases always). */
+ * gradient of the automatic cases in three (bit 8; the forced cases always). Both grid orders of
+ * the forward and data gradient (CONV_CIM_ORDER 0: pixel blocks fastest, 1: channel panels
+ * fastest) run under two blocks each, one with work-groups of 8 along the fast dimension. */
 static const char *const cim_tunings[] = {
-    "conv:-DCONV_IMPLICIT=11 -DCONV_MB=4 -DCONV_NV=1 -DCONV_VW=8",
-    "conv:-DCONV_IMPLICIT=11 -DCONV_MB=7 -DCONV_NV=3 -DCONV_VW=16 -DCONV_PF=0",
-    "conv:-DCONV_IMPLICIT=3 -DCONV_MB=6 -DCONV_NV=3 -DCONV_VW=16 -DCONV_LOCAL=8",
-    "conv:-DCONV_IMPLICIT=15 -DCONV_MB=8 -DCONV_NV=2 -DCONV_VW=16",
+    "conv:-DCONV_IMPLICIT=11 -DCONV_MB=4 -DCONV_NV=1 -DCONV_VW=8 -DCONV_CIM_ORDER=0",
+    "conv:-DCONV_IMPLICIT=11 -DCONV_MB=7 -DCONV_NV=3 -DCONV_VW=16 -DCONV_PF=0 -DCONV_CIM_ORDER=1",
+    "conv:-DCONV_IMPLICIT=3 -DCONV_MB=6 -DCONV_NV=3 -DCONV_VW=16 -DCONV_LOCAL=8 -DCONV_CIM_ORDER=0",
+    "conv:-DCONV_IMPLICIT=15 -DCONV_MB=8 -DCONV_NV=2 -DCONV_VW=16 -DCONV_LOCAL=8 -DCONV_CIM_ORDER=1",
     NULL,
 };
 

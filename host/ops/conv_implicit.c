@@ -100,6 +100,15 @@ static fcl_status padded_input(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_t
     return st;
 }
 
+/* cim_fwd / cim_bwd_data over blocks of CONV_MB of npix pixels x panels of CONV_NB of ldm
+ * channels, in the grid order CONV_CIM_ORDER built into the kernels (1: panels along dim 0). */
+static fcl_status launch_grid(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_op_args *a, size_t npix, int ldm)
+{
+    const size_t pix = fcl_op_div_up(npix, (size_t)t->mb), panels = (size_t)ldm / t->nb;
+    return fcl_tuning_int(ctx, FCL_T_CONV_CIM_ORDER) ? fcl_conv_launch(t, a, 2, panels, pix, 1, 0)
+                                                      : fcl_conv_launch(t, a, 2, pix, panels, 1, 0);
+}
+
 fcl_status fcl_conv_implicit_fwd(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *y, const fcl_tensor *x,
                                  const fcl_tensor *w, const fcl_tensor *b, const fcl_conv2d_params *p, int oh, int ow)
 {
@@ -125,7 +134,7 @@ fcl_status fcl_conv_implicit_fwd(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tenso
     fcl_op_arg_i(&a, p->cout); fcl_op_arg_i(&a, oh); fcl_op_arg_i(&a, ow); fcl_op_arg_i(&a, p->kh); fcl_op_arg_i(&a, p->kw);
     fcl_op_arg_i(&a, p->stride_h); fcl_op_arg_i(&a, p->stride_w); fcl_op_arg_i(&a, p->dil_h); fcl_op_arg_i(&a, p->dil_w);
     fcl_op_arg_i(&a, p->out_act);
-    st = fcl_conv_launch(t, &a, 2, fcl_op_div_up((size_t)p->n * oh * ow, (size_t)t->mb), (size_t)ldm / t->nb, 1, 0);
+    st = launch_grid(ctx, t, &a, (size_t)p->n * oh * ow, ldm);
 fail:
     if (wt) fcl_pool_free(ctx, wt, wt_cap);
     if (xp) fcl_pool_free(ctx, xp, xp_cap);
@@ -185,8 +194,7 @@ fcl_status fcl_conv_implicit_bwd_data(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_
             fcl_op_arg_i(&x, a); fcl_op_arg_i(&x, b); fcl_op_arg_i(&x, QH); fcl_op_arg_i(&x, QW);
             fcl_op_arg_i(&x, tp.kh0); fcl_op_arg_i(&x, tp.nkh); fcl_op_arg_i(&x, tp.khs);
             fcl_op_arg_i(&x, tp.kw0); fcl_op_arg_i(&x, tp.nkw); fcl_op_arg_i(&x, tp.kws);
-            if ((st = fcl_conv_launch(t, &x, 2, fcl_op_div_up((size_t)p->n * QH * QW, (size_t)t->mb), (size_t)ldm / t->nb,
-                                      1, 0)))
+            if ((st = launch_grid(ctx, t, &x, (size_t)p->n * QH * QW, ldm)))
                 goto fail;
         }
 fail:

@@ -39,12 +39,11 @@ enum { FCL_CIM_FWD = 1, FCL_CIM_DATA = 2, FCL_CIM_ALL_TAPS = 4, FCL_CIM_WGRAD = 
  * 29.6 (17 ymm: spills), 8 x 1 56.4 vs 20.5), although cim_fwd's 4 x 3 loop compiles clean (3
  * loads, 4 broadcasts, 12 FMAs, no spills). Most of the gap is the grid order (our reading: pixels
  * vary fastest, so each panel of 24 channels streams the whole padded input, 6.9 MB at layer2.0,
- * from L3 again). Tried (not landed: the stem, the one default user, was unclear, 35.1 / 57.3 ->
- * 51.2 / 56.0): the channel panels fastest (global (panels, pixel blocks) in cim_fwd and
+ * from L3 again). Now the typed value CONV_CIM_ORDER (default 1, its numbers in tuning_table.c;
+ * first measured here, stem unclear, 35.1 / 57.3 -> 51.2 / 56.0): the channel panels fastest (global (panels, pixel blocks) in cim_fwd and
  * cim_bwd_data) gave layer2.0 fwd 31.1 / 37.5 -> 16.3 / 15.5, layer3.0 22.7 / 24.4 -> 15.9 / 15.4,
  * layer2.0 bwd_data 24.6 / 31.3 -> 24.1 / 18.4, layer3.0 30.7 / 34.3 -> 22.3 / 18.5, i.e. level
- * with the GEMM (14.8-19.6 vs 16.6-16.7 at layer2.0): the next step is that order as a typed
- * value. Weight gradient about even (layer2.0 13.5-18.2 vs 14.2-21.0, layer3.0 12.9-17.6 vs
+ * with the GEMM (14.8-19.6 vs 16.6-16.7 at layer2.0). Weight gradient about even (layer2.0 13.5-18.2 vs 14.2-21.0, layer3.0 12.9-17.6 vs
  * 13.2-21.3, layer4.0 17.0-21.2 vs 17.1-24.0); data gradient (15) mixed as before (layer2.0
  * 16.9-17.7 vs 20.7-27.2, layer3.0 15.4-20.9 vs 21.8-33.2, layer4.0 23.3-30.2 vs 17.8-25.2). The
  * stem stays implicit (fwd 37.4-53.6 vs GEMM 46.0-58.7, bwd_weight 27.8-38.8 vs 50.0-53.9): 9

@@ -250,6 +250,20 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * expand bwd_data 9.7-10.7 -> 8.3-9.6: so from 100 pixels. Other devices: 0. */
     [FCL_T_CONV_B1X1] = {FCL_TF_CONV, "CONV_B1X1", 100, AS_CPU, 0, 0, 1 << 30, 0,
                          "1x1 convs read x / dy in place from this many pixels an image when not whole vectors (0: never)"},
+    /* CONV_CIM_ORDER: the grid order of the implicit GEMM's forward and data gradient
+     * (cl/conv_implicit.cl): 1 panels of output channels fastest (consecutive work-items share
+     * their pixels in L1, the re-laid weights stay in L2), 0 blocks of pixels fastest (each
+     * panel re-streams the whole padded input). Same results either way. Zen 3 (AVX2, 2 cores,
+     * loaded), bench ops CPU ms, blocks 6 x 2 float8 / TM4 TN3 TW8, 2 alternating runs, order 1
+     * vs 0 under CONV_IMPLICIT 15 (GEMM = 9): layer2.0 fwd 19.2/14.8 vs 32.2/33.9 (GEMM
+     * 20.5/19.8), layer3.0 fwd 16.3/13.1 vs 14.6/17.5 (15.2/14.4), layer4.0 fwd 23.0/19.7 vs
+     * 20.0/19.0 (18.3/18.4); bwd_data layer2.0 25.0/18.2 vs 22.1/25.2 (19.5/17.3), layer3.0
+     * 19.8/16.9 vs 18.8/28.6 (17.0/14.6), layer4.0 17.9/14.7 vs 15.8/16.9 (20.5/20.5); the stem's
+     * forward (CONV_IMPLICIT 9, 3 runs) 36.3/35.6/36.9 vs 38.1/35.1/40.2. So 1; CONV_IMPLICIT
+     * stays 9 (the 3x3/2s are level with the GEMM under order 1, within this noise): cpu256 1.
+     * The AVX-512 CPU column and other devices keep 0 (session 7's order; unmeasured with 1). */
+    [FCL_T_CONV_CIM_ORDER] = {FCL_TF_CONV, "CONV_CIM_ORDER", 0, 1, 0, 0, 1, 0,
+                              "implicit GEMM grid order: 1 channel panels fastest, 0 pixel blocks fastest"},
 };
 /* the tuner and the tuning cache hold a family's values in arrays of FCL_TUNE_MAX_PARAMS (conv,
  * the last family, is the largest) */
