@@ -284,9 +284,19 @@ ParameterizedTestParameters(conv2d, tunings)
     static conv_run runs[] = {{0, 0}, {0, 1}, {0, 2}, {0, 3}, {0, 4}, {1, 0}, {1, 1}, {1, 2}, {2, 0}, {2, 1}, {2, 2}, {2, 3}, {2, 4}};
     return cr_make_param_array(conv_run, runs, sizeof runs / sizeof runs[0]);
 }
+/* FACECL_TEST_SHARD=gpu runs only the GPU-shaped rows (gpu_tunings), =cpu only the others (the
+ * CPU-shaped kernels); unset: all. ci/oclgrind.sh runs these rows as two simulator processes, the
+ * GPU-shaped ones (local memory, barriers) under the data-race checker, the CPU-shaped ones without
+ * it: they are most of this stage's time there. */
+static void shard_or_skip(int gpu_row)
+{
+    const char *s = getenv("FACECL_TEST_SHARD");
+    if (s && !strcmp(s, gpu_row ? "cpu" : "gpu")) cr_skip_test("a %s row: not in shard %s", gpu_row ? "GPU" : "CPU", s);
+}
 ParameterizedTest(conv_run *r, conv2d, tunings)
 {
     static const char *const *const lists[] = {other_tunings, gpu_tunings, wino_tunings};
+    shard_or_skip(r->list == 1);
     static const int sets[] = {S_TUNED, S_GPU, S_WINO};
     run_set(sets[r->list], lists[r->list], (size_t)r->k);
 }
@@ -432,4 +442,8 @@ ParameterizedTestParameters(conv2d, wgrad)
     static conv_run runs[] = {{S_WINO, 0}, {S_WINO, 1}, {S_WINO, 2}, {S_WINO, 3}, {S_WINO, 4}, {S_DENSE, 0}, {S_DENSE, 3}};
     return cr_make_param_array(conv_run, runs, sizeof runs / sizeof runs[0]);
 }
-ParameterizedTest(conv_run *r, conv2d, wgrad) { run_set(r->list, wgrad_tunings, (size_t)r->k); }
+ParameterizedTest(conv_run *r, conv2d, wgrad)
+{
+    shard_or_skip(0); /* the Winograd weight gradient's CPU-shaped kernels */
+    run_set(r->list, wgrad_tunings, (size_t)r->k);
+}
