@@ -47,9 +47,11 @@ declare -A SKIP=(
 # run in work-groups of 1 to 16 without local memory or barriers, out-of-bounds accesses are still
 # reported, and PoCL and Intel's runtime run their work-groups concurrently against the reference.
 # On the 2-core Zen 3 of 2026-12-07 test_ops_conv took 521 of this stage's ~1450 CPU-s, most in these rows.
-declare -A SPLIT=(
-  [test_ops_conv]='conv2d/@(tunings|wgrad)'
-)
+# The rows' patterns are tests/shards.txt's (CMake splits the same binaries into ctest entries).
+declare -A SPLIT=()
+while IFS='|' read -r bin _part pattern; do
+  [ -n "$bin" ] && [ "${bin:0:1}" != "#" ] && SPLIT[$bin]=$pattern
+done < tests/shards.txt
 # Binaries whose kernels have no local memory, barriers or atomics (cl/conv_implicit.cl: one
 # work-item per output block) run without --data-races, like the CPU-shaped rows above.
 NORACE=" test_ops_conv_implicit "

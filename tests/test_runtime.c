@@ -85,6 +85,9 @@ Test(runtime, embedded_kernel_builds_and_runs)
 Test(runtime, disk_cache_reuse_and_recovery)
 {
     char dir[64], entry[1300];
+    /* facecl keeps its own copy on PoCL only while PoCL's kernel cache is off (own_disk_cache in
+     * host/runtime/program.c); other platforms ignore the variable. */
+    setenv("POCL_KERNEL_CACHE", "0", 1);
     fcl_test_tmpdir(dir, sizeof dir, "test");
     fcl_ctx *ctx = make_ctx(dir);
     run_axpy(ctx, "-DFCL_TEST_KEY=1");
@@ -125,6 +128,41 @@ Test(runtime, disk_cache_reuse_and_recovery)
     run_axpy(ctx, "-DFCL_TEST_KEY=2");
     cr_assert_eq(fcl_ctx_last_program_origin(ctx), 0);
     fcl_ctx_destroy(ctx);
+    cr_assert(fcl_test_rm_rf(dir));
+}
+
+/* On PoCL with its kernel cache on (its default) facecl writes no copy of its own: PoCL keeps the
+ * program and each compiled kernel, and reading the binary back would compile every kernel of the
+ * program for a generic work-group size. */
+Test(runtime, pocl_keeps_its_own_cache)
+{
+    char dir[64];
+    unsetenv("POCL_KERNEL_CACHE");
+    fcl_test_tmpdir(dir, sizeof dir, "test");
+    fcl_ctx *ctx = make_ctx(dir);
+    if (!strcasestr(fcl_ctx_device(ctx)->platform_version, "pocl")) {
+        char platform[256];
+        snprintf(platform, sizeof platform, "%s", fcl_ctx_device(ctx)->platform);
+        fcl_ctx_destroy(ctx);
+        cr_assert(fcl_test_rm_rf(dir));
+        cr_skip_test("not PoCL: %s", platform);
+    }
+    run_axpy(ctx, "-DFCL_TEST_KEY=3");
+    cr_assert_eq(fcl_ctx_last_program_origin(ctx), 0);
+    fcl_ctx_destroy(ctx);
+    ctx = make_ctx(dir);
+    run_axpy(ctx, "-DFCL_TEST_KEY=3");
+    cr_assert_eq(fcl_ctx_last_program_origin(ctx), 0, "PoCL: built through PoCL's cache, not facecl's");
+    fcl_ctx_destroy(ctx);
+    char sub[1100];
+    snprintf(sub, sizeof sub, "%s/kernels", dir);
+    DIR *d = opendir(sub);
+    cr_assert_not_null(d, "no kernels folder in %s", dir);
+    struct dirent *ent;
+    int n = 0;
+    while ((ent = readdir(d))) n += ent->d_name[0] != '.';
+    closedir(d);
+    cr_assert_eq(n, 0, "facecl wrote %d cache entries on PoCL", n);
     cr_assert(fcl_test_rm_rf(dir));
 }
 
