@@ -99,16 +99,27 @@ Test(tuning, set_get_reset_and_options)
     cr_expect_eq(fcl_ctx_tuning_set(ctx, "nope", "-DCONV_MB=1"), FCL_ERR_INVALID_ARG);
     cr_expect_eq(fcl_tuning_int(ctx, FCL_T_CONV_MB), 7);
 
-    /* the program cache keys on the options: a changed value builds anew, the old value reuses */
-    cl_kernel k;
+    /* the program cache keys on the values its code reads: a changed one builds anew, the old
+     * value reuses; a value its code never reads builds nothing (`facecl tune` changes one value
+     * at a time): HEAD_MB is margin_head.cl's, FCL_ROW_WG only picks kernel names on the host
+     * (loss.cl's comments name it) */
+    cl_kernel k, same;
+    int vec = fcl_tuning_int(ctx, FCL_T_LOSS_VEC), other = vec == 8 ? 4 : 8;
     cr_assert_eq(fcl_kernel_get(ctx, "reduce.cl+loss.cl", "xent_bwd", fcl_ctx_tuning(ctx, "loss"), &k), FCL_OK,
                  "%s", fcl_ctx_errmsg(ctx));
-    cr_assert_eq(fcl_ctx_tuning_set_int(ctx, FCL_T_LOSS_ROW_WG, 64), FCL_OK);
-    cr_assert_eq(fcl_kernel_get(ctx, "reduce.cl+loss.cl", "xent_bwd", fcl_ctx_tuning(ctx, "loss"), &k), FCL_OK);
-    cr_expect_eq(fcl_ctx_last_program_origin(ctx), 0, "a changed value must build a new program");
-    cr_assert_eq(fcl_ctx_tuning_set_int(ctx, FCL_T_LOSS_ROW_WG, 32), FCL_OK);
-    cr_assert_eq(fcl_kernel_get(ctx, "reduce.cl+loss.cl", "xent_bwd", fcl_ctx_tuning(ctx, "loss"), &k), FCL_OK);
+    cr_assert_eq(fcl_ctx_tuning_set_int(ctx, FCL_T_LOSS_VEC, other), FCL_OK);
+    cr_assert_eq(fcl_kernel_get(ctx, "reduce.cl+loss.cl", "xent_bwd", fcl_ctx_tuning(ctx, "loss"), &same), FCL_OK);
+    cr_expect_eq(fcl_ctx_last_program_origin(ctx), 0, "a changed value the code reads must build a new program");
+    cr_expect_neq(same, k);
+    cr_assert_eq(fcl_ctx_tuning_set_int(ctx, FCL_T_LOSS_VEC, vec), FCL_OK);
+    cr_assert_eq(fcl_kernel_get(ctx, "reduce.cl+loss.cl", "xent_bwd", fcl_ctx_tuning(ctx, "loss"), &same), FCL_OK);
     cr_expect_eq(fcl_ctx_last_program_origin(ctx), 2, "the earlier program must be reused");
+    cr_expect_eq(same, k);
+    cr_assert_eq(fcl_ctx_tuning_set_int(ctx, FCL_T_LOSS_HEAD_MB, 5), FCL_OK);
+    cr_assert_eq(fcl_ctx_tuning_set_int(ctx, FCL_T_LOSS_ROW_WG, 64), FCL_OK);
+    cr_assert_eq(fcl_kernel_get(ctx, "reduce.cl+loss.cl", "xent_bwd", fcl_ctx_tuning(ctx, "loss"), &same), FCL_OK);
+    cr_expect_eq(fcl_ctx_last_program_origin(ctx), 2, "values loss.cl's code does not read rebuilt it");
+    cr_expect_eq(same, k, "not the same kernel");
 
     fcl_ctx_tuning_reset(ctx, FCL_TF_COUNT);
     cr_assert_eq(fcl_ctx_tuning_get_family(ctx, FCL_TF_LOSS, back, n), FCL_OK);

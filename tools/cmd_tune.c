@@ -64,7 +64,7 @@ static double cpu_now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-fcl_status tune_time(const tune_run *t, tune_fn fn, void *u, int reps, double *median_ms)
+fcl_status tune_time_cut(const tune_run *t, tune_fn fn, void *u, int reps, double cut_ms, double *median_ms)
 {
     double v[64];
     if (reps > 64) reps = 64;
@@ -74,10 +74,16 @@ fcl_status tune_time(const tune_run *t, tune_fn fn, void *u, int reps, double *m
         if (!st) st = fcl_ctx_finish(t->ctx);
         if (st) return st;
         v[r] = 1e3 * ((t->cpu_clock ? cpu_now_s() : tool_now_s()) - t0);
+        if (r == 0 && cut_ms > 0 && v[0] > cut_ms) reps = 1; /* clearly slower: the rest cannot help it */
     }
     qsort(v, (size_t)reps, sizeof v[0], bench_cmp_double);
     *median_ms = v[reps / 2];
     return FCL_OK;
+}
+
+fcl_status tune_time(const tune_run *t, tune_fn fn, void *u, int reps, double *median_ms)
+{
+    return tune_time_cut(t, fn, u, reps, 0, median_ms);
 }
 
 double tune_rel_err(const float *a, const float *b, size_t n)

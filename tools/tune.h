@@ -31,6 +31,9 @@ double tune_elapsed(const tune_run *t);
  * or the process's CPU time with t->cpu_clock). */
 typedef fcl_status (*tune_fn)(void *u);
 fcl_status tune_time(const tune_run *t, tune_fn fn, void *u, int reps, double *median_ms);
+/* The same, but a first run slower than cut_ms (> 0) is the measurement alone: a candidate that
+ * far behind is not kept whatever the other runs say (`facecl tune` spends its budget elsewhere). */
+fcl_status tune_time_cut(const tune_run *t, tune_fn fn, void *u, int reps, double cut_ms, double *median_ms);
 
 /* Largest |a - b| over n values, relative to the largest |b| (NaN or Inf anywhere: +Inf). */
 double tune_rel_err(const float *a, const float *b, size_t n);

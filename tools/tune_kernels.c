@@ -175,8 +175,9 @@ typedef struct search {
 } search;
 
 /* The median ms of a configuration's step (checked first); -1 when rejected; -2 on an error
- * that ends the stage (printed). Measured once: later runs take it from the cache. */
-static double evaluate(search *s, const config *c, const char *label)
+ * that ends the stage (printed). Measured once: later runs take it from the cache. A first timed
+ * step slower than cut_ms (> 0) is the measurement (the candidate is far behind). */
+static double evaluate(search *s, const config *c, const char *label, double cut_ms)
 {
     tune_run *t = s->t;
     char name[256], why[200] = "";
@@ -199,7 +200,7 @@ static double evaluate(search *s, const config *c, const char *label)
             st = FCL_ERR_INTERNAL;
         }
     }
-    if (!st) st = tune_time(t, bench_step_run, &s->step, t->reps, &ms);
+    if (!st) st = tune_time_cut(t, bench_step_run, &s->step, t->reps, cut_ms, &ms);
     if (st) {
         fprintf(stderr, "facecl tune:   %s %s rejected: %s\n", label, name, why[0] ? why : fcl_ctx_errmsg(t->ctx));
         ms = -1;
@@ -268,7 +269,7 @@ int tune_kernels(tune_run *t, const tune_kernel_opts *o)
         fprintf(stderr, "facecl: error: tune kernels: %s\n", fcl_ctx_errmsg(t->ctx));
         goto done;
     }
-    double base = evaluate(&s, &s.def, "[kernels] defaults");
+    double base = evaluate(&s, &s.def, "[kernels] defaults", 0);
     if (base == -2) goto done;
     if (base < 0) {
         fprintf(stderr, "facecl: error: tune kernels: the defaults' own step failed\n");
@@ -304,7 +305,7 @@ int tune_kernels(tune_run *t, const tune_kernel_opts *o)
                 stopped = 1;
                 break;
             }
-            double t0 = tool_now_s(), ms = evaluate(&s, &c, label);
+            double t0 = tool_now_s(), ms = evaluate(&s, &c, label, 1.3 * best);
             if (ms == -2) goto done;
             if (!known) per_cand = 0.5 * per_cand + 0.5 * (tool_now_s() - t0);
             int better = ms >= 0 && ms < 0.97 * best; /* 3%: less is within this machine's noise */

@@ -109,6 +109,7 @@ void fcl_ctx_destroy(fcl_ctx *ctx)
         if (p->program) clReleaseProgram(p->program);
         free(p->source_name);
         free(p->options);
+        free(p->built);
     }
     free(ctx->progs);
     fcl_ctx_pool_trim(ctx);

@@ -10,8 +10,9 @@
 /* One built program and the kernels made from it. */
 typedef struct fcl_prog_entry {
     char *source_name;
-    char *options;
-    cl_program program;
+    char *options;      /* as asked for (a tuning family's options) */
+    char *built;        /* those the program was built with: the defines its text reads */
+    cl_program program; /* shared (retained) by entries whose options differ only in unread defines */
     size_t n_kernels;
     struct { char *name; cl_kernel kernel; } *kernels;
 } fcl_prog_entry;

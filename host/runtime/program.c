@@ -190,12 +190,111 @@ static void to_cache(fcl_ctx *ctx, cl_program p, const char *key)
     free(bin);
 }
 
+/* The program text without its comments (a space each), string literals kept whole (a "/ *" in
+ * an #error message is no comment). NULL: out of memory. */
+static char *without_comments(const char *t, size_t len)
+{
+    char *out = malloc(len + 1), *o = out;
+    if (!out) return NULL;
+    for (size_t i = 0; i < len;) {
+        if (t[i] == '/' && i + 1 < len && t[i + 1] == '*') {
+            const char *end = strstr(t + i + 2, "*" "/");
+            i = end ? (size_t)(end - t) + 2 : len;
+            *o++ = ' ';
+        } else if (t[i] == '/' && i + 1 < len && t[i + 1] == '/') {
+            while (i < len && t[i] != '\n') i++;
+        } else if (t[i] == '"') {
+            *o++ = t[i++];
+            while (i < len && t[i] != '"' && t[i] != '\n') {
+                if (t[i] == '\\' && i + 1 < len) *o++ = t[i++];
+                *o++ = t[i++];
+            }
+            if (i < len) *o++ = t[i++];
+        } else {
+            *o++ = t[i++];
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+/* 1: name is a tuning parameter's (host/runtime/tuning_table.c) */
+static int tuning_name(const char *name)
+{
+    for (int f = 0; f < FCL_TF_COUNT; f++)
+        if (fcl_tune_param_find((fcl_tune_family)f, name) >= 0) return 1;
+    return 0;
+}
+
+/* options without the "-DNAME..." tuning entries whose NAME the program's code (comments aside)
+ * never mentions (a family's options name all of its tuning values, most programs read a few;
+ * other options, e.g. an op's own defines, all stay): such a
+ * define cannot change the program, and leaving it out lets a tuning change rebuild only the
+ * programs that read the changed value (`facecl tune` tries one value at a time; a whole step's
+ * programs took minutes to rebuild on a loaded 2-core CPU). No kernel source forms a tuning name
+ * by token pasting. NULL: out of memory. */
+static char *used_options(const char *text, size_t len, const char *options)
+{
+    size_t n = strlen(options), used = 0;
+    char *out = malloc(n + 1), name[128], *code = without_comments(text, len);
+    if (!out || !code) {
+        free(out);
+        free(code);
+        return NULL;
+    }
+    text = code;
+    for (const char *s = options; *s;) {
+        size_t sp = strspn(s, " \t"), tl = strcspn(s + sp, " \t");
+        const char *tok = s + sp;
+        s = tok + tl;
+        if (!tl) break;
+        size_t nl = strcspn(tok, "= \t");
+        if (tl > 2 && !strncmp(tok, "-D", 2) && nl - 2 < sizeof name) {
+            memcpy(name, tok + 2, nl - 2);
+            name[nl - 2] = '\0';
+            if (!strstr(text, name) && tuning_name(name)) continue;
+        }
+        used += (size_t)sprintf(out + used, "%s%.*s", used ? " " : "", (int)tl, tok);
+    }
+    out[used] = '\0';
+    free(code);
+    return out;
+}
+
+/* A new entry for (source_name, options) holding prog (owned by the entry) built with `built`. */
+static fcl_status add_entry(fcl_ctx *ctx, const char *source_name, const char *options, const char *built,
+                            cl_program prog)
+{
+    if (ctx->n_progs == ctx->cap_progs) {
+        size_t cap = ctx->cap_progs ? ctx->cap_progs * 2 : 16;
+        fcl_prog_entry *np = realloc(ctx->progs, cap * sizeof *np);
+        if (!np) return FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory");
+        ctx->progs = np;
+        ctx->cap_progs = cap;
+    }
+    fcl_prog_entry *e = &ctx->progs[ctx->n_progs];
+    memset(e, 0, sizeof *e);
+    e->source_name = xstrdup(source_name);
+    e->options = xstrdup(options);
+    e->built = xstrdup(built);
+    if (!e->source_name || !e->options || !e->built) {
+        free(e->source_name);
+        free(e->options);
+        free(e->built);
+        return FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory");
+    }
+    e->program = prog;
+    ctx->n_progs++;
+    return FCL_OK;
+}
+
 fcl_status fcl_program_get(fcl_ctx *ctx, const char *source_name, const char *options, cl_program *out)
 {
     fcl_status st = FCL_OK;
-    char *owned = NULL, *key = NULL, *full_opts = NULL;
+    char *owned = NULL, *key = NULL, *full_opts = NULL, *built = NULL;
     cl_program prog = NULL;
     if (!options) options = "";
+    const char *raw = options; /* the entry's key; the program is built with `built` */
     *out = NULL;
 
     for (size_t i = 0; i < ctx->n_progs; i++) {
@@ -209,7 +308,29 @@ fcl_status fcl_program_get(fcl_ctx *ctx, const char *source_name, const char *op
     const char *text = NULL;
     size_t len = 0;
     st = load_sources(ctx, source_name, &text, &len, &owned);
-    if (st) goto fail;
+    if (st) goto done;
+    built = used_options(text, len, options);
+    if (!built) { st = FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory"); goto done; }
+    /* the same program under other values of defines it does not read: share it (the first
+     * entry of a program keeps its kernels, fcl_kernel_get) */
+    for (size_t i = 0; i < ctx->n_progs; i++) {
+        if (!strcmp(ctx->progs[i].source_name, source_name) && !strcmp(ctx->progs[i].built, built)) {
+            cl_program same = ctx->progs[i].program;
+            cl_int rc = clRetainProgram(same);
+            if (rc != CL_SUCCESS) {
+                st = fcl_cl_fail(ctx, rc, __FILE__, __LINE__, "clRetainProgram(%s)", source_name);
+                goto done;
+            }
+            if ((st = add_entry(ctx, source_name, options, built, same))) {
+                clReleaseProgram(same);
+                goto done;
+            }
+            *out = same;
+            ctx->last_origin = 2;
+            goto done;
+        }
+    }
+    options = built;
 
     /* OpenCL C 1.2 is the baseline; a caller who queried the device may ask for more itself. -w
      * (OpenCL's own option, 5.8.4.4): PoCL's compiler prints warnings to the process's stderr
@@ -217,12 +338,12 @@ fcl_status fcl_program_get(fcl_ctx *ctx, const char *source_name, const char *op
      * AVX-512, and the library prints nothing; errors and their build log still come back. */
     size_t olen = strlen(options) + 64;
     full_opts = malloc(olen);
-    if (!full_opts) { st = FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory"); goto fail; }
+    if (!full_opts) { st = FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory"); goto done; }
     snprintf(full_opts, olen, "-w %s%s", strstr(options, "-cl-std=") ? "" : "-cl-std=CL1.2 ", options);
 
     size_t klen = strlen(full_opts) + strlen(source_name) + 3000;
     key = malloc(klen);
-    if (!key) { st = FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory"); goto fail; }
+    if (!key) { st = FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory"); goto done; }
     snprintf(key, klen, "facecl-program-v1\nplatform=%s %s\ndevice=%s\ndriver=%s\nversion=%s\nsource=%s %zu %016llx\noptions=%s\n",
              ctx->dev.platform, ctx->dev.platform_version, ctx->dev.name, ctx->dev.driver, ctx->dev.device_version,
              source_name, len, (unsigned long long)fcl_hash64(text, len, 0), full_opts);
@@ -235,43 +356,26 @@ fcl_status fcl_program_get(fcl_ctx *ctx, const char *source_name, const char *op
         prog = clCreateProgramWithSource(ctx->context, 1, &text, &len, &rc);
         if (rc != CL_SUCCESS) {
             st = fcl_cl_fail(ctx, rc, __FILE__, __LINE__, "clCreateProgramWithSource(%s)", source_name);
-            goto fail;
+            goto done;
         }
         rc = clBuildProgram(prog, 1, &ctx->dev.device_id, full_opts, NULL, NULL);
         if (rc != CL_SUCCESS) {
             st = build_failure(ctx, prog, rc, source_name, full_opts);
-            goto fail;
+            goto done;
         }
         to_cache(ctx, prog, key);
         ctx->last_origin = 0;
     }
 
-    if (ctx->n_progs == ctx->cap_progs) {
-        size_t cap = ctx->cap_progs ? ctx->cap_progs * 2 : 16;
-        fcl_prog_entry *np = realloc(ctx->progs, cap * sizeof *np);
-        if (!np) { st = FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory"); goto fail; }
-        ctx->progs = np;
-        ctx->cap_progs = cap;
-    }
-    fcl_prog_entry *e = &ctx->progs[ctx->n_progs];
-    memset(e, 0, sizeof *e);
-    e->source_name = xstrdup(source_name);
-    e->options = xstrdup(options);
-    if (!e->source_name || !e->options) {
-        free(e->source_name);
-        free(e->options);
-        st = FCL_ERR(&ctx->err, FCL_ERR_NOMEM, "out of host memory");
-        goto fail;
-    }
-    e->program = prog;
-    ctx->n_progs++;
+    if ((st = add_entry(ctx, source_name, raw, built, prog))) goto done;
     *out = prog;
     prog = NULL;
-fail:
+done:
     if (prog) clReleaseProgram(prog);
     free(owned);
     free(key);
     free(full_opts);
+    free(built);
     return st;
 }
 
@@ -283,7 +387,7 @@ fcl_status fcl_kernel_get(fcl_ctx *ctx, const char *source_name, const char *ker
     fcl_status st = fcl_program_get(ctx, source_name, options, &prog);
     if (st) return st;
     fcl_prog_entry *e = NULL;
-    for (size_t i = 0; i < ctx->n_progs; i++)
+    for (size_t i = 0; i < ctx->n_progs && !e; i++)
         if (ctx->progs[i].program == prog) e = &ctx->progs[i];
     if (!e) return FCL_ERR(&ctx->err, FCL_ERR_INTERNAL, "program of %s vanished from the cache", source_name);
     for (size_t k = 0; k < e->n_kernels; k++) {

@@ -42,6 +42,9 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
     [FCL_T_LOSS_ROW_WG] = {FCL_TF_LOSS, "FCL_ROW_WG", 0, AS_CPU, 128, 0, 4096, 0,
                            "0: a work-item per row; > 0: a work-group of this size per row"},
     [FCL_T_LOSS_USE_SG] = {FCL_TF_LOSS, "FCL_USE_SG", 1, AS_CPU, 1, 0, 1, 0, "1: subgroup reductions where the device has them"},
+    /* CPU256 as CPU (16): Zen 3, loaded (load 9-23), `bench ops --filter "casia 128x512>10575 s64"`
+     * (ArcFace + CosFace fwd, bwd, fwd+bwd rows), sum of CPU ms, 2 alternating pairs: 16 315.2 /
+     * 304.8, 8 327.7 / 322.8 */
     [FCL_T_LOSS_VEC] = {FCL_TF_LOSS, "FCL_VEC", 16, AS_CPU, 4, 2, 16, P2, "vector width of the one-row-per-work-item kernels"},
     /* the margin heads' weight gradient (cl/margin_head.cl head_bwd_dw): HEAD_MB rows x HEAD_NV
      * vectors of HEAD_VW floats. CPU (AVX-512) and other: the block before these values were
@@ -211,6 +214,9 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * 1152 x 1568 154 -> 172, 512 x 2304 x 512 157 -> 172, 128 x 576 x 6272 125 -> 147, 64 x 64
      * x 25088 116 -> 131. 8 and 32+ were slower than 16-24. PoCL only (cl/conv.cl: Intel's CPU
      * runtime ran OpenCL's prefetch() ~1.8x slower, so other drivers get none). Other devices: 0. */
+    /* CPU256 as CPU (16): Zen 3 (AVX2, 512 KiB L2), loaded, `bench ops --filter k3s2` (ResNet-18's
+     * 3x3/2 GEMM rows, MobileNetV2's stem and dw rows) sum of CPU ms, 1 pair: 16 235.1 (fwd 71.4,
+     * bwd_data 90.9, bwd_weight 72.9), 0 262.0 (87.8, 95.2, 78.9). */
     [FCL_T_CONV_PF] = {FCL_TF_CONV, "CONV_PF", 16, AS_CPU, 0, 0, 256, 0,
                        "software prefetch distance of conv_gemm_nn's A and B streams in k steps (0: none; PoCL only)"},
     /* CONV_IMPLICIT (bits: 1 forward, 2 data gradient, 8 weight gradient; 4: any strided conv with
@@ -236,6 +242,9 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * 34.6-36.8 / 17.2-17.5 / 17.5-18.4 / 17.3-18.6, l1 reduce 256>64 17.3-19.2 / 9.1-10.4 / 9.8-10.2.
      * A chunk's partial sums are added to dW chunk by chunk (the order changes with the chunk, as
      * with CONV_COL_KB). Other devices: 0. */
+    /* CPU256 as CPU (1024, tuned for a 1 MiB L2): on the Zen 3 (512 KiB L2), loaded, `bench ops
+     * --filter "l1 "` (ResNet-50's layer1 1x1s at 28^2, the weight gradients on conv_gemm_nt) CPU ms
+     * bwd_weight, 2 alternating pairs: 1024 38.5 / 42.7, 512 40.0 / 44.5 (within noise: kept). */
     [FCL_T_CONV_NT_KB] = {FCL_TF_CONV, "CONV_NT_KB", 1024, AS_CPU, 0, 0, 1 << 22, 0,
                           "image chunk budget (KiB) of the weight gradient on conv_gemm_nt (0: CONV_COL_KB)"},
     /* CONV_B1X1: 1x1 stride-1 convs (forward, data gradient) whose P pixels an image are not a
