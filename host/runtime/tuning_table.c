@@ -204,6 +204,9 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * 1 blocks) / 151 (8 x 2); layer4 512x4^2 64.6 -> 26.4, layer3 34.4 -> 17.5, stem 28.3 -> 28.8.
      * Up to 256 only: MobileNetV2's 1x1s on 56^2 and 28^2 (few channels, many pixels) stay faster
      * on conv_gemm_nt (b2 expand 16x56^2>96: 7.5 vs 17.4 ms). Other devices: 0 (conv_gpu.cl's). */
+    /* CPU256 as CPU (256): Zen 3, loaded, `bench ops --filter "l1 "` (ResNet-50's layer1 1x1s,
+     * 784 px an image: on conv_gemm_nt at 256, conv_gemm_nn at 1024) CPU ms bwd_weight, 2
+     * alternating pairs: 256 59.0 / 46.1, 1024 49.1 / 55.1 (noise: kept). */
     [FCL_T_CONV_WG_NN] = {FCL_TF_CONV, "CONV_WG_NN", 256, AS_CPU, 0, 0, 1 << 30, 0,
                           "weight gradient on conv_gemm_nn when output pixels an image <= this (0: never)"},
     /* CONV_PF: conv_gemm_nn prefetches its A and B streams this many k steps ahead (prefetcht0
