@@ -308,50 +308,54 @@ __kernel void conv_im2col(CONV_IM2COL_ARGS)
     }
 }
 
-/* conv_im2col in the column-panel layout of conv_gemm_nn's b_contig 2 (same arguments; col_ld
- * only sets the buffer's size): element (k, n) of group g, k = (ci * KH + kh) * KW + kw, at
- *   col[g * col_g + ((n / CONV_NB) * Cin_g * KH * KW + k) * CONV_NB + n % CONV_NB].
- * One work-item writes one input channel of one image: for each piece of an output row inside
- * one panel, its KH * KW taps, which are consecutive rows of that panel (one contiguous run of
- * KH * KW * CONV_NB floats when the piece is a whole panel), each as zero / copy / zero runs.
- * Global: (Cin_g, nimg, G). */
-__kernel void conv_im2col_panel(CONV_IM2COL_ARGS)
+/* x[idx] lane by lane (idx a convI): the gather of conv_im2col_panel */
+#if CONV_VW == 16
+#define conv_gather(x, i)                                                                          \
+    ((convV)((x)[(i).s0], (x)[(i).s1], (x)[(i).s2], (x)[(i).s3], (x)[(i).s4], (x)[(i).s5], (x)[(i).s6], \
+             (x)[(i).s7], (x)[(i).s8], (x)[(i).s9], (x)[(i).sa], (x)[(i).sb], (x)[(i).sc], (x)[(i).sd], \
+             (x)[(i).se], (x)[(i).sf]))
+#else
+#define conv_gather(x, i)                                                                          \
+    ((convV)((x)[(i).s0], (x)[(i).s1], (x)[(i).s2], (x)[(i).s3], (x)[(i).s4], (x)[(i).s5], (x)[(i).s6], \
+             (x)[(i).s7]))
+#endif
+
+/* conv_im2col in the column-panel layout of conv_gemm_nn's b_contig 2 (col_ld only sets the
+ * buffer's size): element (k, n) of group g, k = (ci * KH + kh) * KW + kw, at
+ *   col[g * col_g + ((n / CONV_NB) * Cin_g * KH * KW + k) * CONV_NB + n % CONV_NB],
+ * columns n >= nimg * OH * OW of the last panel written as 0. One work-item writes panel q's
+ * rows of input channels [ci0, ci0 + cpw): one contiguous run of cpw * KH * KW * CONV_NB
+ * floats, each row CONV_NV vectors whose lanes (pixels) are gathered (0 outside the image),
+ * the lanes' pixel geometry worked out once. (One channel of one image per work-item, piece by
+ * piece of an output row, spent most of its time on the pieces' bookkeeping at stride 2: rows
+ * of 14 pixels or fewer, 9 taps.) Global: (panels, ceil(Cin_g / cpw), G). */
+__kernel void conv_im2col_panel(CONV_IM2COL_ARGS, const int cpw)
 {
-    const int ci = get_global_id(0), img = get_global_id(1), g = get_global_id(2);
-    if (ci >= Cin_g || img >= nimg) return;
-    const int K = Cin_g * KH * KW;
-    __global const float *xc = x + x_off + ((img * Cin + g * Cin_g + ci) * H) * W;
-    __global float *cg = col + g * col_g + ci * KH * KW * CONV_NB;
-    for (int oy = 0; oy < OH; oy++) {
-        const int nrow = (img * OH + oy) * OW;
-        for (int ox = 0; ox < OW;) {
-            const int n = nrow + ox, q = n / CONV_NB, r = n - q * CONV_NB;
-            const int len = min(OW - ox, CONV_NB - r);
-            __global float *d = cg + q * K * CONV_NB + r;
-            for (int kh = 0; kh < KH; kh++) {
-                const int iy = oy * sh - ph + kh * dh;
-                const int rv = (uint)iy < (uint)H;
-                __global const float *xr = xc + (rv ? iy : 0) * W;
-                for (int kw = 0; kw < KW; kw++, d += CONV_NB) {
-                    /* zero / copy / zero runs: [ox, a) and [b, end) read outside the image */
-                    const int off = kw * dw - pw, end = ox + len;
-                    int lo, hi;
-                    if (sw == 1) { /* no division */
-                        lo = clamp(-off, 0, OW);
-                        hi = clamp(W - off, lo, OW);
-                    } else {
-                        conv_valid_range(off, sw, W, OW, &lo, &hi);
-                    }
-                    const int a = rv ? clamp(lo, ox, end) : end, b = rv ? clamp(hi, a, end) : end;
-                    for (int o = ox; o < a; o++) d[o - ox] = 0.0f;
-                    if (sw == 1)
-                        for (int o = a; o < b; o++) d[o - ox] = xr[o + off];
-                    else
-                        for (int o = a; o < b; o++) d[o - ox] = xr[o * sw + off];
-                    for (int o = b; o < end; o++) d[o - ox] = 0.0f;
+    const int q = get_global_id(0), ci0 = get_global_id(1) * cpw, g = get_global_id(2);
+    const int T = KH * KW, K = Cin_g * T, P = OH * OW, ncols = nimg * P, HW = H * W;
+    if (q * CONV_NB >= ncols || ci0 >= Cin_g) return;
+    const int ci1 = min(ci0 + cpw, Cin_g);
+    convI base[CONV_NV], iy0[CONV_NV], ix0[CONV_NV];
+#pragma unroll
+    for (int v = 0; v < CONV_NV; v++) {
+        const convI n = q * CONV_NB + v * CONV_VW + CONV_LANES, img = n / P, p = n - img * P, oy = p / OW;
+        const convI in = n < ncols; /* a column past the chunk reads row -H - KH * dh: never inside */
+        base[v] = select((convI)(x_off), x_off + (img * Cin + g * Cin_g) * HW, in);
+        iy0[v] = select((convI)(-H - KH * dh), oy * sh - ph, in);
+        ix0[v] = (p - oy * OW) * sw - pw;
+    }
+    __global float *d = col + g * col_g + (q * K + ci0 * T) * CONV_NB;
+    for (int ci = ci0; ci < ci1; ci++) {
+        for (int kh = 0; kh < KH; kh++) {
+            for (int kw = 0; kw < KW; kw++, d += CONV_NB) {
+#pragma unroll
+                for (int v = 0; v < CONV_NV; v++) {
+                    const convI iy = iy0[v] + kh * dh, ix = ix0[v] + kw * dw;
+                    const convI ok = (iy >= 0) & (iy < H) & (ix >= 0) & (ix < W);
+                    const convI idx = select((convI)(x_off), base[v] + ci * HW + iy * W + ix, ok);
+                    conv_vstore(select((convV)(0.0f), conv_gather(x, idx), ok), v, d);
                 }
             }
-            ox += len;
         }
     }
 }
@@ -403,6 +407,11 @@ __kernel void conv_col2im(CONV_COL2IM_ARGS)
     if (ci >= Cin_g || img >= nimg) return;
     __global float *dc = dx + dx_off + ((img * Cin + g * Cin_g + ci) * H) * W;
     __global const float *cp = col + g * col_g + ci * KH * KW * col_ld + img * OH * OW;
+    /* each tap's run of OH * OW floats lies a whole col row (col_ld) from the last, beyond the
+     * hardware prefetchers, and the GEMM has just left it in L3: ask for the first 4 lines of
+     * each at once (the whole run at 7x7 outputs; the stride prefetcher follows longer runs) */
+    for (int t = 0; t < KH * KW; t++)
+        for (int o = 0; o < min(OH * OW, 64); o += 16) conv_prefetch(cp + t * col_ld + o);
     for (int kh = 0; kh < KH; kh++) {
         for (int kw = 0; kw < KW; kw++) {
             __global const float *src = cp + (kh * KW + kw) * col_ld;

@@ -170,10 +170,11 @@ void fcl_conv_ws_free(fcl_ctx *ctx, fcl_conv_ws *w)
     w->buf = NULL;
 }
 
-/* im2col (kernel `name`: conv_im2col rows or conv_im2col_panel) of images i0 .. i0 + cnt - 1 of
- * x into dst ([G][Kg][ld] floats) for the geometry p. */
+/* im2col (kernel `name`: conv_im2col rows, or conv_im2col_panel when panels > 0) of images i0 ..
+ * i0 + cnt - 1 of x into dst ([G][Kg][ld] floats) for the geometry p. */
 static fcl_status im2col_run(fcl_ctx *ctx, const fcl_conv_tune *t, const char *name, cl_mem dst, int ld,
-                             const fcl_tensor *x, int i0, int cnt, const fcl_conv2d_params *p, int oh, int ow)
+                             const fcl_tensor *x, int i0, int cnt, const fcl_conv2d_params *p, int oh, int ow,
+                             int panels)
 {
     int G = p->groups, cin_g = p->cin / G, Kg = cin_g * p->kh * p->kw;
     fcl_op_args a;
@@ -183,13 +184,24 @@ static fcl_status im2col_run(fcl_ctx *ctx, const fcl_conv_tune *t, const char *n
     fcl_op_arg_i(&a, p->cin); fcl_op_arg_i(&a, p->h); fcl_op_arg_i(&a, p->w); fcl_op_arg_i(&a, cin_g);
     fcl_conv_geom_args(&a, p);
     fcl_op_arg_i(&a, oh); fcl_op_arg_i(&a, ow); fcl_op_arg_i(&a, cnt);
-    return fcl_conv_launch(t, &a, 3, (size_t)cin_g, (size_t)cnt, (size_t)G, 0);
+    if (!panels) return fcl_conv_launch(t, &a, 3, (size_t)cin_g, (size_t)cnt, (size_t)G, 0);
+    /* conv_im2col_panel: a work-item per panel and block of cpw channels, halving the blocks
+     * until there are IM2COL_ITEMS work-items (2 threads kept busy at the launch's end) or one
+     * channel each (ResNet-18 @112 b32, CPU256: layer2.0 110 panels a chunk x 4 blocks of 16
+     * channels, layer4.0 27 panels x 16 blocks of 16; a linear layer's gather of 512 features,
+     * P 1, batch 32: 2 panels x 128 blocks of 4) */
+    enum { IM2COL_ITEMS = 256 };
+    int cpw = cin_g;
+    while (cpw > 1 && (double)panels * G * (double)fcl_op_div_up((size_t)cin_g, (size_t)cpw) < IM2COL_ITEMS)
+        cpw = (cpw + 1) / 2;
+    fcl_op_arg_i(&a, cpw);
+    return fcl_conv_launch(t, &a, 3, (size_t)panels, fcl_op_div_up((size_t)cin_g, (size_t)cpw), (size_t)G, 0);
 }
 
 fcl_status fcl_conv_im2col(fcl_ctx *ctx, const fcl_conv_tune *t, cl_mem dst, int ld, const fcl_tensor *x,
                          int i0, int cnt, const fcl_conv2d_params *p, int oh, int ow)
 {
-    return im2col_run(ctx, t, "conv_im2col", dst, ld, x, i0, cnt, p, oh, ow);
+    return im2col_run(ctx, t, "conv_im2col", dst, ld, x, i0, cnt, p, oh, ow, 0);
 }
 
 /* im2col as conv_gemm_nn's right operand: in column panels when CONV_BPANEL says so. */
@@ -199,7 +211,9 @@ fcl_status fcl_conv_im2col_nn(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_co
 {
     *b = fcl_conv_ws_operand(w, rows_g, ld, oh * ow);
     if (t->bpanel) b->contig = 2;
-    return im2col_run(ctx, t, t->bpanel ? "conv_im2col_panel" : "conv_im2col", w->buf, ld, x, i0, cnt, p, oh, ow);
+    const int panels = t->bpanel ? (int)fcl_op_div_up((size_t)cnt * oh * ow, (size_t)t->nb) : 0;
+    return im2col_run(ctx, t, t->bpanel ? "conv_im2col_panel" : "conv_im2col", w->buf, ld, x, i0, cnt, p, oh, ow,
+                      panels);
 }
 
 /* The geometry under which im2col of an [n, c, h, w] tensor only gathers its images side by side
