@@ -119,24 +119,34 @@ inline void wino_w_prefetch(__global const float *w, const int cin, const int fl
 #define WINO_PF 0
 #define wino_w_prefetch(w, cin, flip, mb, k) ((void)0)
 #endif
-/* A whole panel of 8 rows at k (CONV_MB 8, rows mb * 8 .. + 7 all < M): the 9 filter taps of
- * each row as float8 lanes (no masks), transformed by XFORM8 and stored as 8-float rows. */
+/* A whole panel of CONV_MB (8 or 6) rows at k (rows mb * CONV_MB .. + CONV_MB - 1 all < M): the
+ * 9 filter taps of each row as float8 lanes (no masks; lanes past CONV_MB 0: WINO_L skips their
+ * loads at compile time), transformed by XFORM8 and stored as CONV_MB-float rows. */
+#define WINO_L(l, e) (CONV_MB > (l) ? (e) : 0.0f)
 #define WINO_PANEL8(A, XFORM8)                                                                                \
     do {                                                                                                      \
         float8 g8[9], t8[A * A];                                                                              \
-        if (flip) { /* row i = ci: w[k][mb * 8 + i] rotated, 72 floats in a row */                           \
-            __global const float *p = w + w_off + ((size_t)k * cin + mb * 8) * 9 + 8;                         \
+        if (flip) { /* row i = ci: w[k][mb * CONV_MB + i] rotated, CONV_MB * 9 floats in a row */            \
+            __global const float *p = w + w_off + ((size_t)k * cin + mb * CONV_MB) * 9 + 8;                   \
             for (int j = 0; j < 9; j++)                                                                       \
-                g8[j] = (float8)(p[-j], p[9 - j], p[18 - j], p[27 - j], p[36 - j], p[45 - j], p[54 - j], p[63 - j]); \
-        } else { /* row i = co: w[mb * 8 + i][k], rows cin * 9 floats apart */                                \
+                g8[j] = (float8)(p[-j], p[9 - j], p[18 - j], p[27 - j], p[36 - j], p[45 - j],                 \
+                                 WINO_L(6, p[54 - j]), WINO_L(7, p[63 - j]));                                 \
+        } else { /* row i = co: w[mb * CONV_MB + i][k], rows cin * 9 floats apart */                          \
             const size_t rs = (size_t)cin * 9;                                                                \
-            __global const float *p = w + w_off + ((size_t)mb * 8 * cin + k) * 9;                             \
+            __global const float *p = w + w_off + ((size_t)mb * CONV_MB * cin + k) * 9;                       \
             for (int j = 0; j < 9; j++)                                                                       \
-                g8[j] = (float8)(p[j], p[rs + j], p[2 * rs + j], p[3 * rs + j], p[4 * rs + j], p[5 * rs + j],   \
-                                 p[6 * rs + j], p[7 * rs + j]);                                               \
+                g8[j] = (float8)(p[j], p[rs + j], p[2 * rs + j], p[3 * rs + j], p[4 * rs + j], p[5 * rs + j], \
+                                 WINO_L(6, p[6 * rs + j]), WINO_L(7, p[7 * rs + j]));                         \
         }                                                                                                     \
         XFORM8(g8, t8);                                                                                       \
-        for (int xi = 0; xi < A * A; xi++) vstore8(t8[xi], 0, up + (size_t)xi * nmb * K * 8);               \
+        for (int xi = 0; xi < A * A; xi++) {                                                                  \
+            __global float *q_ = up + (size_t)xi * nmb * K * CONV_MB;                                         \
+            if (CONV_MB == 8) vstore8(t8[xi], 0, q_);                                                         \
+            else {                                                                                            \
+                vstore4(t8[xi].lo, 0, q_);                                                                    \
+                vstore2(t8[xi].s45, 0, q_ + 4);                                                               \
+            }                                                                                                 \
+        }                                                                                                     \
     } while (0)
 
 /* 4 rows i0 .. i0 + 3 of the panel (all < M) at k into the float4 lanes of g4[9], unmasked: the
@@ -160,11 +170,14 @@ inline void wino_w_prefetch(__global const float *w, const int cin, const int fl
  * u[((xi * nmb + mb) * K + k) * CONV_MB + i] for m = mb * CONV_MB + i (0 for m >= M). Forward:
  * m = co, k = ci, g = w[co][ci]; flip != 0 (the data gradient): m = ci, k = co, g = w[co][ci]
  * rotated by 180 degrees. One work-item fills one panel of CONV_MB rows for every k and xi: a
- * whole panel of 8 as the lanes of a float8 (WINO_PANEL8), else 4 rows at a time as the lanes of
+ * whole panel of 8 or 6 as the lanes of a float8 (WINO_PANEL8), else 4 rows at a time as the lanes of
  * a float4 (WINO_ROWS4 where all 4 are rows of the panel below M, else masked; the transform's
  * constants folded: a kernel per a). The float8 path cut the weight
  * transform's perf samples against the GEMMs' on ResNet-18's 512x4^2 layer (PoCL, batch 32) from
- * 0.45 to 0.31 (forward) and 1.02 to 0.45 (data gradient), with the prefetch. */
+ * 0.45 to 0.31 (forward) and 1.02 to 0.45 (data gradient), with the prefetch. At CONV_MB 6 (AVX2)
+ * the panel went as 4 rows + 2 masked ones (the per-element loads): the 6-lane float8 path cut
+ * the ratio on that layer (Zen 3, loaded) from 0.61 to 0.29 (forward) and 0.68 to 0.32 (data
+ * gradient). */
 #define WINO_WEIGHTS(NAME, A, XFORM)                                                                           \
     __kernel void NAME(__global float *restrict u, __global const float *restrict w, const int w_off,        \
                        const int cout, const int cin, const int flip, const int nmb)                          \
@@ -175,7 +188,7 @@ inline void wino_w_prefetch(__global const float *w, const int cin, const int fl
         for (int k = 0; k < K; k++) {                                                                         \
             __global float *up = u + ((size_t)mb * K + k) * CONV_MB;                                          \
             wino_w_prefetch(w + w_off, cin, flip, mb, k + WINO_PF);                                           \
-            if (CONV_MB == 8 && mb * 8 + 8 <= M) {                                                            \
+            if ((CONV_MB == 8 || CONV_MB == 6) && mb * CONV_MB + CONV_MB <= M) {                              \
                 WINO_PANEL8(A, XFORM##_8);                                                                    \
                 continue;                                                                                     \
             }                                                                                                 \

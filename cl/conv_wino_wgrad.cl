@@ -98,7 +98,15 @@ inline void NAME(__global float *restrict d, const int ps, const int N, const in
 }
 #define WGRAD_LANES8(q, s) (float8)(q[0], q[s], q[2 * s], q[3 * s], q[4 * s], q[5 * s], q[6 * s], q[7 * s])
 #define WGRAD_LANES4(q, s) (float4)(q[0], q[s], q[2 * s], q[3 * s])
+/* a whole panel of 6 (CONV_MB 6, the AVX2 default): float8 lanes 6 and 7 zero, not stored */
+#define WGRAD_LANES6(q, s) (float8)(q[0], q[s], q[2 * s], q[3 * s], q[4 * s], q[5 * s], 0.0f, 0.0f)
+#define WGRAD_VSTORE6(v, o, p)                  \
+    do {                                        \
+        vstore4((v).lo, 0, (p));                \
+        vstore2((v).s45, 0, (p) + 4);           \
+    } while (0)
 WGRAD_DY_PANEL(wgrad_dy8, 8, float8, vstore8, WGRAD_LANES8)
+WGRAD_DY_PANEL(wgrad_dy6, 6, float8, WGRAD_VSTORE6, WGRAD_LANES6)
 WGRAD_DY_PANEL(wgrad_dy4, 4, float4, vstore4, WGRAD_LANES4)
 
 /* D[xi] = A dy_t A^T of the m x m blocks of dy of a chunk of nimg images from dy_off, written in
@@ -124,6 +132,10 @@ __kernel void wgrad_dy(__global float *restrict d, const int nmb, const int N, _
     const int kn = min(CONV_MB, K - mb * CONV_MB);
     if (CONV_MB == 8 && kn == 8) { /* a whole panel: its 8 channels as the lanes of float8s */
         wgrad_dy8(d, ps, N, mb, dp, OH, OW, TH, TW, img, m, 0);
+        return;
+    }
+    if (CONV_MB == 6 && kn == 6) { /* likewise 6 (else 4 + 2 one at a time below) */
+        wgrad_dy6(d, ps, N, mb, dp, OH, OW, TH, TW, img, m, 0);
         return;
     }
     int i_lo = 0; /* the channels below: groups of 4 as float4 lanes, the rest one at a time */

@@ -230,11 +230,12 @@ static const char *const other_tunings[] = {
 
 /* Winograd (S_WINO, forced) under other register blocks, vector widths and chunk budgets (64 and
  * 200 KiB: chunks of fewer images than the batch), as F(2x2, 3x3) (CONV_WINO 1) and as F(4x4, 3x3)
- * (CONV_WINO 2, the CPU default: 6x6 tiles, 36 planes). */
+ * (CONV_WINO 2, the CPU default: 6x6 tiles, 36 planes). Panels of 6 rows (CONV_MB 6: the weight
+ * transform's 6-lane float8 path, the last panel of 40 channels masked) on any machine. */
 static const char *const wino_tunings[] = {
     "conv:-DCONV_WINO=1 -DCONV_MB=4 -DCONV_NV=1 -DCONV_VW=8 -DCONV_COL_KB=64",
     "conv:-DCONV_WINO=1 -DCONV_MB=7 -DCONV_NV=3 -DCONV_VW=16 -DCONV_LOCAL=8 -DCONV_COL_KB=200",
-    "conv:-DCONV_WINO=1",
+    "conv:-DCONV_WINO=1 -DCONV_MB=6 -DCONV_NV=2 -DCONV_VW=8",
     "conv:-DCONV_WINO=2 -DCONV_MB=4 -DCONV_NV=1 -DCONV_VW=8 -DCONV_COL_KB=64",
     "conv:-DCONV_WINO=2 -DCONV_MB=7 -DCONV_NV=3 -DCONV_VW=16 -DCONV_LOCAL=8 -DCONV_COL_KB=200",
     NULL,
@@ -428,9 +429,9 @@ Test(conv2d_ref, finite_differences) { run_set(S_FD, NULL, 0); }
  * weight gradient through Winograd: F(3x3, 2x2), F(3x3, 4x4), other nt register blocks and vector
  * widths, chunk budgets of 64 and 200 KiB (chunks of fewer images than the batch: the gradient
  * accumulates over chunks), and panels of 12 rows (CONV_MB: wgrad_dy's per-channel loops on whole
- * panels, which take the float8 path at the default 8). */
+ * panels, which take the float8 path at 8) and of 6 (its 6-lane float8 path, on any machine). */
 static const char *const wgrad_tunings[] = {
-    "conv:-DCONV_WGRAD=1",
+    "conv:-DCONV_WGRAD=1 -DCONV_MB=6",
     "conv:-DCONV_WGRAD=1 -DCONV_TM=2 -DCONV_TN=2 -DCONV_TW=8 -DCONV_LNT=16 -DCONV_VW=8 -DCONV_COL_KB=64",
     "conv:-DCONV_WGRAD=1 -DCONV_TM=3 -DCONV_TN=5 -DCONV_TW=16 -DCONV_LNT=0 -DCONV_LOCAL=8 -DCONV_COL_KB=200",
     "conv:-DCONV_WGRAD=2",

@@ -20,11 +20,20 @@ int fcl_conv_wgrad_use(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_conv2d_pa
 }
 
 /* The tile: m x m outputs of dy per (m + 2) x (m + 2) input tile. F(3x3, 4x4) where CONV_WGRAD
- * is 2 and the output is at least 16x16 (or the algorithm is forced), else F(3x3, 2x2). */
+ * is 2 and the output is at least WGRAD_F4_MIN square (or the algorithm is forced), else
+ * F(3x3, 2x2). Why 7 (was 16): on Zen 3 (CPU256 blocks 6x2x8; `bench ops`, bwd_weight, process
+ * CPU ms, loaded, 3 alternating runs each) F(3x3, 4x4) vs F(3x3, 2x2) on ResNet-18's 256x7^2
+ * 17.9 / 15.3 / 15.7 vs 21.6 / 20.6 / 22.3 (both tile 7x7 as 8x8; 4 tiles of 36 points instead
+ * of 16 of 16: 44% fewer GEMM flops), 128x14^2 19.5 / 17.3 / 19.8 vs 23.6 / 24.9 / 25.3 (even
+ * with 16x16 covering 14x14), 512x4^2 even (31.7 / 28.4 / 31.5 vs 31.0 / 29.5 / 31.5: one tile an
+ * image, no gain in the GEMMs to pay for 36 planes): it stays F(3x3, 2x2). */
+enum { WGRAD_F4_MIN = 7 };
 static int tile_of(fcl_ctx *ctx, const fcl_conv2d_params *p, int oh, int ow)
 {
-    return fcl_tuning_int(ctx, FCL_T_CONV_WGRAD) == 2 && (p->algo == FCL_CONV_WINOGRAD || (oh >= 16 && ow >= 16)) ? 4
-                                                                                                                 : 2;
+    return fcl_tuning_int(ctx, FCL_T_CONV_WGRAD) == 2 &&
+                   (p->algo == FCL_CONV_WINOGRAD || (oh >= WGRAD_F4_MIN && ow >= WGRAD_F4_MIN))
+               ? 4
+               : 2;
 }
 
 /* The planes of V and M are skewed by SKEW floats (a cache line) so that the a * a streams of
