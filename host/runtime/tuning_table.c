@@ -260,6 +260,9 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * 11.7-12.2 -> 7.5-8.3, l3 reduce0 fwd 17.5-18.1 -> 14.1-14.5; 7^2 (P 49, most blocks cross)
      * mixed: l3 expand fwd 8.4-8.6 -> 9.7-11.3, l4 reduce0 bwd_data 15.5-16.5 -> 17.7-18.2, l3
      * expand bwd_data 9.7-10.7 -> 8.3-9.6: so from 100 pixels. Other devices: 0. */
+    /* CPU256 as CPU (100): Zen 3, loaded, `bench ops --filter "l3 "` (ResNet-50's layer3 1x1s, 49
+     * px an image: gathered at 100, in place at 1) CPU ms fwd / bwd_data, 2 alternating pairs: 100
+     * 70.4 / 70.5 and 71.0 / 72.3, 1 73.9 / 72.6 and 69.1 / 78.4 (kept). */
     [FCL_T_CONV_B1X1] = {FCL_TF_CONV, "CONV_B1X1", 100, AS_CPU, 0, 0, 1 << 30, 0,
                          "1x1 convs read x / dy in place from this many pixels an image when not whole vectors (0: never)"},
     /* CONV_CIM_ORDER: the grid order of the implicit GEMM's forward and data gradient
