@@ -136,7 +136,11 @@ fcl_status fcl_conv_pack_img(fcl_ctx *ctx, const fcl_conv_tune *t, cl_mem *dst, 
     fcl_op_arg_m(&x, *dst); fcl_op_arg_i(&x, M); fcl_op_arg_i(&x, K); fcl_op_arg_i(&x, (int)nmb);
     fcl_op_arg_t(&x, w); fcl_op_arg_i(&x, s_g); fcl_op_arg_i(&x, s_m); fcl_op_arg_i(&x, s_k);
     fcl_op_arg_i(&x, P); fcl_op_arg_i(&x, s_img);
-    return fcl_conv_launch(t, &x, 3, (size_t)K, nmb, (size_t)G, 16); /* tiny work-items: groups of 16 */
+    /* a work-item per CONV_PK (8, cl/conv.cl) k of a panel, panels first for a transposed
+     * source (s_m 1); small work-items: groups of 16 */
+    size_t kb = fcl_op_div_up((size_t)K, 8);
+    const int tr = s_m == 1 && s_k != 1;
+    return fcl_conv_launch(t, &x, 3, tr ? nmb : kb, tr ? kb : nmb, (size_t)G, 16);
 }
 
 /* ---- chunks of images and their workspace ---------------------------------------------------------- */
