@@ -244,14 +244,13 @@ int tune_gemm(tune_run *t, const tune_gemm_opts *o, double stage_deadline)
     for (int i = 0; i < o->n_head_classes; i++)
         if (add_layer(s, &ns, 48, (size_t)o->head_batch, (size_t)(m ? m->embedding_dim : 512), (size_t)o->head_classes[i]))
             goto too_many;
-    /* On the CPU kernels (CONV_GPU 0) fcl_op_gemm gives a GEMM of 2^26 multiply-adds or more to the
-     * conv kernels whatever CONV_LINEAR says (host/ops/op_util.c): CLBlast never runs the margin
-     * heads there, so timing them only spent the budget (ResNet-18's tune on a 2-core Zen 3: the
-     * defaults' pass over 9 shapes took 158 s of the 243 s stage, 12.7 s a pass, the heads ~98% of it). */
+    /* Shapes CLBlast never runs in the ops here (fcl_gemm_clblast_may_run: the margin heads on the
+     * CPU kernels) are left out: timing them only spent the budget (ResNet-18's tune on a 2-core
+     * Zen 3: the defaults' pass over 9 shapes took 158 s of the 243 s stage, 12.7 s a pass, the
+     * heads ~98% of it). The tool's context has no tuning cache applied: its values are the defaults. */
     int kept = 0;
     for (int i = 0; i < ns; i++)
-        if (fcl_tuning_default(ctx, FCL_T_CONV_GPU) || (double)s[i].p.m * (double)s[i].p.n * (double)s[i].p.k < 67108864.0)
-            s[kept++] = s[i];
+        if (fcl_gemm_clblast_may_run(ctx, s[i].p.m, s[i].p.n, s[i].p.k)) s[kept++] = s[i];
     int dropped = ns - kept;
     ns = kept;
     if (!ns) {

@@ -292,14 +292,9 @@ fcl_status fcl_op_gemm(fcl_ctx *ctx, const fcl_tensor *c, const fcl_tensor *a, i
                        size_t m, size_t n, size_t k, float beta)
 {
     int mode = fcl_tuning_int(ctx, FCL_T_CONV_LINEAR);
-    /* CONV_LINEAR 0 is what `facecl tune` may choose from a network's step, where the only GEMMs
-     * are the network's own small classifier (ResNet-18: 32 x 512 -> 1000, 2^24 multiply-adds).
-     * That says nothing about a margin head 20-80x larger (64-128 x 512 -> 8631-10575), where
-     * CLBlast, tuned or not, took 1.8x the conv kernels' time before they got faster still. So on
-     * the CPU kernels (CONV_GPU 0) a GEMM of 2^26 multiply-adds or more takes mode 1 whatever
-     * the tuning says: tuning cannot make a head slower. */
-    if (!mode && (double)m * n * k >= 67108864.0 && !fcl_tuning_int(ctx, FCL_T_CONV_GPU))
-        mode = 1;
+    /* a tuned CONV_LINEAR 0 never sends a margin head's GEMM to CLBlast on the CPU kernels (why:
+     * fcl_gemm_clblast_may_run, host/runtime/gemm.c) */
+    if (!mode && !fcl_gemm_clblast_may_run(ctx, m, n, k)) mode = 1;
     if (mode && (beta == 0.0f || beta == 1.0f) && !(ta && tb)) {
         fcl_conv_tune t;
         fcl_status st = fcl_conv_tune_get(ctx, &t);

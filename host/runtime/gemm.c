@@ -292,3 +292,13 @@ int fcl_gemm_xgemm_candidates(fcl_ctx *ctx, size_t (*values)[16], int max)
     ctx->err = saved;
     return n;
 }
+
+/* CONV_LINEAR 0 is what `facecl tune` may choose from a network's step, where the only GEMMs are
+ * the network's own small classifier (ResNet-18: 32 x 512 -> 1000, 2^24 multiply-adds). That says
+ * nothing about a margin head 20-80x larger (64-128 x 512 -> 8631-10575), where CLBlast, tuned or
+ * not, took 1.8x the conv kernels' time before they got faster still: so on the CPU kernels such
+ * GEMMs never go to CLBlast, and tuning cannot make a head slower. */
+int fcl_gemm_clblast_may_run(const fcl_ctx *ctx, size_t m, size_t n, size_t k)
+{
+    return fcl_tuning_int(ctx, FCL_T_CONV_GPU) || (double)m * (double)n * (double)k < 67108864.0;
+}

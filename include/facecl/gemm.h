@@ -44,6 +44,10 @@ fcl_status fcl_gemm_override(fcl_ctx *ctx, const char *kernel, size_t n, const c
 /* The Xgemm parameter sets `facecl tune` tries on this device, in its order, each valid here
  * (values in fcl_gemm_param_names order): how many were written (at most max). */
 int fcl_gemm_xgemm_candidates(fcl_ctx *ctx, size_t (*values)[16], int max);
+/* 1: a row-major GEMM of m x n x k may run on CLBlast in the ops (linear layers, margin heads:
+ * host/ops/op_util.c fcl_op_gemm, when CONV_LINEAR is 0); 0: on the CPU kernels (CONV_GPU 0) one of
+ * 2^26 multiply-adds or more always takes facecl's conv GEMMs (`facecl tune` leaves it out). */
+int fcl_gemm_clblast_may_run(const fcl_ctx *ctx, size_t m, size_t n, size_t k);
 
 #ifdef __cplusplus
 }
