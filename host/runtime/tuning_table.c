@@ -173,9 +173,10 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
                          "2 F(4x4,3x3)"},
     /* CONV_WGRAD 1: the weight gradient of dense 3x3 stride-1 convolutions through Winograd
      * F(3x3, 2x2) (host/ops/conv_wino_wgrad.c) where the algorithm is automatic and 16 or more
-     * channels go in and out (or Winograd is forced); 2: F(3x3, 4x4) on outputs of at least 16x16,
-     * F(3x3, 2x2) below. Largest relative error vs the double reference (tests/test_ops_conv.c):
-     * GEMM 5e-7 to 1e-6, F(3x3, 2x2) 1-6e-6, F(3x3, 4x4) 1-2.4e-5. Measured (PoCL, 2-core Xeon,
+     * channels go in and out (or Winograd is forced); 2: F(3x3, 4x4) on outputs of at least 7x7
+     * (WGRAD_F4_MIN in host/ops/conv_wino_wgrad.c; 16x16 before 9e0d53b), F(3x3, 2x2) below.
+     * Largest relative error vs the double reference (tests/test_ops_conv.c): GEMM 5e-7 to 1e-6,
+     * F(3x3, 2x2) 1-6e-6, F(3x3, 4x4) 1-2.4e-5. Measured (PoCL, 2-core Xeon,
      * quiet machine, load ~1), `facecl bench ops --filter k3s1` bwd_weight, ResNet-18 @112 batch
      * 32, 2 alternating runs, CONV_WGRAD 0 (the GEMM path as of 4236997: conv_gemm_nn, 8 x 2
      * float16 blocks) vs 2, wall ms (GFLOP/s as direct conv) / process CPU ms: 64x28^2 10.1-10.7
