@@ -296,6 +296,50 @@ Test(tensor, fill_odd_offsets_and_lengths)
     fcl_ctx_destroy(ctx);
 }
 
+/* Per-kernel device times: a context made with profiling counts every launch by kernel name
+ * (beyond the 1024 pending events folded on the way), reset starts afresh, and a context made
+ * without profiling says so instead of returning empty totals. */
+Test(runtime, kernel_times_count_launches)
+{
+    fcl_ctx_opts o = {0};
+    o.device = getenv("FACECL_TEST_DEVICE");
+    o.no_disk_cache = 1;
+    o.profiling = 1;
+    fcl_ctx *ctx = NULL;
+    fcl_error e = {0};
+    cr_assert_eq(fcl_ctx_create(&ctx, &o, &e), FCL_OK, "context: %s", e.msg);
+    cr_assert_eq(fcl_ctx_profiling(ctx), 1);
+    fcl_tensor t;
+    size_t n1[1] = {4099};
+    cr_assert_eq(fcl_tensor_alloc(ctx, &t, 1, n1, FCL_F32), FCL_OK);
+    enum { LAUNCHES = 1500 };
+    for (int i = 0; i < LAUNCHES; i++) cr_assert_eq(fcl_tensor_fill(ctx, &t, (float)i), FCL_OK, "%s", fcl_ctx_errmsg(ctx));
+    fcl_kernel_time kt[4];
+    size_t n = 0;
+    cr_assert_eq(fcl_ctx_kernel_times(ctx, kt, 4, &n, 1), FCL_OK, "%s", fcl_ctx_errmsg(ctx));
+    cr_assert_eq(n, 1, "kernels: %zu", n);
+    cr_assert_str_eq(kt[0].name, "fill_f32");
+    cr_assert_eq(kt[0].calls, LAUNCHES);
+    cr_assert(kt[0].ms > 0.0 && kt[0].ms < 60e3, "ms %g", kt[0].ms);
+    float back[4099];
+    cr_assert_eq(fcl_tensor_download(ctx, &t, back, 4099), FCL_OK);
+    cr_assert_float_eq(back[4098], (float)(LAUNCHES - 1), 0.0f);
+    cr_assert_eq(fcl_ctx_kernel_times(ctx, kt, 4, &n, 0), FCL_OK); /* after the reset: nothing */
+    cr_assert_eq(n, 0);
+    cr_assert_eq(fcl_tensor_fill(ctx, &t, 1.0f), FCL_OK);
+    cr_assert_eq(fcl_ctx_kernel_times(ctx, kt, 4, &n, 0), FCL_OK);
+    cr_assert(n == 1 && kt[0].calls == 1, "n %zu calls %ld", n, n ? kt[0].calls : 0L);
+    fcl_tensor_release(ctx, &t);
+    fcl_ctx_destroy(ctx);
+
+    ctx = make_ctx(NULL);
+    cr_assert_eq(fcl_ctx_profiling(ctx), 0);
+    cr_assert_eq(fcl_ctx_kernel_times(ctx, kt, 4, &n, 0), FCL_ERR_INVALID_ARG);
+    cr_assert(strstr(fcl_ctx_errmsg(ctx), "profiling"), "%s", fcl_ctx_errmsg(ctx));
+    cr_assert_eq(n, 0);
+    fcl_ctx_destroy(ctx);
+}
+
 Test(pool, steady_state_allocates_nothing)
 {
     fcl_ctx *ctx = make_ctx(NULL);

@@ -11,7 +11,9 @@
  * clFinish and timed on the wall clock; the table shows the median. The FMA peak of the device is
  * measured in the same run (cl/bench.cl at float4/8/16, the best: tools/bench_peak.c) unless --peak
  * gives it, and "%peak" is relative to it.
- * Totals per network weigh each layer by its count in the network. */
+ * Totals per network weigh each layer by its count in the network. --kernels adds, under each row,
+ * where its device time went: each kernel's launches and device ms per run (profiling events)
+ * and its share of the mean wall time, and the rest (host work, gaps between launches, CLBlast). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,11 +49,14 @@ static int usage(FILE *f)
 {
     fprintf(f, "usage: facecl bench net --help   (whole networks: images/s, against PyTorch)\n"
                "       facecl bench ops [--device SEL] [--batch 32] [--size 112] [--reps 5]\n"
-               "                        [--filter TEXT] [--peak GFLOPS]\n\n"
+               "                        [--filter TEXT] [--peak GFLOPS] [--kernels]\n\n"
                "Times every op on real layer shapes (ResNet-18 and MobileNetV2 at --size x --size,\n"
                "batch --batch) and prints: op, network, shape, direction, median ms, GFLOP/s and the\n"
                "percentage of the device's FMA peak (measured here unless --peak gives it).\n"
-               "--filter keeps the rows whose op, network, shape or direction contains TEXT.\n");
+               "--filter keeps the rows whose op, network, shape or direction contains TEXT.\n"
+               "--kernels lists under each row its kernels: launches and device ms per run (OpenCL\n"
+               "profiling events) and their share of the mean wall time; \"rest\" is the time outside\n"
+               "facecl's kernels (host work, gaps between launches, CLBlast's GEMMs).\n");
     return f == stdout ? 0 : 2;
 }
 
@@ -63,12 +68,31 @@ typedef struct net_total {
     double ms[6], flops[6];
 } net_total;
 
+enum { MAX_KT = 24 };
+
+/* --kernels: a row's kernels (device ms and launches per run, share of the mean wall ms), then
+ * the rest of the wall time. */
+static void print_kernels(const fcl_kernel_time *k, size_t n, long reps, double wall_ms)
+{
+    double sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        double ms = k[i].ms / (double)reps;
+        sum += ms;
+        printf("    %-32s %6.1f launches %9.3f ms %5.1f%%\n", k[i].name, (double)k[i].calls / (double)reps, ms,
+               wall_ms > 0 ? 100.0 * ms / wall_ms : 0.0);
+    }
+    double rest = wall_ms - sum;
+    printf("    %-32s %6s          %9.3f ms %5.1f%%\n", "rest (host, gaps, CLBlast)", "", rest,
+           wall_ms > 0 ? 100.0 * rest / wall_ms : 0.0);
+}
+
 int fcl_cmd_bench(int argc, char **argv)
 {
+    fcl_kernel_time ktimes[MAX_KT];
     const char *device = NULL, *filter = NULL, *v;
     long batch = 32, size = 112, reps = 5;
     double peak = 0;
-    int bad = 0;
+    int bad = 0, kernels = 0;
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) return usage(argc < 2 ? stderr : stdout);
     if (!strcmp(argv[1], "net")) return fcl_cmd_bench_net(argc, argv);
     if (strcmp(argv[1], "ops")) {
@@ -90,6 +114,8 @@ int fcl_cmd_bench(int argc, char **argv)
         } else if (tool_opt(argc, argv, &i, "--peak", &v, &bad)) {
             if (!bad && (tool_parse_float(v, &peak) || !(peak > 0) || peak > 1e9))
                 return tool_usage_error("bench ops: --peak must be a positive number (GFLOP/s), got '%s'", v);
+        } else if (!strcmp(argv[i], "--kernels")) {
+            kernels = 1;
         } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             return usage(stdout);
         } else {
@@ -99,7 +125,7 @@ int fcl_cmd_bench(int argc, char **argv)
     }
     if (bad) return 2;
 
-    fcl_ctx *ctx = tool_ctx(device, 0);
+    fcl_ctx *ctx = tool_ctx(device, kernels);
     if (!ctx) return 1;
     int rc = 0;
     bench_list list = {NULL, 0, 0};
@@ -146,13 +172,17 @@ int fcl_cmd_bench(int argc, char **argv)
         int made = !st;
         if (!st) st = c->run(ctx, c, ts, state);   /* warm-up: kernel builds, pool allocations */
         if (!st) st = fcl_ctx_finish(ctx);
-        double cpu0 = cpu_s();
+        size_t nk = 0;
+        if (!st && kernels) st = fcl_ctx_kernel_times(ctx, ktimes, 0, &nk, 1); /* the warm-up's launches */
+        double cpu0 = cpu_s(), wall = 0;
         for (long r = 0; r < reps && !st; r++) {
             double t0 = tool_now_s();
             st = c->run(ctx, c, ts, state);
             if (!st) st = fcl_ctx_finish(ctx);
             times[r] = (tool_now_s() - t0) * 1e3;
+            wall += times[r];
         }
+        if (!st && kernels) st = fcl_ctx_kernel_times(ctx, ktimes, MAX_KT, &nk, 1);
         double cpu_ms = (cpu_s() - cpu0) * 1e3 / (double)reps;
         if (made) bench_teardown(ctx, c, ts, state);
         if (st) {
@@ -171,6 +201,7 @@ int fcl_cmd_bench(int argc, char **argv)
             snprintf(gf, sizeof gf, "%.1fGB/s", c->bytes / (ms * 1e-3) * 1e-9);
         }
         printf("%-18s %-9s %-36s %-10s %9.3f %9s %6s %9.3f\n", c->op, c->net, c->shape, c->dir, ms, gf, pc, cpu_ms);
+        if (kernels) print_kernels(ktimes, nk, reps, wall / (double)reps);
         fflush(stdout);
 
         if (!c->net[0] || c->count <= 0) continue;

@@ -57,6 +57,7 @@ fcl_status fcl_ctx_create(fcl_ctx **out, const fcl_ctx_opts *opts, fcl_error *er
         goto fail;
     }
     cl_command_queue_properties qp = opts->profiling ? CL_QUEUE_PROFILING_ENABLE : 0;
+    ctx->profiling = opts->profiling != 0;
     ctx->queue = clCreateCommandQueue(ctx->context, ctx->dev.device_id, qp, &rc);
     if (rc != CL_SUCCESS) {
         st = FCL_ERR(err, FCL_ERR_OPENCL, "clCreateCommandQueue(%s): %s", ctx->dev.name, fcl_cl_error_name(rc));
@@ -99,6 +100,7 @@ void fcl_ctx_destroy(fcl_ctx *ctx)
 {
     if (!ctx) return;
     if (ctx->queue) clFinish(ctx->queue);
+    fcl_profile_free(ctx);
     for (size_t i = 0; i < ctx->n_progs; i++) {
         fcl_prog_entry *p = &ctx->progs[i];
         for (size_t k = 0; k < p->n_kernels; k++) {

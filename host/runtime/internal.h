@@ -23,6 +23,12 @@ typedef struct fcl_pool_block {
     size_t capacity;
 } fcl_pool_block;
 
+/* One profiled launch whose time is not yet read. */
+typedef struct fcl_kernel_pending {
+    cl_event ev;
+    char name[64];
+} fcl_kernel_pending;
+
 struct fcl_ctx {
     fcl_device_info dev;
     cl_context context;
@@ -45,7 +51,18 @@ struct fcl_ctx {
     char tune_caps[128];                   /* the device's capability defines */
     size_t wg1d;
     int tune_applied;              /* sets applied from the tuning cache (tune_cache.c) */
+
+    int profiling;                 /* the queue has CL_QUEUE_PROFILING_ENABLE: launches keep events */
+    fcl_kernel_pending *kpend;     /* launches not yet added to ktimes (profile.c) */
+    size_t n_kpend, cap_kpend;
+    fcl_kernel_time *ktimes;       /* device ms per kernel name */
+    size_t n_ktimes, cap_ktimes;
 };
+
+/* Keeps a launch's event (named by its kernel) for the per-kernel totals; takes ownership of ev.
+ * Releases what is pending (context destruction). host/runtime/profile.c */
+fcl_status fcl_profile_record(fcl_ctx *ctx, cl_event ev, const char *name);
+void fcl_profile_free(fcl_ctx *ctx);
 
 /* Records "<what>: CL_ERROR_NAME" on ctx->err (with file:line) and returns FCL_ERR_OPENCL. */
 fcl_status fcl_cl_fail(fcl_ctx *ctx, cl_int rc, const char *file, int line, const char *fmt, ...)

@@ -440,8 +440,9 @@ fcl_status fcl_kernel_run(fcl_ctx *ctx, cl_kernel k, unsigned dims, const size_t
         size_t l = local ? local[i] : 1;
         g[i] = (global[i] + l - 1) / l * l;
     }
-    cl_int rc = clEnqueueNDRangeKernel(ctx->queue, k, dims, NULL, g, local, 0, NULL, NULL);
-    if (rc == CL_SUCCESS) return FCL_OK;
+    cl_event ev = NULL;
     char name[128];
+    cl_int rc = clEnqueueNDRangeKernel(ctx->queue, k, dims, NULL, g, local, 0, NULL, ctx->profiling ? &ev : NULL);
+    if (rc == CL_SUCCESS) return ev ? fcl_profile_record(ctx, ev, kernel_name_of(k, name, sizeof name)) : FCL_OK;
     return fcl_cl_fail(ctx, rc, __FILE__, __LINE__, "clEnqueueNDRangeKernel(%s)", kernel_name_of(k, name, sizeof name));
 }

@@ -41,6 +41,23 @@ const char *fcl_ctx_warning(const fcl_ctx *ctx);
 /* Waits for all queued work (clFinish), checked. */
 fcl_status fcl_ctx_finish(fcl_ctx *ctx);
 
+/* ---- where the device time goes (contexts made with opts.profiling) ---------------------- */
+
+/* The device time of one kernel (by its function name), summed over its launches. */
+typedef struct fcl_kernel_time {
+    char name[64];
+    long calls;
+    double ms;              /* sum of CL_PROFILING_COMMAND_END - START over the calls */
+} fcl_kernel_time;
+
+/* 1 when the context was made with profiling on: every facecl kernel launch (fcl_kernel_run)
+ * then keeps its event, which costs a little host time per launch. */
+int fcl_ctx_profiling(const fcl_ctx *ctx);
+/* Waits for the launches made so far and copies up to cap per-kernel totals into out, most
+ * time first (*n of them); reset 1 starts new totals. Launches outside fcl_kernel_run (CLBlast's
+ * GEMMs, buffer copies and fills) are not counted. FCL_ERR_INVALID_ARG without profiling. */
+fcl_status fcl_ctx_kernel_times(fcl_ctx *ctx, fcl_kernel_time *out, size_t cap, size_t *n, int reset);
+
 /* ---- programs and kernels ---------------------------------------------------------------- */
 
 /* Returns a built program for an embedded source ("conv.cl") and build options. Built once per
