@@ -79,7 +79,9 @@ for t in "${TESTS[@]}"; do
   JOBSET+=("$t")
   [ -n "${SPLIT[$t]:-}" ] && JOBSET+=("$t#cpu" "$t#gpu")
 done
-LONG=(test_ops_conv#cpu test_ops_metric_loss test_ops_conv_implicit test_ops_conv#gpu test_ops_bn test_ops_conv_act)
+# longest first, by the seconds of session 9's last CI (2 cores): conv#gpu 268, bn 169, conv_act 142,
+# metric_loss 123, conv_implicit 103, conv#cpu 89; the rest (act 50, conv 43, ...) in TESTS order
+LONG=(test_ops_conv#gpu test_ops_bn test_ops_conv_act test_ops_metric_loss test_ops_conv_implicit test_ops_conv#cpu)
 ORDER=()
 for l in "${LONG[@]}"; do for t in "${JOBSET[@]}"; do [ "$t" = "$l" ] && ORDER+=("$t"); done; done
 for t in "${JOBSET[@]}"; do [[ " ${LONG[*]} " == *" $t "* ]] || ORDER+=("$t"); done

@@ -147,9 +147,15 @@ Test(runtime, pocl_keeps_its_own_cache)
         cr_assert(fcl_test_rm_rf(dir));
         cr_skip_test("not PoCL: %s", platform);
     }
+    cr_assert_eq(fcl_ctx_driver_kernel_cache(ctx), 1, "PoCL with POCL_KERNEL_CACHE unset keeps its own cache");
     run_axpy(ctx, "-DFCL_TEST_KEY=3");
     cr_assert_eq(fcl_ctx_last_program_origin(ctx), 0);
     fcl_ctx_destroy(ctx);
+    setenv("POCL_KERNEL_CACHE", "0", 1);
+    ctx = make_ctx(NULL); /* PoCL reads the variable when it starts: only facecl's answer is checked */
+    cr_assert_eq(fcl_ctx_driver_kernel_cache(ctx), 0, "POCL_KERNEL_CACHE=0: the driver keeps nothing");
+    fcl_ctx_destroy(ctx);
+    unsetenv("POCL_KERNEL_CACHE");
     ctx = make_ctx(dir);
     run_axpy(ctx, "-DFCL_TEST_KEY=3");
     cr_assert_eq(fcl_ctx_last_program_origin(ctx), 0, "PoCL: built through PoCL's cache, not facecl's");

@@ -45,7 +45,9 @@ static int check_device(const char *sel)
         }
     printf("check: %s OK: context %.1f ms, first kernel build+run %.1f ms (program %s; cache %s)\n",
            fcl_ctx_device(ctx)->name, 1e3 * (t1 - t0), 1e3 * (t2 - t1),
-           origin == 1 ? "from the disk cache" : "built from source",
+           origin == 1                          ? "from the disk cache"
+           : fcl_ctx_driver_kernel_cache(ctx) ? "built through the driver's own kernel cache (PoCL: POCL_CACHE_DIR)"
+                                              : "built from source",
            fcl_ctx_cache_dir(ctx)[0] ? fcl_ctx_cache_dir(ctx) : "off");
     rc = 0;
     goto done;

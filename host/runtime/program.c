@@ -149,12 +149,13 @@ static char *xstrdup(const char *s)
  * 42.6 -> 27.3, test_ops_loss 52.5 -> 22.1, test_ops_conv_implicit 63.3 -> 33.7. With
  * POCL_KERNEL_CACHE=0 PoCL keeps nothing, so facecl's copy is back (and that first build pays for
  * every kernel). "pocl" (any case) is only in PoCL's platform version (host/runtime/device.c). */
-static int own_disk_cache(const fcl_ctx *ctx)
+int fcl_ctx_driver_kernel_cache(const fcl_ctx *ctx)
 {
     const char *pocl_cache = getenv("POCL_KERNEL_CACHE");
-    if (!ctx->cache_dir[0]) return 0;
-    return !strcasestr(ctx->dev.platform_version, "pocl") || (pocl_cache && !strcmp(pocl_cache, "0"));
+    return strcasestr(ctx->dev.platform_version, "pocl") && !(pocl_cache && !strcmp(pocl_cache, "0"));
 }
+
+static int own_disk_cache(const fcl_ctx *ctx) { return ctx->cache_dir[0] && !fcl_ctx_driver_kernel_cache(ctx); }
 
 /* Tries to make a program from a cached binary; returns NULL (and no error) if anything fails. */
 static cl_program from_cache(fcl_ctx *ctx, const char *key, const char *opts)

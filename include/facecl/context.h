@@ -71,6 +71,9 @@ fcl_status fcl_kernel_get(fcl_ctx *ctx, const char *source_name, const char *ker
 
 /* Where the last fcl_program_get came from: 0 built from source, 1 disk cache, 2 memory. */
 int fcl_ctx_last_program_origin(const fcl_ctx *ctx);
+/* 1 when the driver keeps its own cache of compiled kernels and facecl writes none (PoCL with
+ * POCL_KERNEL_CACHE unset or not 0): a program "built from source" may then have come from it. */
+int fcl_ctx_driver_kernel_cache(const fcl_ctx *ctx);
 
 /* Launch helpers: set argument i (checked, message names the kernel) and enqueue. */
 fcl_status fcl_kernel_arg(fcl_ctx *ctx, cl_kernel k, unsigned index, size_t size, const void *value);
