@@ -3,8 +3,8 @@
 
 #include "ops/conv_wino.h"
 
-/* The transforms; the GEMM and the weight packing are conv.cl's (through conv_cpu.h). */
-static const fcl_op_src WINO = {"conv_act.cl+conv_wino.cl", FCL_TF_CONV};
+/* The transforms (tiles: conv_wino.cl, weights: conv_wino_weights.cl); the GEMM is conv.cl's (through conv_cpu.h). */
+static const fcl_op_src WINO = {"conv_act.cl+conv_wino.cl+conv_wino_weights.cl", FCL_TF_CONV};
 
 int fcl_conv_wino_applies(const fcl_conv2d_params *p)
 {

@@ -5,7 +5,7 @@
 #include "ops/conv_wino.h"
 #include "ops/conv_wino_wgrad.h"
 
-/* conv_wino.cl's input rows and filter transform G are shared with the forward */
+/* conv_wino.cl's B^T (WINO_BT6) is shared with the forward */
 static const fcl_op_src WGRAD = {"conv_act.cl+conv_wino.cl+conv_wino_wgrad.cl", FCL_TF_CONV};
 
 /* As in conv_wino.c (WINO_MIN_C): the automatic choice leaves convolutions with fewer channels
