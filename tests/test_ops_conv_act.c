@@ -60,7 +60,7 @@ static const char *const tunings[] = {
     "conv:-DCONV_GPU=1 -DCONV_GM=12 -DCONV_GN=40 -DCONV_GK=5 -DCONV_GWM=3 -DCONV_GWN=5 -DCONV_GWG=64 "
     "-DCONV_COL_KB=1 -DFCL_USE_SG=0",
     "conv:-DCONV_WINO=1",
-    "conv:-DCONV_MB=4 -DCONV_NV=1 -DCONV_VW=8 -DCONV_COL_KB=64 -DCONV_BPANEL=0",
+    "conv:-DCONV_MB=4 -DCONV_NV=1 -DCONV_VW=8 -DCONV_COL_KB=64 -DCONV_IM_KB=0 -DCONV_BPANEL=0",
     NULL,
 };
 #define N_TUNINGS (sizeof tunings / sizeof tunings[0] - 1)

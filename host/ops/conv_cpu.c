@@ -31,6 +31,7 @@ fcl_status fcl_conv_tune_get(fcl_ctx *ctx, fcl_conv_tune *t)
     t->wg_nn = T(WG_NN);
     t->nt_kb = T(NT_KB);
     t->b1x1 = T(B1X1);
+    t->im_kb = T(IM_KB);
     fcl_conv_gpu_tune g = {T(GM), T(GN), T(GK), T(GWM), T(GWN), T(GWG), T(USE_SG), t->col_kb, T(GSPLIT)};
 #undef T
     t->g = g;
@@ -155,6 +156,20 @@ int fcl_conv_plan_chunk(const fcl_conv_tune *t, size_t rows, int P, int n)
     size_t chunk = per_img ? (size_t)t->col_kb * 1024 / per_img : (size_t)n;
     if (chunk < 1) chunk = 1;
     return chunk > (size_t)n ? n : (int)chunk;
+}
+
+/* The same under a budget of kb KiB instead of CONV_COL_KB's (kb 0: CONV_COL_KB's). */
+static int plan_chunk_kb(const fcl_conv_tune *t, int kb, size_t rows, int P, int n)
+{
+    fcl_conv_tune tc = *t;
+    if (kb) tc.col_kb = kb;
+    return fcl_conv_plan_chunk(&tc, rows, P, n);
+}
+
+/* The chunks of the im2col GEMMs below (forward, data gradient, wgrad_nn): CONV_IM_KB's budget. */
+static int im_chunk(const fcl_conv_tune *t, size_t rows, int P, int n)
+{
+    return plan_chunk_kb(t, t->im_kb, rows, P, n);
 }
 
 fcl_status fcl_conv_ws_alloc(fcl_ctx *ctx, const fcl_conv_tune *t, size_t rows, int chunk, int P, fcl_conv_ws *w)
@@ -307,7 +322,7 @@ fcl_status fcl_conv_gemm_fwd(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *y
         st = fcl_conv_gemm_nn_act(ctx, t, G, M, Kg, P, p->n * P, packed, &bx, &c, b, 0, r, rd, p->out_act);
         goto fail;
     }
-    int chunk = fcl_conv_plan_chunk(t, (size_t)p->cin * p->kh * p->kw, P, p->n);
+    int chunk = im_chunk(t, (size_t)p->cin * p->kh * p->kw, P, p->n);
     if ((st = fcl_conv_ws_alloc(ctx, t, (size_t)p->cin * p->kh * p->kw, chunk, P, &col))) goto fail;
     for (int i0 = 0; i0 < p->n; i0 += chunk) {
         int cnt = p->n - i0 < chunk ? p->n - i0 : chunk, ld = fcl_conv_col_ld(t, cnt, P);
@@ -338,10 +353,13 @@ fcl_status fcl_conv_gemm_bwd_data(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tens
     int is1x1 = algo == FCL_CONV_1X1;
     /* dy is the GEMM's B: gathered into a contiguous chunk (column panels under CONV_BPANEL) when
      * column vectors would straddle images (gathering always measured no faster), except where
-     * CONV_B1X1 reads a 1x1 conv's dy in place (the other shapes' data gradient: unmeasured) */
+     * CONV_B1X1 reads a 1x1 conv's dy in place. Not for the other kernel sizes: their GEMM has
+     * Cin * KH * KW rows, many row blocks re-reading each column block of dy, which the panels
+     * serve better (ResNet-18 layer2.0 64x28^2>128 3x3/2, P 196, bwd_data CPU ms, Zen 3, loaded,
+     * 5 alternating pairs: gathered 18.5-20.4, in place by the CONV_B1X1 rule 20.9-25.9) */
     int gather = is1x1 ? !in_place_1x1(t, P) : P % (t->nb / t->nv) != 0;
     size_t col_rows = is1x1 ? 0 : (size_t)p->cin * p->kh * p->kw, dy_rows = gather ? (size_t)p->cout : 0;
-    int chunk = fcl_conv_plan_chunk(t, col_rows + dy_rows, P, p->n);
+    int chunk = im_chunk(t, col_rows + dy_rows, P, p->n);
     if (col_rows && (st = fcl_conv_ws_alloc(ctx, t, col_rows, chunk, P, &col))) goto fail;
     if (dy_rows && (st = fcl_conv_ws_alloc(ctx, t, dy_rows, chunk, P, &dyc))) goto fail;
     fcl_conv2d_params gq = gather_geom(p->n, p->cout, oh, ow);
@@ -383,7 +401,7 @@ static fcl_status wgrad_nn(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *dw,
     /* per image: G * kgp panel columns, dy's rows (read in place; counted so the chunks, and so
      * the order of dW's additions, stay those of the gathered copy this replaced) and their packed
      * copy, P pixels each */
-    int chunk = fcl_conv_plan_chunk(t, (size_t)G * kgp + (size_t)p->cout + (size_t)G * mp, P, p->n);
+    int chunk = im_chunk(t, (size_t)G * kgp + (size_t)p->cout + (size_t)G * mp, P, p->n);
     if ((st = fcl_conv_ws_alloc(ctx, t, (size_t)G * kgp, chunk, P, &col))) goto fail;
     for (int i0 = 0; i0 < p->n; i0 += chunk) {
         int cnt = p->n - i0 < chunk ? p->n - i0 : chunk, ld = fcl_conv_col_ld(t, cnt, P), kr = cnt * P;
@@ -429,9 +447,8 @@ fcl_status fcl_conv_gemm_bwd_weight(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_te
      * chunk, so each work-item's rows stay in the caches) */
     size_t col_rows = (size_t)p->cin * p->kh * p->kw, dy_rows = gather ? (size_t)p->cout : 0;
     /* chunks of CONV_NT_KB (dy + B rows that stay in L2 while the work-items sharing them run) */
-    fcl_conv_tune tc = *t;
-    if (t->nt_kb) tc.col_kb = t->nt_kb < t->col_kb ? t->nt_kb : t->col_kb;
-    int chunk = fcl_conv_plan_chunk(&tc, col_rows + (gather ? dy_rows : (size_t)p->cout), P, p->n);
+    int kb = t->nt_kb && t->nt_kb < t->col_kb ? t->nt_kb : 0;
+    int chunk = plan_chunk_kb(t, kb, col_rows + (gather ? dy_rows : (size_t)p->cout), P, p->n);
     if ((!is1x1 || gather) && (st = fcl_conv_ws_alloc(ctx, t, col_rows, chunk, P, &col))) goto fail;
     if (gather && (st = fcl_conv_ws_alloc(ctx, t, dy_rows, chunk, P, &dyc))) goto fail;
     const fcl_conv2d_params gq = gather_geom(p->n, p->cout, oh, ow);

@@ -280,6 +280,21 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * The AVX-512 CPU column and other devices keep 0 (session 7's order; unmeasured with 1). */
     [FCL_T_CONV_CIM_ORDER] = {FCL_TF_CONV, "CONV_CIM_ORDER", 0, 1, 0, 0, 1, 0,
                               "implicit GEMM grid order: 1 channel panels fastest, 0 pixel blocks fastest"},
+    /* CONV_IM_KB: the image chunk budget (KiB of workspace rows) of the im2col GEMMs of
+     * host/ops/conv_cpu.c (forward, data gradient, the weight gradient on conv_gemm_nn); 0:
+     * CONV_COL_KB's (which Winograd keeps). Fewer, larger chunks: fewer im2col / GEMM / col2im
+     * launches (and thread hand-overs) for the same work. Same forward and data gradient bits for
+     * every value; the weight gradient adds its chunks' sums in order, so its rounding follows the
+     * chunk (as with CONV_COL_KB). CPU256 (16384): Zen 3, loaded, `bench ops --filter k3s2`
+     * (ResNet-18's 3x3/2 rows at 112, batch 32; layer2.0 64x28^2>128's forward is one chunk at
+     * 16384, four at 4096), CPU ms of fwd + bwd_data + bwd_weight, 14 alternating pairs (5 set
+     * through CONV_COL_KB, these rows' only chunks, then 9 as CONV_IM_KB 0 vs 16384): layer2.0
+     * 4096 mean 62.1 (54.3-75.5), 16384 59.3 (48.0-67.3), 16384 lower in 10 pairs, higher in 4;
+     * layer3.0 53.1 (41.4-61.6) vs 50.6 (42.0-63.9), lower in 10; layer4.0 (4.7 MiB) within
+     * noise. 65536 no better (3 pairs), 1024 and 512 worse (2 pairs: layer2.0 92.7 / 64.9 and
+     * 85.4 / 71.5). The AVX-512 CPU column and other devices: 0 (unmeasured). */
+    [FCL_T_CONV_IM_KB] = {FCL_TF_CONV, "CONV_IM_KB", 0, 16384, 0, 0, 1 << 22, 0,
+                          "image chunk budget (KiB) of the im2col GEMMs (0: CONV_COL_KB)"},
 };
 /* the tuner and the tuning cache hold a family's values in arrays of FCL_TUNE_MAX_PARAMS (conv,
  * the last family, is the largest) */

@@ -43,6 +43,7 @@ typedef enum fcl_tune_id {
     FCL_T_CONV_NT_KB,
     FCL_T_CONV_B1X1,
     FCL_T_CONV_CIM_ORDER,
+    FCL_T_CONV_IM_KB,
     FCL_T_COUNT
 } fcl_tune_id;
 
