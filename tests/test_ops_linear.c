@@ -84,11 +84,11 @@ static int lin_gen(const oc_op *op, size_t i, oc_case *c)
 /* The GEMM paths forced (CONV_LINEAR, host/ops/op_util.c fcl_op_gemm): CLBlast; conv_gemm_nn
  * for every product (packed A, odd register blocks: 5 rows x 3 float8 columns); conv_gemm_nt for
  * A B^T and sliced conv_gemm_nn for A B, in slices of 7 (odd blocks 3 x 5 float8 of conv_gemm_nt),
- * so block and slice tails fall inside every shape. */
+ * so block and slice tails fall inside every shape; gemm_wt for A B^T (odd 5 x 3 float8 blocks). */
 static const char *const gemm_paths[] = {"conv:-DCONV_LINEAR=0", "conv:-DCONV_LINEAR=2 -DCONV_MB=5 -DCONV_NV=3 -DCONV_VW=8",
                                          "conv:-DCONV_LINEAR=3 -DCONV_MB=5 -DCONV_NV=3 -DCONV_VW=8 -DCONV_TM=3 "
                                          "-DCONV_TN=5 -DCONV_TW=8",
-                                         NULL};
+                                         "conv:-DCONV_LINEAR=4 -DCONV_MB=5 -DCONV_NV=3 -DCONV_VW=8", NULL};
 
 /* set under the device's tuning (path < 0) or gemm_paths[path] */
 static void run_set_on(int set, int path)
@@ -112,6 +112,8 @@ Test(linear, conv_gemm_path_small_odd_shapes) { run_set_on(S_SMALL, 1); }
 Test(linear, conv_gemm_path_classifier_sizes) { run_set_on(S_CLASSIFIER, 1); }
 Test(linear, sliced_gemm_paths_small_odd_shapes) { run_set_on(S_SMALL, 2); }
 Test(linear, sliced_gemm_paths_classifier_sizes) { run_set_on(S_CLASSIFIER, 2); }
+Test(linear, gemm_wt_path_small_odd_shapes) { run_set_on(S_SMALL, 3); }
+Test(linear, gemm_wt_path_classifier_sizes) { run_set_on(S_CLASSIFIER, 3); }
 Test(linear, reference_backward_vs_finite_differences) { run_set(S_FD); }
 
 /* Each gradient alone (the others NULL), compared with the reference. */
