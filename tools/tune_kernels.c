@@ -79,7 +79,8 @@ static fcl_status config_apply(fcl_ctx *ctx, const config *c)
  * the register blocks with their vector width (rows x columns x width of conv_gemm_nn, CONV_MB x
  * CONV_NV x CONV_VW; dy rows x B rows x width of conv_gemm_nt, CONV_TM x CONV_TN x CONV_TW): the
  * AVX-512 blocks (float16, 32 registers) and the AVX2 ones (float8, <= 12 accumulators of 16
- * registers), so either CPU's defaults reach the other's; then work-group sizes, the im2col chunk,
+ * registers), so either CPU's defaults reach the other's; then work-group sizes, the im2col chunks
+ * (CONV_COL_KB, and CONV_IM_KB of the im2col GEMMs),
  * the vector widths, the algorithm of 3x3 stride-1 convs (CONV_WINO 0/1/2) and of their weight
  * gradient (CONV_WGRAD 0/1/2), the GEMM's right-operand layout (CONV_BPANEL), which weight gradients
  * run on conv_gemm_nn (CONV_WG_NN), conv_gemm_nn's prefetch distance (CONV_PF), the chunks of the
@@ -117,6 +118,9 @@ static int moves_for(fcl_tune_family f, const int *cur, move *out, int max)
         ONE(FCL_T_CONV_LNT, 0);
         ONE(FCL_T_CONV_COL_KB, 1024);
         ONE(FCL_T_CONV_COL_KB, 16384);
+        ONE(FCL_T_CONV_IM_KB, 0);    /* the im2col GEMMs' chunks: CONV_COL_KB's, or their own */
+        ONE(FCL_T_CONV_IM_KB, 4096);
+        ONE(FCL_T_CONV_IM_KB, 16384);
         ONE(FCL_T_CONV_LOCAL, 8);
         ONE(FCL_T_CONV_VW, 16); /* the width alone, at the blocks found */
         ONE(FCL_T_CONV_VW, 8);
