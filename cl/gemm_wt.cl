@@ -1,4 +1,4 @@
-/* cl/gemm_wt.cl: C (+)= A B^T for a long A read in place (a linear layer's or margin head's [classes, d] weights) and a batch-sized B: the classifiers' forward product. */
+/* cl/gemm_wt.cl: a classifier's products over the classes, C (+)= A B^T (forward) or A^T B (weight gradient), with the long operand (W, or dy) read in place as the broadcast one. */
 
 /* The register block is conv_gemm_nn's (cl/conv.cl): CONV_MB rows of A x CONV_NV vectors of
  * CONV_VW columns, from the "conv" tuning family. */
@@ -18,49 +18,69 @@ typedef float8 wtV;
 #endif
 #define WT_NB (CONV_VW * CONV_NV)
 
-/* bt [K, ld] = B^T of b [N, K] (row-major), columns N..ld zero: the vector operand of gemm_wt
- * (a batch of 64-128 rows of 512: 128-256 KiB). Global: (ld, K). */
-__kernel void gemm_wt_bt(FCL_TENSOR(bt), const int ld, FCL_CTENSOR(b), const int N, const int K)
+/* bt [K, ld] with bt[k][j] = b[b_off + j * s_j + k * s_k] for j < N, 0 for N <= j < ld: the
+ * vector operand of gemm_wt, B^T of a row-major b [N, K] (s_j K, s_k 1) or a copy of b [K, N]
+ * padded to whole column blocks (s_j 1, s_k N); a batch of 64-128 rows of 512: 128-256 KiB.
+ * Global: (ld, K). */
+__kernel void gemm_wt_bt(FCL_TENSOR(bt), const int ld, FCL_CTENSOR(b), const int N, const int K, const int s_j,
+                         const int s_k)
 {
     const int j = get_global_id(0), k = get_global_id(1);
     if (j >= ld || k >= K) return;
-    bt[bt_off + k * ld + j] = j < N ? b[b_off + j * K + k] : 0.0f;
+    bt[bt_off + k * ld + j] = j < N ? b[b_off + j * s_j + k * s_k] : 0.0f;
 }
 
-/* c[c_off + n * c_row + m] (+)= sum_k a[a_off + m * K + k] * bt[k * ld + n] for m < M, n < N:
- * C = A B^T stored with A's rows along C's columns (C [N, M], A [M, K] in place, bt from
- * gemm_wt_bt). Each work-item broadcasts CONV_MB rows of A, one float of each per k (CONV_MB
- * sequential streams), against CONV_NV vectors of bt's row k. Global: (ld / WT_NB, ceil(M /
- * CONV_MB) rounded up to the work-group): the column blocks of one row block are neighbours in a
- * work-group, so A's CONV_MB rows (12 KiB at K 512) are read from memory once and then from L1
- * while bt stays in L2. conv_gemm_nt (x rows against W rows, dot products along k) reloads 4 rows
- * of x from L2 for every 3 rows of W; conv_gemm_nn would need all of W repacked every call. */
-__kernel void gemm_wt(const int M, const int N, const int K, FCL_CTENSOR(a), FCL_CTENSOR(bt), const int ld,
-                      FCL_TENSOR(c), const int c_row, const int accumulate)
+/* C(m, n) (+)= sum_k A(m, k) bt[k * ld + n] for m < M, n < N, with A(m, k) = a[a_off + m * a_m +
+ * k * a_k] read in place and C(m, n) at c[c_off + m * c_m + n * c_n]: a classifier's forward
+ * C^T = W x^T (A = W [M, K], a_m K, a_k 1; C = the output [N, M], c_m 1) and its weight
+ * gradient dW = dy^T x (A = dy^T, dy [K, M]: a_m 1, a_k M; bt = x; C = dW [M, N], c_n 1). bt's
+ * rows are readable up to whole column blocks (gemm_wt_bt, or a b whose rows are). Each
+ * work-item broadcasts CONV_MB rows of A, one float of each per k, against CONV_NV vectors of
+ * bt's row k. Global: (ceil(N / WT_NB), ceil(M / CONV_MB) rounded up to the work-group): the
+ * column blocks of one row block are neighbours in a work-group, so A's CONV_MB rows (12 KiB of
+ * W at K 512) come from memory once and then from L1 while bt stays in L2 and C's rows are
+ * written whole. conv_gemm_nt (x rows against W rows, dot products along k) reloads 4 rows of x
+ * from L2 for every 3 rows of W; conv_gemm_nn would need all of W repacked every call, and for
+ * dW (row blocks fastest) streams the packed dy^T once per column block. */
+__kernel void gemm_wt(const int M, const int N, const int K, FCL_CTENSOR(a), const int a_m, const int a_k,
+                      FCL_CTENSOR(bt), const int ld, FCL_TENSOR(c), const int c_m, const int c_n, const int accumulate)
 {
     const int n0 = get_global_id(0) * WT_NB, m0 = get_global_id(1) * CONV_MB;
     if (m0 >= M || n0 >= N) return;
     __global const float *ap[CONV_MB];
 #pragma unroll
-    for (int i = 0; i < CONV_MB; i++) ap[i] = a + a_off + min(m0 + i, M - 1) * K;   /* rows past M: computed, not stored */
+    for (int i = 0; i < CONV_MB; i++) ap[i] = a + a_off + min(m0 + i, M - 1) * a_m;   /* rows past M: computed, not stored */
     wtV acc[CONV_MB][CONV_NV];
 #pragma unroll
     for (int i = 0; i < CONV_MB; i++)
 #pragma unroll
         for (int v = 0; v < CONV_NV; v++) acc[i][v] = (wtV)(0.0f);
     __global const float *bp = bt + bt_off + n0;
-    for (int k = 0; k < K; k++, bp += ld) {
+    for (int k = 0, ka = 0; k < K; k++, ka += a_k, bp += ld) {
         wtV bv[CONV_NV];
 #pragma unroll
         for (int v = 0; v < CONV_NV; v++) bv[v] = wt_vload(v, bp);
 #pragma unroll
         for (int i = 0; i < CONV_MB; i++) {
-            const wtV av = (wtV)(ap[i][k]);
+            const wtV av = (wtV)(ap[i][ka]);
 #pragma unroll
             for (int v = 0; v < CONV_NV; v++) acc[i][v] = fma(av, bv[v], acc[i][v]);
         }
     }
-    /* C's row n holds A's rows m0.. as CONV_MB consecutive floats */
+    __global float *cb = c + c_off + m0 * c_m + n0 * c_n;
+    if (c_n == 1 && n0 + WT_NB <= N) {   /* C's rows along n: whole vectors */
+#pragma unroll
+        for (int i = 0; i < CONV_MB; i++) {
+            if (m0 + i >= M) break;
+#pragma unroll
+            for (int v = 0; v < CONV_NV; v++) {
+                __global float *cp = cb + i * c_m + v * CONV_VW;
+                wt_vstore(accumulate ? acc[i][v] + wt_vload(0, cp) : acc[i][v], 0, cp);
+            }
+        }
+        return;
+    }
+    /* element by element (the forward: C's row n holds A's rows m0.. as CONV_MB consecutive floats) */
 #pragma unroll
     for (int v = 0; v < CONV_NV; v++) {
         float t[CONV_MB][CONV_VW];
@@ -69,10 +89,10 @@ __kernel void gemm_wt(const int M, const int N, const int K, FCL_CTENSOR(a), FCL
         for (int l = 0; l < CONV_VW; l++) {
             const int n = n0 + v * CONV_VW + l;
             if (n >= N) break;
-            __global float *cr = c + c_off + n * c_row + m0;
+            __global float *cr = cb + (v * CONV_VW + l) * c_n;
 #pragma unroll
             for (int i = 0; i < CONV_MB; i++)
-                if (m0 + i < M) cr[i] = accumulate ? cr[i] + t[i][l] : t[i][l];
+                if (m0 + i < M) cr[i * c_m] = accumulate ? cr[i * c_m] + t[i][l] : t[i][l];
         }
     }
 }

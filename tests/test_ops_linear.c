@@ -84,7 +84,8 @@ static int lin_gen(const oc_op *op, size_t i, oc_case *c)
 /* The GEMM paths forced (CONV_LINEAR, host/ops/op_util.c fcl_op_gemm): CLBlast; conv_gemm_nn
  * for every product (packed A, odd register blocks: 5 rows x 3 float8 columns); conv_gemm_nt for
  * A B^T and sliced conv_gemm_nn for A B, in slices of 7 (odd blocks 3 x 5 float8 of conv_gemm_nt),
- * so block and slice tails fall inside every shape; gemm_wt for A B^T (odd 5 x 3 float8 blocks). */
+ * so block and slice tails fall inside every shape; gemm_wt for A B^T and A^T B (odd 5 x 3
+ * float8 blocks: x is copied into whole column blocks where `in` is not a multiple of 24). */
 static const char *const gemm_paths[] = {"conv:-DCONV_LINEAR=0", "conv:-DCONV_LINEAR=2 -DCONV_MB=5 -DCONV_NV=3 -DCONV_VW=8",
                                          "conv:-DCONV_LINEAR=3 -DCONV_MB=5 -DCONV_NV=3 -DCONV_VW=8 -DCONV_TM=3 "
                                          "-DCONV_TN=5 -DCONV_TW=8",

@@ -254,26 +254,36 @@ static fcl_status gemm_abt(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_tenso
     return st;
 }
 
-/* C [m, n] (+)= A [m, k] B^T on cl/gemm_wt.cl for a batch-sized A and a long B (a classifier's
- * [classes, k] weights): B is the kernel's broadcast operand, read in place, A^T (k x ld floats,
- * ld = m rounded up to whole column blocks) its vector operand; C is written with B's rows
- * along its rows. Work-groups: all column blocks of 16 row blocks (why: cl/gemm_wt.cl). */
+/* The classifiers' products over the classes on cl/gemm_wt.cl, the long operand read in place
+ * as the kernel's broadcast A and the batch-sized one as its vector operand bt (k x ld floats,
+ * ld: whole column blocks), work-groups of all column blocks of up to 16 row blocks (why:
+ * cl/gemm_wt.cl). ta 0: C [m, n] (+)= A [m, k] B^T, B [n, k] the long one (a forward: A^T is
+ * copied into bt, C written with B's rows along its rows); ta 1: C [m, n] (+)= A^T B, A [k, m]
+ * the long one (a weight gradient dy^T x: B is bt itself when its rows are whole blocks). */
 static const fcl_op_src WT = {"gemm_wt.cl", FCL_TF_CONV};
-static fcl_status gemm_wt(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_tensor *c, const fcl_tensor *a,
+static fcl_status gemm_wt(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_tensor *c, const fcl_tensor *a, int ta,
                           const fcl_tensor *b, size_t m, size_t n, size_t k, int accumulate)
 {
-    size_t ld = fcl_op_div_up(m, (size_t)t->nb) * (size_t)t->nb, cb = ld / (size_t)t->nb, lm = 16;
-    fcl_tensor at = {0};
-    fcl_status st = fcl_op_temp(ctx, &at, k, ld, 0);
-    if (!st)
-        st = FCL_OP_2D(ctx, &WT, "gemm_wt_bt", ld, k, OP_T(&at), OP_I(ld), OP_T(a), OP_I(m), OP_I(k));
+    const fcl_tensor *wide = ta ? a : b, *narrow = ta ? b : a;
+    size_t rows = ta ? m : n, cols = ta ? n : m, nb = (size_t)t->nb, ld = fcl_op_div_up(cols, nb) * nb,
+           cb = ld / nb, lm = 16;
+    fcl_tensor pad = {0};
+    const fcl_tensor *bt = narrow;
+    fcl_status st = FCL_OK;
+    if (!ta || ld != cols) {
+        bt = &pad;
+        if (!(st = fcl_op_temp(ctx, &pad, k, ld, 0)))
+            st = FCL_OP_2D(ctx, &WT, "gemm_wt_bt", ld, k, OP_T(&pad), OP_I(ld), OP_T(narrow), OP_I(cols), OP_I(k),
+                           OP_I(ta ? 1 : k), OP_I(ta ? n : 1));
+    }
     while (lm > 1 && cb * lm > 256) lm /= 2;
-    size_t g[2] = {cb, fcl_op_div_up(fcl_op_div_up(n, (size_t)t->mb), lm) * lm}, l[2] = {cb, lm};
+    size_t g[2] = {cb, fcl_op_div_up(fcl_op_div_up(rows, (size_t)t->mb), lm) * lm}, l[2] = {cb, lm};
     if (!st)
         st = fcl_op_call(ctx, &WT, "gemm_wt", FCL_GRID_ND, 2, g, cb <= 256 ? l : NULL,
-                         FCL_OP_VALS(OP_I(n), OP_I(m), OP_I(k), OP_T(b), OP_T(&at), OP_I(ld), OP_T(c), OP_I(n),
+                         FCL_OP_VALS(OP_I(rows), OP_I(cols), OP_I(k), OP_T(wide), OP_I(ta ? 1 : k), OP_I(ta ? m : 1),
+                                     OP_T(bt), OP_I(ld), OP_T(c), OP_I(ta ? n : 1), OP_I(ta ? 1 : n),
                                      OP_I(accumulate)));
-    fcl_tensor_release(ctx, &at);   /* in-order queue: a later user of the block runs after gemm_wt */
+    fcl_tensor_release(ctx, &pad);   /* in-order queue: a later user of the block runs after gemm_wt */
     return st;
 }
 
@@ -308,11 +318,11 @@ static fcl_status gemm_ab_sliced(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl
 
 /* CONV_LINEAR (host/runtime/tuning_table.c): 0 CLBlast (up to 2^26 multiply-adds on CPUs); 1 the
  * conv kernels, chosen by shape: A B^T on gemm_wt (a batch against >= 1024 classes) or
- * conv_gemm_nt, A B with a reduction longer than 1024 and than C's rows on sliced
- * conv_gemm_nn, the rest (and A^T B) on conv_gemm_nn via fcl_conv_rowmajor_gemm; 2 that last
+ * conv_gemm_nt, A^T B with a long A on gemm_wt, A B with a reduction longer than 1024 and than
+ * C's rows on sliced conv_gemm_nn, the rest on conv_gemm_nn via fcl_conv_rowmajor_gemm; 2 that last
  * path for all; 3 conv_gemm_nt / sliced conv_gemm_nn for all A B^T / A B, in slices of 7; 4
- * the same with gemm_wt for A B^T (3 and 4: so that the op tests force every path and slice
- * tail on odd shapes). */
+ * the same with gemm_wt for A B^T and A^T B (3 and 4: so that the op tests force every path
+ * and slice tail on odd shapes). */
 fcl_status fcl_op_gemm(fcl_ctx *ctx, const fcl_tensor *c, const fcl_tensor *a, int ta, const fcl_tensor *b, int tb,
                        size_t m, size_t n, size_t k, float beta)
 {
@@ -334,7 +344,18 @@ fcl_status fcl_op_gemm(fcl_ctx *ctx, const fcl_tensor *c, const fcl_tensor *a, i
          * 12.4 / 11.0, 128x512>8631 23.9 / 20.0 -> 17.9 / 17.4, 128x512>10575 27.1 / 23.1 ->
          * 21.3 / 20.6 */
         if (fits && tb && (mode == 4 || (mode == 1 && n >= 1024 && m <= 128)) && (double)(m + 64) * k < INT_MAX)
-            return gemm_wt(ctx, &t, c, a, b, m, n, k, beta != 0.0f);
+            return gemm_wt(ctx, &t, c, a, 0, b, m, n, k, beta != 0.0f);
+        /* and for its weight gradient dW [m classes, n] = dy^T x, a batch of <= 128 (k) rows:
+         * linear +db bwd_weight, CPU ms against conv_gemm_nn (fcl_conv_rowmajor_gemm: dy^T
+         * packed, the packed panels streamed once per column block), bench ops --filter +db,
+         * loaded, 4 alternating pairs, old -> new: 64x512>8631 14.0 / 14.7 / 11.6 / 12.8 ->
+         * 16.6 / 10.1 / 11.2 / 10.6, 64x512>10575 19.4 / 14.3 / 13.6 / 17.7 -> 15.0 / 11.5 /
+         * 12.3 / 11.5, 128x512>8631 28.9 / 20.8 / 19.7 / 24.0 -> 23.1 / 20.9 / 23.0 / 22.4,
+         * 128x512>10575 35.3 / 23.6 / 24.6 / 28.7 -> 24.4 / 20.3 / 22.1 / 20.9 */
+        if (ta && !tb && !t.gpu && (mode == 4 || (mode == 1 && m >= 1024 && k <= 128)) &&
+            fcl_tensor_numel(c) == m * n && (double)(n + 64) * k < INT_MAX && (double)m * k < INT_MAX &&
+            (double)m * n < INT_MAX)
+            return gemm_wt(ctx, &t, c, a, 1, b, m, n, k, beta != 0.0f);
         if (fits && tb && (mode == 1 || mode == 3))
             return gemm_abt(ctx, &t, c, a, b, m, n, k, beta != 0.0f, kc);
         if (fits && !tb && ((mode == 1 && k > 1024 && k > n) || mode >= 3))
