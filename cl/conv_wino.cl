@@ -102,6 +102,26 @@ inline void wino_store_part8(float8 v, const int n, __global float *p)
     if (n & 1) p[0] = v.s0;
 }
 
+/* V = B^T d B of 4x4 tiles d[row][column] into v[4 row + column] (wino_input_vec2, wino_input_cols2) */
+inline void wino_v4(float8 d[4][4], float8 *v)
+{
+    float8 t[4][4]; /* B^T d */
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+        t[0][j] = d[0][j] - d[2][j];
+        t[1][j] = d[1][j] + d[2][j];
+        t[2][j] = d[2][j] - d[1][j];
+        t[3][j] = d[1][j] - d[3][j];
+    }
+#pragma unroll
+    for (int r = 0; r < 4; r++) {
+        v[4 * r] = t[r][0] - t[r][2];
+        v[4 * r + 1] = t[r][1] + t[r][2];
+        v[4 * r + 2] = t[r][2] - t[r][1];
+        v[4 * r + 3] = t[r][1] - t[r][3];
+    }
+}
+
 inline void wino_input_vec2(__global float *vp, const int v_g, __global const float *xc, const int H, const int W,
                             const int y0, const int b, const int nt)
 {
@@ -109,7 +129,6 @@ inline void wino_input_vec2(__global float *vp, const int v_g, __global const fl
     int8 cm[4]; /* column j of every tile inside the image */
 #pragma unroll
     for (int j = 0; j < 4; j++) cm[j] = (lane2 + (int8)(j) >= (int8)(0)) & (lane2 + (int8)(j) < (int8)(W));
-    float8 t[4][4]; /* B^T d: [row of B^T d][column j of the tile] */
     float8 d[4][4]; /* d: [row][column j] */
 #pragma unroll
     for (int r = 0; r < 4; r++) {
@@ -126,21 +145,8 @@ inline void wino_input_vec2(__global float *vp, const int v_g, __global const fl
             d[r][0] = d[r][1] = d[r][2] = d[r][3] = (float8)(0.0f);
         }
     }
-#pragma unroll
-    for (int j = 0; j < 4; j++) { /* wino_bt over the rows of column j */
-        t[0][j] = d[0][j] - d[2][j];
-        t[1][j] = d[1][j] + d[2][j];
-        t[2][j] = d[2][j] - d[1][j];
-        t[3][j] = d[1][j] - d[3][j];
-    }
     float8 v[16]; /* (B^T d) B: xi = 4 row + column */
-#pragma unroll
-    for (int r = 0; r < 4; r++) {
-        v[4 * r] = t[r][0] - t[r][2];
-        v[4 * r + 1] = t[r][1] + t[r][2];
-        v[4 * r + 2] = t[r][2] - t[r][1];
-        v[4 * r + 3] = t[r][1] - t[r][3];
-    }
+    wino_v4(d, v);
     if (nt == WINO_VL) {
 #pragma unroll
         for (int xi = 0; xi < 16; xi++) vstore8(v[xi], 0, vp + xi * v_g);
@@ -384,7 +390,8 @@ inline void wino_output_vec4(__global float *op, __global const float *rp, const
  * Rows of V are v_ld long, xi planes v_g apart. One work-item transforms one channel of one image
  * (PoCL runs small work-items at a high cost each). F(2x2, 3x3) takes WINO_VL tiles at a time
  * where their row segments lie inside the tensor's elements x_lo .. x_hi - 1 (all but the first
- * and last rows of the tensor), else one at a time. Global: (C, nimg). */
+ * and last rows of the tensor), else one at a time. Maps of at most 4 tiles a row: conv_wino_cols.cl.
+ * Global: (C, nimg). */
 __kernel void wino_input(__global float *restrict v, const int v_ld, const int v_g,
                          __global const float *restrict x, const int x_off, const int x_lo, const int x_hi,
                          const int C, const int H, const int W, const int ph, const int pw, const int TH,
@@ -414,73 +421,6 @@ __kernel void wino_input(__global float *restrict v, const int v_ld, const int v
     }
 }
 
-/* wino_input for F(2x2, 3x3) on maps of at most 4 tiles a row (ResNet-18's 7x7 and 4x4 maps: 16
- * and 4 tiles an image), where a row of tiles fills at most half of wino_input_vec2's 8 lanes:
- * here the lanes are 8 consecutive columns n = n0 .. n0 + 7 of V (tiles of one or more images,
- * n = (img * TH + ty) * TW + tx as in wino_input), each lane loading its own tile (a gather; 0
- * outside its image and for n >= nimg * TH * TW), then the same operations in the same order as
- * wino_input_vec2 (the same floats) and one vstore8 per plane (n0 + 8 <= v_ld: rows are whole
- * column blocks). WINO_COLS_BLOCKS blocks of 8 columns a work-item. Global: (C, ceil(nimg * TH * TW /
- * (8 WINO_COLS_BLOCKS))). */
-/* q = n / d, r = n - q d for 0 <= n < 2^22, d > 0 (a float reciprocal and one correction: AVX-512
- * has no vector integer division, and 8 scalar ones per vector cost more than the transform) */
-inline int8 wino_div8(const int8 n, const int d, int8 *r)
-{
-    int8 q = convert_int8(convert_float8(n) * (1.0f / (float)d));
-    int8 m = n - q * (int8)(d);
-    const int8 lo = m < (int8)(0), hi = m >= (int8)(d);
-    q = q - (lo & (int8)(1)) + (hi & (int8)(1));
-    *r = m + (lo & (int8)(d)) - (hi & (int8)(d));
-    return q;
-}
-
-#define WINO_COLS_BLOCKS 4 /* blocks of 8 columns per work-item of wino_input_cols2 */
-__kernel void wino_input_cols2(__global float *restrict v, const int v_ld, const int v_g,
-                               __global const float *restrict x, const int x_off, const int C, const int H,
-                               const int W, const int ph, const int pw, const int TH, const int TW, const int nimg)
-{
-    const int c = get_global_id(0), T = TH * TW, ncols = nimg * T;
-    if (c >= C) return;
-    for (int blk = 0; blk < WINO_COLS_BLOCKS; blk++) {
-        const int n0 = ((int)get_global_id(1) * WINO_COLS_BLOCKS + blk) * WINO_VL;
-        if (n0 >= ncols) return;
-        const int8 n = (int8)(0, 1, 2, 3, 4, 5, 6, 7) + (int8)(n0);
-        const int8 live = n < (int8)(ncols), nn = select((int8)(ncols - 1), n, live);
-        int8 t, tx;
-        const int8 img = wino_div8(nn, T, &t), ty = wino_div8(t, TW, &tx);
-        const int8 y0 = (int8)(2) * ty - (int8)(ph), x0 = (int8)(2) * tx - (int8)(pw);
-        const int8 base = (int8)(x_off) + (img * (int8)(C) + (int8)(c)) * (int8)(H * W);
-        float8 d[4][4];
-#pragma unroll
-        for (int r = 0; r < 4; r++) {
-            const int8 iy = y0 + (int8)(r), rv = live & (iy >= (int8)(0)) & (iy < (int8)(H));
-#pragma unroll
-            for (int j = 0; j < 4; j++) {
-                const int8 ix = x0 + (int8)(j), ok = rv & (ix >= (int8)(0)) & (ix < (int8)(W));
-                const int8 o = select(base, base + iy * (int8)(W) + ix, ok); /* in bounds where masked */
-                const float8 g = (float8)(x[o.s0], x[o.s1], x[o.s2], x[o.s3], x[o.s4], x[o.s5], x[o.s6], x[o.s7]);
-                d[r][j] = select((float8)(0.0f), g, ok);
-            }
-        }
-        float8 tt[4][4]; /* B^T d */
-#pragma unroll
-        for (int j = 0; j < 4; j++) {
-            tt[0][j] = d[0][j] - d[2][j];
-            tt[1][j] = d[1][j] + d[2][j];
-            tt[2][j] = d[2][j] - d[1][j];
-            tt[3][j] = d[1][j] - d[3][j];
-        }
-        __global float *vp = v + c * v_ld + n0;
-#pragma unroll
-        for (int r = 0; r < 4; r++) {
-            vstore8(tt[r][0] - tt[r][2], 0, vp + (4 * r) * v_g);
-            vstore8(tt[r][1] + tt[r][2], 0, vp + (4 * r + 1) * v_g);
-            vstore8(tt[r][2] - tt[r][1], 0, vp + (4 * r + 2) * v_g);
-            vstore8(tt[r][1] - tt[r][3], 0, vp + (4 * r + 3) * v_g);
-        }
-    }
-}
-
 /* out[img][c][m ty + i][m tx + j] (+)= (A^T M A)[i][j] (+ bias[c]) for the tiles of a chunk of
  * nimg images, M = M[xi][c][n] with n as in wino_input (rows m_ld long, xi planes m_g apart);
  * outputs past OH x OW (the last tile row / column of an odd size) are dropped. accumulate != 0
@@ -488,7 +428,8 @@ __kernel void wino_input_cols2(__global float *restrict v, const int v_ld, const
  * (act: the forward's fused activation, cl/conv_act.cl's CONV_ACT, 0 with accumulate; res, where
  * has_res, a residual shaped like out: fcl_conv2d_fwd_res). One work-item per channel of
  * an image; F(2x2, 3x3) reads M WINO_VL tiles at a time (up to WINO_VL - 1 floats past the
- * last plane's last column: conv_wino.c allocates them). Global: (C, nimg). */
+ * last plane's last column: conv_wino.c allocates them); maps of at most 4 tiles a row:
+ * conv_wino_cols.cl. Global: (C, nimg). */
 __kernel void wino_output(__global float *restrict out, const int out_off, const int C, const int OH, const int OW,
                           __global const float *restrict m, const int m_ld, const int m_g,
                           __global const float *bias, const int bias_off, const int has_bias, const int accumulate,

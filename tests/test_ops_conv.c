@@ -115,6 +115,9 @@ static const conv_case conv_cases[] = {
      * vector loads inside and their element-wise edges */
     {S_WINO, "wino 3 -> 5, 21x37 (tile groups)", CP(2, 3, 21, 37, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, FCL_CONV_WINOGRAD},
     {S_WINO, "wino pad 0x2, 18x34", CP(1, 4, 18, 34, 3, 3, 3, 1, 1, 0, 2, 1, 1, 1), 0, FCL_CONV_WINOGRAD},
+    /* maps of at most 4 tiles a row (cl/conv_wino_cols.cl): 8 tiles of 2 (F(4x4)) or half an image
+     * (F(2x2)) a vector, under F(4x4) the last one part-filled (5 images of 4 tiles) */
+    {S_WINO, "wino 19 -> 18, 7x7, batch 5 (tile columns)", CP(5, 19, 7, 7, 18, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, FCL_CONV_WINOGRAD},
     /* run under each of other_tunings */
     {S_TUNED, "3x3 stride 2, odd", CP(3, 10, 13, 11, 14, 3, 3, 2, 2, 1, 1, 1, 1, 1), 1, FCL_CONV_GEMM},
     {S_TUNED, "1x1, 7x7", CP(2, 19, 7, 7, 21, 1, 1, 1, 1, 0, 0, 1, 1, 1), 1, FCL_CONV_1X1},

@@ -3,8 +3,9 @@
 
 #include "ops/conv_wino.h"
 
-/* The transforms (tiles: conv_wino.cl, weights: conv_wino_weights.cl); the GEMM is conv.cl's (through conv_cpu.h). */
-static const fcl_op_src WINO = {"conv_act.cl+conv_wino.cl+conv_wino_weights.cl", FCL_TF_CONV};
+/* The transforms (tiles: conv_wino.cl, of small maps: conv_wino_cols.cl, weights: conv_wino_weights.cl); the GEMM
+ * is conv.cl's (through conv_cpu.h). */
+static const fcl_op_src WINO = {"conv_act.cl+conv_wino.cl+conv_wino_cols.cl+conv_wino_weights.cl", FCL_TF_CONV};
 
 int fcl_conv_wino_applies(const fcl_conv2d_params *p)
 {
@@ -31,17 +32,28 @@ int fcl_conv_wino_use(const fcl_conv_tune *t, const fcl_conv2d_params *p)
 }
 
 /* The tile: m x m outputs from an (m + 2) x (m + 2) input tile, (m + 2)^2 transform planes.
- * F(4x4, 3x3) where the tuning's CONV_WINO is 2 and the output (OH x OW) is at least 16x16 or
- * Winograd is forced, else F(2x2, 3x3). Why 16: `facecl bench ops --filter k3s1` (ResNet-18 @112,
- * batch 32, process CPU ms, 3 runs each, shared 2-core machine) gave F(4x4) vs F(2x2) fwd / bwd
- * data 13.0-13.5 / 12.8-13.8 vs 15.2-15.9 / 14.5-16.0 at 64x28^2, about even at 128x14^2, and
- * slower on 7x7 and 4x4 maps (512x4^2: 32-33 / 38-40 vs 23-24 / 28-29), where transforming the
- * filters into 36 planes costs more than the GEMMs save. With both transforms vectorised
- * (session 6): 8.6-9.5 vs 11.0-12.8 at 64x28^2, still no gain at 14x14 and 7x7 (CONV_WINO's
- * comment in host/runtime/tuning_table.c). */
+ * F(4x4, 3x3) where the tuning's CONV_WINO is 2 and Winograd is forced, or the output (OH x OW)
+ * is at least 16 square, or at least WINO_F4_MIN square with WINO_F4_C or more channels in and
+ * out; else F(2x2, 3x3). Session 4: F(4x4) vs F(2x2) fwd / bwd data
+ * (`facecl bench ops --filter k3s1`, ResNet-18 @112, batch 32, process CPU ms) 13.0-13.5 /
+ * 12.8-13.8 vs 15.2-15.9 / 14.5-16.0 at 64x28^2, slower on 4x4 maps (512x4^2: 32-33 / 38-40 vs
+ * 23-24 / 28-29: transforming the filters into 36 planes costs more than the GEMMs save, still so
+ * in session 10: wino_weights4 9.3 ms of 31 CPU ms). Why 7 (16 until session 10): with maps of
+ * at most 4 tiles a row on conv_wino_cols.cl (8 tiles a vector; before, 14x14 and 7x7 under
+ * F(4x4) filled 4 and 2 of 8 lanes), on Zen 3 (CPU256, loaded, alternating runs, CPU ms) 256x7^2
+ * fwd / bwd_data 19.7-21.5 / 20.0-20.4 -> 13.4-15.9 / 13.6-16.7 (2 pairs; the GEMMs' 36 planes of
+ * 4 tiles do 44% fewer flops than 16 of 16), 128x14^2 15.3-22.9 / 17.2-22.0 -> 12.3-19.5 /
+ * 12.6-21.6 (3 pairs; 5 of 6 faster, the GEMMs' device ms 12.1-16.9 -> 7.5-12.4). Why 128
+ * channels: measured at 128 and 256 (F(4x4)'s gain is in the GEMMs, ~C^2 per tile, its dearer
+ * transforms cost ~C); fewer are not measured and stay F(2x2): tests/test_mpi.c's small model (64
+ * channels on 8x8 maps) under F(4x4) moved bn1.bias between its 1- and 2-rank runs by 1.01x
+ * the tolerance (as session 6 saw with F(4x4) on every size); F(2x2) stays within it. */
+enum { WINO_F4_MIN = 7, WINO_F4_C = 128 };
+
 static int tile_of(const fcl_conv_tune *t, const fcl_conv2d_params *p, int oh, int ow)
 {
-    return t->wino == 2 && (p->algo == FCL_CONV_WINOGRAD || (oh >= 16 && ow >= 16)) ? 4 : 2;
+    const int small = oh >= WINO_F4_MIN && ow >= WINO_F4_MIN && p->cin >= WINO_F4_C && p->cout >= WINO_F4_C;
+    return t->wino == 2 && (p->algo == FCL_CONV_WINOGRAD || (oh >= 16 && ow >= 16) || small) ? 4 : 2;
 }
 
 /* The a * a transformed filters U[xi] (M x K each) in conv_pack's panels for conv_gemm_nn, in a
@@ -67,7 +79,12 @@ static fcl_status weights(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_tensor
 /* The transform planes of V and M are skewed by SKEW floats (a cache line) so that the
  * transforms' streams do not all map to the same L1 set when a plane is a multiple of 4 KiB.
  * wino_output reads M in vectors of VL (cl/conv_wino.cl WINO_VL) tiles, up to VL - 1 floats past
- * the last plane's last column. */
+ * the last plane's last column. Maps of at most VL / 2 tiles a row go through conv_wino_cols.cl
+ * (8 consecutive tiles of any rows and images a vector): on ResNet-18's 256x7^2 under F(2x2)
+ * (Zen 3, loaded, 2 alternating pairs, CPU ms) fwd / bwd_data 24.8-28.3 / 25.5-27.6 ->
+ * 19.7-21.5 / 20.0-20.4 (the output transform's device ms 2.4-3.1 -> 1.8-2.6), 512x4^2
+ * 22.9-28.4 / 22.0-29.0 -> 20.3-20.8 / 19.8-23.7; F(4x4) on 7x7 (wino_input's 8 lanes held 2
+ * tiles) input transform 5.6-6.8 -> 1.7-1.8 ms. */
 enum { SKEW = 16, VL = 8, COLS_BLOCKS = 4 /* WINO_COLS_BLOCKS */ };
 
 /* One Winograd convolution: out [n][M][OH][OW] (+)= conv3x3(in [n][K][H][W]) with padding ph x pw
@@ -95,8 +112,9 @@ static fcl_status run(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *out, con
     for (int i0 = 0; i0 < g->n; i0 += chunk) {
         int cnt = g->n - i0 < chunk ? g->n - i0 : chunk, ld = fcl_conv_col_ld(t, cnt, T);
         fcl_op_args a;
-        const int vg = g->K * ld + SKEW, mg = g->M * ld + SKEW, cols = mt == 2 && TW <= VL / 2;
-        if ((st = fcl_conv_start(ctx, &WINO, cols ? "wino_input_cols2" : "wino_input", &a))) goto fail;
+        const int vg = g->K * ld + SKEW, mg = g->M * ld + SKEW, cols = TW <= VL / 2;
+        if ((st = fcl_conv_start(ctx, &WINO, !cols ? "wino_input" : mt == 4 ? "wino_input_cols4" : "wino_input_cols2", &a)))
+            goto fail;
         fcl_op_arg_m(&a, v.buf); fcl_op_arg_i(&a, ld); fcl_op_arg_i(&a, vg);
         fcl_op_arg_m(&a, in->buf); fcl_op_arg_i(&a, (int)in->offset + i0 * g->K * g->H * g->W);
         if (!cols) {
@@ -115,7 +133,9 @@ static fcl_status run(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *out, con
         cm.g = mg;
         if ((st = fcl_conv_gemm_nn(ctx, t, np, g->M, g->K, T, cnt * T, packed, &bv, &cm, NULL, 0))) goto fail;
 
-        if ((st = fcl_conv_start(ctx, &WINO, "wino_output", &a))) goto fail;
+        if ((st = fcl_conv_start(ctx, &WINO, !cols ? "wino_output" : mt == 4 ? "wino_output_cols4" : "wino_output_cols2",
+                                 &a)))
+            goto fail;
         fcl_op_arg_m(&a, out->buf); fcl_op_arg_i(&a, (int)out->offset + i0 * g->M * g->OH * g->OW);
         fcl_op_arg_i(&a, g->M); fcl_op_arg_i(&a, g->OH); fcl_op_arg_i(&a, g->OW);
         fcl_op_arg_m(&a, m.buf); fcl_op_arg_i(&a, ld); fcl_op_arg_i(&a, mg);
@@ -126,8 +146,11 @@ static fcl_status run(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *out, con
         fcl_op_arg_m(&a, res ? res->buf : m.buf);
         fcl_op_arg_i(&a, res ? (int)res->offset + i0 * g->M * g->OH * g->OW : 0);
         fcl_op_arg_i(&a, res != NULL);
-        fcl_op_arg_i(&a, TH); fcl_op_arg_i(&a, TW); fcl_op_arg_i(&a, cnt); fcl_op_arg_i(&a, mt);
-        if ((st = fcl_conv_launch(t, &a, 2, (size_t)g->M, (size_t)cnt, 1, 0))) goto fail;
+        fcl_op_arg_i(&a, TH); fcl_op_arg_i(&a, TW); fcl_op_arg_i(&a, cnt);
+        if (!cols) fcl_op_arg_i(&a, mt);
+        if ((st = fcl_conv_launch(t, &a, 2, (size_t)g->M, cols ? fcl_op_div_up((size_t)cnt * T, VL * COLS_BLOCKS) : (size_t)cnt,
+                                  1, 0)))
+            goto fail;
     }
 fail:
     fcl_conv_ws_free(ctx, &v);

@@ -146,7 +146,8 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
                            "1: subgroup reductions in the GPU-shaped kernels where the device has them"},
     /* CONV_WINO 1: dense 3x3 stride-1 convolutions (forward and data gradient) through Winograd
      * F(2x2, 3x3) (host/ops/conv_wino.c) where the algorithm is automatic and 16 or more channels go
-     * in and out; 2: F(4x4, 3x3) on outputs of at least 16x16, F(2x2, 3x3) below (a larger rounding
+     * in and out; 2: F(4x4, 3x3) on outputs of at least 16x16, and of 7x7 with 128 channels (host/ops/
+     * conv_wino.c tile_of, measured there; session 10), F(2x2, 3x3) below (a larger rounding
      * error: 4e-5 vs 2e-6 relative). Measured (PoCL, 2-core Xeon, quiet machine, ResNet-18 @112
      * batch 32): `facecl bench ops --filter k3s1` fwd / bwd_data ms, GEMM vs F(2x2) vs F(4x4):
      * 64x28^2 16.4 / 12.8 vs 9.5 / 9.7 vs 8.2 / 8.0; 128x14^2 11.1 / 9.9 vs 7.4 / 7.1; 256x7^2
