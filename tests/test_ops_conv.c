@@ -228,8 +228,9 @@ static const char *const other_tunings[] = {
     "conv:-DCONV_MB=12 -DCONV_NV=2 -DCONV_VW=8 -DCONV_WG_NN=50 -DCONV_NT_KB=1 -DCONV_B1X1=1",
     /* the two CPU columns' blocks (host/runtime/tuning_table.c), so that either machine tests the
      * other's defaults: AVX2 (CPU256: 6 x 2 float8, dy 4 x 3 float8) and AVX-512 (8 x 2 float16,
-     * dy 4 x 4 float16) */
-    "conv:-DCONV_MB=6 -DCONV_NV=2 -DCONV_VW=8 -DCONV_TM=4 -DCONV_TN=3 -DCONV_TW=8",
+     * dy 4 x 4 float16); the first with conv_gemm_nn in groups of 3 row blocks (CONV_LNN 3: grids
+     * rounded up to whole groups in every direction, 1 below 3 row blocks) */
+    "conv:-DCONV_MB=6 -DCONV_NV=2 -DCONV_VW=8 -DCONV_TM=4 -DCONV_TN=3 -DCONV_TW=8 -DCONV_LNN=3",
     "conv:-DCONV_MB=8 -DCONV_NV=2 -DCONV_VW=16 -DCONV_TM=4 -DCONV_TN=4 -DCONV_TW=16",
     NULL,
 };

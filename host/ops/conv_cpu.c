@@ -90,8 +90,13 @@ fcl_status fcl_conv_gemm_nn_act(fcl_ctx *ctx, const fcl_conv_tune *t, int G, int
     fcl_op_arg_i(&x, accumulate);
     fcl_op_arg_m(&x, res ? res->buf : a); fcl_op_arg_i(&x, res_delta); fcl_op_arg_i(&x, res != NULL);
     fcl_op_arg_i(&x, act);
-    return fcl_conv_launch(t, &x, 3, fcl_op_div_up((size_t)M, (size_t)t->mb), fcl_op_div_up((size_t)ncols, (size_t)t->nb), (size_t)G,
-                  (size_t)t->lnn);
+    /* groups of CONV_LNN row blocks of one column panel (the grid rounded up: a few empty work-
+     * items), or of 1 where there are fewer row blocks than that, so that a GEMM with few rows
+     * (MobileNetV2's 16-channel 1x1s: 3 row blocks) does not dispatch mostly empty work-items;
+     * two group sizes at most (PoCL compiles a kernel per group size) */
+    size_t nmb = fcl_op_div_up((size_t)M, (size_t)t->mb), l0 = (size_t)t->lnn;
+    if (l0 > 1 && nmb < l0) l0 = 1;
+    return fcl_conv_launch(t, &x, 3, nmb, fcl_op_div_up((size_t)ncols, (size_t)t->nb), (size_t)G, l0);
 }
 
 fcl_status fcl_conv_gemm_nn(fcl_ctx *ctx, const fcl_conv_tune *t, int G, int M, int K, int P, int ncols, cl_mem a,

@@ -111,7 +111,20 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * TW 16 -> 8 (the 4 x 4 float16 accumulators are 32 ymm). */
     [FCL_T_CONV_TW] = {FCL_TF_CONV, "CONV_TW", 16, 8, 8, 8, 16, P2,
                        "float vector width of conv_gemm_nt and conv_bias_grad along the pixels (8 or 16)"},
-    [FCL_T_CONV_LNN] = {FCL_TF_CONV, "CONV_LNN", 1, AS_CPU, 16, 0, 4096, 0, "work-group size of conv_gemm_nn (0: the driver's)"},
+    /* CPU256 CONV_LNN 16 (groups of 16 row blocks of one column panel; 1 for GEMMs with fewer
+     * row blocks, host/ops/conv_cpu.c): a work-item of conv_gemm_nn costs ~46 ns CPU beyond its
+     * FMAs (a sweep of K 8 / 32 / 128 at 576 x K x 1372: 55 / 107 / 294 ns per work-item, ~1.9 ns
+     * per k step), about a third of it the group's dispatch; short reductions pay it most.
+     * Zen 3, loaded, standalone conv_gemm_nn (6 x 2 x 8, panel B), CPU ms per call, sorted
+     * avg/best of alternating runs, LNN 1 vs 16: 576 x 128 x 1372 (ResNet-18 layer2.0 data
+     * gradient, 8 pairs) avg 2.86-4.08 (median 3.77) vs 2.43-3.64 (3.26), best 2.51-3.42 vs
+     * 2.31-3.21; 10575 x 64 x 512 accumulated (4 pairs) best 9.53-14.60
+     * vs 8.86-9.27; 128 x 576 x 1764 / 128 x 1176 x 576 / 256 x 1152 x 882 / 2304 x 512 x 448
+     * (long reductions, 4 pairs each) within noise. Whole-op A/B (`bench ops --filter conv2d`,
+     * ResNet-18/50 + MobileNetV2 convs, 3 alternating pairs, sum of CPU ms, loaded): 1367 / 1445 /
+     * 1673 vs 1569 / 1462 / 1610, within this machine's noise. */
+    [FCL_T_CONV_LNN] = {FCL_TF_CONV, "CONV_LNN", 1, 16, 16, 0, 4096, 0,
+                        "work-group size of conv_gemm_nn (0: the driver's; 1 where a GEMM has fewer row blocks)"},
     [FCL_T_CONV_LNT] = {FCL_TF_CONV, "CONV_LNT", 1, AS_CPU, 16, 0, 4096, 0, "work-group size of conv_gemm_nt (0: the driver's)"},
     [FCL_T_CONV_LOCAL] = {FCL_TF_CONV, "CONV_LOCAL", 1, AS_CPU, 0, 0, 4096, 0,
                           "work-group size of the other CPU-shaped kernels (0: the driver's)"},
