@@ -105,9 +105,14 @@ inline void wino_y4(const float8 *m, float8 *y)
                  y[4 * i + 3]);
 }
 
-/* wino_output for the tiles n0 ..: each lane's MT x MT outputs stored one by one (WINO_STORE1:
- * bias, accumulate, residual and activation as in wino_output), clipped at OH x OW. */
-#define WINO_OUTPUT_COLS(NAME, MT, A, XFORM)                                                                    \
+/* Row i of lane l's MT x MT outputs yl[MT * i + j][l] as a vector */
+#define WINO_ROW2(yl, i, l) ((float2)(yl[2 * (i)][l], yl[2 * (i) + 1][l]))
+#define WINO_ROW4(yl, i, l) ((float4)(yl[4 * (i)][l], yl[4 * (i) + 1][l], yl[4 * (i) + 2][l], yl[4 * (i) + 3][l]))
+
+/* wino_output for the tiles n0 ..: each lane's MT x MT outputs stored a row (VT: MT floats) at a
+ * time, element by element where the row is clipped at OW (WINO_STORE / WINO_STORE1: bias,
+ * accumulate, residual and activation as in wino_output, the same floats), rows past OH dropped. */
+#define WINO_OUTPUT_COLS(NAME, MT, A, XFORM, VT, ROW)                                                           \
     __kernel void NAME(__global float *restrict out, const int out_off, const int C, const int OH, const int OW, \
                        __global const float *restrict m, const int m_ld, const int m_g, __global const float *bias, \
                        const int bias_off, const int has_bias, const int accumulate, const int act,            \
@@ -137,15 +142,16 @@ inline void wino_y4(const float8 *m, float8 *y)
             _Pragma("unroll") for (int k = 0; k < MT * MT; k++) vstore8(y8[k], 0, yl[k]);                      \
             for (int l = 0; l < 8 && n0 + l < ncols; l++) {                                                    \
                 const int ni = min(MT, OH - l_oy[l]), nj = min(MT, OW - l_ox[l]);                              \
-                for (int i = 0; i < ni; i++)                                                                   \
-                    for (int j = 0; j < nj; j++) {                                                             \
-                        const int at_ = l_at[l] + i * OW + j;                                                  \
-                        __global float *o = out + out_off + at_;                                               \
-                        __global const float *ro = has_res ? res + res_off + at_ : o;                          \
-                        WINO_STORE1(o, ro, yl[MT * i + j][l]);                                                 \
-                    }                                                                                          \
+                for (int i = 0; i < ni; i++) {                                                                 \
+                    const int at_ = l_at[l] + i * OW;                                                          \
+                    __global float *o = out + out_off + at_;                                                   \
+                    __global const float *ro = has_res ? res + res_off + at_ : o;                              \
+                    if (nj == MT) WINO_STORE(VT, MT, o, ro, ROW(yl, i, l));                                    \
+                    else                                                                                       \
+                        for (int j = 0; j < nj; j++) WINO_STORE1(o + j, ro + j, yl[MT * i + j][l]);            \
+                }                                                                                              \
             }                                                                                                  \
         }                                                                                                      \
     }
-WINO_OUTPUT_COLS(wino_output_cols2, 2, 4, wino_y2)
-WINO_OUTPUT_COLS(wino_output_cols4, 4, 6, wino_y4)
+WINO_OUTPUT_COLS(wino_output_cols2, 2, 4, wino_y2, float2, WINO_ROW2)
+WINO_OUTPUT_COLS(wino_output_cols4, 4, 6, wino_y4, float4, WINO_ROW4)
