@@ -1,4 +1,4 @@
-/* tests/test_ops_conv_implicit.c: the implicit-GEMM convolution (host/ops/conv_implicit.c) vs the double reference, forced and automatic, under several register blocks. */
+/* tests/test_ops_conv_implicit.c: the implicit-GEMM convolution (host/ops/conv_implicit.c) vs the double reference, forced and automatic, under several register blocks; per-image results independent of the batch. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <stdio.h>
@@ -144,3 +144,148 @@ Test(conv2d_implicit, refuses_groups_and_auto_scope)
     cr_expect(fcl_conv2d_algo_in(ctx, &q, 0) == FCL_CONV_GEMM, "7x7 stride 1");
     h_ctx_free(ctx);
 }
+
+/* ---- batch composition ----------------------------------------------------------------------
+ * Data-parallel training (tests/test_mpi.c: 2 ranks x 32 images against 1 process x 64) relies
+ * on an image's forward output and data gradient not depending on which other images share its
+ * batch or where it sits in it: each output element is one work-item's reduction in a fixed
+ * order, whether the block of CONV_MB pixels holding it straddles two images or not. So they
+ * must agree BIT FOR BIT between the whole batch, each image alone and the batch reversed. The
+ * weight gradient sums over images (its order legitimately follows the batch), but in a fixed
+ * order: with images whose dy is zero placed before and after the batch (adding fma(x, 0, acc)
+ * = acc exactly) it must come out bit for bit the same, and so on a second run. */
+typedef struct cim_batch_case {
+    const char *name;
+    fcl_conv2d_params p; /* n = the batch */
+} cim_batch_case;
+
+/* 13x13 -> 7x7 outputs: 49 pixels an image, so blocks of 4, 6 or 8 pixels straddle images; odd
+ * channel counts; the 1x1 reads x in place (no padded copy) */
+static const cim_batch_case cim_batch_cases[] = {
+    {"3x3 s2 p1, 19 -> 21", CP(7, 19, 13, 13, 21, 3, 3, 2, 2, 1, 1, 1, 1, IM)},
+    {"1x1 s2 p0, 10 -> 6", CP(7, 10, 13, 13, 6, 1, 1, 2, 2, 0, 0, 1, 1, IM)},
+    {"7x7 s2 p3 (stem), 3 -> 9", CP(5, 3, 13, 13, 9, 7, 7, 2, 2, 3, 3, 1, 1, IM)},
+};
+
+/* Images order[0..k) of src (per image `per` values) into a new array; order[i] < 0 stands for
+ * image -1 - order[i] with zeros instead when `neg_zero` (dy), as itself otherwise (x). */
+static double *pick(const double *src, size_t per, const int *order, int k, int neg_zero)
+{
+    double *d = h_alloc(per * (size_t)k);
+    for (int i = 0; i < k; i++) {
+        if (order[i] < 0 && neg_zero) continue;
+        const int img = order[i] < 0 ? -1 - order[i] : order[i];
+        memcpy(d + (size_t)i * per, src + (size_t)img * per, per * sizeof(double));
+    }
+    return d;
+}
+
+/* y = fwd(x) (y_out) and dx = bwd_data(dy) (dx_out) for the k images order[] of x / dy; dw = the
+ * weight gradient over them (NULL: skipped). */
+static void run_images(fcl_ctx *ctx, const fcl_conv2d_params *p0, const double *x, const double *w, const double *b,
+                       const double *dy, const int *order, int k, double *y_out, double *dx_out, double *dw_out)
+{
+    fcl_conv2d_params p = *p0;
+    p.n = k;
+    int oh = 0, ow = 0;
+    fcl_error err;
+    cr_assert(fcl_conv2d_check(&p, &oh, &ow, &err) == FCL_OK, "%s", err.msg);
+    const size_t px = (size_t)p.cin * p.h * p.w, py = (size_t)p.cout * oh * ow;
+    double *xs = pick(x, px, order, k, 0), *dys = pick(dy, py, order, k, 1);
+    const size_t xs_shape[4] = {(size_t)k, (size_t)p.cin, (size_t)p.h, (size_t)p.w};
+    const size_t ys_shape[4] = {(size_t)k, (size_t)p.cout, (size_t)oh, (size_t)ow};
+    const size_t w_shape[4] = {(size_t)p.cout, (size_t)p.cin, (size_t)p.kh, (size_t)p.kw}, b_shape[1] = {(size_t)p.cout};
+    h_buf bx = h_upload(ctx, xs, 4, xs_shape), bw = h_upload(ctx, w, 4, w_shape), bb = h_upload(ctx, b, 1, b_shape);
+    h_buf by = h_zeros(ctx, 4, ys_shape), bdy = h_upload(ctx, dys, 4, ys_shape), bdx = h_zeros(ctx, 4, xs_shape);
+    h_buf bdw = h_zeros(ctx, 4, w_shape);
+    H_OK(ctx, fcl_conv2d_fwd(ctx, &by.t, &bx.t, &bw.t, &bb.t, &p));
+    H_OK(ctx, fcl_conv2d_bwd_data(ctx, &bdx.t, &bdy.t, &bw.t, &p));
+    if (dw_out) H_OK(ctx, fcl_conv2d_bwd_weight(ctx, &bdw.t, &bdy.t, &bx.t, &p));
+    h_download(ctx, &by, y_out);
+    h_download(ctx, &bdx, dx_out);
+    if (dw_out) h_download(ctx, &bdw, dw_out);
+    h_buf *all[] = {&bx, &bw, &bb, &by, &bdy, &bdx, &bdw};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) h_free(ctx, all[i]);
+    free(xs);
+    free(dys);
+}
+
+/* got[0..n) equals want[0..n) bit for bit (as floats); reports the first difference. */
+static void expect_bits(const char *what, const double *got, const double *want, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const float g = (float)got[i], v = (float)want[i];
+        if (memcmp(&g, &v, sizeof g)) {
+            cr_expect_fail("%s: element %zu is %.9g, not %.9g (of %zu)", what, i, got[i], want[i], n);
+            return;
+        }
+    }
+}
+
+static void batch_check(const char *tuning)
+{
+    h_force(tuning);
+    fcl_ctx *ctx = h_ctx();
+    for (size_t c = 0; c < sizeof cim_batch_cases / sizeof cim_batch_cases[0]; c++) {
+        const cim_batch_case *bc = &cim_batch_cases[c];
+        const fcl_conv2d_params *p = &bc->p;
+        int oh = 0, ow = 0;
+        fcl_error err;
+        cr_assert(fcl_conv2d_check(p, &oh, &ow, &err) == FCL_OK, "%s", err.msg);
+        h_case("conv2d implicit batch composition %s: n%d %dx%dx%d -> %dx%dx%d", bc->name, p->n, p->cin, p->h, p->w,
+               p->cout, oh, ow);
+        const int n = p->n;
+        const size_t px = (size_t)p->cin * p->h * p->w, py = (size_t)p->cout * oh * ow;
+        const size_t nw = (size_t)p->cout * p->cin * p->kh * p->kw;
+        double *x = h_alloc(px * n), *dy = h_alloc(py * n), *w = h_alloc(nw), *b = h_alloc((size_t)p->cout);
+        h_rand_f32(x, px * n, 11 + c, -1, 1);
+        h_rand_f32(dy, py * n, 12 + c, -1, 1);
+        h_rand_f32(w, nw, 13 + c, -0.5, 0.5);
+        h_rand_f32(b, (size_t)p->cout, 14 + c, -0.5, 0.5);
+        int fwd[16], rev[16], padded[20];
+        for (int i = 0; i < n; i++) fwd[i] = i, rev[i] = n - 1 - i;
+        /* two zero-dy images (x: images 1 and 0) before the batch, one (x: image 2) after */
+        padded[0] = -2;
+        padded[1] = -1;
+        padded[n + 2] = -3;
+        for (int i = 0; i < n; i++) padded[i + 2] = i;
+        double *y = h_alloc(py * n), *dx = h_alloc(px * n), *dw = h_alloc(nw), *dw2 = h_alloc(nw);
+        double *yk = h_alloc(py * n), *dxk = h_alloc(px * n);
+        run_images(ctx, p, x, w, b, dy, fwd, n, y, dx, dw);
+        char what[160];
+        for (int i = 0; i < n; i++) { /* each image alone */
+            run_images(ctx, p, x, w, b, dy, &fwd[i], 1, yk, dxk, NULL);
+            snprintf(what, sizeof what, "%s: image %d alone vs in the batch of %d, forward", bc->name, i, n);
+            expect_bits(what, yk, y + i * py, py);
+            snprintf(what, sizeof what, "%s: image %d alone vs in the batch of %d, data gradient", bc->name, i, n);
+            expect_bits(what, dxk, dx + i * px, px);
+        }
+        run_images(ctx, p, x, w, b, dy, rev, n, yk, dxk, NULL);
+        for (int i = 0; i < n; i++) {
+            snprintf(what, sizeof what, "%s: image %d at position %d of the reversed batch, forward", bc->name, i, n - 1 - i);
+            expect_bits(what, yk + (size_t)(n - 1 - i) * py, y + i * py, py);
+            snprintf(what, sizeof what, "%s: image %d at position %d of the reversed batch, data gradient", bc->name, i,
+                     n - 1 - i);
+            expect_bits(what, dxk + (size_t)(n - 1 - i) * px, dx + i * px, px);
+        }
+        double *yp = h_alloc(py * (n + 3)), *dxp = h_alloc(px * (n + 3));
+        run_images(ctx, p, x, w, b, dy, padded, n + 3, yp, dxp, dw2);
+        snprintf(what, sizeof what, "%s: the batch after 2 other images, forward", bc->name);
+        expect_bits(what, yp + 2 * py, y, py * n);
+        snprintf(what, sizeof what, "%s: the batch after 2 other images, data gradient", bc->name);
+        expect_bits(what, dxp + 2 * px, dx, px * n);
+        snprintf(what, sizeof what, "%s: weight gradient with zero-dy images around the batch", bc->name);
+        expect_bits(what, dw2, dw, nw);
+        run_images(ctx, p, x, w, b, dy, fwd, n, yk, dxk, dw2);
+        snprintf(what, sizeof what, "%s: weight gradient, second run", bc->name);
+        expect_bits(what, dw2, dw, nw);
+        double *arrs[] = {x, dy, w, b, y, dx, dw, dw2, yk, dxk, yp, dxp};
+        for (size_t i = 0; i < sizeof arrs / sizeof arrs[0]; i++) free(arrs[i]);
+    }
+    h_ctx_free(ctx);
+}
+
+/* the device's own blocks with every direction forced, and two of cim_tunings' (both grid orders) */
+Test(conv2d_implicit, images_independent_of_batch_own_blocks) { batch_check("conv:-DCONV_IMPLICIT=15"); }
+Test(conv2d_implicit, images_independent_of_batch_4x1x8) { batch_check(cim_tunings[0]); }
+Test(conv2d_implicit, images_independent_of_batch_7x3x16) { batch_check(cim_tunings[1]); }

@@ -243,8 +243,13 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * im2col + conv_gemm_nn; the numbers are in conv_implicit.h. 13 (forward + weight gradient on
      * every strided dense conv) measured 10-40% less CPU time on ResNet-18's 3x3/2s and stem, but
      * with 5 or 13 tests/test_mpi.c's heads_centres_and_batchwise_losses_match (1 process vs 2
-     * ranks, ArcFace, 2 steps) ends 3.1x its tolerance apart on conv1.weight (cause not found in
-     * session 7), so the CPU default is 9 (the stem's forward and weight gradient: the stem's
+     * ranks, ArcFace, 2 steps) ends 3.1x its tolerance apart on conv1.weight: not a kernel bug
+     * (session 10: each image's forward / data gradient is bit for bit batch-independent, tested in
+     * tests/test_ops_conv_implicit.c) but one ReLU input after bn3 (conv3 on the implicit forward)
+     * that sits at -7.5e-7 in 1 process and +1.9e-6 on 2 ranks (their sync-BN sums part by 1-3e-6
+     * at the ReLU inputs under any tuning), which moves bn3.bias's gradient in that channel by
+     * 9.4e-3 and all below it by 1-3e-2; under 9 (and CONV_WINO 0, CONV_TW 16) none crosses 0
+     * (1 step measured). So the CPU default is 9 (the stem's forward and weight gradient: the stem's
      * weight gradient 20.3-20.9 -> 10.6-11.9 ms wall at batch 32, quiet, 2 runs each; test_mpi
      * passes with 9) and `facecl tune` may pick 13.
      * The data gradient (polyphase, no col2im) is mixed on this CPU (layer4.0 better, layer2.0
