@@ -195,9 +195,9 @@ Test(mpi, sync_bn_matches_one_process, .timeout = 240)
 /* The other trained state: a margin head's weights (averaged gradients), centre-loss centres
  * (updated from the gathered global batch) and a triplet loss mined over the gathered global
  * batch follow the single-process run (with --sync-bn, 2 steps of 64). Stated tolerances: loss
- * 5e-5 relative; trained state 10 x param_diff_k's, since ArcFace's scale 30 makes the gradients
- * about 10x larger than cross-entropy's and rounding differences grow with the steps (measured:
- * bn1.bias 4.4e-5 apart, 0.12 of this tolerance).
+ * 5e-5 relative; trained state param_diff_k's (until session 10 10x that, with ReLU: see below;
+ * measured with SiLU, worst over training seeds 3 / 4 / 6 under the default tuning and under
+ * CONV_IMPLICIT 5: 6.0e-3 of it, center.centers or conv1.weight).
  * A ReLU input that sits within rounding of 0 makes this comparison fail by chance: the mask
  * of that one element differs between the runs, an O(1) change of its gradient that reaches
  * every layer below it. Measured (session 8, 1 step, step-1 gradients read from the momentum
@@ -206,18 +206,24 @@ Test(mpi, sync_bn_matches_one_process, .timeout = 240)
  * agree to 2e-6 from the loss down to conv3, then bn3.bias differs in one channel only (9.4e-3
  * of 0.334; bn3.weight does not: x-hat ~ 0 there) and every gradient below by 1-3e-2, ending
  * 3.1x this tolerance after 2 steps; 1 process GEMM vs implicit likewise differs in one channel
- * of layer1.0.bn2. The same runs with relu -> silu agree to 6.5e-6 everywhere. So whether the
- * test passes depends on whether such an element exists for the kernels in use (it does not
- * with the default CONV_IMPLICIT 9), not on the kernels being wrong. */
+ * of layer1.0.bn2. The same runs with relu -> silu agree to 6.5e-6 everywhere. Session 10 found
+ * the default kernels no safer: sync-BN's sums (another order on 2 ranks) put every ReLU input
+ * 1-3e-6 apart, and with the training seed 4 or 6 instead of 3 the default tuning gets 2 flips
+ * (step-1 gradients 1.8e-2 apart, as large as the failing case). So this test trains small.model
+ * with SiLU in place of ReLU (silu.model, made from models/small.model here): smooth, so the
+ * comparison measures rounding, not where a mask happens to fall. */
 Test(mpi, heads_centres_and_batchwise_losses_match, .timeout = 240)
 {
     need_mpi();
 #ifdef FACECL_MPIEXEC
     setup_dir("losses");
+    cr_assert_eq(sh("sed 's/^\\( *\\)relu$/\\1silu/' " FACECL_SOURCE_DIR "/models/small.model > silu.model && "
+                    "test $(grep -c '^ *silu$' silu.model) -eq 5"),
+                 0, "could not make silu.model from models/small.model (5 relu lines expected)");
     const char *losses[2] = {"arcface+0.01*center' --pk '8x4", "triplet' --pk '8x4"}; /* 8 ids x 4: 1 step per epoch */
     for (int k = 0; k < 2; k++) {
         char args[1024];
-        snprintf(args, sizeof args, COMMON " --batch 64 --epochs 2 --sync-bn --loss '%s'", losses[k]);
+        snprintf(args, sizeof args, COMMON " --model silu.model --batch 64 --epochs 2 --sync-bn --loss '%s'", losses[k]);
         char a[32], b[32];
         snprintf(a, sizeof a, "one%d", k);
         snprintf(b, sizeof b, "two%d", k);
@@ -226,7 +232,7 @@ Test(mpi, heads_centres_and_batchwise_losses_match, .timeout = 240)
         read_cols(a, b, "train_loss", l1, l2, 4, 2);
         for (int i = 0; i < 2; i++)
             cr_expect_lt(rel(l1[i], l2[i]), 5e-5, "%s epoch %d: loss %.9g vs %.9g", losses[k], i + 1, l1[i], l2[i]);
-        expect_same_state(a, b, 10.0, losses[k]); /* includes head.weight and center.centers */
+        expect_same_state(a, b, 1.0, losses[k]); /* includes head.weight and center.centers */
     }
 #endif
 }
