@@ -438,10 +438,14 @@ __kernel void conv_im2col_tpanel(CONV_IM2COL_ARGS)
  * where n is the column of the output pixel (oy, ox) with oy * sh - ph + kh * dh == iy and
  * ox * sw - pw + kw * dw == ix. Gather form: each work-item owns one channel of one image of
  * dx (no atomics) and adds the taps in a fixed order (kh, kw), so results are reproducible.
- * Global: (Cin_g, nimg, G). */
+ * Global: (Cin_g, nimg, G), or (nimg, Cin_g, G) under CONV_C2I_ORDER 1 (same values). */
 __kernel void conv_col2im(CONV_COL2IM_ARGS)
 {
+#if CONV_C2I_ORDER /* grid (nimg, Cin_g, G): see CONV_C2I_ORDER in host/runtime/tuning_table.c */
+    const int img = get_global_id(0), ci = get_global_id(1), g = get_global_id(2);
+#else
     const int ci = get_global_id(0), img = get_global_id(1), g = get_global_id(2);
+#endif
     if (ci >= Cin_g || img >= nimg) return;
     __global float *dc = dx + dx_off + ((img * Cin + g * Cin_g + ci) * H) * W;
     __global const float *cp = col + g * col_g + ci * KH * KW * col_ld + img * OH * OW;

@@ -214,17 +214,18 @@ static int conv_gen(const oc_op *op, size_t i, oc_case *c)
  * The GPU row's values (4 rows x 1 float8 column vector) with conv_gemm_nn's right operands in
  * rows (CONV_BPANEL 0) and chunks of one image (CONV_COL_KB 64, handed to the im2col GEMMs by
  * CONV_IM_KB 0; the weight gradient on conv_gemm_nn, CONV_WG_NN's default, over several
- * chunks), no prefetch (CONV_PF 0) and 1x1s gathered (CONV_B1X1 0); 7 x 3 float16 vectors (48-column
+ * chunks), no prefetch (CONV_PF 0), 1x1s gathered (CONV_B1X1 0) and col2im's channels fastest
+ * (CONV_C2I_ORDER 0); 7 x 3 float16 vectors (48-column
  * panels) with the driver's choice of work-group (0) named explicitly, im2col chunks of their own
- * budget (CONV_IM_KB 100 KiB, Winograd's CONV_COL_KB 200), every weight gradient on
+ * budget (CONV_IM_KB 100 KiB, Winograd's CONV_COL_KB 200), col2im's images fastest (CONV_C2I_ORDER 1), every weight gradient on
  * conv_gemm_nt, a prefetch 1 k step ahead and 1x1s read in place from 20 pixels an image; the former CPU row (12 x 2 float8) with the weight
  * gradient on conv_gemm_nn up to 50 pixels an image and the others on conv_gemm_nt in chunks of
  * one image (CONV_NT_KB 1), every 1x1 read in place (CONV_B1X1 1). */
 static const char *const other_tunings[] = {
     "conv:-DCONV_MB=4 -DCONV_NV=1 -DCONV_VW=8 -DCONV_TM=2 -DCONV_TN=2 -DCONV_TW=8 -DCONV_LNN=16 -DCONV_LNT=16 -DCONV_COL_KB=64 "
-    "-DCONV_BPANEL=0 -DCONV_PF=0 -DCONV_B1X1=0 -DCONV_IM_KB=0",
+    "-DCONV_BPANEL=0 -DCONV_PF=0 -DCONV_B1X1=0 -DCONV_IM_KB=0 -DCONV_C2I_ORDER=0",
     "conv:-DCONV_MB=7 -DCONV_NV=3 -DCONV_VW=16 -DCONV_TM=3 -DCONV_TN=5 -DCONV_TW=16 -DCONV_LNN=0 -DCONV_LNT=0 -DCONV_LOCAL=8 "
-    "-DCONV_COL_KB=200 -DCONV_WG_NN=0 -DCONV_PF=1 -DCONV_B1X1=20 -DCONV_IM_KB=100",
+    "-DCONV_COL_KB=200 -DCONV_WG_NN=0 -DCONV_PF=1 -DCONV_B1X1=20 -DCONV_IM_KB=100 -DCONV_C2I_ORDER=1",
     "conv:-DCONV_MB=12 -DCONV_NV=2 -DCONV_VW=8 -DCONV_WG_NN=50 -DCONV_NT_KB=1 -DCONV_B1X1=1",
     /* the two CPU columns' blocks (host/runtime/tuning_table.c), so that either machine tests the
      * other's defaults: AVX2 (CPU256: 6 x 2 float8, dy 4 x 3 float8) and AVX-512 (8 x 2 float16,

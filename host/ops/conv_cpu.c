@@ -32,6 +32,7 @@ fcl_status fcl_conv_tune_get(fcl_ctx *ctx, fcl_conv_tune *t)
     t->nt_kb = T(NT_KB);
     t->b1x1 = T(B1X1);
     t->im_kb = T(IM_KB);
+    t->c2i_order = T(C2I_ORDER);
     fcl_conv_gpu_tune g = {T(GM), T(GN), T(GK), T(GWM), T(GWN), T(GWG), T(USE_SG), t->col_kb, T(GSPLIT)};
 #undef T
     t->g = g;
@@ -259,6 +260,8 @@ fcl_status fcl_conv_col2im(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *dx,
     fcl_op_arg_m(&a, col); fcl_op_arg_i(&a, ld); fcl_op_arg_i(&a, Kg * ld);
     fcl_conv_geom_args(&a, p);
     fcl_op_arg_i(&a, oh); fcl_op_arg_i(&a, ow); fcl_op_arg_i(&a, cnt);
+    if (t->c2i_order) /* images fastest: neighbouring work-items read on along the same dcol rows */
+        return fcl_conv_launch(t, &a, 3, (size_t)cnt, (size_t)cin_g, (size_t)G, 0);
     return fcl_conv_launch(t, &a, 3, (size_t)cin_g, (size_t)cnt, (size_t)G, 0);
 }
 

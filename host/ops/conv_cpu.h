@@ -23,6 +23,7 @@ typedef struct fcl_conv_tune {
     int b1x1;              /* CONV_B1X1: 1x1 convs read x / dy in place from this P on (0: never) */
     int nt_kb;             /* CONV_NT_KB: chunk budget (KiB) of the weight gradient on conv_gemm_nt; 0: col_kb */
     int im_kb;             /* CONV_IM_KB: chunk budget (KiB) of the im2col GEMMs (forward, data gradient, wgrad_nn); 0: col_kb */
+    int c2i_order;         /* CONV_C2I_ORDER: conv_col2im's grid, 1 images fastest, 0 channels fastest */
     fcl_conv_gpu_tune g;   /* their tile, group size and subgroup switch */
 } fcl_conv_tune;
 

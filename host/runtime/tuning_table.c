@@ -314,6 +314,19 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * 85.4 / 71.5). The AVX-512 CPU column and other devices: 0 (unmeasured). */
     [FCL_T_CONV_IM_KB] = {FCL_TF_CONV, "CONV_IM_KB", 0, 16384, 0, 0, 1 << 22, 0,
                           "image chunk budget (KiB) of the im2col GEMMs (0: CONV_COL_KB)"},
+    /* CONV_C2I_ORDER: conv_col2im's grid (cl/conv.cl, the data gradient's scatter of dcol into dx,
+     * one work-item per input channel of an image): 1 images fastest, so neighbouring work-items
+     * read on along the same KH * KW dcol rows (long sequential runs the prefetchers follow); 0
+     * channels fastest (each work-item's KH * KW runs of OH * OW floats a whole row apart). Same
+     * values either way. CPU256 (1): Zen 3, loaded, perf record of `bench ops --filter "layer2.0
+     * 64x28"` (ResNet-18 3x3/2 at 112, batch 32, all 3 directions), conv_col2im's samples over
+     * conv_gemm_nn's, 0 vs 1 alternating: layer2.0 0.087-0.124 vs 0.071-0.103 (12 pairs, lower in
+     * 10), layer3.0 0.055/0.059 vs 0.037/0.047, layer4.0 0.031/0.035 vs 0.027/0.028 (2 pairs each);
+     * ~20% of col2im, ~2% of the data gradient (CPU ms within noise). Prefetching each work-item's
+     * whole runs and dx plane instead was worse (0.13); conv_im2col_tpanel's grid likewise images
+     * fastest: no gain (layer3.0 worse). Other columns 0 (unmeasured). */
+    [FCL_T_CONV_C2I_ORDER] = {FCL_TF_CONV, "CONV_C2I_ORDER", 0, 1, 0, 0, 1, 0,
+                              "conv_col2im's grid: 1 images fastest, 0 channels fastest"},
 };
 /* the tuner and the tuning cache hold a family's values in arrays of FCL_TUNE_MAX_PARAMS (conv,
  * the last family, is the largest) */
