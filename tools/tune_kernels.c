@@ -121,6 +121,8 @@ static int moves_for(fcl_tune_family f, const int *cur, move *out, int max)
         ONE(FCL_T_CONV_IM_KB, 0);    /* the im2col GEMMs' chunks: CONV_COL_KB's, or their own */
         ONE(FCL_T_CONV_IM_KB, 4096);
         ONE(FCL_T_CONV_IM_KB, 16384);
+        ONE(FCL_T_CONV_C2I_ORDER, 0); /* col2im's grid: channels or images fastest */
+        ONE(FCL_T_CONV_C2I_ORDER, 1);
         ONE(FCL_T_CONV_LOCAL, 8);
         ONE(FCL_T_CONV_VW, 16); /* the width alone, at the blocks found */
         ONE(FCL_T_CONV_VW, 8);
