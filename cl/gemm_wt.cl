@@ -33,7 +33,8 @@ __kernel void gemm_wt_bt(FCL_TENSOR(bt), const int ld, FCL_CTENSOR(b), const int
 /* C(m, n) (+)= sum_k A(m, k) bt[k * ld + n] for m < M, n < N, with A(m, k) = a[a_off + m * a_m +
  * k * a_k] read in place and C(m, n) at c[c_off + m * c_m + n * c_n]: a classifier's forward
  * C^T = W x^T (A = W [M, K], a_m K, a_k 1; C = the output [N, M], c_m 1) and its weight
- * gradient dW = dy^T x (A = dy^T, dy [K, M]: a_m 1, a_k M; bt = x; C = dW [M, N], c_n 1). bt's
+ * gradient dW = dy^T x (A = dy^T, dy [K, M]: a_m 1, a_k M; bt = x; C = dW [M, N], c_n 1), and
+ * in slices of K its data gradient dx = dy W (A = dy, a_m the classes, a_k 1; bt = W's rows). bt's
  * rows are readable up to whole column blocks (gemm_wt_bt, or a b whose rows are). Each
  * work-item broadcasts CONV_MB rows of A, one float of each per k, against CONV_NV vectors of
  * bt's row k. Global: (ceil(N / WT_NB), ceil(M / CONV_MB) rounded up to the work-group): the

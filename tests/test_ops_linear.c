@@ -52,6 +52,7 @@ static int lin_gen(const oc_op *op, size_t i, oc_case *c)
     static const lin_case small[] = {
         {1, 1, 1, 1, 0},   {1, 7, 5, 1, 0},  {3, 13, 10, 1, 0}, {5, 31, 1, 0, 0},
         {2, 6, 3, 1, 1},   {7, 17, 23, 1, 1}, {13, 3, 29, 0, 0}, {4, 9, 9, 1, 0},
+        {7, 48, 23, 1, 0},   /* in a multiple of 24 (the odd 5 x 3 float8 blocks): gemm_wt reads W in place */
     };
     /* face-classifier heads: a pooled 512 (or odd 257) embedding onto N classes, batch 32 / 1 */
     static const lin_case classifier[] = {
@@ -84,8 +85,9 @@ static int lin_gen(const oc_op *op, size_t i, oc_case *c)
 /* The GEMM paths forced (CONV_LINEAR, host/ops/op_util.c fcl_op_gemm): CLBlast; conv_gemm_nn
  * for every product (packed A, odd register blocks: 5 rows x 3 float8 columns); conv_gemm_nt for
  * A B^T and sliced conv_gemm_nn for A B, in slices of 7 (odd blocks 3 x 5 float8 of conv_gemm_nt),
- * so block and slice tails fall inside every shape; gemm_wt for A B^T and A^T B (odd 5 x 3
- * float8 blocks: x is copied into whole column blocks where `in` is not a multiple of 24). */
+ * so block and slice tails fall inside every shape; gemm_wt for A B^T, A^T B and A B (odd 5 x 3
+ * float8 blocks, A B in slices of 7: x, and W's slices for bwd_data, are copied into whole
+ * column blocks where `in` is not a multiple of 24; in 48: W read in place). */
 static const char *const gemm_paths[] = {"conv:-DCONV_LINEAR=0", "conv:-DCONV_LINEAR=2 -DCONV_MB=5 -DCONV_NV=3 -DCONV_VW=8",
                                          "conv:-DCONV_LINEAR=3 -DCONV_MB=5 -DCONV_NV=3 -DCONV_VW=8 -DCONV_TM=3 "
                                          "-DCONV_TN=5 -DCONV_TW=8",

@@ -19,8 +19,8 @@
 
 /* The GPU-shaped row kernels (one work-group per row) forced: subgroups, and the local-memory tree. */
 /* the row kernels' group shapes; the third also forces the margin heads' GEMMs (fcl_op_gemm) onto
- * gemm_wt and sliced conv_gemm_nn in slices of 7 with odd register blocks (conv_gemm_nt: the
- * default rows' shapes, < 1024 classes) */
+ * gemm_wt (dx = D W sliced, in slices of 7) with odd register blocks (conv_gemm_nt: the default
+ * rows' shapes, < 1024 classes) */
 /* the fourth: the CPU shape with float2 vectors (the heads' chunked kernels then take chunks of 256
  * columns: two per row on the 301-class shape, the second with vectors and a scalar tail) */
 /* head_bwd_dw's blocks (cl/margin_head.cl) forced in the second (4 x 16 columns: D's panels

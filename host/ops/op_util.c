@@ -287,6 +287,38 @@ static fcl_status gemm_wt(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_tensor
     return st;
 }
 
+/* C [m, n] (+)= A [m, k] B [k, n] for a long reduction (a head's dx = D W: k = the classes) on
+ * gemm_wt in slices of kc rows of B, neither operand packed: A read in place as the broadcast
+ * operand (CONV_MB rows, each a sequential stream), B's slice rows in place as bt (copied into
+ * whole column blocks only where n is not a multiple of them: the op tests' odd blocks), each
+ * slice accumulated into C. A work-group is one column block x all row blocks (up to 64), row
+ * blocks fastest: the group's strip of B (kc x 64 B: 8 KiB at kc 128) comes from memory once and
+ * then from L1 for every row block, A's slice (m x kc floats, 64 KiB at batch 128) from L2. */
+static fcl_status gemm_ab_wt(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_tensor *c, const fcl_tensor *a,
+                             const fcl_tensor *b, size_t m, size_t n, size_t k, int accumulate, size_t kc)
+{
+    if (!kc) kc = (size_t)65536 / n < 16 ? 16 : (size_t)65536 / n;
+    size_t nb = (size_t)t->nb, ld = fcl_op_div_up(n, nb) * nb, cb = ld / nb, rb = fcl_op_div_up(m, (size_t)t->mb),
+           lm = rb <= 64 ? rb : 16, g[2] = {cb, fcl_op_div_up(rb, lm) * lm}, l[2] = {1, lm};
+    fcl_tensor pad = {0};
+    fcl_status st = ld != n ? fcl_op_temp(ctx, &pad, kc, ld, 0) : FCL_OK;
+    for (size_t k0 = 0; !st && k0 < k; k0 += kc) {
+        size_t len = k - k0 < kc ? k - k0 : kc;
+        fcl_tensor av = *a, bv = *b;
+        av.offset += k0;
+        bv.offset += k0 * n;
+        if (ld != n && (st = FCL_OP_2D(ctx, &WT, "gemm_wt_bt", ld, len, OP_T(&pad), OP_I(ld), OP_T(&bv), OP_I(n),
+                                       OP_I(len), OP_I(1), OP_I(n))))
+            break;
+        st = fcl_op_call(ctx, &WT, "gemm_wt", FCL_GRID_ND, 2, g, l,
+                         FCL_OP_VALS(OP_I(m), OP_I(n), OP_I(len), OP_T(&av), OP_I(k), OP_I(1),
+                                     OP_T(ld != n ? &pad : &bv), OP_I(ld), OP_T(c), OP_I(n), OP_I(1),
+                                     OP_I(accumulate || k0 > 0)));
+    }
+    fcl_tensor_release(ctx, &pad);   /* in-order queue: a later user of the block runs after gemm_wt */
+    return st;
+}
+
 /* C [m, n] (+)= A [m, k] B [k, n] on conv_gemm_nn in slices of kc rows of B (512 KiB), each
  * packed and accumulated into C. For long reductions (a head's backward: k = the classes): a
  * work-item streams a strip of B (16 floats of every row, n floats apart); over all of a
@@ -319,10 +351,11 @@ static fcl_status gemm_ab_sliced(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl
 /* CONV_LINEAR (host/runtime/tuning_table.c): 0 CLBlast (up to 2^26 multiply-adds on CPUs); 1 the
  * conv kernels, chosen by shape: A B^T on gemm_wt (a batch against >= 1024 classes) or
  * conv_gemm_nt, A^T B with a long A on gemm_wt, A B with a reduction longer than 1024 and than
- * C's rows on sliced conv_gemm_nn, the rest on conv_gemm_nn via fcl_conv_rowmajor_gemm; 2 that last
- * path for all; 3 conv_gemm_nt / sliced conv_gemm_nn for all A B^T / A B, in slices of 7; 4
- * the same with gemm_wt for A B^T and A^T B (3 and 4: so that the op tests force every path
- * and slice tail on odd shapes). */
+ * C's rows on sliced gemm_wt (B's rows whole column blocks) or sliced conv_gemm_nn, the rest on
+ * conv_gemm_nn via fcl_conv_rowmajor_gemm; 2 that last path for all; 3 conv_gemm_nt / sliced
+ * conv_gemm_nn for all A B^T / A B, in slices of 7; 4 gemm_wt for all A B^T, A^T B and (sliced,
+ * in slices of 7) A B (3 and 4: so that the op tests force every path and slice tail on odd
+ * shapes). */
 fcl_status fcl_op_gemm(fcl_ctx *ctx, const fcl_tensor *c, const fcl_tensor *a, int ta, const fcl_tensor *b, int tb,
                        size_t m, size_t n, size_t k, float beta)
 {
@@ -358,6 +391,14 @@ fcl_status fcl_op_gemm(fcl_ctx *ctx, const fcl_tensor *c, const fcl_tensor *a, i
             return gemm_wt(ctx, &t, c, a, 1, b, m, n, k, beta != 0.0f);
         if (fits && tb && (mode == 1 || mode == 3))
             return gemm_abt(ctx, &t, c, a, b, m, n, k, beta != 0.0f, kc);
+        /* and for a long reduction A B whose B rows are whole column blocks (a head's dx = D W,
+         * k = the classes, n = 512), in slices of 128 rows of B: linear bwd_data (the same
+         * product alone), CPU ms of the four 512>8631 / 10575 rows summed, bench ops --filter
+         * 512>, loaded Zen 3, alternating rounds: sliced conv_gemm_nn 78.0 / 73.1 / 77.9 / 83.6 /
+         * 71.3 / 78.9 / 65.7 (mean 75.5) -> gemm_wt kc 128: 65.2 / 75.2 / 66.5 / 75.5 / 62.2 /
+         * 66.5 / 69.0 / 72.3 / 60.6 (mean 68.1); kc 256 mean 72.6 (4), 512 82.5 (3), 64 74.5 (3) */
+        if (fits && !tb && ((mode == 1 && k > 1024 && k > n && n % (size_t)t.nb == 0) || mode == 4))
+            return gemm_ab_wt(ctx, &t, c, a, b, m, n, k, beta != 0.0f, kc);
         if (fits && !tb && ((mode == 1 && k > 1024 && k > n) || mode >= 3))
             return gemm_ab_sliced(ctx, &t, c, a, b, m, n, k, beta != 0.0f, kc);
         return fcl_conv_rowmajor_gemm(ctx, c, a, ta, b, tb, m, n, k, beta != 0.0f);

@@ -134,8 +134,8 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * (fcl_op_gemm, host/ops/op_util.c): 0 CLBlast (on CPUs only below 2^26 multiply-adds: a
      * tuned 0 comes from a network's small classifier and must not slow a margin head); 1
      * facecl's conv GEMMs, the kernel chosen by shape (gemm_wt or conv_gemm_nt for A B^T, sliced
-     * conv_gemm_nn for long reductions, conv_gemm_nn otherwise); 2 / 3 / 4 force conv_gemm_nn /
-     * conv_gemm_nt + sliced / gemm_wt + sliced (for the op tests). */
+     * gemm_wt or conv_gemm_nn for long reductions, conv_gemm_nn otherwise); 2 / 3 / 4 force
+     * conv_gemm_nn / conv_gemm_nt + sliced conv_gemm_nn / gemm_wt + sliced gemm_wt (op tests). */
     [FCL_T_CONV_LINEAR] = {FCL_TF_CONV, "CONV_LINEAR", 1, AS_CPU, 0, 0, 4, 0,
                            "linear layers and margin heads: 0 CLBlast, 1 conv GEMMs by shape, 2 conv_gemm_nn, 3 conv_gemm_nt, 4 gemm_wt"},
     /* GPUs and accelerators: the GPU-shaped kernels (cl/conv_gpu.cl, cl/conv_dw_gpu.cl): a
