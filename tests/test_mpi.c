@@ -67,6 +67,16 @@ static void setup_dir(const char *name)
                  "facecl synth failed (see %s/synth.log)", dir);
 }
 
+/* silu.model in the working directory: models/small.model with SiLU in place of its 5 ReLUs, for
+ * the comparisons of 1 process and 2 ranks with --sync-bn (see heads_centres_and_batchwise_losses_match
+ * for why: a ReLU input within rounding of 0 flips its mask in one run and not the other). */
+static void silu_model(void)
+{
+    cr_assert_eq(sh("sed 's/^\\( *\\)relu$/\\1silu/' " FACECL_SOURCE_DIR "/models/small.model > silu.model && "
+                    "test $(grep -c '^ *silu$' silu.model) -eq 5"),
+                 0, "could not make silu.model from models/small.model (5 relu lines expected)");
+}
+
 /* Column `col` of run/log.csv, one value per epoch. */
 static size_t read_col(const char *run, const char *col, double *v, size_t cap)
 {
@@ -158,7 +168,9 @@ static void read_cols(const char *a, const char *b, const char *col, double *x, 
  * --sync-bn (the same batch-norm arithmetic: the ranks' only differences are the sharded data,
  * the allreduce and the summation order). Stated tolerances: per-step loss 1e-5 relative, final
  * trained state as param_diff_k says; the evaluation split across ranks equals the
- * single-process one (same accuracy; loss 1e-5 relative; AUC within 1e-3).
+ * single-process one (same accuracy; loss 1e-5 relative; AUC within 1e-3). small.model with SiLU
+ * (silu_model()): measured (session 11) 3.3e-4 of the state tolerance under the default tuning,
+ * 2.8e-4 under CONV_COL_KB 64 and CONV_IMPLICIT 15.
  * Against a plain single-process run (the fused BN kernel, other rounding) the first two steps
  * agree to 2e-5; later steps part further, since a ReLU input that rounds to the other side of
  * 0 moves a whole gradient entry (measured: 1e-3 relative after 4 steps at lr 0.01). */
@@ -167,9 +179,10 @@ Test(mpi, sync_bn_matches_one_process, .timeout = 240)
     need_mpi();
 #ifdef FACECL_MPIEXEC
     setup_dir("sync_bn");
-    const char *args = COMMON " --batch 64 --epochs 3 --val faces/val --pairs faces/pairs.txt";
+    silu_model();
+    const char *args = COMMON " --model silu.model --batch 64 --epochs 3 --val faces/val --pairs faces/pairs.txt";
     cr_assert_eq(sh(FACECL " train %s --out plain > plain.log 2>&1", args), 0, "single-process run failed");
-    train_1_and_2(COMMON " --batch 64 --epochs 3 --val faces/val --pairs faces/pairs.txt --sync-bn", "one", "two");
+    train_1_and_2(COMMON " --model silu.model --batch 64 --epochs 3 --val faces/val --pairs faces/pairs.txt --sync-bn", "one", "two");
     double l0[8], l1[8], l2[8];
     cr_assert_eq(read_col("plain", "train_loss", l0, 8), 3);
     read_cols("one", "two", "train_loss", l1, l2, 8, 3);
@@ -217,9 +230,7 @@ Test(mpi, heads_centres_and_batchwise_losses_match, .timeout = 240)
     need_mpi();
 #ifdef FACECL_MPIEXEC
     setup_dir("losses");
-    cr_assert_eq(sh("sed 's/^\\( *\\)relu$/\\1silu/' " FACECL_SOURCE_DIR "/models/small.model > silu.model && "
-                    "test $(grep -c '^ *silu$' silu.model) -eq 5"),
-                 0, "could not make silu.model from models/small.model (5 relu lines expected)");
+    silu_model();
     const char *losses[2] = {"arcface+0.01*center' --pk '8x4", "triplet' --pk '8x4"}; /* 8 ids x 4: 1 step per epoch */
     for (int k = 0; k < 2; k++) {
         char args[1024];
@@ -257,19 +268,23 @@ Test(mpi, per_rank_bn_close_to_one_process, .timeout = 240)
 
 /* A checkpoint written by 2 ranks resumes in 1 process and one written by 1 process resumes on
  * 2 ranks; both continue the uninterrupted single-process run (all with --sync-bn). The 4 steps
- * are chaotic enough that a change of summation order alone moves them: the single-process
- * reference run itself, under tunings that change nothing but the order of additions, ends
- * (measured 2026-12-06) 5.0e-5 (conv CONV_COL_KB=64), 4.0e-5 (CONV_TW=16) and 4.0e-5 (loss
- * FCL_VEC=2) relative from the default at step 4 (<= 9e-7 at steps 1-3), its final state 1.01,
- * 0.86 and 0.83 x param_diff_k's tolerance apart. Stated tolerances, 4x those: 2e-4 relative per
- * loss, 4 x param_diff_k for the final state. */
+ * were chaotic enough with ReLU that a change of summation order alone moved them: the
+ * single-process reference run itself, under tunings that change nothing but the order of
+ * additions, ended (measured 2026-12-06) 5.0e-5 (conv CONV_COL_KB=64), 4.0e-5 (CONV_TW=16) and
+ * 4.0e-5 (loss FCL_VEC=2) relative from the default at step 4 (<= 9e-7 at steps 1-3), its final
+ * state 1.01, 0.86 and 0.83 x param_diff_k's tolerance apart (mask flips). With SiLU (session 11)
+ * the resumed runs end 2.0e-4 to 2.7e-4 of param_diff_k's tolerance from the reference under the
+ * default tuning, CONV_COL_KB 64, CONV_TW 16 and CONV_IMPLICIT 15. Stated tolerances: 2e-4
+ * relative per loss, 1 x param_diff_k for the final state (4x while it trained with ReLU). */
 Test(mpi, resume_across_rank_counts, .timeout = 300)
 {
     need_mpi();
 #ifdef FACECL_MPIEXEC
     setup_dir("resume");
+    silu_model();
     /* batch 64: one step per epoch, 2 before and 2 after the resume */
-    const char *a2 = COMMON " --batch 64 --epochs 2 --sync-bn", *a4 = COMMON " --batch 64 --epochs 4 --sync-bn";
+    const char *a2 = COMMON " --model silu.model --batch 64 --epochs 2 --sync-bn",
+               *a4 = COMMON " --model silu.model --batch 64 --epochs 4 --sync-bn";
     cr_assert_eq(sh(FACECL " train %s --out ref > ref.log 2>&1", a4), 0, "reference run failed");
     cr_assert_eq(sh(MPIRUN " " FACECL " train %s --out a > a1.log 2>&1", a2), 0, "2-rank first half failed");
     cr_assert_eq(sh(FACECL " train %s --resume a/last.safetensors --out a > a2.log 2>&1", a4), 0,
@@ -284,7 +299,7 @@ Test(mpi, resume_across_rank_counts, .timeout = 300)
         cr_assert_eq(read_col(runs[k], "train_loss", x, 8), 4, "%s/log.csv", runs[k]);
         for (int i = 0; i < 4; i++)
             cr_expect_lt(rel(r[i], x[i]), 2e-4, "run %s epoch %d: loss %.9g vs reference %.9g", runs[k], i + 1, x[i], r[i]);
-        expect_same_state("ref", runs[k], 4.0, runs[k]);
+        expect_same_state("ref", runs[k], 1.0, runs[k]);
     }
 #endif
 }
