@@ -97,8 +97,8 @@ fcl_status fcl_ident_threshold_at_far(const long *rank, const double *best, size
     if (!n_imp)
         return FCL_ERR(err, FCL_ERR_INVALID_ARG,
                        "a threshold for FAR %g needs impostor probes (identities not in the gallery); there are none", far);
-    double t;
-    size_t id, acc;
+    double t = 0;
+    size_t id = 0, acc = 0;
     if ((st = sweep_fars(rank, best, n, &far, 1, &t, &id, &acc, err))) return st;
     if (threshold) *threshold = t;
     if (far_actual) *far_actual = (double)acc / (double)n_imp;

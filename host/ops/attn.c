@@ -43,7 +43,7 @@ fcl_status fcl_rsoftmax_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, in
 {
     const char *op = "fcl_rsoftmax_fwd";
     fcl_status st;
-    int b, rest;
+    int b = 0, rest = 0;
     if ((st = rsoftmax_dims(ctx, op, "x", x, radix, cardinality, &b, &rest)) ||
         (st = fcl_op_check_t(ctx, op, "y", y)) || (st = fcl_op_check_same_numel(ctx, op, "y", y, "x", x)))
         return st;
@@ -58,7 +58,7 @@ fcl_status fcl_rsoftmax_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy, 
 {
     const char *op = "fcl_rsoftmax_bwd";
     fcl_status st;
-    int b, rest;
+    int b = 0, rest = 0;
     if ((st = rsoftmax_dims(ctx, op, "y", y, radix, cardinality, &b, &rest)) ||
         (st = fcl_op_check_t(ctx, op, "dy", dy)) || (st = fcl_op_check_t(ctx, op, "dx", dx)) ||
         (st = fcl_op_check_same_numel(ctx, op, "dy", dy, "y", y)) ||
@@ -113,7 +113,7 @@ fcl_status fcl_radix_sum_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, c
 {
     const char *op = "fcl_radix_sum_fwd";
     fcl_status st;
-    int b, c, hw;
+    int b = 0, c = 0, hw = 0;
     if ((st = radix_dims(ctx, op, y, x, a, radix, &b, &c, &hw))) return st;
     if (fcl_op_overlaps(y, x) || fcl_op_overlaps(y, a))
         return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: y must not overlap x or a", op);
@@ -133,7 +133,7 @@ fcl_status fcl_radix_sum_bwd_wg(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *da, co
     const char *op = "fcl_radix_sum_bwd";
     fcl_status st;
     cl_kernel k;
-    int b, c, hw;
+    int b = 0, c = 0, hw = 0;
     if ((st = radix_dims(ctx, op, dy, x, a, radix, &b, &c, &hw)) ||
         (st = fcl_op_check_opt(ctx, op, "dx", dx, 1, FCL_MAX_DIMS)) ||
         (dx && (st = fcl_op_check_same_shape(ctx, op, "dx", dx, "x", x))) ||

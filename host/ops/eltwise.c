@@ -173,7 +173,7 @@ static fcl_status nc_inner(fcl_ctx *ctx, const char *op, const char *name, const
 static fcl_status channel_block(fcl_ctx *ctx, const char *op, fcl_tensor *big, fcl_tensor *small,
                                 size_t c0, int to_big)
 {
-    size_t nb, cb, ib, ns, cs, is;
+    size_t nb = 0, cb = 0, ib = 0, ns = 0, cs = 0, is = 0;
     fcl_status st;
     if ((st = fcl_op_check_t(ctx, op, to_big ? "y" : "dy", big)) ||
         (st = fcl_op_check_t(ctx, op, to_big ? "x" : "dx", small)) ||
@@ -209,7 +209,7 @@ fcl_status fcl_concat_take_acc(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *d
 fcl_status fcl_concat_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *const *xs, int count)
 {
     const char *op = "fcl_concat_fwd";
-    size_t n, cy, inner, c0 = 0;
+    size_t n = 0, cy = 0, inner = 0, c0 = 0;
     fcl_status st;
     if (count < 1 || !xs)
         return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: needs at least one input (count %d)", op, count);
@@ -239,7 +239,7 @@ fcl_status fcl_concat_bwd(fcl_ctx *ctx, fcl_tensor *const *dxs, const size_t *ch
                           const fcl_tensor *dy)
 {
     const char *op = "fcl_concat_bwd";
-    size_t n, cy, inner, c0 = 0;
+    size_t n = 0, cy = 0, inner = 0, c0 = 0;
     fcl_status st;
     if (count < 1 || !dxs || !channels)
         return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: needs at least one input (count %d)", op, count);

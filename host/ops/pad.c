@@ -57,7 +57,7 @@ static fcl_status run(fcl_ctx *ctx, const char *name, fcl_tensor *out, const fcl
 fcl_status fcl_pad2d_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, const fcl_pad2d_params *p)
 {
     const char *op = "fcl_pad2d_fwd";
-    int planes, h, w;
+    int planes = 0, h = 0, w = 0;
     fcl_status st = pad_dims(ctx, op, "x", x, "y", y, p, &planes, &h, &w);
     if (st) return st;
     if (fcl_op_overlaps(y, x)) return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: y must not overlap x", op);
@@ -67,7 +67,7 @@ fcl_status fcl_pad2d_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, const
 fcl_status fcl_pad2d_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy, const fcl_pad2d_params *p)
 {
     const char *op = "fcl_pad2d_bwd";
-    int planes, h, w;
+    int planes = 0, h = 0, w = 0;
     fcl_status st = pad_dims(ctx, op, "dx", dx, "dy", dy, p, &planes, &h, &w);
     if (st) return st;
     if (fcl_op_overlaps(dx, dy))

@@ -153,7 +153,7 @@ fcl_status fcl_maxpool2d_fwd(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *idx, const
 {
     const char *op = "fcl_maxpool2d_fwd";
     fcl_status st;
-    pool_dims d;
+    pool_dims d = {0};
     if ((st = pool_check(ctx, op, "x", x, "y", y, p, &d)) ||
         (st = fcl_op_check_opt(ctx, op, "idx", idx, 4, 4)) ||
         (idx && (st = fcl_op_check_same_shape(ctx, op, "idx", idx, "y", y))) ||
@@ -178,7 +178,7 @@ fcl_status fcl_maxpool2d_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy,
 {
     const char *op = "fcl_maxpool2d_bwd";
     fcl_status st;
-    pool_dims d;
+    pool_dims d = {0};
     if ((st = pool_check(ctx, op, "dx", dx, "dy", dy, p, &d)) ||
         (st = fcl_op_check(ctx, op, "idx", idx, 4, 4)) ||
         (st = fcl_op_check_same_shape(ctx, op, "idx", idx, "dy", dy)) ||
@@ -199,7 +199,7 @@ fcl_status fcl_avgpool2d_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x,
 {
     const char *op = "fcl_avgpool2d_fwd";
     fcl_status st;
-    pool_dims d;
+    pool_dims d = {0};
     if ((st = pool_check(ctx, op, "x", x, "y", y, p, &d)) || (st = no_overlap(ctx, op, "y", y, x, NULL)))
         return st;
     return POOL_RUN(ctx, "avgpool_fwd", d.OW, 4, d.OH, d.planes, OP_T(y), OP_T(x), POOL_WINDOW_VALS(d),
@@ -211,7 +211,7 @@ fcl_status fcl_avgpool2d_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy,
 {
     const char *op = "fcl_avgpool2d_bwd";
     fcl_status st;
-    pool_dims d;
+    pool_dims d = {0};
     if ((st = pool_check(ctx, op, "dx", dx, "dy", dy, p, &d)) ||
         (st = no_overlap(ctx, op, "dx", dx, dy, NULL)))
         return st;
