@@ -129,43 +129,79 @@ inline void head_panel_store(__global float *dt, int n, int i, int j, VF v)   /*
 /* D[i, j] = flush(scale_i dz_ij df_ij ra[i] rb[j]): the cross-entropy gradient dz (from st),
  * times the margin's derivative df (1 off the label: margin_bwd), times the cosine's row and
  * column scales (scale_rows_cols): the matrix the cosine backward multiplies by W and x; into
- * dd [n, k] and, when want_dt, also into dt in HEAD_PANEL's layout. Chunked (HEAD_CHUNK). */
-__kernel void head_bwd_d(FCL_TENSOR(dd), FCL_TENSOR(dt), FCL_CTENSOR(st), FCL_CTENSOR(z), FCL_CTENSOR(cs),
-                         FCL_CTENSOR(ra), FCL_CTENSOR(rb), FCL_CTENSOR(lab), FCL_CTENSOR(xn), const int n, const int k,
-                         const int cw, const int want_dt, const float s, const float eps, const float coef,
-                         MARGIN_ARGS)
+ * dd [n, k] and, when want_dt, also into dt in HEAD_PANEL's layout and the column factors of the
+ * weights' normalisation c[j] = q[j] sum_i D[i, j] cos_ij / ra[i], rows in order: with
+ * D = diag(ra) dcos diag(rb), w_j . (D^T x)_j = rb_j sum_i dcos_ij cos_ij, and
+ * l2norm_bwd_scaled's projection of row j of the weight gradient is rb_j^2 (w_j . (D^T x)_j) w_j
+ * = c[j] w_j (unclamped: q = rb): found without a pass over the [k, d] gradient, and here without
+ * a second pass over D (a kernel of its own read D and cos again: ~6% of the head's backward).
+ * c [k] sums in place (L1: cw floats). Work-item: columns [j0, j0 + cw) of every row, rows in
+ * order. Global: ceil(k / cw). */
+__kernel void head_bwd_d(FCL_TENSOR(dd), FCL_TENSOR(dt), FCL_TENSOR(c), FCL_CTENSOR(st), FCL_CTENSOR(z),
+                         FCL_CTENSOR(cs), FCL_CTENSOR(ra), FCL_CTENSOR(rb), FCL_CTENSOR(q), FCL_CTENSOR(lab),
+                         FCL_CTENSOR(xn), const int n, const int k, const int cw, const int want_dt, const float s,
+                         const float eps, const float coef, MARGIN_ARGS)
 {
-    HEAD_CHUNK(i, j0, j1, n, k, cw);
-    MARGIN_INIT(p);
-    const int y = label_index(lab[lab_off + i], k);
-    const float a = ra[ra_off + i], scale = kind == MARGIN_SPHEREFACE ? xn[xn_off + i] : s;
-    const float mx = st[st_off + 2 * i], lse_m = st[st_off + 2 * i + 1], off = eps / (float)k;
-    __global const float *zr = z + z_off + i * k, *rr = rb + rb_off;
-    __global float *dr = dd + dd_off + i * k, *dp = dt + dt_off;
-    int j = j0;
-    if (y < 0) {
-        for (; j < j1; j++) {
-            dr[j] = NAN;
-            if (want_dt) HEAD_PANEL(dp, n, i, j) = NAN;
-        }
+    const int j0 = get_global_id(0) * cw;
+    if (j0 >= k)
         return;
+    const int j1 = min(j0 + cw, k);
+    MARGIN_INIT(p);
+    const float off = eps / (float)k;
+    __global const float *rr = rb + rb_off;
+    __global float *dp = dt + dt_off, *cc = c + c_off;
+    if (want_dt)
+        for (int j = j0; j < j1; j++) cc[j] = 0.0f;
+    for (int i = 0; i < n; i++) {
+        const int y = label_index(lab[lab_off + i], k);
+        __global const float *zr = z + z_off + i * k, *cr = cs + cs_off + i * k;
+        __global float *dr = dd + dd_off + i * k;
+        int j = j0;
+        if (y < 0) {
+            for (; j < j1; j++) {
+                dr[j] = NAN;
+                if (want_dt) {
+                    HEAD_PANEL(dp, n, i, j) = NAN;
+                    cc[j] += NAN;
+                }
+            }
+            continue;
+        }
+        const float a = ra[ra_off + i], scale = kind == MARGIN_SPHEREFACE ? xn[xn_off + i] : s;
+        const float mx = st[st_off + 2 * i], lse_m = st[st_off + 2 * i + 1];
+        /* the label's entry: its own target (1 - eps + off) and the margin's derivative */
+        float dy = 0.0f;
+        if (y >= j0 && y < j1) {
+            float df;
+            target_f(cr[y], &p, &df);
+            dy = flush_subnormal(scale * softmax_grad(zr[y], mx, lse_m, coef, 1.0f - eps + off) * df * a * rr[y]);
+        }
+        for (; j + FCL_VEC <= j1; j += FCL_VEC) {
+            VF v = scale * vsoftmax_grad(VLOAD(0, zr + j), mx, lse_m, coef, off) * a * VLOAD(0, rr + j);
+            v = select(v, (VF)(0.0f), isless(fabs(v), (VF)(FLT_MIN)));
+            if (y >= j && y < j + FCL_VEC) {
+                float t[FCL_VEC];
+                VSTORE(v, 0, t);
+                t[y - j] = dy;
+                v = VLOAD(0, t);
+            }
+            VSTORE(v, 0, dr + j);
+            if (want_dt) {
+                head_panel_store(dp, n, i, j, v);
+                VSTORE(VLOAD(0, cc + j) + v * VLOAD(0, cr + j) / a, 0, cc + j);
+            }
+        }
+        for (; j < j1; j++) {
+            const float v = j == y ? dy : flush_subnormal(scale * softmax_grad(zr[j], mx, lse_m, coef, off) * a * rr[j]);
+            dr[j] = v;
+            if (want_dt) {
+                HEAD_PANEL(dp, n, i, j) = v;
+                cc[j] += v * cr[j] / a;
+            }
+        }
     }
-    for (; j + FCL_VEC <= j1; j += FCL_VEC) {
-        VF v = scale * vsoftmax_grad(VLOAD(0, zr + j), mx, lse_m, coef, off) * a * VLOAD(0, rr + j);
-        v = select(v, (VF)(0.0f), isless(fabs(v), (VF)(FLT_MIN)));
-        VSTORE(v, 0, dr + j);
-        if (want_dt) head_panel_store(dp, n, i, j, v);
-    }
-    for (; j < j1; j++) {
-        dr[j] = flush_subnormal(scale * softmax_grad(zr[j], mx, lse_m, coef, off) * a * rr[j]);
-        if (want_dt) HEAD_PANEL(dp, n, i, j) = dr[j];
-    }
-    if (y >= j0 && y < j1) {
-        float df;
-        target_f(cs[cs_off + i * k + y], &p, &df);
-        dr[y] = flush_subnormal(scale * softmax_grad(zr[y], mx, lse_m, coef, 1.0f - eps + off) * df * a * rr[y]);
-        if (want_dt) HEAD_PANEL(dp, n, i, y) = dr[y];
-    }
+    if (want_dt)
+        for (int j = j0; j < j1; j++) cc[j] *= q[q_off + j];
 }
 
 /* The column scales and the projection factors of the weights' normalisation: rb[j] = 1 /
@@ -187,31 +223,6 @@ __kernel void head_w_norms_wg(FCL_TENSOR(rb), FCL_TENSOR(q), FCL_CTENSOR(w), con
     if (get_local_id(0) == 0) {
         rb[rb_off + j] = inv;
         q[q_off + j] = nrm <= eps ? 0.0f : inv;
-    }
-}
-
-/* c[j] = q[j] sum_i D[i, j] cos_ij / ra[i], rows in order: with D = diag(ra) dcos diag(rb),
- * w_j . (D^T x)_j = rb_j sum_i dcos_ij cos_ij, and l2norm_bwd_scaled's projection of row j of
- * the weight gradient is rb_j^2 (w_j . (D^T x)_j) w_j = c[j] w_j (unclamped: q = rb): found
- * without a pass over the [k, d] gradient. Each work-item owns FCL_VEC columns. Global:
- * ceil(k / FCL_VEC). */
-__kernel void head_col_proj(FCL_TENSOR(c), FCL_CTENSOR(dd), FCL_CTENSOR(cs), FCL_CTENSOR(ra), FCL_CTENSOR(q),
-                            const int n, const int k)
-{
-    const int j0 = get_global_id(0) * FCL_VEC;
-    if (j0 >= k)
-        return;
-    if (j0 + FCL_VEC <= k) {
-        VF acc = (VF)(0.0f);
-        for (int i = 0; i < n; i++)
-            acc += VLOAD(0, dd + dd_off + i * k + j0) * VLOAD(0, cs + cs_off + i * k + j0) / ra[ra_off + i];
-        VSTORE(VLOAD(0, q + q_off + j0) * acc, 0, c + c_off + j0);
-    } else {
-        for (int j = j0; j < k; j++) {
-            float acc = 0.0f;
-            for (int i = 0; i < n; i++) acc += dd[dd_off + i * k + j] * cs[cs_off + i * k + j] / ra[ra_off + i];
-            c[c_off + j] = q[q_off + j] * acc;
-        }
     }
 }
 
