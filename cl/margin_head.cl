@@ -226,10 +226,22 @@ __kernel void head_w_norms_wg(FCL_TENSOR(rb), FCL_TENSOR(q), FCL_CTENSOR(w), con
     }
 }
 
+/* x [n, d] in panels of HEAD_NB columns for head_bwd_dw: xp[(t / HEAD_NB) n + i][t % HEAD_NB] =
+ * x[i, t], 0 past d, so that a work-item's HEAD_NB columns of every row are one sequential 8 KiB
+ * stream (batch 128) instead of 128 lines 2 KiB apart, which all fall in 2 of L1's 64 sets: each
+ * step's x loads came from L2 and were where head_bwd_dw's loop stalled (perf: the first load and
+ * FMA ~22% of its samples). Global: (ceil(d / HEAD_NB) HEAD_NB, n). */
+__kernel void head_x_panels(FCL_TENSOR(xp), FCL_CTENSOR(x), const int n, const int d)
+{
+    const int t = get_global_id(0), i = get_global_id(1);
+    if (i >= n) return;
+    xp[xp_off + (t / HEAD_NB * n + i) * HEAD_NB + t % HEAD_NB] = t < d ? x[x_off + i * d + t] : 0.0f;
+}
+
 /* dW [k, d] += D^T x - diag(c) W: the weights' gradient through their normalisation
  * (fcl_cosine_sim_bwd's D^T x then l2norm_bwd_scaled) as one GEMM with that epilogue, D^T from
- * head_bwd_d's panels dt (HEAD_PANEL), x [n, d]: no [k, d] intermediate. A work-item:
- * HEAD_MB rows of dW x HEAD_NB columns, the reduction over the batch in order.
+ * head_bwd_d's panels dt (HEAD_PANEL), x from head_x_panels' xp: no [k, d] intermediate. A
+ * work-item: HEAD_MB rows of dW x HEAD_NB columns, the reduction over the batch in order.
  * Global: (ceil(d / HEAD_NB), ceil(k / HEAD_MB)). */
 /* head_prefetch(p): asks for the cache line holding p (as cl/conv.cl's conv_prefetch: clang's
  * builtin on PoCL, whose prefetch() compiles to nothing; the portable prefetch() elsewhere). */
@@ -238,13 +250,7 @@ __kernel void head_w_norms_wg(FCL_TENSOR(rb), FCL_TENSOR(q), FCL_CTENSOR(w), con
 #else
 #define head_prefetch(p) prefetch((p), 1)
 #endif
-inline HV head_vload_part(__global const float *p, int len)   /* len < HEAD_VW: zero lanes after it */
-{
-    float t[HEAD_VW];
-    for (int l = 0; l < HEAD_VW; l++) t[l] = l < len ? p[l] : 0.0f;
-    return HV_LOAD(0, t);
-}
-__kernel void head_bwd_dw(FCL_TENSOR(dw), FCL_CTENSOR(dt), FCL_CTENSOR(x), FCL_CTENSOR(w), FCL_CTENSOR(c),
+__kernel void head_bwd_dw(FCL_TENSOR(dw), FCL_CTENSOR(dt), FCL_CTENSOR(xp), FCL_CTENSOR(w), FCL_CTENSOR(c),
                           const int n, const int k, const int d)
 {
     const int t0 = get_global_id(0) * HEAD_NB, j0 = get_global_id(1) * HEAD_MB;
@@ -264,13 +270,13 @@ __kernel void head_bwd_dw(FCL_TENSOR(dw), FCL_CTENSOR(dt), FCL_CTENSOR(x), FCL_C
         head_prefetch(w + w_off + jr * d + t0);
         head_prefetch(w + w_off + jr * d + t0 + cols - 1);
     }
-    if (rows == HEAD_MB && cols == HEAD_NB) {
+    __global const float *xr = xp + xp_off + get_global_id(0) * n * HEAD_NB;
+    if (rows == HEAD_MB) {
         /* a whole block: HEAD_MB scalars of D's panel and HEAD_NV vector loads of x per step */
-        for (int i = 0; i < n; i++) {
-            __global const float *xr = x + x_off + i * d + t0;
+        for (int i = 0; i < n; i++, xr += HEAD_NB) {
             HV b[HEAD_NV];
 #pragma unroll
-            for (int v = 0; v < HEAD_NV; v++) b[v] = HV_LOAD(0, xr + v * HEAD_VW);
+            for (int v = 0; v < HEAD_NV; v++) b[v] = HV_LOAD(v, xr);
             /* D's scalars read one by one: broadcast loads (vbroadcastss from memory) on the load
              * ports; from a vector they were shuffles on the port AVX-512's second FMA unit
              * shares (8 shuffles per 16 FMAs) */
@@ -283,14 +289,11 @@ __kernel void head_bwd_dw(FCL_TENSOR(dw), FCL_CTENSOR(dt), FCL_CTENSOR(x), FCL_C
             }
         }
     } else {
-        for (int i = 0; i < n; i++) {
-            __global const float *xr = x + x_off + i * d + t0, *ar = &HEAD_PANEL(dt + dt_off, n, i, j0);
+        for (int i = 0; i < n; i++, xr += HEAD_NB) {
+            __global const float *ar = &HEAD_PANEL(dt + dt_off, n, i, j0);
             HV b[HEAD_NV];
 #pragma unroll
-            for (int v = 0; v < HEAD_NV; v++) {
-                const int len = clamp(cols - v * HEAD_VW, 0, HEAD_VW);
-                b[v] = len == HEAD_VW ? HV_LOAD(0, xr + v * HEAD_VW) : head_vload_part(xr + v * HEAD_VW, len);
-            }
+            for (int v = 0; v < HEAD_NV; v++) b[v] = HV_LOAD(v, xr);
 #pragma unroll
             for (int r = 0; r < HEAD_MB; r++) {
                 const HV a = (HV)(r < rows ? ar[r] : 0.0f);

@@ -33,7 +33,7 @@ fcl_status fcl_linear_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, cons
                           const fcl_tensor *b)
 {
     const char *op = "fcl_linear_fwd";
-    dims d;
+    dims d = {0};
     fcl_status st;
     if ((st = fcl_op_check_t(ctx, op, "x", x)) || (st = weight_dims(ctx, op, "w", w, x->shape[0], &d)) ||
         (st = fcl_op_check_rows(ctx, op, "x", x, d.n, d.in)) || (st = fcl_op_check_rows(ctx, op, "y", y, d.n, d.out)))

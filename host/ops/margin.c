@@ -279,7 +279,7 @@ fcl_status fcl_margin_head_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dw,
                                const fcl_margin_params *p, float dloss)
 {
     const char *op = "fcl_margin_head_bwd";
-    fcl_tensor dd = {0}, dt = {0}, stats = {0}, ra = {0}, rb = {0}, q = {0}, c = {0}, xn = {0}, dxn = {0};
+    fcl_tensor dd = {0}, dt = {0}, stats = {0}, ra = {0}, rb = {0}, q = {0}, c = {0}, xn = {0}, dxn = {0}, xp = {0};
     size_t n, d, k;
     fcl_status st;
     if ((st = head_dims(ctx, op, x, w, labels, p, &n, &d, &k)) ||
@@ -323,16 +323,19 @@ fcl_status fcl_margin_head_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dw,
                                      OP_I(n), OP_I(k), OP_I(head_d_cw(ctx)), OP_I(dw != NULL), OP_F(p->s), OP_F(eps),
                                      OP_F(coef), MARGIN_VALS(p, consts_of(p))))))
         goto fail;
-    /* dW += D^T x - diag(c) W */
-    if (dw && (st = FCL_OP_2D(ctx, &HEAD, "head_bwd_dw", fcl_op_div_up(d, nb), fcl_op_div_up(k, mb), OP_T(dw),
-                              OP_T(&dt), OP_T(x), OP_T(w), OP_T(&c), OP_I(n), OP_I(k), OP_I(d))))
+    /* dW += D^T x - diag(c) W, x in panels of nb columns */
+    if (dw && ((st = fcl_op_temp(ctx, &xp, fcl_op_div_up(d, nb) * n, nb, 0)) ||
+               (st = FCL_OP_2D(ctx, &HEAD, "head_x_panels", fcl_op_div_up(d, nb) * nb, n, OP_T(&xp), OP_T(x), OP_I(n),
+                               OP_I(d))) ||
+               (st = FCL_OP_2D(ctx, &HEAD, "head_bwd_dw", fcl_op_div_up(d, nb), fcl_op_div_up(k, mb), OP_T(dw),
+                               OP_T(&dt), OP_T(&xp), OP_T(w), OP_T(&c), OP_I(n), OP_I(k), OP_I(d)))))
         goto fail;
     if (dx && (st = fcl_cos_bwd_scaled(ctx, dx, NULL, &dd, x, w, n, k, d)))
         goto fail;
     if (want_dxn && (st = fcl_row_norm_bwd(ctx, dx, &dxn, x)))
         goto fail;
 fail:
-    FCL_OP_RELEASE(ctx, &dd, &dt, &stats, &ra, &rb, &q, &c, &xn, &dxn);
+    FCL_OP_RELEASE(ctx, &dd, &dt, &stats, &ra, &rb, &q, &c, &xn, &dxn, &xp);
     return st;
 }
 
