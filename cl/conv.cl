@@ -358,6 +358,17 @@ __kernel void conv_im2col(CONV_IM2COL_ARGS)
              (x)[(i).s7]))
 #endif
 
+/* CONV_VW floats p[0], p[sw], .. p[sw * (CONV_VW - 1)] for sw 1 or 2 from sw * CONV_VW contiguous
+ * loads (conv_im2col_panel's row runs under CONV_IM_ROW) */
+inline convV conv_row_lanes(__global const float *p, int sw)
+{
+#if CONV_VW == 16
+    return sw == 1 ? vload16(0, p) : (float16)(vload16(0, p).even, vload16(1, p).even);
+#else
+    return sw == 1 ? vload8(0, p) : vload16(0, p).even;
+#endif
+}
+
 /* conv_im2col in the column-panel layout of conv_gemm_nn's b_contig 2 (col_ld only sets the
  * buffer's size): element (k, n) of group g, k = (ci * KH + kh) * KW + kw, at
  *   col[g * col_g + ((n / CONV_NB) * Cin_g * KH * KW + k) * CONV_NB + n % CONV_NB],
@@ -366,7 +377,17 @@ __kernel void conv_im2col(CONV_IM2COL_ARGS)
  * floats, each row CONV_NV vectors whose lanes (pixels) are gathered (0 outside the image),
  * the lanes' pixel geometry worked out once. (One channel of one image per work-item, piece by
  * piece of an output row, spent most of its time on the pieces' bookkeeping at stride 2: rows
- * of 14 pixels or fewer, 9 taps.) Global: (panels, ceil(Cin_g / cpw), G). */
+ * of 14 pixels or fewer, 9 taps.)
+ * CONV_IM_ROW 1 (host/runtime/tuning_table.c): at column stride sw 1 or 2, a vector whose lanes
+ * read x at a + sw * l for lanes l < s and at b + sw * l from lane s on (one run: an output row;
+ * two: a vector across two rows or images, 3 in 7 of ResNet-18's rows of 14, all of its rows of 7)
+ * is a contiguous load of sw * CONV_VW floats from a keeping every sw-th float (and one from b
+ * blended in from lane s) instead of CONV_VW scalar loads + inserts; lanes outside the image are
+ * zeroed by the same select, lanes past the chunk are don't-cares. Only where every load of the
+ * work-item lies inside the chunk's images [x_off, x_off + nimg * Cin * H * W): the chunk's first /
+ * last rows (padding above, the over-read past the row's end) and 3+ runs (rows narrower than a
+ * vector) gather.
+ * Global: (panels, ceil(Cin_g / cpw), G). */
 __kernel void conv_im2col_panel(CONV_IM2COL_ARGS, const int cpw)
 {
     const int q = get_global_id(0), ci0 = get_global_id(1) * cpw, g = get_global_id(2);
@@ -382,6 +403,33 @@ __kernel void conv_im2col_panel(CONV_IM2COL_ARGS, const int cpw)
         iy0[v] = select((convI)(-H - KH * dh), oy * sh - ph, in);
         ix0[v] = (p - oy * OW) * sw - pw;
     }
+#if CONV_IM_ROW
+    /* each vector's two runs (ra, rb: x offsets of lane 0's read at channel 0, tap (0, 0)) and the
+     * lanes taken from rb (bsel); rok: every load of this work-item inside the chunk */
+    int ra[CONV_NV], rb[CONV_NV], rok[CONV_NV];
+    convI bsel[CONV_NV];
+    {
+        const int lo = x_off - ci0 * HW, span = sw * CONV_VW,
+                  hi = x_off + nimg * Cin * HW - ((ci1 - 1) * HW + (KH - 1) * dh * W + (KW - 1) * dw) - span;
+        for (int v = 0; v < CONV_NV; v++) {
+            const int n0 = q * CONV_NB + v * CONV_VW;
+            int at[CONV_VW], a = 0, b = 0, s = CONV_VW, ok = (sw == 1 || sw == 2) && n0 < ncols;
+            conv_vstore(base[v] + iy0[v] * W + ix0[v], 0, at); /* each lane's read at channel 0, tap (0, 0) */
+            for (int l = 0; l < CONV_VW && ok && n0 + l < ncols; l++) { /* lanes past the chunk: any */
+                if (l == 0) a = b = at[0];
+                else if (s == CONV_VW && at[l] != a + sw * l) {
+                    s = l;
+                    b = at[l] - sw * l;
+                } else if (s < CONV_VW && at[l] != b + sw * l)
+                    ok = 0;
+            }
+            ra[v] = a;
+            rb[v] = b;
+            rok[v] = ok && min(a, b) >= lo && max(a, b) <= hi;
+            bsel[v] = CONV_LANES >= s;
+        }
+    }
+#endif
     __global float *d = col + g * col_g + (q * K + ci0 * T) * CONV_NB;
     for (int ci = ci0; ci < ci1; ci++) {
         for (int kh = 0; kh < KH; kh++) {
@@ -390,6 +438,15 @@ __kernel void conv_im2col_panel(CONV_IM2COL_ARGS, const int cpw)
                 for (int v = 0; v < CONV_NV; v++) {
                     const convI iy = iy0[v] + kh * dh, ix = ix0[v] + kw * dw;
                     const convI ok = (iy >= 0) & (iy < H) & (ix >= 0) & (ix < W);
+#if CONV_IM_ROW
+                    if (rok[v]) {
+                        const int t = ci * HW + kh * dh * W + kw * dw;
+                        convV r = conv_row_lanes(x + ra[v] + t, sw);
+                        if (rb[v] != ra[v]) r = select(r, conv_row_lanes(x + rb[v] + t, sw), bsel[v]);
+                        conv_vstore(select((convV)(0.0f), r, ok), v, d);
+                        continue;
+                    }
+#endif
                     const convI idx = select((convI)(x_off), base[v] + ci * HW + iy * W + ix, ok);
                     conv_vstore(select((convV)(0.0f), conv_gather(x, idx), ok), v, d);
                 }

@@ -131,6 +131,9 @@ static const conv_case conv_cases[] = {
     {S_TUNED, "3x3, 5 images in chunks of 64 KiB", CP(5, 16, 10, 10, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1), 0, FCL_CONV_GEMM},
     {S_TUNED, "groups 3, 1x1 stride 2, 13x9", CP(3, 9, 13, 9, 6, 1, 1, 2, 2, 0, 0, 1, 1, 3), 1, FCL_CONV_GEMM},
     {S_TUNED, "dw 3x3 stride 2", CP(2, 5, 13, 13, 5, 3, 3, 2, 2, 1, 1, 1, 1, 5), 1, FCL_CONV_DEPTHWISE},
+    /* rows of 19 (conv_im2col_panel's row runs, CONV_IM_ROW 1: vectors of 8 inside a row or across
+     * two, of 16 across up to three: those gather), dilation 2 and padding 2 around the taps */
+    {S_TUNED, "3x3 stride 2 dil 2 pad 2, 9x37, groups 2", CP(2, 4, 9, 37, 4, 3, 3, 2, 2, 2, 2, 2, 2, 2), 1, FCL_CONV_GEMM},
     /* run under each of gpu_tunings */
     {S_GPU, "3x3 stride 2, odd", CP(3, 10, 13, 11, 14, 3, 3, 2, 2, 1, 1, 1, 1, 1), 1, FCL_CONV_GEMM},
     {S_GPU, "7x7 stride 2 pad 3 (stem)", CP(2, 3, 31, 29, 8, 7, 7, 2, 2, 3, 3, 1, 1, 1), 0, FCL_CONV_GEMM},
@@ -217,22 +220,23 @@ static int conv_gen(const oc_op *op, size_t i, oc_case *c)
  * chunks), no prefetch (CONV_PF 0), 1x1s gathered (CONV_B1X1 0) and col2im's channels fastest
  * (CONV_C2I_ORDER 0); 7 x 3 float16 vectors (48-column
  * panels) with the driver's choice of work-group (0) named explicitly, im2col chunks of their own
- * budget (CONV_IM_KB 100 KiB, Winograd's CONV_COL_KB 200), col2im's images fastest (CONV_C2I_ORDER 1), every weight gradient on
+ * budget (CONV_IM_KB 100 KiB, Winograd's CONV_COL_KB 200), col2im's images fastest (CONV_C2I_ORDER 1), im2col_panel's
+ * row runs (CONV_IM_ROW 1, also in the CPU columns' rows below), every weight gradient on
  * conv_gemm_nt, a prefetch 1 k step ahead and 1x1s read in place from 20 pixels an image; the former CPU row (12 x 2 float8) with the weight
  * gradient on conv_gemm_nn up to 50 pixels an image and the others on conv_gemm_nt in chunks of
- * one image (CONV_NT_KB 1), every 1x1 read in place (CONV_B1X1 1). */
+ * one image (CONV_NT_KB 1), every 1x1 read in place (CONV_B1X1 1), im2col_panel lane by lane (CONV_IM_ROW 0). */
 static const char *const other_tunings[] = {
     "conv:-DCONV_MB=4 -DCONV_NV=1 -DCONV_VW=8 -DCONV_TM=2 -DCONV_TN=2 -DCONV_TW=8 -DCONV_LNN=16 -DCONV_LNT=16 -DCONV_COL_KB=64 "
     "-DCONV_BPANEL=0 -DCONV_PF=0 -DCONV_B1X1=0 -DCONV_IM_KB=0 -DCONV_C2I_ORDER=0",
     "conv:-DCONV_MB=7 -DCONV_NV=3 -DCONV_VW=16 -DCONV_TM=3 -DCONV_TN=5 -DCONV_TW=16 -DCONV_LNN=0 -DCONV_LNT=0 -DCONV_LOCAL=8 "
-    "-DCONV_COL_KB=200 -DCONV_WG_NN=0 -DCONV_PF=1 -DCONV_B1X1=20 -DCONV_IM_KB=100 -DCONV_C2I_ORDER=1",
-    "conv:-DCONV_MB=12 -DCONV_NV=2 -DCONV_VW=8 -DCONV_WG_NN=50 -DCONV_NT_KB=1 -DCONV_B1X1=1",
+    "-DCONV_COL_KB=200 -DCONV_WG_NN=0 -DCONV_PF=1 -DCONV_B1X1=20 -DCONV_IM_KB=100 -DCONV_C2I_ORDER=1 -DCONV_IM_ROW=1",
+    "conv:-DCONV_MB=12 -DCONV_NV=2 -DCONV_VW=8 -DCONV_WG_NN=50 -DCONV_NT_KB=1 -DCONV_B1X1=1 -DCONV_IM_ROW=0",
     /* the two CPU columns' blocks (host/runtime/tuning_table.c), so that either machine tests the
      * other's defaults: AVX2 (CPU256: 6 x 2 float8, dy 4 x 3 float8) and AVX-512 (8 x 2 float16,
      * dy 4 x 4 float16); the first with conv_gemm_nn in groups of 3 row blocks (CONV_LNN 3: grids
      * rounded up to whole groups in every direction, 1 below 3 row blocks) */
-    "conv:-DCONV_MB=6 -DCONV_NV=2 -DCONV_VW=8 -DCONV_TM=4 -DCONV_TN=3 -DCONV_TW=8 -DCONV_LNN=3",
-    "conv:-DCONV_MB=8 -DCONV_NV=2 -DCONV_VW=16 -DCONV_TM=4 -DCONV_TN=4 -DCONV_TW=16",
+    "conv:-DCONV_MB=6 -DCONV_NV=2 -DCONV_VW=8 -DCONV_TM=4 -DCONV_TN=3 -DCONV_TW=8 -DCONV_LNN=3 -DCONV_IM_ROW=1",
+    "conv:-DCONV_MB=8 -DCONV_NV=2 -DCONV_VW=16 -DCONV_TM=4 -DCONV_TN=4 -DCONV_TW=16 -DCONV_IM_ROW=1",
     NULL,
 };
 

@@ -327,6 +327,18 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * fastest: no gain (layer3.0 worse). Other columns 0 (unmeasured). */
     [FCL_T_CONV_C2I_ORDER] = {FCL_TF_CONV, "CONV_C2I_ORDER", 0, 1, 0, 0, 1, 0,
                               "conv_col2im's grid: 1 images fastest, 0 channels fastest"},
+    /* CONV_IM_ROW 1: conv_im2col_panel (cl/conv.cl) loads a vector's pixels at column stride 1 or
+     * 2 as one contiguous run of an input row kept every sw-th float (a second run blended in where
+     * the vector crosses into the next row or image) instead of a scalar load + insert per lane
+     * (0). Same values either way. CPU256 (1): Zen 3, loaded (load 5-8), `bench ops --filter k3s2
+     * --kernels` (ResNet-18's 3x3/2 rows at 112, batch 32), 4 alternating pairs 0 vs 1, forward
+     * CPU ms: layer2.0 14.4-16.7 -> 12.6-13.3 (lower in 4 of 4), layer3.0 12.7-17.3 -> 11.6-17.2
+     * (3 of 4), layer4.0 14.3-20.1 -> 13.4-14.9 (4 of 4); conv_im2col_panel's samples over
+     * conv_gemm_nn's (perf record, `--filter "layer2.0 64x28"`, 2 runs each) 0.146-0.148 -> 0.093-0.102.
+     * The AVX-512 CPU column (float16 vectors: rows of 14 cross up to 3 rows, which gather) and
+     * other devices: 0 (unmeasured). */
+    [FCL_T_CONV_IM_ROW] = {FCL_TF_CONV, "CONV_IM_ROW", 0, 1, 0, 0, 1, 0,
+                           "conv_im2col_panel: 1 row runs at stride 1 / 2 (two loads + blend a vector), 0 a gather per lane"},
 };
 /* the tuner and the tuning cache hold a family's values in arrays of FCL_TUNE_MAX_PARAMS (conv,
  * the last family, is the largest) */
