@@ -18,24 +18,29 @@ typedef float8 wtV;
 #endif
 #define WT_NB (CONV_VW * CONV_NV)
 
-/* bt [K, ld] with bt[k][j] = b[b_off + j * s_j + k * s_k] for j < N, 0 for N <= j < ld: the
- * vector operand of gemm_wt, B^T of a row-major b [N, K] (s_j K, s_k 1) or a copy of b [K, N]
- * padded to whole column blocks (s_j 1, s_k N); a batch of 64-128 rows of 512: 128-256 KiB.
- * Global: (ld, K). */
-__kernel void gemm_wt_bt(FCL_TENSOR(bt), const int ld, FCL_CTENSOR(b), const int N, const int K, const int s_j,
-                         const int s_k)
+/* bt: the vector operand of gemm_wt, B^T of a row-major b [N, K] (s_j K, s_k 1) or a copy of
+ * b [K, N] (s_j 1, s_k N), in column blocks of WT_NB: bt[(j / WT_NB) bs + k ld + j % WT_NB] =
+ * b[b_off + j * s_j + k * s_k] for j < N, 0 for N <= j < whole blocks. bs WT_NB, ld the padded
+ * row: rows [K, ld]; bs K WT_NB, ld WT_NB: panels, each column block's K x WT_NB floats one
+ * sequential stream (why: gemm_wt). A batch of 64-128 rows of 512: 128-256 KiB.
+ * Global: (whole column blocks, K). */
+__kernel void gemm_wt_bt(FCL_TENSOR(bt), const int ld, const int bs, FCL_CTENSOR(b), const int N, const int K,
+                         const int s_j, const int s_k)
 {
     const int j = get_global_id(0), k = get_global_id(1);
-    if (j >= ld || k >= K) return;
-    bt[bt_off + k * ld + j] = j < N ? b[b_off + j * s_j + k * s_k] : 0.0f;
+    if (k >= K) return;
+    bt[bt_off + j / WT_NB * bs + k * ld + j % WT_NB] = j < N ? b[b_off + j * s_j + k * s_k] : 0.0f;
 }
 
-/* C(m, n) (+)= sum_k A(m, k) bt[k * ld + n] for m < M, n < N, with A(m, k) = a[a_off + m * a_m +
+/* C(m, n) (+)= sum_k A(m, k) bt[(n / WT_NB) bs + k ld + n % WT_NB] for m < M, n < N, with A(m, k) = a[a_off + m * a_m +
  * k * a_k] read in place and C(m, n) at c[c_off + m * c_m + n * c_n]: a classifier's forward
  * C^T = W x^T (A = W [M, K], a_m K, a_k 1; C = the output [N, M], c_m 1) and its weight
  * gradient dW = dy^T x (A = dy^T, dy [K, M]: a_m 1, a_k M; bt = x; C = dW [M, N], c_n 1), and
- * in slices of K its data gradient dx = dy W (A = dy, a_m the classes, a_k 1; bt = W's rows). bt's
- * rows are readable up to whole column blocks (gemm_wt_bt, or a b whose rows are). Each
+ * in slices of K its data gradient dx = dy W (A = dy, a_m the classes, a_k 1; bt = W's rows, bs
+ * WT_NB). bt's rows are readable up to whole column blocks (gemm_wt_bt, or a b whose rows are).
+ * The forward and dW take bt as gemm_wt_bt's panels (bs K WT_NB, ld WT_NB): a work-item's K
+ * steps are one sequential stream; as rows of 256 floats or more, a column block's K lines fall
+ * in a few of L1's 64 sets (2 KiB apart: 2 sets) and every step's load came from L2. Each
  * work-item broadcasts CONV_MB rows of A, one float of each per k, against CONV_NV vectors of
  * bt's row k. Global: (ceil(N / WT_NB), ceil(M / CONV_MB) rounded up to the work-group): the
  * column blocks of one row block are neighbours in a work-group, so A's CONV_MB rows (12 KiB of
@@ -44,7 +49,8 @@ __kernel void gemm_wt_bt(FCL_TENSOR(bt), const int ld, FCL_CTENSOR(b), const int
  * from L2 for every 3 rows of W; conv_gemm_nn would need all of W repacked every call, and for
  * dW (row blocks fastest) streams the packed dy^T once per column block. */
 __kernel void gemm_wt(const int M, const int N, const int K, FCL_CTENSOR(a), const int a_m, const int a_k,
-                      FCL_CTENSOR(bt), const int ld, FCL_TENSOR(c), const int c_m, const int c_n, const int accumulate)
+                      FCL_CTENSOR(bt), const int ld, const int bs, FCL_TENSOR(c), const int c_m, const int c_n,
+                      const int accumulate)
 {
     const int n0 = get_global_id(0) * WT_NB, m0 = get_global_id(1) * CONV_MB;
     if (m0 >= M || n0 >= N) return;
@@ -56,7 +62,7 @@ __kernel void gemm_wt(const int M, const int N, const int K, FCL_CTENSOR(a), con
     for (int i = 0; i < CONV_MB; i++)
 #pragma unroll
         for (int v = 0; v < CONV_NV; v++) acc[i][v] = (wtV)(0.0f);
-    __global const float *bp = bt + bt_off + n0;
+    __global const float *bp = bt + bt_off + get_global_id(0) * bs;   /* column block n0 / WT_NB */
     for (int k = 0, ka = 0; k < K; k++, ka += a_k, bp += ld) {
         wtV bv[CONV_NV];
 #pragma unroll

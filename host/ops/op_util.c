@@ -255,11 +255,11 @@ static fcl_status gemm_abt(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_tenso
 }
 
 /* The classifiers' products over the classes on cl/gemm_wt.cl, the long operand read in place
- * as the kernel's broadcast A and the batch-sized one as its vector operand bt (k x ld floats,
- * ld: whole column blocks), work-groups of all column blocks of up to 16 row blocks (why:
- * cl/gemm_wt.cl). ta 0: C [m, n] (+)= A [m, k] B^T, B [n, k] the long one (a forward: A^T is
- * copied into bt, C written with B's rows along its rows); ta 1: C [m, n] (+)= A^T B, A [k, m]
- * the long one (a weight gradient dy^T x: B is bt itself when its rows are whole blocks). */
+ * as the kernel's broadcast A and the batch-sized one copied as its vector operand bt (k x ld
+ * floats, ld: whole column blocks, in panels of a column block each), work-groups of all column
+ * blocks of up to 16 row blocks (why: cl/gemm_wt.cl). ta 0: C [m, n] (+)= A [m, k] B^T, B [n, k]
+ * the long one (a forward: bt = A^T, C written with B's rows along its rows); ta 1: C [m, n] (+)=
+ * A^T B, A [k, m] the long one (a weight gradient dy^T x: bt = B = x). */
 static const fcl_op_src WT = {"gemm_wt.cl", FCL_TF_CONV};
 static fcl_status gemm_wt(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_tensor *c, const fcl_tensor *a, int ta,
                           const fcl_tensor *b, size_t m, size_t n, size_t k, int accumulate)
@@ -268,20 +268,17 @@ static fcl_status gemm_wt(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_tensor
     size_t rows = ta ? m : n, cols = ta ? n : m, nb = (size_t)t->nb, ld = fcl_op_div_up(cols, nb) * nb,
            cb = ld / nb, lm = 16;
     fcl_tensor pad = {0};
-    const fcl_tensor *bt = narrow;
-    fcl_status st = FCL_OK;
-    if (!ta || ld != cols) {
-        bt = &pad;
-        if (!(st = fcl_op_temp(ctx, &pad, k, ld, 0)))
-            st = FCL_OP_2D(ctx, &WT, "gemm_wt_bt", ld, k, OP_T(&pad), OP_I(ld), OP_T(narrow), OP_I(cols), OP_I(k),
-                           OP_I(ta ? 1 : k), OP_I(ta ? n : 1));
-    }
+    /* the narrow operand in panels of nb columns (gemm_wt_bt; why: cl/gemm_wt.cl) */
+    fcl_status st = fcl_op_temp(ctx, &pad, k, ld, 0);
+    if (!st)
+        st = FCL_OP_2D(ctx, &WT, "gemm_wt_bt", ld, k, OP_T(&pad), OP_I(nb), OP_I(k * nb), OP_T(narrow), OP_I(cols),
+                       OP_I(k), OP_I(ta ? 1 : k), OP_I(ta ? n : 1));
     while (lm > 1 && cb * lm > 256) lm /= 2;
     size_t g[2] = {cb, fcl_op_div_up(fcl_op_div_up(rows, (size_t)t->mb), lm) * lm}, l[2] = {cb, lm};
     if (!st)
         st = fcl_op_call(ctx, &WT, "gemm_wt", FCL_GRID_ND, 2, g, cb <= 256 ? l : NULL,
                          FCL_OP_VALS(OP_I(rows), OP_I(cols), OP_I(k), OP_T(wide), OP_I(ta ? 1 : k), OP_I(ta ? m : 1),
-                                     OP_T(bt), OP_I(ld), OP_T(c), OP_I(ta ? n : 1), OP_I(ta ? 1 : n),
+                                     OP_T(&pad), OP_I(nb), OP_I(k * nb), OP_T(c), OP_I(ta ? n : 1), OP_I(ta ? 1 : n),
                                      OP_I(accumulate)));
     fcl_tensor_release(ctx, &pad);   /* in-order queue: a later user of the block runs after gemm_wt */
     return st;
@@ -307,12 +304,12 @@ static fcl_status gemm_ab_wt(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_ten
         fcl_tensor av = *a, bv = *b;
         av.offset += k0;
         bv.offset += k0 * n;
-        if (ld != n && (st = FCL_OP_2D(ctx, &WT, "gemm_wt_bt", ld, len, OP_T(&pad), OP_I(ld), OP_T(&bv), OP_I(n),
-                                       OP_I(len), OP_I(1), OP_I(n))))
+        if (ld != n && (st = FCL_OP_2D(ctx, &WT, "gemm_wt_bt", ld, len, OP_T(&pad), OP_I(ld), OP_I(nb), OP_T(&bv),
+                                       OP_I(n), OP_I(len), OP_I(1), OP_I(n))))
             break;
         st = fcl_op_call(ctx, &WT, "gemm_wt", FCL_GRID_ND, 2, g, l,
                          FCL_OP_VALS(OP_I(m), OP_I(n), OP_I(len), OP_T(&av), OP_I(k), OP_I(1),
-                                     OP_T(ld != n ? &pad : &bv), OP_I(ld), OP_T(c), OP_I(n), OP_I(1),
+                                     OP_T(ld != n ? &pad : &bv), OP_I(ld), OP_I(nb), OP_T(c), OP_I(n), OP_I(1),
                                      OP_I(accumulate || k0 > 0)));
     }
     fcl_tensor_release(ctx, &pad);   /* in-order queue: a later user of the block runs after gemm_wt */
