@@ -298,7 +298,7 @@ size_t fcl_ref_triplet_mine(int *trip, const double *dist, const int *labels, si
 static int triplets_of(const double *x, const int *labels, size_t n, size_t d, const fcl_triplet_params *p,
                        double **dist, int **trip, size_t *nt)
 {
-    *dist = malloc(sizeof(double) * n * n);
+    *dist = calloc(n * n, sizeof(double)); /* calloc: gcc -O3 cannot see fcl_ref_triplet_dist fill it */
     *trip = malloc(sizeof(int) * 3 * n * n);
     if (!*dist || !*trip) {
         free(*dist);
