@@ -384,9 +384,9 @@ inline convV conv_row_lanes(__global const float *p, int sw)
  * is a contiguous load of sw * CONV_VW floats from a keeping every sw-th float (and one from b
  * blended in from lane s) instead of CONV_VW scalar loads + inserts; lanes outside the image are
  * zeroed by the same select, lanes past the chunk are don't-cares. Only where every load of the
- * work-item lies inside the chunk's images [x_off, x_off + nimg * Cin * H * W): the chunk's first /
- * last rows (padding above, the over-read past the row's end) and 3+ runs (rows narrower than a
- * vector) gather.
+ * work-item lies inside the chunk's images [x_off, x_off + nimg * Cin * H * W), and where the taps
+ * read every input row: the chunk's first / last rows (padding above, the over-read past the
+ * row's end), 3+ runs (rows narrower than a vector) and row strides that skip rows gather.
  * Global: (panels, ceil(Cin_g / cpw), G). */
 __kernel void conv_im2col_panel(CONV_IM2COL_ARGS, const int cpw)
 {
@@ -409,11 +409,16 @@ __kernel void conv_im2col_panel(CONV_IM2COL_ARGS, const int cpw)
     int ra[CONV_NV], rb[CONV_NV], rok[CONV_NV];
     convI bsel[CONV_NV];
     {
+        /* the runs over-read up to a vector past a row's end / before its start: only where the
+         * taps read every input row anyway (a 1x1 / 2 skips the odd rows: there the runs read
+         * ~1.75x the gather's cache lines, and its conv_im2col_panel ran 0.46-0.70 -> 0.54-1.08
+         * ms, ResNet-18's layer2.ds at 112, batch 32) */
+        const int rows = (sw == 1 || sw == 2) && (sh == 1 || (dh == 1 && KH >= sh));
         const int lo = x_off - ci0 * HW, span = sw * CONV_VW,
                   hi = x_off + nimg * Cin * HW - ((ci1 - 1) * HW + (KH - 1) * dh * W + (KW - 1) * dw) - span;
         for (int v = 0; v < CONV_NV; v++) {
             const int n0 = q * CONV_NB + v * CONV_VW;
-            int at[CONV_VW], a = 0, b = 0, s = CONV_VW, ok = (sw == 1 || sw == 2) && n0 < ncols;
+            int at[CONV_VW], a = 0, b = 0, s = CONV_VW, ok = rows && n0 < ncols;
             conv_vstore(base[v] + iy0[v] * W + ix0[v], 0, at); /* each lane's read at channel 0, tap (0, 0) */
             for (int l = 0; l < CONV_VW && ok && n0 + l < ncols; l++) { /* lanes past the chunk: any */
                 if (l == 0) a = b = at[0];

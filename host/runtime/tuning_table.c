@@ -335,6 +335,9 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * CPU ms: layer2.0 14.4-16.7 -> 12.6-13.3 (lower in 4 of 4), layer3.0 12.7-17.3 -> 11.6-17.2
      * (3 of 4), layer4.0 14.3-20.1 -> 13.4-14.9 (4 of 4); conv_im2col_panel's samples over
      * conv_gemm_nn's (perf record, `--filter "layer2.0 64x28"`, 2 runs each) 0.146-0.148 -> 0.093-0.102.
+     * Row strides that skip input rows (1x1 / 2) keep the gather (a shape rule in the kernel): the
+     * runs' over-reads there fetch the skipped rows (layer2.ds 64x28^2>128 k1s2, the same ratio,
+     * 2 pairs: gather 0.54-0.57, runs 0.74-0.79).
      * The AVX-512 CPU column (float16 vectors: rows of 14 cross up to 3 rows, which gather) and
      * other devices: 0 (unmeasured). */
     [FCL_T_CONV_IM_ROW] = {FCL_TF_CONV, "CONV_IM_ROW", 0, 1, 0, 0, 1, 0,
