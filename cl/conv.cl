@@ -460,41 +460,6 @@ __kernel void conv_im2col_panel(CONV_IM2COL_ARGS, const int cpw)
     }
 }
 
-/* The transposed im2col of a chunk as conv_gemm_nn's right operand in column panels (b_contig
- * 2) for the weight gradient dW[g] = dy[g] * col[g]^T: its rows are the chunk's pixel columns
- * n = img * OH * OW + p (K = nimg * OH * OW of them), its columns the taps kk = (ci * KH + kh)
- * * KW + kw (Cin_g * KH * KW, zero-padded to whole panels of CONV_NB):
- *   col[g * col_g + ((kk / CONV_NB) * K + n) * CONV_NB + kk % CONV_NB]
- *       = x[img][g * Cin_g + ci][oy * sh - ph + kh * dh][ox * sw - pw + kw * dw]  (0 outside)
- * One work-item writes panel q of image img: OH * OW * CONV_NB contiguous floats, the lanes'
- * tap geometry worked out once. col_ld is not used. Global: (panels, nimg, G). */
-__kernel void conv_im2col_tpanel(CONV_IM2COL_ARGS)
-{
-    const int q = get_global_id(0), img = get_global_id(1), g = get_global_id(2);
-    const int T = KH * KW, Kg = Cin_g * T, P = OH * OW;
-    if (q * CONV_NB >= Kg || img >= nimg) return;
-    __global const float *xc = x + x_off + (img * Cin + g * Cin_g) * H * W;
-    int xoff[CONV_NB], ry[CONV_NB], rx[CONV_NB], lv[CONV_NB];
-    for (int l = 0; l < CONV_NB; l++) {
-        const int kk = q * CONV_NB + l, ci = kk / T, kh = (kk - ci * T) / KW, kw = kk - ci * T - kh * KW;
-        lv[l] = kk < Kg;
-        xoff[l] = lv[l] ? ci * H * W : 0;
-        ry[l] = kh * dh - ph;
-        rx[l] = kw * dw - pw;
-    }
-    __global float *d = col + g * col_g + (q * nimg * P + img * P) * CONV_NB;
-    for (int oy = 0; oy < OH; oy++) {
-        for (int ox = 0; ox < OW; ox++, d += CONV_NB) {
-            for (int l = 0; l < CONV_NB; l++) {
-                const int iy = oy * sh + ry[l], ix = ox * sw + rx[l];
-                const int v = lv[l] & ((uint)iy < (uint)H) & ((uint)ix < (uint)W);
-                const float t = xc[v ? xoff[l] + iy * W + ix : 0];
-                d[l] = v ? t : 0.0f;
-            }
-        }
-    }
-}
-
 /* The adjoint of conv_im2col, accumulated: for every input element of the chunk,
  *   dx[img][g * Cin_g + ci][iy][ix] += sum over (kh, kw) of col[g][(ci * KH + kh) * KW + kw][n]
  * where n is the column of the output pixel (oy, ox) with oy * sh - ph + kh * dh == iy and

@@ -224,19 +224,22 @@ static int conv_gen(const oc_op *op, size_t i, oc_case *c)
  * row runs (CONV_IM_ROW 1, also in the CPU columns' rows below), every weight gradient on
  * conv_gemm_nt, a prefetch 1 k step ahead and 1x1s read in place from 20 pixels an image; the former CPU row (12 x 2 float8) with the weight
  * gradient on conv_gemm_nn up to 50 pixels an image and the others on conv_gemm_nt in chunks of
- * one image (CONV_NT_KB 1), every 1x1 read in place (CONV_B1X1 1), im2col_panel lane by lane (CONV_IM_ROW 0). */
+ * one image (CONV_NT_KB 1), every 1x1 read in place (CONV_B1X1 1), im2col_panel lane by lane (CONV_IM_ROW 0).
+ * conv_im2col_tpanel (the weight gradient on conv_gemm_nn) both ways: input rows as vectors at
+ * every width (CONV_TPANEL 1) in the first row (8-column panels, chunks of one image) and the
+ * AVX-512 blocks (32-column panels), the gather (0) in the former CPU row and the AVX2 blocks. */
 static const char *const other_tunings[] = {
     "conv:-DCONV_MB=4 -DCONV_NV=1 -DCONV_VW=8 -DCONV_TM=2 -DCONV_TN=2 -DCONV_TW=8 -DCONV_LNN=16 -DCONV_LNT=16 -DCONV_COL_KB=64 "
-    "-DCONV_BPANEL=0 -DCONV_PF=0 -DCONV_B1X1=0 -DCONV_IM_KB=0 -DCONV_C2I_ORDER=0",
+    "-DCONV_BPANEL=0 -DCONV_PF=0 -DCONV_B1X1=0 -DCONV_IM_KB=0 -DCONV_C2I_ORDER=0 -DCONV_TPANEL=1",
     "conv:-DCONV_MB=7 -DCONV_NV=3 -DCONV_VW=16 -DCONV_TM=3 -DCONV_TN=5 -DCONV_TW=16 -DCONV_LNN=0 -DCONV_LNT=0 -DCONV_LOCAL=8 "
     "-DCONV_COL_KB=200 -DCONV_WG_NN=0 -DCONV_PF=1 -DCONV_B1X1=20 -DCONV_IM_KB=100 -DCONV_C2I_ORDER=1 -DCONV_IM_ROW=1",
-    "conv:-DCONV_MB=12 -DCONV_NV=2 -DCONV_VW=8 -DCONV_WG_NN=50 -DCONV_NT_KB=1 -DCONV_B1X1=1 -DCONV_IM_ROW=0",
+    "conv:-DCONV_MB=12 -DCONV_NV=2 -DCONV_VW=8 -DCONV_WG_NN=50 -DCONV_NT_KB=1 -DCONV_B1X1=1 -DCONV_IM_ROW=0 -DCONV_TPANEL=0",
     /* the two CPU columns' blocks (host/runtime/tuning_table.c), so that either machine tests the
      * other's defaults: AVX2 (CPU256: 6 x 2 float8, dy 4 x 3 float8) and AVX-512 (8 x 2 float16,
      * dy 4 x 4 float16); the first with conv_gemm_nn in groups of 3 row blocks (CONV_LNN 3: grids
      * rounded up to whole groups in every direction, 1 below 3 row blocks) */
-    "conv:-DCONV_MB=6 -DCONV_NV=2 -DCONV_VW=8 -DCONV_TM=4 -DCONV_TN=3 -DCONV_TW=8 -DCONV_LNN=3 -DCONV_IM_ROW=1",
-    "conv:-DCONV_MB=8 -DCONV_NV=2 -DCONV_VW=16 -DCONV_TM=4 -DCONV_TN=4 -DCONV_TW=16 -DCONV_IM_ROW=1",
+    "conv:-DCONV_MB=6 -DCONV_NV=2 -DCONV_VW=8 -DCONV_TM=4 -DCONV_TN=3 -DCONV_TW=8 -DCONV_LNN=3 -DCONV_IM_ROW=1 -DCONV_TPANEL=0",
+    "conv:-DCONV_MB=8 -DCONV_NV=2 -DCONV_VW=16 -DCONV_TM=4 -DCONV_TN=4 -DCONV_TW=16 -DCONV_IM_ROW=1 -DCONV_TPANEL=1",
     NULL,
 };
 

@@ -8,6 +8,8 @@
 #include "ops/conv_cpu.h"
 
 static const fcl_op_src CONV = {"conv_act.cl+conv_common.cl+conv.cl", FCL_TF_CONV};
+/* conv_im2col_tpanel (wgrad_nn's right operand) in a program of its own (cl/conv.cl is full) */
+static const fcl_op_src TPANEL = {"conv_common.cl+conv_tpanel.cl", FCL_TF_CONV};
 
 /* ---- tuning ---------------------------------------------------------------------------------- */
 
@@ -419,7 +421,7 @@ static fcl_status wgrad_nn(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *dw,
         if ((st = fcl_conv_pack_img(ctx, t, &packed, &packed_cap, G, M, kr, &dyv, M * P, P, 1, P, p->cout * P)))
             goto fail;
         fcl_op_args a;
-        if (fcl_conv_start(ctx, &CONV, "conv_im2col_tpanel", &a)) { st = a.st; goto fail; }
+        if (fcl_conv_start(ctx, &TPANEL, "conv_im2col_tpanel", &a)) { st = a.st; goto fail; }
         fcl_op_arg_m(&a, col.buf); fcl_op_arg_i(&a, ld); fcl_op_arg_i(&a, kgp * kr);
         fcl_op_arg_m(&a, x->buf); fcl_op_arg_i(&a, (int)x->offset + i0 * p->cin * p->h * p->w);
         fcl_op_arg_i(&a, p->cin); fcl_op_arg_i(&a, p->h); fcl_op_arg_i(&a, p->w); fcl_op_arg_i(&a, cin_g);

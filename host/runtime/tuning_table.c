@@ -342,6 +342,20 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * other devices: 0 (unmeasured). */
     [FCL_T_CONV_IM_ROW] = {FCL_TF_CONV, "CONV_IM_ROW", 0, 1, 0, 0, 1, 0,
                            "conv_im2col_panel: 1 row runs at stride 1 / 2 (two loads + blend a vector), 0 a gather per lane"},
+    /* CONV_TPANEL: conv_im2col_tpanel (cl/conv_tpanel.cl: wgrad_nn's right operand, the transposed
+     * im2col in column panels) on outputs at least this wide reads, per lane of taps, 8 pixels of its input
+     * row as one vector (stride 2: a vload16's even floats) and transposes 8x8 blocks in registers;
+     * narrower outputs (and 0: all) gather a scalar load per lane per pixel. Same values either
+     * way. CPU256 (8): Zen 3, loaded, perf record of `bench ops --filter "0 64x28" --reps 20`
+     * (ResNet-18 layer2.0 3x3/2 at 112, batch 32, 14-pixel output rows), conv_im2col_tpanel's
+     * samples over conv_gemm_nn's, 0 vs 8 alternating: 0.066-0.074 vs 0.051-0.065 (7 pairs, lower
+     * in 7; storing zeros alone, no loads, 0.032-0.034); ResNet-50's 1x1 512x14^2>128 0.110 / 0.144
+     * vs 0.095 / 0.080. Process CPU ms of layer2.0's weight gradient (~4% expected) within noise
+     * (5 pairs, 14.3-17.4 vs 14.7-17.1). On 7- and 4-pixel rows (layer3.0, layer4.0) the vectors
+     * are half empty (row vectors at every width: layer4.0 0.029-0.033 vs 0.038-0.042, 2 pairs),
+     * hence 8. Other columns 0 (unmeasured). */
+    [FCL_T_CONV_TPANEL] = {FCL_TF_CONV, "CONV_TPANEL", 0, 8, 0, 0, 1 << 16, 0,
+                           "conv_im2col_tpanel reads input rows as vectors on outputs at least this wide (0: never)"},
 };
 /* the tuner and the tuning cache hold a family's values in arrays of FCL_TUNE_MAX_PARAMS (conv,
  * the last family, is the largest) */

@@ -46,6 +46,7 @@ typedef enum fcl_tune_id {
     FCL_T_CONV_IM_KB,
     FCL_T_CONV_C2I_ORDER,
     FCL_T_CONV_IM_ROW,
+    FCL_T_CONV_TPANEL,
     FCL_T_COUNT
 } fcl_tune_id;
 
