@@ -46,6 +46,8 @@ static const cim_case cim_cases[] = {
     {"auto 7x7 s3 p3, 5 -> 9, 16x13", CP(1, 5, 16, 13, 9, 7, 7, 3, 3, 3, 3, 1, 1, 0), 1},
     /* automatic under CONV_IMPLICIT bit 4 only (the extra check knows) */
     {"auto-4 3x3 s2 p1, 24 -> 20, 7x7", CP(3, 24, 7, 7, 20, 3, 3, 2, 2, 1, 1, 1, 1, 0), 1},
+    /* automatic weight gradient under bit 16 (outputs 7+ wide: 8x7 here), or bit 4 */
+    {"auto-16 3x3 s2 p1, 9 -> 11, 15x13", CP(2, 9, 15, 13, 11, 3, 3, 2, 2, 1, 1, 1, 1, 0), 1},
 };
 #define N_CIM (sizeof cim_cases / sizeof cim_cases[0])
 
@@ -88,7 +90,8 @@ static void cim_extra(fcl_ctx *ctx, h_buf *b, double *const *h, double *const *w
     if (!p->algo && v & 1 && (p->kh * p->kw >= 25 || (v & 4 && p->cin >= 16)))
         cr_expect(fcl_conv2d_algo_in(ctx, p, 0) == FCL_CONV_IMPLICIT, "%s: automatic algo is %s", c->what,
                   fcl_conv2d_algo_name(fcl_conv2d_algo_in(ctx, p, 0)));
-    if (!p->algo && v & 8 && (p->kh * p->kw >= 25 || v & 4))
+    const int ow = fcl_conv2d_out_size(p->w, p->kw, p->stride_w, p->pad_w, p->dil_w);
+    if (!p->algo && v & 8 && (p->kh * p->kw >= 25 || v & 4 || (v & 16 && ow >= 7)))
         cr_expect(fcl_conv2d_algo_in(ctx, p, 1) == FCL_CONV_IMPLICIT, "%s: automatic weight-gradient algo is %s",
                   c->what, fcl_conv2d_algo_name(fcl_conv2d_algo_in(ctx, p, 1)));
 }
@@ -98,12 +101,13 @@ static void cim_extra(fcl_ctx *ctx, h_buf *b, double *const *h, double *const *w
  * panel of 8 channels: 40 out is 5 panels), 7 x 3 float16 (48-channel panels, most of a panel
  * padding; no prefetch), 6 x 3 float16 with small work-groups, 8 x 2 float16 with every strided conv automatic
  * (bit 4). The data gradient runs through the implicit GEMM in all four (bit 2), the weight
- * gradient of the automatic cases in three (bit 8; the forced cases always). Both grid orders of
+ * gradient of the automatic cases in three (bit 8; the forced cases always; the second row also
+ * the 3x3/2 at 7+ pixels wide, bit 16). Both grid orders of
  * the forward and data gradient (CONV_CIM_ORDER 0: pixel blocks fastest, 1: channel panels
  * fastest) run under two blocks each, one with work-groups of 8 along the fast dimension. */
 static const char *const cim_tunings[] = {
     "conv:-DCONV_IMPLICIT=11 -DCONV_MB=4 -DCONV_NV=1 -DCONV_VW=8 -DCONV_CIM_ORDER=0",
-    "conv:-DCONV_IMPLICIT=11 -DCONV_MB=7 -DCONV_NV=3 -DCONV_VW=16 -DCONV_PF=0 -DCONV_CIM_ORDER=1",
+    "conv:-DCONV_IMPLICIT=27 -DCONV_MB=7 -DCONV_NV=3 -DCONV_VW=16 -DCONV_PF=0 -DCONV_CIM_ORDER=1",
     "conv:-DCONV_IMPLICIT=3 -DCONV_MB=6 -DCONV_NV=3 -DCONV_VW=16 -DCONV_LOCAL=8 -DCONV_CIM_ORDER=0",
     "conv:-DCONV_IMPLICIT=15 -DCONV_MB=8 -DCONV_NV=2 -DCONV_VW=16 -DCONV_LOCAL=8 -DCONV_CIM_ORDER=1",
     NULL,

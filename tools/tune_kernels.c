@@ -123,6 +123,8 @@ static int moves_for(fcl_tune_family f, const int *cur, move *out, int max)
         ONE(FCL_T_CONV_IM_KB, 16384);
         ONE(FCL_T_CONV_C2I_ORDER, 0); /* col2im's grid: channels or images fastest */
         ONE(FCL_T_CONV_C2I_ORDER, 1);
+        ONE(FCL_T_CONV_TPANEL, 0); /* the weight gradient's transposed im2col: gathered, or row vectors */
+        ONE(FCL_T_CONV_TPANEL, 8);
         ONE(FCL_T_CONV_LOCAL, 8);
         ONE(FCL_T_CONV_VW, 16); /* the width alone, at the blocks found */
         ONE(FCL_T_CONV_VW, 8);
@@ -147,6 +149,7 @@ static int moves_for(fcl_tune_family f, const int *cur, move *out, int max)
         ONE(FCL_T_CONV_IMPLICIT, 7);
         ONE(FCL_T_CONV_IMPLICIT, 9);  /* + the stem's weight gradient */
         ONE(FCL_T_CONV_IMPLICIT, 13); /* forward + weight gradient of every strided conv */
+        ONE(FCL_T_CONV_IMPLICIT, 25); /* the stem's + the 3x3/2 weight gradients at 7+ px wide */
         /* CLBlast or the conv kernels for the network's own linear layers: timed on its step, so
          * fcl_op_gemm applies a 0 only below 2^26 multiply-adds and margin heads keep the conv
          * kernels (2 and 3 only force one kernel, for the op tests) */

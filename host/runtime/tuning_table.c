@@ -254,8 +254,17 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * passes with 9) and `facecl tune` may pick 13.
      * The data gradient (polyphase, no col2im) is mixed on this CPU (layer4.0 better, layer2.0
      * worse). Other devices: 0 (unmeasured). */
-    [FCL_T_CONV_IMPLICIT] = {FCL_TF_CONV, "CONV_IMPLICIT", 9, AS_CPU, 0, 0, 15, 0,
-                             "strided dense convs on the implicit GEMM: bits 1 forward, 2 data gradient, 8 weight gradient, 4 also < 25 taps (0: none)"},
+    /* CPU256 (25 = 9 + 16: also the weight gradient of strided convs below 25 taps with outputs 7+
+     * wide, host/ops/conv_implicit.h): Zen 3, `bench ops --filter k3s2 --reps 5`, main 0b9a372
+     * (wgrad_nn with CONV_TPANEL 8) vs CONV_IMPLICIT 13, bwd_weight. Quiet (load 0.1-0.2), 3
+     * alternating runs, wall GFLOP/s: layer2.0 93.7/95.1/102.7 vs 122.0/121.9/121.6, layer3.0
+     * 83.1/114.3/129.6 vs 164.7/118.0/149.1, layer4.0 (4 pixels wide: not taken) 160.0/136.4/155.6
+     * vs 149.6/134.0/144.4; --kernels layer2.0: wgrad_nn 9.08 ms (conv_gemm_nn 73%, tpanel 19%, dy
+     * pack 5%), implicit 6.73 ms (cim_wgrad 83%, cim_dyt 8%, cim_pad 6%). Loaded, CPU ms, layer2.0
+     * lower in 11 of 11 pairs (mean 16.1 -> 13.8), layer3.0 in 4 of 9. The 3x3/2 forwards stay on
+     * the GEMM (the reason for 9 above). */
+    [FCL_T_CONV_IMPLICIT] = {FCL_TF_CONV, "CONV_IMPLICIT", 9, 25, 0, 0, 31, 0,
+                             "strided dense convs on the implicit GEMM: bits 1 forward, 2 data gradient, 8 weight gradient, 4 also < 25 taps, 16 the weight gradient also < 25 taps at outputs >= 7 wide (0: none)"},
     /* CONV_NT_KB: the image chunks of the weight gradient on conv_gemm_nt (KiB of dy + x / im2col
      * rows a chunk streams; 0: CONV_COL_KB's chunks). Each work-item streams its TM rows of dy and
      * TN rows of B over the whole chunk; chunks that stay in L2 let the work-items that share rows
