@@ -50,20 +50,25 @@ __kernel void gemm_wt_bt(FCL_TENSOR(bt), const int ld, const int bs, FCL_CTENSOR
  * dW (row blocks fastest) streams the packed dy^T once per column block. */
 __kernel void gemm_wt(const int M, const int N, const int K, FCL_CTENSOR(a), const int a_m, const int a_k,
                       FCL_CTENSOR(bt), const int ld, const int bs, FCL_TENSOR(c), const int c_m, const int c_n,
-                      const int accumulate)
+                      const int accumulate, const int kg, const int c_g)
 {
     const int n0 = get_global_id(0) * WT_NB, m0 = get_global_id(1) * CONV_MB;
     if (m0 >= M || n0 >= N) return;
+    /* split K (gemm_ab_wt's slice groups, grid dim 2): group g sums k in [g kg, (g + 1) kg) into
+     * its own partial C at c + g c_g, row-major (c_m, c_n 1) with the stores below; one group (2D
+     * grids): kg = K, c_g 0 */
+    const int g = get_global_id(2), k0 = g * kg, kn = min(K - k0, kg);
     __global const float *ap[CONV_MB];
 #pragma unroll
-    for (int i = 0; i < CONV_MB; i++) ap[i] = a + a_off + min(m0 + i, M - 1) * a_m;   /* rows past M: computed, not stored */
+    for (int i = 0; i < CONV_MB; i++)   /* rows past M: computed, not stored */
+        ap[i] = a + a_off + min(m0 + i, M - 1) * a_m + k0 * a_k;
     wtV acc[CONV_MB][CONV_NV];
 #pragma unroll
     for (int i = 0; i < CONV_MB; i++)
 #pragma unroll
         for (int v = 0; v < CONV_NV; v++) acc[i][v] = (wtV)(0.0f);
-    __global const float *bp = bt + bt_off + get_global_id(0) * bs;   /* column block n0 / WT_NB */
-    for (int k = 0, ka = 0; k < K; k++, ka += a_k, bp += ld) {
+    __global const float *bp = bt + bt_off + get_global_id(0) * bs + k0 * ld;   /* column block n0 / WT_NB */
+    for (int k = 0, ka = 0; k < kn; k++, ka += a_k, bp += ld) {
         wtV bv[CONV_NV];
 #pragma unroll
         for (int v = 0; v < CONV_NV; v++) bv[v] = wt_vload(v, bp);
@@ -74,7 +79,7 @@ __kernel void gemm_wt(const int M, const int N, const int K, FCL_CTENSOR(a), con
             for (int v = 0; v < CONV_NV; v++) acc[i][v] = fma(av, bv[v], acc[i][v]);
         }
     }
-    __global float *cb = c + c_off + m0 * c_m + n0 * c_n;
+    __global float *cb = c + c_off + g * c_g + m0 * c_m + n0 * c_n;
     if (c_n == 1 && n0 + WT_NB <= N) {   /* C's rows along n: whole vectors */
 #pragma unroll
         for (int i = 0; i < CONV_MB; i++) {
@@ -102,4 +107,15 @@ __kernel void gemm_wt(const int M, const int N, const int K, FCL_CTENSOR(a), con
                 if (m0 + i < M) cr[i * c_m] = accumulate ? cr[i * c_m] + t[i][l] : t[i][l];
         }
     }
+}
+
+/* c[i] (+)= part[i] + part[n + i] + ... + part[(G - 1) n + i]: gemm_ab_wt's G slice groups' partial
+ * products added in a fixed order (deterministic). Global: (n). */
+__kernel void gemm_wt_sum(FCL_TENSOR(c), FCL_CTENSOR(part), const int n, const int G, const int accumulate)
+{
+    const int i = get_global_id(0);
+    if (i >= n) return;
+    float s = accumulate ? c[c_off + i] : 0.0f;
+    for (int g = 0; g < G; g++) s += part[part_off + g * n + i];
+    c[c_off + i] = s;
 }

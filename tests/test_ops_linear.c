@@ -62,7 +62,8 @@ static int lin_gen(const oc_op *op, size_t i, oc_case *c)
     static const lin_case fd[] = {{1, 5, 3, 1, 0}, {4, 7, 6, 1, 0}, {3, 13, 11, 1, 0}};
     const int set = *(const int *)op->ud;
     const lin_case *list = set == S_SMALL ? small : set == S_CLASSIFIER ? classifier : fd;
-    size_t count = set == S_SMALL ? 8 : set == S_CLASSIFIER ? 6 : 3;
+    size_t count = set == S_SMALL ? sizeof small / sizeof small[0]
+                   : set == S_CLASSIFIER ? sizeof classifier / sizeof classifier[0] : sizeof fd / sizeof fd[0];
     if (i >= count) return 0;
     const lin_case *u = &list[i];
     *OC_P(c, lin_case) = *u;
@@ -87,11 +88,14 @@ static int lin_gen(const oc_op *op, size_t i, oc_case *c)
  * A B^T and sliced conv_gemm_nn for A B, in slices of 7 (odd blocks 3 x 5 float8 of conv_gemm_nt),
  * so block and slice tails fall inside every shape; gemm_wt for A B^T, A^T B and A B (odd 5 x 3
  * float8 blocks, A B in slices of 7: x, and W's slices for bwd_data, are copied into whole
- * column blocks where `in` is not a multiple of 24; in 48: W read in place). */
+ * column blocks where `in` is not a multiple of 24; in 48: W read in place), A B once as
+ * slices (CONV_WT_SPLIT 0) and once split K (3 groups of whole slices of 7 into partials, summed
+ * in order: a group short or alone where out <= 21, W copied whole where `in` is odd). */
 static const char *const gemm_paths[] = {"conv:-DCONV_LINEAR=0", "conv:-DCONV_LINEAR=2 -DCONV_MB=5 -DCONV_NV=3 -DCONV_VW=8",
                                          "conv:-DCONV_LINEAR=3 -DCONV_MB=5 -DCONV_NV=3 -DCONV_VW=8 -DCONV_TM=3 "
                                          "-DCONV_TN=5 -DCONV_TW=8",
-                                         "conv:-DCONV_LINEAR=4 -DCONV_MB=5 -DCONV_NV=3 -DCONV_VW=8", NULL};
+                                         "conv:-DCONV_LINEAR=4 -DCONV_MB=5 -DCONV_NV=3 -DCONV_VW=8 -DCONV_WT_SPLIT=0",
+                                         "conv:-DCONV_LINEAR=4 -DCONV_MB=5 -DCONV_NV=3 -DCONV_VW=8 -DCONV_WT_SPLIT=3", NULL};
 
 /* set under the device's tuning (path < 0) or gemm_paths[path] */
 static void run_set_on(int set, int path)
@@ -117,6 +121,8 @@ Test(linear, sliced_gemm_paths_small_odd_shapes) { run_set_on(S_SMALL, 2); }
 Test(linear, sliced_gemm_paths_classifier_sizes) { run_set_on(S_CLASSIFIER, 2); }
 Test(linear, gemm_wt_path_small_odd_shapes) { run_set_on(S_SMALL, 3); }
 Test(linear, gemm_wt_path_classifier_sizes) { run_set_on(S_CLASSIFIER, 3); }
+Test(linear, gemm_wt_split_path_small_odd_shapes) { run_set_on(S_SMALL, 4); }
+Test(linear, gemm_wt_split_path_classifier_sizes) { run_set_on(S_CLASSIFIER, 4); }
 Test(linear, reference_backward_vs_finite_differences) { run_set(S_FD); }
 
 /* Each gradient alone (the others NULL), compared with the reference. */

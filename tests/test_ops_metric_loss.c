@@ -19,7 +19,8 @@
 
 /* The GPU-shaped row kernels (one work-group per row) forced: subgroups, and the local-memory tree. */
 /* the row kernels' group shapes; the third also forces the margin heads' GEMMs (fcl_op_gemm) onto
- * gemm_wt (dx = D W sliced, in slices of 7) with odd register blocks (conv_gemm_nt: the default
+ * gemm_wt (dx = D W split K: 3 groups of slices of 7, summed in order; test_ops_linear forces the
+ * slices one launch each too) with odd register blocks (conv_gemm_nt: the default
  * rows' shapes, < 1024 classes) */
 /* the fourth: the CPU shape with float2 vectors (the heads' chunked kernels then take chunks of 256
  * columns: two per row on the 301-class shape, the second with vectors and a scalar tail) */
@@ -28,7 +29,7 @@
 static const char *const loss_tunings[] = {"loss:-DFCL_ROW_WG=64",
                                            "loss:-DFCL_ROW_WG=256 -DFCL_USE_SG=0 -DHEAD_MB=4 -DHEAD_NV=1 -DHEAD_VW=16",
                                            "loss:-DFCL_ROW_WG=64;conv:-DCONV_LINEAR=4 -DCONV_MB=5 -DCONV_NV=3 "
-                                           "-DCONV_VW=8 -DCONV_TM=3 -DCONV_TN=5 -DCONV_TW=8",
+                                           "-DCONV_VW=8 -DCONV_TM=3 -DCONV_TN=5 -DCONV_TW=8 -DCONV_WT_SPLIT=3",
                                            "loss:-DFCL_VEC=2 -DHEAD_MB=5 -DHEAD_NV=3 -DHEAD_VW=4", NULL};
 
 static void rand_labels(int *lab, size_t n, int k, uint64_t seed)

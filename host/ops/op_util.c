@@ -279,7 +279,7 @@ static fcl_status gemm_wt(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_tensor
         st = fcl_op_call(ctx, &WT, "gemm_wt", FCL_GRID_ND, 2, g, cb <= 256 ? l : NULL,
                          FCL_OP_VALS(OP_I(rows), OP_I(cols), OP_I(k), OP_T(wide), OP_I(ta ? 1 : k), OP_I(ta ? m : 1),
                                      OP_T(&pad), OP_I(nb), OP_I(k * nb), OP_T(c), OP_I(ta ? n : 1), OP_I(ta ? 1 : n),
-                                     OP_I(accumulate)));
+                                     OP_I(accumulate), OP_I(k), OP_I(0)));
     fcl_tensor_release(ctx, &pad);   /* in-order queue: a later user of the block runs after gemm_wt */
     return st;
 }
@@ -290,14 +290,40 @@ static fcl_status gemm_wt(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_tensor
  * whole column blocks only where n is not a multiple of them: the op tests' odd blocks), each
  * slice accumulated into C. A work-group is one column block x all row blocks (up to 64), row
  * blocks fastest: the group's strip of B (kc x 64 B: 8 KiB at kc 128) comes from memory once and
- * then from L1 for every row block, A's slice (m x kc floats, 64 KiB at batch 128) from L2. */
+ * then from L1 for every row block, A's slice (m x kc floats, 64 KiB at batch 128) from L2.
+ * CONV_WT_SPLIT G > 0: split K instead, one launch (grid dim 2: G groups of whole slices, each
+ * work-item summing its group's slices in registers into the group's partial C, column blocks
+ * fastest so that a group's A range stays in L2), then gemm_wt_sum adds the G partials into C
+ * in a fixed order: 2 launches instead of k / kc (83 at 10575 classes, each re-reading C). */
+#define FCL_WT_SPLIT_ROWS 64   /* batch 128: G partials of 256 KiB, a group's A range past L2: slower (CONV_WT_SPLIT) */
 static fcl_status gemm_ab_wt(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_tensor *c, const fcl_tensor *a,
                              const fcl_tensor *b, size_t m, size_t n, size_t k, int accumulate, size_t kc)
 {
     if (!kc) kc = (size_t)65536 / n < 16 ? 16 : (size_t)65536 / n;
     size_t nb = (size_t)t->nb, ld = fcl_op_div_up(n, nb) * nb, cb = ld / nb, rb = fcl_op_div_up(m, (size_t)t->mb),
-           lm = rb <= 64 ? rb : 16, g[2] = {cb, fcl_op_div_up(rb, lm) * lm}, l[2] = {1, lm};
+           lm = rb <= 64 ? rb : 16, g[2] = {cb, fcl_op_div_up(rb, lm) * lm}, l[2] = {1, lm},
+           split = m <= FCL_WT_SPLIT_ROWS ? (size_t)fcl_tuning_int(ctx, FCL_T_CONV_WT_SPLIT) : 0;
     fcl_tensor pad = {0};
+    if (split) {
+        size_t kg = fcl_op_div_up(fcl_op_div_up(k, kc), split) * kc, groups = fcl_op_div_up(k, kg),
+               g3[3] = {g[0], g[1], groups}, l3[3] = {1, lm, 1};
+        fcl_tensor part = {0};
+        fcl_status st = ld != n ? fcl_op_temp(ctx, &pad, k, ld, 0) : FCL_OK;
+        if (!st && ld != n)
+            st = FCL_OP_2D(ctx, &WT, "gemm_wt_bt", ld, k, OP_T(&pad), OP_I(ld), OP_I(nb), OP_T(b), OP_I(n), OP_I(k),
+                           OP_I(1), OP_I(n));
+        if (!st && (st = fcl_op_temp(ctx, &part, groups * m, n, 0)) == FCL_OK)
+            st = fcl_op_call(ctx, &WT, "gemm_wt", FCL_GRID_ND, 3, g3, l3,
+                             FCL_OP_VALS(OP_I(m), OP_I(n), OP_I(k), OP_T(a), OP_I(k), OP_I(1),
+                                         OP_T(ld != n ? &pad : b), OP_I(ld), OP_I(nb), OP_T(&part), OP_I(n), OP_I(1),
+                                         OP_I(0), OP_I(kg), OP_I(m * n)));
+        if (!st)
+            st = FCL_OP_1D(ctx, &WT, "gemm_wt_sum", m * n, OP_T(c), OP_T(&part), OP_I(m * n), OP_I(groups),
+                           OP_I(accumulate));
+        fcl_tensor_release(ctx, &part);   /* in-order queue: gemm_wt_sum runs first */
+        fcl_tensor_release(ctx, &pad);
+        return st;
+    }
     fcl_status st = ld != n ? fcl_op_temp(ctx, &pad, kc, ld, 0) : FCL_OK;
     for (size_t k0 = 0; !st && k0 < k; k0 += kc) {
         size_t len = k - k0 < kc ? k - k0 : kc;
@@ -310,7 +336,7 @@ static fcl_status gemm_ab_wt(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_ten
         st = fcl_op_call(ctx, &WT, "gemm_wt", FCL_GRID_ND, 2, g, l,
                          FCL_OP_VALS(OP_I(m), OP_I(n), OP_I(len), OP_T(&av), OP_I(k), OP_I(1),
                                      OP_T(ld != n ? &pad : &bv), OP_I(ld), OP_I(nb), OP_T(c), OP_I(n), OP_I(1),
-                                     OP_I(accumulate || k0 > 0)));
+                                     OP_I(accumulate || k0 > 0), OP_I(len), OP_I(0)));
     }
     fcl_tensor_release(ctx, &pad);   /* in-order queue: a later user of the block runs after gemm_wt */
     return st;

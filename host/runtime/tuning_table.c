@@ -365,6 +365,21 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * hence 8. Other columns 0 (unmeasured). */
     [FCL_T_CONV_TPANEL] = {FCL_TF_CONV, "CONV_TPANEL", 0, 8, 0, 0, 1 << 16, 0,
                            "conv_im2col_tpanel reads input rows as vectors on outputs at least this wide (0: never)"},
+    /* CONV_WT_SPLIT: a classifier's / margin head's data gradient dx = D W on gemm_wt (host/ops/
+     * op_util.c gemm_ab_wt) at batches <= 64: 0 a launch per slice of 128 classes, each adding
+     * into dx (83 at 10575); G > 0 one split-K launch of G groups of whole slices into partials
+     * [G, batch, 512], then gemm_wt_sum adding them in a fixed order. CPU256 16: Zen 3, loaded,
+     * `bench ops --filter "64x512>" --reps 5`, 0 vs 16 alternating, medians of 6 rounds, wall /
+     * CPU ms: linear bwd_data 64x512>8631 8.74 / 13.37 -> 6.00 / 11.78, >10575 8.73 / 14.82 ->
+     * 7.36 / 14.39 (--reps 9, 6 rounds: 7.06 / 10.95 -> 5.98 / 10.46, 9.35 / 13.46 -> 6.89 /
+     * 13.33; 12 rounds at --reps 5: 6.59 / 10.87 -> 6.12 / 11.11, 7.68 / 12.73 -> 6.83 / 13.69); the six
+     * margin heads' bwd at batch 64 level: wall / CPU sums 102.7 / 188.8 -> 100.5 / 195.8,
+     * 82.2 / 153.8 -> 89.9 / 174.8, 87.7 / 162.8 -> 85.2 / 165.3 (12 rounds; wall lower in 5 of 6).
+     * G 8: slower (a group's D range, 64 x 1.3k floats, leaves L2), 32 level with 16; batch 128
+     * (partials 4 MiB) 0 vs 16 CPU ms 19.3 / 22.1 -> 21.2 / 26.7: hence <= 64 rows (FCL_WT_SPLIT_ROWS).
+     * Other columns 0 (unmeasured). */
+    [FCL_T_CONV_WT_SPLIT] = {FCL_TF_CONV, "CONV_WT_SPLIT", 0, 16, 0, 0, 1024, 0,
+                             "dx = D W of linear layers / margin heads on gemm_wt: 0 a launch per slice, G: G slice groups in one launch + a sum"},
 };
 /* the tuner and the tuning cache hold a family's values in arrays of FCL_TUNE_MAX_PARAMS (conv,
  * the last family, is the largest) */

@@ -47,6 +47,7 @@ typedef enum fcl_tune_id {
     FCL_T_CONV_C2I_ORDER,
     FCL_T_CONV_IM_ROW,
     FCL_T_CONV_TPANEL,
+    FCL_T_CONV_WT_SPLIT,
     FCL_T_COUNT
 } fcl_tune_id;
 
