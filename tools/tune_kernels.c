@@ -80,7 +80,8 @@ static fcl_status config_apply(fcl_ctx *ctx, const config *c)
  * CONV_NV x CONV_VW; dy rows x B rows x width of conv_gemm_nt, CONV_TM x CONV_TN x CONV_TW): the
  * AVX-512 blocks (float16, 32 registers) and the AVX2 ones (float8, <= 12 accumulators of 16
  * registers), so either CPU's defaults reach the other's; then work-group sizes, the im2col chunks
- * (CONV_COL_KB, and CONV_IM_KB of the im2col GEMMs),
+ * (CONV_COL_KB, and CONV_IM_KB of the im2col GEMMs), the im2col panels' row runs (CONV_IM_ROW), the
+ * classifier's split-K data gradient (CONV_WT_SPLIT),
  * the vector widths, the algorithm of 3x3 stride-1 convs (CONV_WINO 0/1/2) and of their weight
  * gradient (CONV_WGRAD 0/1/2), the GEMM's right-operand layout (CONV_BPANEL), which weight gradients
  * run on conv_gemm_nn (CONV_WG_NN), conv_gemm_nn's prefetch distance (CONV_PF), the chunks of the
@@ -125,6 +126,10 @@ static int moves_for(fcl_tune_family f, const int *cur, move *out, int max)
         ONE(FCL_T_CONV_C2I_ORDER, 1);
         ONE(FCL_T_CONV_TPANEL, 0); /* the weight gradient's transposed im2col: gathered, or row vectors */
         ONE(FCL_T_CONV_TPANEL, 8);
+        ONE(FCL_T_CONV_IM_ROW, 0); /* stride-1/2 im2col panels: gathered, or on row runs */
+        ONE(FCL_T_CONV_IM_ROW, 1);
+        ONE(FCL_T_CONV_WT_SPLIT, 0); /* the classifier's dx at batch <= 64: slices, or one split-K launch */
+        ONE(FCL_T_CONV_WT_SPLIT, 16);
         ONE(FCL_T_CONV_LOCAL, 8);
         ONE(FCL_T_CONV_VW, 16); /* the width alone, at the blocks found */
         ONE(FCL_T_CONV_VW, 8);
@@ -297,8 +302,8 @@ int tune_kernels(tune_run *t, const tune_kernel_opts *o)
         const char *fname = fcl_tune_family_name((fcl_tune_family)f);
         fcl_tune_id first;
         int np = fcl_tune_family_params((fcl_tune_family)f, &first);
-        move mv[64];
-        int nm = moves_for((fcl_tune_family)f, cur.v[f], mv, 64);
+        move mv[96];
+        int nm = moves_for((fcl_tune_family)f, cur.v[f], mv, 96);
         for (int i = 0; i < nm; i++) {
             config c = cur;
             for (int j = 0; j < mv[i].n; j++) c.v[f][mv[i].id[j] - first] = mv[i].value[j];
