@@ -238,7 +238,7 @@ __kernel void head_x_panels(FCL_TENSOR(xp), FCL_CTENSOR(x), const int n, const i
     xp[xp_off + (t / HEAD_NB * n + i) * HEAD_NB + t % HEAD_NB] = t < d ? x[x_off + i * d + t] : 0.0f;
 }
 
-/* dW [k, d] += D^T x - diag(c) W: the weights' gradient through their normalisation
+/* dW [k, d] += D^T x - diag(c) W (add 0: dW = ...): the weights' gradient through their normalisation
  * (fcl_cosine_sim_bwd's D^T x then l2norm_bwd_scaled) as one GEMM with that epilogue, D^T from
  * head_bwd_d's panels dt (HEAD_PANEL), x from head_x_panels' xp: no [k, d] intermediate. A
  * work-item: HEAD_MB rows of dW x HEAD_NB columns, the reduction over the batch in order.
@@ -251,7 +251,7 @@ __kernel void head_x_panels(FCL_TENSOR(xp), FCL_CTENSOR(x), const int n, const i
 #define head_prefetch(p) prefetch((p), 1)
 #endif
 __kernel void head_bwd_dw(FCL_TENSOR(dw), FCL_CTENSOR(dt), FCL_CTENSOR(xp), FCL_CTENSOR(w), FCL_CTENSOR(c),
-                          const int n, const int k, const int d)
+                          const int n, const int k, const int d, const int add)
 {
     const int t0 = get_global_id(0) * HEAD_NB, j0 = get_global_id(1) * HEAD_MB;
     if (t0 >= d || j0 >= k)
@@ -314,11 +314,15 @@ __kernel void head_bwd_dw(FCL_TENSOR(dw), FCL_CTENSOR(dt), FCL_CTENSOR(xp), FCL_
             for (int v = 0; v < HEAD_NV; v++) {
                 const int len = clamp(cols - v * HEAD_VW, 0, HEAD_VW), off = v * HEAD_VW;
                 if (len == HEAD_VW) {
-                    HV_STORE(HV_LOAD(0, o + off) + (acc[r][v] - cj * HV_LOAD(0, wr + off)), 0, o + off);
+                    const HV g = acc[r][v] - cj * HV_LOAD(0, wr + off);
+                    HV_STORE(add ? HV_LOAD(0, o + off) + g : g, 0, o + off);
                 } else if (len > 0) {
                     float t[HEAD_VW];
                     HV_STORE(acc[r][v], 0, t);
-                    for (int l = 0; l < len; l++) o[off + l] += t[l] - cj * wr[off + l];
+                    for (int l = 0; l < len; l++) {
+                        const float g = t[l] - cj * wr[off + l];
+                        o[off + l] = add ? o[off + l] + g : g;
+                    }
                 }
             }
         }

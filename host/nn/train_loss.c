@@ -177,7 +177,17 @@ fcl_status fcl_tr_load_batch(trainer *t, const fcl_batch *b, fcl_tensor *x, fcl_
     return st;
 }
 
+/* fcl_tr_class_forward with the margin head's options (o: NULL or the training step's, step_head) */
+static fcl_status class_forward(trainer *t, size_t n, const fcl_tensor *y, fcl_tensor *scores, fcl_tensor *hl,
+                                const fcl_margin_head_opts *o);
+
 fcl_status fcl_tr_class_forward(trainer *t, size_t n, const fcl_tensor *y, fcl_tensor *scores, fcl_tensor *hl)
+{
+    return class_forward(t, n, y, scores, hl, NULL);
+}
+
+static fcl_status class_forward(trainer *t, size_t n, const fcl_tensor *y, fcl_tensor *scores, fcl_tensor *hl,
+                                const fcl_margin_head_opts *o)
 {
     fcl_ctx *ctx = t->ctx;
     fcl_status st;
@@ -193,7 +203,7 @@ fcl_status fcl_tr_class_forward(trainer *t, size_t n, const fcl_tensor *y, fcl_t
     st = flat2(ctx, fcl_net_embedding(t->net), n, 0, n, &emb);
     if (!st) st = flat2(ctx, &t->head_logits, n, 0, n, hl);
     if (!st) st = flat2(ctx, &t->head_cos, n, 0, n, scores);
-    if (!st) st = fcl_margin_head_fwd(ctx, &t->loss, hl, scores, &emb, &t->head_w, y, &p);
+    if (!st) st = fcl_margin_head_fwd_opt(ctx, &t->loss, hl, scores, &emb, &t->head_w, y, &p, o);
     return st;
 }
 
@@ -333,10 +343,15 @@ static fcl_status step_head(trainer *t, const term_in *in, float w, fcl_tr_terms
     fcl_ctx *ctx = t->ctx;
     size_t n = o->n;
     fcl_margin_params p = fcl_tr_margin_params(t, (int)t->step);
-    fcl_tensor hl, hc;
-    fcl_status st = fcl_tr_class_forward(t, n, in->y, &hc, &hl);
-    if (!st) st = fcl_tensor_fill(ctx, &t->head_dw, 0.0f);
-    if (!st) st = fcl_margin_head_bwd(ctx, &o->demb, &t->head_dw, &hl, &hc, &o->emb, &t->head_w, in->y, &p, w);
+    fcl_tensor hl, hc, ws = {0};
+    /* the forward keeps the weights' norms for the backward (no second pass over W), which
+     * overwrites head_dw (no zero fill) */
+    size_t wshape[2] = {2, (size_t)t->classes};
+    fcl_margin_head_opts ho = {&ws, 1};
+    fcl_status st = fcl_tensor_alloc(ctx, &ws, 2, wshape, FCL_F32);
+    if (!st) st = class_forward(t, n, in->y, &hc, &hl, &ho);
+    if (!st) st = fcl_margin_head_bwd_opt(ctx, &o->demb, &t->head_dw, &hl, &hc, &o->emb, &t->head_w, in->y, &p, w, &ho);
+    fcl_tensor_release(ctx, &ws);   /* in-order queue: the backward has read it */
     /* accuracy from the plain cosines (the margin only shapes training) */
     if (!st) st = download_scores(t, &hc, n, &o->host_scores);
     return st;

@@ -223,24 +223,44 @@ static fcl_status head_dims(fcl_ctx *ctx, const char *op, const fcl_tensor *x, c
     return fcl_op_check_rows(ctx, op, "labels", labels, *n, 1);
 }
 
-fcl_status fcl_margin_head_fwd(fcl_ctx *ctx, fcl_tensor *loss, fcl_tensor *logits,
-                               fcl_tensor *cos, const fcl_tensor *x, const fcl_tensor *w,
-                               const fcl_tensor *labels, const fcl_margin_params *p)
+/* The weights' statistics of fcl_margin_head_opts: w_stats [2, k] checked, its rows as rb and q
+ * (views; head_w_norms' outputs). */
+static fcl_status w_stats_rows(fcl_ctx *ctx, const char *op, const fcl_tensor *ws, size_t k, fcl_tensor *rb,
+                               fcl_tensor *q)
 {
-    const char *op = "fcl_margin_head_fwd";
-    fcl_tensor tcos = {0}, tz = {0}, xn = {0}, ra = {0}, rb = {0};
+    fcl_status st = fcl_op_check_rows(ctx, op, "w_stats", ws, 2, k);
+    if (!st) st = fcl_tensor_view(ctx, ws, 0, 1, &k, rb);
+    if (!st) st = fcl_tensor_view(ctx, ws, k, 1, &k, q);
+    return st;
+}
+
+/* head_w_norms (or its work-group form) into rb [k] and q [k] */
+static fcl_status w_norms(fcl_ctx *ctx, const fcl_tensor *rb, const fcl_tensor *q, const fcl_tensor *w, size_t k,
+                          size_t d)
+{
+    return FCL_OP_ROWS(ctx, &HEAD, "head_w_norms", k, OP_T(rb), OP_T(q), OP_T(w), OP_I(k), OP_I(d),
+                       OP_F(FCL_L2NORM_EPS));
+}
+
+static fcl_status head_fwd(fcl_ctx *ctx, const char *op, fcl_tensor *loss, fcl_tensor *logits, fcl_tensor *cos,
+                           const fcl_tensor *x, const fcl_tensor *w, const fcl_tensor *labels,
+                           const fcl_margin_params *p, const fcl_margin_head_opts *o)
+{
+    fcl_tensor tcos = {0}, tz = {0}, xn = {0}, ra = {0}, rb = {0}, srb = {0}, sq = {0};
+    const fcl_tensor *ws = o ? o->w_stats : NULL;
     size_t n, d, k;
     fcl_status st;
     if ((st = head_dims(ctx, op, x, w, labels, p, &n, &d, &k)) || (st = fcl_op_check_t(ctx, op, "loss", loss)) ||
         (logits && (st = fcl_op_check_rows(ctx, op, "logits", logits, n, k))) ||
-        (cos && (st = fcl_op_check_rows(ctx, op, "cos", cos, n, k))))
+        (cos && (st = fcl_op_check_rows(ctx, op, "cos", cos, n, k))) ||
+        (ws && (st = w_stats_rows(ctx, op, ws, k, &srb, &sq))))
         goto fail;
-    const fcl_tensor *outs[3] = {loss, logits, cos}, *ins[3] = {x, w, labels};
-    for (int i = 0; i < 3; i++) {
-        for (int j = 0; j < 3; j++)
-            if (fcl_op_overlaps(outs[i], ins[j]) || (j != i && fcl_op_overlaps(outs[i], outs[j]))) {
+    const fcl_tensor *outs[4] = {loss, logits, cos, ws}, *ins[3] = {x, w, labels};
+    for (int i = 0; i < 4; i++) {
+        for (int j = 0; j < 4; j++)
+            if ((j < 3 && fcl_op_overlaps(outs[i], ins[j])) || (j != i && fcl_op_overlaps(outs[i], outs[j]))) {
                 st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG,
-                             "%s: loss, logits and cos must not overlap x, W, labels or each other", op);
+                             "%s: loss, logits, cos and w_stats must not overlap x, W, labels or each other", op);
                 goto fail;
             }
     }
@@ -259,11 +279,13 @@ fcl_status fcl_margin_head_fwd(fcl_ctx *ctx, fcl_tensor *loss, fcl_tensor *logit
         goto fail;
     fcl_xent_params xp = {p->label_smoothing};
     /* cos = diag(ra) x W^T diag(rb) as fcl_cosine_sim_fwd, its scaling fused with the margin
-     * (cl/margin_head.cl head_fwd_epi), then the cross-entropy */
-    if ((st = fcl_cos_inv_norms(ctx, x, n, d, &ra)) || (st = fcl_cos_inv_norms(ctx, w, k, d, &rb)) ||
+     * (cl/margin_head.cl head_fwd_epi), then the cross-entropy; with w_stats the weights' norms
+     * by head_w_norms into them (the same float operations as l2norm_inv's, kept for the backward) */
+    if ((st = fcl_cos_inv_norms(ctx, x, n, d, &ra)) ||
+        (st = ws ? w_norms(ctx, &srb, &sq, w, k, d) : fcl_cos_inv_norms(ctx, w, k, d, &rb)) ||
         (st = fcl_op_gemm(ctx, cos, x, 0, w, 1, n, k, d, 0.0f)) ||
-        (st = HEAD_CHUNKED(ctx, "head_fwd_epi", n, k, OP_T(logits), OP_T(cos), OP_T(&ra), OP_T(&rb), OP_T(labels),
-                           OP_T(sphere ? &xn : NULL), OP_I(n), OP_I(k), OP_I(head_cw(ctx)), OP_F(p->s),
+        (st = HEAD_CHUNKED(ctx, "head_fwd_epi", n, k, OP_T(logits), OP_T(cos), OP_T(&ra), OP_T(ws ? &srb : &rb),
+                           OP_T(labels), OP_T(sphere ? &xn : NULL), OP_I(n), OP_I(k), OP_I(head_cw(ctx)), OP_F(p->s),
                            MARGIN_VALS(p, consts_of(p)))) ||
         (st = fcl_softmax_xent_fwd(ctx, loss, NULL, logits, labels, &xp)))
         goto fail;
@@ -273,23 +295,37 @@ fail:
     return st;
 }
 
-fcl_status fcl_margin_head_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dw,
-                               const fcl_tensor *logits, const fcl_tensor *cos,
-                               const fcl_tensor *x, const fcl_tensor *w, const fcl_tensor *labels,
-                               const fcl_margin_params *p, float dloss)
+fcl_status fcl_margin_head_fwd(fcl_ctx *ctx, fcl_tensor *loss, fcl_tensor *logits,
+                               fcl_tensor *cos, const fcl_tensor *x, const fcl_tensor *w,
+                               const fcl_tensor *labels, const fcl_margin_params *p)
 {
-    const char *op = "fcl_margin_head_bwd";
+    return head_fwd(ctx, "fcl_margin_head_fwd", loss, logits, cos, x, w, labels, p, NULL);
+}
+
+fcl_status fcl_margin_head_fwd_opt(fcl_ctx *ctx, fcl_tensor *loss, fcl_tensor *logits, fcl_tensor *cos,
+                                   const fcl_tensor *x, const fcl_tensor *w, const fcl_tensor *labels,
+                                   const fcl_margin_params *p, const fcl_margin_head_opts *o)
+{
+    return head_fwd(ctx, "fcl_margin_head_fwd_opt", loss, logits, cos, x, w, labels, p, o);
+}
+
+static fcl_status head_bwd(fcl_ctx *ctx, const char *op, fcl_tensor *dx, fcl_tensor *dw, const fcl_tensor *logits,
+                           const fcl_tensor *cos, const fcl_tensor *x, const fcl_tensor *w, const fcl_tensor *labels,
+                           const fcl_margin_params *p, float dloss, const fcl_margin_head_opts *o)
+{
     fcl_tensor dd = {0}, dt = {0}, stats = {0}, ra = {0}, rb = {0}, q = {0}, c = {0}, xn = {0}, dxn = {0}, xp = {0};
+    const fcl_tensor *ws = o ? o->w_stats : NULL;
     size_t n, d, k;
     fcl_status st;
     if ((st = head_dims(ctx, op, x, w, labels, p, &n, &d, &k)) ||
         (st = fcl_op_check_rows(ctx, op, "logits", logits, n, k)) ||
         (st = fcl_op_check_rows(ctx, op, "cos", cos, n, k)) ||
         (dx && (st = fcl_op_check_rows(ctx, op, "dx", dx, n, d))) ||
-        (dw && (st = fcl_op_check_rows(ctx, op, "dW", dw, k, d))))
+        (dw && (st = fcl_op_check_rows(ctx, op, "dW", dw, k, d))) ||
+        (ws && (st = w_stats_rows(ctx, op, ws, k, &rb, &q))))
         goto fail;
-    const fcl_tensor *ins[5] = {logits, cos, x, w, labels};
-    if ((st = fcl_op_check_grads_apart(ctx, op, "dx", dx, "dW", dw, ins, 5)))
+    const fcl_tensor *ins[6] = {logits, cos, x, w, labels, ws};
+    if ((st = fcl_op_check_grads_apart(ctx, op, "dx", dx, "dW", dw, ins, 6)))
         goto fail;
     if (!dx && !dw)
         return FCL_OK;
@@ -304,15 +340,15 @@ fcl_status fcl_margin_head_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dw,
      * D = diag(ra) dcos diag(rb) (scale_rows_cols' matrix); dW in one GEMM with the
      * normalisation's backward as its epilogue, dx += l2norm_bwd_scaled(D W, x) */
     if ((st = fcl_cos_inv_norms(ctx, x, n, d, &ra)) || (st = fcl_op_temp(ctx, &stats, n, 2, 0)) ||
-        (st = fcl_op_temp(ctx, &dd, n, k, 0)) || (st = fcl_op_temp(ctx, &rb, k, 1, 0)) ||
-        (st = fcl_op_temp(ctx, &q, k, 1, 0)) || (dw && (st = fcl_op_temp(ctx, &dt, fcl_op_div_up(k, mb) * mb, n, 0))))
+        (st = fcl_op_temp(ctx, &dd, n, k, 0)) || (!ws && (st = fcl_op_temp(ctx, &rb, k, 1, 0))) ||
+        (!ws && (st = fcl_op_temp(ctx, &q, k, 1, 0))) ||
+        (dw && (st = fcl_op_temp(ctx, &dt, fcl_op_div_up(k, mb) * mb, n, 0))))
         goto fail;
     if (sphere && ((st = fcl_op_temp(ctx, &xn, n, 1, 0)) || (dx && (st = fcl_op_temp(ctx, &dxn, n, 1, 0))) ||
                    (st = fcl_row_norm_fwd(ctx, &xn, x))))
         goto fail;
     int want_dxn = sphere && dx;
-    if ((st = FCL_OP_ROWS(ctx, &HEAD, "head_w_norms", k, OP_T(&rb), OP_T(&q), OP_T(w), OP_I(k), OP_I(d),
-                          OP_F(FCL_L2NORM_EPS))) ||
+    if ((!ws && (st = w_norms(ctx, &rb, &q, w, k, d))) ||
         (st = FCL_OP_ROWS(ctx, &HEAD, "head_bwd_stats", n, OP_T(&stats), OP_T(want_dxn ? &dxn : NULL), OP_T(logits),
                           OP_T(cos), OP_T(labels), OP_I(n), OP_I(k), OP_F(eps), OP_F(coef), OP_I(want_dxn),
                           MARGIN_VALS(p, consts_of(p)))) ||
@@ -338,7 +374,7 @@ fcl_status fcl_margin_head_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dw,
                                OP_I(d))) ||
                (st = fcl_op_call(ctx, &HEAD, "head_bwd_dw", FCL_GRID_ND, 2, gdw, dw_rows ? ldw : NULL,
                                  FCL_OP_VALS(OP_T(dw), OP_T(&dt), OP_T(&xp), OP_T(w), OP_T(&c), OP_I(n), OP_I(k),
-                                             OP_I(d))))))
+                                             OP_I(d), OP_I(!(o && o->dw_overwrite)))))))
         goto fail;
     if (dx && (st = fcl_cos_bwd_scaled(ctx, dx, NULL, &dd, x, w, n, k, d)))
         goto fail;
@@ -347,6 +383,22 @@ fcl_status fcl_margin_head_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dw,
 fail:
     FCL_OP_RELEASE(ctx, &dd, &dt, &stats, &ra, &rb, &q, &c, &xn, &dxn, &xp);
     return st;
+}
+
+fcl_status fcl_margin_head_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dw,
+                               const fcl_tensor *logits, const fcl_tensor *cos,
+                               const fcl_tensor *x, const fcl_tensor *w, const fcl_tensor *labels,
+                               const fcl_margin_params *p, float dloss)
+{
+    return head_bwd(ctx, "fcl_margin_head_bwd", dx, dw, logits, cos, x, w, labels, p, dloss, NULL);
+}
+
+fcl_status fcl_margin_head_bwd_opt(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dw, const fcl_tensor *logits,
+                                   const fcl_tensor *cos, const fcl_tensor *x, const fcl_tensor *w,
+                                   const fcl_tensor *labels, const fcl_margin_params *p, float dloss,
+                                   const fcl_margin_head_opts *o)
+{
+    return head_bwd(ctx, "fcl_margin_head_bwd_opt", dx, dw, logits, cos, x, w, labels, p, dloss, o);
 }
 
 /* ---- SphereFace's lambda schedule ---------------------------------------------------------------- */

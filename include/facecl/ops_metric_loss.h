@@ -101,6 +101,23 @@ fcl_status fcl_margin_head_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dw,
                                const fcl_tensor *logits, const fcl_tensor *cos,
                                const fcl_tensor *x, const fcl_tensor *w, const fcl_tensor *labels,
                                const fcl_margin_params *p, float dloss);
+/* The head as a training step runs it (the _opt forms; o may be NULL: the plain functions).
+ * w_stats [2, K] (may be NULL): the weights' inverse norms 1 / max(||w_j||, eps) and their
+ * projection factors (the same, or 0 where the norm is clamped); the forward writes them, the
+ * backward reads them instead of a pass over W (21.6 MB at 10,575 x 512), so they must come
+ * from the forward on the same W, unchanged in between. dw_overwrite (backward): dw = the
+ * gradient instead of dw += (no zero fill and no read of dw). */
+typedef struct fcl_margin_head_opts {
+    fcl_tensor *w_stats;
+    int dw_overwrite;
+} fcl_margin_head_opts;
+fcl_status fcl_margin_head_fwd_opt(fcl_ctx *ctx, fcl_tensor *loss, fcl_tensor *logits, fcl_tensor *cos,
+                                   const fcl_tensor *x, const fcl_tensor *w, const fcl_tensor *labels,
+                                   const fcl_margin_params *p, const fcl_margin_head_opts *o);
+fcl_status fcl_margin_head_bwd_opt(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dw, const fcl_tensor *logits,
+                                   const fcl_tensor *cos, const fcl_tensor *x, const fcl_tensor *w,
+                                   const fcl_tensor *labels, const fcl_margin_params *p, float dloss,
+                                   const fcl_margin_head_opts *o);
 
 /* -- the margin step alone (cos -> logits) -----------------------------------------------------
  * logits [N, K] = scale_i * (j == y_i ? f(cos_ij) : cos_ij). xnorm [N] (||x_i||, from
