@@ -94,6 +94,28 @@ __kernel void head_bwd_stats(FCL_TENSOR(st), FCL_TENSOR(dxn), FCL_CTENSOR(z), FC
     dxn[dxn_off + i] = t + (gy * target_f(c[y], &p, &df) - softmax_grad(r[y], mx, lse_m, coef, off) * c[y]);
 }
 
+/* xent_fwd_rows (cl/loss.cl; the same float operations: the loss of the composed path) keeping the
+ * softmax's row statistics for the backward as head_bwd_stats finds them: st[2 i] = max_j z_ij,
+ * st[2 i + 1] = log sum_j exp(z_ij - max) (NaN for a bad label). CPU shape only (the margin.c
+ * forward's w_stats path). Global: n. */
+__kernel void head_xent_rows(FCL_TENSOR(rl), FCL_CTENSOR(z), FCL_CTENSOR(lab), FCL_TENSOR(st), const int n,
+                             const int k, const float eps)
+{
+    FCL_ITEM_OR_RETURN(i, n);
+    __global const float *r = z + z_off + i * k;
+    const int c = label_index(lab[lab_off + i], k);
+    if (c < 0) {
+        rl[rl_off + i] = st[st_off + 2 * i] = st[st_off + 2 * i + 1] = NAN;
+        return;
+    }
+    const float m = row_max(r, k);
+    float below;
+    const float lse_m = log(row_sum_exp(r, k, m, &below));
+    rl[rl_off + i] = (1.0f - eps) * (lse_m + (m - r[c])) + eps * (lse_m + below / (float)k);
+    st[st_off + 2 * i] = m;
+    st[st_off + 2 * i + 1] = lse_m;
+}
+
 /* head_bwd_dw's register block (the "loss" tuning family, host/runtime/tuning_table.c):
  * HEAD_MB rows of dW x HEAD_NV vectors of HEAD_VW floats, HEAD_MB HEAD_NV accumulators plus
  * HEAD_NV loads of x and a broadcast of D per step (AVX2: 16 ymm registers). */

@@ -1,4 +1,4 @@
-/* tests/test_ops_margin_opts.c: the margin heads' training-step options (fcl_margin_head_opts: the forward's saved weight statistics, the backward's overwritten dW) against the plain functions, bit for bit, under the default and the forced kernel rows. */
+/* tests/test_ops_margin_opts.c: the margin heads' training-step options (fcl_margin_head_opts: the forward's saved weight and row statistics, the backward's overwritten dW) against the plain functions, bit for bit, under the default and the forced kernel rows. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <math.h>
@@ -34,15 +34,16 @@ static void expect_same(const char *what, const double *a, const double *b, size
               b[bad ? first : 0]);
 }
 
-/* One head: plain forward / backward (dx, dW from zeros) vs the _opt forms with w_stats from the
- * forward and dW overwritten (its old contents 123). W's row 1 zero (zero_row): its norm clamped,
- * so its projection factor (0) differs from its inverse norm (1e12): the two rows of w_stats are
- * told apart. Then w_stats with its first row doubled must change dx: the backward reads them. */
+/* One head: plain forward / backward (dx, dW from zeros) vs the _opt forms with w_stats and
+ * row_stats from the forward and dW overwritten (its old contents 123). W's row 1 zero (zero_row):
+ * its norm clamped, so its projection factor (0) differs from its inverse norm (1e12): the two
+ * rows of w_stats are told apart. Then w_stats with its first row doubled, and row_stats with
+ * their log-sum-exps + 0.5, must change dx: the backward reads them. */
 static void check_head(fcl_ctx *ctx, const fcl_margin_params *p, size_t n, size_t d, size_t k, uint64_t seed,
                        int zero_row)
 {
     h_case("margin head opts kind %d n=%zu d=%zu k=%zu zero row %d", (int)p->kind, n, d, k, zero_row);
-    size_t sx[2] = {n, d}, sw[2] = {k, d}, sz[2] = {n, k}, ss[2] = {2, k}, one = 1;
+    size_t sx[2] = {n, d}, sw[2] = {k, d}, sz[2] = {n, k}, ss[2] = {2, k}, sr[2] = {n, 2}, one = 1;
     size_t most = (n > d ? n : d) * k;   /* the largest of [n, k], [k, d] (and [n, d], [2, k]) */
     double *x = h_alloc(n * d), *w = h_alloc(k * d), *lab = h_alloc(n), *a = h_alloc(most), *b = h_alloc(most);
     h_rand_f32(x, n * d, seed, -1, 1);
@@ -55,7 +56,8 @@ static void check_head(fcl_ctx *ctx, const fcl_margin_params *p, size_t n, size_
     h_buf c0 = h_zeros(ctx, 2, sz), c1 = h_zeros(ctx, 2, sz), ws = h_zeros(ctx, 2, ss), ws2 = h_zeros(ctx, 2, ss);
     h_buf dx0 = h_zeros(ctx, 2, sx), dx1 = h_zeros(ctx, 2, sx), dx2 = h_zeros(ctx, 2, sx);
     h_buf dw0 = h_zeros(ctx, 2, sw), dw1 = h_upload(ctx, a, 2, sw), dw2 = h_zeros(ctx, 2, sw);
-    fcl_margin_head_opts o = {&ws.t, 1}, o2 = {&ws2.t, 0};
+    h_buf rs = h_zeros(ctx, 2, sr), rs2 = h_zeros(ctx, 2, sr);
+    fcl_margin_head_opts o = {&ws.t, 1, &rs.t}, o2 = {&ws2.t, 0, &rs.t};
     H_OK(ctx, fcl_margin_head_fwd(ctx, &l0.t, &z0.t, &c0.t, &bx.t, &bw.t, &bl.t, p));
     H_OK(ctx, fcl_margin_head_fwd_opt(ctx, &l1.t, &z1.t, &c1.t, &bx.t, &bw.t, &bl.t, p, &o));
     double la, lb;
@@ -82,7 +84,20 @@ static void check_head(fcl_ctx *ctx, const fcl_margin_params *p, size_t n, size_
     size_t moved = 0;
     for (size_t i = 0; i < n * d; i++) moved += b[i] != a[i];
     cr_expect(moved > 0, "dx ignores w_stats");
-    h_buf *all[] = {&bx, &bw, &bl, &l0, &l1, &z0, &z1, &c0, &c1, &ws, &ws2, &dx0, &dx1, &dx2, &dw0, &dw1, &dw2};
+    /* and row_stats (but SphereFace's backward with dx finds them itself): log-sum-exps + 0.5 */
+    h_download(ctx, &rs, b);
+    for (size_t i = 0; i < n; i++) b[2 * i + 1] += 0.5;
+    h_free(ctx, &rs2);
+    rs2 = h_upload(ctx, b, 2, sr);
+    fcl_margin_head_opts o3 = {&ws.t, 0, &rs2.t};
+    H_OK(ctx, fcl_tensor_fill(ctx, &dx2.t, 0.0f));
+    H_OK(ctx, fcl_margin_head_bwd_opt(ctx, &dx2.t, NULL, &z0.t, &c0.t, &bx.t, &bw.t, &bl.t, p, 0.7f, &o3));
+    h_download(ctx, &dx2, b);
+    moved = 0;
+    for (size_t i = 0; i < n * d; i++) moved += b[i] != a[i];
+    cr_expect((moved > 0) == (p->kind != FCL_MARGIN_SPHEREFACE), "dx and row_stats: %zu moved", moved);
+    h_buf *all[] = {&bx, &bw, &bl, &l0, &l1, &z0, &z1, &c0, &c1, &ws, &ws2, &dx0, &dx1, &dx2, &dw0, &dw1, &dw2,
+                    &rs, &rs2};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) h_free(ctx, all[i]);
     free(x), free(w), free(lab), free(a), free(b);
 }
@@ -109,7 +124,7 @@ Test(margin_opts, bad_w_stats_is_rejected)
     h_buf x = h_zeros(ctx, 2, sx), w = h_zeros(ctx, 2, sw), z = h_zeros(ctx, 2, sz), c = h_zeros(ctx, 2, sz);
     h_buf lab = h_zeros(ctx, 1, &n4), loss = h_zeros(ctx, 1, &one), ws3 = h_zeros(ctx, 2, s3), dx = h_zeros(ctx, 2, sx);
     fcl_margin_params mp = MARGINS[1];
-    fcl_margin_head_opts o = {&ws3.t, 0};
+    fcl_margin_head_opts o = {&ws3.t, 0, NULL};
     fcl_status st = fcl_margin_head_fwd_opt(ctx, &loss.t, &z.t, &c.t, &x.t, &w.t, &lab.t, &mp, &o);
     cr_expect_eq(st, FCL_ERR_SHAPE, "w_stats [3, 11]: %s", fcl_status_name(st));
     cr_expect(strstr(fcl_ctx_errmsg(ctx), "w_stats") != NULL, "message: %s", fcl_ctx_errmsg(ctx));

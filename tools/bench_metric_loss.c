@@ -5,7 +5,7 @@
 
 /* What one row runs. */
 enum { HEAD_FWD, HEAD_BWD, HEAD_FWD_BWD };
-enum { X, W, LABELS, LOSS, LOGITS, COS, DX, DW, WSTATS };
+enum { X, W, LABELS, LOSS, LOGITS, COS, DX, DW, WSTATS, ROWSTATS };
 
 /* The usual recipes: ArcFace s 64 m 0.5, CosFace s 64 m 0.35, SphereFace m 4 at lambda 5. */
 static const struct head_kind {
@@ -18,10 +18,11 @@ static const struct head_kind {
 };
 
 /* The head as a training step runs it (host/nn/train_loss.c step_head): the forward keeps the
- * weights' norms (w_stats) for the backward, which overwrites dW (no zero fill, no read of dW). */
+ * weights' norms (w_stats) and the softmax's row statistics (row_stats) for the backward, which
+ * overwrites dW (no zero fill, no read of dW). */
 static fcl_status head_fwd(fcl_ctx *ctx, const bench_case *c, fcl_tensor *t)
 {
-    fcl_margin_head_opts o = {&t[WSTATS], 0};
+    fcl_margin_head_opts o = {&t[WSTATS], 0, &t[ROWSTATS]};
     return fcl_margin_head_fwd_opt(ctx, &t[LOSS], &t[LOGITS], &t[COS], &t[X], &t[W], &t[LABELS],
                                    BENCH_P(c, fcl_margin_params), &o);
 }
@@ -38,7 +39,7 @@ static fcl_status head_run(fcl_ctx *ctx, const bench_case *c, fcl_tensor *t, voi
     (void)state;
     fcl_status st = FCL_OK;
     if (c->kind != HEAD_BWD) st = head_fwd(ctx, c, t);
-    fcl_margin_head_opts o = {&t[WSTATS], 1};
+    fcl_margin_head_opts o = {&t[WSTATS], 1, &t[ROWSTATS]};
     if (!st && c->kind != HEAD_FWD)
         st = fcl_margin_head_bwd_opt(ctx, &t[DX], &t[DW], &t[LOGITS], &t[COS], &t[X], &t[W], &t[LABELS],
                                      BENCH_P(c, fcl_margin_params), 1.0f, &o);
@@ -68,6 +69,7 @@ static int add_head(bench_list *list, const struct head_kind *h, const char *set
     bench_tensor_set(c, DX, 2, n, d, 0, 0, BENCH_CONST, 0.0f);
     bench_tensor_set(c, DW, 2, k, d, 0, 0, BENCH_CONST, 0.0f);
     bench_tensor_set(c, WSTATS, 2, 2, k, 0, 0, BENCH_CONST, 0.0f);
+    bench_tensor_set(c, ROWSTATS, 2, n, 2, 0, 0, BENCH_CONST, 0.0f);
     return 0;
 }
 

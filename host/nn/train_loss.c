@@ -343,15 +343,17 @@ static fcl_status step_head(trainer *t, const term_in *in, float w, fcl_tr_terms
     fcl_ctx *ctx = t->ctx;
     size_t n = o->n;
     fcl_margin_params p = fcl_tr_margin_params(t, (int)t->step);
-    fcl_tensor hl, hc, ws = {0};
-    /* the forward keeps the weights' norms for the backward (no second pass over W), which
-     * overwrites head_dw (no zero fill) */
-    size_t wshape[2] = {2, (size_t)t->classes};
-    fcl_margin_head_opts ho = {&ws, 1};
+    fcl_tensor hl, hc, ws = {0}, rs = {0};
+    /* the forward keeps the weights' norms and the softmax's row statistics for the backward (no
+     * second pass over W nor the logits), which overwrites head_dw (no zero fill) */
+    size_t wshape[2] = {2, (size_t)t->classes}, rshape[2] = {n, 2};
+    fcl_margin_head_opts ho = {&ws, 1, &rs};
     fcl_status st = fcl_tensor_alloc(ctx, &ws, 2, wshape, FCL_F32);
+    if (!st) st = fcl_tensor_alloc(ctx, &rs, 2, rshape, FCL_F32);
     if (!st) st = class_forward(t, n, in->y, &hc, &hl, &ho);
     if (!st) st = fcl_margin_head_bwd_opt(ctx, &o->demb, &t->head_dw, &hl, &hc, &o->emb, &t->head_w, in->y, &p, w, &ho);
-    fcl_tensor_release(ctx, &ws);   /* in-order queue: the backward has read it */
+    fcl_tensor_release(ctx, &ws);   /* in-order queue: the backward has read them */
+    fcl_tensor_release(ctx, &rs);
     /* accuracy from the plain cosines (the margin only shapes training) */
     if (!st) st = download_scores(t, &hc, n, &o->host_scores);
     return st;

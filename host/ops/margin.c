@@ -247,20 +247,21 @@ static fcl_status head_fwd(fcl_ctx *ctx, const char *op, fcl_tensor *loss, fcl_t
                            const fcl_margin_params *p, const fcl_margin_head_opts *o)
 {
     fcl_tensor tcos = {0}, tz = {0}, xn = {0}, ra = {0}, rb = {0}, srb = {0}, sq = {0};
-    const fcl_tensor *ws = o ? o->w_stats : NULL;
+    const fcl_tensor *ws = o ? o->w_stats : NULL, *rs = o ? o->row_stats : NULL;
     size_t n, d, k;
     fcl_status st;
     if ((st = head_dims(ctx, op, x, w, labels, p, &n, &d, &k)) || (st = fcl_op_check_t(ctx, op, "loss", loss)) ||
         (logits && (st = fcl_op_check_rows(ctx, op, "logits", logits, n, k))) ||
         (cos && (st = fcl_op_check_rows(ctx, op, "cos", cos, n, k))) ||
-        (ws && (st = w_stats_rows(ctx, op, ws, k, &srb, &sq))))
+        (ws && (st = w_stats_rows(ctx, op, ws, k, &srb, &sq))) ||
+        (rs && (st = fcl_op_check_rows(ctx, op, "row_stats", rs, n, 2))))
         goto fail;
-    const fcl_tensor *outs[4] = {loss, logits, cos, ws}, *ins[3] = {x, w, labels};
-    for (int i = 0; i < 4; i++) {
-        for (int j = 0; j < 4; j++)
+    const fcl_tensor *outs[5] = {loss, logits, cos, ws, rs}, *ins[3] = {x, w, labels};
+    for (int i = 0; i < 5; i++) {
+        for (int j = 0; j < 5; j++)
             if ((j < 3 && fcl_op_overlaps(outs[i], ins[j])) || (j != i && fcl_op_overlaps(outs[i], outs[j]))) {
-                st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG,
-                             "%s: loss, logits, cos and w_stats must not overlap x, W, labels or each other", op);
+                st = FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: loss, logits, cos, w_stats and row_stats must not "
+                             "overlap x, W, labels or each other", op);
                 goto fail;
             }
     }
@@ -286,9 +287,16 @@ static fcl_status head_fwd(fcl_ctx *ctx, const char *op, fcl_tensor *loss, fcl_t
         (st = fcl_op_gemm(ctx, cos, x, 0, w, 1, n, k, d, 0.0f)) ||
         (st = HEAD_CHUNKED(ctx, "head_fwd_epi", n, k, OP_T(logits), OP_T(cos), OP_T(&ra), OP_T(ws ? &srb : &rb),
                            OP_T(labels), OP_T(sphere ? &xn : NULL), OP_I(n), OP_I(k), OP_I(head_cw(ctx)), OP_F(p->s),
-                           MARGIN_VALS(p, consts_of(p)))) ||
-        (st = fcl_softmax_xent_fwd(ctx, loss, NULL, logits, labels, &xp)))
+                           MARGIN_VALS(p, consts_of(p)))))
         goto fail;
+    /* the cross-entropy; with row_stats its row max and log-sum-exp kept for the backward: on CPUs in
+     * the same pass (head_xent_rows: the loss unchanged), the GPU-shaped rows as head_bwd_stats */
+    if (rs && fcl_tuning_int(ctx, FCL_T_LOSS_ROW_WG) <= 0)
+        st = FCL_OP_ROWS_SUM(ctx, &HEAD, "head_xent_rows", loss, NULL, n, (float)(1.0 / (double)n), OP_T(logits),
+                             OP_T(labels), OP_T(rs), OP_I(n), OP_I(k), OP_F(p->label_smoothing));
+    else if (!(st = fcl_softmax_xent_fwd(ctx, loss, NULL, logits, labels, &xp)) && rs)
+        st = FCL_OP_ROWS(ctx, &HEAD, "head_bwd_stats", n, OP_T(rs), OP_T(NULL), OP_T(logits), OP_T(cos), OP_T(labels),
+                         OP_I(n), OP_I(k), OP_F(p->label_smoothing), OP_F(0.0f), OP_I(0), MARGIN_VALS(p, consts_of(p)));
 fail:
     /* in-order queue: a recycled block is only reused by work enqueued after ours */
     FCL_OP_RELEASE(ctx, &tcos, &tz, &xn, &ra, &rb);
@@ -314,7 +322,7 @@ static fcl_status head_bwd(fcl_ctx *ctx, const char *op, fcl_tensor *dx, fcl_ten
                            const fcl_margin_params *p, float dloss, const fcl_margin_head_opts *o)
 {
     fcl_tensor dd = {0}, dt = {0}, stats = {0}, ra = {0}, rb = {0}, q = {0}, c = {0}, xn = {0}, dxn = {0}, xp = {0};
-    const fcl_tensor *ws = o ? o->w_stats : NULL;
+    const fcl_tensor *ws = o ? o->w_stats : NULL, *rs = o ? o->row_stats : NULL;
     size_t n, d, k;
     fcl_status st;
     if ((st = head_dims(ctx, op, x, w, labels, p, &n, &d, &k)) ||
@@ -322,10 +330,11 @@ static fcl_status head_bwd(fcl_ctx *ctx, const char *op, fcl_tensor *dx, fcl_ten
         (st = fcl_op_check_rows(ctx, op, "cos", cos, n, k)) ||
         (dx && (st = fcl_op_check_rows(ctx, op, "dx", dx, n, d))) ||
         (dw && (st = fcl_op_check_rows(ctx, op, "dW", dw, k, d))) ||
-        (ws && (st = w_stats_rows(ctx, op, ws, k, &rb, &q))))
+        (ws && (st = w_stats_rows(ctx, op, ws, k, &rb, &q))) ||
+        (rs && (st = fcl_op_check_rows(ctx, op, "row_stats", rs, n, 2))))
         goto fail;
-    const fcl_tensor *ins[6] = {logits, cos, x, w, labels, ws};
-    if ((st = fcl_op_check_grads_apart(ctx, op, "dx", dx, "dW", dw, ins, 6)))
+    const fcl_tensor *ins[7] = {logits, cos, x, w, labels, ws, rs};
+    if ((st = fcl_op_check_grads_apart(ctx, op, "dx", dx, "dW", dw, ins, 7)))
         goto fail;
     if (!dx && !dw)
         return FCL_OK;
@@ -339,7 +348,10 @@ static fcl_status head_bwd(fcl_ctx *ctx, const char *op, fcl_tensor *dx, fcl_ten
      * W; the softmax's row max and log-sum-exp (and SphereFace's d||x||); then in one pass
      * D = diag(ra) dcos diag(rb) (scale_rows_cols' matrix); dW in one GEMM with the
      * normalisation's backward as its epilogue, dx += l2norm_bwd_scaled(D W, x) */
-    if ((st = fcl_cos_inv_norms(ctx, x, n, d, &ra)) || (st = fcl_op_temp(ctx, &stats, n, 2, 0)) ||
+    int want_dxn = sphere && dx;
+    /* the forward's row statistics (row_stats) unless SphereFace's d||x|| needs the pass anyway */
+    const fcl_tensor *sp = rs && !want_dxn ? rs : &stats;
+    if ((st = fcl_cos_inv_norms(ctx, x, n, d, &ra)) || (sp == &stats && (st = fcl_op_temp(ctx, &stats, n, 2, 0))) ||
         (st = fcl_op_temp(ctx, &dd, n, k, 0)) || (!ws && (st = fcl_op_temp(ctx, &rb, k, 1, 0))) ||
         (!ws && (st = fcl_op_temp(ctx, &q, k, 1, 0))) ||
         (dw && (st = fcl_op_temp(ctx, &dt, fcl_op_div_up(k, mb) * mb, n, 0))))
@@ -347,14 +359,14 @@ static fcl_status head_bwd(fcl_ctx *ctx, const char *op, fcl_tensor *dx, fcl_ten
     if (sphere && ((st = fcl_op_temp(ctx, &xn, n, 1, 0)) || (dx && (st = fcl_op_temp(ctx, &dxn, n, 1, 0))) ||
                    (st = fcl_row_norm_fwd(ctx, &xn, x))))
         goto fail;
-    int want_dxn = sphere && dx;
     if ((!ws && (st = w_norms(ctx, &rb, &q, w, k, d))) ||
-        (st = FCL_OP_ROWS(ctx, &HEAD, "head_bwd_stats", n, OP_T(&stats), OP_T(want_dxn ? &dxn : NULL), OP_T(logits),
-                          OP_T(cos), OP_T(labels), OP_I(n), OP_I(k), OP_F(eps), OP_F(coef), OP_I(want_dxn),
-                          MARGIN_VALS(p, consts_of(p)))) ||
+        (sp == &stats &&
+         (st = FCL_OP_ROWS(ctx, &HEAD, "head_bwd_stats", n, OP_T(&stats), OP_T(want_dxn ? &dxn : NULL), OP_T(logits),
+                           OP_T(cos), OP_T(labels), OP_I(n), OP_I(k), OP_F(eps), OP_F(coef), OP_I(want_dxn),
+                           MARGIN_VALS(p, consts_of(p))))) ||
         (dw && (st = fcl_op_temp(ctx, &c, k, 1, 0))) ||
         (st = head_bwd_d(ctx, k,
-                         FCL_OP_VALS(OP_T(&dd), OP_T(dw ? &dt : NULL), OP_T(dw ? &c : NULL), OP_T(&stats), OP_T(logits),
+                         FCL_OP_VALS(OP_T(&dd), OP_T(dw ? &dt : NULL), OP_T(dw ? &c : NULL), OP_T(sp), OP_T(logits),
                                      OP_T(cos), OP_T(&ra), OP_T(&rb), OP_T(&q), OP_T(labels), OP_T(sphere ? &xn : NULL),
                                      OP_I(n), OP_I(k), OP_I(head_d_cw(ctx)), OP_I(dw != NULL), OP_F(p->s), OP_F(eps),
                                      OP_F(coef), MARGIN_VALS(p, consts_of(p))))))

@@ -106,10 +106,14 @@ fcl_status fcl_margin_head_bwd(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dw,
  * projection factors (the same, or 0 where the norm is clamped); the forward writes them, the
  * backward reads them instead of a pass over W (21.6 MB at 10,575 x 512), so they must come
  * from the forward on the same W, unchanged in between. dw_overwrite (backward): dw = the
- * gradient instead of dw += (no zero fill and no read of dw). */
+ * gradient instead of dw += (no zero fill and no read of dw). row_stats [N, 2] (may be NULL):
+ * the softmax's row max and log-sum-exp of the logits, written by the forward (on CPUs in its
+ * cross-entropy pass), read by the backward instead of a pass over the logits (except
+ * SphereFace's with dx, which needs that pass anyway); from the forward of the same logits. */
 typedef struct fcl_margin_head_opts {
     fcl_tensor *w_stats;
     int dw_overwrite;
+    fcl_tensor *row_stats;
 } fcl_margin_head_opts;
 fcl_status fcl_margin_head_fwd_opt(fcl_ctx *ctx, fcl_tensor *loss, fcl_tensor *logits, fcl_tensor *cos,
                                    const fcl_tensor *x, const fcl_tensor *w, const fcl_tensor *labels,
