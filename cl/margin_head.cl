@@ -20,15 +20,9 @@
 /* cs[i, j] = cs[i, j] ra[i] rb[j] (the GEMM's A B^T becomes the cosine matrix, results below
  * FLT_MIN stored as 0 as in scale_rows_cols) and z[i, j] = scale_i (j == y_i ? f(cs) : cs),
  * scale_i = s or xn[i] (SphereFace), as margin_fwd. */
-__kernel void head_fwd_epi(FCL_TENSOR(z), FCL_TENSOR(cs), FCL_CTENSOR(ra), FCL_CTENSOR(rb), FCL_CTENSOR(lab),
-                           FCL_CTENSOR(xn), const int n, const int k, const int cw, const float s, MARGIN_ARGS)
+inline void head_epi_span(__global float *zr, __global float *cr, __global const float *rr, const int y,
+                          const float a, const float scale, const int j0, const int j1, const margin_p *p)
 {
-    HEAD_CHUNK(i, j0, j1, n, k, cw);
-    MARGIN_INIT(p);
-    const int y = label_index(lab[lab_off + i], k);
-    const float a = ra[ra_off + i], scale = kind == MARGIN_SPHEREFACE ? xn[xn_off + i] : s;
-    __global float *cr = cs + cs_off + i * k, *zr = z + z_off + i * k;
-    __global const float *rr = rb + rb_off;
     int j = j0;
     for (; j + FCL_VEC <= j1; j += FCL_VEC) {
         VF v = VLOAD(0, cr + j) * a * VLOAD(0, rr + j);
@@ -45,8 +39,16 @@ __kernel void head_fwd_epi(FCL_TENSOR(z), FCL_TENSOR(cs), FCL_CTENSOR(ra), FCL_C
         for (j = j0; j < j1; j++) zr[j] = NAN;
     } else if (y >= j0 && y < j1) {
         float df;
-        zr[y] = scale * target_f(cr[y], &p, &df);
+        zr[y] = scale * target_f(cr[y], p, &df);
     }
+}
+__kernel void head_fwd_epi(FCL_TENSOR(z), FCL_TENSOR(cs), FCL_CTENSOR(ra), FCL_CTENSOR(rb), FCL_CTENSOR(lab),
+                           FCL_CTENSOR(xn), const int n, const int k, const int cw, const float s, MARGIN_ARGS)
+{
+    HEAD_CHUNK(i, j0, j1, n, k, cw);
+    MARGIN_INIT(p);
+    head_epi_span(z + z_off + i * k, cs + cs_off + i * k, rb + rb_off, label_index(lab[lab_off + i], k),
+                  ra[ra_off + i], kind == MARGIN_SPHEREFACE ? xn[xn_off + i] : s, j0, j1, &p);
 }
 
 /* The softmax gradient of row i: flush(coef (exp((z - m) - lse_m) - q)), q the label-smoothed
@@ -94,26 +96,38 @@ __kernel void head_bwd_stats(FCL_TENSOR(st), FCL_TENSOR(dxn), FCL_CTENSOR(z), FC
     dxn[dxn_off + i] = t + (gy * target_f(c[y], &p, &df) - softmax_grad(r[y], mx, lse_m, coef, off) * c[y]);
 }
 
-/* xent_fwd_rows (cl/loss.cl; the same float operations: the loss of the composed path) keeping the
- * softmax's row statistics for the backward as head_bwd_stats finds them: st[2 i] = max_j z_ij,
- * st[2 i + 1] = log sum_j exp(z_ij - max) (NaN for a bad label). CPU shape only (the margin.c
- * forward's w_stats path). Global: n. */
-__kernel void head_xent_rows(FCL_TENSOR(rl), FCL_CTENSOR(z), FCL_CTENSOR(lab), FCL_TENSOR(st), const int n,
-                             const int k, const float eps)
+/* xent_fwd_rows (cl/loss.cl; the same float operations: the loss of the composed path) of row i
+ * into rl[i], keeping (want_st) the softmax's row statistics for the backward as head_bwd_stats
+ * finds them: st[2 i] = max_j z_ij, st[2 i + 1] = log sum_j exp(z_ij - max) (NaN for a bad label). */
+inline void head_xent_row(__global float *rl, __global const float *r, const int c, __global float *st,
+                          const int want_st, const int k, const float eps)
 {
-    FCL_ITEM_OR_RETURN(i, n);
-    __global const float *r = z + z_off + i * k;
-    const int c = label_index(lab[lab_off + i], k);
     if (c < 0) {
-        rl[rl_off + i] = st[st_off + 2 * i] = st[st_off + 2 * i + 1] = NAN;
+        *rl = NAN;
+        if (want_st) st[0] = st[1] = NAN;
         return;
     }
     const float m = row_max(r, k);
     float below;
     const float lse_m = log(row_sum_exp(r, k, m, &below));
-    rl[rl_off + i] = (1.0f - eps) * (lse_m + (m - r[c])) + eps * (lse_m + below / (float)k);
-    st[st_off + 2 * i] = m;
-    st[st_off + 2 * i + 1] = lse_m;
+    *rl = (1.0f - eps) * (lse_m + (m - r[c])) + eps * (lse_m + below / (float)k);
+    if (want_st) st[0] = m, st[1] = lse_m;
+}
+
+/* The forward's epilogue (head_fwd_epi over the whole row) and cross-entropy (head_xent_row) of
+ * row i in one work-item: the row's logits (42 KB at 10,575 classes) are read back for the
+ * softmax from L2 instead of from memory by a second kernel. CPU shape only (margin.c). Global: n. */
+__kernel void head_fwd_rows(FCL_TENSOR(rl), FCL_TENSOR(z), FCL_TENSOR(cs), FCL_CTENSOR(ra), FCL_CTENSOR(rb),
+                            FCL_CTENSOR(lab), FCL_CTENSOR(xn), FCL_TENSOR(st), const int want_st, const int n,
+                            const int k, const float s, const float eps, MARGIN_ARGS)
+{
+    FCL_ITEM_OR_RETURN(i, n);
+    MARGIN_INIT(p);
+    const int y = label_index(lab[lab_off + i], k);
+    __global float *zr = z + z_off + i * k;
+    head_epi_span(zr, cs + cs_off + i * k, rb + rb_off, y, ra[ra_off + i],
+                  kind == MARGIN_SPHEREFACE ? xn[xn_off + i] : s, 0, k, &p);
+    head_xent_row(rl + rl_off + i, zr, y, st + st_off + 2 * i, want_st, k, eps);
 }
 
 /* head_bwd_dw's register block (the "loss" tuning family, host/runtime/tuning_table.c):

@@ -11,12 +11,14 @@
 
 /* test_ops_metric_loss's forced rows: the GPU-shaped row kernels (head_w_norms_wg, flat and tree
  * sums), gemm_wt for every product with odd blocks and split K, float2 vectors with odd
- * head_bwd_dw blocks (element-by-element tails: head_bwd_dw's scalar epilogue) */
+ * head_bwd_dw blocks (element-by-element tails: head_bwd_dw's scalar epilogue); and the CPU shape
+ * on every device (head_fwd_rows, the forward's fused rows, on oclgrind's and GPUs too) */
 static const char *const tunings[] = {"loss:-DFCL_ROW_WG=64",
                                       "loss:-DFCL_ROW_WG=256 -DFCL_USE_SG=0 -DHEAD_MB=4 -DHEAD_NV=1 -DHEAD_VW=16",
                                       "loss:-DFCL_ROW_WG=64;conv:-DCONV_LINEAR=4 -DCONV_MB=5 -DCONV_NV=3 "
                                       "-DCONV_VW=8 -DCONV_TM=3 -DCONV_TN=5 -DCONV_TW=8 -DCONV_WT_SPLIT=3",
-                                      "loss:-DFCL_VEC=2 -DHEAD_MB=5 -DHEAD_NV=3 -DHEAD_VW=4", NULL};
+                                      "loss:-DFCL_VEC=2 -DHEAD_MB=5 -DHEAD_NV=3 -DHEAD_VW=4",
+                                      "loss:-DFCL_ROW_WG=0", NULL};
 
 static const fcl_margin_params MARGINS[] = {
     {FCL_MARGIN_COSFACE, 64.0f, 0.35f, 0, 0.0f, 0.1f},
@@ -113,7 +115,7 @@ static void match_plain_body(void)
             check_head(ctx, &MARGINS[m], shapes[s].n, shapes[s].d, shapes[s].k, 40 + 10 * m + s, s == 0);
     h_ctx_free(ctx);
 }
-OC_TEST_TUNED(margin_opts, match_plain, tunings, 4, match_plain_body)
+OC_TEST_TUNED(margin_opts, match_plain, tunings, 5, match_plain_body)
 
 /* w_stats of the wrong shape, or overlapping a gradient: refused with a message naming it */
 Test(margin_opts, bad_w_stats_is_rejected)

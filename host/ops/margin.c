@@ -280,21 +280,32 @@ static fcl_status head_fwd(fcl_ctx *ctx, const char *op, fcl_tensor *loss, fcl_t
         goto fail;
     fcl_xent_params xp = {p->label_smoothing};
     /* cos = diag(ra) x W^T diag(rb) as fcl_cosine_sim_fwd, its scaling fused with the margin
-     * (cl/margin_head.cl head_fwd_epi), then the cross-entropy; with w_stats the weights' norms
+     * (cl/margin_head.cl head_epi_span), then the cross-entropy; with w_stats the weights' norms
      * by head_w_norms into them (the same float operations as l2norm_inv's, kept for the backward) */
+    const fcl_tensor *rbv = ws ? &srb : &rb;
     if ((st = fcl_cos_inv_norms(ctx, x, n, d, &ra)) ||
         (st = ws ? w_norms(ctx, &srb, &sq, w, k, d) : fcl_cos_inv_norms(ctx, w, k, d, &rb)) ||
-        (st = fcl_op_gemm(ctx, cos, x, 0, w, 1, n, k, d, 0.0f)) ||
-        (st = HEAD_CHUNKED(ctx, "head_fwd_epi", n, k, OP_T(logits), OP_T(cos), OP_T(&ra), OP_T(ws ? &srb : &rb),
-                           OP_T(labels), OP_T(sphere ? &xn : NULL), OP_I(n), OP_I(k), OP_I(head_cw(ctx)), OP_F(p->s),
-                           MARGIN_VALS(p, consts_of(p)))))
+        (st = fcl_op_gemm(ctx, cos, x, 0, w, 1, n, k, d, 0.0f)))
         goto fail;
-    /* the cross-entropy; with row_stats its row max and log-sum-exp kept for the backward: on CPUs in
-     * the same pass (head_xent_rows: the loss unchanged), the GPU-shaped rows as head_bwd_stats */
-    if (rs && fcl_tuning_int(ctx, FCL_T_LOSS_ROW_WG) <= 0)
-        st = FCL_OP_ROWS_SUM(ctx, &HEAD, "head_xent_rows", loss, NULL, n, (float)(1.0 / (double)n), OP_T(logits),
-                             OP_T(labels), OP_T(rs), OP_I(n), OP_I(k), OP_F(p->label_smoothing));
-    else if (!(st = fcl_softmax_xent_fwd(ctx, loss, NULL, logits, labels, &xp)) && rs)
+    /* On CPUs the epilogue and the cross-entropy of a row in one work-item (head_fwd_rows: the
+     * same float operations as head_fwd_epi + xent_fwd_rows; with row_stats also the row max and
+     * log-sum-exp for the backward); the GPU-shaped rows: head_fwd_epi in chunks, then the
+     * cross-entropy (and head_bwd_stats for row_stats). Zen 3, loaded, perf record of `bench ops
+     * --filter "s64 m0.5"` (ArcFace, 4 shapes), these kernels' samples over the forward gemm_wt's,
+     * 3 alternating rounds: epi + xent 0.106 / 0.107 / 0.109 -> fused 0.095 / 0.087 / 0.090. */
+    if (fcl_tuning_int(ctx, FCL_T_LOSS_ROW_WG) <= 0) {
+        st = FCL_OP_ROWS_SUM(ctx, &HEAD, "head_fwd_rows", loss, NULL, n, (float)(1.0 / (double)n), OP_T(logits),
+                             OP_T(cos), OP_T(&ra), OP_T(rbv), OP_T(labels), OP_T(sphere ? &xn : NULL), OP_T(rs),
+                             OP_I(rs != NULL), OP_I(n), OP_I(k), OP_F(p->s), OP_F(p->label_smoothing),
+                             MARGIN_VALS(p, consts_of(p)));
+        goto fail;
+    }
+    if ((st = HEAD_CHUNKED(ctx, "head_fwd_epi", n, k, OP_T(logits), OP_T(cos), OP_T(&ra), OP_T(rbv), OP_T(labels),
+                           OP_T(sphere ? &xn : NULL), OP_I(n), OP_I(k), OP_I(head_cw(ctx)), OP_F(p->s),
+                           MARGIN_VALS(p, consts_of(p)))) ||
+        (st = fcl_softmax_xent_fwd(ctx, loss, NULL, logits, labels, &xp)))
+        goto fail;
+    if (rs)
         st = FCL_OP_ROWS(ctx, &HEAD, "head_bwd_stats", n, OP_T(rs), OP_T(NULL), OP_T(logits), OP_T(cos), OP_T(labels),
                          OP_I(n), OP_I(k), OP_F(p->label_smoothing), OP_F(0.0f), OP_I(0), MARGIN_VALS(p, consts_of(p)));
 fail:
