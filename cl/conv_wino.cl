@@ -201,6 +201,24 @@ inline void wino_out_part(float16 r, const int n, __global float *o, __global co
     if (n & 1) WINO_STORE1(o, ro, r.s0);
 }
 
+/* The 2x2 outputs y[i][j] (lanes = tiles tx0 .. tx0 + 7) of row ty of tiles stored by WINO_STORE:
+ * the first nt tiles, clipped at the plane's edge (F(2x2, 3x3) and cl/conv_wino_s2.cl) */
+__attribute__((always_inline)) inline void wino_store2x2(__global float *op, __global const float *rp, const int OH, const int OW, float8 y[2][2],
+                                                          const float bs, const int accumulate, const int act, const int has_res,
+                                                          const int ty, const int tx0, const int nt)
+{
+    const int ox = 2 * tx0;
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+        if (2 * ty + i >= OH) break;
+        __global float *o = op + (2 * ty + i) * OW + ox;
+        __global const float *ro = rp + (2 * ty + i) * OW + ox;
+        const float16 r = shuffle2(y[i][0], y[i][1], (uint16)(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15));
+        if (nt == WINO_VL && ox + 2 * WINO_VL <= OW) WINO_STORE(float16, 16, o, ro, r);
+        else wino_out_part(r, min(2 * nt, OW - ox), o, ro, bs, accumulate, act, has_res);
+    }
+}
+
 inline void wino_output_vec2(__global float *op, __global const float *rp, const int OH, const int OW,
                              __global const float *mp, const int m_g, const float bs, const int accumulate,
                              const int act, const int has_res, const int ty, const int tx0, const int nt)
@@ -224,16 +242,7 @@ inline void wino_output_vec2(__global float *op, __global const float *rp, const
     y[0][1] = a01 - a02 - a03;
     y[1][0] = a10 + a11 + a12;
     y[1][1] = a11 - a12 - a13;
-    const int ox = 2 * tx0;
-#pragma unroll
-    for (int i = 0; i < 2; i++) {
-        if (2 * ty + i >= OH) break;
-        __global float *o = op + (2 * ty + i) * OW + ox;
-        __global const float *ro = rp + (2 * ty + i) * OW + ox;
-        const float16 r = shuffle2(y[i][0], y[i][1], (uint16)(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15));
-        if (nt == WINO_VL && ox + 2 * WINO_VL <= OW) WINO_STORE(float16, 16, o, ro, r);
-        else wino_out_part(r, min(2 * nt, OW - ox), o, ro, bs, accumulate, act, has_res);
-    }
+    wino_store2x2(op, rp, OH, OW, y, bs, accumulate, act, has_res, ty, tx0, nt);
 }
 
 /* ---- F(4x4, 3x3) ---- */
@@ -429,7 +438,8 @@ __kernel void wino_input(__global float *restrict v, const int v_ld, const int v
  * has_res, a residual shaped like out: fcl_conv2d_fwd_res). One work-item per channel of
  * an image; F(2x2, 3x3) reads M WINO_VL tiles at a time (up to WINO_VL - 1 floats past the
  * last plane's last column: conv_wino.c allocates them); maps of at most 4 tiles a row:
- * conv_wino_cols.cl. Global: (C, nimg). */
+ * conv_wino_cols.cl. mt 1: M is 4 planes y[2 i + j] of 2x2 outputs already summed (cl/conv_wino_s2.cl's
+ * wino_s2_gemm), only interleaved here. Global: (C, nimg). */
 __kernel void wino_output(__global float *restrict out, const int out_off, const int C, const int OH, const int OW,
                           __global const float *restrict m, const int m_ld, const int m_g,
                           __global const float *bias, const int bias_off, const int has_bias, const int accumulate,
@@ -445,8 +455,18 @@ __kernel void wino_output(__global float *restrict out, const int out_off, const
         __global const float *mp = m + c * m_ld + (img * TH + ty) * TW;
         for (int tx0 = 0; tx0 < TW; tx0 += WINO_VL) {
             const int nt = min(WINO_VL, TW - tx0);
-            if (mt == 4) wino_output_vec4(op, rp, OH, OW, mp + tx0, m_g, bs, accumulate, act, has_res, ty, tx0, nt);
-            else wino_output_vec2(op, rp, OH, OW, mp + tx0, m_g, bs, accumulate, act, has_res, ty, tx0, nt);
+            if (mt == 4) {
+                wino_output_vec4(op, rp, OH, OW, mp + tx0, m_g, bs, accumulate, act, has_res, ty, tx0, nt);
+            } else if (mt == 1) { /* the 4 planes hold the 2x2 outputs' sums already */
+                float8 y[2][2];
+                y[0][0] = vload8(0, mp + tx0);
+                y[0][1] = vload8(0, mp + tx0 + m_g);
+                y[1][0] = vload8(0, mp + tx0 + 2 * m_g);
+                y[1][1] = vload8(0, mp + tx0 + 3 * m_g);
+                wino_store2x2(op, rp, OH, OW, y, bs, accumulate, act, has_res, ty, tx0, nt);
+            } else {
+                wino_output_vec2(op, rp, OH, OW, mp + tx0, m_g, bs, accumulate, act, has_res, ty, tx0, nt);
+            }
         }
     }
 }

@@ -49,6 +49,7 @@ static const conv_shape cases[] = {
     {"winograd 3x3 pad 1, 13x7", CP(2, 5, 13, 7, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1, FCL_CONV_WINOGRAD), 1},
     {"winograd 9 -> 12, 7x9", CP(3, 9, 7, 9, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1, FCL_CONV_WINOGRAD), 0},
     {"winograd pad 0x2, 18x34", CP(1, 4, 18, 34, 3, 3, 3, 1, 1, 0, 2, 1, 1, 1, FCL_CONV_WINOGRAD), 1},
+    {"winograd 3x3 stride 2, 13x35, 10 -> 14", CP(3, 10, 13, 35, 14, 3, 3, 2, 2, 1, 1, 1, 1, 1, FCL_CONV_WINOGRAD), 1},
     {"implicit 3x3 stride 2, 11 -> 19", CP(3, 11, 13, 9, 19, 3, 3, 2, 2, 1, 1, 1, 1, 1, FCL_CONV_IMPLICIT), 1},
     {"implicit 7x7 stride 2 pad 3 (stem)", CP(2, 3, 17, 15, 8, 7, 7, 2, 2, 3, 3, 1, 1, 1, FCL_CONV_IMPLICIT), 0},
 };

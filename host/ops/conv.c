@@ -74,10 +74,10 @@ fcl_status fcl_conv2d_check(const fcl_conv2d_params *p, int *oh, int *ow, fcl_er
                            "(got %dx%d, stride %dx%d, pad %dx%d)", p->kh, p->kw, p->stride_h, p->stride_w,
                            p->pad_h, p->pad_w);
         break;
-    case FCL_CONV_WINOGRAD:
-        if (!fcl_conv_wino_applies(p))
+    case FCL_CONV_WINOGRAD: /* stride 2: the forward only (the gradients on the GEMMs) */
+        if (!fcl_conv_wino_applies(p) && !fcl_conv_wino_s2_applies(p))
             return FCL_ERR(err, FCL_ERR_INVALID_ARG, "conv2d: algo winograd needs a dense (groups 1) 3x3 kernel, "
-                           "stride 1, dilation 1 and padding 0..2 (got %dx%d, groups %d, stride %dx%d, dilation "
+                           "stride 1 or 2x2, dilation 1 and padding 0..2 (got %dx%d, groups %d, stride %dx%d, dilation "
                            "%dx%d, pad %dx%d)", p->kh, p->kw, p->groups, p->stride_h, p->stride_w, p->dil_h,
                            p->dil_w, p->pad_h, p->pad_w);
         break;
@@ -117,7 +117,9 @@ fcl_conv2d_algo fcl_conv2d_algo_in(fcl_ctx *ctx, const fcl_conv2d_params *p, int
     if (weight_grad == 1) /* as conv_bwd */
         return ok && fcl_conv_wgrad_use(ctx, &t, p) ? FCL_CONV_WINOGRAD
                                                     : a == FCL_CONV_WINOGRAD || a == FCL_CONV_IMPLICIT ? FCL_CONV_GEMM : a;
+    if (ok && !weight_grad && fcl_conv_wino_s2_use(&t, p)) return FCL_CONV_WINOGRAD; /* as fcl_conv2d_fwd_res */
     if (ok && fcl_conv_implicit_use(ctx, &t, p, weight_grad == 2 ? FCL_CIM_DATA : FCL_CIM_FWD)) return FCL_CONV_IMPLICIT;
+    if (a == FCL_CONV_WINOGRAD && fcl_conv_wino_s2_applies(p)) return FCL_CONV_GEMM; /* its data gradient */
     return ok && fcl_conv_wino_use(&t, p) ? FCL_CONV_WINOGRAD : a == FCL_CONV_IMPLICIT ? FCL_CONV_GEMM : a;
 }
 
@@ -364,7 +366,7 @@ fcl_status fcl_conv2d_fwd_res(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, 
     const int dw = fcl_conv2d_algo_of(p0) == FCL_CONV_DEPTHWISE;
     fcl_conv2d_params q = *p0; /* with r, paths that do not add it run without the activation */
     const fcl_conv2d_params *p = &q;
-    path = fcl_conv_wino_use(&t, p) ? FWD_WINO : fcl_conv_implicit_use(ctx, &t, p, FCL_CIM_FWD) ? FWD_IMPLICIT
+    path = fcl_conv_wino_use(&t, p) || fcl_conv_wino_s2_use(&t, p) ? FWD_WINO : fcl_conv_implicit_use(ctx, &t, p, FCL_CIM_FWD) ? FWD_IMPLICIT
            : t.gpu && dw ? FWD_GPU_DW : t.gpu ? FWD_GPU : dw ? FWD_DW : FWD_GEMM;
     if (r && !FUSES_ADD[path]) q.out_act = FCL_CONV_ACT_NONE;
     if (path == FWD_WINO)

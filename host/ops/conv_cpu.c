@@ -29,6 +29,7 @@ fcl_status fcl_conv_tune_get(fcl_ctx *ctx, fcl_conv_tune *t)
     t->col_kb = T(COL_KB);
     t->gpu = T(GPU);
     t->wino = T(WINO);
+    t->wino_s2 = T(WINO_S2);
     t->bpanel = T(BPANEL);
     t->wg_nn = T(WG_NN);
     t->nt_kb = T(NT_KB);

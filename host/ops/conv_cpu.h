@@ -18,6 +18,7 @@ typedef struct fcl_conv_tune {
     int col_kb;            /* im2col buffer budget (KiB): images are processed in chunks that fit */
     int gpu;               /* CONV_GPU 1: the GPU-shaped kernels of host/ops/conv_gpu.c instead */
     int wino;              /* CONV_WINO 1: Winograd (host/ops/conv_wino.c) where it applies, automatically */
+    int wino_s2;           /* CONV_WINO_S2 1: the stride-2 Winograd forward (host/ops/conv_wino.c), automatically */
     int bpanel;            /* CONV_BPANEL 1: built right operands of conv_gemm_nn in column panels */
     int wg_nn;             /* CONV_WG_NN: weight gradient on conv_gemm_nn up to this many pixels */
     int b1x1;              /* CONV_B1X1: 1x1 convs read x / dy in place from this P on (0: never) */

@@ -1,4 +1,4 @@
-/* host/ops/conv_wino.c: Winograd F(2x2, 3x3) and F(4x4, 3x3) launchers (cl/conv_wino.cl transforms around cl/conv.cl's batched GEMM). */
+/* host/ops/conv_wino.c: Winograd F(2x2, 3x3), F(4x4, 3x3) and the stride-2 form launchers (cl/conv_wino.cl, conv_wino_s2.cl transforms around cl/conv.cl's batched GEMM). */
 #include <limits.h>
 
 #include "ops/conv_wino.h"
@@ -6,6 +6,9 @@
 /* The transforms (tiles: conv_wino.cl, of small maps: conv_wino_cols.cl, weights: conv_wino_weights.cl); the GEMM
  * is conv.cl's (through conv_cpu.h). */
 static const fcl_op_src WINO = {"conv_act.cl+conv_wino.cl+conv_wino_cols.cl+conv_wino_weights.cl", FCL_TF_CONV};
+/* The stride-2 form's transforms (cl/conv_wino_s2.cl, on conv_wino.cl's stores and conv_wino_weights.cl's panels) */
+static const fcl_op_src WINO_S2 = {"conv_act.cl+conv_common.cl+conv.cl+conv_wino.cl+conv_wino_cols.cl+conv_wino_weights.cl+"
+                                   "conv_wino_s2.cl", FCL_TF_CONV};
 
 int fcl_conv_wino_applies(const fcl_conv2d_params *p)
 {
@@ -27,8 +30,29 @@ enum { WINO_MIN_C = 16 };
 
 int fcl_conv_wino_use(const fcl_conv_tune *t, const fcl_conv2d_params *p)
 {
-    return p->algo == FCL_CONV_WINOGRAD || (p->algo == FCL_CONV_AUTO && t->wino && !t->gpu && fcl_conv_wino_applies(p) &&
-                                            p->cin >= WINO_MIN_C && p->cout >= WINO_MIN_C);
+    return (p->algo == FCL_CONV_WINOGRAD && fcl_conv_wino_applies(p)) ||
+           (p->algo == FCL_CONV_AUTO && t->wino && !t->gpu && fcl_conv_wino_applies(p) && p->cin >= WINO_MIN_C &&
+            p->cout >= WINO_MIN_C);
+}
+
+int fcl_conv_wino_s2_applies(const fcl_conv2d_params *p)
+{
+    return p->groups == 1 && p->kh == 3 && p->kw == 3 && p->stride_h == 2 && p->stride_w == 2 && p->dil_h == 1 &&
+           p->dil_w == 1 && p->pad_h >= 0 && p->pad_h <= 2 && p->pad_w >= 0 && p->pad_w <= 2;
+}
+
+/* The automatic choice takes the stride-2 form (CONV_WINO_S2 1) on outputs of at least WINO_S2_MIN
+ * square: ResNet-18's layer2.0 (14x14 out) gains ~5-10% CPU, layer3.0 (7x7) is level and layer4.0
+ * (4x4) ~1.46x slower (its 25 transformed filter planes cost more than the GEMMs save; measured:
+ * host/runtime/tuning_table.c CONV_WINO_S2). */
+enum { WINO_S2_MIN = 8 };
+
+int fcl_conv_wino_s2_use(const fcl_conv_tune *t, const fcl_conv2d_params *p)
+{
+    if (!fcl_conv_wino_s2_applies(p)) return 0;
+    const int oh = fcl_conv2d_out_size(p->h, 3, 2, p->pad_h, 1), ow = fcl_conv2d_out_size(p->w, 3, 2, p->pad_w, 1);
+    return p->algo == FCL_CONV_WINOGRAD || (p->algo == FCL_CONV_AUTO && t->wino_s2 && !t->gpu && p->cin >= WINO_MIN_C &&
+                                            p->cout >= WINO_MIN_C && oh >= WINO_S2_MIN && ow >= WINO_S2_MIN);
 }
 
 /* The tile: m x m outputs from an (m + 2) x (m + 2) input tile, (m + 2)^2 transform planes.
@@ -70,7 +94,9 @@ static fcl_status weights(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_tensor
         return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "conv2d winograd: the transformed weights (%zu floats) exceed 32-bit "
                        "indexing", floats);
     if (!*packed && (st = fcl_pool_alloc(ctx, floats * sizeof(float), packed, cap))) return st; /* else prep's */
-    if ((st = fcl_conv_start(ctx, &WINO, a == 6 ? "wino_weights4" : "wino_weights2", &x))) return st;
+    if ((st = fcl_conv_start(ctx, a == 5 ? &WINO_S2 : &WINO,
+                             a == 6 ? "wino_weights4" : a == 5 ? "wino_s2_weights" : "wino_weights2", &x)))
+        return st;
     fcl_op_arg_m(&x, *packed); fcl_op_arg_t(&x, w);
     fcl_op_arg_i(&x, p->cout); fcl_op_arg_i(&x, p->cin); fcl_op_arg_i(&x, flip); fcl_op_arg_i(&x, nmb);
     return fcl_conv_launch(t, &x, 1, (size_t)nmb, 1, 1, 0);
@@ -85,56 +111,72 @@ static fcl_status weights(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_tensor
  * 19.7-21.5 / 20.0-20.4 (the output transform's device ms 2.4-3.1 -> 1.8-2.6), 512x4^2
  * 22.9-28.4 / 22.0-29.0 -> 20.3-20.8 / 19.8-23.7; F(4x4) on 7x7 (wino_input's 8 lanes held 2
  * tiles) input transform 5.6-6.8 -> 1.7-1.8 ms. */
-enum { SKEW = 16, VL = 8, COLS_BLOCKS = 4 /* WINO_COLS_BLOCKS */ };
+enum { SKEW = 16, VL = 8, COLS_BLOCKS = 4 /* WINO_COLS_BLOCKS */, S2_CB = 4 /* WINO_S2_CB */ };
 
 /* One Winograd convolution: out [n][M][OH][OW] (+)= conv3x3(in [n][K][H][W]) with padding ph x pw
- * (OH = H + 2 ph - 2, OW likewise). */
+ * (stride 1: OH = H + 2 ph - 2, OW likewise; stride 2 (s2): OH = (H + 2 ph - 3) / 2 + 1). */
 typedef struct wino_geom {
     int n, K, H, W, M, OH, OW, ph, pw;
 } wino_geom;
 
-/* Per chunk of images: V = input tiles transformed ([np][K][ld], np = (mt + 2)^2 planes), M[xi] =
+/* Per chunk of images: V = input tiles transformed ([np][K][ld], np = (mt + 2)^2 planes; s2: 25 of
+ * cl/conv_wino_s2.cl's 5x5 tiles at input stride 4 for mt = 2, in column panels, and the GEMMs
+ * fused with A^T . A's sums into 4 planes of M instead of 25), M[xi] =
  * U[xi] * V[xi] (np GEMMs, [np][M][ld]), out (+)= their output transform (+ bias); act: the
  * forward's fused activation (fcl_conv2d_params.out_act, 0 with accumulate), after the residual
  * res (NULL: none) is added. */
 static fcl_status run(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *out, const fcl_tensor *in,
                       const fcl_tensor *bias, const fcl_tensor *res, cl_mem packed, const wino_geom *g, int mt,
-                      int accumulate, int act)
+                      int accumulate, int act, int s2)
 {
     fcl_status st;
     fcl_conv_ws v = {NULL, 0}, m = {NULL, 0};
-    const int np = (mt + 2) * (mt + 2), TH = (g->OH + mt - 1) / mt, TW = (g->OW + mt - 1) / mt, T = TH * TW;
-    const int chunk = fcl_conv_plan_chunk(t, (size_t)np * (g->K + g->M), T, g->n);
+    const fcl_op_src *src = s2 ? &WINO_S2 : &WINO;
+    const int np = s2 ? 25 : (mt + 2) * (mt + 2), TH = (g->OH + mt - 1) / mt, TW = (g->OW + mt - 1) / mt, T = TH * TW;
+    const int mp = s2 ? 4 : np; /* M's planes (s2: folded into 4 by wino_s2_gemm) */
+    const int chunk = fcl_conv_plan_chunk(t, (size_t)np * g->K + (size_t)mp * g->M, T, g->n);
     /* + room for the planes' skew ((np - 1) * SKEW floats) and M's last vector, in rows of at least nb floats */
     const size_t skew_rows = fcl_op_div_up((size_t)(np - 1) * SKEW + VL, (size_t)t->nb);
     if ((st = fcl_conv_ws_alloc(ctx, t, (size_t)np * g->K + skew_rows, chunk, T, &v))) goto fail;
-    if ((st = fcl_conv_ws_alloc(ctx, t, (size_t)np * g->M + skew_rows, chunk, T, &m))) goto fail;
+    if ((st = fcl_conv_ws_alloc(ctx, t, (size_t)mp * g->M + skew_rows, chunk, T, &m))) goto fail;
     for (int i0 = 0; i0 < g->n; i0 += chunk) {
         int cnt = g->n - i0 < chunk ? g->n - i0 : chunk, ld = fcl_conv_col_ld(t, cnt, T);
         fcl_op_args a;
-        const int vg = g->K * ld + SKEW, mg = g->M * ld + SKEW, cols = TW <= VL / 2;
-        if ((st = fcl_conv_start(ctx, &WINO, !cols ? "wino_input" : mt == 4 ? "wino_input_cols4" : "wino_input_cols2", &a)))
+        const int vg = g->K * ld + SKEW, mg = g->M * ld + SKEW, cols = !s2 && TW <= VL / 2;
+        const char *input = s2 ? "wino_s2_input" : !cols ? "wino_input" : mt == 4 ? "wino_input_cols4" : "wino_input_cols2";
+        if ((st = fcl_conv_start(ctx, src, input, &a)))
             goto fail;
         fcl_op_arg_m(&a, v.buf); fcl_op_arg_i(&a, ld); fcl_op_arg_i(&a, vg);
         fcl_op_arg_m(&a, in->buf); fcl_op_arg_i(&a, (int)in->offset + i0 * g->K * g->H * g->W);
-        if (!cols) {
+        if (!cols && !s2) {
             fcl_op_arg_i(&a, (int)in->offset); fcl_op_arg_i(&a, (int)(in->offset + fcl_tensor_numel(in)));
         }
         fcl_op_arg_i(&a, g->K); fcl_op_arg_i(&a, g->H); fcl_op_arg_i(&a, g->W);
         fcl_op_arg_i(&a, g->ph); fcl_op_arg_i(&a, g->pw);
         fcl_op_arg_i(&a, TH); fcl_op_arg_i(&a, TW); fcl_op_arg_i(&a, cnt);
-        if (!cols) fcl_op_arg_i(&a, mt);
-        if ((st = fcl_conv_launch(t, &a, 2, (size_t)g->K, cols ? fcl_op_div_up((size_t)cnt * T, VL * COLS_BLOCKS) : (size_t)cnt, 1,
-                                  0)))
+        if (!cols && !s2) fcl_op_arg_i(&a, mt);
+        if (s2) st = fcl_conv_launch(t, &a, 2, fcl_op_div_up((size_t)g->K, S2_CB), (size_t)(ld / t->nb), 1, 0);
+        else st = fcl_conv_launch(t, &a, 2, (size_t)g->K, cols ? fcl_op_div_up((size_t)cnt * T, VL * COLS_BLOCKS) : (size_t)cnt,
+                                  1, 0);
+        if (st)
             goto fail;
 
-        fcl_conv_operand bv = fcl_conv_ws_operand(&v, g->K, ld, T), cm = fcl_conv_ws_operand(&m, g->M, ld, T);
-        bv.g = vg;
-        cm.g = mg;
-        if ((st = fcl_conv_gemm_nn(ctx, t, np, g->M, g->K, T, cnt * T, packed, &bv, &cm, NULL, 0))) goto fail;
+        if (s2) { /* V in column panels (b_contig 2); M's 25 planes folded into 4 as the GEMMs go */
+            if ((st = fcl_conv_start(ctx, src, "wino_s2_gemm", &a))) goto fail;
+            const size_t nmb = fcl_op_div_up((size_t)g->M, (size_t)t->mb);
+            fcl_op_arg_m(&a, m.buf); fcl_op_arg_i(&a, ld); fcl_op_arg_i(&a, mg);
+            fcl_op_arg_i(&a, g->M); fcl_op_arg_i(&a, cnt * T);
+            fcl_op_arg_m(&a, packed); fcl_op_arg_i(&a, (int)nmb);
+            fcl_op_arg_m(&a, v.buf); fcl_op_arg_i(&a, vg); fcl_op_arg_i(&a, g->K);
+            if ((st = fcl_conv_launch(t, &a, 2, nmb, (size_t)(ld / t->nb), 1, 0))) goto fail;
+        } else {
+            fcl_conv_operand bv = fcl_conv_ws_operand(&v, g->K, ld, T), cm = fcl_conv_ws_operand(&m, g->M, ld, T);
+            bv.g = vg;
+            cm.g = mg;
+            if ((st = fcl_conv_gemm_nn(ctx, t, np, g->M, g->K, T, cnt * T, packed, &bv, &cm, NULL, 0))) goto fail;
+        }
 
-        if ((st = fcl_conv_start(ctx, &WINO, !cols ? "wino_output" : mt == 4 ? "wino_output_cols4" : "wino_output_cols2",
-                                 &a)))
+        if ((st = fcl_conv_start(ctx, src, !cols ? "wino_output" : mt == 4 ? "wino_output_cols4" : "wino_output_cols2", &a)))
             goto fail;
         fcl_op_arg_m(&a, out->buf); fcl_op_arg_i(&a, (int)out->offset + i0 * g->M * g->OH * g->OW);
         fcl_op_arg_i(&a, g->M); fcl_op_arg_i(&a, g->OH); fcl_op_arg_i(&a, g->OW);
@@ -147,7 +189,7 @@ static fcl_status run(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *out, con
         fcl_op_arg_i(&a, res ? (int)res->offset + i0 * g->M * g->OH * g->OW : 0);
         fcl_op_arg_i(&a, res != NULL);
         fcl_op_arg_i(&a, TH); fcl_op_arg_i(&a, TW); fcl_op_arg_i(&a, cnt);
-        if (!cols) fcl_op_arg_i(&a, mt);
+        if (!cols) fcl_op_arg_i(&a, s2 ? 1 : mt); /* s2: wino_s2_gemm's 4 planes of sums */
         if ((st = fcl_conv_launch(t, &a, 2, (size_t)g->M, cols ? fcl_op_div_up((size_t)cnt * T, VL * COLS_BLOCKS) : (size_t)cnt,
                                   1, 0)))
             goto fail;
@@ -168,14 +210,15 @@ static fcl_status wino(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *out, co
     cl_mem packed = NULL, kept = NULL;
     size_t cap = 0;
     int fill = 1;
-    const int mt = tile_of(t, p, g->OH, g->OW), a = mt + 2, nmb = (g->M + t->mb - 1) / t->mb;
+    const int s2 = p->stride_h == 2, mt = s2 ? 2 : tile_of(t, p, g->OH, g->OW), a = s2 ? 5 : mt + 2;
+    const int nmb = (g->M + t->mb - 1) / t->mb;
     const size_t bytes = (size_t)a * a * nmb * t->mb * g->K * sizeof(float);
     fcl_status st = fcl_conv_prep_get(ctx, flip ? NULL : prep, FCL_CONV_PREP_WINO, (long long)a << 32 | t->mb, bytes,
                                       &kept, &fill);
     packed = kept;
     if (!st && fill && !(st = weights(ctx, t, w, p, flip, a, &packed, &cap)) && kept)
         fcl_conv_prep_done(prep, FCL_CONV_PREP_WINO);
-    if (!st) st = run(ctx, t, out, in, bias, res, packed, g, mt, flip, flip ? 0 : p->out_act);
+    if (!st) st = run(ctx, t, out, in, bias, res, packed, g, mt, flip, flip ? 0 : p->out_act, s2);
     if (packed && !kept) fcl_pool_free(ctx, packed, cap);
     return st;
 }

@@ -1,4 +1,4 @@
-/* host/ops/conv_wino.h: Winograd F(2x2, 3x3) and F(4x4, 3x3) for dense 3x3 stride-1 convolutions, forward and data gradient (internal). */
+/* host/ops/conv_wino.h: Winograd F(2x2, 3x3) and F(4x4, 3x3) for dense 3x3 stride-1 convolutions (forward, data gradient) and the stride-2 form (forward) (internal). */
 #ifndef FACECL_OPS_CONV_WINO_H
 #define FACECL_OPS_CONV_WINO_H
 
@@ -15,9 +15,17 @@ int fcl_conv_wino_applies(const fcl_conv2d_params *p);
  * or 2 and the CPU-shaped kernels (CONV_GPU 0). */
 int fcl_conv_wino_use(const fcl_conv_tune *t, const fcl_conv2d_params *p);
 
+/* 1 when p is a dense 3x3 convolution with stride 2 (both axes), dilation 1 and padding 0..2:
+ * the shapes fcl_conv_wino_fwd also computes, by cl/conv_wino_s2.cl's form (forward only). */
+int fcl_conv_wino_s2_applies(const fcl_conv2d_params *p);
+
+/* 1 when the forward of p goes through the stride-2 form: applying, and forced (p->algo) or
+ * automatic with 16 or more channels in and out, the tuning's CONV_WINO_S2 1 and CONV_GPU 0. */
+int fcl_conv_wino_s2_use(const fcl_conv_tune *t, const fcl_conv2d_params *p);
+
 /* y = act(conv(x, w) + b + r) (b, r may be NULL; act: p->out_act; the bias, r and act applied in
  * the output transform), shapes of fcl_conv2d_fwd (r shaped like y: fcl_conv2d_fwd_res), p
- * checked and applying; oh x ow the output size. Chunks of images keep the transformed tiles
+ * checked and applying (fcl_conv_wino_applies or _s2_applies); oh x ow the output size. Chunks of images keep the transformed tiles
  * within t's CONV_COL_KB budget. prep (may be NULL): the transformed filters are kept there
  * across calls (host/ops/conv_prep.h). */
 fcl_status fcl_conv_wino_fwd(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *y, const fcl_tensor *x,

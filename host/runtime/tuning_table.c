@@ -380,6 +380,28 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * Other columns 0 (unmeasured). */
     [FCL_T_CONV_WT_SPLIT] = {FCL_TF_CONV, "CONV_WT_SPLIT", 0, 16, 0, 0, 1024, 0,
                              "dx = D W of linear layers / margin heads on gemm_wt: 0 a launch per slice, G: G slice groups in one launch + a sum"},
+    /* CONV_WINO_S2 1: the forward of dense 3x3 stride-2 convolutions through the additions-only
+     * stride-2 Winograd form (cl/conv_wino_s2.cl: 25 planes per 2x2 outputs, the GEMMs 1.44x fewer
+     * flops than im2col's, fused with the output transform's sums) where the algorithm is automatic,
+     * 16 or more channels go in and out and the output is at least 8x8 (WINO_S2_MIN, host/ops/
+     * conv_wino.c); 0 im2col + conv_gemm_nn. Forcing Winograd takes it on any device. CPU256 1:
+     * Zen 3, loaded (2 cores shared by 3), `FACECL_NO_TUNE=1 facecl bench ops --filter k3s2 --reps 9`,
+     * 0 vs 1 alternating, fwd process CPU ms of ResNet-18 @112 b32 layer2.0 (64x28^2 -> 128x14^2):
+     * 13.4-15.3 / 12.7-13.9 (4 pairs, lower in 3), 12.9-23.1 / 11.5-17.1 (6 pairs, lower in 4,
+     * medians 15.2 -> 14.2), 13.2-18.0 / 14.6-18.4 (3 pairs, lower in 0; a busier minute). The
+     * steadier measure, `perf record` of the row's 3 directions with the fwd kernels' samples over
+     * the unchanged backward kernels' of the same process: 1 vs 0 0.81, 0.95, 1.07 (over
+     * cim_wgrad), 0.85, 0.95 (over cim_* + col2im): ~8% less CPU for the forward, not the 1.44x
+     * fewer GEMM flops: wino_s2_gemm runs ~1.2x conv_gemm_nn's samples per flop (its 25 planes of
+     * U, 800 KiB at 64 -> 128, stream from L3 for every column block where im2col's 295 KiB of W
+     * stay in L2) and the input transform's gathers cost ~2x im2col_panel. `bench net --model
+     * resnet18` 3 alternating pairs train 66.9 / 64.4 / 57.7 -> 69.3 / 71.4 / 52.8 img/s, infer
+     * 224.6 / 226.0 / 186.1 -> 244.8 / 233.5 / 209.4. layer3.0 (7x7 out) level (samples 1.30 vs
+     * 1.34), layer4.0 (4x4 out: the 25-plane weight transform, 2x2-tile maps) ~1.46x slower: hence
+     * the 8x8. Largest relative error vs the double reference (tests/test_ops_conv.c) 9e-7, as the
+     * GEMM's. Other columns 0 (unmeasured). */
+    [FCL_T_CONV_WINO_S2] = {FCL_TF_CONV, "CONV_WINO_S2", 0, 1, 0, 0, 1, 0,
+                            "dense 3x3 stride-2 conv forwards when automatic: 0 im2col GEMM, 1 the stride-2 Winograd form"},
 };
 /* the tuner and the tuning cache hold a family's values in arrays of FCL_TUNE_MAX_PARAMS (conv,
  * the last family, is the largest) */

@@ -52,7 +52,10 @@ typedef enum fcl_conv2d_act {
  *              takes it on such shapes with 16 or more channels in and out where CONV_WINO is 1
  *              or 2 (fcl_conv2d_algo_in says so; fcl_conv2d_algo_of, having no context, reports GEMM). Largest relative error vs a double reference
  *              in tests/test_ops_conv.c: F(2x2) 2e-6 like im2col-GEMM's 3e-6, F(4x4) 4e-5
- *              (its transforms scale by up to 8 and 1/24)
+ *              (its transforms scale by up to 8 and 1/24). Dense 3x3 stride-2x2 convs (dilation 1,
+ *              padding 0..2): the forward by an additions-only stride-2 form (5x5 tiles, 25 GEMMs
+ *              per 2x2 outputs: cl/conv_wino_s2.cl), automatic where CONV_WINO_S2 is 1; their
+ *              gradients run on the GEMM
  *   IMPLICIT   implicit GEMM (host/ops/conv_implicit.c): no im2col buffer, register blocks of
  *              pixels x channel vectors reading the (zero-padded) input directly; the forward
  *              and the data gradient (per stride phase, no col2im; the weight gradient runs on
@@ -81,7 +84,7 @@ fcl_status fcl_conv2d_check(const fcl_conv2d_params *p, int *oh, int *ow, fcl_er
 /* The algorithm fcl_conv2d_* use for p (p->algo when set, else the fastest that applies). */
 fcl_conv2d_algo fcl_conv2d_algo_of(const fcl_conv2d_params *p);
 /* The algorithm that runs for p on ctx's device: fcl_conv2d_fwd (weight_grad 0), _bwd_weight (1)
- * or _bwd_data (2; 0 gives the forward's, which differs only for the implicit GEMM), automatic
+ * or _bwd_data (2; 0 gives the forward's, which differs for the implicit GEMM and stride-2 Winograd), automatic
  * choices read from ctx's tuning (Winograd, the implicit GEMM on the CPU). */
 fcl_conv2d_algo fcl_conv2d_algo_in(fcl_ctx *ctx, const fcl_conv2d_params *p, int weight_grad);
 const char *fcl_conv2d_algo_name(fcl_conv2d_algo a);    /* "gemm", "1x1", "depthwise", "winograd", "implicit", "auto" */
