@@ -133,9 +133,10 @@ int bench_conv_cases(const bench_env *env, bench_list *list)
         add_conv(env, list, rn, "layer4.ds", 1, 0, n, 256, r3, 512, 1, 2, 1))
         return -1;
     /* ResNet-50's 1x1 stride-1 convs (torchvision v1.5 bottlenecks: conv1 reduce, conv3 expand,
-     * layer1's stride-1 downsample), one row per distinct shape with its count; its 3x3s are
-     * ResNet-18's layer shapes at a quarter of the channels' multiples, its 1x1/2 downsamples
-     * the ".ds" rows' kind */
+     * layer1's stride-1 downsample) and its 3x3 stride-2s (conv2 of each stage's first block: C ->
+     * C at the previous stage's size, unlike ResNet-18's C -> 2C), one row per distinct shape with
+     * its count; its stride-1 3x3s are ResNet-18's layer shapes, its 1x1/2 downsamples the ".ds"
+     * rows' kind */
     const char *r5 = "resnet50";
     if (add_conv(env, list, r5, "l1 reduce0", 1, 0, n, 64, r1, 64, 1, 1, 1) ||
         add_conv(env, list, r5, "l1 expand", 4, 0, n, 64, r1, 256, 1, 1, 1) ||
@@ -148,7 +149,10 @@ int bench_conv_cases(const bench_env *env, bench_list *list)
         add_conv(env, list, r5, "l3 reduce", 5, 0, n, 1024, r3, 256, 1, 1, 1) ||
         add_conv(env, list, r5, "l4 reduce0", 1, 0, n, 1024, r3, 512, 1, 1, 1) ||
         add_conv(env, list, r5, "l4 expand", 3, 0, n, 512, r4, 2048, 1, 1, 1) ||
-        add_conv(env, list, r5, "l4 reduce", 2, 0, n, 2048, r4, 512, 1, 1, 1))
+        add_conv(env, list, r5, "l4 reduce", 2, 0, n, 2048, r4, 512, 1, 1, 1) ||
+        add_conv(env, list, r5, "l2 conv2", 1, 0, n, 128, r1, 128, 3, 2, 1) ||
+        add_conv(env, list, r5, "l3 conv2", 1, 0, n, 256, r2, 256, 3, 2, 1) ||
+        add_conv(env, list, r5, "l4 conv2", 1, 0, n, 512, r3, 512, 3, 2, 1))
         return -1;
 
     /* MobileNetV2 (width 1.0): stem 3x3/2 to 32 channels, then the inverted residual blocks of
