@@ -78,6 +78,25 @@ inline void conv_nn_fma(convV acc[CONV_MB][CONV_NV], __global const float *ap, c
     }
 }
 
+/* acc += K steps of the packed A block ap (CONV_MB floats a step) against B's CONV_NV vectors at
+ * bp, bstep floats a step apart (a column panel: CONV_NB), prefetching CONV_PF steps ahead:
+ * conv_gemm_nn's loop over contiguous B and cl/conv_wino_s2.cl's over each of its planes. */
+__attribute__((always_inline)) inline void conv_nn_run(convV acc[CONV_MB][CONV_NV], __global const float *ap,
+                                                       __global const float *bp, const int K, const int bstep)
+{
+    for (int k = 0; k < K; k++) {
+        convV bv[CONV_NV];
+        conv_prefetch(ap + CONV_PF * CONV_MB);
+#pragma unroll
+        for (int v = 0; v < CONV_NB; v += 16) conv_prefetch(bp + CONV_PF * bstep + v);
+#pragma unroll
+        for (int v = 0; v < CONV_NV; v++) bv[v] = conv_vload(v, bp);
+        conv_nn_fma(acc, ap, bv);
+        ap += CONV_MB;
+        bp += bstep;
+    }
+}
+
 /* C[g](m, n) (+)= sum_k A[g](m, k) * B[g](k, n) (+ bias[g * M + m]).
  * A is packed by conv_pack in zero-padded panels of CONV_MB rows ([G][nmb][K][CONV_MB]). B and C use the (row, column) addressing above with
  * column count ncols = nimg * P. b_contig 1 says B rows are contiguous over all columns
@@ -120,18 +139,7 @@ __kernel void conv_gemm_nn(const int M, const int K, const int P, const int ncol
          * sequential stream; otherwise rows b_row apart */
         const int panel = b_contig == 2;
         __global const float *bp = b + b_off + g * b_g + (panel ? n0 * K : img0 * b_img + p0);
-        const int bstep = panel ? CONV_NB : b_row;
-        for (int k = 0; k < K; k++) {
-            convV bv[CONV_NV];
-            conv_prefetch(ap + CONV_PF * CONV_MB);
-#pragma unroll
-            for (int v = 0; v < CONV_NB; v += 16) conv_prefetch(bp + CONV_PF * bstep + v);
-#pragma unroll
-            for (int v = 0; v < CONV_NV; v++) bv[v] = conv_vload(v, bp);
-            conv_nn_fma(acc, ap, bv);
-            ap += CONV_MB;
-            bp += bstep;
-        }
+        conv_nn_run(acc, ap, bp, K, panel ? CONV_NB : b_row);
     } else {
         /* the block straddles images: a vector inside one image is one load (every vector is
          * whole when P is a multiple of CONV_VW); one that runs from image i into image i + 1

@@ -158,19 +158,7 @@ __kernel void wino_s2_gemm(__global float *restrict y4, const int y_ld, const in
             for (int w = 0; w < CONV_NV; w++) acc[i][w] = (convV)(0.0f);
         for (int e = 0; e < len; e++, p++) {
             const int xi = WINO_S2_PLANES[p];
-            __global const float *ap = u + ((size_t)xi * nmb + mb) * K * CONV_MB;
-            __global const float *bp = v + xi * v_g + n0 * K;
-            for (int k = 0; k < K; k++) {
-                convV bv[CONV_NV];
-                conv_prefetch(ap + CONV_PF * CONV_MB);
-#pragma unroll
-                for (int w = 0; w < CONV_NB; w += 16) conv_prefetch(bp + CONV_PF * CONV_NB + w);
-#pragma unroll
-                for (int w = 0; w < CONV_NV; w++) bv[w] = conv_vload(w, bp);
-                conv_nn_fma(acc, ap, bv);
-                ap += CONV_MB;
-                bp += CONV_NB;
-            }
+            conv_nn_run(acc, u + ((size_t)xi * nmb + mb) * K * CONV_MB, v + xi * v_g + n0 * K, K, CONV_NB);
         }
         if (run < 5) {
 #pragma unroll
