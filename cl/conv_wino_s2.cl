@@ -40,8 +40,28 @@
 inline void wino_us2(const float4 *g, float4 *u) { WINO_US2(float4, g, u); }
 inline void wino_us2_8(const float8 *g, float8 *u) { WINO_US2(float8, g, u); }
 
-/* U[xi] in conv_gemm_nn's panels, as wino_weights2 (cl/conv_wino_weights.cl; flip 0 only) */
-WINO_WEIGHTS(wino_s2_weights, 5, wino_us2)
+/* wino_s2_gemm's runs of planes xi = 5 r + cc: each run is summed into one register block, then
+ * kept or combined (A^T M A has only 0 / 1 coefficients: y[i][j] = sum of M[r][cc] over r in R_i,
+ * cc in R_j, R_0 = {0, 1, 3}, R_1 = {1, 2, 4}; R_0 and R_1 share 1): the plane (1, 1) shared by
+ * all four outputs; the pairs (1, cc) for cc in R_j \ {1} shared by y[0][j] and y[1][j]; the pairs
+ * (r, 1) for r in R_i \ {1} shared by y[i][0] and y[i][1]; then each output's own 4 planes. */
+__constant int WINO_S2_PLANES[25] = {6, 5, 8, 7, 9, 1, 16, 11, 21, 0, 3, 15, 18, 2, 4, 17, 19, 10, 13, 20, 23,
+                                     12, 14, 22, 24};
+/* and its inverse: plane xi's slot, its place in that order */
+__constant int WINO_S2_SLOT[25] = {9, 5, 13, 10, 14, 1, 0, 3, 2, 4, 17, 7, 21, 18, 22, 11, 6, 15, 12, 16, 19, 8, 23, 20,
+                                   24};
+
+/* U and V are stored in the order wino_s2_gemm reads them: U as nmb panels of 25 slots (plane
+ * WINO_S2_PLANES[s] in slot s) of K rows of CONV_MB floats, V as column panels of 25 slots of K
+ * rows of CONV_NB floats (slots v_g floats apart), so that a work-item's A and B are each one
+ * stream over its 25 planes (runs broken only by the accumulators) and conv_nn_run's prefetches,
+ * CONV_PF steps ahead, run on into the next plane instead of past the plane's end (the planes
+ * nmb * K * CONV_MB and K * ld floats apart before: the first CONV_PF of every 64 k steps of
+ * ResNet-18's layer2.0 went without). */
+#define WINO_PLANE_S2(xi) (((size_t)mb * 24 + WINO_S2_SLOT[xi]) * K * CONV_MB)
+
+/* U[xi] in conv_gemm_nn's panels, as wino_weights2 (cl/conv_wino_weights.cl; flip 0 only), in slots */
+WINO_WEIGHTS(wino_s2_weights, 5, wino_us2, WINO_PLANE_S2)
 
 /* B^T on the 5 values d0..d4 (rows or columns of a tile) */
 #define WINO_BS2(d0, d1, d2, d3, d4, o0, o1, o2, o3, o4) \
@@ -61,8 +81,9 @@ WINO_WEIGHTS(wino_s2_weights, 5, wino_us2)
 /* V[xi](c, n) = (B^T d B)[xi] for the 5x5 input tiles d of a chunk of nimg images starting at
  * x_off: tile (ty, tx) of image img is column n = (img * TH + ty) * TW + tx and reads rows
  * 4 ty - ph .. + 4, columns 4 tx - pw .. + 4 of channel c (0 outside the H x W image; V 0 at
- * n >= nimg * TH * TW). V is in conv_gemm_nn's column panels (b_contig 2: (c, n) of plane xi at
- * xi * v_g + ((n / CONV_NB) * C + c) * CONV_NB + n % CONV_NB; v_ld: the columns, whole panels), so
+ * n >= nimg * TH * TW). V is in conv_gemm_nn's column panels in slots (WINO_PLANE_S2: (c, n) of
+ * plane xi at ((n / CONV_NB) * 25 + WINO_S2_SLOT[xi]) * v_g + c * CONV_NB + n % CONV_NB, v_g >=
+ * C * CONV_NB; v_ld: the columns, whole panels), so
  * that the GEMM reads B as one stream: with rows of V v_ld apart (strided k steps) it ran no faster
  * than im2col's GEMM on 1.44x fewer flops. A work-item fills one panel for WINO_S2_CB channels,
  * 8 columns (of one or more tile rows and images) as the lanes of a float8, each lane gathering its
@@ -109,25 +130,17 @@ __kernel void wino_s2_input(__global float *restrict v, const int v_ld, const in
                 }
                 WINO_BS2(d[0], d[1], d[2], d[3], d[4], h[r][0], h[r][1], h[r][2], h[r][3], h[r][4]);
             }
-            __global float *vp = v + (pn * C + c) * CONV_NB + q;
+            __global float *vp = v + (size_t)pn * 25 * v_g + c * CONV_NB + q;
 #pragma unroll
             for (int cc = 0; cc < 5; cc++) {
                 float8 vt[5]; /* B^T along the columns: xi = 5 row + cc */
                 WINO_BS2(h[0][cc], h[1][cc], h[2][cc], h[3][cc], h[4][cc], vt[0], vt[1], vt[2], vt[3], vt[4]);
 #pragma unroll
-                for (int r = 0; r < 5; r++) vstore8(vt[r], 0, vp + (5 * r + cc) * v_g);
+                for (int r = 0; r < 5; r++) vstore8(vt[r], 0, vp + WINO_S2_SLOT[5 * r + cc] * v_g);
             }
         }
     }
 }
-
-/* wino_s2_gemm's runs of planes xi = 5 r + cc: each run is summed into one register block, then
- * kept or combined (A^T M A has only 0 / 1 coefficients: y[i][j] = sum of M[r][cc] over r in R_i,
- * cc in R_j, R_0 = {0, 1, 3}, R_1 = {1, 2, 4}; R_0 and R_1 share 1): the plane (1, 1) shared by
- * all four outputs; the pairs (1, cc) for cc in R_j \ {1} shared by y[0][j] and y[1][j]; the pairs
- * (r, 1) for r in R_i \ {1} shared by y[i][0] and y[i][1]; then each output's own 4 planes. */
-__constant int WINO_S2_PLANES[25] = {6, 5, 8, 7, 9, 1, 16, 11, 21, 0, 3, 15, 18, 2, 4, 17, 19, 10, 13, 20, 23,
-                                     12, 14, 22, 24};
 
 /* The GEMMs and A^T . A in one (needs conv.cl in the program): a work-item takes
  * conv_gemm_nn's register block (CONV_MB output channels m0.. x CONV_NB tile columns n0..) through
@@ -139,8 +152,8 @@ __constant int WINO_S2_PLANES[25] = {6, 5, 8, 7, 9, 1, 16, 11, 21, 0, 3, 15, 18,
  * plane into 4 accumulators held ~22% of this kernel's samples outside its k loop at K = 64, and
  * scattering the 2x2 outputs from here ~1/3). conv_wino.cl's wino_output (mt 1) then interleaves
  * them into out. U:
- * the 25 packed planes of wino_s2_weights (nmb panels of K rows each); V: wino_s2_input's panels
- * (plane xi at xi * v_g). Global: (nmb, ceil(ncols / CONV_NB)). */
+ * the 25 packed planes of wino_s2_weights (nmb panels of 25 slots of K rows); V: wino_s2_input's
+ * panels (slots v_g apart). Global: (nmb, ceil(ncols / CONV_NB)). */
 __kernel void wino_s2_gemm(__global float *restrict y4, const int y_ld, const int y_g, const int M, const int ncols,
                            __global const float *restrict u, const int nmb, __global const float *restrict v,
                            const int v_g, const int K)
@@ -157,8 +170,8 @@ __kernel void wino_s2_gemm(__global float *restrict y4, const int y_ld, const in
 #pragma unroll
             for (int w = 0; w < CONV_NV; w++) acc[i][w] = (convV)(0.0f);
         for (int e = 0; e < len; e++, p++) {
-            const int xi = WINO_S2_PLANES[p];
-            conv_nn_run(acc, u + ((size_t)xi * nmb + mb) * K * CONV_MB, v + xi * v_g + n0 * K, K, CONV_NB);
+            conv_nn_run(acc, u + ((size_t)mb * 25 + p) * K * CONV_MB, v + ((size_t)(n0 / CONV_NB) * 25 + p) * v_g, K,
+                        CONV_NB);
         }
         if (run < 5) {
 #pragma unroll

@@ -92,7 +92,7 @@ inline void wino_w_prefetch(__global const float *w, const int cin, const int fl
  * 9 filter taps of each row as float8 lanes (no masks; lanes past CONV_MB 0: WINO_L skips their
  * loads at compile time), transformed by XFORM8 and stored as CONV_MB-float rows. */
 #define WINO_L(l, e) (CONV_MB > (l) ? (e) : 0.0f)
-#define WINO_PANEL8(A, XFORM8)                                                                                \
+#define WINO_PANEL8(A, XFORM8, PLANE)                                                                         \
     do {                                                                                                      \
         float8 g8[9], t8[A * A];                                                                              \
         if (flip) { /* row i = ci: w[k][mb * CONV_MB + i] rotated, CONV_MB * 9 floats in a row */            \
@@ -109,7 +109,7 @@ inline void wino_w_prefetch(__global const float *w, const int cin, const int fl
         }                                                                                                     \
         XFORM8(g8, t8);                                                                                       \
         for (int xi = 0; xi < A * A; xi++) {                                                                  \
-            __global float *q_ = up + (size_t)xi * nmb * K * CONV_MB;                                         \
+            __global float *q_ = up + PLANE(xi);                                                              \
             if (CONV_MB == 8) vstore8(t8[xi], 0, q_);                                                         \
             else {                                                                                            \
                 vstore4(t8[xi].lo, 0, q_);                                                                    \
@@ -147,7 +147,7 @@ inline void wino_w_prefetch(__global const float *w, const int cin, const int fl
  * the panel went as 4 rows + 2 masked ones (the per-element loads): the 6-lane float8 path cut
  * the ratio on that layer (Zen 3, loaded) from 0.61 to 0.29 (forward) and 0.68 to 0.32 (data
  * gradient). */
-#define WINO_WEIGHTS(NAME, A, XFORM)                                                                           \
+#define WINO_WEIGHTS(NAME, A, XFORM, PLANE)                                                                   \
     __kernel void NAME(__global float *restrict u, __global const float *restrict w, const int w_off,        \
                        const int cout, const int cin, const int flip, const int nmb)                          \
     {                                                                                                         \
@@ -158,7 +158,7 @@ inline void wino_w_prefetch(__global const float *w, const int cin, const int fl
             __global float *up = u + ((size_t)mb * K + k) * CONV_MB;                                          \
             wino_w_prefetch(w + w_off, cin, flip, mb, k + WINO_PF);                                           \
             if ((CONV_MB == 8 || CONV_MB == 6) && mb * CONV_MB + CONV_MB <= M) {                              \
-                WINO_PANEL8(A, XFORM##_8);                                                                    \
+                WINO_PANEL8(A, XFORM##_8, PLANE);                                                             \
                 continue;                                                                                     \
             }                                                                                                 \
             for (int i0 = 0; i0 < CONV_MB; i0 += 4) {                                                         \
@@ -177,7 +177,7 @@ inline void wino_w_prefetch(__global const float *w, const int cin, const int fl
                 }                                                                                             \
                 XFORM(g, t);                                                                                  \
                 for (int xi = 0; xi < A * A; xi++) {                                                          \
-                    __global float *p = up + (size_t)xi * nmb * K * CONV_MB + i0;                             \
+                    __global float *p = up + PLANE(xi) + i0;                                                  \
                     if (i0 + 4 <= CONV_MB) vstore4(t[xi], 0, p);                                              \
                     else {                                                                                    \
                         float o[4];                                                                           \
@@ -188,5 +188,7 @@ inline void wino_w_prefetch(__global const float *w, const int cin, const int fl
             }                                                                                                 \
         }                                                                                                     \
     }
-WINO_WEIGHTS(wino_weights2, 4, wino_u2)
-WINO_WEIGHTS(wino_weights4, 6, wino_u4)
+/* plane xi's offset from its panel row at (mb, k): conv_pack's groups, nmb panels a plane */
+#define WINO_PLANE_G(xi) ((size_t)(xi) * nmb * K * CONV_MB)
+WINO_WEIGHTS(wino_weights2, 4, wino_u2, WINO_PLANE_G)
+WINO_WEIGHTS(wino_weights4, 6, wino_u4, WINO_PLANE_G)

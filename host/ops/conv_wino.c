@@ -137,12 +137,14 @@ static fcl_status run(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *out, con
     const int chunk = fcl_conv_plan_chunk(t, (size_t)np * g->K + (size_t)mp * g->M, T, g->n);
     /* + room for the planes' skew ((np - 1) * SKEW floats) and M's last vector, in rows of at least nb floats */
     const size_t skew_rows = fcl_op_div_up((size_t)(np - 1) * SKEW + VL, (size_t)t->nb);
-    if ((st = fcl_conv_ws_alloc(ctx, t, (size_t)np * g->K + skew_rows, chunk, T, &v))) goto fail;
+    /* s2: V's slots skewed in every column panel (cl/conv_wino_s2.cl WINO_PLANE_S2): np * SKEW floats a panel */
+    const size_t v_skew = s2 ? fcl_op_div_up((size_t)np * SKEW, (size_t)t->nb) : skew_rows;
+    if ((st = fcl_conv_ws_alloc(ctx, t, (size_t)np * g->K + v_skew, chunk, T, &v))) goto fail;
     if ((st = fcl_conv_ws_alloc(ctx, t, (size_t)mp * g->M + skew_rows, chunk, T, &m))) goto fail;
     for (int i0 = 0; i0 < g->n; i0 += chunk) {
         int cnt = g->n - i0 < chunk ? g->n - i0 : chunk, ld = fcl_conv_col_ld(t, cnt, T);
         fcl_op_args a;
-        const int vg = g->K * ld + SKEW, mg = g->M * ld + SKEW, cols = !s2 && TW <= VL / 2;
+        const int vg = s2 ? g->K * t->nb + SKEW : g->K * ld + SKEW, mg = g->M * ld + SKEW, cols = !s2 && TW <= VL / 2;
         const char *input = s2 ? "wino_s2_input" : !cols ? "wino_input" : mt == 4 ? "wino_input_cols4" : "wino_input_cols2";
         if ((st = fcl_conv_start(ctx, src, input, &a)))
             goto fail;
