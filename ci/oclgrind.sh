@@ -55,7 +55,11 @@ done < tests/shards.txt
 # Binaries run with FACECL_TEST_SHARD=lite: test_ops_metric_loss runs its heads' row groups of 256
 # work-items (a forced row, ~60% of its ~260 s here) for one head on two shapes; the same
 # work-group kernels are race-checked for every head at 128 and 64 (tests/test_ops_metric_loss.c).
-LITE=" test_ops_metric_loss "
+# test_ops_bn (~170 s here) leaves out its ReLU / ReLU6 modes under the two forced rows: a runtime
+# flag of the same kernels, whose reductions and indexing the plain and residual modes check there.
+# test_ops_conv_act (~180 s) runs each shape once under its GPU-shaped row (residual + ReLU6: the
+# superset of the other two epilogues' memory accesses).
+LITE=" test_ops_metric_loss test_ops_bn test_ops_conv_act "
 # Binaries whose kernels have no local memory, barriers or atomics (cl/conv_implicit.cl: one
 # work-item per output block) run without --data-races, like the CPU-shaped rows above.
 NORACE=" test_ops_conv_implicit "

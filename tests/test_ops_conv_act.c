@@ -138,6 +138,12 @@ static int joins(const conv_shape *cs, int run)
 static int gen(const oc_op *op, size_t i, oc_case *c)
 {
     const int run = *(const int *)op->ud;
+    /* FACECL_TEST_SHARD=lite (ci/oclgrind.sh): under the GPU shape (run 1, ~75% of this binary's
+     * time on the simulator with --data-races) each shape runs once, with the residual and ReLU6:
+     * its loads and stores are a superset of the other two epilogues' (the residual is read at the
+     * index y is written; the activations are arithmetic). PoCL and Intel's runtime run all three. */
+    const char *shard = getenv("FACECL_TEST_SHARD");
+    if (run == 1 && shard && !strcmp(shard, "lite")) i = i * 3 + 1;
     size_t k = 0;
     for (size_t seen = 0; k < N_CASES; k++)
         if (joins(&cases[k], run) && seen++ == i / 3) break;
