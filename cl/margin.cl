@@ -124,18 +124,20 @@ __kernel void row_norm_fwd(FCL_TENSOR(nr), FCL_CTENSOR(x), const int n, const in
 }
 
 /* dx_i += dn_i * x_i / max(||x_i||, eps). Global: n. */
+inline void row_norm_bwd_row(__global float *o, __global const float *r, const float dn, const int d, const float eps)
+{
+    float ss = 0.0f;
+    for (int t = 0; t < d; t++)
+        ss += r[t] * r[t];
+    float c = dn / fmax(sqrt(ss), eps);
+    for (int t = 0; t < d; t++)
+        o[t] += c * r[t];
+}
 __kernel void row_norm_bwd(FCL_TENSOR(dx), FCL_CTENSOR(dn), FCL_CTENSOR(x), const int n,
                            const int d, const float eps)
 {
     FCL_ITEM_OR_RETURN(i, n);
-    __global const float *r = x + x_off + i * d;
-    __global float *o = dx + dx_off + i * d;
-    float ss = 0.0f;
-    for (int t = 0; t < d; t++)
-        ss += r[t] * r[t];
-    float c = dn[dn_off + i] / fmax(sqrt(ss), eps);
-    for (int t = 0; t < d; t++)
-        o[t] += c * r[t];
+    row_norm_bwd_row(dx + dx_off + i * d, x + x_off + i * d, dn[dn_off + i], d, eps);
 }
 
 /* ---- GPU shape: one work-group per row (see the note in cl/loss.cl; built as

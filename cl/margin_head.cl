@@ -171,12 +171,15 @@ inline void head_panel_store(__global float *dt, int n, int i, int j, VF v)   /*
  * l2norm_bwd_scaled's projection of row j of the weight gradient is rb_j^2 (w_j . (D^T x)_j) w_j
  * = c[j] w_j (unclamped: q = rb): found without a pass over the [k, d] gradient, and here without
  * a second pass over D (a kernel of its own read D and cos again: ~6% of the head's backward).
- * c [k] sums in place (L1: cw floats). Work-item: columns [j0, j0 + cw) of every row, rows in
- * order. Global: ceil(k / cw). */
-__kernel void head_bwd_d(FCL_TENSOR(dd), FCL_TENSOR(dt), FCL_TENSOR(c), FCL_CTENSOR(st), FCL_CTENSOR(z),
-                         FCL_CTENSOR(cs), FCL_CTENSOR(ra), FCL_CTENSOR(rb), FCL_CTENSOR(q), FCL_CTENSOR(lab),
-                         FCL_CTENSOR(xn), const int n, const int k, const int cw, const int want_dt, const float s,
-                         const float eps, const float coef, MARGIN_ARGS)
+ * c [k] sums in place (L1: cw floats). want_dxn (SphereFace's dx, CPU shape: margin.c): also
+ * the work-item's part of d||x_i|| (head_bwd_stats' sum over its columns, from the same softmax
+ * gradients) into xq[g n + i], g its index, summed by head_dxn_bwd: no pass of its own over the
+ * logits and cosines, so the forward's row_stats serve SphereFace too. Work-item: columns
+ * [j0, j0 + cw) of every row, rows in order. Global: ceil(k / cw). */
+__kernel void head_bwd_d(FCL_TENSOR(dd), FCL_TENSOR(dt), FCL_TENSOR(c), FCL_TENSOR(xq), FCL_CTENSOR(st),
+                         FCL_CTENSOR(z), FCL_CTENSOR(cs), FCL_CTENSOR(ra), FCL_CTENSOR(rb), FCL_CTENSOR(q),
+                         FCL_CTENSOR(lab), FCL_CTENSOR(xn), const int n, const int k, const int cw, const int want_dt,
+                         const int want_dxn, const float s, const float eps, const float coef, MARGIN_ARGS)
 {
     const int j0 = get_global_id(0) * cw;
     if (j0 >= k)
@@ -185,7 +188,7 @@ __kernel void head_bwd_d(FCL_TENSOR(dd), FCL_TENSOR(dt), FCL_TENSOR(c), FCL_CTEN
     MARGIN_INIT(p);
     const float off = eps / (float)k;
     __global const float *rr = rb + rb_off;
-    __global float *dp = dt + dt_off, *cc = c + c_off;
+    __global float *dp = dt + dt_off, *cc = c + c_off, *xr = xq + xq_off + get_global_id(0) * n;
     if (want_dt)
         for (int j = j0; j < j1; j++) cc[j] = 0.0f;
     for (int i = 0; i < n; i++) {
@@ -201,19 +204,25 @@ __kernel void head_bwd_d(FCL_TENSOR(dd), FCL_TENSOR(dt), FCL_TENSOR(c), FCL_CTEN
                     cc[j] += NAN;
                 }
             }
+            if (want_dxn) xr[i] = NAN;
             continue;
         }
         const float a = ra[ra_off + i], scale = kind == MARGIN_SPHEREFACE ? xn[xn_off + i] : s;
         const float mx = st[st_off + 2 * i], lse_m = st[st_off + 2 * i + 1];
         /* the label's entry: its own target (1 - eps + off) and the margin's derivative */
-        float dy = 0.0f;
+        float dy = 0.0f, ty = 0.0f;
         if (y >= j0 && y < j1) {
             float df;
-            target_f(cr[y], &p, &df);
-            dy = flush_subnormal(scale * softmax_grad(zr[y], mx, lse_m, coef, 1.0f - eps + off) * df * a * rr[y]);
+            const float fy = target_f(cr[y], &p, &df), gy = softmax_grad(zr[y], mx, lse_m, coef, 1.0f - eps + off);
+            dy = flush_subnormal(scale * gy * df * a * rr[y]);
+            /* d||x||'s label entry: its own target and f(c) instead of the sums' off-target g c */
+            ty = gy * fy - softmax_grad(zr[y], mx, lse_m, coef, off) * cr[y];
         }
+        VF acc = (VF)(0.0f);
         for (; j + FCL_VEC <= j1; j += FCL_VEC) {
-            VF v = scale * vsoftmax_grad(VLOAD(0, zr + j), mx, lse_m, coef, off) * a * VLOAD(0, rr + j);
+            const VF g = vsoftmax_grad(VLOAD(0, zr + j), mx, lse_m, coef, off);
+            VF v = scale * g * a * VLOAD(0, rr + j);
+            if (want_dxn) acc += g * VLOAD(0, cr + j);
             v = select(v, (VF)(0.0f), isless(fabs(v), (VF)(FLT_MIN)));
             if (y >= j && y < j + FCL_VEC) {
                 float t[FCL_VEC];
@@ -227,17 +236,31 @@ __kernel void head_bwd_d(FCL_TENSOR(dd), FCL_TENSOR(dt), FCL_TENSOR(c), FCL_CTEN
                 VSTORE(VLOAD(0, cc + j) + v * VLOAD(0, cr + j) / a, 0, cc + j);
             }
         }
+        float t = HSUM(acc);
         for (; j < j1; j++) {
-            const float v = j == y ? dy : flush_subnormal(scale * softmax_grad(zr[j], mx, lse_m, coef, off) * a * rr[j]);
+            const float g = softmax_grad(zr[j], mx, lse_m, coef, off), v = j == y ? dy : flush_subnormal(scale * g * a * rr[j]);
             dr[j] = v;
             if (want_dt) {
                 HEAD_PANEL(dp, n, i, j) = v;
                 cc[j] += v * cr[j] / a;
             }
+            t += g * cr[j];
         }
+        if (want_dxn) xr[i] = t + ty;
     }
     if (want_dt)
         for (int j = j0; j < j1; j++) cc[j] *= q[q_off + j];
+}
+
+/* dx_i += dn_i x_i / max(||x_i||, eps) (row_norm_bwd's operations), dn_i = sum_g xq[g n + i]:
+ * head_bwd_d's parts of d||x_i|| over its parts work-items, in order. Global: n. */
+__kernel void head_dxn_bwd(FCL_TENSOR(dx), FCL_CTENSOR(xq), FCL_CTENSOR(x), const int parts, const int n,
+                           const int d, const float eps)
+{
+    FCL_ITEM_OR_RETURN(i, n);
+    float dn = 0.0f;
+    for (int g = 0; g < parts; g++) dn += xq[xq_off + g * n + i];
+    row_norm_bwd_row(dx + dx_off + i * d, x + x_off + i * d, dn, d, eps);
 }
 
 /* The column scales and the projection factors of the weights' normalisation: rb[j] = 1 /

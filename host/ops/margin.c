@@ -332,7 +332,8 @@ static fcl_status head_bwd(fcl_ctx *ctx, const char *op, fcl_tensor *dx, fcl_ten
                            const fcl_tensor *cos, const fcl_tensor *x, const fcl_tensor *w, const fcl_tensor *labels,
                            const fcl_margin_params *p, float dloss, const fcl_margin_head_opts *o)
 {
-    fcl_tensor dd = {0}, dt = {0}, stats = {0}, ra = {0}, rb = {0}, q = {0}, c = {0}, xn = {0}, dxn = {0}, xp = {0};
+    fcl_tensor dd = {0}, dt = {0}, stats = {0}, ra = {0}, rb = {0}, q = {0}, c = {0}, xn = {0}, dxn = {0}, xp = {0},
+               xq = {0};
     const fcl_tensor *ws = o ? o->w_stats : NULL, *rs = o ? o->row_stats : NULL;
     size_t n, d, k;
     fcl_status st;
@@ -360,26 +361,36 @@ static fcl_status head_bwd(fcl_ctx *ctx, const char *op, fcl_tensor *dx, fcl_ten
      * D = diag(ra) dcos diag(rb) (scale_rows_cols' matrix); dW in one GEMM with the
      * normalisation's backward as its epilogue, dx += l2norm_bwd_scaled(D W, x) */
     int want_dxn = sphere && dx;
+    /* SphereFace's d||x|| (dxn [n]): on CPUs (a shape rule) in parts by head_bwd_d's work-items
+     * (xq [ceil(k / cw), n]) as it finds D from the same softmax gradients, summed by head_dxn_bwd;
+     * the GPU-shaped rows (a vector a work-item: k / vec parts a row) by head_bwd_stats' pass.
+     * Zen 3, loaded, `bench ops --filter "casia 64x512>10575 m4" --kernels`: head_bwd_stats' 1.3 ms
+     * (3.9%) gone, head_bwd_d 2.12 -> 2.29 ms; `--filter sphereface` backward CPU ms, 6 pairs:
+     * casia b64 28.3-33.6 -> 26.3-28.2, b128 48.3-58.2 -> 42.6-61.1, hw2p2 b64 21.7-27.4 -> 19.7-24.7. */
+    size_t parts = fcl_op_div_up(k, head_d_cw(ctx));
+    int dxn_parts = want_dxn && fcl_tuning_int(ctx, FCL_T_LOSS_ROW_WG) <= 0, dxn_pass = want_dxn && !dxn_parts;
     /* the forward's row statistics (row_stats) unless SphereFace's d||x|| needs the pass anyway */
-    const fcl_tensor *sp = rs && !want_dxn ? rs : &stats;
+    const fcl_tensor *sp = rs && !dxn_pass ? rs : &stats;
     if ((st = fcl_cos_inv_norms(ctx, x, n, d, &ra)) || (sp == &stats && (st = fcl_op_temp(ctx, &stats, n, 2, 0))) ||
+        (dxn_parts && (st = fcl_op_temp(ctx, &xq, parts, n, 0))) ||
         (st = fcl_op_temp(ctx, &dd, n, k, 0)) || (!ws && (st = fcl_op_temp(ctx, &rb, k, 1, 0))) ||
         (!ws && (st = fcl_op_temp(ctx, &q, k, 1, 0))) ||
         (dw && (st = fcl_op_temp(ctx, &dt, fcl_op_div_up(k, mb) * mb, n, 0))))
         goto fail;
-    if (sphere && ((st = fcl_op_temp(ctx, &xn, n, 1, 0)) || (dx && (st = fcl_op_temp(ctx, &dxn, n, 1, 0))) ||
+    if (sphere && ((st = fcl_op_temp(ctx, &xn, n, 1, 0)) || (dxn_pass && (st = fcl_op_temp(ctx, &dxn, n, 1, 0))) ||
                    (st = fcl_row_norm_fwd(ctx, &xn, x))))
         goto fail;
     if ((!ws && (st = w_norms(ctx, &rb, &q, w, k, d))) ||
         (sp == &stats &&
-         (st = FCL_OP_ROWS(ctx, &HEAD, "head_bwd_stats", n, OP_T(&stats), OP_T(want_dxn ? &dxn : NULL), OP_T(logits),
-                           OP_T(cos), OP_T(labels), OP_I(n), OP_I(k), OP_F(eps), OP_F(coef), OP_I(want_dxn),
+         (st = FCL_OP_ROWS(ctx, &HEAD, "head_bwd_stats", n, OP_T(&stats), OP_T(dxn_pass ? &dxn : NULL), OP_T(logits),
+                           OP_T(cos), OP_T(labels), OP_I(n), OP_I(k), OP_F(eps), OP_F(coef), OP_I(dxn_pass),
                            MARGIN_VALS(p, consts_of(p))))) ||
         (dw && (st = fcl_op_temp(ctx, &c, k, 1, 0))) ||
         (st = head_bwd_d(ctx, k,
-                         FCL_OP_VALS(OP_T(&dd), OP_T(dw ? &dt : NULL), OP_T(dw ? &c : NULL), OP_T(sp), OP_T(logits),
-                                     OP_T(cos), OP_T(&ra), OP_T(&rb), OP_T(&q), OP_T(labels), OP_T(sphere ? &xn : NULL),
-                                     OP_I(n), OP_I(k), OP_I(head_d_cw(ctx)), OP_I(dw != NULL), OP_F(p->s), OP_F(eps),
+                         FCL_OP_VALS(OP_T(&dd), OP_T(dw ? &dt : NULL), OP_T(dw ? &c : NULL),
+                                     OP_T(dxn_parts ? &xq : NULL), OP_T(sp), OP_T(logits), OP_T(cos), OP_T(&ra),
+                                     OP_T(&rb), OP_T(&q), OP_T(labels), OP_T(sphere ? &xn : NULL), OP_I(n), OP_I(k),
+                                     OP_I(head_d_cw(ctx)), OP_I(dw != NULL), OP_I(dxn_parts), OP_F(p->s), OP_F(eps),
                                      OP_F(coef), MARGIN_VALS(p, consts_of(p))))))
         goto fail;
     /* dW += D^T x - diag(c) W, x in panels of nb columns. On CPUs a work-group is every column
@@ -401,10 +412,13 @@ static fcl_status head_bwd(fcl_ctx *ctx, const char *op, fcl_tensor *dx, fcl_ten
         goto fail;
     if (dx && (st = fcl_cos_bwd_scaled(ctx, dx, NULL, &dd, x, w, n, k, d)))
         goto fail;
-    if (want_dxn && (st = fcl_row_norm_bwd(ctx, dx, &dxn, x)))
+    if (dxn_pass && (st = fcl_row_norm_bwd(ctx, dx, &dxn, x)))
+        goto fail;
+    if (dxn_parts && (st = FCL_OP_ROWS(ctx, &HEAD, "head_dxn_bwd", n, OP_T(dx), OP_T(&xq), OP_T(x), OP_I((int)parts),
+                                       OP_I(n), OP_I(d), OP_F(FCL_L2NORM_EPS))))
         goto fail;
 fail:
-    FCL_OP_RELEASE(ctx, &dd, &dt, &stats, &ra, &rb, &q, &c, &xn, &dxn, &xp);
+    FCL_OP_RELEASE(ctx, &dd, &dt, &stats, &ra, &rb, &q, &c, &xn, &dxn, &xp, &xq);
     return st;
 }
 
