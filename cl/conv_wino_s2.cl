@@ -60,8 +60,19 @@ __constant int WINO_S2_SLOT[25] = {9, 5, 13, 10, 14, 1, 0, 3, 2, 4, 17, 7, 21, 1
  * ResNet-18's layer2.0 went without). */
 #define WINO_PLANE_S2(xi) (((size_t)mb * 24 + WINO_S2_SLOT[xi]) * K * CONV_MB)
 
-/* U[xi] in conv_gemm_nn's panels, as wino_weights2 (cl/conv_wino_weights.cl; flip 0 only), in slots */
+/* U[xi] in conv_gemm_nn's panels, as wino_weights2 (cl/conv_wino_weights.cl), in slots */
 WINO_WEIGHTS(wino_s2_weights, 5, wino_us2, WINO_PLANE_S2)
+
+/* U has 16 distinct planes (u3 == u4 along each axis: U(r, cc) == U(min(r, 3), min(cc, 3))):
+ * the forward's wino_s2_weights16 stores each once, in the order wino_s2_gemm first reads them
+ * (WINO_S2_USLOT: the distinct slot at run position p; WINO_S2_UXI: plane xi's), 16 slots a panel
+ * (the 9 repeats store the same floats again): 36% fewer bytes of U streaming from L3 for every
+ * column block (ResNet-18's layer2.0: 512 instead of 800 KiB), a repeat read back from L1 / L2. */
+__constant int WINO_S2_USLOT[25] = {0, 1, 2, 3, 2, 4, 5, 6, 5, 7, 8, 9, 10, 11, 8, 12, 10, 13, 14, 9, 10, 15, 14, 12,
+                                    10};
+__constant int WINO_S2_UXI[25] = {7, 4, 11, 8, 8, 1, 0, 3, 2, 2, 13, 6, 15, 14, 14, 9, 5, 12, 10, 10, 9, 5, 12, 10, 10};
+#define WINO_PLANE_S2U(xi) (((size_t)mb * 15 + WINO_S2_UXI[xi]) * K * CONV_MB)
+WINO_WEIGHTS(wino_s2_weights16, 5, wino_us2, WINO_PLANE_S2U)
 
 /* B^T on the 5 values d0..d4 (rows or columns of a tile) */
 #define WINO_BS2(d0, d1, d2, d3, d4, o0, o1, o2, o3, o4) \
@@ -152,7 +163,7 @@ __kernel void wino_s2_input(__global float *restrict v, const int v_ld, const in
  * plane into 4 accumulators held ~22% of this kernel's samples outside its k loop at K = 64, and
  * scattering the 2x2 outputs from here ~1/3). conv_wino.cl's wino_output (mt 1) then interleaves
  * them into out. U:
- * the 25 packed planes of wino_s2_weights (nmb panels of 25 slots of K rows); V: wino_s2_input's
+ * the 16 distinct packed planes of wino_s2_weights16 (nmb panels of 16 slots of K rows); V: wino_s2_input's
  * panels (slots v_g apart). Global: (nmb, ceil(ncols / CONV_NB)). */
 __kernel void wino_s2_gemm(__global float *restrict y4, const int y_ld, const int y_g, const int M, const int ncols,
                            __global const float *restrict u, const int nmb, __global const float *restrict v,
@@ -170,7 +181,7 @@ __kernel void wino_s2_gemm(__global float *restrict y4, const int y_ld, const in
 #pragma unroll
             for (int w = 0; w < CONV_NV; w++) acc[i][w] = (convV)(0.0f);
         for (int e = 0; e < len; e++, p++) {
-            conv_nn_run(acc, u + ((size_t)mb * 25 + p) * K * CONV_MB, v + ((size_t)(n0 / CONV_NB) * 25 + p) * v_g, K,
+            conv_nn_run(acc, u + ((size_t)mb * 16 + WINO_S2_USLOT[p]) * K * CONV_MB, v + ((size_t)(n0 / CONV_NB) * 25 + p) * v_g, K,
                         CONV_NB);
         }
         if (run < 5) {

@@ -80,6 +80,10 @@ static int tile_of(const fcl_conv_tune *t, const fcl_conv2d_params *p, int oh, i
     return t->wino == 2 && (p->algo == FCL_CONV_WINOGRAD || (oh >= 16 && ow >= 16) || small) ? 4 : 2;
 }
 
+/* The transformed filter planes stored for a tile of a x a inputs: a * a, the stride-2 form's (a 5) 16 distinct
+ * (cl/conv_wino_s2.cl wino_s2_weights16) */
+static int planes_of(int a) { return a == 5 ? 16 : a * a; }
+
 /* The a * a transformed filters U[xi] (M x K each) in conv_pack's panels for conv_gemm_nn, in a
  * new pool buffer *packed (*cap bytes; the caller frees it) or in *packed when it is given (a
  * prepared-weights slot). flip: the data gradient's filters (rotated, M = cin, K = cout). */
@@ -87,7 +91,7 @@ static fcl_status weights(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_tensor
                           int flip, int a, cl_mem *packed, size_t *cap)
 {
     int M = flip ? p->cin : p->cout, K = flip ? p->cout : p->cin, nmb = (M + t->mb - 1) / t->mb;
-    size_t floats = (size_t)a * a * nmb * t->mb * K;
+    size_t floats = (size_t)planes_of(a) * nmb * t->mb * K;
     fcl_op_args x;
     fcl_status st;
     if (floats >= INT_MAX)
@@ -95,7 +99,7 @@ static fcl_status weights(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_tensor
                        "indexing", floats);
     if (!*packed && (st = fcl_pool_alloc(ctx, floats * sizeof(float), packed, cap))) return st; /* else prep's */
     if ((st = fcl_conv_start(ctx, a == 5 ? &WINO_S2 : &WINO,
-                             a == 6 ? "wino_weights4" : a == 5 ? "wino_s2_weights" : "wino_weights2", &x)))
+                             a == 6 ? "wino_weights4" : a == 5 ? "wino_s2_weights16" : "wino_weights2", &x)))
         return st;
     fcl_op_arg_m(&x, *packed); fcl_op_arg_t(&x, w);
     fcl_op_arg_i(&x, p->cout); fcl_op_arg_i(&x, p->cin); fcl_op_arg_i(&x, flip); fcl_op_arg_i(&x, nmb);
@@ -214,7 +218,7 @@ static fcl_status wino(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *out, co
     int fill = 1;
     const int s2 = p->stride_h == 2, mt = s2 ? 2 : tile_of(t, p, g->OH, g->OW), a = s2 ? 5 : mt + 2;
     const int nmb = (g->M + t->mb - 1) / t->mb;
-    const size_t bytes = (size_t)a * a * nmb * t->mb * g->K * sizeof(float);
+    const size_t bytes = (size_t)planes_of(a) * nmb * t->mb * g->K * sizeof(float);
     fcl_status st = fcl_conv_prep_get(ctx, flip ? NULL : prep, FCL_CONV_PREP_WINO, (long long)a << 32 | t->mb, bytes,
                                       &kept, &fill);
     packed = kept;
