@@ -50,7 +50,8 @@ __kernel void gemm_wt_bt(FCL_TENSOR(bt), const int ld, const int bs, FCL_CTENSOR
  * dW (row blocks fastest) streams the packed dy^T once per column block. */
 __kernel void gemm_wt(const int M, const int N, const int K, FCL_CTENSOR(a), const int a_m, const int a_k,
                       FCL_CTENSOR(bt), const int ld, const int bs, FCL_TENSOR(c), const int c_m, const int c_n,
-                      const int accumulate, const int kg, const int c_g)
+                      const int accumulate, const int kg, const int c_g, FCL_TENSOR(nrb), FCL_TENSOR(nq),
+                      const int want_norms, const float eps)
 {
     const int n0 = get_global_id(0) * WT_NB, m0 = get_global_id(1) * CONV_MB;
     if (m0 >= M || n0 >= N) return;
@@ -78,6 +79,17 @@ __kernel void gemm_wt(const int M, const int N, const int K, FCL_CTENSOR(a), con
 #pragma unroll
             for (int v = 0; v < CONV_NV; v++) acc[i][v] = fma(av, bv[v], acc[i][v]);
         }
+    }
+    /* want_norms (a margin head's forward, A = W [M, K] row-major, one group): the first column
+     * block's work-items also write the inverse norms of their CONV_MB rows of A and their
+     * projection factors (head_w_norms' outputs, its float operations) while the rows are in L1
+     * from the product: no pass of its own over W (21.6 MB at 10,575 x 512) */
+    if (want_norms && n0 == 0) {
+#pragma unroll
+        for (int i = 0; i < CONV_MB; i++)
+            if (m0 + i < M)
+                fcl_inv_norm_pair(sqrt(fcl_row_ss8(a + a_off + (m0 + i) * a_m, K)), eps, nrb + nrb_off + m0 + i,
+                                  nq + nq_off + m0 + i);
     }
     __global float *cb = c + c_off + g * c_g + m0 * c_m + n0 * c_n;
     if (c_n == 1 && n0 + WT_NB <= N) {   /* C's rows along n: whole vectors */

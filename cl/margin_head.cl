@@ -269,9 +269,8 @@ __kernel void head_dxn_bwd(FCL_TENSOR(dx), FCL_CTENSOR(xq), FCL_CTENSOR(x), cons
 __kernel void head_w_norms(FCL_TENSOR(rb), FCL_TENSOR(q), FCL_CTENSOR(w), const int k, const int d, const float eps)
 {
     FCL_ITEM_OR_RETURN(j, k);
-    const float nrm = sqrt(row_dot(w + w_off + j * d, w + w_off + j * d, d)), inv = 1.0f / fmax(nrm, eps);
-    rb[rb_off + j] = inv;
-    q[q_off + j] = nrm <= eps ? 0.0f : inv;
+    /* fcl_row_ss8's order: the forward's GEMM finds the same norms (gemm_wt's want_norms) */
+    fcl_inv_norm_pair(sqrt(fcl_row_ss8(w + w_off + j * d, d)), eps, rb + rb_off + j, q + q_off + j);
 }
 
 __kernel void head_w_norms_wg(FCL_TENSOR(rb), FCL_TENSOR(q), FCL_CTENSOR(w), const int k, const int d,

@@ -18,17 +18,18 @@
 #define L2EPS ((double)FCL_L2NORM_EPS)
 
 /* The GPU-shaped row kernels (one work-group per row) forced: subgroups, and the local-memory tree. */
-/* the row kernels' group shapes; the third also forces the margin heads' GEMMs (fcl_op_gemm) onto
+/* the row kernels' group shapes; the third forces the margin heads' GEMMs (fcl_op_gemm) onto
  * gemm_wt (dx = D W split K: 3 groups of slices of 7, summed in order; test_ops_linear forces the
  * slices one launch each too) with odd register blocks (conv_gemm_nt: the default
- * rows' shapes, < 1024 classes) */
+ * rows' shapes, < 1024 classes), with the CPU shape on every device: the forward's weight norms
+ * from gemm_wt's first column block (fcl_op_gemm_abt_norms) */
 /* the fourth: the CPU shape with float2 vectors (the heads' chunked kernels then take chunks of 256
  * columns: two per row on the 301-class shape, the second with vectors and a scalar tail) */
 /* head_bwd_dw's blocks (cl/margin_head.cl) forced in the second (4 x 16 columns: D's panels
  * stored in float4 pieces) and the fourth (5 x 3 x float4: element by element, odd tails) */
 static const char *const loss_tunings[] = {"loss:-DFCL_ROW_WG=64",
                                            "loss:-DFCL_ROW_WG=256 -DFCL_USE_SG=0 -DHEAD_MB=4 -DHEAD_NV=1 -DHEAD_VW=16",
-                                           "loss:-DFCL_ROW_WG=64;conv:-DCONV_LINEAR=4 -DCONV_MB=5 -DCONV_NV=3 "
+                                           "loss:-DFCL_ROW_WG=0;conv:-DCONV_LINEAR=4 -DCONV_MB=5 -DCONV_NV=3 "
                                            "-DCONV_VW=8 -DCONV_TM=3 -DCONV_TN=5 -DCONV_TW=8 -DCONV_WT_SPLIT=3",
                                            "loss:-DFCL_VEC=2 -DHEAD_MB=5 -DHEAD_NV=3 -DHEAD_VW=4", NULL};
 

@@ -9,7 +9,7 @@
 
 static const fcl_op_src SRC = {"reduce.cl+margin.cl", FCL_TF_LOSS};
 /* the heads' fused passes (cl/margin_head.cl) use loss.cl's row helpers and margin.cl's target_f */
-static const fcl_op_src HEAD = {"reduce.cl+loss.cl+margin.cl+margin_head.cl", FCL_TF_LOSS};
+static const fcl_op_src HEAD = {"reduce.cl+loss.cl+margin.cl+row_ss8.cl+margin_head.cl", FCL_TF_LOSS};
 
 /* The chunked kernels of cl/margin_head.cl (HEAD_CHUNK) over [n, k]: on CPUs chunks of 128
  * vectors, a group each; with the GPU-shaped row kernels (FCL_ROW_WG > 0) a vector per
@@ -246,7 +246,7 @@ static fcl_status head_fwd(fcl_ctx *ctx, const char *op, fcl_tensor *loss, fcl_t
                            const fcl_tensor *x, const fcl_tensor *w, const fcl_tensor *labels,
                            const fcl_margin_params *p, const fcl_margin_head_opts *o)
 {
-    fcl_tensor tcos = {0}, tz = {0}, xn = {0}, ra = {0}, rb = {0}, srb = {0}, sq = {0};
+    fcl_tensor tcos = {0}, tz = {0}, xn = {0}, ra = {0}, rb = {0}, tq = {0}, srb = {0}, sq = {0};
     const fcl_tensor *ws = o ? o->w_stats : NULL, *rs = o ? o->row_stats : NULL;
     size_t n, d, k;
     fcl_status st;
@@ -281,12 +281,28 @@ static fcl_status head_fwd(fcl_ctx *ctx, const char *op, fcl_tensor *loss, fcl_t
     fcl_xent_params xp = {p->label_smoothing};
     /* cos = diag(ra) x W^T diag(rb) as fcl_cosine_sim_fwd, its scaling fused with the margin
      * (cl/margin_head.cl head_epi_span), then the cross-entropy; with w_stats the weights' norms
-     * by head_w_norms into them (the same float operations as l2norm_inv's, kept for the backward) */
+     * into them, kept for the backward (the same float operations as the backward's own pass) */
     const fcl_tensor *rbv = ws ? &srb : &rb;
-    if ((st = fcl_cos_inv_norms(ctx, x, n, d, &ra)) ||
-        (st = ws ? w_norms(ctx, &srb, &sq, w, k, d) : fcl_cos_inv_norms(ctx, w, k, d, &rb)) ||
-        (st = fcl_op_gemm(ctx, cos, x, 0, w, 1, n, k, d, 0.0f)))
+    int cpu = fcl_tuning_int(ctx, FCL_T_LOSS_ROW_WG) <= 0, done = 0;
+    if ((st = fcl_cos_inv_norms(ctx, x, n, d, &ra)))
         goto fail;
+    if (cpu) {
+        /* CPU shape: the norms as head_w_norms finds them (cl/row_ss8.cl's order; also the backward's
+         * without w_stats), from the GEMM's first column block where it runs on gemm_wt (a shape
+         * rule: the product has W's rows in L1; head_w_norms read all of W again, 11% of the
+         * forward at batch 64). Zen 3, loaded, perf record of `bench ops --filter "casia
+         * 64x512>10575 s64 m0.5"` (ArcFace), the samples of gemm_wt (forward + dx) and head_w_norms
+         * over head_bwd_dw's, 6 alternating pairs: 2.29-2.60 (mean 2.47) -> 2.10-2.42 (2.27), 5
+         * lower; gemm_wt's alone 2.30 -> 2.27 (the first column block's extra reads are cheap). */
+        if ((!ws && ((st = fcl_op_temp(ctx, &rb, k, 1, 0)) || (st = fcl_op_temp(ctx, &tq, k, 1, 0)))) ||
+            (st = fcl_op_gemm_abt_norms(ctx, cos, x, w, n, k, d, rbv, ws ? &sq : &tq, &done)) ||
+            (!done && ((st = w_norms(ctx, rbv, ws ? &sq : &tq, w, k, d)) ||
+                       (st = fcl_op_gemm(ctx, cos, x, 0, w, 1, n, k, d, 0.0f)))))
+            goto fail;
+    } else if ((st = ws ? w_norms(ctx, &srb, &sq, w, k, d) : fcl_cos_inv_norms(ctx, w, k, d, &rb)) ||
+               (st = fcl_op_gemm(ctx, cos, x, 0, w, 1, n, k, d, 0.0f))) {
+        goto fail;
+    }
     /* On CPUs the epilogue and the cross-entropy of a row in one work-item (head_fwd_rows: the
      * same float operations as head_fwd_epi + xent_fwd_rows; with row_stats also the row max and
      * log-sum-exp for the backward); the GPU-shaped rows: head_fwd_epi in chunks, then the
@@ -310,7 +326,7 @@ static fcl_status head_fwd(fcl_ctx *ctx, const char *op, fcl_tensor *loss, fcl_t
                          OP_I(n), OP_I(k), OP_F(p->label_smoothing), OP_F(0.0f), OP_I(0), MARGIN_VALS(p, consts_of(p)));
 fail:
     /* in-order queue: a recycled block is only reused by work enqueued after ours */
-    FCL_OP_RELEASE(ctx, &tcos, &tz, &xn, &ra, &rb);
+    FCL_OP_RELEASE(ctx, &tcos, &tz, &xn, &ra, &rb, &tq);
     return st;
 }
 

@@ -2,6 +2,7 @@
 #include "ops/op_util.h"
 
 #include "facecl/gemm.h"
+#include "facecl/ops_loss.h"
 #include "facecl/ops_eltwise.h"
 #include "facecl/tuning.h"
 #include "ops/conv_cpu.h"
@@ -260,9 +261,10 @@ static fcl_status gemm_abt(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_tenso
  * blocks of up to 16 row blocks (why: cl/gemm_wt.cl). ta 0: C [m, n] (+)= A [m, k] B^T, B [n, k]
  * the long one (a forward: bt = A^T, C written with B's rows along its rows); ta 1: C [m, n] (+)=
  * A^T B, A [k, m] the long one (a weight gradient dy^T x: bt = B = x). */
-static const fcl_op_src WT = {"gemm_wt.cl", FCL_TF_CONV};
+static const fcl_op_src WT = {"row_ss8.cl+gemm_wt.cl", FCL_TF_CONV};
 static fcl_status gemm_wt(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_tensor *c, const fcl_tensor *a, int ta,
-                          const fcl_tensor *b, size_t m, size_t n, size_t k, int accumulate)
+                          const fcl_tensor *b, size_t m, size_t n, size_t k, int accumulate, const fcl_tensor *rb,
+                          const fcl_tensor *q)
 {
     const fcl_tensor *wide = ta ? a : b, *narrow = ta ? b : a;
     size_t rows = ta ? m : n, cols = ta ? n : m, nb = (size_t)t->nb, ld = fcl_op_div_up(cols, nb) * nb,
@@ -279,10 +281,12 @@ static fcl_status gemm_wt(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_tensor
         st = fcl_op_call(ctx, &WT, "gemm_wt", FCL_GRID_ND, 2, g, cb <= 256 ? l : NULL,
                          FCL_OP_VALS(OP_I(rows), OP_I(cols), OP_I(k), OP_T(wide), OP_I(ta ? 1 : k), OP_I(ta ? m : 1),
                                      OP_T(&pad), OP_I(nb), OP_I(k * nb), OP_T(c), OP_I(ta ? n : 1), OP_I(ta ? 1 : n),
-                                     OP_I(accumulate), OP_I(k), OP_I(0)));
+                                     OP_I(accumulate), OP_I(k), OP_I(0), OP_T(rb), OP_T(q), OP_I(rb != NULL),
+                                     OP_F(FCL_L2NORM_EPS)));
     fcl_tensor_release(ctx, &pad);   /* in-order queue: a later user of the block runs after gemm_wt */
     return st;
 }
+#define WT_NO_NORMS OP_T(NULL), OP_T(NULL), OP_I(0), OP_F(0.0f)
 
 /* C [m, n] (+)= A [m, k] B [k, n] for a long reduction (a head's dx = D W: k = the classes) on
  * gemm_wt in slices of kc rows of B, neither operand packed: A read in place as the broadcast
@@ -316,7 +320,7 @@ static fcl_status gemm_ab_wt(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_ten
             st = fcl_op_call(ctx, &WT, "gemm_wt", FCL_GRID_ND, 3, g3, l3,
                              FCL_OP_VALS(OP_I(m), OP_I(n), OP_I(k), OP_T(a), OP_I(k), OP_I(1),
                                          OP_T(ld != n ? &pad : b), OP_I(ld), OP_I(nb), OP_T(&part), OP_I(n), OP_I(1),
-                                         OP_I(0), OP_I(kg), OP_I(m * n)));
+                                         OP_I(0), OP_I(kg), OP_I(m * n), WT_NO_NORMS));
         if (!st)
             st = FCL_OP_1D(ctx, &WT, "gemm_wt_sum", m * n, OP_T(c), OP_T(&part), OP_I(m * n), OP_I(groups),
                            OP_I(accumulate));
@@ -336,7 +340,7 @@ static fcl_status gemm_ab_wt(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_ten
         st = fcl_op_call(ctx, &WT, "gemm_wt", FCL_GRID_ND, 2, g, l,
                          FCL_OP_VALS(OP_I(m), OP_I(n), OP_I(len), OP_T(&av), OP_I(k), OP_I(1),
                                      OP_T(ld != n ? &pad : &bv), OP_I(ld), OP_I(nb), OP_T(c), OP_I(n), OP_I(1),
-                                     OP_I(accumulate || k0 > 0), OP_I(len), OP_I(0)));
+                                     OP_I(accumulate || k0 > 0), OP_I(len), OP_I(0), WT_NO_NORMS));
     }
     fcl_tensor_release(ctx, &pad);   /* in-order queue: a later user of the block runs after gemm_wt */
     return st;
@@ -379,13 +383,38 @@ static fcl_status gemm_ab_sliced(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl
  * conv_gemm_nn for all A B^T / A B, in slices of 7; 4 gemm_wt for all A B^T, A^T B and (sliced,
  * in slices of 7) A B (3 and 4: so that the op tests force every path and slice tail on odd
  * shapes). */
-fcl_status fcl_op_gemm(fcl_ctx *ctx, const fcl_tensor *c, const fcl_tensor *a, int ta, const fcl_tensor *b, int tb,
-                       size_t m, size_t n, size_t k, float beta)
+static int gemm_mode(fcl_ctx *ctx, size_t m, size_t n, size_t k)
 {
     int mode = fcl_tuning_int(ctx, FCL_T_CONV_LINEAR);
     /* a tuned CONV_LINEAR 0 never sends a margin head's GEMM to CLBlast on the CPU kernels (why:
      * fcl_gemm_clblast_may_run, host/runtime/gemm.c) */
-    if (!mode && !fcl_gemm_clblast_may_run(ctx, m, n, k)) mode = 1;
+    return !mode && !fcl_gemm_clblast_may_run(ctx, m, n, k) ? 1 : mode;
+}
+/* whether fcl_op_gemm runs C [m, n] = A [m, k] B^T (t: the conv tuning) on gemm_wt */
+static int abt_on_wt(const fcl_conv_tune *t, int mode, const fcl_tensor *c, size_t m, size_t n, size_t k)
+{
+    int fits = !t->gpu && fcl_tensor_numel(c) == m * n && (double)m * k < INT_MAX && (double)n * k < INT_MAX &&
+               (double)m * n < INT_MAX;
+    return fits && (mode == 4 || (mode == 1 && n >= 1024 && m <= 128)) && (double)(m + 64) * k < INT_MAX;
+}
+
+fcl_status fcl_op_gemm_abt_norms(fcl_ctx *ctx, const fcl_tensor *c, const fcl_tensor *a, const fcl_tensor *b,
+                                 size_t m, size_t n, size_t k, const fcl_tensor *rb, const fcl_tensor *q, int *done)
+{
+    fcl_conv_tune t;
+    int mode = gemm_mode(ctx, m, n, k);
+    fcl_status st = fcl_conv_tune_get(ctx, &t);
+    *done = 0;
+    if (st || !mode || !abt_on_wt(&t, mode, c, m, n, k))
+        return st;
+    *done = 1;
+    return gemm_wt(ctx, &t, c, a, 0, b, m, n, k, 0, rb, q);
+}
+
+fcl_status fcl_op_gemm(fcl_ctx *ctx, const fcl_tensor *c, const fcl_tensor *a, int ta, const fcl_tensor *b, int tb,
+                       size_t m, size_t n, size_t k, float beta)
+{
+    int mode = gemm_mode(ctx, m, n, k);
     if (mode && (beta == 0.0f || beta == 1.0f) && !(ta && tb)) {
         fcl_conv_tune t;
         fcl_status st = fcl_conv_tune_get(ctx, &t);
@@ -399,8 +428,8 @@ fcl_status fcl_op_gemm(fcl_ctx *ctx, const fcl_tensor *c, const fcl_tensor *a, i
          * alternating pairs) 64x512>8631 14.0 / 13.1 -> 9.3 / 7.9, 64x512>10575 16.8 / 13.3 ->
          * 12.4 / 11.0, 128x512>8631 23.9 / 20.0 -> 17.9 / 17.4, 128x512>10575 27.1 / 23.1 ->
          * 21.3 / 20.6 */
-        if (fits && tb && (mode == 4 || (mode == 1 && n >= 1024 && m <= 128)) && (double)(m + 64) * k < INT_MAX)
-            return gemm_wt(ctx, &t, c, a, 0, b, m, n, k, beta != 0.0f);
+        if (!ta && tb && abt_on_wt(&t, mode, c, m, n, k))
+            return gemm_wt(ctx, &t, c, a, 0, b, m, n, k, beta != 0.0f, NULL, NULL);
         /* and for its weight gradient dW [m classes, n] = dy^T x, a batch of <= 128 (k) rows:
          * linear +db bwd_weight, CPU ms against conv_gemm_nn (fcl_conv_rowmajor_gemm: dy^T
          * packed, the packed panels streamed once per column block), bench ops --filter +db,
@@ -411,7 +440,7 @@ fcl_status fcl_op_gemm(fcl_ctx *ctx, const fcl_tensor *c, const fcl_tensor *a, i
         if (ta && !tb && !t.gpu && (mode == 4 || (mode == 1 && m >= 1024 && k <= 128)) &&
             fcl_tensor_numel(c) == m * n && (double)(n + 64) * k < INT_MAX && (double)m * k < INT_MAX &&
             (double)m * n < INT_MAX)
-            return gemm_wt(ctx, &t, c, a, 1, b, m, n, k, beta != 0.0f);
+            return gemm_wt(ctx, &t, c, a, 1, b, m, n, k, beta != 0.0f, NULL, NULL);
         if (fits && tb && (mode == 1 || mode == 3))
             return gemm_abt(ctx, &t, c, a, b, m, n, k, beta != 0.0f, kc);
         /* and for a long reduction A B whose B rows are whole column blocks (a head's dx = D W,

@@ -89,6 +89,12 @@ void fcl_op_arg_raw(fcl_op_args *a, size_t size, const void *v);
  * op transposing where ta / tb; beta 0: C is not read (its recycled contents may be anything). */
 fcl_status fcl_op_gemm(fcl_ctx *ctx, const fcl_tensor *c, const fcl_tensor *a, int ta, const fcl_tensor *b, int tb,
                        size_t m, size_t n, size_t k, float beta);
+/* fcl_op_gemm(c, a, 0, b, 1, m, n, k, 0.0f) where that runs gemm_wt (a classifier's forward against
+ * >= 1024 classes on CPUs, or CONV_LINEAR 4), also rb [n] = 1 / max(||b_j||, FCL_L2NORM_EPS) and
+ * q [n] (rb, or 0 where clamped) as cl/margin_head.cl head_w_norms finds them, from b's rows while
+ * the product has them in L1; *done 0 and nothing run otherwise (the caller's other path). */
+fcl_status fcl_op_gemm_abt_norms(fcl_ctx *ctx, const fcl_tensor *c, const fcl_tensor *a, const fcl_tensor *b,
+                                 size_t m, size_t n, size_t k, const fcl_tensor *rb, const fcl_tensor *q, int *done);
 
 /* A pooled f32 scratch of `rows` x `cols` (1-D [rows] when cols == 1), zero-filled when asked. */
 fcl_status fcl_op_temp(fcl_ctx *ctx, fcl_tensor *t, size_t rows, size_t cols, int zero);
