@@ -115,7 +115,7 @@ static fcl_status weights(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_tensor
  * 19.7-21.5 / 20.0-20.4 (the output transform's device ms 2.4-3.1 -> 1.8-2.6), 512x4^2
  * 22.9-28.4 / 22.0-29.0 -> 20.3-20.8 / 19.8-23.7; F(4x4) on 7x7 (wino_input's 8 lanes held 2
  * tiles) input transform 5.6-6.8 -> 1.7-1.8 ms. */
-enum { SKEW = 16, VL = 8, COLS_BLOCKS = 4 /* WINO_COLS_BLOCKS */, S2_CB = 4 /* WINO_S2_CB */ };
+enum { SKEW = 16, VL = 8, COLS_BLOCKS = 4 /* WINO_COLS_BLOCKS */, S2_CB = 16 /* WINO_S2_CB */ };
 
 /* One Winograd convolution: out [n][M][OH][OW] (+)= conv3x3(in [n][K][H][W]) with padding ph x pw
  * (stride 1: OH = H + 2 ph - 2, OW likewise; stride 2 (s2): OH = (H + 2 ph - 3) / 2 + 1). */
