@@ -118,7 +118,8 @@ static const conv_case conv_cases[] = {
     /* maps of at most 4 tiles a row (cl/conv_wino_cols.cl): 8 tiles of 2 (F(4x4)) or half an image
      * (F(2x2)) a vector, under F(4x4) the last one part-filled (5 images of 4 tiles) */
     {S_WINO, "wino 19 -> 18, 7x7, batch 5 (tile columns)", CP(5, 19, 7, 7, 18, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, FCL_CONV_WINOGRAD},
-    /* stride 2 (cl/conv_wino_s2.cl, the forward; the gradients on the GEMM): odd and even sizes (partial
+    /* stride 2 (cl/conv_wino_s2.cl, the forward; cl/conv_wino_s2_bwd.cl, the data gradient; the weight gradient
+     * on the GEMM): odd and even sizes (partial
      * tiles at the bottom / right), paddings 0..2, 3x3 and 4x4 images, rows of 17 tiles (two whole vectors
      * of 8 and one tile) and of 7, channels not multiples of the register blocks, batch 5 (chunks) */
     {S_WINO, "wino s2 pad 1, 13x11, 10 -> 14", CP(3, 10, 13, 11, 14, 3, 3, 2, 2, 1, 1, 1, 1, 1), 1, FCL_CONV_WINOGRAD},
@@ -128,6 +129,7 @@ static const conv_case conv_cases[] = {
     {S_WINO, "wino s2 pad 0x2, 3x3 image", CP(2, 4, 3, 3, 3, 3, 3, 2, 2, 0, 2, 1, 1, 1), 0, FCL_CONV_WINOGRAD},
     {S_WINO, "wino s2 pad 1, 4x4 image", CP(3, 6, 4, 4, 5, 3, 3, 2, 2, 1, 1, 1, 1, 1), 1, FCL_CONV_WINOGRAD},
     {S_WINO, "wino s2 17 -> 33, 28x28, batch 5", CP(5, 17, 28, 28, 33, 3, 3, 2, 2, 1, 1, 1, 1, 1), 1, FCL_CONV_WINOGRAD},
+    {S_WINO, "wino s2 pad 0, 3x3 image (1x1 out)", CP(2, 3, 3, 3, 2, 3, 3, 2, 2, 0, 0, 1, 1, 1), 0, FCL_CONV_WINOGRAD},
     /* run under each of other_tunings */
     {S_TUNED, "3x3 stride 2, odd", CP(3, 10, 13, 11, 14, 3, 3, 2, 2, 1, 1, 1, 1, 1), 1, FCL_CONV_GEMM},
     {S_TUNED, "1x1, 7x7", CP(2, 19, 7, 7, 21, 1, 1, 1, 1, 0, 0, 1, 1, 1), 1, FCL_CONV_1X1},

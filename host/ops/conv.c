@@ -13,6 +13,7 @@
 #include "ops/conv_implicit.h"
 #include "ops/conv_prep.h"
 #include "ops/conv_wino.h"
+#include "ops/conv_wino_s2_bwd.h"
 #include "ops/conv_wino_wgrad.h"
 
 /* The CPU-shaped kernels; every conv program is built with the "conv" tuning. */
@@ -74,7 +75,7 @@ fcl_status fcl_conv2d_check(const fcl_conv2d_params *p, int *oh, int *ow, fcl_er
                            "(got %dx%d, stride %dx%d, pad %dx%d)", p->kh, p->kw, p->stride_h, p->stride_w,
                            p->pad_h, p->pad_w);
         break;
-    case FCL_CONV_WINOGRAD: /* stride 2: the forward only (the gradients on the GEMMs) */
+    case FCL_CONV_WINOGRAD: /* stride 2: the forward and the data gradient (the weight gradient on the GEMMs) */
         if (!fcl_conv_wino_applies(p) && !fcl_conv_wino_s2_applies(p))
             return FCL_ERR(err, FCL_ERR_INVALID_ARG, "conv2d: algo winograd needs a dense (groups 1) 3x3 kernel, "
                            "stride 1 or 2x2, dilation 1 and padding 0..2 (got %dx%d, groups %d, stride %dx%d, dilation "
@@ -118,6 +119,7 @@ fcl_conv2d_algo fcl_conv2d_algo_in(fcl_ctx *ctx, const fcl_conv2d_params *p, int
         return ok && fcl_conv_wgrad_use(ctx, &t, p) ? FCL_CONV_WINOGRAD
                                                     : a == FCL_CONV_WINOGRAD || a == FCL_CONV_IMPLICIT ? FCL_CONV_GEMM : a;
     if (ok && !weight_grad && fcl_conv_wino_s2_use(&t, p)) return FCL_CONV_WINOGRAD; /* as fcl_conv2d_fwd_res */
+    if (ok && weight_grad == 2 && fcl_conv_wino_s2_bwd_use(ctx, &t, p)) return FCL_CONV_WINOGRAD; /* as conv_bwd */
     if (ok && fcl_conv_implicit_use(ctx, &t, p, weight_grad == 2 ? FCL_CIM_DATA : FCL_CIM_FWD)) return FCL_CONV_IMPLICIT;
     if (a == FCL_CONV_WINOGRAD && fcl_conv_wino_s2_applies(p)) return FCL_CONV_GEMM; /* its data gradient */
     return ok && fcl_conv_wino_use(&t, p) ? FCL_CONV_WINOGRAD : a == FCL_CONV_IMPLICIT ? FCL_CONV_GEMM : a;
@@ -416,6 +418,8 @@ static fcl_status conv_bwd(fcl_ctx *ctx, const bwd_dir *f, fcl_tensor *out, cons
     if (st) return st;
     int dw = fcl_conv2d_algo_of(p) == FCL_CONV_DEPTHWISE;
     if (f == &BWD_DATA && fcl_conv_wino_use(&t, p)) return fcl_conv_wino_bwd_data(ctx, &t, out, dy, other, p, oh, ow);
+    if (f == &BWD_DATA && fcl_conv_wino_s2_bwd_use(ctx, &t, p))
+        return fcl_conv_wino_s2_bwd_data(ctx, &t, out, dy, other, p, oh, ow);
     if (f == &BWD_DATA && fcl_conv_implicit_use(ctx, &t, p, FCL_CIM_DATA))
         return fcl_conv_implicit_bwd_data(ctx, &t, out, dy, other, p, oh, ow);
     if (f == &BWD_WEIGHT && fcl_conv_implicit_use(ctx, &t, p, FCL_CIM_WGRAD))

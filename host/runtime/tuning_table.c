@@ -402,6 +402,24 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * GEMM's. Other columns 0 (unmeasured). */
     [FCL_T_CONV_WINO_S2] = {FCL_TF_CONV, "CONV_WINO_S2", 0, 1, 0, 0, 1, 0,
                             "dense 3x3 stride-2 conv forwards when automatic: 0 im2col GEMM, 1 the stride-2 Winograd form"},
+    /* CONV_WINO_S2_BWD 1: the data gradient of dense 3x3 stride-2 convolutions through the stride-2
+     * Winograd form transposed (cl/conv_wino_s2_bwd.cl: 9 classes of dy tiles, 25 GEMMs with U^T
+     * (25/36 of dcol's flops), a gather into dx) where the algorithm is automatic, 16 or more channels
+     * go in and out and the output is at least 8x8 (S2B_MIN, host/ops/conv_wino_s2_bwd.c); 0
+     * conv_gemm_nn's dcol = W^T dy + col2im. Forcing Winograd takes it on any device. CPU256 1: Zen 3,
+     * loaded (2 cores shared by 4), `FACECL_NO_TUNE=1 facecl bench ops --filter k3s2 --reps 5`, 0 vs 1
+     * alternating, bwd_data process CPU ms: ResNet-18 @112 b32 layer2.0 (64x28^2 -> 128x14^2)
+     * 16.0-22.4 -> 11.6-15.3 (4 pairs, lower in 4) and 16.1-22.3 -> 11.0-18.2 (4 pairs, lower in 4);
+     * ResNet-50's l2 conv2 (128x28^2 -> 14^2) 29.8-43.1 -> 22.8-31.4 (lower in 3 of 4). `perf record`
+     * of layer2.0's 3 directions, the data gradient's samples over the unchanged cim_wgrad's: dy gather
+     * + dcol GEMM + col2im 1.51 / 1.27 / 1.30 -> dy classes + GEMMs + gather 1.22 / 1.10 / 1.00 (3
+     * pairs; the GEMMs' samples per flop 0.72x conv_gemm_nn's: one dy class block, K x 16 floats,
+     * serves up to 4 planes from L1). Without the 8x8 bound layer3.0 (7x7 out) 12.1-18.7 ->
+     * 14.6-22.6 and layer4.0 (4x4) 15.2-24.4 -> 20.8-22.6 (4 pairs each: lower in 1 and 1; the
+     * 25-plane weight transform of 256 x 512 filters, 2x2-tile maps). Largest relative error vs the
+     * double reference (tests/test_ops_conv.c) 1.8e-6. Other columns 0 (unmeasured). */
+    [FCL_T_CONV_WINO_S2_BWD] = {FCL_TF_CONV, "CONV_WINO_S2_BWD", 0, 1, 0, 0, 1, 0,
+                                "dense 3x3 stride-2 conv data gradients when automatic: 0 dcol GEMM + col2im, 1 the stride-2 Winograd form"},
 };
 /* the tuner and the tuning cache hold a family's values in arrays of FCL_TUNE_MAX_PARAMS (conv,
  * the last family, is the largest) */
