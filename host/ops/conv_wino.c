@@ -42,9 +42,9 @@ int fcl_conv_wino_s2_applies(const fcl_conv2d_params *p)
 }
 
 /* The automatic choice takes the stride-2 form (CONV_WINO_S2 1) on outputs of at least WINO_S2_MIN
- * square: ResNet-18's layer2.0 (14x14 out) gains ~5-10% CPU, layer3.0 (7x7) is level and layer4.0
- * (4x4) ~1.46x slower (its 25 transformed filter planes cost more than the GEMMs save; measured:
- * host/runtime/tuning_table.c CONV_WINO_S2). */
+ * square: ResNet-18's layer2.0 (14x14 out) gains ~24% CPU (session 13), layer3.0 (7x7) is level
+ * and layer4.0 (4x4) ~1.46x slower (its transformed filter planes cost more than the GEMMs save;
+ * measured: host/runtime/tuning_table.c CONV_WINO_S2). */
 enum { WINO_S2_MIN = 8 };
 
 int fcl_conv_wino_s2_use(const fcl_conv_tune *t, const fcl_conv2d_params *p)

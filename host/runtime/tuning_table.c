@@ -399,7 +399,10 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * 224.6 / 226.0 / 186.1 -> 244.8 / 233.5 / 209.4. layer3.0 (7x7 out) level (samples 1.30 vs
      * 1.34), layer4.0 (4x4 out: the 25-plane weight transform, 2x2-tile maps) ~1.46x slower: hence
      * the 8x8. Largest relative error vs the double reference (tests/test_ops_conv.c) 9e-7, as the
-     * GEMM's. Other columns 0 (unmeasured). */
+     * GEMM's. Other columns 0 (unmeasured). Session 13 (U and V in read order, U's 16 distinct
+     * planes, 16 channels a wino_s2_input work-item: main 2111adf), the same command with --filter
+     * "layer2.0 64x28", 0 vs 1: 13.8-20.0 / 10.5-15.0 (5 pairs, lower in 5, means 16.5 -> 12.5:
+     * -24%); layer3.0 with the 8x8 lowered to 7x7, GEMM vs this: 8 pairs, lower in 3: still level. */
     [FCL_T_CONV_WINO_S2] = {FCL_TF_CONV, "CONV_WINO_S2", 0, 1, 0, 0, 1, 0,
                             "dense 3x3 stride-2 conv forwards when automatic: 0 im2col GEMM, 1 the stride-2 Winograd form"},
     /* CONV_WINO_S2_BWD 1: the data gradient of dense 3x3 stride-2 convolutions through the stride-2
