@@ -71,7 +71,7 @@ __kernel void wino_s2_bwd_input(__global float *restrict dm, const int dm_ld, co
 }
 
 /* The planes of each class along an axis (WINO_S2_BWD_PLANES[class][.], -1: none), and each plane
- * a's place in wino_s2_weights' flipped (180-degree rotated) packing: G applied to (w2, w1, w0) is
+ * a's place in wino_s2_weights16's flipped (180-degree rotated) packing: G applied to (w2, w1, w0) is
  * [w2, w0 + w2, w0, w1, w1], i.e. u with planes 0 and 2 swapped. */
 __constant int WINO_S2_BWD_PLANES[3][2] = {{0, 3}, {1, -1}, {2, 4}};
 __constant int WINO_S2_BWD_ROT[5] = {2, 1, 0, 3, 4};
@@ -80,8 +80,9 @@ __constant int WINO_S2_BWD_ROT[5] = {2, 1, 0, 3, 4};
  * (CONV_MB input channels m0.. x CONV_NB tile columns n0..) through the 25 planes, class by class
  * (the planes of a class read the same DM block, K x CONV_NB floats, from L1), over the K output
  * channels, and stores each plane's block: dv (m, n) of plane 5 a + b at (5 a + b) * dv_g + m * dv_ld + n.
- * U: wino_s2_weights' 25 flipped packed planes (M = cin rows in nmb panels of 25 slots, K = cout:
- * plane xi of panel mb at (mb * 25 + WINO_S2_SLOT[xi]) * K * CONV_MB);
+ * U: wino_s2_weights16's flipped packed planes (M = cin rows in nmb panels of the 16 distinct
+ * planes, K = cout: plane xi of panel mb at (mb * 16 + WINO_S2_UXI[xi]) * K * CONV_MB; 16 instead of
+ * 25 planes a panel: ResNet-18 layer2.0's U^T 512 instead of 800 KiB);
  * DM: wino_s2_bwd_input's 9 planes. Global: (nmb, ceil(ncols / CONV_NB)). */
 __kernel void wino_s2_bwd_gemm(__global float *restrict dv, const int dv_ld, const int dv_g, const int M,
                                const int ncols, __global const float *restrict u, const int nmb,
@@ -101,7 +102,7 @@ __kernel void wino_s2_bwd_gemm(__global float *restrict dv, const int dv_ld, con
             for (int i = 0; i < CONV_MB; i++)
 #pragma unroll
                 for (int w = 0; w < CONV_NV; w++) acc[i][w] = (convV)(0.0f);
-            conv_nn_run(acc, u + ((size_t)mb * 25 + WINO_S2_SLOT[xr]) * K * CONV_MB, bp, K, CONV_NB);
+            conv_nn_run(acc, u + ((size_t)mb * 16 + WINO_S2_UXI[xr]) * K * CONV_MB, bp, K, CONV_NB);
             __global float *cp = dv + (5 * a + b) * dv_g + n0;
 #pragma unroll
             for (int i = 0; i < CONV_MB; i++) {

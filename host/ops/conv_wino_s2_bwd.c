@@ -5,14 +5,14 @@
 #include "ops/conv_wino.h"
 #include "ops/conv_wino_s2_bwd.h"
 
-/* The forward's program (cl/conv_wino_s2.cl: wino_s2_weights, conv.cl's conv_nn_run, conv_wino_cols.cl's
+/* The forward's program (cl/conv_wino_s2.cl: wino_s2_weights16, conv.cl's conv_nn_run, conv_wino_cols.cl's
  * wino_div8) with the backward's kernels */
 static const fcl_op_src S2_BWD = {"conv_act.cl+conv_common.cl+conv.cl+conv_wino.cl+conv_wino_cols.cl+"
                                   "conv_wino_weights.cl+conv_wino_s2.cl+conv_wino_s2_bwd.cl", FCL_TF_CONV};
 
 /* as host/ops/conv_wino.c: channels below which the automatic choice stays on the GEMM, the planes'
  * skew (a cache line), dy channels a work-item of wino_s2_bwd_input (WINO_S2_BWD_CB) */
-enum { S2B_MIN_C = 16, SKEW = 16, S2_CB = 4, NDM = 9, NDV = 25 };
+enum { S2B_MIN_C = 16, SKEW = 16, S2_CB = 4, NDM = 9, NDV = 25, NU = 16 /* U's distinct planes */ };
 
 /* The automatic choice takes this form on outputs of at least S2B_MIN square (as the forward's
  * WINO_S2_MIN): ResNet-18's layer2.0 (14x14 out) gains, layer3.0 (7x7) and layer4.0 (4x4) lose
@@ -38,13 +38,13 @@ fcl_status fcl_conv_wino_s2_bwd_data(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_t
     fcl_op_args a;
     const int M = p->cin, K = p->cout, TH = (oh + 1) / 2, TW = (ow + 1) / 2, T = TH * TW;
     const int nmb = (M + t->mb - 1) / t->mb;
-    const size_t floats = (size_t)NDV * nmb * t->mb * K;
+    const size_t floats = (size_t)NU * nmb * t->mb * K;
     if (floats >= INT_MAX)
         return FCL_ERR(ERRP(ctx), FCL_ERR_SHAPE, "conv2d winograd s2 bwd_data: the transformed weights (%zu floats) "
                        "exceed 32-bit indexing", floats);
-    /* U^T: the 25 planes with m = ci, k = co of the filters rotated by 180 degrees (flip 1) */
+    /* U^T: the 16 distinct planes with m = ci, k = co of the filters rotated by 180 degrees (flip 1) */
     if ((st = fcl_pool_alloc(ctx, floats * sizeof(float), &packed, &cap))) goto fail;
-    if ((st = fcl_conv_start(ctx, &S2_BWD, "wino_s2_weights", &a))) goto fail;
+    if ((st = fcl_conv_start(ctx, &S2_BWD, "wino_s2_weights16", &a))) goto fail;
     fcl_op_arg_m(&a, packed); fcl_op_arg_t(&a, w);
     fcl_op_arg_i(&a, p->cout); fcl_op_arg_i(&a, p->cin); fcl_op_arg_i(&a, 1); fcl_op_arg_i(&a, nmb);
     if ((st = fcl_conv_launch(t, &a, 1, (size_t)nmb, 1, 1, 0))) goto fail;
