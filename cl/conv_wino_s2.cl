@@ -51,17 +51,13 @@ __constant int WINO_S2_PLANES[25] = {6, 5, 8, 7, 9, 1, 16, 11, 21, 0, 3, 15, 18,
 __constant int WINO_S2_SLOT[25] = {9, 5, 13, 10, 14, 1, 0, 3, 2, 4, 17, 7, 21, 18, 22, 11, 6, 15, 12, 16, 19, 8, 23, 20,
                                    24};
 
-/* U and V are stored in the order wino_s2_gemm reads them: U as nmb panels of 25 slots (plane
- * WINO_S2_PLANES[s] in slot s) of K rows of CONV_MB floats, V as column panels of 25 slots of K
- * rows of CONV_NB floats (slots v_g floats apart), so that a work-item's A and B are each one
- * stream over its 25 planes (runs broken only by the accumulators) and conv_nn_run's prefetches,
- * CONV_PF steps ahead, run on into the next plane instead of past the plane's end (the planes
- * nmb * K * CONV_MB and K * ld floats apart before: the first CONV_PF of every 64 k steps of
- * ResNet-18's layer2.0 went without). */
-#define WINO_PLANE_S2(xi) (((size_t)mb * 24 + WINO_S2_SLOT[xi]) * K * CONV_MB)
-
-/* U[xi] in conv_gemm_nn's panels, as wino_weights2 (cl/conv_wino_weights.cl), in slots */
-WINO_WEIGHTS(wino_s2_weights, 5, wino_us2, WINO_PLANE_S2)
+/* U and V are stored in the order wino_s2_gemm reads them: U (below) as nmb panels of its 16
+ * distinct planes of K rows of CONV_MB floats, V as column panels of 25 slots (plane
+ * WINO_S2_PLANES[s] in slot s) of K rows of CONV_NB floats (slots v_g floats apart), so that a
+ * work-item's A and B are each one stream over its planes (runs broken only by the accumulators)
+ * and conv_nn_run's prefetches, CONV_PF steps ahead, run on into the next plane instead of past the
+ * plane's end (the planes nmb * K * CONV_MB and K * ld floats apart before: the first CONV_PF of
+ * every 64 k steps of ResNet-18's layer2.0 went without). */
 
 /* U has 16 distinct planes (u3 == u4 along each axis: U(r, cc) == U(min(r, 3), min(cc, 3))):
  * the forward's wino_s2_weights16 stores each once, in the order wino_s2_gemm first reads them
@@ -94,7 +90,7 @@ WINO_WEIGHTS(wino_s2_weights16, 5, wino_us2, WINO_PLANE_S2U)
 /* V[xi](c, n) = (B^T d B)[xi] for the 5x5 input tiles d of a chunk of nimg images starting at
  * x_off: tile (ty, tx) of image img is column n = (img * TH + ty) * TW + tx and reads rows
  * 4 ty - ph .. + 4, columns 4 tx - pw .. + 4 of channel c (0 outside the H x W image; V 0 at
- * n >= nimg * TH * TW). V is in conv_gemm_nn's column panels in slots (WINO_PLANE_S2: (c, n) of
+ * n >= nimg * TH * TW). V is in conv_gemm_nn's column panels in slots (WINO_S2_SLOT: (c, n) of
  * plane xi at ((n / CONV_NB) * 25 + WINO_S2_SLOT[xi]) * v_g + c * CONV_NB + n % CONV_NB, v_g >=
  * C * CONV_NB; v_ld: the columns, whole panels), so
  * that the GEMM reads B as one stream: with rows of V v_ld apart (strided k steps) it ran no faster

@@ -121,7 +121,7 @@ fcl_conv2d_algo fcl_conv2d_algo_in(fcl_ctx *ctx, const fcl_conv2d_params *p, int
     if (ok && !weight_grad && fcl_conv_wino_s2_use(&t, p)) return FCL_CONV_WINOGRAD; /* as fcl_conv2d_fwd_res */
     if (ok && weight_grad == 2 && fcl_conv_wino_s2_bwd_use(ctx, &t, p)) return FCL_CONV_WINOGRAD; /* as conv_bwd */
     if (ok && fcl_conv_implicit_use(ctx, &t, p, weight_grad == 2 ? FCL_CIM_DATA : FCL_CIM_FWD)) return FCL_CONV_IMPLICIT;
-    if (a == FCL_CONV_WINOGRAD && fcl_conv_wino_s2_applies(p)) return FCL_CONV_GEMM; /* its data gradient */
+    if (a == FCL_CONV_WINOGRAD && fcl_conv_wino_s2_applies(p)) return FCL_CONV_GEMM; /* only when !ok (unchecked) */
     return ok && fcl_conv_wino_use(&t, p) ? FCL_CONV_WINOGRAD : a == FCL_CONV_IMPLICIT ? FCL_CONV_GEMM : a;
 }
 

@@ -141,7 +141,7 @@ static fcl_status run(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *out, con
     const int chunk = fcl_conv_plan_chunk(t, (size_t)np * g->K + (size_t)mp * g->M, T, g->n);
     /* + room for the planes' skew ((np - 1) * SKEW floats) and M's last vector, in rows of at least nb floats */
     const size_t skew_rows = fcl_op_div_up((size_t)(np - 1) * SKEW + VL, (size_t)t->nb);
-    /* s2: V's slots skewed in every column panel (cl/conv_wino_s2.cl WINO_PLANE_S2): np * SKEW floats a panel */
+    /* s2: V's slots skewed in every column panel (cl/conv_wino_s2.cl WINO_S2_SLOT): np * SKEW floats a panel */
     const size_t v_skew = s2 ? fcl_op_div_up((size_t)np * SKEW, (size_t)t->nb) : skew_rows;
     if ((st = fcl_conv_ws_alloc(ctx, t, (size_t)np * g->K + v_skew, chunk, T, &v))) goto fail;
     if ((st = fcl_conv_ws_alloc(ctx, t, (size_t)mp * g->M + skew_rows, chunk, T, &m))) goto fail;
