@@ -119,5 +119,7 @@ void bench_step_free(bench_step *s);
 
 /* qsort comparison of doubles, ascending (the medians of the timings). */
 int bench_cmp_double(const void *a, const void *b);
+/* the median of v[0..n), n >= 1 (sorts v; the mean of the middle two when n is even) */
+double bench_median(double *v, long n);
 
 #endif

@@ -43,8 +43,7 @@ static fcl_status time_it(step_fn fn, void *u, fcl_ctx *ctx, int reps, double *m
         t[r] = tool_now_s() - t0;
     }
     if (!st) {
-        qsort(t, (size_t)reps, sizeof *t, bench_cmp_double);
-        *median = t[reps / 2];
+        *median = bench_median(t, reps);
     }
     free(t);
     return st;
@@ -91,8 +90,7 @@ static fcl_status bench_ranks(bench_step *s, fcl_dist *d, const fcl_model *m, lo
             if (r) ts[r - 1] = tool_now_s() - t0;
         }
         if (!st) {
-            qsort(ts, (size_t)reps, sizeof *ts, bench_cmp_double);
-            t[3] = ts[reps / 2];
+            t[3] = bench_median(ts, reps);
         }
         free(h);
         free(ts);

@@ -1,5 +1,6 @@
 /* tools/bench_peak.c: the device's honest float32 limit: an FMA loop at vector widths 4, 8 and 16 and 8-16 chains, the best kept. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bench.h"
@@ -9,6 +10,12 @@ int bench_cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
+}
+
+double bench_median(double *v, long n)
+{
+    qsort(v, (size_t)n, sizeof *v, bench_cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 /* One width: a warm-up run sizes iters so that one run takes about 0.2 s (a GPU finishes the CPU's

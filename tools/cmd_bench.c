@@ -8,9 +8,9 @@
  *      driver makes and frees the operands;
  *   2. declare it in tools/bench.h and add one line to `families` below.
  * Timing: warm-up runs per case (the first builds the kernels; then WARM_S seconds), then --reps
- * runs, each ended by clFinish and timed on the wall clock; the table shows the median. The FMA peak of the device is
- * measured in the same run (cl/bench.cl at float4/8/16, the best: tools/bench_peak.c) unless --peak
- * gives it, and "%peak" is relative to it.
+ * runs, each ended by clFinish and timed on the wall clock and in process CPU time; the table shows
+ * both medians. The FMA peak of the device is measured in the same run (cl/bench.cl at float4/8/16,
+ * the best: tools/bench_peak.c) unless --peak gives it, and "%peak" is relative to it.
  * Totals per network weigh each layer by its count in the network. --kernels adds, under each row,
  * where its device time went: each kernel's launches and device ms per run (profiling events)
  * and its share of the mean wall time, and the rest (host work, gaps between launches, CLBlast). */
@@ -132,7 +132,7 @@ int fcl_cmd_bench(int argc, char **argv)
     bench_list list = {NULL, 0, 0};
     net_total totals[16];
     size_t ntot = 0;
-    double *times = malloc((size_t)reps * sizeof *times);
+    double *times = malloc(2 * (size_t)reps * sizeof *times), *cpus = times + reps; /* per rep: wall, CPU ms */
     if (!times) {
         rc = tool_fail("out of memory");
         goto done;
@@ -156,8 +156,8 @@ int fcl_cmd_bench(int argc, char **argv)
             snprintf(how, sizeof how, "measured now with cl/bench.cl: %s", d);
         }
     }
-    printf("device: %s\nbatch %ld, input %ldx%ld, %ld reps (median ms, wall clock with clFinish, warm-up "
-           "excluded)\nFMA peak: %.1f GFLOP/s (%s)\n\n",
+    printf("device: %s\nbatch %ld, input %ldx%ld, %ld reps (median ms, wall clock with clFinish, and median "
+           "process cpu ms; warm-up excluded)\nFMA peak: %.1f GFLOP/s (%s)\n\n",
            dev, batch, size, size, reps, peak, how);
     printf("%-18s %-9s %-36s %-10s %9s %9s %6s %9s\n", "op", "net", "shape", "dir", "ms", "GFLOP/s", "%peak",
            "cpu ms");
@@ -185,24 +185,25 @@ int fcl_cmd_bench(int argc, char **argv)
         }
         size_t nk = 0;
         if (!st && kernels) st = fcl_ctx_kernel_times(ctx, ktimes, 0, &nk, 1); /* the warm-up's launches */
-        double cpu0 = cpu_s(), wall = 0;
+        double wall = 0;
         for (long r = 0; r < reps && !st; r++) {
-            double t0 = tool_now_s();
+            double t0 = tool_now_s(), c0 = cpu_s();
             st = c->run(ctx, c, ts, state);
             if (!st) st = fcl_ctx_finish(ctx);
             times[r] = (tool_now_s() - t0) * 1e3;
+            cpus[r] = (cpu_s() - c0) * 1e3;
             wall += times[r];
         }
         if (!st && kernels) st = fcl_ctx_kernel_times(ctx, ktimes, MAX_KT, &nk, 1);
-        double cpu_ms = (cpu_s() - cpu0) * 1e3 / (double)reps;
         if (made) bench_teardown(ctx, c, ts, state);
         if (st) {
             printf("%-18s %-9s %-36s %-10s   FAILED: %s\n", c->op, c->net, c->shape, c->dir, fcl_ctx_errmsg(ctx));
             rc = 1;
             continue;
         }
-        qsort(times, (size_t)reps, sizeof *times, bench_cmp_double);
-        double ms = reps % 2 ? times[reps / 2] : 0.5 * (times[reps / 2 - 1] + times[reps / 2]);
+        /* both medians: a slow rep (another tenant's minute) moves neither; the mean CPU time it
+         * printed before moved with it while the wall median did not */
+        double ms = bench_median(times, reps), cpu_ms = bench_median(cpus, reps);
         char gf[16] = "-", pc[16] = "-";
         if (c->flops > 0) {
             double g = c->flops / (ms * 1e-3) * 1e-9;
