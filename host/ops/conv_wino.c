@@ -16,9 +16,10 @@ int fcl_conv_wino_applies(const fcl_conv2d_params *p)
            p->dil_w == 1 && p->pad_h >= 0 && p->pad_h <= 2 && p->pad_w >= 0 && p->pad_w <= 2;
 }
 
-/* The automatic choice leaves convolutions with fewer than WINO_MIN_C input or output channels to
- * the GEMM: the GEMMs over the channels are what Winograd shrinks, its transforms cost the same
- * per pixel whatever the channel count, so a 1- or 3-channel stem gains nothing. There is a
+/* The automatic choice leaves convolutions with fewer than FCL_WINO_MIN_C (conv_wino.h) input or
+ * output channels to the GEMM: the GEMMs over the channels are what Winograd shrinks, its
+ * transforms cost the same per pixel whatever the channel count, so a 1- or 3-channel stem gains
+ * nothing. There is a
  * second reason: on tests/test_mpi.c's ArcFace run (model small, gray 32x32 synthetic faces),
  * its 1-channel stem through Winograd moved the loss after one step by 7e-5 relative and bn1.bias
  * by 4%, where the GPU-shaped kernels (every summation order different) moved them by 3e-7 and
@@ -26,13 +27,11 @@ int fcl_conv_wino_applies(const fcl_conv2d_params *p)
  * understood: raw images have large flat regions, where the GEMM gives equal pixels equal
  * results and Winograd's tile positions round differently; a ReLU kink at those values would
  * turn such differences into a different gradient. */
-enum { WINO_MIN_C = 16 };
-
 int fcl_conv_wino_use(const fcl_conv_tune *t, const fcl_conv2d_params *p)
 {
     return (p->algo == FCL_CONV_WINOGRAD && fcl_conv_wino_applies(p)) ||
-           (p->algo == FCL_CONV_AUTO && t->wino && !t->gpu && fcl_conv_wino_applies(p) && p->cin >= WINO_MIN_C &&
-            p->cout >= WINO_MIN_C);
+           (p->algo == FCL_CONV_AUTO && t->wino && !t->gpu && fcl_conv_wino_applies(p) && p->cin >= FCL_WINO_MIN_C &&
+            p->cout >= FCL_WINO_MIN_C);
 }
 
 int fcl_conv_wino_s2_applies(const fcl_conv2d_params *p)
@@ -41,18 +40,23 @@ int fcl_conv_wino_s2_applies(const fcl_conv2d_params *p)
            p->dil_w == 1 && p->pad_h >= 0 && p->pad_h <= 2 && p->pad_w >= 0 && p->pad_w <= 2;
 }
 
-/* The automatic choice takes the stride-2 form (CONV_WINO_S2 1) on outputs of at least WINO_S2_MIN
+/* The automatic choice takes the stride-2 form (CONV_WINO_S2 1) on outputs of at least FCL_WINO_S2_MIN
  * square: ResNet-18's layer2.0 (14x14 out) gains ~24% CPU (session 13), layer3.0 (7x7) is level
  * and layer4.0 (4x4) ~1.46x slower (its transformed filter planes cost more than the GEMMs save;
- * measured: host/runtime/tuning_table.c CONV_WINO_S2). */
-enum { WINO_S2_MIN = 8 };
-
-int fcl_conv_wino_s2_use(const fcl_conv_tune *t, const fcl_conv2d_params *p)
+ * measured: host/runtime/tuning_table.c CONV_WINO_S2). The data gradient's form draws the same
+ * line (CONV_WINO_S2_BWD). */
+int fcl_conv_wino_s2_pick(const fcl_conv_tune *t, const fcl_conv2d_params *p, int on)
 {
     if (!fcl_conv_wino_s2_applies(p)) return 0;
     const int oh = fcl_conv2d_out_size(p->h, 3, 2, p->pad_h, 1), ow = fcl_conv2d_out_size(p->w, 3, 2, p->pad_w, 1);
-    return p->algo == FCL_CONV_WINOGRAD || (p->algo == FCL_CONV_AUTO && t->wino_s2 && !t->gpu && p->cin >= WINO_MIN_C &&
-                                            p->cout >= WINO_MIN_C && oh >= WINO_S2_MIN && ow >= WINO_S2_MIN);
+    return p->algo == FCL_CONV_WINOGRAD ||
+           (p->algo == FCL_CONV_AUTO && on && !t->gpu && p->cin >= FCL_WINO_MIN_C && p->cout >= FCL_WINO_MIN_C &&
+            oh >= FCL_WINO_S2_MIN && ow >= FCL_WINO_S2_MIN);
+}
+
+int fcl_conv_wino_s2_use(const fcl_conv_tune *t, const fcl_conv2d_params *p)
+{
+    return fcl_conv_wino_s2_pick(t, p, t->wino_s2);
 }
 
 /* The tile: m x m outputs from an (m + 2) x (m + 2) input tile, (m + 2)^2 transform planes.
@@ -106,7 +110,7 @@ static fcl_status weights(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_tensor
     return fcl_conv_launch(t, &x, 1, (size_t)nmb, 1, 1, 0);
 }
 
-/* The transform planes of V and M are skewed by SKEW floats (a cache line) so that the
+/* The transform planes of V and M are skewed by FCL_WINO_SKEW floats (a cache line) so that the
  * transforms' streams do not all map to the same L1 set when a plane is a multiple of 4 KiB.
  * wino_output reads M in vectors of VL (cl/conv_wino.cl WINO_VL) tiles, up to VL - 1 floats past
  * the last plane's last column. Maps of at most VL / 2 tiles a row go through conv_wino_cols.cl
@@ -115,7 +119,7 @@ static fcl_status weights(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_tensor
  * 19.7-21.5 / 20.0-20.4 (the output transform's device ms 2.4-3.1 -> 1.8-2.6), 512x4^2
  * 22.9-28.4 / 22.0-29.0 -> 20.3-20.8 / 19.8-23.7; F(4x4) on 7x7 (wino_input's 8 lanes held 2
  * tiles) input transform 5.6-6.8 -> 1.7-1.8 ms. */
-enum { SKEW = 16, VL = 8, COLS_BLOCKS = 4 /* WINO_COLS_BLOCKS */, S2_CB = 16 /* WINO_S2_CB */ };
+enum { VL = 8, COLS_BLOCKS = 4 /* WINO_COLS_BLOCKS */, S2_CB = 16 /* WINO_S2_CB */ };
 
 /* One Winograd convolution: out [n][M][OH][OW] (+)= conv3x3(in [n][K][H][W]) with padding ph x pw
  * (stride 1: OH = H + 2 ph - 2, OW likewise; stride 2 (s2): OH = (H + 2 ph - 3) / 2 + 1). */
@@ -139,16 +143,17 @@ static fcl_status run(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *out, con
     const int np = s2 ? 25 : (mt + 2) * (mt + 2), TH = (g->OH + mt - 1) / mt, TW = (g->OW + mt - 1) / mt, T = TH * TW;
     const int mp = s2 ? 4 : np; /* M's planes (s2: folded into 4 by wino_s2_gemm) */
     const int chunk = fcl_conv_plan_chunk(t, (size_t)np * g->K + (size_t)mp * g->M, T, g->n);
-    /* + room for the planes' skew ((np - 1) * SKEW floats) and M's last vector, in rows of at least nb floats */
-    const size_t skew_rows = fcl_op_div_up((size_t)(np - 1) * SKEW + VL, (size_t)t->nb);
-    /* s2: V's slots skewed in every column panel (cl/conv_wino_s2.cl WINO_S2_SLOT): np * SKEW floats a panel */
-    const size_t v_skew = s2 ? fcl_op_div_up((size_t)np * SKEW, (size_t)t->nb) : skew_rows;
+    /* + room for the planes' skew ((np - 1) * FCL_WINO_SKEW floats) and M's last vector, in rows of >= nb floats */
+    const size_t skew_rows = fcl_op_div_up((size_t)(np - 1) * FCL_WINO_SKEW + VL, (size_t)t->nb);
+    /* s2: V's slots skewed in every column panel (cl/conv_wino_s2.cl WINO_S2_SLOT): np * FCL_WINO_SKEW floats */
+    const size_t v_skew = s2 ? fcl_op_div_up((size_t)np * FCL_WINO_SKEW, (size_t)t->nb) : skew_rows;
     if ((st = fcl_conv_ws_alloc(ctx, t, (size_t)np * g->K + v_skew, chunk, T, &v))) goto fail;
     if ((st = fcl_conv_ws_alloc(ctx, t, (size_t)mp * g->M + skew_rows, chunk, T, &m))) goto fail;
     for (int i0 = 0; i0 < g->n; i0 += chunk) {
         int cnt = g->n - i0 < chunk ? g->n - i0 : chunk, ld = fcl_conv_col_ld(t, cnt, T);
         fcl_op_args a;
-        const int vg = s2 ? g->K * t->nb + SKEW : g->K * ld + SKEW, mg = g->M * ld + SKEW, cols = !s2 && TW <= VL / 2;
+        const int vg = s2 ? g->K * t->nb + FCL_WINO_SKEW : g->K * ld + FCL_WINO_SKEW, mg = g->M * ld + FCL_WINO_SKEW,
+                  cols = !s2 && TW <= VL / 2;
         const char *input = s2 ? "wino_s2_input" : !cols ? "wino_input" : mt == 4 ? "wino_input_cols4" : "wino_input_cols2";
         if ((st = fcl_conv_start(ctx, src, input, &a)))
             goto fail;

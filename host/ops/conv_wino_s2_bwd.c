@@ -10,22 +10,16 @@
 static const fcl_op_src S2_BWD = {"conv_act.cl+conv_common.cl+conv.cl+conv_wino.cl+conv_wino_cols.cl+"
                                   "conv_wino_weights.cl+conv_wino_s2.cl+conv_wino_s2_bwd.cl", FCL_TF_CONV};
 
-/* as host/ops/conv_wino.c: channels below which the automatic choice stays on the GEMM, the planes'
- * skew (a cache line), dy channels a work-item of wino_s2_bwd_input (WINO_S2_BWD_CB) */
-enum { S2B_MIN_C = 16, SKEW = 16, S2_CB = 4, NDM = 9, NDV = 25, NU = 16 /* U's distinct planes */ };
+/* dy channels a work-item of wino_s2_bwd_input (WINO_S2_BWD_CB); the planes' skew and the
+ * automatic choice's channels and output size: host/ops/conv_wino.h */
+enum { S2_CB = 4, NDM = 9, NDV = 25, NU = 16 /* U's distinct planes */ };
 
-/* The automatic choice takes this form on outputs of at least S2B_MIN square (as the forward's
- * WINO_S2_MIN): ResNet-18's layer2.0 (14x14 out) gains, layer3.0 (7x7) and layer4.0 (4x4) lose
- * (measured: host/runtime/tuning_table.c CONV_WINO_S2_BWD). */
-enum { S2B_MIN = 8 };
-
+/* The automatic choice takes this form where the forward's would (fcl_conv_wino_s2_pick: outputs of
+ * at least FCL_WINO_S2_MIN square): ResNet-18's layer2.0 (14x14 out) gains, layer3.0 (7x7) and
+ * layer4.0 (4x4) lose (measured: host/runtime/tuning_table.c CONV_WINO_S2_BWD). */
 int fcl_conv_wino_s2_bwd_use(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_conv2d_params *p)
 {
-    if (!fcl_conv_wino_s2_applies(p)) return 0;
-    const int oh = fcl_conv2d_out_size(p->h, 3, 2, p->pad_h, 1), ow = fcl_conv2d_out_size(p->w, 3, 2, p->pad_w, 1);
-    return p->algo == FCL_CONV_WINOGRAD ||
-           (p->algo == FCL_CONV_AUTO && fcl_tuning_int(ctx, FCL_T_CONV_WINO_S2_BWD) && !t->gpu && p->cin >= S2B_MIN_C &&
-            p->cout >= S2B_MIN_C && oh >= S2B_MIN && ow >= S2B_MIN);
+    return fcl_conv_wino_s2_pick(t, p, fcl_tuning_int(ctx, FCL_T_CONV_WINO_S2_BWD));
 }
 
 fcl_status fcl_conv_wino_s2_bwd_data(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *dx, const fcl_tensor *dy,
@@ -50,12 +44,12 @@ fcl_status fcl_conv_wino_s2_bwd_data(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_t
     if ((st = fcl_conv_launch(t, &a, 1, (size_t)nmb, 1, 1, 0))) goto fail;
 
     const int chunk = fcl_conv_plan_chunk(t, (size_t)NDM * K + (size_t)NDV * M, T, p->n);
-    const size_t skew_rows = fcl_op_div_up((size_t)NDV * SKEW, (size_t)t->nb);
+    const size_t skew_rows = fcl_op_div_up((size_t)NDV * FCL_WINO_SKEW, (size_t)t->nb);
     if ((st = fcl_conv_ws_alloc(ctx, t, (size_t)NDM * K + skew_rows, chunk, T, &dm))) goto fail;
     if ((st = fcl_conv_ws_alloc(ctx, t, (size_t)NDV * M + skew_rows, chunk, T, &dv))) goto fail;
     for (int i0 = 0; i0 < p->n; i0 += chunk) {
         const int cnt = p->n - i0 < chunk ? p->n - i0 : chunk, ld = fcl_conv_col_ld(t, cnt, T);
-        const int dmg = K * ld + SKEW, dvg = M * ld + SKEW;
+        const int dmg = K * ld + FCL_WINO_SKEW, dvg = M * ld + FCL_WINO_SKEW;
         if ((st = fcl_conv_start(ctx, &S2_BWD, "wino_s2_bwd_input", &a))) goto fail;
         fcl_op_arg_m(&a, dm.buf); fcl_op_arg_i(&a, ld); fcl_op_arg_i(&a, dmg);
         fcl_op_arg_m(&a, dy->buf); fcl_op_arg_i(&a, (int)dy->offset + i0 * K * oh * ow);

@@ -8,15 +8,15 @@
 /* conv_wino.cl's B^T (WINO_BT6) is shared with the forward */
 static const fcl_op_src WGRAD = {"conv_act.cl+conv_wino.cl+conv_wino_wgrad.cl", FCL_TF_CONV};
 
-/* As in conv_wino.c (WINO_MIN_C): the automatic choice leaves convolutions with fewer channels
+/* As in conv_wino.c (FCL_WINO_MIN_C): the automatic choice leaves convolutions with fewer channels
  * (a 1- or 3-channel stem) to the GEMM: the transforms cost the same per pixel whatever the
  * channel count, the GEMMs they shrink are small there. */
-enum { WGRAD_MIN_C = 16 };
 
 int fcl_conv_wgrad_use(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_conv2d_params *p)
 {
     if (t->gpu || !fcl_tuning_int(ctx, FCL_T_CONV_WGRAD) || !fcl_conv_wino_applies(p)) return 0;
-    return p->algo == FCL_CONV_WINOGRAD || (p->algo == FCL_CONV_AUTO && p->cin >= WGRAD_MIN_C && p->cout >= WGRAD_MIN_C);
+    return p->algo == FCL_CONV_WINOGRAD ||
+           (p->algo == FCL_CONV_AUTO && p->cin >= FCL_WINO_MIN_C && p->cout >= FCL_WINO_MIN_C);
 }
 
 /* The tile: m x m outputs of dy per (m + 2) x (m + 2) input tile. F(3x3, 4x4) where CONV_WGRAD
@@ -36,10 +36,10 @@ static int tile_of(fcl_ctx *ctx, const fcl_conv2d_params *p, int oh, int ow)
                : 2;
 }
 
-/* The planes of V and M are skewed by SKEW floats (a cache line) so that the a * a streams of
+/* The planes of V and M are skewed by FCL_WINO_SKEW floats (a cache line) so that the a * a streams of
  * wgrad_input's stores and wgrad_output's loads do not all map to the same L1 set when a plane
  * is a multiple of 4 KiB (as in conv_wino.c; M of a 512-channel layer: 1 MiB a plane). */
-enum { SKEW = 16, CB = 8 /* wgrad_input's channels per work-item (WGRAD_CB) */, MIN_RED = 256 };
+enum { CB = 8 /* wgrad_input's channels per work-item (WGRAD_CB) */, MIN_RED = 256 };
 
 /* The GEMMs' reduction length for n tiles: n plus up to 15 zero tiles, so that the np planes of
  * D (conv_gemm_nn's A groups, nmb * mb * length floats apart) start in as many different L1 sets
@@ -92,7 +92,7 @@ fcl_status fcl_conv_wgrad(fcl_ctx *ctx, const fcl_conv_tune *t, fcl_tensor *dw, 
      * for the GEMMs' reduction: ResNet-18's 4x4 maps have 4 tiles an image */
     int chunk = fcl_conv_plan_chunk(t, (size_t)np * ((size_t)nmb * t->mb + ldc), T, p->n);
     if (chunk * T < MIN_RED) chunk = (int)fcl_op_div_up(MIN_RED, (size_t)T) < p->n ? (int)fcl_op_div_up(MIN_RED, (size_t)T) : p->n;
-    const size_t rows = (size_t)chunk * T + 15, vg = rows * ldc + SKEW, mg = (size_t)K * ldc + SKEW;
+    const size_t rows = (size_t)chunk * T + 15, vg = rows * ldc + FCL_WINO_SKEW, mg = (size_t)K * ldc + FCL_WINO_SKEW;
     if ((st = alloc(ctx, (size_t)np * nmb * t->mb * rows, "the transformed dy", &bufs[0], &caps[0])) ||
         (st = alloc(ctx, np * vg, "the transformed x", &bufs[1], &caps[1])) ||
         (st = alloc(ctx, np * mg, "the transformed gradient", &bufs[2], &caps[2])))
