@@ -121,6 +121,110 @@ __kernel void gemm_wt(const int M, const int N, const int K, FCL_CTENSOR(a), con
     }
 }
 
+/* C [M, N] (+)= A [M, K] B [K, N] for a long reduction: a classifier's / margin head's data gradient
+ * dx = D W (A = D [batch, classes] row-major, a_m its row; B = W [classes, N], bt its rows in place
+ * or padded, ld whole column blocks). gemm_wt's work-item walks one column block of W down K: a
+ * new 64 B line 2 KiB on (N 512) every step, all of a block's lines in 2 of L1's 64 sets and 32 of
+ * L2's 1024, so a group's strip left L2 before its next row block (perf: ~31% of the dx samples on
+ * those loads). Here a work-item owns CONV_WT_DX column blocks x up to 128 rows of C (all row
+ * blocks of a batch, accumulators in private memory) and walks K in sub-slices of WT_DX_KB rows:
+ * it copies the sub-slice's strip of W (WT_DX_KB x CONV_WT_DX x WT_NB floats, 8 KiB at 64 x 2 x 16)
+ * into a private sequential buffer once, then runs every row block's CONV_MB x CONV_NV register
+ * block over it from L1 (A's CONV_MB rows, sequential streams, as the broadcast operand). W is
+ * read once from memory, no partials, no sum. While it computes a sub-slice it asks (PoCL:
+ * clang's prefetch builtin into L2, as CONV_PF in conv.cl; elsewhere nothing) for the next one's
+ * strip, spread over the row blocks: linear 128x512>10575 bwd_data, perf samples of gemm_wt_dx
+ * over gemm_wt's (the fwd + dW of the same process), without -> with: 0.497 / 0.585 / 0.541 /
+ * 0.629 / 0.577 / 0.565 -> 0.557 / 0.473 / 0.527 / 0.526 / 0.542 / 0.500 (6 alternating pairs,
+ * lower in 5; the copy's loads waited on memory, ~20% of the kernel's samples). WT_DX_KB 32 vs
+ * 64 vs 128, same measure, 3 rounds: 0.564 / 0.615 / 0.543, 0.514 / 0.550 / 0.495, 0.536 /
+ * 0.528 / 0.532. Global: (ceil(whole column blocks / CONV_WT_DX), ceil(M / 128) row chunks). */
+#define WT_DX_KB 64
+#define WT_DX_ROWS 128
+#define WT_DX_RB ((WT_DX_ROWS + CONV_MB - 1) / CONV_MB)
+#define WT_DX_CB (CONV_WT_DX > 0 ? CONV_WT_DX : 1)
+__kernel void gemm_wt_dx(const int M, const int N, const int K, FCL_CTENSOR(a), const int a_m, FCL_CTENSOR(bt),
+                         const int ld, FCL_TENSOR(c), const int accumulate)
+{
+    const int n0 = get_global_id(0) * WT_DX_CB * WT_NB, r0 = get_global_id(1) * WT_DX_ROWS;
+    if (n0 >= ld || r0 >= M) return;
+    const int rows = min(M - r0, WT_DX_ROWS), nrb = (rows + CONV_MB - 1) / CONV_MB,
+              ncb = min(WT_DX_CB, (ld - n0) / WT_NB);
+    wtV accs[WT_DX_RB * WT_DX_CB * CONV_MB * CONV_NV];
+    float wl[WT_DX_CB * WT_DX_KB * WT_NB];   /* [column block][k][WT_NB] */
+    for (int s = 0; s < nrb * WT_DX_CB * CONV_MB * CONV_NV; s++) accs[s] = (wtV)(0.0f);
+    for (int kb = 0; kb < K; kb += WT_DX_KB) {
+        const int kl = min(WT_DX_KB, K - kb);
+        __global const float *wp = bt + bt_off + kb * ld + n0;
+        for (int k = 0; k < kl; k++, wp += ld)
+            for (int cb = 0; cb < ncb; cb++)
+#pragma unroll
+                for (int v = 0; v < CONV_NV; v++)
+                    wt_vstore(wt_vload(0, wp + cb * WT_NB + v * CONV_VW), 0, wl + (cb * WT_DX_KB + k) * WT_NB + v * CONV_VW);
+        const int pstep = (WT_DX_KB + nrb - 1) / nrb;   /* the next sub-slice's rows prefetched per row block */
+        for (int rb = 0; rb < nrb; rb++) {
+#if defined(POCL_DEVICE_ADDRESS_BITS)
+            if (kb + WT_DX_KB < K)
+                for (int k = rb * pstep; k < min((rb + 1) * pstep, min(WT_DX_KB, K - kb - WT_DX_KB)); k++)
+                    for (int cb = 0; cb < ncb; cb++)
+                        __builtin_prefetch(bt + bt_off + (kb + WT_DX_KB + k) * ld + n0 + cb * WT_NB, 0, 2);
+#endif
+            __global const float *ap[CONV_MB];
+#pragma unroll
+            for (int i = 0; i < CONV_MB; i++)   /* rows past the chunk: computed, not stored */
+                ap[i] = a + a_off + (r0 + min(rb * CONV_MB + i, rows - 1)) * a_m + kb;
+            for (int cb = 0; cb < ncb; cb++) {
+                wtV *as = accs + (rb * WT_DX_CB + cb) * CONV_MB * CONV_NV;
+                wtV acc[CONV_MB][CONV_NV];
+#pragma unroll
+                for (int i = 0; i < CONV_MB; i++)
+#pragma unroll
+                    for (int v = 0; v < CONV_NV; v++) acc[i][v] = as[i * CONV_NV + v];
+                const float *bp = wl + cb * WT_DX_KB * WT_NB;
+                for (int k = 0; k < kl; k++, bp += WT_NB) {
+                    wtV bv[CONV_NV];
+#pragma unroll
+                    for (int v = 0; v < CONV_NV; v++) bv[v] = wt_vload(v, bp);
+#pragma unroll
+                    for (int i = 0; i < CONV_MB; i++) {
+                        const wtV av = (wtV)(ap[i][k]);
+#pragma unroll
+                        for (int v = 0; v < CONV_NV; v++) acc[i][v] = fma(av, bv[v], acc[i][v]);
+                    }
+                }
+#pragma unroll
+                for (int i = 0; i < CONV_MB; i++)
+#pragma unroll
+                    for (int v = 0; v < CONV_NV; v++) as[i * CONV_NV + v] = acc[i][v];
+            }
+        }
+    }
+    /* C row-major [M, N] (c_m N, c_n 1): whole vectors inside N, element by element past it */
+    for (int rb = 0; rb < nrb; rb++)
+        for (int cb = 0; cb < ncb; cb++) {
+            const wtV *as = accs + (rb * WT_DX_CB + cb) * CONV_MB * CONV_NV;
+            const int nc = n0 + cb * WT_NB;
+#pragma unroll
+            for (int i = 0; i < CONV_MB; i++) {
+                const int m = rb * CONV_MB + i;
+                if (m >= rows) break;
+                __global float *cr = c + c_off + (r0 + m) * N + nc;
+#pragma unroll
+                for (int v = 0; v < CONV_NV; v++) {
+                    const wtV t = as[i * CONV_NV + v];
+                    if (nc + (v + 1) * CONV_VW <= N) {
+                        wt_vstore(accumulate ? t + wt_vload(v, cr) : t, v, cr);
+                    } else {
+                        float e[CONV_VW];
+                        wt_vstore(t, 0, e);
+                        for (int l = 0; l < CONV_VW && nc + v * CONV_VW + l < N; l++)
+                            cr[v * CONV_VW + l] = accumulate ? cr[v * CONV_VW + l] + e[l] : e[l];
+                    }
+                }
+            }
+        }
+}
+
 /* c[i] (+)= part[i] + part[n + i] + ... + part[(G - 1) n + i]: gemm_ab_wt's G slice groups' partial
  * products added in a fixed order (deterministic). Global: (n). */
 __kernel void gemm_wt_sum(FCL_TENSOR(c), FCL_CTENSOR(part), const int n, const int G, const int accumulate)

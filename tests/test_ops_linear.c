@@ -58,6 +58,7 @@ static int lin_gen(const oc_op *op, size_t i, oc_case *c)
     static const lin_case classifier[] = {
         {32, 512, 40, 1, 1}, {32, 512, 101, 1, 0}, {1, 512, 38, 1, 0}, {33, 257, 67, 1, 0},
         {64, 128, 512, 1, 0}, {3, 129, 1100, 1, 0},   /* a long reduction: bwd_data in 2 slices of B */
+        {130, 40, 150, 1, 0},   /* gemm_wt_dx: 2 row chunks of <= 128, K sub-slices of 64 and a tail */
     };
     static const lin_case fd[] = {{1, 5, 3, 1, 0}, {4, 7, 6, 1, 0}, {3, 13, 11, 1, 0}};
     const int set = *(const int *)op->ud;
@@ -90,12 +91,15 @@ static int lin_gen(const oc_op *op, size_t i, oc_case *c)
  * float8 blocks, A B in slices of 7: x, and W's slices for bwd_data, are copied into whole
  * column blocks where `in` is not a multiple of 24; in 48: W read in place), A B once as
  * slices (CONV_WT_SPLIT 0) and once split K (3 groups of whole slices of 7 into partials, summed
- * in order: a group short or alone where out <= 21, W copied whole where `in` is odd). */
+ * in order: a group short or alone where out <= 21, W copied whole where `in` is odd), and on
+ * gemm_wt_dx (CONV_WT_DX 3: 3 column blocks a work-item, the last one short at `in` 512, sub-slices
+ * of 64 classes with a tail, 2 row chunks at n 130). */
 static const char *const gemm_paths[] = {"conv:-DCONV_LINEAR=0", "conv:-DCONV_LINEAR=2 -DCONV_MB=5 -DCONV_NV=3 -DCONV_VW=8",
                                          "conv:-DCONV_LINEAR=3 -DCONV_MB=5 -DCONV_NV=3 -DCONV_VW=8 -DCONV_TM=3 "
                                          "-DCONV_TN=5 -DCONV_TW=8",
-                                         "conv:-DCONV_LINEAR=4 -DCONV_MB=5 -DCONV_NV=3 -DCONV_VW=8 -DCONV_WT_SPLIT=0",
-                                         "conv:-DCONV_LINEAR=4 -DCONV_MB=5 -DCONV_NV=3 -DCONV_VW=8 -DCONV_WT_SPLIT=3", NULL};
+                                         "conv:-DCONV_LINEAR=4 -DCONV_MB=5 -DCONV_NV=3 -DCONV_VW=8 -DCONV_WT_SPLIT=0 -DCONV_WT_DX=0",
+                                         "conv:-DCONV_LINEAR=4 -DCONV_MB=5 -DCONV_NV=3 -DCONV_VW=8 -DCONV_WT_SPLIT=3 -DCONV_WT_DX=0",
+                                         "conv:-DCONV_LINEAR=4 -DCONV_MB=5 -DCONV_NV=3 -DCONV_VW=8 -DCONV_WT_DX=3", NULL};
 
 /* set under the device's tuning (path < 0) or gemm_paths[path] */
 static void run_set_on(int set, int path)
@@ -123,6 +127,8 @@ Test(linear, gemm_wt_path_small_odd_shapes) { run_set_on(S_SMALL, 3); }
 Test(linear, gemm_wt_path_classifier_sizes) { run_set_on(S_CLASSIFIER, 3); }
 Test(linear, gemm_wt_split_path_small_odd_shapes) { run_set_on(S_SMALL, 4); }
 Test(linear, gemm_wt_split_path_classifier_sizes) { run_set_on(S_CLASSIFIER, 4); }
+Test(linear, gemm_wt_dx_path_small_odd_shapes) { run_set_on(S_SMALL, 5); }
+Test(linear, gemm_wt_dx_path_classifier_sizes) { run_set_on(S_CLASSIFIER, 5); }
 Test(linear, reference_backward_vs_finite_differences) { run_set(S_FD); }
 
 /* Each gradient alone (the others NULL), compared with the reference. */

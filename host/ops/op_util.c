@@ -298,7 +298,19 @@ static fcl_status gemm_wt(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_tensor
  * CONV_WT_SPLIT G > 0: split K instead, one launch (grid dim 2: G groups of whole slices, each
  * work-item summing its group's slices in registers into the group's partial C, column blocks
  * fastest so that a group's A range stays in L2), then gemm_wt_sum adds the G partials into C
- * in a fixed order: 2 launches instead of k / kc (83 at 10575 classes, each re-reading C). */
+ * in a fixed order: 2 launches instead of k / kc (83 at 10575 classes, each re-reading C).
+ * CONV_WT_DX C > 0 (CPU256): neither, gemm_wt_dx in one launch (C column blocks x 128 rows a
+ * work-item, W's sub-slices copied into private memory; why: cl/gemm_wt.cl). */
+/* B [k, n] copied with rows of ld floats (whole column blocks) where n is not a multiple of them
+ * (the op tests' odd blocks); pad untouched otherwise */
+static fcl_status pad_rows(fcl_ctx *ctx, fcl_tensor *pad, const fcl_tensor *b, size_t n, size_t k, size_t ld, size_t nb)
+{
+    if (ld == n) return FCL_OK;
+    fcl_status st = fcl_op_temp(ctx, pad, k, ld, 0);
+    return st ? st : FCL_OP_2D(ctx, &WT, "gemm_wt_bt", ld, k, OP_T(pad), OP_I(ld), OP_I(nb), OP_T(b), OP_I(n), OP_I(k),
+                               OP_I(1), OP_I(n));
+}
+#define FCL_WT_DX_ROWS 128   /* gemm_wt_dx's rows a work-item (WT_DX_ROWS, cl/gemm_wt.cl) */
 #define FCL_WT_SPLIT_ROWS 64   /* batch 128: G partials of 256 KiB, a group's A range past L2: slower (CONV_WT_SPLIT) */
 static fcl_status gemm_ab_wt(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_tensor *c, const fcl_tensor *a,
                              const fcl_tensor *b, size_t m, size_t n, size_t k, int accumulate, size_t kc)
@@ -308,14 +320,22 @@ static fcl_status gemm_ab_wt(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_ten
            lm = rb <= 64 ? rb : 16, g[2] = {cb, fcl_op_div_up(rb, lm) * lm}, l[2] = {1, lm},
            split = m <= FCL_WT_SPLIT_ROWS ? (size_t)fcl_tuning_int(ctx, FCL_T_CONV_WT_SPLIT) : 0;
     fcl_tensor pad = {0};
+    int dx_cb = fcl_tuning_int(ctx, FCL_T_CONV_WT_DX);
+    if (dx_cb > 0) {   /* gemm_wt_dx: one launch, W read once in sub-slices per work-item (why: cl/gemm_wt.cl) */
+        size_t gd[2] = {fcl_op_div_up(cb, (size_t)dx_cb), fcl_op_div_up(m, FCL_WT_DX_ROWS)}, l1[2] = {1, 1};
+        fcl_status st = pad_rows(ctx, &pad, b, n, k, ld, nb);
+        if (!st)
+            st = fcl_op_call(ctx, &WT, "gemm_wt_dx", FCL_GRID_ND, 2, gd, l1,
+                             FCL_OP_VALS(OP_I(m), OP_I(n), OP_I(k), OP_T(a), OP_I(k), OP_T(ld != n ? &pad : b),
+                                         OP_I(ld), OP_T(c), OP_I(accumulate)));
+        fcl_tensor_release(ctx, &pad);   /* in-order queue: a later user runs after gemm_wt_dx */
+        return st;
+    }
     if (split) {
         size_t kg = fcl_op_div_up(fcl_op_div_up(k, kc), split) * kc, groups = fcl_op_div_up(k, kg),
                g3[3] = {g[0], g[1], groups}, l3[3] = {1, lm, 1};
         fcl_tensor part = {0};
-        fcl_status st = ld != n ? fcl_op_temp(ctx, &pad, k, ld, 0) : FCL_OK;
-        if (!st && ld != n)
-            st = FCL_OP_2D(ctx, &WT, "gemm_wt_bt", ld, k, OP_T(&pad), OP_I(ld), OP_I(nb), OP_T(b), OP_I(n), OP_I(k),
-                           OP_I(1), OP_I(n));
+        fcl_status st = pad_rows(ctx, &pad, b, n, k, ld, nb);
         if (!st && (st = fcl_op_temp(ctx, &part, groups * m, n, 0)) == FCL_OK)
             st = fcl_op_call(ctx, &WT, "gemm_wt", FCL_GRID_ND, 3, g3, l3,
                              FCL_OP_VALS(OP_I(m), OP_I(n), OP_I(k), OP_T(a), OP_I(k), OP_I(1),
