@@ -136,7 +136,11 @@ __kernel void gemm_wt(const int M, const int N, const int K, FCL_CTENSOR(a), con
  * strip, spread over the row blocks: linear 128x512>10575 bwd_data, perf samples of gemm_wt_dx
  * over gemm_wt's (the fwd + dW of the same process), without -> with: 0.497 / 0.585 / 0.541 /
  * 0.629 / 0.577 / 0.565 -> 0.557 / 0.473 / 0.527 / 0.526 / 0.542 / 0.500 (6 alternating pairs,
- * lower in 5; the copy's loads waited on memory, ~20% of the kernel's samples). WT_DX_KB 32 vs
+ * lower in 5; the copy's loads waited on memory, ~20% of the kernel's samples); and over the
+ * column blocks too, one column's lines before each register block's run (the prefetches in a
+ * burst stalled: ~17% of the samples at batch 64), 64x512>10575 (--reps 7), burst -> spread:
+ * 0.517 / 0.529 / 0.516 / 0.542 / 0.520 / 0.558 / 0.625 -> 0.472 / 0.502 / 0.545 / 0.534 /
+ * 0.539 / 0.510 / 0.508 (7 pairs, lower in 5; CPU ms lower in 6: 10.2-12.0 -> 9.0-13.0). WT_DX_KB 32 vs
  * 64 vs 128, same measure, 3 rounds: 0.564 / 0.615 / 0.543, 0.514 / 0.550 / 0.495, 0.536 /
  * 0.528 / 0.532. Global: (ceil(whole column blocks / CONV_WT_DX), ceil(M / 128) row chunks). */
 #define WT_DX_KB 64
@@ -161,19 +165,18 @@ __kernel void gemm_wt_dx(const int M, const int N, const int K, FCL_CTENSOR(a), 
 #pragma unroll
                 for (int v = 0; v < CONV_NV; v++)
                     wt_vstore(wt_vload(0, wp + cb * WT_NB + v * CONV_VW), 0, wl + (cb * WT_DX_KB + k) * WT_NB + v * CONV_VW);
-        const int pstep = (WT_DX_KB + nrb - 1) / nrb;   /* the next sub-slice's rows prefetched per row block */
+        const int pstep = (WT_DX_KB + nrb - 1) / nrb;   /* the next sub-slice's rows asked for per row block */
         for (int rb = 0; rb < nrb; rb++) {
-#if defined(POCL_DEVICE_ADDRESS_BITS)
-            if (kb + WT_DX_KB < K)
-                for (int k = rb * pstep; k < min((rb + 1) * pstep, min(WT_DX_KB, K - kb - WT_DX_KB)); k++)
-                    for (int cb = 0; cb < ncb; cb++)
-                        __builtin_prefetch(bt + bt_off + (kb + WT_DX_KB + k) * ld + n0 + cb * WT_NB, 0, 2);
-#endif
             __global const float *ap[CONV_MB];
 #pragma unroll
             for (int i = 0; i < CONV_MB; i++)   /* rows past the chunk: computed, not stored */
                 ap[i] = a + a_off + (r0 + min(rb * CONV_MB + i, rows - 1)) * a_m + kb;
             for (int cb = 0; cb < ncb; cb++) {
+#if defined(POCL_DEVICE_ADDRESS_BITS)
+                if (kb + WT_DX_KB < K)   /* column cb's lines of those rows */
+                    for (int k = rb * pstep; k < min((rb + 1) * pstep, min(WT_DX_KB, K - kb - WT_DX_KB)); k++)
+                        __builtin_prefetch(bt + bt_off + (kb + WT_DX_KB + k) * ld + n0 + cb * WT_NB, 0, 2);
+#endif
                 wtV *as = accs + (rb * WT_DX_CB + cb) * CONV_MB * CONV_NV;
                 wtV acc[CONV_MB][CONV_NV];
 #pragma unroll
