@@ -52,11 +52,23 @@ __kernel void head_fwd_epi(FCL_TENSOR(z), FCL_TENSOR(cs), FCL_CTENSOR(ra), FCL_C
 }
 
 /* The softmax gradient of row i: flush(coef (exp((z - m) - lse_m) - q)), q the label-smoothed
- * target (xent_bwd's value for an entry other than the label's when q = eps / k). */
-inline VF vsoftmax_grad(VF zv, float m, float lse_m, float coef, float q)
+ * target (xent_bwd's value for an entry other than the label's when q = eps / k). lo (from
+ * softmax_lo, >= EXP_LO): below it exp is not evaluated but taken as 0, which gives the same g. */
+inline VF vsoftmax_grad(VF zv, float m, float lse_m, float coef, float q, float lo)
 {
-    const VF g = coef * (vexp_normal((zv - m) - lse_m) - q);
+    const VF t = (zv - m) - lse_m, l = (VF)(lo);
+    const VF g = coef * (select(exp(select(t, l, isless(t, l))), (VF)(0.0f), isless(t, l)) - q);
     return select(g, (VF)(0.0f), isless(fabs(g), (VF)(FLT_MIN)));
+}
+/* The exponent below which exp(t) changes nothing in flush(coef (exp(t) - q)): for q = 0 where
+ * |coef| exp(t) < FLT_MIN (flushed), else where exp(t) < q 2^-26 (under half an ulp of q: e - q
+ * == -q), 1e-3 inside (exp and log err by an ulp or two). Why: at s = 64 the logits span ~128,
+ * and exp(t) with coef exp(t) below FLT_MIN made subnormal results, slow on CPUs: Zen 3, loaded,
+ * ArcFace casia batch 64, head_bwd_d ~25% less (perf samples over gemm_wt's, `--kernels` ms). */
+inline float softmax_lo(float coef, float q)
+{
+    const float lo = q == 0.0f ? log(FLT_MIN / fabs(coef)) : log(q) - 26.0f * M_LN2_F;
+    return fmax(fmin(lo - 1e-3f, 0.0f), EXP_LO);
 }
 inline float softmax_grad(float zv, float m, float lse_m, float coef, float q)
 {
@@ -84,10 +96,10 @@ __kernel void head_bwd_stats(FCL_TENSOR(st), FCL_TENSOR(dxn), FCL_CTENSOR(z), FC
     st[st_off + 2 * i + 1] = lse_m;
     if (!want_dxn)
         return;
-    const float off = eps / (float)k;
+    const float off = eps / (float)k, lo = softmax_lo(coef, off);
     VF acc = (VF)(0.0f);
     int j = 0;
-    for (; j + FCL_VEC <= k; j += FCL_VEC) acc += vsoftmax_grad(VLOAD(0, r + j), mx, lse_m, coef, off) * VLOAD(0, c + j);
+    for (; j + FCL_VEC <= k; j += FCL_VEC) acc += vsoftmax_grad(VLOAD(0, r + j), mx, lse_m, coef, off, lo) * VLOAD(0, c + j);
     float t = HSUM(acc);
     for (; j < k; j++) t += softmax_grad(r[j], mx, lse_m, coef, off) * c[j];
     /* the label's entry: its own target (1 - eps + off) and f(c) instead of c */
@@ -175,9 +187,12 @@ inline void head_panel_store(__global float *dt, int n, int i, int j, VF v)   /*
  * the work-item's part of d||x_i|| (head_bwd_stats' sum over its columns, from the same softmax
  * gradients) into xq[g n + i], g its index, summed by head_dxn_bwd: no pass of its own over the
  * logits and cosines, so the forward's row_stats serve SphereFace too. Work-item: columns
- * [j0, j0 + cw) of every row, rows in order. Global: ceil(k / cw). */
+ * [j0, j0 + cw) of every row, rows in order. Global: ceil(k / cw).
+ * The logits are not read: the forward stored z_ij = scale_i cos_ij (head_epi_span: the same
+ * product of the same stored cosine) and z_iy = scale_i f(cos_iy), found here anyway for f':
+ * one [n, k] stream of the four (z, cos in; dd, dt out) less. */
 __kernel void head_bwd_d(FCL_TENSOR(dd), FCL_TENSOR(dt), FCL_TENSOR(c), FCL_TENSOR(xq), FCL_CTENSOR(st),
-                         FCL_CTENSOR(z), FCL_CTENSOR(cs), FCL_CTENSOR(ra), FCL_CTENSOR(rb), FCL_CTENSOR(q),
+                         FCL_CTENSOR(cs), FCL_CTENSOR(ra), FCL_CTENSOR(rb), FCL_CTENSOR(q),
                          FCL_CTENSOR(lab), FCL_CTENSOR(xn), const int n, const int k, const int cw, const int want_dt,
                          const int want_dxn, const float s, const float eps, const float coef, MARGIN_ARGS)
 {
@@ -186,14 +201,14 @@ __kernel void head_bwd_d(FCL_TENSOR(dd), FCL_TENSOR(dt), FCL_TENSOR(c), FCL_TENS
         return;
     const int j1 = min(j0 + cw, k);
     MARGIN_INIT(p);
-    const float off = eps / (float)k;
+    const float off = eps / (float)k, lo = softmax_lo(coef, off);
     __global const float *rr = rb + rb_off;
     __global float *dp = dt + dt_off, *cc = c + c_off, *xr = xq + xq_off + get_global_id(0) * n;
     if (want_dt)
         for (int j = j0; j < j1; j++) cc[j] = 0.0f;
     for (int i = 0; i < n; i++) {
         const int y = label_index(lab[lab_off + i], k);
-        __global const float *zr = z + z_off + i * k, *cr = cs + cs_off + i * k;
+        __global const float *cr = cs + cs_off + i * k;
         __global float *dr = dd + dd_off + i * k;
         int j = j0;
         if (y < 0) {
@@ -213,16 +228,18 @@ __kernel void head_bwd_d(FCL_TENSOR(dd), FCL_TENSOR(dt), FCL_TENSOR(c), FCL_TENS
         float dy = 0.0f, ty = 0.0f;
         if (y >= j0 && y < j1) {
             float df;
-            const float fy = target_f(cr[y], &p, &df), gy = softmax_grad(zr[y], mx, lse_m, coef, 1.0f - eps + off);
+            const float fy = target_f(cr[y], &p, &df), zy = scale * fy;
+            const float gy = softmax_grad(zy, mx, lse_m, coef, 1.0f - eps + off);
             dy = flush_subnormal(scale * gy * df * a * rr[y]);
-            /* d||x||'s label entry: its own target and f(c) instead of the sums' off-target g c */
-            ty = gy * fy - softmax_grad(zr[y], mx, lse_m, coef, off) * cr[y];
+            /* d||x||'s label entry: its own target and f(c) instead of the sums' off-target g c
+             * (which, as every other column's, took the logit scale c) */
+            ty = gy * fy - softmax_grad(scale * cr[y], mx, lse_m, coef, off) * cr[y];
         }
         VF acc = (VF)(0.0f);
         for (; j + FCL_VEC <= j1; j += FCL_VEC) {
-            const VF g = vsoftmax_grad(VLOAD(0, zr + j), mx, lse_m, coef, off);
+            const VF cv = VLOAD(0, cr + j), g = vsoftmax_grad(scale * cv, mx, lse_m, coef, off, lo);
             VF v = scale * g * a * VLOAD(0, rr + j);
-            if (want_dxn) acc += g * VLOAD(0, cr + j);
+            if (want_dxn) acc += g * cv;
             v = select(v, (VF)(0.0f), isless(fabs(v), (VF)(FLT_MIN)));
             if (y >= j && y < j + FCL_VEC) {
                 float t[FCL_VEC];
@@ -233,12 +250,13 @@ __kernel void head_bwd_d(FCL_TENSOR(dd), FCL_TENSOR(dt), FCL_TENSOR(c), FCL_TENS
             VSTORE(v, 0, dr + j);
             if (want_dt) {
                 head_panel_store(dp, n, i, j, v);
-                VSTORE(VLOAD(0, cc + j) + v * VLOAD(0, cr + j) / a, 0, cc + j);
+                VSTORE(VLOAD(0, cc + j) + v * cv / a, 0, cc + j);
             }
         }
         float t = HSUM(acc);
         for (; j < j1; j++) {
-            const float g = softmax_grad(zr[j], mx, lse_m, coef, off), v = j == y ? dy : flush_subnormal(scale * g * a * rr[j]);
+            const float g = softmax_grad(scale * cr[j], mx, lse_m, coef, off),
+                        v = j == y ? dy : flush_subnormal(scale * g * a * rr[j]);
             dr[j] = v;
             if (want_dt) {
                 HEAD_PANEL(dp, n, i, j) = v;

@@ -404,7 +404,7 @@ static fcl_status head_bwd(fcl_ctx *ctx, const char *op, fcl_tensor *dx, fcl_ten
         (dw && (st = fcl_op_temp(ctx, &c, k, 1, 0))) ||
         (st = head_bwd_d(ctx, k,
                          FCL_OP_VALS(OP_T(&dd), OP_T(dw ? &dt : NULL), OP_T(dw ? &c : NULL),
-                                     OP_T(dxn_parts ? &xq : NULL), OP_T(sp), OP_T(logits), OP_T(cos), OP_T(&ra),
+                                     OP_T(dxn_parts ? &xq : NULL), OP_T(sp), OP_T(cos), OP_T(&ra),
                                      OP_T(&rb), OP_T(&q), OP_T(labels), OP_T(sphere ? &xn : NULL), OP_I(n), OP_I(k),
                                      OP_I(head_d_cw(ctx)), OP_I(dw != NULL), OP_I(dxn_parts), OP_F(p->s), OP_F(eps),
                                      OP_F(coef), MARGIN_VALS(p, consts_of(p))))))
