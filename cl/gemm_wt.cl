@@ -147,8 +147,8 @@ __kernel void gemm_wt(const int M, const int N, const int K, FCL_CTENSOR(a), con
 #define WT_DX_ROWS 128
 #define WT_DX_RB ((WT_DX_ROWS + CONV_MB - 1) / CONV_MB)
 #define WT_DX_CB (CONV_WT_DX > 0 ? CONV_WT_DX : 1)
-__kernel void gemm_wt_dx(const int M, const int N, const int K, FCL_CTENSOR(a), const int a_m, FCL_CTENSOR(bt),
-                         const int ld, FCL_TENSOR(c), const int accumulate)
+__kernel void gemm_wt_dx(const int M, const int N, const int K, FCL_CTENSOR(a), const int a_m, const int a_p,
+                         const int pw, FCL_CTENSOR(bt), const int ld, FCL_TENSOR(c), const int accumulate)
 {
     const int n0 = get_global_id(0) * WT_DX_CB * WT_NB, r0 = get_global_id(1) * WT_DX_ROWS;
     if (n0 >= ld || r0 >= M) return;
@@ -157,25 +157,29 @@ __kernel void gemm_wt_dx(const int M, const int N, const int K, FCL_CTENSOR(a), 
     wtV accs[WT_DX_RB * WT_DX_CB * CONV_MB * CONV_NV];
     float wl[WT_DX_CB * WT_DX_KB * WT_NB];   /* [column block][k][WT_NB] */
     for (int s = 0; s < nrb * WT_DX_CB * CONV_MB * CONV_NV; s++) accs[s] = (wtV)(0.0f);
-    for (int kb = 0; kb < K; kb += WT_DX_KB) {
-        const int kl = min(WT_DX_KB, K - kb);
+    /* A(m, j) = a[a_off + m a_m + (j / pw) a_p + j % pw]: row-major (pw >= K, a_m the row) or in
+     * panels of pw <= WT_DX_KB columns (a margin head's dt, cl/margin_head.cl HEAD_PANEL: a_m pw,
+     * a_p M pw), then the sub-slices are whole panels and a sub-slice's A one sequential block */
+    const int kstep = pw >= K ? WT_DX_KB : WT_DX_KB / pw * pw;
+    for (int kb = 0; kb < K; kb += kstep) {
+        const int kl = min(kstep, K - kb);
         __global const float *wp = bt + bt_off + kb * ld + n0;
         for (int k = 0; k < kl; k++, wp += ld)
             for (int cb = 0; cb < ncb; cb++)
 #pragma unroll
                 for (int v = 0; v < CONV_NV; v++)
                     wt_vstore(wt_vload(0, wp + cb * WT_NB + v * CONV_VW), 0, wl + (cb * WT_DX_KB + k) * WT_NB + v * CONV_VW);
-        const int pstep = (WT_DX_KB + nrb - 1) / nrb;   /* the next sub-slice's rows asked for per row block */
+        const int pstep = (kstep + nrb - 1) / nrb;   /* the next sub-slice's rows asked for per row block */
         for (int rb = 0; rb < nrb; rb++) {
-            __global const float *ap[CONV_MB];
+            int ro[CONV_MB];
 #pragma unroll
             for (int i = 0; i < CONV_MB; i++)   /* rows past the chunk: computed, not stored */
-                ap[i] = a + a_off + (r0 + min(rb * CONV_MB + i, rows - 1)) * a_m + kb;
+                ro[i] = (r0 + min(rb * CONV_MB + i, rows - 1)) * a_m;
             for (int cb = 0; cb < ncb; cb++) {
 #if defined(POCL_DEVICE_ADDRESS_BITS)
-                if (kb + WT_DX_KB < K)   /* column cb's lines of those rows */
-                    for (int k = rb * pstep; k < min((rb + 1) * pstep, min(WT_DX_KB, K - kb - WT_DX_KB)); k++)
-                        __builtin_prefetch(bt + bt_off + (kb + WT_DX_KB + k) * ld + n0 + cb * WT_NB, 0, 2);
+                if (kb + kstep < K)   /* column cb's lines of those rows */
+                    for (int k = rb * pstep; k < min((rb + 1) * pstep, min(kstep, K - kb - kstep)); k++)
+                        __builtin_prefetch(bt + bt_off + (kb + kstep + k) * ld + n0 + cb * WT_NB, 0, 2);
 #endif
                 wtV *as = accs + (rb * WT_DX_CB + cb) * CONV_MB * CONV_NV;
                 wtV acc[CONV_MB][CONV_NV];
@@ -184,16 +188,23 @@ __kernel void gemm_wt_dx(const int M, const int N, const int K, FCL_CTENSOR(a), 
 #pragma unroll
                     for (int v = 0; v < CONV_NV; v++) acc[i][v] = as[i * CONV_NV + v];
                 const float *bp = wl + cb * WT_DX_KB * WT_NB;
-                for (int k = 0; k < kl; k++, bp += WT_NB) {
-                    wtV bv[CONV_NV];
+                for (int p = 0; p < kl;) {   /* one run (row-major) or a run per panel */
+                    const int j = kb + p, seg = min(kl - p, pw - j % pw);
+                    __global const float *ap[CONV_MB];
 #pragma unroll
-                    for (int v = 0; v < CONV_NV; v++) bv[v] = wt_vload(v, bp);
+                    for (int i = 0; i < CONV_MB; i++) ap[i] = a + a_off + j / pw * a_p + j % pw + ro[i];
+                    for (int k = 0; k < seg; k++, bp += WT_NB) {
+                        wtV bv[CONV_NV];
 #pragma unroll
-                    for (int i = 0; i < CONV_MB; i++) {
-                        const wtV av = (wtV)(ap[i][k]);
+                        for (int v = 0; v < CONV_NV; v++) bv[v] = wt_vload(v, bp);
 #pragma unroll
-                        for (int v = 0; v < CONV_NV; v++) acc[i][v] = fma(av, bv[v], acc[i][v]);
+                        for (int i = 0; i < CONV_MB; i++) {
+                            const wtV av = (wtV)(ap[i][k]);
+#pragma unroll
+                            for (int v = 0; v < CONV_NV; v++) acc[i][v] = fma(av, bv[v], acc[i][v]);
+                        }
                     }
+                    p += seg;
                 }
 #pragma unroll
                 for (int i = 0; i < CONV_MB; i++)

@@ -12,5 +12,9 @@ fcl_status fcl_cos_inv_norms(fcl_ctx *ctx, const fcl_tensor *x, size_t n, size_t
  * (either may be NULL). */
 fcl_status fcl_cos_bwd_scaled(fcl_ctx *ctx, fcl_tensor *da, fcl_tensor *db, const fcl_tensor *dsr, const fcl_tensor *a,
                               const fcl_tensor *b, size_t na, size_t nb, size_t d);
+/* its da alone from D in panels of pw columns (dt: D(i, j) at ((j / pw) na + i) pw + j % pw,
+ * cl/margin_head.cl HEAD_PANEL), where fcl_op_gemm_ab_panels_ok(na, d, nb, pw) (host/ops/op_util.h) */
+fcl_status fcl_cos_bwd_scaled_panels(fcl_ctx *ctx, fcl_tensor *da, const fcl_tensor *dt, size_t pw, const fcl_tensor *a,
+                                     const fcl_tensor *b, size_t na, size_t nb, size_t d);
 
 #endif

@@ -251,6 +251,13 @@ fail:
     return st;
 }
 
+/* dy += G - y (y . G) for the rows y [n, d] of the normalised side (cl/loss.cl l2norm_bwd_scaled) */
+static fcl_status l2norm_bwd_g(fcl_ctx *ctx, fcl_tensor *dy, const fcl_tensor *g, const fcl_tensor *y, size_t n, size_t d)
+{
+    return FCL_OP_ROWS(ctx, &SRC, "l2norm_bwd_scaled", n, OP_T(dy), OP_T(g), OP_T(y), OP_I(n), OP_I(d),
+                       OP_F(FCL_L2NORM_EPS));
+}
+
 fcl_status fcl_cos_bwd_scaled(fcl_ctx *ctx, fcl_tensor *da, fcl_tensor *db, const fcl_tensor *dsr, const fcl_tensor *a,
                               const fcl_tensor *b, size_t na, size_t nb, size_t d)
 {
@@ -259,19 +266,28 @@ fcl_status fcl_cos_bwd_scaled(fcl_ctx *ctx, fcl_tensor *da, fcl_tensor *db, cons
     if (da) {
         /* G [na, d] = D [na, nb] * B [nb, d]; dA += G - y (y . G) */
         if ((st = fcl_op_temp(ctx, &g, na, d, 0)) || (st = fcl_op_gemm(ctx, &g, dsr, 0, b, 0, na, d, nb, 0.0f)) ||
-            (st = FCL_OP_ROWS(ctx, &SRC, "l2norm_bwd_scaled", na, OP_T(da), OP_T(&g), OP_T(a), OP_I(na), OP_I(d),
-                              OP_F(FCL_L2NORM_EPS))))
+            (st = l2norm_bwd_g(ctx, da, &g, a, na, d)))
             goto fail;
         fcl_tensor_release(ctx, &g);
     }
     if (db) {
         /* G [nb, d] = D^T (D stored [na, nb]) * A [na, d]; dB += G - y (y . G) */
         if ((st = fcl_op_temp(ctx, &g, nb, d, 0)) || (st = fcl_op_gemm(ctx, &g, dsr, 1, a, 0, nb, d, na, 0.0f)) ||
-            (st = FCL_OP_ROWS(ctx, &SRC, "l2norm_bwd_scaled", nb, OP_T(db), OP_T(&g), OP_T(b), OP_I(nb), OP_I(d),
-                              OP_F(FCL_L2NORM_EPS))))
+            (st = l2norm_bwd_g(ctx, db, &g, b, nb, d)))
             goto fail;
     }
 fail:
+    fcl_tensor_release(ctx, &g);
+    return st;
+}
+
+fcl_status fcl_cos_bwd_scaled_panels(fcl_ctx *ctx, fcl_tensor *da, const fcl_tensor *dt, size_t pw, const fcl_tensor *a,
+                                     const fcl_tensor *b, size_t na, size_t nb, size_t d)
+{
+    fcl_tensor g = {0};
+    fcl_status st = fcl_op_temp(ctx, &g, na, d, 0);
+    if (!st && !(st = fcl_op_gemm_ab_panels(ctx, &g, dt, pw, b, na, d, nb)))
+        st = l2norm_bwd_g(ctx, da, &g, a, na, d);
     fcl_tensor_release(ctx, &g);
     return st;
 }

@@ -311,6 +311,26 @@ static fcl_status pad_rows(fcl_ctx *ctx, fcl_tensor *pad, const fcl_tensor *b, s
                                OP_I(1), OP_I(n));
 }
 #define FCL_WT_DX_ROWS 128   /* gemm_wt_dx's rows a work-item (WT_DX_ROWS, cl/gemm_wt.cl) */
+#define FCL_WT_DX_KB 64      /* its sub-slices of K (WT_DX_KB): A's panels no wider */
+/* C [m, n] (+)= A B on gemm_wt_dx (CONV_WT_DX column blocks a work-item, W's sub-slices copied
+ * into private memory; why: cl/gemm_wt.cl), A(i, j) = a[i a_m + (j / pw) a_p + j % pw]:
+ * row-major (a_m k, pw k) or in panels of pw columns */
+static fcl_status gemm_wt_dx(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_tensor *c, const fcl_tensor *a,
+                             size_t a_m, size_t a_p, size_t pw, const fcl_tensor *b, size_t m, size_t n, size_t k,
+                             int accumulate)
+{
+    size_t nb = (size_t)t->nb, ld = fcl_op_div_up(n, nb) * nb,
+           g[2] = {fcl_op_div_up(ld / nb, (size_t)fcl_tuning_int(ctx, FCL_T_CONV_WT_DX)), fcl_op_div_up(m, FCL_WT_DX_ROWS)},
+           l[2] = {1, 1};
+    fcl_tensor pad = {0};
+    fcl_status st = pad_rows(ctx, &pad, b, n, k, ld, nb);
+    if (!st)
+        st = fcl_op_call(ctx, &WT, "gemm_wt_dx", FCL_GRID_ND, 2, g, l,
+                         FCL_OP_VALS(OP_I(m), OP_I(n), OP_I(k), OP_T(a), OP_I(a_m), OP_I(a_p), OP_I(pw),
+                                     OP_T(ld != n ? &pad : b), OP_I(ld), OP_T(c), OP_I(accumulate)));
+    fcl_tensor_release(ctx, &pad);   /* in-order queue: a later user runs after gemm_wt_dx */
+    return st;
+}
 #define FCL_WT_SPLIT_ROWS 64   /* batch 128: G partials of 256 KiB, a group's A range past L2: slower (CONV_WT_SPLIT) */
 static fcl_status gemm_ab_wt(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_tensor *c, const fcl_tensor *a,
                              const fcl_tensor *b, size_t m, size_t n, size_t k, int accumulate, size_t kc)
@@ -320,17 +340,8 @@ static fcl_status gemm_ab_wt(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_ten
            lm = rb <= 64 ? rb : 16, g[2] = {cb, fcl_op_div_up(rb, lm) * lm}, l[2] = {1, lm},
            split = m <= FCL_WT_SPLIT_ROWS ? (size_t)fcl_tuning_int(ctx, FCL_T_CONV_WT_SPLIT) : 0;
     fcl_tensor pad = {0};
-    int dx_cb = fcl_tuning_int(ctx, FCL_T_CONV_WT_DX);
-    if (dx_cb > 0) {   /* gemm_wt_dx: one launch, W read once in sub-slices per work-item (why: cl/gemm_wt.cl) */
-        size_t gd[2] = {fcl_op_div_up(cb, (size_t)dx_cb), fcl_op_div_up(m, FCL_WT_DX_ROWS)}, l1[2] = {1, 1};
-        fcl_status st = pad_rows(ctx, &pad, b, n, k, ld, nb);
-        if (!st)
-            st = fcl_op_call(ctx, &WT, "gemm_wt_dx", FCL_GRID_ND, 2, gd, l1,
-                             FCL_OP_VALS(OP_I(m), OP_I(n), OP_I(k), OP_T(a), OP_I(k), OP_T(ld != n ? &pad : b),
-                                         OP_I(ld), OP_T(c), OP_I(accumulate)));
-        fcl_tensor_release(ctx, &pad);   /* in-order queue: a later user runs after gemm_wt_dx */
-        return st;
-    }
+    if (fcl_tuning_int(ctx, FCL_T_CONV_WT_DX) > 0)
+        return gemm_wt_dx(ctx, t, c, a, k, 0, k, b, m, n, k, accumulate);
     if (split) {
         size_t kg = fcl_op_div_up(fcl_op_div_up(k, kc), split) * kc, groups = fcl_op_div_up(k, kg),
                g3[3] = {g[0], g[1], groups}, l3[3] = {1, lm, 1};
@@ -429,6 +440,26 @@ fcl_status fcl_op_gemm_abt_norms(fcl_ctx *ctx, const fcl_tensor *c, const fcl_te
         return st;
     *done = 1;
     return gemm_wt(ctx, &t, c, a, 0, b, m, n, k, 0, rb, q);
+}
+
+/* whether fcl_op_gemm's C [m, n] = A [m, k] B [k, n] runs on gemm_wt_dx (what fcl_op_gemm_ab_panels needs) */
+int fcl_op_gemm_ab_panels_ok(fcl_ctx *ctx, size_t m, size_t n, size_t k, size_t pw)
+{
+    fcl_conv_tune t;
+    int mode = gemm_mode(ctx, m, n, k);
+    if (!mode || fcl_conv_tune_get(ctx, &t) || t.gpu || fcl_tuning_int(ctx, FCL_T_CONV_WT_DX) <= 0 || !pw ||
+        pw > FCL_WT_DX_KB || (double)m * k >= INT_MAX || (double)n * k >= INT_MAX || (double)m * n >= INT_MAX ||
+        (double)(fcl_op_div_up(k, pw) * pw) * m >= INT_MAX)
+        return 0;
+    return (mode == 1 && k > 1024 && k > n && n % (size_t)t.nb == 0) || mode == 4;
+}
+
+fcl_status fcl_op_gemm_ab_panels(fcl_ctx *ctx, const fcl_tensor *c, const fcl_tensor *a, size_t pw, const fcl_tensor *b,
+                                 size_t m, size_t n, size_t k)
+{
+    fcl_conv_tune t;
+    fcl_status st = fcl_conv_tune_get(ctx, &t);
+    return st ? st : gemm_wt_dx(ctx, &t, c, a, pw, m * pw, pw, b, m, n, k, 0);
 }
 
 fcl_status fcl_op_gemm(fcl_ctx *ctx, const fcl_tensor *c, const fcl_tensor *a, int ta, const fcl_tensor *b, int tb,

@@ -96,6 +96,13 @@ fcl_status fcl_op_gemm(fcl_ctx *ctx, const fcl_tensor *c, const fcl_tensor *a, i
 fcl_status fcl_op_gemm_abt_norms(fcl_ctx *ctx, const fcl_tensor *c, const fcl_tensor *a, const fcl_tensor *b,
                                  size_t m, size_t n, size_t k, const fcl_tensor *rb, const fcl_tensor *q, int *done);
 
+/* C [m, n] = A B (B [k, n] row-major: W, k the classes) on gemm_wt_dx with A [m, k] in panels of pw
+ * columns, A(i, j) = a[((j / pw) m + i) pw + j % pw] (a margin head's dt, cl/margin_head.cl
+ * HEAD_PANEL), where fcl_op_gemm_ab_panels_ok says fcl_op_gemm would run that kernel for A B. */
+int fcl_op_gemm_ab_panels_ok(fcl_ctx *ctx, size_t m, size_t n, size_t k, size_t pw);
+fcl_status fcl_op_gemm_ab_panels(fcl_ctx *ctx, const fcl_tensor *c, const fcl_tensor *a, size_t pw, const fcl_tensor *b,
+                                 size_t m, size_t n, size_t k);
+
 /* A pooled f32 scratch of `rows` x `cols` (1-D [rows] when cols == 1), zero-filled when asked. */
 fcl_status fcl_op_temp(fcl_ctx *ctx, fcl_tensor *t, size_t rows, size_t cols, int zero);
 
