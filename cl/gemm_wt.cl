@@ -170,6 +170,7 @@ __kernel void gemm_wt_dx(const int M, const int N, const int K, FCL_CTENSOR(a), 
                 for (int v = 0; v < CONV_NV; v++)
                     wt_vstore(wt_vload(0, wp + cb * WT_NB + v * CONV_VW), 0, wl + (cb * WT_DX_KB + k) * WT_NB + v * CONV_VW);
         const int pstep = (kstep + nrb - 1) / nrb;   /* the next sub-slice's rows asked for per row block */
+        const int off0 = kb / pw * a_p + kb % pw, jr0 = kb % pw;   /* A's column kb (no division per panel) */
         for (int rb = 0; rb < nrb; rb++) {
             int ro[CONV_MB];
 #pragma unroll
@@ -188,11 +189,11 @@ __kernel void gemm_wt_dx(const int M, const int N, const int K, FCL_CTENSOR(a), 
 #pragma unroll
                     for (int v = 0; v < CONV_NV; v++) acc[i][v] = as[i * CONV_NV + v];
                 const float *bp = wl + cb * WT_DX_KB * WT_NB;
-                for (int p = 0; p < kl;) {   /* one run (row-major) or a run per panel */
-                    const int j = kb + p, seg = min(kl - p, pw - j % pw);
+                for (int p = 0, off = off0, jr = jr0; p < kl;) {   /* one run (row-major) or a run per panel */
+                    const int seg = min(kl - p, pw - jr);
                     __global const float *ap[CONV_MB];
 #pragma unroll
-                    for (int i = 0; i < CONV_MB; i++) ap[i] = a + a_off + j / pw * a_p + j % pw + ro[i];
+                    for (int i = 0; i < CONV_MB; i++) ap[i] = a + a_off + off + ro[i];
                     for (int k = 0; k < seg; k++, bp += WT_NB) {
                         wtV bv[CONV_NV];
 #pragma unroll
@@ -205,6 +206,12 @@ __kernel void gemm_wt_dx(const int M, const int N, const int K, FCL_CTENSOR(a), 
                         }
                     }
                     p += seg;
+                    off += seg;
+                    jr += seg;
+                    if (jr == pw) {   /* the next panel */
+                        off += a_p - pw;
+                        jr = 0;
+                    }
                 }
 #pragma unroll
                 for (int i = 0; i < CONV_MB; i++)
