@@ -174,11 +174,16 @@ inline void head_panel_store(__global float *dt, int n, int i, int j, VF v)   /*
 #endif
 }
 
+/* head_bwd_d's outputs (its outs argument; host/ops/margin.c passes the same bits) */
+#define HEAD_OUT_DD 1
+#define HEAD_OUT_DT 2
+#define HEAD_OUT_C 4
 /* D[i, j] = flush(scale_i dz_ij df_ij ra[i] rb[j]): the cross-entropy gradient dz (from st),
  * times the margin's derivative df (1 off the label: margin_bwd), times the cosine's row and
  * column scales (scale_rows_cols): the matrix the cosine backward multiplies by W and x; into
- * dd [n, k] and, when want_dt, also into dt in HEAD_PANEL's layout and the column factors of the
- * weights' normalisation c[j] = q[j] sum_i D[i, j] cos_ij / ra[i], rows in order: with
+ * dd [n, k] (outs & HEAD_OUT_DD), dt in HEAD_PANEL's layout (& HEAD_OUT_DT: head_bwd_dw's left
+ * operand; also the dx product's when it reads the panels) and (& HEAD_OUT_C) the column factors
+ * of the weights' normalisation c[j] = q[j] sum_i D[i, j] cos_ij / ra[i], rows in order: with
  * D = diag(ra) dcos diag(rb), w_j . (D^T x)_j = rb_j sum_i dcos_ij cos_ij, and
  * l2norm_bwd_scaled's projection of row j of the weight gradient is rb_j^2 (w_j . (D^T x)_j) w_j
  * = c[j] w_j (unclamped: q = rb): found without a pass over the [k, d] gradient, and here without
@@ -193,7 +198,7 @@ inline void head_panel_store(__global float *dt, int n, int i, int j, VF v)   /*
  * one [n, k] stream of the four (z, cos in; dd, dt out) less. */
 __kernel void head_bwd_d(FCL_TENSOR(dd), FCL_TENSOR(dt), FCL_TENSOR(c), FCL_TENSOR(xq), FCL_CTENSOR(st),
                          FCL_CTENSOR(cs), FCL_CTENSOR(ra), FCL_CTENSOR(rb), FCL_CTENSOR(q),
-                         FCL_CTENSOR(lab), FCL_CTENSOR(xn), const int n, const int k, const int cw, const int want_dt,
+                         FCL_CTENSOR(lab), FCL_CTENSOR(xn), const int n, const int k, const int cw, const int outs,
                          const int want_dxn, const float s, const float eps, const float coef, MARGIN_ARGS)
 {
     const int j0 = get_global_id(0) * cw;
@@ -204,7 +209,8 @@ __kernel void head_bwd_d(FCL_TENSOR(dd), FCL_TENSOR(dt), FCL_TENSOR(c), FCL_TENS
     const float off = eps / (float)k, lo = softmax_lo(coef, off);
     __global const float *rr = rb + rb_off;
     __global float *dp = dt + dt_off, *cc = c + c_off, *xr = xq + xq_off + get_global_id(0) * n;
-    if (want_dt)
+    const int want_dd = outs & HEAD_OUT_DD, want_dt = outs & HEAD_OUT_DT, want_c = outs & HEAD_OUT_C;
+    if (want_c)
         for (int j = j0; j < j1; j++) cc[j] = 0.0f;
     for (int i = 0; i < n; i++) {
         const int y = label_index(lab[lab_off + i], k);
@@ -213,11 +219,9 @@ __kernel void head_bwd_d(FCL_TENSOR(dd), FCL_TENSOR(dt), FCL_TENSOR(c), FCL_TENS
         int j = j0;
         if (y < 0) {
             for (; j < j1; j++) {
-                dr[j] = NAN;
-                if (want_dt) {
-                    HEAD_PANEL(dp, n, i, j) = NAN;
-                    cc[j] += NAN;
-                }
+                if (want_dd) dr[j] = NAN;
+                if (want_dt) HEAD_PANEL(dp, n, i, j) = NAN;
+                if (want_c) cc[j] += NAN;
             }
             if (want_dxn) xr[i] = NAN;
             continue;
@@ -247,26 +251,22 @@ __kernel void head_bwd_d(FCL_TENSOR(dd), FCL_TENSOR(dt), FCL_TENSOR(c), FCL_TENS
                 t[y - j] = dy;
                 v = VLOAD(0, t);
             }
-            VSTORE(v, 0, dr + j);
-            if (want_dt) {
-                head_panel_store(dp, n, i, j, v);
-                VSTORE(VLOAD(0, cc + j) + v * cv / a, 0, cc + j);
-            }
+            if (want_dd) VSTORE(v, 0, dr + j);
+            if (want_dt) head_panel_store(dp, n, i, j, v);
+            if (want_c) VSTORE(VLOAD(0, cc + j) + v * cv / a, 0, cc + j);
         }
         float t = HSUM(acc);
         for (; j < j1; j++) {
             const float g = softmax_grad(scale * cr[j], mx, lse_m, coef, off),
                         v = j == y ? dy : flush_subnormal(scale * g * a * rr[j]);
-            dr[j] = v;
-            if (want_dt) {
-                HEAD_PANEL(dp, n, i, j) = v;
-                cc[j] += v * cr[j] / a;
-            }
+            if (want_dd) dr[j] = v;
+            if (want_dt) HEAD_PANEL(dp, n, i, j) = v;
+            if (want_c) cc[j] += v * cr[j] / a;
             t += g * cr[j];
         }
         if (want_dxn) xr[i] = t + ty;
     }
-    if (want_dt)
+    if (want_c)
         for (int j = j0; j < j1; j++) cc[j] *= q[q_off + j];
 }
 

@@ -384,14 +384,20 @@ static fcl_status head_bwd(fcl_ctx *ctx, const char *op, fcl_tensor *dx, fcl_ten
      * (3.9%) gone, head_bwd_d 2.12 -> 2.29 ms; `--filter sphereface` backward CPU ms, 6 pairs:
      * casia b64 28.3-33.6 -> 26.3-28.2, b128 48.3-58.2 -> 42.6-61.1, hw2p2 b64 21.7-27.4 -> 19.7-24.7. */
     size_t parts = fcl_op_div_up(k, head_d_cw(ctx));
+    /* head_bwd_d's outputs (cl/margin_head.cl HEAD_OUT_*): D row-major (dd) for a dx product that
+     * reads it so, D^T's panels (dt) for head_bwd_dw and for a dx product that reads them, the
+     * weights' column factors c for dW */
+    enum { OUT_DD = 1, OUT_DT = 2, OUT_C = 4 };
+    int dx_panels = dx && fcl_op_gemm_ab_panels_ok(ctx, n, d, k, mb);
+    int outs = (dx && !dx_panels ? OUT_DD : 0) | (dw || (dx && dx_panels) ? OUT_DT : 0) | (dw ? OUT_C : 0);
     int dxn_parts = want_dxn && fcl_tuning_int(ctx, FCL_T_LOSS_ROW_WG) <= 0, dxn_pass = want_dxn && !dxn_parts;
     /* the forward's row statistics (row_stats) unless SphereFace's d||x|| needs the pass anyway */
     const fcl_tensor *sp = rs && !dxn_pass ? rs : &stats;
     if ((st = fcl_cos_inv_norms(ctx, x, n, d, &ra)) || (sp == &stats && (st = fcl_op_temp(ctx, &stats, n, 2, 0))) ||
         (dxn_parts && (st = fcl_op_temp(ctx, &xq, parts, n, 0))) ||
-        (st = fcl_op_temp(ctx, &dd, n, k, 0)) || (!ws && (st = fcl_op_temp(ctx, &rb, k, 1, 0))) ||
+        ((outs & OUT_DD) && (st = fcl_op_temp(ctx, &dd, n, k, 0))) || (!ws && (st = fcl_op_temp(ctx, &rb, k, 1, 0))) ||
         (!ws && (st = fcl_op_temp(ctx, &q, k, 1, 0))) ||
-        (dw && (st = fcl_op_temp(ctx, &dt, fcl_op_div_up(k, mb) * mb, n, 0))))
+        ((outs & OUT_DT) && (st = fcl_op_temp(ctx, &dt, fcl_op_div_up(k, mb) * mb, n, 0))))
         goto fail;
     if (sphere && ((st = fcl_op_temp(ctx, &xn, n, 1, 0)) || (dxn_pass && (st = fcl_op_temp(ctx, &dxn, n, 1, 0))) ||
                    (st = fcl_row_norm_fwd(ctx, &xn, x))))
@@ -403,10 +409,10 @@ static fcl_status head_bwd(fcl_ctx *ctx, const char *op, fcl_tensor *dx, fcl_ten
                            MARGIN_VALS(p, consts_of(p))))) ||
         (dw && (st = fcl_op_temp(ctx, &c, k, 1, 0))) ||
         (st = head_bwd_d(ctx, k,
-                         FCL_OP_VALS(OP_T(&dd), OP_T(dw ? &dt : NULL), OP_T(dw ? &c : NULL),
+                         FCL_OP_VALS(OP_T(outs & OUT_DD ? &dd : NULL), OP_T(outs & OUT_DT ? &dt : NULL), OP_T(dw ? &c : NULL),
                                      OP_T(dxn_parts ? &xq : NULL), OP_T(sp), OP_T(cos), OP_T(&ra),
                                      OP_T(&rb), OP_T(&q), OP_T(labels), OP_T(sphere ? &xn : NULL), OP_I(n), OP_I(k),
-                                     OP_I(head_d_cw(ctx)), OP_I(dw != NULL), OP_I(dxn_parts), OP_F(p->s), OP_F(eps),
+                                     OP_I(head_d_cw(ctx)), OP_I(outs), OP_I(dxn_parts), OP_F(p->s), OP_F(eps),
                                      OP_F(coef), MARGIN_VALS(p, consts_of(p))))))
         goto fail;
     /* dW += D^T x - diag(c) W, x in panels of nb columns. On CPUs a work-group is every column
@@ -428,9 +434,9 @@ static fcl_status head_bwd(fcl_ctx *ctx, const char *op, fcl_tensor *dx, fcl_ten
         goto fail;
     /* dx's product D W reads D from dt's panels where it runs gemm_wt_dx (CPUs): a sub-slice's D one
      * sequential block (ArcFace casia b64, its samples over head_bwd_dw's, dd -> dt: 1.015 / 1.003 /
-     * 0.959 / 0.969 -> 0.973 / 0.990 / 0.947 / 0.985, 4 pairs: level), so that dd need not be stored */
-    if (dx && (st = dw && fcl_op_gemm_ab_panels_ok(ctx, n, d, k, mb)
-                        ? fcl_cos_bwd_scaled_panels(ctx, dx, &dt, mb, x, w, n, k, d)
+     * 0.959 / 0.969 -> 0.973 / 0.990 / 0.947 / 0.985, 4 pairs: level), so that dd is not stored
+     * (dx_panels above: head_bwd_d then writes dt, not dd, also without dW) */
+    if (dx && (st = dx_panels ? fcl_cos_bwd_scaled_panels(ctx, dx, &dt, mb, x, w, n, k, d)
                         : fcl_cos_bwd_scaled(ctx, dx, NULL, &dd, x, w, n, k, d)))
         goto fail;
     if (dxn_pass && (st = fcl_row_norm_bwd(ctx, dx, &dxn, x)))
