@@ -159,19 +159,37 @@ __kernel void head_fwd_rows(FCL_TENSOR(rl), FCL_TENSOR(z), FCL_TENSOR(cs), FCL_C
  * step was a new page: 128 pages per work-item at batch 128). The buffer holds
  * ceil(k / HEAD_MB) HEAD_MB rows of n. */
 #define HEAD_PANEL(dt, n, i, j) ((dt)[((j) / HEAD_MB * (n) + (i)) * HEAD_MB + (j) % HEAD_MB])
+/* 4 (2) classes from a multiple of 4 (2) are adjacent in one panel row when HEAD_MB is a multiple
+ * of 4 (2): pieces of HEAD_PS floats (element by element the stores of 6-class panels made
+ * head_bwd_d ~1.5x) */
+#if HEAD_MB % 4 == 0 && FCL_VEC % 4 == 0
+#define HEAD_PS 4
+#define HEAD_PS_STORE(t, p) vstore4(vload4(0, t), 0, p)
+#elif HEAD_MB % 2 == 0 && FCL_VEC % 2 == 0
+#define HEAD_PS 2
+#define HEAD_PS_STORE(t, p) vstore2(vload2(0, t), 0, p)
+#else
+#define HEAD_PS 1
+#define HEAD_PS_STORE(t, p) (*(p) = *(t))
+#endif
 inline void head_panel_store(__global float *dt, int n, int i, int j, VF v)   /* j: a multiple of FCL_VEC */
 {
     float t[FCL_VEC];
     VSTORE(v, 0, t);
-    /* 4 (2) classes from a multiple of 4 (2) are adjacent in one panel row when HEAD_MB is a
-     * multiple of 4 (2); element by element the stores of 6-class panels made head_bwd_d ~1.5x */
-#if HEAD_MB % 4 == 0 && FCL_VEC % 4 == 0
-    for (int l = 0; l < FCL_VEC; l += 4) vstore4(vload4(0, t + l), 0, &HEAD_PANEL(dt, n, i, j + l));
-#elif HEAD_MB % 2 == 0 && FCL_VEC % 2 == 0
-    for (int l = 0; l < FCL_VEC; l += 2) vstore2(vload2(0, t + l), 0, &HEAD_PANEL(dt, n, i, j + l));
-#else
-    for (int l = 0; l < FCL_VEC; l++) HEAD_PANEL(dt, n, i, j + l) = t[l];
-#endif
+    /* the panel and the place in it found once, then counted on (a division pair per piece was
+     * ~a tenth of head_bwd_d's instructions): pieces never straddle panels (j, HEAD_MB and
+     * FCL_VEC are multiples of HEAD_PS) */
+    int r = j % HEAD_MB;
+    __global float *p = dt + ((j / HEAD_MB) * n + i) * HEAD_MB;
+#pragma unroll
+    for (int l = 0; l < FCL_VEC; l += HEAD_PS) {
+        HEAD_PS_STORE(t + l, p + r);
+        r += HEAD_PS;
+        if (r == HEAD_MB) {
+            r = 0;
+            p += n * HEAD_MB;
+        }
+    }
 }
 
 /* head_bwd_d's outputs (its outs argument; host/ops/margin.c passes the same bits) */
