@@ -144,6 +144,19 @@ __kernel void gemm_wt(const int M, const int N, const int K, FCL_CTENSOR(a), con
  * 64 vs 128, same measure, 3 rounds: 0.564 / 0.615 / 0.543, 0.514 / 0.550 / 0.495, 0.536 /
  * 0.528 / 0.532. Global: (ceil(whole column blocks / CONV_WT_DX), ceil(M / 128) row chunks). */
 #define WT_DX_KB 64
+/* one k step of gemm_wt_dx's register block: acc[i][v] += A(row i, k) * the vectors of W's row at bp */
+inline void wt_dx_step(wtV acc[CONV_MB][CONV_NV], __global const float *const *ap, const int k, const float *bp)
+{
+    wtV bv[CONV_NV];
+#pragma unroll
+    for (int v = 0; v < CONV_NV; v++) bv[v] = wt_vload(v, bp);
+#pragma unroll
+    for (int i = 0; i < CONV_MB; i++) {
+        const wtV av = (wtV)(ap[i][k]);
+#pragma unroll
+        for (int v = 0; v < CONV_NV; v++) acc[i][v] = fma(av, bv[v], acc[i][v]);
+    }
+}
 #define WT_DX_ROWS 128
 #define WT_DX_RB ((WT_DX_ROWS + CONV_MB - 1) / CONV_MB)
 #define WT_DX_CB (CONV_WT_DX > 0 ? CONV_WT_DX : 1)
@@ -194,16 +207,18 @@ __kernel void gemm_wt_dx(const int M, const int N, const int K, FCL_CTENSOR(a), 
                     __global const float *ap[CONV_MB];
 #pragma unroll
                     for (int i = 0; i < CONV_MB; i++) ap[i] = a + a_off + off + ro[i];
-                    for (int k = 0; k < seg; k++, bp += WT_NB) {
-                        wtV bv[CONV_NV];
+                    const float *bs = bp + p * WT_NB;
+                    /* a panel as wide as the block (HEAD_MB = CONV_MB, both 6 on CPU256): its run unrolled
+                     * (a 6-trip loop per panel and register block before). ArcFace casia b64 `bench ops
+                     * --reps 7`, perf samples over head_bwd_dw's: 1.336 / 1.440 / 1.318 -> 0.975 / 1.011 /
+                     * 1.011 (3 pairs), earlier build 1.234 / 1.594 / 1.119 / 1.443 / 0.987 / 1.060 / 1.093
+                     * -> 0.970 / 1.020 / 1.026 / 0.956 / 1.000 / 0.959 / 0.965 (7 pairs, lower in 6); b128
+                     * level (3 pairs); row-major A (linear) level, 9 pairs over gemm_wt's samples. */
+                    if (seg == CONV_MB) {
 #pragma unroll
-                        for (int v = 0; v < CONV_NV; v++) bv[v] = wt_vload(v, bp);
-#pragma unroll
-                        for (int i = 0; i < CONV_MB; i++) {
-                            const wtV av = (wtV)(ap[i][k]);
-#pragma unroll
-                            for (int v = 0; v < CONV_NV; v++) acc[i][v] = fma(av, bv[v], acc[i][v]);
-                        }
+                        for (int k = 0; k < CONV_MB; k++) wt_dx_step(acc, ap, k, bs + k * WT_NB);
+                    } else {
+                        for (int k = 0; k < seg; k++) wt_dx_step(acc, ap, k, bs + k * WT_NB);
                     }
                     p += seg;
                     off += seg;

@@ -21,7 +21,7 @@ static const char *const tunings[] = {"loss:-DFCL_ROW_WG=64",
                                       "loss:-DFCL_ROW_WG=64;conv:-DCONV_LINEAR=4 -DCONV_MB=5 -DCONV_NV=3 "
                                       "-DCONV_VW=8 -DCONV_TM=3 -DCONV_TN=5 -DCONV_TW=8 -DCONV_WT_SPLIT=3",
                                       "loss:-DFCL_VEC=2 -DHEAD_MB=5 -DHEAD_NV=3 -DHEAD_VW=4",
-                                      "loss:-DFCL_ROW_WG=0;conv:-DCONV_LINEAR=4 -DCONV_MB=5 -DCONV_WT_SPLIT=3", NULL};
+                                      "loss:-DFCL_ROW_WG=0 -DHEAD_MB=5;conv:-DCONV_LINEAR=4 -DCONV_MB=5 -DCONV_WT_SPLIT=3", NULL};
 
 static const fcl_margin_params MARGINS[] = {
     {FCL_MARGIN_COSFACE, 64.0f, 0.35f, 0, 0.0f, 0.1f},
