@@ -128,7 +128,7 @@ __kernel void gemm_wt(const int M, const int N, const int K, FCL_CTENSOR(a), con
  * L2's 1024, so a group's strip left L2 before its next row block (perf: ~31% of the dx samples on
  * those loads). Here a work-item owns CONV_WT_DX column blocks x up to 128 rows of C (all row
  * blocks of a batch, accumulators in private memory) and walks K in sub-slices of WT_DX_KB rows:
- * it copies the sub-slice's strip of W (WT_DX_KB x CONV_WT_DX x WT_NB floats, 8 KiB at 64 x 2 x 16)
+ * it copies the sub-slice's strip of W (WT_DX_KB x CONV_WT_DX x WT_NB floats, 16 KiB at 64 x 4 x 16)
  * into a private sequential buffer once, then runs every row block's CONV_MB x CONV_NV register
  * block over it from L1 (A's CONV_MB rows, sequential streams, as the broadcast operand). W is
  * read once from memory, no partials, no sum. While it computes a sub-slice it asks (PoCL:

@@ -426,15 +426,21 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
     /* CONV_WT_DX C > 0: a classifier's / margin head's data gradient dx = D W (host/ops/op_util.c
      * gemm_ab_wt) on gemm_wt_dx (cl/gemm_wt.cl): one launch, a work-item C column blocks x up to 128
      * rows, W read once in sub-slices copied to private memory; 0 gemm_wt (slices or CONV_WT_SPLIT).
-     * CPU256 2: Zen 3, loaded, `FACECL_NO_TUNE=1 facecl bench ops --filter ... --reps 5`, process CPU
+     * CPU256 4 (2 first, below): Zen 3, loaded, `FACECL_NO_TUNE=1 facecl bench ops --filter ... --reps 5`, process CPU
      * ms, alternating rounds, 0 -> 2: linear bwd_data 128x512>10575 25.9 / 24.8 -> 20.9 / 21.5
      * (before the prefetch), 64x512>10575 (--reps 7) 13.5 / 17.3 / 13.2 -> 10.8 / 10.8 / 10.4;
      * ArcFace casia bwd b64 25.0 / 25.3 / 26.3 -> 23.7 / 23.9 / 23.8, b128 52.0 / 45.5 / 44.9 ->
      * 44.1 / 44.7 / 44.3. C 1 / 2 / 4, perf samples of gemm_wt_dx over gemm_wt's (linear
      * 128x512>10575, 3 rounds): 0.575 / 0.537 / 0.572, 0.593 / 0.554 / 0.521, 0.516 / 0.538 /
-     * 0.509; 64x512 (2 vs 4) 0.536 / 0.539 / 0.539 vs 0.549 / 0.521 / 0.556; 2 keeps 16 work-items
-     * at 512 columns for 2 cores. Other columns 0 (unmeasured). */
-    [FCL_T_CONV_WT_DX] = {FCL_TF_CONV, "CONV_WT_DX", 0, 2, 0, 0, 8, 0,
+     * 0.509; 64x512 (2 vs 4) 0.536 / 0.539 / 0.539 vs 0.549 / 0.521 / 0.556. After the kernel's
+     * later changes (prefetch spread, D from head_bwd_d's panels, unrolled panel runs; 18:02), 2 -> 4:
+     * ArcFace / CosFace casia b64 (--reps 7), gemm_wt_dx's samples over head_bwd_dw's, 0.996 / 0.992 /
+     * 1.007 / 0.982 / 0.981 / 0.957 -> 0.903 / 0.944 / 0.965 / 0.920 / 0.919 / 0.910 (6 pairs, lower
+     * in 6: each page of W is walked by 8 work-items, not 16: the prefetches' stalls); b128 1.151 /
+     * 1.154 / 1.136 vs 1.147 / 1.116 / 1.177 (level); linear b64 / b128 over gemm_wt's samples 0.553
+     * / 0.582 / 0.519 / 0.542 -> 0.535 / 0.502 / 0.518 / 0.526. 4: 8 work-items at 512 columns (per
+     * 128 rows) for 2 cores. Other columns 0 (unmeasured). */
+    [FCL_T_CONV_WT_DX] = {FCL_TF_CONV, "CONV_WT_DX", 0, 4, 0, 0, 8, 0,
                           "dx = D W of linear layers / margin heads: 0 gemm_wt (CONV_WT_SPLIT), C > 0 gemm_wt_dx, C column blocks a work-item"},
 };
 /* the tuner and the tuning cache hold a family's values in arrays of FCL_TUNE_MAX_PARAMS (conv,
