@@ -93,13 +93,14 @@ static int lin_gen(const oc_op *op, size_t i, oc_case *c)
  * slices (CONV_WT_SPLIT 0) and once split K (3 groups of whole slices of 7 into partials, summed
  * in order: a group short or alone where out <= 21, W copied whole where `in` is odd), and on
  * gemm_wt_dx (CONV_WT_DX 3: 3 column blocks a work-item, the last one short at `in` 512, sub-slices
- * of 64 classes with a tail, 2 row chunks at n 130). */
+ * of 64 classes with a tail, 2 row chunks at n 130); the forward / dW launch both ways
+ * (CONV_WT_RB_FAST 0 in the slices row, 1 in the gemm_wt_dx row). */
 static const char *const gemm_paths[] = {"conv:-DCONV_LINEAR=0", "conv:-DCONV_LINEAR=2 -DCONV_MB=5 -DCONV_NV=3 -DCONV_VW=8",
                                          "conv:-DCONV_LINEAR=3 -DCONV_MB=5 -DCONV_NV=3 -DCONV_VW=8 -DCONV_TM=3 "
                                          "-DCONV_TN=5 -DCONV_TW=8",
-                                         "conv:-DCONV_LINEAR=4 -DCONV_MB=5 -DCONV_NV=3 -DCONV_VW=8 -DCONV_WT_SPLIT=0 -DCONV_WT_DX=0",
+                                         "conv:-DCONV_LINEAR=4 -DCONV_MB=5 -DCONV_NV=3 -DCONV_VW=8 -DCONV_WT_SPLIT=0 -DCONV_WT_DX=0 -DCONV_WT_RB_FAST=0",
                                          "conv:-DCONV_LINEAR=4 -DCONV_MB=5 -DCONV_NV=3 -DCONV_VW=8 -DCONV_WT_SPLIT=3 -DCONV_WT_DX=0",
-                                         "conv:-DCONV_LINEAR=4 -DCONV_MB=5 -DCONV_NV=3 -DCONV_VW=8 -DCONV_WT_DX=3", NULL};
+                                         "conv:-DCONV_LINEAR=4 -DCONV_MB=5 -DCONV_NV=3 -DCONV_VW=8 -DCONV_WT_DX=3 -DCONV_WT_RB_FAST=1", NULL};
 
 /* set under the device's tuning (path < 0) or gemm_paths[path] */
 static void run_set_on(int set, int path)

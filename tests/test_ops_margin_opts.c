@@ -15,13 +15,15 @@
  * head_bwd_dw blocks (element-by-element tails: head_bwd_dw's scalar epilogue); and the CPU shape
  * on every device (head_fwd_rows, the forward's fused rows, on oclgrind's and GPUs too) with
  * gemm_wt for every product (the forward's weight norms from gemm_wt, 5-row blocks, must be the
- * plain backward's head_w_norms bit for bit, the zero row's clamped factor included) */
+ * plain backward's head_w_norms bit for bit, the zero row's clamped factor included; the last row
+ * with the row blocks fastest, CONV_WT_RB_FAST 1) */
 static const char *const tunings[] = {"loss:-DFCL_ROW_WG=64",
                                       "loss:-DFCL_ROW_WG=256 -DFCL_USE_SG=0 -DHEAD_MB=4 -DHEAD_NV=1 -DHEAD_VW=16",
                                       "loss:-DFCL_ROW_WG=64;conv:-DCONV_LINEAR=4 -DCONV_MB=5 -DCONV_NV=3 "
                                       "-DCONV_VW=8 -DCONV_TM=3 -DCONV_TN=5 -DCONV_TW=8 -DCONV_WT_SPLIT=3",
                                       "loss:-DFCL_VEC=2 -DHEAD_MB=5 -DHEAD_NV=3 -DHEAD_VW=4",
-                                      "loss:-DFCL_ROW_WG=0 -DHEAD_MB=5;conv:-DCONV_LINEAR=4 -DCONV_MB=5 -DCONV_WT_SPLIT=3", NULL};
+                                      "loss:-DFCL_ROW_WG=0 -DHEAD_MB=5;conv:-DCONV_LINEAR=4 -DCONV_MB=5 -DCONV_WT_SPLIT=3 "
+                                      "-DCONV_WT_RB_FAST=1", NULL};
 
 static const fcl_margin_params MARGINS[] = {
     {FCL_MARGIN_COSFACE, 64.0f, 0.35f, 0, 0.0f, 0.1f},

@@ -276,13 +276,19 @@ static fcl_status gemm_wt(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_tensor
         st = FCL_OP_2D(ctx, &WT, "gemm_wt_bt", ld, k, OP_T(&pad), OP_I(nb), OP_I(k * nb), OP_T(narrow), OP_I(cols),
                        OP_I(k), OP_I(ta ? 1 : k), OP_I(ta ? n : 1));
     while (lm > 1 && cb * lm > 256) lm /= 2;
+    /* CONV_WT_RB_FAST 1: the work-group's row blocks in dim 0, its work-items a column block's row blocks in a row */
+    const int rf = fcl_tuning_int(ctx, FCL_T_CONV_WT_RB_FAST) > 0;
     size_t g[2] = {cb, fcl_op_div_up(fcl_op_div_up(rows, (size_t)t->mb), lm) * lm}, l[2] = {cb, lm};
+    if (rf) {
+        size_t t0 = g[0]; g[0] = g[1]; g[1] = t0;
+        t0 = l[0]; l[0] = l[1]; l[1] = t0;
+    }
     if (!st)
         st = fcl_op_call(ctx, &WT, "gemm_wt", FCL_GRID_ND, 2, g, cb <= 256 ? l : NULL,
                          FCL_OP_VALS(OP_I(rows), OP_I(cols), OP_I(k), OP_T(wide), OP_I(ta ? 1 : k), OP_I(ta ? m : 1),
                                      OP_T(&pad), OP_I(nb), OP_I(k * nb), OP_T(c), OP_I(ta ? n : 1), OP_I(ta ? 1 : n),
                                      OP_I(accumulate), OP_I(k), OP_I(0), OP_T(rb), OP_T(q), OP_I(rb != NULL),
-                                     OP_F(FCL_L2NORM_EPS)));
+                                     OP_F(FCL_L2NORM_EPS), OP_I(rf)));
     fcl_tensor_release(ctx, &pad);   /* in-order queue: a later user of the block runs after gemm_wt */
     return st;
 }
@@ -351,7 +357,7 @@ static fcl_status gemm_ab_wt(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_ten
             st = fcl_op_call(ctx, &WT, "gemm_wt", FCL_GRID_ND, 3, g3, l3,
                              FCL_OP_VALS(OP_I(m), OP_I(n), OP_I(k), OP_T(a), OP_I(k), OP_I(1),
                                          OP_T(ld != n ? &pad : b), OP_I(ld), OP_I(nb), OP_T(&part), OP_I(n), OP_I(1),
-                                         OP_I(0), OP_I(kg), OP_I(m * n), WT_NO_NORMS));
+                                         OP_I(0), OP_I(kg), OP_I(m * n), WT_NO_NORMS, OP_I(0)));
         if (!st)
             st = FCL_OP_1D(ctx, &WT, "gemm_wt_sum", m * n, OP_T(c), OP_T(&part), OP_I(m * n), OP_I(groups),
                            OP_I(accumulate));
@@ -371,7 +377,7 @@ static fcl_status gemm_ab_wt(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_ten
         st = fcl_op_call(ctx, &WT, "gemm_wt", FCL_GRID_ND, 2, g, l,
                          FCL_OP_VALS(OP_I(m), OP_I(n), OP_I(len), OP_T(&av), OP_I(k), OP_I(1),
                                      OP_T(ld != n ? &pad : &bv), OP_I(ld), OP_I(nb), OP_T(c), OP_I(n), OP_I(1),
-                                     OP_I(accumulate || k0 > 0), OP_I(len), OP_I(0), WT_NO_NORMS));
+                                     OP_I(accumulate || k0 > 0), OP_I(len), OP_I(0), WT_NO_NORMS, OP_I(0)));
     }
     fcl_tensor_release(ctx, &pad);   /* in-order queue: a later user of the block runs after gemm_wt */
     return st;

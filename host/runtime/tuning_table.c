@@ -442,6 +442,18 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * 128 rows) for 2 cores. Other columns 0 (unmeasured). */
     [FCL_T_CONV_WT_DX] = {FCL_TF_CONV, "CONV_WT_DX", 0, 4, 0, 0, 8, 0,
                           "dx = D W of linear layers / margin heads: 0 gemm_wt (CONV_WT_SPLIT), C > 0 gemm_wt_dx, C column blocks a work-item"},
+    /* CONV_WT_RB_FAST 1: gemm_wt's forward / dW launch (host/ops/op_util.c gemm_wt) with the row blocks
+     * in grid dim 0 (a work-group's work-items: one column block's row blocks in a row); 0 column blocks
+     * fastest. CPU256 1: Zen 3, loaded, `FACECL_NO_TUNE=1 facecl bench ops --filter arcface --reps 5`,
+     * alternating 0 / 1 in one binary (FACECL_TUNING): fwd process CPU ms, hw2p2 64 / 128, casia 64 /
+     * 128, 0 -> 1: 9.58 / 16.37 / 11.97 / 19.74 -> 9.08 / 17.30 / 10.36 / 18.25, 9.42 / 15.99 / 11.04 /
+     * 19.64 -> 8.61 / 15.76 / 13.06 / 18.47 (lower in 6 of 8); perf samples of gemm_wt over
+     * gemm_wt_dx's (same process) 1.450 / 1.358 / 1.490 -> 1.448 / 1.261 / 1.470 (3 pairs, lower in 3),
+     * over head_bwd_dw's 1.477 / 1.522 / 1.498 -> 1.505 / 1.416 / 1.458 (lower in 2): ~-3%. The
+     * column block's 32 KiB panel of x is reused by the next work-item (partly from L1) where before
+     * every work-item took a different panel from L2. Other columns 0 (unmeasured). */
+    [FCL_T_CONV_WT_RB_FAST] = {FCL_TF_CONV, "CONV_WT_RB_FAST", 0, 1, 0, 0, 1, 0,
+                               "gemm_wt forward / dW work-item order: 0 column blocks fastest, 1 row blocks fastest"},
 };
 /* the tuner and the tuning cache hold a family's values in arrays of FCL_TUNE_MAX_PARAMS (conv,
  * the last family, is the largest) */

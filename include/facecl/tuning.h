@@ -51,6 +51,7 @@ typedef enum fcl_tune_id {
     FCL_T_CONV_WINO_S2,
     FCL_T_CONV_WINO_S2_BWD,
     FCL_T_CONV_WT_DX,
+    FCL_T_CONV_WT_RB_FAST,
     FCL_T_COUNT
 } fcl_tune_id;
 
