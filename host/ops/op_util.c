@@ -341,13 +341,13 @@ static fcl_status gemm_wt_dx(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_ten
 static fcl_status gemm_ab_wt(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_tensor *c, const fcl_tensor *a,
                              const fcl_tensor *b, size_t m, size_t n, size_t k, int accumulate, size_t kc)
 {
+    if (fcl_tuning_int(ctx, FCL_T_CONV_WT_DX) > 0)
+        return gemm_wt_dx(ctx, t, c, a, k, 0, k, b, m, n, k, accumulate);
     if (!kc) kc = (size_t)65536 / n < 16 ? 16 : (size_t)65536 / n;
     size_t nb = (size_t)t->nb, ld = fcl_op_div_up(n, nb) * nb, cb = ld / nb, rb = fcl_op_div_up(m, (size_t)t->mb),
            lm = rb <= 64 ? rb : 16, g[2] = {cb, fcl_op_div_up(rb, lm) * lm}, l[2] = {1, lm},
            split = m <= FCL_WT_SPLIT_ROWS ? (size_t)fcl_tuning_int(ctx, FCL_T_CONV_WT_SPLIT) : 0;
     fcl_tensor pad = {0};
-    if (fcl_tuning_int(ctx, FCL_T_CONV_WT_DX) > 0)
-        return gemm_wt_dx(ctx, t, c, a, k, 0, k, b, m, n, k, accumulate);
     if (split) {
         size_t kg = fcl_op_div_up(fcl_op_div_up(k, kc), split) * kc, groups = fcl_op_div_up(k, kg),
                g3[3] = {g[0], g[1], groups}, l3[3] = {1, lm, 1};
@@ -435,6 +435,14 @@ static int abt_on_wt(const fcl_conv_tune *t, int mode, const fcl_tensor *c, size
     return fits && (mode == 4 || (mode == 1 && n >= 1024 && m <= 128)) && (double)(m + 64) * k < INT_MAX;
 }
 
+/* whether fcl_op_gemm runs C [m, n] = A [m, k] B (C and A row-major, whole) on gemm_ab_wt: a long
+ * reduction whose B rows are whole column blocks (a head's dx = D W, k = the classes) */
+static int ab_on_wt(const fcl_conv_tune *t, int mode, size_t m, size_t n, size_t k)
+{
+    return !t->gpu && (double)m * k < INT_MAX && (double)n * k < INT_MAX && (double)m * n < INT_MAX &&
+           ((mode == 1 && k > 1024 && k > n && n % (size_t)t->nb == 0) || mode == 4);
+}
+
 fcl_status fcl_op_gemm_abt_norms(fcl_ctx *ctx, const fcl_tensor *c, const fcl_tensor *a, const fcl_tensor *b,
                                  size_t m, size_t n, size_t k, const fcl_tensor *rb, const fcl_tensor *q, int *done)
 {
@@ -453,11 +461,9 @@ int fcl_op_gemm_ab_panels_ok(fcl_ctx *ctx, size_t m, size_t n, size_t k, size_t 
 {
     fcl_conv_tune t;
     int mode = gemm_mode(ctx, m, n, k);
-    if (!mode || fcl_conv_tune_get(ctx, &t) || t.gpu || fcl_tuning_int(ctx, FCL_T_CONV_WT_DX) <= 0 || !pw ||
-        pw > FCL_WT_DX_KB || (double)m * k >= INT_MAX || (double)n * k >= INT_MAX || (double)m * n >= INT_MAX ||
-        (double)(fcl_op_div_up(k, pw) * pw) * m >= INT_MAX)
-        return 0;
-    return (mode == 1 && k > 1024 && k > n && n % (size_t)t.nb == 0) || mode == 4;
+    return mode && !fcl_conv_tune_get(ctx, &t) && ab_on_wt(&t, mode, m, n, k) &&
+           fcl_tuning_int(ctx, FCL_T_CONV_WT_DX) > 0 && pw && pw <= FCL_WT_DX_KB &&
+           (double)(fcl_op_div_up(k, pw) * pw) * m < INT_MAX;
 }
 
 fcl_status fcl_op_gemm_ab_panels(fcl_ctx *ctx, const fcl_tensor *c, const fcl_tensor *a, size_t pw, const fcl_tensor *b,
@@ -506,7 +512,7 @@ fcl_status fcl_op_gemm(fcl_ctx *ctx, const fcl_tensor *c, const fcl_tensor *a, i
          * 512>, loaded Zen 3, alternating rounds: sliced conv_gemm_nn 78.0 / 73.1 / 77.9 / 83.6 /
          * 71.3 / 78.9 / 65.7 (mean 75.5) -> gemm_wt kc 128: 65.2 / 75.2 / 66.5 / 75.5 / 62.2 /
          * 66.5 / 69.0 / 72.3 / 60.6 (mean 68.1); kc 256 mean 72.6 (4), 512 82.5 (3), 64 74.5 (3) */
-        if (fits && !tb && ((mode == 1 && k > 1024 && k > n && n % (size_t)t.nb == 0) || mode == 4))
+        if (fits && !tb && ab_on_wt(&t, mode, m, n, k))
             return gemm_ab_wt(ctx, &t, c, a, b, m, n, k, beta != 0.0f, kc);
         if (fits && !tb && ((mode == 1 && k > 1024 && k > n) || mode >= 3))
             return gemm_ab_sliced(ctx, &t, c, a, b, m, n, k, beta != 0.0f, kc);
