@@ -91,7 +91,7 @@ static void cim_extra(fcl_ctx *ctx, h_buf *b, double *const *h, double *const *w
         cr_expect(fcl_conv2d_algo_in(ctx, p, 0) == FCL_CONV_IMPLICIT, "%s: automatic algo is %s", c->what,
                   fcl_conv2d_algo_name(fcl_conv2d_algo_in(ctx, p, 0)));
     const int ow = fcl_conv2d_out_size(p->w, p->kw, p->stride_w, p->pad_w, p->dil_w);
-    if (!p->algo && v & 8 && (p->kh * p->kw >= 25 || v & 4 || (v & 16 && ow >= 7)))
+    if (!p->algo && v & 8 && (p->kh * p->kw >= 25 || v & 4 || (v & 16 && ow >= 7 && p->cin >= 16)))
         cr_expect(fcl_conv2d_algo_in(ctx, p, 1) == FCL_CONV_IMPLICIT, "%s: automatic weight-gradient algo is %s",
                   c->what, fcl_conv2d_algo_name(fcl_conv2d_algo_in(ctx, p, 1)));
 }

@@ -21,10 +21,11 @@ int fcl_conv_implicit_use(fcl_ctx *ctx, const fcl_conv_tune *t, const fcl_conv2d
     if (p->algo == FCL_CONV_IMPLICIT) return 1;
     /* MIN_TAPS (or 2 under FCL_CIM_ALL_TAPS): see conv_implicit.h; the data gradient's vectors
      * run along the input channels: not for the 3-channel stem; a forward with few taps and few
-     * input channels (MobileNetV2's 3x3/2 stem 3 -> 32: 27-long reductions) stays on the GEMM */
+     * input channels (MobileNetV2's 3x3/2 stem 3 -> 32: 27-long reductions) stays on the GEMM, and
+     * so does its weight gradient under FCL_CIM_WGRAD_TAPS (tuning_table.c, CONV_IMPLICIT) */
     const int v = fcl_tuning_int(ctx, FCL_T_CONV_IMPLICIT);
     const int all_taps = v & FCL_CIM_ALL_TAPS ||
-                         (dir == FCL_CIM_WGRAD && v & FCL_CIM_WGRAD_TAPS &&
+                         (dir == FCL_CIM_WGRAD && v & FCL_CIM_WGRAD_TAPS && p->cin >= 16 &&
                           fcl_conv2d_out_size(p->w, p->kw, p->stride_w, p->pad_w, p->dil_w) >= FCL_CIM_WGRAD_OW);
     return p->algo == FCL_CONV_AUTO && !t->gpu && (v & dir) && (p->stride_h > 1 || p->stride_w > 1) &&
            p->kh * p->kw >= (all_taps ? 2 : MIN_TAPS) && (dir != FCL_CIM_DATA || p->cin >= 16) &&

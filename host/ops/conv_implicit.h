@@ -8,7 +8,8 @@
 /* Directions, as bits of the tuning's CONV_IMPLICIT (FCL_CIM_WGRAD: the weight gradient), and
  * FCL_CIM_ALL_TAPS: the automatic choice on strided convs with any number of taps above 1 (3x3/2),
  * not only 25 or more; FCL_CIM_WGRAD_TAPS: the same for the weight gradient alone where the output
- * is at least FCL_CIM_WGRAD_OW pixels wide (ResNet-18's layer2.0 / layer3.0 3x3/2, not layer4.0's 4). */
+ * is at least FCL_CIM_WGRAD_OW pixels wide and 16+ channels go in (ResNet-18's layer2.0 / layer3.0
+ * 3x3/2, not layer4.0's 4 pixels nor MobileNetV2's 3-channel stem). */
 enum { FCL_CIM_FWD = 1, FCL_CIM_DATA = 2, FCL_CIM_ALL_TAPS = 4, FCL_CIM_WGRAD = 8, FCL_CIM_WGRAD_TAPS = 16 };
 enum { FCL_CIM_WGRAD_OW = 7 };
 
