@@ -85,8 +85,10 @@ static fcl_status config_apply(fcl_ctx *ctx, const config *c)
  * the vector widths, the algorithm of 3x3 stride-1 convs (CONV_WINO 0/1/2) and of their weight
  * gradient (CONV_WGRAD 0/1/2), the GEMM's right-operand layout (CONV_BPANEL), which weight gradients
  * run on conv_gemm_nn (CONV_WG_NN), conv_gemm_nn's prefetch distance (CONV_PF), the chunks of the
- * weight gradients on conv_gemm_nt (CONV_NT_KB) and the GEMM of the linear layers (CONV_LINEAR). Everything else (and conv's GPU path): each numeric parameter
- * halved and doubled. */
+ * weight gradients on conv_gemm_nt (CONV_NT_KB), the strided convs' implicit GEMM (CONV_IMPLICIT,
+ * CONV_CIM_ORDER) and stride-2 Winograd forms (CONV_WINO_S2, CONV_WINO_S2_BWD), the classifier's
+ * gemm_wt_dx and gemm_wt order (CONV_WT_DX, CONV_WT_RB_FAST) and the GEMM of the linear layers
+ * (CONV_LINEAR). Everything else (and conv's GPU path): each numeric parameter halved and doubled. */
 typedef struct move {
     int n;
     fcl_tune_id id[3];
@@ -155,6 +157,17 @@ static int moves_for(fcl_tune_family f, const int *cur, move *out, int max)
         ONE(FCL_T_CONV_IMPLICIT, 9);  /* + the stem's weight gradient */
         ONE(FCL_T_CONV_IMPLICIT, 13); /* forward + weight gradient of every strided conv */
         ONE(FCL_T_CONV_IMPLICIT, 25); /* the stem's + the 3x3/2 weight gradients at 7+ px wide */
+        ONE(FCL_T_CONV_IMPLICIT, 29); /* + the 3x3/2 forwards with 16+ input channels */
+        ONE(FCL_T_CONV_CIM_ORDER, 0); /* the implicit GEMM's grid: pixel blocks or channel panels fastest */
+        ONE(FCL_T_CONV_CIM_ORDER, 1);
+        ONE(FCL_T_CONV_WINO_S2, 0); /* 3x3/2 forwards: im2col GEMM, or the stride-2 Winograd form */
+        ONE(FCL_T_CONV_WINO_S2, 1);
+        ONE(FCL_T_CONV_WINO_S2_BWD, 0); /* ... and their data gradients */
+        ONE(FCL_T_CONV_WINO_S2_BWD, 1);
+        ONE(FCL_T_CONV_WT_DX, 0); /* a classifier's dx = D W: gemm_wt slices, or gemm_wt_dx */
+        ONE(FCL_T_CONV_WT_DX, 4);
+        ONE(FCL_T_CONV_WT_RB_FAST, 0); /* gemm_wt's forward / dW order: column or row blocks fastest */
+        ONE(FCL_T_CONV_WT_RB_FAST, 1);
         /* CLBlast or the conv kernels for the network's own linear layers: timed on its step, so
          * fcl_op_gemm applies a 0 only below 2^26 multiply-adds and margin heads keep the conv
          * kernels (2 and 3 only force one kernel, for the op tests) */
