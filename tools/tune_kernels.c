@@ -88,7 +88,8 @@ static fcl_status config_apply(fcl_ctx *ctx, const config *c)
  * weight gradients on conv_gemm_nt (CONV_NT_KB), the strided convs' implicit GEMM (CONV_IMPLICIT,
  * CONV_CIM_ORDER) and stride-2 Winograd forms (CONV_WINO_S2, CONV_WINO_S2_BWD), the classifier's
  * gemm_wt_dx and gemm_wt order (CONV_WT_DX, CONV_WT_RB_FAST) and the GEMM of the linear layers
- * (CONV_LINEAR). Everything else (and conv's GPU path): each numeric parameter halved and doubled. */
+ * (CONV_LINEAR). Everything else (and conv's GPU path): each numeric parameter halved and doubled,
+ * but for the margin heads' HEAD_MB / HEAD_NV / HEAD_VW (no network step runs them). */
 typedef struct move {
     int n;
     fcl_tune_id id[3];
@@ -178,6 +179,12 @@ static int moves_for(fcl_tune_family f, const int *cur, move *out, int max)
     for (int j = 0; j < n; j++) {
         const fcl_tune_param *p = fcl_tune_param_info((fcl_tune_id)(first + j));
         if (p->max <= 1 || cur[j] <= 0) continue; /* switches and "0: the driver's choice" stay */
+        /* the margin heads' weight-gradient block: no network step runs head_bwd_dw (its loss is
+         * the classifier's cross-entropy), so a time here would be noise, and a value kept by it
+         * would reach every ArcFace / CosFace run unmeasured (`facecl bench ops --filter head`) */
+        if (f == FCL_TF_LOSS && (first + j == FCL_T_LOSS_HEAD_MB || first + j == FCL_T_LOSS_HEAD_NV ||
+                                 first + j == FCL_T_LOSS_HEAD_VW))
+            continue;
         if (f == FCL_TF_CONV && (first + j == FCL_T_CONV_MB || first + j == FCL_T_CONV_NV || first + j == FCL_T_CONV_TM ||
                                  first + j == FCL_T_CONV_TN || first + j == FCL_T_CONV_COL_KB || first + j == FCL_T_CONV_LOCAL))
             continue; /* the CPU kernels' values: not used on the GPU path */
