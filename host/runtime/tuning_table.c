@@ -52,6 +52,11 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * perf CPU ms per step of head_bwd_dw + head_bwd_d, 2 alternating runs, loaded: 8 x 2 x
      * float16 (32 ymm accumulators, spilled) 48.6 / 48.8; 6 x 2 x float8 (12 + 2 loads + a
      * broadcast) 31.8 / 30.0; 4 x 3 x float8 35.4 / 29.2; 8 x 1 x float8 32.8 / 32.0 */
+    /* CPU (AVX-512) 8 x 2 x float16 (16 zmm accumulators) confirmed on Zen 5 (session 15, shared host,
+     * `FACECL_NO_TUNE=1 facecl bench ops --filter "s64 m0.5" --reps 5`, 5 alternating rounds, sum of
+     * the ArcFace rows' process CPU ms): 8 x 2 108.7 / 109.4 / 108.2 / 115.0 / 111.9, 12 x 2 111.7 /
+     * 122.1 / 113.4 / 108.0 / 110.0, 8 x 3 149.4 / 123.1 / 121.8 / 122.6 / 110.3, 6 x 4 130.0 / 124.1
+     * / 123.0 / 120.6 / 133.8. */
     [FCL_T_LOSS_HEAD_MB] = {FCL_TF_LOSS, "HEAD_MB", 8, 6, 8, 1, 16, 0, "rows of dW per work-item of head_bwd_dw"},
     [FCL_T_LOSS_HEAD_NV] = {FCL_TF_LOSS, "HEAD_NV", 2, 2, 2, 1, 4, 0, "column vectors per work-item of head_bwd_dw"},
     [FCL_T_LOSS_HEAD_VW] = {FCL_TF_LOSS, "HEAD_VW", 16, 8, 4, 4, 16, P2, "float vector width of head_bwd_dw's columns"},
