@@ -13,7 +13,10 @@
  * Zen 3 with 512 KiB L2), where the AVX-512 register blocks spill; AS_CPU: the CPU value
  * (fcl_tune_column_of picks the column from CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT). Values are
  * measured, not guessed: say where a default came from. A device's measured values come from its
- * tuning cache (`facecl tune`), not from new columns here. */
+ * tuning cache (`facecl tune`), not from new columns here. "Zen 5 (session 15)" below: a 2-core
+ * EPYC Zen 5 (AVX-512, 48 KiB L1 / 1 MiB L2 a core, PoCL skylake-avx512: the CPU column) on a shared
+ * host, configurations alternating in one binary (FACECL_TUNING) under `FACECL_NO_TUNE=1 facecl bench
+ * ops --filter F --reps R`, medians of process CPU ms (wall time swung 2x between rounds there). */
 const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
     /* generic elementwise kernels: elements per work-item (PoCL vectorises straight-line code) */
     [FCL_T_ELTWISE_WG] = {FCL_TF_ELTWISE, "FCL_WG", 64, AS_CPU, 256, 1, 1024, 0, "work-group size of the elementwise kernels"},
@@ -52,11 +55,10 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * perf CPU ms per step of head_bwd_dw + head_bwd_d, 2 alternating runs, loaded: 8 x 2 x
      * float16 (32 ymm accumulators, spilled) 48.6 / 48.8; 6 x 2 x float8 (12 + 2 loads + a
      * broadcast) 31.8 / 30.0; 4 x 3 x float8 35.4 / 29.2; 8 x 1 x float8 32.8 / 32.0 */
-    /* CPU (AVX-512) 8 x 2 x float16 (16 zmm accumulators) confirmed on Zen 5 (session 15, shared host,
-     * `FACECL_NO_TUNE=1 facecl bench ops --filter "s64 m0.5" --reps 5`, 5 alternating rounds, sum of
-     * the ArcFace rows' process CPU ms): 8 x 2 108.7 / 109.4 / 108.2 / 115.0 / 111.9, 12 x 2 111.7 /
-     * 122.1 / 113.4 / 108.0 / 110.0, 8 x 3 149.4 / 123.1 / 121.8 / 122.6 / 110.3, 6 x 4 130.0 / 124.1
-     * / 123.0 / 120.6 / 133.8. */
+    /* CPU (AVX-512) 8 x 2 x float16 (16 zmm accumulators) confirmed: Zen 5 (session 15), --filter "s64
+     * m0.5" --reps 5, 5 rounds, sum of the ArcFace rows' CPU ms: 8 x 2 108.7 / 109.4 / 108.2 / 115.0 /
+     * 111.9, 12 x 2 111.7 / 122.1 / 113.4 / 108.0 / 110.0, 8 x 3 149.4 / 123.1 / 121.8 / 122.6 /
+     * 110.3, 6 x 4 130.0 / 124.1 / 123.0 / 120.6 / 133.8. */
     [FCL_T_LOSS_HEAD_MB] = {FCL_TF_LOSS, "HEAD_MB", 8, 6, 8, 1, 16, 0, "rows of dW per work-item of head_bwd_dw"},
     [FCL_T_LOSS_HEAD_NV] = {FCL_TF_LOSS, "HEAD_NV", 2, 2, 2, 1, 4, 0, "column vectors per work-item of head_bwd_dw"},
     [FCL_T_LOSS_HEAD_VW] = {FCL_TF_LOSS, "HEAD_VW", 16, 8, 4, 4, 16, P2, "float vector width of head_bwd_dw's columns"},
@@ -268,22 +270,17 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * pack 5%), implicit 6.73 ms (cim_wgrad 83%, cim_dyt 8%, cim_pad 6%). Loaded, CPU ms, layer2.0
      * lower in 11 of 11 pairs (mean 16.1 -> 13.8), layer3.0 in 4 of 9. The 3x3/2 forwards stay on
      * the GEMM (the reason for 9 above). */
-    /* CPU (AVX-512) 25, as CPU256: Zen 5 (2-core EPYC, AVX-512, 48 KiB L1 / 1 MiB L2 a core, PoCL
-     * skylake-avx512; session 15), shared host, `FACECL_NO_TUNE=1 facecl bench ops --filter k3s2
-     * --reps 5`, configurations alternating in one binary (FACECL_TUNING), medians of process CPU ms
-     * (6 rounds), 9 vs 25 (with CONV_WINO_S2_BWD 1), bwd_weight: ResNet-18 layer2.0 9.79 -> 6.66,
-     * layer3.0 9.51 -> 5.78, ResNet-50's l2 / l3 / l4 conv2 19.05 / 19.01 / 21.94 -> 13.50 / 12.82 /
-     * 17.36; layer4.0 (4 wide, not taken) 9.87 / 9.05. MobileNetV2's 3 -> 32 stem (3 input channels)
-     * under bit 16: 5.77 vs the GEMM's 4.41 (8 rounds), hence 16+ input channels for bit 16 too
-     * (host/ops/conv_implicit.c, as for the 3x3/2 forwards). */
-    /* CPU (AVX-512) 29 = 25 + 4 (the 3x3/2 forwards with 16+ input channels too): same machine,
-     * quieter minutes, `--filter k3s2 --reps 5`, 6 alternating rounds, 25 vs 29, fwd CPU ms: ResNet-18
+    /* CPU (AVX-512) 29 = 25 + 4: Zen 5 (session 15), --filter k3s2 --reps 5, 6 rounds each. 9 vs 25
+     * (with CONV_WINO_S2_BWD 1), bwd_weight: ResNet-18 layer2.0 9.79 -> 6.66, layer3.0 9.51 -> 5.78,
+     * ResNet-50's l2 / l3 / l4 conv2 19.05 / 19.01 / 21.94 -> 13.50 / 12.82 / 17.36; layer4.0 (4 wide,
+     * not taken) 9.87 / 9.05. Then 25 vs 29 (the 3x3/2 forwards with 16+ input channels too), fwd:
      * layer2.0 5.47 -> 4.80, layer3.0 5.47 -> 4.56, layer4.0 6.49 / 6.56 (level), ResNet-50 l2 / l3
      * conv2 11.81 / 12.16 -> 9.89 / 9.24; sums of the k3s2 rows lower in 5 of 6 rounds (198.1 / 191.1
-     * / 191.1 / 200.1 / 173.5 / 169.2 -> 175.9 / 174.7 / 173.6 / 177.6 / 196.8 / 165.6). 27 (+ the
-     * data gradient) and 31 level with 25 and 29. tests/test_mpi.c (now on a SiLU model, no ReLU
-     * kinks) passes with 29 (the reason for 9 above was a ReLU input crossing 0 between 1 process and
-     * 2 ranks). */
+     * / 191.1 / 200.1 / 173.5 / 169.2 -> 175.9 / 174.7 / 173.6 / 177.6 / 196.8 / 165.6); 27 (+ the
+     * data gradient) and 31 level. MobileNetV2's 3 -> 32 stem under bit 16: 5.77 vs the GEMM's 4.41 (8
+     * rounds), hence 16+ input channels for bit 16 too (host/ops/conv_implicit.c). tests/test_mpi.c (a
+     * SiLU model, no ReLU kinks) passes with 29: the reason for 9 above (a ReLU input crossing 0
+     * between 1 process and 2 ranks) is gone. */
     [FCL_T_CONV_IMPLICIT] = {FCL_TF_CONV, "CONV_IMPLICIT", 29, 25, 0, 0, 31, 0,
                              "strided dense convs on the implicit GEMM: bits 1 forward, 2 data gradient, 8 weight gradient, 4 also < 25 taps, 16 the weight gradient also < 25 taps at outputs >= 7 wide and 16+ input channels (0: none)"},
     /* CONV_NT_KB: the image chunks of the weight gradient on conv_gemm_nt (KiB of dy + x / im2col
@@ -370,12 +367,10 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * 2 pairs: gather 0.54-0.57, runs 0.74-0.79).
      * The AVX-512 CPU column (float16 vectors: rows of 14 cross up to 3 rows, which gather) and
      * other devices: 0 (unmeasured). */
-    /* CPU (AVX-512) 1: Zen 5 (2-core EPYC, AVX-512, 48 KiB L1 / 1 MiB L2 a core, PoCL skylake-avx512;
-     * session 15), shared host, `FACECL_NO_TUNE=1 facecl bench ops --filter k3s2 --reps 5`,
-     * configurations alternating in one binary (FACECL_TUNING), medians of process CPU ms, 5 rounds,
-     * everything else at this table's values, 0 vs 1, fwd: ResNet-18 layer2.0 12.59 -> 7.14, ResNet-50
-     * l2 conv2 24.88 -> 14.13, MobileNetV2 stem 5.04 -> 2.40 (float16 vectors over 14-wide rows: the
-     * rows crossed take the gather, a rule in the kernel). */
+    /* CPU (AVX-512) 1: Zen 5 (session 15), --filter k3s2 --reps 5, 5 rounds, everything else at this
+     * table's values, 0 vs 1, fwd: ResNet-18 layer2.0 12.59 -> 7.14, ResNet-50 l2 conv2 24.88 ->
+     * 14.13, MobileNetV2 stem 5.04 -> 2.40 (float16 vectors over 14-wide rows: the rows crossed take
+     * the gather, a rule in the kernel). */
     [FCL_T_CONV_IM_ROW] = {FCL_TF_CONV, "CONV_IM_ROW", 1, 1, 0, 0, 1, 0,
                            "conv_im2col_panel: 1 row runs at stride 1 / 2 (two loads + blend a vector), 0 a gather per lane"},
     /* CONV_TPANEL: conv_im2col_tpanel (cl/conv_tpanel.cl: wgrad_nn's right operand, the transposed
@@ -390,15 +385,13 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * (5 pairs, 14.3-17.4 vs 14.7-17.1). On 7- and 4-pixel rows (layer3.0, layer4.0) the vectors
      * are half empty (row vectors at every width: layer4.0 0.029-0.033 vs 0.038-0.042, 2 pairs),
      * hence 8. Other columns 0 (unmeasured). */
-    /* CPU (AVX-512) 8: Zen 5 (2-core EPYC, AVX-512, 48 KiB L1 / 1 MiB L2 a core, PoCL skylake-avx512;
-     * session 15), shared host, `FACECL_NO_TUNE=1 facecl bench ops --filter k3s2 --reps 5`,
-     * configurations alternating in one binary (FACECL_TUNING), medians of process CPU ms, 5 rounds,
-     * everything else at this table's values, sum of the k3s2 rows' CPU ms (ResNet-18 / ResNet-50 /
-     * MobileNetV2 3x3/2, all directions) 0 vs 8: 272.9 / 237.0 / 239.1 / 242.8 / 305.2 -> 261.0 /
-     * 214.4 / 219.7 / 216.4 / 263.6 (lower in 5 of 5). CONV_IM_KB 16384, CONV_C2I_ORDER 1 and
-     * CONV_CIM_ORDER 1 (the CPU256 values) in the same rounds were level (sums 272.1 / 231.4 / 207.9 /
-     * 227.1 / 233.9, 232.0 / 251.1 / 219.6 / 262.7 / 233.7 and 221.9 / 217.3 / 226.3 / 269.6 / 252.3
-     * with the CPU values): the CPU column keeps 0 for those. */
+    /* CPU (AVX-512) 8: Zen 5 (session 15), --filter k3s2 --reps 5, 5 rounds, everything else at this
+     * table's values, sum of the k3s2 rows' CPU ms (ResNet-18 / ResNet-50 / MobileNetV2 3x3/2, all
+     * directions) 0 vs 8: 272.9 / 237.0 / 239.1 / 242.8 / 305.2 -> 261.0 / 214.4 / 219.7 / 216.4 /
+     * 263.6 (lower in 5 of 5). CONV_IM_KB 16384, CONV_C2I_ORDER 1 and CONV_CIM_ORDER 1 (the CPU256
+     * values) in the same rounds were level (sums 272.1 / 231.4 / 207.9 / 227.1 / 233.9, 232.0 / 251.1
+     * / 219.6 / 262.7 / 233.7 and 221.9 / 217.3 / 226.3 / 269.6 / 252.3 with the CPU values): the CPU
+     * column keeps 0 for those. */
     [FCL_T_CONV_TPANEL] = {FCL_TF_CONV, "CONV_TPANEL", 8, 8, 0, 0, 1 << 16, 0,
                            "conv_im2col_tpanel reads input rows as vectors on outputs at least this wide (0: never)"},
     /* CONV_WT_SPLIT: a classifier's / margin head's data gradient dx = D W on gemm_wt (host/ops/
@@ -439,11 +432,9 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * planes, 16 channels a wino_s2_input work-item: main 2111adf), the same command with --filter
      * "layer2.0 64x28", 0 vs 1: 13.8-20.0 / 10.5-15.0 (5 pairs, lower in 5, means 16.5 -> 12.5:
      * -24%); layer3.0 with the 8x8 lowered to 7x7, GEMM vs this: 8 pairs, lower in 3: still level. */
-    /* CPU (AVX-512) 0: Zen 5 (2-core EPYC, AVX-512, 48 KiB L1 / 1 MiB L2 a core, PoCL skylake-avx512;
-     * session 15), shared host, `FACECL_NO_TUNE=1 facecl bench ops --filter k3s2 --reps 5`,
-     * configurations alternating in one binary (FACECL_TUNING), medians of process CPU ms (6 rounds,
-     * CONV_IM_ROW 1), the GEMM vs the stride-2 form, fwd: ResNet-18 layer2.0 7.69 vs 10.47, ResNet-50
-     * l2 conv2 15.02 vs 17.18: the im2col GEMM's 16-wide vectors are ahead here. */
+    /* CPU (AVX-512) 0: Zen 5 (session 15), --filter k3s2 --reps 5, 6 rounds (CONV_IM_ROW 1), the GEMM
+     * vs the stride-2 form, fwd: ResNet-18 layer2.0 7.69 vs 10.47, ResNet-50 l2 conv2 15.02 vs 17.18:
+     * the im2col GEMM's 16-wide vectors are ahead here. */
     [FCL_T_CONV_WINO_S2] = {FCL_TF_CONV, "CONV_WINO_S2", 0, 1, 0, 0, 1, 0,
                             "dense 3x3 stride-2 conv forwards when automatic: 0 im2col GEMM, 1 the stride-2 Winograd form"},
     /* CONV_WINO_S2_BWD 1: the data gradient of dense 3x3 stride-2 convolutions through the stride-2
@@ -462,11 +453,9 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * 14.6-22.6 and layer4.0 (4x4) 15.2-24.4 -> 20.8-22.6 (4 pairs each: lower in 1 and 1; the
      * 25-plane weight transform of 256 x 512 filters, 2x2-tile maps). Largest relative error vs the
      * double reference (tests/test_ops_conv.c) 1.8e-6. Other columns 0 (unmeasured). */
-    /* CPU (AVX-512) 1: Zen 5 (2-core EPYC, AVX-512, 48 KiB L1 / 1 MiB L2 a core, PoCL skylake-avx512;
-     * session 15), shared host, `FACECL_NO_TUNE=1 facecl bench ops --filter k3s2 --reps 5`,
-     * configurations alternating in one binary (FACECL_TUNING), medians of process CPU ms (6 rounds),
-     * 0 vs 1, bwd_data: ResNet-18 layer2.0 11.23 -> 6.79, ResNet-50 l2 conv2 18.23 -> 13.45; layer3.0
-     * / layer4.0 (outputs below 8x8, not taken) level. */
+    /* CPU (AVX-512) 1: Zen 5 (session 15), --filter k3s2 --reps 5, 6 rounds, 0 vs 1, bwd_data:
+     * ResNet-18 layer2.0 11.23 -> 6.79, ResNet-50 l2 conv2 18.23 -> 13.45; layer3.0 / layer4.0
+     * (outputs below 8x8, not taken) level. */
     [FCL_T_CONV_WINO_S2_BWD] = {FCL_TF_CONV, "CONV_WINO_S2_BWD", 1, 1, 0, 0, 1, 0,
                                 "dense 3x3 stride-2 conv data gradients when automatic: 0 dcol GEMM + col2im, 1 the stride-2 Winograd form"},
     /* CONV_WT_DX C > 0: a classifier's / margin head's data gradient dx = D W (host/ops/op_util.c
@@ -486,13 +475,11 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * 1.154 / 1.136 vs 1.147 / 1.116 / 1.177 (level); linear b64 / b128 over gemm_wt's samples 0.553
      * / 0.582 / 0.519 / 0.542 -> 0.535 / 0.502 / 0.518 / 0.526. 4: 8 work-items at 512 columns (per
      * 128 rows) for 2 cores. Other columns 0 (unmeasured). */
-    /* CPU (AVX-512) 4: Zen 5 (2-core EPYC, AVX-512, PoCL skylake-avx512; session 15), shared host,
-     * `FACECL_NO_TUNE=1 facecl bench ops --filter "512>" --reps 3`, alternating in one binary, medians
-     * of process CPU ms (3 rounds), 0 vs 4 (2): linear bwd_data 64 / 128 x 512 -> 8631 5.28 / 8.64 ->
-     * 4.28 (4.50) / 7.71 (8.57), -> 10575 7.00 / 11.17 -> 6.40 (5.49) / 8.97 (10.04); ArcFace bwd
-     * hw2p2 b64 / b128 15.38 / 19.93 -> 10.86 (11.61) / 16.73 (18.31), casia 15.56 / 22.86 -> 14.71
-     * (13.47) / 20.69 (22.25); sums of all rows 445.4 / 474.5 / 432.0 -> 420.3 / 440.8 / 387.9 (2:
-     * 435.6 / 431.6 / 421.4). */
+    /* CPU (AVX-512) 4: Zen 5 (session 15), --filter "512>" --reps 3, 3 rounds, 0 vs 4 (2): linear
+     * bwd_data 64 / 128 x 512 -> 8631 5.28 / 8.64 -> 4.28 (4.50) / 7.71 (8.57), -> 10575 7.00 / 11.17
+     * -> 6.40 (5.49) / 8.97 (10.04); ArcFace bwd hw2p2 b64 / b128 15.38 / 19.93 -> 10.86 (11.61) /
+     * 16.73 (18.31), casia 15.56 / 22.86 -> 14.71 (13.47) / 20.69 (22.25); sums of all rows 445.4 /
+     * 474.5 / 432.0 -> 420.3 / 440.8 / 387.9 (2: 435.6 / 431.6 / 421.4). */
     [FCL_T_CONV_WT_DX] = {FCL_TF_CONV, "CONV_WT_DX", 4, 4, 0, 0, 8, 0,
                           "dx = D W of linear layers / margin heads: 0 gemm_wt (CONV_WT_SPLIT), C > 0 gemm_wt_dx, C column blocks a work-item"},
     /* CONV_WT_RB_FAST 1: gemm_wt's forward / dW launch (host/ops/op_util.c gemm_wt) with the row blocks
@@ -505,11 +492,9 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
      * over head_bwd_dw's 1.477 / 1.522 / 1.498 -> 1.505 / 1.416 / 1.458 (lower in 2): ~-3%. The
      * column block's 32 KiB panel of x is reused by the next work-item (partly from L1) where before
      * every work-item took a different panel from L2. Other columns 0 (unmeasured). */
-    /* CPU (AVX-512) 0: Zen 5 (2-core EPYC, AVX-512, PoCL skylake-avx512; session 15), shared host,
-     * `FACECL_NO_TUNE=1 facecl bench ops --filter "512>" --reps 3`, alternating in one binary, medians
-     * of process CPU ms (5 rounds, CONV_WT_DX 4), 1 vs 0, sums of all rows (the forwards are the ones
-     * it moves) 365.6 / 378.2 / 341.2 / 364.2 / 348.4 vs 325.1 / 322.2 / 393.3 / 362.8 / 335.7: level,
-     * kept 0. */
+    /* CPU (AVX-512) 0: Zen 5 (session 15), --filter "512>" --reps 3, 5 rounds (CONV_WT_DX 4), 1 vs 0,
+     * sums of all rows (the forwards are the ones it moves) 365.6 / 378.2 / 341.2 / 364.2 / 348.4 vs
+     * 325.1 / 322.2 / 393.3 / 362.8 / 335.7: level, kept 0. */
     [FCL_T_CONV_WT_RB_FAST] = {FCL_TF_CONV, "CONV_WT_RB_FAST", 0, 1, 0, 0, 1, 0,
                                "gemm_wt forward / dW work-item order: 0 column blocks fastest, 1 row blocks fastest"},
 };
