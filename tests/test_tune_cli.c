@@ -63,6 +63,17 @@ Test(tune_cli, writes_resumes_and_is_applied)
     cr_assert_geq(c.n_meas, first_meas);
     fcl_tune_cache_free(&c);
 
+    /* the head stage alone (the first runs' budget went to the kernel stage): from the cache's
+     * values, its moves checked and timed on the ArcFace head 64 -> 40 at batch 8 */
+    rc = fcl_test_run(&out, TUNE " --only heads%s", dir, FACECL, devopt);
+    cr_assert_eq(rc, 0, "%s", out);
+    cr_assert(strstr(out, "[heads] heads:arcface:8x64>40:step") && strstr(out, "[heads conv 1/") &&
+              strstr(out, "[heads loss 1/"), "%s", out);
+    free(out);
+    cr_assert_eq(fcl_tune_cache_read(path, key, &c, &e), FCL_OK, "%s", e.msg);
+    cr_assert_geq(c.n_sets, sets, "the kernel stage's choice stays");
+    fcl_tune_cache_free(&c);
+
     /* --show says what is applied; a damaged file is ignored with a warning by every command */
     rc = fcl_test_run(&out, "FACECL_CACHE_DIR='%s' '%s' tune --show%s", dir, FACECL, devopt);
     cr_assert_eq(rc, 0, "%s", out);
@@ -87,6 +98,8 @@ Test(tune_cli, usage_errors)
     cr_assert_eq(fcl_test_run(&out, "'%s' tune --reps 0", FACECL), 2, "%s", out);
     free(out);
     cr_assert_eq(fcl_test_run(&out, "'%s' tune --only conv", FACECL), 2, "%s", out);
+    free(out);
+    cr_assert_eq(fcl_test_run(&out, "'%s' tune --only heads --head-classes 0", FACECL), 2, "%s", out);
     free(out);
     cr_assert_eq(fcl_test_run(&out, "'%s' tune --head-classes 10,x", FACECL), 2, "%s", out);
     free(out);

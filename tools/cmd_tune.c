@@ -14,13 +14,16 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: facecl tune [--model resnet18] [--size 112] [--batch 32] [--classes 1000] [--stem imagenet|face]\n"
             "                   [--channels 3] [--head-classes 8631,10575] [--head-batch 128] [--budget 540]\n"
-            "                   [--reps 3] [--clock wall|cpu] [--only gemm|kernels] [--restart] [--device SEL]\n"
+            "                   [--reps 3] [--clock wall|cpu] [--only gemm|kernels|heads] [--restart] [--device SEL]\n"
             "       facecl tune --show [--device SEL]\n\n"
             "Measures, on this device, CLBlast's GEMM parameters (Xgemm tiles and vector widths, and the size\n"
             "below which its direct kernel runs) on the GEMMs of the model's linear layers and of margin heads /\n"
             "classifiers from its embedding to each --head-classes at --head-batch (forward, and both backward\n"
             "GEMMs), then every kernel family's parameters (conv register blocks and work-groups, vector widths,\n"
-            "...) on whole training steps of the model at --size and --batch. Every candidate is first run once\n"
+            "...) on whole training steps of the model at --size and --batch, then the parameters of the kernels\n"
+            "that only margin heads and linear classifiers run (dx = D W, the weights' gradient blocks) on ArcFace\n"
+            "heads from its embedding to each --head-classes at --head-batch, forward and backward (the last\n"
+            "15%% of the budget; none with --head-classes none). Every candidate is first run once\n"
             "and compared with the defaults' result (a wrong one is rejected, never chosen), then timed --reps\n"
             "times (the median is kept; the machine may be shared and noisy: a value is kept only when it is\n"
             "more than 3%% faster; --clock cpu times by the process's CPU time instead of the wall clock, which\n"
@@ -165,7 +168,8 @@ int fcl_cmd_tune(int argc, char **argv)
             continue;
         }
         if (tool_opt(argc, argv, &i, "--only", &v, &bad)) {
-            if (bad || (strcmp(v, "gemm") && strcmp(v, "kernels"))) return tool_usage_error("tune: --only gemm|kernels");
+            if (bad || (strcmp(v, "gemm") && strcmp(v, "kernels") && strcmp(v, "heads")))
+                return tool_usage_error("tune: --only gemm|kernels|heads");
             only = v;
             continue;
         }
@@ -223,9 +227,15 @@ int fcl_cmd_tune(int argc, char **argv)
         double share = only ? 1.0 : fcl_tuning_default(t.ctx, FCL_T_CONV_GPU) ? 0.45 : 0.2;
         if (tune_gemm(&t, &go, t.start + share * (double)budget)) goto done;
     }
+    /* the head stage's share: its candidates are a few heads' steps (tens of ms) plus a build */
+    int heads_run = n_heads > 0 && (!only || !strcmp(only, "heads"));
     if (!only || !strcmp(only, "kernels")) {
-        tune_kernel_opts ko = {m, (int)batch};
+        tune_kernel_opts ko = {m, (int)batch, t.deadline - (heads_run && !only ? 0.15 * (double)budget : 0.0)};
         if (tune_kernels(&t, &ko)) goto done;
+    }
+    if (heads_run) {
+        tune_head_opts ho = {m->embedding_dim, heads, n_heads, (int)head_batch};
+        if (tune_heads(&t, &ho)) goto done;
     }
     printf("tuning cache %s: %zu set(s), %d new measurement(s), %d reused, %.0f s\n", t.path, t.cache.n_sets, t.measured,
            t.reused, tune_elapsed(&t));

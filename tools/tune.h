@@ -50,10 +50,72 @@ typedef struct tune_gemm_opts {
 } tune_gemm_opts;
 int tune_gemm(tune_run *t, const tune_gemm_opts *o, double stage_deadline);
 
+/* ---- the coordinate search the kernel and head stages share (tools/tune_search.c) ---------- */
+
+/* Every family's values (table order). */
+typedef struct tune_config {
+    int v[FCL_TF_COUNT][FCL_TUNE_MAX_PARAMS];
+} tune_config;
+
+/* The defaults' values on this context's device; then where the cache holds a kernel set for a
+ * family, its values for the parameters keep(id) accepts (keep NULL: all of them). */
+void tune_config_from_cache(const tune_run *t, tune_config *c, int (*keep)(fcl_tune_id id));
+
+/* One move from the current values: up to 3 parameters set together. */
+typedef struct tune_move {
+    int n;
+    fcl_tune_id id[3];
+    int value[3];
+} tune_move;
+
+#define TUNE_MAX_SEGS 64
+
+/* A stage's search. The caller fills it; tune_search_run applies `start`, takes checked's outputs
+ * as the reference, then per family (in `families` order) tries each of moves()'s candidates:
+ * checked first (each part's largest difference <= 2e-3 of its largest value in the reference,
+ * else rejected), then timed
+ * (t->reps, the median), kept when more than 3% faster. The winner is timed again against the
+ * start, alternating, and kept only if still faster. Each family's choice goes into the cache as
+ * soon as it is made (resumable); candidates stop starting after `deadline`. */
+typedef struct tune_search {
+    tune_run *t;
+    const char *stage;        /* "kernels", "heads": the progress lines' tag */
+    char task[128];           /* the measurements' task in the cache */
+    void *u;
+    /* one run from the same start: its outputs one after the other in out, in *n_seg parts of
+     * seg[i] floats each (at most TUNE_MAX_SEGS), each compared on its own scale */
+    fcl_status (*checked)(void *u, float *out, size_t *seg, int *n_seg);
+    tune_fn run;              /* one timed run */
+    size_t n_out;             /* most floats checked writes */
+    const fcl_tune_family *families;
+    int n_families;
+    int (*moves)(fcl_tune_family f, const int *cur, tune_move *out, int max);
+    double deadline;          /* tool_now_s() value */
+} tune_search;
+/* 0: done (or out of time; *best_ms / *start_ms the chosen and the start's times), -1: an
+ * error was printed. The chosen values are applied to t->ctx on return. */
+int tune_search_run(tune_search *s, const tune_config *start, double *best_ms, double *start_ms);
+
+/* ---- the stages using it -------------------------------------------------------------------- */
+
 typedef struct tune_kernel_opts {
     const fcl_model *model;
     int batch;
+    double deadline;          /* the stage's share of the budget (tool_now_s() value) */
 } tune_kernel_opts;
 int tune_kernels(tune_run *t, const tune_kernel_opts *o);
+
+/* The margin heads' stage: an ArcFace training step's head (forward with the weights' norms and
+ * the softmax's statistics kept, backward overwriting dW) from `dim` to each of the classes at
+ * `batch`; it owns the parameters only heads and linear classifiers run (tune_heads_owns). */
+typedef struct tune_head_opts {
+    int dim;
+    const int *classes;
+    int n_classes;
+    int batch;
+} tune_head_opts;
+int tune_heads(tune_run *t, const tune_head_opts *o);
+/* 1 for the parameters the head stage searches (the kernel stage leaves them as they are). */
+int tune_heads_owns(fcl_tune_id id);
 
 #endif
