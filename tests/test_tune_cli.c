@@ -24,6 +24,45 @@ static void remove_dir(void)
 
 TestSuite(tune_cli, .init = make_dir, .fini = remove_dir, .timeout = 400);
 
+/* The values the head stage owns as the cache's sets hold them ("-" where a family has no set). */
+static void head_owned(const fcl_tune_cache *c, char *buf, size_t size)
+{
+    static const char *fam[] = {"loss", "loss", "loss", "conv", "conv", "conv"};
+    static const char *name[] = {"HEAD_MB", "HEAD_NV", "HEAD_VW", "CONV_WT_DX", "CONV_WT_SPLIT", "CONV_WT_RB_FAST"};
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < 6; i++) {
+        const fcl_tune_set *s = fcl_tune_cache_get(c, FCL_TUNE_KERNEL, fam[i]);
+        long v = -1;
+        for (int j = 0; s && j < s->n; j++)
+            if (!strcmp(s->names[j], name[i])) v = s->values[j];
+        used += (size_t)snprintf(buf + used, size - used, "%s=%ld ", name[i], v);
+    }
+}
+
+/* Sets one value in the cache's set of a family (made when there is none). */
+static void set_value(fcl_tune_cache *c, const char *family, const char *name, long value)
+{
+    const fcl_tune_set *s = fcl_tune_cache_get(c, FCL_TUNE_KERNEL, family);
+    const char *names[FCL_TUNE_MAX_PARAMS];
+    long values[FCL_TUNE_MAX_PARAMS];
+    int n = 0, at = -1;
+    for (int j = 0; s && j < s->n; j++) {
+        names[n] = s->names[j];
+        values[n] = s->values[j];
+        if (!strcmp(s->names[j], name)) at = n;
+        n++;
+    }
+    if (at < 0) {
+        names[n] = name;
+        at = n++;
+    }
+    values[at] = value;
+    fcl_error e = {0};
+    /* put copies the names before it drops the old set */
+    cr_assert_eq(fcl_tune_cache_put(c, FCL_TUNE_KERNEL, family, n, names, values, &e), FCL_OK, "%s", e.msg);
+}
+
 #define TUNE "FACECL_CACHE_DIR='%s' '%s' tune --model small --channels 1 --size 16 --batch 4 --classes 5 " \
              "--head-classes 40 --head-batch 8 --reps 1 --budget 20"
 
@@ -72,7 +111,24 @@ Test(tune_cli, writes_resumes_and_is_applied)
     free(out);
     cr_assert_eq(fcl_tune_cache_read(path, key, &c, &e), FCL_OK, "%s", e.msg);
     cr_assert_geq(c.n_sets, sets, "the kernel stage's choice stays");
+    /* as if the head stage had chosen these (whatever it chose: the run is too short to trust) */
+    set_value(&c, "loss", "HEAD_MB", 4);
+    set_value(&c, "conv", "CONV_WT_DX", 2);
+    cr_assert_eq(fcl_tune_cache_write(path, &c, &e), FCL_OK, "%s", e.msg);
+    char owned[512];
+    head_owned(&c, owned, sizeof owned);
+    cr_assert(strstr(owned, "HEAD_MB=4 ") && strstr(owned, "CONV_WT_DX=2 "), "%s", owned);
     fcl_tune_cache_free(&c);
+
+    /* ... and the kernel stage alone keeps what the head stage chose (it starts from it) */
+    rc = fcl_test_run(&out, TUNE " --only kernels%s", dir, FACECL, devopt);
+    cr_assert_eq(rc, 0, "%s", out);
+    free(out);
+    cr_assert_eq(fcl_tune_cache_read(path, key, &c, &e), FCL_OK, "%s", e.msg);
+    char owned2[512];
+    head_owned(&c, owned2, sizeof owned2);
+    fcl_tune_cache_free(&c);
+    cr_assert(strstr(owned2, "HEAD_MB=4 ") && strstr(owned2, "CONV_WT_DX=2 "), "before: %s, after: %s", owned, owned2);
 
     /* --show says what is applied; a damaged file is ignored with a warning by every command */
     rc = fcl_test_run(&out, "FACECL_CACHE_DIR='%s' '%s' tune --show%s", dir, FACECL, devopt);
