@@ -160,6 +160,14 @@ __kernel void drop_path(FCL_TENSOR(out), FCL_CTENSOR(in), const int n, const int
                         const ulong seed, const uint thr, const float scale, const int accumulate)
 {
     int i0 = get_global_id(0) * FCL_VEC;
+    /* a whole vector inside one sample: one factor, vector loads (the element loop below ran one
+     * scalar at a time with a division each: ConvNeXt-tiny's 32x96x28x28 at 8.7 GB/s on Zen 5) */
+    if (i0 + FCL_VEC <= n && i0 / per_sample == (i0 + FCL_VEC - 1) / per_sample) {
+        const float f = drop_bits(seed, (ulong)(i0 / per_sample)) >= thr ? scale : 0.0f;
+        const VF v = VLOAD(0, in + in_off + i0) * f;
+        VSTORE(accumulate ? VLOAD(0, out + out_off + i0) + v : v, 0, out + out_off + i0);
+        return;
+    }
     int last = -1;
     float f = 0.0f;
     for (int l = 0; l < FCL_VEC; l++) {

@@ -45,6 +45,22 @@ inline int row_label(__global const float *lab, int i, int k, __global float *ou
 #define HSUM FCL_CAT(hsum, FCL_VEC)
 #endif
 
+/* Kernels that give each work-item V consecutive pixels of a row of hw (LayerNorm2d, the radix
+ * sums): BODY(T, LD, ST, j) on pixels i0 + j.. as one vector VT (VLD / VST its loads and stores
+ * at a pointer) where all V are there, else one float at a time (FCL_S_LD / FCL_S_ST) for j = 0,
+ * 1, ... < hw - i0. i0 and hw are the kernel's. */
+#define FCL_S_LD(p) (*(p))
+#define FCL_S_ST(v, p) (*(p) = (v))
+#define FCL_PIXELS_VEC(V, VT, VLD, VST, BODY)                                                      \
+    do {                                                                                          \
+        if (i0 + (V) <= hw) {                                                                     \
+            BODY(VT, VLD, VST, 0);                                                                \
+        } else {                                                                                  \
+            for (int j = 0; i0 + j < hw; j++)                                                     \
+                BODY(float, FCL_S_LD, FCL_S_ST, j);                                               \
+        }                                                                                         \
+    } while (0)
+
 /* s[0] = s[0] + ... + s[L - 1] by a fixed binary tree in local memory (L a power of two, l the
  * caller's local id; every work-item of the group calls it, after writing its s[l]). */
 inline void fcl_tree_sum(__local float *s, int l, int L)

@@ -180,11 +180,19 @@ static int rsum_gen(const oc_op *op, size_t i, oc_case *c)
     return 1;
 }
 
-Test(attn, radix_sum)
+/* The pixels a work-item of the radix sums (cl/attn.cl FCL_ATTN_VEC) forced besides the device's
+ * default (16 on AVX-512 CPUs): one (the GPUs' shape) and 4, whose vectors end inside every row
+ * above (HW 49, 143, 45, 9: a scalar tail after whole vectors; HW 1: the tail only) */
+static const char *const attn_vecs[] = {"attn:-DFCL_ATTN_VEC=1", "attn:-DFCL_ATTN_VEC=4", NULL};
+static void radix_sum_tuned(int tuning)
 {
-    oc_run(&(oc_op){.name = "radix sum", .gen = rsum_gen, .dev_fwd = rsum_dev_fwd, .dev_bwd = rsum_dev_bwd,
-                    .ref_fwd = rsum_ref_fwd, .ref_bwd = rsum_ref_bwd});
+    oc_run_tuned(&(oc_op){.name = "radix sum", .gen = rsum_gen, .dev_fwd = rsum_dev_fwd, .dev_bwd = rsum_dev_bwd,
+                          .ref_fwd = rsum_ref_fwd, .ref_bwd = rsum_ref_bwd, .tunings = attn_vecs},
+                 tuning);
 }
+Test(attn, radix_sum) { radix_sum_tuned(0); }
+Test(attn, radix_sum_pixel_a_work_item) { radix_sum_tuned(1); }
+Test(attn, radix_sum_vectors_of_4) { radix_sum_tuned(2); }
 
 Test(attn, errors)
 {

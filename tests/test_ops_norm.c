@@ -176,22 +176,30 @@ static int norm_gen(const oc_op *op, size_t i, oc_case *c)
     return 1;
 }
 
-/* {kind, affine / gain}: ln2d with and without weight and bias, layer scale, wstd with and
- * without a gain; each its own test process */
+/* The pixels a work-item of ln2d and layer scale (cl/norm.cl FCL_NORM_VEC) forced besides the
+ * device's default (16 on AVX-512 CPUs): one (the GPUs' shape), and 4, whose vectors end inside
+ * every odd row above (HW 49, 143, 81, 15: a scalar tail after whole vectors; HW 1: the tail only) */
+static const char *const norm_vecs[] = {"norm:-DFCL_NORM_VEC=1", "norm:-DFCL_NORM_VEC=4", NULL};
+
+/* {kind, affine / gain, tuning}: ln2d with and without weight and bias, layer scale, wstd with
+ * and without a gain, each under the device's tuning (0) and norm_vecs[tuning - 1]; each its
+ * own test process */
 typedef struct norm_run {
-    int kind, affine;
+    int kind, affine, tuning;
 } norm_run;
 ParameterizedTestParameters(norm, kinds)
 {
-    static norm_run runs[] = {{K_LN, 1}, {K_LN, 0}, {K_LS, 1}, {K_WSTD, 1}, {K_WSTD, 0}};
+    static norm_run runs[] = {{K_LN, 1, 0},   {K_LN, 0, 0},   {K_LS, 1, 0},   {K_WSTD, 1, 0}, {K_WSTD, 0, 0},
+                              {K_LN, 1, 1},   {K_LN, 0, 1},   {K_LS, 1, 1},   {K_LN, 1, 2},   {K_LN, 0, 2},
+                              {K_LS, 1, 2}};
     return cr_make_param_array(norm_run, runs, sizeof runs / sizeof runs[0]);
 }
 ParameterizedTest(norm_run *r, norm, kinds)
 {
     int ka[2] = {r->kind, r->affine};
     oc_op op = {.name = "norm", .ud = ka, .gen = norm_gen, .dev_fwd = norm_dev_fwd, .dev_bwd = norm_dev_bwd,
-                .ref_fwd = norm_ref_fwd, .ref_bwd = norm_ref_bwd, .extra = norm_extra};
-    oc_run(&op);
+                .ref_fwd = norm_ref_fwd, .ref_bwd = norm_ref_bwd, .extra = norm_extra, .tunings = norm_vecs};
+    oc_run_tuned(&op, r->tuning);
 }
 
 /* ---- errors ------------------------------------------------------------------------------------- */

@@ -109,6 +109,12 @@ static fcl_status reduce_wg(fcl_ctx *ctx, cl_kernel k, int forced, size_t *wg)
     return fcl_op_reduce_wg(ctx, k, want > 0 ? (size_t)want : 1, wg);
 }
 
+/* Work-items along a row of hw pixels of the radix sums: FCL_ATTN_VEC pixels each (cl/attn.cl). */
+static size_t pixel_items(const fcl_ctx *ctx, int hw)
+{
+    return fcl_op_div_up((size_t)hw, (size_t)fcl_tuning_int(ctx, FCL_T_ATTN_VEC));
+}
+
 fcl_status fcl_radix_sum_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, const fcl_tensor *a, int radix)
 {
     const char *op = "fcl_radix_sum_fwd";
@@ -117,7 +123,7 @@ fcl_status fcl_radix_sum_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, c
     if ((st = radix_dims(ctx, op, y, x, a, radix, &b, &c, &hw))) return st;
     if (fcl_op_overlaps(y, x) || fcl_op_overlaps(y, a))
         return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: y must not overlap x or a", op);
-    return FCL_OP_3D(ctx, &SRC, "radix_sum_fwd", (size_t)hw, (size_t)c, (size_t)b, OP_T(y), OP_T(x), OP_T(a), OP_I(b),
+    return FCL_OP_3D(ctx, &SRC, "radix_sum_fwd", pixel_items(ctx, hw), (size_t)c, (size_t)b, OP_T(y), OP_T(x), OP_T(a), OP_I(b),
                      OP_I(radix), OP_I(c), OP_I(hw), OP_I(a != NULL));
 }
 
@@ -156,7 +162,7 @@ fcl_status fcl_radix_sum_bwd_wg(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *da, co
             return st;
     }
     if (dx) {
-        if ((st = FCL_OP_3D(ctx, &SRC, "radix_sum_bwd_data", (size_t)hw, (size_t)radix * (size_t)c, (size_t)b, OP_T(dx),
+        if ((st = FCL_OP_3D(ctx, &SRC, "radix_sum_bwd_data", pixel_items(ctx, hw), (size_t)radix * (size_t)c, (size_t)b, OP_T(dx),
                             OP_T(dy), OP_T(a), OP_I(b), OP_I(radix), OP_I(c), OP_I(hw), OP_I(a != NULL))))
             return st;
     }

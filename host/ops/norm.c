@@ -62,6 +62,13 @@ static fcl_status chan_grad(fcl_ctx *ctx, fcl_tensor *dw, fcl_tensor *db, const 
                          OP_I(c), OP_I(hw), OP_I(flags), OP_LOCAL(wg * sizeof(float)));
 }
 
+/* Work-items along a row of hw pixels for ln2d_fwd, ln2d_bwd_data, chan_scale: FCL_NORM_VEC
+ * pixels each (cl/norm.cl). */
+static size_t pixel_items(const fcl_ctx *ctx, int hw)
+{
+    return fcl_op_div_up((size_t)hw, (size_t)fcl_tuning_int(ctx, FCL_T_NORM_VEC));
+}
+
 fcl_status fcl_ln2d_fwd(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *save_mean, fcl_tensor *save_rstd,
                         const fcl_tensor *x, const fcl_tensor *weight, const fcl_tensor *bias,
                         float eps)
@@ -88,7 +95,7 @@ fcl_status fcl_ln2d_fwd(fcl_ctx *ctx, fcl_tensor *y, fcl_tensor *save_mean, fcl_
         return FCL_ERR(ERRP(ctx), FCL_ERR_INVALID_ARG, "%s: the outputs must not overlap each other or the "
                          "inputs (only y == x is allowed)", op);
     int flags = (weight ? NORM_HAS_WEIGHT : 0) | (bias ? NORM_HAS_BIAS : 0) | (save_mean ? NORM_HAS_SAVE : 0);
-    return FCL_OP_2D(ctx, &SRC, "ln2d_fwd", (size_t)hw, (size_t)n, OP_T(y), OP_T(x), OP_T(weight), OP_T(bias),
+    return FCL_OP_2D(ctx, &SRC, "ln2d_fwd", pixel_items(ctx, hw), (size_t)n, OP_T(y), OP_T(x), OP_T(weight), OP_T(bias),
             OP_T(save_mean), OP_T(save_rstd), OP_I(n), OP_I(c), OP_I(hw), OP_F(eps), OP_I(flags));
 }
 
@@ -128,7 +135,7 @@ fcl_status fcl_ln2d_bwd_wg(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dweight, fc
         (st = chan_grad(ctx, dweight, dbias, dy, x, save_mean, save_rstd, n, c, hw, forced_wg)))
         return st;
     if (dx) {
-        if ((st = FCL_OP_2D(ctx, &SRC, "ln2d_bwd_data", (size_t)hw, (size_t)n, OP_T(dx), OP_T(dy), OP_T(x),
+        if ((st = FCL_OP_2D(ctx, &SRC, "ln2d_bwd_data", pixel_items(ctx, hw), (size_t)n, OP_T(dx), OP_T(dy), OP_T(x),
                 OP_T(weight), OP_T(save_mean), OP_T(save_rstd), OP_I(n), OP_I(c), OP_I(hw),
                 OP_I(weight ? NORM_HAS_WEIGHT : 0))))
             return st;
@@ -141,7 +148,7 @@ fcl_status fcl_ln2d_bwd_wg(fcl_ctx *ctx, fcl_tensor *dx, fcl_tensor *dweight, fc
 static fcl_status chan_scale(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x, const fcl_tensor *gamma,
                              int n, int c, int hw, int accumulate)
 {
-    return FCL_OP_2D(ctx, &SRC, "chan_scale", (size_t)hw, (size_t)n * (size_t)c, OP_T(y), OP_T(x), OP_T(gamma),
+    return FCL_OP_2D(ctx, &SRC, "chan_scale", pixel_items(ctx, hw), (size_t)n * (size_t)c, OP_T(y), OP_T(x), OP_T(gamma),
                      OP_I(n * c), OP_I(c), OP_I(hw), OP_I(accumulate));
 }
 

@@ -22,8 +22,11 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
     [FCL_T_ELTWISE_WG] = {FCL_TF_ELTWISE, "FCL_WG", 64, AS_CPU, 256, 1, 1024, 0, "work-group size of the elementwise kernels"},
     [FCL_T_ELTWISE_VEC] = {FCL_TF_ELTWISE, "FCL_VEC", 8, AS_CPU, 4, 2, 16, P2, "vector width (elements per load)"},
     /* activations: FCL_VEC 8 was at least as fast as 4 and 16 on the bn rows below (noisy
-     * shared machine) */
-    [FCL_T_ACT_VEC] = {FCL_TF_ACT, "FCL_VEC", 8, AS_CPU, 4, 2, 16, P2, "vector width (elements per load)"},
+     * shared machine). CPU (AVX-512) 16 since Zen 5 (session 16): once GELU's erf was vectorised
+     * (cl/act.cl fcl_erf) its lanes were the cost, `--filter elu --reps 5`, 6 rounds, CPU ms 8 -> 16:
+     * gelu 32x384x28x28 fwd 9.54 -> 5.14, bwd 14.61 -> 7.97; relu stem bwd 4.44 -> 3.77, the rest
+     * level. CPU256 keeps 8 (its native width; unmeasured at 16). */
+    [FCL_T_ACT_VEC] = {FCL_TF_ACT, "FCL_VEC", 16, 8, 4, 2, 16, P2, "vector width (elements per load)"},
     /* batch norm: FCL_BN_WG is the group size of the per-channel reductions. On PoCL CPUs one
      * work-item per channel streams it with float8s: `facecl bench ops` (ResNet-18 @112, batch
      * 32, 2-core EPYC) gave bn2d fwd_train 3.8 ms at WG 1 vs 10.3 ms at WG 64 on the stem's
@@ -62,13 +65,33 @@ const fcl_tune_param fcl_tune_table[FCL_T_COUNT] = {
     [FCL_T_LOSS_HEAD_MB] = {FCL_TF_LOSS, "HEAD_MB", 8, 6, 8, 1, 16, 0, "rows of dW per work-item of head_bwd_dw"},
     [FCL_T_LOSS_HEAD_NV] = {FCL_TF_LOSS, "HEAD_NV", 2, 2, 2, 1, 4, 0, "column vectors per work-item of head_bwd_dw"},
     [FCL_T_LOSS_HEAD_VW] = {FCL_TF_LOSS, "HEAD_VW", 16, 8, 4, 4, 16, P2, "float vector width of head_bwd_dw's columns"},
-    /* LayerNorm2d / weight standardisation and the ResNeSt attention sums: the device's 1-D size */
-    [FCL_T_NORM_WG] = {FCL_TF_NORM, "FCL_NORM_WG", 0, AS_CPU, 0, 0, 4096, 0,
+    /* LayerNorm2d / weight standardisation and the ResNeSt attention sums: the device's 1-D size.
+     * CPUs 1 since Zen 5 (session 16): one work-item a channel streams it as FCL_NORM_VEC vectors
+     * (as bn's FCL_BN_WG 1), `bench ops --filter cnxt --reps 5`, 5 rounds, CPU ms 0 -> 1: layer
+     * scale bwd 2.51 -> 1.28, ln2d bwd 3.19 -> 2.61, the forwards level; `--filter nfnet` (wstd)
+     * level. CPU256 the same (unmeasured, the same reason). */
+    [FCL_T_NORM_WG] = {FCL_TF_NORM, "FCL_NORM_WG", 1, AS_CPU, 0, 0, 4096, 0,
                        "group size of the per-channel reductions (0: the device's 1-D size)"},
     [FCL_T_NORM_USE_SG] = {FCL_TF_NORM, "FCL_USE_SG", 1, AS_CPU, 1, 0, 1, 0, "1: subgroup reductions where the device has them"},
-    [FCL_T_ATTN_WG] = {FCL_TF_ATTN, "FCL_ATTN_WG", 0, AS_CPU, 0, 0, 4096, 0,
+    /* FCL_NORM_VEC: LayerNorm2d's and layer scale's pixels a work-item, as the lanes of a float
+     * vector (cl/norm.cl). 1: a pixel a work-item, neighbours on neighbouring addresses (what a GPU
+     * coalesces); PoCL runs such a kernel with a loop over C one scalar at a time. Zen 5 (session
+     * 16), `bench ops --filter cnxt --reps 5`, 5 rounds, CPU ms 1 -> 16 (FCL_NORM_WG 0): ConvNeXt's
+     * 32x96x28x28 ln2d fwd 6.24 -> 0.79, bwd 11.19 -> 3.19, layer scale fwd 4.85 -> 0.49, bwd
+     * 8.76 -> 2.51. CPU256 8 (its native width; unmeasured). */
+    [FCL_T_NORM_VEC] = {FCL_TF_NORM, "FCL_NORM_VEC", 16, 8, 1, 1, 16, P2,
+                        "pixels a work-item of ln2d_fwd / ln2d_bwd_data / chan_scale (vector lanes; 1: one pixel)"},
+    /* FCL_ATTN_WG: CPUs 1 since Zen 5 (session 16), as FCL_NORM_WG (one work-item a row streams
+     * it as FCL_ATTN_VEC vectors): `bench ops --filter rnst --reps 5`, 5 rounds, CPU ms of ResNeSt's
+     * layer1 32x128x28x28 radix sum, FCL_ATTN_VEC 1 (before) / 16 / 16 + WG 1: fwd 2.35 / 0.52 /
+     * 0.49, bwd 14.25 / 5.24 / 1.35. CPU256 the same (unmeasured). */
+    [FCL_T_ATTN_WG] = {FCL_TF_ATTN, "FCL_ATTN_WG", 1, AS_CPU, 0, 0, 4096, 0,
                        "group size of the attention-gradient sums (0: the device's 1-D size)"},
     [FCL_T_ATTN_USE_SG] = {FCL_TF_ATTN, "FCL_USE_SG", 1, AS_CPU, 1, 0, 1, 0, "1: subgroup reductions where the device has them"},
+    /* FCL_ATTN_VEC: the radix sums' pixels a work-item, as vector lanes (cl/attn.cl; 1: one pixel,
+     * coalesced on GPUs): CPU 16 / CPU256 8 (the native widths), as FCL_NORM_VEC; measured above. */
+    [FCL_T_ATTN_VEC] = {FCL_TF_ATTN, "FCL_ATTN_VEC", 16, 8, 1, 1, 16, P2,
+                        "pixels a work-item of the radix sums (vector lanes; 1: one pixel)"},
     /* conv2d (cl/conv.cl, cl/conv_dw.cl): register blocks of the GEMM kernels (CONV_MB rows x
      * CONV_NV x CONV_VW floats of conv_gemm_nn; CONV_TM x CONV_TN float8 accumulators of conv_gemm_nt),
      * work-group sizes along dim 0 (CONV_LNN / CONV_LNT for the GEMMs, CONV_LOCAL for the other
