@@ -34,7 +34,9 @@ static void usage(FILE *f)
             "after every candidate: an interrupted run continues where it stopped when re-run with the same\n"
             "options (--restart forgets earlier measurements). Every facecl command applies the cache when it\n"
             "creates its context; a cache made for another device, driver or facecl version, or damaged, is\n"
-            "ignored with a warning. FACECL_NO_TUNE=1 runs without it (the default table).\n");
+            "ignored with a warning. FACECL_NO_TUNE=1 runs without it (the default table). The cache holds one\n"
+            "choice per device, whatever model each command runs: tuning another model (or another --size or\n"
+            "--batch) replaces the choice, keeping the earlier measurements for a later re-run.\n");
 }
 
 int tune_save(tune_run *t)
@@ -214,7 +216,9 @@ int fcl_cmd_tune(int argc, char **argv)
         fcl_error e = {0};
         fcl_status st = fcl_tune_cache_read(t.path, key, &t.cache, &e);
         if (st && st != FCL_ERR_IO) fprintf(stderr, "facecl: warning: starting afresh: %s\n", e.msg);
-        else if (!st) fprintf(stderr, "facecl tune: continuing from %s (%zu measurements)\n", t.path, t.cache.n_meas);
+        else if (!st)
+            fprintf(stderr, "facecl tune: continuing from %s (%zu measurements, %zu chosen set(s): the stages run now "
+                    "replace theirs)\n", t.path, t.cache.n_meas, t.cache.n_sets);
     }
     fprintf(stderr, "facecl tune: %s at %ldx%ld, batch %ld, on %s; budget %lds, median of %ld (%s time); cache %s\n",
             m->name, size, size, batch, fcl_ctx_device(t.ctx)->name, budget, reps, cpu_clock ? "CPU" : "wall", t.path);
