@@ -40,6 +40,41 @@ static void head_owned(const fcl_tune_cache *c, char *buf, size_t size)
     }
 }
 
+/* 1 for the parameters `facecl tune`'s head stage owns (tools/tune_heads.c tune_heads_owns). */
+static int head_owns(const char *name)
+{
+    static const char *owned[] = {"HEAD_MB", "HEAD_NV", "HEAD_VW", "CONV_WT_DX", "CONV_WT_SPLIT", "CONV_WT_RB_FAST"};
+    for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++)
+        if (!strcmp(name, owned[i])) return 1;
+    return 0;
+}
+
+/* Every kernel value the head stage does not own as the cache applies it (its set's value, else
+ * the device's default), then the CLBlast sets as they are. */
+static void not_head_owned(const fcl_tune_cache *c, const fcl_ctx *ctx, char *buf, size_t size)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int f = 0; f < FCL_TF_COUNT; f++) {
+        fcl_tune_id first;
+        int n = fcl_tune_family_params((fcl_tune_family)f, &first);
+        const fcl_tune_set *s = fcl_tune_cache_get(c, FCL_TUNE_KERNEL, fcl_tune_family_name((fcl_tune_family)f));
+        for (int j = 0; j < n && used < size; j++) {
+            const char *name = fcl_tune_param_info((fcl_tune_id)(first + j))->name;
+            long v = fcl_tuning_default(ctx, (fcl_tune_id)(first + j));
+            for (int k = 0; s && k < s->n; k++)
+                if (!strcmp(s->names[k], name)) v = s->values[k];
+            if (!head_owns(name))
+                used += (size_t)snprintf(buf + used, size - used, "%s.%s=%ld ", fcl_tune_family_name((fcl_tune_family)f),
+                                         name, v);
+        }
+    }
+    for (size_t i = 0; i < c->n_sets && used < size; i++)
+        for (int k = 0; c->sets[i].kind == FCL_TUNE_CLBLAST && k < c->sets[i].n && used < size; k++)
+            used += (size_t)snprintf(buf + used, size - used, "%s.%s=%ld ", c->sets[i].target, c->sets[i].names[k],
+                                     c->sets[i].values[k]);
+}
+
 /* Sets one value in the cache's set of a family (made when there is none). */
 static void set_value(fcl_tune_cache *c, const char *family, const char *name, long value)
 {
@@ -103,14 +138,22 @@ Test(tune_cli, writes_resumes_and_is_applied)
     fcl_tune_cache_free(&c);
 
     /* the head stage alone (the first runs' budget went to the kernel stage): from the cache's
-     * values, its moves checked and timed on the ArcFace head 64 -> 40 at batch 8 */
+     * values, its moves checked and timed on the ArcFace head 64 -> 40 at batch 8; every value it
+     * does not own stays as the cache had it */
+    ctx = fcl_test_ctx_cache(dir);
+    char before[8192], after[8192];
+    cr_assert_eq(fcl_tune_cache_read(path, key, &c, &e), FCL_OK, "%s", e.msg);
+    not_head_owned(&c, ctx, before, sizeof before);
+    fcl_tune_cache_free(&c);
     rc = fcl_test_run(&out, TUNE " --only heads%s", dir, FACECL, devopt);
     cr_assert_eq(rc, 0, "%s", out);
     cr_assert(strstr(out, "[heads] heads:arcface:8x64>40:step") && strstr(out, "[heads conv 1/") &&
               strstr(out, "[heads loss 1/"), "%s", out);
     free(out);
     cr_assert_eq(fcl_tune_cache_read(path, key, &c, &e), FCL_OK, "%s", e.msg);
-    cr_assert_geq(c.n_sets, sets, "the kernel stage's choice stays");
+    not_head_owned(&c, ctx, after, sizeof after);
+    fcl_ctx_destroy(ctx);
+    cr_assert_str_eq(after, before, "the head stage changed a value it does not own");
     /* as if the head stage had chosen these (whatever it chose: the run is too short to trust) */
     set_value(&c, "loss", "HEAD_MB", 4);
     set_value(&c, "conv", "CONV_WT_DX", 2);
