@@ -24,28 +24,29 @@ static void remove_dir(void)
 
 TestSuite(tune_cli, .init = make_dir, .fini = remove_dir, .timeout = 400);
 
-/* The values the head stage owns as the cache's sets hold them ("-" where a family has no set). */
+/* What `facecl tune`'s head stage owns (tools/tune_heads.c tune_heads_owns): family, parameter. */
+static const char *const OWNED[][2] = {{"loss", "HEAD_MB"},   {"loss", "HEAD_NV"},       {"loss", "HEAD_VW"},
+                                       {"conv", "CONV_WT_DX"}, {"conv", "CONV_WT_SPLIT"}, {"conv", "CONV_WT_RB_FAST"}};
+#define N_OWNED (sizeof OWNED / sizeof OWNED[0])
+
+/* The values the head stage owns as the cache's sets hold them ("-1" where a set has none). */
 static void head_owned(const fcl_tune_cache *c, char *buf, size_t size)
 {
-    static const char *fam[] = {"loss", "loss", "loss", "conv", "conv", "conv"};
-    static const char *name[] = {"HEAD_MB", "HEAD_NV", "HEAD_VW", "CONV_WT_DX", "CONV_WT_SPLIT", "CONV_WT_RB_FAST"};
     size_t used = 0;
     buf[0] = '\0';
-    for (int i = 0; i < 6; i++) {
-        const fcl_tune_set *s = fcl_tune_cache_get(c, FCL_TUNE_KERNEL, fam[i]);
+    for (size_t i = 0; i < N_OWNED; i++) {
+        const fcl_tune_set *s = fcl_tune_cache_get(c, FCL_TUNE_KERNEL, OWNED[i][0]);
         long v = -1;
         for (int j = 0; s && j < s->n; j++)
-            if (!strcmp(s->names[j], name[i])) v = s->values[j];
-        used += (size_t)snprintf(buf + used, size - used, "%s=%ld ", name[i], v);
+            if (!strcmp(s->names[j], OWNED[i][1])) v = s->values[j];
+        used += (size_t)snprintf(buf + used, size - used, "%s=%ld ", OWNED[i][1], v);
     }
 }
 
-/* 1 for the parameters `facecl tune`'s head stage owns (tools/tune_heads.c tune_heads_owns). */
 static int head_owns(const char *name)
 {
-    static const char *owned[] = {"HEAD_MB", "HEAD_NV", "HEAD_VW", "CONV_WT_DX", "CONV_WT_SPLIT", "CONV_WT_RB_FAST"};
-    for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++)
-        if (!strcmp(name, owned[i])) return 1;
+    for (size_t i = 0; i < N_OWNED; i++)
+        if (!strcmp(name, OWNED[i][1])) return 1;
     return 0;
 }
 
@@ -55,19 +56,14 @@ static void not_head_owned(const fcl_tune_cache *c, const fcl_ctx *ctx, char *bu
 {
     size_t used = 0;
     buf[0] = '\0';
-    for (int f = 0; f < FCL_TF_COUNT; f++) {
-        fcl_tune_id first;
-        int n = fcl_tune_family_params((fcl_tune_family)f, &first);
-        const fcl_tune_set *s = fcl_tune_cache_get(c, FCL_TUNE_KERNEL, fcl_tune_family_name((fcl_tune_family)f));
-        for (int j = 0; j < n && used < size; j++) {
-            const char *name = fcl_tune_param_info((fcl_tune_id)(first + j))->name;
-            long v = fcl_tuning_default(ctx, (fcl_tune_id)(first + j));
-            for (int k = 0; s && k < s->n; k++)
-                if (!strcmp(s->names[k], name)) v = s->values[k];
-            if (!head_owns(name))
-                used += (size_t)snprintf(buf + used, size - used, "%s.%s=%ld ", fcl_tune_family_name((fcl_tune_family)f),
-                                         name, v);
-        }
+    for (int id = 0; id < FCL_T_COUNT && used < size; id++) {
+        const fcl_tune_param *p = fcl_tune_param_info((fcl_tune_id)id);
+        const char *fam = fcl_tune_family_name(p->family);
+        const fcl_tune_set *s = fcl_tune_cache_get(c, FCL_TUNE_KERNEL, fam);
+        long v = fcl_tuning_default(ctx, (fcl_tune_id)id);
+        for (int k = 0; s && k < s->n; k++)
+            if (!strcmp(s->names[k], p->name)) v = s->values[k];
+        if (!head_owns(p->name)) used += (size_t)snprintf(buf + used, size - used, "%s.%s=%ld ", fam, p->name, v);
     }
     for (size_t i = 0; i < c->n_sets && used < size; i++)
         for (int k = 0; c->sets[i].kind == FCL_TUNE_CLBLAST && k < c->sets[i].n && used < size; k++)
