@@ -139,12 +139,7 @@ __kernel void radix_sum_bwd_attn(FCL_TENSOR(da), FCL_CTENSOR(dy), FCL_CTENSOR(x)
             acc += gp[j] * xp[j];
     }
 #if FCL_ATTN_VEC > 1
-    {
-        float t[FCL_ATTN_VEC];
-        AV_ST(va, t);
-        for (int j = 0; j < FCL_ATTN_VEC; j++)
-            acc += t[j];
-    }
+    acc += FCL_CAT(hsum, FCL_ATTN_VEC)(va);   /* cl/preamble.cl's fixed pairwise lane sums */
 #endif
     acc = fcl_wg_sum(acc, scratch);
     if (l == 0)

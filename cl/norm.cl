@@ -128,7 +128,7 @@ __kernel void ln2d_bwd_data(FCL_TENSOR(dx), FCL_CTENSOR(dy), FCL_CTENSOR(x), FCL
  * group's fixed tree: a fixed order for a given L and FCL_NORM_VEC. (Before: element m = l, l + L,
  * ... of the flat n * hw sequence, a division per element, scalar: ConvNeXt-tiny's layer scale
  * backward at 32x96x28x28 was 5.7 ms, its dgamma most of it.) */
-#define CPG_ADD(T, LD, at, m)                                                                      \
+#define CPG_ADD(T, LD, at, m, sw, sb)                                                              \
     do {                                                                                          \
         const T g_ = LD(dy + dy_off + (at));                                                      \
         T v_ = LD(x + x_off + (at));                                                              \
@@ -154,31 +154,17 @@ __kernel void chan_param_grad(FCL_TENSOR(dw), FCL_TENSOR(db), FCL_CTENSOR(dy), F
         for (int i = l * FCL_NORM_VEC; i < hw; i += L * FCL_NORM_VEC) {
 #if FCL_NORM_VEC > 1
             if (i + FCL_NORM_VEC <= hw) {
-                NVF sw = vw, sb = vb;
-                CPG_ADD(NVF, NV_LD, k0 + i, m0 + i);
-                vw = sw;
-                vb = sb;
+                CPG_ADD(NVF, NV_LD, k0 + i, m0 + i, vw, vb);
                 continue;
             }
 #endif
-            for (int j = i; j < i + FCL_NORM_VEC && j < hw; j++) {
-                float sw = aw, sb = ab;
-                CPG_ADD(float, FCL_S_LD, k0 + j, m0 + j);
-                aw = sw;
-                ab = sb;
-            }
+            for (int j = i; j < i + FCL_NORM_VEC && j < hw; j++)
+                CPG_ADD(float, FCL_S_LD, k0 + j, m0 + j, aw, ab);
         }
     }
 #if FCL_NORM_VEC > 1
-    {
-        float tw[FCL_NORM_VEC], tb[FCL_NORM_VEC];
-        NV_ST(vw, tw);
-        NV_ST(vb, tb);
-        for (int j = 0; j < FCL_NORM_VEC; j++) {
-            aw += tw[j];
-            ab += tb[j];
-        }
-    }
+    aw += FCL_CAT(hsum, FCL_NORM_VEC)(vw);   /* cl/preamble.cl's fixed pairwise lane sums */
+    ab += FCL_CAT(hsum, FCL_NORM_VEC)(vb);
 #endif
     /* both sums unconditionally: barriers under a flag test hang PoCL's work-group loops */
     float tw = fcl_wg_sum(aw, scratch), tb = fcl_wg_sum(ab, scratch);

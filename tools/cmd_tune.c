@@ -92,6 +92,12 @@ fcl_status tune_time(const tune_run *t, tune_fn fn, void *u, int reps, double *m
     return tune_time_cut(t, fn, u, reps, 0, median_ms);
 }
 
+fcl_status tune_fill(fcl_ctx *ctx, fcl_tensor *t, float *h, size_t n, unsigned salt)
+{
+    for (size_t i = 0; i < n; i++) h[i] = (float)((i * 2654435761u + salt) % 2001u) / 1000.0f - 1.0f;
+    return fcl_tensor_upload(ctx, t, h, n);
+}
+
 double tune_rel_err(const float *a, const float *b, size_t n)
 {
     double top = 0, diff = 0;

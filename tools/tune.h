@@ -35,6 +35,10 @@ fcl_status tune_time(const tune_run *t, tune_fn fn, void *u, int reps, double *m
  * far behind is not kept whatever the other runs say (`facecl tune` spends its budget elsewhere). */
 fcl_status tune_time_cut(const tune_run *t, tune_fn fn, void *u, int reps, double cut_ms, double *median_ms);
 
+/* t's n values: a fixed pattern in [-1, 1] salted by salt (a constant input would hide wrong
+ * results: every cosine 1), through the host buffer h (n floats). */
+fcl_status tune_fill(fcl_ctx *ctx, fcl_tensor *t, float *h, size_t n, unsigned salt);
+
 /* Largest |a - b| over n values, relative to the largest |b| (NaN or Inf anywhere: +Inf). */
 double tune_rel_err(const float *a, const float *b, size_t n);
 

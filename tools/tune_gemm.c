@@ -58,12 +58,6 @@ static int add_layer(gemm_shape *s, int *n, int max, size_t batch, size_t in, si
            add_shape(s, n, max, out, in, batch, 1, 0, 1.0f);
 }
 
-static fcl_status fill(fcl_ctx *ctx, fcl_tensor *t, float *h, size_t n, unsigned salt)
-{
-    for (size_t i = 0; i < n; i++) h[i] = (float)((i * 2654435761u + salt) % 2001u) / 1000.0f - 1.0f;
-    return fcl_tensor_upload(ctx, t, h, n);
-}
-
 static fcl_status shape_alloc(fcl_ctx *ctx, gemm_shape *g)
 {
     fcl_gemm_params *p = &g->p;
@@ -76,9 +70,9 @@ static fcl_status shape_alloc(fcl_ctx *ctx, gemm_shape *g)
     g->ref = malloc(g->nc * sizeof *g->ref);
     fcl_status st = h && g->c0 && g->ref ? FCL_OK : FCL_ERR(fcl_ctx_error(ctx), FCL_ERR_NOMEM, "tune: out of memory");
     if (!st) st = fcl_tensor_alloc(ctx, &g->a, 1, &g->na, FCL_F32);
-    if (!st) st = fill(ctx, &g->a, h, g->na, 1);
+    if (!st) st = tune_fill(ctx, &g->a, h, g->na, 1);
     if (!st) st = fcl_tensor_alloc(ctx, &g->b, 1, &g->nb, FCL_F32);
-    if (!st) st = fill(ctx, &g->b, h, g->nb, 7);
+    if (!st) st = tune_fill(ctx, &g->b, h, g->nb, 7);
     if (!st) st = fcl_tensor_alloc(ctx, &g->c, 1, &g->nc, FCL_F32);
     for (size_t i = 0; !st && i < g->nc; i++)
         g->c0[i] = i < p->m * p->n ? (float)((i * 40503u) % 1001u) / 1000.0f - 0.5f : SENTINEL;

@@ -83,11 +83,8 @@ static fcl_status shape_alloc(heads *h, head_shape *g, float *buf)
         st = fcl_tensor_alloc(h->ctx, &g->t[i], i == LABELS || i == LOSS ? 1 : 2, shapes[i], FCL_F32);
         if (!st && i != X && i != W && i != LABELS) st = fcl_tensor_fill(h->ctx, &g->t[i], 0.0f);
     }
-    for (int i = X; i <= W && !st; i++) {
-        size_t n = i == X ? g->n * g->d : g->k * g->d;
-        for (size_t j = 0; j < n; j++) buf[j] = (float)((j * 2654435761u + 7u * (unsigned)i + 1u) % 2001u) / 1000.0f - 1.0f;
-        st = fcl_tensor_upload(h->ctx, &g->t[i], buf, n);
-    }
+    if (!st) st = tune_fill(h->ctx, &g->t[X], buf, g->n * g->d, 1);
+    if (!st) st = tune_fill(h->ctx, &g->t[W], buf, g->k * g->d, 8);
     int *lab = st ? NULL : malloc(g->n * sizeof *lab);
     if (!st && !lab) st = FCL_ERR(fcl_ctx_error(h->ctx), FCL_ERR_NOMEM, "tune: out of memory");
     for (size_t j = 0; !st && j < g->n; j++) lab[j] = (int)((j * 7919u) % g->k);
