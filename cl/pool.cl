@@ -25,7 +25,9 @@
  * (ceil(W / 8), H, N * C)), visits the few outputs whose windows can cover them (rows
  * ceil((r + ph - kh + 1) / sh) .. floor((r + ph) / sh), likewise columns), adds their
  * contributions lane-wise into a float8 in that fixed order, and updates its dx elements once:
- * no two work-items write the same dx element, so no atomics, and the result is deterministic. */
+ * no two work-items write the same dx element, so no atomics, and the result is deterministic.
+ * Average pooling walks those groups a row at a time (its forward and backward work-items own a
+ * row: avgpool_fwd, avgpool_bwd) and divides each output's gradient once (avgpool_scale). */
 
 /* Work-item t of a 1-D launch over extents (n0, n1, n2) as indices (i0, i1, i2); 0 when t is in
  * the rounded-up tail. */
@@ -73,10 +75,10 @@ inline float4 load_cols(__global const float *p, int s)
 }
 
 /* idx (when has_idx) gets the flat h * W + w of each winner, stored as a float. */
-/* The start of a forward work-item (maxpool_fwd, avgpool_fwd): outputs j0 .. j0 + 3 of row i of
- * plane p; xp its input plane, o its first output, (h0, w0) the first window's top-left corner
- * (may be in the padding); fast4: the 4 windows lie inside the columns and the stride is 1 or 2,
- * so they are walked with float4 loads. */
+/* The start of a forward work-item (maxpool_fwd; avgpool_fwd's row walks such groups): outputs
+ * j0 .. j0 + 3 of row i of plane p; xp its input plane, o its first output, (h0, w0) the first
+ * window's top-left corner (may be in the padding); fast4: the 4 windows lie inside the columns
+ * and the stride is 1 or 2, so they are walked with float4 loads. */
 #define FWD4_BEGIN                                                                                   \
     int j0, i, p;                                                                                    \
     if (!split3((OW + 3) / 4, OH, planes, &j0, &i, &p))                                              \
@@ -250,8 +252,9 @@ inline int first_cover(int r, int k, int s, int p)
     return v <= 0 ? 0 : (v + s - 1) / s;
 }
 
-/* The start of a backward work-item (maxpool_bwd, avgpool_bwd): inputs q0 .. q0 + n - 1 (n <= 8)
- * of row r of plane p, covered by the outputs of rows i0..i1 and columns j0..j1. */
+/* The start of a backward work-item (maxpool_bwd; avgpool_bwd's row walks such groups): inputs
+ * q0 .. q0 + n - 1 (n <= 8) of row r of plane p, covered by the outputs of rows i0..i1 and
+ * columns j0..j1. */
 #define BWD8_BEGIN                                                                                   \
     int q0, r, p;                                                                                    \
     if (!split3((W + 7) / 8, H, planes, &q0, &r, &p))                                                \
@@ -394,48 +397,90 @@ inline float avg_window(int h0, int w0, int H, int W, int kh, int kw, int ph, in
     return (float)(include_pad ? pool_size : (h1 - h0) * (w1 - w0));
 }
 
-/* A window holding no input element gives 0 (PyTorch). */
+/* A window holding no input element gives 0 (PyTorch). A work-item owns an output row, in
+ * maxpool_fwd's groups of 4 outputs (the same sums in the same order): one index split a row
+ * instead of one a group (split3's two integer divisions by kernel arguments cost about what a
+ * group's 3x3 window sums did). Extents (1, OH, planes), 1-D. */
 __kernel void avgpool_fwd(FCL_TENSOR(y), FCL_CTENSOR(x), POOL_AVG_ARGS)
 {
-    FWD4_BEGIN;
-    int hs, he, ws, we;
-    if (fast4) {
-        /* all 4 windows have the same rows and kw in-bounds columns: one divisor */
-        float div = avg_window(h0, w0, H, W, kh, kw, ph, pw, include_pad, divisor_override, &hs,
-                               &he, &ws, &we);
-        float4 sum = (float4)(0.0f);
-        for (int r = hs; r < he; r++)
-            for (int kq = 0; kq < kw; kq++)
-                sum += load_cols(xp + r * W + w0 + kq, sw);
-        vstore4(hs < he ? sum / div : (float4)(0.0f), 0, y + y_off + o);
+    int z, i, p;
+    if (!split3(1, OH, planes, &z, &i, &p))
         return;
-    }
-    for (int t = 0; t < 4 && j0 + t < OW; t++) {
-        float div = avg_window(h0, w0 + t * sw, H, W, kh, kw, ph, pw, include_pad,
-                               divisor_override, &hs, &he, &ws, &we);
-        float sum = 0.0f;
-        for (int r = hs; r < he; r++)
-            for (int q = ws; q < we; q++)
-                sum += xp[r * W + q];
-        y[y_off + o + t] = (hs < he && ws < we) ? sum / div : 0.0f;
+    __global const float *xp = x + x_off + p * H * W;
+    const int h0 = i * sh - ph;
+    for (int j0 = 0; j0 < OW; j0 += 4) {
+        const int o = (p * OH + i) * OW + j0, w0 = j0 * sw - pw;
+        const int fast4 = j0 + 4 <= OW && w0 >= 0 && w0 + 3 * sw + kw <= W && (sw == 1 || sw == 2);
+        int hs, he, ws, we;
+        if (fast4) {
+            /* all 4 windows have the same rows and kw in-bounds columns: one divisor */
+            float div = avg_window(h0, w0, H, W, kh, kw, ph, pw, include_pad, divisor_override, &hs, &he, &ws, &we);
+            float4 sum = (float4)(0.0f);
+            for (int r = hs; r < he; r++)
+                for (int kq = 0; kq < kw; kq++)
+                    sum += load_cols(xp + r * W + w0 + kq, sw);
+            vstore4(hs < he ? sum / div : (float4)(0.0f), 0, y + y_off + o);
+            continue;
+        }
+        for (int t = 0; t < 4 && j0 + t < OW; t++) {
+            float div = avg_window(h0, w0 + t * sw, H, W, kh, kw, ph, pw, include_pad, divisor_override, &hs, &he,
+                                   &ws, &we);
+            float sum = 0.0f;
+            for (int r = hs; r < he; r++)
+                for (int q = ws; q < we; q++)
+                    sum += xp[r * W + q];
+            y[y_off + o + t] = (hs < he && ws < we) ? sum / div : 0.0f;
+        }
     }
 }
 
-/* dx[p, r, q] += dy[p, i, j] / divisor over the windows (i, j) covering (r, q). */
-__kernel void avgpool_bwd(FCL_TENSOR(dx), FCL_CTENSOR(dy), POOL_AVG_ARGS)
+/* g[p, i, j] = dy[p, i, j] / the divisor of window (i, j): avgpool_bwd's operand, one division per
+ * output (avgpool_bwd divided at each of its visits, ~7 per 8 inputs at 3x3 / 2). Same quotients,
+ * added in the same order: the same sums. A work-item owns an output row: one index split for the
+ * row, no integer division per element (an element a work-item spent ~27 cycles on t % OW and
+ * t / OW % OH, divisions by kernel arguments that no vector unit has: 4.3 -> 0.6 ms here). `bench
+ * ops --filter avgpool2d` (32x64x56^2, 3x3 / 2 pad 1), Zen 5, 6 alternating rounds, median wall ms,
+ * before -> with these row kernels: fwd 3.60 -> 3.15, bwd 12.78 -> 5.99. Extents (1, OH, planes), 1-D. */
+__kernel void avgpool_scale(FCL_TENSOR(g), FCL_CTENSOR(dy), POOL_AVG_ARGS)
 {
-    BWD8_BEGIN;
-    int8 col = (int8)(0, 1, 2, 3, 4, 5, 6, 7) + (int8)(q0);
-    float8 acc = (float8)(0.0f);
-    for (int i = i0; i <= i1; i++)
-        for (int j = j0; j <= j1; j++) {
-            int hs, he, ws, we;
-            float div = avg_window(i * sh - ph, j * sw - pw, H, W, kh, kw, ph, pw, include_pad,
-                                   divisor_override, &hs, &he, &ws, &we);
-            float g = dy[dy_off + (p * OH + i) * OW + j] / div;
-            acc += select((float8)(0.0f), (float8)(g), (col >= (int8)(ws)) & (col < (int8)(we)));
+    int z, i, p;
+    if (!split3(1, OH, planes, &z, &i, &p))
+        return;
+    const int o = (p * OH + i) * OW;
+    for (int j = 0; j < OW; j++) {
+        int hs, he, ws, we;
+        const float div = avg_window(i * sh - ph, j * sw - pw, H, W, kh, kw, ph, pw, include_pad, divisor_override,
+                                     &hs, &he, &ws, &we);
+        g[g_off + o + j] = dy[dy_off + o + j] / div;
+    }
+}
+
+/* dx[p, r, q] += g[p, i, j] (avgpool_scale's dy / divisor) over the windows (i, j) covering (r, q):
+ * column q is in window j's columns j sw - pw .. + kw - 1 (its part inside the input, for the
+ * lanes that are). A work-item owns a whole input row (one index split and one covering row range
+ * for it) and walks it in maxpool_bwd's groups of 8 columns: the same visits in the same order.
+ * Extents (1, H, planes), 1-D. */
+__kernel void avgpool_bwd(FCL_TENSOR(dx), FCL_CTENSOR(g), POOL_WINDOW)
+{
+    int z, r, p;
+    if (!split3(1, H, planes, &z, &r, &p))
+        return;
+    const int i0 = first_cover(r, kh, sh, ph), i1 = min((r + ph) / sh, OH - 1);
+    __global float *d = dx + dx_off + (p * H + r) * W;
+    __global const float *gp = g + g_off + p * OH * OW;
+    for (int q0 = 0; q0 < W; q0 += 8) {
+        const int n = min(8, W - q0), j0 = first_cover(q0, kw, sw, pw), j1 = min((q0 + n - 1 + pw) / sw, OW - 1);
+        const int8 col = (int8)(0, 1, 2, 3, 4, 5, 6, 7) + (int8)(q0);
+        float8 acc = (float8)(0.0f);
+        for (int i = i0; i <= i1; i++) {
+            __global const float *gr = gp + i * OW;
+            for (int j = j0; j <= j1; j++) {
+                const int w0 = j * sw - pw;
+                acc += select((float8)(0.0f), (float8)(gr[j]), (col >= (int8)(w0)) & (col < (int8)(w0 + kw)));
+            }
         }
-    add_segment(dx + dx_off + (p * H + r) * W + q0, n, acc);
+        add_segment(d + q0, n, acc);
+    }
 }
 
 /* ---- adaptive average pooling ----------------------------------------------------------------

@@ -202,8 +202,9 @@ fcl_status fcl_avgpool2d_fwd(fcl_ctx *ctx, fcl_tensor *y, const fcl_tensor *x,
     pool_dims d = {0};
     if ((st = pool_check(ctx, op, "x", x, "y", y, p, &d)) || (st = no_overlap(ctx, op, "y", y, x, NULL)))
         return st;
-    return POOL_RUN(ctx, "avgpool_fwd", d.OW, 4, d.OH, d.planes, OP_T(y), OP_T(x), POOL_WINDOW_VALS(d),
-                    OP_I(p->count_include_pad != 0), OP_I(p->divisor_override));
+    /* the GPU shape an output a work-item, the CPU shape an output row (cl/pool.cl) */
+    return POOL_RUN(ctx, "avgpool_fwd", gpu_shape(ctx) ? d.OW : 1, 1, d.OH, d.planes, OP_T(y), OP_T(x),
+                    POOL_WINDOW_VALS(d), OP_I(p->count_include_pad != 0), OP_I(p->divisor_override));
 }
 
 fcl_status fcl_avgpool2d_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy,
@@ -215,8 +216,19 @@ fcl_status fcl_avgpool2d_bwd(fcl_ctx *ctx, fcl_tensor *dx, const fcl_tensor *dy,
     if ((st = pool_check(ctx, op, "dx", dx, "dy", dy, p, &d)) ||
         (st = no_overlap(ctx, op, "dx", dx, dy, NULL)))
         return st;
-    return POOL_RUN(ctx, "avgpool_bwd", d.W, 8, d.H, d.planes, OP_T(dx), OP_T(dy), POOL_WINDOW_VALS(d),
-                    OP_I(p->count_include_pad != 0), OP_I(p->divisor_override));
+    if (gpu_shape(ctx))
+        return POOL_RUN(ctx, "avgpool_bwd", d.W, 8, d.H, d.planes, OP_T(dx), OP_T(dy), POOL_WINDOW_VALS(d),
+                        OP_I(p->count_include_pad != 0), OP_I(p->divisor_override));
+    /* CPU shape: dy / divisor once per output (avgpool_scale), then the gather (cl/pool.cl) */
+    fcl_tensor g = {0};
+    if ((st = fcl_op_temp(ctx, &g, (size_t)d.planes, (size_t)d.OH * (size_t)d.OW, 0)))
+        return st;
+    st = POOL_RUN(ctx, "avgpool_scale", 1, 1, d.OH, d.planes, OP_T(&g), OP_T(dy), POOL_WINDOW_VALS(d),
+                  OP_I(p->count_include_pad != 0), OP_I(p->divisor_override));
+    if (!st)
+        st = POOL_RUN(ctx, "avgpool_bwd", 1, 1, d.H, d.planes, OP_T(dx), OP_T(&g), POOL_WINDOW_VALS(d));
+    fcl_tensor_release(ctx, &g);   /* in-order queue: avgpool_bwd has read it */
+    return st;
 }
 
 /* x [N, C, H, W] (input side) and y [N, C, OH, OW] or [N, C] (1x1) (output side), the one the
