@@ -74,6 +74,13 @@ inline float4 load_cols(__global const float *p, int s)
     return (float4)(a.s0, a.s2, b.s0, b.s2);
 }
 
+/* Whether outputs j0 .. j0 + 3 (of OW), windows of kw columns from w0 every sw, lie inside the W
+ * columns with a stride that load_cols walks (1 or 2). */
+inline int fwd4_fast(int j0, int w0, int OW, int W, int kw, int sw)
+{
+    return j0 + 4 <= OW && w0 >= 0 && w0 + 3 * sw + kw <= W && (sw == 1 || sw == 2);
+}
+
 /* idx (when has_idx) gets the flat h * W + w of each winner, stored as a float. */
 /* The start of a forward work-item (maxpool_fwd; avgpool_fwd's row walks such groups): outputs
  * j0 .. j0 + 3 of row i of plane p; xp its input plane, o its first output, (h0, w0) the first
@@ -87,7 +94,7 @@ inline float4 load_cols(__global const float *p, int s)
     __global const float *xp = x + x_off + p * H * W;                                                \
     int o = (p * OH + i) * OW + j0;                                                                  \
     int h0 = i * sh - ph, w0 = j0 * sw - pw;                                                         \
-    int fast4 = j0 + 4 <= OW && w0 >= 0 && w0 + 3 * sw + kw <= W && (sw == 1 || sw == 2)
+    int fast4 = fwd4_fast(j0, w0, OW, W, kw, sw)
 
 __kernel void maxpool_fwd(FCL_TENSOR(y), FCL_TENSOR(idx), FCL_CTENSOR(x), POOL_WINDOW,
                           const int has_idx)
@@ -252,6 +259,9 @@ inline int first_cover(int r, int k, int s, int p)
     return v <= 0 ? 0 : (v + s - 1) / s;
 }
 
+/* Last output index (of n) whose window (stride s, padding p) covers input position r. */
+inline int last_cover(int r, int s, int p, int n) { return min((r + p) / s, n - 1); }
+
 /* The start of a backward work-item (maxpool_bwd; avgpool_bwd's row walks such groups): inputs
  * q0 .. q0 + n - 1 (n <= 8) of row r of plane p, covered by the outputs of rows i0..i1 and
  * columns j0..j1. */
@@ -261,8 +271,8 @@ inline int first_cover(int r, int k, int s, int p)
         return;                                                                                      \
     q0 *= 8;                                                                                         \
     int n = min(8, W - q0);                                                                          \
-    int i0 = first_cover(r, kh, sh, ph), i1 = min((r + ph) / sh, OH - 1);                            \
-    int j0 = first_cover(q0, kw, sw, pw), j1 = min((q0 + n - 1 + pw) / sw, OW - 1)
+    int i0 = first_cover(r, kh, sh, ph), i1 = last_cover(r, sh, ph, OH);                             \
+    int j0 = first_cover(q0, kw, sw, pw), j1 = last_cover(q0 + n - 1, sw, pw, OW)
 
 /* dx[p, r, q] += the dy of every output whose idx is r * W + q. An idx that is not a valid
  * position (a corrupt tensor) matches nothing. */
@@ -410,7 +420,7 @@ __kernel void avgpool_fwd(FCL_TENSOR(y), FCL_CTENSOR(x), POOL_AVG_ARGS)
     const int h0 = i * sh - ph;
     for (int j0 = 0; j0 < OW; j0 += 4) {
         const int o = (p * OH + i) * OW + j0, w0 = j0 * sw - pw;
-        const int fast4 = j0 + 4 <= OW && w0 >= 0 && w0 + 3 * sw + kw <= W && (sw == 1 || sw == 2);
+        const int fast4 = fwd4_fast(j0, w0, OW, W, kw, sw);
         int hs, he, ws, we;
         if (fast4) {
             /* all 4 windows have the same rows and kw in-bounds columns: one divisor */
@@ -465,11 +475,11 @@ __kernel void avgpool_bwd(FCL_TENSOR(dx), FCL_CTENSOR(g), POOL_WINDOW)
     int z, r, p;
     if (!split3(1, H, planes, &z, &r, &p))
         return;
-    const int i0 = first_cover(r, kh, sh, ph), i1 = min((r + ph) / sh, OH - 1);
+    const int i0 = first_cover(r, kh, sh, ph), i1 = last_cover(r, sh, ph, OH);
     __global float *d = dx + dx_off + (p * H + r) * W;
     __global const float *gp = g + g_off + p * OH * OW;
     for (int q0 = 0; q0 < W; q0 += 8) {
-        const int n = min(8, W - q0), j0 = first_cover(q0, kw, sw, pw), j1 = min((q0 + n - 1 + pw) / sw, OW - 1);
+        const int n = min(8, W - q0), j0 = first_cover(q0, kw, sw, pw), j1 = last_cover(q0 + n - 1, sw, pw, OW);
         const int8 col = (int8)(0, 1, 2, 3, 4, 5, 6, 7) + (int8)(q0);
         float8 acc = (float8)(0.0f);
         for (int i = i0; i <= i1; i++) {
@@ -569,8 +579,8 @@ __kernel void maxpool_bwd_px(FCL_TENSOR(dx), FCL_CTENSOR(dy), FCL_CTENSOR(idx), 
     int q, r, p;
     if (!split3(W, H, planes, &q, &r, &p))
         return;
-    int i0 = first_cover(r, kh, sh, ph), i1 = min((r + ph) / sh, OH - 1);
-    int j0 = first_cover(q, kw, sw, pw), j1 = min((q + pw) / sw, OW - 1);
+    int i0 = first_cover(r, kh, sh, ph), i1 = last_cover(r, sh, ph, OH);
+    int j0 = first_cover(q, kw, sw, pw), j1 = last_cover(q, sw, pw, OW);
     int want = r * W + q;
     float acc = 0.0f;
     for (int i = i0; i <= i1; i++)
@@ -606,8 +616,8 @@ __kernel void avgpool_bwd_px(FCL_TENSOR(dx), FCL_CTENSOR(dy), POOL_AVG_ARGS)
     int q, r, p;
     if (!split3(W, H, planes, &q, &r, &p))
         return;
-    int i0 = first_cover(r, kh, sh, ph), i1 = min((r + ph) / sh, OH - 1);
-    int j0 = first_cover(q, kw, sw, pw), j1 = min((q + pw) / sw, OW - 1);
+    int i0 = first_cover(r, kh, sh, ph), i1 = last_cover(r, sh, ph, OH);
+    int j0 = first_cover(q, kw, sw, pw), j1 = last_cover(q, sw, pw, OW);
     float acc = 0.0f;
     for (int i = i0; i <= i1; i++)
         for (int j = j0; j <= j1; j++) {
